@@ -1,0 +1,112 @@
+//! `GET /ws/echo`: every text and binary message goes back to its sender unchanged.
+
+use std::{sync::Arc, time::Duration};
+
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, MessageStream, Session};
+use tokio::time::{self, Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Config, error::SessionError};
+
+/// Runs one echo connection to its end: peer close, protocol error, heartbeat timeout or server
+/// shutdown. Errors are logged here, once; the peer gets the matching close code.
+pub async fn run(
+    mut session: Session,
+    stream: MessageStream,
+    config: Arc<Config>,
+    shutdown: CancellationToken,
+) {
+    let stream = stream
+        .max_frame_size(config.max_frame_size)
+        .aggregate_continuations()
+        .max_continuation_size(config.max_frame_size);
+
+    let reason = match drive(&mut session, stream, &config, &shutdown).await {
+        Ok(Some(reason)) => Some(reason),
+        // The peer's stream ended without a close frame: nobody is left to tell.
+        Ok(None) => return,
+        Err(err) => {
+            tracing::info!(error = %err, "echo session ended");
+            match err.close_reason() {
+                Some(reason) => Some(reason),
+                None => return,
+            }
+        }
+    };
+    // `Closed` only means the connection is already gone, so there is nothing to close.
+    let _ = session.close(reason).await;
+}
+
+/// The session loop; returns the close frame to answer with.
+async fn drive(
+    session: &mut Session,
+    mut stream: AggregatedMessageStream,
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> Result<Option<CloseReason>, SessionError> {
+    let mut heartbeat = Heartbeat::new(config.heartbeat_interval, config.client_timeout);
+    loop {
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return Ok(Some(crate::going_away())),
+            message = stream.recv() => {
+                heartbeat.saw_peer();
+                match message {
+                    Some(Ok(AggregatedMessage::Text(text))) => session.text(text).await?,
+                    Some(Ok(AggregatedMessage::Binary(bytes))) => session.binary(bytes).await?,
+                    Some(Ok(AggregatedMessage::Ping(payload))) => session.pong(&payload).await?,
+                    Some(Ok(AggregatedMessage::Pong(_))) => {}
+                    // Echo the peer's close frame (same code) to complete the handshake.
+                    Some(Ok(AggregatedMessage::Close(reason))) => return Ok(reason),
+                    Some(Err(err)) => return Err(err.into()),
+                    None => return Ok(None),
+                }
+            }
+            () = heartbeat.tick() => {
+                if heartbeat.peer_is_silent() {
+                    return Err(SessionError::HeartbeatTimeout);
+                }
+                session.ping(b"").await?;
+            }
+        }
+    }
+}
+
+/// Pings on an interval and notices a peer that has gone quiet.
+///
+/// Anything received counts as a sign of life, not only pongs: a busy peer whose pong is queued
+/// behind a large message is not dropped.
+pub struct Heartbeat {
+    interval: time::Interval,
+    timeout: Duration,
+    last_seen: Instant,
+}
+
+impl Heartbeat {
+    /// Starts the clock now; the first ping goes out one `interval` from now.
+    pub fn new(interval: Duration, timeout: Duration) -> Self {
+        let mut ticker = time::interval_at(Instant::now() + interval, interval);
+        // After a stall, ping once rather than in a burst.
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Self {
+            interval: ticker,
+            timeout,
+            last_seen: Instant::now(),
+        }
+    }
+
+    /// Records that the peer sent something.
+    pub fn saw_peer(&mut self) {
+        self.last_seen = Instant::now();
+    }
+
+    /// Waits for the next ping time.
+    pub async fn tick(&mut self) {
+        self.interval.tick().await;
+    }
+
+    /// Whether nothing has arrived for longer than the client timeout.
+    pub fn peer_is_silent(&self) -> bool {
+        self.last_seen.elapsed() > self.timeout
+    }
+}

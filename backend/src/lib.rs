@@ -1,0 +1,79 @@
+//! The chat server: an Actix-web app whose WebSocket sessions (actix-ws) echo and relay
+//! messages typed by the `shared` crate, and which also serves the built browser app.
+//!
+//! [`run`] is the whole server: `main.rs` only parses [`Config`], sets up logging, binds the
+//! listener and calls it; integration tests call it on `127.0.0.1:0`.
+//!
+//! # Layout
+//! - [`config`]: [`Config`], flags and environment variables with their defaults.
+//! - [`routes`]: `GET /ws/echo`, `GET /healthz`, the static frontend at `/`.
+//! - [`echo`]: the echo session loop and the [`echo::Heartbeat`] it shares with later sessions.
+//! - [`error`]: [`error::SessionError`] and its mapping to WebSocket close codes.
+//!
+//! # Shutdown
+//! Cancelling the token passed to [`run`] makes every session send close `1001` (going away),
+//! refuses new WebSocket upgrades, and stops the HTTP server gracefully: connections get
+//! [`Config::shutdown_timeout`] to finish before they are cut.
+
+pub mod config;
+pub mod echo;
+pub mod error;
+pub mod routes;
+
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use actix_web::{App, HttpServer, middleware};
+use actix_ws::{CloseCode, CloseReason};
+pub use config::Config;
+use tokio_util::sync::CancellationToken;
+
+/// How long a finished connection may wait for the peer's side of the TCP shutdown.
+const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// Serves the app on `listener` until `shutdown` is cancelled and the drain has finished.
+///
+/// Must be awaited inside an Actix system (`#[actix_web::main]` / `#[actix_web::test]`).
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let state = routes::AppState {
+        config: Arc::new(config),
+        shutdown: shutdown.clone(),
+    };
+    let config = Arc::clone(&state.config);
+    let mut server = HttpServer::new(move || {
+        let state = state.clone();
+        App::new()
+            .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("http"))
+            .configure(|cfg| routes::configure(cfg, state))
+    })
+    // Shutdown is ours to decide (main wires SIGTERM/Ctrl-C to the token), so that sessions
+    // say goodbye with 1001 before the server stops accepting.
+    // After a WebSocket close handshake actix waits this long for the peer to drop the TCP
+    // connection (default 1 s); RFC 6455 5.5.1 has the server close first, so do not linger.
+    .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+    .disable_signals()
+    .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
+    .listen(listener)?;
+    if let Some(workers) = config.workers {
+        server = server.workers(workers);
+    }
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        shutdown.cancelled().await;
+        tracing::info!("shutting down: closing sockets with 1001, draining connections");
+        handle.stop(true).await;
+    });
+    server.await
+}
+
+/// The close frame every session sends when the server shuts down.
+pub fn going_away() -> CloseReason {
+    CloseReason {
+        code: CloseCode::Away,
+        description: Some("server shutting down".to_owned()),
+    }
+}

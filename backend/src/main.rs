@@ -1,0 +1,69 @@
+//! `backend`: parse flags, set up logging, bind, serve until SIGTERM or Ctrl-C.
+
+use std::net::TcpListener;
+
+use anyhow::Context as _;
+use backend::Config;
+use clap::Parser as _;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    if let Err(problem) = config.validate() {
+        anyhow::bail!("invalid configuration: {problem}");
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let listener = TcpListener::bind(config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("listener has no local address")?;
+    // stdout carries exactly this line, so scripts (the xtask) can learn the port when the
+    // listen address asked for port 0; logs go to stderr.
+    println!("listening on http://{addr}");
+    tracing::info!(%addr, static_dir = %config.static_dir.display(), "server started");
+
+    let shutdown = CancellationToken::new();
+    actix_web::rt::spawn(cancel_on_signal(shutdown.clone()));
+    backend::run(listener, config, shutdown)
+        .await
+        .context("server failed")
+}
+
+/// Cancels `shutdown` on the first Ctrl-C or SIGTERM.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        result = ctrl_c => {
+            if let Err(err) = result {
+                tracing::error!(error = %err, "cannot listen for Ctrl-C");
+                return;
+            }
+        }
+        () = terminate => {}
+    }
+    tracing::info!("signal received");
+    shutdown.cancel();
+}

@@ -1,0 +1,172 @@
+//! A real server on 127.0.0.1:0 and an independent WebSocket client (tokio-tungstenite), the way
+//! a browser would see it. Every wait is bounded so a broken server fails a test, never hangs it.
+
+#![allow(dead_code, missing_docs)] // each test binary uses its own subset
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use backend::Config;
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::TcpStream,
+};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
+use tokio_util::sync::CancellationToken;
+
+/// How long any single expected event may take before the test fails.
+pub const STEP: Duration = Duration::from_secs(5);
+
+pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A backend serving on a free loopback port; shut down when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    server: Option<actix_web::rt::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Starts `backend::run` with one worker on 127.0.0.1:0.
+    pub fn spawn(config: Config) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let shutdown = CancellationToken::new();
+        let config = Config {
+            workers: Some(1),
+            ..config
+        };
+        let server = actix_web::rt::spawn(backend::run(listener, config, shutdown.clone()));
+        Self {
+            addr,
+            shutdown,
+            server: Some(server),
+        }
+    }
+
+    /// The default configuration with timings short enough for tests.
+    pub fn fast_config() -> Config {
+        Config {
+            heartbeat_interval: Duration::from_millis(100),
+            client_timeout: Duration::from_millis(400),
+            shutdown_timeout: Duration::from_secs(1),
+            ..Config::default()
+        }
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+
+    /// Opens a WebSocket to `path`, failing the test if the handshake does not complete.
+    pub async fn connect(&self, path: &str) -> Client {
+        let (client, response) = within(tokio_tungstenite::connect_async(self.ws_url(path)))
+            .await
+            .expect("websocket handshake");
+        assert_eq!(response.status(), 101);
+        client
+    }
+
+    /// Cancels the shutdown token and waits for the server to finish draining.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        self.shutdown.cancel();
+        let server = self.server.take().expect("server not yet stopped");
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("server stops within 10 s")
+            .expect("server task did not panic")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Awaits `future`, failing the test after [`STEP`].
+pub async fn within<F: Future>(future: F) -> F::Output {
+    tokio::time::timeout(STEP, future)
+        .await
+        .expect("timed out waiting for the server")
+}
+
+/// The next data or close message, skipping the server's heartbeat pings.
+pub async fn next_message(client: &mut Client) -> Message {
+    loop {
+        let message = within(client.next())
+            .await
+            .expect("stream ended")
+            .expect("websocket error");
+        if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
+            return message;
+        }
+    }
+}
+
+/// Sends `message` and returns what comes back.
+pub async fn round_trip(client: &mut Client, message: Message) -> Message {
+    within(client.send(message)).await.expect("send");
+    next_message(client).await
+}
+
+/// Expects a close frame with `code`, then the end of the connection.
+pub async fn expect_close(client: &mut Client, code: u16) {
+    match next_message(client).await {
+        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), code, "{frame:?}"),
+        other => panic!("expected close {code}, got {other:?}"),
+    }
+    // After the close frame nothing but the end of the stream may follow.
+    loop {
+        match within(client.next()).await {
+            None | Some(Err(_)) => break,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(other)) => panic!("data after close: {other:?}"),
+        }
+    }
+}
+
+/// Sends a raw HTTP/1.1 request and returns (status, body). Raw on purpose: it is what a
+/// misconfigured proxy or a curious `curl` sends, with no client library smoothing it over.
+/// Reads one response (by `Content-Length`), so keep-alive connections do not stall the test.
+pub async fn http_request(addr: SocketAddr, request: &str) -> (u16, String) {
+    let mut stream = within(TcpStream::connect(addr)).await.expect("connect");
+    within(stream.write_all(request.as_bytes()))
+        .await
+        .expect("write request");
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(parsed) = parse_response(&response) {
+            return parsed;
+        }
+        let n = within(stream.read(&mut chunk))
+            .await
+            .expect("read response");
+        assert!(n > 0, "connection closed mid-response: {response:?}");
+        response.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// (status, body) once `bytes` hold a whole response with a `Content-Length`.
+fn parse_response(bytes: &[u8]) -> Option<(u16, String)> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let length: usize = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse().ok())
+            .flatten()
+    })?;
+    (body.len() >= length).then(|| (status, body[..length].to_owned()))
+}
+
+/// `GET path` with `Connection: close`.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    http_request(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )
+    .await
+}

@@ -1,0 +1,246 @@
+//! Connection lifecycle over real sockets: pings, close handshake, heartbeat timeout, size
+//! limits, shutdown, and what plain HTTP gets.
+
+mod common;
+
+use std::time::Duration;
+
+use backend::Config;
+use common::{TestServer, expect_close, http_get, http_request, next_message, within};
+use futures_util::{SinkExt as _, StreamExt as _};
+use shared::{close, paths};
+use tokio_tungstenite::tungstenite::{
+    Message,
+    protocol::{
+        CloseFrame,
+        frame::{
+            Frame,
+            coding::{CloseCode, Data, OpCode},
+        },
+    },
+};
+
+#[actix_web::test]
+async fn client_ping_is_answered_with_its_payload() {
+    let server = TestServer::spawn(TestServer::fast_config());
+    let mut client = server.connect(paths::WS_ECHO).await;
+    within(client.send(Message::Ping("are you there".into())))
+        .await
+        .unwrap();
+    loop {
+        match within(client.next()).await.unwrap().unwrap() {
+            Message::Pong(payload) => {
+                assert_eq!(&payload[..], b"are you there");
+                break;
+            }
+            Message::Ping(_) => {} // the server's own heartbeat
+            other => panic!("expected pong, got {other:?}"),
+        }
+    }
+}
+
+#[actix_web::test]
+async fn close_1000_handshake_completes() {
+    let server = TestServer::spawn(TestServer::fast_config());
+    let mut client = server.connect(paths::WS_ECHO).await;
+    within(client.send(Message::Close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye".into(),
+    }))))
+    .await
+    .unwrap();
+    // The server answers with the same code and then ends the connection.
+    expect_close(&mut client, close::NORMAL).await;
+}
+
+#[actix_web::test]
+async fn server_pings_and_a_responsive_client_stays_connected() {
+    let server = TestServer::spawn(TestServer::fast_config());
+    let mut client = server.connect(paths::WS_ECHO).await;
+    // Reading makes tungstenite answer pings; stay for 3 client timeouts.
+    let mut pings = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1200);
+    while let Ok(message) = tokio::time::timeout_at(deadline, client.next()).await {
+        match message.unwrap().unwrap() {
+            Message::Ping(_) => pings += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        pings >= 5,
+        "only {pings} pings in 1.2 s at a 100 ms interval"
+    );
+    let reply = common::round_trip(&mut client, Message::text("still here")).await;
+    assert_eq!(reply, Message::text("still here"));
+}
+
+#[actix_web::test]
+async fn silent_client_is_dropped_after_the_timeout() {
+    let server = TestServer::spawn(TestServer::fast_config());
+    let mut client = server.connect(paths::WS_ECHO).await;
+    // Not reading means tungstenite never answers the server's pings: a silent peer.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut messages = Vec::new();
+    while let Some(Ok(message)) = within(client.next()).await {
+        messages.push(message);
+    }
+    let close = messages.iter().find_map(|m| match m {
+        Message::Close(Some(frame)) => Some(u16::from(frame.code)),
+        _ => None,
+    });
+    assert_eq!(close, Some(close::HEARTBEAT_TIMEOUT), "{messages:?}");
+}
+
+#[actix_web::test]
+async fn shutdown_sends_1001_to_open_sockets() {
+    let server = TestServer::spawn(TestServer::fast_config());
+    let mut first = server.connect(paths::WS_ECHO).await;
+    let mut second = server.connect(paths::WS_ECHO).await;
+    server.shutdown.cancel();
+    expect_close(&mut first, close::GOING_AWAY).await;
+    expect_close(&mut second, close::GOING_AWAY).await;
+    within(server.stop()).await.expect("server stops cleanly");
+}
+
+#[actix_web::test]
+async fn oversized_frame_closes_with_1009() {
+    let server = TestServer::spawn(Config {
+        max_frame_size: 1024,
+        ..TestServer::fast_config()
+    });
+    let mut client = server.connect(paths::WS_ECHO).await;
+    within(client.send(Message::binary(vec![0u8; 1025])))
+        .await
+        .unwrap();
+    expect_close(&mut client, close::MESSAGE_TOO_BIG).await;
+}
+
+#[actix_web::test]
+async fn oversized_fragmented_message_closes_with_1009() {
+    let server = TestServer::spawn(Config {
+        max_frame_size: 1024,
+        ..TestServer::fast_config()
+    });
+    let mut client = server.connect(paths::WS_ECHO).await;
+    // Each fragment is within the frame limit; together they are not.
+    let fragment = |opcode, last| Message::Frame(Frame::message(vec![b'x'; 600], opcode, last));
+    within(client.send(fragment(OpCode::Data(Data::Text), false)))
+        .await
+        .unwrap();
+    within(client.send(fragment(OpCode::Data(Data::Continue), true)))
+        .await
+        .unwrap();
+    expect_close(&mut client, close::MESSAGE_TOO_BIG).await;
+}
+
+#[actix_web::test]
+async fn invalid_utf8_text_closes_with_1007() {
+    let server = TestServer::spawn(TestServer::fast_config());
+    let mut client = server.connect(paths::WS_ECHO).await;
+    let frame = Frame::message(vec![0xff, 0xfe, b'a'], OpCode::Data(Data::Text), true);
+    within(client.send(Message::Frame(frame))).await.unwrap();
+    expect_close(&mut client, close::INVALID_PAYLOAD).await;
+}
+
+#[actix_web::test]
+async fn a_bad_client_does_not_disturb_others() {
+    // Default heartbeat timings: `good` is not read while `bad` is closed, and must not be
+    // dropped as silent meanwhile.
+    let server = TestServer::spawn(Config::default());
+    let mut good = server.connect(paths::WS_ECHO).await;
+    let mut bad = server.connect(paths::WS_ECHO).await;
+    let frame = Frame::message(vec![0xc3], OpCode::Data(Data::Text), true);
+    within(bad.send(Message::Frame(frame))).await.unwrap();
+    expect_close(&mut bad, close::INVALID_PAYLOAD).await;
+    let reply = common::round_trip(&mut good, Message::text("fine")).await;
+    assert_eq!(reply, Message::text("fine"));
+}
+
+#[actix_web::test]
+async fn plain_get_on_the_socket_path_is_a_readable_400() {
+    let server = TestServer::spawn(TestServer::fast_config());
+    let (status, body) = http_get(server.addr, paths::WS_ECHO).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("expects a WebSocket upgrade"), "{body}");
+}
+
+#[actix_web::test]
+async fn upgrade_with_bad_version_is_a_readable_426() {
+    let server = TestServer::spawn(TestServer::fast_config());
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        paths::WS_ECHO
+    );
+    let (status, body) = http_request(server.addr, &request).await;
+    // 426 Upgrade Required: RFC 6455 4.4 asks the server to name the versions it speaks.
+    assert_eq!(status, 426, "{body}");
+    assert!(body.contains("unsupported WebSocket version"), "{body}");
+}
+
+#[actix_web::test]
+async fn post_on_the_socket_path_is_a_4xx() {
+    let server = TestServer::spawn(TestServer::fast_config());
+    let request = format!(
+        "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        paths::WS_ECHO
+    );
+    let (status, _) = http_request(server.addr, &request).await;
+    assert!((400..500).contains(&status), "{status}");
+}
+
+#[actix_web::test]
+async fn healthz_answers_ok() {
+    let server = TestServer::spawn(TestServer::fast_config());
+    assert_eq!(
+        http_get(server.addr, paths::HEALTHZ).await,
+        (200, "ok\n".to_owned())
+    );
+}
+
+#[actix_web::test]
+async fn frontend_is_served_with_index_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.html"), "<title>chat</title>").unwrap();
+    std::fs::write(dir.path().join("app.js"), "console.log(1)").unwrap();
+    let server = TestServer::spawn(Config {
+        static_dir: dir.path().to_owned(),
+        ..TestServer::fast_config()
+    });
+    assert_eq!(
+        http_get(server.addr, "/").await,
+        (200, "<title>chat</title>".into())
+    );
+    assert_eq!(
+        http_get(server.addr, "/app.js").await,
+        (200, "console.log(1)".into())
+    );
+    // Client-side routes get the app, so a reload on /echo works.
+    assert_eq!(
+        http_get(server.addr, "/echo").await,
+        (200, "<title>chat</title>".into())
+    );
+}
+
+#[actix_web::test]
+async fn missing_frontend_build_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::spawn(Config {
+        static_dir: dir.path().join("nope"),
+        ..TestServer::fast_config()
+    });
+    let (status, body) = http_get(server.addr, "/").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("frontend is not built"), "{body}");
+}
+
+#[actix_web::test]
+async fn next_message_helper_skips_heartbeats() {
+    // Guards the helper the other tests rely on: with pings every 100 ms, a reply that arrives
+    // after several pings is still found.
+    let server = TestServer::spawn(TestServer::fast_config());
+    let mut client = server.connect(paths::WS_ECHO).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    within(client.send(Message::text("x"))).await.unwrap();
+    assert_eq!(next_message(&mut client).await, Message::text("x"));
+}

@@ -1,0 +1,21 @@
+//! WebSocket close codes the server sends, and why.
+//!
+//! 1000–1015 are RFC 6455's (section 7.4.1); 4000–4999 are reserved for applications, and ours
+//! borrow the HTTP status with the same meaning so they are easy to remember.
+
+/// The close handshake completed normally (RFC 6455 7.4.1).
+pub const NORMAL: u16 = 1000;
+/// The server is shutting down (or restarting); reconnect later (RFC 6455 7.4.1).
+pub const GOING_AWAY: u16 = 1001;
+/// The peer broke the WebSocket protocol, e.g. a bad frame (RFC 6455 7.4.1).
+pub const PROTOCOL_ERROR: u16 = 1002;
+/// A text message was not valid UTF-8 (RFC 6455 7.4.1 and 8.1).
+pub const INVALID_PAYLOAD: u16 = 1007;
+/// A frame, or a message reassembled from fragments, exceeded the server's size limit
+/// (RFC 6455 7.4.1).
+pub const MESSAGE_TOO_BIG: u16 = 1009;
+/// The server failed in a way that is not the client's fault (RFC 6455 7.4.1).
+pub const INTERNAL_ERROR: u16 = 1011;
+/// The peer answered no ping within the server's client timeout; like HTTP 408. A browser whose
+/// network really died never sees this frame, but a merely stalled one does, and knows why.
+pub const HEARTBEAT_TIMEOUT: u16 = 4408;

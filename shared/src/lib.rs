@@ -1,0 +1,21 @@
+//! The wire vocabulary of the chat system, compiled into both the Actix backend and the Leptos
+//! browser app so that the two sides cannot disagree about a message's shape.
+//!
+//! Everything here is plain data plus serde: no tokio, actix or web-sys, so the crate builds for
+//! `wasm32-unknown-unknown` and native alike. The exact JSON is frozen by
+//! `tests/wire_format.rs`; changing a field name or a close code is a protocol change.
+//!
+//! # Layout
+//! - [`codec`]: [`encode`] / [`decode`] and [`ProtocolError`], the one place JSON is chosen.
+//! - [`echo`]: [`EchoFrame`], what the Echo page sends to `/ws/echo` (the server returns the
+//!   frame unchanged; the id lets the page match the echo and time the round trip).
+//! - [`close`]: the WebSocket close codes the server sends, with their meaning.
+//! - [`paths`]: the HTTP paths both sides must agree on.
+
+pub mod close;
+pub mod codec;
+pub mod echo;
+pub mod paths;
+
+pub use codec::{ProtocolError, decode, encode};
+pub use echo::EchoFrame;

@@ -1,0 +1,6 @@
+//! HTTP paths served by the backend and used by the browser app.
+
+/// The WebSocket echo endpoint: every text and binary message comes back unchanged.
+pub const WS_ECHO: &str = "/ws/echo";
+/// Liveness probe: `200 ok` while the process serves requests.
+pub const HEALTHZ: &str = "/healthz";
