@@ -1,0 +1,28 @@
+//! The browser app (Leptos, client-side rendered), built to WebAssembly by trunk.
+//!
+//! The socket, the state and the views are separate so that each can be tested on its own: the
+//! state reducers natively (`cargo test -p frontend`), the views and the real socket in a
+//! headless browser (`tests/web.rs`, run by `cargo xtask test`).
+//!
+//! # Layout
+//! - [`app`]: [`App`], the shell, and [`app::ws_url`] (socket URL from the page's origin).
+//! - [`client`]: [`client::Connection`], the only gloo-net user: open, pump, reconnect with
+//!   backoff.
+//! - [`echo_log`]: [`echo_log::EchoLog`], the Echo page's pure state.
+//! - [`pages`]: one component per page ([`pages::EchoPage`]).
+//! - [`components`]: small shared views ([`components::StatusBadge`]).
+
+pub mod app;
+pub mod client;
+pub mod components;
+pub mod echo_log;
+pub mod pages;
+
+pub use app::App;
+
+/// Milliseconds from `performance.now()`: monotonic, sub-millisecond, for round-trip times.
+pub fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}

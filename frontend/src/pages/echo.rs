@@ -1,0 +1,120 @@
+//! The Echo page: type a message, the server sends it back, the page shows the round trip.
+
+use leptos::{html, prelude::*};
+
+use crate::{
+    client::{Connection, ConnectionEvent, ConnectionStatus},
+    components::StatusBadge,
+    echo_log::{EchoEntry, EchoLog, Outcome},
+    now_ms,
+};
+
+/// The Echo page, connected to the echo endpoint at `url` for as long as it is mounted.
+#[component]
+pub fn EchoPage(
+    /// WebSocket URL of `/ws/echo`, e.g. `ws://127.0.0.1:8080/ws/echo`.
+    #[prop(into)]
+    url: String,
+) -> impl IntoView {
+    let (status, set_status) = signal(ConnectionStatus::Connecting);
+    let log = RwSignal::new(EchoLog::default());
+    let draft = RwSignal::new(String::new());
+
+    let connection = Connection::open(url, set_status, move |event| match event {
+        ConnectionEvent::Text(text) => log.update(|log| log.receive(&text, now_ms())),
+        ConnectionEvent::Closed => log.update(EchoLog::connection_lost),
+        ConnectionEvent::Opened => {}
+    });
+    // Owned by the page: unmounting disposes it, which closes the socket.
+    let connection = StoredValue::new_local(connection);
+
+    let send = move || {
+        let text = draft.get_untracked();
+        if text.is_empty() || !status.get_untracked().is_open() {
+            return;
+        }
+        let Some(frame) = log.try_update(|log| log.send(text, now_ms())) else {
+            return;
+        };
+        match shared::encode(&frame) {
+            Ok(json) => connection.with_value(|c| c.send(json)),
+            Err(err) => log.update(|log| log.problem = Some(err.to_string())),
+        }
+        draft.set(String::new());
+    };
+
+    let list: NodeRef<html::Ol> = NodeRef::new();
+    // Keep the newest entry in view.
+    Effect::new(move |_| {
+        log.track();
+        if let Some(list) = list.get() {
+            list.set_scroll_top(list.scroll_height());
+        }
+    });
+
+    view! {
+        <section class="page echo-page">
+            <header class="page-header">
+                <div>
+                    <h1>"Echo"</h1>
+                    <p class="hint">
+                        "The server returns every message unchanged; the time is the round trip."
+                    </p>
+                </div>
+                <StatusBadge status=status />
+            </header>
+            <ol class="echo-log" data-testid="echo-log" node_ref=list aria-live="polite">
+                {move || {
+                    log.with(|log| {
+                        if log.entries().is_empty() {
+                            view! { <li class="empty">"Nothing sent yet."</li> }.into_any()
+                        } else {
+                            log.entries().iter().map(entry_row).collect_view().into_any()
+                        }
+                    })
+                }}
+            </ol>
+            <Show when=move || log.with(|log| log.problem.is_some())>
+                <p class="problem" role="alert">{move || log.with(|log| log.problem.clone())}</p>
+            </Show>
+            <form
+                class="composer"
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    send();
+                }
+            >
+                <input
+                    type="text"
+                    data-testid="echo-input"
+                    placeholder="Type a message and press Enter"
+                    aria-label="Message"
+                    autocomplete="off"
+                    bind:value=draft
+                />
+                <button
+                    type="submit"
+                    data-testid="echo-send"
+                    disabled=move || !status.get().is_open() || draft.with(String::is_empty)
+                >
+                    "Send"
+                </button>
+            </form>
+        </section>
+    }
+}
+
+/// One sent message and what became of it. Text goes in as a text node, never as HTML.
+fn entry_row(entry: &EchoEntry) -> impl IntoView + use<> {
+    let (state, detail) = match entry.outcome {
+        Outcome::Pending => ("pending", "waiting for echo…".to_owned()),
+        Outcome::Echoed { rtt_ms } => ("echoed", format!("echoed in {rtt_ms:.1} ms")),
+        Outcome::Lost => ("lost", "no echo: connection dropped".to_owned()),
+    };
+    view! {
+        <li class=format!("entry entry-{state}") data-testid="echo-entry" data-state=state>
+            <span class="entry-text">{entry.text.clone()}</span>
+            <span class="entry-detail">{detail}</span>
+        </li>
+    }
+}

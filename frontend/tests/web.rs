@@ -1,0 +1,178 @@
+//! Browser tests (wasm-bindgen-test in headless Chromium and Firefox), run by `cargo xtask test`
+//! against a real backend it starts on a free port and names in `CHAT_BACKEND_ADDR` at build
+//! time.
+
+#![cfg(target_arch = "wasm32")]
+#![allow(missing_docs)]
+
+use std::time::Duration;
+
+use frontend::{
+    client::{Connection, ConnectionStatus},
+    components::StatusBadge,
+    pages::EchoPage,
+};
+use futures::{SinkExt as _, StreamExt as _};
+use gloo_net::websocket::{Message, futures::WebSocket};
+use gloo_timers::future::sleep;
+use leptos::{mount::mount_to, prelude::*};
+use shared::{EchoFrame, paths};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+use web_sys::{HtmlButtonElement, HtmlElement, HtmlInputElement};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Every wait in these tests ends by this deadline, so a broken build fails instead of hanging.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn backend_ws(path: &str) -> String {
+    let addr = option_env!("CHAT_BACKEND_ADDR").expect(
+        "CHAT_BACKEND_ADDR unset at build time: run the browser suite via `cargo xtask test`",
+    );
+    format!("ws://{addr}{path}")
+}
+
+/// Polls `condition` every 20 ms until it holds, failing the test after [`DEADLINE`].
+async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let mut waited = Duration::ZERO;
+    while !condition() {
+        assert!(waited < DEADLINE, "timed out waiting until {what}");
+        sleep(Duration::from_millis(20)).await;
+        waited += Duration::from_millis(20);
+    }
+}
+
+/// A fresh element in the document to mount a component into.
+fn container() -> HtmlElement {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let element: HtmlElement = document.create_element("div").unwrap().unchecked_into();
+    document.body().unwrap().append_child(&element).unwrap();
+    element
+}
+
+fn find<T: JsCast>(root: &HtmlElement, test_id: &str) -> T {
+    root.query_selector(&format!("[data-testid={test_id}]"))
+        .unwrap()
+        .unwrap_or_else(|| panic!("no element with data-testid={test_id}"))
+        .unchecked_into()
+}
+
+async fn next_text(socket: &mut WebSocket) -> String {
+    let next = futures::future::select(Box::pin(socket.next()), Box::pin(sleep(DEADLINE))).await;
+    match next {
+        futures::future::Either::Left((Some(Ok(Message::Text(text))), _)) => text,
+        futures::future::Either::Left((other, _)) => panic!("expected text, got {other:?}"),
+        futures::future::Either::Right(_) => panic!("no echo within {DEADLINE:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn gloo_socket_echoes_through_the_real_backend() {
+    let mut socket = WebSocket::open(&backend_ws(paths::WS_ECHO)).unwrap();
+
+    socket.send(Message::Text("hello".into())).await.unwrap();
+    assert_eq!(next_text(&mut socket).await, "hello");
+
+    let korean = "안녕하세요 hello";
+    socket.send(Message::Text(korean.into())).await.unwrap();
+    assert_eq!(next_text(&mut socket).await.as_bytes(), korean.as_bytes());
+
+    let big: String = "가나다 abc é ".chars().cycle().take(36_000).collect();
+    assert!(big.len() > 60_000);
+    socket.send(Message::Text(big.clone())).await.unwrap();
+    assert_eq!(next_text(&mut socket).await.as_bytes(), big.as_bytes());
+
+    let bytes: Vec<u8> = (0..=255).collect();
+    socket.send(Message::Bytes(bytes.clone())).await.unwrap();
+    match socket.next().await {
+        Some(Ok(Message::Bytes(echoed))) => assert_eq!(echoed, bytes),
+        other => panic!("expected binary echo, got {other:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn echo_frames_round_trip_as_shared_types() {
+    let mut socket = WebSocket::open(&backend_ws(paths::WS_ECHO)).unwrap();
+    let frame = EchoFrame {
+        id: 42,
+        text: "타입 typed".into(),
+    };
+    socket
+        .send(Message::Text(shared::encode(&frame).unwrap()))
+        .await
+        .unwrap();
+    let echoed: EchoFrame = shared::decode(&next_text(&mut socket).await).unwrap();
+    assert_eq!(echoed, frame);
+}
+
+#[wasm_bindgen_test]
+async fn echo_page_shows_the_echoed_text_after_typing_and_clicking_send() {
+    let root = container();
+    let url = backend_ws(paths::WS_ECHO);
+    let _mounted = mount_to(root.clone(), move || view! { <EchoPage url=url /> });
+
+    let status: HtmlElement = find(&root, "status");
+    wait_until("the status says open", || {
+        status.text_content().unwrap().contains("open")
+    })
+    .await;
+
+    // Korean plus markup: the markup must be shown as text, never parsed as HTML.
+    let typed = "안녕하세요 hello <b>not bold</b>";
+    let input: HtmlInputElement = find(&root, "echo-input");
+    input.set_value(typed);
+    input
+        .dispatch_event(&web_sys::Event::new("input").unwrap())
+        .unwrap();
+    leptos::task::tick().await;
+    let send: HtmlButtonElement = find(&root, "echo-send");
+    assert!(
+        !send.disabled(),
+        "Send stays disabled with text typed and the socket open"
+    );
+    send.click();
+
+    let log: HtmlElement = find(&root, "echo-log");
+    wait_until("the entry is echoed", || {
+        log.query_selector("[data-testid=echo-entry][data-state=echoed]")
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    let entry = log
+        .query_selector("[data-testid=echo-entry][data-state=echoed]")
+        .unwrap()
+        .unwrap();
+    let text = entry.text_content().unwrap();
+    assert!(text.contains(typed), "{text}");
+    assert!(text.contains("echoed in"), "{text}");
+    assert!(
+        entry.query_selector("b").unwrap().is_none(),
+        "text was parsed as HTML"
+    );
+    assert_eq!(input.value(), "", "the input is cleared after sending");
+}
+
+#[wasm_bindgen_test]
+async fn unreachable_server_shows_closed_with_a_reconnect_countdown() {
+    let root = container();
+    let (status, set_status) = signal(ConnectionStatus::Connecting);
+    // Port 9 (discard) on loopback: nothing listens, so the browser is refused at once.
+    let connection = Connection::open("ws://127.0.0.1:9/ws/echo".into(), set_status, |_| {});
+    let _mounted = mount_to(
+        root.clone(),
+        move || view! { <StatusBadge status=status /> },
+    );
+
+    let badge: HtmlElement = find(&root, "status");
+    wait_until("the badge says closed", || {
+        badge.text_content().unwrap().contains("reconnecting in")
+    })
+    .await;
+    assert!(matches!(
+        status.get_untracked(),
+        ConnectionStatus::Closed { .. }
+    ));
+    drop(connection);
+}
