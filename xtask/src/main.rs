@@ -1,1 +1,338 @@
-fn main() {}
+//! `cargo xtask`: the project's two commands, which install what they need first.
+//!
+//! - `cargo xtask serve [-- BACKEND ARGS]`: builds the frontend in release with trunk and runs
+//!   the backend serving it (default <http://127.0.0.1:8080/>).
+//! - `cargo xtask test`: formatting, clippy (native and wasm32), every native test, the browser
+//!   suite in headless Chromium and Firefox against a real backend, and a release build of the
+//!   app checked through the real server. Fails fast; the last lines list what ran.
+//!
+//! Plain `std::process` and no dependencies beyond `shared` (for the paths it checks): it must
+//! build before any tool is installed.
+//!
+//! # Layout
+//! - `main.rs`: argument handling, the two commands, the step report.
+//! - `tools.rs`: find-or-install for every external tool (versions from ../shared/TOOLCHAIN.md).
+//! - `server.rs`: a backend process on a free port, stopped with SIGTERM.
+
+mod server;
+mod tools;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+    time::{Duration, Instant},
+};
+
+use server::Backend;
+use shared::paths;
+
+/// Errors are messages for the person at the terminal.
+type Result<T, E = String> = std::result::Result<T, E>;
+
+const USAGE: &str = "usage: cargo xtask <serve|test> [-- backend args for serve]
+
+  serve   build the frontend (release) and run the backend serving it
+  test    fmt, clippy, native tests, browser tests (Chromium, Firefox), release build check";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("serve") => serve(args.get(1..).unwrap_or_default()),
+        Some("test") => test(),
+        Some("help" | "-h" | "--help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The repository root (xtask lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// Runs `command` from the repository root, echoing it; a non-zero exit is an error.
+pub fn run(command: &mut Command) -> Result<()> {
+    if command.get_current_dir().is_none() {
+        command.current_dir(workspace_root());
+    }
+    let shown = describe(command);
+    println!("$ {shown}");
+    let status = command
+        .status()
+        .map_err(|err| format!("cannot run `{shown}`: {err}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{shown}` failed ({status})"))
+    }
+}
+
+fn describe(command: &Command) -> String {
+    let mut words = vec![command.get_program().to_string_lossy().into_owned()];
+    words.extend(command.get_args().map(|a| a.to_string_lossy().into_owned()));
+    words.join(" ")
+}
+
+/// `cargo xtask serve`.
+fn serve(backend_args: &[String]) -> Result<()> {
+    tools::ensure_wasm_target()?;
+    tools::ensure_wasm_bindgen()?;
+    tools::ensure_trunk()?;
+    tools::ensure_wasm_opt()?;
+    build_release_frontend()?;
+    let dist = workspace_root().join("dist");
+    let backend_args = backend_args
+        .strip_prefix(&["--".to_owned()])
+        .unwrap_or(backend_args);
+    let mut backend = tools::cargo();
+    backend
+        .current_dir(workspace_root())
+        .args([
+            "run",
+            "--release",
+            "--package",
+            "backend",
+            "--",
+            "--static-dir",
+        ])
+        .arg(&dist)
+        .args(backend_args);
+    println!("xtask: starting the app; open the URL it prints (Ctrl-C stops it)");
+    exec(backend)
+}
+
+/// Replaces this process with `command` (so Ctrl-C and SIGTERM reach the server directly).
+#[cfg(unix)]
+fn exec(mut command: Command) -> Result<()> {
+    use std::os::unix::process::CommandExt as _;
+    let shown = describe(&command);
+    Err(format!("cannot run `{shown}`: {}", command.exec()))
+}
+
+#[cfg(not(unix))]
+fn exec(mut command: Command) -> Result<()> {
+    run(&mut command)
+}
+
+fn build_release_frontend() -> Result<()> {
+    // --offline: use the wasm-bindgen and wasm-opt on PATH; trunk's own downloads fail here.
+    run(tools::command("trunk").args(["build", "--release", "--offline"]))
+}
+
+/// A test step: `Ok` carries a detail for the summary line.
+type StepFn = fn() -> Result<String>;
+
+/// One line of the closing report.
+struct Step {
+    name: &'static str,
+    outcome: Option<(Duration, Result<String>)>,
+}
+
+/// `cargo xtask test`.
+fn test() -> Result<()> {
+    let steps: [(&str, StepFn); 7] = [
+        ("install missing tools", install_test_tools),
+        ("cargo fmt --check", || {
+            cargo_step(&["fmt", "--all", "--check"])
+        }),
+        ("clippy, native, -D warnings", || {
+            cargo_step(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ])
+        }),
+        ("clippy, wasm32 (frontend, shared), -D warnings", || {
+            cargo_step(&[
+                "clippy",
+                "--package",
+                "frontend",
+                "--package",
+                "shared",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ])
+        }),
+        ("native tests (cargo test --workspace)", || {
+            cargo_step(&["test", "--workspace"])
+        }),
+        (
+            "browser tests vs real backend (Chromium, Firefox)",
+            browser_tests,
+        ),
+        ("release build served by the backend", release_app_check),
+    ];
+    let mut report: Vec<Step> = Vec::new();
+    let mut failed = false;
+    for (name, body) in steps {
+        if failed {
+            report.push(Step {
+                name,
+                outcome: None,
+            });
+            continue;
+        }
+        println!("\n==> {name}");
+        let started = Instant::now();
+        let result = body();
+        failed = result.is_err();
+        report.push(Step {
+            name,
+            outcome: Some((started.elapsed(), result)),
+        });
+    }
+
+    println!("\ncargo xtask test summary:");
+    for step in &report {
+        match &step.outcome {
+            Some((took, Ok(detail))) => {
+                println!(
+                    "  ok      {:>6.1}s  {}{detail}",
+                    took.as_secs_f64(),
+                    step.name
+                );
+            }
+            Some((took, Err(err))) => {
+                println!(
+                    "  FAILED  {:>6.1}s  {}: {err}",
+                    took.as_secs_f64(),
+                    step.name
+                );
+            }
+            None => println!("  skipped          {}", step.name),
+        }
+    }
+    let passed = report
+        .iter()
+        .filter(|s| matches!(s.outcome, Some((_, Ok(_)))))
+        .count();
+    println!("{passed} passed, {} failed", report.len() - passed);
+    if failed {
+        Err("tests failed (see the summary above)".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
+fn cargo_step(args: &[&str]) -> Result<String> {
+    run(tools::cargo().args(args)).map(|()| String::new())
+}
+
+fn install_test_tools() -> Result<String> {
+    tools::ensure_wasm_target()?;
+    tools::ensure_wasm_bindgen()?;
+    tools::ensure_chromium()?;
+    tools::ensure_firefox()?;
+    tools::ensure_geckodriver()?;
+    tools::ensure_trunk()?;
+    tools::ensure_wasm_opt()?;
+    Ok(String::new())
+}
+
+/// Runs `frontend/tests` in both browsers against one backend, then stops it with SIGTERM.
+fn browser_tests() -> Result<String> {
+    let backend = Backend::start("browser-tests", &[])?;
+    println!("xtask: backend for the browser suite at {}", backend.addr);
+    let geckodriver = tools::ensure_geckodriver()?;
+    let browsers = [
+        (
+            "Chromium",
+            "CHROMEDRIVER",
+            PathBuf::from(tools::CHROMEDRIVER),
+        ),
+        ("Firefox", "GECKODRIVER", geckodriver),
+    ];
+    for (browser, variable, driver) in browsers {
+        println!("xtask: browser suite in headless {browser}");
+        run(tools::cargo()
+            // The tests read the address at build time (option_env!); webdriver.json beside
+            // the crate holds the browser flags (--no-sandbox: we may run as root).
+            .current_dir(workspace_root().join("frontend"))
+            .env("CHAT_BACKEND_ADDR", &backend.addr)
+            .env(variable, driver)
+            .args([
+                "test",
+                "--package",
+                "frontend",
+                "--target",
+                "wasm32-unknown-unknown",
+            ]))
+        .map_err(|err| format!("{browser}: {err}"))?;
+    }
+    backend.stop()?;
+    Ok(" (backend stopped cleanly by SIGTERM)".to_owned())
+}
+
+/// Builds the app as `cargo xtask serve` does and checks the real server delivers it.
+fn release_app_check() -> Result<String> {
+    build_release_frontend()?;
+    let dist = workspace_root().join("dist");
+    let dist_arg = dist.to_string_lossy().into_owned();
+    let backend = Backend::start("served-app", &["--static-dir", &dist_arg])?;
+
+    let (status, _, index) = backend.get("/")?;
+    let index = String::from_utf8_lossy(&index).into_owned();
+    if status != 200 {
+        return Err(format!("GET / answered {status}"));
+    }
+    let wasm = index
+        .split(['"', '\''])
+        .find(|part| part.ends_with("_bg.wasm"))
+        .ok_or("index.html from trunk names no _bg.wasm file")?
+        .to_owned();
+    let (status, head, body) = backend.get(&wasm)?;
+    if status != 200
+        || !head
+            .to_ascii_lowercase()
+            .contains("content-type: application/wasm")
+    {
+        return Err(format!(
+            "GET {wasm} answered {status} with headers:\n{head}"
+        ));
+    }
+    let (status, _, health) = backend.get(paths::HEALTHZ)?;
+    if status != 200 || health != b"ok\n" {
+        return Err(format!("GET {} answered {status}", paths::HEALTHZ));
+    }
+    backend.stop()?;
+    Ok(format!(
+        " (wasm {} KB, {} KB gzipped)",
+        body.len() / 1024,
+        gzipped_len(&body).map_or_else(|| "?".to_owned(), |n| (n / 1024).to_string())
+    ))
+}
+
+/// Size of `bytes` after `gzip -9`, if gzip is available.
+fn gzipped_len(bytes: &[u8]) -> Option<usize> {
+    use std::io::Write as _;
+    let mut gzip = tools::command("gzip")
+        .arg("-9c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    let mut stdin = gzip.stdin.take()?;
+    let data = bytes.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let output = gzip.wait_with_output().ok()?;
+    writer.join().ok()?.ok()?;
+    Some(output.stdout.len())
+}

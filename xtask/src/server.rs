@@ -1,0 +1,154 @@
+//! A real backend process for the browser suite and the served-app check: started on a free
+//! loopback port, stopped with SIGTERM (which also checks graceful shutdown).
+
+use std::{
+    fs::File,
+    io::{BufRead as _, BufReader, Read as _, Write as _},
+    net::TcpStream,
+    path::PathBuf,
+    process::{Child, Stdio},
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+use crate::{Result, tools, workspace_root};
+
+/// Building the backend may come first on a cold machine; this bounds the whole start.
+const START_TIMEOUT: Duration = Duration::from_secs(600);
+/// SIGTERM to exit: the server's drain (5 s by default) plus margin.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A running `backend` binary.
+pub struct Backend {
+    child: Child,
+    /// `127.0.0.1:PORT` it listens on.
+    pub addr: String,
+    log: PathBuf,
+}
+
+impl Backend {
+    /// `cargo run -p backend -- --listen 127.0.0.1:0 ARGS`, waiting for its "listening on" line.
+    /// Its logs go to `target/xtask/backend-NAME.log`.
+    pub fn start(name: &str, args: &[&str]) -> Result<Self> {
+        let log_dir = workspace_root().join("target").join("xtask");
+        std::fs::create_dir_all(&log_dir)
+            .map_err(|err| format!("cannot create {}: {err}", log_dir.display()))?;
+        let log = log_dir.join(format!("backend-{name}.log"));
+        let log_file =
+            File::create(&log).map_err(|err| format!("cannot create {}: {err}", log.display()))?;
+        // `cargo run` execs the binary on Unix, so the child's pid is the backend's own.
+        let mut child = tools::cargo()
+            .current_dir(workspace_root())
+            .args(["run", "--quiet", "--package", "backend", "--"])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .map_err(|err| format!("cannot start the backend: {err}"))?;
+        let stdout = child.stdout.take().ok_or("backend stdout not captured")?;
+
+        // Read stdout on a thread: the first line names the address, and later lines must keep
+        // draining so the pipe never fills.
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout)
+                .lines()
+                .map_while(std::io::Result::ok)
+            {
+                if let Some(addr) = line.strip_prefix("listening on http://") {
+                    // The receiver may have given up; nothing else to do then.
+                    let _ = tx.send(addr.trim_end_matches('/').to_owned());
+                }
+            }
+        });
+        let mut backend = Self {
+            child,
+            addr: String::new(),
+            log,
+        };
+        match rx.recv_timeout(START_TIMEOUT) {
+            Ok(addr) => {
+                backend.addr = addr;
+                Ok(backend)
+            }
+            Err(_) => Err(format!(
+                "the backend did not report its address; log: {}\n{}",
+                backend.log.display(),
+                backend.log_tail()
+            )),
+        }
+    }
+
+    /// Stops the backend with SIGTERM and expects a clean exit within [`STOP_TIMEOUT`].
+    pub fn stop(mut self) -> Result<()> {
+        let pid = self.child.id().to_string();
+        crate::run(tools::command("kill").args(["-TERM", &pid]))?;
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => {
+                    return Err(format!(
+                        "backend exited with {status} after SIGTERM\n{}",
+                        self.log_tail()
+                    ));
+                }
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+                Ok(None) => {
+                    return Err(format!(
+                        "backend still running {STOP_TIMEOUT:?} after SIGTERM"
+                    ));
+                }
+                Err(err) => return Err(format!("cannot wait for the backend: {err}")),
+            }
+        }
+    }
+
+    /// `GET path` over plain HTTP/1.1: (status, headers, body).
+    pub fn get(&self, path: &str) -> Result<(u16, String, Vec<u8>)> {
+        let mut stream = TcpStream::connect(&self.addr)
+            .map_err(|err| format!("cannot connect to {}: {err}", self.addr))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|err| err.to_string())?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .map_err(|err| format!("cannot send request: {err}"))?;
+        let mut response = Vec::new();
+        stream
+            .read_to_end(&mut response)
+            .map_err(|err| format!("cannot read response to GET {path}: {err}"))?;
+        let split = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or_else(|| format!("no HTTP header in the response to GET {path}"))?;
+        let head = String::from_utf8_lossy(&response[..split]).into_owned();
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| format!("no status in the response to GET {path}: {head}"))?;
+        Ok((status, head, response[split + 4..].to_vec()))
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        // After a successful stop this is a no-op; after a failure it must not outlive xtask.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

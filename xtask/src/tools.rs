@@ -1,0 +1,213 @@
+//! Finds the tools the build and tests need, and installs whichever is missing: the exact
+//! versions and steps come from `../shared/TOOLCHAIN.md` (checked on this kind of machine).
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use crate::{Result, run, workspace_root};
+
+/// trunk 0.22 needs a newer rustc than this machine's 1.95; 0.21.14 is the last that builds.
+const TRUNK_VERSION: &str = "0.21.14";
+/// Pinned so a fresh machine gets the driver verified with Firefox ESR here.
+const GECKODRIVER_VERSION: &str = "0.37.1";
+/// Where Debian's packages put the browsers and drivers (and what `webdriver.json` names).
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+/// Debian's ChromeDriver, matching its Chromium.
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Debian's Firefox ESR.
+pub const FIREFOX: &str = "/usr/bin/firefox-esr";
+
+/// A command for `program` whose PATH has cargo's install directory first, so a tool that
+/// `cargo install` just put there is found even if the user's shell never added it.
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new(program);
+    command.env("PATH", search_path());
+    command
+}
+
+fn search_path() -> std::ffi::OsString {
+    let bin = cargo_home().join("bin");
+    let path = env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = env::split_paths(&path).collect();
+    if !dirs.contains(&bin) {
+        dirs.insert(0, bin);
+    }
+    env::join_paths(dirs).unwrap_or(path)
+}
+
+fn cargo_home() -> PathBuf {
+    env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from(".cargo"))
+}
+
+/// The `cargo` that runs us (so a toolchain override is respected).
+pub fn cargo() -> Command {
+    command(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// First line of `program --version`, or `None` if it does not run.
+fn version_of(program: &str) -> Option<String> {
+    let output = command(program).arg("--version").output().ok()?;
+    output.status.success().then(|| {
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    })
+}
+
+/// Installs `krate` at `version` with `cargo install` unless `program --version` already says
+/// that version.
+fn ensure_cargo_tool(program: &str, krate: &str, version: &str, locked: bool) -> Result<()> {
+    if let Some(found) = version_of(program)
+        && found.split_whitespace().any(|word| word == version)
+    {
+        return Ok(());
+    }
+    println!("xtask: installing {krate} {version} (cargo install; one-time, takes minutes)");
+    let mut install = cargo();
+    install.args(["install", krate, "--version", version]);
+    if locked {
+        install.arg("--locked");
+    }
+    run(&mut install)
+}
+
+/// The wasm32 target of the one toolchain here (RUSTUP_AUTO_INSTALL=0 means a
+/// rust-toolchain.toml would not fetch it by itself).
+pub fn ensure_wasm_target() -> Result<()> {
+    let output = command("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    match output {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).contains("wasm32-unknown-unknown") => {
+            Ok(())
+        }
+        Ok(_) => run(command("rustup").args(["target", "add", "wasm32-unknown-unknown"])),
+        Err(err) => Err(format!(
+            "rustup not found ({err}); install the wasm32-unknown-unknown target for your toolchain"
+        )),
+    }
+}
+
+/// wasm-bindgen-cli at exactly the version of the `wasm-bindgen` crate in Cargo.lock (the CLI
+/// refuses a wasm file built by any other version). Gives `wasm-bindgen-test-runner` too.
+pub fn ensure_wasm_bindgen() -> Result<()> {
+    let version = locked_version("wasm-bindgen")?;
+    // Not --locked: its lockfile pins a webpki-roots release the registry no longer serves.
+    ensure_cargo_tool("wasm-bindgen", "wasm-bindgen-cli", &version, false)
+}
+
+/// trunk, the frontend bundler.
+pub fn ensure_trunk() -> Result<()> {
+    ensure_cargo_tool("trunk", "trunk", TRUNK_VERSION, true)
+}
+
+/// geckodriver, for the Firefox run of the browser suite.
+pub fn ensure_geckodriver() -> Result<PathBuf> {
+    ensure_cargo_tool("geckodriver", "geckodriver", GECKODRIVER_VERSION, true)?;
+    Ok(cargo_home().join("bin").join("geckodriver"))
+}
+
+/// wasm-opt (binaryen), which trunk runs on the release wasm.
+pub fn ensure_wasm_opt() -> Result<()> {
+    ensure_apt(&[("wasm-opt", "binaryen")])
+}
+
+/// Chromium and ChromeDriver from Debian (a test tool's own browser download fails here).
+pub fn ensure_chromium() -> Result<()> {
+    ensure_apt(&[(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")])
+}
+
+/// Firefox ESR from Debian.
+pub fn ensure_firefox() -> Result<()> {
+    ensure_apt(&[(FIREFOX, "firefox-esr")])
+}
+
+/// Installs the Debian packages whose program (a path, or a name looked up on PATH) is missing.
+fn ensure_apt(wanted: &[(&str, &str)]) -> Result<()> {
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(program, _)| !is_installed(program))
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !is_root() {
+        return Err(format!(
+            "missing Debian packages: {list}. Install them with `sudo apt-get install -y {list}` \
+             (xtask installs them itself only when running as root)",
+            list = missing.join(" ")
+        ));
+    }
+    println!("xtask: installing {} (apt-get)", missing.join(" "));
+    run(command("apt-get").args(["update", "-q"]))?;
+    run(command("apt-get")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "-q"])
+        .args(&missing))
+}
+
+fn is_installed(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    env::split_paths(&search_path()).any(|dir| dir.join(program).is_file())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+/// The version of `package` that Cargo.lock pins (the first, if several).
+fn locked_version(package: &str) -> Result<String> {
+    let lock_path = workspace_root().join("Cargo.lock");
+    let lock = std::fs::read_to_string(&lock_path)
+        .map_err(|err| format!("cannot read {}: {err}", lock_path.display()))?;
+    parse_locked_version(&lock, package)
+        .ok_or_else(|| format!("{package} is not in {}", lock_path.display()))
+}
+
+fn parse_locked_version(lock: &str, package: &str) -> Option<String> {
+    let name_line = format!("name = \"{package}\"");
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == name_line {
+            let version = lines.next()?.trim().strip_prefix("version = \"")?;
+            return Some(version.trim_end_matches('"').to_owned());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_exact_package_not_a_prefix() {
+        let lock = "[[package]]\nname = \"wasm-bindgen-futures\"\nversion = \"0.4.1\"\n\n\
+                    [[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.130\"\n";
+        assert_eq!(
+            parse_locked_version(lock, "wasm-bindgen").as_deref(),
+            Some("0.2.130")
+        );
+        assert_eq!(parse_locked_version(lock, "trunk"), None);
+    }
+
+    #[test]
+    fn the_workspace_lock_pins_wasm_bindgen() {
+        let version = locked_version("wasm-bindgen").unwrap();
+        assert!(version.starts_with("0.2."), "{version}");
+    }
+}
