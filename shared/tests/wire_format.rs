@@ -7,8 +7,12 @@ fn golden<T>(value: &T, json: &str)
 where
     T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
 {
-    assert_eq!(encode(value).unwrap(), json, "encoding changed");
-    assert_eq!(&decode::<T>(json).unwrap(), value, "decoding changed");
+    assert_eq!(encode(value).expect("encodes"), json, "encoding changed");
+    assert_eq!(
+        &decode::<T>(json).expect("decodes"),
+        value,
+        "decoding changed"
+    );
 }
 
 #[test]

@@ -220,11 +220,13 @@ fn test() -> Result<()> {
             None => println!("  skipped          {}", step.name),
         }
     }
-    let passed = report
-        .iter()
-        .filter(|s| matches!(s.outcome, Some((_, Ok(_)))))
-        .count();
-    println!("{passed} passed, {} failed", report.len() - passed);
+    let count = |wanted: fn(&Step) -> bool| report.iter().filter(|s| wanted(s)).count();
+    println!(
+        "{} passed, {} failed, {} skipped",
+        count(|s| matches!(s.outcome, Some((_, Ok(_))))),
+        count(|s| matches!(s.outcome, Some((_, Err(_))))),
+        count(|s| s.outcome.is_none()),
+    );
     if failed {
         Err("tests failed (see the summary above)".to_owned())
     } else {
