@@ -11,6 +11,8 @@ use crate::{Result, run, workspace_root};
 
 /// trunk 0.22 needs a newer rustc than this machine's 1.95; 0.21.14 is the last that builds.
 const TRUNK_VERSION: &str = "0.21.14";
+/// binaryen's wasm-opt, as pinned in xtask/npm/package.json.
+const BINARYEN_VERSION: &str = "132";
 /// Pinned so a fresh machine gets the driver verified with Firefox ESR here.
 const GECKODRIVER_VERSION: &str = "0.37.1";
 /// Where Debian's packages put the browsers and drivers (and what `webdriver.json` names).
@@ -28,14 +30,23 @@ pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
     command
 }
 
+/// PATH with our npm tools first (so our wasm-opt wins over an older system one), then cargo's
+/// install directory, then the caller's PATH.
 fn search_path() -> std::ffi::OsString {
-    let bin = cargo_home().join("bin");
     let path = env::var_os("PATH").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = env::split_paths(&path).collect();
-    if !dirs.contains(&bin) {
-        dirs.insert(0, bin);
-    }
+    let ours = [npm_bin(), cargo_home().join("bin")];
+    let theirs = env::split_paths(&path).filter(|dir| !ours.contains(dir));
+    let dirs: Vec<PathBuf> = ours.iter().cloned().chain(theirs).collect();
     env::join_paths(dirs).unwrap_or(path)
+}
+
+/// `xtask/npm`: build tools from the npm registry, pinned by its package-lock.json.
+fn npm_dir() -> PathBuf {
+    workspace_root().join("xtask").join("npm")
+}
+
+fn npm_bin() -> PathBuf {
+    npm_dir().join("node_modules").join(".bin")
 }
 
 fn cargo_home() -> PathBuf {
@@ -115,9 +126,22 @@ pub fn ensure_geckodriver() -> Result<PathBuf> {
     Ok(cargo_home().join("bin").join("geckodriver"))
 }
 
-/// wasm-opt (binaryen), which trunk runs on the release wasm.
+/// wasm-opt, which trunk runs on the release wasm: binaryen from npm, pinned in
+/// `xtask/npm/package-lock.json`. Not Debian's binaryen 108: its output of a Rust 1.95 build
+/// (reference types on by default) fails in the browser with "WebAssembly.Table.set(): Argument
+/// 1 is invalid", whatever feature flags it is given.
 pub fn ensure_wasm_opt() -> Result<()> {
-    ensure_apt(&[("wasm-opt", "binaryen")])
+    let wanted = format!("version {BINARYEN_VERSION}");
+    if version_of("wasm-opt").is_some_and(|found| found.contains(&wanted))
+        && npm_bin().join("wasm-opt").is_file()
+    {
+        return Ok(());
+    }
+    ensure_apt(&[("npm", "npm")])?;
+    println!("xtask: installing binaryen {BINARYEN_VERSION} (npm ci in xtask/npm)");
+    run(command("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+        .arg(npm_dir()))
 }
 
 /// Chromium and ChromeDriver from Debian (a test tool's own browser download fails here).
