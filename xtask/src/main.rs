@@ -3,19 +3,23 @@
 //! - `cargo xtask serve [-- BACKEND ARGS]`: builds the frontend in release with trunk and runs
 //!   the backend serving it (default <http://127.0.0.1:8080/>).
 //! - `cargo xtask test`: formatting, clippy (native and wasm32), every native test, the browser
-//!   suite in headless Chromium and Firefox against a real backend, and a release build of the
-//!   app checked through the real server. Fails fast; the last lines list what ran.
+//!   suite in headless Chromium and Firefox against a real backend, and the release build of
+//!   the app served by the real server and used in Chromium. Fails fast; the last lines list what ran.
 //!
-//! Plain `std::process` and no dependencies beyond `shared` (for the paths it checks): it must
-//! build before any tool is installed.
+//! Plain `std::process`, with only `shared` (paths), serde_json (WebDriver) and base64
+//! (screenshots) as dependencies: it must build before any tool is installed.
 //!
 //! # Layout
 //! - `main.rs`: argument handling, the two commands, the step report.
 //! - `tools.rs`: find-or-install for every external tool (versions from ../shared/TOOLCHAIN.md).
 //! - `server.rs`: a backend process on a free port, stopped with SIGTERM.
+//! - `http.rs`: a minimal HTTP/1.1 client for the loopback servers above.
+//! - `webdriver.rs`: Chromium through chromedriver (W3C WebDriver) for the end-to-end check.
 
+mod http;
 mod server;
 mod tools;
+mod webdriver;
 
 use std::{
     path::{Path, PathBuf},
@@ -178,7 +182,10 @@ fn test() -> Result<()> {
             "browser tests vs real backend (Chromium, Firefox)",
             browser_tests,
         ),
-        ("release build served by the backend", release_app_check),
+        (
+            "release app served by the backend, used in Chromium",
+            release_app_check,
+        ),
     ];
     let mut report: Vec<Step> = Vec::new();
     let mut failed = false;
@@ -283,42 +290,69 @@ fn browser_tests() -> Result<String> {
     Ok(" (backend stopped cleanly by SIGTERM)".to_owned())
 }
 
-/// Builds the app as `cargo xtask serve` does and checks the real server delivers it.
+/// Builds the app as `cargo xtask serve` does, serves it from the real backend, and uses it in
+/// Chromium like a person would: type Korean text, click Send, see the echo. Leaves a screenshot
+/// in `target/xtask/served-app.png`.
 fn release_app_check() -> Result<String> {
     build_release_frontend()?;
     let dist = workspace_root().join("dist");
     let dist_arg = dist.to_string_lossy().into_owned();
     let backend = Backend::start("served-app", &["--static-dir", &dist_arg])?;
 
-    let (status, _, index) = backend.get("/")?;
-    let index = String::from_utf8_lossy(&index).into_owned();
-    if status != 200 {
-        return Err(format!("GET / answered {status}"));
+    let health = backend.get(paths::HEALTHZ)?;
+    if health.status != 200 || health.body != b"ok\n" {
+        return Err(format!("GET {} answered {}", paths::HEALTHZ, health.status));
     }
-    let wasm = index
+    let index = backend.get("/")?;
+    let index_html = String::from_utf8_lossy(&index.body).into_owned();
+    let wasm_path = index_html
         .split(['"', '\''])
         .find(|part| part.ends_with("_bg.wasm"))
         .ok_or("index.html from trunk names no _bg.wasm file")?
         .to_owned();
-    let (status, head, body) = backend.get(&wasm)?;
-    if status != 200
-        || !head
-            .to_ascii_lowercase()
-            .contains("content-type: application/wasm")
-    {
+    let wasm = backend.get(&wasm_path)?;
+    if wasm.status != 200 || wasm.header("content-type") != Some("application/wasm") {
         return Err(format!(
-            "GET {wasm} answered {status} with headers:\n{head}"
+            "GET {wasm_path} answered {}:\n{}",
+            wasm.status, wasm.head
         ));
     }
-    let (status, _, health) = backend.get(paths::HEALTHZ)?;
-    if status != 200 || health != b"ok\n" {
-        return Err(format!("GET {} answered {status}", paths::HEALTHZ));
-    }
+
+    let chrome = webdriver::Chrome::start()?;
+    chrome.goto(&format!("http://{}/", backend.addr))?;
+    chrome.wait_for(
+        "the page says the socket is open",
+        "const s = document.querySelector('[data-testid=status]'); \
+         return !!s && s.textContent.includes('open');",
+        Duration::from_secs(20),
+    )?;
+    let message = "안녕하세요 hello";
+    let input = chrome.find("[data-testid=echo-input]")?;
+    chrome.type_into(&input, message)?;
+    chrome.click(&chrome.find("[data-testid=echo-send]")?)?;
+    chrome.wait_for(
+        "the echo is shown",
+        &format!(
+            "return [...document.querySelectorAll('[data-testid=echo-entry][data-state=echoed]')]\
+             .some(e => e.textContent.includes({message:?}));"
+        ),
+        Duration::from_secs(10),
+    )?;
+    let screenshot = workspace_root()
+        .join("target")
+        .join("xtask")
+        .join("served-app.png");
+    chrome.screenshot(&screenshot)?;
+    drop(chrome);
     backend.stop()?;
     Ok(format!(
-        " (wasm {} KB, {} KB gzipped)",
-        body.len() / 1024,
-        gzipped_len(&body).map_or_else(|| "?".to_owned(), |n| (n / 1024).to_string())
+        " (echo seen in Chromium; wasm {} KB, {} KB gzipped; {})",
+        wasm.body.len() / 1024,
+        gzipped_len(&wasm.body).map_or_else(|| "?".to_owned(), |n| (n / 1024).to_string()),
+        screenshot
+            .strip_prefix(workspace_root())
+            .unwrap_or(&screenshot)
+            .display()
     ))
 }
 

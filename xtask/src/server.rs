@@ -3,8 +3,7 @@
 
 use std::{
     fs::File,
-    io::{BufRead as _, BufReader, Read as _, Write as _},
-    net::TcpStream,
+    io::{BufRead as _, BufReader},
     path::PathBuf,
     process::{Child, Stdio},
     sync::mpsc,
@@ -12,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{Result, tools, workspace_root};
+use crate::{Result, http, tools, workspace_root};
 
 /// Building the backend may come first on a cold machine; this bounds the whole start.
 const START_TIMEOUT: Duration = Duration::from_secs(600);
@@ -106,34 +105,9 @@ impl Backend {
         }
     }
 
-    /// `GET path` over plain HTTP/1.1: (status, headers, body).
-    pub fn get(&self, path: &str) -> Result<(u16, String, Vec<u8>)> {
-        let mut stream = TcpStream::connect(&self.addr)
-            .map_err(|err| format!("cannot connect to {}: {err}", self.addr))?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .map_err(|err| err.to_string())?;
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
-        )
-        .map_err(|err| format!("cannot send request: {err}"))?;
-        let mut response = Vec::new();
-        stream
-            .read_to_end(&mut response)
-            .map_err(|err| format!("cannot read response to GET {path}: {err}"))?;
-        let split = response
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .ok_or_else(|| format!("no HTTP header in the response to GET {path}"))?;
-        let head = String::from_utf8_lossy(&response[..split]).into_owned();
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .ok_or_else(|| format!("no status in the response to GET {path}: {head}"))?;
-        Ok((status, head, response[split + 4..].to_vec()))
+    /// `GET path` from the backend.
+    pub fn get(&self, path: &str) -> Result<http::Response> {
+        http::request(&self.addr, "GET", path, None)
     }
 
     fn log_tail(&self) -> String {

@@ -1,0 +1,191 @@
+//! Drives Debian's Chromium through chromedriver with the W3C WebDriver protocol (JSON over
+//! HTTP), for the end-to-end check of the served release app. Only the handful of commands that
+//! check needs; the browser flags come from `frontend/webdriver.json`, shared with the
+//! wasm-bindgen-test suite.
+
+use std::{
+    net::TcpListener,
+    path::Path,
+    process::{Child, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
+use serde_json::{Value, json};
+
+use crate::{Result, http, tools, workspace_root};
+
+/// The key W3C WebDriver uses for element references in JSON.
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A chromedriver process with one browser session.
+pub struct Chrome {
+    driver: Child,
+    addr: String,
+    session: String,
+}
+
+impl Chrome {
+    /// Starts chromedriver on a free loopback port and opens a headless Chromium session.
+    pub fn start() -> Result<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|err| format!("no free port for chromedriver: {err}"))?
+            .port();
+        let driver = tools::command(tools::CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|err| format!("cannot start {}: {err}", tools::CHROMEDRIVER))?;
+        let mut chrome = Self {
+            driver,
+            addr: format!("127.0.0.1:{port}"),
+            session: String::new(),
+        };
+        chrome.wait_until_ready()?;
+        let mut options = chrome_options()?;
+        if let Some(args) = options.get_mut("args").and_then(Value::as_array_mut) {
+            args.push("--window-size=1100,700".into());
+        }
+        let created = chrome.call(
+            "POST",
+            "/session",
+            json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": options}}}),
+        )?;
+        chrome.session = created["sessionId"]
+            .as_str()
+            .ok_or("chromedriver returned no session id")?
+            .to_owned();
+        Ok(chrome)
+    }
+
+    fn wait_until_ready(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(status) = self.call("GET", "/status", Value::Null)
+                && status["ready"] == true
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err("chromedriver did not become ready within 20 s".to_owned());
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Sends one WebDriver command and returns its `value`, or the driver's error message.
+    fn call(&self, method: &str, path: &str, body: Value) -> Result<Value> {
+        let body = (!body.is_null()).then(|| body.to_string());
+        let response = http::request(&self.addr, method, path, body.as_deref())?;
+        let mut parsed: Value = serde_json::from_slice(&response.body)
+            .map_err(|err| format!("chromedriver sent invalid JSON for {method} {path}: {err}"))?;
+        let value = parsed["value"].take();
+        if response.status == 200 {
+            Ok(value)
+        } else {
+            Err(format!(
+                "WebDriver {method} {path} failed ({}): {}",
+                response.status,
+                value["message"].as_str().unwrap_or("no message")
+            ))
+        }
+    }
+
+    fn session_call(&self, method: &str, path: &str, body: Value) -> Result<Value> {
+        self.call(method, &format!("/session/{}{path}", self.session), body)
+    }
+
+    /// Opens `url` in the tab.
+    pub fn goto(&self, url: &str) -> Result<()> {
+        self.session_call("POST", "/url", json!({ "url": url }))
+            .map(drop)
+    }
+
+    /// Runs `script` (a function body; `return` gives the result) in the page.
+    pub fn script(&self, script: &str) -> Result<Value> {
+        self.session_call(
+            "POST",
+            "/execute/sync",
+            json!({"script": script, "args": []}),
+        )
+    }
+
+    /// Polls `script` every 50 ms until it returns `true`, for at most `timeout`.
+    pub fn wait_for(&self, what: &str, script: &str, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.script(script)? == true {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("timed out after {timeout:?} waiting until {what}"));
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The WebDriver reference of the element matching the CSS `selector`.
+    pub fn find(&self, selector: &str) -> Result<String> {
+        let found = self.session_call(
+            "POST",
+            "/element",
+            json!({"using": "css selector", "value": selector}),
+        )?;
+        found[ELEMENT_KEY]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("no element reference for {selector}: {found}"))
+    }
+
+    /// Types `text` into the element, as a user would.
+    pub fn type_into(&self, element: &str, text: &str) -> Result<()> {
+        self.session_call(
+            "POST",
+            &format!("/element/{element}/value"),
+            json!({ "text": text }),
+        )
+        .map(drop)
+    }
+
+    /// Clicks the element.
+    pub fn click(&self, element: &str) -> Result<()> {
+        self.session_call("POST", &format!("/element/{element}/click"), json!({}))
+            .map(drop)
+    }
+
+    /// Saves a PNG of the viewport to `path`.
+    pub fn screenshot(&self, path: &Path) -> Result<()> {
+        let encoded = self.session_call("GET", "/screenshot", Value::Null)?;
+        let png = BASE64
+            .decode(encoded.as_str().ok_or("screenshot is not a string")?)
+            .map_err(|err| format!("screenshot is not valid base64: {err}"))?;
+        std::fs::write(path, png).map_err(|err| format!("cannot write {}: {err}", path.display()))
+    }
+}
+
+impl Drop for Chrome {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            // Best effort: the driver is killed next either way.
+            let _ = self.call("DELETE", &format!("/session/{}", self.session), Value::Null);
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// `goog:chromeOptions` from `frontend/webdriver.json`.
+fn chrome_options() -> Result<Value> {
+    let path = workspace_root().join("frontend").join("webdriver.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+    let mut config: Value = serde_json::from_str(&text)
+        .map_err(|err| format!("{} is not valid JSON: {err}", path.display()))?;
+    match config["goog:chromeOptions"].take() {
+        Value::Null => Err(format!("{} has no goog:chromeOptions", path.display())),
+        options => Ok(options),
+    }
+}
