@@ -22,9 +22,9 @@ pub async fn run(
         .max_continuation_size(config.max_frame_size);
 
     let reason = match drive(&mut session, stream, &config, &shutdown).await {
-        Ok(Some(reason)) => Some(reason),
+        Ok(Ending::Close(reason)) => reason,
         // The peer's stream ended without a close frame: nobody is left to tell.
-        Ok(None) => return,
+        Ok(Ending::Vanished) => return,
         Err(err) => {
             tracing::info!(error = %err, "echo session ended");
             match err.close_reason() {
@@ -37,18 +37,26 @@ pub async fn run(
     let _ = session.close(reason).await;
 }
 
-/// The session loop; returns the close frame to answer with.
+/// How a session loop ended without an error.
+enum Ending {
+    /// Send this close frame (`None`: one without a status code, as the peer's was).
+    Close(Option<CloseReason>),
+    /// The connection is gone; there is nobody to send a close frame to.
+    Vanished,
+}
+
+/// The session loop.
 async fn drive(
     session: &mut Session,
     mut stream: AggregatedMessageStream,
     config: &Config,
     shutdown: &CancellationToken,
-) -> Result<Option<CloseReason>, SessionError> {
+) -> Result<Ending, SessionError> {
     let mut heartbeat = Heartbeat::new(config.heartbeat_interval, config.client_timeout);
     loop {
         tokio::select! {
             biased;
-            () = shutdown.cancelled() => return Ok(Some(crate::going_away())),
+            () = shutdown.cancelled() => return Ok(Ending::Close(Some(crate::going_away()))),
             message = stream.recv() => {
                 heartbeat.saw_peer();
                 match message {
@@ -57,9 +65,9 @@ async fn drive(
                     Some(Ok(AggregatedMessage::Ping(payload))) => session.pong(&payload).await?,
                     Some(Ok(AggregatedMessage::Pong(_))) => {}
                     // Echo the peer's close frame (same code) to complete the handshake.
-                    Some(Ok(AggregatedMessage::Close(reason))) => return Ok(reason),
+                    Some(Ok(AggregatedMessage::Close(reason))) => return Ok(Ending::Close(reason)),
                     Some(Err(err)) => return Err(err.into()),
-                    None => return Ok(None),
+                    None => return Ok(Ending::Vanished),
                 }
             }
             () = heartbeat.tick() => {

@@ -54,6 +54,14 @@ async fn close_1000_handshake_completes() {
 }
 
 #[actix_web::test]
+async fn close_without_status_code_is_answered_in_kind() {
+    let server = TestServer::spawn(TestServer::fast_config());
+    let mut client = server.connect(paths::WS_ECHO).await;
+    within(client.send(Message::Close(None))).await.unwrap();
+    assert_eq!(next_message(&mut client).await, Message::Close(None));
+}
+
+#[actix_web::test]
 async fn server_pings_and_a_responsive_client_stays_connected() {
     let server = TestServer::spawn(TestServer::fast_config());
     let mut client = server.connect(paths::WS_ECHO).await;

@@ -291,7 +291,7 @@ fn browser_tests() -> Result<String> {
 }
 
 /// Builds the app as `cargo xtask serve` does, serves it from the real backend, and uses it in
-/// Chromium like a person would: type Korean text, click Send, see the echo. Leaves a screenshot
+/// Chromium like a person would: type Korean text, click Send (and press Enter), see the echo. Leaves a screenshot
 /// in `target/xtask/served-app.png`.
 fn release_app_check() -> Result<String> {
     build_release_frontend()?;
@@ -326,18 +326,13 @@ fn release_app_check() -> Result<String> {
          return !!s && s.textContent.includes('open');",
         Duration::from_secs(20),
     )?;
-    let message = "안녕하세요 hello";
+    // First with a click on Send, then with Enter (U+E007 is WebDriver's Enter key).
     let input = chrome.find("[data-testid=echo-input]")?;
-    chrome.type_into(&input, message)?;
+    chrome.type_into(&input, "안녕하세요 hello")?;
     chrome.click(&chrome.find("[data-testid=echo-send]")?)?;
-    chrome.wait_for(
-        "the echo is shown",
-        &format!(
-            "return [...document.querySelectorAll('[data-testid=echo-entry][data-state=echoed]')]\
-             .some(e => e.textContent.includes({message:?}));"
-        ),
-        Duration::from_secs(10),
-    )?;
+    wait_for_echo(&chrome, "안녕하세요 hello")?;
+    chrome.type_into(&input, "sent with Enter\u{E007}")?;
+    wait_for_echo(&chrome, "sent with Enter")?;
     let screenshot = workspace_root()
         .join("target")
         .join("xtask")
@@ -354,6 +349,18 @@ fn release_app_check() -> Result<String> {
             .unwrap_or(&screenshot)
             .display()
     ))
+}
+
+/// Waits until the Echo page lists `message` as echoed.
+fn wait_for_echo(chrome: &webdriver::Chrome, message: &str) -> Result<()> {
+    chrome.wait_for(
+        &format!("{message:?} is shown as echoed"),
+        &format!(
+            "return [...document.querySelectorAll('[data-testid=echo-entry][data-state=echoed]')]\
+             .some(e => e.textContent.includes({message:?}));"
+        ),
+        Duration::from_secs(10),
+    )
 }
 
 /// Size of `bytes` after `gzip -9`, if gzip is available.
