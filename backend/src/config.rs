@@ -16,6 +16,23 @@ const DEFAULT_CLIENT_TIMEOUT: &str = "30s";
 const DEFAULT_MAX_FRAME_SIZE: &str = "1048576";
 /// How long shutdown waits for open connections to finish their close handshake.
 const DEFAULT_SHUTDOWN_TIMEOUT: &str = "5s";
+/// `trunk serve` (the development flow) serves the app from here and proxies sockets onward.
+const DEFAULT_ALLOWED_ORIGINS: &str = "http://127.0.0.1:3000,http://localhost:3000";
+/// Stays clear of the per-process open-file limit (20,000 here) with room for files and logs.
+const DEFAULT_MAX_CONNECTIONS: &str = "10000";
+/// About a page of text: enough for a chat message, small enough to keep rooms readable.
+const DEFAULT_MAX_TEXT_CHARS: &str = "2000";
+const DEFAULT_MAX_ROOMS: &str = "32";
+/// A person types at most a few messages a second; bursts cover pastes and reconnect replays.
+const DEFAULT_RATE_PER_SEC: &str = "10";
+const DEFAULT_RATE_BURST: &str = "20";
+/// Refused messages in a row before a flooding connection is closed with 1008.
+const DEFAULT_RATE_STRIKES: &str = "50";
+/// Frames queued for one connection before it counts as too slow and is dropped (1013):
+/// several seconds of a busy room, at a few hundred bytes a frame.
+const DEFAULT_OUTBOX_CAPACITY: &str = "256";
+/// How long one `typing` shows; clients resend every couple of seconds while typing.
+const DEFAULT_TYPING_TIMEOUT: &str = "5s";
 
 /// Everything the server can be told at start-up.
 #[derive(Debug, Clone, Parser)]
@@ -58,6 +75,46 @@ pub struct Config {
     /// Number of worker threads (default: one per core).
     #[arg(long, env = "CHAT_WORKERS")]
     pub workers: Option<usize>,
+
+    /// Origins (scheme://host:port) besides the server's own that may open WebSockets;
+    /// comma-separated. `*` allows any origin (tests only: it disables the
+    /// Cross-Site WebSocket Hijacking check). Requests without an Origin (non-browsers) pass.
+    #[arg(long = "allowed-origin", env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',',
+          default_value = DEFAULT_ALLOWED_ORIGINS)]
+    pub allowed_origins: Vec<String>,
+
+    /// Open WebSockets (chat and echo) beyond which handshakes get 503.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
+    /// Longest chat or direct message, in characters; longer ones get a `too_long` error.
+    #[arg(long, env = "CHAT_MAX_TEXT_CHARS", default_value = DEFAULT_MAX_TEXT_CHARS)]
+    pub max_text_chars: u32,
+
+    /// Most rooms one connection may be in at once.
+    #[arg(long, env = "CHAT_MAX_ROOMS", default_value = DEFAULT_MAX_ROOMS)]
+    pub max_rooms: u32,
+
+    /// Messages per second one chat connection may send, sustained (token bucket refill).
+    #[arg(long, env = "CHAT_RATE_PER_SEC", default_value = DEFAULT_RATE_PER_SEC)]
+    pub rate_per_sec: u32,
+
+    /// Messages one chat connection may send in a burst (token bucket size).
+    #[arg(long, env = "CHAT_RATE_BURST", default_value = DEFAULT_RATE_BURST)]
+    pub rate_burst: u32,
+
+    /// Rate-limited messages in a row after which the connection is closed with 1008.
+    #[arg(long, env = "CHAT_RATE_STRIKES", default_value = DEFAULT_RATE_STRIKES)]
+    pub rate_strikes: u32,
+
+    /// Frames queued for one connection before it is dropped as a slow reader (close 1013).
+    #[arg(long, env = "CHAT_OUTBOX_CAPACITY", default_value = DEFAULT_OUTBOX_CAPACITY)]
+    pub outbox_capacity: usize,
+
+    /// How long a `typing` lasts without a new one before others see it stop.
+    #[arg(long, env = "CHAT_TYPING_TIMEOUT", default_value = DEFAULT_TYPING_TIMEOUT,
+          value_parser = humantime::parse_duration)]
+    pub typing_timeout: Duration,
 }
 
 impl Default for Config {
@@ -65,6 +122,7 @@ impl Default for Config {
     fn default() -> Self {
         let duration =
             |text: &str| humantime::parse_duration(text).expect("default durations are valid");
+        let number = |text: &str| -> u32 { text.parse().expect("default numbers are valid") };
         Self {
             listen: DEFAULT_LISTEN.parse().expect("default address is valid"),
             static_dir: PathBuf::from(DEFAULT_STATIC_DIR),
@@ -75,6 +133,18 @@ impl Default for Config {
                 .expect("default size is valid"),
             shutdown_timeout: duration(DEFAULT_SHUTDOWN_TIMEOUT),
             workers: None,
+            allowed_origins: DEFAULT_ALLOWED_ORIGINS
+                .split(',')
+                .map(str::to_owned)
+                .collect(),
+            max_connections: number(DEFAULT_MAX_CONNECTIONS) as usize,
+            max_text_chars: number(DEFAULT_MAX_TEXT_CHARS),
+            max_rooms: number(DEFAULT_MAX_ROOMS),
+            rate_per_sec: number(DEFAULT_RATE_PER_SEC),
+            rate_burst: number(DEFAULT_RATE_BURST),
+            rate_strikes: number(DEFAULT_RATE_STRIKES),
+            outbox_capacity: number(DEFAULT_OUTBOX_CAPACITY) as usize,
+            typing_timeout: duration(DEFAULT_TYPING_TIMEOUT),
         }
     }
 }
@@ -99,7 +169,42 @@ impl Config {
         if self.workers == Some(0) {
             return Err("--workers must be at least 1".into());
         }
+        for (flag, value) in [
+            ("--max-connections", self.max_connections),
+            ("--max-text-chars", self.max_text_chars as usize),
+            ("--max-rooms", self.max_rooms as usize),
+            ("--rate-per-sec", self.rate_per_sec as usize),
+            ("--rate-burst", self.rate_burst as usize),
+            ("--outbox-capacity", self.outbox_capacity),
+        ] {
+            if value == 0 {
+                return Err(format!("{flag} must be at least 1"));
+            }
+        }
         Ok(())
+    }
+
+    /// The limits announced to chat clients in `welcome`.
+    pub fn limits(&self) -> shared::Limits {
+        shared::Limits {
+            max_text_chars: self.max_text_chars,
+            max_rooms: self.max_rooms,
+            rate_per_sec: self.rate_per_sec,
+            rate_burst: self.rate_burst,
+            typing_timeout_ms: u32::try_from(self.typing_timeout.as_millis()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Whether a browser page from `origin` may open a socket to a server reached as `host`.
+    pub fn origin_allowed(&self, origin: &str, host: &str) -> bool {
+        let same_origin = origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host));
+        same_origin
+            || self
+                .allowed_origins
+                .iter()
+                .any(|allowed| allowed == "*" || allowed.eq_ignore_ascii_case(origin))
     }
 }
 
@@ -132,6 +237,20 @@ mod tests {
         .unwrap();
         assert_eq!(c.heartbeat_interval, Duration::from_millis(250));
         assert_eq!(c.client_timeout, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn origin_check_allows_same_origin_and_listed_ones_only() {
+        let config = Config::default();
+        assert!(config.origin_allowed("http://chat.example:8080", "chat.example:8080"));
+        assert!(config.origin_allowed("http://127.0.0.1:3000", "127.0.0.1:8080"));
+        assert!(!config.origin_allowed("http://evil.example", "chat.example:8080"));
+        assert!(!config.origin_allowed("null", "chat.example:8080"));
+        let any = Config {
+            allowed_origins: vec!["*".into()],
+            ..Config::default()
+        };
+        assert!(any.origin_allowed("http://evil.example", "chat.example:8080"));
     }
 
     #[test]

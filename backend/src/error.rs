@@ -17,6 +17,18 @@ pub enum SessionError {
     /// Nothing arrived from the peer, not even a pong, within the client timeout.
     #[error("no pong or message within the client timeout")]
     HeartbeatTimeout,
+    /// The peer read too slowly: its outbox overflowed and the hub dropped it.
+    #[error("slow reader: outbox overflowed")]
+    SlowConsumer,
+    /// The peer kept sending past the rate limit after being told.
+    #[error("sustained rate-limit abuse")]
+    RateAbuse,
+    /// The server is shutting down (noticed while waiting on a write).
+    #[error("server shutting down")]
+    ShuttingDown,
+    /// The hub has stopped.
+    #[error(transparent)]
+    Hub(#[from] crate::hub::HubClosed),
 }
 
 impl SessionError {
@@ -26,6 +38,9 @@ impl SessionError {
             Self::Protocol(err) => protocol_close(err),
             Self::Closed(_) => return None,
             Self::HeartbeatTimeout => (close::HEARTBEAT_TIMEOUT, "heartbeat timeout"),
+            Self::SlowConsumer => (close::SLOW_CONSUMER, "reading too slowly"),
+            Self::RateAbuse => (close::POLICY_VIOLATION, "too many messages"),
+            Self::ShuttingDown | Self::Hub(_) => (close::GOING_AWAY, "server shutting down"),
         };
         Some(CloseReason {
             code: CloseCode::from(code),

@@ -6,8 +6,12 @@
 //!
 //! # Layout
 //! - [`config`]: [`Config`], flags and environment variables with their defaults.
-//! - [`routes`]: `GET /ws/echo`, `GET /healthz`, the static frontend at `/`.
-//! - [`echo`]: the echo session loop and the [`echo::Heartbeat`] it shares with later sessions.
+//! - [`routes`]: `GET /ws` (chat), `GET /ws/echo`, `GET /healthz`, the static frontend at `/`;
+//!   the handshake checks (Origin, connection limit, subprotocol).
+//! - [`session`]: a chat connection's loop: decode, rate-limit, forward to the hub, write.
+//! - [`hub`]: [`hub::HubHandle`] and the hub task, the one owner of users, rooms and typing.
+//! - [`rooms`]: [`rooms::Rooms`], the pure membership registry the hub uses.
+//! - [`echo`]: the echo session loop and the [`echo::Heartbeat`] both sessions use.
 //! - [`error`]: [`error::SessionError`] and its mapping to WebSocket close codes.
 //!
 //! # Shutdown
@@ -18,7 +22,10 @@
 pub mod config;
 pub mod echo;
 pub mod error;
+pub mod hub;
+pub mod rooms;
 pub mod routes;
+pub mod session;
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
@@ -39,8 +46,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let state = routes::AppState {
+        hub: hub::HubHandle::spawn(&config, shutdown.clone()),
         config: Arc::new(config),
         shutdown: shutdown.clone(),
+        connections: Arc::default(),
     };
     let config = Arc::clone(&state.config);
     let mut server = HttpServer::new(move || {

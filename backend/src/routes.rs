@@ -1,26 +1,59 @@
 //! HTTP routes: the WebSocket endpoints, health check and the built frontend.
 
-use std::{path::Path, sync::Arc};
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use actix_files::{Files, NamedFile};
 use actix_web::{
     HttpRequest, HttpResponse, ResponseError,
     dev::{ServiceRequest, ServiceResponse, fn_service},
-    http::{StatusCode, header::ContentType},
+    http::{
+        StatusCode,
+        header::{self, ContentType},
+    },
     web,
 };
 use shared::paths;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Config, echo};
+use crate::{Config, echo, hub::HubHandle, session};
 
-/// What every handler may read; immutable, shared by all workers.
+/// What every handler may read; shared by all workers.
 #[derive(Clone)]
 pub struct AppState {
     /// The server's configuration.
     pub config: Arc<Config>,
     /// Cancelled when the server begins to shut down.
     pub shutdown: CancellationToken,
+    /// The chat hub.
+    pub hub: HubHandle,
+    /// Open WebSockets (chat and echo), for `--max-connections`.
+    pub connections: Arc<AtomicUsize>,
+}
+
+/// One of `--max-connections` WebSocket slots, given back when the session ends.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(counter: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        let previous = counter.fetch_add(1, Ordering::AcqRel);
+        if previous >= max {
+            counter.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Self(Arc::clone(counter)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Registers every route on an `App`.
@@ -28,7 +61,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let static_dir = state.config.static_dir.clone();
     cfg.app_data(web::Data::new(state))
         .route(paths::HEALTHZ, web::get().to(healthz))
-        .route(paths::WS_ECHO, web::get().to(ws_echo));
+        .route(paths::WS_ECHO, web::get().to(ws_echo))
+        .route(paths::WS_CHAT, web::get().to(ws_chat));
     configure_static(cfg, &static_dir);
 }
 
@@ -38,30 +72,99 @@ async fn healthz() -> HttpResponse {
         .body("ok\n")
 }
 
-async fn ws_echo(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+/// The checks every WebSocket handshake passes first: not shutting down, an allowed Origin
+/// (Cross-Site WebSocket Hijacking), and a free connection slot.
+fn admit(req: &HttpRequest, state: &AppState) -> Result<Slot, (StatusCode, String)> {
     if state.shutdown.is_cancelled() {
-        return plain(
+        return Err((
             StatusCode::SERVICE_UNAVAILABLE,
             "server is shutting down\n".into(),
-        );
+        ));
     }
+    // Browsers always send Origin on WebSocket handshakes; other clients are not a CSWSH risk.
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("(not text)");
+        let host = req.connection_info().host().to_owned();
+        if !state.config.origin_allowed(origin, &host) {
+            tracing::info!(origin, "refused WebSocket from a foreign origin");
+            return Err((
+                StatusCode::FORBIDDEN,
+                format!(
+                    "origin {origin} may not open WebSockets here (same origin or \
+                     --allowed-origin only)\n"
+                ),
+            ));
+        }
+    }
+    Slot::take(&state.connections, state.config.max_connections).ok_or_else(|| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many connections; try again later\n".into(),
+        )
+    })
+}
+
+async fn ws_echo(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    let slot = match admit(&req, &state) {
+        Ok(slot) => slot,
+        Err((status, body)) => return plain(status, body),
+    };
     match actix_ws::handle(&req, body) {
         Ok((response, session, stream)) => {
+            let (config, shutdown) = (Arc::clone(&state.config), state.shutdown.clone());
             // Sessions run on the worker's local runtime: actix-ws's stream is not `Send`.
-            actix_web::rt::spawn(echo::run(
-                session,
-                stream,
-                Arc::clone(&state.config),
-                state.shutdown.clone(),
-            ));
+            actix_web::rt::spawn(async move {
+                echo::run(session, stream, config, shutdown).await;
+                drop(slot);
+            });
             response
         }
-        // actix answers a bad handshake with a bare status; say what was wrong.
-        Err(err) => plain(
-            err.error_response().status(),
-            format!("{} expects a WebSocket upgrade: {err}\n", paths::WS_ECHO),
-        ),
+        Err(err) => handshake_refused(paths::WS_ECHO, &err),
     }
+}
+
+async fn ws_chat(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    let slot = match admit(&req, &state) {
+        Ok(slot) => slot,
+        Err((status, body)) => return plain(status, body),
+    };
+    let offered = req
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|protocol| protocol.trim() == shared::SUBPROTOCOL);
+    if !offered {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{} speaks the WebSocket subprotocol {sub}; offer it in \
+                 Sec-WebSocket-Protocol: {sub}\n",
+                paths::WS_CHAT,
+                sub = shared::SUBPROTOCOL
+            ),
+        );
+    }
+    match actix_ws::handle_with_protocols(&req, body, &[shared::SUBPROTOCOL]) {
+        Ok((response, session, stream)) => {
+            let hub = state.hub.clone();
+            let (config, shutdown) = (Arc::clone(&state.config), state.shutdown.clone());
+            actix_web::rt::spawn(async move {
+                session::run(session, stream, hub, config, shutdown).await;
+                drop(slot);
+            });
+            response
+        }
+        Err(err) => handshake_refused(paths::WS_CHAT, &err),
+    }
+}
+
+/// actix answers a bad handshake with a bare status; say what was wrong.
+fn handshake_refused(path: &str, err: &actix_web::Error) -> HttpResponse {
+    plain(
+        err.error_response().status(),
+        format!("{path} expects a WebSocket upgrade: {err}\n"),
+    )
 }
 
 fn plain(status: StatusCode, body: String) -> HttpResponse {

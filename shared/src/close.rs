@@ -9,11 +9,17 @@ pub const NORMAL: u16 = 1000;
 pub const GOING_AWAY: u16 = 1001;
 /// The peer broke the WebSocket protocol, e.g. a bad frame (RFC 6455 7.4.1).
 pub const PROTOCOL_ERROR: u16 = 1002;
+/// The peer kept breaking a rule after being told (sustained rate-limit abuse)
+/// (RFC 6455 7.4.1, "policy violation").
+pub const POLICY_VIOLATION: u16 = 1008;
 /// A text message was not valid UTF-8 (RFC 6455 7.4.1 and 8.1).
 pub const INVALID_PAYLOAD: u16 = 1007;
 /// A frame, or a message reassembled from fragments, exceeded the server's size limit
 /// (RFC 6455 7.4.1).
 pub const MESSAGE_TOO_BIG: u16 = 1009;
+/// The connection read too slowly: its bounded outbox overflowed and it was dropped so that
+/// nobody else waits for it; reconnect (RFC 6455 7.4.1 via IANA, "try again later").
+pub const SLOW_CONSUMER: u16 = 1013;
 /// The server failed in a way that is not the client's fault (RFC 6455 7.4.1).
 pub const INTERNAL_ERROR: u16 = 1011;
 /// The peer answered no ping within the server's client timeout; like HTTP 408. A browser whose

@@ -6,16 +6,25 @@
 //! `tests/wire_format.rs`; changing a field name or a close code is a protocol change.
 //!
 //! # Layout
+//! - [`chat`]: protocol v1 on `/ws`: [`ClientMsg`], [`ServerMsg`], [`ErrorCode`], [`Limits`].
+//! - [`ids`]: validated newtypes ([`Nick`], [`RoomName`], [`ClientMsgId`], [`UserToken`],
+//!   [`MessageId`]); a bad value is a decode error with a precise [`InvalidName`] reason.
 //! - [`codec`]: [`encode`] / [`decode`] and [`ProtocolError`], the one place JSON is chosen.
 //! - [`echo`]: [`EchoFrame`], what the Echo page sends to `/ws/echo` (the server returns the
 //!   frame unchanged; the id lets the page match the echo and time the round trip).
 //! - [`close`]: the WebSocket close codes the server sends, with their meaning.
 //! - [`paths`]: the HTTP paths both sides must agree on.
 
+pub mod chat;
 pub mod close;
 pub mod codec;
 pub mod echo;
+pub mod ids;
 pub mod paths;
 
+pub use chat::{
+    ClientMsg, ErrorCode, Limits, RequestError, RoomInfo, SUBPROTOCOL, ServerMsg, Text,
+};
 pub use codec::{ProtocolError, decode, encode};
 pub use echo::EchoFrame;
+pub use ids::{ClientMsgId, InvalidName, MessageId, Nick, RoomName, UserToken};

@@ -2,5 +2,7 @@
 
 /// The WebSocket echo endpoint: every text and binary message comes back unchanged.
 pub const WS_ECHO: &str = "/ws/echo";
+/// The chat WebSocket (subprotocol [`crate::SUBPROTOCOL`]).
+pub const WS_CHAT: &str = "/ws";
 /// Liveness probe: `200 ok` while the process serves requests.
 pub const HEALTHZ: &str = "/healthz";

@@ -258,7 +258,9 @@ fn install_test_tools() -> Result<String> {
 
 /// Runs `frontend/tests` in both browsers against one backend, then stops it with SIGTERM.
 fn browser_tests() -> Result<String> {
-    let backend = Backend::start("browser-tests", &[])?;
+    // The test runner serves its page from its own random port: a foreign origin to the
+    // backend, so this test-only backend accepts any origin.
+    let backend = Backend::start("browser-tests", &["--allowed-origin", "*"])?;
     println!("xtask: backend for the browser suite at {}", backend.addr);
     let geckodriver = tools::ensure_geckodriver()?;
     let browsers = [

@@ -1,0 +1,188 @@
+//! Room membership: a pure, synchronous registry owned by the hub. Every membership rule lives
+//! here, so it is tested without sockets or tasks.
+//!
+//! Membership is per connection (a tab joins a room); presence is per user (a person with two
+//! tabs in a room is one member). Joining reports whether the *user* just appeared in the room,
+//! leaving whether they just disappeared, so the hub announces people, not tabs.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use shared::RoomName;
+
+use crate::hub::{ConnId, UserId};
+
+/// All rooms with at least one member.
+#[derive(Debug, Default)]
+pub struct Rooms {
+    rooms: BTreeMap<RoomName, Room>,
+    by_conn: HashMap<ConnId, BTreeSet<RoomName>>,
+}
+
+#[derive(Debug, Default)]
+struct Room {
+    /// Each member connection and its user.
+    conns: HashMap<ConnId, UserId>,
+    /// Each member user and how many of their connections are in.
+    users: HashMap<UserId, usize>,
+}
+
+/// What a join changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joined {
+    /// The connection was already in the room.
+    Already,
+    /// The connection is in now; `new_user` if no other tab of the user was.
+    Now {
+        /// The user was not in the room before.
+        new_user: bool,
+    },
+}
+
+/// What a leave changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Left {
+    /// The room left.
+    pub room: RoomName,
+    /// The user of the connection.
+    pub user: UserId,
+    /// No other tab of the user is in the room any more.
+    pub user_gone: bool,
+}
+
+impl Rooms {
+    /// Puts `conn` (of `user`) in `room`, creating the room if needed.
+    pub fn join(&mut self, room: &RoomName, conn: ConnId, user: UserId) -> Joined {
+        let entry = self.rooms.entry(room.clone()).or_default();
+        if entry.conns.insert(conn, user).is_some() {
+            return Joined::Already;
+        }
+        let count = entry.users.entry(user).or_insert(0);
+        *count += 1;
+        self.by_conn.entry(conn).or_default().insert(room.clone());
+        Joined::Now {
+            new_user: *count == 1,
+        }
+    }
+
+    /// Takes `conn` out of `room`; `None` if it was not in. An emptied room disappears.
+    pub fn leave(&mut self, room: &RoomName, conn: ConnId) -> Option<Left> {
+        let entry = self.rooms.get_mut(room)?;
+        let user = entry.conns.remove(&conn)?;
+        let user_gone = match entry.users.get_mut(&user) {
+            Some(count) if *count > 1 => {
+                *count -= 1;
+                false
+            }
+            _ => {
+                entry.users.remove(&user);
+                true
+            }
+        };
+        if entry.conns.is_empty() {
+            self.rooms.remove(room);
+        }
+        if let Some(rooms) = self.by_conn.get_mut(&conn) {
+            rooms.remove(room);
+            if rooms.is_empty() {
+                self.by_conn.remove(&conn);
+            }
+        }
+        Some(Left {
+            room: room.clone(),
+            user,
+            user_gone,
+        })
+    }
+
+    /// Takes `conn` out of every room it is in.
+    pub fn leave_all(&mut self, conn: ConnId) -> Vec<Left> {
+        let rooms = self.by_conn.get(&conn).cloned().unwrap_or_default();
+        rooms
+            .iter()
+            .filter_map(|room| self.leave(room, conn))
+            .collect()
+    }
+
+    /// Whether `conn` is in `room`.
+    pub fn contains(&self, room: &RoomName, conn: ConnId) -> bool {
+        self.rooms
+            .get(room)
+            .is_some_and(|r| r.conns.contains_key(&conn))
+    }
+
+    /// The rooms `conn` is in.
+    pub fn rooms_of(&self, conn: ConnId) -> impl Iterator<Item = &RoomName> {
+        self.by_conn.get(&conn).into_iter().flatten()
+    }
+
+    /// The connections in `room`.
+    pub fn conns(&self, room: &RoomName) -> impl Iterator<Item = (ConnId, UserId)> + '_ {
+        self.rooms
+            .get(room)
+            .into_iter()
+            .flat_map(|r| r.conns.iter().map(|(c, u)| (*c, *u)))
+    }
+
+    /// The distinct users in `room`.
+    pub fn users(&self, room: &RoomName) -> impl Iterator<Item = UserId> + '_ {
+        self.rooms
+            .get(room)
+            .into_iter()
+            .flat_map(|r| r.users.keys().copied())
+    }
+
+    /// Every room with its number of distinct users, sorted by name.
+    pub fn list(&self) -> impl Iterator<Item = (&RoomName, usize)> {
+        self.rooms.iter().map(|(name, r)| (name, r.users.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(name: &str) -> RoomName {
+        RoomName::try_from(name).unwrap()
+    }
+
+    #[test]
+    fn two_tabs_of_one_user_are_one_member() {
+        let mut rooms = Rooms::default();
+        let lobby = room("lobby");
+        let alice = UserId(1);
+        assert_eq!(
+            rooms.join(&lobby, ConnId(1), alice),
+            Joined::Now { new_user: true }
+        );
+        assert_eq!(
+            rooms.join(&lobby, ConnId(2), alice),
+            Joined::Now { new_user: false }
+        );
+        assert_eq!(rooms.join(&lobby, ConnId(2), alice), Joined::Already);
+        assert_eq!(rooms.users(&lobby).count(), 1);
+        assert_eq!(rooms.conns(&lobby).count(), 2);
+        assert!(!rooms.leave(&lobby, ConnId(1)).unwrap().user_gone);
+        assert!(rooms.leave(&lobby, ConnId(2)).unwrap().user_gone);
+        assert_eq!(rooms.list().count(), 0, "empty rooms disappear");
+    }
+
+    #[test]
+    fn leave_all_reports_every_room() {
+        let mut rooms = Rooms::default();
+        rooms.join(&room("a"), ConnId(1), UserId(1));
+        rooms.join(&room("b"), ConnId(1), UserId(1));
+        rooms.join(&room("b"), ConnId(2), UserId(2));
+        let left = rooms.leave_all(ConnId(1));
+        assert_eq!(left.len(), 2);
+        assert!(left.iter().all(|l| l.user_gone));
+        assert_eq!(
+            rooms
+                .list()
+                .map(|(n, c)| (n.as_str(), c))
+                .collect::<Vec<_>>(),
+            [("b", 1)]
+        );
+        assert_eq!(rooms.rooms_of(ConnId(1)).count(), 0);
+        assert!(rooms.leave(&room("b"), ConnId(1)).is_none());
+    }
+}

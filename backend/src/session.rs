@@ -1,0 +1,217 @@
+//! `GET /ws` sessions: one task per chat connection between its socket and the hub.
+//!
+//! The session decodes frames (bad input gets a typed `error`; the connection stays open),
+//! enforces the per-connection rate limit, forwards requests to the hub, and writes what the
+//! hub queues in its bounded outbox. It ends on peer close, protocol error, heartbeat
+//! timeout, rate abuse (1008), being cut off as a slow reader (1013) or server shutdown (1001).
+
+use std::{sync::Arc, time::Duration};
+
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, MessageStream, Session};
+use shared::{ClientMsg, ErrorCode, ServerMsg};
+use tokio::{sync::mpsc, time::Instant};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    Config,
+    echo::Heartbeat,
+    error::SessionError,
+    hub::{ConnId, Frame, HubHandle},
+};
+
+/// Runs one chat connection to its end; errors are logged here, once.
+pub async fn run(
+    mut session: Session,
+    stream: MessageStream,
+    hub: HubHandle,
+    config: Arc<Config>,
+    shutdown: CancellationToken,
+) {
+    let stream = stream
+        .max_frame_size(config.max_frame_size)
+        .aggregate_continuations()
+        .max_continuation_size(config.max_frame_size);
+    let (outbox_tx, outbox) = mpsc::channel(config.outbox_capacity);
+    let kick = CancellationToken::new();
+    let conn = match hub.connect(outbox_tx, kick.clone()).await {
+        Ok(conn) => conn,
+        Err(err) => {
+            tracing::warn!(error = %err, "chat session refused");
+            let _ = session.close(Some(crate::going_away())).await;
+            return;
+        }
+    };
+    let mut io = Io {
+        session: &mut session,
+        kick: &kick,
+        shutdown: &shutdown,
+    };
+    let ending = drive(&mut io, stream, outbox, conn, &hub, &config).await;
+    // Always leave the hub, whatever ended the session (it may be gone on shutdown).
+    let _ = hub.disconnect(conn).await;
+    let reason = match ending {
+        Ok(reason) => reason,
+        Err(err) => {
+            tracing::info!(conn = conn.0, error = %err, "chat session ended");
+            match err.close_reason() {
+                Some(reason) => Some(reason),
+                None => return,
+            }
+        }
+    };
+    // A slow reader's socket may not take even a close frame; don't wait on it forever.
+    let _ = tokio::time::timeout(Duration::from_secs(1), session.close(reason)).await;
+}
+
+/// The socket writer, watching the cut-off signals while a write waits on a full socket.
+struct Io<'a> {
+    session: &'a mut Session,
+    kick: &'a CancellationToken,
+    shutdown: &'a CancellationToken,
+}
+
+impl Io<'_> {
+    async fn text(&mut self, frame: impl Into<bytestring::ByteString>) -> Result<(), SessionError> {
+        tokio::select! {
+            result = self.session.text(frame) => Ok(result?),
+            () = self.kick.cancelled() => Err(SessionError::SlowConsumer),
+            () = self.shutdown.cancelled() => Err(SessionError::ShuttingDown),
+        }
+    }
+
+    async fn error(&mut self, code: ErrorCode, message: String) -> Result<(), SessionError> {
+        let event = ServerMsg::Error {
+            code,
+            message,
+            client_id: None,
+        };
+        match shared::encode(&event) {
+            Ok(json) => self.text(json).await,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot encode an error event");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The session loop. `Ok(None)` means the peer vanished; `Ok(Some(reason))` closes with it.
+async fn drive(
+    io: &mut Io<'_>,
+    mut stream: AggregatedMessageStream,
+    mut outbox: mpsc::Receiver<Frame>,
+    conn: ConnId,
+    hub: &HubHandle,
+    config: &Config,
+) -> Result<Option<CloseReason>, SessionError> {
+    let mut heartbeat = Heartbeat::new(config.heartbeat_interval, config.client_timeout);
+    let mut limiter = RateLimiter::new(config.rate_per_sec, config.rate_burst, Instant::now());
+    let mut strikes = 0u32;
+    loop {
+        tokio::select! {
+            biased;
+            () = io.shutdown.cancelled() => return Ok(Some(crate::going_away())),
+            () = io.kick.cancelled() => return Err(SessionError::SlowConsumer),
+            frame = outbox.recv() => match frame {
+                Some(frame) => io.text(frame).await?,
+                // The hub dropped us (it only does that to a slow reader).
+                None => return Err(SessionError::SlowConsumer),
+            },
+            message = stream.recv() => {
+                heartbeat.saw_peer();
+                let text = match message {
+                    Some(Ok(AggregatedMessage::Text(text))) => text,
+                    Some(Ok(AggregatedMessage::Binary(_))) => {
+                        let message = format!("binary frames are not part of {}; send JSON text", shared::SUBPROTOCOL);
+                        io.error(ErrorCode::BinaryNotSupported, message).await?;
+                        continue;
+                    }
+                    Some(Ok(AggregatedMessage::Ping(payload))) => {
+                        io.session.pong(&payload).await?;
+                        continue;
+                    }
+                    Some(Ok(AggregatedMessage::Pong(_))) => continue,
+                    Some(Ok(AggregatedMessage::Close(reason))) => return Ok(reason),
+                    Some(Err(err)) => return Err(err.into()),
+                    None => return Ok(None),
+                };
+                if !limiter.try_take(Instant::now()) {
+                    strikes += 1;
+                    if strikes >= config.rate_strikes {
+                        return Err(SessionError::RateAbuse);
+                    }
+                    let message = format!(
+                        "slow down: at most {} messages per second (burst {})",
+                        config.rate_per_sec, config.rate_burst
+                    );
+                    io.error(ErrorCode::RateLimited, message).await?;
+                    continue;
+                }
+                strikes = 0;
+                match ClientMsg::parse(&text) {
+                    Ok(request) => hub.request(conn, request).await?,
+                    Err(refused) => io.error(refused.code, refused.message).await?,
+                }
+            }
+            () = heartbeat.tick() => {
+                if heartbeat.peer_is_silent() {
+                    return Err(SessionError::HeartbeatTimeout);
+                }
+                io.session.ping(b"").await?;
+            }
+        }
+    }
+}
+
+/// A token bucket: `burst` messages at once, refilled at `per_sec`.
+#[derive(Debug)]
+pub struct RateLimiter {
+    tokens: f64,
+    burst: f64,
+    per_sec: f64,
+    last: Instant,
+}
+
+impl RateLimiter {
+    /// A full bucket at `now`.
+    pub fn new(per_sec: u32, burst: u32, now: Instant) -> Self {
+        Self {
+            tokens: f64::from(burst),
+            burst: f64::from(burst),
+            per_sec: f64::from(per_sec),
+            last: now,
+        }
+    }
+
+    /// Takes one token if there is one.
+    pub fn try_take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_a_burst_then_the_rate() {
+        let start = Instant::now();
+        let mut limiter = RateLimiter::new(10, 3, start);
+        assert!((0..3).all(|_| limiter.try_take(start)));
+        assert!(!limiter.try_take(start));
+        assert!(limiter.try_take(start + Duration::from_millis(100)));
+        assert!(!limiter.try_take(start + Duration::from_millis(150)));
+        // A long pause refills to the burst, not beyond.
+        let later = start + Duration::from_secs(60);
+        assert!((0..3).all(|_| limiter.try_take(later)));
+        assert!(!limiter.try_take(later));
+    }
+}

@@ -1,0 +1,381 @@
+//! Chat protocol v1 (`chat.v1.json`), spoken on `GET /ws`: [`ClientMsg`] requests in the
+//! imperative, [`ServerMsg`] facts in the past tense, both JSON objects tagged by `"type"`.
+//! docs/PROTOCOL.md shows every message; `tests/wire_format.rs` freezes them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ClientMsgId, InvalidName, MessageId, Nick, RoomName, UserToken};
+
+/// The WebSocket subprotocol a client must offer in `Sec-WebSocket-Protocol`.
+pub const SUBPROTOCOL: &str = "chat.v1.json";
+
+/// The text of a chat or direct message: not blank, at most [`Text::MAX_BYTES`] bytes. The
+/// server's own (smaller, configurable) limit in characters is announced in [`Limits`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Text(String);
+
+impl Text {
+    /// Hard ceiling of the protocol, whatever the server's configuration.
+    pub const MAX_BYTES: usize = 64 * 1024;
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Length in characters (what limits count).
+    pub fn chars(&self) -> usize {
+        self.0.chars().count()
+    }
+}
+
+impl TryFrom<String> for Text {
+    type Error = InvalidName;
+    fn try_from(value: String) -> Result<Self, InvalidName> {
+        if value.trim().is_empty() {
+            return Err(InvalidName::Empty {
+                what: "message text",
+            });
+        }
+        if value.len() > Self::MAX_BYTES {
+            return Err(InvalidName::TooLong {
+                what: "message text (in bytes)",
+                max: Self::MAX_BYTES,
+            });
+        }
+        Ok(Self(value))
+    }
+}
+
+impl TryFrom<&str> for Text {
+    type Error = InvalidName;
+    fn try_from(value: &str) -> Result<Self, InvalidName> {
+        Self::try_from(value.to_owned())
+    }
+}
+
+impl From<Text> for String {
+    fn from(value: Text) -> String {
+        value.0
+    }
+}
+
+/// A request from a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Identify (must come first). `rooms` are (re)joined at once; empty means the default
+    /// room. A second tab sends the same `nick` and `token` and becomes the same user.
+    Hello {
+        /// The nickname wanted.
+        nick: Nick,
+        /// This browser's secret (shared by its tabs).
+        token: UserToken,
+        /// Rooms to join right away (a reconnecting client's rooms).
+        #[serde(default)]
+        rooms: Vec<RoomName>,
+    },
+    /// Join (and create, if new) a room.
+    Join {
+        /// The room.
+        room: RoomName,
+    },
+    /// Leave a room.
+    Leave {
+        /// The room.
+        room: RoomName,
+    },
+    /// Ask for the list of rooms with their member counts.
+    ListRooms,
+    /// Send a message to a room this connection has joined.
+    Say {
+        /// The room.
+        room: RoomName,
+        /// The message.
+        text: Text,
+        /// Comes back on the `said` echo, so the sender can match its pending message.
+        client_id: ClientMsgId,
+    },
+    /// "I am typing" in a room; send at most every couple of seconds while typing.
+    Typing {
+        /// The room.
+        room: RoomName,
+    },
+    /// Send a direct message to another user (all their tabs, and all of ours, get it).
+    Direct {
+        /// The recipient.
+        to: Nick,
+        /// The message.
+        text: Text,
+        /// Comes back on the `direct` echo.
+        client_id: ClientMsgId,
+    },
+    /// Change nickname.
+    Rename {
+        /// The new nickname.
+        nick: Nick,
+    },
+}
+
+/// A fact from the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// The `hello` was accepted: this is who you are and what the server allows.
+    Welcome {
+        /// Your nickname.
+        user: Nick,
+        /// The server's limits.
+        limits: Limits,
+    },
+    /// You joined `room`; `members` are everyone in it now, you included.
+    Joined {
+        /// The room.
+        room: RoomName,
+        /// Its members, sorted.
+        members: Vec<Nick>,
+    },
+    /// You left `room`.
+    Left {
+        /// The room.
+        room: RoomName,
+    },
+    /// Someone else joined a room you are in.
+    MemberJoined {
+        /// The room.
+        room: RoomName,
+        /// Who.
+        user: Nick,
+    },
+    /// Someone left a room you are in (or disconnected).
+    MemberLeft {
+        /// The room.
+        room: RoomName,
+        /// Who.
+        user: Nick,
+    },
+    /// A user you share a room with (or you) changed nickname.
+    Renamed {
+        /// The old nickname.
+        from: Nick,
+        /// The new one.
+        to: Nick,
+    },
+    /// A message in a room (to every member, sender included: the sender's copy is its ack).
+    Said {
+        /// Server-assigned id.
+        id: MessageId,
+        /// The room.
+        room: RoomName,
+        /// The sender.
+        from: Nick,
+        /// The message.
+        text: Text,
+        /// Server time, milliseconds since the Unix epoch.
+        ts: u64,
+        /// The sender's id for this message.
+        client_id: ClientMsgId,
+    },
+    /// A direct message (to both users' tabs).
+    Direct {
+        /// Server-assigned id.
+        id: MessageId,
+        /// The sender.
+        from: Nick,
+        /// The recipient.
+        to: Nick,
+        /// The message.
+        text: Text,
+        /// Server time, milliseconds since the Unix epoch.
+        ts: u64,
+        /// The sender's id for this message.
+        client_id: ClientMsgId,
+    },
+    /// `user` started (`active: true`) or stopped typing in `room`. Stopping is also sent when
+    /// the server's typing timeout passes without a new `typing`, or when they send.
+    Typing {
+        /// The room.
+        room: RoomName,
+        /// Who.
+        user: Nick,
+        /// Typing now or not.
+        active: bool,
+    },
+    /// The rooms that exist, with member counts.
+    Rooms {
+        /// Sorted by name.
+        rooms: Vec<RoomInfo>,
+    },
+    /// A request was refused; the connection stays open.
+    Error {
+        /// What kind of problem.
+        code: ErrorCode,
+        /// In words, precise enough to fix the request.
+        message: String,
+        /// The refused message's `client_id`, when it was a `say` or `direct`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<ClientMsgId>,
+    },
+}
+
+/// A room and how many users are in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    /// The room.
+    pub name: RoomName,
+    /// Distinct users (not tabs) in it.
+    pub members: u32,
+}
+
+/// What the server allows, announced in `welcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Longest message text, in characters.
+    pub max_text_chars: u32,
+    /// Most rooms one connection may be in.
+    pub max_rooms: u32,
+    /// Messages per second a connection may send, sustained.
+    pub rate_per_sec: u32,
+    /// Messages a connection may send in a burst.
+    pub rate_burst: u32,
+    /// A `typing` counts for this long (milliseconds).
+    pub typing_timeout_ms: u32,
+}
+
+/// The kinds of refusal in [`ServerMsg::Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON.
+    Malformed,
+    /// No `type`, or one this protocol does not have.
+    UnknownType,
+    /// A known `type` with a missing or invalid field (bad name, blank text, ...).
+    Invalid,
+    /// A binary frame; this protocol is JSON text.
+    BinaryNotSupported,
+    /// Anything but `hello` before `welcome`.
+    NotIdentified,
+    /// A second `hello` on one connection.
+    AlreadyIdentified,
+    /// Someone else uses that nickname.
+    NickTaken,
+    /// `say` or `typing` in a room this connection has not joined.
+    NotInRoom,
+    /// `join` past the per-connection room limit.
+    TooManyRooms,
+    /// Text longer than `max_text_chars`.
+    TooLong,
+    /// Sending faster than the rate limit; slow down.
+    RateLimited,
+    /// `direct` to a nickname nobody online has.
+    NoSuchUser,
+}
+
+/// Why a text frame is not a [`ClientMsg`]: the code and the precise reason, ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    /// The kind of problem.
+    pub code: ErrorCode,
+    /// What exactly, for a person.
+    pub message: String,
+}
+
+impl ClientMsg {
+    /// Decodes a client frame, telling malformed JSON, an unknown `type` and a bad field apart.
+    pub fn parse(text: &str) -> Result<Self, RequestError> {
+        match serde_json::from_str(text) {
+            Ok(message) => Ok(message),
+            // Classify only on the error path, so valid traffic is parsed once.
+            Err(err) => Err(classify(text, &err)),
+        }
+    }
+}
+
+/// Every `type` a client may send, for telling "unknown type" from "bad field".
+const CLIENT_TYPES: [&str; 8] = [
+    "hello",
+    "join",
+    "leave",
+    "list_rooms",
+    "say",
+    "typing",
+    "direct",
+    "rename",
+];
+
+fn classify(text: &str, err: &serde_json::Error) -> RequestError {
+    let fail = |code, message: String| RequestError { code, message };
+    let value: serde_json::Value = match serde_json::from_str(text) {
+        Ok(value) => value,
+        Err(syntax) => return fail(ErrorCode::Malformed, format!("not JSON: {syntax}")),
+    };
+    match value.get("type") {
+        None => fail(
+            ErrorCode::UnknownType,
+            "a message must be a JSON object with a \"type\" field".into(),
+        ),
+        Some(serde_json::Value::String(kind)) if !CLIENT_TYPES.contains(&kind.as_str()) => fail(
+            ErrorCode::UnknownType,
+            format!(
+                "unknown message type {kind:?}; expected one of {}",
+                CLIENT_TYPES.join(", ")
+            ),
+        ),
+        Some(serde_json::Value::String(_)) => fail(ErrorCode::Invalid, err.to_string()),
+        Some(other) => fail(
+            ErrorCode::UnknownType,
+            format!("\"type\" must be a string, not {other}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_tells_problems_apart() {
+        let code = |text: &str| ClientMsg::parse(text).unwrap_err().code;
+        assert_eq!(code("{"), ErrorCode::Malformed);
+        assert_eq!(code("[1]"), ErrorCode::UnknownType);
+        assert_eq!(code(r#"{"room":"a"}"#), ErrorCode::UnknownType);
+        assert_eq!(code(r#"{"type":"dance"}"#), ErrorCode::UnknownType);
+        assert_eq!(code(r#"{"type":7}"#), ErrorCode::UnknownType);
+        assert_eq!(code(r#"{"type":"join"}"#), ErrorCode::Invalid);
+        let err = ClientMsg::parse(r#"{"type":"join","room":"a b"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Invalid);
+        assert!(
+            err.message.contains("room name contains ' '"),
+            "{}",
+            err.message
+        );
+        assert!(ClientMsg::parse(r#"{"type":"list_rooms"}"#).is_ok());
+    }
+
+    #[test]
+    fn client_types_list_matches_the_enum() {
+        // Every listed type parses to something other than "unknown type".
+        for kind in CLIENT_TYPES {
+            let err = ClientMsg::parse(&format!(r#"{{"type":"{kind}"}}"#));
+            assert!(
+                !matches!(
+                    err,
+                    Err(RequestError {
+                        code: ErrorCode::UnknownType,
+                        ..
+                    })
+                ),
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_must_not_be_blank() {
+        assert!(Text::try_from(" \n").is_err());
+        assert!(Text::try_from("x".repeat(Text::MAX_BYTES + 1).as_str()).is_err());
+        assert_eq!(Text::try_from("hi").unwrap().chars(), 2);
+    }
+}

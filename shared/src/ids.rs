@@ -1,0 +1,259 @@
+//! Validated newtypes for everything a client names: parse, don't validate. A value of one of
+//! these types is valid by construction; decoding a bad one fails with the precise reason.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a name or id was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidName {
+    /// Nothing (or only spaces) was given.
+    #[error("{what} is empty")]
+    Empty {
+        /// What was being named ("nickname", "room name", ...).
+        what: &'static str,
+    },
+    /// Longer than allowed, counted in characters (Unicode scalar values).
+    #[error("{what} is longer than {max} characters")]
+    TooLong {
+        /// What was being named.
+        what: &'static str,
+        /// The limit.
+        max: usize,
+    },
+    /// Contains a character the kind of name does not allow.
+    #[error("{what} contains {found:?}, which is not allowed ({rule})")]
+    BadCharacter {
+        /// What was being named.
+        what: &'static str,
+        /// The first offending character.
+        found: char,
+        /// What is allowed, in words.
+        rule: &'static str,
+    },
+}
+
+fn check_length(what: &'static str, value: &str, max: usize) -> Result<(), InvalidName> {
+    if value.trim().is_empty() {
+        return Err(InvalidName::Empty { what });
+    }
+    if value.chars().count() > max {
+        return Err(InvalidName::TooLong { what, max });
+    }
+    Ok(())
+}
+
+macro_rules! string_newtype {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// The validated text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = InvalidName;
+            fn try_from(value: &str) -> Result<Self, InvalidName> {
+                Self::try_from(value.to_owned())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = InvalidName;
+            fn from_str(value: &str) -> Result<Self, InvalidName> {
+                Self::try_from(value.to_owned())
+            }
+        }
+    };
+}
+
+string_newtype!(
+    /// A user's display name: 1–32 characters, no control characters, no leading or trailing
+    /// spaces. Unique among connected users ignoring case (see [`Nick::key`]).
+    Nick
+);
+
+impl Nick {
+    /// Longest nickname, in characters.
+    pub const MAX_CHARS: usize = 32;
+
+    /// The form compared for uniqueness: "Alice" and "alice" are the same user.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+impl TryFrom<String> for Nick {
+    type Error = InvalidName;
+    fn try_from(value: String) -> Result<Self, InvalidName> {
+        const WHAT: &str = "nickname";
+        check_length(WHAT, &value, Self::MAX_CHARS)?;
+        if let Some(found) = value.chars().find(|c| c.is_control()) {
+            return Err(InvalidName::BadCharacter {
+                what: WHAT,
+                found,
+                rule: "no control characters",
+            });
+        }
+        if value.trim() != value {
+            return Err(InvalidName::BadCharacter {
+                what: WHAT,
+                found: ' ',
+                rule: "no leading or trailing spaces",
+            });
+        }
+        Ok(Self(value))
+    }
+}
+
+string_newtype!(
+    /// A room's name: 1–32 letters (any script), digits, `-` or `_`, stored in lower case so
+    /// that `Lobby` and `lobby` are one room.
+    RoomName
+);
+
+impl RoomName {
+    /// Longest room name, in characters.
+    pub const MAX_CHARS: usize = 32;
+    /// The room every new user is put in.
+    pub const DEFAULT: &str = "lobby";
+
+    /// The default room, [`RoomName::DEFAULT`].
+    pub fn default_room() -> Self {
+        Self(Self::DEFAULT.to_owned())
+    }
+}
+
+impl TryFrom<String> for RoomName {
+    type Error = InvalidName;
+    fn try_from(value: String) -> Result<Self, InvalidName> {
+        const WHAT: &str = "room name";
+        check_length(WHAT, &value, Self::MAX_CHARS)?;
+        if let Some(found) = value
+            .chars()
+            .find(|&c| !(c.is_alphanumeric() || c == '-' || c == '_'))
+        {
+            return Err(InvalidName::BadCharacter {
+                what: WHAT,
+                found,
+                rule: "letters, digits, '-' and '_' only",
+            });
+        }
+        Ok(Self(value.to_lowercase()))
+    }
+}
+
+string_newtype!(
+    /// An id the client picks for a message it sends (1–64 of `A-Z a-z 0-9 - _`); the server's
+    /// echo carries it back so the sender can match its pending message.
+    ClientMsgId
+);
+
+impl TryFrom<String> for ClientMsgId {
+    type Error = InvalidName;
+    fn try_from(value: String) -> Result<Self, InvalidName> {
+        token_like("client message id", value, 64).map(Self)
+    }
+}
+
+string_newtype!(
+    /// A browser's secret for "this is still me" (16–128 of `A-Z a-z 0-9 - _`), kept in
+    /// localStorage and so shared by its tabs: a second tab with the same nickname and token
+    /// is the same user, anyone else asking for that nickname is refused.
+    UserToken
+);
+
+impl TryFrom<String> for UserToken {
+    type Error = InvalidName;
+    fn try_from(value: String) -> Result<Self, InvalidName> {
+        const WHAT: &str = "user token";
+        if value.chars().count() < 16 {
+            return Err(InvalidName::Empty { what: WHAT });
+        }
+        token_like(WHAT, value, 128).map(Self)
+    }
+}
+
+fn token_like(what: &'static str, value: String, max: usize) -> Result<String, InvalidName> {
+    check_length(what, &value, max)?;
+    if let Some(found) = value
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    {
+        return Err(InvalidName::BadCharacter {
+            what,
+            found,
+            rule: "A-Z, a-z, 0-9, '-' and '_' only",
+        });
+    }
+    Ok(value)
+}
+
+/// A server-assigned message id, unique for the server's lifetime and increasing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MessageId(pub u64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nick_rules() {
+        assert!(Nick::try_from("앨리스 Alice").is_ok());
+        assert_eq!(
+            Nick::try_from("  "),
+            Err(InvalidName::Empty { what: "nickname" })
+        );
+        assert!(matches!(
+            Nick::try_from("a".repeat(33).as_str()),
+            Err(InvalidName::TooLong { max: 32, .. })
+        ));
+        assert!(Nick::try_from("가".repeat(32).as_str()).is_ok());
+        assert!(matches!(
+            Nick::try_from("bad\u{7}"),
+            Err(InvalidName::BadCharacter { found: '\u{7}', .. })
+        ));
+        assert!(Nick::try_from(" padded").is_err());
+        assert_eq!(Nick::try_from("ALICE").unwrap().key(), "alice");
+    }
+
+    #[test]
+    fn room_rules() {
+        assert_eq!(
+            RoomName::try_from("Rust-KR_2").unwrap().as_str(),
+            "rust-kr_2"
+        );
+        assert_eq!(RoomName::try_from("한국어").unwrap().as_str(), "한국어");
+        assert!(RoomName::try_from("has space").is_err());
+        assert!(RoomName::try_from("").is_err());
+        assert!(RoomName::try_from("x".repeat(33).as_str()).is_err());
+    }
+
+    #[test]
+    fn token_rules() {
+        assert!(UserToken::try_from("abcdefghijklmnop").is_ok());
+        assert!(UserToken::try_from("short").is_err());
+        assert!(ClientMsgId::try_from("c-1").is_ok());
+        assert!(ClientMsgId::try_from("c 1").is_err());
+    }
+}
