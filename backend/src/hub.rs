@@ -590,3 +590,90 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fake {
+        conn: ConnId,
+        outbox: mpsc::Receiver<Frame>,
+        kick: CancellationToken,
+    }
+
+    async fn connect(hub: &HubHandle, capacity: usize) -> Fake {
+        let (tx, outbox) = mpsc::channel(capacity);
+        let kick = CancellationToken::new();
+        let conn = hub.connect(tx, kick.clone()).await.unwrap();
+        Fake { conn, outbox, kick }
+    }
+
+    async fn hello(hub: &HubHandle, fake: &Fake, nick: &str) {
+        let message = ClientMsg::Hello {
+            nick: nick.parse().unwrap(),
+            token: format!("{nick}-token-0123456789").parse().unwrap(),
+            rooms: vec![],
+        };
+        hub.request(fake.conn, message).await.unwrap();
+    }
+
+    async fn next(fake: &mut Fake) -> Frame {
+        tokio::time::timeout(Duration::from_secs(2), fake.outbox.recv())
+            .await
+            .expect("a frame in time")
+            .expect("outbox open")
+    }
+
+    #[tokio::test]
+    async fn a_broadcast_is_encoded_once_and_shared_by_every_recipient() {
+        let hub = HubHandle::spawn(&Config::default(), CancellationToken::new());
+        let mut alice = connect(&hub, 16).await;
+        let mut bob = connect(&hub, 16).await;
+        hello(&hub, &alice, "alice").await;
+        hello(&hub, &bob, "bob").await;
+        for _ in 0..3 {
+            next(&mut alice).await; // welcome, joined, bob joined
+        }
+        for _ in 0..2 {
+            next(&mut bob).await; // welcome, joined
+        }
+        let say = ClientMsg::Say {
+            room: RoomName::default_room(),
+            text: "one buffer".try_into().unwrap(),
+            client_id: "c1".parse().unwrap(),
+        };
+        hub.request(alice.conn, say).await.unwrap();
+        let (a, b) = (next(&mut alice).await, next(&mut bob).await);
+        assert_eq!(a, b);
+        assert!(a.contains("one buffer"));
+        assert_eq!(
+            a.as_bytes().as_ptr(),
+            b.as_bytes().as_ptr(),
+            "same bytes, not a copy"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_outbox_gets_its_connection_kicked_and_removed() {
+        let hub = HubHandle::spawn(&Config::default(), CancellationToken::new());
+        let mut alice = connect(&hub, 64).await;
+        let slow = connect(&hub, 2).await;
+        hello(&hub, &alice, "alice").await;
+        hello(&hub, &slow, "slow").await; // welcome + joined fill its outbox of 2
+        for _ in 0..3 {
+            next(&mut alice).await;
+        }
+        let say = ClientMsg::Say {
+            room: RoomName::default_room(),
+            text: "overflow".try_into().unwrap(),
+            client_id: "c1".parse().unwrap(),
+        };
+        hub.request(alice.conn, say).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(2), slow.kick.cancelled())
+            .await
+            .expect("the slow connection is kicked");
+        // Alice got her message and then saw the slow user leave; nothing stalled.
+        assert!(next(&mut alice).await.contains("\"said\""));
+        assert!(next(&mut alice).await.contains("\"member_left\""));
+    }
+}

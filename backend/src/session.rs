@@ -79,11 +79,16 @@ impl Io<'_> {
         }
     }
 
-    async fn error(&mut self, code: ErrorCode, message: String) -> Result<(), SessionError> {
+    async fn error(
+        &mut self,
+        code: ErrorCode,
+        message: String,
+        client_id: Option<shared::ClientMsgId>,
+    ) -> Result<(), SessionError> {
         let event = ServerMsg::Error {
             code,
             message,
-            client_id: None,
+            client_id,
         };
         match shared::encode(&event) {
             Ok(json) => self.text(json).await,
@@ -123,7 +128,7 @@ async fn drive(
                     Some(Ok(AggregatedMessage::Text(text))) => text,
                     Some(Ok(AggregatedMessage::Binary(_))) => {
                         let message = format!("binary frames are not part of {}; send JSON text", shared::SUBPROTOCOL);
-                        io.error(ErrorCode::BinaryNotSupported, message).await?;
+                        io.error(ErrorCode::BinaryNotSupported, message, None).await?;
                         continue;
                     }
                     Some(Ok(AggregatedMessage::Ping(payload))) => {
@@ -135,7 +140,11 @@ async fn drive(
                     Some(Err(err)) => return Err(err.into()),
                     None => return Ok(None),
                 };
-                if !limiter.try_take(Instant::now()) {
+                // Counted before the hub sees anything; a refused message is parsed only to
+                // return its client_id, so the sender can mark it failed.
+                let allowed = limiter.try_take(Instant::now());
+                let parsed = ClientMsg::parse(&text);
+                if !allowed {
                     strikes += 1;
                     if strikes >= config.rate_strikes {
                         return Err(SessionError::RateAbuse);
@@ -144,13 +153,14 @@ async fn drive(
                         "slow down: at most {} messages per second (burst {})",
                         config.rate_per_sec, config.rate_burst
                     );
-                    io.error(ErrorCode::RateLimited, message).await?;
+                    let client_id = parsed.ok().and_then(ClientMsg::into_client_id);
+                    io.error(ErrorCode::RateLimited, message, client_id).await?;
                     continue;
                 }
                 strikes = 0;
-                match ClientMsg::parse(&text) {
+                match parsed {
                     Ok(request) => hub.request(conn, request).await?,
-                    Err(refused) => io.error(refused.code, refused.message).await?,
+                    Err(refused) => io.error(refused.code, refused.message, None).await?,
                 }
             }
             () = heartbeat.tick() => {

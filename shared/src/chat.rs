@@ -283,6 +283,14 @@ pub struct RequestError {
 }
 
 impl ClientMsg {
+    /// The client-chosen id of a `say` or `direct`, for refusals that must name it.
+    pub fn into_client_id(self) -> Option<ClientMsgId> {
+        match self {
+            Self::Say { client_id, .. } | Self::Direct { client_id, .. } => Some(client_id),
+            _ => None,
+        }
+    }
+
     /// Decodes a client frame, telling malformed JSON, an unknown `type` and a bad field apart.
     pub fn parse(text: &str) -> Result<Self, RequestError> {
         match serde_json::from_str(text) {

@@ -170,3 +170,126 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     )
     .await
 }
+
+/// A chat client speaking `chat.v1.json` through tokio-tungstenite.
+pub struct Chat {
+    pub ws: Client,
+}
+
+/// A token unique to `name`, as a browser would keep in localStorage.
+pub fn token_for(name: &str) -> shared::UserToken {
+    let token = format!("token-for-{}", name.to_lowercase().replace(' ', "-"));
+    shared::UserToken::try_from(format!("{token:0<16}")).expect("valid test token")
+}
+
+impl TestServer {
+    /// Opens `/ws` offering the chat subprotocol, without identifying.
+    pub async fn chat_socket(&self) -> Chat {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+        let mut request = self
+            .ws_url(shared::paths::WS_CHAT)
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            shared::SUBPROTOCOL.parse().unwrap(),
+        );
+        let (ws, response) = within(tokio_tungstenite::connect_async(request))
+            .await
+            .expect("chat handshake");
+        assert_eq!(
+            response
+                .headers()
+                .get("sec-websocket-protocol")
+                .map(|v| v.to_str().unwrap()),
+            Some(shared::SUBPROTOCOL)
+        );
+        Chat { ws }
+    }
+
+    /// Connects and says hello as `nick` (token derived from `nick`), consuming the welcome
+    /// and the `joined` of each room (the default room when `rooms` is empty).
+    pub async fn chat_as(&self, nick: &str, rooms: &[&str]) -> Chat {
+        self.chat_with_token(nick, token_for(nick), rooms).await
+    }
+
+    /// Like [`TestServer::chat_as`] with an explicit token (a second tab shares it).
+    pub async fn chat_with_token(
+        &self,
+        nick: &str,
+        token: shared::UserToken,
+        rooms: &[&str],
+    ) -> Chat {
+        let mut chat = self.chat_socket().await;
+        let rooms: Vec<shared::RoomName> = rooms.iter().map(|r| r.parse().unwrap()).collect();
+        let expected_joins = rooms.len().max(1);
+        chat.send(&shared::ClientMsg::Hello {
+            nick: nick.parse().unwrap(),
+            token,
+            rooms,
+        })
+        .await;
+        match chat.recv().await {
+            shared::ServerMsg::Welcome { .. } => {}
+            other => panic!("expected welcome, got {other:?}"),
+        }
+        for _ in 0..expected_joins {
+            match chat.recv().await {
+                shared::ServerMsg::Joined { .. } => {}
+                other => panic!("expected joined, got {other:?}"),
+            }
+        }
+        chat
+    }
+}
+
+impl Chat {
+    pub async fn send(&mut self, message: &shared::ClientMsg) {
+        self.send_raw(&shared::encode(message).unwrap()).await;
+    }
+
+    pub async fn send_raw(&mut self, text: &str) {
+        within(self.ws.send(Message::text(text)))
+            .await
+            .expect("send");
+    }
+
+    /// The next server event (heartbeats skipped).
+    pub async fn recv(&mut self) -> shared::ServerMsg {
+        match next_message(&mut self.ws).await {
+            Message::Text(text) => shared::decode(&text)
+                .unwrap_or_else(|err| panic!("undecodable server message {text}: {err}")),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    /// The next event, which must be an error; returns its code.
+    pub async fn recv_error(&mut self) -> shared::ErrorCode {
+        match self.recv().await {
+            shared::ServerMsg::Error { code, .. } => code,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    /// Asserts nothing but heartbeats arrives for `quiet`.
+    pub async fn expect_silence(&mut self, quiet: Duration) {
+        let deadline = tokio::time::Instant::now() + quiet;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return,
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+                Ok(other) => panic!("expected silence, got {other:?}"),
+            }
+        }
+    }
+
+    /// Says `text` in `room` with client id `client_id`.
+    pub async fn say(&mut self, room: &str, text: &str, client_id: &str) {
+        self.send(&shared::ClientMsg::Say {
+            room: room.parse().unwrap(),
+            text: text.try_into().unwrap(),
+            client_id: client_id.parse().unwrap(),
+        })
+        .await;
+    }
+}

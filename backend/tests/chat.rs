@@ -1,0 +1,717 @@
+//! Chat protocol v1 on `/ws` over real sockets: one test per rule of the chat.
+
+mod common;
+
+use std::time::Duration;
+
+use backend::Config;
+use common::{Chat, TestServer, expect_close, http_request, token_for, within};
+use futures_util::SinkExt as _;
+use shared::{ClientMsg, ErrorCode, Nick, RoomInfo, ServerMsg, close};
+use tokio_tungstenite::tungstenite::{
+    Message,
+    protocol::frame::{
+        Frame,
+        coding::{Data, OpCode},
+    },
+};
+
+/// Long heartbeat timings: these clients read only when a test asks them to.
+fn config() -> Config {
+    Config {
+        heartbeat_interval: Duration::from_secs(5),
+        client_timeout: Duration::from_secs(30),
+        shutdown_timeout: Duration::from_secs(1),
+        typing_timeout: Duration::from_millis(300),
+        ..Config::default()
+    }
+}
+
+const QUIET: Duration = Duration::from_millis(300);
+
+fn nick(name: &str) -> Nick {
+    name.parse().unwrap()
+}
+
+fn nicks(names: &[&str]) -> Vec<Nick> {
+    names.iter().map(|n| nick(n)).collect()
+}
+
+async fn expect_said(chat: &mut Chat, room: &str, from: &str, text: &str) -> ServerMsg {
+    let event = chat.recv().await;
+    match &event {
+        ServerMsg::Said {
+            room: r,
+            from: f,
+            text: t,
+            ..
+        } => {
+            assert_eq!((r.as_str(), f.as_str(), t.as_str()), (room, from, text));
+        }
+        other => panic!("expected said in {room}, got {other:?}"),
+    }
+    event
+}
+
+#[actix_web::test]
+async fn hello_welcomes_and_joins_the_default_room() {
+    let server = TestServer::spawn(config());
+    let mut alice = server.chat_socket().await;
+    alice
+        .send(&ClientMsg::Hello {
+            nick: nick("Alice"),
+            token: token_for("Alice"),
+            rooms: vec![],
+        })
+        .await;
+    match alice.recv().await {
+        ServerMsg::Welcome { user, limits } => {
+            assert_eq!(user, nick("Alice"));
+            assert_eq!(limits, config().limits());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        alice.recv().await,
+        ServerMsg::Joined {
+            room: "lobby".parse().unwrap(),
+            members: nicks(&["Alice"])
+        }
+    );
+}
+
+#[actix_web::test]
+async fn message_reaches_room_members_only_sender_included() {
+    let server = TestServer::spawn(config());
+    let mut alice = server.chat_as("alice", &["rust"]).await;
+    let mut bob = server.chat_as("bob", &["rust"]).await;
+    let mut carol = server.chat_as("carol", &["go"]).await;
+    assert!(matches!(alice.recv().await, ServerMsg::MemberJoined { .. }));
+
+    alice.say("rust", "안녕 rustaceans", "m1").await;
+    let echo = expect_said(&mut alice, "rust", "alice", "안녕 rustaceans").await;
+    let seen = expect_said(&mut bob, "rust", "alice", "안녕 rustaceans").await;
+    assert_eq!(echo, seen, "one encoding for everyone");
+    let ServerMsg::Said {
+        client_id, id, ts, ..
+    } = echo
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        client_id.as_str(),
+        "m1",
+        "the sender can match its pending message"
+    );
+    assert!(id.0 > 0 && ts > 1_700_000_000_000);
+    carol.expect_silence(QUIET).await;
+}
+
+#[actix_web::test]
+async fn one_connection_chats_in_several_rooms() {
+    let server = TestServer::spawn(config());
+    let mut alice = server.chat_as("alice", &["a", "b"]).await;
+    let mut bob = server.chat_as("bob", &["b"]).await;
+    assert!(matches!(alice.recv().await, ServerMsg::MemberJoined { .. }));
+    alice.say("a", "in a", "1").await;
+    alice.say("b", "in b", "2").await;
+    expect_said(&mut alice, "a", "alice", "in a").await;
+    expect_said(&mut alice, "b", "alice", "in b").await;
+    expect_said(&mut bob, "b", "alice", "in b").await;
+    bob.expect_silence(QUIET).await;
+}
+
+#[actix_web::test]
+async fn join_gives_members_then_presence_events_follow() {
+    let server = TestServer::spawn(config());
+    let mut alice = server.chat_as("alice", &[]).await;
+    let mut bob = server.chat_socket().await;
+    bob.send(&ClientMsg::Hello {
+        nick: nick("bob"),
+        token: token_for("bob"),
+        rooms: vec![],
+    })
+    .await;
+    assert!(matches!(bob.recv().await, ServerMsg::Welcome { .. }));
+    assert_eq!(
+        bob.recv().await,
+        ServerMsg::Joined {
+            room: "lobby".parse().unwrap(),
+            members: nicks(&["alice", "bob"])
+        }
+    );
+    assert_eq!(
+        alice.recv().await,
+        ServerMsg::MemberJoined {
+            room: "lobby".parse().unwrap(),
+            user: nick("bob")
+        }
+    );
+    bob.send(&ClientMsg::Leave {
+        room: "lobby".parse().unwrap(),
+    })
+    .await;
+    assert_eq!(
+        bob.recv().await,
+        ServerMsg::Left {
+            room: "lobby".parse().unwrap()
+        }
+    );
+    assert_eq!(
+        alice.recv().await,
+        ServerMsg::MemberLeft {
+            room: "lobby".parse().unwrap(),
+            user: nick("bob")
+        }
+    );
+    // Disconnecting is leaving too.
+    let mut carol = server.chat_as("carol", &[]).await;
+    assert!(matches!(alice.recv().await, ServerMsg::MemberJoined { .. }));
+    within(carol.ws.close(None)).await.unwrap();
+    assert_eq!(
+        alice.recv().await,
+        ServerMsg::MemberLeft {
+            room: "lobby".parse().unwrap(),
+            user: nick("carol")
+        }
+    );
+}
+
+#[actix_web::test]
+async fn two_tabs_of_one_user_are_one_member() {
+    let server = TestServer::spawn(config());
+    let mut watcher = server.chat_as("watcher", &[]).await;
+    let mut tab1 = server.chat_with_token("Dana", token_for("dana"), &[]).await;
+    assert!(matches!(
+        watcher.recv().await,
+        ServerMsg::MemberJoined { .. }
+    ));
+    // Same nickname (any case) and token: the same user, not a duplicate.
+    let mut tab2 = server.chat_socket().await;
+    tab2.send(&ClientMsg::Hello {
+        nick: nick("dana"),
+        token: token_for("dana"),
+        rooms: vec![],
+    })
+    .await;
+    assert_eq!(
+        tab2.recv().await,
+        ServerMsg::Welcome {
+            user: nick("Dana"),
+            limits: config().limits()
+        }
+    );
+    assert_eq!(
+        tab2.recv().await,
+        ServerMsg::Joined {
+            room: "lobby".parse().unwrap(),
+            members: nicks(&["Dana", "watcher"])
+        }
+    );
+    watcher.expect_silence(QUIET).await;
+    // Both tabs get room messages.
+    watcher.say("lobby", "hi dana", "w1").await;
+    expect_said(&mut tab1, "lobby", "watcher", "hi dana").await;
+    expect_said(&mut tab2, "lobby", "watcher", "hi dana").await;
+    expect_said(&mut watcher, "lobby", "watcher", "hi dana").await;
+    // Closing one tab is not leaving; closing the last is.
+    within(tab1.ws.close(None)).await.unwrap();
+    watcher.expect_silence(QUIET).await;
+    within(tab2.ws.close(None)).await.unwrap();
+    assert_eq!(
+        watcher.recv().await,
+        ServerMsg::MemberLeft {
+            room: "lobby".parse().unwrap(),
+            user: nick("Dana")
+        }
+    );
+}
+
+#[actix_web::test]
+async fn taken_nickname_is_refused_ignoring_case_and_the_socket_stays_usable() {
+    let server = TestServer::spawn(config());
+    let _alice = server.chat_as("Alice", &[]).await;
+    let mut impostor = server.chat_socket().await;
+    impostor
+        .send(&ClientMsg::Hello {
+            nick: nick("ALICE"),
+            token: token_for("someone else"),
+            rooms: vec![],
+        })
+        .await;
+    assert_eq!(impostor.recv_error().await, ErrorCode::NickTaken);
+    impostor
+        .send(&ClientMsg::Hello {
+            nick: nick("Alicia"),
+            token: token_for("someone else"),
+            rooms: vec![],
+        })
+        .await;
+    assert!(matches!(impostor.recv().await, ServerMsg::Welcome { .. }));
+}
+
+#[actix_web::test]
+async fn rename_propagates_and_respects_uniqueness() {
+    let server = TestServer::spawn(config());
+    let mut alice = server.chat_as("alice", &[]).await;
+    let mut bob = server.chat_as("bob", &[]).await;
+    let mut loner = server.chat_as("loner", &["elsewhere"]).await;
+    assert!(matches!(alice.recv().await, ServerMsg::MemberJoined { .. }));
+    bob.send(&ClientMsg::Rename {
+        nick: nick("ALICE"),
+    })
+    .await;
+    assert_eq!(bob.recv_error().await, ErrorCode::NickTaken);
+    bob.send(&ClientMsg::Rename {
+        nick: nick("robert"),
+    })
+    .await;
+    let renamed = ServerMsg::Renamed {
+        from: nick("bob"),
+        to: nick("robert"),
+    };
+    assert_eq!(bob.recv().await, renamed);
+    assert_eq!(alice.recv().await, renamed);
+    loner.expect_silence(QUIET).await;
+    // The old name is free again.
+    let _new_bob = server.chat_as("bob", &["elsewhere"]).await;
+}
+
+#[actix_web::test]
+async fn typing_is_announced_once_and_expires_on_its_own() {
+    let server = TestServer::spawn(config());
+    let mut alice = server.chat_as("alice", &[]).await;
+    let mut bob = server.chat_as("bob", &[]).await;
+    assert!(matches!(alice.recv().await, ServerMsg::MemberJoined { .. }));
+    let typing = ClientMsg::Typing {
+        room: "lobby".parse().unwrap(),
+    };
+    bob.send(&typing).await;
+    bob.send(&typing).await; // a repeat only extends it
+    let active = |active| ServerMsg::Typing {
+        room: "lobby".parse().unwrap(),
+        user: nick("bob"),
+        active,
+    };
+    assert_eq!(alice.recv().await, active(true));
+    // Typing timeout is 300 ms here: the stop comes without bob doing anything.
+    assert_eq!(alice.recv().await, active(false));
+    bob.expect_silence(QUIET).await;
+    // Sending a message ends typing at once.
+    bob.send(&typing).await;
+    assert_eq!(alice.recv().await, active(true));
+    bob.say("lobby", "done", "b1").await;
+    assert_eq!(alice.recv().await, active(false));
+    expect_said(&mut alice, "lobby", "bob", "done").await;
+}
+
+#[actix_web::test]
+async fn direct_message_reaches_both_users_on_every_tab_and_nobody_else() {
+    let server = TestServer::spawn(config());
+    let mut alice1 = server.chat_as("alice", &["a"]).await;
+    let mut alice2 = server.chat_as("alice", &["a"]).await;
+    let mut bob1 = server.chat_as("bob", &["b"]).await;
+    let mut bob2 = server.chat_as("bob", &["b"]).await;
+    let mut carol = server.chat_as("carol", &["a"]).await;
+    for tab in [&mut alice1, &mut alice2] {
+        assert!(matches!(tab.recv().await, ServerMsg::MemberJoined { .. }));
+    }
+    alice1
+        .send(&ClientMsg::Direct {
+            to: nick("BOB"),
+            text: "psst".try_into().unwrap(),
+            client_id: "d1".parse().unwrap(),
+        })
+        .await;
+    for tab in [&mut alice1, &mut alice2, &mut bob1, &mut bob2] {
+        match tab.recv().await {
+            ServerMsg::Direct {
+                from,
+                to,
+                text,
+                client_id,
+                ..
+            } => {
+                assert_eq!((from.as_str(), to.as_str()), ("alice", "bob"));
+                assert_eq!((text.as_str(), client_id.as_str()), ("psst", "d1"));
+            }
+            other => panic!("expected direct, got {other:?}"),
+        }
+    }
+    carol.expect_silence(QUIET).await;
+    alice1
+        .send(&ClientMsg::Direct {
+            to: nick("nobody"),
+            text: "hello?".try_into().unwrap(),
+            client_id: "d2".parse().unwrap(),
+        })
+        .await;
+    match alice1.recv().await {
+        ServerMsg::Error {
+            code: ErrorCode::NoSuchUser,
+            client_id,
+            ..
+        } => assert_eq!(client_id.unwrap().as_str(), "d2"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[actix_web::test]
+async fn rooms_are_listed_with_member_counts() {
+    let server = TestServer::spawn(config());
+    let mut alice = server.chat_as("alice", &["lobby", "rust"]).await;
+    let _alice_tab = server.chat_as("alice", &["rust"]).await;
+    let _bob = server.chat_as("bob", &["rust"]).await;
+    assert!(matches!(alice.recv().await, ServerMsg::MemberJoined { .. }));
+    alice.send(&ClientMsg::ListRooms).await;
+    let room = |name: &str, members| RoomInfo {
+        name: name.parse().unwrap(),
+        members,
+    };
+    assert_eq!(
+        alice.recv().await,
+        ServerMsg::Rooms {
+            rooms: vec![room("lobby", 1), room("rust", 2)]
+        }
+    );
+}
+
+#[actix_web::test]
+async fn requests_before_hello_and_outside_joined_rooms_are_refused() {
+    let server = TestServer::spawn(config());
+    let mut anon = server.chat_socket().await;
+    anon.send(&ClientMsg::ListRooms).await;
+    assert_eq!(anon.recv_error().await, ErrorCode::NotIdentified);
+    let mut alice = server.chat_as("alice", &[]).await;
+    alice.say("elsewhere", "hi", "x1").await;
+    match alice.recv().await {
+        ServerMsg::Error {
+            code: ErrorCode::NotInRoom,
+            client_id,
+            ..
+        } => assert_eq!(client_id.unwrap().as_str(), "x1"),
+        other => panic!("{other:?}"),
+    }
+    alice
+        .send(&ClientMsg::Hello {
+            nick: nick("alice"),
+            token: token_for("alice"),
+            rooms: vec![],
+        })
+        .await;
+    assert_eq!(alice.recv_error().await, ErrorCode::AlreadyIdentified);
+}
+
+#[actix_web::test]
+async fn every_bad_input_gets_a_typed_error_and_nobody_else_notices() {
+    let server = TestServer::spawn(config());
+    let mut alice = server.chat_as("alice", &[]).await;
+    let mut bob = server.chat_as("bob", &[]).await;
+    assert!(matches!(alice.recv().await, ServerMsg::MemberJoined { .. }));
+    let cases = [
+        ("{not json", ErrorCode::Malformed),
+        (r#"["say"]"#, ErrorCode::UnknownType),
+        (r#"{"type":"shout","room":"lobby"}"#, ErrorCode::UnknownType),
+        (
+            r#"{"type":"say","room":"lobby","client_id":"c"}"#,
+            ErrorCode::Invalid,
+        ),
+        (r#"{"type":"join","room":"no spaces"}"#, ErrorCode::Invalid),
+        (
+            r#"{"type":"join","room":"x23456789012345678901234567890123"}"#,
+            ErrorCode::Invalid,
+        ),
+        (
+            r#"{"type":"rename","nick":"bell\u0007"}"#,
+            ErrorCode::Invalid,
+        ),
+        (
+            r#"{"type":"say","room":"lobby","text":"   ","client_id":"c"}"#,
+            ErrorCode::Invalid,
+        ),
+    ];
+    for (input, code) in cases {
+        bob.send_raw(input).await;
+        match bob.recv().await {
+            ServerMsg::Error {
+                code: got, message, ..
+            } => {
+                assert_eq!(got, code, "{input} → {message}");
+                assert!(!message.is_empty());
+            }
+            other => panic!("{input}: expected error, got {other:?}"),
+        }
+    }
+    within(bob.ws.send(Message::binary(vec![1, 2, 3])))
+        .await
+        .unwrap();
+    assert_eq!(bob.recv_error().await, ErrorCode::BinaryNotSupported);
+    // Still connected and working; alice saw none of it.
+    bob.say("lobby", "still here", "ok").await;
+    expect_said(&mut bob, "lobby", "bob", "still here").await;
+    expect_said(&mut alice, "lobby", "bob", "still here").await;
+    alice.expect_silence(QUIET).await;
+}
+
+#[actix_web::test]
+async fn invalid_utf8_closes_with_1007() {
+    let server = TestServer::spawn(config());
+    let mut alice = server.chat_as("alice", &[]).await;
+    let frame = Frame::message(vec![b'{', 0xff], OpCode::Data(Data::Text), true);
+    within(alice.ws.send(Message::Frame(frame))).await.unwrap();
+    expect_close(&mut alice.ws, close::INVALID_PAYLOAD).await;
+}
+
+#[actix_web::test]
+async fn oversized_frame_closes_with_1009() {
+    let server = TestServer::spawn(Config {
+        max_frame_size: 4096,
+        ..config()
+    });
+    let mut alice = server.chat_as("alice", &[]).await;
+    alice.say("lobby", &"x".repeat(5000), "big").await;
+    expect_close(&mut alice.ws, close::MESSAGE_TOO_BIG).await;
+}
+
+#[actix_web::test]
+async fn text_over_the_limit_is_refused_with_its_client_id() {
+    let server = TestServer::spawn(Config {
+        max_text_chars: 10,
+        ..config()
+    });
+    let mut alice = server.chat_as("alice", &[]).await;
+    alice.say("lobby", "가나다라마바사아자차카", "long").await;
+    match alice.recv().await {
+        ServerMsg::Error {
+            code: ErrorCode::TooLong,
+            client_id,
+            ..
+        } => assert_eq!(client_id.unwrap().as_str(), "long"),
+        other => panic!("{other:?}"),
+    }
+    alice.say("lobby", "가나다라마바사아자차", "fits").await;
+    expect_said(&mut alice, "lobby", "alice", "가나다라마바사아자차").await;
+}
+
+#[actix_web::test]
+async fn rate_limit_refuses_then_sustained_abuse_closes_with_1008() {
+    let server = TestServer::spawn(Config {
+        rate_per_sec: 1,
+        rate_burst: 4,
+        rate_strikes: 5,
+        ..config()
+    });
+    // The hello takes one token of the burst of 4.
+    let mut alice = server.chat_as("alice", &[]).await;
+    for i in 0..3 {
+        alice.say("lobby", "burst", &format!("b{i}")).await;
+        expect_said(&mut alice, "lobby", "alice", "burst").await;
+    }
+    alice.say("lobby", "too fast", "b3").await;
+    match alice.recv().await {
+        // The refused message's id comes back so the client can mark it failed.
+        ServerMsg::Error {
+            code: ErrorCode::RateLimited,
+            client_id,
+            ..
+        } => assert_eq!(client_id.unwrap().as_str(), "b3"),
+        other => panic!("{other:?}"),
+    }
+    for _ in 0..3 {
+        alice.send(&ClientMsg::ListRooms).await;
+        assert_eq!(alice.recv_error().await, ErrorCode::RateLimited);
+    }
+    alice.send(&ClientMsg::ListRooms).await;
+    expect_close(&mut alice.ws, close::POLICY_VIOLATION).await;
+}
+
+#[actix_web::test]
+async fn joining_past_the_room_limit_is_refused() {
+    let server = TestServer::spawn(Config {
+        max_rooms: 2,
+        ..config()
+    });
+    let mut alice = server.chat_as("alice", &["a", "b"]).await;
+    alice
+        .send(&ClientMsg::Join {
+            room: "c".parse().unwrap(),
+        })
+        .await;
+    assert_eq!(alice.recv_error().await, ErrorCode::TooManyRooms);
+    alice
+        .send(&ClientMsg::Leave {
+            room: "a".parse().unwrap(),
+        })
+        .await;
+    assert!(matches!(alice.recv().await, ServerMsg::Left { .. }));
+    alice
+        .send(&ClientMsg::Join {
+            room: "c".parse().unwrap(),
+        })
+        .await;
+    assert!(matches!(alice.recv().await, ServerMsg::Joined { .. }));
+}
+
+#[actix_web::test]
+async fn connections_past_the_limit_get_503() {
+    let server = TestServer::spawn(Config {
+        max_connections: 2,
+        ..config()
+    });
+    let _one = server.chat_socket().await;
+    let _two = server.connect(shared::paths::WS_ECHO).await;
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Protocol: {}\r\n\r\n",
+        shared::paths::WS_CHAT,
+        server.addr,
+        shared::SUBPROTOCOL
+    );
+    let (status, body) = http_request(server.addr, &request).await;
+    assert_eq!(status, 503, "{body}");
+    // A slot frees when a connection ends.
+    drop(_one);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _three = server.chat_socket().await;
+}
+
+#[actix_web::test]
+async fn foreign_origin_gets_403_and_same_origin_passes() {
+    let server = TestServer::spawn(config());
+    let handshake = |origin: &str| {
+        format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nOrigin: {origin}\r\nConnection: Upgrade\r\n\
+             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: {}\r\n\r\n",
+            shared::paths::WS_CHAT,
+            server.addr,
+            shared::SUBPROTOCOL
+        )
+    };
+    let (status, body) = http_request(server.addr, &handshake("http://evil.example")).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("evil.example"), "{body}");
+    // The echo socket is protected the same way.
+    let echo =
+        handshake("http://evil.example").replace(shared::paths::WS_CHAT, shared::paths::WS_ECHO);
+    assert_eq!(http_request(server.addr, &echo).await.0, 403);
+
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    for origin in [
+        format!("http://{}", server.addr),
+        "http://127.0.0.1:3000".to_owned(),
+    ] {
+        let mut request = server
+            .ws_url(shared::paths::WS_CHAT)
+            .into_client_request()
+            .unwrap();
+        let headers = request.headers_mut();
+        headers.insert("Origin", origin.parse().unwrap());
+        headers.insert(
+            "Sec-WebSocket-Protocol",
+            shared::SUBPROTOCOL.parse().unwrap(),
+        );
+        let (_, response) = within(tokio_tungstenite::connect_async(request))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 101, "{origin}");
+    }
+}
+
+#[actix_web::test]
+async fn handshake_without_the_subprotocol_is_refused_naming_it() {
+    let server = TestServer::spawn(config());
+    for offered in ["", "Sec-WebSocket-Protocol: chat.v2.json\r\n"] {
+        let request = format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{offered}\r\n",
+            shared::paths::WS_CHAT,
+            server.addr
+        );
+        let (status, body) = http_request(server.addr, &request).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains(shared::SUBPROTOCOL), "{body}");
+    }
+}
+
+#[actix_web::test]
+async fn shutdown_sends_1001_to_chat_sockets() {
+    let server = TestServer::spawn(config());
+    let mut alice = server.chat_as("alice", &[]).await;
+    server.shutdown.cancel();
+    expect_close(&mut alice.ws, close::GOING_AWAY).await;
+}
+
+#[actix_web::test]
+async fn slow_reader_is_dropped_with_1013_and_everyone_else_gets_everything() {
+    let server = TestServer::spawn(Config {
+        outbox_capacity: 8,
+        rate_per_sec: 100_000,
+        rate_burst: 100_000,
+        max_text_chars: 100_000,
+        ..config()
+    });
+    let mut sender = server.chat_as("sender", &[]).await;
+    let mut watcher = server.chat_as("watcher", &[]).await;
+    let mut slow = server.chat_as("slow", &[]).await;
+    assert!(matches!(
+        sender.recv().await,
+        ServerMsg::MemberJoined { .. }
+    ));
+    assert!(matches!(
+        sender.recv().await,
+        ServerMsg::MemberJoined { .. }
+    ));
+    assert!(matches!(
+        watcher.recv().await,
+        ServerMsg::MemberJoined { .. }
+    ));
+    // `slow` never reads: once the socket buffers fill, its outbox overflows.
+    let text = "x".repeat(60_000);
+    let messages = 300; // 18 MB: far past loopback socket buffers plus 8 queued frames
+    let mut slow_left = false;
+    for i in 0..messages {
+        sender.say("lobby", &text, &format!("m{i}")).await;
+        loop {
+            match sender.recv().await {
+                ServerMsg::Said { .. } => break,
+                ServerMsg::MemberLeft { user, .. } if user.as_str() == "slow" => slow_left = true,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        loop {
+            match watcher.recv().await {
+                ServerMsg::Said { client_id, .. } => {
+                    assert_eq!(
+                        client_id.as_str(),
+                        format!("m{i}"),
+                        "watcher lost a message"
+                    );
+                    break;
+                }
+                ServerMsg::MemberLeft { user, .. } if user.as_str() == "slow" => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert!(slow_left, "the slow reader was never dropped");
+    // Its connection ends: whatever was buffered, then (if it fit) close 1013, then EOF.
+    let mut close_code = None;
+    loop {
+        match tokio::time::timeout(
+            Duration::from_secs(10),
+            futures_util::StreamExt::next(&mut slow.ws),
+        )
+        .await
+        .expect("the slow reader's connection ends")
+        {
+            Some(Ok(Message::Close(Some(frame)))) => close_code = Some(u16::from(frame.code)),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break,
+        }
+    }
+    if let Some(code) = close_code {
+        assert_eq!(code, close::SLOW_CONSUMER);
+    }
+}
