@@ -2,6 +2,8 @@
 //! a browser would see it. Every wait is bounded so a broken server fails a test, never hangs it.
 
 #![allow(dead_code, missing_docs)] // each test binary uses its own subset
+// Test helpers: a panic is the failure report (allow-unwrap-in-tests covers #[test] fns only).
+#![allow(clippy::unwrap_used)]
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
