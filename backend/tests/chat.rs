@@ -1,5 +1,8 @@
 //! Chat protocol v1 on `/ws` over real sockets: one test per rule of the chat.
 
+// Test helpers below #[test] fns panic on purpose, as the tests do.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;
