@@ -52,11 +52,13 @@ fn close_codes_are_frozen() {
             close::GOING_AWAY,
             close::PROTOCOL_ERROR,
             close::INVALID_PAYLOAD,
+            close::POLICY_VIOLATION,
             close::MESSAGE_TOO_BIG,
             close::INTERNAL_ERROR,
+            close::SLOW_CONSUMER,
             close::HEARTBEAT_TIMEOUT,
         ],
-        [1000, 1001, 1002, 1007, 1009, 1011, 4408]
+        [1000, 1001, 1002, 1007, 1008, 1009, 1011, 1013, 4408]
     );
 }
 
@@ -64,4 +66,6 @@ fn close_codes_are_frozen() {
 fn paths_are_frozen() {
     assert_eq!(paths::WS_ECHO, "/ws/echo");
     assert_eq!(paths::HEALTHZ, "/healthz");
+    assert_eq!(paths::WS_CHAT, "/ws");
+    assert_eq!(shared::SUBPROTOCOL, "chat.v1.json");
 }

@@ -1,7 +1,8 @@
 //! A real server on 127.0.0.1:0 and an independent WebSocket client (tokio-tungstenite), the way
 //! a browser would see it. Every wait is bounded so a broken server fails a test, never hangs it.
 
-#![allow(dead_code, missing_docs)] // each test binary uses its own subset
+#![allow(dead_code, missing_docs)]
+// each test binary uses its own subset
 // Test helpers: a panic is the failure report (allow-unwrap-in-tests covers #[test] fns only).
 #![allow(clippy::unwrap_used)]
 

@@ -1,0 +1,251 @@
+//! Golden tests for chat protocol v1: the exact JSON of every message, and a check that
+//! docs/PROTOCOL.md shows exactly these (so the document cannot drift from the code).
+
+use shared::{ClientMsg, ErrorCode, Limits, MessageId, RoomInfo, ServerMsg, decode, encode};
+
+fn client_examples() -> Vec<(ClientMsg, &'static str)> {
+    vec![
+        (
+            ClientMsg::Hello {
+                nick: "Alice".parse().unwrap(),
+                token: "k3J9-browser-token_x".parse().unwrap(),
+                rooms: vec!["lobby".parse().unwrap(), "rust".parse().unwrap()],
+            },
+            r#"{"type":"hello","nick":"Alice","token":"k3J9-browser-token_x","rooms":["lobby","rust"]}"#,
+        ),
+        (
+            ClientMsg::Join {
+                room: "rust".parse().unwrap(),
+            },
+            r#"{"type":"join","room":"rust"}"#,
+        ),
+        (
+            ClientMsg::Leave {
+                room: "rust".parse().unwrap(),
+            },
+            r#"{"type":"leave","room":"rust"}"#,
+        ),
+        (ClientMsg::ListRooms, r#"{"type":"list_rooms"}"#),
+        (
+            ClientMsg::Say {
+                room: "lobby".parse().unwrap(),
+                text: "안녕하세요 hello".try_into().unwrap(),
+                client_id: "c-17".parse().unwrap(),
+            },
+            r#"{"type":"say","room":"lobby","text":"안녕하세요 hello","client_id":"c-17"}"#,
+        ),
+        (
+            ClientMsg::Typing {
+                room: "lobby".parse().unwrap(),
+            },
+            r#"{"type":"typing","room":"lobby"}"#,
+        ),
+        (
+            ClientMsg::Direct {
+                to: "Bob".parse().unwrap(),
+                text: "psst".try_into().unwrap(),
+                client_id: "c-18".parse().unwrap(),
+            },
+            r#"{"type":"direct","to":"Bob","text":"psst","client_id":"c-18"}"#,
+        ),
+        (
+            ClientMsg::Rename {
+                nick: "Alicia".parse().unwrap(),
+            },
+            r#"{"type":"rename","nick":"Alicia"}"#,
+        ),
+    ]
+}
+
+fn server_examples() -> Vec<(ServerMsg, &'static str)> {
+    vec![
+        (
+            ServerMsg::Welcome {
+                user: "Alice".parse().unwrap(),
+                limits: Limits {
+                    max_text_chars: 2000,
+                    max_rooms: 32,
+                    rate_per_sec: 10,
+                    rate_burst: 20,
+                    typing_timeout_ms: 5000,
+                },
+            },
+            r#"{"type":"welcome","user":"Alice","limits":{"max_text_chars":2000,"max_rooms":32,"rate_per_sec":10,"rate_burst":20,"typing_timeout_ms":5000}}"#,
+        ),
+        (
+            ServerMsg::Joined {
+                room: "lobby".parse().unwrap(),
+                members: vec!["Alice".parse().unwrap(), "Bob".parse().unwrap()],
+            },
+            r#"{"type":"joined","room":"lobby","members":["Alice","Bob"]}"#,
+        ),
+        (
+            ServerMsg::Left {
+                room: "rust".parse().unwrap(),
+            },
+            r#"{"type":"left","room":"rust"}"#,
+        ),
+        (
+            ServerMsg::MemberJoined {
+                room: "lobby".parse().unwrap(),
+                user: "Carol".parse().unwrap(),
+            },
+            r#"{"type":"member_joined","room":"lobby","user":"Carol"}"#,
+        ),
+        (
+            ServerMsg::MemberLeft {
+                room: "lobby".parse().unwrap(),
+                user: "Carol".parse().unwrap(),
+            },
+            r#"{"type":"member_left","room":"lobby","user":"Carol"}"#,
+        ),
+        (
+            ServerMsg::Renamed {
+                from: "Alice".parse().unwrap(),
+                to: "Alicia".parse().unwrap(),
+            },
+            r#"{"type":"renamed","from":"Alice","to":"Alicia"}"#,
+        ),
+        (
+            ServerMsg::Said {
+                id: MessageId(42),
+                room: "lobby".parse().unwrap(),
+                from: "Alice".parse().unwrap(),
+                text: "안녕하세요 hello".try_into().unwrap(),
+                ts: 1_795_000_000_000,
+                client_id: "c-17".parse().unwrap(),
+            },
+            r#"{"type":"said","id":42,"room":"lobby","from":"Alice","text":"안녕하세요 hello","ts":1795000000000,"client_id":"c-17"}"#,
+        ),
+        (
+            ServerMsg::Direct {
+                id: MessageId(43),
+                from: "Alice".parse().unwrap(),
+                to: "Bob".parse().unwrap(),
+                text: "psst".try_into().unwrap(),
+                ts: 1_795_000_000_500,
+                client_id: "c-18".parse().unwrap(),
+            },
+            r#"{"type":"direct","id":43,"from":"Alice","to":"Bob","text":"psst","ts":1795000000500,"client_id":"c-18"}"#,
+        ),
+        (
+            ServerMsg::Typing {
+                room: "lobby".parse().unwrap(),
+                user: "Bob".parse().unwrap(),
+                active: true,
+            },
+            r#"{"type":"typing","room":"lobby","user":"Bob","active":true}"#,
+        ),
+        (
+            ServerMsg::Rooms {
+                rooms: vec![
+                    RoomInfo {
+                        name: "lobby".parse().unwrap(),
+                        members: 3,
+                    },
+                    RoomInfo {
+                        name: "rust".parse().unwrap(),
+                        members: 1,
+                    },
+                ],
+            },
+            r#"{"type":"rooms","rooms":[{"name":"lobby","members":3},{"name":"rust","members":1}]}"#,
+        ),
+        (
+            ServerMsg::Error {
+                code: ErrorCode::NickTaken,
+                message: "the nickname Alice is taken; choose another".into(),
+                client_id: None,
+            },
+            r#"{"type":"error","code":"nick_taken","message":"the nickname Alice is taken; choose another"}"#,
+        ),
+        (
+            ServerMsg::Error {
+                code: ErrorCode::TooLong,
+                message: "message has 2400 characters; the limit is 2000".into(),
+                client_id: Some("c-19".parse().unwrap()),
+            },
+            r#"{"type":"error","code":"too_long","message":"message has 2400 characters; the limit is 2000","client_id":"c-19"}"#,
+        ),
+    ]
+}
+
+#[test]
+fn client_messages_are_frozen() {
+    for (message, json) in client_examples() {
+        assert_eq!(encode(&message).unwrap(), json);
+        assert_eq!(ClientMsg::parse(json).unwrap(), message);
+    }
+}
+
+#[test]
+fn server_messages_are_frozen() {
+    for (message, json) in server_examples() {
+        assert_eq!(encode(&message).unwrap(), json);
+        assert_eq!(decode::<ServerMsg>(json).unwrap(), message);
+    }
+}
+
+#[test]
+fn every_error_code_has_its_snake_case_name() {
+    let codes = [
+        (ErrorCode::Malformed, "malformed"),
+        (ErrorCode::UnknownType, "unknown_type"),
+        (ErrorCode::Invalid, "invalid"),
+        (ErrorCode::BinaryNotSupported, "binary_not_supported"),
+        (ErrorCode::NotIdentified, "not_identified"),
+        (ErrorCode::AlreadyIdentified, "already_identified"),
+        (ErrorCode::NickTaken, "nick_taken"),
+        (ErrorCode::NotInRoom, "not_in_room"),
+        (ErrorCode::TooManyRooms, "too_many_rooms"),
+        (ErrorCode::TooLong, "too_long"),
+        (ErrorCode::RateLimited, "rate_limited"),
+        (ErrorCode::NoSuchUser, "no_such_user"),
+    ];
+    for (code, name) in codes {
+        assert_eq!(encode(&code).unwrap(), format!("\"{name}\""));
+    }
+}
+
+/// The JSON lines of the fenced ```json blocks in docs/PROTOCOL.md's chat section.
+fn documented_lines() -> Vec<String> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"))
+        .expect("docs/PROTOCOL.md exists");
+    let chat = doc
+        .split_once("## `GET /ws`")
+        .map(|(_, rest)| rest.split("\n## ").next().unwrap_or(rest))
+        .expect("PROTOCOL.md has a `GET /ws` section");
+    let mut lines = Vec::new();
+    let mut in_json = false;
+    for line in chat.lines() {
+        match line.trim() {
+            "```json" => in_json = true,
+            "```" => in_json = false,
+            text if in_json && !text.is_empty() => lines.push(text.to_owned()),
+            _ => {}
+        }
+    }
+    lines
+}
+
+#[test]
+fn protocol_doc_shows_exactly_the_golden_messages() {
+    let documented = documented_lines();
+    let golden: Vec<&str> = client_examples()
+        .iter()
+        .map(|(_, json)| *json)
+        .chain(server_examples().iter().map(|(_, json)| *json))
+        .collect();
+    for json in &golden {
+        assert!(
+            documented.iter().any(|d| d == json),
+            "PROTOCOL.md lacks {json}"
+        );
+    }
+    for line in &documented {
+        assert!(
+            golden.contains(&line.as_str()),
+            "PROTOCOL.md shows a non-golden line: {line}"
+        );
+    }
+}
