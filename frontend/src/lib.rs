@@ -13,6 +13,7 @@
 //! - [`components`]: small shared views ([`components::StatusBadge`]).
 
 pub mod app;
+pub mod chat_state;
 pub mod client;
 pub mod components;
 pub mod echo_log;
