@@ -3,19 +3,30 @@
 use leptos::prelude::*;
 use shared::paths;
 
-use crate::pages::EchoPage;
+use crate::pages::{ChatPage, EchoPage};
 
-/// The whole browser app.
+/// The whole browser app: the chat at `/`, the Echo page at `/echo`. Plain links and a full
+/// page load per page: two pages do not need a router.
 #[component]
 pub fn App() -> impl IntoView {
+    let path = web_sys::window()
+        .and_then(|w| w.location().pathname().ok())
+        .unwrap_or_default();
+    let echo = path.trim_end_matches('/') == "/echo";
+    let link = |active: bool| if active { "nav-link active" } else { "nav-link" };
     view! {
         <div class="app">
             <nav class="topbar">
                 <span class="brand">"Chat"</span>
-                <a href="/echo" class="nav-link active">"Echo"</a>
+                <a href="/" class=link(!echo)>"Chat"</a>
+                <a href="/echo" class=link(echo)>"Echo"</a>
             </nav>
             <main class="content">
-                <EchoPage url=ws_url(paths::WS_ECHO) />
+                {if echo {
+                    view! { <EchoPage url=ws_url(paths::WS_ECHO) /> }.into_any()
+                } else {
+                    view! { <ChatPage url=ws_url(paths::WS_CHAT) /> }.into_any()
+                }}
             </main>
         </div>
     }

@@ -82,6 +82,8 @@ pub struct ChatState {
     /// Recent problems to show inline (newest last).
     pub notices: Vec<String>,
     next_client_id: u64,
+    /// A `hello` is out and no `welcome` came back yet.
+    awaiting_welcome: bool,
 }
 
 /// Typing indicators lapse after the server's timeout plus this margin if no stop arrives
@@ -89,6 +91,16 @@ pub struct ChatState {
 const TYPING_MARGIN_MS: f64 = 1000.0;
 
 impl ChatState {
+    /// The `hello` for a (re)opened socket: it rejoins every room this tab was in.
+    pub fn hello(&mut self, nick: Nick, token: shared::UserToken) -> ClientMsg {
+        self.awaiting_welcome = true;
+        ClientMsg::Hello {
+            nick,
+            token,
+            rooms: self.joined_rooms(),
+        }
+    }
+
     /// The rooms to rejoin after a reconnect.
     pub fn joined_rooms(&self) -> Vec<RoomName> {
         self.rooms.keys().cloned().collect()
@@ -207,6 +219,7 @@ impl ChatState {
     pub fn apply(&mut self, event: ServerMsg, now_ms: f64) {
         match event {
             ServerMsg::Welcome { user, limits } => {
+                self.awaiting_welcome = false;
                 self.me = Some(user);
                 self.limits = Some(limits);
                 self.nick_problem = None;
@@ -315,7 +328,11 @@ impl ChatState {
     }
 
     fn refused(&mut self, code: ErrorCode, message: String, client_id: Option<ClientMsgId>) {
-        if matches!(code, ErrorCode::NickTaken) && self.me.is_none() {
+        // Refused at hello (first time, or the name was taken while we were away): back to
+        // the nickname screen.
+        if matches!(code, ErrorCode::NickTaken) && self.awaiting_welcome {
+            self.awaiting_welcome = false;
+            self.me = None;
             self.nick_problem = Some(message);
             return;
         }
@@ -528,6 +545,8 @@ mod tests {
     #[test]
     fn nick_taken_before_welcome_goes_to_the_nickname_screen() {
         let mut state = ChatState::default();
+        let hello = state.hello(nick("me"), "0123456789abcdefgh".parse().unwrap());
+        assert!(matches!(hello, ClientMsg::Hello { ref rooms, .. } if rooms.is_empty()));
         state.apply(
             ServerMsg::Error { code: ErrorCode::NickTaken, message: "taken".into(), client_id: None },
             0.0,

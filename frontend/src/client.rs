@@ -72,17 +72,22 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Starts connecting to `url` (e.g. `ws://127.0.0.1:8080/ws/echo`) in the background.
+    /// Starts connecting to `url` (e.g. `ws://127.0.0.1:8080/ws/echo`) in the background,
+    /// offering the WebSocket subprotocol `protocol` if given.
     ///
-    /// `status` is kept up to date; `on_event` is called for every [`ConnectionEvent`].
+    /// `status` is kept up to date; `on_event` is called for every [`ConnectionEvent`]. Frames
+    /// are only sent on a socket that was open when they were queued: whatever is queued while
+    /// no socket is open is dropped when one opens, so that what the owner sends on
+    /// [`ConnectionEvent::Opened`] (a greeting) goes first.
     pub fn open(
         url: String,
+        protocol: Option<&'static str>,
         status: WriteSignal<ConnectionStatus>,
         on_event: impl Fn(ConnectionEvent) + 'static,
     ) -> Self {
         let (outbox, outbox_rx) = mpsc::unbounded();
         let (task, registration) = AbortHandle::new_pair();
-        let run = maintain(url, status, outbox_rx, on_event);
+        let run = maintain(url, protocol, status, outbox_rx, on_event);
         // wasm-bindgen's executor directly: a connection may be opened before (or without)
         // a Leptos mount, which is what initializes Leptos's own spawner.
         wasm_bindgen_futures::spawn_local(Abortable::new(run, registration).map(|_| ()));
@@ -106,6 +111,7 @@ impl Drop for Connection {
 /// Connects, pumps, and reconnects until aborted or the outbox is dropped.
 async fn maintain(
     url: String,
+    protocol: Option<&'static str>,
     status: WriteSignal<ConnectionStatus>,
     mut outbox: mpsc::UnboundedReceiver<String>,
     on_event: impl Fn(ConnectionEvent),
@@ -113,9 +119,11 @@ async fn maintain(
     let mut failures: u32 = 0;
     loop {
         status.set(ConnectionStatus::Connecting);
-        let reason = match connect(&url).await {
+        let reason = match connect(&url, protocol).await {
             Ok(socket) => {
                 failures = 0;
+                // Stale frames (queued while offline) must not overtake the greeting.
+                while outbox.try_recv().is_ok() {}
                 status.set(ConnectionStatus::Open);
                 on_event(ConnectionEvent::Opened);
                 let ended = pump(socket, &mut outbox, &on_event).await;
@@ -135,8 +143,12 @@ async fn maintain(
 }
 
 /// Opens a socket and waits until it is open, or says why it could not be.
-async fn connect(url: &str) -> Result<WebSocket, String> {
-    let mut socket = WebSocket::open(url).map_err(|err| format!("bad URL {url}: {err}"))?;
+async fn connect(url: &str, protocol: Option<&str>) -> Result<WebSocket, String> {
+    let opened = match protocol {
+        Some(protocol) => WebSocket::open_with_protocol(url, protocol),
+        None => WebSocket::open(url),
+    };
+    let mut socket = opened.map_err(|err| format!("bad URL {url}: {err}"))?;
     // gloo-net's sink is ready once the socket left the Connecting state, open or not.
     futures::future::poll_fn(|cx| socket.poll_ready_unpin(cx))
         .await

@@ -164,7 +164,7 @@ async fn unreachable_server_shows_closed_with_a_reconnect_countdown() {
     let root = container();
     let (status, set_status) = signal(ConnectionStatus::Connecting);
     // Port 9 (discard) on loopback: nothing listens, so the browser is refused at once.
-    let connection = Connection::open("ws://127.0.0.1:9/ws/echo".into(), set_status, |_| {});
+    let connection = Connection::open("ws://127.0.0.1:9/ws/echo".into(), None, set_status, |_| {});
     let _mounted = mount_to(
         root.clone(),
         move || view! { <StatusBadge status=status /> },

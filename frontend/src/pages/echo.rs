@@ -20,7 +20,7 @@ pub fn EchoPage(
     let log = RwSignal::new(EchoLog::default());
     let draft = RwSignal::new(String::new());
 
-    let connection = Connection::open(url, set_status, move |event| match event {
+    let connection = Connection::open(url, None, set_status, move |event| match event {
         ConnectionEvent::Text(text) => log.update(|log| log.receive(&text, now_ms())),
         ConnectionEvent::Closed => log.update(EchoLog::connection_lost),
         ConnectionEvent::Opened => {}

@@ -1,0 +1,593 @@
+//! The chat page: nickname screen, then rooms, messages, members, direct messages.
+//!
+//! The page owns one [`Connection`] to `/ws` and one [`ChatState`] signal; the pieces below
+//! read the state and send requests through [`ChatCtx`].
+
+use leptos::{html, prelude::*};
+use shared::{ClientMsg, Nick, RoomName, ServerMsg, UserToken};
+
+use crate::{
+    chat_state::{ChatState, Delivery, Line, Target},
+    client::{Connection, ConnectionEvent, ConnectionStatus},
+    now_ms,
+};
+
+/// `typing` is sent at most this often while the user types (the server's timeout is longer).
+const TYPING_EVERY_MS: f64 = 2000.0;
+/// Lines from one sender closer together than this share one header.
+const GROUP_WITHIN_MS: u64 = 5 * 60 * 1000;
+
+/// What the chat's pieces share; every field is a cheap, copyable handle.
+#[derive(Clone, Copy)]
+pub struct ChatCtx {
+    /// The state, updated by server events and user actions.
+    pub state: RwSignal<ChatState>,
+    /// The socket's status.
+    pub status: ReadSignal<ConnectionStatus>,
+    connection: StoredValue<Option<Connection>, LocalStorage>,
+}
+
+impl ChatCtx {
+    /// Sends a request if a socket is open (the composer is disabled otherwise).
+    pub fn send(&self, request: &ClientMsg) {
+        match shared::encode(request) {
+            Ok(json) => self.connection.with_value(|c| {
+                if let Some(c) = c {
+                    c.send(json);
+                }
+            }),
+            Err(err) => log::error!("cannot encode {request:?}: {err}"),
+        }
+    }
+}
+
+/// The chat, connected to the chat endpoint at `url` while mounted.
+#[component]
+pub fn ChatPage(
+    /// WebSocket URL of `/ws`, e.g. `ws://127.0.0.1:8080/ws`.
+    #[prop(into)]
+    url: String,
+) -> impl IntoView {
+    let (status, set_status) = signal(ConnectionStatus::Connecting);
+    let state = RwSignal::new(ChatState::default());
+    let nick: RwSignal<Option<Nick>> = RwSignal::new(stored("chat.nick").and_then(|n| n.parse().ok()));
+    let token = browser_token();
+    let connection = StoredValue::new_local(None::<Connection>);
+    let ctx = ChatCtx {
+        state,
+        status,
+        connection,
+    };
+    provide_context(ctx);
+
+    let greet = {
+        let token = token.clone();
+        move || {
+            if let Some(nick) = nick.get_untracked() {
+                let hello = state.try_update(|s| s.hello(nick, token.clone()));
+                if let Some(hello) = hello {
+                    ctx.send(&hello);
+                }
+            }
+        }
+    };
+    let on_event = {
+        let greet = greet.clone();
+        move |event| match event {
+            ConnectionEvent::Opened => greet(),
+            ConnectionEvent::Text(text) => match shared::decode::<ServerMsg>(&text) {
+                Ok(event) => {
+                    let refresh = matches!(event, ServerMsg::Joined { .. } | ServerMsg::Left { .. });
+                    state.update(|s| s.apply(event, now_ms()));
+                    if refresh {
+                        ctx.send(&ClientMsg::ListRooms);
+                    }
+                }
+                Err(err) => state.update(|s| s.notices.push(format!("unreadable server message: {err}"))),
+            },
+            ConnectionEvent::Closed => state.update(ChatState::connection_lost),
+        }
+    };
+    connection.set_value(Some(Connection::open(url, Some(shared::SUBPROTOCOL), set_status, on_event)));
+
+    // Typing indicators whose stop was lost lapse on their own.
+    let sweep = set_interval_with_handle(
+        move || state.update(|s| s.expire_typing(now_ms())),
+        std::time::Duration::from_secs(1),
+    );
+    on_cleanup(move || {
+        if let Ok(handle) = sweep {
+            handle.clear();
+        }
+    });
+
+    let choose_nick = move |chosen: Nick| {
+        store("chat.nick", chosen.as_str());
+        nick.set(Some(chosen));
+        if status.get_untracked().is_open() {
+            greet();
+        }
+    };
+
+    view! {
+        <Show
+            when=move || state.with(|s| s.me.is_some())
+            fallback=move || {
+                let choose = choose_nick.clone();
+                view! { <NicknameForm on_choose=choose /> }
+            }
+        >
+            <div class="chat" data-testid="chat">
+                <RoomSidebar />
+                <section class="conversation">
+                    <ConversationHeader />
+                    <MessageList />
+                    <TypingLine />
+                    <Notices />
+                    <Composer />
+                </section>
+                <MembersPanel />
+            </div>
+        </Show>
+    }
+}
+
+/// The first screen: pick a nickname.
+#[component]
+fn NicknameForm(
+    /// Called with a valid nickname.
+    on_choose: impl Fn(Nick) + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let ctx = expect_context::<ChatCtx>();
+    let draft = RwSignal::new(stored("chat.nick").unwrap_or_default());
+    let local_problem = RwSignal::new(None::<String>);
+    let problem = move || local_problem.get().or_else(|| ctx.state.with(|s| s.nick_problem.clone()));
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match draft.get_untracked().trim().parse::<Nick>() {
+            Ok(nick) => {
+                local_problem.set(None);
+                on_choose(nick);
+            }
+            Err(err) => local_problem.set(Some(err.to_string())),
+        }
+    };
+    view! {
+        <form class="nick-form" on:submit=submit data-testid="nick-form">
+            <h1>"Welcome to the chat"</h1>
+            <p class="hint">"Pick a nickname (1–32 characters). Others see it next to your messages."</p>
+            <input
+                type="text"
+                data-testid="nick-input"
+                placeholder="Nickname"
+                aria-label="Nickname"
+                maxlength="32"
+                autocomplete="nickname"
+                bind:value=draft
+            />
+            <button type="submit" data-testid="nick-submit">"Start chatting"</button>
+            <StatusLine />
+            <Show when=move || problem().is_some()>
+                <p class="problem" role="alert" data-testid="nick-problem">{problem}</p>
+            </Show>
+        </form>
+    }
+}
+
+/// Rooms joined, other rooms, direct conversations, and "join or create".
+#[component]
+fn RoomSidebar() -> impl IntoView {
+    let ctx = expect_context::<ChatCtx>();
+    let state = ctx.state;
+    let new_room = RwSignal::new(String::new());
+    let room_problem = RwSignal::new(None::<String>);
+    let join = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match new_room.get_untracked().trim().parse::<RoomName>() {
+            Ok(room) => {
+                room_problem.set(None);
+                ctx.send(&ClientMsg::Join { room: room.clone() });
+                state.update(|s| s.select(Target::Room(room)));
+                new_room.set(String::new());
+            }
+            Err(err) => room_problem.set(Some(err.to_string())),
+        }
+    };
+    let joined = move || {
+        state.with(|s| {
+            s.rooms
+                .iter()
+                .map(|(name, view)| (name.clone(), view.members.len(), view.unread))
+                .collect::<Vec<_>>()
+        })
+    };
+    let others = move || {
+        state.with(|s| {
+            s.directory
+                .iter()
+                .filter(|info| !s.rooms.contains_key(&info.name))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
+    let directs = move || state.with(|s| s.directs.values().map(|(peer, _)| peer.clone()).collect::<Vec<_>>());
+    view! {
+        <nav class="sidebar" aria-label="Rooms">
+            <div class="me">
+                <span class="me-name" data-testid="me">{move || state.with(|s| s.me.as_ref().map(Nick::to_string))}</span>
+                <StatusLine />
+            </div>
+            <h2>"Rooms"</h2>
+            <ul class="room-list" data-testid="rooms">
+                <For each=joined key=|r| r.clone() let:room>
+                    <RoomEntry room=room.0.clone() members=room.1 unread=room.2 />
+                </For>
+            </ul>
+            <form class="join-form" on:submit=join>
+                <input type="text" placeholder="Join or create a room" aria-label="Room name" bind:value=new_room data-testid="join-input" />
+                <button type="submit" aria-label="Join">"+"</button>
+            </form>
+            <Show when=move || room_problem.get().is_some()>
+                <p class="problem small">{move || room_problem.get()}</p>
+            </Show>
+            <Show when=move || !others().is_empty()>
+                <h2>"Other rooms"</h2>
+                <ul class="room-list">
+                    <For each=others key=|info| (info.name.clone(), info.members) let:info>
+                        <li>
+                            <button class="room other" on:click={
+                                let room = info.name.clone();
+                                move |_| {
+                                    ctx.send(&ClientMsg::Join { room: room.clone() });
+                                    state.update(|s| s.select(Target::Room(room.clone())));
+                                }
+                            }>
+                                <span class="room-name">"# " {info.name.to_string()}</span>
+                                <span class="count">{info.members}</span>
+                            </button>
+                        </li>
+                    </For>
+                </ul>
+            </Show>
+            <Show when=move || !directs().is_empty()>
+                <h2>"Direct messages"</h2>
+                <ul class="room-list">
+                    <For each=directs key=|peer| peer.clone() let:peer>
+                        <li>
+                            <button
+                                class="room"
+                                class:active={
+                                    let peer = peer.clone();
+                                    move || state.with(|s| s.current == Some(Target::Direct(peer.clone())))
+                                }
+                                on:click={
+                                    let peer = peer.clone();
+                                    move |_| state.update(|s| s.select(Target::Direct(peer.clone())))
+                                }
+                            >
+                                <span class="room-name">"@ " {peer.to_string()}</span>
+                            </button>
+                        </li>
+                    </For>
+                </ul>
+            </Show>
+        </nav>
+    }
+}
+
+/// One joined room in the sidebar.
+#[component]
+fn RoomEntry(
+    /// The room.
+    room: RoomName,
+    /// Its member count.
+    members: usize,
+    /// Unread lines.
+    unread: u32,
+) -> impl IntoView {
+    let state = expect_context::<ChatCtx>().state;
+    let target = Target::Room(room.clone());
+    let active = {
+        let target = target.clone();
+        move || state.with(|s| s.current.as_ref() == Some(&target))
+    };
+    view! {
+        <li>
+            <button class="room" class:active=active on:click=move |_| state.update(|s| s.select(target.clone()))>
+                <span class="room-name">"# " {room.to_string()}</span>
+                <Show when=move || unread != 0>
+                    <span class="unread">{unread}</span>
+                </Show>
+                <span class="count" title="members">{members}</span>
+            </button>
+        </li>
+    }
+}
+
+/// The conversation's title and its leave button.
+#[component]
+fn ConversationHeader() -> impl IntoView {
+    let ctx = expect_context::<ChatCtx>();
+    let current = move || ctx.state.with(|s| s.current.clone());
+    view! {
+        <header class="conversation-header">
+            <h1 data-testid="conversation-title">
+                {move || match current() {
+                    Some(Target::Room(room)) => format!("# {room}"),
+                    Some(Target::Direct(peer)) => format!("@ {peer}"),
+                    None => "No conversation".to_owned(),
+                }}
+            </h1>
+            <Show when=move || matches!(current(), Some(Target::Room(_)))>
+                <button class="leave" on:click=move |_| {
+                    if let Some(Target::Room(room)) = current() {
+                        ctx.send(&ClientMsg::Leave { room });
+                    }
+                }>"Leave"</button>
+            </Show>
+        </header>
+    }
+}
+
+/// The lines of the current conversation, grouped by sender; sticks to the bottom unless
+/// the user scrolled up to read.
+#[component]
+fn MessageList() -> impl IntoView {
+    let state = expect_context::<ChatCtx>().state;
+    let list: NodeRef<html::Ol> = NodeRef::new();
+    let stick = RwSignal::new(true);
+    let on_scroll = move |_| {
+        if let Some(el) = list.get() {
+            stick.set(el.scroll_top() + el.client_height() >= el.scroll_height() - 40);
+        }
+    };
+    Effect::new(move |_| {
+        state.with(|s| s.current_lines().len());
+        if stick.get_untracked()
+            && let Some(el) = list.get()
+        {
+            el.set_scroll_top(el.scroll_height());
+        }
+    });
+    let rows = move || {
+        state.with(|s| {
+            let lines = s.current_lines();
+            lines
+                .iter()
+                .enumerate()
+                .map(|(i, line)| {
+                    let starts_group = i == 0 || !same_group(&lines[i - 1], line);
+                    line_view(line, starts_group)
+                })
+                .collect_view()
+        })
+    };
+    view! {
+        <ol class="messages" data-testid="messages" node_ref=list on:scroll=on_scroll aria-live="polite">
+            {rows}
+        </ol>
+    }
+}
+
+fn same_group(previous: &Line, line: &Line) -> bool {
+    previous.from == line.from
+        && match (previous.ts, line.ts) {
+            (Some(a), Some(b)) => b.saturating_sub(a) < GROUP_WITHIN_MS,
+            _ => true,
+        }
+}
+
+/// One line; text goes in as a text node, never as HTML.
+fn line_view(line: &Line, starts_group: bool) -> impl IntoView + use<> {
+    let (state, detail) = match &line.delivery {
+        Delivery::Pending => ("pending", Some("sending…".to_owned())),
+        Delivery::Sent => ("sent", None),
+        Delivery::Failed(reason) => ("failed", Some(format!("not sent: {reason}"))),
+    };
+    let class = format!(
+        "line {} {}{}",
+        if line.mine { "own" } else { "other" },
+        state,
+        if starts_group { " group-start" } else { "" }
+    );
+    let header = starts_group.then(|| {
+        let time = line.ts.map(local_time).unwrap_or_default();
+        view! {
+            <div class="line-header">
+                <span class="sender">{line.from.to_string()}</span>
+                <time class="time">{time}</time>
+            </div>
+        }
+    });
+    view! {
+        <li class=class data-testid="line" data-state=state>
+            {header}
+            <div class="bubble">{line.text.clone()}</div>
+            {detail.map(|d| view! { <div class="delivery">{d}</div> })}
+        </li>
+    }
+}
+
+/// "HH:MM" in the browser's time zone.
+fn local_time(ts_ms: u64) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts_ms as f64));
+    format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
+}
+
+/// "Bob is typing…", "Bob and Carol are typing…".
+#[component]
+fn TypingLine() -> impl IntoView {
+    let state = expect_context::<ChatCtx>().state;
+    let text = move || {
+        let names: Vec<String> = state.with(|s| s.current_typing().iter().map(Nick::to_string).collect());
+        match names.as_slice() {
+            [] => String::new(),
+            [one] => format!("{one} is typing…"),
+            [a, b] => format!("{a} and {b} are typing…"),
+            [a, b, ..] => format!("{a}, {b} and others are typing…"),
+        }
+    };
+    view! { <div class="typing" data-testid="typing" aria-live="polite">{text}</div> }
+}
+
+/// Server refusals, inline.
+#[component]
+fn Notices() -> impl IntoView {
+    let state = expect_context::<ChatCtx>().state;
+    view! {
+        <Show when=move || state.with(|s| !s.notices.is_empty())>
+            <div class="notices" role="alert" data-testid="notices">
+                {move || state.with(|s| s.notices.iter().map(|n| view! { <p>{n.clone()}</p> }).collect_view())}
+                <button class="dismiss" on:click=move |_| state.update(|s| s.notices.clear())>"Dismiss"</button>
+            </div>
+        </Show>
+    }
+}
+
+/// Message input: Enter sends, Shift+Enter is a newline; disabled with the reason while
+/// offline; announces typing, throttled.
+#[component]
+fn Composer() -> impl IntoView {
+    let ctx = expect_context::<ChatCtx>();
+    let draft = RwSignal::new(String::new());
+    let problem = RwSignal::new(None::<String>);
+    let last_typing = StoredValue::new(f64::NEG_INFINITY);
+    let offline_reason = move || match ctx.status.get() {
+        ConnectionStatus::Open => None,
+        ConnectionStatus::Connecting => Some("Connecting… you can send once connected.".to_owned()),
+        ConnectionStatus::Closed { reason, retry_in_secs } => {
+            Some(format!("Offline ({reason}); reconnecting in {retry_in_secs} s."))
+        }
+    };
+    let send = move || {
+        if !ctx.status.get_untracked().is_open() {
+            return;
+        }
+        let text = draft.get_untracked();
+        if text.trim().is_empty() {
+            return;
+        }
+        match ctx.state.try_update(|s| s.compose(&text)) {
+            Some(Ok(request)) => {
+                ctx.send(&request);
+                draft.set(String::new());
+                problem.set(None);
+                last_typing.set_value(f64::NEG_INFINITY);
+            }
+            Some(Err(reason)) => problem.set(Some(reason)),
+            None => {}
+        }
+    };
+    let on_input = move |ev| {
+        draft.set(event_target_value(&ev));
+        let now = now_ms();
+        if now - last_typing.get_value() >= TYPING_EVERY_MS
+            && !draft.with_untracked(String::is_empty)
+            && let Some(Target::Room(room)) = ctx.state.with_untracked(|s| s.current.clone())
+        {
+            last_typing.set_value(now);
+            ctx.send(&ClientMsg::Typing { room });
+        }
+    };
+    let on_keydown = move |ev: web_sys::KeyboardEvent| {
+        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+            ev.prevent_default();
+            send();
+        }
+    };
+    view! {
+        <form class="composer chat-composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
+            <textarea
+                rows="1"
+                data-testid="composer-input"
+                aria-label="Message"
+                placeholder="Message (Enter to send, Shift+Enter for a new line)"
+                prop:value=move || draft.get()
+                on:input=on_input
+                on:keydown=on_keydown
+                disabled=move || offline_reason().is_some()
+            ></textarea>
+            <button type="submit" data-testid="composer-send" disabled=move || offline_reason().is_some() || draft.with(|d| d.trim().is_empty())>
+                "Send"
+            </button>
+        </form>
+        <Show when=move || offline_reason().is_some() || problem.get().is_some()>
+            <p class="composer-note" data-testid="composer-note">{move || problem.get().or_else(offline_reason)}</p>
+        </Show>
+    }
+}
+
+/// Members of the current room; click one to message them directly.
+#[component]
+fn MembersPanel() -> impl IntoView {
+    let state = expect_context::<ChatCtx>().state;
+    let members = move || {
+        state.with(|s| match &s.current {
+            Some(Target::Room(room)) => s
+                .rooms
+                .get(room)
+                .map(|r| r.members.iter().cloned().collect::<Vec<_>>())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        })
+    };
+    let is_me = move |nick: &Nick| state.with(|s| s.me.as_ref().is_some_and(|me| me.key() == nick.key()));
+    view! {
+        <aside class="members" aria-label="Members">
+            <h2>{move || format!("Members — {}", members().len())}</h2>
+            <ul data-testid="members">
+                <For each=members key=|m| m.clone() let:member>
+                    <li>
+                        {if is_me(&member) {
+                            view! { <span class="member me">{member.to_string()} " (you)"</span> }.into_any()
+                        } else {
+                            let peer = member.clone();
+                            view! {
+                                <button class="member" title="Send a direct message"
+                                    on:click=move |_| state.update(|s| s.select(Target::Direct(peer.clone())))>
+                                    {member.to_string()}
+                                </button>
+                            }.into_any()
+                        }}
+                    </li>
+                </For>
+            </ul>
+        </aside>
+    }
+}
+
+/// connecting / online / reconnecting in N s.
+#[component]
+fn StatusLine() -> impl IntoView {
+    let status = expect_context::<ChatCtx>().status;
+    view! { <crate::components::StatusBadge status=status /> }
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+fn stored(key: &str) -> Option<String> {
+    storage()?.get_item(key).ok()?
+}
+
+fn store(key: &str, value: &str) {
+    if let Some(storage) = storage() {
+        // Best effort: private browsing may refuse; the session still works.
+        let _ = storage.set_item(key, value);
+    }
+}
+
+/// This browser's token (see [`UserToken`]): created once, kept in localStorage, so every
+/// tab of this browser is the same user.
+fn browser_token() -> UserToken {
+    if let Some(token) = stored("chat.token").and_then(|t| t.parse().ok()) {
+        return token;
+    }
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let token: String = (0..32)
+        .map(|_| ALPHABET[(js_sys::Math::random() * ALPHABET.len() as f64) as usize % ALPHABET.len()] as char)
+        .collect();
+    store("chat.token", &token);
+    token.parse().expect("32 characters from the token alphabet")
+}
