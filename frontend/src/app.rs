@@ -13,7 +13,13 @@ pub fn App() -> impl IntoView {
         .and_then(|w| w.location().pathname().ok())
         .unwrap_or_default();
     let echo = path.trim_end_matches('/') == "/echo";
-    let link = |active: bool| if active { "nav-link active" } else { "nav-link" };
+    let link = |active: bool| {
+        if active {
+            "nav-link active"
+        } else {
+            "nav-link"
+        }
+    };
     view! {
         <div class="app">
             <nav class="topbar">

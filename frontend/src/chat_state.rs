@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use shared::{ClientMsg, ClientMsgId, ErrorCode, Limits, MessageId, Nick, RoomInfo, RoomName, ServerMsg, Text};
+use shared::{
+    ClientMsg, ClientMsgId, ErrorCode, Limits, MessageId, Nick, RoomInfo, RoomName, ServerMsg, Text,
+};
 
 /// Lines kept per conversation; older ones scroll away (history arrives with issue #4).
 pub const MAX_LINES: usize = 500;
@@ -146,7 +148,10 @@ impl ChatState {
     /// to send, or a reason it cannot be sent.
     pub fn compose(&mut self, text: &str) -> Result<ClientMsg, String> {
         let me = self.me.clone().ok_or("not connected yet")?;
-        let target = self.current.clone().ok_or("pick a room or a person first")?;
+        let target = self
+            .current
+            .clone()
+            .ok_or("pick a room or a person first")?;
         let text = Text::try_from(text).map_err(|e| e.to_string())?;
         if let Some(limits) = self.limits
             && text.chars() > limits.max_text_chars as usize
@@ -285,10 +290,13 @@ impl ChatState {
                 settle(&mut entry.1, delivered(id, client_id, from, text, ts, mine));
             }
             ServerMsg::Typing { room, user, active } => {
-                let timeout = self.limits.map_or(5000.0, |l| f64::from(l.typing_timeout_ms));
+                let timeout = self
+                    .limits
+                    .map_or(5000.0, |l| f64::from(l.typing_timeout_ms));
                 if let Some(view) = self.rooms.get_mut(&room) {
                     if active {
-                        view.typing.insert(user, now_ms + timeout + TYPING_MARGIN_MS);
+                        view.typing
+                            .insert(user, now_ms + timeout + TYPING_MARGIN_MS);
                     } else {
                         view.typing.remove(&user);
                     }
@@ -344,7 +352,10 @@ impl ChatState {
                 .map(|v| &mut v.lines)
                 .chain(self.directs.values_mut().map(|d| &mut d.1));
             for lines in lines {
-                if let Some(line) = lines.iter_mut().find(|l| l.mine && l.client_id == client_id) {
+                if let Some(line) = lines
+                    .iter_mut()
+                    .find(|l| l.mine && l.client_id == client_id)
+                {
                     line.delivery = failed.clone();
                 }
             }
@@ -423,9 +434,18 @@ mod tests {
 
     fn welcomed() -> ChatState {
         let mut state = ChatState::default();
-        state.apply(ServerMsg::Welcome { user: nick("me"), limits: limits() }, 0.0);
         state.apply(
-            ServerMsg::Joined { room: room("lobby"), members: vec![nick("me"), nick("bob")] },
+            ServerMsg::Welcome {
+                user: nick("me"),
+                limits: limits(),
+            },
+            0.0,
+        );
+        state.apply(
+            ServerMsg::Joined {
+                room: room("lobby"),
+                members: vec![nick("me"), nick("bob")],
+            },
             0.0,
         );
         state
@@ -446,19 +466,29 @@ mod tests {
     fn own_message_is_pending_until_its_echo_then_sent() {
         let mut state = welcomed();
         let request = state.compose("hello").unwrap();
-        let ClientMsg::Say { client_id, .. } = request else { panic!("{request:?}") };
+        let ClientMsg::Say { client_id, .. } = request else {
+            panic!("{request:?}")
+        };
         assert_eq!(state.current_lines()[0].delivery, Delivery::Pending);
         state.apply(said(7, "me", "hello", client_id.as_str()), 1.0);
         let lines = state.current_lines();
         assert_eq!(lines.len(), 1, "the echo replaces the pending line");
-        assert_eq!((lines[0].delivery.clone(), lines[0].id), (Delivery::Sent, Some(MessageId(7))));
+        assert_eq!(
+            (lines[0].delivery.clone(), lines[0].id),
+            (Delivery::Sent, Some(MessageId(7)))
+        );
     }
 
     #[test]
     fn refused_and_lost_messages_are_marked_failed() {
         let mut state = welcomed();
-        assert!(state.compose("far too long text").is_err(), "over the announced limit");
-        let ClientMsg::Say { client_id, .. } = state.compose("hi").unwrap() else { panic!() };
+        assert!(
+            state.compose("far too long text").is_err(),
+            "over the announced limit"
+        );
+        let ClientMsg::Say { client_id, .. } = state.compose("hi").unwrap() else {
+            panic!()
+        };
         state.apply(
             ServerMsg::Error {
                 code: ErrorCode::RateLimited,
@@ -467,33 +497,74 @@ mod tests {
             },
             0.0,
         );
-        assert_eq!(state.current_lines()[0].delivery, Delivery::Failed("slow down".into()));
+        assert_eq!(
+            state.current_lines()[0].delivery,
+            Delivery::Failed("slow down".into())
+        );
         state.compose("again").unwrap();
         state.connection_lost();
-        assert!(matches!(state.current_lines()[1].delivery, Delivery::Failed(_)));
+        assert!(matches!(
+            state.current_lines()[1].delivery,
+            Delivery::Failed(_)
+        ));
         assert_eq!(state.notices, ["slow down"]);
     }
 
     #[test]
     fn presence_typing_and_rename_update_the_view() {
         let mut state = welcomed();
-        state.apply(ServerMsg::MemberJoined { room: room("lobby"), user: nick("carol") }, 0.0);
-        state.apply(ServerMsg::Typing { room: room("lobby"), user: nick("carol"), active: true }, 0.0);
+        state.apply(
+            ServerMsg::MemberJoined {
+                room: room("lobby"),
+                user: nick("carol"),
+            },
+            0.0,
+        );
+        state.apply(
+            ServerMsg::Typing {
+                room: room("lobby"),
+                user: nick("carol"),
+                active: true,
+            },
+            0.0,
+        );
         assert_eq!(state.current_typing(), [nick("carol")]);
         state.expire_typing(5_999.0);
         assert_eq!(state.current_typing().len(), 1);
         state.expire_typing(6_001.0);
         assert!(state.current_typing().is_empty(), "lapses without a stop");
-        state.apply(ServerMsg::Renamed { from: nick("carol"), to: nick("caroline") }, 0.0);
-        state.apply(ServerMsg::MemberLeft { room: room("lobby"), user: nick("bob") }, 0.0);
-        let members: Vec<_> = state.rooms[&room("lobby")].members.iter().map(Nick::as_str).collect();
+        state.apply(
+            ServerMsg::Renamed {
+                from: nick("carol"),
+                to: nick("caroline"),
+            },
+            0.0,
+        );
+        state.apply(
+            ServerMsg::MemberLeft {
+                room: room("lobby"),
+                user: nick("bob"),
+            },
+            0.0,
+        );
+        let members: Vec<_> = state.rooms[&room("lobby")]
+            .members
+            .iter()
+            .map(Nick::as_str)
+            .collect();
         assert_eq!(members, ["caroline", "me"]);
     }
 
     #[test]
     fn unread_counts_messages_in_other_rooms() {
         let mut state = welcomed();
-        state.apply(ServerMsg::Joined { room: room("rust"), members: vec![nick("me")] }, 0.0);
+        state.apply(
+            ServerMsg::Joined {
+                room: room("rust"),
+                members: vec![nick("me")],
+            },
+            0.0,
+        );
         state.apply(
             ServerMsg::Said {
                 id: MessageId(1),
@@ -514,7 +585,9 @@ mod tests {
     fn direct_messages_are_filed_under_the_other_user() {
         let mut state = welcomed();
         state.select(Target::Direct(nick("Bob")));
-        let ClientMsg::Direct { client_id, .. } = state.compose("hi bob").unwrap() else { panic!() };
+        let ClientMsg::Direct { client_id, .. } = state.compose("hi bob").unwrap() else {
+            panic!()
+        };
         state.apply(
             ServerMsg::Direct {
                 id: MessageId(2),
@@ -548,7 +621,11 @@ mod tests {
         let hello = state.hello(nick("me"), "0123456789abcdefgh".parse().unwrap());
         assert!(matches!(hello, ClientMsg::Hello { ref rooms, .. } if rooms.is_empty()));
         state.apply(
-            ServerMsg::Error { code: ErrorCode::NickTaken, message: "taken".into(), client_id: None },
+            ServerMsg::Error {
+                code: ErrorCode::NickTaken,
+                message: "taken".into(),
+                client_id: None,
+            },
             0.0,
         );
         assert_eq!(state.nick_problem.as_deref(), Some("taken"));

@@ -13,13 +13,13 @@ use std::time::Duration;
 use frontend::{
     client::{Connection, ConnectionStatus},
     components::StatusBadge,
-    pages::EchoPage,
+    pages::{ChatPage, EchoPage},
 };
 use futures::{SinkExt as _, StreamExt as _};
 use gloo_net::websocket::{Message, futures::WebSocket};
 use gloo_timers::future::sleep;
 use leptos::{mount::mount_to, prelude::*};
-use shared::{EchoFrame, paths};
+use shared::{ClientMsg, EchoFrame, ServerMsg, paths};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use web_sys::{HtmlButtonElement, HtmlElement, HtmlInputElement};
@@ -118,8 +118,8 @@ async fn echo_page_shows_the_echoed_text_after_typing_and_clicking_send() {
     let _mounted = mount_to(root.clone(), move || view! { <EchoPage url=url /> });
 
     let status: HtmlElement = find(&root, "status");
-    wait_until("the status says open", || {
-        status.text_content().unwrap().contains("open")
+    wait_until("the status says online", || {
+        status.text_content().unwrap().contains("online")
     })
     .await;
 
@@ -160,7 +160,7 @@ async fn echo_page_shows_the_echoed_text_after_typing_and_clicking_send() {
 }
 
 #[wasm_bindgen_test]
-async fn unreachable_server_shows_closed_with_a_reconnect_countdown() {
+async fn unreachable_server_shows_offline_with_a_reconnect_countdown() {
     let root = container();
     let (status, set_status) = signal(ConnectionStatus::Connecting);
     // Port 9 (discard) on loopback: nothing listens, so the browser is refused at once.
@@ -171,7 +171,7 @@ async fn unreachable_server_shows_closed_with_a_reconnect_countdown() {
     );
 
     let badge: HtmlElement = find(&root, "status");
-    wait_until("the badge says closed", || {
+    wait_until("the badge says offline and counts down", || {
         badge.text_content().unwrap().contains("reconnecting in")
     })
     .await;
@@ -180,4 +180,172 @@ async fn unreachable_server_shows_closed_with_a_reconnect_countdown() {
         ConnectionStatus::Closed { .. }
     ));
     drop(connection);
+}
+
+// ---- Chat ----
+
+/// A chat client made of a bare gloo-net socket and the shared types, like the app's own.
+struct ChatClient {
+    socket: WebSocket,
+}
+
+impl ChatClient {
+    /// Connects as `nick` and consumes the welcome and the `joined` of each room.
+    async fn join(nick: &str, rooms: &[&str]) -> Self {
+        let socket =
+            WebSocket::open_with_protocol(&backend_ws(paths::WS_CHAT), shared::SUBPROTOCOL)
+                .unwrap();
+        let mut client = Self { socket };
+        client
+            .send(&ClientMsg::Hello {
+                nick: nick.parse().unwrap(),
+                token: format!("wasm-test-token-{nick}").parse().unwrap(),
+                rooms: rooms.iter().map(|r| r.parse().unwrap()).collect(),
+            })
+            .await;
+        assert!(matches!(client.recv().await, ServerMsg::Welcome { .. }));
+        for _ in 0..rooms.len().max(1) {
+            assert!(matches!(client.recv().await, ServerMsg::Joined { .. }));
+        }
+        client
+    }
+
+    async fn send(&mut self, message: &ClientMsg) {
+        let text = shared::encode(message).unwrap();
+        self.socket.send(Message::Text(text)).await.unwrap();
+    }
+
+    async fn recv(&mut self) -> ServerMsg {
+        shared::decode(&next_text(&mut self.socket).await).unwrap()
+    }
+
+    /// Waits for the next `said`, skipping presence and typing events.
+    async fn next_said(&mut self) -> ServerMsg {
+        loop {
+            let event = self.recv().await;
+            if matches!(event, ServerMsg::Said { .. }) {
+                return event;
+            }
+        }
+    }
+
+    /// Nothing at all arrives for `quiet`.
+    async fn expect_silence(&mut self, quiet: Duration) {
+        let next =
+            futures::future::select(Box::pin(self.socket.next()), Box::pin(sleep(quiet))).await;
+        if let futures::future::Either::Left((message, _)) = next {
+            panic!("expected silence, got {message:?}");
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn two_gloo_clients_chat_and_a_third_in_another_room_sees_nothing() {
+    let mut ana = ChatClient::join("ana", &["wasm-room"]).await;
+    let mut ben = ChatClient::join("ben", &["wasm-room"]).await;
+    let mut cy = ChatClient::join("cy", &["wasm-other"]).await;
+    assert!(matches!(ana.recv().await, ServerMsg::MemberJoined { .. }));
+
+    ana.send(&ClientMsg::Say {
+        room: "wasm-room".parse().unwrap(),
+        text: "안녕 ben".try_into().unwrap(),
+        client_id: "a1".parse().unwrap(),
+    })
+    .await;
+    for client in [&mut ana, &mut ben] {
+        match client.next_said().await {
+            ServerMsg::Said {
+                from,
+                text,
+                client_id,
+                ..
+            } => {
+                assert_eq!((from.as_str(), text.as_str()), ("ana", "안녕 ben"));
+                assert_eq!(client_id.as_str(), "a1");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    ben.send(&ClientMsg::Say {
+        room: "wasm-room".parse().unwrap(),
+        text: "hi ana".try_into().unwrap(),
+        client_id: "b1".parse().unwrap(),
+    })
+    .await;
+    assert!(matches!(ana.next_said().await, ServerMsg::Said { .. }));
+    cy.expect_silence(Duration::from_millis(500)).await;
+}
+
+#[wasm_bindgen_test]
+async fn chat_page_shows_members_typing_and_a_sent_message() {
+    let root = container();
+    let url = backend_ws(paths::WS_CHAT);
+    let _mounted = mount_to(root.clone(), move || view! { <ChatPage url=url /> });
+
+    // Nickname screen first.
+    let nick: HtmlInputElement = find(&root, "nick-input");
+    nick.set_value("page-user");
+    nick.dispatch_event(&web_sys::Event::new("input").unwrap())
+        .unwrap();
+    leptos::task::tick().await;
+    find::<HtmlButtonElement>(&root, "nick-submit").click();
+    wait_until("the chat replaces the nickname screen", || {
+        root.query_selector("[data-testid=composer-input]")
+            .unwrap()
+            .is_some()
+    })
+    .await;
+
+    // Someone else joins the lobby and starts typing.
+    let mut other = ChatClient::join("typist", &[]).await;
+    let members: HtmlElement = find(&root, "members");
+    wait_until("the members list shows both users", || {
+        let text = members.text_content().unwrap();
+        text.contains("page-user") && text.contains("typist")
+    })
+    .await;
+    other
+        .send(&ClientMsg::Typing {
+            room: "lobby".parse().unwrap(),
+        })
+        .await;
+    let typing: HtmlElement = find(&root, "typing");
+    wait_until("the typing line names the typist", || {
+        typing.text_content().unwrap() == "typist is typing…"
+    })
+    .await;
+
+    // Send from the page: shown as sent once the server's echo arrives; the other user gets it.
+    let input: web_sys::HtmlTextAreaElement = find(&root, "composer-input");
+    input.set_value("hello from the page <i>raw</i>");
+    input
+        .dispatch_event(&web_sys::Event::new("input").unwrap())
+        .unwrap();
+    leptos::task::tick().await;
+    find::<HtmlButtonElement>(&root, "composer-send").click();
+    let messages: HtmlElement = find(&root, "messages");
+    wait_until("the message is shown as sent", || {
+        messages
+            .query_selector("[data-testid=line][data-state=sent]")
+            .unwrap()
+            .is_some_and(|line| {
+                line.text_content()
+                    .unwrap()
+                    .contains("hello from the page <i>raw</i>")
+            })
+    })
+    .await;
+    assert!(
+        messages.query_selector("i").unwrap().is_none(),
+        "text was parsed as HTML"
+    );
+    match other.next_said().await {
+        ServerMsg::Said { from, text, .. } => {
+            assert_eq!(
+                (from.as_str(), text.as_str()),
+                ("page-user", "hello from the page <i>raw</i>")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -1,6 +1,9 @@
 //! Golden tests for chat protocol v1: the exact JSON of every message, and a check that
 //! docs/PROTOCOL.md shows exactly these (so the document cannot drift from the code).
 
+// Example builders outside #[test] fns panic on purpose, as the tests do.
+#![allow(clippy::unwrap_used)]
+
 use shared::{ClientMsg, ErrorCode, Limits, MessageId, RoomInfo, ServerMsg, decode, encode};
 
 fn client_examples() -> Vec<(ClientMsg, &'static str)> {

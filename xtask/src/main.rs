@@ -321,11 +321,11 @@ fn release_app_check() -> Result<String> {
     }
 
     let chrome = webdriver::Chrome::start()?;
-    chrome.goto(&format!("http://{}/", backend.addr))?;
+    chrome.goto(&format!("http://{}/echo", backend.addr))?;
     chrome.wait_for(
-        "the page says the socket is open",
+        "the page says the socket is online",
         "const s = document.querySelector('[data-testid=status]'); \
-         return !!s && s.textContent.includes('open');",
+         return !!s && s.textContent.includes('online');",
         Duration::from_secs(20),
     )?;
     // First with a click on Send, then with Enter (U+E007 is WebDriver's Enter key).

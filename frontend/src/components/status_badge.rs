@@ -1,4 +1,4 @@
-//! The connection status pill: connecting / online / closed with the reconnect countdown.
+//! The connection status pill: connecting / online / reconnecting in N s.
 
 use leptos::prelude::*;
 
@@ -18,11 +18,11 @@ pub fn StatusBadge(
     };
     let label = move || match status.get() {
         ConnectionStatus::Connecting => "connecting…".to_owned(),
-        ConnectionStatus::Open => "open".to_owned(),
+        ConnectionStatus::Open => "online".to_owned(),
         ConnectionStatus::Closed {
             reason,
             retry_in_secs,
-        } => format!("closed: {reason}, reconnecting in {retry_in_secs} s"),
+        } => format!("offline ({reason}): reconnecting in {retry_in_secs} s"),
     };
     view! {
         <span class=class role="status" data-testid="status">

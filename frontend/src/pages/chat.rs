@@ -50,7 +50,8 @@ pub fn ChatPage(
 ) -> impl IntoView {
     let (status, set_status) = signal(ConnectionStatus::Connecting);
     let state = RwSignal::new(ChatState::default());
-    let nick: RwSignal<Option<Nick>> = RwSignal::new(stored("chat.nick").and_then(|n| n.parse().ok()));
+    let nick: RwSignal<Option<Nick>> =
+        RwSignal::new(stored("chat.nick").and_then(|n| n.parse().ok()));
     let token = browser_token();
     let connection = StoredValue::new_local(None::<Connection>);
     let ctx = ChatCtx {
@@ -77,18 +78,26 @@ pub fn ChatPage(
             ConnectionEvent::Opened => greet(),
             ConnectionEvent::Text(text) => match shared::decode::<ServerMsg>(&text) {
                 Ok(event) => {
-                    let refresh = matches!(event, ServerMsg::Joined { .. } | ServerMsg::Left { .. });
+                    let refresh =
+                        matches!(event, ServerMsg::Joined { .. } | ServerMsg::Left { .. });
                     state.update(|s| s.apply(event, now_ms()));
                     if refresh {
                         ctx.send(&ClientMsg::ListRooms);
                     }
                 }
-                Err(err) => state.update(|s| s.notices.push(format!("unreadable server message: {err}"))),
+                Err(err) => {
+                    state.update(|s| s.notices.push(format!("unreadable server message: {err}")))
+                }
             },
             ConnectionEvent::Closed => state.update(ChatState::connection_lost),
         }
     };
-    connection.set_value(Some(Connection::open(url, Some(shared::SUBPROTOCOL), set_status, on_event)));
+    connection.set_value(Some(Connection::open(
+        url,
+        Some(shared::SUBPROTOCOL),
+        set_status,
+        on_event,
+    )));
 
     // Typing indicators whose stop was lost lapse on their own.
     let sweep = set_interval_with_handle(
@@ -141,7 +150,11 @@ fn NicknameForm(
     let ctx = expect_context::<ChatCtx>();
     let draft = RwSignal::new(stored("chat.nick").unwrap_or_default());
     let local_problem = RwSignal::new(None::<String>);
-    let problem = move || local_problem.get().or_else(|| ctx.state.with(|s| s.nick_problem.clone()));
+    let problem = move || {
+        local_problem
+            .get()
+            .or_else(|| ctx.state.with(|s| s.nick_problem.clone()))
+    };
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         match draft.get_untracked().trim().parse::<Nick>() {
@@ -210,7 +223,14 @@ fn RoomSidebar() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
-    let directs = move || state.with(|s| s.directs.values().map(|(peer, _)| peer.clone()).collect::<Vec<_>>());
+    let directs = move || {
+        state.with(|s| {
+            s.directs
+                .values()
+                .map(|(peer, _)| peer.clone())
+                .collect::<Vec<_>>()
+        })
+    };
     view! {
         <nav class="sidebar" aria-label="Rooms">
             <div class="me">
@@ -419,7 +439,8 @@ fn local_time(ts_ms: u64) -> String {
 fn TypingLine() -> impl IntoView {
     let state = expect_context::<ChatCtx>().state;
     let text = move || {
-        let names: Vec<String> = state.with(|s| s.current_typing().iter().map(Nick::to_string).collect());
+        let names: Vec<String> =
+            state.with(|s| s.current_typing().iter().map(Nick::to_string).collect());
         match names.as_slice() {
             [] => String::new(),
             [one] => format!("{one} is typing…"),
@@ -455,9 +476,12 @@ fn Composer() -> impl IntoView {
     let offline_reason = move || match ctx.status.get() {
         ConnectionStatus::Open => None,
         ConnectionStatus::Connecting => Some("Connecting… you can send once connected.".to_owned()),
-        ConnectionStatus::Closed { reason, retry_in_secs } => {
-            Some(format!("Offline ({reason}); reconnecting in {retry_in_secs} s."))
-        }
+        ConnectionStatus::Closed {
+            reason,
+            retry_in_secs,
+        } => Some(format!(
+            "Offline ({reason}); reconnecting in {retry_in_secs} s."
+        )),
     };
     let send = move || {
         if !ctx.status.get_untracked().is_open() {
@@ -531,7 +555,8 @@ fn MembersPanel() -> impl IntoView {
             _ => Vec::new(),
         })
     };
-    let is_me = move |nick: &Nick| state.with(|s| s.me.as_ref().is_some_and(|me| me.key() == nick.key()));
+    let is_me =
+        move |nick: &Nick| state.with(|s| s.me.as_ref().is_some_and(|me| me.key() == nick.key()));
     view! {
         <aside class="members" aria-label="Members">
             <h2>{move || format!("Members — {}", members().len())}</h2>
@@ -586,8 +611,13 @@ fn browser_token() -> UserToken {
     }
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let token: String = (0..32)
-        .map(|_| ALPHABET[(js_sys::Math::random() * ALPHABET.len() as f64) as usize % ALPHABET.len()] as char)
+        .map(|_| {
+            ALPHABET[(js_sys::Math::random() * ALPHABET.len() as f64) as usize % ALPHABET.len()]
+                as char
+        })
         .collect();
     store("chat.token", &token);
-    token.parse().expect("32 characters from the token alphabet")
+    token
+        .parse()
+        .expect("32 characters from the token alphabet")
 }
