@@ -556,6 +556,29 @@ mod tests {
     }
 
     #[test]
+    fn hello_after_a_reconnect_rejoins_every_room() {
+        let mut state = welcomed();
+        state.apply(
+            ServerMsg::Joined {
+                room: room("rust"),
+                members: vec![nick("me")],
+            },
+            0.0,
+        );
+        state.connection_lost();
+        let ClientMsg::Hello { rooms, .. } =
+            state.hello(nick("me"), "0123456789abcdefgh".parse().unwrap())
+        else {
+            panic!()
+        };
+        assert_eq!(rooms, [room("lobby"), room("rust")]);
+        assert!(
+            state.me.is_some(),
+            "the chat stays on screen while reconnecting"
+        );
+    }
+
+    #[test]
     fn unread_counts_messages_in_other_rooms() {
         let mut state = welcomed();
         state.apply(

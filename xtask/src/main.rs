@@ -183,7 +183,7 @@ fn test() -> Result<()> {
             browser_tests,
         ),
         (
-            "release app served by the backend, used in Chromium",
+            "release app served by the backend, used in Chromium (echo, two-user chat)",
             release_app_check,
         ),
     ];
@@ -293,8 +293,9 @@ fn browser_tests() -> Result<String> {
 }
 
 /// Builds the app as `cargo xtask serve` does, serves it from the real backend, and uses it in
-/// Chromium like a person would: type Korean text, click Send (and press Enter), see the echo. Leaves a screenshot
-/// in `target/xtask/served-app.png`.
+/// Chromium like a person would: on the Echo page, Korean text sent with Send and with Enter
+/// comes back; in the chat, two browsers join, one writes, the other sees it and types.
+/// Leaves screenshots in `target/xtask/served-app.png` and `served-chat.png`.
 fn release_app_check() -> Result<String> {
     build_release_frontend()?;
     let dist = workspace_root().join("dist");
@@ -335,22 +336,67 @@ fn release_app_check() -> Result<String> {
     wait_for_echo(&chrome, "안녕하세요 hello")?;
     chrome.type_into(&input, "sent with Enter\u{E007}")?;
     wait_for_echo(&chrome, "sent with Enter")?;
-    let screenshot = workspace_root()
-        .join("target")
-        .join("xtask")
-        .join("served-app.png");
-    chrome.screenshot(&screenshot)?;
+    let shots = workspace_root().join("target").join("xtask");
+    let echo_shot = shots.join("served-app.png");
+    chrome.screenshot(&echo_shot)?;
+
+    // The chat, as two people in two browsers: one writes, the other reads and types.
+    let base = format!("http://{}/", backend.addr);
+    let other = webdriver::Chrome::start()?;
+    join_chat(&chrome, &base, "지민")?;
+    join_chat(&other, &base, "Alice")?;
+    let hello = "안녕하세요, Alice!";
+    let composer = chrome.find("[data-testid=composer-input]")?;
+    chrome.type_into(&composer, &format!("{hello}\u{E007}"))?;
+    for (who, browser) in [("the sender", &chrome), ("the other user", &other)] {
+        browser.wait_for(
+            &format!("{who} sees the message as sent"),
+            &format!(
+                "return [...document.querySelectorAll('[data-testid=line][data-state=sent]')]\
+                 .some(l => l.textContent.includes({hello:?}));"
+            ),
+            Duration::from_secs(10),
+        )?;
+    }
+    other.type_into(&other.find("[data-testid=composer-input]")?, "반가워요")?;
+    chrome.wait_for(
+        "the sender sees the other user typing",
+        "return document.querySelector('[data-testid=typing]').textContent \
+         === 'Alice is typing…';",
+        Duration::from_secs(10),
+    )?;
+    let chat_shot = shots.join("served-chat.png");
+    chrome.screenshot(&chat_shot)?;
+    drop(other);
     drop(chrome);
     backend.stop()?;
+    let relative = |path: &Path| {
+        path.strip_prefix(workspace_root())
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    };
     Ok(format!(
-        " (echo seen in Chromium; wasm {} KB, {} KB gzipped; {})",
+        " (echo and a two-user chat seen in Chromium; wasm {} KB, {} KB gzipped; {}, {})",
         wasm.body.len() / 1024,
         gzipped_len(&wasm.body).map_or_else(|| "?".to_owned(), |n| (n / 1024).to_string()),
-        screenshot
-            .strip_prefix(workspace_root())
-            .unwrap_or(&screenshot)
-            .display()
+        relative(&echo_shot),
+        relative(&chat_shot),
     ))
+}
+
+/// Opens the chat at `base` and enters it as `nick`.
+fn join_chat(chrome: &webdriver::Chrome, base: &str, nick: &str) -> Result<()> {
+    chrome.goto(base)?;
+    chrome.type_into(&chrome.find("[data-testid=nick-input]")?, nick)?;
+    chrome.click(&chrome.find("[data-testid=nick-submit]")?)?;
+    chrome.wait_for(
+        &format!("{nick} is in the chat and online"),
+        "const s = document.querySelector('[data-testid=status]'); \
+         return !!document.querySelector('[data-testid=composer-input]') && !!s \
+         && s.textContent.includes('online');",
+        Duration::from_secs(20),
+    )
 }
 
 /// Waits until the Echo page lists `message` as echoed.

@@ -194,6 +194,19 @@ fn RoomSidebar() -> impl IntoView {
     let state = ctx.state;
     let new_room = RwSignal::new(String::new());
     let room_problem = RwSignal::new(None::<String>);
+    let renaming = RwSignal::new(false);
+    let new_nick = RwSignal::new(String::new());
+    let rename = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match new_nick.get_untracked().trim().parse::<Nick>() {
+            Ok(nick) => {
+                room_problem.set(None);
+                ctx.send(&ClientMsg::Rename { nick });
+                renaming.set(false);
+            }
+            Err(err) => room_problem.set(Some(err.to_string())),
+        }
+    };
     let join = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         match new_room.get_untracked().trim().parse::<RoomName>() {
@@ -234,7 +247,23 @@ fn RoomSidebar() -> impl IntoView {
     view! {
         <nav class="sidebar" aria-label="Rooms">
             <div class="me">
-                <span class="me-name" data-testid="me">{move || state.with(|s| s.me.as_ref().map(Nick::to_string))}</span>
+                <Show
+                    when=move || renaming.get()
+                    fallback=move || view! {
+                        <button class="me-name" title="Change nickname" data-testid="me"
+                            on:click=move |_| {
+                                new_nick.set(state.with_untracked(|s| s.me.as_ref().map(Nick::to_string).unwrap_or_default()));
+                                renaming.set(true);
+                            }>
+                            {move || state.with(|s| s.me.as_ref().map(Nick::to_string))}
+                        </button>
+                    }
+                >
+                    <form class="join-form" on:submit=rename>
+                        <input type="text" aria-label="New nickname" maxlength="32" bind:value=new_nick />
+                        <button type="submit">"OK"</button>
+                    </form>
+                </Show>
                 <StatusLine />
             </div>
             <h2>"Rooms"</h2>
