@@ -5,11 +5,15 @@
 //! headless browser (`tests/web.rs`, run by `cargo xtask test`).
 //!
 //! # Layout
-//! - [`app`]: [`App`], the shell, and [`app::ws_url`] (socket URL from the page's origin).
-//! - [`client`]: [`client::Connection`], the only gloo-net user: open, pump, reconnect with
-//!   backoff.
+//! - [`app`]: [`App`], the shell (chat at `/`, Echo at `/echo`), and [`app::ws_url`] (socket
+//!   URL from the page's origin).
+//! - [`client`]: [`client::Connection`], the only gloo-net user: open (with a subprotocol),
+//!   pump, reconnect with exponential backoff and jitter.
+//! - [`chat_state`]: [`chat_state::ChatState`], the chat's pure reducer (server events and user
+//!   actions in; rooms, lines, presence, typing, delivery states out).
 //! - [`echo_log`]: [`echo_log::EchoLog`], the Echo page's pure state.
-//! - [`pages`]: one component per page ([`pages::EchoPage`]).
+//! - [`pages`]: [`pages::ChatPage`] (nickname screen, sidebar, messages, composer, members)
+//!   and [`pages::EchoPage`].
 //! - [`components`]: small shared views ([`components::StatusBadge`]).
 
 pub mod app;
