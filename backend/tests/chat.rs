@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use backend::Config;
-use common::{Chat, TestServer, expect_close, http_request, token_for, within};
+use common::{Chat, RawSocket, TestServer, expect_close, http_request, token_for, within};
 use futures_util::SinkExt as _;
 use shared::{ClientMsg, ErrorCode, Nick, RoomInfo, ServerMsg, close};
 use tokio_tungstenite::tungstenite::{
@@ -717,4 +717,40 @@ async fn slow_reader_is_dropped_with_1013_and_everyone_else_gets_everything() {
     if let Some(code) = close_code {
         assert_eq!(code, close::SLOW_CONSUMER);
     }
+}
+
+#[actix_web::test]
+async fn silent_chat_client_is_dropped_and_leaves_its_rooms() {
+    let server = TestServer::spawn(Config {
+        heartbeat_interval: Duration::from_millis(100),
+        client_timeout: Duration::from_millis(400),
+        ..config()
+    });
+    let mut watcher = server.chat_as("watcher", &[]).await;
+    // A raw socket: it says hello and then never reads or answers a ping.
+    let mut silent = RawSocket::connect(
+        server.addr,
+        shared::paths::WS_CHAT,
+        Some(shared::SUBPROTOCOL),
+    )
+    .await;
+    let hello = ClientMsg::Hello {
+        nick: nick("silent"),
+        token: token_for("silent"),
+        rooms: vec![],
+    };
+    silent.send_text(&shared::encode(&hello).unwrap()).await;
+    assert!(matches!(
+        watcher.recv().await,
+        ServerMsg::MemberJoined { .. }
+    ));
+    assert_eq!(
+        watcher.recv().await,
+        ServerMsg::MemberLeft {
+            room: "lobby".parse().unwrap(),
+            user: nick("silent")
+        }
+    );
+    let code = silent.read_until_close(Duration::from_secs(5)).await;
+    assert_eq!(code, close::HEARTBEAT_TIMEOUT);
 }

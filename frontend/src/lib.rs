@@ -12,7 +12,7 @@
 //! - [`chat_state`]: [`chat_state::ChatState`], the chat's pure reducer (server events and user
 //!   actions in; rooms, lines, presence, typing, delivery states out).
 //! - [`echo_log`]: [`echo_log::EchoLog`], the Echo page's pure state.
-//! - [`pages`]: [`pages::ChatPage`] (nickname screen, sidebar, messages, composer, members)
+//! - [`pages`]: one component per page, [`pages::ChatPage`] (nickname screen, sidebar, messages, composer, members)
 //!   and [`pages::EchoPage`].
 //! - [`components`]: small shared views ([`components::StatusBadge`]).
 

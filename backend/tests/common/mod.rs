@@ -296,3 +296,106 @@ impl Chat {
         .await;
     }
 }
+
+/// A WebSocket spoken by hand over TCP, for tests where a client library would get in the way
+/// (tungstenite answers pings by itself, so it can never play a silent peer).
+pub struct RawSocket {
+    pub stream: TcpStream,
+}
+
+impl RawSocket {
+    /// Performs the opening handshake on `path`, offering `protocol` if given.
+    pub async fn connect(addr: SocketAddr, path: &str, protocol: Option<&str>) -> Self {
+        let mut stream = within(TcpStream::connect(addr)).await.expect("connect");
+        let protocol = protocol
+            .map(|p| format!("Sec-WebSocket-Protocol: {p}\r\n"))
+            .unwrap_or_default();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{protocol}\r\n"
+        );
+        within(stream.write_all(request.as_bytes()))
+            .await
+            .expect("send handshake");
+        // Read the 101 response byte by byte so no frame after it is consumed.
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let byte = within(stream.read_u8()).await.expect("handshake response");
+            head.push(byte);
+        }
+        let head = String::from_utf8_lossy(&head);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        Self { stream }
+    }
+
+    /// Sends one masked text frame (clients must mask, RFC 6455 5.3).
+    pub async fn send_text(&mut self, text: &str) {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        let payload: Vec<u8> = text
+            .bytes()
+            .enumerate()
+            .map(|(i, b)| b ^ mask[i % 4])
+            .collect();
+        let mut frame = vec![0x81];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n <= 0xffff => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&mask);
+        frame.extend_from_slice(&payload);
+        within(self.stream.write_all(&frame))
+            .await
+            .expect("send frame");
+    }
+
+    /// Reads server frames until a close frame arrives (within `limit`); returns its code.
+    pub async fn read_until_close(&mut self, limit: Duration) -> u16 {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut bytes = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(&code) = close_codes(&bytes).first() {
+                return code;
+            }
+            let n = tokio::time::timeout_at(deadline, self.stream.read(&mut chunk))
+                .await
+                .expect("a close frame in time")
+                .expect("read");
+            assert!(n > 0, "connection ended without a close frame");
+            bytes.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// The close codes of the close frames among unmasked server frames in `bytes`.
+pub fn close_codes(mut bytes: &[u8]) -> Vec<u16> {
+    let mut codes = Vec::new();
+    while bytes.len() >= 2 {
+        let opcode = bytes[0] & 0x0f;
+        let (len, header) = match bytes[1] & 0x7f {
+            126 if bytes.len() >= 4 => (u16::from_be_bytes([bytes[2], bytes[3]]) as usize, 4),
+            127 if bytes.len() >= 10 => {
+                let mut n = [0u8; 8];
+                n.copy_from_slice(&bytes[2..10]);
+                (u64::from_be_bytes(n) as usize, 10)
+            }
+            n if n < 126 => (n as usize, 2),
+            _ => break,
+        };
+        let Some(payload) = bytes.get(header..header + len) else {
+            break;
+        };
+        if opcode == 0x8 && payload.len() >= 2 {
+            codes.push(u16::from_be_bytes([payload[0], payload[1]]));
+        }
+        bytes = &bytes[header + len..];
+    }
+    codes
+}
