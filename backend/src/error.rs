@@ -53,6 +53,17 @@ impl SessionError {
 fn protocol_close(err: &ProtocolError) -> (u16, &'static str) {
     match err {
         ProtocolError::Overflow => (close::MESSAGE_TOO_BIG, "frame too big"),
+        // actix-http reports reserved bits as InvalidData too (it has no variant for them yet);
+        // tests/conformance.rs fails if this wording changes.
+        ProtocolError::Io(io)
+            if io.kind() == io::ErrorKind::InvalidData
+                && io.to_string().contains("reserved bits") =>
+        {
+            (
+                close::PROTOCOL_ERROR,
+                "reserved bits set without an extension",
+            )
+        }
         // actix-ws reports invalid UTF-8 in a text message (single or reassembled) as InvalidData.
         ProtocolError::Io(io) if io.kind() == io::ErrorKind::InvalidData => {
             (close::INVALID_PAYLOAD, "invalid UTF-8 in text message")
