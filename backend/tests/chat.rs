@@ -573,10 +573,19 @@ async fn connections_past_the_limit_get_503() {
     );
     let (status, body) = http_request(server.addr, &request).await;
     assert_eq!(status, 503, "{body}");
-    // A slot frees when a connection ends.
+    // A slot frees when a connection ends (once the server has noticed).
     drop(_one);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let _three = server.chat_socket().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if http_request(server.addr, &request).await.0 == 101 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slot was never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[actix_web::test]

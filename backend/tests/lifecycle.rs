@@ -65,9 +65,9 @@ async fn close_without_status_code_is_answered_in_kind() {
 async fn server_pings_and_a_responsive_client_stays_connected() {
     let server = TestServer::spawn(TestServer::fast_config());
     let mut client = server.connect(paths::WS_ECHO).await;
-    // Reading makes tungstenite answer pings; stay for 3 client timeouts.
+    // Reading makes tungstenite answer pings; stay for 2.5 client timeouts.
     let mut pings = 0;
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(1200);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(2500);
     while let Ok(message) = tokio::time::timeout_at(deadline, client.next()).await {
         match message.unwrap().unwrap() {
             Message::Ping(_) => pings += 1,
