@@ -6,7 +6,11 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, MessageS
 use tokio::time::{self, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Config, error::SessionError};
+use crate::{
+    Config,
+    error::SessionError,
+    metrics::{Endpoint, Metrics},
+};
 
 /// Runs one echo connection to its end: peer close, protocol error, heartbeat timeout or server
 /// shutdown. Errors are logged here, once; the peer gets the matching close code.
@@ -14,6 +18,7 @@ pub async fn run(
     mut session: Session,
     stream: MessageStream,
     config: Arc<Config>,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
     let stream = stream
@@ -21,7 +26,7 @@ pub async fn run(
         .aggregate_continuations()
         .max_continuation_size(config.max_frame_size);
 
-    let reason = match drive(&mut session, stream, &config, &shutdown).await {
+    let reason = match drive(&mut session, stream, &config, &metrics, &shutdown).await {
         Ok(Ending::Close(reason)) => reason,
         // The peer's stream ended without a close frame: nobody is left to tell.
         Ok(Ending::Vanished) => return,
@@ -33,8 +38,14 @@ pub async fn run(
             }
         }
     };
+    metrics.closed(Endpoint::Echo, close_code(reason.as_ref()), true);
     // `Closed` only means the connection is already gone, so there is nothing to close.
     let _ = session.close(reason).await;
+}
+
+/// The numeric code of a close frame, if it has one.
+pub fn close_code(reason: Option<&CloseReason>) -> Option<u16> {
+    reason.map(|r| u16::from(r.code))
 }
 
 /// How a session loop ended without an error.
@@ -50,6 +61,7 @@ async fn drive(
     session: &mut Session,
     mut stream: AggregatedMessageStream,
     config: &Config,
+    metrics: &Metrics,
     shutdown: &CancellationToken,
 ) -> Result<Ending, SessionError> {
     let mut heartbeat = Heartbeat::new(config.heartbeat_interval, config.client_timeout);
@@ -60,12 +72,25 @@ async fn drive(
             message = stream.recv() => {
                 heartbeat.saw_peer();
                 match message {
-                    Some(Ok(AggregatedMessage::Text(text))) => session.text(text).await?,
-                    Some(Ok(AggregatedMessage::Binary(bytes))) => session.binary(bytes).await?,
+                    Some(Ok(AggregatedMessage::Text(text))) => {
+                        let len = text.len();
+                        metrics.received(Endpoint::Echo, len);
+                        session.text(text).await?;
+                        metrics.sent(Endpoint::Echo, len);
+                    }
+                    Some(Ok(AggregatedMessage::Binary(bytes))) => {
+                        let len = bytes.len();
+                        metrics.received(Endpoint::Echo, len);
+                        session.binary(bytes).await?;
+                        metrics.sent(Endpoint::Echo, len);
+                    }
                     Some(Ok(AggregatedMessage::Ping(payload))) => session.pong(&payload).await?,
                     Some(Ok(AggregatedMessage::Pong(_))) => {}
                     // Echo the peer's close frame (same code) to complete the handshake.
-                    Some(Ok(AggregatedMessage::Close(reason))) => return Ok(Ending::Close(reason)),
+                    Some(Ok(AggregatedMessage::Close(reason))) => {
+                        metrics.closed(Endpoint::Echo, close_code(reason.as_ref()), false);
+                        return Ok(Ending::Close(reason));
+                    }
                     Some(Err(err)) => return Err(err.into()),
                     None => return Ok(Ending::Vanished),
                 }

@@ -27,7 +27,7 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{Config, rooms::Rooms};
+use crate::{Config, metrics::Metrics, rooms::Rooms};
 
 /// An encoded server message, shared by all its recipients (cloning is a reference count).
 pub type Frame = ByteString;
@@ -73,9 +73,9 @@ const COMMAND_CAPACITY: usize = 4096;
 
 impl HubHandle {
     /// Starts the hub task; it stops when `shutdown` is cancelled or every handle is dropped.
-    pub fn spawn(config: &Config, shutdown: CancellationToken) -> Self {
+    pub fn spawn(config: &Config, metrics: Arc<Metrics>, shutdown: CancellationToken) -> Self {
         let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
-        let hub = Hub::new(config);
+        let hub = Hub::new(config, metrics);
         tokio::spawn(hub.run(receiver, shutdown));
         Self {
             commands,
@@ -106,6 +106,11 @@ impl HubHandle {
         self.send(Command::Disconnect { conn }).await
     }
 
+    /// Whether the hub task is still running (for `/readyz`).
+    pub fn is_running(&self) -> bool {
+        !self.commands.is_closed()
+    }
+
     async fn send(&self, command: Command) -> Result<(), HubClosed> {
         self.commands.send(command).await.map_err(|_| HubClosed)
     }
@@ -127,6 +132,7 @@ struct User {
 const TYPING_SWEEP: Duration = Duration::from_millis(250);
 
 struct Hub {
+    metrics: Arc<Metrics>,
     limits: shared::Limits,
     typing_timeout: Duration,
     rooms: Rooms,
@@ -142,8 +148,9 @@ struct Hub {
 }
 
 impl Hub {
-    fn new(config: &Config) -> Self {
+    fn new(config: &Config, metrics: Arc<Metrics>) -> Self {
         Self {
+            metrics,
             limits: config.limits(),
             typing_timeout: config.typing_timeout,
             rooms: Rooms::default(),
@@ -171,6 +178,8 @@ impl Hub {
                 _ = sweep.tick() => self.expire_typing(Instant::now()),
             }
             self.drop_overflowed();
+            self.metrics.rooms.set(self.rooms.len() as i64);
+            self.metrics.users.set(self.users.len() as i64);
         }
         tracing::debug!("hub stopped");
     }
@@ -545,6 +554,7 @@ impl Hub {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     tracing::info!(conn = conn.0, "outbox full: dropping slow reader");
+                    self.metrics.slow_consumers.inc();
                     state.kick.cancel();
                     self.overflowed.push(conn);
                 }
@@ -626,7 +636,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_broadcast_is_encoded_once_and_shared_by_every_recipient() {
-        let hub = HubHandle::spawn(&Config::default(), CancellationToken::new());
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let hub = HubHandle::spawn(&Config::default(), metrics, CancellationToken::new());
         let mut alice = connect(&hub, 16).await;
         let mut bob = connect(&hub, 16).await;
         hello(&hub, &alice, "alice").await;
@@ -655,7 +666,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_outbox_gets_its_connection_kicked_and_removed() {
-        let hub = HubHandle::spawn(&Config::default(), CancellationToken::new());
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let hub = HubHandle::spawn(
+            &Config::default(),
+            Arc::clone(&metrics),
+            CancellationToken::new(),
+        );
         let mut alice = connect(&hub, 64).await;
         let slow = connect(&hub, 2).await;
         hello(&hub, &alice, "alice").await;
@@ -675,5 +691,6 @@ mod tests {
         // Alice got her message and then saw the slow user leave; nothing stalled.
         assert!(next(&mut alice).await.contains("\"said\""));
         assert!(next(&mut alice).await.contains("\"member_left\""));
+        assert_eq!(metrics.slow_consumers.get(), 1);
     }
 }

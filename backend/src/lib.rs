@@ -6,8 +6,10 @@
 //!
 //! # Layout
 //! - [`config`]: [`Config`], flags and environment variables with their defaults.
-//! - [`routes`]: `GET /ws` (chat), `GET /ws/echo`, `GET /healthz`, the static frontend at `/`;
-//!   the handshake checks (Origin, connection limit, subprotocol).
+//! - [`routes`]: `GET /ws` (chat), `GET /ws/echo`, `GET /healthz`, `GET /readyz`,
+//!   `GET /metrics`, the static frontend at `/`; the handshake checks (Origin, connection
+//!   limit, subprotocol).
+//! - [`metrics`]: [`metrics::Metrics`], the Prometheus counters and gauges.
 //! - [`session`]: a chat connection's loop: decode, rate-limit, forward to the hub, write.
 //! - [`hub`]: [`hub::HubHandle`] and the hub task, the one owner of users, rooms and typing.
 //! - [`rooms`]: [`rooms::Rooms`], the pure membership registry the hub uses.
@@ -23,6 +25,7 @@ pub mod config;
 pub mod echo;
 pub mod error;
 pub mod hub;
+pub mod metrics;
 pub mod rooms;
 pub mod routes;
 pub mod session;
@@ -45,8 +48,10 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let metrics = Arc::new(metrics::Metrics::new().map_err(std::io::Error::other)?);
     let state = routes::AppState {
-        hub: hub::HubHandle::spawn(&config, shutdown.clone()),
+        hub: hub::HubHandle::spawn(&config, Arc::clone(&metrics), shutdown.clone()),
+        metrics,
         config: Arc::new(config),
         shutdown: shutdown.clone(),
         connections: Arc::default(),

@@ -4,22 +4,47 @@ use std::net::TcpListener;
 
 use anyhow::Context as _;
 use backend::Config;
-use clap::Parser as _;
+use clap::{Parser, ValueEnum};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
+/// The server's flags plus how it logs (logging is the binary's business, not the library's).
+#[derive(Parser)]
+#[command(
+    name = "backend",
+    version,
+    about = "Real-time chat server (Actix-web + WebSockets)"
+)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+
+    /// Log format on stderr: human-readable text, or one JSON object per line for log
+    /// collectors. Verbosity comes from RUST_LOG (default `info`).
+    #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let Cli { config, log_format } = Cli::parse();
     if let Err(problem) = config.validate() {
         anyhow::bail!("invalid configuration: {problem}");
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+    }
 
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;

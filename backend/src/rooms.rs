@@ -131,6 +131,16 @@ impl Rooms {
             .flat_map(|r| r.users.keys().copied())
     }
 
+    /// How many rooms have members.
+    pub fn len(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// Whether no room has members.
+    pub fn is_empty(&self) -> bool {
+        self.rooms.is_empty()
+    }
+
     /// Every room with its number of distinct users, sorted by name.
     pub fn list(&self) -> impl Iterator<Item = (&RoomName, usize)> {
         self.rooms.iter().map(|(name, r)| (name, r.users.len()))

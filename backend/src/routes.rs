@@ -20,8 +20,14 @@ use actix_web::{
 };
 use shared::paths;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
-use crate::{Config, echo, hub::HubHandle, session};
+use crate::{
+    Config, echo,
+    hub::HubHandle,
+    metrics::{Endpoint, Metrics, Rejection},
+    session,
+};
 
 /// What every handler may read; shared by all workers.
 #[derive(Clone)]
@@ -34,25 +40,49 @@ pub struct AppState {
     pub hub: HubHandle,
     /// Open WebSockets (chat and echo), for `--max-connections`.
     pub connections: Arc<AtomicUsize>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
 }
 
-/// One of `--max-connections` WebSocket slots, given back when the session ends.
-struct Slot(Arc<AtomicUsize>);
+/// One of `--max-connections` WebSocket slots, given back (and counted) when the session ends.
+struct Slot {
+    counter: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
+    endpoint: Endpoint,
+}
 
 impl Slot {
-    fn take(counter: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
-        let previous = counter.fetch_add(1, Ordering::AcqRel);
-        if previous >= max {
-            counter.fetch_sub(1, Ordering::AcqRel);
+    fn take(state: &AppState, endpoint: Endpoint) -> Option<Self> {
+        let previous = state.connections.fetch_add(1, Ordering::AcqRel);
+        if previous >= state.config.max_connections {
+            state.connections.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
-        Some(Self(Arc::clone(counter)))
+        Some(Self {
+            counter: Arc::clone(&state.connections),
+            metrics: Arc::clone(&state.metrics),
+            endpoint,
+        })
+    }
+
+    /// The handshake succeeded: from here on the slot is an open connection.
+    fn opened(&self) {
+        self.metrics.connected(self.endpoint);
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.counter.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Counts a session's end; created only once the session runs.
+struct Open(Slot);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.metrics.disconnected(self.0.endpoint);
     }
 }
 
@@ -61,6 +91,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let static_dir = state.config.static_dir.clone();
     cfg.app_data(web::Data::new(state))
         .route(paths::HEALTHZ, web::get().to(healthz))
+        .route(paths::READYZ, web::get().to(readyz))
+        .route(paths::METRICS, web::get().to(metrics))
         .route(paths::WS_ECHO, web::get().to(ws_echo))
         .route(paths::WS_CHAT, web::get().to(ws_chat));
     configure_static(cfg, &static_dir);
@@ -72,9 +104,34 @@ async fn healthz() -> HttpResponse {
         .body("ok\n")
 }
 
+/// Ready to take connections: not shutting down, and the chat hub is running.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.shutdown.is_cancelled() {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
+    }
+    if !state.hub.is_running() {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "chat hub stopped\n".into());
+    }
+    plain(StatusCode::OK, "ready\n".into())
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}
+
 /// The checks every WebSocket handshake passes first: not shutting down, an allowed Origin
 /// (Cross-Site WebSocket Hijacking), and a free connection slot.
-fn admit(req: &HttpRequest, state: &AppState) -> Result<Slot, (StatusCode, String)> {
+fn admit(
+    req: &HttpRequest,
+    state: &AppState,
+    endpoint: Endpoint,
+) -> Result<Slot, (StatusCode, String)> {
+    let refuse = |reason, status, body: String| {
+        state.metrics.rejected(reason);
+        Err((status, body))
+    };
     if state.shutdown.is_cancelled() {
         return Err((
             StatusCode::SERVICE_UNAVAILABLE,
@@ -87,44 +144,54 @@ fn admit(req: &HttpRequest, state: &AppState) -> Result<Slot, (StatusCode, Strin
         let host = req.connection_info().host().to_owned();
         if !state.config.origin_allowed(origin, &host) {
             tracing::info!(origin, "refused WebSocket from a foreign origin");
-            return Err((
+            return refuse(
+                Rejection::Origin,
                 StatusCode::FORBIDDEN,
                 format!(
                     "origin {origin} may not open WebSockets here (same origin or \
                      --allowed-origin only)\n"
                 ),
-            ));
+            );
         }
     }
-    Slot::take(&state.connections, state.config.max_connections).ok_or_else(|| {
-        (
+    match Slot::take(state, endpoint) {
+        Some(slot) => Ok(slot),
+        None => refuse(
+            Rejection::Capacity,
             StatusCode::SERVICE_UNAVAILABLE,
             "too many connections; try again later\n".into(),
-        )
-    })
+        ),
+    }
 }
 
 async fn ws_echo(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
-    let slot = match admit(&req, &state) {
+    let slot = match admit(&req, &state, Endpoint::Echo) {
         Ok(slot) => slot,
         Err((status, body)) => return plain(status, body),
     };
     match actix_ws::handle(&req, body) {
         Ok((response, session, stream)) => {
+            slot.opened();
+            let open = Open(slot);
             let (config, shutdown) = (Arc::clone(&state.config), state.shutdown.clone());
+            let metrics = Arc::clone(&state.metrics);
+            let span = connection_span(&req, Endpoint::Echo);
             // Sessions run on the worker's local runtime: actix-ws's stream is not `Send`.
-            actix_web::rt::spawn(async move {
-                echo::run(session, stream, config, shutdown).await;
-                drop(slot);
-            });
+            actix_web::rt::spawn(
+                async move {
+                    echo::run(session, stream, config, metrics, shutdown).await;
+                    drop(open);
+                }
+                .instrument(span),
+            );
             response
         }
-        Err(err) => handshake_refused(paths::WS_ECHO, &err),
+        Err(err) => handshake_refused(&state, paths::WS_ECHO, &err),
     }
 }
 
 async fn ws_chat(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
-    let slot = match admit(&req, &state) {
+    let slot = match admit(&req, &state, Endpoint::Chat) {
         Ok(slot) => slot,
         Err((status, body)) => return plain(status, body),
     };
@@ -135,6 +202,7 @@ async fn ws_chat(req: HttpRequest, body: web::Payload, state: web::Data<AppState
         .flat_map(|value| value.split(','))
         .any(|protocol| protocol.trim() == shared::SUBPROTOCOL);
     if !offered {
+        state.metrics.rejected(Rejection::Subprotocol);
         return plain(
             StatusCode::BAD_REQUEST,
             format!(
@@ -147,20 +215,36 @@ async fn ws_chat(req: HttpRequest, body: web::Payload, state: web::Data<AppState
     }
     match actix_ws::handle_with_protocols(&req, body, &[shared::SUBPROTOCOL]) {
         Ok((response, session, stream)) => {
+            slot.opened();
+            let open = Open(slot);
             let hub = state.hub.clone();
             let (config, shutdown) = (Arc::clone(&state.config), state.shutdown.clone());
-            actix_web::rt::spawn(async move {
-                session::run(session, stream, hub, config, shutdown).await;
-                drop(slot);
-            });
+            let metrics = Arc::clone(&state.metrics);
+            let span = connection_span(&req, Endpoint::Chat);
+            actix_web::rt::spawn(
+                async move {
+                    session::run(session, stream, hub, config, metrics, shutdown).await;
+                    drop(open);
+                }
+                .instrument(span),
+            );
             response
         }
-        Err(err) => handshake_refused(paths::WS_CHAT, &err),
+        Err(err) => handshake_refused(&state, paths::WS_CHAT, &err),
     }
 }
 
+/// Every log line of a connection's session carries its endpoint and peer.
+fn connection_span(req: &HttpRequest, endpoint: Endpoint) -> tracing::Span {
+    let peer = req
+        .peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+    tracing::info_span!("ws", endpoint = endpoint.label(), %peer)
+}
+
 /// actix answers a bad handshake with a bare status; say what was wrong.
-fn handshake_refused(path: &str, err: &actix_web::Error) -> HttpResponse {
+fn handshake_refused(state: &AppState, path: &str, err: &actix_web::Error) -> HttpResponse {
+    state.metrics.rejected(Rejection::NotWebSocket);
     plain(
         err.error_response().status(),
         format!("{path} expects a WebSocket upgrade: {err}\n"),

@@ -14,9 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     Config,
-    echo::Heartbeat,
+    echo::{Heartbeat, close_code},
     error::SessionError,
     hub::{ConnId, Frame, HubHandle},
+    metrics::{Endpoint, Metrics},
 };
 
 /// Runs one chat connection to its end; errors are logged here, once.
@@ -25,6 +26,7 @@ pub async fn run(
     stream: MessageStream,
     hub: HubHandle,
     config: Arc<Config>,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
     let stream = stream
@@ -37,7 +39,9 @@ pub async fn run(
         Ok(conn) => conn,
         Err(err) => {
             tracing::warn!(error = %err, "chat session refused");
-            let _ = session.close(Some(crate::going_away())).await;
+            let reason = crate::going_away();
+            metrics.closed(Endpoint::Chat, Some(u16::from(reason.code)), true);
+            let _ = session.close(Some(reason)).await;
             return;
         }
     };
@@ -45,6 +49,7 @@ pub async fn run(
         session: &mut session,
         kick: &kick,
         shutdown: &shutdown,
+        metrics: &metrics,
     };
     let ending = drive(&mut io, stream, outbox, conn, &hub, &config).await;
     // Always leave the hub, whatever ended the session (it may be gone on shutdown).
@@ -59,6 +64,7 @@ pub async fn run(
             }
         }
     };
+    metrics.closed(Endpoint::Chat, close_code(reason.as_ref()), true);
     // A slow reader's socket may not take even a close frame; don't wait on it forever.
     let _ = tokio::time::timeout(Duration::from_secs(1), session.close(reason)).await;
 }
@@ -68,12 +74,19 @@ struct Io<'a> {
     session: &'a mut Session,
     kick: &'a CancellationToken,
     shutdown: &'a CancellationToken,
+    metrics: &'a Metrics,
 }
 
 impl Io<'_> {
     async fn text(&mut self, frame: impl Into<bytestring::ByteString>) -> Result<(), SessionError> {
+        let frame = frame.into();
+        let len = frame.len();
         tokio::select! {
-            result = self.session.text(frame) => Ok(result?),
+            result = self.session.text(frame) => {
+                result?;
+                self.metrics.sent(Endpoint::Chat, len);
+                Ok(())
+            }
             () = self.kick.cancelled() => Err(SessionError::SlowConsumer),
             () = self.shutdown.cancelled() => Err(SessionError::ShuttingDown),
         }
@@ -125,8 +138,12 @@ async fn drive(
             message = stream.recv() => {
                 heartbeat.saw_peer();
                 let text = match message {
-                    Some(Ok(AggregatedMessage::Text(text))) => text,
-                    Some(Ok(AggregatedMessage::Binary(_))) => {
+                    Some(Ok(AggregatedMessage::Text(text))) => {
+                        io.metrics.received(Endpoint::Chat, text.len());
+                        text
+                    }
+                    Some(Ok(AggregatedMessage::Binary(bytes))) => {
+                        io.metrics.received(Endpoint::Chat, bytes.len());
                         let message = format!("binary frames are not part of {}; send JSON text", shared::SUBPROTOCOL);
                         io.error(ErrorCode::BinaryNotSupported, message, None).await?;
                         continue;
@@ -136,7 +153,10 @@ async fn drive(
                         continue;
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => continue,
-                    Some(Ok(AggregatedMessage::Close(reason))) => return Ok(reason),
+                    Some(Ok(AggregatedMessage::Close(reason))) => {
+                        io.metrics.closed(Endpoint::Chat, close_code(reason.as_ref()), false);
+                        return Ok(reason);
+                    }
                     Some(Err(err)) => return Err(err.into()),
                     None => return Ok(None),
                 };
@@ -145,6 +165,7 @@ async fn drive(
                 let allowed = limiter.try_take(Instant::now());
                 let parsed = ClientMsg::parse(&text);
                 if !allowed {
+                    io.metrics.rate_limited.inc();
                     strikes += 1;
                     if strikes >= config.rate_strikes {
                         return Err(SessionError::RateAbuse);

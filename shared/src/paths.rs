@@ -6,3 +6,7 @@ pub const WS_ECHO: &str = "/ws/echo";
 pub const WS_CHAT: &str = "/ws";
 /// Liveness probe: `200 ok` while the process serves requests.
 pub const HEALTHZ: &str = "/healthz";
+/// Readiness probe: `200 ready` while new connections are welcome, 503 during shutdown.
+pub const READYZ: &str = "/readyz";
+/// Prometheus metrics (text exposition format).
+pub const METRICS: &str = "/metrics";

@@ -1,0 +1,204 @@
+//! Prometheus metrics, served at `GET /metrics` in the text exposition format.
+//!
+//! One [`Metrics`] per server (its own registry, so tests running several servers in one
+//! process do not mix their numbers), shared by the routes, the sessions and the hub.
+
+use prometheus::{
+    Encoder as _, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Which WebSocket endpoint a number is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/ws`, the chat.
+    Chat,
+    /// `/ws/echo`.
+    Echo,
+}
+
+impl Endpoint {
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Chat => "chat",
+            Self::Echo => "echo",
+        }
+    }
+}
+
+/// Why a WebSocket handshake was refused.
+#[derive(Debug, Clone, Copy)]
+pub enum Rejection {
+    /// The server is shutting down (503).
+    ShuttingDown,
+    /// Foreign Origin (403).
+    Origin,
+    /// `--max-connections` reached (503).
+    Capacity,
+    /// The chat subprotocol was not offered (400).
+    Subprotocol,
+    /// Not a valid WebSocket upgrade (4xx).
+    NotWebSocket,
+}
+
+impl Rejection {
+    fn label(self) -> &'static str {
+        match self {
+            Self::ShuttingDown => "shutting_down",
+            Self::Origin => "origin",
+            Self::Capacity => "capacity",
+            Self::Subprotocol => "subprotocol",
+            Self::NotWebSocket => "not_websocket",
+        }
+    }
+}
+
+/// Every metric the server exports.
+pub struct Metrics {
+    registry: Registry,
+    connections_open: IntGaugeVec,
+    connections: IntCounterVec,
+    messages_in: IntCounterVec,
+    messages_out: IntCounterVec,
+    bytes_in: IntCounterVec,
+    bytes_out: IntCounterVec,
+    closes: IntCounterVec,
+    handshake_rejections: IntCounterVec,
+    /// Chat connections dropped because their outbox overflowed.
+    pub slow_consumers: IntCounter,
+    /// Chat messages refused by the rate limiter.
+    pub rate_limited: IntCounter,
+    /// Chat rooms with at least one member.
+    pub rooms: IntGauge,
+    /// Identified chat users online.
+    pub users: IntGauge,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("chat".into()), None)?;
+        let endpoint = &["endpoint"];
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok::<_, prometheus::Error>(metric)
+        };
+        let connections_open = IntGaugeVec::new(
+            Opts::new("connections_open", "Open WebSocket connections."),
+            endpoint,
+        )?;
+        registry.register(Box::new(connections_open.clone()))?;
+        let slow_consumers = IntCounter::new(
+            "slow_consumers_dropped_total",
+            "Chat connections dropped because they read too slowly (close 1013).",
+        )?;
+        registry.register(Box::new(slow_consumers.clone()))?;
+        let rate_limited = IntCounter::new(
+            "rate_limited_total",
+            "Chat messages refused by the per-connection rate limit.",
+        )?;
+        registry.register(Box::new(rate_limited.clone()))?;
+        let rooms = IntGauge::new("rooms", "Chat rooms with at least one member.")?;
+        registry.register(Box::new(rooms.clone()))?;
+        let users = IntGauge::new("users_online", "Identified chat users online.")?;
+        registry.register(Box::new(users.clone()))?;
+        Ok(Self {
+            connections_open,
+            connections: counter(
+                "connections_total",
+                "WebSocket connections accepted.",
+                endpoint,
+            )?,
+            messages_in: counter("messages_in_total", "Data messages received.", endpoint)?,
+            messages_out: counter("messages_out_total", "Data messages sent.", endpoint)?,
+            bytes_in: counter(
+                "bytes_in_total",
+                "Payload bytes received in data messages.",
+                endpoint,
+            )?,
+            bytes_out: counter(
+                "bytes_out_total",
+                "Payload bytes sent in data messages.",
+                endpoint,
+            )?,
+            closes: counter(
+                "closes_total",
+                "WebSocket close frames, by code and by who sent them (server or peer).",
+                &["endpoint", "code", "by"],
+            )?,
+            handshake_rejections: counter(
+                "handshake_rejections_total",
+                "WebSocket handshakes refused, by reason.",
+                &["reason"],
+            )?,
+            slow_consumers,
+            rate_limited,
+            rooms,
+            users,
+            registry,
+        })
+    }
+
+    /// A connection was accepted; pair with [`Metrics::disconnected`].
+    pub fn connected(&self, endpoint: Endpoint) {
+        self.connections
+            .with_label_values(&[endpoint.label()])
+            .inc();
+        self.connections_open
+            .with_label_values(&[endpoint.label()])
+            .inc();
+    }
+
+    /// A connection ended.
+    pub fn disconnected(&self, endpoint: Endpoint) {
+        self.connections_open
+            .with_label_values(&[endpoint.label()])
+            .dec();
+    }
+
+    /// A data message of `bytes` arrived.
+    pub fn received(&self, endpoint: Endpoint, bytes: usize) {
+        self.messages_in
+            .with_label_values(&[endpoint.label()])
+            .inc();
+        self.bytes_in
+            .with_label_values(&[endpoint.label()])
+            .inc_by(bytes as u64);
+    }
+
+    /// A data message of `bytes` was sent.
+    pub fn sent(&self, endpoint: Endpoint, bytes: usize) {
+        self.messages_out
+            .with_label_values(&[endpoint.label()])
+            .inc();
+        self.bytes_out
+            .with_label_values(&[endpoint.label()])
+            .inc_by(bytes as u64);
+    }
+
+    /// A close frame with `code` (`None`: no code) was sent by the server or the peer.
+    pub fn closed(&self, endpoint: Endpoint, code: Option<u16>, by_server: bool) {
+        let code = code.map_or_else(|| "none".to_owned(), |c| c.to_string());
+        let by = if by_server { "server" } else { "peer" };
+        self.closes
+            .with_label_values(&[endpoint.label(), &code, by])
+            .inc();
+    }
+
+    /// A handshake was refused.
+    pub fn rejected(&self, reason: Rejection) {
+        self.handshake_rejections
+            .with_label_values(&[reason.label()])
+            .inc();
+    }
+
+    /// Everything, in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %err, "cannot encode metrics");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}

@@ -1,0 +1,152 @@
+//! `/metrics`, `/readyz` and `/healthz`, scraped over real sockets while real clients act.
+
+// Helpers outside #[test] fns panic on purpose, as the tests do.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use backend::Config;
+use common::{TestServer, expect_close, http_get, http_request, within};
+use futures_util::SinkExt as _;
+use shared::{ClientMsg, ErrorCode, paths};
+use tokio_tungstenite::tungstenite::{
+    Message,
+    protocol::{CloseFrame, frame::coding::CloseCode},
+};
+
+/// The value of `name` whose labels include every pair in `labels` (0 if absent).
+fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, label_text) = series.split_once('{').unwrap_or((series, "}"));
+            (metric == name).then_some(())?;
+            let matches = labels
+                .iter()
+                .all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
+            matches.then(|| value.parse::<f64>().ok())?
+        })
+        .sum()
+}
+
+async fn scrape(server: &TestServer) -> String {
+    let (status, body) = http_get(server.addr, paths::METRICS).await;
+    assert_eq!(status, 200);
+    body
+}
+
+#[actix_web::test]
+async fn metrics_move_with_traffic_closes_and_rejections() {
+    let server = TestServer::spawn(Config {
+        rate_per_sec: 1,
+        rate_burst: 2,
+        ..TestServer::fast_config()
+    });
+    let before = scrape(&server).await;
+    assert_eq!(metric(&before, "chat_connections_total", &[]), 0.0);
+    assert!(
+        before.contains("# TYPE chat_rate_limited_total counter"),
+        "{before}"
+    );
+
+    // Echo: two messages in and out, then a close by the peer answered by the server.
+    let mut echo = server.connect(paths::WS_ECHO).await;
+    for text in ["one", "three"] {
+        assert_eq!(
+            common::round_trip(&mut echo, Message::text(text)).await,
+            Message::text(text)
+        );
+    }
+    within(echo.send(Message::Close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    }))))
+    .await
+    .unwrap();
+    expect_close(&mut echo, 1000).await;
+
+    // Refused handshakes, one per reason.
+    let origin = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nOrigin: http://evil.example\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        paths::WS_ECHO,
+        server.addr
+    );
+    assert_eq!(http_request(server.addr, &origin).await.0, 403);
+    assert_eq!(http_get(server.addr, paths::WS_ECHO).await.0, 400);
+    let no_protocol = origin
+        .replace("Origin: http://evil.example\r\n", "")
+        .replace(paths::WS_ECHO, paths::WS_CHAT);
+    assert_eq!(http_request(server.addr, &no_protocol).await.0, 400);
+
+    // Chat: one user in the lobby, rate-limited once.
+    let mut chat = server.chat_as("metered", &[]).await;
+    chat.send(&ClientMsg::ListRooms).await;
+    assert!(matches!(chat.recv().await, shared::ServerMsg::Rooms { .. }));
+    chat.send(&ClientMsg::ListRooms).await;
+    assert_eq!(chat.recv_error().await, ErrorCode::RateLimited);
+
+    let after = scrape(&server).await;
+    let echo_label = [("endpoint", "echo")];
+    assert_eq!(metric(&after, "chat_connections_total", &echo_label), 1.0);
+    assert_eq!(
+        metric(&after, "chat_connections_total", &[("endpoint", "chat")]),
+        1.0
+    );
+    assert_eq!(
+        metric(&after, "chat_connections_open", &[("endpoint", "chat")]),
+        1.0
+    );
+    assert_eq!(metric(&after, "chat_messages_in_total", &echo_label), 2.0);
+    assert_eq!(metric(&after, "chat_messages_out_total", &echo_label), 2.0);
+    assert_eq!(metric(&after, "chat_bytes_in_total", &echo_label), 8.0);
+    assert_eq!(metric(&after, "chat_bytes_out_total", &echo_label), 8.0);
+    let close = |by| [("endpoint", "echo"), ("code", "1000"), ("by", by)];
+    assert_eq!(metric(&after, "chat_closes_total", &close("peer")), 1.0);
+    assert_eq!(metric(&after, "chat_closes_total", &close("server")), 1.0);
+    for reason in ["origin", "not_websocket", "subprotocol"] {
+        assert_eq!(
+            metric(
+                &after,
+                "chat_handshake_rejections_total",
+                &[("reason", reason)]
+            ),
+            1.0,
+            "{reason}"
+        );
+    }
+    assert_eq!(metric(&after, "chat_rate_limited_total", &[]), 1.0);
+    assert_eq!(metric(&after, "chat_rooms", &[]), 1.0);
+    assert_eq!(metric(&after, "chat_users_online", &[]), 1.0);
+    // hello, list_rooms, list_rooms: three chat messages in.
+    assert_eq!(
+        metric(&after, "chat_messages_in_total", &[("endpoint", "chat")]),
+        3.0
+    );
+
+    // The echo connection is gone from the open gauge once its session has ended.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while metric(&scrape(&server).await, "chat_connections_open", &echo_label) != 0.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "echo connection still counted open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_web::test]
+async fn health_and_readiness_answer() {
+    let server = TestServer::spawn(TestServer::fast_config());
+    assert_eq!(
+        http_get(server.addr, paths::HEALTHZ).await,
+        (200, "ok\n".to_owned())
+    );
+    assert_eq!(
+        http_get(server.addr, paths::READYZ).await,
+        (200, "ready\n".to_owned())
+    );
+}
