@@ -33,6 +33,8 @@ const DEFAULT_RATE_STRIKES: &str = "50";
 const DEFAULT_OUTBOX_CAPACITY: &str = "256";
 /// How long one `typing` shows; clients resend every couple of seconds while typing.
 const DEFAULT_TYPING_TIMEOUT: &str = "5s";
+/// A client gets this long to send its request headers (slowloris defence).
+const DEFAULT_REQUEST_TIMEOUT: &str = "5s";
 
 /// Everything the server can be told at start-up.
 #[derive(Debug, Clone, Parser)]
@@ -115,6 +117,13 @@ pub struct Config {
     #[arg(long, env = "CHAT_TYPING_TIMEOUT", default_value = DEFAULT_TYPING_TIMEOUT,
           value_parser = humantime::parse_duration)]
     pub typing_timeout: Duration,
+
+    /// How long a client may take to send its request headers (including a WebSocket
+    /// handshake) before the connection is dropped: stalled handshakes (slowloris) cannot
+    /// hold connections open.
+    #[arg(long, env = "CHAT_REQUEST_TIMEOUT", default_value = DEFAULT_REQUEST_TIMEOUT,
+          value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
 }
 
 impl Default for Config {
@@ -145,6 +154,7 @@ impl Default for Config {
             rate_strikes: number(DEFAULT_RATE_STRIKES),
             outbox_capacity: number(DEFAULT_OUTBOX_CAPACITY) as usize,
             typing_timeout: duration(DEFAULT_TYPING_TIMEOUT),
+            request_timeout: duration(DEFAULT_REQUEST_TIMEOUT),
         }
     }
 }

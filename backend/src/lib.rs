@@ -68,6 +68,7 @@ pub async fn run(
     // After a WebSocket close handshake actix waits this long for the peer to drop the TCP
     // connection (default 1 s); RFC 6455 5.5.1 has the server close first, so do not linger.
     .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+    .client_request_timeout(config.request_timeout)
     .disable_signals()
     .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
     .listen(listener)?;

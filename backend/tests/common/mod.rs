@@ -47,6 +47,15 @@ impl TestServer {
         }
     }
 
+    /// A handle for a server started elsewhere (e.g. the real binary) at `addr`.
+    pub fn at(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            shutdown: CancellationToken::new(),
+            server: None,
+        }
+    }
+
     /// The default configuration with timings short enough for tests (the timeout leaves a
     /// loaded CI machine plenty of slack to answer pings).
     pub fn fast_config() -> Config {
@@ -74,7 +83,10 @@ impl TestServer {
     /// Cancels the shutdown token and waits for the server to finish draining.
     pub async fn stop(mut self) -> std::io::Result<()> {
         self.shutdown.cancel();
-        let server = self.server.take().expect("server not yet stopped");
+        let server = self
+            .server
+            .take()
+            .expect("a server started by spawn, not yet stopped");
         tokio::time::timeout(Duration::from_secs(10), server)
             .await
             .expect("server stops within 10 s")

@@ -1,0 +1,227 @@
+//! Hostile input against the real `backend` binary: floods, huge and deeply nested input,
+//! connection churn, stalled handshakes. After every case the server must be healthy, a
+//! bystander's chat must still work, and the process's resident memory must stay bounded.
+//! Loopback only; every loop is bounded in count and time.
+
+// Helpers outside #[test] fns panic on purpose, as the tests do.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::{
+    io::{BufRead as _, BufReader},
+    net::SocketAddr,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use common::{Chat, TestServer, http_get, token_for, within};
+use futures_util::{SinkExt as _, StreamExt as _};
+use shared::{ClientMsg, ServerMsg, paths};
+use tokio::io::AsyncWriteExt as _;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Growth of resident memory allowed over the whole battery (the server's own caches, allocator
+/// arenas); unbounded buffering of any case would blow far past it.
+const RSS_HEADROOM_KB: u64 = 96 * 1024;
+
+struct Binary {
+    child: Child,
+    server: TestServer,
+}
+
+impl Binary {
+    async fn start() -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_backend"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--request-timeout",
+                "1s",
+                "--workers",
+                "2",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let line = within(tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        }))
+        .await
+        .unwrap()
+        .unwrap();
+        let addr: SocketAddr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap()
+            .parse()
+            .unwrap();
+        Self {
+            child,
+            server: TestServer::at(addr),
+        }
+    }
+
+    fn rss_kb(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    /// Healthy, a bystander can chat, memory within bounds.
+    async fn assert_healthy(&self, case: &str, bystander: &mut Chat, baseline_kb: u64) {
+        assert_eq!(
+            http_get(self.server.addr, paths::HEALTHZ).await.0,
+            200,
+            "{case}: /healthz"
+        );
+        bystander.say("lobby", case, "check").await;
+        loop {
+            match bystander.recv().await {
+                ServerMsg::Said { text, .. } if text.as_str() == case => break,
+                _ => {} // presence from the attackers coming and going
+            }
+        }
+        let rss = self.rss_kb();
+        assert!(
+            rss < baseline_kb + RSS_HEADROOM_KB,
+            "{case}: resident memory {rss} kB, baseline {baseline_kb} kB"
+        );
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `frames` as fast as possible and reads until the server closes the connection.
+async fn flood(server: &TestServer, nick: &str, frames: impl Iterator<Item = String>) {
+    let mut attacker = server.chat_as(nick, &[]).await;
+    for frame in frames {
+        if attacker.ws.send(Message::text(frame)).await.is_err() {
+            break; // closed on us, as it should be
+        }
+    }
+    // Drain until the server ends it (1008 after sustained abuse) or 10 s pass.
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(_)) = attacker.ws.next().await {}
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn the_server_survives_the_battery() {
+    let binary = Binary::start().await;
+    let server = &binary.server;
+    let mut bystander = server.chat_as("bystander", &[]).await;
+    let baseline = binary.rss_kb();
+
+    // Floods: joins, typing, messages. The rate limiter refuses and then closes with 1008.
+    let joins = (0..5000).map(|i| format!(r#"{{"type":"join","room":"flood-{i}"}}"#));
+    flood(server, "joiner", joins).await;
+    binary
+        .assert_healthy("join flood", &mut bystander, baseline)
+        .await;
+
+    let typing = std::iter::repeat_n(r#"{"type":"typing","room":"lobby"}"#.to_owned(), 5000);
+    flood(server, "typist", typing).await;
+    binary
+        .assert_healthy("typing flood", &mut bystander, baseline)
+        .await;
+
+    let says = (0..5000).map(|i| {
+        format!(r#"{{"type":"say","room":"lobby","text":"spam {i}","client_id":"s{i}"}}"#)
+    });
+    flood(server, "spammer", says).await;
+    binary
+        .assert_healthy("message flood", &mut bystander, baseline)
+        .await;
+
+    // Huge names and values: refused with a typed error, connection kept.
+    let mut odd = server.chat_socket().await;
+    let huge_nick = format!(
+        r#"{{"type":"hello","nick":"{}","token":"{}"}}"#,
+        "n".repeat(100_000),
+        token_for("odd").as_str()
+    );
+    odd.send_raw(&huge_nick).await;
+    assert_eq!(odd.recv_error().await, shared::ErrorCode::Invalid);
+    odd.send(&ClientMsg::Hello {
+        nick: "odd".parse().unwrap(),
+        token: token_for("odd"),
+        rooms: vec![],
+    })
+    .await;
+    assert!(matches!(odd.recv().await, ServerMsg::Welcome { .. }));
+    assert!(matches!(odd.recv().await, ServerMsg::Joined { .. }));
+    let huge_room = format!(r#"{{"type":"join","room":"{}"}}"#, "r".repeat(500_000));
+    odd.send_raw(&huge_room).await;
+    assert_eq!(odd.recv_error().await, shared::ErrorCode::Invalid);
+    // Deeply nested JSON: a recursion limit error, never a stack overflow.
+    let nested = format!("{}{}", "[".repeat(200_000), "]".repeat(200_000));
+    odd.send_raw(&nested).await;
+    assert_eq!(odd.recv_error().await, shared::ErrorCode::Malformed);
+    let nested_object = format!(
+        r#"{{"type":"say","room":{}1{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    odd.send_raw(&nested_object).await;
+    assert_eq!(odd.recv_error().await, shared::ErrorCode::Malformed);
+    drop(odd);
+    binary
+        .assert_healthy("huge and nested input", &mut bystander, baseline)
+        .await;
+
+    // Connection churn: 2,000 sockets opened and closed, 100 at a time.
+    for _ in 0..20 {
+        let opens =
+            (0..100).map(|_| tokio_tungstenite::connect_async(server.ws_url(paths::WS_ECHO)));
+        let sockets = futures_util::future::join_all(opens).await;
+        for socket in sockets {
+            let (mut socket, _) = socket.unwrap();
+            let _ = socket.close(None).await;
+        }
+    }
+    binary
+        .assert_healthy("connection churn", &mut bystander, baseline)
+        .await;
+
+    // Slowloris: 200 handshakes that stall half-way are cut at the request timeout (1 s).
+    let mut stalled = Vec::new();
+    for _ in 0..200 {
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        stream
+            .write_all(
+                format!("GET {} HTTP/1.1\r\nHost: x\r\nUpgrade: web", paths::WS_ECHO).as_bytes(),
+            )
+            .await
+            .unwrap();
+        stalled.push(stream);
+    }
+    binary
+        .assert_healthy("stalled handshakes (during)", &mut bystander, baseline)
+        .await;
+    for mut stream in stalled {
+        let mut rest = Vec::new();
+        let ended = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut rest),
+        )
+        .await;
+        assert!(ended.is_ok(), "a stalled handshake was not timed out");
+    }
+    binary
+        .assert_healthy("stalled handshakes (after)", &mut bystander, baseline)
+        .await;
+}
