@@ -147,6 +147,9 @@ impl TryFrom<String> for RoomName {
     type Error = InvalidName;
     fn try_from(value: String) -> Result<Self, InvalidName> {
         const WHAT: &str = "room name";
+        // Check the lower-cased form, which is what is stored: lower-casing can add characters
+        // (e.g. 'İ' becomes 'i' + U+0307, a combining mark), found by fuzzing.
+        let value = value.to_lowercase();
         check_length(WHAT, &value, Self::MAX_CHARS)?;
         if let Some(found) = value
             .chars()
@@ -158,7 +161,7 @@ impl TryFrom<String> for RoomName {
                 rule: "letters, digits, '-' and '_' only",
             });
         }
-        Ok(Self(value.to_lowercase()))
+        Ok(Self(value))
     }
 }
 
@@ -247,6 +250,14 @@ mod tests {
         assert!(RoomName::try_from("has space").is_err());
         assert!(RoomName::try_from("").is_err());
         assert!(RoomName::try_from("x".repeat(33).as_str()).is_err());
+        // Fuzzing regression: the stored (lower-cased) form must keep the rules too.
+        assert!(matches!(
+            RoomName::try_from("İ"),
+            Err(InvalidName::BadCharacter {
+                found: '\u{307}',
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -14,8 +14,11 @@
 //!   frame unchanged; the id lets the page match the echo and time the round trip).
 //! - [`close`]: the WebSocket close codes the server sends, with their meaning.
 //! - [`paths`]: the HTTP paths both sides must agree on.
+//! - `checks` (hidden): decoder properties for the fuzz targets and their regression tests.
 
 pub mod chat;
+#[doc(hidden)]
+pub mod checks;
 pub mod close;
 pub mod codec;
 pub mod echo;

@@ -33,16 +33,19 @@ use shared::paths;
 /// Errors are messages for the person at the terminal.
 type Result<T, E = String> = std::result::Result<T, E>;
 
-const USAGE: &str = "usage: cargo xtask <serve|test> [-- backend args for serve]
+const USAGE: &str = "usage: cargo xtask <serve|test|fuzz> [args]
 
-  serve   build the frontend (release) and run the backend serving it
-  test    fmt, clippy, native tests, browser tests (Chromium, Firefox), release build check";
+  serve [-- BACKEND ARGS]  build the frontend (release) and run the backend serving it
+  test                     fmt, clippy, native tests, browser tests (Chromium, Firefox),
+                           release app check
+  fuzz [SECONDS]           run each fuzz target for SECONDS (default 60) with cargo-fuzz";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve(args.get(1..).unwrap_or_default()),
         Some("test") => test(),
+        Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
@@ -132,6 +135,49 @@ fn exec(mut command: Command) -> Result<()> {
 fn build_release_frontend() -> Result<()> {
     // --offline: use the wasm-bindgen and wasm-opt on PATH; trunk's own downloads fail here.
     run(tools::command("trunk").args(["build", "--release", "--offline"]))
+}
+
+/// The fuzz targets in `fuzz/fuzz_targets/`.
+const FUZZ_TARGETS: [&str; 3] = ["client_msg", "server_msg", "names"];
+
+/// `cargo xtask fuzz [SECONDS]`: each target for a bounded time, seeded from the committed
+/// corpus in `fuzz/corpus/<target>`; new inputs go to `target/fuzz-corpus/<target>`, crashes
+/// to `fuzz/artifacts/<target>/` (copy one into `fuzz/corpus/<target>/` and it becomes a
+/// regression test in the normal suite, `shared/tests/fuzz_corpus.rs`).
+fn fuzz(seconds: Option<&str>) -> Result<()> {
+    let seconds: u32 = seconds
+        .unwrap_or("60")
+        .parse()
+        .map_err(|_| format!("fuzz takes a number of seconds per target\n{USAGE}"))?;
+    tools::ensure_cargo_fuzz()?;
+    for target in FUZZ_TARGETS {
+        let found = workspace_root()
+            .join("target")
+            .join("fuzz-corpus")
+            .join(target);
+        std::fs::create_dir_all(&found)
+            .map_err(|err| format!("cannot create {}: {err}", found.display()))?;
+        let seeds = workspace_root().join("fuzz").join("corpus").join(target);
+        println!("\n==> fuzzing {target} for {seconds} s");
+        run(tools::cargo()
+            // cargo-fuzz needs unstable rustc flags for its coverage instrumentation; this
+            // machine has only the stable toolchain, which allows them with RUSTC_BOOTSTRAP.
+            // No sanitizer: the decoder is safe Rust (unsafe_code is forbidden), so ASan would
+            // find nothing the panics and the RSS limit do not.
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "run", "--sanitizer", "none", target])
+            .arg(&found)
+            .arg(&seeds)
+            .arg("--")
+            .arg(format!("-max_total_time={seconds}"))
+            // Frames over 64 KiB are rejected by the server before decoding.
+            .args(["-max_len=65536", "-rss_limit_mb=2048"]))?;
+    }
+    println!(
+        "\nfuzz: {} targets ran {seconds} s each without a finding",
+        FUZZ_TARGETS.len()
+    );
+    Ok(())
 }
 
 /// A test step: `Ok` carries a detail for the summary line.

@@ -11,6 +11,8 @@ use crate::{Result, run, workspace_root};
 
 /// trunk 0.22 needs a newer rustc than this machine's 1.95; 0.21.14 is the last that builds.
 const TRUNK_VERSION: &str = "0.21.14";
+/// The fuzzing driver.
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
 /// binaryen's wasm-opt, as pinned in xtask/npm/package.json.
 const BINARYEN_VERSION: &str = "132";
 /// Pinned so a fresh machine gets the driver verified with Firefox ESR here.
@@ -118,6 +120,11 @@ pub fn ensure_wasm_bindgen() -> Result<()> {
 /// trunk, the frontend bundler.
 pub fn ensure_trunk() -> Result<()> {
     ensure_cargo_tool("trunk", "trunk", TRUNK_VERSION, true)
+}
+
+/// cargo-fuzz, for `cargo xtask fuzz`.
+pub fn ensure_cargo_fuzz() -> Result<()> {
+    ensure_cargo_tool("cargo-fuzz", "cargo-fuzz", CARGO_FUZZ_VERSION, true)
 }
 
 /// geckodriver, for the Firefox run of the browser suite.
