@@ -366,6 +366,19 @@ async fn rfc5_5_1_nothing_is_processed_after_a_close() {
 }
 
 #[actix_web::test]
+async fn rfc5_5_1_a_second_close_is_not_answered() {
+    let server = server();
+    let mut peer = Peer::open(&server).await;
+    let mut bytes = data(CLOSE, &close_payload(1000, b"first"));
+    bytes.extend(data(CLOSE, &close_payload(1001, b"second")));
+    peer.send(&bytes).await;
+    peer.expect_close(1000).await;
+    if let Some(frame) = peer.next().await {
+        panic!("answered a close after close: {frame:?}");
+    }
+}
+
+#[actix_web::test]
 async fn rfc10_4_frame_over_the_size_limit_closes_with_1009() {
     let server = server();
     let mut peer = Peer::open(&server).await;
