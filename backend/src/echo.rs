@@ -1,15 +1,15 @@
 //! `GET /ws/echo`: every text and binary message goes back to its sender unchanged.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, MessageStream, Session};
-use tokio::time::{self, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     Config,
     error::SessionError,
     metrics::{Endpoint, Metrics},
+    ws::{self, Heartbeat, close_code},
 };
 
 /// Runs one echo connection to its end: peer close, protocol error, heartbeat timeout or server
@@ -21,11 +21,7 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
-    let stream = stream
-        .max_frame_size(config.max_frame_size)
-        .aggregate_continuations()
-        .max_continuation_size(config.max_frame_size);
-
+    let stream = ws::aggregate(stream, &config);
     let reason = match drive(&mut session, stream, &config, &metrics, &shutdown).await {
         Ok(Ending::Close(reason)) => reason,
         // The peer's stream ended without a close frame: nobody is left to tell.
@@ -41,11 +37,6 @@ pub async fn run(
     metrics.closed(Endpoint::Echo, close_code(reason.as_ref()), true);
     // `Closed` only means the connection is already gone, so there is nothing to close.
     let _ = session.close(reason).await;
-}
-
-/// The numeric code of a close frame, if it has one.
-pub fn close_code(reason: Option<&CloseReason>) -> Option<u16> {
-    reason.map(|r| u16::from(r.code))
 }
 
 /// How a session loop ended without an error.
@@ -68,7 +59,7 @@ async fn drive(
     loop {
         tokio::select! {
             biased;
-            () = shutdown.cancelled() => return Ok(Ending::Close(Some(crate::going_away()))),
+            () = shutdown.cancelled() => return Ok(Ending::Close(Some(ws::going_away()))),
             message = stream.recv() => {
                 heartbeat.saw_peer();
                 match message {
@@ -102,44 +93,5 @@ async fn drive(
                 session.ping(b"").await?;
             }
         }
-    }
-}
-
-/// Pings on an interval and notices a peer that has gone quiet.
-///
-/// Anything received counts as a sign of life, not only pongs: a busy peer whose pong is queued
-/// behind a large message is not dropped.
-pub struct Heartbeat {
-    interval: time::Interval,
-    timeout: Duration,
-    last_seen: Instant,
-}
-
-impl Heartbeat {
-    /// Starts the clock now; the first ping goes out one `interval` from now.
-    pub fn new(interval: Duration, timeout: Duration) -> Self {
-        let mut ticker = time::interval_at(Instant::now() + interval, interval);
-        // After a stall, ping once rather than in a burst.
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        Self {
-            interval: ticker,
-            timeout,
-            last_seen: Instant::now(),
-        }
-    }
-
-    /// Records that the peer sent something.
-    pub fn saw_peer(&mut self) {
-        self.last_seen = Instant::now();
-    }
-
-    /// Waits for the next ping time.
-    pub async fn tick(&mut self) {
-        self.interval.tick().await;
-    }
-
-    /// Whether nothing has arrived for longer than the client timeout.
-    pub fn peer_is_silent(&self) -> bool {
-        self.last_seen.elapsed() > self.timeout
     }
 }

@@ -13,7 +13,9 @@
 //! - [`session`]: a chat connection's loop: decode, rate-limit, forward to the hub, write.
 //! - [`hub`]: [`hub::HubHandle`] and the hub task, the one owner of users, rooms and typing.
 //! - [`rooms`]: [`rooms::Rooms`], the pure membership registry the hub uses.
-//! - [`echo`]: the echo session loop and the [`echo::Heartbeat`] both sessions use.
+//! - [`echo`]: the echo session loop.
+//! - [`ws`]: plumbing both sessions share: limits and reassembly, [`ws::Heartbeat`], close
+//!   codes.
 //! - [`error`]: [`error::SessionError`] and its mapping to WebSocket close codes.
 //!
 //! # Shutdown
@@ -29,11 +31,11 @@ pub mod metrics;
 pub mod rooms;
 pub mod routes;
 pub mod session;
+pub mod ws;
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::{App, HttpServer, middleware};
-use actix_ws::{CloseCode, CloseReason};
 pub use config::Config;
 use tokio_util::sync::CancellationToken;
 
@@ -83,12 +85,4 @@ pub async fn run(
         handle.stop(true).await;
     });
     server.await
-}
-
-/// The close frame every session sends when the server shuts down.
-pub fn going_away() -> CloseReason {
-    CloseReason {
-        code: CloseCode::Away,
-        description: Some("server shutting down".to_owned()),
-    }
 }

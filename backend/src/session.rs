@@ -14,10 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     Config,
-    echo::{Heartbeat, close_code},
     error::SessionError,
     hub::{ConnId, Frame, HubHandle},
     metrics::{Endpoint, Metrics},
+    ws::{self, Heartbeat, close_code},
 };
 
 /// Runs one chat connection to its end; errors are logged here, once.
@@ -29,17 +29,14 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
-    let stream = stream
-        .max_frame_size(config.max_frame_size)
-        .aggregate_continuations()
-        .max_continuation_size(config.max_frame_size);
+    let stream = ws::aggregate(stream, &config);
     let (outbox_tx, outbox) = mpsc::channel(config.outbox_capacity);
     let kick = CancellationToken::new();
     let conn = match hub.connect(outbox_tx, kick.clone()).await {
         Ok(conn) => conn,
         Err(err) => {
             tracing::warn!(error = %err, "chat session refused");
-            let reason = crate::going_away();
+            let reason = ws::going_away();
             metrics.closed(Endpoint::Chat, Some(u16::from(reason.code)), true);
             let _ = session.close(Some(reason)).await;
             return;
@@ -128,7 +125,7 @@ async fn drive(
     loop {
         tokio::select! {
             biased;
-            () = io.shutdown.cancelled() => return Ok(Some(crate::going_away())),
+            () = io.shutdown.cancelled() => return Ok(Some(ws::going_away())),
             () = io.kick.cancelled() => return Err(SessionError::SlowConsumer),
             frame = outbox.recv() => match frame {
                 Some(frame) => io.text(frame).await?,

@@ -708,21 +708,20 @@ async fn slow_reader_is_dropped_with_1013_and_everyone_else_gets_everything() {
         }
     }
     assert!(slow_left, "the slow reader was never dropped");
-    // Its connection ends: whatever was buffered, then (if it fit) close 1013, then EOF.
+    // What reaches it now is whatever was buffered, then close 1013 if the socket could still
+    // take it (it may not: the server gives the close frame one second). How soon the TCP
+    // connection itself ends depends on the peer (docs/DEVELOPMENT.md, known limitations), so
+    // reading stops at the close frame, the end, or after 10 s.
     let mut close_code = None;
-    loop {
-        match tokio::time::timeout(
-            Duration::from_secs(10),
-            futures_util::StreamExt::next(&mut slow.ws),
-        )
-        .await
-        .expect("the slow reader's connection ends")
-        {
-            Some(Ok(Message::Close(Some(frame)))) => close_code = Some(u16::from(frame.code)),
-            Some(Ok(_)) => {}
-            Some(Err(_)) | None => break,
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(message)) = futures_util::StreamExt::next(&mut slow.ws).await {
+            if let Message::Close(Some(frame)) = message {
+                close_code = Some(u16::from(frame.code));
+                break;
+            }
         }
-    }
+    })
+    .await;
     if let Some(code) = close_code {
         assert_eq!(code, close::SLOW_CONSUMER);
     }
