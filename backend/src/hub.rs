@@ -205,51 +205,47 @@ impl Hub {
         let Some(state) = self.conns.get(&conn) else {
             return; // Disconnected (or dropped) meanwhile.
         };
-        let user = match (state.user, message) {
-            (None, ClientMsg::Hello { nick, token, rooms }) => {
-                return self.hello(conn, nick, token, rooms);
-            }
+        match (state.user, message) {
+            (None, ClientMsg::Hello { nick, token, rooms }) => self.hello(conn, nick, token, rooms),
             (Some(_), ClientMsg::Hello { .. }) => {
-                return self.refuse(
+                self.refuse(
                     conn,
                     ErrorCode::AlreadyIdentified,
                     "already identified",
                     None,
                 );
             }
-            (None, _) => {
-                return self.refuse(
-                    conn,
-                    ErrorCode::NotIdentified,
-                    "send hello with a nickname first",
-                    None,
-                );
-            }
-            (Some(user), message) => (user, message),
-        };
-        match user {
-            (user, ClientMsg::Join { room }) => self.join(conn, user, room),
-            (_, ClientMsg::Leave { room }) => self.leave(conn, &room),
-            (_, ClientMsg::ListRooms) => self.list_rooms(conn),
+            (None, _) => self.refuse(
+                conn,
+                ErrorCode::NotIdentified,
+                "send hello with a nickname first",
+                None,
+            ),
+            (Some(user), ClientMsg::Join { room }) => self.join(conn, user, room),
+            (Some(_), ClientMsg::Leave { room }) => self.leave(conn, &room),
+            (Some(_), ClientMsg::ListRooms) => self.list_rooms(conn),
             (
-                user,
+                Some(user),
                 ClientMsg::Say {
                     room,
                     text,
                     client_id,
                 },
-            ) => self.say(conn, user, room, text, client_id),
-            (user, ClientMsg::Typing { room }) => self.typing(conn, user, room),
+            ) => {
+                self.say(conn, user, room, text, client_id);
+            }
+            (Some(user), ClientMsg::Typing { room }) => self.typing(conn, user, room),
             (
-                user,
+                Some(user),
                 ClientMsg::Direct {
                     to,
                     text,
                     client_id,
                 },
-            ) => self.direct(conn, user, &to, text, client_id),
-            (user, ClientMsg::Rename { nick }) => self.rename(conn, user, nick),
-            (_, ClientMsg::Hello { .. }) => {} // handled above
+            ) => {
+                self.direct(conn, user, &to, text, client_id);
+            }
+            (Some(user), ClientMsg::Rename { nick }) => self.rename(conn, user, nick),
         }
     }
 
