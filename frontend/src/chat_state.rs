@@ -213,6 +213,13 @@ impl ChatState {
         }
     }
 
+    /// Whether some typing indicator has lapsed by `now_ms`.
+    pub fn typing_lapsed(&self, now_ms: f64) -> bool {
+        self.rooms
+            .values()
+            .any(|view| view.typing.values().any(|until| *until <= now_ms))
+    }
+
     /// Drops typing indicators whose stop never came.
     pub fn expire_typing(&mut self, now_ms: f64) {
         for view in self.rooms.values_mut() {
@@ -529,8 +536,10 @@ mod tests {
             0.0,
         );
         assert_eq!(state.current_typing(), [nick("carol")]);
+        assert!(!state.typing_lapsed(5_999.0));
         state.expire_typing(5_999.0);
         assert_eq!(state.current_typing().len(), 1);
+        assert!(state.typing_lapsed(6_001.0));
         state.expire_typing(6_001.0);
         assert!(state.current_typing().is_empty(), "lapses without a stop");
         state.apply(

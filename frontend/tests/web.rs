@@ -349,3 +349,45 @@ async fn chat_page_shows_members_typing_and_a_sent_message() {
         other => panic!("{other:?}"),
     }
 }
+
+#[wasm_bindgen_test]
+async fn chat_page_renames_and_remembers_the_new_nickname() {
+    let root = container();
+    let url = backend_ws(paths::WS_CHAT);
+    let _mounted = mount_to(root.clone(), move || view! { <ChatPage url=url /> });
+    let nick: HtmlInputElement = find(&root, "nick-input");
+    nick.set_value("before-rename");
+    nick.dispatch_event(&web_sys::Event::new("input").unwrap())
+        .unwrap();
+    leptos::task::tick().await;
+    find::<HtmlButtonElement>(&root, "nick-submit").click();
+    wait_until("the chat is shown", || {
+        root.query_selector("[data-testid=me]").unwrap().is_some()
+    })
+    .await;
+
+    find::<HtmlButtonElement>(&root, "me").click();
+    leptos::task::tick().await;
+    let input: HtmlInputElement = find(&root, "rename-input");
+    input.set_value("after-rename");
+    input
+        .dispatch_event(&web_sys::Event::new("input").unwrap())
+        .unwrap();
+    leptos::task::tick().await;
+    find::<HtmlButtonElement>(&root, "rename-submit").click();
+    wait_until("the sidebar shows the new name", || {
+        root.query_selector("[data-testid=me]")
+            .unwrap()
+            .is_some_and(|me| me.text_content().unwrap() == "after-rename")
+    })
+    .await;
+    // A reconnect (or a reload) says hello with the new name.
+    let stored = web_sys::window()
+        .unwrap()
+        .local_storage()
+        .unwrap()
+        .unwrap()
+        .get_item("chat.nick")
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some("after-rename"));
+}

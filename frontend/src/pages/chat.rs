@@ -84,6 +84,14 @@ pub fn ChatPage(
                     if refresh {
                         ctx.send(&ClientMsg::ListRooms);
                     }
+                    // After a rename (ours, maybe from another tab) reconnects use the new name.
+                    let me = state.with_untracked(|s| s.me.clone());
+                    if let Some(me) =
+                        me.filter(|me| nick.with_untracked(|n| n.as_ref() != Some(me)))
+                    {
+                        store("chat.nick", me.as_str());
+                        nick.set(Some(me));
+                    }
                 }
                 Err(err) => {
                     state.update(|s| s.notices.push(format!("unreadable server message: {err}")))
@@ -100,8 +108,14 @@ pub fn ChatPage(
     )));
 
     // Typing indicators whose stop was lost lapse on their own.
+    // (Only touch the state when something lapses: an update re-renders what reads it.)
     let sweep = set_interval_with_handle(
-        move || state.update(|s| s.expire_typing(now_ms())),
+        move || {
+            let now = now_ms();
+            if state.with_untracked(|s| s.typing_lapsed(now)) {
+                state.update(|s| s.expire_typing(now));
+            }
+        },
         std::time::Duration::from_secs(1),
     );
     on_cleanup(move || {
@@ -260,8 +274,9 @@ fn RoomSidebar() -> impl IntoView {
                     }
                 >
                     <form class="join-form" on:submit=rename>
-                        <input type="text" aria-label="New nickname" maxlength="32" bind:value=new_nick />
-                        <button type="submit">"OK"</button>
+                        <input type="text" aria-label="New nickname"
+                            data-testid="rename-input" maxlength="32" bind:value=new_nick />
+                        <button type="submit" data-testid="rename-submit">"OK"</button>
                     </form>
                 </Show>
                 <StatusLine />
@@ -385,13 +400,16 @@ fn MessageList() -> impl IntoView {
     let state = expect_context::<ChatCtx>().state;
     let list: NodeRef<html::Ol> = NodeRef::new();
     let stick = RwSignal::new(true);
+    // A memo, so typing and presence changes do not rebuild the message list.
+    let lines = Memo::new(move |_| state.with(|s| s.current_lines().to_vec()));
+
     let on_scroll = move |_| {
         if let Some(el) = list.get() {
             stick.set(el.scroll_top() + el.client_height() >= el.scroll_height() - 40);
         }
     };
     Effect::new(move |_| {
-        state.with(|s| s.current_lines().len());
+        lines.track();
         if stick.get_untracked()
             && let Some(el) = list.get()
         {
@@ -399,8 +417,7 @@ fn MessageList() -> impl IntoView {
         }
     });
     let rows = move || {
-        state.with(|s| {
-            let lines = s.current_lines();
+        lines.with(|lines| {
             lines
                 .iter()
                 .enumerate()
