@@ -38,18 +38,40 @@ pub fn App() -> impl IntoView {
     }
 }
 
+/// Port of `trunk serve` in the development flow (Trunk.toml).
+const DEV_SERVER_PORT: &str = "3000";
+/// Port of `cargo run -p backend` in the development flow.
+const DEV_BACKEND_PORT: &str = "8080";
+
 /// The WebSocket URL of `path` on the server that served this page: `wss:` under `https:`.
 ///
-/// Under `trunk serve` that is trunk's dev server, which proxies `/ws*` to the backend.
+/// One exception, for the development flow: a debug build served by `trunk serve` (port 3000)
+/// connects straight to the backend on port 8080 of the same host. trunk 0.21's WebSocket proxy
+/// does not pass the negotiated subprotocol back to the browser, which then refuses the chat
+/// socket; the backend allows the dev server's origin by default.
 pub fn ws_url(path: &str) -> String {
     let location = web_sys::window().map(|w| w.location());
-    let host = location
-        .as_ref()
-        .and_then(|l| l.host().ok())
-        .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-    let secure = location
-        .and_then(|l| l.protocol().ok())
-        .is_some_and(|p| p == "https:");
-    let scheme = if secure { "wss" } else { "ws" };
-    format!("{scheme}://{host}{path}")
+    let field = |get: fn(&web_sys::Location) -> Result<String, wasm_bindgen::JsValue>| {
+        location
+            .as_ref()
+            .and_then(|l| get(l).ok())
+            .unwrap_or_default()
+    };
+    let (hostname, port) = (
+        field(web_sys::Location::hostname),
+        field(web_sys::Location::port),
+    );
+    let scheme = if field(web_sys::Location::protocol) == "https:" {
+        "wss"
+    } else {
+        "ws"
+    };
+    let authority = if cfg!(debug_assertions) && port == DEV_SERVER_PORT {
+        format!("{hostname}:{DEV_BACKEND_PORT}")
+    } else if hostname.is_empty() {
+        format!("127.0.0.1:{DEV_BACKEND_PORT}")
+    } else {
+        field(web_sys::Location::host)
+    };
+    format!("{scheme}://{authority}{path}")
 }
