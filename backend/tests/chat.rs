@@ -8,7 +8,9 @@ mod common;
 use std::time::Duration;
 
 use backend::Config;
-use common::{Chat, RawSocket, TestServer, expect_close, http_request, token_for, within};
+use common::{
+    Chat, RawSocket, TestServer, eventually, expect_close, http_request, token_for, within,
+};
 use futures_util::SinkExt as _;
 use shared::{ClientMsg, ErrorCode, Nick, RoomInfo, ServerMsg, close};
 use tokio_tungstenite::tungstenite::{
@@ -575,17 +577,10 @@ async fn connections_past_the_limit_get_503() {
     assert_eq!(status, 503, "{body}");
     // A slot frees when a connection ends (once the server has noticed).
     drop(_one);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        if http_request(server.addr, &request).await.0 == 101 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the slot was never freed"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the slot is freed", || async {
+        http_request(server.addr, &request).await.0 == 101
+    })
+    .await;
 }
 
 #[actix_web::test]

@@ -5,10 +5,8 @@
 
 mod common;
 
-use std::time::Duration;
-
 use backend::Config;
-use common::{TestServer, expect_close, http_get, http_request, within};
+use common::{TestServer, eventually, expect_close, http_get, http_request, within};
 use futures_util::SinkExt as _;
 use shared::{ClientMsg, ErrorCode, paths};
 use tokio_tungstenite::tungstenite::{
@@ -128,14 +126,10 @@ async fn metrics_move_with_traffic_closes_and_rejections() {
     );
 
     // The echo connection is gone from the open gauge once its session has ended.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while metric(&scrape(&server).await, "chat_connections_open", &echo_label) != 0.0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "echo connection still counted open"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the echo connection is no longer counted open", || async {
+        metric(&scrape(&server).await, "chat_connections_open", &echo_label) == 0.0
+    })
+    .await;
 }
 
 #[actix_web::test]

@@ -63,6 +63,38 @@ fn find<T: JsCast>(root: &HtmlElement, test_id: &str) -> T {
         .unchecked_into()
 }
 
+/// Types `text` into the input or textarea `test_id` as a user would (value, then an `input`
+/// event, then a reactive tick).
+async fn fill(root: &HtmlElement, test_id: &str, text: &str) {
+    let element: web_sys::Element = find(root, test_id);
+    match element.dyn_into::<HtmlInputElement>() {
+        Ok(input) => input.set_value(text),
+        Err(element) => element
+            .unchecked_into::<web_sys::HtmlTextAreaElement>()
+            .set_value(text),
+    }
+    find::<web_sys::Element>(root, test_id)
+        .dispatch_event(&web_sys::Event::new("input").unwrap())
+        .unwrap();
+    leptos::task::tick().await;
+}
+
+/// Mounts the chat page against the real backend and enters it as `nick`.
+async fn enter_chat(nick: &str) -> (HtmlElement, impl Drop) {
+    let root = container();
+    let url = backend_ws(paths::WS_CHAT);
+    let mounted = mount_to(root.clone(), move || view! { <ChatPage url=url /> });
+    fill(&root, "nick-input", nick).await;
+    find::<HtmlButtonElement>(&root, "nick-submit").click();
+    wait_until("the chat replaces the nickname screen", || {
+        root.query_selector("[data-testid=composer-input]")
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    (root, mounted)
+}
+
 async fn next_text(socket: &mut WebSocket) -> String {
     let next = futures::future::select(Box::pin(socket.next()), Box::pin(sleep(DEADLINE))).await;
     match next {
@@ -125,12 +157,7 @@ async fn echo_page_shows_the_echoed_text_after_typing_and_clicking_send() {
 
     // Korean plus markup: the markup must be shown as text, never parsed as HTML.
     let typed = "안녕하세요 hello <b>not bold</b>";
-    let input: HtmlInputElement = find(&root, "echo-input");
-    input.set_value(typed);
-    input
-        .dispatch_event(&web_sys::Event::new("input").unwrap())
-        .unwrap();
-    leptos::task::tick().await;
+    fill(&root, "echo-input", typed).await;
     let send: HtmlButtonElement = find(&root, "echo-send");
     assert!(
         !send.disabled(),
@@ -156,6 +183,7 @@ async fn echo_page_shows_the_echoed_text_after_typing_and_clicking_send() {
         entry.query_selector("b").unwrap().is_none(),
         "text was parsed as HTML"
     );
+    let input: HtmlInputElement = find(&root, "echo-input");
     assert_eq!(input.value(), "", "the input is cleared after sending");
 }
 
@@ -278,23 +306,8 @@ async fn two_gloo_clients_chat_and_a_third_in_another_room_sees_nothing() {
 
 #[wasm_bindgen_test]
 async fn chat_page_shows_members_typing_and_a_sent_message() {
-    let root = container();
-    let url = backend_ws(paths::WS_CHAT);
-    let _mounted = mount_to(root.clone(), move || view! { <ChatPage url=url /> });
-
-    // Nickname screen first.
-    let nick: HtmlInputElement = find(&root, "nick-input");
-    nick.set_value("page-user");
-    nick.dispatch_event(&web_sys::Event::new("input").unwrap())
-        .unwrap();
-    leptos::task::tick().await;
-    find::<HtmlButtonElement>(&root, "nick-submit").click();
-    wait_until("the chat replaces the nickname screen", || {
-        root.query_selector("[data-testid=composer-input]")
-            .unwrap()
-            .is_some()
-    })
-    .await;
+    // Nickname screen first, then the chat.
+    let (root, _mounted) = enter_chat("page-user").await;
 
     // Someone else joins the lobby and starts typing.
     let mut other = ChatClient::join("typist", &[]).await;
@@ -316,12 +329,7 @@ async fn chat_page_shows_members_typing_and_a_sent_message() {
     .await;
 
     // Send from the page: shown as sent once the server's echo arrives; the other user gets it.
-    let input: web_sys::HtmlTextAreaElement = find(&root, "composer-input");
-    input.set_value("hello from the page <i>raw</i>");
-    input
-        .dispatch_event(&web_sys::Event::new("input").unwrap())
-        .unwrap();
-    leptos::task::tick().await;
+    fill(&root, "composer-input", "hello from the page <i>raw</i>").await;
     find::<HtmlButtonElement>(&root, "composer-send").click();
     let messages: HtmlElement = find(&root, "messages");
     wait_until("the message is shown as sent", || {
@@ -352,28 +360,10 @@ async fn chat_page_shows_members_typing_and_a_sent_message() {
 
 #[wasm_bindgen_test]
 async fn chat_page_renames_and_remembers_the_new_nickname() {
-    let root = container();
-    let url = backend_ws(paths::WS_CHAT);
-    let _mounted = mount_to(root.clone(), move || view! { <ChatPage url=url /> });
-    let nick: HtmlInputElement = find(&root, "nick-input");
-    nick.set_value("before-rename");
-    nick.dispatch_event(&web_sys::Event::new("input").unwrap())
-        .unwrap();
-    leptos::task::tick().await;
-    find::<HtmlButtonElement>(&root, "nick-submit").click();
-    wait_until("the chat is shown", || {
-        root.query_selector("[data-testid=me]").unwrap().is_some()
-    })
-    .await;
-
+    let (root, _mounted) = enter_chat("before-rename").await;
     find::<HtmlButtonElement>(&root, "me").click();
     leptos::task::tick().await;
-    let input: HtmlInputElement = find(&root, "rename-input");
-    input.set_value("after-rename");
-    input
-        .dispatch_event(&web_sys::Event::new("input").unwrap())
-        .unwrap();
-    leptos::task::tick().await;
+    fill(&root, "rename-input", "after-rename").await;
     find::<HtmlButtonElement>(&root, "rename-submit").click();
     wait_until("the sidebar shows the new name", || {
         root.query_selector("[data-testid=me]")

@@ -107,6 +107,23 @@ pub async fn within<F: Future>(future: F) -> F::Output {
         .expect("timed out waiting for the server")
 }
 
+/// Polls `check` every 50 ms until it holds, failing the test after 5 s: for effects the server
+/// applies a moment after the client's action (a freed slot, a gauge going down).
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + STEP;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The next data or close message, skipping the server's heartbeat pings.
 pub async fn next_message(client: &mut Client) -> Message {
     loop {
