@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, MessageStream, Session};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, MessageStream, Session};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     Config,
     error::SessionError,
     metrics::{Endpoint, Metrics},
-    ws::{self, Heartbeat, close_code},
+    ws::{self, Ending, Heartbeat, close_code},
 };
 
 /// Runs one echo connection to its end: peer close, protocol error, heartbeat timeout or server
@@ -37,14 +37,6 @@ pub async fn run(
     metrics.closed(Endpoint::Echo, close_code(reason.as_ref()), true);
     // `Closed` only means the connection is already gone, so there is nothing to close.
     let _ = session.close(reason).await;
-}
-
-/// How a session loop ended without an error.
-enum Ending {
-    /// Send this close frame (`None`: one without a status code, as the peer's was).
-    Close(Option<CloseReason>),
-    /// The connection is gone; there is nobody to send a close frame to.
-    Vanished,
 }
 
 /// The session loop.

@@ -7,7 +7,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, MessageStream, Session};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, MessageStream, Session};
 use shared::{ClientMsg, ErrorCode, ServerMsg};
 use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
@@ -17,7 +17,7 @@ use crate::{
     error::SessionError,
     hub::{ConnId, Frame, HubHandle},
     metrics::{Endpoint, Metrics},
-    ws::{self, Heartbeat, close_code},
+    ws::{self, Ending, Heartbeat, close_code},
 };
 
 /// Runs one chat connection to its end; errors are logged here, once.
@@ -52,7 +52,9 @@ pub async fn run(
     // Always leave the hub, whatever ended the session (it may be gone on shutdown).
     let _ = hub.disconnect(conn).await;
     let reason = match ending {
-        Ok(reason) => reason,
+        Ok(Ending::Close(reason)) => reason,
+        // The peer's stream ended without a close frame: nobody is left to tell.
+        Ok(Ending::Vanished) => return,
         Err(err) => {
             tracing::info!(conn = conn.0, error = %err, "chat session ended");
             match err.close_reason() {
@@ -110,7 +112,7 @@ impl Io<'_> {
     }
 }
 
-/// The session loop. `Ok(None)` means the peer vanished; `Ok(Some(reason))` closes with it.
+/// The session loop.
 async fn drive(
     io: &mut Io<'_>,
     mut stream: AggregatedMessageStream,
@@ -118,14 +120,14 @@ async fn drive(
     conn: ConnId,
     hub: &HubHandle,
     config: &Config,
-) -> Result<Option<CloseReason>, SessionError> {
+) -> Result<Ending, SessionError> {
     let mut heartbeat = Heartbeat::new(config.heartbeat_interval, config.client_timeout);
     let mut limiter = RateLimiter::new(config.rate_per_sec, config.rate_burst, Instant::now());
     let mut strikes = 0u32;
     loop {
         tokio::select! {
             biased;
-            () = io.shutdown.cancelled() => return Ok(Some(ws::going_away())),
+            () = io.shutdown.cancelled() => return Ok(Ending::Close(Some(ws::going_away()))),
             () = io.kick.cancelled() => return Err(SessionError::SlowConsumer),
             frame = outbox.recv() => match frame {
                 Some(frame) => io.text(frame).await?,
@@ -152,10 +154,10 @@ async fn drive(
                     Some(Ok(AggregatedMessage::Pong(_))) => continue,
                     Some(Ok(AggregatedMessage::Close(reason))) => {
                         io.metrics.closed(Endpoint::Chat, close_code(reason.as_ref()), false);
-                        return Ok(reason);
+                        return Ok(Ending::Close(reason));
                     }
                     Some(Err(err)) => return Err(err.into()),
-                    None => return Ok(None),
+                    None => return Ok(Ending::Vanished),
                 };
                 // Counted before the hub sees anything; a refused message is parsed only to
                 // return its client_id, so the sender can mark it failed.

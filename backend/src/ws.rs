@@ -17,6 +17,14 @@ pub fn aggregate(stream: MessageStream, config: &Config) -> AggregatedMessageStr
         .max_continuation_size(config.max_frame_size)
 }
 
+/// How a session loop ended without an error.
+pub enum Ending {
+    /// Send this close frame (`None`: one without a status code, as the peer's was).
+    Close(Option<CloseReason>),
+    /// The connection is gone; there is nobody to send a close frame to.
+    Vanished,
+}
+
 /// The close frame every session sends when the server shuts down.
 pub fn going_away() -> CloseReason {
     CloseReason {

@@ -757,3 +757,26 @@ async fn silent_chat_client_is_dropped_and_leaves_its_rooms() {
     let code = silent.read_until_close(Duration::from_secs(5)).await;
     assert_eq!(code, close::HEARTBEAT_TIMEOUT);
 }
+
+#[actix_web::test]
+async fn close_without_a_code_is_answered_in_kind_and_leaves_the_rooms() {
+    let server = TestServer::spawn(config());
+    let mut watcher = server.chat_as("watcher", &[]).await;
+    let mut leaver = server.chat_as("leaver", &[]).await;
+    assert!(matches!(
+        watcher.recv().await,
+        ServerMsg::MemberJoined { .. }
+    ));
+    within(leaver.ws.send(Message::Close(None))).await.unwrap();
+    assert_eq!(
+        common::next_message(&mut leaver.ws).await,
+        Message::Close(None)
+    );
+    assert_eq!(
+        watcher.recv().await,
+        ServerMsg::MemberLeft {
+            room: "lobby".parse().unwrap(),
+            user: nick("leaver")
+        }
+    );
+}
