@@ -66,8 +66,9 @@ impl Slot {
     }
 
     /// The handshake succeeded: from here on the slot is an open connection.
-    fn opened(&self) {
+    fn opened(self) -> Open {
         self.metrics.connected(self.endpoint);
+        Open(self)
     }
 }
 
@@ -171,19 +172,10 @@ async fn ws_echo(req: HttpRequest, body: web::Payload, state: web::Data<AppState
     };
     match actix_ws::handle(&req, body) {
         Ok((response, session, stream)) => {
-            slot.opened();
-            let open = Open(slot);
             let (config, shutdown) = (Arc::clone(&state.config), state.shutdown.clone());
             let metrics = Arc::clone(&state.metrics);
-            let span = connection_span(&req, Endpoint::Echo);
-            // Sessions run on the worker's local runtime: actix-ws's stream is not `Send`.
-            actix_web::rt::spawn(
-                async move {
-                    echo::run(session, stream, config, metrics, shutdown).await;
-                    drop(open);
-                }
-                .instrument(span),
-            );
+            let run = echo::run(session, stream, config, metrics, shutdown);
+            spawn_session(&req, slot, run);
             response
         }
         Err(err) => handshake_refused(&state, paths::WS_ECHO, &err),
@@ -215,31 +207,33 @@ async fn ws_chat(req: HttpRequest, body: web::Payload, state: web::Data<AppState
     }
     match actix_ws::handle_with_protocols(&req, body, &[shared::SUBPROTOCOL]) {
         Ok((response, session, stream)) => {
-            slot.opened();
-            let open = Open(slot);
             let hub = state.hub.clone();
             let (config, shutdown) = (Arc::clone(&state.config), state.shutdown.clone());
             let metrics = Arc::clone(&state.metrics);
-            let span = connection_span(&req, Endpoint::Chat);
-            actix_web::rt::spawn(
-                async move {
-                    session::run(session, stream, hub, config, metrics, shutdown).await;
-                    drop(open);
-                }
-                .instrument(span),
-            );
+            let run = session::run(session, stream, hub, config, metrics, shutdown);
+            spawn_session(&req, slot, run);
             response
         }
         Err(err) => handshake_refused(&state, paths::WS_CHAT, &err),
     }
 }
 
-/// Every log line of a connection's session carries its endpoint and peer.
-fn connection_span(req: &HttpRequest, endpoint: Endpoint) -> tracing::Span {
+/// Runs an accepted connection's session on the worker's local runtime (actix-ws's stream is
+/// not `Send`), counted as open until it ends, inside a span that gives every log line of the
+/// session its endpoint and peer.
+fn spawn_session(req: &HttpRequest, slot: Slot, run: impl Future<Output = ()> + 'static) {
     let peer = req
         .peer_addr()
         .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
-    tracing::info_span!("ws", endpoint = endpoint.label(), %peer)
+    let span = tracing::info_span!("ws", endpoint = slot.endpoint.label(), %peer);
+    let open = slot.opened();
+    actix_web::rt::spawn(
+        async move {
+            run.await;
+            drop(open);
+        }
+        .instrument(span),
+    );
 }
 
 /// actix answers a bad handshake with a bare status; say what was wrong.
