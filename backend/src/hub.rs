@@ -308,13 +308,7 @@ impl Hub {
                 room: room.clone(),
                 user: self.nick(user),
             };
-            let others: Vec<ConnId> = self
-                .rooms
-                .conns(&room)
-                .filter(|&(_, u)| u != user)
-                .map(|(c, _)| c)
-                .collect();
-            self.broadcast(others, &event);
+            self.broadcast_room(&room, Some(user), &event);
         }
         let mut members: Vec<Nick> = self.rooms.users(&room).map(|u| self.nick(u)).collect();
         members.sort_by_key(Nick::key);
@@ -344,8 +338,7 @@ impl Hub {
             room: left.room.clone(),
             user: self.nick(left.user),
         };
-        let conns: Vec<ConnId> = self.rooms.conns(&left.room).map(|(c, _)| c).collect();
-        self.broadcast(conns, &event);
+        self.broadcast_room(&left.room, None, &event);
     }
 
     fn list_rooms(&mut self, conn: ConnId) {
@@ -384,8 +377,7 @@ impl Hub {
             ts: now_ms(),
             client_id,
         };
-        let conns: Vec<ConnId> = self.rooms.conns(&room).map(|(c, _)| c).collect();
-        self.broadcast(conns, &event);
+        self.broadcast_room(&room, None, &event);
     }
 
     fn typing(&mut self, conn: ConnId, user: UserId, room: RoomName) {
@@ -425,13 +417,7 @@ impl Hub {
             user: self.nick(user),
             active,
         };
-        let others: Vec<ConnId> = self
-            .rooms
-            .conns(room)
-            .filter(|&(_, u)| u != user)
-            .map(|(c, _)| c)
-            .collect();
-        self.broadcast(others, &event);
+        self.broadcast_room(room, Some(user), &event);
     }
 
     fn direct(
@@ -531,6 +517,18 @@ impl Hub {
 
     fn send_to(&mut self, conn: ConnId, event: &ServerMsg) {
         self.broadcast([conn], event);
+    }
+
+    /// Sends `event` to every connection in `room`, except the tabs of `except` (who already
+    /// know, e.g. the user who joined or is typing).
+    fn broadcast_room(&mut self, room: &RoomName, except: Option<UserId>, event: &ServerMsg) {
+        let conns: Vec<ConnId> = self
+            .rooms
+            .conns(room)
+            .filter(|&(_, u)| Some(u) != except)
+            .map(|(c, _)| c)
+            .collect();
+        self.broadcast(conns, event);
     }
 
     /// Encodes `event` once and queues the same frame for every connection in `conns`.
