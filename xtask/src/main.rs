@@ -1,17 +1,20 @@
-//! `cargo xtask`: the project's two commands, which install what they need first.
+//! `cargo xtask`: the project's commands, which install what they need first.
 //!
 //! - `cargo xtask serve [-- BACKEND ARGS]`: builds the frontend in release with trunk and runs
 //!   the backend serving it (default <http://127.0.0.1:8080/>).
 //! - `cargo xtask test`: formatting, clippy (native and wasm32), every native test, the browser
 //!   suite in headless Chromium and Firefox against a real backend, and the release build of
-//!   the app served by the real server and used in Chromium. Fails fast; the last lines list what ran.
+//!   the app served by the real server and used in Chromium. Fails fast; the last lines list
+//!   what ran.
+//! - `cargo xtask fuzz [SECONDS]`: each cargo-fuzz target in `fuzz/` for a bounded time.
 //!
 //! Plain `std::process`, with only `shared` (paths), serde_json (WebDriver) and base64
 //! (screenshots) as dependencies: it must build before any tool is installed.
 //!
 //! # Layout
-//! - `main.rs`: argument handling, the two commands, the step report.
-//! - `tools.rs`: find-or-install for every external tool (versions from ../shared/TOOLCHAIN.md).
+//! - `main.rs`: argument handling, the commands, the step report.
+//! - `tools.rs`: find-or-install for every external tool (versions from ../shared/TOOLCHAIN.md,
+//!   except wasm-opt: binaryen from npm, see docs/DEVELOPMENT.md).
 //! - `server.rs`: a backend process on a free port, stopped with SIGTERM.
 //! - `http.rs`: a minimal HTTP/1.1 client for the loopback servers above.
 //! - `webdriver.rs`: Chromium through chromedriver (W3C WebDriver) for the end-to-end check.
