@@ -35,6 +35,16 @@ const DEFAULT_OUTBOX_CAPACITY: &str = "256";
 const DEFAULT_TYPING_TIMEOUT: &str = "5s";
 /// A client gets this long to send its request headers (slowloris defence).
 const DEFAULT_REQUEST_TIMEOUT: &str = "5s";
+/// Relative to the working directory, like `dist`: `cargo run -p backend` keeps its history
+/// in the checkout (git-ignored).
+const DEFAULT_DATA_DIR: &str = "data";
+/// About a screenful of messages.
+const DEFAULT_HISTORY_PAGE: &str = "50";
+/// A client this many messages behind is better served by a fresh page than by a flood.
+const DEFAULT_MAX_CATCH_UP: &str = "1000";
+const DEFAULT_RETENTION_INTERVAL: &str = "1m";
+/// Long enough for a laptop that slept overnight to retry its queued messages safely.
+const DEFAULT_DEDUP_WINDOW: &str = "24h";
 
 /// Everything the server can be told at start-up.
 #[derive(Debug, Clone, Parser)]
@@ -124,6 +134,43 @@ pub struct Config {
     #[arg(long, env = "CHAT_REQUEST_TIMEOUT", default_value = DEFAULT_REQUEST_TIMEOUT,
           value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
+
+    /// Directory of the message store (`chat.sqlite3`, SQLite in WAL mode); created if
+    /// missing.
+    #[arg(long, env = "CHAT_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+
+    /// Messages sent on joining a room, and per "load older".
+    #[arg(long, env = "CHAT_HISTORY_PAGE", default_value = DEFAULT_HISTORY_PAGE)]
+    pub history_page: u32,
+
+    /// Most missed messages one reconnect catch-up delivers; a client further behind is told
+    /// so (`reset`) and gets the latest page.
+    #[arg(long, env = "CHAT_MAX_CATCH_UP", default_value = DEFAULT_MAX_CATCH_UP)]
+    pub max_catch_up: u32,
+
+    /// Keep at most this many messages per room (default: all).
+    #[arg(long, env = "CHAT_RETENTION_MESSAGES")]
+    pub retention_messages: Option<u64>,
+
+    /// Delete messages older than this, e.g. `30days` (default: keep).
+    #[arg(long, env = "CHAT_RETENTION_AGE", value_parser = humantime::parse_duration)]
+    pub retention_age: Option<Duration>,
+
+    /// How often retention runs in the background.
+    #[arg(long, env = "CHAT_RETENTION_INTERVAL", default_value = DEFAULT_RETENTION_INTERVAL,
+          value_parser = humantime::parse_duration)]
+    pub retention_interval: Duration,
+
+    /// A message resent with the same `client_id` within this window is stored and
+    /// broadcast once; the retry gets the original acknowledgement.
+    #[arg(long, env = "CHAT_DEDUP_WINDOW", default_value = DEFAULT_DEDUP_WINDOW,
+          value_parser = humantime::parse_duration)]
+    pub dedup_window: Duration,
+
+    /// Cap on the database size in bytes; sends beyond it get `store_failed` (default: none).
+    #[arg(long, env = "CHAT_MAX_STORE_BYTES")]
+    pub max_store_bytes: Option<u64>,
 }
 
 impl Default for Config {
@@ -155,6 +202,14 @@ impl Default for Config {
             outbox_capacity: number(DEFAULT_OUTBOX_CAPACITY) as usize,
             typing_timeout: duration(DEFAULT_TYPING_TIMEOUT),
             request_timeout: duration(DEFAULT_REQUEST_TIMEOUT),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            history_page: number(DEFAULT_HISTORY_PAGE),
+            max_catch_up: number(DEFAULT_MAX_CATCH_UP),
+            retention_messages: None,
+            retention_age: None,
+            retention_interval: duration(DEFAULT_RETENTION_INTERVAL),
+            dedup_window: duration(DEFAULT_DEDUP_WINDOW),
+            max_store_bytes: None,
         }
     }
 }
@@ -186,12 +241,36 @@ impl Config {
             ("--rate-per-sec", self.rate_per_sec as usize),
             ("--rate-burst", self.rate_burst as usize),
             ("--outbox-capacity", self.outbox_capacity),
+            ("--history-page", self.history_page as usize),
+            ("--max-catch-up", self.max_catch_up as usize),
         ] {
             if value == 0 {
                 return Err(format!("{flag} must be at least 1"));
             }
         }
+        if self.retention_interval.is_zero() {
+            return Err("--retention-interval must be greater than zero".into());
+        }
+        if self.retention_messages == Some(0) {
+            return Err(
+                "--retention-messages must be at least 1 (leave it out to keep all)".into(),
+            );
+        }
         Ok(())
+    }
+
+    /// How the message store behaves.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            page: self.history_page,
+            max_catch_up: self.max_catch_up,
+            retention_messages: self.retention_messages,
+            retention_age: self.retention_age,
+            retention_interval: self.retention_interval,
+            dedup_window: self.dedup_window,
+            max_bytes: self.max_store_bytes,
+            ..crate::store::StoreOptions::default()
+        }
     }
 
     /// The limits announced to chat clients in `welcome`.

@@ -1,6 +1,12 @@
 //! The hub: the one owner of chat state (users, nicknames, rooms, typing), run as a single task
 //! that sessions talk to through a channel. No locks; one global order of events.
 //!
+//! Messages are stored before they are sent: `say` and `direct` go to the [`Store`] thread,
+//! and the hub broadcasts each one when the store reports it written (a failed write is an
+//! error to the sender and nothing else). History reads go through the same store queue, and
+//! while a connection waits for a room's history, live messages of that room skip it: the
+//! store's ordering guarantees they are in the history it will get (see [`crate::store`]).
+//!
 //! The hub never awaits a session. Every outgoing event is encoded once into a [`Frame`] and
 //! handed to each recipient's bounded outbox with `try_send`; a full outbox means that reader
 //! is too slow, so it is cut off (its kick token is cancelled and its session closes with
@@ -13,10 +19,11 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use bytestring::ByteString;
+use sha2::{Digest as _, Sha256};
 use shared::{
     ClientMsg, ClientMsgId, ErrorCode, MessageId, Nick, RoomInfo, RoomName, ServerMsg, Text,
     UserToken,
@@ -27,7 +34,14 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{Config, metrics::Metrics, rooms::Rooms};
+use crate::{
+    Config,
+    metrics::Metrics,
+    rooms::Rooms,
+    store::{
+        self, Answer, Appended, NewMessage, OpenError, Read, RoomRange, Store, Stored, Target,
+    },
+};
 
 /// An encoded server message, shared by all its recipients (cloning is a reference count).
 pub type Frame = ByteString;
@@ -72,15 +86,26 @@ enum Command {
 const COMMAND_CAPACITY: usize = 4096;
 
 impl HubHandle {
-    /// Starts the hub task; it stops when `shutdown` is cancelled or every handle is dropped.
-    pub fn spawn(config: &Config, metrics: Arc<Metrics>, shutdown: CancellationToken) -> Self {
+    /// Opens the message store under [`Config::data_dir`] and starts the hub task; it stops
+    /// when `shutdown` is cancelled or every handle is dropped.
+    pub fn spawn(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, OpenError> {
+        let (store, stored) = Store::open(
+            &config.data_dir,
+            config.store_options(),
+            Some(metrics.store()),
+        )?;
+        tracing::info!(path = %store.path().display(), "message store open");
         let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
-        let hub = Hub::new(config, metrics);
-        tokio::spawn(hub.run(receiver, shutdown));
-        Self {
+        let hub = Hub::new(config, metrics, store);
+        tokio::spawn(hub.run(receiver, stored, shutdown));
+        Ok(Self {
             commands,
             next_conn: Arc::new(AtomicU64::new(1)),
-        }
+        })
     }
 
     /// Registers a connection whose frames go to `outbox`; `kick` is cancelled if the hub
@@ -120,13 +145,46 @@ struct Conn {
     outbox: mpsc::Sender<Frame>,
     kick: CancellationToken,
     user: Option<UserId>,
+    /// Rooms whose history this connection waits for, with the read's number: their live
+    /// messages skip it meanwhile (the history will hold them).
+    catching_up: HashMap<RoomName, u64>,
+    /// The same for direct messages.
+    direct_catching_up: Option<u64>,
 }
 
 struct User {
     nick: Nick,
     token: UserToken,
+    /// What the store knows this user by (see [`NewMessage::sender`]).
+    key: String,
     conns: BTreeSet<ConnId>,
 }
+
+/// What the hub needs back from the store with each answer.
+#[derive(Debug)]
+enum Ctx {
+    /// A `say` or `direct` from `conn`.
+    Send {
+        conn: ConnId,
+        sender: UserId,
+        recipient: Option<UserId>,
+        client_id: ClientMsgId,
+    },
+    /// The history of `room` that `conn` waits for (read number `read`).
+    CatchUp {
+        conn: ConnId,
+        room: RoomName,
+        read: u64,
+    },
+    /// The direct messages `conn` waits for.
+    DirectCatchUp { conn: ConnId, read: u64 },
+    /// A "load older" page.
+    Older { conn: ConnId },
+}
+
+/// Messages handed to the store and not yet answered, beyond which sends are refused with
+/// `overloaded`: the store queue cannot grow without bound if the disk stalls.
+const MAX_UNSTORED: usize = 16 * 1024;
 
 /// How often expired typing indicators are swept.
 const TYPING_SWEEP: Duration = Duration::from_millis(250);
@@ -141,14 +199,17 @@ struct Hub {
     /// Lower-cased nickname → user, for uniqueness ignoring case.
     nicks: HashMap<String, UserId>,
     typing: HashMap<(RoomName, UserId), Instant>,
+    store: Store<Ctx>,
+    /// Appends queued in the store and not yet answered.
+    unstored: usize,
     next_user: u64,
-    next_message: u64,
+    next_read: u64,
     /// Connections whose outbox overflowed during the current command, dropped after it.
     overflowed: Vec<ConnId>,
 }
 
 impl Hub {
-    fn new(config: &Config, metrics: Arc<Metrics>) -> Self {
+    fn new(config: &Config, metrics: Arc<Metrics>, store: Store<Ctx>) -> Self {
         Self {
             metrics,
             limits: config.limits(),
@@ -158,19 +219,34 @@ impl Hub {
             users: HashMap::new(),
             nicks: HashMap::new(),
             typing: HashMap::new(),
+            store,
+            unstored: 0,
             next_user: 1,
-            next_message: 1,
+            next_read: 1,
             overflowed: Vec::new(),
         }
     }
 
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>, shutdown: CancellationToken) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut stored: mpsc::UnboundedReceiver<store::Event<Ctx>>,
+        shutdown: CancellationToken,
+    ) {
         let mut sweep = tokio::time::interval(TYPING_SWEEP);
         sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
+                // Store answers first: they free memory and deliver what users wait for.
+                event = stored.recv() => match event {
+                    Some(event) => self.stored(event),
+                    None => {
+                        tracing::error!("the message store thread has stopped");
+                        break;
+                    }
+                },
                 command = commands.recv() => match command {
                     Some(command) => self.handle(command),
                     None => break,
@@ -193,6 +269,8 @@ impl Hub {
                         outbox,
                         kick,
                         user: None,
+                        catching_up: HashMap::new(),
+                        direct_catching_up: None,
                     },
                 );
             }
@@ -206,7 +284,16 @@ impl Hub {
             return; // Disconnected (or dropped) meanwhile.
         };
         match (state.user, message) {
-            (None, ClientMsg::Hello { nick, token, rooms }) => self.hello(conn, nick, token, rooms),
+            (
+                None,
+                ClientMsg::Hello {
+                    nick,
+                    token,
+                    rooms,
+                    since,
+                    direct_since,
+                },
+            ) => self.hello(conn, nick, token, rooms, &since, direct_since),
             (Some(_), ClientMsg::Hello { .. }) => {
                 self.refuse(
                     conn,
@@ -221,7 +308,10 @@ impl Hub {
                 "send hello with a nickname first",
                 None,
             ),
-            (Some(user), ClientMsg::Join { room }) => self.join(conn, user, room),
+            (Some(user), ClientMsg::Join { room, since }) => self.join(conn, user, room, since),
+            (Some(_), ClientMsg::LoadOlder { room, before }) => {
+                self.load_older(conn, room, before);
+            }
             (Some(_), ClientMsg::Leave { room }) => self.leave(conn, &room),
             (Some(_), ClientMsg::ListRooms) => self.list_rooms(conn),
             (
@@ -249,7 +339,15 @@ impl Hub {
         }
     }
 
-    fn hello(&mut self, conn: ConnId, nick: Nick, token: UserToken, rooms: Vec<RoomName>) {
+    fn hello(
+        &mut self,
+        conn: ConnId,
+        nick: Nick,
+        token: UserToken,
+        rooms: Vec<RoomName>,
+        since: &std::collections::BTreeMap<RoomName, u64>,
+        direct_since: Option<MessageId>,
+    ) {
         let user = match self.nicks.get(&nick.key()) {
             Some(&user) if self.users.get(&user).is_some_and(|u| u.token == token) => user,
             Some(_) => {
@@ -260,11 +358,13 @@ impl Hub {
                 let user = UserId(self.next_user);
                 self.next_user += 1;
                 self.nicks.insert(nick.key(), user);
+                let key = user_key(&token);
                 self.users.insert(
                     user,
                     User {
                         nick,
                         token,
+                        key,
                         conns: BTreeSet::new(),
                     },
                 );
@@ -279,21 +379,29 @@ impl Hub {
             user: profile.nick.clone(),
             limits: self.limits,
         };
+        let read = Read::Direct {
+            user: profile.key.clone(),
+            since: direct_since,
+        };
+        let number = self.read_number();
         if let Some(state) = self.conns.get_mut(&conn) {
             state.user = Some(user);
+            state.direct_catching_up = Some(number);
         }
         self.send_to(conn, &welcome);
+        self.read(Ctx::DirectCatchUp { conn, read: number }, read);
         let rooms = if rooms.is_empty() {
             vec![RoomName::default_room()]
         } else {
             rooms
         };
         for room in rooms {
-            self.join(conn, user, room);
+            let since = since.get(&room).copied();
+            self.join(conn, user, room, since);
         }
     }
 
-    fn join(&mut self, conn: ConnId, user: UserId, room: RoomName) {
+    fn join(&mut self, conn: ConnId, user: UserId, room: RoomName, since: Option<u64>) {
         let already = self.rooms.contains(&room, conn);
         if !already && self.rooms.rooms_of(conn).count() >= self.limits.max_rooms as usize {
             let message = format!(
@@ -312,10 +420,52 @@ impl Hub {
         }
         let mut members: Vec<Nick> = self.rooms.users(&room).map(|u| self.nick(u)).collect();
         members.sort_by_key(Nick::key);
-        self.send_to(conn, &ServerMsg::Joined { room, members });
+        self.send_to(
+            conn,
+            &ServerMsg::Joined {
+                room: room.clone(),
+                members,
+            },
+        );
+        // From now until the history arrives, this room's live messages skip this connection.
+        let number = self.read_number();
+        if let Some(state) = self.conns.get_mut(&conn) {
+            state.catching_up.insert(room.clone(), number);
+        }
+        let range = since.map_or(RoomRange::Latest, RoomRange::Since);
+        let ctx = Ctx::CatchUp {
+            conn,
+            room: room.clone(),
+            read: number,
+        };
+        self.read(ctx, Read::Room { room, range });
+    }
+
+    fn load_older(&mut self, conn: ConnId, room: RoomName, before: u64) {
+        if !self.rooms.contains(&room, conn) {
+            let message = format!("join {room} before reading its history");
+            return self.refuse(conn, ErrorCode::NotInRoom, &message, None);
+        }
+        let range = RoomRange::Before(before);
+        self.read(Ctx::Older { conn }, Read::Room { room, range });
+    }
+
+    fn read_number(&mut self) -> u64 {
+        self.next_read += 1;
+        self.next_read
+    }
+
+    fn read(&mut self, ctx: Ctx, read: Read) {
+        if self.store.read(ctx, read).is_err() {
+            // Only while shutting down; the run loop is about to stop too.
+            tracing::warn!("history read dropped: the message store has stopped");
+        }
     }
 
     fn leave(&mut self, conn: ConnId, room: &RoomName) {
+        if let Some(state) = self.conns.get_mut(&conn) {
+            state.catching_up.remove(room);
+        }
         match self.rooms.leave(room, conn) {
             Some(left) => {
                 self.send_to(conn, &ServerMsg::Left { room: room.clone() });
@@ -369,15 +519,161 @@ impl Hub {
             return self.refuse(conn, ErrorCode::TooLong, &message, Some(client_id));
         }
         self.stop_typing(&room, user);
-        let event = ServerMsg::Said {
-            id: self.message_id(),
-            room: room.clone(),
-            from: self.nick(user),
-            text,
-            ts: now_ms(),
-            client_id,
+        self.append(conn, user, None, Target::Room(room), text, client_id);
+    }
+
+    /// Hands a message to the store; [`Hub::stored`] sends it on once it is written.
+    fn append(
+        &mut self,
+        conn: ConnId,
+        sender: UserId,
+        recipient: Option<UserId>,
+        target: Target,
+        text: Text,
+        client_id: ClientMsgId,
+    ) {
+        if self.unstored >= MAX_UNSTORED {
+            let message = "too many messages are waiting to be stored; retry shortly";
+            return self.refuse(conn, ErrorCode::Overloaded, message, Some(client_id));
+        }
+        let Some(profile) = self.users.get(&sender) else {
+            return;
         };
-        self.broadcast_room(&room, None, &event);
+        let message = NewMessage {
+            target,
+            sender: profile.key.clone(),
+            from: profile.nick.clone(),
+            text,
+            client_id: client_id.clone(),
+            ts: store::now_ms(),
+        };
+        let ctx = Ctx::Send {
+            conn,
+            sender,
+            recipient,
+            client_id: client_id.clone(),
+        };
+        if self.store.append(ctx, message).is_err() {
+            let message = "the message store has stopped; the message was not sent";
+            return self.refuse(conn, ErrorCode::StoreFailed, message, Some(client_id));
+        }
+        self.unstored += 1;
+    }
+
+    /// An answer from the store.
+    fn stored(&mut self, event: store::Event<Ctx>) {
+        match event {
+            store::Event::Appended { ctx, outcome } => {
+                self.unstored = self.unstored.saturating_sub(1);
+                let Ctx::Send {
+                    conn,
+                    sender,
+                    recipient,
+                    client_id,
+                } = ctx
+                else {
+                    return;
+                };
+                match outcome {
+                    Appended::New(Stored::Room { room, message }) => {
+                        let event = said(room.clone(), message);
+                        self.broadcast_live(&room, &event);
+                    }
+                    Appended::New(Stored::Direct(message)) => {
+                        let conns: BTreeSet<ConnId> = [Some(sender), recipient]
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|u| self.users.get(&u))
+                            .flat_map(|u| u.conns.iter().copied())
+                            .filter(|c| {
+                                self.conns
+                                    .get(c)
+                                    .is_some_and(|s| s.direct_catching_up.is_none())
+                            })
+                            .collect();
+                        self.broadcast(conns, &direct(message));
+                    }
+                    // A retry of a stored message: the original acknowledgement, to the
+                    // sender only (everyone else has it already).
+                    Appended::Duplicate(Stored::Room { room, message }) => {
+                        self.send_to(conn, &said(room, message));
+                    }
+                    Appended::Duplicate(Stored::Direct(message)) => {
+                        self.send_to(conn, &direct(message));
+                    }
+                    Appended::Failed(reason) => {
+                        self.refuse(conn, ErrorCode::StoreFailed, &reason, Some(client_id));
+                    }
+                }
+            }
+            store::Event::Read { ctx, answer } => self.answered(ctx, answer),
+        }
+    }
+
+    /// History for a connection: sent only if it still waits for this very read.
+    fn answered(&mut self, ctx: Ctx, answer: Result<Answer, String>) {
+        let (conn, waited) = match &ctx {
+            Ctx::CatchUp { conn, room, read } => {
+                let Some(state) = self.conns.get_mut(conn) else {
+                    return;
+                };
+                if state.catching_up.get(room) != Some(read) {
+                    return; // Left the room, or joined again and waits for a newer read.
+                }
+                state.catching_up.remove(room);
+                (*conn, Some(room.clone()))
+            }
+            Ctx::DirectCatchUp { conn, read } => {
+                let Some(state) = self.conns.get_mut(conn) else {
+                    return;
+                };
+                if state.direct_catching_up != Some(*read) {
+                    return;
+                }
+                state.direct_catching_up = None;
+                (*conn, None)
+            }
+            Ctx::Older { conn } => (*conn, None),
+            Ctx::Send { .. } => return,
+        };
+        let event = match answer {
+            Ok(Answer::Room {
+                room,
+                mode,
+                messages,
+                more_before,
+            }) => ServerMsg::History {
+                room,
+                mode,
+                messages,
+                more_before,
+            },
+            Ok(Answer::Direct { mode, messages }) => ServerMsg::DirectHistory { mode, messages },
+            Err(reason) => {
+                let message = match waited {
+                    Some(room) => format!("{reason} of {room}; join it again to retry"),
+                    None => reason,
+                };
+                return self.refuse(conn, ErrorCode::StoreFailed, &message, None);
+            }
+        };
+        self.send_to(conn, &event);
+    }
+
+    /// A room message to every member, except connections still waiting for the room's
+    /// history (which contains it).
+    fn broadcast_live(&mut self, room: &RoomName, event: &ServerMsg) {
+        let conns: Vec<ConnId> = self
+            .rooms
+            .conns(room)
+            .map(|(c, _)| c)
+            .filter(|c| {
+                self.conns
+                    .get(c)
+                    .is_some_and(|s| !s.catching_up.contains_key(room))
+            })
+            .collect();
+        self.broadcast(conns, event);
     }
 
     fn typing(&mut self, conn: ConnId, user: UserId, room: RoomName) {
@@ -435,20 +731,14 @@ impl Hub {
         if let Err(message) = self.check_length(&text) {
             return self.refuse(conn, ErrorCode::TooLong, &message, Some(client_id));
         }
-        let event = ServerMsg::Direct {
-            id: self.message_id(),
-            from: self.nick(user),
-            to: self.nick(recipient),
-            text,
-            ts: now_ms(),
-            client_id,
+        let Some(profile) = self.users.get(&recipient) else {
+            return;
         };
-        let conns: BTreeSet<ConnId> = [user, recipient]
-            .iter()
-            .filter_map(|u| self.users.get(u))
-            .flat_map(|u| u.conns.iter().copied())
-            .collect();
-        self.broadcast(conns, &event);
+        let target = Target::Direct {
+            recipient: profile.key.clone(),
+            to: profile.nick.clone(),
+        };
+        self.append(conn, user, Some(recipient), target, text, client_id);
     }
 
     fn rename(&mut self, conn: ConnId, user: UserId, nick: Nick) {
@@ -507,12 +797,6 @@ impl Hub {
             .get(&user)
             .map(|u| u.nick.clone())
             .expect("every user in a room or conn map is registered")
-    }
-
-    fn message_id(&mut self) -> MessageId {
-        let id = MessageId(self.next_message);
-        self.next_message += 1;
-        id
     }
 
     fn send_to(&mut self, conn: ConnId, event: &ServerMsg) {
@@ -588,11 +872,50 @@ impl Hub {
     }
 }
 
-/// Milliseconds since the Unix epoch, for message timestamps.
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+/// The store's key for a user: a hash of their browser token, so the database holds no
+/// secret that would let its reader speak as someone.
+fn user_key(token: &UserToken) -> String {
+    let digest = Sha256::digest(token.as_str().as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn said(room: RoomName, message: shared::RoomMessage) -> ServerMsg {
+    let shared::RoomMessage {
+        id,
+        seq,
+        from,
+        text,
+        ts,
+        client_id,
+    } = message;
+    ServerMsg::Said {
+        id,
+        room,
+        seq,
+        from,
+        text,
+        ts,
+        client_id,
+    }
+}
+
+fn direct(message: shared::DirectMessage) -> ServerMsg {
+    let shared::DirectMessage {
+        id,
+        from,
+        to,
+        text,
+        ts,
+        client_id,
+    } = message;
+    ServerMsg::Direct {
+        id,
+        from,
+        to,
+        text,
+        ts,
+        client_id,
+    }
 }
 
 #[cfg(test)]
@@ -603,6 +926,17 @@ mod tests {
         conn: ConnId,
         outbox: mpsc::Receiver<Frame>,
         kick: CancellationToken,
+    }
+
+    /// A hub whose store lives in a fresh directory (dropped with the returned guard).
+    fn spawn_hub(metrics: Arc<Metrics>) -> (HubHandle, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
+        let hub = HubHandle::spawn(&config, metrics, CancellationToken::new()).unwrap();
+        (hub, dir)
     }
 
     async fn connect(hub: &HubHandle, capacity: usize) -> Fake {
@@ -617,6 +951,8 @@ mod tests {
             nick: nick.parse().unwrap(),
             token: format!("{nick}-token-0123456789").parse().unwrap(),
             rooms: vec![],
+            since: std::collections::BTreeMap::new(),
+            direct_since: None,
         };
         hub.request(fake.conn, message).await.unwrap();
     }
@@ -628,26 +964,36 @@ mod tests {
             .expect("outbox open")
     }
 
+    /// Reads frames until one contains `needle`, and returns it.
+    async fn until(fake: &mut Fake, needle: &str) -> Frame {
+        loop {
+            let frame = next(fake).await;
+            if frame.contains(needle) {
+                return frame;
+            }
+        }
+    }
+
+    fn say(text: &str) -> ClientMsg {
+        ClientMsg::Say {
+            room: RoomName::default_room(),
+            text: text.try_into().unwrap(),
+            client_id: "c1".parse().unwrap(),
+        }
+    }
+
     #[tokio::test]
     async fn a_broadcast_is_encoded_once_and_shared_by_every_recipient() {
         let metrics = Arc::new(Metrics::new().unwrap());
-        let hub = HubHandle::spawn(&Config::default(), metrics, CancellationToken::new());
+        let (hub, _dir) = spawn_hub(metrics);
         let mut alice = connect(&hub, 16).await;
         let mut bob = connect(&hub, 16).await;
         hello(&hub, &alice, "alice").await;
+        until(&mut alice, "\"history\"").await;
         hello(&hub, &bob, "bob").await;
-        for _ in 0..3 {
-            next(&mut alice).await; // welcome, joined, bob joined
-        }
-        for _ in 0..2 {
-            next(&mut bob).await; // welcome, joined
-        }
-        let say = ClientMsg::Say {
-            room: RoomName::default_room(),
-            text: "one buffer".try_into().unwrap(),
-            client_id: "c1".parse().unwrap(),
-        };
-        hub.request(alice.conn, say).await.unwrap();
+        until(&mut bob, "\"history\"").await;
+        until(&mut alice, "\"member_joined\"").await;
+        hub.request(alice.conn, say("one buffer")).await.unwrap();
         let (a, b) = (next(&mut alice).await, next(&mut bob).await);
         assert_eq!(a, b);
         assert!(a.contains("one buffer"));
@@ -661,24 +1007,15 @@ mod tests {
     #[tokio::test]
     async fn a_full_outbox_gets_its_connection_kicked_and_removed() {
         let metrics = Arc::new(Metrics::new().unwrap());
-        let hub = HubHandle::spawn(
-            &Config::default(),
-            Arc::clone(&metrics),
-            CancellationToken::new(),
-        );
+        let (hub, _dir) = spawn_hub(Arc::clone(&metrics));
         let mut alice = connect(&hub, 64).await;
-        let slow = connect(&hub, 2).await;
         hello(&hub, &alice, "alice").await;
-        hello(&hub, &slow, "slow").await; // welcome + joined fill its outbox of 2
-        for _ in 0..3 {
-            next(&mut alice).await;
-        }
-        let say = ClientMsg::Say {
-            room: RoomName::default_room(),
-            text: "overflow".try_into().unwrap(),
-            client_id: "c1".parse().unwrap(),
-        };
-        hub.request(alice.conn, say).await.unwrap();
+        until(&mut alice, "\"history\"").await;
+        // welcome, joined, direct_history and history fill an outbox of 4.
+        let slow = connect(&hub, 4).await;
+        hello(&hub, &slow, "slow").await;
+        until(&mut alice, "\"member_joined\"").await;
+        hub.request(alice.conn, say("overflow")).await.unwrap();
         tokio::time::timeout(Duration::from_secs(2), slow.kick.cancelled())
             .await
             .expect("the slow connection is kicked");

@@ -13,6 +13,8 @@
 //! - [`session`]: a chat connection's loop: decode, rate-limit, forward to the hub, write.
 //! - [`hub`]: [`hub::HubHandle`] and the hub task, the one owner of users, rooms and typing.
 //! - [`rooms`]: [`rooms::Rooms`], the pure membership registry the hub uses.
+//! - [`store`]: [`store::Store`], the SQLite message store on its own thread: group commit,
+//!   history reads in the same order as writes, retention.
 //! - [`echo`]: the echo session loop.
 //! - [`ws`]: plumbing both sessions share: limits and reassembly, [`ws::Heartbeat`], close
 //!   codes.
@@ -31,6 +33,7 @@ pub mod metrics;
 pub mod rooms;
 pub mod routes;
 pub mod session;
+pub mod store;
 pub mod ws;
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
@@ -44,6 +47,9 @@ const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// Serves the app on `listener` until `shutdown` is cancelled and the drain has finished.
 ///
+/// Fails at once, naming the file, if the message store under [`Config::data_dir`] cannot be
+/// opened (unwritable directory, corrupt database, newer schema).
+///
 /// Must be awaited inside an Actix system (`#[actix_web::main]` / `#[actix_web::test]`).
 pub async fn run(
     listener: TcpListener,
@@ -52,7 +58,8 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let metrics = Arc::new(metrics::Metrics::new().map_err(std::io::Error::other)?);
     let state = routes::AppState {
-        hub: hub::HubHandle::spawn(&config, Arc::clone(&metrics), shutdown.clone()),
+        hub: hub::HubHandle::spawn(&config, Arc::clone(&metrics), shutdown.clone())
+            .map_err(std::io::Error::other)?,
         metrics,
         config: Arc::new(config),
         shutdown: shutdown.clone(),

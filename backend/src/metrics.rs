@@ -4,7 +4,8 @@
 //! process do not mix their numbers), shared by the routes, the sessions and the hub.
 
 use prometheus::{
-    Encoder as _, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder as _, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Which WebSocket endpoint a number is about.
@@ -72,9 +73,15 @@ pub struct Metrics {
     pub rooms: IntGauge,
     /// Identified chat users online.
     pub users: IntGauge,
+    store: crate::store::StoreMetrics,
 }
 
 impl Metrics {
+    /// The handles the message store updates.
+    pub fn store(&self) -> crate::store::StoreMetrics {
+        self.store.clone()
+    }
+
     /// Creates and registers every metric.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new_custom(Some("chat".into()), None)?;
@@ -103,6 +110,29 @@ impl Metrics {
         registry.register(Box::new(rooms.clone()))?;
         let users = IntGauge::new("users_online", "Identified chat users online.")?;
         registry.register(Box::new(users.clone()))?;
+        let store = crate::store::StoreMetrics {
+            commit_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "store_commit_seconds",
+                    "Time to store one batch of messages (one transaction, with its fsync).",
+                )
+                .buckets(prometheus::exponential_buckets(0.000_1, 2.0, 16)?),
+            )?,
+            batch_size: Histogram::with_opts(
+                HistogramOpts::new(
+                    "store_batch_messages",
+                    "Messages stored per transaction (group commit).",
+                )
+                .buckets(prometheus::exponential_buckets(1.0, 2.0, 12)?),
+            )?,
+            failures: IntCounter::new(
+                "store_failures_total",
+                "Messages that could not be stored (the sender got store_failed).",
+            )?,
+        };
+        registry.register(Box::new(store.commit_seconds.clone()))?;
+        registry.register(Box::new(store.batch_size.clone()))?;
+        registry.register(Box::new(store.failures.clone()))?;
         Ok(Self {
             connections_open,
             connections: counter(
@@ -136,6 +166,7 @@ impl Metrics {
             rate_limited,
             rooms,
             users,
+            store,
             registry,
         })
     }

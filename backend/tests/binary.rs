@@ -5,34 +5,17 @@
 
 mod common;
 
-use std::{
-    io::{BufRead as _, BufReader},
-    process::{Command, Stdio},
-};
+use std::process::Command;
 
-use common::{expect_close, within};
+use common::{Process, expect_close, within};
 use shared::{close, paths};
 
 #[actix_web::test]
 async fn sigterm_closes_sockets_with_1001_and_exits_cleanly() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_backend"))
-        .args(["--listen", "127.0.0.1:0", "--shutdown-timeout", "2s"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the backend binary");
-    let stdout = child.stdout.take().unwrap();
-    let first_line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).map(|_| line)
-    });
-    let line = within(first_line).await.unwrap().unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let process = Process::start(&["--shutdown-timeout", "2s", "--data-dir", data_dir]).await;
+    let addr = process.addr;
 
     let (mut client, _) = within(tokio_tungstenite::connect_async(format!(
         "ws://{addr}{}",
@@ -40,17 +23,10 @@ async fn sigterm_closes_sockets_with_1001_and_exits_cleanly() {
     )))
     .await
     .unwrap();
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    process.signal("TERM");
     expect_close(&mut client, close::GOING_AWAY).await;
 
-    let exit = within(tokio::task::spawn_blocking(move || child.wait()))
-        .await
-        .unwrap()
-        .unwrap();
+    let exit = process.wait().await;
     assert!(exit.success(), "backend exited with {exit}");
 }
 

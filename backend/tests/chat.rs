@@ -67,6 +67,8 @@ async fn hello_welcomes_and_joins_the_default_room() {
             nick: nick("Alice"),
             token: token_for("Alice"),
             rooms: vec![],
+            since: Default::default(),
+            direct_since: None,
         })
         .await;
     match alice.recv().await {
@@ -135,6 +137,8 @@ async fn join_gives_members_then_presence_events_follow() {
         nick: nick("bob"),
         token: token_for("bob"),
         rooms: vec![],
+        since: Default::default(),
+        direct_since: None,
     })
     .await;
     assert!(matches!(bob.recv().await, ServerMsg::Welcome { .. }));
@@ -197,6 +201,8 @@ async fn two_tabs_of_one_user_are_one_member() {
         nick: nick("dana"),
         token: token_for("dana"),
         rooms: vec![],
+        since: Default::default(),
+        direct_since: None,
     })
     .await;
     assert_eq!(
@@ -242,6 +248,8 @@ async fn taken_nickname_is_refused_ignoring_case_and_the_socket_stays_usable() {
             nick: nick("ALICE"),
             token: token_for("someone else"),
             rooms: vec![],
+            since: Default::default(),
+            direct_since: None,
         })
         .await;
     assert_eq!(impostor.recv_error().await, ErrorCode::NickTaken);
@@ -250,6 +258,8 @@ async fn taken_nickname_is_refused_ignoring_case_and_the_socket_stays_usable() {
             nick: nick("Alicia"),
             token: token_for("someone else"),
             rooms: vec![],
+            since: Default::default(),
+            direct_since: None,
         })
         .await;
     assert!(matches!(impostor.recv().await, ServerMsg::Welcome { .. }));
@@ -402,6 +412,8 @@ async fn requests_before_hello_and_outside_joined_rooms_are_refused() {
             nick: nick("alice"),
             token: token_for("alice"),
             rooms: vec![],
+            since: Default::default(),
+            direct_since: None,
         })
         .await;
     assert_eq!(alice.recv_error().await, ErrorCode::AlreadyIdentified);
@@ -540,6 +552,7 @@ async fn joining_past_the_room_limit_is_refused() {
     alice
         .send(&ClientMsg::Join {
             room: "c".parse().unwrap(),
+            since: None,
         })
         .await;
     assert_eq!(alice.recv_error().await, ErrorCode::TooManyRooms);
@@ -552,6 +565,7 @@ async fn joining_past_the_room_limit_is_refused() {
     alice
         .send(&ClientMsg::Join {
             room: "c".parse().unwrap(),
+            since: None,
         })
         .await;
     assert!(matches!(alice.recv().await, ServerMsg::Joined { .. }));
@@ -741,6 +755,8 @@ async fn silent_chat_client_is_dropped_and_leaves_its_rooms() {
         nick: nick("silent"),
         token: token_for("silent"),
         rooms: vec![],
+        since: Default::default(),
+        direct_since: None,
     };
     silent.send_text(&shared::encode(&hello).unwrap()).await;
     assert!(matches!(

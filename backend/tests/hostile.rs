@@ -8,14 +8,9 @@
 
 mod common;
 
-use std::{
-    io::{BufRead as _, BufReader},
-    net::SocketAddr,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::time::Duration;
 
-use common::{Chat, TestServer, http_get, token_for, within};
+use common::{Chat, Process, TestServer, http_get, token_for};
 use futures_util::{SinkExt as _, StreamExt as _};
 use shared::{ClientMsg, ServerMsg, paths};
 use tokio::io::AsyncWriteExt as _;
@@ -26,48 +21,33 @@ use tokio_tungstenite::tungstenite::Message;
 const RSS_HEADROOM_KB: u64 = 96 * 1024;
 
 struct Binary {
-    child: Child,
+    process: Process,
     server: TestServer,
+    _data: tempfile::TempDir,
 }
 
 impl Binary {
     async fn start() -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_backend"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--request-timeout",
-                "1s",
-                "--workers",
-                "2",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let line = within(tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).map(|_| line)
-        }))
-        .await
-        .unwrap()
-        .unwrap();
-        let addr: SocketAddr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap()
-            .parse()
-            .unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let process = Process::start(&[
+            "--request-timeout",
+            "1s",
+            "--workers",
+            "2",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ])
+        .await;
         Self {
-            child,
-            server: TestServer::at(addr),
+            server: TestServer::at(process.addr),
+            process,
+            _data: data,
         }
     }
 
     fn rss_kb(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.process.child.id())).unwrap();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -82,7 +62,13 @@ impl Binary {
             200,
             "{case}: /healthz"
         );
-        bystander.say("lobby", case, "check").await;
+        // One client id per case: a repeated id would be answered with the first message's
+        // acknowledgement (idempotent send), not stored again.
+        let client_id: String = case
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        bystander.say("lobby", case, &client_id).await;
         loop {
             match bystander.recv().await {
                 ServerMsg::Said { text, .. } if text.as_str() == case => break,
@@ -94,13 +80,6 @@ impl Binary {
             rss < baseline_kb + RSS_HEADROOM_KB,
             "{case}: resident memory {rss} kB, baseline {baseline_kb} kB"
         );
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -160,6 +139,8 @@ async fn the_server_survives_the_battery() {
         nick: "odd".parse().unwrap(),
         token: token_for("odd"),
         rooms: vec![],
+        since: Default::default(),
+        direct_since: None,
     })
     .await;
     assert!(matches!(odd.recv().await, ServerMsg::Welcome { .. }));

@@ -5,7 +5,7 @@
 //! sends queued text frames in order, and after a drop reconnects with exponential backoff and
 //! jitter. Dropping the handle closes the socket and ends the task.
 
-use std::time::Duration;
+use std::{cell::Cell, rc::Rc, time::Duration};
 
 use futures::{
     FutureExt as _, SinkExt as _, StreamExt as _,
@@ -67,9 +67,20 @@ pub fn backoff_delay(attempt: u32, random: f64) -> Duration {
 
 /// A live connection; dropping it closes the socket and stops reconnecting.
 pub struct Connection {
-    outbox: mpsc::UnboundedSender<String>,
+    outbox: mpsc::UnboundedSender<Outgoing>,
     task: AbortHandle,
+    offline: Rc<Cell<bool>>,
 }
+
+/// What the owner hands the connection task.
+enum Outgoing {
+    Text(String),
+    /// Drop the socket as a network failure would.
+    Interrupt,
+}
+
+/// How often a connection held offline checks whether it may reconnect.
+const OFFLINE_POLL: Duration = Duration::from_millis(50);
 
 impl Connection {
     /// Starts connecting to `url` (e.g. `ws://127.0.0.1:8080/ws/echo`) in the background,
@@ -87,17 +98,39 @@ impl Connection {
     ) -> Self {
         let (outbox, outbox_rx) = mpsc::unbounded();
         let (task, registration) = AbortHandle::new_pair();
-        let run = maintain(url, protocol, status, outbox_rx, on_event);
+        let offline = Rc::new(Cell::new(false));
+        let run = maintain(
+            url,
+            protocol,
+            status,
+            outbox_rx,
+            on_event,
+            Rc::clone(&offline),
+        );
         // wasm-bindgen's executor directly: a connection may be opened before (or without)
         // a Leptos mount, which is what initializes Leptos's own spawner.
         wasm_bindgen_futures::spawn_local(Abortable::new(run, registration).map(|_| ()));
-        Self { outbox, task }
+        Self {
+            outbox,
+            task,
+            offline,
+        }
     }
 
     /// Queues a text frame; it goes out as soon as a socket is open, in order.
     pub fn send(&self, text: String) {
         // The receiver lives as long as the task, which lives as long as `self`.
-        let _ = self.outbox.unbounded_send(text);
+        let _ = self.outbox.unbounded_send(Outgoing::Text(text));
+    }
+
+    /// `true` drops the open socket as a network failure would and keeps the connection
+    /// offline; `false` lets it reconnect (after the usual backoff). How the browser tests
+    /// take a page offline for as long as they need.
+    pub fn set_offline(&self, offline: bool) {
+        self.offline.set(offline);
+        if offline {
+            let _ = self.outbox.unbounded_send(Outgoing::Interrupt);
+        }
     }
 }
 
@@ -113,11 +146,19 @@ async fn maintain(
     url: String,
     protocol: Option<&'static str>,
     status: WriteSignal<ConnectionStatus>,
-    mut outbox: mpsc::UnboundedReceiver<String>,
+    mut outbox: mpsc::UnboundedReceiver<Outgoing>,
     on_event: impl Fn(ConnectionEvent),
+    offline: Rc<Cell<bool>>,
 ) {
     let mut failures: u32 = 0;
     loop {
+        while offline.get() {
+            status.set(ConnectionStatus::Closed {
+                reason: "offline".to_owned(),
+                retry_in_secs: 0,
+            });
+            sleep(OFFLINE_POLL).await;
+        }
         status.set(ConnectionStatus::Connecting);
         let reason = match connect(&url, protocol).await {
             Ok(socket) => {
@@ -169,7 +210,7 @@ enum PumpEnd {
 /// Moves frames both ways until the socket closes or the owner goes away.
 async fn pump(
     socket: WebSocket,
-    outbox: &mut mpsc::UnboundedReceiver<String>,
+    outbox: &mut mpsc::UnboundedReceiver<Outgoing>,
     on_event: &impl Fn(ConnectionEvent),
 ) -> PumpEnd {
     let (mut sink, mut stream) = socket.split();
@@ -183,10 +224,13 @@ async fn pump(
             }
             Either::Left((Some(Err(err)), _)) => return PumpEnd::Closed(describe(&err)),
             Either::Left((None, _)) => return PumpEnd::Closed("connection closed".to_owned()),
-            Either::Right((Some(text), _)) => {
+            Either::Right((Some(Outgoing::Text(text)), _)) => {
                 if let Err(err) = sink.send(Message::Text(text)).await {
                     return PumpEnd::Closed(describe(&err));
                 }
+            }
+            Either::Right((Some(Outgoing::Interrupt), _)) => {
+                return PumpEnd::Closed("connection interrupted".to_owned());
             }
             Either::Right((None, _)) => return PumpEnd::OwnerGone,
         }

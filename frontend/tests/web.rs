@@ -38,6 +38,21 @@ fn backend_ws(path: &str) -> String {
     format!("ws://{addr}{path}")
 }
 
+/// A random tag for this run of the suite. The backend keeps history, and Chromium and
+/// Firefox share one backend: texts and client ids carry the tag so that one browser's run
+/// never finds (or is deduplicated against) the other's messages.
+fn run_tag() -> String {
+    thread_local! {
+        static TAG: String = format!("{:08x}", (js_sys::Math::random() * f64::from(u32::MAX)) as u32);
+    }
+    TAG.with(Clone::clone)
+}
+
+/// `base` made unique to this run (see [`run_tag`]).
+fn unique(base: &str) -> String {
+    format!("{base}-{}", run_tag())
+}
+
 /// Polls `condition` every 20 ms until it holds, failing the test after [`DEADLINE`].
 async fn wait_until(what: &str, condition: impl Fn() -> bool) {
     let mut waited = Duration::ZERO;
@@ -218,7 +233,8 @@ struct ChatClient {
 }
 
 impl ChatClient {
-    /// Connects as `nick` and consumes the welcome and the `joined` of each room.
+    /// Connects as `nick` and consumes the welcome, the `joined` of each room and the
+    /// history that follows.
     async fn join(nick: &str, rooms: &[&str]) -> Self {
         let socket =
             WebSocket::open_with_protocol(&backend_ws(paths::WS_CHAT), shared::SUBPROTOCOL)
@@ -229,13 +245,40 @@ impl ChatClient {
                 nick: nick.parse().unwrap(),
                 token: format!("wasm-test-token-{nick}").parse().unwrap(),
                 rooms: rooms.iter().map(|r| r.parse().unwrap()).collect(),
+                since: Default::default(),
+                direct_since: None,
             })
             .await;
         assert!(matches!(client.recv().await, ServerMsg::Welcome { .. }));
         for _ in 0..rooms.len().max(1) {
             assert!(matches!(client.recv().await, ServerMsg::Joined { .. }));
         }
+        assert!(matches!(
+            client.recv().await,
+            ServerMsg::DirectHistory { .. }
+        ));
+        for _ in 0..rooms.len().max(1) {
+            assert!(matches!(client.recv().await, ServerMsg::History { .. }));
+        }
         client
+    }
+
+    /// Says `text` in `room` and waits for the acknowledgement (stored).
+    async fn say(&mut self, room: &str, text: &str) {
+        let client_id = unique(&format!("c{}", (js_sys::Math::random() * 1e9) as u64));
+        self.send(&ClientMsg::Say {
+            room: room.parse().unwrap(),
+            text: text.try_into().unwrap(),
+            client_id: client_id.parse().unwrap(),
+        })
+        .await;
+        loop {
+            if let ServerMsg::Said { client_id: id, .. } = self.next_said().await
+                && id.as_str() == client_id
+            {
+                return;
+            }
+        }
     }
 
     async fn send(&mut self, message: &ClientMsg) {
@@ -277,7 +320,7 @@ async fn two_gloo_clients_chat_and_a_third_in_another_room_sees_nothing() {
     ana.send(&ClientMsg::Say {
         room: "wasm-room".parse().unwrap(),
         text: "안녕 ben".try_into().unwrap(),
-        client_id: "a1".parse().unwrap(),
+        client_id: unique("a1").parse().unwrap(),
     })
     .await;
     for client in [&mut ana, &mut ben] {
@@ -289,7 +332,7 @@ async fn two_gloo_clients_chat_and_a_third_in_another_room_sees_nothing() {
                 ..
             } => {
                 assert_eq!((from.as_str(), text.as_str()), ("ana", "안녕 ben"));
-                assert_eq!(client_id.as_str(), "a1");
+                assert_eq!(client_id.as_str(), unique("a1"));
             }
             other => panic!("{other:?}"),
         }
@@ -297,7 +340,7 @@ async fn two_gloo_clients_chat_and_a_third_in_another_room_sees_nothing() {
     ben.send(&ClientMsg::Say {
         room: "wasm-room".parse().unwrap(),
         text: "hi ana".try_into().unwrap(),
-        client_id: "b1".parse().unwrap(),
+        client_id: unique("b1").parse().unwrap(),
     })
     .await;
     assert!(matches!(ana.next_said().await, ServerMsg::Said { .. }));
@@ -329,18 +372,15 @@ async fn chat_page_shows_members_typing_and_a_sent_message() {
     .await;
 
     // Send from the page: shown as sent once the server's echo arrives; the other user gets it.
-    fill(&root, "composer-input", "hello from the page <i>raw</i>").await;
+    let sent = unique("hello from the page <i>raw</i>");
+    fill(&root, "composer-input", &sent).await;
     find::<HtmlButtonElement>(&root, "composer-send").click();
     let messages: HtmlElement = find(&root, "messages");
     wait_until("the message is shown as sent", || {
         messages
             .query_selector("[data-testid=line][data-state=sent]")
             .unwrap()
-            .is_some_and(|line| {
-                line.text_content()
-                    .unwrap()
-                    .contains("hello from the page <i>raw</i>")
-            })
+            .is_some_and(|line| line.text_content().unwrap().contains(&sent))
     })
     .await;
     assert!(
@@ -349,10 +389,7 @@ async fn chat_page_shows_members_typing_and_a_sent_message() {
     );
     match other.next_said().await {
         ServerMsg::Said { from, text, .. } => {
-            assert_eq!(
-                (from.as_str(), text.as_str()),
-                ("page-user", "hello from the page <i>raw</i>")
-            );
+            assert_eq!((from.as_str(), text.as_str()), ("page-user", sent.as_str()));
         }
         other => panic!("{other:?}"),
     }
@@ -380,4 +417,97 @@ async fn chat_page_renames_and_remembers_the_new_nickname() {
         .get_item("chat.nick")
         .unwrap();
     assert_eq!(stored.as_deref(), Some("after-rename"));
+}
+
+/// The texts of the lines shown, in order.
+fn line_texts(root: &HtmlElement) -> Vec<String> {
+    let lines = root
+        .query_selector_all("[data-testid=line] .bubble")
+        .unwrap();
+    (0..lines.length())
+        .filter_map(|i| lines.item(i))
+        .map(|node| node.text_content().unwrap_or_default())
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn offline_page_shows_each_missed_message_once_and_sends_its_queue_once() {
+    let offline = RwSignal::new(false);
+    let root = container();
+    let url = backend_ws(paths::WS_CHAT);
+    let _mounted = mount_to(
+        root.clone(),
+        move || view! { <ChatPage url=url offline=offline /> },
+    );
+    fill(&root, "nick-input", "olga").await;
+    find::<HtmlButtonElement>(&root, "nick-submit").click();
+    wait_until("the chat replaces the nickname screen", || {
+        root.query_selector("[data-testid=composer-input]")
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    let mut peer = ChatClient::join("pia", &[]).await;
+    let before = unique("before the drop");
+    peer.say("lobby", &before).await;
+    wait_until("the page shows the first message", || {
+        line_texts(&root).contains(&before)
+    })
+    .await;
+
+    // Offline: the peer writes three messages, and the page queues one of its own.
+    offline.set(true);
+    let status: HtmlElement = find(&root, "status");
+    wait_until("the page says it is offline", || {
+        status.text_content().unwrap().contains("offline")
+    })
+    .await;
+    let missed: Vec<String> = (1..=3).map(|i| unique(&format!("missed {i}"))).collect();
+    for text in &missed {
+        peer.say("lobby", text).await;
+    }
+    let queued = unique("written while offline");
+    fill(&root, "composer-input", &queued).await;
+    find::<HtmlButtonElement>(&root, "composer-send").click();
+    wait_until("the offline line is pending", || {
+        root.query_selector("[data-testid=line][data-state=pending]")
+            .unwrap()
+            .is_some()
+    })
+    .await;
+
+    // Back online: each missed message once, in order, then the queued one, acknowledged.
+    offline.set(false);
+    wait_until("the queued line is acknowledged", || {
+        root.query_selector("[data-testid=line][data-state=pending]")
+            .unwrap()
+            .is_none()
+            && line_texts(&root).contains(&queued)
+    })
+    .await;
+    let texts = line_texts(&root);
+    let expected: Vec<&String> = std::iter::once(&before)
+        .chain(&missed)
+        .chain(std::iter::once(&queued))
+        .collect();
+    let shown: Vec<&String> = texts.iter().filter(|t| expected.contains(t)).collect();
+    assert_eq!(shown, expected, "each exactly once, in order");
+    // The peer got the queued message exactly once: count until a marker of its own.
+    let marker = unique("marker");
+    peer.send(&ClientMsg::Say {
+        room: "lobby".parse().unwrap(),
+        text: marker.as_str().try_into().unwrap(),
+        client_id: unique("marker").parse().unwrap(),
+    })
+    .await;
+    let mut seen = Vec::new();
+    loop {
+        if let ServerMsg::Said { text, .. } = peer.next_said().await {
+            if text.as_str() == marker {
+                break;
+            }
+            seen.push(text.as_str().to_owned());
+        }
+    }
+    assert_eq!(seen, [queued], "the queued message reached the peer once");
 }

@@ -2,6 +2,8 @@
 //! imperative, [`ServerMsg`] facts in the past tense, both JSON objects tagged by `"type"`.
 //! docs/PROTOCOL.md shows every message; `tests/wire_format.rs` freezes them.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ClientMsgId, InvalidName, MessageId, Nick, RoomName, UserToken};
@@ -75,11 +77,30 @@ pub enum ClientMsg {
         /// Rooms to join right away (a reconnecting client's rooms).
         #[serde(default)]
         rooms: Vec<RoomName>,
+        /// A reconnecting client's last `seq` per room in `rooms`: each such room's `history`
+        /// is then exactly the messages after it (`catch_up`). Rooms not named here get the
+        /// latest page.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        since: BTreeMap<RoomName, u64>,
+        /// A reconnecting client's last direct message id: `direct_history` is then exactly
+        /// the direct messages after it. Without it, the latest page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        direct_since: Option<MessageId>,
     },
-    /// Join (and create, if new) a room.
+    /// Join (and create, if new) a room. `history` follows `joined`.
     Join {
         /// The room.
         room: RoomName,
+        /// The last `seq` this client has of the room, if any (see `hello`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+    },
+    /// Ask for the page of a room's messages just before `before` ("load older").
+    LoadOlder {
+        /// The room (joined).
+        room: RoomName,
+        /// The oldest `seq` the client has; the answer holds messages with smaller ones.
+        before: u64,
     },
     /// Leave a room.
     Leave {
@@ -163,11 +184,14 @@ pub enum ServerMsg {
         to: Nick,
     },
     /// A message in a room (to every member, sender included: the sender's copy is its ack).
+    /// It is stored before it is sent.
     Said {
-        /// Server-assigned id.
+        /// Server-assigned id, stable: the same message always has the same id.
         id: MessageId,
         /// The room.
         room: RoomName,
+        /// Position in the room: 1, 2, 3, ... with no holes, kept across restarts.
+        seq: u64,
         /// The sender.
         from: Nick,
         /// The message.
@@ -177,7 +201,7 @@ pub enum ServerMsg {
         /// The sender's id for this message.
         client_id: ClientMsgId,
     },
-    /// A direct message (to both users' tabs).
+    /// A direct message (to both users' tabs). It is stored before it is sent.
     Direct {
         /// Server-assigned id.
         id: MessageId,
@@ -202,6 +226,28 @@ pub enum ServerMsg {
         /// Typing now or not.
         active: bool,
     },
+    /// Stored messages of a room, oldest first, sent after `joined` and for `load_older`.
+    /// While a connection catches up on a room, live `said` events of that room wait until
+    /// this has been sent, so the two never overlap or leave a gap.
+    History {
+        /// The room.
+        room: RoomName,
+        /// Why these messages; tells the client how to merge them.
+        mode: HistoryMode,
+        /// Oldest first.
+        messages: Vec<RoomMessage>,
+        /// Whether older messages are stored before the first one ("load older" can fetch
+        /// them).
+        more_before: bool,
+    },
+    /// Stored direct messages of this user (sent or received), oldest first, sent after
+    /// `welcome`.
+    DirectHistory {
+        /// `latest`, `catch_up` or `reset`, as for rooms.
+        mode: HistoryMode,
+        /// Oldest first.
+        messages: Vec<DirectMessage>,
+    },
     /// The rooms that exist, with member counts.
     Rooms {
         /// Sorted by name.
@@ -217,6 +263,56 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<ClientMsgId>,
     },
+}
+
+/// How a `history` relates to what the client already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryMode {
+    /// The latest page (the client said it has nothing).
+    Latest,
+    /// Exactly the messages after the client's `since`, however many: append them.
+    CatchUp,
+    /// The client is further behind than the server keeps (retention, or more missed messages
+    /// than one catch-up sends): this is the latest page, and the client's view must be
+    /// replaced by it. Messages in between are not delivered.
+    Reset,
+    /// The page before the `load_older` request's `before`: prepend it.
+    Older,
+}
+
+/// One stored room message, as in `said` without the room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomMessage {
+    /// Server-assigned id.
+    pub id: MessageId,
+    /// Position in the room.
+    pub seq: u64,
+    /// The sender (nickname at the time).
+    pub from: Nick,
+    /// The message.
+    pub text: Text,
+    /// Server time, milliseconds since the Unix epoch.
+    pub ts: u64,
+    /// The sender's id for this message.
+    pub client_id: ClientMsgId,
+}
+
+/// One stored direct message, as in `direct`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectMessage {
+    /// Server-assigned id.
+    pub id: MessageId,
+    /// The sender (nickname at the time).
+    pub from: Nick,
+    /// The recipient (nickname at the time).
+    pub to: Nick,
+    /// The message.
+    pub text: Text,
+    /// Server time, milliseconds since the Unix epoch.
+    pub ts: u64,
+    /// The sender's id for this message.
+    pub client_id: ClientMsgId,
 }
 
 /// A room and how many users are in it.
@@ -271,6 +367,11 @@ pub enum ErrorCode {
     RateLimited,
     /// `direct` to a nickname nobody online has.
     NoSuchUser,
+    /// The message could not be stored (disk full, I/O error); it was not sent to anyone.
+    /// Sending it again with the same `client_id` is safe.
+    StoreFailed,
+    /// Too many messages are waiting to be stored; nothing was sent. Retry shortly.
+    Overloaded,
 }
 
 /// Why a text frame is not a [`ClientMsg`]: the code and the precise reason, ready to send.
@@ -302,9 +403,10 @@ impl ClientMsg {
 }
 
 /// Every `type` a client may send, for telling "unknown type" from "bad field".
-const CLIENT_TYPES: [&str; 8] = [
+const CLIENT_TYPES: [&str; 9] = [
     "hello",
     "join",
+    "load_older",
     "leave",
     "list_rooms",
     "say",

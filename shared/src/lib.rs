@@ -26,7 +26,8 @@ pub mod ids;
 pub mod paths;
 
 pub use chat::{
-    ClientMsg, ErrorCode, Limits, RequestError, RoomInfo, SUBPROTOCOL, ServerMsg, Text,
+    ClientMsg, DirectMessage, ErrorCode, HistoryMode, Limits, RequestError, RoomInfo, RoomMessage,
+    SUBPROTOCOL, ServerMsg, Text,
 };
 pub use codec::{ProtocolError, decode, encode};
 pub use echo::EchoFrame;

@@ -4,7 +4,10 @@
 // Example builders outside #[test] fns panic on purpose, as the tests do.
 #![allow(clippy::unwrap_used)]
 
-use shared::{ClientMsg, ErrorCode, Limits, MessageId, RoomInfo, ServerMsg, decode, encode};
+use shared::{
+    ClientMsg, DirectMessage, ErrorCode, HistoryMode, Limits, MessageId, RoomInfo, RoomMessage,
+    ServerMsg, decode, encode,
+};
 
 fn client_examples() -> Vec<(ClientMsg, &'static str)> {
     vec![
@@ -13,14 +16,41 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
                 nick: "Alice".parse().unwrap(),
                 token: "k3J9-browser-token_x".parse().unwrap(),
                 rooms: vec!["lobby".parse().unwrap(), "rust".parse().unwrap()],
+                since: Default::default(),
+                direct_since: None,
             },
             r#"{"type":"hello","nick":"Alice","token":"k3J9-browser-token_x","rooms":["lobby","rust"]}"#,
         ),
         (
+            ClientMsg::Hello {
+                nick: "Alice".parse().unwrap(),
+                token: "k3J9-browser-token_x".parse().unwrap(),
+                rooms: vec!["lobby".parse().unwrap(), "rust".parse().unwrap()],
+                since: [("lobby".parse().unwrap(), 41)].into_iter().collect(),
+                direct_since: Some(MessageId(43)),
+            },
+            r#"{"type":"hello","nick":"Alice","token":"k3J9-browser-token_x","rooms":["lobby","rust"],"since":{"lobby":41},"direct_since":43}"#,
+        ),
+        (
             ClientMsg::Join {
                 room: "rust".parse().unwrap(),
+                since: None,
             },
             r#"{"type":"join","room":"rust"}"#,
+        ),
+        (
+            ClientMsg::Join {
+                room: "rust".parse().unwrap(),
+                since: Some(7),
+            },
+            r#"{"type":"join","room":"rust","since":7}"#,
+        ),
+        (
+            ClientMsg::LoadOlder {
+                room: "lobby".parse().unwrap(),
+                before: 42,
+            },
+            r#"{"type":"load_older","room":"lobby","before":42}"#,
         ),
         (
             ClientMsg::Leave {
@@ -113,12 +143,43 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
             ServerMsg::Said {
                 id: MessageId(42),
                 room: "lobby".parse().unwrap(),
+                seq: 41,
                 from: "Alice".parse().unwrap(),
                 text: "안녕하세요 hello".try_into().unwrap(),
                 ts: 1_795_000_000_000,
                 client_id: "c-17".parse().unwrap(),
             },
-            r#"{"type":"said","id":42,"room":"lobby","from":"Alice","text":"안녕하세요 hello","ts":1795000000000,"client_id":"c-17"}"#,
+            r#"{"type":"said","id":42,"room":"lobby","seq":41,"from":"Alice","text":"안녕하세요 hello","ts":1795000000000,"client_id":"c-17"}"#,
+        ),
+        (
+            ServerMsg::History {
+                room: "lobby".parse().unwrap(),
+                mode: HistoryMode::CatchUp,
+                messages: vec![RoomMessage {
+                    id: MessageId(44),
+                    seq: 42,
+                    from: "Bob".parse().unwrap(),
+                    text: "welcome back".try_into().unwrap(),
+                    ts: 1_795_000_000_900,
+                    client_id: "b-3".parse().unwrap(),
+                }],
+                more_before: true,
+            },
+            r#"{"type":"history","room":"lobby","mode":"catch_up","messages":[{"id":44,"seq":42,"from":"Bob","text":"welcome back","ts":1795000000900,"client_id":"b-3"}],"more_before":true}"#,
+        ),
+        (
+            ServerMsg::DirectHistory {
+                mode: HistoryMode::Latest,
+                messages: vec![DirectMessage {
+                    id: MessageId(43),
+                    from: "Alice".parse().unwrap(),
+                    to: "Bob".parse().unwrap(),
+                    text: "psst".try_into().unwrap(),
+                    ts: 1_795_000_000_500,
+                    client_id: "c-18".parse().unwrap(),
+                }],
+            },
+            r#"{"type":"direct_history","mode":"latest","messages":[{"id":43,"from":"Alice","to":"Bob","text":"psst","ts":1795000000500,"client_id":"c-18"}]}"#,
         ),
         (
             ServerMsg::Direct {

@@ -28,11 +28,17 @@ pub struct Backend {
 
 impl Backend {
     /// `cargo run -p backend -- --listen 127.0.0.1:0 ARGS`, waiting for its "listening on" line.
-    /// Its logs go to `target/xtask/backend-NAME.log`.
+    /// Its logs go to `target/xtask/backend-NAME.log`; its message store to a fresh
+    /// `target/xtask/data-NAME` (left behind for inspection, wiped at the next start).
     pub fn start(name: &str, args: &[&str]) -> Result<Self> {
         let log_dir = workspace_root().join("target").join("xtask");
         std::fs::create_dir_all(&log_dir)
             .map_err(|err| format!("cannot create {}: {err}", log_dir.display()))?;
+        let data_dir = log_dir.join(format!("data-{name}"));
+        if data_dir.exists() {
+            std::fs::remove_dir_all(&data_dir)
+                .map_err(|err| format!("cannot remove {}: {err}", data_dir.display()))?;
+        }
         let log = log_dir.join(format!("backend-{name}.log"));
         let log_file =
             File::create(&log).map_err(|err| format!("cannot create {}: {err}", log.display()))?;
@@ -41,6 +47,8 @@ impl Backend {
             .current_dir(workspace_root())
             .args(["run", "--quiet", "--package", "backend", "--"])
             .args(["--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(&data_dir)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(log_file)

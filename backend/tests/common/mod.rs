@@ -27,16 +27,25 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub shutdown: CancellationToken,
     server: Option<actix_web::rt::task::JoinHandle<std::io::Result<()>>>,
+    /// The message store's directory, when the server made its own (removed on drop).
+    data: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
-    /// Starts `backend::run` with one worker on 127.0.0.1:0.
+    /// Starts `backend::run` with one worker on 127.0.0.1:0. A config with the default
+    /// `data_dir` gets a fresh temporary one, so tests never share (or litter) a database;
+    /// pass a directory of your own to restart a server on the same data.
     pub fn spawn(config: Config) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let shutdown = CancellationToken::new();
+        let data = (config.data_dir == Config::default().data_dir)
+            .then(|| tempfile::tempdir().expect("a temporary data directory"));
         let config = Config {
             workers: Some(1),
+            data_dir: data
+                .as_ref()
+                .map_or(config.data_dir.clone(), |dir| dir.path().to_owned()),
             ..config
         };
         let server = actix_web::rt::spawn(backend::run(listener, config, shutdown.clone()));
@@ -44,6 +53,7 @@ impl TestServer {
             addr,
             shutdown,
             server: Some(server),
+            data,
         }
     }
 
@@ -53,6 +63,7 @@ impl TestServer {
             addr,
             shutdown: CancellationToken::new(),
             server: None,
+            data: None,
         }
     }
 
@@ -244,7 +255,8 @@ impl TestServer {
     }
 
     /// Connects and says hello as `nick` (token derived from `nick`), consuming the welcome
-    /// and the `joined` of each room (the default room when `rooms` is empty).
+    /// the `joined` of each room (the default room when `rooms` is empty) and the history that
+    /// follows.
     pub async fn chat_as(&self, nick: &str, rooms: &[&str]) -> Chat {
         self.chat_with_token(nick, token_for(nick), rooms).await
     }
@@ -263,6 +275,8 @@ impl TestServer {
             nick: nick.parse().unwrap(),
             token,
             rooms,
+            since: std::collections::BTreeMap::new(),
+            direct_since: None,
         })
         .await;
         match chat.recv().await {
@@ -270,9 +284,20 @@ impl TestServer {
             other => panic!("expected welcome, got {other:?}"),
         }
         for _ in 0..expected_joins {
-            match chat.recv().await {
+            match chat.recv_any().await {
                 shared::ServerMsg::Joined { .. } => {}
                 other => panic!("expected joined, got {other:?}"),
+            }
+        }
+        // The store answers in the order the hub asked: direct messages, then each room.
+        match chat.recv_any().await {
+            shared::ServerMsg::DirectHistory { .. } => {}
+            other => panic!("expected direct_history, got {other:?}"),
+        }
+        for _ in 0..expected_joins {
+            match chat.recv_any().await {
+                shared::ServerMsg::History { .. } => {}
+                other => panic!("expected history, got {other:?}"),
             }
         }
         chat
@@ -290,8 +315,19 @@ impl Chat {
             .expect("send");
     }
 
-    /// The next server event (heartbeats skipped).
+    /// The next server event, skipping heartbeats and the `history` / `direct_history` that
+    /// follow every join (tests/history.rs checks those; elsewhere they are noise).
     pub async fn recv(&mut self) -> shared::ServerMsg {
+        loop {
+            match self.recv_any().await {
+                shared::ServerMsg::History { .. } | shared::ServerMsg::DirectHistory { .. } => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// The next server event, whatever it is (heartbeats skipped).
+    pub async fn recv_any(&mut self) -> shared::ServerMsg {
         match next_message(&mut self.ws).await {
             Message::Text(text) => shared::decode(&text)
                 .unwrap_or_else(|err| panic!("undecodable server message {text}: {err}")),
@@ -431,4 +467,73 @@ pub fn close_codes(mut bytes: &[u8]) -> Vec<u16> {
         bytes = &bytes[header + len..];
     }
     codes
+}
+
+/// The real `backend` binary, started on 127.0.0.1:0; killed (SIGKILL) when dropped if still
+/// running.
+pub struct Process {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl Process {
+    /// Starts the binary with `--listen 127.0.0.1:0` and `args`, and reads the address it
+    /// prints.
+    pub async fn start(args: &[&str]) -> Self {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_backend"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the backend binary");
+        let stdout = child.stdout.take().unwrap();
+        let line = within(tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .map(|_| line)
+        }))
+        .await
+        .unwrap()
+        .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        Self { child, addr }
+    }
+
+    /// Sends `signal` (e.g. "TERM", "KILL") with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal}");
+    }
+
+    /// Waits (bounded) for the process to exit.
+    pub async fn wait(mut self) -> std::process::ExitStatus {
+        let mut child = std::mem::replace(
+            &mut self.child,
+            // A finished placeholder, so Drop has nothing left to kill.
+            std::process::Command::new("true").spawn().unwrap(),
+        );
+        within(tokio::task::spawn_blocking(move || child.wait()))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

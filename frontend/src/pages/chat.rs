@@ -47,9 +47,13 @@ pub fn ChatPage(
     /// WebSocket URL of `/ws`, e.g. `ws://127.0.0.1:8080/ws`.
     #[prop(into)]
     url: String,
+    /// While this is `true` the page is cut off as by a network failure; when it turns
+    /// `false` the page reconnects and catches up. How the browser tests take a page offline.
+    #[prop(optional, into)]
+    offline: Option<Signal<bool>>,
 ) -> impl IntoView {
     let (status, set_status) = signal(ConnectionStatus::Connecting);
-    let state = RwSignal::new(ChatState::default());
+    let state = RwSignal::new(ChatState::new(random_id(8)));
     let nick: RwSignal<Option<Nick>> =
         RwSignal::new(stored("chat.nick").and_then(|n| n.parse().ok()));
     let token = browser_token();
@@ -80,9 +84,16 @@ pub fn ChatPage(
                 Ok(event) => {
                     let refresh =
                         matches!(event, ServerMsg::Joined { .. } | ServerMsg::Left { .. });
+                    let welcomed = matches!(event, ServerMsg::Welcome { .. });
                     state.update(|s| s.apply(event, now_ms()));
                     if refresh {
                         ctx.send(&ClientMsg::ListRooms);
+                    }
+                    if welcomed {
+                        // The offline queue: whatever was not acknowledged goes (again) now.
+                        for request in state.with_untracked(ChatState::pending_requests) {
+                            ctx.send(&request);
+                        }
                     }
                     // After a rename (ours, maybe from another tab) reconnects use the new name.
                     let me = state.with_untracked(|s| s.me.clone());
@@ -106,6 +117,12 @@ pub fn ChatPage(
         set_status,
         on_event,
     )));
+    if let Some(offline) = offline {
+        Effect::new(move |_| {
+            let offline = offline.get();
+            connection.with_value(|c| c.as_ref().map(|c| c.set_offline(offline)));
+        });
+    }
 
     // Typing indicators whose stop was lost lapse on their own.
     // (Only touch the state when something lapses: an update re-renders what reads it.)
@@ -226,7 +243,10 @@ fn RoomSidebar() -> impl IntoView {
         match new_room.get_untracked().trim().parse::<RoomName>() {
             Ok(room) => {
                 room_problem.set(None);
-                ctx.send(&ClientMsg::Join { room: room.clone() });
+                ctx.send(&ClientMsg::Join {
+                    room: room.clone(),
+                    since: None,
+                });
                 state.update(|s| s.select(Target::Room(room)));
                 new_room.set(String::new());
             }
@@ -302,7 +322,7 @@ fn RoomSidebar() -> impl IntoView {
                             <button class="room other" on:click={
                                 let room = info.name.clone();
                                 move |_| {
-                                    ctx.send(&ClientMsg::Join { room: room.clone() });
+                                    ctx.send(&ClientMsg::Join { room: room.clone(), since: None });
                                     state.update(|s| s.select(Target::Room(room.clone())));
                                 }
                             }>
@@ -428,8 +448,29 @@ fn MessageList() -> impl IntoView {
                 .collect_view()
         })
     };
+    let ctx = expect_context::<ChatCtx>();
+    let more_before = move || {
+        state.with(|s| match &s.current {
+            Some(Target::Room(room)) => s.rooms.get(room).map(|v| (v.more_before, v.loading_older)),
+            _ => None,
+        })
+    };
+    let load_older = move |_| {
+        stick.set(false);
+        if let Some(request) = state.try_update(ChatState::load_older).flatten() {
+            ctx.send(&request);
+        }
+    };
     view! {
         <ol class="messages" data-testid="messages" node_ref=list on:scroll=on_scroll aria-live="polite">
+            <Show when=move || more_before().is_some_and(|(more, _)| more)>
+                <li class="load-older">
+                    <button data-testid="load-older" on:click=load_older
+                        disabled=move || more_before().is_some_and(|(_, loading)| loading)>
+                        {move || if more_before().is_some_and(|(_, loading)| loading) { "Loading…" } else { "Load older messages" }}
+                    </button>
+                </li>
+            </Show>
             {rows}
         </ol>
     }
@@ -446,7 +487,10 @@ fn same_group(previous: &Line, line: &Line) -> bool {
 /// One line; text goes in as a text node, never as HTML.
 fn line_view(line: &Line, starts_group: bool) -> impl IntoView + use<> {
     let (state, detail) = match &line.delivery {
-        Delivery::Pending => ("pending", Some("sending…".to_owned())),
+        Delivery::Pending => (
+            "pending",
+            Some("sending… (kept until it is delivered)".to_owned()),
+        ),
         Delivery::Sent => ("sent", None),
         Delivery::Failed(reason) => ("failed", Some(format!("not sent: {reason}"))),
     };
@@ -521,25 +565,27 @@ fn Composer() -> impl IntoView {
     let last_typing = StoredValue::new(f64::NEG_INFINITY);
     let offline_reason = move || match ctx.status.get() {
         ConnectionStatus::Open => None,
-        ConnectionStatus::Connecting => Some("Connecting… you can send once connected.".to_owned()),
+        ConnectionStatus::Connecting => {
+            Some("Connecting… messages are sent once connected.".to_owned())
+        }
         ConnectionStatus::Closed {
             reason,
             retry_in_secs,
         } => Some(format!(
-            "Offline ({reason}); reconnecting in {retry_in_secs} s."
+            "Offline ({reason}); reconnecting in {retry_in_secs} s. Messages are sent then."
         )),
     };
     let send = move || {
-        if !ctx.status.get_untracked().is_open() {
-            return;
-        }
         let text = draft.get_untracked();
         if text.trim().is_empty() {
             return;
         }
         match ctx.state.try_update(|s| s.compose(&text)) {
             Some(Ok(request)) => {
-                ctx.send(&request);
+                // Offline, the line waits as pending and goes after the next `welcome`.
+                if ctx.status.get_untracked().is_open() {
+                    ctx.send(&request);
+                }
                 draft.set(String::new());
                 problem.set(None);
                 last_typing.set_value(f64::NEG_INFINITY);
@@ -575,9 +621,8 @@ fn Composer() -> impl IntoView {
                 prop:value=move || draft.get()
                 on:input=on_input
                 on:keydown=on_keydown
-                disabled=move || offline_reason().is_some()
             ></textarea>
-            <button type="submit" data-testid="composer-send" disabled=move || offline_reason().is_some() || draft.with(|d| d.trim().is_empty())>
+            <button type="submit" data-testid="composer-send" disabled=move || draft.with(|d| d.trim().is_empty())>
                 "Send"
             </button>
         </form>
@@ -649,19 +694,24 @@ fn store(key: &str, value: &str) {
     }
 }
 
+/// `len` random characters from the token alphabet (`A-Z a-z 0-9 - _`).
+fn random_id(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    (0..len)
+        .map(|_| {
+            ALPHABET[(js_sys::Math::random() * ALPHABET.len() as f64) as usize % ALPHABET.len()]
+                as char
+        })
+        .collect()
+}
+
 /// This browser's token (see [`UserToken`]): created once, kept in localStorage, so every
 /// tab of this browser is the same user.
 fn browser_token() -> UserToken {
     if let Some(token) = stored("chat.token").and_then(|t| t.parse().ok()) {
         return token;
     }
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let token: String = (0..32)
-        .map(|_| {
-            ALPHABET[(js_sys::Math::random() * ALPHABET.len() as f64) as usize % ALPHABET.len()]
-                as char
-        })
-        .collect();
+    let token = random_id(32);
     store("chat.token", &token);
     token
         .parse()

@@ -1,0 +1,799 @@
+//! Durable history: the SQLite message store, owned by one thread.
+//!
+//! Every chat message is written here before anyone sees it. One thread owns the one
+//! connection and takes jobs from a queue in order; it gathers the appends that are waiting
+//! into one transaction (group commit: one `fsync` for many messages, not one each) and answers
+//! each job with an [`Event`] on a channel, in the same order as the jobs.
+//!
+//! That order is what makes catch-up exact. The hub broadcasts a message when its
+//! [`Event::Appended`] arrives, and asks for history through the same queue. So a read sees
+//! every message whose event arrives before the read's answer, and none whose event arrives
+//! after it: a connection that drops live messages of a room while its read is in flight, then
+//! sends the answer, has each message exactly once, in order.
+//!
+//! The store is generic over a context `C` that it hands back untouched with each event (the
+//! hub's "who asked"), so it knows nothing of connections.
+//!
+//! Durability: WAL journal with `synchronous=FULL`, so an acknowledged message survives a
+//! process crash and a power cut. Rooms keep their last sequence number in a table of their
+//! own, so a number is never reused, even after retention has deleted every message of a room;
+//! message ids come from `AUTOINCREMENT` for the same reason.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::mpsc as std_mpsc,
+    thread,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use prometheus::{Histogram, IntCounter};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use shared::{
+    ClientMsgId, DirectMessage, HistoryMode, MessageId, Nick, RoomMessage, RoomName, Text,
+};
+use tokio::sync::mpsc;
+
+/// The database's file name inside the data directory.
+pub const DB_FILE: &str = "chat.sqlite3";
+
+/// Schema migrations, applied in order at start-up; `PRAGMA user_version` counts the applied
+/// ones. Append only: never edit a migration that has shipped. (Two dozen lines of our own
+/// instead of a migration crate that would pin our rusqlite version.)
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE rooms (
+        name TEXT PRIMARY KEY,
+        last_seq INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        room TEXT,
+        seq INTEGER,
+        recipient TEXT,
+        recipient_nick TEXT,
+        sender TEXT NOT NULL,
+        sender_nick TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        text TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        CHECK ((room IS NULL) <> (recipient IS NULL))
+    );
+    CREATE UNIQUE INDEX messages_room_seq ON messages (room, seq) WHERE room IS NOT NULL;
+    CREATE INDEX messages_sender_client ON messages (sender, client_id);
+    CREATE INDEX messages_direct_sender ON messages (sender, id) WHERE room IS NULL;
+    CREATE INDEX messages_direct_recipient ON messages (recipient, id) WHERE room IS NULL;
+    CREATE INDEX messages_ts ON messages (ts);
+"];
+
+/// How the store behaves; [`crate::Config`] fills it from flags.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Messages in a `latest`, `reset` or `older` page.
+    pub page: u32,
+    /// Most messages one catch-up sends; a client further behind gets a `reset`.
+    pub max_catch_up: u32,
+    /// Messages kept per room (older ones are deleted in the background).
+    pub retention_messages: Option<u64>,
+    /// Messages older than this are deleted in the background.
+    pub retention_age: Option<Duration>,
+    /// How often retention runs.
+    pub retention_interval: Duration,
+    /// A `client_id` seen from the same sender within this window is the same message.
+    pub dedup_window: Duration,
+    /// Size cap of the database file; writes beyond it fail (`store_failed`).
+    pub max_bytes: Option<u64>,
+    /// Appends per transaction at most; 1 is one transaction per message (the benchmark's
+    /// baseline).
+    pub max_batch: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            page: 50,
+            max_catch_up: 1000,
+            retention_messages: None,
+            retention_age: None,
+            retention_interval: Duration::from_secs(60),
+            dedup_window: Duration::from_secs(24 * 3600),
+            max_bytes: None,
+            max_batch: 1024,
+        }
+    }
+}
+
+/// Where a message goes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A room.
+    Room(RoomName),
+    /// A user.
+    Direct {
+        /// The recipient's user key (see [`NewMessage::sender`]).
+        recipient: String,
+        /// The recipient's nickname now.
+        to: Nick,
+    },
+}
+
+/// A message to store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Room or user.
+    pub target: Target,
+    /// A stable key for the sending user (a hash of their browser token): idempotent sends
+    /// and direct-message history are per key, not per nickname, which anyone may take once
+    /// its owner is gone.
+    pub sender: String,
+    /// The sender's nickname now.
+    pub from: Nick,
+    /// The text.
+    pub text: Text,
+    /// The sender's id for it.
+    pub client_id: ClientMsgId,
+    /// Server time, milliseconds since the Unix epoch.
+    pub ts: u64,
+}
+
+/// A message as stored, with its id (and sequence number, in a room).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// In a room.
+    Room {
+        /// The room.
+        room: RoomName,
+        /// The message.
+        message: RoomMessage,
+    },
+    /// Between two users.
+    Direct(DirectMessage),
+}
+
+/// What became of an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored now.
+    New(Stored),
+    /// The sender sent this `client_id` before, within the window: the original, not stored
+    /// again.
+    Duplicate(Stored),
+    /// Not stored; the reason, for the sender.
+    Failed(String),
+}
+
+/// What to read.
+#[derive(Debug, Clone)]
+pub enum Read {
+    /// A room's messages.
+    Room {
+        /// The room.
+        room: RoomName,
+        /// Which ones.
+        range: RoomRange,
+    },
+    /// A user's direct messages (sent and received).
+    Direct {
+        /// The user key.
+        user: String,
+        /// The last id the client has, if any.
+        since: Option<MessageId>,
+    },
+}
+
+/// Which messages of a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomRange {
+    /// The latest page.
+    Latest,
+    /// Everything after this sequence number (or a reset, if that cannot be done).
+    Since(u64),
+    /// The page before this sequence number.
+    Before(u64),
+}
+
+/// The answer to a [`Read`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Room messages, oldest first.
+    Room {
+        /// The room.
+        room: RoomName,
+        /// How they relate to the request.
+        mode: HistoryMode,
+        /// Oldest first.
+        messages: Vec<RoomMessage>,
+        /// Whether older ones exist.
+        more_before: bool,
+    },
+    /// Direct messages, oldest first.
+    Direct {
+        /// How they relate to the request.
+        mode: HistoryMode,
+        /// Oldest first.
+        messages: Vec<DirectMessage>,
+    },
+}
+
+/// An answer from the store thread, in job order.
+#[derive(Debug)]
+pub enum Event<C> {
+    /// An append is done.
+    Appended {
+        /// The context given with the job.
+        ctx: C,
+        /// Its outcome.
+        outcome: Appended,
+    },
+    /// A read is done.
+    Read {
+        /// The context given with the job.
+        ctx: C,
+        /// The messages, or why they could not be read.
+        answer: Result<Answer, String>,
+    },
+}
+
+/// The store could not be opened at start-up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the message store {}: {reason}", path.display())]
+pub struct OpenError {
+    /// The database file (or the directory that should hold it).
+    pub path: PathBuf,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// The store thread has stopped.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the message store has stopped")]
+pub struct StoreClosed;
+
+/// Prometheus handles the store thread updates (see [`crate::metrics`]).
+#[derive(Clone)]
+pub struct StoreMetrics {
+    /// Seconds per committed transaction (including its fsync).
+    pub commit_seconds: Histogram,
+    /// Appends per transaction.
+    pub batch_size: Histogram,
+    /// Appends that could not be stored.
+    pub failures: IntCounter,
+}
+
+enum Job<C> {
+    Append { ctx: C, message: NewMessage },
+    Read { ctx: C, read: Read },
+}
+
+/// The handle jobs are queued through; dropping it lets the thread finish the queue and stop.
+pub struct Store<C> {
+    jobs: std_mpsc::Sender<Job<C>>,
+    path: PathBuf,
+}
+
+impl<C: Send + 'static> Store<C> {
+    /// Opens (creating if needed) `dir/chat.sqlite3`, migrates it, and starts the store
+    /// thread. Events arrive on the returned receiver.
+    pub fn open(
+        dir: &Path,
+        options: StoreOptions,
+        metrics: Option<StoreMetrics>,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<Event<C>>), OpenError> {
+        let path = dir.join(DB_FILE);
+        std::fs::create_dir_all(dir).map_err(|err| OpenError {
+            path: dir.to_owned(),
+            reason: format!("cannot create the data directory: {err}"),
+        })?;
+        let connection = open_connection(&path, &options).map_err(|err| OpenError {
+            path: path.clone(),
+            reason: err.to_string(),
+        })?;
+        let (jobs, queue) = std_mpsc::channel();
+        let (events, receiver) = mpsc::unbounded_channel();
+        let writer = Writer {
+            db: connection,
+            options,
+            metrics,
+            events,
+        };
+        thread::Builder::new()
+            .name("chat-store".into())
+            .spawn(move || writer.run(&queue))
+            .map_err(|err| OpenError {
+                path: path.clone(),
+                reason: format!("cannot start the store thread: {err}"),
+            })?;
+        Ok((Self { jobs, path }, receiver))
+    }
+
+    /// Queues a message to store; its [`Event::Appended`] follows.
+    pub fn append(&self, ctx: C, message: NewMessage) -> Result<(), StoreClosed> {
+        self.jobs
+            .send(Job::Append { ctx, message })
+            .map_err(|_| StoreClosed)
+    }
+
+    /// Queues a read; its [`Event::Read`] follows, after the events of every job queued
+    /// before it.
+    pub fn read(&self, ctx: C, read: Read) -> Result<(), StoreClosed> {
+        self.jobs
+            .send(Job::Read { ctx, read })
+            .map_err(|_| StoreClosed)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn open_connection(path: &Path, options: &StoreOptions) -> anyhow::Result<Connection> {
+    let mut db = Connection::open(path)?;
+    // journal_mode answers with the mode it is in; a database that cannot do WAL (e.g. on a
+    // network file system) says so here rather than silently running slower and less safe.
+    let mode: String = db.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        anyhow::bail!("the database cannot use WAL journaling (it is in {mode} mode)");
+    }
+    db.execute_batch("PRAGMA synchronous = FULL;")?;
+    if let Some(bytes) = options.max_bytes {
+        let page_size: u64 = db.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+        let pages = (bytes / page_size.max(1)).max(1);
+        db.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+    }
+    migrate(&mut db)?;
+    Ok(db)
+}
+
+fn migrate(db: &mut Connection) -> anyhow::Result<()> {
+    let version: usize = db.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version > MIGRATIONS.len() {
+        anyhow::bail!(
+            "the database has schema version {version}, newer than this server's {}; \
+             run a newer server",
+            MIGRATIONS.len()
+        );
+    }
+    for (done, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = db.transaction()?;
+        tx.execute_batch(migration)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", done + 1))?;
+        tx.commit()?;
+        tracing::info!(version = done + 1, "message store migrated");
+    }
+    Ok(())
+}
+
+/// Jobs taken from the queue per round, so that retention still runs under constant load.
+const MAX_ROUND: usize = 4096;
+
+struct Writer<C> {
+    db: Connection,
+    options: StoreOptions,
+    metrics: Option<StoreMetrics>,
+    events: mpsc::UnboundedSender<Event<C>>,
+}
+
+impl<C> Writer<C> {
+    /// Serves jobs until every handle is dropped and the queue is empty.
+    fn run(mut self, queue: &std_mpsc::Receiver<Job<C>>) {
+        let retention =
+            self.options.retention_messages.is_some() || self.options.retention_age.is_some();
+        let mut next_sweep = Instant::now();
+        loop {
+            if retention && Instant::now() >= next_sweep {
+                self.sweep();
+                next_sweep = Instant::now() + self.options.retention_interval;
+            }
+            let wait = if retention {
+                next_sweep.saturating_duration_since(Instant::now())
+            } else {
+                Duration::from_secs(3600)
+            };
+            let first = match queue.recv_timeout(wait) {
+                Ok(job) => job,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            // Everything queued meanwhile joins this round: that is the group commit.
+            let round = std::iter::once(first)
+                .chain(std::iter::from_fn(|| queue.try_recv().ok()))
+                .take(MAX_ROUND);
+            let mut appends = Vec::new();
+            for job in round {
+                match job {
+                    Job::Append { ctx, message } => {
+                        appends.push((ctx, message));
+                        if appends.len() >= self.options.max_batch {
+                            self.commit(std::mem::take(&mut appends));
+                        }
+                    }
+                    Job::Read { ctx, read } => {
+                        // Appends queued before the read are committed (and announced) first.
+                        self.commit(std::mem::take(&mut appends));
+                        let answer = self.read(&read).map_err(|err| {
+                            tracing::error!(error = %err, ?read, "history read failed");
+                            "could not read the history".to_owned()
+                        });
+                        self.emit(Event::Read { ctx, answer });
+                    }
+                }
+            }
+            self.commit(appends);
+        }
+        tracing::debug!("message store stopped");
+    }
+
+    fn emit(&self, event: Event<C>) {
+        // Only fails once the hub is gone (shutdown); the writes themselves are done.
+        let _ = self.events.send(event);
+    }
+
+    /// Stores `appends` in one transaction and announces each outcome, in order.
+    fn commit(&mut self, appends: Vec<(C, NewMessage)>) {
+        if appends.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let dedup_since = now_ms().saturating_sub(millis(self.options.dedup_window));
+        let (contexts, messages): (Vec<C>, Vec<NewMessage>) = appends.into_iter().unzip();
+        let outcomes = match append_all(&mut self.db, &messages, dedup_since) {
+            Ok(outcomes) => outcomes,
+            Err(err) => {
+                // Rolled back: none of these were stored, so none may be broadcast.
+                tracing::error!(error = %err, messages = messages.len(), "storing messages failed");
+                if let Some(metrics) = &self.metrics {
+                    metrics.failures.inc_by(messages.len() as u64);
+                }
+                let reason = format!("the message could not be stored ({err}); it was not sent");
+                vec![Appended::Failed(reason); messages.len()]
+            }
+        };
+        if let Some(metrics) = &self.metrics {
+            metrics
+                .commit_seconds
+                .observe(started.elapsed().as_secs_f64());
+            metrics.batch_size.observe(messages.len() as f64);
+        }
+        for (ctx, outcome) in contexts.into_iter().zip(outcomes) {
+            self.emit(Event::Appended { ctx, outcome });
+        }
+    }
+
+    fn read(&mut self, read: &Read) -> rusqlite::Result<Answer> {
+        let tx = self.db.transaction()?;
+        let answer = match read {
+            Read::Room { room, range } => read_room(&tx, &self.options, room, *range)?,
+            Read::Direct { user, since } => read_direct(&tx, &self.options, user, *since)?,
+        };
+        tx.finish()?;
+        Ok(answer)
+    }
+
+    fn sweep(&mut self) {
+        match sweep(&mut self.db, &self.options) {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "retention removed old messages"),
+            Err(err) => tracing::error!(error = %err, "retention failed; retrying later"),
+        }
+    }
+}
+
+fn append_all(
+    db: &mut Connection,
+    messages: &[NewMessage],
+    dedup_since: u64,
+) -> rusqlite::Result<Vec<Appended>> {
+    let tx = db.transaction()?;
+    let mut outcomes = Vec::with_capacity(messages.len());
+    for message in messages {
+        // Inside the transaction, so a retry in the same batch finds the first copy.
+        if let Some(original) = find_sent(&tx, &message.sender, &message.client_id, dedup_since)? {
+            outcomes.push(Appended::Duplicate(original));
+            continue;
+        }
+        outcomes.push(Appended::New(insert(&tx, message)?));
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+fn insert(tx: &Transaction<'_>, message: &NewMessage) -> rusqlite::Result<Stored> {
+    let NewMessage {
+        target,
+        sender,
+        from,
+        text,
+        client_id,
+        ts,
+    } = message;
+    match target {
+        Target::Room(room) => {
+            let seq = tx
+                .prepare_cached("SELECT last_seq FROM rooms WHERE name = ?1")?
+                .query_row([room.as_str()], |row| row.get::<_, u64>(0))
+                .optional()?
+                .unwrap_or(0)
+                + 1;
+            tx.prepare_cached(
+                "INSERT INTO rooms (name, last_seq) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq",
+            )?
+            .execute(params![room.as_str(), seq])?;
+            tx.prepare_cached(
+                "INSERT INTO messages (room, seq, sender, sender_nick, client_id, text, ts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                room.as_str(),
+                seq,
+                sender,
+                from.as_str(),
+                client_id.as_str(),
+                text.as_str(),
+                ts
+            ])?;
+            Ok(Stored::Room {
+                room: room.clone(),
+                message: RoomMessage {
+                    id: MessageId(row_id(tx)),
+                    seq,
+                    from: from.clone(),
+                    text: text.clone(),
+                    ts: *ts,
+                    client_id: client_id.clone(),
+                },
+            })
+        }
+        Target::Direct { recipient, to } => {
+            tx.prepare_cached(
+                "INSERT INTO messages
+                     (recipient, recipient_nick, sender, sender_nick, client_id, text, ts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                recipient,
+                to.as_str(),
+                sender,
+                from.as_str(),
+                client_id.as_str(),
+                text.as_str(),
+                ts
+            ])?;
+            Ok(Stored::Direct(DirectMessage {
+                id: MessageId(row_id(tx)),
+                from: from.clone(),
+                to: to.clone(),
+                text: text.clone(),
+                ts: *ts,
+                client_id: client_id.clone(),
+            }))
+        }
+    }
+}
+
+fn row_id(tx: &Transaction<'_>) -> u64 {
+    // AUTOINCREMENT ids start at 1 and only grow.
+    u64::try_from(tx.last_insert_rowid()).unwrap_or(0)
+}
+
+fn find_sent(
+    tx: &Transaction<'_>,
+    sender: &str,
+    client_id: &ClientMsgId,
+    since_ms: u64,
+) -> rusqlite::Result<Option<Stored>> {
+    tx.prepare_cached(
+        "SELECT id, room, seq, sender_nick, recipient_nick, text, ts, client_id FROM messages
+         WHERE sender = ?1 AND client_id = ?2 AND ts >= ?3 ORDER BY id DESC LIMIT 1",
+    )?
+    .query_row(params![sender, client_id.as_str(), since_ms], |row| {
+        let room: Option<String> = row.get(1)?;
+        match room {
+            Some(room) => Ok(Stored::Room {
+                room: parse(row, 1, room)?,
+                message: RoomMessage {
+                    id: MessageId(row.get(0)?),
+                    seq: row.get(2)?,
+                    from: parse(row, 3, row.get(3)?)?,
+                    text: parse(row, 5, row.get(5)?)?,
+                    ts: row.get(6)?,
+                    client_id: parse(row, 7, row.get(7)?)?,
+                },
+            }),
+            None => Ok(Stored::Direct(DirectMessage {
+                id: MessageId(row.get(0)?),
+                from: parse(row, 3, row.get(3)?)?,
+                to: parse(row, 4, row.get(4)?)?,
+                text: parse(row, 5, row.get(5)?)?,
+                ts: row.get(6)?,
+                client_id: parse(row, 7, row.get(7)?)?,
+            })),
+        }
+    })
+    .optional()
+}
+
+/// Turns stored text back into a validated type; it was valid when written, so a failure
+/// means the file was edited by hand.
+fn parse<T>(_row: &Row<'_>, column: usize, value: String) -> rusqlite::Result<T>
+where
+    T: TryFrom<String>,
+    T::Error: std::error::Error + Send + Sync + 'static,
+{
+    T::try_from(value).map_err(|err| {
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, err.into())
+    })
+}
+
+const ROOM_COLUMNS: &str = "id, seq, sender_nick, text, ts, client_id";
+
+fn room_message(row: &Row<'_>) -> rusqlite::Result<RoomMessage> {
+    Ok(RoomMessage {
+        id: MessageId(row.get(0)?),
+        seq: row.get(1)?,
+        from: parse(row, 2, row.get(2)?)?,
+        text: parse(row, 3, row.get(3)?)?,
+        ts: row.get(4)?,
+        client_id: parse(row, 5, row.get(5)?)?,
+    })
+}
+
+fn read_room(
+    tx: &Transaction<'_>,
+    options: &StoreOptions,
+    room: &RoomName,
+    range: RoomRange,
+) -> rusqlite::Result<Answer> {
+    let name = room.as_str();
+    let last_seq: u64 = tx
+        .prepare_cached("SELECT last_seq FROM rooms WHERE name = ?1")?
+        .query_row([name], |row| row.get(0))
+        .optional()?
+        .unwrap_or(0);
+    let (mode, messages) = match range {
+        RoomRange::Latest => (HistoryMode::Latest, latest_page(tx, options, name)?),
+        RoomRange::Before(before) => {
+            let mut page: Vec<RoomMessage> = tx
+                .prepare_cached(&format!(
+                    "SELECT {ROOM_COLUMNS} FROM messages WHERE room = ?1 AND seq < ?2
+                     ORDER BY seq DESC LIMIT ?3"
+                ))?
+                .query_map(params![name, before, options.page], room_message)?
+                .collect::<rusqlite::Result<_>>()?;
+            page.reverse();
+            (HistoryMode::Older, page)
+        }
+        RoomRange::Since(since) => {
+            let missed: Vec<RoomMessage> = tx
+                .prepare_cached(&format!(
+                    "SELECT {ROOM_COLUMNS} FROM messages WHERE room = ?1 AND seq > ?2
+                     ORDER BY seq LIMIT ?3"
+                ))?
+                .query_map(
+                    params![name, since, u64::from(options.max_catch_up) + 1],
+                    room_message,
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            // Sequence numbers have no holes, so the first missed message must follow `since`
+            // directly; otherwise retention deleted some. A `since` past the room's last
+            // number comes from another database (a wiped or replaced data directory).
+            let contiguous = missed.first().is_none_or(|first| first.seq == since + 1);
+            let too_many = missed.len() > options.max_catch_up as usize;
+            if since > last_seq || !contiguous || too_many {
+                (HistoryMode::Reset, latest_page(tx, options, name)?)
+            } else {
+                (HistoryMode::CatchUp, missed)
+            }
+        }
+    };
+    let oldest = match (&range, messages.first()) {
+        (_, Some(first)) => first.seq,
+        (RoomRange::Since(since), None) => since + 1,
+        (RoomRange::Before(before), None) => *before,
+        (RoomRange::Latest, None) => 0,
+    };
+    let more_before = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE room = ?1 AND seq < ?2)")?
+        .query_row(params![name, oldest], |row| row.get(0))?;
+    Ok(Answer::Room {
+        room: room.clone(),
+        mode,
+        messages,
+        more_before,
+    })
+}
+
+fn latest_page(
+    tx: &Transaction<'_>,
+    options: &StoreOptions,
+    room: &str,
+) -> rusqlite::Result<Vec<RoomMessage>> {
+    let mut page: Vec<RoomMessage> = tx
+        .prepare_cached(&format!(
+            "SELECT {ROOM_COLUMNS} FROM messages WHERE room = ?1 ORDER BY seq DESC LIMIT ?2"
+        ))?
+        .query_map(params![room, options.page], room_message)?
+        .collect::<rusqlite::Result<_>>()?;
+    page.reverse();
+    Ok(page)
+}
+
+fn read_direct(
+    tx: &Transaction<'_>,
+    options: &StoreOptions,
+    user: &str,
+    since: Option<MessageId>,
+) -> rusqlite::Result<Answer> {
+    let query =
+        |after: u64, descending: bool, limit: u64| -> rusqlite::Result<Vec<DirectMessage>> {
+            let order = if descending { "DESC" } else { "" };
+            // Two index range scans (sent, received) merged by id.
+            let mut messages: Vec<DirectMessage> = tx
+                .prepare_cached(&format!(
+                    "SELECT id, sender_nick, recipient_nick, text, ts, client_id FROM messages
+                 WHERE room IS NULL AND (sender = ?1 OR recipient = ?1) AND id > ?2
+                 ORDER BY id {order} LIMIT ?3"
+                ))?
+                .query_map(params![user, after, limit], |row| {
+                    Ok(DirectMessage {
+                        id: MessageId(row.get(0)?),
+                        from: parse(row, 1, row.get(1)?)?,
+                        to: parse(row, 2, row.get(2)?)?,
+                        text: parse(row, 3, row.get(3)?)?,
+                        ts: row.get(4)?,
+                        client_id: parse(row, 5, row.get(5)?)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            if descending {
+                messages.reverse();
+            }
+            Ok(messages)
+        };
+    let latest = || query(0, true, u64::from(options.page));
+    let (mode, messages) = match since {
+        None => (HistoryMode::Latest, latest()?),
+        Some(MessageId(since)) => {
+            let missed = query(since, false, u64::from(options.max_catch_up) + 1)?;
+            if missed.len() > options.max_catch_up as usize {
+                (HistoryMode::Reset, latest()?)
+            } else {
+                (HistoryMode::CatchUp, missed)
+            }
+        }
+    };
+    Ok(Answer::Direct { mode, messages })
+}
+
+fn sweep(db: &mut Connection, options: &StoreOptions) -> rusqlite::Result<usize> {
+    let tx = db.transaction()?;
+    let mut deleted = 0;
+    if let Some(age) = options.retention_age {
+        let cutoff = now_ms().saturating_sub(millis(age));
+        deleted += tx.execute("DELETE FROM messages WHERE ts < ?1", [cutoff])?;
+    }
+    if let Some(keep) = options.retention_messages {
+        let rooms: Vec<(String, u64)> = tx
+            .prepare("SELECT name, last_seq FROM rooms")?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut delete = tx.prepare("DELETE FROM messages WHERE room = ?1 AND seq <= ?2")?;
+        for (room, last_seq) in rooms {
+            if last_seq > keep {
+                deleted += delete.execute(params![room, last_seq - keep])?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(deleted)
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Milliseconds since the Unix epoch, for message timestamps.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, millis)
+}
