@@ -633,18 +633,30 @@ fn settle(lines: &mut Vec<Line>, line: Line) -> bool {
     }
     if line.mine
         && let Some(pending) = lines
-            .iter_mut()
-            .find(|l| l.mine && l.id.is_none() && l.client_id == line.client_id)
+            .iter()
+            .position(|l| l.mine && l.id.is_none() && l.client_id == line.client_id)
     {
-        *pending = line;
+        // Delivered now: it moves up to its place among the delivered lines.
+        lines.remove(pending);
+        push_line(lines, line);
         return false;
     }
     push_line(lines, line);
     true
 }
 
+/// Appends `line`; a delivered line goes before the unsent ones at the bottom (which stay
+/// last until the server has them), so the list shows the server's order.
 fn push_line(lines: &mut Vec<Line>, line: Line) {
-    lines.push(line);
+    if line.id.is_some() {
+        let at = lines
+            .iter()
+            .rposition(|l| l.id.is_some())
+            .map_or(0, |i| i + 1);
+        lines.insert(at, line);
+    } else {
+        lines.push(line);
+    }
     if lines.len() > MAX_LINES {
         lines.remove(0);
     }
@@ -834,6 +846,19 @@ mod tests {
         state.apply(said(21, "me", "two", second.as_str()), 0.0);
         assert_eq!(ids(&state), [Some(20), Some(21)]);
         assert!(state.pending_requests().is_empty());
+    }
+
+    #[test]
+    fn unsent_lines_stay_below_what_arrives_meanwhile() {
+        let mut state = welcomed();
+        let ClientMsg::Say { client_id, .. } = state.compose("queued").unwrap() else {
+            panic!()
+        };
+        state.apply(history(HistoryMode::CatchUp, &[1, 2], false), 0.0);
+        assert_eq!(ids(&state), [Some(1), Some(2), None]);
+        state.apply(said(3, "me", "queued", client_id.as_str()), 0.0);
+        state.apply(said(4, "bob", "m4", "b"), 0.0);
+        assert_eq!(ids(&state), [Some(1), Some(2), Some(3), Some(4)]);
     }
 
     #[test]

@@ -377,10 +377,12 @@ async fn chat_page_shows_members_typing_and_a_sent_message() {
     find::<HtmlButtonElement>(&root, "composer-send").click();
     let messages: HtmlElement = find(&root, "messages");
     wait_until("the message is shown as sent", || {
-        messages
-            .query_selector("[data-testid=line][data-state=sent]")
-            .unwrap()
-            .is_some_and(|line| line.text_content().unwrap().contains(&sent))
+        let lines = messages
+            .query_selector_all("[data-testid=line][data-state=sent]")
+            .unwrap();
+        (0..lines.length())
+            .filter_map(|i| lines.item(i))
+            .any(|line| line.text_content().unwrap().contains(&sent))
     })
     .await;
     assert!(

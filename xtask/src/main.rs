@@ -7,18 +7,21 @@
 //!   the app served by the real server and used in Chromium. Fails fast; the last lines list
 //!   what ran.
 //! - `cargo xtask fuzz [SECONDS]`: each cargo-fuzz target in `fuzz/` for a bounded time.
+//! - `cargo xtask bench`: the benchmarks, in release; tables go to `bench/results/`.
 //!
 //! Plain `std::process`, with only `shared` (paths), serde_json (WebDriver) and base64
 //! (screenshots) as dependencies: it must build before any tool is installed.
 //!
 //! # Layout
 //! - `main.rs`: argument handling, the commands, the step report.
+//! - `bench.rs`: `cargo xtask bench` and its report.
 //! - `tools.rs`: find-or-install for every external tool (versions from ../shared/TOOLCHAIN.md,
 //!   except wasm-opt: binaryen from npm, see docs/DEVELOPMENT.md).
 //! - `server.rs`: a backend process on a free port, stopped with SIGTERM.
 //! - `http.rs`: a minimal HTTP/1.1 client for the loopback servers above.
 //! - `webdriver.rs`: Chromium through chromedriver (W3C WebDriver) for the end-to-end check.
 
+mod bench;
 mod http;
 mod server;
 mod tools;
@@ -36,12 +39,13 @@ use shared::paths;
 /// Errors are messages for the person at the terminal.
 type Result<T, E = String> = std::result::Result<T, E>;
 
-const USAGE: &str = "usage: cargo xtask <serve|test|fuzz> [args]
+const USAGE: &str = "usage: cargo xtask <serve|test|fuzz|bench> [args]
 
   serve [-- BACKEND ARGS]  build the frontend (release) and run the backend serving it
   test                     fmt, clippy, native tests, browser tests (Chromium, Firefox),
                            release app check
-  fuzz [SECONDS]           run each fuzz target for SECONDS (default 60) with cargo-fuzz";
+  fuzz [SECONDS]           run each fuzz target for SECONDS (default 60) with cargo-fuzz
+  bench                    run the benchmarks (release); results in bench/results/";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Some("serve") => serve(args.get(1..).unwrap_or_default()),
         Some("test") => test(),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
+        Some("bench") => bench::bench(),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
