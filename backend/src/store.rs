@@ -797,3 +797,93 @@ pub fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, millis)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(room: &str, client_id: &str, ts: u64) -> NewMessage {
+        NewMessage {
+            target: Target::Room(room.parse().unwrap()),
+            sender: "sender-key".into(),
+            from: "alice".parse().unwrap(),
+            text: "hello".try_into().unwrap(),
+            client_id: client_id.parse().unwrap(),
+            ts,
+        }
+    }
+
+    #[test]
+    fn a_database_from_a_newer_server_is_refused_not_misread() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::<()>::open(dir.path(), StoreOptions::default(), None).unwrap());
+        let db = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        db.execute_batch("PRAGMA user_version = 99").unwrap();
+        drop(db);
+        let Err(err) = Store::<()>::open(dir.path(), StoreOptions::default(), None) else {
+            panic!("opened a database with a newer schema")
+        };
+        let err = err.to_string();
+        assert!(err.contains("schema version 99"), "{err}");
+        assert!(err.contains(DB_FILE), "{err}");
+    }
+
+    #[test]
+    fn retention_by_age_deletes_old_messages_but_sequence_numbers_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            retention_age: Some(Duration::from_secs(3600)),
+            ..StoreOptions::default()
+        };
+        let mut db = open_connection(&dir.path().join(DB_FILE), &options).unwrap();
+        let now = now_ms();
+        let old = now - 2 * 3600 * 1000;
+        let batch = [
+            message("lobby", "a", old),
+            message("lobby", "b", old),
+            message("lobby", "c", now),
+        ];
+        append_all(&mut db, &batch, 0).unwrap();
+        assert_eq!(sweep(&mut db, &options).unwrap(), 2);
+        let tx = db.transaction().unwrap();
+        let room: RoomName = "lobby".parse().unwrap();
+        let Answer::Room { messages, .. } =
+            read_room(&tx, &options, &room, RoomRange::Latest).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(messages.iter().map(|m| m.seq).collect::<Vec<_>>(), [3]);
+        tx.finish().unwrap();
+        let next = append_all(&mut db, &[message("lobby", "d", now)], 0).unwrap();
+        assert!(matches!(
+            &next[0],
+            Appended::New(Stored::Room { message, .. }) if message.seq == 4
+        ));
+        // Deleting every message of a room does not restart its numbering either.
+        append_all(&mut db, &[message("empty", "e", old)], 0).unwrap();
+        sweep(&mut db, &options).unwrap();
+        let again = append_all(&mut db, &[message("empty", "f", now)], 0).unwrap();
+        assert!(matches!(
+            &again[0],
+            Appended::New(Stored::Room { message, .. }) if message.seq == 2
+        ));
+    }
+
+    #[test]
+    fn a_client_id_is_remembered_for_the_window_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions::default();
+        let mut db = open_connection(&dir.path().join(DB_FILE), &options).unwrap();
+        let now = now_ms();
+        let first = append_all(&mut db, &[message("lobby", "same", now - 10_000)], 0).unwrap();
+        // Within the window (since = before the first): the original comes back.
+        let retry = append_all(&mut db, &[message("lobby", "same", now)], now - 20_000).unwrap();
+        let (Appended::New(original), Appended::Duplicate(again)) = (&first[0], &retry[0]) else {
+            panic!("{first:?} {retry:?}")
+        };
+        assert_eq!(original, again);
+        // Outside it (since = after the first): a new message.
+        let later = append_all(&mut db, &[message("lobby", "same", now)], now - 5_000).unwrap();
+        assert!(matches!(later[0], Appended::New(_)));
+    }
+}

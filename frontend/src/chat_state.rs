@@ -173,6 +173,22 @@ impl ChatState {
         rooms.chain(directs).collect()
     }
 
+    /// Marks our failed line `client_id` pending again and returns the request that resends
+    /// it (same `client_id`: if it was stored after all, the server answers with the
+    /// original).
+    pub fn retry(&mut self, client_id: &ClientMsgId) -> Option<ClientMsg> {
+        let line = self
+            .rooms
+            .values_mut()
+            .flat_map(|v| v.lines.iter_mut())
+            .chain(self.directs.values_mut().flat_map(|d| d.1.iter_mut()))
+            .find(|l| l.mine && l.id.is_none() && &l.client_id == client_id)?;
+        line.delivery = Delivery::Pending;
+        self.pending_requests()
+            .into_iter()
+            .find(|r| matches!(r, ClientMsg::Say { client_id: c, .. } | ClientMsg::Direct { client_id: c, .. } if c == client_id))
+    }
+
     /// The request for the page before the current room's first line, if there is one and
     /// none is out yet.
     pub fn load_older(&mut self) -> Option<ClientMsg> {
@@ -892,7 +908,7 @@ mod tests {
             ServerMsg::Error {
                 code: ErrorCode::RateLimited,
                 message: "slow down".into(),
-                client_id: Some(client_id),
+                client_id: Some(client_id.clone()),
             },
             0.0,
         );
@@ -901,6 +917,14 @@ mod tests {
             Delivery::Failed("slow down".into())
         );
         assert_eq!(state.notices, ["slow down"]);
+        let ClientMsg::Say {
+            client_id: again, ..
+        } = state.retry(&client_id).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(again, client_id, "a retry keeps the id");
+        assert_eq!(state.current_lines()[0].delivery, Delivery::Pending);
     }
 
     #[test]

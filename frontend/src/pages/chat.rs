@@ -417,7 +417,8 @@ fn ConversationHeader() -> impl IntoView {
 /// the user scrolled up to read.
 #[component]
 fn MessageList() -> impl IntoView {
-    let state = expect_context::<ChatCtx>().state;
+    let ctx = expect_context::<ChatCtx>();
+    let state = ctx.state;
     let list: NodeRef<html::Ol> = NodeRef::new();
     let stick = RwSignal::new(true);
     // A memo, so typing and presence changes do not rebuild the message list.
@@ -443,12 +444,11 @@ fn MessageList() -> impl IntoView {
                 .enumerate()
                 .map(|(i, line)| {
                     let starts_group = i == 0 || !same_group(&lines[i - 1], line);
-                    line_view(line, starts_group)
+                    line_view(ctx, line, starts_group)
                 })
                 .collect_view()
         })
     };
-    let ctx = expect_context::<ChatCtx>();
     let more_before = move || {
         state.with(|s| match &s.current {
             Some(Target::Room(room)) => s.rooms.get(room).map(|v| (v.more_before, v.loading_older)),
@@ -485,7 +485,7 @@ fn same_group(previous: &Line, line: &Line) -> bool {
 }
 
 /// One line; text goes in as a text node, never as HTML.
-fn line_view(line: &Line, starts_group: bool) -> impl IntoView + use<> {
+fn line_view(ctx: ChatCtx, line: &Line, starts_group: bool) -> impl IntoView + use<> {
     let (state, detail) = match &line.delivery {
         Delivery::Pending => (
             "pending",
@@ -500,6 +500,8 @@ fn line_view(line: &Line, starts_group: bool) -> impl IntoView + use<> {
         state,
         if starts_group { " group-start" } else { "" }
     );
+    let retry =
+        (line.mine && matches!(line.delivery, Delivery::Failed(_))).then(|| line.client_id.clone());
     let header = starts_group.then(|| {
         let time = line.ts.map(local_time).unwrap_or_default();
         view! {
@@ -514,6 +516,15 @@ fn line_view(line: &Line, starts_group: bool) -> impl IntoView + use<> {
             {header}
             <div class="bubble">{line.text.clone()}</div>
             {detail.map(|d| view! { <div class="delivery">{d}</div> })}
+            {retry.map(|client_id| view! {
+                <button class="retry" data-testid="retry" on:click=move |_| {
+                    if let Some(request) = ctx.state.try_update(|s| s.retry(&client_id)).flatten()
+                        && ctx.status.get_untracked().is_open()
+                    {
+                        ctx.send(&request);
+                    }
+                }>"Retry"</button>
+            })}
         </li>
     }
 }
