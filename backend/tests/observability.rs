@@ -144,3 +144,15 @@ async fn health_and_readiness_answer() {
         (200, "ready\n".to_owned())
     );
 }
+
+#[actix_web::test]
+async fn store_metrics_count_transactions_and_failures() {
+    let server = TestServer::spawn(TestServer::fast_config());
+    let mut chat = server.chat_as("writer", &[]).await;
+    chat.say("lobby", "stored", "s1").await;
+    assert!(matches!(chat.recv().await, shared::ServerMsg::Said { .. }));
+    let after = scrape(&server).await;
+    assert_eq!(metric(&after, "chat_store_batch_messages_sum", &[]), 1.0);
+    assert_eq!(metric(&after, "chat_store_commit_seconds_count", &[]), 1.0);
+    assert_eq!(metric(&after, "chat_store_failures_total", &[]), 0.0);
+}

@@ -348,7 +348,8 @@ fn browser_tests() -> Result<String> {
 
 /// Builds the app as `cargo xtask serve` does, serves it from the real backend, and uses it in
 /// Chromium like a person would: on the Echo page, Korean text sent with Send and with Enter
-/// comes back; in the chat, two browsers join, one writes, the other sees it and types.
+/// comes back; in the chat, two browsers join, one writes, the other sees it and types, then
+/// reloads and sees the message again (history).
 /// Leaves screenshots in `target/xtask/served-app.png` and `served-chat.png`.
 fn release_app_check() -> Result<String> {
     build_release_frontend()?;
@@ -421,6 +422,16 @@ fn release_app_check() -> Result<String> {
     )?;
     let chat_shot = shots.join("served-chat.png");
     chrome.screenshot(&chat_shot)?;
+    // A reload starts from nothing but the stored nickname: the message is back from history.
+    other.goto(&base)?;
+    other.wait_for(
+        "the reloaded page shows the message from history",
+        &format!(
+            "return [...document.querySelectorAll('[data-testid=line][data-state=sent]')]\
+             .some(l => l.textContent.includes({hello:?}));"
+        ),
+        Duration::from_secs(20),
+    )?;
     drop(other);
     drop(chrome);
     backend.stop()?;
@@ -431,7 +442,7 @@ fn release_app_check() -> Result<String> {
             .to_string()
     };
     Ok(format!(
-        " (echo and a two-user chat seen in Chromium; wasm {} KB, {} KB gzipped; {}, {})",
+        " (echo, a two-user chat and its history after a reload seen in Chromium; wasm {} KB, {} KB gzipped; {}, {})",
         wasm.body.len() / 1024,
         gzipped_len(&wasm.body).map_or_else(|| "?".to_owned(), |n| (n / 1024).to_string()),
         relative(&echo_shot),
