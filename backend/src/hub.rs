@@ -576,7 +576,7 @@ impl Hub {
                 };
                 match outcome {
                     Appended::New(Stored::Room { room, message }) => {
-                        let event = said(room.clone(), message);
+                        let event = message.into_said(room.clone());
                         self.broadcast_live(&room, &event);
                     }
                     Appended::New(Stored::Direct(message)) => {
@@ -591,15 +591,15 @@ impl Hub {
                                     .is_some_and(|s| s.direct_catching_up.is_none())
                             })
                             .collect();
-                        self.broadcast(conns, &direct(message));
+                        self.broadcast(conns, &message.into_event());
                     }
                     // A retry of a stored message: the original acknowledgement, to the
                     // sender only (everyone else has it already).
                     Appended::Duplicate(Stored::Room { room, message }) => {
-                        self.send_to(conn, &said(room, message));
+                        self.send_to(conn, &message.into_said(room));
                     }
                     Appended::Duplicate(Stored::Direct(message)) => {
-                        self.send_to(conn, &direct(message));
+                        self.send_to(conn, &message.into_event());
                     }
                     Appended::Failed(reason) => {
                         self.refuse(conn, ErrorCode::StoreFailed, &reason, Some(client_id));
@@ -877,45 +877,6 @@ impl Hub {
 fn user_key(token: &UserToken) -> String {
     let digest = Sha256::digest(token.as_str().as_bytes());
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn said(room: RoomName, message: shared::RoomMessage) -> ServerMsg {
-    let shared::RoomMessage {
-        id,
-        seq,
-        from,
-        text,
-        ts,
-        client_id,
-    } = message;
-    ServerMsg::Said {
-        id,
-        room,
-        seq,
-        from,
-        text,
-        ts,
-        client_id,
-    }
-}
-
-fn direct(message: shared::DirectMessage) -> ServerMsg {
-    let shared::DirectMessage {
-        id,
-        from,
-        to,
-        text,
-        ts,
-        client_id,
-    } = message;
-    ServerMsg::Direct {
-        id,
-        from,
-        to,
-        text,
-        ts,
-        client_id,
-    }
 }
 
 #[cfg(test)]

@@ -364,30 +364,9 @@ impl ChatState {
                 }
             }
             ServerMsg::Renamed { from, to } => self.rename(&from, &to),
-            ServerMsg::Said {
-                id,
-                room,
-                seq,
-                from,
-                text,
-                ts,
-                client_id,
-            } => {
-                let mine = self.is_me(&from);
-                let shown = self.current == Some(Target::Room(room.clone()));
-                if let Some(view) = self.rooms.get_mut(&room) {
-                    view.typing.remove(&from);
-                    let message = RoomMessage {
-                        id,
-                        seq,
-                        from,
-                        text,
-                        ts,
-                        client_id,
-                    };
-                    if view.receive(message, mine) && !shown && !mine {
-                        view.unread += 1;
-                    }
+            said @ ServerMsg::Said { .. } => {
+                if let Ok((room, message)) = said.into_room_message() {
+                    self.receive_said(&room, message);
                 }
             }
             ServerMsg::History {
@@ -409,21 +388,11 @@ impl ChatState {
                 }
             }
             ServerMsg::DirectHistory { mode, messages } => self.direct_history(mode, messages),
-            ServerMsg::Direct {
-                id,
-                from,
-                to,
-                text,
-                ts,
-                client_id,
-            } => self.receive_direct(DirectMessage {
-                id,
-                from,
-                to,
-                text,
-                ts,
-                client_id,
-            }),
+            direct @ ServerMsg::Direct { .. } => {
+                if let Ok(message) = direct.into_direct_message() {
+                    self.receive_direct(message);
+                }
+            }
             ServerMsg::Typing { room, user, active } => {
                 let timeout = self
                     .limits
@@ -443,6 +412,17 @@ impl ChatState {
                 message,
                 client_id,
             } => self.refused(code, message, client_id),
+        }
+    }
+
+    fn receive_said(&mut self, room: &RoomName, message: RoomMessage) {
+        let mine = self.is_me(&message.from);
+        let shown = self.current.as_ref() == Some(&Target::Room(room.clone()));
+        if let Some(view) = self.rooms.get_mut(room) {
+            view.typing.remove(&message.from);
+            if view.receive(message, mine) && !shown && !mine {
+                view.unread += 1;
+            }
         }
     }
 

@@ -96,9 +96,17 @@ async fn fill(root: &HtmlElement, test_id: &str, text: &str) {
 
 /// Mounts the chat page against the real backend and enters it as `nick`.
 async fn enter_chat(nick: &str) -> (HtmlElement, impl Drop) {
+    enter_chat_with(nick, RwSignal::new(false)).await
+}
+
+/// [`enter_chat`], with a switch that takes the page offline.
+async fn enter_chat_with(nick: &str, offline: RwSignal<bool>) -> (HtmlElement, impl Drop) {
     let root = container();
     let url = backend_ws(paths::WS_CHAT);
-    let mounted = mount_to(root.clone(), move || view! { <ChatPage url=url /> });
+    let mounted = mount_to(
+        root.clone(),
+        move || view! { <ChatPage url=url offline=offline /> },
+    );
     fill(&root, "nick-input", nick).await;
     find::<HtmlButtonElement>(&root, "nick-submit").click();
     wait_until("the chat replaces the nickname screen", || {
@@ -435,20 +443,7 @@ fn line_texts(root: &HtmlElement) -> Vec<String> {
 #[wasm_bindgen_test]
 async fn offline_page_shows_each_missed_message_once_and_sends_its_queue_once() {
     let offline = RwSignal::new(false);
-    let root = container();
-    let url = backend_ws(paths::WS_CHAT);
-    let _mounted = mount_to(
-        root.clone(),
-        move || view! { <ChatPage url=url offline=offline /> },
-    );
-    fill(&root, "nick-input", "olga").await;
-    find::<HtmlButtonElement>(&root, "nick-submit").click();
-    wait_until("the chat replaces the nickname screen", || {
-        root.query_selector("[data-testid=composer-input]")
-            .unwrap()
-            .is_some()
-    })
-    .await;
+    let (root, _mounted) = enter_chat_with("olga", offline).await;
     let mut peer = ChatClient::join("pia", &[]).await;
     let before = unique("before the drop");
     peer.say("lobby", &before).await;

@@ -315,6 +315,101 @@ pub struct DirectMessage {
     pub client_id: ClientMsgId,
 }
 
+impl RoomMessage {
+    /// The live event for this message in `room`.
+    pub fn into_said(self, room: RoomName) -> ServerMsg {
+        let Self {
+            id,
+            seq,
+            from,
+            text,
+            ts,
+            client_id,
+        } = self;
+        ServerMsg::Said {
+            id,
+            room,
+            seq,
+            from,
+            text,
+            ts,
+            client_id,
+        }
+    }
+}
+
+impl DirectMessage {
+    /// The live event for this message.
+    pub fn into_event(self) -> ServerMsg {
+        let Self {
+            id,
+            from,
+            to,
+            text,
+            ts,
+            client_id,
+        } = self;
+        ServerMsg::Direct {
+            id,
+            from,
+            to,
+            text,
+            ts,
+            client_id,
+        }
+    }
+}
+
+impl ServerMsg {
+    /// A `said` as its room and stored message (the inverse of [`RoomMessage::into_said`]).
+    pub fn into_room_message(self) -> Result<(RoomName, RoomMessage), Self> {
+        match self {
+            Self::Said {
+                id,
+                room,
+                seq,
+                from,
+                text,
+                ts,
+                client_id,
+            } => Ok((
+                room,
+                RoomMessage {
+                    id,
+                    seq,
+                    from,
+                    text,
+                    ts,
+                    client_id,
+                },
+            )),
+            other => Err(other),
+        }
+    }
+
+    /// A `direct` as its stored message (the inverse of [`DirectMessage::into_event`]).
+    pub fn into_direct_message(self) -> Result<DirectMessage, Self> {
+        match self {
+            Self::Direct {
+                id,
+                from,
+                to,
+                text,
+                ts,
+                client_id,
+            } => Ok(DirectMessage {
+                id,
+                from,
+                to,
+                text,
+                ts,
+                client_id,
+            }),
+            other => Err(other),
+        }
+    }
+}
+
 /// A room and how many users are in it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomInfo {
@@ -480,6 +575,37 @@ mod tests {
                 "{kind}"
             );
         }
+    }
+
+    #[test]
+    fn stored_messages_and_live_events_convert_both_ways() {
+        let message = RoomMessage {
+            id: MessageId(1),
+            seq: 2,
+            from: "a".parse().unwrap(),
+            text: "t".try_into().unwrap(),
+            ts: 3,
+            client_id: "c".parse().unwrap(),
+        };
+        let room: RoomName = "r".parse().unwrap();
+        let said = message.clone().into_said(room.clone());
+        assert_eq!(said.into_room_message(), Ok((room, message)));
+        let direct = DirectMessage {
+            id: MessageId(1),
+            from: "a".parse().unwrap(),
+            to: "b".parse().unwrap(),
+            text: "t".try_into().unwrap(),
+            ts: 3,
+            client_id: "c".parse().unwrap(),
+        };
+        assert_eq!(
+            direct.clone().into_event().into_direct_message(),
+            Ok(direct)
+        );
+        let left = ServerMsg::Left {
+            room: "r".parse().unwrap(),
+        };
+        assert!(left.into_room_message().is_err());
     }
 
     #[test]
