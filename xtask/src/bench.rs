@@ -1,15 +1,84 @@
-//! `cargo xtask bench`: runs the benchmarks in release mode and writes their tables, with the
-//! date and the machine, to `bench/results/`.
+//! `cargo xtask bench`: runs the benchmarks in release mode and writes their reports, with the
+//! date and the machine, to `bench/results/`:
+//! - `README.md` and `chart.svg`: our backend against Node ws and socket.io (the `bench`
+//!   crate: W1 echo, W2 room fan-out, W3 idle connections), servers pinned to core 0 and the
+//!   load generator to core 1;
+//! - `history-store.md`: the message store's group commit against one transaction per
+//!   message (`backend/benches/store.rs`).
 //!
-//! Today that is the message store's group commit against one transaction per message
-//! (`backend/benches/store.rs`).
+//! `cargo xtask test` calls [`smoke`]: every workload at tiny sizes, so the benchmark cannot
+//! rot.
 
-use std::process::{Command, Stdio};
+use std::{
+    path::PathBuf,
+    process::{Command, Stdio},
+};
 
-use crate::{Result, describe, tools, workspace_root};
+use crate::{Result, describe, run, tools, workspace_root};
 
-/// Runs every benchmark and saves the report.
+/// The Node peers' folder (`package.json`, lockfile, the two servers).
+fn peers_dir() -> PathBuf {
+    workspace_root().join("bench").join("peers")
+}
+
+/// Installs the Node peers by their lockfile unless they are there.
+pub fn ensure_peers() -> Result<()> {
+    let installed = ["ws", "socket.io"]
+        .iter()
+        .all(|module| peers_dir().join("node_modules").join(module).is_dir());
+    if installed {
+        return Ok(());
+    }
+    tools::ensure_node()?;
+    println!("xtask: installing the benchmark peers (npm ci in bench/peers)");
+    run(tools::command("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+        .arg(peers_dir()))
+}
+
+/// Every workload against every server at tiny sizes (debug build): fails if one breaks.
+pub fn smoke() -> Result<String> {
+    ensure_peers()?;
+    run(tools::cargo().args(["build", "--package", "backend", "--package", "bench"]))?;
+    let target = workspace_root().join("target").join("debug");
+    run(Command::new(target.join("bench"))
+        .arg("--backend")
+        .arg(target.join("backend"))
+        .arg("--peers")
+        .arg(peers_dir())
+        .arg("--smoke")
+        .stdout(Stdio::null()))?;
+    Ok(" (echo, fan-out and idle against ours, Node ws and socket.io)".to_owned())
+}
+
+/// Runs every benchmark and saves the reports.
 pub fn bench() -> Result<()> {
+    ensure_peers()?;
+    run(tools::cargo().args([
+        "build",
+        "--release",
+        "--package",
+        "backend",
+        "--package",
+        "bench",
+    ]))?;
+    let target = workspace_root().join("target").join("release");
+    let results = workspace_root().join("bench").join("results");
+    // Servers on core 0 (bench pins them), the load generator on core 1.
+    run(Command::new("taskset")
+        .args(["-c", "1"])
+        .arg(target.join("bench"))
+        .arg("--backend")
+        .arg(target.join("backend"))
+        .arg("--peers")
+        .arg(peers_dir())
+        .args(["--server-core", "0", "--out"])
+        .arg(&results))?;
+    store_bench()
+}
+
+/// The store's group-commit benchmark, saved to `bench/results/history-store.md`.
+fn store_bench() -> Result<()> {
     let table =
         capture(tools::cargo().args(["bench", "--package", "backend", "--bench", "store"]))?;
     let report = format!(

@@ -199,7 +199,7 @@ struct Step {
 
 /// `cargo xtask test`.
 fn test() -> Result<()> {
-    let steps: [(&str, StepFn); 7] = [
+    let steps: [(&str, StepFn); 8] = [
         ("install missing tools", install_test_tools),
         ("cargo fmt --check", || {
             cargo_step(&["fmt", "--all", "--check"])
@@ -232,6 +232,10 @@ fn test() -> Result<()> {
         ("native tests (cargo test --workspace)", || {
             cargo_step(&["test", "--workspace"])
         }),
+        (
+            "benchmark smoke run (W1-W3, ours vs Node ws and socket.io)",
+            bench::smoke,
+        ),
         (
             "browser tests vs real backend (Chromium, Firefox)",
             browser_tests,
@@ -307,6 +311,7 @@ fn install_test_tools() -> Result<String> {
     tools::ensure_geckodriver()?;
     tools::ensure_trunk()?;
     tools::ensure_wasm_opt()?;
+    bench::ensure_peers()?;
     Ok(String::new())
 }
 

@@ -144,11 +144,16 @@ pub fn ensure_wasm_opt() -> Result<()> {
     {
         return Ok(());
     }
-    ensure_apt(&[("npm", "npm")])?;
+    ensure_node()?;
     println!("xtask: installing binaryen {BINARYEN_VERSION} (npm ci in xtask/npm)");
     run(command("npm")
         .args(["ci", "--no-audit", "--no-fund", "--prefix"])
         .arg(npm_dir()))
+}
+
+/// Node.js and npm (on the machine already; from Debian otherwise).
+pub fn ensure_node() -> Result<()> {
+    ensure_apt(&[("node", "nodejs"), ("npm", "npm")])
 }
 
 /// Chromium and ChromeDriver from Debian (a test tool's own browser download fails here).

@@ -1,0 +1,191 @@
+//! `bench`: the load generator behind `cargo xtask bench`. It starts each server under test
+//! pinned to one core (taskset), runs the workloads from the other core, and writes a Markdown
+//! report and an SVG chart with ratios against the peers measured in the same run.
+//!
+//! Run it through `cargo xtask bench` (which builds the release backend, installs the Node
+//! peers from `bench/peers` by their lockfile, and pins this process) or `cargo xtask test`
+//! (a smoke run of every workload, so the benchmark cannot rot).
+//!
+//! # Layout
+//! - `wire.rs`: a lean WebSocket client (hand-made handshake and frame reader).
+//! - `dialect.rs`: each server's way of echoing, joining and broadcasting.
+//! - `process.rs`: the servers as pinned processes; CPU time and memory from /proc.
+//! - `workloads.rs`: W1 echo, W2 room fan-out, W3 idle connections.
+//! - `report.rs`: the Markdown tables, ratios and the SVG chart.
+
+// A benchmark reports by printing and stops at the first failure.
+#![allow(clippy::unwrap_used)]
+
+mod dialect;
+mod process;
+mod report;
+mod wire;
+mod workloads;
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use dialect::Server;
+use process::{Process, Setup};
+
+/// The sizes of a run.
+struct Plan {
+    echo_conns: Vec<usize>,
+    echo_time: Duration,
+    members: usize,
+    senders: Vec<usize>,
+    offered: Vec<f64>,
+    step_time: Duration,
+    idle: usize,
+}
+
+impl Plan {
+    fn full() -> Self {
+        Self {
+            echo_conns: vec![1, 100, 1000],
+            echo_time: Duration::from_secs(4),
+            members: 1000,
+            senders: vec![1, 4, 16],
+            offered: vec![10_000.0, 25_000.0, 50_000.0, 100_000.0, 150_000.0],
+            step_time: Duration::from_secs(2),
+            idle: 19_000,
+        }
+    }
+
+    fn smoke() -> Self {
+        Self {
+            echo_conns: vec![1, 4],
+            echo_time: Duration::from_millis(300),
+            members: 8,
+            senders: vec![2],
+            offered: vec![400.0],
+            step_time: Duration::from_millis(300),
+            idle: 50,
+        }
+    }
+}
+
+struct Args {
+    backend: PathBuf,
+    peers: PathBuf,
+    out: Option<PathBuf>,
+    smoke: bool,
+    core: String,
+}
+
+fn args() -> Result<Args, String> {
+    let mut args = Args {
+        backend: PathBuf::new(),
+        peers: PathBuf::new(),
+        out: None,
+        smoke: false,
+        core: "0".into(),
+    };
+    let mut words = std::env::args().skip(1);
+    while let Some(word) = words.next() {
+        let mut value = || words.next().ok_or(format!("{word} needs a value"));
+        match word.as_str() {
+            "--backend" => args.backend = value()?.into(),
+            "--peers" => args.peers = value()?.into(),
+            "--out" => args.out = Some(value()?.into()),
+            "--server-core" => args.core = value()?,
+            "--smoke" => args.smoke = true,
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if args.backend.as_os_str().is_empty() || args.peers.as_os_str().is_empty() {
+        return Err(
+            "usage: bench --backend PATH --peers DIR [--out DIR] [--smoke] [--server-core N]"
+                .into(),
+        );
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    let result = args().and_then(|args| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|err| err.to_string())?;
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&runtime, run(&args))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("bench: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &Args) -> Result<(), String> {
+    let plan = if args.smoke {
+        Plan::smoke()
+    } else {
+        Plan::full()
+    };
+    let scratch = std::env::temp_dir().join("chat-bench");
+    std::fs::create_dir_all(&scratch).map_err(|err| err.to_string())?;
+    let setup = Setup {
+        backend: &args.backend,
+        peers: &args.peers,
+        scratch: &scratch,
+        core: &args.core,
+    };
+    let ticks = process::ticks_per_second();
+    let mut results = report::Results::default();
+    for server in Server::ALL {
+        eprintln!("bench: {} …", server.name());
+        // A fresh process per workload, so one workload's leftovers do not bill the next.
+        let process = Process::start(server, &setup)?;
+        for &conns in &plan.echo_conns {
+            let echo = workloads::echo(server, &process, conns, plan.echo_time, ticks).await?;
+            results.echo.push((server, echo));
+        }
+        drop(process);
+        for &senders in &plan.senders {
+            let process = Process::start(server, &setup)?;
+            let steps = workloads::fanout(
+                server,
+                &process,
+                plan.members,
+                senders,
+                &plan.offered,
+                plan.step_time,
+                ticks,
+            )
+            .await?;
+            results.fanout.push((server, plan.members, senders, steps));
+        }
+        let process = Process::start(server, &setup)?;
+        let idle = workloads::idle(server, &process, plan.idle).await?;
+        results.idle.push((server, idle));
+    }
+    let markdown = report::markdown(&results, args.smoke);
+    println!("{markdown}");
+    let problems = report::problems(&results);
+    if let Some(out) = &args.out {
+        std::fs::create_dir_all(out).map_err(|err| err.to_string())?;
+        std::fs::write(out.join("README.md"), &markdown).map_err(|err| err.to_string())?;
+        std::fs::write(out.join("chart.svg"), report::svg(&results))
+            .map_err(|err| err.to_string())?;
+    }
+    // A smoke run (debug build, shared cores) may saturate the load generator; losing a
+    // message or a connection is a failure whatever the build.
+    let failures: Vec<&String> = problems
+        .iter()
+        .filter(|p| !p.contains("saturated"))
+        .collect();
+    if args.smoke && !failures.is_empty() {
+        return Err(format!(
+            "smoke run failed: {}",
+            failures
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! The servers under test as processes pinned to one core, with their CPU time and memory
+//! read from /proc.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    net::SocketAddr,
+    path::Path,
+    process::{Child, Command, Stdio},
+};
+
+use crate::dialect::Server;
+
+/// A running server.
+pub struct Process {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    ticks_per_second: f64,
+}
+
+/// What the binaries and files are.
+pub struct Setup<'a> {
+    /// Our release backend binary.
+    pub backend: &'a Path,
+    /// `bench/peers` with its node_modules installed.
+    pub peers: &'a Path,
+    /// A scratch directory (our server's data directory goes below it).
+    pub scratch: &'a Path,
+    /// The core the servers are pinned to.
+    pub core: &'a str,
+}
+
+impl Process {
+    /// Starts `server` pinned to `setup.core` and waits for its address.
+    pub fn start(server: Server, setup: &Setup<'_>) -> Result<Self, String> {
+        let mut command = Command::new("taskset");
+        command.args(["-c", setup.core]);
+        match server {
+            Server::Ours => {
+                let data = setup.scratch.join(format!("data-{}", std::process::id()));
+                // A fresh database each run; the store's fsyncs are part of what is measured.
+                let _ = std::fs::remove_dir_all(&data);
+                command.arg(setup.backend).args([
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--workers",
+                    "1",
+                    "--max-connections",
+                    "20000",
+                    // The load generator is one client sending for many users: per-connection
+                    // rate limits would measure the limiter.
+                    "--rate-per-sec",
+                    "1000000",
+                    "--rate-burst",
+                    "1000000",
+                    // A thousand joins make a storm of presence events before the measurement.
+                    "--outbox-capacity",
+                    "4096",
+                    "--data-dir",
+                ]);
+                command.arg(data).env("RUST_LOG", "warn");
+            }
+            Server::NodeWs => {
+                command.arg("node").arg(setup.peers.join("ws-server.js"));
+            }
+            Server::SocketIo => {
+                command
+                    .arg("node")
+                    .arg(setup.peers.join("socketio-server.js"));
+            }
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|err| format!("cannot start {}: {err}", server.name()))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|err| format!("{}: {err}", server.name()))?;
+        let listening = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_default();
+        let listening = listening.strip_prefix("http://").unwrap_or(listening);
+        let addr = if listening.contains(':') {
+            listening.parse()
+        } else {
+            format!("127.0.0.1:{listening}").parse()
+        }
+        .map_err(|_| format!("{}: unexpected first line {line:?}", server.name()))?;
+        let ticks_per_second = ticks_per_second();
+        Ok(Self {
+            child,
+            addr,
+            ticks_per_second,
+        })
+    }
+
+    /// CPU time (user + system) the process has used so far, in microseconds.
+    pub fn cpu_us(&self) -> f64 {
+        cpu_ticks(&format!("/proc/{}/stat", self.child.id())) / self.ticks_per_second * 1e6
+    }
+
+    /// Resident memory in KB.
+    pub fn rss_kb(&self) -> f64 {
+        rss_kb(self.child.id())
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// utime + stime from a /proc/…/stat file, in clock ticks.
+pub fn cpu_ticks(stat_path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(stat_path) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may contain spaces) in parentheses.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+    field(11) + field(12)
+}
+
+/// VmRSS of `pid` in KB.
+pub fn rss_kb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+/// This process's own CPU time in microseconds (to tell a saturated load generator).
+pub fn own_cpu_us(ticks_per_second: f64) -> f64 {
+    cpu_ticks("/proc/self/stat") / ticks_per_second * 1e6
+}
+
+/// Clock ticks per second for /proc CPU times.
+pub fn ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}

@@ -1,0 +1,402 @@
+//! The report: Markdown tables with ratios against the peers of the same run, the targets of
+//! issue #6 with their measured figures, and an SVG chart.
+
+use std::fmt::Write as _;
+
+use crate::{
+    dialect::Server,
+    workloads::{Echo, Idle, Step},
+};
+
+/// Everything one run measured.
+#[derive(Default)]
+pub struct Results {
+    /// W1, per server and connection count.
+    pub echo: Vec<(Server, Echo)>,
+    /// W2: server, members, senders, steps.
+    pub fanout: Vec<(Server, usize, usize, Vec<Step>)>,
+    /// W3.
+    pub idle: Vec<(Server, Idle)>,
+}
+
+/// A saturated load generator, lost messages or failed connects: the run is not valid.
+pub fn problems(results: &Results) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (server, echo) in &results.echo {
+        if echo.loadgen > 0.95 {
+            problems.push(format!(
+                "load generator saturated in W1 {} / {} connections",
+                server.name(),
+                echo.conns
+            ));
+        }
+    }
+    for (server, _, senders, steps) in &results.fanout {
+        for step in steps {
+            if step.delivered != step.expected {
+                problems.push(format!(
+                    "W2 {} / {senders} senders / {:.0}/s: {} of {} deliveries arrived",
+                    server.name(),
+                    step.offered,
+                    step.delivered,
+                    step.expected
+                ));
+            }
+        }
+    }
+    for (server, idle) in &results.idle {
+        if idle.errors > 0 {
+            problems.push(format!(
+                "W3 {}: {} failed connects",
+                server.name(),
+                idle.errors
+            ));
+        }
+    }
+    problems
+}
+
+fn find_echo(results: &Results, server: Server, conns: usize) -> Option<&Echo> {
+    results
+        .echo
+        .iter()
+        .find(|(s, e)| *s == server && e.conns == conns)
+        .map(|(_, e)| e)
+}
+
+/// Median server CPU per delivery over the steps where every delivery arrived and the load
+/// generator kept up.
+fn cpu_per_delivery(results: &Results, server: Server) -> Option<f64> {
+    let mut values: Vec<f64> = results
+        .fanout
+        .iter()
+        .filter(|(s, ..)| *s == server)
+        .flat_map(|(_, _, _, steps)| steps)
+        .filter(|step| step.delivered == step.expected && step.delivered > 0)
+        .map(|step| step.cpu_per_delivery)
+        .collect();
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
+}
+
+fn ratio(peer: f64, ours: f64) -> String {
+    if ours > 0.0 && peer > 0.0 {
+        format!("{:.2}×", peer / ours)
+    } else {
+        "–".into()
+    }
+}
+
+/// The Markdown report.
+pub fn markdown(results: &Results, smoke: bool) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(
+        w,
+        "# Benchmarks: our backend against Node ws and socket.io\n"
+    );
+    let _ = writeln!(w, "{}", crate::report::machine());
+    if smoke {
+        let _ = writeln!(
+            w,
+            "**Smoke run** (tiny sizes, checks that every workload works; the figures mean nothing).\n"
+        );
+    }
+    let problems = problems(results);
+    if problems.is_empty() {
+        let _ = writeln!(
+            w,
+            "Valid run: no message lost, no failed connect, load generator below 95 % of its core.\n"
+        );
+    } else {
+        let _ = writeln!(w, "**INVALID RUN**:\n");
+        for problem in &problems {
+            let _ = writeln!(w, "- {problem}");
+        }
+        let _ = writeln!(w);
+    }
+
+    let _ = writeln!(w, "## W1: echo, closed loop (32-byte text messages)\n");
+    let _ = writeln!(
+        w,
+        "| connections | server | echoes/s | p50 µs | p99 µs | p99.9 µs | server CPU µs/echo | load generator core |"
+    );
+    let _ = writeln!(w, "|---:|---|---:|---:|---:|---:|---:|---:|");
+    for (server, echo) in &results.echo {
+        let _ = writeln!(
+            w,
+            "| {} | {} | {:.0} | {} | {} | {} | {:.2} | {:.0} % |",
+            echo.conns,
+            server.name(),
+            echo.rate,
+            echo.p50,
+            echo.p99,
+            echo.p999,
+            echo.cpu_per_echo,
+            echo.loadgen * 100.0
+        );
+    }
+    let _ = writeln!(
+        w,
+        "\nRatios (peer ÷ ours for CPU and latency, ours ÷ peer for throughput; above 1 favours ours):\n"
+    );
+    let _ = writeln!(
+        w,
+        "| connections | vs | throughput | p50 | p99 | CPU per echo |"
+    );
+    let _ = writeln!(w, "|---:|---|---:|---:|---:|---:|");
+    let conns: Vec<usize> = results
+        .echo
+        .iter()
+        .filter(|(s, _)| *s == Server::Ours)
+        .map(|(_, e)| e.conns)
+        .collect();
+    for &n in &conns {
+        let Some(ours) = find_echo(results, Server::Ours, n) else {
+            continue;
+        };
+        for peer in [Server::NodeWs, Server::SocketIo] {
+            if let Some(theirs) = find_echo(results, peer, n) {
+                let _ = writeln!(
+                    w,
+                    "| {n} | {} | {} | {} | {} | {} |",
+                    peer.name(),
+                    ratio(ours.rate, theirs.rate),
+                    ratio(theirs.p50 as f64, ours.p50 as f64),
+                    ratio(theirs.p99 as f64, ours.p99 as f64),
+                    ratio(theirs.cpu_per_echo, ours.cpu_per_echo)
+                );
+            }
+        }
+    }
+
+    let _ = writeln!(w, "\n## W2: room fan-out\n");
+    let _ = writeln!(
+        w,
+        "Every member is in one room; the first *senders* members send at the offered load (deliveries per second = messages per second × members); latency is send → receive of each delivery. Ours stores every message in SQLite before it is broadcast; the peers keep nothing.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| members | senders | server | offered/s | messages sent | delivered / expected | p50 ms | p99 ms | server CPU µs/delivery | load generator core |"
+    );
+    let _ = writeln!(w, "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (server, members, senders, steps) in &results.fanout {
+        for step in steps {
+            let _ = writeln!(
+                w,
+                "| {members} | {senders} | {} | {:.0} | {} | {} / {} | {:.2} | {:.2} | {:.2} | {:.0} % |",
+                server.name(),
+                step.offered,
+                step.sent,
+                step.delivered,
+                step.expected,
+                step.p50_ms,
+                step.p99_ms,
+                step.cpu_per_delivery,
+                step.loadgen * 100.0
+            );
+        }
+    }
+    let _ = writeln!(w, "\nKnee (first offered load where p99 passes 50 ms):\n");
+    let _ = writeln!(w, "| server | senders | knee |");
+    let _ = writeln!(w, "|---|---:|---|");
+    for (server, _, senders, steps) in &results.fanout {
+        let knee = steps.iter().find(|s| s.p99_ms > 50.0).map_or_else(
+            || {
+                format!(
+                    "not reached up to {:.0}/s",
+                    steps.last().map_or(0.0, |s| s.offered)
+                )
+            },
+            |s| format!("{:.0}/s", s.offered),
+        );
+        let _ = writeln!(w, "| {} | {senders} | {knee} |", server.name());
+    }
+
+    let _ = writeln!(w, "\n## W3: idle connections\n");
+    let _ = writeln!(
+        w,
+        "| server | connections | failed | connects/s | server KB per connection |"
+    );
+    let _ = writeln!(w, "|---|---:|---:|---:|---:|");
+    for (server, idle) in &results.idle {
+        let _ = writeln!(
+            w,
+            "| {} | {} / {} | {} | {:.0} | {:.2} |",
+            server.name(),
+            idle.open,
+            idle.target,
+            idle.errors,
+            idle.rate,
+            idle.kb_per_conn
+        );
+    }
+
+    let _ = writeln!(w, "\n## Targets (issue #6)\n");
+    let _ = writeln!(w, "| target | measured | met |");
+    let _ = writeln!(w, "|---|---|---|");
+    let ours_cpu = cpu_per_delivery(results, Server::Ours);
+    let ws_cpu = cpu_per_delivery(results, Server::NodeWs);
+    let io_cpu = cpu_per_delivery(results, Server::SocketIo);
+    let fmt = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.2} µs"));
+    let _ = writeln!(
+        w,
+        "| server CPU per delivery ≤ 1.5 µs (≥ 4× Node ws, ≥ 6× socket.io) | {} (Node ws {}, socket.io {}; {} and {}) | {} |",
+        fmt(ours_cpu),
+        fmt(ws_cpu),
+        fmt(io_cpu),
+        ratio(ws_cpu.unwrap_or(0.0), ours_cpu.unwrap_or(0.0)),
+        ratio(io_cpu.unwrap_or(0.0), ours_cpu.unwrap_or(0.0)),
+        yes(ours_cpu.is_some_and(|v| v <= 1.5))
+    );
+    if let Some(one) = find_echo(results, Server::Ours, 1) {
+        let _ = writeln!(
+            w,
+            "| echo, 1 connection: p50 ≤ 12 µs, p99 ≤ 25 µs | p50 {} µs, p99 {} µs | {} |",
+            one.p50,
+            one.p99,
+            yes(one.p50 <= 12 && one.p99 <= 25)
+        );
+    }
+    if let (Some(ours), Some(ws)) = (
+        find_echo(results, Server::Ours, 100),
+        find_echo(results, Server::NodeWs, 100),
+    ) {
+        let _ = writeln!(
+            w,
+            "| echo, 100 connections: ≥ 2× Node ws throughput | {} | {} |",
+            ratio(ours.rate, ws.rate),
+            yes(ours.rate >= 2.0 * ws.rate)
+        );
+    }
+    if let Some((_, idle)) = results.idle.iter().find(|(s, _)| *s == Server::Ours) {
+        let _ = writeln!(
+            w,
+            "| ≤ 4 KB server memory per idle connection; 19,000 with zero errors | {:.2} KB; {} of {} open, {} errors | {} |",
+            idle.kb_per_conn,
+            idle.open,
+            idle.target,
+            idle.errors,
+            yes(idle.kb_per_conn <= 4.0 && idle.errors == 0 && idle.target >= 19_000)
+        );
+    }
+    let _ = writeln!(
+        w,
+        "| release frontend ≤ 150 KB gzipped wasm | reported by `cargo xtask test` (last step) | see README |"
+    );
+    out
+}
+
+fn yes(met: bool) -> &'static str {
+    if met { "yes" } else { "**no**" }
+}
+
+/// Date, machine and versions, for the report's head.
+pub fn machine() -> String {
+    let line = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .output()
+            .ok()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!(
+        "- Date: {}\n- Machine: {} cores, {cpu}, {}; servers pinned to one core, the load generator to the other (taskset)\n- Ours: commit {} (release build, one worker); Node {} with ws and socket.io as pinned in bench/peers/package-lock.json\n",
+        line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        line("nproc", &["--all"]),
+        line("uname", &["-sr"]),
+        line("git", &["rev-parse", "--short", "HEAD"]),
+        line("node", &["--version"]),
+    )
+}
+
+/// A bar chart of the per-unit costs, each normalized to the largest of the three servers.
+pub fn svg(results: &Results) -> String {
+    let metrics: Vec<(String, Vec<(Server, f64)>)> = vec![
+        (
+            "server CPU µs per echo (1 conn)".into(),
+            per_server(|s| find_echo(results, s, 1).map(|e| e.cpu_per_echo)),
+        ),
+        (
+            "server CPU µs per echo (100 conns)".into(),
+            per_server(|s| find_echo(results, s, 100).map(|e| e.cpu_per_echo)),
+        ),
+        (
+            "echo p99 µs (1 conn)".into(),
+            per_server(|s| find_echo(results, s, 1).map(|e| e.p99 as f64)),
+        ),
+        (
+            "server CPU µs per delivery (W2 median)".into(),
+            per_server(|s| cpu_per_delivery(results, s)),
+        ),
+        (
+            "server KB per idle connection".into(),
+            per_server(|s| {
+                results
+                    .idle
+                    .iter()
+                    .find(|(x, _)| *x == s)
+                    .map(|(_, i)| i.kb_per_conn)
+            }),
+        ),
+    ];
+    let colors = ["#2563eb", "#16a34a", "#dc2626"];
+    let bar = 16.0;
+    let group = bar * 3.0 + 34.0;
+    let height = 60.0 + group * metrics.len() as f64;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"760\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <text x=\"10\" y=\"20\" font-size=\"15\" font-weight=\"bold\">Lower is better: costs per unit of work, same machine, same run</text>\n"
+    );
+    for (i, server) in Server::ALL.iter().enumerate() {
+        let x = 10.0 + 150.0 * i as f64;
+        let _ = writeln!(
+            svg,
+            "<rect x=\"{x}\" y=\"30\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"41\">{}</text>",
+            colors[i],
+            x + 16.0,
+            server.name()
+        );
+    }
+    for (m, (title, values)) in metrics.iter().enumerate() {
+        let top = 60.0 + group * m as f64;
+        let _ = writeln!(
+            svg,
+            "<text x=\"10\" y=\"{}\" font-weight=\"bold\">{title}</text>",
+            top + 12.0
+        );
+        let max = values.iter().map(|(_, v)| *v).fold(0.0, f64::max).max(1e-9);
+        for (i, server) in Server::ALL.iter().enumerate() {
+            let y = top + 18.0 + bar * i as f64;
+            let value = values.iter().find(|(s, _)| s == server).map(|(_, v)| *v);
+            let width = value.map_or(0.0, |v| 560.0 * v / max);
+            let label = value.map_or("–".to_owned(), |v| format!("{v:.2}"));
+            let _ = writeln!(
+                svg,
+                "<rect x=\"10\" y=\"{y}\" width=\"{width:.1}\" height=\"{}\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{}\">{label}</text>",
+                bar - 3.0,
+                colors[i],
+                16.0 + width,
+                y + bar - 5.0
+            );
+        }
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+fn per_server(value: impl Fn(Server) -> Option<f64>) -> Vec<(Server, f64)> {
+    Server::ALL
+        .iter()
+        .filter_map(|&s| value(s).map(|v| (s, v)))
+        .collect()
+}

@@ -1,0 +1,353 @@
+//! The three workloads, each against one server process: W1 echo (closed loop), W2 room
+//! fan-out (offered load in steps), W3 idle connections.
+
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+    time::{Duration, Instant},
+};
+
+use hdrhistogram::Histogram;
+
+use crate::{dialect::Server, process::Process};
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid histogram bounds")
+}
+
+/// The load generator's CPU share of wall time over a window, to flag a saturated run.
+pub struct Busy {
+    own_start: f64,
+    wall_start: Instant,
+    ticks: f64,
+}
+
+impl Busy {
+    /// Starts a window.
+    pub fn start(ticks: f64) -> Self {
+        Self {
+            own_start: crate::process::own_cpu_us(ticks),
+            wall_start: Instant::now(),
+            ticks,
+        }
+    }
+
+    /// The share (0–1) of one core the load generator used since the start.
+    pub fn share(&self) -> f64 {
+        let wall = self.wall_start.elapsed().as_secs_f64() * 1e6;
+        (crate::process::own_cpu_us(self.ticks) - self.own_start) / wall.max(1.0)
+    }
+}
+
+/// W1 for one connection count.
+pub struct Echo {
+    /// Connections.
+    pub conns: usize,
+    /// Echoes per second.
+    pub rate: f64,
+    /// Round-trip percentiles, µs.
+    pub p50: u64,
+    /// p99, µs.
+    pub p99: u64,
+    /// p99.9, µs.
+    pub p999: u64,
+    /// Server CPU per echo, µs.
+    pub cpu_per_echo: f64,
+    /// Load generator's share of its core.
+    pub loadgen: f64,
+}
+
+const ECHO_PAYLOAD: &str = "0123456789abcdef0123456789abcdef";
+
+/// Closed loop: every connection sends, waits for its echo, and repeats, for `duration`.
+pub async fn echo(
+    server: Server,
+    process: &Process,
+    conns: usize,
+    duration: Duration,
+    ticks: f64,
+) -> Result<Echo, String> {
+    let mut clients = Vec::with_capacity(conns);
+    for _ in 0..conns {
+        clients.push(
+            server
+                .echo_socket(process.addr)
+                .await
+                .map_err(|err| format!("{} echo connect: {err}", server.name()))?,
+        );
+    }
+    // Warm up (JIT, allocator, caches), then measure.
+    for client in &mut clients {
+        for _ in 0..20 {
+            client
+                .send_echo(ECHO_PAYLOAD)
+                .await
+                .map_err(|e| e.to_string())?;
+            client.next().await.map_err(|e| e.to_string())?;
+        }
+    }
+    let cpu_start = process.cpu_us();
+    let busy = Busy::start(ticks);
+    let started = Instant::now();
+    let deadline = started + duration;
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|mut client| {
+            tokio::task::spawn_local(async move {
+                let mut latencies = histogram();
+                while Instant::now() < deadline {
+                    let sent = Instant::now();
+                    client.send_echo(ECHO_PAYLOAD).await?;
+                    client.next().await?;
+                    let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    latencies.saturating_record(micros.max(1));
+                }
+                Ok::<_, std::io::Error>(latencies)
+            })
+        })
+        .collect();
+    let mut all = histogram();
+    for task in tasks {
+        let latencies = task
+            .await
+            .map_err(|err| err.to_string())?
+            .map_err(|err| format!("{} echo: {err}", server.name()))?;
+        all.add(&latencies).map_err(|err| err.to_string())?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = process.cpu_us() - cpu_start;
+    let count = all.len() as f64;
+    Ok(Echo {
+        conns,
+        rate: count / elapsed,
+        p50: all.value_at_quantile(0.5),
+        p99: all.value_at_quantile(0.99),
+        p999: all.value_at_quantile(0.999),
+        cpu_per_echo: cpu / count.max(1.0),
+        loadgen: busy.share(),
+    })
+}
+
+/// One offered-load step of W2.
+pub struct Step {
+    /// Deliveries per second offered (messages per second × members).
+    pub offered: f64,
+    /// Messages sent.
+    pub sent: u64,
+    /// Deliveries expected (sent × members).
+    pub expected: u64,
+    /// Deliveries received.
+    pub delivered: u64,
+    /// Send → receive latency, ms.
+    pub p50_ms: f64,
+    /// p99, ms.
+    pub p99_ms: f64,
+    /// Server CPU per delivery, µs.
+    pub cpu_per_delivery: f64,
+    /// Load generator's share of its core.
+    pub loadgen: f64,
+}
+
+/// What the member tasks share (one thread: `Rc`, `Cell`).
+struct Shared {
+    clock: Instant,
+    step: Cell<usize>,
+    sending: Cell<bool>,
+    period: Cell<Duration>,
+    sent: RefCell<Vec<u64>>,
+    delivered: RefCell<Vec<u64>>,
+    latencies: RefCell<Vec<Histogram<u64>>>,
+    failed: RefCell<Option<String>>,
+}
+
+/// The number after `key` in `text`.
+fn number_after(text: &[u8], key: &[u8]) -> Option<u64> {
+    let at = crate::wire::find(text, key)? + key.len();
+    let digits = text[at..].iter().take_while(|b| b.is_ascii_digit());
+    let mut value: u64 = 0;
+    let mut any = false;
+    for digit in digits {
+        value = value
+            .checked_mul(10)?
+            .checked_add(u64::from(digit - b'0'))?;
+        any = true;
+    }
+    any.then_some(value)
+}
+
+/// Room fan-out: `members` in one room, the first `senders` of them sending at each offered
+/// load for `step_time`, then draining until every delivery arrived (or 3 s passed).
+pub async fn fanout(
+    server: Server,
+    process: &Process,
+    members: usize,
+    senders: usize,
+    offered: &[f64],
+    step_time: Duration,
+    ticks: f64,
+) -> Result<Vec<Step>, String> {
+    let room = "bench";
+    let shared = Rc::new(Shared {
+        clock: Instant::now(),
+        step: Cell::new(0),
+        sending: Cell::new(false),
+        period: Cell::new(Duration::from_secs(1)),
+        sent: RefCell::new(vec![0; offered.len()]),
+        delivered: RefCell::new(vec![0; offered.len()]),
+        latencies: RefCell::new(offered.iter().map(|_| histogram()).collect()),
+        failed: RefCell::new(None),
+    });
+    let mut tasks = Vec::with_capacity(members);
+    for i in 0..members {
+        let mut client = server
+            .chat_socket(process.addr, &format!("m{i}"), room)
+            .await
+            .map_err(|err| format!("{} member {i}: {err}", server.name()))?;
+        let shared = Rc::clone(&shared);
+        let sender = i < senders;
+        tasks.push(tokio::task::spawn_local(async move {
+            let mut next_send = tokio::time::Instant::now();
+            let mut counter = 0u64;
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep_until(next_send), if sender => {
+                        if shared.sending.get() {
+                            let step = shared.step.get();
+                            let now = shared.clock.elapsed().as_micros();
+                            counter += 1;
+                            let text = format!("t={now} s={step} from a member of the bench room");
+                            if let Err(err) = client.send_say(room, &text, &format!("b{i}-{counter}")).await {
+                                *shared.failed.borrow_mut() = Some(err.to_string());
+                                return;
+                            }
+                            shared.sent.borrow_mut()[step] += 1;
+                            next_send += shared.period.get();
+                        } else {
+                            next_send = tokio::time::Instant::now() + Duration::from_millis(5);
+                        }
+                    }
+                    message = client.next() => match message {
+                        Ok(text) => {
+                            if let (Some(t), Some(step)) = (number_after(text, b"\"t="), number_after(text, b" s=")) {
+                                let now = shared.clock.elapsed().as_micros() as u64;
+                                let step = step as usize;
+                                if let Some(count) = shared.delivered.borrow_mut().get_mut(step) {
+                                    *count += 1;
+                                }
+                                if let Some(h) = shared.latencies.borrow_mut().get_mut(step) {
+                                    h.saturating_record(now.saturating_sub(t).max(1));
+                                }
+                            }
+                        }
+                        Err(err) => {
+                            // Closing after the run ends it; anything else is a failure.
+                            if shared.step.get() < usize::MAX {
+                                *shared.failed.borrow_mut() = Some(err.to_string());
+                            }
+                            return;
+                        }
+                    },
+                }
+            }
+        }));
+    }
+    // Let presence and history traffic from the joins settle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut steps = Vec::with_capacity(offered.len());
+    for (k, &deliveries_per_sec) in offered.iter().enumerate() {
+        let messages_per_sec = deliveries_per_sec / members as f64;
+        let per_sender = messages_per_sec / senders as f64;
+        shared
+            .period
+            .set(Duration::from_secs_f64(1.0 / per_sender.max(0.001)));
+        shared.step.set(k);
+        let cpu_start = process.cpu_us();
+        let busy = Busy::start(ticks);
+        shared.sending.set(true);
+        tokio::time::sleep(step_time).await;
+        shared.sending.set(false);
+        let drain_until = Instant::now() + Duration::from_secs(3);
+        while shared.delivered.borrow()[k] < shared.sent.borrow()[k] * members as u64
+            && Instant::now() < drain_until
+            && shared.failed.borrow().is_none()
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if let Some(err) = shared.failed.borrow().clone() {
+            return Err(format!("{}: a member failed: {err}", server.name()));
+        }
+        let cpu = process.cpu_us() - cpu_start;
+        let sent = shared.sent.borrow()[k];
+        let delivered = shared.delivered.borrow()[k];
+        let latencies = &shared.latencies.borrow()[k];
+        steps.push(Step {
+            offered: deliveries_per_sec,
+            sent,
+            expected: sent * members as u64,
+            delivered,
+            p50_ms: latencies.value_at_quantile(0.5) as f64 / 1000.0,
+            p99_ms: latencies.value_at_quantile(0.99) as f64 / 1000.0,
+            cpu_per_delivery: cpu / (delivered.max(1) as f64),
+            loadgen: busy.share(),
+        });
+    }
+    shared.step.set(usize::MAX);
+    for task in tasks {
+        task.abort();
+    }
+    Ok(steps)
+}
+
+/// W3: idle connections.
+pub struct Idle {
+    /// Connections attempted.
+    pub target: usize,
+    /// Connections open at the end.
+    pub open: usize,
+    /// Failed connects.
+    pub errors: usize,
+    /// Connections per second.
+    pub rate: f64,
+    /// Server memory per connection, KB.
+    pub kb_per_conn: f64,
+}
+
+/// Opens `target` connections (64 at a time) and holds them while memory is read.
+pub async fn idle(server: Server, process: &Process, target: usize) -> Result<Idle, String> {
+    const IN_FLIGHT: usize = 64;
+    let rss_start = process.rss_kb();
+    let started = Instant::now();
+    let opened = Rc::new(RefCell::new(Vec::with_capacity(target)));
+    let errors = Rc::new(Cell::new(0usize));
+    let workers: Vec<_> = (0..IN_FLIGHT)
+        .map(|w| {
+            let opened = Rc::clone(&opened);
+            let errors = Rc::clone(&errors);
+            let addr = process.addr;
+            tokio::task::spawn_local(async move {
+                for _ in (w..target).step_by(IN_FLIGHT) {
+                    match server.echo_socket(addr).await {
+                        Ok(client) => opened.borrow_mut().push(client),
+                        Err(_) => errors.set(errors.get() + 1),
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.map_err(|err| err.to_string())?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // Let the server finish whatever each connect started.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let open = opened.borrow().len();
+    let rss = process.rss_kb() - rss_start;
+    drop(opened);
+    Ok(Idle {
+        target,
+        open,
+        errors: errors.get(),
+        rate: open as f64 / elapsed,
+        kb_per_conn: rss / (open.max(1) as f64),
+    })
+}
