@@ -25,7 +25,7 @@ impl Server {
     pub fn name(self) -> &'static str {
         match self {
             Self::Ours => "ours (actix)",
-            Self::NodeWs => "Node ws",
+            Self::NodeWs => "ws (Node)",
             Self::SocketIo => "socket.io",
         }
     }

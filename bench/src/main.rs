@@ -70,6 +70,10 @@ struct Args {
     out: Option<PathBuf>,
     smoke: bool,
     core: String,
+    /// Only the server whose name starts with this (for profiling one under load).
+    only_server: Option<String>,
+    /// Only this workload (`w1`, `w2`, `w3`).
+    only_workload: Option<String>,
 }
 
 fn args() -> Result<Args, String> {
@@ -79,6 +83,8 @@ fn args() -> Result<Args, String> {
         out: None,
         smoke: false,
         core: "0".into(),
+        only_server: None,
+        only_workload: None,
     };
     let mut words = std::env::args().skip(1);
     while let Some(word) = words.next() {
@@ -89,12 +95,15 @@ fn args() -> Result<Args, String> {
             "--out" => args.out = Some(value()?.into()),
             "--server-core" => args.core = value()?,
             "--smoke" => args.smoke = true,
+            "--only-server" => args.only_server = Some(value()?),
+            "--only-workload" => args.only_workload = Some(value()?),
             other => return Err(format!("unknown argument {other}")),
         }
     }
     if args.backend.as_os_str().is_empty() || args.peers.as_os_str().is_empty() {
         return Err(
-            "usage: bench --backend PATH --peers DIR [--out DIR] [--smoke] [--server-core N]"
+            "usage: bench --backend PATH --peers DIR [--out DIR] [--smoke] [--server-core N] \
+             [--only-server ours|ws|socket.io] [--only-workload w1|w2|w3]"
                 .into(),
         );
     }
@@ -135,16 +144,24 @@ async fn run(args: &Args) -> Result<(), String> {
     };
     let ticks = process::ticks_per_second();
     let mut results = report::Results::default();
+    let wanted = |workload: &str| args.only_workload.as_deref().is_none_or(|w| w == workload);
     for server in Server::ALL {
+        if args
+            .only_server
+            .as_deref()
+            .is_some_and(|only| !server.name().starts_with(only))
+        {
+            continue;
+        }
         eprintln!("bench: {} …", server.name());
         // A fresh process per workload, so one workload's leftovers do not bill the next.
         let process = Process::start(server, &setup)?;
-        for &conns in &plan.echo_conns {
+        for &conns in plan.echo_conns.iter().filter(|_| wanted("w1")) {
             let echo = workloads::echo(server, &process, conns, plan.echo_time, ticks).await?;
             results.echo.push((server, echo));
         }
         drop(process);
-        for &senders in &plan.senders {
+        for &senders in plan.senders.iter().filter(|_| wanted("w2")) {
             let process = Process::start(server, &setup)?;
             let steps = workloads::fanout(
                 server,
@@ -158,9 +175,11 @@ async fn run(args: &Args) -> Result<(), String> {
             .await?;
             results.fanout.push((server, plan.members, senders, steps));
         }
-        let process = Process::start(server, &setup)?;
-        let idle = workloads::idle(server, &process, plan.idle).await?;
-        results.idle.push((server, idle));
+        if wanted("w3") {
+            let process = Process::start(server, &setup)?;
+            let idle = workloads::idle(server, &process, plan.idle).await?;
+            results.idle.push((server, idle));
+        }
     }
     let markdown = report::markdown(&results, args.smoke);
     println!("{markdown}");

@@ -241,7 +241,7 @@ pub fn markdown(results: &Results, smoke: bool) -> String {
     let fmt = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.2} µs"));
     let _ = writeln!(
         w,
-        "| server CPU per delivery ≤ 1.5 µs (≥ 4× Node ws, ≥ 6× socket.io) | {} (Node ws {}, socket.io {}; {} and {}) | {} |",
+        "| server CPU per delivery ≤ 1.5 µs (≥ 4× Node ws, ≥ 6× socket.io) | {} (ws {}, socket.io {}; {} and {}) | {} |",
         fmt(ours_cpu),
         fmt(ws_cpu),
         fmt(io_cpu),
