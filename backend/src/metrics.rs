@@ -59,10 +59,6 @@ pub struct Metrics {
     registry: Registry,
     connections_open: IntGaugeVec,
     connections: IntCounterVec,
-    messages_in: IntCounterVec,
-    messages_out: IntCounterVec,
-    bytes_in: IntCounterVec,
-    bytes_out: IntCounterVec,
     closes: IntCounterVec,
     handshake_rejections: IntCounterVec,
     /// Chat connections dropped because their outbox overflowed.
@@ -74,6 +70,17 @@ pub struct Metrics {
     /// Identified chat users online.
     pub users: IntGauge,
     store: crate::store::StoreMetrics,
+    /// The per-message counters of each endpoint, looked up once: `with_label_values` hashes
+    /// and locks, and these are counted for every frame ([chat, echo]).
+    traffic: [Traffic; 2],
+}
+
+/// One endpoint's message and byte counters.
+struct Traffic {
+    messages_in: IntCounter,
+    bytes_in: IntCounter,
+    messages_out: IntCounter,
+    bytes_out: IntCounter,
 }
 
 impl Metrics {
@@ -133,6 +140,28 @@ impl Metrics {
         registry.register(Box::new(store.commit_seconds.clone()))?;
         registry.register(Box::new(store.batch_size.clone()))?;
         registry.register(Box::new(store.failures.clone()))?;
+        let messages_in = counter("messages_in_total", "Data messages received.", endpoint)?;
+        let messages_out = counter("messages_out_total", "Data messages sent.", endpoint)?;
+        let bytes_in = counter(
+            "bytes_in_total",
+            "Payload bytes received in data messages.",
+            endpoint,
+        )?;
+        let bytes_out = counter(
+            "bytes_out_total",
+            "Payload bytes sent in data messages.",
+            endpoint,
+        )?;
+        let traffic = |endpoint: Endpoint| {
+            let label = [endpoint.label()];
+            Traffic {
+                messages_in: messages_in.with_label_values(&label),
+                bytes_in: bytes_in.with_label_values(&label),
+                messages_out: messages_out.with_label_values(&label),
+                bytes_out: bytes_out.with_label_values(&label),
+            }
+        };
+        let traffic = [traffic(Endpoint::Chat), traffic(Endpoint::Echo)];
         Ok(Self {
             connections_open,
             connections: counter(
@@ -140,18 +169,7 @@ impl Metrics {
                 "WebSocket connections accepted.",
                 endpoint,
             )?,
-            messages_in: counter("messages_in_total", "Data messages received.", endpoint)?,
-            messages_out: counter("messages_out_total", "Data messages sent.", endpoint)?,
-            bytes_in: counter(
-                "bytes_in_total",
-                "Payload bytes received in data messages.",
-                endpoint,
-            )?,
-            bytes_out: counter(
-                "bytes_out_total",
-                "Payload bytes sent in data messages.",
-                endpoint,
-            )?,
+            traffic,
             closes: counter(
                 "closes_total",
                 "WebSocket close frames, by code and by who sent them (server or peer).",
@@ -190,22 +208,23 @@ impl Metrics {
 
     /// A data message of `bytes` arrived.
     pub fn received(&self, endpoint: Endpoint, bytes: usize) {
-        self.messages_in
-            .with_label_values(&[endpoint.label()])
-            .inc();
-        self.bytes_in
-            .with_label_values(&[endpoint.label()])
-            .inc_by(bytes as u64);
+        let traffic = self.traffic(endpoint);
+        traffic.messages_in.inc();
+        traffic.bytes_in.inc_by(bytes as u64);
     }
 
     /// A data message of `bytes` was sent.
     pub fn sent(&self, endpoint: Endpoint, bytes: usize) {
-        self.messages_out
-            .with_label_values(&[endpoint.label()])
-            .inc();
-        self.bytes_out
-            .with_label_values(&[endpoint.label()])
-            .inc_by(bytes as u64);
+        let traffic = self.traffic(endpoint);
+        traffic.messages_out.inc();
+        traffic.bytes_out.inc_by(bytes as u64);
+    }
+
+    fn traffic(&self, endpoint: Endpoint) -> &Traffic {
+        match endpoint {
+            Endpoint::Chat => &self.traffic[0],
+            Endpoint::Echo => &self.traffic[1],
+        }
     }
 
     /// A close frame with `code` (`None`: no code) was sent by the server or the peer.
