@@ -20,6 +20,9 @@ use crate::{
     ws::{self, Ending, Heartbeat, close_code},
 };
 
+/// Frames written per wake-up at most, so a busy room cannot starve the incoming side.
+const OUTBOX_BATCH: usize = 64;
+
 /// Runs one chat connection to its end; errors are logged here, once.
 pub async fn run(
     mut session: Session,
@@ -31,7 +34,9 @@ pub async fn run(
 ) {
     let stream = ws::aggregate(stream, &config);
     let (outbox_tx, outbox) = mpsc::channel(config.outbox_capacity);
-    let kick = CancellationToken::new();
+    // A child of the shutdown token: one signal to watch per wake-up instead of two (which
+    // of the two fired is told apart afterwards).
+    let kick = shutdown.child_token();
     let conn = match hub.connect(outbox_tx, kick.clone()).await {
         Ok(conn) => conn,
         Err(err) => {
@@ -81,13 +86,25 @@ impl Io<'_> {
         let frame = frame.into();
         let len = frame.len();
         tokio::select! {
+            // The write first: when the socket has room it completes on its first poll, and
+            // the cut-off signals are then never polled (registering and dropping their
+            // waiters cost more than the write itself in a busy room).
+            biased;
             result = self.session.text(frame) => {
                 result?;
                 self.metrics.sent(Endpoint::Chat, len);
                 Ok(())
             }
-            () = self.kick.cancelled() => Err(SessionError::SlowConsumer),
-            () = self.shutdown.cancelled() => Err(SessionError::ShuttingDown),
+            () = self.kick.cancelled() => Err(self.cut_off()),
+        }
+    }
+
+    /// Why the kick token fired: shutdown (its parent) or the hub cutting off a slow reader.
+    fn cut_off(&self) -> SessionError {
+        if self.shutdown.is_cancelled() {
+            SessionError::ShuttingDown
+        } else {
+            SessionError::SlowConsumer
         }
     }
 
@@ -127,10 +144,21 @@ async fn drive(
     loop {
         tokio::select! {
             biased;
-            () = io.shutdown.cancelled() => return Ok(Ending::Close(Some(ws::going_away()))),
-            () = io.kick.cancelled() => return Err(SessionError::SlowConsumer),
+            () = io.kick.cancelled() => return match io.cut_off() {
+                SessionError::ShuttingDown => Ok(Ending::Close(Some(ws::going_away()))),
+                other => Err(other),
+            },
             frame = outbox.recv() => match frame {
-                Some(frame) => io.text(frame).await?,
+                Some(frame) => {
+                    io.text(frame).await?;
+                    // Whatever else is queued goes now, without another turn of this loop.
+                    for _ in 1..OUTBOX_BATCH {
+                        match outbox.try_recv() {
+                            Ok(frame) => io.text(frame).await?,
+                            Err(_) => break,
+                        }
+                    }
+                }
                 // The hub dropped us (it only does that to a slow reader).
                 None => return Err(SessionError::SlowConsumer),
             },
