@@ -537,10 +537,15 @@ impl RoomView {
             ts,
             client_id,
         } = message;
-        settle(
+        let new = settle(
             &mut self.lines,
             delivered(id, Some(seq), client_id, from, text, ts, mine),
-        )
+        );
+        if self.lines.len() >= MAX_LINES {
+            // The oldest line was dropped from memory; "load older" brings it back.
+            self.more_before = true;
+        }
+        new
     }
 
     /// Merges a `history` answer.
