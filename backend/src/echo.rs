@@ -22,6 +22,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let stream = ws::aggregate(stream, &config);
+    // Every turn of the loop waits on this token; the server-wide one has a single lock that
+    // every connection on every worker would take per message. A child per connection has
+    // its own, and is cancelled with its parent.
+    let shutdown = shutdown.child_token();
     let reason = match drive(&mut session, stream, &config, &metrics, &shutdown).await {
         Ok(Ending::Close(reason)) => reason,
         // The peer's stream ended without a close frame: nobody is left to tell.
