@@ -438,18 +438,7 @@ impl ChatState {
             .directs
             .entry(peer.key())
             .or_insert_with(|| (peer.clone(), Vec::new()));
-        let DirectMessage {
-            id,
-            from,
-            text,
-            ts,
-            client_id,
-            ..
-        } = message;
-        settle(
-            &mut entry.1,
-            delivered(id, None, client_id, from, text, ts, mine),
-        );
+        settle(&mut entry.1, Line::direct(message, mine));
     }
 
     fn direct_history(&mut self, mode: HistoryMode, messages: Vec<DirectMessage>) {
@@ -529,18 +518,7 @@ impl RoomView {
     /// Adds a live message; false if it was here already (by id).
     fn receive(&mut self, message: RoomMessage, mine: bool) -> bool {
         self.last_seq = self.last_seq.max(Some(message.seq));
-        let RoomMessage {
-            id,
-            seq,
-            from,
-            text,
-            ts,
-            client_id,
-        } = message;
-        let new = settle(
-            &mut self.lines,
-            delivered(id, Some(seq), client_id, from, text, ts, mine),
-        );
+        let new = settle(&mut self.lines, Line::room(message, mine));
         if self.lines.len() >= MAX_LINES {
             // The oldest line was dropped from memory; "load older" brings it back.
             self.more_before = true;
@@ -596,7 +574,7 @@ impl RoomView {
                     .filter(|m| !known.contains(&m.id))
                     .map(|m| {
                         let own = mine(&m.from);
-                        delivered(m.id, Some(m.seq), m.client_id, m.from, m.text, m.ts, own)
+                        Line::room(m, own)
                     })
                     .collect();
                 self.lines.splice(0..0, older);
@@ -605,24 +583,33 @@ impl RoomView {
     }
 }
 
-fn delivered(
-    id: MessageId,
-    seq: Option<u64>,
-    client_id: ClientMsgId,
-    from: Nick,
-    text: Text,
-    ts: u64,
-    mine: bool,
-) -> Line {
-    Line {
-        id: Some(id),
-        seq,
-        client_id,
-        from,
-        text: text.into(),
-        ts: Some(ts),
-        mine,
-        delivery: Delivery::Sent,
+impl Line {
+    /// A delivered room message.
+    fn room(message: RoomMessage, mine: bool) -> Self {
+        Self {
+            id: Some(message.id),
+            seq: Some(message.seq),
+            client_id: message.client_id,
+            from: message.from,
+            text: message.text.into(),
+            ts: Some(message.ts),
+            mine,
+            delivery: Delivery::Sent,
+        }
+    }
+
+    /// A delivered direct message.
+    fn direct(message: DirectMessage, mine: bool) -> Self {
+        Self {
+            id: Some(message.id),
+            seq: None,
+            client_id: message.client_id,
+            from: message.from,
+            text: message.text.into(),
+            ts: Some(message.ts),
+            mine,
+            delivery: Delivery::Sent,
+        }
     }
 }
 
