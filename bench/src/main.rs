@@ -2,6 +2,8 @@
 //! pinned to one core (taskset), runs the workloads from the other core, and writes a Markdown
 //! report and an SVG chart with ratios against the peers measured in the same run.
 //!
+//! `bench --machine` prints only the description of the machine that heads every report.
+//!
 //! Run it through `cargo xtask bench` (which builds the release backend, installs the Node
 //! peers from `bench/peers` by their lockfile, and pins this process) or `cargo xtask test`
 //! (a smoke run of every workload, so the benchmark cannot rot).
@@ -111,6 +113,10 @@ fn args() -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("--machine") {
+        print!("{}", report::machine());
+        return ExitCode::SUCCESS;
+    }
     let result = args().and_then(|args| {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

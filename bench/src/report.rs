@@ -95,7 +95,14 @@ pub fn markdown(results: &Results, smoke: bool) -> String {
         w,
         "# Benchmarks: our backend against Node ws and socket.io\n"
     );
-    let _ = writeln!(w, "{}", crate::report::machine());
+    let _ = writeln!(
+        w,
+        "{}- Servers pinned to one core, the load generator to the other (taskset); ours is \
+         the release build with one worker; Node {} with ws and socket.io as pinned in \
+         bench/peers/package-lock.json\n",
+        machine(),
+        output("node", &["--version"])
+    );
     if smoke {
         let _ = writeln!(
             w,
@@ -291,16 +298,9 @@ fn yes(met: bool) -> &'static str {
     if met { "yes" } else { "**no**" }
 }
 
-/// Date, machine and versions, for the report's head.
+/// Date, machine, the file system temporary files live on, commit and compiler: the head of
+/// every benchmark report (`bench --machine` prints it for the xtask's store report).
 pub fn machine() -> String {
-    let line = |program: &str, args: &[&str]| {
-        std::process::Command::new(program)
-            .args(args)
-            .output()
-            .ok()
-            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-            .unwrap_or_default()
-    };
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -309,14 +309,31 @@ pub fn machine() -> String {
                 .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
         })
         .unwrap_or_else(|| "unknown CPU".into());
+    let temp = std::env::temp_dir();
+    let filesystem = output("df", &["--output=fstype", &temp.to_string_lossy()])
+        .lines()
+        .last()
+        .unwrap_or("unknown")
+        .to_owned();
     format!(
-        "- Date: {}\n- Machine: {} cores, {cpu}, {}; servers pinned to one core, the load generator to the other (taskset)\n- Ours: commit {} (release build, one worker); Node {} with ws and socket.io as pinned in bench/peers/package-lock.json\n",
-        line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
-        line("nproc", &["--all"]),
-        line("uname", &["-sr"]),
-        line("git", &["rev-parse", "--short", "HEAD"]),
-        line("node", &["--version"]),
+        "- Date: {}\n- Machine: {} cores, {cpu}, {}\n- Files: {} ({filesystem})\n- Commit {}, {}\n",
+        output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        output("nproc", &["--all"]),
+        output("uname", &["-sr"]),
+        temp.display(),
+        output("git", &["rev-parse", "--short", "HEAD"]),
+        output("rustc", &["--version"]),
     )
+}
+
+/// What `program args` prints, trimmed (empty if it cannot run).
+fn output(program: &str, args: &[&str]) -> String {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_default()
 }
 
 /// A bar chart of the per-unit costs, each normalized to the largest of the three servers.

@@ -81,6 +81,16 @@ pub fn bench() -> Result<()> {
 fn store_bench() -> Result<()> {
     let table =
         capture(tools::cargo().args(["bench", "--package", "backend", "--bench", "store"]))?;
+    // The load generator (built by `bench`) describes the machine for both reports.
+    let machine = capture(
+        Command::new(
+            workspace_root()
+                .join("target")
+                .join("release")
+                .join("bench"),
+        )
+        .arg("--machine"),
+    )?;
     let report = format!(
         "# Message store: group commit against one transaction per message\n\n\
          {machine}\n\
@@ -88,8 +98,7 @@ fn store_bench() -> Result<()> {
          `synchronous=FULL` in WAL mode) before sending the next. Group commit puts every \
          append waiting in the store's queue into one transaction; the baseline commits each \
          message on its own. `(tx)` is the number of transactions. Measured in one run by \
-         `cargo xtask bench` (`backend/benches/store.rs`).\n\n{table}",
-        machine = machine()
+         `cargo xtask bench` (`backend/benches/store.rs`).\n\n{table}"
     );
     let dir = workspace_root().join("bench").join("results");
     std::fs::create_dir_all(&dir)
@@ -114,38 +123,4 @@ fn capture(command: &mut Command) -> Result<String> {
         return Err(format!("`{shown}` failed ({})", output.status));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-/// Date, CPU, cores, kernel and the file system the benchmark's temporary files live on.
-fn machine() -> String {
-    let line = |program: &str, args: &[&str]| {
-        Command::new(program)
-            .args(args)
-            .output()
-            .ok()
-            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-            .unwrap_or_default()
-    };
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    let temp = std::env::temp_dir();
-    let filesystem = line("df", &["--output=fstype", &temp.to_string_lossy()])
-        .lines()
-        .last()
-        .unwrap_or("unknown")
-        .to_owned();
-    format!(
-        "- Date: {}\n- Machine: {} cores, {cpu}, {}\n- Files: {} ({filesystem})\n- {}\n",
-        line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
-        line("nproc", &[]),
-        line("uname", &["-sr"]),
-        temp.display(),
-        line("rustc", &["--version"]),
-    )
 }
