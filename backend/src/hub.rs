@@ -22,7 +22,6 @@ use std::{
     time::Duration,
 };
 
-use bytestring::ByteString;
 use sha2::{Digest as _, Sha256};
 use shared::{
     ClientMsg, ClientMsgId, ErrorCode, MessageId, Nick, RoomInfo, RoomName, ServerMsg, Text,
@@ -43,8 +42,7 @@ use crate::{
     },
 };
 
-/// An encoded server message, shared by all its recipients (cloning is a reference count).
-pub type Frame = ByteString;
+pub use crate::outgoing::Frame;
 
 /// One WebSocket connection (tab). Allocated from a counter, never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -818,7 +816,7 @@ impl Hub {
     /// Encodes `event` once and queues the same frame for every connection in `conns`.
     fn broadcast(&mut self, conns: impl IntoIterator<Item = ConnId>, event: &ServerMsg) {
         let frame = match shared::encode(event) {
-            Ok(json) => Frame::from(json),
+            Ok(json) => Frame::text(&json),
             Err(err) => {
                 tracing::error!(error = %err, ?event, "cannot encode a server message");
                 return;
@@ -925,11 +923,16 @@ mod tests {
             .expect("outbox open")
     }
 
+    /// A text frame's JSON.
+    fn text(frame: &Frame) -> &str {
+        std::str::from_utf8(frame.payload()).expect("a text frame")
+    }
+
     /// Reads frames until one contains `needle`, and returns it.
     async fn until(fake: &mut Fake, needle: &str) -> Frame {
         loop {
             let frame = next(fake).await;
-            if frame.contains(needle) {
+            if text(&frame).contains(needle) {
                 return frame;
             }
         }
@@ -956,11 +959,11 @@ mod tests {
         until(&mut alice, "\"member_joined\"").await;
         hub.request(alice.conn, say("one buffer")).await.unwrap();
         let (a, b) = (next(&mut alice).await, next(&mut bob).await);
-        assert_eq!(a, b);
-        assert!(a.contains("one buffer"));
+        assert_eq!(text(&a), text(&b));
+        assert!(text(&a).contains("one buffer"));
         assert_eq!(
-            a.as_bytes().as_ptr(),
-            b.as_bytes().as_ptr(),
+            a.payload().as_ptr(),
+            b.payload().as_ptr(),
             "same bytes, not a copy"
         );
     }
@@ -981,8 +984,8 @@ mod tests {
             .await
             .expect("the slow connection is kicked");
         // Alice got her message and then saw the slow user leave; nothing stalled.
-        assert!(next(&mut alice).await.contains("\"said\""));
-        assert!(next(&mut alice).await.contains("\"member_left\""));
+        assert!(text(&next(&mut alice).await).contains("\"said\""));
+        assert!(text(&next(&mut alice).await).contains("\"member_left\""));
         assert_eq!(metrics.slow_consumers.get(), 1);
     }
 }

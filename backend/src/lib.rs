@@ -10,7 +10,9 @@
 //!   `GET /metrics`, the static frontend at `/`; the handshake checks (Origin, connection
 //!   limit, subprotocol).
 //! - [`metrics`]: [`metrics::Metrics`], the Prometheus counters and gauges.
-//! - [`session`]: a chat connection's loop: decode, rate-limit, forward to the hub, write.
+//! - [`session`]: a chat connection's loop: decode, rate-limit, forward to the hub.
+//! - [`outgoing`]: a chat connection's writing side: frames encoded once, written by the
+//!   connection straight from its queues.
 //! - [`hub`]: [`hub::HubHandle`] and the hub task, the one owner of users, rooms and typing.
 //! - [`rooms`]: [`rooms::Rooms`], the pure membership registry the hub uses.
 //! - [`store`]: [`store::Store`], the SQLite message store on its own thread: group commit,
@@ -30,6 +32,7 @@ pub mod echo;
 pub mod error;
 pub mod hub;
 pub mod metrics;
+pub mod outgoing;
 pub mod rooms;
 pub mod routes;
 pub mod session;

@@ -26,7 +26,7 @@ use crate::{
     Config, echo,
     hub::HubHandle,
     metrics::{Endpoint, Metrics, Rejection},
-    session,
+    outgoing, session,
 };
 
 /// What every handler may read; shared by all workers.
@@ -205,12 +205,13 @@ async fn ws_chat(req: HttpRequest, body: web::Payload, state: web::Data<AppState
             ),
         );
     }
-    match actix_ws::handle_with_protocols(&req, body, &[shared::SUBPROTOCOL]) {
-        Ok((response, session, stream)) => {
+    let metrics = Arc::clone(&state.metrics);
+    match outgoing::accept(&req, body, shared::SUBPROTOCOL, state.config.outbox_capacity, metrics) {
+        Ok((response, connection)) => {
             let hub = state.hub.clone();
             let (config, shutdown) = (Arc::clone(&state.config), state.shutdown.clone());
             let metrics = Arc::clone(&state.metrics);
-            let run = session::run(session, stream, hub, config, metrics, shutdown);
+            let run = session::run(connection, hub, config, metrics, shutdown);
             spawn_session(&req, slot, run);
             response
         }

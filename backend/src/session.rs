@@ -1,59 +1,61 @@
-//! `GET /ws` sessions: one task per chat connection between its socket and the hub.
+//! `GET /ws` sessions: one task per chat connection, between its incoming messages and the hub.
 //!
 //! The session decodes frames (bad input gets a typed `error`; the connection stays open),
-//! enforces the per-connection rate limit, forwards requests to the hub, and writes what the
-//! hub queues in its bounded outbox. It ends on peer close, protocol error, heartbeat
-//! timeout, rate abuse (1008), being cut off as a slow reader (1013) or server shutdown (1001).
+//! enforces the per-connection rate limit and forwards requests to the hub. What the hub sends
+//! does not pass through here: the connection writes it from its outbox itself
+//! ([`crate::outgoing`]); the session writes only to its own peer (errors, pongs, pings, the
+//! close). It ends on peer close, protocol error, heartbeat timeout, rate abuse (1008), being
+//! cut off as a slow reader (1013) or server shutdown (1001).
 
 use std::{sync::Arc, time::Duration};
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, MessageStream, Session};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream};
 use shared::{ClientMsg, ErrorCode, ServerMsg};
-use tokio::{sync::mpsc, time::Instant};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     Config,
     error::SessionError,
-    hub::{ConnId, Frame, HubHandle},
+    hub::{ConnId, HubHandle},
     metrics::{Endpoint, Metrics},
+    outgoing::{Connection, Frame, Writer},
     ws::{self, Ending, Heartbeat, close_code},
 };
 
-/// Frames written per wake-up at most, so a busy room cannot starve the incoming side.
-const OUTBOX_BATCH: usize = 64;
-
 /// Runs one chat connection to its end; errors are logged here, once.
 pub async fn run(
-    mut session: Session,
-    stream: MessageStream,
+    connection: Connection,
     hub: HubHandle,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
+    let Connection {
+        stream,
+        writer,
+        outbox,
+    } = connection;
     let stream = ws::aggregate(stream, &config);
-    let (outbox_tx, outbox) = mpsc::channel(config.outbox_capacity);
     // A child of the shutdown token: one signal to watch per wake-up instead of two (which
     // of the two fired is told apart afterwards).
     let kick = shutdown.child_token();
-    let conn = match hub.connect(outbox_tx, kick.clone()).await {
+    let conn = match hub.connect(outbox, kick.clone()).await {
         Ok(conn) => conn,
         Err(err) => {
             tracing::warn!(error = %err, "chat session refused");
             let reason = ws::going_away();
             metrics.closed(Endpoint::Chat, Some(u16::from(reason.code)), true);
-            let _ = session.close(Some(reason)).await;
+            let _ = writer.send(Frame::close(Some(reason))).await;
             return;
         }
     };
-    let mut io = Io {
-        session: &mut session,
+    let io = Io {
+        writer: &writer,
         kick: &kick,
         shutdown: &shutdown,
-        metrics: &metrics,
     };
-    let ending = drive(&mut io, stream, outbox, conn, &hub, &config).await;
+    let ending = drive(&io, stream, conn, &hub, &config, &metrics).await;
     // Always leave the hub, whatever ended the session (it may be gone on shutdown).
     let _ = hub.disconnect(conn).await;
     let reason = match ending {
@@ -69,32 +71,25 @@ pub async fn run(
         }
     };
     metrics.closed(Endpoint::Chat, close_code(reason.as_ref()), true);
-    // A slow reader's socket may not take even a close frame; don't wait on it forever.
-    let _ = tokio::time::timeout(Duration::from_secs(1), session.close(reason)).await;
+    // The close frame goes ahead of whatever the hub had queued. A connection that cannot
+    // take even that (its socket full for a second) is left to the dispatcher's timeouts.
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer.send(Frame::close(reason))).await;
 }
 
-/// The socket writer, watching the cut-off signals while a write waits on a full socket.
+/// The session's writes to its own peer, watching the cut-off signal while a write waits.
 struct Io<'a> {
-    session: &'a mut Session,
+    writer: &'a Writer,
     kick: &'a CancellationToken,
     shutdown: &'a CancellationToken,
-    metrics: &'a Metrics,
 }
 
 impl Io<'_> {
-    async fn text(&mut self, frame: impl Into<bytestring::ByteString>) -> Result<(), SessionError> {
-        let frame = frame.into();
-        let len = frame.len();
+    async fn send(&self, frame: Frame) -> Result<(), SessionError> {
         tokio::select! {
-            // The write first: when the socket has room it completes on its first poll, and
-            // the cut-off signals are then never polled (registering and dropping their
-            // waiters cost more than the write itself in a busy room).
+            // The write first: it completes on its first poll unless the connection has
+            // stopped writing.
             biased;
-            result = self.session.text(frame) => {
-                result?;
-                self.metrics.sent(Endpoint::Chat, len);
-                Ok(())
-            }
+            result = self.writer.send(frame) => Ok(result?),
             () = self.kick.cancelled() => Err(self.cut_off()),
         }
     }
@@ -109,7 +104,7 @@ impl Io<'_> {
     }
 
     async fn error(
-        &mut self,
+        &self,
         code: ErrorCode,
         message: String,
         client_id: Option<shared::ClientMsgId>,
@@ -120,7 +115,7 @@ impl Io<'_> {
             client_id,
         };
         match shared::encode(&event) {
-            Ok(json) => self.text(json).await,
+            Ok(json) => self.send(Frame::text(&json)).await,
             Err(err) => {
                 tracing::error!(error = %err, "cannot encode an error event");
                 Ok(())
@@ -131,12 +126,12 @@ impl Io<'_> {
 
 /// The session loop.
 async fn drive(
-    io: &mut Io<'_>,
+    io: &Io<'_>,
     mut stream: AggregatedMessageStream,
-    mut outbox: mpsc::Receiver<Frame>,
     conn: ConnId,
     hub: &HubHandle,
     config: &Config,
+    metrics: &Metrics,
 ) -> Result<Ending, SessionError> {
     let mut heartbeat = Heartbeat::new(config.heartbeat_interval, config.client_timeout);
     let mut limiter = RateLimiter::new(config.rate_per_sec, config.rate_burst, Instant::now());
@@ -148,40 +143,26 @@ async fn drive(
                 SessionError::ShuttingDown => Ok(Ending::Close(Some(ws::going_away()))),
                 other => Err(other),
             },
-            frame = outbox.recv() => match frame {
-                Some(frame) => {
-                    io.text(frame).await?;
-                    // Whatever else is queued goes now, without another turn of this loop.
-                    for _ in 1..OUTBOX_BATCH {
-                        match outbox.try_recv() {
-                            Ok(frame) => io.text(frame).await?,
-                            Err(_) => break,
-                        }
-                    }
-                }
-                // The hub dropped us (it only does that to a slow reader).
-                None => return Err(SessionError::SlowConsumer),
-            },
             message = stream.recv() => {
                 heartbeat.saw_peer();
                 let text = match message {
                     Some(Ok(AggregatedMessage::Text(text))) => {
-                        io.metrics.received(Endpoint::Chat, text.len());
+                        metrics.received(Endpoint::Chat, text.len());
                         text
                     }
                     Some(Ok(AggregatedMessage::Binary(bytes))) => {
-                        io.metrics.received(Endpoint::Chat, bytes.len());
+                        metrics.received(Endpoint::Chat, bytes.len());
                         let message = format!("binary frames are not part of {}; send JSON text", shared::SUBPROTOCOL);
                         io.error(ErrorCode::BinaryNotSupported, message, None).await?;
                         continue;
                     }
                     Some(Ok(AggregatedMessage::Ping(payload))) => {
-                        io.session.pong(&payload).await?;
+                        io.send(Frame::pong(&payload)).await?;
                         continue;
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => continue,
                     Some(Ok(AggregatedMessage::Close(reason))) => {
-                        io.metrics.closed(Endpoint::Chat, close_code(reason.as_ref()), false);
+                        metrics.closed(Endpoint::Chat, close_code(reason.as_ref()), false);
                         return Ok(Ending::Close(reason));
                     }
                     Some(Err(err)) => return Err(err.into()),
@@ -192,7 +173,7 @@ async fn drive(
                 let allowed = limiter.try_take(Instant::now());
                 let parsed = ClientMsg::parse(&text);
                 if !allowed {
-                    io.metrics.rate_limited.inc();
+                    metrics.rate_limited.inc();
                     strikes += 1;
                     if strikes >= config.rate_strikes {
                         return Err(SessionError::RateAbuse);
@@ -215,7 +196,7 @@ async fn drive(
                 if heartbeat.peer_is_silent() {
                     return Err(SessionError::HeartbeatTimeout);
                 }
-                io.session.ping(b"").await?;
+                io.send(Frame::ping()).await?;
             }
         }
     }

@@ -796,3 +796,51 @@ async fn close_without_a_code_is_answered_in_kind_and_leaves_the_rooms() {
         }
     );
 }
+
+#[actix_web::test]
+async fn pings_are_answered_with_their_payload_and_a_quiet_client_is_pinged() {
+    let server = TestServer::spawn(Config {
+        heartbeat_interval: Duration::from_millis(100),
+        ..config()
+    });
+    let mut alice = server.chat_as("alice", &[]).await;
+    within(alice.ws.send(Message::Ping("are you there".into())))
+        .await
+        .unwrap();
+    let (mut ponged, mut pinged) = (false, false);
+    while !(ponged && pinged) {
+        match within(futures_util::StreamExt::next(&mut alice.ws))
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Message::Pong(payload) => {
+                assert_eq!(&payload[..], b"are you there");
+                ponged = true;
+            }
+            Message::Ping(_) => pinged = true,
+            other => panic!("expected a pong and a ping, got {other:?}"),
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_connection_that_vanishes_leaves_its_rooms_at_once() {
+    let server = TestServer::spawn(config());
+    let mut watcher = server.chat_as("watcher", &[]).await;
+    let leaver = server.chat_as("leaver", &[]).await;
+    assert!(matches!(
+        watcher.recv().await,
+        ServerMsg::MemberJoined { .. }
+    ));
+    // No close frame: the TCP connection just ends. The heartbeat timeout is 30 s here, so
+    // only the connection's end can make the session notice within `within`'s limit.
+    drop(leaver);
+    assert_eq!(
+        watcher.recv().await,
+        ServerMsg::MemberLeft {
+            room: "lobby".parse().unwrap(),
+            user: nick("leaver")
+        }
+    );
+}
