@@ -1,5 +1,5 @@
-//! The chat socket's outgoing side: frames are encoded once, shared by every recipient, and
-//! written by the connection itself straight from the connection's queues.
+//! The WebSocket connections' outgoing side: frames are encoded once, shared by every
+//! recipient, and written by the connection itself straight from its queues.
 //!
 //! actix-ws writes through a session handle: every frame goes through its channel (the
 //! session task's await, a wakeup, the response body's receive) and is copied into a fresh
@@ -55,7 +55,7 @@ pub struct Frame {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// A text message: counted in the traffic metrics.
+    /// A text or binary message: counted in the traffic metrics.
     Data,
     /// Ping or pong.
     Control,
@@ -67,6 +67,11 @@ impl Frame {
     /// A text message.
     pub fn text(text: &str) -> Self {
         Self::encode(text.as_bytes(), OpCode::Text, Kind::Data)
+    }
+
+    /// A binary message.
+    pub fn binary(bytes: &[u8]) -> Self {
+        Self::encode(bytes, OpCode::Binary, Kind::Data)
     }
 
     /// A ping with an empty payload.
@@ -133,12 +138,14 @@ impl Writer {
     }
 }
 
-/// A chat connection's response body: its frames, control first, then the hub's, ending
-/// after a close frame, or when both queues have lost every sender.
+/// A connection's response body: the session's frames first, then the outbox's (the hub's,
+/// for chat), ending after a close frame or when the session has gone.
 pub struct Outgoing {
     control: mpsc::Receiver<Frame>,
-    /// `None` once the hub has dropped its sender (it has removed the connection).
+    /// `None` for echo, and once the hub has dropped its sender (it has removed the
+    /// connection).
     outbox: Option<mpsc::Receiver<Frame>>,
+    endpoint: Endpoint,
     metrics: Arc<Metrics>,
     closed: bool,
     /// actix-ws's writer, kept so its reader keeps reading (see the module docs).
@@ -181,7 +188,7 @@ impl MessageBody for Outgoing {
             }
         };
         match frame.kind {
-            Kind::Data => this.metrics.sent(Endpoint::Chat, frame.payload().len()),
+            Kind::Data => this.metrics.sent(this.endpoint, frame.payload().len()),
             Kind::Control => {}
             Kind::Close => this.closed = true,
         }
@@ -189,48 +196,44 @@ impl MessageBody for Outgoing {
     }
 }
 
-/// A chat connection after the upgrade, for its session.
-pub struct Connection {
-    /// Incoming messages (actix-ws).
-    pub stream: MessageStream,
-    /// The session's own frames to its peer.
-    pub writer: Writer,
-    /// The hub's frames for this connection; bounded by `outbox_capacity`.
-    pub outbox: mpsc::Sender<Frame>,
+/// How to answer a WebSocket handshake.
+pub struct Upgrade {
+    /// The subprotocol to answer with, which the caller has checked the client offered.
+    pub protocol: Option<&'static str>,
+    /// Frames queued by others (the hub) for this connection, written after the session's own.
+    pub outbox: Option<mpsc::Receiver<Frame>>,
+    /// Whose traffic the written messages are counted as.
+    pub endpoint: Endpoint,
 }
 
-/// Completes the WebSocket handshake for `req`, answering with `protocol`, which the caller
-/// has checked the client offered. The response's body writes the connection's frames.
+/// Completes the WebSocket handshake for `req`. Returns the `101 Switching Protocols`
+/// response, whose body writes the connection's frames, the incoming messages (actix-ws) and
+/// the session's writer.
 pub fn accept(
     req: &HttpRequest,
     body: web::Payload,
-    protocol: &'static str,
-    outbox_capacity: usize,
+    upgrade: Upgrade,
     metrics: Arc<Metrics>,
-) -> Result<(HttpResponse, Connection), actix_web::Error> {
+) -> Result<(HttpResponse, MessageStream, Writer), actix_web::Error> {
     let mut response = actix_http::ws::handshake(req.head())?;
-    response.insert_header((header::SEC_WEBSOCKET_PROTOCOL, protocol));
+    if let Some(protocol) = upgrade.protocol {
+        response.insert_header((header::SEC_WEBSOCKET_PROTOCOL, protocol));
+    }
     let (reader_alive, _unused_writer, stream) = actix_ws::handle(req, body)?;
     let (control_tx, control) = mpsc::channel(CONTROL_CAPACITY);
-    let (outbox_tx, outbox) = mpsc::channel(outbox_capacity);
     let outgoing = Outgoing {
         control,
-        outbox: Some(outbox),
+        outbox: upgrade.outbox,
+        endpoint: upgrade.endpoint,
         metrics,
         closed: false,
         _reader_alive: reader_alive,
     };
-    let connection = Connection {
-        stream,
-        writer: Writer {
-            control: control_tx,
-        },
-        outbox: outbox_tx,
+    let response = HttpResponse::from(response.message_body(outgoing.boxed())?);
+    let writer = Writer {
+        control: control_tx,
     };
-    Ok((
-        HttpResponse::from(response.message_body(outgoing.boxed())?),
-        connection,
-    ))
+    Ok((response, stream, writer))
 }
 
 #[cfg(test)]

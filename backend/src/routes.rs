@@ -19,6 +19,7 @@ use actix_web::{
     web,
 };
 use shared::paths;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
@@ -26,7 +27,8 @@ use crate::{
     Config, echo,
     hub::HubHandle,
     metrics::{Endpoint, Metrics, Rejection},
-    outgoing, session,
+    outgoing::{self, Upgrade},
+    session,
 };
 
 /// What every handler may read; shared by all workers.
@@ -170,11 +172,16 @@ async fn ws_echo(req: HttpRequest, body: web::Payload, state: web::Data<AppState
         Ok(slot) => slot,
         Err((status, body)) => return plain(status, body),
     };
-    match actix_ws::handle(&req, body) {
-        Ok((response, session, stream)) => {
+    let upgrade = Upgrade {
+        protocol: None,
+        outbox: None,
+        endpoint: Endpoint::Echo,
+    };
+    match outgoing::accept(&req, body, upgrade, Arc::clone(&state.metrics)) {
+        Ok((response, stream, writer)) => {
             let (config, shutdown) = (Arc::clone(&state.config), state.shutdown.clone());
             let metrics = Arc::clone(&state.metrics);
-            let run = echo::run(session, stream, config, metrics, shutdown);
+            let run = echo::run(stream, writer, config, metrics, shutdown);
             spawn_session(&req, slot, run);
             response
         }
@@ -205,13 +212,18 @@ async fn ws_chat(req: HttpRequest, body: web::Payload, state: web::Data<AppState
             ),
         );
     }
-    let metrics = Arc::clone(&state.metrics);
-    match outgoing::accept(&req, body, shared::SUBPROTOCOL, state.config.outbox_capacity, metrics) {
-        Ok((response, connection)) => {
+    let (outbox_tx, outbox) = mpsc::channel(state.config.outbox_capacity);
+    let upgrade = Upgrade {
+        protocol: Some(shared::SUBPROTOCOL),
+        outbox: Some(outbox),
+        endpoint: Endpoint::Chat,
+    };
+    match outgoing::accept(&req, body, upgrade, Arc::clone(&state.metrics)) {
+        Ok((response, stream, writer)) => {
             let hub = state.hub.clone();
             let (config, shutdown) = (Arc::clone(&state.config), state.shutdown.clone());
             let metrics = Arc::clone(&state.metrics);
-            let run = session::run(connection, hub, config, metrics, shutdown);
+            let run = session::run((stream, writer, outbox_tx), hub, config, metrics, shutdown);
             spawn_session(&req, slot, run);
             response
         }

@@ -3,15 +3,15 @@
 //! The session decodes frames (bad input gets a typed `error`; the connection stays open),
 //! enforces the per-connection rate limit and forwards requests to the hub. What the hub sends
 //! does not pass through here: the connection writes it from its outbox itself
-//! ([`crate::outgoing`]); the session writes only to its own peer (errors, pongs, pings, the
+//! ([`crate::outgoing`]); the session writes only its own frames (errors, pongs, pings, the
 //! close). It ends on peer close, protocol error, heartbeat timeout, rate abuse (1008), being
 //! cut off as a slow reader (1013) or server shutdown (1001).
 
 use std::{sync::Arc, time::Duration};
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, MessageStream};
 use shared::{ClientMsg, ErrorCode, ServerMsg};
-use tokio::time::Instant;
+use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -19,23 +19,20 @@ use crate::{
     error::SessionError,
     hub::{ConnId, HubHandle},
     metrics::{Endpoint, Metrics},
-    outgoing::{Connection, Frame, Writer},
+    outgoing::{Frame, Writer},
     ws::{self, Ending, Heartbeat, close_code},
 };
 
 /// Runs one chat connection to its end; errors are logged here, once.
+///
+/// `outbox` is the sending end of the queue the connection writes the hub's frames from.
 pub async fn run(
-    connection: Connection,
+    (stream, writer, outbox): (MessageStream, Writer, mpsc::Sender<Frame>),
     hub: HubHandle,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
-    let Connection {
-        stream,
-        writer,
-        outbox,
-    } = connection;
     let stream = ws::aggregate(stream, &config);
     // A child of the shutdown token: one signal to watch per wake-up instead of two (which
     // of the two fired is told apart afterwards).
