@@ -178,7 +178,10 @@ async fn maintain(
         };
         failures = failures.saturating_add(1);
         let delay = backoff_delay(failures, js_sys::Math::random());
-        log::info!("websocket closed ({reason}); retrying in {delay:?}");
+        log::info!(
+            "websocket closed ({reason}); retrying in {} ms",
+            delay.as_millis()
+        );
         count_down(delay, &reason, status).await;
     }
 }

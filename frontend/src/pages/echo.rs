@@ -108,7 +108,7 @@ pub fn EchoPage(
 fn entry_row(entry: &EchoEntry) -> impl IntoView + use<> {
     let (state, detail) = match entry.outcome {
         Outcome::Pending => ("pending", "waiting for echo…".to_owned()),
-        Outcome::Echoed { rtt_ms } => ("echoed", format!("echoed in {rtt_ms:.1} ms")),
+        Outcome::Echoed { rtt_ms } => ("echoed", format!("echoed in {} ms", tenths(rtt_ms))),
         Outcome::Lost => ("lost", "no echo: connection dropped".to_owned()),
     };
     view! {
@@ -116,5 +116,26 @@ fn entry_row(entry: &EchoEntry) -> impl IntoView + use<> {
             <span class="entry-text">{entry.text.clone()}</span>
             <span class="entry-detail">{detail}</span>
         </li>
+    }
+}
+
+/// `ms` with one decimal, e.g. `12.3`, without `f64` formatting (`{:.1}` pulls about 10 KB of
+/// float-printing code into the wasm; see bench/results/profile.md).
+fn tenths(ms: f64) -> String {
+    // Saturating cast: a negative or NaN time (a clock step) shows as 0.0.
+    let tenths = (ms * 10.0).round() as u64;
+    format!("{}.{}", tenths / 10, tenths % 10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tenths;
+
+    #[test]
+    fn times_show_one_rounded_decimal() {
+        assert_eq!(tenths(12.34), "12.3");
+        assert_eq!(tenths(0.05), "0.1");
+        assert_eq!(tenths(7.0), "7.0");
+        assert_eq!(tenths(-1.0), "0.0");
     }
 }
