@@ -47,7 +47,11 @@ impl Plan {
             echo_time: Duration::from_secs(4),
             members: 1000,
             senders: vec![1, 4, 16],
-            offered: vec![10_000.0, 25_000.0, 50_000.0, 100_000.0, 150_000.0],
+            // Up to where frames queue per connection and are written together (the server
+            // saturates); a server is not offered more once its p99 has passed a second.
+            offered: vec![
+                10_000.0, 25_000.0, 50_000.0, 100_000.0, 150_000.0, 300_000.0, 600_000.0,
+            ],
             step_time: Duration::from_secs(2),
             idle: 19_000,
         }

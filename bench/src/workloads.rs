@@ -176,7 +176,15 @@ fn number_after(text: &[u8], key: &[u8]) -> Option<u64> {
 }
 
 /// Room fan-out: `members` in one room, the first `senders` of them sending at each offered
-/// load for `step_time`, then draining until every delivery arrived (or 3 s passed).
+/// load for `step_time`, then draining until every delivery arrived (or nothing more arrived
+/// for [`DRAIN_IDLE`]). Steps stop after one whose p99 passed [`GIVE_UP_P99_MS`]: the server is
+/// far past its knee, and heavier loads would only take long to drain.
+/// A step ends when no delivery has arrived for this long (a lost message, not a slow one).
+const DRAIN_IDLE: Duration = Duration::from_secs(3);
+
+/// No heavier step after one whose p99 was over this.
+pub const GIVE_UP_P99_MS: f64 = 1000.0;
+
 pub async fn fanout(
     server: Server,
     process: &Process,
@@ -266,12 +274,16 @@ pub async fn fanout(
         shared.sending.set(true);
         tokio::time::sleep(step_time).await;
         shared.sending.set(false);
-        let drain_until = Instant::now() + Duration::from_secs(3);
-        while shared.delivered.borrow()[k] < shared.sent.borrow()[k] * members as u64
-            && Instant::now() < drain_until
+        let (mut seen, mut last_progress) = (shared.delivered.borrow()[k], Instant::now());
+        while seen < shared.sent.borrow()[k] * members as u64
+            && last_progress.elapsed() < DRAIN_IDLE
             && shared.failed.borrow().is_none()
         {
             tokio::time::sleep(Duration::from_millis(10)).await;
+            let now_seen = shared.delivered.borrow()[k];
+            if now_seen > seen {
+                (seen, last_progress) = (now_seen, Instant::now());
+            }
         }
         if let Some(err) = shared.failed.borrow().clone() {
             return Err(format!("{}: a member failed: {err}", server.name()));
@@ -290,6 +302,9 @@ pub async fn fanout(
             cpu_per_delivery: cpu / (delivered.max(1) as f64),
             loadgen: busy.share(),
         });
+        if latencies.value_at_quantile(0.99) as f64 / 1000.0 > GIVE_UP_P99_MS {
+            break;
+        }
     }
     shared.step.set(usize::MAX);
     for task in tasks {
