@@ -2,22 +2,21 @@
 
 use std::sync::Arc;
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, MessageStream};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, MessageStream, Session};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     Config,
     error::SessionError,
     metrics::{Endpoint, Metrics},
-    outgoing::{Frame, Writer},
     ws::{self, Ending, Heartbeat, close_code},
 };
 
 /// Runs one echo connection to its end: peer close, protocol error, heartbeat timeout or server
 /// shutdown. Errors are logged here, once; the peer gets the matching close code.
 pub async fn run(
+    mut session: Session,
     stream: MessageStream,
-    writer: Writer,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
@@ -27,7 +26,7 @@ pub async fn run(
     // every connection on every worker would take per message. A child per connection has
     // its own, and is cancelled with its parent.
     let shutdown = shutdown.child_token();
-    let reason = match drive(&writer, stream, &config, &metrics, &shutdown).await {
+    let reason = match drive(&mut session, stream, &config, &metrics, &shutdown).await {
         Ok(Ending::Close(reason)) => reason,
         // The peer's stream ended without a close frame: nobody is left to tell.
         Ok(Ending::Vanished) => return,
@@ -41,12 +40,12 @@ pub async fn run(
     };
     metrics.closed(Endpoint::Echo, close_code(reason.as_ref()), true);
     // `Closed` only means the connection is already gone, so there is nothing to close.
-    let _ = writer.send(Frame::close(reason)).await;
+    let _ = session.close(reason).await;
 }
 
 /// The session loop.
 async fn drive(
-    writer: &Writer,
+    session: &mut Session,
     mut stream: AggregatedMessageStream,
     config: &Config,
     metrics: &Metrics,
@@ -61,14 +60,18 @@ async fn drive(
                 heartbeat.saw_peer();
                 match message {
                     Some(Ok(AggregatedMessage::Text(text))) => {
-                        metrics.received(Endpoint::Echo, text.len());
-                        writer.send(Frame::text(&text)).await?;
+                        let len = text.len();
+                        metrics.received(Endpoint::Echo, len);
+                        session.text(text).await?;
+                        metrics.sent(Endpoint::Echo, len);
                     }
                     Some(Ok(AggregatedMessage::Binary(bytes))) => {
-                        metrics.received(Endpoint::Echo, bytes.len());
-                        writer.send(Frame::binary(&bytes)).await?;
+                        let len = bytes.len();
+                        metrics.received(Endpoint::Echo, len);
+                        session.binary(bytes).await?;
+                        metrics.sent(Endpoint::Echo, len);
                     }
-                    Some(Ok(AggregatedMessage::Ping(payload))) => writer.send(Frame::pong(&payload)).await?,
+                    Some(Ok(AggregatedMessage::Ping(payload))) => session.pong(&payload).await?,
                     Some(Ok(AggregatedMessage::Pong(_))) => {}
                     // Echo the peer's close frame (same code) to complete the handshake.
                     Some(Ok(AggregatedMessage::Close(reason))) => {
@@ -83,7 +86,7 @@ async fn drive(
                 if heartbeat.peer_is_silent() {
                     return Err(SessionError::HeartbeatTimeout);
                 }
-                writer.send(Frame::ping()).await?;
+                session.ping(b"").await?;
             }
         }
     }

@@ -31,13 +31,6 @@ pub enum SessionError {
     Hub(#[from] crate::hub::HubClosed),
 }
 
-/// The chat connection's own writer reports the same thing as actix-ws's.
-impl From<crate::outgoing::Closed> for SessionError {
-    fn from(_: crate::outgoing::Closed) -> Self {
-        Self::Closed(actix_ws::Closed)
-    }
-}
-
 impl SessionError {
     /// The close frame to send the peer, if the connection can still carry one.
     pub fn close_reason(&self) -> Option<CloseReason> {

@@ -11,8 +11,8 @@
 //!   limit, subprotocol).
 //! - [`metrics`]: [`metrics::Metrics`], the Prometheus counters and gauges.
 //! - [`session`]: a chat connection's loop: decode, rate-limit, forward to the hub.
-//! - [`outgoing`]: a chat connection's writing side: frames encoded once, written by the
-//!   connection straight from its queues.
+//! - [`outgoing`]: [`outgoing::Frame`], a broadcast encoded once; the chat response body that
+//!   writes the hub's frames straight from a connection's outbox.
 //! - [`hub`]: [`hub::HubHandle`] and the hub task, the one owner of users, rooms and typing.
 //! - [`rooms`]: [`rooms::Rooms`], the pure membership registry the hub uses.
 //! - [`store`]: [`store::Store`], the SQLite message store on its own thread: group commit,

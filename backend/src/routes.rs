@@ -27,8 +27,7 @@ use crate::{
     Config, echo,
     hub::HubHandle,
     metrics::{Endpoint, Metrics, Rejection},
-    outgoing::{self, Upgrade},
-    session,
+    outgoing, session,
 };
 
 /// What every handler may read; shared by all workers.
@@ -172,16 +171,11 @@ async fn ws_echo(req: HttpRequest, body: web::Payload, state: web::Data<AppState
         Ok(slot) => slot,
         Err((status, body)) => return plain(status, body),
     };
-    let upgrade = Upgrade {
-        protocol: None,
-        outbox: None,
-        endpoint: Endpoint::Echo,
-    };
-    match outgoing::accept(&req, body, upgrade, Arc::clone(&state.metrics)) {
-        Ok((response, stream, writer)) => {
+    match actix_ws::handle(&req, body) {
+        Ok((response, session, stream)) => {
             let (config, shutdown) = (Arc::clone(&state.config), state.shutdown.clone());
             let metrics = Arc::clone(&state.metrics);
-            let run = echo::run(stream, writer, config, metrics, shutdown);
+            let run = echo::run(session, stream, config, metrics, shutdown);
             spawn_session(&req, slot, run);
             response
         }
@@ -212,18 +206,14 @@ async fn ws_chat(req: HttpRequest, body: web::Payload, state: web::Data<AppState
             ),
         );
     }
-    let (outbox_tx, outbox) = mpsc::channel(state.config.outbox_capacity);
-    let upgrade = Upgrade {
-        protocol: Some(shared::SUBPROTOCOL),
-        outbox: Some(outbox),
-        endpoint: Endpoint::Chat,
-    };
-    match outgoing::accept(&req, body, upgrade, Arc::clone(&state.metrics)) {
-        Ok((response, stream, writer)) => {
+    match actix_ws::handle_with_protocols(&req, body, &[shared::SUBPROTOCOL]) {
+        Ok((response, session, stream)) => {
+            let (outbox_tx, outbox) = mpsc::channel(state.config.outbox_capacity);
+            let response = outgoing::attach(response, outbox, Arc::clone(&state.metrics));
             let hub = state.hub.clone();
             let (config, shutdown) = (Arc::clone(&state.config), state.shutdown.clone());
             let metrics = Arc::clone(&state.metrics);
-            let run = session::run((stream, writer, outbox_tx), hub, config, metrics, shutdown);
+            let run = session::run(session, stream, outbox_tx, hub, config, metrics, shutdown);
             spawn_session(&req, slot, run);
             response
         }

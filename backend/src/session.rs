@@ -1,15 +1,15 @@
-//! `GET /ws` sessions: one task per chat connection, between its incoming messages and the hub.
+//! `GET /ws` sessions: one task per chat connection between its socket and the hub.
 //!
 //! The session decodes frames (bad input gets a typed `error`; the connection stays open),
 //! enforces the per-connection rate limit and forwards requests to the hub. What the hub sends
-//! does not pass through here: the connection writes it from its outbox itself
-//! ([`crate::outgoing`]); the session writes only its own frames (errors, pongs, pings, the
+//! does not pass through here: the connection writes it from its bounded outbox itself
+//! ([`crate::outgoing`]). The session writes only its own frames (errors, pongs, pings, the
 //! close). It ends on peer close, protocol error, heartbeat timeout, rate abuse (1008), being
 //! cut off as a slow reader (1013) or server shutdown (1001).
 
 use std::{sync::Arc, time::Duration};
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, MessageStream};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, MessageStream, Session};
 use shared::{ClientMsg, ErrorCode, ServerMsg};
 use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
@@ -19,15 +19,18 @@ use crate::{
     error::SessionError,
     hub::{ConnId, HubHandle},
     metrics::{Endpoint, Metrics},
-    outgoing::{Frame, Writer},
+    outgoing::Frame,
     ws::{self, Ending, Heartbeat, close_code},
 };
 
 /// Runs one chat connection to its end; errors are logged here, once.
 ///
-/// `outbox` is the sending end of the queue the connection writes the hub's frames from.
+/// `outbox` is the sending end of the queue the connection writes the hub's frames from
+/// ([`crate::outgoing::attach`]).
 pub async fn run(
-    (stream, writer, outbox): (MessageStream, Writer, mpsc::Sender<Frame>),
+    mut session: Session,
+    stream: MessageStream,
+    outbox: mpsc::Sender<Frame>,
     hub: HubHandle,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
@@ -43,16 +46,17 @@ pub async fn run(
             tracing::warn!(error = %err, "chat session refused");
             let reason = ws::going_away();
             metrics.closed(Endpoint::Chat, Some(u16::from(reason.code)), true);
-            let _ = writer.send(Frame::close(Some(reason))).await;
+            let _ = session.close(Some(reason)).await;
             return;
         }
     };
-    let io = Io {
-        writer: &writer,
+    let mut io = Io {
+        session: &mut session,
         kick: &kick,
         shutdown: &shutdown,
+        metrics: &metrics,
     };
-    let ending = drive(&io, stream, conn, &hub, &config, &metrics).await;
+    let ending = drive(&mut io, stream, conn, &hub, &config).await;
     // Always leave the hub, whatever ended the session (it may be gone on shutdown).
     let _ = hub.disconnect(conn).await;
     let reason = match ending {
@@ -68,25 +72,33 @@ pub async fn run(
         }
     };
     metrics.closed(Endpoint::Chat, close_code(reason.as_ref()), true);
-    // The close frame goes ahead of whatever the hub had queued. A connection that cannot
-    // take even that (its socket full for a second) is left to the dispatcher's timeouts.
-    let _ = tokio::time::timeout(Duration::from_secs(1), writer.send(Frame::close(reason))).await;
+    // A slow reader's socket may not take even a close frame; don't wait on it forever.
+    let _ = tokio::time::timeout(Duration::from_secs(1), session.close(reason)).await;
 }
 
-/// The session's writes to its own peer, watching the cut-off signal while a write waits.
+/// The session's writes to its own peer, watching the cut-off signal while a write waits on a
+/// full socket.
 struct Io<'a> {
-    writer: &'a Writer,
+    session: &'a mut Session,
     kick: &'a CancellationToken,
     shutdown: &'a CancellationToken,
+    metrics: &'a Metrics,
 }
 
 impl Io<'_> {
-    async fn send(&self, frame: Frame) -> Result<(), SessionError> {
+    async fn text(&mut self, frame: impl Into<bytestring::ByteString>) -> Result<(), SessionError> {
+        let frame = frame.into();
+        let len = frame.len();
         tokio::select! {
-            // The write first: it completes on its first poll unless the connection has
-            // stopped writing.
+            // The write first: when the socket has room it completes on its first poll, and
+            // the cut-off signals are then never polled (registering and dropping their
+            // waiters cost more than the write itself in a busy room).
             biased;
-            result = self.writer.send(frame) => Ok(result?),
+            result = self.session.text(frame) => {
+                result?;
+                self.metrics.sent(Endpoint::Chat, len);
+                Ok(())
+            }
             () = self.kick.cancelled() => Err(self.cut_off()),
         }
     }
@@ -101,7 +113,7 @@ impl Io<'_> {
     }
 
     async fn error(
-        &self,
+        &mut self,
         code: ErrorCode,
         message: String,
         client_id: Option<shared::ClientMsgId>,
@@ -112,7 +124,7 @@ impl Io<'_> {
             client_id,
         };
         match shared::encode(&event) {
-            Ok(json) => self.send(Frame::text(&json)).await,
+            Ok(json) => self.text(json).await,
             Err(err) => {
                 tracing::error!(error = %err, "cannot encode an error event");
                 Ok(())
@@ -123,12 +135,11 @@ impl Io<'_> {
 
 /// The session loop.
 async fn drive(
-    io: &Io<'_>,
+    io: &mut Io<'_>,
     mut stream: AggregatedMessageStream,
     conn: ConnId,
     hub: &HubHandle,
     config: &Config,
-    metrics: &Metrics,
 ) -> Result<Ending, SessionError> {
     let mut heartbeat = Heartbeat::new(config.heartbeat_interval, config.client_timeout);
     let mut limiter = RateLimiter::new(config.rate_per_sec, config.rate_burst, Instant::now());
@@ -144,22 +155,22 @@ async fn drive(
                 heartbeat.saw_peer();
                 let text = match message {
                     Some(Ok(AggregatedMessage::Text(text))) => {
-                        metrics.received(Endpoint::Chat, text.len());
+                        io.metrics.received(Endpoint::Chat, text.len());
                         text
                     }
                     Some(Ok(AggregatedMessage::Binary(bytes))) => {
-                        metrics.received(Endpoint::Chat, bytes.len());
+                        io.metrics.received(Endpoint::Chat, bytes.len());
                         let message = format!("binary frames are not part of {}; send JSON text", shared::SUBPROTOCOL);
                         io.error(ErrorCode::BinaryNotSupported, message, None).await?;
                         continue;
                     }
                     Some(Ok(AggregatedMessage::Ping(payload))) => {
-                        io.send(Frame::pong(&payload)).await?;
+                        io.session.pong(&payload).await?;
                         continue;
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => continue,
                     Some(Ok(AggregatedMessage::Close(reason))) => {
-                        metrics.closed(Endpoint::Chat, close_code(reason.as_ref()), false);
+                        io.metrics.closed(Endpoint::Chat, close_code(reason.as_ref()), false);
                         return Ok(Ending::Close(reason));
                     }
                     Some(Err(err)) => return Err(err.into()),
@@ -170,7 +181,7 @@ async fn drive(
                 let allowed = limiter.try_take(Instant::now());
                 let parsed = ClientMsg::parse(&text);
                 if !allowed {
-                    metrics.rate_limited.inc();
+                    io.metrics.rate_limited.inc();
                     strikes += 1;
                     if strikes >= config.rate_strikes {
                         return Err(SessionError::RateAbuse);
@@ -193,7 +204,7 @@ async fn drive(
                 if heartbeat.peer_is_silent() {
                     return Err(SessionError::HeartbeatTimeout);
                 }
-                io.send(Frame::ping()).await?;
+                io.session.ping(b"").await?;
             }
         }
     }
