@@ -36,13 +36,12 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     Config,
     metrics::Metrics,
+    outgoing::Frame,
     rooms::Rooms,
     store::{
         self, Answer, Appended, NewMessage, OpenError, Read, RoomRange, Store, Stored, Target,
     },
 };
-
-pub use crate::outgoing::Frame;
 
 /// One WebSocket connection (tab). Allocated from a counter, never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
