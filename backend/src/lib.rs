@@ -80,6 +80,10 @@ pub async fn run(
     // After a WebSocket close handshake actix waits this long for the peer to drop the TCP
     // connection (default 1 s); RFC 6455 5.5.1 has the server close first, so do not linger.
     .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+    // A chat frame is small and should leave now: with Nagle's algorithm (the OS default,
+    // which actix keeps) a frame written while an earlier one is unacknowledged waits for
+    // that acknowledgement.
+    .tcp_nodelay(true)
     .client_request_timeout(config.request_timeout)
     .disable_signals()
     .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
