@@ -79,19 +79,23 @@ fn cpu_per_delivery(results: &Results, server: Server) -> Option<f64> {
         .iter()
         .filter(|(s, ..)| *s == server)
         .flat_map(|(_, _, _, steps)| steps)
-        .filter(|step| step.delivered == step.expected && step.delivered > 0)
-        .filter(|step| common(step.offered))
+        .filter(|step| complete(step) && common(step.offered))
         .map(|step| step.cpu_per_delivery)
         .collect();
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied()
 }
 
+/// Every delivery of a step that sent something arrived.
+fn complete(step: &Step) -> bool {
+    step.delivered == step.expected && step.delivered > 0
+}
+
 /// The heaviest step of one fan-out run that was carried: every delivery arrived, p99 ≤ 50 ms.
 fn carried(steps: &[Step]) -> Option<&Step> {
     steps
         .iter()
-        .filter(|step| step.delivered == step.expected && step.delivered > 0 && step.p99_ms <= 50.0)
+        .filter(|step| complete(step) && step.p99_ms <= 50.0)
         .max_by(|a, b| a.offered.total_cmp(&b.offered))
 }
 
