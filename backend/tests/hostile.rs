@@ -10,11 +10,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Chat, Process, TestServer, http_get, token_for};
-use futures_util::{SinkExt as _, StreamExt as _};
+use common::{
+    Chat, Process, RawSocket, TestServer, http_get, masked_frame, opcode, parse_frame, token_for,
+};
 use shared::{ClientMsg, ServerMsg, paths};
-use tokio::io::AsyncWriteExt as _;
-use tokio_tungstenite::tungstenite::Message;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// Growth of resident memory allowed over the whole battery (the server's own caches, allocator
 /// arenas); unbounded buffering of any case would blow far past it.
@@ -46,13 +46,7 @@ impl Binary {
     }
 
     fn rss_kb(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.process.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap()
+        common::rss_kb(self.process.child.id())
     }
 
     /// Healthy, a bystander can chat, memory within bounds.
@@ -83,19 +77,75 @@ impl Binary {
     }
 }
 
-/// Sends `frames` as fast as possible and reads until the server closes the connection.
+/// The server's defaults, which the binary runs with here (docs/PROTOCOL.md, limits).
+const RATE_BURST: usize = 20;
+const RATE_STRIKES: usize = 50;
+
+/// Says hello as `nick`, then sends `frames` as fast as possible while reading what comes back,
+/// and checks what the docs promise: refused by the rate limit (a `rate_limited` error for
+/// each refusal until the last), then closed with 1008.
 async fn flood(server: &TestServer, nick: &str, frames: impl Iterator<Item = String>) {
-    let mut attacker = server.chat_as(nick, &[]).await;
-    for frame in frames {
-        if attacker.ws.send(Message::text(frame)).await.is_err() {
-            break; // closed on us, as it should be
+    let mut attacker =
+        RawSocket::connect(server.addr, paths::WS_CHAT, Some(shared::SUBPROTOCOL)).await;
+    let hello = ClientMsg::Hello {
+        nick: nick.parse().unwrap(),
+        token: token_for(nick),
+        rooms: vec![],
+        since: Default::default(),
+        direct_since: None,
+    };
+    attacker.send_text(&shared::encode(&hello).unwrap()).await;
+    let bytes: Vec<u8> = frames
+        .flat_map(|text| masked_frame(true, opcode::TEXT, text.as_bytes()))
+        .collect();
+    let (mut reader, mut writer) = attacker.stream.split();
+    // The write may fail part-way: the server stops reading once it has closed.
+    let write = async {
+        let _ = writer.write_all(&bytes).await;
+    };
+    let read = async {
+        let (mut buffer, mut chunk) = (Vec::new(), vec![0u8; 65536]);
+        let (mut refused, mut accepted_or_other) = (0usize, 0usize);
+        loop {
+            while let Some(((_, op, payload), used)) = parse_frame(&buffer) {
+                buffer.drain(..used);
+                match op {
+                    opcode::TEXT => match shared::decode(std::str::from_utf8(&payload).unwrap()) {
+                        Ok(ServerMsg::Error {
+                            code: shared::ErrorCode::RateLimited,
+                            ..
+                        }) => refused += 1,
+                        Ok(_) => accepted_or_other += 1,
+                        Err(err) => panic!("{nick}: undecodable frame: {err}"),
+                    },
+                    opcode::CLOSE => {
+                        let code = u16::from_be_bytes([payload[0], payload[1]]);
+                        return (code, refused, accepted_or_other);
+                    }
+                    _ => {}
+                }
+            }
+            let n = tokio::time::timeout(Duration::from_secs(10), reader.read(&mut chunk))
+                .await
+                .unwrap_or_else(|_| panic!("{nick}: the flood was never cut off"))
+                .unwrap_or_else(|err| panic!("{nick}: reset before a close frame: {err}"));
+            assert!(n > 0, "{nick}: connection ended without a close frame");
+            buffer.extend_from_slice(&chunk[..n]);
         }
-    }
-    // Drain until the server ends it (1008 after sustained abuse) or 10 s pass.
-    let _ = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(Ok(_)) = attacker.ws.next().await {}
-    })
-    .await;
+    };
+    let ((), (code, refused, other)) = tokio::join!(write, read);
+    assert_eq!(code, shared::close::POLICY_VIOLATION, "{nick}: close code");
+    // The last refusal in the row closes instead of answering.
+    assert!(
+        refused >= RATE_STRIKES - 1,
+        "{nick}: {refused} refusals before the close"
+    );
+    // welcome, joined, direct_history, history, then at most the burst's worth of answers
+    // (a join answers with joined + history) plus what refills in the few seconds this takes.
+    assert!(
+        other <= 4 + 2 * (RATE_BURST + 50),
+        "{nick}: {other} answers"
+    );
 }
 
 #[actix_web::test]

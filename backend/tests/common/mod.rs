@@ -367,15 +367,56 @@ impl Chat {
 }
 
 /// A WebSocket spoken by hand over TCP, for tests where a client library would get in the way
-/// (tungstenite answers pings by itself, so it can never play a silent peer).
+/// (tungstenite answers pings by itself, so it can never play a silent peer, and it cannot
+/// stop reading while the server writes).
 pub struct RawSocket {
     pub stream: TcpStream,
+    /// Bytes read but not yet parsed into frames.
+    buffer: Vec<u8>,
+}
+
+/// A server frame: (fin, opcode, payload).
+pub type ServerFrame = (bool, u8, Vec<u8>);
+
+/// Frame opcodes (RFC 6455 5.2).
+pub mod opcode {
+    pub const CONTINUATION: u8 = 0x0;
+    pub const TEXT: u8 = 0x1;
+    pub const BINARY: u8 = 0x2;
+    pub const CLOSE: u8 = 0x8;
+    pub const PING: u8 = 0x9;
+    pub const PONG: u8 = 0xA;
 }
 
 impl RawSocket {
     /// Performs the opening handshake on `path`, offering `protocol` if given.
     pub async fn connect(addr: SocketAddr, path: &str, protocol: Option<&str>) -> Self {
-        let mut stream = within(TcpStream::connect(addr)).await.expect("connect");
+        let stream = within(TcpStream::connect(addr)).await.expect("connect");
+        Self::handshake(stream, addr, path, protocol).await
+    }
+
+    /// Like [`RawSocket::connect`] with a receive buffer of about `bytes` (set before the
+    /// connection exists, so the window the server sees is small from the start): a peer that
+    /// stops reading then stops the server's writes after a few kilobytes, whatever the host's
+    /// TCP defaults.
+    pub async fn connect_with_receive_buffer(
+        addr: SocketAddr,
+        path: &str,
+        protocol: Option<&str>,
+        bytes: u32,
+    ) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+        let stream = within(socket.connect(addr)).await.expect("connect");
+        Self::handshake(stream, addr, path, protocol).await
+    }
+
+    async fn handshake(
+        mut stream: TcpStream,
+        addr: SocketAddr,
+        path: &str,
+        protocol: Option<&str>,
+    ) -> Self {
         let protocol = protocol
             .map(|p| format!("Sec-WebSocket-Protocol: {p}\r\n"))
             .unwrap_or_default();
@@ -394,79 +435,108 @@ impl RawSocket {
         }
         let head = String::from_utf8_lossy(&head);
         assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-        Self { stream }
+        Self {
+            stream,
+            buffer: Vec::new(),
+        }
     }
 
     /// Sends one masked text frame (clients must mask, RFC 6455 5.3).
     pub async fn send_text(&mut self, text: &str) {
-        let mask = [0x12, 0x34, 0x56, 0x78];
-        let payload: Vec<u8> = text
-            .bytes()
-            .enumerate()
-            .map(|(i, b)| b ^ mask[i % 4])
-            .collect();
-        let mut frame = vec![0x81];
-        match payload.len() {
-            n if n < 126 => frame.push(0x80 | n as u8),
-            n if n <= 0xffff => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                frame.push(0x80 | 127);
-                frame.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        frame.extend_from_slice(&mask);
-        frame.extend_from_slice(&payload);
+        let frame = masked_frame(true, opcode::TEXT, text.as_bytes());
         within(self.stream.write_all(&frame))
             .await
             .expect("send frame");
     }
 
+    /// The next server frame, heartbeat pings included; `None` when the connection ended
+    /// (closed or reset). Fails the test if nothing comes within [`STEP`].
+    pub async fn next_frame(&mut self) -> Option<ServerFrame> {
+        loop {
+            if let Some((frame, used)) = parse_frame(&self.buffer) {
+                self.buffer.drain(..used);
+                return Some(frame);
+            }
+            let mut chunk = [0u8; 65536];
+            let n = match within(self.stream.read(&mut chunk)).await {
+                Ok(n) => n,
+                Err(_) => return None, // reset by the server
+            };
+            if n == 0 {
+                return None;
+            }
+            self.buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+
     /// Reads server frames until a close frame arrives (within `limit`); returns its code.
     pub async fn read_until_close(&mut self, limit: Duration) -> u16 {
-        let deadline = tokio::time::Instant::now() + limit;
-        let mut bytes = Vec::new();
-        let mut chunk = [0u8; 4096];
-        loop {
-            if let Some(&code) = close_codes(&bytes).first() {
-                return code;
+        tokio::time::timeout(limit, async {
+            loop {
+                match self.next_frame().await {
+                    Some((_, opcode::CLOSE, payload)) => {
+                        assert!(payload.len() >= 2, "close frame without a code");
+                        return u16::from_be_bytes([payload[0], payload[1]]);
+                    }
+                    Some(_) => {}
+                    None => panic!("connection ended without a close frame"),
+                }
             }
-            let n = tokio::time::timeout_at(deadline, self.stream.read(&mut chunk))
-                .await
-                .expect("a close frame in time")
-                .expect("read");
-            assert!(n > 0, "connection ended without a close frame");
-            bytes.extend_from_slice(&chunk[..n]);
-        }
+        })
+        .await
+        .expect("a close frame in time")
     }
 }
 
-/// The close codes of the close frames among unmasked server frames in `bytes`.
-pub fn close_codes(mut bytes: &[u8]) -> Vec<u16> {
-    let mut codes = Vec::new();
-    while bytes.len() >= 2 {
-        let opcode = bytes[0] & 0x0f;
-        let (len, header) = match bytes[1] & 0x7f {
-            126 if bytes.len() >= 4 => (u16::from_be_bytes([bytes[2], bytes[3]]) as usize, 4),
-            127 if bytes.len() >= 10 => {
-                let mut n = [0u8; 8];
-                n.copy_from_slice(&bytes[2..10]);
-                (u64::from_be_bytes(n) as usize, 10)
-            }
-            n if n < 126 => (n as usize, 2),
-            _ => break,
-        };
-        let Some(payload) = bytes.get(header..header + len) else {
-            break;
-        };
-        if opcode == 0x8 && payload.len() >= 2 {
-            codes.push(u16::from_be_bytes([payload[0], payload[1]]));
+/// One client frame: masked, as clients must (RFC 6455 5.3).
+pub fn masked_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let mut frame = vec![(u8::from(fin) << 7) | opcode];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n <= 0xffff => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
         }
-        bytes = &bytes[header + len..];
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
     }
-    codes
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+/// Parses one unmasked server frame from the front of `bytes`: the frame and the bytes it took.
+pub fn parse_frame(bytes: &[u8]) -> Option<(ServerFrame, usize)> {
+    let first = *bytes.first()?;
+    let second = *bytes.get(1)?;
+    assert_eq!(second & 0x80, 0, "server frames must not be masked (5.1)");
+    let (len, header) = match second & 0x7f {
+        126 => (
+            u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?]) as usize,
+            4,
+        ),
+        127 => {
+            let mut n = [0u8; 8];
+            n.copy_from_slice(bytes.get(2..10)?);
+            (u64::from_be_bytes(n) as usize, 10)
+        }
+        n => (n as usize, 2),
+    };
+    let payload = bytes.get(header..header + len)?.to_vec();
+    Some(((first & 0x80 != 0, first & 0x0f, payload), header + len))
+}
+
+/// The resident memory of process `pid`, in kB (`VmRSS`).
+pub fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
 }
 
 /// The real `backend` binary, started on 127.0.0.1:0; killed (SIGKILL) when dropped if still
