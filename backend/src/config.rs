@@ -43,6 +43,9 @@ const DEFAULT_HISTORY_PAGE: &str = "50";
 /// A client this many messages behind is better served by a fresh page than by a flood.
 const DEFAULT_MAX_CATCH_UP: &str = "1000";
 const DEFAULT_RETENTION_INTERVAL: &str = "1m";
+/// Messages waiting to be stored before sends are refused: a few seconds of the store's
+/// throughput, so a stalled disk shows as `overloaded` soon, not as unbounded memory.
+const DEFAULT_MAX_STORE_QUEUE: &str = "16384";
 /// Long enough for a laptop that slept overnight to retry its queued messages safely.
 const DEFAULT_DEDUP_WINDOW: &str = "24h";
 
@@ -171,6 +174,11 @@ pub struct Config {
     /// Cap on the database size in bytes; sends beyond it get `store_failed` (default: none).
     #[arg(long, env = "CHAT_MAX_STORE_BYTES")]
     pub max_store_bytes: Option<u64>,
+
+    /// Messages waiting to be stored (a stalled disk) beyond which sends are refused with
+    /// `overloaded`; nothing refused is stored or sent, and a retry is safe.
+    #[arg(long, env = "CHAT_MAX_STORE_QUEUE", default_value = DEFAULT_MAX_STORE_QUEUE)]
+    pub max_store_queue: usize,
 }
 
 impl Default for Config {
@@ -210,6 +218,7 @@ impl Default for Config {
             retention_interval: duration(DEFAULT_RETENTION_INTERVAL),
             dedup_window: duration(DEFAULT_DEDUP_WINDOW),
             max_store_bytes: None,
+            max_store_queue: number(DEFAULT_MAX_STORE_QUEUE) as usize,
         }
     }
 }
@@ -243,6 +252,7 @@ impl Config {
             ("--outbox-capacity", self.outbox_capacity),
             ("--history-page", self.history_page as usize),
             ("--max-catch-up", self.max_catch_up as usize),
+            ("--max-store-queue", self.max_store_queue),
         ] {
             if value == 0 {
                 return Err(format!("{flag} must be at least 1"));

@@ -179,10 +179,6 @@ enum Ctx {
     Older { conn: ConnId },
 }
 
-/// Messages handed to the store and not yet answered, beyond which sends are refused with
-/// `overloaded`: the store queue cannot grow without bound if the disk stalls.
-const MAX_UNSTORED: usize = 16 * 1024;
-
 /// How often expired typing indicators are swept.
 const TYPING_SWEEP: Duration = Duration::from_millis(250);
 
@@ -199,6 +195,9 @@ struct Hub {
     store: Store<Ctx>,
     /// Appends queued in the store and not yet answered.
     unstored: usize,
+    /// `unstored` beyond which sends are refused with `overloaded` (`--max-store-queue`): the
+    /// store queue cannot grow without bound if the disk stalls.
+    max_unstored: usize,
     next_user: u64,
     next_read: u64,
     /// Connections whose outbox overflowed during the current command, dropped after it.
@@ -218,6 +217,7 @@ impl Hub {
             typing: HashMap::new(),
             store,
             unstored: 0,
+            max_unstored: config.max_store_queue,
             next_user: 1,
             next_read: 1,
             overflowed: Vec::new(),
@@ -529,7 +529,7 @@ impl Hub {
         text: Text,
         client_id: ClientMsgId,
     ) {
-        if self.unstored >= MAX_UNSTORED {
+        if self.unstored >= self.max_unstored {
             let message = "too many messages are waiting to be stored; retry shortly";
             return self.refuse(conn, ErrorCode::Overloaded, message, Some(client_id));
         }

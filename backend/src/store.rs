@@ -482,7 +482,11 @@ fn append_all(
     messages: &[NewMessage],
     dedup_since: u64,
 ) -> rusqlite::Result<Vec<Appended>> {
-    let tx = db.transaction()?;
+    // IMMEDIATE: take the write lock first. A deferred transaction would read (the
+    // idempotency lookup) and then fail at once with "database is locked" when it tries to
+    // write while another process holds the lock (an operator's `sqlite3`, a backup), because
+    // SQLite cannot wait for a lock upgrade; taking the lock up front waits the busy timeout.
+    let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(messages.len());
     for message in messages {
         // Inside the transaction, so a retry in the same batch finds the first copy.

@@ -174,13 +174,20 @@ async fn joining_shows_the_latest_page_and_older_pages_load_on_request() {
     assert_eq!(bob.chat.recv_error().await, ErrorCode::NotInRoom);
 }
 
-#[actix_web::test]
-async fn a_reconnect_gets_exactly_the_missed_messages_even_while_more_arrive() {
-    let server = TestServer::spawn(config());
-    let mut alice = greet(&server, "alice", &["lobby"], &[], None).await;
-    let mut bob = greet(&server, "bob", &["lobby"], &[], None).await;
+/// One try at the race: Bob reconnects to `room` while Carol writes without pause. Checks
+/// that Bob gets every message after his last one exactly once, in order, and returns how
+/// many of Carol's concurrent messages came inside the catch-up and how many live after it.
+async fn reconnect_while_messages_arrive(server: &TestServer, attempt: usize) -> (usize, usize) {
+    let room = format!("race-{attempt}");
+    let (alice_nick, bob_nick, carol_nick) = (
+        format!("alice{attempt}"),
+        format!("bob{attempt}"),
+        format!("carol{attempt}"),
+    );
+    let mut alice = greet(server, &alice_nick, &[&room], &[], None).await;
+    let mut bob = greet(server, &bob_nick, &[&room], &[], None).await;
     alice.chat.recv().await; // bob joined
-    send_acked(&mut alice.chat, "lobby", "before", 5).await;
+    send_acked(&mut alice.chat, &room, "before", 5).await;
     let mut last = 0;
     while last < 5 {
         if let ServerMsg::Said { seq, .. } = bob.chat.recv().await {
@@ -190,23 +197,27 @@ async fn a_reconnect_gets_exactly_the_missed_messages_even_while_more_arrive() {
     drop(bob);
 
     // Offline: seven messages. Then Carol writes without pause while Bob comes back.
-    send_acked(&mut alice.chat, "lobby", "while away", 7).await;
-    let mut carol = greet(&server, "carol", &["lobby"], &[], None).await;
+    send_acked(&mut alice.chat, &room, "while away", 7).await;
+    let mut carol = greet(server, &carol_nick, &[&room], &[], None).await;
+    let carol_room = room.clone();
     let writer = actix_web::rt::spawn(async move {
-        send_acked(&mut carol.chat, "lobby", "during catch-up", 150).await
+        send_acked(&mut carol.chat, &carol_room, "during catch-up", 150).await
     });
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let mut bob = greet(&server, "bob", &["lobby"], &[("lobby", last)], None).await;
+    // Let Carol get going; where exactly Bob's read lands among her messages is the race.
+    tokio::time::sleep(Duration::from_millis(20 + 10 * attempt as u64)).await;
+    let mut bob = greet(server, &bob_nick, &[&room], &[(&room, last)], None).await;
     let carol_sent = within(writer).await.unwrap();
     let final_seq = carol_sent.last().unwrap().0;
 
-    let (mode, caught_up, _) = bob.history["lobby"].clone();
+    let (mode, caught_up, _) = bob.history[&room].clone();
     assert_eq!(mode, HistoryMode::CatchUp);
-    assert!(caught_up.len() >= 7, "at least what was sent while away");
+    assert_eq!(caught_up[0].text.as_str(), "while away 0");
     let mut seen: Vec<u64> = seqs(&caught_up);
+    let mut live = 0;
     while seen.last() != Some(&final_seq) {
         if let ServerMsg::Said { seq, .. } = bob.chat.recv().await {
             seen.push(seq);
+            live += 1;
         }
     }
     assert_eq!(
@@ -214,7 +225,162 @@ async fn a_reconnect_gets_exactly_the_missed_messages_even_while_more_arrive() {
         (last + 1..=final_seq).collect::<Vec<_>>(),
         "every message after {last} exactly once, in order"
     );
-    assert_eq!(caught_up[0].text.as_str(), "while away 0");
+    let inside = caught_up
+        .iter()
+        .filter(|m| m.text.as_str().starts_with("during catch-up"))
+        .count();
+    (inside, live)
+}
+
+#[actix_web::test]
+async fn a_reconnect_gets_exactly_the_missed_messages_even_while_more_arrive() {
+    let server = TestServer::spawn(config());
+    // The promise is about the boundary between catch-up and live delivery, so a run proves
+    // it only if messages arrived on both sides of it. Try again (a bounded number of times)
+    // until one did; fail if none ever does.
+    for attempt in 0..10 {
+        let (inside, live) = reconnect_while_messages_arrive(&server, attempt).await;
+        if inside > 0 && live > 0 {
+            return;
+        }
+        eprintln!("attempt {attempt}: {inside} concurrent messages in the catch-up, {live} live");
+    }
+    panic!("the catch-up never raced with live messages in 10 attempts");
+}
+
+#[actix_web::test]
+async fn max_catch_up_is_the_exact_boundary_between_catch_up_and_reset() {
+    const MAX: u32 = 5;
+    let server = TestServer::spawn(Config {
+        max_catch_up: MAX,
+        ..config()
+    });
+    let mut alice = greet(&server, "alice", &["lobby"], &[], None).await;
+    let mut bob = greet(&server, "bob", &["lobby"], &[], None).await;
+    alice.chat.recv().await; // bob joined
+    send_acked(&mut alice.chat, "lobby", "m", 12).await;
+    // Missing exactly MAX: the missed messages.
+    let exact = greet(&server, "exact", &["lobby"], &[("lobby", 7)], None).await;
+    let (mode, page, _) = exact.history["lobby"].clone();
+    assert_eq!(
+        (mode, seqs(&page)),
+        (HistoryMode::CatchUp, (8..=12).collect())
+    );
+    // One more: too far behind, told so with the latest page.
+    let behind = greet(&server, "behind", &["lobby"], &[("lobby", 6)], None).await;
+    assert_eq!(behind.history["lobby"].0, HistoryMode::Reset);
+
+    // The same boundary for direct messages, counted by id.
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        alice
+            .chat
+            .send(&ClientMsg::Direct {
+                to: "bob".parse().unwrap(),
+                text: format!("d{i}").as_str().try_into().unwrap(),
+                client_id: format!("d{i}").parse().unwrap(),
+            })
+            .await;
+        loop {
+            if let ServerMsg::Direct { id, .. } = bob.chat.recv().await {
+                ids.push(id.0);
+                break;
+            }
+        }
+    }
+    let exact = greet(&server, "bob", &["lobby"], &[], Some(ids[6])).await;
+    assert_eq!(exact.direct.0, HistoryMode::CatchUp);
+    assert_eq!(
+        exact.direct.1.iter().map(|m| m.id.0).collect::<Vec<_>>(),
+        ids[7..]
+    );
+    let behind = greet(&server, "bob", &["lobby"], &[], Some(ids[5])).await;
+    assert_eq!(behind.direct.0, HistoryMode::Reset);
+}
+
+/// Holds the write lock of `server`'s database, as another process would: the store's next
+/// write waits (busy timeout), and every read queued behind it waits too.
+fn lock_the_database(server: &TestServer) -> rusqlite::Connection {
+    let blocker =
+        rusqlite::Connection::open(server.data_dir().join(backend::store::DB_FILE)).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    blocker
+}
+
+#[actix_web::test]
+async fn a_repeated_join_answers_with_one_history_and_no_duplicate() {
+    let server = TestServer::spawn(config());
+    let mut alice = greet(&server, "alice", &["lobby"], &[], None).await;
+    let mut carol = greet(&server, "carol", &["lobby"], &[], None).await;
+    alice.chat.recv().await; // carol joined
+    // Carol's message waits in the store, and with it both history reads of Alice's two
+    // joins: the first answer is then certainly outdated when it comes.
+    let blocker = lock_the_database(&server);
+    carol.chat.say("lobby", "while joining", "c1").await;
+    let join = ClientMsg::Join {
+        room: "lobby".parse().unwrap(),
+        since: Some(0),
+    };
+    alice.chat.send(&join).await;
+    alice.chat.send(&join).await;
+    for _ in 0..2 {
+        assert!(matches!(
+            alice.chat.recv_any().await,
+            ServerMsg::Joined { .. }
+        ));
+    }
+    blocker.execute_batch("ROLLBACK").unwrap();
+    // Exactly one history, with Carol's message in it, and that message not again live.
+    match alice.chat.recv_any().await {
+        ServerMsg::History { messages, .. } => {
+            assert_eq!(seqs(&messages), [1]);
+            assert_eq!(messages[0].text.as_str(), "while joining");
+        }
+        other => panic!("expected the history, got {other:?}"),
+    }
+    alice.chat.expect_silence(Duration::from_millis(300)).await;
+    // Live delivery goes on after it.
+    send_acked(&mut carol.chat, "lobby", "after", 1).await;
+    match alice.chat.recv_any().await {
+        ServerMsg::Said { seq, .. } => assert_eq!(seq, 2),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[actix_web::test]
+async fn sends_past_the_store_queue_are_refused_as_overloaded_and_nothing_is_lost() {
+    let server = TestServer::spawn(Config {
+        max_store_queue: 3,
+        ..config()
+    });
+    let mut alice = greet(&server, "alice", &["lobby"], &[], None).await;
+    // Another writer holds the database's write lock: the store waits (busy timeout), and
+    // the messages handed to it pile up, as on a stalled disk.
+    let blocker = lock_the_database(&server);
+    for i in 0..4 {
+        alice
+            .chat
+            .say("lobby", &format!("q{i}"), &format!("q{i}"))
+            .await;
+    }
+    match alice.chat.recv().await {
+        ServerMsg::Error {
+            code: ErrorCode::Overloaded,
+            client_id,
+            ..
+        } => assert_eq!(client_id.unwrap().as_str(), "q3"),
+        other => panic!("expected overloaded for the fourth, got {other:?}"),
+    }
+    blocker.execute_batch("ROLLBACK").unwrap();
+    // The three queued ones are stored once the lock goes; the refused one can be resent.
+    let mut acked = Vec::new();
+    while acked.len() < 3 {
+        if let ServerMsg::Said { client_id, .. } = alice.chat.recv().await {
+            acked.push(client_id.to_string());
+        }
+    }
+    assert_eq!(acked, ["q0", "q1", "q2"]);
+    assert_eq!(send_acked(&mut alice.chat, "lobby", "q3", 1).await[0].0, 4);
 }
 
 #[actix_web::test]

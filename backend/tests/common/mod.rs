@@ -57,6 +57,15 @@ impl TestServer {
         }
     }
 
+    /// The directory of the server's message store (`chat.sqlite3`).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.data
+            .as_ref()
+            .expect("a server with its own temporary data directory")
+            .path()
+            .to_owned()
+    }
+
     /// A handle for a server started elsewhere (e.g. the real binary) at `addr`.
     pub fn at(addr: SocketAddr) -> Self {
         Self {
