@@ -23,9 +23,10 @@
 //! - [`error`]: [`error::SessionError`] and its mapping to WebSocket close codes.
 //!
 //! # Shutdown
-//! Cancelling the token passed to [`run`] makes every session send close `1001` (going away),
-//! refuses new WebSocket upgrades, and stops the HTTP server gracefully: connections get
-//! [`Config::shutdown_timeout`] to finish before they are cut.
+//! Cancelling the token passed to [`run`] makes every session send close `1001` (going away)
+//! and `/readyz` and new WebSocket upgrades answer 503, while the listener stays open. Once
+//! every session has ended, or [`Config::shutdown_timeout`] has passed, the HTTP server stops:
+//! requests still in flight get one more second.
 
 pub mod config;
 pub mod echo;
@@ -48,6 +49,10 @@ use tokio_util::sync::CancellationToken;
 /// How long a finished connection may wait for the peer's side of the TCP shutdown.
 const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_millis(200);
 
+/// After the sessions have ended (or `--shutdown-timeout` has passed), how long HTTP
+/// requests still in flight get before the workers stop. Whole seconds: actix's unit.
+const HTTP_DRAIN_SECS: u64 = 1;
+
 /// Serves the app on `listener` until `shutdown` is cancelled and the drain has finished.
 ///
 /// Fails at once, naming the file, if the message store under [`Config::data_dir`] cannot be
@@ -67,7 +72,9 @@ pub async fn run(
         config: Arc::new(config),
         shutdown: shutdown.clone(),
         connections: Arc::default(),
+        sessions: tokio_util::task::TaskTracker::new(),
     };
+    let sessions = state.sessions.clone();
     let config = Arc::clone(&state.config);
     let mut server = HttpServer::new(move || {
         let state = state.clone();
@@ -86,16 +93,28 @@ pub async fn run(
     .tcp_nodelay(true)
     .client_request_timeout(config.request_timeout)
     .disable_signals()
-    .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
+    .shutdown_timeout(HTTP_DRAIN_SECS)
     .listen(listener)?;
     if let Some(workers) = config.workers {
         server = server.workers(workers);
     }
     let server = server.run();
     let handle = server.handle();
+    let drain = config.shutdown_timeout;
     actix_web::rt::spawn(async move {
         shutdown.cancelled().await;
+        // The drain: every session sends 1001 and ends, while the listener stays open so that
+        // clients reconnecting (and a load balancer polling /readyz) get a 503 instead of a
+        // refused connection. A session stuck on a peer that does not read is cut at the
+        // timeout.
         tracing::info!("shutting down: closing sockets with 1001, draining connections");
+        sessions.close();
+        if tokio::time::timeout(drain, sessions.wait()).await.is_err() {
+            tracing::warn!(
+                sessions = sessions.len(),
+                "sessions still open after --shutdown-timeout; cutting them"
+            );
+        }
         handle.stop(true).await;
     });
     server.await

@@ -20,7 +20,7 @@ use actix_web::{
 };
 use shared::paths;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument as _;
 
 use crate::{
@@ -43,6 +43,8 @@ pub struct AppState {
     pub connections: Arc<AtomicUsize>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Every running WebSocket session, so a shutdown can wait for them to say goodbye.
+    pub sessions: TaskTracker,
 }
 
 /// One of `--max-connections` WebSocket slots, given back (and counted) when the session ends.
@@ -95,9 +97,31 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .route(paths::HEALTHZ, web::get().to(healthz))
         .route(paths::READYZ, web::get().to(readyz))
         .route(paths::METRICS, web::get().to(metrics))
-        .route(paths::WS_ECHO, web::get().to(ws_echo))
-        .route(paths::WS_CHAT, web::get().to(ws_chat));
+        .service(
+            web::resource(paths::WS_ECHO)
+                .route(web::get().to(ws_echo))
+                .default_service(web::to(socket_method_not_allowed)),
+        )
+        .service(
+            web::resource(paths::WS_CHAT)
+                .route(web::get().to(ws_chat))
+                .default_service(web::to(socket_method_not_allowed)),
+        );
     configure_static(cfg, &static_dir);
+}
+
+/// Any method but GET on a WebSocket path: 405 naming the one that works (RFC 9110 15.5.6
+/// asks for `Allow`), rather than falling through to the static files.
+async fn socket_method_not_allowed(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    state.metrics.rejected(Rejection::NotWebSocket);
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "GET"))
+        .content_type(ContentType::plaintext())
+        .body(format!(
+            "{} expects a WebSocket upgrade, which is a GET request, not {}\n",
+            req.path(),
+            req.method()
+        ))
 }
 
 async fn healthz() -> HttpResponse {
@@ -135,10 +159,11 @@ fn admit(
         Err((status, body))
     };
     if state.shutdown.is_cancelled() {
-        return Err((
+        return refuse(
+            Rejection::ShuttingDown,
             StatusCode::SERVICE_UNAVAILABLE,
             "server is shutting down\n".into(),
-        ));
+        );
     }
     // Browsers always send Origin on WebSocket handshakes; other clients are not a CSWSH risk.
     if let Some(origin) = req.headers().get(header::ORIGIN) {
@@ -176,7 +201,7 @@ async fn ws_echo(req: HttpRequest, body: web::Payload, state: web::Data<AppState
             let (config, shutdown) = (Arc::clone(&state.config), state.shutdown.clone());
             let metrics = Arc::clone(&state.metrics);
             let run = echo::run(session, stream, config, metrics, shutdown);
-            spawn_session(&req, slot, run);
+            spawn_session(&req, &state, slot, run);
             response
         }
         Err(err) => handshake_refused(&state, paths::WS_ECHO, &err),
@@ -214,7 +239,7 @@ async fn ws_chat(req: HttpRequest, body: web::Payload, state: web::Data<AppState
             let (config, shutdown) = (Arc::clone(&state.config), state.shutdown.clone());
             let metrics = Arc::clone(&state.metrics);
             let run = session::run(session, stream, outbox_tx, hub, config, metrics, shutdown);
-            spawn_session(&req, slot, run);
+            spawn_session(&req, &state, slot, run);
             response
         }
         Err(err) => handshake_refused(&state, paths::WS_CHAT, &err),
@@ -224,16 +249,23 @@ async fn ws_chat(req: HttpRequest, body: web::Payload, state: web::Data<AppState
 /// Runs an accepted connection's session on the worker's local runtime (actix-ws's stream is
 /// not `Send`), counted as open until it ends, inside a span that gives every log line of the
 /// session its endpoint and peer.
-fn spawn_session(req: &HttpRequest, slot: Slot, run: impl Future<Output = ()> + 'static) {
+fn spawn_session(
+    req: &HttpRequest,
+    state: &AppState,
+    slot: Slot,
+    run: impl Future<Output = ()> + 'static,
+) {
     let peer = req
         .peer_addr()
         .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
     let span = tracing::info_span!("ws", endpoint = slot.endpoint.label(), %peer);
     let open = slot.opened();
+    let running = state.sessions.token();
     actix_web::rt::spawn(
         async move {
             run.await;
             drop(open);
+            drop(running);
         }
         .instrument(span),
     );

@@ -781,14 +781,7 @@ async fn slow_reader_is_dropped_with_1013_memory_stays_bounded_and_everyone_else
     // maximum), its small receive buffer, actix's write buffer, and the 4-frame outbox. The
     // server must drop it on the way, whatever those sizes are.
     let text = "x".repeat(64 * 1024);
-    let tcp_wmem_max: usize = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
-        .unwrap()
-        .split_whitespace()
-        .nth(2)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let messages = 3 * tcp_wmem_max / text.len() + 64;
+    let messages = 3 * common::tcp_wmem_max() / text.len() + 64;
     let mut slow_left_at = None;
     let mut peak_kb = baseline_kb;
     for i in 0..messages {

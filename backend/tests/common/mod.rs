@@ -201,6 +201,45 @@ pub async fn http_request(addr: SocketAddr, request: &str) -> (u16, String) {
     }
 }
 
+/// One kept-alive HTTP/1.1 connection, for requests that must reach a server that no longer
+/// accepts new connections (during a shutdown's drain).
+pub struct HttpConnection {
+    stream: TcpStream,
+    addr: SocketAddr,
+}
+
+impl HttpConnection {
+    pub async fn open(addr: SocketAddr) -> Self {
+        let stream = within(TcpStream::connect(addr)).await.expect("connect");
+        Self { stream, addr }
+    }
+
+    /// Sends `request` (which must not ask to close) and reads one response.
+    pub async fn request(&mut self, request: &str) -> (u16, String) {
+        within(self.stream.write_all(request.as_bytes()))
+            .await
+            .expect("write request");
+        let mut response = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(parsed) = parse_response(&response) {
+                return parsed;
+            }
+            let n = within(self.stream.read(&mut chunk))
+                .await
+                .expect("read response");
+            assert!(n > 0, "connection closed mid-response: {response:?}");
+            response.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// `GET path`, keeping the connection.
+    pub async fn get(&mut self, path: &str) -> (u16, String) {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr);
+        self.request(&request).await
+    }
+}
+
 /// (status, body) once `bytes` hold a whole response with a `Content-Length`.
 fn parse_response(bytes: &[u8]) -> Option<(u16, String)> {
     let text = std::str::from_utf8(bytes).ok()?;
@@ -536,6 +575,17 @@ pub fn parse_frame(bytes: &[u8]) -> Option<(ServerFrame, usize)> {
     };
     let payload = bytes.get(header..header + len)?.to_vec();
     Some(((first & 0x80 != 0, first & 0x0f, payload), header + len))
+}
+
+/// The most bytes this host lets a TCP socket queue for sending (`tcp_wmem`'s maximum).
+pub fn tcp_wmem_max() -> usize {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .unwrap()
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// The resident memory of process `pid`, in kB (`VmRSS`).
