@@ -818,6 +818,23 @@ mod tests {
     }
 
     #[test]
+    fn the_store_connection_is_in_wal_mode_with_synchronous_full() {
+        // `synchronous` is a setting of the connection, not of the file: ask the very
+        // connection the store thread is given. A SIGKILL test cannot tell FULL from OFF
+        // (the page cache outlives the process); this can.
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_connection(&dir.path().join(DB_FILE), &StoreOptions::default()).unwrap();
+        let synchronous: i64 = db
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(synchronous, 2, "FULL is 2 (OFF 0, NORMAL 1, EXTRA 3)");
+        let mode: String = db
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
     fn a_database_from_a_newer_server_is_refused_not_misread() {
         let dir = tempfile::tempdir().unwrap();
         drop(Store::<()>::open(dir.path(), StoreOptions::default(), None).unwrap());

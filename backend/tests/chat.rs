@@ -654,6 +654,11 @@ async fn connections_past_the_limit_get_503() {
     );
     let (status, body) = http_request(server.addr, &request).await;
     assert_eq!(status, 503, "{body}");
+    let (_, metrics) = common::http_get(server.addr, shared::paths::METRICS).await;
+    assert!(
+        metrics.contains("chat_handshake_rejections_total{reason=\"capacity\"} 1"),
+        "{metrics}"
+    );
     // A slot frees when a connection ends (once the server has noticed).
     drop(_one);
     eventually("the slot is freed", || async {

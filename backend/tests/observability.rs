@@ -156,3 +156,97 @@ async fn store_metrics_count_transactions_and_failures() {
     assert_eq!(metric(&after, "chat_store_commit_seconds_count", &[]), 1.0);
     assert_eq!(metric(&after, "chat_store_failures_total", &[]), 0.0);
 }
+
+#[actix_web::test]
+async fn json_logs_are_one_object_per_line_and_connection_lines_carry_endpoint_and_peer() {
+    let data = tempfile::tempdir().unwrap();
+    let mut process = common::Process::start_logging(&[
+        "--log-format",
+        "json",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ])
+    .await;
+    let server = TestServer::at(process.addr);
+    // One session of each endpoint that ends with an error, which its session logs.
+    let mut peers = Vec::new();
+    for (path, protocol) in [
+        (paths::WS_ECHO, None),
+        (paths::WS_CHAT, Some(shared::SUBPROTOCOL)),
+    ] {
+        let mut peer = common::RawSocket::connect(server.addr, path, protocol).await;
+        let invalid_utf8 = common::masked_frame(true, common::opcode::TEXT, &[0xff, 0xfe]);
+        tokio::io::AsyncWriteExt::write_all(&mut peer.stream, &invalid_utf8)
+            .await
+            .unwrap();
+        assert_eq!(
+            peer.read_until_close(common::STEP).await,
+            shared::close::INVALID_PAYLOAD
+        );
+        peers.push((path, peer.stream.local_addr().unwrap().to_string()));
+    }
+    let stderr = process.child.stderr.take().unwrap();
+    process.signal("TERM");
+    assert!(process.wait().await.success());
+    let logs = std::io::read_to_string(stderr).unwrap();
+
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}"))
+        })
+        .collect();
+    for line in &lines {
+        assert!(
+            line["level"].is_string() && line["fields"].is_object(),
+            "{line}"
+        );
+    }
+    for (path, peer) in peers {
+        let endpoint = if path == paths::WS_ECHO {
+            "echo"
+        } else {
+            "chat"
+        };
+        let session_lines: Vec<_> = lines
+            .iter()
+            .filter(|line| {
+                line["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(&format!("{endpoint} session ended")))
+            })
+            .collect();
+        assert!(
+            !session_lines.is_empty(),
+            "no {endpoint} session line in {logs}"
+        );
+        for line in session_lines {
+            assert_eq!(line["span"]["endpoint"], endpoint, "{line}");
+            assert_eq!(line["span"]["peer"], peer.as_str(), "{line}");
+        }
+    }
+}
+
+#[actix_web::test]
+async fn every_exported_metric_is_documented() {
+    let server = TestServer::spawn(TestServer::fast_config());
+    let text = scrape(&server).await;
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"))
+        .unwrap();
+    let section = doc
+        .split_once("`GET /metrics`")
+        .expect("PROTOCOL.md documents GET /metrics")
+        .1;
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE chat_"))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert!(names.len() > 10, "{text}");
+    for name in names {
+        assert!(
+            section.contains(&format!("`{name}`")) || section.contains(&format!("`{name}{{")),
+            "chat_{name} is exported but not in docs/PROTOCOL.md"
+        );
+    }
+}

@@ -609,13 +609,23 @@ impl Process {
     /// Starts the binary with `--listen 127.0.0.1:0` and `args`, and reads the address it
     /// prints.
     pub async fn start(args: &[&str]) -> Self {
+        Self::spawn(args, "warn", std::process::Stdio::null()).await
+    }
+
+    /// Like [`Process::start`] with `RUST_LOG=info` and stderr (the logs) kept for reading
+    /// from `child.stderr`.
+    pub async fn start_logging(args: &[&str]) -> Self {
+        Self::spawn(args, "info", std::process::Stdio::piped()).await
+    }
+
+    async fn spawn(args: &[&str], log: &str, stderr: std::process::Stdio) -> Self {
         use std::io::BufRead as _;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_backend"))
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start the backend binary");
         let stdout = child.stdout.take().unwrap();
