@@ -47,7 +47,10 @@ pub fn names(data: &[u8]) {
     }
     if let Ok(room) = RoomName::try_from(text) {
         let name = room.as_str();
-        assert!(!name.is_empty());
+        assert!((1..=RoomName::MAX_CHARS).contains(&name.chars().count()));
+        // Stored lower-case, so `Lobby` and `lobby` are one room.
+        assert_eq!(name.to_lowercase(), name);
+        assert_eq!(name, text.to_lowercase());
         assert!(
             name.chars()
                 .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
@@ -58,18 +61,18 @@ pub fn names(data: &[u8]) {
             "normalising is stable"
         );
     }
-    for token in [
-        ClientMsgId::try_from(text).map(String::from),
-        UserToken::try_from(text).map(String::from),
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for (token, lengths) in [
+        (ClientMsgId::try_from(text).map(String::from), 1..=64),
+        (UserToken::try_from(text).map(String::from), 16..=128),
+    ] {
+        let Ok(token) = token else { continue };
         assert!(
             token
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
+        assert!(lengths.contains(&token.len()), "{} bytes", token.len());
+        assert_eq!(token, text, "kept exactly as given");
     }
     if let Ok(message) = Text::try_from(text) {
         assert!(!message.as_str().trim().is_empty() && message.as_str().len() <= Text::MAX_BYTES);

@@ -250,24 +250,49 @@ fn server_messages_are_frozen() {
     }
 }
 
+/// Every `ErrorCode`, in declaration order, found by construction: serde's derived
+/// `Deserialize` also accepts a variant's index, so counting up until one is refused visits
+/// each variant, including any added later.
+fn all_error_codes() -> Vec<ErrorCode> {
+    use serde::{Deserialize as _, de::value::U32Deserializer};
+    (0u32..)
+        .map_while(|index| {
+            ErrorCode::deserialize(U32Deserializer::<serde::de::value::Error>::new(index)).ok()
+        })
+        .collect()
+}
+
+/// The wire name of `code`. No wildcard arm: a new code does not compile until it is named.
+fn wire_name(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::Malformed => "malformed",
+        ErrorCode::UnknownType => "unknown_type",
+        ErrorCode::Invalid => "invalid",
+        ErrorCode::BinaryNotSupported => "binary_not_supported",
+        ErrorCode::NotIdentified => "not_identified",
+        ErrorCode::AlreadyIdentified => "already_identified",
+        ErrorCode::NickTaken => "nick_taken",
+        ErrorCode::NotInRoom => "not_in_room",
+        ErrorCode::TooManyRooms => "too_many_rooms",
+        ErrorCode::TooLong => "too_long",
+        ErrorCode::RateLimited => "rate_limited",
+        ErrorCode::NoSuchUser => "no_such_user",
+        ErrorCode::StoreFailed => "store_failed",
+        ErrorCode::Overloaded => "overloaded",
+    }
+}
+
 #[test]
-fn every_error_code_has_its_snake_case_name() {
-    let codes = [
-        (ErrorCode::Malformed, "malformed"),
-        (ErrorCode::UnknownType, "unknown_type"),
-        (ErrorCode::Invalid, "invalid"),
-        (ErrorCode::BinaryNotSupported, "binary_not_supported"),
-        (ErrorCode::NotIdentified, "not_identified"),
-        (ErrorCode::AlreadyIdentified, "already_identified"),
-        (ErrorCode::NickTaken, "nick_taken"),
-        (ErrorCode::NotInRoom, "not_in_room"),
-        (ErrorCode::TooManyRooms, "too_many_rooms"),
-        (ErrorCode::TooLong, "too_long"),
-        (ErrorCode::RateLimited, "rate_limited"),
-        (ErrorCode::NoSuchUser, "no_such_user"),
-    ];
-    for (code, name) in codes {
+fn every_error_code_has_its_snake_case_name_and_is_documented() {
+    let codes = all_error_codes();
+    assert_eq!(codes.len(), 14, "{codes:?}");
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"))
+        .expect("docs/PROTOCOL.md exists");
+    for code in codes {
+        let name = wire_name(code);
         assert_eq!(encode(&code).unwrap(), format!("\"{name}\""));
+        assert_eq!(decode::<ErrorCode>(&format!("\"{name}\"")).unwrap(), code);
+        assert!(doc.contains(&format!("`{name}`")), "{name} is not in PROTOCOL.md");
     }
 }
 
