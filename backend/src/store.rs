@@ -818,6 +818,44 @@ mod tests {
     }
 
     #[test]
+    fn appends_waiting_in_the_queue_share_one_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = StoreMetrics {
+            commit_seconds: Histogram::with_opts(prometheus::HistogramOpts::new("c", "c")).unwrap(),
+            batch_size: Histogram::with_opts(prometheus::HistogramOpts::new("b", "b")).unwrap(),
+            failures: IntCounter::new("f", "f").unwrap(),
+        };
+        let (store, mut events) =
+            Store::<usize>::open(dir.path(), StoreOptions::default(), Some(metrics.clone()))
+                .unwrap();
+        // Another connection holds the write lock: the store's first transaction waits (busy
+        // timeout) while the rest queue up behind it, as they do behind a slow fsync.
+        let blocker = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        for i in 0..20 {
+            store
+                .append(i, message("room", &format!("m{i}"), now_ms()))
+                .unwrap();
+        }
+        blocker.execute_batch("ROLLBACK").unwrap();
+        for i in 0..20 {
+            match events.blocking_recv() {
+                Some(Event::Appended {
+                    ctx,
+                    outcome: Appended::New(_),
+                }) => assert_eq!(ctx, i, "acknowledged in order"),
+                other => panic!("{other:?}"),
+            }
+        }
+        // The first may have started alone before the others arrived; the rest share one.
+        let transactions = metrics.batch_size.get_sample_count();
+        assert!(
+            transactions <= 2,
+            "{transactions} transactions for 20 messages"
+        );
+    }
+
+    #[test]
     fn the_store_connection_is_in_wal_mode_with_synchronous_full() {
         // `synchronous` is a setting of the connection, not of the file: ask the very
         // connection the store thread is given. A SIGKILL test cannot tell FULL from OFF

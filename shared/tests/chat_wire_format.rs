@@ -292,7 +292,10 @@ fn every_error_code_has_its_snake_case_name_and_is_documented() {
         let name = wire_name(code);
         assert_eq!(encode(&code).unwrap(), format!("\"{name}\""));
         assert_eq!(decode::<ErrorCode>(&format!("\"{name}\"")).unwrap(), code);
-        assert!(doc.contains(&format!("`{name}`")), "{name} is not in PROTOCOL.md");
+        assert!(
+            doc.contains(&format!("`{name}`")),
+            "{name} is not in PROTOCOL.md"
+        );
     }
 }
 
