@@ -110,6 +110,22 @@ impl Client {
         }
     }
 
+    /// The server this client speaks to.
+    pub fn server(&self) -> Server {
+        self.server
+    }
+
+    /// Whether `reply` is the echo of `payload`: byte for byte from the plain servers, the
+    /// same string inside socket.io's `42["echo",...]` packet.
+    pub fn is_echo_of(server: Server, reply: &[u8], payload: &str) -> bool {
+        match server {
+            Server::Ours | Server::NodeWs => reply == payload.as_bytes(),
+            Server::SocketIo => {
+                reply.starts_with(b"42[") && crate::wire::find(reply, payload.as_bytes()).is_some()
+            }
+        }
+    }
+
     /// Sends a `say` of `text` to `room`.
     pub async fn send_say(&mut self, room: &str, text: &str, client_id: &str) -> io::Result<()> {
         let say = match self.server {

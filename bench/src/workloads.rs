@@ -9,7 +9,10 @@ use std::{
 
 use hdrhistogram::Histogram;
 
-use crate::{dialect::Server, process::Process};
+use crate::{
+    dialect::{Client, Server},
+    process::Process,
+};
 
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid histogram bounds")
@@ -57,7 +60,27 @@ pub struct Echo {
     pub loadgen: f64,
 }
 
-const ECHO_PAYLOAD: &str = "0123456789abcdef0123456789abcdef";
+/// The `n`th echo payload of a connection: 32 bytes, unique, so an echo can be matched to
+/// what was sent (a lost, repeated or altered echo fails the run).
+fn echo_payload(n: u64) -> String {
+    format!("{n:032}")
+}
+
+/// Sends the `n`th payload and checks that exactly it comes back.
+async fn echo_once(client: &mut Client, n: u64) -> std::io::Result<()> {
+    let payload = echo_payload(n);
+    client.send_echo(&payload).await?;
+    let server = client.server();
+    let reply = client.next().await?;
+    if Client::is_echo_of(server, reply, &payload) {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "echo {n} came back as {:?}",
+            String::from_utf8_lossy(reply)
+        )))
+    }
+}
 
 /// Closed loop: every connection sends, waits for its echo, and repeats, for `duration`.
 pub async fn echo(
@@ -78,12 +101,10 @@ pub async fn echo(
     }
     // Warm up (JIT, allocator, caches), then measure.
     for client in &mut clients {
-        for _ in 0..20 {
-            client
-                .send_echo(ECHO_PAYLOAD)
+        for n in 0..20 {
+            echo_once(client, n)
                 .await
-                .map_err(|e| e.to_string())?;
-            client.next().await.map_err(|e| e.to_string())?;
+                .map_err(|err| format!("{} echo: {err}", server.name()))?;
         }
     }
     let cpu_start = process.cpu_us();
@@ -95,10 +116,11 @@ pub async fn echo(
         .map(|mut client| {
             tokio::task::spawn_local(async move {
                 let mut latencies = histogram();
+                let mut n = 20;
                 while Instant::now() < deadline {
                     let sent = Instant::now();
-                    client.send_echo(ECHO_PAYLOAD).await?;
-                    client.next().await?;
+                    echo_once(&mut client, n).await?;
+                    n += 1;
                     let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
                     latencies.saturating_record(micros.max(1));
                 }
@@ -136,8 +158,11 @@ pub struct Step {
     pub sent: u64,
     /// Deliveries expected (sent × members).
     pub expected: u64,
-    /// Deliveries received.
+    /// Deliveries received, each message once per member (repeats are not counted here).
     pub delivered: u64,
+    /// Deliveries of a message a member had already received, or received out of its
+    /// sender's order: each one could hide a loss in `delivered`.
+    pub repeated: u64,
     /// Send → receive latency, ms.
     pub p50_ms: f64,
     /// p99, ms.
@@ -156,6 +181,7 @@ struct Shared {
     period: Cell<Duration>,
     sent: RefCell<Vec<u64>>,
     delivered: RefCell<Vec<u64>>,
+    repeated: RefCell<Vec<u64>>,
     latencies: RefCell<Vec<Histogram<u64>>>,
     failed: RefCell<Option<String>>,
 }
@@ -202,6 +228,7 @@ pub async fn fanout(
         period: Cell::new(Duration::from_secs(1)),
         sent: RefCell::new(vec![0; offered.len()]),
         delivered: RefCell::new(vec![0; offered.len()]),
+        repeated: RefCell::new(vec![0; offered.len()]),
         latencies: RefCell::new(offered.iter().map(|_| histogram()).collect()),
         failed: RefCell::new(None),
     });
@@ -216,6 +243,9 @@ pub async fn fanout(
         tasks.push(tokio::task::spawn_local(async move {
             let mut next_send = tokio::time::Instant::now();
             let mut counter = 0u64;
+            // The last message number seen from each sender: the room keeps each sender's
+            // order, so anything not above it is a repeat (or out of order).
+            let mut last_from = vec![0u64; senders];
             loop {
                 tokio::select! {
                     () = tokio::time::sleep_until(next_send), if sender => {
@@ -223,7 +253,7 @@ pub async fn fanout(
                             let step = shared.step.get();
                             let now = shared.clock.elapsed().as_micros();
                             counter += 1;
-                            let text = format!("t={now} s={step} from a member of the bench room");
+                            let text = format!("t={now} s={step} f={i} n={counter} from a member of the bench room");
                             if let Err(err) = client.send_say(room, &text, &format!("b{i}-{counter}")).await {
                                 *shared.failed.borrow_mut() = Some(err.to_string());
                                 return;
@@ -236,10 +266,23 @@ pub async fn fanout(
                     }
                     message = client.next() => match message {
                         Ok(text) => {
-                            if let (Some(t), Some(step)) = (number_after(text, b"\"t="), number_after(text, b" s=")) {
+                            if let (Some(t), Some(step), Some(from), Some(n)) = (
+                                number_after(text, b"\"t="),
+                                number_after(text, b" s="),
+                                number_after(text, b" f="),
+                                number_after(text, b" n="),
+                            ) {
                                 let now = shared.clock.elapsed().as_micros() as u64;
                                 let step = step as usize;
-                                if let Some(count) = shared.delivered.borrow_mut().get_mut(step) {
+                                let fresh = match last_from.get_mut(from as usize) {
+                                    Some(last) if n > *last => {
+                                        *last = n;
+                                        true
+                                    }
+                                    _ => false,
+                                };
+                                let counts = if fresh { &shared.delivered } else { &shared.repeated };
+                                if let Some(count) = counts.borrow_mut().get_mut(step) {
                                     *count += 1;
                                 }
                                 if let Some(h) = shared.latencies.borrow_mut().get_mut(step) {
@@ -291,12 +334,14 @@ pub async fn fanout(
         let cpu = process.cpu_us() - cpu_start;
         let sent = shared.sent.borrow()[k];
         let delivered = shared.delivered.borrow()[k];
+        let repeated = shared.repeated.borrow()[k];
         let latencies = &shared.latencies.borrow()[k];
         steps.push(Step {
             offered: deliveries_per_sec,
             sent,
             expected: sent * members as u64,
             delivered,
+            repeated,
             p50_ms: latencies.value_at_quantile(0.5) as f64 / 1000.0,
             p99_ms: latencies.value_at_quantile(0.99) as f64 / 1000.0,
             cpu_per_delivery: cpu / (delivered.max(1) as f64),
