@@ -63,9 +63,13 @@ async fn wait_until(what: &str, condition: impl Fn() -> bool) {
     }
 }
 
-/// A fresh element in the document to mount a component into.
+/// A fresh element in the document to mount a component into. Clears localStorage first:
+/// the tests share one page, and a token or nickname kept by an earlier test must not decide
+/// what this one sees.
 fn container() -> HtmlElement {
-    let document = web_sys::window().unwrap().document().unwrap();
+    let window = web_sys::window().unwrap();
+    window.local_storage().unwrap().unwrap().clear().unwrap();
+    let document = window.document().unwrap();
     let element: HtmlElement = document.create_element("div").unwrap().unchecked_into();
     document.body().unwrap().append_child(&element).unwrap();
     element
@@ -101,8 +105,16 @@ async fn enter_chat(nick: &str) -> (HtmlElement, impl Drop) {
 
 /// [`enter_chat`], with a switch that takes the page offline.
 async fn enter_chat_with(nick: &str, offline: RwSignal<bool>) -> (HtmlElement, impl Drop) {
+    enter_chat_at(backend_ws(paths::WS_CHAT), nick, offline).await
+}
+
+/// [`enter_chat_with`], the page's socket going to `url`.
+async fn enter_chat_at(
+    url: String,
+    nick: &str,
+    offline: RwSignal<bool>,
+) -> (HtmlElement, impl Drop) {
     let root = container();
-    let url = backend_ws(paths::WS_CHAT);
     let mounted = mount_to(
         root.clone(),
         move || view! { <ChatPage url=url offline=offline /> },
@@ -351,7 +363,18 @@ async fn two_gloo_clients_chat_and_a_third_in_another_room_sees_nothing() {
         client_id: unique("b1").parse().unwrap(),
     })
     .await;
-    assert!(matches!(ana.next_said().await, ServerMsg::Said { .. }));
+    match ana.next_said().await {
+        ServerMsg::Said {
+            from,
+            text,
+            client_id,
+            ..
+        } => {
+            assert_eq!((from.as_str(), text.as_str()), ("ben", "hi ana"));
+            assert_eq!(client_id.as_str(), unique("b1"));
+        }
+        other => panic!("{other:?}"),
+    }
     cy.expect_silence(Duration::from_millis(500)).await;
 }
 
@@ -440,6 +463,55 @@ fn line_texts(root: &HtmlElement) -> Vec<String> {
         .collect()
 }
 
+/// Checks a page that came back after missing messages: `before`, each of `missed`, then
+/// `queued` (written while it was away) are shown exactly once each and in that order, the
+/// queued line is acknowledged, and `peer` received `queued` exactly once.
+async fn expect_caught_up_once(
+    root: &HtmlElement,
+    peer: &mut ChatClient,
+    before: &String,
+    missed: &[String],
+    queued: &String,
+) {
+    wait_until("the queued line is acknowledged", || {
+        root.query_selector("[data-testid=line][data-state=pending]")
+            .unwrap()
+            .is_none()
+            && line_texts(root).contains(queued)
+            && missed.iter().all(|m| line_texts(root).contains(m))
+    })
+    .await;
+    let texts = line_texts(root);
+    let expected: Vec<&String> = std::iter::once(before)
+        .chain(missed)
+        .chain(std::iter::once(queued))
+        .collect();
+    let shown: Vec<&String> = texts.iter().filter(|t| expected.contains(t)).collect();
+    assert_eq!(shown, expected, "each exactly once, in order");
+    // The peer got the queued message exactly once: count until a marker of its own.
+    let marker = unique(&format!("marker-{}", (js_sys::Math::random() * 1e9) as u64));
+    peer.send(&ClientMsg::Say {
+        room: "lobby".parse().unwrap(),
+        text: marker.as_str().try_into().unwrap(),
+        client_id: marker.parse().unwrap(),
+    })
+    .await;
+    let mut seen = Vec::new();
+    loop {
+        if let ServerMsg::Said { text, .. } = peer.next_said().await {
+            if text.as_str() == marker {
+                break;
+            }
+            seen.push(text.as_str().to_owned());
+        }
+    }
+    assert_eq!(
+        seen,
+        std::slice::from_ref(queued),
+        "the queued message reached the peer once"
+    );
+}
+
 #[wasm_bindgen_test]
 async fn offline_page_shows_each_missed_message_once_and_sends_its_queue_once() {
     let offline = RwSignal::new(false);
@@ -475,36 +547,72 @@ async fn offline_page_shows_each_missed_message_once_and_sends_its_queue_once() 
 
     // Back online: each missed message once, in order, then the queued one, acknowledged.
     offline.set(false);
-    wait_until("the queued line is acknowledged", || {
-        root.query_selector("[data-testid=line][data-state=pending]")
-            .unwrap()
-            .is_none()
-            && line_texts(&root).contains(&queued)
+    expect_caught_up_once(&root, &mut peer, &before, &missed, &queued).await;
+}
+
+/// Asks the xtask's loopback proxy to cut every connection through it half-open: the
+/// browser's side closes as on a network change, the server's side stays open and silent.
+async fn cut_proxy_half_open() -> String {
+    #[allow(clippy::option_env_unwrap)]
+    let control = option_env!("CHAT_PROXY_CONTROL").expect(
+        "CHAT_PROXY_CONTROL unset at build time: run the browser suite via `cargo xtask test`",
+    );
+    let window = web_sys::window().unwrap();
+    let response: web_sys::Response = wasm_bindgen_futures::JsFuture::from(
+        window.fetch_with_str(&format!("http://{control}/cut")),
+    )
+    .await
+    .unwrap()
+    .unchecked_into();
+    assert!(
+        response.ok(),
+        "the proxy refused the cut: {}",
+        response.status()
+    );
+    let body = wasm_bindgen_futures::JsFuture::from(response.text().unwrap())
+        .await
+        .unwrap();
+    body.as_string().unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn half_open_connection_the_server_still_holds_loses_and_repeats_nothing() {
+    #[allow(clippy::option_env_unwrap)]
+    let proxy = option_env!("CHAT_PROXY_ADDR").expect(
+        "CHAT_PROXY_ADDR unset at build time: run the browser suite via `cargo xtask test`",
+    );
+    let url = format!("ws://{proxy}{}", paths::WS_CHAT);
+    let (root, _mounted) = enter_chat_at(url, "hana", RwSignal::new(false)).await;
+    let mut peer = ChatClient::join("ivo", &[]).await;
+    let before = unique("before the cut");
+    peer.say("lobby", &before).await;
+    wait_until("the page shows the first message", || {
+        line_texts(&root).contains(&before)
     })
     .await;
-    let texts = line_texts(&root);
-    let expected: Vec<&String> = std::iter::once(&before)
-        .chain(&missed)
-        .chain(std::iter::once(&queued))
+
+    // The page's connection dies without a close frame, while the server keeps the old
+    // session (nobody told it); messages arrive meanwhile and the page writes one.
+    let cut = cut_proxy_half_open().await;
+    assert!(cut.starts_with("cut ") && cut != "cut 0", "{cut}");
+    let queued = unique("written across the cut");
+    fill(&root, "composer-input", &queued).await;
+    find::<HtmlButtonElement>(&root, "composer-send").click();
+    let missed: Vec<String> = (1..=3)
+        .map(|i| unique(&format!("after the cut {i}")))
         .collect();
-    let shown: Vec<&String> = texts.iter().filter(|t| expected.contains(t)).collect();
-    assert_eq!(shown, expected, "each exactly once, in order");
-    // The peer got the queued message exactly once: count until a marker of its own.
-    let marker = unique("marker");
-    peer.send(&ClientMsg::Say {
-        room: "lobby".parse().unwrap(),
-        text: marker.as_str().try_into().unwrap(),
-        client_id: unique("marker").parse().unwrap(),
-    })
-    .await;
-    let mut seen = Vec::new();
-    loop {
-        if let ServerMsg::Said { text, .. } = peer.next_said().await {
-            if text.as_str() == marker {
-                break;
-            }
-            seen.push(text.as_str().to_owned());
-        }
+    for text in &missed {
+        peer.say("lobby", text).await;
     }
-    assert_eq!(seen, [queued], "the queued message reached the peer once");
+
+    // The page reconnects on its own (a new connection through the proxy) and catches up.
+    expect_caught_up_once(&root, &mut peer, &before, &missed, &queued).await;
+    // One user, though the server briefly held two sessions for the token.
+    let members: HtmlElement = find(&root, "members");
+    assert_eq!(
+        members.text_content().unwrap().matches("hana").count(),
+        1,
+        "{}",
+        members.text_content().unwrap()
+    );
 }

@@ -19,10 +19,13 @@
 //!   except wasm-opt: binaryen from npm, see docs/DEVELOPMENT.md).
 //! - `server.rs`: a backend process on a free port, stopped with SIGTERM.
 //! - `http.rs`: a minimal HTTP/1.1 client for the loopback servers above.
+//! - `proxy.rs`: a loopback TCP proxy for the browser suite that can leave its connections
+//!   half-open (browser side closed, server side open and silent).
 //! - `webdriver.rs`: Chromium through chromedriver (W3C WebDriver) for the end-to-end check.
 
 mod bench;
 mod http;
+mod proxy;
 mod server;
 mod tools;
 mod webdriver;
@@ -321,6 +324,9 @@ fn browser_tests() -> Result<String> {
     // backend, so this test-only backend accepts any origin.
     let backend = Backend::start("browser-tests", &["--allowed-origin", "*"])?;
     println!("xtask: backend for the browser suite at {}", backend.addr);
+    // For the half-open test: a page connects through it, and the test has it cut the
+    // browser's side while the server's side stays open.
+    let proxy = proxy::Proxy::start(&backend.addr)?;
     let geckodriver = tools::ensure_geckodriver()?;
     let browsers = [
         (
@@ -337,6 +343,8 @@ fn browser_tests() -> Result<String> {
             // the crate holds the browser flags (--no-sandbox: we may run as root).
             .current_dir(workspace_root().join("frontend"))
             .env("CHAT_BACKEND_ADDR", &backend.addr)
+            .env("CHAT_PROXY_ADDR", &proxy.addr)
+            .env("CHAT_PROXY_CONTROL", &proxy.control)
             .env(variable, driver)
             .args([
                 "test",
@@ -347,6 +355,7 @@ fn browser_tests() -> Result<String> {
             ]))
         .map_err(|err| format!("{browser}: {err}"))?;
     }
+    drop(proxy);
     backend.stop()?;
     Ok(" (backend stopped cleanly by SIGTERM)".to_owned())
 }

@@ -4,9 +4,10 @@
 //! wasm-bindgen-test suite.
 
 use std::{
-    net::TcpListener,
+    io::{BufRead as _, BufReader},
     path::Path,
     process::{Child, Stdio},
+    sync::mpsc,
     thread,
     time::{Duration, Instant},
 };
@@ -15,6 +16,16 @@ use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use serde_json::{Value, json};
 
 use crate::{Result, http, tools, workspace_root};
+
+/// The port in chromedriver's "ChromeDriver was started successfully on port N." line.
+fn started_on_port(line: &str) -> Option<u16> {
+    line.split_once("started successfully on port ")?
+        .1
+        .trim_end_matches('.')
+        .trim()
+        .parse()
+        .ok()
+}
 
 /// The key W3C WebDriver uses for element references in JSON.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -29,16 +40,39 @@ pub struct Chrome {
 impl Chrome {
     /// Starts chromedriver on a free loopback port and opens a headless Chromium session.
     pub fn start() -> Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|err| format!("no free port for chromedriver: {err}"))?
-            .port();
-        let driver = tools::command(tools::CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+        // Port 0: chromedriver binds a free port itself and names it on stdout. (Choosing one
+        // here by binding and dropping a listener would race with every other process.)
+        let mut driver = tools::command(tools::CHROMEDRIVER)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|err| format!("cannot start {}: {err}", tools::CHROMEDRIVER))?;
+        let stdout = driver
+            .stdout
+            .take()
+            .ok_or("chromedriver stdout not captured")?;
+        let (tx, rx) = mpsc::channel();
+        // Keeps draining stdout after the port line, so the pipe never fills.
+        thread::spawn(move || {
+            for line in BufReader::new(stdout)
+                .lines()
+                .map_while(std::io::Result::ok)
+            {
+                if let Some(port) = started_on_port(&line) {
+                    // The receiver may have given up; nothing else to do then.
+                    let _ = tx.send(port);
+                }
+            }
+        });
+        let port = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(port) => port,
+            Err(_) => {
+                let _ = driver.kill();
+                let _ = driver.wait();
+                return Err("chromedriver did not report its port within 20 s".to_owned());
+            }
+        };
         let mut chrome = Self {
             driver,
             addr: format!("127.0.0.1:{port}"),
@@ -187,5 +221,19 @@ fn chrome_options() -> Result<Value> {
     match config["goog:chromeOptions"].take() {
         Value::Null => Err(format!("{} has no goog:chromeOptions", path.display())),
         options => Ok(options),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_port_is_read_from_chromedrivers_start_line() {
+        assert_eq!(
+            started_on_port("ChromeDriver was started successfully on port 33971."),
+            Some(33971)
+        );
+        assert_eq!(started_on_port("Starting ChromeDriver 156 on port 0"), None);
     }
 }

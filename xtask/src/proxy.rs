@@ -1,0 +1,165 @@
+//! A loopback TCP proxy in front of the backend for the browser suite, which can make every
+//! connection through it half-open on command: the browser's side is closed (as when a phone
+//! changes networks) while the backend's side stays open and silent, so the server still holds
+//! the old session when the page reconnects. A browser test asks for it with
+//! `GET http://CONTROL/cut`, which answers `cut N` (the connections cut).
+
+use std::{
+    io::{Read as _, Write as _},
+    net::{Shutdown, TcpListener, TcpStream},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread,
+};
+
+use crate::Result;
+
+/// The connections passing through, and the server-side sockets of those cut.
+#[derive(Default)]
+struct Links {
+    /// Browser side of each live connection (a clone, for shutting it down).
+    live: Vec<TcpStream>,
+    /// Server side of each connection, kept open until the proxy stops: closing it would
+    /// tell the server the peer has gone, which is what a half-open connection never does.
+    upstream: Vec<TcpStream>,
+}
+
+/// A running proxy; stopped (threads ended, sockets closed) when dropped.
+pub struct Proxy {
+    /// `127.0.0.1:PORT` that forwards to the backend.
+    pub addr: String,
+    /// `127.0.0.1:PORT` of the control endpoint (`GET /cut`).
+    pub control: String,
+    stopping: Arc<AtomicBool>,
+    links: Arc<Mutex<Links>>,
+}
+
+impl Proxy {
+    /// Listens on two free loopback ports and forwards the first to `backend`.
+    pub fn start(backend: &str) -> Result<Self> {
+        let bind =
+            || TcpListener::bind("127.0.0.1:0").map_err(|err| format!("proxy cannot bind: {err}"));
+        let (listener, control) = (bind()?, bind()?);
+        let address = |l: &TcpListener| {
+            l.local_addr()
+                .map(|a| a.to_string())
+                .map_err(|err| format!("proxy has no address: {err}"))
+        };
+        let proxy = Self {
+            addr: address(&listener)?,
+            control: address(&control)?,
+            stopping: Arc::default(),
+            links: Arc::default(),
+        };
+        let (stopping, links, backend) = (
+            Arc::clone(&proxy.stopping),
+            Arc::clone(&proxy.links),
+            backend.to_owned(),
+        );
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                if stopping.load(Ordering::Acquire) {
+                    break;
+                }
+                // A failed accept or upstream connect fails that one connection only: the
+                // browser sees it closed and retries, as it would with a real proxy.
+                if let Ok(client) = client
+                    && let Err(err) = forward(client, &backend, &links)
+                {
+                    eprintln!("xtask proxy: {err}");
+                }
+            }
+        });
+        let (stopping, links) = (Arc::clone(&proxy.stopping), Arc::clone(&proxy.links));
+        thread::spawn(move || {
+            for request in control.incoming() {
+                if stopping.load(Ordering::Acquire) {
+                    break;
+                }
+                if let Ok(request) = request {
+                    answer_control(request, &links);
+                }
+            }
+        });
+        Ok(proxy)
+    }
+}
+
+/// Connects `client` to `backend` and pumps bytes both ways on two threads.
+fn forward(client: TcpStream, backend: &str, links: &Mutex<Links>) -> Result<()> {
+    let upstream =
+        TcpStream::connect(backend).map_err(|err| format!("cannot reach {backend}: {err}"))?;
+    let clone = |s: &TcpStream| s.try_clone().map_err(|err| format!("cannot clone: {err}"));
+    {
+        let mut links = links.lock().map_err(|_| "proxy state poisoned")?;
+        links.live.push(clone(&client)?);
+        links.upstream.push(clone(&upstream)?);
+    }
+    let (client_read, upstream_write) = (clone(&client)?, clone(&upstream)?);
+    // Each pump ends when its source ends or its destination fails (after a cut, the browser
+    // side is shut down). Neither shuts the server side: only dropping the proxy does.
+    thread::spawn(move || pump(client_read, upstream_write));
+    thread::spawn(move || pump(upstream, client));
+    Ok(())
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream) {
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buffer) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if to.write_all(&buffer[..n]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// `GET /cut`: shuts the browser side of every live connection; the server sides stay.
+fn answer_control(mut request: TcpStream, links: &Mutex<Links>) {
+    let mut head = [0u8; 1024];
+    let n = request.read(&mut head).unwrap_or(0);
+    let (status, body) = if head[..n].starts_with(b"GET /cut ") {
+        match links.lock() {
+            Ok(mut links) => {
+                let cut = links.live.len();
+                for client in links.live.drain(..) {
+                    let _ = client.shutdown(Shutdown::Both);
+                }
+                ("200 OK", format!("cut {cut}"))
+            }
+            Err(_) => (
+                "500 Internal Server Error",
+                "proxy state poisoned".to_owned(),
+            ),
+        }
+    } else {
+        ("404 Not Found", "only GET /cut".to_owned())
+    };
+    // The browser test reads the answer from another origin.
+    let response = format!(
+        "HTTP/1.1 {status}\r\nAccess-Control-Allow-Origin: *\r\nContent-Type: text/plain\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = request.write_all(response.as_bytes());
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::Release);
+        // Wake both accept loops so they see the flag.
+        let _ = TcpStream::connect(&self.addr);
+        let _ = TcpStream::connect(&self.control);
+        if let Ok(mut links) = self.links.lock() {
+            let Links { live, upstream } = &mut *links;
+            for stream in live.drain(..).chain(upstream.drain(..)) {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        }
+    }
+}
