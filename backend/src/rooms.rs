@@ -195,4 +195,70 @@ mod tests {
         assert_eq!(rooms.rooms_of(ConnId(1)).count(), 0);
         assert!(rooms.leave(&room("b"), ConnId(1)).is_none());
     }
+
+    #[test]
+    fn membership_is_per_connection_and_counts_are_per_user() {
+        let mut rooms = Rooms::default();
+        let (a, b) = (room("a"), room("b"));
+        assert!(rooms.is_empty());
+        assert_eq!(rooms.len(), 0);
+        rooms.join(&a, ConnId(1), UserId(1));
+        rooms.join(&a, ConnId(2), UserId(1)); // the same user's second tab
+        rooms.join(&a, ConnId(3), UserId(2));
+        rooms.join(&b, ConnId(3), UserId(2));
+        assert!(!rooms.is_empty());
+        assert_eq!(rooms.len(), 2);
+        assert!(rooms.contains(&a, ConnId(2)));
+        assert!(!rooms.contains(&b, ConnId(1)));
+        assert!(!rooms.contains(&room("nowhere"), ConnId(1)));
+        assert_eq!(
+            rooms.rooms_of(ConnId(3)).map(RoomName::as_str).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        let mut users: Vec<u64> = rooms.users(&a).map(|u| u.0).collect();
+        users.sort_unstable();
+        assert_eq!(users, [1, 2], "two users, though three connections");
+        let mut conns: Vec<(u64, u64)> = rooms.conns(&a).map(|(c, u)| (c.0, u.0)).collect();
+        conns.sort_unstable();
+        assert_eq!(conns, [(1, 1), (2, 1), (3, 2)]);
+        assert_eq!(
+            rooms.list().map(|(n, c)| (n.as_str(), c)).collect::<Vec<_>>(),
+            [("a", 2), ("b", 1)]
+        );
+        assert_eq!(rooms.users(&room("nowhere")).count(), 0);
+        assert_eq!(rooms.conns(&room("nowhere")).count(), 0);
+    }
+
+    #[test]
+    fn leaving_reports_who_left_and_forgets_empty_rooms_and_connections() {
+        let mut rooms = Rooms::default();
+        let a = room("a");
+        rooms.join(&a, ConnId(1), UserId(7));
+        rooms.join(&a, ConnId(2), UserId(7));
+        assert_eq!(rooms.leave(&a, ConnId(9)), None, "not a member");
+        assert_eq!(
+            rooms.leave(&a, ConnId(1)),
+            Some(Left {
+                room: a.clone(),
+                user: UserId(7),
+                user_gone: false
+            })
+        );
+        assert_eq!(rooms.rooms_of(ConnId(1)).count(), 0);
+        assert!(!rooms.contains(&a, ConnId(1)));
+        assert!(rooms.contains(&a, ConnId(2)));
+        assert_eq!(rooms.list().map(|(_, c)| c).collect::<Vec<_>>(), [1]);
+        // Joining again after leaving is a fresh join of a user still present in another tab.
+        assert_eq!(
+            rooms.join(&a, ConnId(1), UserId(7)),
+            Joined::Now { new_user: false }
+        );
+        assert_eq!(rooms.leave_all(ConnId(1)).len(), 1);
+        let last = rooms.leave_all(ConnId(2));
+        assert_eq!(last.len(), 1);
+        assert!(last[0].user_gone);
+        assert!(rooms.is_empty());
+        assert_eq!(rooms.leave(&a, ConnId(2)), None, "the room is gone");
+        assert!(rooms.leave_all(ConnId(2)).is_empty());
+    }
 }

@@ -7,6 +7,7 @@
 //!   the app served by the real server and used in Chromium. Fails fast; the last lines list
 //!   what ran.
 //! - `cargo xtask fuzz [SECONDS]`: each cargo-fuzz target in `fuzz/` for a bounded time.
+//! - `cargo xtask mutants`: mutation testing of the pure rules; summary in docs/MUTANTS.md.
 //! - `cargo xtask bench`: the benchmarks, in release; tables go to `bench/results/`.
 //!
 //! Plain `std::process`, with only `shared` (paths), serde_json (WebDriver) and base64
@@ -15,6 +16,7 @@
 //! # Layout
 //! - `main.rs`: argument handling, the commands, the step report.
 //! - `bench.rs`: `cargo xtask bench` and its report.
+//! - `mutants.rs`: `cargo xtask mutants` and its summary.
 //! - `tools.rs`: find-or-install for every external tool (versions from ../shared/TOOLCHAIN.md,
 //!   except wasm-opt: binaryen from npm, see docs/DEVELOPMENT.md).
 //! - `server.rs`: a backend process on a free port, stopped with SIGTERM.
@@ -25,6 +27,7 @@
 
 mod bench;
 mod http;
+mod mutants;
 mod proxy;
 mod server;
 mod tools;
@@ -42,12 +45,14 @@ use shared::paths;
 /// Errors are messages for the person at the terminal.
 type Result<T, E = String> = std::result::Result<T, E>;
 
-const USAGE: &str = "usage: cargo xtask <serve|test|fuzz|bench> [args]
+const USAGE: &str = "usage: cargo xtask <serve|test|fuzz|mutants|bench> [args]
 
   serve [-- BACKEND ARGS]  build the frontend (release) and run the backend serving it
   test                     fmt, clippy, native tests, browser tests (Chromium, Firefox),
                            release app check
   fuzz [SECONDS]           run each fuzz target for SECONDS (default 60) with cargo-fuzz
+  mutants                  mutation testing (cargo-mutants) of shared, the frontend's state
+                           and backend/src/rooms.rs; summary in docs/MUTANTS.md
   bench                    run the benchmarks (release); results in bench/results/";
 
 fn main() -> ExitCode {
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
         Some("serve") => serve(args.get(1..).unwrap_or_default()),
         Some("test") => test(),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
+        Some("mutants") => mutants::mutants(),
         Some("bench") => bench::bench(),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");

@@ -17,6 +17,8 @@ const CARGO_FUZZ_VERSION: &str = "0.13.2";
 const BINARYEN_VERSION: &str = "132";
 /// Pinned so a fresh machine gets the driver verified with Firefox ESR here.
 const GECKODRIVER_VERSION: &str = "0.37.1";
+/// cargo-mutants, for `cargo xtask mutants` (27.x, as issue #12 asks).
+pub const CARGO_MUTANTS_VERSION: &str = "27.1.0";
 /// Where Debian's packages put the browsers and drivers (and what `webdriver.json` names).
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// Debian's ChromeDriver, matching its Chromium.
@@ -125,6 +127,11 @@ pub fn ensure_trunk() -> Result<()> {
 /// cargo-fuzz, for `cargo xtask fuzz`.
 pub fn ensure_cargo_fuzz() -> Result<()> {
     ensure_cargo_tool("cargo-fuzz", "cargo-fuzz", CARGO_FUZZ_VERSION, true)
+}
+
+/// cargo-mutants, for `cargo xtask mutants`.
+pub fn ensure_cargo_mutants() -> Result<()> {
+    ensure_cargo_tool("cargo-mutants", "cargo-mutants", CARGO_MUTANTS_VERSION, true)
 }
 
 /// geckodriver, for the Firefox run of the browser suite.
