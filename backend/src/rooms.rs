@@ -212,7 +212,10 @@ mod tests {
         assert!(!rooms.contains(&b, ConnId(1)));
         assert!(!rooms.contains(&room("nowhere"), ConnId(1)));
         assert_eq!(
-            rooms.rooms_of(ConnId(3)).map(RoomName::as_str).collect::<Vec<_>>(),
+            rooms
+                .rooms_of(ConnId(3))
+                .map(RoomName::as_str)
+                .collect::<Vec<_>>(),
             ["a", "b"]
         );
         let mut users: Vec<u64> = rooms.users(&a).map(|u| u.0).collect();
@@ -222,7 +225,10 @@ mod tests {
         conns.sort_unstable();
         assert_eq!(conns, [(1, 1), (2, 1), (3, 2)]);
         assert_eq!(
-            rooms.list().map(|(n, c)| (n.as_str(), c)).collect::<Vec<_>>(),
+            rooms
+                .list()
+                .map(|(n, c)| (n.as_str(), c))
+                .collect::<Vec<_>>(),
             [("a", 2), ("b", 1)]
         );
         assert_eq!(rooms.users(&room("nowhere")).count(), 0);

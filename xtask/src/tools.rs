@@ -131,7 +131,12 @@ pub fn ensure_cargo_fuzz() -> Result<()> {
 
 /// cargo-mutants, for `cargo xtask mutants`.
 pub fn ensure_cargo_mutants() -> Result<()> {
-    ensure_cargo_tool("cargo-mutants", "cargo-mutants", CARGO_MUTANTS_VERSION, true)
+    ensure_cargo_tool(
+        "cargo-mutants",
+        "cargo-mutants",
+        CARGO_MUTANTS_VERSION,
+        true,
+    )
 }
 
 /// geckodriver, for the Firefox run of the browser suite.
