@@ -1046,4 +1046,366 @@ mod tests {
         assert_eq!(state.nick_problem.as_deref(), Some("taken"));
         assert!(state.notices.is_empty());
     }
+
+    // ---- Boundaries and branches found by `cargo xtask mutants` (docs/MUTANTS.md) ----
+
+    fn direct_from(id: u64, from: &str, to: &str, client_id: &str) -> ServerMsg {
+        ServerMsg::Direct {
+            id: MessageId(id),
+            from: nick(from),
+            to: nick(to),
+            text: format!("d{id}").try_into().unwrap(),
+            ts: 1,
+            client_id: client_id.parse().unwrap(),
+        }
+    }
+
+    fn client_id_of(request: &ClientMsg) -> ClientMsgId {
+        match request {
+            ClientMsg::Say { client_id, .. } | ClientMsg::Direct { client_id, .. } => {
+                client_id.clone()
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn pending_requests_are_only_our_unacknowledged_lines_rooms_and_directs() {
+        let mut state = welcomed();
+        let sent = client_id_of(&state.compose("sent").unwrap());
+        state.apply(said(1, "me", "sent", sent.as_str()), 0.0);
+        let waiting = client_id_of(&state.compose("waiting").unwrap());
+        state.apply(direct_from(2, "bob", "me", "b-1"), 0.0);
+        state.select(Target::Direct(nick("bob")));
+        let direct = client_id_of(&state.compose("psst").unwrap());
+        let acked_direct = client_id_of(&state.compose("acked").unwrap());
+        state.apply(direct_from(3, "me", "bob", acked_direct.as_str()), 0.0);
+        let pending: Vec<ClientMsgId> = state.pending_requests().iter().map(client_id_of).collect();
+        assert_eq!(pending, [waiting, direct]);
+    }
+
+    #[test]
+    fn retry_resends_only_our_own_undelivered_line() {
+        let mut state = welcomed();
+        let delivered = client_id_of(&state.compose("one").unwrap());
+        state.apply(said(1, "me", "one", delivered.as_str()), 0.0);
+        let failed = client_id_of(&state.compose("two").unwrap());
+        state.apply(
+            ServerMsg::Error {
+                code: ErrorCode::RateLimited,
+                message: "slow down".into(),
+                client_id: Some(failed.clone()),
+            },
+            0.0,
+        );
+        // Someone else's message that happens to carry the same client id.
+        state.apply(said(2, "bob", "theirs", failed.as_str()), 0.0);
+        assert_eq!(state.retry(&delivered), None, "already delivered");
+        assert_eq!(state.retry(&"unknown".parse().unwrap()), None);
+        let request = state.retry(&failed).unwrap();
+        assert_eq!(client_id_of(&request), failed);
+        let line = state
+            .current_lines()
+            .iter()
+            .find(|l| l.mine && l.client_id == failed)
+            .unwrap();
+        assert_eq!(line.delivery, Delivery::Pending);
+    }
+
+    #[test]
+    fn a_text_of_exactly_the_limit_is_allowed_one_more_is_not() {
+        let mut state = welcomed(); // max_text_chars: 10
+        assert!(state.compose("가나다라마바사아자차").is_ok());
+        assert!(state.compose("가나다라마바사아자차카").is_err());
+    }
+
+    #[test]
+    fn a_lost_connection_clears_typing_and_an_older_page_in_flight() {
+        let mut state = welcomed();
+        state.apply(history(HistoryMode::Latest, &[5], true), 0.0);
+        assert!(state.load_older().is_some());
+        state.apply(
+            ServerMsg::Typing {
+                room: room("lobby"),
+                user: nick("bob"),
+                active: true,
+            },
+            0.0,
+        );
+        state.connection_lost();
+        let view = &state.rooms[&room("lobby")];
+        assert!(view.typing.is_empty());
+        assert!(!view.loading_older);
+        assert!(
+            state.load_older().is_some(),
+            "the page can be asked for again"
+        );
+    }
+
+    #[test]
+    fn typing_lapses_exactly_at_its_deadline() {
+        let mut state = welcomed();
+        state.apply(
+            ServerMsg::Typing {
+                room: room("lobby"),
+                user: nick("bob"),
+                active: true,
+            },
+            0.0,
+        );
+        let until = 5000.0 + TYPING_MARGIN_MS;
+        assert!(!state.typing_lapsed(until - 1.0));
+        state.expire_typing(until - 1.0);
+        assert_eq!(state.current_typing(), [nick("bob")]);
+        assert!(state.typing_lapsed(until));
+        state.expire_typing(until);
+        assert!(state.current_typing().is_empty());
+    }
+
+    #[test]
+    fn leaving_the_shown_room_shows_another_and_leaving_another_keeps_it() {
+        let mut state = welcomed();
+        for name in ["b-room", "c-room"] {
+            state.apply(
+                ServerMsg::Joined {
+                    room: room(name),
+                    members: vec![nick("me")],
+                },
+                0.0,
+            );
+        }
+        assert_eq!(state.current, Some(Target::Room(room("lobby"))));
+        state.apply(
+            ServerMsg::Left {
+                room: room("c-room"),
+            },
+            0.0,
+        );
+        assert_eq!(state.current, Some(Target::Room(room("lobby"))));
+        state.apply(
+            ServerMsg::Left {
+                room: room("lobby"),
+            },
+            0.0,
+        );
+        assert_eq!(state.current, Some(Target::Room(room("b-room"))));
+    }
+
+    #[test]
+    fn direct_history_shows_messages_and_a_reset_keeps_only_unsent_lines() {
+        let mut state = welcomed();
+        state.apply(
+            ServerMsg::DirectHistory {
+                mode: HistoryMode::Latest,
+                messages: vec![match direct_from(1, "bob", "me", "b-1") {
+                    ServerMsg::Direct {
+                        id,
+                        from,
+                        to,
+                        text,
+                        ts,
+                        client_id,
+                    } => DirectMessage {
+                        id,
+                        from,
+                        to,
+                        text,
+                        ts,
+                        client_id,
+                    },
+                    _ => unreachable!(),
+                }],
+            },
+            0.0,
+        );
+        assert_eq!(state.directs[&nick("bob").key()].1.len(), 1);
+        assert_eq!(state.direct_last, Some(MessageId(1)));
+        assert!(state.notices.is_empty());
+        state.select(Target::Direct(nick("bob")));
+        let unsent = client_id_of(&state.compose("later").unwrap());
+        state.apply(
+            ServerMsg::DirectHistory {
+                mode: HistoryMode::Reset,
+                messages: vec![],
+            },
+            0.0,
+        );
+        let lines = &state.directs[&nick("bob").key()].1;
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].client_id, unsent);
+        assert_eq!(state.notices.len(), 1);
+    }
+
+    #[test]
+    fn notices_keep_the_newest_five() {
+        let mut state = welcomed();
+        let refuse = |state: &mut ChatState, i: u32| {
+            state.apply(
+                ServerMsg::Error {
+                    code: ErrorCode::NotInRoom,
+                    message: format!("n{i}"),
+                    client_id: None,
+                },
+                0.0,
+            );
+        };
+        for i in 0..5 {
+            refuse(&mut state, i);
+        }
+        assert_eq!(state.notices, ["n0", "n1", "n2", "n3", "n4"]);
+        refuse(&mut state, 5);
+        assert_eq!(state.notices, ["n1", "n2", "n3", "n4", "n5"]);
+    }
+
+    #[test]
+    fn a_renamed_peer_keeps_the_shown_conversation() {
+        let mut state = welcomed();
+        state.apply(direct_from(1, "bob", "me", "b-1"), 0.0);
+        state.select(Target::Direct(nick("bob")));
+        state.apply(
+            ServerMsg::Renamed {
+                from: nick("bob"),
+                to: nick("robert"),
+            },
+            0.0,
+        );
+        assert_eq!(state.current, Some(Target::Direct(nick("robert"))));
+        assert_eq!(state.current_lines().len(), 1);
+        // Someone else's rename leaves the shown conversation alone.
+        state.apply(
+            ServerMsg::Renamed {
+                from: nick("carol"),
+                to: nick("caroline"),
+            },
+            0.0,
+        );
+        assert_eq!(state.current, Some(Target::Direct(nick("robert"))));
+    }
+
+    #[test]
+    fn nick_taken_returns_to_the_nickname_screen_only_while_awaiting_welcome() {
+        let mut state = welcomed();
+        state.apply(
+            ServerMsg::Error {
+                code: ErrorCode::NickTaken,
+                message: "taken".into(),
+                client_id: None,
+            },
+            0.0,
+        );
+        assert_eq!(state.me, Some(nick("me")), "a refused rename keeps us in");
+        assert_eq!(state.nick_problem, None);
+        state.hello(nick("me"), token());
+        state.apply(
+            ServerMsg::Error {
+                code: ErrorCode::NickTaken,
+                message: "taken".into(),
+                client_id: None,
+            },
+            0.0,
+        );
+        assert_eq!(state.me, None);
+        assert_eq!(state.nick_problem.as_deref(), Some("taken"));
+    }
+
+    #[test]
+    fn a_refusal_fails_exactly_the_line_it_names() {
+        let mut state = welcomed();
+        let first = client_id_of(&state.compose("first").unwrap());
+        let second = client_id_of(&state.compose("second").unwrap());
+        state.apply(
+            ServerMsg::Error {
+                code: ErrorCode::TooLong,
+                message: "too long".into(),
+                client_id: Some(second.clone()),
+            },
+            0.0,
+        );
+        let delivery = |id: &ClientMsgId| {
+            state
+                .current_lines()
+                .iter()
+                .find(|l| &l.client_id == id)
+                .unwrap()
+                .delivery
+                .clone()
+        };
+        assert_eq!(delivery(&first), Delivery::Pending);
+        assert_eq!(delivery(&second), Delivery::Failed("too long".into()));
+    }
+
+    #[test]
+    fn a_full_room_marks_that_older_lines_were_dropped() {
+        let mut state = welcomed();
+        state.apply(history(HistoryMode::Latest, &[], false), 0.0);
+        for id in 1..MAX_LINES as u64 {
+            state.apply(said(id, "bob", "x", "b"), 0.0);
+        }
+        assert!(!state.rooms[&room("lobby")].more_before);
+        assert_eq!(state.current_lines().len(), MAX_LINES - 1);
+        state.apply(said(MAX_LINES as u64, "bob", "x", "b"), 0.0);
+        assert_eq!(
+            state.current_lines().len(),
+            MAX_LINES,
+            "all kept up to the cap"
+        );
+        assert!(state.rooms[&room("lobby")].more_before);
+        state.apply(said(MAX_LINES as u64 + 1, "bob", "x", "b"), 0.0);
+        assert_eq!(state.current_lines().len(), MAX_LINES);
+        assert_eq!(
+            state.current_lines()[0].id,
+            Some(MessageId(2)),
+            "the oldest went"
+        );
+    }
+
+    #[test]
+    fn a_latest_page_settles_our_unsent_line_it_contains_and_keeps_the_others() {
+        let mut state = welcomed();
+        let stored_one = client_id_of(&state.compose("stored").unwrap());
+        let unsent = client_id_of(&state.compose("unsent").unwrap());
+        // The page has our first line (stored before the drop) and a line of bob's that
+        // carries the same client id as our unsent one.
+        state.apply(
+            ServerMsg::History {
+                room: room("lobby"),
+                mode: HistoryMode::Latest,
+                messages: vec![
+                    stored(1, "me", stored_one.as_str()),
+                    stored(2, "bob", unsent.as_str()),
+                ],
+                more_before: false,
+            },
+            0.0,
+        );
+        let lines: Vec<(Option<u64>, ClientMsgId)> = state
+            .current_lines()
+            .iter()
+            .map(|l| (l.id.map(|i| i.0), l.client_id.clone()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (Some(1), stored_one),
+                (Some(2), unsent.clone()),
+                (None, unsent)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_echo_replaces_its_own_pending_line_and_leaves_our_delivered_ones() {
+        let mut state = welcomed();
+        let first = client_id_of(&state.compose("first").unwrap());
+        state.apply(said(1, "me", "first", first.as_str()), 0.0);
+        let second = client_id_of(&state.compose("second").unwrap());
+        state.apply(said(2, "me", "second", second.as_str()), 0.0);
+        assert_eq!(ids(&state), [Some(1), Some(2)]);
+        assert!(
+            state
+                .current_lines()
+                .iter()
+                .all(|l| l.delivery == Delivery::Sent)
+        );
+    }
 }

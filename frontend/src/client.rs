@@ -290,4 +290,50 @@ mod tests {
         assert_eq!(backoff_delay(20, 1.0), MAX_BACKOFF);
         assert_eq!(backoff_delay(u32::MAX, 0.0), MAX_BACKOFF / 2);
     }
+
+    #[test]
+    fn only_an_open_socket_sends_at_once() {
+        assert!(ConnectionStatus::Open.is_open());
+        assert!(!ConnectionStatus::Connecting.is_open());
+        let closed = ConnectionStatus::Closed {
+            reason: "x".into(),
+            retry_in_secs: 1,
+        };
+        assert!(!closed.is_open());
+    }
+
+    #[test]
+    fn socket_errors_are_described_in_words_with_their_code() {
+        let closed = |code, reason: &str| {
+            describe(&WebSocketError::ConnectionClose(
+                gloo_net::websocket::events::CloseEvent {
+                    code,
+                    reason: reason.to_owned(),
+                    was_clean: true,
+                },
+            ))
+        };
+        assert_eq!(closed(close::NORMAL, ""), "closed normally (1000)");
+        assert_eq!(
+            closed(close::GOING_AWAY, "bye"),
+            "server shutting down (1001)"
+        );
+        assert_eq!(closed(1006, ""), "connection lost (1006)");
+        assert_eq!(
+            closed(close::INVALID_PAYLOAD, ""),
+            "invalid text sent (1007)"
+        );
+        assert_eq!(closed(close::MESSAGE_TOO_BIG, ""), "message too big (1009)");
+        assert_eq!(closed(close::HEARTBEAT_TIMEOUT, ""), "timed out (4408)");
+        // Other codes: the server's reason if it gave one.
+        assert_eq!(
+            closed(close::SLOW_CONSUMER, "reading too slowly"),
+            "reading too slowly (1013)"
+        );
+        assert_eq!(closed(close::SLOW_CONSUMER, ""), "closed (1013)");
+        assert_eq!(
+            describe(&WebSocketError::ConnectionError),
+            "connection error"
+        );
+    }
 }

@@ -541,6 +541,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn text_is_at_most_64_kib_and_not_blank() {
+        let max = "x".repeat(Text::MAX_BYTES);
+        assert_eq!(Text::MAX_BYTES, 65_536);
+        assert_eq!(Text::try_from(max.clone()).unwrap().as_str(), max);
+        assert!(matches!(
+            Text::try_from(format!("{max}y")),
+            Err(InvalidName::TooLong { max: 65_536, .. })
+        ));
+        assert!(Text::try_from(" \n\t".to_owned()).is_err());
+        let korean = Text::try_from("가나다".to_owned()).unwrap();
+        assert_eq!((korean.as_str(), korean.chars()), ("가나다", 3));
+    }
+
+    #[test]
+    fn only_say_and_direct_carry_a_client_id() {
+        let id: ClientMsgId = "c-1".parse().unwrap();
+        let say = ClientMsg::Say {
+            room: "lobby".parse().unwrap(),
+            text: "hi".try_into().unwrap(),
+            client_id: id.clone(),
+        };
+        let direct = ClientMsg::Direct {
+            to: "bob".parse().unwrap(),
+            text: "hi".try_into().unwrap(),
+            client_id: id.clone(),
+        };
+        assert_eq!(say.into_client_id(), Some(id.clone()));
+        assert_eq!(direct.into_client_id(), Some(id));
+        assert_eq!(ClientMsg::ListRooms.into_client_id(), None);
+    }
+
+    #[test]
     fn parse_tells_problems_apart() {
         let code = |text: &str| ClientMsg::parse(text).unwrap_err().code;
         assert_eq!(code("{"), ErrorCode::Malformed);

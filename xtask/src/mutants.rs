@@ -62,6 +62,8 @@ pub fn mutants() -> Result<()> {
     let mut missed_total = 0;
     for scope in &SCOPES {
         let output = root.join("target").join("mutants").join(scope.name);
+        std::fs::create_dir_all(&output)
+            .map_err(|err| format!("cannot create {}: {err}", output.display()))?;
         println!("\n==> mutants: {} ({})", scope.name, scope.why);
         let mut command = tools::cargo();
         command
