@@ -271,8 +271,8 @@ fn describe(err: &WebSocketError) -> String {
             };
             format!("{what} ({})", event.code)
         }
-        WebSocketError::ConnectionError => "connection error".to_owned(),
         WebSocketError::MessageSendError(err) => format!("send failed: {err}"),
+        // ConnectionError, and whatever variant gloo-net adds later.
         _ => "connection error".to_owned(),
     }
 }

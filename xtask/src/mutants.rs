@@ -157,7 +157,11 @@ fn write_scope(out: &mut String, scope: &Scope, result: &Outcomes) {
             .join(", ")
     };
     let _ = writeln!(out, "## {}: {files}\n", scope.name);
-    let _ = writeln!(out, "Tested by {}.\n", scope.why);
+    let _ = writeln!(
+        out,
+        "What is mutated, and by what tests it is judged: {}.\n",
+        scope.why
+    );
     let _ = writeln!(
         out,
         "| caught | missed | timed out | unviable (did not build) |\n|---:|---:|---:|---:|\n| {} | {} | {} | {} |\n",
