@@ -13,7 +13,9 @@
 //! - [`session`]: a chat connection's loop: decode, rate-limit, forward to the hub.
 //! - [`outgoing`]: [`outgoing::Frame`], a broadcast encoded once; the chat response body that
 //!   writes the hub's frames straight from a connection's outbox.
-//! - [`hub`]: [`hub::HubHandle`] and the hub task, the one owner of users, rooms and typing.
+//! - [`hub`]: [`hub::HubHandle`] and the hub task, the one owner of users, rooms and typing
+//!   (split by responsibility: people, membership, messages, delivery).
+//! - [`ids`]: [`ids::ConnId`] and [`ids::UserId`], below both the hub and the rooms.
 //! - [`rooms`]: [`rooms::Rooms`], the pure membership registry the hub uses.
 //! - [`store`]: [`store::Store`], the SQLite message store on its own thread: group commit,
 //!   history reads in the same order as writes, retention.
@@ -32,6 +34,7 @@ pub mod config;
 pub mod echo;
 pub mod error;
 pub mod hub;
+pub mod ids;
 pub mod metrics;
 pub mod outgoing;
 pub mod rooms;

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use shared::RoomName;
 
-use crate::hub::{ConnId, UserId};
+use crate::ids::{ConnId, UserId};
 
 /// All rooms with at least one member.
 #[derive(Debug, Default)]

@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     Config,
     error::SessionError,
-    hub::{ConnId, HubHandle},
+    hub::HubHandle,
+    ids::ConnId,
     metrics::{Endpoint, Metrics},
     outgoing::Frame,
     ws::{self, Ending, Heartbeat, close_code},

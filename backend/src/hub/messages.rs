@@ -1,0 +1,221 @@
+//! Messages: checked, handed to the store, and sent on once stored; the store's answers
+//! (acknowledgements, failures, history pages) go back to the connections that wait for them.
+
+// One part of `impl Hub`: the hub's types, and what they are built from, come from `mod.rs`.
+use super::*;
+
+impl Hub {
+    pub(super) fn load_older(&mut self, conn: ConnId, room: RoomName, before: u64) {
+        if !self.rooms.contains(&room, conn) {
+            let message = format!("join {room} before reading its history");
+            return self.refuse(conn, ErrorCode::NotInRoom, &message, None);
+        }
+        let range = RoomRange::Before(before);
+        self.read(Ctx::Older { conn }, Read::Room { room, range });
+    }
+
+    pub(super) fn read_number(&mut self) -> u64 {
+        self.next_read += 1;
+        self.next_read
+    }
+
+    pub(super) fn read(&mut self, ctx: Ctx, read: Read) {
+        if self.store.read(ctx, read).is_err() {
+            // Only while shutting down; the run loop is about to stop too.
+            tracing::warn!("history read dropped: the message store has stopped");
+        }
+    }
+
+    pub(super) fn say(
+        &mut self,
+        conn: ConnId,
+        user: UserId,
+        room: RoomName,
+        text: Text,
+        client_id: ClientMsgId,
+    ) {
+        if !self.rooms.contains(&room, conn) {
+            let message = format!("join {room} before sending to it");
+            return self.refuse(conn, ErrorCode::NotInRoom, &message, Some(client_id));
+        }
+        if let Err(message) = self.check_length(&text) {
+            return self.refuse(conn, ErrorCode::TooLong, &message, Some(client_id));
+        }
+        self.stop_typing(&room, user);
+        self.append(conn, user, None, Target::Room(room), text, client_id);
+    }
+
+    /// Hands a message to the store; [`Hub::stored`] sends it on once it is written.
+    pub(super) fn append(
+        &mut self,
+        conn: ConnId,
+        sender: UserId,
+        recipient: Option<UserId>,
+        target: Target,
+        text: Text,
+        client_id: ClientMsgId,
+    ) {
+        if self.unstored >= self.max_unstored {
+            let message = "too many messages are waiting to be stored; retry shortly";
+            return self.refuse(conn, ErrorCode::Overloaded, message, Some(client_id));
+        }
+        let Some(profile) = self.users.get(&sender) else {
+            return;
+        };
+        let message = NewMessage {
+            target,
+            sender: profile.key.clone(),
+            from: profile.nick.clone(),
+            text,
+            client_id: client_id.clone(),
+            ts: store::now_ms(),
+        };
+        let ctx = Ctx::Send {
+            conn,
+            sender,
+            recipient,
+            client_id: client_id.clone(),
+        };
+        if self.store.append(ctx, message).is_err() {
+            let message = "the message store has stopped; the message was not sent";
+            return self.refuse(conn, ErrorCode::StoreFailed, message, Some(client_id));
+        }
+        self.unstored += 1;
+    }
+
+    /// An answer from the store.
+    pub(super) fn stored(&mut self, event: store::Event<Ctx>) {
+        match event {
+            store::Event::Appended { ctx, outcome } => {
+                self.unstored = self.unstored.saturating_sub(1);
+                let Ctx::Send {
+                    conn,
+                    sender,
+                    recipient,
+                    client_id,
+                } = ctx
+                else {
+                    return;
+                };
+                match outcome {
+                    Appended::New(Stored::Room { room, message }) => {
+                        let event = message.into_said(room.clone());
+                        self.broadcast_live(&room, &event);
+                    }
+                    Appended::New(Stored::Direct(message)) => {
+                        let conns: BTreeSet<ConnId> = [Some(sender), recipient]
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|u| self.users.get(&u))
+                            .flat_map(|u| u.conns.iter().copied())
+                            .filter(|c| {
+                                self.conns
+                                    .get(c)
+                                    .is_some_and(|s| s.direct_catching_up.is_none())
+                            })
+                            .collect();
+                        self.broadcast(conns, &message.into_event());
+                    }
+                    // A retry of a stored message: the original acknowledgement, to the
+                    // sender only (everyone else has it already).
+                    Appended::Duplicate(Stored::Room { room, message }) => {
+                        self.send_to(conn, &message.into_said(room));
+                    }
+                    Appended::Duplicate(Stored::Direct(message)) => {
+                        self.send_to(conn, &message.into_event());
+                    }
+                    Appended::Failed(reason) => {
+                        self.refuse(conn, ErrorCode::StoreFailed, &reason, Some(client_id));
+                    }
+                }
+            }
+            store::Event::Read { ctx, answer } => self.answered(ctx, answer),
+        }
+    }
+
+    /// History for a connection: sent only if it still waits for this very read.
+    pub(super) fn answered(&mut self, ctx: Ctx, answer: Result<Answer, String>) {
+        let (conn, waited) = match &ctx {
+            Ctx::CatchUp { conn, room, read } => {
+                let Some(state) = self.conns.get_mut(conn) else {
+                    return;
+                };
+                if state.catching_up.get(room) != Some(read) {
+                    return; // Left the room, or joined again and waits for a newer read.
+                }
+                state.catching_up.remove(room);
+                (*conn, Some(room.clone()))
+            }
+            Ctx::DirectCatchUp { conn, read } => {
+                let Some(state) = self.conns.get_mut(conn) else {
+                    return;
+                };
+                if state.direct_catching_up != Some(*read) {
+                    return;
+                }
+                state.direct_catching_up = None;
+                (*conn, None)
+            }
+            Ctx::Older { conn } => (*conn, None),
+            Ctx::Send { .. } => return,
+        };
+        let event = match answer {
+            Ok(Answer::Room {
+                room,
+                mode,
+                messages,
+                more_before,
+            }) => ServerMsg::History {
+                room,
+                mode,
+                messages,
+                more_before,
+            },
+            Ok(Answer::Direct { mode, messages }) => ServerMsg::DirectHistory { mode, messages },
+            Err(reason) => {
+                let message = match waited {
+                    Some(room) => format!("{reason} of {room}; join it again to retry"),
+                    None => reason,
+                };
+                return self.refuse(conn, ErrorCode::StoreFailed, &message, None);
+            }
+        };
+        self.send_to(conn, &event);
+    }
+
+    pub(super) fn direct(
+        &mut self,
+        conn: ConnId,
+        user: UserId,
+        to: &Nick,
+        text: Text,
+        client_id: ClientMsgId,
+    ) {
+        let Some(&recipient) = self.nicks.get(&to.key()) else {
+            let message = format!("nobody called {to} is online");
+            return self.refuse(conn, ErrorCode::NoSuchUser, &message, Some(client_id));
+        };
+        if let Err(message) = self.check_length(&text) {
+            return self.refuse(conn, ErrorCode::TooLong, &message, Some(client_id));
+        }
+        let Some(profile) = self.users.get(&recipient) else {
+            return;
+        };
+        let target = Target::Direct {
+            recipient: profile.key.clone(),
+            to: profile.nick.clone(),
+        };
+        self.append(conn, user, Some(recipient), target, text, client_id);
+    }
+
+    pub(super) fn check_length(&self, text: &Text) -> Result<(), String> {
+        let chars = text.chars();
+        if chars > self.limits.max_text_chars as usize {
+            return Err(format!(
+                "message has {chars} characters; the limit is {}",
+                self.limits.max_text_chars
+            ));
+        }
+        Ok(())
+    }
+}

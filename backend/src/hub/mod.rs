@@ -1,0 +1,455 @@
+//! The hub: the one owner of chat state (users, nicknames, rooms, typing), run as a single task
+//! that sessions talk to through a channel. No locks; one global order of events.
+//!
+//! Messages are stored before they are sent: `say` and `direct` go to the [`Store`] thread,
+//! and the hub broadcasts each one when the store reports it written (a failed write is an
+//! error to the sender and nothing else). History reads go through the same store queue, and
+//! while a connection waits for a room's history, live messages of that room skip it: the
+//! store's ordering guarantees they are in the history it will get (see [`crate::store`]).
+//!
+//! The hub never awaits a session. Every outgoing event is encoded once into a [`Frame`] and
+//! handed to each recipient's bounded outbox with `try_send`; a full outbox means that reader
+//! is too slow, so it is cut off (its kick token is cancelled and its session closes with
+//! 1013) while everyone else carries on. Memory per connection is therefore bounded by the
+//! outbox capacity.
+//!
+//! # Layout
+//! - `mod.rs`: [`HubHandle`], the commands, the hub's state and its run loop.
+//! - `people.rs`: users and nicknames: `hello`, renames, a connection's end.
+//! - `membership.rs`: joining and leaving rooms, the room list, typing.
+//! - `messages.rs`: sending (stored first), the store's answers, history reads.
+//! - `delivery.rs`: encoding an event once and queueing it for its recipients; slow readers.
+
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use shared::{
+    ClientMsg, ClientMsgId, ErrorCode, MessageId, Nick, RoomInfo, RoomName, ServerMsg, Text,
+    UserToken,
+};
+use tokio::{
+    sync::mpsc,
+    time::{Instant, MissedTickBehavior},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::ids::{ConnId, UserId};
+use crate::{
+    Config,
+    metrics::Metrics,
+    outgoing::Frame,
+    rooms::Rooms,
+    store::{
+        self, Answer, Appended, NewMessage, OpenError, Read, RoomRange, Store, Stored, Target,
+    },
+};
+
+/// The hub task has stopped (server shutting down).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the chat hub has stopped")]
+pub struct HubClosed;
+
+/// How sessions reach the hub; cheap to clone.
+#[derive(Clone)]
+pub struct HubHandle {
+    commands: mpsc::Sender<Command>,
+    next_conn: Arc<AtomicU64>,
+}
+
+enum Command {
+    Connect {
+        conn: ConnId,
+        outbox: mpsc::Sender<Frame>,
+        kick: CancellationToken,
+    },
+    Request {
+        conn: ConnId,
+        message: ClientMsg,
+    },
+    Disconnect {
+        conn: ConnId,
+    },
+}
+
+/// Commands queued for the hub before senders wait: sessions then feel back-pressure rather
+/// than the hub's memory growing.
+const COMMAND_CAPACITY: usize = 4096;
+
+impl HubHandle {
+    /// Opens the message store under [`Config::data_dir`] and starts the hub task; it stops
+    /// when `shutdown` is cancelled or every handle is dropped.
+    pub fn spawn(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, OpenError> {
+        let (store, stored) = Store::open(
+            &config.data_dir,
+            config.store_options(),
+            Some(metrics.store()),
+        )?;
+        tracing::info!(path = %store.path().display(), "message store open");
+        let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
+        let hub = Hub::new(config, metrics, store);
+        tokio::spawn(hub.run(receiver, stored, shutdown));
+        Ok(Self {
+            commands,
+            next_conn: Arc::new(AtomicU64::new(1)),
+        })
+    }
+
+    /// Registers a connection whose frames go to `outbox`; `kick` is cancelled if the hub
+    /// drops it for reading too slowly.
+    pub async fn connect(
+        &self,
+        outbox: mpsc::Sender<Frame>,
+        kick: CancellationToken,
+    ) -> Result<ConnId, HubClosed> {
+        let conn = ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
+        self.send(Command::Connect { conn, outbox, kick }).await?;
+        Ok(conn)
+    }
+
+    /// Hands a decoded client request to the hub; answers arrive in the outbox.
+    pub async fn request(&self, conn: ConnId, message: ClientMsg) -> Result<(), HubClosed> {
+        self.send(Command::Request { conn, message }).await
+    }
+
+    /// Unregisters a connection: it leaves its rooms, and its user goes offline if it was the
+    /// last tab.
+    pub async fn disconnect(&self, conn: ConnId) -> Result<(), HubClosed> {
+        self.send(Command::Disconnect { conn }).await
+    }
+
+    /// Whether the hub task is still running (for `/readyz`).
+    pub fn is_running(&self) -> bool {
+        !self.commands.is_closed()
+    }
+
+    async fn send(&self, command: Command) -> Result<(), HubClosed> {
+        self.commands.send(command).await.map_err(|_| HubClosed)
+    }
+}
+
+struct Conn {
+    outbox: mpsc::Sender<Frame>,
+    kick: CancellationToken,
+    user: Option<UserId>,
+    /// Rooms whose history this connection waits for, with the read's number: their live
+    /// messages skip it meanwhile (the history will hold them).
+    catching_up: HashMap<RoomName, u64>,
+    /// The same for direct messages.
+    direct_catching_up: Option<u64>,
+}
+
+struct User {
+    nick: Nick,
+    token: UserToken,
+    /// What the store knows this user by (see [`NewMessage::sender`]).
+    key: String,
+    conns: BTreeSet<ConnId>,
+}
+
+/// What the hub needs back from the store with each answer.
+#[derive(Debug)]
+enum Ctx {
+    /// A `say` or `direct` from `conn`.
+    Send {
+        conn: ConnId,
+        sender: UserId,
+        recipient: Option<UserId>,
+        client_id: ClientMsgId,
+    },
+    /// The history of `room` that `conn` waits for (read number `read`).
+    CatchUp {
+        conn: ConnId,
+        room: RoomName,
+        read: u64,
+    },
+    /// The direct messages `conn` waits for.
+    DirectCatchUp { conn: ConnId, read: u64 },
+    /// A "load older" page.
+    Older { conn: ConnId },
+}
+
+/// How often expired typing indicators are swept.
+const TYPING_SWEEP: Duration = Duration::from_millis(250);
+
+struct Hub {
+    metrics: Arc<Metrics>,
+    limits: shared::Limits,
+    typing_timeout: Duration,
+    rooms: Rooms,
+    conns: HashMap<ConnId, Conn>,
+    users: HashMap<UserId, User>,
+    /// Lower-cased nickname → user, for uniqueness ignoring case.
+    nicks: HashMap<String, UserId>,
+    typing: HashMap<(RoomName, UserId), Instant>,
+    store: Store<Ctx>,
+    /// Appends queued in the store and not yet answered.
+    unstored: usize,
+    /// `unstored` beyond which sends are refused with `overloaded` (`--max-store-queue`): the
+    /// store queue cannot grow without bound if the disk stalls.
+    max_unstored: usize,
+    next_user: u64,
+    next_read: u64,
+    /// Connections whose outbox overflowed during the current command, dropped after it.
+    overflowed: Vec<ConnId>,
+}
+
+impl Hub {
+    fn new(config: &Config, metrics: Arc<Metrics>, store: Store<Ctx>) -> Self {
+        Self {
+            metrics,
+            limits: config.limits(),
+            typing_timeout: config.typing_timeout,
+            rooms: Rooms::default(),
+            conns: HashMap::new(),
+            users: HashMap::new(),
+            nicks: HashMap::new(),
+            typing: HashMap::new(),
+            store,
+            unstored: 0,
+            max_unstored: config.max_store_queue,
+            next_user: 1,
+            next_read: 1,
+            overflowed: Vec::new(),
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut stored: mpsc::UnboundedReceiver<store::Event<Ctx>>,
+        shutdown: CancellationToken,
+    ) {
+        let mut sweep = tokio::time::interval(TYPING_SWEEP);
+        sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                // Store answers first: they free memory and deliver what users wait for.
+                event = stored.recv() => match event {
+                    Some(event) => self.stored(event),
+                    None => {
+                        tracing::error!("the message store thread has stopped");
+                        break;
+                    }
+                },
+                command = commands.recv() => match command {
+                    Some(command) => self.handle(command),
+                    None => break,
+                },
+                _ = sweep.tick() => self.expire_typing(Instant::now()),
+            }
+            self.drop_overflowed();
+            self.metrics.rooms.set(self.rooms.len() as i64);
+            self.metrics.users.set(self.users.len() as i64);
+        }
+        tracing::debug!("hub stopped");
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Connect { conn, outbox, kick } => {
+                self.conns.insert(
+                    conn,
+                    Conn {
+                        outbox,
+                        kick,
+                        user: None,
+                        catching_up: HashMap::new(),
+                        direct_catching_up: None,
+                    },
+                );
+            }
+            Command::Request { conn, message } => self.request(conn, message),
+            Command::Disconnect { conn } => self.remove(conn),
+        }
+    }
+
+    fn request(&mut self, conn: ConnId, message: ClientMsg) {
+        let Some(state) = self.conns.get(&conn) else {
+            return; // Disconnected (or dropped) meanwhile.
+        };
+        match (state.user, message) {
+            (
+                None,
+                ClientMsg::Hello {
+                    nick,
+                    token,
+                    rooms,
+                    since,
+                    direct_since,
+                },
+            ) => self.hello(conn, nick, token, rooms, &since, direct_since),
+            (Some(_), ClientMsg::Hello { .. }) => {
+                self.refuse(
+                    conn,
+                    ErrorCode::AlreadyIdentified,
+                    "already identified",
+                    None,
+                );
+            }
+            (None, _) => self.refuse(
+                conn,
+                ErrorCode::NotIdentified,
+                "send hello with a nickname first",
+                None,
+            ),
+            (Some(user), ClientMsg::Join { room, since }) => self.join(conn, user, room, since),
+            (Some(_), ClientMsg::LoadOlder { room, before }) => {
+                self.load_older(conn, room, before);
+            }
+            (Some(_), ClientMsg::Leave { room }) => self.leave(conn, &room),
+            (Some(_), ClientMsg::ListRooms) => self.list_rooms(conn),
+            (
+                Some(user),
+                ClientMsg::Say {
+                    room,
+                    text,
+                    client_id,
+                },
+            ) => {
+                self.say(conn, user, room, text, client_id);
+            }
+            (Some(user), ClientMsg::Typing { room }) => self.typing(conn, user, room),
+            (
+                Some(user),
+                ClientMsg::Direct {
+                    to,
+                    text,
+                    client_id,
+                },
+            ) => {
+                self.direct(conn, user, &to, text, client_id);
+            }
+            (Some(user), ClientMsg::Rename { nick }) => self.rename(conn, user, nick),
+        }
+    }
+}
+
+mod delivery;
+mod membership;
+mod messages;
+mod people;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fake {
+        conn: ConnId,
+        outbox: mpsc::Receiver<Frame>,
+        kick: CancellationToken,
+    }
+
+    /// A hub whose store lives in a fresh directory (dropped with the returned guard).
+    fn spawn_hub(metrics: Arc<Metrics>) -> (HubHandle, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
+        let hub = HubHandle::spawn(&config, metrics, CancellationToken::new()).unwrap();
+        (hub, dir)
+    }
+
+    async fn connect(hub: &HubHandle, capacity: usize) -> Fake {
+        let (tx, outbox) = mpsc::channel(capacity);
+        let kick = CancellationToken::new();
+        let conn = hub.connect(tx, kick.clone()).await.unwrap();
+        Fake { conn, outbox, kick }
+    }
+
+    async fn hello(hub: &HubHandle, fake: &Fake, nick: &str) {
+        let message = ClientMsg::Hello {
+            nick: nick.parse().unwrap(),
+            token: format!("{nick}-token-0123456789").parse().unwrap(),
+            rooms: vec![],
+            since: std::collections::BTreeMap::new(),
+            direct_since: None,
+        };
+        hub.request(fake.conn, message).await.unwrap();
+    }
+
+    async fn next(fake: &mut Fake) -> Frame {
+        tokio::time::timeout(Duration::from_secs(2), fake.outbox.recv())
+            .await
+            .expect("a frame in time")
+            .expect("outbox open")
+    }
+
+    /// A text frame's JSON.
+    fn text(frame: &Frame) -> &str {
+        std::str::from_utf8(frame.payload()).expect("a text frame")
+    }
+
+    /// Reads frames until one contains `needle`, and returns it.
+    async fn until(fake: &mut Fake, needle: &str) -> Frame {
+        loop {
+            let frame = next(fake).await;
+            if text(&frame).contains(needle) {
+                return frame;
+            }
+        }
+    }
+
+    fn say(text: &str) -> ClientMsg {
+        ClientMsg::Say {
+            room: RoomName::default_room(),
+            text: text.try_into().unwrap(),
+            client_id: "c1".parse().unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_broadcast_is_encoded_once_and_shared_by_every_recipient() {
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let (hub, _dir) = spawn_hub(metrics);
+        let mut alice = connect(&hub, 16).await;
+        let mut bob = connect(&hub, 16).await;
+        hello(&hub, &alice, "alice").await;
+        until(&mut alice, "\"history\"").await;
+        hello(&hub, &bob, "bob").await;
+        until(&mut bob, "\"history\"").await;
+        until(&mut alice, "\"member_joined\"").await;
+        hub.request(alice.conn, say("one buffer")).await.unwrap();
+        let (a, b) = (next(&mut alice).await, next(&mut bob).await);
+        assert_eq!(text(&a), text(&b));
+        assert!(text(&a).contains("one buffer"));
+        assert_eq!(
+            a.payload().as_ptr(),
+            b.payload().as_ptr(),
+            "same bytes, not a copy"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_outbox_gets_its_connection_kicked_and_removed() {
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let (hub, _dir) = spawn_hub(Arc::clone(&metrics));
+        let mut alice = connect(&hub, 64).await;
+        hello(&hub, &alice, "alice").await;
+        until(&mut alice, "\"history\"").await;
+        // welcome, joined, direct_history and history fill an outbox of 4.
+        let slow = connect(&hub, 4).await;
+        hello(&hub, &slow, "slow").await;
+        until(&mut alice, "\"member_joined\"").await;
+        hub.request(alice.conn, say("overflow")).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(2), slow.kick.cancelled())
+            .await
+            .expect("the slow connection is kicked");
+        // Alice got her message and then saw the slow user leave; nothing stalled.
+        assert!(text(&next(&mut alice).await).contains("\"said\""));
+        assert!(text(&next(&mut alice).await).contains("\"member_left\""));
+        assert_eq!(metrics.slow_consumers.get(), 1);
+    }
+}
