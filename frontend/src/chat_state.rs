@@ -1060,6 +1060,15 @@ mod tests {
         }
     }
 
+    /// The server refusing something (with `client_id`, if it names a message).
+    fn refusal(code: ErrorCode, message: &str, client_id: Option<&ClientMsgId>) -> ServerMsg {
+        ServerMsg::Error {
+            code,
+            message: message.to_owned(),
+            client_id: client_id.cloned(),
+        }
+    }
+
     fn client_id_of(request: &ClientMsg) -> ClientMsgId {
         match request {
             ClientMsg::Say { client_id, .. } | ClientMsg::Direct { client_id, .. } => {
@@ -1091,11 +1100,7 @@ mod tests {
         state.apply(said(1, "me", "one", delivered.as_str()), 0.0);
         let failed = client_id_of(&state.compose("two").unwrap());
         state.apply(
-            ServerMsg::Error {
-                code: ErrorCode::RateLimited,
-                message: "slow down".into(),
-                client_id: Some(failed.clone()),
-            },
+            refusal(ErrorCode::RateLimited, "slow down", Some(&failed)),
             0.0,
         );
         // Someone else's message that happens to carry the same client id.
@@ -1197,24 +1202,11 @@ mod tests {
         state.apply(
             ServerMsg::DirectHistory {
                 mode: HistoryMode::Latest,
-                messages: vec![match direct_from(1, "bob", "me", "b-1") {
-                    ServerMsg::Direct {
-                        id,
-                        from,
-                        to,
-                        text,
-                        ts,
-                        client_id,
-                    } => DirectMessage {
-                        id,
-                        from,
-                        to,
-                        text,
-                        ts,
-                        client_id,
-                    },
-                    _ => unreachable!(),
-                }],
+                messages: vec![
+                    direct_from(1, "bob", "me", "b-1")
+                        .into_direct_message()
+                        .unwrap(),
+                ],
             },
             0.0,
         );
@@ -1240,14 +1232,7 @@ mod tests {
     fn notices_keep_the_newest_five() {
         let mut state = welcomed();
         let refuse = |state: &mut ChatState, i: u32| {
-            state.apply(
-                ServerMsg::Error {
-                    code: ErrorCode::NotInRoom,
-                    message: format!("n{i}"),
-                    client_id: None,
-                },
-                0.0,
-            );
+            state.apply(refusal(ErrorCode::NotInRoom, &format!("n{i}"), None), 0.0);
         };
         for i in 0..5 {
             refuse(&mut state, i);
@@ -1285,25 +1270,11 @@ mod tests {
     #[test]
     fn nick_taken_returns_to_the_nickname_screen_only_while_awaiting_welcome() {
         let mut state = welcomed();
-        state.apply(
-            ServerMsg::Error {
-                code: ErrorCode::NickTaken,
-                message: "taken".into(),
-                client_id: None,
-            },
-            0.0,
-        );
+        state.apply(refusal(ErrorCode::NickTaken, "taken", None), 0.0);
         assert_eq!(state.me, Some(nick("me")), "a refused rename keeps us in");
         assert_eq!(state.nick_problem, None);
         state.hello(nick("me"), token());
-        state.apply(
-            ServerMsg::Error {
-                code: ErrorCode::NickTaken,
-                message: "taken".into(),
-                client_id: None,
-            },
-            0.0,
-        );
+        state.apply(refusal(ErrorCode::NickTaken, "taken", None), 0.0);
         assert_eq!(state.me, None);
         assert_eq!(state.nick_problem.as_deref(), Some("taken"));
     }
@@ -1313,14 +1284,7 @@ mod tests {
         let mut state = welcomed();
         let first = client_id_of(&state.compose("first").unwrap());
         let second = client_id_of(&state.compose("second").unwrap());
-        state.apply(
-            ServerMsg::Error {
-                code: ErrorCode::TooLong,
-                message: "too long".into(),
-                client_id: Some(second.clone()),
-            },
-            0.0,
-        );
+        state.apply(refusal(ErrorCode::TooLong, "too long", Some(&second)), 0.0);
         let delivery = |id: &ClientMsgId| {
             state
                 .current_lines()

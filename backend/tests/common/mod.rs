@@ -201,45 +201,6 @@ pub async fn http_request(addr: SocketAddr, request: &str) -> (u16, String) {
     }
 }
 
-/// One kept-alive HTTP/1.1 connection, for requests that must reach a server that no longer
-/// accepts new connections (during a shutdown's drain).
-pub struct HttpConnection {
-    stream: TcpStream,
-    addr: SocketAddr,
-}
-
-impl HttpConnection {
-    pub async fn open(addr: SocketAddr) -> Self {
-        let stream = within(TcpStream::connect(addr)).await.expect("connect");
-        Self { stream, addr }
-    }
-
-    /// Sends `request` (which must not ask to close) and reads one response.
-    pub async fn request(&mut self, request: &str) -> (u16, String) {
-        within(self.stream.write_all(request.as_bytes()))
-            .await
-            .expect("write request");
-        let mut response = Vec::new();
-        let mut chunk = [0u8; 4096];
-        loop {
-            if let Some(parsed) = parse_response(&response) {
-                return parsed;
-            }
-            let n = within(self.stream.read(&mut chunk))
-                .await
-                .expect("read response");
-            assert!(n > 0, "connection closed mid-response: {response:?}");
-            response.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    /// `GET path`, keeping the connection.
-    pub async fn get(&mut self, path: &str) -> (u16, String) {
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr);
-        self.request(&request).await
-    }
-}
-
 /// (status, body) once `bytes` hold a whole response with a `Content-Length`.
 fn parse_response(bytes: &[u8]) -> Option<(u16, String)> {
     let text = std::str::from_utf8(bytes).ok()?;
