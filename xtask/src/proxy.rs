@@ -19,8 +19,9 @@ use crate::Result;
 /// The connections passing through, and the server-side sockets of those cut.
 #[derive(Default)]
 struct Links {
-    /// Browser side of each live connection (a clone, for shutting it down).
-    live: Vec<TcpStream>,
+    /// Browser side of each live connection (a clone, for shutting it down), and whether it
+    /// was cut.
+    live: Vec<(TcpStream, Arc<AtomicBool>)>,
     /// Server side of each connection, kept open until the proxy stops: closing it would
     /// tell the server the peer has gone, which is what a half-open connection never does.
     upstream: Vec<TcpStream>,
@@ -92,24 +93,33 @@ fn forward(client: TcpStream, backend: &str, links: &Mutex<Links>) -> Result<()>
     let upstream =
         TcpStream::connect(backend).map_err(|err| format!("cannot reach {backend}: {err}"))?;
     let clone = |s: &TcpStream| s.try_clone().map_err(|err| format!("cannot clone: {err}"));
+    let cut = Arc::new(AtomicBool::new(false));
     {
         let mut links = links.lock().map_err(|_| "proxy state poisoned")?;
-        links.live.push(clone(&client)?);
+        links.live.push((clone(&client)?, Arc::clone(&cut)));
         links.upstream.push(clone(&upstream)?);
     }
     let (client_read, upstream_write) = (clone(&client)?, clone(&upstream)?);
     // Each pump ends when its source ends or its destination fails (after a cut, the browser
-    // side is shut down). Neither shuts the server side: only dropping the proxy does.
-    thread::spawn(move || pump(client_read, upstream_write));
-    thread::spawn(move || pump(upstream, client));
+    // side is shut down).
+    let forward_cut = Arc::clone(&cut);
+    thread::spawn(move || pump(client_read, upstream_write, &forward_cut));
+    thread::spawn(move || pump(upstream, client, &cut));
     Ok(())
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream) {
+/// Copies `from` to `to` until `from` ends; passes the end on (as a real proxy would) unless
+/// the connection was cut, whose server side must hear nothing.
+fn pump(mut from: TcpStream, mut to: TcpStream, cut: &AtomicBool) {
     let mut buffer = [0u8; 16 * 1024];
     loop {
         match from.read(&mut buffer) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => {
+                if !cut.load(Ordering::Acquire) {
+                    let _ = to.shutdown(Shutdown::Write);
+                }
+                return;
+            }
             Ok(n) => {
                 if to.write_all(&buffer[..n]).is_err() {
                     return;
@@ -127,7 +137,9 @@ fn answer_control(mut request: TcpStream, links: &Mutex<Links>) {
         match links.lock() {
             Ok(mut links) => {
                 let cut = links.live.len();
-                for client in links.live.drain(..) {
+                for (client, was_cut) in links.live.drain(..) {
+                    // First the flag, so the pumps do not pass the end on to the server.
+                    was_cut.store(true, Ordering::Release);
                     let _ = client.shutdown(Shutdown::Both);
                 }
                 ("200 OK", format!("cut {cut}"))
@@ -157,7 +169,11 @@ impl Drop for Proxy {
         let _ = TcpStream::connect(&self.control);
         if let Ok(mut links) = self.links.lock() {
             let Links { live, upstream } = &mut *links;
-            for stream in live.drain(..).chain(upstream.drain(..)) {
+            for stream in live
+                .drain(..)
+                .map(|(stream, _)| stream)
+                .chain(upstream.drain(..))
+            {
                 let _ = stream.shutdown(Shutdown::Both);
             }
         }
