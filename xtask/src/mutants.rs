@@ -81,6 +81,14 @@ pub fn mutants() -> Result<()> {
             println!("xtask: {err}");
         }
         let result = read_outcomes(&output.join("mutants.out"))?;
+        if result.caught == 0 && result.missed.is_empty() {
+            // The unmutated tree failed its own tests (or nothing matched): no verdict at all.
+            return Err(format!(
+                "{}: no mutant was tested; see {}",
+                scope.name,
+                output.join("mutants.out").join("debug.log").display()
+            ));
+        }
         missed_total += result.missed.len();
         write_scope(&mut summary, scope, &result);
     }
