@@ -3,10 +3,8 @@
 
 use std::{
     fs::File,
-    io::{BufRead as _, BufReader},
     path::PathBuf,
     process::{Child, Stdio},
-    sync::mpsc,
     thread,
     time::{Duration, Instant},
 };
@@ -56,31 +54,26 @@ impl Backend {
             .map_err(|err| format!("cannot start the backend: {err}"))?;
         let stdout = child.stdout.take().ok_or("backend stdout not captured")?;
 
-        // Read stdout on a thread: the first line names the address, and later lines must keep
-        // draining so the pipe never fills.
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout)
-                .lines()
-                .map_while(std::io::Result::ok)
-            {
-                if let Some(addr) = line.strip_prefix("listening on http://") {
-                    // The receiver may have given up; nothing else to do then.
-                    let _ = tx.send(addr.trim_end_matches('/').to_owned());
-                }
-            }
-        });
+        // The first line names the address; later lines keep draining so the pipe never fills.
+        let addr = tools::await_stdout_line(
+            stdout,
+            |line| {
+                line.strip_prefix("listening on http://")
+                    .map(|addr| addr.trim_end_matches('/').to_owned())
+            },
+            START_TIMEOUT,
+        );
         let mut backend = Self {
             child,
             addr: String::new(),
             log,
         };
-        match rx.recv_timeout(START_TIMEOUT) {
-            Ok(addr) => {
+        match addr {
+            Some(addr) => {
                 backend.addr = addr;
                 Ok(backend)
             }
-            Err(_) => Err(format!(
+            None => Err(format!(
                 "the backend did not report its address; log: {}\n{}",
                 backend.log.display(),
                 backend.log_tail()

@@ -60,6 +60,30 @@ fn cargo_home() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".cargo"))
 }
 
+/// Reads `stdout` on a thread until a line yields `Some` from `parse`, and returns that within
+/// `timeout` (`None` if it never came). The thread keeps draining the pipe afterwards, so a
+/// child that goes on printing never blocks on a full pipe.
+pub fn await_stdout_line<T: Send + 'static>(
+    stdout: std::process::ChildStdout,
+    parse: fn(&str) -> Option<T>,
+    timeout: std::time::Duration,
+) -> Option<T> {
+    use std::io::BufRead as _;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(std::io::Result::ok)
+        {
+            if let Some(found) = parse(&line) {
+                // The receiver may have given up; nothing else to do then.
+                let _ = tx.send(found);
+            }
+        }
+    });
+    rx.recv_timeout(timeout).ok()
+}
+
 /// The `cargo` that runs us (so a toolchain override is respected).
 pub fn cargo() -> Command {
     command(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))

@@ -4,10 +4,8 @@
 //! wasm-bindgen-test suite.
 
 use std::{
-    io::{BufRead as _, BufReader},
     path::Path,
     process::{Child, Stdio},
-    sync::mpsc,
     thread,
     time::{Duration, Instant},
 };
@@ -52,26 +50,11 @@ impl Chrome {
             .stdout
             .take()
             .ok_or("chromedriver stdout not captured")?;
-        let (tx, rx) = mpsc::channel();
-        // Keeps draining stdout after the port line, so the pipe never fills.
-        thread::spawn(move || {
-            for line in BufReader::new(stdout)
-                .lines()
-                .map_while(std::io::Result::ok)
-            {
-                if let Some(port) = started_on_port(&line) {
-                    // The receiver may have given up; nothing else to do then.
-                    let _ = tx.send(port);
-                }
-            }
-        });
-        let port = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(port) => port,
-            Err(_) => {
-                let _ = driver.kill();
-                let _ = driver.wait();
-                return Err("chromedriver did not report its port within 20 s".to_owned());
-            }
+        let Some(port) = tools::await_stdout_line(stdout, started_on_port, Duration::from_secs(20))
+        else {
+            let _ = driver.kill();
+            let _ = driver.wait();
+            return Err("chromedriver did not report its port within 20 s".to_owned());
         };
         let mut chrome = Self {
             driver,
