@@ -11,47 +11,19 @@ mod common;
 use std::time::Duration;
 
 use backend::Config;
-use common::{RawSocket, ServerFrame, TestServer, within};
+use common::{
+    RawSocket, ServerFrame, TestServer, client_frame,
+    opcode::{BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT},
+    within,
+};
 use futures_util::StreamExt as _;
 use shared::{ClientMsg, ErrorCode, ServerMsg, close, paths};
 use tokio::io::AsyncWriteExt as _;
 
-const TEXT: u8 = 0x1;
-const BINARY: u8 = 0x2;
-const CONTINUATION: u8 = 0x0;
-const CLOSE: u8 = 0x8;
-const PING: u8 = 0x9;
-const PONG: u8 = 0xA;
-
-/// One frame as a client sends it: masked unless `mask` is `None`.
-fn frame(fin: bool, rsv: u8, opcode: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![(u8::from(fin) << 7) | (rsv << 4) | opcode];
-    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
-    match payload.len() {
-        n if n < 126 => out.push(mask_bit | n as u8),
-        n if n <= 0xffff => {
-            out.push(mask_bit | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(mask_bit | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    match mask {
-        Some(key) => {
-            out.extend_from_slice(&key);
-            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-        }
-        None => out.extend_from_slice(payload),
-    }
-    out
-}
-
 const KEY: Option<[u8; 4]> = Some([0x37, 0xfa, 0x21, 0x3d]);
 
 fn data(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    frame(true, 0, opcode, KEY, payload)
+    client_frame(true, 0, opcode, KEY, payload)
 }
 
 fn close_payload(code: u16, reason: &[u8]) -> Vec<u8> {
@@ -228,7 +200,8 @@ async fn rfc5_2_every_payload_length_encoding_round_trips(target: Target) {
 async fn rfc5_1_unmasked_client_frame_is_a_protocol_error(target: Target) {
     let server = server();
     let mut peer = Peer::open(&server, target).await;
-    peer.send(&frame(true, 0, TEXT, None, b"not masked")).await;
+    peer.send(&client_frame(true, 0, TEXT, None, b"not masked"))
+        .await;
     peer.expect_close(close::PROTOCOL_ERROR).await;
 }
 
@@ -236,7 +209,7 @@ async fn rfc5_2_reserved_bits_without_an_extension_are_a_protocol_error(target: 
     for rsv in 1..=0b111 {
         let server = server();
         let mut peer = Peer::open(&server, target).await;
-        peer.send(&frame(true, rsv, TEXT, KEY, b"rsv")).await;
+        peer.send(&client_frame(true, rsv, TEXT, KEY, b"rsv")).await;
         peer.expect_close(close::PROTOCOL_ERROR).await;
     }
 }
@@ -277,7 +250,7 @@ async fn rfc5_5_control_frame_over_125_bytes_is_a_protocol_error(target: Target)
 async fn rfc5_5_fragmented_control_frame_is_a_protocol_error(target: Target) {
     let server = server();
     let mut peer = Peer::open(&server, target).await;
-    peer.send(&frame(false, 0, PING, KEY, b"part")).await;
+    peer.send(&client_frame(false, 0, PING, KEY, b"part")).await;
     peer.expect_close(close::PROTOCOL_ERROR).await;
 }
 
@@ -286,11 +259,12 @@ async fn rfc5_4_fragments_are_reassembled_with_control_frames_between_them(targe
     let mut peer = Peer::open(&server, target).await;
     // Valid JSON only when whole: the chat answers `not_identified` (a request before hello)
     // only if it reassembled the message.
-    peer.send(&frame(false, 0, TEXT, KEY, br#"{"type":"#)).await;
-    peer.send(&data(PING, b"between")).await;
-    peer.send(&frame(false, 0, CONTINUATION, KEY, br#""list_"#))
+    peer.send(&client_frame(false, 0, TEXT, KEY, br#"{"type":"#))
         .await;
-    peer.send(&frame(true, 0, CONTINUATION, KEY, br#"rooms"}"#))
+    peer.send(&data(PING, b"between")).await;
+    peer.send(&client_frame(false, 0, CONTINUATION, KEY, br#""list_"#))
+        .await;
+    peer.send(&client_frame(true, 0, CONTINUATION, KEY, br#"rooms"}"#))
         .await;
     peer.expect(PONG, b"between").await;
     peer.expect_answer(TEXT, br#"{"type":"list_rooms"}"#).await;
@@ -299,7 +273,7 @@ async fn rfc5_4_fragments_are_reassembled_with_control_frames_between_them(targe
 async fn rfc5_4_continuation_without_a_start_is_a_protocol_error(target: Target) {
     let server = server();
     let mut peer = Peer::open(&server, target).await;
-    peer.send(&frame(true, 0, CONTINUATION, KEY, b"orphan"))
+    peer.send(&client_frame(true, 0, CONTINUATION, KEY, b"orphan"))
         .await;
     peer.expect_close(close::PROTOCOL_ERROR).await;
 }
@@ -309,7 +283,8 @@ async fn rfc5_4_new_data_frame_in_the_middle_of_a_fragmented_message_is_a_protoc
 ) {
     let server = server();
     let mut peer = Peer::open(&server, target).await;
-    peer.send(&frame(false, 0, TEXT, KEY, b"first half")).await;
+    peer.send(&client_frame(false, 0, TEXT, KEY, b"first half"))
+        .await;
     peer.send(&data(TEXT, b"interloper")).await;
     peer.expect_close(close::PROTOCOL_ERROR).await;
 }
@@ -325,9 +300,9 @@ async fn rfc8_1_invalid_utf8_in_one_frame_closes_with_1007(target: Target) {
 async fn rfc8_1_invalid_utf8_split_across_fragments_closes_with_1007(target: Target) {
     let server = server();
     let mut peer = Peer::open(&server, target).await;
-    peer.send(&frame(false, 0, TEXT, KEY, "valid ".as_bytes()))
+    peer.send(&client_frame(false, 0, TEXT, KEY, "valid ".as_bytes()))
         .await;
-    peer.send(&frame(true, 0, CONTINUATION, KEY, &[0xc0, 0xaf]))
+    peer.send(&client_frame(true, 0, CONTINUATION, KEY, &[0xc0, 0xaf]))
         .await; // overlong '/'
     peer.expect_close(close::INVALID_PAYLOAD).await;
 }
@@ -336,8 +311,9 @@ async fn rfc5_6_a_character_split_across_fragments_is_valid(target: Target) {
     let server = server();
     let mut peer = Peer::open(&server, target).await;
     let bytes = r#"{"type":"한"}"#.as_bytes(); // 한 is three bytes: split after its first
-    peer.send(&frame(false, 0, TEXT, KEY, &bytes[..10])).await;
-    peer.send(&frame(true, 0, CONTINUATION, KEY, &bytes[10..]))
+    peer.send(&client_frame(false, 0, TEXT, KEY, &bytes[..10]))
+        .await;
+    peer.send(&client_frame(true, 0, CONTINUATION, KEY, &bytes[10..]))
         .await;
     peer.expect_answer(TEXT, bytes).await;
 }

@@ -497,24 +497,41 @@ impl RawSocket {
     }
 }
 
-/// One client frame: masked, as clients must (RFC 6455 5.3).
-pub fn masked_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x12, 0x34, 0x56, 0x78];
-    let mut frame = vec![(u8::from(fin) << 7) | opcode];
+/// One client frame, built byte by byte: `rsv` in the three reserved bits, masked with `mask`
+/// unless it is `None` (which clients must not do, RFC 6455 5.3: for conformance tests).
+pub fn client_frame(
+    fin: bool,
+    rsv: u8,
+    opcode: u8,
+    mask: Option<[u8; 4]>,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut out = vec![(u8::from(fin) << 7) | (rsv << 4) | opcode];
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
     match payload.len() {
-        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n < 126 => out.push(mask_bit | n as u8),
         n if n <= 0xffff => {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&(n as u16).to_be_bytes());
+            out.push(mask_bit | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
         }
         n => {
-            frame.push(0x80 | 127);
-            frame.extend_from_slice(&(n as u64).to_be_bytes());
+            out.push(mask_bit | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
         }
     }
-    frame.extend_from_slice(&mask);
-    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    frame
+    match mask {
+        Some(key) => {
+            out.extend_from_slice(&key);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        }
+        None => out.extend_from_slice(payload),
+    }
+    out
+}
+
+/// One ordinary client frame: no reserved bits, masked as clients must.
+pub fn masked_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    client_frame(fin, 0, opcode, Some([0x12, 0x34, 0x56, 0x78]), payload)
 }
 
 /// Parses one unmasked server frame from the front of `bytes`: the frame and the bytes it took.
