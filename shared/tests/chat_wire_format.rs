@@ -286,8 +286,7 @@ fn wire_name(code: ErrorCode) -> &'static str {
 fn every_error_code_has_its_snake_case_name_and_is_documented() {
     let codes = all_error_codes();
     assert_eq!(codes.len(), 14, "{codes:?}");
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"))
-        .expect("docs/PROTOCOL.md exists");
+    let doc = protocol_doc();
     for code in codes {
         let name = wire_name(code);
         assert_eq!(encode(&code).unwrap(), format!("\"{name}\""));
@@ -299,10 +298,15 @@ fn every_error_code_has_its_snake_case_name_and_is_documented() {
     }
 }
 
+/// docs/PROTOCOL.md, which these tests hold to the code.
+fn protocol_doc() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"))
+        .expect("docs/PROTOCOL.md exists")
+}
+
 /// The JSON lines of the fenced ```json blocks in docs/PROTOCOL.md's chat section.
 fn documented_lines() -> Vec<String> {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"))
-        .expect("docs/PROTOCOL.md exists");
+    let doc = protocol_doc();
     let chat = doc
         .split_once("## `GET /ws`")
         .map(|(_, rest)| rest.split("\n## ").next().unwrap_or(rest))
