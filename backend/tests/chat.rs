@@ -781,12 +781,10 @@ async fn slow_reader_is_dropped_with_1013_memory_stays_bounded_and_everyone_else
     }
     let baseline_kb = common::rss_kb(process.child.id());
 
-    // Enough bytes to fill every buffer between the hub and the slow peer several times
-    // over, on this host: the most the kernel lets a socket queue for sending (tcp_wmem's
-    // maximum), its small receive buffer, actix's write buffer, and the 4-frame outbox. The
-    // server must drop it on the way, whatever those sizes are.
+    // Enough to fill every buffer between the hub and the slow peer several times over, on
+    // this host: the server must drop it on the way, whatever those sizes are.
     let text = "x".repeat(64 * 1024);
-    let messages = 3 * common::tcp_wmem_max() / text.len() + 64;
+    let messages = common::messages_to_overflow(text.len());
     let mut slow_left_at = None;
     let mut peak_kb = baseline_kb;
     for i in 0..messages {

@@ -14,11 +14,9 @@ use backend::Config;
 use common::{
     RawSocket, ServerFrame, TestServer, client_frame,
     opcode::{BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT},
-    within,
 };
 use futures_util::StreamExt as _;
 use shared::{ClientMsg, ErrorCode, ServerMsg, close, paths};
-use tokio::io::AsyncWriteExt as _;
 
 const KEY: Option<[u8; 4]> = Some([0x37, 0xfa, 0x21, 0x3d]);
 
@@ -73,7 +71,7 @@ impl Peer {
     }
 
     async fn send(&mut self, bytes: &[u8]) {
-        within(self.socket.stream.write_all(bytes)).await.unwrap();
+        self.socket.send_bytes(bytes).await;
     }
 
     /// The next server frame other than a heartbeat ping; `None` when the connection ended.

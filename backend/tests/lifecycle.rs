@@ -131,9 +131,9 @@ async fn shutdown_refuses_upgrades_and_readiness_during_the_drain_and_ends_at_th
     // a write and cannot say goodbye, so only the timeout ends the drain.
     let mut stuck =
         RawSocket::connect_with_receive_buffer(server.addr, paths::WS_ECHO, None, 4096).await;
-    // More than the kernel can buffer on the way back (tcp_wmem's maximum), several times.
+    // More than the buffers on the way back can hold, several times.
     let payload = vec![0u8; 60_000];
-    let count = 3 * common::tcp_wmem_max() / payload.len() + 64;
+    let count = common::messages_to_overflow(payload.len());
     let frames: Vec<u8> = (0..count)
         .flat_map(|_| common::masked_frame(true, common::opcode::BINARY, &payload))
         .collect();

@@ -176,9 +176,7 @@ async fn json_logs_are_one_object_per_line_and_connection_lines_carry_endpoint_a
     ] {
         let mut peer = common::RawSocket::connect(server.addr, path, protocol).await;
         let invalid_utf8 = common::masked_frame(true, common::opcode::TEXT, &[0xff, 0xfe]);
-        tokio::io::AsyncWriteExt::write_all(&mut peer.stream, &invalid_utf8)
-            .await
-            .unwrap();
+        peer.send_bytes(&invalid_utf8).await;
         assert_eq!(
             peer.read_until_close(common::STEP).await,
             shared::close::INVALID_PAYLOAD

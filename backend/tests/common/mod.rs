@@ -452,10 +452,13 @@ impl RawSocket {
 
     /// Sends one masked text frame (clients must mask, RFC 6455 5.3).
     pub async fn send_text(&mut self, text: &str) {
-        let frame = masked_frame(true, opcode::TEXT, text.as_bytes());
-        within(self.stream.write_all(&frame))
-            .await
-            .expect("send frame");
+        self.send_bytes(&masked_frame(true, opcode::TEXT, text.as_bytes()))
+            .await;
+    }
+
+    /// Writes `bytes` (frames built by hand) as they are.
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        within(self.stream.write_all(bytes)).await.expect("send");
     }
 
     /// The next server frame, heartbeat pings included; `None` when the connection ended
@@ -555,15 +558,19 @@ pub fn parse_frame(bytes: &[u8]) -> Option<(ServerFrame, usize)> {
     Some(((first & 0x80 != 0, first & 0x0f, payload), header + len))
 }
 
-/// The most bytes this host lets a TCP socket queue for sending (`tcp_wmem`'s maximum).
-pub fn tcp_wmem_max() -> usize {
-    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+/// How many messages of `len` bytes a peer that stops reading must be sent before every buffer
+/// between the server and it is full several times over, on this host: three times the most
+/// the kernel lets a socket queue for sending (`tcp_wmem`'s maximum), plus 64 more for the
+/// receiver's small buffer and the server's own (actix's write buffer, an outbox).
+pub fn messages_to_overflow(len: usize) -> usize {
+    let tcp_wmem_max: usize = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
         .unwrap()
         .split_whitespace()
         .nth(2)
         .unwrap()
         .parse()
-        .unwrap()
+        .unwrap();
+    3 * tcp_wmem_max / len + 64
 }
 
 /// The resident memory of process `pid`, in kB (`VmRSS`).
