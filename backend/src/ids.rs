@@ -8,3 +8,14 @@ pub struct ConnId(pub u64);
 /// One user (a nickname and its browser token), with one or more connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(pub u64);
+
+/// A fresh random [`shared::Epoch`] for a new message log (128 bits from the OS, as hex).
+///
+/// # Errors
+/// When the operating system has no randomness to give (the log is then not created).
+pub fn new_epoch() -> Result<shared::Epoch, getrandom::Error> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(shared::Epoch::try_from(hex).expect("32 hex digits are a valid epoch"))
+}

@@ -29,7 +29,7 @@ use std::{
 use prometheus::{Histogram, IntCounter};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use shared::{
-    ClientMsgId, DirectMessage, HistoryMode, MessageId, Nick, RoomMessage, RoomName, Text,
+    ClientMsgId, DirectMessage, Epoch, HistoryMode, MessageId, Nick, RoomMessage, RoomName, Text,
 };
 use tokio::sync::mpsc;
 
@@ -39,7 +39,8 @@ pub const DB_FILE: &str = "chat.sqlite3";
 /// Schema migrations, applied in order at start-up; `PRAGMA user_version` counts the applied
 /// ones. Append only: never edit a migration that has shipped. (Two dozen lines of our own
 /// instead of a migration crate that would pin our rusqlite version.)
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE rooms (
         name TEXT PRIMARY KEY,
         last_seq INTEGER NOT NULL
@@ -62,7 +63,14 @@ const MIGRATIONS: &[&str] = &["
     CREATE INDEX messages_direct_sender ON messages (sender, id) WHERE room IS NULL;
     CREATE INDEX messages_direct_recipient ON messages (recipient, id) WHERE room IS NULL;
     CREATE INDEX messages_ts ON messages (ts);
-"];
+",
+    "
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+",
+];
 
 /// How the store behaves; [`crate::Config`] fills it from flags.
 #[derive(Debug, Clone)]
@@ -169,6 +177,9 @@ pub enum Read {
         room: RoomName,
         /// Which ones.
         range: RoomRange,
+        /// The epoch the client's `since` belongs to: another one than the log's means a
+        /// reset.
+        epoch: Option<Epoch>,
     },
     /// A user's direct messages (sent and received).
     Direct {
@@ -176,6 +187,8 @@ pub enum Read {
         user: String,
         /// The last id the client has, if any.
         since: Option<MessageId>,
+        /// The epoch `since` belongs to.
+        epoch: Option<Epoch>,
     },
 }
 
@@ -188,6 +201,8 @@ pub enum RoomRange {
     Since(u64),
     /// The page before this sequence number.
     Before(u64),
+    /// The latest page, as a `reset`: the client's `since` belongs to another epoch.
+    Reset,
 }
 
 /// The answer to a [`Read`].
@@ -203,6 +218,8 @@ pub enum Answer {
         messages: Vec<RoomMessage>,
         /// Whether older ones exist.
         more_before: bool,
+        /// The log's epoch.
+        epoch: Epoch,
     },
     /// Direct messages, oldest first.
     Direct {
@@ -210,6 +227,8 @@ pub enum Answer {
         mode: HistoryMode,
         /// Oldest first.
         messages: Vec<DirectMessage>,
+        /// The log's epoch.
+        epoch: Epoch,
     },
 }
 
@@ -282,7 +301,7 @@ impl<C: Send + 'static> Store<C> {
             path: dir.to_owned(),
             reason: format!("cannot create the data directory: {err}"),
         })?;
-        let connection = open_connection(&path, &options).map_err(|err| OpenError {
+        let (connection, epoch) = open_connection(&path, &options).map_err(|err| OpenError {
             path: path.clone(),
             reason: err.to_string(),
         })?;
@@ -290,6 +309,7 @@ impl<C: Send + 'static> Store<C> {
         let (events, receiver) = mpsc::unbounded_channel();
         let writer = Writer {
             db: connection,
+            epoch,
             options,
             metrics,
             events,
@@ -325,7 +345,9 @@ impl<C: Send + 'static> Store<C> {
     }
 }
 
-fn open_connection(path: &Path, options: &StoreOptions) -> anyhow::Result<Connection> {
+/// Opens, configures and migrates the database; returns it with its epoch (created with the
+/// database, so a replaced or wiped data directory has another one).
+fn open_connection(path: &Path, options: &StoreOptions) -> anyhow::Result<(Connection, Epoch)> {
     let mut db = Connection::open(path)?;
     // journal_mode answers with the mode it is in; a database that cannot do WAL (e.g. on a
     // network file system) says so here rather than silently running slower and less safe.
@@ -340,7 +362,14 @@ fn open_connection(path: &Path, options: &StoreOptions) -> anyhow::Result<Connec
         db.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
     }
     migrate(&mut db)?;
-    Ok(db)
+    db.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?1)",
+        [crate::ids::new_epoch()?.as_str()],
+    )?;
+    let epoch: String = db.query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |row| {
+        row.get(0)
+    })?;
+    Ok((db, Epoch::try_from(epoch)?))
 }
 
 fn migrate(db: &mut Connection) -> anyhow::Result<()> {
@@ -367,6 +396,7 @@ const MAX_ROUND: usize = 4096;
 
 struct Writer<C> {
     db: Connection,
+    epoch: Epoch,
     options: StoreOptions,
     metrics: Option<StoreMetrics>,
     events: mpsc::UnboundedSender<Event<C>>,
@@ -461,8 +491,20 @@ impl<C> Writer<C> {
     fn read(&mut self, read: &Read) -> rusqlite::Result<Answer> {
         let tx = self.db.transaction()?;
         let answer = match read {
-            Read::Room { room, range } => read_room(&tx, &self.options, room, *range)?,
-            Read::Direct { user, since } => read_direct(&tx, &self.options, user, *since)?,
+            Read::Room { room, range, epoch } => {
+                let range = match range {
+                    // A `since` from another log means nothing here.
+                    RoomRange::Since(_) if epoch.as_ref().is_some_and(|e| *e != self.epoch) => {
+                        RoomRange::Reset
+                    }
+                    range => *range,
+                };
+                read_room(&tx, &self.options, room, range, &self.epoch)?
+            }
+            Read::Direct { user, since, epoch } => {
+                let stale = epoch.as_ref().is_some_and(|e| *e != self.epoch);
+                read_direct(&tx, &self.options, user, *since, stale, &self.epoch)?
+            }
         };
         tx.finish()?;
         Ok(answer)
@@ -646,6 +688,7 @@ fn read_room(
     options: &StoreOptions,
     room: &RoomName,
     range: RoomRange,
+    epoch: &Epoch,
 ) -> rusqlite::Result<Answer> {
     let name = room.as_str();
     let last_seq: u64 = tx
@@ -655,6 +698,7 @@ fn read_room(
         .unwrap_or(0);
     let (mode, messages) = match range {
         RoomRange::Latest => (HistoryMode::Latest, latest_page(tx, options, name)?),
+        RoomRange::Reset => (HistoryMode::Reset, latest_page(tx, options, name)?),
         RoomRange::Before(before) => {
             let mut page: Vec<RoomMessage> = tx
                 .prepare_cached(&format!(
@@ -693,7 +737,7 @@ fn read_room(
         (_, Some(first)) => first.seq,
         (RoomRange::Since(since), None) => since + 1,
         (RoomRange::Before(before), None) => *before,
-        (RoomRange::Latest, None) => 0,
+        (RoomRange::Latest | RoomRange::Reset, None) => 0,
     };
     let more_before = tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE room = ?1 AND seq < ?2)")?
@@ -703,6 +747,7 @@ fn read_room(
         mode,
         messages,
         more_before,
+        epoch: epoch.clone(),
     })
 }
 
@@ -726,6 +771,8 @@ fn read_direct(
     options: &StoreOptions,
     user: &str,
     since: Option<MessageId>,
+    stale: bool,
+    epoch: &Epoch,
 ) -> rusqlite::Result<Answer> {
     let query =
         |after: u64, descending: bool, limit: u64| -> rusqlite::Result<Vec<DirectMessage>> {
@@ -756,6 +803,7 @@ fn read_direct(
     let latest = || query(0, true, u64::from(options.page));
     let (mode, messages) = match since {
         None => (HistoryMode::Latest, latest()?),
+        Some(_) if stale => (HistoryMode::Reset, latest()?),
         Some(MessageId(since)) => {
             let missed = query(since, false, u64::from(options.max_catch_up) + 1)?;
             if missed.len() > options.max_catch_up as usize {
@@ -765,7 +813,11 @@ fn read_direct(
             }
         }
     };
-    Ok(Answer::Direct { mode, messages })
+    Ok(Answer::Direct {
+        mode,
+        messages,
+        epoch: epoch.clone(),
+    })
 }
 
 fn sweep(db: &mut Connection, options: &StoreOptions) -> rusqlite::Result<usize> {
@@ -861,7 +913,7 @@ mod tests {
         // connection the store thread is given. A SIGKILL test cannot tell FULL from OFF
         // (the page cache outlives the process); this can.
         let dir = tempfile::tempdir().unwrap();
-        let db = open_connection(&dir.path().join(DB_FILE), &StoreOptions::default()).unwrap();
+        let (db, _) = open_connection(&dir.path().join(DB_FILE), &StoreOptions::default()).unwrap();
         let synchronous: i64 = db
             .query_row("PRAGMA synchronous", [], |row| row.get(0))
             .unwrap();
@@ -894,7 +946,7 @@ mod tests {
             retention_age: Some(Duration::from_secs(3600)),
             ..StoreOptions::default()
         };
-        let mut db = open_connection(&dir.path().join(DB_FILE), &options).unwrap();
+        let (mut db, epoch) = open_connection(&dir.path().join(DB_FILE), &options).unwrap();
         let now = now_ms();
         let old = now - 2 * 3600 * 1000;
         let batch = [
@@ -907,7 +959,7 @@ mod tests {
         let tx = db.transaction().unwrap();
         let room: RoomName = "lobby".parse().unwrap();
         let Answer::Room { messages, .. } =
-            read_room(&tx, &options, &room, RoomRange::Latest).unwrap()
+            read_room(&tx, &options, &room, RoomRange::Latest, &epoch).unwrap()
         else {
             panic!()
         };
@@ -932,7 +984,7 @@ mod tests {
     fn a_client_id_is_remembered_for_the_window_only() {
         let dir = tempfile::tempdir().unwrap();
         let options = StoreOptions::default();
-        let mut db = open_connection(&dir.path().join(DB_FILE), &options).unwrap();
+        let (mut db, _) = open_connection(&dir.path().join(DB_FILE), &options).unwrap();
         let now = now_ms();
         let first = append_all(&mut db, &[message("lobby", "same", now - 10_000)], 0).unwrap();
         // Within the window (since = before the first): the original comes back.
@@ -944,5 +996,77 @@ mod tests {
         // Outside it (since = after the first): a new message.
         let later = append_all(&mut db, &[message("lobby", "same", now)], now - 5_000).unwrap();
         assert!(matches!(later[0], Appended::New(_)));
+    }
+
+    #[test]
+    fn the_epoch_is_kept_with_the_database_and_a_new_database_has_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let (_, first) = open_connection(&path, &StoreOptions::default()).unwrap();
+        let (_, reopened) = open_connection(&path, &StoreOptions::default()).unwrap();
+        assert_eq!(first, reopened, "a restart is the same log");
+        let other = tempfile::tempdir().unwrap();
+        let (_, fresh) =
+            open_connection(&other.path().join(DB_FILE), &StoreOptions::default()).unwrap();
+        assert_ne!(first, fresh, "a replaced data directory is another log");
+    }
+
+    #[test]
+    fn a_since_from_another_epoch_gets_a_reset_even_when_its_seq_exists_here() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, mut events) =
+            Store::<u8>::open(dir.path(), StoreOptions::default(), None).unwrap();
+        for n in 0..3 {
+            store
+                .append(0, message("lobby", &format!("m{n}"), now_ms()))
+                .unwrap();
+        }
+        let room: RoomName = "lobby".parse().unwrap();
+        let other: Epoch = "someone-else".parse().unwrap();
+        let read = |epoch: Option<Epoch>| Read::Room {
+            room: room.clone(),
+            range: RoomRange::Since(1),
+            epoch,
+        };
+        store.read(1, read(Some(other.clone()))).unwrap();
+        store.read(2, read(None)).unwrap();
+        store
+            .read(
+                3,
+                Read::Direct {
+                    user: "nobody".into(),
+                    since: Some(MessageId(1)),
+                    epoch: Some(other),
+                },
+            )
+            .unwrap();
+        let mut answers = Vec::new();
+        while answers.len() < 3 {
+            if let Some(Event::Read { answer, .. }) = events.blocking_recv() {
+                answers.push(answer.unwrap());
+            }
+        }
+        let [
+            Answer::Room {
+                mode: stale,
+                messages,
+                epoch: ours,
+                ..
+            },
+            Answer::Room { mode: trusted, .. },
+            Answer::Direct { mode: direct, .. },
+        ] = &answers[..]
+        else {
+            panic!("{answers:?}")
+        };
+        assert_eq!(*stale, HistoryMode::Reset);
+        assert_eq!(messages.len(), 3, "the latest page");
+        assert_ne!(ours.as_str(), "someone-else");
+        assert_eq!(
+            *trusted,
+            HistoryMode::CatchUp,
+            "no epoch: trusted, as before"
+        );
+        assert_eq!(*direct, HistoryMode::Reset);
     }
 }

@@ -69,6 +69,8 @@ async fn hello_welcomes_and_joins_the_default_room() {
             rooms: vec![],
             since: Default::default(),
             direct_since: None,
+            epochs: Default::default(),
+            direct_epoch: None,
         })
         .await;
     match alice.recv().await {
@@ -139,6 +141,8 @@ async fn join_gives_members_then_presence_events_follow() {
         rooms: vec![],
         since: Default::default(),
         direct_since: None,
+        epochs: Default::default(),
+        direct_epoch: None,
     })
     .await;
     assert!(matches!(bob.recv().await, ServerMsg::Welcome { .. }));
@@ -203,6 +207,8 @@ async fn two_tabs_of_one_user_are_one_member() {
         rooms: vec![],
         since: Default::default(),
         direct_since: None,
+        epochs: Default::default(),
+        direct_epoch: None,
     })
     .await;
     assert_eq!(
@@ -250,6 +256,8 @@ async fn taken_nickname_is_refused_ignoring_case_and_the_socket_stays_usable() {
             rooms: vec![],
             since: Default::default(),
             direct_since: None,
+            epochs: Default::default(),
+            direct_epoch: None,
         })
         .await;
     assert_eq!(impostor.recv_error().await, ErrorCode::NickTaken);
@@ -260,6 +268,8 @@ async fn taken_nickname_is_refused_ignoring_case_and_the_socket_stays_usable() {
             rooms: vec![],
             since: Default::default(),
             direct_since: None,
+            epochs: Default::default(),
+            direct_epoch: None,
         })
         .await;
     assert!(matches!(impostor.recv().await, ServerMsg::Welcome { .. }));
@@ -297,6 +307,8 @@ async fn rename_propagates_and_respects_uniqueness() {
             rooms: vec!["elsewhere".parse().unwrap()],
             since: Default::default(),
             direct_since: None,
+            epochs: Default::default(),
+            direct_epoch: None,
         })
         .await;
     match newcomer.recv().await {
@@ -434,6 +446,8 @@ async fn requests_before_hello_and_outside_joined_rooms_are_refused() {
             rooms: vec![],
             since: Default::default(),
             direct_since: None,
+            epochs: Default::default(),
+            direct_epoch: None,
         })
         .await;
     assert_eq!(alice.recv_error().await, ErrorCode::AlreadyIdentified);
@@ -618,6 +632,7 @@ async fn joining_past_the_room_limit_is_refused() {
         .send(&ClientMsg::Join {
             room: "c".parse().unwrap(),
             since: None,
+            epoch: None,
         })
         .await;
     assert_eq!(alice.recv_error().await, ErrorCode::TooManyRooms);
@@ -631,6 +646,7 @@ async fn joining_past_the_room_limit_is_refused() {
         .send(&ClientMsg::Join {
             room: "c".parse().unwrap(),
             since: None,
+            epoch: None,
         })
         .await;
     assert!(matches!(alice.recv().await, ServerMsg::Joined { .. }));
@@ -768,6 +784,8 @@ async fn slow_reader_is_dropped_with_1013_memory_stays_bounded_and_everyone_else
         rooms: vec![],
         since: Default::default(),
         direct_since: None,
+        epochs: Default::default(),
+        direct_epoch: None,
     };
     slow.send_text(&shared::encode(&hello).unwrap()).await;
     for chat in [&mut sender, &mut watcher] {
@@ -845,6 +863,8 @@ async fn silent_chat_client_is_dropped_and_leaves_its_rooms() {
         rooms: vec![],
         since: Default::default(),
         direct_since: None,
+        epochs: Default::default(),
+        direct_epoch: None,
     };
     silent.send_text(&shared::encode(&hello).unwrap()).await;
     assert!(matches!(

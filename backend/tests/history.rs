@@ -11,7 +11,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use backend::Config;
 use common::{Chat, Process, TestServer, eventually, token_for, within};
-use shared::{ClientMsg, ErrorCode, HistoryMode, MessageId, RoomMessage, ServerMsg};
+use shared::{ClientMsg, Epoch, ErrorCode, HistoryMode, MessageId, RoomMessage, ServerMsg};
 
 /// No rate limit in the way, long heartbeats (these clients read only when asked).
 fn config() -> Config {
@@ -30,6 +30,8 @@ struct Greeting {
     chat: Chat,
     history: BTreeMap<String, (HistoryMode, Vec<RoomMessage>, bool)>,
     direct: (HistoryMode, Vec<shared::DirectMessage>),
+    /// Each room's log epoch, from its `history`.
+    epochs: BTreeMap<String, Epoch>,
 }
 
 /// Says hello as `nick` in `rooms` continuing from `since`, and collects the answers in the
@@ -39,6 +41,18 @@ async fn greet(
     nick: &str,
     rooms: &[&str],
     since: &[(&str, u64)],
+    direct_since: Option<u64>,
+) -> Greeting {
+    greet_in_epochs(server, nick, rooms, since, &[], direct_since).await
+}
+
+/// [`greet`] with the epoch each `since` belongs to.
+async fn greet_in_epochs(
+    server: &TestServer,
+    nick: &str,
+    rooms: &[&str],
+    since: &[(&str, u64)],
+    epochs: &[(&str, Epoch)],
     direct_since: Option<u64>,
 ) -> Greeting {
     let mut chat = server.chat_socket().await;
@@ -51,6 +65,11 @@ async fn greet(
             .map(|(room, seq)| (room.parse().unwrap(), *seq))
             .collect(),
         direct_since: direct_since.map(MessageId),
+        epochs: epochs
+            .iter()
+            .map(|(room, epoch)| (room.parse().unwrap(), epoch.clone()))
+            .collect(),
+        direct_epoch: None,
     })
     .await;
     assert!(matches!(chat.recv_any().await, ServerMsg::Welcome { .. }));
@@ -58,10 +77,11 @@ async fn greet(
         assert!(matches!(chat.recv_any().await, ServerMsg::Joined { .. }));
     }
     let direct = match chat.recv_any().await {
-        ServerMsg::DirectHistory { mode, messages } => (mode, messages),
+        ServerMsg::DirectHistory { mode, messages, .. } => (mode, messages),
         other => panic!("expected direct_history, got {other:?}"),
     };
     let mut history = BTreeMap::new();
+    let mut epochs = BTreeMap::new();
     for _ in rooms {
         match chat.recv_any().await {
             ServerMsg::History {
@@ -69,7 +89,9 @@ async fn greet(
                 mode,
                 messages,
                 more_before,
+                epoch,
             } => {
+                epochs.insert(room.to_string(), epoch);
                 history.insert(room.to_string(), (mode, messages, more_before));
             }
             other => panic!("expected history, got {other:?}"),
@@ -79,6 +101,7 @@ async fn greet(
         chat,
         history,
         direct,
+        epochs,
     }
 }
 
@@ -320,6 +343,7 @@ async fn a_repeated_join_answers_with_one_history_and_no_duplicate() {
     let join = ClientMsg::Join {
         room: "lobby".parse().unwrap(),
         since: Some(0),
+        epoch: None,
     };
     alice.chat.send(&join).await;
     alice.chat.send(&join).await;
@@ -462,6 +486,8 @@ async fn direct_messages_are_kept_per_user_and_caught_up_after_a_reconnect() {
                     rooms: vec!["lobby".parse().unwrap()],
                     since: BTreeMap::new(),
                     direct_since: None,
+                    epochs: Default::default(),
+                    direct_epoch: None,
                 })
                 .await;
             match probe.recv_any().await {
@@ -514,6 +540,54 @@ async fn retention_keeps_the_newest_messages_and_a_client_behind_it_is_reset() {
     // A since past the end (the server's data was replaced): reset too.
     let future = greet(&server, "future", &["lobby"], &[("lobby", 99)], None).await;
     assert_eq!(future.history["lobby"].0, HistoryMode::Reset);
+}
+
+#[actix_web::test]
+async fn a_since_from_a_replaced_data_directory_is_reset_through_the_epoch() {
+    // Two servers, two data directories: the second stands for the first after its data was
+    // lost and refilled. Its seq 2 exists, but is not the message the client has.
+    let before = TestServer::spawn(config());
+    let mut alice = greet(&before, "alice", &["lobby"], &[], None).await;
+    send_acked(&mut alice.chat, "lobby", "old", 5).await;
+    let old_epoch = alice.epochs["lobby"].clone();
+    let replaced = TestServer::spawn(config());
+    let mut bob = greet(&replaced, "bob", &["lobby"], &[], None).await;
+    send_acked(&mut bob.chat, "lobby", "new", 5).await;
+    let new_epoch = bob.epochs["lobby"].clone();
+    assert_ne!(old_epoch, new_epoch);
+
+    let stale = [("lobby", old_epoch.clone())];
+    let back = greet_in_epochs(
+        &replaced,
+        "alice",
+        &["lobby"],
+        &[("lobby", 2)],
+        &stale,
+        None,
+    )
+    .await;
+    assert_eq!(back.history["lobby"].0, HistoryMode::Reset);
+    assert_eq!(
+        back.epochs["lobby"], new_epoch,
+        "the client learns the new epoch"
+    );
+    let current = [("lobby", new_epoch)];
+    let again = greet_in_epochs(
+        &replaced,
+        "carol",
+        &["lobby"],
+        &[("lobby", 2)],
+        &current,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (again.history["lobby"].0, seqs(&again.history["lobby"].1)),
+        (HistoryMode::CatchUp, vec![3, 4, 5])
+    );
+    // The first server still has that log: there the old epoch is current.
+    let same = greet_in_epochs(&before, "dave", &["lobby"], &[("lobby", 4)], &stale, None).await;
+    assert_eq!(same.history["lobby"].0, HistoryMode::CatchUp);
 }
 
 #[actix_web::test]

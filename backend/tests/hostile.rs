@@ -93,6 +93,8 @@ async fn flood(server: &TestServer, nick: &str, frames: impl Iterator<Item = Str
         rooms: vec![],
         since: Default::default(),
         direct_since: None,
+        epochs: Default::default(),
+        direct_epoch: None,
     };
     attacker.send_text(&shared::encode(&hello).unwrap()).await;
     let bytes: Vec<u8> = frames
@@ -191,6 +193,8 @@ async fn the_server_survives_the_battery() {
         rooms: vec![],
         since: Default::default(),
         direct_since: None,
+        epochs: Default::default(),
+        direct_epoch: None,
     })
     .await;
     assert!(matches!(odd.recv().await, ServerMsg::Welcome { .. }));

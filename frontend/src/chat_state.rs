@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use shared::{
-    ClientMsg, ClientMsgId, DirectMessage, ErrorCode, HistoryMode, Limits, MessageId, Nick,
+    ClientMsg, ClientMsgId, DirectMessage, Epoch, ErrorCode, HistoryMode, Limits, MessageId, Nick,
     RoomInfo, RoomMessage, RoomName, ServerMsg, Text,
 };
 
@@ -75,6 +75,8 @@ pub struct RoomView {
     /// The newest `seq` received, kept even when its line scrolled out of memory: what a
     /// reconnect asks to continue from.
     pub last_seq: Option<u64>,
+    /// The epoch of the room's log that `last_seq` belongs to (from the last `history`).
+    pub epoch: Option<Epoch>,
     /// Whether the server has older messages than the first line.
     pub more_before: bool,
     /// A "load older" request is out.
@@ -102,6 +104,8 @@ pub struct ChatState {
     pub notices: Vec<String>,
     /// The newest direct message id received (what a reconnect continues from).
     pub direct_last: Option<MessageId>,
+    /// The epoch of the direct-message log that `direct_last` belongs to.
+    pub direct_epoch: Option<Epoch>,
     /// Starts every `client_id` of this page load: random, so ids never repeat across
     /// reloads (the server treats a repeated id as a resend of the same message).
     pub client_prefix: String,
@@ -132,12 +136,20 @@ impl ChatState {
             .iter()
             .filter_map(|(room, view)| Some((room.clone(), view.last_seq?)))
             .collect();
+        let epochs = self
+            .rooms
+            .iter()
+            .filter(|(_, view)| view.last_seq.is_some())
+            .filter_map(|(room, view)| Some((room.clone(), view.epoch.clone()?)))
+            .collect();
         ClientMsg::Hello {
             nick,
             token,
             rooms: self.joined_rooms(),
             since,
+            epochs,
             direct_since: self.direct_last,
+            direct_epoch: self.direct_last.and(self.direct_epoch.clone()),
         }
     }
 
@@ -374,10 +386,12 @@ impl ChatState {
                 mode,
                 messages,
                 more_before,
+                epoch,
             } => {
                 let me = self.me.clone();
                 let reset = mode == HistoryMode::Reset;
                 if let Some(view) = self.rooms.get_mut(&room) {
+                    view.epoch = Some(epoch);
                     view.history(mode, messages, more_before, me.as_ref());
                 }
                 if reset {
@@ -387,7 +401,14 @@ impl ChatState {
                     ));
                 }
             }
-            ServerMsg::DirectHistory { mode, messages } => self.direct_history(mode, messages),
+            ServerMsg::DirectHistory {
+                mode,
+                messages,
+                epoch,
+            } => {
+                self.direct_epoch = Some(epoch);
+                self.direct_history(mode, messages);
+            }
             direct @ ServerMsg::Direct { .. } => {
                 if let Ok(message) = direct.into_direct_message() {
                     self.receive_direct(message);
@@ -447,6 +468,8 @@ impl ChatState {
             for (_, lines) in self.directs.values_mut() {
                 lines.retain(|l| l.id.is_none());
             }
+            // As for rooms: the new log's ids may be lower than ours.
+            self.direct_last = None;
             self.notice("You were away too long to catch up on every direct message.".into());
         }
         for message in messages {
@@ -540,6 +563,9 @@ impl RoomView {
                 // The server's page replaces what we had, except our unsent lines, which
                 // follow it (a resend after `welcome` settles them).
                 let unsent: Vec<Line> = self.lines.drain(..).filter(|l| l.id.is_none()).collect();
+                // A reset may come from a new log (another epoch) whose numbers are lower
+                // than ours: continue from the page, not from the larger old number.
+                self.last_seq = None;
                 for message in messages {
                     let own = mine(&message.from);
                     self.receive(message, own);
@@ -654,6 +680,10 @@ fn push_line(lines: &mut Vec<Line>, line: Line) {
 mod tests {
     use super::*;
 
+    fn epoch() -> Epoch {
+        "e1".parse().unwrap()
+    }
+
     fn nick(n: &str) -> Nick {
         n.parse().unwrap()
     }
@@ -739,6 +769,7 @@ mod tests {
             mode,
             messages: ids.iter().map(|&id| stored(id, "bob", "b")).collect(),
             more_before,
+            epoch: epoch(),
         }
     }
 
@@ -757,10 +788,15 @@ mod tests {
         state.apply(said(5, "bob", "m5", "b"), 0.0);
         // A reconnect asks from the last seq; the catch-up overlaps nothing, a late live
         // copy of 5 and a repeated 6 are dropped by id.
-        let ClientMsg::Hello { since, .. } = state.hello(nick("me"), token()) else {
+        let ClientMsg::Hello { since, epochs, .. } = state.hello(nick("me"), token()) else {
             panic!()
         };
         assert_eq!(since.get(&room("lobby")), Some(&5));
+        assert_eq!(
+            epochs.get(&room("lobby")),
+            Some(&epoch()),
+            "the log 5 belongs to"
+        );
         state.apply(history(HistoryMode::CatchUp, &[6, 7], true), 0.0);
         state.apply(said(5, "bob", "m5", "b"), 0.0);
         state.apply(said(6, "bob", "m6", "b"), 0.0);
@@ -789,6 +825,9 @@ mod tests {
         state.apply(history(HistoryMode::Reset, &[50, 51], true), 0.0);
         assert_eq!(ids(&state), [Some(50), Some(51), None]);
         assert_eq!(state.notices.len(), 1, "a reset is explained");
+        // A reset from a new log (another epoch) with lower numbers: continue from those.
+        state.apply(history(HistoryMode::Reset, &[2, 3], false), 0.0);
+        assert_eq!(state.rooms[&room("lobby")].last_seq, Some(3));
     }
 
     #[test]
@@ -821,6 +860,7 @@ mod tests {
                 mode: HistoryMode::CatchUp,
                 messages: vec![caught_up],
                 more_before: false,
+                epoch: epoch(),
             },
             0.0,
         );
@@ -1202,6 +1242,7 @@ mod tests {
         state.apply(
             ServerMsg::DirectHistory {
                 mode: HistoryMode::Latest,
+                epoch: epoch(),
                 messages: vec![
                     direct_from(1, "bob", "me", "b-1")
                         .into_direct_message()
@@ -1218,6 +1259,7 @@ mod tests {
         state.apply(
             ServerMsg::DirectHistory {
                 mode: HistoryMode::Reset,
+                epoch: epoch(),
                 messages: vec![],
             },
             0.0,
@@ -1226,6 +1268,7 @@ mod tests {
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].client_id, unsent);
         assert_eq!(state.notices.len(), 1);
+        assert_eq!(state.direct_last, None, "the new log's ids start again");
     }
 
     #[test]
@@ -1339,6 +1382,7 @@ mod tests {
                     stored(2, "bob", unsent.as_str()),
                 ],
                 more_before: false,
+                epoch: epoch(),
             },
             0.0,
         );

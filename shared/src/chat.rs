@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ClientMsgId, InvalidName, MessageId, Nick, RoomName, UserToken};
+use crate::ids::{ClientMsgId, Epoch, InvalidName, MessageId, Nick, RoomName, UserToken};
 
 /// The WebSocket subprotocol a client must offer in `Sec-WebSocket-Protocol`.
 pub const SUBPROTOCOL: &str = "chat.v1.json";
@@ -82,10 +82,17 @@ pub enum ClientMsg {
         /// latest page.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         since: BTreeMap<RoomName, u64>,
+        /// The `epoch` of each room in `since`, from its last `history`: a room whose log has
+        /// another epoch now gets a `reset`. A room without one is trusted (older clients).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        epochs: BTreeMap<RoomName, Epoch>,
         /// A reconnecting client's last direct message id: `direct_history` is then exactly
         /// the direct messages after it. Without it, the latest page.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         direct_since: Option<MessageId>,
+        /// The `epoch` of the last `direct_history`, with `direct_since`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        direct_epoch: Option<Epoch>,
     },
     /// Join (and create, if new) a room. `history` follows `joined`.
     Join {
@@ -94,6 +101,9 @@ pub enum ClientMsg {
         /// The last `seq` this client has of the room, if any (see `hello`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<u64>,
+        /// The `epoch` that `since` belongs to (see `hello`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<Epoch>,
     },
     /// Ask for the page of a room's messages just before `before` ("load older").
     LoadOlder {
@@ -239,6 +249,8 @@ pub enum ServerMsg {
         /// Whether older messages are stored before the first one ("load older" can fetch
         /// them).
         more_before: bool,
+        /// The room log's identity: keep it with the `seq`s and send it back with `since`.
+        epoch: Epoch,
     },
     /// Stored direct messages of this user (sent or received), oldest first, sent after
     /// `welcome`.
@@ -247,6 +259,8 @@ pub enum ServerMsg {
         mode: HistoryMode,
         /// Oldest first.
         messages: Vec<DirectMessage>,
+        /// The direct-message log's identity: send it back with `direct_since`.
+        epoch: Epoch,
     },
     /// The rooms that exist, with member counts.
     Rooms {

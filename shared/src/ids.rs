@@ -179,6 +179,21 @@ impl TryFrom<String> for ClientMsgId {
 }
 
 string_newtype!(
+    /// The identity of a message log (1–64 of `A-Z a-z 0-9 - _`), chosen at random when the
+    /// log is created. Sequence numbers and ids mean something only within one epoch: if the
+    /// server's data is lost or replaced, the log starts again under a new epoch, and a client
+    /// resuming with the old one gets a `reset` instead of unrelated messages.
+    Epoch
+);
+
+impl TryFrom<String> for Epoch {
+    type Error = InvalidName;
+    fn try_from(value: String) -> Result<Self, InvalidName> {
+        token_like("epoch", value, 64).map(Self)
+    }
+}
+
+string_newtype!(
     /// A browser's secret for "this is still me" (16–128 of `A-Z a-z 0-9 - _`), kept in
     /// localStorage and so shared by its tabs: a second tab with the same nickname and token
     /// is the same user, anyone else asking for that nickname is refused.

@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //! - [`chat`]: protocol v1 on `/ws`: [`ClientMsg`], [`ServerMsg`], [`ErrorCode`], [`Limits`].
-//! - [`ids`]: validated newtypes ([`Nick`], [`RoomName`], [`ClientMsgId`], [`UserToken`],
+//! - [`ids`]: validated newtypes ([`Nick`], [`RoomName`], [`ClientMsgId`], [`Epoch`], [`UserToken`],
 //!   [`MessageId`]); a bad value is a decode error with a precise [`InvalidName`] reason.
 //! - [`codec`]: [`encode`] / [`decode`] and [`ProtocolError`], the one place JSON is chosen.
 //! - [`echo`]: [`EchoFrame`], what the Echo page sends to `/ws/echo` (the server returns the
@@ -31,4 +31,4 @@ pub use chat::{
 };
 pub use codec::{ProtocolError, decode, encode};
 pub use echo::EchoFrame;
-pub use ids::{ClientMsgId, InvalidName, MessageId, Nick, RoomName, UserToken};
+pub use ids::{ClientMsgId, Epoch, InvalidName, MessageId, Nick, RoomName, UserToken};

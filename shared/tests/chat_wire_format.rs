@@ -17,7 +17,9 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
                 token: "k3J9-browser-token_x".parse().unwrap(),
                 rooms: vec!["lobby".parse().unwrap(), "rust".parse().unwrap()],
                 since: Default::default(),
+                epochs: Default::default(),
                 direct_since: None,
+                direct_epoch: None,
             },
             r#"{"type":"hello","nick":"Alice","token":"k3J9-browser-token_x","rooms":["lobby","rust"]}"#,
         ),
@@ -27,14 +29,19 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
                 token: "k3J9-browser-token_x".parse().unwrap(),
                 rooms: vec!["lobby".parse().unwrap(), "rust".parse().unwrap()],
                 since: [("lobby".parse().unwrap(), 41)].into_iter().collect(),
+                epochs: [("lobby".parse().unwrap(), "9f3c2a7e".parse().unwrap())]
+                    .into_iter()
+                    .collect(),
                 direct_since: Some(MessageId(43)),
+                direct_epoch: Some("5b0e41d2".parse().unwrap()),
             },
-            r#"{"type":"hello","nick":"Alice","token":"k3J9-browser-token_x","rooms":["lobby","rust"],"since":{"lobby":41},"direct_since":43}"#,
+            r#"{"type":"hello","nick":"Alice","token":"k3J9-browser-token_x","rooms":["lobby","rust"],"since":{"lobby":41},"epochs":{"lobby":"9f3c2a7e"},"direct_since":43,"direct_epoch":"5b0e41d2"}"#,
         ),
         (
             ClientMsg::Join {
                 room: "rust".parse().unwrap(),
                 since: None,
+                epoch: None,
             },
             r#"{"type":"join","room":"rust"}"#,
         ),
@@ -42,8 +49,9 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
             ClientMsg::Join {
                 room: "rust".parse().unwrap(),
                 since: Some(7),
+                epoch: Some("9f3c2a7e".parse().unwrap()),
             },
-            r#"{"type":"join","room":"rust","since":7}"#,
+            r#"{"type":"join","room":"rust","since":7,"epoch":"9f3c2a7e"}"#,
         ),
         (
             ClientMsg::LoadOlder {
@@ -164,8 +172,9 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                     client_id: "b-3".parse().unwrap(),
                 }],
                 more_before: true,
+                epoch: "9f3c2a7e".parse().unwrap(),
             },
-            r#"{"type":"history","room":"lobby","mode":"catch_up","messages":[{"id":44,"seq":42,"from":"Bob","text":"welcome back","ts":1795000000900,"client_id":"b-3"}],"more_before":true}"#,
+            r#"{"type":"history","room":"lobby","mode":"catch_up","messages":[{"id":44,"seq":42,"from":"Bob","text":"welcome back","ts":1795000000900,"client_id":"b-3"}],"more_before":true,"epoch":"9f3c2a7e"}"#,
         ),
         (
             ServerMsg::DirectHistory {
@@ -178,8 +187,9 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                     ts: 1_795_000_000_500,
                     client_id: "c-18".parse().unwrap(),
                 }],
+                epoch: "5b0e41d2".parse().unwrap(),
             },
-            r#"{"type":"direct_history","mode":"latest","messages":[{"id":43,"from":"Alice","to":"Bob","text":"psst","ts":1795000000500,"client_id":"c-18"}]}"#,
+            r#"{"type":"direct_history","mode":"latest","messages":[{"id":43,"from":"Alice","to":"Bob","text":"psst","ts":1795000000500,"client_id":"c-18"}],"epoch":"5b0e41d2"}"#,
         ),
         (
             ServerMsg::Direct {

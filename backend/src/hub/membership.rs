@@ -5,7 +5,14 @@
 use super::*;
 
 impl Hub {
-    pub(super) fn join(&mut self, conn: ConnId, user: UserId, room: RoomName, since: Option<u64>) {
+    /// `since` is where the client left off: the last `seq` it has and that log's epoch.
+    pub(super) fn join(
+        &mut self,
+        conn: ConnId,
+        user: UserId,
+        room: RoomName,
+        since: Option<(u64, Option<Epoch>)>,
+    ) {
         let already = self.rooms.contains(&room, conn);
         if !already && self.rooms.rooms_of(conn).count() >= self.limits.max_rooms as usize {
             let message = format!(
@@ -36,13 +43,16 @@ impl Hub {
         if let Some(state) = self.conns.get_mut(&conn) {
             state.catching_up.insert(room.clone(), number);
         }
-        let range = since.map_or(RoomRange::Latest, RoomRange::Since);
+        let (range, epoch) = match since {
+            Some((seq, epoch)) => (RoomRange::Since(seq), epoch),
+            None => (RoomRange::Latest, None),
+        };
         let ctx = Ctx::CatchUp {
             conn,
             room: room.clone(),
             read: number,
         };
-        self.read(ctx, Read::Room { room, range });
+        self.read(ctx, Read::Room { room, range, epoch });
     }
 
     pub(super) fn leave(&mut self, conn: ConnId, room: &RoomName) {

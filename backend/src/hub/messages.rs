@@ -11,7 +11,12 @@ impl Hub {
             return self.refuse(conn, ErrorCode::NotInRoom, &message, None);
         }
         let range = RoomRange::Before(before);
-        self.read(Ctx::Older { conn }, Read::Room { room, range });
+        let read = Read::Room {
+            room,
+            range,
+            epoch: None,
+        };
+        self.read(Ctx::Older { conn }, read);
     }
 
     pub(super) fn read_number(&mut self) -> u64 {
@@ -165,13 +170,23 @@ impl Hub {
                 mode,
                 messages,
                 more_before,
+                epoch,
             }) => ServerMsg::History {
                 room,
                 mode,
                 messages,
                 more_before,
+                epoch,
             },
-            Ok(Answer::Direct { mode, messages }) => ServerMsg::DirectHistory { mode, messages },
+            Ok(Answer::Direct {
+                mode,
+                messages,
+                epoch,
+            }) => ServerMsg::DirectHistory {
+                mode,
+                messages,
+                epoch,
+            },
             Err(reason) => {
                 let message = match waited {
                     Some(room) => format!("{reason} of {room}; join it again to retry"),

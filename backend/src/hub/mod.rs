@@ -30,7 +30,7 @@ use std::{
 };
 
 use shared::{
-    ClientMsg, ClientMsgId, ErrorCode, MessageId, Nick, RoomInfo, RoomName, ServerMsg, Text,
+    ClientMsg, ClientMsgId, Epoch, ErrorCode, MessageId, Nick, RoomInfo, RoomName, ServerMsg, Text,
     UserToken,
 };
 use tokio::{
@@ -178,6 +178,14 @@ enum Ctx {
     Older { conn: ConnId },
 }
 
+/// Where a reconnecting client's `hello` says it left off (see [`ClientMsg::Hello`]).
+struct Resume {
+    since: std::collections::BTreeMap<RoomName, u64>,
+    epochs: std::collections::BTreeMap<RoomName, Epoch>,
+    direct_since: Option<MessageId>,
+    direct_epoch: Option<Epoch>,
+}
+
 /// How often expired typing indicators are swept.
 const TYPING_SWEEP: Duration = Duration::from_millis(250);
 
@@ -287,9 +295,19 @@ impl Hub {
                     token,
                     rooms,
                     since,
+                    epochs,
                     direct_since,
+                    direct_epoch,
                 },
-            ) => self.hello(conn, nick, token, rooms, &since, direct_since),
+            ) => {
+                let resume = Resume {
+                    since,
+                    epochs,
+                    direct_since,
+                    direct_epoch,
+                };
+                self.hello(conn, nick, token, rooms, resume);
+            }
             (Some(_), ClientMsg::Hello { .. }) => {
                 self.refuse(
                     conn,
@@ -304,7 +322,10 @@ impl Hub {
                 "send hello with a nickname first",
                 None,
             ),
-            (Some(user), ClientMsg::Join { room, since }) => self.join(conn, user, room, since),
+            (Some(user), ClientMsg::Join { room, since, epoch }) => {
+                let since = since.map(|seq| (seq, epoch));
+                self.join(conn, user, room, since);
+            }
             (Some(_), ClientMsg::LoadOlder { room, before }) => {
                 self.load_older(conn, room, before);
             }
@@ -375,7 +396,9 @@ mod tests {
             token: format!("{nick}-token-0123456789").parse().unwrap(),
             rooms: vec![],
             since: std::collections::BTreeMap::new(),
+            epochs: std::collections::BTreeMap::new(),
             direct_since: None,
+            direct_epoch: None,
         };
         hub.request(fake.conn, message).await.unwrap();
     }

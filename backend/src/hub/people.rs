@@ -13,8 +13,7 @@ impl Hub {
         nick: Nick,
         token: UserToken,
         rooms: Vec<RoomName>,
-        since: &std::collections::BTreeMap<RoomName, u64>,
-        direct_since: Option<MessageId>,
+        mut resume: Resume,
     ) {
         let user = match self.nicks.get(&nick.key()) {
             Some(&user) if self.users.get(&user).is_some_and(|u| u.token == token) => user,
@@ -49,7 +48,8 @@ impl Hub {
         };
         let read = Read::Direct {
             user: profile.key.clone(),
-            since: direct_since,
+            since: resume.direct_since,
+            epoch: resume.direct_epoch,
         };
         let number = self.read_number();
         if let Some(state) = self.conns.get_mut(&conn) {
@@ -64,7 +64,10 @@ impl Hub {
             rooms
         };
         for room in rooms {
-            let since = since.get(&room).copied();
+            let since = resume
+                .since
+                .get(&room)
+                .map(|&seq| (seq, resume.epochs.remove(&room)));
             self.join(conn, user, room, since);
         }
     }

@@ -286,6 +286,8 @@ impl TestServer {
             rooms,
             since: std::collections::BTreeMap::new(),
             direct_since: None,
+            epochs: Default::default(),
+            direct_epoch: None,
         })
         .await;
         match chat.recv().await {

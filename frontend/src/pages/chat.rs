@@ -246,6 +246,7 @@ fn RoomSidebar() -> impl IntoView {
                 ctx.send(&ClientMsg::Join {
                     room: room.clone(),
                     since: None,
+                    epoch: None,
                 });
                 state.update(|s| s.select(Target::Room(room)));
                 new_room.set(String::new());
@@ -322,7 +323,7 @@ fn RoomSidebar() -> impl IntoView {
                             <button class="room other" on:click={
                                 let room = info.name.clone();
                                 move |_| {
-                                    ctx.send(&ClientMsg::Join { room: room.clone(), since: None });
+                                    ctx.send(&ClientMsg::Join { room: room.clone(), since: None, epoch: None });
                                     state.update(|s| s.select(Target::Room(room.clone())));
                                 }
                             }>
