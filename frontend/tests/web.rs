@@ -266,7 +266,9 @@ impl ChatClient {
                 token: format!("wasm-test-token-{nick}").parse().unwrap(),
                 rooms: rooms.iter().map(|r| r.parse().unwrap()).collect(),
                 since: Default::default(),
+                epochs: Default::default(),
                 direct_since: None,
+                direct_epoch: None,
             })
             .await;
         assert!(matches!(client.recv().await, ServerMsg::Welcome { .. }));
