@@ -143,6 +143,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
 
+    /// Cluster mode: keep history, sequence numbers, presence and nicknames in this Redis
+    /// (e.g. `redis://127.0.0.1:6379/`), shared by every node using it, instead of the local
+    /// SQLite store. See docs/DEPLOYMENT.md for the Redis settings it relies on.
+    #[arg(long, env = "CHAT_REDIS_URL")]
+    pub redis: Option<String>,
+
     /// Messages sent on joining a room, and per "load older".
     #[arg(long, env = "CHAT_HISTORY_PAGE", default_value = DEFAULT_HISTORY_PAGE)]
     pub history_page: u32,
@@ -211,6 +217,7 @@ impl Default for Config {
             typing_timeout: duration(DEFAULT_TYPING_TIMEOUT),
             request_timeout: duration(DEFAULT_REQUEST_TIMEOUT),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            redis: None,
             history_page: number(DEFAULT_HISTORY_PAGE),
             max_catch_up: number(DEFAULT_MAX_CATCH_UP),
             retention_messages: None,

@@ -17,8 +17,12 @@
 //!   (split by responsibility: people, membership, messages, delivery).
 //! - [`ids`]: [`ids::ConnId`] and [`ids::UserId`], below both the hub and the rooms.
 //! - [`rooms`]: [`rooms::Rooms`], the pure membership registry the hub uses.
+//! - [`engine`]: [`engine::Engine`], the seam between the hub and where messages live: the
+//!   embedded store, or the cluster engine.
 //! - [`store`]: [`store::Store`], the SQLite message store on its own thread: group commit,
 //!   history reads in the same order as writes, retention.
+//! - [`cluster`]: [`cluster::Cluster`], the Redis engine of cluster mode (`--redis`): Lua
+//!   scripts per send, a stream per room, Pub/Sub as a doorbell, ordered feeds.
 //! - [`echo`]: the echo session loop.
 //! - [`ws`]: plumbing both sessions share: limits and reassembly, [`ws::Heartbeat`], close
 //!   codes.
@@ -30,8 +34,10 @@
 //! every session has ended, or [`Config::shutdown_timeout`] has passed, the HTTP server stops:
 //! requests still in flight get one more second.
 
+pub mod cluster;
 pub mod config;
 pub mod echo;
+pub mod engine;
 pub mod error;
 pub mod hub;
 pub mod ids;

@@ -138,6 +138,14 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if !state.hub.is_running() {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "chat hub stopped\n".into());
     }
+    if !state.hub.engine_ready() {
+        // Cluster mode with Redis out of reach: sends would be refused, so a load balancer
+        // should prefer another node.
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Redis unreachable\n".into(),
+        );
+    }
     plain(StatusCode::OK, "ready\n".into())
 }
 

@@ -166,6 +166,9 @@ pub enum Appended {
     Duplicate(Stored),
     /// Not stored; the reason, for the sender.
     Failed(String),
+    /// Stored (cluster mode): the message, the sender's acknowledgement included, is
+    /// delivered by its log's feed ([`Event::LiveRoom`], [`Event::LiveDirect`]).
+    Sent,
 }
 
 /// What to read.
@@ -248,6 +251,22 @@ pub enum Event<C> {
         ctx: C,
         /// The messages, or why they could not be read.
         answer: Result<Answer, String>,
+    },
+    /// A room message stored by any node, in the room's order, once (cluster mode): to the
+    /// room's connections here.
+    LiveRoom {
+        /// The room.
+        room: RoomName,
+        /// The message.
+        message: RoomMessage,
+    },
+    /// A direct message sent or received by `user` (a user key), once per user (cluster
+    /// mode): to that user's connections here.
+    LiveDirect {
+        /// The user key.
+        user: String,
+        /// The message.
+        message: DirectMessage,
     },
 }
 
@@ -721,12 +740,7 @@ fn read_room(
                     room_message,
                 )?
                 .collect::<rusqlite::Result<_>>()?;
-            // Sequence numbers have no holes, so the first missed message must follow `since`
-            // directly; otherwise retention deleted some. A `since` past the room's last
-            // number comes from another database (a wiped or replaced data directory).
-            let contiguous = missed.first().is_none_or(|first| first.seq == since + 1);
-            let too_many = missed.len() > options.max_catch_up as usize;
-            if since > last_seq || !contiguous || too_many {
+            if catch_up_resets(since, last_seq, &missed, options.max_catch_up) {
                 (HistoryMode::Reset, latest_page(tx, options, name)?)
             } else {
                 (HistoryMode::CatchUp, missed)
@@ -749,6 +763,23 @@ fn read_room(
         more_before,
         epoch: epoch.clone(),
     })
+}
+
+/// Whether a client that has a room up to `since` must get a `reset` rather than `missed`
+/// (the messages after `since`, at most `max_catch_up + 1` of them, read when the room's last
+/// number was `last_seq`). The rule for both engines.
+pub fn catch_up_resets(
+    since: u64,
+    last_seq: u64,
+    missed: &[RoomMessage],
+    max_catch_up: u32,
+) -> bool {
+    // Sequence numbers have no holes, so the first missed message must follow `since`
+    // directly; otherwise retention deleted some. A `since` past the room's last number comes
+    // from another log (a wiped or replaced data directory, or a Redis that lost its data).
+    let contiguous = missed.first().is_none_or(|first| first.seq == since + 1);
+    let too_many = missed.len() > max_catch_up as usize;
+    since > last_seq || !contiguous || too_many
 }
 
 fn latest_page(

@@ -316,6 +316,7 @@ fn install_test_tools() -> Result<String> {
     tools::ensure_wasm_target()?;
     tools::ensure_wasm_bindgen()?;
     tools::ensure_chromium()?;
+    tools::ensure_redis()?;
     tools::ensure_firefox()?;
     tools::ensure_geckodriver()?;
     tools::ensure_trunk()?;

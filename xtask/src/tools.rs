@@ -197,6 +197,15 @@ pub fn ensure_chromium() -> Result<()> {
     ensure_apt(&[(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")])
 }
 
+/// Where Debian's redis-server package puts the server.
+pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
+
+/// redis-server from Debian, for cluster mode: its tests start their own servers, and
+/// `cargo xtask cluster` one for the app (never the package's system service).
+pub fn ensure_redis() -> Result<()> {
+    ensure_apt(&[(REDIS_SERVER, "redis-server")])
+}
+
 /// Firefox ESR from Debian.
 pub fn ensure_firefox() -> Result<()> {
     ensure_apt(&[(FIREFOX, "firefox-esr")])
@@ -223,6 +232,9 @@ fn ensure_apt(wanted: &[(&str, &str)]) -> Result<()> {
     run(command("apt-get").args(["update", "-q"]))?;
     run(command("apt-get")
         .env("DEBIAN_FRONTEND", "noninteractive")
+        // Packages with a service (redis-server) must not start it: our tests and tools start
+        // their own servers on ports of their own.
+        .env("RUNLEVEL", "1")
         .args(["install", "-y", "-q"])
         .args(&missing))
 }

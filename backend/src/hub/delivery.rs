@@ -21,6 +21,25 @@ impl Hub {
         self.broadcast(conns, event);
     }
 
+    /// A direct message to every tab of `users`, except tabs still waiting for their direct
+    /// history (which contains it).
+    pub(super) fn broadcast_direct(
+        &mut self,
+        users: impl Iterator<Item = UserId>,
+        event: &ServerMsg,
+    ) {
+        let conns: BTreeSet<ConnId> = users
+            .filter_map(|u| self.users.get(&u))
+            .flat_map(|u| u.conns.iter().copied())
+            .filter(|c| {
+                self.conns
+                    .get(c)
+                    .is_some_and(|s| s.direct_catching_up.is_none())
+            })
+            .collect();
+        self.broadcast(conns, event);
+    }
+
     pub(super) fn refuse(
         &mut self,
         conn: ConnId,

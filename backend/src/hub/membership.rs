@@ -22,6 +22,11 @@ impl Hub {
             return self.refuse(conn, ErrorCode::TooManyRooms, &message, None);
         }
         let joined = self.rooms.join(&room, conn, user);
+        if self.rooms.conns(&room).nth(1).is_none() {
+            // The first reader here: live messages of the room are wanted from now on (queued
+            // before the history read below, which relies on it).
+            self.engine.watch(Log::Room(room.clone()));
+        }
         if joined == (crate::rooms::Joined::Now { new_user: true }) {
             let event = ServerMsg::MemberJoined {
                 room: room.clone(),
@@ -73,6 +78,9 @@ impl Hub {
 
     /// Tells the room a user is gone, once their last tab has left it.
     pub(super) fn announce_left(&mut self, left: crate::rooms::Left) {
+        if self.rooms.conns(&left.room).next().is_none() {
+            self.engine.unwatch(Log::Room(left.room.clone()));
+        }
         if !left.user_gone {
             return;
         }

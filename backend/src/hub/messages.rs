@@ -25,7 +25,7 @@ impl Hub {
     }
 
     pub(super) fn read(&mut self, ctx: Ctx, read: Read) {
-        if self.store.read(ctx, read).is_err() {
+        if self.engine.read(ctx, read).is_err() {
             // Only while shutting down; the run loop is about to stop too.
             tracing::warn!("history read dropped: the message store has stopped");
         }
@@ -81,7 +81,7 @@ impl Hub {
             recipient,
             client_id: client_id.clone(),
         };
-        if self.store.append(ctx, message).is_err() {
+        if self.engine.append(ctx, message).is_err() {
             let message = "the message store has stopped; the message was not sent";
             return self.refuse(conn, ErrorCode::StoreFailed, message, Some(client_id));
         }
@@ -108,18 +108,8 @@ impl Hub {
                         self.broadcast_live(&room, &event);
                     }
                     Appended::New(Stored::Direct(message)) => {
-                        let conns: BTreeSet<ConnId> = [Some(sender), recipient]
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|u| self.users.get(&u))
-                            .flat_map(|u| u.conns.iter().copied())
-                            .filter(|c| {
-                                self.conns
-                                    .get(c)
-                                    .is_some_and(|s| s.direct_catching_up.is_none())
-                            })
-                            .collect();
-                        self.broadcast(conns, &message.into_event());
+                        let users = [Some(sender), recipient].into_iter().flatten();
+                        self.broadcast_direct(users, &message.into_event());
                     }
                     // A retry of a stored message: the original acknowledgement, to the
                     // sender only (everyone else has it already).
@@ -132,9 +122,19 @@ impl Hub {
                     Appended::Failed(reason) => {
                         self.refuse(conn, ErrorCode::StoreFailed, &reason, Some(client_id));
                     }
+                    // Delivered by the feed (`LiveRoom`/`LiveDirect`), like everyone's.
+                    Appended::Sent => {}
                 }
             }
             store::Event::Read { ctx, answer } => self.answered(ctx, answer),
+            store::Event::LiveRoom { room, message } => {
+                let event = message.into_said(room.clone());
+                self.broadcast_live(&room, &event);
+            }
+            store::Event::LiveDirect { user, message } => {
+                let user = self.keys.get(&user).copied();
+                self.broadcast_direct(user.into_iter(), &message.into_event());
+            }
         }
     }
 

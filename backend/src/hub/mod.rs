@@ -24,7 +24,7 @@ use std::{
     collections::{BTreeSet, HashMap, HashSet},
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -42,12 +42,11 @@ use tokio_util::sync::CancellationToken;
 use crate::ids::{ConnId, UserId};
 use crate::{
     Config,
+    engine::{Engine, Log},
     metrics::Metrics,
     outgoing::Frame,
     rooms::Rooms,
-    store::{
-        self, Answer, Appended, NewMessage, OpenError, Read, RoomRange, Store, Stored, Target,
-    },
+    store::{self, Answer, Appended, NewMessage, OpenError, Read, RoomRange, Stored, Target},
 };
 
 /// The hub task has stopped (server shutting down).
@@ -60,6 +59,8 @@ pub struct HubClosed;
 pub struct HubHandle {
     commands: mpsc::Sender<Command>,
     next_conn: Arc<AtomicU64>,
+    /// Whether the engine can store messages now (see [`Engine::readiness`]).
+    engine_ready: Arc<AtomicBool>,
 }
 
 enum Command {
@@ -82,25 +83,23 @@ enum Command {
 const COMMAND_CAPACITY: usize = 4096;
 
 impl HubHandle {
-    /// Opens the message store under [`Config::data_dir`] and starts the hub task; it stops
-    /// when `shutdown` is cancelled or every handle is dropped.
+    /// Opens the engine (the message store under [`Config::data_dir`], or Redis with
+    /// `--redis`) and starts the hub task; it stops when `shutdown` is cancelled or every
+    /// handle is dropped.
     pub fn spawn(
         config: &Config,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> Result<Self, OpenError> {
-        let (store, stored) = Store::open(
-            &config.data_dir,
-            config.store_options(),
-            Some(metrics.store()),
-        )?;
-        tracing::info!(path = %store.path().display(), "message store open");
+        let (engine, stored) = Engine::open(config, &metrics, shutdown.clone())?;
+        let engine_ready = engine.readiness();
         let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
-        let hub = Hub::new(config, metrics, store);
+        let hub = Hub::new(config, metrics, engine);
         tokio::spawn(hub.run(receiver, stored, shutdown));
         Ok(Self {
             commands,
             next_conn: Arc::new(AtomicU64::new(1)),
+            engine_ready,
         })
     }
 
@@ -130,6 +129,12 @@ impl HubHandle {
     /// Whether the hub task is still running (for `/readyz`).
     pub fn is_running(&self) -> bool {
         !self.commands.is_closed()
+    }
+
+    /// Whether messages can be stored now: always in single-node mode, while Redis answers
+    /// in cluster mode (for `/readyz`).
+    pub fn engine_ready(&self) -> bool {
+        self.engine_ready.load(Ordering::Relaxed)
     }
 
     async fn send(&self, command: Command) -> Result<(), HubClosed> {
@@ -199,7 +204,9 @@ struct Hub {
     /// Lower-cased nickname → user, for uniqueness ignoring case.
     nicks: HashMap<String, UserId>,
     typing: HashMap<(RoomName, UserId), Instant>,
-    store: Store<Ctx>,
+    engine: Engine<Ctx>,
+    /// User key → the user with that key here (direct messages from the cluster's feeds).
+    keys: HashMap<String, UserId>,
     /// Appends queued in the store and not yet answered.
     unstored: usize,
     /// `unstored` beyond which sends are refused with `overloaded` (`--max-store-queue`): the
@@ -212,7 +219,7 @@ struct Hub {
 }
 
 impl Hub {
-    fn new(config: &Config, metrics: Arc<Metrics>, store: Store<Ctx>) -> Self {
+    fn new(config: &Config, metrics: Arc<Metrics>, engine: Engine<Ctx>) -> Self {
         Self {
             metrics,
             limits: config.limits(),
@@ -222,7 +229,8 @@ impl Hub {
             users: HashMap::new(),
             nicks: HashMap::new(),
             typing: HashMap::new(),
-            store,
+            engine,
+            keys: HashMap::new(),
             unstored: 0,
             max_unstored: config.max_store_queue,
             next_user: 1,

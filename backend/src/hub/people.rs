@@ -26,6 +26,8 @@ impl Hub {
                 self.next_user += 1;
                 self.nicks.insert(nick.key(), user);
                 let key = user_key(&token);
+                self.keys.insert(key.clone(), user);
+                self.engine.watch(Log::User(key.clone()));
                 self.users.insert(
                     user,
                     User {
@@ -120,7 +122,10 @@ impl Hub {
         profile.conns.remove(&conn);
         if profile.conns.is_empty() {
             let key = profile.nick.key();
-            self.users.remove(&user);
+            if let Some(gone) = self.users.remove(&user) {
+                self.keys.remove(&gone.key);
+                self.engine.unwatch(Log::User(gone.key));
+            }
             self.nicks.remove(&key);
         }
     }

@@ -6,6 +6,8 @@
 // Test helpers: a panic is the failure report (allow-unwrap-in-tests covers #[test] fns only).
 #![allow(clippy::unwrap_used)]
 
+pub mod redis_server;
+
 use std::{future::Future, net::SocketAddr, time::Duration};
 
 use backend::Config;
@@ -300,17 +302,17 @@ impl TestServer {
                 other => panic!("expected joined, got {other:?}"),
             }
         }
-        // The store answers in the order the hub asked: direct messages, then each room.
-        match chat.recv_any().await {
-            shared::ServerMsg::DirectHistory { .. } => {}
-            other => panic!("expected direct_history, got {other:?}"),
-        }
-        for _ in 0..expected_joins {
+        // One direct_history and a history per room; in cluster mode (separate logs, read
+        // concurrently) in any order.
+        let (mut directs, mut histories) = (0, 0);
+        while directs + histories < 1 + expected_joins {
             match chat.recv_any().await {
-                shared::ServerMsg::History { .. } => {}
-                other => panic!("expected history, got {other:?}"),
+                shared::ServerMsg::DirectHistory { .. } => directs += 1,
+                shared::ServerMsg::History { .. } => histories += 1,
+                other => panic!("expected direct_history or history, got {other:?}"),
             }
         }
+        assert_eq!((directs, histories), (1, expected_joins));
         chat
     }
 }

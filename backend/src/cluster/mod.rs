@@ -1,0 +1,730 @@
+//! Cluster mode: the message log, sequencing and fan-out between nodes, in Redis.
+//!
+//! The hub keeps every chat rule; this engine is what it stores and reads through when the
+//! server runs with `--redis` (the embedded [`crate::store`] otherwise). It speaks the same
+//! [`Event`]s, so the hub cannot tell the two apart except that here live messages come from
+//! the log's feed ([`Event::LiveRoom`], [`Event::LiveDirect`]) rather than from its own appends.
+//!
+//! - **Redis is the sequencer and the log.** One Lua script per send does, atomically: the
+//!   idempotency check on (sender, `client_id`), the room's next `seq`, the append to the
+//!   room's stream (entry ID `seq-0`), the PUBLISH, and remembering the answer for
+//!   `--dedup-window`. With `appendfsync always` Redis writes and fsyncs the script's effects
+//!   before it sends anything of that event-loop turn to any client, the PUBLISH included,
+//!   so whatever a client sees has been stored (docs/DEPLOYMENT.md).
+//! - **Pub/Sub is only a doorbell.** Each log this node has local readers for has a
+//!   [`feed::Feed`] that delivers positions in order, once; a gap is read from the stream. After
+//!   the subscriber connection drops, every watched log is read from where its feed stands, at
+//!   once.
+//! - **Catch-up is exact.** A history read notes the log's last position; its answer is held
+//!   until the feed has delivered that far, then completed with what the feed delivered since.
+//!   While a connection waits for it the hub skips its live messages of that log, as in the
+//!   embedded mode; the answer holds exactly those.
+//!
+//! # Layout
+//! - `mod.rs`: [`Cluster`] (the handle), the engine task and its state.
+//! - `redis_io.rs`: keys, the Lua scripts and the futures that run them.
+//! - `feed.rs`: [`feed::Feed`], the ordering of one log's live messages.
+//! - `*.lua`: the scripts (one atomic step each).
+
+mod feed;
+mod redis_io;
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use futures_util::{FutureExt as _, StreamExt as _, future::BoxFuture, stream::FuturesUnordered};
+use redis::{PushInfo, PushKind};
+use shared::{DirectMessage, HistoryMode, RoomMessage};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use crate::engine::Log;
+use crate::store::{Answer, Appended, Event, NewMessage, Read, StoreClosed, StoreOptions, Stored};
+use feed::{Feed, GAP_WAIT, Positioned};
+use redis_io::Io;
+
+/// The cluster could not be set up (a bad Redis URL).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use Redis at {url}: {reason}")]
+pub struct ClusterError {
+    url: String,
+    reason: String,
+}
+
+enum Job<C> {
+    Append { ctx: C, message: NewMessage },
+    Read { ctx: C, read: Read },
+    Watch(Log),
+    Unwatch(Log),
+}
+
+/// The hub's handle on the engine task; dropping it stops the task.
+pub struct Cluster<C> {
+    jobs: mpsc::UnboundedSender<Job<C>>,
+    ready: Arc<AtomicBool>,
+}
+
+impl<C: Send + 'static> Cluster<C> {
+    /// Starts the engine task for the Redis at `url`; events arrive on the returned receiver.
+    /// Connecting happens in the background (and again after every loss): until Redis
+    /// answers, sends fail with an error and [`Cluster::is_ready`] is false.
+    pub fn start(
+        url: &str,
+        options: StoreOptions,
+        shutdown: CancellationToken,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<Event<C>>), ClusterError> {
+        let fail = |reason: String| ClusterError {
+            url: url.to_owned(),
+            reason,
+        };
+        let (pushes_tx, pushes) = mpsc::unbounded_channel();
+        let io = Io::connect(url, options.clone(), pushes_tx).map_err(|e| fail(e.to_string()))?;
+        let (jobs, job_rx) = mpsc::unbounded_channel();
+        let (events, receiver) = mpsc::unbounded_channel();
+        let ready = Arc::new(AtomicBool::new(false));
+        let engine = Engine {
+            io,
+            events,
+            slots: HashMap::new(),
+            senders: HashMap::new(),
+            inflight: FuturesUnordered::new(),
+            ready: Arc::clone(&ready),
+            resync: false,
+            health_in_flight: false,
+            next_generation: 1,
+        };
+        tokio::spawn(engine.run(job_rx, pushes, shutdown));
+        Ok((Self { jobs, ready }, receiver))
+    }
+
+    /// Queues a message to store; its [`Event::Appended`] follows, and the message itself
+    /// comes back through the log's feed.
+    pub fn append(&self, ctx: C, message: NewMessage) -> Result<(), StoreClosed> {
+        self.send(Job::Append { ctx, message })
+    }
+
+    /// Queues a read; its [`Event::Read`] follows, after the live events of every message
+    /// it holds.
+    pub fn read(&self, ctx: C, read: Read) -> Result<(), StoreClosed> {
+        self.send(Job::Read { ctx, read })
+    }
+
+    /// This node has local readers of `log` from now on: deliver its live messages.
+    pub fn watch(&self, log: Log) {
+        let _ = self.send(Job::Watch(log));
+    }
+
+    /// This node has no local reader of `log` any more.
+    pub fn unwatch(&self, log: Log) {
+        let _ = self.send(Job::Unwatch(log));
+    }
+
+    /// Whether Redis answered the last health check on both connections: a flag the
+    /// engine keeps up to date.
+    pub fn readiness(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.ready)
+    }
+
+    fn send(&self, job: Job<C>) -> Result<(), StoreClosed> {
+        self.jobs.send(job).map_err(|_| StoreClosed)
+    }
+}
+
+/// A message of either kind of log.
+#[derive(Debug, Clone)]
+enum Item {
+    Room(RoomMessage),
+    Direct(DirectMessage),
+}
+
+impl Positioned for Item {
+    fn position(&self) -> u64 {
+        match self {
+            Self::Room(m) => m.position(),
+            Self::Direct(m) => m.position(),
+        }
+    }
+}
+
+/// A history answer waiting for the feed to deliver up to `tail`.
+struct Held<C> {
+    ctx: C,
+    read: Read,
+    answer: Answer,
+    tail: u64,
+}
+
+enum SlotState<C> {
+    /// Subscribing, then learning where the log stands; pushes and reads wait.
+    Starting {
+        pushes: Vec<Item>,
+        reads: Vec<(C, Read)>,
+    },
+    /// Delivering.
+    Live {
+        feed: Feed<Item>,
+        held: Vec<Held<C>>,
+        /// A read of the log (gap or resync) is in flight.
+        filling: bool,
+    },
+}
+
+/// One watched log.
+struct Slot<C> {
+    /// Tells this watch's answers from those of an earlier one of the same log.
+    generation: u64,
+    /// Local readers exist (the hub said `watch` more recently than `unwatch`).
+    watched: bool,
+    /// Since when nobody here reads it: unsubscribed after [`UNWATCH_GRACE`].
+    idle_since: Option<Instant>,
+    state: SlotState<C>,
+}
+
+/// A log nobody here reads stays subscribed this long, so that a user hopping between rooms
+/// does not subscribe and unsubscribe over and over.
+const UNWATCH_GRACE: Duration = Duration::from_secs(30);
+
+/// How often the engine checks Redis's health, gaps and idle logs.
+const TICK: Duration = Duration::from_millis(100);
+
+/// What a finished Redis operation reports to the engine task.
+enum Done<C> {
+    Appended {
+        ctx: C,
+        sender: String,
+        outcome: Result<(bool, Stored), String>,
+    },
+    Read {
+        ctx: C,
+        read: Read,
+        result: Result<(Answer, u64), String>,
+    },
+    Started {
+        log: Log,
+        generation: u64,
+        result: Result<u64, String>,
+    },
+    Filled {
+        log: Log,
+        generation: u64,
+        result: Result<Vec<Item>, String>,
+    },
+    Health {
+        ok: bool,
+    },
+}
+
+struct Engine<C> {
+    io: Io,
+    events: mpsc::UnboundedSender<Event<C>>,
+    slots: HashMap<Log, Slot<C>>,
+    /// Sends waiting behind an earlier send of the same sender (user key); a sender has an
+    /// entry while one of its sends is in flight.
+    senders: HashMap<String, VecDeque<(C, NewMessage)>>,
+    inflight: FuturesUnordered<BoxFuture<'static, Done<C>>>,
+    ready: Arc<AtomicBool>,
+    /// The subscriber connection dropped: every live log is to be read from its feed's
+    /// position once Redis answers again.
+    resync: bool,
+    health_in_flight: bool,
+    next_generation: u64,
+}
+
+impl<C: Send + 'static> Engine<C> {
+    async fn run(
+        mut self,
+        mut jobs: mpsc::UnboundedReceiver<Job<C>>,
+        mut pushes: mpsc::UnboundedReceiver<PushInfo>,
+        shutdown: CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                Some(done) = self.inflight.next(), if !self.inflight.is_empty() => self.done(done),
+                push = pushes.recv() => match push {
+                    Some(push) => self.push(push),
+                    None => break,
+                },
+                job = jobs.recv() => match job {
+                    Some(job) => self.job(job),
+                    None => break,
+                },
+                _ = tick.tick() => self.tick(),
+            }
+        }
+        tracing::debug!("cluster engine stopped");
+    }
+
+    fn emit(&self, event: Event<C>) {
+        // Only fails once the hub is gone (shutdown).
+        let _ = self.events.send(event);
+    }
+
+    fn job(&mut self, job: Job<C>) {
+        match job {
+            Job::Append { ctx, message } => match self.senders.get_mut(&message.sender) {
+                Some(queue) => queue.push_back((ctx, message)),
+                None => {
+                    self.senders.insert(message.sender.clone(), VecDeque::new());
+                    self.dispatch_append(ctx, message);
+                }
+            },
+            Job::Read { ctx, read } => {
+                let log = log_of(&read);
+                match self.slots.get_mut(&log).map(|s| &mut s.state) {
+                    Some(SlotState::Starting { reads, .. }) => reads.push((ctx, read)),
+                    _ => self.dispatch_read(ctx, read),
+                }
+            }
+            Job::Watch(log) => self.watch(log),
+            Job::Unwatch(log) => {
+                if let Some(slot) = self.slots.get_mut(&log) {
+                    slot.watched = false;
+                    slot.idle_since = Some(Instant::now());
+                }
+            }
+        }
+    }
+
+    fn watch(&mut self, log: Log) {
+        if let Some(slot) = self.slots.get_mut(&log) {
+            slot.watched = true;
+            slot.idle_since = None;
+            return;
+        }
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        self.slots.insert(
+            log.clone(),
+            Slot {
+                generation,
+                watched: true,
+                idle_since: None,
+                state: SlotState::Starting {
+                    pushes: Vec::new(),
+                    reads: Vec::new(),
+                },
+            },
+        );
+        // Queued now, in the engine's order, so a later unsubscribe of an earlier watch
+        // cannot overtake it.
+        let subscribed = self.io.subscribe(&log);
+        let io = self.io.clone();
+        self.inflight.push(
+            async move {
+                let result = io.start(&log, subscribed).await;
+                Done::Started {
+                    log,
+                    generation,
+                    result,
+                }
+            }
+            .boxed(),
+        );
+    }
+
+    /// Runs one send. A sender's sends run one after another (the next when this one is
+    /// answered), so that their order is the order they were sent in; different senders'
+    /// sends are pipelined on the one connection.
+    fn dispatch_append(&mut self, ctx: C, message: NewMessage) {
+        let io = self.io.clone();
+        self.inflight.push(
+            async move {
+                let outcome = io.append(&message).await;
+                Done::Appended {
+                    ctx,
+                    sender: message.sender,
+                    outcome,
+                }
+            }
+            .boxed(),
+        );
+    }
+
+    fn dispatch_read(&mut self, ctx: C, read: Read) {
+        let io = self.io.clone();
+        self.inflight.push(
+            async move {
+                let result = io.read(&read).await;
+                Done::Read { ctx, read, result }
+            }
+            .boxed(),
+        );
+    }
+
+    fn appended(&mut self, ctx: C, outcome: Result<(bool, Stored), String>) {
+        match outcome {
+            Ok((true, stored)) => {
+                // The reply is as good a doorbell as the publish (both come after the
+                // fsync); whichever arrives first delivers.
+                self.offer_stored(&stored);
+                self.emit(Event::Appended {
+                    ctx,
+                    outcome: Appended::Sent,
+                });
+            }
+            Ok((false, original)) => self.emit(Event::Appended {
+                ctx,
+                outcome: Appended::Duplicate(original),
+            }),
+            Err(reason) => self.emit(Event::Appended {
+                ctx,
+                outcome: Appended::Failed(reason),
+            }),
+        }
+    }
+
+    fn done(&mut self, done: Done<C>) {
+        match done {
+            Done::Appended {
+                ctx,
+                sender,
+                outcome,
+            } => {
+                match self.senders.get_mut(&sender).map(VecDeque::pop_front) {
+                    Some(Some((ctx, message))) => self.dispatch_append(ctx, message),
+                    _ => {
+                        self.senders.remove(&sender);
+                    }
+                }
+                self.appended(ctx, outcome);
+            }
+            Done::Read { ctx, read, result } => self.read_done(ctx, read, result),
+            Done::Started {
+                log,
+                generation,
+                result,
+            } => self.started(log, generation, result),
+            Done::Filled {
+                log,
+                generation,
+                result,
+            } => {
+                let Some(slot) = self.slots.get_mut(&log) else {
+                    return;
+                };
+                if slot.generation != generation {
+                    return;
+                }
+                if let SlotState::Live { filling, .. } = &mut slot.state {
+                    *filling = false;
+                }
+                match result {
+                    Ok(items) => {
+                        for item in items {
+                            self.offer(&log, item);
+                        }
+                    }
+                    Err(reason) => {
+                        tracing::warn!(?log, %reason, "reading a gap from Redis failed; retrying");
+                    }
+                }
+            }
+            Done::Health { ok } => {
+                self.health_in_flight = false;
+                let was = self.ready.swap(ok, Ordering::Relaxed);
+                if ok && !was {
+                    tracing::info!("Redis answers");
+                } else if !ok && was {
+                    tracing::warn!("Redis does not answer; sends are refused until it does");
+                }
+                if ok && self.resync {
+                    // The subscriber connection is back (resubscribed before it answered the
+                    // health check): read every log from where its feed stands.
+                    self.resync = false;
+                    let logs: Vec<Log> = self.slots.keys().cloned().collect();
+                    for log in logs {
+                        self.fill(&log);
+                    }
+                }
+            }
+        }
+    }
+
+    fn started(&mut self, log: Log, generation: u64, result: Result<u64, String>) {
+        let Some(slot) = self.slots.get_mut(&log) else {
+            return;
+        };
+        if slot.generation != generation {
+            return;
+        }
+        let last = match result {
+            Ok(last) => last,
+            Err(reason) => {
+                // Try again from scratch at the next watch; readers waiting get an error.
+                tracing::warn!(?log, %reason, "subscribing to a log failed");
+                let Some(Slot {
+                    state: SlotState::Starting { reads, .. },
+                    ..
+                }) = self.slots.remove(&log)
+                else {
+                    return;
+                };
+                for (ctx, _) in reads {
+                    self.emit(Event::Read {
+                        ctx,
+                        answer: Err(format!("could not read the history (Redis: {reason})")),
+                    });
+                }
+                return;
+            }
+        };
+        let contiguous = matches!(log, Log::Room(_));
+        let previous = std::mem::replace(
+            &mut slot.state,
+            SlotState::Live {
+                feed: Feed::new(last, contiguous),
+                held: Vec::new(),
+                filling: false,
+            },
+        );
+        let SlotState::Starting { pushes, reads } = previous else {
+            return;
+        };
+        for item in pushes {
+            self.offer(&log, item);
+        }
+        for (ctx, read) in reads {
+            self.dispatch_read(ctx, read);
+        }
+    }
+
+    fn read_done(&mut self, ctx: C, read: Read, result: Result<(Answer, u64), String>) {
+        let (answer, tail) = match result {
+            Ok(done) => done,
+            Err(reason) => {
+                return self.emit(Event::Read {
+                    ctx,
+                    answer: Err(format!("could not read the history (Redis: {reason})")),
+                });
+            }
+        };
+        let older = matches!(
+            &answer,
+            Answer::Room {
+                mode: HistoryMode::Older,
+                ..
+            }
+        );
+        let log = log_of(&read);
+        match self.slots.get_mut(&log).map(|s| &mut s.state) {
+            Some(SlotState::Live { feed, held, .. }) if !older => {
+                feed.expect(tail, Instant::now());
+                held.push(Held {
+                    ctx,
+                    read,
+                    answer,
+                    tail,
+                });
+                self.release_held(&log);
+            }
+            // "Load older" is not a catch-up: nothing live is held back for it.
+            _ => self.emit(Event::Read {
+                ctx,
+                answer: Ok(answer),
+            }),
+        }
+    }
+
+    /// Sends every held answer whose log position the feed has reached, completed with what
+    /// the feed delivered after it (which the waiting connection skipped).
+    fn release_held(&mut self, log: &Log) {
+        let Some(Slot {
+            state: SlotState::Live { feed, held, .. },
+            ..
+        }) = self.slots.get_mut(log)
+        else {
+            return;
+        };
+        let last = feed.last();
+        let (ready, waiting): (Vec<Held<C>>, Vec<Held<C>>) = std::mem::take(held)
+            .into_iter()
+            .partition(|h| h.tail <= last);
+        *held = waiting;
+        let mut answers = Vec::new();
+        let mut again = Vec::new();
+        for mut h in ready {
+            match feed.delivered_after(h.tail) {
+                Some(items) => {
+                    extend(&mut h.answer, items);
+                    answers.push((h.ctx, h.answer));
+                }
+                // The feed no longer remembers that far back: read again.
+                None => again.push((h.ctx, h.read)),
+            }
+        }
+        for (ctx, answer) in answers {
+            self.emit(Event::Read {
+                ctx,
+                answer: Ok(answer),
+            });
+        }
+        for (ctx, read) in again {
+            self.dispatch_read(ctx, read);
+        }
+    }
+
+    /// A stored message this node learnt of from a script reply.
+    fn offer_stored(&mut self, stored: &Stored) {
+        match stored {
+            Stored::Room { room, message } => {
+                self.offer(&Log::Room(room.clone()), Item::Room(message.clone()));
+            }
+            // Direct messages reach each user's feed through their own channel; the reply
+            // alone cannot say which of this node's feeds want it without the keys.
+            Stored::Direct(_) => {}
+        }
+    }
+
+    fn offer(&mut self, log: &Log, item: Item) {
+        let Some(slot) = self.slots.get_mut(log) else {
+            return;
+        };
+        let delivered = match &mut slot.state {
+            SlotState::Starting { pushes, .. } => {
+                pushes.push(item);
+                return;
+            }
+            SlotState::Live { feed, .. } => feed.offer(item, Instant::now()),
+        };
+        if delivered.is_empty() {
+            return;
+        }
+        for item in delivered {
+            let event = match (log, item) {
+                (Log::Room(room), Item::Room(message)) => Event::LiveRoom {
+                    room: room.clone(),
+                    message,
+                },
+                (Log::User(user), Item::Direct(message)) => Event::LiveDirect {
+                    user: user.clone(),
+                    message,
+                },
+                _ => continue,
+            };
+            self.emit(event);
+        }
+        self.release_held(log);
+    }
+
+    fn push(&mut self, push: PushInfo) {
+        match push.kind {
+            PushKind::Message => {
+                let Some((log, item)) = redis_io::parse_push(push.data) else {
+                    tracing::warn!("an unreadable message on a chat channel; ignored");
+                    return;
+                };
+                self.offer(&log, item);
+            }
+            PushKind::Disconnection => {
+                tracing::warn!("the Redis subscriber connection dropped; will catch up");
+                self.resync = true;
+                self.ready.store(false, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+    }
+
+    fn tick(&mut self) {
+        let now = Instant::now();
+        if !self.health_in_flight {
+            self.health_in_flight = true;
+            let io = self.io.clone();
+            self.inflight.push(
+                async move {
+                    let ok = io.healthy().await;
+                    Done::Health { ok }
+                }
+                .boxed(),
+            );
+        }
+        let mut gaps = Vec::new();
+        let mut idle = Vec::new();
+        for (log, slot) in &mut self.slots {
+            if slot
+                .idle_since
+                .is_some_and(|since| now.duration_since(since) >= UNWATCH_GRACE)
+            {
+                idle.push(log.clone());
+                continue;
+            }
+            if let SlotState::Live { feed, filling, .. } = &mut slot.state
+                && !*filling
+                && feed.overdue(now, GAP_WAIT).is_some()
+            {
+                feed.reading(now);
+                gaps.push(log.clone());
+            }
+        }
+        for log in gaps {
+            self.fill(&log);
+        }
+        for log in idle {
+            if let Some(slot) = self.slots.remove(&log) {
+                // Anyone still waiting on it has gone (the hub unwatches after the last
+                // reader left); their answers would go nowhere.
+                drop(slot);
+                self.io.unsubscribe(&log);
+            }
+        }
+    }
+
+    /// Reads `log` after its feed's position (a gap, or a resync after a reconnect).
+    fn fill(&mut self, log: &Log) {
+        let Some(slot) = self.slots.get_mut(log) else {
+            return;
+        };
+        let generation = slot.generation;
+        let SlotState::Live { feed, filling, .. } = &mut slot.state else {
+            return;
+        };
+        *filling = true;
+        let after = feed.last();
+        let io = self.io.clone();
+        let log = log.clone();
+        self.inflight.push(
+            async move {
+                let result = io.after(&log, after).await;
+                Done::Filled {
+                    log,
+                    generation,
+                    result,
+                }
+            }
+            .boxed(),
+        );
+    }
+}
+
+fn log_of(read: &Read) -> Log {
+    match read {
+        Read::Room { room, .. } => Log::Room(room.clone()),
+        Read::Direct { user, .. } => Log::User(user.clone()),
+    }
+}
+
+/// Appends what the feed delivered after a read's tail to its answer.
+fn extend(answer: &mut Answer, items: Vec<Item>) {
+    match answer {
+        Answer::Room { messages, .. } => {
+            messages.extend(items.into_iter().filter_map(|i| match i {
+                Item::Room(m) => Some(m),
+                Item::Direct(_) => None,
+            }));
+        }
+        Answer::Direct { messages, .. } => {
+            messages.extend(items.into_iter().filter_map(|i| match i {
+                Item::Direct(m) => Some(m),
+                Item::Room(_) => None,
+            }));
+        }
+    }
+}

@@ -1,0 +1,552 @@
+//! What the engine asks of Redis: the key layout, the Lua scripts, and one async function per
+//! operation (each run as a future in the engine's set, so none blocks another).
+//!
+//! Keys of one room share the hash tag `{r:ROOM}` and all direct messages share `{dm}`, so
+//! every script touches one hash slot and would run unchanged on Redis Cluster (docs/SCALING.md
+//! says what that means for direct messages). Room names and user keys are validated
+//! `[A-Za-z0-9_-]` and hex, so they cannot contain a brace.
+
+use std::{sync::Arc, time::Duration};
+
+use redis::{
+    AsyncCommands as _, Client, IntoConnectionInfo as _, ProtocolVersion, PushInfo, RedisResult,
+    Script, Value,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
+use serde::Serialize;
+use shared::{DirectMessage, Epoch, HistoryMode, MessageId, RoomMessage, RoomName};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Item, Log};
+use crate::store::{Answer, NewMessage, Read, RoomRange, StoreOptions, Stored, Target};
+
+/// How long a command may take: above an fsync on a slow disk (`appendfsync always`), below
+/// what a user waits before thinking the message is lost. A send that times out is reported
+/// as failed; its resend with the same `client_id` is stored at most once.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one connection attempt may take.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
+/// Between reconnection attempts at most: Redis coming back is noticed within this.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
+/// A health check that takes longer than this counts as a failure (`/readyz` 503).
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+const ROOM_CHANNEL: &str = "chat:room:";
+const USER_CHANNEL: &str = "chat:dm:";
+
+fn room_meta(room: &RoomName) -> String {
+    format!("chat:{{r:{room}}}:meta")
+}
+
+fn room_log(room: &RoomName) -> String {
+    format!("chat:{{r:{room}}}:log")
+}
+
+fn room_sent(room: &RoomName, sender: &str, client_id: &str) -> String {
+    format!("chat:{{r:{room}}}:sent:{sender}:{client_id}")
+}
+
+const DIRECT_META: &str = "chat:{dm}:meta";
+
+fn user_log(user: &str) -> String {
+    format!("chat:{{dm}}:log:{user}")
+}
+
+fn direct_sent(sender: &str, client_id: &str) -> String {
+    format!("chat:{{dm}}:sent:{sender}:{client_id}")
+}
+
+fn channel(log: &Log) -> String {
+    match log {
+        Log::Room(room) => format!("{ROOM_CHANNEL}{room}"),
+        Log::User(user) => format!("{USER_CHANNEL}{user}"),
+    }
+}
+
+/// Turns a Pub/Sub message into the log it belongs to and the message.
+pub(super) fn parse_push(data: Vec<Value>) -> Option<(Log, Item)> {
+    let mut data = data.into_iter();
+    let channel: String = redis::from_redis_value(data.next()?).ok()?;
+    let payload: String = redis::from_redis_value(data.next()?).ok()?;
+    if let Some(room) = channel.strip_prefix(ROOM_CHANNEL) {
+        let message: RoomMessage = serde_json::from_str(&payload).ok()?;
+        return Some((Log::Room(room.parse().ok()?), Item::Room(message)));
+    }
+    let user = channel.strip_prefix(USER_CHANNEL)?;
+    let message: DirectMessage = serde_json::from_str(&payload).ok()?;
+    Some((Log::User(user.to_owned()), Item::Direct(message)))
+}
+
+struct Scripts {
+    send_room: Script,
+    read_room: Script,
+    send_direct: Script,
+    read_direct: Script,
+}
+
+/// Subscription changes and health checks for the subscriber connection, done one at a time
+/// in the order the engine queued them.
+enum SubCmd {
+    Subscribe(String, oneshot::Sender<RedisResult<()>>),
+    Unsubscribe(String),
+    Ping(oneshot::Sender<bool>),
+}
+
+/// The engine's connections and scripts; cheap to clone into each operation.
+#[derive(Clone)]
+pub(super) struct Io {
+    commands: ConnectionManager,
+    subscriber: mpsc::UnboundedSender<SubCmd>,
+    scripts: Arc<Scripts>,
+    options: Arc<StoreOptions>,
+}
+
+impl Io {
+    /// Sets up both connections (commands, and Pub/Sub with its messages going to `pushes`);
+    /// they connect on first use and reconnect by themselves.
+    pub(super) fn connect(
+        url: &str,
+        options: StoreOptions,
+        pushes: mpsc::UnboundedSender<PushInfo>,
+    ) -> RedisResult<Self> {
+        let info = url.into_connection_info()?;
+        // RESP3: Pub/Sub messages arrive as pushes on an ordinary multiplexed connection, and
+        // the connection manager resubscribes after a reconnect.
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = Client::open(info.set_redis_settings(settings))?;
+        let config = || {
+            ConnectionManagerConfig::new()
+                .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+                .set_max_delay(MAX_RECONNECT_DELAY)
+        };
+        let commands = ConnectionManager::new_lazy_with_config(client.clone(), config())?;
+        let sub = ConnectionManager::new_lazy_with_config(
+            client,
+            config()
+                .set_push_sender(pushes)
+                .set_automatic_resubscription(),
+        )?;
+        let (subscriber, queue) = mpsc::unbounded_channel();
+        tokio::spawn(subscriber_loop(sub, queue));
+        Ok(Self {
+            commands,
+            subscriber,
+            scripts: Arc::new(Scripts {
+                send_room: Script::new(include_str!("send_room.lua")),
+                read_room: Script::new(include_str!("read_room.lua")),
+                send_direct: Script::new(include_str!("send_direct.lua")),
+                read_direct: Script::new(include_str!("read_direct.lua")),
+            }),
+            options: Arc::new(options),
+        })
+    }
+
+    /// Queues the subscription to `log`'s channel; the receiver tells when it is in place.
+    pub(super) fn subscribe(&self, log: &Log) -> oneshot::Receiver<RedisResult<()>> {
+        let (reply, done) = oneshot::channel();
+        let _ = self.subscriber.send(SubCmd::Subscribe(channel(log), reply));
+        done
+    }
+
+    /// Queues leaving `log`'s channel.
+    pub(super) fn unsubscribe(&self, log: &Log) {
+        let _ = self.subscriber.send(SubCmd::Unsubscribe(channel(log)));
+    }
+
+    /// Waits for the subscription, then learns the log's last position: every message after
+    /// it will arrive on the channel (or be found by a gap read).
+    pub(super) async fn start(
+        &self,
+        log: &Log,
+        subscribed: oneshot::Receiver<RedisResult<()>>,
+    ) -> Result<u64, String> {
+        subscribed
+            .await
+            .map_err(|_| "the subscriber has stopped".to_owned())?
+            .map_err(|e| e.to_string())?;
+        let mut conn = self.commands.clone();
+        let last: Option<u64> = match log {
+            Log::Room(room) => conn.hget(room_meta(room), "seq").await,
+            Log::User(user) => {
+                let newest: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
+                    .arg(user_log(user))
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(newest.first().and_then(|(id, _)| entry_position(id)))
+            }
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(last.unwrap_or(0))
+    }
+
+    /// Whether both connections answer a PING in time.
+    pub(super) async fn healthy(&self) -> bool {
+        let mut conn = self.commands.clone();
+        let commands = tokio::time::timeout(HEALTH_TIMEOUT, async {
+            redis::cmd("PING").query_async::<String>(&mut conn).await
+        });
+        let (reply, answer) = oneshot::channel();
+        let _ = self.subscriber.send(SubCmd::Ping(reply));
+        let subscriber = tokio::time::timeout(HEALTH_TIMEOUT, answer);
+        let (commands, subscriber) = tokio::join!(commands, subscriber);
+        matches!(commands, Ok(Ok(_))) && matches!(subscriber, Ok(Ok(true)))
+    }
+
+    /// Runs the send script; `Ok((true, stored))` when stored now, `Ok((false, original))` for
+    /// a repeated `client_id`.
+    pub(super) async fn append(&self, message: &NewMessage) -> Result<(bool, Stored), String> {
+        let epoch = fresh_epoch()?;
+        let window = millis(self.options.dedup_window);
+        let mut conn = self.commands.clone();
+        let client_id = message.client_id.as_str();
+        let reply: RedisResult<(i64, String)> = match &message.target {
+            Target::Room(room) => {
+                let body = members(&RoomBody {
+                    from: message.from.as_str(),
+                    text: message.text.as_str(),
+                    ts: message.ts,
+                    client_id,
+                })?;
+                self.scripts
+                    .send_room
+                    .key(room_meta(room))
+                    .key(room_log(room))
+                    .key(room_sent(room, &message.sender, client_id))
+                    .arg(epoch.as_str())
+                    .arg(window)
+                    .arg(channel(&Log::Room(room.clone())))
+                    .arg(body)
+                    .arg(self.options.retention_messages.unwrap_or(0))
+                    .invoke_async(&mut conn)
+                    .await
+            }
+            Target::Direct { recipient, to } => {
+                let body = members(&DirectBody {
+                    from: message.from.as_str(),
+                    to: to.as_str(),
+                    text: message.text.as_str(),
+                    ts: message.ts,
+                    client_id,
+                })?;
+                self.scripts
+                    .send_direct
+                    .key(DIRECT_META)
+                    .key(user_log(&message.sender))
+                    .key(user_log(recipient))
+                    .key(direct_sent(&message.sender, client_id))
+                    .arg(epoch.as_str())
+                    .arg(window)
+                    .arg(channel(&Log::User(message.sender.clone())))
+                    .arg(channel(&Log::User(recipient.clone())))
+                    .arg(body)
+                    .invoke_async(&mut conn)
+                    .await
+            }
+        };
+        let (new, json) = reply.map_err(|e| {
+            format!(
+                "the message may not have been stored (Redis: {e}); resending it is safe: \
+                 the same client_id is stored at most once"
+            )
+        })?;
+        let stored = match &message.target {
+            Target::Room(room) => Stored::Room {
+                room: room.clone(),
+                message: parse(&json)?,
+            },
+            Target::Direct { .. } => Stored::Direct(parse(&json)?),
+        };
+        Ok((new == 1, stored))
+    }
+
+    /// Answers a history read, with the log's last position at the time of the read.
+    pub(super) async fn read(&self, read: &Read) -> Result<(Answer, u64), String> {
+        match read {
+            Read::Room { room, range, epoch } => self.read_room(room, *range, epoch.as_ref()).await,
+            Read::Direct { user, since, epoch } => {
+                self.read_direct(user, *since, epoch.as_ref()).await
+            }
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    async fn read_room(
+        &self,
+        room: &RoomName,
+        range: RoomRange,
+        client_epoch: Option<&Epoch>,
+    ) -> anyhow::Result<(Answer, u64)> {
+        let page = self.options.page;
+        let (mode, page) = match range {
+            RoomRange::Latest => (
+                HistoryMode::Latest,
+                self.room_page(room, "latest", 0, page).await?,
+            ),
+            RoomRange::Reset => (
+                HistoryMode::Reset,
+                self.room_page(room, "latest", 0, page).await?,
+            ),
+            RoomRange::Before(before) => (
+                HistoryMode::Older,
+                self.room_page(room, "before", before, page).await?,
+            ),
+            RoomRange::Since(since) => {
+                let limit = self.options.max_catch_up + 1;
+                let missed = self.room_page(room, "since", since, limit).await?;
+                let stale = client_epoch.is_some_and(|e| *e != missed.epoch);
+                if stale
+                    || crate::store::catch_up_resets(
+                        since,
+                        missed.last,
+                        &missed.messages,
+                        self.options.max_catch_up,
+                    )
+                {
+                    (
+                        HistoryMode::Reset,
+                        self.room_page(room, "latest", 0, page).await?,
+                    )
+                } else {
+                    (HistoryMode::CatchUp, missed)
+                }
+            }
+        };
+        let oldest_wanted = match (range, page.messages.first()) {
+            (_, Some(first)) => first.seq,
+            (RoomRange::Since(since), None) if mode == HistoryMode::CatchUp => since + 1,
+            (RoomRange::Before(before), None) => before,
+            _ => 0,
+        };
+        let more_before = page.oldest != 0 && page.oldest < oldest_wanted;
+        let tail = page.last;
+        Ok((
+            Answer::Room {
+                room: room.clone(),
+                mode,
+                messages: page.messages,
+                more_before,
+                epoch: page.epoch,
+            },
+            tail,
+        ))
+    }
+
+    async fn room_page(
+        &self,
+        room: &RoomName,
+        kind: &str,
+        at: u64,
+        count: u32,
+    ) -> anyhow::Result<RoomPage> {
+        let mut conn = self.commands.clone();
+        let reply: Vec<String> = self
+            .scripts
+            .read_room
+            .key(room_meta(room))
+            .key(room_log(room))
+            .arg(fresh_epoch().map_err(anyhow::Error::msg)?.as_str())
+            .arg(kind)
+            .arg(at)
+            .arg(count)
+            .invoke_async(&mut conn)
+            .await?;
+        let mut reply = reply.into_iter();
+        let (Some(epoch), Some(last), Some(oldest)) = (reply.next(), reply.next(), reply.next())
+        else {
+            anyhow::bail!("a short answer from the read script");
+        };
+        let mut messages = reply
+            .map(|json| parse::<RoomMessage>(&json).map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if kind != "since" {
+            messages.reverse(); // newest first from XREVRANGE
+        }
+        Ok(RoomPage {
+            epoch: Epoch::try_from(epoch)?,
+            last: last.parse()?,
+            oldest: oldest.parse()?,
+            messages,
+        })
+    }
+
+    async fn read_direct(
+        &self,
+        user: &str,
+        since: Option<MessageId>,
+        client_epoch: Option<&Epoch>,
+    ) -> anyhow::Result<(Answer, u64)> {
+        let page = self.options.page;
+        let (mode, answer) = match since {
+            None => (
+                HistoryMode::Latest,
+                self.direct_page(user, "latest", 0, page).await?,
+            ),
+            Some(MessageId(since)) => {
+                let limit = self.options.max_catch_up + 1;
+                let missed = self.direct_page(user, "since", since, limit).await?;
+                let stale = client_epoch.is_some_and(|e| *e != missed.0);
+                if stale || missed.2.len() > self.options.max_catch_up as usize {
+                    (
+                        HistoryMode::Reset,
+                        self.direct_page(user, "latest", 0, page).await?,
+                    )
+                } else {
+                    (HistoryMode::CatchUp, missed)
+                }
+            }
+        };
+        let (epoch, last, messages) = answer;
+        Ok((
+            Answer::Direct {
+                mode,
+                messages,
+                epoch,
+            },
+            last,
+        ))
+    }
+
+    async fn direct_page(
+        &self,
+        user: &str,
+        kind: &str,
+        at: u64,
+        count: u32,
+    ) -> anyhow::Result<(Epoch, u64, Vec<DirectMessage>)> {
+        let mut conn = self.commands.clone();
+        let reply: Vec<String> = self
+            .scripts
+            .read_direct
+            .key(DIRECT_META)
+            .key(user_log(user))
+            .arg(fresh_epoch().map_err(anyhow::Error::msg)?.as_str())
+            .arg(kind)
+            .arg(at)
+            .arg(count)
+            .invoke_async(&mut conn)
+            .await?;
+        let mut reply = reply.into_iter();
+        let (Some(epoch), Some(last)) = (reply.next(), reply.next()) else {
+            anyhow::bail!("a short answer from the read script");
+        };
+        let mut messages = reply
+            .map(|json| parse::<DirectMessage>(&json).map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if kind != "since" {
+            messages.reverse();
+        }
+        Ok((Epoch::try_from(epoch)?, last.parse()?, messages))
+    }
+
+    /// Every message of `log` after position `after`, oldest first (a gap, or what a
+    /// dropped subscription missed).
+    pub(super) async fn after(&self, log: &Log, after: u64) -> Result<Vec<Item>, String> {
+        let key = match log {
+            Log::Room(room) => room_log(room),
+            Log::User(user) => user_log(user),
+        };
+        let mut conn = self.commands.clone();
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(key)
+            .arg(format!("({after}-0"))
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        entries
+            .into_iter()
+            .filter_map(|(_, fields)| fields.into_iter().next().map(|(_, json)| json))
+            .map(|json| match log {
+                Log::Room(_) => parse(&json).map(Item::Room),
+                Log::User(_) => parse(&json).map(Item::Direct),
+            })
+            .collect()
+    }
+}
+
+/// One answer of the room read script.
+struct RoomPage {
+    epoch: Epoch,
+    last: u64,
+    oldest: u64,
+    messages: Vec<RoomMessage>,
+}
+
+/// The JSON members of a room message the script completes with `id` and `seq` (field order
+/// as in [`RoomMessage`]).
+#[derive(Serialize)]
+struct RoomBody<'a> {
+    from: &'a str,
+    text: &'a str,
+    ts: u64,
+    client_id: &'a str,
+}
+
+/// The same for a direct message (the script adds `id`).
+#[derive(Serialize)]
+struct DirectBody<'a> {
+    from: &'a str,
+    to: &'a str,
+    text: &'a str,
+    ts: u64,
+    client_id: &'a str,
+}
+
+/// A JSON object's members without the braces, for the script to prepend to.
+fn members(body: &impl Serialize) -> Result<String, String> {
+    let json = serde_json::to_string(body).map_err(|e| e.to_string())?;
+    Ok(json
+        .strip_prefix('{')
+        .and_then(|j| j.strip_suffix('}'))
+        .unwrap_or_default()
+        .to_owned())
+}
+
+fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
+    serde_json::from_str(json).map_err(|e| format!("an unreadable message in Redis: {e}"))
+}
+
+fn fresh_epoch() -> Result<Epoch, String> {
+    crate::ids::new_epoch().map_err(|e| format!("no randomness for an epoch: {e}"))
+}
+
+/// A stream entry ID `N-0`'s position `N`.
+fn entry_position(id: &str) -> Option<u64> {
+    id.split('-').next()?.parse().ok()
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Runs subscription changes one at a time, in order, on the subscriber connection.
+async fn subscriber_loop(mut sub: ConnectionManager, mut queue: mpsc::UnboundedReceiver<SubCmd>) {
+    while let Some(command) = queue.recv().await {
+        match command {
+            SubCmd::Subscribe(channel, reply) => {
+                let _ = reply.send(sub.subscribe(&channel).await);
+            }
+            SubCmd::Unsubscribe(channel) => {
+                if let Err(err) = sub.unsubscribe(&channel).await {
+                    tracing::warn!(%channel, error = %err, "unsubscribing failed");
+                }
+            }
+            SubCmd::Ping(reply) => {
+                let ok = redis::cmd("PING")
+                    .query_async::<Value>(&mut sub)
+                    .await
+                    .is_ok();
+                let _ = reply.send(ok);
+            }
+        }
+    }
+}

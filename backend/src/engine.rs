@@ -1,0 +1,99 @@
+//! The seam between the hub (the chat rules) and where messages live: the embedded SQLite
+//! [`Store`] of a single node, or the Redis [`Cluster`] engine shared by many nodes. Both
+//! answer with the same [`Event`]s; the hub writes every rule once.
+
+use std::sync::{Arc, atomic::AtomicBool};
+
+use shared::RoomName;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    Config,
+    cluster::Cluster,
+    metrics::Metrics,
+    store::{Event, NewMessage, OpenError, Read, Store, StoreClosed},
+};
+
+/// A log the hub has local readers for (the cluster engine then delivers its live messages).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Log {
+    /// A room's messages.
+    Room(RoomName),
+    /// One user's direct messages, by user key.
+    User(String),
+}
+
+/// Where messages are stored, sequenced and fanned out.
+pub enum Engine<C> {
+    /// One node: SQLite, and the hub broadcasts what it stored.
+    Embedded(Store<C>),
+    /// Many nodes: Redis, and every message comes back through its log's feed.
+    Cluster(Cluster<C>),
+}
+
+impl<C: Send + 'static> Engine<C> {
+    /// Opens the engine [`Config`] asks for (`--redis`, or the store under `--data-dir`).
+    pub fn open(
+        config: &Config,
+        metrics: &Metrics,
+        shutdown: CancellationToken,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<Event<C>>), OpenError> {
+        if let Some(url) = &config.redis {
+            let (cluster, events) =
+                Cluster::start(url, config.store_options(), shutdown).map_err(|err| OpenError {
+                    path: url.into(),
+                    reason: err.to_string(),
+                })?;
+            tracing::info!(redis = %url, "cluster mode: messages live in Redis");
+            return Ok((Self::Cluster(cluster), events));
+        }
+        let (store, events) = Store::open(
+            &config.data_dir,
+            config.store_options(),
+            Some(metrics.store()),
+        )?;
+        tracing::info!(path = %store.path().display(), "message store open");
+        Ok((Self::Embedded(store), events))
+    }
+
+    /// Queues a message to store; an [`Event::Appended`] follows.
+    pub fn append(&self, ctx: C, message: NewMessage) -> Result<(), StoreClosed> {
+        match self {
+            Self::Embedded(store) => store.append(ctx, message),
+            Self::Cluster(cluster) => cluster.append(ctx, message),
+        }
+    }
+
+    /// Queues a history read; an [`Event::Read`] follows, after the events of every message
+    /// it contains.
+    pub fn read(&self, ctx: C, read: Read) -> Result<(), StoreClosed> {
+        match self {
+            Self::Embedded(store) => store.read(ctx, read),
+            Self::Cluster(cluster) => cluster.read(ctx, read),
+        }
+    }
+
+    /// The hub has a first local reader of `log`.
+    pub fn watch(&self, log: Log) {
+        if let Self::Cluster(cluster) = self {
+            cluster.watch(log);
+        }
+    }
+
+    /// The hub's last local reader of `log` is gone.
+    pub fn unwatch(&self, log: Log) {
+        if let Self::Cluster(cluster) = self {
+            cluster.unwatch(log);
+        }
+    }
+
+    /// Whether sends can be stored now, as a flag `/readyz` reads without asking the hub
+    /// (the embedded store is always ready while it runs).
+    pub fn readiness(&self) -> Arc<AtomicBool> {
+        match self {
+            Self::Embedded(_) => Arc::new(AtomicBool::new(true)),
+            Self::Cluster(cluster) => cluster.readiness(),
+        }
+    }
+}

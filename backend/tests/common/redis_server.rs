@@ -1,0 +1,135 @@
+//! A real `redis-server` for cluster tests: its own free loopback port and data directory,
+//! AOF with `appendfsync always` (what docs/DEPLOYMENT.md asks of production), started and
+//! stopped by the test. `cargo xtask test` installs the Debian package when it is missing.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use super::within;
+
+/// One redis-server process (killed when dropped) and the directory its data lives in.
+pub struct RedisServer {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    /// Extra `--name value` settings, kept for restarts.
+    extra: Vec<String>,
+}
+
+impl RedisServer {
+    /// Starts a server on a free port with a fresh data directory.
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`RedisServer::start`] with extra settings, e.g. `["--client-output-buffer-limit",
+    /// "pubsub 64kb 32kb 1"]`.
+    pub async fn start_with(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("a data directory for redis");
+        let mut server = Self {
+            port: free_port(),
+            dir,
+            child: None,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        server.launch().await;
+        server
+    }
+
+    /// `redis://127.0.0.1:PORT/`, for `--redis`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    async fn launch(&mut self) {
+        let mut child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .args(["--save", "", "--daemonize", "no", "--logfile", ""])
+            // DEBUG SLEEP is how a test makes Redis slow; this server is the test's alone.
+            .args(["--enable-debug-command", "local"])
+            .args(&self.extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (cargo xtask test installs it: apt package redis-server)");
+        let stdout = child.stdout.take().expect("piped stdout");
+        // Ready when it says so; the rest of its log is drained so it never blocks on a pipe.
+        within(tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let ready = lines
+                .by_ref()
+                .map_while(Result::ok)
+                .any(|line| line.contains("Ready to accept connections"));
+            std::thread::spawn(move || lines.for_each(drop));
+            ready
+        }))
+        .await
+        .map(|ready| assert!(ready, "redis-server exited before it was ready"))
+        .expect("redis-server starts");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no shutdown, no final save; what the AOF has is what survives.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and data.
+    pub async fn restart(&mut self) {
+        self.kill9();
+        self.launch().await;
+    }
+
+    /// Runs one command on a connection of its own and returns the reply.
+    pub fn cmd(&self, args: &[&str]) -> redis::Value {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut conn = client
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .expect("a connection to the test redis");
+        let mut cmd = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            cmd.arg(*arg);
+        }
+        cmd.query(&mut conn).expect("the command succeeds")
+    }
+
+    /// [`RedisServer::cmd`] on a blocking thread (for commands that take a while, like DEBUG
+    /// SLEEP, while the test goes on).
+    pub fn cmd_in_background(&self, args: &[&str]) -> tokio::task::JoinHandle<redis::Value> {
+        let url = self.url();
+        let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        tokio::task::spawn_blocking(move || {
+            let client = redis::Client::open(url).unwrap();
+            let mut conn = client.get_connection().unwrap();
+            let mut cmd = redis::cmd(&args[0]);
+            for arg in &args[1..] {
+                cmd.arg(arg);
+            }
+            cmd.query(&mut conn).unwrap()
+        })
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A port nobody listens on now (bound and released; the window for a clash is tiny, and a
+/// clash fails the start loudly rather than silently sharing a server).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
