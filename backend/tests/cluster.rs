@@ -12,8 +12,6 @@ use std::time::Duration;
 
 use backend::Config;
 use common::{Chat, TestServer, redis_server::RedisServer};
-    Chat, TestServer, eventually, http_get, redis_server::RedisServer, token_for, within,
-};
 use shared::ServerMsg;
 
 /// A node of the cluster at `redis`: no rate limit in the way, long heartbeats.
