@@ -8,11 +8,13 @@
 
 mod common;
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use backend::Config;
-use common::{Chat, TestServer, redis_server::RedisServer};
-use shared::ServerMsg;
+use common::{
+    Chat, TestServer, eventually, http_get, redis_server::RedisServer, token_for, within,
+};
+use shared::{ClientMsg, Epoch, ErrorCode, HistoryMode, MessageId, RoomMessage, ServerMsg};
 
 /// A node of the cluster at `redis`: no rate limit in the way, long heartbeats.
 fn node(redis: &RedisServer) -> TestServer {
@@ -85,5 +87,268 @@ async fn a_room_over_three_nodes_has_one_order_without_holes_while_two_nodes_sen
             .collect();
         let sent: Vec<String> = (0..EACH).map(|i| format!("{prefix} {i}")).collect();
         assert_eq!(mine, sent);
+    }
+}
+
+/// What a `hello` that resumes brought for one room: the `history` (mode, messages, epoch).
+struct Resumed {
+    chat: Chat,
+    mode: HistoryMode,
+    messages: Vec<RoomMessage>,
+    epoch: Epoch,
+}
+
+/// Says hello as `nick` in `room`, continuing from `since` in `epoch` when given, and reads
+/// up to the room's `history`. Live messages cannot come before it (they wait for it).
+async fn resume(
+    server: &TestServer,
+    nick: &str,
+    room: &str,
+    since: Option<(u64, Epoch)>,
+) -> Resumed {
+    let mut chat = server.chat_socket().await;
+    let room_name: shared::RoomName = room.parse().unwrap();
+    let (since, epochs) = match since {
+        Some((seq, epoch)) => (
+            [(room_name.clone(), seq)].into_iter().collect(),
+            [(room_name.clone(), epoch)].into_iter().collect(),
+        ),
+        None => Default::default(),
+    };
+    chat.send(&ClientMsg::Hello {
+        nick: nick.parse().unwrap(),
+        token: token_for(nick),
+        rooms: vec![room_name],
+        since,
+        epochs,
+        direct_since: None,
+        direct_epoch: None,
+    })
+    .await;
+    loop {
+        match chat.recv_any().await {
+            ServerMsg::History {
+                mode,
+                messages,
+                epoch,
+                ..
+            } => {
+                return Resumed {
+                    chat,
+                    mode,
+                    messages,
+                    epoch,
+                };
+            }
+            ServerMsg::Said { .. } => panic!("a live message before the history"),
+            _ => {}
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_client_reconnecting_to_another_node_gets_exactly_what_it_missed_under_load() {
+    let redis = RedisServer::start().await;
+    let (first, second) = (node(&redis), node(&redis));
+    let mut sender = first.chat_as("sender", &["lobby"]).await;
+    let reader = resume(&first, "reader", "lobby", None).await;
+    let epoch = reader.epoch.clone();
+    let mut reader = reader.chat;
+    // About 1000 messages a second from another task, for two seconds.
+    const TOTAL: usize = 2000;
+    let sending = actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        for i in 0..TOTAL {
+            tick.tick().await;
+            sender
+                .say("lobby", &format!("m{i}"), &format!("m-{i}"))
+                .await;
+        }
+        said(&mut sender, TOTAL).await
+    });
+    // The reader drops after a few hundred, stays away a moment, and comes back elsewhere.
+    let before = said(&mut reader, 300).await;
+    let last = before.last().unwrap().0;
+    drop(reader);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let back = resume(&second, "reader", "lobby", Some((last, epoch))).await;
+    assert_eq!(back.mode, HistoryMode::CatchUp);
+    let mut seqs: Vec<u64> = back.messages.iter().map(|m| m.seq).collect();
+    let mut chat = back.chat;
+    let live = said(&mut chat, TOTAL - last as usize - seqs.len()).await;
+    seqs.extend(live.iter().map(|(seq, _)| *seq));
+    assert_eq!(
+        seqs,
+        ((last + 1)..=TOTAL as u64).collect::<Vec<_>>(),
+        "the catch-up and the live messages meet with no gap and no duplicate"
+    );
+    let acked = within(sending).await.unwrap();
+    assert_eq!(acked.len(), TOTAL);
+}
+
+#[actix_web::test]
+async fn a_resend_with_the_same_client_id_during_debug_sleep_is_stored_once() {
+    let redis = RedisServer::start().await;
+    let server = node(&redis);
+    let mut alice = server.chat_as("alice", &["lobby"]).await;
+    // Redis stops answering for a while; the send waits in its queue meanwhile.
+    let sleeping = redis.cmd_in_background(&["DEBUG", "SLEEP", "1"]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    alice.say("lobby", "only once", "c-1").await;
+    // The client gives up waiting and resends, as the app does after a reconnect.
+    alice.say("lobby", "only once", "c-1").await;
+    within(sleeping).await.unwrap();
+    let mut acks = Vec::new();
+    while acks.len() < 2 {
+        if let ServerMsg::Said { id, seq, .. } = alice.recv().await {
+            acks.push((id, seq));
+        }
+    }
+    assert_eq!(acks[0], acks[1], "the resend is answered with the original");
+    let later = resume(&server, "bob", "lobby", None).await;
+    let texts: Vec<&str> = later.messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["only once"]);
+}
+
+#[actix_web::test]
+async fn after_flushall_a_resuming_client_is_reset_through_the_epoch() {
+    let redis = RedisServer::start().await;
+    let server = node(&redis);
+    let mut alice = server.chat_as("alice", &["lobby"]).await;
+    for i in 0..5 {
+        alice
+            .say("lobby", &format!("old {i}"), &format!("old-{i}"))
+            .await;
+    }
+    said(&mut alice, 5).await;
+    let seen = resume(&server, "bob", "lobby", None).await;
+    let old_epoch = seen.epoch.clone();
+    drop(seen);
+    redis.cmd(&["FLUSHALL"]);
+    // New messages reuse the numbers 1, 2, 3...
+    for i in 0..5 {
+        alice
+            .say("lobby", &format!("new {i}"), &format!("new-{i}"))
+            .await;
+    }
+    let after: Vec<u64> = said(&mut alice, 5).await.iter().map(|s| s.0).collect();
+    assert_eq!(after, [1, 2, 3, 4, 5], "a new log");
+    let back = resume(&server, "bob", "lobby", Some((2, old_epoch.clone()))).await;
+    assert_eq!(
+        back.mode,
+        HistoryMode::Reset,
+        "never the new log's 3, 4, 5 as a catch-up"
+    );
+    assert_ne!(back.epoch, old_epoch);
+    let texts: Vec<&str> = back.messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["new 0", "new 1", "new 2", "new 3", "new 4"]);
+}
+
+#[actix_web::test]
+async fn redis_killed_and_restarted_on_its_data_loses_nothing_acknowledged_and_nodes_recover() {
+    let mut redis = RedisServer::start().await;
+    let (first, second) = (node(&redis), node(&redis));
+    let mut alice = first.chat_as("alice", &["lobby"]).await;
+    let mut bob = second.chat_as("bob", &["lobby"]).await;
+    for i in 0..20 {
+        alice
+            .say("lobby", &format!("before {i}"), &format!("b-{i}"))
+            .await;
+    }
+    said(&mut alice, 20).await;
+    said(&mut bob, 20).await;
+    redis.kill9();
+    // Sends while Redis is gone are refused, naming the message; sockets stay open.
+    alice.say("lobby", "while down", "down-1").await;
+    match alice.recv().await {
+        ServerMsg::Error {
+            code, client_id, ..
+        } => {
+            assert_eq!(code, ErrorCode::StoreFailed);
+            assert_eq!(client_id.unwrap().as_str(), "down-1");
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    eventually("/readyz says 503 without Redis", || async {
+        http_get(first.addr, "/readyz").await.0 == 503
+    })
+    .await;
+    redis.restart().await;
+    eventually("/readyz recovers", || async {
+        http_get(first.addr, "/readyz").await.0 == 200
+            && http_get(second.addr, "/readyz").await.0 == 200
+    })
+    .await;
+    // The nodes resubscribed by themselves: numbering goes on, and Bob on the other node sees
+    // the resend of the refused message and new ones, live.
+    alice.say("lobby", "while down", "down-1").await;
+    alice.say("lobby", "after", "after-1").await;
+    let live = said(&mut bob, 2).await;
+    assert_eq!(
+        live,
+        [(21, "while down".to_owned()), (22, "after".to_owned())]
+    );
+    let all = resume(&second, "carol", "lobby", None).await;
+    assert_eq!(
+        all.messages.len(),
+        22,
+        "everything acknowledged survived the SIGKILL"
+    );
+}
+
+#[actix_web::test]
+async fn a_direct_message_crosses_nodes_live_and_is_caught_up_after_being_offline() {
+    let redis = RedisServer::start().await;
+    let (first, second) = (node(&redis), node(&redis));
+    let mut alice = first.chat_as("alice", &["lobby"]).await;
+    let mut bob = second.chat_as("bob", &["lobby"]).await;
+    let mut bob_tab = first
+        .chat_with_token("bob", token_for("bob"), &["lobby"])
+        .await;
+    alice
+        .send(&ClientMsg::Direct {
+            to: "bob".parse().unwrap(),
+            text: "psst".try_into().unwrap(),
+            client_id: "d-1".parse().unwrap(),
+        })
+        .await;
+    for chat in [&mut alice, &mut bob, &mut bob_tab] {
+        loop {
+            if let ServerMsg::Direct { text, .. } = chat.recv().await {
+                assert_eq!(text.as_str(), "psst");
+                break;
+            }
+        }
+    }
+    // Exactly once per tab, on either node.
+    bob.expect_silence(Duration::from_millis(300)).await;
+    let first_id = MessageId(1);
+    drop((bob, bob_tab));
+    alice
+        .send(&ClientMsg::Direct {
+            to: "bob".parse().unwrap(),
+            text: "while you were away".try_into().unwrap(),
+            client_id: "d-2".parse().unwrap(),
+        })
+        .await;
+    // Bob is offline on both nodes: the second message is refused (nobody called bob),
+    // or stored if his session has not ended yet; either way his catch-up is exact.
+    let mut chat = second.chat_socket().await;
+    chat.send(&ClientMsg::Hello {
+        nick: "bob".parse().unwrap(),
+        token: token_for("bob"),
+        rooms: vec![],
+        since: BTreeMap::new(),
+        epochs: BTreeMap::new(),
+        direct_since: Some(first_id),
+        direct_epoch: None,
+    })
+    .await;
+    loop {
+        if let ServerMsg::DirectHistory { mode, messages, .. } = chat.recv_any().await {
+            assert_eq!(mode, HistoryMode::CatchUp);
+            assert!(messages.iter().all(|m| m.id > first_id), "nothing twice");
+            break;
+        }
     }
 }
