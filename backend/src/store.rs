@@ -188,11 +188,22 @@ pub enum Read {
     Direct {
         /// The user key.
         user: String,
-        /// The last id the client has, if any.
-        since: Option<MessageId>,
-        /// The epoch `since` belongs to.
+        /// Which ones.
+        range: DirectRange,
+        /// The epoch the client's `since` belongs to.
         epoch: Option<Epoch>,
     },
+}
+
+/// Which of a user's direct messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectRange {
+    /// The latest page.
+    Latest,
+    /// Everything after this id (or a reset, if that cannot be done).
+    Since(MessageId),
+    /// The latest page, as a `reset` (the log was replaced under the client).
+    Reset,
 }
 
 /// Which messages of a room.
@@ -267,6 +278,12 @@ pub enum Event<C> {
         user: String,
         /// The message.
         message: DirectMessage,
+    },
+    /// A log was replaced under its readers (cluster mode: Redis lost its data): everyone
+    /// reading it here needs a `reset` history of the new log.
+    LogReset {
+        /// The log.
+        log: crate::engine::Log,
     },
 }
 
@@ -520,9 +537,14 @@ impl<C> Writer<C> {
                 };
                 read_room(&tx, &self.options, room, range, &self.epoch)?
             }
-            Read::Direct { user, since, epoch } => {
-                let stale = epoch.as_ref().is_some_and(|e| *e != self.epoch);
-                read_direct(&tx, &self.options, user, *since, stale, &self.epoch)?
+            Read::Direct { user, range, epoch } => {
+                let range = match range {
+                    DirectRange::Since(_) if epoch.as_ref().is_some_and(|e| *e != self.epoch) => {
+                        DirectRange::Reset
+                    }
+                    range => *range,
+                };
+                read_direct(&tx, &self.options, user, range, &self.epoch)?
             }
         };
         tx.finish()?;
@@ -782,6 +804,12 @@ pub fn catch_up_resets(
     since > last_seq || !contiguous || too_many
 }
 
+/// Whether a client missing `missed` direct messages (at most `max_catch_up + 1` read) must
+/// get a `reset` instead. The rule for both engines.
+pub fn direct_catch_up_resets(missed: &[DirectMessage], max_catch_up: u32) -> bool {
+    missed.len() > max_catch_up as usize
+}
+
 fn latest_page(
     tx: &Transaction<'_>,
     options: &StoreOptions,
@@ -801,8 +829,7 @@ fn read_direct(
     tx: &Transaction<'_>,
     options: &StoreOptions,
     user: &str,
-    since: Option<MessageId>,
-    stale: bool,
+    range: DirectRange,
     epoch: &Epoch,
 ) -> rusqlite::Result<Answer> {
     let query =
@@ -832,12 +859,12 @@ fn read_direct(
             Ok(messages)
         };
     let latest = || query(0, true, u64::from(options.page));
-    let (mode, messages) = match since {
-        None => (HistoryMode::Latest, latest()?),
-        Some(_) if stale => (HistoryMode::Reset, latest()?),
-        Some(MessageId(since)) => {
+    let (mode, messages) = match range {
+        DirectRange::Latest => (HistoryMode::Latest, latest()?),
+        DirectRange::Reset => (HistoryMode::Reset, latest()?),
+        DirectRange::Since(MessageId(since)) => {
             let missed = query(since, false, u64::from(options.max_catch_up) + 1)?;
-            if missed.len() > options.max_catch_up as usize {
+            if direct_catch_up_resets(&missed, options.max_catch_up) {
                 (HistoryMode::Reset, latest()?)
             } else {
                 (HistoryMode::CatchUp, missed)
@@ -1066,7 +1093,7 @@ mod tests {
                 3,
                 Read::Direct {
                     user: "nobody".into(),
-                    since: Some(MessageId(1)),
+                    range: DirectRange::Since(MessageId(1)),
                     epoch: Some(other),
                 },
             )

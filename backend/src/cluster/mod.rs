@@ -40,14 +40,14 @@ use std::{
 
 use futures_util::{FutureExt as _, StreamExt as _, future::BoxFuture, stream::FuturesUnordered};
 use redis::{PushInfo, PushKind};
-use shared::{DirectMessage, HistoryMode, RoomMessage};
+use shared::{DirectMessage, Epoch, HistoryMode, RoomMessage};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::engine::Log;
 use crate::store::{Answer, Appended, Event, NewMessage, Read, StoreClosed, StoreOptions, Stored};
 use feed::{Feed, GAP_WAIT, Positioned};
-use redis_io::Io;
+use redis_io::{Io, Sent};
 
 /// The cluster could not be set up (a bad Redis URL).
 #[derive(Debug, thiserror::Error)]
@@ -163,11 +163,15 @@ struct Held<C> {
 enum SlotState<C> {
     /// Subscribing, then learning where the log stands; pushes and reads wait.
     Starting {
-        pushes: Vec<Item>,
+        pushes: Vec<(Epoch, Item)>,
         reads: Vec<(C, Read)>,
     },
     /// Delivering.
     Live {
+        /// The log's identity; a message of another one means the log was replaced.
+        epoch: Epoch,
+        /// Epochs this log had before (a late message of one of them is ignored).
+        retired: Vec<Epoch>,
         feed: Feed<Item>,
         held: Vec<Held<C>>,
         /// A read of the log (gap or resync) is in flight.
@@ -198,7 +202,7 @@ enum Done<C> {
     Appended {
         ctx: C,
         sender: String,
-        outcome: Result<(bool, Stored), String>,
+        outcome: Result<Sent, String>,
     },
     Read {
         ctx: C,
@@ -208,12 +212,12 @@ enum Done<C> {
     Started {
         log: Log,
         generation: u64,
-        result: Result<u64, String>,
+        result: Result<(Epoch, u64), String>,
     },
     Filled {
         log: Log,
         generation: u64,
-        result: Result<Vec<Item>, String>,
+        result: Result<(Epoch, u64, Vec<Item>), String>,
     },
     Health {
         ok: bool,
@@ -360,18 +364,18 @@ impl<C: Send + 'static> Engine<C> {
         );
     }
 
-    fn appended(&mut self, ctx: C, outcome: Result<(bool, Stored), String>) {
+    fn appended(&mut self, ctx: C, outcome: Result<Sent, String>) {
         match outcome {
-            Ok((true, stored)) => {
+            Ok(Sent::New(stored, epoch)) => {
                 // The reply is as good a doorbell as the publish (both come after the
                 // fsync); whichever arrives first delivers.
-                self.offer_stored(&stored);
+                self.offer_stored(&stored, &epoch);
                 self.emit(Event::Appended {
                     ctx,
                     outcome: Appended::Sent,
                 });
             }
-            Ok((false, original)) => self.emit(Event::Appended {
+            Ok(Sent::Repeat(original)) => self.emit(Event::Appended {
                 ctx,
                 outcome: Appended::Duplicate(original),
             }),
@@ -418,9 +422,17 @@ impl<C: Send + 'static> Engine<C> {
                     *filling = false;
                 }
                 match result {
-                    Ok(items) => {
+                    Ok((epoch, last, items)) => {
                         for item in items {
-                            self.offer(&log, item);
+                            self.offer(&log, &epoch, item);
+                        }
+                        // More than one read brings: the feed asks for the rest.
+                        if let Some(Slot {
+                            state: SlotState::Live { feed, .. },
+                            ..
+                        }) = self.slots.get_mut(&log)
+                        {
+                            feed.expect(last, Instant::now());
                         }
                     }
                     Err(reason) => {
@@ -449,15 +461,15 @@ impl<C: Send + 'static> Engine<C> {
         }
     }
 
-    fn started(&mut self, log: Log, generation: u64, result: Result<u64, String>) {
+    fn started(&mut self, log: Log, generation: u64, result: Result<(Epoch, u64), String>) {
         let Some(slot) = self.slots.get_mut(&log) else {
             return;
         };
         if slot.generation != generation {
             return;
         }
-        let last = match result {
-            Ok(last) => last,
+        let (epoch, last) = match result {
+            Ok(started) => started,
             Err(reason) => {
                 // Try again from scratch at the next watch; readers waiting get an error.
                 tracing::warn!(?log, %reason, "subscribing to a log failed");
@@ -481,6 +493,8 @@ impl<C: Send + 'static> Engine<C> {
         let previous = std::mem::replace(
             &mut slot.state,
             SlotState::Live {
+                epoch,
+                retired: Vec::new(),
                 feed: Feed::new(last, contiguous),
                 held: Vec::new(),
                 filling: false,
@@ -489,8 +503,8 @@ impl<C: Send + 'static> Engine<C> {
         let SlotState::Starting { pushes, reads } = previous else {
             return;
         };
-        for item in pushes {
-            self.offer(&log, item);
+        for (epoch, item) in pushes {
+            self.offer(&log, &epoch, item);
         }
         for (ctx, read) in reads {
             self.dispatch_read(ctx, read);
@@ -573,10 +587,10 @@ impl<C: Send + 'static> Engine<C> {
     }
 
     /// A stored message this node learnt of from a script reply.
-    fn offer_stored(&mut self, stored: &Stored) {
+    fn offer_stored(&mut self, stored: &Stored, epoch: &Epoch) {
         match stored {
             Stored::Room { room, message } => {
-                self.offer(&Log::Room(room.clone()), Item::Room(message.clone()));
+                self.offer(&Log::Room(room.clone()), epoch, Item::Room(message.clone()));
             }
             // Direct messages reach each user's feed through their own channel; the reply
             // alone cannot say which of this node's feeds want it without the keys.
@@ -584,16 +598,41 @@ impl<C: Send + 'static> Engine<C> {
         }
     }
 
-    fn offer(&mut self, log: &Log, item: Item) {
+    /// A message of `log` in `epoch`, from the channel, a script reply or a log read.
+    fn offer(&mut self, log: &Log, epoch: &Epoch, item: Item) {
         let Some(slot) = self.slots.get_mut(log) else {
             return;
         };
         let delivered = match &mut slot.state {
             SlotState::Starting { pushes, .. } => {
-                pushes.push(item);
+                pushes.push((epoch.clone(), item));
                 return;
             }
-            SlotState::Live { feed, .. } => feed.offer(item, Instant::now()),
+            SlotState::Live {
+                epoch: current,
+                retired,
+                feed,
+                held,
+                ..
+            } => {
+                if epoch != current {
+                    if retired.contains(epoch) {
+                        return; // A straggler from before the log was replaced.
+                    }
+                    // The log was replaced under us (FLUSHALL, a failover that went back):
+                    // start over in the new epoch, and have every reader here reset.
+                    tracing::warn!(?log, old = %current, new = %epoch, "a log has a new epoch");
+                    retired.push(std::mem::replace(current, epoch.clone()));
+                    *feed = Feed::new(0, matches!(log, Log::Room(_)));
+                    let stale: Vec<Held<C>> = std::mem::take(held);
+                    self.emit(Event::LogReset { log: log.clone() });
+                    for h in stale {
+                        self.dispatch_read(h.ctx, h.read);
+                    }
+                    return self.offer(log, epoch, item);
+                }
+                feed.offer(item, Instant::now())
+            }
         };
         if delivered.is_empty() {
             return;
@@ -618,11 +657,11 @@ impl<C: Send + 'static> Engine<C> {
     fn push(&mut self, push: PushInfo) {
         match push.kind {
             PushKind::Message => {
-                let Some((log, item)) = redis_io::parse_push(push.data) else {
+                let Some((log, epoch, item)) = redis_io::parse_push(push.data) else {
                     tracing::warn!("an unreadable message on a chat channel; ignored");
                     return;
                 };
-                self.offer(&log, item);
+                self.offer(&log, &epoch, item);
             }
             PushKind::Disconnection => {
                 tracing::warn!("the Redis subscriber connection dropped; will catch up");

@@ -9,8 +9,7 @@
 use std::{sync::Arc, time::Duration};
 
 use redis::{
-    AsyncCommands as _, Client, IntoConnectionInfo as _, ProtocolVersion, PushInfo, RedisResult,
-    Script, Value,
+    Client, IntoConnectionInfo as _, ProtocolVersion, PushInfo, RedisResult, Script, Value,
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 use serde::Serialize;
@@ -18,7 +17,9 @@ use shared::{DirectMessage, Epoch, HistoryMode, MessageId, RoomMessage, RoomName
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Item, Log};
-use crate::store::{Answer, NewMessage, Read, RoomRange, StoreOptions, Stored, Target};
+use crate::store::{
+    Answer, DirectRange, NewMessage, Read, RoomRange, StoreOptions, Stored, Target,
+};
 
 /// How long a command may take: above an fsync on a slow disk (`appendfsync always`), below
 /// what a user waits before thinking the message is lost. A send that times out is reported
@@ -63,19 +64,25 @@ fn channel(log: &Log) -> String {
     }
 }
 
-/// Turns a Pub/Sub message into the log it belongs to and the message.
-pub(super) fn parse_push(data: Vec<Value>) -> Option<(Log, Item)> {
+/// Turns a Pub/Sub message ("EPOCH JSON" on a log's channel) into the log it belongs to,
+/// the log's epoch and the message.
+pub(super) fn parse_push(data: Vec<Value>) -> Option<(Log, Epoch, Item)> {
     let mut data = data.into_iter();
     let channel: String = redis::from_redis_value(data.next()?).ok()?;
     let payload: String = redis::from_redis_value(data.next()?).ok()?;
+    let (epoch, json) = payload.split_once(' ')?;
+    let epoch = Epoch::try_from(epoch).ok()?;
     if let Some(room) = channel.strip_prefix(ROOM_CHANNEL) {
-        let message: RoomMessage = serde_json::from_str(&payload).ok()?;
-        return Some((Log::Room(room.parse().ok()?), Item::Room(message)));
+        let message: RoomMessage = serde_json::from_str(json).ok()?;
+        return Some((Log::Room(room.parse().ok()?), epoch, Item::Room(message)));
     }
     let user = channel.strip_prefix(USER_CHANNEL)?;
-    let message: DirectMessage = serde_json::from_str(&payload).ok()?;
-    Some((Log::User(user.to_owned()), Item::Direct(message)))
+    let message: DirectMessage = serde_json::from_str(json).ok()?;
+    Some((Log::User(user.to_owned()), epoch, Item::Direct(message)))
 }
+
+/// Messages one gap read brings at most; a longer gap takes several.
+const FILL_COUNT: u32 = 1000;
 
 struct Scripts {
     send_room: Script,
@@ -157,35 +164,20 @@ impl Io {
         let _ = self.subscriber.send(SubCmd::Unsubscribe(channel(log)));
     }
 
-    /// Waits for the subscription, then learns the log's last position: every message after
-    /// it will arrive on the channel (or be found by a gap read).
+    /// Waits for the subscription, then learns the log's epoch and last position: every
+    /// message after it will arrive on the channel (or be found by a gap read).
     pub(super) async fn start(
         &self,
         log: &Log,
         subscribed: oneshot::Receiver<RedisResult<()>>,
-    ) -> Result<u64, String> {
+    ) -> Result<(Epoch, u64), String> {
         subscribed
             .await
             .map_err(|_| "the subscriber has stopped".to_owned())?
             .map_err(|e| e.to_string())?;
-        let mut conn = self.commands.clone();
-        let last: Option<u64> = match log {
-            Log::Room(room) => conn.hget(room_meta(room), "seq").await,
-            Log::User(user) => {
-                let newest: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
-                    .arg(user_log(user))
-                    .arg("+")
-                    .arg("-")
-                    .arg("COUNT")
-                    .arg(1)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(newest.first().and_then(|(id, _)| entry_position(id)))
-            }
-        }
-        .map_err(|e| e.to_string())?;
-        Ok(last.unwrap_or(0))
+        // A read after the end brings no message, only the epoch and last position.
+        let (epoch, last, _) = self.after(log, u64::MAX - 1).await?;
+        Ok((epoch, last))
     }
 
     /// Whether both connections answer a PING in time.
@@ -201,14 +193,14 @@ impl Io {
         matches!(commands, Ok(Ok(_))) && matches!(subscriber, Ok(Ok(true)))
     }
 
-    /// Runs the send script; `Ok((true, stored))` when stored now, `Ok((false, original))` for
-    /// a repeated `client_id`.
-    pub(super) async fn append(&self, message: &NewMessage) -> Result<(bool, Stored), String> {
+    /// Runs the send script: `Sent::New` when stored now (with the log's epoch),
+    /// `Sent::Repeat` with the original for a repeated `client_id`.
+    pub(super) async fn append(&self, message: &NewMessage) -> Result<Sent, String> {
         let epoch = fresh_epoch()?;
         let window = millis(self.options.dedup_window);
         let mut conn = self.commands.clone();
         let client_id = message.client_id.as_str();
-        let reply: RedisResult<(i64, String)> = match &message.target {
+        let reply: RedisResult<Vec<String>> = match &message.target {
             Target::Room(room) => {
                 let body = members(&RoomBody {
                     from: message.from.as_str(),
@@ -252,12 +244,16 @@ impl Io {
                     .await
             }
         };
-        let (new, json) = reply.map_err(|e| {
+        let reply = reply.map_err(|e| {
             format!(
                 "the message may not have been stored (Redis: {e}); resending it is safe: \
                  the same client_id is stored at most once"
             )
         })?;
+        let mut reply = reply.into_iter();
+        let (Some(new), Some(json)) = (reply.next(), reply.next()) else {
+            return Err("a short answer from the send script".into());
+        };
         let stored = match &message.target {
             Target::Room(room) => Stored::Room {
                 room: room.clone(),
@@ -265,15 +261,22 @@ impl Io {
             },
             Target::Direct { .. } => Stored::Direct(parse(&json)?),
         };
-        Ok((new == 1, stored))
+        if new != "1" {
+            return Ok(Sent::Repeat(stored));
+        }
+        let epoch = reply
+            .next()
+            .and_then(|e| Epoch::try_from(e).ok())
+            .ok_or("the send script's answer has no epoch")?;
+        Ok(Sent::New(stored, epoch))
     }
 
     /// Answers a history read, with the log's last position at the time of the read.
     pub(super) async fn read(&self, read: &Read) -> Result<(Answer, u64), String> {
         match read {
             Read::Room { room, range, epoch } => self.read_room(room, *range, epoch.as_ref()).await,
-            Read::Direct { user, since, epoch } => {
-                self.read_direct(user, *since, epoch.as_ref()).await
+            Read::Direct { user, range, epoch } => {
+                self.read_direct(user, *range, epoch.as_ref()).await
             }
         }
         .map_err(|e| e.to_string())
@@ -381,20 +384,26 @@ impl Io {
     async fn read_direct(
         &self,
         user: &str,
-        since: Option<MessageId>,
+        range: DirectRange,
         client_epoch: Option<&Epoch>,
     ) -> anyhow::Result<(Answer, u64)> {
         let page = self.options.page;
-        let (mode, answer) = match since {
-            None => (
+        let (mode, answer) = match range {
+            DirectRange::Latest => (
                 HistoryMode::Latest,
                 self.direct_page(user, "latest", 0, page).await?,
             ),
-            Some(MessageId(since)) => {
+            DirectRange::Reset => (
+                HistoryMode::Reset,
+                self.direct_page(user, "latest", 0, page).await?,
+            ),
+            DirectRange::Since(MessageId(since)) => {
                 let limit = self.options.max_catch_up + 1;
                 let missed = self.direct_page(user, "since", since, limit).await?;
                 let stale = client_epoch.is_some_and(|e| *e != missed.0);
-                if stale || missed.2.len() > self.options.max_catch_up as usize {
+                if stale
+                    || crate::store::direct_catch_up_resets(&missed.2, self.options.max_catch_up)
+                {
                     (
                         HistoryMode::Reset,
                         self.direct_page(user, "latest", 0, page).await?,
@@ -447,30 +456,41 @@ impl Io {
         Ok((Epoch::try_from(epoch)?, last.parse()?, messages))
     }
 
-    /// Every message of `log` after position `after`, oldest first (a gap, or what a
-    /// dropped subscription missed).
-    pub(super) async fn after(&self, log: &Log, after: u64) -> Result<Vec<Item>, String> {
-        let key = match log {
-            Log::Room(room) => room_log(room),
-            Log::User(user) => user_log(user),
-        };
-        let mut conn = self.commands.clone();
-        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-            .arg(key)
-            .arg(format!("({after}-0"))
-            .arg("+")
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
-        entries
-            .into_iter()
-            .filter_map(|(_, fields)| fields.into_iter().next().map(|(_, json)| json))
-            .map(|json| match log {
-                Log::Room(_) => parse(&json).map(Item::Room),
-                Log::User(_) => parse(&json).map(Item::Direct),
+    /// Up to [`FILL_COUNT`] messages of `log` after position `after`, oldest first (a gap, or
+    /// what a dropped subscription missed), with the log's epoch and last position.
+    pub(super) async fn after(
+        &self,
+        log: &Log,
+        after: u64,
+    ) -> Result<(Epoch, u64, Vec<Item>), String> {
+        let read = async {
+            Ok::<_, anyhow::Error>(match log {
+                Log::Room(room) => {
+                    let page = self.room_page(room, "since", after, FILL_COUNT).await?;
+                    let items = page.messages.into_iter().map(Item::Room).collect();
+                    (page.epoch, page.last, items)
+                }
+                Log::User(user) => {
+                    let (epoch, last, messages) =
+                        self.direct_page(user, "since", after, FILL_COUNT).await?;
+                    (
+                        epoch,
+                        last,
+                        messages.into_iter().map(Item::Direct).collect(),
+                    )
+                }
             })
-            .collect()
+        };
+        read.await.map_err(|e| e.to_string())
     }
+}
+
+/// What became of a send.
+pub(super) enum Sent {
+    /// Stored now, in the log with this epoch.
+    New(Stored, Epoch),
+    /// The sender sent this `client_id` before: the original.
+    Repeat(Stored),
 }
 
 /// One answer of the room read script.
@@ -517,11 +537,6 @@ fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
 
 fn fresh_epoch() -> Result<Epoch, String> {
     crate::ids::new_epoch().map_err(|e| format!("no randomness for an epoch: {e}"))
-}
-
-/// A stream entry ID `N-0`'s position `N`.
-fn entry_position(id: &str) -> Option<u64> {
-    id.split('-').next()?.parse().ok()
 }
 
 fn millis(duration: Duration) -> u64 {

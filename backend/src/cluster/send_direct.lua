@@ -6,21 +6,24 @@
 -- ARGV[1] an epoch, used if there is none yet   ARGV[2] the idempotency window, ms
 -- ARGV[3] the sender's channel   ARGV[4] the recipient's channel
 -- ARGV[5] the message's JSON members after id
--- Returns {1, message JSON} when stored now, {0, original JSON} for a repeat.
+-- The doorbell is "EPOCH MESSAGE-JSON", as for rooms.
+-- Returns {1, message JSON, epoch} when stored now, {0, original JSON} for a repeat.
 local original = redis.call('GET', KEYS[4])
 if original then
   return {0, original}
 end
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local id = redis.call('HINCRBY', KEYS[1], 'id', 1)
 local message = '{"id":' .. id .. ',' .. ARGV[5] .. '}'
 redis.call('XADD', KEYS[2], id .. '-0', 'm', message)
 if KEYS[3] ~= KEYS[2] then
   redis.call('XADD', KEYS[3], id .. '-0', 'm', message)
 end
-redis.call('PUBLISH', ARGV[3], message)
+local doorbell = epoch .. ' ' .. message
+redis.call('PUBLISH', ARGV[3], doorbell)
 if ARGV[4] ~= ARGV[3] then
-  redis.call('PUBLISH', ARGV[4], message)
+  redis.call('PUBLISH', ARGV[4], doorbell)
 end
 redis.call('SET', KEYS[4], message, 'PX', ARGV[2])
-return {1, message}
+return {1, message, epoch}

@@ -4,12 +4,14 @@
 -- ARGV[1] an epoch, used if the log has none yet   ARGV[2] the idempotency window, ms
 -- ARGV[3] the room's Pub/Sub channel   ARGV[4] the message's JSON members after id and seq
 -- ARGV[5] messages kept in the log (0: all)
--- Returns {1, message JSON} when stored now, {0, original JSON} for a repeat.
+-- The doorbell is "EPOCH MESSAGE-JSON": a node notices a log that was replaced under it.
+-- Returns {1, message JSON, epoch} when stored now, {0, original JSON} for a repeat.
 local original = redis.call('GET', KEYS[3])
 if original then
   return {0, original}
 end
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local message = '{"id":' .. seq .. ',"seq":' .. seq .. ',' .. ARGV[4] .. '}'
 local keep = tonumber(ARGV[5])
@@ -18,6 +20,6 @@ if keep > 0 then
 else
   redis.call('XADD', KEYS[2], seq .. '-0', 'm', message)
 end
-redis.call('PUBLISH', ARGV[3], message)
+redis.call('PUBLISH', ARGV[3], epoch .. ' ' .. message)
 redis.call('SET', KEYS[3], message, 'PX', ARGV[2])
-return {1, message}
+return {1, message, epoch}

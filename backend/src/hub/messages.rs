@@ -131,9 +131,55 @@ impl Hub {
                 let event = message.into_said(room.clone());
                 self.broadcast_live(&room, &event);
             }
+            store::Event::LogReset { log } => self.log_reset(log),
             store::Event::LiveDirect { user, message } => {
                 let user = self.keys.get(&user).copied();
                 self.broadcast_direct(user.into_iter(), &message.into_event());
+            }
+        }
+    }
+
+    /// A log was replaced under its readers here: each gets the new log's latest page as a
+    /// `reset` (and, meanwhile, none of its live messages: the page will hold them).
+    pub(super) fn log_reset(&mut self, log: Log) {
+        match log {
+            Log::Room(room) => {
+                let conns: Vec<ConnId> = self.rooms.conns(&room).map(|(c, _)| c).collect();
+                for conn in conns {
+                    let number = self.read_number();
+                    if let Some(state) = self.conns.get_mut(&conn) {
+                        state.catching_up.insert(room.clone(), number);
+                    }
+                    let ctx = Ctx::CatchUp {
+                        conn,
+                        room: room.clone(),
+                        read: number,
+                    };
+                    let read = Read::Room {
+                        room: room.clone(),
+                        range: RoomRange::Reset,
+                        epoch: None,
+                    };
+                    self.read(ctx, read);
+                }
+            }
+            Log::User(key) => {
+                let Some(profile) = self.keys.get(&key).and_then(|u| self.users.get(u)) else {
+                    return;
+                };
+                let conns: Vec<ConnId> = profile.conns.iter().copied().collect();
+                for conn in conns {
+                    let number = self.read_number();
+                    if let Some(state) = self.conns.get_mut(&conn) {
+                        state.direct_catching_up = Some(number);
+                    }
+                    let read = Read::Direct {
+                        user: key.clone(),
+                        range: store::DirectRange::Reset,
+                        epoch: None,
+                    };
+                    self.read(Ctx::DirectCatchUp { conn, read: number }, read);
+                }
             }
         }
     }

@@ -50,7 +50,9 @@ impl Hub {
         };
         let read = Read::Direct {
             user: profile.key.clone(),
-            since: resume.direct_since,
+            range: resume
+                .direct_since
+                .map_or(store::DirectRange::Latest, store::DirectRange::Since),
             epoch: resume.direct_epoch,
         };
         let number = self.read_number();
