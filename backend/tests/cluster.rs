@@ -12,15 +12,21 @@ use std::{collections::BTreeMap, time::Duration};
 
 use backend::Config;
 use common::{
-    Chat, TestServer, eventually, http_get, redis_server::RedisServer, token_for, within,
+    Chat, TestServer, eventually, http_get, redis_server::RedisServer, tcp_proxy::TcpProxy,
+    token_for, within,
 };
 use shared::{ClientMsg, Epoch, ErrorCode, HistoryMode, MessageId, RoomMessage, ServerMsg};
 
 /// A node of the cluster at `redis`: no rate limit in the way, heartbeats rarer than a test
 /// step (a ping would restart a client's wait for the next event).
 fn node(redis: &RedisServer) -> TestServer {
+    node_at(redis.url())
+}
+
+/// A node reaching Redis at `url` (e.g. through a proxy), with [`node`]'s settings.
+fn node_at(url: String) -> TestServer {
     TestServer::spawn(Config {
-        redis: Some(redis.url()),
+        redis: Some(url),
         heartbeat_interval: Duration::from_secs(20),
         client_timeout: Duration::from_secs(60),
         shutdown_timeout: Duration::from_secs(1),
@@ -365,4 +371,105 @@ async fn a_direct_message_crosses_nodes_live_and_is_caught_up_after_being_offlin
             break;
         }
     }
+}
+
+#[actix_web::test]
+async fn subscriber_connections_killed_or_overflowing_during_a_burst_lose_and_repeat_nothing() {
+    // A tiny Pub/Sub output buffer: Redis drops a subscriber that falls 64 kB behind.
+    let redis =
+        RedisServer::start_with(&["--client-output-buffer-limit", "pubsub 64kb 32kb 1"]).await;
+    let nodes = [node(&redis), node(&redis), node(&redis)];
+    let mut sender = nodes[0].chat_as("sender", &["lobby"]).await;
+    let mut b = nodes[1].chat_as("b", &["lobby"]).await;
+    let mut c = nodes[2].chat_as("c", &["lobby"]).await;
+    const TOTAL: usize = 3000;
+    let text = "x".repeat(200);
+    let burst = async {
+        for i in 0..TOTAL {
+            sender.say("lobby", &text, &format!("m-{i}")).await;
+            if i == TOTAL / 3 || i == 2 * TOTAL / 3 {
+                // And twice, every subscriber connection is killed outright.
+                redis.cmd(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+            }
+        }
+        said(&mut sender, TOTAL).await
+    };
+    let (acked, seen_b, seen_c) = tokio::join!(burst, said(&mut b, TOTAL), said(&mut c, TOTAL));
+    let expected: Vec<u64> = (1..=TOTAL as u64).collect();
+    for (who, seen) in [("sender", &acked), ("b", &seen_b), ("c", &seen_c)] {
+        let seqs: Vec<u64> = seen.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(seqs, expected, "{who}: every seq exactly once, in order");
+    }
+    b.expect_silence(Duration::from_millis(300)).await;
+}
+
+#[actix_web::test]
+async fn client_pause_makes_sends_wait_and_nothing_is_lost_or_doubled() {
+    let redis = RedisServer::start().await;
+    let (first, second) = (node(&redis), node(&redis));
+    let mut alice = first.chat_as("alice", &["lobby"]).await;
+    let mut bob = second.chat_as("bob", &["lobby"]).await;
+    redis.cmd(&["CLIENT", "PAUSE", "1500", "WRITE"]);
+    for i in 0..10 {
+        alice
+            .say("lobby", &format!("paused {i}"), &format!("p-{i}"))
+            .await;
+    }
+    // The writes wait for the pause to end (well within the response timeout), then go
+    // through in order.
+    let acked = said(&mut alice, 10).await;
+    let seen = said(&mut bob, 10).await;
+    assert_eq!(acked, seen);
+    let seqs: Vec<u64> = acked.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
+    let all = resume(&second, "carol", "lobby", None).await;
+    assert_eq!(all.messages.len(), 10);
+}
+
+#[actix_web::test]
+async fn a_node_cut_off_from_redis_refuses_sends_reports_unready_and_recovers_by_itself() {
+    let redis = RedisServer::start().await;
+    let mut proxy = TcpProxy::start(([127, 0, 0, 1], redis.port).into()).await;
+    let cut_off = node_at(format!("redis://{}/", proxy.addr));
+    let fine = node(&redis);
+    let mut alice = cut_off.chat_as("alice", &["lobby"]).await;
+    let mut bob = fine.chat_as("bob", &["lobby"]).await;
+    eventually("the node is ready", || async {
+        http_get(cut_off.addr, "/readyz").await.0 == 200
+    })
+    .await;
+    proxy.stop();
+    eventually("/readyz is 503 while Redis is out of reach", || async {
+        http_get(cut_off.addr, "/readyz").await.0 == 503
+    })
+    .await;
+    alice.say("lobby", "into the void", "v-1").await;
+    match alice.recv().await {
+        ServerMsg::Error {
+            code, client_id, ..
+        } => {
+            assert_eq!(code, ErrorCode::StoreFailed);
+            assert_eq!(client_id.unwrap().as_str(), "v-1");
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    // Meanwhile the rest of the cluster goes on.
+    bob.say("lobby", "while you were cut off", "b-1").await;
+    assert_eq!(said(&mut bob, 1).await[0].0, 1);
+    proxy.resume().await;
+    eventually("/readyz recovers", || async {
+        http_get(cut_off.addr, "/readyz").await.0 == 200
+    })
+    .await;
+    // Alice's node caught up on what it missed, and her resend goes through.
+    alice.say("lobby", "into the void", "v-1").await;
+    let seen = said(&mut alice, 2).await;
+    assert_eq!(
+        seen,
+        [
+            (1, "while you were cut off".to_owned()),
+            (2, "into the void".to_owned())
+        ]
+    );
+    assert_eq!(said(&mut bob, 1).await, [(2, "into the void".to_owned())]);
 }

@@ -274,6 +274,17 @@ impl<C: Send + 'static> Engine<C> {
 
     fn job(&mut self, job: Job<C>) {
         match job {
+            // Known to be out of reach: refuse now rather than after the reconnection attempts
+            // (nothing is acknowledged that is not stored; the client resends later).
+            Job::Append { ctx, .. } if !self.ready.load(Ordering::Relaxed) => {
+                self.emit(Event::Appended {
+                    ctx,
+                    outcome: Appended::Failed(
+                        "Redis is out of reach; the message was not stored (resend it later)"
+                            .into(),
+                    ),
+                });
+            }
             Job::Append { ctx, message } => match self.senders.get_mut(&message.sender) {
                 Some(queue) => queue.push_back((ctx, message)),
                 None => {

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod redis_server;
+pub mod tcp_proxy;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
