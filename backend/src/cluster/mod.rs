@@ -73,7 +73,7 @@ pub struct Cluster<C> {
 impl<C: Send + 'static> Cluster<C> {
     /// Starts the engine task for the Redis at `url`; events arrive on the returned receiver.
     /// Connecting happens in the background (and again after every loss): until Redis
-    /// answers, sends fail with an error and [`Cluster::is_ready`] is false.
+    /// answers, sends fail with an error and [`Cluster::readiness`] is false.
     pub fn start(
         url: &str,
         options: StoreOptions,
@@ -95,6 +95,7 @@ impl<C: Send + 'static> Cluster<C> {
             senders: HashMap::new(),
             inflight: FuturesUnordered::new(),
             ready: Arc::clone(&ready),
+            writable: false,
             resync: false,
             health_in_flight: false,
             next_generation: 1,
@@ -220,7 +221,10 @@ enum Done<C> {
         result: Result<(Epoch, u64, Vec<Item>), String>,
     },
     Health {
-        ok: bool,
+        /// The commands connection answered.
+        commands: bool,
+        /// The subscriber connection answered.
+        subscriber: bool,
     },
 }
 
@@ -233,6 +237,9 @@ struct Engine<C> {
     senders: HashMap<String, VecDeque<(C, NewMessage)>>,
     inflight: FuturesUnordered<BoxFuture<'static, Done<C>>>,
     ready: Arc<AtomicBool>,
+    /// The commands connection answered the last health check: sends are tried (otherwise
+    /// refused at once).
+    writable: bool,
     /// The subscriber connection dropped: every live log is to be read from its feed's
     /// position once Redis answers again.
     resync: bool,
@@ -276,7 +283,7 @@ impl<C: Send + 'static> Engine<C> {
         match job {
             // Known to be out of reach: refuse now rather than after the reconnection attempts
             // (nothing is acknowledged that is not stored; the client resends later).
-            Job::Append { ctx, .. } if !self.ready.load(Ordering::Relaxed) => {
+            Job::Append { ctx, .. } if !self.writable => {
                 self.emit(Event::Appended {
                     ctx,
                     outcome: Appended::Failed(
@@ -451,14 +458,23 @@ impl<C: Send + 'static> Engine<C> {
                     }
                 }
             }
-            Done::Health { ok } => {
+            Done::Health {
+                commands,
+                subscriber,
+            } => {
                 self.health_in_flight = false;
-                let was = self.ready.swap(ok, Ordering::Relaxed);
-                if ok && !was {
-                    tracing::info!("Redis answers");
-                } else if !ok && was {
-                    tracing::warn!("Redis does not answer; sends are refused until it does");
+                if commands != self.writable {
+                    if commands {
+                        tracing::info!("Redis answers");
+                    } else {
+                        tracing::warn!("Redis does not answer; sends are refused until it does");
+                    }
                 }
+                self.writable = commands;
+                let ok = commands && subscriber;
+                // Ready (for /readyz) once both connections answer and nothing is left to
+                // catch up on.
+                self.ready.store(ok && !self.resync, Ordering::Relaxed);
                 if ok && self.resync {
                     // The subscriber connection is back (resubscribed before it answered the
                     // health check): read every log from where its feed stands.
@@ -690,8 +706,11 @@ impl<C: Send + 'static> Engine<C> {
             let io = self.io.clone();
             self.inflight.push(
                 async move {
-                    let ok = io.healthy().await;
-                    Done::Health { ok }
+                    let (commands, subscriber) = io.healthy().await;
+                    Done::Health {
+                        commands,
+                        subscriber,
+                    }
                 }
                 .boxed(),
             );

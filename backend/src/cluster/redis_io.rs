@@ -27,8 +27,11 @@ use crate::store::{
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one connection attempt may take.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
-/// Between reconnection attempts at most: Redis coming back is noticed within this.
-const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
+/// Reconnection attempts per lost connection before a command fails: a send while Redis is
+/// down fails within about a second instead of hanging (the next command tries again).
+const RECONNECT_ATTEMPTS: usize = 3;
+/// Between reconnection attempts at most.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_millis(500);
 /// A health check that takes longer than this counts as a failure (`/readyz` 503).
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -128,6 +131,7 @@ impl Io {
             ConnectionManagerConfig::new()
                 .set_response_timeout(Some(RESPONSE_TIMEOUT))
                 .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+                .set_number_of_retries(RECONNECT_ATTEMPTS)
                 .set_max_delay(MAX_RECONNECT_DELAY)
         };
         let commands = ConnectionManager::new_lazy_with_config(client.clone(), config())?;
@@ -180,8 +184,8 @@ impl Io {
         Ok((epoch, last))
     }
 
-    /// Whether both connections answer a PING in time.
-    pub(super) async fn healthy(&self) -> bool {
+    /// Whether each connection (commands, subscriber) answers a PING in time.
+    pub(super) async fn healthy(&self) -> (bool, bool) {
         let mut conn = self.commands.clone();
         let commands = tokio::time::timeout(HEALTH_TIMEOUT, async {
             redis::cmd("PING").query_async::<String>(&mut conn).await
@@ -190,7 +194,10 @@ impl Io {
         let _ = self.subscriber.send(SubCmd::Ping(reply));
         let subscriber = tokio::time::timeout(HEALTH_TIMEOUT, answer);
         let (commands, subscriber) = tokio::join!(commands, subscriber);
-        matches!(commands, Ok(Ok(_))) && matches!(subscriber, Ok(Ok(true)))
+        (
+            matches!(commands, Ok(Ok(_))),
+            matches!(subscriber, Ok(Ok(true))),
+        )
     }
 
     /// Runs the send script: `Sent::New` when stored now (with the log's epoch),
