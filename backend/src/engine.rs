@@ -4,13 +4,13 @@
 
 use std::sync::{Arc, atomic::AtomicBool};
 
-use shared::RoomName;
+use shared::{Nick, RoomName};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     Config,
-    cluster::Cluster,
+    cluster::{Cluster, PresenceOp},
     metrics::Metrics,
     store::{Event, NewMessage, OpenError, Read, Store, StoreClosed},
 };
@@ -85,6 +85,35 @@ impl<C: Send + 'static> Engine<C> {
     pub fn unwatch(&self, log: Log) {
         if let Self::Cluster(cluster) = self {
             cluster.unwatch(log);
+        }
+    }
+
+    /// Whether presence and nicknames are shared with other nodes (cluster mode): then the
+    /// engine decides who is in a room and who owns a nickname, and the hub announces what
+    /// it is told ([`Event::RoomEvent`], [`Event::Claimed`]).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+
+    /// Claims a nickname for a user (key) across the cluster; [`Event::Claimed`] answers.
+    /// Single-node mode has nobody to ask: the hub's own nickname map is the whole truth.
+    pub fn claim(&self, ctx: C, nick: Nick, user: String) {
+        if let Self::Cluster(cluster) = self {
+            cluster.claim(ctx, nick, user);
+        }
+    }
+
+    /// Changes the shared presence (cluster mode; nothing to share otherwise).
+    pub fn presence(&self, op: PresenceOp) {
+        if let Self::Cluster(cluster) = self {
+            cluster.presence(op);
+        }
+    }
+
+    /// Asks for every room with members across the cluster; [`Event::Rooms`] answers.
+    pub fn rooms(&self, ctx: C) {
+        if let Self::Cluster(cluster) = self {
+            cluster.rooms(ctx);
         }
     }
 

@@ -116,8 +116,9 @@ pub enum Target {
     Room(RoomName),
     /// A user.
     Direct {
-        /// The recipient's user key (see [`NewMessage::sender`]).
-        recipient: String,
+        /// The recipient's user key (see [`NewMessage::sender`]); `None` in cluster mode when
+        /// the recipient is not on this node (the engine looks their nickname up).
+        recipient: Option<String>,
         /// The recipient's nickname now.
         to: Nick,
     },
@@ -169,6 +170,8 @@ pub enum Appended {
     /// Stored (cluster mode): the message, the sender's acknowledgement included, is
     /// delivered by its log's feed ([`Event::LiveRoom`], [`Event::LiveDirect`]).
     Sent,
+    /// Not stored (cluster mode): nobody online has the recipient's nickname.
+    NoRecipient(Nick),
 }
 
 /// What to read.
@@ -183,6 +186,10 @@ pub enum Read {
         /// The epoch the client's `since` belongs to: another one than the log's means a
         /// reset.
         epoch: Option<Epoch>,
+        /// The reader joining the room, when this read is a join's (cluster mode enters them
+        /// in the room's shared presence first and answers with its members; the embedded
+        /// store leaves presence to the hub).
+        joiner: Option<Joiner>,
     },
     /// A user's direct messages (sent and received).
     Direct {
@@ -193,6 +200,15 @@ pub enum Read {
         /// The epoch the client's `since` belongs to.
         epoch: Option<Epoch>,
     },
+}
+
+/// Who joins a room with a history read.
+#[derive(Debug, Clone)]
+pub struct Joiner {
+    /// Their user key.
+    pub user: String,
+    /// Their nickname.
+    pub nick: Nick,
 }
 
 /// Which of a user's direct messages.
@@ -234,6 +250,8 @@ pub enum Answer {
         more_before: bool,
         /// The log's epoch.
         epoch: Epoch,
+        /// The room's members (cluster mode, for a join's read; see [`Read::Room`]).
+        members: Option<Vec<Nick>>,
     },
     /// Direct messages, oldest first.
     Direct {
@@ -284,6 +302,30 @@ pub enum Event<C> {
     LogReset {
         /// The log.
         log: crate::engine::Log,
+    },
+    /// The answer to a nickname claim (cluster mode).
+    Claimed {
+        /// The context given with the claim.
+        ctx: C,
+        /// Whether the nickname is the user's now, or why Redis could not say.
+        granted: Result<bool, String>,
+    },
+    /// A presence event in a room from any node (cluster mode): to the room's connections
+    /// here.
+    RoomEvent {
+        /// The room.
+        room: RoomName,
+        /// The user key of who caused it.
+        user: String,
+        /// The event (`member_joined`, `member_left`, `typing`, `renamed`).
+        event: shared::ServerMsg,
+    },
+    /// The answer to a room list request (cluster mode).
+    Rooms {
+        /// The context given with the request.
+        ctx: C,
+        /// Every room with members, sorted by name.
+        rooms: Result<Vec<shared::RoomInfo>, String>,
     },
 }
 
@@ -527,7 +569,9 @@ impl<C> Writer<C> {
     fn read(&mut self, read: &Read) -> rusqlite::Result<Answer> {
         let tx = self.db.transaction()?;
         let answer = match read {
-            Read::Room { room, range, epoch } => {
+            Read::Room {
+                room, range, epoch, ..
+            } => {
                 let range = match range {
                     // A `since` from another log means nothing here.
                     RoomRange::Since(_) if epoch.as_ref().is_some_and(|e| *e != self.epoch) => {
@@ -784,6 +828,7 @@ fn read_room(
         messages,
         more_before,
         epoch: epoch.clone(),
+        members: None,
     })
 }
 
@@ -1085,6 +1130,7 @@ mod tests {
             room: room.clone(),
             range: RoomRange::Since(1),
             epoch,
+            joiner: None,
         };
         store.read(1, read(Some(other.clone()))).unwrap();
         store.read(2, read(None)).unwrap();

@@ -40,14 +40,16 @@ use std::{
 
 use futures_util::{FutureExt as _, StreamExt as _, future::BoxFuture, stream::FuturesUnordered};
 use redis::{PushInfo, PushKind};
-use shared::{DirectMessage, Epoch, HistoryMode, RoomMessage};
-use tokio::sync::mpsc;
+use shared::{DirectMessage, Epoch, HistoryMode, Nick, RoomMessage, RoomName, ServerMsg};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub use crate::engine::Log;
-use crate::store::{Answer, Appended, Event, NewMessage, Read, StoreClosed, StoreOptions, Stored};
+use crate::store::{
+    Answer, Appended, Event, Joiner, NewMessage, Read, StoreClosed, StoreOptions, Stored,
+};
 use feed::{Feed, GAP_WAIT, Positioned};
-use redis_io::{Io, Sent};
+use redis_io::{Io, Push, Sent};
 
 /// The cluster could not be set up (a bad Redis URL).
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +64,67 @@ enum Job<C> {
     Read { ctx: C, read: Read },
     Watch(Log),
     Unwatch(Log),
+    Claim { ctx: C, nick: Nick, user: String },
+    Presence(PresenceOp),
+    Rooms { ctx: C },
+}
+
+/// A change to the shared presence (rooms' members, nicknames) or an event for a room's
+/// nodes. This node's changes run one at a time in the order the hub made them, so that a
+/// quick join and leave cannot be applied the other way round.
+pub enum PresenceOp {
+    /// A user's last tab here left a room.
+    Leave {
+        /// The room.
+        room: RoomName,
+        /// The user key.
+        user: String,
+    },
+    /// A user's last tab here is gone: their nickname is free unless another node has them.
+    Release {
+        /// Their nickname.
+        nick: Nick,
+        /// The user key.
+        user: String,
+    },
+    /// A user renamed: their entry in `room` changes and the room hears `event`.
+    Renamed {
+        /// The room.
+        room: RoomName,
+        /// The user key.
+        user: String,
+        /// The new nickname.
+        nick: Nick,
+        /// The `renamed` event.
+        event: ServerMsg,
+    },
+    /// An event (typing) for every node with members in `room`.
+    Announce {
+        /// The room.
+        room: RoomName,
+        /// Who caused it (user key): their own tabs are left out where the rules say so.
+        user: String,
+        /// The event.
+        event: ServerMsg,
+    },
+}
+
+/// The presence queue's work: [`PresenceOp`]s, and the parts of other jobs that change
+/// presence (a join's entry, a nickname claim), which answer through a channel.
+enum PresenceWork {
+    Op(PresenceOp),
+    Join(RoomName, Joiner, oneshot::Sender<Result<Vec<Nick>, String>>),
+    Claim(Nick, String, oneshot::Sender<Result<bool, String>>),
+}
+
+/// Where a join's member list comes from.
+enum Members {
+    /// Not a join.
+    None,
+    /// The presence queue will answer.
+    Pending(oneshot::Receiver<Result<Vec<Nick>, String>>),
+    /// Known (a read done again).
+    Ready(Vec<Nick>),
 }
 
 /// The hub's handle on the engine task; dropping it stops the task.
@@ -88,7 +151,12 @@ impl<C: Send + 'static> Cluster<C> {
         let (jobs, job_rx) = mpsc::unbounded_channel();
         let (events, receiver) = mpsc::unbounded_channel();
         let ready = Arc::new(AtomicBool::new(false));
+        let (presence, presence_queue) = mpsc::unbounded_channel();
+        tokio::spawn(presence_loop(io.clone(), presence_queue));
         let engine = Engine {
+            presence,
+            tick_in_flight: false,
+            next_presence_tick: Instant::now(),
             io,
             events,
             slots: HashMap::new(),
@@ -124,6 +192,21 @@ impl<C: Send + 'static> Cluster<C> {
     /// This node has no local reader of `log` any more.
     pub fn unwatch(&self, log: Log) {
         let _ = self.send(Job::Unwatch(log));
+    }
+
+    /// Claims a nickname for a user (key) on this node; [`Event::Claimed`] answers.
+    pub fn claim(&self, ctx: C, nick: Nick, user: String) {
+        let _ = self.send(Job::Claim { ctx, nick, user });
+    }
+
+    /// Changes the shared presence, or tells a room's nodes something.
+    pub fn presence(&self, op: PresenceOp) {
+        let _ = self.send(Job::Presence(op));
+    }
+
+    /// Asks for every room with members; [`Event::Rooms`] answers.
+    pub fn rooms(&self, ctx: C) {
+        let _ = self.send(Job::Rooms { ctx });
     }
 
     /// Whether Redis answered the last health check on both connections: a flag the
@@ -165,7 +248,7 @@ enum SlotState<C> {
     /// Subscribing, then learning where the log stands; pushes and reads wait.
     Starting {
         pushes: Vec<(Epoch, Item)>,
-        reads: Vec<(C, Read)>,
+        reads: Vec<(C, Read, Members)>,
     },
     /// Delivering.
     Live {
@@ -210,6 +293,15 @@ enum Done<C> {
         read: Read,
         result: Result<(Answer, u64), String>,
     },
+    Claimed {
+        ctx: C,
+        granted: Result<bool, String>,
+    },
+    Rooms {
+        ctx: C,
+        rooms: Result<Vec<shared::RoomInfo>, String>,
+    },
+    Ticked,
     Started {
         log: Log,
         generation: u64,
@@ -245,6 +337,50 @@ struct Engine<C> {
     resync: bool,
     health_in_flight: bool,
     next_generation: u64,
+    /// This node's presence changes, run in order by [`presence_loop`].
+    presence: mpsc::UnboundedSender<PresenceWork>,
+    /// A presence tick (lease renewal, sweeping) is in flight.
+    tick_in_flight: bool,
+    next_presence_tick: Instant,
+}
+
+/// How often a node renews its lease (and the sweeper looks for dead nodes).
+const PRESENCE_TICK: Duration = Duration::from_secs(1);
+
+/// Runs presence changes one at a time, in the order the engine queued them.
+async fn presence_loop(io: Io, mut queue: mpsc::UnboundedReceiver<PresenceWork>) {
+    while let Some(work) = queue.recv().await {
+        match work {
+            PresenceWork::Join(room, joiner, reply) => {
+                let members = io.join_room(&room, &joiner).await;
+                let _ = reply.send(members.map_err(|e| e.to_string()));
+            }
+            PresenceWork::Claim(nick, user, reply) => {
+                let granted = io.claim(&nick, &user).await;
+                let _ = reply.send(granted.map_err(|e| e.to_string()));
+            }
+            PresenceWork::Op(op) => {
+                let (what, result) = match &op {
+                    PresenceOp::Leave { room, user } => ("leave", io.leave_room(room, user).await),
+                    PresenceOp::Release { nick, user } => ("release", io.release(nick, user).await),
+                    PresenceOp::Renamed {
+                        room,
+                        user,
+                        nick,
+                        event,
+                    } => ("rename", io.renamed(room, user, nick, event).await),
+                    PresenceOp::Announce { room, user, event } => {
+                        ("announce", io.announce(room, user, event).await)
+                    }
+                };
+                if let Err(err) = result {
+                    // Not retried: a dead node's entries are swept, and a live one's are
+                    // put right by its next change. Logged once here, at the task boundary.
+                    tracing::warn!(what, error = %err, "a presence change did not reach Redis");
+                }
+            }
+        }
+    }
 }
 
 impl<C: Send + 'static> Engine<C> {
@@ -300,11 +436,52 @@ impl<C: Send + 'static> Engine<C> {
                 }
             },
             Job::Read { ctx, read } => {
+                // A join's presence entry is queued now, in the hub's order; the read waits
+                // for its member list.
+                let members = match &read {
+                    Read::Room {
+                        room,
+                        joiner: Some(joiner),
+                        ..
+                    } => {
+                        let (reply, members) = oneshot::channel();
+                        let work = PresenceWork::Join(room.clone(), joiner.clone(), reply);
+                        let _ = self.presence.send(work);
+                        Members::Pending(members)
+                    }
+                    _ => Members::None,
+                };
                 let log = log_of(&read);
                 match self.slots.get_mut(&log).map(|s| &mut s.state) {
-                    Some(SlotState::Starting { reads, .. }) => reads.push((ctx, read)),
-                    _ => self.dispatch_read(ctx, read),
+                    Some(SlotState::Starting { reads, .. }) => reads.push((ctx, read, members)),
+                    _ => self.dispatch_read(ctx, read, members),
                 }
+            }
+            Job::Claim { ctx, nick, user } => {
+                let (reply, answer) = oneshot::channel();
+                let _ = self.presence.send(PresenceWork::Claim(nick, user, reply));
+                self.inflight.push(
+                    async move {
+                        let granted = answer
+                            .await
+                            .unwrap_or_else(|_| Err("the presence queue has stopped".into()));
+                        Done::Claimed { ctx, granted }
+                    }
+                    .boxed(),
+                );
+            }
+            Job::Presence(op) => {
+                let _ = self.presence.send(PresenceWork::Op(op));
+            }
+            Job::Rooms { ctx } => {
+                let io = self.io.clone();
+                self.inflight.push(
+                    async move {
+                        let rooms = io.rooms().await;
+                        Done::Rooms { ctx, rooms }
+                    }
+                    .boxed(),
+                );
             }
             Job::Watch(log) => self.watch(log),
             Job::Unwatch(log) => {
@@ -371,11 +548,27 @@ impl<C: Send + 'static> Engine<C> {
         );
     }
 
-    fn dispatch_read(&mut self, ctx: C, read: Read) {
+    fn dispatch_read(&mut self, ctx: C, read: Read, members: Members) {
         let io = self.io.clone();
         self.inflight.push(
             async move {
-                let result = io.read(&read).await;
+                let members = match members {
+                    Members::None => Ok(None),
+                    Members::Ready(members) => Ok(Some(members)),
+                    Members::Pending(answer) => answer
+                        .await
+                        .unwrap_or_else(|_| Err("the presence queue has stopped".into()))
+                        .map(Some),
+                };
+                let result = match members {
+                    Ok(members) => io.read(&read).await.map(|(mut answer, tail)| {
+                        if let Answer::Room { members: m, .. } = &mut answer {
+                            *m = members;
+                        }
+                        (answer, tail)
+                    }),
+                    Err(reason) => Err(reason),
+                };
                 Done::Read { ctx, read, result }
             }
             .boxed(),
@@ -393,6 +586,10 @@ impl<C: Send + 'static> Engine<C> {
                     outcome: Appended::Sent,
                 });
             }
+            Ok(Sent::NoRecipient(to)) => self.emit(Event::Appended {
+                ctx,
+                outcome: Appended::NoRecipient(to),
+            }),
             Ok(Sent::Repeat(original)) => self.emit(Event::Appended {
                 ctx,
                 outcome: Appended::Duplicate(original),
@@ -420,6 +617,9 @@ impl<C: Send + 'static> Engine<C> {
                 self.appended(ctx, outcome);
             }
             Done::Read { ctx, read, result } => self.read_done(ctx, read, result),
+            Done::Claimed { ctx, granted } => self.emit(Event::Claimed { ctx, granted }),
+            Done::Rooms { ctx, rooms } => self.emit(Event::Rooms { ctx, rooms }),
+            Done::Ticked => self.tick_in_flight = false,
             Done::Started {
                 log,
                 generation,
@@ -507,7 +707,7 @@ impl<C: Send + 'static> Engine<C> {
                 else {
                     return;
                 };
-                for (ctx, _) in reads {
+                for (ctx, _, _) in reads {
                     self.emit(Event::Read {
                         ctx,
                         answer: Err(format!("could not read the history (Redis: {reason})")),
@@ -533,8 +733,8 @@ impl<C: Send + 'static> Engine<C> {
         for (epoch, item) in pushes {
             self.offer(&log, &epoch, item);
         }
-        for (ctx, read) in reads {
-            self.dispatch_read(ctx, read);
+        for (ctx, read, members) in reads {
+            self.dispatch_read(ctx, read, members);
         }
     }
 
@@ -599,7 +799,7 @@ impl<C: Send + 'static> Engine<C> {
                     answers.push((h.ctx, h.answer));
                 }
                 // The feed no longer remembers that far back: read again.
-                None => again.push((h.ctx, h.read)),
+                None => again.push((h.ctx, h.read, members_of(&h.answer))),
             }
         }
         for (ctx, answer) in answers {
@@ -608,8 +808,8 @@ impl<C: Send + 'static> Engine<C> {
                 answer: Ok(answer),
             });
         }
-        for (ctx, read) in again {
-            self.dispatch_read(ctx, read);
+        for (ctx, read, members) in again {
+            self.dispatch_read(ctx, read, members);
         }
     }
 
@@ -654,7 +854,8 @@ impl<C: Send + 'static> Engine<C> {
                     let stale: Vec<Held<C>> = std::mem::take(held);
                     self.emit(Event::LogReset { log: log.clone() });
                     for h in stale {
-                        self.dispatch_read(h.ctx, h.read);
+                        let members = members_of(&h.answer);
+                        self.dispatch_read(h.ctx, h.read, members);
                     }
                     return self.offer(log, epoch, item);
                 }
@@ -683,13 +884,13 @@ impl<C: Send + 'static> Engine<C> {
 
     fn push(&mut self, push: PushInfo) {
         match push.kind {
-            PushKind::Message => {
-                let Some((log, epoch, item)) = redis_io::parse_push(push.data) else {
-                    tracing::warn!("an unreadable message on a chat channel; ignored");
-                    return;
-                };
-                self.offer(&log, &epoch, item);
-            }
+            PushKind::Message => match redis_io::parse_push(push.data) {
+                Some(Push::Message(log, epoch, item)) => self.offer(&log, &epoch, item),
+                Some(Push::Presence(room, user, event)) => {
+                    self.emit(Event::RoomEvent { room, user, event });
+                }
+                None => tracing::warn!("an unreadable message on a chat channel; ignored"),
+            },
             PushKind::Disconnection => {
                 tracing::warn!("the Redis subscriber connection dropped; will catch up");
                 self.resync = true;
@@ -701,6 +902,26 @@ impl<C: Send + 'static> Engine<C> {
 
     fn tick(&mut self) {
         let now = Instant::now();
+        if !self.tick_in_flight && now >= self.next_presence_tick {
+            self.tick_in_flight = true;
+            self.next_presence_tick = now + PRESENCE_TICK;
+            let io = self.io.clone();
+            self.inflight.push(
+                async move {
+                    match io.tick().await {
+                        Ok(swept) if !swept.is_empty() => {
+                            tracing::info!(?swept, "removed the presence of dead nodes");
+                        }
+                        Ok(_) => {}
+                        Err(err) => {
+                            tracing::warn!(error = %err, "renewing this node's lease failed")
+                        }
+                    }
+                    Done::Ticked
+                }
+                .boxed(),
+            );
+        }
         if !self.health_in_flight {
             self.health_in_flight = true;
             let io = self.io.clone();
@@ -770,6 +991,17 @@ impl<C: Send + 'static> Engine<C> {
             }
             .boxed(),
         );
+    }
+}
+
+/// A read's member list, kept for reading again.
+fn members_of(answer: &Answer) -> Members {
+    match answer {
+        Answer::Room {
+            members: Some(members),
+            ..
+        } => Members::Ready(members.clone()),
+        _ => Members::None,
     }
 }
 

@@ -13,12 +13,14 @@ use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 use serde::Serialize;
-use shared::{DirectMessage, Epoch, HistoryMode, MessageId, RoomMessage, RoomName};
+use shared::{
+    DirectMessage, Epoch, HistoryMode, MessageId, Nick, RoomInfo, RoomMessage, RoomName, ServerMsg,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Item, Log};
 use crate::store::{
-    Answer, DirectRange, NewMessage, Read, RoomRange, StoreOptions, Stored, Target,
+    Answer, DirectRange, Joiner, NewMessage, Read, RoomRange, StoreOptions, Stored, Target,
 };
 
 /// How long a command may take: above an fsync on a slow disk (`appendfsync always`), below
@@ -34,6 +36,14 @@ const RECONNECT_ATTEMPTS: usize = 3;
 const MAX_RECONNECT_DELAY: Duration = Duration::from_millis(500);
 /// A health check that takes longer than this counts as a failure (`/readyz` 503).
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The key naming the presence hash slot (presence.lua builds its keys from it).
+const PRESENCE: &str = "chat:{p}";
+/// A node whose lease is this old is dead: its members leave, its nicknames are freed. The
+/// sweeper runs every [`super::PRESENCE_TICK`], so that takes at most about 7 s.
+const NODE_LEASE: Duration = Duration::from_secs(5);
+/// How long the sweeper lock lasts without renewal (another node takes over after it).
+const SWEEPER_LOCK: Duration = Duration::from_secs(3);
 
 const ROOM_CHANNEL: &str = "chat:room:";
 const USER_CHANNEL: &str = "chat:dm:";
@@ -67,27 +77,48 @@ fn channel(log: &Log) -> String {
     }
 }
 
-/// Turns a Pub/Sub message ("EPOCH JSON" on a log's channel) into the log it belongs to,
-/// the log's epoch and the message.
-pub(super) fn parse_push(data: Vec<Value>) -> Option<(Log, Epoch, Item)> {
+/// What arrived on a channel.
+pub(super) enum Push {
+    /// A stored message of a log, with the log's epoch.
+    Message(Log, Epoch, Item),
+    /// A presence event (member joined or left, typing, renamed) in a room, caused by a user
+    /// (key).
+    Presence(RoomName, String, ServerMsg),
+}
+
+/// Turns a Pub/Sub message into what it says: "EPOCH JSON" (a stored message) or
+/// "~USER JSON" (a presence event) on a log's channel.
+pub(super) fn parse_push(data: Vec<Value>) -> Option<Push> {
     let mut data = data.into_iter();
     let channel: String = redis::from_redis_value(data.next()?).ok()?;
     let payload: String = redis::from_redis_value(data.next()?).ok()?;
+    if let Some(presence) = payload.strip_prefix('~') {
+        let room = channel.strip_prefix(ROOM_CHANNEL)?.parse().ok()?;
+        let (user, json) = presence.split_once(' ')?;
+        let event = shared::decode(json).ok()?;
+        return Some(Push::Presence(room, user.to_owned(), event));
+    }
     let (epoch, json) = payload.split_once(' ')?;
     let epoch = Epoch::try_from(epoch).ok()?;
     if let Some(room) = channel.strip_prefix(ROOM_CHANNEL) {
         let message: RoomMessage = serde_json::from_str(json).ok()?;
-        return Some((Log::Room(room.parse().ok()?), epoch, Item::Room(message)));
+        let log = Log::Room(room.parse().ok()?);
+        return Some(Push::Message(log, epoch, Item::Room(message)));
     }
     let user = channel.strip_prefix(USER_CHANNEL)?;
     let message: DirectMessage = serde_json::from_str(json).ok()?;
-    Some((Log::User(user.to_owned()), epoch, Item::Direct(message)))
+    Some(Push::Message(
+        Log::User(user.to_owned()),
+        epoch,
+        Item::Direct(message),
+    ))
 }
 
 /// Messages one gap read brings at most; a longer gap takes several.
 const FILL_COUNT: u32 = 1000;
 
 struct Scripts {
+    presence: Script,
     send_room: Script,
     read_room: Script,
     send_direct: Script,
@@ -105,6 +136,9 @@ enum SubCmd {
 /// The engine's connections and scripts; cheap to clone into each operation.
 #[derive(Clone)]
 pub(super) struct Io {
+    /// This node's id in presence entries (random per process start: a restarted node is a
+    /// new node, and the old one's entries are swept).
+    node: Arc<str>,
     commands: ConnectionManager,
     subscriber: mpsc::UnboundedSender<SubCmd>,
     scripts: Arc<Scripts>,
@@ -143,10 +177,14 @@ impl Io {
         )?;
         let (subscriber, queue) = mpsc::unbounded_channel();
         tokio::spawn(subscriber_loop(sub, queue));
+        let node = crate::ids::new_epoch()
+            .map_err(|e| redis::RedisError::from(std::io::Error::other(e)))?;
         Ok(Self {
+            node: node.as_str().into(),
             commands,
             subscriber,
             scripts: Arc::new(Scripts {
+                presence: Script::new(include_str!("presence.lua")),
                 send_room: Script::new(include_str!("send_room.lua")),
                 read_room: Script::new(include_str!("read_room.lua")),
                 send_direct: Script::new(include_str!("send_direct.lua")),
@@ -229,6 +267,14 @@ impl Io {
                     .await
             }
             Target::Direct { recipient, to } => {
+                let (recipient, to) = match recipient {
+                    Some(recipient) => (recipient.clone(), to.clone()),
+                    // Not on this node: whoever owns the nickname in the cluster, now.
+                    None => match self.owner_of(to).await.map_err(|e| e.to_string())? {
+                        Some(owner) => owner,
+                        None => return Ok(Sent::NoRecipient(to.clone())),
+                    },
+                };
                 let body = members(&DirectBody {
                     from: message.from.as_str(),
                     to: to.as_str(),
@@ -240,12 +286,12 @@ impl Io {
                     .send_direct
                     .key(DIRECT_META)
                     .key(user_log(&message.sender))
-                    .key(user_log(recipient))
+                    .key(user_log(&recipient))
                     .key(direct_sent(&message.sender, client_id))
                     .arg(epoch.as_str())
                     .arg(window)
                     .arg(channel(&Log::User(message.sender.clone())))
-                    .arg(channel(&Log::User(recipient.clone())))
+                    .arg(channel(&Log::User(recipient)))
                     .arg(body)
                     .invoke_async(&mut conn)
                     .await
@@ -278,15 +324,150 @@ impl Io {
         Ok(Sent::New(stored, epoch))
     }
 
+    /// Runs one presence operation (see presence.lua).
+    async fn presence<T: redis::FromRedisValue>(&self, op: &str, args: &[&str]) -> RedisResult<T> {
+        let mut conn = self.commands.clone();
+        let mut invocation = self.scripts.presence.key(PRESENCE);
+        invocation.arg(op);
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        invocation.invoke_async(&mut conn).await
+    }
+
+    /// Enters `joiner` in `room`'s presence (`member_joined` to the room if they were not
+    /// in it on any node); returns the members' nicknames.
+    pub(super) async fn join_room(
+        &self,
+        room: &RoomName,
+        joiner: &Joiner,
+    ) -> anyhow::Result<Vec<Nick>> {
+        let names: Vec<String> = self
+            .presence(
+                "join",
+                &[
+                    room.as_str(),
+                    &joiner.user,
+                    joiner.nick.as_str(),
+                    &self.node,
+                ],
+            )
+            .await?;
+        let mut members = names
+            .into_iter()
+            .filter_map(|n| Nick::try_from(n).ok())
+            .collect::<Vec<_>>();
+        members.sort_by_key(Nick::key);
+        Ok(members)
+    }
+
+    /// This node has no tab of `user` in `room` any more (`member_left` to the room if no
+    /// node has).
+    pub(super) async fn leave_room(&self, room: &RoomName, user: &str) -> RedisResult<()> {
+        self.presence::<Value>("leave", &[room.as_str(), user, &self.node])
+            .await
+            .map(drop)
+    }
+
+    /// Claims nickname `nick` for `user` on this node: true if it is theirs now (free, or
+    /// already theirs, from any node).
+    pub(super) async fn claim(&self, nick: &Nick, user: &str) -> RedisResult<bool> {
+        let granted: i64 = self
+            .presence("claim", &[&nick.key(), user, nick.as_str(), &self.node])
+            .await?;
+        Ok(granted == 1)
+    }
+
+    /// This node has no tab of `user`, the owner of `nick`, any more.
+    pub(super) async fn release(&self, nick: &Nick, user: &str) -> RedisResult<()> {
+        self.presence::<Value>("release", &[&nick.key(), user, &self.node])
+            .await
+            .map(drop)
+    }
+
+    /// `user` is called `nick` now in `room`'s member list, and the room hears `event`.
+    pub(super) async fn renamed(
+        &self,
+        room: &RoomName,
+        user: &str,
+        nick: &Nick,
+        event: &ServerMsg,
+    ) -> RedisResult<()> {
+        self.presence::<Value>("renamed", &[room.as_str(), user, nick.as_str()])
+            .await?;
+        self.announce(room, user, event).await
+    }
+
+    /// The user key and nickname (as they spell it) of whoever owns `nick` now, if anyone.
+    async fn owner_of(&self, nick: &Nick) -> RedisResult<Option<(String, Nick)>> {
+        let mut conn = self.commands.clone();
+        let (owner, name): (Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(format!("{PRESENCE}:nick:{}", nick.key()))
+            .arg("owner")
+            .arg("nick")
+            .query_async(&mut conn)
+            .await?;
+        Ok(owner.zip(name.and_then(|n| Nick::try_from(n).ok())))
+    }
+
+    /// Every room with members, with how many.
+    pub(super) async fn rooms(&self) -> Result<Vec<RoomInfo>, String> {
+        let flat: Vec<(String, u32)> = self
+            .presence("rooms", &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut rooms: Vec<RoomInfo> = flat
+            .into_iter()
+            .filter_map(|(name, members)| {
+                Some(RoomInfo {
+                    name: name.parse().ok()?,
+                    members,
+                })
+            })
+            .collect();
+        rooms.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(rooms)
+    }
+
+    /// Renews this node's lease and, when this node holds the sweeper lock, removes the
+    /// presence of nodes whose lease ran out; returns those nodes.
+    pub(super) async fn tick(&self) -> RedisResult<Vec<String>> {
+        let lease = millis(NODE_LEASE).to_string();
+        let lock = millis(SWEEPER_LOCK).to_string();
+        self.presence("tick", &[&self.node, &lease, &lock]).await
+    }
+
+    /// Publishes a presence-like `event` (typing, renamed) from `user` to `room`'s nodes.
+    pub(super) async fn announce(
+        &self,
+        room: &RoomName,
+        user: &str,
+        event: &ServerMsg,
+    ) -> RedisResult<()> {
+        let json = shared::encode(event)
+            .map_err(|e| redis::RedisError::from(std::io::Error::other(e.to_string())))?;
+        let mut conn = self.commands.clone();
+        redis::cmd("PUBLISH")
+            .arg(channel(&Log::Room(room.clone())))
+            .arg(format!("~{user} {json}"))
+            .query_async::<Value>(&mut conn)
+            .await
+            .map(drop)
+    }
+
     /// Answers a history read, with the log's last position at the time of the read.
     pub(super) async fn read(&self, read: &Read) -> Result<(Answer, u64), String> {
-        match read {
-            Read::Room { room, range, epoch } => self.read_room(room, *range, epoch.as_ref()).await,
-            Read::Direct { user, range, epoch } => {
-                self.read_direct(user, *range, epoch.as_ref()).await
+        let answer = async {
+            match read {
+                Read::Room {
+                    room, range, epoch, ..
+                } => self.read_room(room, *range, epoch.as_ref()).await,
+                Read::Direct { user, range, epoch } => {
+                    self.read_direct(user, *range, epoch.as_ref()).await
+                }
             }
-        }
-        .map_err(|e| e.to_string())
+        };
+        answer.await.map_err(|e: anyhow::Error| e.to_string())
     }
 
     async fn read_room(
@@ -345,6 +526,7 @@ impl Io {
                 messages: page.messages,
                 more_before,
                 epoch: page.epoch,
+                members: None,
             },
             tail,
         ))
@@ -496,6 +678,8 @@ impl Io {
 pub(super) enum Sent {
     /// Stored now, in the log with this epoch.
     New(Stored, Epoch),
+    /// Not stored: nobody online has the recipient's nickname.
+    NoRecipient(Nick),
     /// The sender sent this `client_id` before: the original.
     Repeat(Stored),
 }

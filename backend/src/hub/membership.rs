@@ -27,22 +27,31 @@ impl Hub {
             // before the history read below, which relies on it).
             self.engine.watch(Log::Room(room.clone()));
         }
-        if joined == (crate::rooms::Joined::Now { new_user: true }) {
-            let event = ServerMsg::MemberJoined {
-                room: room.clone(),
-                user: self.nick(user),
-            };
-            self.broadcast_room(&room, Some(user), &event);
-        }
-        let mut members: Vec<Nick> = self.rooms.users(&room).map(|u| self.nick(u)).collect();
-        members.sort_by_key(Nick::key);
-        self.send_to(
-            conn,
-            &ServerMsg::Joined {
+        // In cluster mode the room's shared presence decides and tells: the history read
+        // below enters this user first and answers with the members (`joined` goes out
+        // then, before `history`); `member_joined` comes back through the room.
+        let joiner = if self.shared {
+            self.users.get(&user).map(|u| store::Joiner {
+                user: u.key.clone(),
+                nick: u.nick.clone(),
+            })
+        } else {
+            if joined == (crate::rooms::Joined::Now { new_user: true }) {
+                let event = ServerMsg::MemberJoined {
+                    room: room.clone(),
+                    user: self.nick(user),
+                };
+                self.broadcast_room(&room, Some(user), &event);
+            }
+            let mut members: Vec<Nick> = self.rooms.users(&room).map(|u| self.nick(u)).collect();
+            members.sort_by_key(Nick::key);
+            let joined = ServerMsg::Joined {
                 room: room.clone(),
                 members,
-            },
-        );
+            };
+            self.send_to(conn, &joined);
+            None
+        };
         // From now until the history arrives, this room's live messages skip this connection.
         let number = self.read_number();
         if let Some(state) = self.conns.get_mut(&conn) {
@@ -57,12 +66,19 @@ impl Hub {
             room: room.clone(),
             read: number,
         };
-        self.read(ctx, Read::Room { room, range, epoch });
+        let read = Read::Room {
+            room,
+            range,
+            epoch,
+            joiner,
+        };
+        self.read(ctx, read);
     }
 
     pub(super) fn leave(&mut self, conn: ConnId, room: &RoomName) {
         if let Some(state) = self.conns.get_mut(&conn) {
             state.catching_up.remove(room);
+            state.held_events.retain(|(r, _)| r != room);
         }
         match self.rooms.leave(room, conn) {
             Some(left) => {
@@ -85,6 +101,17 @@ impl Hub {
             return;
         }
         self.stop_typing(&left.room, left.user);
+        if self.shared {
+            // Gone from this node; the room's shared presence says whether from the room.
+            if let Some(user) = self.users.get(&left.user) {
+                let op = PresenceOp::Leave {
+                    room: left.room,
+                    user: user.key.clone(),
+                };
+                self.engine.presence(op);
+            }
+            return;
+        }
         let event = ServerMsg::MemberLeft {
             room: left.room.clone(),
             user: self.nick(left.user),
@@ -93,6 +120,10 @@ impl Hub {
     }
 
     pub(super) fn list_rooms(&mut self, conn: ConnId) {
+        if self.shared {
+            // Every node's rooms: the engine answers (`rooms_listed`).
+            return self.engine.rooms(Ctx::Rooms { conn });
+        }
         let rooms = self
             .rooms
             .list()
@@ -141,6 +172,58 @@ impl Hub {
             user: self.nick(user),
             active,
         };
-        self.broadcast_room(room, Some(user), &event);
+        match self.users.get(&user) {
+            // To every node with members in the room; each leaves out the typist's tabs.
+            Some(profile) if self.shared => {
+                let op = PresenceOp::Announce {
+                    room: room.clone(),
+                    user: profile.key.clone(),
+                    event,
+                };
+                self.engine.presence(op);
+            }
+            _ => self.broadcast_room(room, Some(user), &event),
+        }
+    }
+
+    /// The cluster's room list (cluster mode).
+    pub(super) fn rooms_listed(&mut self, conn: ConnId, rooms: Result<Vec<RoomInfo>, String>) {
+        match rooms {
+            Ok(rooms) => self.send_to(conn, &ServerMsg::Rooms { rooms }),
+            Err(reason) => {
+                let message = format!("could not list the rooms ({reason}); try again");
+                self.refuse(conn, ErrorCode::StoreFailed, &message, None);
+            }
+        }
+    }
+
+    /// A presence event from the room's shared presence (cluster mode), caused by the user
+    /// with key `user`: to this node's connections in the room. As in single-node mode, a
+    /// user's own tabs do not hear that they joined, are typing or renamed (they know); a
+    /// connection still waiting for the room's history gets it after that history.
+    pub(super) fn room_event(&mut self, room: &RoomName, user: &str, event: ServerMsg) {
+        let own = match &event {
+            ServerMsg::MemberJoined { .. }
+            | ServerMsg::Typing { .. }
+            | ServerMsg::Renamed { .. } => self.keys.get(user).copied(),
+            _ => None,
+        };
+        let conns: Vec<ConnId> = self
+            .rooms
+            .conns(room)
+            .filter(|&(_, u)| Some(u) != own)
+            .map(|(c, _)| c)
+            .collect();
+        let mut now = Vec::new();
+        for conn in conns {
+            match self.conns.get_mut(&conn) {
+                Some(state) if state.catching_up.contains_key(room) => {
+                    state.held_events.push((room.clone(), event.clone()));
+                }
+                Some(_) => now.push(conn),
+                None => {}
+            }
+        }
+        self.broadcast(now, &event);
     }
 }

@@ -15,6 +15,7 @@ impl Hub {
             room,
             range,
             epoch: None,
+            joiner: None,
         };
         self.read(Ctx::Older { conn }, read);
     }
@@ -122,6 +123,7 @@ impl Hub {
                     Appended::Failed(reason) => {
                         self.refuse(conn, ErrorCode::StoreFailed, &reason, Some(client_id));
                     }
+                    Appended::NoRecipient(to) => self.no_such_user(conn, &to, client_id),
                     // Delivered by the feed (`LiveRoom`/`LiveDirect`), like everyone's.
                     Appended::Sent => {}
                 }
@@ -132,6 +134,13 @@ impl Hub {
                 self.broadcast_live(&room, &event);
             }
             store::Event::LogReset { log } => self.log_reset(log),
+            store::Event::Claimed { ctx, granted } => self.claimed(ctx, granted),
+            store::Event::RoomEvent { room, user, event } => self.room_event(&room, &user, event),
+            store::Event::Rooms { ctx, rooms } => {
+                if let Ctx::Rooms { conn } = ctx {
+                    self.rooms_listed(conn, rooms);
+                }
+            }
             store::Event::LiveDirect { user, message } => {
                 let user = self.keys.get(&user).copied();
                 self.broadcast_direct(user.into_iter(), &message.into_event());
@@ -159,6 +168,7 @@ impl Hub {
                         room: room.clone(),
                         range: RoomRange::Reset,
                         epoch: None,
+                        joiner: None,
                     };
                     self.read(ctx, read);
                 }
@@ -208,8 +218,9 @@ impl Hub {
                 (*conn, None)
             }
             Ctx::Older { conn } => (*conn, None),
-            Ctx::Send { .. } => return,
+            _ => return,
         };
+        let mut after = Vec::new();
         let event = match answer {
             Ok(Answer::Room {
                 room,
@@ -217,13 +228,32 @@ impl Hub {
                 messages,
                 more_before,
                 epoch,
-            }) => ServerMsg::History {
-                room,
-                mode,
-                messages,
-                more_before,
-                epoch,
-            },
+                members,
+            }) => {
+                if let Some(members) = members {
+                    // Cluster mode: the member list came with the history, and goes first.
+                    let joined = ServerMsg::Joined {
+                        room: room.clone(),
+                        members,
+                    };
+                    self.send_to(conn, &joined);
+                }
+                // Presence events that came while it waited follow the history.
+                if let Some(state) = self.conns.get_mut(&conn) {
+                    let (held, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut state.held_events)
+                        .into_iter()
+                        .partition(|(r, _)| *r == room);
+                    state.held_events = rest;
+                    after = held.into_iter().map(|(_, event)| event).collect();
+                }
+                ServerMsg::History {
+                    room,
+                    mode,
+                    messages,
+                    more_before,
+                    epoch,
+                }
+            }
             Ok(Answer::Direct {
                 mode,
                 messages,
@@ -242,6 +272,9 @@ impl Hub {
             }
         };
         self.send_to(conn, &event);
+        for event in after {
+            self.send_to(conn, &event);
+        }
     }
 
     pub(super) fn direct(
@@ -252,21 +285,28 @@ impl Hub {
         text: Text,
         client_id: ClientMsgId,
     ) {
-        let Some(&recipient) = self.nicks.get(&to.key()) else {
-            let message = format!("nobody called {to} is online");
-            return self.refuse(conn, ErrorCode::NoSuchUser, &message, Some(client_id));
-        };
         if let Err(message) = self.check_length(&text) {
             return self.refuse(conn, ErrorCode::TooLong, &message, Some(client_id));
         }
-        let Some(profile) = self.users.get(&recipient) else {
-            return;
+        let recipient = self.nicks.get(&to.key()).copied();
+        let target = match recipient.and_then(|r| self.users.get(&r)) {
+            Some(profile) => Target::Direct {
+                recipient: Some(profile.key.clone()),
+                to: profile.nick.clone(),
+            },
+            // Online on another node, perhaps: the engine looks the nickname up.
+            None if self.shared => Target::Direct {
+                recipient: None,
+                to: to.clone(),
+            },
+            None => return self.no_such_user(conn, to, client_id),
         };
-        let target = Target::Direct {
-            recipient: profile.key.clone(),
-            to: profile.nick.clone(),
-        };
-        self.append(conn, user, Some(recipient), target, text, client_id);
+        self.append(conn, user, recipient, target, text, client_id);
+    }
+
+    fn no_such_user(&mut self, conn: ConnId, to: &Nick, client_id: ClientMsgId) {
+        let message = format!("nobody called {to} is online");
+        self.refuse(conn, ErrorCode::NoSuchUser, &message, Some(client_id));
     }
 
     pub(super) fn check_length(&self, text: &Text) -> Result<(), String> {

@@ -42,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ids::{ConnId, UserId};
 use crate::{
     Config,
+    cluster::PresenceOp,
     engine::{Engine, Log},
     metrics::Metrics,
     outgoing::Frame,
@@ -151,6 +152,11 @@ struct Conn {
     catching_up: HashMap<RoomName, u64>,
     /// The same for direct messages.
     direct_catching_up: Option<u64>,
+    /// Presence events of rooms in `catching_up` (cluster mode), sent after their history
+    /// (which follows the member list they update).
+    held_events: Vec<(RoomName, ServerMsg)>,
+    /// A `hello` waits for its nickname claim (cluster mode).
+    claiming: bool,
 }
 
 struct User {
@@ -181,9 +187,26 @@ enum Ctx {
     DirectCatchUp { conn: ConnId, read: u64 },
     /// A "load older" page.
     Older { conn: ConnId },
+    /// A `hello` whose nickname is being claimed across the cluster.
+    Hello {
+        conn: ConnId,
+        nick: Nick,
+        token: UserToken,
+        rooms: Vec<RoomName>,
+        resume: Resume,
+    },
+    /// A rename whose new nickname is being claimed across the cluster.
+    Rename {
+        conn: ConnId,
+        user: UserId,
+        nick: Nick,
+    },
+    /// A room list being gathered across the cluster.
+    Rooms { conn: ConnId },
 }
 
 /// Where a reconnecting client's `hello` says it left off (see [`ClientMsg::Hello`]).
+#[derive(Debug)]
 struct Resume {
     since: std::collections::BTreeMap<RoomName, u64>,
     epochs: std::collections::BTreeMap<RoomName, Epoch>,
@@ -205,6 +228,9 @@ struct Hub {
     nicks: HashMap<String, UserId>,
     typing: HashMap<(RoomName, UserId), Instant>,
     engine: Engine<Ctx>,
+    /// Presence and nicknames are the cluster's (see [`Engine::is_shared`]): the hub asks and
+    /// announces what it is told instead of deciding from its own maps.
+    shared: bool,
     /// User key → the user with that key here (direct messages from the cluster's feeds).
     keys: HashMap<String, UserId>,
     /// Appends queued in the store and not yet answered.
@@ -229,6 +255,7 @@ impl Hub {
             users: HashMap::new(),
             nicks: HashMap::new(),
             typing: HashMap::new(),
+            shared: engine.is_shared(),
             engine,
             keys: HashMap::new(),
             unstored: 0,
@@ -283,6 +310,8 @@ impl Hub {
                         user: None,
                         catching_up: HashMap::new(),
                         direct_catching_up: None,
+                        held_events: Vec::new(),
+                        claiming: false,
                     },
                 );
             }
@@ -295,6 +324,19 @@ impl Hub {
         let Some(state) = self.conns.get(&conn) else {
             return; // Disconnected (or dropped) meanwhile.
         };
+        if state.claiming {
+            // Its `hello` is still being answered (the nickname claim); as before a `hello`.
+            let (code, message) = match message {
+                ClientMsg::Hello { .. } => {
+                    (ErrorCode::AlreadyIdentified, "hello is being answered")
+                }
+                _ => (
+                    ErrorCode::NotIdentified,
+                    "wait for welcome before anything else",
+                ),
+            };
+            return self.refuse(conn, code, message, None);
+        }
         match (state.user, message) {
             (
                 None,

@@ -13,33 +13,121 @@ impl Hub {
         nick: Nick,
         token: UserToken,
         rooms: Vec<RoomName>,
-        mut resume: Resume,
+        resume: Resume,
     ) {
-        let user = match self.nicks.get(&nick.key()) {
-            Some(&user) if self.users.get(&user).is_some_and(|u| u.token == token) => user,
-            Some(_) => {
-                let message = format!("the nickname {nick} is taken; choose another");
-                return self.refuse(conn, ErrorCode::NickTaken, &message, None);
+        match self.nicks.get(&nick.key()) {
+            // Another tab of a user here: no need to ask anyone.
+            Some(&user) if self.users.get(&user).is_some_and(|u| u.token == token) => {
+                self.welcome(conn, user, rooms, resume);
+            }
+            Some(_) => self.nick_taken(conn, &nick),
+            None if self.shared => {
+                // The cluster decides who owns a nickname; `claimed` goes on from here.
+                if let Some(state) = self.conns.get_mut(&conn) {
+                    state.claiming = true;
+                }
+                let user = user_key(&token);
+                let ctx = Ctx::Hello {
+                    conn,
+                    nick: nick.clone(),
+                    token,
+                    rooms,
+                    resume,
+                };
+                self.engine.claim(ctx, nick, user);
             }
             None => {
-                let user = UserId(self.next_user);
-                self.next_user += 1;
-                self.nicks.insert(nick.key(), user);
-                let key = user_key(&token);
-                self.keys.insert(key.clone(), user);
-                self.engine.watch(Log::User(key.clone()));
-                self.users.insert(
-                    user,
-                    User {
-                        nick,
-                        token,
-                        key,
-                        conns: BTreeSet::new(),
-                    },
-                );
-                user
+                let user = self.register(nick, token);
+                self.welcome(conn, user, rooms, resume);
             }
-        };
+        }
+    }
+
+    /// The cluster's answer to a nickname claim (cluster mode).
+    pub(super) fn claimed(&mut self, ctx: Ctx, granted: Result<bool, String>) {
+        match ctx {
+            Ctx::Hello {
+                conn,
+                nick,
+                token,
+                rooms,
+                resume,
+            } => {
+                let Some(state) = self.conns.get_mut(&conn) else {
+                    // Gone meanwhile: what it claimed is not needed.
+                    if granted == Ok(true) && !self.nicks.contains_key(&nick.key()) {
+                        let user = user_key(&token);
+                        self.engine.presence(PresenceOp::Release { nick, user });
+                    }
+                    return;
+                };
+                state.claiming = false;
+                match granted {
+                    // Another tab may have registered the user while the claim was out.
+                    Ok(true) => match self.nicks.get(&nick.key()) {
+                        Some(&user) if self.users.get(&user).is_some_and(|u| u.token == token) => {
+                            self.welcome(conn, user, rooms, resume);
+                        }
+                        Some(_) => self.nick_taken(conn, &nick),
+                        None => {
+                            let user = self.register(nick, token);
+                            self.welcome(conn, user, rooms, resume);
+                        }
+                    },
+                    Ok(false) => self.nick_taken(conn, &nick),
+                    Err(reason) => self.claim_failed(conn, &reason),
+                }
+            }
+            Ctx::Rename { conn, user, nick } => match granted {
+                Ok(true) if self.users.contains_key(&user) => self.apply_rename(user, nick),
+                Ok(true) => {
+                    // The user left meanwhile.
+                    let user = self.key_of(user).unwrap_or_default();
+                    self.engine.presence(PresenceOp::Release { nick, user });
+                }
+                Ok(false) => self.nick_taken(conn, &nick),
+                Err(reason) => self.claim_failed(conn, &reason),
+            },
+            _ => {}
+        }
+    }
+
+    fn nick_taken(&mut self, conn: ConnId, nick: &Nick) {
+        let message = format!("the nickname {nick} is taken; choose another");
+        self.refuse(conn, ErrorCode::NickTaken, &message, None);
+    }
+
+    fn claim_failed(&mut self, conn: ConnId, reason: &str) {
+        let message = format!("could not check the nickname ({reason}); try again");
+        self.refuse(conn, ErrorCode::StoreFailed, &message, None);
+    }
+
+    fn key_of(&self, user: UserId) -> Option<String> {
+        self.users.get(&user).map(|u| u.key.clone())
+    }
+
+    /// A new user here, with their first tab still to come.
+    fn register(&mut self, nick: Nick, token: UserToken) -> UserId {
+        let user = UserId(self.next_user);
+        self.next_user += 1;
+        self.nicks.insert(nick.key(), user);
+        let key = user_key(&token);
+        self.keys.insert(key.clone(), user);
+        self.engine.watch(Log::User(key.clone()));
+        self.users.insert(
+            user,
+            User {
+                nick,
+                token,
+                key,
+                conns: BTreeSet::new(),
+            },
+        );
+        user
+    }
+
+    /// A tab of `user` is identified: welcome, its direct messages, its rooms.
+    fn welcome(&mut self, conn: ConnId, user: UserId, rooms: Vec<RoomName>, mut resume: Resume) {
         let Some(profile) = self.users.get_mut(&user) else {
             return;
         };
@@ -78,27 +166,66 @@ impl Hub {
 
     pub(super) fn rename(&mut self, conn: ConnId, user: UserId, nick: Nick) {
         match self.nicks.get(&nick.key()) {
-            Some(&owner) if owner != user => {
-                let message = format!("the nickname {nick} is taken; choose another");
-                return self.refuse(conn, ErrorCode::NickTaken, &message, None);
+            Some(&owner) if owner != user => return self.nick_taken(conn, &nick),
+            // A change of case only: the same nickname key, already this user's.
+            Some(_) => {}
+            None if self.shared => {
+                let key = self.key_of(user).unwrap_or_default();
+                let ctx = Ctx::Rename {
+                    conn,
+                    user,
+                    nick: nick.clone(),
+                };
+                return self.engine.claim(ctx, nick, key);
             }
-            _ => {}
+            None => {}
         }
+        self.apply_rename(user, nick);
+    }
+
+    /// `user` is called `nick` from now on.
+    fn apply_rename(&mut self, user: UserId, nick: Nick) {
         let Some(profile) = self.users.get_mut(&user) else {
             return;
         };
         let from = std::mem::replace(&mut profile.nick, nick.clone());
-        self.nicks.remove(&from.key());
-        self.nicks.insert(nick.key(), user);
-        // The user's own tabs, and everyone sharing a room with any of them.
-        let own: Vec<ConnId> = profile.conns.iter().copied().collect();
-        let mut audience: HashSet<ConnId> = own.iter().copied().collect();
-        for &tab in &own {
-            for room in self.rooms.rooms_of(tab) {
-                audience.extend(self.rooms.conns(room).map(|(c, _)| c));
-            }
+        let key = profile.key.clone();
+        if from.key() != nick.key() {
+            self.nicks.remove(&from.key());
+            self.engine.presence(PresenceOp::Release {
+                nick: from.clone(),
+                user: key.clone(),
+            });
         }
-        self.broadcast(audience, &ServerMsg::Renamed { from, to: nick });
+        self.nicks.insert(nick.key(), user);
+        let own: Vec<ConnId> = profile.conns.iter().copied().collect();
+        let event = ServerMsg::Renamed {
+            from,
+            to: nick.clone(),
+        };
+        let rooms: BTreeSet<RoomName> = own
+            .iter()
+            .flat_map(|&tab| self.rooms.rooms_of(tab).cloned().collect::<Vec<_>>())
+            .collect();
+        if self.shared {
+            // The user's own tabs hear it here; each room's members, on whatever node, hear
+            // it through the room.
+            for room in rooms {
+                self.engine.presence(PresenceOp::Renamed {
+                    room,
+                    user: key.clone(),
+                    nick: nick.clone(),
+                    event: event.clone(),
+                });
+            }
+            return self.broadcast(own, &event);
+        }
+        // The user's own tabs, and everyone sharing a room with any of them.
+        let mut audience: HashSet<ConnId> = own.iter().copied().collect();
+        for room in &rooms {
+            audience.extend(self.rooms.conns(room).map(|(c, _)| c));
+        }
+        self.broadcast(audience, &event);
     }
 
     pub(super) fn nick(&self, user: UserId) -> Nick {
@@ -126,7 +253,11 @@ impl Hub {
             let key = profile.nick.key();
             if let Some(gone) = self.users.remove(&user) {
                 self.keys.remove(&gone.key);
-                self.engine.unwatch(Log::User(gone.key));
+                self.engine.unwatch(Log::User(gone.key.clone()));
+                self.engine.presence(PresenceOp::Release {
+                    nick: gone.nick,
+                    user: gone.key,
+                });
             }
             self.nicks.remove(&key);
         }

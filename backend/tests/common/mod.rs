@@ -297,20 +297,25 @@ impl TestServer {
             shared::ServerMsg::Welcome { .. } => {}
             other => panic!("expected welcome, got {other:?}"),
         }
-        for _ in 0..expected_joins {
-            match chat.recv_any().await {
-                shared::ServerMsg::Joined { .. } => {}
-                other => panic!("expected joined, got {other:?}"),
-            }
-        }
-        // One direct_history and a history per room; in cluster mode (separate logs, read
-        // concurrently) in any order.
+        // A joined and a history per room (in that order), and one direct_history. Single
+        // node: all joined first, then direct_history, then the histories. Cluster mode
+        // (separate logs, read concurrently; the member list comes with the history): in any
+        // order, each room's joined right before its history.
+        let mut joined = std::collections::BTreeSet::new();
         let (mut directs, mut histories) = (0, 0);
         while directs + histories < 1 + expected_joins {
             match chat.recv_any().await {
+                shared::ServerMsg::Joined { room, .. } => {
+                    joined.insert(room);
+                }
                 shared::ServerMsg::DirectHistory { .. } => directs += 1,
-                shared::ServerMsg::History { .. } => histories += 1,
-                other => panic!("expected direct_history or history, got {other:?}"),
+                shared::ServerMsg::History { room, .. } => {
+                    assert!(joined.contains(&room), "history of {room} before its joined");
+                    histories += 1;
+                }
+                // Cluster mode: others' presence in a room whose history came already.
+                shared::ServerMsg::MemberJoined { .. } | shared::ServerMsg::Typing { .. } => {}
+                other => panic!("expected joined, direct_history or history, got {other:?}"),
             }
         }
         assert_eq!((directs, histories), (1, expected_joins));

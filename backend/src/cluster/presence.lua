@@ -1,0 +1,134 @@
+-- Presence and nicknames shared by every node: who is in which room, who owns which
+-- nickname, which nodes are alive. All keys live in the hash slot of KEYS[1] ("chat:{p}"),
+-- built here from it, so the script runs unchanged on Redis Cluster.
+--
+-- Every entry a node holds is also listed in its holdings set, so that when the node dies
+-- (its lease key expires) the sweeper can remove exactly its entries:
+--   "r ROOM USER"  the node has tabs of USER in ROOM
+--   "n NICKKEY"    the node has tabs of the owner of NICKKEY
+-- Presence events go to the room's channel as "~USER JSON" (JSON: a chat server event).
+--
+-- ARGV[1] is the operation; the rest depends on it (see each branch).
+local p = KEYS[1]
+local op = ARGV[1]
+
+local function holds(node) return p .. ':holds:' .. node end
+local function members(room) return p .. ':members:' .. room end
+local function count(room) return p .. ':count:' .. room end
+local function nick(key) return p .. ':nick:' .. key end
+local function channel(room) return 'chat:room:' .. room end
+
+local function announce(room, user, event)
+  redis.call('PUBLISH', channel(room), '~' .. user .. ' ' .. cjson.encode(event))
+end
+
+-- USER's tabs on NODE left ROOM: gone from the room when no node has any left.
+local function leave(room, user, node)
+  if redis.call('SREM', holds(node), 'r ' .. room .. ' ' .. user) == 0 then
+    return
+  end
+  if redis.call('HINCRBY', count(room), user, -1) > 0 then
+    return
+  end
+  redis.call('HDEL', count(room), user)
+  local name = redis.call('HGET', members(room), user)
+  redis.call('HDEL', members(room), user)
+  if redis.call('HLEN', members(room)) == 0 then
+    redis.call('SREM', p .. ':rooms', room)
+  end
+  if name then
+    announce(room, user, {type = 'member_left', room = room, user = name})
+  end
+end
+
+-- NODE has no tab of the owner of nickname key KEY any more.
+local function release(key, node)
+  redis.call('SREM', holds(node), 'n ' .. key)
+  redis.call('HDEL', nick(key), 'n:' .. node)
+  local fields = redis.call('HKEYS', nick(key))
+  for _, field in ipairs(fields) do
+    if string.sub(field, 1, 2) == 'n:' then
+      return
+    end
+  end
+  redis.call('DEL', nick(key))
+end
+
+if op == 'join' then
+  -- ARGV: room, user key, nickname, node. Returns the members' nicknames after the join.
+  local room, user, name, node = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+  if redis.call('SADD', holds(node), 'r ' .. room .. ' ' .. user) == 1 then
+    if redis.call('HINCRBY', count(room), user, 1) == 1 then
+      redis.call('HSET', members(room), user, name)
+      redis.call('SADD', p .. ':rooms', room)
+      announce(room, user, {type = 'member_joined', room = room, user = name})
+    end
+  end
+  return redis.call('HVALS', members(room))
+elseif op == 'leave' then
+  -- ARGV: room, user key, node.
+  leave(ARGV[2], ARGV[3], ARGV[4])
+  return 1
+elseif op == 'claim' then
+  -- ARGV: nickname key, user key, nickname, node. 1 if the nickname is the user's now.
+  local key, user, name, node = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+  local owner = redis.call('HGET', nick(key), 'owner')
+  if owner and owner ~= user then
+    return 0
+  end
+  redis.call('HSET', nick(key), 'owner', user, 'nick', name, 'n:' .. node, 1)
+  redis.call('SADD', holds(node), 'n ' .. key)
+  return 1
+elseif op == 'release' then
+  -- ARGV: nickname key, user key, node.
+  local key, user, node = ARGV[2], ARGV[3], ARGV[4]
+  if redis.call('HGET', nick(key), 'owner') == user then
+    release(key, node)
+  end
+  return 1
+elseif op == 'renamed' then
+  -- ARGV: room, user key, new nickname: the member list shows the new name.
+  if redis.call('HEXISTS', members(ARGV[2]), ARGV[3]) == 1 then
+    redis.call('HSET', members(ARGV[2]), ARGV[3], ARGV[4])
+  end
+  return 1
+elseif op == 'rooms' then
+  -- Every room with members, as {name, count, name, count, ...}.
+  local out = {}
+  for _, room in ipairs(redis.call('SMEMBERS', p .. ':rooms')) do
+    out[#out + 1] = room
+    out[#out + 1] = redis.call('HLEN', members(room))
+  end
+  return out
+elseif op == 'tick' then
+  -- ARGV: node, lease ms, sweeper lock ms. Renews this node's lease; the node holding the
+  -- sweeper lock (taken here when free) removes the entries of every node whose lease ran
+  -- out. Returns the nodes swept.
+  local node, lease, lock = ARGV[2], ARGV[3], ARGV[4]
+  redis.call('SET', p .. ':alive:' .. node, 1, 'PX', lease)
+  redis.call('SADD', p .. ':nodes', node)
+  local holder = redis.call('GET', p .. ':sweeper')
+  if holder and holder ~= node then
+    return {}
+  end
+  redis.call('SET', p .. ':sweeper', node, 'PX', lock)
+  local swept = {}
+  for _, other in ipairs(redis.call('SMEMBERS', p .. ':nodes')) do
+    if redis.call('EXISTS', p .. ':alive:' .. other) == 0 then
+      for _, entry in ipairs(redis.call('SMEMBERS', holds(other))) do
+        local kind, rest = string.match(entry, '^(%a) (.*)$')
+        if kind == 'r' then
+          local room, user = string.match(rest, '^(%S+) (%S+)$')
+          leave(room, user, other)
+        elseif kind == 'n' then
+          release(rest, other)
+        end
+      end
+      redis.call('DEL', holds(other))
+      redis.call('SREM', p .. ':nodes', other)
+      swept[#swept + 1] = other
+    end
+  end
+  return swept
+end
+return redis.error_reply('unknown presence operation ' .. tostring(op))
