@@ -12,9 +12,10 @@ use std::{collections::BTreeMap, time::Duration};
 
 use backend::Config;
 use common::{
-    Chat, TestServer, eventually, http_get, redis_server::RedisServer, tcp_proxy::TcpProxy,
-    token_for, within,
+    Chat, Process, STEP, TestServer, eventually, http_get, redis_server::RedisServer,
+    tcp_proxy::TcpProxy, token_for, within,
 };
+use futures_util::StreamExt as _;
 use shared::{ClientMsg, Epoch, ErrorCode, HistoryMode, MessageId, RoomMessage, ServerMsg};
 
 /// A node of the cluster at `redis`: no rate limit in the way, heartbeats rarer than a test
@@ -485,4 +486,210 @@ async fn a_node_cut_off_from_redis_refuses_sends_reports_unready_and_recovers_by
         ]
     );
     assert_eq!(said(&mut bob, 1).await, [(2, "into the void".to_owned())]);
+}
+
+/// The answer to a bare `hello` as `nick` with `token`: welcome (true) or nick_taken (false).
+async fn try_nick(server: &TestServer, nick: &str, token: &str) -> (bool, Chat) {
+    let mut chat = server.chat_socket().await;
+    chat.send(&ClientMsg::Hello {
+        nick: nick.parse().unwrap(),
+        token: token.parse().unwrap(),
+        rooms: vec![],
+        since: BTreeMap::new(),
+        epochs: BTreeMap::new(),
+        direct_since: None,
+        direct_epoch: None,
+    })
+    .await;
+    let welcomed = match chat.recv_any().await {
+        ServerMsg::Welcome { .. } => true,
+        ServerMsg::Error {
+            code: ErrorCode::NickTaken,
+            ..
+        } => false,
+        other => panic!("expected welcome or nick_taken, got {other:?}"),
+    };
+    (welcomed, chat)
+}
+
+#[actix_web::test]
+async fn two_nodes_racing_for_one_nickname_give_exactly_one_winner() {
+    let redis = RedisServer::start().await;
+    let (first, second) = (node(&redis), node(&redis));
+    for round in 0..20 {
+        // The same name, spelt differently: one nickname ignoring case.
+        let (nick, lower) = (format!("Racer{round}"), format!("racer{round}"));
+        let (a, b) = tokio::join!(
+            try_nick(&first, &nick, "first-node-token-0001"),
+            try_nick(&second, &lower, "second-node-token-002")
+        );
+        assert!(
+            a.0 != b.0,
+            "{nick}: exactly one of the two gets it ({}, {})",
+            a.0,
+            b.0
+        );
+    }
+}
+
+#[actix_web::test]
+async fn members_typing_renames_and_the_room_list_span_the_nodes() {
+    let redis = RedisServer::start().await;
+    let (first, second) = (node(&redis), node(&redis));
+    let mut alice = first.chat_as("alice", &["lobby"]).await;
+    // Bob on the other node sees Alice in the member list.
+    let mut bob = second.chat_socket().await;
+    bob.send(&ClientMsg::Hello {
+        nick: "bob".parse().unwrap(),
+        token: token_for("bob"),
+        rooms: vec!["lobby".parse().unwrap()],
+        since: BTreeMap::new(),
+        epochs: BTreeMap::new(),
+        direct_since: None,
+        direct_epoch: None,
+    })
+    .await;
+    let members = loop {
+        if let ServerMsg::Joined { members, .. } = bob.recv_any().await {
+            break members;
+        }
+    };
+    let names: Vec<&str> = members.iter().map(|n| n.as_str()).collect();
+    assert_eq!(names, ["alice", "bob"]);
+    assert!(
+        matches!(alice.recv().await, ServerMsg::MemberJoined { user, .. } if user.as_str() == "bob")
+    );
+    // Typing and renames cross too.
+    alice
+        .send(&ClientMsg::Typing {
+            room: "lobby".parse().unwrap(),
+        })
+        .await;
+    loop {
+        if let ServerMsg::Typing { user, active, .. } = bob.recv().await {
+            assert_eq!((user.as_str(), active), ("alice", true));
+            break;
+        }
+    }
+    alice
+        .send(&ClientMsg::Rename {
+            nick: "alicia".parse().unwrap(),
+        })
+        .await;
+    loop {
+        if let ServerMsg::Renamed { from, to } = bob.recv().await {
+            assert_eq!((from.as_str(), to.as_str()), ("alice", "alicia"));
+            break;
+        }
+    }
+    // The old name is free again, across the cluster; the new one is taken.
+    assert!(try_nick(&second, "alice", "someone-else-token-01").await.0);
+    assert!(!try_nick(&second, "alicia", "someone-else-token-02").await.0);
+    // One room list for the whole cluster.
+    let _carol = second.chat_as("carol", &["rust"]).await;
+    bob.send(&ClientMsg::ListRooms).await;
+    let rooms = loop {
+        if let ServerMsg::Rooms { rooms } = bob.recv().await {
+            break rooms;
+        }
+    };
+    let listed: Vec<(&str, u32)> = rooms.iter().map(|r| (r.name.as_str(), r.members)).collect();
+    assert_eq!(listed, [("lobby", 2), ("rust", 1)]);
+    // Leaving on one node is leaving the room for everyone.
+    drop(alice);
+    loop {
+        if let ServerMsg::MemberLeft { user, .. } = bob.recv().await {
+            assert_eq!(user.as_str(), "alicia");
+            break;
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_node_killed_loses_nothing_acknowledged_its_users_leave_and_reclaim_their_names() {
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    let doomed = Process::start(&[
+        "--redis",
+        &url,
+        "--rate-per-sec",
+        "100000",
+        "--rate-burst",
+        "100000",
+    ])
+    .await;
+    let doomed_server = TestServer::at(doomed.addr);
+    let survivor = node(&redis);
+    let mut bob = survivor.chat_as("bob", &["lobby"]).await;
+    let mut alice = doomed_server.chat_as("alice", &["lobby"]).await;
+    // Alice sends as fast as acknowledgements come back, until her node dies under her.
+    let mut acked = Vec::new();
+    let mut i = 0;
+    let killed = loop {
+        alice
+            .say("lobby", &format!("m{i}"), &format!("m-{i}"))
+            .await;
+        i += 1;
+        let Some(ServerMsg::Said { seq, .. }) = tokio::time::timeout(STEP, async {
+            loop {
+                match alice.ws.next().await {
+                    Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                        if let Ok(said @ ServerMsg::Said { .. }) = shared::decode(&text) {
+                            return Some(said);
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    _ => return None,
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten() else {
+            break true;
+        };
+        acked.push(seq);
+        if acked.len() == 200 {
+            doomed.signal("KILL");
+        }
+    };
+    assert!(killed && acked.len() >= 200);
+    // Every acknowledged message is in the log.
+    let log = resume(
+        &survivor,
+        "carol",
+        "lobby",
+        Some((0, epoch_of(&survivor).await)),
+    )
+    .await;
+    let stored: Vec<u64> = log.messages.iter().map(|m| m.seq).collect();
+    for seq in &acked {
+        assert!(stored.contains(seq), "acknowledged seq {seq} is missing");
+    }
+    // Bob hears that Alice left within 15 s (the node's lease runs out, a sweeper acts).
+    let left = tokio::time::timeout(Duration::from_secs(15), async {
+        // Not `recv`, whose wait for one event is shorter than the lease.
+        while let Some(Ok(frame)) = bob.ws.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = frame
+                && let Ok(ServerMsg::MemberLeft { user, .. }) = shared::decode(&text)
+                && user.as_str() == "alice"
+            {
+                return;
+            }
+        }
+        panic!("bob's connection ended");
+    })
+    .await;
+    assert!(left.is_ok(), "no member_left for alice within 15 s");
+    // Alice, with her token, takes her name back at once on the surviving node.
+    assert!(
+        try_nick(&survivor, "alice", token_for("alice").as_str())
+            .await
+            .0
+    );
+}
+
+/// The lobby's epoch as a fresh reader sees it.
+async fn epoch_of(server: &TestServer) -> Epoch {
+    resume(server, "epoch-probe", "lobby", None).await.epoch
 }

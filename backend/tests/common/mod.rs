@@ -310,7 +310,10 @@ impl TestServer {
                 }
                 shared::ServerMsg::DirectHistory { .. } => directs += 1,
                 shared::ServerMsg::History { room, .. } => {
-                    assert!(joined.contains(&room), "history of {room} before its joined");
+                    assert!(
+                        joined.contains(&room),
+                        "history of {room} before its joined"
+                    );
                     histories += 1;
                 }
                 // Cluster mode: others' presence in a room whose history came already.
