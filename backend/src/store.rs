@@ -842,9 +842,13 @@ pub fn catch_up_resets(
     max_catch_up: u32,
 ) -> bool {
     // Sequence numbers have no holes, so the first missed message must follow `since`
-    // directly; otherwise retention deleted some. A `since` past the room's last number comes
-    // from another log (a wiped or replaced data directory, or a Redis that lost its data).
-    let contiguous = missed.first().is_none_or(|first| first.seq == since + 1);
+    // directly; otherwise retention deleted some (all of them, when none is left but the
+    // room's number is past `since`). A `since` past the room's last number comes from
+    // another log (a wiped or replaced data directory, or a Redis that lost its data).
+    let contiguous = match missed.first() {
+        Some(first) => first.seq == since + 1,
+        None => since >= last_seq,
+    };
     let too_many = missed.len() > max_catch_up as usize;
     since > last_seq || !contiguous || too_many
 }
@@ -1172,5 +1176,14 @@ mod tests {
             "no epoch: trusted, as before"
         );
         assert_eq!(*direct, HistoryMode::Reset);
+    }
+
+    #[test]
+    fn a_since_whose_followers_were_all_deleted_is_a_reset_not_an_empty_catch_up() {
+        // Retention deleted seq 4 and 5, the last ones: nothing is left after 3, yet the
+        // client missed two messages.
+        assert!(catch_up_resets(3, 5, &[], 1000));
+        assert!(!catch_up_resets(5, 5, &[], 1000), "up to date");
+        assert!(catch_up_resets(6, 5, &[], 1000), "from another log");
     }
 }

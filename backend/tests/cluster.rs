@@ -693,3 +693,49 @@ async fn a_node_killed_loses_nothing_acknowledged_its_users_leave_and_reclaim_th
 async fn epoch_of(server: &TestServer) -> Epoch {
     resume(server, "epoch-probe", "lobby", None).await.epoch
 }
+
+#[actix_web::test]
+async fn retention_by_count_and_by_age_works_in_cluster_mode() {
+    let redis = RedisServer::start().await;
+    let config = |retention_messages, retention_age| Config {
+        redis: Some(redis.url()),
+        heartbeat_interval: Duration::from_secs(20),
+        client_timeout: Duration::from_secs(60),
+        rate_per_sec: 100_000,
+        rate_burst: 100_000,
+        retention_messages,
+        retention_age,
+        retention_interval: Duration::from_millis(100),
+        ..Config::default()
+    };
+    // By count: the newest five stay; a client behind them is reset.
+    let counted = TestServer::spawn(config(Some(5), None));
+    let mut alice = counted.chat_as("alice", &["kept"]).await;
+    for i in 0..12 {
+        alice.say("kept", &format!("m{i}"), &format!("m-{i}")).await;
+    }
+    said(&mut alice, 12).await;
+    let epoch = resume(&counted, "probe", "kept", None).await.epoch;
+    let latest = resume(&counted, "probe2", "kept", None).await;
+    let seqs: Vec<u64> = latest.messages.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, [8, 9, 10, 11, 12]);
+    let behind = resume(&counted, "behind", "kept", Some((3, epoch.clone()))).await;
+    assert_eq!(behind.mode, HistoryMode::Reset);
+    let close = resume(&counted, "close", "kept", Some((10, epoch))).await;
+    assert_eq!(close.mode, HistoryMode::CatchUp);
+    // By age: everything older than a second goes; numbering goes on.
+    let aged = TestServer::spawn(config(None, Some(Duration::from_secs(1))));
+    let mut bob = aged.chat_as("bob", &["aging"]).await;
+    for i in 0..5 {
+        bob.say("aging", &format!("old {i}"), &format!("o-{i}"))
+            .await;
+    }
+    said(&mut bob, 5).await;
+    eventually("retention empties the room", || async {
+        let probe = resume(&aged, "age-probe", "aging", None).await;
+        probe.messages.is_empty()
+    })
+    .await;
+    bob.say("aging", "new", "n-1").await;
+    assert_eq!(said(&mut bob, 1).await, [(6, "new".to_owned())]);
+}

@@ -30,7 +30,7 @@ mod feed;
 mod redis_io;
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -39,7 +39,7 @@ use std::{
 };
 
 use futures_util::{FutureExt as _, StreamExt as _, future::BoxFuture, stream::FuturesUnordered};
-use redis::{PushInfo, PushKind};
+use redis::{PushInfo, PushKind, RedisResult};
 use shared::{DirectMessage, Epoch, HistoryMode, Nick, RoomMessage, RoomName, ServerMsg};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -154,6 +154,11 @@ impl<C: Send + 'static> Cluster<C> {
         let (presence, presence_queue) = mpsc::unbounded_channel();
         tokio::spawn(presence_loop(io.clone(), presence_queue));
         let engine = Engine {
+            registered: HashSet::new(),
+            retention_age: options.retention_age,
+            retention_interval: options.retention_interval,
+            next_trim: Instant::now(),
+            trim_in_flight: false,
             presence,
             tick_in_flight: false,
             next_presence_tick: Instant::now(),
@@ -302,6 +307,11 @@ enum Done<C> {
         rooms: Result<Vec<shared::RoomInfo>, String>,
     },
     Ticked,
+    Registered {
+        logs: Vec<Log>,
+        result: RedisResult<()>,
+    },
+    Trimmed,
     Started {
         log: Log,
         generation: u64,
@@ -342,6 +352,13 @@ struct Engine<C> {
     /// A presence tick (lease renewal, sweeping) is in flight.
     tick_in_flight: bool,
     next_presence_tick: Instant,
+    /// Logs this node has entered in the retention registry.
+    registered: HashSet<Log>,
+    /// Retention by age (`--retention-age`) and how often it runs.
+    retention_age: Option<Duration>,
+    retention_interval: Duration,
+    next_trim: Instant,
+    trim_in_flight: bool,
 }
 
 /// How often a node renews its lease (and the sweeper looks for dead nodes).
@@ -577,7 +594,8 @@ impl<C: Send + 'static> Engine<C> {
 
     fn appended(&mut self, ctx: C, outcome: Result<Sent, String>) {
         match outcome {
-            Ok(Sent::New(stored, epoch)) => {
+            Ok(Sent::New(stored, epoch, logs)) => {
+                self.register(logs);
                 // The reply is as good a doorbell as the publish (both come after the
                 // fsync); whichever arrives first delivers.
                 self.offer_stored(&stored, &epoch);
@@ -620,6 +638,16 @@ impl<C: Send + 'static> Engine<C> {
             Done::Claimed { ctx, granted } => self.emit(Event::Claimed { ctx, granted }),
             Done::Rooms { ctx, rooms } => self.emit(Event::Rooms { ctx, rooms }),
             Done::Ticked => self.tick_in_flight = false,
+            Done::Trimmed => self.trim_in_flight = false,
+            Done::Registered { logs, result } => {
+                if let Err(err) = result {
+                    // Registered again with the next message.
+                    tracing::warn!(error = %err, "listing logs for retention failed");
+                    for log in logs {
+                        self.registered.remove(&log);
+                    }
+                }
+            }
             Done::Started {
                 log,
                 generation,
@@ -813,6 +841,25 @@ impl<C: Send + 'static> Engine<C> {
         }
     }
 
+    /// Enters logs this node wrote to in the registry retention walks, once each.
+    fn register(&mut self, logs: Vec<Log>) {
+        let new: Vec<Log> = logs
+            .into_iter()
+            .filter(|log| self.registered.insert(log.clone()))
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        let io = self.io.clone();
+        self.inflight.push(
+            async move {
+                let result = io.register(&new).await;
+                Done::Registered { logs: new, result }
+            }
+            .boxed(),
+        );
+    }
+
     /// A stored message this node learnt of from a script reply.
     fn offer_stored(&mut self, stored: &Stored, epoch: &Epoch) {
         match stored {
@@ -902,6 +949,30 @@ impl<C: Send + 'static> Engine<C> {
 
     fn tick(&mut self) {
         let now = Instant::now();
+        if let Some(age) = self.retention_age
+            && !self.trim_in_flight
+            && now >= self.next_trim
+        {
+            // Every node trims (the same idempotent step): simpler than electing one, and
+            // cheap at one walk per --retention-interval.
+            self.trim_in_flight = true;
+            self.next_trim = now + self.retention_interval;
+            let cutoff = crate::store::now_ms().saturating_sub(millis(age));
+            let io = self.io.clone();
+            self.inflight.push(
+                async move {
+                    match io.trim_age(cutoff).await {
+                        Ok(0) => {}
+                        Ok(deleted) => tracing::info!(deleted, "retention removed old messages"),
+                        Err(err) => {
+                            tracing::error!(error = %err, "retention failed; retrying later")
+                        }
+                    }
+                    Done::Trimmed
+                }
+                .boxed(),
+            );
+        }
         if !self.tick_in_flight && now >= self.next_presence_tick {
             self.tick_in_flight = true;
             self.next_presence_tick = now + PRESENCE_TICK;
@@ -1003,6 +1074,10 @@ fn members_of(answer: &Answer) -> Members {
         } => Members::Ready(members.clone()),
         _ => Members::None,
     }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn log_of(read: &Read) -> Log {

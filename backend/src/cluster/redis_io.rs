@@ -45,6 +45,13 @@ const NODE_LEASE: Duration = Duration::from_secs(5);
 /// How long the sweeper lock lasts without renewal (another node takes over after it).
 const SWEEPER_LOCK: Duration = Duration::from_secs(3);
 
+/// Rooms and users with a log, for retention by age (sets; not in any log's slot: written
+/// by the node after a send, not by the send script).
+const ROOM_LOGS: &str = "chat:logs:rooms";
+const USER_LOGS: &str = "chat:logs:users";
+/// Entries one retention step looks at.
+const TRIM_STEP: u32 = 2000;
+
 const ROOM_CHANNEL: &str = "chat:room:";
 const USER_CHANNEL: &str = "chat:dm:";
 
@@ -119,6 +126,7 @@ const FILL_COUNT: u32 = 1000;
 
 struct Scripts {
     presence: Script,
+    trim_age: Script,
     send_room: Script,
     read_room: Script,
     send_direct: Script,
@@ -185,6 +193,7 @@ impl Io {
             subscriber,
             scripts: Arc::new(Scripts {
                 presence: Script::new(include_str!("presence.lua")),
+                trim_age: Script::new(include_str!("trim_age.lua")),
                 send_room: Script::new(include_str!("send_room.lua")),
                 read_room: Script::new(include_str!("read_room.lua")),
                 send_direct: Script::new(include_str!("send_direct.lua")),
@@ -245,6 +254,8 @@ impl Io {
         let window = millis(self.options.dedup_window);
         let mut conn = self.commands.clone();
         let client_id = message.client_id.as_str();
+        // The recipient's key, once known (for the retention registry).
+        let mut recipient_key = String::new();
         let reply: RedisResult<Vec<String>> = match &message.target {
             Target::Room(room) => {
                 let body = members(&RoomBody {
@@ -275,6 +286,7 @@ impl Io {
                         None => return Ok(Sent::NoRecipient(to.clone())),
                     },
                 };
+                recipient_key.clone_from(&recipient);
                 let body = members(&DirectBody {
                     from: message.from.as_str(),
                     to: to.as_str(),
@@ -307,12 +319,18 @@ impl Io {
         let (Some(new), Some(json)) = (reply.next(), reply.next()) else {
             return Err("a short answer from the send script".into());
         };
-        let stored = match &message.target {
-            Target::Room(room) => Stored::Room {
-                room: room.clone(),
-                message: parse(&json)?,
-            },
-            Target::Direct { .. } => Stored::Direct(parse(&json)?),
+        let (stored, logs) = match &message.target {
+            Target::Room(room) => (
+                Stored::Room {
+                    room: room.clone(),
+                    message: parse(&json)?,
+                },
+                vec![Log::Room(room.clone())],
+            ),
+            Target::Direct { .. } => (
+                Stored::Direct(parse(&json)?),
+                vec![Log::User(message.sender.clone()), Log::User(recipient_key)],
+            ),
         };
         if new != "1" {
             return Ok(Sent::Repeat(stored));
@@ -321,7 +339,7 @@ impl Io {
             .next()
             .and_then(|e| Epoch::try_from(e).ok())
             .ok_or("the send script's answer has no epoch")?;
-        Ok(Sent::New(stored, epoch))
+        Ok(Sent::New(stored, epoch, logs))
     }
 
     /// Runs one presence operation (see presence.lua).
@@ -408,6 +426,57 @@ impl Io {
             .query_async(&mut conn)
             .await?;
         Ok(owner.zip(name.and_then(|n| Nick::try_from(n).ok())))
+    }
+
+    /// Lists logs in the registry retention by age walks (once per node and log: a set).
+    pub(super) async fn register(&self, logs: &[Log]) -> RedisResult<()> {
+        let mut pipe = redis::pipe();
+        for log in logs {
+            match log {
+                Log::Room(room) => pipe.sadd(ROOM_LOGS, room.as_str()),
+                Log::User(user) => pipe.sadd(USER_LOGS, user),
+            };
+        }
+        let mut conn = self.commands.clone();
+        pipe.query_async::<Value>(&mut conn).await.map(drop)
+    }
+
+    /// Retention by age: deletes every log's messages older than `cutoff` (ms since the
+    /// Unix epoch); returns how many.
+    pub(super) async fn trim_age(&self, cutoff: u64) -> RedisResult<u64> {
+        let mut conn = self.commands.clone();
+        let rooms: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(ROOM_LOGS)
+            .query_async(&mut conn)
+            .await?;
+        let users: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(USER_LOGS)
+            .query_async(&mut conn)
+            .await?;
+        let keys = rooms
+            .iter()
+            .filter_map(|r| r.parse::<RoomName>().ok())
+            .map(|r| room_log(&r))
+            .chain(users.iter().map(|u| user_log(u)));
+        let mut deleted = 0;
+        for key in keys {
+            // A bounded step per call, so a large backlog never holds Redis for long.
+            loop {
+                let (gone, more): (u64, u64) = self
+                    .scripts
+                    .trim_age
+                    .key(&key)
+                    .arg(cutoff)
+                    .arg(TRIM_STEP)
+                    .invoke_async(&mut conn)
+                    .await?;
+                deleted += gone;
+                if more == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     /// Every room with members, with how many.
@@ -676,8 +745,8 @@ impl Io {
 
 /// What became of a send.
 pub(super) enum Sent {
-    /// Stored now, in the log with this epoch.
-    New(Stored, Epoch),
+    /// Stored now, in the log with this epoch, into these logs.
+    New(Stored, Epoch, Vec<Log>),
     /// Not stored: nobody online has the recipient's nickname.
     NoRecipient(Nick),
     /// The sender sent this `client_id` before: the original.

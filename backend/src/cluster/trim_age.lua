@@ -1,0 +1,39 @@
+-- Retention by age for one log (a room's or a user's stream): deletes the oldest entries
+-- while their "ts" is before the cutoff, stopping at the first newer one (timestamps follow
+-- the log's order, up to the clock differences between nodes). The stream itself stays, so
+-- its last ID (and with it the numbering) is kept.
+-- KEYS[1] the log   ARGV[1] the cutoff, ms since the Unix epoch   ARGV[2] most entries to
+-- look at in this call (the caller calls again while the answer says there is more)
+-- Returns {deleted, more}: more is 1 when the limit stopped it.
+local cutoff = tonumber(ARGV[1])
+local budget = tonumber(ARGV[2])
+local deleted = 0
+local start = '-'
+local last = nil
+while budget > 0 do
+  local entries = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', math.min(100, budget))
+  if #entries == 0 then
+    -- Every entry was old.
+    if deleted > 0 then
+      redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)
+    end
+    return {deleted, 0}
+  end
+  for _, entry in ipairs(entries) do
+    local ts = tonumber(cjson.decode(entry[2][2]).ts)
+    if ts == nil or ts >= cutoff then
+      if deleted > 0 then
+        redis.call('XTRIM', KEYS[1], 'MINID', entry[1])
+      end
+      return {deleted, 0}
+    end
+    deleted = deleted + 1
+    last = entry[1]
+    start = '(' .. last
+  end
+  budget = budget - #entries
+end
+-- The limit stopped it: drop what was looked at (all old), and say there may be more.
+redis.call('XTRIM', KEYS[1], 'MINID', last)
+redis.call('XDEL', KEYS[1], last)
+return {deleted, 1}
