@@ -739,3 +739,47 @@ async fn retention_by_count_and_by_age_works_in_cluster_mode() {
     bob.say("aging", "new", "n-1").await;
     assert_eq!(said(&mut bob, 1).await, [(6, "new".to_owned())]);
 }
+
+#[actix_web::test]
+async fn a_log_that_goes_backwards_in_redis_gets_a_new_epoch_and_every_reader_is_reset() {
+    let redis = RedisServer::start().await;
+    let server = node(&redis);
+    let mut alice = server.chat_as("alice", &["lobby"]).await;
+    for i in 0..10 {
+        alice
+            .say("lobby", &format!("m{i}"), &format!("m-{i}"))
+            .await;
+    }
+    said(&mut alice, 10).await;
+    let old = resume(&server, "probe", "lobby", None).await.epoch;
+    // What a failover to a replica that missed the last three writes looks like: the same
+    // epoch, the log and its counter three messages back.
+    for seq in ["8-0", "9-0", "10-0"] {
+        redis.cmd(&["XDEL", "chat:{r:lobby}:log", seq]);
+    }
+    redis.cmd(&["XSETID", "chat:{r:lobby}:log", "7-0"]);
+    redis.cmd(&["HSET", "chat:{r:lobby}:meta", "seq", "7"]);
+    // The next message takes number 8 again, under the same epoch: the node notices it is not
+    // the 8 it delivered, gives the log a new epoch, and resets its readers.
+    alice.say("lobby", "after the failover", "f-1").await;
+    let mut reset = None;
+    while reset.is_none() {
+        if let ServerMsg::History {
+            mode,
+            messages,
+            epoch,
+            ..
+        } = alice.recv_any().await
+        {
+            assert_eq!(mode, HistoryMode::Reset);
+            reset = Some((messages, epoch));
+        }
+    }
+    let (messages, epoch) = reset.unwrap();
+    assert_ne!(epoch, old);
+    let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts.last(), Some(&"after the failover"));
+    // A client resuming from seq 9 of the old epoch is reset too, not served the new 9.
+    let back = resume(&server, "bob", "lobby", Some((9, old))).await;
+    assert_eq!(back.mode, HistoryMode::Reset);
+}

@@ -6,6 +6,7 @@
 //!   suite in headless Chromium and Firefox against a real backend, and the release build of
 //!   the app served by the real server and used in Chromium. Fails fast; the last lines list
 //!   what ran.
+//! - `cargo xtask cluster [N]`: the app on N nodes sharing one redis-server (cluster mode).
 //! - `cargo xtask fuzz [SECONDS]`: each cargo-fuzz target in `fuzz/` for a bounded time.
 //! - `cargo xtask mutants`: mutation testing of the pure rules; summary in docs/MUTANTS.md.
 //! - `cargo xtask bench`: the benchmarks, in release; tables go to `bench/results/`.
@@ -16,6 +17,7 @@
 //! # Layout
 //! - `main.rs`: argument handling, the commands, the step report.
 //! - `bench.rs`: `cargo xtask bench` and its report.
+//! - `cluster.rs`: `cargo xtask cluster`: redis-server and N nodes on this machine.
 //! - `mutants.rs`: `cargo xtask mutants` and its summary.
 //! - `tools.rs`: find-or-install for every external tool (versions from ../shared/TOOLCHAIN.md,
 //!   except wasm-opt: binaryen from npm, see docs/DEVELOPMENT.md).
@@ -26,6 +28,7 @@
 //! - `webdriver.rs`: Chromium through chromedriver (W3C WebDriver) for the end-to-end check.
 
 mod bench;
+mod cluster;
 mod http;
 mod mutants;
 mod proxy;
@@ -45,9 +48,11 @@ use shared::paths;
 /// Errors are messages for the person at the terminal.
 type Result<T, E = String> = std::result::Result<T, E>;
 
-const USAGE: &str = "usage: cargo xtask <serve|test|fuzz|mutants|bench> [args]
+const USAGE: &str = "usage: cargo xtask <serve|test|cluster|fuzz|mutants|bench> [args]
 
   serve [-- BACKEND ARGS]  build the frontend (release) and run the backend serving it
+  cluster [N]              the app on N nodes (default 3, ports 8080...) sharing one
+                           redis-server (data under target/cluster)
   test                     fmt, clippy, native tests, browser tests (Chromium, Firefox),
                            release app check
   fuzz [SECONDS]           run each fuzz target for SECONDS (default 60) with cargo-fuzz
@@ -60,6 +65,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve(args.get(1..).unwrap_or_default()),
         Some("test") => test(),
+        Some("cluster") => cluster::cluster(args.get(1).map(String::as_str)),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
         Some("mutants") => mutants::mutants(),
         Some("bench") => bench::bench(),
@@ -149,7 +155,7 @@ fn exec(mut command: Command) -> Result<()> {
     run(&mut command)
 }
 
-fn build_release_frontend() -> Result<()> {
+pub(crate) fn build_release_frontend() -> Result<()> {
     // --offline: use the wasm-bindgen and wasm-opt on PATH; trunk's own downloads fail here.
     run(tools::command("trunk").args(["build", "--release", "--offline"]))
 }

@@ -138,6 +138,20 @@ impl<M: Positioned> Feed<M> {
         }
     }
 
+    /// Whether `message` has a position already delivered but is not the message delivered
+    /// there (as far as the feed remembers): the log was rewritten under it.
+    pub fn conflicts(&self, message: &M) -> bool
+    where
+        M: PartialEq,
+    {
+        let position = message.position();
+        position <= self.last
+            && self
+                .recent
+                .iter()
+                .any(|m| m.position() == position && m != message)
+    }
+
     /// Messages delivered after `position`, oldest first, if the feed still remembers all of
     /// them.
     pub fn delivered_after(&self, position: u64) -> Option<Vec<M>> {
@@ -222,6 +236,24 @@ mod tests {
         feed.offer(M(6), start);
         feed.offer(M(7), start);
         assert_eq!(feed.overdue(start + 10 * GAP_WAIT, GAP_WAIT), None);
+    }
+
+    #[derive(Debug, Clone, PartialEq)]
+    struct Text(u64, &'static str);
+    impl Positioned for Text {
+        fn position(&self) -> u64 {
+            self.0
+        }
+    }
+
+    #[test]
+    fn a_repeat_is_not_a_conflict_but_another_message_under_the_same_number_is() {
+        let now = Instant::now();
+        let mut feed = Feed::new(0, true);
+        feed.offer(Text(1, "one"), now);
+        assert!(!feed.conflicts(&Text(1, "one")), "the same message again");
+        assert!(feed.conflicts(&Text(1, "other")), "the log was rewritten");
+        assert!(!feed.conflicts(&Text(2, "two")), "not delivered yet");
     }
 
     #[test]

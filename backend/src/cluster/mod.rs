@@ -226,7 +226,7 @@ impl<C: Send + 'static> Cluster<C> {
 }
 
 /// A message of either kind of log.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 enum Item {
     Room(RoomMessage),
     Direct(DirectMessage),
@@ -307,6 +307,11 @@ enum Done<C> {
         rooms: Result<Vec<shared::RoomInfo>, String>,
     },
     Ticked,
+    EpochReplaced {
+        log: Log,
+        generation: u64,
+        result: Result<Epoch, String>,
+    },
     Registered {
         logs: Vec<Log>,
         result: RedisResult<()>,
@@ -639,6 +644,23 @@ impl<C: Send + 'static> Engine<C> {
             Done::Rooms { ctx, rooms } => self.emit(Event::Rooms { ctx, rooms }),
             Done::Ticked => self.tick_in_flight = false,
             Done::Trimmed => self.trim_in_flight = false,
+            Done::EpochReplaced {
+                log,
+                generation,
+                result,
+            } => match result {
+                Ok(epoch)
+                    if self
+                        .slots
+                        .get(&log)
+                        .is_some_and(|s| s.generation == generation) =>
+                {
+                    self.reset_log(&log, &epoch);
+                    self.fill(&log);
+                }
+                Ok(_) => {}
+                Err(reason) => tracing::error!(?log, %reason, "could not give a log a new epoch"),
+            },
             Done::Registered { logs, result } => {
                 if let Err(err) = result {
                     // Registered again with the next message.
@@ -668,6 +690,7 @@ impl<C: Send + 'static> Engine<C> {
                     *filling = false;
                 }
                 match result {
+                    Ok((epoch, last, _)) if self.went_backwards(&log, &epoch, last) => {}
                     Ok((epoch, last, items)) => {
                         for item in items {
                             self.offer(&log, &epoch, item);
@@ -784,6 +807,14 @@ impl<C: Send + 'static> Engine<C> {
             }
         );
         let log = log_of(&read);
+        let epoch = match &answer {
+            Answer::Room { epoch, .. } | Answer::Direct { epoch, .. } => epoch.clone(),
+        };
+        if self.went_backwards(&log, &epoch, tail) {
+            // Answered again in the new epoch.
+            let members = members_of(&answer);
+            return self.dispatch_read(ctx, read, members);
+        }
         match self.slots.get_mut(&log).map(|s| &mut s.state) {
             Some(SlotState::Live { feed, held, .. }) if !older => {
                 feed.expect(tail, Instant::now());
@@ -841,6 +872,75 @@ impl<C: Send + 'static> Engine<C> {
         }
     }
 
+    /// The log was replaced under us (FLUSHALL, a failover that went back): start over in
+    /// `epoch`, and have every reader here reset.
+    fn reset_log(&mut self, log: &Log, epoch: &Epoch) {
+        let Some(Slot {
+            state:
+                SlotState::Live {
+                    epoch: current,
+                    retired,
+                    feed,
+                    held,
+                    ..
+                },
+            ..
+        }) = self.slots.get_mut(log)
+        else {
+            return;
+        };
+        if current == epoch || retired.contains(epoch) {
+            return;
+        }
+        tracing::warn!(?log, old = %current, new = %epoch, "a log has a new epoch");
+        retired.push(std::mem::replace(current, epoch.clone()));
+        *feed = Feed::new(0, matches!(log, Log::Room(_)));
+        let stale: Vec<Held<C>> = std::mem::take(held);
+        self.emit(Event::LogReset { log: log.clone() });
+        for h in stale {
+            let members = members_of(&h.answer);
+            self.dispatch_read(h.ctx, h.read, members);
+        }
+    }
+
+    /// Whether Redis says `log` ends at `last` in `epoch` while this node has delivered
+    /// further in that epoch: the log went backwards (a failover lost its newest entries).
+    /// Then it gets a new epoch (which resets every reader) rather than reusing numbers
+    /// clients already have for other messages.
+    fn went_backwards(&mut self, log: &Log, epoch: &Epoch, last: u64) -> bool {
+        let Some(Slot {
+            generation,
+            state:
+                SlotState::Live {
+                    epoch: current,
+                    feed,
+                    ..
+                },
+            ..
+        }) = self.slots.get(log)
+        else {
+            return false;
+        };
+        if current != epoch || last >= feed.last() {
+            return false;
+        }
+        tracing::error!(?log, %epoch, redis = last, delivered = feed.last(), "a log went backwards in Redis; giving it a new epoch");
+        let (io, log, seen, generation) =
+            (self.io.clone(), log.clone(), epoch.clone(), *generation);
+        self.inflight.push(
+            async move {
+                let result = io.replace_epoch(&log, &seen).await;
+                Done::EpochReplaced {
+                    log,
+                    generation,
+                    result,
+                }
+            }
+            .boxed(),
+        );
+        true
+    }
+
     /// Enters logs this node wrote to in the registry retention walks, once each.
     fn register(&mut self, logs: Vec<Log>) {
         let new: Vec<Log> = logs
@@ -886,25 +986,20 @@ impl<C: Send + 'static> Engine<C> {
                 epoch: current,
                 retired,
                 feed,
-                held,
                 ..
             } => {
                 if epoch != current {
                     if retired.contains(epoch) {
                         return; // A straggler from before the log was replaced.
                     }
-                    // The log was replaced under us (FLUSHALL, a failover that went back):
-                    // start over in the new epoch, and have every reader here reset.
-                    tracing::warn!(?log, old = %current, new = %epoch, "a log has a new epoch");
-                    retired.push(std::mem::replace(current, epoch.clone()));
-                    *feed = Feed::new(0, matches!(log, Log::Room(_)));
-                    let stale: Vec<Held<C>> = std::mem::take(held);
-                    self.emit(Event::LogReset { log: log.clone() });
-                    for h in stale {
-                        let members = members_of(&h.answer);
-                        self.dispatch_read(h.ctx, h.read, members);
-                    }
+                    self.reset_log(log, epoch);
                     return self.offer(log, epoch, item);
+                }
+                if feed.conflicts(&item) {
+                    // Another message under a number already delivered: the log went back.
+                    let before = item.position().saturating_sub(1);
+                    self.went_backwards(log, &epoch.clone(), before);
+                    return;
                 }
                 feed.offer(item, Instant::now())
             }

@@ -126,6 +126,7 @@ const FILL_COUNT: u32 = 1000;
 
 struct Scripts {
     presence: Script,
+    replace_epoch: Script,
     trim_age: Script,
     send_room: Script,
     read_room: Script,
@@ -193,6 +194,7 @@ impl Io {
             subscriber,
             scripts: Arc::new(Scripts {
                 presence: Script::new(include_str!("presence.lua")),
+                replace_epoch: Script::new(include_str!("replace_epoch.lua")),
                 trim_age: Script::new(include_str!("trim_age.lua")),
                 send_room: Script::new(include_str!("send_room.lua")),
                 read_room: Script::new(include_str!("read_room.lua")),
@@ -426,6 +428,26 @@ impl Io {
             .query_async(&mut conn)
             .await?;
         Ok(owner.zip(name.and_then(|n| Nick::try_from(n).ok())))
+    }
+
+    /// Gives `log` a new epoch if it still has `seen` (it went backwards); returns the epoch
+    /// it has now.
+    pub(super) async fn replace_epoch(&self, log: &Log, seen: &Epoch) -> Result<Epoch, String> {
+        let meta = match log {
+            Log::Room(room) => room_meta(room),
+            Log::User(_) => DIRECT_META.to_owned(),
+        };
+        let mut conn = self.commands.clone();
+        let now: String = self
+            .scripts
+            .replace_epoch
+            .key(meta)
+            .arg(seen.as_str())
+            .arg(fresh_epoch()?.as_str())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        Epoch::try_from(now).map_err(|e| e.to_string())
     }
 
     /// Lists logs in the registry retention by age walks (once per node and log: a set).
