@@ -320,6 +320,10 @@ pub enum Event<C> {
         /// The event (`member_joined`, `member_left`, `typing`, `renamed`).
         event: shared::ServerMsg,
     },
+    /// This node's entries in the shared presence are gone (cluster mode: Redis was wiped,
+    /// or this node was cut off long enough to be taken for dead): the hub enters its users
+    /// again.
+    PresenceLost,
     /// The answer to a room list request (cluster mode).
     Rooms {
         /// The context given with the request.

@@ -783,3 +783,53 @@ async fn a_log_that_goes_backwards_in_redis_gets_a_new_epoch_and_every_reader_is
     let back = resume(&server, "bob", "lobby", Some((9, old))).await;
     assert_eq!(back.mode, HistoryMode::Reset);
 }
+
+/// Whether Redis has `field` in the presence hash `key` (after `chat:{p}:`).
+fn presence_has(redis: &RedisServer, key: &str, field: &str) -> bool {
+    matches!(
+        redis.cmd(&["HEXISTS", &format!("chat:{{p}}:{key}"), field]),
+        redis::Value::Int(1)
+    )
+}
+
+#[actix_web::test]
+async fn presence_wiped_from_redis_is_entered_again_by_the_nodes() {
+    let redis = RedisServer::start().await;
+    let (first, second) = (node(&redis), node(&redis));
+    let _alice = first.chat_as("alice", &["lobby"]).await;
+    let _bob = second.chat_as("bob", &["lobby"]).await;
+    redis.cmd(&["FLUSHALL"]);
+    assert!(!presence_has(&redis, "nick:alice", "owner"));
+    eventually("both nodes put their users back", || async {
+        presence_has(&redis, "nick:alice", "owner")
+            && presence_has(&redis, "nick:bob", "owner")
+            && matches!(
+                redis.cmd(&["HLEN", "chat:{p}:members:lobby"]),
+                redis::Value::Int(2)
+            )
+    })
+    .await;
+    assert!(!try_nick(&second, "alice", "someone-else-token-01").await.0);
+}
+
+#[actix_web::test]
+async fn a_redis_outage_longer_than_a_lease_does_not_make_live_nodes_leave() {
+    let mut redis = RedisServer::start().await;
+    let (first, second) = (node(&redis), node(&redis));
+    let _alice = first.chat_as("alice", &["lobby"]).await;
+    let mut bob = second.chat_as("bob", &["lobby"]).await;
+    redis.kill9();
+    // Down for longer than a node's lease: every lease has run out when Redis comes back.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    redis.restart().await;
+    // The live nodes renew within the sweeper's grace: nobody is swept.
+    bob.expect_silence(Duration::from_secs(5)).await;
+    assert!(presence_has(&redis, "members:lobby", &user_key_of("alice")));
+}
+
+/// The server's key for a user: the first 16 bytes of SHA-256 of their token, in hex.
+fn user_key_of(nick: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(token_for(nick).as_str().as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}

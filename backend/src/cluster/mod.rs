@@ -73,6 +73,14 @@ enum Job<C> {
 /// nodes. This node's changes run one at a time in the order the hub made them, so that a
 /// quick join and leave cannot be applied the other way round.
 pub enum PresenceOp {
+    /// A user with tabs here is in a room (entered again after the shared presence lost it;
+    /// a join's own entry comes with its history read).
+    Join {
+        /// The room.
+        room: RoomName,
+        /// The user.
+        joiner: Joiner,
+    },
     /// A user's last tab here left a room.
     Leave {
         /// The room.
@@ -161,6 +169,7 @@ impl<C: Send + 'static> Cluster<C> {
             trim_in_flight: false,
             presence,
             tick_in_flight: false,
+            holds_entries: false,
             next_presence_tick: Instant::now(),
             io,
             events,
@@ -306,7 +315,10 @@ enum Done<C> {
         ctx: C,
         rooms: Result<Vec<shared::RoomInfo>, String>,
     },
-    Ticked,
+    Ticked {
+        /// This node's entries exist in the shared presence.
+        present: bool,
+    },
     EpochReplaced {
         log: Log,
         generation: u64,
@@ -356,6 +368,9 @@ struct Engine<C> {
     presence: mpsc::UnboundedSender<PresenceWork>,
     /// A presence tick (lease renewal, sweeping) is in flight.
     tick_in_flight: bool,
+    /// This node has entered someone in the shared presence since it last found its entries
+    /// gone.
+    holds_entries: bool,
     next_presence_tick: Instant,
     /// Logs this node has entered in the retention registry.
     registered: HashSet<Log>,
@@ -383,6 +398,12 @@ async fn presence_loop(io: Io, mut queue: mpsc::UnboundedReceiver<PresenceWork>)
             }
             PresenceWork::Op(op) => {
                 let (what, result) = match &op {
+                    PresenceOp::Join { room, joiner } => (
+                        "join",
+                        io.join_room(room, joiner).await.map(drop).map_err(|e| {
+                            redis::RedisError::from(std::io::Error::other(e.to_string()))
+                        }),
+                    ),
                     PresenceOp::Leave { room, user } => ("leave", io.leave_room(room, user).await),
                     PresenceOp::Release { nick, user } => ("release", io.release(nick, user).await),
                     PresenceOp::Renamed {
@@ -466,6 +487,7 @@ impl<C: Send + 'static> Engine<C> {
                         joiner: Some(joiner),
                         ..
                     } => {
+                        self.holds_entries = true;
                         let (reply, members) = oneshot::channel();
                         let work = PresenceWork::Join(room.clone(), joiner.clone(), reply);
                         let _ = self.presence.send(work);
@@ -480,6 +502,7 @@ impl<C: Send + 'static> Engine<C> {
                 }
             }
             Job::Claim { ctx, nick, user } => {
+                self.holds_entries = true;
                 let (reply, answer) = oneshot::channel();
                 let _ = self.presence.send(PresenceWork::Claim(nick, user, reply));
                 self.inflight.push(
@@ -493,6 +516,9 @@ impl<C: Send + 'static> Engine<C> {
                 );
             }
             Job::Presence(op) => {
+                if matches!(op, PresenceOp::Join { .. }) {
+                    self.holds_entries = true;
+                }
                 let _ = self.presence.send(PresenceWork::Op(op));
             }
             Job::Rooms { ctx } => {
@@ -642,7 +668,16 @@ impl<C: Send + 'static> Engine<C> {
             Done::Read { ctx, read, result } => self.read_done(ctx, read, result),
             Done::Claimed { ctx, granted } => self.emit(Event::Claimed { ctx, granted }),
             Done::Rooms { ctx, rooms } => self.emit(Event::Rooms { ctx, rooms }),
-            Done::Ticked => self.tick_in_flight = false,
+            Done::Ticked { present } => {
+                self.tick_in_flight = false;
+                if !present && self.holds_entries {
+                    // Wiped (FLUSHALL) or swept while this node was cut off: the hub puts its
+                    // users back (once; another entry re-arms this).
+                    tracing::warn!("this node's presence was lost in Redis; entering it again");
+                    self.holds_entries = false;
+                    self.emit(Event::PresenceLost);
+                }
+            }
             Done::Trimmed => self.trim_in_flight = false,
             Done::EpochReplaced {
                 log,
@@ -1074,16 +1109,19 @@ impl<C: Send + 'static> Engine<C> {
             let io = self.io.clone();
             self.inflight.push(
                 async move {
-                    match io.tick().await {
-                        Ok(swept) if !swept.is_empty() => {
-                            tracing::info!(?swept, "removed the presence of dead nodes");
+                    let present = match io.tick().await {
+                        Ok((present, swept)) => {
+                            if !swept.is_empty() {
+                                tracing::info!(?swept, "removed the presence of dead nodes");
+                            }
+                            present
                         }
-                        Ok(_) => {}
                         Err(err) => {
-                            tracing::warn!(error = %err, "renewing this node's lease failed")
+                            tracing::warn!(error = %err, "renewing this node's lease failed");
+                            true
                         }
-                    }
-                    Done::Ticked
+                    };
+                    Done::Ticked { present }
                 }
                 .boxed(),
             );

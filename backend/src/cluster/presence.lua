@@ -101,20 +101,37 @@ elseif op == 'rooms' then
   end
   return out
 elseif op == 'tick' then
-  -- ARGV: node, lease ms, sweeper lock ms. Renews this node's lease; the node holding the
-  -- sweeper lock (taken here when free) removes the entries of every node whose lease ran
-  -- out. Returns the nodes swept.
-  local node, lease, lock = ARGV[2], ARGV[3], ARGV[4]
+  -- ARGV: node, lease ms, sweeper lock ms, grace ms. Renews this node's lease; the node
+  -- holding the sweeper lock (taken here when free) removes the entries of every node whose
+  -- lease has been gone for the grace period: a lease that ran out while Redis itself was
+  -- down (a restart) is renewed by its live node within the grace, and nothing is swept.
+  -- Returns {1 if this node's holdings exist, the nodes swept...}: a node that holds
+  -- entries but finds its holdings gone (FLUSHALL, or swept while it was cut off) puts them
+  -- back.
+  local node, lease, lock, grace = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
   redis.call('SET', p .. ':alive:' .. node, 1, 'PX', lease)
+  redis.call('DEL', p .. ':missing:' .. node)
   redis.call('SADD', p .. ':nodes', node)
+  local present = redis.call('EXISTS', holds(node))
   local holder = redis.call('GET', p .. ':sweeper')
   if holder and holder ~= node then
-    return {}
+    return {present}
   end
   redis.call('SET', p .. ':sweeper', node, 'PX', lock)
-  local swept = {}
+  local swept = {present}
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
   for _, other in ipairs(redis.call('SMEMBERS', p .. ':nodes')) do
+    local dead = false
     if redis.call('EXISTS', p .. ':alive:' .. other) == 0 then
+      local since = redis.call('GET', p .. ':missing:' .. other)
+      if not since then
+        redis.call('SET', p .. ':missing:' .. other, now, 'PX', lease * 10)
+      elseif now - tonumber(since) >= grace then
+        dead = true
+      end
+    end
+    if dead then
       for _, entry in ipairs(redis.call('SMEMBERS', holds(other))) do
         local kind, rest = string.match(entry, '^(%a) (.*)$')
         if kind == 'r' then
@@ -124,7 +141,7 @@ elseif op == 'tick' then
           release(rest, other)
         end
       end
-      redis.call('DEL', holds(other))
+      redis.call('DEL', holds(other), p .. ':missing:' .. other)
       redis.call('SREM', p .. ':nodes', other)
       swept[#swept + 1] = other
     end

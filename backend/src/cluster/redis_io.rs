@@ -39,9 +39,13 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The key naming the presence hash slot (presence.lua builds its keys from it).
 const PRESENCE: &str = "chat:{p}";
-/// A node whose lease is this old is dead: its members leave, its nicknames are freed. The
-/// sweeper runs every [`super::PRESENCE_TICK`], so that takes at most about 7 s.
+/// A node whose lease ran out, and stayed out for [`SWEEP_GRACE`], is dead: its members
+/// leave, its nicknames are freed. With the sweeper running every second that takes about
+/// 9 s from the node's last renewal.
 const NODE_LEASE: Duration = Duration::from_secs(5);
+/// How long a lease must stay missing before its node is swept: live nodes renew well within
+/// it, also after Redis was down longer than a lease (a restart expires every lease at once).
+const SWEEP_GRACE: Duration = Duration::from_secs(3);
 /// How long the sweeper lock lasts without renewal (another node takes over after it).
 const SWEEPER_LOCK: Duration = Duration::from_secs(3);
 
@@ -521,11 +525,23 @@ impl Io {
     }
 
     /// Renews this node's lease and, when this node holds the sweeper lock, removes the
-    /// presence of nodes whose lease ran out; returns those nodes.
-    pub(super) async fn tick(&self) -> RedisResult<Vec<String>> {
+    /// presence of nodes whose lease ran out; returns whether this node's own entries exist,
+    /// and the nodes swept.
+    pub(super) async fn tick(&self) -> RedisResult<(bool, Vec<String>)> {
         let lease = millis(NODE_LEASE).to_string();
         let lock = millis(SWEEPER_LOCK).to_string();
-        self.presence("tick", &[&self.node, &lease, &lock]).await
+        let grace = millis(SWEEP_GRACE).to_string();
+        let reply: Vec<Value> = self
+            .presence("tick", &[&self.node, &lease, &lock, &grace])
+            .await?;
+        let mut reply = reply.into_iter();
+        let present = reply
+            .next()
+            .is_some_and(|v| redis::from_redis_value::<i64>(v).is_ok_and(|n| n == 1));
+        let swept = reply
+            .filter_map(|v| redis::from_redis_value::<String>(v).ok())
+            .collect();
+        Ok((present, swept))
     }
 
     /// Publishes a presence-like `event` (typing, renamed) from `user` to `room`'s nodes.

@@ -135,6 +135,7 @@ impl Hub {
             }
             store::Event::LogReset { log } => self.log_reset(log),
             store::Event::Claimed { ctx, granted } => self.claimed(ctx, granted),
+            store::Event::PresenceLost => self.reassert(),
             store::Event::RoomEvent { room, user, event } => self.room_event(&room, &user, event),
             store::Event::Rooms { ctx, rooms } => {
                 if let Ctx::Rooms { conn } = ctx {

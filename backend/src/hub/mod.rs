@@ -203,6 +203,8 @@ enum Ctx {
     },
     /// A room list being gathered across the cluster.
     Rooms { conn: ConnId },
+    /// A user's nickname entered again after the shared presence lost it.
+    Reclaim { user: UserId },
 }
 
 /// Where a reconnecting client's `hello` says it left off (see [`ClientMsg::Hello`]).

@@ -88,6 +88,26 @@ impl Hub {
                 Ok(false) => self.nick_taken(conn, &nick),
                 Err(reason) => self.claim_failed(conn, &reason),
             },
+            Ctx::Reclaim { user } => {
+                let Some(profile) = self.users.get(&user) else {
+                    return;
+                };
+                if granted == Ok(false) {
+                    // Someone took the name while this node was out of the cluster. The
+                    // protocol has no forced rename: the user's tabs are told, and the two
+                    // users share the name until one of them renames.
+                    let message = format!(
+                        "your nickname {} was taken by someone else while this server was \
+                         cut off; choose another",
+                        profile.nick
+                    );
+                    tracing::warn!(nick = %profile.nick, "a nickname was taken while this node was cut off");
+                    let tabs: Vec<ConnId> = profile.conns.iter().copied().collect();
+                    for tab in tabs {
+                        self.refuse(tab, ErrorCode::NickTaken, &message, None);
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -226,6 +246,35 @@ impl Hub {
             audience.extend(self.rooms.conns(room).map(|(c, _)| c));
         }
         self.broadcast(audience, &event);
+    }
+
+    /// The shared presence lost this node's entries (cluster mode): every user here claims
+    /// their nickname again and is entered in their rooms again.
+    pub(super) fn reassert(&mut self) {
+        let users: Vec<(UserId, String, Nick)> = self
+            .users
+            .iter()
+            .map(|(&id, u)| (id, u.key.clone(), u.nick.clone()))
+            .collect();
+        for (user, key, nick) in users {
+            self.engine.claim(Ctx::Reclaim { user }, nick, key);
+        }
+        let rooms: Vec<RoomName> = self.rooms.list().map(|(room, _)| room.clone()).collect();
+        for room in rooms {
+            let users: BTreeSet<UserId> = self.rooms.users(&room).collect();
+            for user in users {
+                if let Some(u) = self.users.get(&user) {
+                    let joiner = store::Joiner {
+                        user: u.key.clone(),
+                        nick: u.nick.clone(),
+                    };
+                    self.engine.presence(PresenceOp::Join {
+                        room: room.clone(),
+                        joiner,
+                    });
+                }
+            }
+        }
     }
 
     pub(super) fn nick(&self, user: UserId) -> Nick {
