@@ -50,76 +50,103 @@ pub fn cluster(nodes: Option<&str>) -> Result<()> {
     tools::ensure_wasm_opt()?;
     build_release_frontend()?;
     run(tools::cargo().args(["build", "--release", "--package", "backend"]))?;
-
-    let dir = workspace_root().join("target").join("cluster");
-    let redis_dir = dir.join("redis");
-    std::fs::create_dir_all(&redis_dir)
-        .map_err(|err| format!("cannot create {}: {err}", redis_dir.display()))?;
-    let mut running = Running(Vec::new());
-
-    let redis_port = free_port()?;
-    let mut redis = Command::new(tools::REDIS_SERVER);
-    redis
-        .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
-        .arg("--dir")
-        .arg(&redis_dir)
-        // Stored before acknowledged: docs/DEPLOYMENT.md explains these.
-        .args([
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--save",
-            "",
-        ])
-        .args(["--daemonize", "no", "--logfile", ""]);
-    start(&mut running, "redis-server", redis, &dir, |line| {
-        line.contains("Ready to accept connections").then_some(())
-    })?;
-    let url = format!("redis://127.0.0.1:{redis_port}/");
-    println!(
-        "xtask: redis-server at {url} (data in {})",
-        redis_dir.display()
-    );
-
     let backend = workspace_root()
         .join("target")
         .join("release")
         .join("backend");
-    let dist = workspace_root().join("dist");
-    let mut urls = Vec::new();
-    for i in 0..nodes {
-        let port = FIRST_PORT + i;
-        let mut node = Command::new(&backend);
-        node.arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--static-dir")
-            .arg(&dist)
-            .args(["--redis", &url])
-            // Unused in cluster mode (history lives in Redis); kept apart per node anyway.
-            .arg("--data-dir")
-            .arg(dir.join(format!("node-{i}")));
-        let name = format!("node-{i}");
-        let addr = start(&mut running, &name, node, &dir, |line| {
-            line.strip_prefix("listening on ").map(str::to_owned)
-        })?;
-        urls.push(addr);
-    }
-    println!("\nxtask: the chat runs on {nodes} nodes sharing one Redis; open any of:");
-    for url in &urls {
+    let dir = workspace_root().join("target").join("cluster");
+    let mut cluster = LocalCluster::start(&backend, nodes, Some(FIRST_PORT), &dir)?;
+    println!(
+        "\nxtask: the chat runs on {nodes} nodes sharing one Redis ({}); open any of:",
+        cluster.redis_url
+    );
+    for url in &cluster.urls {
         println!("  {url}");
     }
     println!("(logs in {}; Ctrl-C stops everything)", dir.display());
+    cluster.wait();
+    Ok(())
+}
 
-    // Until one of them stops (Ctrl-C stops them all).
-    loop {
-        for (name, child) in &mut running.0 {
-            if let Ok(Some(status)) = child.try_wait() {
-                println!("xtask: {name} exited ({status}); stopping the rest");
-                return Ok(());
-            }
+/// redis-server (AOF, `appendfsync always`; data in `DIR/redis`, kept between runs) and
+/// nodes serving the app from `dist/`, all stopped when dropped.
+pub struct LocalCluster {
+    running: Running,
+    /// `redis://127.0.0.1:PORT/`.
+    pub redis_url: String,
+    /// Each node's `http://127.0.0.1:PORT`.
+    pub urls: Vec<String>,
+}
+
+impl LocalCluster {
+    /// Starts redis-server on a free port and `nodes` copies of `backend`, on consecutive
+    /// ports from `first_port` (free ports when `None`); logs go to `dir`.
+    pub fn start(backend: &Path, nodes: u16, first_port: Option<u16>, dir: &Path) -> Result<Self> {
+        let redis_dir = dir.join("redis");
+        std::fs::create_dir_all(&redis_dir)
+            .map_err(|err| format!("cannot create {}: {err}", redis_dir.display()))?;
+        let mut running = Running(Vec::new());
+        let redis_port = free_port()?;
+        let mut redis = Command::new(tools::REDIS_SERVER);
+        redis
+            .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
+            .arg("--dir")
+            .arg(&redis_dir)
+            // Stored before acknowledged: docs/DEPLOYMENT.md explains these.
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
+            .args(["--maxmemory-policy", "noeviction"])
+            .args(["--daemonize", "no", "--logfile", ""]);
+        start(&mut running, "redis-server", redis, dir, |line| {
+            line.contains("Ready to accept connections").then_some(())
+        })?;
+        let redis_url = format!("redis://127.0.0.1:{redis_port}/");
+        let dist = workspace_root().join("dist");
+        let mut urls = Vec::new();
+        for i in 0..nodes {
+            let listen = first_port.map_or_else(
+                || "127.0.0.1:0".to_owned(),
+                |port| format!("127.0.0.1:{}", port + i),
+            );
+            let mut node = Command::new(backend);
+            node.args(["--listen", &listen])
+                .arg("--static-dir")
+                .arg(&dist)
+                .args(["--redis", &redis_url])
+                // Unused in cluster mode (history lives in Redis); kept apart per node anyway.
+                .arg("--data-dir")
+                .arg(dir.join(format!("node-{i}")));
+            let name = format!("node-{i}");
+            let url = start(&mut running, &name, node, dir, |line| {
+                line.strip_prefix("listening on ")
+                    .map(|url| url.trim_end_matches('/').to_owned())
+            })?;
+            urls.push(url);
         }
-        thread::sleep(Duration::from_millis(200));
+        Ok(Self {
+            running,
+            redis_url,
+            urls,
+        })
+    }
+
+    /// Waits until one of the processes exits (Ctrl-C stops them all).
+    fn wait(&mut self) {
+        loop {
+            for (name, child) in &mut self.running.0 {
+                if let Ok(Some(status)) = child.try_wait() {
+                    println!("xtask: {name} exited ({status}); stopping the rest");
+                    return;
+                }
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
     }
 }
 

@@ -214,7 +214,7 @@ struct Step {
 
 /// `cargo xtask test`.
 fn test() -> Result<()> {
-    let steps: [(&str, StepFn); 8] = [
+    let steps: [(&str, StepFn); 9] = [
         ("install missing tools", install_test_tools),
         ("cargo fmt --check", || {
             cargo_step(&["fmt", "--all", "--check"])
@@ -258,6 +258,10 @@ fn test() -> Result<()> {
         (
             "release app served by the backend, used in Chromium (echo, two-user chat)",
             release_app_check,
+        ),
+        (
+            "cluster: two nodes and redis-server, one browser on each, one chat (Chromium)",
+            cluster_app_check,
         ),
     ];
     let mut report: Vec<Step> = Vec::new();
@@ -474,6 +478,70 @@ fn release_app_check() -> Result<String> {
         gzipped_len(&wasm.body).map_or_else(|| "?".to_owned(), |n| (n / 1024).to_string()),
         relative(&echo_shot),
         relative(&chat_shot),
+    ))
+}
+
+/// The app in cluster mode as `cargo xtask cluster` runs it (redis-server and nodes serving
+/// the release frontend), used in Chromium: two people, each on another node, in one chat.
+fn cluster_app_check() -> Result<String> {
+    build_release_frontend()?;
+    // The debug backend the native tests built (cluster mode is the same code either way).
+    run(tools::cargo().args(["build", "--package", "backend"]))?;
+    let backend = workspace_root()
+        .join("target")
+        .join("debug")
+        .join("backend");
+    let shots = workspace_root().join("target").join("xtask");
+    let dir = shots.join("cluster-check");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|err| format!("cannot remove {}: {err}", dir.display()))?;
+    }
+    let cluster = cluster::LocalCluster::start(&backend, 2, None, &dir)?;
+    let (first, second) = (
+        format!("{}/", cluster.urls[0]),
+        format!("{}/", cluster.urls[1]),
+    );
+    let ana = webdriver::Chrome::start()?;
+    let ben = webdriver::Chrome::start()?;
+    join_chat(&ana, &first, "Ana")?;
+    join_chat(&ben, &second, "Ben")?;
+    let line_shown = |text: &str| {
+        format!(
+            "return [...document.querySelectorAll('[data-testid=line][data-state=sent]')]\
+             .some(l => l.textContent.includes({text:?}));"
+        )
+    };
+    for (from, to, text) in [
+        (&ana, &ben, "hello from the first node"),
+        (&ben, &ana, "안녕, from the second node"),
+    ] {
+        from.type_into(
+            &from.find("[data-testid=composer-input]")?,
+            &format!("{text}\u{E007}"),
+        )?;
+        to.wait_for(
+            &format!("{text:?} reaches the other node's browser"),
+            &line_shown(text),
+            Duration::from_secs(15),
+        )?;
+    }
+    // Presence crosses too: each sees the other typing.
+    ana.type_into(&ana.find("[data-testid=composer-input]")?, "…")?;
+    ben.wait_for(
+        "Ben sees Ana typing on the other node",
+        "return document.querySelector('[data-testid=typing]').textContent \
+         === 'Ana is typing…';",
+        Duration::from_secs(10),
+    )?;
+    let (ana_shot, ben_shot) = (shots.join("cluster-ana.png"), shots.join("cluster-ben.png"));
+    ana.screenshot(&ana_shot)?;
+    ben.screenshot(&ben_shot)?;
+    drop((ana, ben));
+    drop(cluster);
+    Ok(format!(
+        " (Ana on {first}, Ben on {second}: each sees the other's message and typing; \
+         target/xtask/cluster-ana.png, cluster-ben.png)"
     ))
 }
 
