@@ -21,12 +21,17 @@
 //!   embedded mode; the answer holds exactly those.
 //!
 //! # Layout
-//! - `mod.rs`: [`Cluster`] (the handle), the engine task and its state.
+//! - `mod.rs`: [`Cluster`] (the handle), the engine task, its state and its loop: jobs from
+//!   the hub, finished Redis operations, pushes, the periodic checks.
+//! - `logs.rs`: the watched logs: subscription, feed, held history answers, new epochs.
+//! - `presence.rs`: [`PresenceOp`] and the queue that runs this node's presence changes.
 //! - `redis_io.rs`: keys, the Lua scripts and the futures that run them.
 //! - `feed.rs`: [`feed::Feed`], the ordering of one log's live messages.
 //! - `*.lua`: the scripts (one atomic step each).
 
 mod feed;
+mod logs;
+mod presence;
 mod redis_io;
 
 use std::{
@@ -49,6 +54,9 @@ use crate::store::{
     Answer, Appended, Event, Joiner, NewMessage, Read, StoreClosed, StoreOptions, Stored,
 };
 use feed::{Feed, GAP_WAIT, Positioned};
+use logs::{Item, Members, Slot, SlotState, UNWATCH_GRACE, log_of};
+pub use presence::PresenceOp;
+use presence::{PRESENCE_TICK, PresenceWork, presence_loop};
 use redis_io::{Io, Push, Sent};
 
 /// The cluster could not be set up (a bad Redis URL).
@@ -67,72 +75,6 @@ enum Job<C> {
     Claim { ctx: C, nick: Nick, user: String },
     Presence(PresenceOp),
     Rooms { ctx: C },
-}
-
-/// A change to the shared presence (rooms' members, nicknames) or an event for a room's
-/// nodes. This node's changes run one at a time in the order the hub made them, so that a
-/// quick join and leave cannot be applied the other way round.
-pub enum PresenceOp {
-    /// A user with tabs here is in a room (entered again after the shared presence lost it;
-    /// a join's own entry comes with its history read).
-    Join {
-        /// The room.
-        room: RoomName,
-        /// The user.
-        joiner: Joiner,
-    },
-    /// A user's last tab here left a room.
-    Leave {
-        /// The room.
-        room: RoomName,
-        /// The user key.
-        user: String,
-    },
-    /// A user's last tab here is gone: their nickname is free unless another node has them.
-    Release {
-        /// Their nickname.
-        nick: Nick,
-        /// The user key.
-        user: String,
-    },
-    /// A user renamed: their entry in `room` changes and the room hears `event`.
-    Renamed {
-        /// The room.
-        room: RoomName,
-        /// The user key.
-        user: String,
-        /// The new nickname.
-        nick: Nick,
-        /// The `renamed` event.
-        event: ServerMsg,
-    },
-    /// An event (typing) for every node with members in `room`.
-    Announce {
-        /// The room.
-        room: RoomName,
-        /// Who caused it (user key): their own tabs are left out where the rules say so.
-        user: String,
-        /// The event.
-        event: ServerMsg,
-    },
-}
-
-/// The presence queue's work: [`PresenceOp`]s, and the parts of other jobs that change
-/// presence (a join's entry, a nickname claim), which answer through a channel.
-enum PresenceWork {
-    Op(PresenceOp),
-    Join(RoomName, Joiner, oneshot::Sender<Result<Vec<Nick>, String>>),
-    Claim(Nick, String, oneshot::Sender<Result<bool, String>>),
-}
-
-/// Where a join's member list comes from.
-enum Members {
-    /// Not a join.
-    None,
-    /// The presence queue will answer.
-    Pending(oneshot::Receiver<Result<Vec<Nick>, String>>),
-    /// Known (a read done again).
-    Ready(Vec<Nick>),
 }
 
 /// The hub's handle on the engine task; dropping it stops the task.
@@ -234,64 +176,6 @@ impl<C: Send + 'static> Cluster<C> {
     }
 }
 
-/// A message of either kind of log.
-#[derive(Debug, Clone, PartialEq)]
-enum Item {
-    Room(RoomMessage),
-    Direct(DirectMessage),
-}
-
-impl Positioned for Item {
-    fn position(&self) -> u64 {
-        match self {
-            Self::Room(m) => m.position(),
-            Self::Direct(m) => m.position(),
-        }
-    }
-}
-
-/// A history answer waiting for the feed to deliver up to `tail`.
-struct Held<C> {
-    ctx: C,
-    read: Read,
-    answer: Answer,
-    tail: u64,
-}
-
-enum SlotState<C> {
-    /// Subscribing, then learning where the log stands; pushes and reads wait.
-    Starting {
-        pushes: Vec<(Epoch, Item)>,
-        reads: Vec<(C, Read, Members)>,
-    },
-    /// Delivering.
-    Live {
-        /// The log's identity; a message of another one means the log was replaced.
-        epoch: Epoch,
-        /// Epochs this log had before (a late message of one of them is ignored).
-        retired: Vec<Epoch>,
-        feed: Feed<Item>,
-        held: Vec<Held<C>>,
-        /// A read of the log (gap or resync) is in flight.
-        filling: bool,
-    },
-}
-
-/// One watched log.
-struct Slot<C> {
-    /// Tells this watch's answers from those of an earlier one of the same log.
-    generation: u64,
-    /// Local readers exist (the hub said `watch` more recently than `unwatch`).
-    watched: bool,
-    /// Since when nobody here reads it: unsubscribed after [`UNWATCH_GRACE`].
-    idle_since: Option<Instant>,
-    state: SlotState<C>,
-}
-
-/// A log nobody here reads stays subscribed this long, so that a user hopping between rooms
-/// does not subscribe and unsubscribe over and over.
-const UNWATCH_GRACE: Duration = Duration::from_secs(30);
-
 /// How often the engine checks Redis's health, gaps and idle logs.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -379,51 +263,6 @@ struct Engine<C> {
     retention_interval: Duration,
     next_trim: Instant,
     trim_in_flight: bool,
-}
-
-/// How often a node renews its lease (and the sweeper looks for dead nodes).
-const PRESENCE_TICK: Duration = Duration::from_secs(1);
-
-/// Runs presence changes one at a time, in the order the engine queued them.
-async fn presence_loop(io: Io, mut queue: mpsc::UnboundedReceiver<PresenceWork>) {
-    while let Some(work) = queue.recv().await {
-        match work {
-            PresenceWork::Join(room, joiner, reply) => {
-                let members = io.join_room(&room, &joiner).await;
-                let _ = reply.send(members.map_err(|e| e.to_string()));
-            }
-            PresenceWork::Claim(nick, user, reply) => {
-                let granted = io.claim(&nick, &user).await;
-                let _ = reply.send(granted.map_err(|e| e.to_string()));
-            }
-            PresenceWork::Op(op) => {
-                let (what, result) = match &op {
-                    PresenceOp::Join { room, joiner } => (
-                        "join",
-                        io.join_room(room, joiner).await.map(drop).map_err(|e| {
-                            redis::RedisError::from(std::io::Error::other(e.to_string()))
-                        }),
-                    ),
-                    PresenceOp::Leave { room, user } => ("leave", io.leave_room(room, user).await),
-                    PresenceOp::Release { nick, user } => ("release", io.release(nick, user).await),
-                    PresenceOp::Renamed {
-                        room,
-                        user,
-                        nick,
-                        event,
-                    } => ("rename", io.renamed(room, user, nick, event).await),
-                    PresenceOp::Announce { room, user, event } => {
-                        ("announce", io.announce(room, user, event).await)
-                    }
-                };
-                if let Err(err) = result {
-                    // Not retried: a dead node's entries are swept, and a live one's are
-                    // put right by its next change. Logged once here, at the task boundary.
-                    tracing::warn!(what, error = %err, "a presence change did not reach Redis");
-                }
-            }
-        }
-    }
 }
 
 impl<C: Send + 'static> Engine<C> {
@@ -541,43 +380,6 @@ impl<C: Send + 'static> Engine<C> {
         }
     }
 
-    fn watch(&mut self, log: Log) {
-        if let Some(slot) = self.slots.get_mut(&log) {
-            slot.watched = true;
-            slot.idle_since = None;
-            return;
-        }
-        let generation = self.next_generation;
-        self.next_generation += 1;
-        self.slots.insert(
-            log.clone(),
-            Slot {
-                generation,
-                watched: true,
-                idle_since: None,
-                state: SlotState::Starting {
-                    pushes: Vec::new(),
-                    reads: Vec::new(),
-                },
-            },
-        );
-        // Queued now, in the engine's order, so a later unsubscribe of an earlier watch
-        // cannot overtake it.
-        let subscribed = self.io.subscribe(&log);
-        let io = self.io.clone();
-        self.inflight.push(
-            async move {
-                let result = io.start(&log, subscribed).await;
-                Done::Started {
-                    log,
-                    generation,
-                    result,
-                }
-            }
-            .boxed(),
-        );
-    }
-
     /// Runs one send. A sender's sends run one after another (the next when this one is
     /// answered), so that their order is the order they were sent in; different senders'
     /// sends are pipelined on the one connection.
@@ -591,33 +393,6 @@ impl<C: Send + 'static> Engine<C> {
                     sender: message.sender,
                     outcome,
                 }
-            }
-            .boxed(),
-        );
-    }
-
-    fn dispatch_read(&mut self, ctx: C, read: Read, members: Members) {
-        let io = self.io.clone();
-        self.inflight.push(
-            async move {
-                let members = match members {
-                    Members::None => Ok(None),
-                    Members::Ready(members) => Ok(Some(members)),
-                    Members::Pending(answer) => answer
-                        .await
-                        .unwrap_or_else(|_| Err("the presence queue has stopped".into()))
-                        .map(Some),
-                };
-                let result = match members {
-                    Ok(members) => io.read(&read).await.map(|(mut answer, tail)| {
-                        if let Answer::Room { members: m, .. } = &mut answer {
-                            *m = members;
-                        }
-                        (answer, tail)
-                    }),
-                    Err(reason) => Err(reason),
-                };
-                Done::Read { ctx, read, result }
             }
             .boxed(),
         );
@@ -774,208 +549,6 @@ impl<C: Send + 'static> Engine<C> {
         }
     }
 
-    fn started(&mut self, log: Log, generation: u64, result: Result<(Epoch, u64), String>) {
-        let Some(slot) = self.slots.get_mut(&log) else {
-            return;
-        };
-        if slot.generation != generation {
-            return;
-        }
-        let (epoch, last) = match result {
-            Ok(started) => started,
-            Err(reason) => {
-                // Try again from scratch at the next watch; readers waiting get an error.
-                tracing::warn!(?log, %reason, "subscribing to a log failed");
-                let Some(Slot {
-                    state: SlotState::Starting { reads, .. },
-                    ..
-                }) = self.slots.remove(&log)
-                else {
-                    return;
-                };
-                for (ctx, _, _) in reads {
-                    self.emit(Event::Read {
-                        ctx,
-                        answer: Err(format!("could not read the history (Redis: {reason})")),
-                    });
-                }
-                return;
-            }
-        };
-        let contiguous = matches!(log, Log::Room(_));
-        let previous = std::mem::replace(
-            &mut slot.state,
-            SlotState::Live {
-                epoch,
-                retired: Vec::new(),
-                feed: Feed::new(last, contiguous),
-                held: Vec::new(),
-                filling: false,
-            },
-        );
-        let SlotState::Starting { pushes, reads } = previous else {
-            return;
-        };
-        for (epoch, item) in pushes {
-            self.offer(&log, &epoch, item);
-        }
-        for (ctx, read, members) in reads {
-            self.dispatch_read(ctx, read, members);
-        }
-    }
-
-    fn read_done(&mut self, ctx: C, read: Read, result: Result<(Answer, u64), String>) {
-        let (answer, tail) = match result {
-            Ok(done) => done,
-            Err(reason) => {
-                return self.emit(Event::Read {
-                    ctx,
-                    answer: Err(format!("could not read the history (Redis: {reason})")),
-                });
-            }
-        };
-        let older = matches!(
-            &answer,
-            Answer::Room {
-                mode: HistoryMode::Older,
-                ..
-            }
-        );
-        let log = log_of(&read);
-        let epoch = match &answer {
-            Answer::Room { epoch, .. } | Answer::Direct { epoch, .. } => epoch.clone(),
-        };
-        if self.went_backwards(&log, &epoch, tail) {
-            // Answered again in the new epoch.
-            let members = members_of(&answer);
-            return self.dispatch_read(ctx, read, members);
-        }
-        match self.slots.get_mut(&log).map(|s| &mut s.state) {
-            Some(SlotState::Live { feed, held, .. }) if !older => {
-                feed.expect(tail, Instant::now());
-                held.push(Held {
-                    ctx,
-                    read,
-                    answer,
-                    tail,
-                });
-                self.release_held(&log);
-            }
-            // "Load older" is not a catch-up: nothing live is held back for it.
-            _ => self.emit(Event::Read {
-                ctx,
-                answer: Ok(answer),
-            }),
-        }
-    }
-
-    /// Sends every held answer whose log position the feed has reached, completed with what
-    /// the feed delivered after it (which the waiting connection skipped).
-    fn release_held(&mut self, log: &Log) {
-        let Some(Slot {
-            state: SlotState::Live { feed, held, .. },
-            ..
-        }) = self.slots.get_mut(log)
-        else {
-            return;
-        };
-        let last = feed.last();
-        let (ready, waiting): (Vec<Held<C>>, Vec<Held<C>>) = std::mem::take(held)
-            .into_iter()
-            .partition(|h| h.tail <= last);
-        *held = waiting;
-        let mut answers = Vec::new();
-        let mut again = Vec::new();
-        for mut h in ready {
-            match feed.delivered_after(h.tail) {
-                Some(items) => {
-                    extend(&mut h.answer, items);
-                    answers.push((h.ctx, h.answer));
-                }
-                // The feed no longer remembers that far back: read again.
-                None => again.push((h.ctx, h.read, members_of(&h.answer))),
-            }
-        }
-        for (ctx, answer) in answers {
-            self.emit(Event::Read {
-                ctx,
-                answer: Ok(answer),
-            });
-        }
-        for (ctx, read, members) in again {
-            self.dispatch_read(ctx, read, members);
-        }
-    }
-
-    /// The log was replaced under us (FLUSHALL, a failover that went back): start over in
-    /// `epoch`, and have every reader here reset.
-    fn reset_log(&mut self, log: &Log, epoch: &Epoch) {
-        let Some(Slot {
-            state:
-                SlotState::Live {
-                    epoch: current,
-                    retired,
-                    feed,
-                    held,
-                    ..
-                },
-            ..
-        }) = self.slots.get_mut(log)
-        else {
-            return;
-        };
-        if current == epoch || retired.contains(epoch) {
-            return;
-        }
-        tracing::warn!(?log, old = %current, new = %epoch, "a log has a new epoch");
-        retired.push(std::mem::replace(current, epoch.clone()));
-        *feed = Feed::new(0, matches!(log, Log::Room(_)));
-        let stale: Vec<Held<C>> = std::mem::take(held);
-        self.emit(Event::LogReset { log: log.clone() });
-        for h in stale {
-            let members = members_of(&h.answer);
-            self.dispatch_read(h.ctx, h.read, members);
-        }
-    }
-
-    /// Whether Redis says `log` ends at `last` in `epoch` while this node has delivered
-    /// further in that epoch: the log went backwards (a failover lost its newest entries).
-    /// Then it gets a new epoch (which resets every reader) rather than reusing numbers
-    /// clients already have for other messages.
-    fn went_backwards(&mut self, log: &Log, epoch: &Epoch, last: u64) -> bool {
-        let Some(Slot {
-            generation,
-            state:
-                SlotState::Live {
-                    epoch: current,
-                    feed,
-                    ..
-                },
-            ..
-        }) = self.slots.get(log)
-        else {
-            return false;
-        };
-        if current != epoch || last >= feed.last() {
-            return false;
-        }
-        tracing::error!(?log, %epoch, redis = last, delivered = feed.last(), "a log went backwards in Redis; giving it a new epoch");
-        let (io, log, seen, generation) =
-            (self.io.clone(), log.clone(), epoch.clone(), *generation);
-        self.inflight.push(
-            async move {
-                let result = io.replace_epoch(&log, &seen).await;
-                Done::EpochReplaced {
-                    log,
-                    generation,
-                    result,
-                }
-            }
-            .boxed(),
-        );
-        true
-    }
-
     /// Enters logs this node wrote to in the registry retention walks, once each.
     fn register(&mut self, logs: Vec<Log>) {
         let new: Vec<Log> = logs
@@ -993,70 +566,6 @@ impl<C: Send + 'static> Engine<C> {
             }
             .boxed(),
         );
-    }
-
-    /// A stored message this node learnt of from a script reply.
-    fn offer_stored(&mut self, stored: &Stored, epoch: &Epoch) {
-        match stored {
-            Stored::Room { room, message } => {
-                self.offer(&Log::Room(room.clone()), epoch, Item::Room(message.clone()));
-            }
-            // Direct messages reach each user's feed through their own channel; the reply
-            // alone cannot say which of this node's feeds want it without the keys.
-            Stored::Direct(_) => {}
-        }
-    }
-
-    /// A message of `log` in `epoch`, from the channel, a script reply or a log read.
-    fn offer(&mut self, log: &Log, epoch: &Epoch, item: Item) {
-        let Some(slot) = self.slots.get_mut(log) else {
-            return;
-        };
-        let delivered = match &mut slot.state {
-            SlotState::Starting { pushes, .. } => {
-                pushes.push((epoch.clone(), item));
-                return;
-            }
-            SlotState::Live {
-                epoch: current,
-                retired,
-                feed,
-                ..
-            } => {
-                if epoch != current {
-                    if retired.contains(epoch) {
-                        return; // A straggler from before the log was replaced.
-                    }
-                    self.reset_log(log, epoch);
-                    return self.offer(log, epoch, item);
-                }
-                if feed.conflicts(&item) {
-                    // Another message under a number already delivered: the log went back.
-                    let before = item.position().saturating_sub(1);
-                    self.went_backwards(log, &epoch.clone(), before);
-                    return;
-                }
-                feed.offer(item, Instant::now())
-            }
-        };
-        if delivered.is_empty() {
-            return;
-        }
-        for item in delivered {
-            let event = match (log, item) {
-                (Log::Room(room), Item::Room(message)) => Event::LiveRoom {
-                    room: room.clone(),
-                    message,
-                },
-                (Log::User(user), Item::Direct(message)) => Event::LiveDirect {
-                    user: user.clone(),
-                    message,
-                },
-                _ => continue,
-            };
-            self.emit(event);
-        }
-        self.release_held(log);
     }
 
     fn push(&mut self, push: PushInfo) {
@@ -1170,70 +679,8 @@ impl<C: Send + 'static> Engine<C> {
             }
         }
     }
-
-    /// Reads `log` after its feed's position (a gap, or a resync after a reconnect).
-    fn fill(&mut self, log: &Log) {
-        let Some(slot) = self.slots.get_mut(log) else {
-            return;
-        };
-        let generation = slot.generation;
-        let SlotState::Live { feed, filling, .. } = &mut slot.state else {
-            return;
-        };
-        *filling = true;
-        let after = feed.last();
-        let io = self.io.clone();
-        let log = log.clone();
-        self.inflight.push(
-            async move {
-                let result = io.after(&log, after).await;
-                Done::Filled {
-                    log,
-                    generation,
-                    result,
-                }
-            }
-            .boxed(),
-        );
-    }
-}
-
-/// A read's member list, kept for reading again.
-fn members_of(answer: &Answer) -> Members {
-    match answer {
-        Answer::Room {
-            members: Some(members),
-            ..
-        } => Members::Ready(members.clone()),
-        _ => Members::None,
-    }
 }
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn log_of(read: &Read) -> Log {
-    match read {
-        Read::Room { room, .. } => Log::Room(room.clone()),
-        Read::Direct { user, .. } => Log::User(user.clone()),
-    }
-}
-
-/// Appends what the feed delivered after a read's tail to its answer.
-fn extend(answer: &mut Answer, items: Vec<Item>) {
-    match answer {
-        Answer::Room { messages, .. } => {
-            messages.extend(items.into_iter().filter_map(|i| match i {
-                Item::Room(m) => Some(m),
-                Item::Direct(_) => None,
-            }));
-        }
-        Answer::Direct { messages, .. } => {
-            messages.extend(items.into_iter().filter_map(|i| match i {
-                Item::Direct(m) => Some(m),
-                Item::Room(_) => None,
-            }));
-        }
-    }
 }
