@@ -330,59 +330,83 @@ async fn redis_killed_and_restarted_on_its_data_loses_nothing_acknowledged_and_n
     );
 }
 
+/// Sends a direct message from `chat` to `to`.
+async fn direct(chat: &mut Chat, to: &str, text: &str, client_id: &str) {
+    chat.send(&ClientMsg::Direct {
+        to: to.parse().unwrap(),
+        text: text.try_into().unwrap(),
+        client_id: client_id.parse().unwrap(),
+    })
+    .await;
+}
+
+/// The next direct message `chat` receives: (id, text).
+async fn next_direct(chat: &mut Chat) -> (MessageId, String) {
+    loop {
+        if let ServerMsg::Direct { id, text, .. } = chat.recv().await {
+            return (id, text.as_str().to_owned());
+        }
+    }
+}
+
 #[actix_web::test]
 async fn a_direct_message_crosses_nodes_live_and_is_caught_up_after_being_offline() {
     let redis = RedisServer::start().await;
     let (first, second) = (node(&redis), node(&redis));
     let mut alice = first.chat_as("alice", &["lobby"]).await;
+    // Bob is only on the other node: his name is looked up in the cluster.
     let mut bob = second.chat_as("bob", &["lobby"]).await;
+    direct(&mut alice, "bob", "psst", "d-1").await;
+    assert_eq!(next_direct(&mut bob).await.1, "psst");
+    assert_eq!(next_direct(&mut alice).await.1, "psst", "the sender's copy");
+    // A second tab of Bob's on Alice's node: each tab gets each message once.
     let mut bob_tab = first
         .chat_with_token("bob", token_for("bob"), &["lobby"])
         .await;
-    alice
-        .send(&ClientMsg::Direct {
-            to: "bob".parse().unwrap(),
-            text: "psst".try_into().unwrap(),
-            client_id: "d-1".parse().unwrap(),
-        })
-        .await;
-    for chat in [&mut alice, &mut bob, &mut bob_tab] {
-        loop {
-            if let ServerMsg::Direct { text, .. } = chat.recv().await {
-                assert_eq!(text.as_str(), "psst");
-                break;
-            }
-        }
-    }
-    // Exactly once per tab, on either node.
+    direct(&mut alice, "bob", "both tabs", "d-2").await;
+    let (last_seen, text) = next_direct(&mut bob).await;
+    assert_eq!(text, "both tabs");
+    assert_eq!(next_direct(&mut bob_tab).await.1, "both tabs");
     bob.expect_silence(Duration::from_millis(300)).await;
-    let first_id = MessageId(1);
-    drop((bob, bob_tab));
-    alice
-        .send(&ClientMsg::Direct {
-            to: "bob".parse().unwrap(),
-            text: "while you were away".try_into().unwrap(),
-            client_id: "d-2".parse().unwrap(),
-        })
-        .await;
-    // Bob is offline on both nodes: the second message is refused (nobody called bob),
-    // or stored if his session has not ended yet; either way his catch-up is exact.
-    let mut chat = second.chat_socket().await;
-    chat.send(&ClientMsg::Hello {
+    bob_tab.expect_silence(Duration::from_millis(10)).await;
+    // Bob's first tab drops (his other tab keeps him online); what is sent meanwhile waits
+    // in his log, and the tab catches up on another node, exactly.
+    drop(bob);
+    direct(&mut alice, "bob", "while you were away", "d-3").await;
+    assert_eq!(next_direct(&mut bob_tab).await.1, "while you were away");
+    let mut back = first.chat_socket().await;
+    back.send(&ClientMsg::Hello {
         nick: "bob".parse().unwrap(),
         token: token_for("bob"),
         rooms: vec![],
         since: BTreeMap::new(),
         epochs: BTreeMap::new(),
-        direct_since: Some(first_id),
+        direct_since: Some(last_seen),
         direct_epoch: None,
     })
     .await;
     loop {
-        if let ServerMsg::DirectHistory { mode, messages, .. } = chat.recv_any().await {
+        if let ServerMsg::DirectHistory { mode, messages, .. } = back.recv_any().await {
             assert_eq!(mode, HistoryMode::CatchUp);
-            assert!(messages.iter().all(|m| m.id > first_id), "nothing twice");
+            let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
+            assert_eq!(texts, ["while you were away"]);
             break;
+        }
+    }
+    // Nobody of that name online anywhere: refused, naming the message.
+    direct(&mut alice, "nobody", "hello?", "d-4").await;
+    loop {
+        match next_event(&mut alice).await {
+            ServerMsg::Error {
+                code, client_id, ..
+            } => {
+                assert_eq!(code, ErrorCode::NoSuchUser);
+                assert_eq!(client_id.unwrap().as_str(), "d-4");
+                break;
+            }
+            // Her own copies of the earlier messages.
+            ServerMsg::Direct { .. } => {}
+            other => panic!("expected an error, got {other:?}"),
         }
     }
 }
