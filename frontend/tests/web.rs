@@ -256,9 +256,14 @@ impl ChatClient {
     /// Connects as `nick` and consumes the welcome, the `joined` of each room and the
     /// history that follows.
     async fn join(nick: &str, rooms: &[&str]) -> Self {
-        let socket =
-            WebSocket::open_with_protocol(&backend_ws(paths::WS_CHAT), shared::SUBPROTOCOL)
-                .unwrap();
+        Self::join_at(&backend_ws(paths::WS_CHAT), nick, rooms).await
+    }
+
+    /// [`ChatClient::join`] on the server at `url`. After the welcome, in any order (a
+    /// cluster node reads the logs concurrently): a `joined` and a `history` per room, one
+    /// `direct_history`.
+    async fn join_at(url: &str, nick: &str, rooms: &[&str]) -> Self {
+        let socket = WebSocket::open_with_protocol(url, shared::SUBPROTOCOL).unwrap();
         let mut client = Self { socket };
         client
             .send(&ClientMsg::Hello {
@@ -272,15 +277,15 @@ impl ChatClient {
             })
             .await;
         assert!(matches!(client.recv().await, ServerMsg::Welcome { .. }));
-        for _ in 0..rooms.len().max(1) {
-            assert!(matches!(client.recv().await, ServerMsg::Joined { .. }));
-        }
-        assert!(matches!(
-            client.recv().await,
-            ServerMsg::DirectHistory { .. }
-        ));
-        for _ in 0..rooms.len().max(1) {
-            assert!(matches!(client.recv().await, ServerMsg::History { .. }));
+        let rooms = rooms.len().max(1);
+        let (mut joined, mut directs, mut histories) = (0, 0, 0);
+        while (joined, directs, histories) != (rooms, 1, rooms) {
+            match client.recv().await {
+                ServerMsg::Joined { .. } => joined += 1,
+                ServerMsg::DirectHistory { .. } => directs += 1,
+                ServerMsg::History { .. } => histories += 1,
+                other => panic!("expected joined or a history, got {other:?}"),
+            }
         }
         client
     }
@@ -559,16 +564,21 @@ async fn cut_proxy_half_open() -> String {
     let control = option_env!("CHAT_PROXY_CONTROL").expect(
         "CHAT_PROXY_CONTROL unset at build time: run the browser suite via `cargo xtask test`",
     );
+    ask_proxy(control, "cut").await
+}
+
+/// `GET http://CONTROL/COMMAND` on one of the xtask's proxies; its answer.
+async fn ask_proxy(control: &str, command: &str) -> String {
     let window = web_sys::window().unwrap();
     let response: web_sys::Response = wasm_bindgen_futures::JsFuture::from(
-        window.fetch_with_str(&format!("http://{control}/cut")),
+        window.fetch_with_str(&format!("http://{control}/{command}")),
     )
     .await
     .unwrap()
     .unchecked_into();
     assert!(
         response.ok(),
-        "the proxy refused the cut: {}",
+        "the proxy refused {command}: {}",
         response.status()
     );
     let body = wasm_bindgen_futures::JsFuture::from(response.text().unwrap())
@@ -620,4 +630,43 @@ async fn half_open_connection_the_server_still_holds_loses_and_repeats_nothing()
         "{}",
         members.text_content().unwrap()
     );
+}
+
+#[wasm_bindgen_test]
+async fn a_page_whose_cluster_node_dies_comes_back_through_the_balancer_with_every_message_once() {
+    // option_env!, as for the backend: set by `cargo xtask test`, which starts two cluster
+    // nodes sharing a redis-server and a proxy standing in for the load balancer.
+    #[allow(clippy::option_env_unwrap)]
+    let (balancer, control, other) = (
+        option_env!("CHAT_CLUSTER_BALANCER").expect("CHAT_CLUSTER_BALANCER unset at build time"),
+        option_env!("CHAT_CLUSTER_CONTROL").expect("CHAT_CLUSTER_CONTROL unset at build time"),
+        option_env!("CHAT_CLUSTER_OTHER").expect("CHAT_CLUSTER_OTHER unset at build time"),
+    );
+    // The page reaches the first node through the balancer; the peer is on the second node.
+    let url = format!("ws://{balancer}{}", paths::WS_CHAT);
+    let (root, _mounted) = enter_chat_at(url, "nora", RwSignal::new(false)).await;
+    let peer_url = format!("ws://{other}{}", paths::WS_CHAT);
+    let mut peer = ChatClient::join_at(&peer_url, "pavel", &[]).await;
+    let before = unique("before the node died");
+    peer.say("lobby", &before).await;
+    wait_until("the page shows a message from the other node", || {
+        line_texts(&root).contains(&before)
+    })
+    .await;
+
+    // The page's node is killed (SIGKILL); the balancer sends new connections to the other.
+    let answer = ask_proxy(control, "failover").await;
+    assert!(answer.starts_with("failed over"), "{answer}");
+    let queued = unique("written while its node was dead");
+    fill(&root, "composer-input", &queued).await;
+    find::<HtmlButtonElement>(&root, "composer-send").click();
+    let missed: Vec<String> = (1..=3)
+        .map(|i| unique(&format!("after the node died {i}")))
+        .collect();
+    for text in &missed {
+        peer.say("lobby", text).await;
+    }
+
+    // The page reconnects through the same URL, to the live node, and catches up exactly.
+    expect_caught_up_once(&root, &mut peer, &before, &missed, &queued).await;
 }

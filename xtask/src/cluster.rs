@@ -55,7 +55,7 @@ pub fn cluster(nodes: Option<&str>) -> Result<()> {
         .join("release")
         .join("backend");
     let dir = workspace_root().join("target").join("cluster");
-    let mut cluster = LocalCluster::start(&backend, nodes, Some(FIRST_PORT), &dir)?;
+    let mut cluster = LocalCluster::start(&backend, nodes, Some(FIRST_PORT), &dir, &[])?;
     println!(
         "\nxtask: the chat runs on {nodes} nodes sharing one Redis ({}); open any of:",
         cluster.redis_url
@@ -79,9 +79,15 @@ pub struct LocalCluster {
 }
 
 impl LocalCluster {
-    /// Starts redis-server on a free port and `nodes` copies of `backend`, on consecutive
-    /// ports from `first_port` (free ports when `None`); logs go to `dir`.
-    pub fn start(backend: &Path, nodes: u16, first_port: Option<u16>, dir: &Path) -> Result<Self> {
+    /// Starts redis-server on a free port and `nodes` copies of `backend` (with `args`), on
+    /// consecutive ports from `first_port` (free ports when `None`); logs go to `dir`.
+    pub fn start(
+        backend: &Path,
+        nodes: u16,
+        first_port: Option<u16>,
+        dir: &Path,
+        args: &[&str],
+    ) -> Result<Self> {
         let redis_dir = dir.join("redis");
         std::fs::create_dir_all(&redis_dir)
             .map_err(|err| format!("cannot create {}: {err}", redis_dir.display()))?;
@@ -121,7 +127,8 @@ impl LocalCluster {
                 .args(["--redis", &redis_url])
                 // Unused in cluster mode (history lives in Redis); kept apart per node anyway.
                 .arg("--data-dir")
-                .arg(dir.join(format!("node-{i}")));
+                .arg(dir.join(format!("node-{i}")))
+                .args(args);
             let name = format!("node-{i}");
             let url = start(&mut running, &name, node, dir, |line| {
                 line.strip_prefix("listening on ")
@@ -134,6 +141,11 @@ impl LocalCluster {
             redis_url,
             urls,
         })
+    }
+
+    /// The process id of node `i` (the first process after redis-server).
+    pub fn node_pid(&self, i: usize) -> Option<u32> {
+        self.running.0.get(i + 1).map(|(_, child)| child.id())
     }
 
     /// Waits until one of the processes exits (Ctrl-C stops them all).

@@ -353,8 +353,36 @@ fn browser_tests() -> Result<String> {
         ),
         ("Firefox", "GECKODRIVER", geckodriver),
     ];
+    // For the failover test: two cluster nodes sharing a redis-server, and a proxy standing in
+    // for the load balancer that kills the first node on request. Fresh for each browser
+    // (the test kills a node).
+    run(tools::cargo().args(["build", "--package", "backend"]))?;
+    let debug_backend = workspace_root()
+        .join("target")
+        .join("debug")
+        .join("backend");
     for (browser, variable, driver) in browsers {
         println!("xtask: browser suite in headless {browser}");
+        let dir = workspace_root()
+            .join("target")
+            .join("xtask")
+            .join(format!("failover-{}", browser.to_lowercase()));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .map_err(|err| format!("cannot remove {}: {err}", dir.display()))?;
+        }
+        let cluster = cluster::LocalCluster::start(
+            &debug_backend,
+            2,
+            None,
+            &dir,
+            &["--allowed-origin", "*"],
+        )?;
+        let node = |i: usize| cluster.urls[i].trim_start_matches("http://").to_owned();
+        let doomed = cluster.node_pid(0).ok_or("no first node")?.to_string();
+        let balancer = proxy::Proxy::start_with_failover(&node(0), &node(1), move || {
+            run(tools::command("kill").args(["-KILL", &doomed]))
+        })?;
         run(tools::cargo()
             // The tests read the address at build time (option_env!); webdriver.json beside
             // the crate holds the browser flags (--no-sandbox: we may run as root).
@@ -362,6 +390,9 @@ fn browser_tests() -> Result<String> {
             .env("CHAT_BACKEND_ADDR", &backend.addr)
             .env("CHAT_PROXY_ADDR", &proxy.addr)
             .env("CHAT_PROXY_CONTROL", &proxy.control)
+            .env("CHAT_CLUSTER_BALANCER", &balancer.addr)
+            .env("CHAT_CLUSTER_CONTROL", &balancer.control)
+            .env("CHAT_CLUSTER_OTHER", node(1))
             .env(variable, driver)
             .args([
                 "test",
@@ -497,7 +528,7 @@ fn cluster_app_check() -> Result<String> {
         std::fs::remove_dir_all(&dir)
             .map_err(|err| format!("cannot remove {}: {err}", dir.display()))?;
     }
-    let cluster = cluster::LocalCluster::start(&backend, 2, None, &dir)?;
+    let cluster = cluster::LocalCluster::start(&backend, 2, None, &dir, &[])?;
     let (first, second) = (
         format!("{}/", cluster.urls[0]),
         format!("{}/", cluster.urls[1]),

@@ -3,6 +3,10 @@
 //! changes networks) while the backend's side stays open and silent, so the server still holds
 //! the old session when the page reconnects. A browser test asks for it with
 //! `GET http://CONTROL/cut`, which answers `cut N` (the connections cut).
+//!
+//! Started with a failover ([`Proxy::start_with_failover`]) it also stands in for a load
+//! balancer in front of a cluster: `GET /failover` runs the given action (the browser suite
+//! kills the first node with SIGKILL) and sends every new connection to the second node.
 
 use std::{
     io::{Read as _, Write as _},
@@ -27,6 +31,9 @@ struct Links {
     upstream: Vec<TcpStream>,
 }
 
+/// What `GET /failover` does first (kill a node), before new connections go elsewhere.
+type FailoverAction = Box<dyn Fn() -> Result<()> + Send + Sync>;
+
 /// A running proxy; stopped (threads ended, sockets closed) when dropped.
 pub struct Proxy {
     /// `127.0.0.1:PORT` that forwards to the backend.
@@ -40,6 +47,20 @@ pub struct Proxy {
 impl Proxy {
     /// Listens on two free loopback ports and forwards the first to `backend`.
     pub fn start(backend: &str) -> Result<Self> {
+        Self::start_inner(backend, None)
+    }
+
+    /// [`Proxy::start`] to `primary`, which `GET /failover` replaces with `backup` after
+    /// running `action`.
+    pub fn start_with_failover(
+        primary: &str,
+        backup: &str,
+        action: impl Fn() -> Result<()> + Send + Sync + 'static,
+    ) -> Result<Self> {
+        Self::start_inner(primary, Some((backup.to_owned(), Box::new(action))))
+    }
+
+    fn start_inner(backend: &str, failover: Option<(String, FailoverAction)>) -> Result<Self> {
         let bind =
             || TcpListener::bind("127.0.0.1:0").map_err(|err| format!("proxy cannot bind: {err}"));
         let (listener, control) = (bind()?, bind()?);
@@ -54,10 +75,12 @@ impl Proxy {
             stopping: Arc::default(),
             links: Arc::default(),
         };
+        // Where new connections go: the backend, or after a failover the backup.
+        let upstream = Arc::new(Mutex::new(backend.to_owned()));
         let (stopping, links, backend) = (
             Arc::clone(&proxy.stopping),
             Arc::clone(&proxy.links),
-            backend.to_owned(),
+            Arc::clone(&upstream),
         );
         thread::spawn(move || {
             for client in listener.incoming() {
@@ -66,8 +89,9 @@ impl Proxy {
                 }
                 // A failed accept or upstream connect fails that one connection only: the
                 // browser sees it closed and retries, as it would with a real proxy.
-                if let Ok(client) = client
-                    && let Err(err) = forward(client, &backend, &links)
+                let target = backend.lock().map(|b| b.clone());
+                if let (Ok(client), Ok(target)) = (client, target)
+                    && let Err(err) = forward(client, &target, &links)
                 {
                     eprintln!("xtask proxy: {err}");
                 }
@@ -80,7 +104,7 @@ impl Proxy {
                     break;
                 }
                 if let Ok(request) = request {
-                    answer_control(request, &links);
+                    answer_control(request, &links, failover.as_ref(), &upstream);
                 }
             }
         });
@@ -130,10 +154,31 @@ fn pump(mut from: TcpStream, mut to: TcpStream, cut: &AtomicBool) {
 }
 
 /// `GET /cut`: shuts the browser side of every live connection; the server sides stay.
-fn answer_control(mut request: TcpStream, links: &Mutex<Links>) {
+/// `GET /failover` (with a failover): runs its action, then sends new connections to the
+/// backup.
+fn answer_control(
+    mut request: TcpStream,
+    links: &Mutex<Links>,
+    failover: Option<&(String, FailoverAction)>,
+    upstream: &Mutex<String>,
+) {
     let mut head = [0u8; 1024];
     let n = request.read(&mut head).unwrap_or(0);
-    let (status, body) = if head[..n].starts_with(b"GET /cut ") {
+    let (status, body) = if let (true, Some((backup, action))) =
+        (head[..n].starts_with(b"GET /failover "), failover)
+    {
+        match (action(), upstream.lock()) {
+            (Ok(()), Ok(mut target)) => {
+                target.clone_from(backup);
+                ("200 OK", format!("failed over to {backup}"))
+            }
+            (Err(err), _) => ("500 Internal Server Error", err),
+            (_, Err(_)) => (
+                "500 Internal Server Error",
+                "proxy state poisoned".to_owned(),
+            ),
+        }
+    } else if head[..n].starts_with(b"GET /cut ") {
         match links.lock() {
             Ok(mut links) => {
                 let cut = links.live.len();
@@ -150,7 +195,10 @@ fn answer_control(mut request: TcpStream, links: &Mutex<Links>) {
             ),
         }
     } else {
-        ("404 Not Found", "only GET /cut".to_owned())
+        (
+            "404 Not Found",
+            "only GET /cut and GET /failover".to_owned(),
+        )
     };
     // The browser test reads the answer from another origin.
     let response = format!(
