@@ -12,7 +12,8 @@
 //! - `wire.rs`: a lean WebSocket client (hand-made handshake and frame reader).
 //! - `dialect.rs`: each server's way of echoing, joining and broadcasting.
 //! - `process.rs`: the servers as pinned processes; CPU time and memory from /proc.
-//! - `workloads.rs`: W1 echo, W2 room fan-out, W3 idle connections.
+//! - `workloads.rs`: W1 echo, W2 room fan-out, W3 idle connections, W4 fan-out across two
+//!   nodes sharing a Redis.
 //! - `report.rs`: the Markdown tables, ratios and the SVG chart.
 
 // A benchmark reports by printing and stops at the first failure.
@@ -27,7 +28,7 @@ mod workloads;
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use dialect::Server;
-use process::{Process, Setup};
+use process::{Process, Redis, Setup};
 
 /// The sizes of a run.
 struct Plan {
@@ -38,7 +39,12 @@ struct Plan {
     offered: Vec<f64>,
     step_time: Duration,
     idle: usize,
+    /// W4: senders per run (over the same members and offered loads as W2).
+    cluster_senders: Vec<usize>,
 }
+
+/// Nodes in W4's cluster (each server: its own processes, one shared Redis).
+const CLUSTER_NODES: usize = 2;
 
 impl Plan {
     fn full() -> Self {
@@ -54,6 +60,7 @@ impl Plan {
             ],
             step_time: Duration::from_secs(2),
             idle: 19_000,
+            cluster_senders: vec![4, 16],
         }
     }
 
@@ -66,6 +73,7 @@ impl Plan {
             offered: vec![400.0],
             step_time: Duration::from_millis(300),
             idle: 50,
+            cluster_senders: vec![2],
         }
     }
 }
@@ -78,7 +86,7 @@ struct Args {
     core: String,
     /// Only the server whose name starts with this (for profiling one under load).
     only_server: Option<String>,
-    /// Only this workload (`w1`, `w2`, `w3`).
+    /// Only this workload (`w1`, `w2`, `w3`, `w4`).
     only_workload: Option<String>,
 }
 
@@ -109,7 +117,7 @@ fn args() -> Result<Args, String> {
     if args.backend.as_os_str().is_empty() || args.peers.as_os_str().is_empty() {
         return Err(
             "usage: bench --backend PATH --peers DIR [--out DIR] [--smoke] [--server-core N] \
-             [--only-server ours|ws|socket.io] [--only-workload w1|w2|w3]"
+             [--only-server ours|ws|socket.io] [--only-workload w1|w2|w3|w4]"
                 .into(),
         );
     }
@@ -189,6 +197,29 @@ async fn run(args: &Args) -> Result<(), String> {
             let process = Process::start(server, &setup)?;
             let idle = workloads::idle(server, &process, plan.idle).await?;
             results.idle.push((server, idle));
+        }
+        // W4: the same room over two nodes and a Redis (the ws peer has no cluster mode).
+        if server == Server::NodeWs {
+            continue;
+        }
+        for &senders in plan.cluster_senders.iter().filter(|_| wanted("w4")) {
+            let redis = Redis::start(&setup)?;
+            let nodes = (0..CLUSTER_NODES)
+                .map(|_| Process::start_node(server, &setup, Some(&redis.url)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let nodes: Vec<&Process> = nodes.iter().collect();
+            let steps = workloads::fanout_across(
+                server,
+                &nodes,
+                Some(&redis),
+                plan.members,
+                senders,
+                &plan.offered,
+                plan.step_time,
+                ticks,
+            )
+            .await?;
+            results.cluster.push((server, plan.members, senders, steps));
         }
     }
     let markdown = report::markdown(&results, args.smoke);

@@ -61,8 +61,41 @@ pub struct Setup<'a> {
 impl Process {
     /// Starts `server` pinned to `setup.core` and waits for its address.
     pub fn start(server: Server, setup: &Setup<'_>) -> Result<Self, String> {
+        Self::start_node(server, setup, None)
+    }
+
+    /// [`Process::start`], as one node of a cluster sharing the Redis at `redis` when given
+    /// (ours: `--redis`; socket.io: its Redis adapter).
+    pub fn start_node(
+        server: Server,
+        setup: &Setup<'_>,
+        redis: Option<&str>,
+    ) -> Result<Self, String> {
         let mut command = Command::new("taskset");
         command.args(["-c", setup.core]);
+        match (server, redis) {
+            (Server::Ours, Some(url)) => {
+                command.arg(setup.backend).args(["--listen", "127.0.0.1:0"]);
+                for (flag, value, _) in OUR_SETTINGS {
+                    command.args([flag, value]);
+                }
+                command.args(["--redis", url]).env("RUST_LOG", "warn");
+            }
+            (Server::SocketIo, Some(url)) => {
+                command
+                    .arg("node")
+                    .arg(setup.peers.join("socketio-server.js"))
+                    .env("REDIS_URL", url);
+            }
+            (Server::NodeWs, Some(_)) => {
+                return Err("the ws peer has no cluster mode".into());
+            }
+            (server, None) => Self::single(&mut command, server, setup),
+        }
+        Self::spawn(command, server)
+    }
+
+    fn single(command: &mut Command, server: Server, setup: &Setup<'_>) {
         match server {
             Server::Ours => {
                 let data = setup.scratch.join(format!("data-{}", std::process::id()));
@@ -83,6 +116,9 @@ impl Process {
                     .arg(setup.peers.join("socketio-server.js"));
             }
         }
+    }
+
+    fn spawn(mut command: Command, server: Server) -> Result<Self, String> {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -146,6 +182,102 @@ pub fn cpu_ticks(stat_path: &str) -> f64 {
     };
     // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
     field(11) + field(12)
+}
+
+/// A redis-server for W4, pinned with the servers, with the durability settings cluster mode
+/// asks for in production (AOF, `appendfsync always`); killed when dropped.
+pub struct Redis {
+    child: Child,
+    /// `redis://127.0.0.1:PORT/`.
+    pub url: String,
+    addr: SocketAddr,
+    ticks_per_second: f64,
+}
+
+impl Redis {
+    /// Starts one on a free port with a fresh data directory under `setup.scratch`.
+    pub fn start(setup: &Setup<'_>) -> Result<Self, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|err| format!("no free port for redis-server: {err}"))?
+            .port();
+        let dir = setup
+            .scratch
+            .join(format!("redis-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|err| err.to_string())?;
+        let mut child = Command::new("taskset")
+            .args(["-c", setup.core, "redis-server"])
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .arg("--dir")
+            .arg(&dir)
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
+            .args(["--daemonize", "no", "--logfile", ""])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|err| format!("cannot start redis-server: {err}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|line| line.contains("Ready to accept connections"));
+        if !ready {
+            return Err("redis-server exited before it was ready".into());
+        }
+        // Drained so that it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok(Self {
+            child,
+            url: format!("redis://127.0.0.1:{port}/"),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            ticks_per_second: ticks_per_second(),
+        })
+    }
+
+    /// CPU time (user + system) it has used so far, in microseconds.
+    pub fn cpu_us(&self) -> f64 {
+        cpu_ticks(&format!("/proc/{}/stat", self.child.id())) / self.ticks_per_second * 1e6
+    }
+
+    /// Commands it has processed so far (`INFO stats`: `total_commands_processed`).
+    pub fn commands(&self) -> Result<u64, String> {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(self.addr).map_err(|e| e.to_string())?;
+        stream
+            .write_all(b"INFO stats\r\n")
+            .map_err(|e| e.to_string())?;
+        let mut reply = Vec::new();
+        let mut buffer = [0u8; 8192];
+        // A bulk string: "$LEN\r\n" then LEN bytes; read until the field is in.
+        while !String::from_utf8_lossy(&reply).contains("total_net_input_bytes") {
+            let n = stream.read(&mut buffer).map_err(|e| e.to_string())?;
+            if n == 0 {
+                break;
+            }
+            reply.extend_from_slice(&buffer[..n]);
+        }
+        String::from_utf8_lossy(&reply)
+            .lines()
+            .find_map(|l| l.strip_prefix("total_commands_processed:"))
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(|| "no total_commands_processed in INFO stats".to_owned())
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// VmRSS of `pid` in KB.

@@ -17,6 +17,8 @@ pub struct Results {
     pub fanout: Vec<(Server, usize, usize, Vec<Step>)>,
     /// W3.
     pub idle: Vec<(Server, Idle)>,
+    /// W4: server, members, senders, steps (two nodes and a Redis).
+    pub cluster: Vec<(Server, usize, usize, Vec<Step>)>,
 }
 
 /// A saturated load generator, lost messages or failed connects: the run is not valid.
@@ -31,11 +33,16 @@ pub fn problems(results: &Results) -> Vec<String> {
             ));
         }
     }
-    for (server, _, senders, steps) in &results.fanout {
+    let fanouts = results
+        .fanout
+        .iter()
+        .map(|run| ("W2", run))
+        .chain(results.cluster.iter().map(|run| ("W4", run)));
+    for (workload, (server, _, senders, steps)) in fanouts {
         for step in steps {
             if step.repeated > 0 {
                 problems.push(format!(
-                    "W2 {} / {senders} senders / {:.0}/s: {} deliveries repeated or out of order",
+                    "{workload} {} / {senders} senders / {:.0}/s: {} deliveries repeated or out of order",
                     server.name(),
                     step.offered,
                     step.repeated
@@ -43,7 +50,7 @@ pub fn problems(results: &Results) -> Vec<String> {
             }
             if step.delivered != step.expected {
                 problems.push(format!(
-                    "W2 {} / {senders} senders / {:.0}/s: {} of {} deliveries arrived",
+                    "{workload} {} / {senders} senders / {:.0}/s: {} of {} deliveries arrived",
                     server.name(),
                     step.offered,
                     step.delivered,
@@ -330,6 +337,8 @@ pub fn markdown(results: &Results, smoke: bool) -> String {
         );
     }
 
+    cluster_section(w, results);
+
     let _ = writeln!(w, "\n## Targets (issue #6)\n");
     let _ = writeln!(w, "| target | measured | met |");
     let _ = writeln!(w, "|---|---|---|");
@@ -407,6 +416,101 @@ pub fn markdown(results: &Results, smoke: bool) -> String {
         "| release frontend ≤ 150 KB gzipped wasm | reported by `cargo xtask test` (last step) | see README |"
     );
     out
+}
+
+/// W4: the room over two nodes sharing a Redis, ours against socket.io with its Redis
+/// adapter; with the target of issue #7 and Redis's own cost per message.
+fn cluster_section(w: &mut String, results: &Results) {
+    if results.cluster.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        w,
+        "\n## W4: room fan-out across two nodes sharing a Redis\n"
+    );
+    let _ = writeln!(
+        w,
+        "The W2 room, its members spread over two nodes of the same server (connected in turn, senders too) and one redis-server (AOF, `appendfsync always`), all three pinned to the servers' core. Ours: two `--redis` nodes (every message stored in Redis by a script, published to the room's channel, read by the other node); socket.io: two processes with `@socket.io/redis-adapter` (every broadcast published to Redis, nothing stored). Node CPU is both nodes together, per delivery; Redis CPU and commands are per message sent (Redis carries a message once per node, whatever the room's size).\n"
+    );
+    let _ = writeln!(
+        w,
+        "| members | senders | server | offered/s | messages sent | delivered / expected | p50 ms | p99 ms | nodes CPU µs/delivery | Redis CPU µs/message | Redis commands/message | load generator core |"
+    );
+    let _ = writeln!(
+        w,
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let redis = |step: &Step, f: fn(&crate::workloads::RedisCost) -> f64| {
+        step.redis
+            .as_ref()
+            .map_or("–".to_owned(), |r| format!("{:.1}", f(r)))
+    };
+    for (server, members, senders, steps) in &results.cluster {
+        for step in steps {
+            let _ = writeln!(
+                w,
+                "| {members} | {senders} | {} | {:.0} | {} | {} / {} | {:.2} | {:.2} | {:.2} | {} | {} | {:.0} % |",
+                server.name(),
+                step.offered,
+                step.sent,
+                step.delivered,
+                step.expected,
+                step.p50_ms,
+                step.p99_ms,
+                step.cpu_per_delivery,
+                redis(step, |r| r.cpu_per_message),
+                redis(step, |r| r.commands_per_message),
+                step.loadgen * 100.0
+            );
+        }
+    }
+    let heaviest = |server: Server| {
+        results
+            .cluster
+            .iter()
+            .filter(|(s, ..)| *s == server)
+            .filter_map(|(_, _, senders, steps)| carried(steps).map(|step| (*senders, step)))
+            .max_by(|(sa, a), (sb, b)| a.offered.total_cmp(&b.offered).then(sa.cmp(sb)))
+    };
+    let _ = writeln!(
+        w,
+        "\nHeaviest load carried (every delivery arrived, p99 ≤ 50 ms) over the sender counts:\n"
+    );
+    let _ = writeln!(
+        w,
+        "| server | heaviest load carried | senders | p99 ms | nodes CPU µs/delivery | Redis CPU µs/message | Redis commands/message |"
+    );
+    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|");
+    for server in [Server::Ours, Server::SocketIo] {
+        match heaviest(server) {
+            Some((senders, step)) => {
+                let _ = writeln!(
+                    w,
+                    "| {} | {:.0}/s | {senders} | {:.2} | {:.2} | {} | {} |",
+                    server.name(),
+                    step.offered,
+                    step.p99_ms,
+                    step.cpu_per_delivery,
+                    redis(step, |r| r.cpu_per_message),
+                    redis(step, |r| r.commands_per_message)
+                );
+            }
+            None => {
+                let _ = writeln!(w, "| {} | none | – | – | – | – | – |", server.name());
+            }
+        }
+    }
+    let (ours, theirs) = (heaviest(Server::Ours), heaviest(Server::SocketIo));
+    let (ours_load, their_load) = (
+        ours.map_or(0.0, |(_, s)| s.offered),
+        theirs.map_or(0.0, |(_, s)| s.offered),
+    );
+    let _ = writeln!(
+        w,
+        "\nTarget (issue #7): ≥ 3× socket.io's heaviest load carried at p99 ≤ 50 ms: ours {ours_load:.0}/s, socket.io {their_load:.0}/s, {} — {}.",
+        ratio(ours_load, their_load),
+        yes(their_load > 0.0 && ours_load >= 3.0 * their_load)
+    );
 }
 
 fn yes(met: bool) -> &'static str {
@@ -548,7 +652,32 @@ mod tests {
             p99_ms,
             cpu_per_delivery: cpu,
             loadgen: 0.5,
+            redis: None,
         }
+    }
+
+    #[test]
+    fn w4_losses_make_the_run_invalid_and_its_target_compares_the_heaviest_loads_carried() {
+        let results = Results {
+            cluster: vec![
+                (Server::Ours, 10, 1, vec![step(300.0, 10, 10, 5.0, 1.0)]),
+                (
+                    Server::SocketIo,
+                    10,
+                    1,
+                    vec![step(100.0, 10, 10, 5.0, 1.0), step(200.0, 10, 9, 5.0, 1.0)],
+                ),
+            ],
+            ..Results::default()
+        };
+        let problems = problems(&results);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("W4 socket.io"), "{problems:?}");
+        let report = markdown(&results, true);
+        assert!(
+            report.contains("ours 300/s, socket.io 100/s, 3.00× — yes"),
+            "{report}"
+        );
     }
 
     #[test]

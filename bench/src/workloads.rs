@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 
 use crate::{
     dialect::{Client, Server},
-    process::Process,
+    process::{Process, Redis},
 };
 
 fn histogram() -> Histogram<u64> {
@@ -171,6 +171,18 @@ pub struct Step {
     pub cpu_per_delivery: f64,
     /// Load generator's share of its core.
     pub loadgen: f64,
+    /// What Redis spent (W4, the nodes' shared Redis).
+    pub redis: Option<RedisCost>,
+}
+
+/// Redis's own cost of a step, per message sent (not per delivery: Redis carries a message
+/// once per node, whatever the room's size).
+#[derive(Debug, Clone, Copy)]
+pub struct RedisCost {
+    /// CPU µs per message.
+    pub cpu_per_message: f64,
+    /// Commands per message (scripts, publishes, reads, the nodes' health checks).
+    pub commands_per_message: f64,
 }
 
 /// What the member tasks share (one thread: `Rc`, `Cell`).
@@ -220,6 +232,33 @@ pub async fn fanout(
     step_time: Duration,
     ticks: f64,
 ) -> Result<Vec<Step>, String> {
+    fanout_across(
+        server,
+        &[process],
+        None,
+        members,
+        senders,
+        offered,
+        step_time,
+        ticks,
+    )
+    .await
+}
+
+/// W2 over several nodes (W4): the members are spread over `nodes` in turn (the senders
+/// too), so most deliveries cross from one node to another through `redis`, whose CPU and
+/// commands each step also reports.
+#[allow(clippy::too_many_arguments)] // The workload's sizes, as for `fanout`.
+pub async fn fanout_across(
+    server: Server,
+    nodes: &[&Process],
+    redis: Option<&Redis>,
+    members: usize,
+    senders: usize,
+    offered: &[f64],
+    step_time: Duration,
+    ticks: f64,
+) -> Result<Vec<Step>, String> {
     let room = "bench";
     let shared = Rc::new(Shared {
         clock: Instant::now(),
@@ -235,7 +274,7 @@ pub async fn fanout(
     let mut tasks = Vec::with_capacity(members);
     for i in 0..members {
         let mut client = server
-            .chat_socket(process.addr, &format!("m{i}"), room)
+            .chat_socket(nodes[i % nodes.len()].addr, &format!("m{i}"), room)
             .await
             .map_err(|err| format!("{} member {i}: {err}", server.name()))?;
         let shared = Rc::clone(&shared);
@@ -312,7 +351,12 @@ pub async fn fanout(
             .period
             .set(Duration::from_secs_f64(1.0 / per_sender.max(0.001)));
         shared.step.set(k);
-        let cpu_start = process.cpu_us();
+        let nodes_cpu = || nodes.iter().map(|n| n.cpu_us()).sum::<f64>();
+        let cpu_start = nodes_cpu();
+        let redis_start = match redis {
+            Some(redis) => Some((redis.cpu_us(), redis.commands()?)),
+            None => None,
+        };
         let busy = Busy::start(ticks);
         shared.sending.set(true);
         tokio::time::sleep(step_time).await;
@@ -331,8 +375,16 @@ pub async fn fanout(
         if let Some(err) = shared.failed.borrow().clone() {
             return Err(format!("{}: a member failed: {err}", server.name()));
         }
-        let cpu = process.cpu_us() - cpu_start;
+        let cpu = nodes_cpu() - cpu_start;
         let sent = shared.sent.borrow()[k];
+        let redis = match (redis, redis_start) {
+            (Some(redis), Some((cpu, commands))) => Some(RedisCost {
+                cpu_per_message: (redis.cpu_us() - cpu) / sent.max(1) as f64,
+                commands_per_message: redis.commands()?.saturating_sub(commands) as f64
+                    / sent.max(1) as f64,
+            }),
+            _ => None,
+        };
         let delivered = shared.delivered.borrow()[k];
         let repeated = shared.repeated.borrow()[k];
         let latencies = &shared.latencies.borrow()[k];
@@ -346,6 +398,7 @@ pub async fn fanout(
             p99_ms: latencies.value_at_quantile(0.99) as f64 / 1000.0,
             cpu_per_delivery: cpu / (delivered.max(1) as f64),
             loadgen: busy.share(),
+            redis,
         });
         if steps
             .last()

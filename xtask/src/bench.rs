@@ -23,7 +23,7 @@ fn peers_dir() -> PathBuf {
 
 /// Installs the Node peers by their lockfile unless they are there.
 pub fn ensure_peers() -> Result<()> {
-    let installed = ["ws", "socket.io"]
+    let installed = ["ws", "socket.io", "@socket.io/redis-adapter", "redis"]
         .iter()
         .all(|module| peers_dir().join("node_modules").join(module).is_dir());
     if installed {
@@ -39,6 +39,7 @@ pub fn ensure_peers() -> Result<()> {
 /// Every workload against every server at tiny sizes (debug build): fails if one breaks.
 pub fn smoke() -> Result<String> {
     ensure_peers()?;
+    tools::ensure_redis()?;
     run(tools::cargo().args(["build", "--package", "backend", "--package", "bench"]))?;
     let target = workspace_root().join("target").join("debug");
     run(Command::new(target.join("bench"))
@@ -48,12 +49,16 @@ pub fn smoke() -> Result<String> {
         .arg(peers_dir())
         .arg("--smoke")
         .stdout(Stdio::null()))?;
-    Ok(" (echo, fan-out and idle against ours, Node ws and socket.io)".to_owned())
+    Ok(
+        " (echo, fan-out, idle and two-node fan-out against ours, Node ws and socket.io)"
+            .to_owned(),
+    )
 }
 
 /// Runs every benchmark and saves the reports.
 pub fn bench() -> Result<()> {
     ensure_peers()?;
+    tools::ensure_redis()?;
     run(tools::cargo().args([
         "build",
         "--release",

@@ -248,7 +248,7 @@ fn test() -> Result<()> {
             cargo_step(&["test", "--workspace"])
         }),
         (
-            "benchmark smoke run (W1-W3, ours vs Node ws and socket.io)",
+            "benchmark smoke run (W1-W4, ours vs Node ws and socket.io)",
             bench::smoke,
         ),
         (
