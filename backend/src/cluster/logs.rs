@@ -148,6 +148,12 @@ impl<C: Send + 'static> Engine<C> {
     }
 
     pub(super) fn dispatch_read(&mut self, ctx: C, read: Read, members: Members) {
+        // What the feed had delivered before the read began: the read cannot end before it
+        // unless the log went back (it may end before what the feed delivers meanwhile).
+        let delivered = match self.slots.get(&log_of(&read)).map(|s| &s.state) {
+            Some(SlotState::Live { feed, .. }) => feed.last(),
+            _ => 0,
+        };
         let io = self.io.clone();
         self.inflight.push(
             async move {
@@ -168,7 +174,12 @@ impl<C: Send + 'static> Engine<C> {
                     }),
                     Err(reason) => Err(reason),
                 };
-                Done::Read { ctx, read, result }
+                Done::Read {
+                    ctx,
+                    read,
+                    delivered,
+                    result,
+                }
             }
             .boxed(),
         );
@@ -229,7 +240,13 @@ impl<C: Send + 'static> Engine<C> {
         }
     }
 
-    pub(super) fn read_done(&mut self, ctx: C, read: Read, result: Result<(Answer, u64), String>) {
+    pub(super) fn read_done(
+        &mut self,
+        ctx: C,
+        read: Read,
+        delivered: u64,
+        result: Result<(Answer, u64), String>,
+    ) {
         let (answer, tail) = match result {
             Ok(done) => done,
             Err(reason) => {
@@ -250,7 +267,7 @@ impl<C: Send + 'static> Engine<C> {
         let epoch = match &answer {
             Answer::Room { epoch, .. } | Answer::Direct { epoch, .. } => epoch.clone(),
         };
-        if self.went_backwards(&log, &epoch, tail) {
+        if self.went_backwards(&log, &epoch, tail, delivered) {
             // Answered again in the new epoch.
             let members = members_of(&answer);
             return self.dispatch_read(ctx, read, members);
@@ -343,28 +360,30 @@ impl<C: Send + 'static> Engine<C> {
         }
     }
 
-    /// Whether Redis says `log` ends at `last` in `epoch` while this node has delivered
-    /// further in that epoch: the log went backwards (a failover lost its newest entries).
-    /// Then it gets a new epoch (which resets every reader) rather than reusing numbers
-    /// clients already have for other messages.
-    pub(super) fn went_backwards(&mut self, log: &Log, epoch: &Epoch, last: u64) -> bool {
+    /// Whether Redis says `log` ends at `last` in `epoch` although this node had delivered up
+    /// to `delivered` in that epoch before it asked: the log went backwards (a failover lost
+    /// its newest entries). Then it gets a new epoch (which resets every reader) rather than
+    /// reusing numbers clients already have for other messages. (Not the feed's position now:
+    /// it may have moved past `last` while the answer was on its way.)
+    pub(super) fn went_backwards(
+        &mut self,
+        log: &Log,
+        epoch: &Epoch,
+        last: u64,
+        delivered: u64,
+    ) -> bool {
         let Some(Slot {
             generation,
-            state:
-                SlotState::Live {
-                    epoch: current,
-                    feed,
-                    ..
-                },
+            state: SlotState::Live { epoch: current, .. },
             ..
         }) = self.slots.get(log)
         else {
             return false;
         };
-        if current != epoch || last >= feed.last() {
+        if current != epoch || last >= delivered {
             return false;
         }
-        tracing::error!(?log, %epoch, redis = last, delivered = feed.last(), "a log went backwards in Redis; giving it a new epoch");
+        tracing::error!(?log, %epoch, redis = last, delivered, "a log went backwards in Redis; giving it a new epoch");
         let (io, log, seen, generation) =
             (self.io.clone(), log.clone(), epoch.clone(), *generation);
         self.inflight.push(
@@ -418,8 +437,8 @@ impl<C: Send + 'static> Engine<C> {
                 }
                 if feed.conflicts(&item) {
                     // Another message under a number already delivered: the log went back.
-                    let before = item.position().saturating_sub(1);
-                    self.went_backwards(log, &epoch.clone(), before);
+                    let (before, delivered) = (item.position().saturating_sub(1), feed.last());
+                    self.went_backwards(log, &epoch.clone(), before, delivered);
                     return;
                 }
                 feed.offer(item, Instant::now())
@@ -464,6 +483,7 @@ impl<C: Send + 'static> Engine<C> {
                 Done::Filled {
                     log,
                     generation,
+                    after,
                     result,
                 }
             }

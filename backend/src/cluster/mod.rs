@@ -122,6 +122,7 @@ impl<C: Send + 'static> Cluster<C> {
             writable: false,
             resync: false,
             health_in_flight: false,
+            next_health: Instant::now(),
             next_generation: 1,
         };
         tokio::spawn(engine.run(job_rx, pushes, shutdown));
@@ -176,7 +177,11 @@ impl<C: Send + 'static> Cluster<C> {
     }
 }
 
-/// How often the engine checks Redis's health, gaps and idle logs.
+/// How often both connections are checked (a PING each): how soon `/readyz` and the refusal
+/// of sends follow Redis going away or coming back.
+const HEALTH_EVERY: Duration = Duration::from_millis(500);
+
+/// How often the engine checks gaps, idle logs and whether a health check is due.
 const TICK: Duration = Duration::from_millis(100);
 
 /// What a finished Redis operation reports to the engine task.
@@ -189,6 +194,8 @@ enum Done<C> {
     Read {
         ctx: C,
         read: Read,
+        /// The feed's position when the read began.
+        delivered: u64,
         result: Result<(Answer, u64), String>,
     },
     Claimed {
@@ -221,6 +228,8 @@ enum Done<C> {
     Filled {
         log: Log,
         generation: u64,
+        /// The feed's position the read started after.
+        after: u64,
         result: Result<(Epoch, u64, Vec<Item>), String>,
     },
     Health {
@@ -247,6 +256,7 @@ struct Engine<C> {
     /// position once Redis answers again.
     resync: bool,
     health_in_flight: bool,
+    next_health: Instant,
     next_generation: u64,
     /// This node's presence changes, run in order by [`presence_loop`].
     presence: mpsc::UnboundedSender<PresenceWork>,
@@ -440,7 +450,12 @@ impl<C: Send + 'static> Engine<C> {
                 }
                 self.appended(ctx, outcome);
             }
-            Done::Read { ctx, read, result } => self.read_done(ctx, read, result),
+            Done::Read {
+                ctx,
+                read,
+                delivered,
+                result,
+            } => self.read_done(ctx, read, delivered, result),
             Done::Claimed { ctx, granted } => self.emit(Event::Claimed { ctx, granted }),
             Done::Rooms { ctx, rooms } => self.emit(Event::Rooms { ctx, rooms }),
             Done::Ticked { present } => {
@@ -488,6 +503,7 @@ impl<C: Send + 'static> Engine<C> {
             Done::Filled {
                 log,
                 generation,
+                after,
                 result,
             } => {
                 let Some(slot) = self.slots.get_mut(&log) else {
@@ -500,7 +516,7 @@ impl<C: Send + 'static> Engine<C> {
                     *filling = false;
                 }
                 match result {
-                    Ok((epoch, last, _)) if self.went_backwards(&log, &epoch, last) => {}
+                    Ok((epoch, last, _)) if self.went_backwards(&log, &epoch, last, after) => {}
                     Ok((epoch, last, items)) => {
                         for item in items {
                             self.offer(&log, &epoch, item);
@@ -635,8 +651,9 @@ impl<C: Send + 'static> Engine<C> {
                 .boxed(),
             );
         }
-        if !self.health_in_flight {
+        if !self.health_in_flight && now >= self.next_health {
             self.health_in_flight = true;
+            self.next_health = now + HEALTH_EVERY;
             let io = self.io.clone();
             self.inflight.push(
                 async move {
