@@ -207,8 +207,8 @@ enum Done<C> {
         rooms: Result<Vec<shared::RoomInfo>, String>,
     },
     Ticked {
-        /// This node's entries exist in the shared presence.
-        present: bool,
+        /// This node's entries are gone from the shared presence.
+        lost: bool,
     },
     EpochReplaced {
         log: Log,
@@ -458,9 +458,9 @@ impl<C: Send + 'static> Engine<C> {
             } => self.read_done(ctx, read, delivered, result),
             Done::Claimed { ctx, granted } => self.emit(Event::Claimed { ctx, granted }),
             Done::Rooms { ctx, rooms } => self.emit(Event::Rooms { ctx, rooms }),
-            Done::Ticked { present } => {
+            Done::Ticked { lost } => {
                 self.tick_in_flight = false;
-                if !present && self.holds_entries {
+                if lost && self.holds_entries {
                     // Wiped (FLUSHALL) or swept while this node was cut off: the hub puts its
                     // users back (once; another entry re-arms this).
                     tracing::warn!("this node's presence was lost in Redis; entering it again");
@@ -632,21 +632,23 @@ impl<C: Send + 'static> Engine<C> {
             self.tick_in_flight = true;
             self.next_presence_tick = now + PRESENCE_TICK;
             let io = self.io.clone();
+            let (reply, answer) = oneshot::channel();
+            let _ = self
+                .presence
+                .send(PresenceWork::Check(self.holds_entries, reply));
             self.inflight.push(
                 async move {
-                    let present = match io.tick().await {
-                        Ok((present, swept)) => {
-                            if !swept.is_empty() {
-                                tracing::info!(?swept, "removed the presence of dead nodes");
-                            }
-                            present
+                    match io.tick().await {
+                        Ok(swept) if !swept.is_empty() => {
+                            tracing::info!(?swept, "removed the presence of dead nodes");
                         }
+                        Ok(_) => {}
                         Err(err) => {
-                            tracing::warn!(error = %err, "renewing this node's lease failed");
-                            true
+                            tracing::warn!(error = %err, "renewing this node's lease failed")
                         }
-                    };
-                    Done::Ticked { present }
+                    }
+                    let lost = matches!(answer.await, Ok(Ok(true)));
+                    Done::Ticked { lost }
                 }
                 .boxed(),
             );

@@ -92,6 +92,9 @@ elseif op == 'renamed' then
     redis.call('HSET', members(ARGV[2]), ARGV[3], ARGV[4])
   end
   return 1
+elseif op == 'present' then
+  -- ARGV: node. 1 if the node holds entries (its holdings set exists).
+  return redis.call('EXISTS', holds(ARGV[2]))
 elseif op == 'rooms' then
   -- Every room with members, as {name, count, name, count, ...}.
   local out = {}
@@ -105,20 +108,17 @@ elseif op == 'tick' then
   -- holding the sweeper lock (taken here when free) removes the entries of every node whose
   -- lease has been gone for the grace period: a lease that ran out while Redis itself was
   -- down (a restart) is renewed by its live node within the grace, and nothing is swept.
-  -- Returns {1 if this node's holdings exist, the nodes swept...}: a node that holds
-  -- entries but finds its holdings gone (FLUSHALL, or swept while it was cut off) puts them
-  -- back.
+  -- Returns the nodes swept.
   local node, lease, lock, grace = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
   redis.call('SET', p .. ':alive:' .. node, 1, 'PX', lease)
   redis.call('DEL', p .. ':missing:' .. node)
   redis.call('SADD', p .. ':nodes', node)
-  local present = redis.call('EXISTS', holds(node))
   local holder = redis.call('GET', p .. ':sweeper')
   if holder and holder ~= node then
-    return {present}
+    return {}
   end
   redis.call('SET', p .. ':sweeper', node, 'PX', lock)
-  local swept = {present}
+  local swept = {}
   local time = redis.call('TIME')
   local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
   for _, other in ipairs(redis.call('SMEMBERS', p .. ':nodes')) do

@@ -57,6 +57,9 @@ pub(super) enum PresenceWork {
     Op(PresenceOp),
     Join(RoomName, Joiner, oneshot::Sender<Result<Vec<Nick>, String>>),
     Claim(Nick, String, oneshot::Sender<Result<bool, String>>),
+    /// Whether this node's entries are gone although it had made some (`true` expected
+    /// some): answers `true` when they were lost.
+    Check(bool, oneshot::Sender<Result<bool, String>>),
 }
 
 /// How often a node renews its lease (and the sweeper looks for dead nodes).
@@ -69,6 +72,11 @@ pub(super) async fn presence_loop(io: Io, mut queue: mpsc::UnboundedReceiver<Pre
             PresenceWork::Join(room, joiner, reply) => {
                 let members = io.join_room(&room, &joiner).await;
                 let _ = reply.send(members.map_err(|e| e.to_string()));
+            }
+            PresenceWork::Check(expected, reply) => {
+                // In the queue, so that every entry queued before has been made.
+                let lost = io.present().await.map(|present| expected && !present);
+                let _ = reply.send(lost.map_err(|e| e.to_string()));
             }
             PresenceWork::Claim(nick, user, reply) => {
                 let granted = io.claim(&nick, &user).await;

@@ -505,6 +505,12 @@ impl Io {
         Ok(deleted)
     }
 
+    /// Whether this node's entries exist in the shared presence.
+    pub(super) async fn present(&self) -> RedisResult<bool> {
+        let exists: i64 = self.presence("present", &[&self.node]).await?;
+        Ok(exists == 1)
+    }
+
     /// Every room with members, with how many.
     pub(super) async fn rooms(&self) -> Result<Vec<RoomInfo>, String> {
         let flat: Vec<(String, u32)> = self
@@ -525,23 +531,13 @@ impl Io {
     }
 
     /// Renews this node's lease and, when this node holds the sweeper lock, removes the
-    /// presence of nodes whose lease ran out; returns whether this node's own entries exist,
-    /// and the nodes swept.
-    pub(super) async fn tick(&self) -> RedisResult<(bool, Vec<String>)> {
+    /// presence of nodes whose lease ran out; returns those nodes.
+    pub(super) async fn tick(&self) -> RedisResult<Vec<String>> {
         let lease = millis(NODE_LEASE).to_string();
         let lock = millis(SWEEPER_LOCK).to_string();
         let grace = millis(SWEEP_GRACE).to_string();
-        let reply: Vec<Value> = self
-            .presence("tick", &[&self.node, &lease, &lock, &grace])
-            .await?;
-        let mut reply = reply.into_iter();
-        let present = reply
-            .next()
-            .is_some_and(|v| redis::from_redis_value::<i64>(v).is_ok_and(|n| n == 1));
-        let swept = reply
-            .filter_map(|v| redis::from_redis_value::<String>(v).ok())
-            .collect();
-        Ok((present, swept))
+        self.presence("tick", &[&self.node, &lease, &lock, &grace])
+            .await
     }
 
     /// Publishes a presence-like `event` (typing, renamed) from `user` to `room`'s nodes.

@@ -266,7 +266,14 @@ impl Hub {
             },
             Err(reason) => {
                 let message = match waited {
-                    Some(room) => format!("{reason} of {room}; join it again to retry"),
+                    Some(room) => {
+                        // Presence held for a history that will not come: the retried join
+                        // sends the member list afresh.
+                        if let Some(state) = self.conns.get_mut(&conn) {
+                            state.held_events.retain(|(r, _)| *r != room);
+                        }
+                        format!("{reason} of {room}; join it again to retry")
+                    }
                     None => reason,
                 };
                 return self.refuse(conn, ErrorCode::StoreFailed, &message, None);
