@@ -39,8 +39,10 @@ struct Plan {
     offered: Vec<f64>,
     step_time: Duration,
     idle: usize,
-    /// W4: senders per run (over the same members and offered loads as W2).
+    /// W4: senders per run (over the same members as W2).
     cluster_senders: Vec<usize>,
+    /// W4's offered loads: W2's, with lighter ones first (socket.io over Redis is slower).
+    cluster_offered: Vec<f64>,
 }
 
 /// Nodes in W4's cluster (each server: its own processes, one shared Redis).
@@ -61,6 +63,10 @@ impl Plan {
             step_time: Duration::from_secs(2),
             idle: 19_000,
             cluster_senders: vec![4, 16],
+            cluster_offered: vec![
+                2_000.0, 5_000.0, 10_000.0, 25_000.0, 50_000.0, 100_000.0, 150_000.0, 300_000.0,
+                600_000.0,
+            ],
         }
     }
 
@@ -74,6 +80,7 @@ impl Plan {
             step_time: Duration::from_millis(300),
             idle: 50,
             cluster_senders: vec![2],
+            cluster_offered: vec![400.0],
         }
     }
 }
@@ -214,7 +221,7 @@ async fn run(args: &Args) -> Result<(), String> {
                 Some(&redis),
                 plan.members,
                 senders,
-                &plan.offered,
+                &plan.cluster_offered,
                 plan.step_time,
                 ticks,
             )

@@ -501,15 +501,29 @@ fn cluster_section(w: &mut String, results: &Results) {
         }
     }
     let (ours, theirs) = (heaviest(Server::Ours), heaviest(Server::SocketIo));
-    let (ours_load, their_load) = (
-        ours.map_or(0.0, |(_, s)| s.offered),
-        theirs.map_or(0.0, |(_, s)| s.offered),
-    );
+    let ours_load = ours.map_or(0.0, |(_, s)| s.offered);
+    let (theirs_said, their_load) = match theirs {
+        Some((_, step)) => (format!("socket.io {:.0}/s", step.offered), step.offered),
+        // Not even the lightest load offered: ours is compared with that load.
+        None => {
+            let lightest = results
+                .cluster
+                .iter()
+                .filter(|(s, ..)| *s == Server::SocketIo)
+                .flat_map(|(_, _, _, steps)| steps.first())
+                .map(|step| step.offered)
+                .fold(f64::INFINITY, f64::min);
+            (
+                format!("socket.io none (not even the lightest, {lightest:.0}/s)"),
+                lightest,
+            )
+        }
+    };
     let _ = writeln!(
         w,
-        "\nTarget (issue #7): ≥ 3× socket.io's heaviest load carried at p99 ≤ 50 ms: ours {ours_load:.0}/s, socket.io {their_load:.0}/s, {} — {}.",
+        "\nTarget (issue #7): ≥ 3× socket.io's heaviest load carried at p99 ≤ 50 ms: ours {ours_load:.0}/s, {theirs_said}, {} — {}.",
         ratio(ours_load, their_load),
-        yes(their_load > 0.0 && ours_load >= 3.0 * their_load)
+        yes(ours_load > 0.0 && their_load.is_finite() && ours_load >= 3.0 * their_load)
     );
 }
 
@@ -676,6 +690,19 @@ mod tests {
         let report = markdown(&results, true);
         assert!(
             report.contains("ours 300/s, socket.io 100/s, 3.00× — yes"),
+            "{report}"
+        );
+        // A peer that carries nothing is measured against the lightest load it was offered.
+        let none = Results {
+            cluster: vec![
+                (Server::Ours, 10, 1, vec![step(300.0, 10, 10, 5.0, 1.0)]),
+                (Server::SocketIo, 10, 1, vec![step(50.0, 10, 10, 80.0, 1.0)]),
+            ],
+            ..Results::default()
+        };
+        let report = markdown(&none, true);
+        assert!(
+            report.contains("socket.io none (not even the lightest, 50/s), 6.00× — yes"),
             "{report}"
         );
     }
