@@ -181,6 +181,8 @@ on_both_endpoints!(
     rfc5_5_1_invalid_utf8_close_reason_fails_the_connection_with_1002,
     rfc5_5_1_nothing_is_processed_after_a_close,
     rfc5_5_1_a_second_close_is_not_answered,
+    rfc5_5_1_the_server_closes_the_tcp_connection_after_a_close_the_client_started,
+    rfc7_1_1_a_silent_peer_is_closed_and_its_tcp_connection_ends_after_the_heartbeat_timeout,
     rfc10_4_frame_over_the_size_limit_closes_with_1009,
 );
 
@@ -416,6 +418,55 @@ async fn rfc5_5_1_a_second_close_is_not_answered(target: Target) {
     if let Some(frame) = peer.next().await {
         panic!("answered a close after close: {frame:?}");
     }
+}
+
+async fn rfc5_5_1_the_server_closes_the_tcp_connection_after_a_close_the_client_started(
+    target: Target,
+) {
+    // "the server MUST close the underlying TCP connection immediately": a client that answers
+    // nothing more and waits must see the end of the stream, not hold a descriptor open on the
+    // server. Ten in a row, since a miss is a race in the server (see lib.rs).
+    let server = server();
+    for _ in 0..10 {
+        let mut peer = Peer::open(&server, target).await;
+        peer.send(&data(CLOSE, &close_payload(1000, b""))).await;
+        peer.expect_close(1000).await;
+        let started = std::time::Instant::now();
+        assert!(peer.next().await.is_none(), "a frame after the close");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the server held the TCP connection {:?} after the close handshake",
+            started.elapsed()
+        );
+    }
+}
+
+async fn rfc7_1_1_a_silent_peer_is_closed_and_its_tcp_connection_ends_after_the_heartbeat_timeout(
+    target: Target,
+) {
+    // Peers that complete the handshake and then never read or write (no pong either): the
+    // server closes each with 4408 after --client-timeout and then ends the TCP connection,
+    // releasing its descriptor, without waiting for an answer that never comes. (Twenty, with
+    // pings every 300 ms: the timing at which the old 200 ms linger left every one open.)
+    let server = TestServer::spawn(Config {
+        heartbeat_interval: Duration::from_millis(300),
+        client_timeout: Duration::from_secs(1),
+        ..Config::default()
+    });
+    let mut peers = Vec::new();
+    for _ in 0..20 {
+        peers.push(Peer::open(&server, target).await);
+    }
+    let started = std::time::Instant::now();
+    for peer in &mut peers {
+        peer.expect_close(close::HEARTBEAT_TIMEOUT).await;
+        assert!(peer.next().await.is_none(), "a frame after the close");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the silent peers' TCP connections lasted {:?}",
+        started.elapsed()
+    );
 }
 
 async fn rfc10_4_frame_over_the_size_limit_closes_with_1009(target: Target) {
