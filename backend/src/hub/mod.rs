@@ -195,10 +195,12 @@ enum Ctx {
         rooms: Vec<RoomName>,
         resume: Resume,
     },
-    /// A rename whose new nickname is being claimed across the cluster.
+    /// A rename whose new nickname is being claimed across the cluster (for `user`, whose
+    /// key is `key`).
     Rename {
         conn: ConnId,
         user: UserId,
+        key: String,
         nick: Nick,
     },
     /// A room list being gathered across the cluster.

@@ -78,12 +78,17 @@ impl Hub {
                     Err(reason) => self.claim_failed(conn, &reason),
                 }
             }
-            Ctx::Rename { conn, user, nick } => match granted {
+            Ctx::Rename {
+                conn,
+                user,
+                key,
+                nick,
+            } => match granted {
                 Ok(true) if self.users.contains_key(&user) => self.apply_rename(user, nick),
                 Ok(true) => {
-                    // The user left meanwhile.
-                    let user = self.key_of(user).unwrap_or_default();
-                    self.engine.presence(PresenceOp::Release { nick, user });
+                    // The user left meanwhile: the name claimed for them is not needed.
+                    self.engine
+                        .presence(PresenceOp::Release { nick, user: key });
                 }
                 Ok(false) => self.nick_taken(conn, &nick),
                 Err(reason) => self.claim_failed(conn, &reason),
@@ -190,10 +195,13 @@ impl Hub {
             // A change of case only: the same nickname key, already this user's.
             Some(_) => {}
             None if self.shared => {
-                let key = self.key_of(user).unwrap_or_default();
+                let Some(key) = self.key_of(user) else {
+                    return;
+                };
                 let ctx = Ctx::Rename {
                     conn,
                     user,
+                    key: key.clone(),
                     nick: nick.clone(),
                 };
                 return self.engine.claim(ctx, nick, key);
