@@ -347,6 +347,10 @@ pub async fn fanout_across(
     for (k, &deliveries_per_sec) in offered.iter().enumerate() {
         let messages_per_sec = deliveries_per_sec / members as f64;
         let per_sender = messages_per_sec / senders as f64;
+        if per_sender * step_time.as_secs_f64() < 1.0 {
+            // Not one message per sender in the step: nothing would be measured.
+            continue;
+        }
         shared
             .period
             .set(Duration::from_secs_f64(1.0 / per_sender.max(0.001)));
