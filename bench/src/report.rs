@@ -14,12 +14,15 @@ pub struct Results {
     /// W1, per server and connection count.
     pub echo: Vec<(Server, Echo)>,
     /// W2: server, members, senders, steps.
-    pub fanout: Vec<(Server, usize, usize, Vec<Step>)>,
+    pub fanout: Vec<FanoutRun>,
     /// W3.
     pub idle: Vec<(Server, Idle)>,
     /// W4: server, members, senders, steps (two nodes and a Redis).
-    pub cluster: Vec<(Server, usize, usize, Vec<Step>)>,
+    pub cluster: Vec<FanoutRun>,
 }
+
+/// One fan-out run: server, members, senders, steps.
+pub type FanoutRun = (Server, usize, usize, Vec<Step>);
 
 /// A saturated load generator, lost messages or failed connects: the run is not valid.
 pub fn problems(results: &Results) -> Vec<String> {
@@ -127,9 +130,12 @@ fn knee(steps: &[Step]) -> Option<&Step> {
 /// lowest CPU over the sender counts, which would pick the most flattering run; the table of
 /// heaviest loads carried shows every sender count.
 fn cpu_when_carried(results: &Results, server: Server) -> Option<(usize, &Step)> {
-    results
-        .fanout
-        .iter()
+    heaviest_carried(&results.fanout, server)
+}
+
+/// The same over any fan-out runs (W2's, W4's).
+fn heaviest_carried(runs: &[FanoutRun], server: Server) -> Option<(usize, &Step)> {
+    runs.iter()
         .filter(|(s, ..)| *s == server)
         .filter_map(|(_, _, senders, steps)| carried(steps).map(|step| (*senders, step)))
         .max_by(|(sa, a), (sb, b)| a.offered.total_cmp(&b.offered).then(sa.cmp(sb)))
@@ -464,14 +470,7 @@ fn cluster_section(w: &mut String, results: &Results) {
             );
         }
     }
-    let heaviest = |server: Server| {
-        results
-            .cluster
-            .iter()
-            .filter(|(s, ..)| *s == server)
-            .filter_map(|(_, _, senders, steps)| carried(steps).map(|step| (*senders, step)))
-            .max_by(|(sa, a), (sb, b)| a.offered.total_cmp(&b.offered).then(sa.cmp(sb)))
-    };
+    let heaviest = |server: Server| heaviest_carried(&results.cluster, server);
     let _ = writeln!(
         w,
         "\nHeaviest load carried (every delivery arrived, p99 ≤ 50 ms) over the sender counts:\n"
