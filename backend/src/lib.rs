@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - [`config`]: [`Config`], flags and environment variables with their defaults.
+//! - [`headers`]: security headers on every response; the app's Content-Security-Policy.
 //! - [`routes`]: `GET /ws` (chat), `GET /ws/echo`, `GET /healthz`, `GET /readyz`,
 //!   `GET /metrics`, the static frontend at `/`; the handshake checks (Origin, connection
 //!   limit, subprotocol).
@@ -39,6 +40,7 @@ pub mod config;
 pub mod echo;
 pub mod engine;
 pub mod error;
+pub mod headers;
 pub mod hub;
 pub mod ids;
 pub mod metrics;
@@ -96,9 +98,11 @@ pub async fn run(
     };
     let sessions = state.sessions.clone();
     let config = Arc::clone(&state.config);
+    let policy = headers::policy_for(&config.static_dir);
     let mut server = HttpServer::new(move || {
         let state = state.clone();
         App::new()
+            .wrap(headers::default_headers(&policy))
             .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("http"))
             .configure(|cfg| routes::configure(cfg, state))
     })

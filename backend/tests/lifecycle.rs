@@ -308,6 +308,45 @@ async fn frontend_is_served_with_index_fallback() {
 }
 
 #[actix_web::test]
+async fn the_app_is_served_with_a_content_security_policy_that_allows_its_inline_script_by_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let bootstrap = "import init from '/app.js'; await init();";
+    let page =
+        format!("<script type=\"module\">{bootstrap}</script><script src=\"/x.js\"></script>");
+    std::fs::write(dir.path().join("index.html"), &page).unwrap();
+    let server = TestServer::spawn(Config {
+        static_dir: dir.path().to_owned(),
+        ..TestServer::fast_config()
+    });
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        server.addr
+    );
+    within(stream.write_all(request.as_bytes())).await.unwrap();
+    let mut response = Vec::new();
+    within(stream.read_to_end(&mut response)).await.unwrap();
+    let response = String::from_utf8_lossy(&response).to_lowercase();
+    let header = |name: &str| {
+        response
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no {name} header in {response}"))
+    };
+    let policy = header("content-security-policy");
+    let hash = backend::headers::content_security_policy(&page);
+    assert_eq!(policy, hash.to_lowercase());
+    assert!(policy.contains("'sha256-"), "{policy}");
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert_eq!(header("x-frame-options"), "deny");
+    assert_eq!(header("referrer-policy"), "no-referrer");
+}
+
+#[actix_web::test]
 async fn missing_frontend_build_is_explained() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::spawn(Config {
