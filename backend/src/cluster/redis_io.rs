@@ -581,14 +581,14 @@ impl Io {
     ) -> anyhow::Result<(Answer, u64)> {
         let page = self.options.page;
         let (mode, page) = match range {
-            RoomRange::Latest => (
-                HistoryMode::Latest,
-                self.room_page(room, "latest", 0, page).await?,
-            ),
-            RoomRange::Reset => (
-                HistoryMode::Reset,
-                self.room_page(room, "latest", 0, page).await?,
-            ),
+            RoomRange::Latest | RoomRange::Reset => {
+                let mode = if range == RoomRange::Latest {
+                    HistoryMode::Latest
+                } else {
+                    HistoryMode::Reset
+                };
+                (mode, self.room_page(room, "latest", 0, page).await?)
+            }
             RoomRange::Before(before) => (
                 HistoryMode::Older,
                 self.room_page(room, "before", before, page).await?,
@@ -681,14 +681,14 @@ impl Io {
     ) -> anyhow::Result<(Answer, u64)> {
         let page = self.options.page;
         let (mode, answer) = match range {
-            DirectRange::Latest => (
-                HistoryMode::Latest,
-                self.direct_page(user, "latest", 0, page).await?,
-            ),
-            DirectRange::Reset => (
-                HistoryMode::Reset,
-                self.direct_page(user, "latest", 0, page).await?,
-            ),
+            DirectRange::Latest | DirectRange::Reset => {
+                let mode = if range == DirectRange::Latest {
+                    HistoryMode::Latest
+                } else {
+                    HistoryMode::Reset
+                };
+                (mode, self.direct_page(user, "latest", 0, page).await?)
+            }
             DirectRange::Since(MessageId(since)) => {
                 let limit = self.options.max_catch_up + 1;
                 let missed = self.direct_page(user, "since", since, limit).await?;

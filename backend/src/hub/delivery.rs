@@ -67,13 +67,17 @@ impl Hub {
         except: Option<UserId>,
         event: &ServerMsg,
     ) {
-        let conns: Vec<ConnId> = self
-            .rooms
+        let conns = self.room_conns_except(room, except);
+        self.broadcast(conns, event);
+    }
+
+    /// The connections in `room` here, except the tabs of `except`.
+    pub(super) fn room_conns_except(&self, room: &RoomName, except: Option<UserId>) -> Vec<ConnId> {
+        self.rooms
             .conns(room)
             .filter(|&(_, u)| Some(u) != except)
             .map(|(c, _)| c)
-            .collect();
-        self.broadcast(conns, event);
+            .collect()
     }
 
     /// Encodes `event` once and queues the same frame for every connection in `conns`.

@@ -208,14 +208,8 @@ impl Hub {
             | ServerMsg::Renamed { .. } => self.keys.get(user).copied(),
             _ => None,
         };
-        let conns: Vec<ConnId> = self
-            .rooms
-            .conns(room)
-            .filter(|&(_, u)| Some(u) != own)
-            .map(|(c, _)| c)
-            .collect();
         let mut now = Vec::new();
-        for conn in conns {
+        for conn in self.room_conns_except(room, own) {
             match self.conns.get_mut(&conn) {
                 Some(state) if state.catching_up.contains_key(room) => {
                     state.held_events.push((room.clone(), event.clone()));

@@ -15,13 +15,28 @@ impl Hub {
         rooms: Vec<RoomName>,
         resume: Resume,
     ) {
+        self.identify(conn, nick, token, rooms, resume, self.shared);
+    }
+
+    /// Makes `conn` a tab of the user called `nick` with `token`: another tab of a user here,
+    /// a new user, or refused. With `ask` (cluster mode, before the cluster has answered) a
+    /// nickname nobody here has is claimed first, and [`Hub::claimed`] comes back here.
+    fn identify(
+        &mut self,
+        conn: ConnId,
+        nick: Nick,
+        token: UserToken,
+        rooms: Vec<RoomName>,
+        resume: Resume,
+        ask: bool,
+    ) {
         match self.nicks.get(&nick.key()) {
             // Another tab of a user here: no need to ask anyone.
             Some(&user) if self.users.get(&user).is_some_and(|u| u.token == token) => {
                 self.welcome(conn, user, rooms, resume);
             }
             Some(_) => self.nick_taken(conn, &nick),
-            None if self.shared => {
+            None if ask => {
                 // The cluster decides who owns a nickname; `claimed` goes on from here.
                 if let Some(state) = self.conns.get_mut(&conn) {
                     state.claiming = true;
@@ -64,16 +79,7 @@ impl Hub {
                 state.claiming = false;
                 match granted {
                     // Another tab may have registered the user while the claim was out.
-                    Ok(true) => match self.nicks.get(&nick.key()) {
-                        Some(&user) if self.users.get(&user).is_some_and(|u| u.token == token) => {
-                            self.welcome(conn, user, rooms, resume);
-                        }
-                        Some(_) => self.nick_taken(conn, &nick),
-                        None => {
-                            let user = self.register(nick, token);
-                            self.welcome(conn, user, rooms, resume);
-                        }
-                    },
+                    Ok(true) => self.identify(conn, nick, token, rooms, resume, false),
                     Ok(false) => self.nick_taken(conn, &nick),
                     Err(reason) => self.claim_failed(conn, &reason),
                 }
