@@ -3,9 +3,9 @@
 //! - `cargo xtask serve [-- BACKEND ARGS]`: builds the frontend in release with trunk and runs
 //!   the backend serving it (default <http://127.0.0.1:8080/>).
 //! - `cargo xtask test`: formatting, clippy (native and wasm32), every native test, the browser
-//!   suite in headless Chromium and Firefox against a real backend, and the release build of
-//!   the app served by the real server and used in Chromium. Fails fast; the last lines list
-//!   what ran.
+//!   suite in headless Chromium and Firefox against a real backend (and against two cluster
+//!   nodes), the release build of the app served by the real server and used in Chromium, and
+//!   the app on two cluster nodes used in Chromium. Fails fast; the last lines list what ran.
 //! - `cargo xtask cluster [N]`: the app on N nodes sharing one redis-server (cluster mode).
 //! - `cargo xtask fuzz [SECONDS]`: each cargo-fuzz target in `fuzz/` for a bounded time.
 //! - `cargo xtask mutants`: mutation testing of the pure rules; summary in docs/MUTANTS.md.

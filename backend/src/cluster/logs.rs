@@ -52,9 +52,8 @@ pub(super) enum SlotState<C> {
 pub(super) struct Slot<C> {
     /// Tells this watch's answers from those of an earlier one of the same log.
     pub(super) generation: u64,
-    /// Local readers exist (the hub said `watch` more recently than `unwatch`).
-    pub(super) watched: bool,
-    /// Since when nobody here reads it: unsubscribed after [`UNWATCH_GRACE`].
+    /// Since when nobody here reads it (the hub said `unwatch` more recently than `watch`):
+    /// unsubscribed after [`UNWATCH_GRACE`]. `None` while local readers exist.
     pub(super) idle_since: Option<Instant>,
     pub(super) state: SlotState<C>,
 }
@@ -112,7 +111,6 @@ pub(super) fn extend(answer: &mut Answer, items: Vec<Item>) {
 impl<C: Send + 'static> Engine<C> {
     pub(super) fn watch(&mut self, log: Log) {
         if let Some(slot) = self.slots.get_mut(&log) {
-            slot.watched = true;
             slot.idle_since = None;
             return;
         }
@@ -122,7 +120,6 @@ impl<C: Send + 'static> Engine<C> {
             log.clone(),
             Slot {
                 generation,
-                watched: true,
                 idle_since: None,
                 state: SlotState::Starting {
                     pushes: Vec::new(),

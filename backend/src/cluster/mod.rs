@@ -383,7 +383,6 @@ impl<C: Send + 'static> Engine<C> {
             Job::Watch(log) => self.watch(log),
             Job::Unwatch(log) => {
                 if let Some(slot) = self.slots.get_mut(&log) {
-                    slot.watched = false;
                     slot.idle_since = Some(Instant::now());
                 }
             }
