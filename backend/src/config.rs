@@ -20,6 +20,12 @@ const DEFAULT_SHUTDOWN_TIMEOUT: &str = "5s";
 const DEFAULT_ALLOWED_ORIGINS: &str = "http://127.0.0.1:3000,http://localhost:3000";
 /// Stays clear of the per-process open-file limit (20,000 here) with room for files and logs.
 const DEFAULT_MAX_CONNECTIONS: &str = "10000";
+/// One address may hold this many WebSockets: a household or a small office behind one NAT
+/// address fits, one host cannot take all of `--max-connections`.
+const DEFAULT_MAX_CONNECTIONS_PER_IP: &str = "256";
+/// Handshakes per second (and burst) from one address: a whole office reloading at once fits,
+/// a handshake flood from one host does not.
+const DEFAULT_MAX_HANDSHAKES_PER_IP: &str = "50";
 /// About a page of text: enough for a chat message, small enough to keep rooms readable.
 const DEFAULT_MAX_TEXT_CHARS: &str = "2000";
 const DEFAULT_MAX_ROOMS: &str = "32";
@@ -101,6 +107,26 @@ pub struct Config {
     /// Open WebSockets (chat and echo) beyond which handshakes get 503.
     #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+
+    /// WebSockets one client address may hold open; more get 429. 0 turns the cap off (e.g.
+    /// behind a proxy that caps connections itself). See `--trusted-proxy`.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS_PER_IP", default_value = DEFAULT_MAX_CONNECTIONS_PER_IP)]
+    pub max_connections_per_ip: usize,
+
+    /// WebSocket handshakes one client address may make per second (also the burst); more get
+    /// 429 with `Retry-After`. 0 turns the cap off.
+    #[arg(long, env = "CHAT_MAX_HANDSHAKES_PER_IP", default_value = DEFAULT_MAX_HANDSHAKES_PER_IP)]
+    pub max_handshakes_per_ip: u32,
+
+    /// Reverse proxies (IP addresses, comma-separated) whose `X-Forwarded-For` names the
+    /// client: behind them the per-address caps count the client, not the proxy. Without
+    /// this, every client behind a proxy shares the proxy's address.
+    #[arg(
+        long = "trusted-proxy",
+        env = "CHAT_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 
     /// Longest chat or direct message, in characters; longer ones get a `too_long` error.
     #[arg(long, env = "CHAT_MAX_TEXT_CHARS", default_value = DEFAULT_MAX_TEXT_CHARS)]
@@ -208,6 +234,9 @@ impl Default for Config {
                 .map(str::to_owned)
                 .collect(),
             max_connections: number(DEFAULT_MAX_CONNECTIONS) as usize,
+            max_connections_per_ip: number(DEFAULT_MAX_CONNECTIONS_PER_IP) as usize,
+            max_handshakes_per_ip: number(DEFAULT_MAX_HANDSHAKES_PER_IP),
+            trusted_proxies: Vec::new(),
             max_text_chars: number(DEFAULT_MAX_TEXT_CHARS),
             max_rooms: number(DEFAULT_MAX_ROOMS),
             rate_per_sec: number(DEFAULT_RATE_PER_SEC),

@@ -11,6 +11,7 @@
 //!   `GET /metrics`, the static frontend at `/`; the handshake checks (Origin, connection
 //!   limit, subprotocol).
 //! - [`metrics`]: [`metrics::Metrics`], the Prometheus counters and gauges.
+//! - [`per_address`]: the per-client-address caps on WebSockets (open, handshakes/s).
 //! - [`session`]: a chat connection's loop: decode, rate-limit, forward to the hub.
 //! - [`outgoing`]: [`outgoing::Frame`], a broadcast encoded once; the chat response body that
 //!   writes the hub's frames straight from a connection's outbox.
@@ -45,6 +46,7 @@ pub mod hub;
 pub mod ids;
 pub mod metrics;
 pub mod outgoing;
+pub mod per_address;
 pub mod rooms;
 pub mod routes;
 pub mod session;
@@ -57,19 +59,19 @@ use actix_web::{App, HttpServer, middleware};
 pub use config::Config;
 use tokio_util::sync::CancellationToken;
 
-/// How long a finished WebSocket connection lingers before the server closes it.
+/// How long a finished connection lingers before the server closes it: not at all.
 ///
-/// Above half a second on purpose. When a WebSocket response ends (after the close
-/// handshake), actix-http 3.20's HTTP/1 dispatcher "lingers" with the request stream unread
-/// and arms a timer for `now + this`, where `now` is its cached clock, updated every 500 ms.
-/// With a shorter timeout the deadline is often already past when the timer is armed; the
-/// timer then completes at once without registering a wake-up, nothing polls the dispatcher
-/// again, and the TCP connection stays open until the peer sends something (a client that
-/// waits, as RFC 6455 5.5.1 lets it, held a descriptor forever: 19 of 20 connections in a
-/// test with 200 ms). Above 500 ms the deadline is always ahead, and the connection is
-/// closed within this time of the close handshake. Checked by
+/// Zero turns actix-http's linger off: when a WebSocket response ends (after the close
+/// handshake, whoever started it, or a silent peer's heartbeat close) the dispatcher flushes
+/// and shuts the TCP connection down at once, as RFC 6455 5.5.1 asks. With any linger,
+/// actix-http 3.20 arms its timer from a clock it updates every 500 ms, so the connection
+/// stayed open 100–600 ms after the close (and, below 500 ms, often forever: a deadline
+/// already past when armed never wakes the connection again). What lingering protects (a
+/// client whose unread request body would turn the close into a reset) does not apply:
+/// every response here either reads its request fully or is a WebSocket that has finished
+/// its close handshake. Checked by
 /// `rfc5_5_1_the_server_closes_the_tcp_connection_after_a_close_the_client_started`.
-const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_millis(600);
+const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::ZERO;
 
 /// After the sessions have ended (or `--shutdown-timeout` has passed), how long HTTP
 /// requests still in flight get before the workers stop. Whole seconds: actix's unit.
@@ -87,6 +89,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let metrics = Arc::new(metrics::Metrics::new().map_err(std::io::Error::other)?);
+    let per_address =
+        per_address::PerAddress::new(config.max_connections_per_ip, config.max_handshakes_per_ip);
     let state = routes::AppState {
         hub: hub::HubHandle::spawn(&config, Arc::clone(&metrics), shutdown.clone())
             .map_err(std::io::Error::other)?,
@@ -95,6 +99,7 @@ pub async fn run(
         shutdown: shutdown.clone(),
         connections: Arc::default(),
         sessions: tokio_util::task::TaskTracker::new(),
+        per_address,
     };
     let sessions = state.sessions.clone();
     let config = Arc::clone(&state.config);
@@ -108,9 +113,8 @@ pub async fn run(
     })
     // Shutdown is ours to decide (main wires SIGTERM/Ctrl-C to the token), so that sessions
     // say goodbye with 1001 before the server stops accepting.
-    // After a WebSocket close handshake actix waits this long for the peer to drop the TCP
-    // connection (default 1 s); RFC 6455 5.5.1 has the server close first, so linger as little
-    // as actix's clock allows (see the constant).
+    // After a WebSocket close handshake actix would wait for the peer to drop the TCP
+    // connection (default 1 s); RFC 6455 5.5.1 has the server close first (see the constant).
     .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
     // A chat frame is small and should leave now: with Nagle's algorithm (the OS default,
     // which actix keeps) a frame written while an earlier one is unacknowledged waits for

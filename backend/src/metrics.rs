@@ -36,6 +36,10 @@ pub enum Rejection {
     Origin,
     /// `--max-connections` reached (503).
     Capacity,
+    /// `--max-connections-per-ip` reached for the client's address (429).
+    AddressConnections,
+    /// `--max-handshakes-per-ip` exceeded by the client's address (429).
+    AddressHandshakes,
     /// The chat subprotocol was not offered (400).
     Subprotocol,
     /// Not a valid WebSocket upgrade (4xx).
@@ -48,6 +52,8 @@ impl Rejection {
             Self::ShuttingDown => "shutting_down",
             Self::Origin => "origin",
             Self::Capacity => "capacity",
+            Self::AddressConnections => "address_connections",
+            Self::AddressHandshakes => "address_handshakes",
             Self::Subprotocol => "subprotocol",
             Self::NotWebSocket => "not_websocket",
         }

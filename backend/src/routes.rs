@@ -27,7 +27,9 @@ use crate::{
     Config, echo,
     hub::HubHandle,
     metrics::{Endpoint, Metrics, Rejection},
-    outgoing, session,
+    outgoing,
+    per_address::{self, AddressSlot, PerAddress, Refusal},
+    session,
 };
 
 /// What every handler may read; shared by all workers.
@@ -45,17 +47,21 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Every running WebSocket session, so a shutdown can wait for them to say goodbye.
     pub sessions: TaskTracker,
+    /// The per-client-address caps.
+    pub per_address: PerAddress,
 }
 
-/// One of `--max-connections` WebSocket slots, given back (and counted) when the session ends.
+/// One of `--max-connections` WebSocket slots (and one of its address's), given back (and
+/// counted) when the session ends.
 struct Slot {
     counter: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
     endpoint: Endpoint,
+    _address: AddressSlot,
 }
 
 impl Slot {
-    fn take(state: &AppState, endpoint: Endpoint) -> Option<Self> {
+    fn take(state: &AppState, endpoint: Endpoint, address: AddressSlot) -> Option<Self> {
         let previous = state.connections.fetch_add(1, Ordering::AcqRel);
         if previous >= state.config.max_connections {
             state.connections.fetch_sub(1, Ordering::AcqRel);
@@ -65,6 +71,7 @@ impl Slot {
             counter: Arc::clone(&state.connections),
             metrics: Arc::clone(&state.metrics),
             endpoint,
+            _address: address,
         })
     }
 
@@ -155,16 +162,35 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(state.metrics.render())
 }
 
+/// A handshake refused before the upgrade: its status and the body saying why.
+struct Refused {
+    status: StatusCode,
+    body: String,
+    retry_after: Option<u32>,
+}
+
+impl Refused {
+    fn response(self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        response
+            .content_type(ContentType::plaintext())
+            .body(self.body)
+    }
+}
+
 /// The checks every WebSocket handshake passes first: not shutting down, an allowed Origin
-/// (Cross-Site WebSocket Hijacking), and a free connection slot.
-fn admit(
-    req: &HttpRequest,
-    state: &AppState,
-    endpoint: Endpoint,
-) -> Result<Slot, (StatusCode, String)> {
+/// (Cross-Site WebSocket Hijacking), the client address's caps, and a free connection slot.
+fn admit(req: &HttpRequest, state: &AppState, endpoint: Endpoint) -> Result<Slot, Refused> {
     let refuse = |reason, status, body: String| {
         state.metrics.rejected(reason);
-        Err((status, body))
+        Err(Refused {
+            status,
+            body,
+            retry_after: None,
+        })
     };
     if state.shutdown.is_cancelled() {
         return refuse(
@@ -189,7 +215,35 @@ fn admit(
             );
         }
     }
-    match Slot::take(state, endpoint) {
+    let address = client_address(req, &state.config.trusted_proxies);
+    let address = match state
+        .per_address
+        .admit(address, tokio::time::Instant::now())
+    {
+        Ok(address) => address,
+        Err(Refusal::Connections) => {
+            return refuse(
+                Rejection::AddressConnections,
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many connections from {address} (at most {}); close some first\n",
+                    state.config.max_connections_per_ip
+                ),
+            );
+        }
+        Err(Refusal::Handshakes) => {
+            state.metrics.rejected(Rejection::AddressHandshakes);
+            return Err(Refused {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                body: format!(
+                    "too many handshakes from {address} (at most {} a second); retry later\n",
+                    state.config.max_handshakes_per_ip
+                ),
+                retry_after: Some(1),
+            });
+        }
+    };
+    match Slot::take(state, endpoint, address) {
         Some(slot) => Ok(slot),
         None => refuse(
             Rejection::Capacity,
@@ -202,7 +256,7 @@ fn admit(
 async fn ws_echo(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
     let slot = match admit(&req, &state, Endpoint::Echo) {
         Ok(slot) => slot,
-        Err((status, body)) => return plain(status, body),
+        Err(refused) => return refused.response(),
     };
     match actix_ws::handle(&req, body) {
         Ok((response, session, stream)) => {
@@ -219,7 +273,7 @@ async fn ws_echo(req: HttpRequest, body: web::Payload, state: web::Data<AppState
 async fn ws_chat(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
     let slot = match admit(&req, &state, Endpoint::Chat) {
         Ok(slot) => slot,
-        Err((status, body)) => return plain(status, body),
+        Err(refused) => return refused.response(),
     };
     let offered = req
         .headers()
@@ -277,6 +331,19 @@ fn spawn_session(
         }
         .instrument(span),
     );
+}
+
+/// The client's address for the per-address caps (see [`crate::per_address`]).
+fn client_address(req: &HttpRequest, trusted: &[std::net::IpAddr]) -> std::net::IpAddr {
+    let peer = req.peer_addr().map_or(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        |addr| addr.ip(),
+    );
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|value| value.to_str().ok());
+    per_address::client_address(peer, forwarded, trusted)
 }
 
 /// actix answers a bad handshake with a bare status; say what was wrong.

@@ -231,6 +231,12 @@ impl RateLimiter {
         }
     }
 
+    /// Whether the bucket has refilled to its burst by `now` (nothing left to remember).
+    pub fn is_full(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens + elapsed * self.per_sec >= self.burst
+    }
+
     /// Takes one token if there is one.
     pub fn try_take(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();

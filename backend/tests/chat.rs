@@ -13,6 +13,10 @@ use common::{
 };
 use futures_util::SinkExt as _;
 use shared::{ClientMsg, ErrorCode, Nick, RoomInfo, ServerMsg, close};
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::TcpStream,
+};
 use tokio_tungstenite::tungstenite::{
     Message,
     protocol::frame::{
@@ -681,6 +685,97 @@ async fn connections_past_the_limit_get_503() {
         http_request(server.addr, &request).await.0 == 101
     })
     .await;
+}
+
+/// A chat handshake from this test, with `extra` header lines.
+fn chat_handshake(server: &TestServer, extra: &str) -> String {
+    format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Protocol: {}\r\n{extra}\r\n",
+        shared::paths::WS_CHAT,
+        server.addr,
+        shared::SUBPROTOCOL
+    )
+}
+
+#[actix_web::test]
+async fn connections_from_one_address_past_its_cap_get_429() {
+    let server = TestServer::spawn(Config {
+        max_connections_per_ip: 3,
+        ..config()
+    });
+    let _one = server.chat_socket().await;
+    let _two = server.chat_socket().await;
+    let three = server.connect(shared::paths::WS_ECHO).await;
+    let (status, body) = http_request(server.addr, &chat_handshake(&server, "")).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body.contains("too many connections from 127.0.0.1"),
+        "{body}"
+    );
+    let (_, metrics) = common::http_get(server.addr, shared::paths::METRICS).await;
+    assert!(
+        metrics.contains("chat_handshake_rejections_total{reason=\"address_connections\"} 1"),
+        "{metrics}"
+    );
+    // Ending one connection gives its address the slot back.
+    drop(three);
+    eventually("the address's slot is freed", || async {
+        http_request(server.addr, &chat_handshake(&server, ""))
+            .await
+            .0
+            == 101
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn handshakes_from_one_address_past_its_rate_get_429_with_retry_after() {
+    let server = TestServer::spawn(Config {
+        max_handshakes_per_ip: 5,
+        ..config()
+    });
+    let request = chat_handshake(&server, "");
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(common::http_exchange(server.addr, &request).await);
+    }
+    // The burst passes (the sockets close at once, which does not give handshakes back).
+    assert!(statuses[..5].iter().all(|(status, _, _)| *status == 101));
+    assert!(statuses[5..].iter().all(|(status, _, _)| *status == 429));
+    let (_, head, body) = &statuses[7];
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 1"),
+        "{head}"
+    );
+    assert!(body.contains("too many handshakes"), "{body}");
+    // A second later the bucket has refilled.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(http_request(server.addr, &request).await.0, 101);
+}
+
+#[actix_web::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_capped_not_the_proxy() {
+    let server = TestServer::spawn(Config {
+        max_connections_per_ip: 1,
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..config()
+    });
+    let from = |client: &str| chat_handshake(&server, &format!("X-Forwarded-For: {client}\r\n"));
+    let mut held = Vec::new();
+    for client in ["203.0.113.1", "203.0.113.2"] {
+        let mut socket = TcpStream::connect(server.addr).await.unwrap();
+        socket.write_all(from(client).as_bytes()).await.unwrap();
+        let mut head = [0u8; 12];
+        socket.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 101", "{client}");
+        held.push(socket);
+    }
+    // A second connection of the same forwarded client is its second.
+    let (status, body) = http_request(server.addr, &from("203.0.113.1")).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("203.0.113.1"), "{body}");
 }
 
 #[actix_web::test]

@@ -142,6 +142,9 @@ fn server() -> TestServer {
         rate_per_sec: 100_000,
         rate_burst: 100_000,
         max_connections: 100_000,
+        // Some tests open a hundred sockets in a row from 127.0.0.1.
+        max_connections_per_ip: 0,
+        max_handshakes_per_ip: 0,
         ..Config::default()
     })
 }
@@ -424,49 +427,76 @@ async fn rfc5_5_1_the_server_closes_the_tcp_connection_after_a_close_the_client_
     target: Target,
 ) {
     // "the server MUST close the underlying TCP connection immediately": a client that answers
-    // nothing more and waits must see the end of the stream, not hold a descriptor open on the
-    // server. Ten in a row, since a miss is a race in the server (see lib.rs).
+    // nothing more and waits must see the end of the stream within 500 ms of the server's
+    // close frame, not hold a descriptor open on the server. A hundred in a row, since a miss
+    // was a race in the server (see lib.rs).
     let server = server();
-    for _ in 0..10 {
+    let mut slowest = Duration::ZERO;
+    for _ in 0..100 {
         let mut peer = Peer::open(&server, target).await;
         peer.send(&data(CLOSE, &close_payload(1000, b""))).await;
         peer.expect_close(1000).await;
         let started = std::time::Instant::now();
         assert!(peer.next().await.is_none(), "a frame after the close");
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "the server held the TCP connection {:?} after the close handshake",
-            started.elapsed()
-        );
+        slowest = slowest.max(started.elapsed());
     }
+    assert!(
+        slowest < Duration::from_millis(500),
+        "the server held a TCP connection {slowest:?} after the close handshake"
+    );
 }
 
 async fn rfc7_1_1_a_silent_peer_is_closed_and_its_tcp_connection_ends_after_the_heartbeat_timeout(
     target: Target,
 ) {
-    // Peers that complete the handshake and then never read or write (no pong either): the
-    // server closes each with 4408 after --client-timeout and then ends the TCP connection,
-    // releasing its descriptor, without waiting for an answer that never comes. (Twenty, with
-    // pings every 300 ms: the timing at which the old 200 ms linger left every one open.)
-    let server = TestServer::spawn(Config {
-        heartbeat_interval: Duration::from_millis(300),
-        client_timeout: Duration::from_secs(1),
-        ..Config::default()
-    });
+    // 300 peers that complete the handshake and then never read or write (no pong either):
+    // the server closes each with 4408 after --client-timeout and then ends the TCP
+    // connection, releasing its descriptor, without waiting for an answer that never comes.
+    // The real binary, so that its socket descriptors can be counted apart from the test's.
+    const PEERS: usize = 300;
+    let process = common::Process::start(&[
+        "--heartbeat-interval",
+        "300ms",
+        "--client-timeout",
+        "1s",
+        "--max-connections-per-ip",
+        "0",
+        "--max-handshakes-per-ip",
+        "0",
+    ])
+    .await;
+    let server = TestServer::at(process.addr);
+    let pid = process.child.id();
+    let before = common::socket_descriptors(pid);
     let mut peers = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..PEERS {
         peers.push(Peer::open(&server, target).await);
     }
-    let started = std::time::Instant::now();
+    let opened = std::time::Instant::now();
+    assert!(
+        common::socket_descriptors(pid) >= before + PEERS,
+        "the server does not hold the {PEERS} sockets it accepted"
+    );
+    // Their sockets are never read by the peers until the deadline has passed.
+    let deadline = Duration::from_secs(1) + Duration::from_secs(5);
+    let mut held = usize::MAX;
+    while opened.elapsed() < deadline {
+        held = common::socket_descriptors(pid).saturating_sub(before);
+        if held == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        held,
+        0,
+        "{held} of {PEERS} silent peers' sockets were still open after {:?}",
+        opened.elapsed()
+    );
     for peer in &mut peers {
         peer.expect_close(close::HEARTBEAT_TIMEOUT).await;
         assert!(peer.next().await.is_none(), "a frame after the close");
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "the silent peers' TCP connections lasted {:?}",
-        started.elapsed()
-    );
 }
 
 async fn rfc10_4_frame_over_the_size_limit_closes_with_1009(target: Target) {

@@ -186,6 +186,12 @@ pub async fn expect_close(client: &mut Client, code: u16) {
 /// misconfigured proxy or a curious `curl` sends, with no client library smoothing it over.
 /// Reads one response (by `Content-Length`), so keep-alive connections do not stall the test.
 pub async fn http_request(addr: SocketAddr, request: &str) -> (u16, String) {
+    let (status, _, body) = http_exchange(addr, request).await;
+    (status, body)
+}
+
+/// Like [`http_request`], also returning the response head (status line and headers).
+pub async fn http_exchange(addr: SocketAddr, request: &str) -> (u16, String, String) {
     let mut stream = within(TcpStream::connect(addr)).await.expect("connect");
     within(stream.write_all(request.as_bytes()))
         .await
@@ -204,13 +210,14 @@ pub async fn http_request(addr: SocketAddr, request: &str) -> (u16, String) {
     }
 }
 
-/// (status, body) once `bytes` hold a whole response with a `Content-Length`.
-fn parse_response(bytes: &[u8]) -> Option<(u16, String)> {
+/// (status, head, body) once `bytes` hold a whole response with a `Content-Length`.
+fn parse_response(bytes: &[u8]) -> Option<(u16, String, String)> {
     let text = std::str::from_utf8(bytes).ok()?;
     let (head, body) = text.split_once("\r\n\r\n")?;
     let status: u16 = head.split(' ').nth(1)?.parse().ok()?;
     if status == 101 {
-        return Some((status, String::new())); // what follows are WebSocket frames
+        // What follows are WebSocket frames.
+        return Some((status, head.to_owned(), String::new()));
     }
     let length: usize = head.lines().find_map(|line| {
         let (name, value) = line.split_once(':')?;
@@ -218,7 +225,7 @@ fn parse_response(bytes: &[u8]) -> Option<(u16, String)> {
             .then(|| value.trim().parse().ok())
             .flatten()
     })?;
-    (body.len() >= length).then(|| (status, body[..length].to_owned()))
+    (body.len() >= length).then(|| (status, head.to_owned(), body[..length].to_owned()))
 }
 
 /// `GET path` with `Connection: close`.
@@ -594,6 +601,20 @@ pub fn rss_kb(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
+}
+
+/// How many sockets process `pid` holds open: its socket descriptors, counting descriptors of
+/// the same socket once (each worker thread gets its own descriptor of the listener, some
+/// time after start-up).
+pub fn socket_descriptors(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|entry| std::fs::read_link(entry.path()).ok())
+        .map(|target| target.to_string_lossy().into_owned())
+        .filter(|target| target.starts_with("socket:"))
+        .collect::<std::collections::HashSet<_>>()
+        .len()
 }
 
 /// The real `backend` binary, started on 127.0.0.1:0; killed (SIGKILL) when dropped if still
