@@ -3,6 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
+use shared::auth::AuthMode;
 
 // Defaults as the strings clap parses, so `--help` and `Config::default()` cannot disagree.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -26,6 +27,8 @@ const DEFAULT_MAX_CONNECTIONS_PER_IP: &str = "256";
 /// Handshakes per second (and burst) from one address: a whole office reloading at once fits,
 /// a handshake flood from one host does not.
 const DEFAULT_MAX_HANDSHAKES_PER_IP: &str = "50";
+/// A login lasts a month, as in most chat apps; logging out or a password change ends it.
+const DEFAULT_SESSION_TTL: &str = "30days";
 /// About a page of text: enough for a chat message, small enough to keep rooms readable.
 const DEFAULT_MAX_TEXT_CHARS: &str = "2000";
 const DEFAULT_MAX_ROOMS: &str = "32";
@@ -128,6 +131,26 @@ pub struct Config {
     )]
     pub trusted_proxies: Vec<std::net::IpAddr>,
 
+    /// Who may speak: `open` (anyone takes a free nickname), `accounts` (register and log in;
+    /// the nickname is the account) or `jwt` (the embedding site's signed tokens; needs
+    /// `--jwt-secret-file` or `--jwt-public-key-file`). See docs/SECURITY.md.
+    #[arg(long, env = "CHAT_AUTH", default_value = "open", value_parser = parse_auth_mode)]
+    pub auth: AuthMode,
+
+    /// How long a login (accounts mode) lasts.
+    #[arg(long, env = "CHAT_SESSION_TTL", default_value = DEFAULT_SESSION_TTL,
+          value_parser = humantime::parse_duration)]
+    pub session_ttl: Duration,
+
+    /// JWT mode, HS256: a file holding the shared secret (at least 32 bytes).
+    #[arg(long, env = "CHAT_JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
+
+    /// JWT mode, RS256 or EdDSA: a file holding the PEM public key (its type picks the
+    /// algorithm).
+    #[arg(long, env = "CHAT_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+
     /// Longest chat or direct message, in characters; longer ones get a `too_long` error.
     #[arg(long, env = "CHAT_MAX_TEXT_CHARS", default_value = DEFAULT_MAX_TEXT_CHARS)]
     pub max_text_chars: u32,
@@ -213,6 +236,15 @@ pub struct Config {
     pub max_store_queue: usize,
 }
 
+fn parse_auth_mode(text: &str) -> Result<AuthMode, String> {
+    match text {
+        "open" => Ok(AuthMode::Open),
+        "accounts" => Ok(AuthMode::Accounts),
+        "jwt" => Ok(AuthMode::Jwt),
+        other => Err(format!("{other:?} is not one of open, accounts, jwt")),
+    }
+}
+
 impl Default for Config {
     /// The documented defaults, ignoring the environment (unlike [`Config::parse`]).
     fn default() -> Self {
@@ -237,6 +269,10 @@ impl Default for Config {
             max_connections_per_ip: number(DEFAULT_MAX_CONNECTIONS_PER_IP) as usize,
             max_handshakes_per_ip: number(DEFAULT_MAX_HANDSHAKES_PER_IP),
             trusted_proxies: Vec::new(),
+            auth: AuthMode::Open,
+            session_ttl: duration(DEFAULT_SESSION_TTL),
+            jwt_secret_file: None,
+            jwt_public_key_file: None,
             max_text_chars: number(DEFAULT_MAX_TEXT_CHARS),
             max_rooms: number(DEFAULT_MAX_ROOMS),
             rate_per_sec: number(DEFAULT_RATE_PER_SEC),
@@ -293,6 +329,27 @@ impl Config {
             if value == 0 {
                 return Err(format!("{flag} must be at least 1"));
             }
+        }
+        let jwt_keys = [&self.jwt_secret_file, &self.jwt_public_key_file]
+            .iter()
+            .filter(|file| file.is_some())
+            .count();
+        match (self.auth, jwt_keys) {
+            (AuthMode::Jwt, 1) => {}
+            (AuthMode::Jwt, _) => {
+                return Err(
+                    "--auth jwt needs exactly one of --jwt-secret-file (HS256) and \
+                            --jwt-public-key-file (RS256 or EdDSA)"
+                        .into(),
+                );
+            }
+            (_, 0) => {}
+            (_, _) => {
+                return Err("--jwt-secret-file and --jwt-public-key-file need --auth jwt".into());
+            }
+        }
+        if self.session_ttl.is_zero() {
+            return Err("--session-ttl must be greater than zero".into());
         }
         if self.retention_interval.is_zero() {
             return Err("--retention-interval must be greater than zero".into());

@@ -6,6 +6,8 @@
 //!
 //! # Layout
 //! - [`config`]: [`Config`], flags and environment variables with their defaults.
+//! - [`auth`]: who may speak (`--auth open|accounts|jwt`): the account API, session cookies,
+//!   JWT verification.
 //! - [`headers`]: security headers on every response; the app's Content-Security-Policy.
 //! - [`routes`]: `GET /ws` (chat), `GET /ws/echo`, `GET /healthz`, `GET /readyz`,
 //!   `GET /metrics`, the static frontend at `/`; the handshake checks (Origin, connection
@@ -36,6 +38,7 @@
 //! every session has ended, or [`Config::shutdown_timeout`] has passed, the HTTP server stops:
 //! requests still in flight get one more second.
 
+pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod echo;
@@ -91,6 +94,7 @@ pub async fn run(
     let metrics = Arc::new(metrics::Metrics::new().map_err(std::io::Error::other)?);
     let per_address =
         per_address::PerAddress::new(config.max_connections_per_ip, config.max_handshakes_per_ip);
+    let auth = Arc::new(auth::Auth::open(&config).map_err(std::io::Error::other)?);
     let state = routes::AppState {
         hub: hub::HubHandle::spawn(&config, Arc::clone(&metrics), shutdown.clone())
             .map_err(std::io::Error::other)?,
@@ -100,6 +104,7 @@ pub async fn run(
         connections: Arc::default(),
         sessions: tokio_util::task::TaskTracker::new(),
         per_address,
+        auth,
     };
     let sessions = state.sessions.clone();
     let config = Arc::clone(&state.config);

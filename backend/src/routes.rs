@@ -24,7 +24,9 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument as _;
 
 use crate::{
-    Config, echo,
+    Config,
+    auth::{Auth, http::session_cookie},
+    echo,
     hub::HubHandle,
     metrics::{Endpoint, Metrics, Rejection},
     outgoing,
@@ -49,6 +51,8 @@ pub struct AppState {
     pub sessions: TaskTracker,
     /// The per-client-address caps.
     pub per_address: PerAddress,
+    /// Who may speak (`--auth`).
+    pub auth: Arc<Auth>,
 }
 
 /// One of `--max-connections` WebSocket slots (and one of its address's), given back (and
@@ -104,6 +108,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .route(paths::HEALTHZ, web::get().to(healthz))
         .route(paths::READYZ, web::get().to(readyz))
         .route(paths::METRICS, web::get().to(metrics))
+        .configure(crate::auth::http::configure)
         .service(
             web::resource(paths::WS_ECHO)
                 .route(web::get().to(ws_echo))
@@ -293,6 +298,19 @@ async fn ws_chat(req: HttpRequest, body: web::Payload, state: web::Data<AppState
             ),
         );
     }
+    // Who this connection may be, decided before the upgrade (accounts mode reads the
+    // session cookie here); a logged-out one is still upgraded, to be told why and closed
+    // with 4401, which a browser can see and a bare HTTP status it cannot.
+    let gate = match state.auth.gate(session_cookie(&req).as_deref()).await {
+        Ok(gate) => gate,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot check a chat login");
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "logins cannot be checked right now; try again shortly\n".into(),
+            );
+        }
+    };
     match actix_ws::handle_with_protocols(&req, body, &[shared::SUBPROTOCOL]) {
         Ok((response, session, stream)) => {
             let (outbox_tx, outbox) = mpsc::channel(state.config.outbox_capacity);
@@ -300,7 +318,20 @@ async fn ws_chat(req: HttpRequest, body: web::Payload, state: web::Data<AppState
             let hub = state.hub.clone();
             let (config, shutdown) = (Arc::clone(&state.config), state.shutdown.clone());
             let metrics = Arc::clone(&state.metrics);
-            let run = session::run(session, stream, outbox_tx, hub, config, metrics, shutdown);
+            let auth = Arc::clone(&state.auth);
+            let run = session::run(
+                session,
+                stream,
+                outbox_tx,
+                session::Services {
+                    hub,
+                    config,
+                    metrics,
+                    auth,
+                    shutdown,
+                },
+                gate,
+            );
             spawn_session(&req, &state, slot, run);
             response
         }
@@ -334,7 +365,7 @@ fn spawn_session(
 }
 
 /// The client's address for the per-address caps (see [`crate::per_address`]).
-fn client_address(req: &HttpRequest, trusted: &[std::net::IpAddr]) -> std::net::IpAddr {
+pub(crate) fn client_address(req: &HttpRequest, trusted: &[std::net::IpAddr]) -> std::net::IpAddr {
     let peer = req.peer_addr().map_or(
         std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
         |addr| addr.ip(),

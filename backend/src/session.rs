@@ -1,7 +1,8 @@
 //! `GET /ws` sessions: one task per chat connection between its socket and the hub.
 //!
 //! The session decodes frames (bad input gets a typed `error`; the connection stays open),
-//! enforces the per-connection rate limit and forwards requests to the hub. What the hub sends
+//! enforces the per-connection rate limit, applies the login ([`Login`]: the `hello` names
+//! the authenticated user, a JWT's expiry is watched) and forwards requests to the hub. What the hub sends
 //! does not pass through here: the connection writes it from its bounded outbox itself
 //! ([`crate::outgoing`]). The session writes only its own frames (errors, pongs, pings, the
 //! close). It ends on peer close, protocol error, heartbeat timeout, rate abuse (1008), being
@@ -10,12 +11,13 @@
 use std::{sync::Arc, time::Duration};
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, MessageStream, Session};
-use shared::{ClientMsg, ErrorCode, ServerMsg};
+use shared::{ClientMsg, ErrorCode, ServerMsg, close};
 use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     Config,
+    auth::{self, Auth, Gate, Identity},
     error::SessionError,
     hub::HubHandle,
     ids::ConnId,
@@ -24,19 +26,52 @@ use crate::{
     ws::{self, Ending, Heartbeat, close_code},
 };
 
+/// What a chat session works with, besides its socket.
+pub struct Services {
+    /// The chat hub.
+    pub hub: HubHandle,
+    /// The server's configuration.
+    pub config: Arc<Config>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Who may speak.
+    pub auth: Arc<Auth>,
+    /// Cancelled when the server shuts down.
+    pub shutdown: CancellationToken,
+}
+
 /// Runs one chat connection to its end; errors are logged here, once.
 ///
 /// `outbox` is the sending end of the queue the connection writes the hub's frames from
-/// ([`crate::outgoing::attach`]).
+/// ([`crate::outgoing::attach`]); `gate` is what its handshake may claim.
 pub async fn run(
     mut session: Session,
     stream: MessageStream,
     outbox: mpsc::Sender<Frame>,
-    hub: HubHandle,
-    config: Arc<Config>,
-    metrics: Arc<Metrics>,
-    shutdown: CancellationToken,
+    services: Services,
+    gate: Gate,
 ) {
+    let Services {
+        hub,
+        config,
+        metrics,
+        auth,
+        shutdown,
+    } = services;
+    if matches!(gate, Gate::LoggedOut) {
+        // Told in words and by the close code, before the hub ever sees the connection.
+        let refusal = ServerMsg::Error {
+            code: ErrorCode::Unauthenticated,
+            message: "log in first (this server runs with accounts)".into(),
+            client_id: None,
+        };
+        if let Ok(json) = shared::encode(&refusal) {
+            let _ = session.text(json).await;
+        }
+        metrics.closed(Endpoint::Chat, Some(close::UNAUTHENTICATED), true);
+        let _ = session.close(Some(unauthenticated())).await;
+        return;
+    }
     let stream = ws::aggregate(stream, &config);
     // A child of the shutdown token: one signal to watch per wake-up instead of two (which
     // of the two fired is told apart afterwards).
@@ -57,7 +92,12 @@ pub async fn run(
         shutdown: &shutdown,
         metrics: &metrics,
     };
-    let ending = drive(&mut io, stream, conn, &hub, &config).await;
+    let mut login = Login {
+        gate,
+        auth: &auth,
+        expiry: None,
+    };
+    let ending = drive(&mut io, stream, conn, &hub, &config, &mut login).await;
     // Always leave the hub, whatever ended the session (it may be gone on shutdown).
     let _ = hub.disconnect(conn).await;
     let reason = match ending {
@@ -113,6 +153,16 @@ impl Io<'_> {
         }
     }
 
+    async fn event(&mut self, event: &ServerMsg) -> Result<(), SessionError> {
+        match shared::encode(event) {
+            Ok(json) => self.text(json).await,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot encode an event");
+                Ok(())
+            }
+        }
+    }
+
     async fn error(
         &mut self,
         code: ErrorCode,
@@ -141,6 +191,7 @@ async fn drive(
     conn: ConnId,
     hub: &HubHandle,
     config: &Config,
+    login: &mut Login<'_>,
 ) -> Result<Ending, SessionError> {
     let mut heartbeat = Heartbeat::new(config.heartbeat_interval, config.client_timeout);
     let mut limiter = RateLimiter::new(config.rate_per_sec, config.rate_burst, Instant::now());
@@ -196,9 +247,30 @@ async fn drive(
                     continue;
                 }
                 strikes = 0;
-                match parsed {
-                    Ok(request) => hub.request(conn, request).await?,
-                    Err(refused) => io.error(refused.code, refused.message, None).await?,
+                let request = match parsed {
+                    Ok(request) => request,
+                    Err(refused) => {
+                        io.error(refused.code, refused.message, None).await?;
+                        continue;
+                    }
+                };
+                match login.admit(request) {
+                    Admitted::Forward(request) => hub.request(conn, request).await?,
+                    Admitted::Answer(event) => io.event(&event).await?,
+                    Admitted::Refuse(code, message) => io.error(code, message, None).await?,
+                    Admitted::Close(message) => {
+                        io.error(ErrorCode::Unauthenticated, message, None).await?;
+                        return Ok(Ending::Close(Some(unauthenticated())));
+                    }
+                }
+            }
+            () = login.next_deadline() => {
+                if let Some(event) = login.deadline_passed() {
+                    io.event(&event).await?;
+                } else {
+                    let message = "your token expired and no fresh one came; reconnect with a new one";
+                    io.error(ErrorCode::Unauthenticated, message.into(), None).await?;
+                    return Ok(Ending::Close(Some(unauthenticated())));
                 }
             }
             () = heartbeat.tick() => {
@@ -208,6 +280,158 @@ async fn drive(
                 io.session.ping(b"").await?;
             }
         }
+    }
+}
+
+fn unauthenticated() -> actix_ws::CloseReason {
+    actix_ws::CloseReason {
+        code: actix_ws::CloseCode::Other(close::UNAUTHENTICATED),
+        description: Some("not logged in".into()),
+    }
+}
+
+/// How long before a JWT expires the client is asked for a fresh one.
+pub const REAUTH_NOTICE: Duration = Duration::from_secs(60);
+
+/// The connection's login: what its `hello` may claim, and (JWT mode) when its token expires.
+struct Login<'a> {
+    gate: Gate,
+    auth: &'a Auth,
+    expiry: Option<Expiry>,
+}
+
+/// A verified JWT's deadline.
+struct Expiry {
+    sub: String,
+    at: Instant,
+    /// `reauth_needed` was sent for this token.
+    warned: bool,
+}
+
+/// What becomes of a request under the connection's login.
+enum Admitted {
+    /// To the hub (a `hello` rewritten to the authenticated user).
+    Forward(ClientMsg),
+    /// Answered here.
+    Answer(ServerMsg),
+    /// Refused with a typed error; the connection stays.
+    Refuse(ErrorCode, String),
+    /// Refused, and the connection closes with 4401.
+    Close(String),
+}
+
+impl Login<'_> {
+    fn admit(&mut self, request: ClientMsg) -> Admitted {
+        match request {
+            ClientMsg::Hello {
+                nick,
+                token,
+                rooms,
+                since,
+                epochs,
+                direct_since,
+                direct_epoch,
+                jwt,
+            } => {
+                let identity = match &self.gate {
+                    Gate::Open if auth::token_is_reserved(&token) => {
+                        return Admitted::Refuse(
+                            ErrorCode::Invalid,
+                            "browser tokens starting with acct- or jwt- are reserved".into(),
+                        );
+                    }
+                    Gate::Open => Identity { nick, token },
+                    Gate::Account(identity) => identity.clone(),
+                    Gate::LoggedOut => return Admitted::Close("log in first".into()),
+                    Gate::Jwt => match self.verify(jwt.as_deref()) {
+                        Ok(identity) => identity,
+                        Err(message) => return Admitted::Close(message),
+                    },
+                };
+                Admitted::Forward(ClientMsg::Hello {
+                    nick: identity.nick,
+                    token: identity.token,
+                    rooms,
+                    since,
+                    epochs,
+                    direct_since,
+                    direct_epoch,
+                    jwt: None,
+                })
+            }
+            ClientMsg::Rename { .. } if !matches!(self.gate, Gate::Open) => Admitted::Refuse(
+                ErrorCode::Forbidden,
+                "your nickname is your login's; it cannot be changed here".into(),
+            ),
+            ClientMsg::Reauth { jwt } => self.reauth(&jwt),
+            other => Admitted::Forward(other),
+        }
+    }
+
+    /// Verifies a `hello`'s token and starts watching its expiry.
+    fn verify(&mut self, jwt: Option<&str>) -> Result<Identity, String> {
+        let verifier = self
+            .auth
+            .jwt()
+            .ok_or_else(|| "this server has no JWT key".to_owned())?;
+        let token = jwt.ok_or_else(|| "this server needs a token (jwt) in hello".to_owned())?;
+        let verified = verifier.verify(token)?;
+        self.expiry = Some(Expiry {
+            at: Instant::now() + verified.remaining(),
+            sub: verified.sub,
+            warned: false,
+        });
+        Ok(verified.identity)
+    }
+
+    fn reauth(&mut self, jwt: &str) -> Admitted {
+        let (Some(verifier), Some(expiry)) = (self.auth.jwt(), self.expiry.as_mut()) else {
+            return Admitted::Refuse(
+                ErrorCode::Invalid,
+                "reauth is for a connection identified with a token (JWT mode)".into(),
+            );
+        };
+        match verifier.verify(jwt) {
+            Ok(verified) if verified.sub == expiry.sub => {
+                let remaining = verified.remaining();
+                expiry.at = Instant::now() + remaining;
+                expiry.warned = false;
+                Admitted::Answer(ServerMsg::Reauthed {
+                    expires_in_ms: u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX),
+                })
+            }
+            Ok(_) => Admitted::Refuse(
+                ErrorCode::Forbidden,
+                "the fresh token names another user".into(),
+            ),
+            Err(message) => Admitted::Refuse(ErrorCode::Unauthenticated, message),
+        }
+    }
+
+    /// When the login next needs attention: the notice before expiry, then the expiry.
+    /// Never, without a token.
+    async fn next_deadline(&self) {
+        match &self.expiry {
+            Some(expiry) if expiry.warned => tokio::time::sleep_until(expiry.at).await,
+            Some(expiry) => {
+                tokio::time::sleep_until(expiry.at.checked_sub(REAUTH_NOTICE).unwrap_or(expiry.at))
+                    .await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The deadline came: `reauth_needed` to send, or `None` when the token has expired.
+    fn deadline_passed(&mut self) -> Option<ServerMsg> {
+        let expiry = self.expiry.as_mut()?;
+        let now = Instant::now();
+        if expiry.at <= now {
+            return None;
+        }
+        expiry.warned = true;
+        Some(ServerMsg::ReauthNeeded {
+            expires_in_ms: u64::try_from((expiry.at - now).as_millis()).unwrap_or(u64::MAX),
+        })
     }
 }
 

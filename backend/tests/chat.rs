@@ -75,6 +75,7 @@ async fn hello_welcomes_and_joins_the_default_room() {
             direct_since: None,
             epochs: Default::default(),
             direct_epoch: None,
+            jwt: None,
         })
         .await;
     match alice.recv().await {
@@ -147,6 +148,7 @@ async fn join_gives_members_then_presence_events_follow() {
         direct_since: None,
         epochs: Default::default(),
         direct_epoch: None,
+        jwt: None,
     })
     .await;
     assert!(matches!(bob.recv().await, ServerMsg::Welcome { .. }));
@@ -213,6 +215,7 @@ async fn two_tabs_of_one_user_are_one_member() {
         direct_since: None,
         epochs: Default::default(),
         direct_epoch: None,
+        jwt: None,
     })
     .await;
     assert_eq!(
@@ -262,6 +265,7 @@ async fn taken_nickname_is_refused_ignoring_case_and_the_socket_stays_usable() {
             direct_since: None,
             epochs: Default::default(),
             direct_epoch: None,
+            jwt: None,
         })
         .await;
     assert_eq!(impostor.recv_error().await, ErrorCode::NickTaken);
@@ -274,6 +278,7 @@ async fn taken_nickname_is_refused_ignoring_case_and_the_socket_stays_usable() {
             direct_since: None,
             epochs: Default::default(),
             direct_epoch: None,
+            jwt: None,
         })
         .await;
     assert!(matches!(impostor.recv().await, ServerMsg::Welcome { .. }));
@@ -313,6 +318,7 @@ async fn rename_propagates_and_respects_uniqueness() {
             direct_since: None,
             epochs: Default::default(),
             direct_epoch: None,
+            jwt: None,
         })
         .await;
     match newcomer.recv().await {
@@ -452,6 +458,7 @@ async fn requests_before_hello_and_outside_joined_rooms_are_refused() {
             direct_since: None,
             epochs: Default::default(),
             direct_epoch: None,
+            jwt: None,
         })
         .await;
     assert_eq!(alice.recv_error().await, ErrorCode::AlreadyIdentified);
@@ -881,6 +888,7 @@ async fn slow_reader_is_dropped_with_1013_memory_stays_bounded_and_everyone_else
         direct_since: None,
         epochs: Default::default(),
         direct_epoch: None,
+        jwt: None,
     };
     slow.send_text(&shared::encode(&hello).unwrap()).await;
     for chat in [&mut sender, &mut watcher] {
@@ -960,6 +968,7 @@ async fn silent_chat_client_is_dropped_and_leaves_its_rooms() {
         direct_since: None,
         epochs: Default::default(),
         direct_epoch: None,
+        jwt: None,
     };
     silent.send_text(&shared::encode(&hello).unwrap()).await;
     assert!(matches!(

@@ -144,6 +144,7 @@ async fn resume(
         epochs,
         direct_since: None,
         direct_epoch: None,
+        jwt: None,
     })
     .await;
     loop {
@@ -383,6 +384,7 @@ async fn a_direct_message_crosses_nodes_live_and_is_caught_up_after_being_offlin
         epochs: BTreeMap::new(),
         direct_since: Some(last_seen),
         direct_epoch: None,
+        jwt: None,
     })
     .await;
     loop {
@@ -523,6 +525,7 @@ async fn try_nick(server: &TestServer, nick: &str, token: &str) -> (bool, Chat) 
         epochs: BTreeMap::new(),
         direct_since: None,
         direct_epoch: None,
+        jwt: None,
     })
     .await;
     let welcomed = match chat.recv_any().await {
@@ -571,6 +574,7 @@ async fn members_typing_renames_and_the_room_list_span_the_nodes() {
         epochs: BTreeMap::new(),
         direct_since: None,
         direct_epoch: None,
+        jwt: None,
     })
     .await;
     let members = loop {

@@ -70,6 +70,7 @@ async fn greet_in_epochs(
             .map(|(room, epoch)| (room.parse().unwrap(), epoch.clone()))
             .collect(),
         direct_epoch: None,
+        jwt: None,
     })
     .await;
     assert!(matches!(chat.recv_any().await, ServerMsg::Welcome { .. }));
@@ -488,6 +489,7 @@ async fn direct_messages_are_kept_per_user_and_caught_up_after_a_reconnect() {
                     direct_since: None,
                     epochs: Default::default(),
                     direct_epoch: None,
+                    jwt: None,
                 })
                 .await;
             match probe.recv_any().await {

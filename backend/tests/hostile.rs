@@ -101,6 +101,7 @@ async fn flood(server: &TestServer, nick: &str, frames: impl Iterator<Item = Str
         direct_since: None,
         epochs: Default::default(),
         direct_epoch: None,
+        jwt: None,
     };
     attacker.send_text(&shared::encode(&hello).unwrap()).await;
     let bytes: Vec<u8> = frames
@@ -201,6 +202,7 @@ async fn the_server_survives_the_battery() {
         direct_since: None,
         epochs: Default::default(),
         direct_epoch: None,
+        jwt: None,
     })
     .await;
     assert!(matches!(odd.recv().await, ServerMsg::Welcome { .. }));

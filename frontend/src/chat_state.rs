@@ -112,6 +112,8 @@ pub struct ChatState {
     next_client_id: u64,
     /// A `hello` is out and no `welcome` came back yet.
     awaiting_welcome: bool,
+    /// JWT mode: the server asked for a fresh token (`reauth_needed`) and none was sent yet.
+    pub reauth_needed: bool,
 }
 
 /// Typing indicators lapse after the server's timeout plus this margin if no stop arrives
@@ -150,6 +152,7 @@ impl ChatState {
             epochs,
             direct_since: self.direct_last,
             direct_epoch: self.direct_last.and(self.direct_epoch.clone()),
+            jwt: None,
         }
     }
 
@@ -433,6 +436,8 @@ impl ChatState {
                 message,
                 client_id,
             } => self.refused(code, message, client_id),
+            ServerMsg::ReauthNeeded { .. } => self.reauth_needed = true,
+            ServerMsg::Reauthed { .. } => self.reauth_needed = false,
         }
     }
 

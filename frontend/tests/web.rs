@@ -274,6 +274,7 @@ impl ChatClient {
                 epochs: Default::default(),
                 direct_since: None,
                 direct_epoch: None,
+                jwt: None,
             })
             .await;
         assert!(matches!(client.recv().await, ServerMsg::Welcome { .. }));

@@ -93,6 +93,15 @@ pub enum ClientMsg {
         /// The `epoch` of the last `direct_history`, with `direct_since`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         direct_epoch: Option<Epoch>,
+        /// JWT mode: the token the embedding page handed the app. Its `sub` is the user and
+        /// its `name` the nickname (`nick` and `token` above are then ignored).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        jwt: Option<String>,
+    },
+    /// JWT mode: a fresh token for the same `sub`, answering `reauth_needed` (or sooner).
+    Reauth {
+        /// The token.
+        jwt: String,
     },
     /// Join (and create, if new) a room. `history` follows `joined`.
     Join {
@@ -276,6 +285,17 @@ pub enum ServerMsg {
         /// The refused message's `client_id`, when it was a `say` or `direct`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<ClientMsgId>,
+    },
+    /// JWT mode: your token expires in `expires_in_ms`; send `reauth` with a fresh one before
+    /// then, or the connection closes with 4401.
+    ReauthNeeded {
+        /// Milliseconds left.
+        expires_in_ms: u64,
+    },
+    /// JWT mode: the fresh token was accepted; it expires in `expires_in_ms`.
+    Reauthed {
+        /// Milliseconds left.
+        expires_in_ms: u64,
     },
 }
 
@@ -481,6 +501,10 @@ pub enum ErrorCode {
     StoreFailed,
     /// Too many messages are waiting to be stored; nothing was sent. Retry shortly.
     Overloaded,
+    /// Not allowed to you (e.g. a rename where nicknames are accounts').
+    Forbidden,
+    /// No valid login, or its token expired (the connection then closes with 4401).
+    Unauthenticated,
 }
 
 /// Why a text frame is not a [`ClientMsg`]: the code and the precise reason, ready to send.
@@ -512,7 +536,7 @@ impl ClientMsg {
 }
 
 /// Every `type` a client may send, for telling "unknown type" from "bad field".
-const CLIENT_TYPES: [&str; 9] = [
+const CLIENT_TYPES: [&str; 10] = [
     "hello",
     "join",
     "load_older",
@@ -522,6 +546,7 @@ const CLIENT_TYPES: [&str; 9] = [
     "typing",
     "direct",
     "rename",
+    "reauth",
 ];
 
 fn classify(text: &str, err: &serde_json::Error) -> RequestError {

@@ -22,6 +22,9 @@ pub const MESSAGE_TOO_BIG: u16 = 1009;
 pub const SLOW_CONSUMER: u16 = 1013;
 /// The server failed in a way that is not the client's fault (RFC 6455 7.4.1).
 pub const INTERNAL_ERROR: u16 = 1011;
+/// No valid login: no session cookie (accounts mode) or no valid token (jwt mode), or the
+/// token expired and no fresh one came in time; like HTTP 401. Log in (again), then reconnect.
+pub const UNAUTHENTICATED: u16 = 4401;
 /// The peer answered no ping within the server's client timeout; like HTTP 408. A browser whose
 /// network really died never sees this frame, but a merely stalled one does, and knows why.
 pub const HEARTBEAT_TIMEOUT: u16 = 4408;

@@ -6,6 +6,8 @@
 //! `tests/wire_format.rs`; changing a field name or a close code is a protocol change.
 //!
 //! # Layout
+//! - [`auth`]: the account API's bodies ([`auth::Credentials`], [`auth::SessionInfo`]) and
+//!   [`auth::AuthMode`].
 //! - [`chat`]: protocol v1 on `/ws`: [`ClientMsg`], [`ServerMsg`], [`ErrorCode`], [`Limits`].
 //! - [`ids`]: validated newtypes ([`Nick`], [`RoomName`], [`ClientMsgId`], [`Epoch`], [`UserToken`],
 //!   [`MessageId`]); a bad value is a decode error with a precise [`InvalidName`] reason.
@@ -16,6 +18,7 @@
 //! - [`paths`]: the HTTP paths both sides must agree on.
 //! - `checks` (hidden): decoder properties for the fuzz targets and their regression tests.
 
+pub mod auth;
 pub mod chat;
 #[doc(hidden)]
 pub mod checks;

@@ -10,3 +10,15 @@ pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 /// Prometheus metrics (text exposition format).
 pub const METRICS: &str = "/metrics";
+/// `GET`: [`crate::auth::SessionInfo`], the auth mode and who this browser is logged in as.
+pub const API_SESSION: &str = "/api/session";
+/// `POST` [`crate::auth::Credentials`]: create an account and log in (accounts mode).
+pub const API_REGISTER: &str = "/api/register";
+/// `POST` [`crate::auth::Credentials`]: log in (accounts mode).
+pub const API_LOGIN: &str = "/api/login";
+/// `POST`: end this browser's session.
+pub const API_LOGOUT: &str = "/api/logout";
+/// `POST` [`crate::auth::PasswordChange`]: change the password; other sessions end.
+pub const API_PASSWORD: &str = "/api/password";
+/// The session cookie (HttpOnly, SameSite=Strict).
+pub const SESSION_COOKIE: &str = "chat_session";

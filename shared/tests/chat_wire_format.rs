@@ -20,6 +20,7 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
                 epochs: Default::default(),
                 direct_since: None,
                 direct_epoch: None,
+                jwt: None,
             },
             r#"{"type":"hello","nick":"Alice","token":"k3J9-browser-token_x","rooms":["lobby","rust"]}"#,
         ),
@@ -34,6 +35,7 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
                     .collect(),
                 direct_since: Some(MessageId(43)),
                 direct_epoch: Some("5b0e41d2".parse().unwrap()),
+                jwt: None,
             },
             r#"{"type":"hello","nick":"Alice","token":"k3J9-browser-token_x","rooms":["lobby","rust"],"since":{"lobby":41},"epochs":{"lobby":"9f3c2a7e"},"direct_since":43,"direct_epoch":"5b0e41d2"}"#,
         ),
@@ -94,6 +96,25 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
                 nick: "Alicia".parse().unwrap(),
             },
             r#"{"type":"rename","nick":"Alicia"}"#,
+        ),
+        (
+            ClientMsg::Hello {
+                nick: "Alice".parse().unwrap(),
+                token: "k3J9-browser-token_x".parse().unwrap(),
+                rooms: vec![],
+                since: Default::default(),
+                epochs: Default::default(),
+                direct_since: None,
+                direct_epoch: None,
+                jwt: Some("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.c2ln".into()),
+            },
+            r#"{"type":"hello","nick":"Alice","token":"k3J9-browser-token_x","rooms":[],"jwt":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.c2ln"}"#,
+        ),
+        (
+            ClientMsg::Reauth {
+                jwt: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.bmV3".into(),
+            },
+            r#"{"type":"reauth","jwt":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.bmV3"}"#,
         ),
     ]
 }
@@ -241,6 +262,18 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
             },
             r#"{"type":"error","code":"too_long","message":"message has 2400 characters; the limit is 2000","client_id":"c-19"}"#,
         ),
+        (
+            ServerMsg::ReauthNeeded {
+                expires_in_ms: 60000,
+            },
+            r#"{"type":"reauth_needed","expires_in_ms":60000}"#,
+        ),
+        (
+            ServerMsg::Reauthed {
+                expires_in_ms: 3600000,
+            },
+            r#"{"type":"reauthed","expires_in_ms":3600000}"#,
+        ),
     ]
 }
 
@@ -289,13 +322,15 @@ fn wire_name(code: ErrorCode) -> &'static str {
         ErrorCode::NoSuchUser => "no_such_user",
         ErrorCode::StoreFailed => "store_failed",
         ErrorCode::Overloaded => "overloaded",
+        ErrorCode::Forbidden => "forbidden",
+        ErrorCode::Unauthenticated => "unauthenticated",
     }
 }
 
 #[test]
 fn every_error_code_has_its_snake_case_name_and_is_documented() {
     let codes = all_error_codes();
-    assert_eq!(codes.len(), 14, "{codes:?}");
+    assert_eq!(codes.len(), 16, "{codes:?}");
     let doc = protocol_doc();
     for code in codes {
         let name = wire_name(code);

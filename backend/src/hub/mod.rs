@@ -352,6 +352,8 @@ impl Hub {
                     epochs,
                     direct_since,
                     direct_epoch,
+                    // The session has verified and consumed it.
+                    jwt: _,
                 },
             ) => {
                 let resume = Resume {
@@ -407,6 +409,13 @@ impl Hub {
                 self.direct(conn, user, &to, text, client_id);
             }
             (Some(user), ClientMsg::Rename { nick }) => self.rename(conn, user, nick),
+            // The session answers it (crate::session); one reaching here has no token to renew.
+            (Some(_), ClientMsg::Reauth { .. }) => self.refuse(
+                conn,
+                ErrorCode::Invalid,
+                "reauth is for a connection identified with a token (JWT mode)",
+                None,
+            ),
         }
     }
 }
@@ -453,6 +462,7 @@ mod tests {
             epochs: std::collections::BTreeMap::new(),
             direct_since: None,
             direct_epoch: None,
+            jwt: None,
         };
         hub.request(fake.conn, message).await.unwrap();
     }

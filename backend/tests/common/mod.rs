@@ -228,6 +228,37 @@ fn parse_response(bytes: &[u8]) -> Option<(u16, String, String)> {
     (body.len() >= length).then(|| (status, head.to_owned(), body[..length].to_owned()))
 }
 
+/// `POST path` with a JSON `body` (and the session `cookie`): (status, head, body).
+pub async fn post_json(
+    addr: SocketAddr,
+    path: &str,
+    body: &str,
+    cookie: Option<&str>,
+) -> (u16, String, String) {
+    let cookie = cookie
+        .map(|c| format!("Cookie: {}={c}\r\n", shared::paths::SESSION_COOKIE))
+        .unwrap_or_default();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n{cookie}\r\n{body}",
+        body.len()
+    );
+    http_exchange(addr, &request).await
+}
+
+/// The value of the session cookie a response `head` sets, if it sets one.
+pub fn set_cookie(head: &str) -> Option<String> {
+    head.lines()
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+        .find_map(|(_, value)| {
+            value
+                .trim()
+                .strip_prefix(&format!("{}=", shared::paths::SESSION_COOKIE))
+                .map(|rest| rest.split(';').next().unwrap_or("").to_owned())
+        })
+}
+
 /// `GET path` with `Connection: close`.
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     http_request(
@@ -251,6 +282,11 @@ pub fn token_for(name: &str) -> shared::UserToken {
 impl TestServer {
     /// Opens `/ws` offering the chat subprotocol, without identifying.
     pub async fn chat_socket(&self) -> Chat {
+        self.chat_socket_with_cookie(None).await
+    }
+
+    /// Like [`TestServer::chat_socket`], sending the session cookie `cookie` (accounts mode).
+    pub async fn chat_socket_with_cookie(&self, cookie: Option<&str>) -> Chat {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
         let mut request = self
             .ws_url(shared::paths::WS_CHAT)
@@ -260,6 +296,14 @@ impl TestServer {
             "Sec-WebSocket-Protocol",
             shared::SUBPROTOCOL.parse().unwrap(),
         );
+        if let Some(cookie) = cookie {
+            request.headers_mut().insert(
+                "Cookie",
+                format!("{}={cookie}", shared::paths::SESSION_COOKIE)
+                    .parse()
+                    .unwrap(),
+            );
+        }
         let (ws, response) = within(tokio_tungstenite::connect_async(request))
             .await
             .expect("chat handshake");
@@ -288,6 +332,23 @@ impl TestServer {
         rooms: &[&str],
     ) -> Chat {
         let mut chat = self.chat_socket().await;
+        chat.identify(nick, token, rooms, None).await;
+        chat
+    }
+}
+
+impl Chat {
+    /// Says hello (with `jwt` in JWT mode) and consumes the welcome, the `joined` of each room
+    /// (the default room when `rooms` is empty) and the history that follows. Returns the
+    /// nickname the welcome names.
+    pub async fn identify(
+        &mut self,
+        nick: &str,
+        token: shared::UserToken,
+        rooms: &[&str],
+        jwt: Option<String>,
+    ) -> shared::Nick {
+        let chat = self;
         let rooms: Vec<shared::RoomName> = rooms.iter().map(|r| r.parse().unwrap()).collect();
         let expected_joins = rooms.len().max(1);
         chat.send(&shared::ClientMsg::Hello {
@@ -298,12 +359,13 @@ impl TestServer {
             direct_since: None,
             epochs: Default::default(),
             direct_epoch: None,
+            jwt,
         })
         .await;
-        match chat.recv().await {
-            shared::ServerMsg::Welcome { .. } => {}
+        let user = match chat.recv().await {
+            shared::ServerMsg::Welcome { user, .. } => user,
             other => panic!("expected welcome, got {other:?}"),
-        }
+        };
         // A joined and a history per room (in that order), and one direct_history. Single
         // node: all joined first, then direct_history, then the histories. Cluster mode
         // (separate logs, read concurrently; the member list comes with the history): in any
@@ -329,11 +391,9 @@ impl TestServer {
             }
         }
         assert_eq!((directs, histories), (1, expected_joins));
-        chat
+        user
     }
-}
 
-impl Chat {
     pub async fn send(&mut self, message: &shared::ClientMsg) {
         self.send_raw(&shared::encode(message).unwrap()).await;
     }

@@ -39,6 +39,11 @@ impl RedisServer {
         server
     }
 
+    /// The directory its data (the append-only file) lives in.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// `redis://127.0.0.1:PORT/`, for `--redis`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)

@@ -1,0 +1,330 @@
+//! The account API of accounts mode, JSON over HTTP (`shared::auth` has the bodies):
+//!
+//! | route | answers |
+//! |---|---|
+//! | `GET /api/session` | 200 `{mode, user}` (any mode) |
+//! | `POST /api/register` `{name, password}` | 201 + cookie; 400 bad password; 409 name taken; 429 |
+//! | `POST /api/login` `{name, password}` | 200 + cookie; 401 "wrong name or password"; 429 |
+//! | `POST /api/logout` | 200, cookie cleared, session ended |
+//! | `POST /api/password` `{old, new}` | 200; 401 not logged in or wrong `old`; 400; 429; other sessions end |
+//!
+//! Outside accounts mode the POST routes answer 404. Refusals carry `{error}`; a store that
+//! cannot be reached answers 503. Cross-site requests cannot use the cookie (SameSite=Strict),
+//! and a POST from a foreign `Origin` gets 403 as WebSocket handshakes do.
+
+use actix_web::{
+    HttpRequest, HttpResponse,
+    http::{StatusCode, header},
+    web,
+};
+use shared::{
+    Nick,
+    auth::{ApiError, AuthMode, Credentials, PasswordChange, SessionInfo, password_problem},
+    paths,
+};
+
+use super::{
+    ATTEMPT_WINDOW, ATTEMPTS_PER_ACCOUNT, ATTEMPTS_PER_ADDRESS, Auth, AuthError, hash_password,
+    new_session_token, session_hash,
+};
+use crate::routes::{AppState, client_address};
+
+/// Registers the routes (and JSON bodies that fail to parse answer `{error}` too).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let json = web::JsonConfig::default()
+        .limit(8 * 1024)
+        .error_handler(|err, _| {
+            let message = format!("the request body is not valid: {err}");
+            actix_web::error::InternalError::from_response(
+                err,
+                refusal(StatusCode::BAD_REQUEST, message),
+            )
+            .into()
+        });
+    cfg.app_data(json)
+        .route(paths::API_SESSION, web::get().to(session))
+        .route(paths::API_REGISTER, web::post().to(register))
+        .route(paths::API_LOGIN, web::post().to(login))
+        .route(paths::API_LOGOUT, web::post().to(logout))
+        .route(paths::API_PASSWORD, web::post().to(change_password));
+}
+
+fn refusal(status: StatusCode, error: impl Into<String>) -> HttpResponse {
+    HttpResponse::build(status).json(ApiError {
+        error: error.into(),
+    })
+}
+
+/// A failure that is not the client's: logged here, once, and answered 503.
+fn unavailable(err: &AuthError) -> HttpResponse {
+    tracing::error!(error = %err, "account request failed");
+    refusal(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "accounts are unavailable right now; try again shortly",
+    )
+}
+
+/// The session cookie value the request carries, if any.
+pub fn session_cookie(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == paths::SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// `Set-Cookie` for `value` lasting `max_age` seconds (0 clears it). `Secure` when the
+/// request came over https (directly or, per `X-Forwarded-Proto`, through a proxy).
+fn cookie(req: &HttpRequest, value: &str, max_age: u64) -> (header::HeaderName, String) {
+    let secure = if req.connection_info().scheme() == "https" {
+        "; Secure"
+    } else {
+        ""
+    };
+    (
+        header::SET_COOKIE,
+        format!(
+            "{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}",
+            paths::SESSION_COOKIE
+        ),
+    )
+}
+
+/// Refuses a POST from a foreign origin (the cookie is SameSite=Strict already; this also
+/// covers browsers that ignore it).
+fn foreign_origin(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)?
+        .to_str()
+        .unwrap_or("(not text)");
+    let host = req.connection_info().host().to_owned();
+    (!state.config.origin_allowed(origin, &host)).then(|| {
+        refusal(
+            StatusCode::FORBIDDEN,
+            format!("origin {origin} may not use this server's accounts"),
+        )
+    })
+}
+
+/// The refusal of a request this server cannot take: the 404 that says it has no accounts,
+/// or the Origin check's 403.
+fn refuse_unless_accounts(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
+    if state.auth.mode != AuthMode::Accounts {
+        return Some(refusal(
+            StatusCode::NOT_FOUND,
+            "this server has no accounts (it does not run with --auth accounts)",
+        ));
+    }
+    foreign_origin(req, state)
+}
+
+fn too_many() -> HttpResponse {
+    HttpResponse::TooManyRequests()
+        .insert_header((header::RETRY_AFTER, ATTEMPT_WINDOW.as_secs().to_string()))
+        .json(ApiError {
+            error: "too many attempts; wait a minute and try again".into(),
+        })
+}
+
+/// Counts an attempt against the client's address, and against `account` if given; whether
+/// both are within their limits. Both are counted even when one is over, so that a flood
+/// keeps its counters high.
+async fn within_limits(
+    req: &HttpRequest,
+    state: &AppState,
+    auth: &Auth,
+    account: Option<&Nick>,
+) -> Result<bool, AuthError> {
+    let Some(accounts) = auth.accounts() else {
+        return Ok(true);
+    };
+    let address = client_address(req, &state.config.trusted_proxies);
+    let by_address = accounts
+        .attempt(
+            &format!("addr:{address}"),
+            ATTEMPTS_PER_ADDRESS,
+            ATTEMPT_WINDOW,
+        )
+        .await?;
+    let by_account = match account {
+        Some(name) => {
+            accounts
+                .attempt(
+                    &format!("acct:{}", name.key()),
+                    ATTEMPTS_PER_ACCOUNT,
+                    ATTEMPT_WINDOW,
+                )
+                .await?
+        }
+        None => true,
+    };
+    Ok(by_address && by_account)
+}
+
+/// Starts a session for `name` and answers `status` with the cookie.
+async fn logged_in(
+    req: &HttpRequest,
+    auth: &Auth,
+    name: Nick,
+    status: StatusCode,
+) -> Result<HttpResponse, AuthError> {
+    let token = new_session_token()?;
+    if let Some(accounts) = auth.accounts() {
+        accounts
+            .start_session(&name, session_hash(&token), auth.session_ttl)
+            .await?;
+    }
+    tracing::info!(account = %name, "logged in");
+    Ok(HttpResponse::build(status)
+        .insert_header(cookie(req, &token, auth.session_ttl.as_secs()))
+        .json(SessionInfo {
+            mode: auth.mode,
+            user: Some(name),
+        }))
+}
+
+async fn session(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let cookie = session_cookie(&req);
+    match state.auth.session_user(cookie.as_deref()).await {
+        Ok(user) => HttpResponse::Ok().json(SessionInfo {
+            mode: state.auth.mode,
+            user,
+        }),
+        Err(err) => unavailable(&err),
+    }
+}
+
+async fn register(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Credentials>,
+) -> HttpResponse {
+    if let Some(refused) = refuse_unless_accounts(&req, &state) {
+        return refused;
+    }
+    let auth = &state.auth;
+    let Credentials { name, password } = body.into_inner();
+    if let Some(problem) = password_problem(&password) {
+        return refusal(StatusCode::BAD_REQUEST, problem);
+    }
+    let result = async {
+        if !within_limits(&req, &state, auth, None).await? {
+            return Ok(too_many());
+        }
+        let phc = hash_password(password).await?;
+        let Some(accounts) = auth.accounts() else {
+            return Ok(refusal(StatusCode::NOT_FOUND, "no accounts"));
+        };
+        if !accounts.register(&name, phc).await? {
+            return Ok(refusal(
+                StatusCode::CONFLICT,
+                format!("the name {name} is taken; choose another"),
+            ));
+        }
+        tracing::info!(account = %name, "account registered");
+        logged_in(&req, auth, name, StatusCode::CREATED).await
+    }
+    .await;
+    result.unwrap_or_else(|err| unavailable(&err))
+}
+
+async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Credentials>,
+) -> HttpResponse {
+    if let Some(refused) = refuse_unless_accounts(&req, &state) {
+        return refused;
+    }
+    let auth = &state.auth;
+    let Credentials { name, password } = body.into_inner();
+    let result = async {
+        // The same limits, words and work whether or not the account exists: nothing here
+        // tells an attacker which names are registered.
+        if !within_limits(&req, &state, auth, Some(&name)).await? {
+            return Ok(too_many());
+        }
+        let account = match auth.accounts() {
+            Some(accounts) => accounts.account(&name).await?,
+            None => None,
+        };
+        let phc = account.as_ref().map(|a| a.phc.clone());
+        if !auth.check_password(password, phc).await? {
+            return Ok(refusal(StatusCode::UNAUTHORIZED, "wrong name or password"));
+        }
+        let Some(account) = account else {
+            return Ok(refusal(StatusCode::UNAUTHORIZED, "wrong name or password"));
+        };
+        logged_in(&req, auth, account.name, StatusCode::OK).await
+    }
+    .await;
+    result.unwrap_or_else(|err| unavailable(&err))
+}
+
+async fn logout(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(refused) = refuse_unless_accounts(&req, &state) {
+        return refused;
+    }
+    let auth = &state.auth;
+    if let (Some(token), Some(accounts)) = (session_cookie(&req), auth.accounts())
+        && let Err(err) = accounts.end_session(session_hash(&token)).await
+    {
+        return unavailable(&err.into());
+    }
+    HttpResponse::Ok()
+        .insert_header(cookie(&req, "", 0))
+        .json(SessionInfo {
+            mode: auth.mode,
+            user: None,
+        })
+}
+
+async fn change_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<PasswordChange>,
+) -> HttpResponse {
+    if let Some(refused) = refuse_unless_accounts(&req, &state) {
+        return refused;
+    }
+    let auth = &state.auth;
+    let PasswordChange { old, new } = body.into_inner();
+    if let Some(problem) = password_problem(&new) {
+        return refusal(StatusCode::BAD_REQUEST, problem);
+    }
+    let result = async {
+        let Some(token) = session_cookie(&req) else {
+            return Ok(refusal(StatusCode::UNAUTHORIZED, "log in first"));
+        };
+        let Some(name) = auth.session_user(Some(&token)).await? else {
+            return Ok(refusal(StatusCode::UNAUTHORIZED, "log in first"));
+        };
+        if !within_limits(&req, &state, auth, Some(&name)).await? {
+            return Ok(too_many());
+        }
+        let Some(accounts) = auth.accounts() else {
+            return Ok(refusal(StatusCode::NOT_FOUND, "no accounts"));
+        };
+        let phc = accounts.account(&name).await?.map(|a| a.phc);
+        if !auth.check_password(old, phc).await? {
+            return Ok(refusal(
+                StatusCode::UNAUTHORIZED,
+                "the current password is wrong",
+            ));
+        }
+        let phc = hash_password(new).await?;
+        accounts
+            .set_password(&name, phc, session_hash(&token))
+            .await?;
+        tracing::info!(account = %name, "password changed; other sessions ended");
+        Ok(HttpResponse::Ok().json(SessionInfo {
+            mode: auth.mode,
+            user: Some(name),
+        }))
+    }
+    .await;
+    result.unwrap_or_else(|err: AuthError| unavailable(&err))
+}

@@ -1,0 +1,671 @@
+//! Who may speak (`--auth accounts` and `--auth jwt`) over real sockets: the account API and
+//! its session cookie, the WebSocket authenticated from it, brute-force limits, passwords kept
+//! out of storage and logs, and every JWT outcome. Accounts run in both modes (single node,
+//! and two nodes sharing a real `redis-server`).
+
+// Test helpers below #[test] fns panic on purpose, as the tests do.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::{
+    path::PathBuf,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use backend::Config;
+use common::{
+    Chat, Process, TestServer, expect_close, http_exchange, post_json, redis_server::RedisServer,
+    set_cookie, token_for,
+};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use shared::{
+    ClientMsg, ErrorCode, ServerMsg,
+    auth::{AuthMode, SessionInfo},
+    close, paths,
+};
+
+/// Where the servers of a test keep their data.
+enum Mode {
+    /// One node, SQLite.
+    Single,
+    /// Two nodes sharing this Redis.
+    Cluster(RedisServer),
+}
+
+fn accounts_config(redis: Option<String>) -> Config {
+    Config {
+        auth: AuthMode::Accounts,
+        redis,
+        heartbeat_interval: Duration::from_secs(20),
+        client_timeout: Duration::from_secs(60),
+        shutdown_timeout: Duration::from_secs(1),
+        ..Config::default()
+    }
+}
+
+/// Two servers of `mode` (in single-node mode, the same one twice).
+async fn servers(mode: &Mode) -> (TestServer, Option<TestServer>) {
+    match mode {
+        Mode::Single => (TestServer::spawn(accounts_config(None)), None),
+        Mode::Cluster(redis) => (
+            TestServer::spawn(accounts_config(Some(redis.url()))),
+            Some(TestServer::spawn(accounts_config(Some(redis.url())))),
+        ),
+    }
+}
+
+fn credentials(name: &str, password: &str) -> String {
+    serde_json::json!({ "name": name, "password": password }).to_string()
+}
+
+async fn register(server: &TestServer, name: &str, password: &str) -> String {
+    let (status, head, body) = post_json(
+        server.addr,
+        paths::API_REGISTER,
+        &credentials(name, password),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        head.contains("HttpOnly") && head.contains("SameSite=Strict"),
+        "{head}"
+    );
+    set_cookie(&head).unwrap()
+}
+
+async fn login(server: &TestServer, name: &str, password: &str) -> (u16, Option<String>, String) {
+    let (status, head, body) = post_json(
+        server.addr,
+        paths::API_LOGIN,
+        &credentials(name, password),
+        None,
+    )
+    .await;
+    (status, set_cookie(&head), body)
+}
+
+async fn session(server: &TestServer, cookie: &str) -> SessionInfo {
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nCookie: {}={cookie}\r\n\r\n",
+        paths::API_SESSION,
+        server.addr,
+        paths::SESSION_COOKIE
+    );
+    let (status, _, body) = http_exchange(server.addr, &request).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// A chat socket with `cookie`, identified with a nickname and token of its own choosing
+/// (which accounts mode ignores); returns the socket and the nickname the welcome gave it.
+async fn chat_with_cookie(server: &TestServer, cookie: &str, asks_for: &str) -> (Chat, String) {
+    let mut chat = server.chat_socket_with_cookie(Some(cookie)).await;
+    let user = chat
+        .identify(asks_for, token_for(asks_for), &[], None)
+        .await;
+    (chat, user.to_string())
+}
+
+/// The connection is told it is not logged in, and closed with 4401.
+async fn refused_as_unauthenticated(chat: &mut Chat) {
+    match chat.recv().await {
+        ServerMsg::Error { code, .. } => assert_eq!(code, ErrorCode::Unauthenticated),
+        other => panic!("expected an unauthenticated error, got {other:?}"),
+    }
+    expect_close(&mut chat.ws, close::UNAUTHENTICATED).await;
+}
+
+async fn register_log_in_reconnect_log_out(mode: Mode) {
+    let (one, two) = servers(&mode).await;
+    let other = two.as_ref().unwrap_or(&one);
+    let (status, body) = common::http_get(one.addr, paths::API_SESSION).await;
+    assert_eq!(status, 200);
+    let info: SessionInfo = serde_json::from_str(&body).unwrap();
+    assert_eq!((info.mode, info.user), (AuthMode::Accounts, None));
+
+    // No cookie: told and closed, before any hello.
+    let mut anonymous = one.chat_socket().await;
+    refused_as_unauthenticated(&mut anonymous).await;
+
+    let cookie = register(&one, "Alice", "correct horse battery").await;
+    assert_eq!(
+        session(other, &cookie).await.user.unwrap().as_str(),
+        "Alice"
+    );
+    // The nickname is the account's, whatever the hello asks for; on every node.
+    let (mut tab, user) = chat_with_cookie(&one, &cookie, "Mallory").await;
+    assert_eq!(user, "Alice");
+    let (mut second_tab, user) = chat_with_cookie(other, &cookie, "alice-2").await;
+    assert_eq!(user, "Alice");
+    // Renaming is not for logins.
+    tab.send(&ClientMsg::Rename {
+        nick: "Alicia".parse().unwrap(),
+    })
+    .await;
+    assert_eq!(tab.recv_error().await, ErrorCode::Forbidden);
+    drop(second_tab.ws.close(None).await);
+    // Reconnect with the same cookie.
+    drop(tab);
+    let (_tab, user) = chat_with_cookie(other, &cookie, "x").await;
+    assert_eq!(user, "Alice");
+
+    // Taken, in any case.
+    let (status, _, body) = post_json(
+        other.addr,
+        paths::API_REGISTER,
+        &credentials("ALICE", "another password"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+
+    // Log out: the cookie is cleared and the session is gone on every node.
+    let (status, head, _) = post_json(one.addr, paths::API_LOGOUT, "", Some(&cookie)).await;
+    assert_eq!(status, 200);
+    assert!(head.contains("Max-Age=0"), "{head}");
+    assert_eq!(session(other, &cookie).await.user, None);
+    let mut stale = other.chat_socket_with_cookie(Some(&cookie)).await;
+    refused_as_unauthenticated(&mut stale).await;
+
+    // Log in again.
+    let (status, cookie, body) = login(other, "alice", "wrong password!").await;
+    assert_eq!((status, cookie), (401, None), "{body}");
+    assert!(body.contains("wrong name or password"), "{body}");
+    let (status, cookie, body) = login(other, "alice", "correct horse battery").await;
+    assert_eq!(status, 200, "{body}");
+    let (_chat, user) = chat_with_cookie(&one, &cookie.unwrap(), "y").await;
+    assert_eq!(user, "Alice");
+}
+
+async fn a_password_change_ends_the_other_sessions(mode: Mode) {
+    let (one, two) = servers(&mode).await;
+    let other = two.as_ref().unwrap_or(&one);
+    let here = register(&one, "bob", "first password").await;
+    let (_, there, _) = login(other, "bob", "first password").await;
+    let there = there.unwrap();
+    let change = |old: &str, new: &str| serde_json::json!({ "old": old, "new": new }).to_string();
+    let (status, _, body) = post_json(
+        one.addr,
+        paths::API_PASSWORD,
+        &change("not it at all", "second password"),
+        Some(&here),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _, body) = post_json(
+        one.addr,
+        paths::API_PASSWORD,
+        &change("first password", "short"),
+        Some(&here),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _, body) = post_json(
+        other.addr,
+        paths::API_PASSWORD,
+        &change("first password", "second password"),
+        Some(&here),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(session(&one, &here).await.user.unwrap().as_str(), "bob");
+    assert_eq!(session(&one, &there).await.user, None);
+    let mut ended = one.chat_socket_with_cookie(Some(&there)).await;
+    refused_as_unauthenticated(&mut ended).await;
+    assert_eq!(login(other, "bob", "first password").await.0, 401);
+    assert_eq!(login(&one, "bob", "second password").await.0, 200);
+}
+
+async fn a_registered_name_is_nobody_elses(mode: Mode) {
+    let (one, two) = servers(&mode).await;
+    let other = two.as_ref().unwrap_or(&one);
+    let alice = register(&one, "carol", "carol's password").await;
+    // Carol is offline (logged out); Dave registers and asks for her name.
+    post_json(one.addr, paths::API_LOGOUT, "", Some(&alice)).await;
+    let dave = register(other, "dave", "dave's password").await;
+    let (_chat, user) = chat_with_cookie(other, &dave, "carol").await;
+    assert_eq!(user, "dave");
+    let (status, _, _) = post_json(
+        other.addr,
+        paths::API_REGISTER,
+        &credentials("Carol", "dave's password"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(login(other, "carol", "dave's password").await.0, 401);
+}
+
+async fn brute_force_is_limited_and_unknown_names_answer_alike(mode: Mode) {
+    let (one, _two) = servers(&mode).await;
+    register(&one, "erin", "erin's password").await;
+    // Unknown name or wrong password: the same status and words, and as slow (both run a
+    // password hash; the median of three of each, generously compared on a noisy machine).
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let (status, _, body) = login(&one, "erin", "guess guess").await;
+        known.push(started.elapsed());
+        assert_eq!(
+            (status, body.as_str()),
+            (401, r#"{"error":"wrong name or password"}"#)
+        );
+        let started = std::time::Instant::now();
+        let (status, _, body) = login(&one, "nobody-here", "guess guess").await;
+        unknown.push(started.elapsed());
+        assert_eq!(
+            (status, body.as_str()),
+            (401, r#"{"error":"wrong name or password"}"#)
+        );
+    }
+    known.sort();
+    unknown.sort();
+    assert!(
+        unknown[1] * 3 > known[1],
+        "an unknown name answered much faster ({:?}) than a wrong password ({:?})",
+        unknown[1],
+        known[1]
+    );
+    // Five attempts per account per minute: the sixth and later are refused, even with the
+    // right password; an unknown name behaves the same.
+    for _ in 3..5 {
+        assert_eq!(login(&one, "erin", "guess guess").await.0, 401);
+        assert_eq!(login(&one, "nobody-here", "guess guess").await.0, 401);
+    }
+    let (status, _, body) = login(&one, "erin", "erin's password").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(login(&one, "nobody-here", "guess guess").await.0, 429);
+    // Twenty per address per minute, over any accounts (the registration counted too).
+    let mut refused_after = None;
+    for attempt in 0..20 {
+        if login(&one, &format!("name-{attempt}"), "guess guess")
+            .await
+            .0
+            == 429
+        {
+            refused_after = Some(attempt);
+            break;
+        }
+    }
+    assert!(refused_after.is_some(), "the address was never limited");
+}
+
+async fn passwords_are_never_stored_or_logged(mode: Mode) {
+    const FIRST: &str = "sentinel-first-Zq81";
+    const SECOND: &str = "sentinel-second-Zq82";
+    const WRONG: &str = "sentinel-wrong-Zq83";
+    let data = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "--auth".to_owned(),
+        "accounts".into(),
+        "--data-dir".into(),
+        data.path().to_str().unwrap().into(),
+    ];
+    if let Mode::Cluster(redis) = &mode {
+        args.extend(["--redis".into(), redis.url()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut process = Process::start_logging(&args).await;
+    let server = TestServer::at(process.addr);
+    let cookie = register(&server, "frank", FIRST).await;
+    assert_eq!(login(&server, "frank", WRONG).await.0, 401);
+    let change = serde_json::json!({ "old": FIRST, "new": SECOND }).to_string();
+    let (status, _, _) = post_json(server.addr, paths::API_PASSWORD, &change, Some(&cookie)).await;
+    assert_eq!(status, 200);
+    assert_eq!(login(&server, "frank", SECOND).await.0, 200);
+    process.signal("TERM");
+    let mut logs = String::new();
+    let mut stderr = process.child.stderr.take().unwrap();
+    std::io::Read::read_to_string(&mut stderr, &mut logs).unwrap();
+    process.wait().await;
+    assert!(
+        logs.contains("account registered"),
+        "the logs were not captured: {logs}"
+    );
+    let mut stored: Vec<PathBuf> = files_under(data.path());
+    if let Mode::Cluster(redis) = &mode {
+        stored.extend(files_under(redis.data_dir()));
+    }
+    assert!(!stored.is_empty());
+    for secret in [FIRST, SECOND, WRONG] {
+        assert!(!logs.contains(secret), "a password is in the logs");
+        for file in &stored {
+            let bytes = std::fs::read(file).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "a password is stored in {}",
+                file.display()
+            );
+        }
+    }
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// Runs each `async fn name(mode: Mode)` above as two tests, `single::name` and
+/// `cluster::name` (with its own redis-server).
+macro_rules! in_both_modes {
+    ($($name:ident),* $(,)?) => {
+        mod single {
+            $(#[actix_web::test] async fn $name() { super::$name(super::Mode::Single).await })*
+        }
+        mod cluster {
+            $(#[actix_web::test] async fn $name() {
+                let redis = super::RedisServer::start().await;
+                super::$name(super::Mode::Cluster(redis)).await
+            })*
+        }
+    };
+}
+
+in_both_modes!(
+    register_log_in_reconnect_log_out,
+    a_password_change_ends_the_other_sessions,
+    a_registered_name_is_nobody_elses,
+    brute_force_is_limited_and_unknown_names_answer_alike,
+    passwords_are_never_stored_or_logged,
+);
+
+#[actix_web::test]
+async fn open_mode_refuses_the_tokens_reserved_for_logins() {
+    let server = TestServer::spawn(Config::default());
+    let mut chat = server.chat_socket().await;
+    chat.send(&ClientMsg::Hello {
+        nick: "eve".parse().unwrap(),
+        token: "acct-0123456789abcdef".parse().unwrap(),
+        rooms: vec![],
+        since: Default::default(),
+        epochs: Default::default(),
+        direct_since: None,
+        direct_epoch: None,
+        jwt: None,
+    })
+    .await;
+    assert_eq!(chat.recv_error().await, ErrorCode::Invalid);
+    // The account API is not there.
+    let (status, _, _) = post_json(
+        server.addr,
+        paths::API_REGISTER,
+        &credentials("eve", "eve's password"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+// ---- JWT ----
+
+const SECRET: &str = "a test secret of at least thirty-two bytes";
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A server in JWT mode with `key_file` (`secret` selects HS256, else the PEM public key).
+fn jwt_server(key: &std::path::Path, secret: bool, redis: Option<String>) -> TestServer {
+    let (jwt_secret_file, jwt_public_key_file) = if secret {
+        (Some(key.to_owned()), None)
+    } else {
+        (None, Some(key.to_owned()))
+    };
+    TestServer::spawn(Config {
+        auth: AuthMode::Jwt,
+        jwt_secret_file,
+        jwt_public_key_file,
+        redis,
+        heartbeat_interval: Duration::from_secs(20),
+        client_timeout: Duration::from_secs(60),
+        ..Config::default()
+    })
+}
+
+fn secret_file() -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), format!("{SECRET}\n")).unwrap();
+    file
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn claims(sub: &str, name: &str, exp_in_secs: i64) -> serde_json::Value {
+    serde_json::json!({ "sub": sub, "name": name, "exp": now() as i64 + exp_in_secs })
+}
+
+fn hs256(claims: &serde_json::Value, secret: &[u8]) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+fn signed_with_pem(claims: &serde_json::Value, algorithm: Algorithm, private: &str) -> String {
+    let pem = std::fs::read(fixture(private)).unwrap();
+    let key = match algorithm {
+        Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem).unwrap(),
+        _ => EncodingKey::from_ed_pem(&pem).unwrap(),
+    };
+    jsonwebtoken::encode(&Header::new(algorithm), claims, &key).unwrap()
+}
+
+/// A socket presenting `jwt` in its hello, past its welcome, joined, and histories; the
+/// welcome's nickname, or `None` when it was refused with `unauthenticated` and 4401.
+async fn hello_with(server: &TestServer, jwt: Option<String>) -> Option<(Chat, String)> {
+    hello_with_notice(server, jwt)
+        .await
+        .map(|(chat, user, _)| (chat, user))
+}
+
+/// [`hello_with`], also returning the `reauth_needed` that came meanwhile, if one did (the
+/// connection's own message, which may come before or after the welcome).
+async fn hello_with_notice(
+    server: &TestServer,
+    jwt: Option<String>,
+) -> Option<(Chat, String, Option<u64>)> {
+    let mut chat = server.chat_socket().await;
+    chat.send(&ClientMsg::Hello {
+        nick: "ignored".parse().unwrap(),
+        token: token_for("ignored"),
+        rooms: vec![],
+        since: Default::default(),
+        epochs: Default::default(),
+        direct_since: None,
+        direct_epoch: None,
+        jwt: jwt.clone(),
+    })
+    .await;
+    let mut notice = None;
+    let mut user = None;
+    // The welcome, then the default room's joined and history and the direct history.
+    let mut rest = 3;
+    while user.is_none() || rest > 0 {
+        match chat.recv_any().await {
+            ServerMsg::Welcome { user: nick, .. } => user = Some(nick.to_string()),
+            ServerMsg::ReauthNeeded { expires_in_ms } => notice = Some(expires_in_ms),
+            ServerMsg::Joined { .. }
+            | ServerMsg::History { .. }
+            | ServerMsg::DirectHistory { .. } => {
+                rest -= 1;
+            }
+            ServerMsg::Error { code, .. } if user.is_none() => {
+                assert_eq!(code, ErrorCode::Unauthenticated);
+                expect_close(&mut chat.ws, close::UNAUTHENTICATED).await;
+                return None;
+            }
+            other => panic!("expected welcome or an error, got {other:?}"),
+        }
+    }
+    Some((chat, user.unwrap(), notice))
+}
+
+#[actix_web::test]
+async fn jwt_hs256_outcomes() {
+    let secret = secret_file();
+    let server = jwt_server(secret.path(), true, None);
+    // Valid: `name` is the nickname shown; the hello's own nick is ignored.
+    let valid = hs256(&claims("user-42", "Grace", 3600), SECRET.as_bytes());
+    let (mut grace, user) = hello_with(&server, Some(valid.clone())).await.unwrap();
+    assert_eq!(user, "Grace");
+    grace
+        .send(&ClientMsg::Rename {
+            nick: "Hopper".parse().unwrap(),
+        })
+        .await;
+    assert_eq!(grace.recv_error().await, ErrorCode::Forbidden);
+    // Expired.
+    let expired = hs256(&claims("user-42", "Grace", -10), SECRET.as_bytes());
+    assert!(hello_with(&server, Some(expired)).await.is_none());
+    // Wrong signature (another secret).
+    let forged = hs256(
+        &claims("user-42", "Grace", 3600),
+        b"another secret of at least thirty-two bytes!",
+    );
+    assert!(hello_with(&server, Some(forged)).await.is_none());
+    // alg "none": no signature at all.
+    let b64 = |json: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    };
+    let unsigned = format!(
+        "{}.{}.",
+        b64(r#"{"alg":"none","typ":"JWT"}"#),
+        b64(&claims("user-42", "Grace", 3600).to_string())
+    );
+    assert!(hello_with(&server, Some(unsigned)).await.is_none());
+    // Missing claims, one at a time.
+    for missing in ["sub", "name", "exp"] {
+        let mut partial = claims("user-42", "Grace", 3600);
+        partial.as_object_mut().unwrap().remove(missing);
+        let token = hs256(&partial, SECRET.as_bytes());
+        assert!(
+            hello_with(&server, Some(token)).await.is_none(),
+            "without {missing}"
+        );
+    }
+    // No token at all, and garbage.
+    assert!(hello_with(&server, None).await.is_none());
+    assert!(
+        hello_with(&server, Some("not.a.token".into()))
+            .await
+            .is_none()
+    );
+}
+
+#[actix_web::test]
+async fn jwt_public_keys_fix_the_algorithm() {
+    let rsa = jwt_server(&fixture("jwt_rsa_public.pem"), false, None);
+    let claims = claims("user-7", "Ada", 3600);
+    let token = signed_with_pem(&claims, Algorithm::RS256, "jwt_rsa_private.pem");
+    assert_eq!(hello_with(&rsa, Some(token)).await.unwrap().1, "Ada");
+    // HS/RS confusion: an HS256 token "signed" with the server's public key as the secret.
+    let public = std::fs::read(fixture("jwt_rsa_public.pem")).unwrap();
+    assert!(
+        hello_with(&rsa, Some(hs256(&claims, &public)))
+            .await
+            .is_none()
+    );
+    // Another algorithm with a valid key of its own.
+    let ed_token = signed_with_pem(&claims, Algorithm::EdDSA, "jwt_ed25519_private.pem");
+    assert!(hello_with(&rsa, Some(ed_token.clone())).await.is_none());
+
+    let ed = jwt_server(&fixture("jwt_ed25519_public.pem"), false, None);
+    assert_eq!(hello_with(&ed, Some(ed_token)).await.unwrap().1, "Ada");
+    let rs_token = signed_with_pem(&claims, Algorithm::RS256, "jwt_rsa_private.pem");
+    assert!(hello_with(&ed, Some(rs_token)).await.is_none());
+}
+
+#[actix_web::test]
+async fn a_jwt_is_refreshed_before_it_expires_or_the_socket_closes() {
+    let secret = secret_file();
+    let server = jwt_server(secret.path(), true, None);
+    // Less than a minute left: asked for a fresh token at once.
+    let short = hs256(&claims("user-9", "Linus", 3), SECRET.as_bytes());
+    let (mut linus, _, notice) = hello_with_notice(&server, Some(short)).await.unwrap();
+    let notice = match notice {
+        Some(ms) => ms,
+        None => match linus.recv().await {
+            ServerMsg::ReauthNeeded { expires_in_ms } => expires_in_ms,
+            other => panic!("expected reauth_needed, got {other:?}"),
+        },
+    };
+    assert!(notice <= 3000, "{notice}");
+    // A token for someone else is not a refresh.
+    let stranger = hs256(&claims("user-10", "Mallory", 3600), SECRET.as_bytes());
+    linus.send(&ClientMsg::Reauth { jwt: stranger }).await;
+    assert_eq!(linus.recv_error().await, ErrorCode::Forbidden);
+    let fresh = hs256(&claims("user-9", "Linus", 3600), SECRET.as_bytes());
+    linus.send(&ClientMsg::Reauth { jwt: fresh }).await;
+    match linus.recv().await {
+        ServerMsg::Reauthed { expires_in_ms } => assert!(expires_in_ms > 3_000_000),
+        other => panic!("expected reauthed, got {other:?}"),
+    }
+    // Past the first token's expiry the connection still works.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    linus
+        .send(&ClientMsg::Say {
+            room: "lobby".parse().unwrap(),
+            text: "still here".try_into().unwrap(),
+            client_id: "c-1".parse().unwrap(),
+        })
+        .await;
+    assert!(matches!(linus.recv().await, ServerMsg::Said { .. }));
+
+    // Without a refresh: told, then closed with 4401 when the token expires.
+    let short = hs256(&claims("user-11", "Ken", 2), SECRET.as_bytes());
+    let (mut ken, _, notice) = hello_with_notice(&server, Some(short)).await.unwrap();
+    if notice.is_none() {
+        assert!(matches!(ken.recv().await, ServerMsg::ReauthNeeded { .. }));
+    }
+    refused_as_unauthenticated(&mut ken).await;
+}
+
+#[actix_web::test]
+async fn a_jwt_user_is_one_user_across_a_cluster() {
+    let redis = RedisServer::start().await;
+    let secret = secret_file();
+    let one = jwt_server(secret.path(), true, Some(redis.url()));
+    let two = jwt_server(secret.path(), true, Some(redis.url()));
+    let token = hs256(&claims("user-1", "Barbara", 3600), SECRET.as_bytes());
+    let (_a, user) = hello_with(&one, Some(token.clone())).await.unwrap();
+    assert_eq!(user, "Barbara");
+    // The same sub on another node: another tab of the same user, not a name clash.
+    let (_b, user) = hello_with(&two, Some(token)).await.unwrap();
+    assert_eq!(user, "Barbara");
+    // Another sub with the same name is someone else, refused the name.
+    let impostor = hs256(&claims("user-2", "Barbara", 3600), SECRET.as_bytes());
+    let mut chat = two.chat_socket().await;
+    chat.send(&ClientMsg::Hello {
+        nick: "x".parse().unwrap(),
+        token: token_for("x"),
+        rooms: vec![],
+        since: Default::default(),
+        epochs: Default::default(),
+        direct_since: None,
+        direct_epoch: None,
+        jwt: Some(impostor),
+    })
+    .await;
+    assert_eq!(chat.recv_error().await, ErrorCode::NickTaken);
+}
