@@ -104,11 +104,12 @@ impl Drop for Open {
 /// Registers every route on an `App`.
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let static_dir = state.config.static_dir.clone();
+    let config = Arc::clone(&state.config);
     cfg.app_data(web::Data::new(state))
         .route(paths::HEALTHZ, web::get().to(healthz))
         .route(paths::READYZ, web::get().to(readyz))
         .route(paths::METRICS, web::get().to(metrics))
-        .configure(crate::auth::http::configure)
+        .configure(|cfg| crate::auth::http::configure(cfg, &config))
         .service(
             web::resource(paths::WS_ECHO)
                 .route(web::get().to(ws_echo))

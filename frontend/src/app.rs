@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use shared::paths;
 
-use crate::pages::{ChatPage, EchoPage};
+use crate::pages::{ChatGate, EchoPage};
 
 /// The whole browser app: the chat at `/`, the Echo page at `/echo`. Plain links and a full
 /// page load per page: two pages do not need a router.
@@ -31,7 +31,7 @@ pub fn App() -> impl IntoView {
                 {if echo {
                     view! { <EchoPage url=ws_url(paths::WS_ECHO) /> }.into_any()
                 } else {
-                    view! { <ChatPage url=ws_url(paths::WS_CHAT) /> }.into_any()
+                    view! { <ChatGate url=ws_url(paths::WS_CHAT) /> }.into_any()
                 }}
             </main>
         </div>

@@ -49,6 +49,10 @@ pub enum ConnectionEvent {
     Text(String),
     /// The socket closed; whatever was in flight may be lost.
     Closed,
+    /// The server closed the socket with 4401: not logged in (or the login expired). Comes
+    /// right before [`ConnectionEvent::Closed`]; reconnecting will not help until the user
+    /// logs in again.
+    Unauthenticated,
 }
 
 /// First retry delay; each failure doubles it up to [`MAX_BACKOFF`].
@@ -225,7 +229,13 @@ async fn pump(
             Either::Left((Some(Ok(Message::Bytes(bytes))), _)) => {
                 log::warn!("ignoring unexpected {}-byte binary frame", bytes.len());
             }
-            Either::Left((Some(Err(err)), _)) => return PumpEnd::Closed(describe(&err)),
+            Either::Left((Some(Err(err)), _)) => {
+                if matches!(&err, WebSocketError::ConnectionClose(event) if event.code == close::UNAUTHENTICATED)
+                {
+                    on_event(ConnectionEvent::Unauthenticated);
+                }
+                return PumpEnd::Closed(describe(&err));
+            }
             Either::Left((None, _)) => return PumpEnd::Closed("connection closed".to_owned()),
             Either::Right((Some(Outgoing::Text(text)), _)) => {
                 if let Err(err) = sink.send(Message::Text(text)).await {
@@ -266,6 +276,7 @@ fn describe(err: &WebSocketError) -> String {
                 close::INVALID_PAYLOAD => "invalid text sent",
                 close::MESSAGE_TOO_BIG => "message too big",
                 close::HEARTBEAT_TIMEOUT => "timed out",
+                close::UNAUTHENTICATED => "not logged in",
                 _ if !event.reason.is_empty() => event.reason.as_str(),
                 _ => "closed",
             };

@@ -7,6 +7,7 @@
 //! # Layout
 //! - [`app`]: [`App`], the shell (chat at `/`, Echo at `/echo`), and [`app::ws_url`] (socket
 //!   URL from the page's origin).
+//! - [`api`]: the account API over `fetch`, and the token a JWT-mode page hands the app.
 //! - [`client`]: [`client::Connection`], the only gloo-net user: open (with a subprotocol),
 //!   pump, reconnect with exponential backoff and jitter.
 //! - [`chat_state`]: [`chat_state::ChatState`], the chat's pure reducer (server events and user
@@ -16,6 +17,7 @@
 //!   and [`pages::EchoPage`].
 //! - [`components`]: small shared views ([`components::StatusBadge`]).
 
+pub mod api;
 pub mod app;
 pub mod chat_state;
 pub mod client;

@@ -671,3 +671,97 @@ async fn a_page_whose_cluster_node_dies_comes_back_through_the_balancer_with_eve
     // The page reconnects through the same URL, to the live node, and catches up exactly.
     expect_caught_up_once(&root, &mut peer, &before, &missed, &queued).await;
 }
+
+/// The backend of the accounts tests (`--auth accounts`), started by `cargo xtask test`.
+fn accounts_ws() -> String {
+    #[allow(clippy::option_env_unwrap)]
+    let addr = option_env!("CHAT_ACCOUNTS_ADDR").expect(
+        "CHAT_ACCOUNTS_ADDR unset at build time: run the browser suite via `cargo xtask test`",
+    );
+    format!("ws://{addr}{}", paths::WS_CHAT)
+}
+
+fn text_of(root: &HtmlElement, test_id: &str) -> String {
+    root.query_selector(&format!("[data-testid={test_id}]"))
+        .unwrap()
+        .and_then(|e| e.text_content())
+        .unwrap_or_default()
+}
+
+fn shows(root: &HtmlElement, test_id: &str) -> bool {
+    root.query_selector(&format!("[data-testid={test_id}]"))
+        .unwrap()
+        .is_some()
+}
+
+#[wasm_bindgen_test]
+async fn accounts_register_log_out_log_in_and_change_password_from_the_app() {
+    let root = container();
+    let url = accounts_ws();
+    let _mounted = mount_to(
+        root.clone(),
+        move || view! { <frontend::pages::ChatGate url=url /> },
+    );
+    wait_until("the account screen shows", || shows(&root, "account-form")).await;
+    // The name is unique to this run: the backend keeps accounts, and both browsers use it.
+    let name = format!("u{}", run_tag());
+    fill(&root, "account-name", &name).await;
+    fill(&root, "account-password", "first password").await;
+    find::<HtmlButtonElement>(&root, "account-register").click();
+    wait_until("the chat opens as the new account", || {
+        shows(&root, "composer-input") && text_of(&root, "account-user") == name
+    })
+    .await;
+    // The name the chat shows is the account's.
+    wait_until("the member list names the account", || {
+        text_of(&root, "members").contains(&name)
+    })
+    .await;
+
+    find::<HtmlButtonElement>(&root, "account-logout").click();
+    wait_until("logging out shows the account screen", || {
+        shows(&root, "account-form") && !shows(&root, "composer-input")
+    })
+    .await;
+
+    // A wrong password: told, not let in.
+    fill(&root, "account-name", &name).await;
+    fill(&root, "account-password", "not the password").await;
+    find::<HtmlButtonElement>(&root, "account-login").click();
+    wait_until("a wrong password is refused in words", || {
+        text_of(&root, "account-problem").contains("wrong name or password")
+    })
+    .await;
+    fill(&root, "account-password", "first password").await;
+    find::<HtmlButtonElement>(&root, "account-login").click();
+    wait_until("logging in opens the chat", || {
+        shows(&root, "composer-input")
+    })
+    .await;
+
+    find::<HtmlButtonElement>(&root, "account-change").click();
+    leptos::task::tick().await;
+    fill(&root, "password-old", "first password").await;
+    fill(&root, "password-new", "second password").await;
+    find::<HtmlButtonElement>(&root, "password-submit").click();
+    wait_until("the password change is confirmed", || {
+        text_of(&root, "account-outcome").contains("Password changed")
+    })
+    .await;
+    // The new password is the one that works now.
+    find::<HtmlButtonElement>(&root, "account-logout").click();
+    wait_until("logged out again", || shows(&root, "account-form")).await;
+    fill(&root, "account-name", &name).await;
+    fill(&root, "account-password", "first password").await;
+    find::<HtmlButtonElement>(&root, "account-login").click();
+    wait_until("the old password is refused", || {
+        text_of(&root, "account-problem").contains("wrong name or password")
+    })
+    .await;
+    fill(&root, "account-password", "second password").await;
+    find::<HtmlButtonElement>(&root, "account-login").click();
+    wait_until("the new password lets the user in", || {
+        shows(&root, "composer-input")
+    })
+    .await;
+}

@@ -341,6 +341,12 @@ fn browser_tests() -> Result<String> {
     // backend, so this test-only backend accepts any origin.
     let backend = Backend::start("browser-tests", &["--allowed-origin", "*"])?;
     println!("xtask: backend for the browser suite at {}", backend.addr);
+    // For the account screens: a backend with built-in accounts (its API answers the test
+    // page's cross-origin requests, with credentials, for the same reason).
+    let accounts = Backend::start(
+        "browser-accounts",
+        &["--allowed-origin", "*", "--auth", "accounts"],
+    )?;
     // For the half-open test: a page connects through it, and the test has it cut the
     // browser's side while the server's side stays open.
     let proxy = proxy::Proxy::start(&backend.addr)?;
@@ -388,6 +394,7 @@ fn browser_tests() -> Result<String> {
             // the crate holds the browser flags (--no-sandbox: we may run as root).
             .current_dir(workspace_root().join("frontend"))
             .env("CHAT_BACKEND_ADDR", &backend.addr)
+            .env("CHAT_ACCOUNTS_ADDR", &accounts.addr)
             .env("CHAT_PROXY_ADDR", &proxy.addr)
             .env("CHAT_PROXY_CONTROL", &proxy.control)
             .env("CHAT_CLUSTER_BALANCER", &balancer.addr)
@@ -404,6 +411,7 @@ fn browser_tests() -> Result<String> {
         .map_err(|err| format!("{browser}: {err}"))?;
     }
     drop(proxy);
+    accounts.stop()?;
     backend.stop()?;
     Ok(" (backend stopped cleanly by SIGTERM)".to_owned())
 }

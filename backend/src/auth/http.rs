@@ -12,6 +12,9 @@
 //! cannot be reached answers 503. Cross-site requests cannot use the cookie (SameSite=Strict),
 //! and a POST from a foreign `Origin` gets 403 as WebSocket handshakes do.
 
+use std::sync::Arc;
+
+use actix_cors::Cors;
 use actix_web::{
     HttpRequest, HttpResponse,
     http::{StatusCode, header},
@@ -27,10 +30,35 @@ use super::{
     ATTEMPT_WINDOW, ATTEMPTS_PER_ACCOUNT, ATTEMPTS_PER_ADDRESS, Auth, AuthError, hash_password,
     new_session_token, session_hash,
 };
-use crate::routes::{AppState, client_address};
+use crate::{
+    Config,
+    routes::{AppState, client_address},
+};
+
+/// Cross-origin use of the API, for the origins that may also open the chat socket
+/// (`--allowed-origin`: the development server, a test page): with credentials, so that the
+/// session cookie is set and sent. Same-origin pages need none of it.
+fn cors(config: &Arc<Config>) -> Cors {
+    let config = Arc::clone(config);
+    Cors::default()
+        .allowed_origin_fn(move |origin, head| {
+            let host = head
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
+            origin
+                .to_str()
+                .is_ok_and(|origin| config.origin_allowed(origin, host))
+        })
+        .allowed_methods(["GET", "POST"])
+        .allowed_header(header::CONTENT_TYPE)
+        .supports_credentials()
+        .max_age(3600)
+}
 
 /// Registers the routes (and JSON bodies that fail to parse answer `{error}` too).
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut web::ServiceConfig, config: &Arc<Config>) {
     let json = web::JsonConfig::default()
         .limit(8 * 1024)
         .error_handler(|err, _| {
@@ -42,11 +70,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .into()
         });
     cfg.app_data(json)
-        .route(paths::API_SESSION, web::get().to(session))
-        .route(paths::API_REGISTER, web::post().to(register))
-        .route(paths::API_LOGIN, web::post().to(login))
-        .route(paths::API_LOGOUT, web::post().to(logout))
-        .route(paths::API_PASSWORD, web::post().to(change_password));
+        .service(
+            web::resource(paths::API_SESSION)
+                .wrap(cors(config))
+                .route(web::get().to(session)),
+        )
+        .service(
+            web::resource(paths::API_REGISTER)
+                .wrap(cors(config))
+                .route(web::post().to(register)),
+        )
+        .service(
+            web::resource(paths::API_LOGIN)
+                .wrap(cors(config))
+                .route(web::post().to(login)),
+        )
+        .service(
+            web::resource(paths::API_LOGOUT)
+                .wrap(cors(config))
+                .route(web::post().to(logout)),
+        )
+        .service(
+            web::resource(paths::API_PASSWORD)
+                .wrap(cors(config))
+                .route(web::post().to(change_password)),
+        );
 }
 
 fn refusal(status: StatusCode, error: impl Into<String>) -> HttpResponse {

@@ -3,7 +3,7 @@
 //! The page owns one [`Connection`] to `/ws` and one [`ChatState`] signal; the pieces below
 //! read the state and send requests through [`ChatCtx`].
 
-use leptos::{html, prelude::*};
+use leptos::{html, prelude::*, task::spawn_local};
 use shared::{ClientMsg, Nick, RoomName, ServerMsg, UserToken};
 
 use crate::{
@@ -41,6 +41,15 @@ impl ChatCtx {
     }
 }
 
+/// How a chat page is logged in, when the server does not take any free nickname.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatLogin {
+    /// Accounts mode: the socket's cookie is this account's, and so is the nickname.
+    Account(Nick),
+    /// JWT mode: `hello` carries the token the page hands the app (see [`crate::api::page_jwt`]).
+    Jwt,
+}
+
 /// The chat, connected to the chat endpoint at `url` while mounted.
 #[component]
 pub fn ChatPage(
@@ -51,11 +60,24 @@ pub fn ChatPage(
     /// `false` the page reconnects and catches up. How the browser tests take a page offline.
     #[prop(optional, into)]
     offline: Option<Signal<bool>>,
+    /// How the page is logged in (none: open mode, the nickname screen).
+    #[prop(optional)]
+    login: Option<ChatLogin>,
+    /// Called when the server closes the socket with 4401 (logged out, or the login expired).
+    #[prop(optional)]
+    on_unauthenticated: Option<Callback<()>>,
 ) -> impl IntoView {
     let (status, set_status) = signal(ConnectionStatus::Connecting);
     let state = RwSignal::new(ChatState::new(random_id(8)));
-    let nick: RwSignal<Option<Nick>> =
-        RwSignal::new(stored("chat.nick").and_then(|n| n.parse().ok()));
+    let jwt = login == Some(ChatLogin::Jwt);
+    // A login decides the nickname (the server does; this one only skips the nickname screen).
+    let initial = match &login {
+        Some(ChatLogin::Account(name)) => Some(name.clone()),
+        Some(ChatLogin::Jwt) => "guest".parse().ok(),
+        None => stored("chat.nick").and_then(|n| n.parse().ok()),
+    };
+    let logged_in = login.is_some();
+    let nick: RwSignal<Option<Nick>> = RwSignal::new(initial);
     let token = browser_token();
     let connection = StoredValue::new_local(None::<Connection>);
     let ctx = ChatCtx {
@@ -68,12 +90,23 @@ pub fn ChatPage(
     let greet = {
         let token = token.clone();
         move || {
-            if let Some(nick) = nick.get_untracked() {
-                let hello = state.try_update(|s| s.hello(nick, token.clone()));
-                if let Some(hello) = hello {
-                    ctx.send(&hello);
-                }
+            let Some(nick) = nick.get_untracked() else {
+                return;
+            };
+            let Some(hello) = state.try_update(|s| s.hello(nick, token.clone())) else {
+                return;
+            };
+            if !jwt {
+                return ctx.send(&hello);
             }
+            // The page's token may come from a function or a promise: asked for every time.
+            spawn_local(async move {
+                let mut hello = hello;
+                if let ClientMsg::Hello { jwt, .. } = &mut hello {
+                    *jwt = crate::api::page_jwt().await;
+                }
+                ctx.send(&hello);
+            });
         }
     };
     let on_event = {
@@ -82,6 +115,13 @@ pub fn ChatPage(
             ConnectionEvent::Opened => greet(),
             ConnectionEvent::Text(text) => match shared::decode::<ServerMsg>(&text) {
                 Ok(event) => {
+                    if matches!(event, ServerMsg::ReauthNeeded { .. }) {
+                        spawn_local(async move {
+                            if let Some(jwt) = crate::api::page_jwt().await {
+                                ctx.send(&ClientMsg::Reauth { jwt });
+                            }
+                        });
+                    }
                     let refresh =
                         matches!(event, ServerMsg::Joined { .. } | ServerMsg::Left { .. });
                     let welcomed = matches!(event, ServerMsg::Welcome { .. });
@@ -100,7 +140,9 @@ pub fn ChatPage(
                     if let Some(me) =
                         me.filter(|me| nick.with_untracked(|n| n.as_ref() != Some(me)))
                     {
-                        store("chat.nick", me.as_str());
+                        if !logged_in {
+                            store("chat.nick", me.as_str());
+                        }
                         nick.set(Some(me));
                     }
                 }
@@ -109,6 +151,11 @@ pub fn ChatPage(
                 }
             },
             ConnectionEvent::Closed => state.update(ChatState::connection_lost),
+            ConnectionEvent::Unauthenticated => {
+                if let Some(callback) = on_unauthenticated {
+                    callback.run(());
+                }
+            }
         }
     };
     connection.set_value(Some(Connection::open(
@@ -154,7 +201,11 @@ pub fn ChatPage(
             when=move || state.with(|s| s.me.is_some())
             fallback=move || {
                 let choose = choose_nick.clone();
-                view! { <NicknameForm on_choose=choose /> }
+                if logged_in {
+                    view! { <p class="hint" data-testid="chat-connecting"><StatusLine /></p> }.into_any()
+                } else {
+                    view! { <NicknameForm on_choose=choose /> }.into_any()
+                }
             }
         >
             <div class="chat" data-testid="chat">

@@ -23,7 +23,7 @@ pub fn EchoPage(
     let connection = Connection::open(url, None, set_status, move |event| match event {
         ConnectionEvent::Text(text) => log.update(|log| log.receive(&text, now_ms())),
         ConnectionEvent::Closed => log.update(EchoLog::connection_lost),
-        ConnectionEvent::Opened => {}
+        ConnectionEvent::Opened | ConnectionEvent::Unauthenticated => {}
     });
     // Owned by the page: unmounting disposes it, which closes the socket.
     let connection = StoredValue::new_local(connection);

@@ -1,0 +1,220 @@
+//! Who is chatting, before the chat: [`ChatGate`] asks the server how it knows its users
+//! (`GET /api/session`) and shows the chat as it needs to be entered: the nickname screen
+//! (open mode), the account screens (accounts mode: log in or create an account; then the
+//! account bar with "change password" and "log out"), or straight in with the page's token
+//! (JWT mode).
+
+use leptos::{prelude::*, task::spawn_local};
+use shared::{
+    Nick,
+    auth::{AuthMode, Credentials, PasswordChange, SessionInfo},
+};
+
+use crate::{
+    api,
+    pages::chat::{ChatLogin, ChatPage},
+};
+
+/// What the gate knows: nothing yet, the server's answer, or why there is none.
+#[derive(Debug, Clone, PartialEq)]
+enum Known {
+    Asking,
+    Session(SessionInfo),
+    Unreachable(String),
+}
+
+/// The chat behind whatever login the server asks for; its socket goes to `url`.
+#[component]
+pub fn ChatGate(
+    /// WebSocket URL of `/ws`; the account API is on the same server.
+    #[prop(into)]
+    url: String,
+) -> impl IntoView {
+    let known = RwSignal::new(Known::Asking);
+    let api_base = StoredValue::new(url.clone());
+    let ask = move || {
+        let base = api_base.get_value();
+        spawn_local(async move {
+            known.set(match api::session(&base).await {
+                Ok(info) => Known::Session(info),
+                Err(problem) => Known::Unreachable(problem),
+            });
+        });
+    };
+    ask();
+    let url = StoredValue::new(url);
+    view! {
+        {move || match known.get() {
+            Known::Asking => view! { <p class="hint" data-testid="gate-asking">"Connecting…"</p> }.into_any(),
+            Known::Unreachable(problem) => view! {
+                <div class="nick-form">
+                    <p class="problem" role="alert" data-testid="gate-problem">{problem}</p>
+                    <button on:click=move |_| ask()>"Try again"</button>
+                </div>
+            }.into_any(),
+            Known::Session(SessionInfo { mode: AuthMode::Open, .. }) => {
+                view! { <ChatPage url=url.get_value() /> }.into_any()
+            }
+            Known::Session(SessionInfo { mode: AuthMode::Jwt, .. }) => {
+                view! { <ChatPage url=url.get_value() login=ChatLogin::Jwt /> }.into_any()
+            }
+            Known::Session(SessionInfo { mode: AuthMode::Accounts, user: None }) => {
+                let on_login = move |info: SessionInfo| known.set(Known::Session(info));
+                view! { <AccountForm url=url.get_value() on_login=on_login /> }.into_any()
+            }
+            Known::Session(SessionInfo { mode: AuthMode::Accounts, user: Some(user) }) => {
+                let logged_out = move || {
+                    known.set(Known::Session(SessionInfo { mode: AuthMode::Accounts, user: None }));
+                };
+                view! {
+                    <AccountBar url=url.get_value() user=user.clone() on_logout=logged_out />
+                    <ChatPage
+                        url=url.get_value()
+                        login=ChatLogin::Account(user)
+                        on_unauthenticated=Callback::new(move |()| ask())
+                    />
+                }
+                .into_any()
+            }
+        }}
+    }
+}
+
+/// Log in, or create an account (accounts mode).
+#[component]
+fn AccountForm(
+    /// WebSocket URL of `/ws` (the API is on the same server).
+    url: String,
+    /// Called with the session once logged in.
+    on_login: impl Fn(SessionInfo) + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let problem = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let url = StoredValue::new(url);
+    let act = move |register: bool| {
+        let on_login = on_login.clone();
+        move |ev: leptos::ev::MouseEvent| {
+            ev.prevent_default();
+            let name = match name.get_untracked().trim().parse::<Nick>() {
+                Ok(name) => name,
+                Err(err) => return problem.set(Some(err.to_string())),
+            };
+            let credentials = Credentials {
+                name,
+                password: password.get_untracked(),
+            };
+            let on_login = on_login.clone();
+            busy.set(true);
+            spawn_local(async move {
+                let base = url.get_value();
+                let answer = if register {
+                    api::register(&base, &credentials).await
+                } else {
+                    api::login(&base, &credentials).await
+                };
+                busy.set(false);
+                match answer {
+                    Ok(info) => {
+                        problem.set(None);
+                        on_login(info);
+                    }
+                    Err(why) => problem.set(Some(why)),
+                }
+            });
+        }
+    };
+    view! {
+        <form class="nick-form" data-testid="account-form">
+            <h1>"Welcome to the chat"</h1>
+            <p class="hint">"Log in, or create an account: your name is your nickname here."</p>
+            <label>
+                "Name"
+                <input type="text" data-testid="account-name" maxlength="32"
+                    autocomplete="username" bind:value=name />
+            </label>
+            <label>
+                "Password"
+                <input type="password" data-testid="account-password"
+                    autocomplete="current-password" bind:value=password />
+            </label>
+            <div class="actions">
+                <button type="submit" data-testid="account-login" disabled=busy
+                    on:click=act(false)>"Log in"</button>
+                <button data-testid="account-register" disabled=busy
+                    on:click=act(true)>"Create account"</button>
+            </div>
+            <Show when=move || problem.get().is_some()>
+                <p class="problem" role="alert" data-testid="account-problem">{move || problem.get()}</p>
+            </Show>
+        </form>
+    }
+}
+
+/// Who is logged in, with "change password" and "log out" (accounts mode).
+#[component]
+fn AccountBar(
+    /// WebSocket URL of `/ws` (the API is on the same server).
+    url: String,
+    /// The account.
+    user: Nick,
+    /// Called once logged out.
+    on_logout: impl Fn() + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let url = StoredValue::new(url);
+    let changing = RwSignal::new(false);
+    let old = RwSignal::new(String::new());
+    let new = RwSignal::new(String::new());
+    let outcome = RwSignal::new(None::<String>);
+    let logout = move |_| {
+        let on_logout = on_logout.clone();
+        spawn_local(async move {
+            match api::logout(&url.get_value()).await {
+                Ok(_) => on_logout(),
+                Err(why) => outcome.set(Some(why)),
+            }
+        });
+    };
+    let change = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let change = PasswordChange {
+            old: old.get_untracked(),
+            new: new.get_untracked(),
+        };
+        spawn_local(async move {
+            match api::change_password(&url.get_value(), &change).await {
+                Ok(_) => {
+                    outcome.set(Some(
+                        "Password changed; your other sessions were logged out.".into(),
+                    ));
+                    changing.set(false);
+                    old.set(String::new());
+                    new.set(String::new());
+                }
+                Err(why) => outcome.set(Some(why)),
+            }
+        });
+    };
+    view! {
+        <div class="account-bar" data-testid="account-bar">
+            <span>"Logged in as " <strong data-testid="account-user">{user.to_string()}</strong></span>
+            <button data-testid="account-change" on:click=move |_| changing.update(|c| *c = !*c)>
+                "Change password"
+            </button>
+            <button data-testid="account-logout" on:click=logout>"Log out"</button>
+            <Show when=move || changing.get()>
+                <form class="password-form" on:submit=change data-testid="password-form">
+                    <input type="password" aria-label="Current password" placeholder="Current password"
+                        autocomplete="current-password" data-testid="password-old" bind:value=old />
+                    <input type="password" aria-label="New password" placeholder="New password"
+                        autocomplete="new-password" data-testid="password-new" bind:value=new />
+                    <button type="submit" data-testid="password-submit">"Change"</button>
+                </form>
+            </Show>
+            <Show when=move || outcome.get().is_some()>
+                <p class="hint" role="status" data-testid="account-outcome">{move || outcome.get()}</p>
+            </Show>
+        </div>
+    }
+}
