@@ -29,6 +29,8 @@ const DEFAULT_MAX_CONNECTIONS_PER_IP: &str = "256";
 const DEFAULT_MAX_HANDSHAKES_PER_IP: &str = "50";
 /// A login lasts a month, as in most chat apps; logging out or a password change ends it.
 const DEFAULT_SESSION_TTL: &str = "30days";
+/// One store read per logged-in socket per interval; a logout reaches every tab this soon.
+const DEFAULT_SESSION_RECHECK: &str = "30s";
 /// About a page of text: enough for a chat message, small enough to keep rooms readable.
 const DEFAULT_MAX_TEXT_CHARS: &str = "2000";
 const DEFAULT_MAX_ROOMS: &str = "32";
@@ -141,6 +143,13 @@ pub struct Config {
     #[arg(long, env = "CHAT_SESSION_TTL", default_value = DEFAULT_SESSION_TTL,
           value_parser = humantime::parse_duration)]
     pub session_ttl: Duration,
+
+    /// How often an open socket of a logged-in user (accounts mode) checks that its session
+    /// still lives: a logout or a password change closes the session's other sockets (4401)
+    /// within this time.
+    #[arg(long, env = "CHAT_SESSION_RECHECK", default_value = DEFAULT_SESSION_RECHECK,
+          value_parser = humantime::parse_duration)]
+    pub session_recheck: Duration,
 
     /// JWT mode, HS256: a file holding the shared secret (at least 32 bytes).
     #[arg(long, env = "CHAT_JWT_SECRET_FILE")]
@@ -271,6 +280,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             auth: AuthMode::Open,
             session_ttl: duration(DEFAULT_SESSION_TTL),
+            session_recheck: duration(DEFAULT_SESSION_RECHECK),
             jwt_secret_file: None,
             jwt_public_key_file: None,
             max_text_chars: number(DEFAULT_MAX_TEXT_CHARS),
@@ -347,6 +357,9 @@ impl Config {
             (_, _) => {
                 return Err("--jwt-secret-file and --jwt-public-key-file need --auth jwt".into());
             }
+        }
+        if self.session_recheck.is_zero() {
+            return Err("--session-recheck must be greater than zero".into());
         }
         if self.session_ttl.is_zero() {
             return Err("--session-ttl must be greater than zero".into());

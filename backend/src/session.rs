@@ -196,6 +196,12 @@ async fn drive(
     let mut heartbeat = Heartbeat::new(config.heartbeat_interval, config.client_timeout);
     let mut limiter = RateLimiter::new(config.rate_per_sec, config.rate_burst, Instant::now());
     let mut strikes = 0u32;
+    // A logged-in socket outlives neither a logout nor a password change by more than this.
+    let mut recheck = tokio::time::interval_at(
+        Instant::now() + config.session_recheck,
+        config.session_recheck,
+    );
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
@@ -262,6 +268,13 @@ async fn drive(
                         io.error(ErrorCode::Unauthenticated, message, None).await?;
                         return Ok(Ending::Close(Some(unauthenticated())));
                     }
+                }
+            }
+            _ = recheck.tick() => {
+                if !login.session_alive().await {
+                    let message = "your session ended (logged out, or the password changed); log in again";
+                    io.error(ErrorCode::Unauthenticated, message.into(), None).await?;
+                    return Ok(Ending::Close(Some(unauthenticated())));
                 }
             }
             () = login.next_deadline() => {
@@ -341,7 +354,7 @@ impl Login<'_> {
                         );
                     }
                     Gate::Open => Identity { nick, token },
-                    Gate::Account(identity) => identity.clone(),
+                    Gate::Account { identity, .. } => identity.clone(),
                     Gate::LoggedOut => return Admitted::Close("log in first".into()),
                     Gate::Jwt => match self.verify(jwt.as_deref()) {
                         Ok(identity) => identity,
@@ -365,6 +378,22 @@ impl Login<'_> {
             ),
             ClientMsg::Reauth { jwt } => self.reauth(&jwt),
             other => Admitted::Forward(other),
+        }
+    }
+
+    /// Whether the login still holds: always, except for an accounts session that has ended.
+    /// A store that cannot answer keeps the socket (and is logged): the session was valid at
+    /// the handshake, and a blip in the store must not disconnect everyone.
+    async fn session_alive(&self) -> bool {
+        let Gate::Account { session, .. } = &self.gate else {
+            return true;
+        };
+        match self.auth.session_alive(session).await {
+            Ok(alive) => alive,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot recheck a session; keeping the socket");
+                true
+            }
         }
     }
 

@@ -40,6 +40,8 @@ fn accounts_config(redis: Option<String>) -> Config {
         heartbeat_interval: Duration::from_secs(20),
         client_timeout: Duration::from_secs(60),
         shutdown_timeout: Duration::from_secs(1),
+        // An ended session's open sockets close this soon (30 s by default).
+        session_recheck: Duration::from_millis(200),
         ..Config::default()
     }
 }
@@ -108,6 +110,22 @@ async fn chat_with_cookie(server: &TestServer, cookie: &str, asks_for: &str) -> 
     (chat, user.to_string())
 }
 
+/// An open socket whose session ended is told so and closed with 4401 (other events that
+/// were on their way before are skipped).
+async fn session_ended(chat: &mut Chat) {
+    loop {
+        match chat.recv().await {
+            ServerMsg::Error { code, .. } => {
+                assert_eq!(code, ErrorCode::Unauthenticated);
+                break;
+            }
+            ServerMsg::MemberJoined { .. } | ServerMsg::MemberLeft { .. } => {}
+            other => panic!("expected an unauthenticated error, got {other:?}"),
+        }
+    }
+    expect_close(&mut chat.ws, close::UNAUTHENTICATED).await;
+}
+
 /// The connection is told it is not logged in, and closed with 4401.
 async fn refused_as_unauthenticated(chat: &mut Chat) {
     match chat.recv().await {
@@ -148,7 +166,7 @@ async fn register_log_in_reconnect_log_out(mode: Mode) {
     drop(second_tab.ws.close(None).await);
     // Reconnect with the same cookie.
     drop(tab);
-    let (_tab, user) = chat_with_cookie(other, &cookie, "x").await;
+    let (mut open_tab, user) = chat_with_cookie(other, &cookie, "x").await;
     assert_eq!(user, "Alice");
 
     // Taken, in any case.
@@ -166,6 +184,8 @@ async fn register_log_in_reconnect_log_out(mode: Mode) {
     assert_eq!(status, 200);
     assert!(head.contains("Max-Age=0"), "{head}");
     assert_eq!(session(other, &cookie).await.user, None);
+    // The tab still open with that session is closed too.
+    session_ended(&mut open_tab).await;
     let mut stale = other.chat_socket_with_cookie(Some(&cookie)).await;
     refused_as_unauthenticated(&mut stale).await;
 
@@ -185,6 +205,7 @@ async fn a_password_change_ends_the_other_sessions(mode: Mode) {
     let here = register(&one, "bob", "first password").await;
     let (_, there, _) = login(other, "bob", "first password").await;
     let there = there.unwrap();
+    let (mut there_tab, _) = chat_with_cookie(other, &there, "bob").await;
     let change = |old: &str, new: &str| serde_json::json!({ "old": old, "new": new }).to_string();
     let (status, _, body) = post_json(
         one.addr,
@@ -212,6 +233,7 @@ async fn a_password_change_ends_the_other_sessions(mode: Mode) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(session(&one, &here).await.user.unwrap().as_str(), "bob");
     assert_eq!(session(&one, &there).await.user, None);
+    session_ended(&mut there_tab).await;
     let mut ended = one.chat_socket_with_cookie(Some(&there)).await;
     refused_as_unauthenticated(&mut ended).await;
     assert_eq!(login(other, "bob", "first password").await.0, 401);
@@ -668,4 +690,54 @@ async fn a_jwt_user_is_one_user_across_a_cluster() {
     })
     .await;
     assert_eq!(chat.recv_error().await, ErrorCode::NickTaken);
+}
+
+#[actix_web::test]
+async fn the_api_serves_allowed_origins_only() {
+    let server = TestServer::spawn(Config {
+        allowed_origins: vec!["http://127.0.0.1:3000".into()],
+        ..accounts_config(None)
+    });
+    let preflight = |origin: &str| {
+        format!(
+            "OPTIONS {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nOrigin: {origin}\r\n\
+             Access-Control-Request-Method: POST\r\n\
+             Access-Control-Request-Headers: content-type\r\n\r\n",
+            paths::API_LOGIN,
+            server.addr
+        )
+    };
+    // The development server's origin may use the API with credentials...
+    let (status, head, _) = http_exchange(server.addr, &preflight("http://127.0.0.1:3000")).await;
+    let head = head.to_ascii_lowercase();
+    assert_eq!(status, 200, "{head}");
+    assert!(
+        head.contains("access-control-allow-origin: http://127.0.0.1:3000"),
+        "{head}"
+    );
+    assert!(
+        head.contains("access-control-allow-credentials: true"),
+        "{head}"
+    );
+    // ...another origin may not: no grant in the preflight, and a POST that comes anyway
+    // (a form, say) is refused.
+    let (_, head, _) = http_exchange(server.addr, &preflight("https://evil.example")).await;
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("access-control-allow-origin"),
+        "{head}"
+    );
+    let body = credentials("mallory", "mallory's password");
+    let request = format!(
+        "POST {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nOrigin: https://evil.example\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        paths::API_REGISTER,
+        server.addr,
+        body.len()
+    );
+    let (status, _, body) = http_exchange(server.addr, &request).await;
+    assert!((400..500).contains(&status), "{status}: {body}");
+    // Nothing was created: the name is still free.
+    register(&server, "mallory", "mallory's password").await;
 }

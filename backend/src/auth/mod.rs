@@ -85,8 +85,14 @@ pub fn token_is_reserved(token: &UserToken) -> bool {
 pub enum Gate {
     /// Open mode: any free nickname.
     Open,
-    /// Accounts mode, logged in: this identity and no other.
-    Account(Identity),
+    /// Accounts mode, logged in: this identity and no other, for as long as the session whose
+    /// hash is `session` lives.
+    Account {
+        /// Who.
+        identity: Identity,
+        /// The session's hash (as stored), rechecked while the socket is open.
+        session: String,
+    },
     /// Accounts mode without a valid session cookie: the connection is told and closed.
     LoggedOut,
     /// JWT mode: the `hello` must carry a valid token.
@@ -172,9 +178,12 @@ impl Auth {
         Ok(match self.mode {
             AuthMode::Open => Gate::Open,
             AuthMode::Jwt => Gate::Jwt,
-            AuthMode::Accounts => match self.session_user(cookie).await? {
-                Some(name) => Gate::Account(Identity::account(&name)),
-                None => Gate::LoggedOut,
+            AuthMode::Accounts => match (self.session_user(cookie).await?, cookie) {
+                (Some(name), Some(cookie)) => Gate::Account {
+                    identity: Identity::account(&name),
+                    session: session_hash(cookie),
+                },
+                _ => Gate::LoggedOut,
             },
         })
     }
@@ -184,6 +193,15 @@ impl Auth {
         match (&self.accounts, cookie) {
             (Some(accounts), Some(cookie)) => Ok(accounts.session(session_hash(cookie)).await?),
             _ => Ok(None),
+        }
+    }
+
+    /// Whether the session stored as `hash` still lives (not logged out, not ended by a
+    /// password change, not expired).
+    pub async fn session_alive(&self, hash: &str) -> Result<bool, AuthError> {
+        match &self.accounts {
+            Some(accounts) => Ok(accounts.session(hash.to_owned()).await?.is_some()),
+            None => Ok(false),
         }
     }
 
