@@ -14,6 +14,8 @@
 //!   limit, subprotocol).
 //! - [`metrics`]: [`metrics::Metrics`], the Prometheus counters and gauges.
 //! - [`per_address`]: the per-client-address caps on WebSockets (open, handshakes/s).
+//! - [`policy`]: room policies (owner, private, invitations, member cap), kept by every hub
+//!   in memory, stored in `rooms.sqlite3` or Redis.
 //! - [`session`]: a chat connection's loop: decode, rate-limit, forward to the hub.
 //! - [`outgoing`]: [`outgoing::Frame`], a broadcast encoded once; the chat response body that
 //!   writes the hub's frames straight from a connection's outbox.
@@ -50,6 +52,7 @@ pub mod ids;
 pub mod metrics;
 pub mod outgoing;
 pub mod per_address;
+pub mod policy;
 pub mod rooms;
 pub mod routes;
 pub mod session;

@@ -114,6 +114,10 @@ pub struct ChatState {
     awaiting_welcome: bool,
     /// JWT mode: the server asked for a fresh token (`reauth_needed`) and none was sent yet.
     pub reauth_needed: bool,
+    /// Owned rooms' rules (from `room_policy`): owner and whether private.
+    pub policies: BTreeMap<RoomName, (Nick, bool)>,
+    /// Private rooms this user was invited to and has not joined: room → who invited.
+    pub invitations: BTreeMap<RoomName, Nick>,
 }
 
 /// Typing indicators lapse after the server's timeout plus this margin if no stop arrives
@@ -355,6 +359,7 @@ impl ChatState {
                 self.nick_problem = None;
             }
             ServerMsg::Joined { room, members } => {
+                self.invitations.remove(&room);
                 let view = self.rooms.entry(room.clone()).or_default();
                 view.members = members.into_iter().collect();
                 if self.current.is_none() {
@@ -436,6 +441,27 @@ impl ChatState {
                 message,
                 client_id,
             } => self.refused(code, message, client_id),
+            ServerMsg::RoomPolicy {
+                room,
+                owner,
+                private,
+                ..
+            } => {
+                self.policies.insert(room, (owner, private));
+            }
+            ServerMsg::Invited { room, by } => {
+                if !self.rooms.contains_key(&room) {
+                    self.notice(format!("{by} invited you to the private room {room}"));
+                    self.invitations.insert(room, by);
+                }
+            }
+            ServerMsg::Removed { room, by, reason } => {
+                let why = match reason {
+                    shared::RemovedReason::Uninvited => "took back your invitation",
+                };
+                self.notice(format!("You were removed from {room}: {by} {why}."));
+                self.invitations.remove(&room);
+            }
             ServerMsg::ReauthNeeded { .. } => self.reauth_needed = true,
             ServerMsg::Reauthed { .. } => self.reauth_needed = false,
         }

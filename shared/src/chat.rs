@@ -103,6 +103,32 @@ pub enum ClientMsg {
         /// The token.
         jwt: String,
     },
+    /// Create a room you own (and join it): public or private (invisible, and closed to
+    /// anyone not invited), with an optional cap on how many users may be in it at once.
+    CreateRoom {
+        /// The room; refused (`room_exists`) if it has an owner already or anyone is in it.
+        room: RoomName,
+        /// Private: only invited users may find it or join it.
+        #[serde(default)]
+        private: bool,
+        /// At most this many users in it at once (`room_full` beyond).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_members: Option<u32>,
+    },
+    /// The owner invites a user (by nickname) into a private room.
+    Invite {
+        /// The room.
+        room: RoomName,
+        /// Who.
+        user: Nick,
+    },
+    /// The owner takes an invitation back; the user is removed from the room.
+    Uninvite {
+        /// The room.
+        room: RoomName,
+        /// Who.
+        user: Nick,
+    },
     /// Join (and create, if new) a room. `history` follows `joined`.
     Join {
         /// The room.
@@ -286,6 +312,35 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<ClientMsgId>,
     },
+    /// The rules of a room you joined that has an owner (sent right after its `joined`, and
+    /// again when they change).
+    RoomPolicy {
+        /// The room.
+        room: RoomName,
+        /// Its owner.
+        owner: Nick,
+        /// Only invited users may find or join it.
+        private: bool,
+        /// The cap on users in it, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_members: Option<u32>,
+    },
+    /// You were invited into a private room (join it to enter).
+    Invited {
+        /// The room.
+        room: RoomName,
+        /// The owner who invited you.
+        by: Nick,
+    },
+    /// You were removed from a room (a `left` follows); `reason` says why.
+    Removed {
+        /// The room.
+        room: RoomName,
+        /// Who removed you.
+        by: Nick,
+        /// Why.
+        reason: RemovedReason,
+    },
     /// JWT mode: your token expires in `expires_in_ms`; send `reauth` with a fresh one before
     /// then, or the connection closes with 4401.
     ReauthNeeded {
@@ -297,6 +352,14 @@ pub enum ServerMsg {
         /// Milliseconds left.
         expires_in_ms: u64,
     },
+}
+
+/// Why a user was removed from a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovedReason {
+    /// The owner took back the invitation to a private room.
+    Uninvited,
 }
 
 /// How a `history` relates to what the client already has.
@@ -501,8 +564,13 @@ pub enum ErrorCode {
     StoreFailed,
     /// Too many messages are waiting to be stored; nothing was sent. Retry shortly.
     Overloaded,
-    /// Not allowed to you (e.g. a rename where nicknames are accounts').
+    /// Not allowed to you (e.g. a rename where nicknames are accounts', joining a private
+    /// room you were not invited to, inviting into a room you do not own).
     Forbidden,
+    /// `create_room` for a room that has an owner or members already.
+    RoomExists,
+    /// `join` of a room at its member cap.
+    RoomFull,
     /// No valid login, or its token expired (the connection then closes with 4401).
     Unauthenticated,
 }
@@ -536,7 +604,7 @@ impl ClientMsg {
 }
 
 /// Every `type` a client may send, for telling "unknown type" from "bad field".
-const CLIENT_TYPES: [&str; 10] = [
+const CLIENT_TYPES: [&str; 13] = [
     "hello",
     "join",
     "load_older",
@@ -547,6 +615,9 @@ const CLIENT_TYPES: [&str; 10] = [
     "direct",
     "rename",
     "reauth",
+    "create_room",
+    "invite",
+    "uninvite",
 ];
 
 fn classify(text: &str, err: &serde_json::Error) -> RequestError {

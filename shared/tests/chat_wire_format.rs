@@ -116,6 +116,28 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
             },
             r#"{"type":"reauth","jwt":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.bmV3"}"#,
         ),
+        (
+            ClientMsg::CreateRoom {
+                room: "secret".parse().unwrap(),
+                private: true,
+                max_members: Some(10),
+            },
+            r#"{"type":"create_room","room":"secret","private":true,"max_members":10}"#,
+        ),
+        (
+            ClientMsg::Invite {
+                room: "secret".parse().unwrap(),
+                user: "Bob".parse().unwrap(),
+            },
+            r#"{"type":"invite","room":"secret","user":"Bob"}"#,
+        ),
+        (
+            ClientMsg::Uninvite {
+                room: "secret".parse().unwrap(),
+                user: "Bob".parse().unwrap(),
+            },
+            r#"{"type":"uninvite","room":"secret","user":"Bob"}"#,
+        ),
     ]
 }
 
@@ -274,6 +296,30 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
             },
             r#"{"type":"reauthed","expires_in_ms":3600000}"#,
         ),
+        (
+            ServerMsg::RoomPolicy {
+                room: "secret".parse().unwrap(),
+                owner: "Alice".parse().unwrap(),
+                private: true,
+                max_members: Some(10),
+            },
+            r#"{"type":"room_policy","room":"secret","owner":"Alice","private":true,"max_members":10}"#,
+        ),
+        (
+            ServerMsg::Invited {
+                room: "secret".parse().unwrap(),
+                by: "Alice".parse().unwrap(),
+            },
+            r#"{"type":"invited","room":"secret","by":"Alice"}"#,
+        ),
+        (
+            ServerMsg::Removed {
+                room: "secret".parse().unwrap(),
+                by: "Alice".parse().unwrap(),
+                reason: shared::RemovedReason::Uninvited,
+            },
+            r#"{"type":"removed","room":"secret","by":"Alice","reason":"uninvited"}"#,
+        ),
     ]
 }
 
@@ -324,13 +370,15 @@ fn wire_name(code: ErrorCode) -> &'static str {
         ErrorCode::Overloaded => "overloaded",
         ErrorCode::Forbidden => "forbidden",
         ErrorCode::Unauthenticated => "unauthenticated",
+        ErrorCode::RoomExists => "room_exists",
+        ErrorCode::RoomFull => "room_full",
     }
 }
 
 #[test]
 fn every_error_code_has_its_snake_case_name_and_is_documented() {
     let codes = all_error_codes();
-    assert_eq!(codes.len(), 16, "{codes:?}");
+    assert_eq!(codes.len(), 18, "{codes:?}");
     let doc = protocol_doc();
     for code in codes {
         let name = wire_name(code);

@@ -13,6 +13,14 @@ impl Hub {
         room: RoomName,
         since: Option<(u64, Option<Epoch>)>,
     ) {
+        if !self.policies_loaded {
+            // Answered once the policies are here (a server just started, or Redis is out
+            // of reach at a node's start).
+            return self.pending_joins.push((conn, user, room, since));
+        }
+        if let Err((code, message)) = self.may_join(conn, user, &room) {
+            return self.refuse(conn, code, &message, None);
+        }
         let already = self.rooms.contains(&room, conn);
         if !already && self.rooms.rooms_of(conn).count() >= self.limits.max_rooms as usize {
             let message = format!(
@@ -50,6 +58,7 @@ impl Hub {
                 members,
             };
             self.send_to(conn, &joined);
+            self.send_policy(conn, &room);
             None
         };
         // From now until the history arrives, this room's live messages skip this connection.
@@ -124,9 +133,11 @@ impl Hub {
             // Every node's rooms: the engine answers (`rooms_listed`).
             return self.engine.rooms(Ctx::Rooms { conn });
         }
+        let key = self.conn_key(conn);
         let rooms = self
             .rooms
             .list()
+            .filter(|(name, _)| self.visible_to(key.as_deref(), name))
             .map(|(name, members)| RoomInfo {
                 name: name.clone(),
                 members: u32::try_from(members).unwrap_or(u32::MAX),
@@ -189,7 +200,11 @@ impl Hub {
     /// The cluster's room list (cluster mode).
     pub(super) fn rooms_listed(&mut self, conn: ConnId, rooms: Result<Vec<RoomInfo>, String>) {
         match rooms {
-            Ok(rooms) => self.send_to(conn, &ServerMsg::Rooms { rooms }),
+            Ok(mut rooms) => {
+                let key = self.conn_key(conn);
+                rooms.retain(|room| self.visible_to(key.as_deref(), &room.name));
+                self.send_to(conn, &ServerMsg::Rooms { rooms });
+            }
             Err(reason) => {
                 let message = format!("could not list the rooms ({reason}); try again");
                 self.refuse(conn, ErrorCode::StoreFailed, &message, None);

@@ -232,12 +232,28 @@ impl Hub {
                 members,
             }) => {
                 if let Some(members) = members {
+                    // Cluster mode: the member cap is checked here, against the room's members
+                    // on every node (entering the shared presence and reading it is one step):
+                    // over it, this join is undone.
+                    if let Some(cap) = self.policies.get(&room).and_then(|p| p.max_members)
+                        && members.len() > cap as usize
+                    {
+                        if let Some(state) = self.conns.get_mut(&conn) {
+                            state.held_events.retain(|(r, _)| *r != room);
+                        }
+                        if let Some(left) = self.rooms.leave(&room, conn) {
+                            self.announce_left(left);
+                        }
+                        let message = format!("{room} is full ({cap} members)");
+                        return self.refuse(conn, ErrorCode::RoomFull, &message, None);
+                    }
                     // Cluster mode: the member list came with the history, and goes first.
                     let joined = ServerMsg::Joined {
                         room: room.clone(),
                         members,
                     };
                     self.send_to(conn, &joined);
+                    self.send_policy(conn, &room);
                 }
                 // Presence events that came while it waited follow the history.
                 if let Some(state) = self.conns.get_mut(&conn) {

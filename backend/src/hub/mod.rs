@@ -18,6 +18,7 @@
 //! - `people.rs`: users and nicknames: `hello`, renames, a connection's end.
 //! - `membership.rs`: joining and leaving rooms, the room list, typing.
 //! - `messages.rs`: sending (stored first), the store's answers, history reads.
+//! - `policies.rs`: owned and private rooms: creating, inviting, who may join and see what.
 //! - `delivery.rs`: encoding an event once and queueing it for its recipients; slow readers.
 
 use std::{
@@ -94,9 +95,29 @@ impl HubHandle {
     ) -> Result<Self, OpenError> {
         let (engine, stored) = Engine::open(config, &metrics, shutdown.clone())?;
         let engine_ready = engine.readiness();
+        let store = crate::policy::PolicyStore::open(&config.data_dir, config.redis.as_deref())
+            .map_err(|err| OpenError {
+                path: config.data_dir.join(crate::policy::DB_FILE),
+                reason: err.to_string(),
+            })?;
+        let initial = store.load_now().map_err(|err| OpenError {
+            path: config.data_dir.join(crate::policy::DB_FILE),
+            reason: err.to_string(),
+        })?;
+        let (policy_events, policy_answers) = mpsc::unbounded_channel();
+        let policy = crate::policy::Worker::spawn(
+            store,
+            config.redis.clone(),
+            policy_events,
+            shutdown.clone(),
+        );
         let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
-        let hub = Hub::new(config, metrics, engine);
-        tokio::spawn(hub.run(receiver, stored, shutdown));
+        let mut hub = Hub::new(config, metrics, engine, policy);
+        if let Some(initial) = initial {
+            hub.policies = initial;
+            hub.policies_loaded = true;
+        }
+        tokio::spawn(hub.run(receiver, stored, policy_answers, shutdown));
         Ok(Self {
             commands,
             next_conn: Arc::new(AtomicU64::new(1)),
@@ -166,6 +187,9 @@ struct User {
     key: String,
     conns: BTreeSet<ConnId>,
 }
+
+/// A join waiting for the room policies: connection, user, room, and where it left off.
+type PendingJoin = (ConnId, UserId, RoomName, Option<(u64, Option<Epoch>)>);
 
 /// What the hub needs back from the store with each answer.
 #[derive(Debug)]
@@ -246,10 +270,27 @@ struct Hub {
     next_read: u64,
     /// Connections whose outbox overflowed during the current command, dropped after it.
     overflowed: Vec<ConnId>,
+    /// Every room's policy (rooms without one are public and unowned), kept current by the
+    /// policy worker ([`crate::policy`]).
+    policies: HashMap<RoomName, crate::policy::RoomPolicy>,
+    /// Until the worker has loaded them, nobody may join or create a room: a private room
+    /// must never pass for a public one. Joins wait in `pending_joins` meanwhile (at most
+    /// `--max-rooms` per connection).
+    policies_loaded: bool,
+    pending_joins: Vec<PendingJoin>,
+    /// Requests to the policy worker.
+    policy: mpsc::UnboundedSender<crate::policy::Request<policies::PolicyCtx>>,
+    /// Accounts mode: an invitation may name an account that is offline.
+    accounts: bool,
 }
 
 impl Hub {
-    fn new(config: &Config, metrics: Arc<Metrics>, engine: Engine<Ctx>) -> Self {
+    fn new(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        engine: Engine<Ctx>,
+        policy: mpsc::UnboundedSender<crate::policy::Request<policies::PolicyCtx>>,
+    ) -> Self {
         Self {
             metrics,
             limits: config.limits(),
@@ -267,6 +308,11 @@ impl Hub {
             next_user: 1,
             next_read: 1,
             overflowed: Vec::new(),
+            policies: HashMap::new(),
+            policies_loaded: false,
+            pending_joins: Vec::new(),
+            policy,
+            accounts: config.auth == shared::auth::AuthMode::Accounts,
         }
     }
 
@@ -274,6 +320,7 @@ impl Hub {
         mut self,
         mut commands: mpsc::Receiver<Command>,
         mut stored: mpsc::UnboundedReceiver<store::Event<Ctx>>,
+        mut policy: mpsc::UnboundedReceiver<crate::policy::PolicyEvent<policies::PolicyCtx>>,
         shutdown: CancellationToken,
     ) {
         let mut sweep = tokio::time::interval(TYPING_SWEEP);
@@ -287,6 +334,13 @@ impl Hub {
                     Some(event) => self.stored(event),
                     None => {
                         tracing::error!("the message store thread has stopped");
+                        break;
+                    }
+                },
+                event = policy.recv() => match event {
+                    Some(event) => self.policy_event(event),
+                    None => {
+                        tracing::error!("the room policy worker has stopped");
                         break;
                     }
                 },
@@ -409,6 +463,20 @@ impl Hub {
                 self.direct(conn, user, &to, text, client_id);
             }
             (Some(user), ClientMsg::Rename { nick }) => self.rename(conn, user, nick),
+            (
+                Some(user),
+                ClientMsg::CreateRoom {
+                    room,
+                    private,
+                    max_members,
+                },
+            ) => self.create_room(conn, user, room, private, max_members),
+            (Some(user), ClientMsg::Invite { room, user: target }) => {
+                self.invite(conn, user, room, target);
+            }
+            (Some(user), ClientMsg::Uninvite { room, user: target }) => {
+                self.uninvite(conn, user, room, target);
+            }
             // The session answers it (crate::session); one reaching here has no token to renew.
             (Some(_), ClientMsg::Reauth { .. }) => self.refuse(
                 conn,
@@ -424,6 +492,7 @@ mod delivery;
 mod membership;
 mod messages;
 mod people;
+mod policies;
 
 #[cfg(test)]
 mod tests {

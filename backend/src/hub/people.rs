@@ -329,7 +329,7 @@ impl Hub {
 
 /// The store's key for a user: a hash of their browser token, so the database holds no
 /// secret that would let its reader speak as someone.
-fn user_key(token: &UserToken) -> String {
+pub(super) fn user_key(token: &UserToken) -> String {
     let digest = Sha256::digest(token.as_str().as_bytes());
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }

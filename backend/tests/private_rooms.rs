@@ -1,0 +1,337 @@
+//! Owned and private rooms over real sockets, in both modes (single node; two nodes sharing a
+//! real `redis-server`, the owner on one and everyone else on the other): who may create,
+//! join, invite, see and speak, each request getting its effect or a typed error, and nothing
+//! of a private room reaching anyone who is not in it.
+
+// Test helpers below #[test] fns panic on purpose, as the tests do.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use backend::Config;
+use common::{Chat, STEP, TestServer, redis_server::RedisServer};
+use shared::{ClientMsg, ErrorCode, RemovedReason, RoomName, ServerMsg};
+
+fn config(redis: Option<String>) -> Config {
+    Config {
+        redis,
+        heartbeat_interval: Duration::from_secs(20),
+        client_timeout: Duration::from_secs(60),
+        rate_per_sec: 100_000,
+        rate_burst: 100_000,
+        ..Config::default()
+    }
+}
+
+fn room(name: &str) -> RoomName {
+    name.parse().unwrap()
+}
+
+/// Reads until an event `wanted` accepts arrives (within [`STEP`]), skipping the others
+/// (presence in the lobby and the like); returns it.
+async fn until(chat: &mut Chat, what: &str, wanted: impl Fn(&ServerMsg) -> bool) -> ServerMsg {
+    let found = tokio::time::timeout(STEP, async {
+        loop {
+            let event = chat.recv().await;
+            if wanted(&event) {
+                return event;
+            }
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+async fn error(chat: &mut Chat, request: ClientMsg) -> ErrorCode {
+    chat.send(&request).await;
+    match until(chat, "an error", |e| matches!(e, ServerMsg::Error { .. })).await {
+        ServerMsg::Error { code, .. } => code,
+        _ => unreachable!(),
+    }
+}
+
+/// Everything `chat` receives until it has been quiet for a moment.
+async fn drain(chat: &mut Chat) -> Vec<ServerMsg> {
+    let mut events = Vec::new();
+    while let Ok(event) = tokio::time::timeout(Duration::from_millis(500), chat.recv_any()).await {
+        events.push(event);
+    }
+    events
+}
+
+async fn room_list(chat: &mut Chat) -> Vec<String> {
+    chat.send(&ClientMsg::ListRooms).await;
+    match until(chat, "rooms", |e| matches!(e, ServerMsg::Rooms { .. })).await {
+        ServerMsg::Rooms { rooms } => rooms.into_iter().map(|r| r.name.to_string()).collect(),
+        _ => unreachable!(),
+    }
+}
+
+fn join(name: &str) -> ClientMsg {
+    ClientMsg::Join {
+        room: room(name),
+        since: None,
+        epoch: None,
+    }
+}
+
+async fn every_request_gets_its_effect_or_a_typed_error(redis: Option<RedisServer>) {
+    let url = redis.as_ref().map(RedisServer::url);
+    let here = TestServer::spawn(config(url.clone()));
+    let there = url.map(|url| TestServer::spawn(config(Some(url))));
+    let other = there.as_ref().unwrap_or(&here);
+    let mut olga = here.chat_as("Olga", &[]).await;
+    let mut mike = other.chat_as("Mike", &[]).await;
+    let mut sam = other.chat_as("Sam", &[]).await;
+    // Never invited: nothing of the private room may ever reach Nina.
+    let mut nina = other.chat_as("Nina", &[]).await;
+
+    // The owner creates a private room for two and is in it at once, with its rules.
+    olga.send(&ClientMsg::CreateRoom {
+        room: room("secret"),
+        private: true,
+        max_members: Some(2),
+    })
+    .await;
+    until(&mut olga, "joined secret", |e| {
+        matches!(e, ServerMsg::Joined { room, members } if room.as_str() == "secret" && members.len() == 1)
+    })
+    .await;
+    match until(&mut olga, "the room's rules", |e| {
+        matches!(e, ServerMsg::RoomPolicy { .. })
+    })
+    .await
+    {
+        ServerMsg::RoomPolicy {
+            owner,
+            private,
+            max_members,
+            ..
+        } => {
+            assert_eq!(
+                (owner.as_str(), private, max_members),
+                ("Olga", true, Some(2))
+            );
+        }
+        _ => unreachable!(),
+    }
+
+    // A non-member: cannot join, find, take, speak in, read, or invite into it.
+    assert_eq!(error(&mut sam, join("secret")).await, ErrorCode::Forbidden);
+    assert!(!room_list(&mut sam).await.contains(&"secret".to_owned()));
+    let create = ClientMsg::CreateRoom {
+        room: room("secret"),
+        private: false,
+        max_members: None,
+    };
+    assert_eq!(error(&mut sam, create).await, ErrorCode::RoomExists);
+    let say = |text: &str| ClientMsg::Say {
+        room: room("secret"),
+        text: text.try_into().unwrap(),
+        client_id: format!("c-{}", text.len()).parse().unwrap(),
+    };
+    assert_eq!(
+        error(&mut sam, say("let me in")).await,
+        ErrorCode::NotInRoom
+    );
+    let typing = ClientMsg::Typing {
+        room: room("secret"),
+    };
+    assert_eq!(error(&mut sam, typing).await, ErrorCode::NotInRoom);
+    let older = ClientMsg::LoadOlder {
+        room: room("secret"),
+        before: 100,
+    };
+    assert_eq!(error(&mut sam, older).await, ErrorCode::NotInRoom);
+    let invite = |who: &str| ClientMsg::Invite {
+        room: room("secret"),
+        user: who.parse().unwrap(),
+    };
+    assert_eq!(error(&mut sam, invite("Sam")).await, ErrorCode::Forbidden);
+    // An owner cannot invite someone who is nowhere.
+    assert_eq!(
+        error(&mut olga, invite("Nobody")).await,
+        ErrorCode::NoSuchUser
+    );
+    // A public room made by join has no owner to invite with.
+    let lobby_invite = ClientMsg::Invite {
+        room: room("lobby"),
+        user: "Sam".parse().unwrap(),
+    };
+    assert_eq!(error(&mut olga, lobby_invite).await, ErrorCode::Forbidden);
+
+    // The owner invites Mike (on the other node in a cluster): he is told, may join, sees
+    // the members and what is said, and finds the room in his list.
+    olga.send(&invite("Mike")).await;
+    match until(&mut mike, "the invitation", |e| {
+        matches!(e, ServerMsg::Invited { .. })
+    })
+    .await
+    {
+        ServerMsg::Invited { room, by } => {
+            assert_eq!((room.as_str(), by.as_str()), ("secret", "Olga"))
+        }
+        _ => unreachable!(),
+    }
+    mike.send(&join("secret")).await;
+    match until(
+        &mut mike,
+        "joined secret",
+        |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str() == "secret"),
+    )
+    .await
+    {
+        ServerMsg::Joined { members, .. } => {
+            let names: Vec<&str> = members.iter().map(|m| m.as_str()).collect();
+            assert_eq!(names, ["Mike", "Olga"]);
+        }
+        _ => unreachable!(),
+    }
+    until(&mut olga, "Mike joining", |e| {
+        matches!(e, ServerMsg::MemberJoined { room, user } if room.as_str() == "secret" && user.as_str() == "Mike")
+    })
+    .await;
+    assert!(room_list(&mut mike).await.contains(&"secret".to_owned()));
+    olga.send(&say("hidden text")).await;
+    for chat in [&mut olga, &mut mike] {
+        until(
+            chat,
+            "the private message",
+            |e| matches!(e, ServerMsg::Said { text, .. } if text.as_str() == "hidden text"),
+        )
+        .await;
+    }
+    olga.send(&ClientMsg::Typing {
+        room: room("secret"),
+    })
+    .await;
+    until(
+        &mut mike,
+        "Olga typing",
+        |e| matches!(e, ServerMsg::Typing { room, .. } if room.as_str() == "secret"),
+    )
+    .await;
+
+    // At the cap: an invited third user is refused as the room is full, then the
+    // invitation is taken back and the room is closed to him again.
+    olga.send(&invite("Sam")).await;
+    until(&mut sam, "the invitation", |e| {
+        matches!(e, ServerMsg::Invited { .. })
+    })
+    .await;
+    assert_eq!(error(&mut sam, join("secret")).await, ErrorCode::RoomFull);
+    olga.send(&ClientMsg::Uninvite {
+        room: room("secret"),
+        user: "Sam".parse().unwrap(),
+    })
+    .await;
+    // (The owner's next request is answered after the uninvitation is applied.)
+    assert_eq!(
+        error(&mut olga, invite("Nobody")).await,
+        ErrorCode::NoSuchUser
+    );
+    assert_eq!(error(&mut sam, join("secret")).await, ErrorCode::Forbidden);
+
+    // Only the owner may take an invitation back; then Mike is removed, and told why.
+    let uninvite_mike = ClientMsg::Uninvite {
+        room: room("secret"),
+        user: "Mike".parse().unwrap(),
+    };
+    assert_eq!(
+        error(&mut mike, uninvite_mike.clone()).await,
+        ErrorCode::Forbidden
+    );
+    olga.send(&uninvite_mike).await;
+    match until(&mut mike, "being removed", |e| {
+        matches!(e, ServerMsg::Removed { .. })
+    })
+    .await
+    {
+        ServerMsg::Removed { room, by, reason } => {
+            assert_eq!(
+                (room.as_str(), by.as_str(), reason),
+                ("secret", "Olga", RemovedReason::Uninvited)
+            );
+        }
+        _ => unreachable!(),
+    }
+    until(
+        &mut mike,
+        "left",
+        |e| matches!(e, ServerMsg::Left { room } if room.as_str() == "secret"),
+    )
+    .await;
+    until(&mut olga, "Mike leaving", |e| {
+        matches!(e, ServerMsg::MemberLeft { room, user } if room.as_str() == "secret" && user.as_str() == "Mike")
+    })
+    .await;
+    assert_eq!(error(&mut mike, join("secret")).await, ErrorCode::Forbidden);
+    olga.send(&say("after mike")).await;
+    until(
+        &mut olga,
+        "her own message",
+        |e| matches!(e, ServerMsg::Said { text, .. } if text.as_str() == "after mike"),
+    )
+    .await;
+
+    // Nina, never invited, heard nothing of it: no member, message, typing or name.
+    assert!(!room_list(&mut nina).await.contains(&"secret".to_owned()));
+    for event in drain(&mut nina).await {
+        let json = shared::encode(&event).unwrap();
+        assert!(
+            !json.contains("secret") && !json.contains("hidden text"),
+            "a non-member received {json}"
+        );
+    }
+    let leaked: Vec<String> = drain(&mut mike)
+        .await
+        .iter()
+        .map(|e| shared::encode(e).unwrap())
+        .filter(|json| json.contains("after mike"))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "a removed member still hears the room: {leaked:?}"
+    );
+}
+
+#[actix_web::test]
+async fn single_node_every_request_gets_its_effect_or_a_typed_error() {
+    every_request_gets_its_effect_or_a_typed_error(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_every_request_gets_its_effect_or_a_typed_error() {
+    let redis = RedisServer::start().await;
+    every_request_gets_its_effect_or_a_typed_error(Some(redis)).await;
+}
+
+#[actix_web::test]
+async fn a_private_room_survives_a_restart_and_stays_closed() {
+    let data = tempfile::tempdir().unwrap();
+    let with_data = || Config {
+        data_dir: data.path().to_owned(),
+        ..config(None)
+    };
+    let server = TestServer::spawn(with_data());
+    let mut olga = server.chat_as("Olga", &[]).await;
+    olga.send(&ClientMsg::CreateRoom {
+        room: room("vault"),
+        private: true,
+        max_members: None,
+    })
+    .await;
+    until(
+        &mut olga,
+        "joined vault",
+        |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str() == "vault"),
+    )
+    .await;
+    drop(olga);
+    server.stop().await.unwrap();
+    let server = TestServer::spawn(with_data());
+    let mut sam = server.chat_as("Sam", &[]).await;
+    assert_eq!(error(&mut sam, join("vault")).await, ErrorCode::Forbidden);
+}
