@@ -139,6 +139,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_AUTH", default_value = "open", value_parser = parse_auth_mode)]
     pub auth: AuthMode,
 
+    /// Server admins, comma-separated, who may moderate every room: account names (accounts
+    /// mode) or token `sub`s (jwt mode). Not in open mode, where names prove nothing.
+    #[arg(long = "admin", env = "CHAT_ADMINS", value_delimiter = ',')]
+    pub admins: Vec<String>,
+
     /// How long a login (accounts mode) lasts.
     #[arg(long, env = "CHAT_SESSION_TTL", default_value = DEFAULT_SESSION_TTL,
           value_parser = humantime::parse_duration)]
@@ -279,6 +284,7 @@ impl Default for Config {
             max_handshakes_per_ip: number(DEFAULT_MAX_HANDSHAKES_PER_IP),
             trusted_proxies: Vec::new(),
             auth: AuthMode::Open,
+            admins: Vec::new(),
             session_ttl: duration(DEFAULT_SESSION_TTL),
             session_recheck: duration(DEFAULT_SESSION_RECHECK),
             jwt_secret_file: None,
@@ -357,6 +363,20 @@ impl Config {
             (_, _) => {
                 return Err("--jwt-secret-file and --jwt-public-key-file need --auth jwt".into());
             }
+        }
+        if !self.admins.is_empty() && self.auth == AuthMode::Open {
+            return Err(
+                "--admin needs --auth accounts or --auth jwt: in open mode anyone may take \
+                 any free nickname"
+                    .into(),
+            );
+        }
+        if self
+            .admins
+            .iter()
+            .any(|name| name.parse::<shared::Nick>().is_err() && self.auth == AuthMode::Accounts)
+        {
+            return Err("--admin names must be valid account names".into());
         }
         if self.session_recheck.is_zero() {
             return Err("--session-recheck must be greater than zero".into());

@@ -19,3 +19,11 @@ pub fn new_epoch() -> Result<shared::Epoch, getrandom::Error> {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     Ok(shared::Epoch::try_from(hex).expect("32 hex digits are a valid epoch"))
 }
+
+/// The store's key for a user: a hash of their browser token (or of the token derived from
+/// their login), so the database holds no secret that would let its reader speak as someone.
+pub fn user_key(token: &shared::UserToken) -> String {
+    use sha2::{Digest as _, Sha256};
+    let digest = Sha256::digest(token.as_str().as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}

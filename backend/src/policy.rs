@@ -14,7 +14,7 @@
 //!   tells the hub ([`PolicyEvent`]).
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     path::Path,
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
@@ -26,7 +26,7 @@ use redis::{
 };
 use rusqlite::{Connection, OptionalExtension as _};
 use serde::{Deserialize, Serialize};
-use shared::{Nick, RoomName};
+use shared::{ModAction, Nick, RoomName};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -38,13 +38,17 @@ const REDIS_KEY: &str = "chat:{policy}:rooms";
 const CHANNEL: &str = "chat:policy";
 
 /// A room's rules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RoomPolicy {
-    /// The owner's user key (see `hub::user_key`).
-    pub owner_key: String,
+    /// The owner's user key (see [`crate::ids::user_key`]); none for a room made by `join`
+    /// that server admins moderate.
+    #[serde(default)]
+    pub owner_key: Option<String>,
     /// The owner's nickname when the room was created (shown to members).
-    pub owner: Nick,
+    #[serde(default)]
+    pub owner: Option<Nick>,
     /// Invisible to, and closed to, anyone not invited.
+    #[serde(default)]
     pub private: bool,
     /// At most this many users in the room at once.
     #[serde(default)]
@@ -52,47 +56,252 @@ pub struct RoomPolicy {
     /// Invited users (private rooms): user key → nickname when invited.
     #[serde(default)]
     pub invited: BTreeMap<String, Nick>,
+    /// Moderators: user key → nickname.
+    #[serde(default)]
+    pub moderators: BTreeMap<String, Nick>,
+    /// Banned users: user key → nickname.
+    #[serde(default)]
+    pub banned: BTreeMap<String, Nick>,
+    /// Muted users: user key → until when.
+    #[serde(default)]
+    pub muted: BTreeMap<String, Muted>,
+    /// Deleted messages (by `seq`): hidden from every history and never sent again.
+    #[serde(default)]
+    pub deleted: BTreeSet<u64>,
     /// Raised by every change; a node applies a policy only if it is newer than its own.
     pub version: u64,
+}
+
+/// A mute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Muted {
+    /// The muted user's nickname.
+    pub nick: Nick,
+    /// Until when (ms since the Unix epoch).
+    pub until_ms: u64,
+}
+
+/// Who may do what, from least to most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Rank {
+    /// Anyone in the room.
+    Member,
+    /// Named by the owner (or an admin).
+    Moderator,
+    /// Created the room.
+    Owner,
+    /// `--admin`: everywhere.
+    Admin,
 }
 
 impl RoomPolicy {
     /// Whether the user with `key` may be in the room.
     pub fn admits(&self, key: &str) -> bool {
-        !self.private || self.owner_key == key || self.invited.contains_key(key)
+        !self.banned.contains_key(key)
+            && (!self.private
+                || self.owner_key.as_deref() == Some(key)
+                || self.invited.contains_key(key)
+                || self.moderators.contains_key(key))
+    }
+
+    /// The rank of the user with `key` (`admin`: a server admin).
+    pub fn rank(&self, key: &str, admin: bool) -> Rank {
+        if admin {
+            Rank::Admin
+        } else if self.owner_key.as_deref() == Some(key) {
+            Rank::Owner
+        } else if self.moderators.contains_key(key) {
+            Rank::Moderator
+        } else {
+            Rank::Member
+        }
+    }
+
+    /// Until when the user with `key` is muted, if they are at `now_ms`.
+    pub fn muted_until(&self, key: &str, now_ms: u64) -> Option<u64> {
+        self.muted
+            .get(key)
+            .map(|m| m.until_ms)
+            .filter(|&until| until > now_ms)
     }
 }
 
-/// A change to an existing room's policy.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Change {
-    /// Invite the user with this key (shown as `nick`).
-    Invite {
-        /// The user's key.
-        key: String,
-        /// Their nickname.
-        nick: Nick,
+/// Someone acting on a room, or the user acted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    /// Their user key.
+    pub key: String,
+    /// Their nickname.
+    pub nick: Nick,
+    /// A server admin (`--admin`).
+    pub admin: bool,
+}
+
+/// What a moderator (or owner, or admin) asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Act {
+    /// Invite into a private room.
+    Invite,
+    /// Take an invitation back.
+    Uninvite,
+    /// Name (`true`) or unname a moderator.
+    SetModerator(bool),
+    /// Remove from the room now.
+    Kick,
+    /// Remove and refuse from now on.
+    Ban,
+    /// Lift a ban.
+    Unban,
+    /// Mute until `until_ms` (0: unmute).
+    Mute {
+        /// Until when (ms since the Unix epoch); 0 lifts the mute.
+        until_ms: u64,
     },
-    /// Take back an invitation (the user is removed from the room).
-    Uninvite {
-        /// The user's key.
-        key: String,
+    /// Delete the message `seq` (no target user).
+    Delete {
+        /// The message.
+        seq: u64,
     },
 }
 
-impl Change {
-    fn apply(&self, policy: &mut RoomPolicy) {
-        match self {
-            Self::Invite { key, nick } => {
-                policy.invited.insert(key.clone(), nick.clone());
+/// A change made: the room's policy after it, who made it, what the room is told, and the
+/// key of the user it was about (whose tabs a kick removes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Applied {
+    /// The room.
+    pub room: RoomName,
+    /// Its policy now.
+    pub policy: RoomPolicy,
+    /// Who acted (absent for a room's creation).
+    #[serde(default)]
+    pub by: Option<Nick>,
+    /// What the room is told.
+    #[serde(default)]
+    pub action: Option<ModAction>,
+    /// The user acted on.
+    #[serde(default)]
+    pub target_key: Option<String>,
+}
+
+/// Why an act was refused.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Refusal {
+    /// Not allowed (rank, or the room has no policy and the actor is no admin).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The user named is nowhere to be found.
+    #[error("{0}")]
+    NoSuchUser(String),
+    /// `create_room` of a room that has a policy.
+    #[error("{0}")]
+    Exists(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] PolicyError),
+}
+
+/// The rules of moderation, the same in both modes: whether `actor` may do `act` to `target`
+/// in `room` (whose policy is `policy`, none for a room made by `join`), and if so the policy
+/// after it and what the room is told.
+///
+/// An owner (or admin) invites, uninvites and names moderators; a moderator (or better)
+/// kicks, mutes, bans and deletes; nobody acts on someone of their own rank or above. A room
+/// without a policy is moderated by admins only (their first act gives it one).
+pub fn decide(
+    room: &RoomName,
+    policy: Option<&RoomPolicy>,
+    actor: &Person,
+    act: &Act,
+    target: Option<&Person>,
+) -> Result<Applied, Refusal> {
+    let mut next = policy.cloned().unwrap_or_default();
+    let rank = next.rank(&actor.key, actor.admin);
+    let needs = match act {
+        Act::Invite | Act::Uninvite | Act::SetModerator(_) => Rank::Owner,
+        _ => Rank::Moderator,
+    };
+    if rank < needs {
+        let who = match needs {
+            Rank::Owner => "its owner",
+            _ => "its moderators",
+        };
+        return Err(Refusal::Forbidden(format!(
+            "only {who} (or a server admin) may do that in {room}"
+        )));
+    }
+    let action = match (act, target) {
+        (Act::Delete { seq }, _) => {
+            next.deleted.insert(*seq);
+            ModAction::Deleted { seq: *seq }
+        }
+        (_, None) => return Err(Refusal::NoSuchUser("nobody named".into())),
+        (act, Some(target)) => {
+            if next.rank(&target.key, target.admin) >= rank {
+                return Err(Refusal::Forbidden(format!(
+                    "{} ranks as high as you in {room}",
+                    target.nick
+                )));
             }
-            Self::Uninvite { key } => {
-                policy.invited.remove(key);
+            let (key, user) = (target.key.clone(), target.nick.clone());
+            match act {
+                Act::Invite => {
+                    next.invited.insert(key, user.clone());
+                    ModAction::Invited { user }
+                }
+                Act::Uninvite => {
+                    if next.invited.remove(&key).is_none() {
+                        return Err(Refusal::NoSuchUser(format!(
+                            "{user} is not invited to {room}"
+                        )));
+                    }
+                    ModAction::Uninvited { user }
+                }
+                Act::SetModerator(true) => {
+                    next.moderators.insert(key, user.clone());
+                    ModAction::ModeratorAdded { user }
+                }
+                Act::SetModerator(false) => {
+                    next.moderators.remove(&key);
+                    ModAction::ModeratorRemoved { user }
+                }
+                Act::Kick => ModAction::Kicked { user },
+                Act::Ban => {
+                    next.banned.insert(key, user.clone());
+                    ModAction::Banned { user }
+                }
+                Act::Unban => {
+                    next.banned.remove(&key);
+                    ModAction::Unbanned { user }
+                }
+                Act::Mute { until_ms: 0 } => {
+                    next.muted.remove(&key);
+                    ModAction::Unmuted { user }
+                }
+                Act::Mute { until_ms } => {
+                    next.muted.insert(
+                        key,
+                        Muted {
+                            nick: user.clone(),
+                            until_ms: *until_ms,
+                        },
+                    );
+                    ModAction::Muted {
+                        user,
+                        until_ms: *until_ms,
+                    }
+                }
+                Act::Delete { .. } => unreachable!("matched above"),
             }
         }
-        policy.version += 1;
-    }
+    };
+    next.version += 1;
+    Ok(Applied {
+        room: room.clone(),
+        policy: next,
+        by: Some(actor.nick.clone()),
+        action: Some(action),
+        target_key: target.map(|t| t.key.clone()),
+    })
 }
 
 /// The store failed (I/O, Redis unreachable).
@@ -113,32 +322,21 @@ pub enum PolicyStore {
     Redis(ConnectionManager),
 }
 
-/// Creates the room unless it has a policy; publishes it.
-const CREATE_LUA: &str = "
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return false end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PUBLISH', ARGV[3], cjson.encode({room = ARGV[1], policy = cjson.decode(ARGV[2])}))
-return ARGV[2]
+/// Writes a room's policy if its stored version is still `ARGV[2]` (0: none stored), and
+/// publishes the change (`ARGV[4]`, a JSON [`Applied`]) on `ARGV[3]`; 1 if written, 0 if
+/// another change came first (the caller decides again on the newer policy).
+const WRITE_LUA: &str = "
+local json = redis.call('HGET', KEYS[1], ARGV[1])
+local version = 0
+if json then version = cjson.decode(json).version end
+if version ~= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[5])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
 ";
 
-/// Applies a change (invite or uninvite) to an existing policy; publishes the result.
-const CHANGE_LUA: &str = "
-local json = redis.call('HGET', KEYS[1], ARGV[1])
-if not json then return false end
-local policy = cjson.decode(json)
-if type(policy.invited) ~= 'table' then policy.invited = {} end
-if ARGV[2] == 'invite' then
-  policy.invited[ARGV[3]] = ARGV[4]
-else
-  policy.invited[ARGV[3]] = nil
-end
-policy.version = policy.version + 1
-local encoded = cjson.encode(policy)
--- cjson writes an empty table as {}: an empty map, as the server reads it.
-redis.call('HSET', KEYS[1], ARGV[1], encoded)
-redis.call('PUBLISH', ARGV[5], cjson.encode({room = ARGV[1], policy = policy}))
-return encoded
-";
+/// How many times an act is decided again when another node changed the room meanwhile.
+const ATTEMPTS: usize = 8;
 
 impl PolicyStore {
     /// `rooms.sqlite3` in `dir`, or the Redis at `redis`.
@@ -194,97 +392,119 @@ impl PolicyStore {
         Ok(into_map(rows))
     }
 
-    /// Creates `room` with `policy`; `None` if it has a policy already.
-    pub async fn create(
-        &self,
-        room: &RoomName,
-        policy: RoomPolicy,
-    ) -> Result<Option<RoomPolicy>, PolicyError> {
-        let json = serde_json::to_string(&policy).map_err(failed)?;
-        match self {
+    /// The policy of `room` now, read from the store.
+    async fn read(&self, room: &RoomName) -> Result<Option<RoomPolicy>, PolicyError> {
+        let json: Option<String> = match self {
             Self::Sqlite(db) => {
                 let db = Arc::clone(db);
                 let room = room.to_string();
-                let inserted = tokio::task::spawn_blocking(move || {
+                tokio::task::spawn_blocking(move || {
                     let db = db.lock().unwrap_or_else(PoisonError::into_inner);
-                    db.execute(
-                        "INSERT OR IGNORE INTO policies (room, json) VALUES (?1, ?2)",
-                        [room, json],
-                    )
+                    db.query_row("SELECT json FROM policies WHERE room = ?1", [room], |r| {
+                        r.get(0)
+                    })
+                    .optional()
                 })
                 .await
                 .map_err(failed)?
-                .map_err(failed)?;
-                Ok((inserted == 1).then_some(policy))
+                .map_err(failed)?
             }
-            Self::Redis(redis) => {
-                let answer: Option<String> = Script::new(CREATE_LUA)
-                    .key(REDIS_KEY)
-                    .arg(room.as_str())
-                    .arg(json)
-                    .arg(CHANNEL)
-                    .invoke_async(&mut redis.clone())
-                    .await
-                    .map_err(failed)?;
-                Ok(answer.as_deref().and_then(decode))
-            }
-        }
+            Self::Redis(redis) => redis
+                .clone()
+                .hget(REDIS_KEY, room.as_str())
+                .await
+                .map_err(failed)?,
+        };
+        Ok(json.as_deref().and_then(decode))
     }
 
-    /// Applies `change` to `room`'s policy; `None` if the room has none.
-    pub async fn change(
-        &self,
-        room: &RoomName,
-        change: &Change,
-    ) -> Result<Option<RoomPolicy>, PolicyError> {
+    /// Writes `applied` if the room's stored version is still `expected` (0: none); whether
+    /// it did. In cluster mode the same step publishes it.
+    async fn write(&self, applied: &Applied, expected: u64) -> Result<bool, PolicyError> {
+        let json = serde_json::to_string(&applied.policy).map_err(failed)?;
         match self {
             Self::Sqlite(db) => {
                 let db = Arc::clone(db);
-                let room = room.to_string();
-                let change = change.clone();
+                let room = applied.room.to_string();
                 tokio::task::spawn_blocking(move || {
                     let mut db = db.lock().unwrap_or_else(PoisonError::into_inner);
                     let tx = db.transaction()?;
-                    let json: Option<String> = tx
+                    let stored: Option<String> = tx
                         .query_row("SELECT json FROM policies WHERE room = ?1", [&room], |r| {
                             r.get(0)
                         })
                         .optional()?;
-                    let Some(mut policy) = json.as_deref().and_then(decode) else {
-                        return Ok(None);
-                    };
-                    change.apply(&mut policy);
-                    let json = serde_json::to_string(&policy)
-                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                    let version = stored.as_deref().and_then(decode).map_or(0, |p| p.version);
+                    if version != expected {
+                        return Ok(false);
+                    }
                     tx.execute(
-                        "UPDATE policies SET json = ?1 WHERE room = ?2",
-                        [&json, &room],
+                        "INSERT INTO policies (room, json) VALUES (?1, ?2) \
+                         ON CONFLICT (room) DO UPDATE SET json = excluded.json",
+                        [&room, &json],
                     )?;
                     tx.commit()?;
-                    Ok::<_, rusqlite::Error>(Some(policy))
+                    Ok::<_, rusqlite::Error>(true)
                 })
                 .await
                 .map_err(failed)?
                 .map_err(failed)
             }
             Self::Redis(redis) => {
-                let (op, key, nick) = match change {
-                    Change::Invite { key, nick } => ("invite", key.as_str(), nick.as_str()),
-                    Change::Uninvite { key } => ("uninvite", key.as_str(), ""),
-                };
-                let answer: Option<String> = Script::new(CHANGE_LUA)
+                let published = serde_json::to_string(applied).map_err(failed)?;
+                let written: i64 = Script::new(WRITE_LUA)
                     .key(REDIS_KEY)
-                    .arg(room.as_str())
-                    .arg(op)
-                    .arg(key)
-                    .arg(nick)
+                    .arg(applied.room.as_str())
+                    .arg(expected)
                     .arg(CHANNEL)
+                    .arg(published)
+                    .arg(json)
                     .invoke_async(&mut redis.clone())
                     .await
                     .map_err(failed)?;
-                Ok(answer.as_deref().and_then(decode))
+                Ok(written == 1)
             }
         }
+    }
+
+    /// Creates `room` with `policy` (version 1) unless it has one.
+    pub async fn create(&self, room: &RoomName, policy: RoomPolicy) -> Result<Applied, Refusal> {
+        let applied = Applied {
+            room: room.clone(),
+            policy,
+            by: None,
+            action: None,
+            target_key: None,
+        };
+        if self.write(&applied, 0).await? {
+            Ok(applied)
+        } else {
+            Err(Refusal::Exists(format!(
+                "{room} exists already; choose another name"
+            )))
+        }
+    }
+
+    /// Decides `act` against the room's stored policy ([`decide`]) and writes the result,
+    /// deciding again if another change came first.
+    pub async fn act(
+        &self,
+        room: &RoomName,
+        actor: &Person,
+        act: &Act,
+        target: Option<&Person>,
+    ) -> Result<Applied, Refusal> {
+        for _ in 0..ATTEMPTS {
+            let current = self.read(room).await?;
+            let expected = current.as_ref().map_or(0, |p| p.version);
+            let applied = decide(room, current.as_ref(), actor, act, target)?;
+            if self.write(&applied, expected).await? {
+                return Ok(applied);
+            }
+        }
+        Err(Refusal::Store(PolicyError(format!(
+            "{room} is changing too fast; try again"
+        ))))
     }
 
     /// The key of the user who holds nickname `nick` anywhere in the cluster (cluster mode;
@@ -331,18 +551,22 @@ pub enum PolicyEvent<C> {
     Done {
         /// The request's context.
         ctx: C,
-        /// The room's policy after it, `None` when refused (exists / does not exist).
-        result: Result<Option<RoomPolicy>, PolicyError>,
+        /// The change made, or why not.
+        result: Result<Applied, Refusal>,
     },
     /// Every policy (at start, and after the cluster subscription was re-established).
     Loaded(HashMap<RoomName, RoomPolicy>),
-    /// Another node (or this one) changed a room (cluster mode).
-    Changed {
-        /// The room.
-        room: RoomName,
-        /// Its policy now.
-        policy: RoomPolicy,
-    },
+    /// A node (this one included) changed a room (cluster mode).
+    Changed(Applied),
+}
+
+/// Who an act is about.
+#[derive(Debug, Clone)]
+pub enum Whom {
+    /// Known to the hub.
+    Known(Person),
+    /// A nickname held somewhere in the cluster (the worker looks it up).
+    Nick(Nick),
 }
 
 /// A request to the worker.
@@ -357,23 +581,18 @@ pub enum Request<C> {
         /// Its policy.
         policy: RoomPolicy,
     },
-    /// Change a room.
-    Change {
+    /// Moderate a room.
+    Act {
         /// Returned with the answer.
         ctx: C,
         /// The room.
         room: RoomName,
+        /// Who asks.
+        actor: Person,
         /// What.
-        change: Change,
-    },
-    /// Find the key of `nick`'s holder (cluster), then invite them.
-    InviteNick {
-        /// Returned with the answer.
-        ctx: C,
-        /// The room.
-        room: RoomName,
-        /// Who.
-        nick: Nick,
+        act: Act,
+        /// To whom (none for a deletion).
+        whom: Option<Whom>,
     },
 }
 
@@ -385,6 +604,7 @@ impl Worker {
     /// Starts the worker on `store`; returns where to send requests.
     pub fn spawn<C: Send + 'static>(
         store: PolicyStore,
+        admins: HashSet<String>,
         redis_url: Option<String>,
         events: mpsc::UnboundedSender<PolicyEvent<C>>,
         shutdown: CancellationToken,
@@ -421,14 +641,14 @@ impl Worker {
                     () = shutdown.cancelled() => return,
                     request = queue.recv() => {
                         let Some(request) = request else { return };
-                        let event = run(&store, request).await;
+                        let event = run(&store, &admins, request).await;
                         if events.send(event).is_err() {
                             return;
                         }
                     }
                     push = heard.recv() => match push {
-                        Some(Heard::Changed(room, policy)) => {
-                            if events.send(PolicyEvent::Changed { room, policy }).is_err() {
+                        Some(Heard::Changed(applied)) => {
+                            if events.send(PolicyEvent::Changed(*applied)).is_err() {
                                 return;
                             }
                         }
@@ -449,36 +669,59 @@ impl Worker {
     }
 }
 
-async fn run<C>(store: &PolicyStore, request: Request<C>) -> PolicyEvent<C> {
+async fn run<C>(
+    store: &PolicyStore,
+    admins: &HashSet<String>,
+    request: Request<C>,
+) -> PolicyEvent<C> {
     match request {
         Request::Create { ctx, room, policy } => PolicyEvent::Done {
             ctx,
             result: store.create(&room, policy).await,
         },
-        Request::Change { ctx, room, change } => PolicyEvent::Done {
+        Request::Act {
             ctx,
-            result: store.change(&room, &change).await,
-        },
-        Request::InviteNick { ctx, room, nick } => {
-            let result = match store.nick_owner(&nick).await {
-                Ok(Some(key)) => store.change(&room, &Change::Invite { key, nick }).await,
-                Ok(None) => Err(PolicyError(format!("nobody online is called {nick}"))),
-                Err(err) => Err(err),
+            room,
+            actor,
+            act,
+            whom,
+        } => {
+            let target = match whom {
+                None => Ok(None),
+                Some(Whom::Known(person)) => Ok(Some(person)),
+                Some(Whom::Nick(nick)) => match store.nick_owner(&nick).await {
+                    Ok(Some(key)) => Ok(Some(Person {
+                        admin: admins.contains(&key),
+                        key,
+                        nick,
+                    })),
+                    Ok(None) => Err(Refusal::NoSuchUser(format!(
+                        "nobody called {nick} is online"
+                    ))),
+                    Err(err) => Err(Refusal::Store(err)),
+                },
             };
+            let result = match target {
+                Ok(target) => store.act(&room, &actor, &act, target.as_ref()).await,
+                Err(refusal) => Err(refusal),
+            };
+            if let Ok(applied) = &result {
+                // Every moderation action is logged, once, by the node that made it.
+                tracing::info!(
+                    room = %room,
+                    by = %actor.nick,
+                    action = ?applied.action,
+                    "moderation"
+                );
+            }
             PolicyEvent::Done { ctx, result }
         }
     }
 }
 
 enum Heard {
-    Changed(RoomName, RoomPolicy),
+    Changed(Box<Applied>),
     Resubscribed,
-}
-
-#[derive(Deserialize)]
-struct Published {
-    room: RoomName,
-    policy: RoomPolicy,
 }
 
 type Subscription = (ConnectionManager, mpsc::UnboundedReceiver<redis::PushInfo>);
@@ -535,9 +778,9 @@ async fn subscribe(url: String, heard: mpsc::UnboundedSender<Heard>, shutdown: C
                 None
             }
             PushKind::Message => push.data.get(1).and_then(|payload| match payload {
-                Value::BulkString(bytes) => serde_json::from_slice::<Published>(bytes)
+                Value::BulkString(bytes) => serde_json::from_slice::<Applied>(bytes)
                     .ok()
-                    .map(|p| Heard::Changed(p.room, p.policy)),
+                    .map(|applied| Heard::Changed(Box::new(applied))),
                 _ => None,
             }),
             _ => None,
@@ -554,53 +797,137 @@ async fn subscribe(url: String, heard: mpsc::UnboundedSender<Heard>, shutdown: C
 mod tests {
     use super::*;
 
-    fn policy(private: bool) -> RoomPolicy {
-        RoomPolicy {
-            owner_key: "owner".into(),
-            owner: "Olga".parse().unwrap(),
-            private,
-            max_members: None,
-            invited: BTreeMap::new(),
-            version: 1,
+    fn person(key: &str, admin: bool) -> Person {
+        Person {
+            key: key.into(),
+            nick: key.parse().unwrap(),
+            admin,
         }
+    }
+
+    fn owned(private: bool) -> RoomPolicy {
+        RoomPolicy {
+            owner_key: Some("olga".into()),
+            owner: Some("olga".parse().unwrap()),
+            private,
+            version: 1,
+            ..RoomPolicy::default()
+        }
+    }
+
+    fn room() -> RoomName {
+        "secret".parse().unwrap()
     }
 
     #[test]
-    fn private_rooms_admit_their_owner_and_invited_users_only() {
-        let mut room = policy(true);
-        assert!(room.admits("owner"));
-        assert!(!room.admits("guest"));
-        Change::Invite {
-            key: "guest".into(),
-            nick: "Gil".parse().unwrap(),
-        }
-        .apply(&mut room);
-        assert!(room.admits("guest"));
-        assert_eq!(room.version, 2);
-        Change::Uninvite {
-            key: "guest".into(),
-        }
-        .apply(&mut room);
-        assert!(!room.admits("guest"));
-        assert!(policy(false).admits("anyone"));
+    fn private_rooms_admit_their_owner_moderators_and_invited_users_but_never_the_banned() {
+        let policy = owned(true);
+        assert!(policy.admits("olga"));
+        assert!(!policy.admits("gil"));
+        let invited = decide(
+            &room(),
+            Some(&policy),
+            &person("olga", false),
+            &Act::Invite,
+            Some(&person("gil", false)),
+        )
+        .unwrap();
+        assert!(invited.policy.admits("gil"));
+        assert_eq!(invited.policy.version, 2);
+        let banned = decide(
+            &room(),
+            Some(&invited.policy),
+            &person("olga", false),
+            &Act::Ban,
+            Some(&person("gil", false)),
+        )
+        .unwrap();
+        assert!(!banned.policy.admits("gil"));
+        assert!(owned(false).admits("anyone"));
+    }
+
+    #[test]
+    fn nobody_acts_on_their_own_rank_or_above() {
+        let mut policy = owned(false);
+        policy
+            .moderators
+            .insert("mod".into(), "mod".parse().unwrap());
+        let (olga, moderator, member, admin) = (
+            person("olga", false),
+            person("mod", false),
+            person("member", false),
+            person("root", true),
+        );
+        let act = |policy: &RoomPolicy, actor: &Person, act: Act, target: &Person| {
+            decide(&room(), Some(policy), actor, &act, Some(target)).is_ok()
+        };
+        // Moderators moderate members, not the owner or each other, and name nobody.
+        assert!(act(&policy, &moderator, Act::Kick, &member));
+        assert!(act(&policy, &moderator, Act::Mute { until_ms: 9 }, &member));
+        assert!(!act(&policy, &moderator, Act::Ban, &olga));
+        assert!(!act(&policy, &moderator, Act::SetModerator(true), &member));
+        // Members moderate nobody.
+        assert!(!act(&policy, &member, Act::Kick, &moderator));
+        assert!(!act(&policy, &member, Act::Invite, &member));
+        // The owner names moderators and bans them; an admin outranks the owner.
+        assert!(act(&policy, &olga, Act::SetModerator(true), &member));
+        assert!(act(&policy, &olga, Act::Ban, &moderator));
+        assert!(!act(&policy, &olga, Act::Ban, &admin));
+        assert!(act(&policy, &admin, Act::Ban, &olga));
+        // A room made by join: admins only.
+        assert!(decide(&room(), None, &admin, &Act::Ban, Some(&member)).is_ok());
+        assert!(decide(&room(), None, &member, &Act::Ban, Some(&olga)).is_err());
+        assert!(decide(&room(), None, &member, &Act::Delete { seq: 3 }, None).is_err());
+    }
+
+    #[test]
+    fn mutes_end_and_deletions_are_kept() {
+        let policy = owned(false);
+        let olga = person("olga", false);
+        let muted = decide(
+            &room(),
+            Some(&policy),
+            &olga,
+            &Act::Mute { until_ms: 1000 },
+            Some(&person("gil", false)),
+        )
+        .unwrap();
+        assert_eq!(muted.policy.muted_until("gil", 999), Some(1000));
+        assert_eq!(muted.policy.muted_until("gil", 1000), None);
+        let unmuted = decide(
+            &room(),
+            Some(&muted.policy),
+            &olga,
+            &Act::Mute { until_ms: 0 },
+            Some(&person("gil", false)),
+        )
+        .unwrap();
+        assert_eq!(unmuted.policy.muted_until("gil", 0), None);
+        let deleted = decide(&room(), Some(&policy), &olga, &Act::Delete { seq: 7 }, None).unwrap();
+        assert!(deleted.policy.deleted.contains(&7));
+        assert_eq!(deleted.action, Some(ModAction::Deleted { seq: 7 }));
     }
 
     #[tokio::test]
-    async fn sqlite_store_creates_once_and_changes_in_order() {
+    async fn sqlite_store_creates_once_and_acts_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let store = PolicyStore::open(dir.path(), None).unwrap();
-        let room: RoomName = "secret".parse().unwrap();
-        assert!(store.create(&room, policy(true)).await.unwrap().is_some());
-        assert!(store.create(&room, policy(false)).await.unwrap().is_none());
-        let invite = Change::Invite {
-            key: "guest".into(),
-            nick: "Gil".parse().unwrap(),
-        };
-        let changed = store.change(&room, &invite).await.unwrap().unwrap();
-        assert_eq!(changed.version, 2);
-        let other: RoomName = "nowhere".parse().unwrap();
-        assert!(store.change(&other, &invite).await.unwrap().is_none());
+        assert!(store.create(&room(), owned(true)).await.is_ok());
+        assert!(matches!(
+            store.create(&room(), owned(false)).await,
+            Err(Refusal::Exists(_))
+        ));
+        let olga = person("olga", false);
+        let gil = person("gil", false);
+        let applied = store
+            .act(&room(), &olga, &Act::Invite, Some(&gil))
+            .await
+            .unwrap();
+        assert_eq!(applied.policy.version, 2);
+        let refused = store.act(&room(), &gil, &Act::Kick, Some(&olga)).await;
+        assert!(matches!(refused, Err(Refusal::Forbidden(_))));
         let all = store.load_all().await.unwrap();
-        assert_eq!(all[&room], changed);
+        assert_eq!(all[&room()], applied.policy);
+        assert_eq!(store.load_now().unwrap().unwrap()[&room()], applied.policy);
     }
 }

@@ -114,8 +114,8 @@ pub struct ChatState {
     awaiting_welcome: bool,
     /// JWT mode: the server asked for a fresh token (`reauth_needed`) and none was sent yet.
     pub reauth_needed: bool,
-    /// Owned rooms' rules (from `room_policy`): owner and whether private.
-    pub policies: BTreeMap<RoomName, (Nick, bool)>,
+    /// Rooms' rules (from `room_policy`): owner and whether private.
+    pub policies: BTreeMap<RoomName, (Option<Nick>, bool)>,
     /// Private rooms this user was invited to and has not joined: room → who invited.
     pub invitations: BTreeMap<RoomName, Nick>,
 }
@@ -449,6 +449,7 @@ impl ChatState {
             } => {
                 self.policies.insert(room, (owner, private));
             }
+            ServerMsg::Moderated { room, by, action } => self.moderated(&room, &by, action),
             ServerMsg::Invited { room, by } => {
                 if !self.rooms.contains_key(&room) {
                     self.notice(format!("{by} invited you to the private room {room}"));
@@ -458,6 +459,8 @@ impl ChatState {
             ServerMsg::Removed { room, by, reason } => {
                 let why = match reason {
                     shared::RemovedReason::Uninvited => "took back your invitation",
+                    shared::RemovedReason::Kicked => "removed you (you may join again)",
+                    shared::RemovedReason::Banned => "banned you",
                 };
                 self.notice(format!("You were removed from {room}: {by} {why}."));
                 self.invitations.remove(&room);
@@ -465,6 +468,29 @@ impl ChatState {
             ServerMsg::ReauthNeeded { .. } => self.reauth_needed = true,
             ServerMsg::Reauthed { .. } => self.reauth_needed = false,
         }
+    }
+
+    /// A moderation action in `room`: a deleted message leaves the view; the rest is said.
+    fn moderated(&mut self, room: &RoomName, by: &Nick, action: shared::ModAction) {
+        use shared::ModAction as A;
+        let what = match action {
+            A::Deleted { seq } => {
+                if let Some(view) = self.rooms.get_mut(room) {
+                    view.lines.retain(|line| line.seq != Some(seq));
+                }
+                return;
+            }
+            A::Invited { user } => format!("{by} invited {user}"),
+            A::Uninvited { user } => format!("{by} took back {user}'s invitation"),
+            A::ModeratorAdded { user } => format!("{by} made {user} a moderator"),
+            A::ModeratorRemoved { user } => format!("{by} made {user} a moderator no longer"),
+            A::Kicked { user } => format!("{by} removed {user}"),
+            A::Banned { user } => format!("{by} banned {user}"),
+            A::Unbanned { user } => format!("{by} lifted {user}'s ban"),
+            A::Muted { user, .. } => format!("{by} muted {user}"),
+            A::Unmuted { user } => format!("{by} unmuted {user}"),
+        };
+        self.notice(format!("{room}: {what}"));
     }
 
     fn receive_said(&mut self, room: &RoomName, message: RoomMessage) {

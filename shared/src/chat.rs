@@ -129,6 +129,53 @@ pub enum ClientMsg {
         /// Who.
         user: Nick,
     },
+    /// The owner (or a server admin) names or unnames a moderator of the room.
+    SetModerator {
+        /// The room.
+        room: RoomName,
+        /// Who.
+        user: Nick,
+        /// Moderator from now on, or not.
+        moderator: bool,
+    },
+    /// A moderator removes a user from the room (they may join again).
+    Kick {
+        /// The room.
+        room: RoomName,
+        /// Who.
+        user: Nick,
+    },
+    /// A moderator mutes a user in the room for `for_secs` seconds (0 lifts a mute).
+    Mute {
+        /// The room.
+        room: RoomName,
+        /// Who.
+        user: Nick,
+        /// How long; 0 unmutes.
+        for_secs: u64,
+    },
+    /// A moderator bans a user from the room: removed, and refused until unbanned (whatever
+    /// tab, connection or, with logins, nickname they come back with).
+    Ban {
+        /// The room.
+        room: RoomName,
+        /// Who.
+        user: Nick,
+    },
+    /// A moderator lifts a ban.
+    Unban {
+        /// The room.
+        room: RoomName,
+        /// Who.
+        user: Nick,
+    },
+    /// A moderator deletes a message: nobody gets it again, live or in any history.
+    DeleteMessage {
+        /// The room.
+        room: RoomName,
+        /// The message's `seq`.
+        seq: u64,
+    },
     /// Join (and create, if new) a room. `history` follows `joined`.
     Join {
         /// The room.
@@ -312,13 +359,17 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<ClientMsgId>,
     },
-    /// The rules of a room you joined that has an owner (sent right after its `joined`, and
-    /// again when they change).
+    /// The rules of a room you joined that has an owner or moderation (sent right after its
+    /// `joined`, and again when they change).
     RoomPolicy {
         /// The room.
         room: RoomName,
-        /// Its owner.
-        owner: Nick,
+        /// Its owner (none: a room made by `join`, moderated by server admins).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<Nick>,
+        /// Its moderators, sorted.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        moderators: Vec<Nick>,
         /// Only invited users may find or join it.
         private: bool,
         /// The cap on users in it, if any.
@@ -331,6 +382,15 @@ pub enum ServerMsg {
         room: RoomName,
         /// The owner who invited you.
         by: Nick,
+    },
+    /// A moderation action in a room you are in (every member sees every action).
+    Moderated {
+        /// The room.
+        room: RoomName,
+        /// Who did it.
+        by: Nick,
+        /// What.
+        action: ModAction,
     },
     /// You were removed from a room (a `left` follows); `reason` says why.
     Removed {
@@ -360,6 +420,68 @@ pub enum ServerMsg {
 pub enum RemovedReason {
     /// The owner took back the invitation to a private room.
     Uninvited,
+    /// A moderator kicked you (you may join again).
+    Kicked,
+    /// A moderator banned you (you may not join again until unbanned).
+    Banned,
+}
+
+/// A moderation action, as the room sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ModAction {
+    /// `user` was invited (private room).
+    Invited {
+        /// Who.
+        user: Nick,
+    },
+    /// `user`'s invitation was taken back.
+    Uninvited {
+        /// Who.
+        user: Nick,
+    },
+    /// `user` is a moderator now.
+    ModeratorAdded {
+        /// Who.
+        user: Nick,
+    },
+    /// `user` is a moderator no longer.
+    ModeratorRemoved {
+        /// Who.
+        user: Nick,
+    },
+    /// `user` was removed (may come back).
+    Kicked {
+        /// Who.
+        user: Nick,
+    },
+    /// `user` was banned.
+    Banned {
+        /// Who.
+        user: Nick,
+    },
+    /// `user`'s ban was lifted.
+    Unbanned {
+        /// Who.
+        user: Nick,
+    },
+    /// `user` may not speak until `until_ms` (ms since the Unix epoch).
+    Muted {
+        /// Who.
+        user: Nick,
+        /// Until when.
+        until_ms: u64,
+    },
+    /// `user` may speak again.
+    Unmuted {
+        /// Who.
+        user: Nick,
+    },
+    /// The message `seq` was deleted: drop it from view.
+    Deleted {
+        /// The message.
+        seq: u64,
+    },
 }
 
 /// How a `history` relates to what the client already has.
@@ -571,6 +693,10 @@ pub enum ErrorCode {
     RoomExists,
     /// `join` of a room at its member cap.
     RoomFull,
+    /// `join` of a room you are banned from.
+    Banned,
+    /// `say` or `typing` in a room where you are muted.
+    Muted,
     /// No valid login, or its token expired (the connection then closes with 4401).
     Unauthenticated,
 }
@@ -604,7 +730,7 @@ impl ClientMsg {
 }
 
 /// Every `type` a client may send, for telling "unknown type" from "bad field".
-const CLIENT_TYPES: [&str; 13] = [
+const CLIENT_TYPES: [&str; 19] = [
     "hello",
     "join",
     "load_older",
@@ -618,6 +744,12 @@ const CLIENT_TYPES: [&str; 13] = [
     "create_room",
     "invite",
     "uninvite",
+    "set_moderator",
+    "kick",
+    "mute",
+    "ban",
+    "unban",
+    "delete_message",
 ];
 
 fn classify(text: &str, err: &serde_json::Error) -> RequestError {

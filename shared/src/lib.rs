@@ -29,8 +29,8 @@ pub mod ids;
 pub mod paths;
 
 pub use chat::{
-    ClientMsg, DirectMessage, ErrorCode, HistoryMode, Limits, RemovedReason, RequestError,
-    RoomInfo, RoomMessage, SUBPROTOCOL, ServerMsg, Text,
+    ClientMsg, DirectMessage, ErrorCode, HistoryMode, Limits, ModAction, RemovedReason,
+    RequestError, RoomInfo, RoomMessage, SUBPROTOCOL, ServerMsg, Text,
 };
 pub use codec::{ProtocolError, decode, encode};
 pub use echo::EchoFrame;

@@ -138,6 +138,50 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
             },
             r#"{"type":"uninvite","room":"secret","user":"Bob"}"#,
         ),
+        (
+            ClientMsg::SetModerator {
+                room: "secret".parse().unwrap(),
+                user: "Bob".parse().unwrap(),
+                moderator: true,
+            },
+            r#"{"type":"set_moderator","room":"secret","user":"Bob","moderator":true}"#,
+        ),
+        (
+            ClientMsg::Kick {
+                room: "lobby".parse().unwrap(),
+                user: "Troll".parse().unwrap(),
+            },
+            r#"{"type":"kick","room":"lobby","user":"Troll"}"#,
+        ),
+        (
+            ClientMsg::Mute {
+                room: "lobby".parse().unwrap(),
+                user: "Troll".parse().unwrap(),
+                for_secs: 600,
+            },
+            r#"{"type":"mute","room":"lobby","user":"Troll","for_secs":600}"#,
+        ),
+        (
+            ClientMsg::Ban {
+                room: "lobby".parse().unwrap(),
+                user: "Troll".parse().unwrap(),
+            },
+            r#"{"type":"ban","room":"lobby","user":"Troll"}"#,
+        ),
+        (
+            ClientMsg::Unban {
+                room: "lobby".parse().unwrap(),
+                user: "Troll".parse().unwrap(),
+            },
+            r#"{"type":"unban","room":"lobby","user":"Troll"}"#,
+        ),
+        (
+            ClientMsg::DeleteMessage {
+                room: "lobby".parse().unwrap(),
+                seq: 41,
+            },
+            r#"{"type":"delete_message","room":"lobby","seq":41}"#,
+        ),
     ]
 }
 
@@ -299,11 +343,39 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
         (
             ServerMsg::RoomPolicy {
                 room: "secret".parse().unwrap(),
-                owner: "Alice".parse().unwrap(),
+                owner: Some("Alice".parse().unwrap()),
+                moderators: vec!["Bob".parse().unwrap()],
                 private: true,
                 max_members: Some(10),
             },
-            r#"{"type":"room_policy","room":"secret","owner":"Alice","private":true,"max_members":10}"#,
+            r#"{"type":"room_policy","room":"secret","owner":"Alice","moderators":["Bob"],"private":true,"max_members":10}"#,
+        ),
+        (
+            ServerMsg::Moderated {
+                room: "lobby".parse().unwrap(),
+                by: "Alice".parse().unwrap(),
+                action: shared::ModAction::Muted {
+                    user: "Troll".parse().unwrap(),
+                    until_ms: 1795000600000,
+                },
+            },
+            r#"{"type":"moderated","room":"lobby","by":"Alice","action":{"kind":"muted","user":"Troll","until_ms":1795000600000}}"#,
+        ),
+        (
+            ServerMsg::Moderated {
+                room: "lobby".parse().unwrap(),
+                by: "Alice".parse().unwrap(),
+                action: shared::ModAction::Deleted { seq: 41 },
+            },
+            r#"{"type":"moderated","room":"lobby","by":"Alice","action":{"kind":"deleted","seq":41}}"#,
+        ),
+        (
+            ServerMsg::Removed {
+                room: "lobby".parse().unwrap(),
+                by: "Alice".parse().unwrap(),
+                reason: shared::RemovedReason::Banned,
+            },
+            r#"{"type":"removed","room":"lobby","by":"Alice","reason":"banned"}"#,
         ),
         (
             ServerMsg::Invited {
@@ -372,13 +444,15 @@ fn wire_name(code: ErrorCode) -> &'static str {
         ErrorCode::Unauthenticated => "unauthenticated",
         ErrorCode::RoomExists => "room_exists",
         ErrorCode::RoomFull => "room_full",
+        ErrorCode::Banned => "banned",
+        ErrorCode::Muted => "muted",
     }
 }
 
 #[test]
 fn every_error_code_has_its_snake_case_name_and_is_documented() {
     let codes = all_error_codes();
-    assert_eq!(codes.len(), 18, "{codes:?}");
+    assert_eq!(codes.len(), 20, "{codes:?}");
     let doc = protocol_doc();
     for code in codes {
         let name = wire_name(code);

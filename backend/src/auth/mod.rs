@@ -73,6 +73,16 @@ fn derived_token(prefix: &str, subject: &str) -> UserToken {
     UserToken::try_from(format!("{prefix}{hex}")).expect("a prefix and hex digits form a token")
 }
 
+/// The user key of the admin called `name` in `mode` (an account name, or a JWT `sub`).
+pub fn admin_key(mode: AuthMode, name: &str) -> Option<String> {
+    let token = match mode {
+        AuthMode::Open => return None,
+        AuthMode::Accounts => Identity::account(&name.parse().ok()?).token,
+        AuthMode::Jwt => derived_token("jwt-", name),
+    };
+    Some(crate::ids::user_key(&token))
+}
+
 /// Whether a client may present `token` in its own `hello` (open mode).
 pub fn token_is_reserved(token: &UserToken) -> bool {
     RESERVED_TOKEN_PREFIXES

@@ -8,6 +8,11 @@ impl Hub {
     /// A room message to every member, except connections still waiting for the room's
     /// history (which contains it).
     pub(super) fn broadcast_live(&mut self, room: &RoomName, event: &ServerMsg) {
+        if let ServerMsg::Said { seq, .. } = event
+            && self.is_deleted(room, *seq)
+        {
+            return;
+        }
         let conns: Vec<ConnId> = self
             .rooms
             .conns(room)

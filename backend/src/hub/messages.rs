@@ -47,6 +47,9 @@ impl Hub {
         if let Err(message) = self.check_length(&text) {
             return self.refuse(conn, ErrorCode::TooLong, &message, Some(client_id));
         }
+        if let Some(message) = self.muted(user, &room) {
+            return self.refuse(conn, ErrorCode::Muted, &message, Some(client_id));
+        }
         self.stop_typing(&room, user);
         self.append(conn, user, None, Target::Room(room), text, client_id);
     }
@@ -226,11 +229,12 @@ impl Hub {
             Ok(Answer::Room {
                 room,
                 mode,
-                messages,
+                mut messages,
                 more_before,
                 epoch,
                 members,
             }) => {
+                messages.retain(|m| !self.is_deleted(&room, m.seq));
                 if let Some(members) = members {
                     // Cluster mode: the member cap is checked here, against the room's members
                     // on every node (entering the shared presence and reading it is one step):

@@ -31,8 +31,8 @@ use std::{
 };
 
 use shared::{
-    ClientMsg, ClientMsgId, Epoch, ErrorCode, MessageId, Nick, RoomInfo, RoomName, ServerMsg, Text,
-    UserToken,
+    ClientMsg, ClientMsgId, Epoch, ErrorCode, MessageId, ModAction, Nick, RemovedReason, RoomInfo,
+    RoomName, ServerMsg, Text, UserToken,
 };
 use tokio::{
     sync::mpsc,
@@ -41,6 +41,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use crate::ids::{ConnId, UserId};
+use crate::policy::Act;
 use crate::{
     Config,
     cluster::PresenceOp,
@@ -107,6 +108,7 @@ impl HubHandle {
         let (policy_events, policy_answers) = mpsc::unbounded_channel();
         let policy = crate::policy::Worker::spawn(
             store,
+            admin_keys(config),
             config.redis.clone(),
             policy_events,
             shutdown.clone(),
@@ -186,6 +188,15 @@ struct User {
     /// What the store knows this user by (see [`NewMessage::sender`]).
     key: String,
     conns: BTreeSet<ConnId>,
+}
+
+/// The user keys of `--admin`.
+fn admin_keys(config: &Config) -> HashSet<String> {
+    config
+        .admins
+        .iter()
+        .filter_map(|name| crate::auth::admin_key(config.auth, name))
+        .collect()
 }
 
 /// A join waiting for the room policies: connection, user, room, and where it left off.
@@ -282,6 +293,8 @@ struct Hub {
     policy: mpsc::UnboundedSender<crate::policy::Request<policies::PolicyCtx>>,
     /// Accounts mode: an invitation may name an account that is offline.
     accounts: bool,
+    /// The user keys of `--admin`.
+    admins: HashSet<String>,
 }
 
 impl Hub {
@@ -313,6 +326,7 @@ impl Hub {
             pending_joins: Vec::new(),
             policy,
             accounts: config.auth == shared::auth::AuthMode::Accounts,
+            admins: admin_keys(config),
         }
     }
 
@@ -472,10 +486,45 @@ impl Hub {
                 },
             ) => self.create_room(conn, user, room, private, max_members),
             (Some(user), ClientMsg::Invite { room, user: target }) => {
-                self.invite(conn, user, room, target);
+                self.moderate(conn, user, room, Act::Invite, Some(target));
             }
             (Some(user), ClientMsg::Uninvite { room, user: target }) => {
-                self.uninvite(conn, user, room, target);
+                self.moderate(conn, user, room, Act::Uninvite, Some(target));
+            }
+            (
+                Some(user),
+                ClientMsg::SetModerator {
+                    room,
+                    user: target,
+                    moderator,
+                },
+            ) => self.moderate(conn, user, room, Act::SetModerator(moderator), Some(target)),
+            (Some(user), ClientMsg::Kick { room, user: target }) => {
+                self.moderate(conn, user, room, Act::Kick, Some(target));
+            }
+            (Some(user), ClientMsg::Ban { room, user: target }) => {
+                self.moderate(conn, user, room, Act::Ban, Some(target));
+            }
+            (Some(user), ClientMsg::Unban { room, user: target }) => {
+                self.moderate(conn, user, room, Act::Unban, Some(target));
+            }
+            (
+                Some(user),
+                ClientMsg::Mute {
+                    room,
+                    user: target,
+                    for_secs,
+                },
+            ) => {
+                let until_ms = if for_secs == 0 {
+                    0
+                } else {
+                    store::now_ms().saturating_add(for_secs.saturating_mul(1000))
+                };
+                self.moderate(conn, user, room, Act::Mute { until_ms }, Some(target));
+            }
+            (Some(user), ClientMsg::DeleteMessage { room, seq }) => {
+                self.moderate(conn, user, room, Act::Delete { seq }, None);
             }
             // The session answers it (crate::session); one reaching here has no token to renew.
             (Some(_), ClientMsg::Reauth { .. }) => self.refuse(

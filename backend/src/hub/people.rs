@@ -2,9 +2,8 @@
 //! is the same user), renames, and what a connection's end leaves behind.
 
 // One part of `impl Hub`: the hub's types, and what they are built from, come from `mod.rs`.
-use sha2::{Digest as _, Sha256};
-
 use super::*;
+use crate::ids::user_key;
 
 impl Hub {
     pub(super) fn hello(
@@ -325,11 +324,4 @@ impl Hub {
             self.nicks.remove(&key);
         }
     }
-}
-
-/// The store's key for a user: a hash of their browser token, so the database holds no
-/// secret that would let its reader speak as someone.
-pub(super) fn user_key(token: &UserToken) -> String {
-    let digest = Sha256::digest(token.as_str().as_bytes());
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,10 +1,11 @@
-//! Owned and private rooms: `create_room`, `invite`, `uninvite`, who may join, what the room
-//! list shows, and applying a room's new policy (from this node's change or, in cluster mode,
-//! another node's) to the connections here.
+//! Owned, private and moderated rooms: `create_room`, invitations, moderators, kick, mute,
+//! ban, deletion; who may join, speak and see what; and applying a room's new policy (this
+//! node's change or, in cluster mode, another node's) to the connections here. The rules
+//! themselves are [`crate::policy::decide`], the same in both modes.
 
 // One part of `impl Hub`: the hub's types, and what they are built from, come from `mod.rs`.
 use super::*;
-use crate::policy::{Change, PolicyEvent, Request, RoomPolicy};
+use crate::policy::{Act, Applied, Person, PolicyEvent, Refusal, Request, RoomPolicy, Whom};
 
 /// What the hub needs back from the policy worker with each answer.
 #[derive(Debug)]
@@ -15,8 +16,8 @@ pub(super) enum PolicyCtx {
         user: UserId,
         room: RoomName,
     },
-    /// An invitation or its withdrawal asked for by `conn`.
-    Change { conn: ConnId, room: RoomName },
+    /// A moderation request from `conn`.
+    Act { conn: ConnId },
 }
 
 impl Hub {
@@ -29,7 +30,8 @@ impl Hub {
         max_members: Option<u32>,
     ) {
         if !self.policies_loaded {
-            return self.policies_loading(conn);
+            let message = "room permissions are still loading; try again shortly";
+            return self.refuse(conn, ErrorCode::StoreFailed, message, None);
         }
         if self.policies.contains_key(&room) || self.rooms.conns(&room).next().is_some() {
             let message = format!("{room} exists already; choose another name");
@@ -43,12 +45,12 @@ impl Hub {
             return;
         };
         let policy = RoomPolicy {
-            owner_key: profile.key.clone(),
-            owner: profile.nick.clone(),
+            owner_key: Some(profile.key.clone()),
+            owner: Some(profile.nick.clone()),
             private,
             max_members,
-            invited: std::collections::BTreeMap::new(),
             version: 1,
+            ..RoomPolicy::default()
         };
         let ctx = PolicyCtx::Create {
             conn,
@@ -58,86 +60,63 @@ impl Hub {
         self.ask_policy(Request::Create { ctx, room, policy });
     }
 
-    pub(super) fn invite(&mut self, conn: ConnId, user: UserId, room: RoomName, target: Nick) {
-        if let Err(message) = self.check_owner(user, &room) {
-            return self.refuse(conn, ErrorCode::Forbidden, &message, None);
-        }
-        let ctx = PolicyCtx::Change {
-            conn,
-            room: room.clone(),
+    /// A moderation request (`target`: the user named, none for a deletion). The hub names
+    /// the actor and the target; the worker decides against the stored policy.
+    pub(super) fn moderate(
+        &mut self,
+        conn: ConnId,
+        user: UserId,
+        room: RoomName,
+        act: Act,
+        target: Option<Nick>,
+    ) {
+        let Some(actor) = self.person(user) else {
+            return;
         };
-        let local = self
-            .nicks
-            .get(&target.key())
-            .and_then(|u| self.users.get(u))
-            .map(|u| (u.key.clone(), u.nick.clone()));
-        let request = match local {
-            Some((key, nick)) => Request::Change {
-                ctx,
-                room,
-                change: Change::Invite { key, nick },
-            },
-            // An account's key follows from its name, online or not.
-            None if self.accounts => {
-                let token = crate::auth::Identity::account(&target).token;
-                Request::Change {
-                    ctx,
-                    room,
-                    change: Change::Invite {
-                        key: people::user_key(&token),
-                        nick: target,
-                    },
+        let whom = match target {
+            None => None,
+            Some(nick) => match self.whom(&nick) {
+                Some(whom) => Some(whom),
+                None => {
+                    let message = format!("nobody called {nick} is online");
+                    return self.refuse(conn, ErrorCode::NoSuchUser, &message, None);
                 }
-            }
-            // Online on another node, perhaps: the worker looks the nickname up.
-            None if self.shared => Request::InviteNick {
-                ctx,
-                room,
-                nick: target,
             },
-            None => {
-                let message = format!("nobody called {target} is online");
-                return self.refuse(conn, ErrorCode::NoSuchUser, &message, None);
-            }
         };
-        self.ask_policy(request);
-    }
-
-    pub(super) fn uninvite(&mut self, conn: ConnId, user: UserId, room: RoomName, target: Nick) {
-        if let Err(message) = self.check_owner(user, &room) {
-            return self.refuse(conn, ErrorCode::Forbidden, &message, None);
-        }
-        let key = self.policies.get(&room).and_then(|policy| {
-            policy
-                .invited
-                .iter()
-                .find(|(_, nick)| nick.key() == target.key())
-                .map(|(key, _)| key.clone())
-        });
-        let Some(key) = key else {
-            let message = format!("{target} is not invited to {room}");
-            return self.refuse(conn, ErrorCode::NoSuchUser, &message, None);
-        };
-        let ctx = PolicyCtx::Change {
-            conn,
-            room: room.clone(),
-        };
-        self.ask_policy(Request::Change {
+        let ctx = PolicyCtx::Act { conn };
+        self.ask_policy(Request::Act {
             ctx,
             room,
-            change: Change::Uninvite { key },
+            actor,
+            act,
+            whom,
         });
     }
 
-    fn check_owner(&self, user: UserId, room: &RoomName) -> Result<(), String> {
-        let key = self.users.get(&user).map(|u| u.key.as_str());
-        match self.policies.get(room) {
-            Some(policy) if Some(policy.owner_key.as_str()) == key => Ok(()),
-            Some(_) => Err(format!("only the owner of {room} may do that")),
-            None => Err(format!(
-                "{room} has no owner; only an owned room has invitations"
-            )),
+    fn person(&self, user: UserId) -> Option<Person> {
+        self.users.get(&user).map(|u| Person {
+            admin: self.admins.contains(&u.key),
+            key: u.key.clone(),
+            nick: u.nick.clone(),
+        })
+    }
+
+    /// Who `nick` is: a user here; an account (accounts mode, online or not: its key follows
+    /// from its name); or, in cluster mode, whoever holds the name on another node (the
+    /// worker looks it up). `None`: nobody.
+    fn whom(&self, nick: &Nick) -> Option<Whom> {
+        if let Some(person) = self.nicks.get(&nick.key()).and_then(|&u| self.person(u)) {
+            return Some(Whom::Known(person));
         }
+        if self.accounts {
+            let key = crate::ids::user_key(&crate::auth::Identity::account(nick).token);
+            return Some(Whom::Known(Person {
+                admin: self.admins.contains(&key),
+                key,
+                nick: nick.clone(),
+            }));
+        }
+        self.shared.then(|| Whom::Nick(nick.clone()))
     }
 
     fn ask_policy(&mut self, request: Request<PolicyCtx>) {
@@ -146,14 +125,9 @@ impl Hub {
         }
     }
 
-    fn policies_loading(&mut self, conn: ConnId) {
-        let message = "room permissions are still loading; try again shortly";
-        self.refuse(conn, ErrorCode::StoreFailed, message, None);
-    }
-
     /// Whether `user` may join `room` now (`conn` is the joining tab), or the refusal.
     pub(super) fn may_join(
-        &mut self,
+        &self,
         conn: ConnId,
         user: UserId,
         room: &RoomName,
@@ -162,6 +136,12 @@ impl Hub {
             return Ok(());
         };
         let key = self.users.get(&user).map_or("", |u| u.key.as_str());
+        if self.admins.contains(key) {
+            return Ok(());
+        }
+        if policy.banned.contains_key(key) {
+            return Err((ErrorCode::Banned, format!("you are banned from {room}")));
+        }
         if !policy.admits(key) {
             return Err((ErrorCode::Forbidden, format!("{room} is private")));
         }
@@ -179,11 +159,27 @@ impl Hub {
         Ok(())
     }
 
-    /// Whether the user with `key` may see `room` in the room list.
-    pub(super) fn visible_to(&self, key: Option<&str>, room: &RoomName) -> bool {
+    /// The refusal of a `say` or `typing` by a muted user.
+    pub(super) fn muted(&self, user: UserId, room: &RoomName) -> Option<String> {
+        let key = &self.users.get(&user)?.key;
+        let until = self.policies.get(room)?.muted_until(key, store::now_ms())?;
+        let left = until.saturating_sub(store::now_ms()).div_ceil(1000);
+        Some(format!("you are muted in {room} for {left} more seconds"))
+    }
+
+    /// Whether the message `seq` of `room` was deleted.
+    pub(super) fn is_deleted(&self, room: &RoomName, seq: u64) -> bool {
         self.policies
             .get(room)
-            .is_none_or(|policy| key.is_some_and(|key| policy.admits(key)))
+            .is_some_and(|policy| policy.deleted.contains(&seq))
+    }
+
+    /// Whether the user with `key` may see `room` in the room list.
+    pub(super) fn visible_to(&self, key: Option<&str>, room: &RoomName) -> bool {
+        self.policies.get(room).is_none_or(|policy| {
+            !policy.private
+                || key.is_some_and(|key| policy.admits(key) || self.admins.contains(key))
+        })
     }
 
     /// The conn's user's key, if identified.
@@ -192,7 +188,7 @@ impl Hub {
         self.users.get(&user).map(|u| u.key.clone())
     }
 
-    /// `room_policy` for `conn`, if the room has an owner.
+    /// `room_policy` for `conn`, if the room has one.
     pub(super) fn send_policy(&mut self, conn: ConnId, room: &RoomName) {
         if let Some(event) = self.policies.get(room).map(|p| policy_event(room, p)) {
             self.send_to(conn, &event);
@@ -204,7 +200,13 @@ impl Hub {
             PolicyEvent::Loaded(all) => {
                 self.policies_loaded = true;
                 for (room, policy) in all {
-                    self.adopt(room, policy);
+                    self.adopt(Applied {
+                        room,
+                        policy,
+                        by: None,
+                        action: None,
+                        target_key: None,
+                    });
                 }
                 for (conn, user, room, since) in std::mem::take(&mut self.pending_joins) {
                     if self.conns.contains_key(&conn) {
@@ -212,100 +214,160 @@ impl Hub {
                     }
                 }
             }
-            PolicyEvent::Changed { room, policy } => self.adopt(room, policy),
+            PolicyEvent::Changed(applied) => self.adopt(applied),
             PolicyEvent::Done { ctx, result } => match (ctx, result) {
-                (PolicyCtx::Create { conn, user, room }, Ok(Some(policy))) => {
-                    self.adopt(room.clone(), policy);
+                (PolicyCtx::Create { conn, user, room }, Ok(applied)) => {
+                    self.adopt(applied);
                     if self.conns.contains_key(&conn) {
                         self.join(conn, user, room, None);
                     }
                 }
-                (PolicyCtx::Create { conn, room, .. }, Ok(None)) => {
-                    let message = format!("{room} exists already; choose another name");
-                    self.refuse(conn, ErrorCode::RoomExists, &message, None);
-                }
-                (PolicyCtx::Change { room, .. }, Ok(Some(policy))) => self.adopt(room, policy),
-                (PolicyCtx::Change { conn, room }, Ok(None)) => {
-                    let message = format!("{room} has no owner");
-                    self.refuse(conn, ErrorCode::Forbidden, &message, None);
-                }
-                (PolicyCtx::Create { conn, .. } | PolicyCtx::Change { conn, .. }, Err(err)) => {
-                    let message = format!("{err}; try again");
-                    let code = if err.to_string().contains("nobody online") {
-                        ErrorCode::NoSuchUser
-                    } else {
-                        ErrorCode::StoreFailed
+                (PolicyCtx::Act { .. }, Ok(applied)) => self.adopt(applied),
+                (PolicyCtx::Create { conn, .. } | PolicyCtx::Act { conn }, Err(refusal)) => {
+                    let code = match &refusal {
+                        Refusal::Forbidden(_) => ErrorCode::Forbidden,
+                        Refusal::NoSuchUser(_) => ErrorCode::NoSuchUser,
+                        Refusal::Exists(_) => ErrorCode::RoomExists,
+                        Refusal::Store(_) => ErrorCode::StoreFailed,
                     };
-                    self.refuse(conn, code, &message, None);
+                    self.refuse(conn, code, &refusal.to_string(), None);
                 }
             },
         }
     }
 
-    /// Takes `policy` for `room` if it is newer than what this node has, and applies it here:
-    /// newly invited users' tabs are told, members no longer admitted are removed, and the
-    /// members left get the rules.
-    fn adopt(&mut self, room: RoomName, policy: RoomPolicy) {
-        let previous = self.policies.get(&room);
-        if previous.is_some_and(|p| p.version >= policy.version) {
+    /// Takes a room's new policy if it is newer than what this node has, and applies it here:
+    /// newly invited users' tabs are told; members no longer admitted (uninvited, banned) and
+    /// the kicked are removed and told why; the room hears the action; and gets the rules
+    /// again if who runs it changed.
+    fn adopt(&mut self, applied: Applied) {
+        let Applied {
+            room,
+            policy,
+            by,
+            action,
+            target_key,
+        } = applied;
+        let previous = self.policies.get(&room).cloned();
+        if previous
+            .as_ref()
+            .is_some_and(|p| p.version >= policy.version)
+        {
             return;
         }
-        let newly_invited: Vec<String> = policy
-            .invited
-            .keys()
-            .filter(|key| previous.is_none_or(|p| !p.invited.contains_key(*key)))
-            .cloned()
-            .collect();
-        let by = policy.owner.clone();
-        self.policies.insert(room.clone(), policy);
-        let Some(policy) = self.policies.get(&room).cloned() else {
-            return;
+        self.policies.insert(room.clone(), policy.clone());
+        let by = by.or_else(|| policy.owner.clone());
+        if let Some(by) = &by {
+            for key in policy.invited.keys().filter(|key| {
+                previous
+                    .as_ref()
+                    .is_none_or(|p| !p.invited.contains_key(*key))
+            }) {
+                let tabs = self.tabs_of(key);
+                let event = ServerMsg::Invited {
+                    room: room.clone(),
+                    by: by.clone(),
+                };
+                self.broadcast(tabs, &event);
+            }
+        }
+        let kicked = match &action {
+            Some(ModAction::Kicked { .. }) => target_key.clone(),
+            _ => None,
         };
-        for key in newly_invited {
-            let tabs: Vec<ConnId> = self
-                .keys
-                .get(&key)
-                .and_then(|u| self.users.get(u))
-                .map(|u| u.conns.iter().copied().collect())
-                .unwrap_or_default();
-            let event = ServerMsg::Invited {
-                room: room.clone(),
-                by: by.clone(),
-            };
-            self.broadcast(tabs, &event);
-        }
         let members: Vec<(ConnId, UserId)> = self.rooms.conns(&room).collect();
+        let mut removed = Vec::new();
         let mut staying = Vec::new();
         for (conn, user) in members {
-            let admitted = self.users.get(&user).is_some_and(|u| policy.admits(&u.key));
-            if admitted {
-                staying.push(conn);
+            let Some(key) = self.users.get(&user).map(|u| u.key.clone()) else {
                 continue;
+            };
+            let reason = if kicked.as_deref() == Some(key.as_str()) {
+                Some(RemovedReason::Kicked)
+            } else if self.admins.contains(&key) || policy.admits(&key) {
+                None
+            } else if policy.banned.contains_key(&key) {
+                Some(RemovedReason::Banned)
+            } else {
+                Some(RemovedReason::Uninvited)
+            };
+            match reason {
+                Some(reason) => removed.push((conn, reason)),
+                None => staying.push(conn),
             }
+        }
+        if let (Some(by), Some(action)) = (&by, &action) {
+            let event = ServerMsg::Moderated {
+                room: room.clone(),
+                by: by.clone(),
+                action: action.clone(),
+            };
+            let everyone: Vec<ConnId> = staying
+                .iter()
+                .copied()
+                .chain(removed.iter().map(|(c, _)| *c))
+                .collect();
+            self.broadcast(everyone, &event);
+        }
+        for (conn, reason) in removed {
             if let Some(state) = self.conns.get_mut(&conn) {
                 state.catching_up.remove(&room);
                 state.held_events.retain(|(r, _)| *r != room);
             }
-            let removed = ServerMsg::Removed {
+            let event = ServerMsg::Removed {
                 room: room.clone(),
-                by: by.clone(),
-                reason: shared::RemovedReason::Uninvited,
+                by: by
+                    .clone()
+                    .unwrap_or_else(|| policy_owner_or_server(&policy)),
+                reason,
             };
-            self.send_to(conn, &removed);
+            self.send_to(conn, &event);
             if let Some(left) = self.rooms.leave(&room, conn) {
                 self.send_to(conn, &ServerMsg::Left { room: room.clone() });
                 self.announce_left(left);
             }
         }
-        let event = policy_event(&room, &policy);
-        self.broadcast(staying, &event);
+        let rules_changed = previous.as_ref().is_none_or(|p| {
+            (&p.owner, &p.moderators, p.private, p.max_members)
+                != (
+                    &policy.owner,
+                    &policy.moderators,
+                    policy.private,
+                    policy.max_members,
+                )
+        });
+        if rules_changed {
+            let event = policy_event(&room, &policy);
+            self.broadcast(staying, &event);
+        }
+    }
+
+    /// Every tab of the user with `key` here.
+    fn tabs_of(&self, key: &str) -> Vec<ConnId> {
+        self.keys
+            .get(key)
+            .and_then(|u| self.users.get(u))
+            .map(|u| u.conns.iter().copied().collect())
+            .unwrap_or_default()
     }
 }
 
+/// Who a removal is attributed to when a policy arrives without its author (a reload).
+fn policy_owner_or_server(policy: &RoomPolicy) -> Nick {
+    policy
+        .owner
+        .clone()
+        .or_else(|| "server".parse().ok())
+        .expect("\"server\" is a valid nickname")
+}
+
 fn policy_event(room: &RoomName, policy: &RoomPolicy) -> ServerMsg {
+    let mut moderators: Vec<Nick> = policy.moderators.values().cloned().collect();
+    moderators.sort_by_key(Nick::key);
     ServerMsg::RoomPolicy {
         room: room.clone(),
         owner: policy.owner.clone(),
+        moderators,
         private: policy.private,
         max_members: policy.max_members,
     }
