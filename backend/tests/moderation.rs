@@ -1,0 +1,612 @@
+//! The permission matrix over real sockets, in both modes (single node; two nodes sharing a
+//! real `redis-server`, the users spread over both): every request type, asked by a
+//! non-member, a member, a muted member, a banned user, a moderator, the owner and a server
+//! admin, in a public and in a private room, gets either its effect or a typed error; and
+//! nothing of the private room reaches the non-member or the banned user.
+//!
+//! Accounts mode, so that `--admin` means something and the target of the moderation
+//! requests, `tina`, can be an account that never comes online (its key follows from its
+//! name): acting on her changes nobody's sockets, so every case sees the same room.
+
+// Test helpers below #[test] fns panic on purpose, as the tests do.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use backend::Config;
+use common::{Chat, STEP, TestServer, post_json, redis_server::RedisServer, set_cookie, token_for};
+use shared::{ClientMsg, ErrorCode, Nick, RemovedReason, RoomName, ServerMsg, paths};
+
+fn config(redis: Option<String>) -> Config {
+    Config {
+        auth: shared::auth::AuthMode::Accounts,
+        admins: vec!["root".into()],
+        redis,
+        heartbeat_interval: Duration::from_secs(20),
+        client_timeout: Duration::from_secs(60),
+        rate_per_sec: 100_000,
+        rate_burst: 100_000,
+        ..Config::default()
+    }
+}
+
+fn nick(name: &str) -> Nick {
+    name.parse().unwrap()
+}
+
+/// A user logged in (a fresh account) with a chat socket in the lobby.
+async fn user(server: &TestServer, name: &str) -> Chat {
+    let body = serde_json::json!({ "name": name, "password": "a long password" }).to_string();
+    let (status, head, reply) = post_json(server.addr, paths::API_REGISTER, &body, None).await;
+    assert_eq!(status, 201, "{reply}");
+    let cookie = set_cookie(&head).unwrap();
+    let mut chat = server.chat_socket_with_cookie(Some(&cookie)).await;
+    let me = chat.identify(name, token_for(name), &[], None).await;
+    assert_eq!(me.as_str(), name);
+    chat
+}
+
+/// What a request must come to.
+enum Expect {
+    /// This typed error.
+    Error(ErrorCode),
+    /// An event for which the predicate holds (specific enough that an earlier event still
+    /// queued cannot pass for it).
+    Event(&'static str, Box<dyn Fn(&ServerMsg) -> bool>),
+}
+
+/// Reads the answer to the request just sent: the expected event, or the expected error.
+/// Fails on any other error, or if neither comes within [`STEP`].
+async fn answered(chat: &mut Chat, who: &str, what: &str, expect: Expect) {
+    let outcome = tokio::time::timeout(STEP, async {
+        loop {
+            let event = chat.recv().await;
+            match (&expect, &event) {
+                (
+                    Expect::Error(code),
+                    ServerMsg::Error {
+                        code: got, message, ..
+                    },
+                ) => {
+                    assert_eq!(got, code, "{who} {what}: {message}");
+                    return;
+                }
+                (Expect::Event(..), ServerMsg::Error { code, message, .. }) => {
+                    panic!("{who} {what}: refused with {code:?}: {message}")
+                }
+                (Expect::Event(_, wanted), event) if wanted(event) => return,
+                _ => {}
+            }
+        }
+    })
+    .await;
+    if outcome.is_err() {
+        let wanted = match expect {
+            Expect::Error(code) => format!("{code:?}"),
+            Expect::Event(name, _) => name.to_owned(),
+        };
+        panic!("{who} {what}: no {wanted} within {STEP:?}");
+    }
+}
+
+/// The room's announcement of `request`, a moderation request (same kind, same target).
+fn announced(request: &ClientMsg) -> Expect {
+    let (room, kind, user) = match request {
+        ClientMsg::Invite { room, user } => (room, "invited", Some(user)),
+        ClientMsg::Uninvite { room, user } => (room, "uninvited", Some(user)),
+        ClientMsg::SetModerator {
+            room,
+            user,
+            moderator: true,
+        } => (room, "moderator_added", Some(user)),
+        ClientMsg::SetModerator { room, user, .. } => (room, "moderator_removed", Some(user)),
+        ClientMsg::Kick { room, user } => (room, "kicked", Some(user)),
+        ClientMsg::Mute {
+            room,
+            user,
+            for_secs: 0,
+        } => (room, "unmuted", Some(user)),
+        ClientMsg::Mute { room, user, .. } => (room, "muted", Some(user)),
+        ClientMsg::Ban { room, user } => (room, "banned", Some(user)),
+        ClientMsg::Unban { room, user } => (room, "unbanned", Some(user)),
+        ClientMsg::DeleteMessage { room, .. } => (room, "deleted", None),
+        other => panic!("not a moderation request: {other:?}"),
+    };
+    let (room, user) = (room.clone(), user.cloned());
+    Expect::Event(
+        "moderated",
+        Box::new(move |event| match event {
+            ServerMsg::Moderated {
+                room: r, action, ..
+            } if *r == room => {
+                let json = serde_json::to_value(action).unwrap();
+                json["kind"] == kind && user.as_ref().is_none_or(|u| json["user"] == u.as_str())
+            }
+            _ => false,
+        }),
+    )
+}
+
+fn joined(room: &RoomName) -> Expect {
+    let room = room.clone();
+    Expect::Event(
+        "joined",
+        Box::new(move |e| matches!(e, ServerMsg::Joined { room: r, .. } if *r == room)),
+    )
+}
+
+fn said(client_id: &str) -> Expect {
+    let id: shared::ClientMsgId = client_id.parse().unwrap();
+    Expect::Event(
+        "said",
+        Box::new(move |e| matches!(e, ServerMsg::Said { client_id: c, .. } if *c == id)),
+    )
+}
+
+/// The roles, by name.
+const OWNER: &str = "olga";
+const MODERATOR: &str = "mona";
+const MEMBER: &str = "mike";
+const MUTED: &str = "mute";
+const BANNED: &str = "bart";
+const OUTSIDER: &str = "nina";
+const ADMIN: &str = "root";
+
+/// Rank of each role for the moderation requests.
+fn may_moderate(role: &str) -> bool {
+    [MODERATOR, OWNER, ADMIN].contains(&role)
+}
+
+fn may_administer(role: &str) -> bool {
+    [OWNER, ADMIN].contains(&role)
+}
+
+/// In the room (and so able to speak and read): everyone but the outsider and the banned.
+fn inside(role: &str) -> bool {
+    ![OUTSIDER, BANNED].contains(&role)
+}
+
+struct Users {
+    chats: Vec<(&'static str, Chat)>,
+}
+
+impl Users {
+    fn get(&mut self, name: &str) -> &mut Chat {
+        &mut self.chats.iter_mut().find(|(n, _)| *n == name).unwrap().1
+    }
+
+    async fn ask(&mut self, name: &str, request: ClientMsg, what: &str, expect: Expect) {
+        let chat = self.get(name);
+        chat.send(&request).await;
+        answered(chat, name, what, expect).await;
+    }
+}
+
+/// Sets the room up: owned by Olga, Mona its moderator, everyone else but Nina in it, Mute
+/// muted and Bart banned (and so out of it).
+async fn set_up(users: &mut Users, room: &RoomName, private: bool) {
+    users
+        .ask(
+            OWNER,
+            ClientMsg::CreateRoom {
+                room: room.clone(),
+                private,
+                max_members: None,
+            },
+            "create_room",
+            joined(room),
+        )
+        .await;
+    if private {
+        for name in [MODERATOR, MEMBER, MUTED, BANNED] {
+            let invite = ClientMsg::Invite {
+                room: room.clone(),
+                user: nick(name),
+            };
+            let expect = announced(&invite);
+            users.ask(OWNER, invite, "invite", expect).await;
+        }
+    }
+    for name in [MODERATOR, MEMBER, MUTED, BANNED, ADMIN] {
+        let join = ClientMsg::Join {
+            room: room.clone(),
+            since: None,
+            epoch: None,
+        };
+        users.ask(name, join, "join", joined(room)).await;
+    }
+    let set_moderator = ClientMsg::SetModerator {
+        room: room.clone(),
+        user: nick(MODERATOR),
+        moderator: true,
+    };
+    let expect = announced(&set_moderator);
+    users
+        .ask(OWNER, set_moderator, "set_moderator", expect)
+        .await;
+    let mute = ClientMsg::Mute {
+        room: room.clone(),
+        user: nick(MUTED),
+        for_secs: 600,
+    };
+    let expect = announced(&mute);
+    users.ask(MODERATOR, mute, "mute", expect).await;
+    let ban = ClientMsg::Ban {
+        room: room.clone(),
+        user: nick(BANNED),
+    };
+    let expect = announced(&ban);
+    users.ask(MODERATOR, ban, "ban", expect).await;
+    let bart = users.get(BANNED);
+    answered(
+        bart,
+        BANNED,
+        "being banned",
+        Expect::Event(
+            "removed",
+            Box::new(|e| {
+                matches!(
+                    e,
+                    ServerMsg::Removed {
+                        reason: RemovedReason::Banned,
+                        ..
+                    }
+                )
+            }),
+        ),
+    )
+    .await;
+}
+
+/// Every request by every role in `room`.
+async fn every_role_and_request(users: &mut Users, room: &RoomName, private: bool) {
+    let roles = [OUTSIDER, MEMBER, MUTED, BANNED, MODERATOR, OWNER, ADMIN];
+    for role in roles {
+        // join: the banned are refused; so is the outsider at a private room; the rest are
+        // in (again). The outsider who joins a public room leaves again after.
+        let expect = if role == BANNED {
+            Expect::Error(ErrorCode::Banned)
+        } else if role == OUTSIDER && private {
+            Expect::Error(ErrorCode::Forbidden)
+        } else {
+            joined(room)
+        };
+        let join = ClientMsg::Join {
+            room: room.clone(),
+            since: None,
+            epoch: None,
+        };
+        users.ask(role, join, "join", expect).await;
+        if role == OUTSIDER && !private {
+            let leave = ClientMsg::Leave { room: room.clone() };
+            users
+                .ask(
+                    role,
+                    leave,
+                    "leave",
+                    Expect::Event("left", Box::new(|e| matches!(e, ServerMsg::Left { .. }))),
+                )
+                .await;
+        }
+
+        // say: the muted are refused; those not inside are not in the room.
+        let client_id = format!("{role}-{}", room.as_str());
+        let expect = if !inside(role) {
+            Expect::Error(ErrorCode::NotInRoom)
+        } else if role == MUTED {
+            Expect::Error(ErrorCode::Muted)
+        } else {
+            said(&client_id)
+        };
+        let say = ClientMsg::Say {
+            room: room.clone(),
+            text: format!("private words from {role}").try_into().unwrap(),
+            client_id: client_id.parse().unwrap(),
+        };
+        users.ask(role, say, "say", expect).await;
+
+        // typing: the same rules; its effect is seen by another member.
+        let typing = ClientMsg::Typing { room: room.clone() };
+        if !inside(role) || role == MUTED {
+            let code = if role == MUTED {
+                ErrorCode::Muted
+            } else {
+                ErrorCode::NotInRoom
+            };
+            users.ask(role, typing, "typing", Expect::Error(code)).await;
+        } else {
+            users.get(role).send(&typing).await;
+            let observer = if role == OWNER { MODERATOR } else { OWNER };
+            let chat = users.get(observer);
+            let (typist, in_room) = (nick(role), room.clone());
+            let typing = Expect::Event(
+                "typing",
+                Box::new(move |e| {
+                    matches!(e, ServerMsg::Typing { room, user, active: true }
+                        if *room == in_room && *user == typist)
+                }),
+            );
+            answered(chat, observer, "seeing someone type", typing).await;
+        }
+
+        // load_older: members read; the rest are not in the room.
+        let older = ClientMsg::LoadOlder {
+            room: room.clone(),
+            before: 1_000,
+        };
+        if inside(role) {
+            let chat = users.get(role);
+            chat.send(&older).await;
+            let got = tokio::time::timeout(STEP, async {
+                loop {
+                    match chat.recv_any().await {
+                        ServerMsg::History {
+                            mode: shared::HistoryMode::Older,
+                            ..
+                        } => return true,
+                        ServerMsg::Error { .. } => return false,
+                        _ => {}
+                    }
+                }
+            })
+            .await;
+            assert_eq!(got.ok(), Some(true), "{role} load_older");
+        } else {
+            users
+                .ask(
+                    role,
+                    older,
+                    "load_older",
+                    Expect::Error(ErrorCode::NotInRoom),
+                )
+                .await;
+        }
+
+        // list_rooms: a private room shows only to those it admits.
+        let chat = users.get(role);
+        chat.send(&ClientMsg::ListRooms).await;
+        let listed = loop {
+            if let ServerMsg::Rooms { rooms } = chat.recv().await {
+                break rooms.iter().any(|r| &r.name == room);
+            }
+        };
+        let sees = !private || inside(role);
+        assert_eq!(listed, sees, "{role} sees {room} in the list: {listed}");
+
+        // invite, uninvite, set_moderator: the owner and admins; kick, mute, ban, unban and
+        // delete_message: moderators too. Everyone else: forbidden.
+        let tina = || nick("tina");
+        let administer = [
+            ClientMsg::Invite {
+                room: room.clone(),
+                user: tina(),
+            },
+            ClientMsg::Uninvite {
+                room: room.clone(),
+                user: tina(),
+            },
+            ClientMsg::SetModerator {
+                room: room.clone(),
+                user: tina(),
+                moderator: true,
+            },
+            ClientMsg::SetModerator {
+                room: room.clone(),
+                user: tina(),
+                moderator: false,
+            },
+        ];
+        for request in administer {
+            let what = format!("{request:?}");
+            let expect = if may_administer(role) {
+                announced(&request)
+            } else {
+                Expect::Error(ErrorCode::Forbidden)
+            };
+            users.ask(role, request, &what, expect).await;
+        }
+        let moderate = [
+            ClientMsg::Kick {
+                room: room.clone(),
+                user: tina(),
+            },
+            ClientMsg::Mute {
+                room: room.clone(),
+                user: tina(),
+                for_secs: 60,
+            },
+            ClientMsg::Mute {
+                room: room.clone(),
+                user: tina(),
+                for_secs: 0,
+            },
+            ClientMsg::Ban {
+                room: room.clone(),
+                user: tina(),
+            },
+            ClientMsg::Unban {
+                room: room.clone(),
+                user: tina(),
+            },
+            ClientMsg::DeleteMessage {
+                room: room.clone(),
+                seq: 1_000_000,
+            },
+        ];
+        for request in moderate {
+            let what = format!("{request:?}");
+            let expect = if may_moderate(role) {
+                announced(&request)
+            } else {
+                Expect::Error(ErrorCode::Forbidden)
+            };
+            users.ask(role, request, &what, expect).await;
+        }
+    }
+
+    // Nobody acts on their own rank or above.
+    for (actor, target) in [
+        (MODERATOR, OWNER),
+        (MODERATOR, ADMIN),
+        (OWNER, ADMIN),
+        (MEMBER, MUTED),
+    ] {
+        let kick = ClientMsg::Kick {
+            room: room.clone(),
+            user: nick(target),
+        };
+        users
+            .ask(
+                actor,
+                kick,
+                &format!("kick {target}"),
+                Expect::Error(ErrorCode::Forbidden),
+            )
+            .await;
+    }
+    // The banned stay out until unbanned; the muted speak again once unmuted.
+    let unban = ClientMsg::Unban {
+        room: room.clone(),
+        user: nick(BANNED),
+    };
+    {
+        let expect = announced(&unban);
+        users.ask(OWNER, unban, "unban", expect)
+    }
+    .await;
+    let join = ClientMsg::Join {
+        room: room.clone(),
+        since: None,
+        epoch: None,
+    };
+    users
+        .ask(BANNED, join, "join once unbanned", joined(room))
+        .await;
+    let unmute = ClientMsg::Mute {
+        room: room.clone(),
+        user: nick(MUTED),
+        for_secs: 0,
+    };
+    let expect = announced(&unmute);
+    users.ask(ADMIN, unmute, "unmute", expect).await;
+    let client_id = format!("free-{}", room.as_str());
+    let say = ClientMsg::Say {
+        room: room.clone(),
+        text: "free again".try_into().unwrap(),
+        client_id: client_id.parse().unwrap(),
+    };
+    users
+        .ask(MUTED, say, "say once unmuted", said(&client_id))
+        .await;
+    // A deleted message is in nobody's history afterwards.
+    let said_seq = {
+        let chat = users.get(MEMBER);
+        chat.send(&ClientMsg::Say {
+            room: room.clone(),
+            text: "to be deleted".try_into().unwrap(),
+            client_id: format!("del-{}", room.as_str()).parse().unwrap(),
+        })
+        .await;
+        loop {
+            if let ServerMsg::Said { seq, text, .. } = chat.recv().await
+                && text.as_str() == "to be deleted"
+            {
+                break seq;
+            }
+        }
+    };
+    let delete = ClientMsg::DeleteMessage {
+        room: room.clone(),
+        seq: said_seq,
+    };
+    let expect = announced(&delete);
+    users.ask(MODERATOR, delete, "delete", expect).await;
+    let chat = users.get(MEMBER);
+    chat.send(&ClientMsg::LoadOlder {
+        room: room.clone(),
+        before: said_seq + 1,
+    })
+    .await;
+    let texts = loop {
+        if let ServerMsg::History {
+            mode: shared::HistoryMode::Older,
+            messages,
+            ..
+        } = chat.recv_any().await
+        {
+            break messages
+                .into_iter()
+                .map(|m| m.text.as_str().to_owned())
+                .collect::<Vec<_>>();
+        }
+    };
+    assert!(!texts.iter().any(|t| t == "to be deleted"), "{texts:?}");
+    assert!(texts.iter().any(|t| t == "free again"), "{texts:?}");
+}
+
+/// Everything `chat` receives until it has been quiet for a moment.
+async fn drain(chat: &mut Chat) -> Vec<ServerMsg> {
+    let mut events = Vec::new();
+    while let Ok(event) = tokio::time::timeout(Duration::from_millis(500), chat.recv_any()).await {
+        events.push(event);
+    }
+    events
+}
+
+async fn permission_matrix(redis: Option<RedisServer>) {
+    let url = redis.as_ref().map(RedisServer::url);
+    let one = TestServer::spawn(config(url.clone()));
+    let two = url.map(|url| TestServer::spawn(config(Some(url))));
+    let other = two.as_ref().unwrap_or(&one);
+    let mut users = Users { chats: Vec::new() };
+    for (name, server) in [
+        (OWNER, &one),
+        (ADMIN, &one),
+        (MUTED, &one),
+        (MODERATOR, other),
+        (MEMBER, other),
+        (BANNED, other),
+        (OUTSIDER, other),
+    ] {
+        let chat = user(server, name).await;
+        users.chats.push((name, chat));
+    }
+    let public = RoomName::try_from("open-room".to_owned()).unwrap();
+    set_up(&mut users, &public, false).await;
+    every_role_and_request(&mut users, &public, false).await;
+    // Clear what the public room left in the outsider's and the banned user's queues.
+    drain(users.get(OUTSIDER)).await;
+    drain(users.get(BANNED)).await;
+
+    let private = RoomName::try_from("closed-room".to_owned()).unwrap();
+    set_up(&mut users, &private, true).await;
+    // From here on, whatever reaches the banned user about the private room must be an
+    // answer to their own request (an error), never the room's life.
+    drain(users.get(BANNED)).await;
+    every_role_and_request(&mut users, &private, true).await;
+    for who in [OUTSIDER] {
+        for event in drain(users.get(who)).await {
+            if matches!(event, ServerMsg::Error { .. }) {
+                continue;
+            }
+            let json = shared::encode(&event).unwrap();
+            assert!(
+                !json.contains("closed-room") && !json.contains("private words"),
+                "{who}, never in the private room, received {json}"
+            );
+        }
+    }
+}
+
+#[actix_web::test]
+async fn single_node_permission_matrix() {
+    permission_matrix(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_permission_matrix() {
+    let redis = RedisServer::start().await;
+    permission_matrix(Some(redis)).await;
+}
