@@ -114,10 +114,21 @@ pub struct ChatState {
     awaiting_welcome: bool,
     /// JWT mode: the server asked for a fresh token (`reauth_needed`) and none was sent yet.
     pub reauth_needed: bool,
-    /// Rooms' rules (from `room_policy`): owner and whether private.
-    pub policies: BTreeMap<RoomName, (Option<Nick>, bool)>,
+    /// Rooms' rules (from `room_policy`).
+    pub rules: BTreeMap<RoomName, RoomRules>,
     /// Private rooms this user was invited to and has not joined: room → who invited.
     pub invitations: BTreeMap<RoomName, Nick>,
+}
+
+/// A room's rules as the server announced them (`room_policy`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomRules {
+    /// Its owner, if it has one.
+    pub owner: Option<Nick>,
+    /// Its moderators.
+    pub moderators: Vec<Nick>,
+    /// Only invited users may find or join it.
+    pub private: bool,
 }
 
 /// Typing indicators lapse after the server's timeout plus this margin if no stop arrives
@@ -444,10 +455,16 @@ impl ChatState {
             ServerMsg::RoomPolicy {
                 room,
                 owner,
+                moderators,
                 private,
                 ..
             } => {
-                self.policies.insert(room, (owner, private));
+                let rules = RoomRules {
+                    owner,
+                    moderators,
+                    private,
+                };
+                self.rules.insert(room, rules);
             }
             ServerMsg::Moderated { room, by, action } => self.moderated(&room, &by, action),
             ServerMsg::Invited { room, by } => {
@@ -468,6 +485,21 @@ impl ChatState {
             ServerMsg::ReauthNeeded { .. } => self.reauth_needed = true,
             ServerMsg::Reauthed { .. } => self.reauth_needed = false,
         }
+    }
+
+    /// Whether this user owns `room` (and so may invite, and name moderators).
+    pub fn owns(&self, room: &RoomName) -> bool {
+        let owner = self.rules.get(room).and_then(|r| r.owner.as_ref());
+        owner.is_some_and(|owner| self.is_me(owner))
+    }
+
+    /// Whether this user may moderate `room` (its owner or one of its moderators).
+    pub fn moderates(&self, room: &RoomName) -> bool {
+        self.owns(room)
+            || self
+                .rules
+                .get(room)
+                .is_some_and(|r| r.moderators.iter().any(|m| self.is_me(m)))
     }
 
     /// A moderation action in `room`: a deleted message leaves the view; the rest is said.

@@ -765,3 +765,84 @@ async fn accounts_register_log_out_log_in_and_change_password_from_the_app() {
     })
     .await;
 }
+
+/// Mounts a chat page as its own user (its own browser token) and enters as `nick`.
+async fn enter_as(nick: &str) -> (HtmlElement, impl Drop) {
+    let root = container();
+    let url = backend_ws(paths::WS_CHAT);
+    let token: shared::UserToken = format!("tok-{}", unique(nick)).parse().unwrap();
+    let mounted = mount_to(
+        root.clone(),
+        move || view! { <ChatPage url=url token=token /> },
+    );
+    fill(&root, "nick-input", nick).await;
+    find::<HtmlButtonElement>(&root, "nick-submit").click();
+    wait_until("the chat replaces the nickname screen", || {
+        shows(&root, "composer-input")
+    })
+    .await;
+    (root, mounted)
+}
+
+#[wasm_bindgen_test]
+async fn a_private_room_is_found_by_the_invited_only_and_a_ban_is_explained() {
+    let (owner, bob, carol) = (unique("owner"), unique("bob"), unique("carol"));
+    let room = unique("hideout");
+    let (a, _a) = enter_as(&owner).await;
+    let (b, _b) = enter_as(&bob).await;
+    let (c, _c) = enter_as(&carol).await;
+
+    // The owner creates a private room: it is theirs, with an invitation form.
+    find::<HtmlInputElement>(&a, "private-toggle").click();
+    fill(&a, "join-input", &room).await;
+    find::<HtmlButtonElement>(&a, "join-submit").click();
+    wait_until("the owner is in the private room", || {
+        text_of(&a, "rooms").contains(&room) && shows(&a, "invite-form")
+    })
+    .await;
+
+    // Bob is invited, sees the invitation, joins, and finds the owner there.
+    fill(&a, "invite-input", &bob).await;
+    find::<HtmlButtonElement>(&a, "invite-submit").click();
+    let accept = format!("accept-{room}");
+    wait_until("Bob sees the invitation", || shows(&b, &accept)).await;
+    find::<HtmlButtonElement>(&b, &accept).click();
+    wait_until("Bob is in the room with the owner", || {
+        text_of(&b, "rooms").contains(&room) && text_of(&b, "members").contains(&owner)
+    })
+    .await;
+
+    // Carol cannot find it: not among the other rooms, and joining it by name is refused.
+    fill(&c, "join-input", &unique("plaza")).await;
+    find::<HtmlButtonElement>(&c, "join-submit").click();
+    wait_until("Carol is in a public room", || {
+        text_of(&c, "rooms").contains(&unique("plaza"))
+    })
+    .await;
+    sleep(Duration::from_millis(300)).await;
+    assert!(
+        !c.text_content().unwrap_or_default().contains(&room),
+        "the private room shows on Carol's page"
+    );
+    fill(&c, "join-input", &room).await;
+    find::<HtmlButtonElement>(&c, "join-submit").click();
+    wait_until("Carol is told the room is private", || {
+        text_of(&c, "notices").contains("is private")
+    })
+    .await;
+    assert!(!text_of(&c, "rooms").contains(&room));
+
+    // The owner bans Bob, whose page says why he is out.
+    let ban = format!("ban-{bob}");
+    wait_until("the owner sees Bob with a ban button", || shows(&a, &ban)).await;
+    find::<HtmlButtonElement>(&a, &ban).click();
+    wait_until(
+        "Bob's page says he was banned, and the room is gone from it",
+        || {
+            text_of(&b, "notices")
+                .contains(&format!("You were removed from {room}: {owner} banned you"))
+                && !text_of(&b, "rooms").contains(&room)
+        },
+    )
+    .await;
+}

@@ -66,6 +66,10 @@ pub fn ChatPage(
     /// Called when the server closes the socket with 4401 (logged out, or the login expired).
     #[prop(optional)]
     on_unauthenticated: Option<Callback<()>>,
+    /// This page's browser token instead of the one the browser keeps (shared by its tabs):
+    /// another user in the same browser, as the tests need.
+    #[prop(optional)]
+    token: Option<UserToken>,
 ) -> impl IntoView {
     let (status, set_status) = signal(ConnectionStatus::Connecting);
     let state = RwSignal::new(ChatState::new(random_id(8)));
@@ -78,7 +82,7 @@ pub fn ChatPage(
     };
     let logged_in = login.is_some();
     let nick: RwSignal<Option<Nick>> = RwSignal::new(initial);
-    let token = browser_token();
+    let token = token.unwrap_or_else(browser_token);
     let connection = StoredValue::new_local(None::<Connection>);
     let ctx = ChatCtx {
         state,
@@ -275,6 +279,7 @@ fn RoomSidebar() -> impl IntoView {
     let ctx = expect_context::<ChatCtx>();
     let state = ctx.state;
     let new_room = RwSignal::new(String::new());
+    let private = RwSignal::new(false);
     let room_problem = RwSignal::new(None::<String>);
     let renaming = RwSignal::new(false);
     let new_nick = RwSignal::new(String::new());
@@ -294,13 +299,23 @@ fn RoomSidebar() -> impl IntoView {
         match new_room.get_untracked().trim().parse::<RoomName>() {
             Ok(room) => {
                 room_problem.set(None);
-                ctx.send(&ClientMsg::Join {
-                    room: room.clone(),
-                    since: None,
-                    epoch: None,
-                });
+                if private.get_untracked() {
+                    // A private room is created (owned by this user), never joined by name.
+                    ctx.send(&ClientMsg::CreateRoom {
+                        room: room.clone(),
+                        private: true,
+                        max_members: None,
+                    });
+                } else {
+                    ctx.send(&ClientMsg::Join {
+                        room: room.clone(),
+                        since: None,
+                        epoch: None,
+                    });
+                }
                 state.update(|s| s.select(Target::Room(room)));
                 new_room.set(String::new());
+                private.set(false);
             }
             Err(err) => room_problem.set(Some(err.to_string())),
         }
@@ -319,6 +334,14 @@ fn RoomSidebar() -> impl IntoView {
                 .iter()
                 .filter(|info| !s.rooms.contains_key(&info.name))
                 .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
+    let invitations = move || {
+        state.with(|s| {
+            s.invitations
+                .iter()
+                .map(|(room, by)| (room.clone(), by.clone()))
                 .collect::<Vec<_>>()
         })
     };
@@ -361,8 +384,33 @@ fn RoomSidebar() -> impl IntoView {
             </ul>
             <form class="join-form" on:submit=join>
                 <input type="text" placeholder="Join or create a room" aria-label="Room name" bind:value=new_room data-testid="join-input" />
-                <button type="submit" aria-label="Join">"+"</button>
+                <button type="submit" aria-label="Join" data-testid="join-submit">"+"</button>
             </form>
+            <label class="private-toggle">
+                <input type="checkbox" data-testid="private-toggle" bind:checked=private />
+                " new private room (invited people only)"
+            </label>
+            <Show when=move || !invitations().is_empty()>
+                <h2>"Invitations"</h2>
+                <ul class="room-list" data-testid="invitations">
+                    <For each=invitations key=|i| i.0.clone() let:invitation>
+                        <li>
+                            <button class="room other" data-testid=format!("accept-{}", invitation.0)
+                                title=format!("invited by {}", invitation.1)
+                                on:click={
+                                    let room = invitation.0.clone();
+                                    move |_| {
+                                        ctx.send(&ClientMsg::Join { room: room.clone(), since: None, epoch: None });
+                                        state.update(|s| s.select(Target::Room(room.clone())));
+                                    }
+                                }>
+                                <span class="room-name">"🔒 " {invitation.0.to_string()}</span>
+                                <span class="count">"join"</span>
+                            </button>
+                        </li>
+                    </For>
+                </ul>
+            </Show>
             <Show when=move || room_problem.get().is_some()>
                 <p class="problem small">{move || room_problem.get()}</p>
             </Show>
@@ -711,8 +759,53 @@ fn MembersPanel() -> impl IntoView {
     };
     let is_me =
         move |nick: &Nick| state.with(|s| s.me.as_ref().is_some_and(|me| me.key() == nick.key()));
+    let ctx = expect_context::<ChatCtx>();
+    let current_room = move || {
+        state.with(|s| match &s.current {
+            Some(Target::Room(room)) => Some(room.clone()),
+            _ => None,
+        })
+    };
+    let owns_private = move || {
+        state.with(|s| {
+            current_room()
+                .is_some_and(|room| s.owns(&room) && s.rules.get(&room).is_some_and(|r| r.private))
+        })
+    };
+    let moderates = move || state.with(|s| current_room().is_some_and(|room| s.moderates(&room)));
+    let invitee = RwSignal::new(String::new());
+    let invite_problem = RwSignal::new(None::<String>);
+    let invite = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(room) = current_room() else {
+            return;
+        };
+        match invitee.get_untracked().trim().parse::<Nick>() {
+            Ok(user) => {
+                invite_problem.set(None);
+                ctx.send(&ClientMsg::Invite { room, user });
+                invitee.set(String::new());
+            }
+            Err(err) => invite_problem.set(Some(err.to_string())),
+        }
+    };
+    let moderate = move |make: fn(RoomName, Nick) -> ClientMsg, user: Nick| {
+        if let Some(room) = current_room() {
+            ctx.send(&make(room, user));
+        }
+    };
     view! {
         <aside class="members" aria-label="Members">
+            <Show when=owns_private>
+                <form class="join-form" on:submit=invite data-testid="invite-form">
+                    <input type="text" placeholder="Invite someone" aria-label="Invite by nickname"
+                        maxlength="32" bind:value=invitee data-testid="invite-input" />
+                    <button type="submit" data-testid="invite-submit">"Invite"</button>
+                </form>
+                <Show when=move || invite_problem.get().is_some()>
+                    <p class="problem small">{move || invite_problem.get()}</p>
+                </Show>
+            </Show>
             <h2>{move || format!("Members — {}", members().len())}</h2>
             <ul data-testid="members">
                 <For each=members key=|m| m.clone() let:member>
@@ -721,11 +814,26 @@ fn MembersPanel() -> impl IntoView {
                             view! { <span class="member me">{member.to_string()} " (you)"</span> }.into_any()
                         } else {
                             let peer = member.clone();
+                            let (kick_who, ban_who) = (member.clone(), member.clone());
                             view! {
                                 <button class="member" title="Send a direct message"
                                     on:click=move |_| state.update(|s| s.select(Target::Direct(peer.clone())))>
                                     {member.to_string()}
                                 </button>
+                                <Show when=moderates>
+                                    <button class="mod-action" title="Remove from the room (may come back)"
+                                        data-testid=format!("kick-{}", kick_who)
+                                        on:click={
+                                            let who = kick_who.clone();
+                                            move |_| moderate(|room, user| ClientMsg::Kick { room, user }, who.clone())
+                                        }>"Kick"</button>
+                                    <button class="mod-action" title="Remove and keep out"
+                                        data-testid=format!("ban-{}", ban_who)
+                                        on:click={
+                                            let who = ban_who.clone();
+                                            move |_| moderate(|room, user| ClientMsg::Ban { room, user }, who.clone())
+                                        }>"Ban"</button>
+                                </Show>
                             }.into_any()
                         }}
                     </li>
