@@ -846,3 +846,24 @@ async fn a_private_room_is_found_by_the_invited_only_and_a_ban_is_explained() {
     )
     .await;
 }
+
+#[wasm_bindgen_test]
+async fn the_page_hands_the_app_its_token_as_a_string_a_function_or_a_promise() {
+    use frontend::api::{JWT_GLOBAL, page_jwt};
+    use wasm_bindgen::JsValue;
+    let window = web_sys::window().unwrap();
+    let set = |value: &JsValue| {
+        js_sys::Reflect::set(&window, &JsValue::from_str(JWT_GLOBAL), value).unwrap();
+    };
+    set(&JsValue::UNDEFINED);
+    assert_eq!(page_jwt().await, None, "no token set");
+    set(&JsValue::from_str("token-as-string"));
+    assert_eq!(page_jwt().await.as_deref(), Some("token-as-string"));
+    let function = js_sys::Function::new_no_args("return 'token-from-function';");
+    set(&function);
+    assert_eq!(page_jwt().await.as_deref(), Some("token-from-function"));
+    let promising = js_sys::Function::new_no_args("return Promise.resolve('token-from-promise');");
+    set(&promising);
+    assert_eq!(page_jwt().await.as_deref(), Some("token-from-promise"));
+    set(&JsValue::UNDEFINED);
+}

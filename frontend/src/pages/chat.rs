@@ -25,6 +25,8 @@ pub struct ChatCtx {
     /// The socket's status.
     pub status: ReadSignal<ConnectionStatus>,
     connection: StoredValue<Option<Connection>, LocalStorage>,
+    /// The nickname is a login's (accounts, jwt): it cannot be changed here.
+    pub logged_in: bool,
 }
 
 impl ChatCtx {
@@ -88,6 +90,7 @@ pub fn ChatPage(
         state,
         status,
         connection,
+        logged_in: login.is_some(),
     };
     provide_context(ctx);
 
@@ -360,6 +363,7 @@ fn RoomSidebar() -> impl IntoView {
                     when=move || renaming.get()
                     fallback=move || view! {
                         <button class="me-name" title="Change nickname" data-testid="me"
+                            disabled=ctx.logged_in
                             on:click=move |_| {
                                 new_nick.set(state.with_untracked(|s| s.me.as_ref().map(Nick::to_string).unwrap_or_default()));
                                 renaming.set(true);
