@@ -611,6 +611,8 @@ impl Worker {
     ) -> mpsc::UnboundedSender<Request<C>> {
         let (requests, mut queue) = mpsc::unbounded_channel::<Request<C>>();
         let (pushes, mut heard) = mpsc::unbounded_channel();
+        // Single node: nothing to hear (and a closed channel must not be polled again).
+        let mut listening = redis_url.is_some();
         if let Some(url) = redis_url {
             tokio::spawn(subscribe(url, pushes, shutdown.clone()));
         } else {
@@ -646,7 +648,7 @@ impl Worker {
                             return;
                         }
                     }
-                    push = heard.recv() => match push {
+                    push = heard.recv(), if listening => match push {
                         Some(Heard::Changed(applied)) => {
                             if events.send(PolicyEvent::Changed(*applied)).is_err() {
                                 return;
@@ -660,7 +662,8 @@ impl Worker {
                             }
                             Err(err) => tracing::warn!(error = %err, "cannot reload room policies"),
                         },
-                        None => heard = mpsc::unbounded_channel().1,
+                        // The subscriber ended (shutdown): changes come no more.
+                        None => listening = false,
                     },
                 }
             }

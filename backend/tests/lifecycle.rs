@@ -368,3 +368,44 @@ async fn next_message_helper_skips_heartbeats() {
     within(client.send(Message::text("x"))).await.unwrap();
     assert_eq!(next_message(&mut client).await, Message::text("x"));
 }
+
+/// CPU time (user + system) process `pid` has used, in clock ticks (`/proc/PID/stat`).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name (which may hold spaces, in parentheses).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// An idle server sleeps: no task polls in a loop (a closed channel polled again and again
+/// once kept a core busy). Two seconds idle may cost a few ticks, not a core's 200.
+async fn an_idle_server_uses_no_cpu(extra: &[&str]) {
+    let data = tempfile::tempdir().unwrap();
+    let mut args = vec!["--data-dir", data.path().to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let process = common::Process::start(&args).await;
+    let pid = process.child.id();
+    // Start-up work (opening stores, the first Redis round trips) is not idling.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = cpu_ticks(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu_ticks(pid) - before;
+    assert!(used < 40, "an idle server used {used} ticks of CPU in 2 s");
+}
+
+#[actix_web::test]
+async fn an_idle_single_node_uses_no_cpu() {
+    an_idle_server_uses_no_cpu(&[]).await;
+}
+
+#[actix_web::test]
+async fn an_idle_cluster_node_uses_no_cpu() {
+    let redis = common::redis_server::RedisServer::start().await;
+    let url = redis.url();
+    an_idle_server_uses_no_cpu(&["--redis", &url]).await;
+}
