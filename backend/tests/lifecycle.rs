@@ -385,8 +385,8 @@ fn cpu_ticks(pid: u32) -> u64 {
 /// An idle server sleeps: no task polls in a loop (a closed channel polled again and again
 /// once kept a core busy). Two seconds idle may cost a few ticks, not a core's 200.
 async fn an_idle_server_uses_no_cpu(extra: &[&str]) {
-    let data = tempfile::tempdir().unwrap();
-    let mut args = vec!["--data-dir", data.path().to_str().unwrap()];
+    let data = tempfile::tempdir().expect("a data directory");
+    let mut args = vec!["--data-dir", data.path().to_str().expect("a UTF-8 path")];
     args.extend_from_slice(extra);
     let process = common::Process::start(&args).await;
     let pid = process.child.id();
