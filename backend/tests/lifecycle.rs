@@ -371,15 +371,16 @@ async fn next_message_helper_skips_heartbeats() {
 
 /// CPU time (user + system) process `pid` has used, in clock ticks (`/proc/PID/stat`).
 fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the process's stat");
     // The fields after the command name (which may hold spaces, in parentheses).
     let fields: Vec<&str> = stat
         .rsplit_once(')')
-        .unwrap()
+        .expect("a command name in parentheses")
         .1
         .split_whitespace()
         .collect();
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    let ticks = |i: usize| fields[i].parse::<u64>().expect("a tick count");
+    ticks(11) + ticks(12)
 }
 
 /// An idle server sleeps: no task polls in a loop (a closed channel polled again and again
