@@ -832,6 +832,30 @@ async fn a_private_room_is_found_by_the_invited_only_and_a_ban_is_explained() {
     .await;
     assert!(!text_of(&c, "rooms").contains(&room));
 
+    // Bob writes; the owner deletes it, and it leaves Bob's page too.
+    let doomed = unique("regrettable");
+    fill(&b, "composer-input", &doomed).await;
+    find::<HtmlButtonElement>(&b, "composer-send").click();
+    wait_until("the owner sees Bob's message", || {
+        text_of(&a, "messages").contains(&doomed)
+    })
+    .await;
+    let lines = a.query_selector_all("[data-testid=line]").unwrap();
+    let line: web_sys::Element = (0..lines.length())
+        .filter_map(|i| lines.item(i))
+        .map(|node| node.unchecked_into::<web_sys::Element>())
+        .find(|line| line.text_content().unwrap_or_default().contains(&doomed))
+        .unwrap();
+    line.query_selector("[data-testid=delete-line]")
+        .unwrap()
+        .expect("a delete button on the owner's view of the line")
+        .unchecked_into::<HtmlButtonElement>()
+        .click();
+    wait_until("the deleted message is gone from both pages", || {
+        !text_of(&a, "messages").contains(&doomed) && !text_of(&b, "messages").contains(&doomed)
+    })
+    .await;
+
     // The owner bans Bob, whose page says why he is out.
     let ban = format!("ban-{bob}");
     wait_until("the owner sees Bob with a ban button", || shows(&a, &ban)).await;

@@ -606,6 +606,13 @@ fn line_view(ctx: ChatCtx, line: &Line, starts_group: bool) -> impl IntoView + u
     );
     let retry =
         (line.mine && matches!(line.delivery, Delivery::Failed(_))).then(|| line.client_id.clone());
+    // Moderators (and owners) of the room may delete any stored line of it.
+    let deletable = line.seq.and_then(|seq| {
+        ctx.state.with_untracked(|s| match &s.current {
+            Some(Target::Room(room)) if s.moderates(room) => Some((room.clone(), seq)),
+            _ => None,
+        })
+    });
     let header = starts_group.then(|| {
         let time = line.ts.map(local_time).unwrap_or_default();
         view! {
@@ -628,6 +635,13 @@ fn line_view(ctx: ChatCtx, line: &Line, starts_group: bool) -> impl IntoView + u
                         ctx.send(&request);
                     }
                 }>"Retry"</button>
+            })}
+            {deletable.map(|(room, seq)| view! {
+                <button class="mod-action" title="Delete this message for everyone"
+                    data-testid="delete-line"
+                    on:click=move |_| ctx.send(&ClientMsg::DeleteMessage { room: room.clone(), seq })>
+                    "Delete"
+                </button>
             })}
         </li>
     }
@@ -831,6 +845,12 @@ fn MembersPanel() -> impl IntoView {
                                             let who = kick_who.clone();
                                             move |_| moderate(|room, user| ClientMsg::Kick { room, user }, who.clone())
                                         }>"Kick"</button>
+                                    <button class="mod-action" title="Mute for 10 minutes"
+                                        data-testid=format!("mute-{}", kick_who)
+                                        on:click={
+                                            let who = kick_who.clone();
+                                            move |_| moderate(|room, user| ClientMsg::Mute { room, user, for_secs: 600 }, who.clone())
+                                        }>"Mute"</button>
                                     <button class="mod-action" title="Remove and keep out"
                                         data-testid=format!("ban-{}", ban_who)
                                         on:click={
