@@ -335,6 +335,9 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 ";
 
+/// How often the subscription's connection is checked (and so re-established after a loss).
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
+
 /// How many times an act is decided again when another node changed the room meanwhile.
 const ATTEMPTS: usize = 8;
 
@@ -638,9 +641,23 @@ impl Worker {
                     }
                 }
             }
+            // Set when changes may have been missed; retried every second until it works
+            // (the commands connection may still be reconnecting).
+            let mut reload = false;
+            let mut retry = tokio::time::interval(Duration::from_secs(1));
+            retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
+                    _ = retry.tick(), if reload => match store.load_all().await {
+                        Ok(all) => {
+                            reload = false;
+                            if events.send(PolicyEvent::Loaded(all)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(err) => tracing::warn!(error = %err, "cannot reload room policies; retrying"),
+                    },
                     request = queue.recv() => {
                         let Some(request) = request else { return };
                         let event = run(&store, &admins, request).await;
@@ -654,14 +671,7 @@ impl Worker {
                                 return;
                             }
                         }
-                        Some(Heard::Resubscribed) => match store.load_all().await {
-                            Ok(all) => {
-                                if events.send(PolicyEvent::Loaded(all)).is_err() {
-                                    return;
-                                }
-                            }
-                            Err(err) => tracing::warn!(error = %err, "cannot reload room policies"),
-                        },
+                        Some(Heard::Resubscribed) => reload = true,
                         // The subscriber ended (shutdown): changes come no more.
                         None => listening = false,
                     },
@@ -724,6 +734,7 @@ async fn run<C>(
 
 enum Heard {
     Changed(Box<Applied>),
+    /// The subscription is back after a loss.
     Resubscribed,
 }
 
@@ -738,6 +749,8 @@ async fn open_subscription(url: &str) -> Result<Subscription, redis::RedisError>
     let client = redis::Client::open(info.set_redis_settings(settings))?;
     let (tx, rx) = mpsc::unbounded_channel();
     let config = ConnectionManagerConfig::new()
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_connection_timeout(Some(Duration::from_secs(2)))
         .set_push_sender(tx)
         .set_automatic_resubscription();
     let mut manager = ConnectionManager::new_with_config(client, config).await?;
@@ -763,30 +776,43 @@ async fn subscribe(url: String, heard: mpsc::UnboundedSender<Heard>, shutdown: C
             }
         }
     };
-    // Kept alive: dropping it would end the subscription.
-    let _manager = manager;
-    let mut subscribed_once = false;
+    // The connection manager tells of a lost connection (a `Disconnection` push), and of its
+    // automatic resubscription once reconnected (a `Subscribe` push): then every policy is
+    // read afresh, since changes published meanwhile were not heard. A PING every second
+    // keeps the manager reconnecting while Redis is away (it reconnects when used).
+    let mut manager = manager;
+    let mut health = tokio::time::interval(HEALTH_EVERY);
+    health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut lost = false;
     loop {
-        let push = tokio::select! {
+        let event = tokio::select! {
             () = shutdown.cancelled() => return,
-            push = pushes.recv() => match push {
-                Some(push) => push,
-                None => return,
-            },
-        };
-        let event = match push.kind {
-            PushKind::Subscribe if subscribed_once => Some(Heard::Resubscribed),
-            PushKind::Subscribe => {
-                subscribed_once = true;
+            _ = health.tick() => {
+                if redis::cmd("PING").query_async::<Value>(&mut manager).await.is_err() {
+                    lost = true;
+                }
                 None
             }
-            PushKind::Message => push.data.get(1).and_then(|payload| match payload {
-                Value::BulkString(bytes) => serde_json::from_slice::<Applied>(bytes)
-                    .ok()
-                    .map(|applied| Heard::Changed(Box::new(applied))),
-                _ => None,
-            }),
-            _ => None,
+            push = pushes.recv() => match push {
+                Some(push) => match push.kind {
+                    PushKind::Disconnection => {
+                        lost = true;
+                        None
+                    }
+                    PushKind::Subscribe if lost => {
+                        lost = false;
+                        Some(Heard::Resubscribed)
+                    }
+                    PushKind::Message => push.data.get(1).and_then(|payload| match payload {
+                        Value::BulkString(bytes) => serde_json::from_slice::<Applied>(bytes)
+                            .ok()
+                            .map(|applied| Heard::Changed(Box::new(applied))),
+                        _ => None,
+                    }),
+                    _ => None,
+                },
+                None => return,
+            },
         };
         if let Some(event) = event
             && heard.send(event).is_err()

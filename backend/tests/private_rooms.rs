@@ -336,3 +336,79 @@ async fn a_private_room_survives_a_restart_and_stays_closed() {
     let mut sam = server.chat_as("Sam", &[]).await;
     assert_eq!(error(&mut sam, join("vault")).await, ErrorCode::Forbidden);
 }
+
+#[actix_web::test]
+async fn a_node_cut_off_from_redis_applies_what_it_missed_when_it_is_back() {
+    let redis = RedisServer::start().await;
+    let mut proxy = common::tcp_proxy::TcpProxy::start(([127, 0, 0, 1], redis.port).into()).await;
+    let fine = TestServer::spawn(config(Some(redis.url())));
+    let cut_off = TestServer::spawn(config(Some(format!("redis://{}/", proxy.addr))));
+    let mut olga = fine.chat_as("Olga", &[]).await;
+    let mut mike = cut_off.chat_as("Mike", &[]).await;
+    olga.send(&ClientMsg::CreateRoom {
+        room: room("den"),
+        private: true,
+        max_members: None,
+    })
+    .await;
+    until(
+        &mut olga,
+        "joined den",
+        |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str() == "den"),
+    )
+    .await;
+    olga.send(&ClientMsg::Invite {
+        room: room("den"),
+        user: "Mike".parse().unwrap(),
+    })
+    .await;
+    until(&mut mike, "the invitation", |e| {
+        matches!(e, ServerMsg::Invited { .. })
+    })
+    .await;
+    mike.send(&join("den")).await;
+    until(
+        &mut mike,
+        "joined den",
+        |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str() == "den"),
+    )
+    .await;
+
+    // Mike's node loses Redis; meanwhile his invitation is taken back on the other node.
+    proxy.stop();
+    common::eventually("Mike's node notices", || async {
+        common::http_get(cut_off.addr, "/readyz").await.0 == 503
+    })
+    .await;
+    olga.send(&ClientMsg::Uninvite {
+        room: room("den"),
+        user: "Mike".parse().unwrap(),
+    })
+    .await;
+    until(&mut olga, "Mike's removal announced", |e| {
+        matches!(e, ServerMsg::Moderated { .. })
+    })
+    .await;
+    // Back: his node reloads the policies (the change was published while it was away) and
+    // removes him.
+    proxy.resume().await;
+    let removed = tokio::time::timeout(Duration::from_secs(20), async {
+        // Reading the socket directly: the usual helpers give up after a step (5 s), and the
+        // node's reconnection to Redis may take longer.
+        use futures_util::StreamExt as _;
+        loop {
+            let Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) =
+                mike.ws.next().await
+            else {
+                continue;
+            };
+            if let Ok(ServerMsg::Removed { room, reason, .. }) = shared::decode(&text) {
+                return (room, reason);
+            }
+        }
+    })
+    .await
+    .expect("removed once his node is back in touch with Redis");
+    assert_eq!(removed.0.as_str(), "den");
+    assert_eq!(removed.1, RemovedReason::Uninvited);
+}
