@@ -891,3 +891,89 @@ async fn the_page_hands_the_app_its_token_as_a_string_a_function_or_a_promise() 
     assert_eq!(page_jwt().await.as_deref(), Some("token-from-promise"));
     set(&JsValue::UNDEFINED);
 }
+
+/// An HS256 token for `sub` shown as `name`, expiring in `secs` seconds, signed with the
+/// secret of the suite's JWT-mode backend.
+fn jwt(sub: &str, name: &str, secs: f64) -> String {
+    use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+    use hmac::Mac as _;
+    #[allow(clippy::option_env_unwrap)]
+    let secret = option_env!("CHAT_JWT_SECRET").expect(
+        "CHAT_JWT_SECRET unset at build time: run the browser suite via `cargo xtask test`",
+    );
+    let exp = (js_sys::Date::now() / 1000.0 + secs) as u64;
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
+    let claims = URL_SAFE_NO_PAD
+        .encode(serde_json::json!({ "sub": sub, "name": name, "exp": exp }).to_string());
+    let signed = format!("{header}.{claims}");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(signed.as_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("{signed}.{signature}")
+}
+
+#[wasm_bindgen_test]
+async fn jwt_mode_enters_with_the_page_token_and_renews_it_before_it_expires() {
+    use frontend::api::JWT_GLOBAL;
+    use wasm_bindgen::{JsValue, closure::Closure};
+    #[allow(clippy::option_env_unwrap)]
+    let addr = option_env!("CHAT_JWT_ADDR")
+        .expect("CHAT_JWT_ADDR unset at build time: run the browser suite via `cargo xtask test`");
+    let name = unique("grace");
+    let sub = format!("sub-{name}");
+    // The page's token source: a function, as a site would write it; it counts its calls.
+    // The first token has seconds left, so the server asks for a fresh one at once.
+    let calls = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let source = {
+        let (calls, name, sub) = (calls.clone(), name.clone(), sub.clone());
+        Closure::<dyn Fn() -> JsValue>::new(move || {
+            calls.set(calls.get() + 1);
+            let secs = if calls.get() == 1 { 4.0 } else { 3600.0 };
+            JsValue::from_str(&jwt(&sub, &name, secs))
+        })
+    };
+    let window = web_sys::window().unwrap();
+    js_sys::Reflect::set(&window, &JsValue::from_str(JWT_GLOBAL), source.as_ref()).unwrap();
+
+    let root = container();
+    let url = format!("ws://{addr}{}", paths::WS_CHAT);
+    let _mounted = mount_to(
+        root.clone(),
+        move || view! { <frontend::pages::ChatGate url=url /> },
+    );
+    wait_until(
+        "the chat opens as the token's user, without a nickname screen",
+        || shows(&root, "composer-input") && text_of(&root, "me").contains(&name),
+    )
+    .await;
+    assert!(!shows(&root, "nick-form"));
+    wait_until("the page handed over a fresh token when asked", || {
+        calls.get() >= 2
+    })
+    .await;
+    // Past the first token's expiry the socket still works.
+    sleep(Duration::from_secs(5)).await;
+    let text = unique("still-here");
+    fill(&root, "composer-input", &text).await;
+    find::<HtmlButtonElement>(&root, "composer-send").click();
+    wait_until("the message comes back, sent", || {
+        let lines = root.query_selector_all("[data-testid=line]").unwrap();
+        (0..lines.length())
+            .filter_map(|i| lines.item(i))
+            .map(|node| node.unchecked_into::<web_sys::Element>())
+            .any(|line| {
+                line.text_content().unwrap_or_default().contains(&text)
+                    && line.get_attribute("data-state").as_deref() == Some("sent")
+            })
+    })
+    .await;
+    // Renewed in place: a socket closed at expiry would have reconnected and asked again.
+    assert_eq!(
+        calls.get(),
+        2,
+        "the token was asked for {} times",
+        calls.get()
+    );
+    js_sys::Reflect::set(&window, &JsValue::from_str(JWT_GLOBAL), &JsValue::UNDEFINED).unwrap();
+    drop(source);
+}

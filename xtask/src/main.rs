@@ -335,6 +335,9 @@ fn install_test_tools() -> Result<String> {
     Ok(String::new())
 }
 
+/// The HS256 secret of the browser suite's JWT-mode backend (test-only: it signs nothing else).
+const JWT_TEST_SECRET: &str = "browser-suite-secret-for-test-tokens-only";
+
 /// Runs `frontend/tests` in both browsers against one backend, then stops it with SIGTERM.
 fn browser_tests() -> Result<String> {
     // The test runner serves its page from its own random port: a foreign origin to the
@@ -346,6 +349,25 @@ fn browser_tests() -> Result<String> {
     let accounts = Backend::start(
         "browser-accounts",
         &["--allowed-origin", "*", "--auth", "accounts"],
+    )?;
+    // And one in JWT mode: the tests sign their own tokens with this test-only secret.
+    let secret_file = workspace_root()
+        .join("target")
+        .join("xtask")
+        .join("jwt-secret");
+    std::fs::write(&secret_file, JWT_TEST_SECRET)
+        .map_err(|err| format!("cannot write {}: {err}", secret_file.display()))?;
+    let secret_arg = secret_file.to_string_lossy().into_owned();
+    let jwt = Backend::start(
+        "browser-jwt",
+        &[
+            "--allowed-origin",
+            "*",
+            "--auth",
+            "jwt",
+            "--jwt-secret-file",
+            &secret_arg,
+        ],
     )?;
     // For the half-open test: a page connects through it, and the test has it cut the
     // browser's side while the server's side stays open.
@@ -395,6 +417,8 @@ fn browser_tests() -> Result<String> {
             .current_dir(workspace_root().join("frontend"))
             .env("CHAT_BACKEND_ADDR", &backend.addr)
             .env("CHAT_ACCOUNTS_ADDR", &accounts.addr)
+            .env("CHAT_JWT_ADDR", &jwt.addr)
+            .env("CHAT_JWT_SECRET", JWT_TEST_SECRET)
             .env("CHAT_PROXY_ADDR", &proxy.addr)
             .env("CHAT_PROXY_CONTROL", &proxy.control)
             .env("CHAT_CLUSTER_BALANCER", &balancer.addr)
@@ -412,6 +436,7 @@ fn browser_tests() -> Result<String> {
     }
     drop(proxy);
     accounts.stop()?;
+    jwt.stop()?;
     backend.stop()?;
     Ok(" (backend stopped cleanly by SIGTERM)".to_owned())
 }
