@@ -67,12 +67,14 @@ pub fn ChatGate(
                     known.set(Known::Session(SessionInfo { mode: AuthMode::Accounts, user: None }));
                 };
                 view! {
-                    <AccountBar url=url.get_value() user=user.clone() on_logout=logged_out />
-                    <ChatPage
-                        url=url.get_value()
-                        login=ChatLogin::Account(user)
-                        on_unauthenticated=Callback::new(move |()| ask())
-                    />
+                    <div class="logged-in">
+                        <AccountBar url=url.get_value() user=user.clone() on_logout=logged_out />
+                        <ChatPage
+                            url=url.get_value()
+                            login=ChatLogin::Account(user)
+                            on_unauthenticated=Callback::new(move |()| ask())
+                        />
+                    </div>
                 }
                 .into_any()
             }

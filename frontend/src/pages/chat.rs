@@ -479,10 +479,17 @@ fn RoomEntry(
         let target = target.clone();
         move || state.with(|s| s.current.as_ref() == Some(&target))
     };
+    let mark = {
+        let room = room.clone();
+        move || {
+            let private = state.with(|s| s.rules.get(&room).is_some_and(|r| r.private));
+            if private { "🔒 " } else { "# " }
+        }
+    };
     view! {
         <li>
             <button class="room" class:active=active on:click=move |_| state.update(|s| s.select(target.clone()))>
-                <span class="room-name">"# " {room.to_string()}</span>
+                <span class="room-name">{mark} {room.to_string()}</span>
                 <Show when=move || unread != 0>
                     <span class="unread">{unread}</span>
                 </Show>
@@ -816,7 +823,7 @@ fn MembersPanel() -> impl IntoView {
         <aside class="members" aria-label="Members">
             <Show when=owns_private>
                 <form class="join-form" on:submit=invite data-testid="invite-form">
-                    <input type="text" placeholder="Invite someone" aria-label="Invite by nickname"
+                    <input type="text" placeholder="Nickname" aria-label="Invite by nickname"
                         maxlength="32" bind:value=invitee data-testid="invite-input" />
                     <button type="submit" data-testid="invite-submit">"Invite"</button>
                 </form>
