@@ -1,10 +1,10 @@
 //! `GET /ws` sessions: one task per chat connection between its socket and the hub.
 //!
 //! The session decodes frames (bad input gets a typed `error`; the connection stays open),
-//! enforces the per-connection rate limit, applies the login ([`Login`]: the `hello` names
-//! the authenticated user, a JWT's expiry is watched) and forwards requests to the hub. What the hub sends
-//! does not pass through here: the connection writes it from its bounded outbox itself
-//! ([`crate::outgoing`]). The session writes only its own frames (errors, pongs, pings, the
+//! enforces the per-connection rate limit, applies the login (`Login`: the `hello` names the
+//! authenticated user, a JWT's expiry is watched, a session is rechecked) and forwards
+//! requests to the hub. What the hub sends does not pass through here: the connection writes
+//! it from its bounded outbox itself ([`crate::outgoing`]). The session writes only its own frames (errors, pongs, pings, the
 //! close). It ends on peer close, protocol error, heartbeat timeout, rate abuse (1008), being
 //! cut off as a slow reader (1013) or server shutdown (1001).
 
