@@ -10,8 +10,10 @@
 //! everything after its subscription was re-established (a change may have been missed).
 //!
 //! # Layout
-//! - [`RoomPolicy`], [`Change`], the store ([`PolicyStore`]), the [`Worker`] task and what it
-//!   tells the hub ([`PolicyEvent`]).
+//! - [`RoomPolicy`] and the rules: [`decide`] (who may do which [`Act`] to whom), [`Applied`]
+//!   (a change made).
+//! - The store ([`PolicyStore`]: read, compare-and-set write, publish), the [`Worker`] task,
+//!   what the hub asks it ([`Request`]) and what it tells the hub ([`PolicyEvent`]).
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet},
@@ -318,7 +320,7 @@ fn failed(err: impl std::fmt::Display) -> PolicyError {
 pub enum PolicyStore {
     /// `rooms.sqlite3`.
     Sqlite(Arc<Mutex<Connection>>),
-    /// The hash [`REDIS_KEY`]; changes published on [`CHANNEL`].
+    /// The hash `chat:{policy}:rooms`; changes published on `chat:policy`.
     Redis(ConnectionManager),
 }
 
