@@ -12,7 +12,7 @@
 //!   before it sends anything of that event-loop turn to any client, the PUBLISH included,
 //!   so whatever a client sees has been stored (docs/DEPLOYMENT.md).
 //! - **Pub/Sub is only a doorbell.** Each log this node has local readers for has a
-//!   [`feed::Feed`] that delivers positions in order, once; a gap is read from the stream. After
+//!   `feed::Feed` that delivers positions in order, once; a gap is read from the stream. After
 //!   the subscriber connection drops, every watched log is read from where its feed stands, at
 //!   once.
 //! - **Catch-up is exact.** A history read notes the log's last position; its answer is held
@@ -26,7 +26,7 @@
 //! - `logs.rs`: the watched logs: subscription, feed, held history answers, new epochs.
 //! - `presence.rs`: [`PresenceOp`] and the queue that runs this node's presence changes.
 //! - `redis_io.rs`: keys, the Lua scripts and the futures that run them.
-//! - `feed.rs`: [`feed::Feed`], the ordering of one log's live messages.
+//! - `feed.rs`: `feed::Feed`, the ordering of one log's live messages.
 //! - `*.lua`: the scripts (one atomic step each).
 
 mod feed;

@@ -1,7 +1,7 @@
 //! The hub: the one owner of chat state (users, nicknames, rooms, typing), run as a single task
 //! that sessions talk to through a channel. No locks; one global order of events.
 //!
-//! Messages are stored before they are sent: `say` and `direct` go to the [`Store`] thread,
+//! Messages are stored before they are sent: `say` and `direct` go to the [`store::Store`] thread,
 //! and the hub broadcasts each one when the store reports it written (a failed write is an
 //! error to the sender and nothing else). History reads go through the same store queue, and
 //! while a connection waits for a room's history, live messages of that room skip it: the
