@@ -177,13 +177,13 @@ struct Refused {
 
 impl Refused {
     fn response(self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status);
+        let mut response = plain(self.status, self.body);
         if let Some(seconds) = self.retry_after {
-            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
         }
         response
-            .content_type(ContentType::plaintext())
-            .body(self.body)
     }
 }
 

@@ -334,50 +334,43 @@ enum Admitted {
 }
 
 impl Login<'_> {
-    fn admit(&mut self, request: ClientMsg) -> Admitted {
-        match request {
+    fn admit(&mut self, mut request: ClientMsg) -> Admitted {
+        match &mut request {
             ClientMsg::Hello {
-                nick,
-                token,
-                rooms,
-                since,
-                epochs,
-                direct_since,
-                direct_epoch,
-                jwt,
+                nick, token, jwt, ..
             } => {
+                // The hub sees an ordinary hello, naming the authenticated user.
                 let identity = match &self.gate {
-                    Gate::Open if auth::token_is_reserved(&token) => {
+                    Gate::Open if auth::token_is_reserved(token) => {
                         return Admitted::Refuse(
                             ErrorCode::Invalid,
                             "browser tokens starting with acct- or jwt- are reserved".into(),
                         );
                     }
-                    Gate::Open => Identity { nick, token },
-                    Gate::Account { identity, .. } => identity.clone(),
+                    Gate::Open => None,
+                    Gate::Account { identity, .. } => Some(identity.clone()),
                     Gate::LoggedOut => return Admitted::Close("log in first".into()),
                     Gate::Jwt => match self.verify(jwt.as_deref()) {
-                        Ok(identity) => identity,
+                        Ok(identity) => Some(identity),
                         Err(message) => return Admitted::Close(message),
                     },
                 };
-                Admitted::Forward(ClientMsg::Hello {
-                    nick: identity.nick,
-                    token: identity.token,
-                    rooms,
-                    since,
-                    epochs,
-                    direct_since,
-                    direct_epoch,
-                    jwt: None,
-                })
+                if let Some(identity) = identity {
+                    *nick = identity.nick;
+                    *token = identity.token;
+                }
+                *jwt = None;
+                Admitted::Forward(request)
             }
             ClientMsg::Rename { .. } if !matches!(self.gate, Gate::Open) => Admitted::Refuse(
                 ErrorCode::Forbidden,
                 "your nickname is your login's; it cannot be changed here".into(),
             ),
-            ClientMsg::Reauth { jwt } => self.reauth(&jwt),
-            other => Admitted::Forward(other),
+            ClientMsg::Reauth { jwt } => {
+                let jwt = std::mem::take(jwt);
+                self.reauth(&jwt)
+            }
+            _ => Admitted::Forward(request),
         }
     }
 

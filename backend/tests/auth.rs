@@ -88,6 +88,13 @@ async fn login(server: &TestServer, name: &str, password: &str) -> (u16, Option<
     (status, set_cookie(&head), body)
 }
 
+/// `POST /api/password` with the session `cookie`: (status, body).
+async fn change_password(server: &TestServer, cookie: &str, old: &str, new: &str) -> (u16, String) {
+    let body = serde_json::json!({ "old": old, "new": new }).to_string();
+    let (status, _, reply) = post_json(server.addr, paths::API_PASSWORD, &body, Some(cookie)).await;
+    (status, reply)
+}
+
 async fn session(server: &TestServer, cookie: &str) -> SessionInfo {
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nCookie: {}={cookie}\r\n\r\n",
@@ -124,6 +131,20 @@ async fn session_ended(chat: &mut Chat) {
         }
     }
     expect_close(&mut chat.ws, close::UNAUTHENTICATED).await;
+}
+
+/// A bare `hello` (no rooms, nothing to resume) as `nick` with `token`, carrying `jwt`.
+fn hello(nick: &str, token: shared::UserToken, jwt: Option<String>) -> ClientMsg {
+    ClientMsg::Hello {
+        nick: nick.parse().unwrap(),
+        token,
+        rooms: vec![],
+        since: Default::default(),
+        epochs: Default::default(),
+        direct_since: None,
+        direct_epoch: None,
+        jwt,
+    }
 }
 
 /// The connection is told it is not logged in, and closed with 4401.
@@ -206,30 +227,11 @@ async fn a_password_change_ends_the_other_sessions(mode: Mode) {
     let (_, there, _) = login(other, "bob", "first password").await;
     let there = there.unwrap();
     let (mut there_tab, _) = chat_with_cookie(other, &there, "bob").await;
-    let change = |old: &str, new: &str| serde_json::json!({ "old": old, "new": new }).to_string();
-    let (status, _, body) = post_json(
-        one.addr,
-        paths::API_PASSWORD,
-        &change("not it at all", "second password"),
-        Some(&here),
-    )
-    .await;
+    let (status, body) = change_password(&one, &here, "not it at all", "second password").await;
     assert_eq!(status, 401, "{body}");
-    let (status, _, body) = post_json(
-        one.addr,
-        paths::API_PASSWORD,
-        &change("first password", "short"),
-        Some(&here),
-    )
-    .await;
+    let (status, body) = change_password(&one, &here, "first password", "short").await;
     assert_eq!(status, 400, "{body}");
-    let (status, _, body) = post_json(
-        other.addr,
-        paths::API_PASSWORD,
-        &change("first password", "second password"),
-        Some(&here),
-    )
-    .await;
+    let (status, body) = change_password(other, &here, "first password", "second password").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(session(&one, &here).await.user.unwrap().as_str(), "bob");
     assert_eq!(session(&one, &there).await.user, None);
@@ -334,9 +336,10 @@ async fn passwords_are_never_stored_or_logged(mode: Mode) {
     let server = TestServer::at(process.addr);
     let cookie = register(&server, "frank", FIRST).await;
     assert_eq!(login(&server, "frank", WRONG).await.0, 401);
-    let change = serde_json::json!({ "old": FIRST, "new": SECOND }).to_string();
-    let (status, _, _) = post_json(server.addr, paths::API_PASSWORD, &change, Some(&cookie)).await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        change_password(&server, &cookie, FIRST, SECOND).await.0,
+        200
+    );
     assert_eq!(login(&server, "frank", SECOND).await.0, 200);
     process.signal("TERM");
     let mut logs = String::new();
@@ -406,17 +409,8 @@ in_both_modes!(
 async fn open_mode_refuses_the_tokens_reserved_for_logins() {
     let server = TestServer::spawn(Config::default());
     let mut chat = server.chat_socket().await;
-    chat.send(&ClientMsg::Hello {
-        nick: "eve".parse().unwrap(),
-        token: "acct-0123456789abcdef".parse().unwrap(),
-        rooms: vec![],
-        since: Default::default(),
-        epochs: Default::default(),
-        direct_since: None,
-        direct_epoch: None,
-        jwt: None,
-    })
-    .await;
+    let reserved = "acct-0123456789abcdef".parse().unwrap();
+    chat.send(&hello("eve", reserved, None)).await;
     assert_eq!(chat.recv_error().await, ErrorCode::Invalid);
     // The account API is not there.
     let (status, _, _) = post_json(
@@ -507,17 +501,8 @@ async fn hello_with_notice(
     jwt: Option<String>,
 ) -> Option<(Chat, String, Option<u64>)> {
     let mut chat = server.chat_socket().await;
-    chat.send(&ClientMsg::Hello {
-        nick: "ignored".parse().unwrap(),
-        token: token_for("ignored"),
-        rooms: vec![],
-        since: Default::default(),
-        epochs: Default::default(),
-        direct_since: None,
-        direct_epoch: None,
-        jwt: jwt.clone(),
-    })
-    .await;
+    chat.send(&hello("ignored", token_for("ignored"), jwt))
+        .await;
     let mut notice = None;
     let mut user = None;
     // The welcome, then the default room's joined and history and the direct history.
@@ -678,17 +663,7 @@ async fn a_jwt_user_is_one_user_across_a_cluster() {
     // Another sub with the same name is someone else, refused the name.
     let impostor = hs256(&claims("user-2", "Barbara", 3600), SECRET.as_bytes());
     let mut chat = two.chat_socket().await;
-    chat.send(&ClientMsg::Hello {
-        nick: "x".parse().unwrap(),
-        token: token_for("x"),
-        rooms: vec![],
-        since: Default::default(),
-        epochs: Default::default(),
-        direct_since: None,
-        direct_epoch: None,
-        jwt: Some(impostor),
-    })
-    .await;
+    chat.send(&hello("x", token_for("x"), Some(impostor))).await;
     assert_eq!(chat.recv_error().await, ErrorCode::NickTaken);
 }
 

@@ -18,8 +18,7 @@ use common::{
 use futures_util::StreamExt as _;
 use shared::{ClientMsg, Epoch, ErrorCode, HistoryMode, MessageId, RoomMessage, ServerMsg};
 
-/// A node of the cluster at `redis`: no rate limit in the way, heartbeats rarer than a test
-/// step (a ping would restart a client's wait for the next event).
+/// A node of the cluster at `redis` ([`common::patient_config`]).
 fn node(redis: &RedisServer) -> TestServer {
     node_at(redis.url())
 }
@@ -27,13 +26,8 @@ fn node(redis: &RedisServer) -> TestServer {
 /// A node reaching Redis at `url` (e.g. through a proxy), with [`node`]'s settings.
 fn node_at(url: String) -> TestServer {
     TestServer::spawn(Config {
-        redis: Some(url),
-        heartbeat_interval: Duration::from_secs(20),
-        client_timeout: Duration::from_secs(60),
         shutdown_timeout: Duration::from_secs(1),
-        rate_per_sec: 100_000,
-        rate_burst: 100_000,
-        ..Config::default()
+        ..common::patient_config(Some(url))
     })
 }
 

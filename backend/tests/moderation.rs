@@ -23,12 +23,7 @@ fn config(redis: Option<String>) -> Config {
     Config {
         auth: shared::auth::AuthMode::Accounts,
         admins: vec!["root".into()],
-        redis,
-        heartbeat_interval: Duration::from_secs(20),
-        client_timeout: Duration::from_secs(60),
-        rate_per_sec: 100_000,
-        rate_burst: 100_000,
-        ..Config::default()
+        ..common::patient_config(redis)
     }
 }
 
@@ -432,66 +427,85 @@ async fn every_role_and_request(users: &mut Users, room: &RoomName, private: boo
         // invite, uninvite, set_moderator: the owner and admins; kick, mute, ban, unban and
         // delete_message: moderators too. Everyone else: forbidden.
         let tina = || nick("tina");
-        let administer = [
-            ClientMsg::Invite {
-                room: room.clone(),
-                user: tina(),
-            },
-            ClientMsg::Uninvite {
-                room: room.clone(),
-                user: tina(),
-            },
-            ClientMsg::SetModerator {
-                room: room.clone(),
-                user: tina(),
-                moderator: true,
-            },
-            ClientMsg::SetModerator {
-                room: room.clone(),
-                user: tina(),
-                moderator: false,
-            },
+        let requests = [
+            (
+                may_administer as fn(&str) -> bool,
+                ClientMsg::Invite {
+                    room: room.clone(),
+                    user: tina(),
+                },
+            ),
+            (
+                may_administer,
+                ClientMsg::Uninvite {
+                    room: room.clone(),
+                    user: tina(),
+                },
+            ),
+            (
+                may_administer,
+                ClientMsg::SetModerator {
+                    room: room.clone(),
+                    user: tina(),
+                    moderator: true,
+                },
+            ),
+            (
+                may_administer,
+                ClientMsg::SetModerator {
+                    room: room.clone(),
+                    user: tina(),
+                    moderator: false,
+                },
+            ),
+            (
+                may_moderate,
+                ClientMsg::Kick {
+                    room: room.clone(),
+                    user: tina(),
+                },
+            ),
+            (
+                may_moderate,
+                ClientMsg::Mute {
+                    room: room.clone(),
+                    user: tina(),
+                    for_secs: 60,
+                },
+            ),
+            (
+                may_moderate,
+                ClientMsg::Mute {
+                    room: room.clone(),
+                    user: tina(),
+                    for_secs: 0,
+                },
+            ),
+            (
+                may_moderate,
+                ClientMsg::Ban {
+                    room: room.clone(),
+                    user: tina(),
+                },
+            ),
+            (
+                may_moderate,
+                ClientMsg::Unban {
+                    room: room.clone(),
+                    user: tina(),
+                },
+            ),
+            (
+                may_moderate,
+                ClientMsg::DeleteMessage {
+                    room: room.clone(),
+                    seq: 1_000_000,
+                },
+            ),
         ];
-        for request in administer {
+        for (allowed, request) in requests {
             let what = format!("{request:?}");
-            let expect = if may_administer(role) {
-                announced(&request)
-            } else {
-                Expect::Error(ErrorCode::Forbidden)
-            };
-            users.ask(role, request, &what, expect).await;
-        }
-        let moderate = [
-            ClientMsg::Kick {
-                room: room.clone(),
-                user: tina(),
-            },
-            ClientMsg::Mute {
-                room: room.clone(),
-                user: tina(),
-                for_secs: 60,
-            },
-            ClientMsg::Mute {
-                room: room.clone(),
-                user: tina(),
-                for_secs: 0,
-            },
-            ClientMsg::Ban {
-                room: room.clone(),
-                user: tina(),
-            },
-            ClientMsg::Unban {
-                room: room.clone(),
-                user: tina(),
-            },
-            ClientMsg::DeleteMessage {
-                room: room.clone(),
-                seq: 1_000_000,
-            },
-        ];
-        for request in moderate {
-            let what = format!("{request:?}");
-            let expect = if may_moderate(role) {
+            let expect = if allowed(role) {
                 announced(&request)
             } else {
                 Expect::Error(ErrorCode::Forbidden)

@@ -15,14 +15,7 @@ use common::{Chat, STEP, TestServer, redis_server::RedisServer};
 use shared::{ClientMsg, ErrorCode, RemovedReason, RoomName, ServerMsg};
 
 fn config(redis: Option<String>) -> Config {
-    Config {
-        redis,
-        heartbeat_interval: Duration::from_secs(20),
-        client_timeout: Duration::from_secs(60),
-        rate_per_sec: 100_000,
-        rate_burst: 100_000,
-        ..Config::default()
-    }
+    common::patient_config(redis)
 }
 
 fn room(name: &str) -> RoomName {
@@ -67,6 +60,22 @@ async fn room_list(chat: &mut Chat) -> Vec<String> {
         ServerMsg::Rooms { rooms } => rooms.into_iter().map(|r| r.name.to_string()).collect(),
         _ => unreachable!(),
     }
+}
+
+/// `chat` creates the private room `name` and is in it.
+async fn create_private(chat: &mut Chat, name: &'static str) {
+    chat.send(&ClientMsg::CreateRoom {
+        room: room(name),
+        private: true,
+        max_members: None,
+    })
+    .await;
+    until(
+        chat,
+        "joined the new room",
+        |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str() == name),
+    )
+    .await;
 }
 
 fn join(name: &str) -> ClientMsg {
@@ -318,18 +327,7 @@ async fn a_private_room_survives_a_restart_and_stays_closed() {
     };
     let server = TestServer::spawn(with_data());
     let mut olga = server.chat_as("Olga", &[]).await;
-    olga.send(&ClientMsg::CreateRoom {
-        room: room("vault"),
-        private: true,
-        max_members: None,
-    })
-    .await;
-    until(
-        &mut olga,
-        "joined vault",
-        |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str() == "vault"),
-    )
-    .await;
+    create_private(&mut olga, "vault").await;
     drop(olga);
     server.stop().await.unwrap();
     let server = TestServer::spawn(with_data());
@@ -345,18 +343,7 @@ async fn a_node_cut_off_from_redis_applies_what_it_missed_when_it_is_back() {
     let cut_off = TestServer::spawn(config(Some(format!("redis://{}/", proxy.addr))));
     let mut olga = fine.chat_as("Olga", &[]).await;
     let mut mike = cut_off.chat_as("Mike", &[]).await;
-    olga.send(&ClientMsg::CreateRoom {
-        room: room("den"),
-        private: true,
-        max_members: None,
-    })
-    .await;
-    until(
-        &mut olga,
-        "joined den",
-        |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str() == "den"),
-    )
-    .await;
+    create_private(&mut olga, "den").await;
     olga.send(&ClientMsg::Invite {
         room: room("den"),
         user: "Mike".parse().unwrap(),

@@ -69,32 +69,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Arc<Config>) {
             )
             .into()
         });
+    let resource = |path| web::resource(path).wrap(cors(config));
     cfg.app_data(json)
-        .service(
-            web::resource(paths::API_SESSION)
-                .wrap(cors(config))
-                .route(web::get().to(session)),
-        )
-        .service(
-            web::resource(paths::API_REGISTER)
-                .wrap(cors(config))
-                .route(web::post().to(register)),
-        )
-        .service(
-            web::resource(paths::API_LOGIN)
-                .wrap(cors(config))
-                .route(web::post().to(login)),
-        )
-        .service(
-            web::resource(paths::API_LOGOUT)
-                .wrap(cors(config))
-                .route(web::post().to(logout)),
-        )
-        .service(
-            web::resource(paths::API_PASSWORD)
-                .wrap(cors(config))
-                .route(web::post().to(change_password)),
-        );
+        .service(resource(paths::API_SESSION).route(web::get().to(session)))
+        .service(resource(paths::API_REGISTER).route(web::post().to(register)))
+        .service(resource(paths::API_LOGIN).route(web::post().to(login)))
+        .service(resource(paths::API_LOGOUT).route(web::post().to(logout)))
+        .service(resource(paths::API_PASSWORD).route(web::post().to(change_password)));
 }
 
 fn refusal(status: StatusCode, error: impl Into<String>) -> HttpResponse {

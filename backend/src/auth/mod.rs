@@ -193,31 +193,43 @@ impl Auth {
         Ok(match self.mode {
             AuthMode::Open => Gate::Open,
             AuthMode::Jwt => Gate::Jwt,
-            AuthMode::Accounts => match (self.session_user(cookie).await?, cookie) {
-                (Some(name), Some(cookie)) => Gate::Account {
-                    identity: Identity::account(&name),
-                    session: session_hash(cookie),
-                },
-                _ => Gate::LoggedOut,
-            },
+            AuthMode::Accounts => {
+                let session = cookie.map(session_hash);
+                let name = match &session {
+                    Some(hash) => self.account_of(hash).await?,
+                    None => None,
+                };
+                match (name, session) {
+                    (Some(name), Some(session)) => Gate::Account {
+                        identity: Identity::account(&name),
+                        session,
+                    },
+                    _ => Gate::LoggedOut,
+                }
+            }
         })
     }
 
     /// The account whose live session `cookie` is, if any.
     pub async fn session_user(&self, cookie: Option<&str>) -> Result<Option<Nick>, AuthError> {
-        match (&self.accounts, cookie) {
-            (Some(accounts), Some(cookie)) => Ok(accounts.session(session_hash(cookie)).await?),
-            _ => Ok(None),
+        match cookie {
+            Some(cookie) => self.account_of(&session_hash(cookie)).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The account of the live session stored as `hash` (none outside accounts mode).
+    async fn account_of(&self, hash: &str) -> Result<Option<Nick>, AuthError> {
+        match &self.accounts {
+            Some(accounts) => Ok(accounts.session(hash.to_owned()).await?),
+            None => Ok(None),
         }
     }
 
     /// Whether the session stored as `hash` still lives (not logged out, not ended by a
     /// password change, not expired).
     pub async fn session_alive(&self, hash: &str) -> Result<bool, AuthError> {
-        match &self.accounts {
-            Some(accounts) => Ok(accounts.session(hash.to_owned()).await?.is_some()),
-            None => Ok(false),
-        }
+        Ok(self.account_of(hash).await?.is_some())
     }
 
     /// Whether `password` is `account`'s (`None`: no such account, checked against the

@@ -18,7 +18,7 @@ impl Hub {
             // of reach at a node's start).
             return self.pending_joins.push((conn, user, room, since));
         }
-        if let Err((code, message)) = self.may_join(conn, user, &room) {
+        if let Err((code, message)) = self.may_join(user, &room) {
             return self.refuse(conn, code, &message, None);
         }
         let already = self.rooms.contains(&room, conn);

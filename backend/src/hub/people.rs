@@ -132,7 +132,7 @@ impl Hub {
         self.refuse(conn, ErrorCode::StoreFailed, &message, None);
     }
 
-    fn key_of(&self, user: UserId) -> Option<String> {
+    pub(super) fn key_of(&self, user: UserId) -> Option<String> {
         self.users.get(&user).map(|u| u.key.clone())
     }
 

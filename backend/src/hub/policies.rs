@@ -125,10 +125,9 @@ impl Hub {
         }
     }
 
-    /// Whether `user` may join `room` now (`conn` is the joining tab), or the refusal.
+    /// Whether `user` may join `room` now, or the refusal.
     pub(super) fn may_join(
         &self,
-        conn: ConnId,
         user: UserId,
         room: &RoomName,
     ) -> Result<(), (ErrorCode, String)> {
@@ -145,11 +144,11 @@ impl Hub {
         if !policy.admits(key) {
             return Err((ErrorCode::Forbidden, format!("{room} is private")));
         }
+        // Another tab of a user already in counts no further.
         let present = self.rooms.users(room).any(|u| u == user);
         if let Some(cap) = policy.max_members
             && !present
-            && !self.rooms.contains(room, conn)
-            && self.rooms.users(room).collect::<BTreeSet<_>>().len() >= cap as usize
+            && self.rooms.users(room).count() >= cap as usize
         {
             return Err((
                 ErrorCode::RoomFull,
@@ -184,8 +183,7 @@ impl Hub {
 
     /// The conn's user's key, if identified.
     pub(super) fn conn_key(&self, conn: ConnId) -> Option<String> {
-        let user = self.conns.get(&conn)?.user?;
-        self.users.get(&user).map(|u| u.key.clone())
+        self.key_of(self.conns.get(&conn)?.user?)
     }
 
     /// `room_policy` for `conn`, if the room has one.
@@ -279,7 +277,7 @@ impl Hub {
         let mut removed = Vec::new();
         let mut staying = Vec::new();
         for (conn, user) in members {
-            let Some(key) = self.users.get(&user).map(|u| u.key.clone()) else {
+            let Some(key) = self.key_of(user) else {
                 continue;
             };
             let reason = if kicked.as_deref() == Some(key.as_str()) {

@@ -123,6 +123,20 @@ impl Drop for TestServer {
     }
 }
 
+/// A server for tests whose clients read only when the test asks and send as fast as it
+/// asks: heartbeats rarer than a step (a ping would restart a client's wait for the next
+/// event), no rate limit in the way; with `redis`, a cluster node.
+pub fn patient_config(redis: Option<String>) -> Config {
+    Config {
+        redis,
+        heartbeat_interval: Duration::from_secs(20),
+        client_timeout: Duration::from_secs(60),
+        rate_per_sec: 100_000,
+        rate_burst: 100_000,
+        ..Config::default()
+    }
+}
+
 /// Awaits `future`, failing the test after [`STEP`].
 pub async fn within<F: Future>(future: F) -> F::Output {
     tokio::time::timeout(STEP, future)

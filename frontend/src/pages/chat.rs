@@ -839,31 +839,22 @@ fn MembersPanel() -> impl IntoView {
                             view! { <span class="member me">{member.to_string()} " (you)"</span> }.into_any()
                         } else {
                             let peer = member.clone();
-                            let (kick_who, ban_who) = (member.clone(), member.clone());
                             view! {
                                 <button class="member" title="Send a direct message"
                                     on:click=move |_| state.update(|s| s.select(Target::Direct(peer.clone())))>
                                     {member.to_string()}
                                 </button>
                                 <Show when=moderates>
-                                    <button class="mod-action" title="Remove from the room (may come back)"
-                                        data-testid=format!("kick-{}", kick_who)
-                                        on:click={
-                                            let who = kick_who.clone();
-                                            move |_| moderate(|room, user| ClientMsg::Kick { room, user }, who.clone())
-                                        }>"Kick"</button>
-                                    <button class="mod-action" title="Mute for 10 minutes"
-                                        data-testid=format!("mute-{}", kick_who)
-                                        on:click={
-                                            let who = kick_who.clone();
-                                            move |_| moderate(|room, user| ClientMsg::Mute { room, user, for_secs: 600 }, who.clone())
-                                        }>"Mute"</button>
-                                    <button class="mod-action" title="Remove and keep out"
-                                        data-testid=format!("ban-{}", ban_who)
-                                        on:click={
-                                            let who = ban_who.clone();
-                                            move |_| moderate(|room, user| ClientMsg::Ban { room, user }, who.clone())
-                                        }>"Ban"</button>
+                                    {MOD_ACTIONS.iter().map(|&(label, title, id, make)| {
+                                        let who = member.clone();
+                                        view! {
+                                            <button class="mod-action" title=title
+                                                data-testid=format!("{id}-{who}")
+                                                on:click=move |_| moderate(make, who.clone())>
+                                                {label}
+                                            </button>
+                                        }
+                                    }).collect_view()}
                                 </Show>
                             }.into_any()
                         }}
@@ -873,6 +864,32 @@ fn MembersPanel() -> impl IntoView {
         </aside>
     }
 }
+
+/// The moderation buttons beside a member: label, tooltip, test id prefix, and the request.
+type ModAction = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(RoomName, Nick) -> ClientMsg,
+);
+const MOD_ACTIONS: [ModAction; 3] = [
+    (
+        "Kick",
+        "Remove from the room (may come back)",
+        "kick",
+        |room, user| ClientMsg::Kick { room, user },
+    ),
+    ("Mute", "Mute for 10 minutes", "mute", |room, user| {
+        ClientMsg::Mute {
+            room,
+            user,
+            for_secs: 600,
+        }
+    }),
+    ("Ban", "Remove and keep out", "ban", |room, user| {
+        ClientMsg::Ban { room, user }
+    }),
+];
 
 /// connecting / online / reconnecting in N s.
 #[component]
