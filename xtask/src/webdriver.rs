@@ -66,10 +66,16 @@ impl Chrome {
         if let Some(args) = options.get_mut("args").and_then(Value::as_array_mut) {
             args.push("--window-size=1100,700".into());
         }
+        // The implicit wait: a find waits (up to 10 s) for its element to appear, since the
+        // app renders after asynchronous work (loading the wasm, asking the server how it
+        // knows its users) rather than at the page's load event.
         let created = chrome.call(
             "POST",
             "/session",
-            json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": options}}}),
+            json!({"capabilities": {"alwaysMatch": {
+                "goog:chromeOptions": options,
+                "timeouts": {"implicit": 10_000},
+            }}}),
         )?;
         chrome.session = created["sessionId"]
             .as_str()
