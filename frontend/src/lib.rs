@@ -13,8 +13,9 @@
 //! - [`chat_state`]: [`chat_state::ChatState`], the chat's pure reducer (server events and user
 //!   actions in; rooms, lines, presence, typing, delivery states out).
 //! - [`echo_log`]: [`echo_log::EchoLog`], the Echo page's pure state.
-//! - [`pages`]: one component per page, [`pages::ChatPage`] (nickname screen, sidebar, messages, composer, members)
-//!   and [`pages::EchoPage`].
+//! - [`pages`]: one component per page: [`pages::ChatGate`] (asks the server how it knows its
+//!   users: the account screens, or straight in), [`pages::ChatPage`] (nickname screen,
+//!   sidebar, messages, composer, members, moderation) and [`pages::EchoPage`].
 //! - [`components`]: small shared views ([`components::StatusBadge`]).
 
 pub mod api;
