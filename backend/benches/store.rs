@@ -12,7 +12,9 @@
 
 use std::time::{Duration, Instant};
 
-use backend::store::{Appended, Event, NewMessage, Store, StoreMetrics, StoreOptions, Target};
+use backend::store::{
+    Appended, Body, Event, NewMessage, Store, StoreMetrics, StoreOptions, Target,
+};
 use prometheus::{Histogram, HistogramOpts, IntCounter};
 
 struct Run {
@@ -45,9 +47,11 @@ fn run(writers: usize, per_writer: usize, max_batch: usize) -> Run {
         target: Target::Room("bench".parse().unwrap()),
         sender: format!("writer-{writer}"),
         from: format!("writer{writer}").parse().unwrap(),
-        text: "a chat message of about average length, sixty-odd bytes"
-            .try_into()
-            .unwrap(),
+        body: Body::text(
+            "a chat message of about average length, sixty-odd bytes"
+                .try_into()
+                .unwrap(),
+        ),
         client_id: format!("m{n}").parse().unwrap(),
         ts: backend::store::now_ms(),
     };

@@ -67,8 +67,10 @@ pub struct RoomPolicy {
     /// Muted users: user key → until when.
     #[serde(default)]
     pub muted: BTreeMap<String, Muted>,
-    /// Deleted messages (by `seq`): hidden from every history and never sent again.
-    #[serde(default)]
+    /// Messages deleted (by `seq`) before deletions became entries of the room's log
+    /// (`delete_message`, issue #10): still hidden from every history and live send, never
+    /// added to.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub deleted: BTreeSet<u64>,
     /// Raised by every change; a node applies a policy only if it is newer than its own.
     pub version: u64,
@@ -159,11 +161,6 @@ pub enum Act {
         /// Until when (ms since the Unix epoch); 0 lifts the mute.
         until_ms: u64,
     },
-    /// Delete the message `seq` (no target user).
-    Delete {
-        /// The message.
-        seq: u64,
-    },
 }
 
 /// A change made: the room's policy after it, who made it, what the room is told, and the
@@ -202,12 +199,23 @@ pub enum Refusal {
     Store(#[from] PolicyError),
 }
 
+/// Whether `person` moderates `room` (a moderator, its owner or an admin): they may delete
+/// anyone's message there. Rooms made by `join` are moderated by admins only.
+pub fn moderates(policy: Option<&RoomPolicy>, person: &Person) -> bool {
+    let rank = match policy {
+        Some(policy) => policy.rank(&person.key, person.admin),
+        None if person.admin => Rank::Admin,
+        None => Rank::Member,
+    };
+    rank >= Rank::Moderator
+}
+
 /// The rules of moderation, the same in both modes: whether `actor` may do `act` to `target`
 /// in `room` (whose policy is `policy`, none for a room made by `join`), and if so the policy
 /// after it and what the room is told.
 ///
 /// An owner (or admin) invites, uninvites and names moderators; a moderator (or better)
-/// kicks, mutes, bans and deletes; nobody acts on someone of their own rank or above. A room
+/// kicks, mutes and bans (and deletes anyone's message, see [`moderates`]); nobody acts on someone of their own rank or above. A room
 /// without a policy is moderated by admins only (their first act gives it one).
 pub fn decide(
     room: &RoomName,
@@ -232,10 +240,6 @@ pub fn decide(
         )));
     }
     let action = match (act, target) {
-        (Act::Delete { seq }, _) => {
-            next.deleted.insert(*seq);
-            ModAction::Deleted { seq: *seq }
-        }
         (_, None) => return Err(Refusal::NoSuchUser("nobody named".into())),
         (act, Some(target)) => {
             if next.rank(&target.key, target.admin) >= rank {
@@ -292,7 +296,6 @@ pub fn decide(
                         until_ms: *until_ms,
                     }
                 }
-                Act::Delete { .. } => unreachable!("matched above"),
             }
         }
     };
@@ -908,11 +911,10 @@ mod tests {
         // A room made by join: admins only.
         assert!(decide(&room(), None, &admin, &Act::Ban, Some(&member)).is_ok());
         assert!(decide(&room(), None, &member, &Act::Ban, Some(&olga)).is_err());
-        assert!(decide(&room(), None, &member, &Act::Delete { seq: 3 }, None).is_err());
     }
 
     #[test]
-    fn mutes_end_and_deletions_are_kept() {
+    fn mutes_end() {
         let policy = owned(false);
         let olga = person("olga", false);
         let muted = decide(
@@ -934,9 +936,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(unmuted.policy.muted_until("gil", 0), None);
-        let deleted = decide(&room(), Some(&policy), &olga, &Act::Delete { seq: 7 }, None).unwrap();
-        assert!(deleted.policy.deleted.contains(&7));
-        assert_eq!(deleted.action, Some(ModAction::Deleted { seq: 7 }));
     }
 
     #[tokio::test]

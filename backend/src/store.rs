@@ -29,7 +29,8 @@ use std::{
 use prometheus::{Histogram, IntCounter};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use shared::{
-    ClientMsgId, DirectMessage, Epoch, HistoryMode, MessageId, Nick, RoomMessage, RoomName, Text,
+    Change, ClientMsgId, DirectMessage, Epoch, ErrorCode, HistoryMode, MessageId, Nick, Quote,
+    RoomChange, RoomEntry, RoomMessage, RoomName, Text,
 };
 use tokio::sync::mpsc;
 
@@ -69,6 +70,15 @@ const MIGRATIONS: &[&str] = &[
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
     ) WITHOUT ROWID;
+",
+    // Changes (edits, deletions, reactions) are rows of the room's log too, with their own
+    // seq: `target` is the message changed, `change` the JSON of what changed, `text` ''.
+    // `reply` is a reply's quote (JSON).
+    "
+    ALTER TABLE messages ADD COLUMN target INTEGER;
+    ALTER TABLE messages ADD COLUMN change TEXT;
+    ALTER TABLE messages ADD COLUMN reply TEXT;
+    CREATE INDEX messages_target ON messages (target, seq) WHERE target IS NOT NULL;
 ",
 ];
 
@@ -124,6 +134,46 @@ pub enum Target {
     },
 }
 
+/// What a new log entry says.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// A message (in a room, perhaps answering one there: the store quotes it).
+    Text {
+        /// The text.
+        text: Text,
+        /// The message of the same room it answers.
+        reply_to: Option<MessageId>,
+    },
+    /// A change to message `target` of the room (rooms only).
+    Change {
+        /// The message.
+        target: MessageId,
+        /// What changes.
+        change: Change,
+        /// Whether only the message's author may make it.
+        authority: Authority,
+    },
+}
+
+/// Who may change a message: checked by the store, which knows who wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authority {
+    /// Only its author (the same user key).
+    Author,
+    /// Any member (reactions; a moderator's deletion, the hub checked the rank).
+    Anyone,
+}
+
+impl Body {
+    /// A plain message.
+    pub fn text(text: Text) -> Self {
+        Self::Text {
+            text,
+            reply_to: None,
+        }
+    }
+}
+
 /// A message to store.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
@@ -135,8 +185,8 @@ pub struct NewMessage {
     pub sender: String,
     /// The sender's nickname now.
     pub from: Nick,
-    /// The text.
-    pub text: Text,
+    /// What it says.
+    pub body: Body,
     /// The sender's id for it.
     pub client_id: ClientMsgId,
     /// Server time, milliseconds since the Unix epoch.
@@ -146,12 +196,12 @@ pub struct NewMessage {
 /// A message as stored, with its id (and sequence number, in a room).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stored {
-    /// In a room.
+    /// In a room: a message or a change.
     Room {
         /// The room.
         room: RoomName,
-        /// The message.
-        message: RoomMessage,
+        /// The entry.
+        entry: RoomEntry,
     },
     /// Between two users.
     Direct(DirectMessage),
@@ -167,6 +217,9 @@ pub enum Appended {
     Duplicate(Stored),
     /// Not stored; the reason, for the sender.
     Failed(String),
+    /// Not stored: the request is wrong (a change of a message that is not there, or not
+    /// the sender's); the code and reason, for the sender.
+    Refused(ErrorCode, String),
     /// Stored (cluster mode): the message, the sender's acknowledgement included, is
     /// delivered by its log's feed ([`Event::LiveRoom`], [`Event::LiveDirect`]).
     Sent,
@@ -244,8 +297,10 @@ pub enum Answer {
         room: RoomName,
         /// How they relate to the request.
         mode: HistoryMode,
-        /// Oldest first.
+        /// Oldest first, each as it is now.
         messages: Vec<RoomMessage>,
+        /// Changes in the range read (a catch-up's), oldest first.
+        changes: Vec<RoomChange>,
         /// Whether older ones exist.
         more_before: bool,
         /// The log's epoch.
@@ -281,13 +336,13 @@ pub enum Event<C> {
         /// The messages, or why they could not be read.
         answer: Result<Answer, String>,
     },
-    /// A room message stored by any node, in the room's order, once (cluster mode): to the
+    /// A room entry stored by any node, in the room's order, once (cluster mode): to the
     /// room's connections here.
     LiveRoom {
         /// The room.
         room: RoomName,
-        /// The message.
-        message: RoomMessage,
+        /// The message or change.
+        entry: RoomEntry,
     },
     /// A direct message sent or received by `user` (a user key), once per user (cluster
     /// mode): to that user's connections here.
@@ -625,18 +680,105 @@ fn append_all(
             outcomes.push(Appended::Duplicate(original));
             continue;
         }
-        outcomes.push(Appended::New(insert(&tx, message)?));
+        outcomes.push(match check(&tx, message)? {
+            Ok(quote) => Appended::New(insert(&tx, message, quote)?),
+            Err((code, reason)) => Appended::Refused(code, reason),
+        });
     }
     tx.commit()?;
     Ok(outcomes)
 }
 
-fn insert(tx: &Transaction<'_>, message: &NewMessage) -> rusqlite::Result<Stored> {
+/// What a refused append says: its error code and the reason.
+pub type Refusal = (ErrorCode, String);
+
+/// Checks a room entry against the message it refers to, if any (the rules are the engines'
+/// common [`refer`]); a reply's quote comes back.
+fn check(
+    tx: &Transaction<'_>,
+    message: &NewMessage,
+) -> rusqlite::Result<Result<Option<shared::Quote>, Refusal>> {
+    let room = match (&message.target, &message.body) {
+        (Target::Room(room), _) => room,
+        (Target::Direct { .. }, Body::Text { reply_to: None, .. }) => return Ok(Ok(None)),
+        (Target::Direct { .. }, _) => {
+            let reason = "direct messages cannot be answered or changed".to_owned();
+            return Ok(Err((ErrorCode::Invalid, reason)));
+        }
+    };
+    let Some((id, authority)) = referred(&message.body) else {
+        return Ok(Ok(None));
+    };
+    let found = tx
+        .prepare_cached(&format!(
+            "SELECT {ROOM_COLUMNS}, sender FROM messages
+             WHERE id = ?1 AND room = ?2 AND target IS NULL"
+        ))?
+        .query_row(params![id.0, room.as_str()], |row| {
+            Ok((room_message(row)?, row.get::<_, String>(ROOM_COLUMN_COUNT)?))
+        })
+        .optional()?;
+    let found = match found {
+        Some((mut original, author)) => {
+            fold(tx, &mut original)?;
+            Some((original, author))
+        }
+        None => None,
+    };
+    Ok(refer(room, id, authority, &message.sender, found))
+}
+
+/// The message an entry refers to (a change's target, a reply's original), and who may.
+pub fn referred(body: &Body) -> Option<(MessageId, Authority)> {
+    match body {
+        Body::Text { reply_to, .. } => reply_to.map(|id| (id, Authority::Anyone)),
+        Body::Change {
+            target, authority, ..
+        } => Some((*target, *authority)),
+    }
+}
+
+/// The rule for both engines: an entry may refer to a message of its room that exists and is
+/// not deleted, and, with [`Authority::Author`], only to the sender's own. `found` is that
+/// message as it is now, with its author's key. A reply gets its quote.
+pub fn refer(
+    room: &RoomName,
+    id: MessageId,
+    authority: Authority,
+    sender: &str,
+    found: Option<(RoomMessage, String)>,
+) -> Result<Option<Quote>, Refusal> {
+    let Some((original, author)) = found.filter(|(m, _)| !m.deleted) else {
+        return Err(no_such_message(room, id));
+    };
+    if authority == Authority::Author && author != sender {
+        return Err(not_yours(room, id));
+    }
+    Ok(Some(Quote::of(&original)))
+}
+
+/// The refusal of an entry referring to a message that is not there (or was deleted).
+pub fn no_such_message(room: &RoomName, id: MessageId) -> Refusal {
+    let reason = format!("{room} has no message {} (or it was deleted)", id.0);
+    (ErrorCode::NoSuchMessage, reason)
+}
+
+/// The refusal of a change only the message's author may make.
+pub fn not_yours(room: &RoomName, id: MessageId) -> Refusal {
+    let reason = format!("message {} of {room} is not yours", id.0);
+    (ErrorCode::Forbidden, reason)
+}
+
+fn insert(
+    tx: &Transaction<'_>,
+    message: &NewMessage,
+    quote: Option<Quote>,
+) -> rusqlite::Result<Stored> {
     let NewMessage {
         target,
         sender,
         from,
-        text,
+        body,
         client_id,
         ts,
     } = message;
@@ -653,9 +795,19 @@ fn insert(tx: &Transaction<'_>, message: &NewMessage) -> rusqlite::Result<Stored
                  ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq",
             )?
             .execute(params![room.as_str(), seq])?;
+            let (text, change_target, change, reply) = match body {
+                Body::Text { text, .. } => {
+                    let reply = quote.as_ref().map(to_json).transpose()?;
+                    (text.as_str(), None, None, reply)
+                }
+                Body::Change { target, change, .. } => {
+                    ("", Some(target.0), Some(to_json(change)?), None)
+                }
+            };
             tx.prepare_cached(
-                "INSERT INTO messages (room, seq, sender, sender_nick, client_id, text, ts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO messages
+                     (room, seq, sender, sender_nick, client_id, text, ts, target, change, reply)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(params![
                 room.as_str(),
@@ -663,22 +815,38 @@ fn insert(tx: &Transaction<'_>, message: &NewMessage) -> rusqlite::Result<Stored
                 sender,
                 from.as_str(),
                 client_id.as_str(),
-                text.as_str(),
-                ts
+                text,
+                ts,
+                change_target,
+                change,
+                reply
             ])?;
-            Ok(Stored::Room {
-                room: room.clone(),
-                message: RoomMessage {
-                    id: MessageId(row_id(tx)),
+            let id = MessageId(row_id(tx));
+            let entry = match body {
+                Body::Text { text, .. } => RoomEntry::Message(RoomMessage {
+                    reply_to: quote,
+                    ..RoomMessage::new(id, seq, from.clone(), text.clone(), *ts, client_id.clone())
+                }),
+                Body::Change { target, change, .. } => RoomEntry::Change(RoomChange {
+                    id,
                     seq,
                     from: from.clone(),
-                    text: text.clone(),
                     ts: *ts,
                     client_id: client_id.clone(),
-                },
+                    target: *target,
+                    change: change.clone(),
+                }),
+            };
+            Ok(Stored::Room {
+                room: room.clone(),
+                entry,
             })
         }
         Target::Direct { recipient, to } => {
+            let Body::Text { text, .. } = body else {
+                // check() refuses these first.
+                return Err(rusqlite::Error::InvalidQuery);
+            };
             tx.prepare_cached(
                 "INSERT INTO messages
                      (recipient, recipient_nick, sender, sender_nick, client_id, text, ts)
@@ -705,6 +873,10 @@ fn insert(tx: &Transaction<'_>, message: &NewMessage) -> rusqlite::Result<Stored
     }
 }
 
+fn to_json(value: &impl serde::Serialize) -> rusqlite::Result<String> {
+    serde_json::to_string(value).map_err(|err| rusqlite::Error::ToSqlConversionFailure(err.into()))
+}
+
 fn row_id(tx: &Transaction<'_>) -> u64 {
     // AUTOINCREMENT ids start at 1 and only grow.
     u64::try_from(tx.last_insert_rowid()).unwrap_or(0)
@@ -716,31 +888,24 @@ fn find_sent(
     client_id: &ClientMsgId,
     since_ms: u64,
 ) -> rusqlite::Result<Option<Stored>> {
-    tx.prepare_cached(
-        "SELECT id, room, seq, sender_nick, recipient_nick, text, ts, client_id FROM messages
-         WHERE sender = ?1 AND client_id = ?2 AND ts >= ?3 ORDER BY id DESC LIMIT 1",
-    )?
+    tx.prepare_cached(&format!(
+        "SELECT {ROOM_COLUMNS}, room, recipient_nick FROM messages
+         WHERE sender = ?1 AND client_id = ?2 AND ts >= ?3 ORDER BY id DESC LIMIT 1"
+    ))?
     .query_row(params![sender, client_id.as_str(), since_ms], |row| {
-        let room: Option<String> = row.get(1)?;
+        let room: Option<String> = row.get(ROOM_COLUMN_COUNT)?;
         match room {
             Some(room) => Ok(Stored::Room {
-                room: parse(row, 1, room)?,
-                message: RoomMessage {
-                    id: MessageId(row.get(0)?),
-                    seq: row.get(2)?,
-                    from: parse(row, 3, row.get(3)?)?,
-                    text: parse(row, 5, row.get(5)?)?,
-                    ts: row.get(6)?,
-                    client_id: parse(row, 7, row.get(7)?)?,
-                },
+                room: parse(row, ROOM_COLUMN_COUNT, room)?,
+                entry: room_entry(row)?,
             }),
             None => Ok(Stored::Direct(DirectMessage {
                 id: MessageId(row.get(0)?),
-                from: parse(row, 3, row.get(3)?)?,
-                to: parse(row, 4, row.get(4)?)?,
-                text: parse(row, 5, row.get(5)?)?,
-                ts: row.get(6)?,
-                client_id: parse(row, 7, row.get(7)?)?,
+                from: parse(row, 2, row.get(2)?)?,
+                to: parse(row, ROOM_COLUMN_COUNT + 1, row.get(ROOM_COLUMN_COUNT + 1)?)?,
+                text: parse(row, 3, row.get(3)?)?,
+                ts: row.get(4)?,
+                client_id: parse(row, 5, row.get(5)?)?,
             })),
         }
     })
@@ -759,17 +924,86 @@ where
     })
 }
 
-const ROOM_COLUMNS: &str = "id, seq, sender_nick, text, ts, client_id";
-
-fn room_message(row: &Row<'_>) -> rusqlite::Result<RoomMessage> {
-    Ok(RoomMessage {
-        id: MessageId(row.get(0)?),
-        seq: row.get(1)?,
-        from: parse(row, 2, row.get(2)?)?,
-        text: parse(row, 3, row.get(3)?)?,
-        ts: row.get(4)?,
-        client_id: parse(row, 5, row.get(5)?)?,
+/// The same for stored JSON.
+fn parse_json<T: serde::de::DeserializeOwned>(column: usize, json: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(json).map_err(|err| {
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, err.into())
     })
+}
+
+/// The columns of a room log entry, in the order [`room_entry`] reads them.
+const ROOM_COLUMNS: &str = "id, seq, sender_nick, text, ts, client_id, target, change, reply";
+const ROOM_COLUMN_COUNT: usize = 9;
+
+/// A row of a room's log (see [`ROOM_COLUMNS`]), as stored (changes not applied).
+fn room_entry(row: &Row<'_>) -> rusqlite::Result<RoomEntry> {
+    let (id, seq, from, ts) = (
+        MessageId(row.get(0)?),
+        row.get(1)?,
+        parse(row, 2, row.get(2)?)?,
+        row.get(4)?,
+    );
+    let client_id = parse(row, 5, row.get(5)?)?;
+    if let Some(target) = row.get::<_, Option<u64>>(6)? {
+        let change: String = row.get(7)?;
+        return Ok(RoomEntry::Change(RoomChange {
+            id,
+            seq,
+            from,
+            ts,
+            client_id,
+            target: MessageId(target),
+            change: parse_json(7, &change)?,
+        }));
+    }
+    let reply = row
+        .get::<_, Option<String>>(8)?
+        .map(|json| parse_json(8, &json))
+        .transpose()?;
+    Ok(RoomEntry::Message(RoomMessage {
+        reply_to: reply,
+        ..RoomMessage::new(id, seq, from, parse(row, 3, row.get(3)?)?, ts, client_id)
+    }))
+}
+
+/// A row known to be a message (`target IS NULL` in the query).
+fn room_message(row: &Row<'_>) -> rusqlite::Result<RoomMessage> {
+    match room_entry(row)? {
+        RoomEntry::Message(message) => Ok(message),
+        RoomEntry::Change(_) => Err(rusqlite::Error::InvalidColumnType(
+            6,
+            "target".into(),
+            rusqlite::types::Type::Integer,
+        )),
+    }
+}
+
+/// Brings `message` to its current state: every change of it, in order.
+fn fold(tx: &Transaction<'_>, message: &mut RoomMessage) -> rusqlite::Result<()> {
+    let mut query = tx.prepare_cached(
+        "SELECT sender_nick, change FROM messages WHERE target = ?1 ORDER BY seq",
+    )?;
+    let mut rows = query.query([message.id.0])?;
+    while let Some(row) = rows.next()? {
+        let from: Nick = parse(row, 0, row.get(0)?)?;
+        let change: Change = parse_json(1, &row.get::<_, String>(1)?)?;
+        message.apply(&from, &change);
+    }
+    Ok(())
+}
+
+/// Messages (in their current state) out of `entries`, in order.
+fn current(
+    tx: &Transaction<'_>,
+    messages: impl IntoIterator<Item = RoomMessage>,
+) -> rusqlite::Result<Vec<RoomMessage>> {
+    messages
+        .into_iter()
+        .map(|mut message| {
+            fold(tx, &mut message)?;
+            Ok(message)
+        })
+        .collect()
 }
 
 fn read_room(
@@ -785,72 +1019,94 @@ fn read_room(
         .query_row([name], |row| row.get(0))
         .optional()?
         .unwrap_or(0);
+    let mut changes = Vec::new();
     let (mode, messages) = match range {
         RoomRange::Latest => (HistoryMode::Latest, latest_page(tx, options, name)?),
         RoomRange::Reset => (HistoryMode::Reset, latest_page(tx, options, name)?),
         RoomRange::Before(before) => {
             let mut page: Vec<RoomMessage> = tx
                 .prepare_cached(&format!(
-                    "SELECT {ROOM_COLUMNS} FROM messages WHERE room = ?1 AND seq < ?2
+                    "SELECT {ROOM_COLUMNS} FROM messages
+                     WHERE room = ?1 AND seq < ?2 AND target IS NULL
                      ORDER BY seq DESC LIMIT ?3"
                 ))?
                 .query_map(params![name, before, options.page], room_message)?
                 .collect::<rusqlite::Result<_>>()?;
             page.reverse();
-            (HistoryMode::Older, page)
+            (HistoryMode::Older, current(tx, page)?)
         }
         RoomRange::Since(since) => {
-            let missed: Vec<RoomMessage> = tx
+            let missed: Vec<RoomEntry> = tx
                 .prepare_cached(&format!(
                     "SELECT {ROOM_COLUMNS} FROM messages WHERE room = ?1 AND seq > ?2
                      ORDER BY seq LIMIT ?3"
                 ))?
                 .query_map(
                     params![name, since, u64::from(options.max_catch_up) + 1],
-                    room_message,
+                    room_entry,
                 )?
                 .collect::<rusqlite::Result<_>>()?;
             if catch_up_resets(since, last_seq, &missed, options.max_catch_up) {
                 (HistoryMode::Reset, latest_page(tx, options, name)?)
             } else {
-                (HistoryMode::CatchUp, missed)
+                let (messages, missed_changes) = split(missed);
+                changes = missed_changes;
+                (HistoryMode::CatchUp, current(tx, messages)?)
             }
         }
     };
-    let oldest = match (&range, messages.first()) {
-        (_, Some(first)) => first.seq,
+    let first = messages
+        .first()
+        .map(|m| m.seq)
+        .into_iter()
+        .chain(changes.first().map(|c| c.seq))
+        .min();
+    let oldest = match (&range, first) {
+        (_, Some(first)) => first,
         (RoomRange::Since(since), None) => since + 1,
         (RoomRange::Before(before), None) => *before,
         (RoomRange::Latest | RoomRange::Reset, None) => 0,
     };
     let more_before = tx
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE room = ?1 AND seq < ?2)")?
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM messages
+             WHERE room = ?1 AND seq < ?2 AND target IS NULL)",
+        )?
         .query_row(params![name, oldest], |row| row.get(0))?;
     Ok(Answer::Room {
         room: room.clone(),
         mode,
         messages,
+        changes,
         more_before,
         epoch: epoch.clone(),
         members: None,
     })
 }
 
+/// A log range's messages and changes, each in order.
+pub fn split(entries: Vec<RoomEntry>) -> (Vec<RoomMessage>, Vec<RoomChange>) {
+    let mut messages = Vec::new();
+    let mut changes = Vec::new();
+    for entry in entries {
+        match entry {
+            RoomEntry::Message(message) => messages.push(message),
+            RoomEntry::Change(change) => changes.push(change),
+        }
+    }
+    (messages, changes)
+}
+
 /// Whether a client that has a room up to `since` must get a `reset` rather than `missed`
-/// (the messages after `since`, at most `max_catch_up + 1` of them, read when the room's last
+/// (the entries after `since`, at most `max_catch_up + 1` of them, read when the room's last
 /// number was `last_seq`). The rule for both engines.
-pub fn catch_up_resets(
-    since: u64,
-    last_seq: u64,
-    missed: &[RoomMessage],
-    max_catch_up: u32,
-) -> bool {
-    // Sequence numbers have no holes, so the first missed message must follow `since`
+pub fn catch_up_resets(since: u64, last_seq: u64, missed: &[RoomEntry], max_catch_up: u32) -> bool {
+    // Sequence numbers have no holes, so the first missed entry must follow `since`
     // directly; otherwise retention deleted some (all of them, when none is left but the
     // room's number is past `since`). A `since` past the room's last number comes from
     // another log (a wiped or replaced data directory, or a Redis that lost its data).
     let contiguous = match missed.first() {
-        Some(first) => first.seq == since + 1,
+        Some(first) => first.seq() == since + 1,
         None => since >= last_seq,
     };
     let too_many = missed.len() > max_catch_up as usize;
@@ -870,12 +1126,13 @@ fn latest_page(
 ) -> rusqlite::Result<Vec<RoomMessage>> {
     let mut page: Vec<RoomMessage> = tx
         .prepare_cached(&format!(
-            "SELECT {ROOM_COLUMNS} FROM messages WHERE room = ?1 ORDER BY seq DESC LIMIT ?2"
+            "SELECT {ROOM_COLUMNS} FROM messages WHERE room = ?1 AND target IS NULL
+             ORDER BY seq DESC LIMIT ?2"
         ))?
         .query_map(params![room, options.page], room_message)?
         .collect::<rusqlite::Result<_>>()?;
     page.reverse();
-    Ok(page)
+    current(tx, page)
 }
 
 fn read_direct(
@@ -974,7 +1231,7 @@ mod tests {
             target: Target::Room(room.parse().unwrap()),
             sender: "sender-key".into(),
             from: "alice".parse().unwrap(),
-            text: "hello".try_into().unwrap(),
+            body: Body::text("hello".try_into().unwrap()),
             client_id: client_id.parse().unwrap(),
             ts,
         }
@@ -1079,7 +1336,7 @@ mod tests {
         let next = append_all(&mut db, &[message("lobby", "d", now)], 0).unwrap();
         assert!(matches!(
             &next[0],
-            Appended::New(Stored::Room { message, .. }) if message.seq == 4
+            Appended::New(Stored::Room { entry, .. }) if entry.seq() == 4
         ));
         // Deleting every message of a room does not restart its numbering either.
         append_all(&mut db, &[message("empty", "e", old)], 0).unwrap();
@@ -1087,7 +1344,7 @@ mod tests {
         let again = append_all(&mut db, &[message("empty", "f", now)], 0).unwrap();
         assert!(matches!(
             &again[0],
-            Appended::New(Stored::Room { message, .. }) if message.seq == 2
+            Appended::New(Stored::Room { entry, .. }) if entry.seq() == 2
         ));
     }
 

@@ -635,6 +635,7 @@ async fn a_jwt_is_refreshed_before_it_expires_or_the_socket_closes() {
             room: "lobby".parse().unwrap(),
             text: "still here".try_into().unwrap(),
             client_id: "c-1".parse().unwrap(),
+            reply_to: None,
         })
         .await;
     assert!(matches!(linus.recv().await, ServerMsg::Said { .. }));

@@ -91,6 +91,7 @@ async fn greet_in_epochs(
                 messages,
                 more_before,
                 epoch,
+                ..
             } => {
                 epochs.insert(room.to_string(), epoch);
                 history.insert(room.to_string(), (mode, messages, more_before));

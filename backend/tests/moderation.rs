@@ -111,7 +111,6 @@ fn announced(request: &ClientMsg) -> Expect {
         ClientMsg::Mute { room, user, .. } => (room, "muted", Some(user)),
         ClientMsg::Ban { room, user } => (room, "banned", Some(user)),
         ClientMsg::Unban { room, user } => (room, "unbanned", Some(user)),
-        ClientMsg::DeleteMessage { room, .. } => (room, "deleted", None),
         other => panic!("not a moderation request: {other:?}"),
     };
     let (room, user) = (room.clone(), user.cloned());
@@ -353,6 +352,7 @@ async fn every_role_and_request(users: &mut Users, room: &RoomName, private: boo
             room: room.clone(),
             text: format!("private words from {role}").try_into().unwrap(),
             client_id: client_id.parse().unwrap(),
+            reply_to: None,
         };
         users.ask(role, say, "say", expect).await;
 
@@ -495,13 +495,6 @@ async fn every_role_and_request(users: &mut Users, room: &RoomName, private: boo
                     user: tina(),
                 },
             ),
-            (
-                may_moderate,
-                ClientMsg::DeleteMessage {
-                    room: room.clone(),
-                    seq: 1_000_000,
-                },
-            ),
         ];
         for (allowed, request) in requests {
             let what = format!("{request:?}");
@@ -512,6 +505,24 @@ async fn every_role_and_request(users: &mut Users, room: &RoomName, private: boo
             };
             users.ask(role, request, &what, expect).await;
         }
+
+        // delete_message of someone else's message: moderators (and better) only; those not
+        // inside are not in the room.
+        let poster = if role == OWNER { MODERATOR } else { OWNER };
+        let id = say_and_wait(users.get(poster), room, &format!("del-{role}")).await;
+        let delete = ClientMsg::DeleteMessage {
+            room: room.clone(),
+            id,
+            client_id: format!("del-{role}-by").parse().unwrap(),
+        };
+        let expect = if !inside(role) {
+            Expect::Error(ErrorCode::NotInRoom)
+        } else if may_moderate(role) {
+            deleted(id)
+        } else {
+            Expect::Error(ErrorCode::Forbidden)
+        };
+        users.ask(role, delete, "delete_message", expect).await;
     }
 
     // leave: those inside leave (and come back); the others are not in the room. And nobody
@@ -637,54 +648,75 @@ async fn every_role_and_request(users: &mut Users, room: &RoomName, private: boo
         room: room.clone(),
         text: "free again".try_into().unwrap(),
         client_id: client_id.parse().unwrap(),
+        reply_to: None,
     };
     users
         .ask(MUTED, say, "say once unmuted", said(&client_id))
         .await;
-    // A deleted message is in nobody's history afterwards.
-    let said_seq = {
-        let chat = users.get(MEMBER);
-        chat.send(&ClientMsg::Say {
-            room: room.clone(),
-            text: "to be deleted".try_into().unwrap(),
-            client_id: format!("del-{}", room.as_str()).parse().unwrap(),
-        })
-        .await;
-        loop {
-            if let ServerMsg::Said { seq, text, .. } = chat.next().await
-                && text.as_str() == "to be deleted"
-            {
-                break seq;
-            }
-        }
-    };
+    // A deleted message is a placeholder in everybody's history afterwards.
+    let id = say_and_wait(users.get(MEMBER), room, "to-be-deleted").await;
     let delete = ClientMsg::DeleteMessage {
         room: room.clone(),
-        seq: said_seq,
+        id,
+        client_id: format!("del-{}", room.as_str()).parse().unwrap(),
     };
-    let expect = announced(&delete);
-    users.ask(MODERATOR, delete, "delete", expect).await;
+    users.ask(MODERATOR, delete, "delete", deleted(id)).await;
     let chat = users.get(MEMBER);
     chat.send(&ClientMsg::LoadOlder {
         room: room.clone(),
-        before: said_seq + 1,
+        before: 1_000_000,
     })
     .await;
-    let texts = loop {
+    let messages = loop {
         if let ServerMsg::History {
             mode: shared::HistoryMode::Older,
             messages,
             ..
         } = chat.next().await
         {
-            break messages
-                .into_iter()
-                .map(|m| m.text.as_str().to_owned())
-                .collect::<Vec<_>>();
+            break messages;
         }
     };
-    assert!(!texts.iter().any(|t| t == "to be deleted"), "{texts:?}");
-    assert!(texts.iter().any(|t| t == "free again"), "{texts:?}");
+    let gone = messages.iter().find(|m| m.id == id).unwrap();
+    assert!(gone.deleted, "{gone:?}");
+    assert_eq!(gone.text.as_str(), shared::RoomMessage::DELETED_TEXT);
+    assert!(
+        !messages
+            .iter()
+            .any(|m| m.text.as_str().contains("to-be-deleted"))
+    );
+    assert!(messages.iter().any(|m| m.text.as_str() == "free again"));
+}
+
+/// Says something with `client_id` in `room` and waits for its acknowledgement: its id.
+async fn say_and_wait(chat: &mut Member, room: &RoomName, client_id: &str) -> shared::MessageId {
+    chat.send(&ClientMsg::Say {
+        room: room.clone(),
+        text: format!("words {client_id}").try_into().unwrap(),
+        client_id: client_id.parse().unwrap(),
+        reply_to: None,
+    })
+    .await;
+    loop {
+        if let ServerMsg::Said {
+            id, client_id: c, ..
+        } = chat.next().await
+            && c.as_str() == client_id
+        {
+            return id;
+        }
+    }
+}
+
+/// The room's `changed` event deleting message `id`.
+fn deleted(id: shared::MessageId) -> Expect {
+    Expect::Event(
+        "changed (deleted)",
+        Box::new(move |e| {
+            matches!(e, ServerMsg::Changed { target, change: shared::Change::Deleted, .. }
+                if *target == id)
+        }),
+    )
 }
 
 /// Everything `chat` receives until it has been quiet for a moment.

@@ -10,8 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use shared::{
-    ClientMsg, ClientMsgId, DirectMessage, Epoch, ErrorCode, HistoryMode, Limits, MessageId, Nick,
-    RoomInfo, RoomMessage, RoomName, ServerMsg, Text,
+    Change, ClientMsg, ClientMsgId, DirectMessage, Emoji, Epoch, ErrorCode, HistoryMode, Limits,
+    MessageId, Nick, Quote, Reaction, RoomChange, RoomInfo, RoomMessage, RoomName, ServerMsg, Text,
 };
 
 /// Lines kept per conversation; older ones are dropped from memory and can be loaded again
@@ -59,6 +59,14 @@ pub struct Line {
     pub mine: bool,
     /// Delivery state (always `Sent` for others' lines).
     pub delivery: Delivery,
+    /// The message this one answers.
+    pub reply_to: Option<Quote>,
+    /// Its text was changed.
+    pub edited: bool,
+    /// It was deleted (the text is the placeholder).
+    pub deleted: bool,
+    /// Its reactions.
+    pub reactions: Vec<Reaction>,
 }
 
 /// A room as this tab sees it.
@@ -118,6 +126,10 @@ pub struct ChatState {
     pub rules: BTreeMap<RoomName, RoomRules>,
     /// Private rooms this user was invited to and has not joined: room → who invited.
     pub invitations: BTreeMap<RoomName, Nick>,
+    /// The line the next room message answers (chosen with "Reply").
+    pub replying: Option<Quote>,
+    /// The line being edited (chosen with "Edit"): the composer's text replaces its text.
+    pub editing: Option<MessageId>,
 }
 
 /// A room's rules as the server announced them (`room_policy`).
@@ -185,6 +197,7 @@ impl ChatState {
                         room: room.clone(),
                         text: text(line)?,
                         client_id: line.client_id.clone(),
+                        reply_to: line.reply_to.as_ref().map(|q| q.id),
                     })
                 })
         });
@@ -232,6 +245,14 @@ impl ChatState {
         let before = view.lines.iter().find_map(|l| l.seq)?;
         view.loading_older = true;
         Some(ClientMsg::LoadOlder { room, before })
+    }
+
+    /// Whether a "load older" request of the current room is out.
+    pub fn current_loading_older(&self) -> bool {
+        match &self.current {
+            Some(Target::Room(room)) => self.rooms.get(room).is_some_and(|v| v.loading_older),
+            _ => false,
+        }
     }
 
     /// The rooms to rejoin after a reconnect.
@@ -293,14 +314,19 @@ impl ChatState {
                 limits.max_text_chars
             ));
         }
-        self.next_client_id += 1;
-        let prefix = if self.client_prefix.is_empty() {
-            "c"
-        } else {
-            &self.client_prefix
+        let client_id = self.next_client_id()?;
+        if let (Some(id), Target::Room(room)) = (self.editing.take(), &target) {
+            return Ok(ClientMsg::Edit {
+                room: room.clone(),
+                id,
+                text,
+                client_id,
+            });
+        }
+        let reply_to = match target {
+            Target::Room(_) => self.replying.take(),
+            Target::Direct(_) => None,
         };
-        let client_id = ClientMsgId::try_from(format!("{prefix}-{}", self.next_client_id))
-            .map_err(|e| e.to_string())?;
         let line = Line {
             id: None,
             seq: None,
@@ -310,6 +336,10 @@ impl ChatState {
             ts: None,
             mine: true,
             delivery: Delivery::Pending,
+            reply_to: reply_to.clone(),
+            edited: false,
+            deleted: false,
+            reactions: Vec::new(),
         };
         Ok(match target {
             Target::Room(room) => {
@@ -320,6 +350,7 @@ impl ChatState {
                     room,
                     text,
                     client_id,
+                    reply_to: reply_to.map(|q| q.id),
                 }
             }
             Target::Direct(to) => {
@@ -335,6 +366,95 @@ impl ChatState {
                 }
             }
         })
+    }
+
+    /// A fresh `client_id` for a request of ours.
+    fn next_client_id(&mut self) -> Result<ClientMsgId, String> {
+        self.next_client_id += 1;
+        let prefix = if self.client_prefix.is_empty() {
+            "c"
+        } else {
+            &self.client_prefix
+        };
+        ClientMsgId::try_from(format!("{prefix}-{}", self.next_client_id))
+            .map_err(|e| e.to_string())
+    }
+
+    /// The request that deletes message `id` of the current room.
+    pub fn delete(&mut self, id: MessageId) -> Option<ClientMsg> {
+        let Some(Target::Room(room)) = self.current.clone() else {
+            return None;
+        };
+        let client_id = self.next_client_id().ok()?;
+        Some(ClientMsg::DeleteMessage {
+            room,
+            id,
+            client_id,
+        })
+    }
+
+    /// The request that toggles our reaction `emoji` on message `id` of the current room:
+    /// taken back if we gave it, given otherwise.
+    pub fn react(&mut self, id: MessageId, emoji: &str) -> Option<ClientMsg> {
+        let Some(Target::Room(room)) = self.current.clone() else {
+            return None;
+        };
+        let emoji = match Emoji::try_from(emoji) {
+            Ok(emoji) => emoji,
+            Err(err) => {
+                self.notice(format!("That reaction is not an emoji: {err}"));
+                return None;
+            }
+        };
+        let me = self.me.clone()?;
+        let line = self
+            .rooms
+            .get(&room)?
+            .lines
+            .iter()
+            .find(|l| l.id == Some(id))?;
+        let given = line
+            .reactions
+            .iter()
+            .any(|r| r.emoji == emoji && r.users.iter().any(|u| u.key() == me.key()));
+        let client_id = self.next_client_id().ok()?;
+        Some(ClientMsg::React {
+            room,
+            id,
+            emoji,
+            on: !given,
+            client_id,
+        })
+    }
+
+    /// Starts editing our line `id` of the current room: returns its text for the composer.
+    pub fn start_edit(&mut self, id: MessageId) -> Option<String> {
+        let line = self
+            .current_lines()
+            .iter()
+            .find(|l| l.id == Some(id) && l.mine)?;
+        let text = line.text.clone();
+        self.replying = None;
+        self.editing = Some(id);
+        Some(text)
+    }
+
+    /// Drops a reply or an edit in progress.
+    pub fn cancel_compose(&mut self) {
+        self.replying = None;
+        self.editing = None;
+    }
+
+    /// Starts answering line `id` of the current room (the next message quotes it).
+    pub fn reply_to(&mut self, id: MessageId) {
+        self.editing = None;
+        let line = self.current_lines().iter().find(|l| l.id == Some(id));
+        self.replying = line.map(|line| Quote {
+            id,
+            seq: line.seq.unwrap_or(0),
+            from: line.from.clone(),
+            text: Quote::excerpt(&line.text),
+        });
     }
 
     /// The connection dropped: typing is stale until the rejoin refreshes it. Pending lines
@@ -404,6 +524,7 @@ impl ChatState {
                 room,
                 mode,
                 messages,
+                changes,
                 more_before,
                 epoch,
             } => {
@@ -412,6 +533,9 @@ impl ChatState {
                 if let Some(view) = self.rooms.get_mut(&room) {
                     view.epoch = Some(epoch);
                     view.history(mode, messages, more_before, me.as_ref());
+                    for change in changes {
+                        view.change(&change);
+                    }
                 }
                 if reset {
                     self.notice(format!(
@@ -467,6 +591,28 @@ impl ChatState {
                 self.rules.insert(room, rules);
             }
             ServerMsg::Moderated { room, by, action } => self.moderated(&room, &by, action),
+            ServerMsg::Changed {
+                room,
+                id,
+                seq,
+                from,
+                ts,
+                client_id,
+                target,
+                change,
+            } => {
+                if let Some(view) = self.rooms.get_mut(&room) {
+                    view.change(&RoomChange {
+                        id,
+                        seq,
+                        from,
+                        ts,
+                        client_id,
+                        target,
+                        change,
+                    });
+                }
+            }
             ServerMsg::Invited { room, by } => {
                 if !self.rooms.contains_key(&room) {
                     self.notice(format!("{by} invited you to the private room {room}"));
@@ -502,16 +648,10 @@ impl ChatState {
                 .is_some_and(|r| r.moderators.iter().any(|m| self.is_me(m)))
     }
 
-    /// A moderation action in `room`: a deleted message leaves the view; the rest is said.
+    /// A moderation action in `room`, said in the notices.
     fn moderated(&mut self, room: &RoomName, by: &Nick, action: shared::ModAction) {
         use shared::ModAction as A;
         let what = match action {
-            A::Deleted { seq } => {
-                if let Some(view) = self.rooms.get_mut(room) {
-                    view.lines.retain(|line| line.seq != Some(seq));
-                }
-                return;
-            }
             A::Invited { user } => format!("{by} invited {user}"),
             A::Uninvited { user } => format!("{by} took back {user}'s invitation"),
             A::ModeratorAdded { user } => format!("{by} made {user} a moderator"),
@@ -627,6 +767,14 @@ impl ChatState {
 }
 
 impl RoomView {
+    /// Applies a change entry (live, or from a catch-up) to its line, if this view has it.
+    fn change(&mut self, change: &RoomChange) {
+        self.last_seq = self.last_seq.max(Some(change.seq));
+        if let Some(line) = self.lines.iter_mut().find(|l| l.id == Some(change.target)) {
+            line.apply(&change.from, &change.change);
+        }
+    }
+
     /// Adds a live message; false if it was here already (by id).
     fn receive(&mut self, message: RoomMessage, mine: bool) -> bool {
         self.last_seq = self.last_seq.max(Some(message.seq));
@@ -710,7 +858,31 @@ impl Line {
             ts: Some(message.ts),
             mine,
             delivery: Delivery::Sent,
+            reply_to: message.reply_to,
+            edited: message.edited,
+            deleted: message.deleted,
+            reactions: message.reactions,
         }
+    }
+
+    /// Applies a change by `from`, with the server's rule ([`RoomMessage::apply`]).
+    fn apply(&mut self, from: &Nick, change: &Change) {
+        let (Some(id), Ok(text)) = (self.id, Text::try_from(self.text.as_str())) else {
+            return;
+        };
+        let mut message = RoomMessage {
+            reply_to: self.reply_to.take(),
+            edited: self.edited,
+            deleted: self.deleted,
+            reactions: std::mem::take(&mut self.reactions),
+            ..RoomMessage::new(id, 0, self.from.clone(), text, 0, self.client_id.clone())
+        };
+        message.apply(from, change);
+        self.text = message.text.into();
+        self.reply_to = message.reply_to;
+        self.edited = message.edited;
+        self.deleted = message.deleted;
+        self.reactions = message.reactions;
     }
 
     /// A delivered direct message.
@@ -724,6 +896,10 @@ impl Line {
             ts: Some(message.ts),
             mine,
             delivery: Delivery::Sent,
+            reply_to: None,
+            edited: false,
+            deleted: false,
+            reactions: Vec::new(),
         }
     }
 }
@@ -821,7 +997,128 @@ mod tests {
             text: text.try_into().unwrap(),
             ts: 1,
             client_id: client_id.parse().unwrap(),
+            reply_to: None,
         }
+    }
+
+    fn changed(seq: u64, from: &str, target: u64, change: Change) -> ServerMsg {
+        ServerMsg::Changed {
+            room: room("lobby"),
+            id: MessageId(seq),
+            seq,
+            from: nick(from),
+            ts: 2,
+            client_id: format!("ch{seq}").parse().unwrap(),
+            target: MessageId(target),
+            change,
+        }
+    }
+
+    #[test]
+    fn edits_reactions_and_deletions_change_the_line_and_move_the_resume_point() {
+        let mut state = welcomed();
+        state.apply(said(1, "bob", "hi", "b1"), 0.0);
+        let thumbs: Emoji = "👍".parse().unwrap();
+        state.apply(
+            changed(
+                2,
+                "bob",
+                1,
+                Change::Edited {
+                    text: "hello".try_into().unwrap(),
+                },
+            ),
+            0.0,
+        );
+        let toggle = state.react(MessageId(1), "👍").unwrap();
+        assert!(
+            matches!(toggle, ClientMsg::React { on: true, .. }),
+            "{toggle:?}"
+        );
+        state.apply(
+            changed(
+                3,
+                "me",
+                1,
+                Change::Reacted {
+                    emoji: thumbs.clone(),
+                    on: true,
+                },
+            ),
+            0.0,
+        );
+        let line = &state.current_lines()[0];
+        assert_eq!((line.text.as_str(), line.edited), ("hello", true));
+        assert_eq!(line.reactions[0].users, [nick("me")]);
+        // Our reaction is there: a click takes it back.
+        let toggle = state.react(MessageId(1), "👍").unwrap();
+        assert!(
+            matches!(toggle, ClientMsg::React { on: false, .. }),
+            "{toggle:?}"
+        );
+        assert!(state.react(MessageId(1), "a").is_none(), "not an emoji");
+        // A catch-up's changes apply to lines already shown.
+        state.apply(
+            ServerMsg::History {
+                room: room("lobby"),
+                mode: HistoryMode::CatchUp,
+                messages: Vec::new(),
+                changes: vec![RoomChange {
+                    id: MessageId(4),
+                    seq: 4,
+                    from: nick("mod"),
+                    ts: 3,
+                    client_id: "m".parse().unwrap(),
+                    target: MessageId(1),
+                    change: Change::Deleted,
+                }],
+                more_before: false,
+                epoch: "e".parse().unwrap(),
+            },
+            0.0,
+        );
+        let line = &state.current_lines()[0];
+        assert!(line.deleted && line.reactions.is_empty());
+        assert_eq!(line.text, RoomMessage::DELETED_TEXT);
+        assert_eq!(state.rooms[&room("lobby")].last_seq, Some(4));
+    }
+
+    #[test]
+    fn a_reply_quotes_its_original_and_an_edit_replaces_text() {
+        let mut state = welcomed();
+        state.apply(said(1, "bob", "lunch?", "b1"), 0.0);
+        state.reply_to(MessageId(1));
+        let request = state.compose("yes").unwrap();
+        assert!(
+            matches!(
+                request,
+                ClientMsg::Say {
+                    reply_to: Some(MessageId(1)),
+                    ..
+                }
+            ),
+            "{request:?}"
+        );
+        let pending = state.current_lines().last().unwrap();
+        assert_eq!(
+            pending.reply_to.as_ref().map(|q| q.text.as_str()),
+            Some("lunch?")
+        );
+        assert!(state.replying.is_none(), "one reply per choice");
+        state.apply(said(2, "me", "yes", "x"), 0.0);
+        assert!(state.start_edit(MessageId(1)).is_none(), "not ours");
+        assert_eq!(state.start_edit(MessageId(2)).as_deref(), Some("yes"));
+        let request = state.compose("yes!").unwrap();
+        assert!(
+            matches!(
+                request,
+                ClientMsg::Edit {
+                    id: MessageId(2),
+                    ..
+                }
+            ),
+            "{request:?}"
+        );
     }
 
     #[test]
@@ -842,14 +1139,14 @@ mod tests {
     }
 
     fn stored(id: u64, from: &str, client_id: &str) -> RoomMessage {
-        RoomMessage {
-            id: MessageId(id),
-            seq: id,
-            from: nick(from),
-            text: format!("m{id}").try_into().unwrap(),
-            ts: 1,
-            client_id: client_id.parse().unwrap(),
-        }
+        RoomMessage::new(
+            MessageId(id),
+            id,
+            nick(from),
+            format!("m{id}").try_into().unwrap(),
+            1,
+            client_id.parse().unwrap(),
+        )
     }
 
     fn history(mode: HistoryMode, ids: &[u64], more_before: bool) -> ServerMsg {
@@ -857,6 +1154,7 @@ mod tests {
             room: room("lobby"),
             mode,
             messages: ids.iter().map(|&id| stored(id, "bob", "b")).collect(),
+            changes: Vec::new(),
             more_before,
             epoch: epoch(),
         }
@@ -948,6 +1246,7 @@ mod tests {
                 room: room("lobby"),
                 mode: HistoryMode::CatchUp,
                 messages: vec![caught_up],
+                changes: Vec::new(),
                 more_before: false,
                 epoch: epoch(),
             },
@@ -1117,6 +1416,7 @@ mod tests {
                 text: "psst".try_into().unwrap(),
                 ts: 1,
                 client_id: "x".parse().unwrap(),
+                reply_to: None,
             },
             0.0,
         );
@@ -1470,6 +1770,7 @@ mod tests {
                     stored(1, "me", stored_one.as_str()),
                     stored(2, "bob", unsent.as_str()),
                 ],
+                changes: Vec::new(),
                 more_before: false,
                 epoch: epoch(),
             },

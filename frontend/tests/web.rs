@@ -298,6 +298,7 @@ impl ChatClient {
             room: room.parse().unwrap(),
             text: text.try_into().unwrap(),
             client_id: client_id.parse().unwrap(),
+            reply_to: None,
         })
         .await;
         loop {
@@ -349,6 +350,7 @@ async fn two_gloo_clients_chat_and_a_third_in_another_room_sees_nothing() {
         room: "wasm-room".parse().unwrap(),
         text: "안녕 ben".try_into().unwrap(),
         client_id: unique("a1").parse().unwrap(),
+        reply_to: None,
     })
     .await;
     for client in [&mut ana, &mut ben] {
@@ -369,6 +371,7 @@ async fn two_gloo_clients_chat_and_a_third_in_another_room_sees_nothing() {
         room: "wasm-room".parse().unwrap(),
         text: "hi ana".try_into().unwrap(),
         client_id: unique("b1").parse().unwrap(),
+        reply_to: None,
     })
     .await;
     match ana.next_said().await {
@@ -502,6 +505,7 @@ async fn expect_caught_up_once(
         room: "lobby".parse().unwrap(),
         text: marker.as_str().try_into().unwrap(),
         client_id: marker.parse().unwrap(),
+        reply_to: None,
     })
     .await;
     let mut seen = Vec::new();

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ClientMsgId, Epoch, InvalidName, MessageId, Nick, RoomName, UserToken};
+use crate::ids::{ClientMsgId, Emoji, Epoch, InvalidName, MessageId, Nick, RoomName, UserToken};
 
 /// The WebSocket subprotocol a client must offer in `Sec-WebSocket-Protocol`.
 pub const SUBPROTOCOL: &str = "chat.v1.json";
@@ -169,12 +169,39 @@ pub enum ClientMsg {
         /// Who.
         user: Nick,
     },
-    /// A moderator deletes a message: nobody gets it again, live or in any history.
+    /// Delete a message: your own, or anyone's as a moderator. It becomes a placeholder for
+    /// everyone (`changed` with `deleted`); its text is never sent again.
     DeleteMessage {
         /// The room.
         room: RoomName,
-        /// The message's `seq`.
-        seq: u64,
+        /// The message's `id`.
+        id: MessageId,
+        /// Comes back on the `changed` event (or an `error`), like a `say`'s.
+        client_id: ClientMsgId,
+    },
+    /// Replace the text of your own message (`changed` with `edited`).
+    Edit {
+        /// The room.
+        room: RoomName,
+        /// The message's `id`.
+        id: MessageId,
+        /// The new text.
+        text: Text,
+        /// Comes back on the `changed` event.
+        client_id: ClientMsgId,
+    },
+    /// Add (`on: true`) or take back your reaction `emoji` to a message of a room you are in.
+    React {
+        /// The room.
+        room: RoomName,
+        /// The message's `id`.
+        id: MessageId,
+        /// The reaction.
+        emoji: Emoji,
+        /// Add it or take it back (both are idempotent).
+        on: bool,
+        /// Comes back on the `changed` event.
+        client_id: ClientMsgId,
     },
     /// Join (and create, if new) a room. `history` follows `joined`.
     Join {
@@ -209,6 +236,9 @@ pub enum ClientMsg {
         text: Text,
         /// Comes back on the `said` echo, so the sender can match its pending message.
         client_id: ClientMsgId,
+        /// The `id` of the message of the same room this one answers (it is quoted).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<MessageId>,
     },
     /// "I am typing" in a room; send at most every couple of seconds while typing.
     Typing {
@@ -292,6 +322,29 @@ pub enum ServerMsg {
         ts: u64,
         /// The sender's id for this message.
         client_id: ClientMsgId,
+        /// The message this one answers, quoted as it was then.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<Quote>,
+    },
+    /// A change to an earlier message of a room (an edit, a deletion, a reaction): an entry of
+    /// the room's log with its own `seq`, to every member, the author's copy being its ack.
+    Changed {
+        /// The room.
+        room: RoomName,
+        /// The entry's id.
+        id: MessageId,
+        /// The entry's position in the room (the same numbering as messages).
+        seq: u64,
+        /// Who made the change.
+        from: Nick,
+        /// Server time, milliseconds since the Unix epoch.
+        ts: u64,
+        /// The changer's id for this request.
+        client_id: ClientMsgId,
+        /// The `id` of the message changed.
+        target: MessageId,
+        /// What changed.
+        change: Change,
     },
     /// A direct message (to both users' tabs). It is stored before it is sent.
     Direct {
@@ -326,8 +379,12 @@ pub enum ServerMsg {
         room: RoomName,
         /// Why these messages; tells the client how to merge them.
         mode: HistoryMode,
-        /// Oldest first.
+        /// Oldest first, each as it is now (edited, deleted, with its reactions).
         messages: Vec<RoomMessage>,
+        /// In a `catch_up`: the changes made after `since`, oldest first, to apply in order
+        /// (messages among `messages` already show them). Empty in other modes.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changes: Vec<RoomChange>,
         /// Whether older messages are stored before the first one ("load older" can fetch
         /// them).
         more_before: bool,
@@ -355,7 +412,7 @@ pub enum ServerMsg {
         code: ErrorCode,
         /// In words, precise enough to fix the request.
         message: String,
-        /// The refused message's `client_id`, when it was a `say` or `direct`.
+        /// The refused request's `client_id`, when it had one (`say`, `direct`, a change).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<ClientMsgId>,
     },
@@ -477,11 +534,6 @@ pub enum ModAction {
         /// Who.
         user: Nick,
     },
-    /// The message `seq` was deleted: drop it from view.
-    Deleted {
-        /// The message.
-        seq: u64,
-    },
 }
 
 /// How a `history` relates to what the client already has.
@@ -515,6 +567,169 @@ pub struct RoomMessage {
     pub ts: u64,
     /// The sender's id for this message.
     pub client_id: ClientMsgId,
+    /// The message this one answers, quoted as it was then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Quote>,
+    /// Its text was changed since it was sent.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub edited: bool,
+    /// It was deleted: `text` is [`RoomMessage::DELETED_TEXT`], and it has no reactions or
+    /// quote any more.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    /// Its reactions, in the order they were first given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// The message a reply answers, as it was when the reply was sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    /// The message's id.
+    pub id: MessageId,
+    /// Its position (a client loads older pages until it reaches it).
+    pub seq: u64,
+    /// Its sender.
+    pub from: Nick,
+    /// Its text, cut to [`Quote::MAX_CHARS`] characters.
+    pub text: String,
+}
+
+impl Quote {
+    /// The longest quoted text, in characters (the rest is cut off with "…").
+    pub const MAX_CHARS: usize = 200;
+
+    /// The quote of `message`.
+    pub fn of(message: &RoomMessage) -> Self {
+        Self {
+            id: message.id,
+            seq: message.seq,
+            from: message.from.clone(),
+            text: Self::excerpt(message.text.as_str()),
+        }
+    }
+
+    /// `text` cut to [`Quote::MAX_CHARS`] characters.
+    pub fn excerpt(text: &str) -> String {
+        match text.char_indices().nth(Self::MAX_CHARS) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text.to_owned(),
+        }
+    }
+}
+
+/// One emoji's reactions to a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// The emoji.
+    pub emoji: Emoji,
+    /// Who reacted with it, in order (the count is their number).
+    pub users: Vec<Nick>,
+}
+
+/// What a [`ServerMsg::Changed`] entry does to its message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// The author replaced the text.
+    Edited {
+        /// The new text.
+        text: Text,
+    },
+    /// The author or a moderator deleted it.
+    Deleted,
+    /// `from` added or took back a reaction.
+    Reacted {
+        /// The emoji.
+        emoji: Emoji,
+        /// Added (or taken back).
+        on: bool,
+    },
+}
+
+/// One stored change of a room's log, as in `changed` without the room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomChange {
+    /// The entry's id.
+    pub id: MessageId,
+    /// Its position in the room.
+    pub seq: u64,
+    /// Who made it.
+    pub from: Nick,
+    /// Server time, milliseconds since the Unix epoch.
+    pub ts: u64,
+    /// The changer's id for the request.
+    pub client_id: ClientMsgId,
+    /// The message changed.
+    pub target: MessageId,
+    /// What changed.
+    pub change: Change,
+}
+
+/// An entry of a room's log: a message, or a change to an earlier one. Stored as the JSON of
+/// either (a change has `target`, a message has `text`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RoomEntry {
+    /// A message.
+    Message(RoomMessage),
+    /// A change.
+    Change(RoomChange),
+}
+
+impl RoomEntry {
+    /// The entry's position in its room.
+    pub fn seq(&self) -> u64 {
+        match self {
+            Self::Message(m) => m.seq,
+            Self::Change(c) => c.seq,
+        }
+    }
+
+    /// The entry's id.
+    pub fn id(&self) -> MessageId {
+        match self {
+            Self::Message(m) => m.id,
+            Self::Change(c) => c.id,
+        }
+    }
+
+    /// The live event for this entry in `room`.
+    pub fn into_event(self, room: RoomName) -> ServerMsg {
+        match self {
+            Self::Message(m) => m.into_said(room),
+            Self::Change(c) => c.into_event(room),
+        }
+    }
+}
+
+impl RoomChange {
+    /// The live event for this change in `room`.
+    pub fn into_event(self, room: RoomName) -> ServerMsg {
+        let Self {
+            id,
+            seq,
+            from,
+            ts,
+            client_id,
+            target,
+            change,
+        } = self;
+        ServerMsg::Changed {
+            room,
+            id,
+            seq,
+            from,
+            ts,
+            client_id,
+            target,
+            change,
+        }
+    }
 }
 
 /// One stored direct message, as in `direct`.
@@ -535,7 +750,34 @@ pub struct DirectMessage {
 }
 
 impl RoomMessage {
-    /// The live event for this message in `room`.
+    /// What a deleted message's `text` says.
+    pub const DELETED_TEXT: &str = "message deleted";
+
+    /// A new message: not edited, no reactions, answering nothing.
+    pub fn new(
+        id: MessageId,
+        seq: u64,
+        from: Nick,
+        text: Text,
+        ts: u64,
+        client_id: ClientMsgId,
+    ) -> Self {
+        Self {
+            id,
+            seq,
+            from,
+            text,
+            ts,
+            client_id,
+            reply_to: None,
+            edited: false,
+            deleted: false,
+            reactions: Vec::new(),
+        }
+    }
+
+    /// The live event for this message in `room` (its state, if it was changed since, is
+    /// not part of a `said`: the changes follow as their own events).
     pub fn into_said(self, room: RoomName) -> ServerMsg {
         let Self {
             id,
@@ -544,6 +786,8 @@ impl RoomMessage {
             text,
             ts,
             client_id,
+            reply_to,
+            ..
         } = self;
         ServerMsg::Said {
             id,
@@ -553,6 +797,51 @@ impl RoomMessage {
             text,
             ts,
             client_id,
+            reply_to,
+        }
+    }
+
+    /// Applies `change` (made by `from`), the one rule for server and client: an edit replaces
+    /// the text, a deletion leaves a placeholder, a reaction is added or taken back per
+    /// user. Applying the same change twice is the same as once; nothing changes a deleted
+    /// message.
+    pub fn apply(&mut self, from: &Nick, change: &Change) {
+        if self.deleted {
+            return;
+        }
+        match change {
+            Change::Edited { text } => {
+                self.text = text.clone();
+                self.edited = true;
+            }
+            Change::Deleted => {
+                self.deleted = true;
+                self.text = Text(Self::DELETED_TEXT.to_owned());
+                self.reply_to = None;
+                self.reactions.clear();
+            }
+            Change::Reacted { emoji, on } => {
+                let found = self.reactions.iter().position(|r| r.emoji == *emoji);
+                match (found, on) {
+                    (Some(i), true) => {
+                        let users = &mut self.reactions[i].users;
+                        if !users.iter().any(|u| u.key() == from.key()) {
+                            users.push(from.clone());
+                        }
+                    }
+                    (None, true) => self.reactions.push(Reaction {
+                        emoji: emoji.clone(),
+                        users: vec![from.clone()],
+                    }),
+                    (Some(i), false) => {
+                        self.reactions[i].users.retain(|u| u.key() != from.key());
+                        if self.reactions[i].users.is_empty() {
+                            self.reactions.remove(i);
+                        }
+                    }
+                    (None, false) => {}
+                }
+            }
         }
     }
 }
@@ -591,15 +880,12 @@ impl ServerMsg {
                 text,
                 ts,
                 client_id,
+                reply_to,
             } => Ok((
                 room,
                 RoomMessage {
-                    id,
-                    seq,
-                    from,
-                    text,
-                    ts,
-                    client_id,
+                    reply_to,
+                    ..RoomMessage::new(id, seq, from, text, ts, client_id)
                 },
             )),
             other => Err(other),
@@ -699,6 +985,9 @@ pub enum ErrorCode {
     Muted,
     /// No valid login, or its token expired (the connection then closes with 4401).
     Unauthenticated,
+    /// `edit`, `delete_message`, `react` or a `say`'s `reply_to` naming a message the room
+    /// does not have (any more), or one that was deleted.
+    NoSuchMessage,
 }
 
 /// Why a text frame is not a [`ClientMsg`]: the code and the precise reason, ready to send.
@@ -711,10 +1000,15 @@ pub struct RequestError {
 }
 
 impl ClientMsg {
-    /// The client-chosen id of a `say` or `direct`, for refusals that must name it.
+    /// The client-chosen id of a `say`, `direct` or change request, for refusals that must
+    /// name it.
     pub fn into_client_id(self) -> Option<ClientMsgId> {
         match self {
-            Self::Say { client_id, .. } | Self::Direct { client_id, .. } => Some(client_id),
+            Self::Say { client_id, .. }
+            | Self::Direct { client_id, .. }
+            | Self::Edit { client_id, .. }
+            | Self::DeleteMessage { client_id, .. }
+            | Self::React { client_id, .. } => Some(client_id),
             _ => None,
         }
     }
@@ -730,7 +1024,7 @@ impl ClientMsg {
 }
 
 /// Every `type` a client may send, for telling "unknown type" from "bad field".
-const CLIENT_TYPES: [&str; 19] = [
+const CLIENT_TYPES: [&str; 21] = [
     "hello",
     "join",
     "load_older",
@@ -750,6 +1044,8 @@ const CLIENT_TYPES: [&str; 19] = [
     "ban",
     "unban",
     "delete_message",
+    "edit",
+    "react",
 ];
 
 fn classify(text: &str, err: &serde_json::Error) -> RequestError {
@@ -803,6 +1099,7 @@ mod tests {
             room: "lobby".parse().unwrap(),
             text: "hi".try_into().unwrap(),
             client_id: id.clone(),
+            reply_to: None,
         };
         let direct = ClientMsg::Direct {
             to: "bob".parse().unwrap(),
@@ -854,12 +1151,20 @@ mod tests {
     #[test]
     fn stored_messages_and_live_events_convert_both_ways() {
         let message = RoomMessage {
-            id: MessageId(1),
-            seq: 2,
-            from: "a".parse().unwrap(),
-            text: "t".try_into().unwrap(),
-            ts: 3,
-            client_id: "c".parse().unwrap(),
+            reply_to: Some(Quote {
+                id: MessageId(0),
+                seq: 1,
+                from: "b".parse().unwrap(),
+                text: "q".into(),
+            }),
+            ..RoomMessage::new(
+                MessageId(1),
+                2,
+                "a".parse().unwrap(),
+                "t".try_into().unwrap(),
+                3,
+                "c".parse().unwrap(),
+            )
         };
         let room: RoomName = "r".parse().unwrap();
         let said = message.clone().into_said(room.clone());
@@ -880,6 +1185,83 @@ mod tests {
             room: "r".parse().unwrap(),
         };
         assert!(left.into_room_message().is_err());
+    }
+
+    #[test]
+    fn changes_apply_once_and_nothing_changes_a_deleted_message() {
+        let nick = |n: &str| -> Nick { n.parse().unwrap() };
+        let mut message = RoomMessage::new(
+            MessageId(1),
+            1,
+            nick("ann"),
+            "hi".try_into().unwrap(),
+            0,
+            "c".parse().unwrap(),
+        );
+        let thumbs: Emoji = "👍".parse().unwrap();
+        let react = |on| Change::Reacted {
+            emoji: thumbs.clone(),
+            on,
+        };
+        let edit = Change::Edited {
+            text: "hello".try_into().unwrap(),
+        };
+        for _ in 0..2 {
+            message.apply(&nick("ann"), &edit);
+            message.apply(&nick("Bob"), &react(true));
+            message.apply(&nick("bob"), &react(true));
+        }
+        message.apply(&nick("cy"), &react(true));
+        assert_eq!((message.text.as_str(), message.edited), ("hello", true));
+        assert_eq!(message.reactions[0].users, [nick("Bob"), nick("cy")]);
+        message.apply(&nick("bob"), &react(false));
+        message.apply(&nick("cy"), &react(false));
+        message.apply(&nick("cy"), &react(false));
+        assert!(message.reactions.is_empty());
+        message.apply(&nick("bob"), &react(true));
+        message.apply(&nick("mod"), &Change::Deleted);
+        message.apply(&nick("ann"), &edit);
+        message.apply(&nick("bob"), &react(true));
+        assert!(message.deleted && message.reactions.is_empty());
+        assert_eq!(message.text.as_str(), RoomMessage::DELETED_TEXT);
+    }
+
+    #[test]
+    fn a_quote_is_cut_at_a_character_boundary() {
+        let long = "가".repeat(Quote::MAX_CHARS + 5);
+        let message = RoomMessage::new(
+            MessageId(4),
+            3,
+            "a".parse().unwrap(),
+            long.as_str().try_into().unwrap(),
+            0,
+            "c".parse().unwrap(),
+        );
+        let quote = Quote::of(&message);
+        assert_eq!(quote.text.chars().count(), Quote::MAX_CHARS + 1);
+        assert!(quote.text.ends_with('…'));
+        assert_eq!((quote.id, quote.seq), (MessageId(4), 3));
+    }
+
+    #[test]
+    fn log_entries_tell_messages_from_changes() {
+        let change: RoomEntry = serde_json::from_str(
+            r#"{"id":9,"seq":9,"from":"a","ts":1,"client_id":"c","target":3,"change":{"kind":"deleted"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            change,
+            RoomEntry::Change(RoomChange {
+                target: MessageId(3),
+                ..
+            })
+        ));
+        let message: RoomEntry = serde_json::from_str(
+            r#"{"id":3,"seq":3,"from":"a","text":"t","ts":1,"client_id":"c"}"#,
+        )
+        .unwrap();
+        assert!(matches!(message, RoomEntry::Message(_)));
+        assert_eq!((change.seq(), message.id()), (9, MessageId(3)));
     }
 
     #[test]

@@ -226,6 +226,45 @@ fn token_like(what: &'static str, value: String, max: usize) -> Result<String, I
     Ok(value)
 }
 
+string_newtype!(
+    /// A reaction: an emoji as typed (such as 👍, 🇰🇷 or 👩‍💻; at most 32 bytes, no letters,
+    /// digits, spaces or control characters). The server does
+    /// not keep a list of emoji: anything that looks like one is accepted, so new emoji work.
+    Emoji
+);
+
+impl TryFrom<String> for Emoji {
+    type Error = InvalidName;
+    fn try_from(value: String) -> Result<Self, InvalidName> {
+        const WHAT: &str = "emoji";
+        if value.is_empty() {
+            return Err(InvalidName::Empty { what: WHAT });
+        }
+        if value.len() > 32 {
+            return Err(InvalidName::TooLong {
+                what: WHAT,
+                max: 32,
+            });
+        }
+        // Keycaps (#️⃣, 1️⃣) start with an ASCII character; every other emoji is outside ASCII.
+        // Letters in other scripts (가, é) are refused: a reaction is a picture, not a word.
+        let keycap = value.ends_with('\u{20E3}');
+        if let Some(found) = value.chars().find(|&c| {
+            c.is_control()
+                || c.is_whitespace()
+                || (c.is_ascii() && !keycap)
+                || (!c.is_ascii() && c.is_alphanumeric())
+        }) {
+            return Err(InvalidName::BadCharacter {
+                what: WHAT,
+                found,
+                rule: "one emoji",
+            });
+        }
+        Ok(Self(value))
+    }
+}
+
 /// A server-assigned message id, unique for the server's lifetime and increasing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -281,5 +320,15 @@ mod tests {
         assert!(UserToken::try_from("short").is_err());
         assert!(ClientMsgId::try_from("c-1").is_ok());
         assert!(ClientMsgId::try_from("c 1").is_err());
+    }
+
+    #[test]
+    fn emoji_rules() {
+        for ok in ["👍", "❤️", "🇰🇷", "👩\u{200d}💻", "1\u{fe0f}\u{20e3}", "😂"] {
+            assert!(Emoji::try_from(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a", "가", "👍 ", "\u{7}", ":+1:", &"👍".repeat(9)] {
+            assert!(Emoji::try_from(bad).is_err(), "{bad:?}");
+        }
     }
 }

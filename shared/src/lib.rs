@@ -29,9 +29,10 @@ pub mod ids;
 pub mod paths;
 
 pub use chat::{
-    ClientMsg, DirectMessage, ErrorCode, HistoryMode, Limits, ModAction, RemovedReason,
-    RequestError, RoomInfo, RoomMessage, SUBPROTOCOL, ServerMsg, Text,
+    Change, ClientMsg, DirectMessage, ErrorCode, HistoryMode, Limits, ModAction, Quote, Reaction,
+    RemovedReason, RequestError, RoomChange, RoomEntry, RoomInfo, RoomMessage, SUBPROTOCOL,
+    ServerMsg, Text,
 };
 pub use codec::{ProtocolError, decode, encode};
 pub use echo::EchoFrame;
-pub use ids::{ClientMsgId, Epoch, InvalidName, MessageId, Nick, RoomName, UserToken};
+pub use ids::{ClientMsgId, Emoji, Epoch, InvalidName, MessageId, Nick, RoomName, UserToken};

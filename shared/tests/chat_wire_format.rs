@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use shared::{
-    ClientMsg, DirectMessage, ErrorCode, HistoryMode, Limits, MessageId, RoomInfo, RoomMessage,
-    ServerMsg, decode, encode,
+    Change, ClientMsg, DirectMessage, ErrorCode, HistoryMode, Limits, MessageId, Quote, Reaction,
+    RoomChange, RoomInfo, RoomMessage, ServerMsg, decode, encode,
 };
 
 fn client_examples() -> Vec<(ClientMsg, &'static str)> {
@@ -74,6 +74,7 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
                 room: "lobby".parse().unwrap(),
                 text: "안녕하세요 hello".try_into().unwrap(),
                 client_id: "c-17".parse().unwrap(),
+                reply_to: None,
             },
             r#"{"type":"say","room":"lobby","text":"안녕하세요 hello","client_id":"c-17"}"#,
         ),
@@ -178,9 +179,38 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
         (
             ClientMsg::DeleteMessage {
                 room: "lobby".parse().unwrap(),
-                seq: 41,
+                id: MessageId(42),
+                client_id: "c-19".parse().unwrap(),
             },
-            r#"{"type":"delete_message","room":"lobby","seq":41}"#,
+            r#"{"type":"delete_message","room":"lobby","id":42,"client_id":"c-19"}"#,
+        ),
+        (
+            ClientMsg::Say {
+                room: "lobby".parse().unwrap(),
+                text: "me too".try_into().unwrap(),
+                client_id: "c-18".parse().unwrap(),
+                reply_to: Some(MessageId(42)),
+            },
+            r#"{"type":"say","room":"lobby","text":"me too","client_id":"c-18","reply_to":42}"#,
+        ),
+        (
+            ClientMsg::Edit {
+                room: "lobby".parse().unwrap(),
+                id: MessageId(42),
+                text: "안녕하세요 hello!".try_into().unwrap(),
+                client_id: "c-20".parse().unwrap(),
+            },
+            r#"{"type":"edit","room":"lobby","id":42,"text":"안녕하세요 hello!","client_id":"c-20"}"#,
+        ),
+        (
+            ClientMsg::React {
+                room: "lobby".parse().unwrap(),
+                id: MessageId(42),
+                emoji: "👍".parse().unwrap(),
+                on: true,
+                client_id: "c-21".parse().unwrap(),
+            },
+            r#"{"type":"react","room":"lobby","id":42,"emoji":"👍","on":true,"client_id":"c-21"}"#,
         ),
     ]
 }
@@ -243,25 +273,122 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                 text: "안녕하세요 hello".try_into().unwrap(),
                 ts: 1_795_000_000_000,
                 client_id: "c-17".parse().unwrap(),
+                reply_to: None,
             },
             r#"{"type":"said","id":42,"room":"lobby","seq":41,"from":"Alice","text":"안녕하세요 hello","ts":1795000000000,"client_id":"c-17"}"#,
+        ),
+        (
+            ServerMsg::Said {
+                id: MessageId(43),
+                room: "lobby".parse().unwrap(),
+                seq: 42,
+                from: "Bob".parse().unwrap(),
+                text: "me too".try_into().unwrap(),
+                ts: 1_795_000_000_500,
+                client_id: "c-18".parse().unwrap(),
+                reply_to: Some(Quote {
+                    id: MessageId(42),
+                    seq: 41,
+                    from: "Alice".parse().unwrap(),
+                    text: "안녕하세요 hello".into(),
+                }),
+            },
+            r#"{"type":"said","id":43,"room":"lobby","seq":42,"from":"Bob","text":"me too","ts":1795000000500,"client_id":"c-18","reply_to":{"id":42,"seq":41,"from":"Alice","text":"안녕하세요 hello"}}"#,
+        ),
+        (
+            ServerMsg::Changed {
+                room: "lobby".parse().unwrap(),
+                id: MessageId(45),
+                seq: 43,
+                from: "Alice".parse().unwrap(),
+                ts: 1_795_000_001_000,
+                client_id: "c-20".parse().unwrap(),
+                target: MessageId(42),
+                change: Change::Edited {
+                    text: "안녕하세요 hello!".try_into().unwrap(),
+                },
+            },
+            r#"{"type":"changed","room":"lobby","id":45,"seq":43,"from":"Alice","ts":1795000001000,"client_id":"c-20","target":42,"change":{"kind":"edited","text":"안녕하세요 hello!"}}"#,
+        ),
+        (
+            ServerMsg::Changed {
+                room: "lobby".parse().unwrap(),
+                id: MessageId(46),
+                seq: 44,
+                from: "Bob".parse().unwrap(),
+                ts: 1_795_000_001_500,
+                client_id: "c-21".parse().unwrap(),
+                target: MessageId(42),
+                change: Change::Reacted {
+                    emoji: "👍".parse().unwrap(),
+                    on: true,
+                },
+            },
+            r#"{"type":"changed","room":"lobby","id":46,"seq":44,"from":"Bob","ts":1795000001500,"client_id":"c-21","target":42,"change":{"kind":"reacted","emoji":"👍","on":true}}"#,
+        ),
+        (
+            ServerMsg::Changed {
+                room: "lobby".parse().unwrap(),
+                id: MessageId(47),
+                seq: 45,
+                from: "Mona".parse().unwrap(),
+                ts: 1_795_000_002_000,
+                client_id: "c-19".parse().unwrap(),
+                target: MessageId(43),
+                change: Change::Deleted,
+            },
+            r#"{"type":"changed","room":"lobby","id":47,"seq":45,"from":"Mona","ts":1795000002000,"client_id":"c-19","target":43,"change":{"kind":"deleted"}}"#,
+        ),
+        (
+            ServerMsg::History {
+                room: "lobby".parse().unwrap(),
+                mode: HistoryMode::CatchUp,
+                messages: vec![RoomMessage::new(
+                    MessageId(44),
+                    42,
+                    "Bob".parse().unwrap(),
+                    "welcome back".try_into().unwrap(),
+                    1_795_000_000_900,
+                    "b-3".parse().unwrap(),
+                )],
+                changes: Vec::new(),
+                more_before: true,
+                epoch: "9f3c2a7e".parse().unwrap(),
+            },
+            r#"{"type":"history","room":"lobby","mode":"catch_up","messages":[{"id":44,"seq":42,"from":"Bob","text":"welcome back","ts":1795000000900,"client_id":"b-3"}],"more_before":true,"epoch":"9f3c2a7e"}"#,
         ),
         (
             ServerMsg::History {
                 room: "lobby".parse().unwrap(),
                 mode: HistoryMode::CatchUp,
                 messages: vec![RoomMessage {
-                    id: MessageId(44),
-                    seq: 42,
+                    edited: true,
+                    reactions: vec![Reaction {
+                        emoji: "👍".parse().unwrap(),
+                        users: vec!["Bob".parse().unwrap(), "Carol".parse().unwrap()],
+                    }],
+                    ..RoomMessage::new(
+                        MessageId(50),
+                        48,
+                        "Alice".parse().unwrap(),
+                        "see you at 3".try_into().unwrap(),
+                        1_795_000_003_000,
+                        "c-30".parse().unwrap(),
+                    )
+                }],
+                changes: vec![RoomChange {
+                    id: MessageId(51),
+                    seq: 49,
                     from: "Bob".parse().unwrap(),
-                    text: "welcome back".try_into().unwrap(),
-                    ts: 1_795_000_000_900,
-                    client_id: "b-3".parse().unwrap(),
+                    ts: 1_795_000_003_500,
+                    client_id: "b-9".parse().unwrap(),
+                    target: MessageId(40),
+                    change: Change::Deleted,
                 }],
                 more_before: true,
                 epoch: "9f3c2a7e".parse().unwrap(),
             },
-            r#"{"type":"history","room":"lobby","mode":"catch_up","messages":[{"id":44,"seq":42,"from":"Bob","text":"welcome back","ts":1795000000900,"client_id":"b-3"}],"more_before":true,"epoch":"9f3c2a7e"}"#,
+            r#"{"type":"history","room":"lobby","mode":"catch_up","messages":[{"id":50,"seq":48,"from":"Alice","text":"see you at 3","ts":1795000003000,"client_id":"c-30","edited":true,"reactions":[{"emoji":"👍","users":["Bob","Carol"]}]}],"changes":[{"id":51,"seq":49,"from":"Bob","ts":1795000003500,"client_id":"b-9","target":40,"change":{"kind":"deleted"}}],"more_before":true,"epoch":"9f3c2a7e"}"#,
         ),
         (
             ServerMsg::DirectHistory {
@@ -362,14 +489,6 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
             r#"{"type":"moderated","room":"lobby","by":"Alice","action":{"kind":"muted","user":"Troll","until_ms":1795000600000}}"#,
         ),
         (
-            ServerMsg::Moderated {
-                room: "lobby".parse().unwrap(),
-                by: "Alice".parse().unwrap(),
-                action: shared::ModAction::Deleted { seq: 41 },
-            },
-            r#"{"type":"moderated","room":"lobby","by":"Alice","action":{"kind":"deleted","seq":41}}"#,
-        ),
-        (
             ServerMsg::Removed {
                 room: "lobby".parse().unwrap(),
                 by: "Alice".parse().unwrap(),
@@ -446,13 +565,14 @@ fn wire_name(code: ErrorCode) -> &'static str {
         ErrorCode::RoomFull => "room_full",
         ErrorCode::Banned => "banned",
         ErrorCode::Muted => "muted",
+        ErrorCode::NoSuchMessage => "no_such_message",
     }
 }
 
 #[test]
 fn every_error_code_has_its_snake_case_name_and_is_documented() {
     let codes = all_error_codes();
-    assert_eq!(codes.len(), 20, "{codes:?}");
+    assert_eq!(codes.len(), 21, "{codes:?}");
     let doc = protocol_doc();
     for code in codes {
         let name = wire_name(code);

@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shared::{DirectMessage, RoomMessage};
+use shared::{DirectMessage, RoomEntry};
 
 /// How long an out-of-order message waits for the ones before it before they are read from
 /// the log: long enough for a publish that is merely behind a script reply to arrive, short
@@ -32,17 +32,34 @@ pub const RECENT: usize = 4096;
 pub trait Positioned: Clone {
     /// Its position: `seq` in a room, `id` among direct messages.
     fn position(&self) -> u64;
+
+    /// Whether `other` is the same stored entry (a read may bring a room message in its
+    /// current state, edited since, where the channel brought it as sent).
+    fn same(&self, other: &Self) -> bool;
 }
 
-impl Positioned for RoomMessage {
+impl Positioned for RoomEntry {
     fn position(&self) -> u64 {
-        self.seq
+        self.seq()
+    }
+
+    fn same(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Message(a), Self::Message(b)) => {
+                (a.id, a.ts, &a.client_id, &a.from) == (b.id, b.ts, &b.client_id, &b.from)
+            }
+            (a, b) => a == b,
+        }
     }
 }
 
 impl Positioned for DirectMessage {
     fn position(&self) -> u64 {
         self.id.0
+    }
+
+    fn same(&self, other: &Self) -> bool {
+        self == other
     }
 }
 
@@ -140,16 +157,13 @@ impl<M: Positioned> Feed<M> {
 
     /// Whether `message` has a position already delivered but is not the message delivered
     /// there (as far as the feed remembers): the log was rewritten under it.
-    pub fn conflicts(&self, message: &M) -> bool
-    where
-        M: PartialEq,
-    {
+    pub fn conflicts(&self, message: &M) -> bool {
         let position = message.position();
         position <= self.last
             && self
                 .recent
                 .iter()
-                .any(|m| m.position() == position && m != message)
+                .any(|m| m.position() == position && !m.same(message))
     }
 
     /// Messages delivered after `position`, oldest first, if the feed still remembers all of
@@ -197,6 +211,10 @@ mod tests {
         fn position(&self) -> u64 {
             self.0
         }
+
+        fn same(&self, other: &Self) -> bool {
+            self == other
+        }
     }
 
     fn positions(messages: &[M]) -> Vec<u64> {
@@ -243,6 +261,10 @@ mod tests {
     impl Positioned for Text {
         fn position(&self) -> u64 {
             self.0
+        }
+
+        fn same(&self, other: &Self) -> bool {
+            self == other
         }
     }
 

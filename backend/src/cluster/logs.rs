@@ -8,7 +8,7 @@ use super::*;
 /// A message of either kind of log.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Item {
-    Room(RoomMessage),
+    Room(RoomEntry),
     Direct(DirectMessage),
 }
 
@@ -17,6 +17,14 @@ impl Positioned for Item {
         match self {
             Self::Room(m) => m.position(),
             Self::Direct(m) => m.position(),
+        }
+    }
+
+    fn same(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Room(a), Self::Room(b)) => a.same(b),
+            (Self::Direct(a), Self::Direct(b)) => a.same(b),
+            _ => false,
         }
     }
 }
@@ -93,11 +101,16 @@ pub(super) fn log_of(read: &Read) -> Log {
 /// Appends what the feed delivered after a read's tail to its answer.
 pub(super) fn extend(answer: &mut Answer, items: Vec<Item>) {
     match answer {
-        Answer::Room { messages, .. } => {
-            messages.extend(items.into_iter().filter_map(|i| match i {
-                Item::Room(m) => Some(m),
-                Item::Direct(_) => None,
-            }));
+        Answer::Room {
+            messages, changes, ..
+        } => {
+            for item in items {
+                match item {
+                    Item::Room(RoomEntry::Message(m)) => messages.push(m),
+                    Item::Room(RoomEntry::Change(c)) => changes.push(c),
+                    Item::Direct(_) => {}
+                }
+            }
         }
         Answer::Direct { messages, .. } => {
             messages.extend(items.into_iter().filter_map(|i| match i {
@@ -400,8 +413,8 @@ impl<C: Send + 'static> Engine<C> {
     /// A stored message this node learnt of from a script reply.
     pub(super) fn offer_stored(&mut self, stored: &Stored, epoch: &Epoch) {
         match stored {
-            Stored::Room { room, message } => {
-                self.offer(&Log::Room(room.clone()), epoch, Item::Room(message.clone()));
+            Stored::Room { room, entry } => {
+                self.offer(&Log::Room(room.clone()), epoch, Item::Room(entry.clone()));
             }
             // Direct messages reach each user's feed through their own channel; the reply
             // alone cannot say which of this node's feeds want it without the keys.
@@ -446,9 +459,9 @@ impl<C: Send + 'static> Engine<C> {
         }
         for item in delivered {
             let event = match (log, item) {
-                (Log::Room(room), Item::Room(message)) => Event::LiveRoom {
+                (Log::Room(room), Item::Room(entry)) => Event::LiveRoom {
                     room: room.clone(),
-                    message,
+                    entry,
                 },
                 (Log::User(user), Item::Direct(message)) => Event::LiveDirect {
                     user: user.clone(),

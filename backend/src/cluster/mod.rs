@@ -45,7 +45,7 @@ use std::{
 
 use futures_util::{FutureExt as _, StreamExt as _, future::BoxFuture, stream::FuturesUnordered};
 use redis::{PushInfo, PushKind, RedisResult};
-use shared::{DirectMessage, Epoch, HistoryMode, Nick, RoomMessage, RoomName, ServerMsg};
+use shared::{DirectMessage, Epoch, HistoryMode, Nick, RoomEntry, RoomName, ServerMsg};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -426,6 +426,10 @@ impl<C: Send + 'static> Engine<C> {
             Ok(Sent::Repeat(original)) => self.emit(Event::Appended {
                 ctx,
                 outcome: Appended::Duplicate(original),
+            }),
+            Ok(Sent::Refused((code, reason))) => self.emit(Event::Appended {
+                ctx,
+                outcome: Appended::Refused(code, reason),
             }),
             Err(reason) => self.emit(Event::Appended {
                 ctx,

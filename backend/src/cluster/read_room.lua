@@ -1,27 +1,58 @@
 -- A page of a room's log, with what is needed to judge it, in one consistent view.
--- KEYS[1] the room's meta hash   KEYS[2] its log
+-- KEYS[1] the room's meta hash   KEYS[2] its log   KEYS[3] its changes hash
 -- ARGV[1] an epoch, used if the log has none yet (a log's identity exists from its first read)
--- ARGV[2] 'since' (after seq ARGV[3], oldest first), 'before' (before seq ARGV[3], newest
--- first) or 'latest' (newest first)   ARGV[4] how many
--- Returns {epoch, last seq, oldest seq still kept (0: none), message JSON...}.
+-- ARGV[2] 'since' (every entry after seq ARGV[3], oldest first), 'before' (messages before
+-- seq ARGV[3], newest first), 'latest' (messages, newest first) or 'at' (message ARGV[3])
+-- ARGV[4] how many
+-- Returns {epoch, last seq, oldest seq still kept (0: none), then per entry: its JSON and its
+-- message's changes (one JSON per line; '' for none, or for a change)}.
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
-local entries
-if ARGV[2] == 'since' then
-  entries = redis.call('XRANGE', KEYS[2], '(' .. ARGV[3] .. '-0', '+', 'COUNT', ARGV[4])
-elseif ARGV[2] == 'before' then
-  entries = redis.call('XREVRANGE', KEYS[2], '(' .. ARGV[3] .. '-0', '-', 'COUNT', ARGV[4])
-else
-  entries = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[4])
-end
+local out = {epoch, seq, '0'}
 local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
-local oldest = '0'
 if #first > 0 then
-  oldest = string.match(first[1][1], '^(%d+)')
+  out[3] = string.match(first[1][1], '^(%d+)')
 end
-local out = {epoch, seq, oldest}
-for _, entry in ipairs(entries) do
+local function add(entry)
   out[#out + 1] = entry[2][2]
+  if entry[2][1] == 'm' then
+    out[#out + 1] = redis.call('HGET', KEYS[3], string.match(entry[1], '^(%d+)')) or ''
+  else
+    out[#out + 1] = ''
+  end
+end
+local want = tonumber(ARGV[4])
+if ARGV[2] == 'since' then
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '(' .. ARGV[3] .. '-0', '+', 'COUNT', want)) do
+    add(entry)
+  end
+elseif ARGV[2] == 'at' then
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[2], ARGV[3] .. '-0', ARGV[3] .. '-0')) do
+    if entry[2][1] == 'm' then
+      add(entry)
+    end
+  end
+else
+  -- Messages only: changes in between are skipped, a batch at a time, until the page is full
+  -- or the log's start is reached.
+  local from = '+'
+  if ARGV[2] == 'before' then
+    from = '(' .. ARGV[3] .. '-0'
+  end
+  local found = 0
+  while found < want do
+    local batch = redis.call('XREVRANGE', KEYS[2], from, '-', 'COUNT', want)
+    for _, entry in ipairs(batch) do
+      if entry[2][1] == 'm' and found < want then
+        add(entry)
+        found = found + 1
+      end
+    end
+    if #batch < want then
+      break
+    end
+    from = '(' .. batch[#batch][1]
+  end
 end
 return out

@@ -14,13 +14,15 @@ use redis::{
 };
 use serde::Serialize;
 use shared::{
-    DirectMessage, Epoch, HistoryMode, MessageId, Nick, RoomInfo, RoomMessage, RoomName, ServerMsg,
+    Change, DirectMessage, Epoch, HistoryMode, MessageId, Nick, RoomChange, RoomEntry, RoomInfo,
+    RoomName, ServerMsg,
 };
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Item, Log};
 use crate::store::{
-    Answer, DirectRange, Joiner, NewMessage, Read, RoomRange, StoreOptions, Stored, Target,
+    Answer, Authority, Body, DirectRange, Joiner, NewMessage, Read, RoomRange, StoreOptions,
+    Stored, Target,
 };
 
 /// How long a command may take: above an fsync on a slow disk (`appendfsync always`), below
@@ -65,6 +67,16 @@ fn room_meta(room: &RoomName) -> String {
 
 fn room_log(room: &RoomName) -> String {
     format!("chat:{{r:{room}}}:log")
+}
+
+/// Who wrote each message of the room still there and not deleted (id -> sender key).
+fn room_authors(room: &RoomName) -> String {
+    format!("chat:{{r:{room}}}:authors")
+}
+
+/// Each message's changes (id -> change entries, one JSON per line).
+fn room_changes(room: &RoomName) -> String {
+    format!("chat:{{r:{room}}}:changes")
 }
 
 fn room_sent(room: &RoomName, sender: &str, client_id: &str) -> String {
@@ -112,9 +124,9 @@ pub(super) fn parse_push(data: Vec<Value>) -> Option<Push> {
     let (epoch, json) = payload.split_once(' ')?;
     let epoch = Epoch::try_from(epoch).ok()?;
     if let Some(room) = channel.strip_prefix(ROOM_CHANNEL) {
-        let message: RoomMessage = serde_json::from_str(json).ok()?;
+        let entry: RoomEntry = serde_json::from_str(json).ok()?;
         let log = Log::Room(room.parse().ok()?);
-        return Some(Push::Message(log, epoch, Item::Room(message)));
+        return Some(Push::Message(log, epoch, Item::Room(entry)));
     }
     let user = channel.strip_prefix(USER_CHANNEL)?;
     let message: DirectMessage = serde_json::from_str(json).ok()?;
@@ -264,26 +276,74 @@ impl Io {
         let mut recipient_key = String::new();
         let reply: RedisResult<Vec<String>> = match &message.target {
             Target::Room(room) => {
-                let body = members(&RoomBody {
-                    from: message.from.as_str(),
-                    text: message.text.as_str(),
-                    ts: message.ts,
-                    client_id,
-                })?;
+                let referred = crate::store::referred(&message.body);
+                let (kind, body) = match &message.body {
+                    Body::Text { text, reply_to } => {
+                        // A reply quotes its original as it is now; the script checks again,
+                        // atomically, that it is still there.
+                        let reply_to = match reply_to {
+                            Some(id) => match self.quote(room, *id, &message.sender).await? {
+                                Ok(quote) => quote,
+                                Err(refusal) => return Ok(Sent::Refused(refusal)),
+                            },
+                            None => None,
+                        };
+                        let body = members(&RoomBody {
+                            from: message.from.as_str(),
+                            text: text.as_str(),
+                            ts: message.ts,
+                            client_id,
+                            reply_to,
+                        })?;
+                        ("message", body)
+                    }
+                    Body::Change { target, change, .. } => {
+                        let body = members(&ChangeBody {
+                            from: message.from.as_str(),
+                            ts: message.ts,
+                            client_id,
+                            target: *target,
+                            change,
+                        })?;
+                        let kind = match change {
+                            Change::Deleted => "delete",
+                            _ => "change",
+                        };
+                        (kind, body)
+                    }
+                };
+                let (target, author_only) = match referred {
+                    Some((id, authority)) => (id.0.to_string(), authority == Authority::Author),
+                    None => (String::new(), false),
+                };
                 self.scripts
                     .send_room
                     .key(room_meta(room))
                     .key(room_log(room))
                     .key(room_sent(room, &message.sender, client_id))
+                    .key(room_authors(room))
+                    .key(room_changes(room))
                     .arg(epoch.as_str())
                     .arg(window)
                     .arg(channel(&Log::Room(room.clone())))
                     .arg(body)
                     .arg(self.options.retention_messages.unwrap_or(0))
+                    .arg(&message.sender)
+                    .arg(kind)
+                    .arg(target)
+                    .arg(if author_only { "1" } else { "0" })
                     .invoke_async(&mut conn)
                     .await
             }
             Target::Direct { recipient, to } => {
+                let Body::Text {
+                    text,
+                    reply_to: None,
+                } = &message.body
+                else {
+                    let reason = "direct messages cannot be answered or changed".to_owned();
+                    return Ok(Sent::Refused((shared::ErrorCode::Invalid, reason)));
+                };
                 let (recipient, to) = match recipient {
                     Some(recipient) => (recipient.clone(), to.clone()),
                     // Not on this node: whoever owns the nickname in the cluster, now.
@@ -296,7 +356,7 @@ impl Io {
                 let body = members(&DirectBody {
                     from: message.from.as_str(),
                     to: to.as_str(),
-                    text: message.text.as_str(),
+                    text: text.as_str(),
                     ts: message.ts,
                     client_id,
                 })?;
@@ -322,14 +382,24 @@ impl Io {
             )
         })?;
         let mut reply = reply.into_iter();
-        let (Some(new), Some(json)) = (reply.next(), reply.next()) else {
+        let new = reply.next().unwrap_or_default();
+        if let (Target::Room(room), Some((id, _))) =
+            (&message.target, crate::store::referred(&message.body))
+        {
+            match new.as_str() {
+                "-1" => return Ok(Sent::Refused(crate::store::no_such_message(room, id))),
+                "-2" => return Ok(Sent::Refused(crate::store::not_yours(room, id))),
+                _ => {}
+            }
+        }
+        let Some(json) = reply.next() else {
             return Err("a short answer from the send script".into());
         };
         let (stored, logs) = match &message.target {
             Target::Room(room) => (
                 Stored::Room {
                     room: room.clone(),
-                    message: parse(&json)?,
+                    entry: parse(&json)?,
                 },
                 vec![Log::Room(room.clone())],
             ),
@@ -479,19 +549,20 @@ impl Io {
             .arg(USER_LOGS)
             .query_async(&mut conn)
             .await?;
+        // A room's log comes with its side hashes (what leaves the log leaves them too).
         let keys = rooms
             .iter()
             .filter_map(|r| r.parse::<RoomName>().ok())
-            .map(|r| room_log(&r))
-            .chain(users.iter().map(|u| user_log(u)));
+            .map(|r| vec![room_log(&r), room_authors(&r), room_changes(&r)])
+            .chain(users.iter().map(|u| vec![user_log(u)]));
         let mut deleted = 0;
-        for key in keys {
+        for keys in keys {
             // A bounded step per call, so a large backlog never holds Redis for long.
             loop {
                 let (gone, more): (u64, u64) = self
                     .scripts
                     .trim_age
-                    .key(&key)
+                    .key(&keys)
                     .arg(cutoff)
                     .arg(TRIM_STEP)
                     .invoke_async(&mut conn)
@@ -601,7 +672,7 @@ impl Io {
                     || crate::store::catch_up_resets(
                         since,
                         missed.last,
-                        &missed.messages,
+                        &missed.entries,
                         self.options.max_catch_up,
                     )
                 {
@@ -614,19 +685,21 @@ impl Io {
                 }
             }
         };
-        let oldest_wanted = match (range, page.messages.first()) {
-            (_, Some(first)) => first.seq,
+        let oldest_wanted = match (range, page.entries.first()) {
+            (_, Some(first)) => first.seq(),
             (RoomRange::Since(since), None) if mode == HistoryMode::CatchUp => since + 1,
             (RoomRange::Before(before), None) => before,
             _ => 0,
         };
         let more_before = page.oldest != 0 && page.oldest < oldest_wanted;
         let tail = page.last;
+        let (messages, changes) = crate::store::split(page.entries);
         Ok((
             Answer::Room {
                 room: room.clone(),
                 mode,
-                messages: page.messages,
+                messages,
+                changes,
                 more_before,
                 epoch: page.epoch,
                 members: None,
@@ -648,6 +721,7 @@ impl Io {
             .read_room
             .key(room_meta(room))
             .key(room_log(room))
+            .key(room_changes(room))
             .arg(fresh_epoch().map_err(anyhow::Error::msg)?.as_str())
             .arg(kind)
             .arg(at)
@@ -659,18 +733,43 @@ impl Io {
         else {
             anyhow::bail!("a short answer from the read script");
         };
-        let mut messages = reply
-            .map(|json| parse::<RoomMessage>(&json).map_err(anyhow::Error::msg))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        if kind != "since" {
-            messages.reverse(); // newest first from XREVRANGE
+        let mut entries = Vec::new();
+        while let (Some(json), Some(changes)) = (reply.next(), reply.next()) {
+            entries.push(current(&json, &changes).map_err(anyhow::Error::msg)?);
+        }
+        if kind == "before" || kind == "latest" {
+            entries.reverse(); // newest first from XREVRANGE
         }
         Ok(RoomPage {
             epoch: Epoch::try_from(epoch)?,
             last: last.parse()?,
             oldest: oldest.parse()?,
-            messages,
+            entries,
         })
+    }
+
+    /// The quote of message `id` of `room` for a reply, or why there is none.
+    async fn quote(
+        &self,
+        room: &RoomName,
+        id: MessageId,
+        sender: &str,
+    ) -> Result<Result<Option<shared::Quote>, crate::store::Refusal>, String> {
+        let page = self
+            .room_page(room, "at", id.0, 1)
+            .await
+            .map_err(|e| format!("the message answered could not be read (Redis: {e})"))?;
+        let found = page.entries.into_iter().find_map(|entry| match entry {
+            RoomEntry::Message(message) => Some((message, String::new())),
+            RoomEntry::Change(_) => None,
+        });
+        Ok(crate::store::refer(
+            room,
+            id,
+            Authority::Anyone,
+            sender,
+            found,
+        ))
     }
 
     async fn read_direct(
@@ -759,7 +858,7 @@ impl Io {
             Ok::<_, anyhow::Error>(match log {
                 Log::Room(room) => {
                     let page = self.room_page(room, "since", after, FILL_COUNT).await?;
-                    let items = page.messages.into_iter().map(Item::Room).collect();
+                    let items = page.entries.into_iter().map(Item::Room).collect();
                     (page.epoch, page.last, items)
                 }
                 Log::User(user) => {
@@ -783,6 +882,8 @@ pub(super) enum Sent {
     New(Stored, Epoch, Vec<Log>),
     /// Not stored: nobody online has the recipient's nickname.
     NoRecipient(Nick),
+    /// Not stored: the entry refers to a message it may not (see [`crate::store::refer`]).
+    Refused(crate::store::Refusal),
     /// The sender sent this `client_id` before: the original.
     Repeat(Stored),
 }
@@ -792,7 +893,20 @@ struct RoomPage {
     epoch: Epoch,
     last: u64,
     oldest: u64,
-    messages: Vec<RoomMessage>,
+    /// Messages in their current state, and (in a `since` read) changes.
+    entries: Vec<RoomEntry>,
+}
+
+/// An entry read with its message's changes (one JSON per line): a message as it is now.
+fn current(json: &str, changes: &str) -> Result<RoomEntry, String> {
+    let mut entry: RoomEntry = parse(json)?;
+    if let RoomEntry::Message(message) = &mut entry {
+        for line in changes.lines() {
+            let change: RoomChange = parse(line)?;
+            message.apply(&change.from, &change.change);
+        }
+    }
+    Ok(entry)
 }
 
 /// The JSON members of a room message the script completes with `id` and `seq` (field order
@@ -803,6 +917,18 @@ struct RoomBody<'a> {
     text: &'a str,
     ts: u64,
     client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_to: Option<shared::Quote>,
+}
+
+/// The same for a change (field order as in [`RoomChange`]).
+#[derive(Serialize)]
+struct ChangeBody<'a> {
+    from: &'a str,
+    ts: u64,
+    client_id: &'a str,
+    target: MessageId,
+    change: &'a Change,
 }
 
 /// The same for a direct message (the script adds `id`).

@@ -10,7 +10,8 @@ impl Hub {
             let message = format!("join {room} before reading its history");
             return self.refuse(conn, ErrorCode::NotInRoom, &message, None);
         }
-        let range = RoomRange::Before(before);
+        // SQLite integers are signed: a larger `before` means "the latest page" anyway.
+        let range = RoomRange::Before(before.min(i64::MAX as u64));
         let read = Read::Room {
             room,
             range,
@@ -37,21 +38,72 @@ impl Hub {
         conn: ConnId,
         user: UserId,
         room: RoomName,
-        text: Text,
+        body: Body,
         client_id: ClientMsgId,
     ) {
         if !self.rooms.contains(&room, conn) {
             let message = format!("join {room} before sending to it");
             return self.refuse(conn, ErrorCode::NotInRoom, &message, Some(client_id));
         }
-        if let Err(message) = self.check_length(&text) {
+        if let Body::Text { text, .. } = &body
+            && let Err(message) = self.check_length(text)
+        {
             return self.refuse(conn, ErrorCode::TooLong, &message, Some(client_id));
         }
         if let Some(message) = self.muted(user, &room) {
             return self.refuse(conn, ErrorCode::Muted, &message, Some(client_id));
         }
         self.stop_typing(&room, user);
-        self.append(conn, user, None, Target::Room(room), text, client_id);
+        self.append(conn, user, None, Target::Room(room), body, client_id);
+    }
+
+    /// An edit, deletion or reaction: checked here as far as the hub knows (in the room, not
+    /// muted, the text's length, the deleter's rank); whether the message is there and whose
+    /// it is, the store checks as it writes the change into the log.
+    pub(super) fn change(
+        &mut self,
+        conn: ConnId,
+        user: UserId,
+        room: RoomName,
+        target: MessageId,
+        change: Change,
+        client_id: ClientMsgId,
+    ) {
+        if !self.rooms.contains(&room, conn) {
+            let message = format!("join {room} before changing its messages");
+            return self.refuse(conn, ErrorCode::NotInRoom, &message, Some(client_id));
+        }
+        let authority = match &change {
+            Change::Edited { text } => {
+                if let Err(message) = self.check_length(text) {
+                    return self.refuse(conn, ErrorCode::TooLong, &message, Some(client_id));
+                }
+                Authority::Author
+            }
+            Change::Reacted { .. } => Authority::Anyone,
+            Change::Deleted => {
+                let moderator = self.person(user).is_some_and(|person| {
+                    crate::policy::moderates(self.policies.get(&room), &person)
+                });
+                if moderator {
+                    Authority::Anyone
+                } else {
+                    Authority::Author
+                }
+            }
+        };
+        // A deletion says nothing: a muted user may still take their words back.
+        if !matches!(change, Change::Deleted)
+            && let Some(message) = self.muted(user, &room)
+        {
+            return self.refuse(conn, ErrorCode::Muted, &message, Some(client_id));
+        }
+        let body = Body::Change {
+            target,
+            change,
+            authority,
+        };
+        self.append(conn, user, None, Target::Room(room), body, client_id);
     }
 
     /// Hands a message to the store; [`Hub::stored`] sends it on once it is written.
@@ -61,7 +113,7 @@ impl Hub {
         sender: UserId,
         recipient: Option<UserId>,
         target: Target,
-        text: Text,
+        body: Body,
         client_id: ClientMsgId,
     ) {
         if self.unstored >= self.max_unstored {
@@ -75,7 +127,7 @@ impl Hub {
             target,
             sender: profile.key.clone(),
             from: profile.nick.clone(),
-            text,
+            body,
             client_id: client_id.clone(),
             ts: store::now_ms(),
         };
@@ -107,8 +159,8 @@ impl Hub {
                     return;
                 };
                 match outcome {
-                    Appended::New(Stored::Room { room, message }) => {
-                        let event = message.into_said(room.clone());
+                    Appended::New(Stored::Room { room, entry }) => {
+                        let event = entry.into_event(room.clone());
                         self.broadcast_live(&room, &event);
                     }
                     Appended::New(Stored::Direct(message)) => {
@@ -117,8 +169,8 @@ impl Hub {
                     }
                     // A retry of a stored message: the original acknowledgement, to the
                     // sender only (everyone else has it already).
-                    Appended::Duplicate(Stored::Room { room, message }) => {
-                        self.send_to(conn, &message.into_said(room));
+                    Appended::Duplicate(Stored::Room { room, entry }) => {
+                        self.send_to(conn, &entry.into_event(room));
                     }
                     Appended::Duplicate(Stored::Direct(message)) => {
                         self.send_to(conn, &message.into_event());
@@ -126,14 +178,17 @@ impl Hub {
                     Appended::Failed(reason) => {
                         self.refuse(conn, ErrorCode::StoreFailed, &reason, Some(client_id));
                     }
+                    Appended::Refused(code, reason) => {
+                        self.refuse(conn, code, &reason, Some(client_id));
+                    }
                     Appended::NoRecipient(to) => self.no_such_user(conn, &to, client_id),
                     // Delivered by the feed (`LiveRoom`/`LiveDirect`), like everyone's.
                     Appended::Sent => {}
                 }
             }
             store::Event::Read { ctx, answer } => self.answered(ctx, answer),
-            store::Event::LiveRoom { room, message } => {
-                let event = message.into_said(room.clone());
+            store::Event::LiveRoom { room, entry } => {
+                let event = entry.into_event(room.clone());
                 self.broadcast_live(&room, &event);
             }
             store::Event::LogReset { log } => self.log_reset(log),
@@ -230,6 +285,7 @@ impl Hub {
                 room,
                 mode,
                 mut messages,
+                changes,
                 more_before,
                 epoch,
                 members,
@@ -271,6 +327,7 @@ impl Hub {
                     room,
                     mode,
                     messages,
+                    changes,
                     more_before,
                     epoch,
                 }
@@ -329,7 +386,7 @@ impl Hub {
             },
             None => return self.no_such_user(conn, to, client_id),
         };
-        self.append(conn, user, recipient, target, text, client_id);
+        self.append(conn, user, recipient, target, Body::text(text), client_id);
     }
 
     fn no_such_user(&mut self, conn: ConnId, to: &Nick, client_id: ClientMsgId) {

@@ -31,8 +31,8 @@ use std::{
 };
 
 use shared::{
-    ClientMsg, ClientMsgId, Epoch, ErrorCode, MessageId, ModAction, Nick, RemovedReason, RoomInfo,
-    RoomName, ServerMsg, Text, UserToken,
+    Change, ClientMsg, ClientMsgId, Epoch, ErrorCode, MessageId, ModAction, Nick, RemovedReason,
+    RoomInfo, RoomName, ServerMsg, Text, UserToken,
 };
 use tokio::{
     sync::mpsc,
@@ -49,7 +49,10 @@ use crate::{
     metrics::Metrics,
     outgoing::Frame,
     rooms::Rooms,
-    store::{self, Answer, Appended, NewMessage, OpenError, Read, RoomRange, Stored, Target},
+    store::{
+        self, Answer, Appended, Authority, Body, NewMessage, OpenError, Read, RoomRange, Stored,
+        Target,
+    },
 };
 
 /// The hub task has stopped (server shutting down).
@@ -461,9 +464,10 @@ impl Hub {
                     room,
                     text,
                     client_id,
+                    reply_to,
                 },
             ) => {
-                self.say(conn, user, room, text, client_id);
+                self.say(conn, user, room, Body::Text { text, reply_to }, client_id);
             }
             (Some(user), ClientMsg::Typing { room }) => self.typing(conn, user, room),
             (
@@ -523,9 +527,40 @@ impl Hub {
                 };
                 self.moderate(conn, user, room, Act::Mute { until_ms }, Some(target));
             }
-            (Some(user), ClientMsg::DeleteMessage { room, seq }) => {
-                self.moderate(conn, user, room, Act::Delete { seq }, None);
-            }
+            (
+                Some(user),
+                ClientMsg::DeleteMessage {
+                    room,
+                    id,
+                    client_id,
+                },
+            ) => self.change(conn, user, room, id, Change::Deleted, client_id),
+            (
+                Some(user),
+                ClientMsg::Edit {
+                    room,
+                    id,
+                    text,
+                    client_id,
+                },
+            ) => self.change(conn, user, room, id, Change::Edited { text }, client_id),
+            (
+                Some(user),
+                ClientMsg::React {
+                    room,
+                    id,
+                    emoji,
+                    on,
+                    client_id,
+                },
+            ) => self.change(
+                conn,
+                user,
+                room,
+                id,
+                Change::Reacted { emoji, on },
+                client_id,
+            ),
             // The session answers it (crate::session); one reaching here has no token to renew.
             (Some(_), ClientMsg::Reauth { .. }) => self.refuse(
                 conn,
@@ -612,6 +647,7 @@ mod tests {
             room: RoomName::default_room(),
             text: text.try_into().unwrap(),
             client_id: "c1".parse().unwrap(),
+            reply_to: None,
         }
     }
 

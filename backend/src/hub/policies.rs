@@ -93,7 +93,7 @@ impl Hub {
         });
     }
 
-    fn person(&self, user: UserId) -> Option<Person> {
+    pub(super) fn person(&self, user: UserId) -> Option<Person> {
         self.users.get(&user).map(|u| Person {
             admin: self.admins.contains(&u.key),
             key: u.key.clone(),

@@ -464,6 +464,7 @@ impl Chat {
             room: room.parse().unwrap(),
             text: text.try_into().unwrap(),
             client_id: client_id.parse().unwrap(),
+            reply_to: None,
         })
         .await;
     }

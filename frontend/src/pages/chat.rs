@@ -27,6 +27,11 @@ pub struct ChatCtx {
     connection: StoredValue<Option<Connection>, LocalStorage>,
     /// The nickname is a login's (accounts, jwt): it cannot be changed here.
     pub logged_in: bool,
+    /// The composer's text (an edit puts the message's text here).
+    pub draft: RwSignal<String>,
+    /// A quote was clicked whose original is not loaded: older pages are asked for until it
+    /// is, then it is scrolled to.
+    pub seeking: RwSignal<Option<shared::MessageId>>,
 }
 
 impl ChatCtx {
@@ -91,6 +96,8 @@ pub fn ChatPage(
         status,
         connection,
         logged_in: login.is_some(),
+        draft: RwSignal::new(String::new()),
+        seeking: RwSignal::new(None),
     };
     provide_context(ctx);
 
@@ -542,6 +549,21 @@ fn MessageList() -> impl IntoView {
     };
     Effect::new(move |_| {
         lines.track();
+        if let Some(id) = ctx.seeking.get_untracked() {
+            // A page came: the original is here now (shown), or another page is needed.
+            if !show_line(id) {
+                match state.try_update(ChatState::load_older).flatten() {
+                    Some(request) => ctx.send(&request),
+                    None if state.with_untracked(|s| !s.current_loading_older()) => {
+                        ctx.seeking.set(None);
+                    }
+                    None => {}
+                }
+            } else {
+                ctx.seeking.set(None);
+            }
+            return;
+        }
         if stick.get_untracked()
             && let Some(el) = list.get()
         {
@@ -613,13 +635,60 @@ fn line_view(ctx: ChatCtx, line: &Line, starts_group: bool) -> impl IntoView + u
     );
     let retry =
         (line.mine && matches!(line.delivery, Delivery::Failed(_))).then(|| line.client_id.clone());
-    // Moderators (and owners) of the room may delete any stored line of it.
-    let deletable = line.seq.and_then(|seq| {
-        ctx.state.with_untracked(|s| match &s.current {
-            Some(Target::Room(room)) if s.moderates(room) => Some((room.clone(), seq)),
-            _ => None,
-        })
+    // Stored room lines get actions: reply and react for all, edit for the author, delete
+    // for the author and the room's moderators.
+    let in_room = ctx.state.with_untracked(|s| match &s.current {
+        Some(Target::Room(room)) => Some(s.moderates(room)),
+        _ => None,
     });
+    let actions = match (line.id, in_room) {
+        (Some(id), Some(moderator)) if !line.deleted => {
+            Some(line_actions(ctx, id, line.mine, line.mine || moderator))
+        }
+        _ => None,
+    };
+    let quote = line.reply_to.clone().map(|quote| {
+        let target = quote.id;
+        view! {
+            <button class="quote" data-testid="quote" title="Show the message answered"
+                on:click=move |_| seek(ctx, target)>
+                <span class="quote-from">{quote.from.to_string()}</span>
+                <span class="quote-text">{quote.text}</span>
+            </button>
+        }
+    });
+    let reactions = line.id.filter(|_| !line.reactions.is_empty()).map(|id| {
+        let me = ctx.state.with_untracked(|s| s.me.clone());
+        line.reactions
+            .iter()
+            .map(|reaction| {
+                let emoji = reaction.emoji.to_string();
+                let mine = me
+                    .as_ref()
+                    .is_some_and(|me| reaction.users.iter().any(|u| u.key() == me.key()));
+                let who = reaction
+                    .users
+                    .iter()
+                    .map(Nick::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let label = format!("{emoji} {}", reaction.users.len());
+                let class = if mine { "reaction mine" } else { "reaction" };
+                view! {
+                    <button class=class data-testid="reaction" title=who aria-pressed=mine.to_string()
+                        on:click=move |_| react(ctx, id, &emoji)>
+                        {label}
+                    </button>
+                }
+            })
+            .collect_view()
+    });
+    let class = if line.deleted {
+        format!("{class} deleted")
+    } else {
+        class
+    };
+    let data_id = line.id.map(|id| id.0.to_string());
     let header = starts_group.then(|| {
         let time = line.ts.map(local_time).unwrap_or_default();
         view! {
@@ -630,9 +699,15 @@ fn line_view(ctx: ChatCtx, line: &Line, starts_group: bool) -> impl IntoView + u
         }
     });
     view! {
-        <li class=class data-testid="line" data-state=state>
+        <li class=class data-testid="line" data-state=state data-id=data_id>
             {header}
-            <div class="bubble">{line.text.clone()}</div>
+            {quote}
+            <div class="bubble">
+                {line.text.clone()}
+                {line.edited.then(|| view! { <span class="edited" data-testid="edited">" (edited)"</span> })}
+            </div>
+            {reactions.map(|r| view! { <div class="reactions">{r}</div> })}
+            {actions}
             {detail.map(|d| view! { <div class="delivery">{d}</div> })}
             {retry.map(|client_id| view! {
                 <button class="retry" data-testid="retry" on:click=move |_| {
@@ -643,15 +718,101 @@ fn line_view(ctx: ChatCtx, line: &Line, starts_group: bool) -> impl IntoView + u
                     }
                 }>"Retry"</button>
             })}
-            {deletable.map(|(room, seq)| view! {
-                <button class="mod-action" title="Delete this message for everyone"
-                    data-testid="delete-line"
-                    on:click=move |_| ctx.send(&ClientMsg::DeleteMessage { room: room.clone(), seq })>
-                    "Delete"
-                </button>
-            })}
         </li>
     }
+}
+
+/// The quick reactions offered on every line ("…" asks for any other emoji).
+const QUICK_REACTIONS: [&str; 4] = ["👍", "❤️", "😂", "🎉"];
+
+/// Reply, react, and (when allowed) edit and delete, for the stored line `id`.
+fn line_actions(
+    ctx: ChatCtx,
+    id: shared::MessageId,
+    editable: bool,
+    deletable: bool,
+) -> impl IntoView + use<> {
+    let quick = QUICK_REACTIONS
+        .iter()
+        .map(|emoji| {
+            view! {
+                <button class="line-action" data-testid="quick-reaction" title=format!("React with {emoji}")
+                    on:click=move |_| react(ctx, id, emoji)>{*emoji}</button>
+            }
+        })
+        .collect_view();
+    let other = move |_| {
+        let typed = web_sys::window().and_then(|w| {
+            w.prompt_with_message("React with which emoji?")
+                .ok()
+                .flatten()
+        });
+        if let Some(emoji) = typed.filter(|e| !e.trim().is_empty()) {
+            react(ctx, id, emoji.trim());
+        }
+    };
+    view! {
+        <div class="line-actions">
+            <button class="line-action" data-testid="reply-line" on:click=move |_| {
+                ctx.state.update(|s| s.reply_to(id));
+            }>"Reply"</button>
+            {quick}
+            <button class="line-action" title="React with another emoji" on:click=other>"…"</button>
+            {editable.then(|| view! {
+                <button class="line-action" data-testid="edit-line" on:click=move |_| {
+                    if let Some(text) = ctx.state.try_update(|s| s.start_edit(id)).flatten() {
+                        ctx.draft.set(text);
+                    }
+                }>"Edit"</button>
+            })}
+            {deletable.then(|| view! {
+                <button class="line-action mod-action" title="Delete this message for everyone"
+                    data-testid="delete-line"
+                    on:click=move |_| {
+                        if let Some(request) = ctx.state.try_update(|s| s.delete(id)).flatten() {
+                            ctx.send(&request);
+                        }
+                    }>"Delete"</button>
+            })}
+        </div>
+    }
+}
+
+/// Toggles our reaction `emoji` on line `id`.
+fn react(ctx: ChatCtx, id: shared::MessageId, emoji: &str) {
+    if let Some(request) = ctx.state.try_update(|s| s.react(id, emoji)).flatten() {
+        ctx.send(&request);
+    }
+}
+
+/// Scrolls to line `id` and highlights it; if it is not loaded, loads older pages until it
+/// is (see [`ChatCtx::seeking`]).
+fn seek(ctx: ChatCtx, id: shared::MessageId) {
+    if show_line(id) {
+        return;
+    }
+    ctx.seeking.set(Some(id));
+    match ctx.state.try_update(ChatState::load_older).flatten() {
+        Some(request) => ctx.send(&request),
+        None => ctx.seeking.set(None),
+    }
+}
+
+/// Scrolls line `id` into view and marks it for a moment; false if it is not on the page.
+fn show_line(id: shared::MessageId) -> bool {
+    let found = web_sys::window().and_then(|w| w.document()).and_then(|d| {
+        d.query_selector(&format!("li[data-id=\"{}\"]", id.0))
+            .ok()
+            .flatten()
+    });
+    let Some(element) = found else {
+        return false;
+    };
+    let options = web_sys::ScrollIntoViewOptions::new();
+    options.set_block(web_sys::ScrollLogicalPosition::Center);
+    element.scroll_into_view_with_scroll_into_view_options(&options);
+    let _ = element.class_list().add_1("sought");
+    true
 }
 
 /// "HH:MM" in the browser's time zone.
@@ -696,7 +857,7 @@ fn Notices() -> impl IntoView {
 #[component]
 fn Composer() -> impl IntoView {
     let ctx = expect_context::<ChatCtx>();
-    let draft = RwSignal::new(String::new());
+    let draft = ctx.draft;
     let problem = RwSignal::new(None::<String>);
     let last_typing = StoredValue::new(f64::NEG_INFINITY);
     let offline_reason = move || match ctx.status.get() {
@@ -747,7 +908,29 @@ fn Composer() -> impl IntoView {
             send();
         }
     };
+    // What the next message answers, or that it replaces a message's text.
+    let context_bar = move || {
+        ctx.state.with(|s| {
+            if s.editing.is_some() {
+                Some("Editing your message".to_owned())
+            } else {
+                s.replying
+                    .as_ref()
+                    .map(|q| format!("Replying to {}: {}", q.from, q.text))
+            }
+        })
+    };
+    let cancel = move |_| {
+        ctx.state.update(ChatState::cancel_compose);
+        draft.set(String::new());
+    };
     view! {
+        <Show when=move || context_bar().is_some()>
+            <div class="compose-context" data-testid="compose-context">
+                <span>{context_bar}</span>
+                <button class="dismiss" data-testid="compose-cancel" on:click=cancel>"Cancel"</button>
+            </div>
+        </Show>
         <form class="composer chat-composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
             <textarea
                 rows="1"

@@ -1,0 +1,401 @@
+//! Edits, deletions, reactions and replies over real sockets, in both modes (single node;
+//! two nodes sharing a real `redis-server`, the two users on different nodes): each seen live
+//! by both users, each caught up exactly by a user who was away, history pages showing every
+//! message as it is now, and every wrong request refused with a typed error.
+
+// Test helpers below #[test] fns panic on purpose, as the tests do.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{Chat, STEP, TestServer, redis_server::RedisServer, token_for};
+use shared::{
+    Change, ClientMsg, Emoji, ErrorCode, HistoryMode, MessageId, RoomMessage, RoomName, ServerMsg,
+};
+
+const ROOM: &str = "talk";
+
+fn room() -> RoomName {
+    ROOM.parse().unwrap()
+}
+
+fn thumbs() -> Emoji {
+    "👍".parse().unwrap()
+}
+
+/// Reads until an event `wanted` accepts arrives (within [`STEP`]), skipping the others.
+async fn until(chat: &mut Chat, what: &str, wanted: impl Fn(&ServerMsg) -> bool) -> ServerMsg {
+    let found = tokio::time::timeout(STEP, async {
+        loop {
+            let event = chat.recv_any().await;
+            if wanted(&event) {
+                return event;
+            }
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// Sends `request` and returns the error code it gets (it must get one).
+async fn refused(chat: &mut Chat, request: ClientMsg) -> ErrorCode {
+    chat.send(&request).await;
+    match until(chat, "an error", |e| matches!(e, ServerMsg::Error { .. })).await {
+        ServerMsg::Error { code, .. } => code,
+        _ => unreachable!(),
+    }
+}
+
+/// Says `text` (answering `reply_to`) and returns the acknowledgement.
+async fn say(
+    chat: &mut Chat,
+    text: &str,
+    client_id: &str,
+    reply_to: Option<MessageId>,
+) -> ServerMsg {
+    chat.send(&ClientMsg::Say {
+        room: room(),
+        text: text.try_into().unwrap(),
+        client_id: client_id.parse().unwrap(),
+        reply_to,
+    })
+    .await;
+    let id: shared::ClientMsgId = client_id.parse().unwrap();
+    until(
+        chat,
+        "said",
+        |e| matches!(e, ServerMsg::Said { client_id, .. } if *client_id == id),
+    )
+    .await
+}
+
+fn id_of(said: &ServerMsg) -> MessageId {
+    match said {
+        ServerMsg::Said { id, .. } => *id,
+        other => panic!("not a said: {other:?}"),
+    }
+}
+
+/// Waits for the `changed` with this `client_id` and returns it.
+async fn changed(chat: &mut Chat, client_id: &str) -> ServerMsg {
+    let id: shared::ClientMsgId = client_id.parse().unwrap();
+    until(
+        chat,
+        "changed",
+        |e| matches!(e, ServerMsg::Changed { client_id, .. } if *client_id == id),
+    )
+    .await
+}
+
+fn seq_of(event: &ServerMsg) -> u64 {
+    match event {
+        ServerMsg::Said { seq, .. } | ServerMsg::Changed { seq, .. } => *seq,
+        other => panic!("no seq: {other:?}"),
+    }
+}
+
+fn edit(id: MessageId, text: &str, client_id: &str) -> ClientMsg {
+    ClientMsg::Edit {
+        room: room(),
+        id,
+        text: text.try_into().unwrap(),
+        client_id: client_id.parse().unwrap(),
+    }
+}
+
+fn react(id: MessageId, emoji: Emoji, on: bool, client_id: &str) -> ClientMsg {
+    ClientMsg::React {
+        room: room(),
+        id,
+        emoji,
+        on,
+        client_id: client_id.parse().unwrap(),
+    }
+}
+
+fn delete(id: MessageId, client_id: &str) -> ClientMsg {
+    ClientMsg::DeleteMessage {
+        room: room(),
+        id,
+        client_id: client_id.parse().unwrap(),
+    }
+}
+
+/// Sends `request` from `actor` and waits until both `actor` and `other` have its `changed`.
+async fn change_seen_by_both(actor: &mut Chat, other: &mut Chat, request: ClientMsg) -> ServerMsg {
+    let client_id = request.clone().into_client_id().unwrap();
+    actor.send(&request).await;
+    let mine = changed(actor, client_id.as_str()).await;
+    let theirs = changed(other, client_id.as_str()).await;
+    assert_eq!(mine, theirs);
+    mine
+}
+
+/// Reconnects `nick` with `since` in the room and returns its catch-up `history`.
+async fn reconnect(
+    server: &TestServer,
+    nick: &str,
+    since: u64,
+    epoch: shared::Epoch,
+) -> (Chat, ServerMsg) {
+    let mut chat = server.chat_socket().await;
+    chat.send(&ClientMsg::Hello {
+        nick: nick.parse().unwrap(),
+        token: token_for(nick),
+        rooms: vec![room()],
+        since: BTreeMap::from([(room(), since)]),
+        epochs: BTreeMap::from([(room(), epoch)]),
+        direct_since: None,
+        direct_epoch: None,
+        jwt: None,
+    })
+    .await;
+    let history = until(&mut chat, "history", |e| {
+        matches!(e, ServerMsg::History { .. })
+    })
+    .await;
+    (chat, history)
+}
+
+async fn epoch_of(chat: &mut Chat) -> shared::Epoch {
+    chat.send(&ClientMsg::LoadOlder {
+        room: room(),
+        before: u64::MAX,
+    })
+    .await;
+    match until(chat, "history", |e| matches!(e, ServerMsg::History { .. })).await {
+        ServerMsg::History { epoch, .. } => epoch,
+        _ => unreachable!(),
+    }
+}
+
+/// The messages of a `history` with its `changes` applied, by id (what a client shows).
+fn shown(
+    history: ServerMsg,
+    mut known: BTreeMap<MessageId, RoomMessage>,
+) -> BTreeMap<MessageId, RoomMessage> {
+    let ServerMsg::History {
+        messages, changes, ..
+    } = history
+    else {
+        panic!("not a history: {history:?}");
+    };
+    for message in messages {
+        known.insert(message.id, message);
+    }
+    for change in changes {
+        if let Some(message) = known.get_mut(&change.target) {
+            message.apply(&change.from, &change.change);
+        }
+    }
+    known
+}
+
+async fn edits_deletes_reactions_and_replies(redis: Option<RedisServer>) {
+    let url = redis.as_ref().map(RedisServer::url);
+    let here = TestServer::spawn(common::patient_config(url.clone()));
+    let there = url.map(|url| TestServer::spawn(common::patient_config(Some(url))));
+    let there = there.as_ref().unwrap_or(&here);
+    let mut ann = here.chat_as("ann", &[ROOM]).await;
+    let mut bob = there.chat_as("bob", &[ROOM]).await;
+    let mut carol = here.chat_as("carol", &[]).await;
+
+    // A message, and a reply quoting it, seen by both.
+    let hello = say(&mut ann, "hello", "a1", None).await;
+    let first = id_of(&hello);
+    until(&mut bob, "ann's message", |e| *e == hello).await;
+    let reply = say(&mut bob, "hi ann", "b1", Some(first)).await;
+    let ServerMsg::Said {
+        reply_to: Some(quote),
+        ..
+    } = &reply
+    else {
+        panic!("no quote: {reply:?}");
+    };
+    assert_eq!(
+        (quote.id, quote.from.as_str(), quote.text.as_str()),
+        (first, "ann", "hello")
+    );
+    until(&mut ann, "bob's reply", |e| *e == reply).await;
+
+    // What nobody may do.
+    assert_eq!(
+        refused(&mut bob, edit(first, "mine now", "b2")).await,
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        refused(&mut bob, delete(first, "b3")).await,
+        ErrorCode::Forbidden
+    );
+    let nowhere = MessageId(1_000_000);
+    assert_eq!(
+        refused(&mut ann, edit(nowhere, "x", "a2")).await,
+        ErrorCode::NoSuchMessage
+    );
+    assert_eq!(
+        refused(&mut bob, react(nowhere, thumbs(), true, "b4")).await,
+        ErrorCode::NoSuchMessage
+    );
+    let answer_nothing = ClientMsg::Say {
+        room: room(),
+        text: "re: nothing".try_into().unwrap(),
+        client_id: "b5".parse().unwrap(),
+        reply_to: Some(nowhere),
+    };
+    assert_eq!(
+        refused(&mut bob, answer_nothing).await,
+        ErrorCode::NoSuchMessage
+    );
+    assert_eq!(
+        refused(&mut carol, react(first, thumbs(), true, "c1")).await,
+        ErrorCode::NotInRoom
+    );
+    let bad_emoji =
+        r#"{"type":"react","room":"talk","id":1,"emoji":"ok","on":true,"client_id":"c2"}"#;
+    carol.send_raw(bad_emoji).await;
+    assert_eq!(carol.recv_error().await, ErrorCode::Invalid);
+
+    // Live: an edit, a reaction given twice (once counts), a deletion of one's own message.
+    let edited = change_seen_by_both(&mut ann, &mut bob, edit(first, "hello all", "a3")).await;
+    assert!(
+        matches!(&edited, ServerMsg::Changed { target, change: Change::Edited { text }, .. }
+        if *target == first && text.as_str() == "hello all")
+    );
+    let thumbs_up =
+        change_seen_by_both(&mut bob, &mut ann, react(first, thumbs(), true, "b6")).await;
+    change_seen_by_both(&mut bob, &mut ann, react(first, thumbs(), true, "b7")).await;
+    let oops = id_of(&say(&mut bob, "oops", "b8", None).await);
+    let gone = change_seen_by_both(&mut bob, &mut ann, delete(oops, "b9")).await;
+    // A deleted message cannot be changed any more.
+    assert_eq!(
+        refused(&mut bob, edit(oops, "back", "b10")).await,
+        ErrorCode::NoSuchMessage
+    );
+    // A resent change (same client_id) is the same entry, not a second one.
+    bob.send(&delete(oops, "b9")).await;
+    assert_eq!(changed(&mut bob, "b9").await, gone);
+
+    // Bob goes away; meanwhile ann edits again, reacts, says something and deletes it.
+    let since = seq_of(&gone);
+    let epoch = epoch_of(&mut bob).await;
+    drop(bob);
+    join(&mut carol).await;
+    change_seen_by_both(&mut ann, &mut carol, edit(first, "hello everyone", "a4")).await;
+    let heart: Emoji = "❤️".parse().unwrap();
+    ann.send(&react(first, heart.clone(), true, "a5")).await;
+    changed(&mut ann, "a5").await;
+    let later = id_of(&say(&mut ann, "later", "a6", None).await);
+    ann.send(&delete(later, "a7")).await;
+    let last = changed(&mut ann, "a7").await;
+
+    // Bob's catch-up (on his node) is exactly what he missed, and shows what ann sees.
+    let (_bob, history) = reconnect(there, "bob", since, epoch).await;
+    let ServerMsg::History {
+        mode,
+        changes,
+        messages,
+        ..
+    } = &history
+    else {
+        unreachable!()
+    };
+    assert_eq!(*mode, HistoryMode::CatchUp);
+    let seqs: Vec<u64> = messages
+        .iter()
+        .map(|m| m.seq)
+        .chain(changes.iter().map(|c| c.seq))
+        .collect();
+    let mut sorted = seqs.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        (since + 1..=seq_of(&last)).collect::<Vec<_>>(),
+        "every entry once"
+    );
+    // What bob had: ann's message, with the changes he saw live.
+    let mut had = hello.clone().into_room_message().unwrap().1;
+    for event in [&edited, &thumbs_up] {
+        if let ServerMsg::Changed { from, change, .. } = event {
+            had.apply(from, change);
+        }
+    }
+    let known = BTreeMap::from([(first, had)]);
+    let view = shown(history, known);
+    let message = &view[&first];
+    assert_eq!(
+        (message.text.as_str(), message.edited),
+        ("hello everyone", true)
+    );
+    let reactions: Vec<(&str, Vec<&str>)> = message
+        .reactions
+        .iter()
+        .map(|r| {
+            (
+                r.emoji.as_str(),
+                r.users.iter().map(|u| u.as_str()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(reactions, [("👍", vec!["bob"]), ("❤️", vec!["ann"])]);
+    assert!(view[&later].deleted);
+    assert_eq!(view[&later].text.as_str(), RoomMessage::DELETED_TEXT);
+
+    // A fresh page shows the present state too: edited, reacted, the quote, the placeholder.
+    let mut dan = there.chat_socket().await;
+    dan.send(&ClientMsg::Hello {
+        nick: "dan".parse().unwrap(),
+        token: token_for("dan"),
+        rooms: vec![room()],
+        since: BTreeMap::new(),
+        epochs: BTreeMap::new(),
+        direct_since: None,
+        direct_epoch: None,
+        jwt: None,
+    })
+    .await;
+    let page = until(&mut dan, "history", |e| {
+        matches!(e, ServerMsg::History { .. })
+    })
+    .await;
+    let ServerMsg::History { mode, messages, .. } = page else {
+        unreachable!()
+    };
+    assert_eq!(mode, HistoryMode::Latest);
+    let by_id: BTreeMap<MessageId, &RoomMessage> = messages.iter().map(|m| (m.id, m)).collect();
+    assert_eq!(by_id[&first].text.as_str(), "hello everyone");
+    assert_eq!(by_id[&first].reactions.len(), 2);
+    assert_eq!(
+        by_id[&id_of(&reply)].reply_to.as_ref().map(|q| q.id),
+        Some(first)
+    );
+    assert!(by_id[&oops].deleted && by_id[&later].deleted);
+    assert!(
+        !messages
+            .iter()
+            .any(|m| m.text.as_str() == "oops" || m.text.as_str() == "later")
+    );
+}
+
+/// Joins the room and waits for its history.
+async fn join(chat: &mut Chat) {
+    chat.send(&ClientMsg::Join {
+        room: room(),
+        since: None,
+        epoch: None,
+    })
+    .await;
+    until(chat, "history", |e| matches!(e, ServerMsg::History { .. })).await;
+}
+
+#[actix_web::test]
+async fn single_node_edits_deletes_reactions_and_replies() {
+    edits_deletes_reactions_and_replies(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_edits_deletes_reactions_and_replies() {
+    let redis = RedisServer::start().await;
+    edits_deletes_reactions_and_replies(Some(redis)).await;
+}
