@@ -516,7 +516,7 @@ impl ChatState {
             }
             ServerMsg::Renamed { from, to } => self.rename(&from, &to),
             said @ ServerMsg::Said { .. } => {
-                if let Ok((room, message)) = said.into_room_message() {
+                if let Some((room, message)) = said.into_room_message() {
                     self.receive_said(&room, message);
                 }
             }
@@ -553,7 +553,7 @@ impl ChatState {
                 self.direct_history(mode, messages);
             }
             direct @ ServerMsg::Direct { .. } => {
-                if let Ok(message) = direct.into_direct_message() {
+                if let Some(message) = direct.into_direct_message() {
                     self.receive_direct(message);
                 }
             }

@@ -870,7 +870,7 @@ impl DirectMessage {
 
 impl ServerMsg {
     /// A `said` as its room and stored message (the inverse of [`RoomMessage::into_said`]).
-    pub fn into_room_message(self) -> Result<(RoomName, RoomMessage), Self> {
+    pub fn into_room_message(self) -> Option<(RoomName, RoomMessage)> {
         match self {
             Self::Said {
                 id,
@@ -881,19 +881,19 @@ impl ServerMsg {
                 ts,
                 client_id,
                 reply_to,
-            } => Ok((
+            } => Some((
                 room,
                 RoomMessage {
                     reply_to,
                     ..RoomMessage::new(id, seq, from, text, ts, client_id)
                 },
             )),
-            other => Err(other),
+            _ => None,
         }
     }
 
     /// A `direct` as its stored message (the inverse of [`DirectMessage::into_event`]).
-    pub fn into_direct_message(self) -> Result<DirectMessage, Self> {
+    pub fn into_direct_message(self) -> Option<DirectMessage> {
         match self {
             Self::Direct {
                 id,
@@ -902,7 +902,7 @@ impl ServerMsg {
                 text,
                 ts,
                 client_id,
-            } => Ok(DirectMessage {
+            } => Some(DirectMessage {
                 id,
                 from,
                 to,
@@ -910,7 +910,7 @@ impl ServerMsg {
                 ts,
                 client_id,
             }),
-            other => Err(other),
+            _ => None,
         }
     }
 }
@@ -1168,7 +1168,7 @@ mod tests {
         };
         let room: RoomName = "r".parse().unwrap();
         let said = message.clone().into_said(room.clone());
-        assert_eq!(said.into_room_message(), Ok((room, message)));
+        assert_eq!(said.into_room_message(), Some((room, message)));
         let direct = DirectMessage {
             id: MessageId(1),
             from: "a".parse().unwrap(),
@@ -1179,12 +1179,12 @@ mod tests {
         };
         assert_eq!(
             direct.clone().into_event().into_direct_message(),
-            Ok(direct)
+            Some(direct)
         );
         let left = ServerMsg::Left {
             room: "r".parse().unwrap(),
         };
-        assert!(left.into_room_message().is_err());
+        assert!(left.into_room_message().is_none());
     }
 
     #[test]
