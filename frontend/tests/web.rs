@@ -981,3 +981,156 @@ async fn jwt_mode_enters_with_the_page_token_and_renews_it_before_it_expires() {
     js_sys::Reflect::set(&window, &JsValue::from_str(JWT_GLOBAL), &JsValue::UNDEFINED).unwrap();
     drop(source);
 }
+
+/// The line of `root` whose text contains `text` (the first one).
+fn line_with(root: &HtmlElement, text: &str) -> Option<web_sys::Element> {
+    let lines = root.query_selector_all("[data-testid=line]").unwrap();
+    (0..lines.length())
+        .filter_map(|i| lines.item(i))
+        .map(|node| node.unchecked_into::<web_sys::Element>())
+        .find(|line| line.text_content().unwrap_or_default().contains(text))
+}
+
+/// Clicks the button `test_id` inside the line showing `text`.
+fn click_in_line(root: &HtmlElement, text: &str, test_id: &str) {
+    line_with(root, text)
+        .unwrap_or_else(|| panic!("no line shows {text:?}"))
+        .query_selector(&format!("[data-testid={test_id}]"))
+        .unwrap()
+        .unwrap_or_else(|| panic!("the line {text:?} has no {test_id}"))
+        .unchecked_into::<HtmlElement>()
+        .click();
+}
+
+/// The next `changed` event `client` receives.
+async fn next_change(client: &mut ChatClient) -> (shared::MessageId, shared::Change) {
+    loop {
+        if let ServerMsg::Changed { target, change, .. } = client.recv().await {
+            return (target, change);
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn replies_reactions_edits_and_deletions_from_the_page_reach_others_and_back() {
+    let editor = unique("editor");
+    let (root, _mounted) = enter_chat(&editor).await;
+    let mut friend = ChatClient::join(&unique("friend"), &[]).await;
+    let original = unique("lunch at noon?");
+    friend
+        .send(&ClientMsg::Say {
+            room: "lobby".parse().unwrap(),
+            text: original.as_str().try_into().unwrap(),
+            client_id: unique("f1").parse().unwrap(),
+            reply_to: None,
+        })
+        .await;
+    let ServerMsg::Said {
+        id: original_id, ..
+    } = friend.next_said().await
+    else {
+        unreachable!()
+    };
+    wait_until("the page shows the friend's message", || {
+        line_with(&root, &original).is_some()
+    })
+    .await;
+
+    // A reply quotes the original, for the friend too.
+    click_in_line(&root, &original, "reply-line");
+    leptos::task::tick().await;
+    assert!(text_of(&root, "compose-context").contains("Replying to"));
+    let answer = unique("yes, see you");
+    fill(&root, "composer-input", &answer).await;
+    find::<HtmlButtonElement>(&root, "composer-send").click();
+    match friend.next_said().await {
+        ServerMsg::Said {
+            reply_to: Some(quote),
+            text,
+            ..
+        } => {
+            assert_eq!((quote.id, text.as_str()), (original_id, answer.as_str()));
+        }
+        other => panic!("expected the reply, got {other:?}"),
+    }
+    wait_until("the reply shows its quote", || {
+        line_with(&root, &answer).is_some_and(|l| {
+            l.query_selector("[data-testid=quote]").unwrap().is_some()
+                && l.query_selector("[data-testid=edit-line]")
+                    .unwrap()
+                    .is_some()
+        })
+    })
+    .await;
+    // Clicking the quote shows the original.
+    click_in_line(&root, &answer, "quote");
+    wait_until("the original is marked", || {
+        line_with(&root, &original).is_some_and(|l| l.class_list().contains("sought"))
+    })
+    .await;
+
+    // A reaction from the page; the chip counts it.
+    click_in_line(&root, &original, "quick-reaction");
+    let (target, change) = next_change(&mut friend).await;
+    assert_eq!(target, original_id);
+    assert!(
+        matches!(change, shared::Change::Reacted { on: true, .. }),
+        "{change:?}"
+    );
+    wait_until("the reaction chip shows 1", || {
+        line_with(&root, &original).is_some_and(|l| {
+            l.query_selector("[data-testid=reaction]")
+                .unwrap()
+                .is_some_and(|chip| chip.text_content().unwrap_or_default().ends_with(" 1"))
+        })
+    })
+    .await;
+
+    // The friend edits their message: the page shows the new text, marked edited.
+    let corrected = unique("lunch at one?");
+    friend
+        .send(&ClientMsg::Edit {
+            room: "lobby".parse().unwrap(),
+            id: original_id,
+            text: corrected.as_str().try_into().unwrap(),
+            client_id: unique("f2").parse().unwrap(),
+        })
+        .await;
+    next_change(&mut friend).await; // its own acknowledgement
+    wait_until("the page shows the edit", || {
+        line_with(&root, &corrected)
+            .is_some_and(|l| l.query_selector("[data-testid=edited]").unwrap().is_some())
+    })
+    .await;
+
+    // The page edits its own reply, then deletes it.
+    click_in_line(&root, &answer, "edit-line");
+    leptos::task::tick().await;
+    let reworded = unique("yes, see you at one");
+    fill(&root, "composer-input", &reworded).await;
+    find::<HtmlButtonElement>(&root, "composer-send").click();
+    let (_, change) = next_change(&mut friend).await;
+    assert!(
+        matches!(&change, shared::Change::Edited { text } if text.as_str() == reworded),
+        "{change:?}"
+    );
+    wait_until("the page shows its edit", || {
+        line_with(&root, &reworded).is_some()
+    })
+    .await;
+    click_in_line(&root, &reworded, "delete-line");
+    let (_, change) = next_change(&mut friend).await;
+    assert_eq!(change, shared::Change::Deleted);
+    wait_until("the reply became a placeholder", || {
+        line_with(&root, &reworded).is_none()
+            && root
+                .query_selector("[data-testid=line].deleted")
+                .unwrap()
+                .is_some_and(|l| {
+                    l.text_content()
+                        .unwrap_or_default()
+                        .contains(shared::RoomMessage::DELETED_TEXT)
+                })
+    })
+    .await;
+}
