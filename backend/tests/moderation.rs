@@ -509,11 +509,13 @@ async fn every_role_and_request(users: &mut Users, room: &RoomName, private: boo
         // delete_message of someone else's message: moderators (and better) only; those not
         // inside are not in the room.
         let poster = if role == OWNER { MODERATOR } else { OWNER };
-        let id = say_and_wait(users.get(poster), room, &format!("del-{role}")).await;
+        // Client ids are per sender across rooms (single node): the room is part of them.
+        let tag = format!("del-{role}-{}", room.as_str());
+        let id = say_and_wait(users.get(poster), room, &tag).await;
         let delete = ClientMsg::DeleteMessage {
             room: room.clone(),
             id,
-            client_id: format!("del-{role}-by").parse().unwrap(),
+            client_id: format!("{tag}-by").parse().unwrap(),
         };
         let expect = if !inside(role) {
             Expect::Error(ErrorCode::NotInRoom)
@@ -654,7 +656,8 @@ async fn every_role_and_request(users: &mut Users, room: &RoomName, private: boo
         .ask(MUTED, say, "say once unmuted", said(&client_id))
         .await;
     // A deleted message is a placeholder in everybody's history afterwards.
-    let id = say_and_wait(users.get(MEMBER), room, "to-be-deleted").await;
+    let tag = format!("to-be-deleted-{}", room.as_str());
+    let id = say_and_wait(users.get(MEMBER), room, &tag).await;
     let delete = ClientMsg::DeleteMessage {
         room: room.clone(),
         id,
