@@ -110,6 +110,20 @@ impl<C: Send + 'static> Engine<C> {
         }
     }
 
+    /// Moves `user`'s read position in `place` forward; [`Event::UserEvent`] tells their tabs.
+    pub fn mark(&self, user: String, place: crate::store::Place, position: u64) {
+        let stored = match self {
+            Self::Embedded(store) => store.mark(user, place, position),
+            Self::Cluster(cluster) => {
+                cluster.mark(user, place, position);
+                Ok(())
+            }
+        };
+        if stored.is_err() {
+            tracing::warn!("read position dropped: the message store has stopped");
+        }
+    }
+
     /// Asks for every room with members across the cluster; [`Event::Rooms`] answers.
     pub fn rooms(&self, ctx: C) {
         if let Self::Cluster(cluster) = self {

@@ -80,6 +80,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN reply TEXT;
     CREATE INDEX messages_target ON messages (target, seq) WHERE target IS NOT NULL;
 ",
+    // How far each user (key) has read each room ('r:ROOM', a seq) and direct conversation
+    // ('d:NICKNAME-KEY', a message id).
+    "
+    CREATE TABLE reads (
+        user TEXT NOT NULL,
+        place TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        PRIMARY KEY (user, place)
+    ) WITHOUT ROWID;
+",
 ];
 
 /// How the store behaves; [`crate::Config`] fills it from flags.
@@ -255,6 +265,60 @@ pub enum Read {
     },
 }
 
+/// Where a user reads: a room, or the direct conversation with another user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A room (positions are `seq`s).
+    Room(RoomName),
+    /// The conversation with the user of this nickname (positions are message ids).
+    Direct(Nick),
+}
+
+impl Place {
+    /// Its key in storage: `r:ROOM` or `d:NICKNAME` (lower case).
+    pub fn key(&self) -> String {
+        match self {
+            Self::Room(room) => format!("r:{room}"),
+            Self::Direct(nick) => format!("d:{}", nick.key()),
+        }
+    }
+}
+
+/// A user's read positions, as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Positions {
+    /// Per room, the last `seq` read.
+    pub rooms: std::collections::BTreeMap<RoomName, u64>,
+    /// Per conversation (the other user's nickname in lower case), the last id read.
+    pub directs: std::collections::BTreeMap<Nick, u64>,
+}
+
+impl Positions {
+    /// Adds the position stored under `key` (see [`Place::key`]); unreadable keys are skipped.
+    pub fn insert(&mut self, key: &str, position: u64) {
+        if let Some(room) = key.strip_prefix("r:").and_then(|r| r.parse().ok()) {
+            self.rooms.insert(room, position);
+        } else if let Some(nick) = key.strip_prefix("d:").and_then(|n| n.parse().ok()) {
+            self.directs.insert(nick, position);
+        }
+    }
+
+    /// One position.
+    pub fn one(place: &Place, position: u64) -> Self {
+        let mut positions = Self::default();
+        positions.insert(&place.key(), position);
+        positions
+    }
+
+    /// The `read_positions` event.
+    pub fn into_event(self) -> shared::ServerMsg {
+        shared::ServerMsg::ReadPositions {
+            rooms: self.rooms,
+            directs: self.directs,
+        }
+    }
+}
+
 /// Who joins a room with a history read.
 #[derive(Debug, Clone)]
 pub struct Joiner {
@@ -316,6 +380,9 @@ pub enum Answer {
         messages: Vec<DirectMessage>,
         /// The log's epoch.
         epoch: Epoch,
+        /// The user's read positions (read with their direct messages: both are what the
+        /// user has, asked for once per `hello`).
+        positions: Positions,
     },
 }
 
@@ -379,6 +446,13 @@ pub enum Event<C> {
     /// or this node was cut off long enough to be taken for dead): the hub enters its users
     /// again.
     PresenceLost,
+    /// An event for every tab of `user` (a user key): a read position that moved.
+    UserEvent {
+        /// The user key.
+        user: String,
+        /// The event.
+        event: shared::ServerMsg,
+    },
     /// The answer to a room list request (cluster mode).
     Rooms {
         /// The context given with the request.
@@ -415,8 +489,19 @@ pub struct StoreMetrics {
 }
 
 enum Job<C> {
-    Append { ctx: C, message: NewMessage },
-    Read { ctx: C, read: Read },
+    Append {
+        ctx: C,
+        message: NewMessage,
+    },
+    Read {
+        ctx: C,
+        read: Read,
+    },
+    Mark {
+        user: String,
+        place: Place,
+        position: u64,
+    },
 }
 
 /// The handle jobs are queued through; dropping it lets the thread finish the queue and stop.
@@ -473,6 +558,18 @@ impl<C: Send + 'static> Store<C> {
     pub fn read(&self, ctx: C, read: Read) -> Result<(), StoreClosed> {
         self.jobs
             .send(Job::Read { ctx, read })
+            .map_err(|_| StoreClosed)
+    }
+
+    /// Moves `user`'s read position in `place` forward to `position` (never back); if it
+    /// moved, an [`Event::UserEvent`] tells the user's tabs.
+    pub fn mark(&self, user: String, place: Place, position: u64) -> Result<(), StoreClosed> {
+        self.jobs
+            .send(Job::Mark {
+                user,
+                place,
+                position,
+            })
             .map_err(|_| StoreClosed)
     }
 
@@ -582,6 +679,18 @@ impl<C> Writer<C> {
                         });
                         self.emit(Event::Read { ctx, answer });
                     }
+                    Job::Mark {
+                        user,
+                        place,
+                        position,
+                    } => match mark(&self.db, &user, &place, position) {
+                        Ok(true) => {
+                            let event = Positions::one(&place, position).into_event();
+                            self.emit(Event::UserEvent { user, event });
+                        }
+                        Ok(false) => {}
+                        Err(err) => tracing::error!(error = %err, "storing a read position failed"),
+                    },
                 }
             }
             self.commit(appends);
@@ -661,6 +770,29 @@ impl<C> Writer<C> {
             Err(err) => tracing::error!(error = %err, "retention failed; retrying later"),
         }
     }
+}
+
+/// Stores a read position if it is further than the stored one; whether it was.
+fn mark(db: &Connection, user: &str, place: &Place, position: u64) -> rusqlite::Result<bool> {
+    let changed = db
+        .prepare_cached(
+            "INSERT INTO reads (user, place, position) VALUES (?1, ?2, ?3)
+             ON CONFLICT (user, place) DO UPDATE SET position = excluded.position
+             WHERE excluded.position > reads.position",
+        )?
+        .execute(params![user, place.key(), position])?;
+    Ok(changed > 0)
+}
+
+/// Every read position of `user`.
+fn positions(tx: &Transaction<'_>, user: &str) -> rusqlite::Result<Positions> {
+    let mut positions = Positions::default();
+    let mut query = tx.prepare_cached("SELECT place, position FROM reads WHERE user = ?1")?;
+    let mut rows = query.query([user])?;
+    while let Some(row) = rows.next()? {
+        positions.insert(&row.get::<_, String>(0)?, row.get(1)?);
+    }
+    Ok(positions)
 }
 
 fn append_all(
@@ -1185,6 +1317,7 @@ fn read_direct(
         mode,
         messages,
         epoch: epoch.clone(),
+        positions: positions(tx, user)?,
     })
 }
 

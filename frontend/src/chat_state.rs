@@ -78,8 +78,8 @@ pub struct RoomView {
     pub lines: Vec<Line>,
     /// Who is typing, with when (page clock, ms) the indicator lapses if no stop arrives.
     pub typing: BTreeMap<Nick, f64>,
-    /// Lines that arrived while another conversation was shown.
-    pub unread: u32,
+    /// How far this user has read it (from the server, shared by their tabs and devices).
+    pub read: Option<u64>,
     /// The newest `seq` received, kept even when its line scrolled out of memory: what a
     /// reconnect asks to continue from.
     pub last_seq: Option<u64>,
@@ -130,6 +130,54 @@ pub struct ChatState {
     pub replying: Option<Quote>,
     /// The line being edited (chosen with "Edit"): the composer's text replaces its text.
     pub editing: Option<MessageId>,
+    /// How far this user has read each direct conversation (other user's nickname key → id).
+    pub direct_read: BTreeMap<String, u64>,
+    /// The server told this user's read positions since the last `hello`.
+    positions_known: bool,
+    /// Where the "new messages" divider of the shown conversation goes: after this position
+    /// (its read position when it was opened).
+    pub divider: Option<u64>,
+    /// Mentions of this user and direct messages to them, newest last, for browser
+    /// notifications: the page takes them ([`ChatState::take_alerts`]).
+    alerts: Vec<Alert>,
+}
+
+/// Something to tell a user who is not looking: a mention or a direct message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// "Bob in #lobby", "Bob (direct)".
+    pub title: String,
+    /// The message.
+    pub body: String,
+}
+
+/// Alerts kept for the page at most (the oldest go first).
+const MAX_ALERTS: usize = 20;
+
+/// Whether `text` mentions `me` as `@me` (any case, not inside a longer name).
+pub fn mentions(text: &str, me: &Nick) -> bool {
+    let wanted = me.key();
+    let lower = text.to_lowercase();
+    lower.match_indices('@').any(|(at, _)| {
+        let rest = &lower[at + 1..];
+        rest.starts_with(&wanted)
+            && rest[wanted.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '-'))
+    })
+}
+
+/// The `@` word being typed at the end of `draft`, without the `@`, if any.
+pub fn mention_prefix(draft: &str) -> Option<&str> {
+    let word = draft.rsplit(char::is_whitespace).next()?;
+    word.strip_prefix('@')
+}
+
+/// `draft` with its last word (an `@` prefix) replaced by `@nick `.
+pub fn complete_mention(draft: &str, nick: &Nick) -> String {
+    let cut = draft.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+    format!("{}@{nick} ", &draft[..cut])
 }
 
 /// A room's rules as the server announced them (`room_policy`).
@@ -160,6 +208,7 @@ impl ChatState {
     /// last message it has of each.
     pub fn hello(&mut self, nick: Nick, token: shared::UserToken) -> ClientMsg {
         self.awaiting_welcome = true;
+        self.positions_known = false;
         let since = self
             .rooms
             .iter()
@@ -262,10 +311,16 @@ impl ChatState {
 
     /// The lines of the current conversation.
     pub fn current_lines(&self) -> &[Line] {
-        match &self.current {
-            Some(Target::Room(room)) => self.rooms.get(room).map_or(&[], |r| &r.lines),
-            Some(Target::Direct(peer)) => self.directs.get(&peer.key()).map_or(&[], |d| &d.1),
-            None => &[],
+        self.current
+            .as_ref()
+            .map_or(&[], |target| self.lines_of(target))
+    }
+
+    /// The lines of `target`.
+    pub fn lines_of(&self, target: &Target) -> &[Line] {
+        match target {
+            Target::Room(room) => self.rooms.get(room).map_or(&[], |r| &r.lines),
+            Target::Direct(peer) => self.directs.get(&peer.key()).map_or(&[], |d| &d.1),
         }
     }
 
@@ -281,19 +336,137 @@ impl ChatState {
         }
     }
 
-    /// Shows `target`, clearing its unread count.
+    /// Shows `target`; its "new messages" divider goes after what was read so far.
     pub fn select(&mut self, target: Target) {
-        if let Target::Room(room) = &target
-            && let Some(view) = self.rooms.get_mut(room)
-        {
-            view.unread = 0;
-        }
         if let Target::Direct(peer) = &target {
             self.directs
                 .entry(peer.key())
                 .or_insert_with(|| (peer.clone(), Vec::new()));
         }
+        self.divider = self.read_position(&target);
         self.current = Some(target);
+    }
+
+    /// How far `target` has been read.
+    pub fn read_position(&self, target: &Target) -> Option<u64> {
+        match target {
+            Target::Room(room) => self.rooms.get(room).and_then(|v| v.read),
+            Target::Direct(peer) => self.direct_read.get(&peer.key()).copied(),
+        }
+    }
+
+    /// Unread messages of `target` (others', not deleted, after its read position) and how
+    /// many of them mention this user (every unread direct message counts as one).
+    pub fn unread(&self, target: &Target) -> (usize, usize) {
+        let Some(me) = &self.me else {
+            return (0, 0);
+        };
+        let read = self.read_position(target).unwrap_or(0);
+        let unread: Vec<&Line> = self
+            .lines_of(target)
+            .iter()
+            .filter(|l| !l.mine && !l.deleted && l.position(target).is_some_and(|p| p > read))
+            .collect();
+        let mentioned = match target {
+            Target::Room(_) => unread.iter().filter(|l| mentions(&l.text, me)).count(),
+            Target::Direct(_) => unread.len(),
+        };
+        (unread.len(), mentioned)
+    }
+
+    /// What the title counts while the page is hidden: unread mentions and direct messages.
+    pub fn attention(&self) -> usize {
+        let rooms = self.rooms.keys().map(|r| Target::Room(r.clone()));
+        let directs = self
+            .directs
+            .values()
+            .map(|(peer, _)| Target::Direct(peer.clone()));
+        rooms.chain(directs).map(|t| self.unread(&t).1).sum()
+    }
+
+    /// The request that marks the shown conversation read up to its newest line, if that is
+    /// further than its read position (which moves at once; the server tells the other tabs).
+    pub fn mark_current(&mut self) -> Option<ClientMsg> {
+        // Not before the server said how far the user had read (the divider needs it).
+        if !self.positions_known {
+            return None;
+        }
+        match self.current.clone()? {
+            Target::Room(room) => {
+                let view = self.rooms.get_mut(&room)?;
+                let newest = view.lines.iter().filter_map(|l| l.seq).max()?;
+                if view.read.is_some_and(|read| read >= newest) {
+                    return None;
+                }
+                view.read = Some(newest);
+                Some(ClientMsg::MarkRead { room, seq: newest })
+            }
+            Target::Direct(peer) => {
+                let (_, lines) = self.directs.get(&peer.key())?;
+                let newest = lines.iter().filter_map(|l| l.id).max()?;
+                let read = self.direct_read.entry(peer.key()).or_default();
+                if *read >= newest.0 {
+                    return None;
+                }
+                *read = newest.0;
+                Some(ClientMsg::MarkDirectRead {
+                    with: peer,
+                    id: newest,
+                })
+            }
+        }
+    }
+
+    /// Members of the current room whose nickname starts with the `@` word at the end of
+    /// `draft` (not this user), for autocompletion.
+    pub fn mention_suggestions(&self, draft: &str) -> Vec<Nick> {
+        let (Some(prefix), Some(Target::Room(room))) = (mention_prefix(draft), &self.current)
+        else {
+            return Vec::new();
+        };
+        let prefix = prefix.to_lowercase();
+        self.rooms.get(room).map_or_else(Vec::new, |view| {
+            view.members
+                .iter()
+                .filter(|m| !self.is_me(m) && m.key().starts_with(&prefix))
+                .take(5)
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// The alerts gathered since the last call.
+    pub fn take_alerts(&mut self) -> Vec<Alert> {
+        std::mem::take(&mut self.alerts)
+    }
+
+    fn alert(&mut self, title: String, body: &str) {
+        self.alerts.push(Alert {
+            title,
+            body: Quote::excerpt(body),
+        });
+        if self.alerts.len() > MAX_ALERTS {
+            self.alerts.remove(0);
+        }
+    }
+
+    /// Conversations with no read position start as read up to what their first page holds
+    /// (a room never read before is not 50 unread messages), once the server has said it has
+    /// none. Later messages count.
+    fn baseline(&mut self) {
+        if !self.positions_known {
+            return;
+        }
+        for view in self.rooms.values_mut() {
+            if view.read.is_none() && view.last_seq.is_some() {
+                view.read = view.last_seq;
+            }
+        }
+        for (key, (_, lines)) in &self.directs {
+            if let Some(newest) = lines.iter().filter_map(|l| l.id).max() {
+                self.direct_read.entry(key.clone()).or_insert(newest.0);
+            }
+        }
     }
 
     /// Records a message the user typed for the current conversation and returns the request
@@ -537,6 +710,9 @@ impl ChatState {
                         view.change(&change);
                     }
                 }
+                if mode != HistoryMode::CatchUp {
+                    self.baseline();
+                }
                 if reset {
                     self.notice(format!(
                         "You were away longer than #{room} keeps messages for a catch-up; \
@@ -550,10 +726,18 @@ impl ChatState {
                 epoch,
             } => {
                 self.direct_epoch = Some(epoch);
+                let fresh = mode != HistoryMode::CatchUp;
                 self.direct_history(mode, messages);
+                if fresh {
+                    self.baseline();
+                }
             }
             direct @ ServerMsg::Direct { .. } => {
                 if let Some(message) = direct.into_direct_message() {
+                    if !self.is_me(&message.from) {
+                        let title = format!("{} (direct message)", message.from);
+                        self.alert(title, message.text.as_str());
+                    }
                     self.receive_direct(message);
                 }
             }
@@ -571,6 +755,23 @@ impl ChatState {
                 }
             }
             ServerMsg::Rooms { rooms } => self.directory = rooms,
+            ServerMsg::ReadPositions { rooms, directs } => {
+                for (room, seq) in rooms {
+                    let view = self.rooms.entry(room).or_default();
+                    view.read = view.read.max(Some(seq));
+                }
+                for (peer, id) in directs {
+                    let read = self.direct_read.entry(peer.key()).or_default();
+                    *read = (*read).max(id);
+                }
+                self.positions_known = true;
+                self.baseline();
+                if self.divider.is_none()
+                    && let Some(current) = self.current.clone()
+                {
+                    self.divider = self.read_position(&current);
+                }
+            }
             ServerMsg::Error {
                 code,
                 message,
@@ -667,12 +868,18 @@ impl ChatState {
 
     fn receive_said(&mut self, room: &RoomName, message: RoomMessage) {
         let mine = self.is_me(&message.from);
-        let shown = self.current.as_ref() == Some(&Target::Room(room.clone()));
-        if let Some(view) = self.rooms.get_mut(room) {
-            view.typing.remove(&message.from);
-            if view.receive(message, mine) && !shown && !mine {
-                view.unread += 1;
-            }
+        let mentioned = !mine
+            && self
+                .me
+                .as_ref()
+                .is_some_and(|me| mentions(message.text.as_str(), me));
+        let (from, text) = (message.from.clone(), message.text.as_str().to_owned());
+        let Some(view) = self.rooms.get_mut(room) else {
+            return;
+        };
+        view.typing.remove(&from);
+        if view.receive(message, mine) && mentioned {
+            self.alert(format!("{from} in #{room}"), &text);
         }
     }
 
@@ -847,6 +1054,15 @@ impl RoomView {
 }
 
 impl Line {
+    /// Its position in conversation `target` (what read positions count): the `seq` in a
+    /// room, the id among direct messages; none until delivered.
+    pub fn position(&self, target: &Target) -> Option<u64> {
+        match target {
+            Target::Room(_) => self.seq,
+            Target::Direct(_) => self.id.map(|id| id.0),
+        }
+    }
+
     /// A delivered room message.
     fn room(message: RoomMessage, mine: bool) -> Self {
         Self {
@@ -1188,7 +1404,6 @@ mod tests {
         state.apply(said(5, "bob", "m5", "b"), 0.0);
         state.apply(said(6, "bob", "m6", "b"), 0.0);
         assert_eq!(ids(&state), [Some(3), Some(4), Some(5), Some(6), Some(7)]);
-        assert_eq!(state.rooms[&room("lobby")].unread, 0);
     }
 
     #[test]
@@ -1401,6 +1616,13 @@ mod tests {
     fn unread_counts_messages_in_other_rooms() {
         let mut state = welcomed();
         state.apply(
+            ServerMsg::ReadPositions {
+                rooms: BTreeMap::new(),
+                directs: BTreeMap::new(),
+            },
+            0.0,
+        );
+        state.apply(
             ServerMsg::Joined {
                 room: room("rust"),
                 members: vec![nick("me")],
@@ -1420,9 +1642,102 @@ mod tests {
             },
             0.0,
         );
-        assert_eq!(state.rooms[&room("rust")].unread, 1);
-        state.select(Target::Room(room("rust")));
-        assert_eq!(state.rooms[&room("rust")].unread, 0);
+        let rust = Target::Room(room("rust"));
+        assert_eq!(state.unread(&rust), (1, 0));
+        state.select(rust.clone());
+        assert_eq!(
+            state.mark_current(),
+            Some(ClientMsg::MarkRead {
+                room: room("rust"),
+                seq: 1
+            })
+        );
+        assert_eq!(state.unread(&rust), (0, 0));
+        assert_eq!(state.mark_current(), None, "once");
+    }
+
+    #[test]
+    fn read_positions_count_unread_messages_and_mentions_and_place_the_divider() {
+        let mut state = welcomed();
+        state.apply(
+            ServerMsg::ReadPositions {
+                rooms: BTreeMap::from([(room("lobby"), 2)]),
+                directs: BTreeMap::from([(nick("bob"), 7)]),
+            },
+            0.0,
+        );
+        for (id, text) in [
+            (1, "old"),
+            (2, "seen"),
+            (3, "hi @Me!"),
+            (4, "@meg is not me"),
+            (5, "x"),
+        ] {
+            state.apply(said(id, "bob", text, "b"), 0.0);
+        }
+        state.apply(said(6, "me", "mine", "m"), 0.0);
+        let lobby = Target::Room(room("lobby"));
+        assert_eq!(state.unread(&lobby), (3, 1));
+        let direct = |id: u64| ServerMsg::Direct {
+            id: MessageId(id),
+            from: nick("bob"),
+            to: nick("me"),
+            text: "psst".try_into().unwrap(),
+            ts: 1,
+            client_id: format!("d{id}").parse().unwrap(),
+        };
+        state.apply(direct(7), 0.0);
+        state.apply(direct(8), 0.0);
+        assert_eq!(state.unread(&Target::Direct(nick("bob"))), (1, 1));
+        // The title counts the mention and the direct message.
+        assert_eq!(state.attention(), 2);
+        let alerts = state.take_alerts();
+        let titles: Vec<&str> = alerts.iter().map(|a| a.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "bob in #lobby",
+                "bob (direct message)",
+                "bob (direct message)"
+            ]
+        );
+        // Opening the room puts the divider after what was read; another tab reads further.
+        state.select(lobby.clone());
+        assert_eq!(state.divider, Some(2));
+        state.apply(
+            ServerMsg::ReadPositions {
+                rooms: BTreeMap::from([(room("lobby"), 6)]),
+                directs: BTreeMap::new(),
+            },
+            0.0,
+        );
+        assert_eq!(state.unread(&lobby), (0, 0));
+        assert_eq!(state.attention(), 1);
+    }
+
+    #[test]
+    fn mentions_complete_from_the_room_members() {
+        let mut state = welcomed();
+        state.apply(
+            ServerMsg::MemberJoined {
+                room: room("lobby"),
+                user: nick("Bobby"),
+            },
+            0.0,
+        );
+        assert_eq!(
+            state.mention_suggestions("hi @bo"),
+            [nick("Bobby"), nick("bob")]
+        );
+        assert_eq!(
+            state.mention_suggestions("hi @me"),
+            Vec::<Nick>::new(),
+            "not myself"
+        );
+        assert!(state.mention_suggestions("hi bo").is_empty());
+        assert_eq!(complete_mention("hi @bo", &nick("Bobby")), "hi @Bobby ");
+        assert!(mentions("ping @BOBBY.", &nick("bobby")));
+        assert!(!mentions("@bobbyz", &nick("bobby")));
     }
 
     #[test]

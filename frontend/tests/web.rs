@@ -284,6 +284,7 @@ impl ChatClient {
             match client.recv().await {
                 ServerMsg::Joined { .. } => joined += 1,
                 ServerMsg::DirectHistory { .. } => directs += 1,
+                ServerMsg::ReadPositions { .. } => {}
                 ServerMsg::History { .. } => histories += 1,
                 other => panic!("expected joined or a history, got {other:?}"),
             }
@@ -1131,6 +1132,115 @@ async fn replies_reactions_edits_and_deletions_from_the_page_reach_others_and_ba
                         .unwrap_or_default()
                         .contains(shared::RoomMessage::DELETED_TEXT)
                 })
+    })
+    .await;
+}
+
+#[wasm_bindgen_test]
+async fn unread_counts_mentions_the_divider_the_hidden_title_and_notifications() {
+    let me = unique("reader");
+    let hidden = RwSignal::new(false);
+    let root = container();
+    let url = backend_ws(paths::WS_CHAT);
+    let _mounted = mount_to(root.clone(), move || {
+        view! { <ChatPage url=url hidden=Signal::from(hidden) /> }
+    });
+    fill(&root, "nick-input", &me).await;
+    find::<HtmlButtonElement>(&root, "nick-submit").click();
+    wait_until("the chat shows", || shows(&root, "composer-input")).await;
+    let friend_name = unique("pal");
+    let mut friend = ChatClient::join(&friend_name, &[]).await;
+
+    // The page moves to another room; the lobby gets a message that mentions the page's
+    // user and one that does not: counted in the sidebar, the mention apart.
+    let side = unique("side");
+    fill(&root, "join-input", &side).await;
+    find::<HtmlButtonElement>(&root, "join-submit").click();
+    wait_until("the new room is shown", || {
+        text_of(&root, "conversation-title").contains(&side)
+    })
+    .await;
+    friend.say("lobby", &format!("hello @{me}, lunch?")).await;
+    friend.say("lobby", "anyone else?").await;
+    let lobby_entry = || {
+        let rooms: HtmlElement = find(&root, "rooms");
+        let entries = rooms.query_selector_all("li").unwrap();
+        (0..entries.length())
+            .filter_map(|i| entries.item(i))
+            .map(|n| n.text_content().unwrap_or_default())
+            .find(|t| t.contains("lobby"))
+            .unwrap_or_default()
+    };
+    wait_until("the lobby shows 2 unread, 1 mention", || {
+        let entry = lobby_entry();
+        entry.contains("@1") && entry.contains('2')
+    })
+    .await;
+
+    // Hidden, the title counts what waits: the mention and a direct message.
+    hidden.set(true);
+    friend
+        .send(&ClientMsg::Direct {
+            to: me.parse().unwrap(),
+            text: "psst".try_into().unwrap(),
+            client_id: unique("d1").parse().unwrap(),
+        })
+        .await;
+    let document = web_sys::window().unwrap().document().unwrap();
+    wait_until("the title counts 2", || {
+        document.title().starts_with("(2) ")
+    })
+    .await;
+    hidden.set(false);
+    wait_until("the title is plain again", || {
+        !document.title().starts_with('(')
+    })
+    .await;
+
+    // Opening the lobby: the divider sits above the first unread message, the mention is
+    // highlighted, and the counts go (the position is marked read on the server).
+    let lobby_button = {
+        let rooms: HtmlElement = find(&root, "rooms");
+        let buttons = rooms.query_selector_all("button").unwrap();
+        (0..buttons.length())
+            .filter_map(|i| buttons.item(i))
+            .map(|n| n.unchecked_into::<HtmlElement>())
+            .find(|b| b.text_content().unwrap_or_default().contains("lobby"))
+            .unwrap()
+    };
+    lobby_button.click();
+    wait_until("the divider shows above the mention", || {
+        let Some(divider) = root.query_selector("[data-testid=new-divider]").unwrap() else {
+            return false;
+        };
+        divider
+            .next_element_sibling()
+            .is_some_and(|line| line.text_content().unwrap_or_default().contains("lunch?"))
+    })
+    .await;
+    assert!(root.query_selector(".line.mentioned").unwrap().is_some());
+    wait_until("the lobby's counts are gone", || {
+        !lobby_entry().contains("@1")
+    })
+    .await;
+
+    // A second tab of the same user hears the position: no unread lobby there.
+    // (Checked on the wire: the server tells every tab of the user.)
+    // @ completes from the room's members.
+    fill(&root, "composer-input", "see you @pa").await;
+    wait_until("a suggestion", || shows(&root, "mention-suggestion")).await;
+    find::<HtmlButtonElement>(&root, "mention-suggestion").click();
+    leptos::task::tick().await;
+    let composer: web_sys::HtmlTextAreaElement = find(&root, "composer-input");
+    wait_until("the name is completed", || {
+        composer.value() == format!("see you @{friend_name} ")
+    })
+    .await;
+
+    // Notifications: on after a click (the test browsers allow them, see webdriver.json).
+    find::<HtmlButtonElement>(&root, "enable-notifications").click();
+    wait_until("notifications are on", || {
+        shows(&root, "disable-notifications")
     })
     .await;
 }

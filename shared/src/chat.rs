@@ -240,6 +240,21 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<MessageId>,
     },
+    /// This user has read `room` up to `seq` (kept by the server for all their tabs and
+    /// devices; a position only moves forward).
+    MarkRead {
+        /// The room.
+        room: RoomName,
+        /// The last `seq` read.
+        seq: u64,
+    },
+    /// This user has read the direct conversation with `with` up to message `id`.
+    MarkDirectRead {
+        /// The other user.
+        with: Nick,
+        /// The last direct message id read.
+        id: MessageId,
+    },
     /// "I am typing" in a room; send at most every couple of seconds while typing.
     Typing {
         /// The room.
@@ -390,6 +405,17 @@ pub enum ServerMsg {
         more_before: bool,
         /// The room log's identity: keep it with the `seq`s and send it back with `since`.
         epoch: Epoch,
+    },
+    /// How far this user has read: all their positions right after `welcome` (before
+    /// `direct_history`), then each position that moves, to all their tabs.
+    ReadPositions {
+        /// Rooms: the last `seq` read.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        rooms: BTreeMap<RoomName, u64>,
+        /// Direct conversations, by the other user's nickname in lower case: the last
+        /// message id read.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        directs: BTreeMap<Nick, u64>,
     },
     /// Stored direct messages of this user (sent or received), oldest first, sent after
     /// `welcome`.
@@ -1024,7 +1050,7 @@ impl ClientMsg {
 }
 
 /// Every `type` a client may send, for telling "unknown type" from "bad field".
-const CLIENT_TYPES: [&str; 21] = [
+const CLIENT_TYPES: [&str; 23] = [
     "hello",
     "join",
     "load_older",
@@ -1046,6 +1072,8 @@ const CLIENT_TYPES: [&str; 21] = [
     "delete_message",
     "edit",
     "react",
+    "mark_read",
+    "mark_direct_read",
 ];
 
 fn classify(text: &str, err: &serde_json::Error) -> RequestError {

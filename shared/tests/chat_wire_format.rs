@@ -194,6 +194,20 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
             r#"{"type":"say","room":"lobby","text":"me too","client_id":"c-18","reply_to":42}"#,
         ),
         (
+            ClientMsg::MarkRead {
+                room: "lobby".parse().unwrap(),
+                seq: 45,
+            },
+            r#"{"type":"mark_read","room":"lobby","seq":45}"#,
+        ),
+        (
+            ClientMsg::MarkDirectRead {
+                with: "Bob".parse().unwrap(),
+                id: MessageId(43),
+            },
+            r#"{"type":"mark_direct_read","with":"Bob","id":43}"#,
+        ),
+        (
             ClientMsg::Edit {
                 room: "lobby".parse().unwrap(),
                 id: MessageId(42),
@@ -389,6 +403,13 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                 epoch: "9f3c2a7e".parse().unwrap(),
             },
             r#"{"type":"history","room":"lobby","mode":"catch_up","messages":[{"id":50,"seq":48,"from":"Alice","text":"see you at 3","ts":1795000003000,"client_id":"c-30","edited":true,"reactions":[{"emoji":"👍","users":["Bob","Carol"]}]}],"changes":[{"id":51,"seq":49,"from":"Bob","ts":1795000003500,"client_id":"b-9","target":40,"change":{"kind":"deleted"}}],"more_before":true,"epoch":"9f3c2a7e"}"#,
+        ),
+        (
+            ServerMsg::ReadPositions {
+                rooms: [("lobby".parse().unwrap(), 45), ("rust".parse().unwrap(), 7)].into(),
+                directs: [("bob".parse().unwrap(), 43)].into(),
+            },
+            r#"{"type":"read_positions","rooms":{"lobby":45,"rust":7},"directs":{"bob":43}}"#,
         ),
         (
             ServerMsg::DirectHistory {

@@ -68,13 +68,30 @@ pub struct ClusterError {
 }
 
 enum Job<C> {
-    Append { ctx: C, message: NewMessage },
-    Read { ctx: C, read: Read },
+    Append {
+        ctx: C,
+        message: NewMessage,
+    },
+    Read {
+        ctx: C,
+        read: Read,
+    },
     Watch(Log),
     Unwatch(Log),
-    Claim { ctx: C, nick: Nick, user: String },
+    Claim {
+        ctx: C,
+        nick: Nick,
+        user: String,
+    },
     Presence(PresenceOp),
-    Rooms { ctx: C },
+    Rooms {
+        ctx: C,
+    },
+    Mark {
+        user: String,
+        place: crate::store::Place,
+        position: u64,
+    },
 }
 
 /// The hub's handle on the engine task; dropping it stops the task.
@@ -159,6 +176,16 @@ impl<C: Send + 'static> Cluster<C> {
     /// Changes the shared presence, or tells a room's nodes something.
     pub fn presence(&self, op: PresenceOp) {
         let _ = self.send(Job::Presence(op));
+    }
+
+    /// Moves a read position forward; every tab of the user, on every node, hears of it
+    /// ([`Event::UserEvent`]).
+    pub fn mark(&self, user: String, place: crate::store::Place, position: u64) {
+        let _ = self.send(Job::Mark {
+            user,
+            place,
+            position,
+        });
     }
 
     /// Asks for every room with members; [`Event::Rooms`] answers.
@@ -369,6 +396,19 @@ impl<C: Send + 'static> Engine<C> {
                     self.holds_entries = true;
                 }
                 let _ = self.presence.send(PresenceWork::Op(op));
+            }
+            Job::Mark {
+                user,
+                place,
+                position,
+            } => {
+                // Nothing waits for it: a failure is logged here, and the next mark retries.
+                let io = self.io.clone();
+                tokio::spawn(async move {
+                    if let Err(err) = io.mark(&user, &place, position).await {
+                        tracing::warn!(error = %err, "storing a read position failed");
+                    }
+                });
             }
             Job::Rooms { ctx } => {
                 let io = self.io.clone();
@@ -594,6 +634,7 @@ impl<C: Send + 'static> Engine<C> {
                 Some(Push::Presence(room, user, event)) => {
                     self.emit(Event::RoomEvent { room, user, event });
                 }
+                Some(Push::User(user, event)) => self.emit(Event::UserEvent { user, event }),
                 None => tracing::warn!("an unreadable message on a chat channel; ignored"),
             },
             PushKind::Disconnection => {

@@ -89,6 +89,11 @@ fn user_log(user: &str) -> String {
     format!("chat:{{dm}}:log:{user}")
 }
 
+/// A user's read positions (in the direct messages' slot, beside the user's log).
+fn user_reads(user: &str) -> String {
+    format!("chat:{{dm}}:reads:{user}")
+}
+
 fn direct_sent(sender: &str, client_id: &str) -> String {
     format!("chat:{{dm}}:sent:{sender}:{client_id}")
 }
@@ -107,19 +112,25 @@ pub(super) enum Push {
     /// A presence event (member joined or left, typing, renamed) in a room, caused by a user
     /// (key).
     Presence(RoomName, String, ServerMsg),
+    /// An event for every tab of a user (key): a read position that moved.
+    User(String, ServerMsg),
 }
 
-/// Turns a Pub/Sub message into what it says: "EPOCH JSON" (a stored message) or
-/// "~USER JSON" (a presence event) on a log's channel.
+/// Turns a Pub/Sub message into what it says: "EPOCH JSON" (a stored message) on a log's
+/// channel, "~USER JSON" (a presence event) on a room's, "~JSON" (an event for the user's
+/// tabs) on a user's.
 pub(super) fn parse_push(data: Vec<Value>) -> Option<Push> {
     let mut data = data.into_iter();
     let channel: String = redis::from_redis_value(data.next()?).ok()?;
     let payload: String = redis::from_redis_value(data.next()?).ok()?;
-    if let Some(presence) = payload.strip_prefix('~') {
-        let room = channel.strip_prefix(ROOM_CHANNEL)?.parse().ok()?;
-        let (user, json) = presence.split_once(' ')?;
-        let event = shared::decode(json).ok()?;
-        return Some(Push::Presence(room, user.to_owned(), event));
+    if let Some(tagged) = payload.strip_prefix('~') {
+        if let Some(room) = channel.strip_prefix(ROOM_CHANNEL) {
+            let (user, json) = tagged.split_once(' ')?;
+            let event = shared::decode(json).ok()?;
+            return Some(Push::Presence(room.parse().ok()?, user.to_owned(), event));
+        }
+        let user = channel.strip_prefix(USER_CHANNEL)?;
+        return Some(Push::User(user.to_owned(), shared::decode(tagged).ok()?));
     }
     let (epoch, json) = payload.split_once(' ')?;
     let epoch = Epoch::try_from(epoch).ok()?;
@@ -145,6 +156,7 @@ struct Scripts {
     replace_epoch: Script,
     trim_age: Script,
     send_room: Script,
+    mark_read: Script,
     read_room: Script,
     send_direct: Script,
     read_direct: Script,
@@ -215,6 +227,7 @@ impl Io {
                 send_room: Script::new(include_str!("send_room.lua")),
                 read_room: Script::new(include_str!("read_room.lua")),
                 send_direct: Script::new(include_str!("send_direct.lua")),
+                mark_read: Script::new(include_str!("mark_read.lua")),
                 read_direct: Script::new(include_str!("read_direct.lua")),
             }),
             options: Arc::new(options),
@@ -416,6 +429,29 @@ impl Io {
             .and_then(|e| Epoch::try_from(e).ok())
             .ok_or("the send script's answer has no epoch")?;
         Ok(Sent::New(stored, epoch, logs))
+    }
+
+    /// Moves `user`'s read position in `place` forward (see mark_read.lua).
+    pub(super) async fn mark(
+        &self,
+        user: &str,
+        place: &crate::store::Place,
+        position: u64,
+    ) -> RedisResult<()> {
+        let event = crate::store::Positions::one(place, position).into_event();
+        let event = shared::encode(&event)
+            .map_err(|e| redis::RedisError::from(std::io::Error::other(e.to_string())))?;
+        let mut conn = self.commands.clone();
+        self.scripts
+            .mark_read
+            .key(user_reads(user))
+            .arg(place.key())
+            .arg(position)
+            .arg(channel(&Log::User(user.to_owned())))
+            .arg(event)
+            .invoke_async::<Value>(&mut conn)
+            .await
+            .map(drop)
     }
 
     /// Runs one presence operation (see presence.lua).
@@ -805,11 +841,21 @@ impl Io {
             }
         };
         let (epoch, last, messages) = answer;
+        let mut conn = self.commands.clone();
+        let stored: Vec<(String, u64)> = redis::cmd("HGETALL")
+            .arg(user_reads(user))
+            .query_async(&mut conn)
+            .await?;
+        let mut positions = crate::store::Positions::default();
+        for (place, position) in stored {
+            positions.insert(&place, position);
+        }
         Ok((
             Answer::Direct {
                 mode,
                 messages,
                 epoch,
+                positions,
             },
             last,
         ))

@@ -200,6 +200,10 @@ impl Hub {
                     self.rooms_listed(conn, rooms);
                 }
             }
+            store::Event::UserEvent { user, event } => {
+                let user = self.keys.get(&user).copied();
+                self.broadcast_direct(user.into_iter(), &event);
+            }
             store::Event::LiveDirect { user, message } => {
                 let user = self.keys.get(&user).copied();
                 self.broadcast_direct(user.into_iter(), &message.into_event());
@@ -336,11 +340,15 @@ impl Hub {
                 mode,
                 messages,
                 epoch,
-            }) => ServerMsg::DirectHistory {
-                mode,
-                messages,
-                epoch,
-            },
+                positions,
+            }) => {
+                self.send_to(conn, &positions.into_event());
+                ServerMsg::DirectHistory {
+                    mode,
+                    messages,
+                    epoch,
+                }
+            }
             Err(reason) => {
                 let message = match waited {
                     Some(room) => {
@@ -359,6 +367,21 @@ impl Hub {
         self.send_to(conn, &event);
         for event in after {
             self.send_to(conn, &event);
+        }
+    }
+
+    /// A read position: kept for the user (by key), told to all their tabs once stored.
+    /// Positions past the end are the client's business (it only hurts its own counts).
+    pub(super) fn mark(&mut self, conn: ConnId, user: UserId, place: store::Place, position: u64) {
+        if let store::Place::Room(room) = &place
+            && !self.rooms.contains(room, conn)
+        {
+            let message = format!("join {room} before marking it read");
+            return self.refuse(conn, ErrorCode::NotInRoom, &message, None);
+        }
+        if let Some(key) = self.key_of(user) {
+            // Stored as SQLite's signed integer.
+            self.engine.mark(key, place, position.min(i64::MAX as u64));
         }
     }
 

@@ -470,6 +470,12 @@ impl Hub {
                 self.say(conn, user, room, Body::Text { text, reply_to }, client_id);
             }
             (Some(user), ClientMsg::Typing { room }) => self.typing(conn, user, room),
+            (Some(user), ClientMsg::MarkRead { room, seq }) => {
+                self.mark(conn, user, store::Place::Room(room), seq);
+            }
+            (Some(user), ClientMsg::MarkDirectRead { with, id }) => {
+                self.mark(conn, user, store::Place::Direct(with), id.0);
+            }
             (
                 Some(user),
                 ClientMsg::Direct {

@@ -32,6 +32,11 @@ pub struct ChatCtx {
     /// A quote was clicked whose original is not loaded: older pages are asked for until it
     /// is, then it is scrolled to.
     pub seeking: RwSignal<Option<shared::MessageId>>,
+    /// The page is not being looked at (another tab, minimised): new messages stay unread,
+    /// the title counts mentions, notifications may show.
+    pub hidden: Signal<bool>,
+    /// The user turned browser notifications on (and the browser allows them).
+    pub notifying: RwSignal<bool>,
 }
 
 impl ChatCtx {
@@ -77,6 +82,10 @@ pub fn ChatPage(
     /// another user in the same browser, as the tests need.
     #[prop(optional)]
     token: Option<UserToken>,
+    /// Whether the page is hidden, instead of the document's visibility: how the browser
+    /// tests show a page that is not looked at.
+    #[prop(optional, into)]
+    hidden: Option<Signal<bool>>,
 ) -> impl IntoView {
     let (status, set_status) = signal(ConnectionStatus::Connecting);
     let state = RwSignal::new(ChatState::new(random_id(8)));
@@ -98,6 +107,10 @@ pub fn ChatPage(
         logged_in: login.is_some(),
         draft: RwSignal::new(String::new()),
         seeking: RwSignal::new(None),
+        hidden: hidden.unwrap_or_else(document_hidden),
+        notifying: RwSignal::new(
+            notification_permission() == "granted" && stored("chat.notify").is_some(),
+        ),
     };
     provide_context(ctx);
 
@@ -200,6 +213,32 @@ pub fn ChatPage(
         if let Ok(handle) = sweep {
             handle.clear();
         }
+    });
+
+    // While hidden, the title counts what waits for the user ("(3) Chat"), and alerts
+    // become browser notifications if the user turned them on.
+    let base_title = document().title();
+    Effect::new(move |_| {
+        let hidden = ctx.hidden.get();
+        let waiting = state.with(ChatState::attention);
+        let title = if hidden && waiting > 0 {
+            format!("({waiting}) {base_title}")
+        } else {
+            base_title.clone()
+        };
+        document().set_title(&title);
+        let alerts = state
+            .try_update_untracked(ChatState::take_alerts)
+            .unwrap_or_default();
+        if hidden && ctx.notifying.get_untracked() {
+            for alert in alerts {
+                notify(&alert);
+            }
+        }
+    });
+    on_cleanup({
+        let base_title = document().title();
+        move || document().set_title(&base_title)
     });
 
     let choose_nick = move |chosen: Nick| {
@@ -334,7 +373,7 @@ fn RoomSidebar() -> impl IntoView {
         state.with(|s| {
             s.rooms
                 .iter()
-                .map(|(name, view)| (name.clone(), view.members.len(), view.unread))
+                .map(|(name, view)| (name.clone(), view.members.len()))
                 .collect::<Vec<_>>()
         })
     };
@@ -386,11 +425,12 @@ fn RoomSidebar() -> impl IntoView {
                     </form>
                 </Show>
                 <StatusLine />
+                <NotificationSwitch />
             </div>
             <h2>"Rooms"</h2>
             <ul class="room-list" data-testid="rooms">
                 <For each=joined key=|r| r.clone() let:room>
-                    <RoomEntry room=room.0.clone() members=room.1 unread=room.2 />
+                    <RoomEntry room=room.0.clone() members=room.1 />
                 </For>
             </ul>
             <form class="join-form" on:submit=join>
@@ -461,6 +501,7 @@ fn RoomSidebar() -> impl IntoView {
                                 }
                             >
                                 <span class="room-name">"@ " {peer.to_string()}</span>
+                                {unread_badges(state, Target::Direct(peer.clone()))}
                             </button>
                         </li>
                     </For>
@@ -477,8 +518,6 @@ fn RoomEntry(
     room: RoomName,
     /// Its member count.
     members: usize,
-    /// Unread lines.
-    unread: u32,
 ) -> impl IntoView {
     let state = expect_context::<ChatCtx>().state;
     let target = Target::Room(room.clone());
@@ -497,12 +536,58 @@ fn RoomEntry(
         <li>
             <button class="room" class:active=active on:click=move |_| state.update(|s| s.select(target.clone()))>
                 <span class="room-name">{mark} {room.to_string()}</span>
-                <Show when=move || unread != 0>
-                    <span class="unread">{unread}</span>
-                </Show>
+                {unread_badges(state, Target::Room(room.clone()))}
                 <span class="count" title="members">{members}</span>
             </button>
         </li>
+    }
+}
+
+/// "Turn on notifications": browser notifications of mentions and direct messages while the
+/// page is hidden, after the user asks for them (the browser then asks the user).
+#[component]
+fn NotificationSwitch() -> impl IntoView {
+    let ctx = expect_context::<ChatCtx>();
+    let problem = RwSignal::new(None::<String>);
+    view! {
+        <Show
+            when=move || ctx.notifying.get()
+            fallback=move || view! {
+                <button class="notify-switch" data-testid="enable-notifications"
+                    on:click=move |_| enable_notifications(ctx.notifying, problem)>
+                    "Turn on notifications"
+                </button>
+            }
+        >
+            <button class="notify-switch" data-testid="disable-notifications"
+                title="Mentions and direct messages notify you while this page is hidden"
+                on:click=move |_| {
+                    ctx.notifying.set(false);
+                    if let Some(storage) = storage() {
+                        let _ = storage.remove_item("chat.notify");
+                    }
+                }>
+                "Notifications on ✓"
+            </button>
+        </Show>
+        <Show when=move || problem.get().is_some()>
+            <p class="problem small" data-testid="notify-problem">{move || problem.get()}</p>
+        </Show>
+    }
+}
+
+/// A conversation's unread count and, apart, how many of those mention the user.
+fn unread_badges(state: RwSignal<ChatState>, target: Target) -> impl IntoView {
+    let counts = Memo::new(move |_| state.with(|s| s.unread(&target)));
+    view! {
+        <Show when=move || counts.get().1 != 0>
+            <span class="mentions" data-testid="mentions" title="mentions of you">
+                {move || format!("@{}", counts.get().1)}
+            </span>
+        </Show>
+        <Show when=move || counts.get().0 != 0>
+            <span class="unread" data-testid="unread" title="unread messages">{move || counts.get().0}</span>
+        </Show>
     }
 }
 
@@ -570,14 +655,40 @@ fn MessageList() -> impl IntoView {
             el.set_scroll_top(el.scroll_height());
         }
     });
+    // Read is what a visible page shows at its bottom: marked as such (the server tells the
+    // user's other tabs and devices).
+    Effect::new(move |_| {
+        lines.track();
+        if !ctx.hidden.get()
+            && stick.get()
+            && let Some(request) = state.try_update(ChatState::mark_current).flatten()
+        {
+            ctx.send(&request);
+        }
+    });
     let rows = move || {
+        let (divider, current, me) = state.with(|s| (s.divider, s.current.clone(), s.me.clone()));
         lines.with(|lines| {
+            // The divider goes above the first line of someone else after the read position
+            // the conversation had when it was opened.
+            let first_new = divider.zip(current.as_ref()).and_then(|(read, target)| {
+                lines
+                    .iter()
+                    .position(|l| !l.mine && l.position(target).is_some_and(|p| p > read))
+            });
             lines
                 .iter()
                 .enumerate()
                 .map(|(i, line)| {
                     let starts_group = i == 0 || !same_group(&lines[i - 1], line);
-                    line_view(ctx, line, starts_group)
+                    let mentioned = !line.mine
+                        && me.as_ref().is_some_and(|me| crate::chat_state::mentions(&line.text, me));
+                    view! {
+                        {(first_new == Some(i)).then(|| view! {
+                            <li class="new-divider" data-testid="new-divider" role="separator">"New messages"</li>
+                        })}
+                        {line_view(ctx, line, starts_group, mentioned)}
+                    }
                 })
                 .collect_view()
         })
@@ -618,7 +729,12 @@ fn same_group(previous: &Line, line: &Line) -> bool {
 }
 
 /// One line; text goes in as a text node, never as HTML.
-fn line_view(ctx: ChatCtx, line: &Line, starts_group: bool) -> impl IntoView + use<> {
+fn line_view(
+    ctx: ChatCtx,
+    line: &Line,
+    starts_group: bool,
+    mentioned: bool,
+) -> impl IntoView + use<> {
     let (state, detail) = match &line.delivery {
         Delivery::Pending => (
             "pending",
@@ -683,10 +799,10 @@ fn line_view(ctx: ChatCtx, line: &Line, starts_group: bool) -> impl IntoView + u
             })
             .collect_view()
     });
-    let class = if line.deleted {
-        format!("{class} deleted")
-    } else {
-        class
+    let class = match (line.deleted, mentioned) {
+        (true, _) => format!("{class} deleted"),
+        (false, true) => format!("{class} mentioned"),
+        (false, false) => class,
     };
     let data_id = line.id.map(|id| id.0.to_string());
     let header = starts_group.then(|| {
@@ -924,7 +1040,23 @@ fn Composer() -> impl IntoView {
         ctx.state.update(ChatState::cancel_compose);
         draft.set(String::new());
     };
+    let suggestions = move || draft.with(|d| ctx.state.with(|s| s.mention_suggestions(d)));
     view! {
+        <Show when=move || !suggestions().is_empty()>
+            <ul class="mention-suggestions" data-testid="mention-suggestions" role="listbox">
+                {move || suggestions().into_iter().map(|nick| {
+                    let label = nick.to_string();
+                    view! {
+                        <li>
+                            <button role="option" data-testid="mention-suggestion" on:click=move |ev| {
+                                ev.prevent_default();
+                                draft.update(|d| *d = crate::chat_state::complete_mention(d, &nick));
+                            }>{format!("@{label}")}</button>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </Show>
         <Show when=move || context_bar().is_some()>
             <div class="compose-context" data-testid="compose-context">
                 <span>{context_bar}</span>
@@ -1079,6 +1211,68 @@ const MOD_ACTIONS: [ModAction; 3] = [
 fn StatusLine() -> impl IntoView {
     let status = expect_context::<ChatCtx>().status;
     view! { <crate::components::StatusBadge status=status /> }
+}
+
+/// The document's visibility, as a signal that follows `visibilitychange`.
+fn document_hidden() -> Signal<bool> {
+    let hidden = RwSignal::new(document().hidden());
+    let listener = leptos::prelude::window_event_listener_untyped("visibilitychange", move |_| {
+        hidden.set(document().hidden());
+    });
+    on_cleanup(move || listener.remove());
+    hidden.into()
+}
+
+/// "granted", "denied", "default", or "unsupported" where the browser has no notifications.
+fn notification_permission() -> String {
+    let supported = js_sys::Reflect::has(&window(), &"Notification".into()).unwrap_or(false);
+    if !supported {
+        return "unsupported".into();
+    }
+    match web_sys::Notification::permission() {
+        web_sys::NotificationPermission::Granted => "granted",
+        web_sys::NotificationPermission::Denied => "denied",
+        _ => "default",
+    }
+    .into()
+}
+
+/// Shows a browser notification (the permission was granted).
+fn notify(alert: &crate::chat_state::Alert) {
+    let options = web_sys::NotificationOptions::new();
+    options.set_body(&alert.body);
+    if let Err(err) = web_sys::Notification::new_with_options(&alert.title, &options) {
+        log::warn!("cannot show a notification: {err:?}");
+    }
+}
+
+/// Asks the browser for permission to notify (it asks the user) and turns notifications on
+/// if granted; the choice is kept for the next visit.
+fn enable_notifications(notifying: RwSignal<bool>, problem: RwSignal<Option<String>>) {
+    if notification_permission() == "unsupported" {
+        problem.set(Some("This browser cannot show notifications.".into()));
+        return;
+    }
+    let asked = match web_sys::Notification::request_permission() {
+        Ok(promise) => promise,
+        Err(err) => {
+            problem.set(Some(format!("Notifications are unavailable: {err:?}")));
+            return;
+        }
+    };
+    spawn_local(async move {
+        let _ = wasm_bindgen_futures::JsFuture::from(asked).await;
+        let granted = notification_permission() == "granted";
+        notifying.set(granted);
+        if granted {
+            store("chat.notify", "on");
+            problem.set(None);
+        } else {
+            problem.set(Some(
+                "The browser blocked notifications for this site.".into(),
+            ));
+        }
+    });
 }
 
 fn storage() -> Option<web_sys::Storage> {
