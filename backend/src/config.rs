@@ -49,6 +49,7 @@ const DEFAULT_REQUEST_TIMEOUT: &str = "5s";
 /// Relative to the working directory, like `dist`: `cargo run -p backend` keeps its history
 /// in the checkout (git-ignored).
 const DEFAULT_DATA_DIR: &str = "data";
+const DEFAULT_MAX_UPLOAD_BYTES: &str = "10485760";
 /// About a screenful of messages.
 const DEFAULT_HISTORY_PAGE: &str = "50";
 /// A client this many messages behind is better served by a fresh page than by a flood.
@@ -206,6 +207,15 @@ pub struct Config {
     #[arg(long, env = "CHAT_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
 
+    /// Where uploaded images are kept (content-addressed): `DATA_DIR/uploads` unless given.
+    /// In cluster mode every node must see the same directory (a shared volume).
+    #[arg(long, env = "CHAT_UPLOADS_DIR")]
+    pub uploads_dir: Option<PathBuf>,
+
+    /// Largest image upload, in bytes (larger ones are refused with 413).
+    #[arg(long, env = "CHAT_MAX_UPLOAD_BYTES", default_value = DEFAULT_MAX_UPLOAD_BYTES)]
+    pub max_upload_bytes: usize,
+
     /// Cluster mode: keep history, sequence numbers, presence and nicknames in this Redis
     /// (e.g. `redis://127.0.0.1:6379/`), shared by every node using it, instead of the local
     /// SQLite store. See docs/DEPLOYMENT.md for the Redis settings it relies on.
@@ -298,6 +308,8 @@ impl Default for Config {
             typing_timeout: duration(DEFAULT_TYPING_TIMEOUT),
             request_timeout: duration(DEFAULT_REQUEST_TIMEOUT),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            uploads_dir: None,
+            max_upload_bytes: number(DEFAULT_MAX_UPLOAD_BYTES) as usize,
             redis: None,
             history_page: number(DEFAULT_HISTORY_PAGE),
             max_catch_up: number(DEFAULT_MAX_CATCH_UP),
@@ -395,7 +407,14 @@ impl Config {
         Ok(())
     }
 
-    /// How the message store behaves.
+    /// The directory of uploaded images.
+    pub fn uploads(&self) -> PathBuf {
+        self.uploads_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("uploads"))
+    }
+
+    /// The store's settings from the flags.
     pub fn store_options(&self) -> crate::store::StoreOptions {
         crate::store::StoreOptions {
             page: self.history_page,

@@ -17,6 +17,8 @@
 //! - [`policy`]: room policies (owner, private, invitations, member cap), kept by every hub
 //!   in memory, stored in `rooms.sqlite3` or Redis.
 //! - [`session`]: a chat connection's loop: decode, rate-limit, forward to the hub.
+//! - [`uploads`]: image uploads (`/api/uploads`): sniffed, content-addressed on disk, served
+//!   to those who may read the room.
 //! - [`outgoing`]: [`outgoing::Frame`], a broadcast encoded once; the chat response body that
 //!   writes the hub's frames straight from a connection's outbox.
 //! - [`hub`]: [`hub::HubHandle`] and the hub task, the one owner of users, rooms and typing
@@ -57,6 +59,7 @@ pub mod rooms;
 pub mod routes;
 pub mod session;
 pub mod store;
+pub mod uploads;
 pub mod ws;
 
 use std::{net::TcpListener, sync::Arc, time::Duration};

@@ -110,6 +110,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .route(paths::READYZ, web::get().to(readyz))
         .route(paths::METRICS, web::get().to(metrics))
         .configure(|cfg| crate::auth::http::configure(cfg, &config))
+        .configure(|cfg| crate::uploads::configure(cfg, &config))
         .service(
             web::resource(paths::WS_ECHO)
                 .route(web::get().to(ws_echo))

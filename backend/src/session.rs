@@ -196,6 +196,7 @@ async fn drive(
     let mut heartbeat = Heartbeat::new(config.heartbeat_interval, config.client_timeout);
     let mut limiter = RateLimiter::new(config.rate_per_sec, config.rate_burst, Instant::now());
     let mut strikes = 0u32;
+    let uploads = config.uploads();
     // A logged-in socket outlives neither a logout nor a password change by more than this.
     let mut recheck = tokio::time::interval_at(
         Instant::now() + config.session_recheck,
@@ -261,7 +262,12 @@ async fn drive(
                     }
                 };
                 match login.admit(request) {
-                    Admitted::Forward(request) => hub.request(conn, request).await?,
+                    Admitted::Forward(request) => match crate::uploads::attach(&uploads, request).await {
+                        Ok(request) => hub.request(conn, request).await?,
+                        Err((client_id, message)) => {
+                            io.error(ErrorCode::Invalid, message, client_id).await?;
+                        }
+                    },
                     Admitted::Answer(event) => io.event(&event).await?,
                     Admitted::Refuse(code, message) => io.error(code, message, None).await?,
                     Admitted::Close(message) => {

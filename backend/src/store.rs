@@ -90,6 +90,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (user, place)
     ) WITHOUT ROWID;
 ",
+    // A message's image (JSON: shared::Image; the bytes are in the uploads directory).
+    "
+    ALTER TABLE messages ADD COLUMN image TEXT;
+",
 ];
 
 /// How the store behaves; [`crate::Config`] fills it from flags.
@@ -153,6 +157,8 @@ pub enum Body {
         text: Text,
         /// The message of the same room it answers.
         reply_to: Option<MessageId>,
+        /// Its image (uploaded for the room; checked by the session).
+        image: Option<shared::Image>,
     },
     /// A change to message `target` of the room (rooms only).
     Change {
@@ -180,6 +186,7 @@ impl Body {
         Self::Text {
             text,
             reply_to: None,
+            image: None,
         }
     }
 }
@@ -832,9 +839,16 @@ fn check(
 ) -> rusqlite::Result<Result<Option<shared::Quote>, Refusal>> {
     let room = match (&message.target, &message.body) {
         (Target::Room(room), _) => room,
-        (Target::Direct { .. }, Body::Text { reply_to: None, .. }) => return Ok(Ok(None)),
+        (
+            Target::Direct { .. },
+            Body::Text {
+                reply_to: None,
+                image: None,
+                ..
+            },
+        ) => return Ok(Ok(None)),
         (Target::Direct { .. }, _) => {
-            let reason = "direct messages cannot be answered or changed".to_owned();
+            let reason = "direct messages cannot be answered, changed or carry images".to_owned();
             return Ok(Err((ErrorCode::Invalid, reason)));
         }
     };
@@ -927,19 +941,21 @@ fn insert(
                  ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq",
             )?
             .execute(params![room.as_str(), seq])?;
-            let (text, change_target, change, reply) = match body {
-                Body::Text { text, .. } => {
+            let (text, change_target, change, reply, image) = match body {
+                Body::Text { text, image, .. } => {
                     let reply = quote.as_ref().map(to_json).transpose()?;
-                    (text.as_str(), None, None, reply)
+                    let image = image.as_ref().map(to_json).transpose()?;
+                    (text.as_str(), None, None, reply, image)
                 }
                 Body::Change { target, change, .. } => {
-                    ("", Some(target.0), Some(to_json(change)?), None)
+                    ("", Some(target.0), Some(to_json(change)?), None, None)
                 }
             };
             tx.prepare_cached(
                 "INSERT INTO messages
-                     (room, seq, sender, sender_nick, client_id, text, ts, target, change, reply)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     (room, seq, sender, sender_nick, client_id, text, ts, target, change, reply,
+                      image)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute(params![
                 room.as_str(),
@@ -951,12 +967,14 @@ fn insert(
                 ts,
                 change_target,
                 change,
-                reply
+                reply,
+                image
             ])?;
             let id = MessageId(row_id(tx));
             let entry = match body {
-                Body::Text { text, .. } => RoomEntry::Message(RoomMessage {
+                Body::Text { text, image, .. } => RoomEntry::Message(RoomMessage {
                     reply_to: quote,
+                    image: image.clone(),
                     ..RoomMessage::new(id, seq, from.clone(), text.clone(), *ts, client_id.clone())
                 }),
                 Body::Change { target, change, .. } => RoomEntry::Change(RoomChange {
@@ -1064,8 +1082,9 @@ fn parse_json<T: serde::de::DeserializeOwned>(column: usize, json: &str) -> rusq
 }
 
 /// The columns of a room log entry, in the order [`room_entry`] reads them.
-const ROOM_COLUMNS: &str = "id, seq, sender_nick, text, ts, client_id, target, change, reply";
-const ROOM_COLUMN_COUNT: usize = 9;
+const ROOM_COLUMNS: &str =
+    "id, seq, sender_nick, text, ts, client_id, target, change, reply, image";
+const ROOM_COLUMN_COUNT: usize = 10;
 
 /// A row of a room's log (see [`ROOM_COLUMNS`]), as stored (changes not applied).
 fn room_entry(row: &Row<'_>) -> rusqlite::Result<RoomEntry> {
@@ -1092,8 +1111,13 @@ fn room_entry(row: &Row<'_>) -> rusqlite::Result<RoomEntry> {
         .get::<_, Option<String>>(8)?
         .map(|json| parse_json(8, &json))
         .transpose()?;
+    let image = row
+        .get::<_, Option<String>>(9)?
+        .map(|json| parse_json(9, &json))
+        .transpose()?;
     Ok(RoomEntry::Message(RoomMessage {
         reply_to: reply,
+        image,
         ..RoomMessage::new(id, seq, from, parse(row, 3, row.get(3)?)?, ts, client_id)
     }))
 }

@@ -636,6 +636,7 @@ async fn a_jwt_is_refreshed_before_it_expires_or_the_socket_closes() {
             text: "still here".try_into().unwrap(),
             client_id: "c-1".parse().unwrap(),
             reply_to: None,
+            image: None,
         })
         .await;
     assert!(matches!(linus.recv().await, ServerMsg::Said { .. }));

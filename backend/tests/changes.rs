@@ -60,6 +60,7 @@ async fn say(
         text: text.try_into().unwrap(),
         client_id: client_id.parse().unwrap(),
         reply_to,
+        image: None,
     })
     .await;
     let id: shared::ClientMsgId = client_id.parse().unwrap();
@@ -243,6 +244,7 @@ async fn edits_deletes_reactions_and_replies(redis: Option<RedisServer>) {
         text: "re: nothing".try_into().unwrap(),
         client_id: "b5".parse().unwrap(),
         reply_to: Some(nowhere),
+        image: None,
     };
     assert_eq!(
         refused(&mut bob, answer_nothing).await,

@@ -353,6 +353,7 @@ async fn every_role_and_request(users: &mut Users, room: &RoomName, private: boo
             text: format!("private words from {role}").try_into().unwrap(),
             client_id: client_id.parse().unwrap(),
             reply_to: None,
+            image: None,
         };
         users.ask(role, say, "say", expect).await;
 
@@ -651,6 +652,7 @@ async fn every_role_and_request(users: &mut Users, room: &RoomName, private: boo
         text: "free again".try_into().unwrap(),
         client_id: client_id.parse().unwrap(),
         reply_to: None,
+        image: None,
     };
     users
         .ask(MUTED, say, "say once unmuted", said(&client_id))
@@ -698,6 +700,7 @@ async fn say_and_wait(chat: &mut Member, room: &RoomName, client_id: &str) -> sh
         text: format!("words {client_id}").try_into().unwrap(),
         client_id: client_id.parse().unwrap(),
         reply_to: None,
+        image: None,
     })
     .await;
     loop {

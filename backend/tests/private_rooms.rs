@@ -141,6 +141,7 @@ async fn every_request_gets_its_effect_or_a_typed_error(redis: Option<RedisServe
         text: text.try_into().unwrap(),
         client_id: format!("c-{}", text.len()).parse().unwrap(),
         reply_to: None,
+        image: None,
     };
     assert_eq!(
         error(&mut sam, say("let me in")).await,

@@ -247,6 +247,7 @@ impl ChatState {
                         text: text(line)?,
                         client_id: line.client_id.clone(),
                         reply_to: line.reply_to.as_ref().map(|q| q.id),
+                        image: None,
                     })
                 })
         });
@@ -524,6 +525,7 @@ impl ChatState {
                     text,
                     client_id,
                     reply_to: reply_to.map(|q| q.id),
+                    image: None,
                 }
             }
             Target::Direct(to) => {
@@ -1214,6 +1216,7 @@ mod tests {
             ts: 1,
             client_id: client_id.parse().unwrap(),
             reply_to: None,
+            image: None,
         }
     }
 
@@ -1310,6 +1313,7 @@ mod tests {
                 request,
                 ClientMsg::Say {
                     reply_to: Some(MessageId(1)),
+                    image: None,
                     ..
                 }
             ),
@@ -1639,6 +1643,7 @@ mod tests {
                 ts: 1,
                 client_id: "x".parse().unwrap(),
                 reply_to: None,
+                image: None,
             },
             0.0,
         );

@@ -300,6 +300,7 @@ impl ChatClient {
             text: text.try_into().unwrap(),
             client_id: client_id.parse().unwrap(),
             reply_to: None,
+            image: None,
         })
         .await;
         loop {
@@ -352,6 +353,7 @@ async fn two_gloo_clients_chat_and_a_third_in_another_room_sees_nothing() {
         text: "안녕 ben".try_into().unwrap(),
         client_id: unique("a1").parse().unwrap(),
         reply_to: None,
+        image: None,
     })
     .await;
     for client in [&mut ana, &mut ben] {
@@ -373,6 +375,7 @@ async fn two_gloo_clients_chat_and_a_third_in_another_room_sees_nothing() {
         text: "hi ana".try_into().unwrap(),
         client_id: unique("b1").parse().unwrap(),
         reply_to: None,
+        image: None,
     })
     .await;
     match ana.next_said().await {
@@ -507,6 +510,7 @@ async fn expect_caught_up_once(
         text: marker.as_str().try_into().unwrap(),
         client_id: marker.parse().unwrap(),
         reply_to: None,
+        image: None,
     })
     .await;
     let mut seen = Vec::new();
@@ -1024,6 +1028,7 @@ async fn replies_reactions_edits_and_deletions_from_the_page_reach_others_and_ba
             text: original.as_str().try_into().unwrap(),
             client_id: unique("f1").parse().unwrap(),
             reply_to: None,
+            image: None,
         })
         .await;
     let ServerMsg::Said {

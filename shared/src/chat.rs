@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ClientMsgId, Emoji, Epoch, InvalidName, MessageId, Nick, RoomName, UserToken};
+use crate::ids::{
+    ClientMsgId, Emoji, Epoch, InvalidName, MessageId, Nick, RoomName, UploadId, UserToken,
+};
 
 /// The WebSocket subprotocol a client must offer in `Sec-WebSocket-Protocol`.
 pub const SUBPROTOCOL: &str = "chat.v1.json";
@@ -239,6 +241,10 @@ pub enum ClientMsg {
         /// The `id` of the message of the same room this one answers (it is quoted).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<MessageId>,
+        /// An image uploaded for this room (`id` is what counts; the server fills in the
+        /// rest from what it stored).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        image: Option<Image>,
     },
     /// This user has read `room` up to `seq` (kept by the server for all their tabs and
     /// devices; a position only moves forward).
@@ -340,6 +346,9 @@ pub enum ServerMsg {
         /// The message this one answers, quoted as it was then.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<Quote>,
+        /// Its image.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        image: Option<Image>,
     },
     /// A change to an earlier message of a room (an edit, a deletion, a reaction): an entry of
     /// the room's log with its own `seq`, to every member, the author's copy being its ack.
@@ -596,6 +605,9 @@ pub struct RoomMessage {
     /// The message this one answers, quoted as it was then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<Quote>,
+    /// Its image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Image>,
     /// Its text was changed since it was sent.
     #[serde(default, skip_serializing_if = "is_false")]
     pub edited: bool,
@@ -644,6 +656,61 @@ impl Quote {
         match text.char_indices().nth(Self::MAX_CHARS) {
             Some((cut, _)) => format!("{}…", &text[..cut]),
             None => text.to_owned(),
+        }
+    }
+}
+
+/// An image attached to a message: uploaded first (`POST /api/uploads?room=ROOM`), then
+/// named in `say`. The server fills in what it knows of it (from the bytes it stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// Its content address: the SHA-256 of its bytes, 64 lower-case hex digits.
+    pub id: UploadId,
+    /// Its type, read from its bytes.
+    pub mime: ImageType,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// The image types the server accepts (anything else is refused at upload).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImageType {
+    /// PNG.
+    #[serde(rename = "image/png")]
+    Png,
+    /// JPEG.
+    #[serde(rename = "image/jpeg")]
+    Jpeg,
+    /// GIF.
+    #[serde(rename = "image/gif")]
+    Gif,
+    /// WebP.
+    #[serde(rename = "image/webp")]
+    Webp,
+}
+
+impl ImageType {
+    /// The media type, e.g. `image/png`.
+    pub fn mime(self) -> &'static str {
+        match self {
+            Self::Png => "image/png",
+            Self::Jpeg => "image/jpeg",
+            Self::Gif => "image/gif",
+            Self::Webp => "image/webp",
+        }
+    }
+
+    /// The file name extension, e.g. `png`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Png => "png",
+            Self::Jpeg => "jpg",
+            Self::Gif => "gif",
+            Self::Webp => "webp",
         }
     }
 }
@@ -796,6 +863,7 @@ impl RoomMessage {
             ts,
             client_id,
             reply_to: None,
+            image: None,
             edited: false,
             deleted: false,
             reactions: Vec::new(),
@@ -813,6 +881,7 @@ impl RoomMessage {
             ts,
             client_id,
             reply_to,
+            image,
             ..
         } = self;
         ServerMsg::Said {
@@ -824,6 +893,7 @@ impl RoomMessage {
             ts,
             client_id,
             reply_to,
+            image,
         }
     }
 
@@ -844,6 +914,7 @@ impl RoomMessage {
                 self.deleted = true;
                 self.text = Text(Self::DELETED_TEXT.to_owned());
                 self.reply_to = None;
+                self.image = None;
                 self.reactions.clear();
             }
             Change::Reacted { emoji, on } => {
@@ -907,10 +978,12 @@ impl ServerMsg {
                 ts,
                 client_id,
                 reply_to,
+                image,
             } => Some((
                 room,
                 RoomMessage {
                     reply_to,
+                    image,
                     ..RoomMessage::new(id, seq, from, text, ts, client_id)
                 },
             )),
@@ -1128,6 +1201,7 @@ mod tests {
             text: "hi".try_into().unwrap(),
             client_id: id.clone(),
             reply_to: None,
+            image: None,
         };
         let direct = ClientMsg::Direct {
             to: "bob".parse().unwrap(),

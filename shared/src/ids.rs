@@ -265,6 +265,32 @@ impl TryFrom<String> for Emoji {
     }
 }
 
+string_newtype!(
+    /// An uploaded file's content address: the SHA-256 of its bytes, 64 lower-case hex digits.
+    UploadId
+);
+
+impl TryFrom<String> for UploadId {
+    type Error = InvalidName;
+    fn try_from(value: String) -> Result<Self, InvalidName> {
+        const WHAT: &str = "upload id";
+        if value.len() != 64 {
+            return Err(InvalidName::TooLong {
+                what: WHAT,
+                max: 64,
+            });
+        }
+        if let Some(found) = value.chars().find(|c| !matches!(c, '0'..='9' | 'a'..='f')) {
+            return Err(InvalidName::BadCharacter {
+                what: WHAT,
+                found,
+                rule: "64 lower-case hex digits",
+            });
+        }
+        Ok(Self(value))
+    }
+}
+
 /// A server-assigned message id, unique for the server's lifetime and increasing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -29,10 +29,12 @@ pub mod ids;
 pub mod paths;
 
 pub use chat::{
-    Change, ClientMsg, DirectMessage, ErrorCode, HistoryMode, Limits, ModAction, Quote, Reaction,
-    RemovedReason, RequestError, RoomChange, RoomEntry, RoomInfo, RoomMessage, SUBPROTOCOL,
-    ServerMsg, Text,
+    Change, ClientMsg, DirectMessage, ErrorCode, HistoryMode, Image, ImageType, Limits, ModAction,
+    Quote, Reaction, RemovedReason, RequestError, RoomChange, RoomEntry, RoomInfo, RoomMessage,
+    SUBPROTOCOL, ServerMsg, Text,
 };
 pub use codec::{ProtocolError, decode, encode};
 pub use echo::EchoFrame;
-pub use ids::{ClientMsgId, Emoji, Epoch, InvalidName, MessageId, Nick, RoomName, UserToken};
+pub use ids::{
+    ClientMsgId, Emoji, Epoch, InvalidName, MessageId, Nick, RoomName, UploadId, UserToken,
+};

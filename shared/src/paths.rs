@@ -22,3 +22,10 @@ pub const API_LOGOUT: &str = "/api/logout";
 pub const API_PASSWORD: &str = "/api/password";
 /// The session cookie (HttpOnly, SameSite=Strict).
 pub const SESSION_COOKIE: &str = "chat_session";
+/// `POST ?room=ROOM` with an image's bytes: stores it for that room, answers
+/// [`crate::chat::Image`] (201); `GET /api/uploads/ROOM/ID` serves it to those who may read
+/// the room. The user is named as on the chat socket: the session cookie (accounts), the
+/// header [`TOKEN_HEADER`] (open) or `Authorization: Bearer` (jwt).
+pub const API_UPLOADS: &str = "/api/uploads";
+/// The browser token's header on upload requests in open mode (never in a URL).
+pub const TOKEN_HEADER: &str = "x-chat-token";

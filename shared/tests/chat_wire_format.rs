@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use shared::{
-    Change, ClientMsg, DirectMessage, ErrorCode, HistoryMode, Limits, MessageId, Quote, Reaction,
+    Change, Image, ImageType, ClientMsg, DirectMessage, ErrorCode, HistoryMode, Limits, MessageId, Quote, Reaction,
     RoomChange, RoomInfo, RoomMessage, ServerMsg, decode, encode,
 };
 
@@ -75,6 +75,7 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
                 text: "안녕하세요 hello".try_into().unwrap(),
                 client_id: "c-17".parse().unwrap(),
                 reply_to: None,
+                image: None,
             },
             r#"{"type":"say","room":"lobby","text":"안녕하세요 hello","client_id":"c-17"}"#,
         ),
@@ -190,8 +191,27 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
                 text: "me too".try_into().unwrap(),
                 client_id: "c-18".parse().unwrap(),
                 reply_to: Some(MessageId(42)),
+                image: None,
             },
             r#"{"type":"say","room":"lobby","text":"me too","client_id":"c-18","reply_to":42}"#,
+        ),
+        (
+            ClientMsg::Say {
+                room: "lobby".parse().unwrap(),
+                text: "our team photo".try_into().unwrap(),
+                client_id: "c-22".parse().unwrap(),
+                reply_to: None,
+                image: Some(Image {
+                    id: "3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4"
+                        .parse()
+                        .unwrap(),
+                    mime: ImageType::Png,
+                    width: 640,
+                    height: 480,
+                    bytes: 52_113,
+                }),
+            },
+            r#"{"type":"say","room":"lobby","text":"our team photo","client_id":"c-22","image":{"id":"3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4","mime":"image/png","width":640,"height":480,"bytes":52113}}"#,
         ),
         (
             ClientMsg::MarkRead {
@@ -288,6 +308,7 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                 ts: 1_795_000_000_000,
                 client_id: "c-17".parse().unwrap(),
                 reply_to: None,
+                image: None,
             },
             r#"{"type":"said","id":42,"room":"lobby","seq":41,"from":"Alice","text":"안녕하세요 hello","ts":1795000000000,"client_id":"c-17"}"#,
         ),
@@ -306,8 +327,31 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                     from: "Alice".parse().unwrap(),
                     text: "안녕하세요 hello".into(),
                 }),
+                image: None,
             },
             r#"{"type":"said","id":43,"room":"lobby","seq":42,"from":"Bob","text":"me too","ts":1795000000500,"client_id":"c-18","reply_to":{"id":42,"seq":41,"from":"Alice","text":"안녕하세요 hello"}}"#,
+        ),
+        (
+            ServerMsg::Said {
+                id: MessageId(44),
+                room: "lobby".parse().unwrap(),
+                seq: 43,
+                from: "Alice".parse().unwrap(),
+                text: "our team photo".try_into().unwrap(),
+                ts: 1_795_000_000_700,
+                client_id: "c-22".parse().unwrap(),
+                reply_to: None,
+                image: Some(Image {
+                    id: "3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4"
+                        .parse()
+                        .unwrap(),
+                    mime: ImageType::Png,
+                    width: 640,
+                    height: 480,
+                    bytes: 52_113,
+                }),
+            },
+            r#"{"type":"said","id":44,"room":"lobby","seq":43,"from":"Alice","text":"our team photo","ts":1795000000700,"client_id":"c-22","image":{"id":"3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4","mime":"image/png","width":640,"height":480,"bytes":52113}}"#,
         ),
         (
             ServerMsg::Changed {
@@ -325,6 +369,28 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
             r#"{"type":"changed","room":"lobby","id":45,"seq":43,"from":"Alice","ts":1795000001000,"client_id":"c-20","target":42,"change":{"kind":"edited","text":"안녕하세요 hello!"}}"#,
         ),
         (
+            ServerMsg::Said {
+                id: MessageId(44),
+                room: "lobby".parse().unwrap(),
+                seq: 43,
+                from: "Alice".parse().unwrap(),
+                text: "our team photo".try_into().unwrap(),
+                ts: 1_795_000_000_700,
+                client_id: "c-22".parse().unwrap(),
+                reply_to: None,
+                image: Some(Image {
+                    id: "3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4"
+                        .parse()
+                        .unwrap(),
+                    mime: ImageType::Png,
+                    width: 640,
+                    height: 480,
+                    bytes: 52_113,
+                }),
+            },
+            r#"{"type":"said","id":44,"room":"lobby","seq":43,"from":"Alice","text":"our team photo","ts":1795000000700,"client_id":"c-22","image":{"id":"3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4","mime":"image/png","width":640,"height":480,"bytes":52113}}"#,
+        ),
+        (
             ServerMsg::Changed {
                 room: "lobby".parse().unwrap(),
                 id: MessageId(46),
@@ -339,6 +405,28 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                 },
             },
             r#"{"type":"changed","room":"lobby","id":46,"seq":44,"from":"Bob","ts":1795000001500,"client_id":"c-21","target":42,"change":{"kind":"reacted","emoji":"👍","on":true}}"#,
+        ),
+        (
+            ServerMsg::Said {
+                id: MessageId(44),
+                room: "lobby".parse().unwrap(),
+                seq: 43,
+                from: "Alice".parse().unwrap(),
+                text: "our team photo".try_into().unwrap(),
+                ts: 1_795_000_000_700,
+                client_id: "c-22".parse().unwrap(),
+                reply_to: None,
+                image: Some(Image {
+                    id: "3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4"
+                        .parse()
+                        .unwrap(),
+                    mime: ImageType::Png,
+                    width: 640,
+                    height: 480,
+                    bytes: 52_113,
+                }),
+            },
+            r#"{"type":"said","id":44,"room":"lobby","seq":43,"from":"Alice","text":"our team photo","ts":1795000000700,"client_id":"c-22","image":{"id":"3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4","mime":"image/png","width":640,"height":480,"bytes":52113}}"#,
         ),
         (
             ServerMsg::Changed {

@@ -38,7 +38,7 @@ use crate::{
 /// Cross-origin use of the API, for the origins that may also open the chat socket
 /// (`--allowed-origin`: the development server, a test page): with credentials, so that the
 /// session cookie is set and sent. Same-origin pages need none of it.
-fn cors(config: &Arc<Config>) -> Cors {
+pub(crate) fn cors(config: &Arc<Config>) -> Cors {
     let config = Arc::clone(config);
     Cors::default()
         .allowed_origin_fn(move |origin, head| {
@@ -52,7 +52,11 @@ fn cors(config: &Arc<Config>) -> Cors {
                 .is_ok_and(|origin| config.origin_allowed(origin, host))
         })
         .allowed_methods(["GET", "POST"])
-        .allowed_header(header::CONTENT_TYPE)
+        .allowed_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::HeaderName::from_static(paths::TOKEN_HEADER),
+        ])
         .supports_credentials()
         .max_age(3600)
 }
@@ -123,7 +127,7 @@ fn cookie(req: &HttpRequest, value: &str, max_age: u64) -> (header::HeaderName, 
 
 /// Refuses a POST from a foreign origin (the cookie is SameSite=Strict already; this also
 /// covers browsers that ignore it).
-fn foreign_origin(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
+pub(crate) fn foreign_origin(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
     let origin = req
         .headers()
         .get(header::ORIGIN)?

@@ -210,6 +210,36 @@ impl Auth {
         })
     }
 
+    /// Who an HTTP request comes from (a user key), named as on the chat socket: the session
+    /// cookie (accounts), `Authorization: Bearer` with a valid token (jwt), or the browser
+    /// token in [`shared::paths::TOKEN_HEADER`] (open). `None`: nobody said, or it is not valid.
+    pub async fn http_user(
+        &self,
+        req: &actix_web::HttpRequest,
+    ) -> Result<Option<String>, AuthError> {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::trim)
+        };
+        let token = match self.mode {
+            AuthMode::Open => header(shared::paths::TOKEN_HEADER)
+                .and_then(|token| UserToken::try_from(token).ok())
+                .filter(|token| !token_is_reserved(token)),
+            AuthMode::Accounts => self
+                .session_user(http::session_cookie(req).as_deref())
+                .await?
+                .map(|name| Identity::account(&name).token),
+            AuthMode::Jwt => header("authorization")
+                .and_then(|value| value.strip_prefix("Bearer "))
+                .zip(self.jwt.as_ref())
+                .and_then(|(token, verifier)| verifier.verify(token.trim()).ok())
+                .map(|verified| verified.identity.token),
+        };
+        Ok(token.as_ref().map(crate::ids::user_key))
+    }
+
     /// The account whose live session `cookie` is, if any.
     pub async fn session_user(&self, cookie: Option<&str>) -> Result<Option<Nick>, AuthError> {
         match cookie {

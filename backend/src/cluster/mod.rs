@@ -395,7 +395,7 @@ impl<C: Send + 'static> Engine<C> {
                 if matches!(op, PresenceOp::Join { .. }) {
                     self.holds_entries = true;
                 }
-                let _ = self.presence.send(PresenceWork::Op(op));
+                let _ = self.presence.send(PresenceWork::Op(Box::new(op)));
             }
             Job::Mark {
                 user,

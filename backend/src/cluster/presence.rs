@@ -54,7 +54,8 @@ pub enum PresenceOp {
 /// The presence queue's work: [`PresenceOp`]s, and the parts of other jobs that change
 /// presence (a join's entry, a nickname claim), which answer through a channel.
 pub(super) enum PresenceWork {
-    Op(PresenceOp),
+    // Boxed: an op may carry a whole event (a rename's), far larger than the other work.
+    Op(Box<PresenceOp>),
     Join(RoomName, Joiner, oneshot::Sender<Result<Vec<Nick>, String>>),
     Claim(Nick, String, oneshot::Sender<Result<bool, String>>),
     /// Whether this node's entries are gone although it had made some (`true` expected
@@ -83,7 +84,7 @@ pub(super) async fn presence_loop(io: Io, mut queue: mpsc::UnboundedReceiver<Pre
                 let _ = reply.send(granted.map_err(|e| e.to_string()));
             }
             PresenceWork::Op(op) => {
-                let (what, result) = match &op {
+                let (what, result) = match op.as_ref() {
                     PresenceOp::Join { room, joiner } => (
                         "join",
                         io.join_room(room, joiner).await.map(drop).map_err(|e| {

@@ -291,7 +291,11 @@ impl Io {
             Target::Room(room) => {
                 let referred = crate::store::referred(&message.body);
                 let (kind, body) = match &message.body {
-                    Body::Text { text, reply_to } => {
+                    Body::Text {
+                        text,
+                        reply_to,
+                        image,
+                    } => {
                         // A reply quotes its original as it is now; the script checks again,
                         // atomically, that it is still there.
                         let reply_to = match reply_to {
@@ -307,6 +311,7 @@ impl Io {
                             ts: message.ts,
                             client_id,
                             reply_to,
+                            image: image.as_ref(),
                         })?;
                         ("message", body)
                     }
@@ -352,9 +357,11 @@ impl Io {
                 let Body::Text {
                     text,
                     reply_to: None,
+                    image: None,
                 } = &message.body
                 else {
-                    let reason = "direct messages cannot be answered or changed".to_owned();
+                    let reason =
+                        "direct messages cannot be answered, changed or carry images".to_owned();
                     return Ok(Sent::Refused((shared::ErrorCode::Invalid, reason)));
                 };
                 let (recipient, to) = match recipient {
@@ -965,6 +972,8 @@ struct RoomBody<'a> {
     client_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     reply_to: Option<shared::Quote>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<&'a shared::Image>,
 }
 
 /// The same for a change (field order as in [`RoomChange`]).

@@ -82,6 +82,11 @@ enum Command {
     Disconnect {
         conn: ConnId,
     },
+    MayRead {
+        user: Option<String>,
+        room: RoomName,
+        reply: tokio::sync::oneshot::Sender<bool>,
+    },
 }
 
 /// Commands queued for the hub before senders wait: sessions then feel back-pressure rather
@@ -151,6 +156,14 @@ impl HubHandle {
     /// last tab.
     pub async fn disconnect(&self, conn: ConnId) -> Result<(), HubClosed> {
         self.send(Command::Disconnect { conn }).await
+    }
+
+    /// Whether the user with key `user` (`None`: someone who did not say) may read `room`
+    /// (for its uploads): the room's policy, as this hub has it.
+    pub async fn may_read(&self, user: Option<String>, room: RoomName) -> Result<bool, HubClosed> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Command::MayRead { user, room, reply }).await?;
+        answer.await.map_err(|_| HubClosed)
     }
 
     /// Whether the hub task is still running (for `/readyz`).
@@ -392,6 +405,10 @@ impl Hub {
             }
             Command::Request { conn, message } => self.request(conn, message),
             Command::Disconnect { conn } => self.remove(conn),
+            Command::MayRead { user, room, reply } => {
+                // The asker may have gone; nothing to do then.
+                let _ = reply.send(self.may_read(user.as_deref(), &room));
+            }
         }
     }
 
@@ -465,9 +482,15 @@ impl Hub {
                     text,
                     client_id,
                     reply_to,
+                    image,
                 },
             ) => {
-                self.say(conn, user, room, Body::Text { text, reply_to }, client_id);
+                let body = Body::Text {
+                    text,
+                    reply_to,
+                    image,
+                };
+                self.say(conn, user, room, body, client_id);
             }
             (Some(user), ClientMsg::Typing { room }) => self.typing(conn, user, room),
             (Some(user), ClientMsg::MarkRead { room, seq }) => {
@@ -654,6 +677,7 @@ mod tests {
             text: text.try_into().unwrap(),
             client_id: "c1".parse().unwrap(),
             reply_to: None,
+            image: None,
         }
     }
 

@@ -173,6 +173,18 @@ impl Hub {
             .is_some_and(|policy| policy.deleted.contains(&seq))
     }
 
+    /// Whether the user with `key` may read `room` (its uploads): public rooms anyone not
+    /// banned; private rooms those they admit, and admins. Nobody while the policies load.
+    pub(super) fn may_read(&self, key: Option<&str>, room: &RoomName) -> bool {
+        if !self.policies_loaded {
+            return false;
+        }
+        let key = key.unwrap_or("");
+        self.policies
+            .get(room)
+            .is_none_or(|policy| policy.admits(key) || self.admins.contains(key))
+    }
+
     /// Whether the user with `key` may see `room` in the room list.
     pub(super) fn visible_to(&self, key: Option<&str>, room: &RoomName) -> bool {
         self.policies.get(room).is_none_or(|policy| {

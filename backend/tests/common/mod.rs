@@ -476,6 +476,7 @@ impl Chat {
             text: text.try_into().unwrap(),
             client_id: client_id.parse().unwrap(),
             reply_to: None,
+            image: None,
         })
         .await;
     }

@@ -1,0 +1,371 @@
+//! Image uploads: `POST /api/uploads?room=ROOM` stores an image for a room (201 and its
+//! [`Image`]), `GET /api/uploads/ROOM/ID` serves it to those who may read the room; a `say`
+//! names the image by its id, and the session fills in what was stored.
+//!
+//! The type comes from the bytes (PNG, JPEG, GIF and WebP, read by `imagesize`), never from
+//! the name; a declared `Content-Type` naming another image type is refused as a lie, and so
+//! is anything that is not one of the four. Who asks is named as on the chat socket
+//! ([`crate::auth::Auth::http_user`]); the room's policy decides (the hub's copy).
+//!
+//! # Layout (under `--uploads-dir`, `DATA_DIR/uploads` by default; shared by cluster nodes)
+//! - `objects/ID`: the bytes, named by their SHA-256 (content-addressed: one copy however
+//!   many rooms use it), written to a temporary file and renamed, so a reader never sees a
+//!   half-written image.
+//! - `rooms/ROOM/ID`: this room has the image; the file holds its [`Image`] as JSON. A
+//!   request for an image through a room that does not have it is a 404, so an image posted
+//!   in a private room cannot be fetched through a public one.
+
+use std::path::{Path, PathBuf};
+
+use actix_web::{
+    HttpRequest, HttpResponse,
+    http::{StatusCode, header},
+    web,
+};
+use futures_util::StreamExt as _;
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use shared::{Image, ImageType, RoomName, UploadId, auth::ApiError};
+
+use crate::routes::AppState;
+
+/// Why an upload was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Refused {
+    /// Larger than `--max-upload-bytes` (413).
+    #[error("the image is larger than {0} bytes")]
+    TooLarge(usize),
+    /// Not PNG, JPEG, GIF or WebP (415).
+    #[error("not an image this chat takes (PNG, JPEG, GIF or WebP)")]
+    NotAnImage,
+    /// Declared as one type, made of another (415).
+    #[error("declared as {declared} but the bytes are {actual}")]
+    Mislabelled {
+        /// What the request said.
+        declared: String,
+        /// What the bytes are.
+        actual: &'static str,
+    },
+}
+
+/// What `bytes` are: one of the four image types, with their size in pixels. `declared` is
+/// the request's `Content-Type`: an image type other than the bytes' is a lie (anything else,
+/// e.g. `application/octet-stream`, says nothing and is ignored).
+pub fn sniff(bytes: &[u8], declared: Option<&str>) -> Result<(ImageType, u32, u32), Refused> {
+    let kind = match imagesize::image_type(bytes) {
+        Ok(imagesize::ImageType::Png) => ImageType::Png,
+        Ok(imagesize::ImageType::Jpeg) => ImageType::Jpeg,
+        Ok(imagesize::ImageType::Gif) => ImageType::Gif,
+        Ok(imagesize::ImageType::Webp) => ImageType::Webp,
+        _ => return Err(Refused::NotAnImage),
+    };
+    if let Some(declared) = declared.map(|d| d.split(';').next().unwrap_or(d).trim())
+        && declared.starts_with("image/")
+        && !declared.eq_ignore_ascii_case(kind.mime())
+        && !(declared.eq_ignore_ascii_case("image/jpg") && kind == ImageType::Jpeg)
+    {
+        return Err(Refused::Mislabelled {
+            declared: declared.to_owned(),
+            actual: kind.mime(),
+        });
+    }
+    // The header must also give a size: a PNG signature followed by garbage is not an image.
+    let size = imagesize::blob_size(bytes).map_err(|_| Refused::NotAnImage)?;
+    let (width, height) = (
+        u32::try_from(size.width).map_err(|_| Refused::NotAnImage)?,
+        u32::try_from(size.height).map_err(|_| Refused::NotAnImage)?,
+    );
+    if width == 0 || height == 0 {
+        return Err(Refused::NotAnImage);
+    }
+    Ok((kind, width, height))
+}
+
+fn object(dir: &Path, id: &UploadId) -> PathBuf {
+    dir.join("objects").join(id.as_str())
+}
+
+fn marker(dir: &Path, room: &RoomName, id: &UploadId) -> PathBuf {
+    dir.join("rooms").join(room.as_str()).join(id.as_str())
+}
+
+/// Stores `bytes` (already sniffed as `kind`) for `room`; returns the image.
+async fn store(
+    dir: &Path,
+    room: &RoomName,
+    bytes: &[u8],
+    (kind, width, height): (ImageType, u32, u32),
+) -> std::io::Result<Image> {
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let id = UploadId::try_from(hex).map_err(std::io::Error::other)?;
+    let image = Image {
+        id: id.clone(),
+        mime: kind,
+        width,
+        height,
+        bytes: bytes.len() as u64,
+    };
+    let path = object(dir, &id);
+    if tokio::fs::metadata(&path).await.is_err() {
+        let objects = dir.join("objects");
+        tokio::fs::create_dir_all(&objects).await?;
+        // A name no other writer uses, renamed into place: never a half-written object.
+        let temporary = objects.join(format!(".{}.{}", id, crate::ids::new_epoch()?.as_str()));
+        tokio::fs::write(&temporary, bytes).await?;
+        tokio::fs::rename(&temporary, &path).await?;
+    }
+    let marker = marker(dir, room, &id);
+    if let Some(parent) = marker.parent() {
+        tokio::fs::create_dir_all(parent).await?;
+    }
+    let json = serde_json::to_vec(&image).map_err(std::io::Error::other)?;
+    tokio::fs::write(&marker, json).await?;
+    Ok(image)
+}
+
+/// The image `id` as stored for `room`, if the room has it.
+pub async fn find(dir: &Path, room: &RoomName, id: &UploadId) -> std::io::Result<Option<Image>> {
+    match tokio::fs::read(marker(dir, room, id)).await {
+        Ok(json) => serde_json::from_slice(&json)
+            .map(Some)
+            .map_err(std::io::Error::other),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// A `say` with an image gets the image as stored for its room (the client's description
+/// is not trusted); an image the room does not have is refused with the reason.
+pub async fn attach(
+    dir: &Path,
+    mut request: shared::ClientMsg,
+) -> Result<shared::ClientMsg, (Option<shared::ClientMsgId>, String)> {
+    if let shared::ClientMsg::Say {
+        room,
+        image: Some(image),
+        client_id,
+        ..
+    } = &mut request
+    {
+        let refused = |reason: String| (Some(client_id.clone()), reason);
+        match find(dir, room, &image.id).await {
+            Ok(Some(stored)) => *image = stored,
+            Ok(None) => {
+                return Err(refused(format!(
+                    "{room} has no uploaded image {}",
+                    image.id
+                )));
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "reading an upload's record failed");
+                return Err(refused(
+                    "the image could not be checked; send it again".into(),
+                ));
+            }
+        }
+    }
+    Ok(request)
+}
+
+/// Registers the routes (with the account API's cross-origin rules).
+pub fn configure(cfg: &mut web::ServiceConfig, config: &std::sync::Arc<crate::Config>) {
+    let cors = || crate::auth::http::cors(config);
+    cfg.service(
+        web::resource(shared::paths::API_UPLOADS)
+            .wrap(cors())
+            .route(web::post().to(upload)),
+    )
+    .service(
+        web::resource(format!("{}/{{room}}/{{id}}", shared::paths::API_UPLOADS))
+            .wrap(cors())
+            .route(web::get().to(serve)),
+    );
+}
+
+fn refusal(status: StatusCode, error: impl Into<String>) -> HttpResponse {
+    HttpResponse::build(status).json(ApiError {
+        error: error.into(),
+    })
+}
+
+/// `?room=ROOM`.
+#[derive(Deserialize)]
+struct RoomQuery {
+    room: RoomName,
+}
+
+/// Who asks, and whether they may read `room`; the refusal otherwise.
+async fn reader(
+    req: &HttpRequest,
+    state: &AppState,
+    room: &RoomName,
+    required: bool,
+) -> Result<Option<String>, HttpResponse> {
+    let user = match state.auth.http_user(req).await {
+        Ok(user) => user,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot tell who asks for an upload");
+            return Err(refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot check who you are right now; try again shortly",
+            ));
+        }
+    };
+    if required && user.is_none() {
+        return Err(refusal(
+            StatusCode::UNAUTHORIZED,
+            "say who you are (as on the chat socket) to upload",
+        ));
+    }
+    match state.hub.may_read(user.clone(), room.clone()).await {
+        Ok(true) => Ok(user),
+        Ok(false) => Err(refusal(
+            StatusCode::FORBIDDEN,
+            format!("you may not read {room}"),
+        )),
+        Err(_) => Err(refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        )),
+    }
+}
+
+async fn upload(
+    req: HttpRequest,
+    query: web::Query<RoomQuery>,
+    mut body: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if let Some(refused) = crate::auth::http::foreign_origin(&req, &state) {
+        return refused;
+    }
+    let room = &query.room;
+    if let Err(refused) = reader(&req, &state, room, true).await {
+        return refused;
+    }
+    let max = state.config.max_upload_bytes;
+    let too_large = || {
+        refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Refused::TooLarge(max).to_string(),
+        )
+    };
+    let declared_length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared_length.is_some_and(|length| length > max) {
+        return too_large();
+    }
+    let mut bytes = web::BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let Ok(chunk) = chunk else {
+            return refusal(StatusCode::BAD_REQUEST, "the upload was cut off");
+        };
+        if bytes.len() + chunk.len() > max {
+            return too_large();
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let kind = match sniff(&bytes, declared) {
+        Ok(kind) => kind,
+        Err(refused) => return refusal(StatusCode::UNSUPPORTED_MEDIA_TYPE, refused.to_string()),
+    };
+    match store(&state.config.uploads(), room, &bytes, kind).await {
+        Ok(image) => HttpResponse::Created().json(image),
+        Err(err) => {
+            tracing::error!(error = %err, room = %room, "storing an upload failed");
+            refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the image could not be stored; try again",
+            )
+        }
+    }
+}
+
+async fn serve(
+    req: HttpRequest,
+    path: web::Path<(RoomName, UploadId)>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (room, id) = path.into_inner();
+    if let Err(refused) = reader(&req, &state, &room, false).await {
+        return refused;
+    }
+    let dir = state.config.uploads();
+    let image = match find(&dir, &room, &id).await {
+        Ok(Some(image)) => image,
+        Ok(None) => return refusal(StatusCode::NOT_FOUND, format!("{room} has no image {id}")),
+        Err(err) => {
+            tracing::error!(error = %err, "reading an upload's record failed");
+            return refusal(StatusCode::SERVICE_UNAVAILABLE, "try again shortly");
+        }
+    };
+    match tokio::fs::read(object(&dir, &id)).await {
+        Ok(bytes) => HttpResponse::Ok()
+            .content_type(image.mime.mime())
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            // A fixed, safe name: nothing the uploader chose reaches a header.
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"image.{}\"", image.mime.extension()),
+            ))
+            // The same id is always the same bytes; private: it is not for shared caches.
+            .insert_header((
+                header::CACHE_CONTROL,
+                "private, max-age=31536000, immutable",
+            ))
+            .insert_header((
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox",
+            ))
+            .body(bytes),
+        Err(err) => {
+            tracing::error!(error = %err, "reading an upload failed");
+            refusal(StatusCode::SERVICE_UNAVAILABLE, "try again shortly")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The smallest PNG: 1×1, one transparent pixel.
+    pub const PNG: &[u8] = &[
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44,
+        0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f,
+        0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00,
+        0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00, 0x00, 0x00, 0x49,
+        0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    ];
+
+    #[test]
+    fn the_type_comes_from_the_bytes() {
+        assert_eq!(sniff(PNG, None), Ok((ImageType::Png, 1, 1)));
+        assert_eq!(
+            sniff(PNG, Some("application/octet-stream")),
+            Ok((ImageType::Png, 1, 1))
+        );
+        assert_eq!(
+            sniff(PNG, Some("image/png; charset=binary")),
+            Ok((ImageType::Png, 1, 1))
+        );
+        assert!(matches!(
+            sniff(PNG, Some("image/gif")),
+            Err(Refused::Mislabelled { .. })
+        ));
+        assert_eq!(
+            sniff(b"<html><script>", Some("image/png")),
+            Err(Refused::NotAnImage)
+        );
+        assert_eq!(sniff(&PNG[..12], None), Err(Refused::NotAnImage));
+        assert_eq!(sniff(b"", None), Err(Refused::NotAnImage));
+    }
+}

@@ -1,0 +1,262 @@
+//! Image uploads over real sockets, in both modes (single node; two nodes sharing Redis and
+//! an uploads directory, uploading through one and reading through the other): an image is
+//! stored by its bytes, attached to a message with what the server knows of it, served with
+//! safe headers to those who may read its room and to nobody else; every bad upload is
+//! refused with a clear status and leaves nothing behind.
+
+// Test helpers below #[test] fns panic on purpose, as the tests do.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::{net::SocketAddr, path::Path};
+
+use backend::Config;
+use common::{Chat, STEP, TestServer, redis_server::RedisServer, token_for};
+use shared::{ClientMsg, ErrorCode, Image, ImageType, ServerMsg, paths};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// The smallest PNG: 1×1, one transparent pixel.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae,
+    0x42, 0x60, 0x82,
+];
+
+/// A 1×1 GIF.
+const GIF: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0xff, 0xff, 0xff,
+    0x00, 0x00, 0x00, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+/// One HTTP exchange with a binary-safe body: (status, head, body).
+async fn exchange(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "{head}\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(STEP, stream.read_to_end(&mut response))
+        .await
+        .expect("a response in time")
+        .unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head, response[split + 4..].to_vec())
+}
+
+fn who(nick: &str) -> String {
+    format!("{}: {}", paths::TOKEN_HEADER, token_for(nick).as_str())
+}
+
+async fn upload(
+    addr: SocketAddr,
+    room: &str,
+    as_nick: Option<&str>,
+    content_type: &str,
+    bytes: &[u8],
+) -> (u16, String) {
+    let mut head = format!("POST {}?room={room} HTTP/1.1", paths::API_UPLOADS);
+    if let Some(nick) = as_nick {
+        head.push_str(&format!("\r\n{}", who(nick)));
+    }
+    head.push_str(&format!("\r\nContent-Type: {content_type}"));
+    let (status, _, body) = exchange(addr, &head, bytes).await;
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn fetch(addr: SocketAddr, room: &str, id: &str, as_nick: &str) -> (u16, String, Vec<u8>) {
+    let head = format!(
+        "GET {}/{room}/{id} HTTP/1.1\r\n{}",
+        paths::API_UPLOADS,
+        who(as_nick)
+    );
+    exchange(addr, &head, b"").await
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+}
+
+/// Everything in `dir` (recursively), as paths relative to it.
+fn files(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(next) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&next) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+async fn until(chat: &mut Chat, wanted: impl Fn(&ServerMsg) -> bool) -> ServerMsg {
+    tokio::time::timeout(STEP, async {
+        loop {
+            let event = chat.recv().await;
+            if wanted(&event) {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("the event in time")
+}
+
+async fn uploads_are_checked_stored_and_served_to_readers_only(redis: Option<RedisServer>) {
+    let shared_dir = tempfile::tempdir().unwrap();
+    let config = || Config {
+        uploads_dir: Some(shared_dir.path().to_owned()),
+        max_upload_bytes: 1000,
+        ..common::patient_config(redis.as_ref().map(RedisServer::url))
+    };
+    let here = TestServer::spawn(config());
+    let there = redis.as_ref().map(|_| TestServer::spawn(config()));
+    let there = there.as_ref().unwrap_or(&here);
+    let mut ann = here.chat_as("ann", &["pics"]).await;
+    let mut bob = there.chat_as("bob", &["pics"]).await;
+
+    // Upload, then attach: the message carries what the server stored, not what the client
+    // claimed.
+    let (status, body) = upload(here.addr, "pics", Some("ann"), "image/png", PNG).await;
+    assert_eq!(status, 201, "{body}");
+    let image: Image = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (image.mime, image.width, image.height),
+        (ImageType::Png, 1, 1)
+    );
+    assert_eq!(image.bytes, PNG.len() as u64);
+    ann.send(&ClientMsg::Say {
+        room: "pics".parse().unwrap(),
+        text: "look".try_into().unwrap(),
+        client_id: "a1".parse().unwrap(),
+        reply_to: None,
+        image: Some(Image {
+            width: 9999,
+            ..image.clone()
+        }),
+    })
+    .await;
+    let said = until(&mut bob, |e| matches!(e, ServerMsg::Said { .. })).await;
+    assert!(
+        matches!(&said, ServerMsg::Said { image: Some(got), .. } if *got == image),
+        "{said:?}"
+    );
+
+    // Served to a reader of the room (on the other node), with safe headers.
+    let (status, head, bytes) = fetch(there.addr, "pics", image.id.as_str(), "bob").await;
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(bytes, PNG);
+    assert_eq!(header(&head, "content-type"), Some("image/png"));
+    assert_eq!(header(&head, "x-content-type-options"), Some("nosniff"));
+    assert_eq!(
+        header(&head, "content-disposition"),
+        Some("inline; filename=\"image.png\"")
+    );
+    assert!(header(&head, "cache-control").is_some_and(|c| c.contains("immutable")));
+
+    // A private room's image: its members only, and not through another room.
+    ann.send(&ClientMsg::CreateRoom {
+        room: "vault".parse().unwrap(),
+        private: true,
+        max_members: None,
+    })
+    .await;
+    until(
+        &mut ann,
+        |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str() == "vault"),
+    )
+    .await;
+    let (status, body) = upload(here.addr, "vault", Some("ann"), "image/gif", GIF).await;
+    assert_eq!(status, 201, "{body}");
+    let secret: Image = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        fetch(here.addr, "vault", secret.id.as_str(), "ann").await.0,
+        200
+    );
+    assert_eq!(
+        fetch(there.addr, "vault", secret.id.as_str(), "bob")
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        fetch(there.addr, "pics", secret.id.as_str(), "bob").await.0,
+        404
+    );
+    assert_eq!(
+        upload(there.addr, "vault", Some("bob"), "image/png", PNG)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        upload(here.addr, "pics", None, "image/png", PNG).await.0,
+        401
+    );
+
+    // Bad uploads: refused, nothing stored.
+    let before = files(shared_dir.path());
+    let html = b"<html><script>alert(1)</script></html>";
+    let (status, body) = upload(here.addr, "pics", Some("ann"), "image/png", html).await;
+    assert_eq!(status, 415, "a lie about the type: {body}");
+    assert!(body.contains("PNG, JPEG, GIF or WebP"), "{body}");
+    let (status, body) = upload(here.addr, "pics", Some("ann"), "image/gif", PNG).await;
+    assert_eq!(status, 415, "mislabelled: {body}");
+    let (status, _) = upload(here.addr, "pics", Some("ann"), "text/plain", b"just words").await;
+    assert_eq!(status, 415, "not an image");
+    let mut big = PNG.to_vec();
+    big.resize(2000, 0);
+    let (status, body) = upload(here.addr, "pics", Some("ann"), "image/png", &big).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(files(shared_dir.path()), before, "nothing stored");
+
+    // A message naming an image its room does not have is refused, by client id.
+    ann.send(&ClientMsg::Say {
+        room: "pics".parse().unwrap(),
+        text: "sneaky".try_into().unwrap(),
+        client_id: "a2".parse().unwrap(),
+        reply_to: None,
+        image: Some(secret),
+    })
+    .await;
+    let refused = until(&mut ann, |e| matches!(e, ServerMsg::Error { .. })).await;
+    assert!(
+        matches!(&refused, ServerMsg::Error { code: ErrorCode::Invalid, client_id: Some(c), .. }
+            if c.as_str() == "a2"),
+        "{refused:?}"
+    );
+}
+
+#[actix_web::test]
+async fn single_node_uploads() {
+    uploads_are_checked_stored_and_served_to_readers_only(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_uploads() {
+    let redis = RedisServer::start().await;
+    uploads_are_checked_stored_and_served_to_readers_only(Some(redis)).await;
+}
