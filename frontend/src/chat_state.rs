@@ -67,6 +67,8 @@ pub struct Line {
     pub deleted: bool,
     /// Its reactions.
     pub reactions: Vec<Reaction>,
+    /// Its image.
+    pub image: Option<shared::Image>,
 }
 
 /// A room as this tab sees it.
@@ -247,7 +249,7 @@ impl ChatState {
                         text: text(line)?,
                         client_id: line.client_id.clone(),
                         reply_to: line.reply_to.as_ref().map(|q| q.id),
-                        image: None,
+                        image: line.image.clone(),
                     })
                 })
         });
@@ -473,6 +475,15 @@ impl ChatState {
     /// Records a message the user typed for the current conversation and returns the request
     /// to send, or a reason it cannot be sent.
     pub fn compose(&mut self, text: &str) -> Result<ClientMsg, String> {
+        self.compose_with(text, None)
+    }
+
+    /// [`ChatState::compose`] for a message carrying an uploaded image (rooms only).
+    pub fn compose_with(
+        &mut self,
+        text: &str,
+        image: Option<shared::Image>,
+    ) -> Result<ClientMsg, String> {
         let me = self.me.clone().ok_or("not connected yet")?;
         let target = self
             .current
@@ -487,6 +498,9 @@ impl ChatState {
                 text.chars(),
                 limits.max_text_chars
             ));
+        }
+        if image.is_some() && matches!(target, Target::Direct(_)) {
+            return Err("images can be sent to rooms only".into());
         }
         let client_id = self.next_client_id()?;
         if let (Some(id), Target::Room(room)) = (self.editing.take(), &target) {
@@ -514,6 +528,7 @@ impl ChatState {
             edited: false,
             deleted: false,
             reactions: Vec::new(),
+            image: image.clone(),
         };
         Ok(match target {
             Target::Room(room) => {
@@ -525,7 +540,7 @@ impl ChatState {
                     text,
                     client_id,
                     reply_to: reply_to.map(|q| q.id),
-                    image: None,
+                    image,
                 }
             }
             Target::Direct(to) => {
@@ -1080,6 +1095,7 @@ impl Line {
             edited: message.edited,
             deleted: message.deleted,
             reactions: message.reactions,
+            image: message.image,
         }
     }
 
@@ -1090,6 +1106,7 @@ impl Line {
         };
         let mut message = RoomMessage {
             reply_to: self.reply_to.take(),
+            image: self.image.take(),
             edited: self.edited,
             deleted: self.deleted,
             reactions: std::mem::take(&mut self.reactions),
@@ -1098,6 +1115,7 @@ impl Line {
         message.apply(from, change);
         self.text = message.text.into();
         self.reply_to = message.reply_to;
+        self.image = message.image;
         self.edited = message.edited;
         self.deleted = message.deleted;
         self.reactions = message.reactions;
@@ -1118,6 +1136,7 @@ impl Line {
             edited: false,
             deleted: false,
             reactions: Vec::new(),
+            image: None,
         }
     }
 }

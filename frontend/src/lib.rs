@@ -17,6 +17,7 @@
 //!   users: the account screens, or straight in), [`pages::ChatPage`] (nickname screen,
 //!   sidebar, messages, composer, members, moderation) and [`pages::EchoPage`].
 //! - [`components`]: small shared views ([`components::StatusBadge`]).
+//! - [`uploads`]: images over HTTP: an upload with its progress, a download as a `blob:` URL.
 
 pub mod api;
 pub mod app;
@@ -25,6 +26,7 @@ pub mod client;
 pub mod components;
 pub mod echo_log;
 pub mod pages;
+pub mod uploads;
 
 pub use app::App;
 

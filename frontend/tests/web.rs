@@ -1254,3 +1254,83 @@ async fn unread_counts_mentions_the_divider_the_hidden_title_and_notifications()
     })
     .await;
 }
+
+/// The smallest PNG: 1×1, one transparent pixel.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae,
+    0x42, 0x60, 0x82,
+];
+
+#[wasm_bindgen_test]
+async fn a_pasted_image_is_uploaded_and_shown_to_the_other_page_full_size_on_click() {
+    let (sender, _first) = enter_as("painter").await;
+    let (viewer, _second) = enter_as("viewer").await;
+
+    // Paste a PNG file into the first page's composer, with a caption typed before.
+    let caption = unique("our logo");
+    fill(&sender, "composer-input", &caption).await;
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(PNG));
+    let options = web_sys::FilePropertyBag::new();
+    options.set_type("image/png");
+    let file = web_sys::File::new_with_u8_array_sequence_and_options(&parts, "logo.png", &options)
+        .unwrap();
+    let clipboard = web_sys::DataTransfer::new().unwrap();
+    clipboard.items().add_with_file(&file).unwrap();
+    let init = web_sys::ClipboardEventInit::new();
+    init.set_clipboard_data(Some(&clipboard));
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    let paste = web_sys::ClipboardEvent::new_with_event_init_dict("paste", &init).unwrap();
+    find::<web_sys::Element>(&sender, "composer-input")
+        .dispatch_event(&paste)
+        .unwrap();
+
+    // The other page shows the message with its image, loaded; a click shows it full size.
+    let shown = || {
+        line_with(&viewer, &caption)
+            .and_then(|line| line.query_selector("[data-testid=image] img").unwrap())
+    };
+    // Firefox empties the clipboard of a paste event made by a script (a real paste carries
+    // the file): there the same file is dropped on the composer instead, the other way in.
+    if !paste.default_prevented() {
+        let init = web_sys::DragEventInit::new();
+        init.set_data_transfer(Some(&clipboard));
+        init.set_bubbles(true);
+        init.set_cancelable(true);
+        let drop = web_sys::DragEvent::new_with_event_init_dict("drop", &init).unwrap();
+        find::<web_sys::Element>(&sender, "composer-input")
+            .dispatch_event(&drop)
+            .unwrap();
+        assert!(
+            drop.default_prevented(),
+            "the drop was not taken as an image"
+        );
+    }
+    wait_until("the viewer shows the line", || {
+        line_with(&viewer, &caption).is_some()
+    })
+    .await;
+    wait_until("the viewer shows the image element", || shown().is_some()).await;
+    wait_until("the viewer shows the image", || {
+        shown().is_some_and(|img| {
+            let img: web_sys::HtmlImageElement = img.unchecked_into();
+            img.complete() && img.natural_width() == 1 && img.src().starts_with("blob:")
+        })
+    })
+    .await;
+    assert!(text_of(&viewer, "messages").contains(&caption));
+    click_in_line(&viewer, &caption, "image");
+    wait_until("the full-size view opens", || shows(&viewer, "lightbox")).await;
+    find::<HtmlElement>(&viewer, "lightbox").click();
+    wait_until("and closes", || !shows(&viewer, "lightbox")).await;
+    // The sender's own line shows it too, and its upload progress is gone.
+    wait_until("the sender shows it", || {
+        line_with(&sender, &caption)
+            .is_some_and(|l| l.query_selector("[data-testid=image]").unwrap().is_some())
+            && !shows(&sender, "upload-progress")
+    })
+    .await;
+}

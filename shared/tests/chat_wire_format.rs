@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use shared::{
-    Change, Image, ImageType, ClientMsg, DirectMessage, ErrorCode, HistoryMode, Limits, MessageId, Quote, Reaction,
-    RoomChange, RoomInfo, RoomMessage, ServerMsg, decode, encode,
+    Change, ClientMsg, DirectMessage, ErrorCode, HistoryMode, Image, ImageType, Limits, MessageId,
+    Quote, Reaction, RoomChange, RoomInfo, RoomMessage, ServerMsg, decode, encode,
 };
 
 fn client_examples() -> Vec<(ClientMsg, &'static str)> {

@@ -4,7 +4,7 @@
 //! read the state and send requests through [`ChatCtx`].
 
 use leptos::{html, prelude::*, task::spawn_local};
-use shared::{ClientMsg, Nick, RoomName, ServerMsg, UserToken};
+use shared::{ClientMsg, Nick, RoomName, ServerMsg, UserToken, paths};
 
 use crate::{
     chat_state::{ChatState, Delivery, Line, Target},
@@ -37,6 +37,111 @@ pub struct ChatCtx {
     pub hidden: Signal<bool>,
     /// The user turned browser notifications on (and the browser allows them).
     pub notifying: RwSignal<bool>,
+    /// The chat socket's URL (the API is on the same server).
+    url: StoredValue<String>,
+    /// How upload requests name the user.
+    uploader: StoredValue<Uploader>,
+    /// Images shown: their `blob:` URLs by id, once downloaded.
+    images: RwSignal<std::collections::HashMap<shared::UploadId, String>>,
+    /// Images asked for (so a re-render does not ask again).
+    asked: StoredValue<std::collections::HashSet<shared::UploadId>>,
+    /// The image shown full size, if any.
+    lightbox: RwSignal<Option<String>>,
+    /// An upload in progress: the fraction sent.
+    uploading: RwSignal<Option<f64>>,
+}
+
+/// How upload requests name the user, as the chat socket does.
+#[derive(Clone)]
+enum Uploader {
+    /// Open mode: the browser token, in a header.
+    Token(UserToken),
+    /// Accounts mode: the session cookie.
+    Cookie,
+    /// JWT mode: the page's token, as a bearer token.
+    Jwt,
+}
+
+impl ChatCtx {
+    /// The header naming the user on an upload request.
+    async fn credential(&self) -> crate::uploads::Credential {
+        match self.uploader.get_value() {
+            Uploader::Token(token) => Some((paths::TOKEN_HEADER, token.as_str().to_owned())),
+            Uploader::Cookie => None,
+            Uploader::Jwt => crate::api::page_jwt()
+                .await
+                .map(|jwt| ("authorization", format!("Bearer {jwt}"))),
+        }
+    }
+
+    /// The `blob:` URL of `image` of `room` once downloaded (asked for on first use).
+    fn image_url(&self, room: &RoomName, image: &shared::UploadId) -> Option<String> {
+        if let Some(url) = self.images.with(|images| images.get(image).cloned()) {
+            return Some(url);
+        }
+        let first = self
+            .asked
+            .try_update_value(|asked| asked.insert(image.clone()));
+        if first == Some(true) {
+            let (ctx, room, image) = (*self, room.clone(), image.clone());
+            spawn_local(async move {
+                let credential = ctx.credential().await;
+                let url = ctx.url.get_value();
+                match crate::uploads::download(&url, &room, &image, credential).await {
+                    Ok(blob) => ctx.images.update(|images| {
+                        images.insert(image, blob);
+                    }),
+                    Err(err) => log::warn!("{err}"),
+                }
+            });
+        }
+        None
+    }
+
+    /// Uploads `file` for the current room, then sends it with the composer's text.
+    fn send_image(&self, file: web_sys::Blob) {
+        let ctx = *self;
+        let Some(Target::Room(room)) = ctx.state.with_untracked(|s| s.current.clone()) else {
+            ctx.state
+                .update(|s| s.notices.push("Images can be sent to rooms only.".into()));
+            return;
+        };
+        ctx.uploading.set(Some(0.0));
+        spawn_local(async move {
+            let credential = ctx.credential().await;
+            let url = ctx.url.get_value();
+            let progress = move |sent| ctx.uploading.set(Some(sent));
+            let uploaded = crate::uploads::upload(&url, &room, file, credential, progress).await;
+            ctx.uploading.set(None);
+            let image = match uploaded {
+                Ok(image) => image,
+                Err(reason) => {
+                    ctx.state
+                        .update(|s| s.notices.push(format!("The image was not sent: {reason}")));
+                    return;
+                }
+            };
+            let caption = ctx.draft.get_untracked();
+            let caption = if caption.trim().is_empty() {
+                "🖼".to_owned()
+            } else {
+                caption
+            };
+            match ctx
+                .state
+                .try_update(|s| s.compose_with(&caption, Some(image)))
+            {
+                Some(Ok(request)) => {
+                    if ctx.status.get_untracked().is_open() {
+                        ctx.send(&request);
+                    }
+                    ctx.draft.set(String::new());
+                }
+                Some(Err(reason)) => ctx.state.update(|s| s.notices.push(reason)),
+                None => {}
+            }
+        });
+    }
 }
 
 impl ChatCtx {
@@ -108,6 +213,16 @@ pub fn ChatPage(
         draft: RwSignal::new(String::new()),
         seeking: RwSignal::new(None),
         hidden: hidden.unwrap_or_else(document_hidden),
+        url: StoredValue::new(url.clone()),
+        uploader: StoredValue::new(match &login {
+            Some(ChatLogin::Account(_)) => Uploader::Cookie,
+            Some(ChatLogin::Jwt) => Uploader::Jwt,
+            None => Uploader::Token(token.clone()),
+        }),
+        images: RwSignal::new(std::collections::HashMap::new()),
+        asked: StoredValue::new(std::collections::HashSet::new()),
+        lightbox: RwSignal::new(None),
+        uploading: RwSignal::new(None),
         notifying: RwSignal::new(
             notification_permission() == "granted" && stored("chat.notify").is_some(),
         ),
@@ -272,6 +387,12 @@ pub fn ChatPage(
                 </section>
                 <MembersPanel />
             </div>
+            <Show when=move || ctx.lightbox.get().is_some()>
+                <div class="lightbox" data-testid="lightbox" role="dialog" aria-label="Image"
+                    on:click=move |_| ctx.lightbox.set(None)>
+                    <img src=move || ctx.lightbox.get().unwrap_or_default() alt="image, full size" />
+                </div>
+            </Show>
         </Show>
     }
 }
@@ -805,6 +926,31 @@ fn line_view(
         (false, false) => class,
     };
     let data_id = line.id.map(|id| id.0.to_string());
+    let thumbnail = line
+        .image
+        .clone()
+        .zip(ctx.state.with_untracked(|s| match &s.current {
+            Some(Target::Room(room)) => Some(room.clone()),
+            _ => None,
+        }));
+    let thumbnail = thumbnail.map(|(image, room)| {
+        // Shown at most 240 px wide or high, in proportion; the box keeps its size while the
+        // image loads, so the list does not jump.
+        let scale = (240.0 / f64::from(image.width.max(image.height))).min(1.0);
+        let (width, height) = (
+            (f64::from(image.width) * scale).round().max(1.0),
+            (f64::from(image.height) * scale).round().max(1.0),
+        );
+        let src = StoredValue::new((room, image.id));
+        let src = move || src.with_value(|(room, id)| ctx.image_url(room, id));
+        view! {
+            <button class="thumb" data-testid="image" title="Show full size"
+                style=format!("width:{width}px;height:{height}px")
+                on:click=move |_| ctx.lightbox.set(src())>
+                {move || src().map(|src| view! { <img src=src alt="image" width=width height=height /> })}
+            </button>
+        }
+    });
     let header = starts_group.then(|| {
         let time = line.ts.map(local_time).unwrap_or_default();
         view! {
@@ -818,6 +964,7 @@ fn line_view(
         <li class=class data-testid="line" data-state=state data-id=data_id>
             {header}
             {quote}
+            {thumbnail}
             <div class="bubble">
                 {line.text.clone()}
                 {line.edited.then(|| view! { <span class="edited" data-testid="edited">" (edited)"</span> })}
@@ -1018,6 +1165,44 @@ fn Composer() -> impl IntoView {
             ctx.send(&ClientMsg::Typing { room });
         }
     };
+    // An image pasted, dropped or picked is uploaded and sent with the text typed so far.
+    let first_image = |files: Option<web_sys::FileList>| {
+        let files = files?;
+        (0..files.length())
+            .filter_map(|i| files.get(i))
+            .find(|file| file.type_().starts_with("image/"))
+    };
+    // A clipboard or a drop may list the file among its items rather than its files
+    // (Firefox, for a copied image): both are looked at.
+    let transferred = move |data: Option<web_sys::DataTransfer>| {
+        let data = data?;
+        first_image(data.files()).or_else(|| {
+            let items = data.items();
+            (0..items.length())
+                .filter_map(|i| items.get(i))
+                .filter(|item| item.kind() == "file" && item.type_().starts_with("image/"))
+                .find_map(|item| item.get_as_file().ok().flatten())
+        })
+    };
+    let on_paste = move |ev: web_sys::ClipboardEvent| {
+        if let Some(file) = transferred(ev.clipboard_data()) {
+            ev.prevent_default();
+            ctx.send_image(file.into());
+        }
+    };
+    let on_drop = move |ev: web_sys::DragEvent| {
+        if let Some(file) = transferred(ev.data_transfer()) {
+            ev.prevent_default();
+            ctx.send_image(file.into());
+        }
+    };
+    let on_pick = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        if let Some(file) = first_image(input.files()) {
+            ctx.send_image(file.into());
+        }
+        input.set_value("");
+    };
     let on_keydown = move |ev: web_sys::KeyboardEvent| {
         if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
             ev.prevent_default();
@@ -1063,8 +1248,19 @@ fn Composer() -> impl IntoView {
                 <button class="dismiss" data-testid="compose-cancel" on:click=cancel>"Cancel"</button>
             </div>
         </Show>
-        <form class="composer chat-composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
+        <Show when=move || ctx.uploading.get().is_some()>
+            <progress class="upload-progress" data-testid="upload-progress" max="1"
+                value=move || ctx.uploading.get().unwrap_or(0.0)></progress>
+        </Show>
+        <form class="composer chat-composer" on:submit=move |ev| { ev.prevent_default(); send(); }
+            on:dragover=move |ev: web_sys::DragEvent| ev.prevent_default() on:drop=on_drop>
+            <label class="attach" title="Send an image (PNG, JPEG, GIF or WebP)">
+                "🖼"
+                <input type="file" accept="image/png,image/jpeg,image/gif,image/webp"
+                    data-testid="image-input" on:change=on_pick />
+            </label>
             <textarea
+                on:paste=on_paste
                 rows="1"
                 data-testid="composer-input"
                 aria-label="Message"

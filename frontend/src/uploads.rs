@@ -1,0 +1,107 @@
+//! Images over HTTP (`/api/uploads`, see docs/PROTOCOL.md "Images"): an upload with its
+//! progress (XMLHttpRequest: `fetch` cannot report an upload's progress), and a download
+//! shown from a `blob:` URL (the request names the user in a header, which an `<img src>`
+//! cannot do).
+
+use std::{cell::RefCell, rc::Rc};
+
+use futures::channel::oneshot;
+use shared::{Image, RoomName, UploadId, auth::ApiError, paths};
+use wasm_bindgen::{JsCast as _, JsValue, closure::Closure};
+use web_sys::{RequestCredentials, XmlHttpRequest};
+
+use crate::api::api_url;
+
+/// Header name and value naming the user on an upload request (none with a cookie login).
+pub type Credential = Option<(&'static str, String)>;
+
+/// Uploads `file` for `room`; `progress` hears the fraction sent (0 to 1) as it goes.
+pub async fn upload(
+    ws_url: &str,
+    room: &RoomName,
+    file: web_sys::Blob,
+    credential: Credential,
+    progress: impl Fn(f64) + 'static,
+) -> Result<Image, String> {
+    let failed = |err: JsValue| format!("the upload could not start: {err:?}");
+    let request = XmlHttpRequest::new().map_err(failed)?;
+    let url = api_url(ws_url, &format!("{}?room={room}", paths::API_UPLOADS));
+    request.open("POST", &url).map_err(failed)?;
+    request.set_with_credentials(true);
+    if let Some((name, value)) = &credential {
+        request.set_request_header(name, value).map_err(failed)?;
+    }
+    let on_progress =
+        Closure::<dyn Fn(web_sys::ProgressEvent)>::new(move |ev: web_sys::ProgressEvent| {
+            if ev.length_computable() && ev.total() > 0.0 {
+                progress(ev.loaded() / ev.total());
+            }
+        });
+    request
+        .upload()
+        .map_err(failed)?
+        .set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
+    // The request ends once, loaded or failed: the first to fire answers.
+    let (done, ended) = oneshot::channel::<bool>();
+    let done = Rc::new(RefCell::new(Some(done)));
+    let finish = |loaded: bool| {
+        let done = Rc::clone(&done);
+        Closure::<dyn Fn()>::new(move || {
+            if let Some(done) = done.borrow_mut().take() {
+                let _ = done.send(loaded);
+            }
+        })
+    };
+    let (on_load, on_error) = (finish(true), finish(false));
+    request.set_onload(Some(on_load.as_ref().unchecked_ref()));
+    request.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    request.send_with_opt_blob(Some(&file)).map_err(failed)?;
+    let loaded = ended.await.unwrap_or(false);
+    if !loaded {
+        return Err("the upload failed: the server could not be reached".into());
+    }
+    let status = request.status().unwrap_or(0);
+    let body = request.response_text().ok().flatten().unwrap_or_default();
+    if status == 201 {
+        shared::decode(&body).map_err(|err| format!("unreadable answer: {err}"))
+    } else {
+        Err(shared::decode::<ApiError>(&body)
+            .map(|e| e.error)
+            .unwrap_or_else(|_| format!("the server answered {status}")))
+    }
+}
+
+/// Downloads image `id` of `room` and returns a `blob:` URL showing it.
+pub async fn download(
+    ws_url: &str,
+    room: &RoomName,
+    id: &UploadId,
+    credential: Credential,
+) -> Result<String, String> {
+    let url = api_url(ws_url, &format!("{}/{room}/{id}", paths::API_UPLOADS));
+    let mut request = gloo_net::http::Request::get(&url).credentials(RequestCredentials::Include);
+    if let Some((name, value)) = &credential {
+        request = request.header(name, value);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|err| format!("the image could not be fetched: {err}"))?;
+    if !response.ok() {
+        return Err(format!(
+            "the image could not be fetched ({})",
+            response.status()
+        ));
+    }
+    let mime = response.headers().get("content-type").unwrap_or_default();
+    let bytes = response
+        .binary()
+        .await
+        .map_err(|err| format!("the image could not be read: {err}"))?;
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes.as_slice()));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(&mime);
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
+        .map_err(|err| format!("{err:?}"))?;
+    web_sys::Url::create_object_url_with_blob(&blob).map_err(|err| format!("{err:?}"))
+}
