@@ -206,6 +206,15 @@ pub fn ensure_redis() -> Result<()> {
     ensure_apt(&[(REDIS_SERVER, "redis-server")])
 }
 
+/// Where Debian's fonts-noto-cjk puts its sans-serif font.
+pub const CJK_FONT: &str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc";
+
+/// Korean, Japanese and Chinese fonts (Noto CJK, Debian): without them the browsers draw
+/// Hangul as boxes, and the screenshots of the served app could not show that it renders.
+pub fn ensure_cjk_fonts() -> Result<()> {
+    ensure_apt(&[(CJK_FONT, "fonts-noto-cjk")])
+}
+
 /// Firefox ESR from Debian.
 pub fn ensure_firefox() -> Result<()> {
     ensure_apt(&[(FIREFOX, "firefox-esr")])
