@@ -1083,12 +1083,30 @@ async fn replies_reactions_edits_and_deletions_from_the_page_reach_others_and_ba
         matches!(change, shared::Change::Reacted { on: true, .. }),
         "{change:?}"
     );
-    wait_until("the reaction chip shows 1", || {
+    wait_until("the reaction chip shows 1, and who on hover", || {
         line_with(&root, &original).is_some_and(|l| {
             l.query_selector("[data-testid=reaction]")
                 .unwrap()
-                .is_some_and(|chip| chip.text_content().unwrap_or_default().ends_with(" 1"))
+                .is_some_and(|chip| {
+                    chip.text_content().unwrap_or_default().ends_with(" 1")
+                        && chip.get_attribute("title").as_deref() == Some(editor.as_str())
+                })
         })
+    })
+    .await;
+    // Any emoji typed: "…" asks for one (the prompt answers 🦀 here).
+    let window = web_sys::window().unwrap();
+    let crab = js_sys::Function::new_no_args("return '🦀';");
+    js_sys::Reflect::set(&window, &"prompt".into(), &crab).unwrap();
+    click_in_line(&root, &original, "other-reaction");
+    let (_, change) = next_change(&mut friend).await;
+    assert!(
+        matches!(&change, shared::Change::Reacted { emoji, on: true } if emoji.as_str() == "🦀"),
+        "{change:?}"
+    );
+    wait_until("the crab shows", || {
+        line_with(&root, &original)
+            .is_some_and(|l| l.text_content().unwrap_or_default().contains("🦀 1"))
     })
     .await;
 
@@ -1333,4 +1351,101 @@ async fn a_pasted_image_is_uploaded_and_shown_to_the_other_page_full_size_on_cli
             && !shows(&sender, "upload-progress")
     })
     .await;
+}
+
+#[wasm_bindgen_test]
+async fn a_quote_of_a_message_not_loaded_loads_older_pages_until_it_shows_it() {
+    let scroller = unique("scroller");
+    let (root, _mounted) = enter_as(&scroller).await;
+    let room = unique("long");
+    fill(&root, "join-input", &room).await;
+    find::<HtmlButtonElement>(&root, "join-submit").click();
+    wait_until("the room is shown", || {
+        text_of(&root, "conversation-title").contains(&room)
+    })
+    .await;
+
+    // 59 messages, the first one answered by the last: more than a page (50) apart.
+    let mut friend = ChatClient::join(&unique("talker"), &[room.as_str()]).await;
+    let first = unique("the very first message");
+    friend.say(&room, &first).await;
+    // (The first message's id comes from a catch-up of the room: join again from seq 0.)
+    let first_id = {
+        friend
+            .send(&ClientMsg::LoadOlder {
+                room: room.parse().unwrap(),
+                before: 1_000,
+            })
+            .await;
+        loop {
+            if let ServerMsg::History { messages, .. } = friend.recv().await
+                && let Some(found) = messages.iter().find(|m| m.text.as_str() == first)
+            {
+                break found.id;
+            }
+        }
+    };
+    // The rate limit is per connection (a burst of 20): three more talkers share the filler.
+    for talker in 0..3 {
+        let mut filler =
+            ChatClient::join(&unique(&format!("filler{talker}")), &[room.as_str()]).await;
+        for i in 0..19 {
+            filler.say(&room, &format!("filler {talker}.{i}")).await;
+        }
+    }
+    let answer = unique("about that first message");
+    friend
+        .send(&ClientMsg::Say {
+            room: room.parse().unwrap(),
+            text: answer.as_str().try_into().unwrap(),
+            client_id: unique("r1").parse().unwrap(),
+            reply_to: Some(first_id),
+            image: None,
+        })
+        .await;
+    wait_until("the answer shows with its quote", || {
+        line_with(&root, &answer)
+            .is_some_and(|l| l.query_selector("[data-testid=quote]").unwrap().is_some())
+    })
+    .await;
+
+    // Reload the page so that it holds only the latest page, then follow the quote.
+    drop(_mounted);
+    let reader = unique("scroller2");
+    let (root, _mounted) = enter_as_in(&reader, &room).await;
+    wait_until("the answer shows", || line_with(&root, &answer).is_some()).await;
+    // Its own line, not the quote of it in the answer.
+    let original = |root: &HtmlElement| {
+        let lines = root.query_selector_all("[data-testid=line]").unwrap();
+        (0..lines.length())
+            .filter_map(|i| lines.item(i))
+            .map(|node| node.unchecked_into::<web_sys::Element>())
+            .find(|line| {
+                line.query_selector(".bubble")
+                    .unwrap()
+                    .and_then(|b| b.text_content())
+                    .is_some_and(|t| t == first)
+            })
+    };
+    assert!(
+        original(&root).is_none(),
+        "the first message is beyond the page"
+    );
+    click_in_line(&root, &answer, "quote");
+    wait_until("older pages load until the original shows, marked", || {
+        original(&root).is_some_and(|l| l.class_list().contains("sought"))
+    })
+    .await;
+}
+
+/// [`enter_as`], then into `room` (joined from the sidebar).
+async fn enter_as_in(nick: &str, room: &str) -> (HtmlElement, impl Drop) {
+    let (root, mounted) = enter_as(nick).await;
+    fill(&root, "join-input", room).await;
+    find::<HtmlButtonElement>(&root, "join-submit").click();
+    wait_until("the room is shown", || {
+        text_of(&root, "conversation-title").contains(room)
+    })
+    .await;
+    (root, mounted)
 }

@@ -756,8 +756,15 @@ fn MessageList() -> impl IntoView {
     Effect::new(move |_| {
         lines.track();
         if let Some(id) = ctx.seeking.get_untracked() {
-            // A page came: the original is here now (shown), or another page is needed.
-            if !show_line(id) {
+            // A page came: the original is here now (shown once drawn), or another page is
+            // needed (unless none is left).
+            let loaded = state.with_untracked(|s| s.current_lines().iter().any(|l| l.id == Some(id)));
+            if loaded {
+                ctx.seeking.set(None);
+                request_animation_frame(move || {
+                    show_line(id);
+                });
+            } else {
                 match state.try_update(ChatState::load_older).flatten() {
                     Some(request) => ctx.send(&request),
                     None if state.with_untracked(|s| !s.current_loading_older()) => {
@@ -765,8 +772,6 @@ fn MessageList() -> impl IntoView {
                     }
                     None => {}
                 }
-            } else {
-                ctx.seeking.set(None);
             }
             return;
         }
@@ -1020,7 +1025,8 @@ fn line_actions(
                 ctx.state.update(|s| s.reply_to(id));
             }>"Reply"</button>
             {quick}
-            <button class="line-action" title="React with another emoji" on:click=other>"…"</button>
+            <button class="line-action" title="React with another emoji" data-testid="other-reaction"
+                on:click=other>"…"</button>
             {editable.then(|| view! {
                 <button class="line-action" data-testid="edit-line" on:click=move |_| {
                     if let Some(text) = ctx.state.try_update(|s| s.start_edit(id)).flatten() {
