@@ -135,7 +135,7 @@ pub(super) fn parse_push(data: Vec<Value>) -> Option<Push> {
     let (epoch, json) = payload.split_once(' ')?;
     let epoch = Epoch::try_from(epoch).ok()?;
     if let Some(room) = channel.strip_prefix(ROOM_CHANNEL) {
-        let entry: RoomEntry = serde_json::from_str(json).ok()?;
+        let entry = RoomEntry::from_json(json).ok()?;
         let log = Log::Room(room.parse().ok()?);
         return Some(Push::Message(log, epoch, Item::Room(entry)));
     }
@@ -419,7 +419,7 @@ impl Io {
             Target::Room(room) => (
                 Stored::Room {
                     room: room.clone(),
-                    entry: parse(&json)?,
+                    entry: parse_entry(&json)?,
                 },
                 vec![Log::Room(room.clone())],
             ),
@@ -952,7 +952,7 @@ struct RoomPage {
 
 /// An entry read with its message's changes (one JSON per line): a message as it is now.
 fn current(json: &str, changes: &str) -> Result<RoomEntry, String> {
-    let mut entry: RoomEntry = parse(json)?;
+    let mut entry = parse_entry(json)?;
     if let RoomEntry::Message(message) = &mut entry {
         for line in changes.lines() {
             let change: RoomChange = parse(line)?;
@@ -1008,6 +1008,10 @@ fn members(body: &impl Serialize) -> Result<String, String> {
 
 fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
     serde_json::from_str(json).map_err(|e| format!("an unreadable message in Redis: {e}"))
+}
+
+fn parse_entry(json: &str) -> Result<RoomEntry, String> {
+    RoomEntry::from_json(json).map_err(|e| format!("an unreadable entry in Redis: {e}"))
 }
 
 fn fresh_epoch() -> Result<Epoch, String> {

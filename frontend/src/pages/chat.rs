@@ -16,6 +16,8 @@ use crate::{
 const TYPING_EVERY_MS: f64 = 2000.0;
 /// Lines from one sender closer together than this share one header.
 const GROUP_WITHIN_MS: u64 = 5 * 60 * 1000;
+/// Read positions are sent at most this often (see the marking effect in `MessageList`).
+const MARK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What the chat's pieces share; every field is a cheap, copyable handle.
 #[derive(Clone, Copy)]
@@ -758,7 +760,8 @@ fn MessageList() -> impl IntoView {
         if let Some(id) = ctx.seeking.get_untracked() {
             // A page came: the original is here now (shown once drawn), or another page is
             // needed (unless none is left).
-            let loaded = state.with_untracked(|s| s.current_lines().iter().any(|l| l.id == Some(id)));
+            let loaded =
+                state.with_untracked(|s| s.current_lines().iter().any(|l| l.id == Some(id)));
             if loaded {
                 ctx.seeking.set(None);
                 request_animation_frame(move || {
@@ -782,15 +785,31 @@ fn MessageList() -> impl IntoView {
         }
     });
     // Read is what a visible page shows at its bottom: marked as such (the server tells the
-    // user's other tabs and devices).
+    // user's other tabs and devices), at most once per MARK_EVERY so that a busy room does
+    // not spend the connection's rate limit on it.
+    let mark_scheduled = StoredValue::new(false);
     Effect::new(move |_| {
         lines.track();
-        if !ctx.hidden.get()
-            && stick.get()
-            && let Some(request) = state.try_update(ChatState::mark_current).flatten()
-        {
-            ctx.send(&request);
+        if ctx.hidden.get() || !stick.get() || mark_scheduled.get_value() {
+            return;
         }
+        mark_scheduled.set_value(true);
+        set_timeout(
+            move || {
+                // The page may be gone by then: every access is a try.
+                if mark_scheduled.try_set_value(false).is_some() {
+                    return;
+                }
+                let visible = ctx.hidden.try_get_untracked() == Some(false)
+                    && stick.try_get_untracked() == Some(true);
+                if visible
+                    && let Some(request) = state.try_update(ChatState::mark_current).flatten()
+                {
+                    ctx.send(&request);
+                }
+            },
+            MARK_EVERY,
+        );
     });
     let rows = move || {
         let (divider, current, me) = state.with(|s| (s.divider, s.current.clone(), s.me.clone()));
