@@ -710,8 +710,8 @@ mod tests {
         let mut alice = connect(&hub, 64).await;
         hello(&hub, &alice, "alice").await;
         until(&mut alice, "\"history\"").await;
-        // welcome, joined, direct_history and history fill an outbox of 4.
-        let slow = connect(&hub, 4).await;
+        // welcome, joined, read_positions, direct_history and history fill an outbox of 5.
+        let slow = connect(&hub, 5).await;
         hello(&hub, &slow, "slow").await;
         until(&mut alice, "\"member_joined\"").await;
         hub.request(alice.conn, say("overflow")).await.unwrap();
