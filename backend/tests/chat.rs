@@ -859,8 +859,10 @@ async fn slow_reader_is_dropped_with_1013_memory_stays_bounded_and_everyone_else
     let process = common::Process::start(&[
         "--data-dir",
         data.path().to_str().unwrap(),
+        // Room for a hello's five frames (welcome, joined, read_positions, direct_history,
+        // history) for the readers, small for the one that stops reading.
         "--outbox-capacity",
-        "4",
+        "8",
         "--rate-per-sec",
         "100000",
         "--rate-burst",

@@ -709,6 +709,8 @@ pub fn socket_descriptors(pid: u32) -> usize {
 pub struct Process {
     pub child: std::process::Child,
     pub addr: SocketAddr,
+    /// The data directory it was given when the test named none (dropped with it).
+    _data: Option<tempfile::TempDir>,
 }
 
 impl Process {
@@ -726,7 +728,14 @@ impl Process {
 
     async fn spawn(args: &[&str], log: &str, stderr: std::process::Stdio) -> Self {
         use std::io::BufRead as _;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_backend"))
+        // A fresh data directory unless the test names one: never the working directory's
+        // `data/` (tests must not share, or leave, a database).
+        let data = (!args.contains(&"--data-dir")).then(|| tempfile::tempdir().unwrap());
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_backend"));
+        if let Some(dir) = &data {
+            command.arg("--data-dir").arg(dir.path());
+        }
+        let mut child = command
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", log)
@@ -750,7 +759,11 @@ impl Process {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .parse()
             .unwrap();
-        Self { child, addr }
+        Self {
+            child,
+            addr,
+            _data: data,
+        }
     }
 
     /// Sends `signal` (e.g. "TERM", "KILL") with kill(1).
