@@ -346,7 +346,16 @@ impl ChatState {
                 .entry(peer.key())
                 .or_insert_with(|| (peer.clone(), Vec::new()));
         }
-        self.divider = self.read_position(&target);
+        // A room's position may come with its history (then `baseline` places the divider);
+        // a direct conversation never read has every message of the other's new.
+        self.divider = match &target {
+            Target::Room(_) => self.read_position(&target),
+            Target::Direct(_) => Some(self.read_position(&target).unwrap_or(0)),
+        };
+        // A reply or an edit belongs to the conversation it was started in.
+        if self.current.as_ref() != Some(&target) {
+            self.cancel_compose();
+        }
         self.current = Some(target);
     }
 
@@ -460,9 +469,13 @@ impl ChatState {
         if !self.positions_known {
             return;
         }
-        for view in self.rooms.values_mut() {
-            if view.read.is_none() && view.last_seq.is_some() {
-                view.read = view.last_seq;
+        for (room, view) in &mut self.rooms {
+            // Once its history came (an empty room too: its later messages are unread).
+            if view.read.is_none() && view.epoch.is_some() {
+                view.read = Some(view.last_seq.unwrap_or(0));
+                if self.current == Some(Target::Room(room.clone())) && self.divider.is_none() {
+                    self.divider = view.read;
+                }
             }
         }
         for (key, (_, lines)) in &self.directs {
@@ -1737,6 +1750,26 @@ mod tests {
         );
         assert_eq!(state.unread(&lobby), (0, 0));
         assert_eq!(state.attention(), 1);
+    }
+
+    #[test]
+    fn an_empty_room_never_read_counts_what_comes_and_places_the_divider_above_it() {
+        let mut state = welcomed();
+        state.apply(
+            ServerMsg::ReadPositions {
+                rooms: BTreeMap::new(),
+                directs: BTreeMap::new(),
+            },
+            0.0,
+        );
+        state.apply(history(HistoryMode::Latest, &[], false), 0.0);
+        assert_eq!(state.rooms[&room("lobby")].read, Some(0));
+        state.select(Target::Direct(nick("bob")));
+        state.apply(said(1, "bob", "first words", "b"), 0.0);
+        let lobby = Target::Room(room("lobby"));
+        assert_eq!(state.unread(&lobby), (1, 0));
+        state.select(lobby);
+        assert_eq!(state.divider, Some(0));
     }
 
     #[test]
