@@ -328,7 +328,7 @@ fn install_test_tools() -> Result<String> {
     tools::ensure_chromium()?;
     tools::ensure_redis()?;
     tools::ensure_firefox()?;
-    tools::ensure_cjk_fonts()?;
+    tools::ensure_fonts()?;
     tools::ensure_geckodriver()?;
     tools::ensure_trunk()?;
     tools::ensure_wasm_opt()?;

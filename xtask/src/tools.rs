@@ -208,11 +208,17 @@ pub fn ensure_redis() -> Result<()> {
 
 /// Where Debian's fonts-noto-cjk puts its sans-serif font.
 pub const CJK_FONT: &str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc";
+/// Where Debian's fonts-noto-color-emoji puts its font.
+pub const EMOJI_FONT: &str = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf";
 
-/// Korean, Japanese and Chinese fonts (Noto CJK, Debian): without them the browsers draw
-/// Hangul as boxes, and the screenshots of the served app could not show that it renders.
-pub fn ensure_cjk_fonts() -> Result<()> {
-    ensure_apt(&[(CJK_FONT, "fonts-noto-cjk")])
+/// Korean, Japanese and Chinese fonts (Noto CJK) and color emoji (Noto), from Debian: without
+/// them the browsers draw Hangul and reactions as boxes, and the screenshots of the served app
+/// could not show that they render.
+pub fn ensure_fonts() -> Result<()> {
+    ensure_apt(&[
+        (CJK_FONT, "fonts-noto-cjk"),
+        (EMOJI_FONT, "fonts-noto-color-emoji"),
+    ])
 }
 
 /// Firefox ESR from Debian.
