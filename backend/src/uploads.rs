@@ -25,9 +25,9 @@ use actix_web::{
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
-use shared::{Image, ImageType, RoomName, UploadId, auth::ApiError};
+use shared::{Image, ImageType, RoomName, UploadId};
 
-use crate::routes::AppState;
+use crate::{auth::http::refusal, routes::AppState};
 
 /// Why an upload was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -183,12 +183,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &std::sync::Arc<crate::Co
     );
 }
 
-fn refusal(status: StatusCode, error: impl Into<String>) -> HttpResponse {
-    HttpResponse::build(status).json(ApiError {
-        error: error.into(),
-    })
-}
-
 /// `?room=ROOM`.
 #[derive(Deserialize)]
 struct RoomQuery {
@@ -338,7 +332,7 @@ mod tests {
     use super::*;
 
     /// The smallest PNG: 1×1, one transparent pixel.
-    pub const PNG: &[u8] = &[
+    const PNG: &[u8] = &[
         0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44,
         0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f,
         0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00,

@@ -822,26 +822,11 @@ impl ChatState {
                 self.rules.insert(room, rules);
             }
             ServerMsg::Moderated { room, by, action } => self.moderated(&room, &by, action),
-            ServerMsg::Changed {
-                room,
-                id,
-                seq,
-                from,
-                ts,
-                client_id,
-                target,
-                change,
-            } => {
-                if let Some(view) = self.rooms.get_mut(&room) {
-                    view.change(&RoomChange {
-                        id,
-                        seq,
-                        from,
-                        ts,
-                        client_id,
-                        target,
-                        change,
-                    });
+            changed @ ServerMsg::Changed { .. } => {
+                if let Some((room, change)) = changed.into_room_change()
+                    && let Some(view) = self.rooms.get_mut(&room)
+                {
+                    view.change(&change);
                 }
             }
             ServerMsg::Invited { room, by } => {

@@ -1002,6 +1002,34 @@ impl ServerMsg {
         }
     }
 
+    /// A `changed` as its room and stored change (the inverse of [`RoomChange::into_event`]).
+    pub fn into_room_change(self) -> Option<(RoomName, RoomChange)> {
+        match self {
+            Self::Changed {
+                room,
+                id,
+                seq,
+                from,
+                ts,
+                client_id,
+                target,
+                change,
+            } => Some((
+                room,
+                RoomChange {
+                    id,
+                    seq,
+                    from,
+                    ts,
+                    client_id,
+                    target,
+                    change,
+                },
+            )),
+            _ => None,
+        }
+    }
+
     /// A `direct` as its stored message (the inverse of [`DirectMessage::into_event`]).
     pub fn into_direct_message(self) -> Option<DirectMessage> {
         match self {
@@ -1375,6 +1403,11 @@ mod tests {
         .unwrap();
         assert!(matches!(message, RoomEntry::Message(_)));
         assert_eq!((change.seq(), message.id()), (9, MessageId(3)));
+        let room: RoomName = "r".parse().unwrap();
+        if let RoomEntry::Change(stored) = &change {
+            let event = change.clone().into_event(room.clone());
+            assert_eq!(event.into_room_change(), Some((room, stored.clone())));
+        }
         // The fast decoder agrees, also on a message whose text looks like a change.
         let tricky = r#"{"id":4,"seq":4,"from":"a","text":",\"change\":{","ts":1,"client_id":"c"}"#;
         for json in [

@@ -82,7 +82,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Arc<Config>) {
         .service(resource(paths::API_PASSWORD).route(web::post().to(change_password)));
 }
 
-fn refusal(status: StatusCode, error: impl Into<String>) -> HttpResponse {
+/// A refusal with its reason as `{"error": ...}` (the API's and the uploads').
+pub(crate) fn refusal(status: StatusCode, error: impl Into<String>) -> HttpResponse {
     HttpResponse::build(status).json(ApiError {
         error: error.into(),
     })
