@@ -10,7 +10,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Chat, STEP, TestServer, redis_server::RedisServer, token_for};
+use common::{Chat, TestServer, redis_server::RedisServer};
 use shared::{
     Change, ClientMsg, Emoji, ErrorCode, HistoryMode, MessageId, RoomMessage, RoomName, ServerMsg,
 };
@@ -25,24 +25,13 @@ fn thumbs() -> Emoji {
     "👍".parse().unwrap()
 }
 
-/// Reads until an event `wanted` accepts arrives (within [`STEP`]), skipping the others.
-async fn until(chat: &mut Chat, what: &str, wanted: impl Fn(&ServerMsg) -> bool) -> ServerMsg {
-    let found = tokio::time::timeout(STEP, async {
-        loop {
-            let event = chat.recv_any().await;
-            if wanted(&event) {
-                return event;
-            }
-        }
-    })
-    .await;
-    found.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
-
 /// Sends `request` and returns the error code it gets (it must get one).
 async fn refused(chat: &mut Chat, request: ClientMsg) -> ErrorCode {
     chat.send(&request).await;
-    match until(chat, "an error", |e| matches!(e, ServerMsg::Error { .. })).await {
+    match chat
+        .until("an error", |e| matches!(e, ServerMsg::Error { .. }))
+        .await
+    {
         ServerMsg::Error { code, .. } => code,
         _ => unreachable!(),
     }
@@ -64,8 +53,7 @@ async fn say(
     })
     .await;
     let id: shared::ClientMsgId = client_id.parse().unwrap();
-    until(
-        chat,
+    chat.until(
         "said",
         |e| matches!(e, ServerMsg::Said { client_id, .. } if *client_id == id),
     )
@@ -82,8 +70,7 @@ fn id_of(said: &ServerMsg) -> MessageId {
 /// Waits for the `changed` with this `client_id` and returns it.
 async fn changed(chat: &mut Chat, client_id: &str) -> ServerMsg {
     let id: shared::ClientMsgId = client_id.parse().unwrap();
-    until(
-        chat,
+    chat.until(
         "changed",
         |e| matches!(e, ServerMsg::Changed { client_id, .. } if *client_id == id),
     )
@@ -141,22 +128,21 @@ async fn reconnect(
     since: u64,
     epoch: shared::Epoch,
 ) -> (Chat, ServerMsg) {
+    let mut hello = common::hello(nick, &[ROOM]);
+    if let ClientMsg::Hello {
+        since: from,
+        epochs,
+        ..
+    } = &mut hello
+    {
+        from.insert(room(), since);
+        epochs.insert(room(), epoch);
+    }
     let mut chat = server.chat_socket().await;
-    chat.send(&ClientMsg::Hello {
-        nick: nick.parse().unwrap(),
-        token: token_for(nick),
-        rooms: vec![room()],
-        since: BTreeMap::from([(room(), since)]),
-        epochs: BTreeMap::from([(room(), epoch)]),
-        direct_since: None,
-        direct_epoch: None,
-        jwt: None,
-    })
-    .await;
-    let history = until(&mut chat, "history", |e| {
-        matches!(e, ServerMsg::History { .. })
-    })
-    .await;
+    chat.send(&hello).await;
+    let history = chat
+        .until("history", |e| matches!(e, ServerMsg::History { .. }))
+        .await;
     (chat, history)
 }
 
@@ -166,7 +152,10 @@ async fn epoch_of(chat: &mut Chat) -> shared::Epoch {
         before: u64::MAX,
     })
     .await;
-    match until(chat, "history", |e| matches!(e, ServerMsg::History { .. })).await {
+    match chat
+        .until("history", |e| matches!(e, ServerMsg::History { .. }))
+        .await
+    {
         ServerMsg::History { epoch, .. } => epoch,
         _ => unreachable!(),
     }
@@ -206,7 +195,7 @@ async fn edits_deletes_reactions_and_replies(redis: Option<RedisServer>) {
     // A message, and a reply quoting it, seen by both.
     let hello = say(&mut ann, "hello", "a1", None).await;
     let first = id_of(&hello);
-    until(&mut bob, "ann's message", |e| *e == hello).await;
+    bob.until("ann's message", |e| *e == hello).await;
     let reply = say(&mut bob, "hi ann", "b1", Some(first)).await;
     let ServerMsg::Said {
         reply_to: Some(quote),
@@ -219,7 +208,7 @@ async fn edits_deletes_reactions_and_replies(redis: Option<RedisServer>) {
         (quote.id, quote.from.as_str(), quote.text.as_str()),
         (first, "ann", "hello")
     );
-    until(&mut ann, "bob's reply", |e| *e == reply).await;
+    ann.until("bob's reply", |e| *e == reply).await;
 
     // What nobody may do.
     assert_eq!(
@@ -346,21 +335,10 @@ async fn edits_deletes_reactions_and_replies(redis: Option<RedisServer>) {
 
     // A fresh page shows the present state too: edited, reacted, the quote, the placeholder.
     let mut dan = there.chat_socket().await;
-    dan.send(&ClientMsg::Hello {
-        nick: "dan".parse().unwrap(),
-        token: token_for("dan"),
-        rooms: vec![room()],
-        since: BTreeMap::new(),
-        epochs: BTreeMap::new(),
-        direct_since: None,
-        direct_epoch: None,
-        jwt: None,
-    })
-    .await;
-    let page = until(&mut dan, "history", |e| {
-        matches!(e, ServerMsg::History { .. })
-    })
-    .await;
+    dan.send(&common::hello("dan", &[ROOM])).await;
+    let page = dan
+        .until("history", |e| matches!(e, ServerMsg::History { .. }))
+        .await;
     let ServerMsg::History { mode, messages, .. } = page else {
         unreachable!()
     };
@@ -388,7 +366,8 @@ async fn join(chat: &mut Chat) {
         epoch: None,
     })
     .await;
-    until(chat, "history", |e| matches!(e, ServerMsg::History { .. })).await;
+    chat.until("history", |e| matches!(e, ServerMsg::History { .. }))
+        .await;
 }
 
 #[actix_web::test]

@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use backend::Config;
-use common::{Chat, STEP, TestServer, redis_server::RedisServer};
+use common::{Chat, TestServer, redis_server::RedisServer};
 use shared::{ClientMsg, ErrorCode, RemovedReason, RoomName, ServerMsg};
 
 fn config(redis: Option<String>) -> Config {
@@ -22,24 +22,12 @@ fn room(name: &str) -> RoomName {
     name.parse().unwrap()
 }
 
-/// Reads until an event `wanted` accepts arrives (within [`STEP`]), skipping the others
-/// (presence in the lobby and the like); returns it.
-async fn until(chat: &mut Chat, what: &str, wanted: impl Fn(&ServerMsg) -> bool) -> ServerMsg {
-    let found = tokio::time::timeout(STEP, async {
-        loop {
-            let event = chat.recv().await;
-            if wanted(&event) {
-                return event;
-            }
-        }
-    })
-    .await;
-    found.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
-
 async fn error(chat: &mut Chat, request: ClientMsg) -> ErrorCode {
     chat.send(&request).await;
-    match until(chat, "an error", |e| matches!(e, ServerMsg::Error { .. })).await {
+    match chat
+        .until("an error", |e| matches!(e, ServerMsg::Error { .. }))
+        .await
+    {
         ServerMsg::Error { code, .. } => code,
         _ => unreachable!(),
     }
@@ -56,7 +44,10 @@ async fn drain(chat: &mut Chat) -> Vec<ServerMsg> {
 
 async fn room_list(chat: &mut Chat) -> Vec<String> {
     chat.send(&ClientMsg::ListRooms).await;
-    match until(chat, "rooms", |e| matches!(e, ServerMsg::Rooms { .. })).await {
+    match chat
+        .until("rooms", |e| matches!(e, ServerMsg::Rooms { .. }))
+        .await
+    {
         ServerMsg::Rooms { rooms } => rooms.into_iter().map(|r| r.name.to_string()).collect(),
         _ => unreachable!(),
     }
@@ -70,8 +61,7 @@ async fn create_private(chat: &mut Chat, name: &'static str) {
         max_members: None,
     })
     .await;
-    until(
-        chat,
+    chat.until(
         "joined the new room",
         |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str() == name),
     )
@@ -104,14 +94,15 @@ async fn every_request_gets_its_effect_or_a_typed_error(redis: Option<RedisServe
         max_members: Some(2),
     })
     .await;
-    until(&mut olga, "joined secret", |e| {
+    olga.until("joined secret", |e| {
         matches!(e, ServerMsg::Joined { room, members } if room.as_str() == "secret" && members.len() == 1)
     })
     .await;
-    match until(&mut olga, "the room's rules", |e| {
-        matches!(e, ServerMsg::RoomPolicy { .. })
-    })
-    .await
+    match olga
+        .until("the room's rules", |e| {
+            matches!(e, ServerMsg::RoomPolicy { .. })
+        })
+        .await
     {
         ServerMsg::RoomPolicy {
             owner,
@@ -176,10 +167,9 @@ async fn every_request_gets_its_effect_or_a_typed_error(redis: Option<RedisServe
     // The owner invites Mike (on the other node in a cluster): he is told, may join, sees
     // the members and what is said, and finds the room in his list.
     olga.send(&invite("Mike")).await;
-    match until(&mut mike, "the invitation", |e| {
-        matches!(e, ServerMsg::Invited { .. })
-    })
-    .await
+    match mike
+        .until("the invitation", |e| matches!(e, ServerMsg::Invited { .. }))
+        .await
     {
         ServerMsg::Invited { room, by } => {
             assert_eq!((room.as_str(), by.as_str()), ("secret", "Olga"))
@@ -187,12 +177,12 @@ async fn every_request_gets_its_effect_or_a_typed_error(redis: Option<RedisServe
         _ => unreachable!(),
     }
     mike.send(&join("secret")).await;
-    match until(
-        &mut mike,
-        "joined secret",
-        |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str() == "secret"),
-    )
-    .await
+    match mike
+        .until(
+            "joined secret",
+            |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str() == "secret"),
+        )
+        .await
     {
         ServerMsg::Joined { members, .. } => {
             let names: Vec<&str> = members.iter().map(|m| m.as_str()).collect();
@@ -200,15 +190,14 @@ async fn every_request_gets_its_effect_or_a_typed_error(redis: Option<RedisServe
         }
         _ => unreachable!(),
     }
-    until(&mut olga, "Mike joining", |e| {
+    olga.until("Mike joining", |e| {
         matches!(e, ServerMsg::MemberJoined { room, user } if room.as_str() == "secret" && user.as_str() == "Mike")
     })
     .await;
     assert!(room_list(&mut mike).await.contains(&"secret".to_owned()));
     olga.send(&say("hidden text")).await;
     for chat in [&mut olga, &mut mike] {
-        until(
-            chat,
+        chat.until(
             "the private message",
             |e| matches!(e, ServerMsg::Said { text, .. } if text.as_str() == "hidden text"),
         )
@@ -218,8 +207,7 @@ async fn every_request_gets_its_effect_or_a_typed_error(redis: Option<RedisServe
         room: room("secret"),
     })
     .await;
-    until(
-        &mut mike,
+    mike.until(
         "Olga typing",
         |e| matches!(e, ServerMsg::Typing { room, .. } if room.as_str() == "secret"),
     )
@@ -228,10 +216,8 @@ async fn every_request_gets_its_effect_or_a_typed_error(redis: Option<RedisServe
     // At the cap: an invited third user is refused as the room is full, then the
     // invitation is taken back and the room is closed to him again.
     olga.send(&invite("Sam")).await;
-    until(&mut sam, "the invitation", |e| {
-        matches!(e, ServerMsg::Invited { .. })
-    })
-    .await;
+    sam.until("the invitation", |e| matches!(e, ServerMsg::Invited { .. }))
+        .await;
     assert_eq!(error(&mut sam, join("secret")).await, ErrorCode::RoomFull);
     olga.send(&ClientMsg::Uninvite {
         room: room("secret"),
@@ -240,7 +226,7 @@ async fn every_request_gets_its_effect_or_a_typed_error(redis: Option<RedisServe
     .await;
     // Sam's node has the change once a member there (Mike) hears of it: in a cluster each
     // node applies a change when it hears of it.
-    until(&mut mike, "the uninvitation", |e| {
+    mike.until("the uninvitation", |e| {
         matches!(e, ServerMsg::Moderated { action: shared::ModAction::Uninvited { user }, .. } if user.as_str() == "Sam")
     })
     .await;
@@ -256,10 +242,9 @@ async fn every_request_gets_its_effect_or_a_typed_error(redis: Option<RedisServe
         ErrorCode::Forbidden
     );
     olga.send(&uninvite_mike).await;
-    match until(&mut mike, "being removed", |e| {
-        matches!(e, ServerMsg::Removed { .. })
-    })
-    .await
+    match mike
+        .until("being removed", |e| matches!(e, ServerMsg::Removed { .. }))
+        .await
     {
         ServerMsg::Removed { room, by, reason } => {
             assert_eq!(
@@ -269,20 +254,18 @@ async fn every_request_gets_its_effect_or_a_typed_error(redis: Option<RedisServe
         }
         _ => unreachable!(),
     }
-    until(
-        &mut mike,
+    mike.until(
         "left",
         |e| matches!(e, ServerMsg::Left { room } if room.as_str() == "secret"),
     )
     .await;
-    until(&mut olga, "Mike leaving", |e| {
+    olga.until("Mike leaving", |e| {
         matches!(e, ServerMsg::MemberLeft { room, user } if room.as_str() == "secret" && user.as_str() == "Mike")
     })
     .await;
     assert_eq!(error(&mut mike, join("secret")).await, ErrorCode::Forbidden);
     olga.send(&say("after mike")).await;
-    until(
-        &mut olga,
+    olga.until(
         "her own message",
         |e| matches!(e, ServerMsg::Said { text, .. } if text.as_str() == "after mike"),
     )
@@ -351,13 +334,10 @@ async fn a_node_cut_off_from_redis_applies_what_it_missed_when_it_is_back() {
         user: "Mike".parse().unwrap(),
     })
     .await;
-    until(&mut mike, "the invitation", |e| {
-        matches!(e, ServerMsg::Invited { .. })
-    })
-    .await;
+    mike.until("the invitation", |e| matches!(e, ServerMsg::Invited { .. }))
+        .await;
     mike.send(&join("den")).await;
-    until(
-        &mut mike,
+    mike.until(
         "joined den",
         |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str() == "den"),
     )
@@ -374,7 +354,7 @@ async fn a_node_cut_off_from_redis_applies_what_it_missed_when_it_is_back() {
         user: "Mike".parse().unwrap(),
     })
     .await;
-    until(&mut olga, "Mike's removal announced", |e| {
+    olga.until("Mike's removal announced", |e| {
         matches!(e, ServerMsg::Moderated { .. })
     })
     .await;

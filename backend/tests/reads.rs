@@ -11,24 +11,22 @@ mod common;
 use std::{collections::BTreeMap, time::Duration};
 
 use backend::Config;
-use common::{Chat, STEP, TestServer, redis_server::RedisServer};
+use common::{Chat, TestServer, redis_server::RedisServer};
 use shared::{ClientMsg, ErrorCode, MessageId, RoomName, ServerMsg};
 
+const ROOM: &str = "news";
+
 fn room() -> RoomName {
-    "news".parse().unwrap()
+    ROOM.parse().unwrap()
 }
 
 /// The next `read_positions` (within [`STEP`]), skipping everything else.
 async fn positions(chat: &mut Chat) -> (BTreeMap<RoomName, u64>, BTreeMap<shared::Nick, u64>) {
-    let found = tokio::time::timeout(STEP, async {
-        loop {
-            if let ServerMsg::ReadPositions { rooms, directs } = chat.recv_all().await {
-                return (rooms, directs);
-            }
-        }
-    })
-    .await;
-    found.expect("a read_positions within the step")
+    let wanted = |e: &ServerMsg| matches!(e, ServerMsg::ReadPositions { .. });
+    match chat.until("read_positions", wanted).await {
+        ServerMsg::ReadPositions { rooms, directs } => (rooms, directs),
+        _ => unreachable!(),
+    }
 }
 
 /// A new tab of `nick` (same token) in the room, with the `read_positions` after its welcome.
@@ -37,17 +35,7 @@ async fn tab(
     nick: &str,
 ) -> (Chat, (BTreeMap<RoomName, u64>, BTreeMap<shared::Nick, u64>)) {
     let mut chat = server.chat_socket().await;
-    chat.send(&ClientMsg::Hello {
-        nick: nick.parse().unwrap(),
-        token: common::token_for(nick),
-        rooms: vec![room()],
-        since: BTreeMap::new(),
-        epochs: BTreeMap::new(),
-        direct_since: None,
-        direct_epoch: None,
-        jwt: None,
-    })
-    .await;
+    chat.send(&common::hello(nick, &[ROOM])).await;
     let found = positions(&mut chat).await;
     (chat, found)
 }
@@ -153,17 +141,7 @@ async fn cluster_positions_reach_tabs_on_other_nodes_and_survive_restarts() {
     redis.restart().await;
     common::eventually("the node answers after Redis restarted", || async {
         let mut chat = there.chat_socket().await;
-        chat.send(&ClientMsg::Hello {
-            nick: "reader".parse().unwrap(),
-            token: common::token_for("reader"),
-            rooms: vec![room()],
-            since: BTreeMap::new(),
-            epochs: BTreeMap::new(),
-            direct_since: None,
-            direct_epoch: None,
-            jwt: None,
-        })
-        .await;
+        chat.send(&common::hello("reader", &[ROOM])).await;
         tokio::time::timeout(Duration::from_secs(1), positions(&mut chat))
             .await
             .is_ok_and(|found| found == expected())

@@ -12,7 +12,7 @@ mod common;
 use std::{net::SocketAddr, path::Path};
 
 use backend::Config;
-use common::{Chat, STEP, TestServer, redis_server::RedisServer, token_for};
+use common::{STEP, TestServer, redis_server::RedisServer, token_for};
 use shared::{ClientMsg, ErrorCode, Image, ImageType, ServerMsg, paths};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -112,19 +112,6 @@ fn files(dir: &Path) -> Vec<String> {
     found
 }
 
-async fn until(chat: &mut Chat, wanted: impl Fn(&ServerMsg) -> bool) -> ServerMsg {
-    tokio::time::timeout(STEP, async {
-        loop {
-            let event = chat.recv().await;
-            if wanted(&event) {
-                return event;
-            }
-        }
-    })
-    .await
-    .expect("the event in time")
-}
-
 async fn uploads_are_checked_stored_and_served_to_readers_only(redis: Option<RedisServer>) {
     let shared_dir = tempfile::tempdir().unwrap();
     let config = || Config {
@@ -159,7 +146,9 @@ async fn uploads_are_checked_stored_and_served_to_readers_only(redis: Option<Red
         }),
     })
     .await;
-    let said = until(&mut bob, |e| matches!(e, ServerMsg::Said { .. })).await;
+    let said = bob
+        .until("the event", |e| matches!(e, ServerMsg::Said { .. }))
+        .await;
     assert!(
         matches!(&said, ServerMsg::Said { image: Some(got), .. } if *got == image),
         "{said:?}"
@@ -184,8 +173,8 @@ async fn uploads_are_checked_stored_and_served_to_readers_only(redis: Option<Red
         max_members: None,
     })
     .await;
-    until(
-        &mut ann,
+    ann.until(
+        "the event",
         |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str() == "vault"),
     )
     .await;
@@ -242,7 +231,9 @@ async fn uploads_are_checked_stored_and_served_to_readers_only(redis: Option<Red
         image: Some(secret),
     })
     .await;
-    let refused = until(&mut ann, |e| matches!(e, ServerMsg::Error { .. })).await;
+    let refused = ann
+        .until("the event", |e| matches!(e, ServerMsg::Error { .. }))
+        .await;
     assert!(
         matches!(&refused, ServerMsg::Error { code: ErrorCode::Invalid, client_id: Some(c), .. }
             if c.as_str() == "a2"),

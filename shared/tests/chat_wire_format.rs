@@ -9,6 +9,19 @@ use shared::{
     Quote, Reaction, RoomChange, RoomInfo, RoomMessage, ServerMsg, decode, encode,
 };
 
+/// The image of the examples' team photo.
+fn photo() -> Option<Image> {
+    Some(Image {
+        id: "3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4"
+            .parse()
+            .unwrap(),
+        mime: ImageType::Png,
+        width: 640,
+        height: 480,
+        bytes: 52_113,
+    })
+}
+
 fn client_examples() -> Vec<(ClientMsg, &'static str)> {
     vec![
         (
@@ -201,15 +214,7 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
                 text: "our team photo".try_into().unwrap(),
                 client_id: "c-22".parse().unwrap(),
                 reply_to: None,
-                image: Some(Image {
-                    id: "3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4"
-                        .parse()
-                        .unwrap(),
-                    mime: ImageType::Png,
-                    width: 640,
-                    height: 480,
-                    bytes: 52_113,
-                }),
+                image: photo(),
             },
             r#"{"type":"say","room":"lobby","text":"our team photo","client_id":"c-22","image":{"id":"3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4","mime":"image/png","width":640,"height":480,"bytes":52113}}"#,
         ),
@@ -341,15 +346,7 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                 ts: 1_795_000_000_700,
                 client_id: "c-22".parse().unwrap(),
                 reply_to: None,
-                image: Some(Image {
-                    id: "3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4"
-                        .parse()
-                        .unwrap(),
-                    mime: ImageType::Png,
-                    width: 640,
-                    height: 480,
-                    bytes: 52_113,
-                }),
+                image: photo(),
             },
             r#"{"type":"said","id":44,"room":"lobby","seq":43,"from":"Alice","text":"our team photo","ts":1795000000700,"client_id":"c-22","image":{"id":"3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4","mime":"image/png","width":640,"height":480,"bytes":52113}}"#,
         ),
@@ -378,15 +375,7 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                 ts: 1_795_000_000_700,
                 client_id: "c-22".parse().unwrap(),
                 reply_to: None,
-                image: Some(Image {
-                    id: "3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4"
-                        .parse()
-                        .unwrap(),
-                    mime: ImageType::Png,
-                    width: 640,
-                    height: 480,
-                    bytes: 52_113,
-                }),
+                image: photo(),
             },
             r#"{"type":"said","id":44,"room":"lobby","seq":43,"from":"Alice","text":"our team photo","ts":1795000000700,"client_id":"c-22","image":{"id":"3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4","mime":"image/png","width":640,"height":480,"bytes":52113}}"#,
         ),
@@ -416,15 +405,7 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                 ts: 1_795_000_000_700,
                 client_id: "c-22".parse().unwrap(),
                 reply_to: None,
-                image: Some(Image {
-                    id: "3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4"
-                        .parse()
-                        .unwrap(),
-                    mime: ImageType::Png,
-                    width: 640,
-                    height: 480,
-                    bytes: 52_113,
-                }),
+                image: photo(),
             },
             r#"{"type":"said","id":44,"room":"lobby","seq":43,"from":"Alice","text":"our team photo","ts":1795000000700,"client_id":"c-22","image":{"id":"3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4","mime":"image/png","width":640,"height":480,"bytes":52113}}"#,
         ),

@@ -282,6 +282,21 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     .await
 }
 
+/// A `hello` from `nick` with its test token ([`token_for`]), joining `rooms`, resuming
+/// nothing.
+pub fn hello(nick: &str, rooms: &[&str]) -> shared::ClientMsg {
+    shared::ClientMsg::Hello {
+        nick: nick.parse().unwrap(),
+        token: token_for(nick),
+        rooms: rooms.iter().map(|r| r.parse().unwrap()).collect(),
+        since: std::collections::BTreeMap::new(),
+        epochs: std::collections::BTreeMap::new(),
+        direct_since: None,
+        direct_epoch: None,
+        jwt: None,
+    }
+}
+
 /// A chat client speaking `chat.v1.json` through tokio-tungstenite.
 pub struct Chat {
     pub ws: Client,
@@ -447,6 +462,25 @@ impl Chat {
                 .unwrap_or_else(|err| panic!("undecodable server message {text}: {err}")),
             other => panic!("expected a text frame, got {other:?}"),
         }
+    }
+
+    /// The first event (within [`STEP`]) that `wanted` accepts, skipping the others; fails
+    /// the test naming `what` if none comes.
+    pub async fn until(
+        &mut self,
+        what: &str,
+        wanted: impl Fn(&shared::ServerMsg) -> bool,
+    ) -> shared::ServerMsg {
+        let found = tokio::time::timeout(STEP, async {
+            loop {
+                let event = self.recv_all().await;
+                if wanted(&event) {
+                    return event;
+                }
+            }
+        })
+        .await;
+        found.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
     }
 
     /// The next event, which must be an error; returns its code.
