@@ -8,14 +8,17 @@
 //! # Layout
 //! - [`auth`]: the account API's bodies ([`auth::Credentials`], [`auth::SessionInfo`]) and
 //!   [`auth::AuthMode`].
-//! - [`chat`]: protocol v1 on `/ws`: [`ClientMsg`], [`ServerMsg`], [`ErrorCode`], [`Limits`].
+//! - [`chat`]: protocol v1 on `/ws`: [`ClientMsg`], [`ServerMsg`], [`ErrorCode`], [`Limits`];
+//!   a room's log entries ([`RoomEntry`]: a [`RoomMessage`] or a [`RoomChange`]) and the one rule
+//!   that applies a change to a message ([`RoomMessage::apply`]); [`Image`] attachments.
 //! - [`ids`]: validated newtypes ([`Nick`], [`RoomName`], [`ClientMsgId`], [`Epoch`], [`UserToken`],
-//!   [`MessageId`]); a bad value is a decode error with a precise [`InvalidName`] reason.
+//!   [`MessageId`], [`Emoji`], [`UploadId`]); a bad value is a decode error with a precise
+//!   [`InvalidName`] reason.
 //! - [`codec`]: [`encode`] / [`decode`] and [`ProtocolError`], the one place JSON is chosen.
 //! - [`echo`]: [`EchoFrame`], what the Echo page sends to `/ws/echo` (the server returns the
 //!   frame unchanged; the id lets the page match the echo and time the round trip).
 //! - [`close`]: the WebSocket close codes the server sends, with their meaning.
-//! - [`paths`]: the HTTP paths both sides must agree on.
+//! - [`paths`]: the HTTP paths (and the upload header) both sides must agree on.
 //! - `checks` (hidden): decoder properties for the fuzz targets and their regression tests.
 
 pub mod auth;
