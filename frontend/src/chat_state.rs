@@ -211,17 +211,21 @@ impl ChatState {
     pub fn hello(&mut self, nick: Nick, token: shared::UserToken) -> ClientMsg {
         self.awaiting_welcome = true;
         self.positions_known = false;
-        let since = self
-            .rooms
-            .iter()
-            .filter_map(|(room, view)| Some((room.clone(), view.last_seq?)))
-            .collect();
-        let epochs = self
-            .rooms
-            .iter()
-            .filter(|(_, view)| view.last_seq.is_some())
-            .filter_map(|(room, view)| Some((room.clone(), view.epoch.clone()?)))
-            .collect();
+        // Maps are filled with `extend`, not `collect`: collecting into a BTreeMap sorts
+        // first, and each sort instantiation costs kilobytes of wasm (docs/DEVELOPMENT.md, "Wasm size").
+        let mut since = BTreeMap::new();
+        since.extend(
+            self.rooms
+                .iter()
+                .filter_map(|(room, view)| Some((room.clone(), view.last_seq?))),
+        );
+        let mut epochs = BTreeMap::new();
+        epochs.extend(
+            self.rooms
+                .iter()
+                .filter(|(_, view)| view.last_seq.is_some())
+                .filter_map(|(room, view)| Some((room.clone(), view.epoch.clone()?))),
+        );
         ClientMsg::Hello {
             nick,
             token,
@@ -695,7 +699,8 @@ impl ChatState {
             ServerMsg::Joined { room, members } => {
                 self.invitations.remove(&room);
                 let view = self.rooms.entry(room.clone()).or_default();
-                view.members = members.into_iter().collect();
+                view.members.clear();
+                view.members.extend(members);
                 if self.current.is_none() {
                     self.current = Some(Target::Room(room));
                 }
@@ -1053,7 +1058,8 @@ impl RoomView {
             HistoryMode::Older => {
                 self.loading_older = false;
                 self.more_before = more_before;
-                let known: BTreeSet<MessageId> = self.lines.iter().filter_map(|l| l.id).collect();
+                let mut known = BTreeSet::new();
+                known.extend(self.lines.iter().filter_map(|l| l.id));
                 let older: Vec<Line> = messages
                     .into_iter()
                     .filter(|m| !known.contains(&m.id))

@@ -21,7 +21,7 @@ pub async fn upload(
     room: &RoomName,
     file: web_sys::Blob,
     credential: Credential,
-    progress: impl Fn(f64) + 'static,
+    progress: impl Fn(u32) + 'static,
 ) -> Result<Image, String> {
     let failed = |err: JsValue| format!("the upload could not start: {err:?}");
     let request = XmlHttpRequest::new().map_err(failed)?;
@@ -34,7 +34,9 @@ pub async fn upload(
     let on_progress =
         Closure::<dyn Fn(web_sys::ProgressEvent)>::new(move |ev: web_sys::ProgressEvent| {
             if ev.length_computable() && ev.total() > 0.0 {
-                progress(ev.loaded() / ev.total());
+                // Whole percents: the bar needs no more, and formatting an f64 for its
+                // attribute would pull float printing into the wasm.
+                progress((ev.loaded() * 100.0 / ev.total()).round() as u32);
             }
         });
     request

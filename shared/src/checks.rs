@@ -20,7 +20,8 @@ pub fn client_frame(data: &[u8]) {
     }
 }
 
-/// The same for server frames (what the browser decodes).
+/// The same for server frames, with both decoders of them: serde's (the reference) and
+/// [`ServerMsg::parse`] (the browser app's).
 pub fn server_frame(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -29,6 +30,19 @@ pub fn server_frame(data: &[u8]) {
         let again = encode(&message).expect("a decoded message encodes");
         assert_eq!(
             decode::<ServerMsg>(&again).expect("re-encoded message decodes"),
+            message
+        );
+        assert_eq!(
+            ServerMsg::parse(&again).expect("the app's decoder reads what serde reads"),
+            message
+        );
+    }
+    // The browser app's decoder accepts nothing the wire format cannot say: what it reads
+    // encodes to a frame serde reads back the same.
+    if let Ok(message) = ServerMsg::parse(text) {
+        let again = encode(&message).expect("a decoded message encodes");
+        assert_eq!(
+            decode::<ServerMsg>(&again).expect("serde reads what the app's decoder read"),
             message
         );
     }

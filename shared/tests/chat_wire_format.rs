@@ -6,7 +6,8 @@
 
 use shared::{
     Change, ClientMsg, DirectMessage, ErrorCode, HistoryMode, Image, ImageType, Limits, MessageId,
-    Quote, Reaction, RoomChange, RoomInfo, RoomMessage, ServerMsg, decode, encode,
+    ModAction, Quote, Reaction, RemovedReason, RoomChange, RoomInfo, RoomMessage, ServerMsg,
+    decode, encode,
 };
 
 /// The image of the examples' team photo.
@@ -571,7 +572,7 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
             ServerMsg::Moderated {
                 room: "lobby".parse().unwrap(),
                 by: "Alice".parse().unwrap(),
-                action: shared::ModAction::Muted {
+                action: ModAction::Muted {
                     user: "Troll".parse().unwrap(),
                     until_ms: 1795000600000,
                 },
@@ -597,7 +598,7 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
             ServerMsg::Removed {
                 room: "secret".parse().unwrap(),
                 by: "Alice".parse().unwrap(),
-                reason: shared::RemovedReason::Uninvited,
+                reason: RemovedReason::Uninvited,
             },
             r#"{"type":"removed","room":"secret","by":"Alice","reason":"uninvited"}"#,
         ),
@@ -617,7 +618,121 @@ fn server_messages_are_frozen() {
     for (message, json) in server_examples() {
         assert_eq!(encode(&message).unwrap(), json);
         assert_eq!(decode::<ServerMsg>(json).unwrap(), message);
+        // The browser app's hand-written decoder reads the same.
+        assert_eq!(ServerMsg::parse(json).unwrap(), message, "{json}");
     }
+}
+
+/// The variants the golden examples do not show one by one (every moderation action, removal
+/// reason, history mode and error code) go through the browser app's decoder too.
+#[test]
+fn the_lean_decoder_reads_every_variant() {
+    let user = || shared::Nick::try_from("Bob").unwrap();
+    let actions = [
+        ModAction::Invited { user: user() },
+        ModAction::Uninvited { user: user() },
+        ModAction::ModeratorAdded { user: user() },
+        ModAction::ModeratorRemoved { user: user() },
+        ModAction::Kicked { user: user() },
+        ModAction::Banned { user: user() },
+        ModAction::Unbanned { user: user() },
+        ModAction::Muted {
+            user: user(),
+            until_ms: 1,
+        },
+        ModAction::Unmuted { user: user() },
+    ];
+    // A new action fails to compile here until it is added to the list above.
+    for action in &actions {
+        match action {
+            ModAction::Invited { .. }
+            | ModAction::Uninvited { .. }
+            | ModAction::ModeratorAdded { .. }
+            | ModAction::ModeratorRemoved { .. }
+            | ModAction::Kicked { .. }
+            | ModAction::Banned { .. }
+            | ModAction::Unbanned { .. }
+            | ModAction::Muted { .. }
+            | ModAction::Unmuted { .. } => {}
+        }
+    }
+    let room = || shared::RoomName::try_from("lobby").unwrap();
+    let mut messages: Vec<ServerMsg> = actions
+        .into_iter()
+        .map(|action| ServerMsg::Moderated {
+            room: room(),
+            by: user(),
+            action,
+        })
+        .collect();
+    for reason in [
+        RemovedReason::Uninvited,
+        RemovedReason::Kicked,
+        RemovedReason::Banned,
+    ] {
+        messages.push(ServerMsg::Removed {
+            room: room(),
+            by: user(),
+            reason,
+        });
+    }
+    for mode in [
+        HistoryMode::Latest,
+        HistoryMode::CatchUp,
+        HistoryMode::Reset,
+        HistoryMode::Older,
+    ] {
+        messages.push(ServerMsg::DirectHistory {
+            mode,
+            messages: Vec::new(),
+            epoch: shared::Epoch::try_from("e1").unwrap(),
+        });
+    }
+    for code in all_error_codes() {
+        messages.push(ServerMsg::Error {
+            code,
+            message: "no".to_owned(),
+            client_id: None,
+        });
+    }
+    for message in messages {
+        let json = encode(&message).unwrap();
+        assert_eq!(ServerMsg::parse(&json).unwrap(), message, "{json}");
+    }
+}
+
+#[test]
+fn the_lean_decoder_refuses_what_serde_refuses() {
+    for json in [
+        "not json",
+        "[1]",
+        r#"{"room":"a"}"#,
+        r#"{"type":"dance"}"#,
+        r#"{"type":7}"#,
+        r#"{"type":"left"}"#,
+        r#"{"type":"left","room":"a b"}"#,
+        r#"{"type":"left","room":7}"#,
+        r#"{"type":"typing","room":"a","user":"b","active":"yes"}"#,
+        r#"{"type":"reauthed","expires_in_ms":-1}"#,
+        r#"{"type":"reauthed","expires_in_ms":1.5}"#,
+        r#"{"type":"rooms","rooms":[{"name":"a","members":4294967296}]}"#,
+        r#"{"type":"error","code":"bogus","message":"m"}"#,
+        r#"{"type":"read_positions","rooms":null}"#,
+        r#"{"type":"read_positions","rooms":{"a b":1}}"#,
+        r#"{"type":"moderated","room":"a","by":"b","action":{"kind":"hugged","user":"c"}}"#,
+        r#"{"type":"moderated","room":"a","by":"b","action":{"kind":"muted","user":"c"}}"#,
+    ] {
+        assert!(decode::<ServerMsg>(json).is_err(), "serde accepts {json}");
+        let err = ServerMsg::parse(json).unwrap_err();
+        assert!(err.to_string().starts_with("malformed message"), "{err}");
+    }
+    // Optional fields may be absent or null; defaulted ones absent.
+    let bare = r#"{"type":"error","code":"invalid","message":"m","client_id":null}"#;
+    assert_eq!(ServerMsg::parse(bare).unwrap(), decode(bare).unwrap());
+    let bare = r#"{"type":"read_positions"}"#;
+    assert_eq!(ServerMsg::parse(bare).unwrap(), decode(bare).unwrap());
+    let err = ServerMsg::parse(r#"{"type":"left","room":"a b"}"#).unwrap_err();
+    assert!(err.to_string().contains("`room`"), "{err}");
 }
 
 /// Every `ErrorCode`, in declaration order, found by construction: serde's derived

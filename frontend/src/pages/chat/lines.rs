@@ -226,11 +226,11 @@ fn line_view(
     let thumbnail = thumbnail.map(|(image, room)| {
         // Shown at most 240 px wide or high, in proportion; the box keeps its size while the
         // image loads, so the list does not jump.
-        let scale = (240.0 / f64::from(image.width.max(image.height))).min(1.0);
-        let (width, height) = (
-            (f64::from(image.width) * scale).round().max(1.0),
-            (f64::from(image.height) * scale).round().max(1.0),
-        );
+        // Whole pixels, computed in integers: an f64 attribute would pull float printing
+        // into the wasm.
+        let longest = image.width.max(image.height).max(240);
+        let scaled = |side: u32| (u64::from(side) * 240).div_ceil(u64::from(longest)).max(1);
+        let (width, height) = (scaled(image.width), scaled(image.height));
         let src = StoredValue::new((room, image.id));
         let src = move || src.with_value(|(room, id)| ctx.image_url(room, id));
         view! {

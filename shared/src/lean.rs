@@ -1,0 +1,453 @@
+//! [`ServerMsg::parse`]: the browser app's decoder of server frames, written by hand over a
+//! parsed JSON tree ([`serde_json::Value`]) instead of serde's derived `Deserialize`.
+//!
+//! Why a second decoder: the derived one is the largest single piece of the release wasm.
+//! Internally tagged enums (`ServerMsg`, `Change`, `ModAction`) make serde buffer each frame
+//! into its private `Content` tree and generate, per variant, a visitor for maps *and*
+//! sequences with field visitors for strings, bytes and integers: ~50 KB gzipped of the app
+//! (measured with twiggy, 2026-12-01). Here each field is one call into a few shared helpers.
+//!
+//! It stays one definition of the protocol: the types are serde's, the unit enums and the
+//! validated ids decode through their own serde impls and `TryFrom<String>`, and
+//! `tests/chat_wire_format.rs` decodes every golden server example with both decoders, while
+//! the fuzz target (`checks::server_frame`) checks that whatever either accepts, the other
+//! reads the same from its canonical encoding. The backend keeps the derived decoder: it is
+//! native code, where size does not matter and serde's precise errors do.
+
+use std::collections::BTreeMap;
+
+use serde::de::{DeserializeOwned, Error as _};
+use serde_json::{Map, Value};
+
+use crate::{
+    Change, ClientMsgId, DirectMessage, Emoji, Epoch, Image, Limits, MessageId, ModAction, Nick,
+    ProtocolError, Quote, Reaction, RoomChange, RoomInfo, RoomMessage, RoomName, ServerMsg, Text,
+    UploadId,
+};
+
+type Result<T> = std::result::Result<T, ProtocolError>;
+type Object = Map<String, Value>;
+
+impl ServerMsg {
+    /// Decodes a server frame like [`crate::decode`] does, with a fraction of the code (see the
+    /// module's docs): what the browser app uses.
+    pub fn parse(text: &str) -> Result<Self> {
+        let value: Value = serde_json::from_str(text)?;
+        server_msg(object(&value)?)
+    }
+}
+
+fn problem(message: String) -> ProtocolError {
+    ProtocolError::Malformed(serde_json::Error::custom(message))
+}
+
+fn object(value: &Value) -> Result<&Object> {
+    value
+        .as_object()
+        .ok_or_else(|| problem("expected a JSON object".to_owned()))
+}
+
+/// A value of the wire that decodes from a JSON tree.
+trait Lean: Sized {
+    fn lean(value: &Value) -> Result<Self>;
+}
+
+/// The required field `key`.
+fn field<T: Lean>(object: &Object, key: &str) -> Result<T> {
+    match object.get(key) {
+        Some(value) => T::lean(value).map_err(|err| problem(format!("`{key}`: {err}"))),
+        None => Err(problem(format!("missing field `{key}`"))),
+    }
+}
+
+/// An optional field (`#[serde(default)]` on an `Option`): absent or `null` is `None`.
+fn optional<T: Lean>(object: &Object, key: &str) -> Result<Option<T>> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => field(object, key).map(Some),
+    }
+}
+
+/// A field with `#[serde(default)]`: absent is the default (`null` is not).
+fn or_default<T: Lean + Default>(object: &Object, key: &str) -> Result<T> {
+    match object.get(key) {
+        None => Ok(T::default()),
+        Some(_) => field(object, key),
+    }
+}
+
+fn string(value: &Value) -> Result<String> {
+    value
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| problem("expected a string".to_owned()))
+}
+
+impl Lean for u64 {
+    fn lean(value: &Value) -> Result<Self> {
+        value
+            .as_u64()
+            .ok_or_else(|| problem("expected an unsigned integer".to_owned()))
+    }
+}
+
+impl Lean for u32 {
+    fn lean(value: &Value) -> Result<Self> {
+        u32::try_from(u64::lean(value)?)
+            .map_err(|_| problem("expected an unsigned 32-bit integer".to_owned()))
+    }
+}
+
+impl Lean for bool {
+    fn lean(value: &Value) -> Result<Self> {
+        value
+            .as_bool()
+            .ok_or_else(|| problem("expected a boolean".to_owned()))
+    }
+}
+
+impl Lean for String {
+    fn lean(value: &Value) -> Result<Self> {
+        string(value)
+    }
+}
+
+impl Lean for MessageId {
+    fn lean(value: &Value) -> Result<Self> {
+        u64::lean(value).map(MessageId)
+    }
+}
+
+impl<T: Lean> Lean for Vec<T> {
+    fn lean(value: &Value) -> Result<Self> {
+        value
+            .as_array()
+            .ok_or_else(|| problem("expected an array".to_owned()))?
+            .iter()
+            .map(T::lean)
+            .collect()
+    }
+}
+
+/// Maps keyed by a validated name (read positions).
+impl<K: TryFrom<String, Error = crate::InvalidName> + Ord, V: Lean> Lean for BTreeMap<K, V> {
+    fn lean(value: &Value) -> Result<Self> {
+        // Inserted one by one: collecting into a BTreeMap sorts first, and a sort costs
+        // kilobytes of wasm per type.
+        let mut map = BTreeMap::new();
+        for (key, value) in object(value)? {
+            let key = K::try_from(key.clone()).map_err(|err| problem(err.to_string()))?;
+            map.insert(key, V::lean(value)?);
+        }
+        Ok(map)
+    }
+}
+
+/// The validated strings: their `TryFrom<String>`, as serde's `try_from = "String"` does.
+macro_rules! lean_via_string {
+    ($($name:ty),*) => {$(
+        impl Lean for $name {
+            fn lean(value: &Value) -> Result<Self> {
+                <$name>::try_from(string(value)?).map_err(|err| problem(err.to_string()))
+            }
+        }
+    )*};
+}
+lean_via_string!(Nick, RoomName, ClientMsgId, Epoch, Emoji, UploadId, Text);
+
+/// Unit enums (one string each): their own derived impl, so the names are written once.
+macro_rules! lean_via_serde {
+    ($($name:ty),*) => {$(
+        impl Lean for $name {
+            fn lean(value: &Value) -> Result<Self> {
+                unit_enum(value)
+            }
+        }
+    )*};
+}
+lean_via_serde!(
+    crate::ErrorCode,
+    crate::HistoryMode,
+    crate::RemovedReason,
+    crate::ImageType
+);
+
+fn unit_enum<T: DeserializeOwned>(value: &Value) -> Result<T> {
+    T::deserialize(value).map_err(ProtocolError::Malformed)
+}
+
+/// The tag of an internally tagged object.
+fn tag<'a>(object: &'a Object, key: &str) -> Result<&'a str> {
+    object
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| problem(format!("missing or non-string `{key}`")))
+}
+
+fn unknown(kind: &str) -> ProtocolError {
+    problem(format!("unknown variant `{kind}`"))
+}
+
+impl Lean for Limits {
+    fn lean(value: &Value) -> Result<Self> {
+        let o = object(value)?;
+        Ok(Limits {
+            max_text_chars: field(o, "max_text_chars")?,
+            max_rooms: field(o, "max_rooms")?,
+            rate_per_sec: field(o, "rate_per_sec")?,
+            rate_burst: field(o, "rate_burst")?,
+            typing_timeout_ms: field(o, "typing_timeout_ms")?,
+        })
+    }
+}
+
+impl Lean for Quote {
+    fn lean(value: &Value) -> Result<Self> {
+        let o = object(value)?;
+        Ok(Quote {
+            id: field(o, "id")?,
+            seq: field(o, "seq")?,
+            from: field(o, "from")?,
+            text: field(o, "text")?,
+        })
+    }
+}
+
+impl Lean for Image {
+    fn lean(value: &Value) -> Result<Self> {
+        let o = object(value)?;
+        Ok(Image {
+            id: field(o, "id")?,
+            mime: field(o, "mime")?,
+            width: field(o, "width")?,
+            height: field(o, "height")?,
+            bytes: field(o, "bytes")?,
+        })
+    }
+}
+
+impl Lean for Reaction {
+    fn lean(value: &Value) -> Result<Self> {
+        let o = object(value)?;
+        Ok(Reaction {
+            emoji: field(o, "emoji")?,
+            users: field(o, "users")?,
+        })
+    }
+}
+
+impl Lean for RoomMessage {
+    fn lean(value: &Value) -> Result<Self> {
+        let o = object(value)?;
+        Ok(RoomMessage {
+            id: field(o, "id")?,
+            seq: field(o, "seq")?,
+            from: field(o, "from")?,
+            text: field(o, "text")?,
+            ts: field(o, "ts")?,
+            client_id: field(o, "client_id")?,
+            reply_to: optional(o, "reply_to")?,
+            image: optional(o, "image")?,
+            edited: or_default(o, "edited")?,
+            deleted: or_default(o, "deleted")?,
+            reactions: or_default(o, "reactions")?,
+        })
+    }
+}
+
+impl Lean for Change {
+    fn lean(value: &Value) -> Result<Self> {
+        let o = object(value)?;
+        Ok(match tag(o, "kind")? {
+            "edited" => Change::Edited {
+                text: field(o, "text")?,
+            },
+            "deleted" => Change::Deleted,
+            "reacted" => Change::Reacted {
+                emoji: field(o, "emoji")?,
+                on: field(o, "on")?,
+            },
+            other => return Err(unknown(other)),
+        })
+    }
+}
+
+impl Lean for RoomChange {
+    fn lean(value: &Value) -> Result<Self> {
+        let o = object(value)?;
+        Ok(RoomChange {
+            id: field(o, "id")?,
+            seq: field(o, "seq")?,
+            from: field(o, "from")?,
+            ts: field(o, "ts")?,
+            client_id: field(o, "client_id")?,
+            target: field(o, "target")?,
+            change: field(o, "change")?,
+        })
+    }
+}
+
+impl Lean for DirectMessage {
+    fn lean(value: &Value) -> Result<Self> {
+        let o = object(value)?;
+        Ok(DirectMessage {
+            id: field(o, "id")?,
+            from: field(o, "from")?,
+            to: field(o, "to")?,
+            text: field(o, "text")?,
+            ts: field(o, "ts")?,
+            client_id: field(o, "client_id")?,
+        })
+    }
+}
+
+impl Lean for RoomInfo {
+    fn lean(value: &Value) -> Result<Self> {
+        let o = object(value)?;
+        Ok(RoomInfo {
+            name: field(o, "name")?,
+            members: field(o, "members")?,
+        })
+    }
+}
+
+impl Lean for ModAction {
+    fn lean(value: &Value) -> Result<Self> {
+        let o = object(value)?;
+        let kind = tag(o, "kind")?;
+        if kind == "muted" {
+            return Ok(ModAction::Muted {
+                user: field(o, "user")?,
+                until_ms: field(o, "until_ms")?,
+            });
+        }
+        // Every other action names only its user.
+        let action: fn(Nick) -> ModAction = match kind {
+            "invited" => |user| ModAction::Invited { user },
+            "uninvited" => |user| ModAction::Uninvited { user },
+            "moderator_added" => |user| ModAction::ModeratorAdded { user },
+            "moderator_removed" => |user| ModAction::ModeratorRemoved { user },
+            "kicked" => |user| ModAction::Kicked { user },
+            "banned" => |user| ModAction::Banned { user },
+            "unbanned" => |user| ModAction::Unbanned { user },
+            "unmuted" => |user| ModAction::Unmuted { user },
+            other => return Err(unknown(other)),
+        };
+        Ok(action(field(o, "user")?))
+    }
+}
+
+fn server_msg(o: &Object) -> Result<ServerMsg> {
+    Ok(match tag(o, "type")? {
+        "welcome" => ServerMsg::Welcome {
+            user: field(o, "user")?,
+            limits: field(o, "limits")?,
+        },
+        "joined" => ServerMsg::Joined {
+            room: field(o, "room")?,
+            members: field(o, "members")?,
+        },
+        "left" => ServerMsg::Left {
+            room: field(o, "room")?,
+        },
+        "member_joined" => ServerMsg::MemberJoined {
+            room: field(o, "room")?,
+            user: field(o, "user")?,
+        },
+        "member_left" => ServerMsg::MemberLeft {
+            room: field(o, "room")?,
+            user: field(o, "user")?,
+        },
+        "renamed" => ServerMsg::Renamed {
+            from: field(o, "from")?,
+            to: field(o, "to")?,
+        },
+        "said" => ServerMsg::Said {
+            id: field(o, "id")?,
+            room: field(o, "room")?,
+            seq: field(o, "seq")?,
+            from: field(o, "from")?,
+            text: field(o, "text")?,
+            ts: field(o, "ts")?,
+            client_id: field(o, "client_id")?,
+            reply_to: optional(o, "reply_to")?,
+            image: optional(o, "image")?,
+        },
+        "changed" => ServerMsg::Changed {
+            room: field(o, "room")?,
+            id: field(o, "id")?,
+            seq: field(o, "seq")?,
+            from: field(o, "from")?,
+            ts: field(o, "ts")?,
+            client_id: field(o, "client_id")?,
+            target: field(o, "target")?,
+            change: field(o, "change")?,
+        },
+        "direct" => ServerMsg::Direct {
+            id: field(o, "id")?,
+            from: field(o, "from")?,
+            to: field(o, "to")?,
+            text: field(o, "text")?,
+            ts: field(o, "ts")?,
+            client_id: field(o, "client_id")?,
+        },
+        "typing" => ServerMsg::Typing {
+            room: field(o, "room")?,
+            user: field(o, "user")?,
+            active: field(o, "active")?,
+        },
+        "history" => ServerMsg::History {
+            room: field(o, "room")?,
+            mode: field(o, "mode")?,
+            messages: field(o, "messages")?,
+            changes: or_default(o, "changes")?,
+            more_before: field(o, "more_before")?,
+            epoch: field(o, "epoch")?,
+        },
+        "read_positions" => ServerMsg::ReadPositions {
+            rooms: or_default(o, "rooms")?,
+            directs: or_default(o, "directs")?,
+        },
+        "direct_history" => ServerMsg::DirectHistory {
+            mode: field(o, "mode")?,
+            messages: field(o, "messages")?,
+            epoch: field(o, "epoch")?,
+        },
+        "rooms" => ServerMsg::Rooms {
+            rooms: field(o, "rooms")?,
+        },
+        "error" => ServerMsg::Error {
+            code: field(o, "code")?,
+            message: field(o, "message")?,
+            client_id: optional(o, "client_id")?,
+        },
+        "room_policy" => ServerMsg::RoomPolicy {
+            room: field(o, "room")?,
+            owner: optional(o, "owner")?,
+            moderators: or_default(o, "moderators")?,
+            private: field(o, "private")?,
+            max_members: optional(o, "max_members")?,
+        },
+        "invited" => ServerMsg::Invited {
+            room: field(o, "room")?,
+            by: field(o, "by")?,
+        },
+        "moderated" => ServerMsg::Moderated {
+            room: field(o, "room")?,
+            by: field(o, "by")?,
+            action: field(o, "action")?,
+        },
+        "removed" => ServerMsg::Removed {
+            room: field(o, "room")?,
+            by: field(o, "by")?,
+            reason: field(o, "reason")?,
+        },
+        "reauth_needed" => ServerMsg::ReauthNeeded {
+            expires_in_ms: field(o, "expires_in_ms")?,
+        },
+        "reauthed" => ServerMsg::Reauthed {
+            expires_in_ms: field(o, "expires_in_ms")?,
+        },
+        other => return Err(unknown(other)),
+    })
+}
