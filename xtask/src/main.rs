@@ -53,8 +53,8 @@ const USAGE: &str = "usage: cargo xtask <serve|test|cluster|fuzz|mutants|bench> 
   serve [-- BACKEND ARGS]  build the frontend (release) and run the backend serving it
   cluster [N]              the app on N nodes (default 3, ports 8080...) sharing one
                            redis-server (data under target/cluster)
-  test                     fmt, clippy, native tests, browser tests (Chromium, Firefox),
-                           release app check
+  test [--only TEXT]       fmt, clippy, native tests, browser tests (Chromium, Firefox),
+                           release app check; --only: the steps whose name has TEXT
   fuzz [SECONDS]           run each fuzz target for SECONDS (default 60) with cargo-fuzz
   mutants                  mutation testing (cargo-mutants) of shared, the frontend's state
                            and backend/src/rooms.rs; summary in docs/MUTANTS.md
@@ -64,7 +64,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve(args.get(1..).unwrap_or_default()),
-        Some("test") => test(),
+        Some("test") => test(args.get(1..).unwrap_or_default()),
         Some("cluster") => cluster::cluster(args.get(1).map(String::as_str)),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
         Some("mutants") => mutants::mutants(),
@@ -213,7 +213,14 @@ struct Step {
 }
 
 /// `cargo xtask test`.
-fn test() -> Result<()> {
+fn test(args: &[String]) -> Result<()> {
+    // `--only TEXT`: the install step and the steps whose name contains TEXT (by hand, to
+    // rerun one step; CI runs them all).
+    let only = match args {
+        [] => None,
+        [flag, text] if flag == "--only" => Some(text.as_str()),
+        _ => return Err(USAGE.to_owned()),
+    };
     let steps: [(&str, StepFn); 9] = [
         ("install missing tools", install_test_tools),
         ("cargo fmt --check", || {
@@ -267,7 +274,8 @@ fn test() -> Result<()> {
     let mut report: Vec<Step> = Vec::new();
     let mut failed = false;
     for (name, body) in steps {
-        if failed {
+        let chosen = only.is_none_or(|text| name.contains(text) || name.starts_with("install"));
+        if failed || !chosen {
             report.push(Step {
                 name,
                 outcome: None,
@@ -518,6 +526,7 @@ fn release_app_check() -> Result<String> {
     )?;
     let chat_shot = shots.join("served-chat.png");
     chrome.screenshot(&chat_shot)?;
+    let phone_shots = phone_layout_check(&chrome, &shots)?;
     // A reload starts from nothing but the stored nickname: the message is back from history.
     other.goto(&base)?;
     other.wait_for(
@@ -538,12 +547,94 @@ fn release_app_check() -> Result<String> {
             .to_string()
     };
     Ok(format!(
-        " (echo, a two-user chat and its history after a reload seen in Chromium; wasm {} KB, {} KB gzipped; {}, {})",
+        " (echo, a two-user chat and its history after a reload seen in Chromium, the chat at \
+         390 x 844; wasm {} KB, {} KB gzipped; {}, {}, {}, {})",
         wasm.body.len() / 1024,
         gzipped_len(&wasm.body).map_or_else(|| "?".to_owned(), |n| (n / 1024).to_string()),
         relative(&echo_shot),
         relative(&chat_shot),
+        relative(&phone_shots.0),
+        relative(&phone_shots.1),
     ))
+}
+
+/// The chat at a phone's size (390 × 844): nothing is wider than the viewport, the composer
+/// spans at least 80 % of it, the room list is a drawer that opens from the header and closes
+/// once a room is picked, and a message sent there arrives. Screenshots in light and dark.
+fn phone_layout_check(chrome: &webdriver::Chrome, shots: &Path) -> Result<(PathBuf, PathBuf)> {
+    chrome.set_window_size(390, 844)?;
+    chrome.wait_for(
+        "the viewport is phone-sized",
+        "return window.innerWidth <= 400;",
+        Duration::from_secs(10),
+    )?;
+    let fits = chrome.script(
+        "const w = window.innerWidth; \
+         const wide = [...document.querySelectorAll('body *')] \
+           .filter(e => e.getBoundingClientRect().width > w + 0.5) \
+           .map(e => e.tagName + '.' + e.className); \
+         const composer = document.querySelector('.chat-composer').getBoundingClientRect().width; \
+         return {scroll: document.documentElement.scrollWidth, width: w, wide, composer};",
+    )?;
+    let width = fits["width"].as_f64().unwrap_or(0.0);
+    if fits["scroll"].as_f64().unwrap_or(f64::MAX) > width
+        || fits["wide"].as_array().is_none_or(|wide| !wide.is_empty())
+    {
+        return Err(format!(
+            "at 390 px something is wider than the viewport: {fits}"
+        ));
+    }
+    if fits["composer"].as_f64().unwrap_or(0.0) < 0.8 * width {
+        return Err(format!(
+            "at 390 px the composer is under 80 % of the width: {fits}"
+        ));
+    }
+    let sidebar_shown = "const r = document.querySelector('.sidebar').getBoundingClientRect(); \
+         return getComputedStyle(document.querySelector('.sidebar')).visibility === 'visible' \
+           && r.left >= 0 && r.right <= window.innerWidth;";
+    if chrome.script(sidebar_shown)? == true {
+        return Err(
+            "at 390 px the room list covers the conversation before it is asked for".into(),
+        );
+    }
+    chrome.click(&chrome.find("[data-testid=open-rooms]")?)?;
+    chrome.wait_for(
+        "the room drawer opens",
+        sidebar_shown,
+        Duration::from_secs(5),
+    )?;
+    chrome.type_into(&chrome.find("[data-testid=join-input]")?, "phones\u{E007}")?;
+    chrome.wait_for(
+        "the new room is shown and its drawer closed",
+        "return document.querySelector('[data-testid=conversation-title]').textContent \
+           === '# phones' \
+         && getComputedStyle(document.querySelector('.sidebar')).visibility === 'hidden';",
+        Duration::from_secs(10),
+    )?;
+    let text = "폰에서 보냈어요";
+    chrome.type_into(
+        &chrome.find("[data-testid=composer-input]")?,
+        &format!("{text}\u{E007}"),
+    )?;
+    chrome.wait_for(
+        "the message sent at phone size arrives",
+        &format!(
+            "return [...document.querySelectorAll('[data-testid=line][data-state=sent]')]\
+             .some(l => l.textContent.includes({text:?}));"
+        ),
+        Duration::from_secs(10),
+    )?;
+    let light = shots.join("served-phone.png");
+    chrome.screenshot(&light)?;
+    chrome.prefer_dark(true)?;
+    chrome.wait_for(
+        "the page follows the dark colour scheme",
+        "return matchMedia('(prefers-color-scheme: dark)').matches;",
+        Duration::from_secs(5),
+    )?;
+    let dark = shots.join("served-phone-dark.png");
+    chrome.screenshot(&dark)?;
+    Ok((light, dark))
 }
 
 /// The app in cluster mode as `cargo xtask cluster` runs it (redis-server and nodes serving

@@ -179,6 +179,31 @@ impl Chrome {
             .map(drop)
     }
 
+    /// Resizes the window (headless: the viewport) to `width` × `height` CSS pixels.
+    pub fn set_window_size(&self, width: u32, height: u32) -> Result<()> {
+        self.session_call(
+            "POST",
+            "/window/rect",
+            json!({ "width": width, "height": height }),
+        )
+        .map(drop)
+    }
+
+    /// Makes the page see `prefers-color-scheme: dark` (or light) through the DevTools
+    /// protocol, as a system in dark mode would.
+    pub fn prefer_dark(&self, dark: bool) -> Result<()> {
+        let scheme = if dark { "dark" } else { "light" };
+        self.session_call(
+            "POST",
+            "/goog/cdp/execute",
+            json!({
+                "cmd": "Emulation.setEmulatedMedia",
+                "params": {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+            }),
+        )
+        .map(drop)
+    }
+
     /// Saves a PNG of the viewport to `path`.
     pub fn screenshot(&self, path: &Path) -> Result<()> {
         let encoded = self.session_call("GET", "/screenshot", Value::Null)?;

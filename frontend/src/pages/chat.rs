@@ -63,6 +63,19 @@ pub struct ChatCtx {
     lightbox: RwSignal<Option<String>>,
     /// An upload in progress: the percentage sent.
     uploading: RwSignal<Option<u32>>,
+    /// On a narrow screen, the side panel drawn over the conversation, if any.
+    drawer: RwSignal<Option<Drawer>>,
+}
+
+/// The chat's side panels, which a narrow screen (below the stylesheet's breakpoint) shows as
+/// drawers over the conversation, one at a time, from buttons in the conversation's header.
+/// Wide screens show both beside it, and these buttons are hidden there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drawer {
+    /// The room list (left).
+    Rooms,
+    /// The members of the current room (right).
+    Members,
 }
 
 /// How upload requests name the user, as the chat socket does.
@@ -239,6 +252,7 @@ pub fn ChatPage(
         asked: StoredValue::new(std::collections::HashSet::new()),
         lightbox: RwSignal::new(None),
         uploading: RwSignal::new(None),
+        drawer: RwSignal::new(None),
         notifying: RwSignal::new(
             notification_permission() == "granted" && stored("chat.notify").is_some(),
         ),
@@ -392,7 +406,20 @@ pub fn ChatPage(
                 }
             }
         >
-            <div class="chat" data-testid="chat">
+            <div data-testid="chat"
+                class=move || match ctx.drawer.get() {
+                    None => "chat",
+                    Some(Drawer::Rooms) => "chat rooms-open",
+                    Some(Drawer::Members) => "chat members-open",
+                }
+                on:keydown=move |ev: web_sys::KeyboardEvent| {
+                    if ev.key() == "Escape" {
+                        ctx.drawer.set(None);
+                    }
+                }>
+                // Covers the conversation while a drawer is open (narrow screens); a tap on it
+                // closes the drawer.
+                <div class="scrim" aria-hidden="true" on:click=move |_| ctx.drawer.set(None)></div>
                 <RoomSidebar />
                 <section class="conversation">
                     <ConversationHeader />
@@ -700,8 +727,24 @@ fn unread_badges(state: RwSignal<ChatState>, target: Target) -> impl IntoView {
 fn ConversationHeader() -> impl IntoView {
     let ctx = expect_context::<ChatCtx>();
     let current = move || ctx.state.with(|s| s.current.clone());
+    // Picking a conversation (in the room drawer, or a member's name) closes the drawer.
+    let picked = Memo::new(move |_| ctx.state.with(|s| s.current.clone()));
+    Effect::new(move |_| {
+        // Read, not only tracked: a memo nobody reads is never computed, so never changes.
+        picked.with(|_| ());
+        ctx.drawer.set(None);
+    });
+    let toggle = move |drawer: Drawer| {
+        ctx.drawer
+            .update(|open| *open = (*open != Some(drawer)).then_some(drawer));
+    };
+    let expanded = move |drawer: Drawer| move || (ctx.drawer.get() == Some(drawer)).to_string();
     view! {
         <header class="conversation-header">
+            <button class="drawer-toggle" data-testid="open-rooms" aria-label="Show rooms"
+                aria-expanded=expanded(Drawer::Rooms) on:click=move |_| toggle(Drawer::Rooms)>
+                "☰"
+            </button>
             <h1 data-testid="conversation-title">
                 {move || match current() {
                     Some(Target::Room(room)) => format!("# {room}"),
@@ -716,6 +759,10 @@ fn ConversationHeader() -> impl IntoView {
                     }
                 }>"Leave"</button>
             </Show>
+            <button class="drawer-toggle" data-testid="open-members" aria-label="Show members"
+                aria-expanded=expanded(Drawer::Members) on:click=move |_| toggle(Drawer::Members)>
+                "👥"
+            </button>
         </header>
     }
 }
