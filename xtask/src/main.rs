@@ -498,10 +498,15 @@ fn release_app_check() -> Result<String> {
     let shots = workspace_root().join("target").join("xtask");
     let echo_shot = shots.join("served-app.png");
     chrome.screenshot(&echo_shot)?;
+    let axe = Axe::load()?;
+    let mut audited = vec![axe.audit(&chrome, "the Echo page with echoes")?];
 
     // The chat, as two people in two browsers: one writes, the other reads and types.
     let base = format!("http://{}/", backend.addr);
     let other = webdriver::Chrome::start()?;
+    other.goto(&base)?;
+    other.find("[data-testid=nick-input]")?;
+    audited.push(axe.audit(&other, "the nickname screen")?);
     join_chat(&chrome, &base, "지민")?;
     join_chat(&other, &base, "Alice")?;
     let hello = "안녕하세요, Alice!";
@@ -526,7 +531,9 @@ fn release_app_check() -> Result<String> {
     )?;
     let chat_shot = shots.join("served-chat.png");
     chrome.screenshot(&chat_shot)?;
+    audited.push(axe.audit(&chrome, "the chat with messages")?);
     let phone_shots = phone_layout_check(&chrome, &shots)?;
+    audited.push(axe.audit(&chrome, "the chat at 390 px, dark")?);
     // A reload starts from nothing but the stored nickname: the message is back from history.
     other.goto(&base)?;
     other.wait_for(
@@ -538,8 +545,16 @@ fn release_app_check() -> Result<String> {
         Duration::from_secs(20),
     )?;
     drop(other);
-    drop(chrome);
+    // Offline: the server is gone and the page says so.
     backend.stop()?;
+    chrome.wait_for(
+        "the page shows it is offline",
+        "const n = document.querySelector('[data-testid=composer-note]'); \
+         return !!n && n.textContent.includes('Offline');",
+        Duration::from_secs(20),
+    )?;
+    audited.push(axe.audit(&chrome, "the chat offline")?);
+    drop(chrome);
     let relative = |path: &Path| {
         path.strip_prefix(workspace_root())
             .unwrap_or(path)
@@ -548,7 +563,9 @@ fn release_app_check() -> Result<String> {
     };
     Ok(format!(
         " (echo, a two-user chat and its history after a reload seen in Chromium, the chat at \
-         390 x 844; wasm {} KB, {} KB gzipped; {}, {}, {}, {})",
+         390 x 844; axe-core: no serious or critical violation in {} states; wasm {} KB, {} KB \
+         gzipped; {}, {}, {}, {})",
+        audited.len(),
         wasm.body.len() / 1024,
         gzipped_len(&wasm.body).map_or_else(|| "?".to_owned(), |n| (n / 1024).to_string()),
         relative(&echo_shot),
@@ -713,6 +730,54 @@ fn join_chat(chrome: &webdriver::Chrome, base: &str, nick: &str) -> Result<()> {
          && s.textContent.includes('online');",
         Duration::from_secs(20),
     )
+}
+
+/// The axe-core accessibility audit (the npm package pinned in `xtask/npm`), injected into a
+/// page through WebDriver.
+struct Axe {
+    source: String,
+}
+
+impl Axe {
+    fn load() -> Result<Self> {
+        let path = tools::axe_script();
+        let source = std::fs::read_to_string(&path)
+            .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+        Ok(Self { source })
+    }
+
+    /// Audits the page as it is now (WCAG 2 A and AA rules, colour contrast included) and
+    /// fails on any serious or critical violation, naming each with a few of its elements.
+    fn audit(&self, chrome: &webdriver::Chrome, state: &str) -> Result<String> {
+        chrome.script(&format!(
+            "if (!window.axe) {{ {} }} return true;",
+            self.source
+        ))?;
+        let found = chrome.script_async(
+            "const done = arguments[arguments.length - 1]; \
+             axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', \
+               'wcag21a', 'wcag21aa', 'best-practice']}, resultTypes: ['violations']}) \
+               .then(r => done(r.violations \
+                 .filter(v => v.impact === 'serious' || v.impact === 'critical') \
+                 .map(v => v.impact + ' ' + v.id + ': ' + v.help + ' (' + \
+                   v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ') + ')'))) \
+               .catch(e => done(['axe failed: ' + e]));",
+        )?;
+        match found.as_array() {
+            Some(violations) if violations.is_empty() => Ok(state.to_owned()),
+            Some(violations) => Err(format!(
+                "accessibility audit of {state}:\n  {}",
+                violations
+                    .iter()
+                    .map(|v| v.as_str().unwrap_or("?"))
+                    .collect::<Vec<_>>()
+                    .join("\n  ")
+            )),
+            None => Err(format!(
+                "accessibility audit of {state}: unexpected answer {found}"
+            )),
+        }
+    }
 }
 
 /// Waits until the Echo page lists `message` as echoed.

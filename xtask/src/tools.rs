@@ -183,14 +183,24 @@ pub fn ensure_wasm_opt() -> Result<()> {
     let wanted = format!("version {BINARYEN_VERSION}");
     if version_of("wasm-opt").is_some_and(|found| found.contains(&wanted))
         && npm_bin().join("wasm-opt").is_file()
+        && axe_script().is_file()
     {
         return Ok(());
     }
     ensure_node()?;
-    println!("xtask: installing binaryen {BINARYEN_VERSION} (npm ci in xtask/npm)");
+    println!("xtask: installing binaryen {BINARYEN_VERSION} and axe-core (npm ci in xtask/npm)");
     run(command("npm")
         .args(["ci", "--no-audit", "--no-fund", "--prefix"])
         .arg(npm_dir()))
+}
+
+/// axe-core's browser script (the accessibility audit of the release check), installed with
+/// wasm-opt by the same `npm ci` and pinned by the same lockfile.
+pub fn axe_script() -> PathBuf {
+    npm_dir()
+        .join("node_modules")
+        .join("axe-core")
+        .join("axe.min.js")
 }
 
 /// Node.js and npm (on the machine already; from Debian otherwise).

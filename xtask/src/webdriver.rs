@@ -136,6 +136,16 @@ impl Chrome {
         )
     }
 
+    /// Runs `script` as an asynchronous function body: its result is what it passes to the
+    /// callback that comes as its last argument (`arguments[arguments.length - 1]`).
+    pub fn script_async(&self, script: &str) -> Result<Value> {
+        self.session_call(
+            "POST",
+            "/execute/async",
+            json!({"script": script, "args": []}),
+        )
+    }
+
     /// Polls `script` every 50 ms until it returns `true`, for at most `timeout`.
     pub fn wait_for(&self, what: &str, script: &str, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
