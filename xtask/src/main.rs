@@ -532,6 +532,7 @@ fn release_app_check() -> Result<String> {
     let chat_shot = shots.join("served-chat.png");
     chrome.screenshot(&chat_shot)?;
     audited.push(axe.audit(&chrome, "the chat with messages")?);
+    keyboard_only_check(&base, &other)?;
     let phone_shots = phone_layout_check(&chrome, &shots)?;
     audited.push(axe.audit(&chrome, "the chat at 390 px, dark")?);
     // A reload starts from nothing but the stored nickname: the message is back from history.
@@ -562,8 +563,8 @@ fn release_app_check() -> Result<String> {
             .to_string()
     };
     Ok(format!(
-        " (echo, a two-user chat and its history after a reload seen in Chromium, the chat at \
-         390 x 844; axe-core: no serious or critical violation in {} states; wasm {} KB, {} KB \
+        " (echo, a two-user chat and its history after a reload seen in Chromium, a third user \
+         by keyboard only, the chat at 390 x 844; axe-core: no serious or critical violation in {} states; wasm {} KB, {} KB \
          gzipped; {}, {}, {}, {})",
         audited.len(),
         wasm.body.len() / 1024,
@@ -573,6 +574,90 @@ fn release_app_check() -> Result<String> {
         relative(&phone_shots.0),
         relative(&phone_shots.1),
     ))
+}
+
+/// A third person uses the chat with the keyboard only, from the nickname screen: picks a
+/// nickname, creates a room and writes in it, then writes a direct message to `peer` (who
+/// joins that room), reaching every field and button with Tab. No pointer event reaches the
+/// page (counted by a listener).
+fn keyboard_only_check(base: &str, peer: &webdriver::Chrome) -> Result<()> {
+    let keys = webdriver::Chrome::start()?;
+    keys.goto(base)?;
+    keys.find("[data-testid=nick-input]")?;
+    keys.script(
+        "window.pointerEvents = 0; \
+         for (const kind of ['pointerdown', 'mousedown', 'touchstart']) \
+           addEventListener(kind, () => window.pointerEvents++, true); \
+         return true;",
+    )?;
+    let testid = |id: &str| format!("el.dataset.testid === '{id}'");
+    keys.tab_to(&testid("nick-input"), false, 20)?;
+    keys.press("Kim\u{E007}")?;
+    keys.wait_for(
+        "Kim is in the chat",
+        "return !!document.querySelector('[data-testid=composer-input]');",
+        Duration::from_secs(20),
+    )?;
+    keys.tab_to(&testid("join-input"), false, 40)?;
+    keys.press("keys\u{E007}")?;
+    keys.wait_for(
+        "the new room is open",
+        "return document.querySelector('[data-testid=conversation-title]').textContent \
+           === '# keys';",
+        Duration::from_secs(10),
+    )?;
+    keys.tab_to(&testid("composer-input"), false, 40)?;
+    keys.press("typed without a mouse\u{E007}")?;
+    keys.wait_for(
+        "the room message is sent",
+        "return [...document.querySelectorAll('[data-testid=line][data-state=sent]')] \
+           .some(l => l.textContent.includes('typed without a mouse'));",
+        Duration::from_secs(10),
+    )?;
+    // The peer comes in, so that Kim can pick Alice among the room's members.
+    peer.type_into(&peer.find("[data-testid=join-input]")?, "keys\u{E007}")?;
+    keys.wait_for(
+        "Alice is among the members",
+        "return [...document.querySelectorAll('button.member')] \
+           .some(b => b.textContent.includes('Alice'));",
+        Duration::from_secs(10),
+    )?;
+    keys.tab_to(
+        "el.classList.contains('member') && el.textContent.includes('Alice')",
+        false,
+        40,
+    )?;
+    keys.press("\u{E007}")?;
+    keys.wait_for(
+        "the direct conversation is open",
+        "return document.querySelector('[data-testid=conversation-title]').textContent \
+           === '@ Alice';",
+        Duration::from_secs(10),
+    )?;
+    // The composer comes before the members panel: back up to it.
+    keys.tab_to(&testid("composer-input"), true, 40)?;
+    keys.press("a direct one, by keyboard\u{E007}")?;
+    // Alice (with a pointer: she is not the one under test) opens it and reads it.
+    peer.wait_for(
+        "Alice's sidebar lists the direct conversation with Kim",
+        "const b = [...document.querySelectorAll('.sidebar button.room')] \
+           .find(b => b.textContent.includes('Kim')); \
+         if (b) b.click(); return !!b;",
+        Duration::from_secs(10),
+    )?;
+    peer.wait_for(
+        "Alice reads Kim's direct message",
+        "return [...document.querySelectorAll('[data-testid=line]')] \
+           .some(l => l.textContent.includes('a direct one, by keyboard'));",
+        Duration::from_secs(10),
+    )?;
+    let pointer = keys.script("return window.pointerEvents;")?;
+    if pointer != 0 {
+        return Err(format!(
+            "the keyboard-only check caused {pointer} pointer events"
+        ));
+    }
+    Ok(())
 }
 
 /// The chat at a phone's size (390 × 844): nothing is wider than the viewport, the composer

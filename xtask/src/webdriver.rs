@@ -189,6 +189,51 @@ impl Chrome {
             .map(drop)
     }
 
+    /// Presses and releases each key of `keys` in turn on whatever has the focus, through
+    /// WebDriver's keyboard input source only (no pointer). Special keys are WebDriver's code
+    /// points: U+E004 Tab, U+E007 Enter, U+E008 Shift (held until the end of `keys`).
+    pub fn press(&self, keys: &str) -> Result<()> {
+        let mut actions = Vec::new();
+        let mut shift = false;
+        for key in keys.chars() {
+            let value = key.to_string();
+            if key == '\u{E008}' {
+                shift = true;
+                actions.push(json!({"type": "keyDown", "value": value}));
+                continue;
+            }
+            actions.push(json!({"type": "keyDown", "value": value}));
+            actions.push(json!({"type": "keyUp", "value": value}));
+        }
+        if shift {
+            actions.push(json!({"type": "keyUp", "value": "\u{E008}"}));
+        }
+        self.session_call(
+            "POST",
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        )
+        .map(drop)
+    }
+
+    /// Presses Tab (Shift+Tab if `backwards`) until `is_target`, a script expression about
+    /// `document.activeElement` (named `el`), holds: at most `max` presses.
+    pub fn tab_to(&self, is_target: &str, backwards: bool, max: usize) -> Result<()> {
+        let check = format!("const el = document.activeElement; return !!el && ({is_target});");
+        let key = if backwards {
+            "\u{E008}\u{E004}"
+        } else {
+            "\u{E004}"
+        };
+        for _ in 0..max {
+            if self.script(&check)? == true {
+                return Ok(());
+            }
+            self.press(key)?;
+        }
+        Err(format!("{max} presses of Tab did not reach {is_target}"))
+    }
+
     /// Resizes the window (headless: the viewport) to `width` × `height` CSS pixels.
     pub fn set_window_size(&self, width: u32, height: u32) -> Result<()> {
         self.session_call(
