@@ -3,7 +3,10 @@
 use leptos::prelude::*;
 use shared::paths;
 
-use crate::pages::{ChatGate, EchoPage};
+use crate::{
+    i18n::{self, Lang},
+    pages::{ChatGate, EchoPage},
+};
 
 /// The whole browser app: the chat at `/`, the Echo page at `/echo`. Plain links and a full
 /// page load per page: two pages do not need a router.
@@ -20,12 +23,22 @@ pub fn App() -> impl IntoView {
             "nav-link"
         }
     };
+    let w = i18n::words();
+    // The switch names the other language in itself ("한국어" on the English page).
+    let other = match i18n::lang() {
+        Lang::En => Lang::Ko,
+        Lang::Ko => Lang::En,
+    };
     view! {
         <div class="app">
             <nav class="topbar">
-                <span class="brand">"Chat"</span>
-                <a href="/" class=link(!echo)>"Chat"</a>
-                <a href="/echo" class=link(echo)>"Echo"</a>
+                <span class="brand">{w.chat}</span>
+                <a href="/" class=link(!echo)>{w.chat}</a>
+                <a href="/echo" class=link(echo)>{w.echo}</a>
+                <button class="lang-switch" data-testid="lang-switch" lang=other.tag()
+                    title=w.language on:click=move |_| i18n::switch_to(other)>
+                    {other.words().name}
+                </button>
             </nav>
             <main class="content">
                 {if echo {

@@ -501,23 +501,17 @@ impl ChatState {
         text: &str,
         image: Option<shared::Image>,
     ) -> Result<ClientMsg, String> {
-        let me = self.me.clone().ok_or("not connected yet")?;
-        let target = self
-            .current
-            .clone()
-            .ok_or("pick a room or a person first")?;
+        let w = crate::i18n::words();
+        let me = self.me.clone().ok_or(w.not_connected)?;
+        let target = self.current.clone().ok_or(w.pick_conversation)?;
         let text = Text::try_from(text).map_err(|e| e.to_string())?;
         if let Some(limits) = self.limits
             && text.chars() > limits.max_text_chars as usize
         {
-            return Err(format!(
-                "message is {} characters; the limit is {}",
-                text.chars(),
-                limits.max_text_chars
-            ));
+            return Err((w.too_long)(text.chars(), limits.max_text_chars as usize));
         }
         if image.is_some() && matches!(target, Target::Direct(_)) {
-            return Err("images can be sent to rooms only".into());
+            return Err(w.images_rooms_only.into());
         }
         let client_id = self.next_client_id()?;
         if let (Some(id), Target::Room(room)) = (self.editing.take(), &target) {
@@ -609,7 +603,7 @@ impl ChatState {
         let emoji = match Emoji::try_from(emoji) {
             Ok(emoji) => emoji,
             Err(err) => {
-                self.notice(format!("That reaction is not an emoji: {err}"));
+                self.notice(format!("{} ({err})", crate::i18n::words().not_an_emoji));
                 return None;
             }
         };
@@ -749,10 +743,7 @@ impl ChatState {
                     self.baseline();
                 }
                 if reset {
-                    self.notice(format!(
-                        "You were away longer than #{room} keeps messages for a catch-up; \
-                         showing the latest ones."
-                    ));
+                    self.notice((crate::i18n::words().room_reset)(room.as_str()));
                 }
             }
             ServerMsg::DirectHistory {
@@ -770,7 +761,7 @@ impl ChatState {
             direct @ ServerMsg::Direct { .. } => {
                 if let Some(message) = direct.into_direct_message() {
                     if !self.is_me(&message.from) {
-                        let title = format!("{} (direct message)", message.from);
+                        let title = (crate::i18n::words().direct_alert)(message.from.as_str());
                         self.alert(title, message.text.as_str());
                     }
                     self.receive_direct(message);
@@ -836,17 +827,14 @@ impl ChatState {
             }
             ServerMsg::Invited { room, by } => {
                 if !self.rooms.contains_key(&room) {
-                    self.notice(format!("{by} invited you to the private room {room}"));
+                    let said = (crate::i18n::words().invited_you)(by.as_str(), room.as_str());
+                    self.notice(said);
                     self.invitations.insert(room, by);
                 }
             }
             ServerMsg::Removed { room, by, reason } => {
-                let why = match reason {
-                    shared::RemovedReason::Uninvited => "took back your invitation",
-                    shared::RemovedReason::Kicked => "removed you (you may join again)",
-                    shared::RemovedReason::Banned => "banned you",
-                };
-                self.notice(format!("You were removed from {room}: {by} {why}."));
+                let said = (crate::i18n::words().removed_you)(room.as_str(), by.as_str(), reason);
+                self.notice(said);
                 self.invitations.remove(&room);
             }
             ServerMsg::ReauthNeeded { .. } => self.reauth_needed = true,
@@ -871,19 +859,21 @@ impl ChatState {
 
     /// A moderation action in `room`, said in the notices.
     fn moderated(&mut self, room: &RoomName, by: &Nick, action: shared::ModAction) {
+        use crate::i18n::ModPhrase as P;
         use shared::ModAction as A;
         let what = match action {
-            A::Invited { user } => format!("{by} invited {user}"),
-            A::Uninvited { user } => format!("{by} took back {user}'s invitation"),
-            A::ModeratorAdded { user } => format!("{by} made {user} a moderator"),
-            A::ModeratorRemoved { user } => format!("{by} made {user} a moderator no longer"),
-            A::Kicked { user } => format!("{by} removed {user}"),
-            A::Banned { user } => format!("{by} banned {user}"),
-            A::Unbanned { user } => format!("{by} lifted {user}'s ban"),
-            A::Muted { user, .. } => format!("{by} muted {user}"),
-            A::Unmuted { user } => format!("{by} unmuted {user}"),
+            A::Invited { user } => P::Invited(user.into()),
+            A::Uninvited { user } => P::Uninvited(user.into()),
+            A::ModeratorAdded { user } => P::ModeratorAdded(user.into()),
+            A::ModeratorRemoved { user } => P::ModeratorRemoved(user.into()),
+            A::Kicked { user } => P::Kicked(user.into()),
+            A::Banned { user } => P::Banned(user.into()),
+            A::Unbanned { user } => P::Unbanned(user.into()),
+            A::Muted { user, .. } => P::Muted(user.into()),
+            A::Unmuted { user } => P::Unmuted(user.into()),
         };
-        self.notice(format!("{room}: {what}"));
+        let said = (crate::i18n::words().moderated)(room.as_str(), by.as_str(), &what);
+        self.notice(said);
     }
 
     fn receive_said(&mut self, room: &RoomName, message: RoomMessage) {
@@ -899,7 +889,8 @@ impl ChatState {
         };
         view.typing.remove(&from);
         if view.receive(message, mine) && mentioned {
-            self.alert(format!("{from} in #{room}"), &text);
+            let title = (crate::i18n::words().room_alert)(from.as_str(), room.as_str());
+            self.alert(title, &text);
         }
     }
 
@@ -926,7 +917,7 @@ impl ChatState {
             }
             // As for rooms: the new log's ids may be lower than ours.
             self.direct_last = None;
-            self.notice("You were away too long to catch up on every direct message.".into());
+            self.notice(crate::i18n::words().directs_reset.into());
         }
         for message in messages {
             self.receive_direct(message);
@@ -965,6 +956,8 @@ impl ChatState {
     }
 
     fn refused(&mut self, code: ErrorCode, message: String, client_id: Option<ClientMsgId>) {
+        // The server's words are English; another language says the code its own way.
+        let message = (crate::i18n::words().error)(code).map_or(message, str::to_owned);
         // Refused at hello (first time, or the name was taken while we were away): back to
         // the nickname screen.
         if matches!(code, ErrorCode::NickTaken) && self.awaiting_welcome {

@@ -158,7 +158,7 @@ async fn maintain(
     loop {
         while offline.get() {
             status.set(ConnectionStatus::Closed {
-                reason: "offline".to_owned(),
+                reason: crate::i18n::words().no_network.to_owned(),
                 retry_in_secs: 0,
             });
             sleep(OFFLINE_POLL).await;
@@ -203,7 +203,7 @@ async fn connect(url: &str, protocol: Option<&str>) -> Result<WebSocket, String>
         .map_err(|err| describe(&err))?;
     match socket.state() {
         State::Open => Ok(socket),
-        _ => Err("server unreachable".to_owned()),
+        _ => Err(crate::i18n::words().unreachable.to_owned()),
     }
 }
 
@@ -236,14 +236,16 @@ async fn pump(
                 }
                 return PumpEnd::Closed(describe(&err));
             }
-            Either::Left((None, _)) => return PumpEnd::Closed("connection closed".to_owned()),
+            Either::Left((None, _)) => {
+                return PumpEnd::Closed(crate::i18n::words().close_other.to_owned());
+            }
             Either::Right((Some(Outgoing::Text(text)), _)) => {
                 if let Err(err) = sink.send(Message::Text(text)).await {
                     return PumpEnd::Closed(describe(&err));
                 }
             }
             Either::Right((Some(Outgoing::Interrupt), _)) => {
-                return PumpEnd::Closed("connection interrupted".to_owned());
+                return PumpEnd::Closed(crate::i18n::words().interrupted.to_owned());
             }
             Either::Right((None, _)) => return PumpEnd::OwnerGone,
         }
@@ -266,25 +268,26 @@ async fn count_down(delay: Duration, reason: &str, status: WriteSignal<Connectio
 
 /// Human words for a socket error, with the close code where there is one.
 fn describe(err: &WebSocketError) -> String {
+    let w = crate::i18n::words();
     match err {
         WebSocketError::ConnectionClose(event) => {
             let what = match event.code {
-                close::NORMAL => "closed normally",
-                close::GOING_AWAY => "server shutting down",
+                close::NORMAL => w.close_normal,
+                close::GOING_AWAY => w.close_going_away,
                 // Browsers report an abnormal end (no close frame) as 1006; never on the wire.
-                1006 => "connection lost",
-                close::INVALID_PAYLOAD => "invalid text sent",
-                close::MESSAGE_TOO_BIG => "message too big",
-                close::HEARTBEAT_TIMEOUT => "timed out",
-                close::UNAUTHENTICATED => "not logged in",
+                1006 => w.close_lost,
+                close::INVALID_PAYLOAD => w.close_invalid_text,
+                close::MESSAGE_TOO_BIG => w.close_too_big,
+                close::HEARTBEAT_TIMEOUT => w.close_timed_out,
+                close::UNAUTHENTICATED => w.close_not_logged_in,
+                close::SLOW_CONSUMER => w.close_slow,
                 _ if !event.reason.is_empty() => event.reason.as_str(),
-                _ => "closed",
+                _ => w.close_other,
             };
             format!("{what} ({})", event.code)
         }
-        WebSocketError::MessageSendError(err) => format!("send failed: {err}"),
-        // ConnectionError, and whatever variant gloo-net adds later.
-        _ => "connection error".to_owned(),
+        // ConnectionError, a failed send, and whatever variant gloo-net adds later.
+        _ => w.connection_error.to_owned(),
     }
 }
 
@@ -336,12 +339,13 @@ mod tests {
         );
         assert_eq!(closed(close::MESSAGE_TOO_BIG, ""), "message too big (1009)");
         assert_eq!(closed(close::HEARTBEAT_TIMEOUT, ""), "timed out (4408)");
-        // Other codes: the server's reason if it gave one.
         assert_eq!(
-            closed(close::SLOW_CONSUMER, "reading too slowly"),
+            closed(close::SLOW_CONSUMER, ""),
             "reading too slowly (1013)"
         );
-        assert_eq!(closed(close::SLOW_CONSUMER, ""), "closed (1013)");
+        // Other codes: the server's reason if it gave one.
+        assert_eq!(closed(4000, "custom reason"), "custom reason (4000)");
+        assert_eq!(closed(4000, ""), "closed (4000)");
         assert_eq!(
             describe(&WebSocketError::ConnectionError),
             "connection error"

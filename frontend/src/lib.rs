@@ -13,6 +13,7 @@
 //! - [`chat_state`]: [`chat_state::ChatState`], the chat's pure reducer (server events and user
 //!   actions in; rooms, lines, presence, typing, delivery states out).
 //! - [`echo_log`]: [`echo_log::EchoLog`], the Echo page's pure state.
+//! - [`i18n`]: the app's words in English and Korean ([`i18n::Words`]), chosen once per page.
 //! - [`pages`]: one component per page: [`pages::ChatGate`] (asks the server how it knows its
 //!   users: the account screens, or straight in), [`pages::ChatPage`] (nickname screen,
 //!   sidebar, messages, composer, members, moderation) and [`pages::EchoPage`].
@@ -25,6 +26,7 @@ pub mod chat_state;
 pub mod client;
 pub mod components;
 pub mod echo_log;
+pub mod i18n;
 pub mod pages;
 pub mod uploads;
 

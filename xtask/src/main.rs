@@ -546,6 +546,7 @@ fn release_app_check() -> Result<String> {
         Duration::from_secs(20),
     )?;
     drop(other);
+    let korean_shots = language_check(&base, &shots)?;
     // Offline: the server is gone and the page says so.
     backend.stop()?;
     chrome.wait_for(
@@ -573,7 +574,78 @@ fn release_app_check() -> Result<String> {
         relative(&chat_shot),
         relative(&phone_shots.0),
         relative(&phone_shots.1),
+    ) + &format!(
+        "; in Korean: {}",
+        korean_shots
+            .iter()
+            .map(|p| relative(p))
+            .collect::<Vec<_>>()
+            .join(", ")
     ))
+}
+
+/// A browser set up in Korean gets the app in Korean (the page's language, the nickname
+/// screen, the chat); the switch in the top bar turns it into English, and the choice
+/// survives a reload. Screenshots of the Korean chat at both sizes, light and dark.
+fn language_check(base: &str, shots: &Path) -> Result<Vec<PathBuf>> {
+    let korean = webdriver::Chrome::start_in(Some("ko-KR,ko"))?;
+    korean.goto(base)?;
+    korean.wait_for(
+        "a Korean browser gets the nickname screen in Korean",
+        "return document.documentElement.lang === 'ko' && \
+           document.querySelector('[data-testid=nick-submit]')?.textContent === '채팅 시작';",
+        Duration::from_secs(20),
+    )?;
+    korean.type_into(&korean.find("[data-testid=nick-input]")?, "민수")?;
+    korean.click(&korean.find("[data-testid=nick-submit]")?)?;
+    korean.wait_for(
+        "the chat is in Korean",
+        "const s = document.querySelector('[data-testid=status]'); \
+         return !!s && s.textContent.includes('온라인') && \
+           document.querySelector('[data-testid=composer-send]').textContent.trim() === '보내기';",
+        Duration::from_secs(20),
+    )?;
+    korean.type_into(
+        &korean.find("[data-testid=composer-input]")?,
+        "한국어로 된 채팅입니다\u{E007}",
+    )?;
+    korean.wait_for(
+        "the Korean user's message is sent",
+        "return [...document.querySelectorAll('[data-testid=line][data-state=sent]')] \
+           .some(l => l.textContent.includes('한국어로 된 채팅입니다'));",
+        Duration::from_secs(10),
+    )?;
+    let mut taken = Vec::new();
+    for (width, height, size) in [(1100, 700, "desktop"), (390, 844, "phone")] {
+        korean.set_window_size(width, height)?;
+        for dark in [false, true] {
+            korean.prefer_dark(dark)?;
+            korean.wait_for(
+                "the colour scheme applies",
+                &format!("return matchMedia('(prefers-color-scheme: dark)').matches === {dark};"),
+                Duration::from_secs(5),
+            )?;
+            let scheme = if dark { "dark" } else { "light" };
+            let path = shots.join(format!("served-ko-{size}-{scheme}.png"));
+            korean.screenshot(&path)?;
+            taken.push(path);
+        }
+    }
+    korean.click(&korean.find("[data-testid=lang-switch]")?)?;
+    let english = "return document.documentElement.lang === 'en' && \
+         document.querySelector('[data-testid=composer-send]')?.textContent.trim() === 'Send';";
+    korean.wait_for(
+        "the switch reloads the app in English",
+        english,
+        Duration::from_secs(20),
+    )?;
+    korean.goto(base)?;
+    korean.wait_for(
+        "English is kept across a reload",
+        english,
+        Duration::from_secs(20),
+    )?;
+    Ok(taken)
 }
 
 /// A third person uses the chat with the keyboard only, from the nickname screen: picks a

@@ -38,6 +38,12 @@ pub struct Chrome {
 impl Chrome {
     /// Starts chromedriver on a free loopback port and opens a headless Chromium session.
     pub fn start() -> Result<Self> {
+        Self::start_in(None)
+    }
+
+    /// The same, with the browser's languages set to `languages` (e.g. `ko-KR,ko`): what
+    /// `navigator.languages` says, as a browser set up in that language would.
+    pub fn start_in(languages: Option<&str>) -> Result<Self> {
         // Port 0: chromedriver binds a free port itself and names it on stdout. (Choosing one
         // here by binding and dropping a listener would race with every other process.)
         let mut driver = tools::command(tools::CHROMEDRIVER)
@@ -65,6 +71,16 @@ impl Chrome {
         let mut options = chrome_options()?;
         if let Some(args) = options.get_mut("args").and_then(Value::as_array_mut) {
             args.push("--window-size=1100,700".into());
+            if let Some(languages) = languages {
+                let first = languages.split(',').next().unwrap_or(languages);
+                args.push(format!("--lang={first}").into());
+            }
+        }
+        if let Some(languages) = languages
+            && let Some(options) = options.as_object_mut()
+        {
+            let prefs = options.entry("prefs").or_insert_with(|| json!({}));
+            prefs["intl.accept_languages"] = languages.into();
         }
         // The implicit wait: a find waits (up to 10 s) for its element to appear, since the
         // app renders after asynchronous work (loading the wasm, asking the server how it

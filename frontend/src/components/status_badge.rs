@@ -16,13 +16,14 @@ pub fn StatusBadge(
         ConnectionStatus::Open => "status status-open",
         ConnectionStatus::Closed { .. } => "status status-closed",
     };
+    let w = crate::i18n::words();
     let label = move || match status.get() {
-        ConnectionStatus::Connecting => "connecting…".to_owned(),
-        ConnectionStatus::Open => "online".to_owned(),
+        ConnectionStatus::Connecting => w.connecting.to_owned(),
+        ConnectionStatus::Open => w.online.to_owned(),
         ConnectionStatus::Closed {
             reason,
             retry_in_secs,
-        } => format!("offline ({reason}): reconnecting in {retry_in_secs} s"),
+        } => (w.offline)(&reason, retry_in_secs),
     };
     view! {
         <span class=class role="status" data-testid="status">

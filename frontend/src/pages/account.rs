@@ -45,11 +45,11 @@ pub fn ChatGate(
     let url = StoredValue::new(url);
     view! {
         {move || match known.get() {
-            Known::Asking => view! { <p class="hint" data-testid="gate-asking">"Connecting…"</p> }.into_any(),
+            Known::Asking => view! { <p class="hint" data-testid="gate-asking">{crate::i18n::words().gate_asking}</p> }.into_any(),
             Known::Unreachable(problem) => view! {
                 <div class="nick-form">
                     <p class="problem" role="alert" data-testid="gate-problem">{problem}</p>
-                    <button on:click=move |_| ask()>"Try again"</button>
+                    <button on:click=move |_| ask()>{crate::i18n::words().try_again}</button>
                 </div>
             }.into_any(),
             Known::Session(SessionInfo { mode: AuthMode::Open, .. }) => {
@@ -127,25 +127,26 @@ fn AccountForm(
             });
         }
     };
+    let w = crate::i18n::words();
     view! {
         <form class="nick-form" data-testid="account-form">
-            <h1>"Welcome to the chat"</h1>
-            <p class="hint">"Log in, or create an account: your name is your nickname here."</p>
+            <h1>{w.welcome}</h1>
+            <p class="hint">{w.account_hint}</p>
             <label>
-                "Name"
+                {w.account_name}
                 <input type="text" data-testid="account-name" maxlength="32"
                     autocomplete="username" bind:value=name />
             </label>
             <label>
-                "Password"
+                {w.password}
                 <input type="password" data-testid="account-password"
                     autocomplete="current-password" bind:value=password />
             </label>
             <div class="actions">
                 <button type="submit" data-testid="account-login" disabled=busy
-                    on:click=act(false)>"Log in"</button>
+                    on:click=act(false)>{w.log_in}</button>
                 <button data-testid="account-register" disabled=busy
-                    on:click=act(true)>"Create account"</button>
+                    on:click=act(true)>{w.create_account}</button>
             </div>
             <Show when=move || problem.get().is_some()>
                 <p class="problem" role="alert" data-testid="account-problem">{move || problem.get()}</p>
@@ -187,9 +188,7 @@ fn AccountBar(
         spawn_local(async move {
             match api::change_password(&url.get_value(), &change).await {
                 Ok(_) => {
-                    outcome.set(Some(
-                        "Password changed; your other sessions were logged out.".into(),
-                    ));
+                    outcome.set(Some(crate::i18n::words().password_changed.into()));
                     changing.set(false);
                     old.set(String::new());
                     new.set(String::new());
@@ -198,20 +197,21 @@ fn AccountBar(
             }
         });
     };
+    let w = crate::i18n::words();
     view! {
         <div class="account-bar" data-testid="account-bar">
-            <span>"Logged in as " <strong data-testid="account-user">{user.to_string()}</strong></span>
+            <span>{w.logged_in_as} <strong data-testid="account-user">{user.to_string()}</strong></span>
             <button data-testid="account-change" on:click=move |_| changing.update(|c| *c = !*c)>
-                "Change password"
+                {w.change_password}
             </button>
-            <button data-testid="account-logout" on:click=logout>"Log out"</button>
+            <button data-testid="account-logout" on:click=logout>{w.log_out}</button>
             <Show when=move || changing.get()>
                 <form class="password-form" on:submit=change data-testid="password-form">
-                    <input type="password" aria-label="Current password" placeholder="Current password"
+                    <input type="password" aria-label=w.current_password placeholder=w.current_password
                         autocomplete="current-password" data-testid="password-old" bind:value=old />
-                    <input type="password" aria-label="New password" placeholder="New password"
+                    <input type="password" aria-label=w.new_password placeholder=w.new_password
                         autocomplete="new-password" data-testid="password-new" bind:value=new />
-                    <button type="submit" data-testid="password-submit">"Change"</button>
+                    <button type="submit" data-testid="password-submit">{w.change}</button>
                 </form>
             </Show>
             <Show when=move || outcome.get().is_some()>

@@ -21,6 +21,7 @@ use shared::{ClientMsg, Nick, RoomName, ServerMsg, UserToken, paths};
 use crate::{
     chat_state::{ChatState, Delivery, Line, Target},
     client::{Connection, ConnectionEvent, ConnectionStatus},
+    i18n::words,
     now_ms,
 };
 
@@ -130,7 +131,7 @@ impl ChatCtx {
         let ctx = *self;
         let Some(Target::Room(room)) = ctx.state.with_untracked(|s| s.current.clone()) else {
             ctx.state
-                .update(|s| s.notices.push("Images can be sent to rooms only.".into()));
+                .update(|s| s.notices.push(words().images_rooms_only.into()));
             return;
         };
         ctx.uploading.set(Some(0));
@@ -144,7 +145,7 @@ impl ChatCtx {
                 Ok(image) => image,
                 Err(reason) => {
                     ctx.state
-                        .update(|s| s.notices.push(format!("The image was not sent: {reason}")));
+                        .update(|s| s.notices.push((words().image_not_sent)(&reason)));
                     return;
                 }
             };
@@ -319,7 +320,8 @@ pub fn ChatPage(
                     }
                 }
                 Err(err) => {
-                    state.update(|s| s.notices.push(format!("unreadable server message: {err}")))
+                    log::warn!("unreadable server message: {err}");
+                    state.update(|s| s.notices.push(words().unreadable.into()));
                 }
             },
             ConnectionEvent::Closed => state.update(ChatState::connection_lost),
@@ -431,9 +433,9 @@ pub fn ChatPage(
                 <MembersPanel />
             </div>
             <Show when=move || ctx.lightbox.get().is_some()>
-                <div class="lightbox" data-testid="lightbox" role="dialog" aria-label="Image"
+                <div class="lightbox" data-testid="lightbox" role="dialog" aria-label=words().image
                     on:click=move |_| ctx.lightbox.set(None)>
-                    <img src=move || ctx.lightbox.get().unwrap_or_default() alt="image, full size" />
+                    <img src=move || ctx.lightbox.get().unwrap_or_default() alt=words().image_full />
                 </div>
             </Show>
         </Show>
@@ -464,20 +466,21 @@ fn NicknameForm(
             Err(err) => local_problem.set(Some(err.to_string())),
         }
     };
+    let w = words();
     view! {
         <form class="nick-form" on:submit=submit data-testid="nick-form">
-            <h1>"Welcome to the chat"</h1>
-            <p class="hint">"Pick a nickname (1–32 characters). Others see it next to your messages."</p>
+            <h1>{w.welcome}</h1>
+            <p class="hint">{w.nick_hint}</p>
             <input
                 type="text"
                 data-testid="nick-input"
-                placeholder="Nickname"
-                aria-label="Nickname"
+                placeholder=w.nickname
+                aria-label=w.nickname
                 maxlength="32"
                 autocomplete="nickname"
                 bind:value=draft
             />
-            <button type="submit" data-testid="nick-submit">"Start chatting"</button>
+            <button type="submit" data-testid="nick-submit">{w.start_chatting}</button>
             <StatusLine />
             <Show when=move || problem().is_some()>
                 <p class="problem" role="alert" data-testid="nick-problem">{problem}</p>
@@ -491,6 +494,7 @@ fn NicknameForm(
 fn RoomSidebar() -> impl IntoView {
     let ctx = expect_context::<ChatCtx>();
     let state = ctx.state;
+    let w = words();
     let new_room = RwSignal::new(String::new());
     let private = RwSignal::new(false);
     let room_problem = RwSignal::new(None::<String>);
@@ -567,12 +571,12 @@ fn RoomSidebar() -> impl IntoView {
         })
     };
     view! {
-        <nav class="sidebar" aria-label="Rooms">
+        <nav class="sidebar" aria-label=w.rooms>
             <div class="me">
                 <Show
                     when=move || renaming.get()
                     fallback=move || view! {
-                        <button class="me-name" title="Change nickname" data-testid="me"
+                        <button class="me-name" title=w.change_nickname data-testid="me"
                             disabled=ctx.logged_in
                             on:click=move |_| {
                                 new_nick.set(state.with_untracked(|s| s.me.as_ref().map(Nick::to_string).unwrap_or_default()));
@@ -583,35 +587,35 @@ fn RoomSidebar() -> impl IntoView {
                     }
                 >
                     <form class="join-form" on:submit=rename>
-                        <input type="text" aria-label="New nickname"
+                        <input type="text" aria-label=w.new_nickname
                             data-testid="rename-input" maxlength="32" bind:value=new_nick />
-                        <button type="submit" data-testid="rename-submit">"OK"</button>
+                        <button type="submit" data-testid="rename-submit">{w.ok}</button>
                     </form>
                 </Show>
                 <StatusLine />
                 <NotificationSwitch />
             </div>
-            <h2>"Rooms"</h2>
+            <h2>{w.rooms}</h2>
             <ul class="room-list" data-testid="rooms">
                 <For each=joined key=|r| r.clone() let:room>
                     <RoomEntry room=room.0.clone() members=room.1 />
                 </For>
             </ul>
             <form class="join-form" on:submit=join>
-                <input type="text" placeholder="Join or create a room" aria-label="Room name" bind:value=new_room data-testid="join-input" />
-                <button type="submit" aria-label="Join" data-testid="join-submit">"+"</button>
+                <input type="text" placeholder=w.join_placeholder aria-label=w.room_name bind:value=new_room data-testid="join-input" />
+                <button type="submit" aria-label=w.join data-testid="join-submit">"+"</button>
             </form>
             <label class="private-toggle">
                 <input type="checkbox" data-testid="private-toggle" bind:checked=private />
-                " new private room (invited people only)"
+                {w.private_toggle}
             </label>
             <Show when=move || !invitations().is_empty()>
-                <h2>"Invitations"</h2>
+                <h2>{w.invitations}</h2>
                 <ul class="room-list" data-testid="invitations">
                     <For each=invitations key=|i| i.0.clone() let:invitation>
                         <li>
                             <button class="room other" data-testid=format!("accept-{}", invitation.0)
-                                title=format!("invited by {}", invitation.1)
+                                title=(w.invited_by)(invitation.1.as_str())
                                 on:click={
                                     let room = invitation.0.clone();
                                     move |_| {
@@ -620,7 +624,7 @@ fn RoomSidebar() -> impl IntoView {
                                     }
                                 }>
                                 <span class="room-name">"🔒 " {invitation.0.to_string()}</span>
-                                <span class="count">"join"</span>
+                                <span class="count">{w.accept}</span>
                             </button>
                         </li>
                     </For>
@@ -630,7 +634,7 @@ fn RoomSidebar() -> impl IntoView {
                 <p class="problem small">{move || room_problem.get()}</p>
             </Show>
             <Show when=move || !others().is_empty()>
-                <h2>"Other rooms"</h2>
+                <h2>{w.other_rooms}</h2>
                 <ul class="room-list">
                     <For each=others key=|info| (info.name.clone(), info.members) let:info>
                         <li>
@@ -649,7 +653,7 @@ fn RoomSidebar() -> impl IntoView {
                 </ul>
             </Show>
             <Show when=move || !directs().is_empty()>
-                <h2>"Direct messages"</h2>
+                <h2>{w.direct_messages}</h2>
                 <ul class="room-list">
                     <For each=directs key=|peer| peer.clone() let:peer>
                         <li>
@@ -701,7 +705,7 @@ fn RoomEntry(
             <button class="room" class:active=active on:click=move |_| state.update(|s| s.select(target.clone()))>
                 <span class="room-name">{mark} {room.to_string()}</span>
                 {unread_badges(state, Target::Room(room.clone()))}
-                <span class="count" title="members">{members}</span>
+                <span class="count" title=words().members_count_title>{members}</span>
             </button>
         </li>
     }
@@ -712,12 +716,12 @@ fn unread_badges(state: RwSignal<ChatState>, target: Target) -> impl IntoView {
     let counts = Memo::new(move |_| state.with(|s| s.unread(&target)));
     view! {
         <Show when=move || counts.get().1 != 0>
-            <span class="mentions" data-testid="mentions" title="mentions of you">
+            <span class="mentions" data-testid="mentions" title=words().mentions_title>
                 {move || format!("@{}", counts.get().1)}
             </span>
         </Show>
         <Show when=move || counts.get().0 != 0>
-            <span class="unread" data-testid="unread" title="unread messages">{move || counts.get().0}</span>
+            <span class="unread" data-testid="unread" title=words().unread_title>{move || counts.get().0}</span>
         </Show>
     }
 }
@@ -726,6 +730,7 @@ fn unread_badges(state: RwSignal<ChatState>, target: Target) -> impl IntoView {
 #[component]
 fn ConversationHeader() -> impl IntoView {
     let ctx = expect_context::<ChatCtx>();
+    let w = words();
     let current = move || ctx.state.with(|s| s.current.clone());
     // Picking a conversation (in the room drawer, or a member's name) closes the drawer.
     let picked = Memo::new(move |_| ctx.state.with(|s| s.current.clone()));
@@ -741,7 +746,7 @@ fn ConversationHeader() -> impl IntoView {
     let expanded = move |drawer: Drawer| move || (ctx.drawer.get() == Some(drawer)).to_string();
     view! {
         <header class="conversation-header">
-            <button class="drawer-toggle" data-testid="open-rooms" aria-label="Show rooms"
+            <button class="drawer-toggle" data-testid="open-rooms" aria-label=w.show_rooms
                 aria-expanded=expanded(Drawer::Rooms) on:click=move |_| toggle(Drawer::Rooms)>
                 "☰"
             </button>
@@ -749,7 +754,7 @@ fn ConversationHeader() -> impl IntoView {
                 {move || match current() {
                     Some(Target::Room(room)) => format!("# {room}"),
                     Some(Target::Direct(peer)) => format!("@ {peer}"),
-                    None => "No conversation".to_owned(),
+                    None => w.no_conversation.to_owned(),
                 }}
             </h1>
             <Show when=move || matches!(current(), Some(Target::Room(_)))>
@@ -757,9 +762,9 @@ fn ConversationHeader() -> impl IntoView {
                     if let Some(Target::Room(room)) = current() {
                         ctx.send(&ClientMsg::Leave { room });
                     }
-                }>"Leave"</button>
+                }>{w.leave}</button>
             </Show>
-            <button class="drawer-toggle" data-testid="open-members" aria-label="Show members"
+            <button class="drawer-toggle" data-testid="open-members" aria-label=w.show_members
                 aria-expanded=expanded(Drawer::Members) on:click=move |_| toggle(Drawer::Members)>
                 "👥"
             </button>
@@ -774,11 +779,12 @@ fn TypingLine() -> impl IntoView {
     let text = move || {
         let names: Vec<String> =
             state.with(|s| s.current_typing().iter().map(Nick::to_string).collect());
+        let w = words();
         match names.as_slice() {
             [] => String::new(),
-            [one] => format!("{one} is typing…"),
-            [a, b] => format!("{a} and {b} are typing…"),
-            [a, b, ..] => format!("{a}, {b} and others are typing…"),
+            [one] => (w.typing_one)(one),
+            [a, b] => (w.typing_two)(a, b),
+            [a, b, ..] => (w.typing_many)(a, b),
         }
     };
     view! { <div class="typing" data-testid="typing" aria-live="polite">{text}</div> }
@@ -792,7 +798,7 @@ fn Notices() -> impl IntoView {
         <Show when=move || state.with(|s| !s.notices.is_empty())>
             <div class="notices" role="alert" data-testid="notices">
                 {move || state.with(|s| s.notices.iter().map(|n| view! { <p>{n.clone()}</p> }).collect_view())}
-                <button class="dismiss" on:click=move |_| state.update(|s| s.notices.clear())>"Dismiss"</button>
+                <button class="dismiss" on:click=move |_| state.update(|s| s.notices.clear())>{words().dismiss}</button>
             </div>
         </Show>
     }
@@ -806,17 +812,14 @@ fn Composer() -> impl IntoView {
     let draft = ctx.draft;
     let problem = RwSignal::new(None::<String>);
     let last_typing = StoredValue::new(f64::NEG_INFINITY);
+    let w = words();
     let offline_reason = move || match ctx.status.get() {
         ConnectionStatus::Open => None,
-        ConnectionStatus::Connecting => {
-            Some("Connecting… messages are sent once connected.".to_owned())
-        }
+        ConnectionStatus::Connecting => Some(w.connecting_note.to_owned()),
         ConnectionStatus::Closed {
             reason,
             retry_in_secs,
-        } => Some(format!(
-            "Offline ({reason}); reconnecting in {retry_in_secs} s. Messages are sent then."
-        )),
+        } => Some((w.offline_note)(&reason, retry_in_secs)),
     };
     let send = move || {
         let text = draft.get_untracked();
@@ -896,11 +899,11 @@ fn Composer() -> impl IntoView {
     let context_bar = move || {
         ctx.state.with(|s| {
             if s.editing.is_some() {
-                Some("Editing your message".to_owned())
+                Some(w.editing.to_owned())
             } else {
                 s.replying
                     .as_ref()
-                    .map(|q| format!("Replying to {}: {}", q.from, q.text))
+                    .map(|q| (w.replying_to)(q.from.as_str(), &q.text))
             }
         })
     };
@@ -928,7 +931,7 @@ fn Composer() -> impl IntoView {
         <Show when=move || context_bar().is_some()>
             <div class="compose-context" data-testid="compose-context">
                 <span>{context_bar}</span>
-                <button class="dismiss" data-testid="compose-cancel" on:click=cancel>"Cancel"</button>
+                <button class="dismiss" data-testid="compose-cancel" on:click=cancel>{w.cancel}</button>
             </div>
         </Show>
         <Show when=move || ctx.uploading.get().is_some()>
@@ -937,7 +940,7 @@ fn Composer() -> impl IntoView {
         </Show>
         <form class="composer chat-composer" on:submit=move |ev| { ev.prevent_default(); send(); }
             on:dragover=move |ev: web_sys::DragEvent| ev.prevent_default() on:drop=on_drop>
-            <label class="attach" title="Send an image (PNG, JPEG, GIF or WebP)">
+            <label class="attach" title=w.attach_title>
                 "🖼"
                 <input type="file" accept="image/png,image/jpeg,image/gif,image/webp"
                     data-testid="image-input" on:change=on_pick />
@@ -946,14 +949,14 @@ fn Composer() -> impl IntoView {
                 on:paste=on_paste
                 rows="1"
                 data-testid="composer-input"
-                aria-label="Message"
-                placeholder="Message (Enter to send, Shift+Enter for a new line)"
+                aria-label=w.message
+                placeholder=w.composer_placeholder
                 prop:value=move || draft.get()
                 on:input=on_input
                 on:keydown=on_keydown
             ></textarea>
             <button type="submit" data-testid="composer-send" disabled=move || draft.with(|d| d.trim().is_empty())>
-                "Send"
+                {w.send}
             </button>
         </form>
         <Show when=move || offline_reason().is_some() || problem.get().is_some()>
@@ -1013,33 +1016,35 @@ fn MembersPanel() -> impl IntoView {
             ctx.send(&make(room, user));
         }
     };
+    let w = words();
     view! {
-        <aside class="members" aria-label="Members">
+        <aside class="members" aria-label=w.show_members>
             <Show when=owns_private>
                 <form class="join-form" on:submit=invite data-testid="invite-form">
-                    <input type="text" placeholder="Nickname" aria-label="Invite by nickname"
+                    <input type="text" placeholder=w.nickname aria-label=w.invite_label
                         maxlength="32" bind:value=invitee data-testid="invite-input" />
-                    <button type="submit" data-testid="invite-submit">"Invite"</button>
+                    <button type="submit" data-testid="invite-submit">{w.invite}</button>
                 </form>
                 <Show when=move || invite_problem.get().is_some()>
                     <p class="problem small">{move || invite_problem.get()}</p>
                 </Show>
             </Show>
-            <h2>{move || format!("Members — {}", members().len())}</h2>
+            <h2>{move || (w.members)(members().len())}</h2>
             <ul data-testid="members">
                 <For each=members key=|m| m.clone() let:member>
                     <li>
                         {if is_me(&member) {
-                            view! { <span class="member me">{member.to_string()} " (you)"</span> }.into_any()
+                            view! { <span class="member me">{member.to_string()} {w.you}</span> }.into_any()
                         } else {
                             let peer = member.clone();
                             view! {
-                                <button class="member" title="Send a direct message"
+                                <button class="member" title=w.direct_title
                                     on:click=move |_| state.update(|s| s.select(Target::Direct(peer.clone())))>
                                     {member.to_string()}
                                 </button>
                                 <Show when=moderates>
-                                    {MOD_ACTIONS.iter().map(|&(label, title, id, make)| {
+                                    {MOD_ACTIONS.iter().map(|&(says, id, make)| {
+                                        let [label, title] = says(w);
                                         let who = member.clone();
                                         view! {
                                             <button class="mod-action" title=title
@@ -1059,30 +1064,32 @@ fn MembersPanel() -> impl IntoView {
     }
 }
 
-/// The moderation buttons beside a member: label, tooltip, test id prefix, and the request.
+/// The moderation buttons beside a member: label and tooltip, test id prefix, and the request.
 type ModAction = (
-    &'static str,
-    &'static str,
+    fn(&'static crate::i18n::Words) -> [&'static str; 2],
     &'static str,
     fn(RoomName, Nick) -> ClientMsg,
 );
 const MOD_ACTIONS: [ModAction; 3] = [
     (
-        "Kick",
-        "Remove from the room (may come back)",
+        |w| [w.kick, w.kick_title],
         "kick",
         |room, user| ClientMsg::Kick { room, user },
     ),
-    ("Mute", "Mute for 10 minutes", "mute", |room, user| {
-        ClientMsg::Mute {
+    (
+        |w| [w.mute, w.mute_title],
+        "mute",
+        |room, user| ClientMsg::Mute {
             room,
             user,
             for_secs: 600,
-        }
-    }),
-    ("Ban", "Remove and keep out", "ban", |room, user| {
-        ClientMsg::Ban { room, user }
-    }),
+        },
+    ),
+    (
+        |w| [w.ban, w.ban_title],
+        "ban",
+        |room, user| ClientMsg::Ban { room, user },
+    ),
 ];
 
 /// connecting / online / reconnecting in N s.

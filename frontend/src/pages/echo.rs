@@ -52,14 +52,13 @@ pub fn EchoPage(
         }
     });
 
+    let w = crate::i18n::words();
     view! {
         <section class="page echo-page">
             <header class="page-header">
                 <div>
-                    <h1>"Echo"</h1>
-                    <p class="hint">
-                        "The server returns every message unchanged; the time is the round trip."
-                    </p>
+                    <h1>{w.echo}</h1>
+                    <p class="hint">{w.echo_hint}</p>
                 </div>
                 <StatusBadge status=status />
             </header>
@@ -67,7 +66,7 @@ pub fn EchoPage(
                 {move || {
                     log.with(|log| {
                         if log.entries().is_empty() {
-                            view! { <li class="empty">"Nothing sent yet."</li> }.into_any()
+                            view! { <li class="empty">{w.echo_empty}</li> }.into_any()
                         } else {
                             log.entries().iter().map(entry_row).collect_view().into_any()
                         }
@@ -87,8 +86,8 @@ pub fn EchoPage(
                 <input
                     type="text"
                     data-testid="echo-input"
-                    placeholder="Type a message and press Enter"
-                    aria-label="Message"
+                    placeholder=w.echo_placeholder
+                    aria-label=w.message
                     autocomplete="off"
                     bind:value=draft
                 />
@@ -97,7 +96,7 @@ pub fn EchoPage(
                     data-testid="echo-send"
                     disabled=move || !status.get().is_open() || draft.with(String::is_empty)
                 >
-                    "Send"
+                    {w.send}
                 </button>
             </form>
         </section>
@@ -106,10 +105,11 @@ pub fn EchoPage(
 
 /// One sent message and what became of it. Text goes in as a text node, never as HTML.
 fn entry_row(entry: &EchoEntry) -> impl IntoView + use<> {
+    let w = crate::i18n::words();
     let (state, detail) = match entry.outcome {
-        Outcome::Pending => ("pending", "waiting for echo…".to_owned()),
-        Outcome::Echoed { rtt_ms } => ("echoed", format!("echoed in {} ms", tenths(rtt_ms))),
-        Outcome::Lost => ("lost", "no echo: connection dropped".to_owned()),
+        Outcome::Pending => ("pending", w.echo_waiting.to_owned()),
+        Outcome::Echoed { rtt_ms } => ("echoed", (w.echo_rtt)(&tenths(rtt_ms))),
+        Outcome::Lost => ("lost", w.echo_lost.to_owned()),
     };
     view! {
         <li class=format!("entry entry-{state}") data-testid="echo-entry" data-state=state>

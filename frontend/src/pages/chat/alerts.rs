@@ -10,25 +10,26 @@ use super::*;
 pub(super) fn NotificationSwitch() -> impl IntoView {
     let ctx = expect_context::<ChatCtx>();
     let problem = RwSignal::new(None::<String>);
+    let w = crate::i18n::words();
     view! {
         <Show
             when=move || ctx.notifying.get()
             fallback=move || view! {
                 <button class="notify-switch" data-testid="enable-notifications"
                     on:click=move |_| enable_notifications(ctx.notifying, problem)>
-                    "Turn on notifications"
+                    {w.turn_on_notifications}
                 </button>
             }
         >
             <button class="notify-switch" data-testid="disable-notifications"
-                title="Mentions and direct messages notify you while this page is hidden"
+                title=w.notifications_hint
                 on:click=move |_| {
                     ctx.notifying.set(false);
                     if let Some(storage) = storage() {
                         let _ = storage.remove_item("chat.notify");
                     }
                 }>
-                "Notifications on ✓"
+                {w.notifications_on}
             </button>
         </Show>
         <Show when=move || problem.get().is_some()>
@@ -74,13 +75,14 @@ pub(super) fn notify(alert: &crate::chat_state::Alert) {
 /// if granted; the choice is kept for the next visit.
 fn enable_notifications(notifying: RwSignal<bool>, problem: RwSignal<Option<String>>) {
     if notification_permission() == "unsupported" {
-        problem.set(Some("This browser cannot show notifications.".into()));
+        problem.set(Some(crate::i18n::words().notifications_unsupported.into()));
         return;
     }
     let asked = match web_sys::Notification::request_permission() {
         Ok(promise) => promise,
         Err(err) => {
-            problem.set(Some(format!("Notifications are unavailable: {err:?}")));
+            log::warn!("Notification.requestPermission failed: {err:?}");
+            problem.set(Some(crate::i18n::words().notifications_unavailable.into()));
             return;
         }
     };
@@ -92,9 +94,7 @@ fn enable_notifications(notifying: RwSignal<bool>, problem: RwSignal<Option<Stri
             store("chat.notify", "on");
             problem.set(None);
         } else {
-            problem.set(Some(
-                "The browser blocked notifications for this site.".into(),
-            ));
+            problem.set(Some(crate::i18n::words().notifications_blocked.into()));
         }
     });
 }

@@ -11,6 +11,7 @@ use super::*;
 pub(super) fn MessageList() -> impl IntoView {
     let ctx = expect_context::<ChatCtx>();
     let state = ctx.state;
+    let w = crate::i18n::words();
     let list: NodeRef<html::Ol> = NodeRef::new();
     let stick = RwSignal::new(true);
     // A memo, so typing and presence changes do not rebuild the message list.
@@ -96,7 +97,7 @@ pub(super) fn MessageList() -> impl IntoView {
                         && me.as_ref().is_some_and(|me| crate::chat_state::mentions(&line.text, me));
                     view! {
                         {(first_new == Some(i)).then(|| view! {
-                            <li class="new-divider" data-testid="new-divider" role="separator">"New messages"</li>
+                            <li class="new-divider" data-testid="new-divider" role="separator">{w.new_messages}</li>
                         })}
                         {line_view(ctx, line, starts_group, mentioned)}
                     }
@@ -122,7 +123,7 @@ pub(super) fn MessageList() -> impl IntoView {
                 <li class="load-older">
                     <button data-testid="load-older" on:click=load_older
                         disabled=move || more_before().is_some_and(|(_, loading)| loading)>
-                        {move || if more_before().is_some_and(|(_, loading)| loading) { "Loading…" } else { "Load older messages" }}
+                        {move || if more_before().is_some_and(|(_, loading)| loading) { w.loading } else { w.load_older }}
                     </button>
                 </li>
             </Show>
@@ -146,13 +147,11 @@ fn line_view(
     starts_group: bool,
     mentioned: bool,
 ) -> impl IntoView + use<> {
+    let w = crate::i18n::words();
     let (state, detail) = match &line.delivery {
-        Delivery::Pending => (
-            "pending",
-            Some("sending… (kept until it is delivered)".to_owned()),
-        ),
+        Delivery::Pending => ("pending", Some(w.sending.to_owned())),
         Delivery::Sent => ("sent", None),
-        Delivery::Failed(reason) => ("failed", Some(format!("not sent: {reason}"))),
+        Delivery::Failed(reason) => ("failed", Some((w.not_sent)(reason))),
     };
     let class = format!(
         "line {} {}{}",
@@ -177,7 +176,7 @@ fn line_view(
     let quote = line.reply_to.clone().map(|quote| {
         let target = quote.id;
         view! {
-            <button class="quote" data-testid="quote" title="Show the message answered"
+            <button class="quote" data-testid="quote" title=w.quote_title
                 on:click=move |_| seek(ctx, target)>
                 <span class="quote-from">{quote.from.to_string()}</span>
                 <span class="quote-text">{quote.text}</span>
@@ -234,10 +233,10 @@ fn line_view(
         let src = StoredValue::new((room, image.id));
         let src = move || src.with_value(|(room, id)| ctx.image_url(room, id));
         view! {
-            <button class="thumb" data-testid="image" title="Show full size"
+            <button class="thumb" data-testid="image" title=w.show_full_size
                 style=format!("width:{width}px;height:{height}px")
                 on:click=move |_| ctx.lightbox.set(src())>
-                {move || src().map(|src| view! { <img src=src alt="image" width=width height=height /> })}
+                {move || src().map(|src| view! { <img src=src alt=w.image width=width height=height /> })}
             </button>
         }
     });
@@ -256,8 +255,9 @@ fn line_view(
             {quote}
             {thumbnail}
             <div class="bubble">
-                {line.text.clone()}
-                {line.edited.then(|| view! { <span class="edited" data-testid="edited">" (edited)"</span> })}
+                // A deleted message's text is the server's placeholder: said in our words.
+                {if line.deleted { w.deleted.to_owned() } else { line.text.clone() }}
+                {line.edited.then(|| view! { <span class="edited" data-testid="edited">{w.edited}</span> })}
             </div>
             {reactions.map(|r| view! { <div class="reactions">{r}</div> })}
             {actions}
@@ -269,7 +269,7 @@ fn line_view(
                     {
                         ctx.send(&request);
                     }
-                }>"Retry"</button>
+                }>{w.retry}</button>
             })}
         </li>
     }
@@ -285,18 +285,19 @@ fn line_actions(
     editable: bool,
     deletable: bool,
 ) -> impl IntoView + use<> {
+    let w = crate::i18n::words();
     let quick = QUICK_REACTIONS
         .iter()
         .map(|emoji| {
             view! {
-                <button class="line-action" data-testid="quick-reaction" title=format!("React with {emoji}")
+                <button class="line-action" data-testid="quick-reaction" title=(w.react_with)(emoji)
                     on:click=move |_| react(ctx, id, emoji)>{*emoji}</button>
             }
         })
         .collect_view();
     let other = move |_| {
         let typed = web_sys::window().and_then(|w| {
-            w.prompt_with_message("React with which emoji?")
+            w.prompt_with_message(crate::i18n::words().react_prompt)
                 .ok()
                 .flatten()
         });
@@ -308,25 +309,25 @@ fn line_actions(
         <div class="line-actions">
             <button class="line-action" data-testid="reply-line" on:click=move |_| {
                 ctx.state.update(|s| s.reply_to(id));
-            }>"Reply"</button>
+            }>{w.reply}</button>
             {quick}
-            <button class="line-action" title="React with another emoji" data-testid="other-reaction"
+            <button class="line-action" title=w.react_other data-testid="other-reaction"
                 on:click=other>"…"</button>
             {editable.then(|| view! {
                 <button class="line-action" data-testid="edit-line" on:click=move |_| {
                     if let Some(text) = ctx.state.try_update(|s| s.start_edit(id)).flatten() {
                         ctx.draft.set(text);
                     }
-                }>"Edit"</button>
+                }>{w.edit}</button>
             })}
             {deletable.then(|| view! {
-                <button class="line-action mod-action" title="Delete this message for everyone"
+                <button class="line-action mod-action" title=w.delete_title
                     data-testid="delete-line"
                     on:click=move |_| {
                         if let Some(request) = ctx.state.try_update(|s| s.delete(id)).flatten() {
                             ctx.send(&request);
                         }
-                    }>"Delete"</button>
+                    }>{w.delete}</button>
             })}
         </div>
     }
@@ -369,8 +370,14 @@ fn show_line(id: shared::MessageId) -> bool {
     true
 }
 
-/// "HH:MM" in the browser's time zone.
+/// Hours and minutes in the browser's time zone, the way the page's language writes them
+/// ("07:05 PM", "오후 07:05").
 fn local_time(ts_ms: u64) -> String {
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts_ms as f64));
-    format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
+    let options = js_sys::Object::new();
+    for field in ["hour", "minute"] {
+        let _ = js_sys::Reflect::set(&options, &field.into(), &"2-digit".into());
+    }
+    date.to_locale_time_string_with_options(crate::i18n::lang().tag(), &options)
+        .into()
 }
