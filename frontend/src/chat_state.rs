@@ -504,7 +504,7 @@ impl ChatState {
         let w = crate::i18n::words();
         let me = self.me.clone().ok_or(w.not_connected)?;
         let target = self.current.clone().ok_or(w.pick_conversation)?;
-        let text = Text::try_from(text).map_err(|e| e.to_string())?;
+        let text = Text::try_from(text).map_err(|e| (w.invalid)(&e))?;
         if let Some(limits) = self.limits
             && text.chars() > limits.max_text_chars as usize
         {

@@ -15,7 +15,7 @@
 
 use std::cell::Cell;
 
-use shared::ErrorCode;
+use shared::{ErrorCode, InvalidName};
 
 /// A language of the app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,6 +264,8 @@ pub struct Words {
     pub unreadable: &'static str,
     /// The app's own words for a refusal, or `None` to show the server's (English) message.
     pub error: fn(ErrorCode) -> Option<&'static str>,
+    /// Why a name or a text was refused before it was sent.
+    pub invalid: fn(&InvalidName) -> String,
 }
 
 /// A moderation action as the notices say it: what was done, and to whom.
@@ -438,6 +440,7 @@ pub static EN: Words = Words {
     directs_reset: "You were away too long to catch up on every direct message.",
     unreadable: "A message from the server could not be read.",
     error: |_| None,
+    invalid: InvalidName::to_string,
 };
 
 /// Korean.
@@ -622,7 +625,45 @@ pub static KO: Words = Words {
             ErrorCode::NoSuchMessage => "그 메시지가 없습니다.",
         })
     },
+    invalid: korean_invalid,
 };
+
+/// [`Words::invalid`] in Korean. Outside the table: it matches the validators' English words
+/// (`what`, `rule`), which the table's language test would take for untranslated phrases.
+fn korean_invalid(err: &InvalidName) -> String {
+    // `what` and `rule` are the validators' own words (shared/src/ids.rs, chat.rs): the
+    // ones a user can meet are said here; any other stays as it is.
+    let what = |what: &str| match what {
+        "nickname" => "닉네임".to_owned(),
+        "room name" => "방 이름".to_owned(),
+        "message text" | "message text (in bytes)" => "메시지".to_owned(),
+        "emoji" => "이모지".to_owned(),
+        other => other.to_owned(),
+    };
+    match err {
+        InvalidName::Empty { what: w } => format!("{}이(가) 비어 있습니다", what(w)),
+        InvalidName::TooLong { what: w, max } => {
+            format!("{}은(는) {max}자를 넘을 수 없습니다", what(w))
+        }
+        InvalidName::BadCharacter {
+            what: w,
+            found,
+            rule,
+        } => {
+            let rule = match *rule {
+                "no control characters" => "제어 문자는 쓸 수 없음",
+                "no leading or trailing spaces" => "앞뒤에 공백을 둘 수 없음",
+                "letters, digits, '-' and '_' only" => "글자, 숫자, '-', '_'만 쓸 수 있음",
+                "one emoji" => "이모지 하나만",
+                other => other,
+            };
+            format!(
+                "{}에 쓸 수 없는 문자 {found:?}이(가) 있습니다({rule})",
+                what(w)
+            )
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -654,7 +695,7 @@ mod tests {
                 .chars()
                 .any(|c| c.is_ascii_alphabetic())
         };
-        let korean = table("pub static KO", "#[cfg(test)]");
+        let korean = table("pub static KO", "/// [`Words::invalid`] in Korean");
         assert!(korean.len() > 100, "{}", korean.len());
         for phrase in &korean {
             assert!(
@@ -673,6 +714,13 @@ mod tests {
             "English shows the server's words"
         );
         assert!((KO.error)(ErrorCode::NickTaken).is_some_and(hangul));
+        let refused = shared::Nick::try_from(" x").unwrap_err();
+        assert_eq!((EN.invalid)(&refused), refused.to_string());
+        assert!(
+            hangul(&(KO.invalid)(&refused)),
+            "{}",
+            (KO.invalid)(&refused)
+        );
     }
 
     /// The string literals in `code` (no escapes but `\"` are used in the tables).

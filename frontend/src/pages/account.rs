@@ -101,7 +101,7 @@ fn AccountForm(
             ev.prevent_default();
             let name = match name.get_untracked().trim().parse::<Nick>() {
                 Ok(name) => name,
-                Err(err) => return problem.set(Some(err.to_string())),
+                Err(err) => return problem.set(Some((crate::i18n::words().invalid)(&err))),
             };
             let credentials = Credentials {
                 name,

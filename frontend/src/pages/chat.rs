@@ -463,7 +463,7 @@ fn NicknameForm(
                 local_problem.set(None);
                 on_choose(nick);
             }
-            Err(err) => local_problem.set(Some(err.to_string())),
+            Err(err) => local_problem.set(Some((words().invalid)(&err))),
         }
     };
     let w = words();
@@ -508,7 +508,7 @@ fn RoomSidebar() -> impl IntoView {
                 ctx.send(&ClientMsg::Rename { nick });
                 renaming.set(false);
             }
-            Err(err) => room_problem.set(Some(err.to_string())),
+            Err(err) => room_problem.set(Some((words().invalid)(&err))),
         }
     };
     let join = move |ev: leptos::ev::SubmitEvent| {
@@ -534,7 +534,7 @@ fn RoomSidebar() -> impl IntoView {
                 new_room.set(String::new());
                 private.set(false);
             }
-            Err(err) => room_problem.set(Some(err.to_string())),
+            Err(err) => room_problem.set(Some((words().invalid)(&err))),
         }
     };
     let joined = move || {
@@ -1008,7 +1008,7 @@ fn MembersPanel() -> impl IntoView {
                 ctx.send(&ClientMsg::Invite { room, user });
                 invitee.set(String::new());
             }
-            Err(err) => invite_problem.set(Some(err.to_string())),
+            Err(err) => invite_problem.set(Some((words().invalid)(&err))),
         }
     };
     let moderate = move |make: fn(RoomName, Nick) -> ClientMsg, user: Nick| {
