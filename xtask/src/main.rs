@@ -533,7 +533,7 @@ fn release_app_check() -> Result<String> {
     chrome.screenshot(&chat_shot)?;
     audited.push(axe.audit(&chrome, "the chat with messages")?);
     keyboard_only_check(&base, &other)?;
-    let phone_shots = phone_layout_check(&chrome, &shots)?;
+    let phone_shots = phone_layout_check(&chrome, &base, &shots)?;
     audited.push(axe.audit(&chrome, "the chat at 390 px, dark")?);
     // A reload starts from nothing but the stored nickname: the message is back from history.
     other.goto(&base)?;
@@ -648,6 +648,22 @@ fn language_check(base: &str, shots: &Path) -> Result<Vec<PathBuf>> {
     Ok(taken)
 }
 
+/// Clicks, through WebDriver (so it must be visible and not covered), the first element
+/// matching `selector` whose text contains `text`.
+fn click_text(chrome: &webdriver::Chrome, selector: &str, text: &str) -> Result<()> {
+    chrome.wait_for(
+        &format!("an element {selector} with {text:?} to click"),
+        &format!(
+            "document.querySelectorAll('[data-pick]').forEach(e => e.removeAttribute('data-pick')); \
+             const e = [...document.querySelectorAll({selector:?})] \
+               .find(e => e.textContent.includes({text:?})); \
+             if (e) e.setAttribute('data-pick', ''); return !!e;"
+        ),
+        Duration::from_secs(10),
+    )?;
+    chrome.click(&chrome.find("[data-pick]")?)
+}
+
 /// A third person uses the chat with the keyboard only, from the nickname screen: picks a
 /// nickname, creates a room and writes in it, then writes a direct message to `peer` (who
 /// joins that room), reaching every field and button with Tab. No pointer event reaches the
@@ -734,8 +750,13 @@ fn keyboard_only_check(base: &str, peer: &webdriver::Chrome) -> Result<()> {
 
 /// The chat at a phone's size (390 × 844): nothing is wider than the viewport, the composer
 /// spans at least 80 % of it, the room list is a drawer that opens from the header and closes
-/// once a room is picked, and a message sent there arrives. Screenshots in light and dark.
-fn phone_layout_check(chrome: &webdriver::Chrome, shots: &Path) -> Result<(PathBuf, PathBuf)> {
+/// once a room is picked; a room message, a direct message (to a member picked in the members
+/// drawer), a rename, and the history after a reload. Screenshots in light and dark.
+fn phone_layout_check(
+    chrome: &webdriver::Chrome,
+    base: &str,
+    shots: &Path,
+) -> Result<(PathBuf, PathBuf)> {
     chrome.set_window_size(390, 844)?;
     chrome.wait_for(
         "the viewport is phone-sized",
@@ -796,6 +817,68 @@ fn phone_layout_check(chrome: &webdriver::Chrome, shots: &Path) -> Result<(PathB
             "return [...document.querySelectorAll('[data-testid=line][data-state=sent]')]\
              .some(l => l.textContent.includes({text:?}));"
         ),
+        Duration::from_secs(10),
+    )?;
+    // A direct message: the room with Alice through the room drawer, Alice through the
+    // members drawer.
+    click_text(chrome, "[data-testid=open-rooms]", "")?;
+    click_text(chrome, ".sidebar button.room", "lobby")?;
+    chrome.wait_for(
+        "the lobby is shown and the room drawer closed",
+        "return document.querySelector('[data-testid=conversation-title]').textContent \
+           === '# lobby' \
+         && getComputedStyle(document.querySelector('.sidebar')).visibility === 'hidden';",
+        Duration::from_secs(10),
+    )?;
+    click_text(chrome, "[data-testid=open-members]", "")?;
+    click_text(chrome, ".members button.member", "Alice")?;
+    chrome.wait_for(
+        "the direct conversation with Alice is shown and the members drawer closed",
+        "return document.querySelector('[data-testid=conversation-title]').textContent \
+           === '@ Alice' \
+         && getComputedStyle(document.querySelector('.members')).visibility === 'hidden';",
+        Duration::from_secs(10),
+    )?;
+    let direct = "폰에서 다이렉트";
+    chrome.type_into(
+        &chrome.find("[data-testid=composer-input]")?,
+        &format!("{direct}\u{E007}"),
+    )?;
+    chrome.wait_for(
+        "the direct message sent at phone size arrives",
+        &format!(
+            "return [...document.querySelectorAll('[data-testid=line][data-state=sent]')]\
+             .some(l => l.textContent.includes({direct:?}));"
+        ),
+        Duration::from_secs(10),
+    )?;
+    // A rename, from the room drawer.
+    click_text(chrome, "[data-testid=open-rooms]", "")?;
+    click_text(chrome, "[data-testid=me]", "")?;
+    chrome.type_into(
+        &chrome.find("[data-testid=rename-input]")?,
+        "\u{E009}a\u{E009}지민폰\u{E007}",
+    )?;
+    chrome.wait_for(
+        "the new nickname is shown",
+        "return document.querySelector('[data-testid=me]')?.textContent === '지민폰';",
+        Duration::from_secs(10),
+    )?;
+    // History after a reload: the room written in at phone size shows its message again.
+    chrome.goto(base)?;
+    click_text(chrome, "[data-testid=open-rooms]", "")?;
+    chrome.type_into(&chrome.find("[data-testid=join-input]")?, "phones\u{E007}")?;
+    chrome.wait_for(
+        "the reloaded page shows the message from history",
+        &format!(
+            "return [...document.querySelectorAll('[data-testid=line][data-state=sent]')]\
+             .some(l => l.textContent.includes({text:?}));"
+        ),
+        Duration::from_secs(20),
+    )?;
+    chrome.wait_for(
+        "the room drawer has closed",
+        "return getComputedStyle(document.querySelector('.sidebar')).visibility === 'hidden';",
         Duration::from_secs(10),
     )?;
     let light = shots.join("served-phone.png");
