@@ -263,7 +263,7 @@ fn test(args: &[String]) -> Result<()> {
             browser_tests,
         ),
         (
-            "release app served by the backend, used in Chromium (echo, two-user chat)",
+            "release app served by the backend, used in Chromium and Firefox (echo, chat, phone size, keyboard, Korean, axe-core)",
             release_app_check,
         ),
         (
@@ -533,7 +533,7 @@ fn release_app_check() -> Result<String> {
     chrome.screenshot(&chat_shot)?;
     audited.push(axe.audit(&chrome, "the chat with messages")?);
     keyboard_only_check(&base, &other)?;
-    let phone_shots = phone_layout_check(&chrome, &base, &shots)?;
+    let mut phone_shots = phone_layout_check(&chrome, &base, &shots, "지민폰", "")?;
     audited.push(axe.audit(&chrome, "the chat at 390 px, dark")?);
     // A reload starts from nothing but the stored nickname: the message is back from history.
     other.goto(&base)?;
@@ -545,6 +545,14 @@ fn release_app_check() -> Result<String> {
         ),
         Duration::from_secs(20),
     )?;
+    // The same in Firefox: a fourth user chats at desktop size, then in a narrow window.
+    // Headless Firefox makes no window narrower than 500 CSS pixels (at any pixel density;
+    // tried), so its "phone" is 500 wide: below the breakpoint, the same one-column layout.
+    let fox = webdriver::Chrome::start_with(webdriver::Engine::Firefox, None, &[])?;
+    join_chat(&fox, &base, "Fox")?;
+    audited.push(axe.audit(&fox, "the chat in Firefox")?);
+    phone_shots.extend(phone_layout_check(&fox, &base, &shots, "Foxy", "-firefox")?);
+    drop(fox);
     drop(other);
     let korean_shots = language_check(&base, &shots)?;
     // Offline: the server is gone and the page says so.
@@ -563,24 +571,26 @@ fn release_app_check() -> Result<String> {
             .display()
             .to_string()
     };
+    let list = |paths: &[PathBuf]| {
+        paths
+            .iter()
+            .map(|p| relative(p))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     Ok(format!(
         " (echo, a two-user chat and its history after a reload seen in Chromium, a third user \
-         by keyboard only, the chat at 390 x 844; axe-core: no serious or critical violation in {} states; wasm {} KB, {} KB \
-         gzipped; {}, {}, {}, {})",
+         by keyboard only, the narrow layout in Chromium (390 x 844) and Firefox (500 wide, its \
+         narrowest headless window); axe-core: no serious \
+         or critical violation in {} states; wasm {} KB, {} KB gzipped; {}, {}; narrow: {}; \
+         in Korean: {})",
         audited.len(),
         wasm.body.len() / 1024,
         gzipped_len(&wasm.body).map_or_else(|| "?".to_owned(), |n| (n / 1024).to_string()),
         relative(&echo_shot),
         relative(&chat_shot),
-        relative(&phone_shots.0),
-        relative(&phone_shots.1),
-    ) + &format!(
-        "; in Korean: {}",
-        korean_shots
-            .iter()
-            .map(|p| relative(p))
-            .collect::<Vec<_>>()
-            .join(", ")
+        list(&phone_shots),
+        list(&korean_shots),
     ))
 }
 
@@ -619,7 +629,9 @@ fn language_check(base: &str, shots: &Path) -> Result<Vec<PathBuf>> {
     for (width, height, size) in [(1100, 700, "desktop"), (390, 844, "phone")] {
         korean.set_window_size(width, height)?;
         for dark in [false, true] {
-            korean.prefer_dark(dark)?;
+            if !korean.prefer_dark(dark)? {
+                return Err("the Korean check needs Chromium (dark mode emulation)".into());
+            }
             korean.wait_for(
                 "the colour scheme applies",
                 &format!("return matchMedia('(prefers-color-scheme: dark)').matches === {dark};"),
@@ -646,6 +658,20 @@ fn language_check(base: &str, shots: &Path) -> Result<Vec<PathBuf>> {
         Duration::from_secs(20),
     )?;
     Ok(taken)
+}
+
+/// Opens a drawer with its header button and waits until it is in place (it slides in).
+fn open_drawer(chrome: &webdriver::Chrome, toggle: &str, panel: &str) -> Result<()> {
+    chrome.click(&chrome.find(&format!("[data-testid={toggle}]"))?)?;
+    chrome.wait_for(
+        &format!("the drawer {panel} is open"),
+        &format!(
+            "const p = document.querySelector({panel:?}); const r = p.getBoundingClientRect(); \
+             return getComputedStyle(p).visibility === 'visible' && r.left >= 0 \
+               && r.right <= window.innerWidth;"
+        ),
+        Duration::from_secs(5),
+    )
 }
 
 /// Clicks, through WebDriver (so it must be visible and not covered), the first element
@@ -756,13 +782,29 @@ fn phone_layout_check(
     chrome: &webdriver::Chrome,
     base: &str,
     shots: &Path,
-) -> Result<(PathBuf, PathBuf)> {
-    chrome.set_window_size(390, 844)?;
-    chrome.wait_for(
-        "the viewport is phone-sized",
-        "return window.innerWidth <= 400;",
-        Duration::from_secs(10),
-    )?;
+    renamed: &str,
+    label: &str,
+) -> Result<Vec<PathBuf>> {
+    // CSS pixels in both browsers (Firefox's WebDriver sizes windows in them).
+    let (width, height) = (390, 844);
+    chrome.set_window_size(width, height)?;
+    let narrowest = match chrome.engine() {
+        webdriver::Engine::Chromium => 400,
+        webdriver::Engine::Firefox => 500,
+    };
+    chrome
+        .wait_for(
+            "the viewport is phone-sized",
+            &format!("return window.innerWidth <= {narrowest};"),
+            Duration::from_secs(10),
+        )
+        .map_err(|err| {
+            let seen = chrome.script(
+                "return [window.innerWidth, window.innerHeight, window.devicePixelRatio, \
+                   window.outerWidth, screen.width];",
+            );
+            format!("{err} (asked for {width} x {height}; inner, ratio, outer, screen: {seen:?})")
+        })?;
     let fits = chrome.script(
         "const w = window.innerWidth; \
          const wide = [...document.querySelectorAll('body *')] \
@@ -821,7 +863,7 @@ fn phone_layout_check(
     )?;
     // A direct message: the room with Alice through the room drawer, Alice through the
     // members drawer.
-    click_text(chrome, "[data-testid=open-rooms]", "")?;
+    open_drawer(chrome, "open-rooms", ".sidebar")?;
     click_text(chrome, ".sidebar button.room", "lobby")?;
     chrome.wait_for(
         "the lobby is shown and the room drawer closed",
@@ -830,7 +872,7 @@ fn phone_layout_check(
          && getComputedStyle(document.querySelector('.sidebar')).visibility === 'hidden';",
         Duration::from_secs(10),
     )?;
-    click_text(chrome, "[data-testid=open-members]", "")?;
+    open_drawer(chrome, "open-members", ".members")?;
     click_text(chrome, ".members button.member", "Alice")?;
     chrome.wait_for(
         "the direct conversation with Alice is shown and the members drawer closed",
@@ -853,20 +895,20 @@ fn phone_layout_check(
         Duration::from_secs(10),
     )?;
     // A rename, from the room drawer.
-    click_text(chrome, "[data-testid=open-rooms]", "")?;
+    open_drawer(chrome, "open-rooms", ".sidebar")?;
     click_text(chrome, "[data-testid=me]", "")?;
     chrome.type_into(
         &chrome.find("[data-testid=rename-input]")?,
-        "\u{E009}a\u{E009}지민폰\u{E007}",
+        &format!("\u{E009}a\u{E009}{renamed}\u{E007}"),
     )?;
     chrome.wait_for(
         "the new nickname is shown",
-        "return document.querySelector('[data-testid=me]')?.textContent === '지민폰';",
+        &format!("return document.querySelector('[data-testid=me]')?.textContent === {renamed:?};"),
         Duration::from_secs(10),
     )?;
     // History after a reload: the room written in at phone size shows its message again.
     chrome.goto(base)?;
-    click_text(chrome, "[data-testid=open-rooms]", "")?;
+    open_drawer(chrome, "open-rooms", ".sidebar")?;
     chrome.type_into(&chrome.find("[data-testid=join-input]")?, "phones\u{E007}")?;
     chrome.wait_for(
         "the reloaded page shows the message from history",
@@ -881,17 +923,20 @@ fn phone_layout_check(
         "return getComputedStyle(document.querySelector('.sidebar')).visibility === 'hidden';",
         Duration::from_secs(10),
     )?;
-    let light = shots.join("served-phone.png");
+    let light = shots.join(format!("served-phone{label}.png"));
     chrome.screenshot(&light)?;
-    chrome.prefer_dark(true)?;
-    chrome.wait_for(
-        "the page follows the dark colour scheme",
-        "return matchMedia('(prefers-color-scheme: dark)').matches;",
-        Duration::from_secs(5),
-    )?;
-    let dark = shots.join("served-phone-dark.png");
-    chrome.screenshot(&dark)?;
-    Ok((light, dark))
+    let mut taken = vec![light];
+    if chrome.prefer_dark(true)? {
+        chrome.wait_for(
+            "the page follows the dark colour scheme",
+            "return matchMedia('(prefers-color-scheme: dark)').matches;",
+            Duration::from_secs(5),
+        )?;
+        let dark = shots.join(format!("served-phone{label}-dark.png"));
+        chrome.screenshot(&dark)?;
+        taken.push(dark);
+    }
+    Ok(taken)
 }
 
 /// The app in cluster mode as `cargo xtask cluster` runs it (redis-server and nodes serving
@@ -1000,7 +1045,7 @@ impl Axe {
                .then(r => done(r.violations \
                  .filter(v => v.impact === 'serious' || v.impact === 'critical') \
                  .map(v => v.impact + ' ' + v.id + ': ' + v.help + ' (' + \
-                   v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ') + ')'))) \
+                   v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' ' + n.html.slice(0, 160)).join(', ') + ')'))) \
                .catch(e => done(['axe failed: ' + e]));",
         )?;
         match found.as_array() {

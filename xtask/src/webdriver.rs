@@ -15,12 +15,17 @@ use serde_json::{Value, json};
 
 use crate::{Result, http, tools, workspace_root};
 
-/// The port in chromedriver's "ChromeDriver was started successfully on port N." line.
+/// The port in chromedriver's "ChromeDriver was started successfully on port N." line, or
+/// in geckodriver's "... Listening on 127.0.0.1:N".
 fn started_on_port(line: &str) -> Option<u16> {
-    line.split_once("started successfully on port ")?
+    if let Some((_, rest)) = line.split_once("started successfully on port ") {
+        return rest.trim_end_matches('.').trim().parse().ok();
+    }
+    line.split_once("Listening on ")?
         .1
-        .trim_end_matches('.')
         .trim()
+        .rsplit_once(':')?
+        .1
         .parse()
         .ok()
 }
@@ -28,59 +33,94 @@ fn started_on_port(line: &str) -> Option<u16> {
 /// The key W3C WebDriver uses for element references in JSON.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-/// A chromedriver process with one browser session.
+/// Which browser a [`Chrome`] session drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Debian's Chromium, through chromedriver.
+    Chromium,
+    /// Debian's Firefox ESR, through geckodriver (installed by the xtask).
+    Firefox,
+}
+
+/// A WebDriver process (chromedriver or geckodriver) with one headless browser session. The
+/// name is historical: it drives Firefox too ([`Chrome::start_with`]).
 pub struct Chrome {
     driver: Child,
     addr: String,
     session: String,
+    engine: Engine,
 }
 
 impl Chrome {
     /// Starts chromedriver on a free loopback port and opens a headless Chromium session.
     pub fn start() -> Result<Self> {
-        Self::start_in(None)
+        Self::start_with(Engine::Chromium, None, &[])
     }
 
     /// The same, with the browser's languages set to `languages` (e.g. `ko-KR,ko`): what
     /// `navigator.languages` says, as a browser set up in that language would.
     pub fn start_in(languages: Option<&str>) -> Result<Self> {
-        // Port 0: chromedriver binds a free port itself and names it on stdout. (Choosing one
+        Self::start_with(Engine::Chromium, languages, &[])
+    }
+
+    /// A session of `engine`, optionally with the browser's languages set, and with `prefs`
+    /// added to the browser's preferences.
+    pub fn start_with(
+        engine: Engine,
+        languages: Option<&str>,
+        prefs: &[(&str, Value)],
+    ) -> Result<Self> {
+        let (program, port_arg) = match engine {
+            Engine::Chromium => (tools::CHROMEDRIVER.into(), "--port=0"),
+            Engine::Firefox => (tools::ensure_geckodriver()?, "--port=0"),
+        };
+        // Port 0: the driver binds a free port itself and names it on stdout. (Choosing one
         // here by binding and dropping a listener would race with every other process.)
-        let mut driver = tools::command(tools::CHROMEDRIVER)
-            .arg("--port=0")
+        let mut driver = tools::command(&program)
+            .arg(port_arg)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|err| format!("cannot start {}: {err}", tools::CHROMEDRIVER))?;
-        let stdout = driver
-            .stdout
-            .take()
-            .ok_or("chromedriver stdout not captured")?;
+            .map_err(|err| format!("cannot start {}: {err}", program.display()))?;
+        let stdout = driver.stdout.take().ok_or("driver stdout not captured")?;
         let Some(port) = tools::await_stdout_line(stdout, started_on_port, Duration::from_secs(20))
         else {
             let _ = driver.kill();
             let _ = driver.wait();
-            return Err("chromedriver did not report its port within 20 s".to_owned());
+            return Err(format!(
+                "{} did not report its port within 20 s",
+                program.display()
+            ));
         };
         let mut chrome = Self {
             driver,
             addr: format!("127.0.0.1:{port}"),
             session: String::new(),
+            engine,
         };
         chrome.wait_until_ready()?;
-        let mut options = chrome_options()?;
-        if let Some(args) = options.get_mut("args").and_then(Value::as_array_mut) {
+        let key = match engine {
+            Engine::Chromium => "goog:chromeOptions",
+            Engine::Firefox => "moz:firefoxOptions",
+        };
+        let mut options = browser_options(key)?;
+        if engine == Engine::Chromium
+            && let Some(args) = options.get_mut("args").and_then(Value::as_array_mut)
+        {
             args.push("--window-size=1100,700".into());
             if let Some(languages) = languages {
                 let first = languages.split(',').next().unwrap_or(languages);
                 args.push(format!("--lang={first}").into());
             }
         }
-        if let Some(languages) = languages
-            && let Some(options) = options.as_object_mut()
-        {
-            let prefs = options.entry("prefs").or_insert_with(|| json!({}));
-            prefs["intl.accept_languages"] = languages.into();
+        if let Some(options) = options.as_object_mut() {
+            let all = options.entry("prefs").or_insert_with(|| json!({}));
+            if let Some(languages) = languages {
+                all["intl.accept_languages"] = languages.into();
+            }
+            for (name, value) in prefs {
+                all[*name] = value.clone();
+            }
         }
         // The implicit wait: a find waits (up to 10 s) for its element to appear, since the
         // app renders after asynchronous work (loading the wasm, asking the server how it
@@ -89,14 +129,17 @@ impl Chrome {
             "POST",
             "/session",
             json!({"capabilities": {"alwaysMatch": {
-                "goog:chromeOptions": options,
+                key: options,
                 "timeouts": {"implicit": 10_000},
             }}}),
         )?;
         chrome.session = created["sessionId"]
             .as_str()
-            .ok_or("chromedriver returned no session id")?
+            .ok_or("the driver returned no session id")?
             .to_owned();
+        if engine == Engine::Firefox {
+            chrome.set_window_size(1100, 700)?;
+        }
         Ok(chrome)
     }
 
@@ -135,6 +178,11 @@ impl Chrome {
 
     fn session_call(&self, method: &str, path: &str, body: Value) -> Result<Value> {
         self.call(method, &format!("/session/{}{path}", self.session), body)
+    }
+
+    /// The browser this session drives.
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     /// Opens `url` in the tab.
@@ -261,8 +309,12 @@ impl Chrome {
     }
 
     /// Makes the page see `prefers-color-scheme: dark` (or light) through the DevTools
-    /// protocol, as a system in dark mode would.
-    pub fn prefer_dark(&self, dark: bool) -> Result<()> {
+    /// protocol, as a system in dark mode would. Chromium only: false (nothing done) in
+    /// Firefox, whose WebDriver has no such command.
+    pub fn prefer_dark(&self, dark: bool) -> Result<bool> {
+        if self.engine != Engine::Chromium {
+            return Ok(false);
+        }
         let scheme = if dark { "dark" } else { "light" };
         self.session_call(
             "POST",
@@ -272,7 +324,7 @@ impl Chrome {
                 "params": {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
             }),
         )
-        .map(drop)
+        .map(|_| true)
     }
 
     /// Saves a PNG of the viewport to `path`.
@@ -296,15 +348,16 @@ impl Drop for Chrome {
     }
 }
 
-/// `goog:chromeOptions` from `frontend/webdriver.json`.
-fn chrome_options() -> Result<Value> {
+/// The browser's options (`goog:chromeOptions` or `moz:firefoxOptions`) from
+/// `frontend/webdriver.json`.
+fn browser_options(key: &str) -> Result<Value> {
     let path = workspace_root().join("frontend").join("webdriver.json");
     let text = std::fs::read_to_string(&path)
         .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
     let mut config: Value = serde_json::from_str(&text)
         .map_err(|err| format!("{} is not valid JSON: {err}", path.display()))?;
-    match config["goog:chromeOptions"].take() {
-        Value::Null => Err(format!("{} has no goog:chromeOptions", path.display())),
+    match config[key].take() {
+        Value::Null => Err(format!("{} has no {key}", path.display())),
         options => Ok(options),
     }
 }
@@ -320,5 +373,9 @@ mod tests {
             Some(33971)
         );
         assert_eq!(started_on_port("Starting ChromeDriver 156 on port 0"), None);
+        assert_eq!(
+            started_on_port("1796109816706\tgeckodriver\tINFO\tListening on 127.0.0.1:32811"),
+            Some(32811)
+        );
     }
 }

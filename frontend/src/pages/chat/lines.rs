@@ -94,10 +94,13 @@ pub(super) fn MessageList() -> impl IntoView {
                 .map(|(i, line)| {
                     let starts_group = i == 0 || !same_group(&lines[i - 1], line);
                     let mentioned = !line.mine
-                        && me.as_ref().is_some_and(|me| crate::chat_state::mentions(&line.text, me));
+                        && me
+                            .as_ref()
+                            .is_some_and(|me| crate::chat_state::mentions(&line.text, me));
+                    // A plain item, not role="separator": a list may hold only list items.
                     view! {
                         {(first_new == Some(i)).then(|| view! {
-                            <li class="new-divider" data-testid="new-divider" role="separator">{w.new_messages}</li>
+                            <li class="new-divider" data-testid="new-divider">{w.new_messages}</li>
                         })}
                         {line_view(ctx, line, starts_group, mentioned)}
                     }
