@@ -626,7 +626,7 @@ fn language_check(base: &str, shots: &Path) -> Result<Vec<PathBuf>> {
         Duration::from_secs(10),
     )?;
     let mut taken = Vec::new();
-    for (width, height, size) in [(1100, 700, "desktop"), (390, 844, "phone")] {
+    for (width, height, size) in [(1280, 800, "desktop"), (390, 844, "phone")] {
         korean.set_window_size(width, height)?;
         for dark in [false, true] {
             if !korean.prefer_dark(dark)? {

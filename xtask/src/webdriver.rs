@@ -107,7 +107,7 @@ impl Chrome {
         if engine == Engine::Chromium
             && let Some(args) = options.get_mut("args").and_then(Value::as_array_mut)
         {
-            args.push("--window-size=1100,700".into());
+            args.push("--window-size=1280,800".into());
             if let Some(languages) = languages {
                 let first = languages.split(',').next().unwrap_or(languages);
                 args.push(format!("--lang={first}").into());
@@ -138,7 +138,7 @@ impl Chrome {
             .ok_or("the driver returned no session id")?
             .to_owned();
         if engine == Engine::Firefox {
-            chrome.set_window_size(1100, 700)?;
+            chrome.set_window_size(1280, 800)?;
         }
         Ok(chrome)
     }
