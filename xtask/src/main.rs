@@ -660,6 +660,35 @@ fn language_check(base: &str, shots: &Path) -> Result<Vec<PathBuf>> {
     Ok(taken)
 }
 
+/// Waits until the conversation titled `title` is shown and the drawer `panel` has closed.
+fn shown_with_drawer_closed(chrome: &webdriver::Chrome, title: &str, panel: &str) -> Result<()> {
+    chrome.wait_for(
+        &format!("{title} is shown and the drawer {panel} closed"),
+        &format!(
+            "return document.querySelector('[data-testid=conversation-title]').textContent \
+               === {title:?} \
+             && getComputedStyle(document.querySelector({panel:?})).visibility === 'hidden';"
+        ),
+        Duration::from_secs(10),
+    )
+}
+
+/// Types `text` into the composer with Enter and waits until it is shown as sent.
+fn send_and_see_sent(chrome: &webdriver::Chrome, text: &str) -> Result<()> {
+    chrome.type_into(
+        &chrome.find("[data-testid=composer-input]")?,
+        &format!("{text}\u{E007}"),
+    )?;
+    chrome.wait_for(
+        &format!("{text:?} is shown as sent"),
+        &format!(
+            "return [...document.querySelectorAll('[data-testid=line][data-state=sent]')]\
+             .some(l => l.textContent.includes({text:?}));"
+        ),
+        Duration::from_secs(10),
+    )
+}
+
 /// Opens a drawer with its header button and waits until it is in place (it slides in).
 fn open_drawer(chrome: &webdriver::Chrome, toggle: &str, panel: &str) -> Result<()> {
     chrome.click(&chrome.find(&format!("[data-testid={toggle}]"))?)?;
@@ -841,59 +870,19 @@ fn phone_layout_check(
         Duration::from_secs(5),
     )?;
     chrome.type_into(&chrome.find("[data-testid=join-input]")?, "phones\u{E007}")?;
-    chrome.wait_for(
-        "the new room is shown and its drawer closed",
-        "return document.querySelector('[data-testid=conversation-title]').textContent \
-           === '# phones' \
-         && getComputedStyle(document.querySelector('.sidebar')).visibility === 'hidden';",
-        Duration::from_secs(10),
-    )?;
+    shown_with_drawer_closed(chrome, "# phones", ".sidebar")?;
     let text = "폰에서 보냈어요";
-    chrome.type_into(
-        &chrome.find("[data-testid=composer-input]")?,
-        &format!("{text}\u{E007}"),
-    )?;
-    chrome.wait_for(
-        "the message sent at phone size arrives",
-        &format!(
-            "return [...document.querySelectorAll('[data-testid=line][data-state=sent]')]\
-             .some(l => l.textContent.includes({text:?}));"
-        ),
-        Duration::from_secs(10),
-    )?;
+    send_and_see_sent(chrome, text)?;
     // A direct message: the room with Alice through the room drawer, Alice through the
     // members drawer.
     open_drawer(chrome, "open-rooms", ".sidebar")?;
     click_text(chrome, ".sidebar button.room", "lobby")?;
-    chrome.wait_for(
-        "the lobby is shown and the room drawer closed",
-        "return document.querySelector('[data-testid=conversation-title]').textContent \
-           === '# lobby' \
-         && getComputedStyle(document.querySelector('.sidebar')).visibility === 'hidden';",
-        Duration::from_secs(10),
-    )?;
+    shown_with_drawer_closed(chrome, "# lobby", ".sidebar")?;
     open_drawer(chrome, "open-members", ".members")?;
     click_text(chrome, ".members button.member", "Alice")?;
-    chrome.wait_for(
-        "the direct conversation with Alice is shown and the members drawer closed",
-        "return document.querySelector('[data-testid=conversation-title]').textContent \
-           === '@ Alice' \
-         && getComputedStyle(document.querySelector('.members')).visibility === 'hidden';",
-        Duration::from_secs(10),
-    )?;
+    shown_with_drawer_closed(chrome, "@ Alice", ".members")?;
     let direct = "폰에서 다이렉트";
-    chrome.type_into(
-        &chrome.find("[data-testid=composer-input]")?,
-        &format!("{direct}\u{E007}"),
-    )?;
-    chrome.wait_for(
-        "the direct message sent at phone size arrives",
-        &format!(
-            "return [...document.querySelectorAll('[data-testid=line][data-state=sent]')]\
-             .some(l => l.textContent.includes({direct:?}));"
-        ),
-        Duration::from_secs(10),
-    )?;
+    send_and_see_sent(chrome, direct)?;
     // A rename, from the room drawer.
     open_drawer(chrome, "open-rooms", ".sidebar")?;
     click_text(chrome, "[data-testid=me]", "")?;
