@@ -78,8 +78,8 @@ pub fn words() -> &'static Words {
     lang().words()
 }
 
-/// Chooses the page's language (the stored choice, else the browser's) and names it on
-/// `<html lang>`, for screen readers and fonts.
+/// Chooses the page's language (the stored choice, else the browser's), names it on
+/// `<html lang>` (for screen readers and fonts) and titles the page in it.
 pub fn init() {
     let window = web_sys::window();
     let stored = window
@@ -98,11 +98,11 @@ pub fn init() {
         .unwrap_or_default();
     let lang = Lang::negotiate(stored.iter().chain(&browser).map(String::as_str));
     CURRENT.with(|c| c.set(lang));
-    if let Some(root) = window
-        .and_then(|w| w.document())
-        .and_then(|d| d.document_element())
-    {
-        let _ = root.set_attribute("lang", lang.tag());
+    if let Some(document) = window.and_then(|w| w.document()) {
+        document.set_title(lang.words().chat);
+        if let Some(root) = document.document_element() {
+            let _ = root.set_attribute("lang", lang.tag());
+        }
     }
 }
 

@@ -602,7 +602,7 @@ fn language_check(base: &str, shots: &Path) -> Result<Vec<PathBuf>> {
     korean.goto(base)?;
     korean.wait_for(
         "a Korean browser gets the nickname screen in Korean",
-        "return document.documentElement.lang === 'ko' && \
+        "return document.documentElement.lang === 'ko' && document.title === '채팅' && \
            document.querySelector('[data-testid=nick-submit]')?.textContent === '채팅 시작';",
         Duration::from_secs(20),
     )?;
