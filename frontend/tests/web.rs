@@ -1449,3 +1449,208 @@ async fn enter_as_in(nick: &str, room: &str) -> (HtmlElement, impl Drop) {
     .await;
     (root, mounted)
 }
+
+/// The app's stylesheet in the test page (the suite mounts components without it), for the
+/// layout tests; removed again when dropped. Without transitions: a test page in the
+/// background may not be animated at all (headless Firefox), and the drawers slide.
+struct Stylesheet(web_sys::Element);
+
+impl Stylesheet {
+    fn add() -> Self {
+        let document = web_sys::window().unwrap().document().unwrap();
+        let style = document.create_element("style").unwrap();
+        let css = concat!(
+            include_str!("../style.css"),
+            "\n* { transition: none !important; }"
+        );
+        style.set_text_content(Some(css));
+        document.head().unwrap().append_child(&style).unwrap();
+        Self(style)
+    }
+}
+
+impl Drop for Stylesheet {
+    fn drop(&mut self) {
+        self.0.remove();
+    }
+}
+
+/// Mounts the chat page in the app's page area (`.content`, the size container the narrow
+/// layout follows) made `width` × `height` CSS pixels, without clearing localStorage.
+fn mount_sized(width: u32, height: u32) -> (HtmlElement, impl Drop) {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let root: HtmlElement = document.create_element("div").unwrap().unchecked_into();
+    root.set_class_name("content");
+    root.set_attribute(
+        "style",
+        &format!("width:{width}px;height:{height}px;flex:none;position:relative"),
+    )
+    .unwrap();
+    document.body().unwrap().append_child(&root).unwrap();
+    let url = backend_ws(paths::WS_CHAT);
+    let mounted = mount_to(root.clone(), move || view! { <ChatPage url=url /> });
+    (root, mounted)
+}
+
+/// Whether the drawer `selector` (the room list or the members) is open and in place.
+fn drawer_open(root: &HtmlElement, selector: &str) -> bool {
+    let Some(panel) = root.query_selector(selector).unwrap() else {
+        return false;
+    };
+    let visible = web_sys::window()
+        .unwrap()
+        .get_computed_style(&panel)
+        .unwrap()
+        .unwrap()
+        .get_property_value("visibility")
+        .unwrap();
+    let (outer, inner) = (
+        root.get_bounding_client_rect(),
+        panel.get_bounding_client_rect(),
+    );
+    visible == "visible"
+        && inner.left() >= outer.left() - 0.5
+        && inner.right() <= outer.right() + 0.5
+}
+
+/// The conversation's title.
+fn title(root: &HtmlElement) -> String {
+    text_of(root, "conversation-title")
+}
+
+/// Waits until a line containing `text` is shown as sent.
+async fn wait_sent(root: &HtmlElement, text: &str) {
+    wait_until(&format!("{text:?} is shown as sent"), || {
+        let lines = root
+            .query_selector_all("[data-testid=line][data-state=sent]")
+            .unwrap();
+        (0..lines.length())
+            .filter_map(|i| lines.item(i))
+            .any(|line| line.text_content().unwrap().contains(text))
+    })
+    .await;
+}
+
+/// Issue #13 at a phone's width (390 × 844), in each browser of the suite: one column,
+/// nothing wider than the page, a composer at least 80 % as wide; the room list and the
+/// members are drawers from the header; the whole flow goes through them: nickname, join,
+/// send, a direct message, a rename, and the history after a remount.
+#[wasm_bindgen_test]
+async fn at_390_px_the_chat_is_one_column_with_drawers_and_the_whole_flow_works() {
+    let _style = Stylesheet::add();
+    web_sys::window()
+        .unwrap()
+        .local_storage()
+        .unwrap()
+        .unwrap()
+        .clear()
+        .unwrap();
+    let nick = unique("narrow");
+    let (root, mounted) = mount_sized(390, 844);
+    fill(&root, "nick-input", &nick).await;
+    find::<HtmlButtonElement>(&root, "nick-submit").click();
+    wait_until("the chat replaces the nickname screen", || {
+        root.query_selector("[data-testid=composer-input]")
+            .unwrap()
+            .is_some()
+    })
+    .await;
+
+    // The layout: nothing wider than the page, the composer spanning it, no panel showing.
+    let width = root.get_bounding_client_rect().width();
+    assert!((width - 390.0).abs() < 0.5, "{width}");
+    let all = root.query_selector_all("*").unwrap();
+    for element in (0..all.length()).filter_map(|i| all.item(i)) {
+        let element: web_sys::Element = element.unchecked_into();
+        let wide = element.get_bounding_client_rect().width();
+        assert!(
+            wide <= width + 0.5,
+            "{} is {wide} px wide",
+            element.outer_html().chars().take(120).collect::<String>()
+        );
+    }
+    assert!(root.scroll_width() as f64 <= width + 0.5);
+    let composer = root.query_selector(".chat-composer").unwrap().unwrap();
+    assert!(composer.get_bounding_client_rect().width() >= 0.8 * width);
+    assert!(!drawer_open(&root, ".sidebar") && !drawer_open(&root, ".members"));
+
+    // Join a room from the room drawer; picking it closes the drawer.
+    let room = unique("narrow-room");
+    find::<HtmlButtonElement>(&root, "open-rooms").click();
+    wait_until("the room drawer opens", || drawer_open(&root, ".sidebar")).await;
+    fill(&root, "join-input", &room).await;
+    find::<HtmlButtonElement>(&root, "join-submit").click();
+    wait_until("the room is shown and the drawer closed", || {
+        title(&root) == format!("# {room}") && !drawer_open(&root, ".sidebar")
+    })
+    .await;
+    let said = unique("said at 390 px");
+    fill(&root, "composer-input", &said).await;
+    find::<HtmlButtonElement>(&root, "composer-send").click();
+    wait_sent(&root, &said).await;
+
+    // A direct message to a member picked in the members drawer.
+    let peer_nick = unique("peer");
+    let mut peer = ChatClient::join(&peer_nick, &[&room]).await;
+    find::<HtmlButtonElement>(&root, "open-members").click();
+    wait_until("the members drawer lists the peer", || {
+        drawer_open(&root, ".members") && text_of(&root, "members").contains(&peer_nick)
+    })
+    .await;
+    let members = root.query_selector_all(".members button.member").unwrap();
+    let member: HtmlButtonElement = (0..members.length())
+        .filter_map(|i| members.item(i))
+        .find(|b| b.text_content().unwrap().contains(&peer_nick))
+        .unwrap()
+        .unchecked_into();
+    member.click();
+    wait_until(
+        "the direct conversation is shown and the drawer closed",
+        || title(&root) == format!("@ {peer_nick}") && !drawer_open(&root, ".members"),
+    )
+    .await;
+    let direct = unique("direct at 390 px");
+    fill(&root, "composer-input", &direct).await;
+    find::<HtmlButtonElement>(&root, "composer-send").click();
+    wait_sent(&root, &direct).await;
+    loop {
+        if let ServerMsg::Direct { text, .. } = peer.recv().await
+            && text.as_str() == direct
+        {
+            break;
+        }
+    }
+
+    // A rename, from the room drawer.
+    let renamed = unique("renamed");
+    find::<HtmlButtonElement>(&root, "open-rooms").click();
+    wait_until("the room drawer opens", || drawer_open(&root, ".sidebar")).await;
+    find::<HtmlButtonElement>(&root, "me").click();
+    leptos::task::tick().await;
+    fill(&root, "rename-input", &renamed).await;
+    find::<HtmlButtonElement>(&root, "rename-submit").click();
+    wait_until("the new nickname is shown", || {
+        text_of(&root, "me") == renamed
+    })
+    .await;
+
+    // The history, on a page mounted afresh (the stored nickname enters it again).
+    drop(mounted);
+    root.remove();
+    let (root, _mounted) = mount_sized(390, 844);
+    wait_until("the page enters the chat again", || {
+        root.query_selector("[data-testid=composer-input]")
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    find::<HtmlButtonElement>(&root, "open-rooms").click();
+    wait_until("the room drawer opens", || drawer_open(&root, ".sidebar")).await;
+    fill(&root, "join-input", &room).await;
+    find::<HtmlButtonElement>(&root, "join-submit").click();
+    wait_until("the room's history shows the message", || {
+        title(&root) == format!("# {room}") && line_texts(&root).iter().any(|t| t.contains(&said))
+    })
+    .await;
+    root.remove();
+}
