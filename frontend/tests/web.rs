@@ -1531,12 +1531,42 @@ async fn wait_sent(root: &HtmlElement, text: &str) {
     .await;
 }
 
-/// Issue #13 at a phone's width (390 × 844), in each browser of the suite: one column,
+/// Issue #13, in each browser of the suite. At a phone's width (390 × 844): one column,
 /// nothing wider than the page, a composer at least 80 % as wide; the room list and the
-/// members are drawers from the header; the whole flow goes through them: nickname, join,
-/// send, a direct message, a rename, and the history after a remount.
+/// members are drawers from the header, and the whole flow goes through them: nickname, join,
+/// send, a direct message, a rename, and the history after a remount. Then the same at a
+/// desktop's size (1280 × 800): three columns, the panels beside the conversation, no drawer
+/// buttons. One after the other in one test: the pages share localStorage.
 #[wasm_bindgen_test]
-async fn at_390_px_the_chat_is_one_column_with_drawers_and_the_whole_flow_works() {
+async fn at_390_and_1280_px_the_whole_chat_flow_works_one_column_with_drawers_or_three() {
+    whole_flow_at(390, 844).await;
+    whole_flow_at(1280, 800).await;
+}
+
+/// Shows the room list or the members: on a narrow page by opening its drawer, on a wide one
+/// it is there already (and the drawer button is not).
+async fn show_panel(root: &HtmlElement, toggle: &str, panel: &str, narrow: bool) {
+    if narrow {
+        find::<HtmlButtonElement>(root, toggle).click();
+        wait_until(&format!("the drawer {panel} opens"), || {
+            drawer_open(root, panel)
+        })
+        .await;
+    } else {
+        let button: web_sys::Element = find(root, toggle);
+        assert_eq!(
+            button.get_bounding_client_rect().width(),
+            0.0,
+            "{toggle} shown"
+        );
+        assert!(drawer_open(root, panel), "{panel} hidden on a wide page");
+    }
+}
+
+/// The flow of [`at_390_and_1280_px_the_whole_chat_flow_works_one_column_with_drawers_or_three`]
+/// in a page area `width` × `height` (narrow: drawers; wide: three columns).
+async fn whole_flow_at(width: u32, height: u32) {
+    let narrow = width <= 800;
     let _style = Stylesheet::add();
     web_sys::window()
         .unwrap()
@@ -1545,8 +1575,8 @@ async fn at_390_px_the_chat_is_one_column_with_drawers_and_the_whole_flow_works(
         .unwrap()
         .clear()
         .unwrap();
-    let nick = unique("narrow");
-    let (root, mounted) = mount_sized(390, 844);
+    let nick = unique("flow");
+    let (root, mounted) = mount_sized(width, height);
     fill(&root, "nick-input", &nick).await;
     find::<HtmlButtonElement>(&root, "nick-submit").click();
     wait_until("the chat replaces the nickname screen", || {
@@ -1556,9 +1586,11 @@ async fn at_390_px_the_chat_is_one_column_with_drawers_and_the_whole_flow_works(
     })
     .await;
 
-    // The layout: nothing wider than the page, the composer spanning it, no panel showing.
+    // The layout: nothing wider than the page; on a phone the composer spans it and no panel
+    // shows.
+    let page = width;
     let width = root.get_bounding_client_rect().width();
-    assert!((width - 390.0).abs() < 0.5, "{width}");
+    assert!((width - f64::from(page)).abs() < 0.5, "{width}");
     let all = root.query_selector_all("*").unwrap();
     for element in (0..all.length()).filter_map(|i| all.item(i)) {
         let element: web_sys::Element = element.unchecked_into();
@@ -1570,21 +1602,22 @@ async fn at_390_px_the_chat_is_one_column_with_drawers_and_the_whole_flow_works(
         );
     }
     assert!(root.scroll_width() as f64 <= width + 0.5);
-    let composer = root.query_selector(".chat-composer").unwrap().unwrap();
-    assert!(composer.get_bounding_client_rect().width() >= 0.8 * width);
-    assert!(!drawer_open(&root, ".sidebar") && !drawer_open(&root, ".members"));
+    if narrow {
+        let composer = root.query_selector(".chat-composer").unwrap().unwrap();
+        assert!(composer.get_bounding_client_rect().width() >= 0.8 * width);
+        assert!(!drawer_open(&root, ".sidebar") && !drawer_open(&root, ".members"));
+    }
 
     // Join a room from the room drawer; picking it closes the drawer.
-    let room = unique("narrow-room");
-    find::<HtmlButtonElement>(&root, "open-rooms").click();
-    wait_until("the room drawer opens", || drawer_open(&root, ".sidebar")).await;
+    let room = unique("flow-room");
+    show_panel(&root, "open-rooms", ".sidebar", narrow).await;
     fill(&root, "join-input", &room).await;
     find::<HtmlButtonElement>(&root, "join-submit").click();
     wait_until("the room is shown and the drawer closed", || {
-        title(&root) == format!("# {room}") && !drawer_open(&root, ".sidebar")
+        title(&root) == format!("# {room}") && (!narrow || !drawer_open(&root, ".sidebar"))
     })
     .await;
-    let said = unique("said at 390 px");
+    let said = unique("said in the flow");
     fill(&root, "composer-input", &said).await;
     find::<HtmlButtonElement>(&root, "composer-send").click();
     wait_sent(&root, &said).await;
@@ -1592,11 +1625,11 @@ async fn at_390_px_the_chat_is_one_column_with_drawers_and_the_whole_flow_works(
     // A direct message to a member picked in the members drawer.
     let peer_nick = unique("peer");
     let mut peer = ChatClient::join(&peer_nick, &[&room]).await;
-    find::<HtmlButtonElement>(&root, "open-members").click();
-    wait_until("the members drawer lists the peer", || {
-        drawer_open(&root, ".members") && text_of(&root, "members").contains(&peer_nick)
+    wait_until("the members list has the peer", || {
+        text_of(&root, "members").contains(&peer_nick)
     })
     .await;
+    show_panel(&root, "open-members", ".members", narrow).await;
     let members = root.query_selector_all(".members button.member").unwrap();
     let member: HtmlButtonElement = (0..members.length())
         .filter_map(|i| members.item(i))
@@ -1606,10 +1639,10 @@ async fn at_390_px_the_chat_is_one_column_with_drawers_and_the_whole_flow_works(
     member.click();
     wait_until(
         "the direct conversation is shown and the drawer closed",
-        || title(&root) == format!("@ {peer_nick}") && !drawer_open(&root, ".members"),
+        || title(&root) == format!("@ {peer_nick}") && (!narrow || !drawer_open(&root, ".members")),
     )
     .await;
-    let direct = unique("direct at 390 px");
+    let direct = unique("direct in the flow");
     fill(&root, "composer-input", &direct).await;
     find::<HtmlButtonElement>(&root, "composer-send").click();
     wait_sent(&root, &direct).await;
@@ -1623,8 +1656,7 @@ async fn at_390_px_the_chat_is_one_column_with_drawers_and_the_whole_flow_works(
 
     // A rename, from the room drawer.
     let renamed = unique("renamed");
-    find::<HtmlButtonElement>(&root, "open-rooms").click();
-    wait_until("the room drawer opens", || drawer_open(&root, ".sidebar")).await;
+    show_panel(&root, "open-rooms", ".sidebar", narrow).await;
     find::<HtmlButtonElement>(&root, "me").click();
     leptos::task::tick().await;
     fill(&root, "rename-input", &renamed).await;
@@ -1637,15 +1669,14 @@ async fn at_390_px_the_chat_is_one_column_with_drawers_and_the_whole_flow_works(
     // The history, on a page mounted afresh (the stored nickname enters it again).
     drop(mounted);
     root.remove();
-    let (root, _mounted) = mount_sized(390, 844);
+    let (root, _mounted) = mount_sized(page, height);
     wait_until("the page enters the chat again", || {
         root.query_selector("[data-testid=composer-input]")
             .unwrap()
             .is_some()
     })
     .await;
-    find::<HtmlButtonElement>(&root, "open-rooms").click();
-    wait_until("the room drawer opens", || drawer_open(&root, ".sidebar")).await;
+    show_panel(&root, "open-rooms", ".sidebar", narrow).await;
     fill(&root, "join-input", &room).await;
     find::<HtmlButtonElement>(&root, "join-submit").click();
     wait_until("the room's history shows the message", || {

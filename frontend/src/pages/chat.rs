@@ -734,10 +734,15 @@ fn ConversationHeader() -> impl IntoView {
     let current = move || ctx.state.with(|s| s.current.clone());
     // Picking a conversation (in the room drawer, or a member's name) closes the drawer.
     let picked = Memo::new(move |_| ctx.state.with(|s| s.current.clone()));
-    Effect::new(move |_| {
+    // Not when the first conversation appears (the lobby, right after `welcome`): a drawer
+    // opened in that moment stays open.
+    Effect::new(move |before: Option<bool>| {
         // Read, not only tracked: a memo nobody reads is never computed, so never changes.
-        picked.with(|_| ());
-        ctx.drawer.set(None);
+        let shown = picked.with(Option::is_some);
+        if before == Some(true) {
+            ctx.drawer.set(None);
+        }
+        shown
     });
     let toggle = move |drawer: Drawer| {
         ctx.drawer
