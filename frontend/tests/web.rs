@@ -98,6 +98,14 @@ async fn fill(root: &HtmlElement, test_id: &str, text: &str) {
     leptos::task::tick().await;
 }
 
+/// Waits until the page under `root` shows the chat (its composer), past the nickname screen.
+async fn wait_in_chat(root: &HtmlElement) {
+    wait_until("the chat replaces the nickname screen", || {
+        shows(root, "composer-input")
+    })
+    .await;
+}
+
 /// Mounts the chat page against the real backend and enters it as `nick`.
 async fn enter_chat(nick: &str) -> (HtmlElement, impl Drop) {
     enter_chat_with(nick, RwSignal::new(false)).await
@@ -121,12 +129,7 @@ async fn enter_chat_at(
     );
     fill(&root, "nick-input", nick).await;
     find::<HtmlButtonElement>(&root, "nick-submit").click();
-    wait_until("the chat replaces the nickname screen", || {
-        root.query_selector("[data-testid=composer-input]")
-            .unwrap()
-            .is_some()
-    })
-    .await;
+    wait_in_chat(&root).await;
     (root, mounted)
 }
 
@@ -786,10 +789,7 @@ async fn enter_as(nick: &str) -> (HtmlElement, impl Drop) {
     );
     fill(&root, "nick-input", nick).await;
     find::<HtmlButtonElement>(&root, "nick-submit").click();
-    wait_until("the chat replaces the nickname screen", || {
-        shows(&root, "composer-input")
-    })
-    .await;
+    wait_in_chat(&root).await;
     (root, mounted)
 }
 
@@ -1579,12 +1579,7 @@ async fn whole_flow_at(width: u32, height: u32) {
     let (root, mounted) = mount_sized(width, height);
     fill(&root, "nick-input", &nick).await;
     find::<HtmlButtonElement>(&root, "nick-submit").click();
-    wait_until("the chat replaces the nickname screen", || {
-        root.query_selector("[data-testid=composer-input]")
-            .unwrap()
-            .is_some()
-    })
-    .await;
+    wait_in_chat(&root).await;
 
     // The layout: nothing wider than the page; on a phone the composer spans it and no panel
     // shows.
@@ -1670,12 +1665,7 @@ async fn whole_flow_at(width: u32, height: u32) {
     drop(mounted);
     root.remove();
     let (root, _mounted) = mount_sized(page, height);
-    wait_until("the page enters the chat again", || {
-        root.query_selector("[data-testid=composer-input]")
-            .unwrap()
-            .is_some()
-    })
-    .await;
+    wait_in_chat(&root).await;
     show_panel(&root, "open-rooms", ".sidebar", narrow).await;
     fill(&root, "join-input", &room).await;
     find::<HtmlButtonElement>(&root, "join-submit").click();
