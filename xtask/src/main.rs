@@ -858,11 +858,15 @@ fn phone_layout_check(
     let sidebar_shown = "const r = document.querySelector('.sidebar').getBoundingClientRect(); \
          return getComputedStyle(document.querySelector('.sidebar')).visibility === 'visible' \
            && r.left >= 0 && r.right <= window.innerWidth;";
-    if chrome.script(sidebar_shown)? == true {
-        return Err(
-            "at 390 px the room list covers the conversation before it is asked for".into(),
-        );
-    }
+    // The resize from a wide window slides the room list out (0.2 s): it must be gone once
+    // that ends, before anything asks for it.
+    chrome
+        .wait_for(
+            "the room list is out of the way",
+            &format!("return !(() => {{ {sidebar_shown} }})();"),
+            Duration::from_secs(5),
+        )
+        .map_err(|_| "at 390 px the room list covers the conversation before it is asked for")?;
     chrome.click(&chrome.find("[data-testid=open-rooms]")?)?;
     chrome.wait_for(
         "the room drawer opens",
