@@ -44,6 +44,12 @@ const DEFAULT_RATE_STRIKES: &str = "50";
 const DEFAULT_OUTBOX_CAPACITY: &str = "256";
 /// How long one `typing` shows; clients resend every couple of seconds while typing.
 const DEFAULT_TYPING_TIMEOUT: &str = "5s";
+/// Presence changes in a room go out at most this often (the first after a quiet spell at
+/// once): a join storm costs each member one frame per window, not one per join.
+const DEFAULT_PRESENCE_WINDOW: &str = "1s";
+/// Above this many members, a connection hears of joins and leaves only among the members
+/// it has loaded (and the count).
+const DEFAULT_PRESENCE_DETAIL_LIMIT: &str = "1000";
 /// A client gets this long to send its request headers (slowloris defence).
 const DEFAULT_REQUEST_TIMEOUT: &str = "5s";
 /// Relative to the working directory, like `dist`: `cargo run -p backend` keeps its history
@@ -195,6 +201,18 @@ pub struct Config {
           value_parser = humantime::parse_duration)]
     pub typing_timeout: Duration,
 
+    /// Presence changes in a room are sent at most once per this window, coalesced (the
+    /// first change after a quiet window goes out at once).
+    #[arg(long, env = "CHAT_PRESENCE_WINDOW", default_value = DEFAULT_PRESENCE_WINDOW,
+          value_parser = humantime::parse_duration)]
+    pub presence_window: Duration,
+
+    /// In rooms with more members than this, a connection is told of joins and leaves only
+    /// among the members it has loaded (`joined`'s page and the `members` pages after it);
+    /// everyone still gets the count.
+    #[arg(long, env = "CHAT_PRESENCE_DETAIL_LIMIT", default_value = DEFAULT_PRESENCE_DETAIL_LIMIT)]
+    pub presence_detail_limit: u32,
+
     /// How long a client may take to send its request headers (including a WebSocket
     /// handshake) before the connection is dropped: stalled handshakes (slowloris) cannot
     /// hold connections open.
@@ -306,6 +324,8 @@ impl Default for Config {
             rate_strikes: number(DEFAULT_RATE_STRIKES),
             outbox_capacity: number(DEFAULT_OUTBOX_CAPACITY) as usize,
             typing_timeout: duration(DEFAULT_TYPING_TIMEOUT),
+            presence_window: duration(DEFAULT_PRESENCE_WINDOW),
+            presence_detail_limit: number(DEFAULT_PRESENCE_DETAIL_LIMIT),
             request_timeout: duration(DEFAULT_REQUEST_TIMEOUT),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             uploads_dir: None,

@@ -131,6 +131,15 @@ impl<C: Send + 'static> Engine<C> {
         }
     }
 
+    /// Asks the shared presence for a page of `room`'s members (cluster mode; the embedded
+    /// hub pages its own registry): [`crate::store::Event::Members`] answers. `prefix` is
+    /// lower-cased.
+    pub fn members(&self, ctx: C, room: RoomName, after: Option<Nick>, prefix: String) {
+        if let Self::Cluster(cluster) = self {
+            cluster.members(ctx, room, after, prefix);
+        }
+    }
+
     /// Whether sends can be stored now, as a flag `/readyz` reads without asking the hub
     /// (the embedded store is always ready while it runs).
     pub fn readiness(&self) -> Arc<AtomicBool> {

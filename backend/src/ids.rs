@@ -14,10 +14,18 @@ pub struct UserId(pub u64);
 /// # Errors
 /// When the operating system has no randomness to give (the log is then not created).
 pub fn new_epoch() -> Result<shared::Epoch, getrandom::Error> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes)?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = random_hex(16)?;
     Ok(shared::Epoch::try_from(hex).expect("32 hex digits are a valid epoch"))
+}
+
+/// `bytes` random bytes from the OS, as lowercase hex (two digits each).
+///
+/// # Errors
+/// When the operating system has no randomness to give.
+pub fn random_hex(bytes: usize) -> Result<String, getrandom::Error> {
+    let mut random = vec![0u8; bytes];
+    getrandom::fill(&mut random)?;
+    Ok(random.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The store's key for a user: a hash of their browser token (or of the token derived from

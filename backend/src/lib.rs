@@ -16,7 +16,12 @@
 //! - [`per_address`]: the per-client-address caps on WebSockets (open, handshakes/s).
 //! - [`policy`]: room policies (owner, private, invitations, member cap), kept by every hub
 //!   in memory, stored in `rooms.sqlite3` or Redis.
-//! - [`session`]: a chat connection's loop: decode, rate-limit, forward to the hub.
+//! - [`session`]: a chat connection's loop: decode, rate-limit, forward to the hub; the one
+//!   session core of every transport.
+//! - [`link`]: [`link::Inbound`] and the `Link` trait, the seam between a session core and
+//!   its transport.
+//! - [`fallback`]: the HTTP transports: `GET /sse`, `GET /poll`, `POST /send` (and their
+//!   echo twins), their session registry, and in cluster mode the relay to other nodes.
 //! - [`uploads`]: image uploads (`/api/uploads`): sniffed, content-addressed on disk, served
 //!   to those who may read the room.
 //! - [`outgoing`]: [`outgoing::Frame`], a broadcast encoded once; the chat response body that
@@ -32,8 +37,8 @@
 //! - [`cluster`]: [`cluster::Cluster`], the Redis engine of cluster mode (`--redis`): Lua
 //!   scripts per send, a stream per room, Pub/Sub as a doorbell, ordered feeds.
 //! - [`echo`]: the echo session loop.
-//! - [`ws`]: plumbing both sessions share: limits and reassembly, [`ws::Heartbeat`], close
-//!   codes.
+//! - [`ws`]: WebSocket plumbing: limits and reassembly, [`ws::WsLink`], the heartbeat's
+//!   schedule, close codes.
 //! - [`error`]: [`error::SessionError`] and its mapping to WebSocket close codes.
 //!
 //! # Shutdown
@@ -48,9 +53,11 @@ pub mod config;
 pub mod echo;
 pub mod engine;
 pub mod error;
+pub mod fallback;
 pub mod headers;
 pub mod hub;
 pub mod ids;
+pub mod link;
 pub mod metrics;
 pub mod outgoing;
 pub mod per_address;
@@ -101,6 +108,20 @@ pub async fn run(
     let per_address =
         per_address::PerAddress::new(config.max_connections_per_ip, config.max_handshakes_per_ip);
     let auth = Arc::new(auth::Auth::open(&config).map_err(std::io::Error::other)?);
+    // Cluster mode: HTTP sessions' ids name their node, and requests for another node's
+    // sessions go there through Redis.
+    let node = match config.redis {
+        Some(_) => Some(fallback::relay::new_node_name().map_err(std::io::Error::other)?),
+        None => None,
+    };
+    let fallback = Arc::new(fallback::Registry::new(node));
+    let relay = match &config.redis {
+        Some(url) => Some(
+            fallback::relay::Relay::start(url, Arc::clone(&fallback), shutdown.clone())
+                .map_err(std::io::Error::other)?,
+        ),
+        None => None,
+    };
     let state = routes::AppState {
         hub: hub::HubHandle::spawn(&config, Arc::clone(&metrics), shutdown.clone())
             .map_err(std::io::Error::other)?,
@@ -111,6 +132,8 @@ pub async fn run(
         sessions: tokio_util::task::TaskTracker::new(),
         per_address,
         auth,
+        fallback,
+        relay,
     };
     let sessions = state.sessions.clone();
     let config = Arc::clone(&state.config);

@@ -55,6 +55,11 @@ impl Frame {
     pub fn payload(&self) -> &[u8] {
         &self.bytes[usize::from(self.payload_at)..]
     }
+
+    /// The payload, sharing the frame's buffer (no copy).
+    pub fn payload_bytes(&self) -> Bytes {
+        self.bytes.slice(usize::from(self.payload_at)..)
+    }
 }
 
 /// A chat connection's response body: the session's own frames (from actix-ws) first, then

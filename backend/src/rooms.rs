@@ -4,8 +4,13 @@
 //! Membership is per connection (a tab joins a room); presence is per user (a person with two
 //! tabs in a room is one member). Joining reports whether the *user* just appeared in the room,
 //! leaving whether they just disappeared, so the hub announces people, not tabs.
+//!
+//! Each room also keeps its users sorted by their nickname's key ([`shared::Nick::key`]), so
+//! that a page of members, or a prefix search, costs the page, not the room: rooms have
+//! ten thousand members.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 
 use shared::RoomName;
 
@@ -22,8 +27,10 @@ pub struct Rooms {
 struct Room {
     /// Each member connection and its user.
     conns: HashMap<ConnId, UserId>,
-    /// Each member user and how many of their connections are in.
-    users: HashMap<UserId, usize>,
+    /// Each member user: how many of their connections are in, and their sort key.
+    users: HashMap<UserId, (usize, String)>,
+    /// The users by sort key (a nickname's key is unique among users on a node).
+    sorted: BTreeSet<(String, UserId)>,
 }
 
 /// What a join changed.
@@ -50,18 +57,67 @@ pub struct Left {
 }
 
 impl Rooms {
-    /// Puts `conn` (of `user`) in `room`, creating the room if needed.
-    pub fn join(&mut self, room: &RoomName, conn: ConnId, user: UserId) -> Joined {
+    /// Puts `conn` (of `user`, whose nickname's key is `key`) in `room`, creating the room
+    /// if needed.
+    pub fn join(&mut self, room: &RoomName, conn: ConnId, user: UserId, key: &str) -> Joined {
         let entry = self.rooms.entry(room.clone()).or_default();
         if entry.conns.insert(conn, user).is_some() {
             return Joined::Already;
         }
-        let count = entry.users.entry(user).or_insert(0);
-        *count += 1;
         self.by_conn.entry(conn).or_default().insert(room.clone());
-        Joined::Now {
-            new_user: *count == 1,
+        let (count, _) = entry
+            .users
+            .entry(user)
+            .or_insert_with(|| (0, key.to_owned()));
+        *count += 1;
+        let new_user = *count == 1;
+        if new_user {
+            entry.sorted.insert((key.to_owned(), user));
         }
+        Joined::Now { new_user }
+    }
+
+    /// `user` sorts under `key` from now on (a rename).
+    pub fn rekey(&mut self, room: &RoomName, user: UserId, key: &str) {
+        let Some(entry) = self.rooms.get_mut(room) else {
+            return;
+        };
+        if let Some((_, old)) = entry.users.get_mut(&user) {
+            let old = std::mem::replace(old, key.to_owned());
+            entry.sorted.remove(&(old, user));
+            entry.sorted.insert((key.to_owned(), user));
+        }
+    }
+
+    /// Up to `limit` users of `room` whose key starts with `prefix`, in key order, after
+    /// the key `after` (from the first without it); and whether more follow.
+    pub fn page(
+        &self,
+        room: &RoomName,
+        after: Option<&str>,
+        prefix: &str,
+        limit: usize,
+    ) -> (Vec<UserId>, bool) {
+        let Some(entry) = self.rooms.get(room) else {
+            return (Vec::new(), false);
+        };
+        let start = match after {
+            Some(after) if after >= prefix => Bound::Excluded((after.to_owned(), UserId(u64::MAX))),
+            _ => Bound::Included((prefix.to_owned(), UserId(0))),
+        };
+        let mut found = entry
+            .sorted
+            .range((start, Bound::Unbounded))
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .map(|&(_, user)| user);
+        let page: Vec<UserId> = found.by_ref().take(limit).collect();
+        let more = found.next().is_some();
+        (page, more)
+    }
+
+    /// How many distinct users `room` has.
+    pub fn count(&self, room: &RoomName) -> usize {
+        self.rooms.get(room).map_or(0, |r| r.users.len())
     }
 
     /// Takes `conn` out of `room`; `None` if it was not in. An emptied room disappears.
@@ -69,12 +125,14 @@ impl Rooms {
         let entry = self.rooms.get_mut(room)?;
         let user = entry.conns.remove(&conn)?;
         let user_gone = match entry.users.get_mut(&user) {
-            Some(count) if *count > 1 => {
+            Some((count, _)) if *count > 1 => {
                 *count -= 1;
                 false
             }
             _ => {
-                entry.users.remove(&user);
+                if let Some((_, key)) = entry.users.remove(&user) {
+                    entry.sorted.remove(&(key, user));
+                }
                 true
             }
         };
@@ -155,20 +213,78 @@ mod tests {
         RoomName::try_from(name).unwrap()
     }
 
+    fn key(user: UserId) -> String {
+        format!("user{:03}", user.0)
+    }
+
+    #[test]
+    fn pages_list_every_member_once_in_key_order_and_search_by_prefix() {
+        let mut rooms = Rooms::default();
+        let lobby = room("lobby");
+        for n in (0..120).rev() {
+            rooms.join(&lobby, ConnId(n), UserId(n), &key(UserId(n)));
+        }
+        // A second tab does not list its user twice.
+        rooms.join(&lobby, ConnId(1000), UserId(7), &key(UserId(7)));
+        assert_eq!(rooms.count(&lobby), 120);
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let (page, more) = rooms.page(&lobby, after.as_deref(), "", 50);
+            assert!(page.len() <= 50);
+            after = page.last().map(|&u| key(u));
+            seen.extend(page);
+            if !more {
+                break;
+            }
+        }
+        assert_eq!(seen, (0..120).map(UserId).collect::<Vec<_>>());
+        let (found, more) = rooms.page(&lobby, None, "user11", 50);
+        assert_eq!(found, (110..120).map(UserId).collect::<Vec<_>>());
+        assert!(!more);
+        let (found, more) = rooms.page(&lobby, Some("user112"), "user11", 5);
+        assert_eq!(found, (113..118).map(UserId).collect::<Vec<_>>());
+        assert!(more);
+        // A cursor before the prefix starts at the prefix.
+        let (found, _) = rooms.page(&lobby, Some("a"), "user119", 5);
+        assert_eq!(found, [UserId(119)]);
+        assert_eq!(
+            rooms.page(&room("nowhere"), None, "", 5),
+            (Vec::new(), false)
+        );
+
+        rooms.rekey(&lobby, UserId(0), "zed");
+        let (last, _) = rooms.page(&lobby, Some("user119"), "", 5);
+        assert_eq!(
+            last,
+            [UserId(0)],
+            "a renamed member sorts under the new name"
+        );
+        rooms.leave(&lobby, ConnId(0));
+        assert_eq!(
+            rooms.page(&lobby, Some("user119"), "", 5),
+            (Vec::new(), false)
+        );
+        assert_eq!(rooms.count(&lobby), 119);
+    }
+
     #[test]
     fn two_tabs_of_one_user_are_one_member() {
         let mut rooms = Rooms::default();
         let lobby = room("lobby");
         let alice = UserId(1);
         assert_eq!(
-            rooms.join(&lobby, ConnId(1), alice),
+            rooms.join(&lobby, ConnId(1), alice, &key(alice)),
             Joined::Now { new_user: true }
         );
         assert_eq!(
-            rooms.join(&lobby, ConnId(2), alice),
+            rooms.join(&lobby, ConnId(2), alice, &key(alice)),
             Joined::Now { new_user: false }
         );
-        assert_eq!(rooms.join(&lobby, ConnId(2), alice), Joined::Already);
+        assert_eq!(
+            rooms.join(&lobby, ConnId(2), alice, &key(alice)),
+            Joined::Already
+        );
         assert_eq!(rooms.users(&lobby).count(), 1);
         assert_eq!(rooms.conns(&lobby).count(), 2);
         assert!(!rooms.leave(&lobby, ConnId(1)).unwrap().user_gone);
@@ -179,9 +295,9 @@ mod tests {
     #[test]
     fn leave_all_reports_every_room() {
         let mut rooms = Rooms::default();
-        rooms.join(&room("a"), ConnId(1), UserId(1));
-        rooms.join(&room("b"), ConnId(1), UserId(1));
-        rooms.join(&room("b"), ConnId(2), UserId(2));
+        rooms.join(&room("a"), ConnId(1), UserId(1), &key(UserId(1)));
+        rooms.join(&room("b"), ConnId(1), UserId(1), &key(UserId(1)));
+        rooms.join(&room("b"), ConnId(2), UserId(2), &key(UserId(2)));
         let left = rooms.leave_all(ConnId(1));
         assert_eq!(left.len(), 2);
         assert!(left.iter().all(|l| l.user_gone));
@@ -202,10 +318,10 @@ mod tests {
         let (a, b) = (room("a"), room("b"));
         assert!(rooms.is_empty());
         assert_eq!(rooms.len(), 0);
-        rooms.join(&a, ConnId(1), UserId(1));
-        rooms.join(&a, ConnId(2), UserId(1)); // the same user's second tab
-        rooms.join(&a, ConnId(3), UserId(2));
-        rooms.join(&b, ConnId(3), UserId(2));
+        rooms.join(&a, ConnId(1), UserId(1), &key(UserId(1)));
+        rooms.join(&a, ConnId(2), UserId(1), &key(UserId(1))); // the same user's second tab
+        rooms.join(&a, ConnId(3), UserId(2), &key(UserId(2)));
+        rooms.join(&b, ConnId(3), UserId(2), &key(UserId(2)));
         assert!(!rooms.is_empty());
         assert_eq!(rooms.len(), 2);
         assert!(rooms.contains(&a, ConnId(2)));
@@ -239,8 +355,8 @@ mod tests {
     fn leaving_reports_who_left_and_forgets_empty_rooms_and_connections() {
         let mut rooms = Rooms::default();
         let a = room("a");
-        rooms.join(&a, ConnId(1), UserId(7));
-        rooms.join(&a, ConnId(2), UserId(7));
+        rooms.join(&a, ConnId(1), UserId(7), &key(UserId(7)));
+        rooms.join(&a, ConnId(2), UserId(7), &key(UserId(7)));
         assert_eq!(rooms.leave(&a, ConnId(9)), None, "not a member");
         assert_eq!(
             rooms.leave(&a, ConnId(1)),
@@ -256,7 +372,7 @@ mod tests {
         assert_eq!(rooms.list().map(|(_, c)| c).collect::<Vec<_>>(), [1]);
         // Joining again after leaving is a fresh join of a user still present in another tab.
         assert_eq!(
-            rooms.join(&a, ConnId(1), UserId(7)),
+            rooms.join(&a, ConnId(1), UserId(7), &key(UserId(7))),
             Joined::Now { new_user: false }
         );
         assert_eq!(rooms.leave_all(ConnId(1)).len(), 1);

@@ -25,13 +25,14 @@ use tracing::Instrument as _;
 
 use crate::{
     Config,
-    auth::{Auth, http::session_cookie},
+    auth::{Auth, Gate, http::session_cookie},
     echo,
     hub::HubHandle,
     metrics::{Endpoint, Metrics, Rejection},
     outgoing,
     per_address::{self, AddressSlot, PerAddress, Refusal},
     session,
+    ws::WsLink,
 };
 
 /// What every handler may read; shared by all workers.
@@ -53,11 +54,15 @@ pub struct AppState {
     pub per_address: PerAddress,
     /// Who may speak (`--auth`).
     pub auth: Arc<Auth>,
+    /// The running sessions of the HTTP transports (SSE, long-polling).
+    pub fallback: Arc<crate::fallback::Registry>,
+    /// Cluster mode: the way to other nodes' HTTP sessions.
+    pub relay: Option<Arc<crate::fallback::relay::Relay>>,
 }
 
 /// One of `--max-connections` WebSocket slots (and one of its address's), given back (and
 /// counted) when the session ends.
-struct Slot {
+pub(crate) struct Slot {
     counter: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
     endpoint: Endpoint,
@@ -111,6 +116,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .route(paths::METRICS, web::get().to(metrics))
         .configure(|cfg| crate::auth::http::configure(cfg, &config))
         .configure(|cfg| crate::uploads::configure(cfg, &config))
+        .configure(crate::fallback::configure)
         .service(
             web::resource(paths::WS_ECHO)
                 .route(web::get().to(ws_echo))
@@ -170,14 +176,14 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// A handshake refused before the upgrade: its status and the body saying why.
-struct Refused {
+pub(crate) struct Refused {
     status: StatusCode,
     body: String,
     retry_after: Option<u32>,
 }
 
 impl Refused {
-    fn response(self) -> HttpResponse {
+    pub(crate) fn response(self) -> HttpResponse {
         let mut response = plain(self.status, self.body);
         if let Some(seconds) = self.retry_after {
             response
@@ -188,9 +194,35 @@ impl Refused {
     }
 }
 
+/// The 403 (counted, logged) for a page whose Origin may not connect here: Cross-Site
+/// WebSocket Hijacking, and the same allow-list for the HTTP fallbacks' requests. `None` when
+/// it may. Browsers always send Origin on cross-origin requests and WebSocket handshakes;
+/// other clients are not a CSWSH risk.
+pub(crate) fn foreign_origin(req: &HttpRequest, state: &AppState) -> Option<Refused> {
+    let origin = req.headers().get(header::ORIGIN)?;
+    let origin = origin.to_str().unwrap_or("(not text)");
+    let host = req.connection_info().host().to_owned();
+    if state.config.origin_allowed(origin, &host) {
+        return None;
+    }
+    tracing::info!(origin, "refused a page from a foreign origin");
+    state.metrics.rejected(Rejection::Origin);
+    Some(Refused {
+        status: StatusCode::FORBIDDEN,
+        body: format!(
+            "origin {origin} may not connect here (same origin or --allowed-origin only)\n"
+        ),
+        retry_after: None,
+    })
+}
+
 /// The checks every WebSocket handshake passes first: not shutting down, an allowed Origin
 /// (Cross-Site WebSocket Hijacking), the client address's caps, and a free connection slot.
-fn admit(req: &HttpRequest, state: &AppState, endpoint: Endpoint) -> Result<Slot, Refused> {
+pub(crate) fn admit(
+    req: &HttpRequest,
+    state: &AppState,
+    endpoint: Endpoint,
+) -> Result<Slot, Refused> {
     let refuse = |reason, status, body: String| {
         state.metrics.rejected(reason);
         Err(Refused {
@@ -206,21 +238,8 @@ fn admit(req: &HttpRequest, state: &AppState, endpoint: Endpoint) -> Result<Slot
             "server is shutting down\n".into(),
         );
     }
-    // Browsers always send Origin on WebSocket handshakes; other clients are not a CSWSH risk.
-    if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("(not text)");
-        let host = req.connection_info().host().to_owned();
-        if !state.config.origin_allowed(origin, &host) {
-            tracing::info!(origin, "refused WebSocket from a foreign origin");
-            return refuse(
-                Rejection::Origin,
-                StatusCode::FORBIDDEN,
-                format!(
-                    "origin {origin} may not open WebSockets here (same origin or \
-                     --allowed-origin only)\n"
-                ),
-            );
-        }
+    if let Some(refused) = foreign_origin(req, state) {
+        return Err(refused);
     }
     let address = client_address(req, &state.config.trusted_proxies);
     let address = match state
@@ -269,7 +288,8 @@ async fn ws_echo(req: HttpRequest, body: web::Payload, state: web::Data<AppState
         Ok((response, session, stream)) => {
             let (config, shutdown) = (Arc::clone(&state.config), state.shutdown.clone());
             let metrics = Arc::clone(&state.metrics);
-            let run = echo::run(session, stream, config, metrics, shutdown);
+            let link = WsLink::new(session, stream, &state.config);
+            let run = echo::run(link, config, metrics, shutdown);
             spawn_session(&req, &state, slot, run);
             response
         }
@@ -303,15 +323,9 @@ async fn ws_chat(req: HttpRequest, body: web::Payload, state: web::Data<AppState
     // Who this connection may be, decided before the upgrade (accounts mode reads the
     // session cookie here); a logged-out one is still upgraded, to be told why and closed
     // with 4401, which a browser can see and a bare HTTP status it cannot.
-    let gate = match state.auth.gate(session_cookie(&req).as_deref()).await {
+    let gate = match login_gate(&req, &state).await {
         Ok(gate) => gate,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot check a chat login");
-            return plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "logins cannot be checked right now; try again shortly\n".into(),
-            );
-        }
+        Err(refused) => return refused,
     };
     match actix_ws::handle_with_protocols(&req, body, &[shared::SUBPROTOCOL]) {
         Ok((response, session, stream)) => {
@@ -322,8 +336,7 @@ async fn ws_chat(req: HttpRequest, body: web::Payload, state: web::Data<AppState
             let metrics = Arc::clone(&state.metrics);
             let auth = Arc::clone(&state.auth);
             let run = session::run(
-                session,
-                stream,
+                WsLink::new(session, stream, &state.config),
                 outbox_tx,
                 session::Services {
                     hub,
@@ -341,10 +354,26 @@ async fn ws_chat(req: HttpRequest, body: web::Payload, state: web::Data<AppState
     }
 }
 
+/// What a new chat connection's request may claim (accounts mode reads the session cookie);
+/// a 503 when the logins cannot be checked.
+pub(crate) async fn login_gate(req: &HttpRequest, state: &AppState) -> Result<Gate, HttpResponse> {
+    state
+        .auth
+        .gate(session_cookie(req).as_deref())
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "cannot check a chat login");
+            plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "logins cannot be checked right now; try again shortly\n".into(),
+            )
+        })
+}
+
 /// Runs an accepted connection's session on the worker's local runtime (actix-ws's stream is
 /// not `Send`), counted as open until it ends, inside a span that gives every log line of the
 /// session its endpoint and peer.
-fn spawn_session(
+pub(crate) fn spawn_session(
     req: &HttpRequest,
     state: &AppState,
     slot: Slot,
@@ -388,7 +417,7 @@ fn handshake_refused(state: &AppState, path: &str, err: &actix_web::Error) -> Ht
     )
 }
 
-fn plain(status: StatusCode, body: String) -> HttpResponse {
+pub(crate) fn plain(status: StatusCode, body: String) -> HttpResponse {
     HttpResponse::build(status)
         .content_type(ContentType::plaintext())
         .body(body)

@@ -1,16 +1,19 @@
-//! `GET /ws` sessions: one task per chat connection between its socket and the hub.
+//! Chat sessions: one task per chat connection, between its transport and the hub. This is
+//! the one session core every transport shares (WebSocket, SSE + POST, long-polling + POST:
+//! [`crate::link`]); a transport only moves messages.
 //!
-//! The session decodes frames (bad input gets a typed `error`; the connection stays open),
+//! The session decodes messages (bad input gets a typed `error`; the connection stays open),
 //! enforces the per-connection rate limit, applies the login (`Login`: the `hello` names the
 //! authenticated user, a JWT's expiry is watched, a session is rechecked) and forwards
-//! requests to the hub. What the hub sends does not pass through here: the connection writes
-//! it from its bounded outbox itself ([`crate::outgoing`]). The session writes only its own frames (errors, pongs, pings, the
-//! close). It ends on peer close, protocol error, heartbeat timeout, rate abuse (1008), being
-//! cut off as a slow reader (1013) or server shutdown (1001).
+//! requests to the hub. What the hub sends does not pass through here: the transport's
+//! response body writes it from the connection's bounded outbox itself ([`crate::outgoing`]).
+//! The session writes only its own messages (errors, answers, the heartbeat, the close). It
+//! ends on peer close, protocol error, heartbeat timeout, rate abuse (1008), being cut off as
+//! a slow reader (1013) or server shutdown (1001).
 
 use std::{sync::Arc, time::Duration};
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, MessageStream, Session};
+use bytestring::ByteString;
 use shared::{ClientMsg, ErrorCode, ServerMsg, close};
 use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
@@ -21,12 +24,13 @@ use crate::{
     error::SessionError,
     hub::HubHandle,
     ids::ConnId,
+    link::{Inbound, Link},
     metrics::{Endpoint, Metrics},
     outgoing::Frame,
-    ws::{self, Ending, Heartbeat, close_code},
+    ws::{self, Ending, close_code},
 };
 
-/// What a chat session works with, besides its socket.
+/// What a chat session works with, besides its transport.
 pub struct Services {
     /// The chat hub.
     pub hub: HubHandle,
@@ -40,13 +44,13 @@ pub struct Services {
     pub shutdown: CancellationToken,
 }
 
-/// Runs one chat connection to its end; errors are logged here, once.
+/// Runs one chat connection to its end, whatever its transport; errors are logged here, once.
 ///
-/// `outbox` is the sending end of the queue the connection writes the hub's frames from
-/// ([`crate::outgoing::attach`]); `gate` is what its handshake may claim.
-pub async fn run(
-    mut session: Session,
-    stream: MessageStream,
+/// `outbox` is the sending end of the queue the transport's response body writes the hub's
+/// frames from ([`crate::outgoing::attach`], [`crate::fallback`]); `gate` is what its
+/// handshake may claim.
+pub(crate) async fn run<L: Link>(
+    mut link: L,
     outbox: mpsc::Sender<Frame>,
     services: Services,
     gate: Gate,
@@ -66,13 +70,12 @@ pub async fn run(
             client_id: None,
         };
         if let Ok(json) = shared::encode(&refusal) {
-            let _ = session.text(json).await;
+            let _ = link.text(json.into()).await;
         }
         metrics.closed(Endpoint::Chat, Some(close::UNAUTHENTICATED), true);
-        let _ = session.close(Some(unauthenticated())).await;
+        link.close(Some(unauthenticated())).await;
         return;
     }
-    let stream = ws::aggregate(stream, &config);
     // A child of the shutdown token: one signal to watch per wake-up instead of two (which
     // of the two fired is told apart afterwards).
     let kick = shutdown.child_token();
@@ -82,12 +85,12 @@ pub async fn run(
             tracing::warn!(error = %err, "chat session refused");
             let reason = ws::going_away();
             metrics.closed(Endpoint::Chat, Some(u16::from(reason.code)), true);
-            let _ = session.close(Some(reason)).await;
+            link.close(Some(reason)).await;
             return;
         }
     };
     let mut io = Io {
-        session: &mut session,
+        link: &mut link,
         kick: &kick,
         shutdown: &shutdown,
         metrics: &metrics,
@@ -97,7 +100,7 @@ pub async fn run(
         auth: &auth,
         expiry: None,
     };
-    let ending = drive(&mut io, stream, conn, &hub, &config, &mut login).await;
+    let ending = drive(&mut io, conn, &hub, &config, &mut login).await;
     // Always leave the hub, whatever ended the session (it may be gone on shutdown).
     let _ = hub.disconnect(conn).await;
     let reason = match ending {
@@ -113,29 +116,28 @@ pub async fn run(
         }
     };
     metrics.closed(Endpoint::Chat, close_code(reason.as_ref()), true);
-    // A slow reader's socket may not take even a close frame; don't wait on it forever.
-    let _ = tokio::time::timeout(Duration::from_secs(1), session.close(reason)).await;
+    link.close(reason).await;
 }
 
 /// The session's writes to its own peer, watching the cut-off signal while a write waits on a
-/// full socket.
-struct Io<'a> {
-    session: &'a mut Session,
+/// full connection.
+struct Io<'a, L> {
+    link: &'a mut L,
     kick: &'a CancellationToken,
     shutdown: &'a CancellationToken,
     metrics: &'a Metrics,
 }
 
-impl Io<'_> {
-    async fn text(&mut self, frame: impl Into<bytestring::ByteString>) -> Result<(), SessionError> {
+impl<L: Link> Io<'_, L> {
+    async fn text(&mut self, frame: impl Into<ByteString>) -> Result<(), SessionError> {
         let frame = frame.into();
         let len = frame.len();
         tokio::select! {
-            // The write first: when the socket has room it completes on its first poll, and
-            // the cut-off signals are then never polled (registering and dropping their
+            // The write first: when the connection has room it completes on its first poll,
+            // and the cut-off signals are then never polled (registering and dropping their
             // waiters cost more than the write itself in a busy room).
             biased;
-            result = self.session.text(frame) => {
+            result = self.link.text(frame) => {
                 result?;
                 self.metrics.sent(Endpoint::Chat, len);
                 Ok(())
@@ -174,30 +176,23 @@ impl Io<'_> {
             message,
             client_id,
         };
-        match shared::encode(&event) {
-            Ok(json) => self.text(json).await,
-            Err(err) => {
-                tracing::error!(error = %err, "cannot encode an error event");
-                Ok(())
-            }
-        }
+        self.event(&event).await
     }
 }
 
 /// The session loop.
-async fn drive(
-    io: &mut Io<'_>,
-    mut stream: AggregatedMessageStream,
+async fn drive<L: Link>(
+    io: &mut Io<'_, L>,
     conn: ConnId,
     hub: &HubHandle,
     config: &Config,
     login: &mut Login<'_>,
 ) -> Result<Ending, SessionError> {
-    let mut heartbeat = Heartbeat::new(config.heartbeat_interval, config.client_timeout);
+    let mut heartbeat = ws::heartbeat(config.heartbeat_interval);
     let mut limiter = RateLimiter::new(config.rate_per_sec, config.rate_burst, Instant::now());
     let mut strikes = 0u32;
     let uploads = config.uploads();
-    // A logged-in socket outlives neither a logout nor a password change by more than this.
+    // A logged-in connection outlives neither a logout nor a password change by more than this.
     let mut recheck = tokio::time::interval_at(
         Instant::now() + config.session_recheck,
         config.session_recheck,
@@ -210,30 +205,23 @@ async fn drive(
                 SessionError::ShuttingDown => Ok(Ending::Close(Some(ws::going_away()))),
                 other => Err(other),
             },
-            message = stream.recv() => {
-                heartbeat.saw_peer();
-                let text = match message {
-                    Some(Ok(AggregatedMessage::Text(text))) => {
+            message = io.link.recv() => {
+                let text = match message? {
+                    Inbound::Text(text) => {
                         io.metrics.received(Endpoint::Chat, text.len());
                         text
                     }
-                    Some(Ok(AggregatedMessage::Binary(bytes))) => {
+                    Inbound::Binary(bytes) => {
                         io.metrics.received(Endpoint::Chat, bytes.len());
                         let message = format!("binary frames are not part of {}; send JSON text", shared::SUBPROTOCOL);
                         io.error(ErrorCode::BinaryNotSupported, message, None).await?;
                         continue;
                     }
-                    Some(Ok(AggregatedMessage::Ping(payload))) => {
-                        io.session.pong(&payload).await?;
-                        continue;
-                    }
-                    Some(Ok(AggregatedMessage::Pong(_))) => continue,
-                    Some(Ok(AggregatedMessage::Close(reason))) => {
+                    Inbound::Close(reason) => {
                         io.metrics.closed(Endpoint::Chat, close_code(reason.as_ref()), false);
                         return Ok(Ending::Close(reason));
                     }
-                    Some(Err(err)) => return Err(err.into()),
-                    None => return Ok(Ending::Vanished),
+                    Inbound::Vanished => return Ok(Ending::Vanished),
                 };
                 // Counted before the hub sees anything; a refused message is parsed only to
                 // return its client_id, so the sender can mark it failed.
@@ -292,12 +280,7 @@ async fn drive(
                     return Ok(Ending::Close(Some(unauthenticated())));
                 }
             }
-            () = heartbeat.tick() => {
-                if heartbeat.peer_is_silent() {
-                    return Err(SessionError::HeartbeatTimeout);
-                }
-                io.session.ping(b"").await?;
-            }
+            _ = heartbeat.tick() => io.link.heartbeat().await?,
         }
     }
 }

@@ -335,6 +335,18 @@ pub struct Joiner {
     pub nick: Nick,
 }
 
+/// A page of a room's members, sorted by [`Nick::key`] (cluster mode: from the shared
+/// presence).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberPage {
+    /// How many members the room has (for a join's page; 0 where not asked).
+    pub count: u32,
+    /// At most [`shared::MEMBER_PAGE`] of them.
+    pub members: Vec<Nick>,
+    /// Whether more follow the last one.
+    pub more: bool,
+}
+
 /// Which of a user's direct messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DirectRange {
@@ -376,8 +388,9 @@ pub enum Answer {
         more_before: bool,
         /// The log's epoch.
         epoch: Epoch,
-        /// The room's members (cluster mode, for a join's read; see [`Read::Room`]).
-        members: Option<Vec<Nick>>,
+        /// The room's member count and first members (cluster mode, for a join's read; see
+        /// [`Read::Room`]).
+        members: Option<MemberPage>,
     },
     /// Direct messages, oldest first.
     Direct {
@@ -446,7 +459,7 @@ pub enum Event<C> {
         room: RoomName,
         /// The user key of who caused it.
         user: String,
-        /// The event (`member_joined`, `member_left`, `typing`, `renamed`).
+        /// The event (`presence`, `typing`, `renamed`).
         event: shared::ServerMsg,
     },
     /// This node's entries in the shared presence are gone (cluster mode: Redis was wiped,
@@ -466,6 +479,13 @@ pub enum Event<C> {
         ctx: C,
         /// Every room with members, sorted by name.
         rooms: Result<Vec<shared::RoomInfo>, String>,
+    },
+    /// The answer to a member page request (cluster mode).
+    Members {
+        /// The context given with the request.
+        ctx: C,
+        /// The page.
+        page: Result<MemberPage, String>,
     },
 }
 

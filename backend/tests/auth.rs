@@ -126,7 +126,7 @@ async fn session_ended(chat: &mut Chat) {
                 assert_eq!(code, ErrorCode::Unauthenticated);
                 break;
             }
-            ServerMsg::MemberJoined { .. } | ServerMsg::MemberLeft { .. } => {}
+            ServerMsg::Presence { .. } => {}
             other => panic!("expected an unauthenticated error, got {other:?}"),
         }
     }

@@ -89,6 +89,7 @@ async fn hello_welcomes_and_joins_the_default_room() {
         alice.recv().await,
         ServerMsg::Joined {
             room: "lobby".parse().unwrap(),
+            count: 1,
             members: nicks(&["Alice"])
         }
     );
@@ -100,7 +101,7 @@ async fn message_reaches_room_members_only_sender_included() {
     let mut alice = server.chat_as("alice", &["rust"]).await;
     let mut bob = server.chat_as("bob", &["rust"]).await;
     let mut carol = server.chat_as("carol", &["go"]).await;
-    assert!(matches!(alice.recv().await, ServerMsg::MemberJoined { .. }));
+    assert!(matches!(alice.recv().await, ServerMsg::Presence { .. }));
 
     alice.say("rust", "안녕 rustaceans", "m1").await;
     let echo = expect_said(&mut alice, "rust", "alice", "안녕 rustaceans").await;
@@ -126,7 +127,7 @@ async fn one_connection_chats_in_several_rooms() {
     let server = TestServer::spawn(config());
     let mut alice = server.chat_as("alice", &["a", "b"]).await;
     let mut bob = server.chat_as("bob", &["b"]).await;
-    assert!(matches!(alice.recv().await, ServerMsg::MemberJoined { .. }));
+    assert!(matches!(alice.recv().await, ServerMsg::Presence { .. }));
     alice.say("a", "in a", "1").await;
     alice.say("b", "in b", "2").await;
     expect_said(&mut alice, "a", "alice", "in a").await;
@@ -156,16 +157,11 @@ async fn join_gives_members_then_presence_events_follow() {
         bob.recv().await,
         ServerMsg::Joined {
             room: "lobby".parse().unwrap(),
+            count: 2,
             members: nicks(&["alice", "bob"])
         }
     );
-    assert_eq!(
-        alice.recv().await,
-        ServerMsg::MemberJoined {
-            room: "lobby".parse().unwrap(),
-            user: nick("bob")
-        }
-    );
+    assert_eq!(common::presence(&alice.recv().await), "lobby +bob");
     bob.send(&ClientMsg::Leave {
         room: "lobby".parse().unwrap(),
     })
@@ -176,24 +172,12 @@ async fn join_gives_members_then_presence_events_follow() {
             room: "lobby".parse().unwrap()
         }
     );
-    assert_eq!(
-        alice.recv().await,
-        ServerMsg::MemberLeft {
-            room: "lobby".parse().unwrap(),
-            user: nick("bob")
-        }
-    );
+    assert_eq!(common::presence(&alice.recv().await), "lobby -bob");
     // Disconnecting is leaving too.
     let mut carol = server.chat_as("carol", &[]).await;
-    assert!(matches!(alice.recv().await, ServerMsg::MemberJoined { .. }));
+    assert!(matches!(alice.recv().await, ServerMsg::Presence { .. }));
     within(carol.ws.close(None)).await.unwrap();
-    assert_eq!(
-        alice.recv().await,
-        ServerMsg::MemberLeft {
-            room: "lobby".parse().unwrap(),
-            user: nick("carol")
-        }
-    );
+    assert_eq!(common::presence(&alice.recv().await), "lobby -carol");
 }
 
 #[actix_web::test]
@@ -201,10 +185,7 @@ async fn two_tabs_of_one_user_are_one_member() {
     let server = TestServer::spawn(config());
     let mut watcher = server.chat_as("watcher", &[]).await;
     let mut tab1 = server.chat_with_token("Dana", token_for("dana"), &[]).await;
-    assert!(matches!(
-        watcher.recv().await,
-        ServerMsg::MemberJoined { .. }
-    ));
+    assert!(matches!(watcher.recv().await, ServerMsg::Presence { .. }));
     // Same nickname (any case) and token: the same user, not a duplicate.
     let mut tab2 = server.chat_socket().await;
     tab2.send(&ClientMsg::Hello {
@@ -229,6 +210,7 @@ async fn two_tabs_of_one_user_are_one_member() {
         tab2.recv().await,
         ServerMsg::Joined {
             room: "lobby".parse().unwrap(),
+            count: 2,
             members: nicks(&["Dana", "watcher"])
         }
     );
@@ -242,13 +224,7 @@ async fn two_tabs_of_one_user_are_one_member() {
     within(tab1.ws.close(None)).await.unwrap();
     watcher.expect_silence(QUIET).await;
     within(tab2.ws.close(None)).await.unwrap();
-    assert_eq!(
-        watcher.recv().await,
-        ServerMsg::MemberLeft {
-            room: "lobby".parse().unwrap(),
-            user: nick("Dana")
-        }
-    );
+    assert_eq!(common::presence(&watcher.recv().await), "lobby -Dana");
 }
 
 #[actix_web::test]
@@ -290,7 +266,7 @@ async fn rename_propagates_and_respects_uniqueness() {
     let mut alice = server.chat_as("alice", &[]).await;
     let mut bob = server.chat_as("bob", &[]).await;
     let mut loner = server.chat_as("loner", &["elsewhere"]).await;
-    assert!(matches!(alice.recv().await, ServerMsg::MemberJoined { .. }));
+    assert!(matches!(alice.recv().await, ServerMsg::Presence { .. }));
     bob.send(&ClientMsg::Rename {
         nick: nick("ALICE"),
     })
@@ -325,13 +301,7 @@ async fn rename_propagates_and_respects_uniqueness() {
         ServerMsg::Welcome { user, .. } => assert_eq!(user, nick("bob")),
         other => panic!("expected welcome as bob, got {other:?}"),
     }
-    assert_eq!(
-        loner.recv().await,
-        ServerMsg::MemberJoined {
-            room: "elsewhere".parse().unwrap(),
-            user: nick("bob")
-        }
-    );
+    assert_eq!(common::presence(&loner.recv().await), "elsewhere +bob");
 }
 
 #[actix_web::test]
@@ -339,7 +309,7 @@ async fn typing_is_announced_once_and_expires_on_its_own() {
     let server = TestServer::spawn(config());
     let mut alice = server.chat_as("alice", &[]).await;
     let mut bob = server.chat_as("bob", &[]).await;
-    assert!(matches!(alice.recv().await, ServerMsg::MemberJoined { .. }));
+    assert!(matches!(alice.recv().await, ServerMsg::Presence { .. }));
     let typing = ClientMsg::Typing {
         room: "lobby".parse().unwrap(),
     };
@@ -371,7 +341,7 @@ async fn direct_message_reaches_both_users_on_every_tab_and_nobody_else() {
     let mut bob2 = server.chat_as("bob", &["b"]).await;
     let mut carol = server.chat_as("carol", &["a"]).await;
     for tab in [&mut alice1, &mut alice2] {
-        assert!(matches!(tab.recv().await, ServerMsg::MemberJoined { .. }));
+        assert!(matches!(tab.recv().await, ServerMsg::Presence { .. }));
     }
     alice1
         .send(&ClientMsg::Direct {
@@ -419,7 +389,7 @@ async fn rooms_are_listed_with_member_counts() {
     let mut alice = server.chat_as("alice", &["lobby", "rust"]).await;
     let _alice_tab = server.chat_as("alice", &["rust"]).await;
     let _bob = server.chat_as("bob", &["rust"]).await;
-    assert!(matches!(alice.recv().await, ServerMsg::MemberJoined { .. }));
+    assert!(matches!(alice.recv().await, ServerMsg::Presence { .. }));
     alice.send(&ClientMsg::ListRooms).await;
     let room = |name: &str, members| RoomInfo {
         name: name.parse().unwrap(),
@@ -469,7 +439,7 @@ async fn every_bad_input_gets_a_typed_error_and_nobody_else_notices() {
     let server = TestServer::spawn(config());
     let mut alice = server.chat_as("alice", &[]).await;
     let mut bob = server.chat_as("bob", &[]).await;
-    assert!(matches!(alice.recv().await, ServerMsg::MemberJoined { .. }));
+    assert!(matches!(alice.recv().await, ServerMsg::Presence { .. }));
     let cases = [
         ("{not json", ErrorCode::Malformed),
         (r#"["say"]"#, ErrorCode::UnknownType),
@@ -895,9 +865,7 @@ async fn slow_reader_is_dropped_with_1013_memory_stays_bounded_and_everyone_else
     slow.send_text(&shared::encode(&hello).unwrap()).await;
     for chat in [&mut sender, &mut watcher] {
         loop {
-            if let ServerMsg::MemberJoined { user, .. } = chat.recv().await
-                && user.as_str() == "slow"
-            {
+            if common::arrived(&chat.recv().await, "slow") {
                 break;
             }
         }
@@ -919,7 +887,7 @@ async fn slow_reader_is_dropped_with_1013_memory_stays_bounded_and_everyone_else
                         assert_eq!(client_id.as_str(), format!("m{i}"), "a message was lost");
                         break;
                     }
-                    ServerMsg::MemberLeft { user, .. } if user.as_str() == "slow" => {
+                    ref event if common::departed(event, "slow") => {
                         slow_left_at.get_or_insert(i);
                     }
                     other => panic!("unexpected {other:?}"),
@@ -973,17 +941,15 @@ async fn silent_chat_client_is_dropped_and_leaves_its_rooms() {
         jwt: None,
     };
     silent.send_text(&shared::encode(&hello).unwrap()).await;
-    assert!(matches!(
-        watcher.recv().await,
-        ServerMsg::MemberJoined { .. }
-    ));
-    assert_eq!(
-        watcher.recv().await,
-        ServerMsg::MemberLeft {
-            room: "lobby".parse().unwrap(),
-            user: nick("silent")
+    // Its arrival and departure may fall in one presence window: then only the departure
+    // is told (each user as they ended).
+    loop {
+        let event = watcher.recv().await;
+        assert!(matches!(event, ServerMsg::Presence { .. }), "{event:?}");
+        if common::departed(&event, "silent") {
+            break;
         }
-    );
+    }
     let code = silent.read_until_close(Duration::from_secs(5)).await;
     assert_eq!(code, close::HEARTBEAT_TIMEOUT);
 }
@@ -993,22 +959,13 @@ async fn close_without_a_code_is_answered_in_kind_and_leaves_the_rooms() {
     let server = TestServer::spawn(config());
     let mut watcher = server.chat_as("watcher", &[]).await;
     let mut leaver = server.chat_as("leaver", &[]).await;
-    assert!(matches!(
-        watcher.recv().await,
-        ServerMsg::MemberJoined { .. }
-    ));
+    assert!(matches!(watcher.recv().await, ServerMsg::Presence { .. }));
     within(leaver.ws.send(Message::Close(None))).await.unwrap();
     assert_eq!(
         common::next_message(&mut leaver.ws).await,
         Message::Close(None)
     );
-    assert_eq!(
-        watcher.recv().await,
-        ServerMsg::MemberLeft {
-            room: "lobby".parse().unwrap(),
-            user: nick("leaver")
-        }
-    );
+    assert_eq!(common::presence(&watcher.recv().await), "lobby -leaver");
 }
 
 #[actix_web::test]
@@ -1043,18 +1000,9 @@ async fn a_connection_that_vanishes_leaves_its_rooms_at_once() {
     let server = TestServer::spawn(config());
     let mut watcher = server.chat_as("watcher", &[]).await;
     let leaver = server.chat_as("leaver", &[]).await;
-    assert!(matches!(
-        watcher.recv().await,
-        ServerMsg::MemberJoined { .. }
-    ));
+    assert!(matches!(watcher.recv().await, ServerMsg::Presence { .. }));
     // No close frame: the TCP connection just ends. The heartbeat timeout is 30 s here, so
     // only the connection's end can make the session notice within `within`'s limit.
     drop(leaver);
-    assert_eq!(
-        watcher.recv().await,
-        ServerMsg::MemberLeft {
-            room: "lobby".parse().unwrap(),
-            user: nick("leaver")
-        }
-    );
+    assert_eq!(common::presence(&watcher.recv().await), "lobby -leaver");
 }

@@ -633,7 +633,7 @@ async fn a_write_that_fails_is_an_error_to_the_sender_and_reaches_nobody() {
     assert_eq!(carol.history["lobby"].1.len(), stored.min(50));
     assert!(matches!(
         alice.chat.recv().await,
-        ServerMsg::MemberJoined { .. }
+        ServerMsg::Presence { .. }
     ));
     alice.chat.send(&ClientMsg::ListRooms).await;
     assert!(matches!(alice.chat.recv().await, ServerMsg::Rooms { .. }));

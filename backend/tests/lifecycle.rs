@@ -127,23 +127,8 @@ async fn shutdown_refuses_upgrades_and_readiness_during_the_drain_and_ends_at_th
         ..TestServer::fast_config()
     };
     let server = TestServer::spawn(config.clone());
-    // An echo peer that sends and never reads: once its socket is full, its session waits on
-    // a write and cannot say goodbye, so only the timeout ends the drain.
-    let mut stuck =
-        RawSocket::connect_with_receive_buffer(server.addr, paths::WS_ECHO, None, 4096).await;
-    // More than the buffers on the way back can hold, several times.
-    let payload = vec![0u8; 60_000];
-    let count = common::messages_to_overflow(payload.len());
-    let frames: Vec<u8> = (0..count)
-        .flat_map(|_| common::masked_frame(true, common::opcode::BINARY, &payload))
-        .collect();
-    // The server stops reading once its echoes back up: the write stalls, which is the sign.
-    let written = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::io::AsyncWriteExt::write_all(&mut stuck.stream, &frames),
-    )
-    .await;
-    assert!(written.is_err(), "the server read everything: not stuck");
+    // An echo peer that never reads: only the timeout ends the drain.
+    let _stuck = common::stuck_echo_socket(server.addr).await;
     let started = std::time::Instant::now();
     server.shutdown.cancel();
 

@@ -14,6 +14,8 @@
 //! - `process.rs`: the servers as pinned processes; CPU time and memory from /proc.
 //! - `workloads.rs`: W1 echo, W2 room fan-out, W3 idle connections, W4 fan-out across two
 //!   nodes sharing a Redis.
+//! - `transports.rs`: W6, our WebSocket against our HTTP fallbacks (SSE + POST,
+//!   long-polling + POST): echo round trip, bytes per message, idle clients' cost.
 //! - `report.rs`: the Markdown tables, ratios and the SVG chart.
 
 // A benchmark reports by printing and stops at the first failure.
@@ -22,6 +24,7 @@
 mod dialect;
 mod process;
 mod report;
+mod transports;
 mod wire;
 mod workloads;
 
@@ -43,6 +46,11 @@ struct Plan {
     cluster_senders: Vec<usize>,
     /// W4's offered loads: W2's, with lighter ones first (socket.io over Redis is slower).
     cluster_offered: Vec<f64>,
+    /// W6: echoes per transport, idle clients per transport, and the idle window (one
+    /// long-poll cycle, 25 s, and a few heartbeats).
+    transport_echoes: usize,
+    transport_idle: usize,
+    idle_window: Duration,
 }
 
 /// Nodes in W4's cluster (each server: its own processes, one shared Redis).
@@ -67,6 +75,9 @@ impl Plan {
                 2_000.0, 5_000.0, 10_000.0, 25_000.0, 50_000.0, 100_000.0, 150_000.0, 300_000.0,
                 600_000.0,
             ],
+            transport_echoes: 1000,
+            transport_idle: 1000,
+            idle_window: Duration::from_secs(30),
         }
     }
 
@@ -81,6 +92,9 @@ impl Plan {
             idle: 50,
             cluster_senders: vec![2],
             cluster_offered: vec![400.0],
+            transport_echoes: 20,
+            transport_idle: 10,
+            idle_window: Duration::from_millis(500),
         }
     }
 }
@@ -93,7 +107,7 @@ struct Args {
     core: String,
     /// Only the server whose name starts with this (for profiling one under load).
     only_server: Option<String>,
-    /// Only this workload (`w1`, `w2`, `w3`, `w4`).
+    /// Only this workload (`w1`, `w2`, `w3`, `w4`, `w6`).
     only_workload: Option<String>,
 }
 
@@ -124,7 +138,7 @@ fn args() -> Result<Args, String> {
     if args.backend.as_os_str().is_empty() || args.peers.as_os_str().is_empty() {
         return Err(
             "usage: bench --backend PATH --peers DIR [--out DIR] [--smoke] [--server-core N] \
-             [--only-server ours|ws|socket.io] [--only-workload w1|w2|w3|w4]"
+             [--only-server ours|ws|socket.io] [--only-workload w1|w2|w3|w4|w6]"
                 .into(),
         );
     }
@@ -227,6 +241,26 @@ async fn run(args: &Args) -> Result<(), String> {
             )
             .await?;
             results.cluster.push((server, plan.members, senders, steps));
+        }
+    }
+    // W6: ours only (the peers have no SSE; socket.io's polling is its own protocol).
+    let ours_wanted = args
+        .only_server
+        .as_deref()
+        .is_none_or(|only| Server::Ours.name().starts_with(only));
+    if wanted("w6") && ours_wanted {
+        eprintln!("bench: W6 transports …");
+        let process = Process::start(Server::Ours, &setup)?;
+        for transport in transports::Transport::ALL {
+            let echo = transports::echo(process.addr, transport, plan.transport_echoes).await?;
+            results.transports.push(echo);
+        }
+        for transport in transports::Transport::ALL {
+            // A fresh server per transport, so each is measured from the same baseline.
+            let process = Process::start(Server::Ours, &setup)?;
+            let cost = transports::idle(&process, transport, plan.transport_idle, plan.idle_window)
+                .await?;
+            results.transport_idle.push(cost);
         }
     }
     let markdown = report::markdown(&results, args.smoke);

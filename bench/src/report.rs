@@ -19,6 +19,10 @@ pub struct Results {
     pub idle: Vec<(Server, Idle)>,
     /// W4: server, members, senders, steps (two nodes and a Redis).
     pub cluster: Vec<FanoutRun>,
+    /// W6: echo over each of our transports.
+    pub transports: Vec<crate::transports::TransportEcho>,
+    /// W6: idle clients of each of our transports.
+    pub transport_idle: Vec<crate::transports::IdleCost>,
 }
 
 /// One fan-out run: server, members, senders, steps.
@@ -344,6 +348,7 @@ pub fn markdown(results: &Results, smoke: bool) -> String {
     }
 
     cluster_section(w, results);
+    transports_section(w, results);
 
     let _ = writeln!(w, "\n## Targets (issue #6)\n");
     let _ = writeln!(w, "| target | measured | met |");
@@ -648,6 +653,74 @@ fn per_server(value: impl Fn(Server) -> Option<f64>) -> Vec<(Server, f64)> {
         .iter()
         .filter_map(|&s| value(s).map(|v| (s, v)))
         .collect()
+}
+
+/// W6: our three transports, each against our WebSocket in the same run.
+fn transports_section(w: &mut String, results: &Results) {
+    if results.transports.is_empty() && results.transport_idle.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        w,
+        "\n## W6: our transports (WebSocket, SSE + POST, long-polling + POST)\n"
+    );
+    let _ = writeln!(
+        w,
+        "Echo, one message at a time over one client (`/ws/echo`, `/sse/echo`, `/poll/echo` \
+         with `/send`); bytes counted on the client's TCP streams, both ways, request lines, \
+         headers and chunk framing included (the WebSocket's own handshake excluded, as the \
+         SSE stream's and the first poll's are).\n"
+    );
+    let _ = writeln!(
+        w,
+        "| transport | echoes | p50 µs | p99 µs | bytes per message | vs WebSocket |"
+    );
+    let _ = writeln!(w, "|---|---:|---:|---:|---:|---|");
+    let ws = results
+        .transports
+        .iter()
+        .find(|t| t.transport == crate::transports::Transport::WebSocket);
+    for echo in &results.transports {
+        let versus = ws.map_or("–".to_owned(), |ws| {
+            format!(
+                "{:.1}x the time, {:.1}x the bytes",
+                echo.p50_us as f64 / ws.p50_us.max(1) as f64,
+                echo.bytes_per_message / ws.bytes_per_message.max(1.0)
+            )
+        });
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} | {:.0} | {versus} |",
+            echo.transport.name(),
+            echo.echoes,
+            echo.p50_us,
+            echo.p99_us,
+            echo.bytes_per_message
+        );
+    }
+    let _ = writeln!(
+        w,
+        "\nIdle chat clients (connected, not identified) held for a window that covers the \
+         heartbeats and one long-poll cycle (a poll waits 25 s, then the client polls again); \
+         a fresh server per transport.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| transport | clients open | server KB per client | server CPU µs per client per s | window |"
+    );
+    let _ = writeln!(w, "|---|---:|---:|---:|---:|");
+    for idle in &results.transport_idle {
+        let _ = writeln!(
+            w,
+            "| {} | {} / {} | {:.2} | {:.3} | {} s |",
+            idle.transport.name(),
+            idle.open,
+            idle.clients,
+            idle.kb_per_client,
+            idle.cpu_us_per_client_s,
+            idle.window.as_secs_f64()
+        );
+    }
 }
 
 #[cfg(test)]

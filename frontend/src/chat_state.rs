@@ -74,8 +74,20 @@ pub struct Line {
 /// A room as this tab sees it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RoomView {
-    /// Members, by nickname.
-    pub members: BTreeSet<Nick>,
+    /// The members this tab has loaded, by nickname key: the room's list from its start
+    /// (pages in the server's order), kept current by `presence`. In a big room only a part
+    /// of it; see `members_upto`.
+    pub members: BTreeMap<String, Nick>,
+    /// How many members the room has: the server's count, not `members.len()`.
+    pub member_count: u32,
+    /// The key of the last member loaded while the list is partial: joins past it are left
+    /// to the pages still to come (the server sends only those up to it in a big room).
+    /// `None`: the whole list is here.
+    pub members_upto: Option<String>,
+    /// A page of members has been asked for and not answered yet.
+    pub members_loading: bool,
+    /// The member search in progress, if any.
+    pub member_search: Option<MemberSearch>,
     /// Lines, oldest first.
     pub lines: Vec<Line>,
     /// Who is typing, with when (page clock, ms) the indicator lapses if no stop arrives.
@@ -91,6 +103,57 @@ pub struct RoomView {
     pub more_before: bool,
     /// A "load older" request is out.
     pub loading_older: bool,
+}
+
+impl RoomView {
+    /// Adds a page of the member list that continues what is loaded; `more` or a count
+    /// beyond what is loaded leaves the list partial.
+    fn add_members(&mut self, page: Vec<Nick>, count: u32) {
+        let last = page.last().map(Nick::key);
+        self.members.extend(page.into_iter().map(|m| (m.key(), m)));
+        let partial = usize::try_from(count).is_ok_and(|count| self.members.len() < count);
+        self.members_upto = last.filter(|_| partial);
+    }
+
+    /// A `members` answer: the next page of the list, or of the search under way. An answer
+    /// to anything else (a search since replaced, a page from before a rejoin) is dropped.
+    fn members_listed(&mut self, after: Option<Nick>, prefix: &str, page: Vec<Nick>, more: bool) {
+        if prefix.is_empty() {
+            let last_loaded = self.members.keys().next_back().cloned();
+            if !self.members_loading || after.map(|a| a.key()) != last_loaded {
+                return;
+            }
+            self.members_loading = false;
+            let last = page.last().map(Nick::key);
+            self.members.extend(page.into_iter().map(|m| (m.key(), m)));
+            self.members_upto = if more { last.or(last_loaded) } else { None };
+            return;
+        }
+        let Some(search) = self.member_search.as_mut() else {
+            return;
+        };
+        let continues = after.map(|a| a.key()) == search.found.last().map(Nick::key);
+        if search.prefix != prefix || !search.loading || !continues {
+            return;
+        }
+        search.loading = false;
+        search.found.extend(page);
+        search.more = more;
+    }
+}
+
+/// A search among a room's members by nickname prefix: a snapshot, not kept current by
+/// `presence` (the full list is).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemberSearch {
+    /// What the nicknames start with, as typed.
+    pub prefix: String,
+    /// The matches found so far, sorted by key.
+    pub found: Vec<Nick>,
+    /// Whether more matches follow the last one.
+    pub more: bool,
+    /// A page of matches has been asked for and not answered yet.
+    pub loading: bool,
 }
 
 /// Everything the chat page shows.
@@ -311,6 +374,61 @@ impl ChatState {
         }
     }
 
+    /// The request for the current room's next page of members (or of search matches while
+    /// a search is on), if there is one and none is out yet.
+    pub fn load_more_members(&mut self) -> Option<ClientMsg> {
+        let Some(Target::Room(room)) = self.current.clone() else {
+            return None;
+        };
+        let view = self.rooms.get_mut(&room)?;
+        let (after, prefix) = match &mut view.member_search {
+            Some(search) => {
+                if !search.more || search.loading {
+                    return None;
+                }
+                search.loading = true;
+                (search.found.last().cloned(), search.prefix.clone())
+            }
+            None => {
+                if view.members_upto.is_none() || view.members_loading {
+                    return None;
+                }
+                view.members_loading = true;
+                (view.members.values().next_back().cloned(), String::new())
+            }
+        };
+        Some(ClientMsg::Members {
+            room,
+            after,
+            prefix,
+        })
+    }
+
+    /// Starts a search of the current room's members for nicknames beginning with `prefix`
+    /// (ends it when `prefix` is blank): the request for the first page of matches.
+    pub fn search_members(&mut self, prefix: &str) -> Option<ClientMsg> {
+        let Some(Target::Room(room)) = self.current.clone() else {
+            return None;
+        };
+        let view = self.rooms.get_mut(&room)?;
+        let prefix = prefix.trim();
+        if prefix.is_empty() {
+            view.member_search = None;
+            return None;
+        }
+        view.member_search = Some(MemberSearch {
+            prefix: prefix.to_owned(),
+            found: Vec::new(),
+            more: false,
+            loading: true,
+        });
+        Some(ClientMsg::Members {
+            room,
+            after: None,
+            prefix: prefix.to_owned(),
+        })
+    }
+
     /// The rooms to rejoin after a reconnect.
     pub fn joined_rooms(&self) -> Vec<RoomName> {
         self.rooms.keys().cloned().collect()
@@ -443,7 +561,7 @@ impl ChatState {
         let prefix = prefix.to_lowercase();
         self.rooms.get(room).map_or_else(Vec::new, |view| {
             view.members
-                .iter()
+                .values()
                 .filter(|m| !self.is_me(m) && m.key().starts_with(&prefix))
                 .take(5)
                 .cloned()
@@ -664,6 +782,10 @@ impl ChatState {
         for view in self.rooms.values_mut() {
             view.typing.clear();
             view.loading_older = false;
+            view.members_loading = false;
+            if let Some(search) = &mut view.member_search {
+                search.loading = false;
+            }
         }
     }
 
@@ -690,11 +812,20 @@ impl ChatState {
                 self.limits = Some(limits);
                 self.nick_problem = None;
             }
-            ServerMsg::Joined { room, members } => {
+            ServerMsg::Joined {
+                room,
+                count,
+                members,
+            } => {
                 self.invitations.remove(&room);
                 let view = self.rooms.entry(room.clone()).or_default();
+                // A join (or a rejoin after a reconnect) starts the list afresh.
+                view.member_count = count;
+                view.members_loading = false;
+                view.member_search = None;
+                view.members_upto = None;
                 view.members.clear();
-                view.members.extend(members);
+                view.add_members(members, count);
                 if self.current.is_none() {
                     self.current = Some(Target::Room(room));
                 }
@@ -705,15 +836,35 @@ impl ChatState {
                     self.current = self.rooms.keys().next().cloned().map(Target::Room);
                 }
             }
-            ServerMsg::MemberJoined { room, user } => {
+            ServerMsg::Presence {
+                room,
+                count,
+                joined,
+                left,
+            } => {
                 if let Some(view) = self.rooms.get_mut(&room) {
-                    view.members.insert(user);
+                    view.member_count = count;
+                    for user in left {
+                        view.typing.remove(&user);
+                        view.members.remove(&user.key());
+                    }
+                    for user in joined {
+                        let key = user.key();
+                        if view.members_upto.as_ref().is_none_or(|upto| key <= *upto) {
+                            view.members.insert(key, user);
+                        }
+                    }
                 }
             }
-            ServerMsg::MemberLeft { room, user } => {
+            ServerMsg::Members {
+                room,
+                after,
+                prefix,
+                members,
+                more,
+            } => {
                 if let Some(view) = self.rooms.get_mut(&room) {
-                    view.typing.remove(&user);
-                    view.members.remove(&user);
+                    view.members_listed(after, &prefix, members, more);
                 }
             }
             ServerMsg::Renamed { from, to } => self.rename(&from, &to),
@@ -940,8 +1091,12 @@ impl ChatState {
             self.me = Some(to.clone());
         }
         for view in self.rooms.values_mut() {
-            if view.members.remove(from) {
-                view.members.insert(to.clone());
+            // Only a member this tab has loaded is known to be in the room.
+            if view.members.remove(&from.key()).is_some() {
+                let key = to.key();
+                if view.members_upto.as_ref().is_none_or(|upto| key <= *upto) {
+                    view.members.insert(key, to.clone());
+                }
             }
             if let Some(until) = view.typing.remove(from) {
                 view.typing.insert(to.clone(), until);
@@ -1215,7 +1370,8 @@ mod tests {
         state.apply(
             ServerMsg::Joined {
                 room: room("lobby"),
-                members: vec![nick("me"), nick("bob")],
+                count: 2,
+                members: vec![nick("bob"), nick("me")],
             },
             0.0,
         );
@@ -1566,9 +1722,11 @@ mod tests {
     fn presence_typing_and_rename_update_the_view() {
         let mut state = welcomed();
         state.apply(
-            ServerMsg::MemberJoined {
+            ServerMsg::Presence {
                 room: room("lobby"),
-                user: nick("carol"),
+                count: 3,
+                joined: vec![nick("carol")],
+                left: vec![],
             },
             0.0,
         );
@@ -1595,18 +1753,155 @@ mod tests {
             0.0,
         );
         state.apply(
-            ServerMsg::MemberLeft {
+            ServerMsg::Presence {
                 room: room("lobby"),
-                user: nick("bob"),
+                count: 2,
+                joined: vec![],
+                left: vec![nick("bob")],
             },
             0.0,
         );
-        let members: Vec<_> = state.rooms[&room("lobby")]
+        assert_eq!(member_names(&state, "lobby"), ["caroline", "me"]);
+        assert_eq!(state.rooms[&room("lobby")].member_count, 2);
+    }
+
+    fn member_names(state: &ChatState, name: &str) -> Vec<String> {
+        state.rooms[&room(name)]
             .members
-            .iter()
-            .map(Nick::as_str)
-            .collect();
-        assert_eq!(members, ["caroline", "me"]);
+            .values()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    fn names(from: u32, to: u32) -> Vec<Nick> {
+        (from..to).map(|i| nick(&format!("u{i:04}"))).collect()
+    }
+
+    #[test]
+    fn a_big_room_loads_its_members_page_by_page_and_applies_presence_within_them() {
+        let mut state = welcomed();
+        state.apply(
+            ServerMsg::Joined {
+                room: room("big"),
+                count: 120,
+                members: names(0, 50),
+            },
+            0.0,
+        );
+        state.select(Target::Room(room("big")));
+        let view = &state.rooms[&room("big")];
+        assert_eq!((view.member_count, view.members.len()), (120, 50));
+        assert_eq!(view.members_upto.as_deref(), Some("u0049"));
+        // A join past what is loaded waits for its page; one within it shows at once.
+        state.apply(
+            ServerMsg::Presence {
+                room: room("big"),
+                count: 122,
+                joined: vec![nick("u0010a"), nick("zed")],
+                left: vec![nick("u0003")],
+            },
+            0.0,
+        );
+        let view = &state.rooms[&room("big")];
+        assert_eq!(view.member_count, 122);
+        assert!(view.members.contains_key("u0010a") && !view.members.contains_key("zed"));
+        assert!(!view.members.contains_key("u0003"));
+        let next = ClientMsg::Members {
+            room: room("big"),
+            after: Some(nick("u0049")),
+            prefix: String::new(),
+        };
+        assert_eq!(state.load_more_members(), Some(next));
+        assert_eq!(state.load_more_members(), None, "one page at a time");
+        // An answer to something else (an old request) changes nothing.
+        state.apply(
+            ServerMsg::Members {
+                room: room("big"),
+                after: Some(nick("u0020")),
+                prefix: String::new(),
+                members: names(21, 30),
+                more: true,
+            },
+            0.0,
+        );
+        assert_eq!(state.rooms[&room("big")].members.len(), 50);
+        for (after, page, more) in [(49, names(50, 100), true), (99, names(100, 120), false)] {
+            state.apply(
+                ServerMsg::Members {
+                    room: room("big"),
+                    after: Some(nick(&format!("u{after:04}"))),
+                    prefix: String::new(),
+                    members: page,
+                    more,
+                },
+                0.0,
+            );
+            if more {
+                assert!(state.load_more_members().is_some());
+            }
+        }
+        let view = &state.rooms[&room("big")];
+        assert_eq!(view.members.len(), 120);
+        assert_eq!(view.members_upto, None, "the whole list is here");
+        assert_eq!(state.load_more_members(), None);
+        state.apply(
+            ServerMsg::Presence {
+                room: room("big"),
+                count: 123,
+                joined: vec![nick("zed")],
+                left: vec![],
+            },
+            0.0,
+        );
+        assert!(state.rooms[&room("big")].members.contains_key("zed"));
+    }
+
+    #[test]
+    fn a_member_search_pages_its_matches_and_a_new_search_drops_old_answers() {
+        let mut state = welcomed();
+        state.select(Target::Room(room("lobby")));
+        let ask = state.search_members(" u01 ");
+        let expected = ClientMsg::Members {
+            room: room("lobby"),
+            after: None,
+            prefix: "u01".into(),
+        };
+        assert_eq!(ask, Some(expected));
+        state.apply(
+            ServerMsg::Members {
+                room: room("lobby"),
+                after: None,
+                prefix: "u01".into(),
+                members: names(100, 150),
+                more: true,
+            },
+            0.0,
+        );
+        let Some(ClientMsg::Members { after, prefix, .. }) = state.load_more_members() else {
+            panic!("the next page of matches");
+        };
+        assert_eq!((after, prefix.as_str()), (Some(nick("u0149")), "u01"));
+        assert!(state.search_members("u02").is_some());
+        // The answer to the replaced search is dropped.
+        state.apply(
+            ServerMsg::Members {
+                room: room("lobby"),
+                after: Some(nick("u0149")),
+                prefix: "u01".into(),
+                members: names(150, 200),
+                more: false,
+            },
+            0.0,
+        );
+        let search = state.rooms[&room("lobby")].member_search.clone();
+        assert_eq!(search.map(|s| s.found.len()), Some(0));
+        assert_eq!(state.search_members(""), None);
+        assert_eq!(state.rooms[&room("lobby")].member_search, None);
+        assert_eq!(
+            member_names(&state, "lobby"),
+            ["bob", "me"],
+            "the list stays"
+        );
     }
 
     #[test]
@@ -1615,6 +1910,7 @@ mod tests {
         state.apply(
             ServerMsg::Joined {
                 room: room("rust"),
+                count: 1,
                 members: vec![nick("me")],
             },
             0.0,
@@ -1645,6 +1941,7 @@ mod tests {
         state.apply(
             ServerMsg::Joined {
                 room: room("rust"),
+                count: 1,
                 members: vec![nick("me")],
             },
             0.0,
@@ -1760,15 +2057,17 @@ mod tests {
     fn mentions_complete_from_the_room_members() {
         let mut state = welcomed();
         state.apply(
-            ServerMsg::MemberJoined {
+            ServerMsg::Presence {
                 room: room("lobby"),
-                user: nick("Bobby"),
+                count: 3,
+                joined: vec![nick("Bobby")],
+                left: vec![],
             },
             0.0,
         );
         assert_eq!(
             state.mention_suggestions("hi @bo"),
-            [nick("Bobby"), nick("bob")]
+            [nick("bob"), nick("Bobby")]
         );
         assert_eq!(
             state.mention_suggestions("hi @me"),
@@ -1959,6 +2258,7 @@ mod tests {
             state.apply(
                 ServerMsg::Joined {
                     room: room(name),
+                    count: 1,
                     members: vec![nick("me")],
                 },
                 0.0,

@@ -1,9 +1,22 @@
-//! The WebSocket connection: the only module that talks to gloo-net.
+//! The connection to the server: a WebSocket, or when the network breaks WebSocket one of the
+//! HTTP transports ([`crate::http_link`]).
 //!
-//! [`Connection::open`] keeps one socket open to a URL for as long as the handle lives:
-//! it reports [`ConnectionStatus`] in a signal, hands every received text frame to a callback,
-//! sends queued text frames in order, and after a drop reconnects with exponential backoff and
-//! jitter. Dropping the handle closes the socket and ends the task.
+//! [`Connection::open`] keeps one connection open to an endpoint for as long as the handle
+//! lives: it reports [`ConnectionStatus`] in a signal, hands every received text message to a
+//! callback, sends queued messages in order, and after a drop reconnects with exponential
+//! backoff and jitter. Dropping the handle closes the connection and ends the task.
+//!
+//! # Choosing a transport
+//! With [`Choice::Auto`] (the chat) WebSocket is tried first. A transport counts as working
+//! only once the first message arrives (the chat's `welcome`): an accepted but stalled socket
+//! does not. If it cannot open, or nothing has come [`PROBE_TIMEOUT`] after it opened and the
+//! first message was sent, the next is tried at once, without backoff (one that opened and
+//! closed before anything was sent, e.g. a server restart while the user is on the nickname
+//! screen, is not blamed: it is tried again after the backoff). Order:
+//! WebSocket, Server-Sent Events + POST, long-polling + POST. The one that worked keeps the
+//! normal reconnect backoff for the rest of the page's life, and is remembered for a day in
+//! localStorage (per server), so a reload starts with it; after that WebSocket is probed
+//! again.
 
 use std::{cell::Cell, rc::Rc, time::Duration};
 
@@ -15,15 +28,82 @@ use futures::{
 use gloo_net::websocket::{Message, State, WebSocketError, futures::WebSocket};
 use gloo_timers::future::sleep;
 use leptos::prelude::*;
-use shared::close;
+use shared::{close, paths};
+
+use crate::http_link::{Down, HttpLink, Urls};
+
+/// How messages travel between the page and the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// One WebSocket, both ways.
+    WebSocket,
+    /// Server-Sent Events down, POST up.
+    Sse,
+    /// Long-polling down, POST up.
+    LongPoll,
+}
+
+impl Transport {
+    /// Every transport, in the order [`Choice::Auto`] tries them.
+    pub const ALL: [Self; 3] = [Self::WebSocket, Self::Sse, Self::LongPoll];
+
+    /// Its name on the status pill and the Echo page (the same in every language).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::WebSocket => "WebSocket",
+            Self::Sse => "SSE",
+            Self::LongPoll => "long-polling",
+        }
+    }
+
+    /// Its name in localStorage and in `data-` attributes.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::WebSocket => "websocket",
+            Self::Sse => "sse",
+            Self::LongPoll => "long-polling",
+        }
+    }
+
+    fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.key() == key)
+    }
+
+    fn next(self) -> Option<Self> {
+        match self {
+            Self::WebSocket => Some(Self::Sse),
+            Self::Sse => Some(Self::LongPoll),
+            Self::LongPoll => None,
+        }
+    }
+}
+
+/// Which transports a [`Connection`] may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    /// The first that works, remembered (the chat).
+    Auto,
+    /// This one only (the Echo page's selector).
+    Only(Transport),
+}
+
+/// How long a transport may take to deliver its first message before the next is tried.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// How long the remembered transport is used before WebSocket is probed again.
+const REMEMBER_MS: f64 = 24.0 * 3600.0 * 1000.0;
+
+/// With nothing at all from the server for this long (not even a heartbeat), an HTTP link is
+/// taken for dead (a WebSocket has its own heartbeat in the browser).
+const HTTP_SILENCE: Duration = Duration::from_secs(45);
 
 /// What the user should know about the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectionStatus {
-    /// A socket is being opened.
+    /// A connection is being opened.
     Connecting,
-    /// The socket is open; sends go out now.
-    Open,
+    /// The connection is open over this transport; sends go out now.
+    Open(Transport),
     /// The socket closed or could not be opened; another try follows in `retry_in_secs`.
     Closed {
         /// Why, in words for the status bar (e.g. "server shutting down (1001)").
@@ -36,7 +116,7 @@ pub enum ConnectionStatus {
 impl ConnectionStatus {
     /// Whether sends go out immediately.
     pub fn is_open(&self) -> bool {
-        matches!(self, Self::Open)
+        matches!(self, Self::Open(_))
     }
 }
 
@@ -45,8 +125,14 @@ impl ConnectionStatus {
 pub enum ConnectionEvent {
     /// A socket just opened (first time or after a reconnect).
     Opened,
-    /// A text frame arrived.
+    /// A text message arrived.
     Text(String),
+    /// The message queued first among those not yet sent has just been handed to the
+    /// transport (the Echo page times round trips from here).
+    Sent,
+    /// This many bytes crossed the wire, headers and framing included (the Echo page's bytes
+    /// per message).
+    Wire(u64),
     /// The socket closed; whatever was in flight may be lost.
     Closed,
     /// The server closed the socket with 4401: not logged in (or the login expired). Comes
@@ -87,30 +173,31 @@ enum Outgoing {
 const OFFLINE_POLL: Duration = Duration::from_millis(50);
 
 impl Connection {
-    /// Starts connecting to `url` (e.g. `ws://127.0.0.1:8080/ws/echo`) in the background,
-    /// offering the WebSocket subprotocol `protocol` if given.
+    /// Starts connecting to `url` (the WebSocket URL, e.g. `ws://127.0.0.1:8080/ws/echo`; the
+    /// HTTP transports' URLs are derived from it) in the background, offering the WebSocket
+    /// subprotocol `protocol` if given, over the transports `choice` allows.
     ///
-    /// `status` is kept up to date; `on_event` is called for every [`ConnectionEvent`]. Frames
-    /// are only sent on a socket that was open when they were queued: whatever is queued while
-    /// no socket is open is dropped when one opens, so that what the owner sends on
+    /// `status` is kept up to date; `on_event` is called for every [`ConnectionEvent`].
+    /// Messages are only sent on a connection that was open when they were queued: whatever is
+    /// queued while none is open is dropped when one opens, so that what the owner sends on
     /// [`ConnectionEvent::Opened`] (a greeting) goes first.
     pub fn open(
         url: String,
         protocol: Option<&'static str>,
+        choice: Choice,
         status: WriteSignal<ConnectionStatus>,
         on_event: impl Fn(ConnectionEvent) + 'static,
     ) -> Self {
         let (outbox, outbox_rx) = mpsc::unbounded();
         let (task, registration) = AbortHandle::new_pair();
         let offline = Rc::new(Cell::new(false));
-        let run = maintain(
+        let target = Target {
+            urls: http_urls(&url),
             url,
             protocol,
-            status,
-            outbox_rx,
-            on_event,
-            Rc::clone(&offline),
-        );
+            choice,
+        };
+        let run = maintain(target, status, outbox_rx, on_event, Rc::clone(&offline));
         // wasm-bindgen's executor directly: a connection may be opened before (or without)
         // a Leptos mount, which is what initializes Leptos's own spawner.
         wasm_bindgen_futures::spawn_local(Abortable::new(run, registration).map(|_| ()));
@@ -121,13 +208,13 @@ impl Connection {
         }
     }
 
-    /// Queues a text frame; it goes out as soon as a socket is open, in order.
+    /// Queues a text message; it goes out as soon as a connection is open, in order.
     pub fn send(&self, text: String) {
         // The receiver lives as long as the task, which lives as long as `self`.
         let _ = self.outbox.unbounded_send(Outgoing::Text(text));
     }
 
-    /// `true` drops the open socket as a network failure would and keeps the connection
+    /// `true` drops the open connection as a network failure would and keeps the connection
     /// offline; `false` lets it reconnect (after the usual backoff). How the browser tests
     /// take a page offline for as long as they need.
     pub fn set_offline(&self, offline: bool) {
@@ -140,21 +227,95 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        // Aborting drops the task's socket, and gloo-net closes a dropped socket.
+        // Aborting drops the task's link; gloo-net closes a dropped socket, an HttpLink its
+        // stream and requests.
         self.task.abort();
+    }
+}
+
+/// Where a connection goes and how.
+struct Target {
+    url: String,
+    urls: Urls,
+    protocol: Option<&'static str>,
+    choice: Choice,
+}
+
+/// The HTTP transports' URLs of the endpoint whose WebSocket is `ws_url`: `/ws` is the
+/// chat's, `/ws/echo` the echo's.
+fn http_urls(ws_url: &str) -> Urls {
+    let echo = ws_url.ends_with(paths::WS_ECHO);
+    let (sse, poll) = if echo {
+        (paths::SSE_ECHO, paths::POLL_ECHO)
+    } else {
+        (paths::SSE_CHAT, paths::POLL_CHAT)
+    };
+    Urls {
+        sse: crate::api::api_url(ws_url, sse),
+        poll: crate::api::api_url(ws_url, poll),
+        send: crate::api::api_url(ws_url, paths::SEND),
+    }
+}
+
+/// The localStorage key of the transport remembered for the server at `url`.
+fn memory_key(url: &str) -> String {
+    format!("chat.transport {url}")
+}
+
+/// The transport that worked for `url` within the last day, if any.
+fn remembered(url: &str) -> Option<Transport> {
+    let stored = crate::storage()?.get_item(&memory_key(url)).ok()??;
+    let (key, until) = stored.split_once(' ')?;
+    // Whole milliseconds: parsing or printing an f64 pulls kilobytes of float code into the
+    // wasm.
+    let until: u64 = until.parse().ok()?;
+    ((js_sys::Date::now() as u64) < until).then(|| Transport::from_key(key))?
+}
+
+fn remember(url: &str, transport: Transport) {
+    if let Some(storage) = crate::storage() {
+        let until = (js_sys::Date::now() + REMEMBER_MS) as u64;
+        let value = format!("{} {until}", transport.key());
+        let _ = storage.set_item(&memory_key(url), &value);
+    }
+}
+
+/// An open connection, whatever its transport.
+enum Link {
+    Ws(WebSocket),
+    Http(HttpLink),
+}
+
+async fn open_link(target: &Target, transport: Transport) -> Result<Link, String> {
+    match transport {
+        Transport::WebSocket => connect(&target.url, target.protocol).await.map(Link::Ws),
+        Transport::Sse => HttpLink::sse(&target.urls).await.map(Link::Http),
+        Transport::LongPoll => HttpLink::poll(&target.urls).await.map(Link::Http),
     }
 }
 
 /// Connects, pumps, and reconnects until aborted or the outbox is dropped.
 async fn maintain(
-    url: String,
-    protocol: Option<&'static str>,
+    target: Target,
     status: WriteSignal<ConnectionStatus>,
     mut outbox: mpsc::UnboundedReceiver<Outgoing>,
     on_event: impl Fn(ConnectionEvent),
     offline: Rc<Cell<bool>>,
 ) {
     let mut failures: u32 = 0;
+    // Not refreshed while it is used: a day after it was found, WebSocket gets its chance.
+    let from_memory = match target.choice {
+        Choice::Only(_) => None,
+        Choice::Auto => remembered(&target.url),
+    };
+    let first = match target.choice {
+        Choice::Only(transport) => transport,
+        Choice::Auto => from_memory.unwrap_or(Transport::WebSocket),
+    };
+    let mut transport = first;
+    // The transport that has worked in this page, once one has.
+    let mut proven = matches!(target.choice, Choice::Only(_)).then_some(first);
+    let mut blameless = false;
     loop {
         while offline.get() {
             status.set(ConnectionStatus::Closed {
@@ -164,26 +325,67 @@ async fn maintain(
             sleep(OFFLINE_POLL).await;
         }
         status.set(ConnectionStatus::Connecting);
-        let reason = match connect(&url, protocol).await {
-            Ok(socket) => {
-                failures = 0;
-                // Stale frames (queued while offline) must not overtake the greeting.
+        let probing = proven.is_none();
+        // While probing, opening counts against the same deadline: a stream that never
+        // names its session (a buffering proxy) is given up like a stalled socket.
+        let opened = if probing {
+            match select(
+                open_link(&target, transport).boxed_local(),
+                sleep(PROBE_TIMEOUT),
+            )
+            .await
+            {
+                Either::Left((opened, _)) => opened,
+                Either::Right(_) => Err(crate::i18n::words().unreachable.to_owned()),
+            }
+        } else {
+            open_link(&target, transport).await
+        };
+        let reason = match opened {
+            Ok(link) => {
+                // Stale messages (queued while offline) must not overtake the greeting.
                 while outbox.try_recv().is_ok() {}
-                status.set(ConnectionStatus::Open);
+                status.set(ConnectionStatus::Open(transport));
                 on_event(ConnectionEvent::Opened);
-                let ended = pump(socket, &mut outbox, &on_event).await;
+                // Remembered as soon as the first message arrives (the page may be closed
+                // while the connection is still up).
+                let memory = (probing && from_memory != Some(transport))
+                    .then_some((target.url.as_str(), transport));
+                let ended = pump(link, &mut outbox, &on_event, probing, memory).await;
                 on_event(ConnectionEvent::Closed);
-                match ended {
-                    PumpEnd::OwnerGone => return,
-                    PumpEnd::Closed(reason) => reason,
+                if ended.delivered {
+                    failures = 0;
+                    proven.get_or_insert(transport);
+                }
+                // Opened, and closed before anything was asked of it (a server restart
+                // while the user is still on the nickname screen): not this transport's
+                // fault, so it is tried again after the usual backoff.
+                blameless = !ended.delivered && !ended.asked;
+                match ended.end {
+                    End::OwnerGone => return,
+                    End::Closed(reason) => reason,
                 }
             }
             Err(reason) => reason,
         };
+        if proven.is_none() && !std::mem::take(&mut blameless) {
+            // Still looking: the next transport at once; after the last, back off and start
+            // over with WebSocket.
+            if let Some(next) = transport.next() {
+                log::info!(
+                    "{} failed ({reason}); trying {}",
+                    transport.label(),
+                    next.label()
+                );
+                transport = next;
+                continue;
+            }
+            transport = Transport::WebSocket;
+        }
         failures = failures.saturating_add(1);
         let delay = backoff_delay(failures, js_sys::Math::random());
         log::info!(
-            "websocket closed ({reason}); retrying in {} ms",
+            "connection closed ({reason}); retrying in {} ms",
             delay.as_millis()
         );
         count_down(delay, &reason, status).await;
@@ -197,59 +399,190 @@ async fn connect(url: &str, protocol: Option<&str>) -> Result<WebSocket, String>
         None => WebSocket::open(url),
     };
     let mut socket = opened.map_err(|err| format!("bad URL {url}: {err}"))?;
-    // gloo-net's sink is ready once the socket left the Connecting state, open or not.
-    futures::future::poll_fn(|cx| socket.poll_ready_unpin(cx))
-        .await
-        .map_err(|err| describe(&err))?;
+    // gloo-net's sink is ready once the socket left the Connecting state, open or not. A
+    // socket stuck connecting (a proxy that accepts and stalls) is given up on by the caller.
+    let ready = futures::future::poll_fn(|cx| socket.poll_ready_unpin(cx));
+    match select(ready, sleep(PROBE_TIMEOUT).boxed_local()).await {
+        Either::Left((result, _)) => result.map_err(|err| describe(&err))?,
+        Either::Right(_) => return Err(crate::i18n::words().unreachable.to_owned()),
+    }
     match socket.state() {
         State::Open => Ok(socket),
         _ => Err(crate::i18n::words().unreachable.to_owned()),
     }
 }
 
-enum PumpEnd {
+/// How a pump ended.
+struct Ended {
+    /// Whether any message came from the server (the transport works).
+    delivered: bool,
+    /// Whether anything was sent (the probe's clock ran).
+    asked: bool,
+    end: End,
+}
+
+enum End {
     /// The [`Connection`] was dropped.
     OwnerGone,
-    /// The socket closed, for this reason.
+    /// The connection closed, for this reason.
     Closed(String),
 }
 
-/// Moves frames both ways until the socket closes or the owner goes away.
+/// What one turn of a pump saw.
+enum Turn {
+    /// A message, and the bytes it took where the transport does not say so itself.
+    Text(String, Option<u64>),
+    Alive,
+    Wire(u64),
+    Closed(String, Option<u16>),
+}
+
+/// Moves messages both ways until the connection closes or the owner goes away; `memory`
+/// names the server and the transport to remember once it works. While `probing`, also
+/// until [`PROBE_TIMEOUT`] has passed since the first message sent without an answer (the
+/// clock starts at the first send: the chat says hello only once the user has picked a
+/// nickname, and a socket is not blamed for the user's pause).
 async fn pump(
-    socket: WebSocket,
+    link: Link,
     outbox: &mut mpsc::UnboundedReceiver<Outgoing>,
     on_event: &impl Fn(ConnectionEvent),
-) -> PumpEnd {
-    let (mut sink, mut stream) = socket.split();
+    probing: bool,
+    memory: Option<(&str, Transport)>,
+) -> Ended {
+    let mut delivered = false;
+    let mut deadline: Option<f64> = None;
+    let (mut sink, mut stream, http) = match link {
+        Link::Ws(socket) => {
+            let (sink, stream) = socket.split();
+            (Some(sink), Some(stream), None)
+        }
+        Link::Http(link) => (None, None, Some(link)),
+    };
+    let mut http = http;
+    let http_up = http.as_ref().map(HttpLink::sender);
+    let end = |delivered, asked: &Option<f64>, reason| Ended {
+        delivered,
+        asked: asked.is_some(),
+        end: End::Closed(reason),
+    };
     loop {
-        match select(stream.next(), outbox.next()).await {
-            Either::Left((Some(Ok(Message::Text(text))), _)) => {
-                on_event(ConnectionEvent::Text(text))
+        // The next thing from the server, as one future whatever the transport.
+        let incoming = async {
+            if let Some(stream) = stream.as_mut() {
+                return match stream.next().await {
+                    Some(Ok(Message::Text(text))) => {
+                        let wire = ws_frame_bytes(text.len(), false);
+                        Turn::Text(text, Some(wire))
+                    }
+                    Some(Ok(Message::Bytes(bytes))) => {
+                        log::warn!("ignoring unexpected {}-byte binary frame", bytes.len());
+                        Turn::Alive
+                    }
+                    Some(Err(err)) => {
+                        let code = match &err {
+                            WebSocketError::ConnectionClose(event) => Some(event.code),
+                            _ => None,
+                        };
+                        Turn::Closed(describe(&err), code)
+                    }
+                    None => Turn::Closed(crate::i18n::words().close_other.to_owned(), None),
+                };
             }
-            Either::Left((Some(Ok(Message::Bytes(bytes))), _)) => {
-                log::warn!("ignoring unexpected {}-byte binary frame", bytes.len());
+            let Some(link) = http.as_mut() else {
+                return Turn::Closed(crate::i18n::words().close_other.to_owned(), None);
+            };
+            let silence = sleep(HTTP_SILENCE).boxed_local();
+            match select(link.next().boxed_local(), silence).await {
+                Either::Left((Some(Down::Text(text)), _)) => Turn::Text(text, None),
+                Either::Left((Some(Down::Alive), _)) => Turn::Alive,
+                Either::Left((Some(Down::Wire(bytes)), _)) => Turn::Wire(bytes),
+                Either::Left((Some(Down::Closed(code, reason)), _)) => {
+                    Turn::Closed(describe_code(code, &reason), Some(code))
+                }
+                Either::Left((None, _)) | Either::Right(_) => {
+                    Turn::Closed(describe_code(1006, ""), None)
+                }
             }
-            Either::Left((Some(Err(err)), _)) => {
-                if matches!(&err, WebSocketError::ConnectionClose(event) if event.code == close::UNAUTHENTICATED)
-                {
+        };
+        let waited = match deadline.filter(|_| !delivered) {
+            Some(at) => {
+                let left = (at - crate::now_ms()).max(0.0);
+                let timer = sleep(Duration::from_millis(left as u64)).boxed_local();
+                match select(select(incoming.boxed_local(), outbox.next()), timer).await {
+                    Either::Left((inner, _)) => inner,
+                    Either::Right(_) => {
+                        return end(
+                            false,
+                            &deadline,
+                            crate::i18n::words().unreachable.to_owned(),
+                        );
+                    }
+                }
+            }
+            None => select(incoming.boxed_local(), outbox.next()).await,
+        };
+        match waited {
+            Either::Left((Turn::Text(text, wire), _)) => {
+                if !delivered && let Some((url, transport)) = memory {
+                    remember(url, transport);
+                }
+                delivered = true;
+                // The message first: the Echo page takes its arrival time there.
+                on_event(ConnectionEvent::Text(text));
+                if let Some(bytes) = wire {
+                    on_event(ConnectionEvent::Wire(bytes));
+                }
+            }
+            Either::Left((Turn::Alive, _)) => {}
+            Either::Left((Turn::Wire(bytes), _)) => on_event(ConnectionEvent::Wire(bytes)),
+            Either::Left((Turn::Closed(reason, code), _)) => {
+                if code == Some(close::UNAUTHENTICATED) {
                     on_event(ConnectionEvent::Unauthenticated);
                 }
-                return PumpEnd::Closed(describe(&err));
-            }
-            Either::Left((None, _)) => {
-                return PumpEnd::Closed(crate::i18n::words().close_other.to_owned());
+                return end(delivered, &deadline, reason);
             }
             Either::Right((Some(Outgoing::Text(text)), _)) => {
-                if let Err(err) = sink.send(Message::Text(text)).await {
-                    return PumpEnd::Closed(describe(&err));
+                if probing && deadline.is_none() {
+                    deadline = Some(crate::now_ms() + PROBE_TIMEOUT.as_secs_f64() * 1000.0);
+                }
+                if let Some(sink) = sink.as_mut() {
+                    on_event(ConnectionEvent::Sent);
+                    on_event(ConnectionEvent::Wire(ws_frame_bytes(text.len(), true)));
+                    if let Err(err) = sink.send(Message::Text(text)).await {
+                        return end(delivered, &deadline, describe(&err));
+                    }
+                } else if let Some(up) = http_up.as_ref() {
+                    on_event(ConnectionEvent::Sent);
+                    let _ = up.unbounded_send(text);
                 }
             }
             Either::Right((Some(Outgoing::Interrupt), _)) => {
-                return PumpEnd::Closed(crate::i18n::words().interrupted.to_owned());
+                return end(
+                    delivered,
+                    &deadline,
+                    crate::i18n::words().interrupted.to_owned(),
+                );
             }
-            Either::Right((None, _)) => return PumpEnd::OwnerGone,
+            Either::Right((None, _)) => {
+                return Ended {
+                    delivered,
+                    asked: deadline.is_some(),
+                    end: End::OwnerGone,
+                };
+            }
         }
     }
+}
+
+/// The bytes of a WebSocket frame carrying `len` bytes (RFC 6455 5.2): 2 header bytes, 2 or
+/// 8 more for a longer length, 4 of mask from a client.
+fn ws_frame_bytes(len: usize, from_client: bool) -> u64 {
+    let length = match len {
+        0..=125 => 0,
+        126..=65_535 => 2,
+        _ => 8,
+    };
+    (2 + length + if from_client { 4 } else { 0 } + len) as u64
 }
 
 /// Shows "reconnecting in N s", updated every second, for `delay`.
@@ -268,27 +601,31 @@ async fn count_down(delay: Duration, reason: &str, status: WriteSignal<Connectio
 
 /// Human words for a socket error, with the close code where there is one.
 fn describe(err: &WebSocketError) -> String {
-    let w = crate::i18n::words();
     match err {
-        WebSocketError::ConnectionClose(event) => {
-            let what = match event.code {
-                close::NORMAL => w.close_normal,
-                close::GOING_AWAY => w.close_going_away,
-                // Browsers report an abnormal end (no close frame) as 1006; never on the wire.
-                1006 => w.close_lost,
-                close::INVALID_PAYLOAD => w.close_invalid_text,
-                close::MESSAGE_TOO_BIG => w.close_too_big,
-                close::HEARTBEAT_TIMEOUT => w.close_timed_out,
-                close::UNAUTHENTICATED => w.close_not_logged_in,
-                close::SLOW_CONSUMER => w.close_slow,
-                _ if !event.reason.is_empty() => event.reason.as_str(),
-                _ => w.close_other,
-            };
-            format!("{what} ({})", event.code)
-        }
+        WebSocketError::ConnectionClose(event) => describe_code(event.code, &event.reason),
         // ConnectionError, a failed send, and whatever variant gloo-net adds later.
-        _ => w.connection_error.to_owned(),
+        _ => crate::i18n::words().connection_error.to_owned(),
     }
+}
+
+/// Human words for a close code (and the server's reason, for codes without words of their
+/// own), with the code.
+fn describe_code(code: u16, reason: &str) -> String {
+    let w = crate::i18n::words();
+    let what = match code {
+        close::NORMAL => w.close_normal,
+        close::GOING_AWAY => w.close_going_away,
+        // Browsers report an abnormal end (no close frame) as 1006; never on the wire.
+        1006 => w.close_lost,
+        close::INVALID_PAYLOAD => w.close_invalid_text,
+        close::MESSAGE_TOO_BIG => w.close_too_big,
+        close::HEARTBEAT_TIMEOUT => w.close_timed_out,
+        close::UNAUTHENTICATED => w.close_not_logged_in,
+        close::SLOW_CONSUMER => w.close_slow,
+        _ if !reason.is_empty() => reason,
+        _ => w.close_other,
+    };
+    format!("{what} ({code})")
 }
 
 #[cfg(test)]
@@ -307,7 +644,7 @@ mod tests {
 
     #[test]
     fn only_an_open_socket_sends_at_once() {
-        assert!(ConnectionStatus::Open.is_open());
+        assert!(ConnectionStatus::Open(Transport::Sse).is_open());
         assert!(!ConnectionStatus::Connecting.is_open());
         let closed = ConnectionStatus::Closed {
             reason: "x".into(),

@@ -3,6 +3,8 @@
 
 use shared::EchoFrame;
 
+use crate::client::Transport;
+
 /// At most this many entries are kept; older ones scroll away so a long session stays light.
 pub const MAX_ENTRIES: usize = 200;
 
@@ -15,6 +17,10 @@ pub struct EchoEntry {
     pub text: String,
     /// When it was queued, in `performance.now()` milliseconds.
     pub sent_at_ms: f64,
+    /// When the transport took it (the socket's `send`, the POST's queue), if it has.
+    pub wire_at_ms: Option<f64>,
+    /// The transport it went over.
+    pub transport: Transport,
     /// What has happened since.
     pub outcome: Outcome,
 }
@@ -26,7 +32,8 @@ pub enum Outcome {
     Pending,
     /// The echo arrived after `rtt_ms` milliseconds.
     Echoed {
-        /// Round-trip time from queueing to receiving the echo.
+        /// Round-trip time from the transport taking the message to its message event for
+        /// the echo (rendering excluded).
         rtt_ms: f64,
     },
     /// The connection dropped before the echo arrived.
@@ -40,6 +47,8 @@ pub struct EchoLog {
     entries: Vec<EchoEntry>,
     /// The last reply that was not an echo of ours, for the user to see.
     pub problem: Option<String>,
+    /// Bytes on the wire per transport (in [`Transport::ALL`]'s order), since the page opened.
+    wire: [u64; 3],
 }
 
 impl EchoLog {
@@ -48,8 +57,9 @@ impl EchoLog {
         &self.entries
     }
 
-    /// Records a send of `text` at `now_ms` and returns the frame to put on the wire.
-    pub fn send(&mut self, text: String, now_ms: f64) -> EchoFrame {
+    /// Records a send of `text` over `transport` at `now_ms` and returns the frame to put on
+    /// the wire.
+    pub fn send(&mut self, text: String, transport: Transport, now_ms: f64) -> EchoFrame {
         self.next_id += 1;
         let frame = EchoFrame {
             id: self.next_id,
@@ -59,6 +69,8 @@ impl EchoLog {
             id: frame.id,
             text: frame.text.clone(),
             sent_at_ms: now_ms,
+            wire_at_ms: None,
+            transport,
             outcome: Outcome::Pending,
         });
         if self.entries.len() > MAX_ENTRIES {
@@ -66,6 +78,55 @@ impl EchoLog {
             self.entries.drain(..excess);
         }
         frame
+    }
+
+    /// The transport took the oldest message not yet taken, at `now_ms` (messages go out in
+    /// the order they were queued).
+    pub fn mark_sent(&mut self, now_ms: f64) {
+        let waiting = self
+            .entries
+            .iter_mut()
+            .find(|e| e.wire_at_ms.is_none() && e.outcome == Outcome::Pending);
+        if let Some(entry) = waiting {
+            entry.wire_at_ms = Some(now_ms);
+        }
+    }
+
+    /// `bytes` crossed the wire over `transport` (headers and framing included).
+    pub fn add_wire(&mut self, transport: Transport, bytes: u64) {
+        if let Some(i) = Transport::ALL.iter().position(|t| *t == transport) {
+            self.wire[i] += bytes;
+        }
+    }
+
+    /// The bytes on the wire per echoed message over `transport` (both ways, everything the
+    /// transport sent meanwhile included), once one has come back.
+    pub fn bytes_per_message(&self, transport: Transport) -> Option<u64> {
+        let (_, echoed) = self.median_rtt(transport)?;
+        let i = Transport::ALL.iter().position(|t| *t == transport)?;
+        Some(self.wire[i] / echoed as u64)
+    }
+
+    /// The median round trip of `transport`'s echoes so far, and how many there were.
+    pub fn median_rtt(&self, transport: Transport) -> Option<(f64, usize)> {
+        let rtts: Vec<f64> = self
+            .entries
+            .iter()
+            .filter(|e| e.transport == transport)
+            .filter_map(|e| match e.outcome {
+                Outcome::Echoed { rtt_ms } => Some(rtt_ms),
+                _ => None,
+            })
+            .collect();
+        // The upper median by counting, not sorting: at most MAX_ENTRIES values, and a sort
+        // of f64 would add kilobytes of code to the wasm for this one table.
+        let rank = rtts.len() / 2;
+        let median = rtts.iter().copied().find(|&candidate| {
+            let below = rtts.iter().filter(|&&r| r < candidate).count();
+            let at_most = rtts.iter().filter(|&&r| r <= candidate).count();
+            below <= rank && rank < at_most
+        })?;
+        Some((median, rtts.len()))
     }
 
     /// Handles a text frame from the server received at `now_ms`.
@@ -79,8 +140,9 @@ impl EchoLog {
         };
         match self.entries.iter_mut().find(|e| e.id == frame.id) {
             Some(entry) if entry.text == frame.text => {
+                let start = entry.wire_at_ms.unwrap_or(entry.sent_at_ms);
                 entry.outcome = Outcome::Echoed {
-                    rtt_ms: (now_ms - entry.sent_at_ms).max(0.0),
+                    rtt_ms: (now_ms - start).max(0.0),
                 };
             }
             Some(entry) => {
@@ -105,11 +167,44 @@ impl EchoLog {
 mod tests {
     use super::*;
 
+    const WS: Transport = Transport::WebSocket;
+
+    #[test]
+    fn round_trips_start_when_the_transport_takes_the_message() {
+        let mut log = EchoLog::default();
+        let a = log.send("a".into(), Transport::Sse, 100.0);
+        let b = log.send("b".into(), Transport::Sse, 100.0);
+        // Queued at 100, taken by the transport at 104 and 105: rendering in between is not
+        // the transport's time.
+        log.mark_sent(104.0);
+        log.mark_sent(105.0);
+        log.receive(&shared::encode(&a).unwrap(), 106.0);
+        log.receive(&shared::encode(&b).unwrap(), 109.0);
+        assert_eq!(log.median_rtt(Transport::Sse), Some((4.0, 2)));
+        for (rtts, median) in [
+            (&[3.0, 1.0, 2.0][..], 2.0),
+            (&[5.0, 5.0, 1.0, 9.0][..], 5.0),
+            (&[7.0][..], 7.0),
+        ] {
+            let mut one = EchoLog::default();
+            for rtt in rtts {
+                let frame = one.send("x".into(), WS, 0.0);
+                one.receive(&shared::encode(&frame).unwrap(), *rtt);
+            }
+            assert_eq!(one.median_rtt(WS), Some((median, rtts.len())), "{rtts:?}");
+        }
+        assert_eq!(log.median_rtt(Transport::WebSocket), None);
+        log.add_wire(Transport::Sse, 1000);
+        log.add_wire(Transport::WebSocket, 77);
+        assert_eq!(log.bytes_per_message(Transport::Sse), Some(500));
+        assert_eq!(log.bytes_per_message(Transport::WebSocket), None);
+    }
+
     #[test]
     fn echo_is_matched_by_id_and_timed() {
         let mut log = EchoLog::default();
-        let a = log.send("안녕".into(), 100.0);
-        let b = log.send("b".into(), 110.0);
+        let a = log.send("안녕".into(), WS, 100.0);
+        let b = log.send("b".into(), WS, 110.0);
         log.receive(&shared::encode(&b).unwrap(), 130.0);
         log.receive(&shared::encode(&a).unwrap(), 150.5);
         let outcomes: Vec<_> = log.entries().iter().map(|e| e.outcome).collect();
@@ -126,9 +221,9 @@ mod tests {
     #[test]
     fn pending_echoes_are_lost_when_the_connection_drops() {
         let mut log = EchoLog::default();
-        let a = log.send("a".into(), 0.0);
+        let a = log.send("a".into(), WS, 0.0);
         log.receive(&shared::encode(&a).unwrap(), 1.0);
-        log.send("b".into(), 2.0);
+        log.send("b".into(), WS, 2.0);
         log.connection_lost();
         let outcomes: Vec<_> = log.entries().iter().map(|e| e.outcome).collect();
         assert_eq!(outcomes, [Outcome::Echoed { rtt_ms: 1.0 }, Outcome::Lost]);
@@ -137,7 +232,7 @@ mod tests {
     #[test]
     fn foreign_and_altered_replies_are_reported_not_applied() {
         let mut log = EchoLog::default();
-        let a = log.send("a".into(), 0.0);
+        let a = log.send("a".into(), WS, 0.0);
         log.receive("not json", 1.0);
         assert!(log.problem.as_deref().unwrap().contains("unexpected reply"));
         let altered = EchoFrame {
@@ -153,7 +248,7 @@ mod tests {
     fn log_keeps_only_the_newest_entries() {
         let mut log = EchoLog::default();
         for i in 0..MAX_ENTRIES + 5 {
-            log.send(i.to_string(), 0.0);
+            log.send(i.to_string(), WS, 0.0);
         }
         assert_eq!(log.entries().len(), MAX_ENTRIES);
         assert_eq!(log.entries()[0].text, "5");

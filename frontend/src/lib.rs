@@ -8,8 +8,11 @@
 //! - [`app`]: [`App`], the shell (chat at `/`, Echo at `/echo`), and [`app::ws_url`] (socket
 //!   URL from the page's origin).
 //! - [`api`]: the account API over `fetch`, and the token a JWT-mode page hands the app.
-//! - [`client`]: [`client::Connection`], the only gloo-net user: open (with a subprotocol),
-//!   pump, reconnect with exponential backoff and jitter.
+//! - [`client`]: [`client::Connection`]: open (WebSocket with a subprotocol, or an HTTP
+//!   transport), choose the transport (WebSocket, then SSE, then long-polling, remembered a
+//!   day), pump, reconnect with exponential backoff and jitter.
+//! - [`http_link`]: [`http_link::HttpLink`], the HTTP transports: an `EventSource` or
+//!   long-polls down, numbered POST batches up.
 //! - [`chat_state`]: [`chat_state::ChatState`], the chat's pure reducer (server events and user
 //!   actions in; rooms, lines, presence, typing, delivery states out).
 //! - [`echo_log`]: [`echo_log::EchoLog`], the Echo page's pure state.
@@ -26,6 +29,7 @@ pub mod chat_state;
 pub mod client;
 pub mod components;
 pub mod echo_log;
+pub mod http_link;
 pub mod i18n;
 pub mod pages;
 pub mod uploads;
@@ -37,4 +41,9 @@ pub fn now_ms() -> f64 {
     web_sys::window()
         .and_then(|w| w.performance())
         .map_or(0.0, |p| p.now())
+}
+
+/// This origin's localStorage, when the browser allows it.
+pub fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
 }

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use frontend::{
-    client::{Connection, ConnectionStatus},
+    client::{Choice, Connection, ConnectionStatus},
     components::StatusBadge,
     pages::{ChatPage, EchoPage},
 };
@@ -225,12 +225,141 @@ async fn echo_page_shows_the_echoed_text_after_typing_and_clicking_send() {
     assert_eq!(input.value(), "", "the input is cleared after sending");
 }
 
+/// The smallest step `performance.now()` takes in this browser.
+fn clock_granularity_ms() -> f64 {
+    let performance = web_sys::window().unwrap().performance().unwrap();
+    let mut smallest = f64::MAX;
+    let mut last = performance.now();
+    let mut steps = 0;
+    while steps < 5 {
+        let now = performance.now();
+        if now > last {
+            smallest = smallest.min(now - last);
+            last = now;
+            steps += 1;
+        }
+    }
+    smallest
+}
+
+/// A bare `new WebSocket` to an echo endpoint, timed at `send` and at the `message` event.
+struct BareSocket {
+    socket: web_sys::WebSocket,
+    arrivals: std::rc::Rc<std::cell::RefCell<Vec<f64>>>,
+    _on_message: wasm_bindgen::closure::Closure<dyn FnMut(web_sys::MessageEvent)>,
+}
+
+impl BareSocket {
+    async fn open(url: &str) -> Self {
+        let socket = web_sys::WebSocket::new(url).unwrap();
+        let arrivals: std::rc::Rc<std::cell::RefCell<Vec<f64>>> = std::rc::Rc::default();
+        let seen = std::rc::Rc::clone(&arrivals);
+        let on_message = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
+            move |_: web_sys::MessageEvent| seen.borrow_mut().push(frontend::now_ms()),
+        );
+        socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        wait_until("the bare socket opens", || socket.ready_state() == 1).await;
+        Self {
+            socket,
+            arrivals,
+            _on_message: on_message,
+        }
+    }
+
+    /// One echo's round trip, in ms.
+    async fn round_trip(&self) -> f64 {
+        let before = self.arrivals.borrow().len();
+        let sent = frontend::now_ms();
+        self.socket.send_with_str("bare").unwrap();
+        wait_until("the bare echo", || self.arrivals.borrow().len() > before).await;
+        self.arrivals.borrow()[before] - sent
+    }
+}
+
+/// The Echo page over each transport: the echoes come back, the table counts them with a
+/// median and bytes per message, and WebSocket's median is the transport's (within 2x of a
+/// bare `new WebSocket` in the same page), not the page's rendering.
+#[wasm_bindgen_test]
+async fn the_echo_page_compares_its_three_transports_timed_at_the_transport() {
+    const ECHOES: usize = 25;
+    let root = container();
+    let url = backend_ws(paths::WS_ECHO);
+    let page_url = url.clone();
+    let _mounted = mount_to(root.clone(), move || view! { <EchoPage url=page_url /> });
+    let status: HtmlElement = find(&root, "status");
+    let mut bytes = Vec::new();
+    let bare = BareSocket::open(&url).await;
+    let mut bare_rtts = Vec::new();
+    for key in ["websocket", "sse", "long-polling"] {
+        find::<HtmlInputElement>(&root, &format!("transport-{key}")).click();
+        wait_until(&format!("the page is online over {key}"), || {
+            status.get_attribute("data-transport").as_deref() == Some(key)
+        })
+        .await;
+        for i in 0..ECHOES {
+            // Over WebSocket, a bare socket's echo after each of the page's: both under the
+            // same load (other tests share this page).
+            if key == "websocket" {
+                bare_rtts.push(bare.round_trip().await);
+            }
+            fill(&root, "echo-input", &format!("{key} {i}")).await;
+            find::<HtmlButtonElement>(&root, "echo-send").click();
+            let row: HtmlElement = find(&root, &format!("stats-{key}"));
+            wait_until("the echo is counted", || {
+                row.query_selector("[data-testid=count]")
+                    .unwrap()
+                    .and_then(|c| c.text_content())
+                    .is_some_and(|c| c == (i + 1).to_string())
+            })
+            .await;
+        }
+        let row: HtmlElement = find(&root, &format!("stats-{key}"));
+        let cell = |id: &str| {
+            row.query_selector(&format!("[data-testid={id}]"))
+                .unwrap()
+                .unwrap()
+        };
+        let per_message: u64 = cell("bytes").text_content().unwrap().parse().unwrap();
+        assert!(per_message > 0, "{key}: no bytes counted");
+        bytes.push(per_message);
+        assert!(cell("median").text_content().unwrap().ends_with(" ms"));
+    }
+    // WebSocket carries a message in a few bytes of framing; HTTP carries headers each time.
+    assert!(bytes[0] < bytes[1] && bytes[0] < bytes[2], "{bytes:?}");
+    let page_us: f64 = find::<HtmlElement>(&root, "stats-websocket")
+        .query_selector("[data-testid=median]")
+        .unwrap()
+        .unwrap()
+        .get_attribute("data-us")
+        .unwrap()
+        .parse()
+        .unwrap();
+    bare_rtts.sort_by(f64::total_cmp);
+    let bare = bare_rtts[bare_rtts.len() / 2];
+    let page = page_us / 1000.0;
+    // Within 2x, with slack for the clock's granularity: browsers coarsen performance.now()
+    // (Chromium to 0.1 ms, Firefox to as much as 1 ms) and a median may sit on either side
+    // of a tick.
+    let tick = clock_granularity_ms();
+    assert!(
+        page <= 2.0 * bare + 2.0 * tick,
+        "the page's WebSocket median {page} ms vs a bare socket's {bare} ms (clock tick {tick} ms)"
+    );
+}
+
 #[wasm_bindgen_test]
 async fn unreachable_server_shows_offline_with_a_reconnect_countdown() {
     let root = container();
     let (status, set_status) = signal(ConnectionStatus::Connecting);
     // Port 9 (discard) on loopback: nothing listens, so the browser is refused at once.
-    let connection = Connection::open("ws://127.0.0.1:9/ws/echo".into(), None, set_status, |_| {});
+    // Every transport is tried (all refused at once), then the backoff counts down.
+    let connection = Connection::open(
+        "ws://127.0.0.1:9/ws/echo".into(),
+        None,
+        Choice::Auto,
+        set_status,
+        |_| {},
+    );
     let _mounted = mount_to(
         root.clone(),
         move || view! { <StatusBadge status=status /> },
@@ -289,6 +418,9 @@ impl ChatClient {
                 ServerMsg::DirectHistory { .. } => directs += 1,
                 ServerMsg::ReadPositions { .. } => {}
                 ServerMsg::History { .. } => histories += 1,
+                // The room's live traffic may interleave with the join's replies: a
+                // member who stops typing, or comes and goes, is not part of them.
+                ServerMsg::Typing { .. } | ServerMsg::Presence { .. } => {}
                 other => panic!("expected joined or a history, got {other:?}"),
             }
         }
@@ -349,7 +481,7 @@ async fn two_gloo_clients_chat_and_a_third_in_another_room_sees_nothing() {
     let mut ana = ChatClient::join("ana", &["wasm-room"]).await;
     let mut ben = ChatClient::join("ben", &["wasm-room"]).await;
     let mut cy = ChatClient::join("cy", &["wasm-other"]).await;
-    assert!(matches!(ana.recv().await, ServerMsg::MemberJoined { .. }));
+    assert!(matches!(ana.recv().await, ServerMsg::Presence { .. }));
 
     ana.send(&ClientMsg::Say {
         room: "wasm-room".parse().unwrap(),
@@ -568,6 +700,110 @@ async fn offline_page_shows_each_missed_message_once_and_sends_its_queue_once() 
     // Back online: each missed message once, in order, then the queued one, acknowledged.
     offline.set(false);
     expect_caught_up_once(&root, &mut peer, &before, &missed, &queued).await;
+}
+
+/// Networks that break WebSocket, one per hostile proxy the xtask runs: the page ends on SSE
+/// when upgrades are refused or stall, on long-polling when responses are buffered, each
+/// within 5 s; a message typed in the page reaches a WebSocket client on the backend and one
+/// comes back; a reload (a remount) goes straight to the remembered transport, without
+/// another WebSocket attempt. One test: the cases share localStorage.
+#[wasm_bindgen_test]
+async fn where_websocket_is_blocked_the_page_falls_back_and_remembers() {
+    #[allow(clippy::option_env_unwrap)]
+    let cases = [
+        (
+            option_env!("CHAT_PROXY_REFUSE")
+                .expect("CHAT_PROXY_REFUSE unset: run via cargo xtask test"),
+            option_env!("CHAT_PROXY_REFUSE_CONTROL").expect("CHAT_PROXY_REFUSE_CONTROL unset"),
+            "sse",
+        ),
+        (
+            option_env!("CHAT_PROXY_STALL")
+                .expect("CHAT_PROXY_STALL unset: run via cargo xtask test"),
+            option_env!("CHAT_PROXY_STALL_CONTROL").expect("CHAT_PROXY_STALL_CONTROL unset"),
+            "sse",
+        ),
+        (
+            option_env!("CHAT_PROXY_BUFFER")
+                .expect("CHAT_PROXY_BUFFER unset: run via cargo xtask test"),
+            option_env!("CHAT_PROXY_BUFFER_CONTROL").expect("CHAT_PROXY_BUFFER_CONTROL unset"),
+            "long-polling",
+        ),
+    ];
+    for (i, (proxy, control, expected)) in cases.into_iter().enumerate() {
+        let url = format!("ws://{proxy}{}", paths::WS_CHAT);
+        let nick = unique(&format!("fall{i}"));
+        let started = frontend::now_ms();
+        let (root, mounted) = enter_chat_at(url.clone(), &nick, RwSignal::new(false)).await;
+        let status: HtmlElement = find(&root, "status");
+        let transport = || status.get_attribute("data-transport").unwrap_or_default();
+        wait_until(&format!("the page is online over {expected}"), || {
+            transport() == expected
+        })
+        .await;
+        let took = frontend::now_ms() - started;
+        assert!(took <= 5000.0, "{expected} through {proxy} after {took} ms");
+        assert!(status.text_content().unwrap().contains("online"));
+
+        // A message typed in the page reaches a WebSocket client on the backend, and back.
+        let mut peer = ChatClient::join(&unique(&format!("ws{i}")), &[]).await;
+        let mine = unique(&format!("over {expected} {i}"));
+        fill(&root, "composer-input", &mine).await;
+        find::<HtmlButtonElement>(&root, "composer-send").click();
+        loop {
+            if let ServerMsg::Said { text, .. } = peer.next_said().await
+                && text.as_str() == mine
+            {
+                break;
+            }
+        }
+        let theirs = unique(&format!("back over {expected} {i}"));
+        peer.say("lobby", &theirs).await;
+        wait_until("the page shows the peer's message", || {
+            line_texts(&root).contains(&theirs)
+        })
+        .await;
+        drop(mounted);
+        root.remove();
+
+        // A reload: the remembered transport at once, no WebSocket attempt first. What the
+        // app remembered is put back right before the remount: the tests share the page, and
+        // another one starting meanwhile clears localStorage.
+        let window = web_sys::window().unwrap();
+        let storage = window.local_storage().unwrap().unwrap();
+        let key = format!("chat.transport {url}");
+        let remembered = storage.get_item(&key).unwrap().unwrap_or_default();
+        assert!(
+            remembered.starts_with(&format!("{expected} ")),
+            "the app remembered {remembered:?}"
+        );
+        let upgrades = ask_proxy(control, "upgrades").await;
+        storage.set_item(&key, &remembered).unwrap();
+        let document = window.document().unwrap();
+        let again: HtmlElement = document.create_element("div").unwrap().unchecked_into();
+        document.body().unwrap().append_child(&again).unwrap();
+        let reload_url = url.clone();
+        let started = frontend::now_ms();
+        let remounted = mount_to(again.clone(), move || view! { <ChatPage url=reload_url /> });
+        let status: HtmlElement = find(&again, "status");
+        wait_until(
+            &format!("the reloaded page is online over {expected}"),
+            || status.get_attribute("data-transport").as_deref() == Some(expected),
+        )
+        .await;
+        let took = frontend::now_ms() - started;
+        assert!(
+            took < 3000.0,
+            "the reload took {took} ms to reach {expected}"
+        );
+        assert_eq!(
+            ask_proxy(control, "upgrades").await,
+            upgrades,
+            "the reload tried WebSocket again"
+        );
+        drop(remounted);
+        again.remove();
+    }
 }
 
 /// Asks the xtask's loopback proxy to cut every connection through it half-open: the

@@ -13,6 +13,12 @@ use crate::ids::{
 /// The WebSocket subprotocol a client must offer in `Sec-WebSocket-Protocol`.
 pub const SUBPROTOCOL: &str = "chat.v1.json";
 
+/// Members per page: in `joined`, and in each `members` answer.
+pub const MEMBER_PAGE: usize = 50;
+
+/// How many people a room announces typing at once.
+pub const TYPING_SHOWN: usize = 3;
+
 /// The text of a chat or direct message: not blank, at most [`Text::MAX_BYTES`] bytes. The
 /// server's own (smaller, configurable) limit in characters is announced in [`Limits`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,6 +236,22 @@ pub enum ClientMsg {
     },
     /// Ask for the list of rooms with their member counts.
     ListRooms,
+    /// Ask for a page of a room's members (this connection must be in it), sorted by
+    /// [`Nick::key`]: the first page after `after` (from the start without it), only those
+    /// whose key starts with `prefix` (lower-cased; empty: everyone). Answered by `members`.
+    /// Paging on from the last nickname of each page lists every member exactly once while
+    /// nobody joins or leaves.
+    Members {
+        /// The room.
+        room: RoomName,
+        /// The last member of the previous page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<Nick>,
+        /// A search: only nicknames starting with this, ignoring case (at most
+        /// [`Nick::MAX_CHARS`] characters).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        prefix: String,
+    },
     /// Send a message to a room this connection has joined.
     Say {
         /// The room.
@@ -293,11 +315,14 @@ pub enum ServerMsg {
         /// The server's limits.
         limits: Limits,
     },
-    /// You joined `room`; `members` are everyone in it now, you included.
+    /// You joined `room`: how many members it has now, you included, and the first page of
+    /// them (at most [`MEMBER_PAGE`], sorted by [`Nick::key`]); ask for more with `members`.
     Joined {
         /// The room.
         room: RoomName,
-        /// Its members, sorted.
+        /// How many members the room has.
+        count: u32,
+        /// The first members, sorted by [`Nick::key`].
         members: Vec<Nick>,
     },
     /// You left `room`.
@@ -305,19 +330,37 @@ pub enum ServerMsg {
         /// The room.
         room: RoomName,
     },
-    /// Someone else joined a room you are in.
-    MemberJoined {
+    /// Who came and went in a room you are in, coalesced: at most one per room per
+    /// presence window (a second by default; the first change in a quiet room goes out at
+    /// once). `joined` and `left` never name the same user (each is where that user ended).
+    /// In a room with more members than the server's presence detail limit, they name only
+    /// users that sort (by [`Nick::key`]) within the members this connection has loaded
+    /// (`joined`'s page and the `members` pages it asked for without a prefix); `count` is
+    /// always the room's.
+    Presence {
         /// The room.
         room: RoomName,
-        /// Who.
-        user: Nick,
+        /// How many members the room has now.
+        count: u32,
+        /// Who joined, sorted by [`Nick::key`].
+        joined: Vec<Nick>,
+        /// Who left (or disconnected), sorted by [`Nick::key`].
+        left: Vec<Nick>,
     },
-    /// Someone left a room you are in (or disconnected).
-    MemberLeft {
+    /// A page of a room's members, answering `members`.
+    Members {
         /// The room.
         room: RoomName,
-        /// Who.
-        user: Nick,
+        /// As asked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<Nick>,
+        /// As asked.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        prefix: String,
+        /// At most [`MEMBER_PAGE`], sorted by [`Nick::key`].
+        members: Vec<Nick>,
+        /// Whether more members follow the last one (ask with it as `after`).
+        more: bool,
     },
     /// A user you share a room with (or you) changed nickname.
     Renamed {
@@ -386,7 +429,9 @@ pub enum ServerMsg {
         client_id: ClientMsgId,
     },
     /// `user` started (`active: true`) or stopped typing in `room`. Stopping is also sent when
-    /// the server's typing timeout passes without a new `typing`, or when they send.
+    /// the server's typing timeout passes without a new `typing`, or when they send. At most
+    /// [`TYPING_SHOWN`] people are announced typing in a room at a time (a client shows
+    /// "several people are typing" then); others typing meanwhile are not announced.
     Typing {
         /// The room.
         room: RoomName,
@@ -1162,12 +1207,13 @@ impl ClientMsg {
 }
 
 /// Every `type` a client may send, for telling "unknown type" from "bad field".
-const CLIENT_TYPES: [&str; 23] = [
+const CLIENT_TYPES: [&str; 24] = [
     "hello",
     "join",
     "load_older",
     "leave",
     "list_rooms",
+    "members",
     "say",
     "typing",
     "direct",

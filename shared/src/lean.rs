@@ -345,18 +345,24 @@ fn server_msg(o: &Object) -> Result<ServerMsg> {
         },
         "joined" => ServerMsg::Joined {
             room: field(o, "room")?,
+            count: field(o, "count")?,
             members: field(o, "members")?,
         },
         "left" => ServerMsg::Left {
             room: field(o, "room")?,
         },
-        "member_joined" => ServerMsg::MemberJoined {
+        "presence" => ServerMsg::Presence {
             room: field(o, "room")?,
-            user: field(o, "user")?,
+            count: field(o, "count")?,
+            joined: field(o, "joined")?,
+            left: field(o, "left")?,
         },
-        "member_left" => ServerMsg::MemberLeft {
+        "members" => ServerMsg::Members {
             room: field(o, "room")?,
-            user: field(o, "user")?,
+            after: optional(o, "after")?,
+            prefix: or_default(o, "prefix")?,
+            members: field(o, "members")?,
+            more: field(o, "more")?,
         },
         "renamed" => ServerMsg::Renamed {
             from: field(o, "from")?,

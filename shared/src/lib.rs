@@ -35,9 +35,9 @@ mod lean;
 pub mod paths;
 
 pub use chat::{
-    Change, ClientMsg, DirectMessage, ErrorCode, HistoryMode, Image, ImageType, Limits, ModAction,
-    Quote, Reaction, RemovedReason, RequestError, RoomChange, RoomEntry, RoomInfo, RoomMessage,
-    SUBPROTOCOL, ServerMsg, Text,
+    Change, ClientMsg, DirectMessage, ErrorCode, HistoryMode, Image, ImageType, Limits,
+    MEMBER_PAGE, ModAction, Quote, Reaction, RemovedReason, RequestError, RoomChange, RoomEntry,
+    RoomInfo, RoomMessage, SUBPROTOCOL, ServerMsg, TYPING_SHOWN, Text,
 };
 pub use codec::{ProtocolError, decode, encode};
 pub use echo::EchoFrame;

@@ -4,6 +4,18 @@
 pub const WS_ECHO: &str = "/ws/echo";
 /// The chat WebSocket (subprotocol [`crate::SUBPROTOCOL`]).
 pub const WS_CHAT: &str = "/ws";
+/// `GET`: a chat session over Server-Sent Events (when WebSocket is blocked); its first event
+/// `session` names it for [`SEND`]. See docs/PROTOCOL.md, "HTTP fallbacks".
+pub const SSE_CHAT: &str = "/sse";
+/// `GET`: an echo session over Server-Sent Events.
+pub const SSE_ECHO: &str = "/sse/echo";
+/// `GET`: opens a long-polled chat session; `GET ?session=ID&ack=N` polls it.
+pub const POLL_CHAT: &str = "/poll";
+/// `GET`: opens a long-polled echo session; polled like [`POLL_CHAT`].
+pub const POLL_ECHO: &str = "/poll/echo";
+/// `POST ?session=ID&batch=N` with a JSON array of client messages, for a session of either
+/// HTTP transport.
+pub const SEND: &str = "/send";
 /// Liveness probe: `200 ok` while the process serves requests.
 pub const HEALTHZ: &str = "/healthz";
 /// Readiness probe: `200 ready` while new connections are welcome, 503 during shutdown.

@@ -84,6 +84,22 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
         ),
         (ClientMsg::ListRooms, r#"{"type":"list_rooms"}"#),
         (
+            ClientMsg::Members {
+                room: "lobby".parse().unwrap(),
+                after: None,
+                prefix: String::new(),
+            },
+            r#"{"type":"members","room":"lobby"}"#,
+        ),
+        (
+            ClientMsg::Members {
+                room: "lobby".parse().unwrap(),
+                after: Some("Bob".parse().unwrap()),
+                prefix: "민".into(),
+            },
+            r#"{"type":"members","room":"lobby","after":"Bob","prefix":"민"}"#,
+        ),
+        (
             ClientMsg::Say {
                 room: "lobby".parse().unwrap(),
                 text: "안녕하세요 hello".try_into().unwrap(),
@@ -273,9 +289,10 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
         (
             ServerMsg::Joined {
                 room: "lobby".parse().unwrap(),
+                count: 2,
                 members: vec!["Alice".parse().unwrap(), "Bob".parse().unwrap()],
             },
-            r#"{"type":"joined","room":"lobby","members":["Alice","Bob"]}"#,
+            r#"{"type":"joined","room":"lobby","count":2,"members":["Alice","Bob"]}"#,
         ),
         (
             ServerMsg::Left {
@@ -284,18 +301,23 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
             r#"{"type":"left","room":"rust"}"#,
         ),
         (
-            ServerMsg::MemberJoined {
+            ServerMsg::Presence {
                 room: "lobby".parse().unwrap(),
-                user: "Carol".parse().unwrap(),
+                count: 3,
+                joined: vec!["Carol".parse().unwrap(), "Dan".parse().unwrap()],
+                left: vec!["Bob".parse().unwrap()],
             },
-            r#"{"type":"member_joined","room":"lobby","user":"Carol"}"#,
+            r#"{"type":"presence","room":"lobby","count":3,"joined":["Carol","Dan"],"left":["Bob"]}"#,
         ),
         (
-            ServerMsg::MemberLeft {
+            ServerMsg::Members {
                 room: "lobby".parse().unwrap(),
-                user: "Carol".parse().unwrap(),
+                after: Some("Bob".parse().unwrap()),
+                prefix: String::new(),
+                members: vec!["Carol".parse().unwrap(), "Dan".parse().unwrap()],
+                more: false,
             },
-            r#"{"type":"member_left","room":"lobby","user":"Carol"}"#,
+            r#"{"type":"members","room":"lobby","after":"Bob","members":["Carol","Dan"],"more":false}"#,
         ),
         (
             ServerMsg::Renamed {

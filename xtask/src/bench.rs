@@ -50,7 +50,8 @@ pub fn smoke() -> Result<String> {
         .arg("--smoke")
         .stdout(Stdio::null()))?;
     Ok(
-        " (echo, fan-out, idle and two-node fan-out against ours, Node ws and socket.io)"
+        " (echo, fan-out, idle and two-node fan-out against ours, Node ws and socket.io; our \
+         three transports)"
             .to_owned(),
     )
 }

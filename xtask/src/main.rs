@@ -24,7 +24,9 @@
 //! - `server.rs`: a backend process on a free port, stopped with SIGTERM.
 //! - `http.rs`: a minimal HTTP/1.1 client for the loopback servers above.
 //! - `proxy.rs`: a loopback TCP proxy for the browser suite that can leave its connections
-//!   half-open (browser side closed, server side open and silent).
+//!   half-open (browser side closed, server side open and silent), stand in for a load
+//!   balancer, or break WebSocket (refuse or stall the Upgrade, buffer responses) for the
+//!   transport fallback test.
 //! - `webdriver.rs`: Chromium through chromedriver (W3C WebDriver) for the end-to-end check.
 
 mod bench;
@@ -255,7 +257,7 @@ fn test(args: &[String]) -> Result<()> {
             cargo_step(&["test", "--workspace"])
         }),
         (
-            "benchmark smoke run (W1-W4, ours vs Node ws and socket.io)",
+            "benchmark smoke run (W1-W4 ours vs Node ws and socket.io, W6 our transports)",
             bench::smoke,
         ),
         (
@@ -381,6 +383,10 @@ fn browser_tests() -> Result<String> {
     // For the half-open test: a page connects through it, and the test has it cut the
     // browser's side while the server's side stays open.
     let proxy = proxy::Proxy::start(&backend.addr)?;
+    // For the transport fallback test: networks that break WebSocket, one way each.
+    let refusing = proxy::Proxy::start_hostile(&backend.addr, proxy::Hostility::RefuseUpgrade)?;
+    let stalling = proxy::Proxy::start_hostile(&backend.addr, proxy::Hostility::StallUpgrade)?;
+    let buffering = proxy::Proxy::start_hostile(&backend.addr, proxy::Hostility::Buffer)?;
     let geckodriver = tools::ensure_geckodriver()?;
     let browsers = [
         (
@@ -430,9 +436,18 @@ fn browser_tests() -> Result<String> {
             .env("CHAT_JWT_SECRET", JWT_TEST_SECRET)
             .env("CHAT_PROXY_ADDR", &proxy.addr)
             .env("CHAT_PROXY_CONTROL", &proxy.control)
+            .env("CHAT_PROXY_REFUSE", &refusing.addr)
+            .env("CHAT_PROXY_REFUSE_CONTROL", &refusing.control)
+            .env("CHAT_PROXY_STALL", &stalling.addr)
+            .env("CHAT_PROXY_STALL_CONTROL", &stalling.control)
+            .env("CHAT_PROXY_BUFFER", &buffering.addr)
+            .env("CHAT_PROXY_BUFFER_CONTROL", &buffering.control)
             .env("CHAT_CLUSTER_BALANCER", &balancer.addr)
             .env("CHAT_CLUSTER_CONTROL", &balancer.control)
             .env("CHAT_CLUSTER_OTHER", node(1))
+            // The runner gives the whole page 20 s by default; the suite runs longer (its
+            // tests wait on real timeouts, e.g. a stalled WebSocket's 4 s).
+            .env("WASM_BINDGEN_TEST_TIMEOUT", "240")
             .env(variable, driver)
             .args([
                 "test",
@@ -443,7 +458,7 @@ fn browser_tests() -> Result<String> {
             ]))
         .map_err(|err| format!("{browser}: {err}"))?;
     }
-    drop(proxy);
+    drop((proxy, refusing, stalling, buffering));
     accounts.stop()?;
     jwt.stop()?;
     backend.stop()?;
@@ -500,6 +515,7 @@ fn release_app_check() -> Result<String> {
     chrome.screenshot(&echo_shot)?;
     let axe = Axe::load()?;
     let mut audited = vec![axe.audit(&chrome, "the Echo page with echoes")?];
+    let comparison = compare_transports(&chrome, &shots.join("served-echo-transports.png"))?;
 
     // The chat, as two people in two browsers: one writes, the other reads and types.
     let base = format!("http://{}/", backend.addr);
@@ -583,7 +599,8 @@ fn release_app_check() -> Result<String> {
          by keyboard only, the narrow layout in Chromium (390 x 844) and Firefox (500 wide, its \
          narrowest headless window); axe-core: no serious \
          or critical violation in {} states; wasm {} KB, {} KB gzipped; {}, {}; narrow: {}; \
-         in Korean: {})",
+         in Korean: {}; the Echo page's transports (echoes / median / bytes per message): {} \
+         in {})",
         audited.len(),
         wasm.body.len() / 1024,
         gzipped_len(&wasm.body).map_or_else(|| "?".to_owned(), |n| (n / 1024).to_string()),
@@ -591,6 +608,8 @@ fn release_app_check() -> Result<String> {
         relative(&chat_shot),
         list(&phone_shots),
         list(&korean_shots),
+        comparison,
+        relative(&shots.join("served-echo-transports.png")),
     ))
 }
 
@@ -1059,6 +1078,55 @@ impl Axe {
 }
 
 /// Waits until the Echo page lists `message` as echoed.
+/// The Echo page's comparison: 30 echoes over each transport, then its table (median round
+/// trip, bytes per message) in words and a screenshot at `shot`.
+fn compare_transports(chrome: &webdriver::Chrome, shot: &Path) -> Result<String> {
+    const ECHOES: usize = 30;
+    let mut figures = Vec::new();
+    for key in ["websocket", "sse", "long-polling"] {
+        chrome.click(&chrome.find(&format!("[data-testid=transport-{key}]"))?)?;
+        chrome.wait_for(
+            &format!("the Echo page is online over {key}"),
+            &format!(
+                "const s = document.querySelector('[data-testid=status]'); \
+                 return !!s && s.dataset.transport === '{key}';"
+            ),
+            Duration::from_secs(10),
+        )?;
+        let input = chrome.find("[data-testid=echo-input]")?;
+        for i in 0..ECHOES {
+            let text = format!("{key} {i}");
+            chrome.type_into(&input, &format!("{text}\u{E007}"))?;
+            wait_for_echo(chrome, &text)?;
+        }
+        let row = chrome.script(&format!(
+            "const r = document.querySelector('[data-testid=stats-{key}]'); \
+             return [r.querySelector('[data-testid=count]').textContent, \
+                     r.querySelector('[data-testid=median]').textContent, \
+                     r.querySelector('[data-testid=bytes]').textContent].join(' / ');"
+        ))?;
+        figures.push(format!("{key}: {}", row.as_str().unwrap_or("?")));
+    }
+    chrome.screenshot(shot)?;
+    // The same page's bare `new WebSocket`, timed at send and at the message event: what the
+    // page's WebSocket figure is to be read against.
+    let bare = chrome.script_async(
+        "const done = arguments[arguments.length - 1]; \
+         const url = location.origin.replace('http', 'ws') + '/ws/echo'; \
+         const ws = new WebSocket(url); const rtts = []; let sent = 0; \
+         const next = () => { sent = performance.now(); ws.send('bare ' + rtts.length); }; \
+         ws.onopen = next; \
+         ws.onmessage = () => { rtts.push(performance.now() - sent); \
+           if (rtts.length < 51) { next(); } else { ws.close(); rtts.sort((a, b) => a - b); \
+             done(rtts[25].toFixed(2)); } };",
+    )?;
+    figures.push(format!(
+        "a bare new WebSocket in the same page: median {} ms",
+        bare.as_str().unwrap_or("?")
+    ));
+    Ok(figures.join("; "))
+}
+
 fn wait_for_echo(chrome: &webdriver::Chrome, message: &str) -> Result<()> {
     chrome.wait_for(
         &format!("{message:?} is shown as echoed"),

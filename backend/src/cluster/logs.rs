@@ -75,9 +75,9 @@ pub(super) enum Members {
     /// Not a join.
     None,
     /// The presence queue will answer.
-    Pending(oneshot::Receiver<Result<Vec<Nick>, String>>),
+    Pending(oneshot::Receiver<Result<MemberPage, String>>),
     /// Known (a read done again).
-    Ready(Vec<Nick>),
+    Ready(MemberPage),
 }
 
 /// A read's member list, kept for reading again.

@@ -34,6 +34,8 @@ mod logs;
 mod presence;
 mod redis_io;
 
+pub(crate) use redis_io::resp3_client;
+
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     sync::{
@@ -51,7 +53,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::engine::Log;
 use crate::store::{
-    Answer, Appended, Event, Joiner, NewMessage, Read, StoreClosed, StoreOptions, Stored,
+    Answer, Appended, Event, Joiner, MemberPage, NewMessage, Read, StoreClosed, StoreOptions,
+    Stored,
 };
 use feed::{Feed, GAP_WAIT, Positioned};
 use logs::{Item, Members, Slot, SlotState, UNWATCH_GRACE, log_of};
@@ -86,6 +89,12 @@ enum Job<C> {
     Presence(PresenceOp),
     Rooms {
         ctx: C,
+    },
+    Members {
+        ctx: C,
+        room: RoomName,
+        after: Option<Nick>,
+        prefix: String,
     },
     Mark {
         user: String,
@@ -193,6 +202,17 @@ impl<C: Send + 'static> Cluster<C> {
         let _ = self.send(Job::Rooms { ctx });
     }
 
+    /// Asks for a page of `room`'s members (see [`shared::ClientMsg::Members`]);
+    /// [`Event::Members`] answers.
+    pub fn members(&self, ctx: C, room: RoomName, after: Option<Nick>, prefix: String) {
+        let _ = self.send(Job::Members {
+            ctx,
+            room,
+            after,
+            prefix,
+        });
+    }
+
     /// Whether Redis answered the last health check on both connections: a flag the
     /// engine keeps up to date.
     pub fn readiness(&self) -> Arc<AtomicBool> {
@@ -232,6 +252,10 @@ enum Done<C> {
     Rooms {
         ctx: C,
         rooms: Result<Vec<shared::RoomInfo>, String>,
+    },
+    Members {
+        ctx: C,
+        page: Result<MemberPage, String>,
     },
     Ticked {
         /// This node's entries are gone from the shared presence.
@@ -420,6 +444,21 @@ impl<C: Send + 'static> Engine<C> {
                     .boxed(),
                 );
             }
+            Job::Members {
+                ctx,
+                room,
+                after,
+                prefix,
+            } => {
+                let io = self.io.clone();
+                self.inflight.push(
+                    async move {
+                        let page = io.members(&room, after.as_ref(), &prefix).await;
+                        Done::Members { ctx, page }
+                    }
+                    .boxed(),
+                );
+            }
             Job::Watch(log) => self.watch(log),
             Job::Unwatch(log) => {
                 if let Some(slot) = self.slots.get_mut(&log) {
@@ -501,6 +540,7 @@ impl<C: Send + 'static> Engine<C> {
             } => self.read_done(ctx, read, delivered, result),
             Done::Claimed { ctx, granted } => self.emit(Event::Claimed { ctx, granted }),
             Done::Rooms { ctx, rooms } => self.emit(Event::Rooms { ctx, rooms }),
+            Done::Members { ctx, page } => self.emit(Event::Members { ctx, page }),
             Done::Ticked { lost } => {
                 self.tick_in_flight = false;
                 if lost && self.holds_entries {

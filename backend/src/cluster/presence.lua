@@ -6,7 +6,14 @@
 -- (its lease key expires) the sweeper can remove exactly its entries:
 --   "r ROOM USER"  the node has tabs of USER in ROOM
 --   "n NICKKEY"    the node has tabs of the owner of NICKKEY
--- Presence events go to the room's channel as "~USER JSON" (JSON: a chat server event).
+-- Presence events go to the room's channel as "~USER JSON" (JSON: a chat server event; a
+-- member's arrival or departure is a `presence` event naming one user, with the room's count,
+-- which each node coalesces with others before its clients see it).
+--
+-- A room's members are also kept sorted for paging: "order:ROOM" is a sorted set of
+-- "KEY\0NAME" (KEY: the nickname's lower-cased key, given by the node, so the order is the
+-- server's; all scores 0, so ZRANGEBYLEX pages it), and "entry:ROOM" maps each user to their
+-- entry there, so that a leave or a rename finds it.
 --
 -- ARGV[1] is the operation; the rest depends on it (see each branch).
 local p = KEYS[1]
@@ -15,11 +22,45 @@ local op = ARGV[1]
 local function holds(node) return p .. ':holds:' .. node end
 local function members(room) return p .. ':members:' .. room end
 local function count(room) return p .. ':count:' .. room end
+local function order(room) return p .. ':order:' .. room end
+local function entry(room) return p .. ':entry:' .. room end
 local function nick(key) return p .. ':nick:' .. key end
 local function channel(room) return 'chat:room:' .. room end
 
-local function announce(room, user, event)
-  redis.call('PUBLISH', channel(room), '~' .. user .. ' ' .. cjson.encode(event))
+-- A `presence` event for one user who joined or left: built by hand, because cjson writes an
+-- empty table as {} and the other list must be [].
+local function announce_member(room, user, name, joined)
+  local who = '[' .. cjson.encode(name) .. ']'
+  local event = '{"type":"presence","room":' .. cjson.encode(room) .. ',"count":'
+    .. redis.call('HLEN', members(room)) .. ',"joined":' .. (joined and who or '[]')
+    .. ',"left":' .. (joined and '[]' or who) .. '}'
+  redis.call('PUBLISH', channel(room), '~' .. user .. ' ' .. event)
+end
+
+-- Puts USER in ROOM's sorted order under nickname key KEY, name NAME.
+local function sort_in(room, user, key, name)
+  local old = redis.call('HGET', entry(room), user)
+  if old then
+    redis.call('ZREM', order(room), old)
+  end
+  local new = key .. '\0' .. name
+  redis.call('ZADD', order(room), 0, new)
+  redis.call('HSET', entry(room), user, new)
+end
+
+-- The names in ROOM's order from MIN to MAX (ZRANGEBYLEX bounds), at most LIMIT: returns
+-- {more, name, name, ...}, more being 1 when others follow.
+local function page(room, min, max, limit)
+  local found = redis.call('ZRANGEBYLEX', order(room), min, max, 'LIMIT', 0, limit + 1)
+  local out = {0}
+  for i, e in ipairs(found) do
+    if i > limit then
+      out[1] = 1
+    else
+      out[#out + 1] = string.match(e, '%z(.*)$')
+    end
+  end
+  return out
 end
 
 -- USER's tabs on NODE left ROOM: gone from the room when no node has any left.
@@ -33,11 +74,16 @@ local function leave(room, user, node)
   redis.call('HDEL', count(room), user)
   local name = redis.call('HGET', members(room), user)
   redis.call('HDEL', members(room), user)
+  local sorted = redis.call('HGET', entry(room), user)
+  if sorted then
+    redis.call('ZREM', order(room), sorted)
+    redis.call('HDEL', entry(room), user)
+  end
   if redis.call('HLEN', members(room)) == 0 then
     redis.call('SREM', p .. ':rooms', room)
   end
   if name then
-    announce(room, user, {type = 'member_left', room = room, user = name})
+    announce_member(room, user, name, false)
   end
 end
 
@@ -55,16 +101,23 @@ local function release(key, node)
 end
 
 if op == 'join' then
-  -- ARGV: room, user key, nickname, node. Returns the members' nicknames after the join.
-  local room, user, name, node = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+  -- ARGV: room, user key, nickname, node, nickname key, page size. Returns the room's
+  -- member count after the join, then the first page of members: {count, more, name...}.
+  local room, user, name, node, key = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
   if redis.call('SADD', holds(node), 'r ' .. room .. ' ' .. user) == 1 then
     if redis.call('HINCRBY', count(room), user, 1) == 1 then
       redis.call('HSET', members(room), user, name)
+      sort_in(room, user, key, name)
       redis.call('SADD', p .. ':rooms', room)
-      announce(room, user, {type = 'member_joined', room = room, user = name})
+      announce_member(room, user, name, true)
     end
   end
-  return redis.call('HVALS', members(room))
+  local first = page(room, '-', '+', tonumber(ARGV[7]))
+  table.insert(first, 1, redis.call('HLEN', members(room)))
+  return first
+elseif op == 'members' then
+  -- ARGV: room, ZRANGEBYLEX min and max, page size. Returns {more, name...}.
+  return page(ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]))
 elseif op == 'leave' then
   -- ARGV: room, user key, node.
   leave(ARGV[2], ARGV[3], ARGV[4])
@@ -87,9 +140,10 @@ elseif op == 'release' then
   end
   return 1
 elseif op == 'renamed' then
-  -- ARGV: room, user key, new nickname: the member list shows the new name.
+  -- ARGV: room, user key, new nickname, its key: the member list shows the new name.
   if redis.call('HEXISTS', members(ARGV[2]), ARGV[3]) == 1 then
     redis.call('HSET', members(ARGV[2]), ARGV[3], ARGV[4])
+    sort_in(ARGV[2], ARGV[3], ARGV[5], ARGV[4])
   end
   return 1
 elseif op == 'present' then

@@ -56,7 +56,11 @@ pub enum PresenceOp {
 pub(super) enum PresenceWork {
     // Boxed: an op may carry a whole event (a rename's), far larger than the other work.
     Op(Box<PresenceOp>),
-    Join(RoomName, Joiner, oneshot::Sender<Result<Vec<Nick>, String>>),
+    Join(
+        RoomName,
+        Joiner,
+        oneshot::Sender<Result<MemberPage, String>>,
+    ),
     Claim(Nick, String, oneshot::Sender<Result<bool, String>>),
     /// Whether this node's entries are gone although it had made some (`true` expected
     /// some): answers `true` when they were lost.

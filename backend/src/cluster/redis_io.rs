@@ -21,8 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{Item, Log};
 use crate::store::{
-    Answer, Authority, Body, DirectRange, Joiner, NewMessage, Read, RoomRange, StoreOptions,
-    Stored, Target,
+    Answer, Authority, Body, DirectRange, Joiner, MemberPage, NewMessage, Read, RoomRange,
+    StoreOptions, Stored, Target,
 };
 
 /// How long a command may take: above an fsync on a slow disk (`appendfsync always`), below
@@ -182,6 +182,17 @@ pub(super) struct Io {
     options: Arc<StoreOptions>,
 }
 
+/// A client for `url` speaking RESP3: Pub/Sub messages arrive as pushes on an ordinary
+/// multiplexed connection, and a connection manager resubscribes after a reconnect.
+pub(crate) fn resp3_client(url: &str) -> RedisResult<Client> {
+    let info = url.into_connection_info()?;
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    Client::open(info.set_redis_settings(settings))
+}
+
 impl Io {
     /// Sets up both connections (commands, and Pub/Sub with its messages going to `pushes`);
     /// they connect on first use and reconnect by themselves.
@@ -190,14 +201,7 @@ impl Io {
         options: StoreOptions,
         pushes: mpsc::UnboundedSender<PushInfo>,
     ) -> RedisResult<Self> {
-        let info = url.into_connection_info()?;
-        // RESP3: Pub/Sub messages arrive as pushes on an ordinary multiplexed connection, and
-        // the connection manager resubscribes after a reconnect.
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let client = Client::open(info.set_redis_settings(settings))?;
+        let client = resp3_client(url)?;
         let config = || {
             ConnectionManagerConfig::new()
                 .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -463,6 +467,16 @@ impl Io {
 
     /// Runs one presence operation (see presence.lua).
     async fn presence<T: redis::FromRedisValue>(&self, op: &str, args: &[&str]) -> RedisResult<T> {
+        let args: Vec<&[u8]> = args.iter().map(|arg| arg.as_bytes()).collect();
+        self.presence_bytes(op, &args).await
+    }
+
+    /// [`Io::presence`] with arguments that need not be UTF-8 (ZRANGEBYLEX bounds).
+    async fn presence_bytes<T: redis::FromRedisValue>(
+        &self,
+        op: &str,
+        args: &[&[u8]],
+    ) -> RedisResult<T> {
         let mut conn = self.commands.clone();
         let mut invocation = self.scripts.presence.key(PRESENCE);
         invocation.arg(op);
@@ -472,33 +486,63 @@ impl Io {
         invocation.invoke_async(&mut conn).await
     }
 
-    /// Enters `joiner` in `room`'s presence (`member_joined` to the room if they were not
-    /// in it on any node); returns the members' nicknames.
+    /// Enters `joiner` in `room`'s presence (a `presence` event to the room if they were
+    /// not in it on any node); returns the room's member count and first page of members.
     pub(super) async fn join_room(
         &self,
         room: &RoomName,
         joiner: &Joiner,
-    ) -> anyhow::Result<Vec<Nick>> {
-        let names: Vec<String> = self
-            .presence(
+    ) -> anyhow::Result<MemberPage> {
+        let page_size = shared::MEMBER_PAGE.to_string();
+        let (count, more, names): (u32, i64, Vec<String>) = self
+            .presence::<Vec<Value>>(
                 "join",
                 &[
                     room.as_str(),
                     &joiner.user,
                     joiner.nick.as_str(),
                     &self.node,
+                    &joiner.nick.key(),
+                    &page_size,
                 ],
             )
-            .await?;
-        let mut members = names
-            .into_iter()
-            .filter_map(|n| Nick::try_from(n).ok())
-            .collect::<Vec<_>>();
-        members.sort_by_key(Nick::key);
-        Ok(members)
+            .await
+            .and_then(|reply| {
+                let mut reply = reply.into_iter();
+                let count = redis::from_redis_value(reply.next().unwrap_or(Value::Nil))?;
+                let (more, names) = page_of(reply)?;
+                Ok((count, more, names))
+            })?;
+        Ok(MemberPage {
+            count,
+            members: nicks(names),
+            more: more == 1,
+        })
     }
 
-    /// This node has no tab of `user` in `room` any more (`member_left` to the room if no
+    /// A page of `room`'s members (see [`shared::ClientMsg::Members`]).
+    pub(super) async fn members(
+        &self,
+        room: &RoomName,
+        after: Option<&Nick>,
+        prefix: &str,
+    ) -> Result<MemberPage, String> {
+        let (min, max) = lex_range(after.map(Nick::key).as_deref(), prefix);
+        let page_size = shared::MEMBER_PAGE.to_string();
+        let args = [room.as_str().as_bytes(), &min, &max, page_size.as_bytes()];
+        let reply: Vec<Value> = self
+            .presence_bytes("members", &args)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (more, names) = page_of(reply.into_iter()).map_err(|e| e.to_string())?;
+        Ok(MemberPage {
+            count: 0,
+            members: nicks(names),
+            more: more == 1,
+        })
+    }
+
+    /// This node has no tab of `user` in `room` any more (a `presence` leaving the room if no
     /// node has).
     pub(super) async fn leave_room(&self, room: &RoomName, user: &str) -> RedisResult<()> {
         self.presence::<Value>("leave", &[room.as_str(), user, &self.node])
@@ -530,8 +574,11 @@ impl Io {
         nick: &Nick,
         event: &ServerMsg,
     ) -> RedisResult<()> {
-        self.presence::<Value>("renamed", &[room.as_str(), user, nick.as_str()])
-            .await?;
+        self.presence::<Value>(
+            "renamed",
+            &[room.as_str(), user, nick.as_str(), &nick.key()],
+        )
+        .await?;
         self.announce(room, user, event).await
     }
 
@@ -994,6 +1041,41 @@ struct DirectBody<'a> {
     text: &'a str,
     ts: u64,
     client_id: &'a str,
+}
+
+/// The ZRANGEBYLEX bounds of a member page (presence.lua keeps entries as "KEY\0NAME"):
+/// after the entries of key `after`, within those starting with `prefix`. No UTF-8 has the
+/// byte 0xFF, so "KEY\0\xFF" follows every entry of KEY and precedes every longer key, and
+/// "PREFIX\xFF" follows every key starting with PREFIX.
+fn lex_range(after: Option<&str>, prefix: &str) -> (Vec<u8>, Vec<u8>) {
+    let min = match after {
+        Some(after) if after >= prefix => [b"(", after.as_bytes(), b"\0\xff"].concat(),
+        _ if prefix.is_empty() => b"-".to_vec(),
+        _ => [b"[", prefix.as_bytes()].concat(),
+    };
+    let max = if prefix.is_empty() {
+        b"+".to_vec()
+    } else {
+        [b"(", prefix.as_bytes(), b"\xff"].concat()
+    };
+    (min, max)
+}
+
+/// A page as presence.lua returns it: whether more follow (1 or 0), then the names.
+fn page_of(mut reply: impl Iterator<Item = Value>) -> RedisResult<(i64, Vec<String>)> {
+    let more = redis::from_redis_value(reply.next().unwrap_or(Value::Nil))?;
+    let names = reply
+        .map(|name| redis::from_redis_value(name).map_err(redis::RedisError::from))
+        .collect::<RedisResult<_>>()?;
+    Ok((more, names))
+}
+
+/// Names read from Redis as nicknames (one that is not valid is left out).
+fn nicks(names: Vec<String>) -> Vec<Nick> {
+    names
+        .into_iter()
+        .filter_map(|n| Nick::try_from(n).ok())
+        .collect()
 }
 
 /// A JSON object's members without the braces, for the script to prepend to.

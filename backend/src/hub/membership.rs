@@ -29,15 +29,17 @@ impl Hub {
             );
             return self.refuse(conn, ErrorCode::TooManyRooms, &message, None);
         }
-        let joined = self.rooms.join(&room, conn, user);
+        let key = self.nick(user).key();
+        let joined = self.rooms.join(&room, conn, user, &key);
         if self.rooms.conns(&room).nth(1).is_none() {
             // The first reader here: live messages of the room are wanted from now on (queued
             // before the history read below, which relies on it).
             self.engine.watch(Log::Room(room.clone()));
         }
         // In cluster mode the room's shared presence decides and tells: the history read
-        // below enters this user first and answers with the members (`joined` goes out
-        // then, before `history`); `member_joined` comes back through the room.
+        // below enters this user first and answers with the count and first members
+        // (`joined` goes out then, before `history`); the `presence` change comes back
+        // through the room.
         let joiner = if self.shared {
             self.users.get(&user).map(|u| store::Joiner {
                 user: u.key.clone(),
@@ -45,18 +47,10 @@ impl Hub {
             })
         } else {
             if joined == (crate::rooms::Joined::Now { new_user: true }) {
-                let event = ServerMsg::MemberJoined {
-                    room: room.clone(),
-                    user: self.nick(user),
-                };
-                self.broadcast_room(&room, Some(user), &event);
+                let count = u32::try_from(self.rooms.count(&room)).unwrap_or(u32::MAX);
+                self.member_changed(&room, self.nick(user), true, count);
             }
-            let mut members: Vec<Nick> = self.rooms.users(&room).map(|u| self.nick(u)).collect();
-            members.sort_by_key(Nick::key);
-            let joined = ServerMsg::Joined {
-                room: room.clone(),
-                members,
-            };
+            let joined = self.joined_here(conn, &room);
             self.send_to(conn, &joined);
             self.send_policy(conn, &room);
             None
@@ -88,6 +82,7 @@ impl Hub {
         if let Some(state) = self.conns.get_mut(&conn) {
             state.catching_up.remove(room);
             state.held_events.retain(|(r, _)| r != room);
+            state.loaded.remove(room);
         }
         match self.rooms.leave(room, conn) {
             Some(left) => {
@@ -121,11 +116,8 @@ impl Hub {
             }
             return;
         }
-        let event = ServerMsg::MemberLeft {
-            room: left.room.clone(),
-            user: self.nick(left.user),
-        };
-        self.broadcast_room(&left.room, None, &event);
+        let count = u32::try_from(self.rooms.count(&left.room)).unwrap_or(u32::MAX);
+        self.member_changed(&left.room, self.nick(left.user), false, count);
     }
 
     pub(super) fn list_rooms(&mut self, conn: ConnId) {
@@ -196,7 +188,12 @@ impl Hub {
                 };
                 self.engine.presence(op);
             }
-            _ => self.broadcast_room(room, Some(user), &event),
+            _ => {
+                let nick = self.nick(user);
+                if self.typing_shown(room, &nick, active) {
+                    self.broadcast_room(room, Some(user), &event);
+                }
+            }
         }
     }
 
@@ -216,26 +213,46 @@ impl Hub {
     }
 
     /// A presence event from the room's shared presence (cluster mode), caused by the user
-    /// with key `user`: to this node's connections in the room. As in single-node mode, a
-    /// user's own tabs do not hear that they joined, are typing or renamed (they know); a
-    /// connection still waiting for the room's history gets it after that history.
+    /// with key `user`: to this node's connections in the room, by the same rules as in
+    /// single-node mode. A member's arrival or departure joins the room's coalesced
+    /// `presence`; typing passes the typing slots; a user's own tabs do not hear that they
+    /// are typing or renamed (they know); a connection still waiting for the room's history
+    /// gets it after that history.
     pub(super) fn room_event(&mut self, room: &RoomName, user: &str, event: ServerMsg) {
-        let own = match &event {
-            ServerMsg::MemberJoined { .. }
-            | ServerMsg::Typing { .. }
-            | ServerMsg::Renamed { .. } => self.keys.get(user).copied(),
-            _ => None,
-        };
-        let mut now = Vec::new();
-        for conn in self.room_conns_except(room, own) {
-            match self.conns.get_mut(&conn) {
-                Some(state) if state.catching_up.contains_key(room) => {
-                    state.held_events.push((room.clone(), event.clone()));
+        match event {
+            ServerMsg::Presence {
+                count,
+                joined,
+                left,
+                ..
+            } => {
+                for nick in left {
+                    self.member_changed(room, nick, false, count);
                 }
-                Some(_) => now.push(conn),
-                None => {}
+                for nick in joined {
+                    self.member_changed(room, nick, true, count);
+                }
+            }
+            ServerMsg::Typing {
+                user: ref nick,
+                active,
+                ..
+            } => {
+                if self.typing_shown(room, nick, active) {
+                    let own = self.keys.get(user).copied();
+                    let conns = self.room_conns_except(room, own);
+                    self.deliver_in_room(room, conns, event);
+                }
+            }
+            ServerMsg::Renamed { .. } => {
+                let own = self.keys.get(user).copied();
+                let conns = self.room_conns_except(room, own);
+                self.deliver_in_room(room, conns, event);
+            }
+            other => {
+                let conns = self.room_conns_except(room, None);
+                self.deliver_in_room(room, conns, other);
             }
         }
-        self.broadcast(now, &event);
     }
 }

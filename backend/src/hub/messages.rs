@@ -200,6 +200,18 @@ impl Hub {
                     self.rooms_listed(conn, rooms);
                 }
             }
+            store::Event::Members { ctx, page } => {
+                if let Ctx::Members {
+                    conn,
+                    room,
+                    after,
+                    prefix,
+                } = ctx
+                {
+                    let page = page.map(|p| (p.members, p.more));
+                    self.members_listed(conn, room, after, prefix, page);
+                }
+            }
             store::Event::UserEvent { user, event } => {
                 let user = self.keys.get(&user).copied();
                 self.broadcast_direct(user.into_iter(), &event);
@@ -300,7 +312,7 @@ impl Hub {
                     // on every node (entering the shared presence and reading it is one step):
                     // over it, this join is undone.
                     if let Some(cap) = self.policies.get(&room).and_then(|p| p.max_members)
-                        && members.len() > cap as usize
+                        && members.count > cap
                     {
                         if let Some(state) = self.conns.get_mut(&conn) {
                             state.held_events.retain(|(r, _)| *r != room);
@@ -312,10 +324,13 @@ impl Hub {
                         return self.refuse(conn, ErrorCode::RoomFull, &message, None);
                     }
                     // Cluster mode: the member list came with the history, and goes first.
-                    let joined = ServerMsg::Joined {
-                        room: room.clone(),
-                        members,
-                    };
+                    let joined = self.joined_event(
+                        conn,
+                        &room,
+                        members.count,
+                        members.members,
+                        members.more,
+                    );
                     self.send_to(conn, &joined);
                     self.send_policy(conn, &room);
                 }

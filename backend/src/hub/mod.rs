@@ -17,12 +17,14 @@
 //! - `mod.rs`: [`HubHandle`], the commands, the hub's state and its run loop.
 //! - `people.rs`: users and nicknames: `hello`, renames, a connection's end.
 //! - `membership.rs`: joining and leaving rooms, the room list, typing.
+//! - `presence.rs`: member pages, coalesced presence events, typing slots: what keeps a
+//!   room of ten thousand from costing its square.
 //! - `messages.rs`: sending (stored first), the store's answers, history reads.
 //! - `policies.rs`: owned and private rooms: creating, inviting, who may join and see what.
 //! - `delivery.rs`: encoding an event once and queueing it for its recipients; slow readers.
 
 use std::{
-    collections::{BTreeSet, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -196,6 +198,8 @@ struct Conn {
     held_events: Vec<(RoomName, ServerMsg)>,
     /// A `hello` waits for its nickname claim (cluster mode).
     claiming: bool,
+    /// How much of each room's member list it has (see [`presence::Loaded`]).
+    loaded: HashMap<RoomName, presence::Loaded>,
 }
 
 struct User {
@@ -256,6 +260,13 @@ enum Ctx {
     },
     /// A room list being gathered across the cluster.
     Rooms { conn: ConnId },
+    /// A page of a room's members asked of the shared presence.
+    Members {
+        conn: ConnId,
+        room: RoomName,
+        after: Option<Nick>,
+        prefix: String,
+    },
     /// A user's nickname entered again after the shared presence lost it.
     Reclaim { user: UserId },
 }
@@ -282,6 +293,15 @@ struct Hub {
     /// Lower-cased nickname → user, for uniqueness ignoring case.
     nicks: HashMap<String, UserId>,
     typing: HashMap<(RoomName, UserId), Instant>,
+    /// The people announced typing in each room (at most [`shared::TYPING_SHOWN`]), by
+    /// nickname key, with when their slot lapses.
+    typing_slots: HashMap<RoomName, Vec<(String, Instant)>>,
+    /// Presence changes waiting for their room's window (see `presence.rs`).
+    presence: HashMap<RoomName, presence::Pending>,
+    /// `--presence-window`.
+    presence_window: Duration,
+    /// `--presence-detail-limit`.
+    presence_detail_limit: u32,
     engine: Engine<Ctx>,
     /// Presence and nicknames are the cluster's (see [`Engine::is_shared`]): the hub asks and
     /// announces what it is told instead of deciding from its own maps.
@@ -329,6 +349,10 @@ impl Hub {
             users: HashMap::new(),
             nicks: HashMap::new(),
             typing: HashMap::new(),
+            typing_slots: HashMap::new(),
+            presence: HashMap::new(),
+            presence_window: config.presence_window,
+            presence_detail_limit: config.presence_detail_limit,
             shared: engine.is_shared(),
             engine,
             keys: HashMap::new(),
@@ -353,7 +377,11 @@ impl Hub {
         mut policy: mpsc::UnboundedReceiver<crate::policy::PolicyEvent<policies::PolicyCtx>>,
         shutdown: CancellationToken,
     ) {
-        let mut sweep = tokio::time::interval(TYPING_SWEEP);
+        // Often enough that a presence window is not stretched by much.
+        let every = TYPING_SWEEP
+            .min(self.presence_window / 4)
+            .max(Duration::from_millis(10));
+        let mut sweep = tokio::time::interval(every);
         sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -378,7 +406,11 @@ impl Hub {
                     Some(command) => self.handle(command),
                     None => break,
                 },
-                _ = sweep.tick() => self.expire_typing(Instant::now()),
+                _ = sweep.tick() => {
+                    let now = Instant::now();
+                    self.expire_typing(now);
+                    self.presence_due(now);
+                }
             }
             self.drop_overflowed();
             self.metrics.rooms.set(self.rooms.len() as i64);
@@ -400,6 +432,7 @@ impl Hub {
                         direct_catching_up: None,
                         held_events: Vec::new(),
                         claiming: false,
+                        loaded: HashMap::new(),
                     },
                 );
             }
@@ -475,6 +508,14 @@ impl Hub {
             }
             (Some(_), ClientMsg::Leave { room }) => self.leave(conn, &room),
             (Some(_), ClientMsg::ListRooms) => self.list_rooms(conn),
+            (
+                Some(_),
+                ClientMsg::Members {
+                    room,
+                    after,
+                    prefix,
+                },
+            ) => self.members(conn, room, after, prefix),
             (
                 Some(user),
                 ClientMsg::Say {
@@ -606,6 +647,7 @@ mod membership;
 mod messages;
 mod people;
 mod policies;
+mod presence;
 
 #[cfg(test)]
 mod tests {
@@ -691,7 +733,7 @@ mod tests {
         until(&mut alice, "\"history\"").await;
         hello(&hub, &bob, "bob").await;
         until(&mut bob, "\"history\"").await;
-        until(&mut alice, "\"member_joined\"").await;
+        until(&mut alice, "\"presence\"").await;
         hub.request(alice.conn, say("one buffer")).await.unwrap();
         let (a, b) = (next(&mut alice).await, next(&mut bob).await);
         assert_eq!(text(&a), text(&b));
@@ -713,14 +755,14 @@ mod tests {
         // welcome, joined, read_positions, direct_history and history fill an outbox of 5.
         let slow = connect(&hub, 5).await;
         hello(&hub, &slow, "slow").await;
-        until(&mut alice, "\"member_joined\"").await;
+        until(&mut alice, "\"presence\"").await;
         hub.request(alice.conn, say("overflow")).await.unwrap();
         tokio::time::timeout(Duration::from_secs(2), slow.kick.cancelled())
             .await
             .expect("the slow connection is kicked");
         // Alice got her message and then saw the slow user leave; nothing stalled.
         assert!(text(&next(&mut alice).await).contains("\"said\""));
-        assert!(text(&next(&mut alice).await).contains("\"member_left\""));
+        assert!(text(&next(&mut alice).await).contains(r#""left":["slow"]"#));
         assert_eq!(metrics.slow_consumers.get(), 1);
     }
 }

@@ -240,6 +240,10 @@ impl Hub {
             .iter()
             .flat_map(|&tab| self.rooms.rooms_of(tab).cloned().collect::<Vec<_>>())
             .collect();
+        let sort_key = nick.key();
+        for room in &rooms {
+            self.rooms.rekey(room, user, &sort_key);
+        }
         if self.shared {
             // The user's own tabs hear it here; each room's members, on whatever node, hear
             // it through the room.

@@ -6,6 +6,7 @@
 // Test helpers: a panic is the failure report (allow-unwrap-in-tests covers #[test] fns only).
 #![allow(clippy::unwrap_used)]
 
+pub mod http_transports;
 pub mod redis_server;
 pub mod tcp_proxy;
 
@@ -163,15 +164,20 @@ where
 
 /// The next data or close message, skipping the server's heartbeat pings.
 pub async fn next_message(client: &mut Client) -> Message {
-    loop {
-        let message = within(client.next())
-            .await
-            .expect("stream ended")
-            .expect("websocket error");
-        if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
-            return message;
+    // One deadline for the whole wait: heartbeats must not keep a silent wait going.
+    within(async {
+        loop {
+            let message = client
+                .next()
+                .await
+                .expect("stream ended")
+                .expect("websocket error");
+            if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
+                return message;
+            }
         }
-    }
+    })
+    .await
 }
 
 /// Sends `message` and returns what comes back.
@@ -303,6 +309,38 @@ pub struct Chat {
 }
 
 /// A token unique to `name`, as a browser would keep in localStorage.
+/// A `presence` event in a line for assertions: the room, then `+name` for each arrival and
+/// `-name` for each departure (`"lobby +bob -carol"`); anything else in debug form.
+pub fn presence(event: &shared::ServerMsg) -> String {
+    match event {
+        shared::ServerMsg::Presence {
+            room, joined, left, ..
+        } => {
+            let mut line = room.as_str().to_owned();
+            for nick in joined {
+                line += &format!(" +{nick}");
+            }
+            for nick in left {
+                line += &format!(" -{nick}");
+            }
+            line
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// Whether `event` is a `presence` telling that `who` joined.
+pub fn arrived(event: &shared::ServerMsg, who: &str) -> bool {
+    matches!(event, shared::ServerMsg::Presence { joined, .. }
+        if joined.iter().any(|n| n.as_str() == who))
+}
+
+/// Whether `event` is a `presence` telling that `who` left.
+pub fn departed(event: &shared::ServerMsg, who: &str) -> bool {
+    matches!(event, shared::ServerMsg::Presence { left, .. }
+        if left.iter().any(|n| n.as_str() == who))
+}
+
 pub fn token_for(name: &str) -> shared::UserToken {
     let token = format!("token-for-{}", name.to_lowercase().replace(' ', "-"));
     shared::UserToken::try_from(format!("{token:0<16}")).expect("valid test token")
@@ -415,7 +453,7 @@ impl Chat {
                     histories += 1;
                 }
                 // Cluster mode: others' presence in a room whose history came already.
-                shared::ServerMsg::MemberJoined { .. } | shared::ServerMsg::Typing { .. } => {}
+                shared::ServerMsg::Presence { .. } | shared::ServerMsg::Typing { .. } => {}
                 other => panic!("expected joined, direct_history or history, got {other:?}"),
             }
         }
@@ -712,6 +750,27 @@ pub fn messages_to_overflow(len: usize) -> usize {
         .parse()
         .unwrap();
     3 * tcp_wmem_max / len + 64
+}
+
+/// An echo peer that sends and never reads: once its socket is full, its session waits on a
+/// write and cannot say goodbye, so only `--shutdown-timeout` ends a drain (and requests during
+/// it can be seen refused).
+pub async fn stuck_echo_socket(addr: SocketAddr) -> RawSocket {
+    let mut stuck =
+        RawSocket::connect_with_receive_buffer(addr, shared::paths::WS_ECHO, None, 4096).await;
+    // More than the buffers on the way back can hold, several times.
+    let payload = vec![0u8; 60_000];
+    let frames: Vec<u8> = (0..messages_to_overflow(payload.len()))
+        .flat_map(|_| masked_frame(true, opcode::BINARY, &payload))
+        .collect();
+    // The server stops reading once its echoes back up: the write stalls, which is the sign.
+    let written = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::io::AsyncWriteExt::write_all(&mut stuck.stream, &frames),
+    )
+    .await;
+    assert!(written.is_err(), "the server read everything: not stuck");
+    stuck
 }
 
 /// The resident memory of process `pid`, in kB (`VmRSS`).

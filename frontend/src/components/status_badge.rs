@@ -1,4 +1,4 @@
-//! The connection status pill: connecting / online / reconnecting in N s.
+//! The connection status pill: connecting / online · transport / reconnecting in N s.
 
 use leptos::prelude::*;
 
@@ -13,20 +13,24 @@ pub fn StatusBadge(
 ) -> impl IntoView {
     let class = move || match status.get() {
         ConnectionStatus::Connecting => "status status-connecting",
-        ConnectionStatus::Open => "status status-open",
+        ConnectionStatus::Open(_) => "status status-open",
         ConnectionStatus::Closed { .. } => "status status-closed",
+    };
+    let transport = move || match status.get() {
+        ConnectionStatus::Open(transport) => transport.key(),
+        _ => "",
     };
     let w = crate::i18n::words();
     let label = move || match status.get() {
         ConnectionStatus::Connecting => w.connecting.to_owned(),
-        ConnectionStatus::Open => w.online.to_owned(),
+        ConnectionStatus::Open(transport) => format!("{} · {}", w.online, transport.label()),
         ConnectionStatus::Closed {
             reason,
             retry_in_secs,
         } => (w.offline)(&reason, retry_in_secs),
     };
     view! {
-        <span class=class role="status" data-testid="status">
+        <span class=class role="status" data-testid="status" data-transport=transport>
             <span class="status-dot" aria-hidden="true"></span>
             {label}
         </span>

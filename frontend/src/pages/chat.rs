@@ -5,22 +5,25 @@
 //!
 //! # Layout
 //! - this file: [`ChatPage`] and [`ChatCtx`], the nickname screen, the sidebar (rooms, unread
-//!   counts, invitations, direct conversations), the composer (with @ completion and images),
-//!   members and moderation.
+//!   counts, invitations, direct conversations), the composer (with @ completion and images).
 //! - `lines`: the message list and everything on a line.
+//! - `members`: the members panel (paged, drawn only where in view, searchable), invitations
+//!   and moderation.
 //! - `alerts`: the page's visibility and browser notifications.
 
 mod alerts;
 mod lines;
+mod members;
 
 use alerts::{NotificationSwitch, document_hidden, notification_permission, notify};
 use leptos::{html, prelude::*, task::spawn_local};
 use lines::MessageList;
+use members::MembersPanel;
 use shared::{ClientMsg, Nick, RoomName, ServerMsg, UserToken, paths};
 
 use crate::{
     chat_state::{ChatState, Delivery, Line, Target},
-    client::{Connection, ConnectionEvent, ConnectionStatus},
+    client::{Choice, Connection, ConnectionEvent, ConnectionStatus},
     i18n::words,
     now_ms,
 };
@@ -286,6 +289,7 @@ pub fn ChatPage(
         let greet = greet.clone();
         move |event| match event {
             ConnectionEvent::Opened => greet(),
+            ConnectionEvent::Sent | ConnectionEvent::Wire(_) => {}
             ConnectionEvent::Text(text) => match ServerMsg::parse(&text) {
                 Ok(event) => {
                     if matches!(event, ServerMsg::ReauthNeeded { .. }) {
@@ -335,6 +339,7 @@ pub fn ChatPage(
     connection.set_value(Some(Connection::open(
         url,
         Some(shared::SUBPROTOCOL),
+        Choice::Auto,
         set_status,
         on_event,
     )));
@@ -541,7 +546,7 @@ fn RoomSidebar() -> impl IntoView {
         state.with(|s| {
             s.rooms
                 .iter()
-                .map(|(name, view)| (name.clone(), view.members.len()))
+                .map(|(name, view)| (name.clone(), view.member_count as usize))
                 .collect::<Vec<_>>()
         })
     };
@@ -777,7 +782,7 @@ fn ConversationHeader() -> impl IntoView {
     }
 }
 
-/// "Bob is typing…", "Bob and Carol are typing…".
+/// "Bob is typing…", "Bob and Carol are typing…", "Several people are typing…".
 #[component]
 fn TypingLine() -> impl IntoView {
     let state = expect_context::<ChatCtx>().state;
@@ -789,7 +794,7 @@ fn TypingLine() -> impl IntoView {
             [] => String::new(),
             [one] => (w.typing_one)(one),
             [a, b] => (w.typing_two)(a, b),
-            [a, b, ..] => (w.typing_many)(a, b),
+            [_, _, _, ..] => w.typing_several.to_owned(),
         }
     };
     view! { <div class="typing" data-testid="typing" aria-live="polite">{text}</div> }
@@ -819,7 +824,7 @@ fn Composer() -> impl IntoView {
     let last_typing = StoredValue::new(f64::NEG_INFINITY);
     let w = words();
     let offline_reason = move || match ctx.status.get() {
-        ConnectionStatus::Open => None,
+        ConnectionStatus::Open(_) => None,
         ConnectionStatus::Connecting => Some(w.connecting_note.to_owned()),
         ConnectionStatus::Closed {
             reason,
@@ -970,133 +975,6 @@ fn Composer() -> impl IntoView {
     }
 }
 
-/// Members of the current room; click one to message them directly.
-#[component]
-fn MembersPanel() -> impl IntoView {
-    let state = expect_context::<ChatCtx>().state;
-    let members = move || {
-        state.with(|s| match &s.current {
-            Some(Target::Room(room)) => s
-                .rooms
-                .get(room)
-                .map(|r| r.members.iter().cloned().collect::<Vec<_>>())
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        })
-    };
-    let is_me =
-        move |nick: &Nick| state.with(|s| s.me.as_ref().is_some_and(|me| me.key() == nick.key()));
-    let ctx = expect_context::<ChatCtx>();
-    let current_room = move || {
-        state.with(|s| match &s.current {
-            Some(Target::Room(room)) => Some(room.clone()),
-            _ => None,
-        })
-    };
-    let owns_private = move || {
-        state.with(|s| {
-            current_room()
-                .is_some_and(|room| s.owns(&room) && s.rules.get(&room).is_some_and(|r| r.private))
-        })
-    };
-    let moderates = move || state.with(|s| current_room().is_some_and(|room| s.moderates(&room)));
-    let invitee = RwSignal::new(String::new());
-    let invite_problem = RwSignal::new(None::<String>);
-    let invite = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let Some(room) = current_room() else {
-            return;
-        };
-        match invitee.get_untracked().trim().parse::<Nick>() {
-            Ok(user) => {
-                invite_problem.set(None);
-                ctx.send(&ClientMsg::Invite { room, user });
-                invitee.set(String::new());
-            }
-            Err(err) => invite_problem.set(Some((words().invalid)(&err))),
-        }
-    };
-    let moderate = move |make: fn(RoomName, Nick) -> ClientMsg, user: Nick| {
-        if let Some(room) = current_room() {
-            ctx.send(&make(room, user));
-        }
-    };
-    let w = words();
-    view! {
-        <aside class="members" aria-label=w.show_members>
-            <Show when=owns_private>
-                <form class="join-form" on:submit=invite data-testid="invite-form">
-                    <input type="text" placeholder=w.nickname aria-label=w.invite_label
-                        maxlength="32" bind:value=invitee data-testid="invite-input" />
-                    <button type="submit" data-testid="invite-submit">{w.invite}</button>
-                </form>
-                <Show when=move || invite_problem.get().is_some()>
-                    <p class="problem small">{move || invite_problem.get()}</p>
-                </Show>
-            </Show>
-            <h2>{move || (w.members)(members().len())}</h2>
-            <ul data-testid="members">
-                <For each=members key=|m| m.clone() let:member>
-                    <li>
-                        {if is_me(&member) {
-                            view! { <span class="member me">{member.to_string()} {w.you}</span> }.into_any()
-                        } else {
-                            let peer = member.clone();
-                            view! {
-                                <button class="member" title=w.direct_title
-                                    on:click=move |_| state.update(|s| s.select(Target::Direct(peer.clone())))>
-                                    {member.to_string()}
-                                </button>
-                                <Show when=moderates>
-                                    {MOD_ACTIONS.iter().map(|&(says, id, make)| {
-                                        let [label, title] = says(w);
-                                        let who = member.clone();
-                                        view! {
-                                            <button class="mod-action" title=title
-                                                data-testid=format!("{id}-{who}")
-                                                on:click=move |_| moderate(make, who.clone())>
-                                                {label}
-                                            </button>
-                                        }
-                                    }).collect_view()}
-                                </Show>
-                            }.into_any()
-                        }}
-                    </li>
-                </For>
-            </ul>
-        </aside>
-    }
-}
-
-/// The moderation buttons beside a member: label and tooltip, test id prefix, and the request.
-type ModAction = (
-    fn(&'static crate::i18n::Words) -> [&'static str; 2],
-    &'static str,
-    fn(RoomName, Nick) -> ClientMsg,
-);
-const MOD_ACTIONS: [ModAction; 3] = [
-    (
-        |w| [w.kick, w.kick_title],
-        "kick",
-        |room, user| ClientMsg::Kick { room, user },
-    ),
-    (
-        |w| [w.mute, w.mute_title],
-        "mute",
-        |room, user| ClientMsg::Mute {
-            room,
-            user,
-            for_secs: 600,
-        },
-    ),
-    (
-        |w| [w.ban, w.ban_title],
-        "ban",
-        |room, user| ClientMsg::Ban { room, user },
-    ),
-];
-
 /// connecting / online / reconnecting in N s.
 #[component]
 fn StatusLine() -> impl IntoView {
@@ -1105,7 +983,7 @@ fn StatusLine() -> impl IntoView {
 }
 
 fn storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok()?
+    crate::storage()
 }
 
 fn stored(key: &str) -> Option<String> {

@@ -32,7 +32,10 @@ pub(super) fn MessageList() -> impl IntoView {
             if loaded {
                 ctx.seeking.set(None);
                 request_animation_frame(move || {
-                    show_line(id);
+                    // The page may be gone by the next frame.
+                    if let Some(Some(el)) = list.try_get_untracked() {
+                        show_line(&el, id);
+                    }
                 });
             } else {
                 match state.try_update(ChatState::load_older).flatten() {
@@ -180,7 +183,7 @@ fn line_view(
         let target = quote.id;
         view! {
             <button class="quote" data-testid="quote" title=w.quote_title
-                on:click=move |_| seek(ctx, target)>
+                on:click=move |ev| seek(ctx, target, &ev)>
                 <span class="quote-from">{quote.from.to_string()}</span>
                 <span class="quote-text">{quote.text}</span>
             </button>
@@ -345,8 +348,15 @@ fn react(ctx: ChatCtx, id: shared::MessageId, emoji: &str) {
 
 /// Scrolls to line `id` and highlights it; if it is not loaded, loads older pages until it
 /// is (see [`ChatCtx::seeking`]).
-fn seek(ctx: ChatCtx, id: shared::MessageId) {
-    if show_line(id) {
+fn seek(ctx: ChatCtx, id: shared::MessageId, click: &web_sys::MouseEvent) {
+    use wasm_bindgen::JsCast as _;
+    // The line is looked for in this page's list: another chat may share the document (the
+    // browser tests mount several).
+    let list = click
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .and_then(|e| e.closest("ol").ok().flatten());
+    if list.is_some_and(|list| show_line(&list, id)) {
         return;
     }
     ctx.seeking.set(Some(id));
@@ -356,13 +366,12 @@ fn seek(ctx: ChatCtx, id: shared::MessageId) {
     }
 }
 
-/// Scrolls line `id` into view and marks it for a moment; false if it is not on the page.
-fn show_line(id: shared::MessageId) -> bool {
-    let found = web_sys::window().and_then(|w| w.document()).and_then(|d| {
-        d.query_selector(&format!("li[data-id=\"{}\"]", id.0))
-            .ok()
-            .flatten()
-    });
+/// Scrolls line `id` of `list` into view and marks it for a moment; false if it is not there.
+fn show_line(list: &web_sys::Element, id: shared::MessageId) -> bool {
+    let found = list
+        .query_selector(&format!("li[data-id=\"{}\"]", id.0))
+        .ok()
+        .flatten();
     let Some(element) = found else {
         return false;
     };

@@ -1,0 +1,650 @@
+//! The HTTP transports for networks that break WebSocket: Server-Sent Events downstream
+//! (`GET /sse`) or long-polling (`GET /poll`), each with POST upstream (`POST /send`).
+//!
+//! A session of either kind runs the same session core as a WebSocket ([`crate::session`],
+//! [`crate::echo`]) behind a [`crate::link::Link`]; this module only moves messages. Requests
+//! find their session by its id, an unguessable 128-bit random name handed out in the first
+//! answer (never the user's token: it travels in the URL). Every endpoint is documented with
+//! examples in docs/PROTOCOL.md, "HTTP fallbacks".
+//!
+//! # Layout
+//! - `mod.rs`: the routes, the session registry ([`Registry`]), upstream batches (`Batches`:
+//!   numbered, applied once), the Origin check and CORS headers.
+//! - `sse.rs`: [`sse::SseLink`] and the `text/event-stream` body.
+//! - `poll.rs`: [`poll::PollLink`], the queue of unacknowledged events and the waiting poll.
+//! - `relay.rs`: cluster mode: a POST or poll that reaches another node than the session's
+//!   is carried there through Redis (a channel per node), so no sticky sessions are needed.
+
+mod poll;
+pub mod relay;
+mod sse;
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use actix_web::{
+    HttpRequest, HttpResponse, HttpResponseBuilder,
+    http::{StatusCode, header},
+    web::{self, Bytes},
+};
+use bytestring::ByteString;
+use futures_util::{StreamExt as _, future::Either};
+use serde::Deserialize;
+use shared::paths;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    echo,
+    metrics::Endpoint,
+    routes::{self, AppState},
+    session,
+};
+
+/// How many requests (POSTs, polls) may wait for a session before the next is refused.
+const SESSION_QUEUE: usize = 8;
+
+/// A POST body may hold this many times `--max-frame-size` (each message at most one).
+const POST_FRAMES: usize = 4;
+
+/// The running sessions of the HTTP transports, by id.
+///
+/// Each entry is put here by its link and taken out when the link is dropped ([`Registered`]);
+/// the lock is never held across an `.await`.
+#[derive(Default)]
+pub struct Registry {
+    sessions: Mutex<HashMap<String, mpsc::Sender<ToSession>>>,
+    /// In cluster mode, this node's name (16 hex digits), which starts its sessions' ids so
+    /// that any node can tell where a session lives ([`relay`]).
+    node: Option<String>,
+}
+
+impl Registry {
+    /// An empty registry; `node` names this node in cluster mode.
+    pub fn new(node: Option<String>) -> Self {
+        Self {
+            sessions: Mutex::default(),
+            node,
+        }
+    }
+
+    /// This node's name, in cluster mode.
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
+    }
+
+    /// The node a session id names, if it is another node's.
+    fn owner_elsewhere<'a>(&self, id: &'a str) -> Option<&'a str> {
+        let owner = id
+            .get(..relay::NODE_LEN)
+            .filter(|_| id.len() == relay::NODE_LEN + 32)?;
+        (Some(owner) != self.node()).then_some(owner)
+    }
+
+    fn insert(self: &Arc<Self>, sender: mpsc::Sender<ToSession>) -> Registered {
+        let id = format!("{}{}", self.node().unwrap_or(""), new_session_id());
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.clone(), sender);
+        Registered {
+            registry: Arc::clone(self),
+            id,
+        }
+    }
+
+    fn get(&self, id: &str) -> Option<mpsc::Sender<ToSession>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    /// How many sessions are running.
+    pub fn len(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether no session is running.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A session's place in the [`Registry`], given back when dropped.
+struct Registered {
+    registry: Arc<Registry>,
+    id: String,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.registry
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
+    }
+}
+
+/// 128 random bits from the OS, as 32 hex digits.
+fn new_session_id() -> String {
+    // The OS's random source failing is not something a server can work around.
+    crate::ids::random_hex(16).unwrap_or_else(|err| panic!("no random numbers: {err}"))
+}
+
+/// What an HTTP request hands a running session.
+enum ToSession {
+    /// A POSTed batch of messages.
+    Post(Post),
+    /// A long-poll waiting for events.
+    Poll(poll::PollRequest),
+}
+
+/// A numbered batch of the client's messages (`POST /send`).
+struct Post {
+    batch: u64,
+    messages: Vec<ByteString>,
+    reply: oneshot::Sender<PostOutcome>,
+}
+
+/// What became of a [`Post`].
+enum PostOutcome {
+    /// Applied now, or earlier (a retried batch).
+    Applied,
+    /// Not the next batch: the session expects `expected` first.
+    OutOfOrder { expected: u64 },
+}
+
+/// What a POST or a poll came to, on whichever node holds its session; what the HTTP answer
+/// says ([`Outcome::response`]).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub enum Outcome {
+    /// 204: the batch is applied.
+    Applied,
+    /// 409: the batch came before `expected`.
+    OutOfOrder(u64),
+    /// 409: the session's queue is full (several batches at once).
+    Busy,
+    /// 404: no such session.
+    Unknown,
+    /// 200: a poll's answer (its JSON body).
+    Events(String),
+    /// 409: a newer poll took this one's place.
+    Replaced,
+    /// 400: the session streams over SSE.
+    NotPolled,
+    /// 503: the node that holds the session did not answer.
+    Unreachable,
+}
+
+impl Outcome {
+    fn response(self, req: &HttpRequest, body_len: usize) -> HttpResponse {
+        match self {
+            Self::Applied => cors_for(req, StatusCode::NO_CONTENT, body_len).finish(),
+            Self::OutOfOrder(expected) => plain_cors(
+                req,
+                StatusCode::CONFLICT,
+                &format!("this batch cannot be applied before batch {expected}\n"),
+            ),
+            Self::Busy => plain_cors(
+                req,
+                StatusCode::CONFLICT,
+                "another batch of this session is still being applied\n",
+            ),
+            Self::Unknown => unknown_session(req),
+            Self::Events(body) => poll::response(cors_for(req, StatusCode::OK, 0), body),
+            Self::Replaced => plain_cors(
+                req,
+                StatusCode::CONFLICT,
+                "a newer poll of this session took over\n",
+            ),
+            Self::NotPolled => plain_cors(
+                req,
+                StatusCode::BAD_REQUEST,
+                "this session streams over Server-Sent Events; it is not polled\n",
+            ),
+            Self::Unreachable => plain_cors(
+                req,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the node that holds this session does not answer; retry, or open a new one\n",
+            ),
+        }
+    }
+}
+
+/// Hands a POSTed batch to session `id` on this node and waits until it is applied.
+async fn post_here(
+    registry: &Registry,
+    id: &str,
+    batch: u64,
+    messages: Vec<ByteString>,
+) -> Outcome {
+    let Some(session) = registry.get(id) else {
+        return Outcome::Unknown;
+    };
+    let (reply, outcome) = oneshot::channel();
+    let post = ToSession::Post(Post {
+        batch,
+        messages,
+        reply,
+    });
+    // A session whose queue is full has a client sending several batches at once.
+    match session.try_send(post) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => return Outcome::Busy,
+        Err(mpsc::error::TrySendError::Closed(_)) => return Outcome::Unknown,
+    }
+    match outcome.await {
+        Ok(PostOutcome::Applied) => Outcome::Applied,
+        Ok(PostOutcome::OutOfOrder { expected }) => Outcome::OutOfOrder(expected),
+        Err(_) => Outcome::Unknown,
+    }
+}
+
+/// Polls session `id` on this node: its events, at once or when they come.
+async fn poll_here(registry: &Registry, id: &str, ack: u64) -> Outcome {
+    let Some(session) = registry.get(id) else {
+        return Outcome::Unknown;
+    };
+    let (reply, answer) = oneshot::channel();
+    if session
+        .send(ToSession::Poll(poll::PollRequest { ack, reply }))
+        .await
+        .is_err()
+    {
+        return Outcome::Unknown;
+    }
+    match answer.await {
+        Ok(poll::PollAnswer::Events(body)) => Outcome::Events(body),
+        Ok(poll::PollAnswer::Replaced) => Outcome::Replaced,
+        Ok(poll::PollAnswer::NotPolled) => Outcome::NotPolled,
+        Err(_) => Outcome::Unknown,
+    }
+}
+
+/// The upstream half every HTTP link shares: batches are applied in their numbered order,
+/// each once; a batch is answered once the session core has taken its last message.
+#[derive(Default)]
+struct Batches {
+    pending: VecDeque<ByteString>,
+    reply: Option<oneshot::Sender<PostOutcome>>,
+    /// The number of the last batch accepted (batches count from 1).
+    accepted: u64,
+}
+
+impl Batches {
+    /// The next message of the batch being applied; answers the batch once the core has
+    /// come back for more after its last one.
+    fn take(&mut self) -> Option<ByteString> {
+        if let Some(message) = self.pending.pop_front() {
+            return Some(message);
+        }
+        if let Some(reply) = self.reply.take() {
+            // The POST may have given up waiting; the batch is applied all the same.
+            let _ = reply.send(PostOutcome::Applied);
+        }
+        None
+    }
+
+    /// Takes a POSTed batch: the next one is queued, an earlier one (a retry) is answered as
+    /// applied without applying it again, a later one is refused (an earlier one is missing).
+    fn accept(&mut self, post: Post) {
+        let expected = self.accepted + 1;
+        if post.batch == expected {
+            self.accepted = expected;
+            self.pending = post.messages.into();
+            self.reply = Some(post.reply);
+        } else if post.batch < expected {
+            let _ = post.reply.send(PostOutcome::Applied);
+        } else {
+            let _ = post.reply.send(PostOutcome::OutOfOrder { expected });
+        }
+    }
+}
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let sse = |endpoint| {
+        web::get().to(
+            move |req: HttpRequest, state: web::Data<AppState>| async move {
+                start(&req, &state, endpoint, Downstream::Sse).await
+            },
+        )
+    };
+    let poll = |endpoint| {
+        web::get().to(
+            move |req: HttpRequest, query: web::Query<PollQuery>, state: web::Data<AppState>| {
+                poll(req, query, state, endpoint)
+            },
+        )
+    };
+    cfg.route(paths::SSE_CHAT, sse(Endpoint::Chat))
+        .route(paths::SSE_ECHO, sse(Endpoint::Echo))
+        .route(paths::POLL_CHAT, poll(Endpoint::Chat))
+        .route(paths::POLL_ECHO, poll(Endpoint::Echo))
+        .route(paths::SEND, web::post().to(send));
+}
+
+/// The checks before a new session: those of a WebSocket handshake (shutting down, Origin,
+/// per-address caps, a connection slot), then the login.
+async fn open(
+    req: &HttpRequest,
+    state: &AppState,
+    endpoint: Endpoint,
+) -> Result<(routes::Slot, crate::auth::Gate), HttpResponse> {
+    let slot = routes::admit(req, state, endpoint).map_err(routes::Refused::response)?;
+    if endpoint == Endpoint::Echo {
+        return Ok((slot, crate::auth::Gate::Open));
+    }
+    let gate = routes::login_gate(req, state).await?;
+    Ok((slot, gate))
+}
+
+fn session_services(state: &AppState) -> session::Services {
+    session::Services {
+        hub: state.hub.clone(),
+        config: Arc::clone(&state.config),
+        metrics: Arc::clone(&state.metrics),
+        auth: Arc::clone(&state.auth),
+        shutdown: state.shutdown.clone(),
+    }
+}
+
+/// How a new session's events go down.
+#[derive(Clone, Copy)]
+enum Downstream {
+    Sse,
+    Poll,
+}
+
+/// Opens a session for `endpoint` whose events go down as `downstream` says, and runs its
+/// session core (the chat's, or the echo) over the link.
+async fn start(
+    req: &HttpRequest,
+    state: &AppState,
+    endpoint: Endpoint,
+    downstream: Downstream,
+) -> HttpResponse {
+    let (slot, gate) = match open(req, state, endpoint).await {
+        Ok(opened) => opened,
+        Err(refused) => return refused,
+    };
+    // The hub's queue for the connection; echo has no hub.
+    let (outbox_tx, outbox) = match endpoint {
+        Endpoint::Chat => {
+            let (sender, receiver) = mpsc::channel(state.config.outbox_capacity);
+            (Some(sender), Some(receiver))
+        }
+        Endpoint::Echo => (None, None),
+    };
+    match downstream {
+        Downstream::Sse => {
+            let (link, body) = sse::open(&state.fallback, outbox, Arc::clone(&state.metrics));
+            routes::spawn_session(req, state, slot, core(link, outbox_tx, state, gate));
+            sse::response(cors(req, StatusCode::OK), body)
+        }
+        Downstream::Poll => {
+            let link = poll::PollLink::open(state, outbox);
+            let first = link.first_answer();
+            routes::spawn_session(req, state, slot, core(link, outbox_tx, state, gate));
+            poll::response(cors(req, StatusCode::OK), first)
+        }
+    }
+}
+
+/// The session core over `link`: the chat's when there is a hub `outbox`, else the echo.
+fn core<L: crate::link::Link + 'static>(
+    link: L,
+    outbox: Option<mpsc::Sender<crate::outgoing::Frame>>,
+    state: &AppState,
+    gate: crate::auth::Gate,
+) -> impl Future<Output = ()> + 'static {
+    match outbox {
+        Some(outbox) => Either::Left(session::run(link, outbox, session_services(state), gate)),
+        None => Either::Right(echo::run(
+            link,
+            Arc::clone(&state.config),
+            Arc::clone(&state.metrics),
+            state.shutdown.clone(),
+        )),
+    }
+}
+
+/// `?session=ID&ack=N` on a poll; both absent on the request that opens a session.
+#[derive(Deserialize)]
+struct PollQuery {
+    session: Option<String>,
+    #[serde(default)]
+    ack: u64,
+}
+
+/// `GET /poll` (`/poll/echo`): polls the session named, or opens one for `endpoint`.
+async fn poll(
+    req: HttpRequest,
+    query: web::Query<PollQuery>,
+    state: web::Data<AppState>,
+    endpoint: Endpoint,
+) -> HttpResponse {
+    match &query.session {
+        Some(id) => poll_existing(&req, &state, id, query.ack).await,
+        None => start(&req, &state, endpoint, Downstream::Poll).await,
+    }
+}
+
+/// A poll of a running session, on this node or (cluster mode) the one that holds it.
+async fn poll_existing(req: &HttpRequest, state: &AppState, id: &str, ack: u64) -> HttpResponse {
+    if let Some(refused) = foreign_origin(req, state) {
+        return refused;
+    }
+    let outcome = match (state.fallback.owner_elsewhere(id), &state.relay) {
+        (Some(owner), Some(relay)) => relay.poll(owner, id, ack).await,
+        _ => poll_here(&state.fallback, id, ack).await,
+    };
+    outcome.response(req, 0)
+}
+
+/// `?session=ID&batch=N` on a POST.
+#[derive(Deserialize)]
+struct SendQuery {
+    session: String,
+    batch: u64,
+}
+
+/// `POST /send`: a JSON array of client messages for a session of either kind.
+async fn send(
+    req: HttpRequest,
+    query: web::Query<SendQuery>,
+    mut payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if let Some(refused) = foreign_origin(&req, &state) {
+        return refused;
+    }
+    if state.shutdown.is_cancelled() {
+        return plain_cors(
+            &req,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server is shutting down\n",
+        );
+    }
+    let frame_limit = state.config.max_frame_size;
+    let limit = frame_limit.saturating_mul(POST_FRAMES);
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let Ok(chunk) = chunk else {
+            return plain_cors(
+                &req,
+                StatusCode::BAD_REQUEST,
+                "the request body broke off\n",
+            );
+        };
+        if body.len() + chunk.len() > limit {
+            return too_large(&req, limit);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body_len = body.len();
+    let messages = match split_batch(&body.freeze(), frame_limit) {
+        Ok(messages) => messages,
+        Err(()) => return too_large(&req, frame_limit),
+    };
+    let outcome = match (state.fallback.owner_elsewhere(&query.session), &state.relay) {
+        (Some(owner), Some(relay)) => {
+            relay
+                .post(owner, &query.session, query.batch, messages)
+                .await
+        }
+        _ => post_here(&state.fallback, &query.session, query.batch, messages).await,
+    };
+    outcome.response(&req, body_len)
+}
+
+/// A POST body's messages: the elements of a JSON array, each as its own text. A body that
+/// is not a JSON array is one message, which the session core then answers with the typed
+/// error a WebSocket frame of that text would get. `Err` when a message is over the limit.
+fn split_batch(body: &Bytes, frame_limit: usize) -> Result<Vec<ByteString>, ()> {
+    let messages = match serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(body) {
+        Ok(elements) => elements
+            .into_iter()
+            .map(|element| ByteString::from(element.get()))
+            .collect(),
+        Err(_) => vec![ByteString::from(String::from_utf8_lossy(body).into_owned())],
+    };
+    if messages.iter().any(|message| message.len() > frame_limit) {
+        return Err(());
+    }
+    Ok(messages)
+}
+
+/// The 403 for a page whose Origin may not use sessions here (the WebSocket's allow-list);
+/// `None` when it may.
+fn foreign_origin(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
+    routes::foreign_origin(req, state).map(routes::Refused::response)
+}
+
+/// The header that tells the client how many bytes its request took on the wire (request
+/// line, headers, body), which a browser cannot see: the Echo page's bytes per message.
+const REQUEST_BYTES: &str = "x-request-bytes";
+
+/// A response builder carrying the CORS headers a page from an allowed other origin needs to
+/// read it (the Origin was checked before), with credentials so the session cookie counts;
+/// also [`REQUEST_BYTES`], and `Timing-Allow-Origin` so the page may read the response's size.
+fn cors(req: &HttpRequest, status: StatusCode) -> HttpResponseBuilder {
+    cors_for(req, status, 0)
+}
+
+/// [`cors`] for a request whose body had `body` bytes.
+fn cors_for(req: &HttpRequest, status: StatusCode, body: usize) -> HttpResponseBuilder {
+    let mut builder = HttpResponse::build(status);
+    builder.insert_header((REQUEST_BYTES, request_bytes(req, body)));
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        builder
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true"))
+            .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, REQUEST_BYTES))
+            .insert_header(("timing-allow-origin", origin.clone()))
+            .insert_header((header::VARY, "Origin"));
+    }
+    builder
+}
+
+/// The size of `req` as it came over HTTP/1.1: request line, each header line, the blank
+/// line, and `body` bytes (header names have the same length in any case).
+fn request_bytes(req: &HttpRequest, body: usize) -> usize {
+    let line = req.method().as_str().len() + 1 + req.uri().to_string().len() + 1 + 8 + 2;
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    line + headers + 2 + body
+}
+
+fn plain_cors(req: &HttpRequest, status: StatusCode, body: &str) -> HttpResponse {
+    cors(req, status)
+        .content_type(header::ContentType::plaintext())
+        .body(body.to_owned())
+}
+
+fn unknown_session(req: &HttpRequest) -> HttpResponse {
+    plain_cors(
+        req,
+        StatusCode::NOT_FOUND,
+        "unknown session (it ended or never was); open a new one\n",
+    )
+}
+
+fn too_large(req: &HttpRequest, limit: usize) -> HttpResponse {
+    plain_cors(
+        req,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("too large: at most {limit} bytes\n"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_are_128_random_bits() {
+        let (a, b) = (new_session_id(), new_session_id());
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_batch_is_applied_once_and_in_order() {
+        let mut batches = Batches::default();
+        let post = |batch: u64, texts: &[&str]| {
+            let (reply, outcome) = oneshot::channel();
+            let messages = texts.iter().map(|t| ByteString::from(*t)).collect();
+            (
+                Post {
+                    batch,
+                    messages,
+                    reply,
+                },
+                outcome,
+            )
+        };
+        let (first, mut first_outcome) = post(1, &["a", "b"]);
+        batches.accept(first);
+        assert_eq!(batches.take().as_deref(), Some("a"));
+        assert_eq!(batches.take().as_deref(), Some("b"));
+        // Answered only once the core comes back after the last message.
+        assert!(first_outcome.try_recv().is_err());
+        assert_eq!(batches.take(), None);
+        assert!(matches!(first_outcome.try_recv(), Ok(PostOutcome::Applied)));
+        // The retry of batch 1 is answered without its messages coming again.
+        let (retry, mut retry_outcome) = post(1, &["a", "b"]);
+        batches.accept(retry);
+        assert!(matches!(retry_outcome.try_recv(), Ok(PostOutcome::Applied)));
+        assert_eq!(batches.take(), None);
+        // Batch 3 before 2 is refused, naming 2.
+        let (early, mut early_outcome) = post(3, &["c"]);
+        batches.accept(early);
+        assert!(matches!(
+            early_outcome.try_recv(),
+            Ok(PostOutcome::OutOfOrder { expected: 2 })
+        ));
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_array_is_one_message() {
+        let body = Bytes::from_static(br#"[{"type":"ping"}, {"type":"x"}]"#);
+        let messages = split_batch(&body, 100).unwrap();
+        assert_eq!(messages, [r#"{"type":"ping"}"#, r#"{"type":"x"}"#]);
+        let body = Bytes::from_static(b"{not json");
+        assert_eq!(split_batch(&body, 100).unwrap(), ["{not json"]);
+        let body = Bytes::from_static(br#"["0123456789"]"#);
+        assert!(split_batch(&body, 5).is_err());
+    }
+}

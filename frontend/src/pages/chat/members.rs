@@ -1,0 +1,285 @@
+//! The members panel: the current room's member count, its list loaded page by page as it
+//! scrolls and drawn only where it is in view, a search by nickname prefix, invitations to a
+//! private room and moderation.
+//!
+//! A room may have 10,000 members: the panel never draws them all. Rows have a fixed height,
+//! so a row's place is its index times that height; the list is a box as tall as every
+//! loaded row, holding only the rows in view (and a few around them). When those come near
+//! the end of what is loaded, the next page is asked for (`members` with `after`).
+
+// One part of the chat page: its types and helpers come from `chat.rs`.
+use super::*;
+use crate::chat_state::RoomView;
+
+/// The height of a member row (px).
+const ROW_PX: f64 = 32.0;
+/// The height of a row with moderation buttons under the name (px).
+const ROW_MOD_PX: f64 = 56.0;
+/// Rows drawn above and below the visible ones, so a quick scroll shows no gap.
+const OVERSCAN: usize = 8;
+/// The next page is asked for when the drawn rows come this close to the end of the loaded.
+const LOAD_AHEAD: usize = 20;
+/// The list's height until it is first measured (px): about a phone's.
+const FIRST_HEIGHT_PX: f64 = 640.0;
+
+/// The rows in view of the list being shown (the room's members, or a search's matches).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Window {
+    /// How many rows are loaded: the list's height in rows.
+    loaded: usize,
+    /// The drawn rows, with their index in the list.
+    rows: Vec<(usize, Nick)>,
+    /// More rows can be asked for now (the server has more, no page is out).
+    can_load: bool,
+    /// A page is out.
+    loading: bool,
+    /// A search is shown.
+    searching: bool,
+}
+
+impl Window {
+    /// The rows `first..first + count` of `view`'s shown list.
+    fn of(view: &RoomView, first: usize, count: usize) -> Self {
+        match &view.member_search {
+            Some(search) => Self {
+                loaded: search.found.len(),
+                rows: search
+                    .found
+                    .iter()
+                    .cloned()
+                    .enumerate()
+                    .skip(first)
+                    .take(count)
+                    .collect(),
+                can_load: search.more && !search.loading,
+                loading: search.loading,
+                searching: true,
+            },
+            None => Self {
+                loaded: view.members.len(),
+                rows: view
+                    .members
+                    .values()
+                    .cloned()
+                    .enumerate()
+                    .skip(first)
+                    .take(count)
+                    .collect(),
+                can_load: view.members_upto.is_some() && !view.members_loading,
+                loading: view.members_loading,
+                searching: false,
+            },
+        }
+    }
+}
+
+/// Members of the current room; click one to message them directly.
+#[component]
+pub(super) fn MembersPanel() -> impl IntoView {
+    let ctx = expect_context::<ChatCtx>();
+    let state = ctx.state;
+    let current_room = move || {
+        state.with(|s| match &s.current {
+            Some(Target::Room(room)) => Some(room.clone()),
+            _ => None,
+        })
+    };
+    let is_me =
+        move |nick: &Nick| state.with(|s| s.me.as_ref().is_some_and(|me| me.key() == nick.key()));
+    let owns_private = move || {
+        state.with(|s| {
+            current_room()
+                .is_some_and(|room| s.owns(&room) && s.rules.get(&room).is_some_and(|r| r.private))
+        })
+    };
+    let moderates = move || state.with(|s| current_room().is_some_and(|room| s.moderates(&room)));
+    let row_px = move || if moderates() { ROW_MOD_PX } else { ROW_PX };
+
+    let scroller: NodeRef<html::Div> = NodeRef::new();
+    let scroll_top = RwSignal::new(0.0_f64);
+    let height = RwSignal::new(FIRST_HEIGHT_PX);
+    let measure = move || {
+        if let Some(el) = scroller.get_untracked() {
+            scroll_top.set(f64::from(el.scroll_top()));
+            if el.client_height() > 0 {
+                height.set(f64::from(el.client_height()));
+            }
+        }
+    };
+    let window = Memo::new(move |_| {
+        let row = row_px();
+        // Float to index: both are small and non-negative (a list of at most millions).
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let (first, count) = (
+            ((scroll_top.get() / row) as usize).saturating_sub(OVERSCAN),
+            (height.get() / row).ceil() as usize + 2 * OVERSCAN,
+        );
+        state.with(|s| match &s.current {
+            Some(Target::Room(room)) => s
+                .rooms
+                .get(room)
+                .map(|view| Window::of(view, first, count))
+                .unwrap_or_default(),
+            _ => Window::default(),
+        })
+    });
+    let count = move || {
+        state.with(|s| match &s.current {
+            Some(Target::Room(room)) => s.rooms.get(room).map_or(0, |v| v.member_count),
+            _ => 0,
+        })
+    };
+    // Near the end of what is loaded: the next page (one at a time: `can_load` turns false
+    // while it is out, and its arrival runs this again, so a tall panel fills up).
+    Effect::new(move |_| {
+        let w = window.get();
+        let drawn_end = w.rows.last().map_or(0, |(i, _)| i + 1);
+        if w.can_load
+            && drawn_end + LOAD_AHEAD >= w.loaded
+            && let Some(request) = state.try_update(ChatState::load_more_members).flatten()
+        {
+            ctx.send(&request);
+        }
+    });
+    // The search is the room's (kept in the state, so each room keeps its own).
+    let search = Memo::new(move |_| {
+        state.with(|s| match &s.current {
+            Some(Target::Room(room)) => s
+                .rooms
+                .get(room)
+                .and_then(|v| v.member_search.as_ref())
+                .map(|search| search.prefix.clone()),
+            _ => None,
+        })
+    });
+    // Another room or another search starts at the top.
+    Effect::new(move |_| {
+        let _ = (current_room(), search.get());
+        scroll_top.set(0.0);
+        if let Some(el) = scroller.get_untracked() {
+            el.set_scroll_top(0);
+        }
+    });
+    let on_search = move |ev: leptos::ev::Event| {
+        let prefix = event_target_value(&ev);
+        if let Some(request) = state.try_update(|s| s.search_members(&prefix)).flatten() {
+            ctx.send(&request);
+        }
+    };
+
+    let invitee = RwSignal::new(String::new());
+    let invite_problem = RwSignal::new(None::<String>);
+    let invite = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(room) = current_room() else {
+            return;
+        };
+        match invitee.get_untracked().trim().parse::<Nick>() {
+            Ok(user) => {
+                invite_problem.set(None);
+                ctx.send(&ClientMsg::Invite { room, user });
+                invitee.set(String::new());
+            }
+            Err(err) => invite_problem.set(Some((words().invalid)(&err))),
+        }
+    };
+    let moderate = move |make: fn(RoomName, Nick) -> ClientMsg, user: Nick| {
+        if let Some(room) = current_room() {
+            ctx.send(&make(room, user));
+        }
+    };
+    let row = move |index: usize, member: Nick| {
+        let w = words();
+        let top = format!("top: {}px; height: {}px", index as f64 * row_px(), row_px());
+        let content = if is_me(&member) {
+            view! { <span class="member me">{member.to_string()} {w.you}</span> }.into_any()
+        } else {
+            let peer = member.clone();
+            view! {
+                <button class="member" title=w.direct_title
+                    on:click=move |_| state.update(|s| s.select(Target::Direct(peer.clone())))>
+                    {member.to_string()}
+                </button>
+                <Show when=moderates>
+                    {MOD_ACTIONS.iter().map(|&(says, id, make)| {
+                        let [label, title] = says(w);
+                        let who = member.clone();
+                        view! {
+                            <button class="mod-action" title=title
+                                data-testid=format!("{id}-{who}")
+                                on:click=move |_| moderate(make, who.clone())>
+                                {label}
+                            </button>
+                        }
+                    }).collect_view()}
+                </Show>
+            }
+            .into_any()
+        };
+        let set_size = move || count().to_string();
+        view! {
+            <li style=top aria-posinset=index + 1 aria-setsize=set_size>{content}</li>
+        }
+    };
+    let w = words();
+    view! {
+        <aside class="members" aria-label=w.show_members>
+            <Show when=owns_private>
+                <form class="join-form" on:submit=invite data-testid="invite-form">
+                    <input type="text" placeholder=w.nickname aria-label=w.invite_label
+                        maxlength="32" bind:value=invitee data-testid="invite-input" />
+                    <button type="submit" data-testid="invite-submit">{w.invite}</button>
+                </form>
+                <Show when=move || invite_problem.get().is_some()>
+                    <p class="problem small">{move || invite_problem.get()}</p>
+                </Show>
+            </Show>
+            <h2 data-testid="member-count">{move || (w.members)(count() as usize)}</h2>
+            <input type="search" class="member-search" placeholder=w.search_members
+                aria-label=w.search_members maxlength="32" prop:value=move || search.get().unwrap_or_default()
+                on:input=on_search data-testid="member-search" />
+            <div class="member-scroll" node_ref=scroller on:scroll=move |_| measure()
+                data-testid="member-scroll">
+                <ul class="member-list" data-testid="members"
+                    style=move || format!("height: {}px", window.with(|w| w.loaded) as f64 * row_px())>
+                    <For each=move || window.get().rows key=|(i, m)| (*i, m.clone())
+                        children=move |(i, m)| row(i, m) />
+                </ul>
+                <Show when=move || window.with(|w| w.loading)>
+                    <p class="member-note">{w.loading_members}</p>
+                </Show>
+                <Show when=move || window.with(|w| w.searching && !w.loading && w.loaded == 0)>
+                    <p class="member-note" data-testid="no-member-found">{w.no_member_found}</p>
+                </Show>
+            </div>
+        </aside>
+    }
+}
+
+/// The moderation buttons beside a member: label and tooltip, test id prefix, and the request.
+type ModAction = (
+    fn(&'static crate::i18n::Words) -> [&'static str; 2],
+    &'static str,
+    fn(RoomName, Nick) -> ClientMsg,
+);
+const MOD_ACTIONS: [ModAction; 3] = [
+    (
+        |w| [w.kick, w.kick_title],
+        "kick",
+        |room, user| ClientMsg::Kick { room, user },
+    ),
+    (
+        |w| [w.mute, w.mute_title],
+        "mute",
+        |room, user| ClientMsg::Mute {
+            room,
+            user,
+            for_secs: 600,
+        },
+    ),
+    (
+        |w| [w.ban, w.ban_title],
+        "ban",
+        |room, user| ClientMsg::Ban { room, user },
+    ),
+];
