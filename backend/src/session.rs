@@ -190,6 +190,14 @@ async fn drive<L: Link>(
 ) -> Result<Ending, SessionError> {
     let mut heartbeat = ws::heartbeat(config.heartbeat_interval);
     let mut limiter = RateLimiter::new(config.rate_per_sec, config.rate_burst, Instant::now());
+    // Member-list pages are reads: scrolling a room of 10,000 asks for 200 of them. They have
+    // their own, larger bucket, and are slowed rather than refused when it is empty: a
+    // refused page would leave the app's list waiting, and a read changes nothing others see.
+    let mut reads = RateLimiter::new(
+        config.rate_per_sec.saturating_mul(READS_PER_MESSAGE),
+        config.rate_burst.saturating_mul(READS_PER_MESSAGE),
+        Instant::now(),
+    );
     let mut strikes = 0u32;
     let uploads = config.uploads();
     // A logged-in connection outlives neither a logout nor a password change by more than this.
@@ -225,9 +233,13 @@ async fn drive<L: Link>(
                 };
                 // Counted before the hub sees anything; a refused message is parsed only to
                 // return its client_id, so the sender can mark it failed.
-                let allowed = limiter.try_take(Instant::now());
                 let parsed = ClientMsg::parse(&text);
-                if !allowed {
+                if matches!(parsed, Ok(ClientMsg::Members { .. })) {
+                    let wait = reads.take_or_wait(Instant::now());
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                } else if !limiter.try_take(Instant::now()) {
                     io.metrics.rate_limited.inc();
                     strikes += 1;
                     if strikes >= config.rate_strikes {
@@ -448,6 +460,11 @@ impl Login<'_> {
 
 /// A token bucket: `burst` messages at once, refilled at `per_sec`.
 #[derive(Debug)]
+/// Member-list pages allowed per chat message allowed (`--rate-per-sec`, `--rate-burst`).
+const READS_PER_MESSAGE: u32 = 5;
+/// The longest a read waits for its token (a rate of 0 would otherwise wait forever).
+const MAX_READ_WAIT: Duration = Duration::from_secs(1);
+
 pub struct RateLimiter {
     tokens: f64,
     burst: f64,
@@ -474,9 +491,7 @@ impl RateLimiter {
 
     /// Takes one token if there is one.
     pub fn try_take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
+        self.refill(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
@@ -484,11 +499,50 @@ impl RateLimiter {
             false
         }
     }
+
+    /// Takes one token, borrowing it if there is none: how long until the debt is paid
+    /// (zero when there was a token). Debts add up, so a caller that waits this long each
+    /// time keeps to the rate. Never more than [`MAX_READ_WAIT`].
+    pub fn take_or_wait(&mut self, now: Instant) -> Duration {
+        self.refill(now);
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            return Duration::ZERO;
+        }
+        Duration::try_from_secs_f64(-self.tokens / self.per_sec)
+            .map_or(MAX_READ_WAIT, |wait| wait.min(MAX_READ_WAIT))
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_borrow_tokens_and_wait_for_the_rate() {
+        let start = Instant::now();
+        let mut reads = RateLimiter::new(10, 2, start);
+        assert_eq!(reads.take_or_wait(start), Duration::ZERO);
+        assert_eq!(reads.take_or_wait(start), Duration::ZERO);
+        // Empty: the third waits one token's time, the fourth two.
+        let third = reads.take_or_wait(start);
+        let fourth = reads.take_or_wait(start);
+        assert!((third.as_secs_f64() - 0.1).abs() < 1e-6, "{third:?}");
+        assert!((fourth.as_secs_f64() - 0.2).abs() < 1e-6, "{fourth:?}");
+        // After waiting out the debt, the next again waits one token's time.
+        let later = start + Duration::from_millis(200);
+        let fifth = reads.take_or_wait(later);
+        assert!((fifth.as_secs_f64() - 0.1).abs() < 1e-6, "{fifth:?}");
+        // A rate of 0 never waits forever.
+        let mut stuck = RateLimiter::new(0, 0, start);
+        assert_eq!(stuck.take_or_wait(start), MAX_READ_WAIT);
+    }
 
     #[test]
     fn bucket_allows_a_burst_then_the_rate() {

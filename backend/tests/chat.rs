@@ -525,6 +525,48 @@ async fn text_over_the_limit_is_refused_with_its_client_id() {
     expect_said(&mut alice, "lobby", "alice", "가나다라마바사아자차").await;
 }
 
+/// Scrolling a big room's member list asks for many pages in a row: they are slowed to their
+/// own rate, never refused (a refused page would leave the list waiting).
+#[actix_web::test]
+async fn member_pages_are_slowed_to_their_own_rate_never_refused() {
+    const PAGES: usize = 30;
+    let server = TestServer::spawn(Config {
+        rate_per_sec: 1,
+        rate_burst: 4,
+        ..config()
+    });
+    let mut alice = server.chat_as("alice", &["lobby"]).await;
+    let started = std::time::Instant::now();
+    for _ in 0..PAGES {
+        alice
+            .send(&ClientMsg::Members {
+                room: "lobby".parse().unwrap(),
+                after: None,
+                prefix: String::new(),
+            })
+            .await;
+    }
+    for page in 0..PAGES {
+        match alice.recv().await {
+            ServerMsg::Members { members, more, .. } => {
+                assert_eq!((members, more), (nicks(&["alice"]), false));
+            }
+            other => panic!("page {page}: expected members, got {other:?}"),
+        }
+    }
+    // Reads: 5 a second, burst 20 (five times the messages'), so the last ten waited.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "{PAGES} pages in {:?}: not slowed",
+        started.elapsed()
+    );
+    // Messages have their own bucket: the hello took one of four; three says pass now.
+    for i in 0..3 {
+        alice.say("lobby", "after the pages", &format!("s{i}")).await;
+        expect_said(&mut alice, "lobby", "alice", "after the pages").await;
+    }
+}
+
 #[actix_web::test]
 async fn rate_limit_refuses_then_sustained_abuse_closes_with_1008() {
     const BURST: u32 = 4;
