@@ -458,13 +458,13 @@ impl Login<'_> {
     }
 }
 
-/// A token bucket: `burst` messages at once, refilled at `per_sec`.
-#[derive(Debug)]
 /// Member-list pages allowed per chat message allowed (`--rate-per-sec`, `--rate-burst`).
 const READS_PER_MESSAGE: u32 = 5;
 /// The longest a read waits for its token (a rate of 0 would otherwise wait forever).
 const MAX_READ_WAIT: Duration = Duration::from_secs(1);
 
+/// A token bucket: `burst` messages at once, refilled at `per_sec`.
+#[derive(Debug)]
 pub struct RateLimiter {
     tokens: f64,
     burst: f64,
