@@ -25,6 +25,10 @@ struct Cli {
     log_format: LogFormat,
 }
 
+/// Files the server keeps open besides its clients' sockets: databases, logs, Redis, the
+/// static files being served.
+const FILES_BESIDE_SOCKETS: u64 = 256;
+
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
@@ -44,6 +48,20 @@ async fn main() -> anyhow::Result<()> {
     match log_format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().with_current_span(true).init(),
+    }
+
+    // Every socket is a file: a soft limit of 1024 (a common default) would refuse clients
+    // long before `--max-connections`. Raised to the hard limit, as servers do.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(files) if files < config.max_connections as u64 + FILES_BESIDE_SOCKETS => {
+            tracing::warn!(
+                open_files = files,
+                max_connections = config.max_connections,
+                "the open-file limit is below --max-connections; raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower the flag"
+            );
+        }
+        Ok(_) => {}
+        Err(err) => tracing::warn!(error = %err, "cannot raise the open-file limit"),
     }
 
     let listener = TcpListener::bind(config.listen)

@@ -562,7 +562,9 @@ async fn member_pages_are_slowed_to_their_own_rate_never_refused() {
     );
     // Messages have their own bucket: the hello took one of four; three says pass now.
     for i in 0..3 {
-        alice.say("lobby", "after the pages", &format!("s{i}")).await;
+        alice
+            .say("lobby", "after the pages", &format!("s{i}"))
+            .await;
         expect_said(&mut alice, "lobby", "alice", "after the pages").await;
     }
 }
