@@ -61,7 +61,7 @@ impl Plan {
         Self {
             echo_conns: vec![1, 100, 1000],
             echo_time: Duration::from_secs(4),
-            members: 1000,
+            members: 10_000,
             senders: vec![1, 4, 16],
             // Up to where frames queue per connection and are written together (the server
             // saturates); a server is not offered more once its p99 has passed a second.
@@ -202,7 +202,7 @@ async fn run(args: &Args) -> Result<(), String> {
         drop(process);
         for &senders in plan.senders.iter().filter(|_| wanted("w2")) {
             let process = Process::start(server, &setup)?;
-            let steps = workloads::fanout(
+            let (join, steps) = workloads::fanout(
                 server,
                 &process,
                 plan.members,
@@ -212,6 +212,7 @@ async fn run(args: &Args) -> Result<(), String> {
                 ticks,
             )
             .await?;
+            results.joins.push((server, "W2", join));
             results.fanout.push((server, plan.members, senders, steps));
         }
         if wanted("w3") {
@@ -229,7 +230,7 @@ async fn run(args: &Args) -> Result<(), String> {
                 .map(|_| Process::start_node(server, &setup, Some(&redis.url)))
                 .collect::<Result<Vec<_>, _>>()?;
             let nodes: Vec<&Process> = nodes.iter().collect();
-            let steps = workloads::fanout_across(
+            let (join, steps) = workloads::fanout_across(
                 server,
                 &nodes,
                 Some(&redis),
@@ -240,6 +241,7 @@ async fn run(args: &Args) -> Result<(), String> {
                 ticks,
             )
             .await?;
+            results.joins.push((server, "W4", join));
             results.cluster.push((server, plan.members, senders, steps));
         }
     }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::{
     dialect::Server,
-    workloads::{Echo, Idle, Step},
+    workloads::{Echo, Idle, JoinStorm, Step},
 };
 
 /// Everything one run measured.
@@ -19,6 +19,8 @@ pub struct Results {
     pub idle: Vec<(Server, Idle)>,
     /// W4: server, members, senders, steps (two nodes and a Redis).
     pub cluster: Vec<FanoutRun>,
+    /// W2 and W4: each run's join storm (server, workload).
+    pub joins: Vec<(Server, &'static str, JoinStorm)>,
     /// W6: echo over each of our transports.
     pub transports: Vec<crate::transports::TransportEcho>,
     /// W6: idle clients of each of our transports.
@@ -348,6 +350,7 @@ pub fn markdown(results: &Results, smoke: bool) -> String {
     }
 
     cluster_section(w, results);
+    joins_section(w, results);
     transports_section(w, results);
 
     let _ = writeln!(w, "\n## Targets (issue #6)\n");
@@ -431,6 +434,36 @@ pub fn markdown(results: &Results, smoke: bool) -> String {
 
 /// W4: the room over two nodes sharing a Redis, ours against socket.io with its Redis
 /// adapter; with the target of issue #7 and Redis's own cost per message.
+/// W2's and W4's join storms: how long every member took to connect and join (100
+/// connecting at a time), and the servers' memory per member.
+fn joins_section(w: &mut String, results: &Results) {
+    if results.joins.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "\n## Join storms (W2, W4)\n");
+    let _ = writeln!(
+        w,
+        "Before each fan-out run every member connects and joins the room, {} at a time; timed from the first connect to the last welcome. Ours also sends each member the room's count and first page of members, and coalesced presence; the peers send nothing.\n",
+        crate::workloads::JOINING
+    );
+    let _ = writeln!(
+        w,
+        "| workload | server | members | join storm s | joins/s | server KB per member |"
+    );
+    let _ = writeln!(w, "|---|---|---:|---:|---:|---:|");
+    for (server, workload, join) in &results.joins {
+        let _ = writeln!(
+            w,
+            "| {workload} | {} | {} | {:.2} | {:.0} | {:.1} |",
+            server.name(),
+            join.members,
+            join.seconds,
+            join.members as f64 / join.seconds.max(1e-9),
+            join.kb_per_member
+        );
+    }
+}
+
 fn cluster_section(w: &mut String, results: &Results) {
     if results.cluster.is_empty() {
         return;

@@ -213,6 +213,20 @@ fn number_after(text: &[u8], key: &[u8]) -> Option<u64> {
     any.then_some(value)
 }
 
+/// Members connecting at once in a fan-out's join storm.
+pub const JOINING: usize = 100;
+
+/// A fan-out's join storm: every member connecting and joining the room.
+#[derive(Debug, Clone, Copy)]
+pub struct JoinStorm {
+    /// Members.
+    pub members: usize,
+    /// From the first connect to the last welcome, s.
+    pub seconds: f64,
+    /// The servers' memory grown per member, KB.
+    pub kb_per_member: f64,
+}
+
 /// A step ends when no delivery has arrived for this long (a lost message, not a slow one).
 const DRAIN_IDLE: Duration = Duration::from_secs(3);
 
@@ -231,7 +245,7 @@ pub async fn fanout(
     offered: &[f64],
     step_time: Duration,
     ticks: f64,
-) -> Result<Vec<Step>, String> {
+) -> Result<(JoinStorm, Vec<Step>), String> {
     fanout_across(
         server,
         &[process],
@@ -258,7 +272,7 @@ pub async fn fanout_across(
     offered: &[f64],
     step_time: Duration,
     ticks: f64,
-) -> Result<Vec<Step>, String> {
+) -> Result<(JoinStorm, Vec<Step>), String> {
     let room = "bench";
     let shared = Rc::new(Shared {
         clock: Instant::now(),
@@ -271,12 +285,31 @@ pub async fn fanout_across(
         latencies: RefCell::new(offered.iter().map(|_| histogram()).collect()),
         failed: RefCell::new(None),
     });
+    // The join storm: every member connects and joins, JOINING at a time; timed until the
+    // last is welcomed, with the servers' memory before and after.
+    let rss_before: f64 = nodes.iter().map(|n| n.rss_kb()).sum();
+    let storm = Instant::now();
+    let mut clients = Vec::with_capacity(members);
+    for batch in (0..members).collect::<Vec<_>>().chunks(JOINING) {
+        let opened = futures_util::future::join_all(batch.iter().map(|&i| async move {
+            let nick = format!("m{i}");
+            server
+                .chat_socket(nodes[i % nodes.len()].addr, &nick, room)
+                .await
+        }))
+        .await;
+        for (client, &i) in opened.into_iter().zip(batch) {
+            clients.push(client.map_err(|err| format!("{} member {i}: {err}", server.name()))?);
+        }
+    }
+    let join = JoinStorm {
+        members,
+        seconds: storm.elapsed().as_secs_f64(),
+        kb_per_member: (nodes.iter().map(|n| n.rss_kb()).sum::<f64>() - rss_before)
+            / members as f64,
+    };
     let mut tasks = Vec::with_capacity(members);
-    for i in 0..members {
-        let mut client = server
-            .chat_socket(nodes[i % nodes.len()].addr, &format!("m{i}"), room)
-            .await
-            .map_err(|err| format!("{} member {i}: {err}", server.name()))?;
+    for (i, mut client) in clients.into_iter().enumerate() {
         let shared = Rc::clone(&shared);
         let sender = i < senders;
         tasks.push(tokio::task::spawn_local(async move {
@@ -415,7 +448,7 @@ pub async fn fanout_across(
     for task in tasks {
         task.abort();
     }
-    Ok(steps)
+    Ok((join, steps))
 }
 
 /// W3: idle connections.
