@@ -235,6 +235,8 @@ async fn drive<L: Link>(
                 // return its client_id, so the sender can mark it failed.
                 let parsed = ClientMsg::parse(&text);
                 if matches!(parsed, Ok(ClientMsg::Members { .. })) {
+                    // At most MAX_READ_WAIT, in which this loop hears nothing else: a
+                    // kick or a heartbeat is late by that much, never lost.
                     let wait = reads.take_or_wait(Instant::now());
                     if !wait.is_zero() {
                         tokio::time::sleep(wait).await;

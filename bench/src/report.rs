@@ -432,8 +432,6 @@ pub fn markdown(results: &Results, smoke: bool) -> String {
     out
 }
 
-/// W4: the room over two nodes sharing a Redis, ours against socket.io with its Redis
-/// adapter; with the target of issue #7 and Redis's own cost per message.
 /// W2's and W4's join storms: how long every member took to connect and join (100
 /// connecting at a time), and the servers' memory per member.
 fn joins_section(w: &mut String, results: &Results) {
@@ -464,6 +462,8 @@ fn joins_section(w: &mut String, results: &Results) {
     }
 }
 
+/// W4: the room over two nodes sharing a Redis, ours against socket.io with its Redis
+/// adapter; with the target of issue #7 and Redis's own cost per message.
 fn cluster_section(w: &mut String, results: &Results) {
     if results.cluster.is_empty() {
         return;
