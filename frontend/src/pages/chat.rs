@@ -50,6 +50,9 @@ pub struct ChatCtx {
     /// A quote was clicked whose original is not loaded: older pages are asked for until it
     /// is, then it is scrolled to.
     pub seeking: RwSignal<Option<shared::MessageId>>,
+    /// The line last scrolled to from a quote: marked (`sought`) until another is, also when
+    /// the list is drawn again (any change of the lines redraws them all).
+    pub sought: RwSignal<Option<shared::MessageId>>,
     /// The page is not being looked at (another tab, minimised): new messages stay unread,
     /// the title counts mentions, notifications may show.
     pub hidden: Signal<bool>,
@@ -245,6 +248,7 @@ pub fn ChatPage(
         logged_in: login.is_some(),
         draft: RwSignal::new(String::new()),
         seeking: RwSignal::new(None),
+        sought: RwSignal::new(None),
         hidden: hidden.unwrap_or_else(document_hidden),
         url: StoredValue::new(url.clone()),
         uploader: StoredValue::new(match &login {

@@ -34,7 +34,7 @@ pub(super) fn MessageList() -> impl IntoView {
                 request_animation_frame(move || {
                     // The page may be gone by the next frame.
                     if let Some(Some(el)) = list.try_get_untracked() {
-                        show_line(&el, id);
+                        show_line(ctx, &el, id);
                     }
                 });
             } else {
@@ -159,11 +159,13 @@ fn line_view(
         Delivery::Sent => ("sent", None),
         Delivery::Failed(reason) => ("failed", Some((w.not_sent)(reason))),
     };
+    let sought = line.id.is_some() && line.id == ctx.sought.get_untracked();
     let class = format!(
-        "line {} {}{}",
+        "line {} {}{}{}",
         if line.mine { "own" } else { "other" },
         state,
-        if starts_group { " group-start" } else { "" }
+        if starts_group { " group-start" } else { "" },
+        if sought { " sought" } else { "" }
     );
     let retry =
         (line.mine && matches!(line.delivery, Delivery::Failed(_))).then(|| line.client_id.clone());
@@ -356,7 +358,7 @@ fn seek(ctx: ChatCtx, id: shared::MessageId, click: &web_sys::MouseEvent) {
         .target()
         .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
         .and_then(|e| e.closest("ol").ok().flatten());
-    if list.is_some_and(|list| show_line(&list, id)) {
+    if list.is_some_and(|list| show_line(ctx, &list, id)) {
         return;
     }
     ctx.seeking.set(Some(id));
@@ -366,8 +368,9 @@ fn seek(ctx: ChatCtx, id: shared::MessageId, click: &web_sys::MouseEvent) {
     }
 }
 
-/// Scrolls line `id` of `list` into view and marks it for a moment; false if it is not there.
-fn show_line(list: &web_sys::Element, id: shared::MessageId) -> bool {
+/// Scrolls line `id` of `list` into view and marks it (until another is); false if it is not
+/// there.
+fn show_line(ctx: ChatCtx, list: &web_sys::Element, id: shared::MessageId) -> bool {
     let found = list
         .query_selector(&format!("li[data-id=\"{}\"]", id.0))
         .ok()
@@ -378,6 +381,8 @@ fn show_line(list: &web_sys::Element, id: shared::MessageId) -> bool {
     let options = web_sys::ScrollIntoViewOptions::new();
     options.set_block(web_sys::ScrollLogicalPosition::Center);
     element.scroll_into_view_with_scroll_into_view_options(&options);
+    // Marked now, and kept by `line_view` when the lines are drawn again.
+    ctx.sought.set(Some(id));
     let _ = element.class_list().add_1("sought");
     true
 }
