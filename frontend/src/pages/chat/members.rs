@@ -190,7 +190,10 @@ pub(super) fn MembersPanel() -> impl IntoView {
     };
     let row = move |index: usize, member: Nick| {
         let w = words();
-        let top = format!("top: {}px; height: {}px", index as f64 * row_px(), row_px());
+        // Reactive: a row is kept (same index, same member) across a change of row height —
+        // from a room one moderates to one one does not — and must move and shrink with it,
+        // or a stale tall row covers the next one.
+        let top = move || format!("top: {}px; height: {}px", index as f64 * row_px(), row_px());
         let content = if is_me(&member) {
             view! { <span class="member me">{member.to_string()} {w.you}</span> }.into_any()
         } else {
