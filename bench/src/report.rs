@@ -724,7 +724,7 @@ fn transports_section(w: &mut String, results: &Results) {
         let _ = writeln!(
             w,
             "| {} | {} | {} | {} | {:.0} | {versus} |",
-            echo.transport.name(),
+            echo.transport.both_ways(),
             echo.echoes,
             echo.p50_us,
             echo.p99_us,
@@ -746,7 +746,7 @@ fn transports_section(w: &mut String, results: &Results) {
         let _ = writeln!(
             w,
             "| {} | {} / {} | {:.2} | {:.3} | {} s |",
-            idle.transport.name(),
+            idle.transport.both_ways(),
             idle.open,
             idle.clients,
             idle.kb_per_client,

@@ -19,25 +19,7 @@ use tokio::{
 
 use crate::{process::Process, wire};
 
-/// The three ways between a page and our server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    WebSocket,
-    Sse,
-    LongPoll,
-}
-
-impl Transport {
-    pub const ALL: [Self; 3] = [Self::WebSocket, Self::Sse, Self::LongPoll];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::WebSocket => "WebSocket",
-            Self::Sse => "SSE + POST",
-            Self::LongPoll => "long-polling + POST",
-        }
-    }
-}
+pub use shared::transport::Transport;
 
 /// One transport's echo figures.
 pub struct TransportEcho {
@@ -282,10 +264,12 @@ pub async fn echo(
     };
     // A server that stops answering fails the run instead of hanging it.
     match tokio::time::timeout(Duration::from_secs(120), run).await {
-        Ok(result) => result.map_err(|err| format!("W6 echo over {}: {err}", transport.name())),
+        Ok(result) => {
+            result.map_err(|err| format!("W6 echo over {}: {err}", transport.both_ways()))
+        }
         Err(_) => Err(format!(
             "W6 echo over {}: no answer for 120 s",
-            transport.name()
+            transport.both_ways()
         )),
     }
 }
@@ -391,7 +375,7 @@ pub async fn idle(
     {
         return Err(format!(
             "W6 idle over {}: connecting took over 120 s",
-            transport.name()
+            transport.both_ways()
         ));
     }
     // Let the server finish what each connect started, then measure the window.

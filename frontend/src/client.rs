@@ -32,51 +32,7 @@ use shared::{close, paths};
 
 use crate::http_link::{Down, HttpLink, Urls};
 
-/// How messages travel between the page and the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// One WebSocket, both ways.
-    WebSocket,
-    /// Server-Sent Events down, POST up.
-    Sse,
-    /// Long-polling down, POST up.
-    LongPoll,
-}
-
-impl Transport {
-    /// Every transport, in the order [`Choice::Auto`] tries them.
-    pub const ALL: [Self; 3] = [Self::WebSocket, Self::Sse, Self::LongPoll];
-
-    /// Its name on the status pill and the Echo page (the same in every language).
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::WebSocket => "WebSocket",
-            Self::Sse => "SSE",
-            Self::LongPoll => "long-polling",
-        }
-    }
-
-    /// Its name in localStorage and in `data-` attributes.
-    pub fn key(self) -> &'static str {
-        match self {
-            Self::WebSocket => "websocket",
-            Self::Sse => "sse",
-            Self::LongPoll => "long-polling",
-        }
-    }
-
-    fn from_key(key: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.key() == key)
-    }
-
-    fn next(self) -> Option<Self> {
-        match self {
-            Self::WebSocket => Some(Self::Sse),
-            Self::Sse => Some(Self::LongPoll),
-            Self::LongPoll => None,
-        }
-    }
-}
+pub use shared::transport::Transport;
 
 /// Which transports a [`Connection`] may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

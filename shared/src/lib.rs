@@ -21,6 +21,7 @@
 //!   frame unchanged; the id lets the page match the echo and time the round trip).
 //! - [`close`]: the WebSocket close codes the server sends, with their meaning.
 //! - [`paths`]: the HTTP paths (and the upload header) both sides must agree on.
+//! - [`transport`]: [`transport::Transport`], WebSocket or one of the HTTP fallbacks, by name.
 //! - `checks` (hidden): decoder properties for the fuzz targets and their regression tests.
 
 pub mod auth;
@@ -33,6 +34,7 @@ pub mod echo;
 pub mod ids;
 mod lean;
 pub mod paths;
+pub mod transport;
 
 pub use chat::{
     Change, ClientMsg, DirectMessage, ErrorCode, HistoryMode, Image, ImageType, Limits,
