@@ -2,7 +2,8 @@
 //! pinned to one core (taskset), runs the workloads from the other core, and writes a Markdown
 //! report and an SVG chart with ratios against the peers measured in the same run.
 //!
-//! `bench --machine` prints only the description of the machine that heads every report.
+//! `bench --machine` prints only the description of the machine that heads every report;
+//! `bench --crowd ADDR ROOM MEMBERS` holds a room of MEMBERS for the browser suite (`crowd.rs`).
 //!
 //! Run it through `cargo xtask bench` (which builds the release backend, installs the Node
 //! peers from `bench/peers` by their lockfile, and pins this process) or `cargo xtask test`
@@ -17,10 +18,12 @@
 //! - `transports.rs`: W6, our WebSocket against our HTTP fallbacks (SSE + POST,
 //!   long-polling + POST): echo round trip, bytes per message, idle clients' cost.
 //! - `report.rs`: the Markdown tables, ratios and the SVG chart.
+//! - `crowd.rs`: `--crowd`, a large room held open for the browser suite's members panel test.
 
 // A benchmark reports by printing and stops at the first failure.
 #![allow(clippy::unwrap_used)]
 
+mod crowd;
 mod dialect;
 mod process;
 mod report;
@@ -150,14 +153,31 @@ fn main() -> ExitCode {
         print!("{}", report::machine());
         return ExitCode::SUCCESS;
     }
-    let result = args().and_then(|args| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|err| err.to_string())?;
-        let local = tokio::task::LocalSet::new();
-        local.block_on(&runtime, run(&args))
-    });
+            .map_err(|err| err.to_string())
+    };
+    let crowd: Vec<String> = std::env::args().skip(1).collect();
+    let result = if let [flag, addr, room, members] = crowd.as_slice()
+        && flag == "--crowd"
+    {
+        let crowd = || -> Result<(std::net::SocketAddr, usize), String> {
+            let addr = addr
+                .parse()
+                .map_err(|err| format!("--crowd {addr}: {err}"))?;
+            let members = members
+                .parse()
+                .map_err(|err| format!("--crowd {members}: {err}"))?;
+            Ok((addr, members))
+        };
+        crowd().and_then(|(addr, members)| {
+            tokio::task::LocalSet::new().block_on(&runtime()?, crowd::hold(addr, room, members))
+        })
+    } else {
+        args().and_then(|args| tokio::task::LocalSet::new().block_on(&runtime()?, run(&args)))
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -1714,6 +1714,11 @@ impl Drop for Stylesheet {
 /// Mounts the chat page in the app's page area (`.content`, the size container the narrow
 /// layout follows) made `width` × `height` CSS pixels, without clearing localStorage.
 fn mount_sized(width: u32, height: u32) -> (HtmlElement, impl Drop) {
+    mount_sized_at(backend_ws(paths::WS_CHAT), width, height)
+}
+
+/// [`mount_sized`], the page's socket going to `url`.
+fn mount_sized_at(url: String, width: u32, height: u32) -> (HtmlElement, impl Drop) {
     let document = web_sys::window().unwrap().document().unwrap();
     let root: HtmlElement = document.create_element("div").unwrap().unchecked_into();
     root.set_class_name("content");
@@ -1723,7 +1728,6 @@ fn mount_sized(width: u32, height: u32) -> (HtmlElement, impl Drop) {
     )
     .unwrap();
     document.body().unwrap().append_child(&root).unwrap();
-    let url = backend_ws(paths::WS_CHAT);
     let mounted = mount_to(root.clone(), move || view! { <ChatPage url=url /> });
     (root, mounted)
 }
@@ -1907,6 +1911,163 @@ async fn whole_flow_at(width: u32, height: u32) {
     find::<HtmlButtonElement>(&root, "join-submit").click();
     wait_until("the room's history shows the message", || {
         title(&root) == format!("# {room}") && line_texts(&root).iter().any(|t| t.contains(&said))
+    })
+    .await;
+    root.remove();
+}
+
+/// The drawn rows of the members panel: each row's place in the list (1-based, from
+/// `aria-posinset`), its text, and its top edge relative to the list's.
+fn drawn_members(root: &HtmlElement) -> Vec<(usize, String, f64)> {
+    let list: HtmlElement = find(root, "members");
+    let list_top = list.get_bounding_client_rect().top();
+    let rows = list.children();
+    (0..rows.length())
+        .filter_map(|i| rows.item(i))
+        .map(|row| {
+            let place = row.get_attribute("aria-posinset").unwrap().parse().unwrap();
+            let top = row.get_bounding_client_rect().top() - list_top;
+            (place, row.text_content().unwrap(), top)
+        })
+        .collect()
+}
+
+/// Row height of the members panel when one does not moderate (`ROW_PX` in members.rs).
+const MEMBER_ROW_PX: f64 = 32.0;
+
+/// Checks the drawn rows: each is the member at its place (the crowd's `c00000`, `c00001`, …
+/// in order), at its own height in the list (no two overlap), and together they cover the
+/// view without being many more than fit in it. Returns the first drawn place.
+fn check_drawn_members(root: &HtmlElement) -> usize {
+    let scroller: HtmlElement = find(root, "member-scroll");
+    let view = f64::from(scroller.client_height());
+    let first_in_view = (f64::from(scroller.scroll_top()) / MEMBER_ROW_PX) as usize;
+    let drawn = drawn_members(root);
+    assert!(!drawn.is_empty(), "no member drawn");
+    // In view: `view / row` rows; around them at most 8 above and 8 below (OVERSCAN), and
+    // one more for a row cut at each edge.
+    let most = (view / MEMBER_ROW_PX).ceil() as usize + 2 * 8 + 1;
+    assert!(
+        drawn.len() <= most,
+        "{} rows drawn for a view of {view} px",
+        drawn.len()
+    );
+    for (place, text, top) in &drawn {
+        assert!(
+            text.starts_with(&format!("c{:05}", place - 1)),
+            "row {place} says {text:?}"
+        );
+        let expected = (place - 1) as f64 * MEMBER_ROW_PX;
+        assert!(
+            (top - expected).abs() < 0.5,
+            "row {place} at {top} px, not {expected}"
+        );
+    }
+    let places: Vec<usize> = drawn.iter().map(|(place, _, _)| *place).collect();
+    let (first, last) = (places[0], places[places.len() - 1]);
+    assert_eq!(
+        places,
+        (first..=last).collect::<Vec<_>>(),
+        "rows out of order or missing"
+    );
+    assert!(
+        first <= first_in_view + 1
+            && (last as f64) * MEMBER_ROW_PX >= f64::from(scroller.scroll_top()) + view,
+        "rows {first}..={last} leave a gap in the view at {} px",
+        scroller.scroll_top()
+    );
+    first
+}
+
+/// Issue #11: a room of 10,000 members (held by `bench --crowd`, started by `cargo xtask
+/// test`). The panel shows the count, draws only the rows in view while it is scrolled
+/// through pages loaded as it goes, each row the right member at the right height, and finds
+/// members by prefix among all 10,000.
+#[wasm_bindgen_test]
+async fn the_members_panel_of_a_room_of_ten_thousand_draws_only_what_is_in_view() {
+    #[allow(clippy::option_env_unwrap)]
+    let (addr, room, crowd) = (
+        option_env!("CHAT_CROWD_ADDR").expect("CHAT_CROWD_ADDR unset at build time"),
+        option_env!("CHAT_CROWD_ROOM").expect("CHAT_CROWD_ROOM unset at build time"),
+        option_env!("CHAT_CROWD_MEMBERS").expect("CHAT_CROWD_MEMBERS unset at build time"),
+    );
+    let crowd: usize = crowd.parse().unwrap();
+    let _style = Stylesheet::add();
+    web_sys::window()
+        .unwrap()
+        .local_storage()
+        .unwrap()
+        .unwrap()
+        .clear()
+        .unwrap();
+    let (root, _mounted) = mount_sized_at(format!("ws://{addr}{}", paths::WS_CHAT), 1280, 800);
+    // After the crowd in the list ('v' > 'c').
+    fill(&root, "nick-input", &unique("viewer")).await;
+    find::<HtmlButtonElement>(&root, "nick-submit").click();
+    wait_in_chat(&root).await;
+    fill(&root, "join-input", room).await;
+    find::<HtmlButtonElement>(&root, "join-submit").click();
+    let everyone = crowd + 1;
+    wait_until("the panel counts the crowd and the page", || {
+        text_of(&root, "member-count").ends_with(&format!(" {everyone}"))
+    })
+    .await;
+    wait_until("the first members are drawn", || {
+        !drawn_members(&root).is_empty()
+    })
+    .await;
+    assert_eq!(check_drawn_members(&root), 1);
+    let list: HtmlElement = find(&root, "members");
+    let first = list.first_element_child().unwrap();
+    assert_eq!(
+        first.get_attribute("aria-setsize").as_deref(),
+        Some(everyone.to_string().as_str())
+    );
+
+    // Scrolled to the end of what is loaded, again and again: each time the next page comes
+    // and the rows drawn are still only those in view.
+    let scroller: HtmlElement = find(&root, "member-scroll");
+    let loaded = || list.get_bounding_client_rect().height() / MEMBER_ROW_PX;
+    // A `scroll` event as the user's scrolling sends: a page in the background (headless
+    // Firefox) may not get its own, which come with animation frames.
+    let scroll_to = |top: i32| {
+        scroller.set_scroll_top(top);
+        scroller
+            .dispatch_event(&web_sys::Event::new("scroll").unwrap())
+            .unwrap();
+    };
+    for _ in 0..12 {
+        let before = loaded();
+        scroll_to(scroller.scroll_height());
+        wait_until("the next page of members is loaded", || loaded() > before).await;
+        check_drawn_members(&root);
+    }
+    assert!(loaded() >= 600.0, "{} rows loaded", loaded());
+    // Back to the middle: the rows there, drawn afresh.
+    scroll_to((300.0 * MEMBER_ROW_PX) as i32);
+    wait_until("the rows around the 300th are drawn", || {
+        drawn_members(&root)
+            .first()
+            .is_some_and(|(place, _, _)| (280..=301).contains(place))
+    })
+    .await;
+    check_drawn_members(&root);
+
+    // A search by prefix, among all of them: the last ten of the crowd.
+    let prefix = format!("c{:04}", (crowd - 1) / 10);
+    fill(&root, "member-search", &prefix).await;
+    let expected: Vec<String> = (crowd - 10..crowd).map(|i| format!("c{i:05}")).collect();
+    wait_until("the search shows the last ten", || {
+        drawn_members(&root)
+            .iter()
+            .map(|(_, text, _)| {
+                text.split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
+            == expected
     })
     .await;
     root.remove();

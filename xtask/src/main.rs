@@ -346,6 +346,11 @@ fn install_test_tools() -> Result<String> {
     Ok(String::new())
 }
 
+/// The browser suite's large room (issue #11: the members panel with 10,000 members).
+const CROWD_ROOM: &str = "crowd";
+/// Its members, besides the page.
+const CROWD_MEMBERS: usize = 10_000;
+
 /// The HS256 secret of the browser suite's JWT-mode backend (test-only: it signs nothing else).
 const JWT_TEST_SECRET: &str = "browser-suite-secret-for-test-tokens-only";
 
@@ -380,6 +385,29 @@ fn browser_tests() -> Result<String> {
             &secret_arg,
         ],
     )?;
+    // For the members panel test: a room of 10,000 real members, held by `bench --crowd`
+    // against a backend of its own (limits per address off: they all come from 127.0.0.1).
+    let crowd_backend = Backend::start(
+        "browser-crowd",
+        &[
+            "--allowed-origin",
+            "*",
+            "--max-connections",
+            "30000",
+            "--max-connections-per-ip",
+            "0",
+            "--max-handshakes-per-ip",
+            "0",
+        ],
+    )?;
+    run(tools::cargo().args(["build", "--package", "backend", "--package", "bench"]))?;
+    let debug = workspace_root().join("target").join("debug");
+    let crowd = server::Crowd::start(
+        &debug.join("bench"),
+        &crowd_backend.addr,
+        CROWD_ROOM,
+        CROWD_MEMBERS,
+    )?;
     // For the half-open test: a page connects through it, and the test has it cut the
     // browser's side while the server's side stays open.
     let proxy = proxy::Proxy::start(&backend.addr)?;
@@ -399,11 +427,7 @@ fn browser_tests() -> Result<String> {
     // For the failover test: two cluster nodes sharing a redis-server, and a proxy standing in
     // for the load balancer that kills the first node on request. Fresh for each browser
     // (the test kills a node).
-    run(tools::cargo().args(["build", "--package", "backend"]))?;
-    let debug_backend = workspace_root()
-        .join("target")
-        .join("debug")
-        .join("backend");
+    let debug_backend = debug.join("backend");
     for (browser, variable, driver) in browsers {
         println!("xtask: browser suite in headless {browser}");
         let dir = workspace_root()
@@ -434,6 +458,9 @@ fn browser_tests() -> Result<String> {
             .env("CHAT_ACCOUNTS_ADDR", &accounts.addr)
             .env("CHAT_JWT_ADDR", &jwt.addr)
             .env("CHAT_JWT_SECRET", JWT_TEST_SECRET)
+            .env("CHAT_CROWD_ADDR", &crowd_backend.addr)
+            .env("CHAT_CROWD_ROOM", CROWD_ROOM)
+            .env("CHAT_CROWD_MEMBERS", CROWD_MEMBERS.to_string())
             .env("CHAT_PROXY_ADDR", &proxy.addr)
             .env("CHAT_PROXY_CONTROL", &proxy.control)
             .env("CHAT_PROXY_REFUSE", &refusing.addr)
@@ -458,7 +485,8 @@ fn browser_tests() -> Result<String> {
             ]))
         .map_err(|err| format!("{browser}: {err}"))?;
     }
-    drop((proxy, refusing, stalling, buffering));
+    drop((proxy, refusing, stalling, buffering, crowd));
+    crowd_backend.stop()?;
     accounts.stop()?;
     jwt.stop()?;
     backend.stop()?;

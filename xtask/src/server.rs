@@ -127,3 +127,64 @@ impl Drop for Backend {
         }
     }
 }
+
+/// How long a crowd may take to join: 10,000 members against a debug backend take ~15 s here.
+const CROWD_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `bench --crowd`: a room of many real members held open on a backend, for the browser
+/// suite's large-room test (a page cannot open that many sockets itself). It lets go when
+/// its standard input closes: when this is dropped, or when xtask dies.
+pub struct Crowd {
+    child: Child,
+}
+
+impl Crowd {
+    /// Starts `bench --crowd` (the debug binary at `bench`) and waits until every member of
+    /// `room` is in. Its messages go to `target/xtask/crowd.log`.
+    pub fn start(bench: &std::path::Path, addr: &str, room: &str, members: usize) -> Result<Self> {
+        let log = workspace_root()
+            .join("target")
+            .join("xtask")
+            .join("crowd.log");
+        let log_file =
+            File::create(&log).map_err(|err| format!("cannot create {}: {err}", log.display()))?;
+        let mut child = std::process::Command::new(bench)
+            .args(["--crowd", addr, room, &members.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .map_err(|err| format!("cannot start {}: {err}", bench.display()))?;
+        let stdout = child.stdout.take().ok_or("crowd stdout not captured")?;
+        let crowd = Self { child };
+        tools::await_stdout_line(
+            stdout,
+            |line| line.starts_with("ready ").then_some(()),
+            CROWD_TIMEOUT,
+        )
+        .ok_or_else(|| {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            format!(
+                "the crowd of {members} did not get in; {}:\n{text}",
+                log.display()
+            )
+        })?;
+        Ok(crowd)
+    }
+}
+
+impl Drop for Crowd {
+    fn drop(&mut self) {
+        // Closing its standard input lets it go; it must not outlive this, whatever happens.
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while let Ok(None) = self.child.try_wait() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
