@@ -454,6 +454,8 @@ async fn a_stream_that_is_not_read_is_cut_off_with_1013() {
     let server = TestServer::spawn(Config {
         outbox_capacity: 8,
         max_text_chars: 100_000,
+        // The departure told at once, while the sender still sends.
+        presence_window: Duration::ZERO,
         ..config()
     });
     let mut sender = server.chat_as("sender", &[]).await;
