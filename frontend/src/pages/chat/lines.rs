@@ -242,7 +242,7 @@ fn line_view(
         let src = move || src.with_value(|(room, id)| ctx.image_url(room, id));
         view! {
             <button class="thumb" data-testid="image" title=w.show_full_size
-                style=format!("width:{width}px;height:{height}px")
+                style:width=format!("{width}px") style:height=format!("{height}px")
                 on:click=move |_| ctx.lightbox.set(src())>
                 {move || src().map(|src| view! { <img src=src alt=w.image width=width height=height /> })}
             </button>

@@ -10,17 +10,25 @@
 // One part of the chat page: its types and helpers come from `chat.rs`.
 use super::*;
 use crate::chat_state::RoomView;
+use wasm_bindgen::{JsCast as _, closure::Closure};
 
-/// The height of a member row (px).
-const ROW_PX: f64 = 32.0;
-/// The height of a row with moderation buttons under the name (px).
-const ROW_MOD_PX: f64 = 56.0;
+/// The height of a member row (px) until the stylesheet's `--member-row` is read: the
+/// stylesheet decides (on a phone every button is a 44 px touch target, so rows are taller).
+const ROW_PX: u32 = 32;
+/// The height of a row with moderation buttons under the name (px), until the stylesheet's
+/// `--member-row-mod` is read.
+const ROW_MOD_PX: u32 = 56;
 /// Rows drawn above and below the visible ones, so a quick scroll shows no gap.
 const OVERSCAN: usize = 8;
 /// The next page is asked for when the drawn rows come this close to the end of the loaded.
 const LOAD_AHEAD: usize = 20;
 /// The list's height until it is first measured (px): about a phone's.
-const FIRST_HEIGHT_PX: f64 = 640.0;
+const FIRST_HEIGHT_PX: u32 = 640;
+
+/// A count of pixels or rows as an index (a u32 always fits a usize on wasm32 and up).
+fn index_of(n: u32) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
 
 /// The rows in view of the list being shown (the room's members, or a search's matches).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -93,26 +101,77 @@ pub(super) fn MembersPanel() -> impl IntoView {
         })
     };
     let moderates = move || state.with(|s| current_room().is_some_and(|room| s.moderates(&room)));
-    let row_px = move || if moderates() { ROW_MOD_PX } else { ROW_PX };
+    // The row heights (plain, with moderation buttons) as the stylesheet gives them.
+    let row_heights = RwSignal::new((ROW_PX, ROW_MOD_PX));
+    let row_px = move || {
+        let (plain, moderated) = row_heights.get();
+        if moderates() { moderated } else { plain }
+    };
 
     let scroller: NodeRef<html::Div> = NodeRef::new();
-    let scroll_top = RwSignal::new(0.0_f64);
+    // Whole pixels: no float reaches a `Display` in the app (its formatting code weighs KBs).
+    let scroll_top = RwSignal::new(0_u32);
     let height = RwSignal::new(FIRST_HEIGHT_PX);
     let measure = move || {
-        if let Some(el) = scroller.get_untracked() {
-            scroll_top.set(f64::from(el.scroll_top()));
-            if el.client_height() > 0 {
-                height.set(f64::from(el.client_height()));
+        let Some(el) = scroller.get_untracked() else {
+            return;
+        };
+        scroll_top.set(u32::try_from(el.scroll_top()).unwrap_or(0));
+        if let Ok(seen @ 1..) = u32::try_from(el.client_height()) {
+            height.set(seen);
+        }
+        if let Ok(Some(css)) = window().get_computed_style(&el) {
+            let px = |name: &str, fallback: u32| {
+                css.get_property_value(name)
+                    .ok()
+                    .and_then(|v| v.trim().strip_suffix("px")?.parse::<u32>().ok())
+                    .filter(|v| *v > 0)
+                    .unwrap_or(fallback)
+            };
+            let heights = (
+                px("--member-row", ROW_PX),
+                px("--member-row-mod", ROW_MOD_PX),
+            );
+            if row_heights.get_untracked() != heights {
+                row_heights.set(heights);
             }
         }
     };
+    // Measured once drawn and again whenever the panel's size changes: the height in view and
+    // the row heights change with the layout (a page narrowed to a phone's turns the panel
+    // into a drawer with taller rows). A ResizeObserver rather than the window's `resize`:
+    // the layout follows the page area's width, which need not be the window's.
+    let observer = StoredValue::new_local(None::<(web_sys::ResizeObserver, Closure<dyn FnMut()>)>);
+    Effect::new(move |_| {
+        let Some(el) = scroller.get() else {
+            return;
+        };
+        let changed = Closure::<dyn FnMut()>::new(measure);
+        if let Ok(watch) = web_sys::ResizeObserver::new(changed.as_ref().unchecked_ref()) {
+            // Reported once at once, then on every change.
+            watch.observe(&el);
+            observer.update_value(|o| {
+                if let Some((old, _)) = o.replace((watch, changed)) {
+                    old.disconnect();
+                }
+            });
+        } else {
+            measure();
+        }
+    });
+    on_cleanup(move || {
+        observer.update_value(|o| {
+            if let Some((watch, _)) = o.take() {
+                watch.disconnect();
+            }
+        });
+    });
     let window = Memo::new(move |_| {
-        let row = row_px();
-        // Float to index: both are small and non-negative (a list of at most millions).
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        // Never 0: the stylesheet's heights are read only when positive.
+        let row = row_px().max(1);
         let (first, count) = (
-            ((scroll_top.get() / row) as usize).saturating_sub(OVERSCAN),
-            (height.get() / row).ceil() as usize + 2 * OVERSCAN,
+            index_of(scroll_top.get() / row).saturating_sub(OVERSCAN),
+            index_of(height.get().div_ceil(row)) + 2 * OVERSCAN,
         );
         state.with(|s| match &s.current {
             Some(Target::Room(room)) => s
@@ -155,7 +214,7 @@ pub(super) fn MembersPanel() -> impl IntoView {
     // Another room or another search starts at the top.
     Effect::new(move |_| {
         let _ = (current_room(), search.get());
-        scroll_top.set(0.0);
+        scroll_top.set(0);
         if let Some(el) = scroller.get_untracked() {
             el.set_scroll_top(0);
         }
@@ -193,7 +252,11 @@ pub(super) fn MembersPanel() -> impl IntoView {
         // Reactive: a row is kept (same index, same member) across a change of row height —
         // from a room one moderates to one one does not — and must move and shrink with it,
         // or a stale tall row covers the next one.
-        let top = move || format!("top: {}px; height: {}px", index as f64 * row_px(), row_px());
+        // Set through the element's style object (`style:`), not its `style` attribute: the
+        // served app's Content-Security-Policy (`style-src 'self'`) ignores inline style
+        // attributes, and every row was drawn at the top.
+        let top = move || format!("{}px", index.saturating_mul(index_of(row_px())));
+        let row_height = move || format!("{}px", row_px());
         let content = if is_me(&member) {
             view! { <span class="member me">{member.to_string()} {w.you}</span> }.into_any()
         } else {
@@ -221,7 +284,7 @@ pub(super) fn MembersPanel() -> impl IntoView {
         };
         let set_size = move || count().to_string();
         view! {
-            <li style=top aria-posinset=index + 1 aria-setsize=set_size>{content}</li>
+            <li style:top=top style:height=row_height aria-posinset=index + 1 aria-setsize=set_size>{content}</li>
         }
     };
     let w = words();
@@ -244,7 +307,8 @@ pub(super) fn MembersPanel() -> impl IntoView {
             <div class="member-scroll" node_ref=scroller on:scroll=move |_| measure()
                 data-testid="member-scroll">
                 <ul class="member-list" data-testid="members"
-                    style=move || format!("height: {}px", window.with(|w| w.loaded) as f64 * row_px())>
+                    style:height=move || format!("{}px",
+                        window.with(|w| w.loaded).saturating_mul(index_of(row_px())))>
                     <For each=move || window.get().rows key=|(i, m)| (*i, m.clone())
                         children=move |(i, m)| row(i, m) />
                 </ul>
