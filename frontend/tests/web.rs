@@ -276,43 +276,63 @@ impl BareSocket {
     }
 }
 
+/// Sends `n` echoes from the Echo page over its selected transport `key`, each waited for
+/// until the transport's row counts it (the count goes on from `counted`); before each, with
+/// `bare`, a bare socket's round trip, so that both are timed under the same load.
+async fn echo_round(
+    root: &HtmlElement,
+    key: &str,
+    counted: usize,
+    n: usize,
+    bare: Option<(&BareSocket, &mut Vec<f64>)>,
+) {
+    let mut bare = bare;
+    for i in counted..counted + n {
+        if let Some((socket, rtts)) = bare.as_mut() {
+            rtts.push(socket.round_trip().await);
+        }
+        fill(root, "echo-input", &format!("{key} {i}")).await;
+        find::<HtmlButtonElement>(root, "echo-send").click();
+        let row: HtmlElement = find(root, &format!("stats-{key}"));
+        wait_until("the echo is counted", || {
+            row.query_selector("[data-testid=count]")
+                .unwrap()
+                .and_then(|c| c.text_content())
+                .is_some_and(|c| c == (i + 1).to_string())
+        })
+        .await;
+    }
+}
+
+/// Selects the Echo page's transport `key` and waits until the page is online over it.
+async fn select_transport(root: &HtmlElement, key: &str) {
+    let status: HtmlElement = find(root, "status");
+    find::<HtmlInputElement>(root, &format!("transport-{key}")).click();
+    wait_until(&format!("the page is online over {key}"), || {
+        status.get_attribute("data-transport").as_deref() == Some(key)
+    })
+    .await;
+}
+
 /// The Echo page over each transport: the echoes come back, the table counts them with a
 /// median and bytes per message, and WebSocket's median is the transport's (within 2x of a
 /// bare `new WebSocket` in the same page), not the page's rendering.
 #[wasm_bindgen_test]
 async fn the_echo_page_compares_its_three_transports_timed_at_the_transport() {
     const ECHOES: usize = 25;
+    /// Rounds of WebSocket echoes at most (see below).
+    const ROUNDS: usize = 4;
     let root = container();
     let url = backend_ws(paths::WS_ECHO);
     let page_url = url.clone();
     let _mounted = mount_to(root.clone(), move || view! { <EchoPage url=page_url /> });
-    let status: HtmlElement = find(&root, "status");
     let mut bytes = Vec::new();
     let bare = BareSocket::open(&url).await;
     let mut bare_rtts = Vec::new();
     for key in ["websocket", "sse", "long-polling"] {
-        find::<HtmlInputElement>(&root, &format!("transport-{key}")).click();
-        wait_until(&format!("the page is online over {key}"), || {
-            status.get_attribute("data-transport").as_deref() == Some(key)
-        })
-        .await;
-        for i in 0..ECHOES {
-            // Over WebSocket, a bare socket's echo after each of the page's: both under the
-            // same load (other tests share this page).
-            if key == "websocket" {
-                bare_rtts.push(bare.round_trip().await);
-            }
-            fill(&root, "echo-input", &format!("{key} {i}")).await;
-            find::<HtmlButtonElement>(&root, "echo-send").click();
-            let row: HtmlElement = find(&root, &format!("stats-{key}"));
-            wait_until("the echo is counted", || {
-                row.query_selector("[data-testid=count]")
-                    .unwrap()
-                    .and_then(|c| c.text_content())
-                    .is_some_and(|c| c == (i + 1).to_string())
-            })
-            .await;
-        }
+        select_transport(&root, key).await;
+        let with_bare = (key == "websocket").then_some((&bare, &mut bare_rtts));
+        echo_round(&root, key, 0, ECHOES, with_bare).await;
         let row: HtmlElement = find(&root, &format!("stats-{key}"));
         let cell = |id: &str| {
             row.query_selector(&format!("[data-testid={id}]"))
@@ -326,25 +346,46 @@ async fn the_echo_page_compares_its_three_transports_timed_at_the_transport() {
     }
     // WebSocket carries a message in a few bytes of framing; HTTP carries headers each time.
     assert!(bytes[0] < bytes[1] && bytes[0] < bytes[2], "{bytes:?}");
-    let page_us: f64 = find::<HtmlElement>(&root, "stats-websocket")
-        .query_selector("[data-testid=median]")
-        .unwrap()
-        .unwrap()
-        .get_attribute("data-us")
-        .unwrap()
-        .parse()
-        .unwrap();
-    bare_rtts.sort_by(f64::total_cmp);
-    let bare = bare_rtts[bare_rtts.len() / 2];
-    let page = page_us / 1000.0;
+    let page_median = || -> f64 {
+        let us: f64 = find::<HtmlElement>(&root, "stats-websocket")
+            .query_selector("[data-testid=median]")
+            .unwrap()
+            .unwrap()
+            .get_attribute("data-us")
+            .unwrap()
+            .parse()
+            .unwrap();
+        us / 1000.0
+    };
     // Within 2x, with slack for the clock's granularity: browsers coarsen performance.now()
     // (Chromium to 0.1 ms, Firefox to as much as 1 ms) and a median may sit on either side
     // of a tick.
     let tick = clock_granularity_ms();
-    assert!(
-        page <= 2.0 * bare + 2.0 * tick,
-        "the page's WebSocket median {page} ms vs a bare socket's {bare} ms (clock tick {tick} ms)"
-    );
+    for round in 1.. {
+        bare_rtts.sort_by(f64::total_cmp);
+        let (page, bare_median) = (page_median(), bare_rtts[bare_rtts.len() / 2]);
+        if page <= 2.0 * bare_median + 2.0 * tick {
+            break;
+        }
+        // Another round, both medians then over all the echoes: a burst of other work on
+        // this 2-core machine (the test before, leaving its 10,000-member room, has 10,000
+        // sockets told) slows the page's own work more than a bare socket's. Noise only
+        // makes a round slower; the page timing its rendering fails every round.
+        assert!(
+            round < ROUNDS,
+            "the page's WebSocket median {page} ms vs a bare socket's {bare_median} ms \
+             (clock tick {tick} ms, {round} rounds of {ECHOES})"
+        );
+        select_transport(&root, "websocket").await;
+        echo_round(
+            &root,
+            "websocket",
+            round * ECHOES,
+            ECHOES,
+            Some((&bare, &mut bare_rtts)),
+        )
+        .await;
+    }
 }
 
 #[wasm_bindgen_test]
