@@ -63,13 +63,17 @@ async fn wait_until(what: &str, condition: impl Fn() -> bool) {
     }
 }
 
-/// A fresh element in the document to mount a component into. Clears localStorage first:
-/// the tests share one page, and a token or nickname kept by an earlier test must not decide
-/// what this one sees.
-fn container() -> HtmlElement {
+/// Clears localStorage: the tests share one page, and a token or nickname kept by an earlier
+/// test must not decide what this one sees.
+fn clear_local_storage() {
     let window = web_sys::window().unwrap();
     window.local_storage().unwrap().unwrap().clear().unwrap();
-    let document = window.document().unwrap();
+}
+
+/// A fresh element in the document to mount a component into ([`clear_local_storage`] first).
+fn container() -> HtmlElement {
+    clear_local_storage();
+    let document = web_sys::window().unwrap().document().unwrap();
     let element: HtmlElement = document.create_element("div").unwrap().unchecked_into();
     document.body().unwrap().append_child(&element).unwrap();
     element
@@ -1849,13 +1853,7 @@ async fn show_panel(root: &HtmlElement, toggle: &str, panel: &str, narrow: bool)
 async fn whole_flow_at(width: u32, height: u32) {
     let narrow = width <= 800;
     let _style = Stylesheet::add();
-    web_sys::window()
-        .unwrap()
-        .local_storage()
-        .unwrap()
-        .unwrap()
-        .clear()
-        .unwrap();
+    clear_local_storage();
     let nick = unique("flow");
     let (root, mounted) = mount_sized(width, height);
     fill(&root, "nick-input", &nick).await;
@@ -2034,13 +2032,7 @@ async fn the_members_panel_of_a_room_of_ten_thousand_draws_only_what_is_in_view(
     );
     let crowd: usize = crowd.parse().unwrap();
     let _style = Stylesheet::add();
-    web_sys::window()
-        .unwrap()
-        .local_storage()
-        .unwrap()
-        .unwrap()
-        .clear()
-        .unwrap();
+    clear_local_storage();
     let (root, _mounted) = mount_sized_at(format!("ws://{addr}{}", paths::WS_CHAT), 1280, 800);
     // After the crowd in the list ('v' > 'c').
     fill(&root, "nick-input", &unique("viewer")).await;
