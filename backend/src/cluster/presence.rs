@@ -192,3 +192,69 @@ async fn lane_loop(io: Io, mut queue: mpsc::UnboundedReceiver<LaneWork>) {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn op(op: PresenceOp) -> PresenceWork {
+        PresenceWork::Op(Box::new(op))
+    }
+
+    #[test]
+    fn a_users_changes_share_a_lane_and_so_do_a_nicknames_claim_and_release() {
+        let room: RoomName = "lobby".parse().unwrap();
+        let event = ServerMsg::Left { room: room.clone() };
+        let mut used = std::collections::BTreeSet::new();
+        for i in 0..200 {
+            let user = format!("user-{i}");
+            let nick: Nick = format!("Nick{i}").parse().unwrap();
+            let joiner = Joiner {
+                user: user.clone(),
+                nick: nick.clone(),
+            };
+            let lanes: Vec<Option<usize>> = [
+                PresenceWork::Join(room.clone(), joiner.clone(), oneshot::channel().0),
+                op(PresenceOp::Join {
+                    room: room.clone(),
+                    joiner,
+                }),
+                op(PresenceOp::Renamed {
+                    room: room.clone(),
+                    user: user.clone(),
+                    nick: nick.clone(),
+                    event: event.clone(),
+                }),
+                op(PresenceOp::Announce {
+                    room: room.clone(),
+                    user: user.clone(),
+                    event: event.clone(),
+                }),
+                op(PresenceOp::Leave {
+                    room: room.clone(),
+                    user,
+                }),
+            ]
+            .iter()
+            .map(lane_of)
+            .collect();
+            assert!(
+                lanes.iter().all(|lane| lane.is_some() && *lane == lanes[0]),
+                "{lanes:?}"
+            );
+            used.extend(lanes[0]);
+            // A nickname's claim and its release share a lane whoever makes them, and
+            // whatever its case (one key).
+            let claim = PresenceWork::Claim(nick.clone(), "a".into(), oneshot::channel().0);
+            let release = op(PresenceOp::Release {
+                nick: format!("nICK{i}").parse().unwrap(),
+                user: "b".into(),
+            });
+            assert_eq!(lane_of(&claim), lane_of(&release));
+        }
+        // Different users spread over the lanes; a check is every lane's.
+        assert_eq!(used.len(), LANES);
+        assert!(lane_of(&PresenceWork::Check(true, oneshot::channel().0)).is_none());
+    }
+}
