@@ -14,7 +14,7 @@
 //! - `dialect.rs`: each server's way of echoing, joining and broadcasting.
 //! - `process.rs`: the servers as pinned processes; CPU time and memory from /proc.
 //! - `workloads.rs`: W1 echo, W2 room fan-out, W3 idle connections, W4 fan-out across two
-//!   nodes sharing a Redis.
+//!   nodes sharing a Redis, W5 message rate (two-person rooms; one node and two).
 //! - `transports.rs`: W6, our WebSocket against our HTTP fallbacks (SSE + POST,
 //!   long-polling + POST): echo round trip, bytes per message, idle clients' cost.
 //! - `report.rs`: the Markdown tables, ratios and the SVG chart.
@@ -49,6 +49,9 @@ struct Plan {
     cluster_senders: Vec<usize>,
     /// W4's offered loads: W2's, with lighter ones first (socket.io over Redis is slower).
     cluster_offered: Vec<f64>,
+    /// W5: connections (two to a room, all sending) and the offered messages per second.
+    rate_members: usize,
+    rate_offered: Vec<f64>,
     /// W6: echoes per transport, idle clients per transport, and the idle window (one
     /// long-poll cycle, 25 s, and a few heartbeats).
     transport_echoes: usize,
@@ -78,6 +81,10 @@ impl Plan {
                 2_000.0, 5_000.0, 10_000.0, 25_000.0, 50_000.0, 100_000.0, 150_000.0, 300_000.0,
                 600_000.0,
             ],
+            rate_members: 1000,
+            rate_offered: vec![
+                5_000.0, 10_000.0, 25_000.0, 50_000.0, 75_000.0, 100_000.0, 150_000.0,
+            ],
             transport_echoes: 1000,
             transport_idle: 1000,
             idle_window: Duration::from_secs(30),
@@ -95,6 +102,8 @@ impl Plan {
             idle: 50,
             cluster_senders: vec![2],
             cluster_offered: vec![400.0],
+            rate_members: 8,
+            rate_offered: vec![100.0],
             transport_echoes: 20,
             transport_idle: 10,
             idle_window: Duration::from_millis(500),
@@ -110,7 +119,7 @@ struct Args {
     core: String,
     /// Only the server whose name starts with this (for profiling one under load).
     only_server: Option<String>,
-    /// Only this workload (`w1`, `w2`, `w3`, `w4`, `w6`).
+    /// Only this workload (`w1` … `w6`).
     only_workload: Option<String>,
 }
 
@@ -141,7 +150,7 @@ fn args() -> Result<Args, String> {
     if args.backend.as_os_str().is_empty() || args.peers.as_os_str().is_empty() {
         return Err(
             "usage: bench --backend PATH --peers DIR [--out DIR] [--smoke] [--server-core N] \
-             [--only-server ours|ws|socket.io] [--only-workload w1|w2|w3|w4|w6]"
+             [--only-server ours|ws|socket.io] [--only-workload w1|w2|w3|w4|w5|w6]"
                 .into(),
         );
     }
@@ -240,7 +249,21 @@ async fn run(args: &Args) -> Result<(), String> {
             let idle = workloads::idle(server, &process, plan.idle).await?;
             results.idle.push((server, idle));
         }
-        // W4: the same room over two nodes and a Redis (the ws peer has no cluster mode).
+        if wanted("w5") {
+            let process = Process::start(server, &setup)?;
+            let steps = workloads::message_rate(
+                server,
+                &[&process],
+                None,
+                plan.rate_members,
+                &plan.rate_offered,
+                plan.step_time,
+                ticks,
+            )
+            .await?;
+            results.rate.push((server, 1, steps));
+        }
+        // W4 (and W5) over two nodes and a Redis (the ws peer has no cluster mode).
         if server == Server::NodeWs {
             continue;
         }
@@ -254,6 +277,7 @@ async fn run(args: &Args) -> Result<(), String> {
                 server,
                 &nodes,
                 Some(&redis),
+                workloads::Rooms::One,
                 plan.members,
                 senders,
                 &plan.cluster_offered,
@@ -263,6 +287,24 @@ async fn run(args: &Args) -> Result<(), String> {
             .await?;
             results.joins.push((server, "W4", join));
             results.cluster.push((server, plan.members, senders, steps));
+        }
+        if wanted("w5") {
+            let redis = Redis::start(&setup)?;
+            let nodes = (0..CLUSTER_NODES)
+                .map(|_| Process::start_node(server, &setup, Some(&redis.url)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let nodes: Vec<&Process> = nodes.iter().collect();
+            let steps = workloads::message_rate(
+                server,
+                &nodes,
+                Some(&redis),
+                plan.rate_members,
+                &plan.rate_offered,
+                plan.step_time,
+                ticks,
+            )
+            .await?;
+            results.rate.push((server, CLUSTER_NODES, steps));
         }
     }
     // W6: ours only (the peers have no SSE; socket.io's polling is its own protocol).

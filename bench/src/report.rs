@@ -19,6 +19,8 @@ pub struct Results {
     pub idle: Vec<(Server, Idle)>,
     /// W4: server, members, senders, steps (two nodes and a Redis).
     pub cluster: Vec<FanoutRun>,
+    /// W5: server, nodes (1, or 2 sharing a Redis), steps.
+    pub rate: Vec<RateRun>,
     /// W2 and W4: each run's join storm (server, workload).
     pub joins: Vec<(Server, &'static str, JoinStorm)>,
     /// W6: echo over each of our transports.
@@ -29,6 +31,16 @@ pub struct Results {
 
 /// One fan-out run: server, members, senders, steps.
 pub type FanoutRun = (Server, usize, usize, Vec<Step>);
+
+/// One W5 run: server, nodes, steps.
+pub type RateRun = (Server, usize, Vec<Step>);
+
+/// W5's target (issue #11): a step is carried when every delivery arrived exactly once and
+/// the senders' acknowledgements came back within this p99.
+const RATE_ACK_P99_MS: f64 = 10.0;
+
+/// W5's target: stored messages per second on one node.
+const RATE_TARGET: f64 = 100_000.0;
 
 /// A saturated load generator, lost messages or failed connects: the run is not valid.
 pub fn problems(results: &Results) -> Vec<String> {
@@ -42,16 +54,24 @@ pub fn problems(results: &Results) -> Vec<String> {
             ));
         }
     }
-    let fanouts = results
-        .fanout
-        .iter()
-        .map(|run| ("W2", run))
-        .chain(results.cluster.iter().map(|run| ("W4", run)));
-    for (workload, (server, _, senders, steps)) in fanouts {
+    let fanouts =
+        results
+            .fanout
+            .iter()
+            .map(|(server, _, senders, steps)| ("W2", server, format!("{senders} senders"), steps))
+            .chain(results.cluster.iter().map(|(server, _, senders, steps)| {
+                ("W4", server, format!("{senders} senders"), steps)
+            }))
+            .chain(
+                results.rate.iter().map(|(server, nodes, steps)| {
+                    ("W5", server, format!("{nodes} node(s)"), steps)
+                }),
+            );
+    for (workload, server, senders, steps) in fanouts {
         for step in steps {
             if step.repeated > 0 {
                 problems.push(format!(
-                    "{workload} {} / {senders} senders / {:.0}/s: {} deliveries repeated or out of order",
+                    "{workload} {} / {senders} / {:.0}/s: {} deliveries repeated or out of order",
                     server.name(),
                     step.offered,
                     step.repeated
@@ -59,7 +79,7 @@ pub fn problems(results: &Results) -> Vec<String> {
             }
             if step.delivered != step.expected {
                 problems.push(format!(
-                    "{workload} {} / {senders} senders / {:.0}/s: {} of {} deliveries arrived",
+                    "{workload} {} / {senders} / {:.0}/s: {} of {} deliveries arrived",
                     server.name(),
                     step.offered,
                     step.delivered,
@@ -350,6 +370,7 @@ pub fn markdown(results: &Results, smoke: bool) -> String {
     }
 
     cluster_section(w, results);
+    rate_section(w, results);
     joins_section(w, results);
     transports_section(w, results);
 
@@ -430,6 +451,107 @@ pub fn markdown(results: &Results, smoke: bool) -> String {
         "| release frontend ≤ 150 KB gzipped wasm | reported by `cargo xtask test` (last step) | see README |"
     );
     out
+}
+
+/// The heaviest W5 step of `steps` that was carried: every delivery arrived exactly once,
+/// none refused, acknowledgement p99 within [`RATE_ACK_P99_MS`].
+fn rate_carried(steps: &[Step]) -> Option<&Step> {
+    steps
+        .iter()
+        .filter(|step| complete(step) && step.refused == 0 && step.ack_p99_ms <= RATE_ACK_P99_MS)
+        .max_by(|a, b| a.offered.total_cmp(&b.offered))
+}
+
+/// W5: many two-person rooms, every member sending; on one node and on two sharing a Redis.
+fn rate_section(w: &mut String, results: &Results) {
+    if results.rate.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "\n## W5: message rate (two-person rooms)\n");
+    let _ = writeln!(
+        w,
+        "Every connection is in a room with one other and sends at the offered rate (messages per second in all); each message reaches both members, the sender's copy being its acknowledgement (ours sends it after the message is committed with `synchronous=FULL`, or stored by Redis's script in cluster mode; the peers store nothing). Ours refuses what it cannot store soon with a typed `overloaded` error carrying the message's `client_id` (nothing refused is stored or delivered; the sender may retry): a step with refusals is not carried, and refused messages are not expected anywhere. On two nodes the members of a room sit on different nodes. CPU is the servers' together, per message; Redis's per message.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| nodes | server | offered msg/s | messages sent | refused (`overloaded`) | delivered / expected | ack p50 ms | ack p99 ms | delivery p99 ms | server CPU µs/message | Redis CPU µs/message | load generator core |"
+    );
+    let _ = writeln!(
+        w,
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for (server, nodes, steps) in &results.rate {
+        for step in steps {
+            let _ = writeln!(
+                w,
+                "| {nodes} | {} | {:.0} | {} | {} | {} / {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.0} % |",
+                server.name(),
+                step.offered / 2.0,
+                step.sent,
+                step.refused,
+                step.delivered,
+                step.expected,
+                step.ack_p50_ms,
+                step.ack_p99_ms,
+                step.p99_ms,
+                step.cpu_per_delivery * 2.0,
+                step.redis
+                    .map_or("–".to_owned(), |r| format!("{:.1}", r.cpu_per_message)),
+                step.loadgen * 100.0
+            );
+        }
+    }
+    let _ = writeln!(
+        w,
+        "\nHeaviest rate carried (every delivery arrived once, ack p99 ≤ {RATE_ACK_P99_MS} ms):\n"
+    );
+    let _ = writeln!(
+        w,
+        "| nodes | server | messages/s | ack p99 ms | server CPU µs/message | ours ÷ this |"
+    );
+    let _ = writeln!(w, "|---:|---|---:|---:|---:|---:|");
+    let carried_rate = |server: Server, nodes: usize| {
+        results
+            .rate
+            .iter()
+            .filter(|(s, n, _)| *s == server && *n == nodes)
+            .find_map(|(_, _, steps)| rate_carried(steps))
+    };
+    for (server, nodes, _) in &results.rate {
+        let ours = carried_rate(Server::Ours, *nodes).map_or(0.0, |s| s.offered);
+        match carried_rate(*server, *nodes) {
+            Some(step) => {
+                let _ = writeln!(
+                    w,
+                    "| {nodes} | {} | {:.0} | {:.2} | {:.2} | {} |",
+                    server.name(),
+                    step.offered / 2.0,
+                    step.ack_p99_ms,
+                    step.cpu_per_delivery * 2.0,
+                    ratio(ours, step.offered)
+                );
+            }
+            None => {
+                let _ = writeln!(w, "| {nodes} | {} | none | – | – | – |", server.name());
+            }
+        }
+    }
+    let single = carried_rate(Server::Ours, 1).map_or(0.0, |s| s.offered / 2.0);
+    let _ = writeln!(
+        w,
+        "\nTarget (issue #11): ≥ {RATE_TARGET:.0} stored messages/s on one node at ack p99 ≤ {RATE_ACK_P99_MS} ms: ours {single:.0}/s — {}.",
+        yes(single >= RATE_TARGET)
+    );
+    // What one Redis primary would sustain: its core's microseconds over its cost per
+    // message, at the heaviest step ours carried on two nodes.
+    if let Some(redis) = carried_rate(Server::Ours, 2).and_then(|step| step.redis) {
+        let _ = writeln!(
+            w,
+            "Redis in cluster mode: {:.1} µs of its core per message at the heaviest step carried, so one Redis primary (single-threaded) would saturate near {:.0} messages/s.",
+            redis.cpu_per_message,
+            1e6 / redis.cpu_per_message.max(1e-9)
+        );
+    }
 }
 
 /// W2's and W4's join storms: how long every member took to connect and join (100
@@ -764,11 +886,14 @@ mod tests {
         Step {
             offered,
             sent: expected,
+            refused: 0,
             expected,
             delivered,
             repeated: 0,
             p50_ms: p99_ms / 2.0,
             p99_ms,
+            ack_p50_ms: p99_ms / 2.0,
+            ack_p99_ms: p99_ms,
             cpu_per_delivery: cpu,
             loadgen: 0.5,
             redis: None,
@@ -825,6 +950,22 @@ mod tests {
             ..step(10.0, 100, 100, 1.0, 1.0)
         };
         assert!(!complete(&repeated), "a repeat may hide a loss");
+    }
+
+    #[test]
+    fn w5_carries_the_heaviest_step_with_nothing_refused_and_acks_within_10_ms() {
+        let refused = Step {
+            refused: 5,
+            expected: 90,
+            ..step(200.0, 90, 90, 2.0, 1.0)
+        };
+        let steps = [
+            step(20.0, 20, 20, 9.0, 5.0),
+            step(50.0, 50, 50, 11.0, 5.0), // acks too slow
+            refused,                       // shed load: not carried, though nothing was lost
+        ];
+        assert_eq!(rate_carried(&steps).map(|s| s.offered), Some(20.0));
+        assert!(complete(&steps[2]), "a refusal is not a loss");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The three workloads, each against one server process: W1 echo (closed loop), W2 room
-//! fan-out (offered load in steps), W3 idle connections.
+//! The workloads, each against its own server processes: W1 echo (closed loop), W2 room
+//! fan-out (offered load in steps), W3 idle connections, W4 fan-out across two nodes, W5
+//! message rate (many two-person rooms, every member sending).
 
 use std::{
     cell::{Cell, RefCell},
@@ -156,7 +157,11 @@ pub struct Step {
     pub offered: f64,
     /// Messages sent.
     pub sent: u64,
-    /// Deliveries expected (sent × members).
+    /// Messages the server refused with a typed `overloaded` error (ours sheds load when
+    /// more are waiting to be stored than `--max-store-queue`): not stored, not
+    /// delivered, and the sender knows; not a loss.
+    pub refused: u64,
+    /// Deliveries expected (messages not refused × members).
     pub expected: u64,
     /// Deliveries received, each message once per member (repeats are not counted here).
     pub delivered: u64,
@@ -167,6 +172,11 @@ pub struct Step {
     pub p50_ms: f64,
     /// p99, ms.
     pub p99_ms: f64,
+    /// Send → the sender's own copy (its acknowledgement: ours sends it once the message is
+    /// stored), ms.
+    pub ack_p50_ms: f64,
+    /// p99, ms.
+    pub ack_p99_ms: f64,
     /// Server CPU per delivery, µs.
     pub cpu_per_delivery: f64,
     /// Load generator's share of its core.
@@ -192,9 +202,11 @@ struct Shared {
     sending: Cell<bool>,
     period: Cell<Duration>,
     sent: RefCell<Vec<u64>>,
+    refused: RefCell<Vec<u64>>,
     delivered: RefCell<Vec<u64>>,
     repeated: RefCell<Vec<u64>>,
     latencies: RefCell<Vec<Histogram<u64>>>,
+    acks: RefCell<Vec<Histogram<u64>>>,
     failed: RefCell<Option<String>>,
 }
 
@@ -250,6 +262,7 @@ pub async fn fanout(
         server,
         &[process],
         None,
+        Rooms::One,
         members,
         senders,
         offered,
@@ -259,30 +272,90 @@ pub async fn fanout(
     .await
 }
 
+/// How a fan-out's members are put in rooms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rooms {
+    /// All in one room (W2, W4).
+    One,
+    /// Two to a room, members `2k` and `2k + 1` in room `k` (W5): with two nodes they sit on
+    /// different ones, so every message crosses between them.
+    Pairs,
+}
+
+impl Rooms {
+    /// The room of member `i`.
+    fn of(self, i: usize) -> String {
+        match self {
+            Self::One => "bench".to_owned(),
+            Self::Pairs => format!("pair-{}", i / 2),
+        }
+    }
+
+    /// Members of each room, of `members` in all.
+    pub fn size(self, members: usize) -> usize {
+        match self {
+            Self::One => members,
+            Self::Pairs => 2.min(members),
+        }
+    }
+}
+
+/// W5, message rate: `members` in two-person rooms, all of them sending, at each of the
+/// offered `messages` per second in all, spread over `nodes` (and `redis`) as in
+/// [`fanout_across`]. Each message is two deliveries: to its sender (the acknowledgement)
+/// and to the other member; the steps' `offered` counts deliveries, like W2's.
+pub async fn message_rate(
+    server: Server,
+    nodes: &[&Process],
+    redis: Option<&Redis>,
+    members: usize,
+    messages: &[f64],
+    step_time: Duration,
+    ticks: f64,
+) -> Result<Vec<Step>, String> {
+    let per_room = Rooms::Pairs.size(members) as f64;
+    let offered: Vec<f64> = messages.iter().map(|m| m * per_room).collect();
+    let (_, steps) = fanout_across(
+        server,
+        nodes,
+        redis,
+        Rooms::Pairs,
+        members,
+        members,
+        &offered,
+        step_time,
+        ticks,
+    )
+    .await?;
+    Ok(steps)
+}
+
 /// W2 over several nodes (W4): the members are spread over `nodes` in turn (the senders
 /// too), so most deliveries cross from one node to another through `redis`, whose CPU and
-/// commands each step also reports.
+/// commands each step also reports. `rooms` puts them in one room or in pairs (W5).
 #[allow(clippy::too_many_arguments)] // The workload's sizes, as for `fanout`.
 pub async fn fanout_across(
     server: Server,
     nodes: &[&Process],
     redis: Option<&Redis>,
+    rooms: Rooms,
     members: usize,
     senders: usize,
     offered: &[f64],
     step_time: Duration,
     ticks: f64,
 ) -> Result<(JoinStorm, Vec<Step>), String> {
-    let room = "bench";
     let shared = Rc::new(Shared {
         clock: Instant::now(),
         step: Cell::new(0),
         sending: Cell::new(false),
         period: Cell::new(Duration::from_secs(1)),
         sent: RefCell::new(vec![0; offered.len()]),
+        refused: RefCell::new(vec![0; offered.len()]),
         delivered: RefCell::new(vec![0; offered.len()]),
         repeated: RefCell::new(vec![0; offered.len()]),
         latencies: RefCell::new(offered.iter().map(|_| histogram()).collect()),
+        acks: RefCell::new(offered.iter().map(|_| histogram()).collect()),
         failed: RefCell::new(None),
     });
     // The join storm: every member connects and joins, JOINING at a time; timed until the
@@ -294,7 +367,7 @@ pub async fn fanout_across(
         let opened = futures_util::future::join_all(batch.iter().map(|&i| async move {
             let nick = format!("m{i}");
             server
-                .chat_socket(nodes[i % nodes.len()].addr, &nick, room)
+                .chat_socket(nodes[i % nodes.len()].addr, &nick, &rooms.of(i))
                 .await
         }))
         .await;
@@ -312,6 +385,7 @@ pub async fn fanout_across(
     for (i, mut client) in clients.into_iter().enumerate() {
         let shared = Rc::clone(&shared);
         let sender = i < senders;
+        let room = rooms.of(i);
         tasks.push(tokio::task::spawn_local(async move {
             let mut next_send = tokio::time::Instant::now();
             let mut counter = 0u64;
@@ -326,14 +400,17 @@ pub async fn fanout_across(
                             let now = shared.clock.elapsed().as_micros();
                             counter += 1;
                             let text = format!("t={now} s={step} f={i} n={counter} from a member of the bench room");
-                            if let Err(err) = client.send_say(room, &text, &format!("b{i}-{counter}")).await {
+                            if let Err(err) = client.send_say(&room, &text, &format!("b{i}-s{step}-{counter}")).await {
                                 *shared.failed.borrow_mut() = Some(err.to_string());
                                 return;
                             }
                             shared.sent.borrow_mut()[step] += 1;
                             next_send += shared.period.get();
                         } else {
-                            next_send = tokio::time::Instant::now() + Duration::from_millis(5);
+                            // Each sender starts at its own phase of the period: started
+                            // together, a thousand senders would send in bursts.
+                            let phase = shared.period.get().mul_f64(i as f64 / senders as f64);
+                            next_send = tokio::time::Instant::now() + Duration::from_millis(5) + phase;
                         }
                     }
                     message = client.next() => match message {
@@ -357,9 +434,20 @@ pub async fn fanout_across(
                                 if let Some(count) = counts.borrow_mut().get_mut(step) {
                                     *count += 1;
                                 }
+                                let latency = now.saturating_sub(t).max(1);
                                 if let Some(h) = shared.latencies.borrow_mut().get_mut(step) {
-                                    h.saturating_record(now.saturating_sub(t).max(1));
+                                    h.saturating_record(latency);
                                 }
+                                if from as usize == i
+                                    && let Some(h) = shared.acks.borrow_mut().get_mut(step)
+                                {
+                                    h.saturating_record(latency);
+                                }
+                            } else if crate::wire::find(text, b"\"overloaded\"").is_some()
+                                && let Some(step) = number_after(text, b"-s")
+                                && let Some(count) = shared.refused.borrow_mut().get_mut(step as usize)
+                            {
+                                *count += 1;
                             }
                         }
                         Err(err) => {
@@ -378,7 +466,8 @@ pub async fn fanout_across(
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut steps = Vec::with_capacity(offered.len());
     for (k, &deliveries_per_sec) in offered.iter().enumerate() {
-        let messages_per_sec = deliveries_per_sec / members as f64;
+        let per_room = rooms.size(members);
+        let messages_per_sec = deliveries_per_sec / per_room as f64;
         let per_sender = messages_per_sec / senders as f64;
         if per_sender * step_time.as_secs_f64() < 1.0 {
             // Not one message per sender in the step: nothing would be measured.
@@ -399,7 +488,8 @@ pub async fn fanout_across(
         tokio::time::sleep(step_time).await;
         shared.sending.set(false);
         let (mut seen, mut last_progress) = (shared.delivered.borrow()[k], Instant::now());
-        while seen < shared.sent.borrow()[k] * members as u64
+        let accepted = || shared.sent.borrow()[k].saturating_sub(shared.refused.borrow()[k]);
+        while seen < accepted() * per_room as u64
             && last_progress.elapsed() < DRAIN_IDLE
             && shared.failed.borrow().is_none()
         {
@@ -425,14 +515,20 @@ pub async fn fanout_across(
         let delivered = shared.delivered.borrow()[k];
         let repeated = shared.repeated.borrow()[k];
         let latencies = &shared.latencies.borrow()[k];
+        let acks = &shared.acks.borrow()[k];
+        let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        let refused = shared.refused.borrow()[k];
         steps.push(Step {
             offered: deliveries_per_sec,
             sent,
-            expected: sent * members as u64,
+            refused,
+            expected: sent.saturating_sub(refused) * per_room as u64,
             delivered,
             repeated,
-            p50_ms: latencies.value_at_quantile(0.5) as f64 / 1000.0,
-            p99_ms: latencies.value_at_quantile(0.99) as f64 / 1000.0,
+            p50_ms: ms(latencies, 0.5),
+            p99_ms: ms(latencies, 0.99),
+            ack_p50_ms: ms(acks, 0.5),
+            ack_p99_ms: ms(acks, 0.99),
             cpu_per_delivery: cpu / (delivered.max(1) as f64),
             loadgen: busy.share(),
             redis,
