@@ -79,11 +79,12 @@ pub fn problems(results: &Results) -> Vec<String> {
             }
             if step.delivered != step.expected {
                 problems.push(format!(
-                    "{workload} {} / {senders} / {:.0}/s: {} of {} deliveries arrived",
+                    "{workload} {} / {senders} / {:.0}/s: {} of {} deliveries arrived ({} jumped over in a sender's order, the rest missing at the ends)",
                     server.name(),
                     step.offered,
                     step.delivered,
-                    step.expected
+                    step.expected,
+                    step.skipped
                 ));
             }
         }
@@ -890,6 +891,7 @@ mod tests {
             expected,
             delivered,
             repeated: 0,
+            skipped: 0,
             p50_ms: p99_ms / 2.0,
             p99_ms,
             ack_p50_ms: p99_ms / 2.0,

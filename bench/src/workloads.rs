@@ -168,6 +168,9 @@ pub struct Step {
     /// Deliveries of a message a member had already received, or received out of its
     /// sender's order: each one could hide a loss in `delivered`.
     pub repeated: u64,
+    /// Messages a member's deliveries jumped over in a sender's order (refused ones
+    /// included): where a shortfall in `delivered` lies, in the middle of a run or at its end.
+    pub skipped: u64,
     /// Send → receive latency, ms.
     pub p50_ms: f64,
     /// p99, ms.
@@ -205,6 +208,7 @@ struct Shared {
     refused: RefCell<Vec<u64>>,
     delivered: RefCell<Vec<u64>>,
     repeated: RefCell<Vec<u64>>,
+    skipped: RefCell<Vec<u64>>,
     latencies: RefCell<Vec<Histogram<u64>>>,
     acks: RefCell<Vec<Histogram<u64>>>,
     failed: RefCell<Option<String>>,
@@ -354,6 +358,7 @@ pub async fn fanout_across(
         refused: RefCell::new(vec![0; offered.len()]),
         delivered: RefCell::new(vec![0; offered.len()]),
         repeated: RefCell::new(vec![0; offered.len()]),
+        skipped: RefCell::new(vec![0; offered.len()]),
         latencies: RefCell::new(offered.iter().map(|_| histogram()).collect()),
         acks: RefCell::new(offered.iter().map(|_| histogram()).collect()),
         failed: RefCell::new(None),
@@ -425,6 +430,9 @@ pub async fn fanout_across(
                                 let step = step as usize;
                                 let fresh = match last_from.get_mut(from as usize) {
                                     Some(last) if n > *last => {
+                                        if let Some(count) = shared.skipped.borrow_mut().get_mut(step as usize) {
+                                            *count += n - *last - 1;
+                                        }
                                         *last = n;
                                         true
                                     }
@@ -525,6 +533,7 @@ pub async fn fanout_across(
             expected: sent.saturating_sub(refused) * per_room as u64,
             delivered,
             repeated,
+            skipped: shared.skipped.borrow()[k],
             p50_ms: ms(latencies, 0.5),
             p99_ms: ms(latencies, 0.99),
             ack_p50_ms: ms(acks, 0.5),
