@@ -82,7 +82,9 @@ impl Plan {
                 600_000.0,
             ],
             rate_members: 1000,
-            rate_offered: vec![5_000.0, 5_000.0],
+            rate_offered: vec![
+                5_000.0, 10_000.0, 25_000.0, 50_000.0, 75_000.0, 100_000.0, 150_000.0,
+            ],
             transport_echoes: 1000,
             transport_idle: 1000,
             idle_window: Duration::from_secs(30),
