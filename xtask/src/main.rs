@@ -254,7 +254,12 @@ fn test(args: &[String]) -> Result<()> {
             ])
         }),
         ("native tests (cargo test --workspace)", || {
-            cargo_step(&["test", "--workspace"])
+            // A test that fails once in many runs is diagnosed from this one log: every
+            // panic comes with its backtrace (the test's own line among the frames).
+            run(tools::cargo()
+                .args(["test", "--workspace"])
+                .env("RUST_BACKTRACE", "1"))
+            .map(|()| String::new())
         }),
         (
             "benchmark smoke run (W1-W4 ours vs Node ws and socket.io, W6 our transports)",

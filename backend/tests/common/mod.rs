@@ -138,11 +138,17 @@ pub fn patient_config(redis: Option<String>) -> Config {
     }
 }
 
-/// Awaits `future`, failing the test after [`STEP`].
-pub async fn within<F: Future>(future: F) -> F::Output {
-    tokio::time::timeout(STEP, future)
-        .await
-        .expect("timed out waiting for the server")
+/// Awaits `future`, failing the test after [`STEP`] with the line that waited.
+#[track_caller]
+pub fn within<F: Future>(future: F) -> impl Future<Output = F::Output> {
+    // Not an `async fn`: those cannot know their caller, and "timed out" alone does not say
+    // which of a test's many waits it was.
+    let caller = std::panic::Location::caller();
+    async move {
+        tokio::time::timeout(STEP, future)
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for the server (the wait at {caller})"))
+    }
 }
 
 /// Polls `check` every 50 ms until it holds, failing the test after 5 s: for effects the server
