@@ -430,7 +430,7 @@ pub async fn fanout_across(
                                 let step = step as usize;
                                 let fresh = match last_from.get_mut(from as usize) {
                                     Some(last) if n > *last => {
-                                        if let Some(count) = shared.skipped.borrow_mut().get_mut(step as usize) {
+                                        if let Some(count) = shared.skipped.borrow_mut().get_mut(step) {
                                             *count += n - *last - 1;
                                         }
                                         *last = n;
