@@ -50,8 +50,8 @@ pub fn smoke() -> Result<String> {
         .arg("--smoke")
         .stdout(Stdio::null()))?;
     Ok(
-        " (echo, fan-out, idle and two-node fan-out against ours, Node ws and socket.io; our \
-         three transports)"
+        " (echo, fan-out, idle, two-node fan-out and message rate against ours, Node ws and \
+         socket.io; our three transports)"
             .to_owned(),
     )
 }

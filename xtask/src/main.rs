@@ -262,7 +262,7 @@ fn test(args: &[String]) -> Result<()> {
             .map(|()| String::new())
         }),
         (
-            "benchmark smoke run (W1-W4 ours vs Node ws and socket.io, W6 our transports)",
+            "benchmark smoke run (W1-W5 ours vs Node ws and socket.io, W6 our transports)",
             bench::smoke,
         ),
         (
