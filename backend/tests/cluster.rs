@@ -111,6 +111,51 @@ struct Resumed {
     epoch: Epoch,
 }
 
+/// Bench W5's shape, small: rooms of two with one member on each node, every member sending at
+/// once as soon as all rooms exist (the last rooms' subscriptions only just made). Every member
+/// gets every message of its room, once, in one order without holes. (One W5 run came up short
+/// of deliveries in cluster mode and was not reproduced: bench/results/message-rate.md.)
+#[actix_web::test]
+async fn rooms_of_two_across_two_nodes_lose_nothing_when_every_member_sends_at_once() {
+    const PAIRS: usize = 100;
+    const EACH: usize = 20;
+    let redis = RedisServer::start().await;
+    // All from 127.0.0.1: the per-address handshake limit would refuse the test itself.
+    let crowded = || {
+        TestServer::spawn(Config {
+            shutdown_timeout: Duration::from_secs(1),
+            max_handshakes_per_ip: 0,
+            ..common::patient_config(Some(redis.url()))
+        })
+    };
+    let nodes = [crowded(), crowded()];
+    let mut members = Vec::new();
+    for k in 0..PAIRS {
+        let room = format!("pair-{k}");
+        for (side, node) in nodes.iter().enumerate() {
+            let chat = node.chat_as(&format!("p{k}s{side}"), &[&room]).await;
+            members.push((room.clone(), side, chat));
+        }
+    }
+    let runs = members
+        .into_iter()
+        .map(|(room, side, mut chat)| async move {
+            send_many(&mut chat, &room, &format!("{room}-{side}"), EACH).await;
+            (room, said(&mut chat, 2 * EACH).await)
+        });
+    for (room, got) in futures_util::future::join_all(runs).await {
+        let seqs: Vec<u64> = got.iter().map(|(seq, _)| *seq).collect();
+        assert!(
+            seqs.windows(2).all(|pair| pair[1] == pair[0] + 1),
+            "{room}: holes or repeats in {seqs:?}"
+        );
+        let mut texts: Vec<&str> = got.iter().map(|(_, text)| text.as_str()).collect();
+        texts.sort_unstable();
+        texts.dedup();
+        assert_eq!(texts.len(), 2 * EACH, "{room}: {texts:?}");
+    }
+}
+
 /// Says hello as `nick` in `room`, continuing from `since` in `epoch` when given, and reads
 /// up to the room's `history`. Live messages cannot come before it (they wait for it).
 async fn resume(
