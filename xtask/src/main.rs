@@ -574,7 +574,7 @@ fn release_app_check() -> Result<String> {
     other.type_into(&other.find("[data-testid=composer-input]")?, "반가워요")?;
     chrome.wait_for(
         "the sender sees the other user typing",
-        "return document.querySelector('[data-testid=typing]').textContent \
+        "return document.querySelector('[data-testid=typing]')?.textContent \
          === 'Alice is typing…';",
         Duration::from_secs(10),
     )?;
@@ -664,7 +664,7 @@ fn language_check(base: &str, shots: &Path) -> Result<Vec<PathBuf>> {
         "the chat is in Korean",
         "const s = document.querySelector('[data-testid=status]'); \
          return !!s && s.textContent.includes('온라인') && \
-           document.querySelector('[data-testid=composer-send]').textContent.trim() === '보내기';",
+           document.querySelector('[data-testid=composer-send]')?.textContent.trim() === '보내기';",
         Duration::from_secs(20),
     )?;
     korean.type_into(
@@ -717,7 +717,7 @@ fn shown_with_drawer_closed(chrome: &webdriver::Chrome, title: &str, panel: &str
     chrome.wait_for(
         &format!("{title} is shown and the drawer {panel} closed"),
         &format!(
-            "return document.querySelector('[data-testid=conversation-title]').textContent \
+            "return document.querySelector('[data-testid=conversation-title]')?.textContent \
                === {title:?} \
              && getComputedStyle(document.querySelector({panel:?})).visibility === 'hidden';"
         ),
@@ -810,7 +810,7 @@ fn keyboard_only_check(base: &str, peer: &webdriver::Chrome) -> Result<()> {
     keys.press("keys\u{E007}")?;
     keys.wait_for(
         "the new room is open",
-        "return document.querySelector('[data-testid=conversation-title]').textContent \
+        "return document.querySelector('[data-testid=conversation-title]')?.textContent \
            === '# keys';",
         Duration::from_secs(10),
     )?;
@@ -838,7 +838,7 @@ fn keyboard_only_check(base: &str, peer: &webdriver::Chrome) -> Result<()> {
     keys.press("\u{E007}")?;
     keys.wait_for(
         "the direct conversation is open",
-        "return document.querySelector('[data-testid=conversation-title]').textContent \
+        "return document.querySelector('[data-testid=conversation-title]')?.textContent \
            === '@ Alice';",
         Duration::from_secs(10),
     )?;
@@ -1050,7 +1050,7 @@ fn cluster_app_check() -> Result<String> {
     ana.type_into(&ana.find("[data-testid=composer-input]")?, "…")?;
     ben.wait_for(
         "Ben sees Ana typing on the other node",
-        "return document.querySelector('[data-testid=typing]').textContent \
+        "return document.querySelector('[data-testid=typing]')?.textContent \
          === 'Ana is typing…';",
         Duration::from_secs(10),
     )?;
@@ -1175,9 +1175,9 @@ fn compare_transports(chrome: &webdriver::Chrome, shot: &Path) -> Result<String>
         }
         let row = chrome.script(&format!(
             "const r = document.querySelector('[data-testid=stats-{key}]'); \
-             return [r.querySelector('[data-testid=count]').textContent, \
-                     r.querySelector('[data-testid=median]').textContent, \
-                     r.querySelector('[data-testid=bytes]').textContent].join(' / ');"
+             return [r?.querySelector('[data-testid=count]')?.textContent, \
+                     r?.querySelector('[data-testid=median]')?.textContent, \
+                     r?.querySelector('[data-testid=bytes]')?.textContent].join(' / ');"
         ))?;
         figures.push(format!("{key}: {}", row.as_str().unwrap_or("?")));
     }

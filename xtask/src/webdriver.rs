@@ -214,7 +214,11 @@ impl Chrome {
     pub fn wait_for(&self, what: &str, script: &str, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.script(script)? == true {
+            // A poll that throws (an element missing for a moment) says which wait it was.
+            let done = self
+                .script(script)
+                .map_err(|err| format!("while waiting until {what}: {err}"))?;
+            if done == true {
                 return Ok(());
             }
             if Instant::now() > deadline {
