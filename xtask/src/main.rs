@@ -1175,9 +1175,9 @@ fn compare_transports(chrome: &webdriver::Chrome, shot: &Path) -> Result<String>
         }
         let row = chrome.script(&format!(
             "const r = document.querySelector('[data-testid=stats-{key}]'); \
-             return [r?.querySelector('[data-testid=count]')?.textContent, \
-                     r?.querySelector('[data-testid=median]')?.textContent, \
-                     r?.querySelector('[data-testid=bytes]')?.textContent].join(' / ');"
+             return [r.querySelector('[data-testid=count]').textContent, \
+                     r.querySelector('[data-testid=median]').textContent, \
+                     r.querySelector('[data-testid=bytes]').textContent].join(' / ');"
         ))?;
         figures.push(format!("{key}: {}", row.as_str().unwrap_or("?")));
     }
