@@ -25,10 +25,15 @@ fn node(redis: &RedisServer) -> TestServer {
 
 /// A node reaching Redis at `url` (e.g. through a proxy), with [`node`]'s settings.
 fn node_at(url: String) -> TestServer {
-    TestServer::spawn(Config {
+    TestServer::spawn(node_config(url))
+}
+
+/// The settings of [`node_at`].
+fn node_config(url: String) -> Config {
+    Config {
         shutdown_timeout: Duration::from_secs(1),
         ..common::patient_config(Some(url))
-    })
+    }
 }
 
 /// Reads until `count` room messages have arrived; returns them as (seq, text), in arrival
@@ -123,9 +128,8 @@ async fn rooms_of_two_across_two_nodes_lose_nothing_when_every_member_sends_at_o
     // All from 127.0.0.1: the per-address handshake limit would refuse the test itself.
     let crowded = || {
         TestServer::spawn(Config {
-            shutdown_timeout: Duration::from_secs(1),
             max_handshakes_per_ip: 0,
-            ..common::patient_config(Some(redis.url()))
+            ..node_config(redis.url())
         })
     };
     let nodes = [crowded(), crowded()];

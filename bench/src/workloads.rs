@@ -276,6 +276,9 @@ pub async fn fanout(
     .await
 }
 
+/// Members of each W5 room.
+pub const PAIR: usize = 2;
+
 /// How a fan-out's members are put in rooms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rooms {
@@ -299,7 +302,7 @@ impl Rooms {
     pub fn size(self, members: usize) -> usize {
         match self {
             Self::One => members,
-            Self::Pairs => 2.min(members),
+            Self::Pairs => PAIR.min(members),
         }
     }
 }
