@@ -29,6 +29,7 @@ pub mod chat_state;
 pub mod client;
 pub mod components;
 pub mod echo_log;
+pub mod erase;
 pub mod http_link;
 pub mod i18n;
 pub mod pages;

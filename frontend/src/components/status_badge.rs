@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::client::ConnectionStatus;
+use crate::{client::ConnectionStatus, erase::reactive};
 
 /// Shows `status` in words, with a colour per state (see `style.css`).
 #[component]
@@ -11,24 +11,24 @@ pub fn StatusBadge(
     #[prop(into)]
     status: Signal<ConnectionStatus>,
 ) -> impl IntoView {
-    let class = move || match status.get() {
+    let class = reactive(move || match status.get() {
         ConnectionStatus::Connecting => "status status-connecting",
         ConnectionStatus::Open(_) => "status status-open",
         ConnectionStatus::Closed { .. } => "status status-closed",
-    };
-    let transport = move || match status.get() {
+    });
+    let transport = reactive(move || match status.get() {
         ConnectionStatus::Open(transport) => transport.key(),
         _ => "",
-    };
+    });
     let w = crate::i18n::words();
-    let label = move || match status.get() {
+    let label = reactive(move || match status.get() {
         ConnectionStatus::Connecting => w.connecting.to_owned(),
         ConnectionStatus::Open(transport) => format!("{} · {}", w.online, transport.label()),
         ConnectionStatus::Closed {
             reason,
             retry_in_secs,
         } => (w.offline)(&reason, retry_in_secs),
-    };
+    });
     view! {
         <span class=class role="status" data-testid="status" data-transport=transport>
             <span class="status-dot" aria-hidden="true"></span>

@@ -12,6 +12,8 @@ use shared::{
 
 use crate::{
     api,
+    components::note,
+    erase::{dynamic, shown},
     pages::chat::{ChatLogin, ChatPage},
 };
 
@@ -44,7 +46,7 @@ pub fn ChatGate(
     ask();
     let url = StoredValue::new(url);
     view! {
-        {move || match known.get() {
+        {dynamic(move || match known.get() {
             Known::Asking => view! { <p class="hint" data-testid="gate-asking">{crate::i18n::words().gate_asking}</p> }.into_any(),
             Known::Unreachable(problem) => view! {
                 <div class="nick-form">
@@ -78,7 +80,7 @@ pub fn ChatGate(
                 }
                 .into_any()
             }
-        }}
+        })}
     }
 }
 
@@ -148,9 +150,7 @@ fn AccountForm(
                 <button data-testid="account-register" disabled=busy
                     on:click=act(true)>{w.create_account}</button>
             </div>
-            <Show when=move || problem.get().is_some()>
-                <p class="problem" role="alert" data-testid="account-problem">{move || problem.get()}</p>
-            </Show>
+            {note(move || problem.get(), "problem", Some("alert"), Some("account-problem"))}
         </form>
     }
 }
@@ -205,7 +205,7 @@ fn AccountBar(
                 {w.change_password}
             </button>
             <button data-testid="account-logout" on:click=logout>{w.log_out}</button>
-            <Show when=move || changing.get()>
+            {shown(move || changing.get(), move || view! {
                 <form class="password-form" on:submit=change data-testid="password-form">
                     <input type="password" aria-label=w.current_password placeholder=w.current_password
                         autocomplete="current-password" data-testid="password-old" bind:value=old />
@@ -213,10 +213,8 @@ fn AccountBar(
                         autocomplete="new-password" data-testid="password-new" bind:value=new />
                     <button type="submit" data-testid="password-submit">{w.change}</button>
                 </form>
-            </Show>
-            <Show when=move || outcome.get().is_some()>
-                <p class="hint" role="status" data-testid="account-outcome">{move || outcome.get()}</p>
-            </Show>
+            }.into_any())}
+            {note(move || outcome.get(), "hint", Some("status"), Some("account-outcome"))}
         </div>
     }
 }

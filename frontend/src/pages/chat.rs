@@ -24,6 +24,8 @@ use shared::{ClientMsg, Nick, RoomName, ServerMsg, UserToken, paths};
 use crate::{
     chat_state::{ChatState, Delivery, Line, Target},
     client::{Choice, Connection, ConnectionEvent, ConnectionStatus},
+    components::note,
+    erase::{Reactive, dynamic, keyed, reactive, shown, shown_or},
     i18n::words,
     now_ms,
 };
@@ -406,23 +408,13 @@ pub fn ChatPage(
     };
 
     view! {
-        <Show
-            when=move || state.with(|s| s.me.is_some())
-            fallback=move || {
-                let choose = choose_nick.clone();
-                if logged_in {
-                    view! { <p class="hint" data-testid="chat-connecting"><StatusLine /></p> }.into_any()
-                } else {
-                    view! { <NicknameForm on_choose=choose /> }.into_any()
-                }
-            }
-        >
+        {shown_or(move || state.with(|s| s.me.is_some()), move || view! {
             <div data-testid="chat"
-                class=move || match ctx.drawer.get() {
+                class=reactive(move || match ctx.drawer.get() {
                     None => "chat",
                     Some(Drawer::Rooms) => "chat rooms-open",
                     Some(Drawer::Members) => "chat members-open",
-                }
+                })
                 on:keydown=move |ev: web_sys::KeyboardEvent| {
                     if ev.key() == "Escape" {
                         ctx.drawer.set(None);
@@ -441,13 +433,20 @@ pub fn ChatPage(
                 </section>
                 <MembersPanel />
             </div>
-            <Show when=move || ctx.lightbox.get().is_some()>
+            {shown(move || ctx.lightbox.get().is_some(), move || view! {
                 <div class="lightbox" data-testid="lightbox" role="dialog" aria-label=words().image
                     on:click=move |_| ctx.lightbox.set(None)>
-                    <img src=move || ctx.lightbox.get().unwrap_or_default() alt=words().image_full />
+                    <img src=reactive(move || ctx.lightbox.get().unwrap_or_default()) alt=words().image_full />
                 </div>
-            </Show>
-        </Show>
+            }.into_any())}
+        }.into_any(), move || {
+            let choose = choose_nick.clone();
+            if logged_in {
+                view! { <p class="hint" data-testid="chat-connecting"><StatusLine /></p> }.into_any()
+            } else {
+                view! { <NicknameForm on_choose=choose /> }.into_any()
+            }
+        })}
     }
 }
 
@@ -491,9 +490,7 @@ fn NicknameForm(
             />
             <button type="submit" data-testid="nick-submit">{w.start_chatting}</button>
             <StatusLine />
-            <Show when=move || problem().is_some()>
-                <p class="problem" role="alert" data-testid="nick-problem">{problem}</p>
-            </Show>
+            {note(problem, "problem", Some("alert"), Some("nick-problem"))}
         </form>
     }
 }
@@ -546,31 +543,18 @@ fn RoomSidebar() -> impl IntoView {
             Err(err) => room_problem.set(Some((words().invalid)(&err))),
         }
     };
-    let joined = move || {
-        state.with(|s| {
-            s.rooms
-                .iter()
-                .map(|(name, view)| (name.clone(), view.member_count as usize))
-                .collect::<Vec<_>>()
-        })
-    };
+    // Keys only: a row reads what it shows (counts, who invited) itself.
+    let joined = move || state.with(|s| s.rooms.keys().cloned().collect::<Vec<_>>());
     let others = move || {
         state.with(|s| {
             s.directory
                 .iter()
                 .filter(|info| !s.rooms.contains_key(&info.name))
-                .cloned()
+                .map(|info| info.name.clone())
                 .collect::<Vec<_>>()
         })
     };
-    let invitations = move || {
-        state.with(|s| {
-            s.invitations
-                .iter()
-                .map(|(room, by)| (room.clone(), by.clone()))
-                .collect::<Vec<_>>()
-        })
-    };
+    let invitations = move || state.with(|s| s.invitations.keys().cloned().collect::<Vec<_>>());
     let directs = move || {
         state.with(|s| {
             s.directs
@@ -579,36 +563,43 @@ fn RoomSidebar() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
+    let join_room = move |room: RoomName| {
+        ctx.send(&ClientMsg::Join {
+            room: room.clone(),
+            since: None,
+            epoch: None,
+        });
+        state.update(|s| s.select(Target::Room(room)));
+    };
     view! {
         <nav class="sidebar" aria-label=w.rooms>
             <div class="me">
-                <Show
-                    when=move || renaming.get()
-                    fallback=move || view! {
+                {dynamic(move || if renaming.get() {
+                    view! {
+                        <form class="join-form" on:submit=rename>
+                            <input type="text" aria-label=w.new_nickname
+                                data-testid="rename-input" maxlength="32" bind:value=new_nick />
+                            <button type="submit" data-testid="rename-submit">{w.ok}</button>
+                        </form>
+                    }.into_any()
+                } else {
+                    view! {
                         <button class="me-name" title=w.change_nickname data-testid="me"
                             disabled=ctx.logged_in
                             on:click=move |_| {
                                 new_nick.set(state.with_untracked(|s| s.me.as_ref().map(Nick::to_string).unwrap_or_default()));
                                 renaming.set(true);
                             }>
-                            {move || state.with(|s| s.me.as_ref().map(Nick::to_string))}
+                            {reactive(move || state.with(|s| s.me.as_ref().map(Nick::to_string).unwrap_or_default()))}
                         </button>
-                    }
-                >
-                    <form class="join-form" on:submit=rename>
-                        <input type="text" aria-label=w.new_nickname
-                            data-testid="rename-input" maxlength="32" bind:value=new_nick />
-                        <button type="submit" data-testid="rename-submit">{w.ok}</button>
-                    </form>
-                </Show>
+                    }.into_any()
+                })}
                 <StatusLine />
                 <NotificationSwitch />
             </div>
             <h2>{w.rooms}</h2>
             <ul class="room-list" data-testid="rooms">
-                <For each=joined key=|r| r.clone() let:room>
-                    <RoomEntry room=room.0.clone() members=room.1 />
-                </For>
+                {keyed(joined, |room| view! { <RoomEntry room /> }.into_any())}
             </ul>
             <form class="join-form" on:submit=join>
                 <input type="text" placeholder=w.join_placeholder aria-label=w.room_name bind:value=new_room data-testid="join-input" />
@@ -618,74 +609,83 @@ fn RoomSidebar() -> impl IntoView {
                 <input type="checkbox" data-testid="private-toggle" bind:checked=private />
                 {w.private_toggle}
             </label>
-            <Show when=move || !invitations().is_empty()>
+            {shown(move || !invitations().is_empty(), move || view! {
                 <h2>{w.invitations}</h2>
                 <ul class="room-list" data-testid="invitations">
-                    <For each=invitations key=|i| i.0.clone() let:invitation>
-                        <li>
-                            <button class="room other" data-testid=format!("accept-{}", invitation.0)
-                                title=(w.invited_by)(invitation.1.as_str())
-                                on:click={
-                                    let room = invitation.0.clone();
-                                    move |_| {
-                                        ctx.send(&ClientMsg::Join { room: room.clone(), since: None, epoch: None });
-                                        state.update(|s| s.select(Target::Room(room.clone())));
-                                    }
-                                }>
-                                <span class="room-name">"🔒 " {invitation.0.to_string()}</span>
-                                <span class="count">{w.accept}</span>
-                            </button>
-                        </li>
-                    </For>
+                    {keyed(invitations, move |room: RoomName| {
+                        let by = state.with_untracked(|s| s.invitations.get(&room).map(Nick::to_string).unwrap_or_default());
+                        view! {
+                            <li>
+                                <button class="room other" data-testid=format!("accept-{room}")
+                                    title=(w.invited_by)(&by)
+                                    on:click={
+                                        let room = room.clone();
+                                        move |_| join_room(room.clone())
+                                    }>
+                                    <span class="room-name">"🔒 " {room.to_string()}</span>
+                                    <span class="count">{w.accept}</span>
+                                </button>
+                            </li>
+                        }.into_any()
+                    })}
                 </ul>
-            </Show>
-            <Show when=move || room_problem.get().is_some()>
-                <p class="problem small">{move || room_problem.get()}</p>
-            </Show>
-            <Show when=move || !others().is_empty()>
+            }.into_any())}
+            {note(move || room_problem.get(), "problem small", None, None)}
+            {shown(move || !others().is_empty(), move || view! {
                 <h2>{w.other_rooms}</h2>
                 <ul class="room-list">
-                    <For each=others key=|info| (info.name.clone(), info.members) let:info>
-                        <li>
-                            <button class="room other" on:click={
-                                let room = info.name.clone();
-                                move |_| {
-                                    ctx.send(&ClientMsg::Join { room: room.clone(), since: None, epoch: None });
-                                    state.update(|s| s.select(Target::Room(room.clone())));
-                                }
-                            }>
-                                <span class="room-name">"# " {info.name.to_string()}</span>
-                                <span class="count">{info.members}</span>
-                            </button>
-                        </li>
-                    </For>
+                    {keyed(others, move |room: RoomName| {
+                        let members = {
+                            let room = room.clone();
+                            reactive(move || state.with(|s| {
+                                s.directory.iter().find(|info| info.name == room).map_or(0, |info| info.members).to_string()
+                            }))
+                        };
+                        view! {
+                            <li>
+                                <button class="room other" on:click={
+                                    let room = room.clone();
+                                    move |_| join_room(room.clone())
+                                }>
+                                    <span class="room-name">"# " {room.to_string()}</span>
+                                    <span class="count">{members}</span>
+                                </button>
+                            </li>
+                        }.into_any()
+                    })}
                 </ul>
-            </Show>
-            <Show when=move || !directs().is_empty()>
+            }.into_any())}
+            {shown(move || !directs().is_empty(), move || view! {
                 <h2>{w.direct_messages}</h2>
                 <ul class="room-list">
-                    <For each=directs key=|peer| peer.clone() let:peer>
-                        <li>
-                            <button
-                                class="room"
-                                class:active={
-                                    let peer = peer.clone();
-                                    move || state.with(|s| s.current == Some(Target::Direct(peer.clone())))
-                                }
-                                on:click={
-                                    let peer = peer.clone();
-                                    move |_| state.update(|s| s.select(Target::Direct(peer.clone())))
-                                }
-                            >
-                                <span class="room-name">"@ " {peer.to_string()}</span>
-                                {unread_badges(state, Target::Direct(peer.clone()))}
-                            </button>
-                        </li>
-                    </For>
+                    {keyed(directs, move |peer: Nick| {
+                        let target = Target::Direct(peer.clone());
+                        let (active, badges) = (is_current(state, target.clone()), unread_badges(state, target.clone()));
+                        view! {
+                            <li>
+                                <button
+                                    class="room"
+                                    class:active=active
+                                    on:click={
+                                        let target = target.clone();
+                                        move |_| state.update(|s| s.select(target.clone()))
+                                    }
+                                >
+                                    <span class="room-name">"@ " {peer.to_string()}</span>
+                                    {badges}
+                                </button>
+                            </li>
+                        }.into_any()
+                    })}
                 </ul>
-            </Show>
+            }.into_any())}
         </nav>
     }
+}
+
+/// Whether `target` is the conversation shown.
+fn is_current(state: RwSignal<ChatState>, target: Target) -> Reactive<bool> {
+    reactive(move || state.with(|s| s.current.as_ref() == Some(&target)))
 }
 
 /// One joined room in the sidebar.
@@ -693,27 +693,35 @@ fn RoomSidebar() -> impl IntoView {
 fn RoomEntry(
     /// The room.
     room: RoomName,
-    /// Its member count.
-    members: usize,
 ) -> impl IntoView {
     let state = expect_context::<ChatCtx>().state;
     let target = Target::Room(room.clone());
-    let active = {
-        let target = target.clone();
-        move || state.with(|s| s.current.as_ref() == Some(&target))
-    };
     let mark = {
         let room = room.clone();
-        move || {
+        reactive(move || {
             let private = state.with(|s| s.rules.get(&room).is_some_and(|r| r.private));
             if private { "🔒 " } else { "# " }
-        }
+        })
     };
+    let members = {
+        let room = room.clone();
+        reactive(move || {
+            state.with(|s| s.rooms.get(&room).map_or(0, |r| r.member_count).to_string())
+        })
+    };
+    let (active, badges) = (
+        is_current(state, target.clone()),
+        unread_badges(state, target.clone()),
+    );
     view! {
         <li>
-            <button class="room" class:active=active on:click=move |_| state.update(|s| s.select(target.clone()))>
+            <button class="room" class:active=active
+                on:click={
+                    let target = target.clone();
+                    move |_| state.update(|s| s.select(target.clone()))
+                }>
                 <span class="room-name">{mark} {room.to_string()}</span>
-                {unread_badges(state, Target::Room(room.clone()))}
+                {badges}
                 <span class="count" title=words().members_count_title>{members}</span>
             </button>
         </li>
@@ -721,18 +729,21 @@ fn RoomEntry(
 }
 
 /// A conversation's unread count and, apart, how many of those mention the user.
-fn unread_badges(state: RwSignal<ChatState>, target: Target) -> impl IntoView {
+fn unread_badges(state: RwSignal<ChatState>, target: Target) -> AnyView {
     let counts = Memo::new(move |_| state.with(|s| s.unread(&target)));
     view! {
-        <Show when=move || counts.get().1 != 0>
+        {shown(move || counts.get().1 != 0, move || view! {
             <span class="mentions" data-testid="mentions" title=words().mentions_title>
-                {move || format!("@{}", counts.get().1)}
+                {reactive(move || format!("@{}", counts.get().1))}
             </span>
-        </Show>
-        <Show when=move || counts.get().0 != 0>
-            <span class="unread" data-testid="unread" title=words().unread_title>{move || counts.get().0}</span>
-        </Show>
+        }.into_any())}
+        {shown(move || counts.get().0 != 0, move || view! {
+            <span class="unread" data-testid="unread" title=words().unread_title>
+                {reactive(move || counts.get().0.to_string())}
+            </span>
+        }.into_any())}
     }
+    .into_any()
 }
 
 /// The conversation's title and its leave button.
@@ -765,19 +776,19 @@ fn ConversationHeader() -> impl IntoView {
                 "☰"
             </button>
             <h1 data-testid="conversation-title">
-                {move || match current() {
+                {reactive(move || match current() {
                     Some(Target::Room(room)) => format!("# {room}"),
                     Some(Target::Direct(peer)) => format!("@ {peer}"),
                     None => w.no_conversation.to_owned(),
-                }}
+                })}
             </h1>
-            <Show when=move || matches!(current(), Some(Target::Room(_)))>
+            {shown(move || matches!(current(), Some(Target::Room(_))), move || view! {
                 <button class="leave" on:click=move |_| {
                     if let Some(Target::Room(room)) = current() {
                         ctx.send(&ClientMsg::Leave { room });
                     }
                 }>{w.leave}</button>
-            </Show>
+            }.into_any())}
             <button class="drawer-toggle" data-testid="open-members" aria-label=w.show_members
                 aria-expanded=expanded(Drawer::Members) on:click=move |_| toggle(Drawer::Members)>
                 "👥"
@@ -801,7 +812,7 @@ fn TypingLine() -> impl IntoView {
             [_, _, _, ..] => w.typing_several.to_owned(),
         }
     };
-    view! { <div class="typing" data-testid="typing" aria-live="polite">{text}</div> }
+    view! { <div class="typing" data-testid="typing" aria-live="polite">{reactive(text)}</div> }
 }
 
 /// Server refusals, inline.
@@ -809,12 +820,12 @@ fn TypingLine() -> impl IntoView {
 fn Notices() -> impl IntoView {
     let state = expect_context::<ChatCtx>().state;
     view! {
-        <Show when=move || state.with(|s| !s.notices.is_empty())>
+        {shown(move || state.with(|s| !s.notices.is_empty()), move || view! {
             <div class="notices" role="alert" data-testid="notices">
-                {move || state.with(|s| s.notices.iter().map(|n| view! { <p>{n.clone()}</p> }).collect_view())}
+                {dynamic(move || state.with(|s| s.notices.iter().map(|n| view! { <p>{n.clone()}</p> }).collect_view().into_any()))}
                 <button class="dismiss" on:click=move |_| state.update(|s| s.notices.clear())>{words().dismiss}</button>
             </div>
-        </Show>
+        }.into_any())}
     }
 }
 
@@ -927,9 +938,9 @@ fn Composer() -> impl IntoView {
     };
     let suggestions = move || draft.with(|d| ctx.state.with(|s| s.mention_suggestions(d)));
     view! {
-        <Show when=move || !suggestions().is_empty()>
+        {shown(move || !suggestions().is_empty(), move || view! {
             <ul class="mention-suggestions" data-testid="mention-suggestions" role="listbox">
-                {move || suggestions().into_iter().map(|nick| {
+                {dynamic(move || suggestions().into_iter().map(|nick| {
                     let label = nick.to_string();
                     view! {
                         <li>
@@ -939,19 +950,19 @@ fn Composer() -> impl IntoView {
                             }>{format!("@{label}")}</button>
                         </li>
                     }
-                }).collect_view()}
+                }).collect_view().into_any())}
             </ul>
-        </Show>
-        <Show when=move || context_bar().is_some()>
+        }.into_any())}
+        {shown(move || context_bar().is_some(), move || view! {
             <div class="compose-context" data-testid="compose-context">
-                <span>{context_bar}</span>
+                <span>{reactive(move || context_bar().unwrap_or_default())}</span>
                 <button class="dismiss" data-testid="compose-cancel" on:click=cancel>{w.cancel}</button>
             </div>
-        </Show>
-        <Show when=move || ctx.uploading.get().is_some()>
+        }.into_any())}
+        {shown(move || ctx.uploading.get().is_some(), move || view! {
             <progress class="upload-progress" data-testid="upload-progress" max="100"
-                value=move || ctx.uploading.get().unwrap_or(0)></progress>
-        </Show>
+                value=reactive(move || ctx.uploading.get().unwrap_or(0).to_string())></progress>
+        }.into_any())}
         <form class="composer chat-composer" on:submit=move |ev| { ev.prevent_default(); send(); }
             on:dragover=move |ev: web_sys::DragEvent| ev.prevent_default() on:drop=on_drop>
             <label class="attach" title=w.attach_title>
@@ -965,17 +976,15 @@ fn Composer() -> impl IntoView {
                 data-testid="composer-input"
                 aria-label=w.message
                 placeholder=w.composer_placeholder
-                prop:value=move || draft.get()
+                prop:value=reactive(move || draft.get())
                 on:input=on_input
                 on:keydown=on_keydown
             ></textarea>
-            <button type="submit" data-testid="composer-send" disabled=move || draft.with(|d| d.trim().is_empty())>
+            <button type="submit" data-testid="composer-send" disabled=reactive(move || draft.with(|d| d.trim().is_empty()))>
                 {w.send}
             </button>
         </form>
-        <Show when=move || offline_reason().is_some() || problem.get().is_some()>
-            <p class="composer-note" data-testid="composer-note">{move || problem.get().or_else(offline_reason)}</p>
-        </Show>
+        {note(move || problem.get().or_else(offline_reason), "composer-note", None, Some("composer-note"))}
     }
 }
 

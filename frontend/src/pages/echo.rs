@@ -5,8 +5,9 @@ use wasm_bindgen::JsCast as _;
 
 use crate::{
     client::{Choice, Connection, ConnectionEvent, ConnectionStatus, Transport},
-    components::StatusBadge,
+    components::{StatusBadge, note},
     echo_log::{EchoEntry, EchoLog, Outcome},
+    erase::{dynamic, reactive},
     now_ms,
 };
 
@@ -119,7 +120,7 @@ pub fn EchoPage(
                             <label>
                                 <input type="radio" name="transport"
                                     data-testid=format!("transport-{}", t.key())
-                                    prop:checked=move || transport.get() == t
+                                    prop:checked=reactive(move || transport.get() == t)
                                     on:change=move |_| transport.set(t) />
                                 {t.label()}
                             </label>
@@ -144,12 +145,12 @@ pub fn EchoPage(
                             view! {
                                 <tr data-testid=format!("stats-{}", t.key())>
                                     <th scope="row">{t.label()}</th>
-                                    <td data-testid="count">{move || median().map_or(0, |(_, n)| n)}</td>
-                                    <td data-testid="median" data-us=move || median().map(|(ms, _)| (ms * 1000.0) as u64)>
-                                        {move || median().map(|(ms, _)| format!("{} ms", tenths(ms)))}
+                                    <td data-testid="count">{reactive(move || median().map_or(0, |(_, n)| n).to_string())}</td>
+                                    <td data-testid="median" data-us=reactive(move || median().map(|(ms, _)| ((ms * 1000.0) as u64).to_string()))>
+                                        {reactive(move || median().map(|(ms, _)| format!("{} ms", tenths(ms))).unwrap_or_default())}
                                     </td>
                                     <td data-testid="bytes">
-                                        {move || log.with(|log| log.bytes_per_message(t))}
+                                        {reactive(move || log.with(|log| log.bytes_per_message(t)).map(|b| b.to_string()).unwrap_or_default())}
                                     </td>
                                 </tr>
                             }
@@ -158,7 +159,7 @@ pub fn EchoPage(
                 </tbody>
             </table>
             <ol class="echo-log" data-testid="echo-log" node_ref=list aria-live="polite">
-                {move || {
+                {dynamic(move || {
                     log.with(|log| {
                         if log.entries().is_empty() {
                             view! { <li class="empty">{w.echo_empty}</li> }.into_any()
@@ -166,11 +167,9 @@ pub fn EchoPage(
                             log.entries().iter().map(entry_row).collect_view().into_any()
                         }
                     })
-                }}
+                })}
             </ol>
-            <Show when=move || log.with(|log| log.problem.is_some())>
-                <p class="problem" role="alert">{move || log.with(|log| log.problem.clone())}</p>
-            </Show>
+            {note(move || log.with(|log| log.problem.clone()), "problem", Some("alert"), None)}
             <form
                 class="composer"
                 on:submit=move |ev| {
@@ -189,7 +188,7 @@ pub fn EchoPage(
                 <button
                     type="submit"
                     data-testid="echo-send"
-                    disabled=move || !status.get().is_open() || draft.with(String::is_empty)
+                    disabled=reactive(move || !status.get().is_open() || draft.with(String::is_empty))
                 >
                     {w.send}
                 </button>

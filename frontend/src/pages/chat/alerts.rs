@@ -12,15 +12,7 @@ pub(super) fn NotificationSwitch() -> impl IntoView {
     let problem = RwSignal::new(None::<String>);
     let w = crate::i18n::words();
     view! {
-        <Show
-            when=move || ctx.notifying.get()
-            fallback=move || view! {
-                <button class="notify-switch" data-testid="enable-notifications"
-                    on:click=move |_| enable_notifications(ctx.notifying, problem)>
-                    {w.turn_on_notifications}
-                </button>
-            }
-        >
+        {shown_or(move || ctx.notifying.get(), move || view! {
             <button class="notify-switch" data-testid="disable-notifications"
                 title=w.notifications_hint
                 on:click=move |_| {
@@ -31,10 +23,13 @@ pub(super) fn NotificationSwitch() -> impl IntoView {
                 }>
                 {w.notifications_on}
             </button>
-        </Show>
-        <Show when=move || problem.get().is_some()>
-            <p class="problem small" data-testid="notify-problem">{move || problem.get()}</p>
-        </Show>
+        }.into_any(), move || view! {
+            <button class="notify-switch" data-testid="enable-notifications"
+                on:click=move |_| enable_notifications(ctx.notifying, problem)>
+                {w.turn_on_notifications}
+            </button>
+        }.into_any())}
+        {note(move || problem.get(), "problem small", None, Some("notify-problem"))}
     }
 }
 

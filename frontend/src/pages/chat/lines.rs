@@ -125,15 +125,15 @@ pub(super) fn MessageList() -> impl IntoView {
     };
     view! {
         <ol class="messages" data-testid="messages" node_ref=list on:scroll=on_scroll aria-live="polite">
-            <Show when=move || more_before().is_some_and(|(more, _)| more)>
+            {shown(move || more_before().is_some_and(|(more, _)| more), move || view! {
                 <li class="load-older">
                     <button data-testid="load-older" on:click=load_older
-                        disabled=move || more_before().is_some_and(|(_, loading)| loading)>
-                        {move || if more_before().is_some_and(|(_, loading)| loading) { w.loading } else { w.load_older }}
+                        disabled=reactive(move || more_before().is_some_and(|(_, loading)| loading))>
+                        {reactive(move || if more_before().is_some_and(|(_, loading)| loading) { w.loading } else { w.load_older })}
                     </button>
                 </li>
-            </Show>
-            {rows}
+            }.into_any())}
+            {dynamic(move || rows().into_any())}
         </ol>
     }
 }
@@ -244,7 +244,7 @@ fn line_view(
             <button class="thumb" data-testid="image" title=w.show_full_size
                 style:width=format!("{width}px") style:height=format!("{height}px")
                 on:click=move |_| ctx.lightbox.set(src())>
-                {move || src().map(|src| view! { <img src=src alt=w.image width=width height=height /> })}
+                {dynamic(move || src().map(|src| view! { <img src=src alt=w.image width=width height=height /> }).into_any())}
             </button>
         }
     });

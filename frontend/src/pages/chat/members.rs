@@ -255,8 +255,8 @@ pub(super) fn MembersPanel() -> impl IntoView {
         // Set through the element's style object (`style:`), not its `style` attribute: the
         // served app's Content-Security-Policy (`style-src 'self'`) ignores inline style
         // attributes, and every row was drawn at the top.
-        let top = move || format!("{}px", index.saturating_mul(index_of(row_px())));
-        let row_height = move || format!("{}px", row_px());
+        let top = reactive(move || format!("{}px", index.saturating_mul(index_of(row_px()))));
+        let row_height = reactive(move || format!("{}px", row_px()));
         let content = if is_me(&member) {
             view! { <span class="member me">{member.to_string()} {w.you}</span> }.into_any()
         } else {
@@ -266,58 +266,54 @@ pub(super) fn MembersPanel() -> impl IntoView {
                     on:click=move |_| state.update(|s| s.select(Target::Direct(peer.clone())))>
                     {member.to_string()}
                 </button>
-                <Show when=moderates>
-                    {MOD_ACTIONS.iter().map(|&(says, id, make)| {
-                        let [label, title] = says(w);
-                        let who = member.clone();
-                        view! {
-                            <button class="mod-action" title=title
-                                data-testid=format!("{id}-{who}")
-                                on:click=move |_| moderate(make, who.clone())>
-                                {label}
-                            </button>
-                        }
-                    }).collect_view()}
-                </Show>
+                {shown(moderates, move || MOD_ACTIONS.iter().map(|&(says, id, make)| {
+                    let [label, title] = says(w);
+                    let who = member.clone();
+                    view! {
+                        <button class="mod-action" title=title
+                            data-testid=format!("{id}-{who}")
+                            on:click=move |_| moderate(make, who.clone())>
+                            {label}
+                        </button>
+                    }
+                }).collect_view().into_any())}
             }
             .into_any()
         };
-        let set_size = move || count().to_string();
+        let set_size = reactive(move || count().to_string());
         view! {
             <li style:top=top style:height=row_height aria-posinset=index + 1 aria-setsize=set_size>{content}</li>
         }
+        .into_any()
     };
     let w = words();
     view! {
         <aside class="members" aria-label=w.show_members>
-            <Show when=owns_private>
+            {shown(owns_private, move || view! {
                 <form class="join-form" on:submit=invite data-testid="invite-form">
                     <input type="text" placeholder=w.nickname aria-label=w.invite_label
                         maxlength="32" bind:value=invitee data-testid="invite-input" />
                     <button type="submit" data-testid="invite-submit">{w.invite}</button>
                 </form>
-                <Show when=move || invite_problem.get().is_some()>
-                    <p class="problem small">{move || invite_problem.get()}</p>
-                </Show>
-            </Show>
-            <h2 data-testid="member-count">{move || (w.members)(count() as usize)}</h2>
+                {note(move || invite_problem.get(), "problem small", None, None)}
+            }.into_any())}
+            <h2 data-testid="member-count">{reactive(move || (w.members)(count() as usize))}</h2>
             <input type="search" class="member-search" placeholder=w.search_members
-                aria-label=w.search_members maxlength="32" prop:value=move || search.get().unwrap_or_default()
+                aria-label=w.search_members maxlength="32" prop:value=reactive(move || search.get().unwrap_or_default())
                 on:input=on_search data-testid="member-search" />
             <div class="member-scroll" node_ref=scroller on:scroll=move |_| measure()
                 data-testid="member-scroll">
                 <ul class="member-list" data-testid="members"
-                    style:height=move || format!("{}px",
-                        window.with(|w| w.loaded).saturating_mul(index_of(row_px())))>
-                    <For each=move || window.get().rows key=|(i, m)| (*i, m.clone())
-                        children=move |(i, m)| row(i, m) />
+                    style:height=reactive(move || format!("{}px",
+                        window.with(|w| w.loaded).saturating_mul(index_of(row_px()))))>
+                    {keyed(move || window.get().rows, move |(i, m)| row(i, m))}
                 </ul>
-                <Show when=move || window.with(|w| w.loading)>
+                {shown(move || window.with(|w| w.loading), move || view! {
                     <p class="member-note">{w.loading_members}</p>
-                </Show>
-                <Show when=move || window.with(|w| w.searching && !w.loading && w.loaded == 0)>
+                }.into_any())}
+                {shown(move || window.with(|w| w.searching && !w.loading && w.loaded == 0), move || view! {
                     <p class="member-note" data-testid="no-member-found">{w.no_member_found}</p>
-                </Show>
+                }.into_any())}
             </div>
         </aside>
     }

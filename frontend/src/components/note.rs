@@ -1,0 +1,21 @@
+//! A line that says something only while there is something to say (a problem, an outcome).
+
+use leptos::prelude::*;
+
+use crate::erase::{reactive, shown};
+
+/// A `<p>` with `class` (and `role`, `data-testid` when given) while `text()` is `Some`, its
+/// text kept current; nothing otherwise. Every such line on every page is this one view type.
+pub fn note(
+    text: impl Fn() -> Option<String> + Clone + Send + Sync + 'static,
+    class: &'static str,
+    role: Option<&'static str>,
+    testid: Option<&'static str>,
+) -> AnyView {
+    let when = text.clone();
+    let text = reactive(move || text().unwrap_or_default());
+    shown(
+        move || when().is_some(),
+        move || view! { <p class=class role=role data-testid=testid>{text.clone()}</p> }.into_any(),
+    )
+}
