@@ -14,6 +14,8 @@ use shared::{
 use wasm_bindgen::{JsCast as _, JsValue};
 use web_sys::RequestCredentials;
 
+use crate::json;
+
 /// The http(s) URL of `path` on the server whose chat socket is `ws_url` (`ws://host/ws`).
 pub fn api_url(ws_url: &str, path: &str) -> String {
     let base = ws_url
@@ -38,19 +40,26 @@ pub fn api_url(ws_url: &str, path: &str) -> String {
 
 /// What a refused request says, for the form that sent it.
 async fn refusal(response: Response) -> String {
-    match response.json::<ApiError>().await {
-        Ok(ApiError { error }) => error,
-        Err(_) => format!("the server answered {}", response.status()),
+    let status = response.status();
+    match response
+        .text()
+        .await
+        .ok()
+        .map(|text| json::parse::<ApiError>(&text))
+    {
+        Some(Ok(ApiError { error })) => error,
+        _ => format!("the server answered {status}"),
     }
 }
 
 async fn session_from(response: Result<Response, gloo_net::Error>) -> Result<SessionInfo, String> {
     let response = response.map_err(|err| format!("the server is unreachable ({err})"))?;
     if response.ok() {
-        response
-            .json::<SessionInfo>()
+        let text = response
+            .text()
             .await
-            .map_err(|err| format!("unreadable answer: {err}"))
+            .map_err(|err| format!("unreadable answer: {err}"))?;
+        json::parse(&text).map_err(|err| format!("unreadable answer: {err}"))
     } else {
         Err(refusal(response).await)
     }

@@ -129,9 +129,10 @@ impl EchoLog {
         Some((median, rtts.len()))
     }
 
-    /// Handles a text frame from the server received at `now_ms`.
-    pub fn receive(&mut self, text: &str, now_ms: f64) {
-        let frame = match shared::decode::<EchoFrame>(text) {
+    /// Handles a frame from the server received at `now_ms`, as decoded (the page decodes it
+    /// with the browser's parser, [`crate::json`]).
+    pub fn receive(&mut self, frame: Result<EchoFrame, shared::ProtocolError>, now_ms: f64) {
+        let frame = match frame {
             Ok(frame) => frame,
             Err(err) => {
                 self.problem = Some(format!("unexpected reply: {err}"));
@@ -178,8 +179,8 @@ mod tests {
         // the transport's time.
         log.mark_sent(104.0);
         log.mark_sent(105.0);
-        log.receive(&shared::encode(&a).unwrap(), 106.0);
-        log.receive(&shared::encode(&b).unwrap(), 109.0);
+        log.receive(Ok(a.clone()), 106.0);
+        log.receive(Ok(b.clone()), 109.0);
         assert_eq!(log.median_rtt(Transport::Sse), Some((4.0, 2)));
         for (rtts, median) in [
             (&[3.0, 1.0, 2.0][..], 2.0),
@@ -189,7 +190,7 @@ mod tests {
             let mut one = EchoLog::default();
             for rtt in rtts {
                 let frame = one.send("x".into(), WS, 0.0);
-                one.receive(&shared::encode(&frame).unwrap(), *rtt);
+                one.receive(Ok(frame.clone()), *rtt);
             }
             assert_eq!(one.median_rtt(WS), Some((median, rtts.len())), "{rtts:?}");
         }
@@ -205,8 +206,8 @@ mod tests {
         let mut log = EchoLog::default();
         let a = log.send("안녕".into(), WS, 100.0);
         let b = log.send("b".into(), WS, 110.0);
-        log.receive(&shared::encode(&b).unwrap(), 130.0);
-        log.receive(&shared::encode(&a).unwrap(), 150.5);
+        log.receive(Ok(b.clone()), 130.0);
+        log.receive(Ok(a.clone()), 150.5);
         let outcomes: Vec<_> = log.entries().iter().map(|e| e.outcome).collect();
         assert_eq!(
             outcomes,
@@ -222,7 +223,7 @@ mod tests {
     fn pending_echoes_are_lost_when_the_connection_drops() {
         let mut log = EchoLog::default();
         let a = log.send("a".into(), WS, 0.0);
-        log.receive(&shared::encode(&a).unwrap(), 1.0);
+        log.receive(Ok(a.clone()), 1.0);
         log.send("b".into(), WS, 2.0);
         log.connection_lost();
         let outcomes: Vec<_> = log.entries().iter().map(|e| e.outcome).collect();
@@ -233,13 +234,13 @@ mod tests {
     fn foreign_and_altered_replies_are_reported_not_applied() {
         let mut log = EchoLog::default();
         let a = log.send("a".into(), WS, 0.0);
-        log.receive("not json", 1.0);
+        log.receive(shared::decode("not json"), 1.0);
         assert!(log.problem.as_deref().unwrap().contains("unexpected reply"));
         let altered = EchoFrame {
             id: a.id,
             text: "A".into(),
         };
-        log.receive(&shared::encode(&altered).unwrap(), 1.0);
+        log.receive(Ok(altered.clone()), 1.0);
         assert!(log.problem.as_deref().unwrap().contains("altered"));
         assert_eq!(log.entries()[0].outcome, Outcome::Pending);
     }

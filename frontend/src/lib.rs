@@ -16,6 +16,8 @@
 //! - [`chat_state`]: [`chat_state::ChatState`], the chat's pure reducer (server events and user
 //!   actions in; rooms, lines, presence, typing, delivery states out).
 //! - [`echo_log`]: [`echo_log::EchoLog`], the Echo page's pure state.
+//! - [`json`]: the server's JSON decoded through the browser's `JSON.parse` (no JSON parser
+//!   in the wasm).
 //! - [`i18n`]: the app's words in English and Korean ([`i18n::Words`]), chosen once per page.
 //! - [`pages`]: one component per page: [`pages::ChatGate`] (asks the server how it knows its
 //!   users: the account screens, or straight in), [`pages::ChatPage`] (nickname screen,
@@ -32,6 +34,7 @@ pub mod echo_log;
 pub mod erase;
 pub mod http_link;
 pub mod i18n;
+pub mod json;
 pub mod pages;
 pub mod uploads;
 

@@ -65,9 +65,9 @@ pub async fn upload(
     let status = request.status().unwrap_or(0);
     let body = request.response_text().ok().flatten().unwrap_or_default();
     if status == 201 {
-        shared::decode(&body).map_err(|err| format!("unreadable answer: {err}"))
+        crate::json::parse(&body).map_err(|err| format!("unreadable answer: {err}"))
     } else {
-        Err(shared::decode::<ApiError>(&body)
+        Err(crate::json::parse::<ApiError>(&body)
             .map(|e| e.error)
             .unwrap_or_else(|_| format!("the server answered {status}")))
     }

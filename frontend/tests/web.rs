@@ -185,6 +185,30 @@ async fn echo_frames_round_trip_as_shared_types() {
     assert_eq!(echoed, frame);
 }
 
+/// The app decodes the server's JSON through `JSON.parse` and `shared::lean`: over the
+/// browser's tree it reads every case of `shared::checks` as serde's decoder does.
+#[wasm_bindgen_test]
+fn the_browsers_json_tree_is_read_as_serde_reads_the_text() {
+    use frontend::json::{Tree, parse};
+    use shared::lean::Json as _;
+    shared::checks::lean_agrees_with_serde(|text| js_sys::JSON::parse(text).ok().map(Tree));
+    // Integers the browser cannot hold exactly are refused, not rounded (2^53 + 1).
+    let big = r#"{"type":"reauthed","expires_in_ms":9007199254740993}"#;
+    assert!(shared::decode::<ServerMsg>(big).is_ok());
+    assert!(parse::<ServerMsg>(big).is_err());
+    // Only the message's own members are its fields, not Object.prototype's.
+    let empty = Tree(js_sys::JSON::parse("{}").unwrap());
+    assert!(empty.get("constructor").is_none() && empty.get("toString").is_none());
+    let own = Tree(js_sys::JSON::parse(r#"{"constructor":"x"}"#).unwrap());
+    assert_eq!(
+        own.get("constructor").and_then(|c| c.string()).as_deref(),
+        Some("x")
+    );
+    // What is not JSON says so.
+    let err = parse::<ServerMsg>("{oops").unwrap_err().to_string();
+    assert!(err.contains("not JSON"), "{err}");
+}
+
 #[wasm_bindgen_test]
 async fn echo_page_shows_the_echoed_text_after_typing_and_clicking_send() {
     let root = container();

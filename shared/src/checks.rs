@@ -3,7 +3,14 @@
 //! (`shared/tests/fuzz_corpus.rs`, part of the normal suite). Each function panics when a
 //! property is broken, which is what both harnesses detect.
 
-use crate::{ClientMsg, ClientMsgId, Nick, RoomName, ServerMsg, Text, UserToken, decode, encode};
+use serde::de::DeserializeOwned;
+
+use crate::{
+    ClientMsg, ClientMsgId, EchoFrame, Image, Nick, RoomName, ServerMsg, Text, UserToken,
+    auth::{ApiError, SessionInfo},
+    decode, encode,
+    lean::{Json, Lean, read},
+};
 
 /// Decoding a client frame never panics; whatever decodes re-encodes to something that decodes
 /// to the same message.
@@ -90,5 +97,95 @@ pub fn names(data: &[u8]) {
     }
     if let Ok(message) = Text::try_from(text) {
         assert!(!message.as_str().trim().is_empty() && message.as_str().len() <= Text::MAX_BYTES);
+    }
+}
+
+/// Server frames, valid and not, on which [`crate::lean::read`] must agree with serde's
+/// decoder over any [`Json`] tree: every kind of value the decoder reads (objects, arrays,
+/// maps, strings, integers at their limits, booleans, `null`, absent fields, unknown tags).
+pub const LEAN_FRAMES: &[&str] = &[
+    r#"{"type":"welcome","user":"Ann","limits":{"max_text_chars":4000,"max_rooms":20,"rate_per_sec":5,"rate_burst":10,"typing_timeout_ms":5000}}"#,
+    r#"{"type":"said","id":7,"room":"lobby","seq":3,"from":"Ann","text":"안녕 👋","ts":1700000000000,"client_id":"c-1","reply_to":{"id":6,"seq":2,"from":"Bob","text":"hi"},"image":{"id":"0000000000000000000000000000000000000000000000000000000000000000","mime":"image/png","width":1,"height":4294967295,"bytes":3}}"#,
+    r#"{"type":"said","id":7,"room":"lobby","seq":3,"from":"Ann","text":"a","ts":9007199254740991,"client_id":"c-1","reply_to":null}"#,
+    r#"{"type":"history","room":"lobby","mode":"catch_up","messages":[{"id":1,"seq":1,"from":"Ann","text":"x","ts":1,"client_id":"c","edited":true,"reactions":[{"emoji":"👍","users":["Bob","Cy"]}]}],"changes":[{"id":2,"seq":2,"from":"Ann","ts":2,"client_id":"d","target":1,"change":{"kind":"reacted","emoji":"👍","on":true}}],"more_before":false,"epoch":"e1"}"#,
+    r#"{"type":"read_positions","rooms":{"lobby":3,"b":0},"directs":{"Bob":9007199254740991}}"#,
+    r#"{"type":"members","room":"lobby","after":null,"members":["Ann"],"more":true}"#,
+    r#"{"type":"room_policy","room":"lobby","owner":null,"private":false,"max_members":null}"#,
+    r#"{"type":"moderated","room":"a","by":"b","action":{"kind":"muted","user":"c","until_ms":5}}"#,
+    r#"{"type":"error","code":"rate_limited","message":"slow down","client_id":"c-9"}"#,
+    r#"{"type":"presence","room":"a","count":2,"joined":[],"left":["x"],"extra":{"ignored":[1,2]}}"#,
+    "not json",
+    "[1]",
+    "null",
+    r#"{"room":"a"}"#,
+    r#"{"type":"dance"}"#,
+    r#"{"type":7}"#,
+    r#"{"type":"left"}"#,
+    r#"{"type":"left","room":"a b"}"#,
+    r#"{"type":"left","room":7}"#,
+    r#"{"type":"left","room":null}"#,
+    r#"{"type":"typing","room":"a","user":"b","active":"yes"}"#,
+    r#"{"type":"reauthed","expires_in_ms":-1}"#,
+    r#"{"type":"reauthed","expires_in_ms":1.5}"#,
+    r#"{"type":"reauthed","expires_in_ms":"1"}"#,
+    r#"{"type":"rooms","rooms":[{"name":"a","members":4294967296}]}"#,
+    r#"{"type":"rooms","rooms":{"name":"a"}}"#,
+    r#"{"type":"error","code":"bogus","message":"m"}"#,
+    r#"{"type":"read_positions","rooms":null}"#,
+    r#"{"type":"read_positions","rooms":[1]}"#,
+    r#"{"type":"read_positions","rooms":{"a b":1}}"#,
+    r#"{"type":"moderated","room":"a","by":"b","action":{"kind":"hugged","user":"c"}}"#,
+    r#"{"type":"moderated","room":"a","by":"b","action":{"kind":"muted","user":"c"}}"#,
+];
+
+/// The account API's answers, valid and not (see [`LEAN_FRAMES`]).
+pub const LEAN_SESSIONS: &[&str] = &[
+    r#"{"mode":"open","user":null}"#,
+    r#"{"mode":"accounts","user":"Ann"}"#,
+    r#"{"mode":"jwt"}"#,
+    r#"{"mode":"ldap","user":null}"#,
+    r#"{"user":"Ann"}"#,
+    r#"{"mode":"accounts","user":"a b"}"#,
+];
+
+/// Refusals of the account API and the upload (see [`LEAN_FRAMES`]).
+pub const LEAN_API_ERRORS: &[&str] = &[r#"{"error":"wrong password"}"#, r#"{"error":1}"#, "{}"];
+
+/// Echo frames (see [`LEAN_FRAMES`]); their serde impl refuses unknown fields.
+pub const LEAN_ECHOES: &[&str] = &[
+    r#"{"id":1,"text":"hi"}"#,
+    r#"{"id":1,"text":"hi","more":0}"#,
+    r#"{"id":-1,"text":"hi"}"#,
+    r#"{"text":"hi"}"#,
+];
+
+/// The upload's answer (an [`crate::Image`]; see [`LEAN_FRAMES`]).
+pub const LEAN_IMAGES: &[&str] = &[
+    r#"{"id":"0000000000000000000000000000000000000000000000000000000000000000","mime":"image/webp","width":640,"height":480,"bytes":12345}"#,
+    r#"{"id":"0000000000000000000000000000000000000000000000000000000000000000","mime":"image/svg+xml","width":640,"height":480,"bytes":12345}"#,
+    r#"{"id":"../etc/passwd","mime":"image/png","width":1,"height":1,"bytes":1}"#,
+];
+
+/// [`crate::lean::read`] over the trees `parse` builds reads every text of the lists above as
+/// serde's decoder does: the same value, or both refuse (`parse` returns `None` for what is
+/// not JSON). Run over serde_json's tree natively and over the browser's in the browser suite.
+/// (Not on integers above 2^53 - 1: the browser's tree refuses those, see [`crate::lean`].)
+pub fn lean_agrees_with_serde<J: Json>(parse: impl Fn(&str) -> Option<J>) {
+    agree::<ServerMsg, J>(LEAN_FRAMES, &parse);
+    agree::<SessionInfo, J>(LEAN_SESSIONS, &parse);
+    agree::<ApiError, J>(LEAN_API_ERRORS, &parse);
+    agree::<EchoFrame, J>(LEAN_ECHOES, &parse);
+    agree::<Image, J>(LEAN_IMAGES, &parse);
+}
+
+fn agree<T, J>(texts: &[&str], parse: &impl Fn(&str) -> Option<J>)
+where
+    T: Lean + DeserializeOwned + PartialEq + std::fmt::Debug,
+    J: Json,
+{
+    for text in texts {
+        let serde = decode::<T>(text).ok();
+        let lean = parse(text).and_then(|tree| read::<T, J>(&tree).ok());
+        assert_eq!(lean, serde, "{text}");
     }
 }

@@ -1,127 +1,196 @@
-//! [`ServerMsg::parse`]: the browser app's decoder of server frames, written by hand over a
-//! parsed JSON tree ([`serde_json::Value`]) instead of serde's derived `Deserialize`.
+//! The browser app's decoder of everything the server sends it, written by hand over a parsed
+//! JSON value ([`Json`]) instead of serde's derived `Deserialize` over JSON text.
 //!
 //! Why a second decoder: the derived one is the largest single piece of the release wasm.
 //! Internally tagged enums (`ServerMsg`, `Change`, `ModAction`) make serde buffer each frame
 //! into its private `Content` tree and generate, per variant, a visitor for maps *and*
 //! sequences with field visitors for strings, bytes and integers: ~50 KB gzipped of the app
 //! (measured with twiggy, 2026-12-01). Here each field is one call into a few shared helpers.
+//! And because it reads a parsed value, the app hands it what the browser's own `JSON.parse`
+//! built, and carries no JSON parser at all (frontend/src/json.rs).
 //!
 //! It stays one definition of the protocol: the types are serde's, the unit enums and the
 //! validated ids decode through their own serde impls and `TryFrom<String>`, and
-//! `tests/chat_wire_format.rs` decodes every golden server example with both decoders, while
-//! the fuzz target (`checks::server_frame`) checks that whatever either accepts, the other
-//! reads the same from its canonical encoding. The backend keeps the derived decoder: it is
-//! native code, where size does not matter and serde's precise errors do.
+//! `tests/chat_wire_format.rs` decodes every golden server example with both decoders (this
+//! one over serde_json's tree, [`ServerMsg::parse`]), while the fuzz target
+//! (`checks::server_frame`) checks that whatever either accepts, the other reads the same from
+//! its canonical encoding. The browser's tree is checked against serde's decoder by the
+//! browser suite (frontend/tests/web.rs). The backend keeps the derived decoder: it is native
+//! code, where size does not matter and serde's precise errors do.
+//!
+//! One difference is deliberate: the browser's numbers are doubles, so [`Json::unsigned`]
+//! there stops at 2^53 - 1 (ids, sequence numbers and timestamps stay far below it); larger
+//! integers are refused rather than rounded.
 
 use std::collections::BTreeMap;
 
-use serde::de::{DeserializeOwned, Error as _};
-use serde_json::{Map, Value};
+use serde::de::{DeserializeOwned, Error as _, IntoDeserializer as _};
+use serde_json::Value;
 
 use crate::{
-    Change, ClientMsgId, DirectMessage, Emoji, Epoch, Image, Limits, MessageId, ModAction, Nick,
-    ProtocolError, Quote, Reaction, RoomChange, RoomInfo, RoomMessage, RoomName, ServerMsg, Text,
-    UploadId,
+    Change, ClientMsgId, DirectMessage, EchoFrame, Emoji, Epoch, Image, Limits, MessageId,
+    ModAction, Nick, ProtocolError, Quote, Reaction, RoomChange, RoomInfo, RoomMessage, RoomName,
+    ServerMsg, Text, UploadId,
+    auth::{ApiError, AuthMode, SessionInfo},
 };
 
 type Result<T> = std::result::Result<T, ProtocolError>;
-type Object = Map<String, Value>;
 
 impl ServerMsg {
     /// Decodes a server frame like [`crate::decode`] does, with a fraction of the code (see the
-    /// module's docs): what the browser app uses.
+    /// module's docs), over serde_json's tree: the native twin of what the browser app does
+    /// over the browser's (`JSON.parse`, then [`read`]).
     pub fn parse(text: &str) -> Result<Self> {
         let value: Value = serde_json::from_str(text)?;
-        server_msg(object(&value)?)
+        read(&&value)
     }
 }
 
-fn problem(message: String) -> ProtocolError {
+/// A parsed JSON value, as the decoder reads it: serde_json's tree natively, the browser's
+/// (`JSON.parse`) in the app, which then needs no JSON parser of its own.
+pub trait Json: Sized {
+    /// The member `key` of an object; `None` when absent (or when this is not an object).
+    fn get(&self, key: &str) -> Option<Self>;
+    /// An object (not an array, not `null`).
+    fn is_object(&self) -> bool;
+    /// `null`.
+    fn is_null(&self) -> bool;
+    /// A string's text.
+    fn string(&self) -> Option<String>;
+    /// A non-negative integer that fits (the browser's numbers: at most 2^53 - 1).
+    fn unsigned(&self) -> Option<u64>;
+    /// `true` or `false`.
+    fn boolean(&self) -> Option<bool>;
+    /// An array's items.
+    fn items(&self) -> Option<Vec<Self>>;
+    /// An object's members, in order.
+    fn members(&self) -> Option<Vec<(String, Self)>>;
+}
+
+impl Json for &Value {
+    fn get(&self, key: &str) -> Option<Self> {
+        Value::get(self, key)
+    }
+    fn is_object(&self) -> bool {
+        Value::is_object(self)
+    }
+    fn is_null(&self) -> bool {
+        Value::is_null(self)
+    }
+    fn string(&self) -> Option<String> {
+        self.as_str().map(str::to_owned)
+    }
+    fn unsigned(&self) -> Option<u64> {
+        self.as_u64()
+    }
+    fn boolean(&self) -> Option<bool> {
+        self.as_bool()
+    }
+    fn items(&self) -> Option<Vec<Self>> {
+        self.as_array().map(|items| items.iter().collect())
+    }
+    fn members(&self) -> Option<Vec<(String, Self)>> {
+        self.as_object()
+            .map(|object| object.iter().map(|(k, v)| (k.clone(), v)).collect())
+    }
+}
+
+/// Decodes a `T` from a parsed JSON value (a server frame: `T` = [`ServerMsg`]; the account
+/// API's and the upload's answers; an echo).
+pub fn read<T: Lean, J: Json>(value: &J) -> Result<T> {
+    T::lean(value)
+}
+
+/// A problem in the shape of a message (what serde's `Error::custom` says for its decoder).
+pub fn problem(message: String) -> ProtocolError {
     ProtocolError::Malformed(serde_json::Error::custom(message))
 }
 
-fn object(value: &Value) -> Result<&Object> {
-    value
-        .as_object()
-        .ok_or_else(|| problem("expected a JSON object".to_owned()))
+fn object<J: Json>(value: &J) -> Result<&J> {
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(problem("expected a JSON object".to_owned()))
+    }
 }
 
-/// A value of the wire that decodes from a JSON tree.
-trait Lean: Sized {
-    fn lean(value: &Value) -> Result<Self>;
+/// A value of the wire that decodes from a parsed JSON value: the messages and everything in
+/// them.
+pub trait Lean: Sized {
+    /// Decodes one from `value`.
+    fn lean<J: Json>(value: &J) -> Result<Self>;
 }
 
 /// The required field `key`.
-fn field<T: Lean>(object: &Object, key: &str) -> Result<T> {
+fn field<T: Lean, J: Json>(object: &J, key: &str) -> Result<T> {
     match object.get(key) {
-        Some(value) => T::lean(value).map_err(|err| problem(format!("`{key}`: {err}"))),
+        Some(value) => T::lean(&value).map_err(|err| problem(format!("`{key}`: {err}"))),
         None => Err(problem(format!("missing field `{key}`"))),
     }
 }
 
 /// An optional field (`#[serde(default)]` on an `Option`): absent or `null` is `None`.
-fn optional<T: Lean>(object: &Object, key: &str) -> Result<Option<T>> {
+fn optional<T: Lean, J: Json>(object: &J, key: &str) -> Result<Option<T>> {
     match object.get(key) {
-        None | Some(Value::Null) => Ok(None),
+        None => Ok(None),
+        Some(value) if value.is_null() => Ok(None),
         Some(_) => field(object, key).map(Some),
     }
 }
 
 /// A field with `#[serde(default)]`: absent is the default (`null` is not).
-fn or_default<T: Lean + Default>(object: &Object, key: &str) -> Result<T> {
+fn or_default<T: Lean + Default, J: Json>(object: &J, key: &str) -> Result<T> {
     match object.get(key) {
         None => Ok(T::default()),
         Some(_) => field(object, key),
     }
 }
 
-fn string(value: &Value) -> Result<String> {
+fn string<J: Json>(value: &J) -> Result<String> {
     value
-        .as_str()
-        .map(str::to_owned)
+        .string()
         .ok_or_else(|| problem("expected a string".to_owned()))
 }
 
 impl Lean for u64 {
-    fn lean(value: &Value) -> Result<Self> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
         value
-            .as_u64()
+            .unsigned()
             .ok_or_else(|| problem("expected an unsigned integer".to_owned()))
     }
 }
 
 impl Lean for u32 {
-    fn lean(value: &Value) -> Result<Self> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
         u32::try_from(u64::lean(value)?)
             .map_err(|_| problem("expected an unsigned 32-bit integer".to_owned()))
     }
 }
 
 impl Lean for bool {
-    fn lean(value: &Value) -> Result<Self> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
         value
-            .as_bool()
+            .boolean()
             .ok_or_else(|| problem("expected a boolean".to_owned()))
     }
 }
 
 impl Lean for String {
-    fn lean(value: &Value) -> Result<Self> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
         string(value)
     }
 }
 
 impl Lean for MessageId {
-    fn lean(value: &Value) -> Result<Self> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
         u64::lean(value).map(MessageId)
     }
 }
 
 impl<T: Lean> Lean for Vec<T> {
-    fn lean(value: &Value) -> Result<Self> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
         value
-            .as_array()
+            .items()
             .ok_or_else(|| problem("expected an array".to_owned()))?
             .iter()
             .map(T::lean)
@@ -131,13 +200,16 @@ impl<T: Lean> Lean for Vec<T> {
 
 /// Maps keyed by a validated name (read positions).
 impl<K: TryFrom<String, Error = crate::InvalidName> + Ord, V: Lean> Lean for BTreeMap<K, V> {
-    fn lean(value: &Value) -> Result<Self> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
         // Inserted one by one: collecting into a BTreeMap sorts first, and a sort costs
         // kilobytes of wasm per type.
         let mut map = BTreeMap::new();
-        for (key, value) in object(value)? {
-            let key = K::try_from(key.clone()).map_err(|err| problem(err.to_string()))?;
-            map.insert(key, V::lean(value)?);
+        let members = value
+            .members()
+            .ok_or_else(|| problem("expected a JSON object".to_owned()))?;
+        for (key, value) in members {
+            let key = K::try_from(key).map_err(|err| problem(err.to_string()))?;
+            map.insert(key, V::lean(&value)?);
         }
         Ok(map)
     }
@@ -147,7 +219,7 @@ impl<K: TryFrom<String, Error = crate::InvalidName> + Ord, V: Lean> Lean for BTr
 macro_rules! lean_via_string {
     ($($name:ty),*) => {$(
         impl Lean for $name {
-            fn lean(value: &Value) -> Result<Self> {
+            fn lean<J: Json>(value: &J) -> Result<Self> {
                 <$name>::try_from(string(value)?).map_err(|err| problem(err.to_string()))
             }
         }
@@ -159,28 +231,32 @@ lean_via_string!(Nick, RoomName, ClientMsgId, Epoch, Emoji, UploadId, Text);
 macro_rules! lean_via_serde {
     ($($name:ty),*) => {$(
         impl Lean for $name {
-            fn lean(value: &Value) -> Result<Self> {
+            fn lean<J: Json>(value: &J) -> Result<Self> {
                 unit_enum(value)
             }
         }
     )*};
 }
 lean_via_serde!(
+    AuthMode,
     crate::ErrorCode,
     crate::HistoryMode,
     crate::RemovedReason,
     crate::ImageType
 );
 
-fn unit_enum<T: DeserializeOwned>(value: &Value) -> Result<T> {
-    T::deserialize(value).map_err(ProtocolError::Malformed)
+/// A unit variant, named by a string: read by the type's own serde impl (over serde's
+/// deserializer of one string, not over JSON).
+fn unit_enum<T: DeserializeOwned, J: Json>(value: &J) -> Result<T> {
+    let name = string(value)?;
+    T::deserialize(name.as_str().into_deserializer()).map_err(ProtocolError::Malformed)
 }
 
 /// The tag of an internally tagged object.
-fn tag<'a>(object: &'a Object, key: &str) -> Result<&'a str> {
+fn tag<J: Json>(object: &J, key: &str) -> Result<String> {
     object
         .get(key)
-        .and_then(Value::as_str)
+        .and_then(|tag| tag.string())
         .ok_or_else(|| problem(format!("missing or non-string `{key}`")))
 }
 
@@ -189,7 +265,7 @@ fn unknown(kind: &str) -> ProtocolError {
 }
 
 impl Lean for Limits {
-    fn lean(value: &Value) -> Result<Self> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
         let o = object(value)?;
         Ok(Limits {
             max_text_chars: field(o, "max_text_chars")?,
@@ -202,7 +278,7 @@ impl Lean for Limits {
 }
 
 impl Lean for Quote {
-    fn lean(value: &Value) -> Result<Self> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
         let o = object(value)?;
         Ok(Quote {
             id: field(o, "id")?,
@@ -214,7 +290,7 @@ impl Lean for Quote {
 }
 
 impl Lean for Image {
-    fn lean(value: &Value) -> Result<Self> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
         let o = object(value)?;
         Ok(Image {
             id: field(o, "id")?,
@@ -227,7 +303,7 @@ impl Lean for Image {
 }
 
 impl Lean for Reaction {
-    fn lean(value: &Value) -> Result<Self> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
         let o = object(value)?;
         Ok(Reaction {
             emoji: field(o, "emoji")?,
@@ -237,7 +313,7 @@ impl Lean for Reaction {
 }
 
 impl Lean for RoomMessage {
-    fn lean(value: &Value) -> Result<Self> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
         let o = object(value)?;
         Ok(RoomMessage {
             id: field(o, "id")?,
@@ -256,9 +332,9 @@ impl Lean for RoomMessage {
 }
 
 impl Lean for Change {
-    fn lean(value: &Value) -> Result<Self> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
         let o = object(value)?;
-        Ok(match tag(o, "kind")? {
+        Ok(match tag(o, "kind")?.as_str() {
             "edited" => Change::Edited {
                 text: field(o, "text")?,
             },
@@ -273,7 +349,7 @@ impl Lean for Change {
 }
 
 impl Lean for RoomChange {
-    fn lean(value: &Value) -> Result<Self> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
         let o = object(value)?;
         Ok(RoomChange {
             id: field(o, "id")?,
@@ -288,7 +364,7 @@ impl Lean for RoomChange {
 }
 
 impl Lean for DirectMessage {
-    fn lean(value: &Value) -> Result<Self> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
         let o = object(value)?;
         Ok(DirectMessage {
             id: field(o, "id")?,
@@ -302,7 +378,7 @@ impl Lean for DirectMessage {
 }
 
 impl Lean for RoomInfo {
-    fn lean(value: &Value) -> Result<Self> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
         let o = object(value)?;
         Ok(RoomInfo {
             name: field(o, "name")?,
@@ -312,9 +388,10 @@ impl Lean for RoomInfo {
 }
 
 impl Lean for ModAction {
-    fn lean(value: &Value) -> Result<Self> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
         let o = object(value)?;
         let kind = tag(o, "kind")?;
+        let kind = kind.as_str();
         if kind == "muted" {
             return Ok(ModAction::Muted {
                 user: field(o, "user")?,
@@ -337,8 +414,48 @@ impl Lean for ModAction {
     }
 }
 
-fn server_msg(o: &Object) -> Result<ServerMsg> {
-    Ok(match tag(o, "type")? {
+impl Lean for ServerMsg {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        server_msg(object(value)?)
+    }
+}
+
+impl Lean for SessionInfo {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        let o = object(value)?;
+        Ok(SessionInfo {
+            mode: field(o, "mode")?,
+            user: optional(o, "user")?,
+        })
+    }
+}
+
+impl Lean for ApiError {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        Ok(ApiError {
+            error: field(object(value)?, "error")?,
+        })
+    }
+}
+
+impl Lean for EchoFrame {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        let o = object(value)?;
+        // `#[serde(deny_unknown_fields)]`, as serde's impl.
+        for (key, _) in o.members().unwrap_or_default() {
+            if key != "id" && key != "text" {
+                return Err(problem(format!("unknown field `{key}`")));
+            }
+        }
+        Ok(EchoFrame {
+            id: field(o, "id")?,
+            text: field(o, "text")?,
+        })
+    }
+}
+
+fn server_msg<J: Json>(o: &J) -> Result<ServerMsg> {
+    Ok(match tag(o, "type")?.as_str() {
         "welcome" => ServerMsg::Welcome {
             user: field(o, "user")?,
             limits: field(o, "limits")?,

@@ -15,8 +15,9 @@
 //!   [`MessageId`], [`Emoji`], [`UploadId`]); a bad value is a decode error with a precise
 //!   [`InvalidName`] reason.
 //! - [`codec`]: [`encode`] / [`decode`] and [`ProtocolError`], the one place JSON is chosen.
-//! - `lean` (private): [`ServerMsg::parse`], the browser app's decoder of server frames, by
-//!   hand over a JSON tree because serde's derived one is the app's largest piece of code.
+//! - [`lean`]: the browser app's decoder of what the server sends ([`lean::read`] over a
+//!   parsed JSON value, [`lean::Json`]; [`ServerMsg::parse`] natively), by hand because serde's
+//!   derived one is the app's largest piece of code.
 //! - [`echo`]: [`EchoFrame`], what the Echo page sends to `/ws/echo` (the server returns the
 //!   frame unchanged; the id lets the page match the echo and time the round trip).
 //! - [`close`]: the WebSocket close codes the server sends, with their meaning.
@@ -32,7 +33,7 @@ pub mod close;
 pub mod codec;
 pub mod echo;
 pub mod ids;
-mod lean;
+pub mod lean;
 pub mod paths;
 pub mod transport;
 

@@ -859,3 +859,16 @@ fn protocol_doc_shows_exactly_the_golden_messages() {
         );
     }
 }
+
+/// The hand-written decoder reads the server's frames, the account API's and the upload's
+/// answers and echoes as serde does, over serde_json's tree (the browser suite runs the same
+/// check over the browser's `JSON.parse`).
+#[test]
+fn the_lean_decoder_agrees_with_serde_over_serde_jsons_tree() {
+    shared::checks::lean_agrees_with_serde(|text| {
+        // Leaked: the tree is read through references, and a test's few kilobytes may stay.
+        let tree: &'static serde_json::Value =
+            Box::leak(Box::new(serde_json::from_str(text).ok()?));
+        Some(tree)
+    });
+}

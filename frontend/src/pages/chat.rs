@@ -296,7 +296,7 @@ pub fn ChatPage(
         move |event| match event {
             ConnectionEvent::Opened => greet(),
             ConnectionEvent::Sent | ConnectionEvent::Wire(_) => {}
-            ConnectionEvent::Text(text) => match ServerMsg::parse(&text) {
+            ConnectionEvent::Text(text) => match crate::json::parse::<ServerMsg>(&text) {
                 Ok(event) => {
                     if matches!(event, ServerMsg::ReauthNeeded { .. }) {
                         spawn_local(async move {

@@ -35,7 +35,7 @@ pub fn EchoPage(
             // Timed before anything else runs: the round trip is the transport's.
             ConnectionEvent::Text(text) => {
                 let at = now_ms();
-                log.update(|log| log.receive(&text, at));
+                log.update(|log| log.receive(crate::json::parse(&text), at));
             }
             // Untracked: a re-render here would hold up the echo's message event, and its
             // time with it. The echo's arrival re-renders with both.
