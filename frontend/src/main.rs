@@ -1,4 +1,9 @@
-//! Entry point of the wasm binary that trunk builds: panic hook, logging, mount.
+//! Entry point of the wasm binary that trunk builds: allocator, panic hook, logging, mount.
+
+/// Talc instead of the standard library's dlmalloc: a few kilobytes less wasm, and faster.
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 fn main() {
     console_error_panic_hook::set_once();
