@@ -342,7 +342,8 @@ async fn maintain(
         let delay = backoff_delay(failures, js_sys::Math::random());
         log::info!(
             "connection closed ({reason}); retrying in {} ms",
-            delay.as_millis()
+            // Whole milliseconds as u64: printing a u128 costs its own code in the wasm.
+            u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)
         );
         count_down(delay, &reason, status).await;
     }

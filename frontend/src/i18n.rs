@@ -680,8 +680,9 @@ fn korean_invalid(err: &InvalidName) -> String {
                 other => other,
             };
             format!(
-                "{}에 쓸 수 없는 문자 {found:?}이(가) 있습니다({rule})",
-                what(w)
+                "{}에 쓸 수 없는 문자 '{found}'(U+{:04X})이(가) 있습니다({rule})",
+                what(w),
+                u32::from(*found)
             )
         }
     }

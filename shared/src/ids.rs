@@ -23,7 +23,8 @@ pub enum InvalidName {
         max: usize,
     },
     /// Contains a character the kind of name does not allow.
-    #[error("{what} contains {found:?}, which is not allowed ({rule})")]
+    // The character and its code point (a control character or a space shows as nothing).
+    #[error("{what} contains '{found}' (U+{:04X}), which is not allowed ({rule})", u32::from(*found))]
     BadCharacter {
         /// What was being named.
         what: &'static str,
