@@ -153,6 +153,8 @@ impl Connection {
             protocol,
             choice,
         };
+        // Behind a pointer: the connection's loop is compiled once, not once per page.
+        let on_event: Box<dyn Fn(ConnectionEvent)> = Box::new(on_event);
         let run = maintain(target, status, outbox_rx, on_event, Rc::clone(&offline));
         // wasm-bindgen's executor directly: a connection may be opened before (or without)
         // a Leptos mount, which is what initializes Leptos's own spawner.
@@ -255,7 +257,7 @@ async fn maintain(
     target: Target,
     status: WriteSignal<ConnectionStatus>,
     mut outbox: mpsc::UnboundedReceiver<Outgoing>,
-    on_event: impl Fn(ConnectionEvent),
+    on_event: Box<dyn Fn(ConnectionEvent)>,
     offline: Rc<Cell<bool>>,
 ) {
     let mut failures: u32 = 0;
@@ -402,7 +404,7 @@ enum Turn {
 async fn pump(
     link: Link,
     outbox: &mut mpsc::UnboundedReceiver<Outgoing>,
-    on_event: &impl Fn(ConnectionEvent),
+    on_event: &dyn Fn(ConnectionEvent),
     probing: bool,
     memory: Option<(&str, Transport)>,
 ) -> Ended {
