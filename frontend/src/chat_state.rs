@@ -7,7 +7,9 @@
 //! of every room so the server sends exactly what was missed; every line with a server id is
 //! shown once whatever path it came by (live, catch-up, a resend's acknowledgement).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+
+use litemap::LiteMap;
 
 use shared::{
     Change, ClientMsg, ClientMsgId, DirectMessage, Emoji, Epoch, ErrorCode, HistoryMode, Limits,
@@ -77,7 +79,7 @@ pub struct RoomView {
     /// The members this tab has loaded, by nickname key: the room's list from its start
     /// (pages in the server's order), kept current by `presence`. In a big room only a part
     /// of it; see `members_upto`.
-    pub members: BTreeMap<String, Nick>,
+    pub members: LiteMap<String, Nick>,
     /// How many members the room has: the server's count, not `members.len()`.
     pub member_count: u32,
     /// The key of the last member loaded while the list is partial: joins past it are left
@@ -91,7 +93,7 @@ pub struct RoomView {
     /// Lines, oldest first.
     pub lines: Vec<Line>,
     /// Who is typing, with when (page clock, ms) the indicator lapses if no stop arrives.
-    pub typing: BTreeMap<Nick, f64>,
+    pub typing: LiteMap<Nick, f64>,
     /// How far this user has read it (from the server, shared by their tabs and devices).
     pub read: Option<u64>,
     /// The newest `seq` received, kept even when its line scrolled out of memory: what a
@@ -110,9 +112,17 @@ impl RoomView {
     /// beyond what is loaded leaves the list partial.
     fn add_members(&mut self, page: Vec<Nick>, count: u32) {
         let last = page.last().map(Nick::key);
-        self.members.extend(page.into_iter().map(|m| (m.key(), m)));
+        self.insert_members(page);
         let partial = usize::try_from(count).is_ok_and(|count| self.members.len() < count);
         self.members_upto = last.filter(|_| partial);
+    }
+
+    /// Adds members one by one: a page comes in order after what is loaded, so each lands at
+    /// the end (`extend` would sort, and a sort is kilobytes of wasm per type).
+    fn insert_members(&mut self, page: Vec<Nick>) {
+        for member in page {
+            self.members.insert(member.key(), member);
+        }
     }
 
     /// A `members` answer: the next page of the list, or of the search under way. An answer
@@ -125,7 +135,7 @@ impl RoomView {
             }
             self.members_loading = false;
             let last = page.last().map(Nick::key);
-            self.members.extend(page.into_iter().map(|m| (m.key(), m)));
+            self.insert_members(page);
             self.members_upto = if more { last.or(last_loaded) } else { None };
             return;
         }
@@ -164,9 +174,9 @@ pub struct ChatState {
     /// The server's limits, once welcomed.
     pub limits: Option<Limits>,
     /// Joined rooms.
-    pub rooms: BTreeMap<RoomName, RoomView>,
+    pub rooms: LiteMap<RoomName, RoomView>,
     /// Direct conversations, by the other user's nickname key.
-    pub directs: BTreeMap<String, (Nick, Vec<Line>)>,
+    pub directs: LiteMap<String, (Nick, Vec<Line>)>,
     /// What the composer sends to.
     pub current: Option<Target>,
     /// Every room on the server with member counts (from the last `rooms`).
@@ -188,15 +198,15 @@ pub struct ChatState {
     /// JWT mode: the server asked for a fresh token (`reauth_needed`) and none was sent yet.
     pub reauth_needed: bool,
     /// Rooms' rules (from `room_policy`).
-    pub rules: BTreeMap<RoomName, RoomRules>,
+    pub rules: LiteMap<RoomName, RoomRules>,
     /// Private rooms this user was invited to and has not joined: room → who invited.
-    pub invitations: BTreeMap<RoomName, Nick>,
+    pub invitations: LiteMap<RoomName, Nick>,
     /// The line the next room message answers (chosen with "Reply").
     pub replying: Option<Quote>,
     /// The line being edited (chosen with "Edit"): the composer's text replaces its text.
     pub editing: Option<MessageId>,
     /// How far this user has read each direct conversation (other user's nickname key → id).
-    pub direct_read: BTreeMap<String, u64>,
+    pub direct_read: LiteMap<String, u64>,
     /// The server told this user's read positions since the last `hello`.
     positions_known: bool,
     /// Where the "new messages" divider of the shown conversation goes: after this position
@@ -341,9 +351,15 @@ impl ChatState {
     pub fn retry(&mut self, client_id: &ClientMsgId) -> Option<ClientMsg> {
         let line = self
             .rooms
-            .values_mut()
+            .iter_mut()
+            .map(|(_, view)| view)
             .flat_map(|v| v.lines.iter_mut())
-            .chain(self.directs.values_mut().flat_map(|d| d.1.iter_mut()))
+            .chain(
+                self.directs
+                    .iter_mut()
+                    .map(|(_, v)| v)
+                    .flat_map(|d| d.1.iter_mut()),
+            )
             .find(|l| l.mine && l.id.is_none() && &l.client_id == client_id)?;
         line.delivery = Delivery::Pending;
         self.pending_requests()
@@ -779,7 +795,7 @@ impl ChatState {
     /// The connection dropped: typing is stale until the rejoin refreshes it. Pending lines
     /// stay pending; they are sent again after the next `welcome`.
     pub fn connection_lost(&mut self) {
-        for view in self.rooms.values_mut() {
+        for view in self.rooms.iter_mut().map(|(_, v)| v) {
             view.typing.clear();
             view.loading_older = false;
             view.members_loading = false;
@@ -798,7 +814,7 @@ impl ChatState {
 
     /// Drops typing indicators whose stop never came.
     pub fn expire_typing(&mut self, now_ms: f64) {
-        for view in self.rooms.values_mut() {
+        for view in self.rooms.iter_mut().map(|(_, v)| v) {
             view.typing.retain(|_, until| *until > now_ms);
         }
     }
@@ -1063,7 +1079,7 @@ impl ChatState {
     fn direct_history(&mut self, mode: HistoryMode, messages: Vec<DirectMessage>) {
         if mode == HistoryMode::Reset {
             // Only what was acknowledged goes; our unsent lines stay to be sent.
-            for (_, lines) in self.directs.values_mut() {
+            for (_, lines) in self.directs.iter_mut().map(|(_, v)| v) {
                 lines.retain(|l| l.id.is_none());
             }
             // As for rooms: the new log's ids may be lower than ours.
@@ -1090,7 +1106,7 @@ impl ChatState {
         if self.is_me(from) {
             self.me = Some(to.clone());
         }
-        for view in self.rooms.values_mut() {
+        for view in self.rooms.iter_mut().map(|(_, v)| v) {
             // Only a member this tab has loaded is known to be in the room.
             if view.members.remove(&from.key()).is_some() {
                 let key = to.key();
@@ -1125,9 +1141,10 @@ impl ChatState {
             let failed = Delivery::Failed(message.clone());
             let lines = self
                 .rooms
-                .values_mut()
+                .iter_mut()
+                .map(|(_, view)| view)
                 .map(|v| &mut v.lines)
-                .chain(self.directs.values_mut().map(|d| &mut d.1));
+                .chain(self.directs.iter_mut().map(|(_, v)| v).map(|d| &mut d.1));
             for lines in lines {
                 if let Some(line) = lines
                     .iter_mut()
@@ -1206,11 +1223,12 @@ impl RoomView {
             HistoryMode::Older => {
                 self.loading_older = false;
                 self.more_before = more_before;
-                let mut known = BTreeSet::new();
-                known.extend(self.lines.iter().filter_map(|l| l.id));
+                // A scan, not a set: a page is tens of messages, and a set type is
+                // kilobytes of wasm.
+                let known = |id| self.lines.iter().any(|l| l.id == Some(id));
                 let older: Vec<Line> = messages
                     .into_iter()
-                    .filter(|m| !known.contains(&m.id))
+                    .filter(|m| !known(m.id))
                     .map(|m| {
                         let own = mine(&m.from);
                         Line::room(m, own)
