@@ -5,16 +5,15 @@
 //! that the HttpOnly session cookie it sets is sent with the socket's handshake. The app never
 //! sees the cookie itself.
 
-use gloo_net::http::{Request, Response};
 use serde::Serialize;
 use shared::{
     auth::{ApiError, Credentials, PasswordChange, SessionInfo},
     paths,
 };
 use wasm_bindgen::{JsCast as _, JsValue};
-use web_sys::RequestCredentials;
+use web_sys::Response;
 
-use crate::json;
+use crate::{fetch, json};
 
 /// The http(s) URL of `path` on the server whose chat socket is `ws_url` (`ws://host/ws`).
 pub fn api_url(ws_url: &str, path: &str) -> String {
@@ -41,8 +40,7 @@ pub fn api_url(ws_url: &str, path: &str) -> String {
 /// What a refused request says, for the form that sent it.
 async fn refusal(response: Response) -> String {
     let status = response.status();
-    match response
-        .text()
+    match fetch::text(&response)
         .await
         .ok()
         .map(|text| json::parse::<ApiError>(&text))
@@ -52,11 +50,10 @@ async fn refusal(response: Response) -> String {
     }
 }
 
-async fn session_from(response: Result<Response, gloo_net::Error>) -> Result<SessionInfo, String> {
+async fn session_from(response: Result<Response, String>) -> Result<SessionInfo, String> {
     let response = response.map_err(|err| format!("the server is unreachable ({err})"))?;
     if response.ok() {
-        let text = response
-            .text()
+        let text = fetch::text(&response)
             .await
             .map_err(|err| format!("unreadable answer: {err}"))?;
         json::parse(&text).map_err(|err| format!("unreadable answer: {err}"))
@@ -66,23 +63,15 @@ async fn session_from(response: Result<Response, gloo_net::Error>) -> Result<Ses
 }
 
 async fn post(url: String, body: &impl Serialize) -> Result<SessionInfo, String> {
-    let request = Request::post(&url)
-        .credentials(RequestCredentials::Include)
-        .json(body)
-        .map_err(|err| err.to_string())?;
-    session_from(request.send().await).await
+    let body = shared::encode(body).map_err(|err| err.to_string())?;
+    let headers = [("content-type", "application/json")];
+    session_from(fetch::send("POST", &url, &headers, Some(&body)).await).await
 }
 
 /// `GET /api/session`: the server's mode and who this browser is logged in as.
 pub async fn session(ws_url: &str) -> Result<SessionInfo, String> {
     let url = api_url(ws_url, paths::API_SESSION);
-    session_from(
-        Request::get(&url)
-            .credentials(RequestCredentials::Include)
-            .send()
-            .await,
-    )
-    .await
+    session_from(fetch::send("GET", &url, &[], None).await).await
 }
 
 /// Creates an account and logs in.

@@ -11,11 +11,10 @@ use futures::{
     channel::mpsc,
     future::{AbortHandle, Abortable},
 };
-use gloo_net::http::Request;
 use gloo_timers::future::sleep;
 use js_sys::{JSON, Reflect};
 use wasm_bindgen::{JsCast as _, JsValue, closure::Closure};
-use web_sys::{EventSource, EventSourceInit, MessageEvent, RequestCredentials};
+use web_sys::{EventSource, EventSourceInit, MessageEvent, Response};
 
 /// What comes down an [`HttpLink`].
 pub enum Down {
@@ -209,10 +208,12 @@ fn sse_event_bytes(len: usize) -> u64 {
 
 /// The bytes a finished request to `url` took: the request as the server counted it
 /// (`x-request-bytes`) and the response as the browser did (Resource Timing).
-fn wire_bytes(url: &str, response: &gloo_net::http::Response) -> u64 {
+fn wire_bytes(url: &str, response: &Response) -> u64 {
     let up: u64 = response
         .headers()
         .get("x-request-bytes")
+        .ok()
+        .flatten()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     let Some(performance) = web_sys::window().and_then(|w| w.performance()) else {
@@ -233,15 +234,13 @@ fn wire_bytes(url: &str, response: &gloo_net::http::Response) -> u64 {
 /// `GET url` with credentials, parsed as JSON, with the bytes it took; `Err(status)` (0: no
 /// answer) otherwise.
 async fn get(url: &str) -> Result<(JsValue, u64), u16> {
-    let response = Request::get(url)
-        .credentials(RequestCredentials::Include)
-        .send()
+    let response = crate::fetch::send("GET", url, &[], None)
         .await
         .map_err(|_| 0u16)?;
     if response.status() != 200 {
         return Err(response.status());
     }
-    let text = response.text().await.map_err(|_| 0u16)?;
+    let text = crate::fetch::text(&response).await.map_err(|_| 0u16)?;
     let bytes = wire_bytes(url, &response);
     JSON::parse(&text)
         .map(|json| (json, bytes))
@@ -316,19 +315,14 @@ async fn post_loop(
         let mut attempt = 0;
         loop {
             // text/plain: a "simple" cross-origin request, without a preflight.
-            let sent = Request::post(&target)
-                .credentials(RequestCredentials::Include)
-                .header("content-type", "text/plain;charset=UTF-8")
-                .body(body.clone());
+            let headers = [("content-type", "text/plain;charset=UTF-8")];
+            let sent = crate::fetch::send("POST", &target, &headers, Some(&body)).await;
             let status = match sent {
-                Ok(request) => match request.send().await {
-                    Ok(response) => {
-                        let bytes = wire_bytes(&target, &response);
-                        let _ = down.unbounded_send(Down::Wire(bytes));
-                        response.status()
-                    }
-                    Err(_) => 0,
-                },
+                Ok(response) => {
+                    let bytes = wire_bytes(&target, &response);
+                    let _ = down.unbounded_send(Down::Wire(bytes));
+                    response.status()
+                }
                 Err(_) => 0,
             };
             match status {

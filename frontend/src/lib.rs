@@ -11,6 +11,7 @@
 //! - [`client`]: [`client::Connection`]: open (WebSocket with a subprotocol, or an HTTP
 //!   transport), choose the transport (WebSocket, then SSE, then long-polling, remembered a
 //!   day), pump, reconnect with exponential backoff and jitter.
+//! - [`fetch`]: HTTP requests through the browser's `fetch`, with the page's credentials.
 //! - [`http_link`]: [`http_link::HttpLink`], the HTTP transports: an `EventSource` or
 //!   long-polls down, numbered POST batches up.
 //! - [`chat_state`]: [`chat_state::ChatState`], the chat's pure reducer (server events and user
@@ -32,6 +33,7 @@ pub mod client;
 pub mod components;
 pub mod echo_log;
 pub mod erase;
+pub mod fetch;
 pub mod http_link;
 pub mod i18n;
 pub mod json;

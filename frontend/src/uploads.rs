@@ -8,7 +8,7 @@ use std::{cell::RefCell, rc::Rc};
 use futures::channel::oneshot;
 use shared::{Image, RoomName, UploadId, auth::ApiError, paths};
 use wasm_bindgen::{JsCast as _, JsValue, closure::Closure};
-use web_sys::{RequestCredentials, XmlHttpRequest};
+use web_sys::XmlHttpRequest;
 
 use crate::api::api_url;
 
@@ -81,12 +81,11 @@ pub async fn download(
     credential: Credential,
 ) -> Result<String, String> {
     let url = api_url(ws_url, &format!("{}/{room}/{id}", paths::API_UPLOADS));
-    let mut request = gloo_net::http::Request::get(&url).credentials(RequestCredentials::Include);
-    if let Some((name, value)) = &credential {
-        request = request.header(name, value);
-    }
-    let response = request
-        .send()
+    let headers: Vec<(&str, &str)> = credential
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let response = crate::fetch::send("GET", &url, &headers, None)
         .await
         .map_err(|err| format!("the image could not be fetched: {err}"))?;
     if !response.ok() {
@@ -95,15 +94,10 @@ pub async fn download(
             response.status()
         ));
     }
-    let mime = response.headers().get("content-type").unwrap_or_default();
-    let bytes = response
-        .binary()
+    // The browser's own Blob, typed by the answer's `content-type`: never copied into the wasm.
+    let blob = crate::fetch::blob(&response)
         .await
         .map_err(|err| format!("the image could not be read: {err}"))?;
-    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes.as_slice()));
-    let options = web_sys::BlobPropertyBag::new();
-    options.set_type(&mime);
-    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
-        .map_err(|err| format!("{err:?}"))?;
-    web_sys::Url::create_object_url_with_blob(&blob).map_err(|err| format!("{err:?}"))
+    web_sys::Url::create_object_url_with_blob(&blob)
+        .map_err(|_| "the image could not be shown".to_owned())
 }
