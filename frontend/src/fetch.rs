@@ -53,10 +53,6 @@ pub async fn blob(response: &Response) -> Result<Blob, String> {
     body.dyn_into::<Blob>().map_err(describe)
 }
 
-/// A JavaScript error's message (`TypeError: Failed to fetch` says `Failed to fetch`).
 fn describe(err: JsValue) -> String {
-    err.dyn_ref::<js_sys::Error>().map_or_else(
-        || "an unknown error".to_owned(),
-        |err| String::from(err.message()),
-    )
+    crate::js_error(&err)
 }

@@ -12,22 +12,24 @@ use wasm_bindgen::{JsCast as _, JsValue};
 
 /// Decodes a `T` (a server frame, an API answer, an echo) from JSON text.
 pub fn parse<T: Lean>(text: &str) -> Result<T, ProtocolError> {
-    let tree = JSON::parse(text).map_err(|err| {
-        let why = err
-            .dyn_ref::<js_sys::Error>()
-            .map(|err| String::from(err.message()))
-            .unwrap_or_default();
-        problem(format!("not JSON: {why}"))
-    })?;
+    let tree =
+        JSON::parse(text).map_err(|err| problem(format!("not JSON: {}", crate::js_error(&err))))?;
     read(&Tree(tree))
 }
 
 /// A value `JSON.parse` built.
 pub struct Tree(pub JsValue);
 
+impl Tree {
+    /// This value as an object, unless it is not one (arrays and `null` are not).
+    fn object(&self) -> Option<&Object> {
+        (self.0.is_object() && !Array::is_array(&self.0)).then(|| self.0.unchecked_ref())
+    }
+}
+
 impl Json for Tree {
     fn get(&self, key: &str) -> Option<Self> {
-        let object = self.0.dyn_ref::<Object>().filter(|_| self.is_object())?;
+        let object = self.object()?;
         // Own members only: a message without `constructor` must not read Object.prototype's.
         let key = JsValue::from_str(key);
         if !Object::has_own(object, &key) {
@@ -37,7 +39,7 @@ impl Json for Tree {
     }
 
     fn is_object(&self) -> bool {
-        self.0.is_object() && !Array::is_array(&self.0)
+        self.object().is_some()
     }
 
     fn is_null(&self) -> bool {
@@ -65,7 +67,7 @@ impl Json for Tree {
     }
 
     fn members(&self) -> Option<Vec<(String, Self)>> {
-        let object = self.0.dyn_ref::<Object>().filter(|_| self.is_object())?;
+        let object = self.object()?;
         let mut members = Vec::new();
         for entry in Object::entries(object).iter() {
             let entry = Array::from(&entry);
