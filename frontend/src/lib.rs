@@ -23,7 +23,7 @@
 //! - [`pages`]: one component per page: [`pages::ChatGate`] (asks the server how it knows its
 //!   users: the account screens, or straight in), [`pages::ChatPage`] (nickname screen,
 //!   sidebar, messages, composer, members, moderation) and [`pages::EchoPage`].
-//! - [`components`]: small shared views ([`components::StatusBadge`], [`components::note`]).
+//! - [`components`]: small shared views ([`components::StatusBadge`], [`components::note()`]).
 //! - [`erase`]: reactive view pieces behind one type each (`<Show>`, `<For>`, reactive text),
 //!   so that Leptos compiles their code once; how new views keep the wasm small.
 //! - [`uploads`]: images over HTTP: an upload with its progress, a download as a `blob:` URL.
