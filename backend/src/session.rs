@@ -319,6 +319,8 @@ struct Login<'a> {
 /// A verified JWT's deadline.
 struct Expiry {
     sub: String,
+    /// Who the token named: the connection's user for as long as it lives.
+    identity: Identity,
     at: Instant,
     /// `reauth_needed` was sent for this token.
     warned: bool,
@@ -353,6 +355,13 @@ impl Login<'_> {
                     Gate::Open => None,
                     Gate::Account { identity, .. } => Some(identity.clone()),
                     Gate::LoggedOut => return Admitted::Close("log in first".into()),
+                    // A connection is one user's: once a token was verified here, a later
+                    // hello (a retry after the hub refused the first, or an attempt to swap
+                    // the login) keeps that user and that expiry. Only `reauth` renews.
+                    Gate::Jwt if self.expiry.is_some() => match self.same_user(jwt.as_deref()) {
+                        Ok(identity) => Some(identity),
+                        Err((code, message)) => return Admitted::Refuse(code, message),
+                    },
                     Gate::Jwt => match self.verify(jwt.as_deref()) {
                         Ok(identity) => Some(identity),
                         Err(message) => return Admitted::Close(message),
@@ -404,9 +413,34 @@ impl Login<'_> {
         self.expiry = Some(Expiry {
             at: Instant::now() + verified.remaining(),
             sub: verified.sub,
+            identity: verified.identity.clone(),
             warned: false,
         });
         Ok(verified.identity)
+    }
+
+    /// A `hello` on a connection whose token was already verified: it must be valid and name
+    /// the same `sub`, and it changes nothing (the identity and the expiry stay the first
+    /// token's). Refused otherwise, with the connection kept.
+    fn same_user(&self, jwt: Option<&str>) -> Result<Identity, (ErrorCode, String)> {
+        let (Some(verifier), Some(expiry)) = (self.auth.jwt(), self.expiry.as_ref()) else {
+            return Err((ErrorCode::Invalid, "this server has no JWT key".into()));
+        };
+        let token = jwt.ok_or_else(|| {
+            (
+                ErrorCode::Unauthenticated,
+                "this server needs a token (jwt) in hello".to_owned(),
+            )
+        })?;
+        match verifier.verify(token) {
+            Ok(verified) if verified.sub == expiry.sub => Ok(expiry.identity.clone()),
+            Ok(_) => Err((
+                ErrorCode::Forbidden,
+                "this connection is logged in as another user; open a new one to change users"
+                    .into(),
+            )),
+            Err(message) => Err((ErrorCode::Unauthenticated, message)),
+        }
     }
 
     fn reauth(&mut self, jwt: &str) -> Admitted {

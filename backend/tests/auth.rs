@@ -718,3 +718,50 @@ async fn the_api_serves_allowed_origins_only() {
     // Nothing was created: the name is still free.
     register(&server, "mallory", "mallory's password").await;
 }
+
+/// Hole 1 of issue #27: a second `hello` must not swap the login that keeps a socket alive.
+/// Alice's socket, identified with a token about to expire, presents Mallory's long one (and
+/// then a longer one of her own) in another `hello`: both are refused and change nothing, so
+/// the socket still closes with 4401 when Alice's first token expires. Both modes.
+async fn a_second_hello_changes_nothing(redis: Option<String>) {
+    let secret = secret_file();
+    let server = jwt_server(secret.path(), true, redis);
+    let short = hs256(&claims("user-a", "Alice", 3), SECRET.as_bytes());
+    let (mut alice, user, notice) = hello_with_notice(&server, Some(short)).await.unwrap();
+    assert_eq!(user, "Alice");
+    let mut notices = usize::from(notice.is_some());
+
+    let mallory = hs256(&claims("user-m", "Mallory", 3600), SECRET.as_bytes());
+    alice.send(&hello("x", token_for("x"), Some(mallory))).await;
+    // Her own fresh token in a hello is no renewal either: only `reauth` renews.
+    let longer = hs256(&claims("user-a", "Alice", 3600), SECRET.as_bytes());
+    alice.send(&hello("x", token_for("x"), Some(longer))).await;
+    let mut refusals = Vec::new();
+    while refusals.len() < 2 {
+        match alice.recv().await {
+            ServerMsg::Error { code, .. } => refusals.push(code),
+            ServerMsg::ReauthNeeded { .. } => notices += 1,
+            other => panic!("expected the two refusals, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        refusals,
+        [ErrorCode::Forbidden, ErrorCode::AlreadyIdentified]
+    );
+    if notices == 0 {
+        assert!(matches!(alice.recv().await, ServerMsg::ReauthNeeded { .. }));
+    }
+    // Still Alice's three seconds: closed when they run out.
+    refused_as_unauthenticated(&mut alice).await;
+}
+
+#[actix_web::test]
+async fn a_second_hello_changes_nothing_single_node() {
+    a_second_hello_changes_nothing(None).await;
+}
+
+#[actix_web::test]
+async fn a_second_hello_changes_nothing_cluster() {
+    let redis = RedisServer::start().await;
+    a_second_hello_changes_nothing(Some(redis.url())).await;
+}
