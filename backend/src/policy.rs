@@ -108,10 +108,15 @@ impl RoomPolicy {
                 || self.moderators.contains_key(key))
     }
 
-    /// The rank of the user with `key` (`admin`: a server admin).
+    /// The rank of the user with `key` (`admin`: a server admin). Someone the room does not
+    /// admit (banned, or uninvited from a private room) ranks as a member whatever they were
+    /// named: a rank is for acting in a room one may be in. (A ban or an uninvite also takes
+    /// the moderator's name off the list; this covers policies stored before that.)
     pub fn rank(&self, key: &str, admin: bool) -> Rank {
         if admin {
             Rank::Admin
+        } else if !self.admits(key) {
+            Rank::Member
         } else if self.owner_key.as_deref() == Some(key) {
             Rank::Owner
         } else if self.moderators.contains_key(key) {
@@ -230,6 +235,8 @@ pub fn decide(
         Act::Invite | Act::Uninvite | Act::SetModerator(_) => Rank::Owner,
         _ => Rank::Moderator,
     };
+    // Someone the room does not admit ranks as a member (see `RoomPolicy::rank`), so a
+    // banned or uninvited moderator is refused here like any member.
     if rank < needs {
         let who = match needs {
             Rank::Owner => "its owner",
@@ -255,7 +262,11 @@ pub fn decide(
                     ModAction::Invited { user }
                 }
                 Act::Uninvite => {
-                    if next.invited.remove(&key).is_none() {
+                    // A moderator of a private room is admitted by that rank alone: an
+                    // uninvite takes it too, or it would keep them in.
+                    let invited = next.invited.remove(&key).is_some();
+                    let moderator = next.private && next.moderators.remove(&key).is_some();
+                    if !invited && !moderator {
                         return Err(Refusal::NoSuchUser(format!(
                             "{user} is not invited to {room}"
                         )));
@@ -272,6 +283,8 @@ pub fn decide(
                 }
                 Act::Kick => ModAction::Kicked { user },
                 Act::Ban => {
+                    // A banned moderator is a moderator no more (`room_policy` says so).
+                    next.moderators.remove(&key);
                     next.banned.insert(key, user.clone());
                     ModAction::Banned { user }
                 }
@@ -911,6 +924,51 @@ mod tests {
         // A room made by join: admins only.
         assert!(decide(&room(), None, &admin, &Act::Ban, Some(&member)).is_ok());
         assert!(decide(&room(), None, &member, &Act::Ban, Some(&olga)).is_err());
+    }
+
+    #[test]
+    fn a_banned_or_uninvited_moderator_moderates_no_more() {
+        let (olga, moderator, member) = (
+            person("olga", false),
+            person("mod", false),
+            person("member", false),
+        );
+        for private in [false, true] {
+            let mut policy = owned(private);
+            policy
+                .moderators
+                .insert("mod".into(), "mod".parse().unwrap());
+            let acts = if private {
+                vec![Act::Ban, Act::Uninvite]
+            } else {
+                vec![Act::Ban]
+            };
+            for act in acts {
+                let after = decide(&room(), Some(&policy), &olga, &act, Some(&moderator))
+                    .unwrap()
+                    .policy;
+                assert!(!after.moderators.contains_key("mod"), "{act:?}");
+                assert!(!after.admits("mod"), "{act:?}");
+                assert_eq!(after.rank("mod", false), Rank::Member);
+                assert!(
+                    decide(&room(), Some(&after), &moderator, &Act::Kick, Some(&member)).is_err()
+                );
+                assert!(!moderates(Some(&after), &moderator));
+            }
+            // A policy stored before bans took the rank: the ban alone is enough.
+            policy.banned.insert("mod".into(), "mod".parse().unwrap());
+            assert_eq!(policy.rank("mod", false), Rank::Member);
+            assert!(
+                decide(
+                    &room(),
+                    Some(&policy),
+                    &moderator,
+                    &Act::Unban,
+                    Some(&member)
+                )
+                .is_err()
+            );
+        }
     }
 
     #[test]

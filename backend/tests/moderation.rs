@@ -794,3 +794,155 @@ async fn cluster_permission_matrix() {
     let redis = RedisServer::start().await;
     permission_matrix(Some(redis)).await;
 }
+
+/// Hole 3 of issue #27: a moderator the owner banned (public room) or uninvited (private
+/// room) loses the rank, `room_policy` says so, and their moderation requests are refused;
+/// the uninvited one is not admitted any more. On the code before the fix, Mona kicked Mike
+/// after her ban, and joined the private room again after her uninvite.
+async fn a_banned_or_uninvited_moderator_moderates_no_more(redis: Option<RedisServer>) {
+    let url = redis.as_ref().map(RedisServer::url);
+    let one = TestServer::spawn(config(url.clone()));
+    let two = url.map(|url| TestServer::spawn(config(Some(url))));
+    let other = two.as_ref().unwrap_or(&one);
+    let mut users = Users { chats: Vec::new() };
+    for (name, server) in [(OWNER, &one), (MODERATOR, other), (MEMBER, other)] {
+        let chat = user(server, name).await;
+        users.chats.push((name, chat));
+    }
+    for (room, private) in [("ban-room", false), ("uninvite-room", true)] {
+        let room = RoomName::try_from(room.to_owned()).unwrap();
+        let create = ClientMsg::CreateRoom {
+            room: room.clone(),
+            private,
+            max_members: None,
+        };
+        users.ask(OWNER, create, "create_room", joined(&room)).await;
+        for name in [MODERATOR, MEMBER] {
+            if private {
+                let invite = ClientMsg::Invite {
+                    room: room.clone(),
+                    user: nick(name),
+                };
+                let expect = announced(&invite);
+                users.ask(OWNER, invite, "invite", expect).await;
+                let in_room = room.clone();
+                let told = Expect::Event(
+                    "invited",
+                    Box::new(
+                        move |e| matches!(e, ServerMsg::Invited { room, .. } if *room == in_room),
+                    ),
+                );
+                answered(users.get(name), name, "being invited", told).await;
+            }
+            let join = ClientMsg::Join {
+                room: room.clone(),
+                since: None,
+                epoch: None,
+            };
+            users.ask(name, join, "join", joined(&room)).await;
+        }
+        let name_her = ClientMsg::SetModerator {
+            room: room.clone(),
+            user: nick(MODERATOR),
+            moderator: true,
+        };
+        let (seen, expect) = (announced(&name_her), announced(&name_her));
+        users.ask(OWNER, name_her, "set_moderator", expect).await;
+        answered(users.get(MODERATOR), MODERATOR, "being named", seen).await;
+
+        // The owner takes her out: a ban, or (private room) an uninvite.
+        let out = if private {
+            ClientMsg::Uninvite {
+                room: room.clone(),
+                user: nick(MODERATOR),
+            }
+        } else {
+            ClientMsg::Ban {
+                room: room.clone(),
+                user: nick(MODERATOR),
+            }
+        };
+        let in_room = room.clone();
+        let policy_without_her = Expect::Event(
+            "room_policy without her",
+            Box::new(move |e| {
+                matches!(e, ServerMsg::RoomPolicy { room, moderators, .. }
+                    if *room == in_room && !moderators.iter().any(|m| m.as_str() == MODERATOR))
+            }),
+        );
+        users.get(OWNER).send(&out).await;
+        answered(
+            users.get(OWNER),
+            OWNER,
+            "taking her out",
+            policy_without_her,
+        )
+        .await;
+        let in_room = room.clone();
+        let removed = Expect::Event(
+            "left",
+            Box::new(move |e| matches!(e, ServerMsg::Left { room } if *room == in_room)),
+        );
+        answered(users.get(MODERATOR), MODERATOR, "being removed", removed).await;
+        // Mike's node has the change once he is told.
+        let in_room = room.clone();
+        let told = Expect::Event(
+            "moderated",
+            Box::new(move |e| matches!(e, ServerMsg::Moderated { room, .. } if *room == in_room)),
+        );
+        answered(users.get(MEMBER), MEMBER, "hearing of it", told).await;
+
+        // She moderates no more, in the room or from outside it.
+        for (request, what) in [
+            (
+                ClientMsg::Kick {
+                    room: room.clone(),
+                    user: nick(MEMBER),
+                },
+                "kick",
+            ),
+            (
+                ClientMsg::Mute {
+                    room: room.clone(),
+                    user: nick(MEMBER),
+                    for_secs: 60,
+                },
+                "mute",
+            ),
+            (
+                ClientMsg::Unban {
+                    room: room.clone(),
+                    user: nick(MODERATOR),
+                },
+                "unban herself",
+            ),
+        ] {
+            let refused = Expect::Error(ErrorCode::Forbidden);
+            users.ask(MODERATOR, request, what, refused).await;
+        }
+        let join = ClientMsg::Join {
+            room: room.clone(),
+            since: None,
+            epoch: None,
+        };
+        let refused = if private {
+            ErrorCode::Forbidden
+        } else {
+            ErrorCode::Banned
+        };
+        users
+            .ask(MODERATOR, join, "join again", Expect::Error(refused))
+            .await;
+    }
+}
+
+#[actix_web::test]
+async fn single_node_a_banned_or_uninvited_moderator_moderates_no_more() {
+    a_banned_or_uninvited_moderator_moderates_no_more(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_a_banned_or_uninvited_moderator_moderates_no_more() {
+    let redis = RedisServer::start().await;
+    a_banned_or_uninvited_moderator_moderates_no_more(Some(redis)).await;
+}
