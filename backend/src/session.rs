@@ -251,7 +251,10 @@ async fn drive<L: Link>(
                         "slow down: at most {} messages per second (burst {})",
                         config.rate_per_sec, config.rate_burst
                     );
-                    let client_id = parsed.ok().and_then(ClientMsg::into_client_id);
+                    let client_id = match parsed {
+                        Ok(request) => request.into_client_id(),
+                        Err(refused) => refused.client_id,
+                    };
                     io.error(ErrorCode::RateLimited, message, client_id).await?;
                     continue;
                 }
@@ -259,7 +262,7 @@ async fn drive<L: Link>(
                 let request = match parsed {
                     Ok(request) => request,
                     Err(refused) => {
-                        io.error(refused.code, refused.message, None).await?;
+                        io.error(refused.code, refused.message, refused.client_id).await?;
                         continue;
                     }
                 };

@@ -380,3 +380,73 @@ async fn cluster_edits_deletes_reactions_and_replies() {
     let redis = RedisServer::start().await;
     edits_deletes_reactions_and_replies(Some(redis)).await;
 }
+
+/// The refusal `chat` gets next: its code and the `client_id` it names.
+async fn refusal(chat: &mut Chat) -> (ErrorCode, Option<String>) {
+    match chat
+        .until("an error", |e| matches!(e, ServerMsg::Error { .. }))
+        .await
+    {
+        ServerMsg::Error {
+            code, client_id, ..
+        } => (code, client_id.map(|id| id.as_str().to_owned())),
+        _ => unreachable!(),
+    }
+}
+
+/// Hole 9 of issue #27: every refusal of a request that carries a `client_id` carries it back,
+/// including refusals at decoding (a reaction whose emoji is not one, an edit with blank text)
+/// and before `hello`; the connection stays usable. On the code before the fix, the bad
+/// reaction's refusal had no `client_id`.
+async fn refusals_carry_the_client_id(redis: Option<RedisServer>) {
+    let server = TestServer::spawn(common::patient_config(redis.as_ref().map(RedisServer::url)));
+    let mut chat = server.chat_socket().await;
+    chat.send_raw(r#"{"type":"say","room":"talk","text":"too soon","client_id":"early-1"}"#)
+        .await;
+    assert_eq!(
+        refusal(&mut chat).await,
+        (ErrorCode::NotIdentified, Some("early-1".into()))
+    );
+    chat.identify("ida", common::token_for("ida"), &[ROOM], None)
+        .await;
+    let said = say(&mut chat, "hello", "s-1", None).await;
+    let id = serde_json::to_string(&id_of(&said)).unwrap();
+    for (frame, client_id) in [
+        (
+            format!(
+                r#"{{"type":"react","room":"talk","id":{id},"emoji":"not an emoji","on":true,"client_id":"r-1"}}"#
+            ),
+            "r-1",
+        ),
+        (
+            format!(r#"{{"type":"edit","room":"talk","id":{id},"text":"   ","client_id":"e-1"}}"#),
+            "e-1",
+        ),
+        (
+            r#"{"type":"say","room":"not a room!","text":"hi","client_id":"s-2"}"#.to_owned(),
+            "s-2",
+        ),
+    ] {
+        chat.send_raw(&frame).await;
+        assert_eq!(
+            refusal(&mut chat).await,
+            (ErrorCode::Invalid, Some(client_id.into())),
+            "{frame}"
+        );
+    }
+    // A frame that is not JSON names nothing, and the connection still works.
+    chat.send_raw("{not json").await;
+    assert_eq!(refusal(&mut chat).await, (ErrorCode::Malformed, None));
+    say(&mut chat, "still here", "s-3", None).await;
+}
+
+#[actix_web::test]
+async fn single_node_refusals_carry_the_client_id() {
+    refusals_carry_the_client_id(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_refusals_carry_the_client_id() {
+    let redis = RedisServer::start().await;
+    refusals_carry_the_client_id(Some(redis)).await;
+}

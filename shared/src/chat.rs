@@ -1180,6 +1180,10 @@ pub struct RequestError {
     pub code: ErrorCode,
     /// What exactly, for a person.
     pub message: String,
+    /// The request's `client_id`, when the frame had a valid one although the request as a
+    /// whole was refused: every refusal names the request it refuses, so the sender can mark
+    /// that one failed.
+    pub client_id: Option<ClientMsgId>,
 }
 
 impl ClientMsg {
@@ -1235,10 +1239,24 @@ const CLIENT_TYPES: [&str; 24] = [
 ];
 
 fn classify(text: &str, err: &serde_json::Error) -> RequestError {
-    let fail = |code, message: String| RequestError { code, message };
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(value) => value,
-        Err(syntax) => return fail(ErrorCode::Malformed, format!("not JSON: {syntax}")),
+        Err(syntax) => {
+            return RequestError {
+                code: ErrorCode::Malformed,
+                message: format!("not JSON: {syntax}"),
+                client_id: None,
+            };
+        }
+    };
+    let client_id = value
+        .get("client_id")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|id| id.parse::<ClientMsgId>().ok());
+    let fail = |code, message: String| RequestError {
+        code,
+        message,
+        client_id: client_id.clone(),
     };
     match value.get("type") {
         None => fail(

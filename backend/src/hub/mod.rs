@@ -451,7 +451,7 @@ impl Hub {
         };
         if state.claiming {
             // Its `hello` is still being answered (the nickname claim); as before a `hello`.
-            let (code, message) = match message {
+            let (code, text) = match message {
                 ClientMsg::Hello { .. } => {
                     (ErrorCode::AlreadyIdentified, "hello is being answered")
                 }
@@ -460,7 +460,7 @@ impl Hub {
                     "wait for welcome before anything else",
                 ),
             };
-            return self.refuse(conn, code, message, None);
+            return self.refuse(conn, code, text, message.into_client_id());
         }
         match (state.user, message) {
             (
@@ -493,11 +493,11 @@ impl Hub {
                     None,
                 );
             }
-            (None, _) => self.refuse(
+            (None, request) => self.refuse(
                 conn,
                 ErrorCode::NotIdentified,
                 "send hello with a nickname first",
-                None,
+                request.into_client_id(),
             ),
             (Some(user), ClientMsg::Join { room, since, epoch }) => {
                 let since = since.map(|seq| (seq, epoch));
