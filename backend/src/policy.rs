@@ -17,7 +17,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet},
-    path::Path,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
@@ -334,8 +334,9 @@ fn failed(err: impl std::fmt::Display) -> PolicyError {
 /// Where policies live.
 #[derive(Clone)]
 pub enum PolicyStore {
-    /// `rooms.sqlite3`.
-    Sqlite(Arc<Mutex<Connection>>),
+    /// `rooms.sqlite3`, and the data directory whose message store says which rooms were
+    /// used (see [`PolicyStore::in_use`]).
+    Sqlite(Arc<Mutex<Connection>>, PathBuf),
     /// The hash `chat:{policy}:rooms`; changes published on `chat:policy`.
     Redis(ConnectionManager),
 }
@@ -378,14 +379,14 @@ impl PolicyStore {
              CREATE TABLE IF NOT EXISTS policies (room TEXT PRIMARY KEY, json TEXT NOT NULL);",
         )
         .map_err(failed)?;
-        Ok(Self::Sqlite(Arc::new(Mutex::new(db))))
+        Ok(Self::Sqlite(Arc::new(Mutex::new(db)), dir.to_owned()))
     }
 
     /// Every room's policy, read at once from the SQLite store (`None` for Redis, which is
     /// read by the worker, perhaps later): a single node starts knowing every policy, so its
     /// first joins are answered in the protocol's usual order.
     pub fn load_now(&self) -> Result<Option<HashMap<RoomName, RoomPolicy>>, PolicyError> {
-        let Self::Sqlite(db) = self else {
+        let Self::Sqlite(db, _) = self else {
             return Ok(None);
         };
         let db = db.lock().unwrap_or_else(PoisonError::into_inner);
@@ -395,7 +396,7 @@ impl PolicyStore {
     /// Every room's policy.
     pub async fn load_all(&self) -> Result<HashMap<RoomName, RoomPolicy>, PolicyError> {
         let rows: Vec<(String, String)> = match self {
-            Self::Sqlite(db) => {
+            Self::Sqlite(db, _) => {
                 let db = Arc::clone(db);
                 tokio::task::spawn_blocking(move || {
                     read_rows(&db.lock().unwrap_or_else(PoisonError::into_inner))
@@ -416,7 +417,7 @@ impl PolicyStore {
     /// The policy of `room` now, read from the store.
     async fn read(&self, room: &RoomName) -> Result<Option<RoomPolicy>, PolicyError> {
         let json: Option<String> = match self {
-            Self::Sqlite(db) => {
+            Self::Sqlite(db, _) => {
                 let db = Arc::clone(db);
                 let room = room.to_string();
                 tokio::task::spawn_blocking(move || {
@@ -444,7 +445,7 @@ impl PolicyStore {
     async fn write(&self, applied: &Applied, expected: u64) -> Result<bool, PolicyError> {
         let json = serde_json::to_string(&applied.policy).map_err(failed)?;
         match self {
-            Self::Sqlite(db) => {
+            Self::Sqlite(db, _) => {
                 let db = Arc::clone(db);
                 let room = applied.room.to_string();
                 tokio::task::spawn_blocking(move || {
@@ -488,8 +489,64 @@ impl PolicyStore {
         }
     }
 
-    /// Creates `room` with `policy` (version 1) unless it has one.
-    pub async fn create(&self, room: &RoomName, policy: RoomPolicy) -> Result<Applied, Refusal> {
+    /// Whether `room` was ever used: it has (or had) messages, or (cluster mode) members on
+    /// any node. The single node's members are the hub's to check; its messages are in the
+    /// message store's file beside this one, read here through a read-only connection of
+    /// its own (rooms are created rarely; the store's thread is not asked).
+    pub async fn in_use(&self, room: &RoomName) -> Result<bool, PolicyError> {
+        match self {
+            Self::Sqlite(_, dir) => {
+                let path = dir.join(crate::store::DB_FILE);
+                let room = room.to_string();
+                tokio::task::spawn_blocking(move || -> rusqlite::Result<bool> {
+                    if !path.exists() {
+                        return Ok(false);
+                    }
+                    let db = Connection::open_with_flags(
+                        &path,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    db.query_row(
+                        "SELECT EXISTS (SELECT 1 FROM rooms WHERE name = ?1)
+                             OR EXISTS (SELECT 1 FROM messages WHERE room = ?1)",
+                        [room],
+                        |row| row.get(0),
+                    )
+                })
+                .await
+                .map_err(failed)?
+                .map_err(failed)
+            }
+            Self::Redis(redis) => {
+                let (meta, members): (bool, u64) = redis::pipe()
+                    .exists(crate::cluster::room_meta_key(room))
+                    .hlen(crate::cluster::room_members_key(room))
+                    .query_async(&mut redis.clone())
+                    .await
+                    .map_err(failed)?;
+                Ok(meta || members > 0)
+            }
+        }
+    }
+
+    /// Creates `room` with `policy` (version 1) unless it has one, or unless it is in use and
+    /// `claim_used` is false (see [`Request::Create`]).
+    ///
+    /// The use check and the write are two steps (their keys live in different Redis hash
+    /// slots): a first member arriving between them is then inside a room that has just
+    /// become owned, as if they had joined a moment after its creation.
+    pub async fn create(
+        &self,
+        room: &RoomName,
+        policy: RoomPolicy,
+        claim_used: bool,
+    ) -> Result<Applied, Refusal> {
+        if !claim_used && self.in_use(room).await? {
+            return Err(Refusal::Exists(format!(
+                "{room} is in use already (it has messages or members); choose another name"
+            )));
+        }
         let applied = Applied {
             room: room.clone(),
             policy,
@@ -532,7 +589,7 @@ impl PolicyStore {
     /// single node: `None`, the hub knows its users).
     pub async fn nick_owner(&self, nick: &Nick) -> Result<Option<String>, PolicyError> {
         match self {
-            Self::Sqlite(_) => Ok(None),
+            Self::Sqlite(..) => Ok(None),
             Self::Redis(redis) => redis
                 .clone()
                 .hget(format!("chat:{{p}}:nick:{}", nick.key()), "owner")
@@ -601,6 +658,9 @@ pub enum Request<C> {
         room: RoomName,
         /// Its policy.
         policy: RoomPolicy,
+        /// Whether a room already in use (messages, or members anywhere) may be claimed:
+        /// by a server admin only. Anyone else may only create a room nobody used.
+        claim_used: bool,
     },
     /// Moderate a room.
     Act {
@@ -706,9 +766,14 @@ async fn run<C>(
     request: Request<C>,
 ) -> PolicyEvent<C> {
     match request {
-        Request::Create { ctx, room, policy } => PolicyEvent::Done {
+        Request::Create {
             ctx,
-            result: store.create(&room, policy).await,
+            room,
+            policy,
+            claim_used,
+        } => PolicyEvent::Done {
+            ctx,
+            result: store.create(&room, policy, claim_used).await,
         },
         Request::Act {
             ctx,
@@ -1000,9 +1065,9 @@ mod tests {
     async fn sqlite_store_creates_once_and_acts_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let store = PolicyStore::open(dir.path(), None).unwrap();
-        assert!(store.create(&room(), owned(true)).await.is_ok());
+        assert!(store.create(&room(), owned(true), false).await.is_ok());
         assert!(matches!(
-            store.create(&room(), owned(false)).await,
+            store.create(&room(), owned(false), false).await,
             Err(Refusal::Exists(_))
         ));
         let olga = person("olga", false);

@@ -946,3 +946,92 @@ async fn cluster_a_banned_or_uninvited_moderator_moderates_no_more() {
     let redis = RedisServer::start().await;
     a_banned_or_uninvited_moderator_moderates_no_more(Some(redis)).await;
 }
+
+/// Hole 4 of issue #27: a passer-by cannot take a room others use private. A room with
+/// messages (nobody in it at the moment), a room with members (on another node, in a
+/// cluster) and the lobby (empty) are refused to `create_room` with `room_exists`; a fresh
+/// name is not; a server admin may take over a room made by `join`. On the code before the
+/// fix, Mike claimed the room that had only messages, and (on another node) the one with
+/// members, and the empty lobby.
+async fn a_room_in_use_is_nobodys_to_claim(redis: Option<RedisServer>) {
+    let url = redis.as_ref().map(RedisServer::url);
+    let one = TestServer::spawn(config(url.clone()));
+    let two = url.map(|url| TestServer::spawn(config(Some(url))));
+    let other = two.as_ref().unwrap_or(&one);
+    let mut users = Users { chats: Vec::new() };
+    for (name, server) in [(OWNER, &one), (ADMIN, &one), (MEMBER, other)] {
+        let chat = user(server, name).await;
+        users.chats.push((name, chat));
+    }
+    let room = |name: &str| RoomName::try_from(name.to_owned()).unwrap();
+    let join = |name: &str| ClientMsg::Join {
+        room: room(name),
+        since: None,
+        epoch: None,
+    };
+    let leave = |name: &str| ClientMsg::Leave { room: room(name) };
+    let left = |name: &str| {
+        let name = room(name);
+        Expect::Event(
+            "left",
+            Box::new(move |e| matches!(e, ServerMsg::Left { room } if *room == name)),
+        )
+    };
+    let create = |name: &str| ClientMsg::CreateRoom {
+        room: room(name),
+        private: true,
+        max_members: None,
+    };
+    // Olga talks in "used-room" and leaves: messages, nobody in it.
+    users
+        .ask(OWNER, join("used-room"), "join", joined(&room("used-room")))
+        .await;
+    say_and_wait(users.get(OWNER), &room("used-room"), "u-1").await;
+    users
+        .ask(OWNER, leave("used-room"), "leave", left("used-room"))
+        .await;
+    // Olga stays in "busy-room" (on the other node, in a cluster), without a word.
+    users
+        .ask(OWNER, join("busy-room"), "join", joined(&room("busy-room")))
+        .await;
+    // Nobody in the lobby any more.
+    for name in [OWNER, ADMIN, MEMBER] {
+        users
+            .ask(name, leave("lobby"), "leave the lobby", left("lobby"))
+            .await;
+    }
+    for taken in ["used-room", "busy-room", "lobby"] {
+        let refused = Expect::Error(ErrorCode::RoomExists);
+        users
+            .ask(MEMBER, create(taken), "create_room", refused)
+            .await;
+    }
+    users
+        .ask(
+            MEMBER,
+            create("fresh-room"),
+            "create_room",
+            joined(&room("fresh-room")),
+        )
+        .await;
+    // A server admin may take a room made by join over (and so becomes its owner).
+    users
+        .ask(
+            ADMIN,
+            create("used-room"),
+            "create_room",
+            joined(&room("used-room")),
+        )
+        .await;
+}
+
+#[actix_web::test]
+async fn single_node_a_room_in_use_is_nobodys_to_claim() {
+    a_room_in_use_is_nobodys_to_claim(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_a_room_in_use_is_nobodys_to_claim() {
+    let redis = RedisServer::start().await;
+    a_room_in_use_is_nobodys_to_claim(Some(redis)).await;
+}

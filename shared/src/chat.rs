@@ -1158,7 +1158,8 @@ pub enum ErrorCode {
     /// Not allowed to you (e.g. a rename where nicknames are accounts', joining a private
     /// room you were not invited to, inviting into a room you do not own).
     Forbidden,
-    /// `create_room` for a room that has an owner or members already.
+    /// `create_room` for a room that has an owner, or was used already (messages, or members
+    /// on any node), or the lobby: only a server admin may take over a room made by `join`.
     RoomExists,
     /// `join` of a room at its member cap.
     RoomFull,

@@ -65,6 +65,17 @@ fn room_meta(room: &RoomName) -> String {
     format!("chat:{{r:{room}}}:meta")
 }
 
+/// The key of a room's meta hash (seq, epoch): there once the room was used.
+pub(crate) fn room_meta_key(room: &RoomName) -> String {
+    room_meta(room)
+}
+
+/// The key of a room's members in the shared presence (a hash, user -> entry; presence.lua's
+/// `members(room)`).
+pub(crate) fn room_members_key(room: &RoomName) -> String {
+    format!("{PRESENCE}:members:{room}")
+}
+
 fn room_log(room: &RoomName) -> String {
     format!("chat:{{r:{room}}}:log")
 }

@@ -33,17 +33,29 @@ impl Hub {
             let message = "room permissions are still loading; try again shortly";
             return self.refuse(conn, ErrorCode::StoreFailed, message, None);
         }
-        if self.policies.contains_key(&room) || self.rooms.conns(&room).next().is_some() {
+        let Some(profile) = self.users.get(&user) else {
+            return;
+        };
+        // Who may claim a room: anyone, a name nobody used; a server admin, also a room made
+        // by `join` that people use (the lobby among them). Nobody, a room with an owner.
+        // Members here are checked at once; messages, and members on other nodes, by the
+        // policy worker before it writes (`PolicyStore::create`).
+        let admin = self.admins.contains(&profile.key);
+        if self.policies.contains_key(&room) {
             let message = format!("{room} exists already; choose another name");
+            return self.refuse(conn, ErrorCode::RoomExists, &message, None);
+        }
+        if !admin && (room == RoomName::default_room() || self.rooms.conns(&room).next().is_some())
+        {
+            let message = format!(
+                "{room} is in use already; choose another name (only a server admin may take it over)"
+            );
             return self.refuse(conn, ErrorCode::RoomExists, &message, None);
         }
         if max_members == Some(0) {
             let message = "max_members must be at least 1";
             return self.refuse(conn, ErrorCode::Invalid, message, None);
         }
-        let Some(profile) = self.users.get(&user) else {
-            return;
-        };
         let policy = RoomPolicy {
             owner_key: Some(profile.key.clone()),
             owner: Some(profile.nick.clone()),
@@ -57,7 +69,12 @@ impl Hub {
             user,
             room: room.clone(),
         };
-        self.ask_policy(Request::Create { ctx, room, policy });
+        self.ask_policy(Request::Create {
+            ctx,
+            room,
+            policy,
+            claim_used: admin,
+        });
     }
 
     /// A moderation request (`target`: the user named, none for a deletion). The hub names
