@@ -94,6 +94,21 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE messages ADD COLUMN image TEXT;
 ",
+    // A deletion forgets the words (issue #27): replies' quotes are found by the id they
+    // quote, and what was deleted before this version is forgotten now, as `forget` does.
+    "
+    CREATE INDEX messages_quoted ON messages (json_extract(reply, '$.id')) WHERE reply IS NOT NULL;
+    CREATE TEMP TABLE gone AS
+        SELECT DISTINCT target AS id FROM messages
+        WHERE target IS NOT NULL AND json_extract(change, '$.kind') = 'deleted';
+    UPDATE messages SET text = 'message deleted', image = NULL, reply = NULL
+        WHERE target IS NULL AND room IS NOT NULL AND id IN (SELECT id FROM gone);
+    UPDATE messages SET change = '{\"kind\":\"deleted\"}'
+        WHERE target IN (SELECT id FROM gone) AND json_extract(change, '$.kind') = 'edited';
+    UPDATE messages SET reply = json_set(json_remove(reply, '$.text'), '$.deleted', json('true'))
+        WHERE reply IS NOT NULL AND json_extract(reply, '$.id') IN (SELECT id FROM gone);
+    DROP TABLE gone;
+",
 ];
 
 /// How the store behaves; [`crate::Config`] fills it from flags.
@@ -1016,6 +1031,14 @@ fn insert(
                     change: change.clone(),
                 }),
             };
+            if let Body::Change {
+                target,
+                change: Change::Deleted,
+                ..
+            } = body
+            {
+                forget(tx, room, *target)?;
+            }
             Ok(Stored::Room {
                 room: room.clone(),
                 entry,
@@ -1050,6 +1073,31 @@ fn insert(
             }))
         }
     }
+}
+
+/// A deletion's promise kept on disk: the words of message `target` of `room` are
+/// overwritten (its text by the placeholder every reader shows, its image reference and quote
+/// dropped), its earlier edits become entries that say it was deleted (a catch-up still
+/// lists them, without their text), and replies quoting it keep who and where, not what.
+/// In the deletion's own transaction, so no reader sees a deleted message's words after it.
+fn forget(tx: &Transaction<'_>, room: &RoomName, target: MessageId) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE messages SET text = ?3, image = NULL, reply = NULL
+         WHERE id = ?1 AND room = ?2 AND target IS NULL",
+    )?
+    .execute(params![target.0, room.as_str(), RoomMessage::DELETED_TEXT])?;
+    tx.prepare_cached(
+        "UPDATE messages SET change = ?3
+         WHERE target = ?1 AND room = ?2 AND json_extract(change, '$.kind') = 'edited'",
+    )?
+    .execute(params![target.0, room.as_str(), to_json(&Change::Deleted)?])?;
+    tx.prepare_cached(
+        "UPDATE messages
+         SET reply = json_set(json_remove(reply, '$.text'), '$.deleted', json('true'))
+         WHERE json_extract(reply, '$.id') = ?1 AND reply IS NOT NULL AND room = ?2",
+    )?
+    .execute(params![target.0, room.as_str()])?;
+    Ok(())
 }
 
 fn to_json(value: &impl serde::Serialize) -> rusqlite::Result<String> {

@@ -450,3 +450,108 @@ async fn cluster_refusals_carry_the_client_id() {
     let redis = RedisServer::start().await;
     refusals_carry_the_client_id(Some(redis)).await;
 }
+
+/// Every frame `chat` receives until it has been quiet for a moment, as JSON text.
+async fn frames_until_quiet(chat: &mut Chat) -> Vec<String> {
+    let mut frames = Vec::new();
+    while let Ok(event) =
+        tokio::time::timeout(std::time::Duration::from_millis(300), chat.recv_any()).await
+    {
+        frames.push(shared::encode(&event).unwrap());
+    }
+    frames
+}
+
+/// Hole 2 of issue #27: a deleted message's words are never sent again, nor kept. Ida's
+/// message is quoted by Bo's reply, then edited, then deleted: a catch-up from before the edit
+/// lists the edit without its text and the reply's quote as deleted, a fresh history page
+/// has none of the words, and the store no longer holds them (SQLite: no row; Redis: not in
+/// the changes a reader folds). On the code before the fix, the catch-up carried the edit's
+/// text and the quote's words.
+async fn a_deleted_message_is_forgotten(redis: Option<RedisServer>) {
+    const WORDS: &str = "the launch code is 0000";
+    const EDITED: &str = "the launch code is 1234";
+    let url = redis.as_ref().map(RedisServer::url);
+    let here = TestServer::spawn(common::patient_config(url.clone()));
+    let there = url.map(|url| TestServer::spawn(common::patient_config(Some(url))));
+    let there = there.as_ref().unwrap_or(&here);
+    let mut ida = here.chat_as("ida", &[ROOM]).await;
+    let mut bo = there.chat_as("bo", &[ROOM]).await;
+    let original = id_of(&say(&mut ida, WORDS, "i-1", None).await);
+    let reply = say(&mut bo, "noted", "b-1", Some(original)).await;
+    let ServerMsg::Said {
+        reply_to: Some(quote),
+        seq: reply_seq,
+        ..
+    } = &reply
+    else {
+        panic!("not a reply: {reply:?}");
+    };
+    assert_eq!(quote.text, WORDS);
+    let epoch = epoch_of(&mut bo).await;
+    change_seen_by_both(&mut ida, &mut bo, edit(original, EDITED, "i-2")).await;
+    change_seen_by_both(&mut ida, &mut bo, delete(original, "i-3")).await;
+
+    // Bo, away since his reply, catches up: the edit is listed, as the deletion it came to.
+    let (mut back, history) = reconnect(there, "bo2", *reply_seq - 1, epoch).await;
+    let json = shared::encode(&history).unwrap();
+    assert!(!json.contains("launch code"), "{json}");
+    let ServerMsg::History {
+        messages, changes, ..
+    } = &history
+    else {
+        unreachable!()
+    };
+    let quoted = messages
+        .iter()
+        .find_map(|m| m.reply_to.as_ref())
+        .expect("the reply, caught up");
+    assert!(quoted.deleted && quoted.text.is_empty(), "{quoted:?}");
+    assert!(
+        changes.iter().all(|c| c.change == Change::Deleted),
+        "{changes:?}"
+    );
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    // A fresh page, and everything else on the way, has none of the words.
+    back.send(&ClientMsg::LoadOlder {
+        room: room(),
+        before: u64::MAX,
+    })
+    .await;
+    for frame in frames_until_quiet(&mut back).await {
+        assert!(!frame.contains("launch code"), "{frame}");
+    }
+    // Nor does the store.
+    match &redis {
+        None => {
+            let db = rusqlite::Connection::open(here.data_dir().join("chat.sqlite3")).unwrap();
+            let kept: u32 = db
+                .query_row(
+                    "SELECT count(*) FROM messages WHERE text LIKE '%launch code%'
+                     OR change LIKE '%launch code%' OR reply LIKE '%launch code%'",
+                    [],
+                    |row| row.get(0),
+                )
+                .unwrap();
+            assert_eq!(kept, 0, "the store still holds the deleted words");
+        }
+        Some(redis) => {
+            let changes = redis.cmd(&["HGETALL", &format!("chat:{{r:{ROOM}}}:changes")]);
+            assert!(
+                !format!("{changes:?}").contains("launch code"),
+                "{changes:?}"
+            );
+        }
+    }
+}
+
+#[actix_web::test]
+async fn single_node_a_deleted_message_is_forgotten() {
+    a_deleted_message_is_forgotten(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_a_deleted_message_is_forgotten() {
+    let redis = RedisServer::start().await;
+    a_deleted_message_is_forgotten(Some(redis)).await;
+}

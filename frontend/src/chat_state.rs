@@ -789,6 +789,7 @@ impl ChatState {
             seq: line.seq.unwrap_or(0),
             from: line.from.clone(),
             text: Quote::excerpt(&line.text),
+            deleted: false,
         });
     }
 
@@ -1164,6 +1165,14 @@ impl RoomView {
         self.last_seq = self.last_seq.max(Some(change.seq));
         if let Some(line) = self.lines.iter_mut().find(|l| l.id == Some(change.target)) {
             line.apply(&change.from, &change.change);
+        }
+        if change.change == Change::Deleted {
+            // Its words leave the replies that quoted it too, as the server's pages have them.
+            for line in &mut self.lines {
+                if let Some(quote) = line.reply_to.take_if(|q| q.id == change.target) {
+                    line.reply_to = Some(quote.forgotten());
+                }
+            }
         }
     }
 

@@ -678,8 +678,12 @@ pub struct Quote {
     pub seq: u64,
     /// Its sender.
     pub from: Nick,
-    /// Its text, cut to [`Quote::MAX_CHARS`] characters.
+    /// Its text, cut to [`Quote::MAX_CHARS`] characters; empty once the message was deleted.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub text: String,
+    /// The message was deleted: its words are not quoted any more, anywhere.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 impl Quote {
@@ -693,6 +697,17 @@ impl Quote {
             seq: message.seq,
             from: message.from.clone(),
             text: Self::excerpt(message.text.as_str()),
+            deleted: false,
+        }
+    }
+
+    /// This quote once its message was deleted: who and where, without a word of it.
+    #[must_use]
+    pub fn forgotten(self) -> Self {
+        Self {
+            text: String::new(),
+            deleted: true,
+            ..self
         }
     }
 
@@ -1362,6 +1377,7 @@ mod tests {
                 seq: 1,
                 from: "b".parse().unwrap(),
                 text: "q".into(),
+                deleted: false,
             }),
             ..RoomMessage::new(
                 MessageId(1),

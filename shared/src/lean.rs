@@ -284,7 +284,8 @@ impl Lean for Quote {
             id: field(o, "id")?,
             seq: field(o, "seq")?,
             from: field(o, "from")?,
-            text: field(o, "text")?,
+            text: or_default(o, "text")?,
+            deleted: or_default(o, "deleted")?,
         })
     }
 }

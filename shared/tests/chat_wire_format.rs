@@ -354,6 +354,7 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                     seq: 41,
                     from: "Alice".parse().unwrap(),
                     text: "안녕하세요 hello".into(),
+                    deleted: false,
                 }),
                 image: None,
             },

@@ -4,8 +4,10 @@
 -- ARGV[2] 'since' (every entry after seq ARGV[3], oldest first), 'before' (messages before
 -- seq ARGV[3], newest first), 'latest' (messages, newest first) or 'at' (message ARGV[3])
 -- ARGV[4] how many
--- Returns {epoch, last seq, oldest seq still kept (0: none), then per entry: its JSON and its
--- message's changes (one JSON per line; '' for none, or for a change)}.
+-- Returns {epoch, last seq, oldest seq still kept (0: none), then per entry: its JSON, its
+-- message's changes (one JSON per line; '' for none, or for a change), and '1' when the
+-- entry holds words of a message deleted since (a reply's quote of it, an edit of it; the
+-- reader forgets them) or ''}.
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
@@ -14,10 +16,27 @@ local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
 if #first > 0 then
   out[3] = string.match(first[1][1], '^(%d+)')
 end
+-- Whether message ID was deleted: a deletion replaces the message's changes with itself.
+-- (The pattern cannot match inside a text: JSON escapes the quotes there.)
+local function deleted(id)
+  local changes = redis.call('HGET', KEYS[3], id)
+  return changes ~= false and string.find(changes, '"kind":"deleted"', 1, true) ~= nil
+end
 local function add(entry)
-  out[#out + 1] = entry[2][2]
+  local json = entry[2][2]
+  out[#out + 1] = json
+  local quoted
   if entry[2][1] == 'm' then
     out[#out + 1] = redis.call('HGET', KEYS[3], string.match(entry[1], '^(%d+)')) or ''
+    quoted = string.match(json, '"reply_to":{"id":(%d+),')
+  else
+    out[#out + 1] = ''
+    if string.find(json, '"kind":"edited"', 1, true) then
+      quoted = string.match(json, ',"target":(%d+),')
+    end
+  end
+  if quoted and deleted(quoted) then
+    out[#out + 1] = '1'
   else
     out[#out + 1] = ''
   end

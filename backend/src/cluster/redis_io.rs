@@ -835,8 +835,15 @@ impl Io {
             anyhow::bail!("a short answer from the read script");
         };
         let mut entries = Vec::new();
-        while let (Some(json), Some(changes)) = (reply.next(), reply.next()) {
-            entries.push(current(&json, &changes).map_err(anyhow::Error::msg)?);
+        while let (Some(json), Some(changes), Some(forgotten)) =
+            (reply.next(), reply.next(), reply.next())
+        {
+            let entry = current(&json, &changes).map_err(anyhow::Error::msg)?;
+            entries.push(if forgotten.is_empty() {
+                entry
+            } else {
+                forgotten_words(entry)
+            });
         }
         if kind == "before" || kind == "latest" {
             entries.reverse(); // newest first from XREVRANGE
@@ -1009,6 +1016,22 @@ struct RoomPage {
 }
 
 /// An entry read with its message's changes (one JSON per line): a message as it is now.
+/// `entry` without the words of the message it quotes or edits, which was deleted since: a
+/// reply keeps who and where it quoted, an edit is listed as what it came to (a deletion).
+/// The stream's entries cannot be rewritten in place; readers never get those words again.
+fn forgotten_words(entry: RoomEntry) -> RoomEntry {
+    match entry {
+        RoomEntry::Message(mut message) => {
+            message.reply_to = message.reply_to.map(shared::Quote::forgotten);
+            RoomEntry::Message(message)
+        }
+        RoomEntry::Change(change) => RoomEntry::Change(RoomChange {
+            change: shared::Change::Deleted,
+            ..change
+        }),
+    }
+}
+
 fn current(json: &str, changes: &str) -> Result<RoomEntry, String> {
     let mut entry = parse_entry(json)?;
     if let RoomEntry::Message(message) = &mut entry {

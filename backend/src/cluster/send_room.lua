@@ -50,15 +50,17 @@ else
 end
 if ARGV[7] == 'message' then
   redis.call('HSET', KEYS[4], seq, ARGV[6])
+elseif ARGV[7] == 'delete' then
+  -- The deletion replaces the message's earlier changes: its edits' words (and its
+  -- reactions) leave the hash, and a reader folds the deletion alone.
+  redis.call('HSET', KEYS[5], target, entry)
+  redis.call('HDEL', KEYS[4], target)
 else
   local before = redis.call('HGET', KEYS[5], target)
   if before then
     redis.call('HSET', KEYS[5], target, before .. '\n' .. entry)
   else
     redis.call('HSET', KEYS[5], target, entry)
-  end
-  if ARGV[7] == 'delete' then
-    redis.call('HDEL', KEYS[4], target)
   end
 end
 redis.call('PUBLISH', ARGV[3], epoch .. ' ' .. entry)

@@ -183,11 +183,16 @@ fn line_view(
     };
     let quote = line.reply_to.clone().map(|quote| {
         let target = quote.id;
+        let text = if quote.deleted {
+            w.deleted.to_owned()
+        } else {
+            quote.text
+        };
         view! {
             <button class="quote" data-testid="quote" title=w.quote_title
                 on:click=move |ev| seek(ctx, target, &ev)>
                 <span class="quote-from">{quote.from.to_string()}</span>
-                <span class="quote-text">{quote.text}</span>
+                <span class="quote-text">{text}</span>
             </button>
         }
     });
