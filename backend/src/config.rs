@@ -456,6 +456,8 @@ impl Config {
             rate_per_sec: self.rate_per_sec,
             rate_burst: self.rate_burst,
             typing_timeout_ms: u32::try_from(self.typing_timeout.as_millis()).unwrap_or(u32::MAX),
+            max_reactions: shared::Reaction::MAX_PER_MESSAGE,
+            max_reactions_per_user: shared::Reaction::MAX_PER_USER,
         }
     }
 

@@ -29,8 +29,8 @@ use std::{
 use prometheus::{Histogram, IntCounter};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use shared::{
-    Change, ClientMsgId, DirectMessage, Epoch, ErrorCode, HistoryMode, MessageId, Nick, Quote,
-    RoomChange, RoomEntry, RoomMessage, RoomName, Text,
+    Change, ClientMsgId, DirectMessage, Emoji, Epoch, ErrorCode, HistoryMode, MessageId, Nick,
+    Quote, Reaction, RoomChange, RoomEntry, RoomMessage, RoomName, Text,
 };
 use tokio::sync::mpsc;
 
@@ -109,7 +109,40 @@ const MIGRATIONS: &[&str] = &[
         WHERE reply IS NOT NULL AND json_extract(reply, '$.id') IN (SELECT id FROM gone);
     DROP TABLE gone;
 ",
+    // Each message's current state, kept up to date by every change (`apply_change`), so
+    // that neither a change nor a read replays the changes before it (issue #27): the text
+    // after the last edit, whether it was deleted, and its reactions (with how many users
+    // each emoji has, for the caps). A message retention removes takes its state along.
+    // What changed before this version is replayed once (`fill_state`).
+    "
+    ALTER TABLE messages ADD COLUMN edited_text TEXT;
+    ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE reactions (
+        message INTEGER NOT NULL,
+        emoji TEXT NOT NULL,
+        user TEXT NOT NULL,
+        nick TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (message, emoji, user)
+    ) WITHOUT ROWID;
+    CREATE INDEX reactions_user ON reactions (message, user);
+    CREATE TABLE reaction_kinds (
+        message INTEGER NOT NULL,
+        emoji TEXT NOT NULL,
+        users INTEGER NOT NULL,
+        PRIMARY KEY (message, emoji)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER message_state_gone AFTER DELETE ON messages WHEN old.target IS NULL
+    BEGIN
+        DELETE FROM reactions WHERE message = old.id;
+        DELETE FROM reaction_kinds WHERE message = old.id;
+    END;
+",
 ];
+
+/// The migration (its number, counted from 1: the state tables) after which [`fill_state`]
+/// replays the changes stored before it.
+const STATE_MIGRATION: usize = 7;
 
 /// How the store behaves; [`crate::Config`] fills it from flags.
 #[derive(Debug, Clone)]
@@ -669,6 +702,9 @@ fn migrate(db: &mut Connection) -> anyhow::Result<()> {
     for (done, migration) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = db.transaction()?;
         tx.execute_batch(migration)?;
+        if done + 1 == STATE_MIGRATION {
+            fill_state(&tx)?;
+        }
         tx.execute_batch(&format!("PRAGMA user_version = {}", done + 1))?;
         tx.commit()?;
         tracing::info!(version = done + 1, "message store migrated");
@@ -910,12 +946,24 @@ fn check(
         .optional()?;
     let found = match found {
         Some((mut original, author)) => {
-            fold(tx, &mut original)?;
+            fold_text(tx, &mut original)?;
             Some((original, author))
         }
         None => None,
     };
-    Ok(refer(room, id, authority, &message.sender, found))
+    let quote = match refer(room, id, authority, &message.sender, found) {
+        Ok(quote) => quote,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    if let Body::Change {
+        change: Change::Reacted { emoji, on: true },
+        ..
+    } = &message.body
+        && let Err(refusal) = within_reaction_caps(tx, id, emoji, &message.sender)?
+    {
+        return Ok(Err(refusal));
+    }
+    Ok(Ok(quote))
 }
 
 /// The message an entry refers to (a change's target, a reply's original), and who may.
@@ -1031,13 +1079,8 @@ fn insert(
                     change: change.clone(),
                 }),
             };
-            if let Body::Change {
-                target,
-                change: Change::Deleted,
-                ..
-            } = body
-            {
-                forget(tx, room, *target)?;
+            if let Body::Change { target, change, .. } = body {
+                apply_change(tx, room, *target, sender, from, seq, change)?;
             }
             Ok(Stored::Room {
                 room: room.clone(),
@@ -1073,6 +1116,149 @@ fn insert(
             }))
         }
     }
+}
+
+/// Brings message `target`'s state up to date with one change (by `sender`, nickname `from`,
+/// at `seq`): O(1) whatever came before. Caps are checked before ([`check`]); the replay of
+/// old changes ([`fill_state`]) applies them as they were accepted.
+fn apply_change(
+    tx: &Transaction<'_>,
+    room: &RoomName,
+    target: MessageId,
+    sender: &str,
+    from: &Nick,
+    seq: u64,
+    change: &Change,
+) -> rusqlite::Result<()> {
+    match change {
+        Change::Edited { text } => {
+            tx.prepare_cached(
+                "UPDATE messages SET edited_text = ?2 WHERE id = ?1 AND deleted = 0",
+            )?
+            .execute(params![target.0, text.as_str()])?;
+        }
+        Change::Deleted => {
+            forget(tx, room, target)?;
+            tx.prepare_cached("UPDATE messages SET deleted = 1, edited_text = NULL WHERE id = ?1")?
+                .execute([target.0])?;
+            tx.prepare_cached("DELETE FROM reactions WHERE message = ?1")?
+                .execute([target.0])?;
+            tx.prepare_cached("DELETE FROM reaction_kinds WHERE message = ?1")?
+                .execute([target.0])?;
+        }
+        Change::Reacted { emoji, on: true } => {
+            let added = tx
+                .prepare_cached(
+                    "INSERT INTO reactions (message, emoji, user, nick, seq)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![
+                    target.0,
+                    emoji.as_str(),
+                    sender,
+                    from.as_str(),
+                    seq
+                ])?;
+            if added > 0 {
+                tx.prepare_cached(
+                    "INSERT INTO reaction_kinds (message, emoji, users) VALUES (?1, ?2, 1)
+                     ON CONFLICT (message, emoji) DO UPDATE SET users = users + 1",
+                )?
+                .execute(params![target.0, emoji.as_str()])?;
+            }
+        }
+        Change::Reacted { emoji, on: false } => {
+            let removed = tx
+                .prepare_cached(
+                    "DELETE FROM reactions WHERE message = ?1 AND emoji = ?2 AND user = ?3",
+                )?
+                .execute(params![target.0, emoji.as_str(), sender])?;
+            if removed > 0 {
+                tx.prepare_cached(
+                    "UPDATE reaction_kinds SET users = users - 1 WHERE message = ?1 AND emoji = ?2",
+                )?
+                .execute(params![target.0, emoji.as_str()])?;
+                tx.prepare_cached(
+                    "DELETE FROM reaction_kinds WHERE message = ?1 AND emoji = ?2 AND users <= 0",
+                )?
+                .execute(params![target.0, emoji.as_str()])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Replays every stored change once, in order, into the state tables (the migration to
+/// [`STATE_MIGRATION`]). Changes were accepted under the rules of their day: no caps here.
+fn fill_state(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let mut changes = tx.prepare(
+        "SELECT room, target, sender, sender_nick, seq, change FROM messages
+         WHERE target IS NOT NULL ORDER BY id",
+    )?;
+    let mut rows = changes.query([])?;
+    while let Some(row) = rows.next()? {
+        let room: RoomName = parse(row, 0, row.get(0)?)?;
+        let from: Nick = parse(row, 3, row.get(3)?)?;
+        let change: Change = parse_json(5, &row.get::<_, String>(5)?)?;
+        let sender: String = row.get(2)?;
+        apply_change(
+            tx,
+            &room,
+            MessageId(row.get(1)?),
+            &sender,
+            &from,
+            row.get(4)?,
+            &change,
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether a reaction may be added: `Ok` for one the sender already has (idempotent) or one
+/// within [`Reaction::MAX_PER_MESSAGE`] and [`Reaction::MAX_PER_USER`]. Reads at most the
+/// message's distinct emoji and the sender's own reactions (both capped), never its history.
+fn within_reaction_caps(
+    tx: &Transaction<'_>,
+    target: MessageId,
+    emoji: &Emoji,
+    sender: &str,
+) -> rusqlite::Result<Result<(), Refusal>> {
+    let (has, mine, known, kinds): (bool, u32, bool, u32) = tx
+        .prepare_cached(
+            "SELECT
+                 EXISTS (SELECT 1 FROM reactions WHERE message = ?1 AND emoji = ?2 AND user = ?3),
+                 (SELECT count(*) FROM reactions WHERE message = ?1 AND user = ?3),
+                 EXISTS (SELECT 1 FROM reaction_kinds WHERE message = ?1 AND emoji = ?2),
+                 (SELECT count(*) FROM reaction_kinds WHERE message = ?1)",
+        )?
+        .query_row(params![target.0, emoji.as_str(), sender], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?;
+    Ok(reaction_caps(has, mine, known, kinds))
+}
+
+/// The caps on reactions, for both engines: whether a user who has (`has`) or has not this
+/// emoji on the message, with `mine` reactions of their own there, may add it to a message
+/// whose `kinds` distinct emoji include it (`known`) or not.
+pub fn reaction_caps(has: bool, mine: u32, known: bool, kinds: u32) -> Result<(), Refusal> {
+    if has {
+        return Ok(());
+    }
+    if mine >= Reaction::MAX_PER_USER {
+        let reason = format!(
+            "you have {} reactions on this message already; take one back first",
+            Reaction::MAX_PER_USER
+        );
+        return Err((ErrorCode::TooManyReactions, reason));
+    }
+    if !known && kinds >= Reaction::MAX_PER_MESSAGE {
+        let reason = format!(
+            "this message has {} different reactions already; add to one of them",
+            Reaction::MAX_PER_MESSAGE
+        );
+        return Err((ErrorCode::TooManyReactions, reason));
+    }
+    Ok(())
 }
 
 /// A deletion's promise kept on disk: the words of message `target` of `room` are
@@ -1216,16 +1402,54 @@ fn room_message(row: &Row<'_>) -> rusqlite::Result<RoomMessage> {
     }
 }
 
-/// Brings `message` to its current state: every change of it, in order.
+/// Brings `message` to its current state, from the state its changes keep
+/// ([`apply_change`]): its text and whether it was deleted ([`fold_text`]), and its reactions,
+/// each emoji in the order it first came, its users in the order they reacted.
 fn fold(tx: &Transaction<'_>, message: &mut RoomMessage) -> rusqlite::Result<()> {
-    let mut query = tx.prepare_cached(
-        "SELECT sender_nick, change FROM messages WHERE target = ?1 ORDER BY seq",
-    )?;
-    let mut rows = query.query([message.id.0])?;
-    while let Some(row) = rows.next()? {
-        let from: Nick = parse(row, 0, row.get(0)?)?;
-        let change: Change = parse_json(1, &row.get::<_, String>(1)?)?;
-        message.apply(&from, &change);
+    fold_text(tx, message)?;
+    if message.deleted {
+        return Ok(());
+    }
+    let mut query =
+        tx.prepare_cached("SELECT emoji, nick FROM reactions WHERE message = ?1 ORDER BY seq")?;
+    let found = query
+        .query_map([message.id.0], |row| {
+            Ok((parse(row, 0, row.get(0)?)?, parse(row, 1, row.get(1)?)?))
+        })?
+        .collect::<rusqlite::Result<Vec<(Emoji, Nick)>>>()?;
+    message.reactions = in_order(found);
+    Ok(())
+}
+
+/// A message's reactions from its reactors in the order they reacted, for both engines: each
+/// emoji once, in the order it first came, with its users in order.
+pub fn in_order(reactors: impl IntoIterator<Item = (Emoji, Nick)>) -> Vec<Reaction> {
+    let mut reactions: Vec<Reaction> = Vec::new();
+    for (emoji, nick) in reactors {
+        match reactions.iter_mut().find(|r| r.emoji == emoji) {
+            Some(reaction) => reaction.users.push(nick),
+            None => reactions.push(Reaction {
+                emoji,
+                users: vec![nick],
+            }),
+        }
+    }
+    reactions
+}
+
+/// `message`'s current text: the last edit's, or the deletion's placeholder.
+fn fold_text(tx: &Transaction<'_>, message: &mut RoomMessage) -> rusqlite::Result<()> {
+    let (edited, deleted): (Option<String>, bool) = tx
+        .prepare_cached("SELECT edited_text, deleted FROM messages WHERE id = ?1")?
+        .query_row([message.id.0], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    if deleted {
+        let from = message.from.clone();
+        message.apply(&from, &Change::Deleted);
+    } else if let Some(text) = edited {
+        message.text = Text::try_from(text).map_err(|err| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, err.into())
+        })?;
+        message.edited = true;
     }
     Ok(())
 }
@@ -1590,6 +1814,141 @@ mod tests {
             let found = plan(sql);
             assert!(found.contains(index), "{sql}: {found}");
         }
+    }
+
+    #[test]
+    fn changes_stored_before_the_state_layout_are_replayed_once_and_deletions_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        // A database as the server before issue #27 left it: a message, a reply quoting it,
+        // an edit, reactions toggled, and a second message edited and then deleted.
+        let mut db = Connection::open(&path).unwrap();
+        for migration in &MIGRATIONS[..5] {
+            db.execute_batch(migration).unwrap();
+        }
+        db.execute_batch("PRAGMA user_version = 5").unwrap();
+        let tx = db.transaction().unwrap();
+        let row = |seq: u64,
+                   sender: &str,
+                   text: &str,
+                   target: Option<u64>,
+                   change: Option<&str>,
+                   reply: Option<&str>| {
+            tx.execute(
+                "INSERT INTO messages (room, seq, sender, sender_nick, client_id, text, ts, target, change, reply)
+                 VALUES ('r', ?1, ?2, ?2, ?3, ?4, 1, ?5, ?6, ?7)",
+                params![seq, sender, format!("c{seq}"), text, target, change, reply],
+            )
+            .unwrap();
+        };
+        row(1, "ann", "first", None, None, None);
+        row(
+            2,
+            "bob",
+            "re",
+            None,
+            None,
+            Some(r#"{"id":4,"seq":4,"from":"ann","text":"secret"}"#),
+        );
+        row(
+            3,
+            "ann",
+            "",
+            Some(1),
+            Some(r#"{"kind":"edited","text":"first!"}"#),
+            None,
+        );
+        row(4, "ann", "secret", None, None, None);
+        row(
+            5,
+            "bob",
+            "",
+            Some(1),
+            Some(r#"{"kind":"reacted","emoji":"👍","on":true}"#),
+            None,
+        );
+        row(
+            6,
+            "ann",
+            "",
+            Some(1),
+            Some(r#"{"kind":"reacted","emoji":"🎉","on":true}"#),
+            None,
+        );
+        row(
+            7,
+            "bob",
+            "",
+            Some(1),
+            Some(r#"{"kind":"reacted","emoji":"👍","on":false}"#),
+            None,
+        );
+        row(
+            8,
+            "bob",
+            "",
+            Some(1),
+            Some(r#"{"kind":"reacted","emoji":"👍","on":true}"#),
+            None,
+        );
+        row(
+            9,
+            "ann",
+            "",
+            Some(4),
+            Some(r#"{"kind":"edited","text":"more secret"}"#),
+            None,
+        );
+        row(10, "ann", "", Some(4), Some(r#"{"kind":"deleted"}"#), None);
+        tx.execute("INSERT INTO rooms (name, last_seq) VALUES ('r', 10)", [])
+            .unwrap();
+        tx.commit().unwrap();
+        drop(db);
+
+        let (mut db, _) = open_connection(&path, &StoreOptions::default()).unwrap();
+        let tx = db.transaction().unwrap();
+        let mut messages: Vec<RoomMessage> = tx
+            .prepare(&format!(
+                "SELECT {ROOM_COLUMNS} FROM messages WHERE target IS NULL ORDER BY seq"
+            ))
+            .unwrap()
+            .query_map([], room_message)
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        for message in &mut messages {
+            fold(&tx, message).unwrap();
+        }
+        let first = &messages[0];
+        assert_eq!((first.text.as_str(), first.edited), ("first!", true));
+        let reactions: Vec<(String, Vec<String>)> = first
+            .reactions
+            .iter()
+            .map(|r| {
+                (
+                    r.emoji.to_string(),
+                    r.users.iter().map(ToString::to_string).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            reactions,
+            [
+                ("🎉".to_owned(), vec!["ann".to_owned()]),
+                ("👍".to_owned(), vec!["bob".to_owned()])
+            ]
+        );
+        let quote = messages[1].reply_to.as_ref().unwrap();
+        assert!(quote.deleted && quote.text.is_empty(), "{quote:?}");
+        assert!(messages[2].deleted);
+        let words: u32 = tx
+            .query_row(
+                "SELECT count(*) FROM messages WHERE text LIKE '%secret%' OR change LIKE '%secret%' OR reply LIKE '%secret%'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(words, 0);
     }
 
     #[test]

@@ -555,3 +555,169 @@ async fn cluster_a_deleted_message_is_forgotten() {
     let redis = RedisServer::start().await;
     a_deleted_message_is_forgotten(Some(redis)).await;
 }
+
+/// The reaction's outcome for `chat`'s request with `client_id`: `Ok` when it was stored (the
+/// changer's own `changed`), the refusal's code otherwise.
+async fn reacted(
+    chat: &mut Chat,
+    id: MessageId,
+    emoji: &str,
+    on: bool,
+    client_id: &str,
+) -> Result<(), ErrorCode> {
+    chat.send(&react(id, emoji.parse().unwrap(), on, client_id))
+        .await;
+    let wanted: shared::ClientMsgId = client_id.parse().unwrap();
+    match chat
+        .until("changed or an error", |e| {
+            matches!(e, ServerMsg::Changed { client_id, .. } if *client_id == wanted)
+                || matches!(e, ServerMsg::Error { client_id: Some(c), .. } if *c == wanted)
+        })
+        .await
+    {
+        ServerMsg::Error { code, .. } => Err(code),
+        _ => Ok(()),
+    }
+}
+
+/// Hole 5 of issue #27: reactions are capped (20 distinct emoji on a message, 10 of one user's,
+/// as `welcome.limits` says) and a change costs the same however many came before it: 200
+/// toggles leave nothing behind for a reader to replay (SQLite: the message's state rows;
+/// Redis: nothing in the changes hash). On the code before the fix, every reaction was taken.
+async fn reactions_are_capped_and_cheap(redis: Option<RedisServer>) {
+    const EMOJI: [&str; 22] = [
+        "😀", "😁", "😂", "🤣", "😃", "😄", "😅", "😆", "😉", "😊", "😋", "😎", "😍", "😘", "🥰",
+        "😗", "😙", "😚", "🙂", "🤗", "🤩", "🤔",
+    ];
+    let url = redis.as_ref().map(RedisServer::url);
+    let here = TestServer::spawn(common::patient_config(url.clone()));
+    let there = url.map(|url| TestServer::spawn(common::patient_config(Some(url))));
+    let there = there.as_ref().unwrap_or(&here);
+    let mut ida = here.chat_socket().await;
+    ida.send(&common::hello("ida", &[ROOM])).await;
+    match ida
+        .until("welcome", |e| matches!(e, ServerMsg::Welcome { .. }))
+        .await
+    {
+        ServerMsg::Welcome { limits, .. } => {
+            assert_eq!(
+                (limits.max_reactions, limits.max_reactions_per_user),
+                (20, 10)
+            );
+        }
+        _ => unreachable!(),
+    }
+    ida.until("history", |e| matches!(e, ServerMsg::History { .. }))
+        .await;
+    let mut bo = there.chat_as("bo", &[ROOM]).await;
+    let mut cy = there.chat_as("cy", &[ROOM]).await;
+    let id = id_of(&say(&mut ida, "react to this", "i-1", None).await);
+    for (n, emoji) in EMOJI[..10].iter().enumerate() {
+        assert_eq!(
+            reacted(&mut ida, id, emoji, true, &format!("i-r{n}")).await,
+            Ok(())
+        );
+    }
+    // Ida's eleventh is one too many; the same one again is no new reaction.
+    assert_eq!(
+        reacted(&mut ida, id, EMOJI[10], true, "i-r10").await,
+        Err(ErrorCode::TooManyReactions)
+    );
+    assert_eq!(
+        reacted(&mut ida, id, EMOJI[0], true, "i-again").await,
+        Ok(())
+    );
+    for (n, emoji) in EMOJI[10..20].iter().enumerate() {
+        assert_eq!(
+            reacted(&mut bo, id, emoji, true, &format!("b-r{n}")).await,
+            Ok(())
+        );
+    }
+    // Twenty different emoji: a new one is refused to anyone, an existing one is not.
+    assert_eq!(
+        reacted(&mut cy, id, EMOJI[20], true, "c-new").await,
+        Err(ErrorCode::TooManyReactions)
+    );
+    assert_eq!(reacted(&mut cy, id, EMOJI[5], true, "c-old").await, Ok(()));
+    // Taking one back frees a place.
+    assert_eq!(
+        reacted(&mut bo, id, EMOJI[19], false, "b-off").await,
+        Ok(())
+    );
+    assert_eq!(
+        reacted(&mut cy, id, EMOJI[21], true, "c-new2").await,
+        Ok(())
+    );
+    // Two hundred toggles of one reaction.
+    for n in 0..100 {
+        assert_eq!(
+            reacted(&mut cy, id, EMOJI[21], false, &format!("c-t{n}-off")).await,
+            Ok(())
+        );
+        assert_eq!(
+            reacted(&mut cy, id, EMOJI[21], true, &format!("c-t{n}-on")).await,
+            Ok(())
+        );
+    }
+    // A reader sees the message as it is.
+    bo.send(&ClientMsg::LoadOlder {
+        room: room(),
+        before: u64::MAX,
+    })
+    .await;
+    let ServerMsg::History { messages, .. } = bo
+        .until("history", |e| matches!(e, ServerMsg::History { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    let message = messages.iter().find(|m| m.id == id).unwrap();
+    let counts: Vec<(String, usize)> = message
+        .reactions
+        .iter()
+        .map(|r| (r.emoji.to_string(), r.users.len()))
+        .collect();
+    let mut expected: Vec<(String, usize)> =
+        EMOJI[..19].iter().map(|e| ((*e).to_owned(), 1)).collect();
+    expected[5].1 = 2;
+    expected.push((EMOJI[21].to_owned(), 1));
+    assert_eq!(counts, expected);
+    assert_eq!(message.reactions[5].users.len(), 2);
+    // What a reader folds is the state, not the history of changes.
+    match &redis {
+        None => {
+            let db = rusqlite::Connection::open(here.data_dir().join("chat.sqlite3")).unwrap();
+            let rows: u32 = db
+                .query_row(
+                    "SELECT count(*) FROM reactions WHERE message = ?1",
+                    [serde_json::to_value(id).unwrap().as_u64().unwrap()],
+                    |row| row.get(0),
+                )
+                .unwrap();
+            assert_eq!(rows, 21);
+        }
+        Some(redis) => {
+            let changes = redis.cmd(&[
+                "HGET",
+                &format!("chat:{{r:{ROOM}}}:changes"),
+                &serde_json::to_string(&id).unwrap(),
+            ]);
+            assert_eq!(
+                changes,
+                redis::Value::Nil,
+                "a change list to replay: {changes:?}"
+            );
+        }
+    }
+}
+
+#[actix_web::test]
+async fn single_node_reactions_are_capped_and_cheap() {
+    reactions_are_capped_and_cheap(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_reactions_are_capped_and_cheap() {
+    let redis = RedisServer::start().await;
+    reactions_are_capped_and_cheap(Some(redis)).await;
+}

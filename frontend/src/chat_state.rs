@@ -1378,6 +1378,8 @@ mod tests {
             rate_per_sec: 10,
             rate_burst: 20,
             typing_timeout_ms: 5000,
+            max_reactions: 20,
+            max_reactions_per_user: 10,
         }
     }
 

@@ -645,6 +645,7 @@ pub static KO: Words = Words {
             ErrorCode::Muted => "이 방에서 발언이 금지되어 있습니다.",
             ErrorCode::Unauthenticated => "로그인이 필요합니다.",
             ErrorCode::NoSuchMessage => "그 메시지가 없습니다.",
+            ErrorCode::TooManyReactions => "이 메시지에 더 이상 반응을 달 수 없습니다.",
         })
     },
     invalid: korean_invalid,

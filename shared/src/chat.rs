@@ -784,6 +784,14 @@ pub struct Reaction {
     pub users: Vec<Nick>,
 }
 
+impl Reaction {
+    /// Most distinct emoji one message carries: a reaction with another is refused
+    /// (`too_many_reactions`). Bounds what every reader of the message is sent.
+    pub const MAX_PER_MESSAGE: u32 = 20;
+    /// Most emoji one user puts on one message.
+    pub const MAX_PER_USER: u32 = 10;
+}
+
 /// What a [`ServerMsg::Changed`] entry does to its message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -1135,6 +1143,10 @@ pub struct Limits {
     pub rate_burst: u32,
     /// A `typing` counts for this long (milliseconds).
     pub typing_timeout_ms: u32,
+    /// Most distinct emoji on one message ([`Reaction::MAX_PER_MESSAGE`]).
+    pub max_reactions: u32,
+    /// Most emoji one user puts on one message ([`Reaction::MAX_PER_USER`]).
+    pub max_reactions_per_user: u32,
 }
 
 /// The kinds of refusal in [`ServerMsg::Error`].
@@ -1187,6 +1199,9 @@ pub enum ErrorCode {
     /// `edit`, `delete_message`, `react` or a `say`'s `reply_to` naming a message the room
     /// does not have (any more), or one that was deleted.
     NoSuchMessage,
+    /// A `react` past `max_reactions` distinct emoji on the message, or past
+    /// `max_reactions_per_user` of the sender's own.
+    TooManyReactions,
 }
 
 /// Why a text frame is not a [`ClientMsg`]: the code and the precise reason, ready to send.

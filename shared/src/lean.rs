@@ -273,6 +273,8 @@ impl Lean for Limits {
             rate_per_sec: field(o, "rate_per_sec")?,
             rate_burst: field(o, "rate_burst")?,
             typing_timeout_ms: field(o, "typing_timeout_ms")?,
+            max_reactions: field(o, "max_reactions")?,
+            max_reactions_per_user: field(o, "max_reactions_per_user")?,
         })
     }
 }

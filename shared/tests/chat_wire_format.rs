@@ -282,9 +282,11 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                     rate_per_sec: 10,
                     rate_burst: 20,
                     typing_timeout_ms: 5000,
+                    max_reactions: 20,
+                    max_reactions_per_user: 10,
                 },
             },
-            r#"{"type":"welcome","user":"Alice","limits":{"max_text_chars":2000,"max_rooms":32,"rate_per_sec":10,"rate_burst":20,"typing_timeout_ms":5000}}"#,
+            r#"{"type":"welcome","user":"Alice","limits":{"max_text_chars":2000,"max_rooms":32,"rate_per_sec":10,"rate_burst":20,"typing_timeout_ms":5000,"max_reactions":20,"max_reactions_per_user":10}}"#,
         ),
         (
             ServerMsg::Joined {
@@ -783,13 +785,14 @@ fn wire_name(code: ErrorCode) -> &'static str {
         ErrorCode::Banned => "banned",
         ErrorCode::Muted => "muted",
         ErrorCode::NoSuchMessage => "no_such_message",
+        ErrorCode::TooManyReactions => "too_many_reactions",
     }
 }
 
 #[test]
 fn every_error_code_has_its_snake_case_name_and_is_documented() {
     let codes = all_error_codes();
-    assert_eq!(codes.len(), 21, "{codes:?}");
+    assert_eq!(codes.len(), 22, "{codes:?}");
     let doc = protocol_doc();
     for code in codes {
         let name = wire_name(code);

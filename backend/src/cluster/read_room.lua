@@ -5,7 +5,9 @@
 -- seq ARGV[3], newest first), 'latest' (messages, newest first) or 'at' (message ARGV[3])
 -- ARGV[4] how many
 -- Returns {epoch, last seq, oldest seq still kept (0: none), then per entry: its JSON, its
--- message's changes (one JSON per line; '' for none, or for a change), and '1' when the
+-- message's changes (its last edit or its deletion; before the state layout of
+-- send_room.lua, every change, one JSON per line; '' for none, or for a change), its
+-- reactions (one "SEQ EMOJI NICK" per line, any order; '' for none), and '1' when the
 -- entry holds words of a message deleted since (a reply's quote of it, an edit of it; the
 -- reader forgets them) or ''}.
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
@@ -22,14 +24,31 @@ local function deleted(id)
   local changes = redis.call('HGET', KEYS[3], id)
   return changes ~= false and string.find(changes, '"kind":"deleted"', 1, true) ~= nil
 end
+local rx = string.gsub(KEYS[3], ':changes$', ':rx:')
+-- Message ID's reactions, one "SEQ EMOJI NICK" per line.
+local function reactions(id)
+  local fields = redis.call('HGETALL', rx .. id)
+  local lines = {}
+  for i = 1, #fields, 2 do
+    local emoji = string.match(fields[i], '^r (%S+) ')
+    if emoji then
+      local seq, nick = string.match(fields[i + 1], '^(%d+) (.*)$')
+      lines[#lines + 1] = seq .. ' ' .. emoji .. ' ' .. nick
+    end
+  end
+  return table.concat(lines, '\n')
+end
 local function add(entry)
   local json = entry[2][2]
   out[#out + 1] = json
   local quoted
   if entry[2][1] == 'm' then
-    out[#out + 1] = redis.call('HGET', KEYS[3], string.match(entry[1], '^(%d+)')) or ''
+    local id = string.match(entry[1], '^(%d+)')
+    out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
+    out[#out + 1] = reactions(id)
     quoted = string.match(json, '"reply_to":{"id":(%d+),')
   else
+    out[#out + 1] = ''
     out[#out + 1] = ''
     if string.find(json, '"kind":"edited"', 1, true) then
       quoted = string.match(json, ',"target":(%d+),')

@@ -340,7 +340,9 @@ impl Io {
                         })?;
                         let kind = match change {
                             Change::Deleted => "delete",
-                            _ => "change",
+                            Change::Edited { .. } => "edit",
+                            Change::Reacted { on: true, .. } => "react_on",
+                            Change::Reacted { on: false, .. } => "react_off",
                         };
                         (kind, body)
                     }
@@ -365,6 +367,16 @@ impl Io {
                     .arg(kind)
                     .arg(target)
                     .arg(if author_only { "1" } else { "0" })
+                    .arg(match &message.body {
+                        Body::Change {
+                            change: Change::Reacted { emoji, .. },
+                            ..
+                        } => emoji.as_str(),
+                        _ => "",
+                    })
+                    .arg(message.from.as_str())
+                    .arg(shared::Reaction::MAX_PER_MESSAGE)
+                    .arg(shared::Reaction::MAX_PER_USER)
                     .invoke_async(&mut conn)
                     .await
             }
@@ -424,6 +436,20 @@ impl Io {
             match new.as_str() {
                 "-1" => return Ok(Sent::Refused(crate::store::no_such_message(room, id))),
                 "-2" => return Ok(Sent::Refused(crate::store::not_yours(room, id))),
+                "-3" => {
+                    // The script counted; the rule words the refusal (store::reaction_caps).
+                    let numbers: Vec<u32> = reply.filter_map(|n| n.parse().ok()).collect();
+                    let [has, mine, known, kinds] = numbers[..] else {
+                        return Err("a short answer from the send script".into());
+                    };
+                    let refusal = crate::store::reaction_caps(has == 1, mine, known == 1, kinds)
+                        .err()
+                        .unwrap_or_else(|| {
+                            let reason = "this message has all the reactions it may".to_owned();
+                            (shared::ErrorCode::TooManyReactions, reason)
+                        });
+                    return Ok(Sent::Refused(refusal));
+                }
                 _ => {}
             }
         }
@@ -835,10 +861,10 @@ impl Io {
             anyhow::bail!("a short answer from the read script");
         };
         let mut entries = Vec::new();
-        while let (Some(json), Some(changes), Some(forgotten)) =
-            (reply.next(), reply.next(), reply.next())
+        while let (Some(json), Some(changes), Some(reactions), Some(forgotten)) =
+            (reply.next(), reply.next(), reply.next(), reply.next())
         {
-            let entry = current(&json, &changes).map_err(anyhow::Error::msg)?;
+            let entry = current(&json, &changes, &reactions).map_err(anyhow::Error::msg)?;
             entries.push(if forgotten.is_empty() {
                 entry
             } else {
@@ -1032,12 +1058,36 @@ fn forgotten_words(entry: RoomEntry) -> RoomEntry {
     }
 }
 
-fn current(json: &str, changes: &str) -> Result<RoomEntry, String> {
+/// An entry as it is now: a message with its changes folded in (its last edit or deletion;
+/// every change, one per line, for messages not changed since the state layout) and its
+/// `reactions` ("SEQ EMOJI NICK" lines, see read_room.lua).
+fn current(json: &str, changes: &str, reactions: &str) -> Result<RoomEntry, String> {
     let mut entry = parse_entry(json)?;
     if let RoomEntry::Message(message) = &mut entry {
         for line in changes.lines() {
             let change: RoomChange = parse(line)?;
             message.apply(&change.from, &change.change);
+        }
+        if !message.deleted && !reactions.is_empty() {
+            let mut found = Vec::new();
+            for line in reactions.lines() {
+                let mut parts = line.splitn(3, ' ');
+                let (Some(seq), Some(emoji), Some(nick)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(format!("an unreadable reaction in Redis: {line:?}"));
+                };
+                let seq: u64 = seq.parse().map_err(|e| format!("a reaction's seq: {e}"))?;
+                let emoji: shared::Emoji = emoji
+                    .parse()
+                    .map_err(|e| format!("a reaction's emoji: {e}"))?;
+                let nick: shared::Nick = nick
+                    .parse()
+                    .map_err(|e| format!("a reaction's nickname: {e}"))?;
+                found.push((seq, emoji, nick));
+            }
+            found.sort_by_key(|(seq, ..)| *seq);
+            message.reactions = crate::store::in_order(found.into_iter().map(|(_, e, n)| (e, n)));
         }
     }
     Ok(entry)

@@ -7,14 +7,24 @@
 -- ARGV[1] an epoch, used if the log has none yet   ARGV[2] the idempotency window, ms
 -- ARGV[3] the room's Pub/Sub channel   ARGV[4] the entry's JSON members after id and seq
 -- ARGV[5] entries kept in the log (0: all)   ARGV[6] the sender's key
--- ARGV[7] 'message', 'change' or 'delete' (a change that deletes)
+-- ARGV[7] 'message', 'edit', 'delete', 'react_on' or 'react_off'
 -- ARGV[8] the id of the message referred to (a change's target, a reply's original; '' none)
 -- ARGV[9] '1' when only that message's author may refer to it
+-- ARGV[10] a reaction's emoji   ARGV[11] the sender's nickname
+-- ARGV[12] most distinct emoji on a message   ARGV[13] most of one user's on a message
+--
+-- A message's state is kept up to date by each change, so no change (and no read) replays
+-- the ones before it: the changes hash holds the message's last edit or its deletion (one
+-- entry), and "...:rx:ID" (same hash slot) its reactions: field "r EMOJI USER" = "SEQ NICK",
+-- "k EMOJI" = that emoji's users, "u USER" = that user's reactions, "#" = distinct emoji.
+-- Changes stored before this layout (every entry of the message, one per line) are folded
+-- into it the first time the message changes again (`settle`).
 -- The stream field is 'm' for a message, 'c' for a change (pages skip changes).
 -- The doorbell is "EPOCH ENTRY-JSON": a node notices a log that was replaced under it.
 -- Returns {1, entry JSON, epoch} when stored now, {0, original JSON} for a repeat,
 -- {-1} when the message referred to is not there (or deleted), {-2} when it is not the
--- sender's.
+-- sender's, {-3, has, mine, known, kinds} when a reaction is past a cap (the numbers the
+-- caller's rule, store::reaction_caps, words the refusal from).
 local original = redis.call('GET', KEYS[3])
 if original then
   return {0, original}
@@ -29,12 +39,74 @@ if target ~= '' then
     return {-2}
   end
 end
+local kind = ARGV[7]
+local rx = string.gsub(KEYS[5], ':changes$', ':rx:')
+
+-- Adds (on) or takes back (off) USER's EMOJI on message ID at SEQ; no check.
+local function react(id, emoji, user, nick, seq, on)
+  local key = rx .. id
+  local field = 'r ' .. emoji .. ' ' .. user
+  if on then
+    if redis.call('HSETNX', key, field, seq .. ' ' .. nick) == 1 then
+      if redis.call('HINCRBY', key, 'k ' .. emoji, 1) == 1 then
+        redis.call('HINCRBY', key, '#', 1)
+      end
+      redis.call('HINCRBY', key, 'u ' .. user, 1)
+    end
+  elseif redis.call('HDEL', key, field) == 1 then
+    if redis.call('HINCRBY', key, 'k ' .. emoji, -1) <= 0 then
+      redis.call('HDEL', key, 'k ' .. emoji)
+      redis.call('HINCRBY', key, '#', -1)
+    end
+    if redis.call('HINCRBY', key, 'u ' .. user, -1) <= 0 then
+      redis.call('HDEL', key, 'u ' .. user)
+    end
+  end
+end
+
+-- Folds message ID's changes stored one per line (before the state layout) into it.
+local function settle(id)
+  local old = redis.call('HGET', KEYS[5], id)
+  if not old or not string.find(old, '\n', 1, true) and not string.find(old, '"kind":"reacted"', 1, true) then
+    return
+  end
+  local last = false
+  for line in string.gmatch(old, '[^\n]+') do
+    local change = cjson.decode(line)
+    if change.change.kind == 'reacted' then
+      -- Old entries name the reactor by nickname only: its lower-cased form stands for the user.
+      react(id, change.change.emoji, 'nick:' .. string.lower(change.from), change.from, change.seq, change.change.on)
+    else
+      last = line
+    end
+  end
+  if last then
+    redis.call('HSET', KEYS[5], id, last)
+  else
+    redis.call('HDEL', KEYS[5], id)
+  end
+end
+
+local target_id = ARGV[8]
+if kind == 'react_on' and target_id ~= '' and redis.call('HEXISTS', KEYS[4], target_id) == 1 then
+  settle(target_id)
+  local key = rx .. target_id
+  local emoji, user = ARGV[10], ARGV[6]
+  local has = redis.call('HEXISTS', key, 'r ' .. emoji .. ' ' .. user)
+  local mine = tonumber(redis.call('HGET', key, 'u ' .. user) or '0')
+  local known = redis.call('HEXISTS', key, 'k ' .. emoji)
+  local kinds = tonumber(redis.call('HGET', key, '#') or '0')
+  if has == 0 and (mine >= tonumber(ARGV[13]) or (known == 0 and kinds >= tonumber(ARGV[12]))) then
+    return {-3, has, mine, known, kinds}
+  end
+end
+
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local entry = '{"id":' .. seq .. ',"seq":' .. seq .. ',' .. ARGV[4] .. '}'
 local field = 'm'
-if ARGV[7] ~= 'message' then
+if kind ~= 'message' then
   field = 'c'
 end
 local keep = tonumber(ARGV[5])
@@ -44,24 +116,25 @@ if keep > 0 then
   if seq > keep then
     redis.call('HDEL', KEYS[4], seq - keep)
     redis.call('HDEL', KEYS[5], seq - keep)
+    redis.call('DEL', rx .. (seq - keep))
   end
 else
   redis.call('XADD', KEYS[2], seq .. '-0', field, entry)
 end
-if ARGV[7] == 'message' then
+if kind == 'message' then
   redis.call('HSET', KEYS[4], seq, ARGV[6])
-elseif ARGV[7] == 'delete' then
-  -- The deletion replaces the message's earlier changes: its edits' words (and its
-  -- reactions) leave the hash, and a reader folds the deletion alone.
+elseif kind == 'delete' then
+  -- The deletion replaces the message's earlier changes: its edits' words and its reactions
+  -- leave Redis's side keys, and a reader folds the deletion alone.
   redis.call('HSET', KEYS[5], target, entry)
+  redis.call('DEL', rx .. target)
   redis.call('HDEL', KEYS[4], target)
+elseif kind == 'edit' then
+  settle(target)
+  redis.call('HSET', KEYS[5], target, entry)
 else
-  local before = redis.call('HGET', KEYS[5], target)
-  if before then
-    redis.call('HSET', KEYS[5], target, before .. '\n' .. entry)
-  else
-    redis.call('HSET', KEYS[5], target, entry)
-  end
+  settle(target)
+  react(target, ARGV[10], ARGV[6], ARGV[11], seq, kind == 'react_on')
 end
 redis.call('PUBLISH', ARGV[3], epoch .. ' ' .. entry)
 redis.call('SET', KEYS[3], entry, 'PX', ARGV[2])
