@@ -1035,3 +1035,176 @@ async fn cluster_a_room_in_use_is_nobodys_to_claim() {
     let redis = RedisServer::start().await;
     a_room_in_use_is_nobodys_to_claim(Some(redis)).await;
 }
+
+/// Moderation as users meet it, both modes: a muted user's `edit` and `react` are refused
+/// with `muted` (their own message, which they may still delete); kicking a user who is
+/// online (on the other node, in a cluster) removes them, they leave, and they may join
+/// again (a kick is not a ban).
+async fn mutes_and_kicks_of_online_users(redis: Option<RedisServer>) {
+    let url = redis.as_ref().map(RedisServer::url);
+    let one = TestServer::spawn(config(url.clone()));
+    let two = url.map(|url| TestServer::spawn(config(Some(url))));
+    let other = two.as_ref().unwrap_or(&one);
+    let mut users = Users { chats: Vec::new() };
+    for (name, server) in [(OWNER, &one), (MUTED, other), (MEMBER, other)] {
+        let chat = user(server, name).await;
+        users.chats.push((name, chat));
+    }
+    let room = RoomName::try_from("talk-room".to_owned()).unwrap();
+    let create = ClientMsg::CreateRoom {
+        room: room.clone(),
+        private: false,
+        max_members: None,
+    };
+    users.ask(OWNER, create, "create_room", joined(&room)).await;
+    let join = ClientMsg::Join {
+        room: room.clone(),
+        since: None,
+        epoch: None,
+    };
+    for name in [MUTED, MEMBER] {
+        users.ask(name, join.clone(), "join", joined(&room)).await;
+    }
+    let words = say_and_wait(users.get(MUTED), &room, "m-1").await;
+    let mute = ClientMsg::Mute {
+        room: room.clone(),
+        user: nick(MUTED),
+        for_secs: 600,
+    };
+    let (seen, expect) = (announced(&mute), announced(&mute));
+    users.ask(OWNER, mute, "mute", expect).await;
+    answered(users.get(MUTED), MUTED, "being muted", seen).await;
+    let edit = ClientMsg::Edit {
+        room: room.clone(),
+        id: words,
+        text: "changed my mind".try_into().unwrap(),
+        client_id: "m-2".parse().unwrap(),
+    };
+    users
+        .ask(
+            MUTED,
+            edit,
+            "edit while muted",
+            Expect::Error(ErrorCode::Muted),
+        )
+        .await;
+    let react = ClientMsg::React {
+        room: room.clone(),
+        id: words,
+        emoji: "👍".parse().unwrap(),
+        on: true,
+        client_id: "m-3".parse().unwrap(),
+    };
+    users
+        .ask(
+            MUTED,
+            react,
+            "react while muted",
+            Expect::Error(ErrorCode::Muted),
+        )
+        .await;
+    let delete = ClientMsg::DeleteMessage {
+        room: room.clone(),
+        id: words,
+        client_id: "m-4".parse().unwrap(),
+    };
+    users
+        .ask(MUTED, delete, "delete while muted", deleted(words))
+        .await;
+
+    // Kicking Mike, online: removed and told why, out of the room, free to come back.
+    let kick = ClientMsg::Kick {
+        room: room.clone(),
+        user: nick(MEMBER),
+    };
+    let expect = announced(&kick);
+    users.ask(OWNER, kick, "kick", expect).await;
+    let removed = Expect::Event(
+        "removed (kicked)",
+        Box::new(|e| {
+            matches!(
+                e,
+                ServerMsg::Removed {
+                    reason: RemovedReason::Kicked,
+                    ..
+                }
+            )
+        }),
+    );
+    answered(users.get(MEMBER), MEMBER, "being kicked", removed).await;
+    let in_room = room.clone();
+    let left = Expect::Event(
+        "left",
+        Box::new(move |e| matches!(e, ServerMsg::Left { room } if *room == in_room)),
+    );
+    answered(users.get(MEMBER), MEMBER, "leaving", left).await;
+    users
+        .ask(MEMBER, join, "join after the kick", joined(&room))
+        .await;
+}
+
+#[actix_web::test]
+async fn single_node_mutes_and_kicks_of_online_users() {
+    mutes_and_kicks_of_online_users(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_mutes_and_kicks_of_online_users() {
+    let redis = RedisServer::start().await;
+    mutes_and_kicks_of_online_users(Some(redis)).await;
+}
+
+/// In open mode a ban follows the browser token, not the nickname: the banned user back
+/// under another name is still refused, and someone else who takes the old name is not.
+#[actix_web::test]
+async fn in_open_mode_a_ban_follows_the_token() {
+    let server = TestServer::spawn(common::patient_config(None));
+    let mut olga = server.chat_as("olga", &[]).await;
+    let mut xena = server.chat_as("xena", &[]).await;
+    let room = RoomName::try_from("open-bans".to_owned()).unwrap();
+    olga.send(&ClientMsg::CreateRoom {
+        room: room.clone(),
+        private: false,
+        max_members: None,
+    })
+    .await;
+    olga.until("joined", |e| matches!(e, ServerMsg::Joined { .. }))
+        .await;
+    let join = ClientMsg::Join {
+        room: room.clone(),
+        since: None,
+        epoch: None,
+    };
+    xena.send(&join).await;
+    xena.until(
+        "joined",
+        |e| matches!(e, ServerMsg::Joined { room: r, .. } if *r == room),
+    )
+    .await;
+    olga.send(&ClientMsg::Ban {
+        room: room.clone(),
+        user: nick("xena"),
+    })
+    .await;
+    xena.until("removed", |e| matches!(e, ServerMsg::Removed { .. }))
+        .await;
+    drop(xena);
+    // Back with the same token under another name: still banned.
+    let mut again = server
+        .chat_with_token("xena2", token_for("xena"), &[])
+        .await;
+    again.send(&join).await;
+    assert_eq!(again.recv_error().await, ErrorCode::Banned);
+    drop(again);
+    // Someone else under the old name: welcome.
+    let mut other = server
+        .chat_with_token("xena", token_for("another browser"), &[])
+        .await;
+    other.send(&join).await;
+    other
+        .until(
+            "joined",
+            |e| matches!(e, ServerMsg::Joined { room: r, .. } if *r == room),
+        )
+        .await;
+}
