@@ -809,3 +809,90 @@ async fn in_a_cluster_posts_and_polls_reach_the_node_that_holds_the_session() {
     })
     .await;
 }
+
+/// One raw poll of `session` acknowledging `ack`: (status, body).
+async fn raw_poll(addr: std::net::SocketAddr, session: &str, ack: u64) -> (u16, String) {
+    let request = format!(
+        "GET {}?session={session}&ack={ack} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
+        paths::POLL_CHAT
+    );
+    let (status, _, body) =
+        common::http_transports::exchange_within(addr, &request, Duration::from_secs(10)).await;
+    (status, body)
+}
+
+/// A poll replaced by a newer one of the same session is answered 409 (and the newer one
+/// goes on); a poll with nothing to say is answered empty, 200, once its wait has passed
+/// (here the short client timeout).
+#[actix_web::test]
+async fn a_replaced_poll_gets_409_and_an_idle_one_an_empty_answer() {
+    let server = TestServer::spawn(Config {
+        heartbeat_interval: Duration::from_millis(300),
+        client_timeout: Duration::from_millis(1500),
+        ..config()
+    });
+    let mut poller = Poller::open(server.addr, paths::POLL_CHAT).await;
+    assert_eq!(poller.send(&[hello("poller", &[])]).await, 204);
+    // Read what the hello brought (welcome, joined, histories) until a poll has nothing: it
+    // is answered empty when its wait passes.
+    let mut ack = 0;
+    loop {
+        let (status, body) = raw_poll(server.addr, &poller.session, ack).await;
+        assert_eq!(status, 200, "{body}");
+        let answer: common::http_transports::PollAnswer = serde_json::from_str(&body).unwrap();
+        assert!(answer.close.is_none(), "{body}");
+        if answer.events.is_empty() {
+            break;
+        }
+        ack = answer.seq + answer.events.len() as u64 - 1;
+    }
+    // Two polls at once: the first is replaced.
+    let (addr, session) = (server.addr, poller.session.clone());
+    let first = tokio::spawn(async move { raw_poll(addr, &session, ack).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (addr, session) = (server.addr, poller.session.clone());
+    let second = tokio::spawn(async move { raw_poll(addr, &session, ack).await });
+    let (status, body) = within(first).await.unwrap();
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = within(second).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let answer: common::http_transports::PollAnswer = serde_json::from_str(&body).unwrap();
+    assert!(answer.events.is_empty() && answer.close.is_none(), "{body}");
+}
+
+/// An SSE stream carries `ping` events at the heartbeat, and a session whose stream is
+/// dropped (the TCP connection gone, no close) leaves its rooms within a heartbeat or two:
+/// the next ping finds the connection gone.
+#[actix_web::test]
+async fn sse_pings_and_a_dropped_stream_leaves_its_rooms() {
+    let server = TestServer::spawn(Config {
+        heartbeat_interval: Duration::from_millis(300),
+        client_timeout: Duration::from_secs(30),
+        ..config()
+    });
+    let mut watcher = server.chat_as("watcher", &[]).await;
+    let mut sse = sse_as(&server, "streamer").await;
+    let mut pings = 0;
+    while pings < 2 {
+        if sse
+            .next_event_within(Duration::from_secs(2))
+            .await
+            .unwrap()
+            .kind
+            == "ping"
+        {
+            pings += 1;
+        }
+    }
+    drop(sse);
+    // Well under the client timeout (30 s): the heartbeat noticed.
+    tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            if common::departed(&watcher.recv().await, "streamer") {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the dropped stream's user left within the heartbeat");
+}
