@@ -31,6 +31,8 @@ const DEFAULT_MAX_HANDSHAKES_PER_IP: &str = "50";
 const DEFAULT_SESSION_TTL: &str = "30days";
 /// One store read per logged-in socket per interval; a logout reaches every tab this soon.
 const DEFAULT_SESSION_RECHECK: &str = "30s";
+/// Time for the page to fetch a fresh token before the old one expires.
+const DEFAULT_JWT_RENEW_BEFORE: &str = "60s";
 /// About a page of text: enough for a chat message, small enough to keep rooms readable.
 const DEFAULT_MAX_TEXT_CHARS: &str = "2000";
 const DEFAULT_MAX_ROOMS: &str = "32";
@@ -162,6 +164,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_SESSION_RECHECK", default_value = DEFAULT_SESSION_RECHECK,
           value_parser = humantime::parse_duration)]
     pub session_recheck: Duration,
+
+    /// JWT mode: how long before a token expires the socket is sent `reauth_needed` (at once
+    /// for a token with less left).
+    #[arg(long, env = "CHAT_JWT_RENEW_BEFORE", default_value = DEFAULT_JWT_RENEW_BEFORE,
+          value_parser = humantime::parse_duration)]
+    pub jwt_renew_before: Duration,
 
     /// JWT mode, HS256: a file holding the shared secret (at least 32 bytes).
     #[arg(long, env = "CHAT_JWT_SECRET_FILE")]
@@ -315,6 +323,7 @@ impl Default for Config {
             admins: Vec::new(),
             session_ttl: duration(DEFAULT_SESSION_TTL),
             session_recheck: duration(DEFAULT_SESSION_RECHECK),
+            jwt_renew_before: duration(DEFAULT_JWT_RENEW_BEFORE),
             jwt_secret_file: None,
             jwt_public_key_file: None,
             max_text_chars: number(DEFAULT_MAX_TEXT_CHARS),

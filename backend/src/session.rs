@@ -99,6 +99,7 @@ pub(crate) async fn run<L: Link>(
         gate,
         auth: &auth,
         expiry: None,
+        renew_before: config.jwt_renew_before,
     };
     let ending = drive(&mut io, conn, &hub, &config, &mut login).await;
     // Always leave the hub, whatever ended the session (it may be gone on shutdown).
@@ -309,14 +310,14 @@ fn unauthenticated() -> actix_ws::CloseReason {
     }
 }
 
-/// How long before a JWT expires the client is asked for a fresh one.
-pub const REAUTH_NOTICE: Duration = Duration::from_secs(60);
-
 /// The connection's login: what its `hello` may claim, and (JWT mode) when its token expires.
 struct Login<'a> {
     gate: Gate,
     auth: &'a Auth,
     expiry: Option<Expiry>,
+    /// How long before the token expires the client is asked for a fresh one
+    /// (`--jwt-renew-before`).
+    renew_before: Duration,
 }
 
 /// A verified JWT's deadline.
@@ -476,8 +477,13 @@ impl Login<'_> {
         match &self.expiry {
             Some(expiry) if expiry.warned => tokio::time::sleep_until(expiry.at).await,
             Some(expiry) => {
-                tokio::time::sleep_until(expiry.at.checked_sub(REAUTH_NOTICE).unwrap_or(expiry.at))
-                    .await;
+                tokio::time::sleep_until(
+                    expiry
+                        .at
+                        .checked_sub(self.renew_before)
+                        .unwrap_or(expiry.at),
+                )
+                .await;
             }
             None => std::future::pending().await,
         }

@@ -765,3 +765,53 @@ async fn a_second_hello_changes_nothing_cluster() {
     let redis = RedisServer::start().await;
     a_second_hello_changes_nothing(Some(redis.url())).await;
 }
+
+/// Renewal of an hour-long token, with `--jwt-renew-before` set so that the notice is due a
+/// second after the hello (as a minute before `exp` would be, 59 minutes in): nothing at
+/// first, then `reauth_needed`; a `reauth` with a bad token gets `unauthenticated` and the
+/// socket still works; a good one gets `reauthed`.
+#[actix_web::test]
+async fn an_hour_long_token_is_renewed_when_its_notice_is_due() {
+    let secret = secret_file();
+    let server = TestServer::spawn(Config {
+        auth: AuthMode::Jwt,
+        jwt_secret_file: Some(secret.path().to_owned()),
+        jwt_renew_before: Duration::from_secs(3600 - 2),
+        heartbeat_interval: Duration::from_secs(20),
+        client_timeout: Duration::from_secs(60),
+        ..Config::default()
+    });
+    let hour = hs256(&claims("user-h", "Hana", 3600), SECRET.as_bytes());
+    let (mut hana, _, notice) = hello_with_notice(&server, Some(hour)).await.unwrap();
+    assert_eq!(
+        notice, None,
+        "a notice at once for a token with an hour left"
+    );
+    hana.expect_silence(Duration::from_millis(500)).await;
+    match hana.recv().await {
+        ServerMsg::ReauthNeeded { expires_in_ms } => {
+            assert!(
+                (3_590_000..=3_600_000).contains(&expires_in_ms),
+                "{expires_in_ms}"
+            );
+        }
+        other => panic!("expected reauth_needed, got {other:?}"),
+    }
+    hana.send(&ClientMsg::Reauth {
+        jwt: "not.a.token".into(),
+    })
+    .await;
+    assert_eq!(hana.recv_error().await, ErrorCode::Unauthenticated);
+    hana.send(&ClientMsg::Say {
+        room: "lobby".parse().unwrap(),
+        text: "still here".try_into().unwrap(),
+        client_id: "h-1".parse().unwrap(),
+        reply_to: None,
+        image: None,
+    })
+    .await;
+    assert!(matches!(hana.recv().await, ServerMsg::Said { .. }));
+    let fresh = hs256(&claims("user-h", "Hana", 7200), SECRET.as_bytes());
+    hana.send(&ClientMsg::Reauth { jwt: fresh }).await;
+    assert!(matches!(hana.recv().await, ServerMsg::Reauthed { .. }));
+}
