@@ -321,6 +321,7 @@ async fn passwords_are_never_stored_or_logged(mode: Mode) {
     const FIRST: &str = "sentinel-first-Zq81";
     const SECOND: &str = "sentinel-second-Zq82";
     const WRONG: &str = "sentinel-wrong-Zq83";
+    const WORDS: &str = "sentinel-words-Zq84";
     let data = tempfile::tempdir().unwrap();
     let mut args = vec![
         "--auth".to_owned(),
@@ -340,7 +341,19 @@ async fn passwords_are_never_stored_or_logged(mode: Mode) {
         change_password(&server, &cookie, FIRST, SECOND).await.0,
         200
     );
-    assert_eq!(login(&server, "frank", SECOND).await.0, 200);
+    let (status, session, _) = login(&server, "frank", SECOND).await;
+    assert_eq!(status, 200);
+    let session = session.unwrap();
+    // Chat with the session: the words said are the room's to keep, never the logs'.
+    let (mut chat, _) = chat_with_cookie(&server, &session, "frank").await;
+    chat.say("lobby", WORDS, "w-1").await;
+    chat.until("said", |e| matches!(e, ServerMsg::Said { .. }))
+        .await;
+    drop(chat);
+    if let Mode::Cluster(redis) = &mode {
+        // Everything Redis holds, in its files.
+        redis.cmd(&["SAVE"]);
+    }
     process.signal("TERM");
     let mut logs = String::new();
     let mut stderr = process.child.stderr.take().unwrap();
@@ -355,13 +368,19 @@ async fn passwords_are_never_stored_or_logged(mode: Mode) {
         stored.extend(files_under(redis.data_dir()));
     }
     assert!(!stored.is_empty());
-    for secret in [FIRST, SECOND, WRONG] {
-        assert!(!logs.contains(secret), "a password is in the logs");
+    assert!(!logs.contains(WORDS), "a message text is in the logs");
+    // The session cookies (the first, and the one the password change left) are credentials:
+    // stored only as hashes, never logged.
+    for secret in [FIRST, SECOND, WRONG, cookie.as_str(), session.as_str()] {
+        assert!(
+            !logs.contains(secret),
+            "a password or a cookie is in the logs"
+        );
         for file in &stored {
             let bytes = std::fs::read(file).unwrap();
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                "a password is stored in {}",
+                "a password or a cookie is stored in {}",
                 file.display()
             );
         }
@@ -814,4 +833,71 @@ async fn an_hour_long_token_is_renewed_when_its_notice_is_due() {
     let fresh = hs256(&claims("user-h", "Hana", 7200), SECRET.as_bytes());
     hana.send(&ClientMsg::Reauth { jwt: fresh }).await;
     assert!(matches!(hana.recv().await, ServerMsg::Reauthed { .. }));
+}
+
+/// Open mode: the browser token a user presents is a credential (whoever has it speaks as
+/// them): the data directory, Redis's files and the logs hold at most its hash, and the logs
+/// none of what was said. Both modes.
+async fn browser_tokens_are_never_stored_or_logged(redis: Option<RedisServer>) {
+    const WORDS: &str = "sentinel-open-words-Zq85";
+    let token: shared::UserToken = "sentinel-browser-token-Zq86".parse().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "--data-dir".to_owned(),
+        data.path().to_str().unwrap().into(),
+    ];
+    if let Some(redis) = &redis {
+        args.extend(["--redis".into(), redis.url()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut process = Process::start_logging(&args).await;
+    let server = TestServer::at(process.addr);
+    let mut chat = server.chat_socket().await;
+    chat.identify("opal", token.clone(), &[], None).await;
+    chat.say("lobby", WORDS, "o-1").await;
+    chat.until("said", |e| matches!(e, ServerMsg::Said { .. }))
+        .await;
+    drop(chat);
+    if let Some(redis) = &redis {
+        redis.cmd(&["SAVE"]);
+    }
+    process.signal("TERM");
+    let mut logs = String::new();
+    let mut stderr = process.child.stderr.take().unwrap();
+    std::io::Read::read_to_string(&mut stderr, &mut logs).unwrap();
+    process.wait().await;
+    assert!(
+        logs.contains("listening"),
+        "the logs were not captured: {logs}"
+    );
+    assert!(!logs.contains(WORDS), "a message text is in the logs");
+    assert!(
+        !logs.contains(token.as_str()),
+        "a browser token is in the logs"
+    );
+    let mut stored = files_under(data.path());
+    if let Some(redis) = &redis {
+        stored.extend(files_under(redis.data_dir()));
+    }
+    assert!(!stored.is_empty());
+    for file in &stored {
+        let bytes = std::fs::read(file).unwrap();
+        let secret = token.as_str().as_bytes();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret),
+            "a browser token is stored in {}",
+            file.display()
+        );
+    }
+}
+
+#[actix_web::test]
+async fn browser_tokens_are_never_stored_or_logged_single_node() {
+    browser_tokens_are_never_stored_or_logged(None).await;
+}
+
+#[actix_web::test]
+async fn browser_tokens_are_never_stored_or_logged_cluster() {
+    let redis = RedisServer::start().await;
+    browser_tokens_are_never_stored_or_logged(Some(redis)).await;
 }
