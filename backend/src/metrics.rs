@@ -71,6 +71,8 @@ pub struct Metrics {
     pub slow_consumers: IntCounter,
     /// Chat messages refused by the rate limiter.
     pub rate_limited: IntCounter,
+    /// Reports of what a page's Content-Security-Policy refused.
+    pub csp_reports: IntCounter,
     /// Chat rooms with at least one member.
     pub rooms: IntGauge,
     /// Identified chat users online.
@@ -119,6 +121,12 @@ impl Metrics {
             "Chat messages refused by the per-connection rate limit.",
         )?;
         registry.register(Box::new(rate_limited.clone()))?;
+        let csp_reports = IntCounter::new(
+            "csp_reports_total",
+            "Reports of something the app's Content-Security-Policy refused in a browser \
+             (the app is broken there, or someone injects into it).",
+        )?;
+        registry.register(Box::new(csp_reports.clone()))?;
         let rooms = IntGauge::new("rooms", "Chat rooms with at least one member.")?;
         registry.register(Box::new(rooms.clone()))?;
         let users = IntGauge::new("users_online", "Identified chat users online.")?;
@@ -188,6 +196,7 @@ impl Metrics {
             )?,
             slow_consumers,
             rate_limited,
+            csp_reports,
             rooms,
             users,
             store,

@@ -114,6 +114,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .route(paths::HEALTHZ, web::get().to(healthz))
         .route(paths::READYZ, web::get().to(readyz))
         .route(paths::METRICS, web::get().to(metrics))
+        .service(
+            web::resource(paths::CSP_REPORT)
+                .app_data(web::PayloadConfig::new(CSP_REPORT_BYTES))
+                .route(web::post().to(csp_report)),
+        )
         .configure(|cfg| crate::auth::http::configure(cfg, &config))
         .configure(|cfg| crate::uploads::configure(cfg, &config))
         .configure(crate::fallback::configure)
@@ -167,6 +172,58 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         );
     }
     plain(StatusCode::OK, "ready\n".into())
+}
+
+/// The largest CSP report read (a browser's is well under 2 KB).
+const CSP_REPORT_BYTES: usize = 8 * 1024;
+
+/// The CSP reports' log line: at most one a second, across the process (the counter counts
+/// them all).
+static CSP_LOG: Throttle = Throttle(std::sync::atomic::AtomicU64::new(0));
+
+/// Lets one event through per second.
+struct Throttle(std::sync::atomic::AtomicU64);
+
+impl Throttle {
+    /// Whether this second's one event may pass (the first caller in a new second wins).
+    fn allow(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let now = crate::store::now_ms() / 1000;
+        let last = self.0.load(Ordering::Relaxed);
+        last != now
+            && self
+                .0
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+/// A browser's report of something the Content-Security-Policy refused (`report-uri`): counted
+/// (`chat_csp_reports_total`, which the release check requires to stay 0) and logged, at most
+/// one line a second so that nobody can fill the logs through it. Answered 204 whatever the
+/// body says: nothing is stored.
+async fn csp_report(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    state.metrics.csp_reports.inc();
+    if CSP_LOG.allow() {
+        let report: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let report = report.get("csp-report").unwrap_or(&report);
+        let field = |name: &str| {
+            let value = report
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("?");
+            // A URL's query may carry someone's words or ids: the path is enough to fix a page.
+            let value = value.split(['?', '#']).next().unwrap_or_default();
+            value.chars().take(160).collect::<String>()
+        };
+        tracing::warn!(
+            directive = %field("effective-directive"),
+            blocked = %field("blocked-uri"),
+            page = %field("document-uri"),
+            "the Content-Security-Policy refused something in a browser"
+        );
+    }
+    HttpResponse::NoContent().finish()
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

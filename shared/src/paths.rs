@@ -22,6 +22,8 @@ pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 /// Prometheus metrics (text exposition format).
 pub const METRICS: &str = "/metrics";
+/// Where browsers report what the Content-Security-Policy refused (`report-uri`).
+pub const CSP_REPORT: &str = "/api/csp-report";
 /// `GET`: [`crate::auth::SessionInfo`], the auth mode and who this browser is logged in as.
 pub const API_SESSION: &str = "/api/session";
 /// `POST` [`crate::auth::Credentials`]: create an account and log in (accounts mode).

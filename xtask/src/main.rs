@@ -546,6 +546,11 @@ fn release_app_check() -> Result<String> {
     let shots = workspace_root().join("target").join("xtask");
     let echo_shot = shots.join("served-app.png");
     chrome.screenshot(&echo_shot)?;
+    // The browsers report what the CSP refuses to the server (`report-uri`), from the first
+    // byte of every page: the Echo page, the nickname screen, every reload. A refusal made on
+    // purpose shows that this browser does report; the count must not move again until the
+    // end (checked before the server stops).
+    csp_canary(&chrome, &backend, 1)?;
     let axe = Axe::load()?;
     let mut audited = vec![axe.audit(&chrome, "the Echo page with echoes")?];
     let comparison = compare_transports(&chrome, &shots.join("served-echo-transports.png"))?;
@@ -599,11 +604,21 @@ fn release_app_check() -> Result<String> {
     // tried), so its "phone" is 500 wide: below the breakpoint, the same one-column layout.
     let fox = webdriver::Chrome::start_with(webdriver::Engine::Firefox, None, &[])?;
     join_chat(&fox, &base, "Fox")?;
+    csp_canary(&fox, &backend, 2)?;
     audited.push(axe.audit(&fox, "the chat in Firefox")?);
     phone_shots.extend(phone_layout_check(&fox, &base, &shots, "Foxy", "-firefox")?);
     drop(fox);
     drop(other);
     let korean_shots = language_check(&base, &shots)?;
+    let refused = csp_reports(&backend)?;
+    if refused != 2 {
+        return Err(format!(
+            "the Content-Security-Policy refused {} thing(s) besides the two canaries in the \
+             browsers; the backend's log names them: {}",
+            refused.saturating_sub(2),
+            backend.log().display()
+        ));
+    }
     // Offline: the server is gone and the page says so.
     backend.stop()?;
     chrome.wait_for(
@@ -1087,6 +1102,42 @@ fn join_chat(chrome: &webdriver::Chrome, base: &str, nick: &str) -> Result<()> {
          && s.textContent.includes('online');",
         Duration::from_secs(20),
     )
+}
+
+/// How many CSP reports the browsers sent `backend` (its `chat_csp_reports_total`).
+fn csp_reports(backend: &Backend) -> Result<u64> {
+    let metrics = backend.get(paths::METRICS)?;
+    let text = String::from_utf8_lossy(&metrics.body);
+    text.lines()
+        .find_map(|line| line.strip_prefix("chat_csp_reports_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| format!("{} has no chat_csp_reports_total", paths::METRICS))
+}
+
+/// Breaks the page's Content-Security-Policy once on purpose (an inline `style` attribute)
+/// and waits until `backend` has heard of it, its count reaching `expected`: proof that this
+/// browser reports refusals, so that a count that stays put means nothing else was refused.
+fn csp_canary(browser: &webdriver::Chrome, backend: &Backend, expected: u64) -> Result<()> {
+    browser.script(
+        "const canary = document.createElement('div'); \
+         canary.setAttribute('style', 'display: none'); \
+         document.body.appendChild(canary); canary.remove(); return true;",
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let count = csp_reports(backend)?;
+        if count == expected {
+            return Ok(());
+        }
+        if count > expected || Instant::now() > deadline {
+            return Err(format!(
+                "the CSP report count is {count} after a canary, not {expected}: the browser \
+                 does not report refusals, or something else was refused (see {})",
+                backend.log().display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Fails if the Content-Security-Policy refused anything in the page since [`join_chat`]

@@ -3,7 +3,7 @@
 
 use std::{
     fs::File,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Stdio},
     thread,
     time::{Duration, Instant},
@@ -79,6 +79,11 @@ impl Backend {
                 backend.log_tail()
             )),
         }
+    }
+
+    /// Where its logs go.
+    pub fn log(&self) -> &Path {
+        &self.log
     }
 
     /// Stops the backend with SIGTERM and expects a clean exit within [`STOP_TIMEOUT`].
