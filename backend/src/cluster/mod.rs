@@ -34,7 +34,7 @@ mod logs;
 mod presence;
 mod redis_io;
 
-pub(crate) use redis_io::resp3_client;
+pub(crate) use redis_io::{nick_holder, resp3_client};
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
