@@ -29,6 +29,8 @@
 //! - [`hub`]: [`hub::HubHandle`] and the hub task, the one owner of users, rooms and typing
 //!   (split by responsibility: people, membership, messages, delivery).
 //! - [`ids`]: [`ids::ConnId`] and [`ids::UserId`], below both the hub and the rooms.
+//! - [`names`]: names people choose: NFC, no invisible formatting characters, and when two
+//!   names look alike (UTS #39 skeletons); [`names::NickMap`], the hub's map of nicknames.
 //! - [`rooms`]: [`rooms::Rooms`], the pure membership registry the hub uses.
 //! - [`engine`]: [`engine::Engine`], the seam between the hub and where messages live: the
 //!   embedded store, or the cluster engine.
@@ -59,6 +61,7 @@ pub mod hub;
 pub mod ids;
 pub mod link;
 pub mod metrics;
+pub mod names;
 pub mod outgoing;
 pub mod per_address;
 pub mod policy;

@@ -590,10 +590,9 @@ impl PolicyStore {
     pub async fn nick_owner(&self, nick: &Nick) -> Result<Option<String>, PolicyError> {
         match self {
             Self::Sqlite(..) => Ok(None),
-            Self::Redis(redis) => redis
-                .clone()
-                .hget(format!("chat:{{p}}:nick:{}", nick.key()), "owner")
+            Self::Redis(redis) => crate::cluster::nick_holder(&mut redis.clone(), nick)
                 .await
+                .map(|holder| holder.map(|(owner, _)| owner))
                 .map_err(failed),
         }
     }

@@ -26,6 +26,7 @@ use crate::{
     ids::ConnId,
     link::{Inbound, Link},
     metrics::{Endpoint, Metrics},
+    names,
     outgoing::Frame,
     ws::{self, Ending, close_code},
 };
@@ -356,7 +357,16 @@ impl Login<'_> {
                             "browser tokens starting with acct- or jwt- are reserved".into(),
                         );
                     }
-                    Gate::Open => None,
+                    // A nickname chosen here, in the form the server keeps (`names`).
+                    Gate::Open => match names::chosen("nickname", nick) {
+                        Ok(chosen) => {
+                            *nick = chosen;
+                            None
+                        }
+                        Err(refused) => {
+                            return Admitted::Refuse(ErrorCode::Invalid, refused.to_string());
+                        }
+                    },
                     Gate::Account { identity, .. } => Some(identity.clone()),
                     Gate::LoggedOut => return Admitted::Close("log in first".into()),
                     // A connection is one user's: once a token was verified here, a later
@@ -382,6 +392,13 @@ impl Login<'_> {
                 ErrorCode::Forbidden,
                 "your nickname is your login's; it cannot be changed here".into(),
             ),
+            ClientMsg::Rename { nick } => match names::chosen("nickname", nick) {
+                Ok(chosen) => {
+                    *nick = chosen;
+                    Admitted::Forward(request)
+                }
+                Err(refused) => Admitted::Refuse(ErrorCode::Invalid, refused.to_string()),
+            },
             ClientMsg::Reauth { jwt } => {
                 let jwt = std::mem::take(jwt);
                 self.reauth(&jwt)

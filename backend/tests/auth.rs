@@ -599,6 +599,20 @@ async fn jwt_hs256_outcomes() {
     );
 }
 
+/// Hole 8 of issue #27: the site's `name` is held to the rules of chosen names
+/// (backend/src/names.rs): one with a direction override is refused, one typed decomposed is
+/// shown in NFC. On the code before the fix, "Grace\u{202E}" was welcome as it was.
+#[actix_web::test]
+async fn a_jwt_name_with_an_invisible_character_is_refused_and_one_in_nfd_is_shown_in_nfc() {
+    let secret = secret_file();
+    let server = jwt_server(secret.path(), true, None);
+    let overridden = hs256(&claims("user-7", "Grace\u{202E}", 3600), SECRET.as_bytes());
+    assert!(hello_with(&server, Some(overridden)).await.is_none());
+    let decomposed = hs256(&claims("user-8", "Jose\u{301}", 3600), SECRET.as_bytes());
+    let (_jose, user) = hello_with(&server, Some(decomposed)).await.unwrap();
+    assert_eq!(user, "Jos\u{E9}");
+}
+
 #[actix_web::test]
 async fn jwt_public_keys_fix_the_algorithm() {
     let rsa = jwt_server(&fixture("jwt_rsa_public.pem"), false, None);

@@ -89,7 +89,9 @@ macro_rules! string_newtype {
 
 string_newtype!(
     /// A user's display name: 1–32 characters, no control characters, no leading or trailing
-    /// spaces. Unique among connected users ignoring case (see [`Nick::key`]).
+    /// spaces. Unique among connected users ignoring case (see [`Nick::key`]); the server adds
+    /// rules for the names people choose (NFC, no invisible formatting characters) and also
+    /// refuses look-alikes, with Unicode tables kept out of this crate (and so of the wasm).
     Nick
 );
 
@@ -97,7 +99,8 @@ impl Nick {
     /// Longest nickname, in characters.
     pub const MAX_CHARS: usize = 32;
 
-    /// The form compared for uniqueness: "Alice" and "alice" are the same user.
+    /// The form compared for uniqueness: "Alice" and "alice" are the same user. Also what an
+    /// account's identity is derived from, so it must stay the plain lower case.
     pub fn key(&self) -> String {
         self.0.to_lowercase()
     }

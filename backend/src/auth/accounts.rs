@@ -5,6 +5,12 @@
 //! Stored per account: its name (as registered) and its Argon2id PHC string; per session: the
 //! SHA-256 of the cookie's value (a database reader cannot log in with it), the account and
 //! the expiry. Nothing here ever sees a password in clear.
+//!
+//! An account is found by its name's lower case ([`Nick::key`], from which its user key
+//! follows, so it never changes); a name is free only if it looks like no registered one:
+//! each account also holds its name's look-alike keys ([`names::likeness`]), entered for
+//! accounts registered before they were kept when the store is first opened (SQLite) or
+//! first registered into (Redis).
 
 use std::{
     collections::HashMap,
@@ -16,6 +22,8 @@ use std::{
 use redis::{AsyncCommands as _, Script, aio::ConnectionManager};
 use rusqlite::{Connection, OptionalExtension as _, params};
 use shared::Nick;
+
+use crate::names;
 
 /// The accounts database's file, in `--data-dir`.
 pub const DB_FILE: &str = "accounts.sqlite3";
@@ -57,11 +65,13 @@ pub enum Accounts {
         attempts: Arc<Mutex<HashMap<String, (u32, std::time::Instant)>>>,
     },
     /// Keys `{acct}:NAMEKEY` (hash: name, phc), `{acct}:NAMEKEY:sessions` (set of session
-    /// hashes), `{sess}:HASH` (the account's key, expiring) and `{attempts}:KEY` (a counter
-    /// expiring with its window).
+    /// hashes), `{acct}-likeness` (hash: look-alike key → NAMEKEY), `{sess}:HASH` (the
+    /// account's key, expiring) and `{attempts}:KEY` (a counter expiring with its window).
     Redis {
         /// Commands (reconnects by itself).
         redis: ConnectionManager,
+        /// Set once this process has seen every account's look-alike keys in Redis.
+        likeness_filled: Arc<tokio::sync::OnceCell<()>>,
     },
 }
 
@@ -78,14 +88,39 @@ CREATE TABLE IF NOT EXISTS sessions (
     expires_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_by_account ON sessions(account);
+-- Each look-alike key of a registered name (names::likeness), and whose it is.
+CREATE TABLE IF NOT EXISTS account_likeness (
+    key TEXT PRIMARY KEY,
+    account TEXT NOT NULL REFERENCES accounts(key)
+);
 ";
 
-/// Registers an account unless its key exists; returns whether it did.
+/// `PRAGMA user_version` of an accounts file whose `account_likeness` has every account's
+/// keys (files from before it was added have 0).
+const LIKENESS_FILLED: i64 = 1;
+
+/// Registers an account unless its key exists or a name that looks like it is registered;
+/// returns whether it did. KEYS: the account's hash, the look-alike hash. ARGV: name, PHC,
+/// the account's key, then the name's look-alike keys.
 const REGISTER_LUA: &str = "
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for i = 4, #ARGV do
+  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 1 then return 0 end
+end
 redis.call('HSET', KEYS[1], 'name', ARGV[1], 'phc', ARGV[2])
+for i = 4, #ARGV do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[3])
+end
 return 1
 ";
+
+/// The Redis hash of every registered name's look-alike keys, each to its account's key. Not
+/// under `{acct}:` (a name can be anything, `likeness` included), but in the same hash slot.
+const LIKENESS_KEY: &str = "{acct}-likeness";
+
+/// The field of [`LIKENESS_KEY`] that says the accounts registered before it was kept are in
+/// it (look-alike keys start with `c:` or `s:`, so never equal it).
+const LIKENESS_FILLED_FIELD: &str = "filled";
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -96,7 +131,7 @@ fn now_ms() -> i64 {
 impl Accounts {
     /// Opens (creating if needed) `accounts.sqlite3` in `dir`.
     pub fn open_sqlite(dir: &Path) -> Result<Self, StoreError> {
-        let db = Connection::open(dir.join(DB_FILE))?;
+        let mut db = Connection::open(dir.join(DB_FILE))?;
         let mode: String = db.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError(format!(
@@ -106,6 +141,7 @@ impl Accounts {
         db.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         db.busy_timeout(Duration::from_secs(5))?;
         db.execute_batch(SCHEMA)?;
+        fill_likeness_sqlite(&mut db)?;
         Ok(Self::Sqlite {
             db: Arc::new(Mutex::new(db)),
             attempts: Arc::default(),
@@ -119,7 +155,10 @@ impl Accounts {
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_connection_timeout(Some(Duration::from_secs(2)));
         let redis = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(Self::Redis { redis })
+        Ok(Self::Redis {
+            redis,
+            likeness_filled: Arc::default(),
+        })
     }
 
     /// Runs `work` on the SQLite connection off the async workers.
@@ -138,27 +177,52 @@ impl Accounts {
     }
 
     /// Creates the account `name` with password hash `phc`; `false` if the name (ignoring
-    /// case) is registered already.
+    /// case), or one that looks like it ([`names::likeness`]), is registered already.
     pub async fn register(&self, name: &Nick, phc: String) -> Result<bool, StoreError> {
         let key = name.key();
+        let likeness = names::likeness(name);
         match self {
             Self::Sqlite { db, .. } => {
                 let name = name.to_string();
                 Self::blocking(db, move |db| {
-                    let inserted = db.execute(
+                    // Dropped without a commit (an early return), the transaction rolls back.
+                    let tx = db.transaction()?;
+                    let inserted = tx.execute(
                         "INSERT OR IGNORE INTO accounts (key, name, phc, created_ms) \
                          VALUES (?1, ?2, ?3, ?4)",
                         params![key, name, phc, now_ms()],
                     )?;
-                    Ok(inserted == 1)
+                    if inserted == 0 {
+                        return Ok(false);
+                    }
+                    for like in &likeness {
+                        let entered = tx.execute(
+                            "INSERT OR IGNORE INTO account_likeness (key, account) VALUES (?1, ?2)",
+                            params![like, key],
+                        )?;
+                        if entered == 0 {
+                            return Ok(false);
+                        }
+                    }
+                    tx.commit()?;
+                    Ok(true)
                 })
                 .await
             }
-            Self::Redis { redis } => {
+            Self::Redis {
+                redis,
+                likeness_filled,
+            } => {
+                likeness_filled
+                    .get_or_try_init(|| fill_likeness_redis(redis.clone()))
+                    .await?;
                 let created: i64 = Script::new(REGISTER_LUA)
                     .key(account_key(&key))
+                    .key(LIKENESS_KEY)
                     .arg(name.as_str())
                     .arg(phc)
+                    .arg(&key)
+                    .arg(&likeness[..])
                     .invoke_async(&mut redis.clone())
                     .await?;
                 Ok(created == 1)
@@ -181,7 +245,7 @@ impl Accounts {
                 })
                 .await?
             }
-            Self::Redis { redis } => {
+            Self::Redis { redis, .. } => {
                 let (name, phc): (Option<String>, Option<String>) = redis::cmd("HMGET")
                     .arg(account_key(&key))
                     .arg("name")
@@ -221,7 +285,7 @@ impl Accounts {
                 })
                 .await
             }
-            Self::Redis { redis } => {
+            Self::Redis { redis, .. } => {
                 let mut redis = redis.clone();
                 let () = redis.hset(account_key(&key), "phc", phc).await?;
                 let sessions_key = format!("{}:sessions", account_key(&key));
@@ -258,7 +322,7 @@ impl Accounts {
                 })
                 .await
             }
-            Self::Redis { redis } => {
+            Self::Redis { redis, .. } => {
                 let mut redis = redis.clone();
                 let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
                 let () = redis.pset_ex(session_key(&token_hash), &key, ms).await?;
@@ -288,7 +352,7 @@ impl Accounts {
                 })
                 .await?
             }
-            Self::Redis { redis } => {
+            Self::Redis { redis, .. } => {
                 let mut redis = redis.clone();
                 let key: Option<String> = redis.get(session_key(&token_hash)).await?;
                 match key {
@@ -310,7 +374,7 @@ impl Accounts {
                 })
                 .await
             }
-            Self::Redis { redis } => {
+            Self::Redis { redis, .. } => {
                 let mut redis = redis.clone();
                 let key: Option<String> = redis.get(session_key(&token_hash)).await?;
                 let () = redis.del(session_key(&token_hash)).await?;
@@ -342,7 +406,7 @@ impl Accounts {
                 *count = count.saturating_add(1);
                 Ok(*count <= max)
             }
-            Self::Redis { redis } => {
+            Self::Redis { redis, .. } => {
                 let mut redis = redis.clone();
                 let key = format!("{{attempts}}:{counter}");
                 let count: u32 = redis.incr(&key, 1).await?;
@@ -354,6 +418,80 @@ impl Accounts {
             }
         }
     }
+}
+
+/// Enters the look-alike keys of the accounts registered before they were kept, oldest first
+/// (a name registered twice in look-alike spellings back then: the first has them), once per
+/// file.
+fn fill_likeness_sqlite(db: &mut Connection) -> Result<(), rusqlite::Error> {
+    let version: i64 = db.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version >= LIKENESS_FILLED {
+        return Ok(());
+    }
+    let tx = db.transaction()?;
+    {
+        let mut accounts = tx.prepare("SELECT key, name FROM accounts ORDER BY created_ms")?;
+        let accounts = accounts
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut enter =
+            tx.prepare("INSERT OR IGNORE INTO account_likeness (key, account) VALUES (?1, ?2)")?;
+        for (key, name) in accounts {
+            // Every stored name was a valid nickname when it was registered.
+            let Ok(name) = Nick::try_from(name) else {
+                continue;
+            };
+            for like in names::likeness(&name) {
+                enter.execute(params![like, key])?;
+            }
+        }
+    }
+    tx.pragma_update(None, "user_version", LIKENESS_FILLED)?;
+    tx.commit()
+}
+
+/// [`fill_likeness_sqlite`] for Redis: scans the accounts unless the look-alike hash says it
+/// was done (by any node). Nodes doing it at once enter the same keys; an account may get a
+/// key another look-alike account registered back then has too only if it was first.
+async fn fill_likeness_redis(mut redis: ConnectionManager) -> Result<(), StoreError> {
+    let filled: bool = redis.hexists(LIKENESS_KEY, LIKENESS_FILLED_FIELD).await?;
+    if filled {
+        return Ok(());
+    }
+    let mut cursor: u64 = 0;
+    loop {
+        // Account hashes only: `{acct}:NAMEKEY:sessions` are sets.
+        let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("{acct}:*")
+            .arg("TYPE")
+            .arg("hash")
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut redis)
+            .await?;
+        for hash in found {
+            let Some(key) = hash.strip_prefix("{acct}:") else {
+                continue;
+            };
+            let name: Option<String> = redis.hget(&hash, "name").await?;
+            let Some(name) = name.and_then(|name| Nick::try_from(name).ok()) else {
+                continue;
+            };
+            for like in names::likeness(&name) {
+                let _: bool = redis.hset_nx(LIKENESS_KEY, like, key).await?;
+            }
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    let () = redis.hset(LIKENESS_KEY, LIKENESS_FILLED_FIELD, 1).await?;
+    Ok(())
 }
 
 fn account_key(name_key: &str) -> String {
@@ -412,6 +550,60 @@ mod tests {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert_eq!(accounts.session("old".into()).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_look_alike_of_a_registered_name_is_taken_in_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = Accounts::open_sqlite(dir.path()).unwrap();
+        let alice: Nick = "Alice".parse().unwrap();
+        assert!(accounts.register(&alice, "phc-1".into()).await.unwrap());
+        // Cyrillic А; a capital I for the l; the same name ignoring case, all look-alikes.
+        for look_alike in ["\u{410}lice", "AIice", "\u{430}LICE"] {
+            let name: Nick = look_alike.parse().unwrap();
+            assert!(
+                !accounts.register(&name, "phc-2".into()).await.unwrap(),
+                "{look_alike}"
+            );
+            // Refused whole: no account row was left behind.
+            assert!(accounts.account(&name).await.unwrap().is_none());
+        }
+        let other: Nick = "Alicia".parse().unwrap();
+        assert!(accounts.register(&other, "phc-3".into()).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn accounts_registered_before_likeness_was_kept_still_take_their_look_alikes() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // An accounts file as the server before this one left it.
+            let db = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            db.execute_batch(
+                "CREATE TABLE accounts (key TEXT PRIMARY KEY, name TEXT NOT NULL, \
+                 phc TEXT NOT NULL, created_ms INTEGER NOT NULL); \
+                 INSERT INTO accounts VALUES ('alice', 'Alice', 'phc-1', 1);",
+            )
+            .unwrap();
+        }
+        let accounts = Accounts::open_sqlite(dir.path()).unwrap();
+        let look_alike: Nick = "\u{410}lice".parse().unwrap();
+        assert!(
+            !accounts
+                .register(&look_alike, "phc-2".into())
+                .await
+                .unwrap()
+        );
+        // The old account is found as before, under the same key.
+        let alice: Nick = "alice".parse().unwrap();
+        let found = accounts.account(&alice).await.unwrap().unwrap();
+        assert_eq!(found.name.as_str(), "Alice");
+        // Done once: the file says so, and the next opening skips the scan.
+        drop(accounts);
+        let db = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let version: i64 = db
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, LIKENESS_FILLED);
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 //! | route | answers |
 //! |---|---|
 //! | `GET /api/session` | 200 `{mode, user}` (any mode) |
-//! | `POST /api/register` `{name, password}` | 201 + cookie; 400 bad password; 409 name taken; 429 |
+//! | `POST /api/register` `{name, password}` | 201 + cookie; 400 bad password or name; 409 name (or a look-alike) taken; 429 |
 //! | `POST /api/login` `{name, password}` | 200 + cookie; 401 "wrong name or password"; 429 |
 //! | `POST /api/logout` | 200, cookie cleared, session ended |
 //! | `POST /api/password` `{old, new}` | 200; 401 not logged in or wrong `old`; 400; 429; other sessions end |
@@ -31,7 +31,7 @@ use super::{
     new_session_token, session_hash,
 };
 use crate::{
-    Config,
+    Config, names,
     routes::{AppState, client_address},
 };
 
@@ -241,6 +241,10 @@ async fn register(
     }
     let auth = &state.auth;
     let Credentials { name, password } = body.into_inner();
+    let name = match names::chosen("name", &name) {
+        Ok(name) => name,
+        Err(refused) => return refusal(StatusCode::BAD_REQUEST, refused.to_string()),
+    };
     if let Some(problem) = password_problem(&password) {
         return refusal(StatusCode::BAD_REQUEST, problem);
     }
@@ -274,7 +278,13 @@ async fn login(
         return refused;
     }
     let auth = &state.auth;
-    let Credentials { name, password } = body.into_inner();
+    let Credentials {
+        name: typed,
+        password,
+    } = body.into_inner();
+    // Names are registered in NFC: the same name from a keyboard that composes otherwise
+    // finds its account, and counts against the same limit.
+    let name = names::normalized(&typed);
     let result = async {
         // The same limits, words and work whether or not the account exists: nothing here
         // tells an attacker which names are registered.
@@ -282,7 +292,11 @@ async fn login(
             return Ok(too_many());
         }
         let account = match auth.accounts() {
-            Some(accounts) => accounts.account(&name).await?,
+            Some(accounts) => match accounts.account(&name).await? {
+                // Registered before names were normalized, in the form typed now.
+                None if name != typed => accounts.account(&typed).await?,
+                found => found,
+            },
             None => None,
         };
         let phc = account.as_ref().map(|a| a.phc.clone());

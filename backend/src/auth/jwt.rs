@@ -124,8 +124,12 @@ impl Verifier {
             .ok_or_else(|| missing("sub"))?;
         let name = claims.name.ok_or_else(|| missing("name"))?;
         let exp = claims.exp.ok_or_else(|| missing("exp"))?;
-        let name: Nick = name
-            .parse()
+        // The site's users are held to the rules of chosen names too (`names`): what they
+        // are shown as holds no invisible formatting character, and is kept in NFC.
+        let name = name
+            .parse::<Nick>()
+            .map_err(crate::names::RefusedName::from)
+            .and_then(|name| crate::names::chosen("nickname", &name))
             .map_err(|err| format!("the token's `name` is not a valid nickname: {err}"))?;
         let expires_at = UNIX_EPOCH + Duration::from_secs(exp);
         if expires_at <= SystemTime::now() {

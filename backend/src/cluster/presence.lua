@@ -5,7 +5,9 @@
 -- Every entry a node holds is also listed in its holdings set, so that when the node dies
 -- (its lease key expires) the sweeper can remove exactly its entries:
 --   "r ROOM USER"  the node has tabs of USER in ROOM
---   "n NICKKEY"    the node has tabs of the owner of NICKKEY
+--   "n NICKKEY"    the node has tabs of the owner of NICKKEY (a nickname has two keys, its
+--                  look-alike keys from backend/src/names.rs: "c:" ignoring case, "s:" as
+--                  written; two nicknames that share either are one)
 -- Presence events go to the room's channel as "~USER JSON" (JSON: a chat server event; a
 -- member's arrival or departure is a `presence` event naming one user, with the room's count,
 -- which each node coalesces with others before its clients see it).
@@ -123,20 +125,27 @@ elseif op == 'leave' then
   leave(ARGV[2], ARGV[3], ARGV[4])
   return 1
 elseif op == 'claim' then
-  -- ARGV: nickname key, user key, nickname, node. 1 if the nickname is the user's now.
-  local key, user, name, node = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-  local owner = redis.call('HGET', nick(key), 'owner')
-  if owner and owner ~= user then
-    return 0
+  -- ARGV: user key, nickname, node, then the nickname's keys. 1 if the nickname is the
+  -- user's now: no other user holds any of its keys.
+  local user, name, node = ARGV[2], ARGV[3], ARGV[4]
+  for i = 5, #ARGV do
+    local owner = redis.call('HGET', nick(ARGV[i]), 'owner')
+    if owner and owner ~= user then
+      return 0
+    end
   end
-  redis.call('HSET', nick(key), 'owner', user, 'nick', name, 'n:' .. node, 1)
-  redis.call('SADD', holds(node), 'n ' .. key)
+  for i = 5, #ARGV do
+    redis.call('HSET', nick(ARGV[i]), 'owner', user, 'nick', name, 'n:' .. node, 1)
+    redis.call('SADD', holds(node), 'n ' .. ARGV[i])
+  end
   return 1
 elseif op == 'release' then
-  -- ARGV: nickname key, user key, node.
-  local key, user, node = ARGV[2], ARGV[3], ARGV[4]
-  if redis.call('HGET', nick(key), 'owner') == user then
-    release(key, node)
+  -- ARGV: user key, node, then the nickname keys the user's tabs here let go.
+  local user, node = ARGV[2], ARGV[3]
+  for i = 4, #ARGV do
+    if redis.call('HGET', nick(ARGV[i]), 'owner') == user then
+      release(ARGV[i], node)
+    end
   end
   return 1
 elseif op == 'renamed' then

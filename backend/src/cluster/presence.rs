@@ -23,10 +23,11 @@ pub enum PresenceOp {
         /// The user key.
         user: String,
     },
-    /// A user's last tab here is gone: their nickname is free unless another node has them.
+    /// A user's last tab here is gone, or they renamed: these keys of their (old) nickname
+    /// are free unless another node has them.
     Release {
-        /// Their nickname.
-        nick: Nick,
+        /// The nickname's keys ([`crate::names::likeness`]) that nobody here holds now.
+        keys: Vec<String>,
         /// The user key.
         user: String,
     },
@@ -119,19 +120,26 @@ pub(super) async fn presence_loop(io: Io, mut queue: mpsc::UnboundedReceiver<Pre
 }
 
 /// The lane of `work`: by its user key, or for a nickname's claim and release by the
-/// nickname's key (so that a nickname released by one user and claimed by another right
-/// after is free by then). `None` for a check, which is every lane's.
+/// nickname's first key, its look-alike key ignoring case (so that a nickname released by one
+/// user and claimed by another right after, in any case, is free by then). A release of the
+/// second key alone (a rename from `Alice` to `ALICE`) and a claim of a look-alike that
+/// shares only that key (`AIice`) may run side by side: such a claim can then be refused
+/// while the release is under way, and succeeds when asked again. `None` for a check, which
+/// is every lane's.
 fn lane_of(work: &PresenceWork) -> Option<usize> {
     let key = match work {
         PresenceWork::Check(..) => return None,
         PresenceWork::Join(_, joiner, _) => joiner.user.clone(),
-        PresenceWork::Claim(nick, _, _) => nick.key(),
+        PresenceWork::Claim(nick, _, _) => {
+            let [folded, _] = crate::names::likeness(nick);
+            folded
+        }
         PresenceWork::Op(op) => match op.as_ref() {
             PresenceOp::Join { joiner, .. } => joiner.user.clone(),
             PresenceOp::Leave { user, .. }
             | PresenceOp::Renamed { user, .. }
             | PresenceOp::Announce { user, .. } => user.clone(),
-            PresenceOp::Release { nick, .. } => nick.key(),
+            PresenceOp::Release { keys, user } => keys.first().unwrap_or(user).clone(),
         },
     };
     let mut hasher = std::hash::DefaultHasher::new();
@@ -172,7 +180,7 @@ async fn lane_loop(io: Io, mut queue: mpsc::UnboundedReceiver<LaneWork>) {
                         }),
                     ),
                     PresenceOp::Leave { room, user } => ("leave", io.leave_room(room, user).await),
-                    PresenceOp::Release { nick, user } => ("release", io.release(nick, user).await),
+                    PresenceOp::Release { keys, user } => ("release", io.release(keys, user).await),
                     PresenceOp::Renamed {
                         room,
                         user,
@@ -247,8 +255,9 @@ mod tests {
             // A nickname's claim and its release share a lane whoever makes them, and
             // whatever its case (one key).
             let claim = PresenceWork::Claim(nick.clone(), "a".into(), oneshot::channel().0);
+            let released: Nick = format!("nICK{i}").parse().unwrap();
             let release = op(PresenceOp::Release {
-                nick: format!("nICK{i}").parse().unwrap(),
+                keys: crate::names::likeness(&released).to_vec(),
                 user: "b".into(),
             });
             assert_eq!(lane_of(&claim), lane_of(&release));

@@ -587,20 +587,25 @@ impl Io {
             .map(drop)
     }
 
-    /// Claims nickname `nick` for `user` on this node: true if it is theirs now (free, or
-    /// already theirs, from any node).
+    /// Claims nickname `nick` for `user` on this node, under each of its keys
+    /// ([`crate::names::likeness`]): true if it is theirs now (no other user holds any of
+    /// them, on any node).
     pub(super) async fn claim(&self, nick: &Nick, user: &str) -> RedisResult<bool> {
+        let [folded, written] = crate::names::likeness(nick);
         let granted: i64 = self
-            .presence("claim", &[&nick.key(), user, nick.as_str(), &self.node])
+            .presence(
+                "claim",
+                &[user, nick.as_str(), &self.node, &folded, &written],
+            )
             .await?;
         Ok(granted == 1)
     }
 
-    /// This node has no tab of `user`, the owner of `nick`, any more.
-    pub(super) async fn release(&self, nick: &Nick, user: &str) -> RedisResult<()> {
-        self.presence::<Value>("release", &[&nick.key(), user, &self.node])
-            .await
-            .map(drop)
+    /// This node has no tab of `user` holding these nickname keys any more.
+    pub(super) async fn release(&self, keys: &[String], user: &str) -> RedisResult<()> {
+        let mut args: Vec<&str> = vec![user, &self.node];
+        args.extend(keys.iter().map(String::as_str));
+        self.presence::<Value>("release", &args).await.map(drop)
     }
 
     /// `user` is called `nick` now in `room`'s member list, and the room hears `event`.
@@ -621,14 +626,7 @@ impl Io {
 
     /// The user key and nickname (as they spell it) of whoever owns `nick` now, if anyone.
     async fn owner_of(&self, nick: &Nick) -> RedisResult<Option<(String, Nick)>> {
-        let mut conn = self.commands.clone();
-        let (owner, name): (Option<String>, Option<String>) = redis::cmd("HMGET")
-            .arg(format!("{PRESENCE}:nick:{}", nick.key()))
-            .arg("owner")
-            .arg("nick")
-            .query_async(&mut conn)
-            .await?;
-        Ok(owner.zip(name.and_then(|n| Nick::try_from(n).ok())))
+        nick_holder(&mut self.commands.clone(), nick).await
     }
 
     /// Gives `log` a new epoch if it still has `seen` (it went backwards); returns the epoch
@@ -1152,6 +1150,27 @@ fn page_of(mut reply: impl Iterator<Item = Value>) -> RedisResult<(i64, Vec<Stri
         .map(|name| redis::from_redis_value(name).map_err(redis::RedisError::from))
         .collect::<RedisResult<_>>()?;
     Ok((more, names))
+}
+
+/// The user key and nickname (as they spell it) of whoever is called `nick` (ignoring case)
+/// anywhere in the cluster now, if anyone. The holder of a look-alike is not: a look-alike
+/// names nobody. The shared presence holds a nickname under its look-alike keys
+/// ([`crate::names::likeness`]); the one ignoring case finds it.
+pub(crate) async fn nick_holder(
+    conn: &mut ConnectionManager,
+    nick: &Nick,
+) -> RedisResult<Option<(String, Nick)>> {
+    let [folded, _] = crate::names::likeness(nick);
+    let (owner, name): (Option<String>, Option<String>) = redis::cmd("HMGET")
+        .arg(format!("{PRESENCE}:nick:{folded}"))
+        .arg("owner")
+        .arg("nick")
+        .query_async(conn)
+        .await?;
+    let name = name
+        .and_then(|n| Nick::try_from(n).ok())
+        .filter(|name| name.key() == nick.key());
+    Ok(owner.zip(name))
 }
 
 /// Names read from Redis as nicknames (one that is not valid is left out).

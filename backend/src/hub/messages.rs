@@ -411,7 +411,7 @@ impl Hub {
         if let Err(message) = self.check_length(&text) {
             return self.refuse(conn, ErrorCode::TooLong, &message, Some(client_id));
         }
-        let recipient = self.nicks.get(&to.key()).copied();
+        let recipient = self.nicks.named(to);
         let target = match recipient.and_then(|r| self.users.get(&r)) {
             Some(profile) => Target::Direct {
                 recipient: Some(profile.key.clone()),

@@ -49,6 +49,7 @@ use crate::{
     cluster::PresenceOp,
     engine::{Engine, Log},
     metrics::Metrics,
+    names::NickMap,
     outgoing::Frame,
     rooms::Rooms,
     store::{
@@ -290,8 +291,9 @@ struct Hub {
     rooms: Rooms,
     conns: HashMap<ConnId, Conn>,
     users: HashMap<UserId, User>,
-    /// Lower-cased nickname → user, for uniqueness ignoring case.
-    nicks: HashMap<String, UserId>,
+    /// Who holds which nickname here: by its lower case, and by its look-alike keys for
+    /// uniqueness ([`crate::names`]).
+    nicks: NickMap,
     typing: HashMap<(RoomName, UserId), Instant>,
     /// The people announced typing in each room (at most [`shared::TYPING_SHOWN`]), by
     /// nickname key, with when their slot lapses.
@@ -347,7 +349,7 @@ impl Hub {
             rooms: Rooms::default(),
             conns: HashMap::new(),
             users: HashMap::new(),
-            nicks: HashMap::new(),
+            nicks: NickMap::default(),
             typing: HashMap::new(),
             typing_slots: HashMap::new(),
             presence: HashMap::new(),

@@ -1,5 +1,6 @@
-//! Users and nicknames: `hello` (a nickname is unique ignoring case; the same browser token
-//! is the same user), renames, and what a connection's end leaves behind.
+//! Users and nicknames: `hello` (a nickname is unique ignoring case and look-alikes, see
+//! [`crate::names`]; the same browser token is the same user), renames, and what a
+//! connection's end leaves behind.
 
 // One part of `impl Hub`: the hub's types, and what they are built from, come from `mod.rs`.
 use super::*;
@@ -29,9 +30,9 @@ impl Hub {
         resume: Resume,
         ask: bool,
     ) {
-        match self.nicks.get(&nick.key()) {
+        match self.nicks.holder(&nick) {
             // Another tab of a user here: no need to ask anyone.
-            Some(&user) if self.users.get(&user).is_some_and(|u| u.token == token) => {
+            Some(user) if self.users.get(&user).is_some_and(|u| u.token == token) => {
                 self.welcome(conn, user, rooms, resume);
             }
             Some(_) => self.nick_taken(conn, &nick),
@@ -68,10 +69,10 @@ impl Hub {
                 resume,
             } => {
                 let Some(state) = self.conns.get_mut(&conn) else {
-                    // Gone meanwhile: what it claimed is not needed.
-                    if granted == Ok(true) && !self.nicks.contains_key(&nick.key()) {
-                        let user = user_key(&token);
-                        self.engine.presence(PresenceOp::Release { nick, user });
+                    // Gone meanwhile: what it claimed is not needed (unless another tab of
+                    // the user holds it by now).
+                    if granted == Ok(true) {
+                        self.release_name(&nick, user_key(&token));
                     }
                     return;
                 };
@@ -92,8 +93,7 @@ impl Hub {
                 Ok(true) if self.users.contains_key(&user) => self.apply_rename(user, nick),
                 Ok(true) => {
                     // The user left meanwhile: the name claimed for them is not needed.
-                    self.engine
-                        .presence(PresenceOp::Release { nick, user: key });
+                    self.release_name(&nick, key);
                 }
                 Ok(false) => self.nick_taken(conn, &nick),
                 Err(reason) => self.claim_failed(conn, &reason),
@@ -132,6 +132,15 @@ impl Hub {
         self.refuse(conn, ErrorCode::StoreFailed, &message, None);
     }
 
+    /// Frees in the cluster the keys of `nick` claimed for `user` (a user key) that nobody
+    /// here holds (any more); nothing in single-node mode.
+    fn release_name(&self, nick: &Nick, user: String) {
+        let keys = self.nicks.unheld(nick);
+        if !keys.is_empty() {
+            self.engine.presence(PresenceOp::Release { keys, user });
+        }
+    }
+
     pub(super) fn key_of(&self, user: UserId) -> Option<String> {
         self.users.get(&user).map(|u| u.key.clone())
     }
@@ -140,7 +149,7 @@ impl Hub {
     fn register(&mut self, nick: Nick, token: UserToken) -> UserId {
         let user = UserId(self.next_user);
         self.next_user += 1;
-        self.nicks.insert(nick.key(), user);
+        self.nicks.insert(&nick, user);
         let key = user_key(&token);
         self.keys.insert(key.clone(), user);
         self.engine.watch(Log::User(key.clone()));
@@ -195,23 +204,22 @@ impl Hub {
     }
 
     pub(super) fn rename(&mut self, conn: ConnId, user: UserId, nick: Nick) {
-        match self.nicks.get(&nick.key()) {
-            Some(&owner) if owner != user => return self.nick_taken(conn, &nick),
-            // A change of case only: the same nickname key, already this user's.
-            Some(_) => {}
-            None if self.shared => {
-                let Some(key) = self.key_of(user) else {
-                    return;
-                };
-                let ctx = Ctx::Rename {
-                    conn,
-                    user,
-                    key: key.clone(),
-                    nick: nick.clone(),
-                };
-                return self.engine.claim(ctx, nick, key);
-            }
-            None => {}
+        if self.nicks.taken_from(&nick, user) {
+            return self.nick_taken(conn, &nick);
+        }
+        // The cluster decides unless every key of the name is this user's already (a rename
+        // back and forth between two spellings, say).
+        if self.shared && !self.nicks.holds_all(&nick, user) {
+            let Some(key) = self.key_of(user) else {
+                return;
+            };
+            let ctx = Ctx::Rename {
+                conn,
+                user,
+                key: key.clone(),
+                nick: nick.clone(),
+            };
+            return self.engine.claim(ctx, nick, key);
         }
         self.apply_rename(user, nick);
     }
@@ -223,15 +231,11 @@ impl Hub {
         };
         let from = std::mem::replace(&mut profile.nick, nick.clone());
         let key = profile.key.clone();
-        if from.key() != nick.key() {
-            self.nicks.remove(&from.key());
-            self.engine.presence(PresenceOp::Release {
-                nick: from.clone(),
-                user: key.clone(),
-            });
-        }
-        self.nicks.insert(nick.key(), user);
         let own: Vec<ConnId> = profile.conns.iter().copied().collect();
+        self.nicks.remove(&from, user);
+        self.nicks.insert(&nick, user);
+        // What the two names share (a change of case keeps the lower-case key) stays held.
+        self.release_name(&from, key.clone());
         let event = ServerMsg::Renamed {
             from,
             to: nick.clone(),
@@ -315,17 +319,13 @@ impl Hub {
             return;
         };
         profile.conns.remove(&conn);
-        if profile.conns.is_empty() {
-            let key = profile.nick.key();
-            if let Some(gone) = self.users.remove(&user) {
-                self.keys.remove(&gone.key);
-                self.engine.unwatch(Log::User(gone.key.clone()));
-                self.engine.presence(PresenceOp::Release {
-                    nick: gone.nick,
-                    user: gone.key,
-                });
-            }
-            self.nicks.remove(&key);
+        if profile.conns.is_empty()
+            && let Some(gone) = self.users.remove(&user)
+        {
+            self.keys.remove(&gone.key);
+            self.engine.unwatch(Log::User(gone.key.clone()));
+            self.nicks.remove(&gone.nick, user);
+            self.release_name(&gone.nick, gone.key);
         }
     }
 }

@@ -122,7 +122,7 @@ impl Hub {
     /// from its name); or, in cluster mode, whoever holds the name on another node (the
     /// worker looks it up). `None`: nobody.
     fn whom(&self, nick: &Nick) -> Option<Whom> {
-        if let Some(person) = self.nicks.get(&nick.key()).and_then(|&u| self.person(u)) {
+        if let Some(person) = self.nicks.named(nick).and_then(|u| self.person(u)) {
             return Some(Whom::Known(person));
         }
         if self.accounts {
