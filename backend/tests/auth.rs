@@ -368,6 +368,53 @@ async fn passwords_are_never_stored_or_logged(mode: Mode) {
     }
 }
 
+/// Hole 7 of issue #27: an account name may contain `:`, so a name built from another
+/// account's name and one of its keys' suffixes must not reach that account's data. Each
+/// name below is the one that, keyed as `{acct}:NAME`, was another account's session set
+/// (before that account existed, and after it had sessions). Bob and Carol stay unaffected:
+/// they register, log in on every node, keep their sessions and their passwords, whatever
+/// the others do with theirs.
+async fn an_account_name_cannot_reach_another_accounts_keys(mode: Mode) {
+    let (one, two) = servers(&mode).await;
+    let other = two.as_ref().unwrap_or(&one);
+    // Carol first, with a session: her session set exists when `carol:sessions` registers.
+    let carol = register(&one, "carol", "carol's password").await;
+    let carol_squatter = register(other, "carol:sessions", "squatter password").await;
+    // `bob:sessions` before Bob: its account would sit where Bob's session set goes.
+    let bob_squatter = register(&one, "Bob:Sessions", "squatter password").await;
+    let bob = register(other, "bob", "bob's password").await;
+    for (cookie, name) in [
+        (&carol, "carol"),
+        (&carol_squatter, "carol:sessions"),
+        (&bob_squatter, "Bob:Sessions"),
+        (&bob, "bob"),
+    ] {
+        for server in [&one, other] {
+            assert_eq!(session(server, cookie).await.user.unwrap().as_str(), name);
+        }
+    }
+    let (_bob_tab, user) = chat_with_cookie(&one, &bob, "x").await;
+    assert_eq!(user, "bob");
+    // The squatters change their passwords and log out: Bob's and Carol's sessions live on.
+    for (cookie, server) in [(&carol_squatter, &one), (&bob_squatter, other)] {
+        let (status, body) =
+            change_password(server, cookie, "squatter password", "another squatter one").await;
+        assert_eq!(status, 200, "{body}");
+        post_json(server.addr, paths::API_LOGOUT, "", Some(cookie)).await;
+    }
+    for (cookie, name) in [(&carol, "carol"), (&bob, "bob")] {
+        assert_eq!(session(other, cookie).await.user.unwrap().as_str(), name);
+    }
+    // Their passwords are theirs, unchanged.
+    assert_eq!(login(other, "bob", "bob's password").await.0, 200);
+    assert_eq!(login(&one, "carol", "carol's password").await.0, 200);
+    assert_eq!(login(&one, "bob", "another squatter one").await.0, 401);
+    assert_eq!(
+        login(other, "bob:sessions", "another squatter one").await.0,
+        200
+    );
+}
+
 fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
@@ -398,6 +445,7 @@ macro_rules! in_both_modes {
 }
 
 in_both_modes!(
+    an_account_name_cannot_reach_another_accounts_keys,
     register_log_in_reconnect_log_out,
     a_password_change_ends_the_other_sessions,
     a_registered_name_is_nobody_elses,
@@ -421,6 +469,64 @@ async fn open_mode_refuses_the_tokens_reserved_for_logins() {
     )
     .await;
     assert_eq!(status, 404);
+}
+
+/// Accounts stored in Redis before hole 7 was closed (keyed by their name) keep working
+/// after the upgrade: their keys are renamed, their password and live sessions still count,
+/// and their names stay taken. One account is the `bob:sessions` of the hole, stored where
+/// Bob's session set would be; Bob never registered, so his name is free.
+#[actix_web::test]
+async fn accounts_stored_under_their_names_are_migrated() {
+    let redis = RedisServer::start().await;
+    let phc = backend::auth::hash_password("dora's password".into())
+        .await
+        .unwrap();
+    let cookie = "a-session-cookie-from-before-the-upgrade";
+    let hash = backend::auth::session_hash(cookie);
+    redis.cmd(&["HSET", "{acct}:dora", "name", "Dora", "phc", &phc]);
+    redis.cmd(&["SET", &format!("{{sess}}:{hash}"), "dora", "EX", "3600"]);
+    redis.cmd(&["SADD", "{acct}:dora:sessions", &hash]);
+    redis.cmd(&["EXPIRE", "{acct}:dora:sessions", "3600"]);
+    redis.cmd(&[
+        "HSET",
+        "{acct}:bob:sessions",
+        "name",
+        "bob:sessions",
+        "phc",
+        &phc,
+    ]);
+    let mode = Mode::Cluster(redis);
+    let (one, two) = servers(&mode).await;
+    let two = two.unwrap();
+    assert_eq!(session(&one, cookie).await.user.unwrap().as_str(), "Dora");
+    assert_eq!(login(&two, "dora", "dora's password").await.0, 200);
+    assert_eq!(login(&one, "bob:sessions", "dora's password").await.0, 200);
+    let (status, _, body) = post_json(
+        two.addr,
+        paths::API_REGISTER,
+        &credentials("DORA", "another password"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    register(&two, "bob", "bob's password").await;
+    // A password change still ends the session from before the upgrade (its set moved too).
+    let (_, fresh, _) = login(&one, "dora", "dora's password").await;
+    let (status, body) =
+        change_password(&two, &fresh.unwrap(), "dora's password", "dora's new one").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(session(&one, cookie).await.user, None);
+    // Nothing is left under a name.
+    let Mode::Cluster(redis) = &mode else {
+        unreachable!()
+    };
+    for legacy in ["{acct}:dora", "{acct}:dora:sessions", "{acct}:bob:sessions"] {
+        assert_eq!(
+            redis.cmd(&["EXISTS", legacy]),
+            redis::Value::Int(0),
+            "{legacy}"
+        );
+    }
 }
 
 // ---- JWT ----

@@ -5,6 +5,11 @@
 //! Stored per account: its name (as registered) and its Argon2id PHC string; per session: the
 //! SHA-256 of the cookie's value (a database reader cannot log in with it), the account and
 //! the expiry. Nothing here ever sees a password in clear.
+//!
+//! In Redis an account's keys are named by the SHA-256 of its name key, never by the name
+//! itself: a name may contain `:`, and `bob:sessions` would otherwise be the key of Bob's
+//! session set (issue #27, hole 7). Keys named by names up to that change are renamed the
+//! first time a node uses the store ([`migrate_legacy_keys`]).
 
 use std::{
     collections::HashMap,
@@ -15,7 +20,9 @@ use std::{
 
 use redis::{AsyncCommands as _, Script, aio::ConnectionManager};
 use rusqlite::{Connection, OptionalExtension as _, params};
+use sha2::{Digest as _, Sha256};
 use shared::Nick;
+use tokio::sync::OnceCell;
 
 /// The accounts database's file, in `--data-dir`.
 pub const DB_FILE: &str = "accounts.sqlite3";
@@ -56,12 +63,16 @@ pub enum Accounts {
         /// Login attempts per counter key: (count, window start).
         attempts: Arc<Mutex<HashMap<String, (u32, std::time::Instant)>>>,
     },
-    /// Keys `{acct}:NAMEKEY` (hash: name, phc), `{acct}:NAMEKEY:sessions` (set of session
-    /// hashes), `{sess}:HASH` (the account's key, expiring) and `{attempts}:KEY` (a counter
-    /// expiring with its window).
+    /// Keys `{acct}:ID` (hash: name, phc), `{acct}:ID:sessions` (set of session hashes),
+    /// `{sess}:HASH` (the account's name key, expiring) and `{attempts}:COUNTER` (a counter
+    /// expiring with its window), where ID and COUNTER are SHA-256 digests (hex) of the
+    /// account's name key and of the counter's name: text a client chose never becomes part
+    /// of a key, so no name can spell another account's key.
     Redis {
         /// Commands (reconnects by itself).
         redis: ConnectionManager,
+        /// Set once [`migrate_legacy_keys`] has run on this node; every use waits for it.
+        migrated: Arc<OnceCell<()>>,
     },
 }
 
@@ -84,6 +95,15 @@ CREATE INDEX IF NOT EXISTS sessions_by_account ON sessions(account);
 const REGISTER_LUA: &str = "
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'name', ARGV[1], 'phc', ARGV[2])
+return 1
+";
+
+/// Renames the key `KEYS[1]` to `KEYS[2]` if it is still of type `ARGV[1]` and `KEYS[2]` is
+/// free: 1 renamed, 0 not (any more) such a key, -1 the new key exists already.
+const MIGRATE_LUA: &str = "
+if redis.call('TYPE', KEYS[1]).ok ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+redis.call('RENAME', KEYS[1], KEYS[2])
 return 1
 ";
 
@@ -119,7 +139,23 @@ impl Accounts {
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_connection_timeout(Some(Duration::from_secs(2)));
         let redis = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(Self::Redis { redis })
+        Ok(Self::Redis {
+            redis,
+            migrated: Arc::default(),
+        })
+    }
+
+    /// A connection to Redis, once this node has migrated the legacy keys (a failure is
+    /// returned, and the migration tried again on the next use: Redis may be away).
+    async fn ready(
+        redis: &ConnectionManager,
+        migrated: &OnceCell<()>,
+    ) -> Result<ConnectionManager, StoreError> {
+        let mut redis = redis.clone();
+        migrated
+            .get_or_try_init(|| migrate_legacy_keys(&mut redis))
+            .await?;
+        Ok(redis)
     }
 
     /// Runs `work` on the SQLite connection off the async workers.
@@ -154,12 +190,13 @@ impl Accounts {
                 })
                 .await
             }
-            Self::Redis { redis } => {
+            Self::Redis { redis, migrated } => {
+                let mut redis = Self::ready(redis, migrated).await?;
                 let created: i64 = Script::new(REGISTER_LUA)
                     .key(account_key(&key))
                     .arg(name.as_str())
                     .arg(phc)
-                    .invoke_async(&mut redis.clone())
+                    .invoke_async(&mut redis)
                     .await?;
                 Ok(created == 1)
             }
@@ -181,12 +218,13 @@ impl Accounts {
                 })
                 .await?
             }
-            Self::Redis { redis } => {
+            Self::Redis { redis, migrated } => {
+                let mut redis = Self::ready(redis, migrated).await?;
                 let (name, phc): (Option<String>, Option<String>) = redis::cmd("HMGET")
                     .arg(account_key(&key))
                     .arg("name")
                     .arg("phc")
-                    .query_async(&mut redis.clone())
+                    .query_async(&mut redis)
                     .await?;
                 name.zip(phc)
             }
@@ -221,10 +259,10 @@ impl Accounts {
                 })
                 .await
             }
-            Self::Redis { redis } => {
-                let mut redis = redis.clone();
+            Self::Redis { redis, migrated } => {
+                let mut redis = Self::ready(redis, migrated).await?;
                 let () = redis.hset(account_key(&key), "phc", phc).await?;
-                let sessions_key = format!("{}:sessions", account_key(&key));
+                let sessions_key = sessions_key(&key);
                 let sessions: Vec<String> = redis.smembers(&sessions_key).await?;
                 for session in sessions.into_iter().filter(|s| *s != keep) {
                     let () = redis.del(session_key(&session)).await?;
@@ -258,11 +296,11 @@ impl Accounts {
                 })
                 .await
             }
-            Self::Redis { redis } => {
-                let mut redis = redis.clone();
+            Self::Redis { redis, migrated } => {
+                let mut redis = Self::ready(redis, migrated).await?;
                 let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
                 let () = redis.pset_ex(session_key(&token_hash), &key, ms).await?;
-                let sessions_key = format!("{}:sessions", account_key(&key));
+                let sessions_key = sessions_key(&key);
                 let () = redis.sadd(&sessions_key, &token_hash).await?;
                 let () = redis
                     .pexpire(&sessions_key, i64::try_from(ms).unwrap_or(i64::MAX))
@@ -288,8 +326,8 @@ impl Accounts {
                 })
                 .await?
             }
-            Self::Redis { redis } => {
-                let mut redis = redis.clone();
+            Self::Redis { redis, migrated } => {
+                let mut redis = Self::ready(redis, migrated).await?;
                 let key: Option<String> = redis.get(session_key(&token_hash)).await?;
                 match key {
                     Some(key) => redis.hget(account_key(&key), "name").await?,
@@ -310,14 +348,12 @@ impl Accounts {
                 })
                 .await
             }
-            Self::Redis { redis } => {
-                let mut redis = redis.clone();
+            Self::Redis { redis, migrated } => {
+                let mut redis = Self::ready(redis, migrated).await?;
                 let key: Option<String> = redis.get(session_key(&token_hash)).await?;
                 let () = redis.del(session_key(&token_hash)).await?;
                 if let Some(key) = key {
-                    let () = redis
-                        .srem(format!("{}:sessions", account_key(&key)), &token_hash)
-                        .await?;
+                    let () = redis.srem(sessions_key(&key), &token_hash).await?;
                 }
                 Ok(())
             }
@@ -342,9 +378,9 @@ impl Accounts {
                 *count = count.saturating_add(1);
                 Ok(*count <= max)
             }
-            Self::Redis { redis } => {
-                let mut redis = redis.clone();
-                let key = format!("{{attempts}}:{counter}");
+            Self::Redis { redis, migrated } => {
+                let mut redis = Self::ready(redis, migrated).await?;
+                let key = attempts_key(counter);
                 let count: u32 = redis.incr(&key, 1).await?;
                 if count == 1 {
                     let ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
@@ -356,12 +392,111 @@ impl Accounts {
     }
 }
 
-fn account_key(name_key: &str) -> String {
-    format!("{{acct}}:{name_key}")
+/// The SHA-256 of `text`, in hex: 64 characters, none of them `:`.
+fn digest(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
+/// Where the account whose name key is `name_key` lives.
+fn account_key(name_key: &str) -> String {
+    format!("{{acct}}:{}", digest(name_key))
+}
+
+/// The set of the session hashes of the account whose name key is `name_key`.
+fn sessions_key(name_key: &str) -> String {
+    format!("{}:sessions", account_key(name_key))
+}
+
+/// A session's key. `token_hash` is always [`super::session_hash`]'s hex digest, never text
+/// a client chose.
 fn session_key(token_hash: &str) -> String {
     format!("{{sess}}:{token_hash}")
+}
+
+/// A login attempt counter's key (`counter` holds an account's name or an address).
+fn attempts_key(counter: &str) -> String {
+    format!("{{attempts}}:{}", digest(counter))
+}
+
+/// Whether `{acct}:SUFFIX` is of the current form (a digest, or a digest's session set).
+/// A name key has at most 32 characters (`Nick::MAX_CHARS`; lower-casing never turns other
+/// characters into ASCII hex digits), so a legacy key never looks like one.
+fn is_current(suffix: &str) -> bool {
+    let is_digest = |text: &str| text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
+    is_digest(suffix) || suffix.strip_suffix(":sessions").is_some_and(is_digest)
+}
+
+/// Where the legacy key `{acct}:SUFFIX` (named by a name key, before hole 7 was closed)
+/// belongs now, given its Redis type: a hash is the account whose name key is SUFFIX, a set
+/// is the session set of the account whose name key is SUFFIX without `:sessions`. `None`:
+/// nothing this store made.
+fn migrated_key(suffix: &str, kind: &str) -> Option<String> {
+    match kind {
+        "hash" => Some(account_key(suffix)),
+        "set" => suffix.strip_suffix(":sessions").map(sessions_key),
+        _ => None,
+    }
+}
+
+/// Renames the keys of accounts stored before hole 7 was closed (named by their name key)
+/// to the current form, so that accounts and sessions survive the upgrade and nobody can
+/// register a name that is still an account. Idempotent, and safe with several nodes doing it
+/// at once (each rename is checked and done in one script). A key whose new name is taken
+/// is left where it is, with a warning: that account was registered again meanwhile, by a
+/// node that did not see the old one (stop every node of the old version before starting the
+/// new one).
+///
+/// `{sess}:*` keys keep their form (they hold the name key, as before) and `{attempts}:*`
+/// counters expire within a minute, so neither needs migrating. The SCAN walks the whole
+/// keyspace once per node start.
+async fn migrate_legacy_keys(redis: &mut ConnectionManager) -> Result<(), StoreError> {
+    let script = Script::new(MIGRATE_LUA);
+    let mut cursor = 0_u64;
+    let mut renamed = 0_usize;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("{acct}:*")
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(redis)
+            .await?;
+        for key in keys {
+            let Some(suffix) = key.strip_prefix("{acct}:").filter(|s| !is_current(s)) else {
+                continue;
+            };
+            let kind: String = redis::cmd("TYPE").arg(&key).query_async(redis).await?;
+            let Some(new_key) = migrated_key(suffix, &kind) else {
+                continue;
+            };
+            let outcome: i64 = script
+                .key(&key)
+                .key(&new_key)
+                .arg(&kind)
+                .invoke_async(redis)
+                .await?;
+            match outcome {
+                1 => renamed += 1,
+                -1 => tracing::warn!(key, "a legacy account key's new name is taken; left as is"),
+                _ => {}
+            }
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    if renamed > 0 {
+        tracing::info!(
+            renamed,
+            "account keys renamed to their hashed form (issue #27)"
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -412,6 +547,27 @@ mod tests {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert_eq!(accounts.session("old".into()).await.unwrap(), None);
+    }
+
+    #[test]
+    fn legacy_keys_map_to_their_hashed_form_and_current_ones_stay() {
+        assert_eq!(migrated_key("bob", "hash"), Some(account_key("bob")));
+        assert_eq!(
+            migrated_key("bob:sessions", "set"),
+            Some(sessions_key("bob"))
+        );
+        // The account called `bob:sessions` of the hole, a hash where Bob's set would be.
+        assert_eq!(
+            migrated_key("bob:sessions", "hash"),
+            Some(account_key("bob:sessions"))
+        );
+        assert_eq!(migrated_key("bob", "string"), None);
+        let current = account_key("bob");
+        let suffix = current.strip_prefix("{acct}:").unwrap();
+        assert!(is_current(suffix));
+        assert!(is_current(&format!("{suffix}:sessions")));
+        assert!(!is_current("bob:sessions"));
+        assert_ne!(account_key("bob:sessions"), sessions_key("bob"));
     }
 
     #[tokio::test]
