@@ -172,6 +172,17 @@ pub struct Config {
     #[arg(long, env = "CHAT_JWT_PUBLIC_KEY_FILE")]
     pub jwt_public_key_file: Option<PathBuf>,
 
+    /// JWT mode: the issuer (`iss`) every token must name, e.g. `https://site.example`.
+    /// Unset: `iss` is not checked. Set it when the key signs tokens for other services too.
+    #[arg(long, env = "CHAT_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// JWT mode: the audience (`aud`, a string or one of a list) every token must name, e.g.
+    /// `chat`. Unset: `aud` is not checked. Set it when the key signs tokens for other
+    /// services too, so that a token meant for one of them is not accepted here.
+    #[arg(long, env = "CHAT_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
     /// Longest chat or direct message, in characters; longer ones get a `too_long` error.
     #[arg(long, env = "CHAT_MAX_TEXT_CHARS", default_value = DEFAULT_MAX_TEXT_CHARS)]
     pub max_text_chars: u32,
@@ -317,6 +328,8 @@ impl Default for Config {
             session_recheck: duration(DEFAULT_SESSION_RECHECK),
             jwt_secret_file: None,
             jwt_public_key_file: None,
+            jwt_issuer: None,
+            jwt_audience: None,
             max_text_chars: number(DEFAULT_MAX_TEXT_CHARS),
             max_rooms: number(DEFAULT_MAX_ROOMS),
             rate_per_sec: number(DEFAULT_RATE_PER_SEC),
@@ -395,6 +408,10 @@ impl Config {
             (_, _) => {
                 return Err("--jwt-secret-file and --jwt-public-key-file need --auth jwt".into());
             }
+        }
+        if (self.jwt_issuer.is_some() || self.jwt_audience.is_some()) && self.auth != AuthMode::Jwt
+        {
+            return Err("--jwt-issuer and --jwt-audience need --auth jwt".into());
         }
         if !self.admins.is_empty() && self.auth == AuthMode::Open {
             return Err(
@@ -535,6 +552,16 @@ mod tests {
             ..Config::default()
         };
         assert!(any.origin_allowed("http://evil.example", "chat.example:8080"));
+    }
+
+    #[test]
+    fn jwt_claim_flags_need_jwt_mode() {
+        let c = Config {
+            jwt_audience: Some("chat".into()),
+            ..Config::default()
+        };
+        let err = c.validate().unwrap_err();
+        assert!(err.contains("--jwt-audience"), "{err}");
     }
 
     #[test]

@@ -775,6 +775,76 @@ async fn a_jwt_user_is_one_user_across_a_cluster() {
     assert_eq!(chat.recv_error().await, ErrorCode::NickTaken);
 }
 
+/// Hole 10 of issue #27, item 1: a token is refused before its `nbf`; with `--jwt-issuer`
+/// and `--jwt-audience` a token must name that issuer and audience (a missing claim is as
+/// wrong as another value); without them `iss` and `aud` are not looked at.
+#[actix_web::test]
+async fn jwt_not_before_issuer_and_audience_are_enforced() {
+    let secret = secret_file();
+    let plain = jwt_server(secret.path(), true, None);
+    let with = |extra: serde_json::Value| {
+        let mut claims = claims("user-5", "Hedy", 3600);
+        for (name, value) in extra.as_object().unwrap() {
+            claims[name] = value.clone();
+        }
+        hs256(&claims, SECRET.as_bytes())
+    };
+    let soon = now() + 600;
+    assert!(
+        hello_with(&plain, Some(with(serde_json::json!({ "nbf": soon }))))
+            .await
+            .is_none(),
+        "a token used before its nbf"
+    );
+    let past = now() - 10;
+    assert_eq!(
+        hello_with(&plain, Some(with(serde_json::json!({ "nbf": past }))))
+            .await
+            .unwrap()
+            .1,
+        "Hedy"
+    );
+    let other = serde_json::json!({ "iss": "https://elsewhere.example", "aud": "another" });
+    assert!(hello_with(&plain, Some(with(other))).await.is_some());
+
+    let strict = TestServer::spawn(Config {
+        auth: AuthMode::Jwt,
+        jwt_secret_file: Some(secret.path().to_owned()),
+        jwt_issuer: Some("https://site.example".into()),
+        jwt_audience: Some("chat".into()),
+        heartbeat_interval: Duration::from_secs(20),
+        client_timeout: Duration::from_secs(60),
+        ..Config::default()
+    });
+    let right = serde_json::json!({ "iss": "https://site.example", "aud": "chat" });
+    assert_eq!(
+        hello_with(&strict, Some(with(right))).await.unwrap().1,
+        "Hedy"
+    );
+    let among = serde_json::json!({ "iss": "https://site.example", "aud": ["wiki", "chat"] });
+    assert!(hello_with(&strict, Some(with(among))).await.is_some());
+    for (wrong, what) in [
+        (
+            serde_json::json!({ "iss": "https://elsewhere.example", "aud": "chat" }),
+            "another issuer",
+        ),
+        (serde_json::json!({ "aud": "chat" }), "no issuer"),
+        (
+            serde_json::json!({ "iss": "https://site.example", "aud": "wiki" }),
+            "another audience",
+        ),
+        (
+            serde_json::json!({ "iss": "https://site.example" }),
+            "no audience",
+        ),
+    ] {
+        assert!(
+            hello_with(&strict, Some(with(wrong))).await.is_none(),
+            "a token with {what}"
+        );
+    }
+}
+
 #[actix_web::test]
 async fn the_api_serves_allowed_origins_only() {
     let server = TestServer::spawn(Config {
