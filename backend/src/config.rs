@@ -132,7 +132,9 @@ pub struct Config {
 
     /// Reverse proxies (IP addresses, comma-separated) whose `X-Forwarded-For` names the
     /// client: behind them the per-address caps count the client, not the proxy. Without
-    /// this, every client behind a proxy shares the proxy's address.
+    /// this, every client behind a proxy shares the proxy's address. Their
+    /// `X-Forwarded-Proto` (https: `Secure` cookies) and `X-Forwarded-Host` (the Origin
+    /// check) count too; from any other peer those headers are ignored.
     #[arg(
         long = "trusted-proxy",
         env = "CHAT_TRUSTED_PROXIES",

@@ -895,6 +895,70 @@ async fn the_api_serves_allowed_origins_only() {
     register(&server, "mallory", "mallory's password").await;
 }
 
+/// Hole 10 of issue #27, item 2: `X-Forwarded-Proto` (which makes the session cookie
+/// `Secure`) and `X-Forwarded-Host` (which the Origin check compares with) count only from a
+/// `--trusted-proxy`; from anyone else they are headers like any other.
+#[actix_web::test]
+async fn forwarded_proto_and_host_count_only_from_a_trusted_proxy() {
+    let register_via = |server: &TestServer, name: &str, extra: &str| {
+        let body = credentials(name, "a long enough password");
+        let request = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{extra}\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            paths::API_REGISTER,
+            server.addr,
+            body.len()
+        );
+        let addr = server.addr;
+        async move { http_exchange(addr, &request).await }
+    };
+    let secure = |head: &str| {
+        head.lines().any(|line| {
+            line.to_ascii_lowercase().starts_with("set-cookie:") && line.contains("; Secure")
+        })
+    };
+    let handshake = |server: &TestServer, extra: &str| {
+        format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\n{extra}Connection: Upgrade\r\n\
+             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: {}\r\n\r\n",
+            paths::WS_CHAT,
+            server.addr,
+            shared::SUBPROTOCOL
+        )
+    };
+    let forged_host = "Origin: http://evil.example\r\nX-Forwarded-Host: evil.example\r\n";
+
+    // Nobody trusted: the test client (127.0.0.1) cannot claim https or another host.
+    let direct = TestServer::spawn(accounts_config(None));
+    let (status, head, body) = register_via(
+        &direct,
+        "ivy",
+        "X-Forwarded-Proto: https\r\nForwarded: proto=https\r\n",
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(!secure(&head), "{head}");
+    let (status, _, body) = register_via(&direct, "jack", forged_host).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = common::http_request(direct.addr, &handshake(&direct, forged_host)).await;
+    assert_eq!(status, 403);
+
+    // Behind a trusted proxy (the test client stands in for it), both count.
+    let proxied = TestServer::spawn(Config {
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..accounts_config(None)
+    });
+    let (status, head, body) = register_via(&proxied, "ivy", "X-Forwarded-Proto: https\r\n").await;
+    assert_eq!(status, 201, "{body}");
+    assert!(secure(&head), "{head}");
+    let (status, head, body) = register_via(&proxied, "kim", "").await;
+    assert_eq!(status, 201, "{body}");
+    assert!(!secure(&head), "{head}");
+    let (status, _, body) = register_via(&proxied, "jack", forged_host).await;
+    assert_eq!(status, 201, "{body}");
+}
+
 /// Hole 1 of issue #27: a second `hello` must not swap the login that keeps a socket alive.
 /// Alice's socket, identified with a token about to expire, presents Mallory's long one (and
 /// then a longer one of her own) in another `hello`: both are refused and change nothing, so

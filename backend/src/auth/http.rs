@@ -32,7 +32,7 @@ use super::{
 };
 use crate::{
     Config,
-    routes::{AppState, client_address},
+    routes::{AppState, came_over_https, client_address, requested_host},
 };
 
 /// Cross-origin use of the API, for the origins that may also open the chat socket
@@ -110,9 +110,14 @@ pub fn session_cookie(req: &HttpRequest) -> Option<String> {
 }
 
 /// `Set-Cookie` for `value` lasting `max_age` seconds (0 clears it). `Secure` when the
-/// request came over https (directly or, per `X-Forwarded-Proto`, through a proxy).
-fn cookie(req: &HttpRequest, value: &str, max_age: u64) -> (header::HeaderName, String) {
-    let secure = if req.connection_info().scheme() == "https" {
+/// request came over https (directly or, per `X-Forwarded-Proto`, through a trusted proxy).
+fn cookie(
+    req: &HttpRequest,
+    trusted: &[std::net::IpAddr],
+    value: &str,
+    max_age: u64,
+) -> (header::HeaderName, String) {
+    let secure = if came_over_https(req, trusted) {
         "; Secure"
     } else {
         ""
@@ -134,7 +139,7 @@ pub(crate) fn foreign_origin(req: &HttpRequest, state: &AppState) -> Option<Http
         .get(header::ORIGIN)?
         .to_str()
         .unwrap_or("(not text)");
-    let host = req.connection_info().host().to_owned();
+    let host = requested_host(req, &state.config.trusted_proxies);
     (!state.config.origin_allowed(origin, &host)).then(|| {
         refusal(
             StatusCode::FORBIDDEN,
@@ -201,10 +206,11 @@ async fn within_limits(
 /// Starts a session for `name` and answers `status` with the cookie.
 async fn logged_in(
     req: &HttpRequest,
-    auth: &Auth,
+    state: &AppState,
     name: Nick,
     status: StatusCode,
 ) -> Result<HttpResponse, AuthError> {
+    let auth = &state.auth;
     let token = new_session_token()?;
     if let Some(accounts) = auth.accounts() {
         accounts
@@ -213,7 +219,12 @@ async fn logged_in(
     }
     tracing::info!(account = %name, "logged in");
     Ok(HttpResponse::build(status)
-        .insert_header(cookie(req, &token, auth.session_ttl.as_secs()))
+        .insert_header(cookie(
+            req,
+            &state.config.trusted_proxies,
+            &token,
+            auth.session_ttl.as_secs(),
+        ))
         .json(SessionInfo {
             mode: auth.mode,
             user: Some(name),
@@ -259,7 +270,7 @@ async fn register(
             ));
         }
         tracing::info!(account = %name, "account registered");
-        logged_in(&req, auth, name, StatusCode::CREATED).await
+        logged_in(&req, &state, name, StatusCode::CREATED).await
     }
     .await;
     result.unwrap_or_else(|err| unavailable(&err))
@@ -292,7 +303,7 @@ async fn login(
         let Some(account) = account else {
             return Ok(refusal(StatusCode::UNAUTHORIZED, "wrong name or password"));
         };
-        logged_in(&req, auth, account.name, StatusCode::OK).await
+        logged_in(&req, &state, account.name, StatusCode::OK).await
     }
     .await;
     result.unwrap_or_else(|err| unavailable(&err))
@@ -309,7 +320,7 @@ async fn logout(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         return unavailable(&err.into());
     }
     HttpResponse::Ok()
-        .insert_header(cookie(&req, "", 0))
+        .insert_header(cookie(&req, &state.config.trusted_proxies, "", 0))
         .json(SessionInfo {
             mode: auth.mode,
             user: None,
