@@ -809,3 +809,50 @@ async fn in_a_cluster_posts_and_polls_reach_the_node_that_holds_the_session() {
     })
     .await;
 }
+
+/// Hole 10 of issue #27, item 3: a fallback session's id travels in the URL's query and is
+/// the capability to speak in that session, so the request log shows the path only. The
+/// real binary, logging as in production, serves a long-polled and a streamed session.
+#[actix_web::test]
+async fn fallback_session_ids_never_reach_the_request_log() {
+    let mut process = common::Process::start_logging(&[]).await;
+    let addr = process.addr;
+    let mut poller = Poller::open(addr, paths::POLL_CHAT).await;
+    assert_eq!(poller.send(&[hello("logged", &[])]).await, 204);
+    assert!(matches!(
+        decode(&poller.next_json().await.unwrap()),
+        ServerMsg::Welcome { .. }
+    ));
+    let sse = Sse::open(addr, paths::SSE_CHAT, "", None).await.unwrap();
+    let (status, body) = post(
+        addr,
+        &sse.session,
+        1,
+        &format!("[{}]", hello("streamed", &[])),
+        "",
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let secrets = [poller.session.clone(), sse.session.clone()];
+    drop(sse);
+    process.signal("TERM");
+    let mut logs = String::new();
+    let mut stderr = process.child.stderr.take().unwrap();
+    std::io::Read::read_to_string(&mut stderr, &mut logs).unwrap();
+    process.wait().await;
+    for request in [
+        format!("GET {}", paths::POLL_CHAT),
+        format!("POST {}", paths::SEND),
+    ] {
+        assert!(
+            logs.contains(&request),
+            "the request log was not captured: {logs}"
+        );
+    }
+    for secret in secrets {
+        assert!(
+            !logs.contains(&secret),
+            "a session id is in the logs: {logs}"
+        );
+    }
+}
