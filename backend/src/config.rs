@@ -17,8 +17,6 @@ const DEFAULT_CLIENT_TIMEOUT: &str = "30s";
 const DEFAULT_MAX_FRAME_SIZE: &str = "1048576";
 /// How long shutdown waits for open connections to finish their close handshake.
 const DEFAULT_SHUTDOWN_TIMEOUT: &str = "5s";
-/// `trunk serve` (the development flow) serves the app from here and proxies sockets onward.
-const DEFAULT_ALLOWED_ORIGINS: &str = "http://127.0.0.1:3000,http://localhost:3000";
 /// Stays clear of the per-process open-file limit (20,000 here) with room for files and logs.
 const DEFAULT_MAX_CONNECTIONS: &str = "10000";
 /// One address may hold this many WebSockets: a household or a small office behind one NAT
@@ -109,11 +107,17 @@ pub struct Config {
     #[arg(long, env = "CHAT_WORKERS")]
     pub workers: Option<usize>,
 
-    /// Origins (scheme://host:port) besides the server's own that may open WebSockets;
-    /// comma-separated. `*` allows any origin (tests only: it disables the
-    /// Cross-Site WebSocket Hijacking check). Requests without an Origin (non-browsers) pass.
-    #[arg(long = "allowed-origin", env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',',
-          default_value = DEFAULT_ALLOWED_ORIGINS)]
+    /// Origins (scheme://host:port) besides the server's own that may open WebSockets and
+    /// use the API with credentials; comma-separated. None by default: the development flow
+    /// names trunk serve's (`--allowed-origin http://127.0.0.1:3000,http://localhost:3000`,
+    /// see the README), so that no build, release or debug, trusts a page it was not told of.
+    /// `*` allows any origin (tests only: it disables the Cross-Site WebSocket Hijacking
+    /// check). Requests without an Origin (non-browsers) pass.
+    #[arg(
+        long = "allowed-origin",
+        env = "CHAT_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
     pub allowed_origins: Vec<String>,
 
     /// Open WebSockets (chat and echo) beyond which handshakes get 503.
@@ -316,10 +320,7 @@ impl Default for Config {
                 .expect("default size is valid"),
             shutdown_timeout: duration(DEFAULT_SHUTDOWN_TIMEOUT),
             workers: None,
-            allowed_origins: DEFAULT_ALLOWED_ORIGINS
-                .split(',')
-                .map(str::to_owned)
-                .collect(),
+            allowed_origins: Vec::new(),
             max_connections: number(DEFAULT_MAX_CONNECTIONS) as usize,
             max_connections_per_ip: number(DEFAULT_MAX_CONNECTIONS_PER_IP) as usize,
             max_handshakes_per_ip: number(DEFAULT_MAX_HANDSHAKES_PER_IP),
@@ -546,9 +547,19 @@ mod tests {
     fn origin_check_allows_same_origin_and_listed_ones_only() {
         let config = Config::default();
         assert!(config.origin_allowed("http://chat.example:8080", "chat.example:8080"));
-        assert!(config.origin_allowed("http://127.0.0.1:3000", "127.0.0.1:8080"));
         assert!(!config.origin_allowed("http://evil.example", "chat.example:8080"));
         assert!(!config.origin_allowed("null", "chat.example:8080"));
+        // No other origin by default, not even a development server's.
+        assert!(!config.origin_allowed("http://127.0.0.1:3000", "127.0.0.1:8080"));
+        assert!(!config.origin_allowed("http://localhost:3000", "localhost:8080"));
+        let dev = Config::try_parse_from([
+            "backend",
+            "--allowed-origin",
+            "http://127.0.0.1:3000,http://localhost:3000",
+        ])
+        .unwrap();
+        assert!(dev.origin_allowed("http://127.0.0.1:3000", "127.0.0.1:8080"));
+        assert!(dev.origin_allowed("http://localhost:3000", "localhost:8080"));
         let any = Config {
             allowed_origins: vec!["*".into()],
             ..Config::default()

@@ -226,6 +226,8 @@ async fn every_transport_sees_the_same_events_in_the_same_order() {
 async fn posts_answer_with_clear_statuses() {
     let server = TestServer::spawn(Config {
         max_frame_size: 1024,
+        // A development server's page, allowed as `cargo run` is told to in the README.
+        allowed_origins: vec!["http://127.0.0.1:3000".into()],
         ..config()
     });
     let mut sse = sse_as(&server, "poster").await;
