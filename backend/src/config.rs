@@ -169,6 +169,11 @@ pub struct Config {
           value_parser = humantime::parse_duration)]
     pub session_recheck: Duration,
 
+    /// The window of the login attempt limits (accounts mode): [`crate::auth::ATTEMPT_WINDOW`].
+    /// Not a flag: tests shorten it rather than wait a minute.
+    #[arg(skip = crate::auth::ATTEMPT_WINDOW)]
+    pub login_attempt_window: Duration,
+
     /// JWT mode, HS256: a file holding the shared secret (at least 32 bytes).
     #[arg(long, env = "CHAT_JWT_SECRET_FILE")]
     pub jwt_secret_file: Option<PathBuf>,
@@ -329,6 +334,7 @@ impl Default for Config {
             admins: Vec::new(),
             session_ttl: duration(DEFAULT_SESSION_TTL),
             session_recheck: duration(DEFAULT_SESSION_RECHECK),
+            login_attempt_window: crate::auth::ATTEMPT_WINDOW,
             jwt_secret_file: None,
             jwt_public_key_file: None,
             jwt_issuer: None,
@@ -432,6 +438,9 @@ impl Config {
         }
         if self.session_recheck.is_zero() {
             return Err("--session-recheck must be greater than zero".into());
+        }
+        if self.login_attempt_window.is_zero() {
+            return Err("the login attempt window must be greater than zero".into());
         }
         if self.session_ttl.is_zero() {
             return Err("--session-ttl must be greater than zero".into());

@@ -317,6 +317,96 @@ async fn brute_force_is_limited_and_unknown_names_answer_alike(mode: Mode) {
     assert!(refused_after.is_some(), "the address was never limited");
 }
 
+/// Hole 10 of issue #27, item 5: a refused login does not extend its own lock-out. After
+/// the sixth attempt on an account (429, with a `Retry-After` no longer than the window),
+/// attempts keep coming while it lasts, all refused; once the time `Retry-After` named has
+/// passed, the right password logs in. In cluster mode, also a counter that lost its expiry
+/// (the connection dropped between counting and setting it) ends with its window.
+async fn a_refused_login_does_not_extend_its_lock_out(mode: Mode) {
+    const WINDOW: Duration = Duration::from_secs(3);
+    let config = |redis| Config {
+        login_attempt_window: WINDOW,
+        ..accounts_config(redis)
+    };
+    let redis = match &mode {
+        Mode::Single => None,
+        Mode::Cluster(redis) => Some(redis),
+    };
+    let server = TestServer::spawn(config(redis.map(RedisServer::url)));
+    register(&server, "gus", "gus's password").await;
+    let retry_after = |head: &str| -> u64 {
+        common::http_transports::header(head, "retry-after")
+            .unwrap_or_else(|| panic!("no Retry-After: {head}"))
+            .parse()
+            .unwrap()
+    };
+    let login_head = |name: &'static str, password: &'static str| {
+        let addr = server.addr;
+        async move {
+            let (status, head, _) =
+                post_json(addr, paths::API_LOGIN, &credentials(name, password), None).await;
+            (status, head)
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(login_head("gus", "not the password").await.0, 401);
+    }
+    let (status, head) = login_head("gus", "gus's password").await;
+    assert_eq!(status, 429, "{head}");
+    let refused_at = std::time::Instant::now();
+    let announced = retry_after(&head);
+    assert!(
+        (1..=WINDOW.as_secs()).contains(&announced),
+        "Retry-After {announced} s with a window of {WINDOW:?}"
+    );
+    let deadline = Duration::from_secs(announced);
+    let mut last = announced;
+    loop {
+        let (status, head) = login_head("gus", "gus's password").await;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 429, "{head}");
+        let now_announced = retry_after(&head);
+        assert!(
+            now_announced <= last,
+            "Retry-After grew: {now_announced} after {last}"
+        );
+        last = now_announced;
+        assert!(
+            refused_at.elapsed() < deadline + Duration::from_millis(500),
+            "still locked out {:?} after a Retry-After of {announced} s",
+            refused_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert!(
+        refused_at.elapsed() >= deadline.saturating_sub(Duration::from_secs(1)),
+        "the lock-out ended long before its Retry-After"
+    );
+
+    if let Some(redis) = redis {
+        // A counter without an expiry, as INCR leaves it when PEXPIRE never comes.
+        use sha2::Digest as _;
+        let digest: String = sha2::Sha256::digest(b"acct:hal")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        register(&server, "hal", "hal's password").await;
+        redis.cmd(&["SET", &format!("{{attempts}}:{digest}"), "1"]);
+        let mut refused = false;
+        for _ in 0..6 {
+            refused = login_head("hal", "not the password").await.0 == 429;
+            if refused {
+                break;
+            }
+        }
+        assert!(refused, "hal was never limited");
+        tokio::time::sleep(WINDOW + Duration::from_millis(200)).await;
+        assert_eq!(login_head("hal", "hal's password").await.0, 200);
+    }
+}
+
 async fn passwords_are_never_stored_or_logged(mode: Mode) {
     const FIRST: &str = "sentinel-first-Zq81";
     const SECOND: &str = "sentinel-second-Zq82";
@@ -451,6 +541,7 @@ in_both_modes!(
     a_registered_name_is_nobody_elses,
     brute_force_is_limited_and_unknown_names_answer_alike,
     passwords_are_never_stored_or_logged,
+    a_refused_login_does_not_extend_its_lock_out,
 );
 
 #[actix_web::test]

@@ -12,10 +12,10 @@
 //! first time a node uses the store ([`migrate_legacy_keys`]).
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     path::Path,
     sync::{Arc, Mutex, PoisonError},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use redis::{AsyncCommands as _, Script, aio::ConnectionManager};
@@ -60,8 +60,8 @@ pub enum Accounts {
     Sqlite {
         /// The one connection (its users hold the lock only inside `spawn_blocking`).
         db: Arc<Mutex<Connection>>,
-        /// Login attempts per counter key: (count, window start).
-        attempts: Arc<Mutex<HashMap<String, (u32, std::time::Instant)>>>,
+        /// Login attempt counters (held only for a few map operations, never across an await).
+        attempts: Arc<Mutex<AttemptTable>>,
     },
     /// Keys `{acct}:ID` (hash: name, phc), `{acct}:ID:sessions` (set of session hashes),
     /// `{sess}:HASH` (the account's name key, expiring) and `{attempts}:COUNTER` (a counter
@@ -97,6 +97,86 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'name', ARGV[1], 'phc', ARGV[2])
 return 1
 ";
+
+/// Counts an attempt on `KEYS[1]`, whose window (`ARGV[1]` ms) starts with its first attempt;
+/// returns {count, ms until the window ends}. The expiry is set in the same step, so a counter
+/// can never be left without one (which would lock its account out for good), and only when
+/// it has none: later attempts, refused ones included, never move the window's end.
+const ATTEMPT_LUA: &str = "
+local count = redis.call('INCR', KEYS[1])
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  left = tonumber(ARGV[1])
+end
+return {count, left}
+";
+
+/// One login attempt, counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Within the limit.
+    Allowed,
+    /// Over it until the counter's window ends.
+    Refused {
+        /// How long until then.
+        retry_after: Duration,
+    },
+}
+
+impl Attempt {
+    fn of(count: u32, max: u32, left: Duration) -> Self {
+        if count <= max {
+            Self::Allowed
+        } else {
+            Self::Refused { retry_after: left }
+        }
+    }
+}
+
+/// The login attempt counters of a single node, in memory: a fixed window per counter from
+/// its first attempt. Each attempt costs O(1) (amortized) however many counters are live:
+/// the windows' ends queue up in the order they were opened, and the ended ones leave from
+/// the front as attempts come, instead of a scan of the whole table per attempt.
+#[derive(Debug, Default)]
+pub struct AttemptTable {
+    /// Count and window end, per counter.
+    counters: HashMap<String, (u32, Instant)>,
+    /// (window end, counter) for every window opened, oldest first.
+    ends: VecDeque<(Instant, String)>,
+}
+
+impl AttemptTable {
+    /// Counts an attempt on `counter` at `now`.
+    fn count(&mut self, counter: &str, max: u32, window: Duration, now: Instant) -> Attempt {
+        while let Some((end, _)) = self.ends.front()
+            && *end <= now
+        {
+            let Some((end, key)) = self.ends.pop_front() else {
+                break;
+            };
+            // Unless the counter has opened a newer window since (queued further back).
+            if self.counters.get(&key).is_some_and(|&(_, e)| e == end) {
+                self.counters.remove(&key);
+            }
+        }
+        let (count, end) = self.counters.entry(counter.to_owned()).or_insert((0, now));
+        // New, or ended (windows of another length may end out of the queue's order).
+        if *end <= now {
+            *count = 0;
+            *end = now + window;
+            self.ends.push_back((*end, counter.to_owned()));
+        }
+        *count = count.saturating_add(1);
+        Attempt::of(*count, max, end.saturating_duration_since(now))
+    }
+
+    /// How many counters are live.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.counters.len()
+    }
+}
 
 /// Renames the key `KEYS[1]` to `KEYS[2]` if it is still of type `ARGV[1]` and `KEYS[2]` is
 /// free: 1 renamed, 0 not (any more) such a key, -1 the new key exists already.
@@ -360,33 +440,29 @@ impl Accounts {
         }
     }
 
-    /// Counts one login attempt against `counter` (an account or an address) and says
-    /// whether it is within `max` per `window`.
+    /// Counts one login attempt against `counter` (an account or an address): allowed while
+    /// within `max` per `window`, a window starting with the counter's first attempt and
+    /// ending `window` later whatever comes meanwhile.
     pub async fn attempt(
         &self,
         counter: &str,
         max: u32,
         window: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Attempt, StoreError> {
         match self {
             Self::Sqlite { attempts, .. } => {
-                let now = std::time::Instant::now();
                 let mut attempts = attempts.lock().unwrap_or_else(PoisonError::into_inner);
-                // Old windows go when the map is touched: it holds only recent counters.
-                attempts.retain(|_, (_, start)| now.duration_since(*start) < window);
-                let (count, _) = attempts.entry(counter.to_owned()).or_insert((0, now));
-                *count = count.saturating_add(1);
-                Ok(*count <= max)
+                Ok(attempts.count(counter, max, window, Instant::now()))
             }
             Self::Redis { redis, migrated } => {
                 let mut redis = Self::ready(redis, migrated).await?;
-                let key = attempts_key(counter);
-                let count: u32 = redis.incr(&key, 1).await?;
-                if count == 1 {
-                    let ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-                    let () = redis.pexpire(&key, ms).await?;
-                }
-                Ok(count <= max)
+                let ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+                let (count, left): (u32, u64) = Script::new(ATTEMPT_LUA)
+                    .key(attempts_key(counter))
+                    .arg(ms)
+                    .invoke_async(&mut redis)
+                    .await?;
+                Ok(Attempt::of(count, max, Duration::from_millis(left)))
             }
         }
     }
@@ -576,11 +652,79 @@ mod tests {
         let accounts = Accounts::open_sqlite(dir.path()).unwrap();
         let window = Duration::from_millis(200);
         for _ in 0..3 {
-            assert!(accounts.attempt("a", 3, window).await.unwrap());
+            assert_eq!(
+                accounts.attempt("a", 3, window).await.unwrap(),
+                Attempt::Allowed
+            );
         }
-        assert!(!accounts.attempt("a", 3, window).await.unwrap());
-        assert!(accounts.attempt("b", 3, window).await.unwrap());
+        assert!(matches!(
+            accounts.attempt("a", 3, window).await.unwrap(),
+            Attempt::Refused { retry_after } if retry_after <= window
+        ));
+        assert_eq!(
+            accounts.attempt("b", 3, window).await.unwrap(),
+            Attempt::Allowed
+        );
         tokio::time::sleep(window).await;
-        assert!(accounts.attempt("a", 3, window).await.unwrap());
+        assert_eq!(
+            accounts.attempt("a", 3, window).await.unwrap(),
+            Attempt::Allowed
+        );
+    }
+
+    #[test]
+    fn refused_attempts_do_not_move_the_window_and_ended_counters_leave() {
+        let mut table = AttemptTable::default();
+        let window = Duration::from_secs(60);
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        for second in 0..2 {
+            assert_eq!(table.count("a", 2, window, at(second)), Attempt::Allowed);
+        }
+        // Refused every second for the rest of the window, each told the same end.
+        for second in 2..60 {
+            assert_eq!(
+                table.count("a", 2, window, at(second)),
+                Attempt::Refused {
+                    retry_after: Duration::from_secs(60 - second)
+                }
+            );
+        }
+        assert_eq!(table.count("a", 2, window, at(60)), Attempt::Allowed);
+        // Counters whose window ended are gone once any attempt comes after.
+        table.count("b", 2, window, at(61));
+        assert_eq!(table.len(), 2);
+        table.count("c", 2, window, at(121));
+        assert_eq!(table.len(), 1);
+    }
+
+    /// An attempt costs the same with 20,000 live counters as with one (the table used to be
+    /// scanned whole on every attempt). Timed, so generously: the fastest of five rounds each.
+    #[tokio::test]
+    async fn an_attempt_costs_the_same_however_many_counters_are_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let window = Duration::from_secs(600);
+        let round = |accounts: Accounts| async move {
+            let mut fastest = Duration::MAX;
+            for _ in 0..5 {
+                let started = Instant::now();
+                for _ in 0..2_000 {
+                    accounts.attempt("acct:x", u32::MAX, window).await.unwrap();
+                }
+                fastest = fastest.min(started.elapsed());
+            }
+            fastest
+        };
+        let few = Accounts::open_sqlite(dir.path()).unwrap();
+        let few = round(few).await;
+        let many = Accounts::open_sqlite(dir.path()).unwrap();
+        for i in 0..20_000 {
+            many.attempt(&format!("addr:{i}"), 5, window).await.unwrap();
+        }
+        let many = round(many).await;
+        assert!(
+            many < few * 10,
+            "2,000 attempts took {many:?} beside 20,000 counters, {few:?} beside one"
+        );
     }
 }

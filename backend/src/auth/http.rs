@@ -27,7 +27,7 @@ use shared::{
 };
 
 use super::{
-    ATTEMPT_WINDOW, ATTEMPTS_PER_ACCOUNT, ATTEMPTS_PER_ADDRESS, Auth, AuthError, hash_password,
+    ATTEMPTS_PER_ACCOUNT, ATTEMPTS_PER_ADDRESS, Auth, AuthError, accounts::Attempt, hash_password,
     new_session_token, session_hash,
 };
 use crate::{
@@ -160,33 +160,34 @@ fn refuse_unless_accounts(req: &HttpRequest, state: &AppState) -> Option<HttpRes
     foreign_origin(req, state)
 }
 
-fn too_many() -> HttpResponse {
+/// The 429 of an attempt over its limits, with the time until they let one through again.
+fn too_many(retry_after: std::time::Duration) -> HttpResponse {
+    // Whole seconds, rounded up: a client that waits that long is let in.
+    let seconds = retry_after.as_millis().div_ceil(1000).max(1);
     HttpResponse::TooManyRequests()
-        .insert_header((header::RETRY_AFTER, ATTEMPT_WINDOW.as_secs().to_string()))
+        .insert_header((header::RETRY_AFTER, seconds.to_string()))
         .json(ApiError {
-            error: "too many attempts; wait a minute and try again".into(),
+            error: format!("too many attempts; try again in {seconds} s"),
         })
 }
 
-/// Counts an attempt against the client's address, and against `account` if given; whether
-/// both are within their limits. Both are counted even when one is over, so that a flood
-/// keeps its counters high.
-async fn within_limits(
+/// Counts an attempt against the client's address, and against `account` if given; `None`
+/// when both are within their limits, else how long until the refusing ones end. Both are
+/// counted even when one is over, so that a flood keeps its counters high (but never makes
+/// them last longer: each window ends a fixed time after its first attempt).
+async fn over_limits(
     req: &HttpRequest,
     state: &AppState,
     auth: &Auth,
     account: Option<&Nick>,
-) -> Result<bool, AuthError> {
+) -> Result<Option<std::time::Duration>, AuthError> {
     let Some(accounts) = auth.accounts() else {
-        return Ok(true);
+        return Ok(None);
     };
+    let window = auth.attempt_window;
     let address = client_address(req, &state.config.trusted_proxies);
     let by_address = accounts
-        .attempt(
-            &format!("addr:{address}"),
-            ATTEMPTS_PER_ADDRESS,
-            ATTEMPT_WINDOW,
-        )
+        .attempt(&format!("addr:{address}"), ATTEMPTS_PER_ADDRESS, window)
         .await?;
     let by_account = match account {
         Some(name) => {
@@ -194,13 +195,19 @@ async fn within_limits(
                 .attempt(
                     &format!("acct:{}", name.key()),
                     ATTEMPTS_PER_ACCOUNT,
-                    ATTEMPT_WINDOW,
+                    window,
                 )
                 .await?
         }
-        None => true,
+        None => Attempt::Allowed,
     };
-    Ok(by_address && by_account)
+    Ok([by_address, by_account]
+        .into_iter()
+        .filter_map(|attempt| match attempt {
+            Attempt::Allowed => None,
+            Attempt::Refused { retry_after } => Some(retry_after),
+        })
+        .max())
 }
 
 /// Starts a session for `name` and answers `status` with the cookie.
@@ -256,8 +263,8 @@ async fn register(
         return refusal(StatusCode::BAD_REQUEST, problem);
     }
     let result = async {
-        if !within_limits(&req, &state, auth, None).await? {
-            return Ok(too_many());
+        if let Some(retry_after) = over_limits(&req, &state, auth, None).await? {
+            return Ok(too_many(retry_after));
         }
         let phc = hash_password(password).await?;
         let Some(accounts) = auth.accounts() else {
@@ -289,8 +296,8 @@ async fn login(
     let result = async {
         // The same limits, words and work whether or not the account exists: nothing here
         // tells an attacker which names are registered.
-        if !within_limits(&req, &state, auth, Some(&name)).await? {
-            return Ok(too_many());
+        if let Some(retry_after) = over_limits(&req, &state, auth, Some(&name)).await? {
+            return Ok(too_many(retry_after));
         }
         let account = match auth.accounts() {
             Some(accounts) => accounts.account(&name).await?,
@@ -347,8 +354,8 @@ async fn change_password(
         let Some(name) = auth.session_user(Some(&token)).await? else {
             return Ok(refusal(StatusCode::UNAUTHORIZED, "log in first"));
         };
-        if !within_limits(&req, &state, auth, Some(&name)).await? {
-            return Ok(too_many());
+        if let Some(retry_after) = over_limits(&req, &state, auth, Some(&name)).await? {
+            return Ok(too_many(retry_after));
         }
         let Some(accounts) = auth.accounts() else {
             return Ok(refusal(StatusCode::NOT_FOUND, "no accounts"));
