@@ -32,6 +32,9 @@ const DEFAULT_SESSION_RECHECK: &str = "30s";
 /// About a page of text: enough for a chat message, small enough to keep rooms readable.
 const DEFAULT_MAX_TEXT_CHARS: &str = "2000";
 const DEFAULT_MAX_ROOMS: &str = "32";
+/// Rooms one user may own: plenty for a person's projects and teams, few enough that one
+/// user cannot fill the room list and the policy store with names.
+const DEFAULT_MAX_OWNED_ROOMS: &str = "20";
 /// A person types at most a few messages a second; bursts cover pastes and reconnect replays.
 const DEFAULT_RATE_PER_SEC: &str = "10";
 const DEFAULT_RATE_BURST: &str = "20";
@@ -202,6 +205,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_ROOMS", default_value = DEFAULT_MAX_ROOMS)]
     pub max_rooms: u32,
 
+    /// Most rooms one user may own: past it `create_room` gets `too_many_rooms`. Counts the
+    /// rooms whose owner the user is (in cluster mode, made on any node).
+    #[arg(long, env = "CHAT_MAX_OWNED_ROOMS", default_value = DEFAULT_MAX_OWNED_ROOMS)]
+    pub max_owned_rooms: u32,
+
     /// Messages per second one chat connection may send, sustained (token bucket refill).
     #[arg(long, env = "CHAT_RATE_PER_SEC", default_value = DEFAULT_RATE_PER_SEC)]
     pub rate_per_sec: u32,
@@ -341,6 +349,7 @@ impl Default for Config {
             jwt_audience: None,
             max_text_chars: number(DEFAULT_MAX_TEXT_CHARS),
             max_rooms: number(DEFAULT_MAX_ROOMS),
+            max_owned_rooms: number(DEFAULT_MAX_OWNED_ROOMS),
             rate_per_sec: number(DEFAULT_RATE_PER_SEC),
             rate_burst: number(DEFAULT_RATE_BURST),
             rate_strikes: number(DEFAULT_RATE_STRIKES),
@@ -389,6 +398,7 @@ impl Config {
             ("--max-connections", self.max_connections),
             ("--max-text-chars", self.max_text_chars as usize),
             ("--max-rooms", self.max_rooms as usize),
+            ("--max-owned-rooms", self.max_owned_rooms as usize),
             ("--rate-per-sec", self.rate_per_sec as usize),
             ("--rate-burst", self.rate_burst as usize),
             ("--outbox-capacity", self.outbox_capacity),
@@ -485,6 +495,7 @@ impl Config {
             rate_per_sec: self.rate_per_sec,
             rate_burst: self.rate_burst,
             typing_timeout_ms: u32::try_from(self.typing_timeout.as_millis()).unwrap_or(u32::MAX),
+            max_owned_rooms: self.max_owned_rooms,
         }
     }
 

@@ -1369,6 +1369,7 @@ mod tests {
             rate_per_sec: 10,
             rate_burst: 20,
             typing_timeout_ms: 5000,
+            max_owned_rooms: 20,
         }
     }
 

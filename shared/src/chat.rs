@@ -1120,6 +1120,10 @@ pub struct Limits {
     pub rate_burst: u32,
     /// A `typing` counts for this long (milliseconds).
     pub typing_timeout_ms: u32,
+    /// Most rooms one user may own (make with `create_room`); 0 from a server older than
+    /// this field, which does not say.
+    #[serde(default)]
+    pub max_owned_rooms: u32,
 }
 
 /// The kinds of refusal in [`ServerMsg::Error`].
@@ -1142,7 +1146,8 @@ pub enum ErrorCode {
     NickTaken,
     /// `say` or `typing` in a room this connection has not joined.
     NotInRoom,
-    /// `join` past the per-connection room limit.
+    /// `join` past the per-connection room limit, or `create_room` past the per-user limit
+    /// of owned rooms.
     TooManyRooms,
     /// Text longer than `max_text_chars`.
     TooLong,

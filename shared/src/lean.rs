@@ -273,6 +273,7 @@ impl Lean for Limits {
             rate_per_sec: field(o, "rate_per_sec")?,
             rate_burst: field(o, "rate_burst")?,
             typing_timeout_ms: field(o, "typing_timeout_ms")?,
+            max_owned_rooms: or_default(o, "max_owned_rooms")?,
         })
     }
 }
