@@ -17,8 +17,6 @@ const DEFAULT_CLIENT_TIMEOUT: &str = "30s";
 const DEFAULT_MAX_FRAME_SIZE: &str = "1048576";
 /// How long shutdown waits for open connections to finish their close handshake.
 const DEFAULT_SHUTDOWN_TIMEOUT: &str = "5s";
-/// `trunk serve` (the development flow) serves the app from here and proxies sockets onward.
-const DEFAULT_ALLOWED_ORIGINS: &str = "http://127.0.0.1:3000,http://localhost:3000";
 /// Stays clear of the per-process open-file limit (20,000 here) with room for files and logs.
 const DEFAULT_MAX_CONNECTIONS: &str = "10000";
 /// One address may hold this many WebSockets: a household or a small office behind one NAT
@@ -36,6 +34,9 @@ const DEFAULT_JWT_RENEW_BEFORE: &str = "60s";
 /// About a page of text: enough for a chat message, small enough to keep rooms readable.
 const DEFAULT_MAX_TEXT_CHARS: &str = "2000";
 const DEFAULT_MAX_ROOMS: &str = "32";
+/// Rooms one user may own: plenty for a person's projects and teams, few enough that one
+/// user cannot fill the room list and the policy store with names.
+const DEFAULT_MAX_OWNED_ROOMS: &str = "20";
 /// A person types at most a few messages a second; bursts cover pastes and reconnect replays.
 const DEFAULT_RATE_PER_SEC: &str = "10";
 const DEFAULT_RATE_BURST: &str = "20";
@@ -111,11 +112,17 @@ pub struct Config {
     #[arg(long, env = "CHAT_WORKERS")]
     pub workers: Option<usize>,
 
-    /// Origins (scheme://host:port) besides the server's own that may open WebSockets;
-    /// comma-separated. `*` allows any origin (tests only: it disables the
-    /// Cross-Site WebSocket Hijacking check). Requests without an Origin (non-browsers) pass.
-    #[arg(long = "allowed-origin", env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',',
-          default_value = DEFAULT_ALLOWED_ORIGINS)]
+    /// Origins (scheme://host:port) besides the server's own that may open WebSockets and
+    /// use the API with credentials; comma-separated. None by default: the development flow
+    /// names trunk serve's (`--allowed-origin http://127.0.0.1:3000,http://localhost:3000`,
+    /// see the README), so that no build, release or debug, trusts a page it was not told of.
+    /// `*` allows any origin (tests only: it disables the Cross-Site WebSocket Hijacking
+    /// check). Requests without an Origin (non-browsers) pass.
+    #[arg(
+        long = "allowed-origin",
+        env = "CHAT_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
     pub allowed_origins: Vec<String>,
 
     /// Open WebSockets (chat and echo) beyond which handshakes get 503.
@@ -134,7 +141,9 @@ pub struct Config {
 
     /// Reverse proxies (IP addresses, comma-separated) whose `X-Forwarded-For` names the
     /// client: behind them the per-address caps count the client, not the proxy. Without
-    /// this, every client behind a proxy shares the proxy's address.
+    /// this, every client behind a proxy shares the proxy's address. Their
+    /// `X-Forwarded-Proto` (https: `Secure` cookies) and `X-Forwarded-Host` (the Origin
+    /// check) count too; from any other peer those headers are ignored.
     #[arg(
         long = "trusted-proxy",
         env = "CHAT_TRUSTED_PROXIES",
@@ -170,6 +179,10 @@ pub struct Config {
     #[arg(long, env = "CHAT_JWT_RENEW_BEFORE", default_value = DEFAULT_JWT_RENEW_BEFORE,
           value_parser = humantime::parse_duration)]
     pub jwt_renew_before: Duration,
+    /// The window of the login attempt limits (accounts mode): [`crate::auth::ATTEMPT_WINDOW`].
+    /// Not a flag: tests shorten it rather than wait a minute.
+    #[arg(skip = crate::auth::ATTEMPT_WINDOW)]
+    pub login_attempt_window: Duration,
 
     /// JWT mode, HS256: a file holding the shared secret (at least 32 bytes).
     #[arg(long, env = "CHAT_JWT_SECRET_FILE")]
@@ -180,6 +193,17 @@ pub struct Config {
     #[arg(long, env = "CHAT_JWT_PUBLIC_KEY_FILE")]
     pub jwt_public_key_file: Option<PathBuf>,
 
+    /// JWT mode: the issuer (`iss`) every token must name, e.g. `https://site.example`.
+    /// Unset: `iss` is not checked. Set it when the key signs tokens for other services too.
+    #[arg(long, env = "CHAT_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// JWT mode: the audience (`aud`, a string or one of a list) every token must name, e.g.
+    /// `chat`. Unset: `aud` is not checked. Set it when the key signs tokens for other
+    /// services too, so that a token meant for one of them is not accepted here.
+    #[arg(long, env = "CHAT_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
     /// Longest chat or direct message, in characters; longer ones get a `too_long` error.
     #[arg(long, env = "CHAT_MAX_TEXT_CHARS", default_value = DEFAULT_MAX_TEXT_CHARS)]
     pub max_text_chars: u32,
@@ -187,6 +211,11 @@ pub struct Config {
     /// Most rooms one connection may be in at once.
     #[arg(long, env = "CHAT_MAX_ROOMS", default_value = DEFAULT_MAX_ROOMS)]
     pub max_rooms: u32,
+
+    /// Most rooms one user may own: past it `create_room` gets `too_many_rooms`. Counts the
+    /// rooms whose owner the user is (in cluster mode, made on any node).
+    #[arg(long, env = "CHAT_MAX_OWNED_ROOMS", default_value = DEFAULT_MAX_OWNED_ROOMS)]
+    pub max_owned_rooms: u32,
 
     /// Messages per second one chat connection may send, sustained (token bucket refill).
     #[arg(long, env = "CHAT_RATE_PER_SEC", default_value = DEFAULT_RATE_PER_SEC)]
@@ -311,10 +340,7 @@ impl Default for Config {
                 .expect("default size is valid"),
             shutdown_timeout: duration(DEFAULT_SHUTDOWN_TIMEOUT),
             workers: None,
-            allowed_origins: DEFAULT_ALLOWED_ORIGINS
-                .split(',')
-                .map(str::to_owned)
-                .collect(),
+            allowed_origins: Vec::new(),
             max_connections: number(DEFAULT_MAX_CONNECTIONS) as usize,
             max_connections_per_ip: number(DEFAULT_MAX_CONNECTIONS_PER_IP) as usize,
             max_handshakes_per_ip: number(DEFAULT_MAX_HANDSHAKES_PER_IP),
@@ -324,10 +350,14 @@ impl Default for Config {
             session_ttl: duration(DEFAULT_SESSION_TTL),
             session_recheck: duration(DEFAULT_SESSION_RECHECK),
             jwt_renew_before: duration(DEFAULT_JWT_RENEW_BEFORE),
+            login_attempt_window: crate::auth::ATTEMPT_WINDOW,
             jwt_secret_file: None,
             jwt_public_key_file: None,
+            jwt_issuer: None,
+            jwt_audience: None,
             max_text_chars: number(DEFAULT_MAX_TEXT_CHARS),
             max_rooms: number(DEFAULT_MAX_ROOMS),
+            max_owned_rooms: number(DEFAULT_MAX_OWNED_ROOMS),
             rate_per_sec: number(DEFAULT_RATE_PER_SEC),
             rate_burst: number(DEFAULT_RATE_BURST),
             rate_strikes: number(DEFAULT_RATE_STRIKES),
@@ -376,6 +406,7 @@ impl Config {
             ("--max-connections", self.max_connections),
             ("--max-text-chars", self.max_text_chars as usize),
             ("--max-rooms", self.max_rooms as usize),
+            ("--max-owned-rooms", self.max_owned_rooms as usize),
             ("--rate-per-sec", self.rate_per_sec as usize),
             ("--rate-burst", self.rate_burst as usize),
             ("--outbox-capacity", self.outbox_capacity),
@@ -405,6 +436,10 @@ impl Config {
                 return Err("--jwt-secret-file and --jwt-public-key-file need --auth jwt".into());
             }
         }
+        if (self.jwt_issuer.is_some() || self.jwt_audience.is_some()) && self.auth != AuthMode::Jwt
+        {
+            return Err("--jwt-issuer and --jwt-audience need --auth jwt".into());
+        }
         if !self.admins.is_empty() && self.auth == AuthMode::Open {
             return Err(
                 "--admin needs --auth accounts or --auth jwt: in open mode anyone may take \
@@ -421,6 +456,9 @@ impl Config {
         }
         if self.session_recheck.is_zero() {
             return Err("--session-recheck must be greater than zero".into());
+        }
+        if self.login_attempt_window.is_zero() {
+            return Err("the login attempt window must be greater than zero".into());
         }
         if self.session_ttl.is_zero() {
             return Err("--session-ttl must be greater than zero".into());
@@ -467,6 +505,7 @@ impl Config {
             typing_timeout_ms: u32::try_from(self.typing_timeout.as_millis()).unwrap_or(u32::MAX),
             max_reactions: shared::Reaction::MAX_PER_MESSAGE,
             max_reactions_per_user: shared::Reaction::MAX_PER_USER,
+            max_owned_rooms: self.max_owned_rooms,
         }
     }
 
@@ -538,14 +577,34 @@ mod tests {
     fn origin_check_allows_same_origin_and_listed_ones_only() {
         let config = Config::default();
         assert!(config.origin_allowed("http://chat.example:8080", "chat.example:8080"));
-        assert!(config.origin_allowed("http://127.0.0.1:3000", "127.0.0.1:8080"));
         assert!(!config.origin_allowed("http://evil.example", "chat.example:8080"));
         assert!(!config.origin_allowed("null", "chat.example:8080"));
+        // No other origin by default, not even a development server's.
+        assert!(!config.origin_allowed("http://127.0.0.1:3000", "127.0.0.1:8080"));
+        assert!(!config.origin_allowed("http://localhost:3000", "localhost:8080"));
+        let dev = Config::try_parse_from([
+            "backend",
+            "--allowed-origin",
+            "http://127.0.0.1:3000,http://localhost:3000",
+        ])
+        .unwrap();
+        assert!(dev.origin_allowed("http://127.0.0.1:3000", "127.0.0.1:8080"));
+        assert!(dev.origin_allowed("http://localhost:3000", "localhost:8080"));
         let any = Config {
             allowed_origins: vec!["*".into()],
             ..Config::default()
         };
         assert!(any.origin_allowed("http://evil.example", "chat.example:8080"));
+    }
+
+    #[test]
+    fn jwt_claim_flags_need_jwt_mode() {
+        let c = Config {
+            jwt_audience: Some("chat".into()),
+            ..Config::default()
+        };
+        let err = c.validate().unwrap_err();
+        assert!(err.contains("--jwt-audience"), "{err}");
     }
 
     #[test]

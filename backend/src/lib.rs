@@ -96,6 +96,25 @@ const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::ZERO;
 /// requests still in flight get before the workers stop. Whole seconds: actix's unit.
 const HTTP_DRAIN_SECS: u64 = 1;
 
+/// The request log: a line per request with the client's address, method, path, version,
+/// status, size and time.
+///
+/// The path is logged without its query: the HTTP fallbacks carry their session id there
+/// (`/poll?session=…`), the capability to speak in that session, and logs are read by more
+/// people, and kept longer, than the session lives (issue #27). The address is the client's
+/// as the per-address caps count it (behind a `--trusted-proxy` its `X-Forwarded-For`), not
+/// actix's `%a`, which believes `X-Forwarded-For` and `Forwarded` from anyone.
+fn request_log(trusted: Vec<std::net::IpAddr>) -> middleware::Logger {
+    middleware::Logger::new("%{client}xi \"%{request}xi\" %s %b %Dms")
+        .custom_request_replace("client", move |req| {
+            routes::client_address(req.request(), &trusted).to_string()
+        })
+        .custom_request_replace("request", |req| {
+            format!("{} {} {:?}", req.method(), req.path(), req.version())
+        })
+        .log_target("http")
+}
+
 /// Serves the app on `listener` until `shutdown` is cancelled and the drain has finished.
 ///
 /// Fails at once, naming the file, if the message store under [`Config::data_dir`] cannot be
@@ -145,7 +164,7 @@ pub async fn run(
         let state = state.clone();
         App::new()
             .wrap(headers::default_headers(&policy))
-            .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("http"))
+            .wrap(request_log(state.config.trusted_proxies.clone()))
             .configure(|cfg| routes::configure(cfg, state))
     })
     // Shutdown is ours to decide (main wires SIGTERM/Ctrl-C to the token), so that sessions

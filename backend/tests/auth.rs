@@ -317,6 +317,96 @@ async fn brute_force_is_limited_and_unknown_names_answer_alike(mode: Mode) {
     assert!(refused_after.is_some(), "the address was never limited");
 }
 
+/// Hole 10 of issue #27, item 5: a refused login does not extend its own lock-out. After
+/// the sixth attempt on an account (429, with a `Retry-After` no longer than the window),
+/// attempts keep coming while it lasts, all refused; once the time `Retry-After` named has
+/// passed, the right password logs in. In cluster mode, also a counter that lost its expiry
+/// (the connection dropped between counting and setting it) ends with its window.
+async fn a_refused_login_does_not_extend_its_lock_out(mode: Mode) {
+    const WINDOW: Duration = Duration::from_secs(3);
+    let config = |redis| Config {
+        login_attempt_window: WINDOW,
+        ..accounts_config(redis)
+    };
+    let redis = match &mode {
+        Mode::Single => None,
+        Mode::Cluster(redis) => Some(redis),
+    };
+    let server = TestServer::spawn(config(redis.map(RedisServer::url)));
+    register(&server, "gus", "gus's password").await;
+    let retry_after = |head: &str| -> u64 {
+        common::http_transports::header(head, "retry-after")
+            .unwrap_or_else(|| panic!("no Retry-After: {head}"))
+            .parse()
+            .unwrap()
+    };
+    let login_head = |name: &'static str, password: &'static str| {
+        let addr = server.addr;
+        async move {
+            let (status, head, _) =
+                post_json(addr, paths::API_LOGIN, &credentials(name, password), None).await;
+            (status, head)
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(login_head("gus", "not the password").await.0, 401);
+    }
+    let (status, head) = login_head("gus", "gus's password").await;
+    assert_eq!(status, 429, "{head}");
+    let refused_at = std::time::Instant::now();
+    let announced = retry_after(&head);
+    assert!(
+        (1..=WINDOW.as_secs()).contains(&announced),
+        "Retry-After {announced} s with a window of {WINDOW:?}"
+    );
+    let deadline = Duration::from_secs(announced);
+    let mut last = announced;
+    loop {
+        let (status, head) = login_head("gus", "gus's password").await;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 429, "{head}");
+        let now_announced = retry_after(&head);
+        assert!(
+            now_announced <= last,
+            "Retry-After grew: {now_announced} after {last}"
+        );
+        last = now_announced;
+        assert!(
+            refused_at.elapsed() < deadline + Duration::from_millis(500),
+            "still locked out {:?} after a Retry-After of {announced} s",
+            refused_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert!(
+        refused_at.elapsed() >= deadline.saturating_sub(Duration::from_secs(1)),
+        "the lock-out ended long before its Retry-After"
+    );
+
+    if let Some(redis) = redis {
+        // A counter without an expiry, as INCR leaves it when PEXPIRE never comes.
+        use sha2::Digest as _;
+        let digest: String = sha2::Sha256::digest(b"acct:hal")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        register(&server, "hal", "hal's password").await;
+        redis.cmd(&["SET", &format!("{{attempts}}:{digest}"), "1"]);
+        let mut refused = false;
+        for _ in 0..6 {
+            refused = login_head("hal", "not the password").await.0 == 429;
+            if refused {
+                break;
+            }
+        }
+        assert!(refused, "hal was never limited");
+        tokio::time::sleep(WINDOW + Duration::from_millis(200)).await;
+        assert_eq!(login_head("hal", "hal's password").await.0, 200);
+    }
+}
+
 async fn passwords_are_never_stored_or_logged(mode: Mode) {
     const FIRST: &str = "sentinel-first-Zq81";
     const SECOND: &str = "sentinel-second-Zq82";
@@ -387,6 +477,53 @@ async fn passwords_are_never_stored_or_logged(mode: Mode) {
     }
 }
 
+/// Hole 7 of issue #27: an account name may contain `:`, so a name built from another
+/// account's name and one of its keys' suffixes must not reach that account's data. Each
+/// name below is the one that, keyed as `{acct}:NAME`, was another account's session set
+/// (before that account existed, and after it had sessions). Bob and Carol stay unaffected:
+/// they register, log in on every node, keep their sessions and their passwords, whatever
+/// the others do with theirs.
+async fn an_account_name_cannot_reach_another_accounts_keys(mode: Mode) {
+    let (one, two) = servers(&mode).await;
+    let other = two.as_ref().unwrap_or(&one);
+    // Carol first, with a session: her session set exists when `carol:sessions` registers.
+    let carol = register(&one, "carol", "carol's password").await;
+    let carol_squatter = register(other, "carol:sessions", "squatter password").await;
+    // `bob:sessions` before Bob: its account would sit where Bob's session set goes.
+    let bob_squatter = register(&one, "Bob:Sessions", "squatter password").await;
+    let bob = register(other, "bob", "bob's password").await;
+    for (cookie, name) in [
+        (&carol, "carol"),
+        (&carol_squatter, "carol:sessions"),
+        (&bob_squatter, "Bob:Sessions"),
+        (&bob, "bob"),
+    ] {
+        for server in [&one, other] {
+            assert_eq!(session(server, cookie).await.user.unwrap().as_str(), name);
+        }
+    }
+    let (_bob_tab, user) = chat_with_cookie(&one, &bob, "x").await;
+    assert_eq!(user, "bob");
+    // The squatters change their passwords and log out: Bob's and Carol's sessions live on.
+    for (cookie, server) in [(&carol_squatter, &one), (&bob_squatter, other)] {
+        let (status, body) =
+            change_password(server, cookie, "squatter password", "another squatter one").await;
+        assert_eq!(status, 200, "{body}");
+        post_json(server.addr, paths::API_LOGOUT, "", Some(cookie)).await;
+    }
+    for (cookie, name) in [(&carol, "carol"), (&bob, "bob")] {
+        assert_eq!(session(other, cookie).await.user.unwrap().as_str(), name);
+    }
+    // Their passwords are theirs, unchanged.
+    assert_eq!(login(other, "bob", "bob's password").await.0, 200);
+    assert_eq!(login(&one, "carol", "carol's password").await.0, 200);
+    assert_eq!(login(&one, "bob", "another squatter one").await.0, 401);
+    assert_eq!(
+        login(other, "bob:sessions", "another squatter one").await.0,
+        200
+    );
+}
+
 fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
@@ -417,11 +554,13 @@ macro_rules! in_both_modes {
 }
 
 in_both_modes!(
+    an_account_name_cannot_reach_another_accounts_keys,
     register_log_in_reconnect_log_out,
     a_password_change_ends_the_other_sessions,
     a_registered_name_is_nobody_elses,
     brute_force_is_limited_and_unknown_names_answer_alike,
     passwords_are_never_stored_or_logged,
+    a_refused_login_does_not_extend_its_lock_out,
 );
 
 #[actix_web::test]
@@ -440,6 +579,64 @@ async fn open_mode_refuses_the_tokens_reserved_for_logins() {
     )
     .await;
     assert_eq!(status, 404);
+}
+
+/// Accounts stored in Redis before hole 7 was closed (keyed by their name) keep working
+/// after the upgrade: their keys are renamed, their password and live sessions still count,
+/// and their names stay taken. One account is the `bob:sessions` of the hole, stored where
+/// Bob's session set would be; Bob never registered, so his name is free.
+#[actix_web::test]
+async fn accounts_stored_under_their_names_are_migrated() {
+    let redis = RedisServer::start().await;
+    let phc = backend::auth::hash_password("dora's password".into())
+        .await
+        .unwrap();
+    let cookie = "a-session-cookie-from-before-the-upgrade";
+    let hash = backend::auth::session_hash(cookie);
+    redis.cmd(&["HSET", "{acct}:dora", "name", "Dora", "phc", &phc]);
+    redis.cmd(&["SET", &format!("{{sess}}:{hash}"), "dora", "EX", "3600"]);
+    redis.cmd(&["SADD", "{acct}:dora:sessions", &hash]);
+    redis.cmd(&["EXPIRE", "{acct}:dora:sessions", "3600"]);
+    redis.cmd(&[
+        "HSET",
+        "{acct}:bob:sessions",
+        "name",
+        "bob:sessions",
+        "phc",
+        &phc,
+    ]);
+    let mode = Mode::Cluster(redis);
+    let (one, two) = servers(&mode).await;
+    let two = two.unwrap();
+    assert_eq!(session(&one, cookie).await.user.unwrap().as_str(), "Dora");
+    assert_eq!(login(&two, "dora", "dora's password").await.0, 200);
+    assert_eq!(login(&one, "bob:sessions", "dora's password").await.0, 200);
+    let (status, _, body) = post_json(
+        two.addr,
+        paths::API_REGISTER,
+        &credentials("DORA", "another password"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    register(&two, "bob", "bob's password").await;
+    // A password change still ends the session from before the upgrade (its set moved too).
+    let (_, fresh, _) = login(&one, "dora", "dora's password").await;
+    let (status, body) =
+        change_password(&two, &fresh.unwrap(), "dora's password", "dora's new one").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(session(&one, cookie).await.user, None);
+    // Nothing is left under a name.
+    let Mode::Cluster(redis) = &mode else {
+        unreachable!()
+    };
+    for legacy in ["{acct}:dora", "{acct}:dora:sessions", "{acct}:bob:sessions"] {
+        assert_eq!(
+            redis.cmd(&["EXISTS", legacy]),
+            redis::Value::Int(0),
+            "{legacy}"
+        );
+    }
 }
 
 // ---- JWT ----
@@ -702,6 +899,76 @@ async fn a_jwt_user_is_one_user_across_a_cluster() {
     assert_eq!(chat.recv_error().await, ErrorCode::NickTaken);
 }
 
+/// Hole 10 of issue #27, item 1: a token is refused before its `nbf`; with `--jwt-issuer`
+/// and `--jwt-audience` a token must name that issuer and audience (a missing claim is as
+/// wrong as another value); without them `iss` and `aud` are not looked at.
+#[actix_web::test]
+async fn jwt_not_before_issuer_and_audience_are_enforced() {
+    let secret = secret_file();
+    let plain = jwt_server(secret.path(), true, None);
+    let with = |extra: serde_json::Value| {
+        let mut claims = claims("user-5", "Hedy", 3600);
+        for (name, value) in extra.as_object().unwrap() {
+            claims[name] = value.clone();
+        }
+        hs256(&claims, SECRET.as_bytes())
+    };
+    let soon = now() + 600;
+    assert!(
+        hello_with(&plain, Some(with(serde_json::json!({ "nbf": soon }))))
+            .await
+            .is_none(),
+        "a token used before its nbf"
+    );
+    let past = now() - 10;
+    assert_eq!(
+        hello_with(&plain, Some(with(serde_json::json!({ "nbf": past }))))
+            .await
+            .unwrap()
+            .1,
+        "Hedy"
+    );
+    let other = serde_json::json!({ "iss": "https://elsewhere.example", "aud": "another" });
+    assert!(hello_with(&plain, Some(with(other))).await.is_some());
+
+    let strict = TestServer::spawn(Config {
+        auth: AuthMode::Jwt,
+        jwt_secret_file: Some(secret.path().to_owned()),
+        jwt_issuer: Some("https://site.example".into()),
+        jwt_audience: Some("chat".into()),
+        heartbeat_interval: Duration::from_secs(20),
+        client_timeout: Duration::from_secs(60),
+        ..Config::default()
+    });
+    let right = serde_json::json!({ "iss": "https://site.example", "aud": "chat" });
+    assert_eq!(
+        hello_with(&strict, Some(with(right))).await.unwrap().1,
+        "Hedy"
+    );
+    let among = serde_json::json!({ "iss": "https://site.example", "aud": ["wiki", "chat"] });
+    assert!(hello_with(&strict, Some(with(among))).await.is_some());
+    for (wrong, what) in [
+        (
+            serde_json::json!({ "iss": "https://elsewhere.example", "aud": "chat" }),
+            "another issuer",
+        ),
+        (serde_json::json!({ "aud": "chat" }), "no issuer"),
+        (
+            serde_json::json!({ "iss": "https://site.example", "aud": "wiki" }),
+            "another audience",
+        ),
+        (
+            serde_json::json!({ "iss": "https://site.example" }),
+            "no audience",
+        ),
+    ] {
+        assert!(
+            hello_with(&strict, Some(with(wrong))).await.is_none(),
+            "a token with {what}"
+        );
+    }
+}
+
 #[actix_web::test]
 async fn the_api_serves_allowed_origins_only() {
     let server = TestServer::spawn(Config {
@@ -750,6 +1017,70 @@ async fn the_api_serves_allowed_origins_only() {
     assert!((400..500).contains(&status), "{status}: {body}");
     // Nothing was created: the name is still free.
     register(&server, "mallory", "mallory's password").await;
+}
+
+/// Hole 10 of issue #27, item 2: `X-Forwarded-Proto` (which makes the session cookie
+/// `Secure`) and `X-Forwarded-Host` (which the Origin check compares with) count only from a
+/// `--trusted-proxy`; from anyone else they are headers like any other.
+#[actix_web::test]
+async fn forwarded_proto_and_host_count_only_from_a_trusted_proxy() {
+    let register_via = |server: &TestServer, name: &str, extra: &str| {
+        let body = credentials(name, "a long enough password");
+        let request = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{extra}\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            paths::API_REGISTER,
+            server.addr,
+            body.len()
+        );
+        let addr = server.addr;
+        async move { http_exchange(addr, &request).await }
+    };
+    let secure = |head: &str| {
+        head.lines().any(|line| {
+            line.to_ascii_lowercase().starts_with("set-cookie:") && line.contains("; Secure")
+        })
+    };
+    let handshake = |server: &TestServer, extra: &str| {
+        format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\n{extra}Connection: Upgrade\r\n\
+             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: {}\r\n\r\n",
+            paths::WS_CHAT,
+            server.addr,
+            shared::SUBPROTOCOL
+        )
+    };
+    let forged_host = "Origin: http://evil.example\r\nX-Forwarded-Host: evil.example\r\n";
+
+    // Nobody trusted: the test client (127.0.0.1) cannot claim https or another host.
+    let direct = TestServer::spawn(accounts_config(None));
+    let (status, head, body) = register_via(
+        &direct,
+        "ivy",
+        "X-Forwarded-Proto: https\r\nForwarded: proto=https\r\n",
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(!secure(&head), "{head}");
+    let (status, _, body) = register_via(&direct, "jack", forged_host).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = common::http_request(direct.addr, &handshake(&direct, forged_host)).await;
+    assert_eq!(status, 403);
+
+    // Behind a trusted proxy (the test client stands in for it), both count.
+    let proxied = TestServer::spawn(Config {
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..accounts_config(None)
+    });
+    let (status, head, body) = register_via(&proxied, "ivy", "X-Forwarded-Proto: https\r\n").await;
+    assert_eq!(status, 201, "{body}");
+    assert!(secure(&head), "{head}");
+    let (status, head, body) = register_via(&proxied, "kim", "").await;
+    assert_eq!(status, 201, "{body}");
+    assert!(!secure(&head), "{head}");
+    let (status, _, body) = register_via(&proxied, "jack", forged_host).await;
+    assert_eq!(status, 201, "{body}");
 }
 
 /// Hole 1 of issue #27: a second `hello` must not swap the login that keeps a socket alive.

@@ -820,10 +820,20 @@ async fn foreign_origin_gets_403_and_same_origin_passes() {
         handshake("http://evil.example").replace(shared::paths::WS_CHAT, shared::paths::WS_ECHO);
     assert_eq!(http_request(server.addr, &echo).await.0, 403);
 
+    // Hole 10 of issue #27, item 4: by default no other origin, not even a development
+    // server's (trunk serve on port 3000); it is allowed only when named.
+    const DEV_SERVER: &str = "http://127.0.0.1:3000";
+    let (status, body) = http_request(server.addr, &handshake(DEV_SERVER)).await;
+    assert_eq!(status, 403, "{body}");
+    let dev = TestServer::spawn(Config {
+        allowed_origins: vec![DEV_SERVER.into()],
+        ..config()
+    });
+
     use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-    for origin in [
-        format!("http://{}", server.addr),
-        "http://127.0.0.1:3000".to_owned(),
+    for (server, origin) in [
+        (&server, format!("http://{}", server.addr)),
+        (&dev, DEV_SERVER.to_owned()),
     ] {
         let mut request = server
             .ws_url(shared::paths::WS_CHAT)

@@ -226,6 +226,8 @@ async fn every_transport_sees_the_same_events_in_the_same_order() {
 async fn posts_answer_with_clear_statuses() {
     let server = TestServer::spawn(Config {
         max_frame_size: 1024,
+        // A development server's page, allowed as `cargo run` is told to in the README.
+        allowed_origins: vec!["http://127.0.0.1:3000".into()],
         ..config()
     });
     let mut sse = sse_as(&server, "poster").await;
@@ -895,4 +897,51 @@ async fn sse_pings_and_a_dropped_stream_leaves_its_rooms() {
     })
     .await
     .expect("the dropped stream's user left within the heartbeat");
+}
+
+/// Hole 10 of issue #27, item 3: a fallback session's id travels in the URL's query and is
+/// the capability to speak in that session, so the request log shows the path only. The
+/// real binary, logging as in production, serves a long-polled and a streamed session.
+#[actix_web::test]
+async fn fallback_session_ids_never_reach_the_request_log() {
+    let mut process = common::Process::start_logging(&[]).await;
+    let addr = process.addr;
+    let mut poller = Poller::open(addr, paths::POLL_CHAT).await;
+    assert_eq!(poller.send(&[hello("logged", &[])]).await, 204);
+    assert!(matches!(
+        decode(&poller.next_json().await.unwrap()),
+        ServerMsg::Welcome { .. }
+    ));
+    let sse = Sse::open(addr, paths::SSE_CHAT, "", None).await.unwrap();
+    let (status, body) = post(
+        addr,
+        &sse.session,
+        1,
+        &format!("[{}]", hello("streamed", &[])),
+        "",
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let secrets = [poller.session.clone(), sse.session.clone()];
+    drop(sse);
+    process.signal("TERM");
+    let mut logs = String::new();
+    let mut stderr = process.child.stderr.take().unwrap();
+    std::io::Read::read_to_string(&mut stderr, &mut logs).unwrap();
+    process.wait().await;
+    for request in [
+        format!("GET {}", paths::POLL_CHAT),
+        format!("POST {}", paths::SEND),
+    ] {
+        assert!(
+            logs.contains(&request),
+            "the request log was not captured: {logs}"
+        );
+    }
+    for secret in secrets {
+        assert!(
+            !logs.contains(&secret),
+            "a session id is in the logs: {logs}"
+        );
+    }
 }

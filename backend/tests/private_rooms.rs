@@ -433,3 +433,82 @@ async fn a_node_cut_off_from_redis_applies_what_it_missed_when_it_is_back() {
     assert_eq!(removed.0.as_str(), "den");
     assert_eq!(removed.1, RemovedReason::Uninvited);
 }
+
+/// Hole 10 of issue #27, item 6: one user owns at most `--max-owned-rooms` rooms, said in
+/// `welcome`. Past it `create_room` gets `too_many_rooms`, counting the rooms being created
+/// (a burst of requests does not all pass) and, in cluster mode, those made on another node;
+/// another user is not affected.
+async fn a_user_owns_at_most_max_owned_rooms(redis: Option<RedisServer>) {
+    let url = redis.as_ref().map(RedisServer::url);
+    let with_cap = |url| Config {
+        max_owned_rooms: 3,
+        ..config(url)
+    };
+    let here = TestServer::spawn(with_cap(url.clone()));
+    let there = url.map(|url| TestServer::spawn(with_cap(Some(url))));
+    let other = there.as_ref().unwrap_or(&here);
+    let mut probe = here.chat_socket().await;
+    probe.send(&common::hello("Probe", &[])).await;
+    match probe.recv().await {
+        ServerMsg::Welcome { limits, .. } => assert_eq!(limits.max_owned_rooms, 3),
+        other => panic!("expected welcome, got {other:?}"),
+    }
+    let create = |name: &str| ClientMsg::CreateRoom {
+        room: room(name),
+        private: false,
+        max_members: None,
+    };
+    let mut olga = here.chat_as("Olga", &[]).await;
+    create_private(&mut olga, "first").await;
+    create_private(&mut olga, "second").await;
+    // Three at once with one left: one is made, two refused before they reach the store.
+    for name in ["third", "fourth", "fifth"] {
+        olga.send(&create(name)).await;
+    }
+    let (mut made, mut refused) = (Vec::new(), 0);
+    while made.len() + refused < 3 {
+        match olga.recv_any().await {
+            ServerMsg::Joined { room, .. } => made.push(room.to_string()),
+            ServerMsg::Error { code, .. } => {
+                assert_eq!(code, ErrorCode::TooManyRooms);
+                refused += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(made, ["third"]);
+    // Her other tab, on the other node once it knows the rooms (the newest one's rules
+    // reach a member there when that node has them, and with them those of the others).
+    let mut tab = other
+        .chat_with_token("Olga", common::token_for("Olga"), &[])
+        .await;
+    tab.send(&join("third")).await;
+    tab.until(
+        "third's rules on the other node",
+        |e| matches!(e, ServerMsg::RoomPolicy { room, .. } if room.as_str() == "third"),
+    )
+    .await;
+    assert_eq!(
+        error(&mut tab, create("sixth")).await,
+        ErrorCode::TooManyRooms
+    );
+    // Someone else creates as before.
+    let mut sam = other.chat_as("Sam", &[]).await;
+    sam.send(&create("sams")).await;
+    sam.until(
+        "joined his room",
+        |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str() == "sams"),
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn single_node_a_user_owns_at_most_max_owned_rooms() {
+    a_user_owns_at_most_max_owned_rooms(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_a_user_owns_at_most_max_owned_rooms() {
+    let redis = RedisServer::start().await;
+    a_user_owns_at_most_max_owned_rooms(Some(redis)).await;
+}

@@ -61,7 +61,7 @@ const DEV_BACKEND_PORT: &str = "8080";
 /// One exception, for the development flow: a debug build served by `trunk serve` (port 3000)
 /// connects straight to the backend on port 8080 of the same host. trunk 0.21's WebSocket proxy
 /// does not pass the negotiated subprotocol back to the browser, which then refuses the chat
-/// socket; the backend allows the dev server's origin by default.
+/// socket; the development flow's backend (`cargo dev-backend`) allows the dev server's origin.
 pub fn ws_url(path: &str) -> String {
     let location = web_sys::window().map(|w| w.location());
     let field = |get: fn(&web_sys::Location) -> Result<String, wasm_bindgen::JsValue>| {

@@ -1380,6 +1380,7 @@ mod tests {
             typing_timeout_ms: 5000,
             max_reactions: 20,
             max_reactions_per_user: 10,
+            max_owned_rooms: 20,
         }
     }
 

@@ -1147,6 +1147,10 @@ pub struct Limits {
     pub max_reactions: u32,
     /// Most emoji one user puts on one message ([`Reaction::MAX_PER_USER`]).
     pub max_reactions_per_user: u32,
+    /// Most rooms one user may own (make with `create_room`); 0 from a server older than
+    /// this field, which does not say.
+    #[serde(default)]
+    pub max_owned_rooms: u32,
 }
 
 /// The kinds of refusal in [`ServerMsg::Error`].
@@ -1169,7 +1173,8 @@ pub enum ErrorCode {
     NickTaken,
     /// `say` or `typing` in a room this connection has not joined.
     NotInRoom,
-    /// `join` past the per-connection room limit.
+    /// `join` past the per-connection room limit, or `create_room` past the per-user limit
+    /// of owned rooms.
     TooManyRooms,
     /// Text longer than `max_text_chars`.
     TooLong,

@@ -105,6 +105,7 @@ pub fn names(data: &[u8]) {
 /// maps, strings, integers at their limits, booleans, `null`, absent fields, unknown tags).
 pub const LEAN_FRAMES: &[&str] = &[
     r#"{"type":"welcome","user":"Ann","limits":{"max_text_chars":4000,"max_rooms":20,"rate_per_sec":5,"rate_burst":10,"typing_timeout_ms":5000}}"#,
+    r#"{"type":"welcome","user":"Ann","limits":{"max_text_chars":4000,"max_rooms":20,"rate_per_sec":5,"rate_burst":10,"typing_timeout_ms":5000,"max_reactions":20,"max_reactions_per_user":10,"max_owned_rooms":20}}"#,
     r#"{"type":"said","id":7,"room":"lobby","seq":3,"from":"Ann","text":"안녕 👋","ts":1700000000000,"client_id":"c-1","reply_to":{"id":6,"seq":2,"from":"Bob","text":"hi"},"image":{"id":"0000000000000000000000000000000000000000000000000000000000000000","mime":"image/png","width":1,"height":4294967295,"bytes":3}}"#,
     r#"{"type":"said","id":7,"room":"lobby","seq":3,"from":"Ann","text":"a","ts":9007199254740991,"client_id":"c-1","reply_to":null}"#,
     r#"{"type":"history","room":"lobby","mode":"catch_up","messages":[{"id":1,"seq":1,"from":"Ann","text":"x","ts":1,"client_id":"c","edited":true,"reactions":[{"emoji":"👍","users":["Bob","Cy"]}]}],"changes":[{"id":2,"seq":2,"from":"Ann","ts":2,"client_id":"d","target":1,"change":{"kind":"reacted","emoji":"👍","on":true}}],"more_before":false,"epoch":"e1"}"#,

@@ -275,6 +275,7 @@ impl Lean for Limits {
             typing_timeout_ms: field(o, "typing_timeout_ms")?,
             max_reactions: field(o, "max_reactions")?,
             max_reactions_per_user: field(o, "max_reactions_per_user")?,
+            max_owned_rooms: or_default(o, "max_owned_rooms")?,
         })
     }
 }

@@ -284,9 +284,10 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                     typing_timeout_ms: 5000,
                     max_reactions: 20,
                     max_reactions_per_user: 10,
+                    max_owned_rooms: 20,
                 },
             },
-            r#"{"type":"welcome","user":"Alice","limits":{"max_text_chars":2000,"max_rooms":32,"rate_per_sec":10,"rate_burst":20,"typing_timeout_ms":5000,"max_reactions":20,"max_reactions_per_user":10}}"#,
+            r#"{"type":"welcome","user":"Alice","limits":{"max_text_chars":2000,"max_rooms":32,"rate_per_sec":10,"rate_burst":20,"typing_timeout_ms":5000,"max_reactions":20,"max_reactions_per_user":10,"max_owned_rooms":20}}"#,
         ),
         (
             ServerMsg::Joined {
@@ -864,4 +865,13 @@ fn the_lean_decoder_agrees_with_serde_over_serde_jsons_tree() {
             Box::leak(Box::new(serde_json::from_str(text).ok()?));
         Some(tree)
     });
+}
+
+#[test]
+fn a_welcome_from_a_server_that_does_not_say_max_owned_rooms_reads_as_zero() {
+    let older = r#"{"type":"welcome","user":"Alice","limits":{"max_text_chars":2000,"max_rooms":32,"rate_per_sec":10,"rate_burst":20,"typing_timeout_ms":5000,"max_reactions":20,"max_reactions_per_user":10}}"#;
+    match decode::<ServerMsg>(older).unwrap() {
+        ServerMsg::Welcome { limits, .. } => assert_eq!(limits.max_owned_rooms, 0),
+        other => panic!("expected welcome, got {other:?}"),
+    }
 }

@@ -11,17 +11,24 @@
 //! each account also holds its name's look-alike keys ([`names::likeness`]), entered for
 //! accounts registered before they were kept when the store is first opened (SQLite) or
 //! first registered into (Redis).
+//!
+//! In Redis an account's keys are named by the SHA-256 of its name key, never by the name
+//! itself: a name may contain `:`, and `bob:sessions` would otherwise be the key of Bob's
+//! session set (issue #27, hole 7). Keys named by names up to that change are renamed the
+//! first time a node uses the store ([`migrate_legacy_keys`]).
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     path::Path,
     sync::{Arc, Mutex, PoisonError},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use redis::{AsyncCommands as _, Script, aio::ConnectionManager};
 use rusqlite::{Connection, OptionalExtension as _, params};
+use sha2::{Digest as _, Sha256};
 use shared::Nick;
+use tokio::sync::OnceCell;
 
 use crate::names;
 
@@ -61,17 +68,22 @@ pub enum Accounts {
     Sqlite {
         /// The one connection (its users hold the lock only inside `spawn_blocking`).
         db: Arc<Mutex<Connection>>,
-        /// Login attempts per counter key: (count, window start).
-        attempts: Arc<Mutex<HashMap<String, (u32, std::time::Instant)>>>,
+        /// Login attempt counters (held only for a few map operations, never across an await).
+        attempts: Arc<Mutex<AttemptTable>>,
     },
-    /// Keys `{acct}:NAMEKEY` (hash: name, phc), `{acct}:NAMEKEY:sessions` (set of session
-    /// hashes), `{acct}-likeness` (hash: look-alike key → NAMEKEY), `{sess}:HASH` (the
-    /// account's key, expiring) and `{attempts}:KEY` (a counter expiring with its window).
+    /// Keys `{acct}:ID` (hash: name, phc), `{acct}:ID:sessions` (set of session hashes),
+    /// `{acct}-likeness` (hash: look-alike key → name key), `{sess}:HASH` (the account's
+    /// name key, expiring) and `{attempts}:COUNTER` (a counter expiring with its window),
+    /// where ID and COUNTER are SHA-256 digests (hex) of the account's name key and of the
+    /// counter's name: text a client chose never becomes part of a key, so no name can spell
+    /// another account's key.
     Redis {
         /// Commands (reconnects by itself).
         redis: ConnectionManager,
         /// Set once this process has seen every account's look-alike keys in Redis.
-        likeness_filled: Arc<tokio::sync::OnceCell<()>>,
+        likeness_filled: Arc<OnceCell<()>>,
+        /// Set once [`migrate_legacy_keys`] has run on this node; every use waits for it.
+        migrated: Arc<OnceCell<()>>,
     },
 }
 
@@ -122,6 +134,95 @@ const LIKENESS_KEY: &str = "{acct}-likeness";
 /// it (look-alike keys start with `c:` or `s:`, so never equal it).
 const LIKENESS_FILLED_FIELD: &str = "filled";
 
+/// Counts an attempt on `KEYS[1]`, whose window (`ARGV[1]` ms) starts with its first attempt;
+/// returns {count, ms until the window ends}. The expiry is set in the same step, so a counter
+/// can never be left without one (which would lock its account out for good), and only when
+/// it has none: later attempts, refused ones included, never move the window's end.
+const ATTEMPT_LUA: &str = "
+local count = redis.call('INCR', KEYS[1])
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  left = tonumber(ARGV[1])
+end
+return {count, left}
+";
+
+/// One login attempt, counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Within the limit.
+    Allowed,
+    /// Over it until the counter's window ends.
+    Refused {
+        /// How long until then.
+        retry_after: Duration,
+    },
+}
+
+impl Attempt {
+    fn of(count: u32, max: u32, left: Duration) -> Self {
+        if count <= max {
+            Self::Allowed
+        } else {
+            Self::Refused { retry_after: left }
+        }
+    }
+}
+
+/// The login attempt counters of a single node, in memory: a fixed window per counter from
+/// its first attempt. Each attempt costs O(1) (amortized) however many counters are live:
+/// the windows' ends queue up in the order they were opened, and the ended ones leave from
+/// the front as attempts come, instead of a scan of the whole table per attempt.
+#[derive(Debug, Default)]
+pub struct AttemptTable {
+    /// Count and window end, per counter.
+    counters: HashMap<String, (u32, Instant)>,
+    /// (window end, counter) for every window opened, oldest first.
+    ends: VecDeque<(Instant, String)>,
+}
+
+impl AttemptTable {
+    /// Counts an attempt on `counter` at `now`.
+    fn count(&mut self, counter: &str, max: u32, window: Duration, now: Instant) -> Attempt {
+        while let Some((end, _)) = self.ends.front()
+            && *end <= now
+        {
+            let Some((end, key)) = self.ends.pop_front() else {
+                break;
+            };
+            // Unless the counter has opened a newer window since (queued further back).
+            if self.counters.get(&key).is_some_and(|&(_, e)| e == end) {
+                self.counters.remove(&key);
+            }
+        }
+        let (count, end) = self.counters.entry(counter.to_owned()).or_insert((0, now));
+        // New, or ended (windows of another length may end out of the queue's order).
+        if *end <= now {
+            *count = 0;
+            *end = now + window;
+            self.ends.push_back((*end, counter.to_owned()));
+        }
+        *count = count.saturating_add(1);
+        Attempt::of(*count, max, end.saturating_duration_since(now))
+    }
+
+    /// How many counters are live.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.counters.len()
+    }
+}
+
+/// Renames the key `KEYS[1]` to `KEYS[2]` if it is still of type `ARGV[1]` and `KEYS[2]` is
+/// free: 1 renamed, 0 not (any more) such a key, -1 the new key exists already.
+const MIGRATE_LUA: &str = "
+if redis.call('TYPE', KEYS[1]).ok ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+redis.call('RENAME', KEYS[1], KEYS[2])
+return 1
+";
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -158,7 +259,21 @@ impl Accounts {
         Ok(Self::Redis {
             redis,
             likeness_filled: Arc::default(),
+            migrated: Arc::default(),
         })
+    }
+
+    /// A connection to Redis, once this node has migrated the legacy keys (a failure is
+    /// returned, and the migration tried again on the next use: Redis may be away).
+    async fn ready(
+        redis: &ConnectionManager,
+        migrated: &OnceCell<()>,
+    ) -> Result<ConnectionManager, StoreError> {
+        let mut redis = redis.clone();
+        migrated
+            .get_or_try_init(|| migrate_legacy_keys(&mut redis))
+            .await?;
+        Ok(redis)
     }
 
     /// Runs `work` on the SQLite connection off the async workers.
@@ -212,7 +327,9 @@ impl Accounts {
             Self::Redis {
                 redis,
                 likeness_filled,
+                migrated,
             } => {
+                let mut redis = Self::ready(redis, migrated).await?;
                 likeness_filled
                     .get_or_try_init(|| fill_likeness_redis(redis.clone()))
                     .await?;
@@ -223,7 +340,7 @@ impl Accounts {
                     .arg(phc)
                     .arg(&key)
                     .arg(&likeness[..])
-                    .invoke_async(&mut redis.clone())
+                    .invoke_async(&mut redis)
                     .await?;
                 Ok(created == 1)
             }
@@ -245,12 +362,13 @@ impl Accounts {
                 })
                 .await?
             }
-            Self::Redis { redis, .. } => {
+            Self::Redis { redis, migrated, .. } => {
+                let mut redis = Self::ready(redis, migrated).await?;
                 let (name, phc): (Option<String>, Option<String>) = redis::cmd("HMGET")
                     .arg(account_key(&key))
                     .arg("name")
                     .arg("phc")
-                    .query_async(&mut redis.clone())
+                    .query_async(&mut redis)
                     .await?;
                 name.zip(phc)
             }
@@ -285,10 +403,10 @@ impl Accounts {
                 })
                 .await
             }
-            Self::Redis { redis, .. } => {
-                let mut redis = redis.clone();
+            Self::Redis { redis, migrated, .. } => {
+                let mut redis = Self::ready(redis, migrated).await?;
                 let () = redis.hset(account_key(&key), "phc", phc).await?;
-                let sessions_key = format!("{}:sessions", account_key(&key));
+                let sessions_key = sessions_key(&key);
                 let sessions: Vec<String> = redis.smembers(&sessions_key).await?;
                 for session in sessions.into_iter().filter(|s| *s != keep) {
                     let () = redis.del(session_key(&session)).await?;
@@ -322,11 +440,11 @@ impl Accounts {
                 })
                 .await
             }
-            Self::Redis { redis, .. } => {
-                let mut redis = redis.clone();
+            Self::Redis { redis, migrated, .. } => {
+                let mut redis = Self::ready(redis, migrated).await?;
                 let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
                 let () = redis.pset_ex(session_key(&token_hash), &key, ms).await?;
-                let sessions_key = format!("{}:sessions", account_key(&key));
+                let sessions_key = sessions_key(&key);
                 let () = redis.sadd(&sessions_key, &token_hash).await?;
                 let () = redis
                     .pexpire(&sessions_key, i64::try_from(ms).unwrap_or(i64::MAX))
@@ -352,8 +470,8 @@ impl Accounts {
                 })
                 .await?
             }
-            Self::Redis { redis, .. } => {
-                let mut redis = redis.clone();
+            Self::Redis { redis, migrated, .. } => {
+                let mut redis = Self::ready(redis, migrated).await?;
                 let key: Option<String> = redis.get(session_key(&token_hash)).await?;
                 match key {
                     Some(key) => redis.hget(account_key(&key), "name").await?,
@@ -374,47 +492,41 @@ impl Accounts {
                 })
                 .await
             }
-            Self::Redis { redis, .. } => {
-                let mut redis = redis.clone();
+            Self::Redis { redis, migrated, .. } => {
+                let mut redis = Self::ready(redis, migrated).await?;
                 let key: Option<String> = redis.get(session_key(&token_hash)).await?;
                 let () = redis.del(session_key(&token_hash)).await?;
                 if let Some(key) = key {
-                    let () = redis
-                        .srem(format!("{}:sessions", account_key(&key)), &token_hash)
-                        .await?;
+                    let () = redis.srem(sessions_key(&key), &token_hash).await?;
                 }
                 Ok(())
             }
         }
     }
 
-    /// Counts one login attempt against `counter` (an account or an address) and says
-    /// whether it is within `max` per `window`.
+    /// Counts one login attempt against `counter` (an account or an address): allowed while
+    /// within `max` per `window`, a window starting with the counter's first attempt and
+    /// ending `window` later whatever comes meanwhile.
     pub async fn attempt(
         &self,
         counter: &str,
         max: u32,
         window: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Attempt, StoreError> {
         match self {
             Self::Sqlite { attempts, .. } => {
-                let now = std::time::Instant::now();
                 let mut attempts = attempts.lock().unwrap_or_else(PoisonError::into_inner);
-                // Old windows go when the map is touched: it holds only recent counters.
-                attempts.retain(|_, (_, start)| now.duration_since(*start) < window);
-                let (count, _) = attempts.entry(counter.to_owned()).or_insert((0, now));
-                *count = count.saturating_add(1);
-                Ok(*count <= max)
+                Ok(attempts.count(counter, max, window, Instant::now()))
             }
-            Self::Redis { redis, .. } => {
-                let mut redis = redis.clone();
-                let key = format!("{{attempts}}:{counter}");
-                let count: u32 = redis.incr(&key, 1).await?;
-                if count == 1 {
-                    let ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-                    let () = redis.pexpire(&key, ms).await?;
-                }
-                Ok(count <= max)
+            Self::Redis { redis, migrated, .. } => {
+                let mut redis = Self::ready(redis, migrated).await?;
+                let ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+                let (count, left): (u32, u64) = Script::new(ATTEMPT_LUA)
+                    .key(attempts_key(counter))
+                    .arg(ms)
+                    .invoke_async(&mut redis)
+                    .await?;
+                Ok(Attempt::of(count, max, Duration::from_millis(left)))
             }
         }
     }
@@ -462,7 +574,7 @@ async fn fill_likeness_redis(mut redis: ConnectionManager) -> Result<(), StoreEr
     }
     let mut cursor: u64 = 0;
     loop {
-        // Account hashes only: `{acct}:NAMEKEY:sessions` are sets.
+        // Account hashes only: `{acct}:ID:sessions` are sets.
         let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
             .arg("MATCH")
@@ -474,15 +586,13 @@ async fn fill_likeness_redis(mut redis: ConnectionManager) -> Result<(), StoreEr
             .query_async(&mut redis)
             .await?;
         for hash in found {
-            let Some(key) = hash.strip_prefix("{acct}:") else {
-                continue;
-            };
             let name: Option<String> = redis.hget(&hash, "name").await?;
             let Some(name) = name.and_then(|name| Nick::try_from(name).ok()) else {
                 continue;
             };
+            let key = name.key();
             for like in names::likeness(&name) {
-                let _: bool = redis.hset_nx(LIKENESS_KEY, like, key).await?;
+                let _: bool = redis.hset_nx(LIKENESS_KEY, like, &key).await?;
             }
         }
         if next == 0 {
@@ -494,12 +604,111 @@ async fn fill_likeness_redis(mut redis: ConnectionManager) -> Result<(), StoreEr
     Ok(())
 }
 
-fn account_key(name_key: &str) -> String {
-    format!("{{acct}}:{name_key}")
+/// The SHA-256 of `text`, in hex: 64 characters, none of them `:`.
+fn digest(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
+/// Where the account whose name key is `name_key` lives.
+fn account_key(name_key: &str) -> String {
+    format!("{{acct}}:{}", digest(name_key))
+}
+
+/// The set of the session hashes of the account whose name key is `name_key`.
+fn sessions_key(name_key: &str) -> String {
+    format!("{}:sessions", account_key(name_key))
+}
+
+/// A session's key. `token_hash` is always [`super::session_hash`]'s hex digest, never text
+/// a client chose.
 fn session_key(token_hash: &str) -> String {
     format!("{{sess}}:{token_hash}")
+}
+
+/// A login attempt counter's key (`counter` holds an account's name or an address).
+fn attempts_key(counter: &str) -> String {
+    format!("{{attempts}}:{}", digest(counter))
+}
+
+/// Whether `{acct}:SUFFIX` is of the current form (a digest, or a digest's session set).
+/// A name key has at most 32 characters (`Nick::MAX_CHARS`; lower-casing never turns other
+/// characters into ASCII hex digits), so a legacy key never looks like one.
+fn is_current(suffix: &str) -> bool {
+    let is_digest = |text: &str| text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
+    is_digest(suffix) || suffix.strip_suffix(":sessions").is_some_and(is_digest)
+}
+
+/// Where the legacy key `{acct}:SUFFIX` (named by a name key, before hole 7 was closed)
+/// belongs now, given its Redis type: a hash is the account whose name key is SUFFIX, a set
+/// is the session set of the account whose name key is SUFFIX without `:sessions`. `None`:
+/// nothing this store made.
+fn migrated_key(suffix: &str, kind: &str) -> Option<String> {
+    match kind {
+        "hash" => Some(account_key(suffix)),
+        "set" => suffix.strip_suffix(":sessions").map(sessions_key),
+        _ => None,
+    }
+}
+
+/// Renames the keys of accounts stored before hole 7 was closed (named by their name key)
+/// to the current form, so that accounts and sessions survive the upgrade and nobody can
+/// register a name that is still an account. Idempotent, and safe with several nodes doing it
+/// at once (each rename is checked and done in one script). A key whose new name is taken
+/// is left where it is, with a warning: that account was registered again meanwhile, by a
+/// node that did not see the old one (stop every node of the old version before starting the
+/// new one).
+///
+/// `{sess}:*` keys keep their form (they hold the name key, as before) and `{attempts}:*`
+/// counters expire within a minute, so neither needs migrating. The SCAN walks the whole
+/// keyspace once per node start.
+async fn migrate_legacy_keys(redis: &mut ConnectionManager) -> Result<(), StoreError> {
+    let script = Script::new(MIGRATE_LUA);
+    let mut cursor = 0_u64;
+    let mut renamed = 0_usize;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("{acct}:*")
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(redis)
+            .await?;
+        for key in keys {
+            let Some(suffix) = key.strip_prefix("{acct}:").filter(|s| !is_current(s)) else {
+                continue;
+            };
+            let kind: String = redis::cmd("TYPE").arg(&key).query_async(redis).await?;
+            let Some(new_key) = migrated_key(suffix, &kind) else {
+                continue;
+            };
+            let outcome: i64 = script
+                .key(&key)
+                .key(&new_key)
+                .arg(&kind)
+                .invoke_async(redis)
+                .await?;
+            match outcome {
+                1 => renamed += 1,
+                -1 => tracing::warn!(key, "a legacy account key's new name is taken; left as is"),
+                _ => {}
+            }
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    if renamed > 0 {
+        tracing::info!(
+            renamed,
+            "account keys renamed to their hashed form (issue #27)"
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -550,6 +759,27 @@ mod tests {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert_eq!(accounts.session("old".into()).await.unwrap(), None);
+    }
+
+    #[test]
+    fn legacy_keys_map_to_their_hashed_form_and_current_ones_stay() {
+        assert_eq!(migrated_key("bob", "hash"), Some(account_key("bob")));
+        assert_eq!(
+            migrated_key("bob:sessions", "set"),
+            Some(sessions_key("bob"))
+        );
+        // The account called `bob:sessions` of the hole, a hash where Bob's set would be.
+        assert_eq!(
+            migrated_key("bob:sessions", "hash"),
+            Some(account_key("bob:sessions"))
+        );
+        assert_eq!(migrated_key("bob", "string"), None);
+        let current = account_key("bob");
+        let suffix = current.strip_prefix("{acct}:").unwrap();
+        assert!(is_current(suffix));
+        assert!(is_current(&format!("{suffix}:sessions")));
+        assert!(!is_current("bob:sessions"));
+        assert_ne!(account_key("bob:sessions"), sessions_key("bob"));
     }
 
     #[tokio::test]
@@ -612,11 +842,79 @@ mod tests {
         let accounts = Accounts::open_sqlite(dir.path()).unwrap();
         let window = Duration::from_millis(200);
         for _ in 0..3 {
-            assert!(accounts.attempt("a", 3, window).await.unwrap());
+            assert_eq!(
+                accounts.attempt("a", 3, window).await.unwrap(),
+                Attempt::Allowed
+            );
         }
-        assert!(!accounts.attempt("a", 3, window).await.unwrap());
-        assert!(accounts.attempt("b", 3, window).await.unwrap());
+        assert!(matches!(
+            accounts.attempt("a", 3, window).await.unwrap(),
+            Attempt::Refused { retry_after } if retry_after <= window
+        ));
+        assert_eq!(
+            accounts.attempt("b", 3, window).await.unwrap(),
+            Attempt::Allowed
+        );
         tokio::time::sleep(window).await;
-        assert!(accounts.attempt("a", 3, window).await.unwrap());
+        assert_eq!(
+            accounts.attempt("a", 3, window).await.unwrap(),
+            Attempt::Allowed
+        );
+    }
+
+    #[test]
+    fn refused_attempts_do_not_move_the_window_and_ended_counters_leave() {
+        let mut table = AttemptTable::default();
+        let window = Duration::from_secs(60);
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        for second in 0..2 {
+            assert_eq!(table.count("a", 2, window, at(second)), Attempt::Allowed);
+        }
+        // Refused every second for the rest of the window, each told the same end.
+        for second in 2..60 {
+            assert_eq!(
+                table.count("a", 2, window, at(second)),
+                Attempt::Refused {
+                    retry_after: Duration::from_secs(60 - second)
+                }
+            );
+        }
+        assert_eq!(table.count("a", 2, window, at(60)), Attempt::Allowed);
+        // Counters whose window ended are gone once any attempt comes after.
+        table.count("b", 2, window, at(61));
+        assert_eq!(table.len(), 2);
+        table.count("c", 2, window, at(121));
+        assert_eq!(table.len(), 1);
+    }
+
+    /// An attempt costs the same with 20,000 live counters as with one (the table used to be
+    /// scanned whole on every attempt). Timed, so generously: the fastest of five rounds each.
+    #[tokio::test]
+    async fn an_attempt_costs_the_same_however_many_counters_are_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let window = Duration::from_secs(600);
+        let round = |accounts: Accounts| async move {
+            let mut fastest = Duration::MAX;
+            for _ in 0..5 {
+                let started = Instant::now();
+                for _ in 0..2_000 {
+                    accounts.attempt("acct:x", u32::MAX, window).await.unwrap();
+                }
+                fastest = fastest.min(started.elapsed());
+            }
+            fastest
+        };
+        let few = Accounts::open_sqlite(dir.path()).unwrap();
+        let few = round(few).await;
+        let many = Accounts::open_sqlite(dir.path()).unwrap();
+        for i in 0..20_000 {
+            many.attempt(&format!("addr:{i}"), 5, window).await.unwrap();
+        }
+        let many = round(many).await;
+        assert!(
+            many < few * 10,
+            "2,000 attempts took {many:?} beside 20,000 counters, {few:?} beside one"
+        );
     }
 }

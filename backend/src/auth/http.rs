@@ -27,12 +27,12 @@ use shared::{
 };
 
 use super::{
-    ATTEMPT_WINDOW, ATTEMPTS_PER_ACCOUNT, ATTEMPTS_PER_ADDRESS, Auth, AuthError, hash_password,
+    ATTEMPTS_PER_ACCOUNT, ATTEMPTS_PER_ADDRESS, Auth, AuthError, accounts::Attempt, hash_password,
     new_session_token, session_hash,
 };
 use crate::{
     Config, names,
-    routes::{AppState, client_address},
+    routes::{AppState, came_over_https, client_address, requested_host},
 };
 
 /// Cross-origin use of the API, for the origins that may also open the chat socket
@@ -110,9 +110,14 @@ pub fn session_cookie(req: &HttpRequest) -> Option<String> {
 }
 
 /// `Set-Cookie` for `value` lasting `max_age` seconds (0 clears it). `Secure` when the
-/// request came over https (directly or, per `X-Forwarded-Proto`, through a proxy).
-fn cookie(req: &HttpRequest, value: &str, max_age: u64) -> (header::HeaderName, String) {
-    let secure = if req.connection_info().scheme() == "https" {
+/// request came over https (directly or, per `X-Forwarded-Proto`, through a trusted proxy).
+fn cookie(
+    req: &HttpRequest,
+    trusted: &[std::net::IpAddr],
+    value: &str,
+    max_age: u64,
+) -> (header::HeaderName, String) {
+    let secure = if came_over_https(req, trusted) {
         "; Secure"
     } else {
         ""
@@ -134,7 +139,7 @@ pub(crate) fn foreign_origin(req: &HttpRequest, state: &AppState) -> Option<Http
         .get(header::ORIGIN)?
         .to_str()
         .unwrap_or("(not text)");
-    let host = req.connection_info().host().to_owned();
+    let host = requested_host(req, &state.config.trusted_proxies);
     (!state.config.origin_allowed(origin, &host)).then(|| {
         refusal(
             StatusCode::FORBIDDEN,
@@ -155,33 +160,34 @@ fn refuse_unless_accounts(req: &HttpRequest, state: &AppState) -> Option<HttpRes
     foreign_origin(req, state)
 }
 
-fn too_many() -> HttpResponse {
+/// The 429 of an attempt over its limits, with the time until they let one through again.
+fn too_many(retry_after: std::time::Duration) -> HttpResponse {
+    // Whole seconds, rounded up: a client that waits that long is let in.
+    let seconds = retry_after.as_millis().div_ceil(1000).max(1);
     HttpResponse::TooManyRequests()
-        .insert_header((header::RETRY_AFTER, ATTEMPT_WINDOW.as_secs().to_string()))
+        .insert_header((header::RETRY_AFTER, seconds.to_string()))
         .json(ApiError {
-            error: "too many attempts; wait a minute and try again".into(),
+            error: format!("too many attempts; try again in {seconds} s"),
         })
 }
 
-/// Counts an attempt against the client's address, and against `account` if given; whether
-/// both are within their limits. Both are counted even when one is over, so that a flood
-/// keeps its counters high.
-async fn within_limits(
+/// Counts an attempt against the client's address, and against `account` if given; `None`
+/// when both are within their limits, else how long until the refusing ones end. Both are
+/// counted even when one is over, so that a flood keeps its counters high (but never makes
+/// them last longer: each window ends a fixed time after its first attempt).
+async fn over_limits(
     req: &HttpRequest,
     state: &AppState,
     auth: &Auth,
     account: Option<&Nick>,
-) -> Result<bool, AuthError> {
+) -> Result<Option<std::time::Duration>, AuthError> {
     let Some(accounts) = auth.accounts() else {
-        return Ok(true);
+        return Ok(None);
     };
+    let window = auth.attempt_window;
     let address = client_address(req, &state.config.trusted_proxies);
     let by_address = accounts
-        .attempt(
-            &format!("addr:{address}"),
-            ATTEMPTS_PER_ADDRESS,
-            ATTEMPT_WINDOW,
-        )
+        .attempt(&format!("addr:{address}"), ATTEMPTS_PER_ADDRESS, window)
         .await?;
     let by_account = match account {
         Some(name) => {
@@ -189,22 +195,29 @@ async fn within_limits(
                 .attempt(
                     &format!("acct:{}", name.key()),
                     ATTEMPTS_PER_ACCOUNT,
-                    ATTEMPT_WINDOW,
+                    window,
                 )
                 .await?
         }
-        None => true,
+        None => Attempt::Allowed,
     };
-    Ok(by_address && by_account)
+    Ok([by_address, by_account]
+        .into_iter()
+        .filter_map(|attempt| match attempt {
+            Attempt::Allowed => None,
+            Attempt::Refused { retry_after } => Some(retry_after),
+        })
+        .max())
 }
 
 /// Starts a session for `name` and answers `status` with the cookie.
 async fn logged_in(
     req: &HttpRequest,
-    auth: &Auth,
+    state: &AppState,
     name: Nick,
     status: StatusCode,
 ) -> Result<HttpResponse, AuthError> {
+    let auth = &state.auth;
     let token = new_session_token()?;
     if let Some(accounts) = auth.accounts() {
         accounts
@@ -213,7 +226,12 @@ async fn logged_in(
     }
     tracing::info!(account = %name, "logged in");
     Ok(HttpResponse::build(status)
-        .insert_header(cookie(req, &token, auth.session_ttl.as_secs()))
+        .insert_header(cookie(
+            req,
+            &state.config.trusted_proxies,
+            &token,
+            auth.session_ttl.as_secs(),
+        ))
         .json(SessionInfo {
             mode: auth.mode,
             user: Some(name),
@@ -249,8 +267,8 @@ async fn register(
         return refusal(StatusCode::BAD_REQUEST, problem);
     }
     let result = async {
-        if !within_limits(&req, &state, auth, None).await? {
-            return Ok(too_many());
+        if let Some(retry_after) = over_limits(&req, &state, auth, None).await? {
+            return Ok(too_many(retry_after));
         }
         let phc = hash_password(password).await?;
         let Some(accounts) = auth.accounts() else {
@@ -263,7 +281,7 @@ async fn register(
             ));
         }
         tracing::info!(account = %name, "account registered");
-        logged_in(&req, auth, name, StatusCode::CREATED).await
+        logged_in(&req, &state, name, StatusCode::CREATED).await
     }
     .await;
     result.unwrap_or_else(|err| unavailable(&err))
@@ -288,8 +306,8 @@ async fn login(
     let result = async {
         // The same limits, words and work whether or not the account exists: nothing here
         // tells an attacker which names are registered.
-        if !within_limits(&req, &state, auth, Some(&name)).await? {
-            return Ok(too_many());
+        if let Some(retry_after) = over_limits(&req, &state, auth, Some(&name)).await? {
+            return Ok(too_many(retry_after));
         }
         let account = match auth.accounts() {
             Some(accounts) => match accounts.account(&name).await? {
@@ -306,7 +324,7 @@ async fn login(
         let Some(account) = account else {
             return Ok(refusal(StatusCode::UNAUTHORIZED, "wrong name or password"));
         };
-        logged_in(&req, auth, account.name, StatusCode::OK).await
+        logged_in(&req, &state, account.name, StatusCode::OK).await
     }
     .await;
     result.unwrap_or_else(|err| unavailable(&err))
@@ -323,7 +341,7 @@ async fn logout(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         return unavailable(&err.into());
     }
     HttpResponse::Ok()
-        .insert_header(cookie(&req, "", 0))
+        .insert_header(cookie(&req, &state.config.trusted_proxies, "", 0))
         .json(SessionInfo {
             mode: auth.mode,
             user: None,
@@ -350,8 +368,8 @@ async fn change_password(
         let Some(name) = auth.session_user(Some(&token)).await? else {
             return Ok(refusal(StatusCode::UNAUTHORIZED, "log in first"));
         };
-        if !within_limits(&req, &state, auth, Some(&name)).await? {
-            return Ok(too_many());
+        if let Some(retry_after) = over_limits(&req, &state, auth, Some(&name)).await? {
+            return Ok(too_many(retry_after));
         }
         let Some(accounts) = auth.accounts() else {
             return Ok(refusal(StatusCode::NOT_FOUND, "no accounts"));

@@ -4,8 +4,10 @@
 //! RS256 / EdDSA with `--jwt-public-key-file` (a PEM public key; its type picks the
 //! algorithm). A token signed with any other algorithm is refused, `none` included, so a
 //! public RSA key can never be used as an HMAC secret (the HS/RS confusion). `sub` (the user),
-//! `name` (the nickname shown) and `exp` are required; `exp` is enforced to the second (no
-//! leeway: keep the clocks in sync).
+//! `name` (the nickname shown) and `exp` are required; `exp`, and `nbf` when present, are
+//! enforced to the second (no leeway: keep the clocks in sync). With `--jwt-issuer` and
+//! `--jwt-audience`, `iss` and `aud` are required too and must name them: a site whose key
+//! signs tokens for several services can keep theirs out of the chat.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -89,16 +91,40 @@ impl Verifier {
                 );
             }
         };
-        Ok(Self::new(key, algorithm))
+        Ok(Self::new(
+            key,
+            algorithm,
+            config.jwt_issuer.as_deref(),
+            config.jwt_audience.as_deref(),
+        ))
     }
 
-    /// A verifier for `algorithm` with `key`.
-    pub fn new(key: DecodingKey, algorithm: Algorithm) -> Self {
+    /// A verifier for `algorithm` with `key`, requiring `issuer` and `audience` when given.
+    pub fn new(
+        key: DecodingKey,
+        algorithm: Algorithm,
+        issuer: Option<&str>,
+        audience: Option<&str>,
+    ) -> Self {
         let mut validation = Validation::new(algorithm);
         validation.leeway = 0;
-        validation.validate_aud = false;
-        // Checked below with our own words; the library's check would only say "missing".
+        validation.validate_nbf = true;
+        // `sub`, `name` and `exp` are checked below with our own words; the library's check
+        // would only say "missing".
         validation.required_spec_claims.clear();
+        // The library compares `iss` and `aud` only when the token has them: required here,
+        // or a token without them would pass.
+        if let Some(issuer) = issuer {
+            validation.set_issuer(&[issuer]);
+            validation.required_spec_claims.insert("iss".into());
+        }
+        match audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                validation.required_spec_claims.insert("aud".into());
+            }
+            None => validation.validate_aud = false,
+        }
         Self { key, validation }
     }
 
@@ -108,6 +134,16 @@ impl Verifier {
             jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|err| {
                 match err.kind() {
                     ErrorKind::ExpiredSignature => "the token has expired".to_owned(),
+                    ErrorKind::ImmatureSignature => "the token is not valid yet (`nbf`)".to_owned(),
+                    ErrorKind::InvalidIssuer => {
+                        "the token's issuer (`iss`) is not the one this server takes".to_owned()
+                    }
+                    ErrorKind::InvalidAudience => {
+                        "the token's audience (`aud`) is not this server".to_owned()
+                    }
+                    ErrorKind::MissingRequiredClaim(claim) => {
+                        format!("the token has no `{claim}` claim")
+                    }
                     ErrorKind::InvalidSignature => "the token's signature is wrong".to_owned(),
                     ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => format!(
                         "the token must be signed with {:?}",

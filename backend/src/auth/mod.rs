@@ -113,7 +113,8 @@ pub enum Gate {
 pub const ATTEMPTS_PER_ACCOUNT: u32 = 5;
 /// Login and registration attempts one client address may make per [`ATTEMPT_WINDOW`].
 pub const ATTEMPTS_PER_ADDRESS: u32 = 20;
-/// The window of the attempt limits.
+/// The window of the attempt limits (`Config::login_attempt_window`), fixed from a counter's
+/// first attempt: attempts refused meanwhile do not move its end.
 pub const ATTEMPT_WINDOW: Duration = Duration::from_secs(60);
 
 /// The server's authentication: its mode and what that mode needs.
@@ -127,6 +128,8 @@ pub struct Auth {
     decoy: String,
     /// How long a login session lasts.
     pub session_ttl: Duration,
+    /// The window of the attempt limits.
+    pub attempt_window: Duration,
 }
 
 /// Something in authentication failed that is not the client's fault.
@@ -175,6 +178,7 @@ impl Auth {
             jwt,
             decoy,
             session_ttl: config.session_ttl,
+            attempt_window: config.login_attempt_window,
         })
     }
 

@@ -327,6 +327,9 @@ struct Hub {
     /// `--max-rooms` per connection).
     policies_loaded: bool,
     pending_joins: Vec<PendingJoin>,
+    /// `create_room` requests on their way to the policy worker, per user: they count
+    /// against `--max-owned-rooms` as the rooms they will make (see `policies.rs`).
+    creating: HashMap<UserId, u32>,
     /// Requests to the policy worker.
     policy: mpsc::UnboundedSender<crate::policy::Request<policies::PolicyCtx>>,
     /// Accounts mode: an invitation may name an account that is offline.
@@ -366,6 +369,7 @@ impl Hub {
             policies: HashMap::new(),
             policies_loaded: false,
             pending_joins: Vec::new(),
+            creating: HashMap::new(),
             policy,
             accounts: config.auth == shared::auth::AuthMode::Accounts,
             admins: admin_keys(config),

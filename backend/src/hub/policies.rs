@@ -29,6 +29,9 @@ impl Hub {
         private: bool,
         max_members: Option<u32>,
     ) {
+        if let Some(message) = self.owned_rooms_cap_reached(user) {
+            return self.refuse(conn, ErrorCode::TooManyRooms, &message, None);
+        }
         if !self.policies_loaded {
             let message = "room permissions are still loading; try again shortly";
             return self.refuse(conn, ErrorCode::StoreFailed, message, None);
@@ -137,6 +140,13 @@ impl Hub {
     }
 
     fn ask_policy(&mut self, request: Request<PolicyCtx>) {
+        if let Request::Create {
+            ctx: PolicyCtx::Create { user, .. },
+            ..
+        } = &request
+        {
+            *self.creating.entry(*user).or_default() += 1;
+        }
         if self.policy.send(request).is_err() {
             tracing::warn!("room policy request dropped: the worker has stopped");
         }
@@ -223,6 +233,13 @@ impl Hub {
     }
 
     pub(super) fn policy_event(&mut self, event: PolicyEvent<PolicyCtx>) {
+        if let PolicyEvent::Done {
+            ctx: PolicyCtx::Create { user, .. },
+            ..
+        } = &event
+        {
+            self.creation_answered(*user);
+        }
         match event {
             PolicyEvent::Loaded(all) => {
                 self.policies_loaded = true;
@@ -376,6 +393,43 @@ impl Hub {
             .and_then(|u| self.users.get(u))
             .map(|u| u.conns.iter().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// The refusal of a `create_room` by `user` when the rooms they own and the ones they
+    /// are creating (asked for, not yet answered: a burst of requests must not all pass
+    /// before the first is stored) reach `--max-owned-rooms`.
+    ///
+    /// Counted from the policies this node knows, which in cluster mode include every
+    /// node's (changes arrive within milliseconds): only requests racing on several nodes
+    /// within that time can pass the cap, by at most the other nodes' share. A scan of the
+    /// policies, not an index: `create_room` is rare and rate-limited, and the policies are
+    /// the one truth about who owns what.
+    fn owned_rooms_cap_reached(&self, user: UserId) -> Option<String> {
+        let key = self.users.get(&user)?.key.as_str();
+        let owned = self
+            .policies
+            .values()
+            .filter(|policy| policy.owner_key.as_deref() == Some(key))
+            .count();
+        let creating = self.creating.get(&user).map_or(0, |&n| n as usize);
+        let cap = self.limits.max_owned_rooms;
+        (owned + creating >= cap as usize).then(|| {
+            let more = match creating {
+                0 => String::new(),
+                n => format!(" and are creating {n} more"),
+            };
+            format!("you own {owned} rooms{more}; one user may own at most {cap}")
+        })
+    }
+
+    /// The policy worker answered a `create_room` of `user` (made, or refused).
+    fn creation_answered(&mut self, user: UserId) {
+        if let Some(creating) = self.creating.get_mut(&user) {
+            *creating = creating.saturating_sub(1);
+            if *creating == 0 {
+                self.creating.remove(&user);
+            }
+        }
     }
 }
 
