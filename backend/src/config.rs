@@ -56,6 +56,10 @@ const DEFAULT_REQUEST_TIMEOUT: &str = "5s";
 /// in the checkout (git-ignored).
 const DEFAULT_DATA_DIR: &str = "data";
 const DEFAULT_MAX_UPLOAD_BYTES: &str = "10485760";
+/// A request body (an upload, a `POST /send`) must have arrived this long after its headers:
+/// a whole 10 MB image on a link of about 3 Mbit/s, while a body that stalls or trickles
+/// holds its connection (and up to `--max-upload-bytes` of memory) no longer.
+const DEFAULT_BODY_TIMEOUT: &str = "30s";
 /// About a screenful of messages.
 const DEFAULT_HISTORY_PAGE: &str = "50";
 /// A client this many messages behind is better served by a fresh page than by a flood.
@@ -234,6 +238,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_UPLOAD_BYTES", default_value = DEFAULT_MAX_UPLOAD_BYTES)]
     pub max_upload_bytes: usize,
 
+    /// How long a request body (an upload, a `POST /send`) may take to arrive after the
+    /// headers; a body that stalls or trickles past it gets 408 and its connection closed.
+    #[arg(long, env = "CHAT_BODY_TIMEOUT", default_value = DEFAULT_BODY_TIMEOUT,
+          value_parser = humantime::parse_duration)]
+    pub body_timeout: Duration,
+
     /// Cluster mode: keep history, sequence numbers, presence and nicknames in this Redis
     /// (e.g. `redis://127.0.0.1:6379/`), shared by every node using it, instead of the local
     /// SQLite store. See docs/DEPLOYMENT.md for the Redis settings it relies on.
@@ -330,6 +340,7 @@ impl Default for Config {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             uploads_dir: None,
             max_upload_bytes: number(DEFAULT_MAX_UPLOAD_BYTES) as usize,
+            body_timeout: duration(DEFAULT_BODY_TIMEOUT),
             redis: None,
             history_page: number(DEFAULT_HISTORY_PAGE),
             max_catch_up: number(DEFAULT_MAX_CATCH_UP),
@@ -418,6 +429,9 @@ impl Config {
         }
         if self.retention_interval.is_zero() {
             return Err("--retention-interval must be greater than zero".into());
+        }
+        if self.body_timeout.is_zero() {
+            return Err("--body-timeout must be greater than zero".into());
         }
         if self.retention_messages == Some(0) {
             return Err(

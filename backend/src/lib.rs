@@ -8,6 +8,7 @@
 //! - [`config`]: [`Config`], flags and environment variables with their defaults.
 //! - [`auth`]: who may speak (`--auth open|accounts|jwt`): the account API, session cookies,
 //!   JWT verification.
+//! - [`body`]: request bodies read within a size limit and `--body-timeout`.
 //! - [`headers`]: security headers on every response; the app's Content-Security-Policy.
 //! - [`routes`]: `GET /ws` (chat), `GET /ws/echo`, `GET /healthz`, `GET /readyz`,
 //!   `GET /metrics`, the static frontend at `/`; the handshake checks (Origin, connection
@@ -48,6 +49,7 @@
 //! requests still in flight get one more second.
 
 pub mod auth;
+pub mod body;
 pub mod cluster;
 pub mod config;
 pub mod echo;

@@ -22,12 +22,11 @@ use actix_web::{
     http::{StatusCode, header},
     web,
 };
-use futures_util::StreamExt as _;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use shared::{Image, ImageType, RoomName, UploadId};
 
-use crate::{auth::http::refusal, routes::AppState};
+use crate::{auth::http::refusal, body, routes::AppState};
 
 /// Why an upload was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -228,14 +227,24 @@ async fn reader(
 async fn upload(
     req: HttpRequest,
     query: web::Query<RoomQuery>,
-    mut body: web::Payload,
+    mut payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    if let Some(refused) = crate::auth::http::foreign_origin(&req, &state) {
+    let response = answer_upload(&req, &query.room, &mut payload, &state).await;
+    body::closing(response, payload)
+}
+
+/// An upload's answer; the body must arrive within `--body-timeout`.
+async fn answer_upload(
+    req: &HttpRequest,
+    room: &RoomName,
+    payload: &mut web::Payload,
+    state: &AppState,
+) -> HttpResponse {
+    if let Some(refused) = crate::auth::http::foreign_origin(req, state) {
         return refused;
     }
-    let room = &query.room;
-    if let Err(refused) = reader(&req, &state, room, true).await {
+    if let Err(refused) = reader(req, state, room, true).await {
         return refused;
     }
     let max = state.config.max_upload_bytes;
@@ -253,16 +262,22 @@ async fn upload(
     if declared_length.is_some_and(|length| length > max) {
         return too_large();
     }
-    let mut bytes = web::BytesMut::new();
-    while let Some(chunk) = body.next().await {
-        let Ok(chunk) = chunk else {
+    let bytes = match body::read(payload, max, state.config.body_timeout).await {
+        Ok(bytes) => bytes,
+        Err(body::Refused::TooLarge) => return too_large(),
+        Err(body::Refused::BrokenOff) => {
             return refusal(StatusCode::BAD_REQUEST, "the upload was cut off");
-        };
-        if bytes.len() + chunk.len() > max {
-            return too_large();
         }
-        bytes.extend_from_slice(&chunk);
-    }
+        Err(body::Refused::TimedOut) => {
+            return refusal(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the image did not arrive within {}",
+                    humantime::format_duration(state.config.body_timeout)
+                ),
+            );
+        }
+    };
     let declared = req
         .headers()
         .get(header::CONTENT_TYPE)

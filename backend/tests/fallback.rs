@@ -11,7 +11,7 @@ use backend::Config;
 use common::{
     Chat, TestServer,
     http_transports::{CloseInfo, Poller, Sse, SseEvent, exchange, header, post},
-    token_for, within,
+    stalled_request, token_for, within,
 };
 use shared::{ClientMsg, ServerMsg, close, paths};
 
@@ -808,4 +808,41 @@ async fn in_a_cluster_posts_and_polls_reach_the_node_that_holds_the_session() {
         post(second.addr, &session, 3, "[]", "").await.0 == 404
     })
     .await;
+}
+
+/// A POST whose body stalls is cut at `--body-timeout` with 408 and its connection closed;
+/// the session carries on.
+#[actix_web::test]
+async fn a_stalled_post_is_cut_off_at_the_body_timeout() {
+    let timeout = Duration::from_millis(500);
+    let server = TestServer::spawn(Config {
+        body_timeout: timeout,
+        ..config()
+    });
+    let mut sse = sse_as(&server, "staller").await;
+    let addr = server.addr;
+    let request = format!(
+        "POST {}?session={}&batch=2 HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: text/plain\r\nContent-Length: 100\r\n\r\n",
+        paths::SEND,
+        sse.session
+    );
+    let answer = stalled_request(addr, &request, b"[{\"type\"").await;
+    assert_eq!(answer.status, 408, "{answer:?}");
+    assert!(answer.after >= timeout, "{answer:?}");
+    assert!(answer.closed, "{answer:?}");
+    // A chunked body that stalls: the same (actix would drain it for as long as it came).
+    let chunked = request.replace("Content-Length: 100", "Transfer-Encoding: chunked");
+    let answer = stalled_request(addr, &chunked, b"2\r\n[{\r\n").await;
+    assert_eq!(answer.status, 408, "{answer:?}");
+    assert!(answer.closed, "{answer:?}");
+    // Nothing of it was applied: batch 2 is still the next one.
+    let said = format!("[{}]", say("lobby", "after the stall", "a1"));
+    assert_eq!(post(addr, &sse.session, 2, &said, "").await.0, 204);
+    loop {
+        if let ServerMsg::Said { text, .. } = decode(&sse.next_json().await) {
+            assert_eq!(text.as_str(), "after the stall");
+            break;
+        }
+    }
 }

@@ -9,10 +9,10 @@
 
 mod common;
 
-use std::{net::SocketAddr, path::Path};
+use std::{net::SocketAddr, path::Path, time::Duration};
 
 use backend::Config;
-use common::{STEP, TestServer, redis_server::RedisServer, token_for};
+use common::{STEP, TestServer, redis_server::RedisServer, stalled_request, token_for};
 use shared::{ClientMsg, ErrorCode, Image, ImageType, ServerMsg, paths};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -250,4 +250,86 @@ async fn single_node_uploads() {
 async fn cluster_uploads() {
     let redis = RedisServer::start().await;
     uploads_are_checked_stored_and_served_to_readers_only(Some(redis)).await;
+}
+
+/// A node of the test's server: one, or with `redis` two sharing Redis and `dir`.
+fn nodes(
+    redis: Option<&RedisServer>,
+    dir: &Path,
+    tune: impl Fn(Config) -> Config,
+) -> (TestServer, Option<TestServer>) {
+    let config = || {
+        tune(Config {
+            uploads_dir: Some(dir.to_owned()),
+            ..common::patient_config(redis.map(RedisServer::url))
+        })
+    };
+    let here = TestServer::spawn(config());
+    let there = redis.map(|_| TestServer::spawn(config()));
+    (here, there)
+}
+
+/// The head of an upload of `length` bytes to `room` as `nick` (if any).
+fn upload_head(addr: SocketAddr, room: &str, nick: Option<&str>, length: usize) -> String {
+    upload_head_framed(addr, room, nick, &format!("Content-Length: {length}"))
+}
+
+/// The head of an upload whose body is chunked (no length said).
+fn chunked_upload_head(addr: SocketAddr, room: &str, nick: Option<&str>) -> String {
+    upload_head_framed(addr, room, nick, "Transfer-Encoding: chunked")
+}
+
+fn upload_head_framed(addr: SocketAddr, room: &str, nick: Option<&str>, framing: &str) -> String {
+    let who = nick
+        .map(|nick| format!("{}\r\n", who(nick)))
+        .unwrap_or_default();
+    format!(
+        "POST {}?room={room} HTTP/1.1\r\nHost: {addr}\r\n{who}Content-Type: image/png\r\n\
+         {framing}\r\n\r\n",
+        paths::API_UPLOADS
+    )
+}
+
+/// The first chunk of a chunked body that never ends.
+const FIRST_CHUNK: &[u8] = b"a\r\n0123456789\r\n";
+
+/// The JSON error of a refusal.
+fn error_of(body: &str) -> String {
+    let json: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("a JSON error, got {body:?}"));
+    json["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an error field in {body}"))
+        .to_owned()
+}
+
+/// An upload whose body stalls (or trickles) is cut at `--body-timeout` with 408, its
+/// connection closed.
+#[actix_web::test]
+async fn a_stalled_upload_is_cut_off_at_the_body_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let timeout = Duration::from_millis(500);
+    let (here, _) = nodes(None, dir.path(), |c| Config {
+        body_timeout: timeout,
+        ..c
+    });
+    let _ann = here.chat_as("ann", &["pics"]).await;
+    let head = upload_head(here.addr, "pics", Some("ann"), 1000);
+    let answer = stalled_request(here.addr, &head, &PNG[..10]).await;
+    assert_eq!(answer.status, 408, "{answer:?}");
+    assert!(
+        error_of(&answer.body).contains("did not arrive"),
+        "{answer:?}"
+    );
+    assert!(answer.after >= timeout, "{answer:?}");
+    assert!(answer.closed, "{answer:?}");
+    // A chunked body that stalls: the same (actix would drain it for as long as it came).
+    let head = chunked_upload_head(here.addr, "pics", Some("ann"));
+    let answer = stalled_request(here.addr, &head, FIRST_CHUNK).await;
+    assert_eq!(answer.status, 408, "{answer:?}");
+    assert!(answer.closed, "{answer:?}");
+    assert!(files(dir.path()).is_empty(), "nothing stored");
+    // A whole upload in time still works.
+    let (status, body) = upload(here.addr, "pics", Some("ann"), "image/png", PNG).await;
+    assert_eq!(status, 201, "{body}");
 }

@@ -30,13 +30,13 @@ use actix_web::{
     web::{self, Bytes},
 };
 use bytestring::ByteString;
-use futures_util::{StreamExt as _, future::Either};
+use futures_util::future::Either;
 use serde::Deserialize;
 use shared::paths;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    echo,
+    body, echo,
     metrics::Endpoint,
     routes::{self, AppState},
     session,
@@ -456,43 +456,58 @@ struct SendQuery {
     batch: u64,
 }
 
-/// `POST /send`: a JSON array of client messages for a session of either kind.
+/// `POST /send`: a JSON array of client messages for a session of either kind. The body must
+/// arrive within `--body-timeout`.
 async fn send(
     req: HttpRequest,
     query: web::Query<SendQuery>,
     mut payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    if let Some(refused) = foreign_origin(&req, &state) {
+    let response = answer_send(&req, &query, &mut payload, &state).await;
+    body::closing(response, payload)
+}
+
+/// A POST's answer.
+async fn answer_send(
+    req: &HttpRequest,
+    query: &SendQuery,
+    payload: &mut web::Payload,
+    state: &AppState,
+) -> HttpResponse {
+    if let Some(refused) = foreign_origin(req, state) {
         return refused;
     }
     if state.shutdown.is_cancelled() {
         return plain_cors(
-            &req,
+            req,
             StatusCode::SERVICE_UNAVAILABLE,
             "server is shutting down\n",
         );
     }
     let frame_limit = state.config.max_frame_size;
     let limit = frame_limit.saturating_mul(POST_FRAMES);
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
-            return plain_cors(
-                &req,
-                StatusCode::BAD_REQUEST,
-                "the request body broke off\n",
-            );
-        };
-        if body.len() + chunk.len() > limit {
-            return too_large(&req, limit);
+    let body = match body::read(payload, limit, state.config.body_timeout).await {
+        Ok(body) => body,
+        Err(body::Refused::TooLarge) => return too_large(req, limit),
+        Err(body::Refused::BrokenOff) => {
+            return plain_cors(req, StatusCode::BAD_REQUEST, "the request body broke off\n");
         }
-        body.extend_from_slice(&chunk);
-    }
+        Err(body::Refused::TimedOut) => {
+            return plain_cors(
+                req,
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "the request body did not arrive within {}\n",
+                    humantime::format_duration(state.config.body_timeout)
+                ),
+            );
+        }
+    };
     let body_len = body.len();
     let messages = match split_batch(&body.freeze(), frame_limit) {
         Ok(messages) => messages,
-        Err(()) => return too_large(&req, frame_limit),
+        Err(()) => return too_large(req, frame_limit),
     };
     let outcome = match (state.fallback.owner_elsewhere(&query.session), &state.relay) {
         (Some(owner), Some(relay)) => {
@@ -502,7 +517,7 @@ async fn send(
         }
         _ => post_here(&state.fallback, &query.session, query.batch, messages).await,
     };
-    outcome.response(&req, body_len)
+    outcome.response(req, body_len)
 }
 
 /// A POST body's messages: the elements of a JSON array, each as its own text. A body that
