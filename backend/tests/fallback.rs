@@ -846,3 +846,66 @@ async fn a_stalled_post_is_cut_off_at_the_body_timeout() {
         }
     }
 }
+
+/// A POST whose body announces 4 MB and sends none, for `session` through `addr`.
+fn unsent_post(addr: std::net::SocketAddr, session: &str) -> String {
+    format!(
+        "POST {}?session={session}&batch=1 HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: text/plain\r\nContent-Length: 4000000\r\n\r\n",
+        paths::SEND
+    )
+}
+
+/// A POST for a session that is not there is answered from its headers alone: its body is
+/// never waited for, on one node or when the session is named as another node's.
+#[actix_web::test]
+async fn a_post_for_an_unknown_session_is_answered_before_its_body() {
+    let redis = common::redis_server::RedisServer::start().await;
+    // A body timeout far beyond the test's wait: only an answer without the body passes.
+    let patient = |redis: Option<String>| Config {
+        body_timeout: Duration::from_secs(120),
+        ..common::patient_config(redis)
+    };
+    let single = TestServer::spawn(patient(None));
+    let (first, second) = (
+        TestServer::spawn(patient(Some(redis.url()))),
+        TestServer::spawn(patient(Some(redis.url()))),
+    );
+    // Sessions of each node, for their names.
+    let on_first = Sse::open(first.addr, paths::SSE_CHAT, "", None)
+        .await
+        .unwrap();
+    let on_second = Sse::open(second.addr, paths::SSE_CHAT, "", None)
+        .await
+        .unwrap();
+    let unknown = "0123456789abcdef0123456789abcdef";
+    for (addr, session) in [
+        (single.addr, unknown.to_owned()),
+        (first.addr, unknown.to_owned()),
+        // Named as the other node's, and as this node's.
+        (second.addr, format!("{}{unknown}", &on_first.session[..16])),
+        (
+            second.addr,
+            format!("{}{unknown}", &on_second.session[..16]),
+        ),
+    ] {
+        let answer = stalled_request(addr, &unsent_post(addr, &session), b"").await;
+        assert_eq!(answer.status, 404, "{session}: {answer:?}");
+        assert!(answer.after < Duration::from_secs(2), "{answer:?}");
+        assert!(
+            answer.closed,
+            "the unread body ends the connection: {answer:?}"
+        );
+    }
+    // A chunked body (no length said) that has begun and stalls: the same.
+    let chunked = format!(
+        "POST {}?session={unknown}&batch=1 HTTP/1.1\r\nHost: {}\r\n\
+         Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n",
+        paths::SEND,
+        single.addr
+    );
+    let answer = stalled_request(single.addr, &chunked, b"2\r\n[{\r\n").await;
+    assert_eq!(answer.status, 404, "{answer:?}");
+    assert!(answer.after < Duration::from_secs(2), "{answer:?}");
+    assert!(answer.closed, "{answer:?}");
+}

@@ -181,6 +181,9 @@ pub enum Outcome {
     NotPolled,
     /// 503: the node that holds the session did not answer.
     Unreachable,
+    /// The session is there (a probe's answer, before a POST's body is read; never sent to
+    /// a client by itself).
+    Found,
 }
 
 impl Outcome {
@@ -214,6 +217,7 @@ impl Outcome {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the node that holds this session does not answer; retry, or open a new one\n",
             ),
+            Self::Found => cors_for(req, StatusCode::NO_CONTENT, body_len).finish(),
         }
     }
 }
@@ -244,6 +248,14 @@ async fn post_here(
         Ok(PostOutcome::Applied) => Outcome::Applied,
         Ok(PostOutcome::OutOfOrder { expected }) => Outcome::OutOfOrder(expected),
         Err(_) => Outcome::Unknown,
+    }
+}
+
+/// Whether session `id` runs on this node: [`Outcome::Found`] or [`Outcome::Unknown`].
+fn probe_here(registry: &Registry, id: &str) -> Outcome {
+    match registry.get(id) {
+        Some(session) if !session.is_closed() => Outcome::Found,
+        _ => Outcome::Unknown,
     }
 }
 
@@ -456,8 +468,11 @@ struct SendQuery {
     batch: u64,
 }
 
-/// `POST /send`: a JSON array of client messages for a session of either kind. The body must
-/// arrive within `--body-timeout`.
+/// `POST /send`: a JSON array of client messages for a session of either kind.
+///
+/// The session is looked up before the body is read (on its node, in cluster mode): a POST
+/// for a session that is not there costs no more than its headers. The body must then arrive
+/// within `--body-timeout`.
 async fn send(
     req: HttpRequest,
     query: web::Query<SendQuery>,
@@ -468,7 +483,7 @@ async fn send(
     body::closing(response, payload)
 }
 
-/// A POST's answer.
+/// A POST's answer; `payload` is read only once its session is known to be there.
 async fn answer_send(
     req: &HttpRequest,
     query: &SendQuery,
@@ -484,6 +499,14 @@ async fn answer_send(
             StatusCode::SERVICE_UNAVAILABLE,
             "server is shutting down\n",
         );
+    }
+    let elsewhere = state.fallback.owner_elsewhere(&query.session);
+    let found = match (elsewhere, &state.relay) {
+        (Some(owner), Some(relay)) => relay.probe(owner, &query.session).await,
+        _ => probe_here(&state.fallback, &query.session),
+    };
+    if !matches!(found, Outcome::Found) {
+        return found.response(req, 0);
     }
     let frame_limit = state.config.max_frame_size;
     let limit = frame_limit.saturating_mul(POST_FRAMES);
@@ -509,7 +532,7 @@ async fn answer_send(
         Ok(messages) => messages,
         Err(()) => return too_large(req, frame_limit),
     };
-    let outcome = match (state.fallback.owner_elsewhere(&query.session), &state.relay) {
+    let outcome = match (elsewhere, &state.relay) {
         (Some(owner), Some(relay)) => {
             relay
                 .post(owner, &query.session, query.batch, messages)
