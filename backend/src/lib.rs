@@ -23,8 +23,8 @@
 //!   its transport.
 //! - [`fallback`]: the HTTP transports: `GET /sse`, `GET /poll`, `POST /send` (and their
 //!   echo twins), their session registry, and in cluster mode the relay to other nodes.
-//! - [`uploads`]: image uploads (`/api/uploads`): sniffed, content-addressed on disk, served
-//!   to those who may read the room.
+//! - [`uploads`]: image uploads (`/api/uploads`): members only, sniffed, content-addressed
+//!   on disk, served to those who may read the room.
 //! - [`outgoing`]: [`outgoing::Frame`], a broadcast encoded once; the chat response body that
 //!   writes the hub's frames straight from a connection's outbox.
 //! - [`hub`]: [`hub::HubHandle`] and the hub task, the one owner of users, rooms and typing
@@ -124,6 +124,7 @@ pub async fn run(
         ),
         None => None,
     };
+    let uploads = Arc::new(uploads::Uploads::open(&config).map_err(std::io::Error::other)?);
     let state = routes::AppState {
         hub: hub::HubHandle::spawn(&config, Arc::clone(&metrics), shutdown.clone())
             .map_err(std::io::Error::other)?,
@@ -136,6 +137,7 @@ pub async fn run(
         auth,
         fallback,
         relay,
+        uploads,
     };
     let sessions = state.sessions.clone();
     let config = Arc::clone(&state.config);

@@ -58,6 +58,8 @@ pub struct AppState {
     pub fallback: Arc<crate::fallback::Registry>,
     /// Cluster mode: the way to other nodes' HTTP sessions.
     pub relay: Option<Arc<crate::fallback::relay::Relay>>,
+    /// Image uploads: what they need besides the request.
+    pub uploads: Arc<crate::uploads::Uploads>,
 }
 
 /// One of `--max-connections` WebSocket slots (and one of its address's), given back (and

@@ -7,6 +7,11 @@
 //! is anything that is not one of the four. Who asks is named as on the chat socket
 //! ([`crate::auth::Auth::http_user`]); the room's policy decides (the hub's copy).
 //!
+//! An upload is refused before its body is read when it can be: from nobody, from someone who
+//! is not in the room now (so no room that does not exist gets a directory), over
+//! `--max-upload-bytes` by its declared length. The body must then arrive within
+//! `--body-timeout`.
+//!
 //! # Layout (under `--uploads-dir`, `DATA_DIR/uploads` by default; shared by cluster nodes)
 //! - `objects/ID`: the bytes, named by their SHA-256 (content-addressed: one copy however
 //!   many rooms use it), written to a temporary file and renamed, so a reader never sees a
@@ -22,11 +27,12 @@ use actix_web::{
     http::{StatusCode, header},
     web,
 };
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use shared::{Image, ImageType, RoomName, UploadId};
 
-use crate::{auth::http::refusal, body, routes::AppState};
+use crate::{Config, auth::http::refusal, body, hub::UploadStanding, routes::AppState};
 
 /// Why an upload was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -46,6 +52,52 @@ pub enum Refused {
         actual: &'static str,
     },
 }
+
+/// What uploads need besides the request: (cluster mode) the shared presence, to find
+/// uploaders whose tabs are on other nodes.
+pub struct Uploads {
+    presence: Option<ConnectionManager>,
+}
+
+impl Uploads {
+    /// The uploads of the server `config` describes; with `--redis`, connected lazily (the
+    /// connection comes up on first use, and back by itself).
+    pub fn open(config: &Config) -> redis::RedisResult<Self> {
+        match &config.redis {
+            None => Ok(Self { presence: None }),
+            Some(url) => {
+                let client = crate::cluster::resp3_client(url)?;
+                let redis = ConnectionManager::new_lazy_with_config(
+                    client,
+                    ConnectionManagerConfig::new()
+                        .set_response_timeout(Some(REDIS_TIMEOUT))
+                        .set_connection_timeout(Some(REDIS_TIMEOUT)),
+                )?;
+                Ok(Self {
+                    presence: Some(redis),
+                })
+            }
+        }
+    }
+
+    /// Whether the user with `key` is in `room` on any node (cluster mode: the shared
+    /// presence). On one node the hub's answer was the whole answer: no.
+    async fn present_in_cluster(&self, key: &str, room: &RoomName) -> redis::RedisResult<bool> {
+        match &self.presence {
+            Some(redis) => {
+                redis::cmd("HEXISTS")
+                    .arg(crate::cluster::room_members_key(room))
+                    .arg(key)
+                    .query_async(&mut redis.clone())
+                    .await
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// How long a Redis command of the uploads may take (the shared presence).
+const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What `bytes` are: one of the four image types, with their size in pixels. `declared` is
 /// the request's `Content-Type`: an image type other than the bytes' is a lie (anything else,
@@ -193,7 +245,6 @@ async fn reader(
     req: &HttpRequest,
     state: &AppState,
     room: &RoomName,
-    required: bool,
 ) -> Result<Option<String>, HttpResponse> {
     let user = match state.auth.http_user(req).await {
         Ok(user) => user,
@@ -205,18 +256,62 @@ async fn reader(
             ));
         }
     };
-    if required && user.is_none() {
-        return Err(refusal(
-            StatusCode::UNAUTHORIZED,
-            "say who you are (as on the chat socket) to upload",
-        ));
-    }
     match state.hub.may_read(user.clone(), room.clone()).await {
         Ok(true) => Ok(user),
         Ok(false) => Err(refusal(
             StatusCode::FORBIDDEN,
             format!("you may not read {room}"),
         )),
+        Err(_) => Err(refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        )),
+    }
+}
+
+/// The uploader's user key, if they may upload for `room` now: named (401 otherwise), and
+/// in the room (403 otherwise, and for a room that does not exist: nobody is in it).
+async fn uploader(
+    req: &HttpRequest,
+    state: &AppState,
+    room: &RoomName,
+) -> Result<String, HttpResponse> {
+    let unavailable = || {
+        refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cannot check who you are right now; try again shortly",
+        )
+    };
+    let user = match state.auth.http_user(req).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            return Err(refusal(
+                StatusCode::UNAUTHORIZED,
+                "say who you are (as on the chat socket) to upload",
+            ));
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "cannot tell who asks for an upload");
+            return Err(unavailable());
+        }
+    };
+    let not_in = || {
+        refusal(
+            StatusCode::FORBIDDEN,
+            format!("join {room} first: only its members may upload images for it"),
+        )
+    };
+    match state.hub.upload_standing(user.clone(), room.clone()).await {
+        Ok(UploadStanding::Member) => Ok(user),
+        Ok(UploadStanding::Refused(reason)) => Err(refusal(StatusCode::FORBIDDEN, reason)),
+        Ok(UploadStanding::Absent) => match state.uploads.present_in_cluster(&user, room).await {
+            Ok(true) => Ok(user),
+            Ok(false) => Err(not_in()),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read the shared presence for an upload");
+                Err(unavailable())
+            }
+        },
         Err(_) => Err(refusal(
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is shutting down",
@@ -234,7 +329,8 @@ async fn upload(
     body::closing(response, payload)
 }
 
-/// An upload's answer; the body must arrive within `--body-timeout`.
+/// An upload's answer; `payload` is read only once everything that can be checked without
+/// it has been.
 async fn answer_upload(
     req: &HttpRequest,
     room: &RoomName,
@@ -244,7 +340,13 @@ async fn answer_upload(
     if let Some(refused) = crate::auth::http::foreign_origin(req, state) {
         return refused;
     }
-    if let Err(refused) = reader(req, state, room, true).await {
+    if state.shutdown.is_cancelled() {
+        return refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        );
+    }
+    if let Err(refused) = uploader(req, state, room).await {
         return refused;
     }
     let max = state.config.max_upload_bytes;
@@ -304,7 +406,7 @@ async fn serve(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let (room, id) = path.into_inner();
-    if let Err(refused) = reader(&req, &state, &room, false).await {
+    if let Err(refused) = reader(&req, &state, &room).await {
         return refused;
     }
     let dir = state.config.uploads();

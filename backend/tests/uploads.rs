@@ -333,3 +333,118 @@ async fn a_stalled_upload_is_cut_off_at_the_body_timeout() {
     let (status, body) = upload(here.addr, "pics", Some("ann"), "image/png", PNG).await;
     assert_eq!(status, 201, "{body}");
 }
+
+/// A distinct image of `len` bytes (at least the PNG's 67): the PNG with `fill` after its
+/// end, which the type check ignores and the content address does not.
+fn image(len: usize, fill: u8) -> Vec<u8> {
+    let mut bytes = PNG.to_vec();
+    bytes.resize(len, fill);
+    bytes
+}
+
+/// Who may not upload is told so from the headers alone: the body (here 5 MB announced, none
+/// sent) is never waited for.
+async fn refused_uploaders_are_answered_before_their_body(redis: Option<RedisServer>) {
+    let dir = tempfile::tempdir().unwrap();
+    // A body timeout far beyond the test's wait: only an answer without the body passes.
+    let (here, there) = nodes(redis.as_ref(), dir.path(), |c| Config {
+        body_timeout: Duration::from_secs(120),
+        ..c
+    });
+    let there = there.as_ref().unwrap_or(&here);
+    let _ann = here.chat_as("ann", &["pics"]).await;
+    let _eve = there.chat_as("eve", &[]).await;
+    let length = 5_000_000;
+    for (addr, room, nick, status) in [
+        (here.addr, "pics", None, 401),
+        // Connected, but not in the room.
+        (there.addr, "pics", Some("eve"), 403),
+        (here.addr, "pics", Some("eve"), 403),
+        // Not connected at all.
+        (here.addr, "pics", Some("mallory"), 403),
+        // A member elsewhere, for a room nobody is in.
+        (here.addr, "nowhere", Some("ann"), 403),
+    ] {
+        let answer = stalled_request(addr, &upload_head(addr, room, nick, length), b"").await;
+        assert_eq!(answer.status, status, "{nick:?} to {room}: {answer:?}");
+        assert!(!error_of(&answer.body).is_empty());
+        assert!(answer.after < Duration::from_secs(2), "{answer:?}");
+        // The unread body is not taken for the next request: the connection ends.
+        assert!(answer.closed, "{answer:?}");
+    }
+    // A chunked body (no length said) that has begun and stalls: the same.
+    let head = chunked_upload_head(there.addr, "pics", Some("eve"));
+    let answer = stalled_request(there.addr, &head, FIRST_CHUNK).await;
+    assert_eq!(answer.status, 403, "{answer:?}");
+    assert!(answer.after < Duration::from_secs(2), "{answer:?}");
+    assert!(answer.closed, "{answer:?}");
+}
+
+#[actix_web::test]
+async fn single_node_refused_uploaders_are_answered_before_their_body() {
+    refused_uploaders_are_answered_before_their_body(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_refused_uploaders_are_answered_before_their_body() {
+    refused_uploaders_are_answered_before_their_body(Some(RedisServer::start().await)).await;
+}
+
+/// Only someone in the room now may upload for it (through any node); nothing is stored,
+/// and no directory made, for a room that does not exist.
+async fn only_members_of_a_room_upload_for_it(redis: Option<RedisServer>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (here, there) = nodes(redis.as_ref(), dir.path(), |c| c);
+    let there = there.as_ref().unwrap_or(&here);
+    let mut ann = here.chat_as("ann", &["pics"]).await;
+    let _eve = here.chat_as("eve", &[]).await;
+
+    // A member, through the node her socket is on and through the other.
+    let (status, body) = upload(here.addr, "pics", Some("ann"), "image/png", PNG).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = upload(there.addr, "pics", Some("ann"), "image/gif", GIF).await;
+    assert_eq!(status, 201, "{body}");
+    // Someone connected but not in the room, someone not connected at all: 403.
+    for (nick, addr) in [
+        ("eve", here.addr),
+        ("eve", there.addr),
+        ("mallory", here.addr),
+    ] {
+        let (status, body) = upload(addr, "pics", Some(nick), "image/png", &image(90, 7)).await;
+        assert_eq!(status, 403, "{nick}: {body}");
+        assert!(error_of(&body).contains("join pics first"), "{body}");
+    }
+    // Any name for a room nobody is in: refused, and no directory for it.
+    for room in ["ghost", "ghost2"] {
+        let (status, body) = upload(there.addr, room, Some("ann"), "image/png", PNG).await;
+        assert_eq!(status, 403, "{body}");
+    }
+    assert!(!dir.path().join("rooms").join("ghost").exists());
+    assert!(!dir.path().join("rooms").join("ghost2").exists());
+    // Once she has left the room, she may not either.
+    ann.send(&ClientMsg::Leave {
+        room: "pics".parse().unwrap(),
+    })
+    .await;
+    common::eventually("ann's leave is seen by both nodes", || async {
+        upload(there.addr, "pics", Some("ann"), "image/png", PNG)
+            .await
+            .0
+            == 403
+            && upload(here.addr, "pics", Some("ann"), "image/png", PNG)
+                .await
+                .0
+                == 403
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn single_node_only_members_of_a_room_upload_for_it() {
+    only_members_of_a_room_upload_for_it(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_only_members_of_a_room_upload_for_it() {
+    only_members_of_a_room_upload_for_it(Some(RedisServer::start().await)).await;
+}
