@@ -60,6 +60,9 @@ const DEFAULT_MAX_UPLOAD_BYTES: &str = "10485760";
 /// a whole 10 MB image on a link of about 3 Mbit/s, while a body that stalls or trickles
 /// holds its connection (and up to `--max-upload-bytes` of memory) no longer.
 const DEFAULT_BODY_TIMEOUT: &str = "30s";
+/// Uploads one address may start per minute (also the burst): a room's worth of people
+/// behind one NAT sharing photos fits, a script filling the disk from one host does not.
+const DEFAULT_MAX_UPLOADS_PER_IP: &str = "30";
 /// About a screenful of messages.
 const DEFAULT_HISTORY_PAGE: &str = "50";
 /// A client this many messages behind is better served by a fresh page than by a flood.
@@ -244,6 +247,12 @@ pub struct Config {
           value_parser = humantime::parse_duration)]
     pub body_timeout: Duration,
 
+    /// Uploads one client address may start per minute (also the burst); more get 429 with
+    /// `Retry-After`. An upload in progress also holds one of the address's
+    /// `--max-connections-per-ip`. 0 turns the rate off.
+    #[arg(long, env = "CHAT_MAX_UPLOADS_PER_IP", default_value = DEFAULT_MAX_UPLOADS_PER_IP)]
+    pub max_uploads_per_ip: u32,
+
     /// Cluster mode: keep history, sequence numbers, presence and nicknames in this Redis
     /// (e.g. `redis://127.0.0.1:6379/`), shared by every node using it, instead of the local
     /// SQLite store. See docs/DEPLOYMENT.md for the Redis settings it relies on.
@@ -341,6 +350,7 @@ impl Default for Config {
             uploads_dir: None,
             max_upload_bytes: number(DEFAULT_MAX_UPLOAD_BYTES) as usize,
             body_timeout: duration(DEFAULT_BODY_TIMEOUT),
+            max_uploads_per_ip: number(DEFAULT_MAX_UPLOADS_PER_IP),
             redis: None,
             history_page: number(DEFAULT_HISTORY_PAGE),
             max_catch_up: number(DEFAULT_MAX_CATCH_UP),

@@ -23,8 +23,8 @@
 //!   its transport.
 //! - [`fallback`]: the HTTP transports: `GET /sse`, `GET /poll`, `POST /send` (and their
 //!   echo twins), their session registry, and in cluster mode the relay to other nodes.
-//! - [`uploads`]: image uploads (`/api/uploads`): members only, sniffed, content-addressed
-//!   on disk, served to those who may read the room.
+//! - [`uploads`]: image uploads (`/api/uploads`): members only, paced per address, sniffed,
+//!   content-addressed on disk, served to those who may read the room.
 //! - [`outgoing`]: [`outgoing::Frame`], a broadcast encoded once; the chat response body that
 //!   writes the hub's frames straight from a connection's outbox.
 //! - [`hub`]: [`hub::HubHandle`] and the hub task, the one owner of users, rooms and typing
@@ -108,7 +108,8 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let metrics = Arc::new(metrics::Metrics::new().map_err(std::io::Error::other)?);
     let per_address =
-        per_address::PerAddress::new(config.max_connections_per_ip, config.max_handshakes_per_ip);
+        per_address::PerAddress::new(config.max_connections_per_ip, config.max_handshakes_per_ip)
+            .with_uploads(config.max_uploads_per_ip);
     let auth = Arc::new(auth::Auth::open(&config).map_err(std::io::Error::other)?);
     // Cluster mode: HTTP sessions' ids name their node, and requests for another node's
     // sessions go there through Redis.

@@ -259,7 +259,8 @@ pub(crate) fn admit(
                 ),
             );
         }
-        Err(Refusal::Handshakes) => {
+        // `admit` paces handshakes; the upload rate is `admit_upload`'s.
+        Err(Refusal::Handshakes | Refusal::Uploads) => {
             state.metrics.rejected(Rejection::AddressHandshakes);
             return Err(Refused {
                 status: StatusCode::TOO_MANY_REQUESTS,

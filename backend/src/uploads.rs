@@ -7,10 +7,10 @@
 //! is anything that is not one of the four. Who asks is named as on the chat socket
 //! ([`crate::auth::Auth::http_user`]); the room's policy decides (the hub's copy).
 //!
-//! An upload is refused before its body is read when it can be: from nobody, from someone who
-//! is not in the room now (so no room that does not exist gets a directory), over
-//! `--max-upload-bytes` by its declared length. The body must then arrive within
-//! `--body-timeout`.
+//! An upload is refused before its body is read when it can be: past the address's upload
+//! rate (`--max-uploads-per-ip`), from nobody, from someone who is not in the room now (so no
+//! room that does not exist gets a directory), over `--max-upload-bytes` by its declared
+//! length. The body must then arrive within `--body-timeout`.
 //!
 //! # Layout (under `--uploads-dir`, `DATA_DIR/uploads` by default; shared by cluster nodes)
 //! - `objects/ID`: the bytes, named by their SHA-256 (content-addressed: one copy however
@@ -32,7 +32,14 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use shared::{Image, ImageType, RoomName, UploadId};
 
-use crate::{Config, auth::http::refusal, body, hub::UploadStanding, routes::AppState};
+use crate::{
+    Config,
+    auth::http::refusal,
+    body,
+    hub::UploadStanding,
+    per_address::Refusal,
+    routes::{AppState, client_address},
+};
 
 /// Why an upload was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -319,6 +326,32 @@ async fn uploader(
     }
 }
 
+/// The 429 (or, on a shutdown, 503) for an upload the client's address may not start now.
+fn address_refused(state: &AppState, req: &HttpRequest, refusal_: Refusal) -> HttpResponse {
+    let address = client_address(req, &state.config.trusted_proxies);
+    let (body, retry_after) = match refusal_ {
+        Refusal::Uploads => (
+            format!(
+                "too many uploads from {address} (at most {} a minute); retry later",
+                state.config.max_uploads_per_ip
+            ),
+            state.per_address.upload_retry_secs(),
+        ),
+        Refusal::Connections | Refusal::Handshakes => (
+            format!(
+                "too many connections and uploads from {address} (at most {}); finish some first",
+                state.config.max_connections_per_ip
+            ),
+            1,
+        ),
+    };
+    let mut response = refusal(StatusCode::TOO_MANY_REQUESTS, body);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
+    response
+}
+
 async fn upload(
     req: HttpRequest,
     query: web::Query<RoomQuery>,
@@ -346,6 +379,16 @@ async fn answer_upload(
             "the server is shutting down",
         );
     }
+    // Paced per address first: asking costs nothing, and it holds one of the address's slots
+    // until the upload is done.
+    let address = client_address(req, &state.config.trusted_proxies);
+    let _slot = match state
+        .per_address
+        .admit_upload(address, tokio::time::Instant::now())
+    {
+        Ok(slot) => slot,
+        Err(refused) => return address_refused(state, req, refused),
+    };
     if let Err(refused) = uploader(req, state, room).await {
         return refused;
     }

@@ -448,3 +448,73 @@ async fn single_node_only_members_of_a_room_upload_for_it() {
 async fn cluster_only_members_of_a_room_upload_for_it() {
     only_members_of_a_room_upload_for_it(Some(RedisServer::start().await)).await;
 }
+
+/// An upload to `pics` as `nick` with `headers` (each ending in `\r\n`): (status, head, body).
+async fn upload_with(
+    addr: SocketAddr,
+    nick: &str,
+    headers: &str,
+    bytes: &[u8],
+) -> (u16, String, String) {
+    let head = format!(
+        "POST {}?room=pics HTTP/1.1\r\n{headers}{}\r\nContent-Type: image/png",
+        paths::API_UPLOADS,
+        who(nick)
+    );
+    let (status, head, body) = exchange(addr, &head, bytes).await;
+    (status, head, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// An upload in progress holds one of its address's `--max-connections-per-ip`, and gives
+/// it back when it ends (here: cut at the body timeout).
+#[actix_web::test]
+async fn an_upload_in_progress_holds_one_of_its_address_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let (here, _) = nodes(None, dir.path(), |c| Config {
+        max_connections_per_ip: 2,
+        body_timeout: Duration::from_millis(500),
+        ..c
+    });
+    let addr = here.addr;
+    // The chat socket holds one of the address's two slots.
+    let _ann = here.chat_as("ann", &["pics"]).await;
+    // A stalled upload holds the other: another upload meanwhile is refused.
+    let stalled = tokio::spawn(async move {
+        stalled_request(addr, &upload_head(addr, "pics", Some("ann"), 1000), b"").await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, head, body) = upload_with(addr, "ann", "", PNG).await;
+    assert_eq!(status, 429, "{head} {body}");
+    assert!(error_of(&body).contains("too many connections"), "{body}");
+    assert!(header(&head, "retry-after").is_some(), "{head}");
+    // Cut at the body timeout, it gives its slot back.
+    assert_eq!(stalled.await.unwrap().status, 408);
+    let (status, _, body) = upload_with(addr, "ann", "", PNG).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// One address may start `--max-uploads-per-ip` uploads a minute; more get 429 with
+/// `Retry-After` (one upload's share of the minute), and other addresses are not affected.
+#[actix_web::test]
+async fn uploads_are_paced_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let (here, _) = nodes(None, dir.path(), |c| Config {
+        max_uploads_per_ip: 3,
+        // So that a test client can be another address (X-Forwarded-For).
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..c
+    });
+    let addr = here.addr;
+    let _ann = here.chat_as("ann", &["pics"]).await;
+    for fill in 1..=3 {
+        let (status, _, body) = upload_with(addr, "ann", "", &image(100, fill)).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, head, body) = upload_with(addr, "ann", "", &image(100, 4)).await;
+    assert_eq!(status, 429, "{head} {body}");
+    assert!(error_of(&body).contains("too many uploads"), "{body}");
+    assert_eq!(header(&head, "retry-after"), Some("20"), "{head}");
+    let elsewhere = "X-Forwarded-For: 203.0.113.9\r\n";
+    let (status, _, body) = upload_with(addr, "ann", elsewhere, &image(100, 4)).await;
+    assert_eq!(status, 201, "another address: {body}");
+}
