@@ -63,6 +63,10 @@ const DEFAULT_BODY_TIMEOUT: &str = "30s";
 /// Uploads one address may start per minute (also the burst): a room's worth of people
 /// behind one NAT sharing photos fits, a script filling the disk from one host does not.
 const DEFAULT_MAX_UPLOADS_PER_IP: &str = "30";
+/// 100 MiB per user per (UTC) day: a few dozen phone photos.
+const DEFAULT_UPLOAD_QUOTA: &str = "104857600";
+/// 10 GiB for the uploads directory, which shares its disk with the message store.
+const DEFAULT_MAX_UPLOADS_TOTAL: &str = "10737418240";
 /// About a screenful of messages.
 const DEFAULT_HISTORY_PAGE: &str = "50";
 /// A client this many messages behind is better served by a fresh page than by a flood.
@@ -253,6 +257,16 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_UPLOADS_PER_IP", default_value = DEFAULT_MAX_UPLOADS_PER_IP)]
     pub max_uploads_per_ip: u32,
 
+    /// Bytes one user may upload per UTC day (shared by every node in cluster mode); past it,
+    /// 429 with `Retry-After` (until midnight UTC). 0 turns the quota off.
+    #[arg(long, env = "CHAT_UPLOAD_QUOTA", default_value = DEFAULT_UPLOAD_QUOTA)]
+    pub upload_quota: u64,
+
+    /// Bytes the uploaded images may take in all (the uploads directory's objects); an upload
+    /// of new bytes past it gets 507. 0 turns the cap off.
+    #[arg(long, env = "CHAT_MAX_UPLOADS_TOTAL", default_value = DEFAULT_MAX_UPLOADS_TOTAL)]
+    pub max_uploads_total: u64,
+
     /// Cluster mode: keep history, sequence numbers, presence and nicknames in this Redis
     /// (e.g. `redis://127.0.0.1:6379/`), shared by every node using it, instead of the local
     /// SQLite store. See docs/DEPLOYMENT.md for the Redis settings it relies on.
@@ -276,7 +290,7 @@ pub struct Config {
     #[arg(long, env = "CHAT_RETENTION_AGE", value_parser = humantime::parse_duration)]
     pub retention_age: Option<Duration>,
 
-    /// How often retention runs in the background.
+    /// How often retention runs in the background (and the uploads' size is measured).
     #[arg(long, env = "CHAT_RETENTION_INTERVAL", default_value = DEFAULT_RETENTION_INTERVAL,
           value_parser = humantime::parse_duration)]
     pub retention_interval: Duration,
@@ -351,6 +365,10 @@ impl Default for Config {
             max_upload_bytes: number(DEFAULT_MAX_UPLOAD_BYTES) as usize,
             body_timeout: duration(DEFAULT_BODY_TIMEOUT),
             max_uploads_per_ip: number(DEFAULT_MAX_UPLOADS_PER_IP),
+            upload_quota: DEFAULT_UPLOAD_QUOTA.parse().expect("default size is valid"),
+            max_uploads_total: DEFAULT_MAX_UPLOADS_TOTAL
+                .parse()
+                .expect("default size is valid"),
             redis: None,
             history_page: number(DEFAULT_HISTORY_PAGE),
             max_catch_up: number(DEFAULT_MAX_CATCH_UP),

@@ -518,3 +518,91 @@ async fn uploads_are_paced_per_address() {
     let (status, _, body) = upload_with(addr, "ann", elsewhere, &image(100, 4)).await;
     assert_eq!(status, 201, "another address: {body}");
 }
+
+/// Each user may upload `--upload-quota` bytes per UTC day, counted across the nodes of a
+/// cluster: past it, 429 with `Retry-After` (until midnight UTC); a declared length over it is
+/// refused before the body is read.
+async fn a_user_uploads_at_most_the_daily_quota(redis: Option<RedisServer>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (here, there) = nodes(redis.as_ref(), dir.path(), |c| Config {
+        upload_quota: 300,
+        body_timeout: Duration::from_secs(120),
+        ..c
+    });
+    let there = there.as_ref().unwrap_or(&here);
+    let _ann = here.chat_as("ann", &["pics"]).await;
+    let _bob = there.chat_as("bob", &["pics"]).await;
+    // 200 + 100 bytes fit Ann's 300, through either node; 67 more do not.
+    let (status, _, body) = upload_with(here.addr, "ann", "", &image(200, 1)).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _, body) = upload_with(there.addr, "ann", "", &image(100, 2)).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, head, body) = upload_with(there.addr, "ann", "", PNG).await;
+    assert_eq!(status, 429, "{head} {body}");
+    assert!(error_of(&body).contains("300 bytes a day"), "{body}");
+    let retry: u64 = header(&head, "retry-after").unwrap().parse().unwrap();
+    assert!((1..=86_400).contains(&retry), "until midnight UTC: {retry}");
+    // Bob's quota is his own; an announced length over it is refused unread.
+    let head = upload_head(here.addr, "pics", Some("bob"), 301);
+    let answer = stalled_request(here.addr, &head, b"").await;
+    assert_eq!(answer.status, 429, "{answer:?}");
+    let (status, _, body) = upload_with(here.addr, "bob", "", &image(300, 3)).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[actix_web::test]
+async fn single_node_a_user_uploads_at_most_the_daily_quota() {
+    a_user_uploads_at_most_the_daily_quota(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_a_user_uploads_at_most_the_daily_quota() {
+    a_user_uploads_at_most_the_daily_quota(Some(RedisServer::start().await)).await;
+}
+
+/// All images together take at most `--max-uploads-total` bytes, counted across the nodes of
+/// a cluster: new bytes past it get 507 (a declared length past it, before the body is read),
+/// while the same bytes again take no space.
+async fn the_images_take_at_most_the_total(redis: Option<RedisServer>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (here, there) = nodes(redis.as_ref(), dir.path(), |c| Config {
+        max_uploads_total: 500,
+        body_timeout: Duration::from_secs(120),
+        ..c
+    });
+    let there = there.as_ref().unwrap_or(&here);
+    let _ann = here.chat_as("ann", &["pics"]).await;
+    let _bob = there.chat_as("bob", &["pics"]).await;
+    let (status, _, body) = upload_with(here.addr, "ann", "", &image(200, 1)).await;
+    assert_eq!(status, 201, "{body}");
+    // The same bytes again take no space (else Bob's 300 new ones would not fit after them).
+    let (status, _, body) = upload_with(there.addr, "bob", "", &image(200, 1)).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _, body) = upload_with(there.addr, "bob", "", &image(300, 2)).await;
+    assert_eq!(status, 201, "{body}");
+    // 500 of 500: 67 new bytes do not fit, through either node.
+    for addr in [here.addr, there.addr] {
+        let (status, _, body) = upload_with(addr, "ann", "", PNG).await;
+        assert_eq!(status, 507, "{body}");
+        assert!(error_of(&body).contains("no room"), "{body}");
+    }
+    let head = upload_head(there.addr, "pics", Some("bob"), 100);
+    let answer = stalled_request(there.addr, &head, b"").await;
+    assert_eq!(answer.status, 507, "{answer:?}");
+    let objects = files(dir.path());
+    assert_eq!(
+        objects.iter().filter(|f| f.starts_with("objects")).count(),
+        2,
+        "{objects:?}"
+    );
+}
+
+#[actix_web::test]
+async fn single_node_the_images_take_at_most_the_total() {
+    the_images_take_at_most_the_total(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_the_images_take_at_most_the_total() {
+    the_images_take_at_most_the_total(Some(RedisServer::start().await)).await;
+}

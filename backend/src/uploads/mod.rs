@@ -9,10 +9,17 @@
 //!
 //! An upload is refused before its body is read when it can be: past the address's upload
 //! rate (`--max-uploads-per-ip`), from nobody, from someone who is not in the room now (so no
-//! room that does not exist gets a directory), over `--max-upload-bytes` by its declared
+//! room that does not exist gets a directory), over `--max-upload-bytes`, the user's quota for
+//! the day (`--upload-quota`) or the space left (`--max-uploads-total`) by its declared
 //! length. The body must then arrive within `--body-timeout`.
 //!
-//! # Layout (under `--uploads-dir`, `DATA_DIR/uploads` by default; shared by cluster nodes)
+//! # Layout
+//! - `mod.rs`: the routes, the checks, storing and finding images.
+//! - `quota.rs`: what uploads have cost (per user per day, the total), in memory or Redis.
+//! - `sweep.rs`: the sweep of the directory every `--retention-interval`, which measures
+//!   what the images take (for `--max-uploads-total`).
+//!
+//! # On disk (under `--uploads-dir`, `DATA_DIR/uploads` by default; shared by cluster nodes)
 //! - `objects/ID`: the bytes, named by their SHA-256 (content-addressed: one copy however
 //!   many rooms use it), written to a temporary file and renamed, so a reader never sees a
 //!   half-written image.
@@ -20,7 +27,13 @@
 //!   request for an image through a room that does not have it is a 404, so an image posted
 //!   in a private room cannot be fetched through a public one.
 
-use std::path::{Path, PathBuf};
+mod quota;
+mod sweep;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use actix_web::{
     HttpRequest, HttpResponse,
@@ -31,6 +44,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use shared::{Image, ImageType, RoomName, UploadId};
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     Config,
@@ -40,6 +54,7 @@ use crate::{
     per_address::Refusal,
     routes::{AppState, client_address},
 };
+use quota::{Ledger, LedgerError};
 
 /// Why an upload was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -58,20 +73,59 @@ pub enum Refused {
         /// What the bytes are.
         actual: &'static str,
     },
+    /// The uploader's bytes for today would pass `--upload-quota` (429 until the day ends).
+    #[error("you may upload {quota} bytes a day, and have used {used}; more after midnight UTC")]
+    OverQuota {
+        /// `--upload-quota`.
+        quota: u64,
+        /// What the uploader has used today.
+        used: u64,
+        /// Seconds until the day ends (`Retry-After`).
+        retry_after: u64,
+    },
+    /// The stored images would pass `--max-uploads-total` (507).
+    #[error("the server has no room for more images")]
+    Full,
 }
 
-/// What uploads need besides the request: (cluster mode) the shared presence, to find
-/// uploaders whose tabs are on other nodes.
+impl Refused {
+    /// The answer: its status and `{"error": ...}` (with `Retry-After` over the quota).
+    fn response(&self) -> HttpResponse {
+        let status = match self {
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotAnImage | Self::Mislabelled { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::OverQuota { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Full => StatusCode::INSUFFICIENT_STORAGE,
+        };
+        let mut response = refusal(status, self.to_string());
+        if let Self::OverQuota { retry_after, .. } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after));
+        }
+        response
+    }
+}
+
+/// What uploads need besides the request: where they go, what they have cost, and (cluster
+/// mode) the shared presence, to find uploaders whose tabs are on other nodes.
 pub struct Uploads {
+    dir: PathBuf,
+    ledger: Ledger,
     presence: Option<ConnectionManager>,
 }
 
 impl Uploads {
-    /// The uploads of the server `config` describes; with `--redis`, connected lazily (the
-    /// connection comes up on first use, and back by itself).
+    /// The uploads of the server `config` describes: counted in memory, or (with `--redis`)
+    /// in Redis, connected lazily (the connection comes up on first use, and back by itself).
     pub fn open(config: &Config) -> redis::RedisResult<Self> {
+        let dir = config.uploads();
         match &config.redis {
-            None => Ok(Self { presence: None }),
+            None => Ok(Self {
+                dir,
+                ledger: Ledger::local(),
+                presence: None,
+            }),
             Some(url) => {
                 let client = crate::cluster::resp3_client(url)?;
                 let redis = ConnectionManager::new_lazy_with_config(
@@ -81,10 +135,22 @@ impl Uploads {
                         .set_connection_timeout(Some(REDIS_TIMEOUT)),
                 )?;
                 Ok(Self {
+                    dir,
+                    ledger: Ledger::redis(redis.clone()),
                     presence: Some(redis),
                 })
             }
         }
+    }
+
+    /// Starts the sweep of the uploads directory (every `--retention-interval`, the first at
+    /// once), until `shutdown`.
+    pub fn spawn_sweep(self: &Arc<Self>, config: &Config, shutdown: CancellationToken) {
+        tokio::spawn(sweep::run(
+            Arc::clone(self),
+            config.retention_interval,
+            shutdown,
+        ));
     }
 
     /// Whether the user with `key` is in `room` on any node (cluster mode: the shared
@@ -101,10 +167,106 @@ impl Uploads {
             None => Ok(false),
         }
     }
+
+    /// Whether an upload of `length` bytes (declared before its body is read) would pass the
+    /// user's quota or the space left: refused before reading it, if so.
+    async fn precheck(
+        &self,
+        user: &str,
+        length: u64,
+        config: &Config,
+    ) -> Result<Result<(), Refused>, LedgerError> {
+        if config.upload_quota > 0 {
+            let used = self.ledger.used_today(user).await?;
+            if used.saturating_add(length) > config.upload_quota {
+                return Ok(Err(over_quota(config.upload_quota, used)));
+            }
+        }
+        if config.max_uploads_total > 0
+            && self.ledger.total().await?.saturating_add(length) > config.max_uploads_total
+        {
+            return Ok(Err(Refused::Full));
+        }
+        Ok(Ok(()))
+    }
+
+    /// Stores `bytes` (sniffed as `kind`) for `room`, uploaded by `user`: charged to the
+    /// user's quota, and new bytes to the total; nothing charged stays charged if it fails.
+    async fn store(
+        &self,
+        user: &str,
+        room: &RoomName,
+        bytes: &[u8],
+        kind: (ImageType, u32, u32),
+        config: &Config,
+    ) -> Result<Result<Image, Refused>, StoreError> {
+        let image = describe(bytes, kind)?;
+        let length = image.bytes;
+        if config.upload_quota > 0
+            && !self
+                .ledger
+                .charge(user, length, config.upload_quota)
+                .await?
+        {
+            let used = self.ledger.used_today(user).await?;
+            return Ok(Err(over_quota(config.upload_quota, used)));
+        }
+        // Only new bytes take space: the same image again is one more record.
+        let new = tokio::fs::metadata(object(&self.dir, &image.id))
+            .await
+            .is_err();
+        let reserved = new && config.max_uploads_total > 0;
+        if reserved
+            && !self
+                .ledger
+                .reserve(length, config.max_uploads_total)
+                .await?
+        {
+            self.refund(user, length, false, config).await;
+            return Ok(Err(Refused::Full));
+        }
+        match write(&self.dir, room, &image, bytes).await {
+            Ok(()) => Ok(Ok(image)),
+            Err(err) => {
+                self.refund(user, length, reserved, config).await;
+                Err(err.into())
+            }
+        }
+    }
+
+    /// Gives back what an upload that was not stored was charged (a failure to is logged:
+    /// the quota errs against the user until the day ends, the total until the next sweep).
+    async fn refund(&self, user: &str, length: u64, reserved: bool, config: &Config) {
+        if config.upload_quota > 0
+            && let Err(err) = self.ledger.refund(user, length).await
+        {
+            tracing::warn!(error = %err, "cannot give back an upload's quota");
+        }
+        if reserved && let Err(err) = self.ledger.release(length).await {
+            tracing::warn!(error = %err, "cannot give back an upload's space");
+        }
+    }
 }
 
-/// How long a Redis command of the uploads may take (the shared presence).
+/// How long a Redis command of the uploads may take (the shared presence, the quotas).
 const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Why an upload could not be stored: not the uploader's fault (503).
+#[derive(Debug, thiserror::Error)]
+enum StoreError {
+    #[error("writing the image failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+fn over_quota(quota: u64, used: u64) -> Refused {
+    Refused::OverQuota {
+        quota,
+        used,
+        retry_after: quota::today().1,
+    }
+}
 
 /// What `bytes` are: one of the four image types, with their size in pixels. `declared` is
 /// the request's `Content-Type`: an image type other than the bytes' is a lie (anything else,
@@ -147,39 +309,41 @@ fn marker(dir: &Path, room: &RoomName, id: &UploadId) -> PathBuf {
     dir.join("rooms").join(room.as_str()).join(id.as_str())
 }
 
-/// Stores `bytes` (already sniffed as `kind`) for `room`; returns the image.
-async fn store(
-    dir: &Path,
-    room: &RoomName,
-    bytes: &[u8],
-    (kind, width, height): (ImageType, u32, u32),
-) -> std::io::Result<Image> {
+/// The [`Image`] of `bytes` (already sniffed as `kind`).
+fn describe(bytes: &[u8], (kind, width, height): (ImageType, u32, u32)) -> std::io::Result<Image> {
     let digest = Sha256::digest(bytes);
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     let id = UploadId::try_from(hex).map_err(std::io::Error::other)?;
-    let image = Image {
-        id: id.clone(),
+    Ok(Image {
+        id,
         mime: kind,
         width,
         height,
         bytes: bytes.len() as u64,
-    };
-    let path = object(dir, &id);
+    })
+}
+
+/// Stores `image`'s `bytes` (unless they are there) and `room`'s record of it.
+async fn write(dir: &Path, room: &RoomName, image: &Image, bytes: &[u8]) -> std::io::Result<()> {
+    let path = object(dir, &image.id);
     if tokio::fs::metadata(&path).await.is_err() {
         let objects = dir.join("objects");
         tokio::fs::create_dir_all(&objects).await?;
         // A name no other writer uses, renamed into place: never a half-written object.
-        let temporary = objects.join(format!(".{}.{}", id, crate::ids::new_epoch()?.as_str()));
+        let temporary = objects.join(format!(
+            ".{}.{}",
+            image.id,
+            crate::ids::new_epoch()?.as_str()
+        ));
         tokio::fs::write(&temporary, bytes).await?;
         tokio::fs::rename(&temporary, &path).await?;
     }
-    let marker = marker(dir, room, &id);
+    let marker = marker(dir, room, &image.id);
     if let Some(parent) = marker.parent() {
         tokio::fs::create_dir_all(parent).await?;
     }
-    let json = serde_json::to_vec(&image).map_err(std::io::Error::other)?;
-    tokio::fs::write(&marker, json).await?;
-    Ok(image)
+    let json = serde_json::to_vec(image).map_err(std::io::Error::other)?;
+    tokio::fs::write(&marker, json).await
 }
 
 /// The image `id` as stored for `room`, if the room has it.
@@ -352,6 +516,15 @@ fn address_refused(state: &AppState, req: &HttpRequest, refusal_: Refusal) -> Ht
     response
 }
 
+/// A failure that is not the uploader's: logged here, once, and answered 503.
+fn unavailable(err: &dyn std::fmt::Display, room: &RoomName) -> HttpResponse {
+    tracing::error!(error = %err, room = %room, "storing an upload failed");
+    refusal(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the image could not be stored; try again",
+    )
+}
+
 async fn upload(
     req: HttpRequest,
     query: web::Query<RoomQuery>,
@@ -389,27 +562,30 @@ async fn answer_upload(
         Ok(slot) => slot,
         Err(refused) => return address_refused(state, req, refused),
     };
-    if let Err(refused) = uploader(req, state, room).await {
-        return refused;
-    }
-    let max = state.config.max_upload_bytes;
-    let too_large = || {
-        refusal(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Refused::TooLarge(max).to_string(),
-        )
+    let user = match uploader(req, state, room).await {
+        Ok(user) => user,
+        Err(refused) => return refused,
     };
+    let config = &state.config;
+    let max = config.max_upload_bytes;
     let declared_length = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared_length.is_some_and(|length| length > max) {
-        return too_large();
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(length) = declared_length {
+        if length > max as u64 {
+            return Refused::TooLarge(max).response();
+        }
+        match state.uploads.precheck(&user, length, config).await {
+            Ok(Ok(())) => {}
+            Ok(Err(refused)) => return refused.response(),
+            Err(err) => return unavailable(&err, room),
+        }
     }
-    let bytes = match body::read(payload, max, state.config.body_timeout).await {
+    let bytes = match body::read(payload, max, config.body_timeout).await {
         Ok(bytes) => bytes,
-        Err(body::Refused::TooLarge) => return too_large(),
+        Err(body::Refused::TooLarge) => return Refused::TooLarge(max).response(),
         Err(body::Refused::BrokenOff) => {
             return refusal(StatusCode::BAD_REQUEST, "the upload was cut off");
         }
@@ -418,7 +594,7 @@ async fn answer_upload(
                 StatusCode::REQUEST_TIMEOUT,
                 format!(
                     "the image did not arrive within {}",
-                    humantime::format_duration(state.config.body_timeout)
+                    humantime::format_duration(config.body_timeout)
                 ),
             );
         }
@@ -429,17 +605,12 @@ async fn answer_upload(
         .and_then(|v| v.to_str().ok());
     let kind = match sniff(&bytes, declared) {
         Ok(kind) => kind,
-        Err(refused) => return refusal(StatusCode::UNSUPPORTED_MEDIA_TYPE, refused.to_string()),
+        Err(refused) => return refused.response(),
     };
-    match store(&state.config.uploads(), room, &bytes, kind).await {
-        Ok(image) => HttpResponse::Created().json(image),
-        Err(err) => {
-            tracing::error!(error = %err, room = %room, "storing an upload failed");
-            refusal(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the image could not be stored; try again",
-            )
-        }
+    match state.uploads.store(&user, room, &bytes, kind, config).await {
+        Ok(Ok(image)) => HttpResponse::Created().json(image),
+        Ok(Err(refused)) => refused.response(),
+        Err(err) => unavailable(&err, room),
     }
 }
 
