@@ -67,6 +67,8 @@ const DEFAULT_MAX_UPLOADS_PER_IP: &str = "30";
 const DEFAULT_UPLOAD_QUOTA: &str = "104857600";
 /// 10 GiB for the uploads directory, which shares its disk with the message store.
 const DEFAULT_MAX_UPLOADS_TOTAL: &str = "10737418240";
+/// How long an upload no message names is kept: time to write the message that uses it.
+const DEFAULT_UPLOAD_GRACE: &str = "1h";
 /// About a screenful of messages.
 const DEFAULT_HISTORY_PAGE: &str = "50";
 /// A client this many messages behind is better served by a fresh page than by a flood.
@@ -267,6 +269,13 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_UPLOADS_TOTAL", default_value = DEFAULT_MAX_UPLOADS_TOTAL)]
     pub max_uploads_total: u64,
 
+    /// An uploaded image that no stored message names this long after its upload (or its
+    /// last use in a `say`) is removed, and so is one whose messages retention removed; the
+    /// sweep runs every `--retention-interval`.
+    #[arg(long, env = "CHAT_UPLOAD_GRACE", default_value = DEFAULT_UPLOAD_GRACE,
+          value_parser = humantime::parse_duration)]
+    pub upload_grace: Duration,
+
     /// Cluster mode: keep history, sequence numbers, presence and nicknames in this Redis
     /// (e.g. `redis://127.0.0.1:6379/`), shared by every node using it, instead of the local
     /// SQLite store. See docs/DEPLOYMENT.md for the Redis settings it relies on.
@@ -290,7 +299,7 @@ pub struct Config {
     #[arg(long, env = "CHAT_RETENTION_AGE", value_parser = humantime::parse_duration)]
     pub retention_age: Option<Duration>,
 
-    /// How often retention runs in the background (and the uploads' size is measured).
+    /// How often retention, and the sweep of unused uploads, run in the background.
     #[arg(long, env = "CHAT_RETENTION_INTERVAL", default_value = DEFAULT_RETENTION_INTERVAL,
           value_parser = humantime::parse_duration)]
     pub retention_interval: Duration,
@@ -369,6 +378,7 @@ impl Default for Config {
             max_uploads_total: DEFAULT_MAX_UPLOADS_TOTAL
                 .parse()
                 .expect("default size is valid"),
+            upload_grace: duration(DEFAULT_UPLOAD_GRACE),
             redis: None,
             history_page: number(DEFAULT_HISTORY_PAGE),
             max_catch_up: number(DEFAULT_MAX_CATCH_UP),

@@ -24,7 +24,8 @@
 //! - [`fallback`]: the HTTP transports: `GET /sse`, `GET /poll`, `POST /send` (and their
 //!   echo twins), their session registry, and in cluster mode the relay to other nodes.
 //! - [`uploads`]: image uploads (`/api/uploads`): members only, paced and under quotas,
-//!   sniffed, content-addressed on disk, served to those who may read the room.
+//!   sniffed, content-addressed on disk, served to those who may read the room; the sweep
+//!   of those no message uses.
 //! - [`outgoing`]: [`outgoing::Frame`], a broadcast encoded once; the chat response body that
 //!   writes the hub's frames straight from a connection's outbox.
 //! - [`hub`]: [`hub::HubHandle`] and the hub task, the one owner of users, rooms and typing
@@ -140,6 +141,7 @@ pub async fn run(
         relay,
         uploads,
     };
+    // After the hub: the sweep reads the message store the hub has opened (and migrated).
     state.uploads.spawn_sweep(&state.config, shutdown.clone());
     let sessions = state.sessions.clone();
     let config = Arc::clone(&state.config);

@@ -58,7 +58,7 @@ pub struct AppState {
     pub fallback: Arc<crate::fallback::Registry>,
     /// Cluster mode: the way to other nodes' HTTP sessions.
     pub relay: Option<Arc<crate::fallback::relay::Relay>>,
-    /// Image uploads: their directory and quotas.
+    /// Image uploads: their directory, quotas and sweep.
     pub uploads: Arc<crate::uploads::Uploads>,
 }
 

@@ -606,3 +606,227 @@ async fn single_node_the_images_take_at_most_the_total() {
 async fn cluster_the_images_take_at_most_the_total() {
     the_images_take_at_most_the_total(Some(RedisServer::start().await)).await;
 }
+
+/// Says `text` in `room` with the image `image` (an upload's answer).
+async fn say_with(chat: &mut common::Chat, room: &str, client_id: &str, image: &Image) {
+    chat.send(&ClientMsg::Say {
+        room: room.parse().unwrap(),
+        text: "look".try_into().unwrap(),
+        client_id: client_id.parse().unwrap(),
+        reply_to: None,
+        image: Some(image.clone()),
+    })
+    .await;
+    chat.until(
+        "the acknowledgement",
+        |e| matches!(e, ServerMsg::Said { client_id: c, .. } if c.as_str() == client_id),
+    )
+    .await;
+}
+
+async fn upload_image(addr: SocketAddr, room: &str, nick: &str, bytes: &[u8]) -> Image {
+    let (status, body) = upload(addr, room, Some(nick), "image/png", bytes).await;
+    assert_eq!(status, 201, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// The paths of `image`'s bytes and of `room`'s record of it, under `dir`.
+fn stored(dir: &Path, room: &str, image: &Image) -> (std::path::PathBuf, std::path::PathBuf) {
+    (
+        dir.join("objects").join(image.id.as_str()),
+        dir.join("rooms").join(room).join(image.id.as_str()),
+    )
+}
+
+/// Uploads no stored message names are removed after `--upload-grace`: a room's record of
+/// an image, and the bytes once no room has a record (an image shared by two rooms stays
+/// while one of them uses it); what messages name stays, and is served.
+async fn unused_uploads_are_swept_after_the_grace(redis: Option<RedisServer>) {
+    let dir = tempfile::tempdir().unwrap();
+    let grace = Duration::from_millis(600);
+    let (here, there) = nodes(redis.as_ref(), dir.path(), |c| Config {
+        upload_grace: grace,
+        retention_interval: Duration::from_millis(100),
+        ..c
+    });
+    let there = there.as_ref().unwrap_or(&here);
+    let mut ann = here.chat_as("ann", &["pics", "other"]).await;
+    let _bob = there.chat_as("bob", &["pics", "other"]).await;
+    let gone = |room: &str, image: &Image| {
+        let (object, record) = stored(dir.path(), room, image);
+        !object.exists() && !record.exists()
+    };
+
+    let used = upload_image(here.addr, "pics", "ann", &image(80, 1)).await;
+    let unused = upload_image(there.addr, "pics", "ann", &image(81, 2)).await;
+    let shared = upload_image(here.addr, "pics", "ann", &image(82, 3)).await;
+    let again = upload_image(there.addr, "other", "ann", &image(82, 3)).await;
+    assert_eq!(again, shared);
+    // Used a while after the upload, within the grace.
+    tokio::time::sleep(grace / 2).await;
+    say_with(&mut ann, "pics", "u1", &used).await;
+    say_with(&mut ann, "other", "s1", &shared).await;
+
+    common::eventually("the unused upload is gone", || async {
+        gone("pics", &unused)
+    })
+    .await;
+    common::eventually("pics' record of the shared image is gone", || async {
+        !stored(dir.path(), "pics", &shared).1.exists()
+    })
+    .await;
+    // Past another grace and several sweeps, what messages name is still there and served.
+    tokio::time::sleep(grace * 2).await;
+    let (object, record) = stored(dir.path(), "other", &shared);
+    assert!(object.exists() && record.exists());
+    let (object, record) = stored(dir.path(), "pics", &used);
+    assert!(object.exists() && record.exists());
+    for (room, image, status) in [
+        ("other", &shared, 200),
+        ("pics", &shared, 404),
+        ("pics", &used, 200),
+        ("pics", &unused, 404),
+    ] {
+        let (got, head, _) = fetch(there.addr, room, image.id.as_str(), "bob").await;
+        assert_eq!(got, status, "{room}: {head}");
+    }
+    // A say naming the removed image is refused.
+    ann.send(&ClientMsg::Say {
+        room: "pics".parse().unwrap(),
+        text: "late".try_into().unwrap(),
+        client_id: "late".parse().unwrap(),
+        reply_to: None,
+        image: Some(unused),
+    })
+    .await;
+    let refused = ann
+        .until("the refusal", |e| matches!(e, ServerMsg::Error { .. }))
+        .await;
+    assert!(
+        matches!(
+            &refused,
+            ServerMsg::Error {
+                code: ErrorCode::Invalid,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+}
+
+#[actix_web::test]
+async fn single_node_unused_uploads_are_swept_after_the_grace() {
+    unused_uploads_are_swept_after_the_grace(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_unused_uploads_are_swept_after_the_grace() {
+    unused_uploads_are_swept_after_the_grace(Some(RedisServer::start().await)).await;
+}
+
+/// An image whose message retention removed goes at the next sweep; its bytes stay while
+/// another room's message names them.
+async fn an_image_goes_with_the_message_retention_removed(redis: Option<RedisServer>) {
+    let dir = tempfile::tempdir().unwrap();
+    let grace = Duration::from_millis(600);
+    let (here, there) = nodes(redis.as_ref(), dir.path(), |c| Config {
+        upload_grace: grace,
+        retention_interval: Duration::from_millis(100),
+        // Retention keeps the last 3 messages of each room.
+        retention_messages: Some(3),
+        ..c
+    });
+    let there = there.as_ref().unwrap_or(&here);
+    let mut ann = here.chat_as("ann", &["pics", "other"]).await;
+    let _bob = there.chat_as("bob", &["pics", "other"]).await;
+    let used = upload_image(here.addr, "pics", "ann", &image(80, 1)).await;
+    let shared = upload_image(there.addr, "pics", "ann", &image(82, 3)).await;
+    assert_eq!(
+        upload_image(here.addr, "other", "ann", &image(82, 3)).await,
+        shared
+    );
+    say_with(&mut ann, "pics", "u1", &used).await;
+    say_with(&mut ann, "pics", "s1", &shared).await;
+    say_with(&mut ann, "other", "s2", &shared).await;
+    // Past the grace, named by messages: kept.
+    tokio::time::sleep(grace * 2).await;
+    assert_eq!(
+        fetch(there.addr, "pics", used.id.as_str(), "bob").await.0,
+        200
+    );
+    assert_eq!(
+        fetch(there.addr, "pics", shared.id.as_str(), "bob").await.0,
+        200
+    );
+
+    // Three more messages push both images' messages out of pics.
+    for i in 0..3 {
+        ann.say("pics", &format!("more {i}"), &format!("m{i}"))
+            .await;
+    }
+    common::eventually(
+        "the images whose messages retention removed are gone",
+        || async {
+            let (object, record) = stored(dir.path(), "pics", &used);
+            !object.exists() && !record.exists() && !stored(dir.path(), "pics", &shared).1.exists()
+        },
+    )
+    .await;
+    assert_eq!(
+        fetch(there.addr, "pics", used.id.as_str(), "bob").await.0,
+        404
+    );
+    assert_eq!(
+        fetch(there.addr, "pics", shared.id.as_str(), "bob").await.0,
+        404
+    );
+    // The other room still names the shared bytes.
+    assert!(stored(dir.path(), "other", &shared).0.exists());
+    assert_eq!(
+        fetch(there.addr, "other", shared.id.as_str(), "bob")
+            .await
+            .0,
+        200
+    );
+}
+
+#[actix_web::test]
+async fn single_node_an_image_goes_with_the_message_retention_removed() {
+    an_image_goes_with_the_message_retention_removed(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_an_image_goes_with_the_message_retention_removed() {
+    an_image_goes_with_the_message_retention_removed(Some(RedisServer::start().await)).await;
+}
+
+/// Messages stored in Redis before the send script kept each room's index of images (an
+/// older version's logs) keep their images all the same: the sweep reads them into the index
+/// first.
+#[actix_web::test]
+async fn cluster_images_of_messages_older_than_the_index_are_kept() {
+    let redis = RedisServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let grace = Duration::from_millis(300);
+    let (here, _there) = nodes(Some(&redis), dir.path(), |c| Config {
+        upload_grace: grace,
+        retention_interval: Duration::from_millis(100),
+        ..c
+    });
+    let mut ann = here.chat_as("ann", &["pics"]).await;
+    let used = upload_image(here.addr, "pics", "ann", &image(80, 1)).await;
+    say_with(&mut ann, "pics", "u1", &used).await;
+    // What an older version left: the log, without the index.
+    redis.cmd(&["DEL", "chat:{r:pics}:images"]);
+    tokio::time::sleep(grace * 4).await;
+    let (object, record) = stored(dir.path(), "pics", &used);
+    assert!(object.exists() && record.exists());
+    assert_eq!(
+        fetch(here.addr, "pics", used.id.as_str(), "ann").await.0,
+        200
+    );
+    assert_eq!(
+        redis.cmd(&["HGET", "chat:{r:pics}:images", "1"]),
+        redis::Value::BulkString(used.id.as_str().as_bytes().to_vec())
+    );
+}

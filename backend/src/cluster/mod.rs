@@ -34,7 +34,7 @@ mod logs;
 mod presence;
 mod redis_io;
 
-pub(crate) use redis_io::{resp3_client, room_members_key, room_meta_key};
+pub(crate) use redis_io::{images_in_use, resp3_client, room_members_key, room_meta_key};
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},

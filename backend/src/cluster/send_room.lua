@@ -4,12 +4,14 @@
 -- KEYS[3] this (sender, client_id)'s idempotency key
 -- KEYS[4] the room's authors hash (message id -> sender key; a deleted message has none)
 -- KEYS[5] the room's changes hash (message id -> its change entries, one JSON per line)
+-- KEYS[6] the room's images hash (message id -> the id of its image; see index_images.lua)
 -- ARGV[1] an epoch, used if the log has none yet   ARGV[2] the idempotency window, ms
 -- ARGV[3] the room's Pub/Sub channel   ARGV[4] the entry's JSON members after id and seq
 -- ARGV[5] entries kept in the log (0: all)   ARGV[6] the sender's key
 -- ARGV[7] 'message', 'change' or 'delete' (a change that deletes)
 -- ARGV[8] the id of the message referred to (a change's target, a reply's original; '' none)
 -- ARGV[9] '1' when only that message's author may refer to it
+-- ARGV[10] the id of the message's image ('' none)
 -- The stream field is 'm' for a message, 'c' for a change (pages skip changes).
 -- The doorbell is "EPOCH ENTRY-JSON": a node notices a log that was replaced under it.
 -- Returns {1, entry JSON, epoch} when stored now, {0, original JSON} for a repeat,
@@ -44,12 +46,16 @@ if keep > 0 then
   if seq > keep then
     redis.call('HDEL', KEYS[4], seq - keep)
     redis.call('HDEL', KEYS[5], seq - keep)
+    redis.call('HDEL', KEYS[6], seq - keep)
   end
 else
   redis.call('XADD', KEYS[2], seq .. '-0', field, entry)
 end
 if ARGV[7] == 'message' then
   redis.call('HSET', KEYS[4], seq, ARGV[6])
+  if ARGV[10] ~= '' then
+    redis.call('HSET', KEYS[6], seq, ARGV[10])
+  end
 else
   local before = redis.call('HGET', KEYS[5], target)
   if before then

@@ -16,16 +16,16 @@
 //! # Layout
 //! - `mod.rs`: the routes, the checks, storing and finding images.
 //! - `quota.rs`: what uploads have cost (per user per day, the total), in memory or Redis.
-//! - `sweep.rs`: the sweep of the directory every `--retention-interval`, which measures
-//!   what the images take (for `--max-uploads-total`).
+//! - `sweep.rs`: the removal of records no message uses after `--upload-grace`, and of
+//!   objects no room has.
 //!
 //! # On disk (under `--uploads-dir`, `DATA_DIR/uploads` by default; shared by cluster nodes)
 //! - `objects/ID`: the bytes, named by their SHA-256 (content-addressed: one copy however
 //!   many rooms use it), written to a temporary file and renamed, so a reader never sees a
 //!   half-written image.
-//! - `rooms/ROOM/ID`: this room has the image; the file holds its [`Image`] as JSON. A
-//!   request for an image through a room that does not have it is a 404, so an image posted
-//!   in a private room cannot be fetched through a public one.
+//! - `rooms/ROOM/ID`: this room has the image; the file holds its [`Image`] as JSON (written
+//!   the same way). A request for an image through a room that does not have it is a 404, so
+//!   an image posted in a private room cannot be fetched through a public one.
 
 mod quota;
 mod sweep;
@@ -112,6 +112,7 @@ impl Refused {
 pub struct Uploads {
     dir: PathBuf,
     ledger: Ledger,
+    references: sweep::References,
     presence: Option<ConnectionManager>,
 }
 
@@ -124,6 +125,7 @@ impl Uploads {
             None => Ok(Self {
                 dir,
                 ledger: Ledger::local(),
+                references: sweep::References::Sqlite(config.data_dir.clone()),
                 presence: None,
             }),
             Some(url) => {
@@ -137,17 +139,19 @@ impl Uploads {
                 Ok(Self {
                     dir,
                     ledger: Ledger::redis(redis.clone()),
+                    references: sweep::References::Redis(redis.clone()),
                     presence: Some(redis),
                 })
             }
         }
     }
 
-    /// Starts the sweep of the uploads directory (every `--retention-interval`, the first at
-    /// once), until `shutdown`.
+    /// Starts the sweep of unused uploads (every `--retention-interval`, the first at once),
+    /// until `shutdown`.
     pub fn spawn_sweep(self: &Arc<Self>, config: &Config, shutdown: CancellationToken) {
         tokio::spawn(sweep::run(
             Arc::clone(self),
+            config.upload_grace,
             config.retention_interval,
             shutdown,
         ));
@@ -323,27 +327,67 @@ fn describe(bytes: &[u8], (kind, width, height): (ImageType, u32, u32)) -> std::
     })
 }
 
+/// Writes `contents` to `path` through a temporary name in the same directory (made if
+/// missing) renamed into place: a reader sees the whole file or none.
+async fn write_whole(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(std::io::Error::other("not a file path"));
+    };
+    // A name no other writer uses (and that the sweep takes for a write in progress).
+    let temporary = parent.join(format!(
+        ".{}.{}",
+        name.to_string_lossy(),
+        crate::ids::new_epoch()?.as_str()
+    ));
+    // The sweep removes a room's directory once it has no records: made again if so.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        tokio::fs::create_dir_all(parent).await?;
+        match tokio::fs::write(&temporary, contents).await {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && attempts < 3 => continue,
+            written => written?,
+        }
+        match tokio::fs::rename(&temporary, path).await {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && attempts < 3 => continue,
+            renamed => return renamed,
+        }
+    }
+}
+
 /// Stores `image`'s `bytes` (unless they are there) and `room`'s record of it.
 async fn write(dir: &Path, room: &RoomName, image: &Image, bytes: &[u8]) -> std::io::Result<()> {
     let path = object(dir, &image.id);
     if tokio::fs::metadata(&path).await.is_err() {
-        let objects = dir.join("objects");
-        tokio::fs::create_dir_all(&objects).await?;
-        // A name no other writer uses, renamed into place: never a half-written object.
-        let temporary = objects.join(format!(
-            ".{}.{}",
-            image.id,
-            crate::ids::new_epoch()?.as_str()
-        ));
-        tokio::fs::write(&temporary, bytes).await?;
-        tokio::fs::rename(&temporary, &path).await?;
-    }
-    let marker = marker(dir, room, &image.id);
-    if let Some(parent) = marker.parent() {
-        tokio::fs::create_dir_all(parent).await?;
+        write_whole(&path, bytes).await?;
     }
     let json = serde_json::to_vec(image).map_err(std::io::Error::other)?;
-    tokio::fs::write(&marker, json).await
+    write_whole(&marker(dir, room, &image.id), &json).await?;
+    // A sweep may have taken the object away meanwhile (old, and no room had it yet); now
+    // that the room has it, it must be there.
+    if tokio::fs::metadata(&path).await.is_err() {
+        write_whole(&path, bytes).await?;
+    }
+    Ok(())
+}
+
+/// Marks `room`'s record of `id` as used now, so the sweep leaves it alone for
+/// `--upload-grace`; `false` if the room has no such record.
+async fn touch(dir: &Path, room: &RoomName, id: &UploadId) -> std::io::Result<bool> {
+    let path = marker(dir, room, id);
+    let touched = tokio::task::spawn_blocking(move || {
+        std::fs::File::options()
+            .write(true)
+            .open(&path)?
+            .set_modified(std::time::SystemTime::now())
+    })
+    .await
+    .map_err(std::io::Error::other)?;
+    match touched {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(err),
+    }
 }
 
 /// The image `id` as stored for `room`, if the room has it.
@@ -358,7 +402,8 @@ pub async fn find(dir: &Path, room: &RoomName, id: &UploadId) -> std::io::Result
 }
 
 /// A `say` with an image gets the image as stored for its room (the client's description
-/// is not trusted); an image the room does not have is refused with the reason.
+/// is not trusted); an image the room does not have is refused with the reason. The record is
+/// touched first, so the sweep of unused uploads leaves it be until the message is stored.
 pub async fn attach(
     dir: &Path,
     mut request: shared::ClientMsg,
@@ -371,7 +416,12 @@ pub async fn attach(
     } = &mut request
     {
         let refused = |reason: String| (Some(client_id.clone()), reason);
-        match find(dir, room, &image.id).await {
+        let found = match touch(dir, room, &image.id).await {
+            Ok(true) => find(dir, room, &image.id).await,
+            Ok(false) => Ok(None),
+            Err(err) => Err(err),
+        };
+        match found {
             Ok(Some(stored)) => *image = stored,
             Ok(None) => {
                 return Err(refused(format!(
