@@ -207,7 +207,12 @@ async fn retire_record(room_dir: &Path, name: &str, grace: Duration) -> std::io:
     if !rename(&path, &aside).await? {
         return Ok(false);
     }
-    let modified = tokio::fs::metadata(&aside).await?.modified()?;
+    let modified = match tokio::fs::metadata(&aside).await {
+        Ok(metadata) => metadata.modified()?,
+        // Another node's sweep, seeing it old, removed it meanwhile.
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(err) => return Err(err),
+    };
     if older_than(modified, grace, SystemTime::now()) {
         remove(&aside).await?;
         Ok(true)
