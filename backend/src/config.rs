@@ -59,6 +59,19 @@ const DEFAULT_REQUEST_TIMEOUT: &str = "5s";
 /// in the checkout (git-ignored).
 const DEFAULT_DATA_DIR: &str = "data";
 const DEFAULT_MAX_UPLOAD_BYTES: &str = "10485760";
+/// A request body (an upload, a `POST /send`) must have arrived this long after its headers:
+/// a whole 10 MB image on a link of about 3 Mbit/s, while a body that stalls or trickles
+/// holds its connection (and up to `--max-upload-bytes` of memory) no longer.
+const DEFAULT_BODY_TIMEOUT: &str = "30s";
+/// Uploads one address may start per minute (also the burst): a room's worth of people
+/// behind one NAT sharing photos fits, a script filling the disk from one host does not.
+const DEFAULT_MAX_UPLOADS_PER_IP: &str = "30";
+/// 100 MiB per user per (UTC) day: a few dozen phone photos.
+const DEFAULT_UPLOAD_QUOTA: &str = "104857600";
+/// 10 GiB for the uploads directory, which shares its disk with the message store.
+const DEFAULT_MAX_UPLOADS_TOTAL: &str = "10737418240";
+/// How long an upload no message names is kept: time to write the message that uses it.
+const DEFAULT_UPLOAD_GRACE: &str = "1h";
 /// About a screenful of messages.
 const DEFAULT_HISTORY_PAGE: &str = "50";
 /// A client this many messages behind is better served by a fresh page than by a flood.
@@ -271,6 +284,35 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_UPLOAD_BYTES", default_value = DEFAULT_MAX_UPLOAD_BYTES)]
     pub max_upload_bytes: usize,
 
+    /// How long a request body (an upload, a `POST /send`) may take to arrive after the
+    /// headers; a body that stalls or trickles past it gets 408 and its connection closed.
+    #[arg(long, env = "CHAT_BODY_TIMEOUT", default_value = DEFAULT_BODY_TIMEOUT,
+          value_parser = humantime::parse_duration)]
+    pub body_timeout: Duration,
+
+    /// Uploads one client address may start per minute (also the burst); more get 429 with
+    /// `Retry-After`. An upload in progress also holds one of the address's
+    /// `--max-connections-per-ip`. 0 turns the rate off.
+    #[arg(long, env = "CHAT_MAX_UPLOADS_PER_IP", default_value = DEFAULT_MAX_UPLOADS_PER_IP)]
+    pub max_uploads_per_ip: u32,
+
+    /// Bytes one user may upload per UTC day (shared by every node in cluster mode); past it,
+    /// 429 with `Retry-After` (until midnight UTC). 0 turns the quota off.
+    #[arg(long, env = "CHAT_UPLOAD_QUOTA", default_value = DEFAULT_UPLOAD_QUOTA)]
+    pub upload_quota: u64,
+
+    /// Bytes the uploaded images may take in all (the uploads directory's objects); an upload
+    /// of new bytes past it gets 507. 0 turns the cap off.
+    #[arg(long, env = "CHAT_MAX_UPLOADS_TOTAL", default_value = DEFAULT_MAX_UPLOADS_TOTAL)]
+    pub max_uploads_total: u64,
+
+    /// An uploaded image that no stored message names this long after its upload (or its
+    /// last use in a `say`) is removed, and so is one whose messages retention removed; the
+    /// sweep runs every `--retention-interval`.
+    #[arg(long, env = "CHAT_UPLOAD_GRACE", default_value = DEFAULT_UPLOAD_GRACE,
+          value_parser = humantime::parse_duration)]
+    pub upload_grace: Duration,
+
     /// Cluster mode: keep history, sequence numbers, presence and nicknames in this Redis
     /// (e.g. `redis://127.0.0.1:6379/`), shared by every node using it, instead of the local
     /// SQLite store. See docs/DEPLOYMENT.md for the Redis settings it relies on.
@@ -294,7 +336,7 @@ pub struct Config {
     #[arg(long, env = "CHAT_RETENTION_AGE", value_parser = humantime::parse_duration)]
     pub retention_age: Option<Duration>,
 
-    /// How often retention runs in the background.
+    /// How often retention, and the sweep of unused uploads, run in the background.
     #[arg(long, env = "CHAT_RETENTION_INTERVAL", default_value = DEFAULT_RETENTION_INTERVAL,
           value_parser = humantime::parse_duration)]
     pub retention_interval: Duration,
@@ -369,6 +411,13 @@ impl Default for Config {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             uploads_dir: None,
             max_upload_bytes: number(DEFAULT_MAX_UPLOAD_BYTES) as usize,
+            body_timeout: duration(DEFAULT_BODY_TIMEOUT),
+            max_uploads_per_ip: number(DEFAULT_MAX_UPLOADS_PER_IP),
+            upload_quota: DEFAULT_UPLOAD_QUOTA.parse().expect("default size is valid"),
+            max_uploads_total: DEFAULT_MAX_UPLOADS_TOTAL
+                .parse()
+                .expect("default size is valid"),
+            upload_grace: duration(DEFAULT_UPLOAD_GRACE),
             redis: None,
             history_page: number(DEFAULT_HISTORY_PAGE),
             max_catch_up: number(DEFAULT_MAX_CATCH_UP),
@@ -465,6 +514,9 @@ impl Config {
         }
         if self.retention_interval.is_zero() {
             return Err("--retention-interval must be greater than zero".into());
+        }
+        if self.body_timeout.is_zero() {
+            return Err("--body-timeout must be greater than zero".into());
         }
         if self.retention_messages == Some(0) {
             return Err(

@@ -8,6 +8,7 @@
 //! - [`config`]: [`Config`], flags and environment variables with their defaults.
 //! - [`auth`]: who may speak (`--auth open|accounts|jwt`): the account API, session cookies,
 //!   JWT verification.
+//! - [`body`]: request bodies read within a size limit and `--body-timeout`.
 //! - [`headers`]: security headers on every response; the app's Content-Security-Policy.
 //! - [`routes`]: `GET /ws` (chat), `GET /ws/echo`, `GET /healthz`, `GET /readyz`,
 //!   `GET /metrics`, the static frontend at `/`; the handshake checks (Origin, connection
@@ -22,8 +23,9 @@
 //!   its transport.
 //! - [`fallback`]: the HTTP transports: `GET /sse`, `GET /poll`, `POST /send` (and their
 //!   echo twins), their session registry, and in cluster mode the relay to other nodes.
-//! - [`uploads`]: image uploads (`/api/uploads`): sniffed, content-addressed on disk, served
-//!   to those who may read the room.
+//! - [`uploads`]: image uploads (`/api/uploads`): members only, paced and under quotas,
+//!   sniffed, content-addressed on disk, served to those who may read the room; the sweep
+//!   of those no message uses.
 //! - [`outgoing`]: [`outgoing::Frame`], a broadcast encoded once; the chat response body that
 //!   writes the hub's frames straight from a connection's outbox.
 //! - [`hub`]: [`hub::HubHandle`] and the hub task, the one owner of users, rooms and typing
@@ -50,6 +52,7 @@
 //! requests still in flight get one more second.
 
 pub mod auth;
+pub mod body;
 pub mod cluster;
 pub mod config;
 pub mod echo;
@@ -128,7 +131,8 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let metrics = Arc::new(metrics::Metrics::new().map_err(std::io::Error::other)?);
     let per_address =
-        per_address::PerAddress::new(config.max_connections_per_ip, config.max_handshakes_per_ip);
+        per_address::PerAddress::new(config.max_connections_per_ip, config.max_handshakes_per_ip)
+            .with_uploads(config.max_uploads_per_ip);
     let auth = Arc::new(auth::Auth::open(&config).map_err(std::io::Error::other)?);
     // Cluster mode: HTTP sessions' ids name their node, and requests for another node's
     // sessions go there through Redis.
@@ -144,6 +148,7 @@ pub async fn run(
         ),
         None => None,
     };
+    let uploads = Arc::new(uploads::Uploads::open(&config).map_err(std::io::Error::other)?);
     let state = routes::AppState {
         hub: hub::HubHandle::spawn(&config, Arc::clone(&metrics), shutdown.clone())
             .map_err(std::io::Error::other)?,
@@ -156,7 +161,10 @@ pub async fn run(
         auth,
         fallback,
         relay,
+        uploads,
     };
+    // After the hub: the sweep reads the message store the hub has opened (and migrated).
+    state.uploads.spawn_sweep(&state.config, shutdown.clone());
     let sessions = state.sessions.clone();
     let config = Arc::clone(&state.config);
     let policy = headers::policy_for(&config.static_dir);

@@ -1,7 +1,8 @@
-//! Per-client-address caps on WebSockets: how many one address may hold open
-//! (`--max-connections-per-ip`) and how many handshakes it may make per second
-//! (`--max-handshakes-per-ip`), so that one host cannot take every slot of `--max-connections`
-//! or keep the server busy with handshakes.
+//! Per-client-address caps on WebSockets and uploads: how many one address may hold open
+//! (`--max-connections-per-ip`, uploads in progress included), how many handshakes it may make
+//! per second (`--max-handshakes-per-ip`) and how many uploads it may start per minute
+//! (`--max-uploads-per-ip`), so that one host cannot take every slot of `--max-connections`,
+//! keep the server busy with handshakes, or fill the disk with images.
 //!
 //! The client address is the TCP peer, or, when the peer is one of `--trusted-proxy`, the
 //! right-most `X-Forwarded-For` entry that is not itself a trusted proxy (the proxies append;
@@ -27,6 +28,8 @@ pub enum Refusal {
     Connections,
     /// The address made more than `--max-handshakes-per-ip` handshakes in the last second.
     Handshakes,
+    /// The address started more than `--max-uploads-per-ip` uploads in the last minute.
+    Uploads,
 }
 
 /// The per-address state of the whole server (shared by the workers).
@@ -37,6 +40,8 @@ pub struct PerAddress {
     max_open: usize,
     /// Handshakes per second and burst; 0: no cap.
     per_sec: u32,
+    /// Uploads per minute and burst; 0: no cap.
+    uploads_per_min: u32,
 }
 
 #[derive(Debug, Default)]
@@ -50,6 +55,14 @@ struct Inner {
 struct Entry {
     open: usize,
     handshakes: Option<RateLimiter>,
+    uploads: Option<RateLimiter>,
+}
+
+/// What an address asks to open: each kind is paced by its own rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Handshake,
+    Upload,
 }
 
 /// Idle entries are swept after this many new ones, so the map stays about the size of the
@@ -64,26 +77,57 @@ impl PerAddress {
             inner: Arc::default(),
             max_open,
             per_sec,
+            uploads_per_min: 0,
+        }
+    }
+
+    /// The same caps, with uploads paced at `per_min` a minute (and burst; 0: no cap).
+    pub fn with_uploads(self, per_min: u32) -> Self {
+        Self {
+            uploads_per_min: per_min,
+            ..self
         }
     }
 
     /// Admits one more WebSocket from `address`, or says which cap refuses it. The returned
     /// guard holds the address's slot until it is dropped.
     pub fn admit(&self, address: IpAddr, now: Instant) -> Result<AddressSlot, Refusal> {
+        self.take(address, now, Kind::Handshake)
+    }
+
+    /// Admits one more upload from `address`: one of its uploads a minute, and one of its
+    /// open slots while the upload runs (a body that takes its time holds one, like a
+    /// socket). The returned guard holds the slot until it is dropped.
+    pub fn admit_upload(&self, address: IpAddr, now: Instant) -> Result<AddressSlot, Refusal> {
+        self.take(address, now, Kind::Upload)
+    }
+
+    /// How long until an address refused for its uploads may upload again, in whole seconds
+    /// (for `Retry-After`): one upload's share of the minute.
+    pub fn upload_retry_secs(&self) -> u32 {
+        60u32.div_ceil(self.uploads_per_min.max(1))
+    }
+
+    fn take(&self, address: IpAddr, now: Instant, kind: Kind) -> Result<AddressSlot, Refusal> {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let per_sec = self.per_sec;
+        let (per_sec, per_min) = (self.per_sec, self.uploads_per_min);
         let is_new = !inner.addresses.contains_key(&address);
         let entry = inner.addresses.entry(address).or_insert_with(|| Entry {
             open: 0,
             handshakes: (per_sec > 0).then(|| RateLimiter::new(per_sec, per_sec, now)),
+            uploads: (per_min > 0).then(|| RateLimiter::per_minute(per_min, per_min, now)),
         });
         if self.max_open > 0 && entry.open >= self.max_open {
             return Err(Refusal::Connections);
         }
-        if let Some(bucket) = &mut entry.handshakes
+        let (bucket, refusal) = match kind {
+            Kind::Handshake => (&mut entry.handshakes, Refusal::Handshakes),
+            Kind::Upload => (&mut entry.uploads, Refusal::Uploads),
+        };
+        if let Some(bucket) = bucket
             && !bucket.try_take(now)
         {
-            return Err(Refusal::Handshakes);
+            return Err(refusal);
         }
         entry.open += 1;
         if is_new {
@@ -124,6 +168,10 @@ impl Entry {
         self.handshakes
             .as_mut()
             .is_none_or(|bucket| bucket.is_full(now))
+            && self
+                .uploads
+                .as_mut()
+                .is_none_or(|bucket| bucket.is_full(now))
     }
 }
 
@@ -192,6 +240,24 @@ mod tests {
         assert_eq!(caps.admit(A, now).unwrap_err(), Refusal::Handshakes);
         assert!(caps.admit(A, now + Duration::from_millis(400)).is_ok());
         assert!(caps.admit(B, now).is_ok());
+    }
+
+    #[test]
+    fn uploads_have_their_own_rate_and_hold_a_slot_while_they_run() {
+        let caps = PerAddress::new(3, 100).with_uploads(2);
+        let now = Instant::now();
+        let first = caps.admit_upload(A, now).unwrap();
+        let _second = caps.admit_upload(A, now).unwrap();
+        assert_eq!(caps.admit_upload(A, now).unwrap_err(), Refusal::Uploads);
+        // Uploads in progress count among the address's open slots; handshakes are unaffected.
+        assert_eq!(caps.open(A), 2);
+        let _socket = caps.admit(A, now).unwrap();
+        assert_eq!(caps.admit(A, now).unwrap_err(), Refusal::Connections);
+        drop(first);
+        // Two a minute: one more after half a minute.
+        assert_eq!(caps.upload_retry_secs(), 30);
+        assert!(caps.admit_upload(A, now + Duration::from_secs(31)).is_ok());
+        assert!(caps.admit_upload(B, now).is_ok());
     }
 
     #[test]

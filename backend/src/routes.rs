@@ -58,6 +58,8 @@ pub struct AppState {
     pub fallback: Arc<crate::fallback::Registry>,
     /// Cluster mode: the way to other nodes' HTTP sessions.
     pub relay: Option<Arc<crate::fallback::relay::Relay>>,
+    /// Image uploads: their directory, quotas and sweep.
+    pub uploads: Arc<crate::uploads::Uploads>,
 }
 
 /// One of `--max-connections` WebSocket slots (and one of its address's), given back (and
@@ -314,7 +316,8 @@ pub(crate) fn admit(
                 ),
             );
         }
-        Err(Refusal::Handshakes) => {
+        // `admit` paces handshakes; the upload rate is `admit_upload`'s.
+        Err(Refusal::Handshakes | Refusal::Uploads) => {
             state.metrics.rejected(Rejection::AddressHandshakes);
             return Err(Refused {
                 status: StatusCode::TOO_MANY_REQUESTS,

@@ -545,6 +545,14 @@ impl RateLimiter {
         }
     }
 
+    /// A full bucket at `now`, refilled at `per_min` a minute.
+    pub fn per_minute(per_min: u32, burst: u32, now: Instant) -> Self {
+        Self {
+            per_sec: f64::from(per_min) / 60.0,
+            ..Self::new(0, burst, now)
+        }
+    }
+
     /// Whether the bucket has refilled to its burst by `now` (nothing left to remember).
     pub fn is_full(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();

@@ -138,6 +138,10 @@ const MIGRATIONS: &[&str] = &[
         DELETE FROM reaction_kinds WHERE message = old.id;
     END;
 ",
+    // The messages with an image, by room: what the sweep of unused uploads asks.
+    "
+    CREATE INDEX messages_image ON messages (room) WHERE image IS NOT NULL;
+",
 ];
 
 /// The migration (its number, counted from 1: the state tables) after which [`fill_state`]
@@ -857,6 +861,38 @@ impl<C> Writer<C> {
             Err(err) => tracing::error!(error = %err, "retention failed; retrying later"),
         }
     }
+}
+
+/// The ids of the images that the stored messages of each of `rooms` name (for the sweep of
+/// unused uploads, [`crate::uploads`]): read through a read-only connection of its own to the
+/// store in `dir` (committed messages only: one being stored now was checked against the
+/// upload's record, which the sweep leaves alone for a while after that check). Blocking.
+pub fn images_in_use(
+    dir: &Path,
+    rooms: &[RoomName],
+) -> rusqlite::Result<Vec<std::collections::HashSet<String>>> {
+    let path = dir.join(DB_FILE);
+    if !path.exists() {
+        return Ok(vec![Default::default(); rooms.len()]);
+    }
+    let db = Connection::open_with_flags(
+        &path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let mut query =
+        db.prepare("SELECT image FROM messages WHERE room = ?1 AND image IS NOT NULL")?;
+    rooms
+        .iter()
+        .map(|room| {
+            let mut ids = std::collections::HashSet::new();
+            let mut rows = query.query([room.as_str()])?;
+            while let Some(row) = rows.next()? {
+                let image: shared::Image = parse_json(0, &row.get::<_, String>(0)?)?;
+                ids.insert(image.id.as_str().to_owned());
+            }
+            Ok(ids)
+        })
+        .collect()
 }
 
 /// Stores a read position if it is further than the stored one; whether it was.

@@ -11,7 +11,7 @@ use backend::Config;
 use common::{
     Chat, TestServer,
     http_transports::{CloseInfo, Poller, Sse, SseEvent, exchange, header, post},
-    token_for, within,
+    stalled_request, token_for, within,
 };
 use shared::{ClientMsg, ServerMsg, close, paths};
 
@@ -944,4 +944,104 @@ async fn fallback_session_ids_never_reach_the_request_log() {
             "a session id is in the logs: {logs}"
         );
     }
+}
+
+/// A POST whose body stalls is cut at `--body-timeout` with 408 and its connection closed;
+/// the session carries on.
+#[actix_web::test]
+async fn a_stalled_post_is_cut_off_at_the_body_timeout() {
+    let timeout = Duration::from_millis(500);
+    let server = TestServer::spawn(Config {
+        body_timeout: timeout,
+        ..config()
+    });
+    let mut sse = sse_as(&server, "staller").await;
+    let addr = server.addr;
+    let request = format!(
+        "POST {}?session={}&batch=2 HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: text/plain\r\nContent-Length: 100\r\n\r\n",
+        paths::SEND,
+        sse.session
+    );
+    let answer = stalled_request(addr, &request, b"[{\"type\"").await;
+    assert_eq!(answer.status, 408, "{answer:?}");
+    assert!(answer.after >= timeout, "{answer:?}");
+    assert!(answer.closed, "{answer:?}");
+    // A chunked body that stalls: the same (actix would drain it for as long as it came).
+    let chunked = request.replace("Content-Length: 100", "Transfer-Encoding: chunked");
+    let answer = stalled_request(addr, &chunked, b"2\r\n[{\r\n").await;
+    assert_eq!(answer.status, 408, "{answer:?}");
+    assert!(answer.closed, "{answer:?}");
+    // Nothing of it was applied: batch 2 is still the next one.
+    let said = format!("[{}]", say("lobby", "after the stall", "a1"));
+    assert_eq!(post(addr, &sse.session, 2, &said, "").await.0, 204);
+    loop {
+        if let ServerMsg::Said { text, .. } = decode(&sse.next_json().await) {
+            assert_eq!(text.as_str(), "after the stall");
+            break;
+        }
+    }
+}
+
+/// A POST whose body announces 4 MB and sends none, for `session` through `addr`.
+fn unsent_post(addr: std::net::SocketAddr, session: &str) -> String {
+    format!(
+        "POST {}?session={session}&batch=1 HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: text/plain\r\nContent-Length: 4000000\r\n\r\n",
+        paths::SEND
+    )
+}
+
+/// A POST for a session that is not there is answered from its headers alone: its body is
+/// never waited for, on one node or when the session is named as another node's.
+#[actix_web::test]
+async fn a_post_for_an_unknown_session_is_answered_before_its_body() {
+    let redis = common::redis_server::RedisServer::start().await;
+    // A body timeout far beyond the test's wait: only an answer without the body passes.
+    let patient = |redis: Option<String>| Config {
+        body_timeout: Duration::from_secs(120),
+        ..common::patient_config(redis)
+    };
+    let single = TestServer::spawn(patient(None));
+    let (first, second) = (
+        TestServer::spawn(patient(Some(redis.url()))),
+        TestServer::spawn(patient(Some(redis.url()))),
+    );
+    // Sessions of each node, for their names.
+    let on_first = Sse::open(first.addr, paths::SSE_CHAT, "", None)
+        .await
+        .unwrap();
+    let on_second = Sse::open(second.addr, paths::SSE_CHAT, "", None)
+        .await
+        .unwrap();
+    let unknown = "0123456789abcdef0123456789abcdef";
+    for (addr, session) in [
+        (single.addr, unknown.to_owned()),
+        (first.addr, unknown.to_owned()),
+        // Named as the other node's, and as this node's.
+        (second.addr, format!("{}{unknown}", &on_first.session[..16])),
+        (
+            second.addr,
+            format!("{}{unknown}", &on_second.session[..16]),
+        ),
+    ] {
+        let answer = stalled_request(addr, &unsent_post(addr, &session), b"").await;
+        assert_eq!(answer.status, 404, "{session}: {answer:?}");
+        assert!(answer.after < Duration::from_secs(2), "{answer:?}");
+        assert!(
+            answer.closed,
+            "the unread body ends the connection: {answer:?}"
+        );
+    }
+    // A chunked body (no length said) that has begun and stalls: the same.
+    let chunked = format!(
+        "POST {}?session={unknown}&batch=1 HTTP/1.1\r\nHost: {}\r\n\
+         Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n",
+        paths::SEND,
+        single.addr
+    );
+    let answer = stalled_request(single.addr, &chunked, b"2\r\n[{\r\n").await;
+    assert_eq!(answer.status, 404, "{answer:?}");
+    assert!(answer.after < Duration::from_secs(2), "{answer:?}");
+    assert!(answer.closed, "{answer:?}");
 }

@@ -9,10 +9,10 @@
 
 mod common;
 
-use std::{net::SocketAddr, path::Path};
+use std::{net::SocketAddr, path::Path, time::Duration};
 
 use backend::Config;
-use common::{STEP, TestServer, redis_server::RedisServer, token_for};
+use common::{STEP, TestServer, redis_server::RedisServer, stalled_request, token_for};
 use shared::{ClientMsg, ErrorCode, Image, ImageType, ServerMsg, paths};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -250,4 +250,583 @@ async fn single_node_uploads() {
 async fn cluster_uploads() {
     let redis = RedisServer::start().await;
     uploads_are_checked_stored_and_served_to_readers_only(Some(redis)).await;
+}
+
+/// A node of the test's server: one, or with `redis` two sharing Redis and `dir`.
+fn nodes(
+    redis: Option<&RedisServer>,
+    dir: &Path,
+    tune: impl Fn(Config) -> Config,
+) -> (TestServer, Option<TestServer>) {
+    let config = || {
+        tune(Config {
+            uploads_dir: Some(dir.to_owned()),
+            ..common::patient_config(redis.map(RedisServer::url))
+        })
+    };
+    let here = TestServer::spawn(config());
+    let there = redis.map(|_| TestServer::spawn(config()));
+    (here, there)
+}
+
+/// The head of an upload of `length` bytes to `room` as `nick` (if any).
+fn upload_head(addr: SocketAddr, room: &str, nick: Option<&str>, length: usize) -> String {
+    upload_head_framed(addr, room, nick, &format!("Content-Length: {length}"))
+}
+
+/// The head of an upload whose body is chunked (no length said).
+fn chunked_upload_head(addr: SocketAddr, room: &str, nick: Option<&str>) -> String {
+    upload_head_framed(addr, room, nick, "Transfer-Encoding: chunked")
+}
+
+fn upload_head_framed(addr: SocketAddr, room: &str, nick: Option<&str>, framing: &str) -> String {
+    let who = nick
+        .map(|nick| format!("{}\r\n", who(nick)))
+        .unwrap_or_default();
+    format!(
+        "POST {}?room={room} HTTP/1.1\r\nHost: {addr}\r\n{who}Content-Type: image/png\r\n\
+         {framing}\r\n\r\n",
+        paths::API_UPLOADS
+    )
+}
+
+/// The first chunk of a chunked body that never ends.
+const FIRST_CHUNK: &[u8] = b"a\r\n0123456789\r\n";
+
+/// The JSON error of a refusal.
+fn error_of(body: &str) -> String {
+    let json: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("a JSON error, got {body:?}"));
+    json["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an error field in {body}"))
+        .to_owned()
+}
+
+/// An upload whose body stalls (or trickles) is cut at `--body-timeout` with 408, its
+/// connection closed.
+#[actix_web::test]
+async fn a_stalled_upload_is_cut_off_at_the_body_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let timeout = Duration::from_millis(500);
+    let (here, _) = nodes(None, dir.path(), |c| Config {
+        body_timeout: timeout,
+        ..c
+    });
+    let _ann = here.chat_as("ann", &["pics"]).await;
+    let head = upload_head(here.addr, "pics", Some("ann"), 1000);
+    let answer = stalled_request(here.addr, &head, &PNG[..10]).await;
+    assert_eq!(answer.status, 408, "{answer:?}");
+    assert!(
+        error_of(&answer.body).contains("did not arrive"),
+        "{answer:?}"
+    );
+    assert!(answer.after >= timeout, "{answer:?}");
+    assert!(answer.closed, "{answer:?}");
+    // A chunked body that stalls: the same (actix would drain it for as long as it came).
+    let head = chunked_upload_head(here.addr, "pics", Some("ann"));
+    let answer = stalled_request(here.addr, &head, FIRST_CHUNK).await;
+    assert_eq!(answer.status, 408, "{answer:?}");
+    assert!(answer.closed, "{answer:?}");
+    assert!(files(dir.path()).is_empty(), "nothing stored");
+    // A whole upload in time still works.
+    let (status, body) = upload(here.addr, "pics", Some("ann"), "image/png", PNG).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// A distinct image of `len` bytes (at least the PNG's 67): the PNG with `fill` after its
+/// end, which the type check ignores and the content address does not.
+fn image(len: usize, fill: u8) -> Vec<u8> {
+    let mut bytes = PNG.to_vec();
+    bytes.resize(len, fill);
+    bytes
+}
+
+/// Who may not upload is told so from the headers alone: the body (here 5 MB announced, none
+/// sent) is never waited for.
+async fn refused_uploaders_are_answered_before_their_body(redis: Option<RedisServer>) {
+    let dir = tempfile::tempdir().unwrap();
+    // A body timeout far beyond the test's wait: only an answer without the body passes.
+    let (here, there) = nodes(redis.as_ref(), dir.path(), |c| Config {
+        body_timeout: Duration::from_secs(120),
+        ..c
+    });
+    let there = there.as_ref().unwrap_or(&here);
+    let _ann = here.chat_as("ann", &["pics"]).await;
+    let _eve = there.chat_as("eve", &[]).await;
+    let length = 5_000_000;
+    for (addr, room, nick, status) in [
+        (here.addr, "pics", None, 401),
+        // Connected, but not in the room.
+        (there.addr, "pics", Some("eve"), 403),
+        (here.addr, "pics", Some("eve"), 403),
+        // Not connected at all.
+        (here.addr, "pics", Some("mallory"), 403),
+        // A member elsewhere, for a room nobody is in.
+        (here.addr, "nowhere", Some("ann"), 403),
+    ] {
+        let answer = stalled_request(addr, &upload_head(addr, room, nick, length), b"").await;
+        assert_eq!(answer.status, status, "{nick:?} to {room}: {answer:?}");
+        assert!(!error_of(&answer.body).is_empty());
+        assert!(answer.after < Duration::from_secs(2), "{answer:?}");
+        // The unread body is not taken for the next request: the connection ends.
+        assert!(answer.closed, "{answer:?}");
+    }
+    // A chunked body (no length said) that has begun and stalls: the same.
+    let head = chunked_upload_head(there.addr, "pics", Some("eve"));
+    let answer = stalled_request(there.addr, &head, FIRST_CHUNK).await;
+    assert_eq!(answer.status, 403, "{answer:?}");
+    assert!(answer.after < Duration::from_secs(2), "{answer:?}");
+    assert!(answer.closed, "{answer:?}");
+}
+
+#[actix_web::test]
+async fn single_node_refused_uploaders_are_answered_before_their_body() {
+    refused_uploaders_are_answered_before_their_body(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_refused_uploaders_are_answered_before_their_body() {
+    refused_uploaders_are_answered_before_their_body(Some(RedisServer::start().await)).await;
+}
+
+/// Only someone in the room now may upload for it (through any node); nothing is stored,
+/// and no directory made, for a room that does not exist.
+async fn only_members_of_a_room_upload_for_it(redis: Option<RedisServer>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (here, there) = nodes(redis.as_ref(), dir.path(), |c| c);
+    let there = there.as_ref().unwrap_or(&here);
+    let mut ann = here.chat_as("ann", &["pics"]).await;
+    let _eve = here.chat_as("eve", &[]).await;
+
+    // A member, through the node her socket is on and through the other.
+    let (status, body) = upload(here.addr, "pics", Some("ann"), "image/png", PNG).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = upload(there.addr, "pics", Some("ann"), "image/gif", GIF).await;
+    assert_eq!(status, 201, "{body}");
+    // Someone connected but not in the room, someone not connected at all: 403.
+    for (nick, addr) in [
+        ("eve", here.addr),
+        ("eve", there.addr),
+        ("mallory", here.addr),
+    ] {
+        let (status, body) = upload(addr, "pics", Some(nick), "image/png", &image(90, 7)).await;
+        assert_eq!(status, 403, "{nick}: {body}");
+        assert!(error_of(&body).contains("join pics first"), "{body}");
+    }
+    // Any name for a room nobody is in: refused, and no directory for it.
+    for room in ["ghost", "ghost2"] {
+        let (status, body) = upload(there.addr, room, Some("ann"), "image/png", PNG).await;
+        assert_eq!(status, 403, "{body}");
+    }
+    assert!(!dir.path().join("rooms").join("ghost").exists());
+    assert!(!dir.path().join("rooms").join("ghost2").exists());
+    // Once she has left the room, she may not either.
+    ann.send(&ClientMsg::Leave {
+        room: "pics".parse().unwrap(),
+    })
+    .await;
+    common::eventually("ann's leave is seen by both nodes", || async {
+        upload(there.addr, "pics", Some("ann"), "image/png", PNG)
+            .await
+            .0
+            == 403
+            && upload(here.addr, "pics", Some("ann"), "image/png", PNG)
+                .await
+                .0
+                == 403
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn single_node_only_members_of_a_room_upload_for_it() {
+    only_members_of_a_room_upload_for_it(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_only_members_of_a_room_upload_for_it() {
+    only_members_of_a_room_upload_for_it(Some(RedisServer::start().await)).await;
+}
+
+/// An upload to `pics` as `nick` with `headers` (each ending in `\r\n`): (status, head, body).
+async fn upload_with(
+    addr: SocketAddr,
+    nick: &str,
+    headers: &str,
+    bytes: &[u8],
+) -> (u16, String, String) {
+    let head = format!(
+        "POST {}?room=pics HTTP/1.1\r\n{headers}{}\r\nContent-Type: image/png",
+        paths::API_UPLOADS,
+        who(nick)
+    );
+    let (status, head, body) = exchange(addr, &head, bytes).await;
+    (status, head, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// An upload in progress holds one of its address's `--max-connections-per-ip`, and gives
+/// it back when it ends (here: cut at the body timeout).
+#[actix_web::test]
+async fn an_upload_in_progress_holds_one_of_its_address_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let (here, _) = nodes(None, dir.path(), |c| Config {
+        max_connections_per_ip: 2,
+        body_timeout: Duration::from_millis(500),
+        ..c
+    });
+    let addr = here.addr;
+    // The chat socket holds one of the address's two slots.
+    let _ann = here.chat_as("ann", &["pics"]).await;
+    // A stalled upload holds the other: another upload meanwhile is refused.
+    let stalled = tokio::spawn(async move {
+        stalled_request(addr, &upload_head(addr, "pics", Some("ann"), 1000), b"").await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, head, body) = upload_with(addr, "ann", "", PNG).await;
+    assert_eq!(status, 429, "{head} {body}");
+    assert!(error_of(&body).contains("too many connections"), "{body}");
+    assert!(header(&head, "retry-after").is_some(), "{head}");
+    // Cut at the body timeout, it gives its slot back.
+    assert_eq!(stalled.await.unwrap().status, 408);
+    let (status, _, body) = upload_with(addr, "ann", "", PNG).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// One address may start `--max-uploads-per-ip` uploads a minute; more get 429 with
+/// `Retry-After` (one upload's share of the minute), and other addresses are not affected.
+#[actix_web::test]
+async fn uploads_are_paced_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let (here, _) = nodes(None, dir.path(), |c| Config {
+        max_uploads_per_ip: 3,
+        // So that a test client can be another address (X-Forwarded-For).
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..c
+    });
+    let addr = here.addr;
+    let _ann = here.chat_as("ann", &["pics"]).await;
+    for fill in 1..=3 {
+        let (status, _, body) = upload_with(addr, "ann", "", &image(100, fill)).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, head, body) = upload_with(addr, "ann", "", &image(100, 4)).await;
+    assert_eq!(status, 429, "{head} {body}");
+    assert!(error_of(&body).contains("too many uploads"), "{body}");
+    assert_eq!(header(&head, "retry-after"), Some("20"), "{head}");
+    let elsewhere = "X-Forwarded-For: 203.0.113.9\r\n";
+    let (status, _, body) = upload_with(addr, "ann", elsewhere, &image(100, 4)).await;
+    assert_eq!(status, 201, "another address: {body}");
+}
+
+/// Each user may upload `--upload-quota` bytes per UTC day, counted across the nodes of a
+/// cluster: past it, 429 with `Retry-After` (until midnight UTC); a declared length over it is
+/// refused before the body is read.
+async fn a_user_uploads_at_most_the_daily_quota(redis: Option<RedisServer>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (here, there) = nodes(redis.as_ref(), dir.path(), |c| Config {
+        upload_quota: 300,
+        body_timeout: Duration::from_secs(120),
+        ..c
+    });
+    let there = there.as_ref().unwrap_or(&here);
+    let _ann = here.chat_as("ann", &["pics"]).await;
+    let _bob = there.chat_as("bob", &["pics"]).await;
+    // 200 + 100 bytes fit Ann's 300, through either node; 67 more do not.
+    let (status, _, body) = upload_with(here.addr, "ann", "", &image(200, 1)).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _, body) = upload_with(there.addr, "ann", "", &image(100, 2)).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, head, body) = upload_with(there.addr, "ann", "", PNG).await;
+    assert_eq!(status, 429, "{head} {body}");
+    assert!(error_of(&body).contains("300 bytes a day"), "{body}");
+    let retry: u64 = header(&head, "retry-after").unwrap().parse().unwrap();
+    assert!((1..=86_400).contains(&retry), "until midnight UTC: {retry}");
+    // Bob's quota is his own; an announced length over it is refused unread.
+    let head = upload_head(here.addr, "pics", Some("bob"), 301);
+    let answer = stalled_request(here.addr, &head, b"").await;
+    assert_eq!(answer.status, 429, "{answer:?}");
+    let (status, _, body) = upload_with(here.addr, "bob", "", &image(300, 3)).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[actix_web::test]
+async fn single_node_a_user_uploads_at_most_the_daily_quota() {
+    a_user_uploads_at_most_the_daily_quota(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_a_user_uploads_at_most_the_daily_quota() {
+    a_user_uploads_at_most_the_daily_quota(Some(RedisServer::start().await)).await;
+}
+
+/// All images together take at most `--max-uploads-total` bytes, counted across the nodes of
+/// a cluster: new bytes past it get 507 (a declared length past it, before the body is read),
+/// while the same bytes again take no space.
+async fn the_images_take_at_most_the_total(redis: Option<RedisServer>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (here, there) = nodes(redis.as_ref(), dir.path(), |c| Config {
+        max_uploads_total: 500,
+        body_timeout: Duration::from_secs(120),
+        ..c
+    });
+    let there = there.as_ref().unwrap_or(&here);
+    let _ann = here.chat_as("ann", &["pics"]).await;
+    let _bob = there.chat_as("bob", &["pics"]).await;
+    let (status, _, body) = upload_with(here.addr, "ann", "", &image(200, 1)).await;
+    assert_eq!(status, 201, "{body}");
+    // The same bytes again take no space (else Bob's 300 new ones would not fit after them).
+    let (status, _, body) = upload_with(there.addr, "bob", "", &image(200, 1)).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _, body) = upload_with(there.addr, "bob", "", &image(300, 2)).await;
+    assert_eq!(status, 201, "{body}");
+    // 500 of 500: 67 new bytes do not fit, through either node.
+    for addr in [here.addr, there.addr] {
+        let (status, _, body) = upload_with(addr, "ann", "", PNG).await;
+        assert_eq!(status, 507, "{body}");
+        assert!(error_of(&body).contains("no room"), "{body}");
+    }
+    let head = upload_head(there.addr, "pics", Some("bob"), 100);
+    let answer = stalled_request(there.addr, &head, b"").await;
+    assert_eq!(answer.status, 507, "{answer:?}");
+    let objects = files(dir.path());
+    assert_eq!(
+        objects.iter().filter(|f| f.starts_with("objects")).count(),
+        2,
+        "{objects:?}"
+    );
+}
+
+#[actix_web::test]
+async fn single_node_the_images_take_at_most_the_total() {
+    the_images_take_at_most_the_total(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_the_images_take_at_most_the_total() {
+    the_images_take_at_most_the_total(Some(RedisServer::start().await)).await;
+}
+
+/// Says `text` in `room` with the image `image` (an upload's answer).
+async fn say_with(chat: &mut common::Chat, room: &str, client_id: &str, image: &Image) {
+    chat.send(&ClientMsg::Say {
+        room: room.parse().unwrap(),
+        text: "look".try_into().unwrap(),
+        client_id: client_id.parse().unwrap(),
+        reply_to: None,
+        image: Some(image.clone()),
+    })
+    .await;
+    chat.until(
+        "the acknowledgement",
+        |e| matches!(e, ServerMsg::Said { client_id: c, .. } if c.as_str() == client_id),
+    )
+    .await;
+}
+
+async fn upload_image(addr: SocketAddr, room: &str, nick: &str, bytes: &[u8]) -> Image {
+    let (status, body) = upload(addr, room, Some(nick), "image/png", bytes).await;
+    assert_eq!(status, 201, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// The paths of `image`'s bytes and of `room`'s record of it, under `dir`.
+fn stored(dir: &Path, room: &str, image: &Image) -> (std::path::PathBuf, std::path::PathBuf) {
+    (
+        dir.join("objects").join(image.id.as_str()),
+        dir.join("rooms").join(room).join(image.id.as_str()),
+    )
+}
+
+/// Uploads no stored message names are removed after `--upload-grace`: a room's record of
+/// an image, and the bytes once no room has a record (an image shared by two rooms stays
+/// while one of them uses it); what messages name stays, and is served.
+async fn unused_uploads_are_swept_after_the_grace(redis: Option<RedisServer>) {
+    let dir = tempfile::tempdir().unwrap();
+    let grace = Duration::from_millis(600);
+    let (here, there) = nodes(redis.as_ref(), dir.path(), |c| Config {
+        upload_grace: grace,
+        retention_interval: Duration::from_millis(100),
+        ..c
+    });
+    let there = there.as_ref().unwrap_or(&here);
+    let mut ann = here.chat_as("ann", &["pics", "other"]).await;
+    let _bob = there.chat_as("bob", &["pics", "other"]).await;
+    let gone = |room: &str, image: &Image| {
+        let (object, record) = stored(dir.path(), room, image);
+        !object.exists() && !record.exists()
+    };
+
+    let used = upload_image(here.addr, "pics", "ann", &image(80, 1)).await;
+    let unused = upload_image(there.addr, "pics", "ann", &image(81, 2)).await;
+    let shared = upload_image(here.addr, "pics", "ann", &image(82, 3)).await;
+    let again = upload_image(there.addr, "other", "ann", &image(82, 3)).await;
+    assert_eq!(again, shared);
+    // Used a while after the upload, within the grace.
+    tokio::time::sleep(grace / 2).await;
+    say_with(&mut ann, "pics", "u1", &used).await;
+    say_with(&mut ann, "other", "s1", &shared).await;
+
+    common::eventually("the unused upload is gone", || async {
+        gone("pics", &unused)
+    })
+    .await;
+    common::eventually("pics' record of the shared image is gone", || async {
+        !stored(dir.path(), "pics", &shared).1.exists()
+    })
+    .await;
+    // Past another grace and several sweeps, what messages name is still there and served.
+    tokio::time::sleep(grace * 2).await;
+    let (object, record) = stored(dir.path(), "other", &shared);
+    assert!(object.exists() && record.exists());
+    let (object, record) = stored(dir.path(), "pics", &used);
+    assert!(object.exists() && record.exists());
+    for (room, image, status) in [
+        ("other", &shared, 200),
+        ("pics", &shared, 404),
+        ("pics", &used, 200),
+        ("pics", &unused, 404),
+    ] {
+        let (got, head, _) = fetch(there.addr, room, image.id.as_str(), "bob").await;
+        assert_eq!(got, status, "{room}: {head}");
+    }
+    // A say naming the removed image is refused.
+    ann.send(&ClientMsg::Say {
+        room: "pics".parse().unwrap(),
+        text: "late".try_into().unwrap(),
+        client_id: "late".parse().unwrap(),
+        reply_to: None,
+        image: Some(unused),
+    })
+    .await;
+    let refused = ann
+        .until("the refusal", |e| matches!(e, ServerMsg::Error { .. }))
+        .await;
+    assert!(
+        matches!(
+            &refused,
+            ServerMsg::Error {
+                code: ErrorCode::Invalid,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+}
+
+#[actix_web::test]
+async fn single_node_unused_uploads_are_swept_after_the_grace() {
+    unused_uploads_are_swept_after_the_grace(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_unused_uploads_are_swept_after_the_grace() {
+    unused_uploads_are_swept_after_the_grace(Some(RedisServer::start().await)).await;
+}
+
+/// An image whose message retention removed goes at the next sweep; its bytes stay while
+/// another room's message names them.
+async fn an_image_goes_with_the_message_retention_removed(redis: Option<RedisServer>) {
+    let dir = tempfile::tempdir().unwrap();
+    let grace = Duration::from_millis(600);
+    let (here, there) = nodes(redis.as_ref(), dir.path(), |c| Config {
+        upload_grace: grace,
+        retention_interval: Duration::from_millis(100),
+        // Retention keeps the last 3 messages of each room.
+        retention_messages: Some(3),
+        ..c
+    });
+    let there = there.as_ref().unwrap_or(&here);
+    let mut ann = here.chat_as("ann", &["pics", "other"]).await;
+    let _bob = there.chat_as("bob", &["pics", "other"]).await;
+    let used = upload_image(here.addr, "pics", "ann", &image(80, 1)).await;
+    let shared = upload_image(there.addr, "pics", "ann", &image(82, 3)).await;
+    assert_eq!(
+        upload_image(here.addr, "other", "ann", &image(82, 3)).await,
+        shared
+    );
+    say_with(&mut ann, "pics", "u1", &used).await;
+    say_with(&mut ann, "pics", "s1", &shared).await;
+    say_with(&mut ann, "other", "s2", &shared).await;
+    // Past the grace, named by messages: kept.
+    tokio::time::sleep(grace * 2).await;
+    assert_eq!(
+        fetch(there.addr, "pics", used.id.as_str(), "bob").await.0,
+        200
+    );
+    assert_eq!(
+        fetch(there.addr, "pics", shared.id.as_str(), "bob").await.0,
+        200
+    );
+
+    // Three more messages push both images' messages out of pics.
+    for i in 0..3 {
+        ann.say("pics", &format!("more {i}"), &format!("m{i}"))
+            .await;
+    }
+    common::eventually(
+        "the images whose messages retention removed are gone",
+        || async {
+            let (object, record) = stored(dir.path(), "pics", &used);
+            !object.exists() && !record.exists() && !stored(dir.path(), "pics", &shared).1.exists()
+        },
+    )
+    .await;
+    assert_eq!(
+        fetch(there.addr, "pics", used.id.as_str(), "bob").await.0,
+        404
+    );
+    assert_eq!(
+        fetch(there.addr, "pics", shared.id.as_str(), "bob").await.0,
+        404
+    );
+    // The other room still names the shared bytes.
+    assert!(stored(dir.path(), "other", &shared).0.exists());
+    assert_eq!(
+        fetch(there.addr, "other", shared.id.as_str(), "bob")
+            .await
+            .0,
+        200
+    );
+}
+
+#[actix_web::test]
+async fn single_node_an_image_goes_with_the_message_retention_removed() {
+    an_image_goes_with_the_message_retention_removed(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_an_image_goes_with_the_message_retention_removed() {
+    an_image_goes_with_the_message_retention_removed(Some(RedisServer::start().await)).await;
+}
+
+/// Messages stored in Redis before the send script kept each room's index of images (an
+/// older version's logs) keep their images all the same: the sweep reads them into the index
+/// first.
+#[actix_web::test]
+async fn cluster_images_of_messages_older_than_the_index_are_kept() {
+    let redis = RedisServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let grace = Duration::from_millis(300);
+    let (here, _there) = nodes(Some(&redis), dir.path(), |c| Config {
+        upload_grace: grace,
+        retention_interval: Duration::from_millis(100),
+        ..c
+    });
+    let mut ann = here.chat_as("ann", &["pics"]).await;
+    let used = upload_image(here.addr, "pics", "ann", &image(80, 1)).await;
+    say_with(&mut ann, "pics", "u1", &used).await;
+    // What an older version left: the log, without the index.
+    redis.cmd(&["DEL", "chat:{r:pics}:images"]);
+    tokio::time::sleep(grace * 4).await;
+    let (object, record) = stored(dir.path(), "pics", &used);
+    assert!(object.exists() && record.exists());
+    assert_eq!(
+        fetch(here.addr, "pics", used.id.as_str(), "ann").await.0,
+        200
+    );
+    assert_eq!(
+        redis.cmd(&["HGET", "chat:{r:pics}:images", "1"]),
+        redis::Value::BulkString(used.id.as_str().as_bytes().to_vec())
+    );
 }

@@ -362,7 +362,9 @@ impl Accounts {
                 })
                 .await?
             }
-            Self::Redis { redis, migrated, .. } => {
+            Self::Redis {
+                redis, migrated, ..
+            } => {
                 let mut redis = Self::ready(redis, migrated).await?;
                 let (name, phc): (Option<String>, Option<String>) = redis::cmd("HMGET")
                     .arg(account_key(&key))
@@ -403,7 +405,9 @@ impl Accounts {
                 })
                 .await
             }
-            Self::Redis { redis, migrated, .. } => {
+            Self::Redis {
+                redis, migrated, ..
+            } => {
                 let mut redis = Self::ready(redis, migrated).await?;
                 let () = redis.hset(account_key(&key), "phc", phc).await?;
                 let sessions_key = sessions_key(&key);
@@ -440,7 +444,9 @@ impl Accounts {
                 })
                 .await
             }
-            Self::Redis { redis, migrated, .. } => {
+            Self::Redis {
+                redis, migrated, ..
+            } => {
                 let mut redis = Self::ready(redis, migrated).await?;
                 let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
                 let () = redis.pset_ex(session_key(&token_hash), &key, ms).await?;
@@ -470,7 +476,9 @@ impl Accounts {
                 })
                 .await?
             }
-            Self::Redis { redis, migrated, .. } => {
+            Self::Redis {
+                redis, migrated, ..
+            } => {
                 let mut redis = Self::ready(redis, migrated).await?;
                 let key: Option<String> = redis.get(session_key(&token_hash)).await?;
                 match key {
@@ -492,7 +500,9 @@ impl Accounts {
                 })
                 .await
             }
-            Self::Redis { redis, migrated, .. } => {
+            Self::Redis {
+                redis, migrated, ..
+            } => {
                 let mut redis = Self::ready(redis, migrated).await?;
                 let key: Option<String> = redis.get(session_key(&token_hash)).await?;
                 let () = redis.del(session_key(&token_hash)).await?;
@@ -518,7 +528,9 @@ impl Accounts {
                 let mut attempts = attempts.lock().unwrap_or_else(PoisonError::into_inner);
                 Ok(attempts.count(counter, max, window, Instant::now()))
             }
-            Self::Redis { redis, migrated, .. } => {
+            Self::Redis {
+                redis, migrated, ..
+            } => {
                 let mut redis = Self::ready(redis, migrated).await?;
                 let ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
                 let (count, left): (u32, u64) = Script::new(ATTEMPT_LUA)

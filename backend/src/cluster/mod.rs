@@ -34,7 +34,9 @@ mod logs;
 mod presence;
 mod redis_io;
 
-pub(crate) use redis_io::{nick_holder, resp3_client, room_members_key, room_meta_key};
+pub(crate) use redis_io::{
+    images_in_use, nick_holder, resp3_client, room_members_key, room_meta_key,
+};
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},

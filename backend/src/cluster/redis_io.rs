@@ -90,6 +90,30 @@ fn room_changes(room: &RoomName) -> String {
     format!("chat:{{r:{room}}}:changes")
 }
 
+/// The image of each message of the room still there that has one (id -> upload id), and
+/// the field `indexed` once messages stored before this hash existed are in it too
+/// (index_images.lua).
+fn room_images(room: &RoomName) -> String {
+    format!("chat:{{r:{room}}}:images")
+}
+
+/// The ids of the images that the messages in `room`'s log name, for the sweep of unused
+/// uploads ([`crate::uploads`]). The first time for a room, the messages stored before the
+/// send script kept the images hash are read into it, atomically with the sends.
+pub(crate) async fn images_in_use(
+    redis: &mut ConnectionManager,
+    room: &RoomName,
+) -> RedisResult<std::collections::HashSet<String>> {
+    static INDEX: std::sync::LazyLock<Script> =
+        std::sync::LazyLock::new(|| Script::new(include_str!("index_images.lua")));
+    let ids: Vec<String> = INDEX
+        .key(room_log(room))
+        .key(room_images(room))
+        .invoke_async(redis)
+        .await?;
+    Ok(ids.into_iter().collect())
+}
+
 fn room_sent(room: &RoomName, sender: &str, client_id: &str) -> String {
     format!("chat:{{r:{room}}}:sent:{sender}:{client_id}")
 }
@@ -305,6 +329,13 @@ impl Io {
         let reply: RedisResult<Vec<String>> = match &message.target {
             Target::Room(room) => {
                 let referred = crate::store::referred(&message.body);
+                // The images hash names it, for the sweep of unused uploads.
+                let image_id = match &message.body {
+                    Body::Text {
+                        image: Some(image), ..
+                    } => image.id.as_str().to_owned(),
+                    _ => String::new(),
+                };
                 let (kind, body) = match &message.body {
                     Body::Text {
                         text,
@@ -358,6 +389,7 @@ impl Io {
                     .key(room_sent(room, &message.sender, client_id))
                     .key(room_authors(room))
                     .key(room_changes(room))
+                    .key(room_images(room))
                     .arg(epoch.as_str())
                     .arg(window)
                     .arg(channel(&Log::Room(room.clone())))
@@ -377,6 +409,7 @@ impl Io {
                     .arg(message.from.as_str())
                     .arg(shared::Reaction::MAX_PER_MESSAGE)
                     .arg(shared::Reaction::MAX_PER_USER)
+                    .arg(image_id)
                     .invoke_async(&mut conn)
                     .await
             }
@@ -678,7 +711,14 @@ impl Io {
         let keys = rooms
             .iter()
             .filter_map(|r| r.parse::<RoomName>().ok())
-            .map(|r| vec![room_log(&r), room_authors(&r), room_changes(&r)])
+            .map(|r| {
+                vec![
+                    room_log(&r),
+                    room_authors(&r),
+                    room_changes(&r),
+                    room_images(&r),
+                ]
+            })
             .chain(users.iter().map(|u| vec![user_log(u)]));
         let mut deleted = 0;
         for keys in keys {

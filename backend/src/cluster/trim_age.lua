@@ -2,8 +2,8 @@
 -- while their "ts" is before the cutoff, stopping at the first newer one (timestamps follow
 -- the log's order, up to the clock differences between nodes). The stream itself stays, so
 -- its last ID (and with it the numbering) is kept.
--- KEYS[1] the log   KEYS[2], KEYS[3] (rooms) its side hashes by entry id: authors, changes
--- (and, built from KEYS[3], each message's reactions)
+-- KEYS[1] the log   KEYS[2], KEYS[3], KEYS[4] (rooms) its side hashes by entry id: authors,
+-- changes, images (and, built from KEYS[3], each message's reactions)
 -- ARGV[1] the cutoff, ms since the Unix epoch   ARGV[2] most entries to
 -- look at in this call (the caller calls again while the answer says there is more)
 -- Returns {deleted, more}: more is 1 when the limit stopped it.
@@ -35,6 +35,7 @@ while budget > 0 do
       local id = string.match(last, '^(%d+)')
       redis.call('HDEL', KEYS[2], id)
       redis.call('HDEL', KEYS[3], id)
+      redis.call('HDEL', KEYS[4], id)
       -- The message's reactions (send_room.lua's "...:rx:ID", in the same hash slot).
       redis.call('DEL', (string.gsub(KEYS[3], ':changes$', ':rx:')) .. id)
     end

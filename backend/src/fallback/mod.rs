@@ -30,13 +30,13 @@ use actix_web::{
     web::{self, Bytes},
 };
 use bytestring::ByteString;
-use futures_util::{StreamExt as _, future::Either};
+use futures_util::future::Either;
 use serde::Deserialize;
 use shared::paths;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    echo,
+    body, echo,
     metrics::Endpoint,
     routes::{self, AppState},
     session,
@@ -181,6 +181,9 @@ pub enum Outcome {
     NotPolled,
     /// 503: the node that holds the session did not answer.
     Unreachable,
+    /// The session is there (a probe's answer, before a POST's body is read; never sent to
+    /// a client by itself).
+    Found,
 }
 
 impl Outcome {
@@ -214,6 +217,7 @@ impl Outcome {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the node that holds this session does not answer; retry, or open a new one\n",
             ),
+            Self::Found => cors_for(req, StatusCode::NO_CONTENT, body_len).finish(),
         }
     }
 }
@@ -244,6 +248,14 @@ async fn post_here(
         Ok(PostOutcome::Applied) => Outcome::Applied,
         Ok(PostOutcome::OutOfOrder { expected }) => Outcome::OutOfOrder(expected),
         Err(_) => Outcome::Unknown,
+    }
+}
+
+/// Whether session `id` runs on this node: [`Outcome::Found`] or [`Outcome::Unknown`].
+fn probe_here(registry: &Registry, id: &str) -> Outcome {
+    match registry.get(id) {
+        Some(session) if !session.is_closed() => Outcome::Found,
+        _ => Outcome::Unknown,
     }
 }
 
@@ -457,44 +469,70 @@ struct SendQuery {
 }
 
 /// `POST /send`: a JSON array of client messages for a session of either kind.
+///
+/// The session is looked up before the body is read (on its node, in cluster mode): a POST
+/// for a session that is not there costs no more than its headers. The body must then arrive
+/// within `--body-timeout`.
 async fn send(
     req: HttpRequest,
     query: web::Query<SendQuery>,
     mut payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    if let Some(refused) = foreign_origin(&req, &state) {
+    let response = answer_send(&req, &query, &mut payload, &state).await;
+    body::closing(response, payload)
+}
+
+/// A POST's answer; `payload` is read only once its session is known to be there.
+async fn answer_send(
+    req: &HttpRequest,
+    query: &SendQuery,
+    payload: &mut web::Payload,
+    state: &AppState,
+) -> HttpResponse {
+    if let Some(refused) = foreign_origin(req, state) {
         return refused;
     }
     if state.shutdown.is_cancelled() {
         return plain_cors(
-            &req,
+            req,
             StatusCode::SERVICE_UNAVAILABLE,
             "server is shutting down\n",
         );
     }
+    let elsewhere = state.fallback.owner_elsewhere(&query.session);
+    let found = match (elsewhere, &state.relay) {
+        (Some(owner), Some(relay)) => relay.probe(owner, &query.session).await,
+        _ => probe_here(&state.fallback, &query.session),
+    };
+    if !matches!(found, Outcome::Found) {
+        return found.response(req, 0);
+    }
     let frame_limit = state.config.max_frame_size;
     let limit = frame_limit.saturating_mul(POST_FRAMES);
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
-            return plain_cors(
-                &req,
-                StatusCode::BAD_REQUEST,
-                "the request body broke off\n",
-            );
-        };
-        if body.len() + chunk.len() > limit {
-            return too_large(&req, limit);
+    let body = match body::read(payload, limit, state.config.body_timeout).await {
+        Ok(body) => body,
+        Err(body::Refused::TooLarge) => return too_large(req, limit),
+        Err(body::Refused::BrokenOff) => {
+            return plain_cors(req, StatusCode::BAD_REQUEST, "the request body broke off\n");
         }
-        body.extend_from_slice(&chunk);
-    }
+        Err(body::Refused::TimedOut) => {
+            return plain_cors(
+                req,
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "the request body did not arrive within {}\n",
+                    humantime::format_duration(state.config.body_timeout)
+                ),
+            );
+        }
+    };
     let body_len = body.len();
     let messages = match split_batch(&body.freeze(), frame_limit) {
         Ok(messages) => messages,
-        Err(()) => return too_large(&req, frame_limit),
+        Err(()) => return too_large(req, frame_limit),
     };
-    let outcome = match (state.fallback.owner_elsewhere(&query.session), &state.relay) {
+    let outcome = match (elsewhere, &state.relay) {
         (Some(owner), Some(relay)) => {
             relay
                 .post(owner, &query.session, query.batch, messages)
@@ -502,7 +540,7 @@ async fn send(
         }
         _ => post_here(&state.fallback, &query.session, query.batch, messages).await,
     };
-    outcome.response(&req, body_len)
+    outcome.response(req, body_len)
 }
 
 /// A POST body's messages: the elements of a JSON array, each as its own text. A body that

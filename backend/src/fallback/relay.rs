@@ -26,13 +26,17 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::{Outcome, Registry, poll::POLL_WAIT, poll_here, post_here};
+use super::{Outcome, Registry, poll::POLL_WAIT, poll_here, post_here, probe_here};
 
 /// A node's name: 16 hex digits (64 random bits) in front of its sessions' ids.
 pub const NODE_LEN: usize = 16;
 
 /// How long a POST relayed to another node may take to be applied.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long another node may take to say whether it has a session: a map lookup there, so
+/// longer means it does not answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn channel(node: &str) -> String {
     format!("chat:relay:{node}")
@@ -53,6 +57,12 @@ enum Message {
         number: u64,
         session: String,
         ack: u64,
+    },
+    /// Is the session there? (Asked before a POST's body is read.)
+    Probe {
+        from: String,
+        number: u64,
+        session: String,
     },
     Reply {
         number: u64,
@@ -172,6 +182,15 @@ impl Relay {
                         relay.reply(&from, number, outcome).await;
                     });
                 }
+                Message::Probe {
+                    from,
+                    number,
+                    session,
+                } => {
+                    let outcome = probe_here(&registry, &session);
+                    let relay = Arc::clone(&self);
+                    tokio::spawn(async move { relay.reply(&from, number, outcome).await });
+                }
                 Message::Poll {
                     from,
                     number,
@@ -258,6 +277,21 @@ impl Relay {
                 messages,
             },
             POST_TIMEOUT,
+        )
+        .await
+    }
+
+    /// Whether a session runs on `node`: [`Outcome::Found`], or why not.
+    pub async fn probe(&self, node: &str, session: &str) -> Outcome {
+        let session = session.to_owned();
+        self.ask(
+            node,
+            |from, number| Message::Probe {
+                from,
+                number,
+                session,
+            },
+            PROBE_TIMEOUT,
         )
         .await
     }

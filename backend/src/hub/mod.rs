@@ -90,6 +90,24 @@ enum Command {
         room: RoomName,
         reply: tokio::sync::oneshot::Sender<bool>,
     },
+    UploadStanding {
+        user: String,
+        room: RoomName,
+        reply: tokio::sync::oneshot::Sender<UploadStanding>,
+    },
+}
+
+/// Where a would-be uploader stands in a room, as this hub sees it (see
+/// [`HubHandle::upload_standing`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadStanding {
+    /// In the room now (a tab of theirs here has joined it), and not muted.
+    Member,
+    /// The room's rules let them in, but none of their tabs here is in it: in cluster mode a
+    /// tab on another node may be (the shared presence knows); on one node, not a member.
+    Absent,
+    /// Refused: why (banned, private, muted, or the rooms' rules not loaded yet).
+    Refused(String),
 }
 
 /// Commands queued for the hub before senders wait: sessions then feel back-pressure rather
@@ -166,6 +184,19 @@ impl HubHandle {
     pub async fn may_read(&self, user: Option<String>, room: RoomName) -> Result<bool, HubClosed> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.send(Command::MayRead { user, room, reply }).await?;
+        answer.await.map_err(|_| HubClosed)
+    }
+
+    /// Where the user with key `user` stands for uploading an image to `room`: only a member
+    /// of the room now may (so the room exists: someone is in it), and not a muted one.
+    pub async fn upload_standing(
+        &self,
+        user: String,
+        room: RoomName,
+    ) -> Result<UploadStanding, HubClosed> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Command::UploadStanding { user, room, reply })
+            .await?;
         answer.await.map_err(|_| HubClosed)
     }
 
@@ -447,6 +478,9 @@ impl Hub {
             Command::MayRead { user, room, reply } => {
                 // The asker may have gone; nothing to do then.
                 let _ = reply.send(self.may_read(user.as_deref(), &room));
+            }
+            Command::UploadStanding { user, room, reply } => {
+                let _ = reply.send(self.upload_standing(&user, &room));
             }
         }
     }

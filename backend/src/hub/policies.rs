@@ -187,7 +187,11 @@ impl Hub {
 
     /// The refusal of a `say` or `typing` by a muted user.
     pub(super) fn muted(&self, user: UserId, room: &RoomName) -> Option<String> {
-        let key = &self.users.get(&user)?.key;
+        self.muted_key(&self.users.get(&user)?.key, room)
+    }
+
+    /// The same for the user with `key`.
+    fn muted_key(&self, key: &str, room: &RoomName) -> Option<String> {
         let until = self.policies.get(room)?.muted_until(key, store::now_ms())?;
         let left = until.saturating_sub(store::now_ms()).div_ceil(1000);
         Some(format!("you are muted in {room} for {left} more seconds"))
@@ -210,6 +214,25 @@ impl Hub {
         self.policies
             .get(room)
             .is_none_or(|policy| policy.admits(key) || self.admins.contains(key))
+    }
+
+    /// Where the user with `key` stands for uploading to `room` (see [`UploadStanding`]).
+    pub(super) fn upload_standing(&self, key: &str, room: &RoomName) -> UploadStanding {
+        if !self.may_read(Some(key), room) {
+            return UploadStanding::Refused(format!("you may not read {room}"));
+        }
+        if let Some(muted) = self.muted_key(key, room) {
+            return UploadStanding::Refused(muted);
+        }
+        let here = self
+            .tabs_of(key)
+            .into_iter()
+            .any(|conn| self.rooms.contains(room, conn));
+        if here {
+            UploadStanding::Member
+        } else {
+            UploadStanding::Absent
+        }
     }
 
     /// Whether the user with `key` may see `room` in the room list.

@@ -236,6 +236,58 @@ pub async fn http_exchange(addr: SocketAddr, request: &str) -> (u16, String, Str
     }
 }
 
+/// What came back for a request whose body was not all sent.
+#[derive(Debug)]
+pub struct Stalled {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+    /// How long after the request the answer came.
+    pub after: Duration,
+    /// Whether the server then closed the connection (within [`STEP`]).
+    pub closed: bool,
+}
+
+/// Sends `request` (request line and headers, ending in the blank line, its `Content-Length`
+/// promising more than it sends) and `body` (the part of the body sent), then stops sending
+/// and waits (within [`STEP`]) for the answer, and for the connection to end: a client that
+/// stalls its body, or never meant to send it.
+pub async fn stalled_request(addr: SocketAddr, request: &str, body: &[u8]) -> Stalled {
+    let mut stream = within(TcpStream::connect(addr)).await.expect("connect");
+    let started = tokio::time::Instant::now();
+    within(stream.write_all(request.as_bytes()))
+        .await
+        .expect("write request");
+    within(stream.write_all(body)).await.expect("write body");
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (status, head, body) = loop {
+        if let Some(parsed) = parse_response(&response) {
+            break parsed;
+        }
+        let n = within(stream.read(&mut chunk))
+            .await
+            .expect("read response");
+        assert!(n > 0, "connection closed before an answer: {response:?}");
+        response.extend_from_slice(&chunk[..n]);
+    };
+    let after = started.elapsed();
+    let closed = loop {
+        match tokio::time::timeout(STEP, stream.read(&mut chunk)).await {
+            Err(_) => break false,
+            Ok(Ok(0) | Err(_)) => break true,
+            Ok(Ok(_)) => {}
+        }
+    };
+    Stalled {
+        status,
+        head,
+        body,
+        after,
+        closed,
+    }
+}
+
 /// (status, head, body) once `bytes` hold a whole response with a `Content-Length`.
 fn parse_response(bytes: &[u8]) -> Option<(u16, String, String)> {
     let text = std::str::from_utf8(bytes).ok()?;
