@@ -116,11 +116,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .route(paths::HEALTHZ, web::get().to(healthz))
         .route(paths::READYZ, web::get().to(readyz))
         .route(paths::METRICS, web::get().to(metrics))
-        .service(
-            web::resource(paths::CSP_REPORT)
-                .app_data(web::PayloadConfig::new(CSP_REPORT_BYTES))
-                .route(web::post().to(csp_report)),
-        )
+        .route(paths::CSP_REPORT, web::post().to(csp_report))
         .configure(|cfg| crate::auth::http::configure(cfg, &config))
         .configure(|cfg| crate::uploads::configure(cfg, &config))
         .configure(crate::fallback::configure)
@@ -204,7 +200,13 @@ impl Throttle {
 /// (`chat_csp_reports_total`, which the release check requires to stay 0) and logged, at most
 /// one line a second so that nobody can fill the logs through it. Answered 204 whatever the
 /// body says: nothing is stored.
-async fn csp_report(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+async fn csp_report(state: web::Data<AppState>, mut payload: web::Payload) -> HttpResponse {
+    // Read like the other bodies a stranger may send: bounded in size and in time.
+    let Ok(body) =
+        crate::body::read(&mut payload, CSP_REPORT_BYTES, state.config.body_timeout).await
+    else {
+        return crate::body::closing(HttpResponse::BadRequest().finish(), payload);
+    };
     state.metrics.csp_reports.inc();
     if CSP_LOG.allow() {
         let report: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();

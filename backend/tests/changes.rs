@@ -721,3 +721,44 @@ async fn cluster_reactions_are_capped_and_cheap() {
     let redis = RedisServer::start().await;
     reactions_are_capped_and_cheap(Some(redis)).await;
 }
+
+/// A reply outlives the message it quotes when retention trims the log: once that message
+/// was deleted, the reply's quote stays forgotten after the original (and its deletion) left
+/// the log. Both modes; in cluster mode the trim once took the deletion's mark along.
+async fn a_quote_of_a_deleted_message_stays_forgotten_after_retention(redis: Option<RedisServer>) {
+    let config = backend::Config {
+        retention_messages: Some(3),
+        ..common::patient_config(redis.as_ref().map(RedisServer::url))
+    };
+    let server = TestServer::spawn(config);
+    let mut ida = server.chat_as("ida", &[ROOM]).await;
+    let original = id_of(&say(&mut ida, "the launch code is 0000", "r-1", None).await);
+    say(&mut ida, "noted", "r-2", Some(original)).await;
+    ida.send(&delete(original, "r-3")).await;
+    changed(&mut ida, "r-3").await;
+    // Seq 4 pushes seq 1 (the original) out of a log of three: the reply (seq 2) and the
+    // deletion (seq 3) remain.
+    say(&mut ida, "later", "r-4", None).await;
+    ida.send(&ClientMsg::LoadOlder {
+        room: room(),
+        before: u64::MAX,
+    })
+    .await;
+    let history = ida
+        .until("history", |e| matches!(e, ServerMsg::History { .. }))
+        .await;
+    let json = shared::encode(&history).unwrap();
+    assert!(json.contains("noted"), "{json}");
+    assert!(!json.contains("launch code"), "{json}");
+}
+
+#[actix_web::test]
+async fn single_node_a_quote_of_a_deleted_message_stays_forgotten_after_retention() {
+    a_quote_of_a_deleted_message_stays_forgotten_after_retention(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_a_quote_of_a_deleted_message_stays_forgotten_after_retention() {
+    let redis = RedisServer::start().await;
+    a_quote_of_a_deleted_message_stays_forgotten_after_retention(Some(redis)).await;
+}

@@ -117,7 +117,12 @@ if keep > 0 then
   -- What fell out of the log leaves the side hashes too (ids are seqs here).
   if seq > keep then
     redis.call('HDEL', KEYS[4], seq - keep)
-    redis.call('HDEL', KEYS[5], seq - keep)
+    -- A deletion's entry stays (a few bytes a deleted message): readers still need it to
+    -- forget the words in replies' quotes and edits that outlive the message in the log.
+    local gone = redis.call('HGET', KEYS[5], seq - keep)
+    if not (gone and string.find(gone, '"kind":"deleted"', 1, true)) then
+      redis.call('HDEL', KEYS[5], seq - keep)
+    end
     redis.call('DEL', rx .. (seq - keep))
     redis.call('HDEL', KEYS[6], seq - keep)
   end

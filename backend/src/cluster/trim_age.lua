@@ -34,7 +34,12 @@ while budget > 0 do
     if #KEYS > 1 then
       local id = string.match(last, '^(%d+)')
       redis.call('HDEL', KEYS[2], id)
-      redis.call('HDEL', KEYS[3], id)
+      -- A deletion's entry stays: readers need it to forget the words in replies' quotes and
+      -- edits still in the log (send_room.lua keeps it the same way).
+      local gone = redis.call('HGET', KEYS[3], id)
+      if not (gone and string.find(gone, '"kind":"deleted"', 1, true)) then
+        redis.call('HDEL', KEYS[3], id)
+      end
       redis.call('HDEL', KEYS[4], id)
       -- The message's reactions (send_room.lua's "...:rx:ID", in the same hash slot).
       redis.call('DEL', (string.gsub(KEYS[3], ':changes$', ':rx:')) .. id)
