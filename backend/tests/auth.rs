@@ -1246,3 +1246,55 @@ async fn browser_tokens_are_never_stored_or_logged_cluster() {
     let redis = RedisServer::start().await;
     browser_tokens_are_never_stored_or_logged(Some(redis)).await;
 }
+
+/// `POST /api/login` of `name` on `server`: (status, Retry-After if any).
+async fn login_limited(server: &TestServer, name: &str, password: &str) -> (u16, Option<u64>) {
+    let (status, head, _) = post_json(
+        server.addr,
+        paths::API_LOGIN,
+        &credentials(name, password),
+        None,
+    )
+    .await;
+    let retry = common::http_transports::header(&head, "retry-after").map(|v| v.parse().unwrap());
+    (status, retry)
+}
+
+/// The login limits are the cluster's, not a node's: attempts on one account alternating
+/// between two nodes meet one limit (the sixth is 429 with a Retry-After of at most a minute),
+/// and so do attempts from one address on different names (the 21st is the first 429).
+#[actix_web::test]
+async fn login_limits_hold_across_nodes() {
+    let mode = Mode::Cluster(RedisServer::start().await);
+    let (one, two) = servers(&mode).await;
+    let two = two.unwrap();
+    register(&one, "gail", "gail's password").await;
+    for attempt in 0..5 {
+        let node = if attempt % 2 == 0 { &one } else { &two };
+        assert_eq!(
+            login_limited(node, "gail", "guess guess").await.0,
+            401,
+            "attempt {attempt}"
+        );
+    }
+    let (status, retry) = login_limited(&two, "gail", "gail's password").await;
+    assert_eq!(status, 429);
+    assert!(retry.is_some_and(|s| (1..=60).contains(&s)), "{retry:?}");
+
+    // A fresh cluster for the address's count (the one above has counted seven already).
+    let mode = Mode::Cluster(RedisServer::start().await);
+    let (one, two) = servers(&mode).await;
+    let two = two.unwrap();
+    for attempt in 0..20 {
+        let node = if attempt % 2 == 0 { &one } else { &two };
+        let name = format!("stranger-{attempt}");
+        assert_eq!(
+            login_limited(node, &name, "guess guess").await.0,
+            401,
+            "attempt {attempt}"
+        );
+    }
+    let (status, retry) = login_limited(&one, "stranger-21", "guess guess").await;
+    assert_eq!(status, 429);
+    assert!(retry.is_some_and(|s| (1..=60).contains(&s)), "{retry:?}");
+}
