@@ -165,6 +165,18 @@ async fn uploads_are_checked_stored_and_served_to_readers_only(redis: Option<Red
         Some("inline; filename=\"image.png\"")
     );
     assert!(header(&head, "cache-control").is_some_and(|c| c.contains("immutable")));
+    // Its own policy: nothing in it runs, and no shared cache keeps it.
+    assert_eq!(
+        header(&head, "content-security-policy"),
+        Some("default-src 'none'; sandbox")
+    );
+    assert!(header(&head, "cache-control").is_some_and(|c| c.starts_with("private")));
+    // A page from a foreign origin cannot upload in a user's name.
+    let foreign = "image/png\r\nOrigin: http://elsewhere.example";
+    assert_eq!(
+        upload(here.addr, "pics", Some("ann"), foreign, PNG).await.0,
+        403
+    );
 
     // A private room's image: its members only, and not through another room.
     ann.send(&ClientMsg::CreateRoom {
