@@ -217,6 +217,52 @@ async fn uploads_are_checked_stored_and_served_to_readers_only(redis: Option<Red
         upload(here.addr, "pics", None, "image/png", PNG).await.0,
         401
     );
+    // Invited, Bob may upload and read there; banned, neither.
+    ann.send(&ClientMsg::Invite {
+        room: "vault".parse().unwrap(),
+        user: "bob".parse().unwrap(),
+    })
+    .await;
+    bob.until("the invitation", |e| matches!(e, ServerMsg::Invited { .. }))
+        .await;
+    bob.send(&ClientMsg::Join {
+        room: "vault".parse().unwrap(),
+        since: None,
+        epoch: None,
+    })
+    .await;
+    bob.until(
+        "joined",
+        |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str() == "vault"),
+    )
+    .await;
+    let (status, body) = upload(there.addr, "vault", Some("bob"), "image/png", PNG).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        fetch(there.addr, "vault", secret.id.as_str(), "bob")
+            .await
+            .0,
+        200
+    );
+    ann.send(&ClientMsg::Ban {
+        room: "vault".parse().unwrap(),
+        user: "bob".parse().unwrap(),
+    })
+    .await;
+    bob.until("being banned", |e| matches!(e, ServerMsg::Removed { .. }))
+        .await;
+    assert_eq!(
+        upload(there.addr, "vault", Some("bob"), "image/png", PNG)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        fetch(there.addr, "vault", secret.id.as_str(), "bob")
+            .await
+            .0,
+        403
+    );
 
     // Bad uploads: refused, nothing stored.
     let before = files(shared_dir.path());
