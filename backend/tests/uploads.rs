@@ -888,3 +888,36 @@ async fn cluster_images_of_messages_older_than_the_index_are_kept() {
         redis::Value::BulkString(used.id.as_str().as_bytes().to_vec())
     );
 }
+
+/// Accounts mode: the uploader is named by the session cookie, as on the socket; a browser
+/// token header names nobody there, and no cookie is 401.
+#[actix_web::test]
+async fn with_accounts_the_session_cookie_names_the_uploader() {
+    let server = TestServer::spawn(Config {
+        auth: shared::auth::AuthMode::Accounts,
+        ..common::patient_config(None)
+    });
+    let credentials = r#"{"name":"cora","password":"a long password"}"#;
+    let (status, head, body) =
+        common::post_json(server.addr, paths::API_REGISTER, credentials, None).await;
+    assert_eq!(status, 201, "{body}");
+    let cookie = common::set_cookie(&head).unwrap();
+    let mut chat = server.chat_socket_with_cookie(Some(&cookie)).await;
+    chat.identify("cora", token_for("cora"), &["pics"], None)
+        .await;
+    let post = |extra: String| {
+        format!(
+            "POST {}?room=pics HTTP/1.1\r\n{extra}Content-Type: image/png",
+            paths::API_UPLOADS
+        )
+    };
+    let with_cookie = post(format!("Cookie: {}={cookie}\r\n", paths::SESSION_COOKIE));
+    let (status, _, body) = exchange(server.addr, &with_cookie, PNG).await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let with_token = post(format!("{}\r\n", who("cora")));
+    assert_eq!(exchange(server.addr, &with_token, PNG).await.0, 401);
+    assert_eq!(
+        exchange(server.addr, &post(String::new()), PNG).await.0,
+        401
+    );
+}
