@@ -1131,7 +1131,7 @@ async fn a_second_hello_changes_nothing_cluster() {
 }
 
 /// Renewal of an hour-long token, with `--jwt-renew-before` set so that the notice is due a
-/// second after the hello (as a minute before `exp` would be, 59 minutes in): nothing at
+/// few seconds after the hello (as a minute before `exp` would be, 59 minutes in): nothing at
 /// first, then `reauth_needed`; a `reauth` with a bad token gets `unauthenticated` and the
 /// socket still works; a good one gets `reauthed`.
 #[actix_web::test]
@@ -1140,7 +1140,7 @@ async fn an_hour_long_token_is_renewed_when_its_notice_is_due() {
     let server = TestServer::spawn(Config {
         auth: AuthMode::Jwt,
         jwt_secret_file: Some(secret.path().to_owned()),
-        jwt_renew_before: Duration::from_secs(3600 - 2),
+        jwt_renew_before: Duration::from_secs(3600 - 3),
         heartbeat_interval: Duration::from_secs(20),
         client_timeout: Duration::from_secs(60),
         ..Config::default()
