@@ -423,7 +423,7 @@ async fn passwords_are_never_stored_or_logged(mode: Mode) {
         args.extend(["--redis".into(), redis.url()]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut process = Process::start_logging(&args).await;
+    let process = Process::start_logging(&args).await;
     let server = TestServer::at(process.addr);
     let cookie = register(&server, "frank", FIRST).await;
     assert_eq!(login(&server, "frank", WRONG).await.0, 401);
@@ -444,11 +444,7 @@ async fn passwords_are_never_stored_or_logged(mode: Mode) {
         // Everything Redis holds, in its files.
         redis.cmd(&["SAVE"]);
     }
-    process.signal("TERM");
-    let mut logs = String::new();
-    let mut stderr = process.child.stderr.take().unwrap();
-    std::io::Read::read_to_string(&mut stderr, &mut logs).unwrap();
-    process.wait().await;
+    let logs = process.stop_and_read_logs().await;
     assert!(
         logs.contains("account registered"),
         "the logs were not captured: {logs}"
@@ -1195,7 +1191,7 @@ async fn browser_tokens_are_never_stored_or_logged(redis: Option<RedisServer>) {
         args.extend(["--redis".into(), redis.url()]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut process = Process::start_logging(&args).await;
+    let process = Process::start_logging(&args).await;
     let server = TestServer::at(process.addr);
     let mut chat = server.chat_socket().await;
     chat.identify("opal", token.clone(), &[], None).await;
@@ -1206,11 +1202,7 @@ async fn browser_tokens_are_never_stored_or_logged(redis: Option<RedisServer>) {
     if let Some(redis) = &redis {
         redis.cmd(&["SAVE"]);
     }
-    process.signal("TERM");
-    let mut logs = String::new();
-    let mut stderr = process.child.stderr.take().unwrap();
-    std::io::Read::read_to_string(&mut stderr, &mut logs).unwrap();
-    process.wait().await;
+    let logs = process.stop_and_read_logs().await;
     assert!(
         logs.contains("listening"),
         "the logs were not captured: {logs}"

@@ -906,7 +906,7 @@ async fn sse_pings_and_a_dropped_stream_leaves_its_rooms() {
 /// real binary, logging as in production, serves a long-polled and a streamed session.
 #[actix_web::test]
 async fn fallback_session_ids_never_reach_the_request_log() {
-    let mut process = common::Process::start_logging(&[]).await;
+    let process = common::Process::start_logging(&[]).await;
     let addr = process.addr;
     let mut poller = Poller::open(addr, paths::POLL_CHAT).await;
     assert_eq!(poller.send(&[hello("logged", &[])]).await, 204);
@@ -926,11 +926,7 @@ async fn fallback_session_ids_never_reach_the_request_log() {
     assert_eq!(status, 204, "{body}");
     let secrets = [poller.session.clone(), sse.session.clone()];
     drop(sse);
-    process.signal("TERM");
-    let mut logs = String::new();
-    let mut stderr = process.child.stderr.take().unwrap();
-    std::io::Read::read_to_string(&mut stderr, &mut logs).unwrap();
-    process.wait().await;
+    let logs = process.stop_and_read_logs().await;
     for request in [
         format!("GET {}", paths::POLL_CHAT),
         format!("POST {}", paths::SEND),

@@ -927,6 +927,17 @@ impl Process {
     }
 
     /// Waits (bounded) for the process to exit.
+    /// Stops a process started with [`Process::start_logging`] with SIGTERM and returns
+    /// everything it logged (stderr, read to its end), once it has exited.
+    pub async fn stop_and_read_logs(mut self) -> String {
+        self.signal("TERM");
+        let mut logs = String::new();
+        let mut stderr = self.child.stderr.take().expect("a process started logging");
+        std::io::Read::read_to_string(&mut stderr, &mut logs).unwrap();
+        self.wait().await;
+        logs
+    }
+
     pub async fn wait(mut self) -> std::process::ExitStatus {
         let mut child = std::mem::replace(
             &mut self.child,
