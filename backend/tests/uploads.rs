@@ -921,3 +921,55 @@ async fn with_accounts_the_session_cookie_names_the_uploader() {
         401
     );
 }
+
+/// JWT mode: the uploader is named by `Authorization: Bearer` with a valid token, as on the
+/// socket; an expired or foreign-signed token, a browser token header, or nothing is 401.
+#[actix_web::test]
+async fn with_jwt_a_bearer_token_names_the_uploader() {
+    use jsonwebtoken::{EncodingKey, Header};
+    let secret = "an upload test secret of at least thirty-two bytes";
+    let key = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(key.path(), secret).unwrap();
+    let server = TestServer::spawn(Config {
+        auth: shared::auth::AuthMode::Jwt,
+        jwt_secret_file: Some(key.path().to_owned()),
+        ..common::patient_config(None)
+    });
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let sign = |exp: i64, secret: &str| {
+        let claims = serde_json::json!({ "sub": "u-cora", "name": "cora", "exp": now + exp });
+        jsonwebtoken::encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let jwt = sign(3600, secret);
+    let mut chat = server.chat_socket().await;
+    chat.identify("cora", token_for("cora"), &["pics"], Some(jwt.clone()))
+        .await;
+    let post = |extra: String| {
+        format!(
+            "POST {}?room=pics HTTP/1.1\r\n{extra}Content-Type: image/png",
+            paths::API_UPLOADS
+        )
+    };
+    let bearer = |token: &str| post(format!("Authorization: Bearer {token}\r\n"));
+    let (status, _, body) = exchange(server.addr, &bearer(&jwt), PNG).await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    // Past `exp` by more than the verifier's leeway, and signed with another key.
+    for refused in [sign(-600, secret), sign(3600, &format!("{secret}, not ours"))] {
+        assert_eq!(exchange(server.addr, &bearer(&refused), PNG).await.0, 401);
+    }
+    let with_token = post(format!("{}\r\n", who("cora")));
+    assert_eq!(exchange(server.addr, &with_token, PNG).await.0, 401);
+    assert_eq!(
+        exchange(server.addr, &post(String::new()), PNG).await.0,
+        401
+    );
+    drop(chat);
+}
