@@ -762,3 +762,73 @@ async fn cluster_a_quote_of_a_deleted_message_stays_forgotten_after_retention() 
     let redis = RedisServer::start().await;
     a_quote_of_a_deleted_message_stays_forgotten_after_retention(Some(redis)).await;
 }
+
+/// Cluster mode, after an upgrade: reactions stored before the state layout name their user
+/// by nickname only. Whoever now has that nickname owns them: taking one back removes it, and
+/// reacting with it again does not count the user twice. (Before the fix, the old reaction
+/// stayed under its nickname beside the new one.)
+#[actix_web::test]
+async fn cluster_reactions_from_before_the_state_layout_stay_their_users() {
+    let redis = RedisServer::start().await;
+    let server = TestServer::spawn(common::patient_config(Some(redis.url())));
+    let mut ida = server.chat_as("Ida", &[ROOM]).await;
+    let id = id_of(&say(&mut ida, "upgrade tonight", "m-1", None).await);
+    reacted(&mut ida, id, "👍", true, "r-1").await.unwrap();
+    reacted(&mut ida, id, "🎉", true, "r-2").await.unwrap();
+    // Rewrite the message's state as the layout before kept it: its reaction entries, one
+    // per line, in the changes hash, and no state hash.
+    let redis::Value::Array(entries) =
+        redis.cmd(&["XRANGE", &format!("chat:{{r:{ROOM}}}:log"), "-", "+"])
+    else {
+        panic!("a stream");
+    };
+    let mut lines = Vec::new();
+    for entry in entries {
+        let redis::Value::Array(parts) = entry else {
+            panic!("an entry");
+        };
+        let redis::Value::Array(fields) = &parts[1] else {
+            panic!("fields");
+        };
+        let text = |value: &redis::Value| match value {
+            redis::Value::BulkString(bytes) => String::from_utf8(bytes.clone()).unwrap(),
+            other => panic!("a string, got {other:?}"),
+        };
+        if text(&fields[0]) == "c" {
+            lines.push(text(&fields[1]));
+        }
+    }
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let key = serde_json::to_string(&id).unwrap();
+    redis.cmd(&["DEL", &format!("chat:{{r:{ROOM}}}:rx:{key}")]);
+    redis.cmd(&[
+        "HSET",
+        &format!("chat:{{r:{ROOM}}}:changes"),
+        &key,
+        &lines.join("\n"),
+    ]);
+
+    reacted(&mut ida, id, "👍", true, "r-3").await.unwrap();
+    reacted(&mut ida, id, "🎉", false, "r-4").await.unwrap();
+    ida.send(&ClientMsg::LoadOlder {
+        room: room(),
+        before: u64::MAX,
+    })
+    .await;
+    let ServerMsg::History { messages, .. } = ida
+        .until("history", |e| matches!(e, ServerMsg::History { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    let message = messages.iter().find(|m| m.id == id).unwrap();
+    let shown: Vec<(String, Vec<String>)> = message
+        .reactions
+        .iter()
+        .map(|r| {
+            let users = r.users.iter().map(|u| u.to_string()).collect();
+            (r.emoji.to_string(), users)
+        })
+        .collect();
+    assert_eq!(shown, [("👍".to_owned(), vec!["Ida".to_owned()])]);
+}

@@ -962,7 +962,10 @@ async fn with_jwt_a_bearer_token_names_the_uploader() {
     let (status, _, body) = exchange(server.addr, &bearer(&jwt), PNG).await;
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
     // Past `exp` by more than the verifier's leeway, and signed with another key.
-    for refused in [sign(-600, secret), sign(3600, &format!("{secret}, not ours"))] {
+    for refused in [
+        sign(-600, secret),
+        sign(3600, &format!("{secret}, not ours")),
+    ] {
         assert_eq!(exchange(server.addr, &bearer(&refused), PNG).await.0, 401);
     }
     let with_token = post(format!("{}\r\n", who("cora")));

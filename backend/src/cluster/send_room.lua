@@ -19,7 +19,7 @@
 -- entry), and "...:rx:ID" (same hash slot) its reactions: field "r EMOJI USER" = "SEQ NICK",
 -- "k EMOJI" = that emoji's users, "u USER" = that user's reactions, "#" = distinct emoji.
 -- Changes stored before this layout (every entry of the message, one per line) are folded
--- into it the first time the message changes again (`settle`).
+-- into it the first time the message changes again (`settle`, then `adopt` per user).
 -- ARGV[14] the id of the message's image ('' none)
 -- The stream field is 'm' for a message, 'c' for a change (pages skip changes).
 -- The doorbell is "EPOCH ENTRY-JSON": a node notices a log that was replaced under it.
@@ -89,9 +89,30 @@ local function settle(id)
   end
 end
 
+-- Gives USER (now called NICK) the reactions `settle` folded under NICK: they were made by
+-- whoever had that nickname then, which is the best the old entries say. After this, taking
+-- one back removes it and making it again does not count the user twice.
+local function adopt(id, user, nick)
+  local legacy = 'nick:' .. string.lower(nick)
+  local key = rx .. id
+  if user == legacy or not redis.call('HGET', key, 'u ' .. legacy) then
+    return
+  end
+  local suffix = ' ' .. legacy
+  for _, field in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(field, 1, 2) == 'r ' and string.sub(field, -#suffix) == suffix then
+      local emoji = string.sub(field, 3, -#suffix - 1)
+      local seq, by = string.match(redis.call('HGET', key, field), '^(%d+) (.*)$')
+      react(id, emoji, legacy, by, seq, false)
+      react(id, emoji, user, by, seq, true)
+    end
+  end
+end
+
 local target_id = ARGV[8]
 if kind == 'react_on' and target_id ~= '' and redis.call('HEXISTS', KEYS[4], target_id) == 1 then
   settle(target_id)
+  adopt(target_id, ARGV[6], ARGV[11])
   local key = rx .. target_id
   local emoji, user = ARGV[10], ARGV[6]
   local has = redis.call('HEXISTS', key, 'r ' .. emoji .. ' ' .. user)
@@ -147,6 +168,7 @@ elseif kind == 'edit' then
   redis.call('HSET', KEYS[5], target, entry)
 else
   settle(target)
+  adopt(target, ARGV[6], ARGV[11])
   react(target, ARGV[10], ARGV[6], ARGV[11], seq, kind == 'react_on')
 end
 redis.call('PUBLISH', ARGV[3], epoch .. ' ' .. entry)
