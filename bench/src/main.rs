@@ -3,7 +3,9 @@
 //! report and an SVG chart with ratios against the peers measured in the same run.
 //!
 //! `bench --machine` prints only the description of the machine that heads every report;
-//! `bench --crowd ADDR ROOM MEMBERS` holds a room of MEMBERS for the browser suite (`crowd.rs`).
+//! `bench --crowd ADDR ROOM MEMBERS` holds a room of MEMBERS for the browser suite, and
+//! `bench --fill ADDR ROOM COUNT [PREFIX]` says COUNT numbered lines into a room for it, and
+//! `bench --churn ADDR ROOM SECONDS` keeps a room busy for the browser benchmark (`crowd.rs`).
 //!
 //! Run it through `cargo xtask bench` (which builds the release backend, installs the Node
 //! peers from `bench/peers` by their lockfile, and pins this process) or `cargo xtask test`
@@ -169,7 +171,40 @@ fn main() -> ExitCode {
             .map_err(|err| err.to_string())
     };
     let crowd: Vec<String> = std::env::args().skip(1).collect();
-    let result = if let [flag, addr, room, members] = crowd.as_slice()
+    let result = if let [flag, addr, room, count, rest @ ..] = crowd.as_slice()
+        && flag == "--fill"
+        && rest.len() <= 1
+    {
+        let prefix = rest.first().map_or("line", String::as_str);
+        let parsed = || -> Result<(std::net::SocketAddr, usize), String> {
+            let addr = addr
+                .parse()
+                .map_err(|err| format!("--fill {addr}: {err}"))?;
+            let count = count
+                .parse()
+                .map_err(|err| format!("--fill {count}: {err}"))?;
+            Ok((addr, count))
+        };
+        parsed().and_then(|(addr, count)| {
+            tokio::task::LocalSet::new()
+                .block_on(&runtime()?, crowd::fill(addr, room, count, prefix))
+        })
+    } else if let [flag, addr, room, seconds] = crowd.as_slice()
+        && flag == "--churn"
+    {
+        let parsed = || -> Result<(std::net::SocketAddr, u64), String> {
+            let addr = addr
+                .parse()
+                .map_err(|err| format!("--churn {addr}: {err}"))?;
+            let seconds = seconds
+                .parse()
+                .map_err(|err| format!("--churn {seconds}: {err}"))?;
+            Ok((addr, seconds))
+        };
+        parsed().and_then(|(addr, seconds)| {
+            tokio::task::LocalSet::new().block_on(&runtime()?, crowd::churn(addr, room, seconds))
+        })
+    } else if let [flag, addr, room, members] = crowd.as_slice()
         && flag == "--crowd"
     {
         let crowd = || -> Result<(std::net::SocketAddr, usize), String> {

@@ -1232,12 +1232,13 @@ impl RoomView {
             HistoryMode::Older => {
                 self.loading_older = false;
                 self.more_before = more_before;
-                // A scan, not a set: a page is tens of messages, and a set type is
-                // kilobytes of wasm.
-                let known = |id| self.lines.iter().any(|l| l.id == Some(id));
+                // What is older than the first line: the lines from there on are the
+                // room's in order, so this is what we do not have (and a page costs the
+                // same however many lines are loaded).
+                let first = self.lines.iter().find_map(|l| l.seq);
                 let older: Vec<Line> = messages
                     .into_iter()
-                    .filter(|m| !known(m.id))
+                    .filter(|m| first.is_none_or(|first| m.seq < first))
                     .map(|m| {
                         let own = mine(&m.from);
                         Line::room(m, own)

@@ -2129,3 +2129,497 @@ async fn the_members_panel_of_a_room_of_ten_thousand_draws_only_what_is_in_view(
     .await;
     root.remove();
 }
+
+/// The server the long-room tests use, and a room on it
+/// the xtask filled before the suite (`bench --fill`): `name`, `count` messages said as
+/// "line 00001", "line 00002", … by one sender, every seventh one long enough to wrap.
+fn filled_room(name: Option<&'static str>, count: Option<&'static str>) -> (String, String, u32) {
+    #[allow(clippy::option_env_unwrap)]
+    let addr = option_env!("CHAT_LONG_ADDR").expect("CHAT_LONG_ADDR unset at build time");
+    let room = name.expect("the filled room's name unset at build time");
+    let count = count.expect("the filled room's size unset at build time");
+    (
+        format!("ws://{addr}{}", paths::WS_CHAT),
+        room.to_owned(),
+        count.parse().unwrap(),
+    )
+}
+
+/// What the list shows, for a failure's message: the title, the drawn lines' first and last
+/// texts and count, the scroll box and the spacers.
+fn describe_list(root: &HtmlElement) -> String {
+    let Some(list) = root.query_selector("[data-testid=messages]").unwrap() else {
+        return "no list".to_owned();
+    };
+    let list: HtmlElement = list.unchecked_into();
+    let lines = drawn_lines(&list);
+    let text = |l: Option<&web_sys::Element>| {
+        l.and_then(|l| l.text_content())
+            .map(|t| t.chars().take(40).collect::<String>())
+    };
+    let spacer = |id: &str| {
+        root.query_selector(&format!("[data-testid={id}]"))
+            .unwrap()
+            .map(|s| s.unchecked_into::<HtmlElement>().offset_height())
+    };
+    format!(
+        "title {:?}; {} lines drawn, {:?} .. {:?}; scroll {} of {} in {}; spacers {:?} {:?}",
+        text_of(root, "conversation-title"),
+        lines.len(),
+        text(lines.first()),
+        text(lines.last()),
+        list.scroll_top(),
+        list.scroll_height(),
+        list.client_height(),
+        spacer("spacer-above"),
+        spacer("spacer-below"),
+    )
+}
+
+/// Waits until a line showing `text` is drawn; the failure describes the list.
+async fn wait_drawn(root: &HtmlElement, text: &str) {
+    let mut waited = Duration::ZERO;
+    while line_with(root, text).is_none() {
+        assert!(
+            waited < DEADLINE,
+            "{text:?} is not drawn: {}",
+            describe_list(root)
+        );
+        sleep(Duration::from_millis(20)).await;
+        waited += Duration::from_millis(20);
+    }
+}
+
+/// The number of a filled room's line ("line 00042 …" is 42).
+fn line_number(line: &web_sys::Element) -> Option<u32> {
+    let text = line.query_selector(".bubble").ok()??.text_content()?;
+    text.strip_prefix("line ")?.get(..5)?.parse().ok()
+}
+
+/// The drawn lines of the list, in DOM order.
+fn drawn_lines(list: &HtmlElement) -> Vec<web_sys::Element> {
+    let lines = list.query_selector_all("[data-testid=line]").unwrap();
+    (0..lines.length())
+        .filter_map(|i| lines.item(i))
+        .map(|node| node.unchecked_into::<web_sys::Element>())
+        .collect()
+}
+
+/// The numbers of the lines at least partly in the list's view.
+fn lines_in_view(list: &HtmlElement) -> Vec<u32> {
+    let view = list.get_bounding_client_rect();
+    drawn_lines(list)
+        .iter()
+        .filter(|line| {
+            let rect = line.get_bounding_client_rect();
+            rect.bottom() > view.top() && rect.top() < view.bottom()
+        })
+        .filter_map(line_number)
+        .collect()
+}
+
+/// Lets the page finish what a change started: two animation frames and a moment (the list
+/// measures what it drew, then places it).
+async fn settle() {
+    for _ in 0..2 {
+        let (tx, rx) = futures::channel::oneshot::channel::<()>();
+        let mut tx = Some(tx);
+        let frame = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+            if let Some(tx) = tx.take() {
+                let _ = tx.send(());
+            }
+        });
+        web_sys::window()
+            .unwrap()
+            .request_animation_frame(frame.as_ref().unchecked_ref())
+            .unwrap();
+        // A page in the background (headless Firefox) may get no frames: a timeout too.
+        let _ = futures::future::select(rx, Box::pin(sleep(Duration::from_millis(100)))).await;
+    }
+    sleep(Duration::from_millis(50)).await;
+}
+
+/// Scrolls `list` to `top` with the `scroll` event the user's scrolling sends (a page in the
+/// background may not get its own).
+fn scroll_list(list: &HtmlElement, top: i32) {
+    list.set_scroll_top(top);
+    list.dispatch_event(&web_sys::Event::new("scroll").unwrap())
+        .unwrap();
+}
+
+/// Every DOM change under `list` since `observer` started, as the ids (`data-id`) of the
+/// lines they touched; a change to anything but a line (the list itself, a spacer, a line
+/// without an id) is named as such.
+fn touched(observer: &web_sys::MutationObserver) -> std::collections::BTreeSet<String> {
+    let line_of = |node: &web_sys::Node| -> String {
+        let element = match node.dyn_ref::<web_sys::Element>() {
+            Some(element) => Some(element.clone()),
+            None => node.parent_element(),
+        };
+        element
+            .and_then(|e| e.closest("li").ok().flatten())
+            .map(|li| {
+                li.get_attribute("data-id")
+                    .unwrap_or_else(|| format!("<li class={:?}>", li.class_name()))
+            })
+            .unwrap_or_else(|| format!("<{}>", node.node_name()))
+    };
+    let mut touched = std::collections::BTreeSet::new();
+    let delivered: js_sys::Array = js_sys::eval("window.listRecords.splice(0)")
+        .unwrap()
+        .unchecked_into();
+    for record in delivered.iter().chain(observer.take_records().iter()) {
+        let record: web_sys::MutationRecord = record.unchecked_into();
+        let target = record.target().unwrap();
+        if record.type_() == "childList"
+            && target
+                .dyn_ref::<web_sys::Element>()
+                .is_some_and(|e| e.tag_name() == "OL")
+        {
+            for nodes in [record.added_nodes(), record.removed_nodes()] {
+                for i in 0..nodes.length() {
+                    touched.insert(line_of(&nodes.item(i).unwrap()));
+                }
+            }
+        } else {
+            touched.insert(line_of(&target));
+        }
+    }
+    touched
+}
+
+/// Issue #34: with 1,000 lines loaded (more than the view shows), someone coming in, typing,
+/// a message arriving, a reaction to a line and an edit of it each touch at most that line's
+/// DOM: counted by a MutationObserver (child lists, attributes, texts) on the whole list.
+#[wasm_bindgen_test]
+async fn in_a_list_of_a_thousand_lines_each_change_touches_only_its_own_line() {
+    let (url, room, count) = filled_room(
+        option_env!("CHAT_BUSY_ROOM"),
+        option_env!("CHAT_BUSY_LINES"),
+    );
+    let _style = Stylesheet::add();
+    clear_local_storage();
+    let (root, _mounted) = mount_sized_at(url.clone(), 1280, 800);
+    fill(&root, "nick-input", &unique("watcher")).await;
+    find::<HtmlButtonElement>(&root, "nick-submit").click();
+    wait_in_chat(&root).await;
+    fill(&root, "join-input", &room).await;
+    find::<HtmlButtonElement>(&root, "join-submit").click();
+    let list: HtmlElement = find(&root, "messages");
+    let last = format!("line {count:05}");
+    wait_drawn(&root, &last).await;
+    // Every line loaded: up to the first, page by page, then back down.
+    wait_until("the first line is loaded and drawn", || {
+        scroll_list(&list, 0);
+        line_with(&root, "line 00001").is_some()
+    })
+    .await;
+    wait_until("back at the newest line", || {
+        scroll_list(&list, list.scroll_height());
+        line_with(&root, &last).is_some()
+    })
+    .await;
+    settle().await;
+    let drawn = drawn_lines(&list).len();
+    assert!(drawn < 200, "{drawn} of {count} lines drawn");
+
+    // The records, kept by the observer's callback (delivered records leave the queue that
+    // `take_records` reads).
+    let observer = web_sys::MutationObserver::new(&js_sys::Function::new_with_args(
+        "records",
+        "(window.listRecords ??= []).push(...records);",
+    ))
+    .unwrap();
+    js_sys::eval("window.listRecords = [];").unwrap();
+    let options = web_sys::MutationObserverInit::new();
+    options.set_child_list(true);
+    options.set_attributes(true);
+    options.set_character_data(true);
+    options.set_subtree(true);
+    observer.observe_with_options(&list, &options).unwrap();
+    let none = std::collections::BTreeSet::<String>::new();
+
+    // Someone comes in: the member list changes, the message list does not.
+    let members = text_of(&root, "member-count");
+    let talker = unique("talker");
+    let mut other = ChatClient::join_at(&url, &talker, &[room.as_str()]).await;
+    wait_until("the newcomer is counted", || {
+        text_of(&root, "member-count") != members
+    })
+    .await;
+    settle().await;
+    assert_eq!(touched(&observer), none, "someone coming in");
+
+    // Typing: shown under the list, not in it.
+    other
+        .send(&ClientMsg::Typing {
+            room: room.parse().unwrap(),
+        })
+        .await;
+    wait_until("the typing line names them", || {
+        root.text_content()
+            .unwrap_or_default()
+            .contains(&format!("{talker} "))
+            && root
+                .query_selector(".typing")
+                .unwrap()
+                .and_then(|t| t.text_content())
+                .is_some_and(|t| t.contains(&talker))
+    })
+    .await;
+    settle().await;
+    assert_eq!(touched(&observer), none, "typing");
+
+    // A message: its own line, added.
+    let said = unique("a new message");
+    other.say(&room, &said).await;
+    wait_until("the message is drawn", || line_with(&root, &said).is_some()).await;
+    settle().await;
+    let id = line_with(&root, &said)
+        .unwrap()
+        .get_attribute("data-id")
+        .unwrap();
+    let only = |id: &str| std::collections::BTreeSet::from([id.to_owned()]);
+    assert_eq!(touched(&observer), only(&id), "a new message");
+
+    // A reaction to an older line: that line.
+    let older = line_with(&root, &format!("line {:05}", count - 2)).unwrap();
+    let older_id = older.get_attribute("data-id").unwrap();
+    let target = shared::MessageId(older_id.parse().unwrap());
+    other
+        .send(&ClientMsg::React {
+            room: room.parse().unwrap(),
+            id: target,
+            emoji: "🎉".parse().unwrap(),
+            on: true,
+            client_id: unique("react").parse().unwrap(),
+        })
+        .await;
+    wait_until("the reaction is shown", || {
+        line_with(&root, &format!("line {:05}", count - 2)).is_some_and(|l| {
+            l.query_selector("[data-testid=reaction]")
+                .unwrap()
+                .is_some()
+        })
+    })
+    .await;
+    settle().await;
+    assert_eq!(touched(&observer), only(&older_id), "a reaction");
+
+    // An edit of the new message: its line.
+    let edited = unique("an edited message");
+    other
+        .send(&ClientMsg::Edit {
+            room: room.parse().unwrap(),
+            id: shared::MessageId(id.parse().unwrap()),
+            text: edited.as_str().try_into().unwrap(),
+            client_id: unique("edit").parse().unwrap(),
+        })
+        .await;
+    wait_until("the edit is shown", || line_with(&root, &edited).is_some()).await;
+    settle().await;
+    assert_eq!(touched(&observer), only(&id), "an edit");
+    observer.disconnect();
+    root.remove();
+}
+
+/// Issue #34: a room of 50,000 messages, read from the newest to the first and back with the
+/// keyboard (Page Up, Page Down on the focused list): every message comes into view once, in
+/// order, older pages loading on the way; the DOM never holds more than a few hundred lines;
+/// the "new messages" divider stays above its line, and back at the bottom the room is read.
+#[wasm_bindgen_test]
+async fn fifty_thousand_messages_are_read_up_and_down_by_keyboard_with_few_lines_drawn() {
+    const MOST_DRAWN: usize = 300;
+    let (url, room, count) =
+        filled_room(option_env!("CHAT_BIG_ROOM"), option_env!("CHAT_BIG_LINES"));
+    let _style = Stylesheet::add();
+    clear_local_storage();
+    // A tall page: fewer key presses from one end to the other.
+    let (root, _mounted) = mount_sized_at(url.clone(), 1280, 3000);
+    fill(&root, "nick-input", &unique("reader")).await;
+    find::<HtmlButtonElement>(&root, "nick-submit").click();
+    wait_in_chat(&root).await;
+    fill(&root, "join-input", &room).await;
+    find::<HtmlButtonElement>(&root, "join-submit").click();
+    let list: HtmlElement = find(&root, "messages");
+    let last = format!("line {count:05}");
+    wait_drawn(&root, &last).await;
+    settle().await;
+    list.focus().unwrap();
+    let press = |key: &str| {
+        let init = web_sys::KeyboardEventInit::new();
+        init.set_key(key);
+        init.set_bubbles(true);
+        init.set_cancelable(true);
+        let event =
+            web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
+        list.dispatch_event(&event).unwrap();
+    };
+    // Each view continues the last one (overlapping it or right after it), in order, with no
+    // line drawn twice; returns the view.
+    let check = |seen: &mut Vec<u32>, divider: &mut Option<String>| -> Vec<u32> {
+        let drawn = drawn_lines(&list);
+        assert!(drawn.len() <= MOST_DRAWN, "{} lines drawn", drawn.len());
+        let numbers: Vec<u32> = drawn.iter().filter_map(line_number).collect();
+        assert!(
+            numbers.windows(2).all(|w| w[0] + 1 == w[1]),
+            "drawn out of order or twice: {numbers:?}"
+        );
+        let dividers = list
+            .query_selector_all("[data-testid=new-divider]")
+            .unwrap();
+        assert!(dividers.length() <= 1);
+        if let Some(node) = dividers.item(0) {
+            let line = node
+                .unchecked_into::<web_sys::Element>()
+                .closest("li")
+                .unwrap()
+                .unwrap();
+            let id = line.get_attribute("data-id");
+            assert!(divider.is_none() || *divider == id, "the divider moved");
+            *divider = id;
+        }
+        let view = lines_in_view(&list);
+        seen.extend(view.iter().copied());
+        view
+    };
+    let (mut seen, mut divider) = (Vec::new(), None);
+    let mut view = check(&mut seen, &mut divider);
+    assert!(view.contains(&count));
+    // Up, a page at a time; at the top of what is loaded, the next page comes by itself
+    // (and the key is pressed again once it is there: the view stays where it was).
+    let mut lowest = *view.iter().min().unwrap();
+    let mut presses = 0;
+    while lowest > 1 {
+        press("PageUp");
+        presses += 1;
+        let mut waited = Duration::ZERO;
+        loop {
+            // A turn of the event loop (not only the microtasks): the page's and the
+            // browser's own work goes on between the key presses.
+            sleep(Duration::ZERO).await;
+            view = check(&mut seen, &mut divider);
+            let top = *view.iter().min().unwrap_or(&lowest);
+            if top < lowest {
+                assert!(
+                    view.iter().max().is_some_and(|&m| m + 1 >= lowest),
+                    "a gap above {lowest}: {view:?}"
+                );
+                lowest = top;
+                break;
+            }
+            assert!(
+                waited < DEADLINE,
+                "stuck at line {lowest}: {}",
+                describe_list(&root)
+            );
+            sleep(Duration::from_millis(20)).await;
+            waited += Duration::from_millis(20);
+            if waited.as_millis().is_multiple_of(400) {
+                press("PageUp");
+            }
+        }
+    }
+    // And down again to the newest.
+    let mut highest = *view.iter().max().unwrap();
+    while highest < count {
+        press("PageDown");
+        presses += 1;
+        let mut waited = Duration::ZERO;
+        loop {
+            // A turn of the event loop (not only the microtasks): the page's and the
+            // browser's own work goes on between the key presses.
+            sleep(Duration::ZERO).await;
+            view = check(&mut seen, &mut divider);
+            let bottom = *view.iter().max().unwrap_or(&highest);
+            if bottom > highest {
+                assert!(
+                    view.iter().min().is_some_and(|&m| m <= highest + 1),
+                    "a gap below {highest}: {view:?}"
+                );
+                highest = bottom;
+                break;
+            }
+            assert!(
+                waited < DEADLINE,
+                "stuck at line {highest}: {}",
+                describe_list(&root)
+            );
+            sleep(Duration::from_millis(20)).await;
+            waited += Duration::from_millis(20);
+        }
+    }
+    let distinct: std::collections::BTreeSet<u32> = seen.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        count as usize,
+        "after {presses} key presses"
+    );
+    // End, to the very bottom: the list sticks there again, and what is shown is read:
+    // another tab of the same user (its token) is told the newest line's position.
+    press("End");
+    let token = web_sys::window()
+        .unwrap()
+        .local_storage()
+        .unwrap()
+        .unwrap()
+        .get_item("chat.token")
+        .unwrap()
+        .unwrap();
+    let nick = web_sys::window()
+        .unwrap()
+        .local_storage()
+        .unwrap()
+        .unwrap()
+        .get_item("chat.nick")
+        .unwrap()
+        .unwrap();
+    let mut waited = Duration::ZERO;
+    loop {
+        let read = read_position(&url, &nick, &token, &room).await;
+        if read == Some(u64::from(count)) {
+            break;
+        }
+        assert!(
+            waited < DEADLINE,
+            "the room is read up to {read:?}, not {count}"
+        );
+        sleep(Duration::from_millis(300)).await;
+        waited += Duration::from_millis(300);
+    }
+    root.remove();
+}
+
+/// How far the user with `token` has read `room`, as the server tells a new tab of theirs.
+async fn read_position(url: &str, nick: &str, token: &str, room: &str) -> Option<u64> {
+    let mut client = ChatClient {
+        socket: WebSocket::open_with_protocol(url, shared::SUBPROTOCOL).unwrap(),
+    };
+    client
+        .send(&ClientMsg::Hello {
+            nick: nick.parse().unwrap(),
+            token: token.parse().unwrap(),
+            rooms: vec![room.parse().unwrap()],
+            since: Default::default(),
+            epochs: Default::default(),
+            direct_since: None,
+            direct_epoch: None,
+            jwt: None,
+        })
+        .await;
+    // The positions come with the welcome's replies (none: nothing read anywhere).
+    let room: shared::RoomName = room.parse().unwrap();
+    let positions = async {
+        loop {
+            if let ServerMsg::ReadPositions { rooms, .. } = client.recv().await {
+                return rooms.get(&room).copied();
+            }
+        }
+    };
+    match futures::future::select(Box::pin(positions), Box::pin(sleep(Duration::from_secs(2))))
+        .await
+    {
+        futures::future::Either::Left((read, _)) => read,
+        futures::future::Either::Right(_) => None,
+    }
+}

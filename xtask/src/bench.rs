@@ -4,7 +4,9 @@
 //!   crate: W1 echo, W2 room fan-out, W3 idle connections), servers pinned to core 0 and the
 //!   load generator to core 1;
 //! - `history-store.md`: the message store's group commit against one transaction per
-//!   message (`backend/benches/store.rs`).
+//!   message (`backend/benches/store.rs`);
+//! - `browser.md`: W7, the release app in headless Chromium and Firefox under a busy room
+//!   (`browser_bench.rs`).
 //!
 //! `cargo xtask test` calls [`smoke`]: every workload at tiny sizes, so the benchmark cannot
 //! rot.
@@ -14,7 +16,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use crate::{Result, describe, run, tools, workspace_root};
+use crate::{Result, describe, run, target_dir, tools, workspace_root};
 
 /// The Node peers' folder (`package.json`, lockfile, the two servers).
 fn peers_dir() -> PathBuf {
@@ -41,7 +43,7 @@ pub fn smoke() -> Result<String> {
     ensure_peers()?;
     tools::ensure_redis()?;
     run(tools::cargo().args(["build", "--package", "backend", "--package", "bench"]))?;
-    let target = workspace_root().join("target").join("debug");
+    let target = target_dir().join("debug");
     run(Command::new(target.join("bench"))
         .arg("--backend")
         .arg(target.join("backend"))
@@ -68,7 +70,7 @@ pub fn bench() -> Result<()> {
         "--package",
         "bench",
     ]))?;
-    let target = workspace_root().join("target").join("release");
+    let target = target_dir().join("release");
     let results = workspace_root().join("bench").join("results");
     // Servers on core 0 (bench pins them), the load generator on core 1.
     run(Command::new("taskset")
@@ -80,7 +82,8 @@ pub fn bench() -> Result<()> {
         .arg(peers_dir())
         .args(["--server-core", "0", "--out"])
         .arg(&results))?;
-    store_bench()
+    store_bench()?;
+    crate::browser_bench::bench()
 }
 
 /// The store's group-commit benchmark, saved to `bench/results/history-store.md`.
@@ -88,15 +91,8 @@ fn store_bench() -> Result<()> {
     let table =
         capture(tools::cargo().args(["bench", "--package", "backend", "--bench", "store"]))?;
     // The load generator (built by `bench`) describes the machine for both reports.
-    let machine = capture(
-        Command::new(
-            workspace_root()
-                .join("target")
-                .join("release")
-                .join("bench"),
-        )
-        .arg("--machine"),
-    )?;
+    let machine =
+        capture(Command::new(target_dir().join("release").join("bench")).arg("--machine"))?;
     let report = format!(
         "# Message store: group commit against one transaction per message\n\n\
          {machine}\n\

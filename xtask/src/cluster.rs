@@ -50,10 +50,7 @@ pub fn cluster(nodes: Option<&str>) -> Result<()> {
     tools::ensure_wasm_opt()?;
     build_release_frontend()?;
     run(tools::cargo().args(["build", "--release", "--package", "backend"]))?;
-    let backend = workspace_root()
-        .join("target")
-        .join("release")
-        .join("backend");
+    let backend = crate::target_dir().join("release").join("backend");
     let dir = workspace_root().join("target").join("cluster");
     let mut cluster = LocalCluster::start(&backend, nodes, Some(FIRST_PORT), &dir, &[])?;
     println!(

@@ -53,7 +53,7 @@ pub struct ChatCtx {
     /// is, then it is scrolled to.
     pub seeking: RwSignal<Option<shared::MessageId>>,
     /// The line last scrolled to from a quote: marked (`sought`) until another is, also when
-    /// the list is drawn again (any change of the lines redraws them all).
+    /// it is drawn again (the list draws only the lines near the view).
     pub sought: RwSignal<Option<shared::MessageId>>,
     /// The page is not being looked at (another tab, minimised): new messages stay unread,
     /// the title counts mentions, notifications may show.

@@ -5,53 +5,388 @@
 // One part of the chat page: its types and helpers come from `chat.rs`.
 use super::*;
 
+/// Pixels drawn beyond each edge of the visible part of the list, so that a quick scroll
+/// shows no gap.
+const OVERSCAN_PX: i32 = 800;
+/// Lines the drawn window may grow by (at its bottom, while new messages arrive) before it is
+/// drawn again from where the list is scrolled: new lines are added one by one, and the lines
+/// above are let go in batches, not one per message.
+const WINDOW_SLACK: usize = 64;
+/// The height of a line not measured yet, until some are (px).
+const FIRST_ESTIMATE_PX: u32 = 48;
+/// The list's height until it is first measured (px): about a phone's.
+const FIRST_VIEWPORT_PX: i32 = 640;
+
+/// A line's key in the list: its server id, or, for a line of ours not stored yet, its
+/// client id hashed (FNV-1a) with the top bit set, which no server id has.
+fn line_key(line: &Line) -> u64 {
+    match line.id {
+        Some(id) => id.0,
+        None => {
+            let hash = line
+                .client_id
+                .as_str()
+                .bytes()
+                .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+                });
+            hash | 1 << 63
+        }
+    }
+}
+
+/// The measured heights of the current conversation's lines, by key, and what a line not
+/// measured yet is taken to be: their average.
+#[derive(Default)]
+struct Heights {
+    by_key: std::collections::HashMap<u64, u32>,
+    sum: u64,
+}
+
+impl Heights {
+    /// Records `px` for `key`; whether that changed anything.
+    fn set(&mut self, key: u64, px: u32) -> bool {
+        match self.by_key.insert(key, px) {
+            Some(old) if old == px => false,
+            old => {
+                self.sum = self.sum - u64::from(old.unwrap_or(0)) + u64::from(px);
+                true
+            }
+        }
+    }
+
+    fn estimate(&self) -> u32 {
+        self.sum
+            .checked_div(self.by_key.len() as u64)
+            .and_then(|average| u32::try_from(average).ok())
+            .unwrap_or(FIRST_ESTIMATE_PX)
+    }
+}
+
+/// One drawn line with everything its DOM depends on: when this is equal, the line's DOM is
+/// left alone.
+#[derive(Clone, PartialEq)]
+struct Row {
+    key: u64,
+    line: Line,
+    /// It starts a run of one sender's lines (shows the sender and time).
+    starts_group: bool,
+    /// The "new messages" divider goes above it.
+    first_new: bool,
+    /// It mentions us.
+    mentioned: bool,
+    /// It was the target of the last followed quote.
+    sought: bool,
+    /// Its actions: `None` for none (not a stored room line), else whether we moderate the
+    /// room (and so may delete it).
+    moderator: Option<bool>,
+}
+
 /// The lines of the current conversation, grouped by sender; sticks to the bottom unless
 /// the user scrolled up to read.
+///
+/// A virtual list: only the lines in and near the visible part are in the DOM, between two
+/// spacers as tall as the lines above and below them (measured once drawn, estimated until
+/// then), so a conversation of any length costs the page the same. Each drawn line is keyed
+/// and rebuilt only when what it shows changes; typing, presence and unread counts do not
+/// reach the list. When lines above the visible part change height or arrive (older pages),
+/// the line at the top of the view stays where it was.
 #[component]
 pub(super) fn MessageList() -> impl IntoView {
+    use wasm_bindgen::{JsCast as _, closure::Closure};
     let ctx = expect_context::<ChatCtx>();
     let state = ctx.state;
     let w = crate::i18n::words();
     let list: NodeRef<html::Ol> = NodeRef::new();
+    let top_spacer: NodeRef<html::Li> = NodeRef::new();
     let stick = RwSignal::new(true);
-    // A memo, so typing and presence changes do not rebuild the message list.
-    let lines = Memo::new(move |_| state.with(|s| s.current_lines().to_vec()));
+    // Where the list is scrolled and how tall its visible part is, in the lines' own
+    // coordinates (0 is the top of the first line).
+    let scroll = RwSignal::new(0_i32);
+    let viewport = RwSignal::new(FIRST_VIEWPORT_PX);
+    let heights = StoredValue::new_local(Heights::default());
+    let heights_changed = RwSignal::new(0_u32);
+    // The line at the top of the view and how far into it the view starts (px): kept in
+    // place while what is above it changes.
+    let anchor = RwSignal::new(None::<(u64, i32)>);
 
-    let on_scroll = move |_| {
-        if let Some(el) = list.get() {
-            stick.set(el.scroll_top() + el.client_height() >= el.scroll_height() - 40);
-        }
-    };
+    // The keys of every line: this changes when lines come, go or are stored, not when
+    // anything else in the state does.
+    let keys = Memo::new(move |_| {
+        state.with(|s| s.current_lines().iter().map(line_key).collect::<Vec<u64>>())
+    });
+    // Another conversation: its own heights, from its bottom.
+    let target = Memo::new(move |_| state.with(|s| s.current.clone()));
     Effect::new(move |_| {
-        lines.track();
-        if let Some(id) = ctx.seeking.get_untracked() {
-            // A page came: the original is here now (shown once drawn), or another page is
-            // needed (unless none is left).
-            let loaded =
-                state.with_untracked(|s| s.current_lines().iter().any(|l| l.id == Some(id)));
-            if loaded {
-                ctx.seeking.set(None);
-                request_animation_frame(move || {
-                    // The page may be gone by the next frame.
-                    if let Some(Some(el)) = list.try_get_untracked() {
-                        show_line(ctx, &el, id);
-                    }
-                });
-            } else {
-                match state.try_update(ChatState::load_older).flatten() {
-                    Some(request) => ctx.send(&request),
-                    None if state.with_untracked(|s| !s.current_loading_older()) => {
-                        ctx.seeking.set(None);
-                    }
-                    None => {}
+        target.track();
+        heights.set_value(Heights::default());
+        anchor.set(None);
+        stick.set(true);
+    });
+    // Where each line starts (and, last, where the last one ends), in px.
+    let offsets = Memo::new(move |_| {
+        heights_changed.track();
+        keys.with(|keys| {
+            heights.with_value(|h| {
+                let estimate = h.estimate();
+                let mut offsets = Vec::with_capacity(keys.len() + 1);
+                let mut y = 0_u32;
+                offsets.push(y);
+                for key in keys {
+                    y = y.saturating_add(h.by_key.get(key).copied().unwrap_or(estimate));
+                    offsets.push(y);
+                }
+                offsets
+            })
+        })
+    });
+    // The drawn lines, `first..end`.
+    // Where the view is: at the bottom when it sticks there, else where its anchor line is now
+    // (so that lines arriving above, or measured, move the window with it at once, before
+    // the list's own scroll position is set to match), else where the list is scrolled.
+    let range = Memo::new(move |previous: Option<&(usize, usize)>| {
+        let stuck = stick.get();
+        let height = viewport.get();
+        let anchored = anchor.get();
+        let scrolled = scroll.get();
+        let anchor_at = anchored.and_then(|(key, into)| {
+            keys.with(|keys| keys.iter().position(|&k| k == key))
+                .map(|i| (i, into))
+        });
+        offsets.with(|offsets| {
+            let count = offsets.len() - 1;
+            let total = offsets
+                .last()
+                .map_or(0, |&y| i32::try_from(y).unwrap_or(i32::MAX));
+            let top = match anchor_at {
+                _ if stuck => (total - height).max(0),
+                Some((i, into)) => i32::try_from(offsets[i]).unwrap_or(i32::MAX) + into,
+                None => scrolled,
+            };
+            // The line at `y` (the last one past the end).
+            let at = |y: i32| {
+                let y = u32::try_from(y.max(0)).unwrap_or(0);
+                offsets
+                    .partition_point(|&o| o <= y)
+                    .saturating_sub(1)
+                    .min(count)
+            };
+            let wanted = (
+                at(top - OVERSCAN_PX),
+                (at(top + height + OVERSCAN_PX) + 1).min(count),
+            );
+            if let Some(&(first, end)) = previous {
+                // The lines drawn still cover the view and half the margin: keep them (and
+                // at the bottom, add what came).
+                let end = if stuck { count } else { end.min(count) };
+                let first = first.min(end);
+                let covers = first <= at(top - OVERSCAN_PX / 2)
+                    && end >= (at(top + height + OVERSCAN_PX / 2) + 1).min(count);
+                if covers && end - first <= wanted.1 - wanted.0 + WINDOW_SLACK {
+                    return (first, end);
                 }
             }
+            (wanted.0, if stuck { count } else { wanted.1 })
+        })
+    });
+    let rows = Memo::new(move |_| {
+        let (first, end) = range.get();
+        let sought = ctx.sought.get();
+        state.with(|s| {
+            let lines = s.current_lines();
+            let (first, end) = (first.min(lines.len()), end.min(lines.len()));
+            // The divider goes above the first line of someone else after the read position
+            // the conversation had when it was opened.
+            let first_new = s
+                .divider
+                .zip(s.current.as_ref())
+                .and_then(|(read, target)| {
+                    lines
+                        .iter()
+                        .position(|l| !l.mine && l.position(target).is_some_and(|p| p > read))
+                });
+            let moderator = match &s.current {
+                Some(Target::Room(room)) => Some(s.moderates(room)),
+                _ => None,
+            };
+            (first..end)
+                .map(|i| {
+                    let line = &lines[i];
+                    Row {
+                        key: line_key(line),
+                        line: line.clone(),
+                        starts_group: i == 0 || !same_group(&lines[i - 1], line),
+                        first_new: first_new == Some(i),
+                        mentioned: !line.mine
+                            && s.me
+                                .as_ref()
+                                .is_some_and(|me| crate::chat_state::mentions(&line.text, me)),
+                        sought: line.id.is_some() && line.id == sought,
+                        moderator: moderator.filter(|_| line.id.is_some() && !line.deleted),
+                    }
+                })
+                .collect::<Vec<Row>>()
+        })
+    });
+    let drawn =
+        Memo::new(move |_| rows.with(|rows| rows.iter().map(|r| r.key).collect::<Vec<u64>>()));
+    // The spacers' heights, each its own memo: a change of one does not write the other.
+    let y = move |i: usize| offsets.with(|o| o.get(i).or(o.last()).copied().unwrap_or(0));
+    let above = Memo::new(move |_| y(range.get().0));
+    let below = Memo::new(move |_| y(usize::MAX).saturating_sub(y(range.get().1)));
+
+    // The lines' coordinates in the list's: the top spacer's place (the button above it
+    // comes and goes).
+    let origin = move || top_spacer.get_untracked().map_or(0, |el| el.offset_top());
+    // Reads where the list is scrolled; loads older lines when the top comes near.
+    let read_scroll = move || {
+        let Some(el) = list.get_untracked() else {
             return;
+        };
+        let top = el.scroll_top() - origin();
+        scroll.set(top);
+        let seen = el.client_height();
+        if seen > 0 {
+            viewport.set(seen);
         }
-        if stick.get_untracked()
-            && let Some(el) = list.get()
+        let near_bottom = el.scroll_top() + el.client_height() >= el.scroll_height() - 40;
+        if stick.get_untracked() != near_bottom {
+            stick.set(near_bottom);
+        }
+        // (Above the first line, e.g. at the very top with the "load older" button in
+        // view, the first line is the anchor, the view starting before it.)
+        let anchored = offsets.with_untracked(|offsets| {
+            let i = offsets
+                .partition_point(|&o| i64::from(o) <= i64::from(top))
+                .saturating_sub(1);
+            let key = keys.with_untracked(|keys| keys.get(i).copied())?;
+            Some((key, top - i32::try_from(offsets[i]).unwrap_or(0)))
+        });
+        if anchor.get_untracked() != anchored {
+            anchor.set(anchored);
+        }
+        // Scrolled near the top: the page before (a list that fits its view, or is no
+        // scrolling box at all, has its "load older" button for that).
+        if el.scroll_height() > el.client_height()
+            && top < viewport.get_untracked()
+            && let Some(request) = state.try_update(ChatState::load_older).flatten()
         {
+            ctx.send(&request);
+        }
+    };
+    // Measures the drawn lines; their heights place the lines not drawn.
+    let measure = move || {
+        let Some(el) = list.get_untracked() else {
+            return;
+        };
+        let Ok(drawn) = el.query_selector_all(":scope > li[data-key]") else {
+            return;
+        };
+        let mut changed = false;
+        heights.update_value(|h| {
+            for i in 0..drawn.length() {
+                let Some(li) = drawn
+                    .item(i)
+                    .and_then(|n| n.dyn_into::<web_sys::HtmlElement>().ok())
+                else {
+                    continue;
+                };
+                let key = li
+                    .get_attribute("data-key")
+                    .and_then(|k| k.parse::<u64>().ok());
+                if let (Some(key), Ok(px @ 1..)) = (key, u32::try_from(li.offset_height())) {
+                    changed |= h.set(key, px);
+                }
+            }
+        });
+        if changed {
+            heights_changed.update(|n| *n = n.wrapping_add(1));
+        }
+    };
+    // Drawn: measured.
+    Effect::new(move |_| {
+        rows.track();
+        measure();
+    });
+    // Laid out again: at the bottom if it sticks there, else the top line where it was.
+    Effect::new(move |_| {
+        offsets.track();
+        drawn.track();
+        let Some(el) = list.get() else {
+            return;
+        };
+        if stick.get_untracked() {
             el.set_scroll_top(el.scroll_height());
+        } else if let Some((key, into)) = anchor.get_untracked() {
+            let at = keys.with_untracked(|keys| keys.iter().position(|&k| k == key));
+            if let Some(y) = at.and_then(|i| offsets.with_untracked(|o| o.get(i).copied())) {
+                let wanted = origin() + i32::try_from(y).unwrap_or(0) + into;
+                if (el.scroll_top() - wanted).abs() > 1 {
+                    el.set_scroll_top(wanted);
+                }
+            }
+        }
+        read_scroll();
+    });
+    // The list's size changes with the page's: measured again, lines and view.
+    let observer = StoredValue::new_local(None::<(web_sys::ResizeObserver, Closure<dyn FnMut()>)>);
+    Effect::new(move |_| {
+        let Some(el) = list.get() else {
+            return;
+        };
+        let changed = Closure::<dyn FnMut()>::new(move || {
+            measure();
+            read_scroll();
+        });
+        if let Ok(watch) = web_sys::ResizeObserver::new(changed.as_ref().unchecked_ref()) {
+            watch.observe(&el);
+            observer.update_value(|o| {
+                if let Some((old, _)) = o.replace((watch, changed)) {
+                    old.disconnect();
+                }
+            });
+        }
+    });
+    on_cleanup(move || {
+        observer.update_value(|o| {
+            if let Some((watch, _)) = o.take() {
+                watch.disconnect();
+            }
+        });
+    });
+
+    // A quote was followed to a line not loaded: when a page comes, the line is shown, or
+    // another page is asked for (unless none is left).
+    Effect::new(move |_| {
+        keys.track();
+        let Some(id) = ctx.seeking.get() else {
+            return;
+        };
+        let at = state.with_untracked(|s| s.current_lines().iter().position(|l| l.id == Some(id)));
+        if let Some(i) = at {
+            ctx.seeking.set(None);
+            // In the middle of the view: drawn there, then marked (until another is).
+            stick.set(false);
+            let y = offsets.with_untracked(|o| {
+                let (top, end) = (
+                    o.get(i).copied().unwrap_or(0),
+                    o.get(i + 1).copied().unwrap_or(0),
+                );
+                i32::try_from(top / 2 + end / 2).unwrap_or(0)
+            });
+            if let Some(el) = list.get_untracked() {
+                el.set_scroll_top(origin() + y - el.client_height() / 2);
+            }
+            read_scroll();
+            ctx.sought.set(Some(id));
+        } else {
+            match state.try_update(ChatState::load_older).flatten() {
+                Some(request) => ctx.send(&request),
+                None if state.with_untracked(|s| !s.current_loading_older()) => {
+                    ctx.seeking.set(None);
+                }
+                None => {}
+            }
         }
     });
     // Read is what a visible page shows at its bottom: marked as such (the server tells the
@@ -59,7 +394,7 @@ pub(super) fn MessageList() -> impl IntoView {
     // not spend the connection's rate limit on it.
     let mark_scheduled = StoredValue::new(false);
     Effect::new(move |_| {
-        lines.track();
+        keys.track();
         if ctx.hidden.get() || !stick.get() || mark_scheduled.get_value() {
             return;
         }
@@ -81,50 +416,66 @@ pub(super) fn MessageList() -> impl IntoView {
             MARK_EVERY,
         );
     });
-    let rows = move || {
-        let (divider, current, me) = state.with(|s| (s.divider, s.current.clone(), s.me.clone()));
-        lines.with(|lines| {
-            // The divider goes above the first line of someone else after the read position
-            // the conversation had when it was opened.
-            let first_new = divider.zip(current.as_ref()).and_then(|(read, target)| {
-                lines
-                    .iter()
-                    .position(|l| !l.mine && l.position(target).is_some_and(|p| p > read))
-            });
-            lines
+    // Screen readers hear each new message of others once, from a live region of its own:
+    // the list is not one (a page of older lines would be read out).
+    let announced = Memo::new(move |_| {
+        state.with(|s| {
+            s.current_lines()
                 .iter()
-                .enumerate()
-                .map(|(i, line)| {
-                    let starts_group = i == 0 || !same_group(&lines[i - 1], line);
-                    let mentioned = !line.mine
-                        && me
-                            .as_ref()
-                            .is_some_and(|me| crate::chat_state::mentions(&line.text, me));
-                    // A plain item, not role="separator": a list may hold only list items.
-                    view! {
-                        {(first_new == Some(i)).then(|| view! {
-                            <li class="new-divider" data-testid="new-divider">{w.new_messages}</li>
-                        })}
-                        {line_view(ctx, line, starts_group, mentioned)}
-                    }
-                })
-                .collect_view()
+                .rev()
+                .find(|l| !l.mine && !l.deleted)
+                .map(|l| (line_key(l), format!("{}: {}", l.from, l.text)))
         })
-    };
-    let more_before = move || {
+    });
+    // A memo: the button's attributes are written when this changes, not on every change of
+    // the state.
+    let older = Memo::new(move |_| {
         state.with(|s| match &s.current {
             Some(Target::Room(room)) => s.rooms.get(room).map(|v| (v.more_before, v.loading_older)),
             _ => None,
         })
-    };
+    });
+    let more_before = move || older.get();
     let load_older = move |_| {
         stick.set(false);
         if let Some(request) = state.try_update(ChatState::load_older).flatten() {
             ctx.send(&request);
         }
     };
+    // The keyboard scrolls the list when it has the focus (as the browser would, and the
+    // same in every browser): arrows by a line, Page Up/Down by a view, Home/End to the ends.
+    let on_key = move |ev: web_sys::KeyboardEvent| {
+        let Some(el) = list.get_untracked() else {
+            return;
+        };
+        if ev.target().as_ref() != Some(el.as_ref()) {
+            return;
+        }
+        let page = (el.client_height() * 9 / 10).max(1);
+        let top = el.scroll_top();
+        let to = match ev.key().as_str() {
+            "ArrowUp" => top - 40,
+            "ArrowDown" => top + 40,
+            "PageUp" => top - page,
+            "PageDown" => top + page,
+            "Home" => 0,
+            "End" => el.scroll_height(),
+            _ => return,
+        };
+        ev.prevent_default();
+        el.set_scroll_top(to.max(0));
+        read_scroll();
+    };
+    let row_view = move |key: u64| {
+        let row = Memo::new(move |_| rows.with(|rows| rows.iter().find(|r| r.key == key).cloned()));
+        dynamic(move || {
+            row.with(|row| row.as_ref().map(|row| line_view(ctx, row)))
+                .into_any()
+        })
+    };
     view! {
-        <ol class="messages" data-testid="messages" node_ref=list on:scroll=on_scroll aria-live="polite">
+        <ol class="messages" data-testid="messages" node_ref=list tabindex="0"
+            aria-label=w.messages_label on:scroll=move |_| read_scroll() on:keydown=on_key>
             {shown(move || more_before().is_some_and(|(more, _)| more), move || view! {
                 <li class="load-older">
                     <button data-testid="load-older" on:click=load_older
@@ -133,11 +484,19 @@ pub(super) fn MessageList() -> impl IntoView {
                     </button>
                 </li>
             }.into_any())}
-            {dynamic(move || rows().into_any())}
+            <li class="spacer" aria-hidden="true" node_ref=top_spacer data-testid="spacer-above"
+                style:height=reactive(move || format!("{}px", above.get()))></li>
+            {keyed(move || drawn.get(), row_view)}
+            <li class="spacer" aria-hidden="true" data-testid="spacer-below"
+                style:height=reactive(move || format!("{}px", below.get()))></li>
         </ol>
+        <div class="visually-hidden" aria-live="polite" data-testid="announcer">
+            {reactive(move || announced.with(|a| a.as_ref().map(|(_, text)| text.clone()).unwrap_or_default()))}
+        </div>
     }
 }
 
+/// Whether `line` continues `previous`'s run (same sender, close in time): no header then.
 fn same_group(previous: &Line, line: &Line) -> bool {
     previous.from == line.from
         && match (previous.ts, line.ts) {
@@ -147,36 +506,27 @@ fn same_group(previous: &Line, line: &Line) -> bool {
 }
 
 /// One line; text goes in as a text node, never as HTML.
-fn line_view(
-    ctx: ChatCtx,
-    line: &Line,
-    starts_group: bool,
-    mentioned: bool,
-) -> impl IntoView + use<> {
+fn line_view(ctx: ChatCtx, row: &Row) -> AnyView {
     let w = crate::i18n::words();
+    let line = &row.line;
     let (state, detail) = match &line.delivery {
         Delivery::Pending => ("pending", Some(w.sending.to_owned())),
         Delivery::Sent => ("sent", None),
         Delivery::Failed(reason) => ("failed", Some((w.not_sent)(reason))),
     };
-    let sought = line.id.is_some() && line.id == ctx.sought.get_untracked();
     let class = format!(
         "line {} {}{}{}",
         if line.mine { "own" } else { "other" },
         state,
-        if starts_group { " group-start" } else { "" },
-        if sought { " sought" } else { "" }
+        if row.starts_group { " group-start" } else { "" },
+        if row.sought { " sought" } else { "" }
     );
     let retry =
         (line.mine && matches!(line.delivery, Delivery::Failed(_))).then(|| line.client_id.clone());
     // Stored room lines get actions: reply and react for all, edit for the author, delete
     // for the author and the room's moderators.
-    let in_room = ctx.state.with_untracked(|s| match &s.current {
-        Some(Target::Room(room)) => Some(s.moderates(room)),
-        _ => None,
-    });
-    let actions = match (line.id, in_room) {
-        (Some(id), Some(moderator)) if !line.deleted => {
+    let actions = match (line.id, row.moderator) {
+        (Some(id), Some(moderator)) => {
             Some(line_actions(ctx, id, line.mine, line.mine || moderator))
         }
         _ => None,
@@ -222,7 +572,7 @@ fn line_view(
             })
             .collect_view()
     });
-    let class = match (line.deleted, mentioned) {
+    let class = match (line.deleted, row.mentioned) {
         (true, _) => format!("{class} deleted"),
         (false, true) => format!("{class} mentioned"),
         (false, false) => class,
@@ -253,7 +603,7 @@ fn line_view(
             </button>
         }
     });
-    let header = starts_group.then(|| {
+    let header = row.starts_group.then(|| {
         let time = line.ts.map(local_time).unwrap_or_default();
         view! {
             <div class="line-header">
@@ -262,8 +612,15 @@ fn line_view(
             </div>
         }
     });
+    // A plain element, not role="separator": it is inside a list item.
+    let divider = row.first_new.then(|| {
+        view! {
+            <div class="new-divider" data-testid="new-divider">{w.new_messages}</div>
+        }
+    });
     view! {
-        <li class=class data-testid="line" data-state=state data-id=data_id>
+        <li class=class data-testid="line" data-state=state data-id=data_id data-key=row.key.to_string()>
+            {divider}
             {header}
             {quote}
             {thumbnail}
@@ -286,6 +643,7 @@ fn line_view(
             })}
         </li>
     }
+    .into_any()
 }
 
 /// The quick reactions offered on every line ("…" asks for any other emoji).
@@ -354,42 +712,10 @@ fn react(ctx: ChatCtx, id: shared::MessageId, emoji: &str) {
 }
 
 /// Scrolls to line `id` and highlights it; if it is not loaded, loads older pages until it
-/// is (see [`ChatCtx::seeking`]).
+/// is (see [`ChatCtx::seeking`] and the list's seeking effect).
 fn seek(ctx: ChatCtx, id: shared::MessageId, click: &web_sys::MouseEvent) {
-    use wasm_bindgen::JsCast as _;
-    // The line is looked for in this page's list: another chat may share the document (the
-    // browser tests mount several).
-    let list = click
-        .target()
-        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-        .and_then(|e| e.closest("ol").ok().flatten());
-    if list.is_some_and(|list| show_line(ctx, &list, id)) {
-        return;
-    }
+    click.prevent_default();
     ctx.seeking.set(Some(id));
-    match ctx.state.try_update(ChatState::load_older).flatten() {
-        Some(request) => ctx.send(&request),
-        None => ctx.seeking.set(None),
-    }
-}
-
-/// Scrolls line `id` of `list` into view and marks it (until another is); false if it is not
-/// there.
-fn show_line(ctx: ChatCtx, list: &web_sys::Element, id: shared::MessageId) -> bool {
-    let found = list
-        .query_selector(&format!("li[data-id=\"{}\"]", id.0))
-        .ok()
-        .flatten();
-    let Some(element) = found else {
-        return false;
-    };
-    let options = web_sys::ScrollIntoViewOptions::new();
-    options.set_block(web_sys::ScrollLogicalPosition::Center);
-    element.scroll_into_view_with_scroll_into_view_options(&options);
-    // Marked now, and kept by `line_view` when the lines are drawn again.
-    ctx.sought.set(Some(id));
-    let _ = element.class_list().add_1("sought");
-    true
 }
 
 /// Hours and minutes in the browser's time zone, the way the page's language writes them
