@@ -68,6 +68,9 @@ pub async fn fill(addr: SocketAddr, room: &str, count: usize, prefix: &str) -> R
         .chat_socket(addr, "filler", room)
         .await
         .map_err(|err| format!("the filler: {err}"))?;
+    // Client ids are new in every run: the server takes a repeated one (same token) for a
+    // resend and stores nothing.
+    let run = run_id();
     let (mut sent, mut stored) = (0, 0);
     while stored < count {
         while sent < count && sent - stored < FILL_AHEAD {
@@ -77,7 +80,7 @@ pub async fn fill(addr: SocketAddr, room: &str, count: usize, prefix: &str) -> R
                 text.push_str(&" and a longer thought that wraps".repeat(1 + sent % 9));
             }
             filler
-                .send_say(room, &text, &format!("{room}-{prefix}-{sent}"))
+                .send_say(room, &text, &format!("{room}-{prefix}-{run}-{sent}"))
                 .await
                 .map_err(|err| format!("line {sent}: {err}"))?;
         }
@@ -110,24 +113,24 @@ pub async fn churn(addr: SocketAddr, room: &str, seconds: u64) -> Result<(), Str
         .chat_socket(addr, "talker", room)
         .await
         .map_err(|err| format!("the talker: {err}"))?;
+    let run = run_id();
     let mut present = std::collections::VecDeque::new();
     let mut next_member = 0_usize;
     let mut ticker = tokio::time::interval(TICK);
     let ticks = seconds * 1000 / TICK.as_millis() as u64;
-    let mut talker_reads = Vec::new();
     for tick in 0..ticks {
         ticker.tick().await;
         talker
-            .send_say(room, &format!("churn {tick:05}"), &format!("churn-{tick}"))
+            .send_say(
+                room,
+                &format!("churn {tick:05}"),
+                &format!("churn-{run}-{tick}"),
+            )
             .await
             .map_err(|err| format!("the talker: {err}"))?;
         // Reads what came for the talker so far without waiting for more.
-        while let Ok(Ok(frame)) =
-            tokio::time::timeout(std::time::Duration::ZERO, talker.next()).await
-        {
-            talker_reads.push(frame.len());
+        while let Ok(Ok(_)) = tokio::time::timeout(std::time::Duration::ZERO, talker.next()).await {
         }
-        talker_reads.clear();
         for _ in 0..PER_TICK {
             let nick = format!("m{next_member:05}");
             next_member += 1;
@@ -148,4 +151,11 @@ pub async fn churn(addr: SocketAddr, room: &str, seconds: u64) -> Result<(), Str
     }
     println!("churned {next_member}");
     Ok(())
+}
+
+/// This process's mark for client ids: its start time in microseconds.
+fn run_id() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros())
 }

@@ -105,6 +105,9 @@ pub struct RoomView {
     pub more_before: bool,
     /// A "load older" request is out.
     pub loading_older: bool,
+    /// Older pages were loaded since the latest page: lines are no longer dropped from the
+    /// front as new ones come (see `receive`).
+    pub paged_back: bool,
 }
 
 impl RoomView {
@@ -1074,7 +1077,7 @@ impl ChatState {
             .directs
             .entry(peer.key())
             .or_insert_with(|| (peer.clone(), Vec::new()));
-        settle(&mut entry.1, Line::direct(message, mine));
+        settle(&mut entry.1, Line::direct(message, mine), MAX_LINES);
     }
 
     fn direct_history(&mut self, mode: HistoryMode, messages: Vec<DirectMessage>) {
@@ -1179,8 +1182,15 @@ impl RoomView {
     /// Adds a live message; false if it was here already (by id).
     fn receive(&mut self, message: RoomMessage, mine: bool) -> bool {
         self.last_seq = self.last_seq.max(Some(message.seq));
-        let new = settle(&mut self.lines, Line::room(message, mine));
-        if self.lines.len() >= MAX_LINES {
+        // Older pages the reader loaded stay: the line dropped could be the one they are
+        // reading (the list shows only what is near the view; the state holds the lines).
+        let cap = if self.paged_back {
+            usize::MAX
+        } else {
+            MAX_LINES
+        };
+        let new = settle(&mut self.lines, Line::room(message, mine), cap);
+        if self.lines.len() >= cap {
             // The oldest line was dropped from memory; "load older" brings it back.
             self.more_before = true;
         }
@@ -1201,6 +1211,7 @@ impl RoomView {
                 // The server's page replaces what we had, except our unsent lines, which
                 // follow it (a resend after `welcome` settles them).
                 let unsent: Vec<Line> = self.lines.drain(..).filter(|l| l.id.is_none()).collect();
+                self.paged_back = false;
                 // A reset may come from a new log (another epoch) whose numbers are lower
                 // than ours: continue from the page, not from the larger old number.
                 self.last_seq = None;
@@ -1231,6 +1242,7 @@ impl RoomView {
             }
             HistoryMode::Older => {
                 self.loading_older = false;
+                self.paged_back = true;
                 self.more_before = more_before;
                 // What is older than the first line: the lines from there on are the
                 // room's in order, so this is what we do not have (and a page costs the
@@ -1323,7 +1335,7 @@ impl Line {
 
 /// Replaces our pending line with its echo, or appends a new line; a line whose server id
 /// is here already is dropped. Returns whether the line is new.
-fn settle(lines: &mut Vec<Line>, line: Line) -> bool {
+fn settle(lines: &mut Vec<Line>, line: Line, cap: usize) -> bool {
     if line.id.is_some() && lines.iter().rev().any(|l| l.id == line.id) {
         return false;
     }
@@ -1334,16 +1346,21 @@ fn settle(lines: &mut Vec<Line>, line: Line) -> bool {
     {
         // Delivered now: it moves up to its place among the delivered lines.
         lines.remove(pending);
-        push_line(lines, line);
+        push_line_capped(lines, line, cap);
         return false;
     }
-    push_line(lines, line);
+    push_line_capped(lines, line, cap);
     true
 }
 
 /// Appends `line`; a delivered line goes before the unsent ones at the bottom (which stay
 /// last until the server has them), so the list shows the server's order.
 fn push_line(lines: &mut Vec<Line>, line: Line) {
+    push_line_capped(lines, line, MAX_LINES);
+}
+
+/// [`push_line`], keeping at most `cap` lines (the oldest go).
+fn push_line_capped(lines: &mut Vec<Line>, line: Line, cap: usize) {
     if line.id.is_some() {
         let at = lines
             .iter()
@@ -1353,7 +1370,7 @@ fn push_line(lines: &mut Vec<Line>, line: Line) {
     } else {
         lines.push(line);
     }
-    if lines.len() > MAX_LINES {
+    if lines.len() > cap {
         lines.remove(0);
     }
 }
@@ -2415,6 +2432,33 @@ mod tests {
         };
         assert_eq!(delivery(&first), Delivery::Pending);
         assert_eq!(delivery(&second), Delivery::Failed("too long".into()));
+    }
+
+    #[test]
+    fn lines_paged_back_to_stay_while_new_ones_come_until_the_latest_page() {
+        let mut state = welcomed();
+        let newest = MAX_LINES as u64 + 100;
+        let latest: Vec<u64> = (newest - 49..=newest).collect();
+        state.apply(history(HistoryMode::Latest, &latest, true), 0.0);
+        // Paged back past the cap, a page at a time, each older than the first line.
+        let mut first = newest - 49;
+        while first > 1 {
+            let older: Vec<u64> = (first.saturating_sub(200).max(1)..first).collect();
+            first = older[0];
+            state.apply(history(HistoryMode::Older, &older, first > 1), 0.0);
+        }
+        assert_eq!(state.current_lines().len() as u64, newest);
+        // A new message drops nothing: the first line may be the one being read.
+        state.apply(said(newest + 1, "bob", "x", "b"), 0.0);
+        assert_eq!(state.current_lines().len() as u64, newest + 1);
+        assert_eq!(state.current_lines()[0].id, Some(MessageId(1)));
+        assert!(!state.rooms[&room("lobby")].more_before);
+        // The latest page again (a reopened conversation): the cap holds again.
+        state.apply(history(HistoryMode::Latest, &[newest + 1], true), 0.0);
+        for id in newest + 2..newest + 2 + MAX_LINES as u64 {
+            state.apply(said(id, "bob", "x", "b"), 0.0);
+        }
+        assert_eq!(state.current_lines().len(), MAX_LINES);
     }
 
     #[test]

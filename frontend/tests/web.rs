@@ -498,6 +498,11 @@ impl ChatClient {
 
     /// Says `text` in `room` and waits for the acknowledgement (stored).
     async fn say(&mut self, room: &str, text: &str) {
+        self.say_at(room, text).await;
+    }
+
+    /// [`ChatClient::say`], returning the message's place in the room (its `seq`).
+    async fn say_at(&mut self, room: &str, text: &str) -> u64 {
         let client_id = unique(&format!("c{}", (js_sys::Math::random() * 1e9) as u64));
         self.send(&ClientMsg::Say {
             room: room.parse().unwrap(),
@@ -508,10 +513,12 @@ impl ChatClient {
         })
         .await;
         loop {
-            if let ServerMsg::Said { client_id: id, .. } = self.next_said().await
+            if let ServerMsg::Said {
+                client_id: id, seq, ..
+            } = self.next_said().await
                 && id.as_str() == client_id
             {
-                return;
+                return seq;
             }
         }
     }
@@ -2163,7 +2170,8 @@ fn describe_list(root: &HtmlElement) -> String {
             .map(|s| s.unchecked_into::<HtmlElement>().offset_height())
     };
     format!(
-        "title {:?}; {} lines drawn, {:?} .. {:?}; scroll {} of {} in {}; spacers {:?} {:?}",
+        "document hidden {}; title {:?}; {} lines drawn, {:?} .. {:?}; scroll {} of {} in {}; spacers {:?} {:?}",
+        web_sys::window().unwrap().document().unwrap().hidden(),
         text_of(root, "conversation-title"),
         lines.len(),
         text(lines.first()),
@@ -2188,6 +2196,26 @@ async fn wait_drawn(root: &HtmlElement, text: &str) {
         sleep(Duration::from_millis(20)).await;
         waited += Duration::from_millis(20);
     }
+}
+
+/// [`mount_sized_at`], the page looked at whatever the document's visibility (a test page in
+/// the background is hidden, and a hidden page marks nothing read).
+fn mount_looked_at(url: String, width: u32, height: u32) -> (HtmlElement, impl Drop) {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let root: HtmlElement = document.create_element("div").unwrap().unchecked_into();
+    root.set_class_name("content");
+    root.set_attribute(
+        "style",
+        &format!("width:{width}px;height:{height}px;flex:none;position:relative"),
+    )
+    .unwrap();
+    document.body().unwrap().append_child(&root).unwrap();
+    let hidden = RwSignal::new(false);
+    let mounted = mount_to(
+        root.clone(),
+        move || view! { <ChatPage url=url hidden=hidden /> },
+    );
+    (root, mounted)
 }
 
 /// The number of a filled room's line ("line 00042 …" is 42).
@@ -2299,7 +2327,7 @@ async fn in_a_list_of_a_thousand_lines_each_change_touches_only_its_own_line() {
     );
     let _style = Stylesheet::add();
     clear_local_storage();
-    let (root, _mounted) = mount_sized_at(url.clone(), 1280, 800);
+    let (root, _mounted) = mount_looked_at(url.clone(), 1280, 800);
     fill(&root, "nick-input", &unique("watcher")).await;
     find::<HtmlButtonElement>(&root, "nick-submit").click();
     wait_in_chat(&root).await;
@@ -2395,11 +2423,13 @@ async fn in_a_list_of_a_thousand_lines_each_change_touches_only_its_own_line() {
             client_id: unique("react").parse().unwrap(),
         })
         .await;
+    // (Named by this run's talker: the room is shared by the runs in both browsers.)
     wait_until("the reaction is shown", || {
         line_with(&root, &format!("line {:05}", count - 2)).is_some_and(|l| {
             l.query_selector("[data-testid=reaction]")
                 .unwrap()
-                .is_some()
+                .and_then(|r| r.get_attribute("title"))
+                .is_some_and(|who| who.contains(&talker))
         })
     })
     .await;
@@ -2435,7 +2465,7 @@ async fn fifty_thousand_messages_are_read_up_and_down_by_keyboard_with_few_lines
     let _style = Stylesheet::add();
     clear_local_storage();
     // A tall page: fewer key presses from one end to the other.
-    let (root, _mounted) = mount_sized_at(url.clone(), 1280, 3000);
+    let (root, _mounted) = mount_looked_at(url.clone(), 1280, 3000);
     fill(&root, "nick-input", &unique("reader")).await;
     find::<HtmlButtonElement>(&root, "nick-submit").click();
     wait_in_chat(&root).await;
@@ -2463,7 +2493,13 @@ async fn fifty_thousand_messages_are_read_up_and_down_by_keyboard_with_few_lines
         let numbers: Vec<u32> = drawn.iter().filter_map(line_number).collect();
         assert!(
             numbers.windows(2).all(|w| w[0] + 1 == w[1]),
-            "drawn out of order or twice: {numbers:?}"
+            "drawn out of order or twice: {numbers:?}; keys {:?}",
+            drawn
+                .iter()
+                .rev()
+                .take(4)
+                .map(|l| (l.get_attribute("data-key"), l.get_attribute("data-id")))
+                .collect::<Vec<_>>()
         );
         let dividers = list
             .query_selector_all("[data-testid=new-divider]")
@@ -2520,7 +2556,19 @@ async fn fifty_thousand_messages_are_read_up_and_down_by_keyboard_with_few_lines
             }
         }
     }
-    // And down again to the newest.
+    // Someone writes meanwhile: the reader, at the top, has not read it (the server is told
+    // nothing), and it is the first new line, under the divider.
+    // (Not a numbered line: the room is shared by the test's runs in both browsers, and each
+    // adds one.)
+    let mut other = ChatClient::join_at(&url, &unique("writer"), &[room.as_str()]).await;
+    let written = unique("something new");
+    let seq = other.say_at(&room, &written).await;
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    let token = storage.get_item("chat.token").unwrap().unwrap();
+    let nick = storage.get_item("chat.nick").unwrap().unwrap();
+    sleep(Duration::from_millis(1500)).await;
+    assert_eq!(read_position(&url, &nick, &token, &room).await, None);
+    // And down again to the newest numbered line, then to the new one.
     let mut highest = *view.iter().max().unwrap();
     while highest < count {
         press("PageDown");
@@ -2555,34 +2603,27 @@ async fn fifty_thousand_messages_are_read_up_and_down_by_keyboard_with_few_lines
         count as usize,
         "after {presses} key presses"
     );
-    // End, to the very bottom: the list sticks there again, and what is shown is read:
-    // another tab of the same user (its token) is told the newest line's position.
     press("End");
-    let token = web_sys::window()
-        .unwrap()
-        .local_storage()
-        .unwrap()
-        .unwrap()
-        .get_item("chat.token")
-        .unwrap()
-        .unwrap();
-    let nick = web_sys::window()
-        .unwrap()
-        .local_storage()
-        .unwrap()
-        .unwrap()
-        .get_item("chat.nick")
-        .unwrap()
-        .unwrap();
+    wait_drawn(&root, &written).await;
+    check(&mut seen, &mut divider);
+    let newest = line_with(&root, &written).unwrap();
+    assert_eq!(
+        divider,
+        newest.get_attribute("data-id"),
+        "the divider is not above the new line"
+    );
+    // At the very bottom the list sticks there again, and what is shown is read: another
+    // tab of the same user (its token) is told the new line's position.
     let mut waited = Duration::ZERO;
     loop {
         let read = read_position(&url, &nick, &token, &room).await;
-        if read == Some(u64::from(count)) {
+        if read == Some(seq) {
             break;
         }
         assert!(
             waited < DEADLINE,
-            "the room is read up to {read:?}, not {count}"
+            "the room is read up to {read:?}, not {seq}: {}",
+            describe_list(&root)
         );
         sleep(Duration::from_millis(300)).await;
         waited += Duration::from_millis(300);

@@ -34,7 +34,7 @@ use crate::{
 };
 
 /// Messages per burst.
-const BURST: usize = 50;
+const BURST: usize = 30;
 /// The rooms (name, lines), filled before the browsers come.
 const ROOMS: [(&str, usize); 5] = [
     ("w7-100", 100),
@@ -47,7 +47,7 @@ const ROOMS: [(&str, usize); 5] = [
 const CHURN_ROOM: &str = "w7-churn";
 const CHURN_SECS: u64 = 10;
 /// The most one measurement may take.
-const PATIENCE: Duration = Duration::from_secs(180);
+const PATIENCE: Duration = Duration::from_secs(90);
 
 /// The figures of one browser.
 #[derive(Default)]

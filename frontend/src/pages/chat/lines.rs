@@ -35,30 +35,36 @@ fn line_key(line: &Line) -> u64 {
     }
 }
 
+/// Lines whose heights make the estimate of the others; after them it stays as it is, so that
+/// measuring one more line does not move every line not measured yet (and the spacers).
+const ESTIMATE_SAMPLES: u32 = 100;
+/// The most a line not measured yet is taken to be (px): a few huge messages must not make
+/// every other line huge (and the list taller than a browser draws).
+const MOST_ESTIMATE_PX: u32 = 200;
+
 /// The measured heights of the current conversation's lines, by key, and what a line not
-/// measured yet is taken to be: their average.
+/// measured yet is taken to be: the average of the first [`ESTIMATE_SAMPLES`], capped.
 #[derive(Default)]
 struct Heights {
     by_key: std::collections::HashMap<u64, u32>,
-    sum: u64,
+    sampled: u32,
+    sampled_px: u32,
 }
 
 impl Heights {
     /// Records `px` for `key`; whether that changed anything.
     fn set(&mut self, key: u64, px: u32) -> bool {
-        match self.by_key.insert(key, px) {
-            Some(old) if old == px => false,
-            old => {
-                self.sum = self.sum - u64::from(old.unwrap_or(0)) + u64::from(px);
-                true
-            }
+        let old = self.by_key.insert(key, px);
+        if old.is_none() && self.sampled < ESTIMATE_SAMPLES {
+            self.sampled += 1;
+            self.sampled_px = self.sampled_px.saturating_add(px.min(MOST_ESTIMATE_PX));
         }
+        old != Some(px)
     }
 
     fn estimate(&self) -> u32 {
-        self.sum
-            .checked_div(self.by_key.len() as u64)
-            .and_then(|average| u32::try_from(average).ok())
+        self.sampled_px
+            .checked_div(self.sampled)
             .unwrap_or(FIRST_ESTIMATE_PX)
     }
 }
@@ -120,6 +126,7 @@ pub(super) fn MessageList() -> impl IntoView {
     Effect::new(move |_| {
         target.track();
         heights.set_value(Heights::default());
+        heights_changed.update(|n| *n = n.wrapping_add(1));
         anchor.set(None);
         stick.set(true);
     });
@@ -189,7 +196,10 @@ pub(super) fn MessageList() -> impl IntoView {
             (wanted.0, if stuck { count } else { wanted.1 })
         })
     });
-    let rows = Memo::new(move |_| {
+    // The drawn rows, each with a version that changes when anything it shows does: the
+    // keyed list below builds a row per (key, version), so a changed line is replaced and
+    // every other line's DOM is left alone.
+    let rows = Memo::new(move |previous: Option<&Vec<(Row, u32)>>| {
         let (first, end) = range.get();
         let sought = ctx.sought.get();
         state.with(|s| {
@@ -225,11 +235,28 @@ pub(super) fn MessageList() -> impl IntoView {
                         moderator: moderator.filter(|_| line.id.is_some() && !line.deleted),
                     }
                 })
-                .collect::<Vec<Row>>()
+                .map(|row| {
+                    let version = previous
+                        .and_then(|previous| previous.iter().find(|(p, _)| p.key == row.key))
+                        .map_or(0, |(p, version)| {
+                            if *p == row {
+                                *version
+                            } else {
+                                version.wrapping_add(1)
+                            }
+                        });
+                    (row, version)
+                })
+                .collect::<Vec<(Row, u32)>>()
         })
     });
-    let drawn =
-        Memo::new(move |_| rows.with(|rows| rows.iter().map(|r| r.key).collect::<Vec<u64>>()));
+    let drawn = Memo::new(move |_| {
+        rows.with(|rows| {
+            rows.iter()
+                .map(|(r, version)| (r.key, *version))
+                .collect::<Vec<(u64, u32)>>()
+        })
+    });
     // The spacers' heights, each its own memo: a change of one does not write the other.
     let y = move |i: usize| offsets.with(|o| o.get(i).or(o.last()).copied().unwrap_or(0));
     let above = Memo::new(move |_| y(range.get().0));
@@ -334,7 +361,14 @@ pub(super) fn MessageList() -> impl IntoView {
         let Some(el) = list.get() else {
             return;
         };
+        // A list that sticks to the bottom stays there when it shrinks (a phone's keyboard
+        // opening, a notice appearing under it): the bottom first, then what it shows.
         let changed = Closure::<dyn FnMut()>::new(move || {
+            if stick.get_untracked()
+                && let Some(el) = list.get_untracked()
+            {
+                el.set_scroll_top(el.scroll_height());
+            }
             measure();
             read_scroll();
         });
@@ -418,13 +452,33 @@ pub(super) fn MessageList() -> impl IntoView {
     });
     // Screen readers hear each new message of others once, from a live region of its own:
     // the list is not one (a page of older lines would be read out).
-    let announced = Memo::new(move |_| {
+    // Only a line newer than the last one announced: not the history shown on opening a
+    // conversation, not an edit, not an older line that becomes the last when the newest is
+    // deleted. (Ids grow; only others' lines are announced, and they always have one.)
+    let announced = Memo::new(move |previous: Option<&(Option<Target>, u64, String)>| {
         state.with(|s| {
-            s.current_lines()
+            let newest = s
+                .current_lines()
                 .iter()
                 .rev()
-                .find(|l| !l.mine && !l.deleted)
-                .map(|l| (line_key(l), format!("{}: {}", l.from, l.text)))
+                .find(|l| !l.mine && !l.deleted && l.id.is_some());
+            let key = newest.map_or(0, line_key);
+            match previous {
+                // The first lines to come (the history, after the conversation opened
+                // empty) are not news either.
+                Some((target, last, text)) if *target == s.current => {
+                    if key > *last && *last != 0 {
+                        let line =
+                            newest.map_or_else(String::new, |l| format!("{}: {}", l.from, l.text));
+                        (s.current.clone(), key, line)
+                    } else if key > *last {
+                        (s.current.clone(), key, String::new())
+                    } else {
+                        (s.current.clone(), *last, text.clone())
+                    }
+                }
+                _ => (s.current.clone(), key, String::new()),
+            }
         })
     });
     // A memo: the button's attributes are written when this changes, not on every change of
@@ -448,7 +502,12 @@ pub(super) fn MessageList() -> impl IntoView {
         let Some(el) = list.get_untracked() else {
             return;
         };
-        if ev.target().as_ref() != Some(el.as_ref()) {
+        // Only keys aimed at the list itself, without modifiers (those are the browser's).
+        if ev.target().as_ref() != Some(el.as_ref())
+            || ev.ctrl_key()
+            || ev.alt_key()
+            || ev.meta_key()
+        {
             return;
         }
         let page = (el.client_height() * 9 / 10).max(1);
@@ -466,12 +525,14 @@ pub(super) fn MessageList() -> impl IntoView {
         el.set_scroll_top(to.max(0));
         read_scroll();
     };
-    let row_view = move |key: u64| {
-        let row = Memo::new(move |_| rows.with(|rows| rows.iter().find(|r| r.key == key).cloned()));
-        dynamic(move || {
-            row.with(|row| row.as_ref().map(|row| line_view(ctx, row)))
-                .into_any()
+    // Built once per (key, version), from the rows as they are then.
+    let row_view = move |(key, version): (u64, u32)| {
+        rows.with_untracked(|rows| {
+            rows.iter()
+                .find(|(r, v)| r.key == key && *v == version)
+                .map(|(row, _)| line_view(ctx, row))
         })
+        .into_any()
     };
     view! {
         <ol class="messages" data-testid="messages" node_ref=list tabindex="0"
@@ -491,7 +552,7 @@ pub(super) fn MessageList() -> impl IntoView {
                 style:height=reactive(move || format!("{}px", below.get()))></li>
         </ol>
         <div class="visually-hidden" aria-live="polite" data-testid="announcer">
-            {reactive(move || announced.with(|a| a.as_ref().map(|(_, text)| text.clone()).unwrap_or_default()))}
+            {reactive(move || announced.with(|(_, _, text)| text.clone()))}
         </div>
     }
 }
