@@ -13,8 +13,9 @@
 //! - opening a conversation of 5,000 loaded lines: from the click on it in the sidebar to
 //!   its newest line drawn.
 //!
-//! `cargo xtask bench` runs it; `W7_DIST=DIR` serves another build of the app (e.g. an older
-//! commit's `dist/`, for before-and-after figures). A measurement that does not finish in its
+//! `cargo xtask bench` runs it (`cargo xtask bench browser`: only it); `W7_DIST=DIR` serves
+//! another build of the app (e.g. an older commit's `dist/`, for before-and-after figures),
+//! `W7_BROWSERS=chromium` measures in one browser only. A measurement that does not finish in its
 //! time is reported as such, not waited for.
 
 use std::{
@@ -96,7 +97,16 @@ pub fn bench() -> Result<()> {
     }
     let base = format!("http://{}/", backend.addr);
     let mut report = String::new();
+    // `W7_BROWSERS=chromium` (or `firefox`): one browser only.
+    let only = std::env::var("W7_BROWSERS").unwrap_or_default();
     for engine in [Engine::Chromium, Engine::Firefox] {
+        let name = match engine {
+            Engine::Chromium => "chromium",
+            Engine::Firefox => "firefox",
+        };
+        if !only.is_empty() && !only.contains(name) {
+            continue;
+        }
         let figures = measure(engine, &base, &backend.addr, &bench)?;
         report.push_str(&table(engine, &figures));
     }
@@ -141,7 +151,7 @@ fn measure(engine: Engine, base: &str, addr: &str, bench: &std::path::Path) -> R
     crate::join_chat(&browser, base, "w7memory")?;
     for (slot, (room, lines)) in [(0, ROOMS[1]), (1, ROOMS[4])] {
         open_room(&browser, room)?;
-        if load_all(&browser, lines)? {
+        if load_all(&browser)? {
             to_bottom(&browser, lines)?;
             figures.memory[slot] = Some(memory(&browser)?);
         }
@@ -151,7 +161,7 @@ fn measure(engine: Engine, base: &str, addr: &str, bench: &std::path::Path) -> R
     crate::join_chat(&browser, base, "w7reader")?;
     for (room, lines) in &ROOMS[..3] {
         open_room(&browser, room)?;
-        let loaded = load_all(&browser, *lines)? && to_bottom(&browser, *lines).is_ok();
+        let loaded = load_all(&browser)? && to_bottom(&browser, *lines).is_ok();
         figures.per_message.push(if loaded {
             burst(&browser, addr, room, bench)?
         } else {
@@ -179,7 +189,7 @@ fn measure(engine: Engine, base: &str, addr: &str, bench: &std::path::Path) -> R
     // Opening a conversation of 5,000 loaded lines, from another one.
     let (room, lines) = ROOMS[3];
     open_room(&browser, room)?;
-    if load_all(&browser, lines)? {
+    if load_all(&browser)? {
         to_bottom(&browser, lines)?;
         open_room(&browser, ROOMS[0].0)?;
         let opened = browser.script_async(&format!(
@@ -217,9 +227,8 @@ fn open_room(browser: &Chrome, room: &str) -> Result<()> {
 
 /// Loads every line of the open room (scrolled to the top, and "load older" clicked where
 /// the app has the button), until its first line is drawn; false if that took too long.
-fn load_all(browser: &Chrome, lines: usize) -> Result<bool> {
+fn load_all(browser: &Chrome) -> Result<bool> {
     let started = Instant::now();
-    let _ = lines;
     let loaded = browser.wait_for(
         "the first line is loaded",
         "const l = document.querySelector('[data-testid=messages]'); \
