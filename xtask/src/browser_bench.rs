@@ -157,7 +157,8 @@ fn measure(engine: Engine, base: &str, addr: &str, bench: &std::path::Path) -> R
         }
     }
 
-    // Per incoming message, in a fresh page.
+    // Per incoming message, in a fresh page (as someone new: the page remembers a nickname).
+    browser.script("localStorage.clear(); return true;")?;
     crate::join_chat(&browser, base, "w7reader")?;
     for (room, lines) in &ROOMS[..3] {
         open_room(&browser, room)?;
