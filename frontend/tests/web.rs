@@ -2218,6 +2218,36 @@ fn mount_looked_at(url: String, width: u32, height: u32) -> (HtmlElement, impl D
     (root, mounted)
 }
 
+/// A page looked at, `height` px tall, with the stylesheet, entered as a new `nick` into the
+/// filled room named by `name` and `count` (see [`filled_room`]), its newest line drawn:
+/// the page, its message list, the server's URL, the room and its size.
+async fn open_filled_room(
+    name: Option<&'static str>,
+    count: Option<&'static str>,
+    nick: &str,
+    height: u32,
+) -> (
+    HtmlElement,
+    (impl Drop, Stylesheet),
+    HtmlElement,
+    String,
+    String,
+    u32,
+) {
+    let (url, room, count) = filled_room(name, count);
+    let style = Stylesheet::add();
+    clear_local_storage();
+    let (root, mounted) = mount_looked_at(url.clone(), 1280, height);
+    fill(&root, "nick-input", &unique(nick)).await;
+    find::<HtmlButtonElement>(&root, "nick-submit").click();
+    wait_in_chat(&root).await;
+    fill(&root, "join-input", &room).await;
+    find::<HtmlButtonElement>(&root, "join-submit").click();
+    let list: HtmlElement = find(&root, "messages");
+    wait_drawn(&root, &format!("line {count:05}")).await;
+    (root, (mounted, style), list, url, room, count)
+}
+
 /// The number of a filled room's line ("line 00042 …" is 42).
 fn line_number(line: &web_sys::Element) -> Option<u32> {
     let text = line.query_selector(".bubble").ok()??.text_content()?;
@@ -2321,21 +2351,14 @@ fn touched(observer: &web_sys::MutationObserver) -> std::collections::BTreeSet<S
 /// DOM: counted by a MutationObserver (child lists, attributes, texts) on the whole list.
 #[wasm_bindgen_test]
 async fn in_a_list_of_a_thousand_lines_each_change_touches_only_its_own_line() {
-    let (url, room, count) = filled_room(
+    let (root, _mounted, list, url, room, count) = open_filled_room(
         option_env!("CHAT_BUSY_ROOM"),
         option_env!("CHAT_BUSY_LINES"),
-    );
-    let _style = Stylesheet::add();
-    clear_local_storage();
-    let (root, _mounted) = mount_looked_at(url.clone(), 1280, 800);
-    fill(&root, "nick-input", &unique("watcher")).await;
-    find::<HtmlButtonElement>(&root, "nick-submit").click();
-    wait_in_chat(&root).await;
-    fill(&root, "join-input", &room).await;
-    find::<HtmlButtonElement>(&root, "join-submit").click();
-    let list: HtmlElement = find(&root, "messages");
+        "watcher",
+        800,
+    )
+    .await;
     let last = format!("line {count:05}");
-    wait_drawn(&root, &last).await;
     // Every line loaded: up to the first, page by page, then back down.
     wait_until("the first line is loaded and drawn", || {
         scroll_list(&list, 0);
@@ -2467,20 +2490,14 @@ async fn in_a_list_of_a_thousand_lines_each_change_touches_only_its_own_line() {
 #[wasm_bindgen_test]
 async fn fifty_thousand_messages_are_read_up_and_down_by_keyboard_with_few_lines_drawn() {
     const MOST_DRAWN: usize = 300;
-    let (url, room, count) =
-        filled_room(option_env!("CHAT_BIG_ROOM"), option_env!("CHAT_BIG_LINES"));
-    let _style = Stylesheet::add();
-    clear_local_storage();
     // A tall page: fewer key presses from one end to the other.
-    let (root, _mounted) = mount_looked_at(url.clone(), 1280, 3000);
-    fill(&root, "nick-input", &unique("reader")).await;
-    find::<HtmlButtonElement>(&root, "nick-submit").click();
-    wait_in_chat(&root).await;
-    fill(&root, "join-input", &room).await;
-    find::<HtmlButtonElement>(&root, "join-submit").click();
-    let list: HtmlElement = find(&root, "messages");
-    let last = format!("line {count:05}");
-    wait_drawn(&root, &last).await;
+    let (root, _mounted, list, url, room, count) = open_filled_room(
+        option_env!("CHAT_BIG_ROOM"),
+        option_env!("CHAT_BIG_LINES"),
+        "reader",
+        3000,
+    )
+    .await;
     settle().await;
     list.focus().unwrap();
     let press = |key: &str| {
