@@ -1553,8 +1553,10 @@ async fn unread_counts_mentions_the_divider_the_hidden_title_and_notifications()
         let Some(divider) = root.query_selector("[data-testid=new-divider]").unwrap() else {
             return false;
         };
+        // (It heads the first unread line, inside it.)
         divider
-            .next_element_sibling()
+            .closest("li")
+            .unwrap()
             .is_some_and(|line| line.text_content().unwrap_or_default().contains("lunch?"))
     })
     .await;
