@@ -15,7 +15,7 @@ const WINDOW_SLACK: usize = 64;
 /// The height of a line not measured yet, until some are (px).
 const FIRST_ESTIMATE_PX: u32 = 48;
 /// The list's height until it is first measured (px): about a phone's.
-const FIRST_VIEWPORT_PX: i32 = 640;
+const FIRST_VIEWPORT_PX: u32 = 640;
 
 /// A line's key in the list: its server id, or, for a line of ours not stored yet, its
 /// client id hashed (FNV-1a) with the top bit set, which no server id has.
@@ -46,7 +46,9 @@ const MOST_ESTIMATE_PX: u32 = 200;
 /// measured yet is taken to be: the average of the first [`ESTIMATE_SAMPLES`], capped.
 #[derive(Default)]
 struct Heights {
-    by_key: std::collections::HashMap<u64, u32>,
+    // A sorted Vec, not a HashMap: hashing code for one more key type weighs KBs of wasm,
+    // and lines are measured a window at a time.
+    by_key: litemap::LiteMap<u64, u32>,
     sampled: u32,
     sampled_px: u32,
 }
@@ -108,7 +110,9 @@ pub(super) fn MessageList() -> impl IntoView {
     let stick = RwSignal::new(true);
     // Where the list is scrolled and how tall its visible part is, in the lines' own
     // coordinates (0 is the top of the first line).
-    let scroll = RwSignal::new(0_i32);
+    // (Whole pixels, unsigned: the view starting above the first line counts as at its top.
+    // The types the members panel's signals have: no new signal code in the wasm.)
+    let scroll = RwSignal::new(0_u32);
     let viewport = RwSignal::new(FIRST_VIEWPORT_PX);
     let heights = StoredValue::new_local(Heights::default());
     let heights_changed = RwSignal::new(0_u32);
@@ -153,9 +157,9 @@ pub(super) fn MessageList() -> impl IntoView {
     // the list's own scroll position is set to match), else where the list is scrolled.
     let range = Memo::new(move |previous: Option<&(usize, usize)>| {
         let stuck = stick.get();
-        let height = viewport.get();
+        let height = i32::try_from(viewport.get()).unwrap_or(i32::MAX);
         let anchored = anchor.get();
-        let scrolled = scroll.get();
+        let scrolled = i32::try_from(scroll.get()).unwrap_or(i32::MAX);
         let anchor_at = anchored.and_then(|(key, into)| {
             keys.with(|keys| keys.iter().position(|&k| k == key))
                 .map(|i| (i, into))
@@ -250,13 +254,6 @@ pub(super) fn MessageList() -> impl IntoView {
                 .collect::<Vec<(Row, u32)>>()
         })
     });
-    let drawn = Memo::new(move |_| {
-        rows.with(|rows| {
-            rows.iter()
-                .map(|(r, version)| (r.key, *version))
-                .collect::<Vec<(u64, u32)>>()
-        })
-    });
     // The spacers' heights, each its own memo: a change of one does not write the other.
     let y = move |i: usize| offsets.with(|o| o.get(i).or(o.last()).copied().unwrap_or(0));
     let above = Memo::new(move |_| y(range.get().0));
@@ -271,10 +268,10 @@ pub(super) fn MessageList() -> impl IntoView {
             return;
         };
         let top = el.scroll_top() - origin();
-        scroll.set(top);
+        scroll.set(u32::try_from(top).unwrap_or(0));
         let seen = el.client_height();
         if seen > 0 {
-            viewport.set(seen);
+            viewport.set(seen.unsigned_abs());
         }
         let near_bottom = el.scroll_top() + el.client_height() >= el.scroll_height() - 40;
         if stick.get_untracked() != near_bottom {
@@ -295,7 +292,7 @@ pub(super) fn MessageList() -> impl IntoView {
         // Scrolled near the top: the page before (a list that fits its view, or is no
         // scrolling box at all, has its "load older" button for that).
         if el.scroll_height() > el.client_height()
-            && top < viewport.get_untracked()
+            && u32::try_from(top).unwrap_or(0) < viewport.get_untracked()
             && let Some(request) = state.try_update(ChatState::load_older).flatten()
         {
             ctx.send(&request);
@@ -338,7 +335,7 @@ pub(super) fn MessageList() -> impl IntoView {
     // Laid out again: at the bottom if it sticks there, else the top line where it was.
     Effect::new(move |_| {
         offsets.track();
-        drawn.track();
+        rows.track();
         let Some(el) = list.get() else {
             return;
         };
@@ -455,7 +452,9 @@ pub(super) fn MessageList() -> impl IntoView {
     // Only a line newer than the last one announced: not the history shown on opening a
     // conversation, not an edit, not an older line that becomes the last when the newest is
     // deleted. (Ids grow; only others' lines are announced, and they always have one.)
-    let announced = Memo::new(move |previous: Option<&(Option<Target>, u64, String)>| {
+    let announced = RwSignal::new(String::new());
+    let last_announced = StoredValue::new((None::<Target>, 0_u64));
+    Effect::new(move |_| {
         state.with(|s| {
             let newest = s
                 .current_lines()
@@ -463,33 +462,31 @@ pub(super) fn MessageList() -> impl IntoView {
                 .rev()
                 .find(|l| !l.mine && !l.deleted && l.id.is_some());
             let key = newest.map_or(0, line_key);
-            match previous {
+            let (target, last) = last_announced.get_value();
+            if target != s.current {
+                // Another conversation: what it shows on opening is not news.
+                last_announced.set_value((s.current.clone(), key));
+                announced.set(String::new());
+            } else if key > last {
+                last_announced.set_value((target, key));
                 // The first lines to come (the history, after the conversation opened
                 // empty) are not news either.
-                Some((target, last, text)) if *target == s.current => {
-                    if key > *last && *last != 0 {
-                        let line =
-                            newest.map_or_else(String::new, |l| format!("{}: {}", l.from, l.text));
-                        (s.current.clone(), key, line)
-                    } else if key > *last {
-                        (s.current.clone(), key, String::new())
-                    } else {
-                        (s.current.clone(), *last, text.clone())
-                    }
+                if let Some(line) = newest.filter(|_| last != 0) {
+                    announced.set(format!("{}: {}", line.from, line.text));
                 }
-                _ => (s.current.clone(), key, String::new()),
             }
-        })
+        });
     });
-    // A memo: the button's attributes are written when this changes, not on every change of
+    // Memos: the button's attributes are written when these change, not on every change of
     // the state.
-    let older = Memo::new(move |_| {
+    let room_view = move |f: fn(&crate::chat_state::RoomView) -> bool| {
         state.with(|s| match &s.current {
-            Some(Target::Room(room)) => s.rooms.get(room).map(|v| (v.more_before, v.loading_older)),
-            _ => None,
+            Some(Target::Room(room)) => s.rooms.get(room).is_some_and(f),
+            _ => false,
         })
-    });
-    let more_before = move || older.get();
+    };
+    let more_before = Memo::new(move |_| room_view(|v| v.more_before));
+    let loading_older = Memo::new(move |_| room_view(|v| v.loading_older));
     let load_older = move |_| {
         stick.set(false);
         if let Some(request) = state.try_update(ChatState::load_older).flatten() {
@@ -537,22 +534,22 @@ pub(super) fn MessageList() -> impl IntoView {
     view! {
         <ol class="messages" data-testid="messages" node_ref=list tabindex="0"
             aria-label=w.messages_label on:scroll=move |_| read_scroll() on:keydown=on_key>
-            {shown(move || more_before().is_some_and(|(more, _)| more), move || view! {
+            {shown(move || more_before.get(), move || view! {
                 <li class="load-older">
                     <button data-testid="load-older" on:click=load_older
-                        disabled=reactive(move || more_before().is_some_and(|(_, loading)| loading))>
-                        {reactive(move || if more_before().is_some_and(|(_, loading)| loading) { w.loading } else { w.load_older })}
+                        disabled=reactive(move || loading_older.get())>
+                        {reactive(move || if loading_older.get() { w.loading } else { w.load_older })}
                     </button>
                 </li>
             }.into_any())}
             <li class="spacer" aria-hidden="true" node_ref=top_spacer data-testid="spacer-above"
                 style:height=reactive(move || format!("{}px", above.get()))></li>
-            {keyed(move || drawn.get(), row_view)}
+            {keyed(move || rows.with(|rows| rows.iter().map(|(r, version)| (r.key, *version)).collect()), row_view)}
             <li class="spacer" aria-hidden="true" data-testid="spacer-below"
                 style:height=reactive(move || format!("{}px", below.get()))></li>
         </ol>
         <div class="visually-hidden" aria-live="polite" data-testid="announcer">
-            {reactive(move || announced.with(|(_, _, text)| text.clone()))}
+            {reactive(move || announced.get())}
         </div>
     }
 }
