@@ -1797,6 +1797,14 @@ fn mount_sized(width: u32, height: u32) -> (HtmlElement, impl Drop) {
 
 /// [`mount_sized`], the page's socket going to `url`.
 fn mount_sized_at(url: String, width: u32, height: u32) -> (HtmlElement, impl Drop) {
+    let root = page_area(width, height);
+    let mounted = mount_to(root.clone(), move || view! { <ChatPage url=url /> });
+    (root, mounted)
+}
+
+/// The app's page area (`.content`, the size container the narrow layout follows), `width`
+/// × `height` CSS pixels, added to the document.
+fn page_area(width: u32, height: u32) -> HtmlElement {
     let document = web_sys::window().unwrap().document().unwrap();
     let root: HtmlElement = document.create_element("div").unwrap().unchecked_into();
     root.set_class_name("content");
@@ -1806,8 +1814,7 @@ fn mount_sized_at(url: String, width: u32, height: u32) -> (HtmlElement, impl Dr
     )
     .unwrap();
     document.body().unwrap().append_child(&root).unwrap();
-    let mounted = mount_to(root.clone(), move || view! { <ChatPage url=url /> });
-    (root, mounted)
+    root
 }
 
 /// Whether the drawer `selector` (the room list or the members) is open and in place.
@@ -2203,15 +2210,7 @@ async fn wait_drawn(root: &HtmlElement, text: &str) {
 /// [`mount_sized_at`], the page looked at whatever the document's visibility (a test page in
 /// the background is hidden, and a hidden page marks nothing read).
 fn mount_looked_at(url: String, width: u32, height: u32) -> (HtmlElement, impl Drop) {
-    let document = web_sys::window().unwrap().document().unwrap();
-    let root: HtmlElement = document.create_element("div").unwrap().unchecked_into();
-    root.set_class_name("content");
-    root.set_attribute(
-        "style",
-        &format!("width:{width}px;height:{height}px;flex:none;position:relative"),
-    )
-    .unwrap();
-    document.body().unwrap().append_child(&root).unwrap();
+    let root = page_area(width, height);
     let hidden = RwSignal::new(false);
     let mounted = mount_to(
         root.clone(),

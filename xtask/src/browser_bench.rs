@@ -78,19 +78,17 @@ pub fn bench() -> Result<()> {
     let backend = Backend::start(
         "w7",
         &[
-            "--static-dir",
-            &dist_arg,
-            "--max-connections-per-ip",
-            "0",
-            "--max-handshakes-per-ip",
-            "0",
-            "--rate-per-sec",
-            "1000000",
-            "--rate-burst",
-            "1000000",
-            "--history-page",
-            "200",
-        ],
+            &[
+                "--static-dir",
+                &dist_arg,
+                "--max-connections-per-ip",
+                "0",
+                "--max-handshakes-per-ip",
+                "0",
+            ][..],
+            &crate::LONG_ROOM_FLAGS,
+        ]
+        .concat(),
     )?;
     for (room, lines) in ROOMS.iter().chain([&(CHURN_ROOM, 200)]) {
         run(Command::new(&bench).args(["--fill", &backend.addr, room, &lines.to_string()]))?;

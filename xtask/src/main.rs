@@ -370,6 +370,17 @@ const CROWD_ROOM: &str = "crowd";
 /// Its members, besides the page.
 const CROWD_MEMBERS: usize = 10_000;
 
+/// A backend for long rooms (the browser suite's, W7's): filled through one socket (no rate
+/// limit) and read in pages of 200.
+pub(crate) const LONG_ROOM_FLAGS: [&str; 6] = [
+    "--rate-per-sec",
+    "1000000",
+    "--rate-burst",
+    "1000000",
+    "--history-page",
+    "200",
+];
+
 /// The browser suite's long rooms (issue #34), filled on a backend of their own before the suite:
 /// the message-list tests' 1,000 lines and 50,000 lines.
 const BUSY_ROOM: (&str, usize) = ("busy", 1_000);
@@ -429,16 +440,7 @@ fn browser_tests() -> Result<String> {
     // of 200.
     let long_backend = Backend::start(
         "browser-long",
-        &[
-            "--allowed-origin",
-            "*",
-            "--rate-per-sec",
-            "1000000",
-            "--rate-burst",
-            "1000000",
-            "--history-page",
-            "200",
-        ],
+        &[&["--allowed-origin", "*"][..], &LONG_ROOM_FLAGS].concat(),
     )?;
     run(tools::cargo().args(["build", "--package", "backend", "--package", "bench"]))?;
     let debug = target_dir().join("debug");
