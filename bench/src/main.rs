@@ -20,7 +20,8 @@
 //! - `transports.rs`: W6, our WebSocket against our HTTP fallbacks (SSE + POST,
 //!   long-polling + POST): echo round trip, bytes per message, idle clients' cost.
 //! - `report.rs`: the Markdown tables, ratios and the SVG chart.
-//! - `crowd.rs`: `--crowd`, a large room held open for the browser suite's members panel test.
+//! - `crowd.rs`: `--crowd`, a large room held open for the browser suite's members panel test;
+//!   `--fill`, long rooms for the message-list tests and W7; `--churn`, W7's busy room.
 
 // A benchmark reports by printing and stops at the first failure.
 #![allow(clippy::unwrap_used)]
