@@ -419,6 +419,8 @@ pub enum RoomRange {
     Since(u64),
     /// The page before this sequence number.
     Before(u64),
+    /// The page after this sequence number (messages only, oldest first).
+    After(u64),
     /// The latest page, as a `reset`: the client's `since` belongs to another epoch.
     Reset,
 }
@@ -1533,6 +1535,17 @@ fn read_room(
             page.reverse();
             (HistoryMode::Older, current(tx, page)?)
         }
+        RoomRange::After(after) => {
+            let page: Vec<RoomMessage> = tx
+                .prepare_cached(&format!(
+                    "SELECT {ROOM_COLUMNS} FROM messages
+                     WHERE room = ?1 AND seq > ?2 AND target IS NULL
+                     ORDER BY seq LIMIT ?3"
+                ))?
+                .query_map(params![name, after, options.page], room_message)?
+                .collect::<rusqlite::Result<_>>()?;
+            (HistoryMode::Newer, current(tx, page)?)
+        }
         RoomRange::Since(since) => {
             let missed: Vec<RoomEntry> = tx
                 .prepare_cached(&format!(
@@ -1563,6 +1576,8 @@ fn read_room(
         (_, Some(first)) => first,
         (RoomRange::Since(since), None) => since + 1,
         (RoomRange::Before(before), None) => *before,
+        // (At most SQLite's largest integer: the hub clamps `after` to it.)
+        (RoomRange::After(after), None) => after.saturating_add(1).min(i64::MAX as u64),
         (RoomRange::Latest | RoomRange::Reset, None) => 0,
     };
     let more_before = tx

@@ -832,3 +832,96 @@ async fn cluster_reactions_from_before_the_state_layout_stay_their_users() {
         .collect();
     assert_eq!(shown, [("👍".to_owned(), vec!["Ida".to_owned()])]);
 }
+
+/// The page after `after` that `chat` asks for: the texts of its messages, oldest first, as
+/// they are now (edited text; reactions counted).
+async fn newer_page(chat: &mut Chat, after: u64) -> Vec<(u64, String, usize)> {
+    chat.send(&ClientMsg::LoadNewer {
+        room: room(),
+        after,
+    })
+    .await;
+    match chat
+        .until("history", |e| matches!(e, ServerMsg::History { .. }))
+        .await
+    {
+        ServerMsg::History {
+            mode: HistoryMode::Newer,
+            messages,
+            changes,
+            ..
+        } => {
+            assert!(changes.is_empty(), "a newer page has messages only");
+            messages
+                .into_iter()
+                .map(|m| (m.seq, m.text.as_str().to_owned(), m.reactions.len()))
+                .collect()
+        }
+        other => panic!("expected a newer page, got {other:?}"),
+    }
+}
+
+/// Issue #34: a reader who let the newest lines go while far back asks for the pages after
+/// a position ("load newer"): messages only, oldest first, each as it is now, a page at a
+/// time however many changes lie between them (more than a page of reactions here, which
+/// the Redis script skips batch by batch), until an empty page says there is nothing newer.
+/// Only members may ask.
+async fn pages_after_a_position_show_messages_as_they_are_now(redis: Option<RedisServer>) {
+    let url = redis.as_ref().map(RedisServer::url);
+    let config = |url| backend::Config {
+        history_page: 4,
+        ..common::patient_config(url)
+    };
+    let here = TestServer::spawn(config(url.clone()));
+    let there = url.map(|url| TestServer::spawn(config(Some(url))));
+    let there = there.as_ref().unwrap_or(&here);
+    let mut ann = here.chat_as("ann", &[ROOM]).await;
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        ids.push(id_of(&say(&mut ann, &format!("m{i}"), &format!("a{i}"), None).await));
+        if i == 2 {
+            // Six changes in a row: more than a page of log entries with no message.
+            const EMOJI: [&str; 5] = ["😀", "😁", "😂", "🤣", "😃"];
+            for (n, emoji) in EMOJI.iter().enumerate() {
+                let request = react(ids[1], emoji.parse().unwrap(), true, &format!("r{n}"));
+                ann.send(&request).await;
+                changed(&mut ann, &format!("r{n}")).await;
+            }
+            ann.send(&edit(ids[2], "m2 edited", "e1")).await;
+            changed(&mut ann, "e1").await;
+        }
+    }
+    let mut bob = there.chat_as("bob", &[ROOM]).await;
+    let first = newer_page(&mut bob, 0).await;
+    let texts = |page: &[(u64, String, usize)]| {
+        page.iter()
+            .map(|(_, text, reactions)| format!("{text}/{reactions}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(texts(&first), ["m0/0", "m1/5", "m2 edited/0", "m3/0"]);
+    let second = newer_page(&mut bob, first[3].0).await;
+    assert_eq!(texts(&second), ["m4/0", "m5/0", "m6/0", "m7/0"]);
+    let third = newer_page(&mut bob, second[3].0).await;
+    assert_eq!(texts(&third), ["m8/0", "m9/0"]);
+    assert!(newer_page(&mut bob, third[1].0).await.is_empty());
+    // Past the largest position a client could hold: nothing, not an error.
+    assert!(newer_page(&mut bob, u64::MAX).await.is_empty());
+
+    let mut carol = here.chat_as("carol", &[]).await;
+    let request = ClientMsg::LoadNewer {
+        room: room(),
+        after: 0,
+    };
+    assert_eq!(refused(&mut carol, request).await, ErrorCode::NotInRoom);
+}
+
+#[actix_web::test]
+async fn single_node_pages_after_a_position_show_messages_as_they_are_now() {
+    pages_after_a_position_show_messages_as_they_are_now(None).await;
+}
+
+#[actix_web::test]
+async fn cluster_pages_after_a_position_show_messages_as_they_are_now() {
+    let redis = RedisServer::start().await;
+    pages_after_a_position_show_messages_as_they_are_now(Some(redis)).await;
+}

@@ -194,6 +194,11 @@ async fn every_request_gets_its_effect_or_a_typed_error(redis: Option<RedisServe
         before: 100,
     };
     assert_eq!(error(&mut sam, older).await, ErrorCode::NotInRoom);
+    let newer = ClientMsg::LoadNewer {
+        room: room("secret"),
+        after: 0,
+    };
+    assert_eq!(error(&mut sam, newer).await, ErrorCode::NotInRoom);
     let invite = |who: &str| ClientMsg::Invite {
         room: room("secret"),
         user: who.parse().unwrap(),

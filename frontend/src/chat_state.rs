@@ -108,6 +108,12 @@ pub struct RoomView {
     /// Older pages were loaded since the latest page: lines are no longer dropped from the
     /// front as new ones come (see `receive`).
     pub paged_back: bool,
+    /// The newest lines were let go from memory while the reader was far back (more than
+    /// [`MAX_LINES`] held): live messages are not added until "load newer" reaches
+    /// `last_seq` again.
+    pub more_after: bool,
+    /// A "load newer" request is out.
+    pub loading_newer: bool,
 }
 
 impl RoomView {
@@ -383,6 +389,21 @@ impl ChatState {
         let before = view.lines.iter().find_map(|l| l.seq)?;
         view.loading_older = true;
         Some(ClientMsg::LoadOlder { room, before })
+    }
+
+    /// The request for the page after the current room's last line, if its newest lines were
+    /// let go and none is out yet.
+    pub fn load_newer(&mut self) -> Option<ClientMsg> {
+        let Some(Target::Room(room)) = self.current.clone() else {
+            return None;
+        };
+        let view = self.rooms.get_mut(&room)?;
+        if !view.more_after || view.loading_newer {
+            return None;
+        }
+        let after = view.lines.iter().rev().find_map(|l| l.seq)?;
+        view.loading_newer = true;
+        Some(ClientMsg::LoadNewer { room, after })
     }
 
     /// Whether a "load older" request of the current room is out.
@@ -802,6 +823,7 @@ impl ChatState {
         for view in self.rooms.iter_mut().map(|(_, v)| v) {
             view.typing.clear();
             view.loading_older = false;
+            view.loading_newer = false;
             view.members_loading = false;
             if let Some(search) = &mut view.member_search {
                 search.loading = false;
@@ -1182,6 +1204,15 @@ impl RoomView {
     /// Adds a live message; false if it was here already (by id).
     fn receive(&mut self, message: RoomMessage, mine: bool) -> bool {
         self.last_seq = self.last_seq.max(Some(message.seq));
+        if self.more_after {
+            // Not next to what is held: "load newer" brings it when the reader gets there.
+            // Our own line is stored now: it leaves the bottom (no longer unsent) too.
+            if mine {
+                self.lines
+                    .retain(|l| l.id.is_some() || l.client_id != message.client_id);
+            }
+            return !mine;
+        }
         // Older pages the reader loaded stay: the line dropped could be the one they are
         // reading (the list shows only what is near the view; the state holds the lines).
         let cap = if self.paged_back {
@@ -1212,6 +1243,7 @@ impl RoomView {
                 // follow it (a resend after `welcome` settles them).
                 let unsent: Vec<Line> = self.lines.drain(..).filter(|l| l.id.is_none()).collect();
                 self.paged_back = false;
+                (self.more_after, self.loading_newer) = (false, false);
                 // A reset may come from a new log (another epoch) whose numbers are lower
                 // than ours: continue from the page, not from the larger old number.
                 self.last_seq = None;
@@ -1257,6 +1289,41 @@ impl RoomView {
                     })
                     .collect();
                 self.lines.splice(0..0, older);
+                // Far back: the newest lines go (never our unsent ones, which stay at the
+                // bottom), and "load newer" brings them back.
+                let stored = self.lines.iter().filter(|l| l.id.is_some()).count();
+                if stored > MAX_LINES && stored == self.lines.len() {
+                    self.lines.truncate(MAX_LINES);
+                    self.more_after = true;
+                }
+            }
+            HistoryMode::Newer => {
+                self.loading_newer = false;
+                let last = self.lines.iter().rev().find_map(|l| l.seq);
+                let newer = messages
+                    .into_iter()
+                    .filter(|m| last.is_none_or(|last| m.seq > last))
+                    .map(|m| {
+                        let own = mine(&m.from);
+                        Line::room(m, own)
+                    });
+                // Above our unsent lines, which stay last.
+                let at = self
+                    .lines
+                    .iter()
+                    .rposition(|l| l.id.is_some())
+                    .map_or(0, |i| i + 1);
+                self.lines.splice(at..at, newer);
+                // Back at the newest line this tab was sent: live messages join it again.
+                let held = self.lines.iter().rev().find_map(|l| l.seq);
+                if held >= self.last_seq {
+                    self.more_after = false;
+                }
+                // The oldest lines go, as the newest did on the way up.
+                if let Some(excess) = self.lines.len().checked_sub(MAX_LINES) {
+                    self.lines.drain(..excess);
+                    self.more_before |= excess > 0;
+                }
             }
         }
     }
@@ -2437,28 +2504,75 @@ mod tests {
     #[test]
     fn lines_paged_back_to_stay_while_new_ones_come_until_the_latest_page() {
         let mut state = welcomed();
+        state.apply(history(HistoryMode::Latest, &[1001, 1002], true), 0.0);
+        let older: Vec<u64> = (801..=1000).collect();
+        state.apply(history(HistoryMode::Older, &older, true), 0.0);
+        // New messages drop nothing while there is room: the first line may be the one
+        // being read.
+        for id in 1003..1003 + MAX_LINES as u64 {
+            state.apply(said(id, "bob", "x", "b"), 0.0);
+        }
+        assert_eq!(state.current_lines().len(), MAX_LINES + 202);
+        assert_eq!(state.current_lines()[0].id, Some(MessageId(801)));
+        // The latest page again (a reopened conversation): the cap holds again.
+        let newest = 1002 + MAX_LINES as u64;
+        state.apply(history(HistoryMode::Latest, &[newest], true), 0.0);
+        for id in newest + 1..newest + 1 + MAX_LINES as u64 {
+            state.apply(said(id, "bob", "x", "b"), 0.0);
+        }
+        assert_eq!(state.current_lines().len(), MAX_LINES);
+    }
+
+    /// Issue #34: reading far back keeps [`MAX_LINES`] in memory, the newest let go; live
+    /// messages then only move the resume point, and "load newer" pages bring the reader
+    /// back down to them, the oldest lines going on the way, until live messages join the
+    /// list again.
+    #[test]
+    fn far_back_the_newest_lines_go_and_load_newer_brings_them_back() {
+        let mut state = welcomed();
+        let lobby = room("lobby");
         let newest = MAX_LINES as u64 + 100;
         let latest: Vec<u64> = (newest - 49..=newest).collect();
         state.apply(history(HistoryMode::Latest, &latest, true), 0.0);
-        // Paged back past the cap, a page at a time, each older than the first line.
         let mut first = newest - 49;
         while first > 1 {
             let older: Vec<u64> = (first.saturating_sub(200).max(1)..first).collect();
             first = older[0];
+            assert!(state.load_older().is_some());
             state.apply(history(HistoryMode::Older, &older, first > 1), 0.0);
         }
-        assert_eq!(state.current_lines().len() as u64, newest);
-        // A new message drops nothing: the first line may be the one being read.
+        let held = |state: &ChatState| {
+            let lines = state.current_lines();
+            (lines.len(), lines[0].seq, lines[lines.len() - 1].seq)
+        };
+        assert_eq!(held(&state), (MAX_LINES, Some(1), Some(MAX_LINES as u64)));
+        assert!(state.rooms[&lobby].more_after);
+        // Not next to what is held: not added; a reconnect still continues after it.
         state.apply(said(newest + 1, "bob", "x", "b"), 0.0);
-        assert_eq!(state.current_lines().len() as u64, newest + 1);
-        assert_eq!(state.current_lines()[0].id, Some(MessageId(1)));
-        assert!(!state.rooms[&room("lobby")].more_before);
-        // The latest page again (a reopened conversation): the cap holds again.
-        state.apply(history(HistoryMode::Latest, &[newest + 1], true), 0.0);
-        for id in newest + 2..newest + 2 + MAX_LINES as u64 {
-            state.apply(said(id, "bob", "x", "b"), 0.0);
+        assert_eq!(held(&state).2, Some(MAX_LINES as u64));
+        assert_eq!(state.rooms[&lobby].last_seq, Some(newest + 1));
+        // One page at a time, after the last line held.
+        let mut after = MAX_LINES as u64;
+        while state.rooms[&lobby].more_after {
+            assert_eq!(
+                state.load_newer(),
+                Some(ClientMsg::LoadNewer {
+                    room: lobby.clone(),
+                    after
+                })
+            );
+            assert_eq!(state.load_newer(), None, "one request at a time");
+            let page: Vec<u64> = (after + 1..=(after + 200).min(newest + 1)).collect();
+            after = page[page.len() - 1];
+            state.apply(history(HistoryMode::Newer, &page, true), 0.0);
         }
-        assert_eq!(state.current_lines().len(), MAX_LINES);
+        let oldest = newest + 2 - MAX_LINES as u64;
+        assert_eq!(held(&state), (MAX_LINES, Some(oldest), Some(newest + 1)));
+        assert!(state.rooms[&lobby].more_before);
+        assert_eq!(state.load_newer(), None);
+        // Back at the newest: live messages join the list again.
+        state.apply(said(newest + 2, "bob", "x", "b"), 0.0);
+        assert_eq!(held(&state).2, Some(newest + 2));
     }
 
     #[test]

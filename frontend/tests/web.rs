@@ -2501,7 +2501,10 @@ async fn fifty_thousand_messages_are_read_up_and_down_by_keyboard_with_few_lines
     .await;
     settle().await;
     list.focus().unwrap();
-    let press = |key: &str| {
+    // Presses a key on the list; returns how far it scrolled the list (px), at once (the
+    // page handles the key synchronously).
+    let press = |key: &str| -> i32 {
+        let before = list.scroll_top();
         let init = web_sys::KeyboardEventInit::new();
         init.set_key(key);
         init.set_bubbles(true);
@@ -2509,7 +2512,13 @@ async fn fifty_thousand_messages_are_read_up_and_down_by_keyboard_with_few_lines
         let event =
             web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
         list.dispatch_event(&event).unwrap();
+        (list.scroll_top() - before).abs()
     };
+    // A press that scrolled less than a quarter view was at the end of what is loaded (the
+    // next page still coming): it is pressed again until one scrolls. One that scrolled is
+    // never repeated, however long the (debug) page takes to draw where it went: that would
+    // skip a page.
+    let stopped = |moved: i32| moved < list.client_height() / 4;
     // Each view continues the last one (overlapping it or right after it), in order, with no
     // line drawn twice; returns the view.
     let check = |seen: &mut Vec<u32>, divider: &mut Option<String>| -> Vec<u32> {
@@ -2552,7 +2561,7 @@ async fn fifty_thousand_messages_are_read_up_and_down_by_keyboard_with_few_lines
     let mut lowest = *view.iter().min().unwrap();
     let mut presses = 0;
     while lowest > 1 {
-        press("PageUp");
+        let mut moved = press("PageUp");
         presses += 1;
         let mut waited = Duration::ZERO;
         loop {
@@ -2576,8 +2585,8 @@ async fn fifty_thousand_messages_are_read_up_and_down_by_keyboard_with_few_lines
             );
             sleep(Duration::from_millis(20)).await;
             waited += Duration::from_millis(20);
-            if waited.as_millis().is_multiple_of(400) {
-                press("PageUp");
+            if stopped(moved) && waited.as_millis().is_multiple_of(400) {
+                moved = press("PageUp");
             }
         }
     }

@@ -229,6 +229,14 @@ pub enum ClientMsg {
         /// The oldest `seq` the client has; the answer holds messages with smaller ones.
         before: u64,
     },
+    /// Ask for the page of a room's messages just after `after` ("load newer"): a client that
+    /// let its newest lines go from memory while reading far back reads them again.
+    LoadNewer {
+        /// The room (joined).
+        room: RoomName,
+        /// The newest `seq` the client holds; the answer holds messages with larger ones.
+        after: u64,
+    },
     /// Leave a room.
     Leave {
         /// The room.
@@ -440,7 +448,8 @@ pub enum ServerMsg {
         /// Typing now or not.
         active: bool,
     },
-    /// Stored messages of a room, oldest first, sent after `joined` and for `load_older`.
+    /// Stored messages of a room, oldest first, sent after `joined` and for `load_older` and
+    /// `load_newer`.
     /// While a connection catches up on a room, live `said` events of that room wait until
     /// this has been sent, so the two never overlap or leave a gap.
     History {
@@ -630,6 +639,10 @@ pub enum HistoryMode {
     Reset,
     /// The page before the `load_older` request's `before`: prepend it.
     Older,
+    /// The page after the `load_newer` request's `after`, oldest first: append it. (No live
+    /// message waits for it: the client is back at the newest messages once it holds the
+    /// last `seq` it has been sent.)
+    Newer,
 }
 
 /// One stored room message, as in `said` without the room.
@@ -1247,10 +1260,11 @@ impl ClientMsg {
 }
 
 /// Every `type` a client may send, for telling "unknown type" from "bad field".
-const CLIENT_TYPES: [&str; 24] = [
+const CLIENT_TYPES: [&str; 25] = [
     "hello",
     "join",
     "load_older",
+    "load_newer",
     "leave",
     "list_rooms",
     "members",

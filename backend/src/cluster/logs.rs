@@ -266,10 +266,11 @@ impl<C: Send + 'static> Engine<C> {
                 });
             }
         };
+        // Pages asked for by scrolling: no live event waits for them.
         let older = matches!(
             &answer,
             Answer::Room {
-                mode: HistoryMode::Older,
+                mode: HistoryMode::Older | HistoryMode::Newer,
                 ..
             }
         );

@@ -2,7 +2,8 @@
 -- KEYS[1] the room's meta hash   KEYS[2] its log   KEYS[3] its changes hash
 -- ARGV[1] an epoch, used if the log has none yet (a log's identity exists from its first read)
 -- ARGV[2] 'since' (every entry after seq ARGV[3], oldest first), 'before' (messages before
--- seq ARGV[3], newest first), 'latest' (messages, newest first) or 'at' (message ARGV[3])
+-- seq ARGV[3], newest first), 'after' (messages after seq ARGV[3], oldest first), 'latest'
+-- (messages, newest first) or 'at' (message ARGV[3])
 -- ARGV[4] how many
 -- Returns {epoch, last seq, oldest seq still kept (0: none), then per entry: its JSON, its
 -- message's changes (its last edit or its deletion; before the state layout of
@@ -64,6 +65,24 @@ local want = tonumber(ARGV[4])
 if ARGV[2] == 'since' then
   for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '(' .. ARGV[3] .. '-0', '+', 'COUNT', want)) do
     add(entry)
+  end
+elseif ARGV[2] == 'after' then
+  -- Messages only, oldest first: changes in between are skipped, a batch at a time, until
+  -- the page is full or the log's end is reached.
+  local from = '(' .. ARGV[3] .. '-0'
+  local found = 0
+  while found < want do
+    local batch = redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', want)
+    for _, entry in ipairs(batch) do
+      if entry[2][1] == 'm' and found < want then
+        add(entry)
+        found = found + 1
+      end
+    end
+    if #batch < want then
+      break
+    end
+    from = '(' .. batch[#batch][1]
   end
 elseif ARGV[2] == 'at' then
   for _, entry in ipairs(redis.call('XRANGE', KEYS[2], ARGV[3] .. '-0', ARGV[3] .. '-0')) do

@@ -829,6 +829,10 @@ impl Io {
                 HistoryMode::Older,
                 self.room_page(room, "before", before, page).await?,
             ),
+            RoomRange::After(after) => (
+                HistoryMode::Newer,
+                self.room_page(room, "after", after, page).await?,
+            ),
             RoomRange::Since(since) => {
                 let limit = self.options.max_catch_up + 1;
                 let missed = self.room_page(room, "since", since, limit).await?;
@@ -854,6 +858,7 @@ impl Io {
             (_, Some(first)) => first.seq(),
             (RoomRange::Since(since), None) if mode == HistoryMode::CatchUp => since + 1,
             (RoomRange::Before(before), None) => before,
+            (RoomRange::After(after), None) => after.saturating_add(1),
             _ => 0,
         };
         let more_before = page.oldest != 0 && page.oldest < oldest_wanted;

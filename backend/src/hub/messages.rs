@@ -21,6 +21,25 @@ impl Hub {
         self.read(Ctx::Older { conn }, read);
     }
 
+    /// The page after `after`, for a client that let its newest lines go while reading far
+    /// back. Live events are not held for it: the client knows the last `seq` it was sent,
+    /// and asks again until it holds it.
+    pub(super) fn load_newer(&mut self, conn: ConnId, room: RoomName, after: u64) {
+        if !self.rooms.contains(&room, conn) {
+            let message = format!("join {room} before reading its history");
+            return self.refuse(conn, ErrorCode::NotInRoom, &message, None);
+        }
+        // SQLite integers are signed: past the largest, nothing is newer anyway.
+        let range = RoomRange::After(after.min(i64::MAX as u64));
+        let read = Read::Room {
+            room,
+            range,
+            epoch: None,
+            joiner: None,
+        };
+        self.read(Ctx::Older { conn }, read);
+    }
+
     pub(super) fn read_number(&mut self) -> u64 {
         self.next_read += 1;
         self.next_read

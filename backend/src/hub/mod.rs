@@ -272,7 +272,7 @@ enum Ctx {
     },
     /// The direct messages `conn` waits for.
     DirectCatchUp { conn: ConnId, read: u64 },
-    /// A "load older" page.
+    /// A "load older" or "load newer" page (no live event waits for it).
     Older { conn: ConnId },
     /// A `hello` whose nickname is being claimed across the cluster.
     Hello {
@@ -545,6 +545,9 @@ impl Hub {
             }
             (Some(_), ClientMsg::LoadOlder { room, before }) => {
                 self.load_older(conn, room, before);
+            }
+            (Some(_), ClientMsg::LoadNewer { room, after }) => {
+                self.load_newer(conn, room, after);
             }
             (Some(_), ClientMsg::Leave { room }) => self.leave(conn, &room),
             (Some(_), ClientMsg::ListRooms) => self.list_rooms(conn),

@@ -273,9 +273,22 @@ pub(super) fn MessageList() -> impl IntoView {
         if seen > 0 {
             viewport.set(seen.unsigned_abs());
         }
-        let near_bottom = el.scroll_top() + el.client_height() >= el.scroll_height() - 40;
+        // The bottom of what is held: the newest line only when no newer ones were let go.
+        let below = el.scroll_height() - el.scroll_top() - el.client_height();
+        let detached = state.with_untracked(|s| match &s.current {
+            Some(Target::Room(room)) => s.rooms.get(room).is_some_and(|v| v.more_after),
+            _ => false,
+        });
+        let near_bottom = below <= 40 && !detached;
         if stick.get_untracked() != near_bottom {
             stick.set(near_bottom);
+        }
+        // Near it: the page after.
+        if detached
+            && below < el.client_height()
+            && let Some(request) = state.try_update(ChatState::load_newer).flatten()
+        {
+            ctx.send(&request);
         }
         // (Above the first line, e.g. at the very top with the "load older" button in
         // view, the first line is the anchor, the view starting before it.)
@@ -308,6 +321,13 @@ pub(super) fn MessageList() -> impl IntoView {
         };
         let mut changed = false;
         heights.update_value(|h| {
+            // Lines let go from memory (a long read up or down) take their heights along,
+            // now and then: what is kept stays about what the state holds.
+            if h.by_key.len() > 2 * crate::chat_state::MAX_LINES {
+                let mut held = keys.get_untracked();
+                held.sort_unstable();
+                h.by_key.retain(|key, _| held.binary_search(key).is_ok());
+            }
             for i in 0..drawn.length() {
                 let Some(li) = drawn
                     .item(i)
