@@ -878,7 +878,9 @@ async fn pages_after_a_position_show_messages_as_they_are_now(redis: Option<Redi
     let mut ann = here.chat_as("ann", &[ROOM]).await;
     let mut ids = Vec::new();
     for i in 0..10 {
-        ids.push(id_of(&say(&mut ann, &format!("m{i}"), &format!("a{i}"), None).await));
+        ids.push(id_of(
+            &say(&mut ann, &format!("m{i}"), &format!("a{i}"), None).await,
+        ));
         if i == 2 {
             // Six changes in a row: more than a page of log entries with no message.
             const EMOJI: [&str; 5] = ["😀", "😁", "😂", "🤣", "😃"];

@@ -406,6 +406,27 @@ impl ChatState {
         Some(ClientMsg::LoadNewer { room, after })
     }
 
+    /// The request that takes the current room back to its newest messages at once, if its
+    /// newest lines were let go (reading far back): End, or a message sent from there. What
+    /// is held goes (but our unsent lines) and the latest page replaces it, as on a join.
+    pub fn to_latest(&mut self) -> Option<ClientMsg> {
+        let Some(Target::Room(room)) = self.current.clone() else {
+            return None;
+        };
+        let view = self.rooms.get_mut(&room)?;
+        if !view.more_after {
+            return None;
+        }
+        view.lines.retain(|l| l.id.is_none());
+        (view.more_after, view.loading_newer, view.paged_back) = (false, false, false);
+        view.more_before = true;
+        Some(ClientMsg::Join {
+            room,
+            since: None,
+            epoch: None,
+        })
+    }
+
     /// Whether a "load older" request of the current room is out.
     pub fn current_loading_older(&self) -> bool {
         match &self.current {
@@ -2521,6 +2542,40 @@ mod tests {
             state.apply(said(id, "bob", "x", "b"), 0.0);
         }
         assert_eq!(state.current_lines().len(), MAX_LINES);
+    }
+
+    /// Issue #34: far back, End or a message sent goes to the newest at once: what is held
+    /// goes but our unsent line, the room is joined again for its latest page, which keeps
+    /// that line below it; its echo then settles it as usual.
+    #[test]
+    fn from_far_back_the_latest_page_comes_at_once_and_keeps_our_unsent_line() {
+        let mut state = welcomed();
+        let lobby = room("lobby");
+        state.apply(history(HistoryMode::Latest, &[2001], true), 0.0);
+        assert_eq!(state.to_latest(), None, "at the newest already");
+        for first in [1801, 1601, 1401, 1201, 1001, 801, 601, 401, 201, 1] {
+            let older: Vec<u64> = (first..first + 200).collect();
+            assert!(state.load_older().is_some());
+            state.apply(history(HistoryMode::Older, &older, first > 1), 0.0);
+        }
+        assert!(state.rooms[&lobby].more_after);
+        let ClientMsg::Say { client_id, .. } = state.compose("back").unwrap() else {
+            panic!("not a say");
+        };
+        assert_eq!(
+            state.to_latest(),
+            Some(ClientMsg::Join {
+                room: lobby.clone(),
+                since: None,
+                epoch: None
+            })
+        );
+        assert_eq!(ids(&state), [None]);
+        assert!(!state.rooms[&lobby].more_after);
+        state.apply(history(HistoryMode::Latest, &[2000, 2001], true), 0.0);
+        assert_eq!(ids(&state), [Some(2000), Some(2001), None]);
+        state.apply(said(2002, "me", "back", client_id.as_str()), 0.0);
+        assert_eq!(ids(&state), [Some(2000), Some(2001), Some(2002)]);
     }
 
     /// Issue #34: reading far back keeps [`MAX_LINES`] in memory, the newest let go; live

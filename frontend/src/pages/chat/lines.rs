@@ -440,6 +440,20 @@ pub(super) fn MessageList() -> impl IntoView {
             }
         }
     });
+    // A message of ours was just written: the newest is where it goes, and the list goes
+    // there (from far back, the latest page is asked for first).
+    let unsent_shown = StoredValue::new(0_usize);
+    Effect::new(move |_| {
+        // (Our unsent lines are the last ones; their keys have the top bit.)
+        let unsent = keys.with(|keys| keys.iter().rev().take_while(|&&k| k >> 63 == 1).count());
+        if unsent > unsent_shown.get_value() {
+            if let Some(request) = state.try_update(ChatState::to_latest).flatten() {
+                ctx.send(&request);
+            }
+            stick.set(true);
+        }
+        unsent_shown.set_value(unsent);
+    });
     // Read is what a visible page shows at its bottom: marked as such (the server tells the
     // user's other tabs and devices), at most once per MARK_EVERY so that a busy room does
     // not spend the connection's rate limit on it.
@@ -535,7 +549,14 @@ pub(super) fn MessageList() -> impl IntoView {
             "PageUp" => top - page,
             "PageDown" => top + page,
             "Home" => 0,
-            "End" => el.scroll_height(),
+            "End" => {
+                // Far back, the newest lines were let go: the latest page comes instead.
+                if let Some(request) = state.try_update(ChatState::to_latest).flatten() {
+                    ctx.send(&request);
+                }
+                stick.set(true);
+                el.scroll_height()
+            }
             _ => return,
         };
         ev.prevent_default();
