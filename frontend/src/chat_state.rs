@@ -379,31 +379,38 @@ impl ChatState {
     /// The request for the page before the current room's first line, if there is one and
     /// none is out yet.
     pub fn load_older(&mut self) -> Option<ClientMsg> {
-        let Some(Target::Room(room)) = self.current.clone() else {
-            return None;
-        };
-        let view = self.rooms.get_mut(&room)?;
-        if !view.more_before || view.loading_older {
-            return None;
-        }
-        let before = view.lines.iter().find_map(|l| l.seq)?;
-        view.loading_older = true;
-        Some(ClientMsg::LoadOlder { room, before })
+        self.load_page(false)
     }
 
-    /// The request for the page after the current room's last line, if its newest lines were
-    /// let go and none is out yet.
-    pub fn load_newer(&mut self) -> Option<ClientMsg> {
+    /// [`ChatState::load_older`], or with `newer` the page after the last line, if the
+    /// newest lines were let go (see [`RoomView::more_after`]) and none is out yet.
+    pub fn load_page(&mut self, newer: bool) -> Option<ClientMsg> {
         let Some(Target::Room(room)) = self.current.clone() else {
             return None;
         };
         let view = self.rooms.get_mut(&room)?;
-        if !view.more_after || view.loading_newer {
+        let (more, loading) = if newer {
+            (view.more_after, &mut view.loading_newer)
+        } else {
+            (view.more_before, &mut view.loading_older)
+        };
+        if !more || *loading {
             return None;
         }
-        let after = view.lines.iter().rev().find_map(|l| l.seq)?;
-        view.loading_newer = true;
-        Some(ClientMsg::LoadNewer { room, after })
+        let mut seqs = view.lines.iter().filter_map(|l| l.seq);
+        let request = if newer {
+            ClientMsg::LoadNewer {
+                after: seqs.next_back()?,
+                room,
+            }
+        } else {
+            ClientMsg::LoadOlder {
+                before: seqs.next()?,
+                room,
+            }
+        };
+        *loading = true;
+        Some(request)
     }
 
     /// The request that takes the current room back to its newest messages at once, if its
@@ -2610,13 +2617,13 @@ mod tests {
         let mut after = MAX_LINES as u64;
         while state.rooms[&lobby].more_after {
             assert_eq!(
-                state.load_newer(),
+                state.load_page(true),
                 Some(ClientMsg::LoadNewer {
                     room: lobby.clone(),
                     after
                 })
             );
-            assert_eq!(state.load_newer(), None, "one request at a time");
+            assert_eq!(state.load_page(true), None, "one request at a time");
             let page: Vec<u64> = (after + 1..=(after + 200).min(newest + 1)).collect();
             after = page[page.len() - 1];
             state.apply(history(HistoryMode::Newer, &page, true), 0.0);
@@ -2624,7 +2631,7 @@ mod tests {
         let oldest = newest + 2 - MAX_LINES as u64;
         assert_eq!(held(&state), (MAX_LINES, Some(oldest), Some(newest + 1)));
         assert!(state.rooms[&lobby].more_before);
-        assert_eq!(state.load_newer(), None);
+        assert_eq!(state.load_page(true), None);
         // Back at the newest: live messages join the list again.
         state.apply(said(newest + 2, "bob", "x", "b"), 0.0);
         assert_eq!(held(&state).2, Some(newest + 2));

@@ -24,6 +24,11 @@ pub fn client_frame(data: &[u8]) {
             ClientMsg::parse(&again).expect("re-encoded message decodes"),
             message
         );
+        // The browser app's own encoder writes what decodes to it too.
+        assert_eq!(
+            ClientMsg::parse(&message.to_json()).expect("the app's encoding decodes"),
+            message
+        );
     }
 }
 

@@ -17,7 +17,8 @@
 //! - [`codec`]: [`encode`] / [`decode`] and [`ProtocolError`], the one place JSON is chosen.
 //! - [`lean`]: the browser app's decoder of what the server sends ([`lean::read`] over a
 //!   parsed JSON value, [`lean::Json`]; [`ServerMsg::parse`] natively), by hand because serde's
-//!   derived one is the app's largest piece of code.
+//!   derived one is the app's largest piece of code; [`lean_write`] its twin for what the app
+//!   sends ([`ClientMsg::to_json`]).
 //! - [`echo`]: [`EchoFrame`], what the Echo page sends to `/ws/echo` (the server returns the
 //!   frame unchanged; the id lets the page match the echo and time the round trip).
 //! - [`close`]: the WebSocket close codes the server sends, with their meaning.
@@ -34,6 +35,7 @@ pub mod codec;
 pub mod echo;
 pub mod ids;
 pub mod lean;
+pub mod lean_write;
 pub mod paths;
 pub mod transport;
 

@@ -77,6 +77,13 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
             r#"{"type":"load_older","room":"lobby","before":42}"#,
         ),
         (
+            ClientMsg::LoadNewer {
+                room: "lobby".parse().unwrap(),
+                after: 2041,
+            },
+            r#"{"type":"load_newer","room":"lobby","after":2041}"#,
+        ),
+        (
             ClientMsg::Leave {
                 room: "rust".parse().unwrap(),
             },
@@ -636,6 +643,8 @@ fn client_messages_are_frozen() {
     for (message, json) in client_examples() {
         assert_eq!(encode(&message).unwrap(), json);
         assert_eq!(ClientMsg::parse(json).unwrap(), message);
+        // The browser app's hand-written encoder writes the very same text.
+        assert_eq!(message.to_json(), json);
     }
 }
 
@@ -707,6 +716,7 @@ fn the_lean_decoder_reads_every_variant() {
         HistoryMode::CatchUp,
         HistoryMode::Reset,
         HistoryMode::Older,
+        HistoryMode::Newer,
     ] {
         messages.push(ServerMsg::DirectHistory {
             mode,

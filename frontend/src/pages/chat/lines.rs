@@ -283,13 +283,7 @@ pub(super) fn MessageList() -> impl IntoView {
         if stick.get_untracked() != near_bottom {
             stick.set(near_bottom);
         }
-        // Near it: the page after.
-        if detached
-            && below < el.client_height()
-            && let Some(request) = state.try_update(ChatState::load_newer).flatten()
-        {
-            ctx.send(&request);
-        }
+
         // (Above the first line, e.g. at the very top with the "load older" button in
         // view, the first line is the anchor, the view starting before it.)
         let anchored = offsets.with_untracked(|offsets| {
@@ -303,10 +297,13 @@ pub(super) fn MessageList() -> impl IntoView {
             anchor.set(anchored);
         }
         // Scrolled near the top: the page before (a list that fits its view, or is no
-        // scrolling box at all, has its "load older" button for that).
-        if el.scroll_height() > el.client_height()
-            && u32::try_from(top).unwrap_or(0) < viewport.get_untracked()
-            && let Some(request) = state.try_update(ChatState::load_older).flatten()
+        // scrolling box at all, has its "load older" button for that); near the bottom of
+        // what is held, far back, the page after.
+        let newer = detached && below < el.client_height();
+        let older = el.scroll_height() > el.client_height()
+            && u32::try_from(top).unwrap_or(0) < viewport.get_untracked();
+        if (newer || older)
+            && let Some(request) = state.try_update(|s| s.load_page(newer)).flatten()
         {
             ctx.send(&request);
         }
@@ -321,12 +318,11 @@ pub(super) fn MessageList() -> impl IntoView {
         };
         let mut changed = false;
         heights.update_value(|h| {
-            // Lines let go from memory (a long read up or down) take their heights along,
-            // now and then: what is kept stays about what the state holds.
-            if h.by_key.len() > 2 * crate::chat_state::MAX_LINES {
-                let mut held = keys.get_untracked();
-                held.sort_unstable();
-                h.by_key.retain(|key, _| held.binary_search(key).is_ok());
+            // Lines let go from memory (a long read up or down) leave their heights behind:
+            // now and then they all go, and the lines drawn are measured again (the anchor
+            // keeps the view where it is meanwhile).
+            if h.by_key.len() > 4 * crate::chat_state::MAX_LINES {
+                h.by_key.clear();
             }
             for i in 0..drawn.length() {
                 let Some(li) = drawn
@@ -440,20 +436,6 @@ pub(super) fn MessageList() -> impl IntoView {
             }
         }
     });
-    // A message of ours was just written: the newest is where it goes, and the list goes
-    // there (from far back, the latest page is asked for first).
-    let unsent_shown = StoredValue::new(0_usize);
-    Effect::new(move |_| {
-        // (Our unsent lines are the last ones; their keys have the top bit.)
-        let unsent = keys.with(|keys| keys.iter().rev().take_while(|&&k| k >> 63 == 1).count());
-        if unsent > unsent_shown.get_value() {
-            if let Some(request) = state.try_update(ChatState::to_latest).flatten() {
-                ctx.send(&request);
-            }
-            stick.set(true);
-        }
-        unsent_shown.set_value(unsent);
-    });
     // Read is what a visible page shows at its bottom: marked as such (the server tells the
     // user's other tabs and devices), at most once per MARK_EVERY so that a busy room does
     // not spend the connection's rate limit on it.
@@ -486,30 +468,42 @@ pub(super) fn MessageList() -> impl IntoView {
     // Only a line newer than the last one announced: not the history shown on opening a
     // conversation, not an edit, not an older line that becomes the last when the newest is
     // deleted. (Ids grow; only others' lines are announced, and they always have one.)
+    //
+    // The same look at each change tells when a message of ours was just written (one more
+    // unsent line, at the bottom): the list goes to the newest, where it is shown (from far
+    // back, the latest page is asked for first).
     let announced = RwSignal::new(String::new());
-    let last_announced = StoredValue::new((None::<Target>, 0_u64));
+    let last_seen = StoredValue::new((None::<Target>, 0_u64, 0_usize));
     Effect::new(move |_| {
-        state.with(|s| {
-            let newest = s
-                .current_lines()
+        let written = state.with(|s| {
+            let lines = s.current_lines();
+            let newest = lines
                 .iter()
                 .rev()
                 .find(|l| !l.mine && !l.deleted && l.id.is_some());
             let key = newest.map_or(0, line_key);
-            let (target, last) = last_announced.get_value();
+            let unsent = lines.iter().rev().take_while(|l| l.id.is_none()).count();
+            let (target, last, unsent_before) = last_seen.get_value();
+            last_seen.set_value((s.current.clone(), key.max(last), unsent));
             if target != s.current {
                 // Another conversation: what it shows on opening is not news.
-                last_announced.set_value((s.current.clone(), key));
+                last_seen.set_value((s.current.clone(), key, unsent));
                 announced.set(String::new());
-            } else if key > last {
-                last_announced.set_value((target, key));
-                // The first lines to come (the history, after the conversation opened
-                // empty) are not news either.
-                if let Some(line) = newest.filter(|_| last != 0) {
-                    announced.set(format!("{}: {}", line.from, line.text));
-                }
+                return false;
             }
+            // The first lines to come (the history, after the conversation opened empty)
+            // are not news either.
+            if let Some(line) = newest.filter(|_| key > last && last != 0) {
+                announced.set(format!("{}: {}", line.from, line.text));
+            }
+            unsent > unsent_before
         });
+        if written {
+            if let Some(request) = state.try_update(ChatState::to_latest).flatten() {
+                ctx.send(&request);
+            }
+            stick.set(true);
+        }
     });
     // Memos: the button's attributes are written when these change, not on every change of
     // the state.
