@@ -19,6 +19,10 @@ use shared::{
 /// Lines kept per conversation; older ones are dropped from memory and can be loaded again
 /// ("load older").
 pub const MAX_LINES: usize = 2000;
+/// Lines held while paging far from the newest (older pages past this let the newest go,
+/// newer ones the oldest): memory stays about what a conversation of 1,000 lines takes,
+/// however far one reads (issue #34).
+pub const HELD_PAGING: usize = 1000;
 /// Inline notices kept.
 const MAX_NOTICES: usize = 5;
 
@@ -109,7 +113,7 @@ pub struct RoomView {
     /// front as new ones come (see `receive`).
     pub paged_back: bool,
     /// The newest lines were let go from memory while the reader was far back (more than
-    /// [`MAX_LINES`] held): live messages are not added until "load newer" reaches
+    /// [`HELD_PAGING`] held): live messages are not added until "load newer" reaches
     /// `last_seq` again.
     pub more_after: bool,
     /// A "load newer" request is out.
@@ -1320,8 +1324,8 @@ impl RoomView {
                 // Far back: the newest lines go (never our unsent ones, which stay at the
                 // bottom), and "load newer" brings them back.
                 let stored = self.lines.iter().filter(|l| l.id.is_some()).count();
-                if stored > MAX_LINES && stored == self.lines.len() {
-                    self.lines.truncate(MAX_LINES);
+                if stored > HELD_PAGING && stored == self.lines.len() {
+                    self.lines.truncate(HELD_PAGING);
                     self.more_after = true;
                 }
             }
@@ -1348,7 +1352,7 @@ impl RoomView {
                     self.more_after = false;
                 }
                 // The oldest lines go, as the newest did on the way up.
-                if let Some(excess) = self.lines.len().checked_sub(MAX_LINES) {
+                if let Some(excess) = self.lines.len().checked_sub(HELD_PAGING) {
                     self.lines.drain(..excess);
                     self.more_before |= excess > 0;
                 }
@@ -2585,7 +2589,7 @@ mod tests {
         assert_eq!(ids(&state), [Some(2000), Some(2001), Some(2002)]);
     }
 
-    /// Issue #34: reading far back keeps [`MAX_LINES`] in memory, the newest let go; live
+    /// Issue #34: reading far back keeps [`HELD_PAGING`] in memory, the newest let go; live
     /// messages then only move the resume point, and "load newer" pages bring the reader
     /// back down to them, the oldest lines going on the way, until live messages join the
     /// list again.
@@ -2607,14 +2611,14 @@ mod tests {
             let lines = state.current_lines();
             (lines.len(), lines[0].seq, lines[lines.len() - 1].seq)
         };
-        assert_eq!(held(&state), (MAX_LINES, Some(1), Some(MAX_LINES as u64)));
+        assert_eq!(held(&state), (HELD_PAGING, Some(1), Some(HELD_PAGING as u64)));
         assert!(state.rooms[&lobby].more_after);
         // Not next to what is held: not added; a reconnect still continues after it.
         state.apply(said(newest + 1, "bob", "x", "b"), 0.0);
-        assert_eq!(held(&state).2, Some(MAX_LINES as u64));
+        assert_eq!(held(&state).2, Some(HELD_PAGING as u64));
         assert_eq!(state.rooms[&lobby].last_seq, Some(newest + 1));
         // One page at a time, after the last line held.
-        let mut after = MAX_LINES as u64;
+        let mut after = HELD_PAGING as u64;
         while state.rooms[&lobby].more_after {
             assert_eq!(
                 state.load_page(true),
@@ -2628,8 +2632,8 @@ mod tests {
             after = page[page.len() - 1];
             state.apply(history(HistoryMode::Newer, &page, true), 0.0);
         }
-        let oldest = newest + 2 - MAX_LINES as u64;
-        assert_eq!(held(&state), (MAX_LINES, Some(oldest), Some(newest + 1)));
+        let oldest = newest + 2 - HELD_PAGING as u64;
+        assert_eq!(held(&state), (HELD_PAGING, Some(oldest), Some(newest + 1)));
         assert!(state.rooms[&lobby].more_before);
         assert_eq!(state.load_page(true), None);
         // Back at the newest: live messages join the list again.
