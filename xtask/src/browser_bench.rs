@@ -155,7 +155,7 @@ fn measure(engine: Engine, base: &str, addr: &str, bench: &std::path::Path) -> R
     for (slot, (room, lines)) in [(0, ROOMS[1]), (1, ROOMS[4])] {
         open_room(&browser, room)?;
         if load_all(&browser)? && to_bottom(&browser, lines).is_ok() {
-            figures.memory[slot] = Some(memory(&browser)?);
+            figures.memory[slot] = answered(memory(&browser), "memory");
         }
     }
 
@@ -211,16 +211,17 @@ fn measure(engine: Engine, base: &str, addr: &str, bench: &std::path::Path) -> R
              const start = performance.now(); entry.click(); \
              if (drawn()) {{ finish(performance.now() - start); }}"
         ));
-        // A page that does not answer at all is reported, as "did not finish".
-        figures.open = match opened {
-            Ok(value) => value.as_f64(),
-            Err(err) => {
-                println!("xtask: W7: opening {room}: {err}");
-                None
-            }
-        };
+        figures.open = answered(opened, "opening").and_then(|v| v.as_f64());
     }
     Ok(figures)
+}
+
+/// A measurement's script answer, or `None` when the page did not answer in WebDriver's time
+/// (an app busy for half a minute): reported as "did not finish", said here.
+fn answered<T>(answer: Result<T>, what: &str) -> Option<T> {
+    answer
+        .map_err(|err| println!("xtask: W7: {what}: {err}"))
+        .ok()
 }
 
 /// Opens `room` (joins it from the sidebar's field, which also shows it).
@@ -313,7 +314,10 @@ fn burst(browser: &Chrome, addr: &str, room: &str, bench: &std::path::Path) -> R
            for (const [a, b] of window.w7busy) { \
              const s = Math.max(a, from), e = Math.min(b, to); if (e > s) { busy += e - s; } } \
            done([t.length, busy]); }, 300);",
-    )?;
+    );
+    let Some(times) = answered(times, "the burst") else {
+        return Ok(None);
+    };
     let figure = |i: usize| times.get(i).and_then(Value::as_f64);
     Ok(match (all, figure(0), figure(1)) {
         (Ok(()), Some(n), Some(busy)) if n >= 1.0 => Some(busy / n),
