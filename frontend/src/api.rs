@@ -5,7 +5,6 @@
 //! that the HttpOnly session cookie it sets is sent with the socket's handshake. The app never
 //! sees the cookie itself.
 
-use serde::Serialize;
 use shared::{
     auth::{ApiError, Credentials, PasswordChange, SessionInfo},
     paths,
@@ -62,10 +61,10 @@ async fn session_from(response: Result<Response, String>) -> Result<SessionInfo,
     }
 }
 
-async fn post(url: String, body: &impl Serialize) -> Result<SessionInfo, String> {
-    let body = shared::encode(body).map_err(|err| err.to_string())?;
+/// `body` is JSON text (written by `shared::lean_write`: serde's encoder is not in the app).
+async fn post(url: String, body: &str) -> Result<SessionInfo, String> {
     let headers = [("content-type", "application/json")];
-    session_from(fetch::send("POST", &url, &headers, Some(&body)).await).await
+    session_from(fetch::send("POST", &url, &headers, Some(body)).await).await
 }
 
 /// `GET /api/session`: the server's mode and who this browser is logged in as.
@@ -76,22 +75,22 @@ pub async fn session(ws_url: &str) -> Result<SessionInfo, String> {
 
 /// Creates an account and logs in.
 pub async fn register(ws_url: &str, credentials: &Credentials) -> Result<SessionInfo, String> {
-    post(api_url(ws_url, paths::API_REGISTER), credentials).await
+    post(api_url(ws_url, paths::API_REGISTER), &credentials.to_json()).await
 }
 
 /// Logs in.
 pub async fn login(ws_url: &str, credentials: &Credentials) -> Result<SessionInfo, String> {
-    post(api_url(ws_url, paths::API_LOGIN), credentials).await
+    post(api_url(ws_url, paths::API_LOGIN), &credentials.to_json()).await
 }
 
 /// Logs out (the server ends the session and clears the cookie).
 pub async fn logout(ws_url: &str) -> Result<SessionInfo, String> {
-    post(api_url(ws_url, paths::API_LOGOUT), &()).await
+    post(api_url(ws_url, paths::API_LOGOUT), "null").await
 }
 
 /// Changes the password; the server ends this account's other sessions.
 pub async fn change_password(ws_url: &str, change: &PasswordChange) -> Result<SessionInfo, String> {
-    post(api_url(ws_url, paths::API_PASSWORD), change).await
+    post(api_url(ws_url, paths::API_PASSWORD), &change.to_json()).await
 }
 
 /// The global through which the embedding page hands the app its token (JWT mode):

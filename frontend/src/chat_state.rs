@@ -2611,7 +2611,10 @@ mod tests {
             let lines = state.current_lines();
             (lines.len(), lines[0].seq, lines[lines.len() - 1].seq)
         };
-        assert_eq!(held(&state), (HELD_PAGING, Some(1), Some(HELD_PAGING as u64)));
+        assert_eq!(
+            held(&state),
+            (HELD_PAGING, Some(1), Some(HELD_PAGING as u64))
+        );
         assert!(state.rooms[&lobby].more_after);
         // Not next to what is held: not added; a reconnect still continues after it.
         state.apply(said(newest + 1, "bob", "x", "b"), 0.0);

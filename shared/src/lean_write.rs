@@ -1,9 +1,12 @@
-//! The browser app's encoder of what it sends the server: [`ClientMsg::to_json`], written by
-//! hand into a `String` instead of serde's derived `Serialize` through serde_json.
+//! The browser app's encoder of what it sends the server: [`ClientMsg::to_json`], and the
+//! account API's and the Echo page's bodies ([`Credentials::to_json`],
+//! [`PasswordChange::to_json`], [`EchoFrame::to_json`]), written by hand into a `String`
+//! instead of serde's derived `Serialize` through serde_json.
 //!
 //! Why a second encoder: the derived one, every variant's field-by-field serializer calls
-//! inlined into the app's one `send`, weighed 3.3 KB gzipped of the release wasm (measured by
-//! leaving it out, 2026-12-06); this is about a third of that. The twin of [`crate::lean`],
+//! inlined into the app's one `send`, weighed 3.3 KB gzipped of the release wasm, and
+//! serde_json's serializer for the other bodies 1.4 KB more (measured by leaving them out,
+//! 2026-12-06); this is about a fifth of that. The twin of [`crate::lean`],
 //! the hand-written decoder, and held to the same rule: one definition of the protocol. The
 //! server reads these frames with serde's derived decoder; `checks::client_frame` (the fuzz
 //! target, and the committed corpus in the normal suite) and this module's tests check that
@@ -13,25 +16,38 @@
 //! # Layout
 //! - [`ClientMsg::to_json`]: one arm per request, its fields in declaration order, the
 //!   optional ones left out when serde leaves them out (`skip_serializing_if`).
+//! - The other bodies' `to_json`, the same way.
 //! - `Out`: a JSON object being written (strings escaped as JSON requires, numbers in
 //!   decimal).
 
-use crate::{ClientMsg, Image};
+use crate::{
+    ClientMsg, EchoFrame, Image,
+    auth::{Credentials, PasswordChange},
+};
 
-/// A JSON object being written, `{"type":…` first.
+/// A JSON object being written.
 struct Out(String);
 
 impl Out {
-    fn new(kind: &str) -> Self {
+    fn object() -> Self {
         let mut out = Self(String::with_capacity(96));
-        out.0.push_str("{\"type\":");
-        out.quoted(kind);
+        out.0.push('{');
         out
     }
 
-    /// `"key":` after a comma.
+    /// An object whose first member is `"type":kind`.
+    fn new(kind: &str) -> Self {
+        let mut out = Self::object();
+        out.str("type", kind);
+        out
+    }
+
+    /// `"key":`, after a comma unless it is the object's first member.
     fn key(&mut self, key: &str) -> &mut Self {
-        self.0.push_str(",\"");
+        if self.0.len() > 1 {
+            self.0.push(',');
+        }
+        self.0.push('"');
         self.0.push_str(key);
         self.0.push_str("\":");
         self
@@ -54,7 +70,8 @@ impl Out {
         self
     }
 
-    /// `value` as a JSON string: `"` and `\` escaped, control characters as `\u00XX`.
+    /// `value` as a JSON string, escaped as serde_json escapes it: `"`, `\`, the short
+    /// escapes (`\n`, `\r`, `\t`, `\b`, `\f`), other control characters as `\u00XX`.
     fn quoted(&mut self, value: &str) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         self.0.push('"');
@@ -62,6 +79,11 @@ impl Out {
             match c {
                 '"' => self.0.push_str("\\\""),
                 '\\' => self.0.push_str("\\\\"),
+                '\n' => self.0.push_str("\\n"),
+                '\r' => self.0.push_str("\\r"),
+                '\t' => self.0.push_str("\\t"),
+                '\u{8}' => self.0.push_str("\\b"),
+                '\u{c}' => self.0.push_str("\\f"),
                 '\u{0}'..='\u{1f}' => {
                     let byte = c as u8;
                     self.0.push_str("\\u00");
@@ -303,6 +325,34 @@ impl ClientMsg {
     }
 }
 
+impl Credentials {
+    /// The body of `POST /api/register` and `/api/login`, as serde would write it.
+    pub fn to_json(&self) -> String {
+        let mut out = Out::object();
+        out.str("name", self.name.as_str())
+            .str("password", &self.password);
+        out.end()
+    }
+}
+
+impl PasswordChange {
+    /// The body of `POST /api/password`, as serde would write it.
+    pub fn to_json(&self) -> String {
+        let mut out = Out::object();
+        out.str("old", &self.old).str("new", &self.new);
+        out.end()
+    }
+}
+
+impl EchoFrame {
+    /// This frame's JSON text, as serde would write it.
+    pub fn to_json(&self) -> String {
+        let mut out = Out::object();
+        out.num("id", self.id).str("text", &self.text);
+        out.end()
+    }
+}
+
 fn room_only(kind: &str, room: &crate::RoomName) -> String {
     let mut out = Out::new(kind);
     out.str("room", room.as_str());
@@ -507,11 +557,7 @@ mod tests {
         for message in examples {
             let ours = message.to_json();
             let serdes = crate::encode(&message).unwrap();
-            assert_eq!(
-                serde_json::from_str::<serde_json::Value>(&ours).unwrap(),
-                serde_json::from_str::<serde_json::Value>(&serdes).unwrap(),
-                "{ours}"
-            );
+            assert_eq!(ours, serdes);
             assert_eq!(ClientMsg::parse(&ours).unwrap(), message);
             let value: serde_json::Value = serde_json::from_str(&ours).unwrap();
             kinds.insert(value["type"].as_str().unwrap().to_owned());
@@ -520,9 +566,29 @@ mod tests {
     }
 
     #[test]
+    fn the_other_bodies_are_written_as_serde_writes_them() {
+        let tricky = "pa\"ss\\word\n 비밀 🔑";
+        let credentials = Credentials {
+            name: "민수".parse().unwrap(),
+            password: tricky.to_owned(),
+        };
+        assert_eq!(credentials.to_json(), crate::encode(&credentials).unwrap());
+        let change = PasswordChange {
+            old: tricky.to_owned(),
+            new: "new one".to_owned(),
+        };
+        assert_eq!(change.to_json(), crate::encode(&change).unwrap());
+        let frame = EchoFrame {
+            id: u64::MAX,
+            text: tricky.to_owned(),
+        };
+        assert_eq!(frame.to_json(), crate::encode(&frame).unwrap());
+    }
+
+    #[test]
     fn control_characters_are_escaped_and_the_rest_kept() {
         let mut out = Out::new("x");
-        out.str("t", "\u{0}\u{1f}\"\\é");
-        assert_eq!(out.end(), r#"{"type":"x","t":"\u0000\u001f\"\\é"}"#);
+        out.str("t", "\u{0}\u{1f}\"\\é\n\t");
+        assert_eq!(out.end(), r#"{"type":"x","t":"\u0000\u001f\"\\é\n\t"}"#);
     }
 }

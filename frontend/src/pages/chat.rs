@@ -288,50 +288,76 @@ pub fn ChatPage(
             });
         }
     };
+    // What the server sends, decoded and applied.
+    let on_text = move |text: String| match crate::json::parse::<ServerMsg>(&text) {
+        Ok(event) => {
+            if matches!(event, ServerMsg::ReauthNeeded { .. }) {
+                spawn_local(async move {
+                    if let Some(jwt) = crate::api::page_jwt().await {
+                        ctx.send(&ClientMsg::Reauth { jwt });
+                    }
+                });
+            }
+            let refresh = matches!(event, ServerMsg::Joined { .. } | ServerMsg::Left { .. });
+            let welcomed = matches!(event, ServerMsg::Welcome { .. });
+            state.update(|s| s.apply(event, now_ms()));
+            if refresh {
+                ctx.send(&ClientMsg::ListRooms);
+            }
+            if welcomed {
+                // The offline queue: whatever was not acknowledged goes (again) now.
+                for request in state.with_untracked(ChatState::pending_requests) {
+                    ctx.send(&request);
+                }
+            }
+            // After a rename (ours, maybe from another tab) reconnects use the new name.
+            let me = state.with_untracked(|s| s.me.clone());
+            if let Some(me) = me.filter(|me| nick.with_untracked(|n| n.as_ref() != Some(me))) {
+                if !logged_in {
+                    store("chat.nick", me.as_str());
+                }
+                nick.set(Some(me));
+            }
+        }
+        Err(err) => {
+            log::warn!("unreadable server message: {err}");
+            state.update(|s| s.notices.push(words().unreadable.into()));
+        }
+    };
+    // Frames that arrive together are applied together: each frame's task only queues its
+    // text, and the first one queued schedules them all for right after the tasks already
+    // waiting (a 0 ms timeout). The page's effects then run, and the list is drawn, once per
+    // burst instead of once per message (issue #34: a busy room costs the page less per
+    // message). Anything else the connection reports comes after what was queued before it.
+    let inbox = std::rc::Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
+    let flush = {
+        let inbox = inbox.clone();
+        move || {
+            let texts = std::mem::take(&mut *inbox.borrow_mut());
+            // (The page may be gone by the time a timeout comes.)
+            if state.try_with_untracked(|_| ()).is_some() {
+                texts.into_iter().for_each(on_text);
+            }
+        }
+    };
     let on_event = {
         let greet = greet.clone();
         move |event| match event {
+            // (A connection opens after the last one closed: nothing is queued then.)
             ConnectionEvent::Opened => greet(),
             ConnectionEvent::Sent | ConnectionEvent::Wire(_) => {}
-            ConnectionEvent::Text(text) => match crate::json::parse::<ServerMsg>(&text) {
-                Ok(event) => {
-                    if matches!(event, ServerMsg::ReauthNeeded { .. }) {
-                        spawn_local(async move {
-                            if let Some(jwt) = crate::api::page_jwt().await {
-                                ctx.send(&ClientMsg::Reauth { jwt });
-                            }
-                        });
-                    }
-                    let refresh =
-                        matches!(event, ServerMsg::Joined { .. } | ServerMsg::Left { .. });
-                    let welcomed = matches!(event, ServerMsg::Welcome { .. });
-                    state.update(|s| s.apply(event, now_ms()));
-                    if refresh {
-                        ctx.send(&ClientMsg::ListRooms);
-                    }
-                    if welcomed {
-                        // The offline queue: whatever was not acknowledged goes (again) now.
-                        for request in state.with_untracked(ChatState::pending_requests) {
-                            ctx.send(&request);
-                        }
-                    }
-                    // After a rename (ours, maybe from another tab) reconnects use the new name.
-                    let me = state.with_untracked(|s| s.me.clone());
-                    if let Some(me) =
-                        me.filter(|me| nick.with_untracked(|n| n.as_ref() != Some(me)))
-                    {
-                        if !logged_in {
-                            store("chat.nick", me.as_str());
-                        }
-                        nick.set(Some(me));
-                    }
+            ConnectionEvent::Text(text) => {
+                let mut queued = inbox.borrow_mut();
+                queued.push(text);
+                if queued.len() == 1 {
+                    set_timeout(flush.clone(), std::time::Duration::ZERO);
                 }
-                Err(err) => {
-                    log::warn!("unreadable server message: {err}");
-                    state.update(|s| s.notices.push(words().unreadable.into()));
-                }
-            },
-            ConnectionEvent::Closed => state.update(ChatState::connection_lost),
+            }
+            ConnectionEvent::Closed => {
+                flush.clone()();
+                state.update(ChatState::connection_lost);
+            }
+            // (The page is left for the login screen: what is queued does not matter.)
             ConnectionEvent::Unauthenticated => {
                 if let Some(callback) = on_unauthenticated {
                     callback.run(());
