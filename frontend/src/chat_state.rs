@@ -118,6 +118,12 @@ pub struct RoomView {
     pub more_after: bool,
     /// A "load newer" request is out.
     pub loading_newer: bool,
+    /// The newest message `seq` this tab was sent (`last_seq` counts changes too, which no
+    /// page of messages holds): far back, the list is at the newest again once it holds it.
+    pub last_message: Option<u64>,
+    /// Messages of others (and how many mention us) that came while the newest lines were
+    /// let go: not held, so counted here for the unread badge until pages come again.
+    pub missed: (usize, usize),
 }
 
 impl RoomView {
@@ -573,11 +579,15 @@ impl ChatState {
             .iter()
             .filter(|l| !l.mine && !l.deleted && l.position(target).is_some_and(|p| p > read))
             .collect();
-        let mentioned = match target {
-            Target::Room(_) => unread.iter().filter(|l| mentions(&l.text, me)).count(),
-            Target::Direct(_) => unread.len(),
+        let (count, mentioned) = match target {
+            Target::Room(room) => {
+                let missed = self.rooms.get(room).map_or((0, 0), |v| v.missed);
+                let mentioned = unread.iter().filter(|l| mentions(&l.text, me)).count();
+                (unread.len() + missed.0, mentioned + missed.1)
+            }
+            Target::Direct(_) => (unread.len(), unread.len()),
         };
-        (unread.len(), mentioned)
+        (count, mentioned)
     }
 
     /// What the title counts while the page is hidden: unread mentions and direct messages.
@@ -1113,6 +1123,10 @@ impl ChatState {
             return;
         };
         view.typing.remove(&from);
+        if view.more_after && !mine {
+            view.missed.0 += 1;
+            view.missed.1 += usize::from(mentioned);
+        }
         if view.receive(message, mine) && mentioned {
             let title = (crate::i18n::words().room_alert)(from.as_str(), room.as_str());
             self.alert(title, &text);
@@ -1233,9 +1247,11 @@ impl RoomView {
         }
     }
 
-    /// Adds a live message; false if it was here already (by id).
+    /// Adds a live message (or one of a latest page or a catch-up); false if it was here
+    /// already (by id), or is ours while the newest lines are let go.
     fn receive(&mut self, message: RoomMessage, mine: bool) -> bool {
         self.last_seq = self.last_seq.max(Some(message.seq));
+        self.last_message = self.last_message.max(Some(message.seq));
         if self.more_after {
             // Not next to what is held: "load newer" brings it when the reader gets there.
             // Our own line is stored now: it leaves the bottom (no longer unsent) too.
@@ -1278,7 +1294,7 @@ impl RoomView {
                 (self.more_after, self.loading_newer) = (false, false);
                 // A reset may come from a new log (another epoch) whose numbers are lower
                 // than ours: continue from the page, not from the larger old number.
-                self.last_seq = None;
+                (self.last_seq, self.last_message, self.missed) = (None, None, (0, 0));
                 for message in messages {
                     let own = mine(&message.from);
                     self.receive(message, own);
@@ -1346,10 +1362,13 @@ impl RoomView {
                     .rposition(|l| l.id.is_some())
                     .map_or(0, |i| i + 1);
                 self.lines.splice(at..at, newer);
-                // Back at the newest line this tab was sent: live messages join it again.
+                // What was missed is coming back (the current room's count matters little).
+                self.missed = (0, 0);
+                // Back at the newest message this tab was sent: live messages join it again,
+                // and the list is as at the newest, its oldest lines let go as new ones come.
                 let held = self.lines.iter().rev().find_map(|l| l.seq);
-                if held >= self.last_seq {
-                    self.more_after = false;
+                if held >= self.last_message {
+                    (self.more_after, self.paged_back) = (false, false);
                 }
                 // The oldest lines go, as the newest did on the way up.
                 if let Some(excess) = self.lines.len().checked_sub(HELD_PAGING) {
@@ -2616,10 +2635,18 @@ mod tests {
             (HELD_PAGING, Some(1), Some(HELD_PAGING as u64))
         );
         assert!(state.rooms[&lobby].more_after);
-        // Not next to what is held: not added; a reconnect still continues after it.
+        // Not next to what is held: not added, but counted as unread; a reconnect still
+        // continues after it. A reaction to it comes after it in the log (and in no page of
+        // messages).
         state.apply(said(newest + 1, "bob", "x", "b"), 0.0);
         assert_eq!(held(&state).2, Some(HELD_PAGING as u64));
-        assert_eq!(state.rooms[&lobby].last_seq, Some(newest + 1));
+        assert_eq!(state.rooms[&lobby].missed, (1, 0));
+        let reaction = Change::Reacted {
+            emoji: "👍".parse().unwrap(),
+            on: true,
+        };
+        state.apply(changed(newest + 2, "carol", newest + 1, reaction), 0.0);
+        assert_eq!(state.rooms[&lobby].last_seq, Some(newest + 2));
         // One page at a time, after the last line held.
         let mut after = HELD_PAGING as u64;
         while state.rooms[&lobby].more_after {
@@ -2639,9 +2666,10 @@ mod tests {
         assert_eq!(held(&state), (HELD_PAGING, Some(oldest), Some(newest + 1)));
         assert!(state.rooms[&lobby].more_before);
         assert_eq!(state.load_page(true), None);
+        assert_eq!(state.rooms[&lobby].missed, (0, 0));
         // Back at the newest: live messages join the list again.
-        state.apply(said(newest + 2, "bob", "x", "b"), 0.0);
-        assert_eq!(held(&state).2, Some(newest + 2));
+        state.apply(said(newest + 3, "bob", "x", "b"), 0.0);
+        assert_eq!(held(&state).2, Some(newest + 3));
     }
 
     #[test]

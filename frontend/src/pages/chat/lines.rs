@@ -499,7 +499,11 @@ pub(super) fn MessageList() -> impl IntoView {
             unsent > unsent_before
         });
         if written {
-            if let Some(request) = state.try_update(ChatState::to_latest).flatten() {
+            // (Online only: offline, the lines held stay, and End or the next message
+            // sent goes to the newest once connected.)
+            if ctx.status.get_untracked().is_open()
+                && let Some(request) = state.try_update(ChatState::to_latest).flatten()
+            {
                 ctx.send(&request);
             }
             stick.set(true);
@@ -545,7 +549,9 @@ pub(super) fn MessageList() -> impl IntoView {
             "Home" => 0,
             "End" => {
                 // Far back, the newest lines were let go: the latest page comes instead.
-                if let Some(request) = state.try_update(ChatState::to_latest).flatten() {
+                if ctx.status.get_untracked().is_open()
+                    && let Some(request) = state.try_update(ChatState::to_latest).flatten()
+                {
                     ctx.send(&request);
                 }
                 stick.set(true);
