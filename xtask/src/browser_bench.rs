@@ -327,14 +327,15 @@ fn burst(browser: &Chrome, addr: &str, room: &str, bench: &std::path::Path) -> R
 
 /// The wasm memory and, where the browser tells (Chromium), the JS heap in use (MB).
 fn memory(browser: &Chrome) -> Result<(f64, Option<f64>)> {
-    // The app's module, imported again, is the same instance: its init returns the wasm
-    // exports it already has, and with them the memory.
+    // The app's init, called again, returns the wasm exports it already has, and with them
+    // the memory: trunk's page keeps the module as `window.wasmBindings` (importing the
+    // module again from the script, as before, never settles in Firefox's WebDriver).
     let figures = browser.script_async(
         "const done = arguments[arguments.length - 1]; \
-         const src = document.querySelector('link[rel=modulepreload]').href; \
-         import(src).then(m => m.default()).then(w => done([ \
+         Promise.resolve(window.wasmBindings.default()).then(w => done([ \
            w.memory.buffer.byteLength / 1048576, \
-           performance.memory ? performance.memory.usedJSHeapSize / 1048576 : null]));",
+           performance.memory ? performance.memory.usedJSHeapSize / 1048576 : null]), \
+           e => done(['failed', String(e)]));",
     )?;
     let wasm = figures
         .get(0)
