@@ -473,7 +473,7 @@ pub(super) fn MessageList() -> impl IntoView {
     // unsent line, at the bottom): the list goes to the newest, where it is shown (from far
     // back, the latest page is asked for first).
     let announced = RwSignal::new(String::new());
-    let last_seen = StoredValue::new((None::<Target>, 0_u64, 0_usize));
+    let last_seen = StoredValue::new((None::<Target>, 0_u64, 0_usize, false));
     Effect::new(move |_| {
         let written = state.with(|s| {
             let lines = s.current_lines();
@@ -483,17 +483,23 @@ pub(super) fn MessageList() -> impl IntoView {
                 .find(|l| !l.mine && !l.deleted && l.id.is_some());
             let key = newest.map_or(0, line_key);
             let unsent = lines.iter().rev().take_while(|l| l.id.is_none()).count();
-            let (target, last, unsent_before) = last_seen.get_value();
-            last_seen.set_value((s.current.clone(), key.max(last), unsent));
+            // Pages after a position (reading down from far back, up to the newest page)
+            // are not news: nothing is announced while the room was or is that far back.
+            let far = match &s.current {
+                Some(Target::Room(room)) => s.rooms.get(room).is_some_and(|v| v.more_after),
+                _ => false,
+            };
+            let (target, last, unsent_before, far_before) = last_seen.get_value();
+            last_seen.set_value((s.current.clone(), key.max(last), unsent, far));
             if target != s.current {
                 // Another conversation: what it shows on opening is not news.
-                last_seen.set_value((s.current.clone(), key, unsent));
+                last_seen.set_value((s.current.clone(), key, unsent, far));
                 announced.set(String::new());
                 return false;
             }
             // The first lines to come (the history, after the conversation opened empty)
             // are not news either.
-            if let Some(line) = newest.filter(|_| key > last && last != 0) {
+            if let Some(line) = newest.filter(|_| key > last && last != 0 && !far && !far_before) {
                 announced.set(format!("{}: {}", line.from, line.text));
             }
             unsent > unsent_before
