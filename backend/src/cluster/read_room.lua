@@ -66,24 +66,6 @@ if ARGV[2] == 'since' then
   for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '(' .. ARGV[3] .. '-0', '+', 'COUNT', want)) do
     add(entry)
   end
-elseif ARGV[2] == 'after' then
-  -- Messages only, oldest first: changes in between are skipped, a batch at a time, until
-  -- the page is full or the log's end is reached.
-  local from = '(' .. ARGV[3] .. '-0'
-  local found = 0
-  while found < want do
-    local batch = redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', want)
-    for _, entry in ipairs(batch) do
-      if entry[2][1] == 'm' and found < want then
-        add(entry)
-        found = found + 1
-      end
-    end
-    if #batch < want then
-      break
-    end
-    from = '(' .. batch[#batch][1]
-  end
 elseif ARGV[2] == 'at' then
   for _, entry in ipairs(redis.call('XRANGE', KEYS[2], ARGV[3] .. '-0', ARGV[3] .. '-0')) do
     if entry[2][1] == 'm' then
@@ -92,14 +74,21 @@ elseif ARGV[2] == 'at' then
   end
 else
   -- Messages only: changes in between are skipped, a batch at a time, until the page is full
-  -- or the log's start is reached.
+  -- or the log's end is reached: newest first from the end ('latest') or before a seq
+  -- ('before'), oldest first after one ('after').
+  local forward = ARGV[2] == 'after'
   local from = '+'
-  if ARGV[2] == 'before' then
+  if ARGV[2] ~= 'latest' then
     from = '(' .. ARGV[3] .. '-0'
   end
   local found = 0
   while found < want do
-    local batch = redis.call('XREVRANGE', KEYS[2], from, '-', 'COUNT', want)
+    local batch
+    if forward then
+      batch = redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', want)
+    else
+      batch = redis.call('XREVRANGE', KEYS[2], from, '-', 'COUNT', want)
+    end
     for _, entry in ipairs(batch) do
       if entry[2][1] == 'm' and found < want then
         add(entry)

@@ -5,32 +5,22 @@
 use super::*;
 
 impl Hub {
-    pub(super) fn load_older(&mut self, conn: ConnId, room: RoomName, before: u64) {
+    /// A page of `room` asked for by scrolling: before a position ("load older") or after it
+    /// ("load newer", for a client that let its newest lines go while reading far back). No
+    /// live event is held for it: the client knows the last message it was sent, and asks
+    /// again until it holds it.
+    /// (SQLite integers are signed: positions past the largest mean the same anyway.)
+    pub(super) fn load_page(&mut self, conn: ConnId, room: RoomName, newer: bool, at: u64) {
         if !self.rooms.contains(&room, conn) {
             let message = format!("join {room} before reading its history");
             return self.refuse(conn, ErrorCode::NotInRoom, &message, None);
         }
-        // SQLite integers are signed: a larger `before` means "the latest page" anyway.
-        let range = RoomRange::Before(before.min(i64::MAX as u64));
-        let read = Read::Room {
-            room,
-            range,
-            epoch: None,
-            joiner: None,
+        let at = at.min(i64::MAX as u64);
+        let range = if newer {
+            RoomRange::After(at)
+        } else {
+            RoomRange::Before(at)
         };
-        self.read(Ctx::Older { conn }, read);
-    }
-
-    /// The page after `after`, for a client that let its newest lines go while reading far
-    /// back. Live events are not held for it: the client knows the last `seq` it was sent,
-    /// and asks again until it holds it.
-    pub(super) fn load_newer(&mut self, conn: ConnId, room: RoomName, after: u64) {
-        if !self.rooms.contains(&room, conn) {
-            let message = format!("join {room} before reading its history");
-            return self.refuse(conn, ErrorCode::NotInRoom, &message, None);
-        }
-        // SQLite integers are signed: past the largest, nothing is newer anyway.
-        let range = RoomRange::After(after.min(i64::MAX as u64));
         let read = Read::Room {
             room,
             range,

@@ -544,10 +544,10 @@ impl Hub {
                 self.join(conn, user, room, since);
             }
             (Some(_), ClientMsg::LoadOlder { room, before }) => {
-                self.load_older(conn, room, before);
+                self.load_page(conn, room, false, before);
             }
             (Some(_), ClientMsg::LoadNewer { room, after }) => {
-                self.load_newer(conn, room, after);
+                self.load_page(conn, room, true, after);
             }
             (Some(_), ClientMsg::Leave { room }) => self.leave(conn, &room),
             (Some(_), ClientMsg::ListRooms) => self.list_rooms(conn),
