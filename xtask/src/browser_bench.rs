@@ -151,7 +151,7 @@ fn measure(engine: Engine, base: &str, addr: &str, bench: &std::path::Path) -> R
     browser.set_window_size(1280, 900)?;
 
     // Memory, in a fresh page: 1,000 lines, then 50,000 read through.
-    crate::join_chat(&browser, base, "w7memory")?;
+    crate::app_checks::join_chat(&browser, base, "w7memory")?;
     for (slot, (room, lines)) in [(0, ROOMS[1]), (1, ROOMS[4])] {
         open_room(&browser, room)?;
         if load_all(&browser)? && to_bottom(&browser, lines).is_ok() {
@@ -161,7 +161,7 @@ fn measure(engine: Engine, base: &str, addr: &str, bench: &std::path::Path) -> R
 
     // Per incoming message, in a fresh page (as someone new: the page remembers a nickname).
     browser.script("localStorage.clear(); return true;")?;
-    crate::join_chat(&browser, base, "w7reader")?;
+    crate::app_checks::join_chat(&browser, base, "w7reader")?;
     for (room, lines) in &ROOMS[..3] {
         open_room(&browser, room)?;
         let loaded = load_all(&browser)? && to_bottom(&browser, *lines).is_ok();
