@@ -505,8 +505,8 @@ pub(super) fn MessageList() -> impl IntoView {
             unsent > unsent_before
         });
         if written {
-            // (Online only: offline, the lines held stay, and End or the next message
-            // sent goes to the newest once connected.)
+            // (Online only: offline, the lines held stay, and End or a message sent once
+            // connected goes to the newest.)
             if ctx.status.get_untracked().is_open()
                 && let Some(request) = state.try_update(ChatState::to_latest).flatten()
             {
