@@ -381,37 +381,45 @@ async fn every_role_and_request(users: &mut Users, room: &RoomName, private: boo
             answered(chat, observer, "seeing someone type", typing).await;
         }
 
-        // load_older: members read; the rest are not in the room.
-        let older = ClientMsg::LoadOlder {
-            room: room.clone(),
-            before: 1_000,
-        };
-        if inside(role) {
-            let chat = users.get(role);
-            chat.send(&older).await;
-            let got = tokio::time::timeout(STEP, async {
-                loop {
-                    match chat.next().await {
-                        ServerMsg::History {
-                            mode: shared::HistoryMode::Older,
-                            ..
-                        } => return true,
-                        ServerMsg::Error { .. } => return false,
-                        _ => {}
+        // load_older and load_newer: members read; the rest are not in the room.
+        let pages = [
+            (
+                ClientMsg::LoadOlder {
+                    room: room.clone(),
+                    before: 1_000,
+                },
+                shared::HistoryMode::Older,
+                "load_older",
+            ),
+            (
+                ClientMsg::LoadNewer {
+                    room: room.clone(),
+                    after: 0,
+                },
+                shared::HistoryMode::Newer,
+                "load_newer",
+            ),
+        ];
+        for (request, wanted, name) in pages {
+            if inside(role) {
+                let chat = users.get(role);
+                chat.send(&request).await;
+                let got = tokio::time::timeout(STEP, async {
+                    loop {
+                        match chat.next().await {
+                            ServerMsg::History { mode, .. } if mode == wanted => return true,
+                            ServerMsg::Error { .. } => return false,
+                            _ => {}
+                        }
                     }
-                }
-            })
-            .await;
-            assert_eq!(got.ok(), Some(true), "{role} load_older");
-        } else {
-            users
-                .ask(
-                    role,
-                    older,
-                    "load_older",
-                    Expect::Error(ErrorCode::NotInRoom),
-                )
+                })
                 .await;
+                assert_eq!(got.ok(), Some(true), "{role} {name}");
+            } else {
+                users
+                    .ask(role, request, name, Expect::Error(ErrorCode::NotInRoom))
+                    .await;
+            }
         }
 
         // list_rooms: a private room shows only to those it admits.

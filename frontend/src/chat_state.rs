@@ -452,6 +452,14 @@ impl ChatState {
         }
     }
 
+    /// Whether the current room's newest lines were let go (see [`RoomView::more_after`]).
+    pub fn current_far_back(&self) -> bool {
+        match &self.current {
+            Some(Target::Room(room)) => self.rooms.get(room).is_some_and(|v| v.more_after),
+            _ => false,
+        }
+    }
+
     /// The request for the current room's next page of members (or of search matches while
     /// a search is on), if there is one and none is out yet.
     pub fn load_more_members(&mut self) -> Option<ClientMsg> {

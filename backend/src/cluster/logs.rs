@@ -267,7 +267,7 @@ impl<C: Send + 'static> Engine<C> {
             }
         };
         // Pages asked for by scrolling: no live event waits for them.
-        let older = matches!(
+        let scrolled = matches!(
             &answer,
             Answer::Room {
                 mode: HistoryMode::Older | HistoryMode::Newer,
@@ -284,7 +284,7 @@ impl<C: Send + 'static> Engine<C> {
             return self.dispatch_read(ctx, read, members);
         }
         match self.slots.get_mut(&log).map(|s| &mut s.state) {
-            Some(SlotState::Live { feed, held, .. }) if !older => {
+            Some(SlotState::Live { feed, held, .. }) if !scrolled => {
                 feed.expect(tail, Instant::now());
                 held.push(Held {
                     ctx,
@@ -294,7 +294,8 @@ impl<C: Send + 'static> Engine<C> {
                 });
                 self.release_held(&log);
             }
-            // "Load older" is not a catch-up: nothing live is held back for it.
+            // A page asked for by scrolling ("load older", "load newer") is not a catch-up:
+            // nothing live is held back for it.
             _ => self.emit(Event::Read {
                 ctx,
                 answer: Ok(answer),

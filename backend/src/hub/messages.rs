@@ -27,7 +27,7 @@ impl Hub {
             epoch: None,
             joiner: None,
         };
-        self.read(Ctx::Older { conn }, read);
+        self.read(Ctx::Page { conn }, read);
     }
 
     pub(super) fn read_number(&mut self) -> u64 {
@@ -301,7 +301,7 @@ impl Hub {
                 state.direct_catching_up = None;
                 (*conn, None)
             }
-            Ctx::Older { conn } => (*conn, None),
+            Ctx::Page { conn } => (*conn, None),
             _ => return,
         };
         let mut after = Vec::new();

@@ -273,7 +273,7 @@ enum Ctx {
     /// The direct messages `conn` waits for.
     DirectCatchUp { conn: ConnId, read: u64 },
     /// A "load older" or "load newer" page (no live event waits for it).
-    Older { conn: ConnId },
+    Page { conn: ConnId },
     /// A `hello` whose nickname is being claimed across the cluster.
     Hello {
         conn: ConnId,

@@ -275,10 +275,7 @@ pub(super) fn MessageList() -> impl IntoView {
         }
         // The bottom of what is held: the newest line only when no newer ones were let go.
         let below = el.scroll_height() - el.scroll_top() - el.client_height();
-        let detached = state.with_untracked(|s| match &s.current {
-            Some(Target::Room(room)) => s.rooms.get(room).is_some_and(|v| v.more_after),
-            _ => false,
-        });
+        let detached = state.with_untracked(ChatState::current_far_back);
         let near_bottom = below <= 40 && !detached;
         if stick.get_untracked() != near_bottom {
             stick.set(near_bottom);
@@ -472,6 +469,16 @@ pub(super) fn MessageList() -> impl IntoView {
     // The same look at each change tells when a message of ours was just written (one more
     // unsent line, at the bottom): the list goes to the newest, where it is shown (from far
     // back, the latest page is asked for first).
+    // To the newest: from far back the latest page is asked for at once (online only:
+    // offline, the lines held stay, and End or a message sent once connected goes there).
+    let to_newest = move || {
+        if ctx.status.get_untracked().is_open()
+            && let Some(request) = state.try_update(ChatState::to_latest).flatten()
+        {
+            ctx.send(&request);
+        }
+        stick.set(true);
+    };
     let announced = RwSignal::new(String::new());
     let last_seen = StoredValue::new((None::<Target>, 0_u64, 0_usize, false));
     Effect::new(move |_| {
@@ -485,10 +492,7 @@ pub(super) fn MessageList() -> impl IntoView {
             let unsent = lines.iter().rev().take_while(|l| l.id.is_none()).count();
             // Pages after a position (reading down from far back, up to the newest page)
             // are not news: nothing is announced while the room was or is that far back.
-            let far = match &s.current {
-                Some(Target::Room(room)) => s.rooms.get(room).is_some_and(|v| v.more_after),
-                _ => false,
-            };
+            let far = s.current_far_back();
             let (target, last, unsent_before, far_before) = last_seen.get_value();
             last_seen.set_value((s.current.clone(), key.max(last), unsent, far));
             if target != s.current {
@@ -505,14 +509,7 @@ pub(super) fn MessageList() -> impl IntoView {
             unsent > unsent_before
         });
         if written {
-            // (Online only: offline, the lines held stay, and End or a message sent once
-            // connected goes to the newest.)
-            if ctx.status.get_untracked().is_open()
-                && let Some(request) = state.try_update(ChatState::to_latest).flatten()
-            {
-                ctx.send(&request);
-            }
-            stick.set(true);
+            to_newest();
         }
     });
     // Memos: the button's attributes are written when these change, not on every change of
@@ -554,13 +551,7 @@ pub(super) fn MessageList() -> impl IntoView {
             "PageDown" => top + page,
             "Home" => 0,
             "End" => {
-                // Far back, the newest lines were let go: the latest page comes instead.
-                if ctx.status.get_untracked().is_open()
-                    && let Some(request) = state.try_update(ChatState::to_latest).flatten()
-                {
-                    ctx.send(&request);
-                }
-                stick.set(true);
+                to_newest();
                 el.scroll_height()
             }
             _ => return,
