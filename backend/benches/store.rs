@@ -12,8 +12,9 @@
 
 use std::time::{Duration, Instant};
 
-use backend::store::{
-    Appended, Body, Event, NewMessage, Store, StoreMetrics, StoreOptions, Target,
+use backend::engine::{
+    Appended, Body, Event, NewMessage, StoreOptions, Target,
+    sqlite::{Store, StoreMetrics},
 };
 use prometheus::{Histogram, HistogramOpts, IntCounter};
 
@@ -53,7 +54,7 @@ fn run(writers: usize, per_writer: usize, max_batch: usize) -> Run {
                 .unwrap(),
         ),
         client_id: format!("m{n}").parse().unwrap(),
-        ts: backend::store::now_ms(),
+        ts: backend::engine::now_ms(),
     };
     let started = Instant::now();
     let mut sent = vec![0; writers];

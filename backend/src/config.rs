@@ -534,8 +534,8 @@ impl Config {
     }
 
     /// The store's settings from the flags.
-    pub fn store_options(&self) -> crate::store::StoreOptions {
-        crate::store::StoreOptions {
+    pub fn store_options(&self) -> crate::engine::StoreOptions {
+        crate::engine::StoreOptions {
             page: self.history_page,
             max_catch_up: self.max_catch_up,
             retention_messages: self.retention_messages,
@@ -543,7 +543,7 @@ impl Config {
             retention_interval: self.retention_interval,
             dedup_window: self.dedup_window,
             max_bytes: self.max_store_bytes,
-            ..crate::store::StoreOptions::default()
+            ..crate::engine::StoreOptions::default()
         }
     }
 

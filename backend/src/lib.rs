@@ -51,9 +51,9 @@
 //! every session has ended, or [`Config::shutdown_timeout`] has passed, the HTTP server stops:
 //! requests still in flight get one more second.
 
+pub mod admission;
 pub mod auth;
 pub mod body;
-pub mod cluster;
 pub mod config;
 pub mod echo;
 pub mod engine;
@@ -68,10 +68,11 @@ pub mod names;
 pub mod outgoing;
 pub mod per_address;
 pub mod policy;
+pub mod request;
 pub mod rooms;
 pub mod routes;
 pub mod session;
-pub mod store;
+pub mod state;
 pub mod uploads;
 pub mod ws;
 
@@ -110,7 +111,7 @@ const HTTP_DRAIN_SECS: u64 = 1;
 fn request_log(trusted: Vec<std::net::IpAddr>) -> middleware::Logger {
     middleware::Logger::new("%{client}xi \"%{request}xi\" %s %b %Dms")
         .custom_request_replace("client", move |req| {
-            routes::client_address(req.request(), &trusted).to_string()
+            request::client_address(req.request(), &trusted).to_string()
         })
         .custom_request_replace("request", |req| {
             format!("{} {} {:?}", req.method(), req.path(), req.version())
@@ -149,7 +150,7 @@ pub async fn run(
         None => None,
     };
     let uploads = Arc::new(uploads::Uploads::open(&config).map_err(std::io::Error::other)?);
-    let state = routes::AppState {
+    let state = state::AppState {
         hub: hub::HubHandle::spawn(&config, Arc::clone(&metrics), shutdown.clone())
             .map_err(std::io::Error::other)?,
         metrics,

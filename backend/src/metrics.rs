@@ -77,7 +77,7 @@ pub struct Metrics {
     pub rooms: IntGauge,
     /// Identified chat users online.
     pub users: IntGauge,
-    store: crate::store::StoreMetrics,
+    store: crate::engine::sqlite::StoreMetrics,
     /// The per-message counters of each endpoint, looked up once: `with_label_values` hashes
     /// and locks, and these are counted for every frame ([chat, echo]).
     traffic: [Traffic; 2],
@@ -93,7 +93,7 @@ struct Traffic {
 
 impl Metrics {
     /// The handles the message store updates.
-    pub fn store(&self) -> crate::store::StoreMetrics {
+    pub fn store(&self) -> crate::engine::sqlite::StoreMetrics {
         self.store.clone()
     }
 
@@ -131,7 +131,7 @@ impl Metrics {
         registry.register(Box::new(rooms.clone()))?;
         let users = IntGauge::new("users_online", "Identified chat users online.")?;
         registry.register(Box::new(users.clone()))?;
-        let store = crate::store::StoreMetrics {
+        let store = crate::engine::sqlite::StoreMetrics {
             commit_seconds: Histogram::with_opts(
                 HistogramOpts::new(
                     "store_commit_seconds",

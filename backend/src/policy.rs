@@ -496,7 +496,7 @@ impl PolicyStore {
     pub async fn in_use(&self, room: &RoomName) -> Result<bool, PolicyError> {
         match self {
             Self::Sqlite(_, dir) => {
-                let path = dir.join(crate::store::DB_FILE);
+                let path = dir.join(crate::engine::sqlite::DB_FILE);
                 let room = room.to_string();
                 tokio::task::spawn_blocking(move || -> rusqlite::Result<bool> {
                     if !path.exists() {
@@ -520,8 +520,8 @@ impl PolicyStore {
             }
             Self::Redis(redis) => {
                 let (meta, members): (bool, u64) = redis::pipe()
-                    .exists(crate::cluster::room_meta_key(room))
-                    .hlen(crate::cluster::room_members_key(room))
+                    .exists(crate::engine::redis::room_meta_key(room))
+                    .hlen(crate::engine::redis::room_members_key(room))
                     .query_async(&mut redis.clone())
                     .await
                     .map_err(failed)?;
@@ -590,7 +590,7 @@ impl PolicyStore {
     pub async fn nick_owner(&self, nick: &Nick) -> Result<Option<String>, PolicyError> {
         match self {
             Self::Sqlite(..) => Ok(None),
-            Self::Redis(redis) => crate::cluster::nick_holder(&mut redis.clone(), nick)
+            Self::Redis(redis) => crate::engine::redis::nick_holder(&mut redis.clone(), nick)
                 .await
                 .map(|holder| holder.map(|(owner, _)| owner))
                 .map_err(failed),

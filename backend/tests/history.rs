@@ -327,7 +327,8 @@ async fn max_catch_up_is_the_exact_boundary_between_catch_up_and_reset() {
 /// write waits (busy timeout), and every read queued behind it waits too.
 fn lock_the_database(server: &TestServer) -> rusqlite::Connection {
     let blocker =
-        rusqlite::Connection::open(server.data_dir().join(backend::store::DB_FILE)).unwrap();
+        rusqlite::Connection::open(server.data_dir().join(backend::engine::sqlite::DB_FILE))
+            .unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
     blocker
 }
@@ -660,7 +661,7 @@ async fn an_unusable_data_directory_or_database_is_a_clear_error_naming_it() {
     let corrupt = dir.path().join("corrupt");
     std::fs::create_dir(&corrupt).unwrap();
     std::fs::write(
-        corrupt.join(backend::store::DB_FILE),
+        corrupt.join(backend::engine::sqlite::DB_FILE),
         "this is not a database ".repeat(100),
     )
     .unwrap();

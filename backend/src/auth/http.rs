@@ -32,7 +32,8 @@ use super::{
 };
 use crate::{
     Config, names,
-    routes::{AppState, came_over_https, client_address, requested_host},
+    request::{came_over_https, client_address, requested_host, session_cookie},
+    state::AppState,
 };
 
 /// Cross-origin use of the API, for the origins that may also open the chat socket
@@ -96,17 +97,6 @@ fn unavailable(err: &AuthError) -> HttpResponse {
         StatusCode::SERVICE_UNAVAILABLE,
         "accounts are unavailable right now; try again shortly",
     )
-}
-
-/// The session cookie value the request carries, if any.
-pub fn session_cookie(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == paths::SESSION_COOKIE)
-        .map(|(_, value)| value.to_owned())
 }
 
 /// `Set-Cookie` for `value` lasting `max_age` seconds (0 clears it). `Secure` when the

@@ -232,7 +232,7 @@ impl Auth {
                 .and_then(|token| UserToken::try_from(token).ok())
                 .filter(|token| !token_is_reserved(token)),
             AuthMode::Accounts => self
-                .session_user(http::session_cookie(req).as_deref())
+                .session_user(crate::request::session_cookie(req).as_deref())
                 .await?
                 .map(|name| Identity::account(&name).token),
             AuthMode::Jwt => header("authorization")

@@ -8,21 +8,20 @@
 //! examples in docs/PROTOCOL.md, "HTTP fallbacks".
 //!
 //! # Layout
-//! - `mod.rs`: the routes, the session registry ([`Registry`]), upstream batches (`Batches`:
-//!   numbered, applied once), the Origin check and CORS headers.
+//! - `mod.rs`: the routes, the Origin check and CORS headers.
+//! - `registry.rs`: the session registry ([`Registry`]), what a request hands a session, and
+//!   upstream batches (`Batches`: numbered, applied once); no HTTP.
 //! - `sse.rs`: [`sse::SseLink`] and the `text/event-stream` body.
 //! - `poll.rs`: [`poll::PollLink`], the queue of unacknowledged events and the waiting poll.
 //! - `relay.rs`: cluster mode: a POST or poll that reaches another node than the session's
 //!   is carried there through Redis (a channel per node), so no sticky sessions are needed.
 
 mod poll;
+pub mod registry;
 pub mod relay;
 mod sse;
 
-use std::{
-    collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex, PoisonError},
-};
+use std::sync::Arc;
 
 use actix_web::{
     HttpRequest, HttpResponse, HttpResponseBuilder,
@@ -33,158 +32,14 @@ use bytestring::ByteString;
 use futures_util::future::Either;
 use serde::Deserialize;
 use shared::paths;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use crate::{
-    body, echo,
-    metrics::Endpoint,
-    routes::{self, AppState},
-    session,
-};
-
-/// How many requests (POSTs, polls) may wait for a session before the next is refused.
-const SESSION_QUEUE: usize = 8;
+pub use self::registry::Registry;
+use self::registry::{Outcome, poll_here, post_here, probe_here};
+use crate::{admission, body, echo, metrics::Endpoint, session, state::AppState};
 
 /// A POST body may hold this many times `--max-frame-size` (each message at most one).
 const POST_FRAMES: usize = 4;
-
-/// The running sessions of the HTTP transports, by id.
-///
-/// Each entry is put here by its link and taken out when the link is dropped ([`Registered`]);
-/// the lock is never held across an `.await`.
-#[derive(Default)]
-pub struct Registry {
-    sessions: Mutex<HashMap<String, mpsc::Sender<ToSession>>>,
-    /// In cluster mode, this node's name (16 hex digits), which starts its sessions' ids so
-    /// that any node can tell where a session lives ([`relay`]).
-    node: Option<String>,
-}
-
-impl Registry {
-    /// An empty registry; `node` names this node in cluster mode.
-    pub fn new(node: Option<String>) -> Self {
-        Self {
-            sessions: Mutex::default(),
-            node,
-        }
-    }
-
-    /// This node's name, in cluster mode.
-    pub fn node(&self) -> Option<&str> {
-        self.node.as_deref()
-    }
-
-    /// The node a session id names, if it is another node's.
-    fn owner_elsewhere<'a>(&self, id: &'a str) -> Option<&'a str> {
-        let owner = id
-            .get(..relay::NODE_LEN)
-            .filter(|_| id.len() == relay::NODE_LEN + 32)?;
-        (Some(owner) != self.node()).then_some(owner)
-    }
-
-    fn insert(self: &Arc<Self>, sender: mpsc::Sender<ToSession>) -> Registered {
-        let id = format!("{}{}", self.node().unwrap_or(""), new_session_id());
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.clone(), sender);
-        Registered {
-            registry: Arc::clone(self),
-            id,
-        }
-    }
-
-    fn get(&self, id: &str) -> Option<mpsc::Sender<ToSession>> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(id)
-            .cloned()
-    }
-
-    /// How many sessions are running.
-    pub fn len(&self) -> usize {
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
-
-    /// Whether no session is running.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// A session's place in the [`Registry`], given back when dropped.
-struct Registered {
-    registry: Arc<Registry>,
-    id: String,
-}
-
-impl Drop for Registered {
-    fn drop(&mut self) {
-        self.registry
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.id);
-    }
-}
-
-/// 128 random bits from the OS, as 32 hex digits.
-fn new_session_id() -> String {
-    // The OS's random source failing is not something a server can work around.
-    crate::ids::random_hex(16).unwrap_or_else(|err| panic!("no random numbers: {err}"))
-}
-
-/// What an HTTP request hands a running session.
-enum ToSession {
-    /// A POSTed batch of messages.
-    Post(Post),
-    /// A long-poll waiting for events.
-    Poll(poll::PollRequest),
-}
-
-/// A numbered batch of the client's messages (`POST /send`).
-struct Post {
-    batch: u64,
-    messages: Vec<ByteString>,
-    reply: oneshot::Sender<PostOutcome>,
-}
-
-/// What became of a [`Post`].
-enum PostOutcome {
-    /// Applied now, or earlier (a retried batch).
-    Applied,
-    /// Not the next batch: the session expects `expected` first.
-    OutOfOrder { expected: u64 },
-}
-
-/// What a POST or a poll came to, on whichever node holds its session; what the HTTP answer
-/// says ([`Outcome::response`]).
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub enum Outcome {
-    /// 204: the batch is applied.
-    Applied,
-    /// 409: the batch came before `expected`.
-    OutOfOrder(u64),
-    /// 409: the session's queue is full (several batches at once).
-    Busy,
-    /// 404: no such session.
-    Unknown,
-    /// 200: a poll's answer (its JSON body).
-    Events(String),
-    /// 409: a newer poll took this one's place.
-    Replaced,
-    /// 400: the session streams over SSE.
-    NotPolled,
-    /// 503: the node that holds the session did not answer.
-    Unreachable,
-    /// The session is there (a probe's answer, before a POST's body is read; never sent to
-    /// a client by itself).
-    Found,
-}
 
 impl Outcome {
     fn response(self, req: &HttpRequest, body_len: usize) -> HttpResponse {
@@ -222,104 +77,6 @@ impl Outcome {
     }
 }
 
-/// Hands a POSTed batch to session `id` on this node and waits until it is applied.
-async fn post_here(
-    registry: &Registry,
-    id: &str,
-    batch: u64,
-    messages: Vec<ByteString>,
-) -> Outcome {
-    let Some(session) = registry.get(id) else {
-        return Outcome::Unknown;
-    };
-    let (reply, outcome) = oneshot::channel();
-    let post = ToSession::Post(Post {
-        batch,
-        messages,
-        reply,
-    });
-    // A session whose queue is full has a client sending several batches at once.
-    match session.try_send(post) {
-        Ok(()) => {}
-        Err(mpsc::error::TrySendError::Full(_)) => return Outcome::Busy,
-        Err(mpsc::error::TrySendError::Closed(_)) => return Outcome::Unknown,
-    }
-    match outcome.await {
-        Ok(PostOutcome::Applied) => Outcome::Applied,
-        Ok(PostOutcome::OutOfOrder { expected }) => Outcome::OutOfOrder(expected),
-        Err(_) => Outcome::Unknown,
-    }
-}
-
-/// Whether session `id` runs on this node: [`Outcome::Found`] or [`Outcome::Unknown`].
-fn probe_here(registry: &Registry, id: &str) -> Outcome {
-    match registry.get(id) {
-        Some(session) if !session.is_closed() => Outcome::Found,
-        _ => Outcome::Unknown,
-    }
-}
-
-/// Polls session `id` on this node: its events, at once or when they come.
-async fn poll_here(registry: &Registry, id: &str, ack: u64) -> Outcome {
-    let Some(session) = registry.get(id) else {
-        return Outcome::Unknown;
-    };
-    let (reply, answer) = oneshot::channel();
-    if session
-        .send(ToSession::Poll(poll::PollRequest { ack, reply }))
-        .await
-        .is_err()
-    {
-        return Outcome::Unknown;
-    }
-    match answer.await {
-        Ok(poll::PollAnswer::Events(body)) => Outcome::Events(body),
-        Ok(poll::PollAnswer::Replaced) => Outcome::Replaced,
-        Ok(poll::PollAnswer::NotPolled) => Outcome::NotPolled,
-        Err(_) => Outcome::Unknown,
-    }
-}
-
-/// The upstream half every HTTP link shares: batches are applied in their numbered order,
-/// each once; a batch is answered once the session core has taken its last message.
-#[derive(Default)]
-struct Batches {
-    pending: VecDeque<ByteString>,
-    reply: Option<oneshot::Sender<PostOutcome>>,
-    /// The number of the last batch accepted (batches count from 1).
-    accepted: u64,
-}
-
-impl Batches {
-    /// The next message of the batch being applied; answers the batch once the core has
-    /// come back for more after its last one.
-    fn take(&mut self) -> Option<ByteString> {
-        if let Some(message) = self.pending.pop_front() {
-            return Some(message);
-        }
-        if let Some(reply) = self.reply.take() {
-            // The POST may have given up waiting; the batch is applied all the same.
-            let _ = reply.send(PostOutcome::Applied);
-        }
-        None
-    }
-
-    /// Takes a POSTed batch: the next one is queued, an earlier one (a retry) is answered as
-    /// applied without applying it again, a later one is refused (an earlier one is missing).
-    fn accept(&mut self, post: Post) {
-        let expected = self.accepted + 1;
-        if post.batch == expected {
-            self.accepted = expected;
-            self.pending = post.messages.into();
-            self.reply = Some(post.reply);
-        } else if post.batch < expected {
-            let _ = post.reply.send(PostOutcome::Applied);
-        } else {
-            let _ = post.reply.send(PostOutcome::OutOfOrder { expected });
-        }
-    }
-}
-
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let sse = |endpoint| {
@@ -349,12 +106,12 @@ async fn open(
     req: &HttpRequest,
     state: &AppState,
     endpoint: Endpoint,
-) -> Result<(routes::Slot, crate::auth::Gate), HttpResponse> {
-    let slot = routes::admit(req, state, endpoint).map_err(routes::Refused::response)?;
+) -> Result<(admission::Slot, crate::auth::Gate), HttpResponse> {
+    let slot = admission::admit(req, state, endpoint).map_err(admission::Refused::response)?;
     if endpoint == Endpoint::Echo {
         return Ok((slot, crate::auth::Gate::Open));
     }
-    let gate = routes::login_gate(req, state).await?;
+    let gate = admission::login_gate(req, state).await?;
     Ok((slot, gate))
 }
 
@@ -398,13 +155,13 @@ async fn start(
     match downstream {
         Downstream::Sse => {
             let (link, body) = sse::open(&state.fallback, outbox, Arc::clone(&state.metrics));
-            routes::spawn_session(req, state, slot, core(link, outbox_tx, state, gate));
+            admission::spawn_session(req, state, slot, core(link, outbox_tx, state, gate));
             sse::response(cors(req, StatusCode::OK), body)
         }
         Downstream::Poll => {
             let link = poll::PollLink::open(state, outbox);
             let first = link.first_answer();
-            routes::spawn_session(req, state, slot, core(link, outbox_tx, state, gate));
+            admission::spawn_session(req, state, slot, core(link, outbox_tx, state, gate));
             poll::response(cors(req, StatusCode::OK), first)
         }
     }
@@ -563,7 +320,7 @@ fn split_batch(body: &Bytes, frame_limit: usize) -> Result<Vec<ByteString>, ()> 
 /// The 403 for a page whose Origin may not use sessions here (the WebSocket's allow-list);
 /// `None` when it may.
 fn foreign_origin(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
-    routes::foreign_origin(req, state).map(routes::Refused::response)
+    admission::foreign_origin(req, state).map(admission::Refused::response)
 }
 
 /// The header that tells the client how many bytes its request took on the wire (request
@@ -629,51 +386,6 @@ fn too_large(req: &HttpRequest, limit: usize) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn session_ids_are_128_random_bits() {
-        let (a, b) = (new_session_id(), new_session_id());
-        assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_ne!(a, b);
-    }
-
-    #[test]
-    fn a_batch_is_applied_once_and_in_order() {
-        let mut batches = Batches::default();
-        let post = |batch: u64, texts: &[&str]| {
-            let (reply, outcome) = oneshot::channel();
-            let messages = texts.iter().map(|t| ByteString::from(*t)).collect();
-            (
-                Post {
-                    batch,
-                    messages,
-                    reply,
-                },
-                outcome,
-            )
-        };
-        let (first, mut first_outcome) = post(1, &["a", "b"]);
-        batches.accept(first);
-        assert_eq!(batches.take().as_deref(), Some("a"));
-        assert_eq!(batches.take().as_deref(), Some("b"));
-        // Answered only once the core comes back after the last message.
-        assert!(first_outcome.try_recv().is_err());
-        assert_eq!(batches.take(), None);
-        assert!(matches!(first_outcome.try_recv(), Ok(PostOutcome::Applied)));
-        // The retry of batch 1 is answered without its messages coming again.
-        let (retry, mut retry_outcome) = post(1, &["a", "b"]);
-        batches.accept(retry);
-        assert!(matches!(retry_outcome.try_recv(), Ok(PostOutcome::Applied)));
-        assert_eq!(batches.take(), None);
-        // Batch 3 before 2 is refused, naming 2.
-        let (early, mut early_outcome) = post(3, &["c"]);
-        batches.accept(early);
-        assert!(matches!(
-            early_outcome.try_recv(),
-            Ok(PostOutcome::OutOfOrder { expected: 2 })
-        ));
-    }
 
     #[test]
     fn a_body_that_is_not_an_array_is_one_message() {

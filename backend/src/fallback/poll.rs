@@ -2,7 +2,7 @@
 //!
 //! The link keeps the events the client has not acknowledged, numbered from 1. A poll
 //! (`?session=ID&ack=N`) first drops events up to `N`, then is answered at once with every
-//! event left, or waits until one comes or [`POLL_WAIT`] passes (an empty answer). So a lost
+//! event left, or waits until one comes or [`POLL_WAIT`](super::registry::POLL_WAIT) passes (an empty answer). So a lost
 //! answer is sent again, not lost: its events stay until a later poll acknowledges them.
 //!
 //! The queue holds at most `--outbox-capacity` events; past that the link stops taking the
@@ -21,36 +21,16 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{Batches, Registered, ToSession};
+use super::registry::{
+    Batches, POLL_WAIT, PollAnswer, PollRequest, Registered, SESSION_QUEUE, ToSession,
+};
 use crate::{
     error::SessionError,
     link::{Inbound, Link},
     metrics::{Endpoint, Metrics},
     outgoing::Frame,
-    routes::AppState,
+    state::AppState,
 };
-
-/// How long a poll waits for an event before it is answered empty (under the 30 s that
-/// proxies commonly allow an idle response); shorter when the client timeout is.
-pub const POLL_WAIT: Duration = Duration::from_secs(25);
-
-/// A poll, handed to its session.
-pub struct PollRequest {
-    /// The number of the last event the client has received.
-    pub ack: u64,
-    /// Where the answer goes.
-    pub reply: oneshot::Sender<PollAnswer>,
-}
-
-/// The answer to a [`PollRequest`].
-pub enum PollAnswer {
-    /// The response body: `{"session":…,"seq":…,"events":[…],"close":…}`.
-    Events(String),
-    /// A newer poll of the same session took this one's place.
-    Replaced,
-    /// The session streams over SSE.
-    NotPolled,
-}
 
 /// The session side of a long-polled session.
 pub struct PollLink {
@@ -76,7 +56,7 @@ pub struct PollLink {
 impl PollLink {
     /// A new session's link. `outbox` is the hub's queue for a chat session, `None` for echo.
     pub fn open(state: &AppState, outbox: Option<mpsc::Receiver<Frame>>) -> Self {
-        let (requests_tx, requests) = mpsc::channel(super::SESSION_QUEUE);
+        let (requests_tx, requests) = mpsc::channel(SESSION_QUEUE);
         let registered = state.fallback.insert(requests_tx);
         let endpoint = if outbox.is_some() {
             Endpoint::Chat

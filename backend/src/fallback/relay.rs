@@ -26,10 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::{Outcome, Registry, poll::POLL_WAIT, poll_here, post_here, probe_here};
-
-/// A node's name: 16 hex digits (64 random bits) in front of its sessions' ids.
-pub const NODE_LEN: usize = 16;
+use super::registry::{NODE_LEN, Outcome, POLL_WAIT, Registry, poll_here, post_here, probe_here};
 
 /// How long a POST relayed to another node may take to be applied.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -97,7 +94,7 @@ impl Relay {
             .node()
             .map(str::to_owned)
             .ok_or_else(|| redis::RedisError::from(std::io::Error::other("no node name")))?;
-        let client = crate::cluster::resp3_client(url)?;
+        let client = crate::engine::redis::resp3_client(url)?;
         let config = || {
             ConnectionManagerConfig::new()
                 .set_response_timeout(Some(Duration::from_secs(2)))

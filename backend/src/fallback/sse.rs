@@ -24,7 +24,7 @@ use actix_ws::CloseReason;
 use bytestring::ByteString;
 use tokio::sync::mpsc;
 
-use super::{Batches, Registered, Registry, ToSession};
+use super::registry::{Batches, PollAnswer, Registered, Registry, SESSION_QUEUE, ToSession};
 use crate::{
     error::SessionError,
     link::{Inbound, Link},
@@ -50,7 +50,7 @@ pub fn open(
     outbox: Option<mpsc::Receiver<Frame>>,
     metrics: Arc<Metrics>,
 ) -> (SseLink, SseBody) {
-    let (requests_tx, requests) = mpsc::channel(super::SESSION_QUEUE);
+    let (requests_tx, requests) = mpsc::channel(SESSION_QUEUE);
     let registered = registry.insert(requests_tx);
     let (own, own_rx) = mpsc::channel(OWN_QUEUE);
     let first = format!(
@@ -133,7 +133,7 @@ impl Link for SseLink {
                 request = self.requests.recv() => match request {
                     Some(ToSession::Post(post)) => self.batches.accept(post),
                     Some(ToSession::Poll(poll)) => {
-                        let _ = poll.reply.send(super::poll::PollAnswer::NotPolled);
+                        let _ = poll.reply.send(PollAnswer::NotPolled);
                     }
                     None => return Ok(Inbound::Vanished),
                 },

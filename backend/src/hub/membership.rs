@@ -41,7 +41,7 @@ impl Hub {
         // (`joined` goes out then, before `history`); the `presence` change comes back
         // through the room.
         let joiner = if self.shared {
-            self.users.get(&user).map(|u| store::Joiner {
+            self.users.get(&user).map(|u| engine::Joiner {
                 user: u.key.clone(),
                 nick: u.nick.clone(),
             })

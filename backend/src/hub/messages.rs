@@ -138,7 +138,7 @@ impl Hub {
             from: profile.nick.clone(),
             body,
             client_id: client_id.clone(),
-            ts: store::now_ms(),
+            ts: engine::now_ms(),
         };
         let ctx = Ctx::Send {
             conn,
@@ -154,9 +154,9 @@ impl Hub {
     }
 
     /// An answer from the store.
-    pub(super) fn stored(&mut self, event: store::Event<Ctx>) {
+    pub(super) fn stored(&mut self, event: engine::Event<Ctx>) {
         match event {
-            store::Event::Appended { ctx, outcome } => {
+            engine::Event::Appended { ctx, outcome } => {
                 self.unstored = self.unstored.saturating_sub(1);
                 let Ctx::Send {
                     conn,
@@ -195,21 +195,21 @@ impl Hub {
                     Appended::Sent => {}
                 }
             }
-            store::Event::Read { ctx, answer } => self.answered(ctx, answer),
-            store::Event::LiveRoom { room, entry } => {
+            engine::Event::Read { ctx, answer } => self.answered(ctx, answer),
+            engine::Event::LiveRoom { room, entry } => {
                 let event = entry.into_event(room.clone());
                 self.broadcast_live(&room, &event);
             }
-            store::Event::LogReset { log } => self.log_reset(log),
-            store::Event::Claimed { ctx, granted } => self.claimed(ctx, granted),
-            store::Event::PresenceLost => self.reassert(),
-            store::Event::RoomEvent { room, user, event } => self.room_event(&room, &user, event),
-            store::Event::Rooms { ctx, rooms } => {
+            engine::Event::LogReset { log } => self.log_reset(log),
+            engine::Event::Claimed { ctx, granted } => self.claimed(ctx, granted),
+            engine::Event::PresenceLost => self.reassert(),
+            engine::Event::RoomEvent { room, user, event } => self.room_event(&room, &user, event),
+            engine::Event::Rooms { ctx, rooms } => {
                 if let Ctx::Rooms { conn } = ctx {
                     self.rooms_listed(conn, rooms);
                 }
             }
-            store::Event::Members { ctx, page } => {
+            engine::Event::Members { ctx, page } => {
                 if let Ctx::Members {
                     conn,
                     room,
@@ -221,11 +221,11 @@ impl Hub {
                     self.members_listed(conn, room, after, prefix, page);
                 }
             }
-            store::Event::UserEvent { user, event } => {
+            engine::Event::UserEvent { user, event } => {
                 let user = self.keys.get(&user).copied();
                 self.broadcast_direct(user.into_iter(), &event);
             }
-            store::Event::LiveDirect { user, message } => {
+            engine::Event::LiveDirect { user, message } => {
                 let user = self.keys.get(&user).copied();
                 self.broadcast_direct(user.into_iter(), &message.into_event());
             }
@@ -269,7 +269,7 @@ impl Hub {
                     }
                     let read = Read::Direct {
                         user: key.clone(),
-                        range: store::DirectRange::Reset,
+                        range: engine::DirectRange::Reset,
                         epoch: None,
                     };
                     self.read(Ctx::DirectCatchUp { conn, read: number }, read);
@@ -396,8 +396,8 @@ impl Hub {
 
     /// A read position: kept for the user (by key), told to all their tabs once stored.
     /// Positions past the end are the client's business (it only hurts its own counts).
-    pub(super) fn mark(&mut self, conn: ConnId, user: UserId, place: store::Place, position: u64) {
-        if let store::Place::Room(room) = &place
+    pub(super) fn mark(&mut self, conn: ConnId, user: UserId, place: engine::Place, position: u64) {
+        if let engine::Place::Room(room) = &place
             && !self.rooms.contains(room, conn)
         {
             let message = format!("join {room} before marking it read");

@@ -1,7 +1,7 @@
 //! The hub: the one owner of chat state (users, nicknames, rooms, typing), run as a single task
 //! that sessions talk to through a channel. No locks; one global order of events.
 //!
-//! Messages are stored before they are sent: `say` and `direct` go to the [`store::Store`] thread,
+//! Messages are stored before they are sent: `say` and `direct` go to the [`engine::sqlite::Store`] thread,
 //! and the hub broadcasts each one when the store reports it written (a failed write is an
 //! error to the sender and nothing else). History reads go through the same store queue, and
 //! while a connection waits for a room's history, live messages of that room skip it: the
@@ -46,16 +46,14 @@ use crate::ids::{ConnId, UserId};
 use crate::policy::Act;
 use crate::{
     Config,
-    cluster::PresenceOp,
-    engine::{Engine, Log},
+    engine::{
+        self, Answer, Appended, Authority, Body, Engine, Log, NewMessage, OpenError, Read,
+        RoomRange, Stored, Target, redis::PresenceOp,
+    },
     metrics::Metrics,
     names::NickMap,
     outgoing::Frame,
     rooms::Rooms,
-    store::{
-        self, Answer, Appended, Authority, Body, NewMessage, OpenError, Read, RoomRange, Stored,
-        Target,
-    },
 };
 
 /// The hub task has stopped (server shutting down).
@@ -410,7 +408,7 @@ impl Hub {
     async fn run(
         mut self,
         mut commands: mpsc::Receiver<Command>,
-        mut stored: mpsc::UnboundedReceiver<store::Event<Ctx>>,
+        mut stored: mpsc::UnboundedReceiver<engine::Event<Ctx>>,
         mut policy: mpsc::UnboundedReceiver<crate::policy::PolicyEvent<policies::PolicyCtx>>,
         shutdown: CancellationToken,
     ) {
@@ -578,10 +576,10 @@ impl Hub {
             }
             (Some(user), ClientMsg::Typing { room }) => self.typing(conn, user, room),
             (Some(user), ClientMsg::MarkRead { room, seq }) => {
-                self.mark(conn, user, store::Place::Room(room), seq);
+                self.mark(conn, user, engine::Place::Room(room), seq);
             }
             (Some(user), ClientMsg::MarkDirectRead { with, id }) => {
-                self.mark(conn, user, store::Place::Direct(with), id.0);
+                self.mark(conn, user, engine::Place::Direct(with), id.0);
             }
             (
                 Some(user),
@@ -636,7 +634,7 @@ impl Hub {
                 let until_ms = if for_secs == 0 {
                     0
                 } else {
-                    store::now_ms().saturating_add(for_secs.saturating_mul(1000))
+                    engine::now_ms().saturating_add(for_secs.saturating_mul(1000))
                 };
                 self.moderate(conn, user, room, Act::Mute { until_ms }, Some(target));
             }

@@ -179,7 +179,7 @@ impl Hub {
             user: profile.key.clone(),
             range: resume
                 .direct_since
-                .map_or(store::DirectRange::Latest, store::DirectRange::Since),
+                .map_or(engine::DirectRange::Latest, engine::DirectRange::Since),
             epoch: resume.direct_epoch,
         };
         let number = self.read_number();
@@ -285,7 +285,7 @@ impl Hub {
             let users: BTreeSet<UserId> = self.rooms.users(&room).collect();
             for user in users {
                 if let Some(u) = self.users.get(&user) {
-                    let joiner = store::Joiner {
+                    let joiner = engine::Joiner {
                         user: u.key.clone(),
                         nick: u.nick.clone(),
                     };

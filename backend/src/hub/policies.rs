@@ -192,8 +192,11 @@ impl Hub {
 
     /// The same for the user with `key`.
     fn muted_key(&self, key: &str, room: &RoomName) -> Option<String> {
-        let until = self.policies.get(room)?.muted_until(key, store::now_ms())?;
-        let left = until.saturating_sub(store::now_ms()).div_ceil(1000);
+        let until = self
+            .policies
+            .get(room)?
+            .muted_until(key, engine::now_ms())?;
+        let left = until.saturating_sub(engine::now_ms()).div_ceil(1000);
         Some(format!("you are muted in {room} for {left} more seconds"))
     }
 

@@ -10,7 +10,7 @@
 //! - Nothing is deleted where it lies: it is first renamed to a `.gone.` name of this sweep's
 //!   own, looked at again, and only then deleted (or put back).
 //! - A record is put back if it was touched after the sweep first looked (an upload writing
-//!   it again, a `say` using it: [`super::attach`] touches it before the message is stored,
+//!   it again, a `say` using it: [`super::store::attach`] touches it before the message is stored,
 //!   and a `say` that finds it gone is refused).
 //! - An object is put back if a room has it again once it is out of the way; an upload checks
 //!   that its object is there after writing the room's record, and writes it again if not.
@@ -18,24 +18,19 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    path::{Path, PathBuf},
+    path::Path,
     sync::Arc,
     time::{Duration, SystemTime},
 };
 
-use redis::aio::ConnectionManager;
 use shared::RoomName;
 use tokio_util::sync::CancellationToken;
 
-use super::{Uploads, quota::LedgerError};
-
-/// What the stored messages name, by engine.
-pub(super) enum References {
-    /// One node: the SQLite store in this data directory.
-    Sqlite(PathBuf),
-    /// Cluster mode: the room logs in Redis.
-    Redis(ConnectionManager),
-}
+use super::{
+    quota::LedgerError,
+    store::{References, Uploads},
+};
+use crate::Config;
 
 /// Why a sweep stopped early (the next one tries again).
 #[derive(Debug, thiserror::Error)]
@@ -56,19 +51,33 @@ impl References {
         match self {
             Self::Sqlite(dir) => {
                 let (dir, rooms) = (dir.clone(), rooms.to_vec());
-                let read =
-                    tokio::task::spawn_blocking(move || crate::store::images_in_use(&dir, &rooms));
+                let read = tokio::task::spawn_blocking(move || {
+                    crate::engine::sqlite::images_in_use(&dir, &rooms)
+                });
                 Ok(read.await.map_err(std::io::Error::other)??)
             }
             Self::Redis(redis) => {
                 let mut redis = redis.clone();
                 let mut all = Vec::with_capacity(rooms.len());
                 for room in rooms {
-                    all.push(crate::cluster::images_in_use(&mut redis, room).await?);
+                    all.push(crate::engine::redis::images_in_use(&mut redis, room).await?);
                 }
                 Ok(all)
             }
         }
+    }
+}
+
+impl Uploads {
+    /// Starts the sweep of unused uploads (every `--retention-interval`, the first at once),
+    /// until `shutdown`.
+    pub fn spawn_sweep(self: &Arc<Self>, config: &Config, shutdown: CancellationToken) {
+        tokio::spawn(run(
+            Arc::clone(self),
+            config.upload_grace,
+            config.retention_interval,
+            shutdown,
+        ));
     }
 }
 

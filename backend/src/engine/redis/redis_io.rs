@@ -20,9 +20,12 @@ use shared::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Item, Log};
-use crate::store::{
-    Answer, Authority, Body, DirectRange, Joiner, MemberPage, NewMessage, Read, RoomRange,
-    StoreOptions, Stored, Target,
+use crate::engine::{
+    rules::millis,
+    vocabulary::{
+        Answer, Authority, Body, DirectRange, Joiner, MemberPage, NewMessage, Read, RoomRange,
+        StoreOptions, Stored, Target,
+    },
 };
 
 /// How long a command may take: above an fsync on a slow disk (`appendfsync always`), below
@@ -328,7 +331,7 @@ impl Io {
         let mut recipient_key = String::new();
         let reply: RedisResult<Vec<String>> = match &message.target {
             Target::Room(room) => {
-                let referred = crate::store::referred(&message.body);
+                let referred = crate::engine::rules::referred(&message.body);
                 // The images hash names it, for the sweep of unused uploads.
                 let image_id = match &message.body {
                     Body::Text {
@@ -463,24 +466,30 @@ impl Io {
         })?;
         let mut reply = reply.into_iter();
         let new = reply.next().unwrap_or_default();
-        if let (Target::Room(room), Some((id, _))) =
-            (&message.target, crate::store::referred(&message.body))
-        {
+        if let (Target::Room(room), Some((id, _))) = (
+            &message.target,
+            crate::engine::rules::referred(&message.body),
+        ) {
             match new.as_str() {
-                "-1" => return Ok(Sent::Refused(crate::store::no_such_message(room, id))),
-                "-2" => return Ok(Sent::Refused(crate::store::not_yours(room, id))),
+                "-1" => {
+                    return Ok(Sent::Refused(crate::engine::rules::no_such_message(
+                        room, id,
+                    )));
+                }
+                "-2" => return Ok(Sent::Refused(crate::engine::rules::not_yours(room, id))),
                 "-3" => {
                     // The script counted; the rule words the refusal (store::reaction_caps).
                     let numbers: Vec<u32> = reply.filter_map(|n| n.parse().ok()).collect();
                     let [has, mine, known, kinds] = numbers[..] else {
                         return Err("a short answer from the send script".into());
                     };
-                    let refusal = crate::store::reaction_caps(has == 1, mine, known == 1, kinds)
-                        .err()
-                        .unwrap_or_else(|| {
-                            let reason = "this message has all the reactions it may".to_owned();
-                            (shared::ErrorCode::TooManyReactions, reason)
-                        });
+                    let refusal =
+                        crate::engine::rules::reaction_caps(has == 1, mine, known == 1, kinds)
+                            .err()
+                            .unwrap_or_else(|| {
+                                let reason = "this message has all the reactions it may".to_owned();
+                                (shared::ErrorCode::TooManyReactions, reason)
+                            });
                     return Ok(Sent::Refused(refusal));
                 }
                 _ => {}
@@ -516,10 +525,10 @@ impl Io {
     pub(super) async fn mark(
         &self,
         user: &str,
-        place: &crate::store::Place,
+        place: &crate::engine::vocabulary::Place,
         position: u64,
     ) -> RedisResult<()> {
-        let event = crate::store::Positions::one(place, position).into_event();
+        let event = crate::engine::vocabulary::Positions::one(place, position).into_event();
         let event = shared::encode(&event)
             .map_err(|e| redis::RedisError::from(std::io::Error::other(e.to_string())))?;
         let mut conn = self.commands.clone();
@@ -838,7 +847,7 @@ impl Io {
                 let missed = self.room_page(room, "since", since, limit).await?;
                 let stale = client_epoch.is_some_and(|e| *e != missed.epoch);
                 if stale
-                    || crate::store::catch_up_resets(
+                    || crate::engine::rules::catch_up_resets(
                         since,
                         missed.last,
                         &missed.entries,
@@ -863,7 +872,7 @@ impl Io {
         };
         let more_before = page.oldest != 0 && page.oldest < oldest_wanted;
         let tail = page.last;
-        let (messages, changes) = crate::store::split(page.entries);
+        let (messages, changes) = crate::engine::rules::split(page.entries);
         Ok((
             Answer::Room {
                 room: room.clone(),
@@ -931,7 +940,7 @@ impl Io {
         room: &RoomName,
         id: MessageId,
         sender: &str,
-    ) -> Result<Result<Option<shared::Quote>, crate::store::Refusal>, String> {
+    ) -> Result<Result<Option<shared::Quote>, crate::engine::rules::Refusal>, String> {
         let page = self
             .room_page(room, "at", id.0, 1)
             .await
@@ -940,7 +949,7 @@ impl Io {
             RoomEntry::Message(message) => Some((message, String::new())),
             RoomEntry::Change(_) => None,
         });
-        Ok(crate::store::refer(
+        Ok(crate::engine::rules::refer(
             room,
             id,
             Authority::Anyone,
@@ -970,7 +979,10 @@ impl Io {
                 let missed = self.direct_page(user, "since", since, limit).await?;
                 let stale = client_epoch.is_some_and(|e| *e != missed.0);
                 if stale
-                    || crate::store::direct_catch_up_resets(&missed.2, self.options.max_catch_up)
+                    || crate::engine::rules::direct_catch_up_resets(
+                        &missed.2,
+                        self.options.max_catch_up,
+                    )
                 {
                     (
                         HistoryMode::Reset,
@@ -987,7 +999,7 @@ impl Io {
             .arg(user_reads(user))
             .query_async(&mut conn)
             .await?;
-        let mut positions = crate::store::Positions::default();
+        let mut positions = crate::engine::vocabulary::Positions::default();
         for (place, position) in stored {
             positions.insert(&place, position);
         }
@@ -1069,8 +1081,8 @@ pub(super) enum Sent {
     New(Stored, Epoch, Vec<Log>),
     /// Not stored: nobody online has the recipient's nickname.
     NoRecipient(Nick),
-    /// Not stored: the entry refers to a message it may not (see [`crate::store::refer`]).
-    Refused(crate::store::Refusal),
+    /// Not stored: the entry refers to a message it may not (see [`crate::engine::rules::refer`]).
+    Refused(crate::engine::rules::Refusal),
     /// The sender sent this `client_id` before: the original.
     Repeat(Stored),
 }
@@ -1130,7 +1142,8 @@ fn current(json: &str, changes: &str, reactions: &str) -> Result<RoomEntry, Stri
                 found.push((seq, emoji, nick));
             }
             found.sort_by_key(|(seq, ..)| *seq);
-            message.reactions = crate::store::in_order(found.into_iter().map(|(_, e, n)| (e, n)));
+            message.reactions =
+                crate::engine::rules::in_order(found.into_iter().map(|(_, e, n)| (e, n)));
         }
     }
     Ok(entry)
@@ -1246,10 +1259,6 @@ fn parse_entry(json: &str) -> Result<RoomEntry, String> {
 
 fn fresh_epoch() -> Result<Epoch, String> {
     crate::ids::new_epoch().map_err(|e| format!("no randomness for an epoch: {e}"))
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Runs subscription changes one at a time, in order, on the subscriber connection.

@@ -1,6 +1,21 @@
-//! The seam between the hub (the chat rules) and where messages live: the embedded SQLite
-//! [`Store`] of a single node, or the Redis [`Cluster`] engine shared by many nodes. Both
-//! answer with the same [`Event`]s; the hub writes every rule once.
+//! The engine wing: where messages live, sequenced and fanned out. The hub (the chat rules)
+//! talks to one [`Engine`]: the embedded SQLite [`Store`] of a single node, or the Redis
+//! [`Cluster`] engine shared by many nodes. Both answer with the same [`Event`]s; the hub
+//! writes every rule once.
+//!
+//! # Layout
+//! - `vocabulary.rs`: what the hub asks and what engines answer (requests, answers, events,
+//!   log positions, errors); imports nothing of either engine.
+//! - `rules.rs`: the rules both engines apply (references, reaction caps, the catch-up or
+//!   `reset` decision, the clock).
+//! - `sqlite.rs`: the single-node engine, one thread owning one SQLite connection.
+//! - `redis/`: the cluster engine (Redis scripts, feeds, shared presence).
+//! - this file: [`Engine`], the one door the hub uses.
+
+pub mod redis;
+pub mod rules;
+pub mod sqlite;
+pub mod vocabulary;
 
 use std::sync::{Arc, atomic::AtomicBool};
 
@@ -8,21 +23,12 @@ use shared::{Nick, RoomName};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    Config,
-    cluster::{Cluster, PresenceOp},
-    metrics::Metrics,
-    store::{Event, NewMessage, OpenError, Read, Store, StoreClosed},
+use self::{
+    redis::{Cluster, PresenceOp},
+    sqlite::Store,
 };
-
-/// A log the hub has local readers for (the cluster engine then delivers its live messages).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Log {
-    /// A room's messages.
-    Room(RoomName),
-    /// One user's direct messages, by user key.
-    User(String),
-}
+pub use self::{rules::*, vocabulary::*};
+use crate::{Config, metrics::Metrics};
 
 /// Where messages are stored, sequenced and fanned out.
 pub enum Engine<C> {
@@ -111,7 +117,7 @@ impl<C: Send + 'static> Engine<C> {
     }
 
     /// Moves `user`'s read position in `place` forward; [`Event::UserEvent`] tells their tabs.
-    pub fn mark(&self, user: String, place: crate::store::Place, position: u64) {
+    pub fn mark(&self, user: String, place: Place, position: u64) {
         let stored = match self {
             Self::Embedded(store) => store.mark(user, place, position),
             Self::Cluster(cluster) => {
@@ -132,7 +138,7 @@ impl<C: Send + 'static> Engine<C> {
     }
 
     /// Asks the shared presence for a page of `room`'s members (cluster mode; the embedded
-    /// hub pages its own registry): [`crate::store::Event::Members`] answers. `prefix` is
+    /// hub pages its own registry): [`Event::Members`] answers. `prefix` is
     /// lower-cased.
     pub fn members(&self, ctx: C, room: RoomName, after: Option<Nick>, prefix: String) {
         if let Self::Cluster(cluster) = self {

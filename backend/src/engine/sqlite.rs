@@ -1,4 +1,4 @@
-//! Durable history: the SQLite message store, owned by one thread.
+//! The single-node engine: durable history in SQLite, owned by one thread.
 //!
 //! Every chat message is written here before anyone sees it. One thread owns the one
 //! connection and takes jobs from a queue in order; it gathers the appends that are waiting
@@ -23,16 +23,18 @@ use std::{
     path::{Path, PathBuf},
     sync::mpsc as std_mpsc,
     thread,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use prometheus::{Histogram, IntCounter};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use shared::{
     Change, ClientMsgId, DirectMessage, Emoji, Epoch, ErrorCode, HistoryMode, MessageId, Nick,
-    Quote, Reaction, RoomChange, RoomEntry, RoomMessage, RoomName, Text,
+    Quote, RoomChange, RoomEntry, RoomMessage, RoomName, Text,
 };
 use tokio::sync::mpsc;
+
+use super::{rules::*, vocabulary::*};
 
 /// The database's file name inside the data directory.
 pub const DB_FILE: &str = "chat.sqlite3";
@@ -147,416 +149,6 @@ const MIGRATIONS: &[&str] = &[
 /// The migration (its number, counted from 1: the state tables) after which [`fill_state`]
 /// replays the changes stored before it.
 const STATE_MIGRATION: usize = 7;
-
-/// How the store behaves; [`crate::Config`] fills it from flags.
-#[derive(Debug, Clone)]
-pub struct StoreOptions {
-    /// Messages in a `latest`, `reset` or `older` page.
-    pub page: u32,
-    /// Most messages one catch-up sends; a client further behind gets a `reset`.
-    pub max_catch_up: u32,
-    /// Messages kept per room (older ones are deleted in the background).
-    pub retention_messages: Option<u64>,
-    /// Messages older than this are deleted in the background.
-    pub retention_age: Option<Duration>,
-    /// How often retention runs.
-    pub retention_interval: Duration,
-    /// A `client_id` seen from the same sender within this window is the same message.
-    pub dedup_window: Duration,
-    /// Size cap of the database file; writes beyond it fail (`store_failed`).
-    pub max_bytes: Option<u64>,
-    /// Appends per transaction at most; 1 is one transaction per message (the benchmark's
-    /// baseline).
-    pub max_batch: usize,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        Self {
-            page: 50,
-            max_catch_up: 1000,
-            retention_messages: None,
-            retention_age: None,
-            retention_interval: Duration::from_secs(60),
-            dedup_window: Duration::from_secs(24 * 3600),
-            max_bytes: None,
-            max_batch: 1024,
-        }
-    }
-}
-
-/// Where a message goes.
-#[derive(Debug, Clone)]
-pub enum Target {
-    /// A room.
-    Room(RoomName),
-    /// A user.
-    Direct {
-        /// The recipient's user key (see [`NewMessage::sender`]); `None` in cluster mode when
-        /// the recipient is not on this node (the engine looks their nickname up).
-        recipient: Option<String>,
-        /// The recipient's nickname now.
-        to: Nick,
-    },
-}
-
-/// What a new log entry says.
-#[derive(Debug, Clone)]
-pub enum Body {
-    /// A message (in a room, perhaps answering one there: the store quotes it).
-    Text {
-        /// The text.
-        text: Text,
-        /// The message of the same room it answers.
-        reply_to: Option<MessageId>,
-        /// Its image (uploaded for the room; checked by the session).
-        image: Option<shared::Image>,
-    },
-    /// A change to message `target` of the room (rooms only).
-    Change {
-        /// The message.
-        target: MessageId,
-        /// What changes.
-        change: Change,
-        /// Whether only the message's author may make it.
-        authority: Authority,
-    },
-}
-
-/// Who may change a message: checked by the store, which knows who wrote it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Authority {
-    /// Only its author (the same user key).
-    Author,
-    /// Any member (reactions; a moderator's deletion, the hub checked the rank).
-    Anyone,
-}
-
-impl Body {
-    /// A plain message.
-    pub fn text(text: Text) -> Self {
-        Self::Text {
-            text,
-            reply_to: None,
-            image: None,
-        }
-    }
-}
-
-/// A message to store.
-#[derive(Debug, Clone)]
-pub struct NewMessage {
-    /// Room or user.
-    pub target: Target,
-    /// A stable key for the sending user (a hash of their browser token): idempotent sends
-    /// and direct-message history are per key, not per nickname, which anyone may take once
-    /// its owner is gone.
-    pub sender: String,
-    /// The sender's nickname now.
-    pub from: Nick,
-    /// What it says.
-    pub body: Body,
-    /// The sender's id for it.
-    pub client_id: ClientMsgId,
-    /// Server time, milliseconds since the Unix epoch.
-    pub ts: u64,
-}
-
-/// A message as stored, with its id (and sequence number, in a room).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stored {
-    /// In a room: a message or a change.
-    Room {
-        /// The room.
-        room: RoomName,
-        /// The entry.
-        entry: RoomEntry,
-    },
-    /// Between two users.
-    Direct(DirectMessage),
-}
-
-/// What became of an append.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Appended {
-    /// Stored now.
-    New(Stored),
-    /// The sender sent this `client_id` before, within the window: the original, not stored
-    /// again.
-    Duplicate(Stored),
-    /// Not stored; the reason, for the sender.
-    Failed(String),
-    /// Not stored: the request is wrong (a change of a message that is not there, or not
-    /// the sender's); the code and reason, for the sender.
-    Refused(ErrorCode, String),
-    /// Stored (cluster mode): the message, the sender's acknowledgement included, is
-    /// delivered by its log's feed ([`Event::LiveRoom`], [`Event::LiveDirect`]).
-    Sent,
-    /// Not stored (cluster mode): nobody online has the recipient's nickname.
-    NoRecipient(Nick),
-}
-
-/// What to read.
-#[derive(Debug, Clone)]
-pub enum Read {
-    /// A room's messages.
-    Room {
-        /// The room.
-        room: RoomName,
-        /// Which ones.
-        range: RoomRange,
-        /// The epoch the client's `since` belongs to: another one than the log's means a
-        /// reset.
-        epoch: Option<Epoch>,
-        /// The reader joining the room, when this read is a join's (cluster mode enters them
-        /// in the room's shared presence first and answers with its members; the embedded
-        /// store leaves presence to the hub).
-        joiner: Option<Joiner>,
-    },
-    /// A user's direct messages (sent and received).
-    Direct {
-        /// The user key.
-        user: String,
-        /// Which ones.
-        range: DirectRange,
-        /// The epoch the client's `since` belongs to.
-        epoch: Option<Epoch>,
-    },
-}
-
-/// Where a user reads: a room, or the direct conversation with another user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Place {
-    /// A room (positions are `seq`s).
-    Room(RoomName),
-    /// The conversation with the user of this nickname (positions are message ids).
-    Direct(Nick),
-}
-
-impl Place {
-    /// Its key in storage: `r:ROOM` or `d:NICKNAME` (lower case).
-    pub fn key(&self) -> String {
-        match self {
-            Self::Room(room) => format!("r:{room}"),
-            Self::Direct(nick) => format!("d:{}", nick.key()),
-        }
-    }
-}
-
-/// A user's read positions, as stored.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Positions {
-    /// Per room, the last `seq` read.
-    pub rooms: std::collections::BTreeMap<RoomName, u64>,
-    /// Per conversation (the other user's nickname in lower case), the last id read.
-    pub directs: std::collections::BTreeMap<Nick, u64>,
-}
-
-impl Positions {
-    /// Adds the position stored under `key` (see [`Place::key`]); unreadable keys are skipped.
-    pub fn insert(&mut self, key: &str, position: u64) {
-        if let Some(room) = key.strip_prefix("r:").and_then(|r| r.parse().ok()) {
-            self.rooms.insert(room, position);
-        } else if let Some(nick) = key.strip_prefix("d:").and_then(|n| n.parse().ok()) {
-            self.directs.insert(nick, position);
-        }
-    }
-
-    /// One position.
-    pub fn one(place: &Place, position: u64) -> Self {
-        let mut positions = Self::default();
-        positions.insert(&place.key(), position);
-        positions
-    }
-
-    /// The `read_positions` event.
-    pub fn into_event(self) -> shared::ServerMsg {
-        shared::ServerMsg::ReadPositions {
-            rooms: self.rooms,
-            directs: self.directs,
-        }
-    }
-}
-
-/// Who joins a room with a history read.
-#[derive(Debug, Clone)]
-pub struct Joiner {
-    /// Their user key.
-    pub user: String,
-    /// Their nickname.
-    pub nick: Nick,
-}
-
-/// A page of a room's members, sorted by [`Nick::key`] (cluster mode: from the shared
-/// presence).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberPage {
-    /// How many members the room has (for a join's page; 0 where not asked).
-    pub count: u32,
-    /// At most [`shared::MEMBER_PAGE`] of them.
-    pub members: Vec<Nick>,
-    /// Whether more follow the last one.
-    pub more: bool,
-}
-
-/// Which of a user's direct messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DirectRange {
-    /// The latest page.
-    Latest,
-    /// Everything after this id (or a reset, if that cannot be done).
-    Since(MessageId),
-    /// The latest page, as a `reset` (the log was replaced under the client).
-    Reset,
-}
-
-/// Which messages of a room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoomRange {
-    /// The latest page.
-    Latest,
-    /// Everything after this sequence number (or a reset, if that cannot be done).
-    Since(u64),
-    /// The page before this sequence number.
-    Before(u64),
-    /// The page after this sequence number (messages only, oldest first).
-    After(u64),
-    /// The latest page, as a `reset`: the client's `since` belongs to another epoch.
-    Reset,
-}
-
-/// The answer to a [`Read`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    /// Room messages, oldest first.
-    Room {
-        /// The room.
-        room: RoomName,
-        /// How they relate to the request.
-        mode: HistoryMode,
-        /// Oldest first, each as it is now.
-        messages: Vec<RoomMessage>,
-        /// Changes in the range read (a catch-up's), oldest first.
-        changes: Vec<RoomChange>,
-        /// Whether older ones exist.
-        more_before: bool,
-        /// The log's epoch.
-        epoch: Epoch,
-        /// The room's member count and first members (cluster mode, for a join's read; see
-        /// [`Read::Room`]).
-        members: Option<MemberPage>,
-    },
-    /// Direct messages, oldest first.
-    Direct {
-        /// How they relate to the request.
-        mode: HistoryMode,
-        /// Oldest first.
-        messages: Vec<DirectMessage>,
-        /// The log's epoch.
-        epoch: Epoch,
-        /// The user's read positions (read with their direct messages: both are what the
-        /// user has, asked for once per `hello`).
-        positions: Positions,
-    },
-}
-
-/// An answer from the store thread, in job order.
-#[derive(Debug)]
-pub enum Event<C> {
-    /// An append is done.
-    Appended {
-        /// The context given with the job.
-        ctx: C,
-        /// Its outcome.
-        outcome: Appended,
-    },
-    /// A read is done.
-    Read {
-        /// The context given with the job.
-        ctx: C,
-        /// The messages, or why they could not be read.
-        answer: Result<Answer, String>,
-    },
-    /// A room entry stored by any node, in the room's order, once (cluster mode): to the
-    /// room's connections here.
-    LiveRoom {
-        /// The room.
-        room: RoomName,
-        /// The message or change.
-        entry: RoomEntry,
-    },
-    /// A direct message sent or received by `user` (a user key), once per user (cluster
-    /// mode): to that user's connections here.
-    LiveDirect {
-        /// The user key.
-        user: String,
-        /// The message.
-        message: DirectMessage,
-    },
-    /// A log was replaced under its readers (cluster mode: Redis lost its data): everyone
-    /// reading it here needs a `reset` history of the new log.
-    LogReset {
-        /// The log.
-        log: crate::engine::Log,
-    },
-    /// The answer to a nickname claim (cluster mode).
-    Claimed {
-        /// The context given with the claim.
-        ctx: C,
-        /// Whether the nickname is the user's now, or why Redis could not say.
-        granted: Result<bool, String>,
-    },
-    /// A presence event in a room from any node (cluster mode): to the room's connections
-    /// here.
-    RoomEvent {
-        /// The room.
-        room: RoomName,
-        /// The user key of who caused it.
-        user: String,
-        /// The event (`presence`, `typing`, `renamed`).
-        event: shared::ServerMsg,
-    },
-    /// This node's entries in the shared presence are gone (cluster mode: Redis was wiped,
-    /// or this node was cut off long enough to be taken for dead): the hub enters its users
-    /// again.
-    PresenceLost,
-    /// An event for every tab of `user` (a user key): a read position that moved.
-    UserEvent {
-        /// The user key.
-        user: String,
-        /// The event.
-        event: shared::ServerMsg,
-    },
-    /// The answer to a room list request (cluster mode).
-    Rooms {
-        /// The context given with the request.
-        ctx: C,
-        /// Every room with members, sorted by name.
-        rooms: Result<Vec<shared::RoomInfo>, String>,
-    },
-    /// The answer to a member page request (cluster mode).
-    Members {
-        /// The context given with the request.
-        ctx: C,
-        /// The page.
-        page: Result<MemberPage, String>,
-    },
-}
-
-/// The store could not be opened at start-up.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot open the message store {}: {reason}", path.display())]
-pub struct OpenError {
-    /// The database file (or the directory that should hold it).
-    pub path: PathBuf,
-    /// What went wrong.
-    pub reason: String,
-}
-
-/// The store thread has stopped.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("the message store has stopped")]
-pub struct StoreClosed;
 
 /// Prometheus handles the store thread updates (see [`crate::metrics`]).
 #[derive(Clone)]
@@ -946,9 +538,6 @@ fn append_all(
     Ok(outcomes)
 }
 
-/// What a refused append says: its error code and the reason.
-pub type Refusal = (ErrorCode, String);
-
 /// Checks a room entry against the message it refers to, if any (the rules are the engines'
 /// common [`refer`]); a reply's quote comes back.
 fn check(
@@ -1002,47 +591,6 @@ fn check(
         return Ok(Err(refusal));
     }
     Ok(Ok(quote))
-}
-
-/// The message an entry refers to (a change's target, a reply's original), and who may.
-pub fn referred(body: &Body) -> Option<(MessageId, Authority)> {
-    match body {
-        Body::Text { reply_to, .. } => reply_to.map(|id| (id, Authority::Anyone)),
-        Body::Change {
-            target, authority, ..
-        } => Some((*target, *authority)),
-    }
-}
-
-/// The rule for both engines: an entry may refer to a message of its room that exists and is
-/// not deleted, and, with [`Authority::Author`], only to the sender's own. `found` is that
-/// message as it is now, with its author's key. A reply gets its quote.
-pub fn refer(
-    room: &RoomName,
-    id: MessageId,
-    authority: Authority,
-    sender: &str,
-    found: Option<(RoomMessage, String)>,
-) -> Result<Option<Quote>, Refusal> {
-    let Some((original, author)) = found.filter(|(m, _)| !m.deleted) else {
-        return Err(no_such_message(room, id));
-    };
-    if authority == Authority::Author && author != sender {
-        return Err(not_yours(room, id));
-    }
-    Ok(Some(Quote::of(&original)))
-}
-
-/// The refusal of an entry referring to a message that is not there (or was deleted).
-pub fn no_such_message(room: &RoomName, id: MessageId) -> Refusal {
-    let reason = format!("{room} has no message {} (or it was deleted)", id.0);
-    (ErrorCode::NoSuchMessage, reason)
-}
-
-/// The refusal of a change only the message's author may make.
-pub fn not_yours(room: &RoomName, id: MessageId) -> Refusal {
-    let reason = format!("message {} of {room} is not yours", id.0);
-    (ErrorCode::Forbidden, reason)
 }
 
 fn insert(
@@ -1275,30 +823,6 @@ fn within_reaction_caps(
     Ok(reaction_caps(has, mine, known, kinds))
 }
 
-/// The caps on reactions, for both engines: whether a user who has (`has`) or has not this
-/// emoji on the message, with `mine` reactions of their own there, may add it to a message
-/// whose `kinds` distinct emoji include it (`known`) or not.
-pub fn reaction_caps(has: bool, mine: u32, known: bool, kinds: u32) -> Result<(), Refusal> {
-    if has {
-        return Ok(());
-    }
-    if mine >= Reaction::MAX_PER_USER {
-        let reason = format!(
-            "you have {} reactions on this message already; take one back first",
-            Reaction::MAX_PER_USER
-        );
-        return Err((ErrorCode::TooManyReactions, reason));
-    }
-    if !known && kinds >= Reaction::MAX_PER_MESSAGE {
-        let reason = format!(
-            "this message has {} different reactions already; add to one of them",
-            Reaction::MAX_PER_MESSAGE
-        );
-        return Err((ErrorCode::TooManyReactions, reason));
-    }
-    Ok(())
-}
-
 /// A deletion's promise kept on disk: the words of message `target` of `room` are
 /// overwritten (its text by the placeholder every reader shows, its image reference and quote
 /// dropped), its earlier edits become entries that say it was deleted (a catch-up still
@@ -1459,22 +983,6 @@ fn fold(tx: &Transaction<'_>, message: &mut RoomMessage) -> rusqlite::Result<()>
     Ok(())
 }
 
-/// A message's reactions from its reactors in the order they reacted, for both engines: each
-/// emoji once, in the order it first came, with its users in order.
-pub fn in_order(reactors: impl IntoIterator<Item = (Emoji, Nick)>) -> Vec<Reaction> {
-    let mut reactions: Vec<Reaction> = Vec::new();
-    for (emoji, nick) in reactors {
-        match reactions.iter_mut().find(|r| r.emoji == emoji) {
-            Some(reaction) => reaction.users.push(nick),
-            None => reactions.push(Reaction {
-                emoji,
-                users: vec![nick],
-            }),
-        }
-    }
-    reactions
-}
-
 /// `message`'s current text: the last edit's, or the deletion's placeholder.
 fn fold_text(tx: &Transaction<'_>, message: &mut RoomMessage) -> rusqlite::Result<()> {
     let (edited, deleted): (Option<String>, bool) = tx
@@ -1597,41 +1105,6 @@ fn read_room(
     })
 }
 
-/// A log range's messages and changes, each in order.
-pub fn split(entries: Vec<RoomEntry>) -> (Vec<RoomMessage>, Vec<RoomChange>) {
-    let mut messages = Vec::new();
-    let mut changes = Vec::new();
-    for entry in entries {
-        match entry {
-            RoomEntry::Message(message) => messages.push(message),
-            RoomEntry::Change(change) => changes.push(change),
-        }
-    }
-    (messages, changes)
-}
-
-/// Whether a client that has a room up to `since` must get a `reset` rather than `missed`
-/// (the entries after `since`, at most `max_catch_up + 1` of them, read when the room's last
-/// number was `last_seq`). The rule for both engines.
-pub fn catch_up_resets(since: u64, last_seq: u64, missed: &[RoomEntry], max_catch_up: u32) -> bool {
-    // Sequence numbers have no holes, so the first missed entry must follow `since`
-    // directly; otherwise retention deleted some (all of them, when none is left but the
-    // room's number is past `since`). A `since` past the room's last number comes from
-    // another log (a wiped or replaced data directory, or a Redis that lost its data).
-    let contiguous = match missed.first() {
-        Some(first) => first.seq() == since + 1,
-        None => since >= last_seq,
-    };
-    let too_many = missed.len() > max_catch_up as usize;
-    since > last_seq || !contiguous || too_many
-}
-
-/// Whether a client missing `missed` direct messages (at most `max_catch_up + 1` read) must
-/// get a `reset` instead. The rule for both engines.
-pub fn direct_catch_up_resets(missed: &[DirectMessage], max_catch_up: u32) -> bool {
-    missed.len() > max_catch_up as usize
-}
-
 fn latest_page(
     tx: &Transaction<'_>,
     options: &StoreOptions,
@@ -1723,17 +1196,6 @@ fn sweep(db: &mut Connection, options: &StoreOptions) -> rusqlite::Result<usize>
     }
     tx.commit()?;
     Ok(deleted)
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Milliseconds since the Unix epoch, for message timestamps.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, millis)
 }
 
 #[cfg(test)]

@@ -53,8 +53,8 @@ use shared::{DirectMessage, Epoch, HistoryMode, Nick, RoomEntry, RoomName, Serve
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-pub use crate::engine::Log;
-use crate::store::{
+pub use crate::engine::vocabulary::Log;
+use crate::engine::vocabulary::{
     Answer, Appended, Event, Joiner, MemberPage, NewMessage, Read, StoreClosed, StoreOptions,
     Stored,
 };
@@ -100,7 +100,7 @@ enum Job<C> {
     },
     Mark {
         user: String,
-        place: crate::store::Place,
+        place: crate::engine::vocabulary::Place,
         position: u64,
     },
 }
@@ -191,7 +191,7 @@ impl<C: Send + 'static> Cluster<C> {
 
     /// Moves a read position forward; every tab of the user, on every node, hears of it
     /// ([`Event::UserEvent`]).
-    pub fn mark(&self, user: String, place: crate::store::Place, position: u64) {
+    pub fn mark(&self, user: String, place: crate::engine::vocabulary::Place, position: u64) {
         let _ = self.send(Job::Mark {
             user,
             place,
@@ -698,7 +698,8 @@ impl<C: Send + 'static> Engine<C> {
             // cheap at one walk per --retention-interval.
             self.trim_in_flight = true;
             self.next_trim = now + self.retention_interval;
-            let cutoff = crate::store::now_ms().saturating_sub(millis(age));
+            let cutoff =
+                crate::engine::rules::now_ms().saturating_sub(crate::engine::rules::millis(age));
             let io = self.io.clone();
             self.inflight.push(
                 async move {
@@ -784,8 +785,4 @@ impl<C: Send + 'static> Engine<C> {
             }
         }
     }
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

@@ -1,0 +1,430 @@
+//! The engines' common vocabulary: what the hub asks an engine ([`NewMessage`], [`Read`],
+//! [`Place`]), what it answers ([`Appended`], [`Answer`], [`Event`]) and the errors it can
+//! give. Both engines ([`super::sqlite`], [`super::redis`]) speak it and neither owns it; it
+//! imports nothing of theirs.
+
+use std::{path::PathBuf, time::Duration};
+
+use shared::{
+    Change, ClientMsgId, DirectMessage, Epoch, ErrorCode, HistoryMode, MessageId, Nick, RoomChange,
+    RoomEntry, RoomMessage, RoomName, Text,
+};
+
+/// A log the hub has local readers for (the cluster engine then delivers its live messages).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Log {
+    /// A room's messages.
+    Room(RoomName),
+    /// One user's direct messages, by user key.
+    User(String),
+}
+
+/// How the store behaves; [`crate::Config`] fills it from flags.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Messages in a `latest`, `reset` or `older` page.
+    pub page: u32,
+    /// Most messages one catch-up sends; a client further behind gets a `reset`.
+    pub max_catch_up: u32,
+    /// Messages kept per room (older ones are deleted in the background).
+    pub retention_messages: Option<u64>,
+    /// Messages older than this are deleted in the background.
+    pub retention_age: Option<Duration>,
+    /// How often retention runs.
+    pub retention_interval: Duration,
+    /// A `client_id` seen from the same sender within this window is the same message.
+    pub dedup_window: Duration,
+    /// Size cap of the database file; writes beyond it fail (`store_failed`).
+    pub max_bytes: Option<u64>,
+    /// Appends per transaction at most; 1 is one transaction per message (the benchmark's
+    /// baseline).
+    pub max_batch: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            page: 50,
+            max_catch_up: 1000,
+            retention_messages: None,
+            retention_age: None,
+            retention_interval: Duration::from_secs(60),
+            dedup_window: Duration::from_secs(24 * 3600),
+            max_bytes: None,
+            max_batch: 1024,
+        }
+    }
+}
+
+/// Where a message goes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A room.
+    Room(RoomName),
+    /// A user.
+    Direct {
+        /// The recipient's user key (see [`NewMessage::sender`]); `None` in cluster mode when
+        /// the recipient is not on this node (the engine looks their nickname up).
+        recipient: Option<String>,
+        /// The recipient's nickname now.
+        to: Nick,
+    },
+}
+
+/// What a new log entry says.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// A message (in a room, perhaps answering one there: the store quotes it).
+    Text {
+        /// The text.
+        text: Text,
+        /// The message of the same room it answers.
+        reply_to: Option<MessageId>,
+        /// Its image (uploaded for the room; checked by the session).
+        image: Option<shared::Image>,
+    },
+    /// A change to message `target` of the room (rooms only).
+    Change {
+        /// The message.
+        target: MessageId,
+        /// What changes.
+        change: Change,
+        /// Whether only the message's author may make it.
+        authority: Authority,
+    },
+}
+
+/// Who may change a message: checked by the store, which knows who wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authority {
+    /// Only its author (the same user key).
+    Author,
+    /// Any member (reactions; a moderator's deletion, the hub checked the rank).
+    Anyone,
+}
+
+impl Body {
+    /// A plain message.
+    pub fn text(text: Text) -> Self {
+        Self::Text {
+            text,
+            reply_to: None,
+            image: None,
+        }
+    }
+}
+
+/// A message to store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Room or user.
+    pub target: Target,
+    /// A stable key for the sending user (a hash of their browser token): idempotent sends
+    /// and direct-message history are per key, not per nickname, which anyone may take once
+    /// its owner is gone.
+    pub sender: String,
+    /// The sender's nickname now.
+    pub from: Nick,
+    /// What it says.
+    pub body: Body,
+    /// The sender's id for it.
+    pub client_id: ClientMsgId,
+    /// Server time, milliseconds since the Unix epoch.
+    pub ts: u64,
+}
+
+/// A message as stored, with its id (and sequence number, in a room).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// In a room: a message or a change.
+    Room {
+        /// The room.
+        room: RoomName,
+        /// The entry.
+        entry: RoomEntry,
+    },
+    /// Between two users.
+    Direct(DirectMessage),
+}
+
+/// What became of an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored now.
+    New(Stored),
+    /// The sender sent this `client_id` before, within the window: the original, not stored
+    /// again.
+    Duplicate(Stored),
+    /// Not stored; the reason, for the sender.
+    Failed(String),
+    /// Not stored: the request is wrong (a change of a message that is not there, or not
+    /// the sender's); the code and reason, for the sender.
+    Refused(ErrorCode, String),
+    /// Stored (cluster mode): the message, the sender's acknowledgement included, is
+    /// delivered by its log's feed ([`Event::LiveRoom`], [`Event::LiveDirect`]).
+    Sent,
+    /// Not stored (cluster mode): nobody online has the recipient's nickname.
+    NoRecipient(Nick),
+}
+
+/// What to read.
+#[derive(Debug, Clone)]
+pub enum Read {
+    /// A room's messages.
+    Room {
+        /// The room.
+        room: RoomName,
+        /// Which ones.
+        range: RoomRange,
+        /// The epoch the client's `since` belongs to: another one than the log's means a
+        /// reset.
+        epoch: Option<Epoch>,
+        /// The reader joining the room, when this read is a join's (cluster mode enters them
+        /// in the room's shared presence first and answers with its members; the embedded
+        /// store leaves presence to the hub).
+        joiner: Option<Joiner>,
+    },
+    /// A user's direct messages (sent and received).
+    Direct {
+        /// The user key.
+        user: String,
+        /// Which ones.
+        range: DirectRange,
+        /// The epoch the client's `since` belongs to.
+        epoch: Option<Epoch>,
+    },
+}
+
+/// Where a user reads: a room, or the direct conversation with another user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A room (positions are `seq`s).
+    Room(RoomName),
+    /// The conversation with the user of this nickname (positions are message ids).
+    Direct(Nick),
+}
+
+impl Place {
+    /// Its key in storage: `r:ROOM` or `d:NICKNAME` (lower case).
+    pub fn key(&self) -> String {
+        match self {
+            Self::Room(room) => format!("r:{room}"),
+            Self::Direct(nick) => format!("d:{}", nick.key()),
+        }
+    }
+}
+
+/// A user's read positions, as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Positions {
+    /// Per room, the last `seq` read.
+    pub rooms: std::collections::BTreeMap<RoomName, u64>,
+    /// Per conversation (the other user's nickname in lower case), the last id read.
+    pub directs: std::collections::BTreeMap<Nick, u64>,
+}
+
+impl Positions {
+    /// Adds the position stored under `key` (see [`Place::key`]); unreadable keys are skipped.
+    pub fn insert(&mut self, key: &str, position: u64) {
+        if let Some(room) = key.strip_prefix("r:").and_then(|r| r.parse().ok()) {
+            self.rooms.insert(room, position);
+        } else if let Some(nick) = key.strip_prefix("d:").and_then(|n| n.parse().ok()) {
+            self.directs.insert(nick, position);
+        }
+    }
+
+    /// One position.
+    pub fn one(place: &Place, position: u64) -> Self {
+        let mut positions = Self::default();
+        positions.insert(&place.key(), position);
+        positions
+    }
+
+    /// The `read_positions` event.
+    pub fn into_event(self) -> shared::ServerMsg {
+        shared::ServerMsg::ReadPositions {
+            rooms: self.rooms,
+            directs: self.directs,
+        }
+    }
+}
+
+/// Who joins a room with a history read.
+#[derive(Debug, Clone)]
+pub struct Joiner {
+    /// Their user key.
+    pub user: String,
+    /// Their nickname.
+    pub nick: Nick,
+}
+
+/// A page of a room's members, sorted by [`Nick::key`] (cluster mode: from the shared
+/// presence).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberPage {
+    /// How many members the room has (for a join's page; 0 where not asked).
+    pub count: u32,
+    /// At most [`shared::MEMBER_PAGE`] of them.
+    pub members: Vec<Nick>,
+    /// Whether more follow the last one.
+    pub more: bool,
+}
+
+/// Which of a user's direct messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectRange {
+    /// The latest page.
+    Latest,
+    /// Everything after this id (or a reset, if that cannot be done).
+    Since(MessageId),
+    /// The latest page, as a `reset` (the log was replaced under the client).
+    Reset,
+}
+
+/// Which messages of a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomRange {
+    /// The latest page.
+    Latest,
+    /// Everything after this sequence number (or a reset, if that cannot be done).
+    Since(u64),
+    /// The page before this sequence number.
+    Before(u64),
+    /// The page after this sequence number (messages only, oldest first).
+    After(u64),
+    /// The latest page, as a `reset`: the client's `since` belongs to another epoch.
+    Reset,
+}
+
+/// The answer to a [`Read`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Room messages, oldest first.
+    Room {
+        /// The room.
+        room: RoomName,
+        /// How they relate to the request.
+        mode: HistoryMode,
+        /// Oldest first, each as it is now.
+        messages: Vec<RoomMessage>,
+        /// Changes in the range read (a catch-up's), oldest first.
+        changes: Vec<RoomChange>,
+        /// Whether older ones exist.
+        more_before: bool,
+        /// The log's epoch.
+        epoch: Epoch,
+        /// The room's member count and first members (cluster mode, for a join's read; see
+        /// [`Read::Room`]).
+        members: Option<MemberPage>,
+    },
+    /// Direct messages, oldest first.
+    Direct {
+        /// How they relate to the request.
+        mode: HistoryMode,
+        /// Oldest first.
+        messages: Vec<DirectMessage>,
+        /// The log's epoch.
+        epoch: Epoch,
+        /// The user's read positions (read with their direct messages: both are what the
+        /// user has, asked for once per `hello`).
+        positions: Positions,
+    },
+}
+
+/// An answer from the store thread, in job order.
+#[derive(Debug)]
+pub enum Event<C> {
+    /// An append is done.
+    Appended {
+        /// The context given with the job.
+        ctx: C,
+        /// Its outcome.
+        outcome: Appended,
+    },
+    /// A read is done.
+    Read {
+        /// The context given with the job.
+        ctx: C,
+        /// The messages, or why they could not be read.
+        answer: Result<Answer, String>,
+    },
+    /// A room entry stored by any node, in the room's order, once (cluster mode): to the
+    /// room's connections here.
+    LiveRoom {
+        /// The room.
+        room: RoomName,
+        /// The message or change.
+        entry: RoomEntry,
+    },
+    /// A direct message sent or received by `user` (a user key), once per user (cluster
+    /// mode): to that user's connections here.
+    LiveDirect {
+        /// The user key.
+        user: String,
+        /// The message.
+        message: DirectMessage,
+    },
+    /// A log was replaced under its readers (cluster mode: Redis lost its data): everyone
+    /// reading it here needs a `reset` history of the new log.
+    LogReset {
+        /// The log.
+        log: Log,
+    },
+    /// The answer to a nickname claim (cluster mode).
+    Claimed {
+        /// The context given with the claim.
+        ctx: C,
+        /// Whether the nickname is the user's now, or why Redis could not say.
+        granted: Result<bool, String>,
+    },
+    /// A presence event in a room from any node (cluster mode): to the room's connections
+    /// here.
+    RoomEvent {
+        /// The room.
+        room: RoomName,
+        /// The user key of who caused it.
+        user: String,
+        /// The event (`presence`, `typing`, `renamed`).
+        event: shared::ServerMsg,
+    },
+    /// This node's entries in the shared presence are gone (cluster mode: Redis was wiped,
+    /// or this node was cut off long enough to be taken for dead): the hub enters its users
+    /// again.
+    PresenceLost,
+    /// An event for every tab of `user` (a user key): a read position that moved.
+    UserEvent {
+        /// The user key.
+        user: String,
+        /// The event.
+        event: shared::ServerMsg,
+    },
+    /// The answer to a room list request (cluster mode).
+    Rooms {
+        /// The context given with the request.
+        ctx: C,
+        /// Every room with members, sorted by name.
+        rooms: Result<Vec<shared::RoomInfo>, String>,
+    },
+    /// The answer to a member page request (cluster mode).
+    Members {
+        /// The context given with the request.
+        ctx: C,
+        /// The page.
+        page: Result<MemberPage, String>,
+    },
+}
+
+/// The store could not be opened at start-up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the message store {}: {reason}", path.display())]
+pub struct OpenError {
+    /// The database file (or the directory that should hold it).
+    pub path: PathBuf,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// The store thread has stopped.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the message store has stopped")]
+pub struct StoreClosed;
