@@ -222,7 +222,9 @@ fn memory_key(url: &str) -> String {
 
 /// The transport that worked for `url` within the last day, if any.
 fn remembered(url: &str) -> Option<Transport> {
-    let stored = crate::storage()?.get_item(&memory_key(url)).ok()??;
+    let stored = crate::browser::storage()?
+        .get_item(&memory_key(url))
+        .ok()??;
     let (key, until) = stored.split_once(' ')?;
     // Whole milliseconds: parsing or printing an f64 pulls kilobytes of float code into the
     // wasm.
@@ -231,7 +233,7 @@ fn remembered(url: &str) -> Option<Transport> {
 }
 
 fn remember(url: &str, transport: Transport) {
-    if let Some(storage) = crate::storage() {
+    if let Some(storage) = crate::browser::storage() {
         let until = (js_sys::Date::now() + REMEMBER_MS) as u64;
         let value = format!("{} {until}", transport.key());
         let _ = storage.set_item(&memory_key(url), &value);
@@ -465,7 +467,7 @@ async fn pump(
         };
         let waited = match deadline.filter(|_| !delivered) {
             Some(at) => {
-                let left = (at - crate::now_ms()).max(0.0);
+                let left = (at - crate::browser::now_ms()).max(0.0);
                 let timer = sleep(Duration::from_millis(left as u64)).boxed_local();
                 match select(select(incoming.boxed_local(), outbox.next()), timer).await {
                     Either::Left((inner, _)) => inner,
@@ -502,7 +504,8 @@ async fn pump(
             }
             Either::Right((Some(Outgoing::Text(text)), _)) => {
                 if probing && deadline.is_none() {
-                    deadline = Some(crate::now_ms() + PROBE_TIMEOUT.as_secs_f64() * 1000.0);
+                    deadline =
+                        Some(crate::browser::now_ms() + PROBE_TIMEOUT.as_secs_f64() * 1000.0);
                 }
                 if let Some(sink) = sink.as_mut() {
                     on_event(ConnectionEvent::Sent);

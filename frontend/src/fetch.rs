@@ -54,5 +54,5 @@ pub async fn blob(response: &Response) -> Result<Blob, String> {
 }
 
 fn describe(err: JsValue) -> String {
-    crate::js_error(&err)
+    crate::browser::js_error(&err)
 }

@@ -12,8 +12,8 @@ use wasm_bindgen::{JsCast as _, JsValue};
 
 /// Decodes a `T` (a server frame, an API answer, an echo) from JSON text.
 pub fn parse<T: Lean>(text: &str) -> Result<T, ProtocolError> {
-    let tree =
-        JSON::parse(text).map_err(|err| problem(format!("not JSON: {}", crate::js_error(&err))))?;
+    let tree = JSON::parse(text)
+        .map_err(|err| problem(format!("not JSON: {}", crate::browser::js_error(&err))))?;
     read(&Tree(tree))
 }
 

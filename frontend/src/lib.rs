@@ -7,6 +7,8 @@
 //! # Layout
 //! - [`app`]: [`App`], the shell (chat at `/`, Echo at `/echo`), and [`app::ws_url`] (socket
 //!   URL from the page's origin).
+//! - [`browser`]: small helpers over the browser: a JavaScript error's message, the clock,
+//!   localStorage.
 //! - [`api`]: the account API over `fetch`, and the token a JWT-mode page hands the app.
 //! - [`client`]: [`client::Connection`]: open (WebSocket with a subprotocol, or an HTTP
 //!   transport), choose the transport (WebSocket, then SSE, then long-polling, remembered a
@@ -15,14 +17,20 @@
 //! - [`http_link`]: [`http_link::HttpLink`], the HTTP transports: an `EventSource` or
 //!   long-polls down, numbered POST batches up.
 //! - [`chat_state`]: [`chat_state::ChatState`], the chat's pure reducer (server events and user
-//!   actions in; rooms, lines, presence, typing, delivery states out).
+//!   actions in; rooms, lines, presence, typing, delivery states out, and the
+//!   [`chat_state::FollowUp`]s the page sends). `chat_state/`: `mod.rs` (the dispatch), `model`
+//!   (the data, a leaf), `lines`, `paging`, `compose`, `unread`, `members`, each with its tests.
 //! - [`echo_log`]: [`echo_log::EchoLog`], the Echo page's pure state.
 //! - [`json`]: the server's JSON decoded through the browser's `JSON.parse` (no JSON parser
 //!   in the wasm).
 //! - [`i18n`]: the app's words in English and Korean ([`i18n::Words`]), chosen once per page.
+//!   `i18n/`: `mod.rs` (the choice), `table` (the shape), `en`, `ko` (the tables).
 //! - [`pages`]: one component per page: [`pages::ChatGate`] (asks the server how it knows its
 //!   users: the account screens, or straight in), [`pages::ChatPage`] (nickname screen,
 //!   sidebar, messages, composer, members, moderation) and [`pages::EchoPage`].
+//!   `pages/chat/`: one file per piece: `mod.rs` (the page: socket, state, wiring), `ctx` (what
+//!   the pieces share, a leaf), `nick_form`, `sidebar`, `header`, `lines` (the list), `message`
+//!   (one line), `composer`, `members`, `alerts`, `local_store`.
 //! - [`components`]: small shared views ([`components::StatusBadge`], [`components::note()`]).
 //! - [`erase`]: reactive view pieces behind one type each (`<Show>`, `<For>`, reactive text),
 //!   so that Leptos compiles their code once; how new views keep the wasm small.
@@ -30,6 +38,7 @@
 
 pub mod api;
 pub mod app;
+pub mod browser;
 pub mod chat_state;
 pub mod client;
 pub mod components;
@@ -43,25 +52,6 @@ pub mod pages;
 pub mod uploads;
 
 pub use app::App;
-
-/// A JavaScript error's message (`TypeError: Failed to fetch` says `Failed to fetch`), for
-/// the words shown to the user; "an unknown error" for a thrown value that is not an `Error`.
-pub fn js_error(err: &wasm_bindgen::JsValue) -> String {
-    use wasm_bindgen::JsCast as _;
-    err.dyn_ref::<js_sys::Error>().map_or_else(
-        || "an unknown error".to_owned(),
-        |err| String::from(err.message()),
-    )
-}
-
-/// Milliseconds from `performance.now()`: monotonic, sub-millisecond, for round-trip times.
-pub fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or(0.0, |p| p.now())
-}
-
-/// This origin's localStorage, when the browser allows it.
-pub fn storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok()?
-}
+// (The helpers stay reachable at the root for the browser tests; the crate itself imports
+// them from `browser`, so that no module imports the root that imports it.)
+pub use browser::{js_error, now_ms, storage};

@@ -4,11 +4,11 @@ use leptos::{html, prelude::*};
 use wasm_bindgen::JsCast as _;
 
 use crate::{
+    browser::now_ms,
     client::{Choice, Connection, ConnectionEvent, ConnectionStatus, Transport},
     components::{StatusBadge, note},
     echo_log::{EchoEntry, EchoLog, Outcome},
     erase::{dynamic, reactive},
-    now_ms,
 };
 
 /// The Echo page, connected to the echo endpoint at `url` for as long as it is mounted, over

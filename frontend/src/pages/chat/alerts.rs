@@ -1,8 +1,10 @@
 //! Telling a user who is not looking: the page's visibility, and browser notifications
 //! (asked for, then shown for mentions and direct messages while the page is hidden).
 
-// One part of the chat page: its types and helpers come from `chat.rs`.
-use super::*;
+use leptos::{prelude::*, task::spawn_local};
+
+use super::{ctx::ChatCtx, local_store::store};
+use crate::{browser::storage, components::note, erase::shown_or};
 
 /// "Turn on notifications": browser notifications of mentions and direct messages while the
 /// page is hidden, after the user asks for them (the browser then asks the user).

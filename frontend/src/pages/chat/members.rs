@@ -7,10 +7,17 @@
 //! loaded row, holding only the rows in view (and a few around them). When those come near
 //! the end of what is loaded, the next page is asked for (`members` with `after`).
 
-// One part of the chat page: its types and helpers come from `chat.rs`.
-use super::*;
-use crate::chat_state::RoomView;
+use leptos::{html, prelude::*};
+use shared::{ClientMsg, Nick, RoomName};
 use wasm_bindgen::{JsCast as _, closure::Closure};
+
+use super::ctx::ChatCtx;
+use crate::{
+    chat_state::{ChatState, RoomView, Target},
+    components::note,
+    erase::{keyed, reactive, shown},
+    i18n::words,
+};
 
 /// The height of a member row (px) until the stylesheet's `--member-row` is read: the
 /// stylesheet decides (on a phone every button is a 44 px touch target, so rows are taller).

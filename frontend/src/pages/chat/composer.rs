@@ -1,0 +1,177 @@
+//! The composer: the message input (Enter sends), @ completion from the room's members, the
+//! reply or edit under way, and images pasted, dropped or picked.
+
+use leptos::prelude::*;
+use shared::ClientMsg;
+
+use super::ctx::ChatCtx;
+use crate::{
+    browser::now_ms,
+    chat_state::{ChatState, Target},
+    client::ConnectionStatus,
+    components::note,
+    erase::{dynamic, reactive, shown},
+    i18n::words,
+};
+
+/// `typing` is sent at most this often while the user types (the server's timeout is longer).
+const TYPING_EVERY_MS: f64 = 2000.0;
+
+/// Message input: Enter sends, Shift+Enter is a newline; disabled with the reason while
+/// offline; announces typing, throttled.
+#[component]
+pub(super) fn Composer() -> impl IntoView {
+    let ctx = expect_context::<ChatCtx>();
+    let draft = ctx.draft;
+    let problem = RwSignal::new(None::<String>);
+    let last_typing = StoredValue::new(f64::NEG_INFINITY);
+    let w = words();
+    let offline_reason = move || match ctx.status.get() {
+        ConnectionStatus::Open(_) => None,
+        ConnectionStatus::Connecting => Some(w.connecting_note.to_owned()),
+        ConnectionStatus::Closed {
+            reason,
+            retry_in_secs,
+        } => Some((w.offline_note)(&reason, retry_in_secs)),
+    };
+    let send = move || {
+        let text = draft.get_untracked();
+        if text.trim().is_empty() {
+            return;
+        }
+        match ctx.state.try_update(|s| s.compose(&text)) {
+            Some(Ok(request)) => {
+                // Offline, the line waits as pending and goes after the next `welcome`.
+                if ctx.status.get_untracked().is_open() {
+                    ctx.send(&request);
+                }
+                draft.set(String::new());
+                problem.set(None);
+                last_typing.set_value(f64::NEG_INFINITY);
+            }
+            Some(Err(reason)) => problem.set(Some(reason)),
+            None => {}
+        }
+    };
+    let on_input = move |ev| {
+        draft.set(event_target_value(&ev));
+        let now = now_ms();
+        if now - last_typing.get_value() >= TYPING_EVERY_MS
+            && !draft.with_untracked(String::is_empty)
+            && let Some(Target::Room(room)) = ctx.state.with_untracked(|s| s.current.clone())
+        {
+            last_typing.set_value(now);
+            ctx.send(&ClientMsg::Typing { room });
+        }
+    };
+    // An image pasted, dropped or picked is uploaded and sent with the text typed so far.
+    let first_image = |files: Option<web_sys::FileList>| {
+        let files = files?;
+        (0..files.length())
+            .filter_map(|i| files.get(i))
+            .find(|file| file.type_().starts_with("image/"))
+    };
+    // A clipboard or a drop may list the file among its items rather than its files
+    // (Firefox, for a copied image): both are looked at.
+    let transferred = move |data: Option<web_sys::DataTransfer>| {
+        let data = data?;
+        first_image(data.files()).or_else(|| {
+            let items = data.items();
+            (0..items.length())
+                .filter_map(|i| items.get(i))
+                .filter(|item| item.kind() == "file" && item.type_().starts_with("image/"))
+                .find_map(|item| item.get_as_file().ok().flatten())
+        })
+    };
+    let on_paste = move |ev: web_sys::ClipboardEvent| {
+        if let Some(file) = transferred(ev.clipboard_data()) {
+            ev.prevent_default();
+            ctx.send_image(file.into());
+        }
+    };
+    let on_drop = move |ev: web_sys::DragEvent| {
+        if let Some(file) = transferred(ev.data_transfer()) {
+            ev.prevent_default();
+            ctx.send_image(file.into());
+        }
+    };
+    let on_pick = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        if let Some(file) = first_image(input.files()) {
+            ctx.send_image(file.into());
+        }
+        input.set_value("");
+    };
+    let on_keydown = move |ev: web_sys::KeyboardEvent| {
+        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+            ev.prevent_default();
+            send();
+        }
+    };
+    // What the next message answers, or that it replaces a message's text.
+    let context_bar = move || {
+        ctx.state.with(|s| {
+            if s.editing.is_some() {
+                Some(w.editing.to_owned())
+            } else {
+                s.replying
+                    .as_ref()
+                    .map(|q| (w.replying_to)(q.from.as_str(), &q.text))
+            }
+        })
+    };
+    let cancel = move |_| {
+        ctx.state.update(ChatState::cancel_compose);
+        draft.set(String::new());
+    };
+    let suggestions = move || draft.with(|d| ctx.state.with(|s| s.mention_suggestions(d)));
+    view! {
+        {shown(move || !suggestions().is_empty(), move || view! {
+            <ul class="mention-suggestions" data-testid="mention-suggestions" role="listbox">
+                {dynamic(move || suggestions().into_iter().map(|nick| {
+                    let label = nick.to_string();
+                    view! {
+                        <li>
+                            <button role="option" data-testid="mention-suggestion" on:click=move |ev| {
+                                ev.prevent_default();
+                                draft.update(|d| *d = crate::chat_state::complete_mention(d, &nick));
+                            }>{format!("@{label}")}</button>
+                        </li>
+                    }
+                }).collect_view().into_any())}
+            </ul>
+        }.into_any())}
+        {shown(move || context_bar().is_some(), move || view! {
+            <div class="compose-context" data-testid="compose-context">
+                <span>{reactive(move || context_bar().unwrap_or_default())}</span>
+                <button class="dismiss" data-testid="compose-cancel" on:click=cancel>{w.cancel}</button>
+            </div>
+        }.into_any())}
+        {shown(move || ctx.uploading.get().is_some(), move || view! {
+            <progress class="upload-progress" data-testid="upload-progress" max="100"
+                value=reactive(move || ctx.uploading.get().unwrap_or(0).to_string())></progress>
+        }.into_any())}
+        <form class="composer chat-composer" on:submit=move |ev| { ev.prevent_default(); send(); }
+            on:dragover=move |ev: web_sys::DragEvent| ev.prevent_default() on:drop=on_drop>
+            <label class="attach" title=w.attach_title>
+                "🖼"
+                <input type="file" accept="image/png,image/jpeg,image/gif,image/webp"
+                    data-testid="image-input" on:change=on_pick />
+            </label>
+            <textarea
+                on:paste=on_paste
+                rows="1"
+                data-testid="composer-input"
+                aria-label=w.message
+                placeholder=w.composer_placeholder
+                prop:value=reactive(move || draft.get())
+                on:input=on_input
+                on:keydown=on_keydown
+            ></textarea>
+            <button type="submit" data-testid="composer-send" disabled=reactive(move || draft.with(|d| d.trim().is_empty()))>
+                {w.send}
+            </button>
+        </form>
+        {note(move || problem.get().or_else(offline_reason), "composer-note", None, Some("composer-note"))}
+    }
+}
