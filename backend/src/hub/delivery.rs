@@ -2,7 +2,9 @@
 //! recipient, queued with `try_send`; a full outbox cuts its reader off.
 
 // One part of `impl Hub`: the hub's types, and what they are built from, come from `mod.rs`.
-use super::*;
+use super::{
+    BTreeSet, ClientMsgId, ConnId, ErrorCode, Frame, Hub, RoomName, ServerMsg, UserId, mpsc,
+};
 
 impl Hub {
     /// A room message to every member, except connections still waiting for the room's

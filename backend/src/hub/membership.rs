@@ -2,7 +2,10 @@
 //! and typing indicators.
 
 // One part of `impl Hub`: the hub's types, and what they are built from, come from `mod.rs`.
-use super::*;
+use super::{
+    ConnId, Ctx, Epoch, ErrorCode, Hub, Instant, Log, PresenceOp, Read, RoomInfo, RoomName,
+    RoomRange, ServerMsg, UserId, engine,
+};
 
 impl Hub {
     /// `since` is where the client left off: the last `seq` it has and that log's epoch.

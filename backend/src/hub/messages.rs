@@ -2,7 +2,11 @@
 //! (acknowledgements, failures, history pages) go back to the connections that wait for them.
 
 // One part of `impl Hub`: the hub's types, and what they are built from, come from `mod.rs`.
-use super::*;
+use super::{
+    Answer, Appended, Authority, Body, Change, ClientMsgId, ConnId, Ctx, ErrorCode, Hub, Log,
+    MessageId, NewMessage, Nick, Read, RoomName, RoomRange, ServerMsg, Stored, Target, Text,
+    UserId, engine,
+};
 
 impl Hub {
     /// A page of `room` asked for by scrolling: before a position ("load older") or after it

@@ -228,8 +228,8 @@ struct Conn {
     held_events: Vec<(RoomName, ServerMsg)>,
     /// A `hello` waits for its nickname claim (cluster mode).
     claiming: bool,
-    /// How much of each room's member list it has (see [`presence::Loaded`]).
-    loaded: HashMap<RoomName, presence::Loaded>,
+    /// How much of each room's member list it has (see [`records::Loaded`]).
+    loaded: HashMap<RoomName, records::Loaded>,
 }
 
 struct User {
@@ -328,7 +328,7 @@ struct Hub {
     /// nickname key, with when their slot lapses.
     typing_slots: HashMap<RoomName, Vec<(String, Instant)>>,
     /// Presence changes waiting for their room's window (see `presence.rs`).
-    presence: HashMap<RoomName, presence::Pending>,
+    presence: HashMap<RoomName, records::Pending>,
     /// `--presence-window`.
     presence_window: Duration,
     /// `--presence-detail-limit`.
@@ -360,7 +360,7 @@ struct Hub {
     /// against `--max-owned-rooms` as the rooms they will make (see `policies.rs`).
     creating: HashMap<UserId, u32>,
     /// Requests to the policy worker.
-    policy: mpsc::UnboundedSender<crate::policy::Request<policies::PolicyCtx>>,
+    policy: mpsc::UnboundedSender<crate::policy::Request<records::PolicyCtx>>,
     /// Accounts mode: an invitation may name an account that is offline.
     accounts: bool,
     /// The user keys of `--admin`.
@@ -372,7 +372,7 @@ impl Hub {
         config: &Config,
         metrics: Arc<Metrics>,
         engine: Engine<Ctx>,
-        policy: mpsc::UnboundedSender<crate::policy::Request<policies::PolicyCtx>>,
+        policy: mpsc::UnboundedSender<crate::policy::Request<records::PolicyCtx>>,
     ) -> Self {
         Self {
             metrics,
@@ -409,7 +409,7 @@ impl Hub {
         mut self,
         mut commands: mpsc::Receiver<Command>,
         mut stored: mpsc::UnboundedReceiver<engine::Event<Ctx>>,
-        mut policy: mpsc::UnboundedReceiver<crate::policy::PolicyEvent<policies::PolicyCtx>>,
+        mut policy: mpsc::UnboundedReceiver<crate::policy::PolicyEvent<records::PolicyCtx>>,
         shutdown: CancellationToken,
     ) {
         // Often enough that a presence window is not stretched by much.
@@ -689,6 +689,7 @@ mod messages;
 mod people;
 mod policies;
 mod presence;
+mod records;
 
 #[cfg(test)]
 mod tests {

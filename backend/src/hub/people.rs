@@ -3,7 +3,10 @@
 //! connection's end leaves behind.
 
 // One part of `impl Hub`: the hub's types, and what they are built from, come from `mod.rs`.
-use super::*;
+use super::{
+    BTreeSet, ConnId, Ctx, ErrorCode, HashSet, Hub, Log, Nick, PresenceOp, Read, Resume, RoomName,
+    ServerMsg, User, UserId, UserToken, engine,
+};
 use crate::ids::user_key;
 
 impl Hub {

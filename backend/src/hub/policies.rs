@@ -4,21 +4,12 @@
 //! themselves are [`crate::policy::decide`], the same in both modes.
 
 // One part of `impl Hub`: the hub's types, and what they are built from, come from `mod.rs`.
-use super::*;
+use super::records::PolicyCtx;
+use super::{
+    ConnId, ErrorCode, Hub, ModAction, Nick, RemovedReason, RoomName, ServerMsg, UploadStanding,
+    UserId, engine,
+};
 use crate::policy::{Act, Applied, Person, PolicyEvent, Refusal, Request, RoomPolicy, Whom};
-
-/// What the hub needs back from the policy worker with each answer.
-#[derive(Debug)]
-pub(super) enum PolicyCtx {
-    /// `create_room` from `conn` (user `user`): join it once created.
-    Create {
-        conn: ConnId,
-        user: UserId,
-        room: RoomName,
-    },
-    /// A moderation request from `conn`.
-    Act { conn: ConnId },
-}
 
 impl Hub {
     pub(super) fn create_room(

@@ -17,31 +17,9 @@
 //! joined or left and its events arrive through [`Hub::room_event`], which calls the same.
 
 // One part of `impl Hub`: the hub's types, and what they are built from, come from `mod.rs`.
-use super::*;
+use super::records::Loaded;
+use super::{BTreeMap, ConnId, Ctx, Duration, ErrorCode, Hub, Instant, Nick, RoomName, ServerMsg};
 use shared::{MEMBER_PAGE, TYPING_SHOWN};
-
-/// How much of a room's member list a connection has: the members it hears presence
-/// details about in a large room.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Loaded {
-    /// Everyone: its pages reached the end.
-    All,
-    /// The members whose key sorts up to this one (inclusive).
-    Upto(String),
-}
-
-/// A room's presence changes waiting for its window.
-#[derive(Debug, Default)]
-pub(super) struct Pending {
-    /// When the room's last `presence` event went out.
-    sent: Option<Instant>,
-    /// The member count after the latest change.
-    count: u32,
-    /// Who joined since, by key; never also in `left` (each user is where they ended).
-    joined: BTreeMap<String, Nick>,
-    /// Who left since, by key.
-    left: BTreeMap<String, Nick>,
-}
 
 /// The longest search prefix: a nickname's length.
 const MAX_PREFIX_CHARS: usize = Nick::MAX_CHARS;

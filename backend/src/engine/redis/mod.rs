@@ -33,6 +33,7 @@ mod feed;
 mod logs;
 mod presence;
 mod redis_io;
+mod slots;
 
 pub(crate) use redis_io::{
     images_in_use, nick_holder, resp3_client, room_members_key, room_meta_key,
@@ -49,20 +50,19 @@ use std::{
 
 use futures_util::{FutureExt as _, StreamExt as _, future::BoxFuture, stream::FuturesUnordered};
 use redis::{PushInfo, PushKind, RedisResult};
-use shared::{DirectMessage, Epoch, HistoryMode, Nick, RoomEntry, RoomName, ServerMsg};
+use shared::{Epoch, Nick, RoomName};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub use crate::engine::vocabulary::Log;
 use crate::engine::vocabulary::{
-    Answer, Appended, Event, Joiner, MemberPage, NewMessage, Read, StoreClosed, StoreOptions,
-    Stored,
+    Answer, Appended, Event, MemberPage, NewMessage, Read, StoreClosed, StoreOptions,
 };
-use feed::{Feed, GAP_WAIT, Positioned};
-use logs::{Item, Members, Slot, SlotState, UNWATCH_GRACE, log_of};
+use feed::GAP_WAIT;
 pub use presence::PresenceOp;
 use presence::{PRESENCE_TICK, PresenceWork, presence_loop};
 use redis_io::{Io, Push, Sent};
+use slots::{Item, Members, Slot, SlotState, UNWATCH_GRACE, log_of};
 
 /// The cluster could not be set up (a bad Redis URL).
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,13 @@
 //! [`presence_loop`]: in order for each user (and each nickname), side by side for different
 //! ones.
 
-use super::*;
+use std::time::Duration;
+
+use shared::{Nick, RoomName, ServerMsg};
+use tokio::sync::{mpsc, oneshot};
+
+use super::redis_io::Io;
+use crate::engine::vocabulary::{Joiner, MemberPage};
 
 /// A change to the shared presence (rooms' members, nicknames) or an event for a room's
 /// nodes. A user's changes run one at a time in the order the hub made them, so that a

@@ -19,7 +19,7 @@ use shared::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Item, Log};
+use super::{Log, slots::Item};
 use crate::engine::{
     rules::millis,
     vocabulary::{

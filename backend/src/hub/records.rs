@@ -1,0 +1,47 @@
+//! The records the hub's state holds for its parts: what a connection has loaded of a
+//! room's member list, a room's presence changes waiting for their window, and what a policy
+//! request in flight needs back. A leaf: [`super::Hub`] (in `mod.rs`) holds them and its parts
+//! (`presence.rs`, `policies.rs`) fill them, so both import them from here without a loop.
+
+use std::collections::BTreeMap;
+
+use shared::{Nick, RoomName};
+use tokio::time::Instant;
+
+use crate::ids::{ConnId, UserId};
+
+/// How much of a room's member list a connection has: the members it hears presence
+/// details about in a large room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Loaded {
+    /// Everyone: its pages reached the end.
+    All,
+    /// The members whose key sorts up to this one (inclusive).
+    Upto(String),
+}
+
+/// A room's presence changes waiting for its window.
+#[derive(Debug, Default)]
+pub(super) struct Pending {
+    /// When the room's last `presence` event went out.
+    pub(super) sent: Option<Instant>,
+    /// The member count after the latest change.
+    pub(super) count: u32,
+    /// Who joined since, by key; never also in `left` (each user is where they ended).
+    pub(super) joined: BTreeMap<String, Nick>,
+    /// Who left since, by key.
+    pub(super) left: BTreeMap<String, Nick>,
+}
+
+/// What the hub needs back from the policy worker with each answer.
+#[derive(Debug)]
+pub(super) enum PolicyCtx {
+    /// `create_room` from `conn` (user `user`): join it once created.
+    Create {
+        conn: ConnId,
+        user: UserId,
+        room: RoomName,
+    },
+    /// A moderation request from `conn`.
+    Act { conn: ConnId },
+}
