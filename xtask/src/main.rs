@@ -21,6 +21,8 @@
 //! - `bench.rs`: `cargo xtask bench` and its report.
 //! - `browser_bench.rs`: W7, the release app in headless browsers under a busy room.
 //! - `cluster.rs`: `cargo xtask cluster`: redis-server and N nodes on this machine.
+//! - `cycles.rs`: the no-import-loops check (cargo-modules' module graph, its circles), proven
+//!   on `fixtures/import-loop` first.
 //! - `mutants.rs`: `cargo xtask mutants` and its summary.
 //! - `tools.rs`: find-or-install for every external tool (versions from ../shared/TOOLCHAIN.md,
 //!   except wasm-opt: binaryen from npm, see docs/DEVELOPMENT.md).
@@ -36,6 +38,7 @@ mod app_checks;
 mod bench;
 mod browser_bench;
 mod cluster;
+mod cycles;
 mod http;
 mod mutants;
 mod proxy;
@@ -239,7 +242,7 @@ fn test(args: &[String]) -> Result<()> {
         [flag, text] if flag == "--only" => Some(text.as_str()),
         _ => return Err(USAGE.to_owned()),
     };
-    let steps: [(&str, StepFn); 9] = [
+    let steps: [(&str, StepFn); 10] = [
         ("install missing tools", install_test_tools),
         ("cargo fmt --check", || {
             cargo_step(&["fmt", "--all", "--check"])
@@ -269,6 +272,10 @@ fn test(args: &[String]) -> Result<()> {
                 "warnings",
             ])
         }),
+        (
+            "no import loops between modules (backend, frontend; cargo-modules)",
+            cycles::check,
+        ),
         ("native tests (cargo test --workspace)", || {
             // A test that fails once in many runs is diagnosed from this one log: every
             // panic comes with its backtrace (the test's own line among the frames).
@@ -363,6 +370,7 @@ fn install_test_tools() -> Result<String> {
     tools::ensure_geckodriver()?;
     tools::ensure_trunk()?;
     tools::ensure_wasm_opt()?;
+    tools::ensure_cargo_modules()?;
     bench::ensure_peers()?;
     Ok(String::new())
 }

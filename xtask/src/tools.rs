@@ -19,6 +19,9 @@ const BINARYEN_VERSION: &str = "132";
 const GECKODRIVER_VERSION: &str = "0.37.1";
 /// cargo-mutants, for `cargo xtask mutants` (27.x, as issue #12 asks).
 pub const CARGO_MUTANTS_VERSION: &str = "27.1.0";
+/// cargo-modules, whose module graph the no-import-loops check reads (0.27 is the last whose
+/// rust-version this machine's 1.95 meets).
+const CARGO_MODULES_VERSION: &str = "0.27.0";
 /// Where Debian's packages put the browsers and drivers (and what `webdriver.json` names).
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// Debian's ChromeDriver, matching its Chromium.
@@ -165,6 +168,16 @@ pub fn ensure_cargo_mutants() -> Result<()> {
         "cargo-mutants",
         "cargo-mutants",
         CARGO_MUTANTS_VERSION,
+        true,
+    )
+}
+
+/// cargo-modules, for the no-import-loops check ([`crate::cycles`]).
+pub fn ensure_cargo_modules() -> Result<()> {
+    ensure_cargo_tool(
+        "cargo-modules",
+        "cargo-modules",
+        CARGO_MODULES_VERSION,
         true,
     )
 }
