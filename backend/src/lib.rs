@@ -5,45 +5,38 @@
 //! listener and calls it; integration tests call it on `127.0.0.1:0`.
 //!
 //! # Layout
-//! - [`config`]: [`Config`], flags and environment variables with their defaults.
-//! - [`auth`]: who may speak (`--auth open|accounts|jwt`): the account API, session cookies,
-//!   JWT verification.
-//! - [`body`]: request bodies read within a size limit and `--body-timeout`.
-//! - [`headers`]: security headers on every response; the app's Content-Security-Policy.
-//! - [`routes`]: `GET /ws` (chat), `GET /ws/echo`, `GET /healthz`, `GET /readyz`,
-//!   `GET /metrics`, the static frontend at `/`; the handshake checks (Origin, connection
-//!   limit, subprotocol).
-//! - [`metrics`]: [`metrics::Metrics`], the Prometheus counters and gauges.
-//! - [`per_address`]: the per-client-address caps on WebSockets (open, handshakes/s).
-//! - [`policy`]: room policies (owner, private, invitations, member cap), kept by every hub
-//!   in memory, stored in `rooms.sqlite3` or Redis.
-//! - [`session`]: a chat connection's loop: decode, rate-limit, forward to the hub; the one
-//!   session core of every transport.
-//! - [`link`]: [`link::Inbound`] and the `Link` trait, the seam between a session core and
-//!   its transport.
-//! - [`fallback`]: the HTTP transports: `GET /sse`, `GET /poll`, `POST /send` (and their
-//!   echo twins), their session registry, and in cluster mode the relay to other nodes.
-//! - [`uploads`]: image uploads (`/api/uploads`): members only, paced and under quotas,
-//!   sniffed, content-addressed on disk, served to those who may read the room; the sweep
-//!   of those no message uses.
-//! - [`outgoing`]: [`outgoing::Frame`], a broadcast encoded once; the chat response body that
-//!   writes the hub's frames straight from a connection's outbox.
-//! - [`hub`]: [`hub::HubHandle`] and the hub task, the one owner of users, rooms and typing
-//!   (split by responsibility: people, membership, messages, delivery).
-//! - [`ids`]: [`ids::ConnId`] and [`ids::UserId`], below both the hub and the rooms.
-//! - [`names`]: names people choose: NFC, no invisible formatting characters, and when two
-//!   names look alike (UTS #39 skeletons); [`names::NickMap`], the hub's map of nicknames.
-//! - [`rooms`]: [`rooms::Rooms`], the pure membership registry the hub uses.
-//! - [`engine`]: [`engine::Engine`], the seam between the hub and where messages live: the
-//!   embedded store, or the cluster engine.
-//! - [`store`]: [`store::Store`], the SQLite message store on its own thread: group commit,
-//!   history reads in the same order as writes, retention.
-//! - [`cluster`]: [`cluster::Cluster`], the Redis engine of cluster mode (`--redis`): Lua
-//!   scripts per send, a stream per room, Pub/Sub as a doorbell, ordered feeds.
-//! - [`echo`]: the echo session loop.
-//! - [`ws`]: WebSocket plumbing: limits and reassembly, [`ws::WsLink`], the heartbeat's
-//!   schedule, close codes.
-//! - [`error`]: [`error::SessionError`] and its mapping to WebSocket close codes.
+//! From the top floor down; a module imports only from floors below it (`cargo xtask test`
+//! checks that no module imports, around any circle, one that imports it).
+//! - HTTP: [`routes`] only wires every endpoint to its handler: `GET /ws` (chat),
+//!   `GET /ws/echo`, `/healthz`, `/readyz`, `/metrics`, CSP reports, the static frontend.
+//!   [`fallback`]: `GET /sse`, `GET /poll`, `POST /send` (and echo twins) over
+//!   `fallback::registry` (their sessions, no HTTP) and, in cluster mode, the relay to other
+//!   nodes. [`uploads`]: its HTTP half (`/api/uploads`) over its store half (sniffing,
+//!   content-addressed files, quotas) and the sweep. [`auth`]: the account API (`auth::http`)
+//!   over accounts, session cookies and JWT.
+//! - The state floor under all HTTP: [`state`] ([`state::AppState`], what every handler
+//!   reads), [`admission`] (not shutting down, Origin, per-address caps, a connection slot,
+//!   the login gate, running an accepted session) and [`request`] (what a request says of
+//!   its client, trusting `X-Forwarded-*` only from `--trusted-proxy`).
+//! - The chat core (no actix-web HTTP in it): [`session`] (a connection's loop: decode,
+//!   rate-limit, forward to the hub; the one core of every transport, behind [`link`]),
+//!   [`echo`], [`hub`] ([`hub::HubHandle`] and the hub task, the one owner of users, rooms
+//!   and typing: the chat rules), [`policy`] (room policies: the rules and their store).
+//! - The engine wing: [`engine`] ([`engine::Engine`], the hub's one door to where messages
+//!   live): `engine::vocabulary` (what is asked and answered), `engine::rules` (what both
+//!   engines apply), `engine::sqlite` (one node: SQLite on its own thread, group commit) and
+//!   `engine::redis` (cluster mode: Lua scripts, a stream per room, ordered feeds, shared
+//!   presence).
+//! - Below: [`outgoing`] (a broadcast encoded once; the chat response body), [`ws`]
+//!   (WebSocket limits, reassembly, heartbeat, close codes), [`error`], [`metrics`],
+//!   [`per_address`], [`rooms`] (the membership registry), [`names`] (nicknames: NFC,
+//!   look-alikes), [`ids`], [`body`], [`headers`] (security headers, CSP), [`config`].
+//!
+//! A `say` travels: browser → [`routes`] (`/ws`, admitted by [`admission`]) → [`session`]
+//! (decoded, rate-limited) → [`hub`] (may this user speak here?) → [`engine::Engine::append`]
+//! → `engine::sqlite` stores it (or `engine::redis` runs `send_room.lua`) → an
+//! [`engine::Event`] back to the hub → [`outgoing::Frame`] encoded once → each member's
+//! outbox → their sockets.
 //!
 //! # Shutdown
 //! Cancelling the token passed to [`run`] makes every session send close `1001` (going away)

@@ -28,6 +28,10 @@
 //! - `redis_io.rs`: keys, the Lua scripts and the futures that run them.
 //! - `feed.rs`: `feed::Feed`, the ordering of one log's live messages.
 //! - `*.lua`: the scripts (one atomic step each).
+//!
+//! This file stays one piece (about 800 lines): it is the engine's one task, its select
+//! loop and the dispatch of every request, answer and push; the per-log and presence parts
+//! are already in their own files.
 
 mod feed;
 mod logs;

@@ -5,6 +5,10 @@
 //! every script touches one hash slot and would run unchanged on Redis Cluster (docs/SCALING.md
 //! says what that means for direct messages). Room names and user keys are validated
 //! `[A-Za-z0-9_-]` and hex, so they cannot contain a brace.
+//!
+//! One piece (about 1,300 lines) on purpose: it is the one list of the engine's keys and
+//! scripts with the parsing of each script's reply beside its call, so a key's layout and
+//! every reader of it are changed in one place.
 
 use std::{sync::Arc, time::Duration};
 
