@@ -83,6 +83,10 @@ const DEFAULT_MAX_STORE_QUEUE: &str = "16384";
 /// Long enough for a laptop that slept overnight to retry its queued messages safely.
 const DEFAULT_DEDUP_WINDOW: &str = "24h";
 
+/// The window of the attempt limits ([`Config::login_attempt_window`]'s default; auth's limits count in it), fixed from a counter's
+/// first attempt: attempts refused meanwhile do not move its end.
+pub const ATTEMPT_WINDOW: Duration = Duration::from_secs(60);
+
 /// Everything the server can be told at start-up.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -192,9 +196,9 @@ pub struct Config {
     #[arg(long, env = "CHAT_JWT_RENEW_BEFORE", default_value = DEFAULT_JWT_RENEW_BEFORE,
           value_parser = humantime::parse_duration)]
     pub jwt_renew_before: Duration,
-    /// The window of the login attempt limits (accounts mode): [`crate::auth::ATTEMPT_WINDOW`].
+    /// The window of the login attempt limits (accounts mode): [`ATTEMPT_WINDOW`].
     /// Not a flag: tests shorten it rather than wait a minute.
-    #[arg(skip = crate::auth::ATTEMPT_WINDOW)]
+    #[arg(skip = ATTEMPT_WINDOW)]
     pub login_attempt_window: Duration,
 
     /// JWT mode, HS256: a file holding the shared secret (at least 32 bytes).
@@ -392,7 +396,7 @@ impl Default for Config {
             session_ttl: duration(DEFAULT_SESSION_TTL),
             session_recheck: duration(DEFAULT_SESSION_RECHECK),
             jwt_renew_before: duration(DEFAULT_JWT_RENEW_BEFORE),
-            login_attempt_window: crate::auth::ATTEMPT_WINDOW,
+            login_attempt_window: ATTEMPT_WINDOW,
             jwt_secret_file: None,
             jwt_public_key_file: None,
             jwt_issuer: None,
@@ -534,8 +538,8 @@ impl Config {
     }
 
     /// The store's settings from the flags.
-    pub fn store_options(&self) -> crate::engine::StoreOptions {
-        crate::engine::StoreOptions {
+    pub fn store_options(&self) -> crate::engine::vocabulary::StoreOptions {
+        crate::engine::vocabulary::StoreOptions {
             page: self.history_page,
             max_catch_up: self.max_catch_up,
             retention_messages: self.retention_messages,
@@ -543,7 +547,7 @@ impl Config {
             retention_interval: self.retention_interval,
             dedup_window: self.dedup_window,
             max_bytes: self.max_store_bytes,
-            ..crate::engine::StoreOptions::default()
+            ..crate::engine::vocabulary::StoreOptions::default()
         }
     }
 

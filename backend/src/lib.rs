@@ -5,8 +5,9 @@
 //! listener and calls it; integration tests call it on `127.0.0.1:0`.
 //!
 //! # Layout
-//! From the top floor down; a module imports only from floors below it (`cargo xtask test`
-//! checks that no module imports, around any circle, one that imports it).
+//! Grouped from the top down. `cargo xtask test` checks that no module imports, directly or
+//! around a circle, one that imports it (`use` lines, signatures and paths written in
+//! function bodies alike).
 //! - HTTP: [`routes`] only wires every endpoint to its handler: `GET /ws` (chat),
 //!   `GET /ws/echo`, `/healthz`, `/readyz`, `/metrics`, CSP reports, the static frontend.
 //!   [`fallback`]: `GET /sse`, `GET /poll`, `POST /send` (and echo twins) over
@@ -18,7 +19,8 @@
 //!   reads), [`admission`] (not shutting down, Origin, per-address caps, a connection slot,
 //!   the login gate, running an accepted session) and [`request`] (what a request says of
 //!   its client, trusting `X-Forwarded-*` only from `--trusted-proxy`).
-//! - The chat core (no actix-web HTTP in it): [`session`] (a connection's loop: decode,
+//! - The chat core (no HTTP request or response in it; it speaks WebSocket frames and close
+//!   codes through [`link`]): [`session`] (a connection's loop: decode,
 //!   rate-limit, forward to the hub; the one core of every transport, behind [`link`]),
 //!   [`echo`], [`hub`] ([`hub::HubHandle`] and the hub task, the one owner of users, rooms
 //!   and typing: the chat rules), [`policy`] (room policies: the rules and their store).
@@ -27,7 +29,8 @@
 //!   engines apply), `engine::sqlite` (one node: SQLite on its own thread, group commit) and
 //!   `engine::redis` (cluster mode: Lua scripts, a stream per room, ordered feeds, shared
 //!   presence).
-//! - Below: [`outgoing`] (a broadcast encoded once; the chat response body), [`ws`]
+//! - Below: [`rate`] (token buckets), [`outgoing`] (a broadcast encoded once; the chat
+//!   response body), [`ws`]
 //!   (WebSocket limits, reassembly, heartbeat, close codes), [`error`], [`metrics`],
 //!   [`per_address`], [`rooms`] (the membership registry), [`names`] (nicknames: NFC,
 //!   look-alikes), [`ids`], [`body`], [`headers`] (security headers, CSP), [`config`].
@@ -61,6 +64,7 @@ pub mod names;
 pub mod outgoing;
 pub mod per_address;
 pub mod policy;
+pub mod rate;
 pub mod request;
 pub mod rooms;
 pub mod routes;

@@ -19,7 +19,7 @@ use std::{
 
 use tokio::time::Instant;
 
-use crate::session::RateLimiter;
+use crate::rate::RateLimiter;
 
 /// Why a handshake was refused by a per-address cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

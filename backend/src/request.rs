@@ -20,7 +20,7 @@ pub fn session_cookie(req: &HttpRequest) -> Option<String> {
 }
 
 /// The client's address for the per-address caps (see [`crate::per_address`]).
-pub fn client_address(req: &HttpRequest, trusted: &[std::net::IpAddr]) -> std::net::IpAddr {
+pub(crate) fn client_address(req: &HttpRequest, trusted: &[std::net::IpAddr]) -> std::net::IpAddr {
     let peer = req.peer_addr().map_or(
         std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
         |addr| addr.ip(),
@@ -51,7 +51,7 @@ fn last_forwarded<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 /// Whether the client reached the server over https: a TLS listener, or a trusted proxy's
 /// `X-Forwarded-Proto: https`. Not actix's `connection_info()`, which believes `Forwarded`
 /// and `X-Forwarded-Proto` from any peer.
-pub fn came_over_https(req: &HttpRequest, trusted: &[std::net::IpAddr]) -> bool {
+pub(crate) fn came_over_https(req: &HttpRequest, trusted: &[std::net::IpAddr]) -> bool {
     if req.app_config().secure() {
         return true;
     }
@@ -63,7 +63,7 @@ pub fn came_over_https(req: &HttpRequest, trusted: &[std::net::IpAddr]) -> bool 
 /// The host (and port) the client asked for, as the Origin check compares it: a trusted
 /// proxy's `X-Forwarded-Host`, else `Host`. Not actix's `connection_info()`, which believes
 /// `Forwarded` and `X-Forwarded-Host` from any peer.
-pub fn requested_host(req: &HttpRequest, trusted: &[std::net::IpAddr]) -> String {
+pub(crate) fn requested_host(req: &HttpRequest, trusted: &[std::net::IpAddr]) -> String {
     let forwarded = from_trusted_proxy(req, trusted)
         .then(|| last_forwarded(req, "x-forwarded-host"))
         .flatten();

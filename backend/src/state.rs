@@ -27,9 +27,9 @@ pub struct AppState {
     /// Who may speak (`--auth`).
     pub auth: Arc<Auth>,
     /// The running sessions of the HTTP transports (SSE, long-polling).
-    pub fallback: Arc<crate::fallback::Registry>,
+    pub fallback: Arc<crate::fallback::registry::Registry>,
     /// Cluster mode: the way to other nodes' HTTP sessions.
     pub relay: Option<Arc<crate::fallback::relay::Relay>>,
     /// Image uploads: their directory, quotas and sweep.
-    pub uploads: Arc<crate::uploads::Uploads>,
+    pub uploads: Arc<crate::uploads::store::Uploads>,
 }

@@ -5,8 +5,13 @@
 //! reads its "uses" edges and finds the circles (strongly connected components). Its own
 //! `--acyclic` flag is not used: it looks for loops between items (a type, a method that names
 //! the type), which every recursive type has, and is blind to two modules importing each
-//! other's items. Before believing a clean answer, the check runs on
-//! `xtask/fixtures/import-loop` (two modules that import each other) and must find that loop.
+//! other's items. cargo-modules sees `use` lines and the types in signatures and fields, not
+//! paths written inside a function body (`crate::x::f()`), so the check adds those itself:
+//! every `crate::…` path outside comments, `use` lines and what follows a file's
+//! `#[cfg(test)]` is an edge to the longest module it names (name items by their defining
+//! module's path, not a re-export's, or the edge lands on the re-exporting module). Before believing a clean answer, the check runs on
+//! `xtask/fixtures/import-loop` and must find both of its loops (one through `use` lines,
+//! one only through paths in function bodies).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,6 +27,8 @@ const CRATES: [(&str, Option<&str>); 2] = [
 /// `cargo xtask test`'s step: the fixture's loop is found, then none in our crates.
 pub fn check() -> Result<String> {
     tools::ensure_cargo_modules()?;
+    // The frontend is analysed for the browser's target.
+    tools::ensure_wasm_target()?;
     let fixture = workspace_root()
         .join("xtask")
         .join("fixtures")
@@ -42,7 +49,12 @@ pub fn check() -> Result<String> {
         if let Some(target) = target {
             args.extend(["--target", target]);
         }
-        let graph = module_graph(&args)?;
+        let mut graph = module_graph(&args)?;
+        add_body_paths(
+            &mut graph,
+            package,
+            &workspace_root().join(package).join("src"),
+        )?;
         modules += graph.len();
         for circle in circles(&graph) {
             found.push(describe(&graph, &circle));
@@ -92,13 +104,18 @@ fn module_graph(args: &[&str]) -> Result<Graph> {
     Ok(parse_dot(&String::from_utf8_lossy(&output.stdout)))
 }
 
-/// The `"a" -> "b" [label="uses", …]` lines of cargo-modules' DOT output.
+/// The modules (`"a" [label=…]`) and `"a" -> "b" [label="uses", …]` lines of cargo-modules'
+/// DOT output.
 fn parse_dot(dot: &str) -> Graph {
     let mut graph = Graph::new();
     for line in dot.lines() {
         let Some((edge, attributes)) = line.trim().split_once(" [") else {
             continue;
         };
+        if edge.starts_with('"') && !edge.contains(" -> ") {
+            graph.entry(edge.trim_matches('"').to_owned()).or_default();
+            continue;
+        }
         if !attributes.starts_with("label=\"uses\"") {
             continue;
         }
@@ -113,6 +130,97 @@ fn parse_dot(dot: &str) -> Graph {
             .insert(to.to_owned());
     }
     graph
+}
+
+/// Adds an edge for every `crate::…` path in the crate's source (under `src`) from the
+/// module of its file to the longest module of the graph it names: what cargo-modules does
+/// not see (paths inside function bodies). Comments and what follows a file's
+/// `#[cfg(test)]` are skipped (tests are not in the graph).
+fn add_body_paths(graph: &mut Graph, krate: &str, src: &std::path::Path) -> Result<()> {
+    let mut files = Vec::new();
+    let mut dirs = vec![src.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|err| format!("cannot read {}: {err}", dir.display()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    for file in files {
+        let Some(module) = module_of(krate, src, &file) else {
+            continue;
+        };
+        if !graph.contains_key(&module) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file)
+            .map_err(|err| format!("cannot read {}: {err}", file.display()))?;
+        for line in text.lines() {
+            let line = line.trim();
+            if line == "#[cfg(test)]" {
+                break;
+            }
+            // Comments name paths they do not use; `use` lines are cargo-modules' own.
+            let is_use = ["use ", "pub use ", "pub(crate) use ", "pub(super) use "]
+                .iter()
+                .any(|start| line.starts_with(start));
+            if line.starts_with("//") || is_use {
+                continue;
+            }
+            for (at, _) in line.match_indices("crate::") {
+                let path: String = line[at + "crate::".len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                    .collect();
+                let mut target = krate.to_owned();
+                let mut longest = None;
+                for segment in path.split("::").filter(|s| !s.is_empty()) {
+                    target = format!("{target}::{segment}");
+                    if graph.contains_key(&target) {
+                        longest = Some(target.clone());
+                    } else {
+                        break;
+                    }
+                }
+                if let Some(to) = longest.filter(|to| *to != module) {
+                    graph.entry(module.clone()).or_default().insert(to);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `src/a/b.rs` or `src/a/b/mod.rs` → `krate::a::b`; `src/lib.rs` → `krate`; `None` for a
+/// file outside the library (`main.rs`, `bin/`).
+fn module_of(krate: &str, src: &std::path::Path, file: &std::path::Path) -> Option<String> {
+    let relative = file.strip_prefix(src).ok()?.with_extension("");
+    let mut parts: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    match parts.last().map(String::as_str) {
+        Some("lib") if parts.len() == 1 => parts.clear(),
+        Some("main") if parts.len() == 1 => return None,
+        Some("mod") => {
+            parts.pop();
+        }
+        _ => {}
+    }
+    if parts.first().is_some_and(|p| p == "bin") {
+        return None;
+    }
+    Some(
+        std::iter::once(krate.to_owned())
+            .chain(parts)
+            .collect::<Vec<_>>()
+            .join("::"),
+    )
 }
 
 /// Every circle: a set of two or more modules each reachable from every other (Tarjan's
@@ -226,7 +334,7 @@ mod tests {
 "##;
         let graph = parse_dot(dot);
         assert_eq!(graph["k::a"], BTreeSet::from(["k::b".to_owned()]));
-        assert!(!graph.contains_key("k"));
+        assert!(graph["k"].is_empty(), "an owns edge is not a use");
         assert_eq!(circles(&graph).len(), 1);
     }
 }

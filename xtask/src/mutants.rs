@@ -1,6 +1,6 @@
 //! `cargo xtask mutants`: mutation testing with cargo-mutants over the code whose rules live
 //! in pure functions and are meant to be pinned by fast tests: the `shared` crate (protocol,
-//! validators; its unit, golden and corpus tests), the frontend's pure state (`chat_state.rs`,
+//! validators; its unit, golden and corpus tests), the frontend's pure state (`chat_state/`,
 //! `echo_log.rs`, the reconnect backoff in `client.rs`; its native tests) and the backend's
 //! room registry (`rooms.rs`; the backend's unit tests). Optional, like `fuzz`: it takes tens
 //! of minutes and is not part of `cargo xtask test`.
@@ -37,7 +37,7 @@ const SCOPES: [Scope; 3] = [
         name: "frontend",
         package: "frontend",
         files: &[
-            "frontend/src/chat_state.rs",
+            "frontend/src/chat_state/*.rs",
             "frontend/src/echo_log.rs",
             "frontend/src/client.rs",
         ],

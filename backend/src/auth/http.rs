@@ -27,8 +27,8 @@ use shared::{
 };
 
 use super::{
-    ATTEMPTS_PER_ACCOUNT, ATTEMPTS_PER_ADDRESS, Auth, AuthError, accounts::Attempt, hash_password,
-    new_session_token, session_hash,
+    ATTEMPTS_PER_ACCOUNT, ATTEMPTS_PER_ADDRESS, Auth, AuthError, Identity, accounts::Attempt,
+    hash_password, new_session_token, session_hash, token_is_reserved,
 };
 use crate::{
     Config, names,
@@ -383,4 +383,36 @@ async fn change_password(
     }
     .await;
     result.unwrap_or_else(|err: AuthError| unavailable(&err))
+}
+
+impl Auth {
+    /// Who an HTTP request comes from (a user key), named as on the chat socket: the session
+    /// cookie (accounts), `Authorization: Bearer` with a valid token (jwt), or the browser
+    /// token in [`shared::paths::TOKEN_HEADER`] (open). `None`: nobody said, or it is not valid.
+    pub async fn http_user(
+        &self,
+        req: &actix_web::HttpRequest,
+    ) -> Result<Option<String>, AuthError> {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::trim)
+        };
+        let token = match self.mode {
+            AuthMode::Open => header(shared::paths::TOKEN_HEADER)
+                .and_then(|token| shared::UserToken::try_from(token).ok())
+                .filter(|token| !token_is_reserved(token)),
+            AuthMode::Accounts => self
+                .session_user(crate::request::session_cookie(req).as_deref())
+                .await?
+                .map(|name| Identity::account(&name).token),
+            AuthMode::Jwt => header("authorization")
+                .and_then(|value| value.strip_prefix("Bearer "))
+                .zip(self.jwt.as_ref())
+                .and_then(|(token, verifier)| verifier.verify(token.trim()).ok())
+                .map(|verified| verified.identity.token),
+        };
+        Ok(token.as_ref().map(crate::ids::user_key))
+    }
 }

@@ -113,9 +113,7 @@ pub enum Gate {
 pub const ATTEMPTS_PER_ACCOUNT: u32 = 5;
 /// Login and registration attempts one client address may make per [`ATTEMPT_WINDOW`].
 pub const ATTEMPTS_PER_ADDRESS: u32 = 20;
-/// The window of the attempt limits (`Config::login_attempt_window`), fixed from a counter's
-/// first attempt: attempts refused meanwhile do not move its end.
-pub const ATTEMPT_WINDOW: Duration = Duration::from_secs(60);
+pub use crate::config::ATTEMPT_WINDOW;
 
 /// The server's authentication: its mode and what that mode needs.
 pub struct Auth {
@@ -212,36 +210,6 @@ impl Auth {
                 }
             }
         })
-    }
-
-    /// Who an HTTP request comes from (a user key), named as on the chat socket: the session
-    /// cookie (accounts), `Authorization: Bearer` with a valid token (jwt), or the browser
-    /// token in [`shared::paths::TOKEN_HEADER`] (open). `None`: nobody said, or it is not valid.
-    pub async fn http_user(
-        &self,
-        req: &actix_web::HttpRequest,
-    ) -> Result<Option<String>, AuthError> {
-        let header = |name: &str| {
-            req.headers()
-                .get(name)
-                .and_then(|value| value.to_str().ok())
-                .map(str::trim)
-        };
-        let token = match self.mode {
-            AuthMode::Open => header(shared::paths::TOKEN_HEADER)
-                .and_then(|token| UserToken::try_from(token).ok())
-                .filter(|token| !token_is_reserved(token)),
-            AuthMode::Accounts => self
-                .session_user(crate::request::session_cookie(req).as_deref())
-                .await?
-                .map(|name| Identity::account(&name).token),
-            AuthMode::Jwt => header("authorization")
-                .and_then(|value| value.strip_prefix("Bearer "))
-                .zip(self.jwt.as_ref())
-                .and_then(|(token, verifier)| verifier.verify(token.trim()).ok())
-                .map(|verified| verified.identity.token),
-        };
-        Ok(token.as_ref().map(crate::ids::user_key))
     }
 
     /// The account whose live session `cookie` is, if any.

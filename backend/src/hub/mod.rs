@@ -5,7 +5,7 @@
 //! and the hub broadcasts each one when the store reports it written (a failed write is an
 //! error to the sender and nothing else). History reads go through the same store queue, and
 //! while a connection waits for a room's history, live messages of that room skip it: the
-//! store's ordering guarantees they are in the history it will get (see [`crate::store`]).
+//! store's ordering guarantees they are in the history it will get (see [`crate::engine::sqlite`]).
 //!
 //! The hub never awaits a session. Every outgoing event is encoded once into a [`Frame`] and
 //! handed to each recipient's bounded outbox with `try_send`; a full outbox means that reader

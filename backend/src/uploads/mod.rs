@@ -31,7 +31,7 @@
 
 mod http;
 mod quota;
-mod store;
+pub mod store;
 mod sweep;
 
 pub use self::{

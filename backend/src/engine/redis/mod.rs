@@ -1,7 +1,7 @@
 //! Cluster mode: the message log, sequencing and fan-out between nodes, in Redis.
 //!
 //! The hub keeps every chat rule; this engine is what it stores and reads through when the
-//! server runs with `--redis` (the embedded [`crate::store`] otherwise). It speaks the same
+//! server runs with `--redis` (the embedded [`crate::engine::sqlite`] otherwise). It speaks the same
 //! [`Event`]s, so the hub cannot tell the two apart except that here live messages come from
 //! the log's feed ([`Event::LiveRoom`], [`Event::LiveDirect`]) rather than from its own appends.
 //!
