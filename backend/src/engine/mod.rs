@@ -1,19 +1,22 @@
 //! The engine wing: where messages live, sequenced and fanned out. The hub (the chat rules)
-//! talks to one [`Engine`]: the embedded SQLite [`Store`] of a single node, or the Redis
-//! [`Cluster`] engine shared by many nodes. Both answer with the same [`Event`]s; the hub
-//! writes every rule once.
+//! talks to one [`Engine`]: the [`SingleNode`] (SQLite and presence in memory), or the
+//! Redis [`Cluster`] engine shared by many nodes. Both answer the same questions with the
+//! same [`Event`]s; the hub writes every rule once and never asks which mode it is in.
 //!
 //! # Layout
 //! - `vocabulary.rs`: what the hub asks and what engines answer (requests, answers, events,
 //!   log positions, errors); imports nothing of either engine.
 //! - `rules.rs`: the rules both engines apply (references, reaction caps, the catch-up or
 //!   `reset` decision, the clock).
-//! - `sqlite.rs`: the single-node engine, one thread owning one SQLite connection.
+//! - `single.rs`: the single-node engine: `sqlite.rs` (one thread owning one SQLite
+//!   connection: messages) and `presence.rs` (who is where, nicknames: in memory).
 //! - `redis/`: the cluster engine (Redis scripts, feeds, shared presence).
 //! - this file: [`Engine`], the one door the hub uses.
 
+pub mod presence;
 pub mod redis;
 pub mod rules;
+pub mod single;
 pub mod sqlite;
 pub mod vocabulary;
 
@@ -23,18 +26,16 @@ use shared::{Nick, RoomName};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use self::{
-    redis::{Cluster, PresenceOp},
-    sqlite::Store,
-};
+use self::{redis::Cluster, single::SingleNode, sqlite::Store};
 pub use self::{rules::*, vocabulary::*};
 use crate::{Config, metrics::Metrics};
 
-/// Where messages are stored, sequenced and fanned out.
+/// Where messages are stored, sequenced and fanned out, and who is where: the hub's one
+/// door, the same questions and the same [`Event`]s in both modes.
 pub enum Engine<C> {
-    /// One node: SQLite, and the hub broadcasts what it stored.
-    Embedded(Store<C>),
-    /// Many nodes: Redis, and every message comes back through its log's feed.
+    /// One node: SQLite, presence in memory.
+    Single(SingleNode<C>),
+    /// Many nodes: Redis, presence shared by every node.
     Cluster(Cluster<C>),
 }
 
@@ -60,98 +61,98 @@ impl<C: Send + 'static> Engine<C> {
             Some(metrics.store()),
         )?;
         tracing::info!(path = %store.path().display(), "message store open");
-        Ok((Self::Embedded(store), events))
+        Ok((Self::Single(SingleNode::new(store)), events))
     }
 
-    /// Queues a message to store; an [`Event::Appended`] follows.
-    pub fn append(&self, ctx: C, message: NewMessage) -> Result<(), StoreClosed> {
+    /// Queues a message to store; an [`Event::Appended`] follows (and, for the logs the hub
+    /// watches, the entry live: [`Event::LiveRoom`], [`Event::LiveDirect`]).
+    pub fn append(&mut self, ctx: C, message: NewMessage) -> Result<(), StoreClosed> {
         match self {
-            Self::Embedded(store) => store.append(ctx, message),
+            Self::Single(single) => single.append(ctx, message),
             Self::Cluster(cluster) => cluster.append(ctx, message),
         }
     }
 
     /// Queues a history read; an [`Event::Read`] follows, after the events of every message
-    /// it contains.
-    pub fn read(&self, ctx: C, read: Read) -> Result<(), StoreClosed> {
+    /// it contains. A join's read (with a [`Joiner`]) enters the reader in the room first.
+    pub fn read(&mut self, ctx: C, read: Read) -> Result<(), StoreClosed> {
         match self {
-            Self::Embedded(store) => store.read(ctx, read),
+            Self::Single(single) => single.read(ctx, read),
             Self::Cluster(cluster) => cluster.read(ctx, read),
         }
     }
 
-    /// The hub has a first local reader of `log`.
+    /// The hub has a first local reader of `log`: its entries are delivered live from now.
     pub fn watch(&self, log: Log) {
-        if let Self::Cluster(cluster) = self {
-            cluster.watch(log);
+        match self {
+            Self::Single(single) => closed_drop(single.watch(log)),
+            Self::Cluster(cluster) => cluster.watch(log),
         }
     }
 
     /// The hub's last local reader of `log` is gone.
     pub fn unwatch(&self, log: Log) {
-        if let Self::Cluster(cluster) = self {
-            cluster.unwatch(log);
+        match self {
+            Self::Single(single) => closed_drop(single.unwatch(log)),
+            Self::Cluster(cluster) => cluster.unwatch(log),
         }
     }
 
-    /// Whether presence and nicknames are shared with other nodes (cluster mode): then the
-    /// engine decides who is in a room and who owns a nickname, and the hub announces what
-    /// it is told ([`Event::RoomEvent`], [`Event::Claimed`]).
-    pub fn is_shared(&self) -> bool {
-        matches!(self, Self::Cluster(_))
-    }
-
-    /// Claims a nickname for a user (key) across the cluster; [`Event::Claimed`] answers.
-    /// Single-node mode has nobody to ask: the hub's own nickname map is the whole truth.
-    pub fn claim(&self, ctx: C, nick: Nick, user: String) {
-        if let Self::Cluster(cluster) = self {
-            cluster.claim(ctx, nick, user);
+    /// Claims a nickname for a user (key); [`Event::Claimed`] answers.
+    pub fn claim(&mut self, ctx: C, nick: Nick, user: String) {
+        match self {
+            Self::Single(single) => single.claim(ctx, &nick, &user),
+            Self::Cluster(cluster) => cluster.claim(ctx, nick, user),
         }
     }
 
-    /// Changes the shared presence (cluster mode; nothing to share otherwise).
-    pub fn presence(&self, op: PresenceOp) {
-        if let Self::Cluster(cluster) = self {
-            cluster.presence(op);
+    /// Changes presence, or tells a room's members something; what the room hears comes
+    /// back as [`Event::RoomEvent`]s.
+    pub fn presence(&mut self, op: PresenceOp) {
+        match self {
+            Self::Single(single) => single.presence(op),
+            Self::Cluster(cluster) => cluster.presence(op),
         }
     }
 
     /// Moves `user`'s read position in `place` forward; [`Event::UserEvent`] tells their tabs.
     pub fn mark(&self, user: String, place: Place, position: u64) {
-        let stored = match self {
-            Self::Embedded(store) => store.mark(user, place, position),
-            Self::Cluster(cluster) => {
-                cluster.mark(user, place, position);
-                Ok(())
-            }
-        };
-        if stored.is_err() {
-            tracing::warn!("read position dropped: the message store has stopped");
+        match self {
+            Self::Single(single) => closed_drop(single.mark(user, place, position)),
+            Self::Cluster(cluster) => cluster.mark(user, place, position),
         }
     }
 
-    /// Asks for every room with members across the cluster; [`Event::Rooms`] answers.
+    /// Asks for every room with members; [`Event::Rooms`] answers.
     pub fn rooms(&self, ctx: C) {
-        if let Self::Cluster(cluster) = self {
-            cluster.rooms(ctx);
+        match self {
+            Self::Single(single) => single.rooms(ctx),
+            Self::Cluster(cluster) => cluster.rooms(ctx),
         }
     }
 
-    /// Asks the shared presence for a page of `room`'s members (cluster mode; the embedded
-    /// hub pages its own registry): [`Event::Members`] answers. `prefix` is
-    /// lower-cased.
+    /// Asks for a page of `room`'s members (`prefix` lower-cased); [`Event::Members`]
+    /// answers.
     pub fn members(&self, ctx: C, room: RoomName, after: Option<Nick>, prefix: String) {
-        if let Self::Cluster(cluster) = self {
-            cluster.members(ctx, room, after, prefix);
+        match self {
+            Self::Single(single) => single.members(ctx, &room, after.as_ref(), &prefix),
+            Self::Cluster(cluster) => cluster.members(ctx, room, after, prefix),
         }
     }
 
     /// Whether sends can be stored now, as a flag `/readyz` reads without asking the hub
-    /// (the embedded store is always ready while it runs).
+    /// (the single node's store is ready while it runs).
     pub fn readiness(&self) -> Arc<AtomicBool> {
         match self {
-            Self::Embedded(_) => Arc::new(AtomicBool::new(true)),
+            Self::Single(_) => Arc::new(AtomicBool::new(true)),
             Self::Cluster(cluster) => cluster.readiness(),
         }
+    }
+}
+
+/// A job the stopped store could not take: only at shutdown, when nobody waits for it.
+fn closed_drop(queued: Result<(), StoreClosed>) {
+    if queued.is_err() {
+        tracing::debug!("the message store has stopped; a job was dropped");
     }
 }

@@ -25,6 +25,7 @@
 //! import the other's private SQL. Its tests are in `sqlite/tests.rs`.
 
 use std::{
+    collections::HashSet,
     path::{Path, PathBuf},
     sync::mpsc as std_mpsc,
     thread,
@@ -174,7 +175,13 @@ enum Job<C> {
     Read {
         ctx: C,
         read: Read,
+        /// A join's member page, put in the answer as it is (see [`Store::read_joined`]).
+        members: Option<MemberPage>,
     },
+    /// The hub has readers of this log now: its new entries are delivered live.
+    Watch(Log),
+    /// The hub's last reader of this log is gone.
+    Unwatch(Log),
     Mark {
         user: String,
         place: Place,
@@ -186,6 +193,9 @@ enum Job<C> {
 pub struct Store<C> {
     jobs: std_mpsc::Sender<Job<C>>,
     path: PathBuf,
+    /// The thread's event channel, for the answers the engine gives without the thread
+    /// (presence, see [`super::single`]).
+    events: mpsc::UnboundedSender<Event<C>>,
 }
 
 impl<C: Send + 'static> Store<C> {
@@ -212,7 +222,8 @@ impl<C: Send + 'static> Store<C> {
             epoch,
             options,
             metrics,
-            events,
+            events: events.clone(),
+            watched: HashSet::new(),
         };
         thread::Builder::new()
             .name("chat-store".into())
@@ -221,7 +232,7 @@ impl<C: Send + 'static> Store<C> {
                 path: path.clone(),
                 reason: format!("cannot start the store thread: {err}"),
             })?;
-        Ok((Self { jobs, path }, receiver))
+        Ok((Self { jobs, path, events }, receiver))
     }
 
     /// Queues a message to store; its [`Event::Appended`] follows.
@@ -234,9 +245,39 @@ impl<C: Send + 'static> Store<C> {
     /// Queues a read; its [`Event::Read`] follows, after the events of every job queued
     /// before it.
     pub fn read(&self, ctx: C, read: Read) -> Result<(), StoreClosed> {
+        self.read_joined(ctx, read, None)
+    }
+
+    /// Queues a join's read: like [`Store::read`], and its answer carries `members` (the
+    /// room's member page at the join, which the engine's presence gave).
+    pub fn read_joined(
+        &self,
+        ctx: C,
+        read: Read,
+        members: Option<MemberPage>,
+    ) -> Result<(), StoreClosed> {
         self.jobs
-            .send(Job::Read { ctx, read })
+            .send(Job::Read { ctx, read, members })
             .map_err(|_| StoreClosed)
+    }
+
+    /// From now on, entries of `log` are delivered live ([`Event::LiveRoom`],
+    /// [`Event::LiveDirect`]) and their appends answered [`Appended::Sent`], as the cluster
+    /// does for the logs a node watches; an entry nobody watches comes back in its
+    /// [`Appended::New`].
+    pub fn watch(&self, log: Log) -> Result<(), StoreClosed> {
+        self.jobs.send(Job::Watch(log)).map_err(|_| StoreClosed)
+    }
+
+    /// Stops delivering `log`'s entries live.
+    pub fn unwatch(&self, log: Log) -> Result<(), StoreClosed> {
+        self.jobs.send(Job::Unwatch(log)).map_err(|_| StoreClosed)
+    }
+
+    /// Puts `event` on the store's event channel (after what the thread has sent so far).
+    pub fn announce(&self, event: Event<C>) {
+        // Only fails once the hub is gone (shutdown).
+        let _ = self.events.send(event);
     }
 
     /// Moves `user`'s read position in `place` forward to `position` (never back); if it
@@ -324,6 +365,8 @@ struct Writer<C> {
     options: StoreOptions,
     metrics: Option<StoreMetrics>,
     events: mpsc::UnboundedSender<Event<C>>,
+    /// The logs the hub reads ([`Job::Watch`]): their entries are delivered live.
+    watched: HashSet<Log>,
 }
 
 impl<C> Writer<C> {
@@ -360,14 +403,29 @@ impl<C> Writer<C> {
                             self.commit(std::mem::take(&mut appends));
                         }
                     }
-                    Job::Read { ctx, read } => {
+                    Job::Read { ctx, read, members } => {
                         // Appends queued before the read are committed (and announced) first.
                         self.commit(std::mem::take(&mut appends));
                         let answer = self.read(&read).map_err(|err| {
                             tracing::error!(error = %err, ?read, "history read failed");
                             "could not read the history".to_owned()
                         });
+                        let answer = answer.map(|mut answer| {
+                            if let Answer::Room { members: page, .. } = &mut answer {
+                                *page = members;
+                            }
+                            answer
+                        });
                         self.emit(Event::Read { ctx, answer });
+                    }
+                    // Appends queued before it are announced by the watches of then.
+                    Job::Watch(log) => {
+                        self.commit(std::mem::take(&mut appends));
+                        self.watched.insert(log);
+                    }
+                    Job::Unwatch(log) => {
+                        self.commit(std::mem::take(&mut appends));
+                        self.watched.remove(&log);
                     }
                     Job::Mark {
                         user,
@@ -419,9 +477,52 @@ impl<C> Writer<C> {
                 .observe(started.elapsed().as_secs_f64());
             metrics.batch_size.observe(messages.len() as f64);
         }
-        for (ctx, outcome) in contexts.into_iter().zip(outcomes) {
-            self.emit(Event::Appended { ctx, outcome });
+        for ((ctx, outcome), message) in contexts.into_iter().zip(outcomes).zip(&messages) {
+            self.deliver(ctx, outcome, message);
         }
+    }
+
+    /// Announces an append's outcome: a new entry of a watched log goes out live, to each of
+    /// its readers' logs once, and the appender hears [`Appended::Sent`] (the cluster's
+    /// way); an entry nobody watches comes back in [`Appended::New`].
+    fn deliver(&self, ctx: C, outcome: Appended, message: &NewMessage) {
+        match outcome {
+            Appended::New(Stored::Room { room, entry })
+                if self.watched.contains(&Log::Room(room.clone())) =>
+            {
+                self.sent(ctx);
+                self.emit(Event::LiveRoom { room, entry });
+            }
+            Appended::New(Stored::Direct(stored)) => {
+                let recipient = match &message.target {
+                    Target::Direct { recipient, .. } => recipient.as_deref(),
+                    Target::Room(_) => None,
+                };
+                let readers: Vec<&str> = std::iter::once(message.sender.as_str())
+                    .chain(recipient.filter(|r| *r != message.sender))
+                    .filter(|user| self.watched.contains(&Log::User((*user).to_owned())))
+                    .collect();
+                if readers.is_empty() {
+                    let outcome = Appended::New(Stored::Direct(stored));
+                    return self.emit(Event::Appended { ctx, outcome });
+                }
+                self.sent(ctx);
+                for user in readers {
+                    self.emit(Event::LiveDirect {
+                        user: user.to_owned(),
+                        message: stored.clone(),
+                    });
+                }
+            }
+            outcome => self.emit(Event::Appended { ctx, outcome }),
+        }
+    }
+
+    fn sent(&self, ctx: C) {
+        self.emit(Event::Appended {
+            ctx,
+            outcome: Appended::Sent,
+        });
     }
 
     fn read(&mut self, read: &Read) -> rusqlite::Result<Answer> {

@@ -7,7 +7,7 @@ use std::{path::PathBuf, time::Duration};
 
 use shared::{
     Change, ClientMsgId, DirectMessage, Epoch, ErrorCode, HistoryMode, MessageId, Nick, RoomChange,
-    RoomEntry, RoomMessage, RoomName, Text,
+    RoomEntry, RoomMessage, RoomName, ServerMsg, Text,
 };
 
 /// A log the hub has local readers for (the cluster engine then delivers its live messages).
@@ -63,8 +63,8 @@ pub enum Target {
     Room(RoomName),
     /// A user.
     Direct {
-        /// The recipient's user key (see [`NewMessage::sender`]); `None` in cluster mode when
-        /// the recipient is not on this node (the engine looks their nickname up).
+        /// The recipient's user key (see [`NewMessage::sender`]); `None` when the recipient
+        /// is not on this node's hub (the engine looks their nickname up).
         recipient: Option<String>,
         /// The recipient's nickname now.
         to: Nick,
@@ -160,10 +160,10 @@ pub enum Appended {
     /// Not stored: the request is wrong (a change of a message that is not there, or not
     /// the sender's); the code and reason, for the sender.
     Refused(ErrorCode, String),
-    /// Stored (cluster mode): the message, the sender's acknowledgement included, is
-    /// delivered by its log's feed ([`Event::LiveRoom`], [`Event::LiveDirect`]).
+    /// Stored: the message, the sender's acknowledgement included, is delivered live to its
+    /// log's readers ([`Event::LiveRoom`], [`Event::LiveDirect`]).
     Sent,
-    /// Not stored (cluster mode): nobody online has the recipient's nickname.
+    /// Not stored: nobody online has the recipient's nickname.
     NoRecipient(Nick),
 }
 
@@ -179,9 +179,8 @@ pub enum Read {
         /// The epoch the client's `since` belongs to: another one than the log's means a
         /// reset.
         epoch: Option<Epoch>,
-        /// The reader joining the room, when this read is a join's (cluster mode enters them
-        /// in the room's shared presence first and answers with its members; the embedded
-        /// store leaves presence to the hub).
+        /// The reader joining the room, when this read is a join's: the engine enters them in
+        /// the room's presence first and answers with its members.
         joiner: Option<Joiner>,
     },
     /// A user's direct messages (sent and received).
@@ -258,8 +257,7 @@ pub struct Joiner {
     pub nick: Nick,
 }
 
-/// A page of a room's members, sorted by [`Nick::key`] (cluster mode: from the shared
-/// presence).
+/// A page of a room's members, sorted by [`Nick::key`], from the engine's presence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberPage {
     /// How many members the room has (for a join's page; 0 where not asked).
@@ -313,7 +311,7 @@ pub enum Answer {
         more_before: bool,
         /// The log's epoch.
         epoch: Epoch,
-        /// The room's member count and first members (cluster mode, for a join's read; see
+        /// The room's member count and first members (for a join's read; see
         /// [`Read::Room`]).
         members: Option<MemberPage>,
     },
@@ -348,16 +346,16 @@ pub enum Event<C> {
         /// The messages, or why they could not be read.
         answer: Result<Answer, String>,
     },
-    /// A room entry stored by any node, in the room's order, once (cluster mode): to the
-    /// room's connections here.
+    /// A room entry stored by any node, in the room's order, once, for a watched room: to
+    /// the room's connections here.
     LiveRoom {
         /// The room.
         room: RoomName,
         /// The message or change.
         entry: RoomEntry,
     },
-    /// A direct message sent or received by `user` (a user key), once per user (cluster
-    /// mode): to that user's connections here.
+    /// A direct message sent or received by `user` (a user key), once per watched user: to
+    /// that user's connections here.
     LiveDirect {
         /// The user key.
         user: String,
@@ -370,14 +368,14 @@ pub enum Event<C> {
         /// The log.
         log: Log,
     },
-    /// The answer to a nickname claim (cluster mode).
+    /// The answer to a nickname claim.
     Claimed {
         /// The context given with the claim.
         ctx: C,
-        /// Whether the nickname is the user's now, or why Redis could not say.
+        /// Whether the nickname is the user's now, or why the engine could not say.
         granted: Result<bool, String>,
     },
-    /// A presence event in a room from any node (cluster mode): to the room's connections
+    /// A presence event in a room, from this node or another: to the room's connections
     /// here.
     RoomEvent {
         /// The room.
@@ -398,14 +396,14 @@ pub enum Event<C> {
         /// The event.
         event: shared::ServerMsg,
     },
-    /// The answer to a room list request (cluster mode).
+    /// The answer to a room list request.
     Rooms {
         /// The context given with the request.
         ctx: C,
         /// Every room with members, sorted by name.
         rooms: Result<Vec<shared::RoomInfo>, String>,
     },
-    /// The answer to a member page request (cluster mode).
+    /// The answer to a member page request.
     Members {
         /// The context given with the request.
         ctx: C,
@@ -428,3 +426,53 @@ pub struct OpenError {
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("the message store has stopped")]
 pub struct StoreClosed;
+
+/// A change to presence (rooms' members, nicknames) or an event for a room's members, in
+/// the order the hub made them. The cluster shares presence between nodes (a user's changes
+/// run one at a time, so that a quick join and leave cannot be applied the other way
+/// round); one node keeps it in memory.
+pub enum PresenceOp {
+    /// A user with tabs here is in a room (entered again after the shared presence lost it;
+    /// a join's own entry comes with its history read).
+    Join {
+        /// The room.
+        room: RoomName,
+        /// The user.
+        joiner: Joiner,
+    },
+    /// A user's last tab here left a room.
+    Leave {
+        /// The room.
+        room: RoomName,
+        /// The user key.
+        user: String,
+    },
+    /// A user's last tab here is gone, or they renamed: these keys of their (old) nickname
+    /// are free unless another node has them.
+    Release {
+        /// The nickname's keys ([`crate::names::likeness`]) that nobody here holds now.
+        keys: Vec<String>,
+        /// The user key.
+        user: String,
+    },
+    /// A user renamed: their entry in `room` changes and the room hears `event`.
+    Renamed {
+        /// The room.
+        room: RoomName,
+        /// The user key.
+        user: String,
+        /// The new nickname.
+        nick: Nick,
+        /// The `renamed` event.
+        event: ServerMsg,
+    },
+    /// An event (typing) for every node with members in `room`.
+    Announce {
+        /// The room.
+        room: RoomName,
+        /// Who caused it (user key): their own tabs are left out where the rules say so.
+        user: String,
+        /// The event.
+        event: ServerMsg,
+    },
+}

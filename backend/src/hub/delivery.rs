@@ -66,18 +66,6 @@ impl Hub {
         self.broadcast([conn], event);
     }
 
-    /// Sends `event` to every connection in `room`, except the tabs of `except` (who already
-    /// know, e.g. the user who joined or is typing).
-    pub(super) fn broadcast_room(
-        &mut self,
-        room: &RoomName,
-        except: Option<UserId>,
-        event: &ServerMsg,
-    ) {
-        let conns = self.room_conns_except(room, except);
-        self.broadcast(conns, event);
-    }
-
     /// The connections in `room` here, except the tabs of `except`.
     pub(super) fn room_conns_except(&self, room: &RoomName, except: Option<UserId>) -> Vec<ConnId> {
         self.rooms

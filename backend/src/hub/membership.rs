@@ -33,31 +33,20 @@ impl Hub {
             return self.refuse(conn, ErrorCode::TooManyRooms, &message, None);
         }
         let key = self.nick(user).key();
-        let joined = self.rooms.join(&room, conn, user, &key);
+        self.rooms.join(&room, conn, user, &key);
         if self.rooms.conns(&room).nth(1).is_none() {
             // The first reader here: live messages of the room are wanted from now on (queued
             // before the history read below, which relies on it).
             self.engine.watch(Log::Room(room.clone()));
         }
-        // In cluster mode the room's shared presence decides and tells: the history read
-        // below enters this user first and answers with the count and first members
-        // (`joined` goes out then, before `history`); the `presence` change comes back
-        // through the room.
-        let joiner = if self.shared {
-            self.users.get(&user).map(|u| engine::Joiner {
-                user: u.key.clone(),
-                nick: u.nick.clone(),
-            })
-        } else {
-            if joined == (crate::rooms::Joined::Now { new_user: true }) {
-                let count = u32::try_from(self.rooms.count(&room)).unwrap_or(u32::MAX);
-                self.member_changed(&room, self.nick(user), true, count);
-            }
-            let joined = self.joined_here(conn, &room);
-            self.send_to(conn, &joined);
-            self.send_policy(conn, &room);
-            None
-        };
+        // The engine's presence decides and tells: the history read below enters this user
+        // first (once per user: a tab joining where another of theirs is changes nothing)
+        // and answers with the count and first members (`joined` goes out then, before
+        // `history`); the `presence` change comes back through the room.
+        let joiner = self.users.get(&user).map(|u| engine::Joiner {
+            user: u.key.clone(),
+            nick: u.nick.clone(),
+        });
         // From now until the history arrives, this room's live messages skip this connection.
         let number = self.read_number();
         if let Some(state) = self.conns.get_mut(&conn) {
@@ -108,37 +97,19 @@ impl Hub {
             return;
         }
         self.stop_typing(&left.room, left.user);
-        if self.shared {
-            // Gone from this node; the room's shared presence says whether from the room.
-            if let Some(user) = self.users.get(&left.user) {
-                let op = PresenceOp::Leave {
-                    room: left.room,
-                    user: user.key.clone(),
-                };
-                self.engine.presence(op);
-            }
-            return;
+        // Gone from this node; the engine's presence says whether from the room.
+        if let Some(user) = self.users.get(&left.user) {
+            let op = PresenceOp::Leave {
+                room: left.room,
+                user: user.key.clone(),
+            };
+            self.engine.presence(op);
         }
-        let count = u32::try_from(self.rooms.count(&left.room)).unwrap_or(u32::MAX);
-        self.member_changed(&left.room, self.nick(left.user), false, count);
     }
 
+    /// Every room with members (on every node): the engine answers (`rooms_listed`).
     pub(super) fn list_rooms(&mut self, conn: ConnId) {
-        if self.shared {
-            // Every node's rooms: the engine answers (`rooms_listed`).
-            return self.engine.rooms(Ctx::Rooms { conn });
-        }
-        let key = self.conn_key(conn);
-        let rooms = self
-            .rooms
-            .list()
-            .filter(|(name, _)| self.visible_to(key.as_deref(), name))
-            .map(|(name, members)| RoomInfo {
-                name: name.clone(),
-                members: u32::try_from(members).unwrap_or(u32::MAX),
-            })
-            .collect();
-        self.send_to(conn, &ServerMsg::Rooms { rooms });
+        self.engine.rooms(Ctx::Rooms { conn });
     }
 
     pub(super) fn typing(&mut self, conn: ConnId, user: UserId, room: RoomName) {
@@ -181,26 +152,18 @@ impl Hub {
             user: self.nick(user),
             active,
         };
-        match self.users.get(&user) {
-            // To every node with members in the room; each leaves out the typist's tabs.
-            Some(profile) if self.shared => {
-                let op = PresenceOp::Announce {
-                    room: room.clone(),
-                    user: profile.key.clone(),
-                    event,
-                };
-                self.engine.presence(op);
-            }
-            _ => {
-                let nick = self.nick(user);
-                if self.typing_shown(room, &nick, active) {
-                    self.broadcast_room(room, Some(user), &event);
-                }
-            }
+        // To the room's members (on every node); each node leaves out the typist's tabs.
+        if let Some(profile) = self.users.get(&user) {
+            let op = PresenceOp::Announce {
+                room: room.clone(),
+                user: profile.key.clone(),
+                event,
+            };
+            self.engine.presence(op);
         }
     }
 
-    /// The cluster's room list (cluster mode).
+    /// The engine's room list, as this connection may see it.
     pub(super) fn rooms_listed(&mut self, conn: ConnId, rooms: Result<Vec<RoomInfo>, String>) {
         match rooms {
             Ok(mut rooms) => {
@@ -215,9 +178,8 @@ impl Hub {
         }
     }
 
-    /// A presence event from the room's shared presence (cluster mode), caused by the user
-    /// with key `user`: to this node's connections in the room, by the same rules as in
-    /// single-node mode. A member's arrival or departure joins the room's coalesced
+    /// A presence event from the engine's presence, caused by the user with key `user`: to
+    /// this node's connections in the room. A member's arrival or departure joins the room's coalesced
     /// `presence`; typing passes the typing slots; a user's own tabs do not hear that they
     /// are typing or renamed (they know); a connection still waiting for the room's history
     /// gets it after that history.

@@ -321,7 +321,7 @@ impl Hub {
             }) => {
                 messages.retain(|m| !self.is_deleted(&room, m.seq));
                 if let Some(members) = members {
-                    // Cluster mode: the member cap is checked here, against the room's members
+                    // The member cap is checked here, against the room's members
                     // on every node (entering the shared presence and reading it is one step):
                     // over it, this join is undone.
                     if let Some(cap) = self.policies.get(&room).and_then(|p| p.max_members)
@@ -336,7 +336,7 @@ impl Hub {
                         let message = format!("{room} is full ({cap} members)");
                         return self.refuse(conn, ErrorCode::RoomFull, &message, None);
                     }
-                    // Cluster mode: the member list came with the history, and goes first.
+                    // The member list came with the history, and goes first.
                     let joined = self.joined_event(
                         conn,
                         &room,
@@ -430,12 +430,12 @@ impl Hub {
                 recipient: Some(profile.key.clone()),
                 to: profile.nick.clone(),
             },
-            // Online on another node, perhaps: the engine looks the nickname up.
-            None if self.shared => Target::Direct {
+            // Online on another node, perhaps: the engine looks the nickname up (and answers
+            // `NoRecipient` if nobody has it).
+            None => Target::Direct {
                 recipient: None,
                 to: to.clone(),
             },
-            None => return self.no_such_user(conn, to, client_id),
         };
         self.append(conn, user, recipient, target, Body::text(text), client_id);
     }

@@ -47,8 +47,8 @@ use crate::policy::Act;
 use crate::{
     Config,
     engine::{
-        self, Answer, Appended, Authority, Body, Engine, Log, NewMessage, OpenError, Read,
-        RoomRange, Stored, Target, redis::PresenceOp,
+        self, Answer, Appended, Authority, Body, Engine, Log, NewMessage, OpenError, PresenceOp,
+        Read, RoomRange, Stored, Target,
     },
     metrics::Metrics,
     names::NickMap,
@@ -223,10 +223,10 @@ struct Conn {
     catching_up: HashMap<RoomName, u64>,
     /// The same for direct messages.
     direct_catching_up: Option<u64>,
-    /// Presence events of rooms in `catching_up` (cluster mode), sent after their history
+    /// Presence events of rooms in `catching_up`, sent after their history
     /// (which follows the member list they update).
     held_events: Vec<(RoomName, ServerMsg)>,
-    /// A `hello` waits for its nickname claim (cluster mode).
+    /// A `hello` waits for its nickname claim.
     claiming: bool,
     /// How much of each room's member list it has (see [`records::Loaded`]).
     loaded: HashMap<RoomName, records::Loaded>,
@@ -288,9 +288,9 @@ enum Ctx {
         key: String,
         nick: Nick,
     },
-    /// A room list being gathered across the cluster.
+    /// A room list asked of the engine.
     Rooms { conn: ConnId },
-    /// A page of a room's members asked of the shared presence.
+    /// A page of a room's members asked of the engine.
     Members {
         conn: ConnId,
         room: RoomName,
@@ -334,10 +334,7 @@ struct Hub {
     /// `--presence-detail-limit`.
     presence_detail_limit: u32,
     engine: Engine<Ctx>,
-    /// Presence and nicknames are the cluster's (see [`Engine::is_shared`]): the hub asks and
-    /// announces what it is told instead of deciding from its own maps.
-    shared: bool,
-    /// User key → the user with that key here (direct messages from the cluster's feeds).
+    /// User key → the user with that key here (direct messages from the engine's live logs).
     keys: HashMap<String, UserId>,
     /// Appends queued in the store and not yet answered.
     unstored: usize,
@@ -387,7 +384,6 @@ impl Hub {
             presence: HashMap::new(),
             presence_window: config.presence_window,
             presence_detail_limit: config.presence_detail_limit,
-            shared: engine.is_shared(),
             engine,
             keys: HashMap::new(),
             unstored: 0,

@@ -4,7 +4,7 @@
 
 // One part of `impl Hub`: the hub's types, and what they are built from, come from `mod.rs`.
 use super::{
-    BTreeSet, ConnId, Ctx, ErrorCode, HashSet, Hub, Log, Nick, PresenceOp, Read, Resume, RoomName,
+    BTreeSet, ConnId, Ctx, ErrorCode, Hub, Log, Nick, PresenceOp, Read, Resume, RoomName,
     ServerMsg, User, UserId, UserToken, engine,
 };
 use crate::ids::user_key;
@@ -18,12 +18,12 @@ impl Hub {
         rooms: Vec<RoomName>,
         resume: Resume,
     ) {
-        self.identify(conn, nick, token, rooms, resume, self.shared);
+        self.identify(conn, nick, token, rooms, resume, true);
     }
 
     /// Makes `conn` a tab of the user called `nick` with `token`: another tab of a user here,
-    /// a new user, or refused. With `ask` (cluster mode, before the cluster has answered) a
-    /// nickname nobody here has is claimed first, and [`Hub::claimed`] comes back here.
+    /// a new user, or refused. With `ask` (before the engine has answered) a nickname nobody
+    /// here has is claimed first, and [`Hub::claimed`] comes back here.
     fn identify(
         &mut self,
         conn: ConnId,
@@ -40,7 +40,7 @@ impl Hub {
             }
             Some(_) => self.nick_taken(conn, &nick),
             None if ask => {
-                // The cluster decides who owns a nickname; `claimed` goes on from here.
+                // The engine decides who owns a nickname; `claimed` goes on from here.
                 if let Some(state) = self.conns.get_mut(&conn) {
                     state.claiming = true;
                 }
@@ -61,7 +61,7 @@ impl Hub {
         }
     }
 
-    /// The cluster's answer to a nickname claim (cluster mode).
+    /// The engine's answer to a nickname claim.
     pub(super) fn claimed(&mut self, ctx: Ctx, granted: Result<bool, String>) {
         match ctx {
             Ctx::Hello {
@@ -135,9 +135,9 @@ impl Hub {
         self.refuse(conn, ErrorCode::StoreFailed, &message, None);
     }
 
-    /// Frees in the cluster the keys of `nick` claimed for `user` (a user key) that nobody
-    /// here holds (any more); nothing in single-node mode.
-    fn release_name(&self, nick: &Nick, user: String) {
+    /// Frees the keys of `nick` claimed for `user` (a user key) that nobody here holds (any
+    /// more).
+    fn release_name(&mut self, nick: &Nick, user: String) {
         let keys = self.nicks.unheld(nick);
         if !keys.is_empty() {
             self.engine.presence(PresenceOp::Release { keys, user });
@@ -210,9 +210,9 @@ impl Hub {
         if self.nicks.taken_from(&nick, user) {
             return self.nick_taken(conn, &nick);
         }
-        // The cluster decides unless every key of the name is this user's already (a rename
+        // The engine decides unless every key of the name is this user's already (a rename
         // back and forth between two spellings, say).
-        if self.shared && !self.nicks.holds_all(&nick, user) {
+        if !self.nicks.holds_all(&nick, user) {
             let Some(key) = self.key_of(user) else {
                 return;
             };
@@ -251,25 +251,17 @@ impl Hub {
         for room in &rooms {
             self.rooms.rekey(room, user, &sort_key);
         }
-        if self.shared {
-            // The user's own tabs hear it here; each room's members, on whatever node, hear
-            // it through the room.
-            for room in rooms {
-                self.engine.presence(PresenceOp::Renamed {
-                    room,
-                    user: key.clone(),
-                    nick: nick.clone(),
-                    event: event.clone(),
-                });
-            }
-            return self.broadcast(own, &event);
+        // The user's own tabs hear it here; each room's members, on whatever node, hear it
+        // through the room.
+        for room in rooms {
+            self.engine.presence(PresenceOp::Renamed {
+                room,
+                user: key.clone(),
+                nick: nick.clone(),
+                event: event.clone(),
+            });
         }
-        // The user's own tabs, and everyone sharing a room with any of them.
-        let mut audience: HashSet<ConnId> = own.iter().copied().collect();
-        for room in &rooms {
-            audience.extend(self.rooms.conns(room).map(|(c, _)| c));
-        }
-        self.broadcast(audience, &event);
+        self.broadcast(own, &event);
     }
 
     /// The shared presence lost this node's entries (cluster mode): every user here claims

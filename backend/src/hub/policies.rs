@@ -84,16 +84,7 @@ impl Hub {
         let Some(actor) = self.person(user) else {
             return;
         };
-        let whom = match target {
-            None => None,
-            Some(nick) => match self.whom(&nick) {
-                Some(whom) => Some(whom),
-                None => {
-                    let message = format!("nobody called {nick} is online");
-                    return self.refuse(conn, ErrorCode::NoSuchUser, &message, None);
-                }
-            },
-        };
+        let whom = target.map(|nick| self.whom(&nick));
         let ctx = PolicyCtx::Act { conn };
         self.ask_policy(Request::Act {
             ctx,
@@ -113,21 +104,21 @@ impl Hub {
     }
 
     /// Who `nick` is: a user here; an account (accounts mode, online or not: its key follows
-    /// from its name); or, in cluster mode, whoever holds the name on another node (the
-    /// worker looks it up). `None`: nobody.
-    fn whom(&self, nick: &Nick) -> Option<Whom> {
+    /// from its name); or whoever holds the name on another node (the worker looks it up,
+    /// and says nobody is called so if nobody is).
+    fn whom(&self, nick: &Nick) -> Whom {
         if let Some(person) = self.nicks.named(nick).and_then(|u| self.person(u)) {
-            return Some(Whom::Known(person));
+            return Whom::Known(person);
         }
         if self.accounts {
             let key = crate::ids::user_key(&crate::auth::Identity::account(nick).token);
-            return Some(Whom::Known(Person {
+            return Whom::Known(Person {
                 admin: self.admins.contains(&key),
                 key,
                 nick: nick.clone(),
-            }));
+            });
         }
-        self.shared.then(|| Whom::Nick(nick.clone()))
+        Whom::Nick(nick.clone())
     }
 
     fn ask_policy(&mut self, request: Request<PolicyCtx>) {

@@ -12,28 +12,19 @@
 //!   the members it has loaded ([`Loaded`]) besides the count, so a frame stays small;
 //! - at most [`TYPING_SHOWN`] people are announced typing in a room at once.
 //!
-//! One set of rules for both modes: in single-node mode the hub's own joins and leaves call
-//! [`Hub::member_changed`]; in cluster mode the shared presence (presence.lua) decides who
-//! joined or left and its events arrive through [`Hub::room_event`], which calls the same.
+//! One set of rules for both modes: the engine's presence (in memory on one node,
+//! presence.lua in a cluster) decides who joined or left, and its events arrive through
+//! [`Hub::room_event`], which calls [`Hub::member_changed`].
 
 // One part of `impl Hub`: the hub's types, and what they are built from, come from `mod.rs`.
 use super::records::Loaded;
 use super::{BTreeMap, ConnId, Ctx, Duration, ErrorCode, Hub, Instant, Nick, RoomName, ServerMsg};
-use shared::{MEMBER_PAGE, TYPING_SHOWN};
+use shared::TYPING_SHOWN;
 
 /// The longest search prefix: a nickname's length.
 const MAX_PREFIX_CHARS: usize = Nick::MAX_CHARS;
 
 impl Hub {
-    /// `joined` for a connection entering `room` in single-node mode: the count and the
-    /// first page from the hub's own registry.
-    pub(super) fn joined_here(&mut self, conn: ConnId, room: &RoomName) -> ServerMsg {
-        let (users, more) = self.rooms.page(room, None, "", MEMBER_PAGE);
-        let members: Vec<Nick> = users.into_iter().map(|u| self.nick(u)).collect();
-        let count = u32::try_from(self.rooms.count(room)).unwrap_or(u32::MAX);
-        self.joined_event(conn, room, count, members, more)
-    }
-
     /// `joined` with `count` and the first page `members`, noting what `conn` has loaded.
     pub(super) fn joined_event(
         &mut self,
@@ -71,28 +62,17 @@ impl Hub {
             let message = format!("a member search is at most {MAX_PREFIX_CHARS} characters");
             return self.refuse(conn, ErrorCode::Invalid, &message, None);
         }
-        if self.shared {
-            // The members of every node: the shared presence answers (`members_listed`).
-            let ctx = Ctx::Members {
-                conn,
-                room: room.clone(),
-                after: after.clone(),
-                prefix: prefix.clone(),
-            };
-            return self.engine.members(ctx, room, after, prefix.to_lowercase());
-        }
-        let after_key = after.as_ref().map(Nick::key);
-        let (users, more) = self.rooms.page(
-            &room,
-            after_key.as_deref(),
-            &prefix.to_lowercase(),
-            MEMBER_PAGE,
-        );
-        let members = users.into_iter().map(|u| self.nick(u)).collect();
-        self.members_listed(conn, room, after, prefix, Ok((members, more)));
+        // The members of every node: the engine's presence answers (`members_listed`).
+        let ctx = Ctx::Members {
+            conn,
+            room: room.clone(),
+            after: after.clone(),
+            prefix: prefix.clone(),
+        };
+        self.engine.members(ctx, room, after, prefix.to_lowercase());
     }
 
-    /// The answer to a `members` request, from either mode.
+    /// The engine's answer to a `members` request.
     pub(super) fn members_listed(
         &mut self,
         conn: ConnId,

@@ -24,7 +24,7 @@
 //! - `mod.rs`: [`Cluster`] (the handle), the engine task, its state and its loop: jobs from
 //!   the hub, finished Redis operations, pushes, the periodic checks.
 //! - `logs.rs`: the watched logs: subscription, feed, held history answers, new epochs.
-//! - `presence.rs`: [`PresenceOp`] and the queue that runs this node's presence changes.
+//! - `presence.rs`: the queue that runs this node's presence changes ([`PresenceOp`]).
 //! - `redis_io.rs`: keys, the Lua scripts and the futures that run them.
 //! - `feed.rs`: `feed::Feed`, the ordering of one log's live messages.
 //! - `*.lua`: the scripts (one atomic step each).
@@ -60,10 +60,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::engine::vocabulary::Log;
 use crate::engine::vocabulary::{
-    Answer, Appended, Event, MemberPage, NewMessage, Read, StoreClosed, StoreOptions,
+    Answer, Appended, Event, MemberPage, NewMessage, PresenceOp, Read, StoreClosed, StoreOptions,
 };
 use feed::GAP_WAIT;
-pub use presence::PresenceOp;
 use presence::{PRESENCE_TICK, PresenceWork, presence_loop};
 use redis_io::{Io, Push, Sent};
 use slots::{Item, Members, Slot, SlotState, UNWATCH_GRACE, log_of};

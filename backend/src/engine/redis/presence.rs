@@ -4,60 +4,11 @@
 
 use std::time::Duration;
 
-use shared::{Nick, RoomName, ServerMsg};
+use shared::{Nick, RoomName};
 use tokio::sync::{mpsc, oneshot};
 
 use super::redis_io::Io;
-use crate::engine::vocabulary::{Joiner, MemberPage};
-
-/// A change to the shared presence (rooms' members, nicknames) or an event for a room's
-/// nodes. A user's changes run one at a time in the order the hub made them, so that a
-/// quick join and leave cannot be applied the other way round.
-pub enum PresenceOp {
-    /// A user with tabs here is in a room (entered again after the shared presence lost it;
-    /// a join's own entry comes with its history read).
-    Join {
-        /// The room.
-        room: RoomName,
-        /// The user.
-        joiner: Joiner,
-    },
-    /// A user's last tab here left a room.
-    Leave {
-        /// The room.
-        room: RoomName,
-        /// The user key.
-        user: String,
-    },
-    /// A user's last tab here is gone, or they renamed: these keys of their (old) nickname
-    /// are free unless another node has them.
-    Release {
-        /// The nickname's keys ([`crate::names::likeness`]) that nobody here holds now.
-        keys: Vec<String>,
-        /// The user key.
-        user: String,
-    },
-    /// A user renamed: their entry in `room` changes and the room hears `event`.
-    Renamed {
-        /// The room.
-        room: RoomName,
-        /// The user key.
-        user: String,
-        /// The new nickname.
-        nick: Nick,
-        /// The `renamed` event.
-        event: ServerMsg,
-    },
-    /// An event (typing) for every node with members in `room`.
-    Announce {
-        /// The room.
-        room: RoomName,
-        /// Who caused it (user key): their own tabs are left out where the rules say so.
-        user: String,
-        /// The event.
-        event: ServerMsg,
-    },
-}
+use crate::engine::vocabulary::{Joiner, MemberPage, PresenceOp};
 
 /// The presence queue's work: [`PresenceOp`]s, and the parts of other jobs that change
 /// presence (a join's entry, a nickname claim), which answer through a channel.
@@ -210,6 +161,8 @@ async fn lane_loop(io: Io, mut queue: mpsc::UnboundedReceiver<LaneWork>) {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use shared::ServerMsg;
+
     use super::*;
 
     fn op(op: PresenceOp) -> PresenceWork {

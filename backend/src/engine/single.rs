@@ -1,0 +1,148 @@
+//! The single-node engine: messages in the SQLite store ([`Store`], its own thread), presence
+//! in memory ([`Presence`]). It answers every question the cluster engine answers, with the
+//! same events, so the hub asks both one way: a nickname claim is [`Event::Claimed`], a join's
+//! read carries the room's first members, presence changes come back as
+//! [`Event::RoomEvent`]s, the room list and member pages as [`Event::Rooms`] and
+//! [`Event::Members`], and the entries of the logs the hub watches arrive live
+//! ([`Event::LiveRoom`], [`Event::LiveDirect`]).
+//!
+//! Presence answers are put on the store's event channel at once: nobody else can change
+//! this node's presence meanwhile, so there is nothing to wait for.
+
+use shared::{MEMBER_PAGE, Nick, RoomName};
+
+use super::{
+    presence::Presence,
+    sqlite::Store,
+    vocabulary::{Appended, Event, Log, NewMessage, Place, PresenceOp, Read, StoreClosed, Target},
+};
+
+/// One node's engine.
+pub struct SingleNode<C> {
+    store: Store<C>,
+    presence: Presence,
+}
+
+impl<C: Send + 'static> SingleNode<C> {
+    /// The engine over an open store.
+    pub fn new(store: Store<C>) -> Self {
+        Self {
+            store,
+            presence: Presence::default(),
+        }
+    }
+
+    /// The message store.
+    pub fn store(&self) -> &Store<C> {
+        &self.store
+    }
+
+    /// Queues a message to store; a direct message to a nickname not on the hub goes to
+    /// whoever holds it here, or is answered [`Appended::NoRecipient`].
+    pub fn append(&mut self, ctx: C, mut message: NewMessage) -> Result<(), StoreClosed> {
+        if let Target::Direct {
+            recipient: recipient @ None,
+            to,
+        } = &mut message.target
+        {
+            match self.presence.holder(to) {
+                Some(holder) => *recipient = Some(holder.to_owned()),
+                None => {
+                    let outcome = Appended::NoRecipient(to.clone());
+                    self.store.announce(Event::Appended { ctx, outcome });
+                    return Ok(());
+                }
+            }
+        }
+        self.store.append(ctx, message)
+    }
+
+    /// Queues a history read; a join's enters the reader in the room first, and its answer
+    /// carries the room's count and first members.
+    pub fn read(&mut self, ctx: C, read: Read) -> Result<(), StoreClosed> {
+        let members = match &read {
+            Read::Room {
+                room,
+                joiner: Some(joiner),
+                ..
+            } => {
+                let (page, arrived) = self.presence.join(room, joiner, MEMBER_PAGE);
+                if let Some(event) = arrived {
+                    self.announce_room(room, &joiner.user, event);
+                }
+                Some(page)
+            }
+            _ => None,
+        };
+        self.store.read_joined(ctx, read, members)
+    }
+
+    /// The hub has readers of `log`: its entries are delivered live.
+    pub fn watch(&self, log: Log) -> Result<(), StoreClosed> {
+        self.store.watch(log)
+    }
+
+    /// The hub's last reader of `log` is gone.
+    pub fn unwatch(&self, log: Log) -> Result<(), StoreClosed> {
+        self.store.unwatch(log)
+    }
+
+    /// Gives `nick` to `user` unless someone else holds it; [`Event::Claimed`] answers.
+    pub fn claim(&mut self, ctx: C, nick: &Nick, user: &str) {
+        let granted = Ok(self.presence.claim(nick, user));
+        self.store.announce(Event::Claimed { ctx, granted });
+    }
+
+    /// Changes presence; what the room hears comes back as [`Event::RoomEvent`]s.
+    pub fn presence(&mut self, op: PresenceOp) {
+        match op {
+            PresenceOp::Join { room, joiner } => {
+                let (_, arrived) = self.presence.join(&room, &joiner, 0);
+                if let Some(event) = arrived {
+                    self.announce_room(&room, &joiner.user, event);
+                }
+            }
+            PresenceOp::Leave { room, user } => {
+                if let Some(event) = self.presence.leave(&room, &user) {
+                    self.announce_room(&room, &user, event);
+                }
+            }
+            PresenceOp::Release { keys, user } => self.presence.release(&keys, &user),
+            PresenceOp::Renamed {
+                room,
+                user,
+                nick,
+                event,
+            } => {
+                self.presence.renamed(&room, &user, &nick);
+                self.announce_room(&room, &user, event);
+            }
+            PresenceOp::Announce { room, user, event } => self.announce_room(&room, &user, event),
+        }
+    }
+
+    /// Moves `user`'s read position in `place` forward.
+    pub fn mark(&self, user: String, place: Place, position: u64) -> Result<(), StoreClosed> {
+        self.store.mark(user, place, position)
+    }
+
+    /// Every room with members; [`Event::Rooms`] answers.
+    pub fn rooms(&self, ctx: C) {
+        let rooms = Ok(self.presence.rooms());
+        self.store.announce(Event::Rooms { ctx, rooms });
+    }
+
+    /// A page of `room`'s members (`prefix` lower-cased); [`Event::Members`] answers.
+    pub fn members(&self, ctx: C, room: &RoomName, after: Option<&Nick>, prefix: &str) {
+        let page = Ok(self.presence.members(room, after, prefix, MEMBER_PAGE));
+        self.store.announce(Event::Members { ctx, page });
+    }
+
+    fn announce_room(&self, room: &RoomName, user: &str, event: shared::ServerMsg) {
+        self.store.announce(Event::RoomEvent {
+            room: room.clone(),
+            user: user.to_owned(),
+            event,
+        });
+    }
+}
