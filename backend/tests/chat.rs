@@ -305,6 +305,29 @@ async fn rename_propagates_and_respects_uniqueness() {
 }
 
 #[actix_web::test]
+async fn a_rename_is_told_once_to_who_shares_several_rooms_with_the_renamer() {
+    let server = TestServer::spawn(config());
+    let mut alice = server.chat_as("alice", &["lobby", "dev"]).await;
+    let mut bob = server.chat_as("bob", &["lobby", "dev"]).await;
+    // Bob's arrival, in each room.
+    for _ in 0..2 {
+        assert!(matches!(alice.recv().await, ServerMsg::Presence { .. }));
+    }
+    bob.send(&ClientMsg::Rename {
+        nick: nick("robert"),
+    })
+    .await;
+    let renamed = ServerMsg::Renamed {
+        from: nick("bob"),
+        to: nick("robert"),
+    };
+    assert_eq!(bob.recv().await, renamed);
+    assert_eq!(alice.recv().await, renamed);
+    alice.expect_silence(QUIET).await;
+    bob.expect_silence(QUIET).await;
+}
+
+#[actix_web::test]
 async fn typing_is_announced_once_and_expires_on_its_own() {
     let server = TestServer::spawn(config());
     let mut alice = server.chat_as("alice", &[]).await;

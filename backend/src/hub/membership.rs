@@ -209,9 +209,19 @@ impl Hub {
                     self.deliver_in_room(room, conns, event);
                 }
             }
-            ServerMsg::Renamed { .. } => {
+            ServerMsg::Renamed {
+                ref from, ref to, ..
+            } => {
                 let own = self.keys.get(user).copied();
-                let conns = self.room_conns_except(room, own);
+                let told = Some((from.clone(), to.clone()));
+                let mut conns = self.room_conns_except(room, own);
+                conns.retain(|conn| {
+                    self.conns.get_mut(conn).is_some_and(|state| {
+                        let first = state.last_renamed != told;
+                        state.last_renamed.clone_from(&told);
+                        first
+                    })
+                });
                 self.deliver_in_room(room, conns, event);
             }
             other => {

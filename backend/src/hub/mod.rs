@@ -228,6 +228,9 @@ struct Conn {
     held_events: Vec<(RoomName, ServerMsg)>,
     /// A `hello` waits for its nickname claim.
     claiming: bool,
+    /// The last `renamed` (from, to) this connection was told: a rename reaches a
+    /// connection through every room it shares with the renamer, and is told once.
+    last_renamed: Option<(Nick, Nick)>,
     /// How much of each room's member list it has (see [`records::Loaded`]).
     loaded: HashMap<RoomName, records::Loaded>,
 }
@@ -463,6 +466,7 @@ impl Hub {
                         direct_catching_up: None,
                         held_events: Vec::new(),
                         claiming: false,
+                        last_renamed: None,
                         loaded: HashMap::new(),
                     },
                 );
