@@ -65,6 +65,7 @@ pub mod outgoing;
 pub mod per_address;
 pub mod policy;
 pub mod rate;
+pub mod redis_set;
 pub mod request;
 pub mod rooms;
 pub mod routes;
@@ -131,25 +132,35 @@ pub async fn run(
     let per_address =
         per_address::PerAddress::new(config.max_connections_per_ip, config.max_handshakes_per_ip)
             .with_uploads(config.max_uploads_per_ip);
-    let auth = Arc::new(auth::Auth::open(&config).map_err(std::io::Error::other)?);
+    // Cluster mode: the node's one set of Redis connections, for everything that uses Redis.
+    let redis = match &config.redis {
+        Some(url) => Some(redis_set::RedisSet::open(url).map_err(std::io::Error::other)?),
+        None => None,
+    };
+    let auth = Arc::new(auth::Auth::open(&config, redis.as_ref()).map_err(std::io::Error::other)?);
     // Cluster mode: HTTP sessions' ids name their node, and requests for another node's
     // sessions go there through Redis.
-    let node = match config.redis {
+    let node = match redis {
         Some(_) => Some(fallback::relay::new_node_name().map_err(std::io::Error::other)?),
         None => None,
     };
-    let fallback = Arc::new(fallback::Registry::new(node));
-    let relay = match &config.redis {
-        Some(url) => Some(
-            fallback::relay::Relay::start(url, Arc::clone(&fallback), shutdown.clone())
+    let fallback = Arc::new(fallback::registry::Registry::new(node));
+    let relay = match &redis {
+        Some(redis) => Some(
+            fallback::relay::Relay::start(redis, Arc::clone(&fallback), shutdown.clone())
                 .map_err(std::io::Error::other)?,
         ),
         None => None,
     };
-    let uploads = Arc::new(uploads::Uploads::open(&config).map_err(std::io::Error::other)?);
+    let uploads = Arc::new(uploads::store::Uploads::open(&config, redis.as_ref()));
     let state = state::AppState {
-        hub: hub::HubHandle::spawn(&config, Arc::clone(&metrics), shutdown.clone())
-            .map_err(std::io::Error::other)?,
+        hub: hub::HubHandle::spawn(
+            &config,
+            redis.as_ref(),
+            Arc::clone(&metrics),
+            shutdown.clone(),
+        )
+        .map_err(std::io::Error::other)?,
         metrics,
         config: Arc::new(config),
         shutdown: shutdown.clone(),

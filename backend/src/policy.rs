@@ -26,15 +26,14 @@ use std::{
     time::Duration,
 };
 
-use redis::{
-    AsyncCommands as _, PushKind, Script, Value,
-    aio::{ConnectionManager, ConnectionManagerConfig},
-};
+use redis::{AsyncCommands as _, PushKind, Script, Value, aio::ConnectionManager};
 use rusqlite::{Connection, OptionalExtension as _};
 use serde::{Deserialize, Serialize};
 use shared::{ModAction, Nick, RoomName};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use crate::redis_set::RedisSet;
 
 /// The file of the single-node policy store, in `--data-dir`.
 pub const DB_FILE: &str = "rooms.sqlite3";
@@ -365,16 +364,10 @@ const HEALTH_EVERY: Duration = Duration::from_secs(1);
 const ATTEMPTS: usize = 8;
 
 impl PolicyStore {
-    /// `rooms.sqlite3` in `dir`, or the Redis at `redis`.
-    pub fn open(dir: &Path, redis: Option<&str>) -> Result<Self, PolicyError> {
-        if let Some(url) = redis {
-            let client = redis::Client::open(url).map_err(failed)?;
-            let config = ConnectionManagerConfig::new()
-                .set_response_timeout(Some(Duration::from_secs(2)))
-                .set_connection_timeout(Some(Duration::from_secs(2)));
-            let manager =
-                ConnectionManager::new_lazy_with_config(client, config).map_err(failed)?;
-            return Ok(Self::Redis(manager));
+    /// `rooms.sqlite3` in `dir`, or the node's Redis connections.
+    pub fn open(dir: &Path, redis: Option<&RedisSet>) -> Result<Self, PolicyError> {
+        if let Some(redis) = redis {
+            return Ok(Self::Redis(redis.commands()));
         }
         std::fs::create_dir_all(dir).map_err(failed)?;
         let db = Connection::open(dir.join(DB_FILE)).map_err(failed)?;
@@ -689,16 +682,16 @@ impl Worker {
     pub fn spawn<C: Send + 'static>(
         store: PolicyStore,
         admins: HashSet<String>,
-        redis_url: Option<String>,
+        redis: Option<RedisSet>,
         events: mpsc::UnboundedSender<PolicyEvent<C>>,
         shutdown: CancellationToken,
     ) -> mpsc::UnboundedSender<Request<C>> {
         let (requests, mut queue) = mpsc::unbounded_channel::<Request<C>>();
         let (pushes, mut heard) = mpsc::unbounded_channel();
         // Single node: nothing to hear (and a closed channel must not be polled again).
-        let mut listening = redis_url.is_some();
-        if let Some(url) = redis_url {
-            tokio::spawn(subscribe(url, pushes, shutdown.clone()));
+        let mut listening = redis.is_some();
+        if let Some(redis) = redis {
+            tokio::spawn(subscribe(redis, pushes, shutdown.clone()));
         } else {
             drop(pushes);
         }
@@ -824,49 +817,27 @@ enum Heard {
     Resubscribed,
 }
 
-type Subscription = (ConnectionManager, mpsc::UnboundedReceiver<redis::PushInfo>);
-
-async fn open_subscription(url: &str) -> Result<Subscription, redis::RedisError> {
-    let info = redis::IntoConnectionInfo::into_connection_info(url)?;
-    let settings = info
-        .redis_settings()
-        .clone()
-        .set_protocol(redis::ProtocolVersion::RESP3);
-    let client = redis::Client::open(info.set_redis_settings(settings))?;
-    let (tx, rx) = mpsc::unbounded_channel();
-    let config = ConnectionManagerConfig::new()
-        .set_response_timeout(Some(Duration::from_secs(2)))
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_push_sender(tx)
-        .set_automatic_resubscription();
-    let mut manager = ConnectionManager::new_with_config(client, config).await?;
-    manager.subscribe(CHANNEL).await?;
-    Ok((manager, rx))
-}
-
-/// Listens on [`CHANNEL`] (RESP3 pushes on a connection manager that resubscribes by itself).
-async fn subscribe(url: String, heard: mpsc::UnboundedSender<Heard>, shutdown: CancellationToken) {
-    let (manager, mut pushes) = loop {
-        let attempt = tokio::select! {
+/// Listens on [`CHANNEL`] through the node's Pub/Sub connection (which subscribes again by
+/// itself after a reconnect).
+async fn subscribe(
+    redis: RedisSet,
+    heard: mpsc::UnboundedSender<Heard>,
+    shutdown: CancellationToken,
+) {
+    let mut pushes = redis.pushes(&[CHANNEL]);
+    let mut manager = redis.pubsub();
+    // Until the first subscription holds; afterwards the connection keeps it.
+    while let Err(err) = manager.subscribe(CHANNEL).await {
+        tracing::warn!(error = %err, "cannot subscribe to room policy changes; retrying");
+        tokio::select! {
             () = shutdown.cancelled() => return,
-            attempt = open_subscription(&url) => attempt,
-        };
-        match attempt {
-            Ok(ready) => break ready,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot subscribe to room policy changes; retrying");
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
-    };
+    }
     // The connection manager tells of a lost connection (a `Disconnection` push), and of its
     // automatic resubscription once reconnected (a `Subscribe` push): then every policy is
     // read afresh, since changes published meanwhile were not heard. A PING every second
     // keeps the manager reconnecting while Redis is away (it reconnects when used).
-    let mut manager = manager;
     let mut health = tokio::time::interval(HEALTH_EVERY);
     health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut lost = false;

@@ -254,13 +254,9 @@ impl Accounts {
         })
     }
 
-    /// Uses the Redis at `url` (connects on first use, reconnects by itself).
-    pub fn open_redis(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_connection_timeout(Some(Duration::from_secs(2)));
-        let redis = ConnectionManager::new_lazy_with_config(client, config)?;
+    /// Uses the node's Redis connections.
+    pub fn open_redis(redis: &crate::redis_set::RedisSet) -> Result<Self, StoreError> {
+        let redis = redis.commands();
         Ok(Self::Redis {
             redis,
             likeness_filled: Arc::default(),

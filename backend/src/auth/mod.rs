@@ -144,11 +144,14 @@ pub enum AuthError {
 impl Auth {
     /// Sets up `config.auth`'s mode: opens the account store (accounts mode) or reads the key
     /// (jwt mode). Errors name the flag or file at fault.
-    pub fn open(config: &Config) -> Result<Self, String> {
+    pub fn open(
+        config: &Config,
+        redis: Option<&crate::redis_set::RedisSet>,
+    ) -> Result<Self, String> {
         let accounts = match config.auth {
             AuthMode::Accounts => Some(
-                match &config.redis {
-                    Some(url) => Accounts::open_redis(url),
+                match redis {
+                    Some(redis) => Accounts::open_redis(redis),
                     None => {
                         std::fs::create_dir_all(&config.data_dir).map_err(|err| {
                             format!("cannot create {}: {err}", config.data_dir.display())

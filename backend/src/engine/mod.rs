@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::{redis::Cluster, single::SingleNode, sqlite::Store};
 pub use self::{rules::*, vocabulary::*};
-use crate::{Config, metrics::Metrics};
+use crate::{Config, metrics::Metrics, redis_set::RedisSet};
 
 /// Where messages are stored, sequenced and fanned out, and who is where: the hub's one
 /// door, the same questions and the same [`Event`]s in both modes.
@@ -40,19 +40,21 @@ pub enum Engine<C> {
 }
 
 impl<C: Send + 'static> Engine<C> {
-    /// Opens the engine [`Config`] asks for (`--redis`, or the store under `--data-dir`).
+    /// Opens the engine of this node: over the node's Redis connections (`--redis`), or the
+    /// store under `--data-dir`.
     pub fn open(
         config: &Config,
+        redis: Option<&RedisSet>,
         metrics: &Metrics,
         shutdown: CancellationToken,
     ) -> Result<(Self, mpsc::UnboundedReceiver<Event<C>>), OpenError> {
-        if let Some(url) = &config.redis {
-            let (cluster, events) =
-                Cluster::start(url, config.store_options(), shutdown).map_err(|err| OpenError {
-                    path: url.into(),
+        if let Some(redis) = redis {
+            let (cluster, events) = Cluster::start(redis, config.store_options(), shutdown)
+                .map_err(|err| OpenError {
+                    path: config.redis.clone().unwrap_or_default().into(),
                     reason: err.to_string(),
                 })?;
-            tracing::info!(redis = %url, "cluster mode: messages live in Redis");
+            tracing::info!("cluster mode: messages live in Redis");
             return Ok((Self::Cluster(cluster), events));
         }
         let (store, events) = Store::open(

@@ -18,15 +18,13 @@ use std::{
 };
 
 use bytestring::ByteString;
-use redis::{
-    AsyncCommands as _, PushInfo, PushKind, RedisResult, Value,
-    aio::{ConnectionManager, ConnectionManagerConfig},
-};
+use redis::{AsyncCommands as _, PushInfo, PushKind, RedisResult, Value, aio::ConnectionManager};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::registry::{NODE_LEN, Outcome, POLL_WAIT, Registry, poll_here, post_here, probe_here};
+use crate::redis_set::RedisSet;
 
 /// How long a POST relayed to another node may take to be applied.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,8 +33,11 @@ const POST_TIMEOUT: Duration = Duration::from_secs(10);
 /// longer means it does not answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// What every node's relay channel starts with.
+const CHANNEL_PREFIX: &str = "chat:relay:";
+
 fn channel(node: &str) -> String {
-    format!("chat:relay:{node}")
+    format!("{CHANNEL_PREFIX}{node}")
 }
 
 /// What travels on the relay channels.
@@ -82,11 +83,10 @@ pub fn new_node_name() -> Result<String, getrandom::Error> {
 }
 
 impl Relay {
-    /// Connects to Redis at `url` (lazily: the connections come up on first use and come back
-    /// by themselves), subscribes to this node's channel and serves it from `registry` until
-    /// `shutdown`.
+    /// Over the node's Redis connections: subscribes to this node's channel and serves it
+    /// from `registry` until `shutdown`.
     pub fn start(
-        url: &str,
+        redis: &RedisSet,
         registry: Arc<Registry>,
         shutdown: CancellationToken,
     ) -> RedisResult<Arc<Self>> {
@@ -94,20 +94,9 @@ impl Relay {
             .node()
             .map(str::to_owned)
             .ok_or_else(|| redis::RedisError::from(std::io::Error::other("no node name")))?;
-        let client = crate::engine::redis::resp3_client(url)?;
-        let config = || {
-            ConnectionManagerConfig::new()
-                .set_response_timeout(Some(Duration::from_secs(2)))
-                .set_connection_timeout(Some(Duration::from_secs(2)))
-        };
-        let commands = ConnectionManager::new_lazy_with_config(client.clone(), config())?;
-        let (pushes_tx, pushes) = mpsc::unbounded_channel();
-        let mut subscriber = ConnectionManager::new_lazy_with_config(
-            client,
-            config()
-                .set_push_sender(pushes_tx)
-                .set_automatic_resubscription(),
-        )?;
+        let commands = redis.commands();
+        let pushes = redis.pushes(&[CHANNEL_PREFIX]);
+        let mut subscriber = redis.pubsub();
         let relay = Arc::new(Self {
             node,
             commands,

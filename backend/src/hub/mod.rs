@@ -53,6 +53,7 @@ use crate::{
     metrics::Metrics,
     names::NickMap,
     outgoing::Frame,
+    redis_set::RedisSet,
     rooms::Rooms,
 };
 
@@ -118,13 +119,14 @@ impl HubHandle {
     /// handle is dropped.
     pub fn spawn(
         config: &Config,
+        redis: Option<&RedisSet>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> Result<Self, OpenError> {
-        let (engine, stored) = Engine::open(config, &metrics, shutdown.clone())?;
+        let (engine, stored) = Engine::open(config, redis, &metrics, shutdown.clone())?;
         let engine_ready = engine.readiness();
-        let store = crate::policy::PolicyStore::open(&config.data_dir, config.redis.as_deref())
-            .map_err(|err| OpenError {
+        let store =
+            crate::policy::PolicyStore::open(&config.data_dir, redis).map_err(|err| OpenError {
                 path: config.data_dir.join(crate::policy::DB_FILE),
                 reason: err.to_string(),
             })?;
@@ -136,7 +138,7 @@ impl HubHandle {
         let policy = crate::policy::Worker::spawn(
             store,
             admin_keys(config),
-            config.redis.clone(),
+            redis.cloned(),
             policy_events,
             shutdown.clone(),
         );

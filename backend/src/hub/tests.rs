@@ -15,7 +15,7 @@ fn spawn_hub(metrics: Arc<Metrics>) -> (HubHandle, tempfile::TempDir) {
         data_dir: dir.path().to_owned(),
         ..Config::default()
     };
-    let hub = HubHandle::spawn(&config, metrics, CancellationToken::new()).unwrap();
+    let hub = HubHandle::spawn(&config, None, metrics, CancellationToken::new()).unwrap();
     (hub, dir)
 }
 

@@ -4,12 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use sha2::{Digest as _, Sha256};
 use shared::{Image, ImageType, RoomName, UploadId};
 
 use super::quota::{Ledger, LedgerError};
 use crate::Config;
+use crate::redis_set::RedisSet;
 
 /// Why an upload was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -61,31 +62,25 @@ pub struct Uploads {
 }
 
 impl Uploads {
-    /// The uploads of the server `config` describes: counted in memory, or (with `--redis`)
-    /// in Redis, connected lazily (the connection comes up on first use, and back by itself).
-    pub fn open(config: &Config) -> redis::RedisResult<Self> {
+    /// The uploads of the server `config` describes: counted in memory, or (cluster mode) in
+    /// Redis, over the node's connections.
+    pub fn open(config: &Config, redis: Option<&RedisSet>) -> Self {
         let dir = config.uploads();
-        match &config.redis {
-            None => Ok(Self {
+        match redis {
+            None => Self {
                 dir,
                 ledger: Ledger::local(),
                 references: References::Sqlite(config.data_dir.clone()),
                 presence: None,
-            }),
-            Some(url) => {
-                let client = crate::engine::redis::resp3_client(url)?;
-                let redis = ConnectionManager::new_lazy_with_config(
-                    client,
-                    ConnectionManagerConfig::new()
-                        .set_response_timeout(Some(REDIS_TIMEOUT))
-                        .set_connection_timeout(Some(REDIS_TIMEOUT)),
-                )?;
-                Ok(Self {
+            },
+            Some(redis) => {
+                let redis = redis.commands();
+                Self {
                     dir,
                     ledger: Ledger::redis(redis.clone()),
                     references: References::Redis(redis.clone()),
                     presence: Some(redis),
-                })
+                }
             }
         }
     }
@@ -188,9 +183,6 @@ impl Uploads {
         }
     }
 }
-
-/// How long a Redis command of the uploads may take (the shared presence, the quotas).
-const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Why an upload could not be stored: not the uploader's fault (503).
 #[derive(Debug, thiserror::Error)]

@@ -39,9 +39,7 @@ mod presence;
 mod redis_io;
 mod slots;
 
-pub(crate) use redis_io::{
-    images_in_use, nick_holder, resp3_client, room_members_key, room_meta_key,
-};
+pub(crate) use redis_io::{images_in_use, nick_holder, room_members_key, room_meta_key};
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -65,13 +63,14 @@ use crate::engine::vocabulary::{
 use feed::GAP_WAIT;
 use presence::{PRESENCE_TICK, PresenceWork, presence_loop};
 use redis_io::{Io, Push, Sent};
+
+use crate::redis_set::RedisSet;
 use slots::{Item, Members, Slot, SlotState, UNWATCH_GRACE, log_of};
 
-/// The cluster could not be set up (a bad Redis URL).
+/// The cluster engine could not be set up.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot use Redis at {url}: {reason}")]
+#[error("cannot start the cluster engine: {reason}")]
 pub struct ClusterError {
-    url: String,
     reason: String,
 }
 
@@ -115,20 +114,17 @@ pub struct Cluster<C> {
 }
 
 impl<C: Send + 'static> Cluster<C> {
-    /// Starts the engine task for the Redis at `url`; events arrive on the returned receiver.
-    /// Connecting happens in the background (and again after every loss): until Redis
-    /// answers, sends fail with an error and [`Cluster::readiness`] is false.
+    /// Starts the engine task over the node's Redis connections; events arrive on the
+    /// returned receiver. Connecting happens in the background (and again after every
+    /// loss): until Redis answers, sends fail with an error and [`Cluster::readiness`] is
+    /// false.
     pub fn start(
-        url: &str,
+        redis: &RedisSet,
         options: StoreOptions,
         shutdown: CancellationToken,
     ) -> Result<(Self, mpsc::UnboundedReceiver<Event<C>>), ClusterError> {
-        let fail = |reason: String| ClusterError {
-            url: url.to_owned(),
-            reason,
-        };
-        let (pushes_tx, pushes) = mpsc::unbounded_channel();
-        let io = Io::connect(url, options.clone(), pushes_tx).map_err(|e| fail(e.to_string()))?;
+        let pushes = redis.pushes(&redis_io::CHANNELS);
+        let io = Io::connect(redis, options.clone()).map_err(|reason| ClusterError { reason })?;
         let (jobs, job_rx) = mpsc::unbounded_channel();
         let (events, receiver) = mpsc::unbounded_channel();
         let ready = Arc::new(AtomicBool::new(false));

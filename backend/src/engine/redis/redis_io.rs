@@ -12,10 +12,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use redis::{
-    Client, IntoConnectionInfo as _, ProtocolVersion, PushInfo, RedisResult, Script, Value,
-    aio::{ConnectionManager, ConnectionManagerConfig},
-};
+use redis::{RedisResult, Script, Value, aio::ConnectionManager};
 use serde::Serialize;
 use shared::{
     Change, DirectMessage, Epoch, HistoryMode, MessageId, Nick, RoomChange, RoomEntry, RoomInfo,
@@ -31,18 +28,8 @@ use crate::engine::{
         StoreOptions, Stored, Target,
     },
 };
+use crate::redis_set::RedisSet;
 
-/// How long a command may take: above an fsync on a slow disk (`appendfsync always`), below
-/// what a user waits before thinking the message is lost. A send that times out is reported
-/// as failed; its resend with the same `client_id` is stored at most once.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one connection attempt may take.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
-/// Reconnection attempts per lost connection before a command fails: a send while Redis is
-/// down fails within about a second instead of hanging (the next command tries again).
-const RECONNECT_ATTEMPTS: usize = 3;
-/// Between reconnection attempts at most.
-const MAX_RECONNECT_DELAY: Duration = Duration::from_millis(500);
 /// A health check that takes longer than this counts as a failure (`/readyz` 503).
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -67,6 +54,8 @@ const TRIM_STEP: u32 = 2000;
 
 const ROOM_CHANNEL: &str = "chat:room:";
 const USER_CHANNEL: &str = "chat:dm:";
+/// The channels the engine's logs are published on (by prefix).
+pub(super) const CHANNELS: [&str; 2] = [ROOM_CHANNEL, USER_CHANNEL];
 
 fn room_meta(room: &RoomName) -> String {
     format!("chat:{{r:{room}}}:meta")
@@ -224,44 +213,15 @@ pub(super) struct Io {
     options: Arc<StoreOptions>,
 }
 
-/// A client for `url` speaking RESP3: Pub/Sub messages arrive as pushes on an ordinary
-/// multiplexed connection, and a connection manager resubscribes after a reconnect.
-pub(crate) fn resp3_client(url: &str) -> RedisResult<Client> {
-    let info = url.into_connection_info()?;
-    let settings = info
-        .redis_settings()
-        .clone()
-        .set_protocol(ProtocolVersion::RESP3);
-    Client::open(info.set_redis_settings(settings))
-}
-
 impl Io {
-    /// Sets up both connections (commands, and Pub/Sub with its messages going to `pushes`);
-    /// they connect on first use and reconnect by themselves.
-    pub(super) fn connect(
-        url: &str,
-        options: StoreOptions,
-        pushes: mpsc::UnboundedSender<PushInfo>,
-    ) -> RedisResult<Self> {
-        let client = resp3_client(url)?;
-        let config = || {
-            ConnectionManagerConfig::new()
-                .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-                .set_number_of_retries(RECONNECT_ATTEMPTS)
-                .set_max_delay(MAX_RECONNECT_DELAY)
-        };
-        let commands = ConnectionManager::new_lazy_with_config(client.clone(), config())?;
-        let sub = ConnectionManager::new_lazy_with_config(
-            client,
-            config()
-                .set_push_sender(pushes)
-                .set_automatic_resubscription(),
-        )?;
+    /// Over the node's connections (commands; Pub/Sub, whose pushes for [`CHANNELS`] the
+    /// engine reads from [`RedisSet::pushes`]).
+    pub(super) fn connect(redis: &RedisSet, options: StoreOptions) -> Result<Self, String> {
+        let commands = redis.commands();
         let (subscriber, queue) = mpsc::unbounded_channel();
-        tokio::spawn(subscriber_loop(sub, queue));
-        let node = crate::ids::new_epoch()
-            .map_err(|e| redis::RedisError::from(std::io::Error::other(e)))?;
+        tokio::spawn(subscriber_loop(redis.pubsub(), queue));
+        let node =
+            crate::ids::new_epoch().map_err(|e| format!("no randomness for a node name: {e}"))?;
         Ok(Self {
             node: node.as_str().into(),
             commands,
