@@ -484,6 +484,38 @@ async fn subscriber_connections_killed_or_overflowing_during_a_burst_lose_and_re
     b.expect_silence(Duration::from_millis(300)).await;
 }
 
+/// The clients of `redis` other than the one asking.
+fn clients(redis: &RedisServer) -> usize {
+    let list: String = redis::from_redis_value(redis.cmd(&["CLIENT", "LIST"])).unwrap();
+    list.lines()
+        .filter(|l| !l.contains("cmd=client|list"))
+        .count()
+}
+
+#[actix_web::test]
+async fn a_node_speaks_to_redis_over_one_set_of_two_connections() {
+    let redis = RedisServer::start().await;
+    let node = node(&redis);
+    // The engine (a message, presence), the room policies (a new room: written, published,
+    // heard) and the relay (subscribed at start) all at work.
+    let mut alice = node.chat_as("alice", &["lobby"]).await;
+    alice.say("lobby", "hello", "c-1").await;
+    said(&mut alice, 1).await;
+    alice
+        .send(&ClientMsg::CreateRoom {
+            room: "owned".parse().unwrap(),
+            private: false,
+            max_members: None,
+        })
+        .await;
+    // Created (stored and published by the policy script), then joined.
+    while !matches!(alice.recv().await, ServerMsg::Joined { room, .. } if room.as_str() == "owned")
+    {
+    }
+    // One connection for commands, one for Pub/Sub: whatever uses Redis shares them.
+    assert_eq!(clients(&redis), 2);
+}
+
 #[actix_web::test]
 async fn client_pause_makes_sends_wait_and_nothing_is_lost_or_doubled() {
     let redis = RedisServer::start().await;
