@@ -7,7 +7,7 @@
 //! frames do not pass through a link at all: each transport's response body reads the
 //! connection's outbox itself.
 
-use actix_web::web::Bytes;
+use bytes::Bytes;
 use actix_ws::CloseReason;
 use bytestring::ByteString;
 
