@@ -7,8 +7,8 @@
 //! frames do not pass through a link at all: each transport's response body reads the
 //! connection's outbox itself.
 
-use bytes::Bytes;
 use actix_ws::CloseReason;
+use bytes::Bytes;
 use bytestring::ByteString;
 
 use crate::error::SessionError;

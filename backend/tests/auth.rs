@@ -15,8 +15,8 @@ use std::{
 
 use backend::Config;
 use common::{
-    Chat, Process, TestServer, expect_close, http_exchange, post_json, redis_server::RedisServer,
-    set_cookie, token_for,
+    Chat, Mode, Process, TestServer, expect_close, http_exchange, post_json,
+    redis_server::RedisServer, set_cookie, token_for,
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use shared::{
@@ -24,14 +24,6 @@ use shared::{
     auth::{AuthMode, SessionInfo},
     close, paths,
 };
-
-/// Where the servers of a test keep their data.
-enum Mode {
-    /// One node, SQLite.
-    Single,
-    /// Two nodes sharing this Redis.
-    Cluster(RedisServer),
-}
 
 fn accounts_config(redis: Option<String>) -> Config {
     Config {
@@ -533,23 +525,7 @@ fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
     files
 }
 
-/// Runs each `async fn name(mode: Mode)` above as two tests, `single::name` and
-/// `cluster::name` (with its own redis-server).
-macro_rules! in_both_modes {
-    ($($name:ident),* $(,)?) => {
-        mod single {
-            $(#[actix_web::test] async fn $name() { super::$name(super::Mode::Single).await })*
-        }
-        mod cluster {
-            $(#[actix_web::test] async fn $name() {
-                let redis = super::RedisServer::start().await;
-                super::$name(super::Mode::Cluster(redis)).await
-            })*
-        }
-    };
-}
-
-in_both_modes!(
+common::in_both_modes!(
     an_account_name_cannot_reach_another_accounts_keys,
     register_log_in_reconnect_log_out,
     a_password_change_ends_the_other_sessions,

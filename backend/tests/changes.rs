@@ -10,7 +10,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Chat, TestServer, redis_server::RedisServer};
+use common::{Chat, Mode, TestServer, redis_server::RedisServer};
 use shared::{
     Change, ClientMsg, Emoji, ErrorCode, HistoryMode, MessageId, RoomMessage, RoomName, ServerMsg,
 };
@@ -183,7 +183,8 @@ fn shown(
     known
 }
 
-async fn edits_deletes_reactions_and_replies(redis: Option<RedisServer>) {
+async fn edits_deletes_reactions_and_replies(mode: Mode) {
+    let redis = mode.into_redis();
     let url = redis.as_ref().map(RedisServer::url);
     let here = TestServer::spawn(common::patient_config(url.clone()));
     let there = url.map(|url| TestServer::spawn(common::patient_config(Some(url))));
@@ -370,17 +371,6 @@ async fn join(chat: &mut Chat) {
         .await;
 }
 
-#[actix_web::test]
-async fn single_node_edits_deletes_reactions_and_replies() {
-    edits_deletes_reactions_and_replies(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_edits_deletes_reactions_and_replies() {
-    let redis = RedisServer::start().await;
-    edits_deletes_reactions_and_replies(Some(redis)).await;
-}
-
 /// The refusal `chat` gets next: its code and the `client_id` it names.
 async fn refusal(chat: &mut Chat) -> (ErrorCode, Option<String>) {
     match chat
@@ -398,7 +388,8 @@ async fn refusal(chat: &mut Chat) -> (ErrorCode, Option<String>) {
 /// including refusals at decoding (a reaction whose emoji is not one, an edit with blank text)
 /// and before `hello`; the connection stays usable. On the code before the fix, the bad
 /// reaction's refusal had no `client_id`.
-async fn refusals_carry_the_client_id(redis: Option<RedisServer>) {
+async fn refusals_carry_the_client_id(mode: Mode) {
+    let redis = mode.into_redis();
     let server = TestServer::spawn(common::patient_config(redis.as_ref().map(RedisServer::url)));
     let mut chat = server.chat_socket().await;
     chat.send_raw(r#"{"type":"say","room":"talk","text":"too soon","client_id":"early-1"}"#)
@@ -440,17 +431,6 @@ async fn refusals_carry_the_client_id(redis: Option<RedisServer>) {
     say(&mut chat, "still here", "s-3", None).await;
 }
 
-#[actix_web::test]
-async fn single_node_refusals_carry_the_client_id() {
-    refusals_carry_the_client_id(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_refusals_carry_the_client_id() {
-    let redis = RedisServer::start().await;
-    refusals_carry_the_client_id(Some(redis)).await;
-}
-
 /// Every frame `chat` receives until it has been quiet for a moment, as JSON text.
 async fn frames_until_quiet(chat: &mut Chat) -> Vec<String> {
     let mut frames = Vec::new();
@@ -468,7 +448,8 @@ async fn frames_until_quiet(chat: &mut Chat) -> Vec<String> {
 /// has none of the words, and the store no longer holds them (SQLite: no row; Redis: not in
 /// the changes a reader folds). On the code before the fix, the catch-up carried the edit's
 /// text and the quote's words.
-async fn a_deleted_message_is_forgotten(redis: Option<RedisServer>) {
+async fn a_deleted_message_is_forgotten(mode: Mode) {
+    let redis = mode.into_redis();
     const WORDS: &str = "the launch code is 0000";
     const EDITED: &str = "the launch code is 1234";
     let url = redis.as_ref().map(RedisServer::url);
@@ -545,17 +526,6 @@ async fn a_deleted_message_is_forgotten(redis: Option<RedisServer>) {
     }
 }
 
-#[actix_web::test]
-async fn single_node_a_deleted_message_is_forgotten() {
-    a_deleted_message_is_forgotten(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_a_deleted_message_is_forgotten() {
-    let redis = RedisServer::start().await;
-    a_deleted_message_is_forgotten(Some(redis)).await;
-}
-
 /// The reaction's outcome for `chat`'s request with `client_id`: `Ok` when it was stored (the
 /// changer's own `changed`), the refusal's code otherwise.
 async fn reacted(
@@ -584,7 +554,8 @@ async fn reacted(
 /// as `welcome.limits` says) and a change costs the same however many came before it: 200
 /// toggles leave nothing behind for a reader to replay (SQLite: the message's state rows;
 /// Redis: nothing in the changes hash). On the code before the fix, every reaction was taken.
-async fn reactions_are_capped_and_cheap(redis: Option<RedisServer>) {
+async fn reactions_are_capped_and_cheap(mode: Mode) {
+    let redis = mode.into_redis();
     const EMOJI: [&str; 22] = [
         "😀", "😁", "😂", "🤣", "😃", "😄", "😅", "😆", "😉", "😊", "😋", "😎", "😍", "😘", "🥰",
         "😗", "😙", "😚", "🙂", "🤗", "🤩", "🤔",
@@ -711,21 +682,11 @@ async fn reactions_are_capped_and_cheap(redis: Option<RedisServer>) {
     }
 }
 
-#[actix_web::test]
-async fn single_node_reactions_are_capped_and_cheap() {
-    reactions_are_capped_and_cheap(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_reactions_are_capped_and_cheap() {
-    let redis = RedisServer::start().await;
-    reactions_are_capped_and_cheap(Some(redis)).await;
-}
-
 /// A reply outlives the message it quotes when retention trims the log: once that message
 /// was deleted, the reply's quote stays forgotten after the original (and its deletion) left
 /// the log. Both modes; in cluster mode the trim once took the deletion's mark along.
-async fn a_quote_of_a_deleted_message_stays_forgotten_after_retention(redis: Option<RedisServer>) {
+async fn a_quote_of_a_deleted_message_stays_forgotten_after_retention(mode: Mode) {
+    let redis = mode.into_redis();
     let config = backend::Config {
         retention_messages: Some(3),
         ..common::patient_config(redis.as_ref().map(RedisServer::url))
@@ -750,17 +711,6 @@ async fn a_quote_of_a_deleted_message_stays_forgotten_after_retention(redis: Opt
     let json = shared::encode(&history).unwrap();
     assert!(json.contains("noted"), "{json}");
     assert!(!json.contains("launch code"), "{json}");
-}
-
-#[actix_web::test]
-async fn single_node_a_quote_of_a_deleted_message_stays_forgotten_after_retention() {
-    a_quote_of_a_deleted_message_stays_forgotten_after_retention(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_a_quote_of_a_deleted_message_stays_forgotten_after_retention() {
-    let redis = RedisServer::start().await;
-    a_quote_of_a_deleted_message_stays_forgotten_after_retention(Some(redis)).await;
 }
 
 /// Cluster mode, after an upgrade: reactions stored before the state layout name their user
@@ -866,7 +816,8 @@ async fn newer_page(chat: &mut Chat, after: u64) -> Vec<(u64, String, usize)> {
 /// time however many changes lie between them (more than a page of reactions here, which
 /// the Redis script skips batch by batch), until an empty page says there is nothing newer.
 /// Only members may ask.
-async fn pages_after_a_position_show_messages_as_they_are_now(redis: Option<RedisServer>) {
+async fn pages_after_a_position_show_messages_as_they_are_now(mode: Mode) {
+    let redis = mode.into_redis();
     let url = redis.as_ref().map(RedisServer::url);
     let config = |url| backend::Config {
         history_page: 4,
@@ -917,13 +868,11 @@ async fn pages_after_a_position_show_messages_as_they_are_now(redis: Option<Redi
     assert_eq!(refused(&mut carol, request).await, ErrorCode::NotInRoom);
 }
 
-#[actix_web::test]
-async fn single_node_pages_after_a_position_show_messages_as_they_are_now() {
-    pages_after_a_position_show_messages_as_they_are_now(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_pages_after_a_position_show_messages_as_they_are_now() {
-    let redis = RedisServer::start().await;
-    pages_after_a_position_show_messages_as_they_are_now(Some(redis)).await;
-}
+common::in_both_modes!(
+    edits_deletes_reactions_and_replies,
+    refusals_carry_the_client_id,
+    a_deleted_message_is_forgotten,
+    reactions_are_capped_and_cheap,
+    a_quote_of_a_deleted_message_stays_forgotten_after_retention,
+    pages_after_a_position_show_messages_as_they_are_now,
+);

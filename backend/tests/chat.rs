@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use backend::Config;
 use common::{
-    Chat, RawSocket, TestServer, eventually, expect_close, http_request, token_for, within,
+    Chat, Mode, RawSocket, TestServer, eventually, expect_close, http_request, token_for, within,
 };
 use futures_util::SinkExt as _;
 use shared::{ClientMsg, ErrorCode, Nick, RoomInfo, ServerMsg, close};
@@ -62,9 +62,8 @@ async fn expect_said(chat: &mut Chat, room: &str, from: &str, text: &str) -> Ser
     event
 }
 
-#[actix_web::test]
-async fn hello_welcomes_and_joins_the_default_room() {
-    let server = TestServer::spawn(config());
+async fn hello_welcomes_and_joins_the_default_room(mode: Mode) {
+    let server = TestServer::spawn(mode.config(config()));
     let mut alice = server.chat_socket().await;
     alice
         .send(&ClientMsg::Hello {
@@ -95,9 +94,8 @@ async fn hello_welcomes_and_joins_the_default_room() {
     );
 }
 
-#[actix_web::test]
-async fn message_reaches_room_members_only_sender_included() {
-    let server = TestServer::spawn(config());
+async fn message_reaches_room_members_only_sender_included(mode: Mode) {
+    let server = TestServer::spawn(mode.config(config()));
     let mut alice = server.chat_as("alice", &["rust"]).await;
     let mut bob = server.chat_as("bob", &["rust"]).await;
     let mut carol = server.chat_as("carol", &["go"]).await;
@@ -122,9 +120,8 @@ async fn message_reaches_room_members_only_sender_included() {
     carol.expect_silence(QUIET).await;
 }
 
-#[actix_web::test]
-async fn one_connection_chats_in_several_rooms() {
-    let server = TestServer::spawn(config());
+async fn one_connection_chats_in_several_rooms(mode: Mode) {
+    let server = TestServer::spawn(mode.config(config()));
     let mut alice = server.chat_as("alice", &["a", "b"]).await;
     let mut bob = server.chat_as("bob", &["b"]).await;
     assert!(matches!(alice.recv().await, ServerMsg::Presence { .. }));
@@ -136,9 +133,8 @@ async fn one_connection_chats_in_several_rooms() {
     bob.expect_silence(QUIET).await;
 }
 
-#[actix_web::test]
-async fn join_gives_members_then_presence_events_follow() {
-    let server = TestServer::spawn(config());
+async fn join_gives_members_then_presence_events_follow(mode: Mode) {
+    let server = TestServer::spawn(mode.config(config()));
     let mut alice = server.chat_as("alice", &[]).await;
     let mut bob = server.chat_socket().await;
     bob.send(&ClientMsg::Hello {
@@ -180,9 +176,8 @@ async fn join_gives_members_then_presence_events_follow() {
     assert_eq!(common::presence(&alice.recv().await), "lobby -carol");
 }
 
-#[actix_web::test]
-async fn two_tabs_of_one_user_are_one_member() {
-    let server = TestServer::spawn(config());
+async fn two_tabs_of_one_user_are_one_member(mode: Mode) {
+    let server = TestServer::spawn(mode.config(config()));
     let mut watcher = server.chat_as("watcher", &[]).await;
     let mut tab1 = server.chat_with_token("Dana", token_for("dana"), &[]).await;
     assert!(matches!(watcher.recv().await, ServerMsg::Presence { .. }));
@@ -227,9 +222,8 @@ async fn two_tabs_of_one_user_are_one_member() {
     assert_eq!(common::presence(&watcher.recv().await), "lobby -Dana");
 }
 
-#[actix_web::test]
-async fn taken_nickname_is_refused_ignoring_case_and_the_socket_stays_usable() {
-    let server = TestServer::spawn(config());
+async fn taken_nickname_is_refused_ignoring_case_and_the_socket_stays_usable(mode: Mode) {
+    let server = TestServer::spawn(mode.config(config()));
     let _alice = server.chat_as("Alice", &[]).await;
     let mut impostor = server.chat_socket().await;
     impostor
@@ -260,9 +254,8 @@ async fn taken_nickname_is_refused_ignoring_case_and_the_socket_stays_usable() {
     assert!(matches!(impostor.recv().await, ServerMsg::Welcome { .. }));
 }
 
-#[actix_web::test]
-async fn rename_propagates_and_respects_uniqueness() {
-    let server = TestServer::spawn(config());
+async fn rename_propagates_and_respects_uniqueness(mode: Mode) {
+    let server = TestServer::spawn(mode.config(config()));
     let mut alice = server.chat_as("alice", &[]).await;
     let mut bob = server.chat_as("bob", &[]).await;
     let mut loner = server.chat_as("loner", &["elsewhere"]).await;
@@ -304,9 +297,8 @@ async fn rename_propagates_and_respects_uniqueness() {
     assert_eq!(common::presence(&loner.recv().await), "elsewhere +bob");
 }
 
-#[actix_web::test]
-async fn a_rename_is_told_once_to_who_shares_several_rooms_with_the_renamer() {
-    let server = TestServer::spawn(config());
+async fn a_rename_is_told_once_to_who_shares_several_rooms_with_the_renamer(mode: Mode) {
+    let server = TestServer::spawn(mode.config(config()));
     let mut alice = server.chat_as("alice", &["lobby", "dev"]).await;
     let mut bob = server.chat_as("bob", &["lobby", "dev"]).await;
     // Bob's arrival, in each room.
@@ -327,9 +319,8 @@ async fn a_rename_is_told_once_to_who_shares_several_rooms_with_the_renamer() {
     bob.expect_silence(QUIET).await;
 }
 
-#[actix_web::test]
-async fn typing_is_announced_once_and_expires_on_its_own() {
-    let server = TestServer::spawn(config());
+async fn typing_is_announced_once_and_expires_on_its_own(mode: Mode) {
+    let server = TestServer::spawn(mode.config(config()));
     let mut alice = server.chat_as("alice", &[]).await;
     let mut bob = server.chat_as("bob", &[]).await;
     assert!(matches!(alice.recv().await, ServerMsg::Presence { .. }));
@@ -355,9 +346,8 @@ async fn typing_is_announced_once_and_expires_on_its_own() {
     expect_said(&mut alice, "lobby", "bob", "done").await;
 }
 
-#[actix_web::test]
-async fn direct_message_reaches_both_users_on_every_tab_and_nobody_else() {
-    let server = TestServer::spawn(config());
+async fn direct_message_reaches_both_users_on_every_tab_and_nobody_else(mode: Mode) {
+    let server = TestServer::spawn(mode.config(config()));
     let mut alice1 = server.chat_as("alice", &["a"]).await;
     let mut alice2 = server.chat_as("alice", &["a"]).await;
     let mut bob1 = server.chat_as("bob", &["b"]).await;
@@ -406,9 +396,8 @@ async fn direct_message_reaches_both_users_on_every_tab_and_nobody_else() {
     }
 }
 
-#[actix_web::test]
-async fn rooms_are_listed_with_member_counts() {
-    let server = TestServer::spawn(config());
+async fn rooms_are_listed_with_member_counts(mode: Mode) {
+    let server = TestServer::spawn(mode.config(config()));
     let mut alice = server.chat_as("alice", &["lobby", "rust"]).await;
     let _alice_tab = server.chat_as("alice", &["rust"]).await;
     let _bob = server.chat_as("bob", &["rust"]).await;
@@ -426,9 +415,8 @@ async fn rooms_are_listed_with_member_counts() {
     );
 }
 
-#[actix_web::test]
-async fn requests_before_hello_and_outside_joined_rooms_are_refused() {
-    let server = TestServer::spawn(config());
+async fn requests_before_hello_and_outside_joined_rooms_are_refused(mode: Mode) {
+    let server = TestServer::spawn(mode.config(config()));
     let mut anon = server.chat_socket().await;
     anon.send(&ClientMsg::ListRooms).await;
     assert_eq!(anon.recv_error().await, ErrorCode::NotIdentified);
@@ -457,9 +445,8 @@ async fn requests_before_hello_and_outside_joined_rooms_are_refused() {
     assert_eq!(alice.recv_error().await, ErrorCode::AlreadyIdentified);
 }
 
-#[actix_web::test]
-async fn every_bad_input_gets_a_typed_error_and_nobody_else_notices() {
-    let server = TestServer::spawn(config());
+async fn every_bad_input_gets_a_typed_error_and_nobody_else_notices(mode: Mode) {
+    let server = TestServer::spawn(mode.config(config()));
     let mut alice = server.chat_as("alice", &[]).await;
     let mut bob = server.chat_as("bob", &[]).await;
     assert!(matches!(alice.recv().await, ServerMsg::Presence { .. }));
@@ -528,12 +515,11 @@ async fn oversized_frame_closes_with_1009() {
     expect_close(&mut alice.ws, close::MESSAGE_TOO_BIG).await;
 }
 
-#[actix_web::test]
-async fn text_over_the_limit_is_refused_with_its_client_id() {
-    let server = TestServer::spawn(Config {
+async fn text_over_the_limit_is_refused_with_its_client_id(mode: Mode) {
+    let server = TestServer::spawn(mode.config(Config {
         max_text_chars: 10,
         ..config()
-    });
+    }));
     let mut alice = server.chat_as("alice", &[]).await;
     alice.say("lobby", "가나다라마바사아자차카", "long").await;
     match alice.recv().await {
@@ -550,14 +536,13 @@ async fn text_over_the_limit_is_refused_with_its_client_id() {
 
 /// Scrolling a big room's member list asks for many pages in a row: they are slowed to their
 /// own rate, never refused (a refused page would leave the list waiting).
-#[actix_web::test]
-async fn member_pages_are_slowed_to_their_own_rate_never_refused() {
+async fn member_pages_are_slowed_to_their_own_rate_never_refused(mode: Mode) {
     const PAGES: usize = 30;
-    let server = TestServer::spawn(Config {
+    let server = TestServer::spawn(mode.config(Config {
         rate_per_sec: 1,
         rate_burst: 4,
         ..config()
-    });
+    }));
     let mut alice = server.chat_as("alice", &["lobby"]).await;
     let started = std::time::Instant::now();
     for _ in 0..PAGES {
@@ -592,16 +577,15 @@ async fn member_pages_are_slowed_to_their_own_rate_never_refused() {
     }
 }
 
-#[actix_web::test]
-async fn rate_limit_refuses_then_sustained_abuse_closes_with_1008() {
+async fn rate_limit_refuses_then_sustained_abuse_closes_with_1008(mode: Mode) {
     const BURST: u32 = 4;
     const STRIKES: u32 = 20;
-    let server = TestServer::spawn(Config {
+    let server = TestServer::spawn(mode.config(Config {
         rate_per_sec: 1,
         rate_burst: BURST,
         rate_strikes: STRIKES,
         ..config()
-    });
+    }));
     // The hello takes one token of the burst.
     let mut alice = server.chat_as("alice", &[]).await;
     // Ten messages at once. The bucket refills one token a second, so how many pass depends
@@ -669,12 +653,11 @@ async fn rate_limit_refuses_then_sustained_abuse_closes_with_1008() {
     panic!("never closed for rate abuse");
 }
 
-#[actix_web::test]
-async fn joining_past_the_room_limit_is_refused() {
-    let server = TestServer::spawn(Config {
+async fn joining_past_the_room_limit_is_refused(mode: Mode) {
+    let server = TestServer::spawn(mode.config(Config {
         max_rooms: 2,
         ..config()
-    });
+    }));
     let mut alice = server.chat_as("alice", &["a", "b"]).await;
     alice
         .send(&ClientMsg::Join {
@@ -899,11 +882,16 @@ async fn shutdown_sends_1001_to_chat_sockets() {
     expect_close(&mut alice.ws, close::GOING_AWAY).await;
 }
 
+/// Single node only: its memory bound is the hub's outboxes'; in cluster mode the Redis
+/// client buffers the same 16 MB of pushes on their way in, which this bound does not cover
+/// (the slow reader's drop itself is the same code in both modes).
 #[actix_web::test]
 async fn slow_reader_is_dropped_with_1013_memory_stays_bounded_and_everyone_else_gets_everything() {
+    let mode = Mode::Single;
     // The real binary, so its resident memory can be read while the reader lags.
     let data = tempfile::tempdir().unwrap();
-    let process = common::Process::start(&[
+    let redis = mode.redis_url();
+    let mut args = vec![
         "--data-dir",
         data.path().to_str().unwrap(),
         // Room for a hello's five frames (welcome, joined, read_positions, direct_history,
@@ -916,8 +904,11 @@ async fn slow_reader_is_dropped_with_1013_memory_stays_bounded_and_everyone_else
         "100000",
         "--max-text-chars",
         "100000",
-    ])
-    .await;
+    ];
+    if let Some(url) = &redis {
+        args.extend(["--redis", url.as_str()]);
+    }
+    let process = common::Process::start(&args).await;
     let server = TestServer::at(process.addr);
     let mut sender = server.chat_as("sender", &[]).await;
     let mut watcher = server.chat_as("watcher", &[]).await;
@@ -1004,13 +995,12 @@ async fn slow_reader_is_dropped_with_1013_memory_stays_bounded_and_everyone_else
     );
 }
 
-#[actix_web::test]
-async fn silent_chat_client_is_dropped_and_leaves_its_rooms() {
-    let server = TestServer::spawn(Config {
+async fn silent_chat_client_is_dropped_and_leaves_its_rooms(mode: Mode) {
+    let server = TestServer::spawn(mode.config(Config {
         heartbeat_interval: Duration::from_millis(100),
         client_timeout: Duration::from_millis(400),
         ..config()
-    });
+    }));
     let mut watcher = server.chat_as("watcher", &[]).await;
     // A raw socket: it says hello and then never reads or answers a ping.
     let mut silent = RawSocket::connect(
@@ -1043,9 +1033,8 @@ async fn silent_chat_client_is_dropped_and_leaves_its_rooms() {
     assert_eq!(code, close::HEARTBEAT_TIMEOUT);
 }
 
-#[actix_web::test]
-async fn close_without_a_code_is_answered_in_kind_and_leaves_the_rooms() {
-    let server = TestServer::spawn(config());
+async fn close_without_a_code_is_answered_in_kind_and_leaves_the_rooms(mode: Mode) {
+    let server = TestServer::spawn(mode.config(config()));
     let mut watcher = server.chat_as("watcher", &[]).await;
     let mut leaver = server.chat_as("leaver", &[]).await;
     assert!(matches!(watcher.recv().await, ServerMsg::Presence { .. }));
@@ -1084,9 +1073,8 @@ async fn pings_are_answered_with_their_payload_and_a_quiet_client_is_pinged() {
     }
 }
 
-#[actix_web::test]
-async fn a_connection_that_vanishes_leaves_its_rooms_at_once() {
-    let server = TestServer::spawn(config());
+async fn a_connection_that_vanishes_leaves_its_rooms_at_once(mode: Mode) {
+    let server = TestServer::spawn(mode.config(config()));
     let mut watcher = server.chat_as("watcher", &[]).await;
     let leaver = server.chat_as("leaver", &[]).await;
     assert!(matches!(watcher.recv().await, ServerMsg::Presence { .. }));
@@ -1095,3 +1083,26 @@ async fn a_connection_that_vanishes_leaves_its_rooms_at_once() {
     drop(leaver);
     assert_eq!(common::presence(&watcher.recv().await), "lobby -leaver");
 }
+
+common::in_both_modes!(
+    hello_welcomes_and_joins_the_default_room,
+    message_reaches_room_members_only_sender_included,
+    one_connection_chats_in_several_rooms,
+    join_gives_members_then_presence_events_follow,
+    two_tabs_of_one_user_are_one_member,
+    taken_nickname_is_refused_ignoring_case_and_the_socket_stays_usable,
+    rename_propagates_and_respects_uniqueness,
+    a_rename_is_told_once_to_who_shares_several_rooms_with_the_renamer,
+    typing_is_announced_once_and_expires_on_its_own,
+    direct_message_reaches_both_users_on_every_tab_and_nobody_else,
+    rooms_are_listed_with_member_counts,
+    requests_before_hello_and_outside_joined_rooms_are_refused,
+    every_bad_input_gets_a_typed_error_and_nobody_else_notices,
+    text_over_the_limit_is_refused_with_its_client_id,
+    member_pages_are_slowed_to_their_own_rate_never_refused,
+    rate_limit_refuses_then_sustained_abuse_closes_with_1008,
+    joining_past_the_room_limit_is_refused,
+    silent_chat_client_is_dropped_and_leaves_its_rooms,
+    close_without_a_code_is_answered_in_kind_and_leaves_the_rooms,
+    a_connection_that_vanishes_leaves_its_rooms_at_once,
+);

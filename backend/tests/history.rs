@@ -10,7 +10,7 @@ mod common;
 use std::{collections::BTreeMap, time::Duration};
 
 use backend::Config;
-use common::{Chat, Process, TestServer, eventually, token_for, within};
+use common::{Chat, Mode, Process, TestServer, eventually, token_for, within};
 use shared::{ClientMsg, Epoch, ErrorCode, HistoryMode, MessageId, RoomMessage, ServerMsg};
 
 /// No rate limit in the way, long heartbeats (these clients read only when asked).
@@ -141,12 +141,11 @@ fn seqs(messages: &[RoomMessage]) -> Vec<u64> {
     messages.iter().map(|m| m.seq).collect()
 }
 
-#[actix_web::test]
-async fn joining_shows_the_latest_page_and_older_pages_load_on_request() {
-    let server = TestServer::spawn(Config {
+async fn joining_shows_the_latest_page_and_older_pages_load_on_request(mode: Mode) {
+    let server = TestServer::spawn(mode.config(Config {
         history_page: 20,
         ..config()
-    });
+    }));
     let mut alice = greet(&server, "alice", &["lobby"], &[], None).await;
     assert_eq!(
         alice.history["lobby"],
@@ -263,9 +262,8 @@ async fn reconnect_while_messages_arrive(server: &TestServer, attempt: usize) ->
     (inside, live)
 }
 
-#[actix_web::test]
-async fn a_reconnect_gets_exactly_the_missed_messages_even_while_more_arrive() {
-    let server = TestServer::spawn(config());
+async fn a_reconnect_gets_exactly_the_missed_messages_even_while_more_arrive(mode: Mode) {
+    let server = TestServer::spawn(mode.config(config()));
     // The promise is about the boundary between catch-up and live delivery, so a run proves
     // it only if messages arrived on both sides of it. Try again (a bounded number of times)
     // until one did; fail if none ever does.
@@ -279,13 +277,12 @@ async fn a_reconnect_gets_exactly_the_missed_messages_even_while_more_arrive() {
     panic!("the catch-up never raced with live messages in 10 attempts");
 }
 
-#[actix_web::test]
-async fn max_catch_up_is_the_exact_boundary_between_catch_up_and_reset() {
+async fn max_catch_up_is_the_exact_boundary_between_catch_up_and_reset(mode: Mode) {
     const MAX: u32 = 5;
-    let server = TestServer::spawn(Config {
+    let server = TestServer::spawn(mode.config(Config {
         max_catch_up: MAX,
         ..config()
-    });
+    }));
     let mut alice = greet(&server, "alice", &["lobby"], &[], None).await;
     let mut bob = greet(&server, "bob", &["lobby"], &[], None).await;
     alice.chat.recv().await; // bob joined
@@ -417,9 +414,8 @@ async fn sends_past_the_store_queue_are_refused_as_overloaded_and_nothing_is_los
     assert_eq!(send_acked(&mut alice.chat, "lobby", "q3", 1).await[0].0, 4);
 }
 
-#[actix_web::test]
-async fn a_resent_message_is_stored_once_and_the_retry_gets_the_original_ack() {
-    let server = TestServer::spawn(config());
+async fn a_resent_message_is_stored_once_and_the_retry_gets_the_original_ack(mode: Mode) {
+    let server = TestServer::spawn(mode.config(config()));
     let mut alice = greet(&server, "alice", &["lobby"], &[], None).await;
     let mut bob = greet(&server, "bob", &["lobby"], &[], None).await;
     alice.chat.recv().await; // bob joined
@@ -458,9 +454,8 @@ async fn a_resent_message_is_stored_once_and_the_retry_gets_the_original_ack() {
     assert_eq!(texts, ["only once", "next", "mine"]);
 }
 
-#[actix_web::test]
-async fn direct_messages_are_kept_per_user_and_caught_up_after_a_reconnect() {
-    let server = TestServer::spawn(config());
+async fn direct_messages_are_kept_per_user_and_caught_up_after_a_reconnect(mode: Mode) {
+    let server = TestServer::spawn(mode.config(config()));
     let mut alice = greet(&server, "alice", &["lobby"], &[], None).await;
     let mut bob = greet(&server, "bob", &["lobby"], &[], None).await;
     alice.chat.recv().await; // bob joined
@@ -520,13 +515,12 @@ async fn direct_messages_are_kept_per_user_and_caught_up_after_a_reconnect() {
     .await;
 }
 
-#[actix_web::test]
-async fn retention_keeps_the_newest_messages_and_a_client_behind_it_is_reset() {
-    let server = TestServer::spawn(Config {
+async fn retention_keeps_the_newest_messages_and_a_client_behind_it_is_reset(mode: Mode) {
+    let server = TestServer::spawn(mode.config(Config {
         retention_messages: Some(5),
         retention_interval: Duration::from_millis(100),
         ..config()
-    });
+    }));
     let mut alice = greet(&server, "alice", &["lobby"], &[], None).await;
     send_acked(&mut alice.chat, "lobby", "m", 12).await;
     eventually("retention trims the room to 5 messages", || async {
@@ -722,3 +716,12 @@ async fn acknowledged_messages_survive_sigkill() {
     let next = send_acked(&mut bob.chat, "lobby", "after restart", 1).await;
     assert_eq!(next[0].0, N as u64 + 1);
 }
+
+common::in_both_modes!(
+    joining_shows_the_latest_page_and_older_pages_load_on_request,
+    a_reconnect_gets_exactly_the_missed_messages_even_while_more_arrive,
+    max_catch_up_is_the_exact_boundary_between_catch_up_and_reset,
+    a_resent_message_is_stored_once_and_the_retry_gets_the_original_ack,
+    direct_messages_are_kept_per_user_and_caught_up_after_a_reconnect,
+    retention_keeps_the_newest_messages_and_a_client_behind_it_is_reset,
+);

@@ -16,7 +16,9 @@ mod common;
 use std::time::Duration;
 
 use backend::Config;
-use common::{Chat, STEP, TestServer, post_json, redis_server::RedisServer, set_cookie, token_for};
+use common::{
+    Chat, Mode, STEP, TestServer, post_json, redis_server::RedisServer, set_cookie, token_for,
+};
 use shared::{ClientMsg, ErrorCode, Nick, RemovedReason, RoomName, ServerMsg, paths};
 
 fn config(redis: Option<String>) -> Config {
@@ -757,7 +759,8 @@ fn assert_nothing_of(users: &mut Users, who: &str, room: &RoomName, private: boo
     }
 }
 
-async fn permission_matrix(redis: Option<RedisServer>) {
+async fn permission_matrix(mode: Mode) {
+    let redis = mode.into_redis();
     let url = redis.as_ref().map(RedisServer::url);
     let one = TestServer::spawn(config(url.clone()));
     let two = url.map(|url| TestServer::spawn(config(Some(url))));
@@ -792,22 +795,12 @@ async fn permission_matrix(redis: Option<RedisServer>) {
     assert_nothing_of(&mut users, OUTSIDER, &private, true, outsider_from);
 }
 
-#[actix_web::test]
-async fn single_node_permission_matrix() {
-    permission_matrix(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_permission_matrix() {
-    let redis = RedisServer::start().await;
-    permission_matrix(Some(redis)).await;
-}
-
 /// Hole 3 of issue #27: a moderator the owner banned (public room) or uninvited (private
 /// room) loses the rank, `room_policy` says so, and their moderation requests are refused;
 /// the uninvited one is not admitted any more. On the code before the fix, Mona kicked Mike
 /// after her ban, and joined the private room again after her uninvite.
-async fn a_banned_or_uninvited_moderator_moderates_no_more(redis: Option<RedisServer>) {
+async fn a_banned_or_uninvited_moderator_moderates_no_more(mode: Mode) {
+    let redis = mode.into_redis();
     let url = redis.as_ref().map(RedisServer::url);
     let one = TestServer::spawn(config(url.clone()));
     let two = url.map(|url| TestServer::spawn(config(Some(url))));
@@ -944,24 +937,14 @@ async fn a_banned_or_uninvited_moderator_moderates_no_more(redis: Option<RedisSe
     }
 }
 
-#[actix_web::test]
-async fn single_node_a_banned_or_uninvited_moderator_moderates_no_more() {
-    a_banned_or_uninvited_moderator_moderates_no_more(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_a_banned_or_uninvited_moderator_moderates_no_more() {
-    let redis = RedisServer::start().await;
-    a_banned_or_uninvited_moderator_moderates_no_more(Some(redis)).await;
-}
-
 /// Hole 4 of issue #27: a passer-by cannot take a room others use private. A room with
 /// messages (nobody in it at the moment), a room with members (on another node, in a
 /// cluster) and the lobby (empty) are refused to `create_room` with `room_exists`; a fresh
 /// name is not; a server admin may take over a room made by `join`. On the code before the
 /// fix, Mike claimed the room that had only messages, and (on another node) the one with
 /// members, and the empty lobby.
-async fn a_room_in_use_is_nobodys_to_claim(redis: Option<RedisServer>) {
+async fn a_room_in_use_is_nobodys_to_claim(mode: Mode) {
+    let redis = mode.into_redis();
     let url = redis.as_ref().map(RedisServer::url);
     let one = TestServer::spawn(config(url.clone()));
     let two = url.map(|url| TestServer::spawn(config(Some(url))));
@@ -1033,22 +1016,12 @@ async fn a_room_in_use_is_nobodys_to_claim(redis: Option<RedisServer>) {
         .await;
 }
 
-#[actix_web::test]
-async fn single_node_a_room_in_use_is_nobodys_to_claim() {
-    a_room_in_use_is_nobodys_to_claim(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_a_room_in_use_is_nobodys_to_claim() {
-    let redis = RedisServer::start().await;
-    a_room_in_use_is_nobodys_to_claim(Some(redis)).await;
-}
-
 /// Moderation as users meet it, both modes: a muted user's `edit` and `react` are refused
 /// with `muted` (their own message, which they may still delete); kicking a user who is
 /// online (on the other node, in a cluster) removes them, they leave, and they may join
 /// again (a kick is not a ban).
-async fn mutes_and_kicks_of_online_users(redis: Option<RedisServer>) {
+async fn mutes_and_kicks_of_online_users(mode: Mode) {
+    let redis = mode.into_redis();
     let url = redis.as_ref().map(RedisServer::url);
     let one = TestServer::spawn(config(url.clone()));
     let two = url.map(|url| TestServer::spawn(config(Some(url))));
@@ -1151,17 +1124,6 @@ async fn mutes_and_kicks_of_online_users(redis: Option<RedisServer>) {
         .await;
 }
 
-#[actix_web::test]
-async fn single_node_mutes_and_kicks_of_online_users() {
-    mutes_and_kicks_of_online_users(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_mutes_and_kicks_of_online_users() {
-    let redis = RedisServer::start().await;
-    mutes_and_kicks_of_online_users(Some(redis)).await;
-}
-
 /// In open mode a ban follows the browser token, not the nickname: the banned user back
 /// under another name is still refused, and someone else who takes the old name is not.
 #[actix_web::test]
@@ -1216,3 +1178,10 @@ async fn in_open_mode_a_ban_follows_the_token() {
         )
         .await;
 }
+
+common::in_both_modes!(
+    permission_matrix,
+    a_banned_or_uninvited_moderator_moderates_no_more,
+    a_room_in_use_is_nobodys_to_claim,
+    mutes_and_kicks_of_online_users,
+);

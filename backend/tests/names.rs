@@ -10,7 +10,7 @@
 mod common;
 
 use backend::Config;
-use common::{Chat, TestServer, post_json, redis_server::RedisServer, set_cookie, token_for};
+use common::{Chat, Mode, TestServer, post_json, redis_server::RedisServer, set_cookie, token_for};
 use shared::{ClientMsg, ErrorCode, ServerMsg, auth::AuthMode, paths};
 
 /// Two servers sharing `redis` (cluster mode), or one (single node, returned twice as the
@@ -94,7 +94,8 @@ async fn rename(chat: &mut Chat, nick: &str) -> Result<String, ErrorCode> {
 /// invalid (the message names the code point, not the character) and look-alikes of it are
 /// taken, by `hello` and by `rename`; a look-alike names nobody in a `direct`. On the code
 /// before the fix, "Alice\u{200B}", "Alice\u{202E}" and Cyrillic "Аlice" were all welcome.
-async fn look_alikes_of_an_online_nickname_are_refused(redis: Option<RedisServer>) {
+async fn look_alikes_of_an_online_nickname_are_refused(mode: Mode) {
+    let redis = mode.into_redis();
     let servers = servers(redis.as_ref(), open_config);
     let _alice = servers.one.chat_as("Alice", &[]).await;
     let other = servers.other();
@@ -139,21 +140,11 @@ async fn look_alikes_of_an_online_nickname_are_refused(redis: Option<RedisServer
     assert_eq!(rename(&mut bob, "Alicia").await, Ok("Alicia".into()));
 }
 
-#[actix_web::test]
-async fn single_node_look_alikes_of_an_online_nickname_are_refused() {
-    look_alikes_of_an_online_nickname_are_refused(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_look_alikes_of_an_online_nickname_are_refused() {
-    let redis = RedisServer::start().await;
-    look_alikes_of_an_online_nickname_are_refused(Some(redis)).await;
-}
-
 /// Names in Korean, Japanese, Arabic and emoji (joiners and tags inside emoji included) are
 /// welcome side by side; a name typed decomposed is kept in NFC, and is the same name as its
 /// precomposed spelling.
-async fn names_in_every_script_are_welcome_and_kept_in_nfc(redis: Option<RedisServer>) {
+async fn names_in_every_script_are_welcome_and_kept_in_nfc(mode: Mode) {
+    let redis = mode.into_redis();
     let servers = servers(redis.as_ref(), open_config);
     let mut online = Vec::new();
     for (i, name) in [
@@ -200,17 +191,6 @@ async fn names_in_every_script_are_welcome_and_kept_in_nfc(redis: Option<RedisSe
     }
 }
 
-#[actix_web::test]
-async fn single_node_names_in_every_script_are_welcome_and_kept_in_nfc() {
-    names_in_every_script_are_welcome_and_kept_in_nfc(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_names_in_every_script_are_welcome_and_kept_in_nfc() {
-    let redis = RedisServer::start().await;
-    names_in_every_script_are_welcome_and_kept_in_nfc(Some(redis)).await;
-}
-
 /// `POST /api/register` as `name`: (status, body).
 async fn register(server: &TestServer, name: &str) -> (u16, String) {
     let body = serde_json::json!({ "name": name, "password": "a long password" }).to_string();
@@ -221,7 +201,8 @@ async fn register(server: &TestServer, name: &str) -> (u16, String) {
 /// Alice registered on one node; on the other, look-alikes of her name are taken (409) and
 /// her name with an invisible character is refused (400), whether or not she is online. On
 /// the code before the fix, Cyrillic "Аlice" and "Alice\u{200B}" were registered (201).
-async fn look_alikes_of_a_registered_name_are_refused(redis: Option<RedisServer>) {
+async fn look_alikes_of_a_registered_name_are_refused(mode: Mode) {
+    let redis = mode.into_redis();
     let servers = servers(redis.as_ref(), accounts_config);
     let other = servers.other();
     assert_eq!(register(&servers.one, "Alice").await.0, 201);
@@ -251,17 +232,6 @@ async fn look_alikes_of_a_registered_name_are_refused(redis: Option<RedisServer>
     assert_eq!(register(&servers.one, "Jos\u{E9}").await.0, 409);
 }
 
-#[actix_web::test]
-async fn single_node_look_alikes_of_a_registered_name_are_refused() {
-    look_alikes_of_a_registered_name_are_refused(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_look_alikes_of_a_registered_name_are_refused() {
-    let redis = RedisServer::start().await;
-    look_alikes_of_a_registered_name_are_refused(Some(redis)).await;
-}
-
 /// An account a server before this one registered in Redis (no look-alike keys stored) still
 /// takes its look-alikes: the first registration fills them in. (The SQLite file's twin is a
 /// unit test in backend/src/auth/accounts.rs.)
@@ -275,3 +245,9 @@ async fn cluster_accounts_from_before_likeness_still_take_their_look_alikes() {
     assert_eq!(status, 409, "{body}");
     assert_eq!(register(servers.other(), "Carol").await.0, 201);
 }
+
+common::in_both_modes!(
+    look_alikes_of_an_online_nickname_are_refused,
+    names_in_every_script_are_welcome_and_kept_in_nfc,
+    look_alikes_of_a_registered_name_are_refused,
+);

@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use backend::Config;
-use common::{Chat, TestServer, redis_server::RedisServer};
+use common::{Chat, Mode, TestServer, redis_server::RedisServer};
 use shared::{ClientMsg, ErrorCode, RemovedReason, RoomName, ServerMsg};
 
 fn config(redis: Option<String>) -> Config {
@@ -123,7 +123,8 @@ fn join(name: &str) -> ClientMsg {
     }
 }
 
-async fn every_request_gets_its_effect_or_a_typed_error(redis: Option<RedisServer>) {
+async fn every_request_gets_its_effect_or_a_typed_error(mode: Mode) {
+    let redis = mode.into_redis();
     let url = redis.as_ref().map(RedisServer::url);
     let here = TestServer::spawn(config(url.clone()));
     let there = url.map(|url| TestServer::spawn(config(Some(url))));
@@ -350,17 +351,6 @@ async fn every_request_gets_its_effect_or_a_typed_error(redis: Option<RedisServe
 }
 
 #[actix_web::test]
-async fn single_node_every_request_gets_its_effect_or_a_typed_error() {
-    every_request_gets_its_effect_or_a_typed_error(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_every_request_gets_its_effect_or_a_typed_error() {
-    let redis = RedisServer::start().await;
-    every_request_gets_its_effect_or_a_typed_error(Some(redis)).await;
-}
-
-#[actix_web::test]
 async fn a_private_room_survives_a_restart_and_stays_closed() {
     let data = tempfile::tempdir().unwrap();
     let with_data = || Config {
@@ -443,7 +433,8 @@ async fn a_node_cut_off_from_redis_applies_what_it_missed_when_it_is_back() {
 /// `welcome`. Past it `create_room` gets `too_many_rooms`, counting the rooms being created
 /// (a burst of requests does not all pass) and, in cluster mode, those made on another node;
 /// another user is not affected.
-async fn a_user_owns_at_most_max_owned_rooms(redis: Option<RedisServer>) {
+async fn a_user_owns_at_most_max_owned_rooms(mode: Mode) {
+    let redis = mode.into_redis();
     let url = redis.as_ref().map(RedisServer::url);
     let with_cap = |url| Config {
         max_owned_rooms: 3,
@@ -507,13 +498,7 @@ async fn a_user_owns_at_most_max_owned_rooms(redis: Option<RedisServer>) {
     .await;
 }
 
-#[actix_web::test]
-async fn single_node_a_user_owns_at_most_max_owned_rooms() {
-    a_user_owns_at_most_max_owned_rooms(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_a_user_owns_at_most_max_owned_rooms() {
-    let redis = RedisServer::start().await;
-    a_user_owns_at_most_max_owned_rooms(Some(redis)).await;
-}
+common::in_both_modes!(
+    every_request_gets_its_effect_or_a_typed_error,
+    a_user_owns_at_most_max_owned_rooms,
+);

@@ -11,7 +11,7 @@ mod common;
 use std::{collections::BTreeMap, time::Duration};
 
 use backend::Config;
-use common::{Chat, TestServer, redis_server::RedisServer};
+use common::{Chat, Mode, TestServer};
 use shared::{ClientMsg, ErrorCode, MessageId, RoomName, ServerMsg};
 
 const ROOM: &str = "news";
@@ -113,38 +113,34 @@ fn expected() -> (BTreeMap<RoomName, u64>, BTreeMap<shared::Nick, u64>) {
     )
 }
 
-#[actix_web::test]
-async fn single_node_positions_are_shared_by_tabs_and_survive_a_restart() {
+/// Read positions are one user's on every tab (on any node), and survive a restart of the
+/// node (on one node: on its data directory) and, in cluster mode, of Redis.
+async fn positions_are_shared_by_tabs_and_survive_restarts(mode: Mode) {
     let data = tempfile::tempdir().unwrap();
     let config = || Config {
         data_dir: data.path().to_owned(),
-        ..common::patient_config(None)
+        ..mode.config(common::patient_config(None))
     };
-    let server = TestServer::spawn(config());
-    tabs_share_positions(&server, &server).await;
-    server.stop().await.unwrap();
-    let server = TestServer::spawn(config());
-    assert_eq!(positions_of(&server).await, expected());
+    let here = TestServer::spawn(config());
+    // In cluster mode the second tab is on another node.
+    let there = mode.redis_url().map(|_| TestServer::spawn(config()));
+    tabs_share_positions(&here, there.as_ref().unwrap_or(&here)).await;
+    // A node restarts: the next one (on one node, the same store) answers with the positions.
+    here.stop().await.unwrap();
+    let again = TestServer::spawn(config());
+    assert_eq!(positions_of(&again).await, expected());
+    // Redis is killed and started again from its append-only file.
+    if let Some(mut redis) = mode.into_redis() {
+        redis.restart().await;
+        common::eventually("the node answers after Redis restarted", || async {
+            let mut chat = again.chat_socket().await;
+            chat.send(&common::hello("reader", &[ROOM])).await;
+            tokio::time::timeout(Duration::from_secs(1), positions(&mut chat))
+                .await
+                .is_ok_and(|found| found == expected())
+        })
+        .await;
+    }
 }
 
-#[actix_web::test]
-async fn cluster_positions_reach_tabs_on_other_nodes_and_survive_restarts() {
-    let mut redis = RedisServer::start().await;
-    let config = || common::patient_config(Some(redis.url()));
-    let here = TestServer::spawn(config());
-    let there = TestServer::spawn(config());
-    tabs_share_positions(&here, &there).await;
-    // A node restarts: another node answers with the positions.
-    here.stop().await.unwrap();
-    assert_eq!(positions_of(&there).await, expected());
-    // Redis is killed and started again from its append-only file.
-    redis.restart().await;
-    common::eventually("the node answers after Redis restarted", || async {
-        let mut chat = there.chat_socket().await;
-        chat.send(&common::hello("reader", &[ROOM])).await;
-        tokio::time::timeout(Duration::from_secs(1), positions(&mut chat))
-            .await
-            .is_ok_and(|found| found == expected())
-    })
-    .await;
-}
+common::in_both_modes!(positions_are_shared_by_tabs_and_survive_restarts);

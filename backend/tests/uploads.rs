@@ -12,7 +12,7 @@ mod common;
 use std::{net::SocketAddr, path::Path, time::Duration};
 
 use backend::Config;
-use common::{STEP, TestServer, redis_server::RedisServer, stalled_request, token_for};
+use common::{Mode, STEP, TestServer, redis_server::RedisServer, stalled_request, token_for};
 use shared::{ClientMsg, ErrorCode, Image, ImageType, ServerMsg, paths};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -112,7 +112,8 @@ fn files(dir: &Path) -> Vec<String> {
     found
 }
 
-async fn uploads_are_checked_stored_and_served_to_readers_only(redis: Option<RedisServer>) {
+async fn uploads_are_checked_stored_and_served_to_readers_only(mode: Mode) {
+    let redis = mode.into_redis();
     let shared_dir = tempfile::tempdir().unwrap();
     let config = || Config {
         uploads_dir: Some(shared_dir.path().to_owned()),
@@ -299,17 +300,6 @@ async fn uploads_are_checked_stored_and_served_to_readers_only(redis: Option<Red
     );
 }
 
-#[actix_web::test]
-async fn single_node_uploads() {
-    uploads_are_checked_stored_and_served_to_readers_only(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_uploads() {
-    let redis = RedisServer::start().await;
-    uploads_are_checked_stored_and_served_to_readers_only(Some(redis)).await;
-}
-
 /// A node of the test's server: one, or with `redis` two sharing Redis and `dir`.
 fn nodes(
     redis: Option<&RedisServer>,
@@ -402,7 +392,8 @@ fn image(len: usize, fill: u8) -> Vec<u8> {
 
 /// Who may not upload is told so from the headers alone: the body (here 5 MB announced, none
 /// sent) is never waited for.
-async fn refused_uploaders_are_answered_before_their_body(redis: Option<RedisServer>) {
+async fn refused_uploaders_are_answered_before_their_body(mode: Mode) {
+    let redis = mode.into_redis();
     let dir = tempfile::tempdir().unwrap();
     // A body timeout far beyond the test's wait: only an answer without the body passes.
     let (here, there) = nodes(redis.as_ref(), dir.path(), |c| Config {
@@ -438,19 +429,10 @@ async fn refused_uploaders_are_answered_before_their_body(redis: Option<RedisSer
     assert!(answer.closed, "{answer:?}");
 }
 
-#[actix_web::test]
-async fn single_node_refused_uploaders_are_answered_before_their_body() {
-    refused_uploaders_are_answered_before_their_body(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_refused_uploaders_are_answered_before_their_body() {
-    refused_uploaders_are_answered_before_their_body(Some(RedisServer::start().await)).await;
-}
-
 /// Only someone in the room now may upload for it (through any node); nothing is stored,
 /// and no directory made, for a room that does not exist.
-async fn only_members_of_a_room_upload_for_it(redis: Option<RedisServer>) {
+async fn only_members_of_a_room_upload_for_it(mode: Mode) {
+    let redis = mode.into_redis();
     let dir = tempfile::tempdir().unwrap();
     let (here, there) = nodes(redis.as_ref(), dir.path(), |c| c);
     let there = there.as_ref().unwrap_or(&here);
@@ -495,16 +477,6 @@ async fn only_members_of_a_room_upload_for_it(redis: Option<RedisServer>) {
                 == 403
     })
     .await;
-}
-
-#[actix_web::test]
-async fn single_node_only_members_of_a_room_upload_for_it() {
-    only_members_of_a_room_upload_for_it(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_only_members_of_a_room_upload_for_it() {
-    only_members_of_a_room_upload_for_it(Some(RedisServer::start().await)).await;
 }
 
 /// An upload to `pics` as `nick` with `headers` (each ending in `\r\n`): (status, head, body).
@@ -580,7 +552,8 @@ async fn uploads_are_paced_per_address() {
 /// Each user may upload `--upload-quota` bytes per UTC day, counted across the nodes of a
 /// cluster: past it, 429 with `Retry-After` (until midnight UTC); a declared length over it is
 /// refused before the body is read.
-async fn a_user_uploads_at_most_the_daily_quota(redis: Option<RedisServer>) {
+async fn a_user_uploads_at_most_the_daily_quota(mode: Mode) {
+    let redis = mode.into_redis();
     let dir = tempfile::tempdir().unwrap();
     let (here, there) = nodes(redis.as_ref(), dir.path(), |c| Config {
         upload_quota: 300,
@@ -608,20 +581,11 @@ async fn a_user_uploads_at_most_the_daily_quota(redis: Option<RedisServer>) {
     assert_eq!(status, 201, "{body}");
 }
 
-#[actix_web::test]
-async fn single_node_a_user_uploads_at_most_the_daily_quota() {
-    a_user_uploads_at_most_the_daily_quota(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_a_user_uploads_at_most_the_daily_quota() {
-    a_user_uploads_at_most_the_daily_quota(Some(RedisServer::start().await)).await;
-}
-
 /// All images together take at most `--max-uploads-total` bytes, counted across the nodes of
 /// a cluster: new bytes past it get 507 (a declared length past it, before the body is read),
 /// while the same bytes again take no space.
-async fn the_images_take_at_most_the_total(redis: Option<RedisServer>) {
+async fn the_images_take_at_most_the_total(mode: Mode) {
+    let redis = mode.into_redis();
     let dir = tempfile::tempdir().unwrap();
     let (here, there) = nodes(redis.as_ref(), dir.path(), |c| Config {
         max_uploads_total: 500,
@@ -653,16 +617,6 @@ async fn the_images_take_at_most_the_total(redis: Option<RedisServer>) {
         2,
         "{objects:?}"
     );
-}
-
-#[actix_web::test]
-async fn single_node_the_images_take_at_most_the_total() {
-    the_images_take_at_most_the_total(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_the_images_take_at_most_the_total() {
-    the_images_take_at_most_the_total(Some(RedisServer::start().await)).await;
 }
 
 /// Says `text` in `room` with the image `image` (an upload's answer).
@@ -699,7 +653,8 @@ fn stored(dir: &Path, room: &str, image: &Image) -> (std::path::PathBuf, std::pa
 /// Uploads no stored message names are removed after `--upload-grace`: a room's record of
 /// an image, and the bytes once no room has a record (an image shared by two rooms stays
 /// while one of them uses it); what messages name stays, and is served.
-async fn unused_uploads_are_swept_after_the_grace(redis: Option<RedisServer>) {
+async fn unused_uploads_are_swept_after_the_grace(mode: Mode) {
+    let redis = mode.into_redis();
     let dir = tempfile::tempdir().unwrap();
     let grace = Duration::from_millis(600);
     let (here, there) = nodes(redis.as_ref(), dir.path(), |c| Config {
@@ -772,19 +727,10 @@ async fn unused_uploads_are_swept_after_the_grace(redis: Option<RedisServer>) {
     );
 }
 
-#[actix_web::test]
-async fn single_node_unused_uploads_are_swept_after_the_grace() {
-    unused_uploads_are_swept_after_the_grace(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_unused_uploads_are_swept_after_the_grace() {
-    unused_uploads_are_swept_after_the_grace(Some(RedisServer::start().await)).await;
-}
-
 /// An image whose message retention removed goes at the next sweep; its bytes stay while
 /// another room's message names them.
-async fn an_image_goes_with_the_message_retention_removed(redis: Option<RedisServer>) {
+async fn an_image_goes_with_the_message_retention_removed(mode: Mode) {
+    let redis = mode.into_redis();
     let dir = tempfile::tempdir().unwrap();
     let grace = Duration::from_millis(600);
     let (here, there) = nodes(redis.as_ref(), dir.path(), |c| Config {
@@ -846,16 +792,6 @@ async fn an_image_goes_with_the_message_retention_removed(redis: Option<RedisSer
             .0,
         200
     );
-}
-
-#[actix_web::test]
-async fn single_node_an_image_goes_with_the_message_retention_removed() {
-    an_image_goes_with_the_message_retention_removed(None).await;
-}
-
-#[actix_web::test]
-async fn cluster_an_image_goes_with_the_message_retention_removed() {
-    an_image_goes_with_the_message_retention_removed(Some(RedisServer::start().await)).await;
 }
 
 /// Messages stored in Redis before the send script kept each room's index of images (an
@@ -976,3 +912,13 @@ async fn with_jwt_a_bearer_token_names_the_uploader() {
     );
     drop(chat);
 }
+
+common::in_both_modes!(
+    uploads_are_checked_stored_and_served_to_readers_only,
+    refused_uploaders_are_answered_before_their_body,
+    only_members_of_a_room_upload_for_it,
+    a_user_uploads_at_most_the_daily_quota,
+    the_images_take_at_most_the_total,
+    unused_uploads_are_swept_after_the_grace,
+    an_image_goes_with_the_message_retention_removed,
+);

@@ -21,6 +21,65 @@ use tokio::{
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
 use tokio_util::sync::CancellationToken;
 
+/// Which engine a test's servers run, for the suites whose rules hold in both modes: one
+/// node (SQLite), or cluster mode on a `redis-server` of the test's own.
+pub enum Mode {
+    /// One node, SQLite.
+    Single,
+    /// Nodes sharing this Redis.
+    Cluster(redis_server::RedisServer),
+}
+
+impl Mode {
+    /// The Redis a node of this mode uses (`--redis`), if any.
+    pub fn redis_url(&self) -> Option<String> {
+        match self {
+            Self::Single => None,
+            Self::Cluster(redis) => Some(redis.url()),
+        }
+    }
+
+    /// `config` for a node of this mode.
+    pub fn config(&self, config: Config) -> Config {
+        Config {
+            redis: self.redis_url(),
+            ..config
+        }
+    }
+
+    /// The test's Redis, if any (to stop, restart or inspect it).
+    pub fn into_redis(self) -> Option<redis_server::RedisServer> {
+        match self {
+            Self::Single => None,
+            Self::Cluster(redis) => Some(redis),
+        }
+    }
+}
+
+/// Runs each `async fn name(mode: Mode)` of the invoking file as two tests from the same
+/// body: `single::name` and `cluster::name` (with a `redis-server` of its own). The one way
+/// the suites run both modes.
+#[allow(unused_macros)] // each test binary uses its own subset
+macro_rules! in_both_modes {
+    ($($name:ident),* $(,)?) => {
+        mod single {
+            $(#[actix_web::test]
+            async fn $name() {
+                super::$name($crate::common::Mode::Single).await
+            })*
+        }
+        mod cluster {
+            $(#[actix_web::test]
+            async fn $name() {
+                let redis = $crate::common::redis_server::RedisServer::start().await;
+                super::$name($crate::common::Mode::Cluster(redis)).await
+            })*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use in_both_modes;
+
 /// How long any single expected event may take before the test fails.
 pub const STEP: Duration = Duration::from_secs(5);
 
