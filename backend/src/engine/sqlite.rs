@@ -300,13 +300,18 @@ impl<C: Send + 'static> Store<C> {
 
 /// Opens, configures and migrates the database; returns it with its epoch (created with the
 /// database, so a replaced or wiped data directory has another one).
-fn open_connection(path: &Path, options: &StoreOptions) -> anyhow::Result<(Connection, Epoch)> {
+fn open_connection(
+    path: &Path,
+    options: &StoreOptions,
+) -> Result<(Connection, Epoch), EngineError> {
     let mut db = Connection::open(path)?;
     // journal_mode answers with the mode it is in; a database that cannot do WAL (e.g. on a
     // network file system) says so here rather than silently running slower and less safe.
     let mode: String = db.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        anyhow::bail!("the database cannot use WAL journaling (it is in {mode} mode)");
+        return Err(EngineError::Store(format!(
+            "the database cannot use WAL journaling (it is in {mode} mode)"
+        )));
     }
     db.execute_batch("PRAGMA synchronous = FULL;")?;
     // The query planner's stability guarantee: a statement's plan does not depend on the
@@ -326,22 +331,24 @@ fn open_connection(path: &Path, options: &StoreOptions) -> anyhow::Result<(Conne
     migrate(&mut db)?;
     db.execute(
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?1)",
-        [crate::ids::new_epoch()?.as_str()],
+        [crate::ids::new_epoch()
+            .map_err(|e| EngineError::Randomness(format!("an epoch: {e}")))?
+            .as_str()],
     )?;
     let epoch: String = db.query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |row| {
         row.get(0)
     })?;
-    Ok((db, Epoch::try_from(epoch)?))
+    Ok((db, Epoch::try_from(epoch).map_err(EngineError::unreadable)?))
 }
 
-fn migrate(db: &mut Connection) -> anyhow::Result<()> {
+fn migrate(db: &mut Connection) -> Result<(), EngineError> {
     let version: usize = db.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if version > MIGRATIONS.len() {
-        anyhow::bail!(
+        return Err(EngineError::Store(format!(
             "the database has schema version {version}, newer than this server's {}; \
              run a newer server",
             MIGRATIONS.len()
-        );
+        )));
     }
     for (done, migration) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = db.transaction()?;
@@ -408,7 +415,7 @@ impl<C> Writer<C> {
                         self.commit(std::mem::take(&mut appends));
                         let answer = self.read(&read).map_err(|err| {
                             tracing::error!(error = %err, ?read, "history read failed");
-                            "could not read the history".to_owned()
+                            EngineError::Store("could not read the history".to_owned())
                         });
                         let answer = answer.map(|mut answer| {
                             if let Answer::Room { members: page, .. } = &mut answer {
@@ -468,7 +475,7 @@ impl<C> Writer<C> {
                     metrics.failures.inc_by(messages.len() as u64);
                 }
                 let reason = format!("the message could not be stored ({err}); it was not sent");
-                vec![Appended::Failed(reason); messages.len()]
+                vec![Appended::Failed(EngineError::Store(reason)); messages.len()]
             }
         };
         if let Some(metrics) = &self.metrics {

@@ -156,7 +156,7 @@ pub enum Appended {
     /// again.
     Duplicate(Stored),
     /// Not stored; the reason, for the sender.
-    Failed(String),
+    Failed(EngineError),
     /// Not stored: the request is wrong (a change of a message that is not there, or not
     /// the sender's); the code and reason, for the sender.
     Refused(ErrorCode, String),
@@ -344,7 +344,7 @@ pub enum Event<C> {
         /// The context given with the job.
         ctx: C,
         /// The messages, or why they could not be read.
-        answer: Result<Answer, String>,
+        answer: Result<Answer, EngineError>,
     },
     /// A room entry stored by any node, in the room's order, once, for a watched room: to
     /// the room's connections here.
@@ -373,7 +373,7 @@ pub enum Event<C> {
         /// The context given with the claim.
         ctx: C,
         /// Whether the nickname is the user's now, or why the engine could not say.
-        granted: Result<bool, String>,
+        granted: Result<bool, EngineError>,
     },
     /// A presence event in a room, from this node or another: to the room's connections
     /// here.
@@ -401,15 +401,55 @@ pub enum Event<C> {
         /// The context given with the request.
         ctx: C,
         /// Every room with members, sorted by name.
-        rooms: Result<Vec<shared::RoomInfo>, String>,
+        rooms: Result<Vec<shared::RoomInfo>, EngineError>,
     },
     /// The answer to a member page request.
     Members {
         /// The context given with the request.
         ctx: C,
         /// The page.
-        page: Result<MemberPage, String>,
+        page: Result<MemberPage, EngineError>,
     },
+}
+
+/// Why an engine could not do what was asked: the hub tells the client to try again. Its
+/// cause is kept as text, so that an answer carrying it stays cheap to clone and compare.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// Redis failed or did not answer (cluster mode).
+    #[error("{0}")]
+    Redis(String),
+    /// The SQLite store failed (one node).
+    #[error("{0}")]
+    Store(String),
+    /// Something stored could not be read back, or a script answered short.
+    #[error("{0}")]
+    Unreadable(String),
+    /// A task the engine needs has stopped (the server is shutting down).
+    #[error("{0} has stopped")]
+    Stopped(&'static str),
+    /// No randomness for a new epoch or node name.
+    #[error("no randomness for {0}")]
+    Randomness(String),
+}
+
+impl EngineError {
+    /// Something read back that does not parse.
+    pub fn unreadable(err: impl std::fmt::Display) -> Self {
+        Self::Unreadable(err.to_string())
+    }
+}
+
+impl From<redis::RedisError> for EngineError {
+    fn from(err: redis::RedisError) -> Self {
+        Self::Redis(err.to_string())
+    }
+}
+
+impl From<rusqlite::Error> for EngineError {
+    fn from(err: rusqlite::Error) -> Self {
+        Self::Store(err.to_string())
+    }
 }
 
 /// The store could not be opened at start-up.

@@ -3,8 +3,8 @@
 
 // One part of `impl Hub`: the hub's types, and what they are built from, come from `mod.rs`.
 use super::{
-    ConnId, Ctx, Epoch, ErrorCode, Hub, Instant, Log, PresenceOp, Read, RoomInfo, RoomName,
-    RoomRange, ServerMsg, UserId, engine,
+    ConnId, Ctx, EngineError, Epoch, ErrorCode, Hub, Instant, Log, PresenceOp, Read, RoomInfo,
+    RoomName, RoomRange, ServerMsg, UserId, engine,
 };
 
 impl Hub {
@@ -164,7 +164,7 @@ impl Hub {
     }
 
     /// The engine's room list, as this connection may see it.
-    pub(super) fn rooms_listed(&mut self, conn: ConnId, rooms: Result<Vec<RoomInfo>, String>) {
+    pub(super) fn rooms_listed(&mut self, conn: ConnId, rooms: Result<Vec<RoomInfo>, EngineError>) {
         match rooms {
             Ok(mut rooms) => {
                 let key = self.conn_key(conn);

@@ -3,9 +3,9 @@
 
 // One part of `impl Hub`: the hub's types, and what they are built from, come from `mod.rs`.
 use super::{
-    Answer, Appended, Authority, Body, Change, ClientMsgId, ConnId, Ctx, ErrorCode, Hub, Log,
-    MessageId, NewMessage, Nick, Read, RoomName, RoomRange, ServerMsg, Stored, Target, Text,
-    UserId, engine,
+    Answer, Appended, Authority, Body, Change, ClientMsgId, ConnId, Ctx, EngineError, ErrorCode,
+    Hub, Log, MessageId, NewMessage, Nick, Read, RoomName, RoomRange, ServerMsg, Stored, Target,
+    Text, UserId, engine,
 };
 
 impl Hub {
@@ -189,6 +189,7 @@ impl Hub {
                         self.send_to(conn, &message.into_event());
                     }
                     Appended::Failed(reason) => {
+                        let reason = reason.to_string();
                         self.refuse(conn, ErrorCode::StoreFailed, &reason, Some(client_id));
                     }
                     Appended::Refused(code, reason) => {
@@ -283,7 +284,7 @@ impl Hub {
     }
 
     /// History for a connection: sent only if it still waits for this very read.
-    pub(super) fn answered(&mut self, ctx: Ctx, answer: Result<Answer, String>) {
+    pub(super) fn answered(&mut self, ctx: Ctx, answer: Result<Answer, EngineError>) {
         let (conn, waited) = match &ctx {
             Ctx::CatchUp { conn, room, read } => {
                 let Some(state) = self.conns.get_mut(conn) else {
@@ -387,7 +388,7 @@ impl Hub {
                         }
                         format!("{reason} of {room}; join it again to retry")
                     }
-                    None => reason,
+                    None => reason.to_string(),
                 };
                 return self.refuse(conn, ErrorCode::StoreFailed, &message, None);
             }

@@ -47,8 +47,8 @@ use crate::policy::Act;
 use crate::{
     Config,
     engine::{
-        self, Answer, Appended, Authority, Body, Engine, Log, NewMessage, OpenError, PresenceOp,
-        Read, RoomRange, Stored, Target,
+        self, Answer, Appended, Authority, Body, Engine, EngineError, Log, NewMessage, OpenError,
+        PresenceOp, Read, RoomRange, Stored, Target,
     },
     metrics::Metrics,
     names::NickMap,

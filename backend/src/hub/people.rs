@@ -4,8 +4,8 @@
 
 // One part of `impl Hub`: the hub's types, and what they are built from, come from `mod.rs`.
 use super::{
-    BTreeSet, ConnId, Ctx, ErrorCode, Hub, Log, Nick, PresenceOp, Read, Resume, RoomName,
-    ServerMsg, User, UserId, UserToken, engine,
+    BTreeSet, ConnId, Ctx, EngineError, ErrorCode, Hub, Log, Nick, PresenceOp, Read, Resume,
+    RoomName, ServerMsg, User, UserId, UserToken, engine,
 };
 use crate::ids::user_key;
 
@@ -62,7 +62,7 @@ impl Hub {
     }
 
     /// The engine's answer to a nickname claim.
-    pub(super) fn claimed(&mut self, ctx: Ctx, granted: Result<bool, String>) {
+    pub(super) fn claimed(&mut self, ctx: Ctx, granted: Result<bool, EngineError>) {
         match ctx {
             Ctx::Hello {
                 conn,
@@ -130,7 +130,7 @@ impl Hub {
         self.refuse(conn, ErrorCode::NickTaken, &message, None);
     }
 
-    fn claim_failed(&mut self, conn: ConnId, reason: &str) {
+    fn claim_failed(&mut self, conn: ConnId, reason: &EngineError) {
         let message = format!("could not check the nickname ({reason}); try again");
         self.refuse(conn, ErrorCode::StoreFailed, &message, None);
     }

@@ -18,7 +18,10 @@
 
 // One part of `impl Hub`: the hub's types, and what they are built from, come from `mod.rs`.
 use super::records::Loaded;
-use super::{BTreeMap, ConnId, Ctx, Duration, ErrorCode, Hub, Instant, Nick, RoomName, ServerMsg};
+use super::{
+    BTreeMap, ConnId, Ctx, Duration, EngineError, ErrorCode, Hub, Instant, Nick, RoomName,
+    ServerMsg,
+};
 use shared::TYPING_SHOWN;
 
 /// The longest search prefix: a nickname's length.
@@ -79,7 +82,7 @@ impl Hub {
         room: RoomName,
         after: Option<Nick>,
         prefix: String,
-        page: Result<(Vec<Nick>, bool), String>,
+        page: Result<(Vec<Nick>, bool), EngineError>,
     ) {
         match page {
             Ok((members, more)) => {

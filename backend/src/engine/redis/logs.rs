@@ -13,7 +13,7 @@ use super::{
     feed::{Feed, Positioned as _},
     slots::{Held, Item, Members, Slot, SlotState, extend, log_of, members_of},
 };
-use crate::engine::vocabulary::{Answer, Event, Log, Read, Stored};
+use crate::engine::vocabulary::{Answer, EngineError, Event, Log, Read, Stored};
 
 impl<C: Send + 'static> Engine<C> {
     pub(super) fn watch(&mut self, log: Log) {
@@ -66,7 +66,7 @@ impl<C: Send + 'static> Engine<C> {
                     Members::Ready(members) => Ok(Some(members)),
                     Members::Pending(answer) => answer
                         .await
-                        .unwrap_or_else(|_| Err("the presence queue has stopped".into()))
+                        .unwrap_or(Err(EngineError::Stopped("the presence queue")))
                         .map(Some),
                 };
                 let result = match members {
@@ -93,7 +93,7 @@ impl<C: Send + 'static> Engine<C> {
         &mut self,
         log: Log,
         generation: u64,
-        result: Result<(Epoch, u64), String>,
+        result: Result<(Epoch, u64), EngineError>,
     ) {
         let Some(slot) = self.slots.get_mut(&log) else {
             return;
@@ -116,7 +116,9 @@ impl<C: Send + 'static> Engine<C> {
                 for (ctx, _, _) in reads {
                     self.emit(Event::Read {
                         ctx,
-                        answer: Err(format!("could not read the history (Redis: {reason})")),
+                        answer: Err(EngineError::Redis(format!(
+                            "could not read the history (Redis: {reason})"
+                        ))),
                     });
                 }
                 return;
@@ -149,14 +151,16 @@ impl<C: Send + 'static> Engine<C> {
         ctx: C,
         read: Read,
         delivered: u64,
-        result: Result<(Answer, u64), String>,
+        result: Result<(Answer, u64), EngineError>,
     ) {
         let (answer, tail) = match result {
             Ok(done) => done,
             Err(reason) => {
                 return self.emit(Event::Read {
                     ctx,
-                    answer: Err(format!("could not read the history (Redis: {reason})")),
+                    answer: Err(EngineError::Redis(format!(
+                        "could not read the history (Redis: {reason})"
+                    ))),
                 });
             }
         };

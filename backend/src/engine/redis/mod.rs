@@ -58,7 +58,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::engine::vocabulary::Log;
 use crate::engine::vocabulary::{
-    Answer, Appended, Event, MemberPage, NewMessage, PresenceOp, Read, StoreClosed, StoreOptions,
+    Answer, Appended, EngineError, Event, MemberPage, NewMessage, PresenceOp, Read, StoreClosed,
+    StoreOptions,
 };
 use feed::GAP_WAIT;
 use presence::{PRESENCE_TICK, PresenceWork, presence_loop};
@@ -124,7 +125,9 @@ impl<C: Send + 'static> Cluster<C> {
         shutdown: CancellationToken,
     ) -> Result<(Self, mpsc::UnboundedReceiver<Event<C>>), ClusterError> {
         let pushes = redis.pushes(&redis_io::CHANNELS);
-        let io = Io::connect(redis, options.clone()).map_err(|reason| ClusterError { reason })?;
+        let io = Io::connect(redis, options.clone()).map_err(|err| ClusterError {
+            reason: err.to_string(),
+        })?;
         let (jobs, job_rx) = mpsc::unbounded_channel();
         let (events, receiver) = mpsc::unbounded_channel();
         let ready = Arc::new(AtomicBool::new(false));
@@ -237,26 +240,26 @@ enum Done<C> {
     Appended {
         ctx: C,
         sender: String,
-        outcome: Result<Sent, String>,
+        outcome: Result<Sent, EngineError>,
     },
     Read {
         ctx: C,
         read: Read,
         /// The feed's position when the read began.
         delivered: u64,
-        result: Result<(Answer, u64), String>,
+        result: Result<(Answer, u64), EngineError>,
     },
     Claimed {
         ctx: C,
-        granted: Result<bool, String>,
+        granted: Result<bool, EngineError>,
     },
     Rooms {
         ctx: C,
-        rooms: Result<Vec<shared::RoomInfo>, String>,
+        rooms: Result<Vec<shared::RoomInfo>, EngineError>,
     },
     Members {
         ctx: C,
-        page: Result<MemberPage, String>,
+        page: Result<MemberPage, EngineError>,
     },
     Ticked {
         /// This node's entries are gone from the shared presence.
@@ -265,7 +268,7 @@ enum Done<C> {
     EpochReplaced {
         log: Log,
         generation: u64,
-        result: Result<Epoch, String>,
+        result: Result<Epoch, EngineError>,
     },
     Registered {
         logs: Vec<Log>,
@@ -275,14 +278,14 @@ enum Done<C> {
     Started {
         log: Log,
         generation: u64,
-        result: Result<(Epoch, u64), String>,
+        result: Result<(Epoch, u64), EngineError>,
     },
     Filled {
         log: Log,
         generation: u64,
         /// The feed's position the read started after.
         after: u64,
-        result: Result<(Epoch, u64, Vec<Item>), String>,
+        result: Result<(Epoch, u64, Vec<Item>), EngineError>,
     },
     Health {
         /// The commands connection answered.
@@ -366,10 +369,10 @@ impl<C: Send + 'static> Engine<C> {
             Job::Append { ctx, .. } if !self.writable => {
                 self.emit(Event::Appended {
                     ctx,
-                    outcome: Appended::Failed(
+                    outcome: Appended::Failed(EngineError::Redis(
                         "Redis is out of reach; the message was not stored (resend it later)"
                             .into(),
-                    ),
+                    )),
                 });
             }
             Job::Append { ctx, message } => match self.senders.get_mut(&message.sender) {
@@ -410,7 +413,7 @@ impl<C: Send + 'static> Engine<C> {
                     async move {
                         let granted = answer
                             .await
-                            .unwrap_or_else(|_| Err("the presence queue has stopped".into()));
+                            .unwrap_or(Err(EngineError::Stopped("the presence queue")));
                         Done::Claimed { ctx, granted }
                     }
                     .boxed(),
@@ -487,7 +490,7 @@ impl<C: Send + 'static> Engine<C> {
         );
     }
 
-    fn appended(&mut self, ctx: C, outcome: Result<Sent, String>) {
+    fn appended(&mut self, ctx: C, outcome: Result<Sent, EngineError>) {
         match outcome {
             Ok(Sent::New(stored, epoch, logs)) => {
                 self.register(logs);

@@ -8,7 +8,7 @@ use shared::{Nick, RoomName};
 use tokio::sync::{mpsc, oneshot};
 
 use super::redis_io::Io;
-use crate::engine::vocabulary::{Joiner, MemberPage, PresenceOp};
+use crate::engine::vocabulary::{EngineError, Joiner, MemberPage, PresenceOp};
 
 /// The presence queue's work: [`PresenceOp`]s, and the parts of other jobs that change
 /// presence (a join's entry, a nickname claim), which answer through a channel.
@@ -18,12 +18,12 @@ pub(super) enum PresenceWork {
     Join(
         RoomName,
         Joiner,
-        oneshot::Sender<Result<MemberPage, String>>,
+        oneshot::Sender<Result<MemberPage, EngineError>>,
     ),
-    Claim(Nick, String, oneshot::Sender<Result<bool, String>>),
+    Claim(Nick, String, oneshot::Sender<Result<bool, EngineError>>),
     /// Whether this node's entries are gone although it had made some (`true` expected
     /// some): answers `true` when they were lost.
-    Check(bool, oneshot::Sender<Result<bool, String>>),
+    Check(bool, oneshot::Sender<Result<bool, EngineError>>),
 }
 
 /// How often a node renews its lease (and the sweeper looks for dead nodes).
@@ -68,7 +68,7 @@ pub(super) async fn presence_loop(io: Io, mut queue: mpsc::UnboundedReceiver<Pre
                     let _ = done.await;
                 }
                 let lost = io.present().await.map(|present| expected && !present);
-                let _ = reply.send(lost.map_err(|e| e.to_string()));
+                let _ = reply.send(lost.map_err(EngineError::from));
             }
             continue;
         };
@@ -120,13 +120,13 @@ async fn lane_loop(io: Io, mut queue: mpsc::UnboundedReceiver<LaneWork>) {
         match work {
             PresenceWork::Join(room, joiner, reply) => {
                 let members = io.join_room(&room, &joiner).await;
-                let _ = reply.send(members.map_err(|e| e.to_string()));
+                let _ = reply.send(members);
             }
             // The dispatcher answers checks itself (lane_of).
             PresenceWork::Check(..) => {}
             PresenceWork::Claim(nick, user, reply) => {
                 let granted = io.claim(&nick, &user).await;
-                let _ = reply.send(granted.map_err(|e| e.to_string()));
+                let _ = reply.send(granted.map_err(EngineError::from));
             }
             PresenceWork::Op(op) => {
                 let (what, result) = match op.as_ref() {

@@ -24,8 +24,8 @@ use super::{Log, slots::Item};
 use crate::engine::{
     rules::millis,
     vocabulary::{
-        Answer, Authority, Body, DirectRange, Joiner, MemberPage, NewMessage, Read, RoomRange,
-        StoreOptions, Stored, Target,
+        Answer, Authority, Body, DirectRange, EngineError, Joiner, MemberPage, NewMessage, Read,
+        RoomRange, StoreOptions, Stored, Target,
     },
 };
 use crate::redis_set::RedisSet;
@@ -216,12 +216,12 @@ pub(super) struct Io {
 impl Io {
     /// Over the node's connections (commands; Pub/Sub, whose pushes for [`CHANNELS`] the
     /// engine reads from [`RedisSet::pushes`]).
-    pub(super) fn connect(redis: &RedisSet, options: StoreOptions) -> Result<Self, String> {
+    pub(super) fn connect(redis: &RedisSet, options: StoreOptions) -> Result<Self, EngineError> {
         let commands = redis.commands();
         let (subscriber, queue) = mpsc::unbounded_channel();
         tokio::spawn(subscriber_loop(redis.pubsub(), queue));
-        let node =
-            crate::ids::new_epoch().map_err(|e| format!("no randomness for a node name: {e}"))?;
+        let node = crate::ids::new_epoch()
+            .map_err(|e| EngineError::Randomness(format!("a node name: {e}")))?;
         Ok(Self {
             node: node.as_str().into(),
             commands,
@@ -258,11 +258,11 @@ impl Io {
         &self,
         log: &Log,
         subscribed: oneshot::Receiver<RedisResult<()>>,
-    ) -> Result<(Epoch, u64), String> {
+    ) -> Result<(Epoch, u64), EngineError> {
         subscribed
             .await
-            .map_err(|_| "the subscriber has stopped".to_owned())?
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| EngineError::Stopped("the subscriber"))?
+            .map_err(EngineError::from)?;
         // A read after the end brings no message, only the epoch and last position.
         let (epoch, last, _) = self.after(log, u64::MAX - 1).await?;
         Ok((epoch, last))
@@ -286,7 +286,7 @@ impl Io {
 
     /// Runs the send script: `Sent::New` when stored now (with the log's epoch),
     /// `Sent::Repeat` with the original for a repeated `client_id`.
-    pub(super) async fn append(&self, message: &NewMessage) -> Result<Sent, String> {
+    pub(super) async fn append(&self, message: &NewMessage) -> Result<Sent, EngineError> {
         let epoch = fresh_epoch()?;
         let window = millis(self.options.dedup_window);
         let mut conn = self.commands.clone();
@@ -394,7 +394,7 @@ impl Io {
                 let (recipient, to) = match recipient {
                     Some(recipient) => (recipient.clone(), to.clone()),
                     // Not on this node: whoever owns the nickname in the cluster, now.
-                    None => match self.owner_of(to).await.map_err(|e| e.to_string())? {
+                    None => match self.owner_of(to).await.map_err(EngineError::from)? {
                         Some(owner) => owner,
                         None => return Ok(Sent::NoRecipient(to.clone())),
                     },
@@ -423,10 +423,10 @@ impl Io {
             }
         };
         let reply = reply.map_err(|e| {
-            format!(
+            EngineError::Redis(format!(
                 "the message may not have been stored (Redis: {e}); resending it is safe: \
                  the same client_id is stored at most once"
-            )
+            ))
         })?;
         let mut reply = reply.into_iter();
         let new = reply.next().unwrap_or_default();
@@ -445,7 +445,9 @@ impl Io {
                     // The script counted; the rule words the refusal (store::reaction_caps).
                     let numbers: Vec<u32> = reply.filter_map(|n| n.parse().ok()).collect();
                     let [has, mine, known, kinds] = numbers[..] else {
-                        return Err("a short answer from the send script".into());
+                        return Err(EngineError::unreadable(
+                            "a short answer from the send script",
+                        ));
                     };
                     let refusal =
                         crate::engine::rules::reaction_caps(has == 1, mine, known == 1, kinds)
@@ -460,7 +462,9 @@ impl Io {
             }
         }
         let Some(json) = reply.next() else {
-            return Err("a short answer from the send script".into());
+            return Err(EngineError::unreadable(
+                "a short answer from the send script",
+            ));
         };
         let (stored, logs) = match &message.target {
             Target::Room(room) => (
@@ -481,7 +485,7 @@ impl Io {
         let epoch = reply
             .next()
             .and_then(|e| Epoch::try_from(e).ok())
-            .ok_or("the send script's answer has no epoch")?;
+            .ok_or_else(|| EngineError::unreadable("the send script's answer has no epoch"))?;
         Ok(Sent::New(stored, epoch, logs))
     }
 
@@ -535,7 +539,7 @@ impl Io {
         &self,
         room: &RoomName,
         joiner: &Joiner,
-    ) -> anyhow::Result<MemberPage> {
+    ) -> Result<MemberPage, EngineError> {
         let page_size = shared::MEMBER_PAGE.to_string();
         let (count, more, names): (u32, i64, Vec<String>) = self
             .presence::<Vec<Value>>(
@@ -569,15 +573,15 @@ impl Io {
         room: &RoomName,
         after: Option<&Nick>,
         prefix: &str,
-    ) -> Result<MemberPage, String> {
+    ) -> Result<MemberPage, EngineError> {
         let (min, max) = lex_range(after.map(Nick::key).as_deref(), prefix);
         let page_size = shared::MEMBER_PAGE.to_string();
         let args = [room.as_str().as_bytes(), &min, &max, page_size.as_bytes()];
         let reply: Vec<Value> = self
             .presence_bytes("members", &args)
             .await
-            .map_err(|e| e.to_string())?;
-        let (more, names) = page_of(reply.into_iter()).map_err(|e| e.to_string())?;
+            .map_err(EngineError::from)?;
+        let (more, names) = page_of(reply.into_iter()).map_err(EngineError::from)?;
         Ok(MemberPage {
             count: 0,
             members: nicks(names),
@@ -637,7 +641,11 @@ impl Io {
 
     /// Gives `log` a new epoch if it still has `seen` (it went backwards); returns the epoch
     /// it has now.
-    pub(super) async fn replace_epoch(&self, log: &Log, seen: &Epoch) -> Result<Epoch, String> {
+    pub(super) async fn replace_epoch(
+        &self,
+        log: &Log,
+        seen: &Epoch,
+    ) -> Result<Epoch, EngineError> {
         let meta = match log {
             Log::Room(room) => room_meta(room),
             Log::User(_) => DIRECT_META.to_owned(),
@@ -651,8 +659,8 @@ impl Io {
             .arg(fresh_epoch()?.as_str())
             .invoke_async(&mut conn)
             .await
-            .map_err(|e| e.to_string())?;
-        Epoch::try_from(now).map_err(|e| e.to_string())
+            .map_err(EngineError::from)?;
+        Epoch::try_from(now).map_err(EngineError::unreadable)
     }
 
     /// Lists logs in the registry retention by age walks (once per node and log: a set).
@@ -721,11 +729,11 @@ impl Io {
     }
 
     /// Every room with members, with how many.
-    pub(super) async fn rooms(&self) -> Result<Vec<RoomInfo>, String> {
+    pub(super) async fn rooms(&self) -> Result<Vec<RoomInfo>, EngineError> {
         let flat: Vec<(String, u32)> = self
             .presence("rooms", &[])
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(EngineError::from)?;
         let mut rooms: Vec<RoomInfo> = flat
             .into_iter()
             .filter_map(|(name, members)| {
@@ -768,7 +776,7 @@ impl Io {
     }
 
     /// Answers a history read, with the log's last position at the time of the read.
-    pub(super) async fn read(&self, read: &Read) -> Result<(Answer, u64), String> {
+    pub(super) async fn read(&self, read: &Read) -> Result<(Answer, u64), EngineError> {
         let answer = async {
             match read {
                 Read::Room {
@@ -779,7 +787,7 @@ impl Io {
                 }
             }
         };
-        answer.await.map_err(|e: anyhow::Error| e.to_string())
+        answer.await
     }
 
     async fn read_room(
@@ -787,7 +795,7 @@ impl Io {
         room: &RoomName,
         range: RoomRange,
         client_epoch: Option<&Epoch>,
-    ) -> anyhow::Result<(Answer, u64)> {
+    ) -> Result<(Answer, u64), EngineError> {
         let page = self.options.page;
         let (mode, page) = match range {
             RoomRange::Latest | RoomRange::Reset => {
@@ -857,7 +865,7 @@ impl Io {
         kind: &str,
         at: u64,
         count: u32,
-    ) -> anyhow::Result<RoomPage> {
+    ) -> Result<RoomPage, EngineError> {
         let mut conn = self.commands.clone();
         let reply: Vec<String> = self
             .scripts
@@ -865,7 +873,7 @@ impl Io {
             .key(room_meta(room))
             .key(room_log(room))
             .key(room_changes(room))
-            .arg(fresh_epoch().map_err(anyhow::Error::msg)?.as_str())
+            .arg(fresh_epoch()?.as_str())
             .arg(kind)
             .arg(at)
             .arg(count)
@@ -874,13 +882,15 @@ impl Io {
         let mut reply = reply.into_iter();
         let (Some(epoch), Some(last), Some(oldest)) = (reply.next(), reply.next(), reply.next())
         else {
-            anyhow::bail!("a short answer from the read script");
+            return Err(EngineError::Unreadable(
+                "a short answer from the read script".into(),
+            ));
         };
         let mut entries = Vec::new();
         while let (Some(json), Some(changes), Some(reactions), Some(forgotten)) =
             (reply.next(), reply.next(), reply.next(), reply.next())
         {
-            let entry = current(&json, &changes, &reactions).map_err(anyhow::Error::msg)?;
+            let entry = current(&json, &changes, &reactions)?;
             entries.push(if forgotten.is_empty() {
                 entry
             } else {
@@ -891,9 +901,9 @@ impl Io {
             entries.reverse(); // newest first from XREVRANGE
         }
         Ok(RoomPage {
-            epoch: Epoch::try_from(epoch)?,
-            last: last.parse()?,
-            oldest: oldest.parse()?,
+            epoch: Epoch::try_from(epoch).map_err(EngineError::unreadable)?,
+            last: last.parse().map_err(EngineError::unreadable)?,
+            oldest: oldest.parse().map_err(EngineError::unreadable)?,
             entries,
         })
     }
@@ -904,11 +914,12 @@ impl Io {
         room: &RoomName,
         id: MessageId,
         sender: &str,
-    ) -> Result<Result<Option<shared::Quote>, crate::engine::rules::Refusal>, String> {
-        let page = self
-            .room_page(room, "at", id.0, 1)
-            .await
-            .map_err(|e| format!("the message answered could not be read (Redis: {e})"))?;
+    ) -> Result<Result<Option<shared::Quote>, crate::engine::rules::Refusal>, EngineError> {
+        let page = self.room_page(room, "at", id.0, 1).await.map_err(|e| {
+            EngineError::Redis(format!(
+                "the message answered could not be read (Redis: {e})"
+            ))
+        })?;
         let found = page.entries.into_iter().find_map(|entry| match entry {
             RoomEntry::Message(message) => Some((message, String::new())),
             RoomEntry::Change(_) => None,
@@ -927,7 +938,7 @@ impl Io {
         user: &str,
         range: DirectRange,
         client_epoch: Option<&Epoch>,
-    ) -> anyhow::Result<(Answer, u64)> {
+    ) -> Result<(Answer, u64), EngineError> {
         let page = self.options.page;
         let (mode, answer) = match range {
             DirectRange::Latest | DirectRange::Reset => {
@@ -984,14 +995,14 @@ impl Io {
         kind: &str,
         at: u64,
         count: u32,
-    ) -> anyhow::Result<(Epoch, u64, Vec<DirectMessage>)> {
+    ) -> Result<(Epoch, u64, Vec<DirectMessage>), EngineError> {
         let mut conn = self.commands.clone();
         let reply: Vec<String> = self
             .scripts
             .read_direct
             .key(DIRECT_META)
             .key(user_log(user))
-            .arg(fresh_epoch().map_err(anyhow::Error::msg)?.as_str())
+            .arg(fresh_epoch()?.as_str())
             .arg(kind)
             .arg(at)
             .arg(count)
@@ -999,15 +1010,21 @@ impl Io {
             .await?;
         let mut reply = reply.into_iter();
         let (Some(epoch), Some(last)) = (reply.next(), reply.next()) else {
-            anyhow::bail!("a short answer from the read script");
+            return Err(EngineError::Unreadable(
+                "a short answer from the read script".into(),
+            ));
         };
         let mut messages = reply
-            .map(|json| parse::<DirectMessage>(&json).map_err(anyhow::Error::msg))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .map(|json| parse::<DirectMessage>(&json))
+            .collect::<Result<Vec<_>, EngineError>>()?;
         if kind != "since" {
             messages.reverse();
         }
-        Ok((Epoch::try_from(epoch)?, last.parse()?, messages))
+        Ok((
+            Epoch::try_from(epoch).map_err(EngineError::unreadable)?,
+            last.parse().map_err(EngineError::unreadable)?,
+            messages,
+        ))
     }
 
     /// Up to [`FILL_COUNT`] messages of `log` after position `after`, oldest first (a gap, or
@@ -1016,9 +1033,9 @@ impl Io {
         &self,
         log: &Log,
         after: u64,
-    ) -> Result<(Epoch, u64, Vec<Item>), String> {
+    ) -> Result<(Epoch, u64, Vec<Item>), EngineError> {
         let read = async {
-            Ok::<_, anyhow::Error>(match log {
+            Ok::<_, EngineError>(match log {
                 Log::Room(room) => {
                     let page = self.room_page(room, "since", after, FILL_COUNT).await?;
                     let items = page.entries.into_iter().map(Item::Room).collect();
@@ -1035,7 +1052,7 @@ impl Io {
                 }
             })
         };
-        read.await.map_err(|e| e.to_string())
+        read.await
     }
 }
 
@@ -1080,7 +1097,7 @@ fn forgotten_words(entry: RoomEntry) -> RoomEntry {
 /// An entry as it is now: a message with its changes folded in (its last edit or deletion;
 /// every change, one per line, for messages not changed since the state layout) and its
 /// `reactions` ("SEQ EMOJI NICK" lines, see read_room.lua).
-fn current(json: &str, changes: &str, reactions: &str) -> Result<RoomEntry, String> {
+fn current(json: &str, changes: &str, reactions: &str) -> Result<RoomEntry, EngineError> {
     let mut entry = parse_entry(json)?;
     if let RoomEntry::Message(message) = &mut entry {
         for line in changes.lines() {
@@ -1094,15 +1111,19 @@ fn current(json: &str, changes: &str, reactions: &str) -> Result<RoomEntry, Stri
                 let (Some(seq), Some(emoji), Some(nick)) =
                     (parts.next(), parts.next(), parts.next())
                 else {
-                    return Err(format!("an unreadable reaction in Redis: {line:?}"));
+                    return Err(EngineError::Unreadable(format!(
+                        "an unreadable reaction in Redis: {line:?}"
+                    )));
                 };
-                let seq: u64 = seq.parse().map_err(|e| format!("a reaction's seq: {e}"))?;
+                let seq: u64 = seq
+                    .parse()
+                    .map_err(|e| EngineError::Unreadable(format!("a reaction's seq: {e}")))?;
                 let emoji: shared::Emoji = emoji
                     .parse()
-                    .map_err(|e| format!("a reaction's emoji: {e}"))?;
+                    .map_err(|e| EngineError::Unreadable(format!("a reaction's emoji: {e}")))?;
                 let nick: shared::Nick = nick
                     .parse()
-                    .map_err(|e| format!("a reaction's nickname: {e}"))?;
+                    .map_err(|e| EngineError::Unreadable(format!("a reaction's nickname: {e}")))?;
                 found.push((seq, emoji, nick));
             }
             found.sort_by_key(|(seq, ..)| *seq);
@@ -1204,8 +1225,8 @@ fn nicks(names: Vec<String>) -> Vec<Nick> {
 }
 
 /// A JSON object's members without the braces, for the script to prepend to.
-fn members(body: &impl Serialize) -> Result<String, String> {
-    let json = serde_json::to_string(body).map_err(|e| e.to_string())?;
+fn members(body: &impl Serialize) -> Result<String, EngineError> {
+    let json = serde_json::to_string(body).map_err(EngineError::unreadable)?;
     Ok(json
         .strip_prefix('{')
         .and_then(|j| j.strip_suffix('}'))
@@ -1213,16 +1234,18 @@ fn members(body: &impl Serialize) -> Result<String, String> {
         .to_owned())
 }
 
-fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
-    serde_json::from_str(json).map_err(|e| format!("an unreadable message in Redis: {e}"))
+fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, EngineError> {
+    serde_json::from_str(json)
+        .map_err(|e| EngineError::Unreadable(format!("an unreadable message in Redis: {e}")))
 }
 
-fn parse_entry(json: &str) -> Result<RoomEntry, String> {
-    RoomEntry::from_json(json).map_err(|e| format!("an unreadable entry in Redis: {e}"))
+fn parse_entry(json: &str) -> Result<RoomEntry, EngineError> {
+    RoomEntry::from_json(json)
+        .map_err(|e| EngineError::Unreadable(format!("an unreadable entry in Redis: {e}")))
 }
 
-fn fresh_epoch() -> Result<Epoch, String> {
-    crate::ids::new_epoch().map_err(|e| format!("no randomness for an epoch: {e}"))
+fn fresh_epoch() -> Result<Epoch, EngineError> {
+    crate::ids::new_epoch().map_err(|e| EngineError::Randomness(format!("an epoch: {e}")))
 }
 
 /// Runs subscription changes one at a time, in order, on the subscriber connection.

@@ -9,7 +9,7 @@ use shared::{DirectMessage, Epoch, RoomEntry};
 use tokio::sync::oneshot;
 
 use super::feed::{Feed, Positioned};
-use crate::engine::vocabulary::{Answer, Log, MemberPage, Read};
+use crate::engine::vocabulary::{Answer, EngineError, Log, MemberPage, Read};
 
 /// A message of either kind of log.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,7 +81,7 @@ pub(super) enum Members {
     /// Not a join.
     None,
     /// The presence queue will answer.
-    Pending(oneshot::Receiver<Result<MemberPage, String>>),
+    Pending(oneshot::Receiver<Result<MemberPage, EngineError>>),
     /// Known (a read done again).
     Ready(MemberPage),
 }
