@@ -25,10 +25,13 @@
 //!   [`echo`], [`hub`] ([`hub::HubHandle`] and the hub task, the one owner of users, rooms
 //!   and typing: the chat rules), [`policy`] (room policies: the rules and their store).
 //! - The engine wing: [`engine`] ([`engine::Engine`], the hub's one door to where messages
-//!   live): `engine::vocabulary` (what is asked and answered), `engine::rules` (what both
-//!   engines apply), `engine::sqlite` (one node: SQLite on its own thread, group commit) and
+//!   live and who is where, the same questions and events in both modes):
+//!   `engine::vocabulary` (what is asked and answered, [`engine::EngineError`]),
+//!   `engine::rules` (what both engines apply), `engine::single` (one node: `engine::sqlite`,
+//!   SQLite on its own thread with group commit, and `engine::presence`, in memory) and
 //!   `engine::redis` (cluster mode: Lua scripts, a stream per room, ordered feeds, shared
-//!   presence).
+//!   presence) over [`redis_set`] (the node's one set of Redis connections, which the
+//!   policies, accounts, uploads and relay share).
 //! - Below: [`rate`] (token buckets), [`outgoing`] (a broadcast encoded once; the chat
 //!   response body), [`ws`]
 //!   (WebSocket limits, reassembly, heartbeat, close codes), [`error`], [`metrics`],

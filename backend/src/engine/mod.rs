@@ -143,10 +143,10 @@ impl<C: Send + 'static> Engine<C> {
     }
 
     /// Whether sends can be stored now, as a flag `/readyz` reads without asking the hub
-    /// (the single node's store is ready while it runs).
+    /// (the single node's store while its thread runs; the cluster's while Redis answers).
     pub fn readiness(&self) -> Arc<AtomicBool> {
         match self {
-            Self::Single(_) => Arc::new(AtomicBool::new(true)),
+            Self::Single(single) => single.readiness(),
             Self::Cluster(cluster) => cluster.readiness(),
         }
     }

@@ -9,6 +9,8 @@
 //! Presence answers are put on the store's event channel at once: nobody else can change
 //! this node's presence meanwhile, so there is nothing to wait for.
 
+use std::sync::{Arc, atomic::AtomicBool};
+
 use shared::{MEMBER_PAGE, Nick, RoomName};
 
 use super::{
@@ -119,6 +121,11 @@ impl<C: Send + 'static> SingleNode<C> {
             }
             PresenceOp::Announce { room, user, event } => self.announce_room(&room, &user, event),
         }
+    }
+
+    /// Whether sends can be stored now: the store's thread runs.
+    pub fn readiness(&self) -> Arc<AtomicBool> {
+        self.store.readiness()
     }
 
     /// Moves `user`'s read position in `place` forward.

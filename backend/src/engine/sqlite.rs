@@ -19,7 +19,7 @@
 //! own, so a number is never reused, even after retention has deleted every message of a room;
 //! message ids come from `AUTOINCREMENT` for the same reason.
 //!
-//! One piece (about 1,200 lines) on purpose: everything here runs on the one thread that owns
+//! One piece (about 1,300 lines) on purpose: everything here runs on the one thread that owns
 //! the connection, and the writes (group commit, change folding, retention) and the reads
 //! (pages, catch-up) share its column lists and transaction rules; split, each half would
 //! import the other's private SQL. Its tests are in `sqlite/tests.rs`.
@@ -27,7 +27,11 @@
 use std::{
     collections::HashSet,
     path::{Path, PathBuf},
-    sync::mpsc as std_mpsc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc as std_mpsc,
+    },
     thread,
     time::{Duration, Instant},
 };
@@ -196,6 +200,17 @@ pub struct Store<C> {
     /// The thread's event channel, for the answers the engine gives without the thread
     /// (presence, see [`super::single`]).
     events: mpsc::UnboundedSender<Event<C>>,
+    /// Whether the store thread still runs (false once it has ended, however).
+    running: Arc<AtomicBool>,
+}
+
+/// Marks the store thread as ended when dropped.
+struct Stopped(Arc<AtomicBool>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl<C: Send + 'static> Store<C> {
@@ -225,14 +240,26 @@ impl<C: Send + 'static> Store<C> {
             events: events.clone(),
             watched: HashSet::new(),
         };
+        let running = Arc::new(AtomicBool::new(true));
+        let stopped = Stopped(Arc::clone(&running));
         thread::Builder::new()
             .name("chat-store".into())
-            .spawn(move || writer.run(&queue))
+            .spawn(move || {
+                // Dropped when the thread ends, by returning or by a panic.
+                let _stopped = stopped;
+                writer.run(&queue);
+            })
             .map_err(|err| OpenError {
                 path: path.clone(),
                 reason: format!("cannot start the store thread: {err}"),
             })?;
-        Ok((Self { jobs, path, events }, receiver))
+        let store = Self {
+            jobs,
+            path,
+            events,
+            running,
+        };
+        Ok((store, receiver))
     }
 
     /// Queues a message to store; its [`Event::Appended`] follows.
@@ -290,6 +317,11 @@ impl<C: Send + 'static> Store<C> {
                 position,
             })
             .map_err(|_| StoreClosed)
+    }
+
+    /// Whether the store can take messages: its thread runs (a flag `/readyz` reads).
+    pub fn readiness(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.running)
     }
 
     /// The database file.

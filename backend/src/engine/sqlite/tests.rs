@@ -416,3 +416,21 @@ fn a_since_whose_followers_were_all_deleted_is_a_reset_not_an_empty_catch_up() {
     assert!(!catch_up_resets(5, 5, &[], 1000), "up to date");
     assert!(catch_up_resets(6, 5, &[], 1000), "from another log");
 }
+
+#[test]
+fn the_store_is_ready_while_its_thread_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _events) = Store::<()>::open(dir.path(), StoreOptions::default(), None).unwrap();
+    let ready = store.readiness();
+    assert!(ready.load(std::sync::atomic::Ordering::Acquire));
+    // Dropping the handle ends the thread (its queue is done): no longer ready.
+    drop(store);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while ready.load(std::sync::atomic::Ordering::Acquire) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the store thread did not end"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
