@@ -11,8 +11,13 @@
 //!
 //! One set of timeouts for all: a command may take [`RESPONSE_TIMEOUT`] (an fsync on a slow
 //! disk, `appendfsync always`, is within it), a lost connection is tried
-//! [`RECONNECT_ATTEMPTS`] times before a command fails, so a request while Redis is down
-//! fails within about a second instead of hanging.
+//! [`RECONNECT_ATTEMPTS`] times before a command fails, so a request while Redis refuses
+//! connections fails within about a second (one while Redis hangs, after the timeout).
+//!
+//! The cost of one Pub/Sub connection: when Redis drops it (a subscriber too far behind), every
+//! subscriber loses what was published meanwhile at once. Each recovers its own way: the
+//! engine reads its logs' gaps, the policies read every policy again, a relayed request
+//! times out and the client retries.
 
 use std::{
     sync::{Arc, Mutex, PoisonError},
@@ -95,7 +100,8 @@ impl RedisSet {
     }
 
     /// The pushes about channels whose names start with one of `prefixes` (messages,
-    /// subscriptions), and every `Disconnection`, from now on.
+    /// subscriptions), and every `Disconnection`, from now on. A channel goes to one route:
+    /// prefixes must not overlap (the first asked for wins).
     pub fn pushes(&self, prefixes: &[&str]) -> mpsc::UnboundedReceiver<PushInfo> {
         let (to, pushes) = mpsc::unbounded_channel();
         let route = Route {
@@ -132,8 +138,11 @@ async fn route(mut incoming: mpsc::UnboundedReceiver<PushInfo>, routes: Arc<Mute
                 let wanted = routes
                     .iter()
                     .find(|route| route.prefixes.iter().any(|p| channel.starts_with(p)));
-                if let Some(route) = wanted {
-                    let _ = route.to.send(push);
+                match wanted {
+                    Some(route) => {
+                        let _ = route.to.send(push);
+                    }
+                    None => tracing::debug!(%channel, "a push nobody asked for"),
                 }
             }
         }

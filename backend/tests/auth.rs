@@ -526,6 +526,8 @@ fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
 }
 
 common::in_both_modes!(
+    a_second_hello_changes_nothing,
+    browser_tokens_are_never_stored_or_logged,
     an_account_name_cannot_reach_another_accounts_keys,
     register_log_in_reconnect_log_out,
     a_password_change_ends_the_other_sessions,
@@ -1059,7 +1061,8 @@ async fn forwarded_proto_and_host_count_only_from_a_trusted_proxy() {
 /// Alice's socket, identified with a token about to expire, presents Mallory's long one (and
 /// then a longer one of her own) in another `hello`: both are refused and change nothing, so
 /// the socket still closes with 4401 when Alice's first token expires. Both modes.
-async fn a_second_hello_changes_nothing(redis: Option<String>) {
+async fn a_second_hello_changes_nothing(mode: Mode) {
+    let redis = mode.redis_url();
     let secret = secret_file();
     let server = jwt_server(secret.path(), true, redis);
     let short = hs256(&claims("user-a", "Alice", 3), SECRET.as_bytes());
@@ -1089,17 +1092,6 @@ async fn a_second_hello_changes_nothing(redis: Option<String>) {
     }
     // Still Alice's three seconds: closed when they run out.
     refused_as_unauthenticated(&mut alice).await;
-}
-
-#[actix_web::test]
-async fn a_second_hello_changes_nothing_single_node() {
-    a_second_hello_changes_nothing(None).await;
-}
-
-#[actix_web::test]
-async fn a_second_hello_changes_nothing_cluster() {
-    let redis = RedisServer::start().await;
-    a_second_hello_changes_nothing(Some(redis.url())).await;
 }
 
 /// Renewal of an hour-long token, with `--jwt-renew-before` set so that the notice is due a
@@ -1155,7 +1147,8 @@ async fn an_hour_long_token_is_renewed_when_its_notice_is_due() {
 /// Open mode: the browser token a user presents is a credential (whoever has it speaks as
 /// them): the data directory, Redis's files and the logs hold at most its hash, and the logs
 /// none of what was said. Both modes.
-async fn browser_tokens_are_never_stored_or_logged(redis: Option<RedisServer>) {
+async fn browser_tokens_are_never_stored_or_logged(mode: Mode) {
+    let redis = mode.into_redis();
     const WORDS: &str = "sentinel-open-words-Zq85";
     let token: shared::UserToken = "sentinel-browser-token-Zq86".parse().unwrap();
     let data = tempfile::tempdir().unwrap();
@@ -1202,17 +1195,6 @@ async fn browser_tokens_are_never_stored_or_logged(redis: Option<RedisServer>) {
             file.display()
         );
     }
-}
-
-#[actix_web::test]
-async fn browser_tokens_are_never_stored_or_logged_single_node() {
-    browser_tokens_are_never_stored_or_logged(None).await;
-}
-
-#[actix_web::test]
-async fn browser_tokens_are_never_stored_or_logged_cluster() {
-    let redis = RedisServer::start().await;
-    browser_tokens_are_never_stored_or_logged(Some(redis)).await;
 }
 
 /// `POST /api/login` of `name` on `server`: (status, Retry-After if any).

@@ -887,11 +887,9 @@ async fn shutdown_sends_1001_to_chat_sockets() {
 /// (the slow reader's drop itself is the same code in both modes).
 #[actix_web::test]
 async fn slow_reader_is_dropped_with_1013_memory_stays_bounded_and_everyone_else_gets_everything() {
-    let mode = Mode::Single;
     // The real binary, so its resident memory can be read while the reader lags.
     let data = tempfile::tempdir().unwrap();
-    let redis = mode.redis_url();
-    let mut args = vec![
+    let args = [
         "--data-dir",
         data.path().to_str().unwrap(),
         // Room for a hello's five frames (welcome, joined, read_positions, direct_history,
@@ -905,9 +903,6 @@ async fn slow_reader_is_dropped_with_1013_memory_stays_bounded_and_everyone_else
         "--max-text-chars",
         "100000",
     ];
-    if let Some(url) = &redis {
-        args.extend(["--redis", url.as_str()]);
-    }
     let process = common::Process::start(&args).await;
     let server = TestServer::at(process.addr);
     let mut sender = server.chat_as("sender", &[]).await;

@@ -1179,8 +1179,73 @@ async fn in_open_mode_a_ban_follows_the_token() {
         .await;
 }
 
+/// A room at its member cap admits a server admin (the cap is checked at the door and, with
+/// every node's members, when the join's history is read: both let admins through).
+async fn a_server_admin_joins_a_full_room(mode: Mode) {
+    let redis = mode.into_redis();
+    let server = TestServer::spawn(config(redis.as_ref().map(RedisServer::url)));
+    let mut owner = user(&server, "olga").await;
+    owner
+        .chat
+        .send(&ClientMsg::CreateRoom {
+            room: "small".parse().unwrap(),
+            private: false,
+            max_members: Some(1),
+        })
+        .await;
+    owner
+        .chat
+        .until(
+            "joined small",
+            |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str() == "small"),
+        )
+        .await;
+    let mut guest = user(&server, "guest").await;
+    guest
+        .chat
+        .send(&ClientMsg::Join {
+            room: "small".parse().unwrap(),
+            since: None,
+            epoch: None,
+        })
+        .await;
+    guest
+        .chat
+        .until("room_full", |e| {
+            matches!(
+                e,
+                ServerMsg::Error {
+                    code: ErrorCode::RoomFull,
+                    ..
+                }
+            )
+        })
+        .await;
+    let mut root = user(&server, "root").await;
+    root.chat
+        .send(&ClientMsg::Join {
+            room: "small".parse().unwrap(),
+            since: None,
+            epoch: None,
+        })
+        .await;
+    match root
+        .chat
+        .until("joined or refused", |e| {
+            matches!(e, ServerMsg::Joined { .. } | ServerMsg::Error { .. })
+        })
+        .await
+    {
+        ServerMsg::Joined { room, count, .. } => {
+            assert_eq!((room.as_str(), count), ("small", 2));
+        }
+        other => panic!("the admin was refused: {other:?}"),
+    }
+}
+
 common::in_both_modes!(
     permission_matrix,
+    a_server_admin_joins_a_full_room,
     a_banned_or_uninvited_moderator_moderates_no_more,
     a_room_in_use_is_nobodys_to_claim,
     mutes_and_kicks_of_online_users,

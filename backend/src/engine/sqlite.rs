@@ -198,8 +198,9 @@ pub struct Store<C> {
     jobs: std_mpsc::Sender<Job<C>>,
     path: PathBuf,
     /// The thread's event channel, for the answers the engine gives without the thread
-    /// (presence, see [`super::single`]).
-    events: mpsc::UnboundedSender<Event<C>>,
+    /// (presence, see [`super::single`]). Weak: the channel closes when the thread ends, so
+    /// the hub hears that the store stopped.
+    events: mpsc::WeakUnboundedSender<Event<C>>,
     /// Whether the store thread still runs (false once it has ended, however).
     running: Arc<AtomicBool>,
 }
@@ -256,7 +257,7 @@ impl<C: Send + 'static> Store<C> {
         let store = Self {
             jobs,
             path,
-            events,
+            events: events.downgrade(),
             running,
         };
         Ok((store, receiver))
@@ -301,10 +302,13 @@ impl<C: Send + 'static> Store<C> {
         self.jobs.send(Job::Unwatch(log)).map_err(|_| StoreClosed)
     }
 
-    /// Puts `event` on the store's event channel (after what the thread has sent so far).
+    /// Puts `event` on the store's event channel (after what the thread has sent so far);
+    /// dropped once the thread has ended (the hub is told by the channel closing).
     pub fn announce(&self, event: Event<C>) {
-        // Only fails once the hub is gone (shutdown).
-        let _ = self.events.send(event);
+        if let Some(events) = self.events.upgrade() {
+            // Only fails once the hub is gone (shutdown).
+            let _ = events.send(event);
+        }
     }
 
     /// Moves `user`'s read position in `place` forward to `position` (never back); if it

@@ -7,6 +7,11 @@ use super::{
     RoomName, RoomRange, ServerMsg, UserId, engine,
 };
 
+/// How long a rename heard through one room is taken for the same rename when it comes
+/// through another: its copies arrive together (the same node sends them at once); a real
+/// second rename to the same name needs one away in between.
+const RENAME_REPEAT_WINDOW: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Hub {
     /// `since` is where the client left off: the last `seq` it has and that log's epoch.
     pub(super) fn join(
@@ -209,17 +214,23 @@ impl Hub {
                     self.deliver_in_room(room, conns, event);
                 }
             }
-            ServerMsg::Renamed {
-                ref from, ref to, ..
-            } => {
+            ServerMsg::Renamed { ref to, .. } => {
                 let own = self.keys.get(user).copied();
-                let told = Some((from.clone(), to.clone()));
+                let now = Instant::now();
+                let told = (user.to_owned(), to.clone());
                 let mut conns = self.room_conns_except(room, own);
+                // The same rename comes through every room the connection shares with the
+                // renamer: told once. Noted only where it goes out now (a copy held for a
+                // history may yet be dropped with it), and forgotten after a while.
                 conns.retain(|conn| {
                     self.conns.get_mut(conn).is_some_and(|state| {
-                        let first = state.last_renamed != told;
-                        state.last_renamed.clone_from(&told);
-                        first
+                        let repeat = state.last_renamed.as_ref().is_some_and(|(last, at)| {
+                            *last == told && now.duration_since(*at) < RENAME_REPEAT_WINDOW
+                        });
+                        if !repeat && !state.catching_up.contains_key(room) {
+                            state.last_renamed = Some((told.clone(), now));
+                        }
+                        !repeat
                     })
                 });
                 self.deliver_in_room(room, conns, event);

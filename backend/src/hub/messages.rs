@@ -322,11 +322,15 @@ impl Hub {
             }) => {
                 messages.retain(|m| !self.is_deleted(&room, m.seq));
                 if let Some(members) = members {
-                    // The member cap is checked here, against the room's members
-                    // on every node (entering the shared presence and reading it is one step):
-                    // over it, this join is undone.
+                    // The member cap is checked here, against the room's members on every
+                    // node (entering the presence and reading it is one step): over it, this
+                    // join is undone. Server admins pass, as at the door (`may_join`).
+                    let admin = self
+                        .conn_key(conn)
+                        .is_some_and(|key| self.admins.contains(&key));
                     if let Some(cap) = self.policies.get(&room).and_then(|p| p.max_members)
                         && members.count > cap
+                        && !admin
                     {
                         if let Some(state) = self.conns.get_mut(&conn) {
                             state.held_events.retain(|(r, _)| *r != room);

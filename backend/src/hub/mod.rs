@@ -205,8 +205,8 @@ impl HubHandle {
         !self.commands.is_closed()
     }
 
-    /// Whether messages can be stored now: always in single-node mode, while Redis answers
-    /// in cluster mode (for `/readyz`).
+    /// Whether messages can be stored now: while the store thread runs (one node), while
+    /// Redis answers (cluster mode); for `/readyz`.
     pub fn engine_ready(&self) -> bool {
         self.engine_ready.load(Ordering::Relaxed)
     }
@@ -230,9 +230,10 @@ struct Conn {
     held_events: Vec<(RoomName, ServerMsg)>,
     /// A `hello` waits for its nickname claim.
     claiming: bool,
-    /// The last `renamed` (from, to) this connection was told: a rename reaches a
-    /// connection through every room it shares with the renamer, and is told once.
-    last_renamed: Option<(Nick, Nick)>,
+    /// The last rename this connection was told (the renamer's key, their new name) and
+    /// when: a rename reaches a connection through every room it shares with the renamer,
+    /// and is told once.
+    last_renamed: Option<((String, Nick), Instant)>,
     /// How much of each room's member list it has (see [`records::Loaded`]).
     loaded: HashMap<RoomName, records::Loaded>,
 }
