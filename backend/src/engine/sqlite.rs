@@ -239,7 +239,8 @@ impl<C: Send + 'static> Store<C> {
             options,
             metrics,
             events: events.clone(),
-            watched: HashSet::new(),
+            watched_rooms: HashSet::new(),
+            watched_users: HashSet::new(),
         };
         let running = Arc::new(AtomicBool::new(true));
         let stopped = Stopped(Arc::clone(&running));
@@ -408,8 +409,10 @@ struct Writer<C> {
     options: StoreOptions,
     metrics: Option<StoreMetrics>,
     events: mpsc::UnboundedSender<Event<C>>,
-    /// The logs the hub reads ([`Job::Watch`]): their entries are delivered live.
-    watched: HashSet<Log>,
+    /// The rooms the hub reads ([`Job::Watch`]): their entries are delivered live.
+    watched_rooms: HashSet<RoomName>,
+    /// The users (keys) whose direct messages the hub reads.
+    watched_users: HashSet<String>,
 }
 
 impl<C> Writer<C> {
@@ -464,11 +467,17 @@ impl<C> Writer<C> {
                     // Appends queued before it are announced by the watches of then.
                     Job::Watch(log) => {
                         self.commit(std::mem::take(&mut appends));
-                        self.watched.insert(log);
+                        match log {
+                            Log::Room(room) => self.watched_rooms.insert(room),
+                            Log::User(user) => self.watched_users.insert(user),
+                        };
                     }
                     Job::Unwatch(log) => {
                         self.commit(std::mem::take(&mut appends));
-                        self.watched.remove(&log);
+                        match log {
+                            Log::Room(room) => self.watched_rooms.remove(&room),
+                            Log::User(user) => self.watched_users.remove(&user),
+                        };
                     }
                     Job::Mark {
                         user,
@@ -530,9 +539,7 @@ impl<C> Writer<C> {
     /// way); an entry nobody watches comes back in [`Appended::New`].
     fn deliver(&self, ctx: C, outcome: Appended, message: &NewMessage) {
         match outcome {
-            Appended::New(Stored::Room { room, entry })
-                if self.watched.contains(&Log::Room(room.clone())) =>
-            {
+            Appended::New(Stored::Room { room, entry }) if self.watched_rooms.contains(&room) => {
                 self.sent(ctx);
                 self.emit(Event::LiveRoom { room, entry });
             }
@@ -543,7 +550,7 @@ impl<C> Writer<C> {
                 };
                 let readers: Vec<&str> = std::iter::once(message.sender.as_str())
                     .chain(recipient.filter(|r| *r != message.sender))
-                    .filter(|user| self.watched.contains(&Log::User((*user).to_owned())))
+                    .filter(|user| self.watched_users.contains(*user))
                     .collect();
                 if readers.is_empty() {
                     let outcome = Appended::New(Stored::Direct(stored));
