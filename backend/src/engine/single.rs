@@ -16,7 +16,10 @@ use shared::{MEMBER_PAGE, Nick, RoomName};
 use super::{
     presence::Presence,
     sqlite::Store,
-    vocabulary::{Appended, Event, Log, NewMessage, Place, PresenceOp, Read, StoreClosed, Target},
+    vocabulary::{
+        Appended, Event, Joiner, Log, MemberPage, NewMessage, Place, PresenceOp, Read, StoreClosed,
+        Target,
+    },
 };
 
 /// One node's engine.
@@ -67,13 +70,7 @@ impl<C: Send + 'static> SingleNode<C> {
                 room,
                 joiner: Some(joiner),
                 ..
-            } => {
-                let (page, arrived) = self.presence.join(room, joiner, MEMBER_PAGE);
-                if let Some(event) = arrived {
-                    self.announce_room(room, &joiner.user, event);
-                }
-                Some(page)
-            }
+            } => Some(self.enter(room, joiner, MEMBER_PAGE)),
             _ => None,
         };
         self.store.read_joined(ctx, read, members)
@@ -99,10 +96,7 @@ impl<C: Send + 'static> SingleNode<C> {
     pub fn presence(&mut self, op: PresenceOp) {
         match op {
             PresenceOp::Join { room, joiner } => {
-                let (_, arrived) = self.presence.join(&room, &joiner, 0);
-                if let Some(event) = arrived {
-                    self.announce_room(&room, &joiner.user, event);
-                }
+                self.enter(&room, &joiner, 0);
             }
             PresenceOp::Leave { room, user } => {
                 if let Some(event) = self.presence.leave(&room, &user) {
@@ -143,6 +137,15 @@ impl<C: Send + 'static> SingleNode<C> {
     pub fn members(&self, ctx: C, room: &RoomName, after: Option<&Nick>, prefix: &str) {
         let page = Ok(self.presence.members(room, after, prefix, MEMBER_PAGE));
         self.store.announce(Event::Members { ctx, page });
+    }
+
+    /// Puts `joiner` in `room` (the room hears of an arrival); its first `page` members.
+    fn enter(&mut self, room: &RoomName, joiner: &Joiner, page: usize) -> MemberPage {
+        let (members, arrived) = self.presence.join(room, joiner, page);
+        if let Some(event) = arrived {
+            self.announce_room(room, &joiner.user, event);
+        }
+        members
     }
 
     fn announce_room(&self, room: &RoomName, user: &str, event: shared::ServerMsg) {
