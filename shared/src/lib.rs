@@ -23,6 +23,7 @@
 //!   frame unchanged; the id lets the page match the echo and time the round trip).
 //! - [`close`]: the WebSocket close codes the server sends, with their meaning.
 //! - [`paths`]: the HTTP paths (and the upload header) both sides must agree on.
+//! - [`push`]: Web Push: the VAPID key, a browser's subscription, what a push says.
 //! - [`transport`]: [`transport::Transport`], WebSocket or one of the HTTP fallbacks, by name.
 //! - `checks` (hidden): decoder properties for the fuzz targets and their regression tests.
 
@@ -37,6 +38,7 @@ pub mod ids;
 pub mod lean;
 pub mod lean_write;
 pub mod paths;
+pub mod push;
 pub mod transport;
 
 pub use chat::{

@@ -41,5 +41,11 @@ pub const SESSION_COOKIE: &str = "chat_session";
 /// the room. The user is named as on the chat socket: the session cookie (accounts), the
 /// header [`TOKEN_HEADER`] (open) or `Authorization: Bearer` (jwt).
 pub const API_UPLOADS: &str = "/api/uploads";
+/// `GET`: the server's VAPID key ([`crate::push::ServerKey`]); `POST` a
+/// [`crate::push::Subscription`] to be notified while away; `DELETE` an
+/// [`crate::push::Unsubscribe`]. The user is named as on [`API_UPLOADS`].
+pub const API_PUSH: &str = "/api/push";
+/// The service worker's script (at the root, so that its scope is the whole app).
+pub const SERVICE_WORKER: &str = "/sw.js";
 /// The browser token's header on upload requests in open mode (never in a URL).
 pub const TOKEN_HEADER: &str = "x-chat-token";
