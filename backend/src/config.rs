@@ -82,6 +82,8 @@ const DEFAULT_RETENTION_INTERVAL: &str = "1m";
 const DEFAULT_MAX_STORE_QUEUE: &str = "16384";
 /// Long enough for a laptop that slept overnight to retry its queued messages safely.
 const DEFAULT_DEDUP_WINDOW: &str = "24h";
+/// `--open-direct-window`'s default: a weekend and then some.
+const DEFAULT_OPEN_DIRECT_WINDOW: &str = "7days";
 
 /// The window of the attempt limits ([`Config::login_attempt_window`]'s default; auth's limits count in it), fixed from a counter's
 /// first attempt: attempts refused meanwhile do not move its end.
@@ -351,6 +353,14 @@ pub struct Config {
           value_parser = humantime::parse_duration)]
     pub dedup_window: Duration,
 
+    /// In `open` mode, how long after someone leaves a nickname a direct message to it is
+    /// still stored for them (for their next visit); past it, or once someone else holds
+    /// the name, `no_such_user`. In `accounts` and `jwt` modes a name always reaches its
+    /// owner. See docs/PROTOCOL.md, "Direct messages to people who are away".
+    #[arg(long, env = "CHAT_OPEN_DIRECT_WINDOW", default_value = DEFAULT_OPEN_DIRECT_WINDOW,
+          value_parser = humantime::parse_duration)]
+    pub open_direct_window: Duration,
+
     /// Cap on the database size in bytes; sends beyond it get `store_failed` (default: none).
     #[arg(long, env = "CHAT_MAX_STORE_BYTES")]
     pub max_store_bytes: Option<u64>,
@@ -429,6 +439,7 @@ impl Default for Config {
             retention_age: None,
             retention_interval: duration(DEFAULT_RETENTION_INTERVAL),
             dedup_window: duration(DEFAULT_DEDUP_WINDOW),
+            open_direct_window: duration(DEFAULT_OPEN_DIRECT_WINDOW),
             max_store_bytes: None,
             max_store_queue: number(DEFAULT_MAX_STORE_QUEUE) as usize,
         }
@@ -547,6 +558,10 @@ impl Config {
             retention_interval: self.retention_interval,
             dedup_window: self.dedup_window,
             max_bytes: self.max_store_bytes,
+            reach: match self.auth {
+                AuthMode::Open => crate::engine::vocabulary::Reach::Within(self.open_direct_window),
+                AuthMode::Accounts | AuthMode::Jwt => crate::engine::vocabulary::Reach::Always,
+            },
             ..crate::engine::vocabulary::StoreOptions::default()
         }
     }

@@ -3,7 +3,9 @@
 //! The policy fits a wasm app served from here: scripts only from this origin and the inline
 //! bootstrap `trunk` writes into `index.html` (allowed by its hash, computed when the server
 //! starts, not by `'unsafe-inline'`), `'wasm-unsafe-eval'` to compile the wasm, sockets and
-//! fetches only to this origin, no plugins, no framing (`frame-ancestors 'none'`).
+//! fetches only to this origin, no plugins, no framing (`frame-ancestors 'none'`), and the
+//! service worker and the web app manifest only from this origin (`worker-src`,
+//! `manifest-src`: `default-src` would allow the same, said outright for the reader).
 
 use std::path::Path;
 
@@ -42,8 +44,9 @@ pub fn content_security_policy(index: &str) -> String {
         .collect();
     format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self'; \
-         img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
-         form-action 'self'; frame-ancestors 'none'; report-uri {}",
+         img-src 'self' data: blob:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; \
+         report-uri {}",
         shared::paths::CSP_REPORT
     )
 }

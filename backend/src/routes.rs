@@ -231,6 +231,11 @@ async fn ws_chat(req: HttpRequest, body: web::Payload, state: web::Data<AppState
 
 /// Serves `trunk build` output at `/`, with `index.html` for any unknown path so the browser
 /// app can own its URLs. Without a build, `/` explains how to make one instead of a bare 404.
+///
+/// `index.html` and the service worker ([`paths::SERVICE_WORKER`]) are revalidated on every
+/// use (`Cache-Control: no-cache`): the page names the build's content-hashed files, so a stale
+/// copy would keep an old build, and the worker must be seen to change (docs/PWA.md). The other
+/// files keep actix-files' validators (ETag, Last-Modified).
 fn configure_static(cfg: &mut web::ServiceConfig, static_dir: &Path) {
     let index = static_dir.join("index.html");
     if !index.is_file() {
@@ -249,19 +254,48 @@ fn configure_static(cfg: &mut web::ServiceConfig, static_dir: &Path) {
         }));
         return;
     }
+    let worker = static_dir.join(paths::SERVICE_WORKER.trim_start_matches('/'));
+    let app = index.clone();
     cfg.service(
+        web::resource(["/", "/index.html"])
+            .route(web::get().to(move |req: HttpRequest| revalidated(req, app.clone(), false))),
+    )
+    .service(
+        web::resource(paths::SERVICE_WORKER)
+            .route(web::get().to(move |req: HttpRequest| revalidated(req, worker.clone(), true))),
+    )
+    .service(
         Files::new("/", static_dir)
             .index_file("index.html")
             .default_handler(fn_service(move |req: ServiceRequest| {
                 let index = index.clone();
                 async move {
                     let (req, _) = req.into_parts();
-                    let response = match NamedFile::open_async(&index).await {
-                        Ok(file) => file.into_response(&req),
-                        Err(err) => err.error_response(),
-                    };
+                    let response = revalidated(req.clone(), index, false).await;
                     Ok::<_, actix_web::Error>(ServiceResponse::new(req, response))
                 }
             })),
     );
+}
+
+/// `file` with `Cache-Control: no-cache` (a cache keeps it, but asks the server before each
+/// use); for the service worker also `Service-Worker-Allowed: /`, its scope (the default for a
+/// script at the root, said outright).
+async fn revalidated(req: HttpRequest, file: std::path::PathBuf, worker: bool) -> HttpResponse {
+    let mut response = match NamedFile::open_async(&file).await {
+        Ok(file) => file.into_response(&req),
+        Err(err) => return err.error_response(),
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-cache"),
+    );
+    if worker {
+        headers.insert(
+            header::HeaderName::from_static("service-worker-allowed"),
+            header::HeaderValue::from_static("/"),
+        );
+    }
+    response
 }

@@ -1193,7 +1193,8 @@ pub enum ErrorCode {
     TooLong,
     /// Sending faster than the rate limit; slow down.
     RateLimited,
-    /// `direct` to a nickname nobody online has.
+    /// `direct` to a nickname that reaches nobody: nobody holds it, and no one who is away
+    /// may be reached by it (docs/PROTOCOL.md, "Direct messages to people who are away").
     NoSuchUser,
     /// The message could not be stored (disk full, I/O error); it was not sent to anyone.
     /// Sending it again with the same `client_id` is safe.

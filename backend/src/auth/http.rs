@@ -271,6 +271,11 @@ async fn register(
             ));
         }
         tracing::info!(account = %name, "account registered");
+        let key = crate::ids::user_key(&Identity::account(&name).token);
+        if state.hub.known(name.clone(), key).await.is_err() {
+            // Shutting down: the account becomes reachable when it first connects.
+            tracing::debug!("the hub has stopped; a new account was not noted");
+        }
         logged_in(&req, &state, name, StatusCode::CREATED).await
     }
     .await;

@@ -125,6 +125,21 @@ impl<C: Send + 'static> Engine<C> {
         }
     }
 
+    /// Notes that `user` (a key) holds, or held until now, `nick`: a direct message to the
+    /// name while nobody holds it reaches them as [`vocabulary::Reach`] allows. Nothing
+    /// answers; a later note of another holder wins.
+    pub fn remember(&self, nick: Nick, user: String) {
+        let holder = vocabulary::Holder {
+            user,
+            nick,
+            at: rules::now_ms(),
+        };
+        match self {
+            Self::Single(single) => closed_drop(single.store().remember(holder)),
+            Self::Cluster(cluster) => cluster.remember(holder),
+        }
+    }
+
     /// Asks for every room with members; [`Event::Rooms`] answers.
     pub fn rooms(&self, ctx: C) {
         match self {

@@ -1,6 +1,6 @@
 //! The chat rules both engines apply, written once: what an entry may refer to, the reaction
 //! caps, when a catch-up becomes a `reset`, how a log's entries fold into messages and
-//! changes, and the server clock.
+//! changes, whom a direct message to an absent name reaches, and the server clock.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,7 +9,18 @@ use shared::{
     RoomMessage, RoomName,
 };
 
-use super::vocabulary::{Authority, Body};
+use super::vocabulary::{Authority, Body, Holder, Reach};
+
+/// Whether a direct message to a nickname nobody holds now goes to `holder`, its last
+/// holder, at `now` (milliseconds): always, or only within the open mode's window after
+/// they last held it. Stored under their user key, so whoever takes the name later never
+/// reads it.
+pub fn reachable(reach: Reach, holder: &Holder, now: u64) -> bool {
+    match reach {
+        Reach::Always => true,
+        Reach::Within(window) => now.saturating_sub(holder.at) <= millis(window),
+    }
+}
 
 /// What a refused append says: its error code and the reason.
 pub type Refusal = (ErrorCode, String);

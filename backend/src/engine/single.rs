@@ -15,10 +15,11 @@ use shared::{MEMBER_PAGE, Nick, RoomName};
 
 use super::{
     presence::Presence,
+    rules::now_ms,
     sqlite::Store,
     vocabulary::{
-        Appended, Event, Joiner, Log, MemberPage, NewMessage, Place, PresenceOp, Read, StoreClosed,
-        Target,
+        Event, Holder, Joiner, Log, MemberPage, NewMessage, Place, PresenceOp, Read,
+        StoreClosed, Target,
     },
 };
 
@@ -43,21 +44,16 @@ impl<C: Send + 'static> SingleNode<C> {
     }
 
     /// Queues a message to store; a direct message to a nickname not on the hub goes to
-    /// whoever holds it here, or is answered [`Appended::NoRecipient`].
+    /// whoever holds it here, or the store looks up its last holder (and answers
+    /// [`super::vocabulary::Appended::NoRecipient`] if the name reaches nobody).
     pub fn append(&mut self, ctx: C, mut message: NewMessage) -> Result<(), StoreClosed> {
         if let Target::Direct {
             recipient: recipient @ None,
             to,
         } = &mut message.target
+            && let Some(holder) = self.presence.holder(to)
         {
-            match self.presence.holder(to) {
-                Some(holder) => *recipient = Some(holder.to_owned()),
-                None => {
-                    let outcome = Appended::NoRecipient(to.clone());
-                    self.store.announce(Event::Appended { ctx, outcome });
-                    return Ok(());
-                }
-            }
+            *recipient = Some(holder.to_owned());
         }
         self.store.append(ctx, message)
     }
@@ -87,8 +83,18 @@ impl<C: Send + 'static> SingleNode<C> {
     }
 
     /// Gives `nick` to `user` unless someone else holds it; [`Event::Claimed`] answers.
+    /// A granted name is noted in the nickname directory as the user's.
     pub fn claim(&mut self, ctx: C, nick: &Nick, user: &str) {
-        let granted = Ok(self.presence.claim(nick, user));
+        let granted = self.presence.claim(nick, user);
+        if granted {
+            let holder = Holder {
+                user: user.to_owned(),
+                nick: nick.clone(),
+                at: now_ms(),
+            };
+            super::closed_drop(self.store.remember(holder));
+        }
+        let granted = Ok(granted);
         self.store.announce(Event::Claimed { ctx, granted });
     }
 
@@ -103,7 +109,12 @@ impl<C: Send + 'static> SingleNode<C> {
                     self.announce_room(&room, &user, event);
                 }
             }
-            PresenceOp::Release { keys, user } => self.presence.release(&keys, &user),
+            PresenceOp::Release { keys, user, nick } => {
+                self.presence.release(&keys, &user);
+                // Queued before any append that could find the name free.
+                let at = now_ms();
+                super::closed_drop(self.store.remember(Holder { user, nick, at }));
+            }
             PresenceOp::Renamed {
                 room,
                 user,

@@ -22,7 +22,9 @@
 //! One piece (about 1,300 lines) on purpose: everything here runs on the one thread that owns
 //! the connection, and the writes (group commit, change folding, retention) and the reads
 //! (pages, catch-up) share its column lists and transaction rules; split, each half would
-//! import the other's private SQL. Its tests are in `sqlite/tests.rs`.
+//! import the other's private SQL. Its tests are in `sqlite/tests.rs`; the nickname
+//! directory (who last held a name, for direct messages to people who are away) shares none
+//! of that and is in `sqlite/directory.rs`.
 
 use std::{
     collections::HashSet,
@@ -154,6 +156,16 @@ const MIGRATIONS: &[&str] = &[
     "
     CREATE INDEX messages_image ON messages (room) WHERE image IS NOT NULL;
 ",
+    // Who last held each nickname (by its lower case), for direct messages to people who
+    // are away (issue #29, `directory.rs`).
+    "
+    CREATE TABLE directory (
+        nick_key TEXT PRIMARY KEY,
+        nick TEXT NOT NULL,
+        user TEXT NOT NULL,
+        held INTEGER NOT NULL
+    ) WITHOUT ROWID;
+",
 ];
 
 /// The migration (its number, counted from 1: the state tables) after which [`fill_state`]
@@ -191,6 +203,8 @@ enum Job<C> {
         place: Place,
         position: u64,
     },
+    /// A nickname's holder, for the directory.
+    Remember(Holder),
 }
 
 /// The handle jobs are queued through; dropping it lets the thread finish the queue and stop.
@@ -324,6 +338,13 @@ impl<C: Send + 'static> Store<C> {
             .map_err(|_| StoreClosed)
     }
 
+    /// Notes `holder` as the nickname's last holder (unless a later one is noted already).
+    pub fn remember(&self, holder: Holder) -> Result<(), StoreClosed> {
+        self.jobs
+            .send(Job::Remember(holder))
+            .map_err(|_| StoreClosed)
+    }
+
     /// Whether the store can take messages: its thread runs (a flag `/readyz` reads).
     pub fn readiness(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.running)
@@ -443,7 +464,14 @@ impl<C> Writer<C> {
             let mut appends = Vec::new();
             for job in round {
                 match job {
-                    Job::Append { ctx, message } => {
+                    Job::Append { ctx, mut message } => {
+                        if let Err(to) = self.address(&mut message) {
+                            // Answered in order: what was queued before it first.
+                            self.commit(std::mem::take(&mut appends));
+                            let outcome = Appended::NoRecipient(to);
+                            self.emit(Event::Appended { ctx, outcome });
+                            continue;
+                        }
                         appends.push((ctx, message));
                         if appends.len() >= self.options.max_batch {
                             self.commit(std::mem::take(&mut appends));
@@ -491,11 +519,41 @@ impl<C> Writer<C> {
                         Ok(false) => {}
                         Err(err) => tracing::error!(error = %err, "storing a read position failed"),
                     },
+                    Job::Remember(holder) => {
+                        if let Err(err) = directory::remember(&self.db, &holder) {
+                            tracing::error!(error = %err, "noting a nickname's holder failed");
+                        }
+                    }
                 }
             }
             self.commit(appends);
         }
         tracing::debug!("message store stopped");
+    }
+
+    /// Gives a direct message to a nickname nobody holds now its recipient: the name's last
+    /// holder, if the rules let it reach them ([`reachable`]); otherwise the nickname back.
+    fn address(&self, message: &mut NewMessage) -> Result<(), Nick> {
+        let Target::Direct {
+            recipient: recipient @ None,
+            to,
+        } = &mut message.target
+        else {
+            return Ok(());
+        };
+        let holder = directory::holder(&self.db, to).unwrap_or_else(|err| {
+            // Refused like a name nobody has: the sender can try again.
+            tracing::error!(error = %err, "reading the nickname directory failed");
+            None
+        });
+        match holder.filter(|h| reachable(self.options.reach, h, now_ms())) {
+            Some(holder) => {
+                *recipient = Some(holder.user);
+                *to = holder.nick;
+                Ok(())
+            }
+            None => Err(to.clone()),
+        }
     }
 
     fn emit(&self, event: Event<C>) {
@@ -1354,5 +1412,6 @@ fn sweep(db: &mut Connection, options: &StoreOptions) -> rusqlite::Result<usize>
     Ok(deleted)
 }
 
+mod directory;
 #[cfg(test)]
 mod tests;

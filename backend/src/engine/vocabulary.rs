@@ -39,6 +39,32 @@ pub struct StoreOptions {
     /// Appends per transaction at most; 1 is one transaction per message (the benchmark's
     /// baseline).
     pub max_batch: usize,
+    /// Whom a direct message to a nickname nobody holds now reaches (`--auth` decides).
+    pub reach: Reach,
+}
+
+/// Whom a direct message to a nickname nobody holds now reaches: the user who held it
+/// last (stored per user key, so only they ever read it), if the auth mode lets a name
+/// stand for them while they are away ([`super::rules::reachable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// However long ago they held it: in `accounts` and `jwt` modes a name is an identity
+    /// (an account's name is its own for good; a JWT name is the last subject given it).
+    Always,
+    /// Only if they held it within this long: in `open` mode a free nickname is anyone's,
+    /// so it stands for its last holder only for a while after they leave.
+    Within(Duration),
+}
+
+/// The last holder of a nickname, as the directory keeps it (both engines).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Holder {
+    /// Their user key.
+    pub user: String,
+    /// The nickname as they spelled it.
+    pub nick: Nick,
+    /// When they last held it (milliseconds since the Unix epoch).
+    pub at: u64,
 }
 
 impl Default for StoreOptions {
@@ -52,6 +78,7 @@ impl Default for StoreOptions {
             dedup_window: Duration::from_secs(24 * 3600),
             max_bytes: None,
             max_batch: 1024,
+            reach: Reach::Always,
         }
     }
 }
@@ -488,12 +515,16 @@ pub enum PresenceOp {
         user: String,
     },
     /// A user's last tab here is gone, or they renamed: these keys of their (old) nickname
-    /// are free unless another node has them.
+    /// are free unless another node has them. The engine notes the user in the nickname
+    /// directory as its holder until now before it frees the keys, so a direct message
+    /// that finds the name free finds them.
     Release {
         /// The nickname's keys ([`crate::names::likeness`]) that nobody here holds now.
         keys: Vec<String>,
         /// The user key.
         user: String,
+        /// The nickname.
+        nick: Nick,
     },
     /// A user renamed: their entry in `room` changes and the room hears `event`.
     Renamed {

@@ -446,7 +446,7 @@ impl Hub {
     }
 
     fn no_such_user(&mut self, conn: ConnId, to: &Nick, client_id: ClientMsgId) {
-        let message = format!("nobody called {to} is online");
+        let message = format!("nobody is called {to} (or not any more)");
         self.refuse(conn, ErrorCode::NoSuchUser, &message, Some(client_id));
     }
 

@@ -94,6 +94,10 @@ enum Command {
         room: RoomName,
         reply: tokio::sync::oneshot::Sender<UploadStanding>,
     },
+    Known {
+        nick: Nick,
+        user: String,
+    },
 }
 
 /// Where a would-be uploader stands in a room, as this hub sees it (see
@@ -198,6 +202,12 @@ impl HubHandle {
         self.send(Command::UploadStanding { user, room, reply })
             .await?;
         answer.await.map_err(|_| HubClosed)
+    }
+
+    /// A new account's name stands for its user (key `user`) from now on: direct messages
+    /// reach them before they ever connect.
+    pub async fn known(&self, nick: Nick, user: String) -> Result<(), HubClosed> {
+        self.send(Command::Known { nick, user }).await
     }
 
     /// Whether the hub task is still running (for `/readyz`).
@@ -483,6 +493,7 @@ impl Hub {
             Command::UploadStanding { user, room, reply } => {
                 let _ = reply.send(self.upload_standing(&user, &room));
             }
+            Command::Known { nick, user } => self.engine.remember(nick, user),
         }
     }
 

@@ -136,11 +136,13 @@ impl Hub {
     }
 
     /// Frees the keys of `nick` claimed for `user` (a user key) that nobody here holds (any
-    /// more).
+    /// more); the engine notes that `user` held the name until now.
     fn release_name(&mut self, nick: &Nick, user: String) {
         let keys = self.nicks.unheld(nick);
         if !keys.is_empty() {
-            self.engine.presence(PresenceOp::Release { keys, user });
+            let nick = nick.clone();
+            self.engine
+                .presence(PresenceOp::Release { keys, user, nick });
         }
     }
 

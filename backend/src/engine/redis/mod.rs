@@ -27,12 +27,14 @@
 //! - `presence.rs`: the queue that runs this node's presence changes ([`PresenceOp`]).
 //! - `redis_io.rs`: keys, the Lua scripts and the futures that run them.
 //! - `feed.rs`: `feed::Feed`, the ordering of one log's live messages.
+//! - `directory.rs`: who last held each nickname (direct messages to people who are away).
 //! - `*.lua`: the scripts (one atomic step each).
 //!
 //! This file stays one piece (about 800 lines): it is the engine's one task, its select
 //! loop and the dispatch of every request, answer and push; the per-log and presence parts
 //! are already in their own files.
 
+mod directory;
 mod feed;
 mod logs;
 mod presence;
@@ -106,6 +108,7 @@ enum Job<C> {
         place: crate::engine::vocabulary::Place,
         position: u64,
     },
+    Remember(crate::engine::vocabulary::Holder),
 }
 
 /// The hub's handle on the engine task; dropping it stops the task.
@@ -199,6 +202,11 @@ impl<C: Send + 'static> Cluster<C> {
             place,
             position,
         });
+    }
+
+    /// Notes a nickname's holder in the shared directory (see [`directory`]).
+    pub fn remember(&self, holder: crate::engine::vocabulary::Holder) {
+        let _ = self.send(Job::Remember(holder));
     }
 
     /// Asks for every room with members; [`Event::Rooms`] answers.
@@ -435,6 +443,16 @@ impl<C: Send + 'static> Engine<C> {
                 tokio::spawn(async move {
                     if let Err(err) = io.mark(&user, &place, position).await {
                         tracing::warn!(error = %err, "storing a read position failed");
+                    }
+                });
+            }
+            Job::Remember(holder) => {
+                // Nothing waits for it: a failure is logged here; the holder's next claim or
+                // release notes them again.
+                let mut conn = self.io.commands();
+                tokio::spawn(async move {
+                    if let Err(err) = directory::remember(&mut conn, &holder).await {
+                        tracing::warn!(error = %err, "noting a nickname's holder failed");
                     }
                 });
             }

@@ -7,8 +7,11 @@ use std::time::Duration;
 use shared::{Nick, RoomName};
 use tokio::sync::{mpsc, oneshot};
 
-use super::redis_io::Io;
-use crate::engine::vocabulary::{EngineError, Joiner, MemberPage, PresenceOp};
+use super::{directory, redis_io::Io};
+use crate::engine::{
+    rules::now_ms,
+    vocabulary::{EngineError, Holder, Joiner, MemberPage, PresenceOp},
+};
 
 /// The presence queue's work: [`PresenceOp`]s, and the parts of other jobs that change
 /// presence (a join's entry, a nickname claim), which answer through a channel.
@@ -96,7 +99,7 @@ fn lane_of(work: &PresenceWork) -> Option<usize> {
             PresenceOp::Leave { user, .. }
             | PresenceOp::Renamed { user, .. }
             | PresenceOp::Announce { user, .. } => user.clone(),
-            PresenceOp::Release { keys, user } => keys.first().unwrap_or(user).clone(),
+            PresenceOp::Release { keys, user, .. } => keys.first().unwrap_or(user).clone(),
         },
     };
     let mut hasher = std::hash::DefaultHasher::new();
@@ -126,6 +129,17 @@ async fn lane_loop(io: Io, mut queue: mpsc::UnboundedReceiver<LaneWork>) {
             PresenceWork::Check(..) => {}
             PresenceWork::Claim(nick, user, reply) => {
                 let granted = io.claim(&nick, &user).await;
+                if let Ok(true) = granted {
+                    let holder = Holder {
+                        user: user.clone(),
+                        nick: nick.clone(),
+                        at: now_ms(),
+                    };
+                    if let Err(err) = directory::remember(&mut io.commands(), &holder).await {
+                        // The next claim or release notes the holder again.
+                        tracing::warn!(error = %err, "noting a nickname's holder failed");
+                    }
+                }
                 let _ = reply.send(granted.map_err(EngineError::from));
             }
             PresenceWork::Op(op) => {
@@ -137,7 +151,17 @@ async fn lane_loop(io: Io, mut queue: mpsc::UnboundedReceiver<LaneWork>) {
                         }),
                     ),
                     PresenceOp::Leave { room, user } => ("leave", io.leave_room(room, user).await),
-                    PresenceOp::Release { keys, user } => ("release", io.release(keys, user).await),
+                    PresenceOp::Release { keys, user, nick } => {
+                        // Noted before the name is free: a direct message that finds it
+                        // free finds its last holder.
+                        let holder = Holder {
+                            user: user.clone(),
+                            nick: nick.clone(),
+                            at: now_ms(),
+                        };
+                        let noted = directory::remember(&mut io.commands(), &holder).await;
+                        ("release", noted.and(io.release(keys, user).await))
+                    }
                     PresenceOp::Renamed {
                         room,
                         user,
@@ -218,6 +242,7 @@ mod tests {
             let release = op(PresenceOp::Release {
                 keys: crate::names::likeness(&released).to_vec(),
                 user: "b".into(),
+                nick: released.clone(),
             });
             assert_eq!(lane_of(&claim), lane_of(&release));
         }

@@ -22,10 +22,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{Log, slots::Item};
 use crate::engine::{
-    rules::millis,
+    rules::{millis, now_ms, reachable},
     vocabulary::{
-        Answer, Authority, Body, DirectRange, EngineError, Joiner, MemberPage, NewMessage, Read,
-        RoomRange, StoreOptions, Stored, Target,
+        Answer, Authority, Body, DirectRange, EngineError, Holder, Joiner, MemberPage,
+        NewMessage, Read, RoomRange, StoreOptions, Stored, Target,
     },
 };
 use crate::redis_set::RedisSet;
@@ -393,10 +393,14 @@ impl Io {
                 };
                 let (recipient, to) = match recipient {
                     Some(recipient) => (recipient.clone(), to.clone()),
-                    // Not on this node: whoever owns the nickname in the cluster, now.
+                    // Not on this node: whoever owns the nickname in the cluster now, or its
+                    // last holder if the rules let the name reach them while away.
                     None => match self.owner_of(to).await.map_err(EngineError::from)? {
                         Some(owner) => owner,
-                        None => return Ok(Sent::NoRecipient(to.clone())),
+                        None => match self.last_holder(to).await.map_err(EngineError::from)? {
+                            Some(holder) => (holder.user, holder.nick),
+                            None => return Ok(Sent::NoRecipient(to.clone())),
+                        },
                     },
                 };
                 recipient_key.clone_from(&recipient);
@@ -637,6 +641,17 @@ impl Io {
     /// The user key and nickname (as they spell it) of whoever owns `nick` now, if anyone.
     async fn owner_of(&self, nick: &Nick) -> RedisResult<Option<(String, Nick)>> {
         nick_holder(&mut self.commands.clone(), nick).await
+    }
+
+    /// The last holder of `nick`, if anyone held it and the rules let the name reach them.
+    async fn last_holder(&self, nick: &Nick) -> RedisResult<Option<Holder>> {
+        let holder = super::directory::holder(&mut self.commands.clone(), nick).await?;
+        Ok(holder.filter(|h| reachable(self.options.reach, h, now_ms())))
+    }
+
+    /// The commands connection (for the engine's fire-and-forget writes).
+    pub(super) fn commands(&self) -> ConnectionManager {
+        self.commands.clone()
     }
 
     /// Gives `log` a new epoch if it still has `seen` (it went backwards); returns the epoch
