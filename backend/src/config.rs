@@ -84,6 +84,12 @@ const DEFAULT_MAX_STORE_QUEUE: &str = "16384";
 const DEFAULT_DEDUP_WINDOW: &str = "24h";
 /// `--open-direct-window`'s default: a weekend and then some.
 const DEFAULT_OPEN_DIRECT_WINDOW: &str = "7days";
+/// `--push-contact`'s default (operators should set theirs).
+const DEFAULT_PUSH_CONTACT: &str = "mailto:postmaster@localhost";
+/// `--push-services`' default: the push services of Chromium-based browsers, Firefox,
+/// Edge and Safari.
+const DEFAULT_PUSH_SERVICES: &str =
+    "fcm.googleapis.com,push.services.mozilla.com,notify.windows.com,push.apple.com";
 
 /// The window of the attempt limits ([`Config::login_attempt_window`]'s default; auth's limits count in it), fixed from a counter's
 /// first attempt: attempts refused meanwhile do not move its end.
@@ -361,6 +367,19 @@ pub struct Config {
           value_parser = humantime::parse_duration)]
     pub open_direct_window: Duration,
 
+    /// Web Push: how push services may reach the operator (the VAPID JWT's `sub`, RFC 8292):
+    /// a `mailto:` or `https:` URL. Set it to yours.
+    #[arg(long, env = "CHAT_PUSH_CONTACT", default_value = DEFAULT_PUSH_CONTACT)]
+    pub push_contact: String,
+
+    /// Web Push: the push services a browser's subscription may name (host names, each
+    /// also covering the hosts under it; comma-separated). The server sends to nothing
+    /// else: a subscription is a URL a user gives it. A loopback entry (`127.0.0.1`,
+    /// `localhost`) also allows plain http, for development and tests.
+    #[arg(long, env = "CHAT_PUSH_SERVICES", value_delimiter = ',',
+          default_value = DEFAULT_PUSH_SERVICES)]
+    pub push_services: Vec<String>,
+
     /// Cap on the database size in bytes; sends beyond it get `store_failed` (default: none).
     #[arg(long, env = "CHAT_MAX_STORE_BYTES")]
     pub max_store_bytes: Option<u64>,
@@ -440,6 +459,8 @@ impl Default for Config {
             retention_interval: duration(DEFAULT_RETENTION_INTERVAL),
             dedup_window: duration(DEFAULT_DEDUP_WINDOW),
             open_direct_window: duration(DEFAULT_OPEN_DIRECT_WINDOW),
+            push_contact: DEFAULT_PUSH_CONTACT.to_owned(),
+            push_services: DEFAULT_PUSH_SERVICES.split(',').map(str::to_owned).collect(),
             max_store_bytes: None,
             max_store_queue: number(DEFAULT_MAX_STORE_QUEUE) as usize,
         }

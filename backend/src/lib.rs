@@ -67,6 +67,7 @@ pub mod names;
 pub mod outgoing;
 pub mod per_address;
 pub mod policy;
+pub mod push;
 pub mod rate;
 pub mod redis_set;
 pub mod request;
@@ -156,14 +157,19 @@ pub async fn run(
         None => None,
     };
     let uploads = Arc::new(uploads::store::Uploads::open(&config, redis.as_ref()));
+    let push = push::Push::open(&config, redis.as_ref(), shutdown.clone())
+        .await
+        .map_err(std::io::Error::other)?;
     let state = state::AppState {
         hub: hub::HubHandle::spawn(
             &config,
             redis.as_ref(),
             Arc::clone(&metrics),
+            push.notifier.clone(),
             shutdown.clone(),
         )
         .map_err(std::io::Error::other)?,
+        push,
         metrics,
         config: Arc::new(config),
         shutdown: shutdown.clone(),

@@ -8,6 +8,7 @@ use actix_files::{Files, NamedFile};
 use actix_web::{
     HttpRequest, HttpResponse, ResponseError,
     dev::{ServiceRequest, ServiceResponse, fn_service},
+    guard,
     http::{
         StatusCode,
         header::{self, ContentType},
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .route(paths::CSP_REPORT, web::post().to(csp_report))
         .configure(|cfg| crate::auth::http::configure(cfg, &config))
         .configure(|cfg| crate::uploads::configure(cfg, &config))
+        .configure(|cfg| crate::push::http::configure(cfg, &config))
         .configure(crate::fallback::configure)
         .service(
             web::resource(paths::WS_ECHO)
@@ -256,13 +258,15 @@ fn configure_static(cfg: &mut web::ServiceConfig, static_dir: &Path) {
     }
     let worker = static_dir.join(paths::SERVICE_WORKER.trim_start_matches('/'));
     let app = index.clone();
+    // GET and HEAD, as actix-files answers them.
+    let read = || web::route().guard(guard::Any(guard::Get()).or(guard::Head()));
     cfg.service(
         web::resource(["/", "/index.html"])
-            .route(web::get().to(move |req: HttpRequest| revalidated(req, app.clone(), false))),
+            .route(read().to(move |req: HttpRequest| revalidated(req, app.clone(), false))),
     )
     .service(
         web::resource(paths::SERVICE_WORKER)
-            .route(web::get().to(move |req: HttpRequest| revalidated(req, worker.clone(), true))),
+            .route(read().to(move |req: HttpRequest| revalidated(req, worker.clone(), true))),
     )
     .service(
         Files::new("/", static_dir)

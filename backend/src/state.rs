@@ -32,4 +32,6 @@ pub struct AppState {
     pub relay: Option<Arc<crate::fallback::relay::Relay>>,
     /// Image uploads: their directory, quotas and sweep.
     pub uploads: Arc<crate::uploads::store::Uploads>,
+    /// Web Push: the key pair, the subscriptions, the sender.
+    pub push: crate::push::Push,
 }

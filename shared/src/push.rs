@@ -12,11 +12,15 @@
 use serde::{Deserialize, Serialize};
 
 /// `GET /api/push`: the server's VAPID public key, for `PushManager.subscribe`'s
-/// `applicationServerKey`.
+/// `applicationServerKey`, and where the asking user is subscribed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerKey {
     /// The uncompressed P-256 point (65 bytes), base64url without padding.
     pub key: String,
+    /// The endpoints of the asking user's subscriptions (empty when the request names no
+    /// user): a browser finds out whether the server still has its own.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
 }
 
 /// `POST /api/push`: a browser's push subscription (`PushSubscription.toJSON()`'s fields),

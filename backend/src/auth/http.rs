@@ -52,7 +52,7 @@ pub(crate) fn cors(config: &Arc<Config>) -> Cors {
                 .to_str()
                 .is_ok_and(|origin| config.origin_allowed(origin, host))
         })
-        .allowed_methods(["GET", "POST"])
+        .allowed_methods(["GET", "POST", "DELETE"])
         .allowed_headers([
             header::CONTENT_TYPE,
             header::AUTHORIZATION,

@@ -50,6 +50,7 @@ impl<C: Send + 'static> SingleNode<C> {
         if let Target::Direct {
             recipient: recipient @ None,
             to,
+            ..
         } = &mut message.target
             && let Some(holder) = self.presence.holder(to)
         {

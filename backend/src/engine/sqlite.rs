@@ -537,6 +537,7 @@ impl<C> Writer<C> {
         let Target::Direct {
             recipient: recipient @ None,
             to,
+            away,
         } = &mut message.target
         else {
             return Ok(());
@@ -550,6 +551,7 @@ impl<C> Writer<C> {
             Some(holder) => {
                 *recipient = Some(holder.user);
                 *to = holder.nick;
+                *away = true;
                 Ok(())
             }
             None => Err(to.clone()),
@@ -602,10 +604,18 @@ impl<C> Writer<C> {
                 self.emit(Event::LiveRoom { room, entry });
             }
             Appended::New(Stored::Direct(stored)) => {
-                let recipient = match &message.target {
-                    Target::Direct { recipient, .. } => recipient.as_deref(),
-                    Target::Room(_) => None,
+                let (recipient, away) = match &message.target {
+                    Target::Direct {
+                        recipient, away, ..
+                    } => (recipient.as_deref(), *away),
+                    Target::Room(_) => (None, false),
                 };
+                if let Some(user) = recipient.filter(|_| away) {
+                    self.emit(Event::Away {
+                        user: user.to_owned(),
+                        message: stored.clone(),
+                    });
+                }
                 let readers: Vec<&str> = std::iter::once(message.sender.as_str())
                     .chain(recipient.filter(|r| *r != message.sender))
                     .filter(|user| self.watched_users.contains(*user))
@@ -887,7 +897,7 @@ fn insert(
                 entry,
             })
         }
-        Target::Direct { recipient, to } => {
+        Target::Direct { recipient, to, .. } => {
             let Body::Text { text, .. } = body else {
                 // check() refuses these first.
                 return Err(rusqlite::Error::InvalidQuery);

@@ -95,6 +95,9 @@ pub enum Target {
         recipient: Option<String>,
         /// The recipient's nickname now.
         to: Nick,
+        /// Set by the engine when it found the recipient in the nickname directory (nobody
+        /// holds the name now): the stored message is then also an [`Event::Away`].
+        away: bool,
     },
 }
 
@@ -385,6 +388,15 @@ pub enum Event<C> {
     /// that user's connections here.
     LiveDirect {
         /// The user key.
+        user: String,
+        /// The message.
+        message: DirectMessage,
+    },
+    /// A direct message was stored for `user` (a user key), who holds no nickname anywhere:
+    /// they were found in the nickname directory, away, and may be told by a push. Once
+    /// per message, by the engine that stored it.
+    Away {
+        /// The recipient's user key.
         user: String,
         /// The message.
         message: DirectMessage,

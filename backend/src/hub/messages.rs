@@ -234,6 +234,21 @@ impl Hub {
                 let user = self.keys.get(&user).copied();
                 self.broadcast_direct(user.into_iter(), &message.into_event());
             }
+            engine::Event::Away { user, message } => {
+                let preview: String = message
+                    .text
+                    .as_str()
+                    .chars()
+                    .take(shared::push::Notice::PREVIEW_CHARS)
+                    .collect();
+                let notice = shared::push::Notice {
+                    open: format!("direct:{}", message.from),
+                    id: message.id.0,
+                    from: Some(message.from.to_string()),
+                    preview: Some(preview),
+                };
+                self.push.notify(user, notice);
+            }
         }
     }
 
@@ -434,12 +449,14 @@ impl Hub {
             Some(profile) => Target::Direct {
                 recipient: Some(profile.key.clone()),
                 to: profile.nick.clone(),
+                away: false,
             },
             // Online on another node, perhaps: the engine looks the nickname up (and answers
             // `NoRecipient` if nobody has it).
             None => Target::Direct {
                 recipient: None,
                 to: to.clone(),
+                away: false,
             },
         };
         self.append(conn, user, recipient, target, Body::text(text), client_id);

@@ -125,6 +125,7 @@ impl HubHandle {
         config: &Config,
         redis: Option<&RedisSet>,
         metrics: Arc<Metrics>,
+        push: crate::push::Notifier,
         shutdown: CancellationToken,
     ) -> Result<Self, OpenError> {
         let (engine, stored) = Engine::open(config, redis, &metrics, shutdown.clone())?;
@@ -147,7 +148,7 @@ impl HubHandle {
             shutdown.clone(),
         );
         let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
-        let mut hub = Hub::new(config, metrics, engine, policy);
+        let mut hub = Hub::new(config, metrics, engine, policy, push);
         if let Some(initial) = initial {
             hub.policies = initial;
             hub.policies_loaded = true;
@@ -330,6 +331,8 @@ struct Resume {
 const TYPING_SWEEP: Duration = Duration::from_millis(250);
 
 struct Hub {
+    /// Where pushes to people who are away are asked for (never waited on).
+    push: crate::push::Notifier,
     metrics: Arc<Metrics>,
     limits: shared::Limits,
     typing_timeout: Duration,
@@ -386,8 +389,10 @@ impl Hub {
         metrics: Arc<Metrics>,
         engine: Engine<Ctx>,
         policy: mpsc::UnboundedSender<crate::policy::Request<records::PolicyCtx>>,
+        push: crate::push::Notifier,
     ) -> Self {
         Self {
+            push,
             metrics,
             limits: config.limits(),
             typing_timeout: config.typing_timeout,

@@ -9,13 +9,23 @@ struct Fake {
 }
 
 /// A hub whose store lives in a fresh directory (dropped with the returned guard).
-fn spawn_hub(metrics: Arc<Metrics>) -> (HubHandle, tempfile::TempDir) {
+async fn spawn_hub(metrics: Arc<Metrics>) -> (HubHandle, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
         data_dir: dir.path().to_owned(),
         ..Config::default()
     };
-    let hub = HubHandle::spawn(&config, None, metrics, CancellationToken::new()).unwrap();
+    let push = crate::push::Push::open(&config, None, CancellationToken::new())
+        .await
+        .unwrap();
+    let hub = HubHandle::spawn(
+        &config,
+        None,
+        metrics,
+        push.notifier,
+        CancellationToken::new(),
+    )
+    .unwrap();
     (hub, dir)
 }
 
@@ -75,7 +85,7 @@ fn say(text: &str) -> ClientMsg {
 #[tokio::test]
 async fn a_broadcast_is_encoded_once_and_shared_by_every_recipient() {
     let metrics = Arc::new(Metrics::new().unwrap());
-    let (hub, _dir) = spawn_hub(metrics);
+    let (hub, _dir) = spawn_hub(metrics).await;
     let mut alice = connect(&hub, 16).await;
     let mut bob = connect(&hub, 16).await;
     hello(&hub, &alice, "alice").await;
@@ -97,7 +107,7 @@ async fn a_broadcast_is_encoded_once_and_shared_by_every_recipient() {
 #[tokio::test]
 async fn a_full_outbox_gets_its_connection_kicked_and_removed() {
     let metrics = Arc::new(Metrics::new().unwrap());
-    let (hub, _dir) = spawn_hub(Arc::clone(&metrics));
+    let (hub, _dir) = spawn_hub(Arc::clone(&metrics)).await;
     let mut alice = connect(&hub, 64).await;
     hello(&hub, &alice, "alice").await;
     until(&mut alice, "\"history\"").await;

@@ -352,8 +352,8 @@ fn parse_response(bytes: &[u8]) -> Option<(u16, String, String)> {
     let text = std::str::from_utf8(bytes).ok()?;
     let (head, body) = text.split_once("\r\n\r\n")?;
     let status: u16 = head.split(' ').nth(1)?.parse().ok()?;
-    if status == 101 {
-        // What follows are WebSocket frames.
+    if matches!(status, 101 | 204 | 304) {
+        // What follows are WebSocket frames (101), or nothing: these have no body.
         return Some((status, head.to_owned(), String::new()));
     }
     let length: usize = head.lines().find_map(|line| {

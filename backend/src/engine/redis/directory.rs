@@ -44,7 +44,10 @@ pub(super) async fn remember(conn: &mut ConnectionManager, holder: &Holder) -> R
 
 /// The last holder of `nick` (ignoring case), if anyone ever held it. A value that does not
 /// read as a holder names nobody (and is logged).
-pub(super) async fn holder(conn: &mut ConnectionManager, nick: &Nick) -> RedisResult<Option<Holder>> {
+pub(super) async fn holder(
+    conn: &mut ConnectionManager,
+    nick: &Nick,
+) -> RedisResult<Option<Holder>> {
     let json: Option<String> = redis::cmd("HGET")
         .arg(DIRECTORY)
         .arg(nick.key())

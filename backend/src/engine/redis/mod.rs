@@ -510,8 +510,12 @@ impl<C: Send + 'static> Engine<C> {
 
     fn appended(&mut self, ctx: C, outcome: Result<Sent, EngineError>) {
         match outcome {
-            Ok(Sent::New(stored, epoch, logs)) => {
+            Ok(Sent::New(stored, epoch, logs, away)) => {
                 self.register(logs);
+                if let (Some(user), crate::engine::vocabulary::Stored::Direct(message)) = (away, &stored) {
+                    let message = message.clone();
+                    self.emit(Event::Away { user, message });
+                }
                 // The reply is as good a doorbell as the publish (both come after the
                 // fsync); whichever arrives first delivers.
                 self.offer_stored(&stored, &epoch);

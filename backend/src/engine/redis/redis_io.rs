@@ -291,8 +291,10 @@ impl Io {
         let window = millis(self.options.dedup_window);
         let mut conn = self.commands.clone();
         let client_id = message.client_id.as_str();
-        // The recipient's key, once known (for the retention registry).
+        // The recipient's key, once known (for the retention registry), and whether they
+        // were found away (in the nickname directory).
         let mut recipient_key = String::new();
+        let mut away = false;
         let reply: RedisResult<Vec<String>> = match &message.target {
             Target::Room(room) => {
                 let referred = crate::engine::rules::referred(&message.body);
@@ -380,7 +382,7 @@ impl Io {
                     .invoke_async(&mut conn)
                     .await
             }
-            Target::Direct { recipient, to } => {
+            Target::Direct { recipient, to, .. } => {
                 let Body::Text {
                     text,
                     reply_to: None,
@@ -398,7 +400,10 @@ impl Io {
                     None => match self.owner_of(to).await.map_err(EngineError::from)? {
                         Some(owner) => owner,
                         None => match self.last_holder(to).await.map_err(EngineError::from)? {
-                            Some(holder) => (holder.user, holder.nick),
+                            Some(holder) => {
+                                away = true;
+                                (holder.user, holder.nick)
+                            }
                             None => return Ok(Sent::NoRecipient(to.clone())),
                         },
                     },
@@ -470,6 +475,7 @@ impl Io {
                 "a short answer from the send script",
             ));
         };
+        let away = away.then(|| recipient_key.clone());
         let (stored, logs) = match &message.target {
             Target::Room(room) => (
                 Stored::Room {
@@ -490,7 +496,7 @@ impl Io {
             .next()
             .and_then(|e| Epoch::try_from(e).ok())
             .ok_or_else(|| EngineError::unreadable("the send script's answer has no epoch"))?;
-        Ok(Sent::New(stored, epoch, logs))
+        Ok(Sent::New(stored, epoch, logs, away))
     }
 
     /// Moves `user`'s read position in `place` forward (see mark_read.lua).
@@ -1073,8 +1079,9 @@ impl Io {
 
 /// What became of a send.
 pub(super) enum Sent {
-    /// Stored now, in the log with this epoch, into these logs.
-    New(Stored, Epoch, Vec<Log>),
+    /// Stored now, in the log with this epoch, into these logs; a direct message to someone
+    /// found away names them (their user key).
+    New(Stored, Epoch, Vec<Log>, Option<String>),
     /// Not stored: nobody online has the recipient's nickname.
     NoRecipient(Nick),
     /// Not stored: the entry refers to a message it may not (see [`crate::engine::rules::refer`]).
