@@ -360,6 +360,41 @@ async fn pushes_reach_people_who_are_away(mode: Mode) {
     })
     .await;
 
+    // An @mention of someone away who may read the room is pushed; not in a private room
+    // they are not invited to (were it, Dave's first push would be that one).
+    alice
+        .send(&ClientMsg::CreateRoom {
+            room: "secret".parse().unwrap(),
+            private: true,
+            max_members: None,
+        })
+        .await;
+    alice
+        .until(
+            "the private room",
+            |e| matches!(e, ServerMsg::History { room, .. } if room.as_str() == "secret"),
+        )
+        .await;
+    alice.say("secret", "@dave must not hear this", "m-1").await;
+    alice
+        .until("the private message", |e| {
+            matches!(e, ServerMsg::Said { .. })
+        })
+        .await;
+    alice.say("lobby", "look here @Dave and @bob", "m-2").await;
+    let mut pushed = [receiver.next().await, receiver.next().await];
+    pushed.sort_by(|a, b| a.path.cmp(&b.path));
+    assert_eq!(
+        [pushed[0].path.as_str(), pushed[1].path.as_str()],
+        ["/bob", "/dave"]
+    );
+    let notice = bob.read(&pushed[0]);
+    assert_eq!(
+        (notice.open.as_str(), notice.preview.as_deref()),
+        ("room:lobby", Some("look here @Dave and @bob"))
+    );
+    assert_eq!(dave.read(&pushed[1]).open, "room:lobby");
+
     // A push service that never answers holds a delivery, not the hub: online users'
     // messages are as quick as before (a loose bound: the machine is shared and noisy).
     let before = latency(&mut alice, &mut carol, 20, "before").await;

@@ -38,6 +38,24 @@ impl Text {
     pub fn chars(&self) -> usize {
         self.0.chars().count()
     }
+
+    /// The names this text mentions, each once, lower-cased, in order: every `@` followed
+    /// by a name of letters, digits, `-` and `_` (the name ends at any other character).
+    /// The one rule for the app's mention highlight and the server's mention pushes.
+    pub fn mentions(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for (at, _) in self.0.match_indices('@') {
+            let name: String = self.0[at + 1..]
+                .chars()
+                .take_while(|&c| c.is_alphanumeric() || c == '-' || c == '_')
+                .flat_map(char::to_lowercase)
+                .collect();
+            if !name.is_empty() && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+    }
 }
 
 impl TryFrom<String> for Text {
@@ -1345,6 +1363,14 @@ mod tests {
         assert!(Text::try_from(" \n\t".to_owned()).is_err());
         let korean = Text::try_from("가나다".to_owned()).unwrap();
         assert_eq!((korean.as_str(), korean.chars()), ("가나다", 3));
+    }
+
+    #[test]
+    fn mentions_are_names_after_an_at_sign_once_each_in_lower_case() {
+        let text = Text::try_from("hi @Bob, @bob and @김민수! cc @a_b-c.@ @".to_owned()).unwrap();
+        assert_eq!(text.mentions(), ["bob", "김민수", "a_b-c"]);
+        let none = Text::try_from("mail me at someone@ or @ alone".to_owned()).unwrap();
+        assert!(none.mentions().is_empty());
     }
 
     #[test]

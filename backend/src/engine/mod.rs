@@ -140,6 +140,23 @@ impl<C: Send + 'static> Engine<C> {
         }
     }
 
+    /// Whom each of `nicks` reaches: whoever holds it now, or, as [`Reach`] allows, its last
+    /// holder, away; [`Event::Resolved`] answers (in the order asked).
+    pub fn resolve(&self, ctx: C, nicks: Vec<Nick>) {
+        match self {
+            Self::Single(single) => closed_drop(single.resolve(ctx, nicks)),
+            Self::Cluster(cluster) => cluster.resolve(ctx, nicks),
+        }
+    }
+
+    /// Which of `users` (user keys) are in `room` on no node; [`Event::Absent`] answers.
+    pub fn absent(&self, ctx: C, room: RoomName, users: Vec<String>) {
+        match self {
+            Self::Single(single) => single.absent(ctx, &room, users),
+            Self::Cluster(cluster) => cluster.absent(ctx, room, users),
+        }
+    }
+
     /// Asks for every room with members; [`Event::Rooms`] answers.
     pub fn rooms(&self, ctx: C) {
         match self {

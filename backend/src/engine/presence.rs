@@ -70,6 +70,13 @@ impl Presence {
             .map(|(owner, _)| owner.as_str())
     }
 
+    /// Whether the user with key `user` is in `room`.
+    pub fn present(&self, room: &RoomName, user: &str) -> bool {
+        self.rooms
+            .get(room)
+            .is_some_and(|members| members.users.contains_key(user))
+    }
+
     /// Puts `joiner` in `room`: the room's count and first page of at most `page` members,
     /// and the `presence` event to announce when they were not in it yet.
     pub fn join(

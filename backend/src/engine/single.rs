@@ -18,7 +18,7 @@ use super::{
     rules::now_ms,
     sqlite::Store,
     vocabulary::{
-        Event, Holder, Joiner, Log, MemberPage, NewMessage, Place, PresenceOp, Read,
+        Event, Holder, Joiner, Log, MemberPage, NewMessage, Place, PresenceOp, Reached, Read,
         StoreClosed, Target,
     },
 };
@@ -97,6 +97,31 @@ impl<C: Send + 'static> SingleNode<C> {
         }
         let granted = Ok(granted);
         self.store.announce(Event::Claimed { ctx, granted });
+    }
+
+    /// Whom each of `nicks` reaches: its holder here, or the store looks up its last
+    /// holder; [`Event::Resolved`] answers.
+    pub fn resolve(&self, ctx: C, nicks: Vec<Nick>) -> Result<(), StoreClosed> {
+        let known = nicks
+            .iter()
+            .map(|nick| {
+                self.presence.holder(nick).map(|user| Reached {
+                    user: user.to_owned(),
+                    nick: nick.clone(),
+                    away: false,
+                })
+            })
+            .collect();
+        self.store.resolve(ctx, nicks, known)
+    }
+
+    /// Those of `users` who are not in `room`; [`Event::Absent`] answers.
+    pub fn absent(&self, ctx: C, room: &RoomName, users: Vec<String>) {
+        let users = users
+            .into_iter()
+            .filter(|user| !self.presence.present(room, user))
+            .collect();
+        self.store.announce(Event::Absent { ctx, users });
     }
 
     /// Changes presence; what the room hears comes back as [`Event::RoomEvent`]s.

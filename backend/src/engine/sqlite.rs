@@ -205,6 +205,12 @@ enum Job<C> {
     },
     /// A nickname's holder, for the directory.
     Remember(Holder),
+    /// Whom nicknames reach: those not `known` (held here) are looked up.
+    Resolve {
+        ctx: C,
+        nicks: Vec<Nick>,
+        known: Vec<Option<Reached>>,
+    },
 }
 
 /// The handle jobs are queued through; dropping it lets the thread finish the queue and stop.
@@ -305,7 +311,7 @@ impl<C: Send + 'static> Store<C> {
     }
 
     /// From now on, entries of `log` are delivered live ([`Event::LiveRoom`],
-    /// [`Event::LiveDirect`]) and their appends answered [`Appended::Sent`], as the cluster
+    /// [`Event::LiveDirect`]) and their appends answered [`Appended::Sent`] (with the entry), as the cluster
     /// does for the logs a node watches; an entry nobody watches comes back in its
     /// [`Appended::New`].
     pub fn watch(&self, log: Log) -> Result<(), StoreClosed> {
@@ -335,6 +341,19 @@ impl<C: Send + 'static> Store<C> {
                 place,
                 position,
             })
+            .map_err(|_| StoreClosed)
+    }
+
+    /// Completes `known` (whom each of `nicks` reaches, where someone holds it here) from
+    /// the directory; [`Event::Resolved`] answers.
+    pub fn resolve(
+        &self,
+        ctx: C,
+        nicks: Vec<Nick>,
+        known: Vec<Option<Reached>>,
+    ) -> Result<(), StoreClosed> {
+        self.jobs
+            .send(Job::Resolve { ctx, nicks, known })
             .map_err(|_| StoreClosed)
     }
 
@@ -524,11 +543,38 @@ impl<C> Writer<C> {
                             tracing::error!(error = %err, "noting a nickname's holder failed");
                         }
                     }
+                    Job::Resolve { ctx, nicks, known } => {
+                        let found = nicks
+                            .iter()
+                            .zip(known)
+                            .map(|(nick, known)| match known {
+                                Some(known) => Ok(Some(known)),
+                                None => self.away(nick),
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(|err| {
+                                tracing::error!(error = %err, "reading the nickname directory failed");
+                                EngineError::Store("could not look the names up".to_owned())
+                            });
+                        self.emit(Event::Resolved { ctx, found });
+                    }
                 }
             }
             self.commit(appends);
         }
         tracing::debug!("message store stopped");
+    }
+
+    /// Whom `nick`, which nobody holds now, reaches: its last holder, away, if the rules
+    /// let it ([`reachable`]).
+    fn away(&self, nick: &Nick) -> rusqlite::Result<Option<Reached>> {
+        Ok(directory::holder(&self.db, nick)?
+            .filter(|h| reachable(self.options.reach, h, now_ms()))
+            .map(|holder| Reached {
+                user: holder.user,
+                nick: holder.nick,
+                away: true,
+            }))
     }
 
     /// Gives a direct message to a nickname nobody holds now its recipient: the name's last
@@ -542,15 +588,15 @@ impl<C> Writer<C> {
         else {
             return Ok(());
         };
-        let holder = directory::holder(&self.db, to).unwrap_or_else(|err| {
+        let found = self.away(to).unwrap_or_else(|err| {
             // Refused like a name nobody has: the sender can try again.
             tracing::error!(error = %err, "reading the nickname directory failed");
             None
         });
-        match holder.filter(|h| reachable(self.options.reach, h, now_ms())) {
-            Some(holder) => {
-                *recipient = Some(holder.user);
-                *to = holder.nick;
+        match found {
+            Some(found) => {
+                *recipient = Some(found.user);
+                *to = found.nick;
                 *away = true;
                 Ok(())
             }
@@ -600,7 +646,11 @@ impl<C> Writer<C> {
     fn deliver(&self, ctx: C, outcome: Appended, message: &NewMessage) {
         match outcome {
             Appended::New(Stored::Room { room, entry }) if self.watched_rooms.contains(&room) => {
-                self.sent(ctx);
+                let stored = Stored::Room {
+                    room: room.clone(),
+                    entry: entry.clone(),
+                };
+                self.sent(ctx, stored);
                 self.emit(Event::LiveRoom { room, entry });
             }
             Appended::New(Stored::Direct(stored)) => {
@@ -624,7 +674,7 @@ impl<C> Writer<C> {
                     let outcome = Appended::New(Stored::Direct(stored));
                     return self.emit(Event::Appended { ctx, outcome });
                 }
-                self.sent(ctx);
+                self.sent(ctx, Stored::Direct(stored.clone()));
                 for user in readers {
                     self.emit(Event::LiveDirect {
                         user: user.to_owned(),
@@ -636,10 +686,10 @@ impl<C> Writer<C> {
         }
     }
 
-    fn sent(&self, ctx: C) {
+    fn sent(&self, ctx: C, stored: Stored) {
         self.emit(Event::Appended {
             ctx,
-            outcome: Appended::Sent,
+            outcome: Appended::Sent(stored),
         });
     }
 

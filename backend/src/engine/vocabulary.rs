@@ -56,6 +56,17 @@ pub enum Reach {
     Within(Duration),
 }
 
+/// Whom a nickname reaches ([`super::Engine::resolve`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reached {
+    /// Their user key.
+    pub user: String,
+    /// The nickname as they spell it (as asked, for someone online).
+    pub nick: Nick,
+    /// Nobody holds the name now: it reaches its last holder, who is away.
+    pub away: bool,
+}
+
 /// The last holder of a nickname, as the directory keeps it (both engines).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Holder {
@@ -191,8 +202,9 @@ pub enum Appended {
     /// the sender's); the code and reason, for the sender.
     Refused(ErrorCode, String),
     /// Stored: the message, the sender's acknowledgement included, is delivered live to its
-    /// log's readers ([`Event::LiveRoom`], [`Event::LiveDirect`]).
-    Sent,
+    /// log's readers ([`Event::LiveRoom`], [`Event::LiveDirect`]). The entry, for what the
+    /// sender's node alone does once (pushes to people who are away).
+    Sent(Stored),
     /// Not stored: nobody online has the recipient's nickname.
     NoRecipient(Nick),
 }
@@ -434,6 +446,22 @@ pub enum Event<C> {
         user: String,
         /// The event.
         event: shared::ServerMsg,
+    },
+    /// The answer to [`super::Engine::resolve`]: for each nickname asked about, in order,
+    /// whom it reaches (nobody: `None`).
+    Resolved {
+        /// The context given with the request.
+        ctx: C,
+        /// Whom each nickname reaches.
+        found: Result<Vec<Option<Reached>>, EngineError>,
+    },
+    /// The answer to [`super::Engine::absent`]: those of the users asked about who are in
+    /// the room on no node.
+    Absent {
+        /// The context given with the request.
+        ctx: C,
+        /// Their user keys.
+        users: Vec<String>,
     },
     /// The answer to a room list request.
     Rooms {

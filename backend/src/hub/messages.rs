@@ -173,6 +173,7 @@ impl Hub {
                 };
                 match outcome {
                     Appended::New(Stored::Room { room, entry }) => {
+                        self.room_entry_stored(sender, &room, &entry);
                         let event = entry.into_event(room.clone());
                         self.broadcast_live(&room, &event);
                     }
@@ -196,8 +197,12 @@ impl Hub {
                         self.refuse(conn, code, &reason, Some(client_id));
                     }
                     Appended::NoRecipient(to) => self.no_such_user(conn, &to, client_id),
-                    // Delivered by the feed (`LiveRoom`/`LiveDirect`), like everyone's.
-                    Appended::Sent => {}
+                    // Delivered by the feed (`LiveRoom`/`LiveDirect`), like everyone's; what
+                    // the sender's node alone does follows here.
+                    Appended::Sent(Stored::Room { room, entry }) => {
+                        self.room_entry_stored(sender, &room, &entry);
+                    }
+                    Appended::Sent(Stored::Direct(_)) => {}
                 }
             }
             engine::Event::Read { ctx, answer } => self.answered(ctx, answer),
@@ -234,21 +239,15 @@ impl Hub {
                 let user = self.keys.get(&user).copied();
                 self.broadcast_direct(user.into_iter(), &message.into_event());
             }
-            engine::Event::Away { user, message } => {
-                let preview: String = message
-                    .text
-                    .as_str()
-                    .chars()
-                    .take(shared::push::Notice::PREVIEW_CHARS)
-                    .collect();
-                let notice = shared::push::Notice {
-                    open: format!("direct:{}", message.from),
-                    id: message.id.0,
-                    from: Some(message.from.to_string()),
-                    preview: Some(preview),
-                };
-                self.push.notify(user, notice);
-            }
+            engine::Event::Away { user, message } => self.direct_to_away(user, &message),
+            engine::Event::Resolved { ctx, found } => match (ctx, found) {
+                (Ctx::Mention { room, notice }, Ok(found)) => {
+                    self.mentions_resolved(&room, &notice, found);
+                }
+                (_, Err(err)) => tracing::warn!(error = %err, "cannot look names up"),
+                _ => {}
+            },
+            engine::Event::Absent { .. } => {}
         }
     }
 

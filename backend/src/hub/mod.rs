@@ -21,6 +21,8 @@
 //!   room of ten thousand from costing its square.
 //! - `messages.rs`: sending (stored first), the store's answers, history reads.
 //! - `policies.rs`: owned and private rooms: creating, inviting, who may join and see what.
+//! - `away.rs`: who hears of a stored message by a push (direct messages to people away,
+//!   @mentions).
 //! - `delivery.rs`: encoding an event once and queueing it for its recipients; slow readers.
 
 use std::{
@@ -289,6 +291,11 @@ enum Ctx {
     DirectCatchUp { conn: ConnId, read: u64 },
     /// A "load older" or "load newer" page (no live event waits for it).
     Page { conn: ConnId },
+    /// The names a message in `room` mentions, being looked up for pushes.
+    Mention {
+        room: RoomName,
+        notice: shared::push::Notice,
+    },
     /// A `hello` whose nickname is being claimed across the cluster.
     Hello {
         conn: ConnId,
@@ -702,6 +709,7 @@ impl Hub {
     }
 }
 
+mod away;
 mod delivery;
 mod membership;
 mod messages;

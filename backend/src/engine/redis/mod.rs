@@ -109,6 +109,15 @@ enum Job<C> {
         position: u64,
     },
     Remember(crate::engine::vocabulary::Holder),
+    Resolve {
+        ctx: C,
+        nicks: Vec<Nick>,
+    },
+    Absent {
+        ctx: C,
+        room: RoomName,
+        users: Vec<String>,
+    },
 }
 
 /// The hub's handle on the engine task; dropping it stops the task.
@@ -204,6 +213,16 @@ impl<C: Send + 'static> Cluster<C> {
         });
     }
 
+    /// Whom each of `nicks` reaches in the cluster; [`Event::Resolved`] answers.
+    pub fn resolve(&self, ctx: C, nicks: Vec<Nick>) {
+        let _ = self.send(Job::Resolve { ctx, nicks });
+    }
+
+    /// Which of `users` are in `room` on no node; [`Event::Absent`] answers.
+    pub fn absent(&self, ctx: C, room: RoomName, users: Vec<String>) {
+        let _ = self.send(Job::Absent { ctx, room, users });
+    }
+
     /// Notes a nickname's holder in the shared directory (see [`directory`]).
     pub fn remember(&self, holder: crate::engine::vocabulary::Holder) {
         let _ = self.send(Job::Remember(holder));
@@ -264,6 +283,14 @@ enum Done<C> {
     Rooms {
         ctx: C,
         rooms: Result<Vec<shared::RoomInfo>, EngineError>,
+    },
+    Resolved {
+        ctx: C,
+        found: Result<Vec<Option<crate::engine::vocabulary::Reached>>, EngineError>,
+    },
+    Absent {
+        ctx: C,
+        users: Vec<String>,
     },
     Members {
         ctx: C,
@@ -456,6 +483,30 @@ impl<C: Send + 'static> Engine<C> {
                     }
                 });
             }
+            Job::Resolve { ctx, nicks } => {
+                let io = self.io.clone();
+                self.inflight.push(
+                    async move {
+                        let found = io.resolve(&nicks).await.map_err(EngineError::from);
+                        Done::Resolved { ctx, found }
+                    }
+                    .boxed(),
+                );
+            }
+            Job::Absent { ctx, room, users } => {
+                let io = self.io.clone();
+                self.inflight.push(
+                    async move {
+                        let users = io.absent(&room, users).await.unwrap_or_else(|err| {
+                            // Out of reach: nobody is told (a push is not worth a guess).
+                            tracing::warn!(error = %err, "cannot tell who is away from a room");
+                            Vec::new()
+                        });
+                        Done::Absent { ctx, users }
+                    }
+                    .boxed(),
+                );
+            }
             Job::Rooms { ctx } => {
                 let io = self.io.clone();
                 self.inflight.push(
@@ -512,7 +563,9 @@ impl<C: Send + 'static> Engine<C> {
         match outcome {
             Ok(Sent::New(stored, epoch, logs, away)) => {
                 self.register(logs);
-                if let (Some(user), crate::engine::vocabulary::Stored::Direct(message)) = (away, &stored) {
+                if let (Some(user), crate::engine::vocabulary::Stored::Direct(message)) =
+                    (away, &stored)
+                {
                     let message = message.clone();
                     self.emit(Event::Away { user, message });
                 }
@@ -521,7 +574,7 @@ impl<C: Send + 'static> Engine<C> {
                 self.offer_stored(&stored, &epoch);
                 self.emit(Event::Appended {
                     ctx,
-                    outcome: Appended::Sent,
+                    outcome: Appended::Sent(stored),
                 });
             }
             Ok(Sent::NoRecipient(to)) => self.emit(Event::Appended {
@@ -566,6 +619,8 @@ impl<C: Send + 'static> Engine<C> {
             } => self.read_done(ctx, read, delivered, result),
             Done::Claimed { ctx, granted } => self.emit(Event::Claimed { ctx, granted }),
             Done::Rooms { ctx, rooms } => self.emit(Event::Rooms { ctx, rooms }),
+            Done::Resolved { ctx, found } => self.emit(Event::Resolved { ctx, found }),
+            Done::Absent { ctx, users } => self.emit(Event::Absent { ctx, users }),
             Done::Members { ctx, page } => self.emit(Event::Members { ctx, page }),
             Done::Ticked { lost } => {
                 self.tick_in_flight = false;

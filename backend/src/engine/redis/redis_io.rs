@@ -24,8 +24,8 @@ use super::{Log, slots::Item};
 use crate::engine::{
     rules::{millis, now_ms, reachable},
     vocabulary::{
-        Answer, Authority, Body, DirectRange, EngineError, Holder, Joiner, MemberPage,
-        NewMessage, Read, RoomRange, StoreOptions, Stored, Target,
+        Answer, Authority, Body, DirectRange, EngineError, Holder, Joiner, MemberPage, NewMessage,
+        Reached, Read, RoomRange, StoreOptions, Stored, Target,
     },
 };
 use crate::redis_set::RedisSet;
@@ -647,6 +647,49 @@ impl Io {
     /// The user key and nickname (as they spell it) of whoever owns `nick` now, if anyone.
     async fn owner_of(&self, nick: &Nick) -> RedisResult<Option<(String, Nick)>> {
         nick_holder(&mut self.commands.clone(), nick).await
+    }
+
+    /// Whom each of `nicks` reaches: its holder in the cluster now, or its last holder, away
+    /// (see [`Io::last_holder`]).
+    pub(super) async fn resolve(&self, nicks: &[Nick]) -> RedisResult<Vec<Option<Reached>>> {
+        let mut found = Vec::with_capacity(nicks.len());
+        for nick in nicks {
+            let reached = match self.owner_of(nick).await? {
+                Some((user, nick)) => Some(Reached {
+                    user,
+                    nick,
+                    away: false,
+                }),
+                None => self.last_holder(nick).await?.map(|holder| Reached {
+                    user: holder.user,
+                    nick: holder.nick,
+                    away: true,
+                }),
+            };
+            found.push(reached);
+        }
+        Ok(found)
+    }
+
+    /// Those of `users` who are in `room`'s shared member list on no node.
+    pub(super) async fn absent(
+        &self,
+        room: &RoomName,
+        users: Vec<String>,
+    ) -> RedisResult<Vec<String>> {
+        if users.is_empty() {
+            return Ok(users);
+        }
+        let present: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(room_members_key(room))
+            .arg(&users)
+            .query_async(&mut self.commands.clone())
+            .await?;
+        Ok(users
+            .into_iter()
+            .zip(present)
+            .filter_map(|(user, present)| present.is_none().then_some(user))
+            .collect())
     }
 
     /// The last holder of `nick`, if anyone held it and the rules let the name reach them.
