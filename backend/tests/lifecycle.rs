@@ -333,6 +333,83 @@ async fn the_app_is_served_with_a_content_security_policy_that_allows_its_inline
     assert_eq!(header("referrer-policy"), "no-referrer");
 }
 
+/// The response head to `GET path` (lower-cased), read off the wire.
+async fn response_head(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    within(stream.write_all(request.as_bytes())).await.unwrap();
+    let mut response = Vec::new();
+    within(stream.read_to_end(&mut response)).await.unwrap();
+    let response = String::from_utf8_lossy(&response).to_lowercase();
+    response
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[actix_web::test]
+async fn the_installable_app_is_served_with_the_headers_its_service_worker_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.html"), "<title>chat</title>").unwrap();
+    std::fs::write(dir.path().join("sw.js"), "self.onfetch = () => {};").unwrap();
+    std::fs::write(dir.path().join("manifest.webmanifest"), "{}").unwrap();
+    std::fs::write(dir.path().join("app-0123456789abcdef.js"), "1").unwrap();
+    let server = TestServer::spawn(Config {
+        static_dir: dir.path().to_owned(),
+        ..TestServer::fast_config()
+    });
+    let header = |head: &str, name: &str| {
+        head.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+            .map(str::to_owned)
+    };
+    // The page names the build's hashed files: a cache must ask before reusing it, on every
+    // path the app answers.
+    for path in ["/", "/index.html", "/echo", "/?open=room:lobby&at=3"] {
+        let head = response_head(server.addr, path).await;
+        assert!(head.starts_with("http/1.1 200"), "{path}: {head}");
+        assert_eq!(
+            header(&head, "cache-control").as_deref(),
+            Some("no-cache"),
+            "{path}: {head}"
+        );
+    }
+    let worker = response_head(server.addr, paths::SERVICE_WORKER).await;
+    assert!(worker.starts_with("http/1.1 200"), "{worker}");
+    assert_eq!(
+        header(&worker, "cache-control").as_deref(),
+        Some("no-cache"),
+        "{worker}"
+    );
+    assert_eq!(
+        header(&worker, "service-worker-allowed").as_deref(),
+        Some("/"),
+        "{worker}"
+    );
+    assert!(
+        header(&worker, "content-type").is_some_and(
+            |t| t.starts_with("text/javascript") || t.starts_with("application/javascript")
+        ),
+        "{worker}"
+    );
+    let policy = header(&worker, "content-security-policy").unwrap_or_default();
+    assert!(policy.contains("worker-src 'self'"), "{policy}");
+    assert!(policy.contains("manifest-src 'self'"), "{policy}");
+    let manifest = response_head(server.addr, "/manifest.webmanifest").await;
+    assert_eq!(
+        header(&manifest, "content-type").as_deref(),
+        Some("application/manifest+json"),
+        "{manifest}"
+    );
+    // Hashed files keep plain validators: they never change under their name.
+    let hashed = response_head(server.addr, "/app-0123456789abcdef.js").await;
+    assert!(hashed.starts_with("http/1.1 200"), "{hashed}");
+    assert_eq!(header(&hashed, "cache-control"), None, "{hashed}");
+    assert!(header(&hashed, "etag").is_some(), "{hashed}");
+}
+
 #[actix_web::test]
 async fn missing_frontend_build_is_explained() {
     let dir = tempfile::tempdir().unwrap();

@@ -13,6 +13,7 @@
 //! - [`shown`], [`shown_or`]: `<Show>` (a memoised condition), without and with a fallback.
 //! - [`dynamic`]: a view rebuilt when what it reads changes (`{move || …}`).
 //! - [`keyed`]: `<For>`, rows built from their keys.
+//! - [`effect`]: an `Effect`, its machinery compiled once for every use.
 
 use std::sync::Arc;
 
@@ -90,4 +91,12 @@ where
     K: Clone + Eq + std::hash::Hash + Send + Sync + 'static,
 {
     view! { <For each=move || keys() key=K::clone children=move |key| row(key) /> }.into_any()
+}
+
+/// An effect: `run` runs now (soon) and again whenever what it reads changes. `Effect::new`
+/// compiles its own task per closure type; behind one boxed type, the effects made here share
+/// one. (What an effect remembers between runs it keeps in a `StoredValue` of its own.)
+pub fn effect(run: impl Fn() + 'static) {
+    let run: Box<dyn Fn()> = Box::new(run);
+    Effect::new(move |_| run());
 }

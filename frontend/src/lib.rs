@@ -35,6 +35,8 @@
 //! - [`erase`]: reactive view pieces behind one type each (`<Show>`, `<For>`, reactive text),
 //!   so that Leptos compiles their code once; how new views keep the wasm small.
 //! - [`uploads`]: images over HTTP: an upload with its progress, a download as a `blob:` URL.
+//! - [`pwa`]: the installable app's side in the wasm: the conversation a notification's link
+//!   opens, the push switch's calls into `frontend/pwa.js` (docs/PWA.md).
 
 pub mod api;
 pub mod app;
@@ -49,6 +51,7 @@ pub mod http_link;
 pub mod i18n;
 pub mod json;
 pub mod pages;
+pub mod pwa;
 pub mod uploads;
 
 pub use app::App;

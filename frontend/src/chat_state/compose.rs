@@ -59,47 +59,74 @@ impl ChatState {
             Target::Room(_) => self.replying.take(),
             Target::Direct(_) => None,
         };
-        let line = Line {
-            id: None,
-            seq: None,
-            client_id: client_id.clone(),
-            from: me,
-            text: text.as_str().to_owned(),
-            ts: None,
-            mine: true,
-            delivery: Delivery::Pending,
-            reply_to: reply_to.clone(),
-            edited: false,
-            deleted: false,
-            reactions: Vec::new(),
-            image: image.clone(),
+        let request = match target {
+            Target::Room(room) => ClientMsg::Say {
+                room,
+                text,
+                client_id,
+                reply_to: reply_to.as_ref().map(|q| q.id),
+                image,
+            },
+            Target::Direct(to) => ClientMsg::Direct {
+                to,
+                text,
+                client_id,
+            },
         };
-        Ok(match target {
-            Target::Room(room) => {
-                if let Some(view) = self.rooms.get_mut(&room) {
-                    push_line(&mut view.lines, line);
-                }
-                ClientMsg::Say {
-                    room,
-                    text,
-                    client_id,
-                    reply_to: reply_to.map(|q| q.id),
-                    image,
-                }
-            }
-            Target::Direct(to) => {
+        self.show_pending(me, &request, reply_to);
+        Ok(request)
+    }
+
+    /// Shows `request` (a say or a direct of ours) as our pending line, written by `me` and
+    /// quoting `reply_to`, in its conversation (a room's only if it is held): what a message
+    /// just composed and one restored from the outbox both look like until the echo.
+    pub(super) fn show_pending(&mut self, me: Nick, request: &ClientMsg, reply_to: Option<Quote>) {
+        let (lines, text, client_id, image) = match request {
+            ClientMsg::Say {
+                room,
+                text,
+                client_id,
+                image,
+                ..
+            } => (
+                self.rooms.get_mut(room).map(|view| &mut view.lines),
+                text,
+                client_id,
+                image,
+            ),
+            ClientMsg::Direct {
+                to,
+                text,
+                client_id,
+            } => {
                 let entry = self
                     .directs
                     .entry(to.key())
                     .or_insert_with(|| (to.clone(), Vec::new()));
-                push_line(&mut entry.1, line);
-                ClientMsg::Direct {
-                    to,
-                    text,
-                    client_id,
-                }
+                (Some(&mut entry.1), text, client_id, &None)
             }
-        })
+            _ => return,
+        };
+        if let Some(lines) = lines {
+            push_line(
+                lines,
+                Line {
+                    id: None,
+                    seq: None,
+                    client_id: client_id.clone(),
+                    from: me,
+                    text: text.as_str().to_owned(),
+                    ts: None,
+                    mine: true,
+                    delivery: Delivery::Pending,
+                    reply_to,
+                    edited: false,
+                    deleted: false,
+                    reactions: Vec::new(),
+                    image: image.clone(),
+                },
+            );
+        }
     }
 
     /// A fresh `client_id` for a request of ours.

@@ -17,11 +17,13 @@
 //! - `compose`: what the user sends (pending, retries, replies, edits, @ completion, refusals).
 //! - `unread`: unread counts, read positions, the divider.
 //! - `members`: member lists and searches, room rules and moderation.
+//! - `outbox`: what outlives the tab: the outbox as JSON and back, conversations' names.
 
 mod compose;
 mod lines;
 mod members;
 mod model;
+mod outbox;
 mod paging;
 #[cfg(test)]
 mod test_support;
@@ -37,6 +39,7 @@ pub use model::{
     Alert, ChatState, Delivery, HELD_PAGING, Line, MAX_LINES, MemberSearch, RoomRules, RoomView,
     Target,
 };
+pub use outbox::{outbox_json, read_outbox};
 
 /// A request the page sends because of a server event, as [`ChatState::apply`] decides: the
 /// state knows what follows from an event, the page only sends it (it holds the socket).

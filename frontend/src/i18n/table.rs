@@ -93,6 +93,14 @@ pub struct Words {
     pub notifications_unsupported: &'static str,
     pub notifications_blocked: &'static str,
     pub notifications_unavailable: &'static str,
+    // Web Push (the installable app, docs/PWA.md).
+    pub push_on_device: &'static str,
+    pub push_private: &'static str,
+    pub push_unsupported: &'static str,
+    pub push_not_on_server: &'static str,
+    pub push_failed: fn(&str) -> String,
+    /// The server cannot be reached before the chat opens (the app came from the cache).
+    pub offline_retrying: &'static str,
     pub direct_alert: fn(&str) -> String,
     pub room_alert: fn(&str, &str) -> String,
     // Messages.

@@ -13,9 +13,12 @@ use shared::{
 use crate::{
     api,
     components::note,
-    erase::{dynamic, shown},
+    erase::{dynamic, effect, shown},
     pages::chat::{ChatLogin, ChatPage},
 };
+
+/// How long the gate waits before asking an unreachable server again.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// What the gate knows: nothing yet, the server's answer, or why there is none.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,23 +37,42 @@ pub fn ChatGate(
 ) -> impl IntoView {
     let known = RwSignal::new(Known::Asking);
     let api_base = StoredValue::new(url.clone());
-    let ask = move || {
+    // Every change asks the server; a failure asks again by itself after RETRY, so that an
+    // app opened from the service worker's cache while the server is down (or the network)
+    // enters the chat once it is back (and the outbox goes).
+    let attempt = RwSignal::new(0u32);
+    effect(move || {
+        attempt.track();
         let base = api_base.get_value();
         spawn_local(async move {
-            known.set(match api::session(&base).await {
+            let answer = match api::session(&base).await {
                 Ok(info) => Known::Session(info),
-                Err(problem) => Known::Unreachable(problem),
-            });
+                Err(problem) => {
+                    set_timeout(
+                        move || {
+                            attempt.try_update(|n| *n += 1);
+                        },
+                        RETRY,
+                    );
+                    Known::Unreachable(problem)
+                }
+            };
+            // (The same problem again is not drawn (and announced) again.)
+            if known.try_with_untracked(|known| known != &answer) == Some(true) {
+                known.set(answer);
+            }
         });
-    };
-    ask();
+    });
+    let ask = move || attempt.update(|n| *n += 1);
     let url = StoredValue::new(url);
     view! {
         {dynamic(move || match known.get() {
             Known::Asking => view! { <p class="hint" data-testid="gate-asking">{crate::i18n::words().gate_asking}</p> }.into_any(),
             Known::Unreachable(problem) => view! {
                 <div class="nick-form">
-                    <p class="problem" role="alert" data-testid="gate-problem">{problem}</p>
+                    <p class="problem" role="alert" data-testid="gate-problem">
+                        {crate::i18n::words().offline_retrying} " (" {problem} ")"
+                    </p>
                     <button on:click=move |_| ask()>{crate::i18n::words().try_again}</button>
                 </div>
             }.into_any(),

@@ -1,10 +1,90 @@
-//! Telling a user who is not looking: the page's visibility, and browser notifications
-//! (asked for, then shown for mentions and direct messages while the page is hidden).
+//! Telling a user who is not looking: the page's visibility, browser notifications (asked
+//! for, then shown for mentions and direct messages while the page is hidden), and Web Push
+//! for when no page is open (the switch; the service worker shows them, docs/PWA.md).
 
 use leptos::{prelude::*, task::spawn_local};
 
-use super::{ctx::ChatCtx, local_store::store};
-use crate::{browser::storage, components::note, erase::shown_or};
+use super::{
+    ctx::ChatCtx,
+    local_store::{store, stored},
+};
+use crate::{
+    browser::storage,
+    components::note,
+    erase::{reactive, shown_or},
+    pwa,
+};
+
+/// Where "private previews" is kept.
+const PRIVATE_KEY: &str = "chat.push.private";
+/// Where "notifications on this device" is kept (the browser keeps the subscription itself).
+const PUSH_KEY: &str = "chat.push";
+
+/// "Notifications on this device": Web Push, for when the app is closed. Turning it on asks
+/// the browser for permission (never asked otherwise), subscribes and registers with the
+/// server; off, unsubscribes (frontend/pwa.js does both). "Private previews" makes the
+/// server send only "new message", never the sender or the text.
+#[component]
+pub(super) fn PushSwitch() -> impl IntoView {
+    let ctx = expect_context::<ChatCtx>();
+    let on = RwSignal::new(stored(PUSH_KEY).is_some());
+    let private = RwSignal::new(stored(PRIVATE_KEY).is_some());
+    let busy = RwSignal::new(false);
+    let problem = RwSignal::new(None::<String>);
+    // On (again, with the current `private`), or off.
+    let apply = move |want: bool| {
+        busy.set(true);
+        spawn_local(async move {
+            let credential = ctx.credential().await;
+            let url = ctx.url.get_value();
+            let failed = pwa::switch_push(&url, want, private.get_untracked(), credential).await;
+            let w = crate::i18n::words();
+            let now = want == failed.is_none();
+            keep(PUSH_KEY, now);
+            busy.try_set(false);
+            on.try_set(now);
+            problem.try_set(failed.map(|why| match why.as_str() {
+                "unsupported" => w.push_unsupported.to_owned(),
+                "blocked" => w.notifications_blocked.to_owned(),
+                "not_on_server" => w.push_not_on_server.to_owned(),
+                _ => (w.push_failed)(&why),
+            }));
+        });
+    };
+    let w = crate::i18n::words();
+    let busy_now = reactive(move || busy.get());
+    view! {
+        <label class="private-toggle">
+            <input type="checkbox" data-testid="push-switch" prop:checked=reactive(move || on.get())
+                disabled=busy_now.clone() on:change=move |ev| apply(event_target_checked(&ev)) />
+            {w.push_on_device}
+        </label>
+        <label class="private-toggle">
+            <input type="checkbox" data-testid="push-private"
+                prop:checked=reactive(move || private.get()) disabled=busy_now
+                on:change=move |ev| {
+                    let chosen = event_target_checked(&ev);
+                    private.set(chosen);
+                    keep(PRIVATE_KEY, chosen);
+                    // (Off, the choice waits for the next time it is turned on.)
+                    if on.get_untracked() {
+                        apply(true);
+                    }
+                } />
+            {w.push_private}
+        </label>
+        {note(move || problem.get(), "problem small", None, Some("push-problem"))}
+    }
+}
+
+/// Keeps `key` in storage while `on`, removes it otherwise.
+fn keep(key: &str, on: bool) {
+    if on {
+        store(key, "on");
+    } else if let Some(storage) = storage() {
+        let _ = storage.remove_item(key);
+    }
+}
 
 /// "Turn on notifications": browser notifications of mentions and direct messages while the
 /// page is hidden, after the user asks for them (the browser then asks the user).

@@ -1,16 +1,20 @@
 //! The composer: the message input (Enter sends), @ completion from the room's members, the
-//! reply or edit under way, and images pasted, dropped or picked.
+//! reply or edit under way, images pasted, dropped or picked, and a draft per conversation
+//! (kept in storage: it survives a closed tab).
 
 use leptos::prelude::*;
 use shared::ClientMsg;
 
-use super::ctx::ChatCtx;
+use super::{
+    ctx::ChatCtx,
+    local_store::{draft_of, keep_draft},
+};
 use crate::{
     browser::now_ms,
     chat_state::{ChatState, Target},
     client::ConnectionStatus,
     components::note,
-    erase::{dynamic, reactive, shown},
+    erase::{dynamic, effect, reactive, shown},
     i18n::words,
 };
 
@@ -26,6 +30,26 @@ pub(super) fn Composer() -> impl IntoView {
     let problem = RwSignal::new(None::<String>);
     let last_typing = StoredValue::new(f64::NEG_INFINITY);
     let w = words();
+    // Each conversation has its own draft: the one shown follows the conversation (whose
+    // name `shown_for` keeps), and what is typed is kept under the conversation's name.
+    let shown_for = StoredValue::new(String::new());
+    let current_name = move || ctx.state.with(|s| s.current.as_ref().map(Target::name));
+    effect(move || {
+        let name = current_name().unwrap_or_default();
+        if shown_for.with_value(|shown| shown != &name) {
+            let target = ctx.state.with_untracked(|s| s.current.clone());
+            draft.set(target.as_ref().and_then(draft_of).unwrap_or_default());
+            shown_for.set_value(name);
+        }
+    });
+    effect(move || {
+        let text = draft.get();
+        if let Some(target) = ctx.state.with_untracked(|s| s.current.clone())
+            && shown_for.with_value(|shown| shown == &target.name())
+        {
+            keep_draft(&target, &text);
+        }
+    });
     let offline_reason = move || match ctx.status.get() {
         ConnectionStatus::Open(_) => None,
         ConnectionStatus::Connecting => Some(w.connecting_note.to_owned()),

@@ -418,7 +418,12 @@ pub(super) fn MessageList() -> impl IntoView {
         } else {
             match state.try_update(ChatState::load_older).flatten() {
                 Some(request) => ctx.send(&request),
-                None if state.with_untracked(|s| !s.current_loading_older()) => {
+                // (Nothing held yet, e.g. a notification's conversation before its history
+                // came: sought once it comes.)
+                None if state.with_untracked(|s| {
+                    !s.current_loading_older() && !s.current_lines().is_empty()
+                }) =>
+                {
                     ctx.seeking.set(None);
                 }
                 None => {}

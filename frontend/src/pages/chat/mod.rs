@@ -5,7 +5,8 @@
 //!
 //! # Layout
 //! - this file: [`ChatPage`]: the socket, what the server sends applied to the state (and the
-//!   requests that follow sent), the title and notifications, and the pieces put together.
+//!   requests that follow sent), the outbox kept in storage, the conversation a notification
+//!   opens, the title and notifications, and the pieces put together.
 //! - `ctx`: [`ChatCtx`], what the pieces share (a leaf: it imports none of them).
 //! - `nick_form`: the nickname screen.
 //! - `sidebar`: rooms, unread counts, invitations, direct conversations.
@@ -15,8 +16,9 @@
 //! - `composer`: the message input, with @ completion and images.
 //! - `members`: the members panel (paged, drawn only where in view, searchable), invitations
 //!   and moderation.
-//! - `alerts`: the page's visibility and browser notifications.
-//! - `local_store`: what the page keeps in localStorage, and random ids.
+//! - `alerts`: the page's visibility, browser notifications and the push switch.
+//! - `local_store`: what the page keeps in localStorage (the outbox and the drafts among it),
+//!   and random ids.
 
 mod alerts;
 mod composer;
@@ -36,7 +38,9 @@ use ctx::{Drawer, Uploader};
 use header::{ConversationHeader, Notices, StatusLine, TypingLine};
 use leptos::{prelude::*, task::spawn_local};
 use lines::MessageList;
-use local_store::{browser_token, random_id, store, stored};
+use local_store::{
+    browser_token, drop_items, keep_outbox, left_outboxes, random_id, store, stored,
+};
 use members::MembersPanel;
 use nick_form::NicknameForm;
 use shared::{ClientMsg, Nick, ServerMsg, UserToken};
@@ -44,9 +48,9 @@ use sidebar::RoomSidebar;
 
 use crate::{
     browser::now_ms,
-    chat_state::{ChatState, FollowUp},
+    chat_state::{ChatState, FollowUp, outbox_json},
     client::{Choice, Connection, ConnectionEvent, ConnectionStatus},
-    erase::{reactive, shown, shown_or},
+    erase::{effect, reactive, shown, shown_or},
     i18n::words,
 };
 
@@ -94,6 +98,12 @@ pub fn ChatPage(
         None => stored("chat.nick").and_then(|n| n.parse().ok()),
     };
     let logged_in = login.is_some();
+    // What earlier pages of this browser could not send (a tab closed offline) is ours to
+    // send now, as pending lines (written by whoever we were then; the echo says who).
+    let (left, adopted) = left_outboxes();
+    if let Some(author) = initial.clone().or_else(|| "me".parse().ok()) {
+        state.update(|s| s.restore_outbox(left, &author));
+    }
     let nick: RwSignal<Option<Nick>> = RwSignal::new(initial);
     let token = token.unwrap_or_else(browser_token);
     let connection = StoredValue::new_local(None::<Connection>);
@@ -229,6 +239,29 @@ pub fn ChatPage(
             let offline = offline.get();
             connection.with_value(|c| c.as_ref().map(|c| c.set_offline(offline)));
         });
+    }
+
+    // The outbox outlives the tab: what is pending is kept in storage after every change,
+    // under this page's own key (then the outboxes taken over are dropped), so a message
+    // typed offline is sent once the server is back, even if the tab was closed meanwhile.
+    let prefix = state.with_untracked(|s| s.client_prefix.clone());
+    let written = StoredValue::new(String::new());
+    effect(move || {
+        let json = state.with(|s| outbox_json(&s.pending_requests()));
+        let first = written.with_value(String::is_empty);
+        if written.with_value(|w| w != &json) {
+            keep_outbox(&prefix, &json);
+            written.set_value(json);
+        }
+        if first {
+            drop_items(&adopted);
+        }
+    });
+    // A notification's link (`/?open=room:lobby&at=12`): that conversation is shown first (a
+    // room is joined by `hello`), and the message is sought once its lines come.
+    if let Some((target, at)) = crate::pwa::opening() {
+        state.update(|s| s.open_first(target));
+        ctx.seeking.set(at);
     }
 
     // Typing indicators whose stop was lost lapse on their own.

@@ -4,7 +4,11 @@
 use leptos::prelude::*;
 use shared::{ClientMsg, Nick, RoomName};
 
-use super::{alerts::NotificationSwitch, ctx::ChatCtx, header::StatusLine};
+use super::{
+    alerts::{NotificationSwitch, PushSwitch},
+    ctx::ChatCtx,
+    header::StatusLine,
+};
 use crate::{
     chat_state::{ChatState, Target},
     components::note,
@@ -113,6 +117,7 @@ pub(super) fn RoomSidebar() -> impl IntoView {
                 })}
                 <StatusLine />
                 <NotificationSwitch />
+                <PushSwitch />
             </div>
             <h2>{w.rooms}</h2>
             <ul class="room-list" data-testid="rooms">
