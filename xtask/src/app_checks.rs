@@ -6,9 +6,14 @@
 //! # Layout
 //! - [`release_app_check`], [`cluster_app_check`]: the steps; [`join_chat`], also used by W7.
 //! - `screens`: the checks of how it looks and is used: Korean, keyboard only, phone size.
+//! - `pwa`: [`pwa_app_check`], the installable app (issue #29): installability, a push and
+//!   its click, the app offline from the cache, the outbox across a closed tab and a restart.
 //! - the CSP canary and report count, the Echo comparison, helpers.
 
+mod pwa;
 mod screens;
+
+pub(crate) use pwa::pwa_app_check;
 
 use screens::{keyboard_only_check, language_check, phone_layout_check};
 use std::{

@@ -16,8 +16,9 @@
 //!
 //! # Layout
 //! - `main.rs`: argument handling, the commands, the step report, the browser suite's set-up.
-//! - `app_checks.rs` (and `app_checks/screens.rs`): the WebDriver checks of the release app
-//!   and of a two-node cluster (`cargo xtask test`'s last steps).
+//! - `app_checks.rs` (and `app_checks/screens.rs`, `app_checks/pwa.rs`): the WebDriver checks
+//!   of the release app, of it as an installable app, and of a two-node cluster (`cargo xtask
+//!   test`'s last steps).
 //! - `bench.rs`: `cargo xtask bench` and its report.
 //! - `browser_bench.rs`: W7, the release app in headless browsers under a busy room.
 //! - `cluster.rs`: `cargo xtask cluster`: redis-server and N nodes on this machine.
@@ -242,7 +243,7 @@ fn test(args: &[String]) -> Result<()> {
         [flag, text] if flag == "--only" => Some(text.as_str()),
         _ => return Err(USAGE.to_owned()),
     };
-    let steps: [(&str, StepFn); 10] = [
+    let steps: [(&str, StepFn); 11] = [
         ("install missing tools", install_test_tools),
         ("cargo fmt --check", || {
             cargo_step(&["fmt", "--all", "--check"])
@@ -295,6 +296,10 @@ fn test(args: &[String]) -> Result<()> {
         (
             "release app served by the backend, used in Chromium and Firefox (echo, chat, phone size, keyboard, Korean, axe-core)",
             app_checks::release_app_check,
+        ),
+        (
+            "installable app: manifest, service worker, push and its click, offline from the cache, the outbox across a closed tab (Chromium)",
+            app_checks::pwa_app_check,
         ),
         (
             "cluster: two nodes and redis-server, one browser on each, one chat (Chromium)",

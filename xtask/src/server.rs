@@ -29,22 +29,38 @@ impl Backend {
     /// Its logs go to `target/xtask/backend-NAME.log`; its message store to a fresh
     /// `target/xtask/data-NAME` (left behind for inspection, wiped at the next start).
     pub fn start(name: &str, args: &[&str]) -> Result<Self> {
+        Self::spawn(name, "127.0.0.1:0", true, args)
+    }
+
+    /// A backend `name` again after [`Backend::stop`]: on the same address (`addr`, as the
+    /// one before reported it) and over the same data directory, as a server restarted in
+    /// place. Its log goes to `target/xtask/backend-NAME-again.log`.
+    pub fn start_again(name: &str, addr: &str, args: &[&str]) -> Result<Self> {
+        Self::spawn(name, addr, false, args)
+    }
+
+    fn spawn(name: &str, listen: &str, fresh: bool, args: &[&str]) -> Result<Self> {
         let log_dir = workspace_root().join("target").join("xtask");
         std::fs::create_dir_all(&log_dir)
             .map_err(|err| format!("cannot create {}: {err}", log_dir.display()))?;
         let data_dir = log_dir.join(format!("data-{name}"));
-        if data_dir.exists() {
+        if fresh && data_dir.exists() {
             std::fs::remove_dir_all(&data_dir)
                 .map_err(|err| format!("cannot remove {}: {err}", data_dir.display()))?;
         }
-        let log = log_dir.join(format!("backend-{name}.log"));
+        let log_name = if fresh {
+            format!("backend-{name}.log")
+        } else {
+            format!("backend-{name}-again.log")
+        };
+        let log = log_dir.join(log_name);
         let log_file =
             File::create(&log).map_err(|err| format!("cannot create {}: {err}", log.display()))?;
         // `cargo run` execs the binary on Unix, so the child's pid is the backend's own.
         let mut child = tools::cargo()
             .current_dir(workspace_root())
             .args(["run", "--quiet", "--package", "backend", "--"])
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .arg("--data-dir")
             .arg(&data_dir)
             .args(args)

@@ -312,6 +312,19 @@ impl Chrome {
         .map(drop)
     }
 
+    /// Runs the DevTools protocol command `cmd` with `params` on the page's target (Chromium
+    /// only: chromedriver's `goog/cdp/execute`), and returns its result. No events come back.
+    pub fn cdp(&self, cmd: &str, params: Value) -> Result<Value> {
+        if self.engine != Engine::Chromium {
+            return Err(format!("{cmd}: DevTools commands need Chromium"));
+        }
+        self.session_call(
+            "POST",
+            "/goog/cdp/execute",
+            json!({"cmd": cmd, "params": params}),
+        )
+    }
+
     /// Makes the page see `prefers-color-scheme: dark` (or light) through the DevTools
     /// protocol, as a system in dark mode would. Chromium only: false (nothing done) in
     /// Firefox, whose WebDriver has no such command.
