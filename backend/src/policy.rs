@@ -55,6 +55,10 @@ pub struct RoomPolicy {
     /// Invisible to, and closed to, anyone not invited.
     #[serde(default)]
     pub private: bool,
+    /// A group conversation (`create_group`): private, its members are `invited`, and
+    /// nobody moderates it, server admins included (it is as closed as a direct message).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub group: bool,
     /// At most this many users in the room at once.
     #[serde(default)]
     pub max_members: Option<u32>,
@@ -162,6 +166,8 @@ pub enum Act {
     Kick,
     /// Remove and refuse from now on.
     Ban,
+    /// Leave a group for good (the actor acts on themselves).
+    LeaveGroup,
     /// Lift a ban.
     Unban,
     /// Mute until `until_ms` (0: unmute).
@@ -210,6 +216,9 @@ pub enum Refusal {
 /// Whether `person` moderates `room` (a moderator, its owner or an admin): they may delete
 /// anyone's message there. Rooms made by `join` are moderated by admins only.
 pub fn moderates(policy: Option<&RoomPolicy>, person: &Person) -> bool {
+    if policy.is_some_and(|policy| policy.group) {
+        return false;
+    }
     let rank = match policy {
         Some(policy) => policy.rank(&person.key, person.admin),
         None if person.admin => Rank::Admin,
@@ -233,6 +242,9 @@ pub fn decide(
     target: Option<&Person>,
 ) -> Result<Applied, Refusal> {
     let mut next = policy.cloned().unwrap_or_default();
+    if next.group || *act == Act::LeaveGroup {
+        return leave_group(room, next, actor, act);
+    }
     let rank = next.rank(&actor.key, actor.admin);
     let needs = match act {
         Act::Invite | Act::Uninvite | Act::SetModerator(_) => Rank::Owner,
@@ -295,6 +307,10 @@ pub fn decide(
                     next.banned.remove(&key);
                     ModAction::Unbanned { user }
                 }
+                // Decided by `leave_group`.
+                Act::LeaveGroup => {
+                    return Err(Refusal::Forbidden(format!("{room} is not a group")));
+                }
                 Act::Mute { until_ms: 0 } => {
                     next.muted.remove(&key);
                     ModAction::Unmuted { user }
@@ -322,6 +338,37 @@ pub fn decide(
         by: Some(actor.nick.clone()),
         action: Some(action),
         target_key: target.map(|t| t.key.clone()),
+    })
+}
+
+/// The one act of a group: a member leaves it (nobody moderates a group, and only a group
+/// can be left this way).
+fn leave_group(
+    room: &RoomName,
+    mut next: RoomPolicy,
+    actor: &Person,
+    act: &Act,
+) -> Result<Applied, Refusal> {
+    if !next.group {
+        return Err(Refusal::Forbidden(format!("{room} is not a group")));
+    }
+    if *act != Act::LeaveGroup {
+        return Err(Refusal::Forbidden(format!(
+            "{room} is a group: nobody moderates it"
+        )));
+    }
+    if next.invited.remove(&actor.key).is_none() {
+        return Err(Refusal::Forbidden(format!("you are not in {room}")));
+    }
+    next.version += 1;
+    Ok(Applied {
+        room: room.clone(),
+        policy: next,
+        by: Some(actor.nick.clone()),
+        action: Some(ModAction::Left {
+            user: actor.nick.clone(),
+        }),
+        target_key: Some(actor.key.clone()),
     })
 }
 

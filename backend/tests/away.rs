@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use backend::Config;
 use common::{Chat, Mode, Process, TestServer, departed, post_json, set_cookie, token_for};
-use shared::{ClientMsg, DirectMessage, ErrorCode, MessageId, ServerMsg, UserToken, paths};
+use shared::{
+    ClientMsg, DirectMessage, ErrorCode, MessageId, RoomName, ServerMsg, UserToken, paths,
+};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -49,25 +51,42 @@ fn hello(nick: &str, token: UserToken, direct_since: Option<MessageId>) -> Clien
     }
 }
 
-/// Says hello on `chat` (no rooms: the default one) and returns the texts of the
-/// `direct_history` it is sent, once the room's history has come too; then nothing more
-/// arrives for a moment (no second copy of a stored message).
-async fn hello_directs(chat: &mut Chat, nick: &str, token: UserToken) -> Vec<DirectMessage> {
+/// What a hello brought: the `direct_history`, and each group joined with the texts of
+/// its history.
+type Brought = (Vec<DirectMessage>, Vec<(RoomName, Vec<String>)>);
+
+/// Says hello on `chat` (no rooms: the default one, and the user's `in_groups` groups) and
+/// returns the
+/// `direct_history` it is sent and the groups' histories, once the lobby's history has come
+/// too; then nothing more arrives for a moment (no second copy of a stored message).
+async fn hello_directs(chat: &mut Chat, nick: &str, token: UserToken, in_groups: usize) -> Brought {
     chat.send(&hello(nick, token, None)).await;
-    let (mut directs, mut history) = (None, false);
-    while directs.is_none() || !history {
+    let (mut directs, mut lobby, mut groups) = (None, false, Vec::new());
+    while directs.is_none() || !lobby || groups.len() < in_groups {
         match chat.recv_any().await {
             ServerMsg::DirectHistory { messages, .. } => directs = Some(messages),
-            ServerMsg::History { .. } => history = true,
+            ServerMsg::History { room, messages, .. } if room == RoomName::default_room() => {
+                let leaked = messages.iter().any(|m| m.text.as_str() == "group hello");
+                assert!(!leaked, "a group's message stays in the group");
+                lobby = true;
+            }
+            ServerMsg::History { room, messages, .. } => {
+                let texts = messages
+                    .into_iter()
+                    .map(|m| m.text.as_str().to_owned())
+                    .collect();
+                groups.push((room, texts));
+            }
             ServerMsg::Welcome { .. }
             | ServerMsg::Joined { .. }
+            | ServerMsg::RoomPolicy { .. }
             | ServerMsg::Presence { .. }
             | ServerMsg::Typing { .. } => {}
             other => panic!("expected the hello's answers, got {other:?}"),
         }
     }
     chat.expect_silence(Duration::from_millis(300)).await;
-    directs.unwrap()
+    (directs.unwrap(), groups)
 }
 
 fn texts(messages: &[DirectMessage]) -> Vec<&str> {
@@ -108,7 +127,15 @@ async fn directs_to_accounts_that_are_away_arrive_once_on_each_device_after_a_cr
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().to_str().unwrap().to_owned();
     let redis = mode.redis_url();
-    let mut args = vec!["--data-dir", &data_dir, "--auth", "accounts"];
+    // Eve is a server admin: even she cannot enter a group she is not in.
+    let mut args = vec![
+        "--data-dir",
+        &data_dir,
+        "--auth",
+        "accounts",
+        "--admin",
+        "eve",
+    ];
     if let Some(url) = &redis {
         args.extend(["--redis", url]);
     }
@@ -131,13 +158,46 @@ async fn directs_to_accounts_that_are_away_arrive_once_on_each_device_after_a_cr
         ("Bob", "two", "a-2"),
         ("carol", "three", "a-3"),
     ] {
-        assert_eq!(direct(&mut alice_chat, to, text, id).await, Ok(()), "{text}");
+        assert_eq!(
+            direct(&mut alice_chat, to, text, id).await,
+            Ok(()),
+            "{text}"
+        );
     }
     // A name no account has reaches nobody.
     assert_eq!(
         direct(&mut alice_chat, "nobody", "hello?", "a-4").await,
         Err(ErrorCode::NoSuchUser)
     );
+    // A group with both of them, and a message to it.
+    alice_chat
+        .send(&ClientMsg::CreateGroup {
+            with: vec!["bob".parse().unwrap(), "carol".parse().unwrap()],
+        })
+        .await;
+    let joined = alice_chat
+        .until("the group", |e| matches!(e, ServerMsg::Joined { .. }))
+        .await;
+    let ServerMsg::Joined { room: group, .. } = joined else {
+        unreachable!()
+    };
+    alice_chat.say(group.as_str(), "group hello", "a-5").await;
+    alice_chat
+        .until(
+            "the group message's copy",
+            |e| matches!(e, ServerMsg::Said { client_id, .. } if client_id.as_str() == "a-5"),
+        )
+        .await;
+    let eve = register(&server, "eve").await;
+    let mut eve = device(&server, &eve).await;
+    eve.identify("eve", token_for("eve"), &[], None).await;
+    eve.send(&ClientMsg::Join {
+        room: group.clone(),
+        since: None,
+        epoch: None,
+    })
+    .await;
+    assert_eq!(eve.recv_error().await, ErrorCode::Forbidden);
     // Everything above was acknowledged; the server is killed outright.
     process.signal("KILL");
     assert!(!process.wait().await.success());
@@ -148,19 +208,19 @@ async fn directs_to_accounts_that_are_away_arrive_once_on_each_device_after_a_cr
     let mut last = None;
     for cookie in [&bob, &second_device] {
         let mut chat = device(&server, cookie).await;
-        let got = hello_directs(&mut chat, "ignored", token_for("ignored")).await;
+        let (got, groups) = hello_directs(&mut chat, "ignored", token_for("ignored"), 1).await;
         assert_eq!(texts(&got), ["one", "two"], "each of Bob's devices, once");
         assert!(got.iter().all(|m| m.from.as_str() == "alice"));
+        assert_eq!(groups, [(group.clone(), vec!["group hello".to_owned()])]);
         last = got.last().map(|m| m.id);
     }
     let mut carol = device(&server, &carol).await;
-    let got = hello_directs(&mut carol, "ignored", token_for("ignored")).await;
+    let (got, groups) = hello_directs(&mut carol, "ignored", token_for("ignored"), 1).await;
     assert_eq!(texts(&got), ["three"]);
+    assert_eq!(groups, [(group, vec!["group hello".to_owned()])]);
     // And a device that comes back with what it has is sent nothing twice.
     let mut again = device(&server, &bob).await;
-    again
-        .send(&hello("bob", token_for("bob"), last))
-        .await;
+    again.send(&hello("bob", token_for("bob"), last)).await;
     let caught_up = again
         .until("Bob's catch-up", |e| {
             matches!(e, ServerMsg::DirectHistory { .. })
@@ -186,9 +246,7 @@ fn open_config(mode: &Mode) -> Config {
 /// Leaves (closes the socket) and waits until `watcher` sees `who` go.
 async fn leave(chat: Chat, watcher: &mut Chat, who: &str) {
     drop(chat);
-    watcher
-        .until("the departure", |e| departed(e, who))
-        .await;
+    watcher.until("the departure", |e| departed(e, who)).await;
 }
 
 async fn in_open_mode_a_free_name_reaches_its_last_holder_only_for_a_while(mode: Mode) {
@@ -210,7 +268,7 @@ async fn in_open_mode_a_free_name_reaches_its_last_holder_only_for_a_while(mode:
     // Someone else takes the name: what was written to the first Dora is not theirs, and
     // what is written to the name now is theirs, not hers.
     let mut dora = server.chat_socket().await;
-    let got = hello_directs(&mut dora, "dora", second.clone()).await;
+    let (got, _) = hello_directs(&mut dora, "dora", second.clone(), 0).await;
     assert_eq!(texts(&got), Vec::<&str>::new(), "not the first Dora's");
     leave(dora, &mut alice, "dora").await;
     assert_eq!(
@@ -218,12 +276,12 @@ async fn in_open_mode_a_free_name_reaches_its_last_holder_only_for_a_while(mode:
         Ok(())
     );
     let mut dora = server.chat_socket().await;
-    let got = hello_directs(&mut dora, "dora", first).await;
+    let (got, _) = hello_directs(&mut dora, "dora", first, 0).await;
     assert_eq!(texts(&got), ["right after you left"]);
     leave(dora, &mut alice, "dora").await;
     // The messages follow the person, whatever they are called now.
     let mut bea = server.chat_socket().await;
-    let got = hello_directs(&mut bea, "bea", second).await;
+    let (got, _) = hello_directs(&mut bea, "bea", second, 0).await;
     assert_eq!(texts(&got), ["for the second"]);
     leave(bea, &mut alice, "bea").await;
 

@@ -395,6 +395,32 @@ async fn pushes_reach_people_who_are_away(mode: Mode) {
     );
     assert_eq!(dave.read(&pushed[1]).open, "room:lobby");
 
+    // A group message is pushed to the members who are away.
+    alice
+        .send(&ClientMsg::CreateGroup {
+            with: vec!["bob".parse().unwrap(), "dave".parse().unwrap()],
+        })
+        .await;
+    let joined = alice
+        .until(
+            "the group",
+            |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str().starts_with("g-")),
+        )
+        .await;
+    let ServerMsg::Joined { room: group, .. } = joined else {
+        unreachable!()
+    };
+    alice.say(group.as_str(), "team news", "m-3").await;
+    let mut pushed = [receiver.next().await, receiver.next().await];
+    pushed.sort_by(|a, b| a.path.cmp(&b.path));
+    assert_eq!(
+        [pushed[0].path.as_str(), pushed[1].path.as_str()],
+        ["/bob", "/dave"]
+    );
+    let notice = bob.read(&pushed[0]);
+    assert_eq!(notice.open, format!("group:{group}"));
+    assert_eq!(notice.preview.as_deref(), Some("team news"));
+
     // A push service that never answers holds a delivery, not the hub: online users'
     // messages are as quick as before (a loose bound: the machine is shared and noisy).
     let before = latency(&mut alice, &mut carol, 20, "before").await;

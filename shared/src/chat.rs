@@ -19,6 +19,9 @@ pub const MEMBER_PAGE: usize = 50;
 /// How many people a room announces typing at once.
 pub const TYPING_SHOWN: usize = 3;
 
+/// How many people a group conversation has, its creator included.
+pub const GROUP_SIZE: std::ops::RangeInclusive<usize> = 3..=9;
+
 /// The text of a chat or direct message: not blank, at most [`Text::MAX_BYTES`] bytes. The
 /// server's own (smaller, configurable) limit in characters is announced in [`Limits`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +143,20 @@ pub enum ClientMsg {
         /// At most this many users in it at once (`room_full` beyond).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_members: Option<u32>,
+    },
+    /// Starts a group conversation with these people ([`GROUP_SIZE`] in all, with you): a
+    /// private room with a name of the server's choosing whose members are joined to it on
+    /// every tab, now and on every `hello` (those away on their next one). A name that
+    /// reaches nobody (see `direct`) is `no_such_user`.
+    CreateGroup {
+        /// The others, by nickname.
+        with: Vec<Nick>,
+    },
+    /// Leaves a group for good: its other members see `moderated` `left`; your tabs get
+    /// `removed` (`left`).
+    LeaveGroup {
+        /// The group's room.
+        room: RoomName,
     },
     /// The owner invites a user (by nickname) into a private room.
     Invite {
@@ -539,6 +556,13 @@ pub enum ServerMsg {
         /// The cap on users in it, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_members: Option<u32>,
+        /// A group conversation (see `create_group`): listed with direct messages, named by
+        /// its members; nobody moderates it.
+        #[serde(default, skip_serializing_if = "is_false")]
+        group: bool,
+        /// A group's members (everyone in it, online or not), sorted.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        members: Vec<Nick>,
     },
     /// You were invited into a private room (join it to enter).
     Invited {
@@ -588,6 +612,8 @@ pub enum RemovedReason {
     Kicked,
     /// A moderator banned you (you may not join again until unbanned).
     Banned,
+    /// You left the group (on another tab, perhaps).
+    Left,
 }
 
 /// A moderation action, as the room sees it.
@@ -635,6 +661,11 @@ pub enum ModAction {
         user: Nick,
         /// Until when.
         until_ms: u64,
+    },
+    /// `user` left the group (groups only; `by` is they themselves).
+    Left {
+        /// Who.
+        user: Nick,
     },
     /// `user` may speak again.
     Unmuted {
@@ -1279,7 +1310,7 @@ impl ClientMsg {
 }
 
 /// Every `type` a client may send, for telling "unknown type" from "bad field".
-const CLIENT_TYPES: [&str; 25] = [
+const CLIENT_TYPES: [&str; 27] = [
     "hello",
     "join",
     "load_older",
@@ -1293,6 +1324,8 @@ const CLIENT_TYPES: [&str; 25] = [
     "rename",
     "reauth",
     "create_room",
+    "create_group",
+    "leave_group",
     "invite",
     "uninvite",
     "set_moderator",

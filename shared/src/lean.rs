@@ -412,6 +412,7 @@ impl Lean for ModAction {
             "banned" => |user| ModAction::Banned { user },
             "unbanned" => |user| ModAction::Unbanned { user },
             "unmuted" => |user| ModAction::Unmuted { user },
+            "left" => |user| ModAction::Left { user },
             other => return Err(unknown(other)),
         };
         Ok(action(field(o, "user")?))
@@ -554,6 +555,8 @@ fn server_msg<J: Json>(o: &J) -> Result<ServerMsg> {
             moderators: or_default(o, "moderators")?,
             private: field(o, "private")?,
             max_members: optional(o, "max_members")?,
+            group: or_default(o, "group")?,
+            members: or_default(o, "members")?,
         },
         "invited" => ServerMsg::Invited {
             room: field(o, "room")?,

@@ -21,7 +21,7 @@
 //!   decimal).
 
 use crate::{
-    ClientMsg, EchoFrame, Image,
+    ClientMsg, EchoFrame, Image, RoomName,
     auth::{Credentials, PasswordChange},
 };
 
@@ -55,6 +55,19 @@ impl Out {
 
     fn str(&mut self, key: &str, value: &str) -> &mut Self {
         self.key(key).quoted(value);
+        self
+    }
+
+    /// `"key":["a","b"]`.
+    fn strs<'a>(&mut self, key: &str, values: impl Iterator<Item = &'a str>) -> &mut Self {
+        self.key(key).0.push('[');
+        for (i, value) in values.enumerate() {
+            if i > 0 {
+                self.0.push(',');
+            }
+            self.quoted(value);
+        }
+        self.0.push(']');
         self
     }
 
@@ -120,16 +133,7 @@ impl ClientMsg {
                 let mut out = Out::new("hello");
                 out.str("nick", nick.as_str())
                     .str("token", token.as_str())
-                    .key("rooms")
-                    .0
-                    .push('[');
-                for (i, room) in rooms.iter().enumerate() {
-                    if i > 0 {
-                        out.0.push(',');
-                    }
-                    out.quoted(room.as_str());
-                }
-                out.0.push(']');
+                    .strs("rooms", rooms.iter().map(RoomName::as_str));
                 if !since.is_empty() {
                     out.key("since").0.push('{');
                     for (i, (room, seq)) in since.iter().enumerate() {
@@ -180,6 +184,16 @@ impl ClientMsg {
                 if let Some(max) = max_members {
                     out.num("max_members", u64::from(*max));
                 }
+                out.end()
+            }
+            Self::CreateGroup { with } => {
+                let mut out = Out::new("create_group");
+                out.strs("with", with.iter().map(crate::Nick::as_str));
+                out.end()
+            }
+            Self::LeaveGroup { room } => {
+                let mut out = Out::new("leave_group");
+                out.str("room", room.as_str());
                 out.end()
             }
             Self::Invite { room, user } => room_user("invite", room, user),

@@ -42,7 +42,7 @@ pub mod push;
 pub mod transport;
 
 pub use chat::{
-    Change, ClientMsg, DirectMessage, ErrorCode, HistoryMode, Image, ImageType, Limits,
+    Change, ClientMsg, DirectMessage, ErrorCode, GROUP_SIZE, HistoryMode, Image, ImageType, Limits,
     MEMBER_PAGE, ModAction, Quote, Reaction, RemovedReason, RequestError, RoomChange, RoomEntry,
     RoomInfo, RoomMessage, SUBPROTOCOL, ServerMsg, TYPING_SHOWN, Text,
 };

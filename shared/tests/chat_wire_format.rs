@@ -164,6 +164,18 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
             r#"{"type":"create_room","room":"secret","private":true,"max_members":10}"#,
         ),
         (
+            ClientMsg::CreateGroup {
+                with: vec!["Bob".parse().unwrap(), "민수".parse().unwrap()],
+            },
+            r#"{"type":"create_group","with":["Bob","민수"]}"#,
+        ),
+        (
+            ClientMsg::LeaveGroup {
+                room: "g-5b0e41d29f3c2a7e01ab".parse().unwrap(),
+            },
+            r#"{"type":"leave_group","room":"g-5b0e41d29f3c2a7e01ab"}"#,
+        ),
+        (
             ClientMsg::Invite {
                 room: "secret".parse().unwrap(),
                 user: "Bob".parse().unwrap(),
@@ -598,8 +610,36 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                 moderators: vec!["Bob".parse().unwrap()],
                 private: true,
                 max_members: Some(10),
+                group: false,
+                members: vec![],
             },
             r#"{"type":"room_policy","room":"secret","owner":"Alice","moderators":["Bob"],"private":true,"max_members":10}"#,
+        ),
+        (
+            ServerMsg::RoomPolicy {
+                room: "g-5b0e41d29f3c2a7e01ab".parse().unwrap(),
+                owner: None,
+                moderators: vec![],
+                private: true,
+                max_members: None,
+                group: true,
+                members: vec![
+                    "Alice".parse().unwrap(),
+                    "Bob".parse().unwrap(),
+                    "민수".parse().unwrap(),
+                ],
+            },
+            r#"{"type":"room_policy","room":"g-5b0e41d29f3c2a7e01ab","private":true,"group":true,"members":["Alice","Bob","민수"]}"#,
+        ),
+        (
+            ServerMsg::Moderated {
+                room: "g-5b0e41d29f3c2a7e01ab".parse().unwrap(),
+                by: "Bob".parse().unwrap(),
+                action: ModAction::Left {
+                    user: "Bob".parse().unwrap(),
+                },
+            },
+            r#"{"type":"moderated","room":"g-5b0e41d29f3c2a7e01ab","by":"Bob","action":{"kind":"left","user":"Bob"}}"#,
         ),
         (
             ServerMsg::Moderated {
@@ -676,6 +716,7 @@ fn the_lean_decoder_reads_every_variant() {
             until_ms: 1,
         },
         ModAction::Unmuted { user: user() },
+        ModAction::Left { user: user() },
     ];
     // A new action fails to compile here until it is added to the list above.
     for action in &actions {
@@ -688,7 +729,8 @@ fn the_lean_decoder_reads_every_variant() {
             | ModAction::Banned { .. }
             | ModAction::Unbanned { .. }
             | ModAction::Muted { .. }
-            | ModAction::Unmuted { .. } => {}
+            | ModAction::Unmuted { .. }
+            | ModAction::Left { .. } => {}
         }
     }
     let room = || shared::RoomName::try_from("lobby").unwrap();
@@ -704,6 +746,7 @@ fn the_lean_decoder_reads_every_variant() {
         RemovedReason::Uninvited,
         RemovedReason::Kicked,
         RemovedReason::Banned,
+        RemovedReason::Left,
     ] {
         messages.push(ServerMsg::Removed {
             room: room(),

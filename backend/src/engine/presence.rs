@@ -63,11 +63,17 @@ impl Presence {
     /// The user key of whoever is called `nick` (ignoring case), if anyone is. The holder of
     /// a look-alike is not: a look-alike names nobody.
     pub fn holder(&self, nick: &Nick) -> Option<&str> {
+        self.holder_named(nick).map(|(owner, _)| owner)
+    }
+
+    /// The user key of whoever is called `nick` (as [`Presence::holder`]), and the name as
+    /// they spell it.
+    pub fn holder_named(&self, nick: &Nick) -> Option<(&str, &Nick)> {
         let [folded, _] = crate::names::likeness(nick);
         self.nicks
             .get(&folded)
             .filter(|(_, name)| name.key() == nick.key())
-            .map(|(owner, _)| owner.as_str())
+            .map(|(owner, name)| (owner.as_str(), name))
     }
 
     /// Whether the user with key `user` is in `room`.

@@ -105,11 +105,13 @@ impl<C: Send + 'static> SingleNode<C> {
         let known = nicks
             .iter()
             .map(|nick| {
-                self.presence.holder(nick).map(|user| Reached {
-                    user: user.to_owned(),
-                    nick: nick.clone(),
-                    away: false,
-                })
+                self.presence
+                    .holder_named(nick)
+                    .map(|(user, nick)| Reached {
+                        user: user.to_owned(),
+                        nick: nick.clone(),
+                        away: false,
+                    })
             })
             .collect();
         self.store.resolve(ctx, nicks, known)

@@ -1,7 +1,8 @@
 //! Reaching people who are away: after a message is stored, the sender's node (only it, and
 //! once) finds who should hear of it by a push: the recipient of a direct message the
-//! engine found away ([`engine::Event::Away`]), and the people an @mention names who are
-//! connected nowhere and may read the room. The pushes go to the [`crate::push::Notifier`],
+//! engine found away ([`engine::Event::Away`]), the members of a group who are in it on no
+//! node (`groups.rs`), and the people an @mention names who are connected nowhere and may
+//! read the room. The pushes go to the [`crate::push::Notifier`],
 //! which never makes the hub wait.
 
 // One part of `impl Hub`: the hub's types, and what they are built from, come from `mod.rs`.
@@ -38,6 +39,11 @@ impl Hub {
         let Some(sender) = self.users.get(&sender) else {
             return;
         };
+        if self.policies.get(room).is_some_and(|policy| policy.group) {
+            // Everyone who may read a group is a member, and members away are told anyway.
+            let key = sender.key.clone();
+            return self.group_entry_stored(&key, room, entry);
+        }
         let own = sender.nick.key();
         let nicks: Vec<shared::Nick> = message
             .text

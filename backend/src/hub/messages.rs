@@ -244,10 +244,21 @@ impl Hub {
                 (Ctx::Mention { room, notice }, Ok(found)) => {
                     self.mentions_resolved(&room, &notice, found);
                 }
-                (_, Err(err)) => tracing::warn!(error = %err, "cannot look names up"),
+                (Ctx::Group { conn, user, asked }, Ok(found)) => {
+                    self.group_resolved(conn, user, asked, found);
+                }
+                (Ctx::Group { conn, .. }, Err(err)) => {
+                    let message = format!("could not look the names up ({err}); try again");
+                    self.refuse(conn, ErrorCode::StoreFailed, &message, None);
+                }
+                (_, Err(err)) => tracing::warn!(error = %err, "cannot look names up for a push"),
                 _ => {}
             },
-            engine::Event::Absent { .. } => {}
+            engine::Event::Absent { ctx, users } => {
+                if let Ctx::Push { notice } = ctx {
+                    self.away_from_group(&notice, users);
+                }
+            }
         }
     }
 
@@ -342,6 +353,7 @@ impl Hub {
                     let admin = self
                         .conn_key(conn)
                         .is_some_and(|key| self.admins.contains(&key));
+                    // (A group has no cap: its members are all it admits.)
                     if let Some(cap) = self.policies.get(&room).and_then(|p| p.max_members)
                         && members.count > cap
                         && !admin

@@ -21,6 +21,7 @@
 //!   room of ten thousand from costing its square.
 //! - `messages.rs`: sending (stored first), the store's answers, history reads.
 //! - `policies.rs`: owned and private rooms: creating, inviting, who may join and see what.
+//! - `groups.rs`: group conversations: creating one, joining its members' tabs, leaving.
 //! - `away.rs`: who hears of a stored message by a push (direct messages to people away,
 //!   @mentions).
 //! - `delivery.rs`: encoding an event once and queueing it for its recipients; slow readers.
@@ -291,6 +292,14 @@ enum Ctx {
     DirectCatchUp { conn: ConnId, read: u64 },
     /// A "load older" or "load newer" page (no live event waits for it).
     Page { conn: ConnId },
+    /// A `create_group`'s names, being looked up.
+    Group {
+        conn: ConnId,
+        user: UserId,
+        asked: usize,
+    },
+    /// A group message's members, being checked for who is away; the push for them.
+    Push { notice: shared::push::Notice },
     /// The names a message in `room` mentions, being looked up for pushes.
     Mention {
         room: RoomName,
@@ -626,6 +635,8 @@ impl Hub {
                     max_members,
                 },
             ) => self.create_room(conn, user, room, private, max_members),
+            (Some(user), ClientMsg::CreateGroup { with }) => self.create_group(conn, user, with),
+            (Some(user), ClientMsg::LeaveGroup { room }) => self.leave_group(conn, user, room),
             (Some(user), ClientMsg::Invite { room, user: target }) => {
                 self.moderate(conn, user, room, Act::Invite, Some(target));
             }
@@ -711,6 +722,7 @@ impl Hub {
 
 mod away;
 mod delivery;
+mod groups;
 mod membership;
 mod messages;
 mod people;

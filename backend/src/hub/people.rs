@@ -199,7 +199,20 @@ impl Hub {
         } else {
             rooms
         };
-        for room in rooms {
+        // The user's groups come along on every tab, asked for or not (those the client
+        // knows, it resumes like its rooms). Until the policies are loaded nobody's groups
+        // are known: `policies_loaded` joins them then.
+        let key = self
+            .users
+            .get(&user)
+            .map(|u| u.key.clone())
+            .unwrap_or_default();
+        let groups: Vec<RoomName> = self
+            .groups_of(&key)
+            .into_iter()
+            .filter(|group| !rooms.contains(group))
+            .collect();
+        for room in rooms.into_iter().chain(groups) {
             let since = resume
                 .since
                 .get(&room)

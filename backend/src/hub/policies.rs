@@ -84,6 +84,11 @@ impl Hub {
         let Some(actor) = self.person(user) else {
             return;
         };
+        if self.policies.get(&room).is_some_and(|policy| policy.group) {
+            // Decided here, before the target is looked up (`decide` says the same).
+            let message = format!("{room} is a group: nobody moderates it");
+            return self.refuse(conn, ErrorCode::Forbidden, &message, None);
+        }
         let whom = target.map(|nick| self.whom(&nick));
         let ctx = PolicyCtx::Act { conn };
         self.ask_policy(Request::Act {
@@ -121,7 +126,7 @@ impl Hub {
         Whom::Nick(nick.clone())
     }
 
-    fn ask_policy(&mut self, request: Request<PolicyCtx>) {
+    pub(super) fn ask_policy(&mut self, request: Request<PolicyCtx>) {
         if let Request::Create {
             ctx: PolicyCtx::Create { user, .. },
             ..
@@ -144,7 +149,8 @@ impl Hub {
             return Ok(());
         };
         let key = self.users.get(&user).map_or("", |u| u.key.as_str());
-        if self.admins.contains(key) {
+        // Server admins pass every door but a group's (as closed as a direct message).
+        if self.admins.contains(key) && !policy.group {
             return Ok(());
         }
         if policy.banned.contains_key(key) {
@@ -198,7 +204,7 @@ impl Hub {
         let key = key.unwrap_or("");
         self.policies
             .get(room)
-            .is_none_or(|policy| policy.admits(key) || self.admins.contains(key))
+            .is_none_or(|policy| policy.admits(key) || (self.admins.contains(key) && !policy.group))
     }
 
     /// Where the user with `key` stands for uploading to `room` (see [`UploadStanding`]).
@@ -224,7 +230,9 @@ impl Hub {
     pub(super) fn visible_to(&self, key: Option<&str>, room: &RoomName) -> bool {
         self.policies.get(room).is_none_or(|policy| {
             !policy.private
-                || key.is_some_and(|key| policy.admits(key) || self.admins.contains(key))
+                || key.is_some_and(|key| {
+                    policy.admits(key) || (self.admins.contains(key) && !policy.group)
+                })
         })
     }
 
@@ -264,6 +272,22 @@ impl Hub {
                     if self.conns.contains_key(&conn) {
                         self.join(conn, user, room, since);
                     }
+                }
+                // Whoever said hello before the policies came is joined to their groups.
+                let groups: Vec<(String, RoomName)> = self
+                    .policies
+                    .iter()
+                    .filter(|(_, policy)| policy.group)
+                    .flat_map(|(room, policy)| {
+                        policy
+                            .invited
+                            .keys()
+                            .map(move |key| (key.clone(), room.clone()))
+                    })
+                    .filter(|(key, _)| self.keys.contains_key(key))
+                    .collect();
+                for (key, room) in groups {
+                    self.join_group_everywhere(&key, &room);
                 }
             }
             PolicyEvent::Changed(applied) => self.adopt(applied),
@@ -323,8 +347,28 @@ impl Hub {
                 self.broadcast(tabs, &event);
             }
         }
+        if policy.group {
+            // A group's new members are in it on every tab here, at once.
+            let joined: Vec<String> = policy
+                .invited
+                .keys()
+                .filter(|key| {
+                    previous
+                        .as_ref()
+                        .is_none_or(|p| !p.invited.contains_key(*key))
+                })
+                .cloned()
+                .collect();
+            for key in joined {
+                self.join_group_everywhere(&key, &room);
+            }
+        }
         let kicked = match &action {
             Some(ModAction::Kicked { .. }) => target_key.clone(),
+            _ => None,
+        };
+        let left = match &action {
+            Some(ModAction::Left { .. }) => target_key.clone(),
             _ => None,
         };
         let members: Vec<(ConnId, UserId)> = self.rooms.conns(&room).collect();
@@ -336,7 +380,9 @@ impl Hub {
             };
             let reason = if kicked.as_deref() == Some(key.as_str()) {
                 Some(RemovedReason::Kicked)
-            } else if self.admins.contains(&key) || policy.admits(&key) {
+            } else if left.as_deref() == Some(key.as_str()) {
+                Some(RemovedReason::Left)
+            } else if (self.admins.contains(&key) && !policy.group) || policy.admits(&key) {
                 None
             } else if policy.banned.contains_key(&key) {
                 Some(RemovedReason::Banned)
@@ -380,13 +426,24 @@ impl Hub {
             }
         }
         let rules_changed = previous.as_ref().is_none_or(|p| {
-            (&p.owner, &p.moderators, p.private, p.max_members)
-                != (
-                    &policy.owner,
-                    &policy.moderators,
-                    policy.private,
-                    policy.max_members,
-                )
+            (
+                &p.owner,
+                &p.moderators,
+                p.private,
+                p.max_members,
+                &p.invited,
+            ) != (
+                &policy.owner,
+                &policy.moderators,
+                policy.private,
+                policy.max_members,
+                // A group's members are part of what it shows.
+                if policy.group {
+                    &policy.invited
+                } else {
+                    &p.invited
+                },
+            )
         });
         if rules_changed {
             let event = policy_event(&room, &policy);
@@ -453,11 +510,19 @@ fn policy_owner_or_server(policy: &RoomPolicy) -> Nick {
 fn policy_event(room: &RoomName, policy: &RoomPolicy) -> ServerMsg {
     let mut moderators: Vec<Nick> = policy.moderators.values().cloned().collect();
     moderators.sort_by_key(Nick::key);
+    let mut members: Vec<Nick> = if policy.group {
+        policy.invited.values().cloned().collect()
+    } else {
+        Vec::new()
+    };
+    members.sort_by_key(Nick::key);
     ServerMsg::RoomPolicy {
         room: room.clone(),
         owner: policy.owner.clone(),
         moderators,
         private: policy.private,
         max_members: policy.max_members,
+        group: policy.group,
+        members,
     }
 }

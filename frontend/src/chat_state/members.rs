@@ -141,6 +141,7 @@ impl ChatState {
             A::Unbanned { user } => P::Unbanned(user.into()),
             A::Muted { user, .. } => P::Muted(user.into()),
             A::Unmuted { user } => P::Unmuted(user.into()),
+            A::Left { user } => P::Left(user.into()),
         };
         let said = (crate::i18n::words().moderated)(room.as_str(), by.as_str(), &what);
         self.notice(said);

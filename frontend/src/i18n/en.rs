@@ -149,6 +149,7 @@ pub static EN: Words = Words {
             shared::RemovedReason::Uninvited => "took back your invitation",
             shared::RemovedReason::Kicked => "removed you (you may join again)",
             shared::RemovedReason::Banned => "banned you",
+            shared::RemovedReason::Left => "you left the group",
         };
         format!("You were removed from {room}: {by} {why}.")
     },
@@ -163,6 +164,7 @@ pub static EN: Words = Words {
             ModPhrase::Unbanned(u) => format!("{by} lifted {u}'s ban"),
             ModPhrase::Muted(u) => format!("{by} muted {u}"),
             ModPhrase::Unmuted(u) => format!("{by} unmuted {u}"),
+            ModPhrase::Left(u) => format!("{u} left the group"),
         };
         format!("{room}: {what}")
     },

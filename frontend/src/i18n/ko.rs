@@ -149,6 +149,7 @@ pub static KO: Words = Words {
             shared::RemovedReason::Uninvited => "초대를 취소했습니다",
             shared::RemovedReason::Kicked => "나를 내보냈습니다(다시 들어갈 수 있음)",
             shared::RemovedReason::Banned => "나를 차단했습니다",
+            shared::RemovedReason::Left => "그룹에서 나갔습니다",
         };
         format!("{room}에서 나왔습니다: {by}님이 {why}.")
     },
@@ -165,6 +166,7 @@ pub static KO: Words = Words {
             ModPhrase::Unbanned(u) => format!("{by}님이 {u}님의 차단을 풀었습니다"),
             ModPhrase::Muted(u) => format!("{by}님이 {u}님의 발언을 막았습니다"),
             ModPhrase::Unmuted(u) => format!("{by}님이 {u}님의 발언 금지를 풀었습니다"),
+            ModPhrase::Left(u) => format!("{u}님이 그룹에서 나갔습니다"),
         };
         format!("{room}: {what}")
     },

@@ -185,4 +185,5 @@ pub enum ModPhrase {
     Unbanned(String),
     Muted(String),
     Unmuted(String),
+    Left(String),
 }
