@@ -89,7 +89,9 @@ pub(crate) fn pwa_app_check() -> Result<String> {
         Duration::from_secs(10),
     )?;
     chrome.cdp("ServiceWorker.enable", json!({}))?;
-    let push = |notice: Value| {
+    let deliveries = std::cell::Cell::new(0);
+    let push = |notice: &Value| {
+        deliveries.set(deliveries.get() + 1);
         chrome.cdp(
             "ServiceWorker.deliverPushMessage",
             json!({
@@ -100,29 +102,51 @@ pub(crate) fn pwa_app_check() -> Result<String> {
             }),
         )
     };
-    push(json!({"open": "room:lobby", "id": id, "from": "Alice", "preview": "first"}))?;
-    // A second for the same conversation replaces the first (one per conversation); one
-    // with private previews names no sender (the browser is in English: "New message").
-    push(json!({"open": "room:lobby", "id": id, "from": "Alice", "preview": "안녕, second"}))?;
-    push(json!({"open": "direct:Bob", "id": 1}))?;
-    let expected = json!([
-        {"title": "New message", "tag": "direct:Bob", "body": "", "url": "/?open=direct%3ABob&at=1"},
-        {"title": "Alice", "tag": "room:lobby", "body": "안녕, second",
-         "url": format!("/?open=room%3Alobby&at={id}")},
-    ]);
-    let mut shown = Value::Null;
-    for _ in 0..100 {
-        shown = chrome.script_async(NOTIFICATIONS)?;
-        if shown == expected {
-            break;
+    // One at a time, each seen shown before the next: a second for the same conversation
+    // replaces the first (one per conversation); one with private previews names no sender
+    // (the browser is in English: "New message").
+    let lobby = |body: &str| {
+        json!({"title": "Alice", "tag": "room:lobby", "body": body,
+               "url": format!("/?open=room%3Alobby&at={id}")})
+    };
+    let bob = json!({"title": "New message", "tag": "direct:Bob", "body": "",
+                     "url": "/?open=direct%3ABob&at=1"});
+    for (notice, expected) in [
+        (
+            json!({"open": "room:lobby", "id": id, "from": "Alice", "preview": "first"}),
+            json!([lobby("first")]),
+        ),
+        (
+            json!({"open": "room:lobby", "id": id, "from": "Alice", "preview": "안녕, second"}),
+            json!([lobby("안녕, second")]),
+        ),
+        (
+            json!({"open": "direct:Bob", "id": 1}),
+            json!([bob, lobby("안녕, second")]),
+        ),
+    ] {
+        // A push DevTools delivers while the browser stops or starts the worker (idle for
+        // ~30 s) is lost without a word (seen here, also in a bare page): the same push is
+        // delivered again until shown, at most 5 times. Showing it twice changes nothing (one
+        // notification per tag), so the check of what is shown stays exact.
+        let mut shown = Value::Null;
+        'delivered: for _ in 0..5 {
+            push(&notice)?;
+            for _ in 0..30 {
+                shown = chrome.script_async(NOTIFICATIONS)?;
+                if shown == expected {
+                    break 'delivered;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
-        std::thread::sleep(Duration::from_millis(100));
+        if shown != expected {
+            return Err(format!(
+                "after the push {notice} the worker shows {shown}, not {expected}"
+            ));
+        }
     }
-    if shown != expected {
-        return Err(format!(
-            "after three pushes the worker shows {shown}, not {expected}"
-        ));
-    }
+
     // No DevTools command clicks a notification: the worker's own click handler
     // (`openNotification`, what `notificationclick` runs) is run on the real notification,
     // in the worker, through the DevTools protocol's session with the worker's target.
@@ -250,9 +274,10 @@ pub(crate) fn pwa_app_check() -> Result<String> {
     drop(chrome);
     backend.stop()?;
     Ok(format!(
-        " (installable; a push shown and its click opening the lobby at message {id}; the app \
-         from the cache with the server stopped, {}; a message typed offline sent once after \
-         the tab was closed and the server restarted)",
+        " (installable; 3 pushes shown (in {} deliveries) and a click opening the lobby at \
+         message {id}; the app from the cache with the server stopped, {}; a message typed \
+         offline sent once after the tab was closed and the server restarted)",
+        deliveries.get(),
         offline_shot
             .strip_prefix(workspace_root())
             .unwrap_or(&offline_shot)
