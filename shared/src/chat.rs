@@ -326,6 +326,13 @@ pub enum ClientMsg {
         /// The last direct message id read.
         id: MessageId,
     },
+    /// Whether others see how far this user has read direct and group conversations
+    /// (`seen`); off, they do not, and neither does this user see theirs. The choice is the
+    /// account's, kept by the server (`sharing` tells every tab); on until turned off.
+    ShareReads {
+        /// Share (`true`) or not.
+        share: bool,
+    },
     /// "I am typing" in a room; send at most every couple of seconds while typing.
     Typing {
         /// The room.
@@ -588,6 +595,25 @@ pub enum ServerMsg {
         by: Nick,
         /// Why.
         reason: RemovedReason,
+    },
+    /// `user` has read up to `position`: in `room` (a group: a `seq`), or, without `room`,
+    /// in their direct conversation with you (a message `id`). Sent when it moves, and for
+    /// everyone at a group's join and after `direct_history`; only between users who both
+    /// share (see `share_reads`).
+    Seen {
+        /// Who read.
+        user: Nick,
+        /// The group; none for a direct conversation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        /// How far.
+        position: u64,
+    },
+    /// Whether this user shares how far they have read (see `share_reads`): right after
+    /// `welcome`'s `read_positions`, and to every tab when it changes.
+    Sharing {
+        /// Shared.
+        reads: bool,
     },
     /// JWT mode: your token expires in `expires_in_ms`; send `reauth` with a fresh one before
     /// then, or the connection closes with 4401.
@@ -1310,7 +1336,7 @@ impl ClientMsg {
 }
 
 /// Every `type` a client may send, for telling "unknown type" from "bad field".
-const CLIENT_TYPES: [&str; 27] = [
+const CLIENT_TYPES: [&str; 28] = [
     "hello",
     "join",
     "load_older",
@@ -1338,6 +1364,7 @@ const CLIENT_TYPES: [&str; 27] = [
     "react",
     "mark_read",
     "mark_direct_read",
+    "share_reads",
 ];
 
 fn classify(text: &str, err: &serde_json::Error) -> RequestError {

@@ -578,6 +578,14 @@ fn server_msg<J: Json>(o: &J) -> Result<ServerMsg> {
         "reauthed" => ServerMsg::Reauthed {
             expires_in_ms: field(o, "expires_in_ms")?,
         },
+        "seen" => ServerMsg::Seen {
+            user: field(o, "user")?,
+            room: optional(o, "room")?,
+            position: field(o, "position")?,
+        },
+        "sharing" => ServerMsg::Sharing {
+            reads: field(o, "reads")?,
+        },
         other => return Err(unknown(other)),
     })
 }

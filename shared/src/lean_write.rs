@@ -314,6 +314,11 @@ impl ClientMsg {
                 }
                 out.end()
             }
+            Self::ShareReads { share } => {
+                let mut out = Out::new("share_reads");
+                out.bool("share", *share);
+                out.end()
+            }
             Self::MarkDirectRead { with, id } => {
                 let mut out = Out::new("mark_direct_read");
                 out.str("with", with.as_str()).num("id", id.0);

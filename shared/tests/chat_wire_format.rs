@@ -164,6 +164,10 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
             r#"{"type":"create_room","room":"secret","private":true,"max_members":10}"#,
         ),
         (
+            ClientMsg::ShareReads { share: false },
+            r#"{"type":"share_reads","share":false}"#,
+        ),
+        (
             ClientMsg::CreateGroup {
                 with: vec!["Bob".parse().unwrap(), "민수".parse().unwrap()],
             },
@@ -630,6 +634,26 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                 ],
             },
             r#"{"type":"room_policy","room":"g-5b0e41d29f3c2a7e01ab","private":true,"group":true,"members":["Alice","Bob","민수"]}"#,
+        ),
+        (
+            ServerMsg::Seen {
+                user: "Bob".parse().unwrap(),
+                room: Some("g-5b0e41d29f3c2a7e01ab".parse().unwrap()),
+                position: 12,
+            },
+            r#"{"type":"seen","user":"Bob","room":"g-5b0e41d29f3c2a7e01ab","position":12}"#,
+        ),
+        (
+            ServerMsg::Seen {
+                user: "Bob".parse().unwrap(),
+                room: None,
+                position: 43,
+            },
+            r#"{"type":"seen","user":"Bob","position":43}"#,
+        ),
+        (
+            ServerMsg::Sharing { reads: true },
+            r#"{"type":"sharing","reads":true}"#,
         ),
         (
             ServerMsg::Moderated {

@@ -157,6 +157,31 @@ impl<C: Send + 'static> Engine<C> {
         }
     }
 
+    /// Keeps whether `user` shares their read positions with others ("seen").
+    pub fn share(&self, user: String, share: bool) {
+        match self {
+            Self::Single(single) => closed_drop(single.store().share(user, share)),
+            Self::Cluster(cluster) => cluster.share(user, share),
+        }
+    }
+
+    /// The positions in `place` of those of `users` (user keys) who share them;
+    /// [`Event::PositionsOf`] answers.
+    pub fn positions_of(&self, ctx: C, place: Place, users: Vec<String>) {
+        match self {
+            Self::Single(single) => closed_drop(single.store().positions_of(ctx, place, users)),
+            Self::Cluster(cluster) => cluster.positions_of(ctx, place, users),
+        }
+    }
+
+    /// Tells every tab of `user` (a key), on every node, `event` ([`Event::UserEvent`]).
+    pub fn tell(&self, user: String, event: shared::ServerMsg) {
+        match self {
+            Self::Single(single) => single.store().announce(Event::UserEvent { user, event }),
+            Self::Cluster(cluster) => cluster.tell(user, event),
+        }
+    }
+
     /// Asks for every room with members; [`Event::Rooms`] answers.
     pub fn rooms(&self, ctx: C) {
         match self {

@@ -205,6 +205,17 @@ enum Job<C> {
     },
     /// A nickname's holder, for the directory.
     Remember(Holder),
+    /// Shares (or stops sharing) a user's read positions.
+    Share {
+        user: String,
+        share: bool,
+    },
+    /// The positions in `place` of those of `users` who share them.
+    PositionsOf {
+        ctx: C,
+        place: Place,
+        users: Vec<String>,
+    },
     /// Whom nicknames reach: those not `known` (held here) are looked up.
     Resolve {
         ctx: C,
@@ -354,6 +365,26 @@ impl<C: Send + 'static> Store<C> {
     ) -> Result<(), StoreClosed> {
         self.jobs
             .send(Job::Resolve { ctx, nicks, known })
+            .map_err(|_| StoreClosed)
+    }
+
+    /// Keeps whether `user` shares their read positions.
+    pub fn share(&self, user: String, share: bool) -> Result<(), StoreClosed> {
+        self.jobs
+            .send(Job::Share { user, share })
+            .map_err(|_| StoreClosed)
+    }
+
+    /// Asks for the positions in `place` of those of `users` who share them;
+    /// [`Event::PositionsOf`] answers.
+    pub fn positions_of(
+        &self,
+        ctx: C,
+        place: Place,
+        users: Vec<String>,
+    ) -> Result<(), StoreClosed> {
+        self.jobs
+            .send(Job::PositionsOf { ctx, place, users })
             .map_err(|_| StoreClosed)
     }
 
@@ -542,6 +573,20 @@ impl<C> Writer<C> {
                         if let Err(err) = directory::remember(&self.db, &holder) {
                             tracing::error!(error = %err, "noting a nickname's holder failed");
                         }
+                    }
+                    Job::Share { user, share } => {
+                        if let Err(err) = share_reads(&self.db, &user, share) {
+                            tracing::error!(error = %err, "storing whether reads are shared failed");
+                        }
+                    }
+                    Job::PositionsOf { ctx, place, users } => {
+                        let positions = shared_positions(&self.db, &place, &users)
+                            .unwrap_or_else(|err| {
+                                // Nobody is shown as having read: a display, not a rule.
+                                tracing::error!(error = %err, "reading others' read positions failed");
+                                Vec::new()
+                            });
+                        self.emit(Event::PositionsOf { ctx, positions });
                     }
                     Job::Resolve { ctx, nicks, known } => {
                         let found = nicks
@@ -773,6 +818,43 @@ fn mark(db: &Connection, user: &str, place: &Place, position: u64) -> rusqlite::
         )?
         .execute(params![user, place.key(), position])?;
     Ok(changed > 0)
+}
+
+/// Keeps (as a position of its own, [`PRIVATE_READS`]) whether `user` shares their read
+/// positions.
+fn share_reads(db: &Connection, user: &str, share: bool) -> rusqlite::Result<()> {
+    if share {
+        db.prepare_cached("DELETE FROM reads WHERE user = ?1 AND place = ?2")?
+            .execute(params![user, PRIVATE_READS])?;
+    } else {
+        db.prepare_cached(
+            "INSERT OR REPLACE INTO reads (user, place, position) VALUES (?1, ?2, 1)",
+        )?
+        .execute(params![user, PRIVATE_READS])?;
+    }
+    Ok(())
+}
+
+/// The positions in `place` of those of `users` who share them.
+fn shared_positions(
+    db: &Connection,
+    place: &Place,
+    users: &[String],
+) -> rusqlite::Result<Vec<(String, u64)>> {
+    let mut query = db.prepare_cached(
+        "SELECT position FROM reads AS r WHERE user = ?1 AND place = ?2
+         AND NOT EXISTS (SELECT 1 FROM reads WHERE user = r.user AND place = ?3 AND position <> 0)",
+    )?;
+    let mut found = Vec::new();
+    for user in users {
+        if let Some(position) = query
+            .query_row(params![user, place.key(), PRIVATE_READS], |row| row.get(0))
+            .optional()?
+        {
+            found.push((user.clone(), position));
+        }
+    }
+    Ok(found)
 }
 
 /// Every read position of `user`.

@@ -255,6 +255,10 @@ impl Place {
     }
 }
 
+/// Where, among a user's read positions, their choice not to share them (`share_reads`
+/// off) is kept: a position of 1.
+pub const PRIVATE_READS: &str = "s:private";
+
 /// A user's read positions, as stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Positions {
@@ -262,12 +266,16 @@ pub struct Positions {
     pub rooms: std::collections::BTreeMap<RoomName, u64>,
     /// Per conversation (the other user's nickname in lower case), the last id read.
     pub directs: std::collections::BTreeMap<Nick, u64>,
+    /// The user shares none of them with others ([`PRIVATE_READS`]).
+    pub private: bool,
 }
 
 impl Positions {
     /// Adds the position stored under `key` (see [`Place::key`]); unreadable keys are skipped.
     pub fn insert(&mut self, key: &str, position: u64) {
-        if let Some(room) = key.strip_prefix("r:").and_then(|r| r.parse().ok()) {
+        if key == PRIVATE_READS {
+            self.private = position != 0;
+        } else if let Some(room) = key.strip_prefix("r:").and_then(|r| r.parse().ok()) {
             self.rooms.insert(room, position);
         } else if let Some(nick) = key.strip_prefix("d:").and_then(|n| n.parse().ok()) {
             self.directs.insert(nick, position);
@@ -462,6 +470,14 @@ pub enum Event<C> {
         ctx: C,
         /// Their user keys.
         users: Vec<String>,
+    },
+    /// The answer to [`super::Engine::positions_of`]: the position of each user asked
+    /// about who has one there and shares it.
+    PositionsOf {
+        /// The context given with the request.
+        ctx: C,
+        /// (user key, position).
+        positions: Vec<(String, u64)>,
     },
     /// The answer to a room list request.
     Rooms {

@@ -235,6 +235,17 @@ impl Hub {
                 });
                 self.deliver_in_room(room, conns, event);
             }
+            // A group member's position: to the others who share theirs.
+            ServerMsg::Seen { .. } => {
+                let own = self.keys.get(user).copied();
+                let conns: Vec<ConnId> = self
+                    .rooms
+                    .conns(room)
+                    .filter(|&(_, u)| Some(u) != own && self.shares(u))
+                    .map(|(conn, _)| conn)
+                    .collect();
+                self.deliver_in_room(room, conns, event);
+            }
             other => {
                 let conns = self.room_conns_except(room, None);
                 self.deliver_in_room(room, conns, other);

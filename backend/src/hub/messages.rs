@@ -233,7 +233,16 @@ impl Hub {
             }
             engine::Event::UserEvent { user, event } => {
                 let user = self.keys.get(&user).copied();
-                self.broadcast_direct(user.into_iter(), &event);
+                if let Some(user) = user
+                    && self.may_see(user, &event)
+                {
+                    self.broadcast_direct(std::iter::once(user), &event);
+                }
+            }
+            engine::Event::PositionsOf { ctx, positions } => {
+                if let Ctx::Seen { conn, room, names } = ctx {
+                    self.seen_answered(conn, room, &names, positions);
+                }
             }
             engine::Event::LiveDirect { user, message } => {
                 let user = self.keys.get(&user).copied();
@@ -247,6 +256,8 @@ impl Hub {
                 (Ctx::Group { conn, user, asked }, Ok(found)) => {
                     self.group_resolved(conn, user, asked, found);
                 }
+                (Ctx::TellSeen { event }, Ok(found)) => self.tell_seen(event, found),
+                (Ctx::SeenPeers { conn }, Ok(found)) => self.seen_peers(conn, found),
                 (Ctx::Group { conn, .. }, Err(err)) => {
                     let message = format!("could not look the names up ({err}); try again");
                     self.refuse(conn, ErrorCode::StoreFailed, &message, None);
@@ -335,6 +346,10 @@ impl Hub {
             _ => return,
         };
         let mut after = Vec::new();
+        // What "seen" follows the history with: its direct messages' people.
+        let mut seen_after: Option<Vec<shared::DirectMessage>> = None;
+        // Whether this answer told the user's choice for the first time.
+        let mut first_choice = false;
         let event = match answer {
             Ok(Answer::Room {
                 room,
@@ -401,7 +416,16 @@ impl Hub {
                 epoch,
                 positions,
             }) => {
+                let reads = !positions.private;
                 self.send_to(conn, &positions.into_event());
+                if let Some(user) = self.conns.get(&conn).and_then(|state| state.user)
+                    && let Some(profile) = self.users.get_mut(&user)
+                {
+                    first_choice = profile.sharing.is_none();
+                    profile.sharing = Some(reads);
+                }
+                self.send_to(conn, &ServerMsg::Sharing { reads });
+                seen_after = Some(messages.clone());
                 ServerMsg::DirectHistory {
                     mode,
                     messages,
@@ -427,6 +451,28 @@ impl Hub {
         for event in after {
             self.send_to(conn, &event);
         }
+        match (seen_after, waited) {
+            (Some(messages), _) => {
+                self.direct_seen(conn, &messages);
+                // Groups whose history came first waited for the choice just read.
+                let ready: Vec<RoomName> = self
+                    .rooms
+                    .rooms_of(conn)
+                    .filter(|_| first_choice)
+                    .filter(|room| {
+                        self.conns
+                            .get(&conn)
+                            .is_some_and(|state| !state.catching_up.contains_key(*room))
+                    })
+                    .cloned()
+                    .collect();
+                for room in ready {
+                    self.group_seen(conn, &room);
+                }
+            }
+            (None, Some(room)) => self.group_seen(conn, &room),
+            (None, None) => {}
+        }
     }
 
     /// A read position: kept for the user (by key), told to all their tabs once stored.
@@ -440,7 +486,9 @@ impl Hub {
         }
         if let Some(key) = self.key_of(user) {
             // Stored as SQLite's signed integer.
-            self.engine.mark(key, place, position.min(i64::MAX as u64));
+            let position = position.min(i64::MAX as u64);
+            self.marked_seen(user, &place, position);
+            self.engine.mark(key, place, position);
         }
     }
 

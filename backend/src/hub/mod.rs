@@ -22,6 +22,7 @@
 //! - `messages.rs`: sending (stored first), the store's answers, history reads.
 //! - `policies.rs`: owned and private rooms: creating, inviting, who may join and see what.
 //! - `groups.rs`: group conversations: creating one, joining its members' tabs, leaving.
+//! - `seen.rs`: "seen": how far the others have read direct and group conversations.
 //! - `away.rs`: who hears of a stored message by a push (direct messages to people away,
 //!   @mentions).
 //! - `delivery.rs`: encoding an event once and queueing it for its recipients; slow readers.
@@ -258,6 +259,9 @@ struct User {
     /// What the store knows this user by (see [`NewMessage::sender`]).
     key: String,
     conns: BTreeSet<ConnId>,
+    /// Whether they share how far they have read (`share_reads`); `None` until read with
+    /// their first `direct_history`.
+    sharing: Option<bool>,
 }
 
 /// The user keys of `--admin`.
@@ -297,6 +301,16 @@ enum Ctx {
         conn: ConnId,
         user: UserId,
         asked: usize,
+    },
+    /// A `seen` for the other person of a direct conversation, whose name is being looked up.
+    TellSeen { event: ServerMsg },
+    /// The people of `conn`'s direct conversations, being looked up for their positions.
+    SeenPeers { conn: ConnId },
+    /// Others' positions for `conn` (in `room`, or its direct conversations), by key.
+    Seen {
+        conn: ConnId,
+        room: Option<RoomName>,
+        names: BTreeMap<String, Nick>,
     },
     /// A group message's members, being checked for who is away; the push for them.
     Push { notice: shared::push::Notice },
@@ -616,6 +630,7 @@ impl Hub {
             (Some(user), ClientMsg::MarkDirectRead { with, id }) => {
                 self.mark(conn, user, engine::Place::Direct(with), id.0);
             }
+            (Some(user), ClientMsg::ShareReads { share }) => self.share_reads(user, share),
             (
                 Some(user),
                 ClientMsg::Direct {
@@ -729,6 +744,7 @@ mod people;
 mod policies;
 mod presence;
 mod records;
+mod seen;
 
 #[cfg(test)]
 mod tests;

@@ -165,6 +165,7 @@ impl Hub {
                 token,
                 key,
                 conns: BTreeSet::new(),
+                sharing: None,
             },
         );
         user

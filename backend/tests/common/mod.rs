@@ -599,12 +599,13 @@ impl Chat {
         }
     }
 
-    /// The next server event, whatever it is, except heartbeats and `read_positions`
-    /// (tests/reads.rs checks those with [`Chat::recv_all`]; elsewhere they are noise).
+    /// The next server event, whatever it is, except heartbeats, `read_positions` and the
+    /// `sharing` after it (tests/reads.rs and tests/seen.rs check those with
+    /// [`Chat::recv_all`] and [`Chat::until`]; elsewhere they are noise).
     pub async fn recv_any(&mut self) -> shared::ServerMsg {
         loop {
             match self.recv_all().await {
-                shared::ServerMsg::ReadPositions { .. } => {}
+                shared::ServerMsg::ReadPositions { .. } | shared::ServerMsg::Sharing { .. } => {}
                 other => return other,
             }
         }

@@ -109,6 +109,19 @@ enum Job<C> {
         position: u64,
     },
     Remember(crate::engine::vocabulary::Holder),
+    Share {
+        user: String,
+        share: bool,
+    },
+    PositionsOf {
+        ctx: C,
+        place: crate::engine::vocabulary::Place,
+        users: Vec<String>,
+    },
+    Tell {
+        user: String,
+        event: shared::ServerMsg,
+    },
     Resolve {
         ctx: C,
         nicks: Vec<Nick>,
@@ -213,6 +226,27 @@ impl<C: Send + 'static> Cluster<C> {
         });
     }
 
+    /// Keeps whether `user` shares their read positions.
+    pub fn share(&self, user: String, share: bool) {
+        let _ = self.send(Job::Share { user, share });
+    }
+
+    /// The positions in `place` of those of `users` who share them; [`Event::PositionsOf`]
+    /// answers.
+    pub fn positions_of(
+        &self,
+        ctx: C,
+        place: crate::engine::vocabulary::Place,
+        users: Vec<String>,
+    ) {
+        let _ = self.send(Job::PositionsOf { ctx, place, users });
+    }
+
+    /// Tells every tab of `user`, on every node, `event`.
+    pub fn tell(&self, user: String, event: shared::ServerMsg) {
+        let _ = self.send(Job::Tell { user, event });
+    }
+
     /// Whom each of `nicks` reaches in the cluster; [`Event::Resolved`] answers.
     pub fn resolve(&self, ctx: C, nicks: Vec<Nick>) {
         let _ = self.send(Job::Resolve { ctx, nicks });
@@ -291,6 +325,10 @@ enum Done<C> {
     Absent {
         ctx: C,
         users: Vec<String>,
+    },
+    PositionsOf {
+        ctx: C,
+        positions: Vec<(String, u64)>,
     },
     Members {
         ctx: C,
@@ -483,6 +521,37 @@ impl<C: Send + 'static> Engine<C> {
                     }
                 });
             }
+            Job::Share { user, share } => {
+                // Nothing waits for it: a failure is logged here.
+                let io = self.io.clone();
+                tokio::spawn(async move {
+                    if let Err(err) = io.share_reads(&user, share).await {
+                        tracing::warn!(error = %err, "storing whether reads are shared failed");
+                    }
+                });
+            }
+            Job::Tell { user, event } => {
+                let io = self.io.clone();
+                tokio::spawn(async move {
+                    if let Err(err) = io.tell(&user, &event).await {
+                        tracing::warn!(error = %err, "telling a user's tabs failed");
+                    }
+                });
+            }
+            Job::PositionsOf { ctx, place, users } => {
+                let io = self.io.clone();
+                self.inflight.push(
+                    async move {
+                        let positions = io.positions_of(&place, &users).await.unwrap_or_else(|err| {
+                            // Nobody is shown as having read: a display, not a rule.
+                            tracing::warn!(error = %err, "reading others' read positions failed");
+                            Vec::new()
+                        });
+                        Done::PositionsOf { ctx, positions }
+                    }
+                    .boxed(),
+                );
+            }
             Job::Resolve { ctx, nicks } => {
                 let io = self.io.clone();
                 self.inflight.push(
@@ -621,6 +690,9 @@ impl<C: Send + 'static> Engine<C> {
             Done::Rooms { ctx, rooms } => self.emit(Event::Rooms { ctx, rooms }),
             Done::Resolved { ctx, found } => self.emit(Event::Resolved { ctx, found }),
             Done::Absent { ctx, users } => self.emit(Event::Absent { ctx, users }),
+            Done::PositionsOf { ctx, positions } => {
+                self.emit(Event::PositionsOf { ctx, positions });
+            }
             Done::Members { ctx, page } => self.emit(Event::Members { ctx, page }),
             Done::Ticked { lost } => {
                 self.tick_in_flight = false;

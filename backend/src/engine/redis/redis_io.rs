@@ -25,7 +25,7 @@ use crate::engine::{
     rules::{millis, now_ms, reachable},
     vocabulary::{
         Answer, Authority, Body, DirectRange, EngineError, Holder, Joiner, MemberPage, NewMessage,
-        Reached, Read, RoomRange, StoreOptions, Stored, Target,
+        PRIVATE_READS, Reached, Read, RoomRange, StoreOptions, Stored, Target,
     },
 };
 use crate::redis_set::RedisSet;
@@ -518,6 +518,59 @@ impl Io {
             .arg(channel(&Log::User(user.to_owned())))
             .arg(event)
             .invoke_async::<Value>(&mut conn)
+            .await
+            .map(drop)
+    }
+
+    /// Keeps whether `user` shares their read positions ([`PRIVATE_READS`] among them).
+    pub(super) async fn share_reads(&self, user: &str, share: bool) -> RedisResult<()> {
+        let mut conn = self.commands.clone();
+        let mut command = if share {
+            redis::cmd("HDEL")
+        } else {
+            redis::cmd("HSET")
+        };
+        command.arg(user_reads(user)).arg(PRIVATE_READS);
+        if !share {
+            command.arg(1);
+        }
+        command.query_async::<Value>(&mut conn).await.map(drop)
+    }
+
+    /// The positions in `place` of those of `users` who share them.
+    pub(super) async fn positions_of(
+        &self,
+        place: &crate::engine::vocabulary::Place,
+        users: &[String],
+    ) -> RedisResult<Vec<(String, u64)>> {
+        let mut pipe = redis::pipe();
+        for user in users {
+            pipe.cmd("HMGET")
+                .arg(user_reads(user))
+                .arg(place.key())
+                .arg(PRIVATE_READS);
+        }
+        let answers: Vec<(Option<u64>, Option<u64>)> =
+            pipe.query_async(&mut self.commands.clone()).await?;
+        Ok(users
+            .iter()
+            .zip(answers)
+            .filter_map(|(user, (position, private))| match (position, private) {
+                (Some(position), None | Some(0)) => Some((user.clone(), position)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Tells `user`'s tabs on every node `event` (on the user's channel, as `mark_read.lua`
+    /// does).
+    pub(super) async fn tell(&self, user: &str, event: &ServerMsg) -> RedisResult<()> {
+        let json = shared::encode(event)
+            .map_err(|e| redis::RedisError::from(std::io::Error::other(e.to_string())))?;
+        redis::cmd("PUBLISH")
+            .arg(channel(&Log::User(user.to_owned())))
+            .arg(format!("~{json}"))
+            .query_async::<Value>(&mut self.commands.clone())
             .await
             .map(drop)
     }
