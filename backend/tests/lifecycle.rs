@@ -336,11 +336,17 @@ async fn the_app_is_served_with_a_content_security_policy_that_allows_its_inline
 /// The response head to `GET path` (lower-cased), read off the wire.
 async fn response_head(addr: std::net::SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the test server listens");
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    within(stream.write_all(request.as_bytes())).await.unwrap();
+    within(stream.write_all(request.as_bytes()))
+        .await
+        .expect("the request is written");
     let mut response = Vec::new();
-    within(stream.read_to_end(&mut response)).await.unwrap();
+    within(stream.read_to_end(&mut response))
+        .await
+        .expect("the response is read");
     let response = String::from_utf8_lossy(&response).to_lowercase();
     response
         .split("\r\n\r\n")
