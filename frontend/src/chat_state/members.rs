@@ -143,7 +143,8 @@ impl ChatState {
             A::Unmuted { user } => P::Unmuted(user.into()),
             A::Left { user } => P::Left(user.into()),
         };
-        let said = (crate::i18n::words().moderated)(room.as_str(), by.as_str(), &what);
+        // A group is called by its members, not by the name the server gave it.
+        let said = (crate::i18n::words().moderated)(&self.room_title(room), by.as_str(), &what);
         self.notice(said);
     }
 }

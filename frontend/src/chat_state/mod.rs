@@ -18,13 +18,18 @@
 //! - `unread`: unread counts, read positions, the divider.
 //! - `members`: member lists and searches, room rules and moderation.
 //! - `outbox`: what outlives the tab: the outbox as JSON and back, conversations' names.
+//! - `seen`: how far the others have read (direct and group conversations), and sharing.
+//! - `groups`: group conversations (named by their members) and starting a conversation by
+//!   typing names.
 
 mod compose;
+mod groups;
 mod lines;
 mod members;
 mod model;
 mod outbox;
 mod paging;
+mod seen;
 #[cfg(test)]
 mod test_support;
 mod unread;
@@ -92,9 +97,15 @@ impl ChatState {
         }
     }
 
-    /// The rooms to rejoin after a reconnect.
+    /// The rooms to rejoin after a reconnect. Not the groups: the server joins a user's
+    /// groups on every `hello` (resumed from `since`), and naming one left meanwhile on
+    /// another device would be refused.
     pub fn joined_rooms(&self) -> Vec<RoomName> {
-        self.rooms.keys().cloned().collect()
+        self.rooms
+            .keys()
+            .filter(|room| !self.is_group(room))
+            .cloned()
+            .collect()
     }
 
     /// Shows `target`; its "new messages" divider goes after what was read so far.
@@ -293,6 +304,12 @@ impl ChatState {
                 }
             }
             ServerMsg::Rooms { rooms } => self.directory = rooms,
+            ServerMsg::Seen {
+                user,
+                room,
+                position,
+            } => self.receive_seen(user, room, position),
+            ServerMsg::Sharing { reads } => self.receive_sharing(reads),
             ServerMsg::ReadPositions { rooms, directs } => {
                 for (room, seq) in rooms {
                     let view = self.rooms.entry(room).or_default();
@@ -320,14 +337,21 @@ impl ChatState {
                 owner,
                 moderators,
                 private,
+                group,
+                members,
                 ..
             } => {
                 let rules = RoomRules {
                     owner,
                     moderators,
                     private,
+                    group,
+                    members,
                 };
-                self.rules.insert(room, rules);
+                self.rules.insert(room.clone(), rules);
+                if group {
+                    self.group_arrived(room);
+                }
             }
             ServerMsg::Moderated { room, by, action } => self.moderated(&room, &by, action),
             changed @ ServerMsg::Changed { .. } => {
@@ -344,6 +368,11 @@ impl ChatState {
                     self.invitations.insert(room, by);
                 }
             }
+            // Our own leaving of a group (maybe on another tab) needs no explaining: it goes.
+            ServerMsg::Removed {
+                reason: shared::RemovedReason::Left,
+                ..
+            } => {}
             ServerMsg::Removed { room, by, reason } => {
                 let said = (crate::i18n::words().removed_you)(room.as_str(), by.as_str(), reason);
                 self.notice(said);

@@ -177,6 +177,14 @@ pub struct ChatState {
     pub editing: Option<MessageId>,
     /// How far this user has read each direct conversation (other user's nickname key → id).
     pub direct_read: LiteMap<String, u64>,
+    /// How far the others have read (`seen`): the group (none: our direct conversation with
+    /// them), who, and their position there. A few entries: a list, not a map.
+    pub seen: Vec<(Option<RoomName>, Nick, u64)>,
+    /// Whether this user shares how far they have read (`sharing`; unknown until told).
+    pub sharing: Option<bool>,
+    /// The others of the group this page asked for (`create_group`), by nickname key,
+    /// sorted: shown when it arrives.
+    pub(super) asked_group: Option<Vec<String>>,
     /// The server told this user's read positions since the last `hello`.
     pub(super) positions_known: bool,
     /// Where the "new messages" divider of the shown conversation goes: after this position
@@ -205,6 +213,11 @@ pub struct RoomRules {
     pub moderators: Vec<Nick>,
     /// Only invited users may find or join it.
     pub private: bool,
+    /// A group conversation: listed with direct messages, named by its members, and never
+    /// moderated.
+    pub group: bool,
+    /// A group's members, online or not, sorted (empty for other rooms).
+    pub members: Vec<Nick>,
 }
 
 impl ChatState {

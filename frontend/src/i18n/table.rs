@@ -101,6 +101,15 @@ pub struct Words {
     pub push_failed: fn(&str) -> String,
     /// The server cannot be reached before the chat opens (the app came from the cache).
     pub offline_retrying: &'static str,
+    // "Seen" (direct and group conversations).
+    pub seen: &'static str,
+    pub seen_by: fn(&str) -> String,
+    pub share_reads: &'static str,
+    // Starting a conversation, groups.
+    pub new_conversation: &'static str,
+    pub people_placeholder: &'static str,
+    pub conversation_size: &'static str,
+    pub leave_group: &'static str,
     pub direct_alert: fn(&str) -> String,
     pub room_alert: fn(&str, &str) -> String,
     // Messages.

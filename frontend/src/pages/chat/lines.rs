@@ -228,6 +228,19 @@ pub(super) fn MessageList() -> impl IntoView {
                                 .as_ref()
                                 .is_some_and(|me| crate::chat_state::mentions(&line.text, me)),
                         sought: line.id.is_some() && line.id == sought,
+                        seen: s.current.as_ref().and_then(|target| {
+                            let readers = s.seen_at(target, line);
+                            let w = crate::i18n::words();
+                            match (target, readers.as_slice()) {
+                                (_, []) => None,
+                                (Target::Direct(_), _) => Some(w.seen.to_owned()),
+                                (Target::Room(_), names) => {
+                                    let names: Vec<String> =
+                                        names.iter().map(shared::Nick::to_string).collect();
+                                    Some((w.seen_by)(&names.join(", ")))
+                                }
+                            }
+                        }),
                         moderator: moderator.filter(|_| line.id.is_some() && !line.deleted),
                     }
                 })

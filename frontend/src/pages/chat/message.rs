@@ -27,6 +27,9 @@ pub(super) struct Row {
     pub(super) mentioned: bool,
     /// It was the target of the last followed quote.
     pub(super) sought: bool,
+    /// Who has read up to it, said ("Seen", "Seen by Bob, 민수": direct and group
+    /// conversations).
+    pub(super) seen: Option<String>,
     /// Its actions: `None` for none (not a stored room line), else whether we moderate the
     /// room (and so may delete it).
     pub(super) moderator: Option<bool>,
@@ -168,6 +171,7 @@ pub(super) fn line_view(ctx: ChatCtx, row: &Row) -> AnyView {
             {reactions.map(|r| view! { <div class="reactions">{r}</div> })}
             {actions}
             {detail.map(|d| view! { <div class="delivery">{d}</div> })}
+            {row.seen.clone().map(|s| view! { <div class="delivery" data-testid="seen">{s}</div> })}
             {retry.map(|client_id| view! {
                 <button class="retry" data-testid="retry" on:click=move |_| {
                     if let Some(request) = ctx.state.try_update(|s| s.retry(&client_id)).flatten()

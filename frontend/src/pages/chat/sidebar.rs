@@ -118,6 +118,15 @@ pub(super) fn RoomSidebar() -> impl IntoView {
                 <StatusLine />
                 <NotificationSwitch />
                 <PushSwitch />
+                // "Seen": off, the server shows my positions to nobody and theirs to me.
+                <label class="private-toggle">
+                    <input type="checkbox" data-testid="share-reads"
+                        prop:checked=reactive(move || state.with(|s| s.sharing == Some(true)))
+                        on:change=move |ev| {
+                            ctx.send(&ClientMsg::ShareReads { share: event_target_checked(&ev) });
+                        } />
+                    {w.share_reads}
+                </label>
             </div>
             <h2>{w.rooms}</h2>
             <ul class="room-list" data-testid="rooms">
