@@ -111,8 +111,9 @@ async fn a_full_outbox_gets_its_connection_kicked_and_removed() {
     let mut alice = connect(&hub, 64).await;
     hello(&hub, &alice, "alice").await;
     until(&mut alice, "\"history\"").await;
-    // welcome, joined, read_positions, direct_history and history fill an outbox of 5.
-    let slow = connect(&hub, 5).await;
+    // welcome, joined, read_positions, sharing, direct_history and history fill an outbox
+    // of 6.
+    let slow = connect(&hub, 6).await;
     hello(&hub, &slow, "slow").await;
     until(&mut alice, "\"presence\"").await;
     hub.request(alice.conn, say("overflow")).await.unwrap();

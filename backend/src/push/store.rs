@@ -100,11 +100,19 @@ impl Subscriptions {
         if let Some(redis) = redis {
             return Ok(Self::Redis(redis.commands()));
         }
-        std::fs::create_dir_all(dir).map_err(|e| StoreError(e.to_string()))?;
-        let db = Connection::open(dir.join(DB_FILE))?;
-        db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
-        db.busy_timeout(Duration::from_secs(5))?;
-        db.execute_batch(SCHEMA)?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError(format!(
+                "cannot create the data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join(DB_FILE);
+        let named = |e: rusqlite::Error| StoreError(format!("{}: {e}", path.display()));
+        let db = Connection::open(&path).map_err(named)?;
+        db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .map_err(named)?;
+        db.busy_timeout(Duration::from_secs(5)).map_err(named)?;
+        db.execute_batch(SCHEMA).map_err(named)?;
         Ok(Self::Sqlite(Arc::new(Mutex::new(db))))
     }
 
