@@ -59,6 +59,10 @@ pub struct RoomPolicy {
     /// nobody moderates it, server admins included (it is as closed as a direct message).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub group: bool,
+    /// Who made a group (its user key): counted against their `--max-owned-rooms`, so that
+    /// nobody can bury others in groups. No rank comes with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
     /// At most this many users in the room at once.
     #[serde(default)]
     pub max_members: Option<u32>,

@@ -99,7 +99,10 @@ async fn said(chat: &mut Chat, room: &RoomName, text: &str) {
 }
 
 async fn a_group_reaches_its_members_everywhere_and_no_one_else(mode: Mode) {
-    let config = || common::patient_config(mode.redis_url());
+    let config = || backend::Config {
+        max_owned_rooms: 2,
+        ..common::patient_config(mode.redis_url())
+    };
     let node_a = TestServer::spawn(config());
     let node_b = match &mode {
         Mode::Single => None,
@@ -253,6 +256,18 @@ async fn a_group_reaches_its_members_everywhere_and_no_one_else(mode: Mode) {
         epoch: None,
     };
     assert_eq!(refused(&mut bob, join).await, ErrorCode::Forbidden);
+
+    // Groups one makes count against --max-owned-rooms: nobody buries others in groups.
+    alice
+        .send(&ClientMsg::CreateGroup {
+            with: nicks(&["carol", "dave"]),
+        })
+        .await;
+    in_group(&mut alice).await;
+    let request = ClientMsg::CreateGroup {
+        with: nicks(&["carol", "dave"]),
+    };
+    assert_eq!(refused(&mut alice, request).await, ErrorCode::TooManyRooms);
 }
 
 common::in_both_modes!(a_group_reaches_its_members_everywhere_and_no_one_else);

@@ -40,6 +40,8 @@ impl Hub {
                 GROUP_SIZE.start(),
                 GROUP_SIZE.end()
             ))
+        } else if let Some(over) = self.groups_cap_reached(&profile.key) {
+            return self.refuse(conn, ErrorCode::TooManyRooms, &over, None);
         } else if !self.policies_loaded {
             Some("room permissions are still loading; try again shortly".to_owned())
         } else {
@@ -86,6 +88,7 @@ impl Hub {
         let policy = RoomPolicy {
             private: true,
             group: true,
+            created_by: Some(creator.key.clone()),
             invited: members,
             version: 1,
             ..RoomPolicy::default()
@@ -112,6 +115,22 @@ impl Hub {
             act: Act::LeaveGroup,
             whom,
         });
+    }
+
+    /// The refusal of one more group by the user with `key`: the groups they made that
+    /// still exist count, with the rooms they own, against `--max-owned-rooms`.
+    fn groups_cap_reached(&self, key: &str) -> Option<String> {
+        let made = self
+            .policies
+            .values()
+            .filter(|policy| {
+                policy.created_by.as_deref() == Some(key)
+                    || policy.owner_key.as_deref() == Some(key)
+            })
+            .count();
+        let cap = self.limits.max_owned_rooms as usize;
+        (made >= cap)
+            .then(|| format!("you made {made} groups and rooms; one user may make at most {cap}"))
     }
 
     /// The groups the user with `key` is in.
