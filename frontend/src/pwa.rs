@@ -14,7 +14,8 @@ use crate::{api::api_url, chat_state::Target};
 
 /// The conversation this page's URL asks to open (a notification's link,
 /// `?open=room:lobby&at=12`), with the message to show in it (`at`; none if absent or 0).
-/// Kinds the app does not show (`group:ID`) are no conversation: see [`Target::named`].
+/// A group (`group:ID`) is its room, joined by `hello` like every group; an unknown kind is
+/// no conversation: see [`Target::named`].
 pub fn opening() -> Option<(Target, Option<shared::MessageId>)> {
     let query = web_sys::window()?.location().search().ok()?;
     let params = web_sys::UrlSearchParams::new_with_str(&query).ok()?;
@@ -66,5 +67,21 @@ pub async fn switch_push(
     match answer {
         Ok(problem) => problem.as_string(),
         Err(err) => Some(crate::browser::js_error(&err)),
+    }
+}
+
+/// Where the push switch keeps that it is on (the browser keeps the subscription itself).
+pub const PUSH_KEY: &str = "chat.push";
+
+/// Before logging out (accounts mode): this browser's push subscription is dropped and the
+/// server told to forget it, so that the next person on a shared computer is not notified
+/// of the previous one's messages (docs/SECURITY.md). Named by the session cookie, which is
+/// still valid; what fails is logged, and the logout goes on.
+pub async fn forget_push(ws_url: &str) {
+    if let Some(problem) = switch_push(ws_url, false, false, None).await {
+        log::info!("push subscription not dropped: {problem}");
+    }
+    if let Some(storage) = crate::browser::storage() {
+        let _ = storage.remove_item(PUSH_KEY);
     }
 }

@@ -1,7 +1,8 @@
 //! What outlives the tab: the outbox (our messages the server has not acknowledged, as the
 //! requests that send them) written for the browser's storage and read back as pending lines,
-//! a conversation's name (`room:NAME`, `direct:NICK`), under which its draft is kept and
-//! which a notification opens, and that conversation shown first.
+//! a conversation's name (`room:NAME`, `direct:NICK`; a notification's `group:ID`), under
+//! which its draft is kept and which a notification opens, and that conversation shown
+//! first.
 //!
 //! Sending an outbox twice is safe: the server stores a `client_id` of one sender once within
 //! its dedup window (24 h, docs/DEVELOPMENT.md), and answers a repeat with the original. So a
@@ -25,12 +26,12 @@ impl Target {
         }
     }
 
-    /// The conversation `name` names ([`Target::name`]); `None` for a kind this app does not
-    /// show (a `group:ID` the server may name) or an invalid name.
+    /// The conversation `name` names ([`Target::name`]; a notification also names a group
+    /// `group:ID`, which is its room); `None` for another kind or an invalid name.
     pub fn named(name: &str) -> Option<Target> {
         let (kind, rest) = name.split_once(':')?;
         match kind {
-            "room" => rest.parse().ok().map(Target::Room),
+            "room" | "group" => rest.parse().ok().map(Target::Room),
             "direct" => rest.parse().ok().map(Target::Direct),
             _ => None,
         }
@@ -168,7 +169,9 @@ mod tests {
         for target in [Target::Room(room("lobby")), Target::Direct(nick("지민"))] {
             assert_eq!(Target::named(&target.name()), Some(target));
         }
-        assert_eq!(Target::named("group:7"), None);
+        let group = Target::named("group:g-5b0e41d29f3c2a7e01ab");
+        assert_eq!(group, Some(Target::Room(room("g-5b0e41d29f3c2a7e01ab"))));
+        assert_eq!(Target::named("channel:7"), None);
         assert_eq!(Target::named("room:"), None);
         assert_eq!(Target::named("lobby"), None);
     }

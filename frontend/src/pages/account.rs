@@ -195,6 +195,9 @@ fn AccountBar(
     let logout = move |_| {
         let on_logout = on_logout.clone();
         spawn_local(async move {
+            // While the session still names the user: the server forgets this browser's
+            // push subscription before the next person uses it.
+            crate::pwa::forget_push(&url.get_value()).await;
             match api::logout(&url.get_value()).await {
                 Ok(_) => on_logout(),
                 Err(why) => outcome.set(Some(why)),

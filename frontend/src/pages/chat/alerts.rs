@@ -12,13 +12,11 @@ use crate::{
     browser::storage,
     components::note,
     erase::{reactive, shown_or},
-    pwa,
+    pwa::{self, PUSH_KEY},
 };
 
 /// Where "private previews" is kept.
 const PRIVATE_KEY: &str = "chat.push.private";
-/// Where "notifications on this device" is kept (the browser keeps the subscription itself).
-const PUSH_KEY: &str = "chat.push";
 
 /// "Notifications on this device": Web Push, for when the app is closed. Turning it on asks
 /// the browser for permission (never asked otherwise), subscribes and registers with the

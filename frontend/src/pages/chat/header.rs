@@ -1,5 +1,5 @@
-//! The small pieces around the conversation: its header (title, leave, the drawer buttons),
-//! who is typing, the notices, and the connection's status line.
+//! The small pieces around the conversation: its header (title, leave, the drawer buttons;
+//! a group's members), who is typing, the notices, and the connection's status line.
 
 use leptos::prelude::*;
 use shared::{ClientMsg, Nick};
@@ -11,12 +11,19 @@ use crate::{
     i18n::words,
 };
 
-/// The conversation's title and its leave button.
+/// The conversation's title and its leave button; a group's title is its members (but this
+/// user), with all of them, online or not, under it, and leaving it is for good.
 #[component]
 pub(super) fn ConversationHeader() -> impl IntoView {
     let ctx = expect_context::<ChatCtx>();
     let w = words();
     let current = move || ctx.state.with(|s| s.current.clone());
+    let group = move || {
+        ctx.state.with(|s| match &s.current {
+            Some(Target::Room(room)) if s.is_group(room) => Some(room.clone()),
+            _ => None,
+        })
+    };
     // Picking a conversation (in the room drawer, or a member's name) closes the drawer.
     let picked = Memo::new(move |_| ctx.state.with(|s| s.current.clone()));
     // Not when the first conversation appears (the lobby, right after `welcome`): a drawer
@@ -41,18 +48,30 @@ pub(super) fn ConversationHeader() -> impl IntoView {
                 "☰"
             </button>
             <h1 data-testid="conversation-title">
-                {reactive(move || match current() {
+                {reactive(move || ctx.state.with(|s| match &s.current {
+                    Some(Target::Room(room)) if s.is_group(room) => format!("👥 {}", s.room_title(room)),
                     Some(Target::Room(room)) => format!("# {room}"),
                     Some(Target::Direct(peer)) => format!("@ {peer}"),
                     None => w.no_conversation.to_owned(),
-                })}
+                }))}
             </h1>
+            {shown(move || group().is_some(), move || view! {
+                <span class="typing" data-testid="group-members">
+                    {reactive(move || ctx.state.with(|s| {
+                        let members = group().and_then(|room| s.rules.get(&room)).map_or(&[][..], |r| &r.members[..]);
+                        let names: Vec<&str> = members.iter().map(Nick::as_str).collect();
+                        format!("{}: {}", (w.members)(names.len()), names.join(", "))
+                    }))}
+                </span>
+            }.into_any())}
             {shown(move || matches!(current(), Some(Target::Room(_))), move || view! {
-                <button class="leave" on:click=move |_| {
-                    if let Some(Target::Room(room)) = current() {
+                <button class="leave" data-testid="leave" on:click=move |_| {
+                    if let Some(room) = group() {
+                        ctx.send(&ClientMsg::LeaveGroup { room });
+                    } else if let Some(Target::Room(room)) = current() {
                         ctx.send(&ClientMsg::Leave { room });
                     }
-                }>{w.leave}</button>
+                }>{reactive(move || if group().is_some() { w.leave_group } else { w.leave })}</button>
             }.into_any())}
             <button class="drawer-toggle" data-testid="open-members" aria-label=w.show_members
                 aria-expanded=expanded(Drawer::Members) on:click=move |_| toggle(Drawer::Members)>

@@ -1,5 +1,7 @@
 //! The sidebar: who the user is (and renaming), the rooms joined with their unread counts,
-//! "join or create", invitations, the other rooms and the direct conversations.
+//! "join or create", invitations, the other rooms, and the conversations with people: "new
+//! conversation" (names typed, suggested from the people the page knows), the groups (named
+//! by their members) and the direct conversations.
 
 use leptos::prelude::*;
 use shared::{ClientMsg, Nick, RoomName};
@@ -64,8 +66,36 @@ pub(super) fn RoomSidebar() -> impl IntoView {
             Err(err) => room_problem.set(Some((words().invalid)(&err))),
         }
     };
-    // Keys only: a row reads what it shows (counts, who invited) itself.
-    let joined = move || state.with(|s| s.rooms.keys().cloned().collect::<Vec<_>>());
+    let people = RwSignal::new(String::new());
+    let people_problem = RwSignal::new(None::<String>);
+    let start = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let typed = people.get_untracked();
+        match state.try_update(|s| s.start_conversation(&typed)) {
+            Some(Ok(request)) => {
+                if let Some(request) = request {
+                    ctx.send(&request);
+                }
+                people.set(String::new());
+                people_problem.set(None);
+            }
+            Some(Err(problem)) => people_problem.set(Some(problem)),
+            None => {}
+        }
+    };
+    let suggestions = move || people.with(|typed| state.with(|s| s.people_matching(typed)));
+    // Keys only: a row reads what it shows (counts, who invited) itself. Groups are listed
+    // with the direct conversations.
+    let joined = move || {
+        state.with(|s| {
+            s.rooms
+                .keys()
+                .filter(|room| !s.is_group(room))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
+    let groups = move || state.with(ChatState::groups);
     let others = move || {
         state.with(|s| {
             s.directory
@@ -186,30 +216,64 @@ pub(super) fn RoomSidebar() -> impl IntoView {
                     })}
                 </ul>
             }.into_any())}
-            {shown(move || !directs().is_empty(), move || view! {
-                <h2>{w.direct_messages}</h2>
-                <ul class="room-list">
-                    {keyed(directs, move |peer: Nick| {
-                        let target = Target::Direct(peer.clone());
-                        let (active, badges) = (is_current(state, target.clone()), unread_badges(state, target.clone()));
-                        view! {
-                            <li>
-                                <button
-                                    class="room"
-                                    class:active=active
-                                    on:click={
-                                        let target = target.clone();
-                                        move |_| state.update(|s| s.select(target.clone()))
-                                    }
-                                >
-                                    <span class="room-name">"@ " {peer.to_string()}</span>
-                                    {badges}
-                                </button>
-                            </li>
-                        }.into_any()
-                    })}
+            <h2>{w.direct_messages}</h2>
+            <form class="join-form" on:submit=start>
+                <input type="text" placeholder=w.people_placeholder aria-label=w.new_conversation
+                    title=w.new_conversation bind:value=people data-testid="people-input" />
+                <button type="submit" aria-label=w.new_conversation title=w.new_conversation
+                    data-testid="people-submit">"+"</button>
+            </form>
+            // While a name is being typed (not right after a comma).
+            {shown(move || people.with(|p| !p.rsplit(',').next().unwrap_or_default().trim().is_empty()) && !suggestions().is_empty(), move || view! {
+                <ul class="mention-suggestions" data-testid="people-suggestions">
+                    {dynamic(move || suggestions().into_iter().map(|nick| view! {
+                        <li>
+                            <button type="button" data-testid="person-suggestion" on:click=move |_| {
+                                people.update(|typed| {
+                                    let before = typed.rsplit_once(',').map_or("", |(before, _)| before);
+                                    *typed = if before.is_empty() { format!("{nick}, ") } else { format!("{before}, {nick}, ") };
+                                });
+                            }>{nick.to_string()}</button>
+                        </li>
+                    }).collect_view().into_any())}
                 </ul>
             }.into_any())}
+            {note(move || people_problem.get(), "problem small", None, Some("people-problem"))}
+            <ul class="room-list" data-testid="directs">
+                {keyed(groups, move |room: RoomName| {
+                    let target = Target::Room(room.clone());
+                    let (active, badges) = (is_current(state, target.clone()), unread_badges(state, target.clone()));
+                    let name = reactive(move || state.with(|s| s.room_title(&room)));
+                    view! {
+                        <li>
+                            <button class="room" class:active=active data-testid="group-entry"
+                                on:click=move |_| state.update(|s| s.select(target.clone()))>
+                                <span class="room-name">"👥 " {name}</span>
+                                {badges}
+                            </button>
+                        </li>
+                    }.into_any()
+                })}
+                {keyed(directs, move |peer: Nick| {
+                    let target = Target::Direct(peer.clone());
+                    let (active, badges) = (is_current(state, target.clone()), unread_badges(state, target.clone()));
+                    view! {
+                        <li>
+                            <button
+                                class="room"
+                                class:active=active
+                                on:click={
+                                    let target = target.clone();
+                                    move |_| state.update(|s| s.select(target.clone()))
+                                }
+                            >
+                                <span class="room-name">"@ " {peer.to_string()}</span>
+                                {badges}
+                            </button>
+                        </li>
+                    }.into_any()
+                })}
+            </ul>
         </nav>
     }
 }
