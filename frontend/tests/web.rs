@@ -485,7 +485,10 @@ impl ChatClient {
             match client.recv().await {
                 ServerMsg::Joined { .. } => joined += 1,
                 ServerMsg::DirectHistory { .. } => directs += 1,
-                ServerMsg::ReadPositions { .. } => {}
+                // (`sharing` follows the positions; `seen` a group's or the directs' history.)
+                ServerMsg::ReadPositions { .. }
+                | ServerMsg::Sharing { .. }
+                | ServerMsg::Seen { .. } => {}
                 ServerMsg::History { .. } => histories += 1,
                 // The room's live traffic may interleave with the join's replies: a
                 // member who stops typing, or comes and goes, is not part of them.
@@ -2702,4 +2705,235 @@ async fn read_position(url: &str, nick: &str, token: &str, room: &str) -> Option
         futures::future::Either::Left((read, _)) => read,
         futures::future::Either::Right(_) => None,
     }
+}
+
+/// The button in the list `list` (a `data-testid`) whose text contains `text`.
+fn entry(root: &HtmlElement, list: &str, text: &str) -> Option<HtmlElement> {
+    let buttons = root
+        .query_selector_all(&format!("[data-testid={list}] button"))
+        .unwrap();
+    (0..buttons.length())
+        .filter_map(|i| buttons.item(i))
+        .map(|node| node.unchecked_into::<HtmlElement>())
+        .find(|button| button.text_content().unwrap_or_default().contains(text))
+}
+
+/// "New conversation" on the page: `names` typed and sent.
+async fn start_conversation(root: &HtmlElement, names: &str) {
+    fill(root, "people-input", names).await;
+    find::<HtmlButtonElement>(root, "people-submit").click();
+    leptos::task::tick().await;
+}
+
+/// Writes `text` in the shown conversation and sends it.
+async fn write(root: &HtmlElement, text: &str) {
+    fill(root, "composer-input", text).await;
+    find::<HtmlButtonElement>(root, "composer-send").click();
+    leptos::task::tick().await;
+}
+
+/// What the "seen" marker under the line showing `text` says (none: no marker there).
+fn seen_under(root: &HtmlElement, text: &str) -> Option<String> {
+    line_with(root, text)?
+        .query_selector("[data-testid=seen]")
+        .unwrap()
+        .and_then(|marker| marker.text_content())
+}
+
+/// Issue #29, groups: made from "new conversation" (a name completed from a suggestion), it
+/// is listed for the others with the direct conversations, named by its other members; a
+/// message counts as unread there and reaches them; who read it shows under it; leaving it
+/// takes it off the page of the one who left and is said to the others.
+#[wasm_bindgen_test]
+async fn a_group_made_on_the_page_is_listed_for_its_members_by_name_and_carries_messages() {
+    let (ann, bo, cy) = (unique("ann"), unique("bo"), unique("cy"));
+    let (a, _a) = enter_as(&ann).await;
+    let (b, _b) = enter_as(&bo).await;
+    let (c, _c) = enter_as(&cy).await;
+
+    // Ann knows Bo and Cy from the lobby: Cy's name is completed from a suggestion.
+    fill(
+        &a,
+        "people-input",
+        &format!("{bo}, {}", &cy[..cy.len() - 2]),
+    )
+    .await;
+    wait_until("Cy is suggested", || {
+        entry(&a, "people-suggestions", &cy).is_some()
+    })
+    .await;
+    entry(&a, "people-suggestions", &cy).unwrap().click();
+    leptos::task::tick().await;
+    let typed = find::<HtmlInputElement>(&a, "people-input").value();
+    assert_eq!(typed, format!("{bo}, {cy}, "));
+    find::<HtmlButtonElement>(&a, "people-submit").click();
+    wait_until("Ann is shown the new group with its three members", || {
+        let members = text_of(&a, "group-members");
+        title(&a).contains(&format!("{bo}, {cy}"))
+            && [&ann, &bo, &cy]
+                .iter()
+                .all(|m| members.contains(m.as_str()))
+    })
+    .await;
+
+    // Bo's sidebar lists it with the direct conversations, named by the two others.
+    let name_for_bo = format!("{ann}, {cy}");
+    wait_until("Bo's page lists the group by its members", || {
+        text_of(&b, "directs").contains(&name_for_bo)
+    })
+    .await;
+    assert!(!text_of(&b, "rooms").contains("g-"), "listed as a room");
+    assert!(!text_of(&b, "rooms").contains(&name_for_bo));
+    wait_until("Cy's page lists it too", || {
+        text_of(&c, "directs").contains(&format!("{ann}, {bo}"))
+    })
+    .await;
+
+    // Ann writes: unread on Bo's page until he opens it, then there.
+    let hello = unique("hello group");
+    write(&a, &hello).await;
+    wait_sent(&a, &hello).await;
+    wait_until("the group counts one unread message for Bo", || {
+        b.query_selector("[data-testid=group-entry] [data-testid=unread]")
+            .unwrap()
+            .and_then(|badge| badge.text_content())
+            .as_deref()
+            == Some("1")
+    })
+    .await;
+    entry(&b, "directs", &name_for_bo).unwrap().click();
+    wait_until("Bo reads Ann's message in the group", || {
+        text_of(&b, "messages").contains(&hello)
+    })
+    .await;
+    // Nobody moderates a group: no kick, ban, invitation or deleting another's message.
+    let moderation = "[data-testid^=kick-], [data-testid^=ban-], [data-testid=invite-form]";
+    assert!(b.query_selector(moderation).unwrap().is_none());
+    let line = line_with(&b, &hello).unwrap();
+    assert!(
+        line.query_selector("[data-testid=delete-line]")
+            .unwrap()
+            .is_none()
+    );
+
+    // Bo has read it (Cy has not): said under it on Ann's page.
+    wait_until("Ann sees that Bo has read it", || {
+        seen_under(&a, &hello).is_some_and(|seen| seen.contains(&bo) && !seen.contains(&cy))
+    })
+    .await;
+
+    // Bo leaves: it goes from his page; Ann is told, and the group is named without him.
+    find::<HtmlButtonElement>(&b, "leave").click();
+    wait_until("the group is gone from Bo's page", || {
+        !text_of(&b, "directs").contains(&name_for_bo)
+    })
+    .await;
+    wait_until("Ann is told Bo left, and he is no member any more", || {
+        text_of(&a, "notices").contains(&format!("{bo} left the group"))
+            && !text_of(&a, "group-members").contains(&bo)
+            && title(&a).contains(&cy)
+    })
+    .await;
+}
+
+/// Issue #29, "seen" in a direct conversation: once the other has read a message, "Seen"
+/// shows under it; when one of them stops sharing, the marker goes from their page and
+/// their reading moves no marker on the other's page.
+#[wasm_bindgen_test]
+async fn seen_shows_under_what_the_other_read_and_goes_when_sharing_stops() {
+    let (ann, bo) = (unique("ann"), unique("bo"));
+    let (a, _a) = enter_as(&ann).await;
+    let (b, _b) = enter_as(&bo).await;
+    start_conversation(&a, &bo).await;
+    wait_until("Ann's conversation with Bo is shown", || {
+        title(&a) == format!("@ {bo}")
+    })
+    .await;
+    let first = unique("are you there");
+    write(&a, &first).await;
+    wait_sent(&a, &first).await;
+    assert_eq!(seen_under(&a, &first), None, "seen before Bo read it");
+    wait_until("Bo's page lists Ann", || {
+        entry(&b, "directs", &ann).is_some()
+    })
+    .await;
+    entry(&b, "directs", &ann).unwrap().click();
+    wait_until("Bo reads it", || text_of(&b, "messages").contains(&first)).await;
+    wait_until("Ann sees Bo has seen it", || {
+        seen_under(&a, &first).as_deref() == Some("Seen")
+    })
+    .await;
+    let share: HtmlInputElement = find(&a, "share-reads");
+    assert!(share.checked(), "shared by default");
+
+    // Ann stops sharing: she sees nobody's reading any more...
+    share.click();
+    wait_until("Ann's marker goes", || {
+        !shows(&a, "seen") && !find::<HtmlInputElement>(&a, "share-reads").checked()
+    })
+    .await;
+    // ...and her reading is shown to nobody: Bo's answer, read by her, gets no marker.
+    let answer = unique("yes I am");
+    write(&b, &answer).await;
+    wait_sent(&b, &answer).await;
+    wait_until("Ann reads the answer", || {
+        text_of(&a, "messages").contains(&answer)
+    })
+    .await;
+    sleep(Duration::from_millis(1500)).await;
+    assert_eq!(seen_under(&b, &answer), None, "Ann's reading shown to Bo");
+    assert_eq!(seen_under(&a, &first), None, "Bo's reading shown to Ann");
+}
+
+/// Issue #29, direct messages to people who are away: one typed to someone who has left is
+/// kept for them and shown when they come back, once; one to a name nobody has is said to
+/// be undeliverable.
+#[wasm_bindgen_test]
+async fn a_direct_message_to_someone_away_reaches_them_when_they_connect() {
+    let (ann, dee) = (unique("ann"), unique("dee"));
+    // Dee has been here (open mode: the name reaches the browser that last held it).
+    let (_d, away) = enter_as(&dee).await;
+    drop(away);
+    let (a, _a) = enter_as(&ann).await;
+
+    // A name nobody has: the message is not sent, and the page says why.
+    let nobody = unique("nobody");
+    start_conversation(&a, &nobody).await;
+    wait_until("the conversation with the unknown name is shown", || {
+        title(&a) == format!("@ {nobody}")
+    })
+    .await;
+    write(&a, "hello?").await;
+    wait_until("the page says nobody has that name", || {
+        text_of(&a, "notices").contains(&format!("nobody is called {nobody}")) && shows(&a, "retry")
+    })
+    .await;
+
+    // Dee is away: the message is stored for Dee.
+    start_conversation(&a, &dee).await;
+    wait_until("the conversation with Dee is shown", || {
+        title(&a) == format!("@ {dee}")
+    })
+    .await;
+    let kept = unique("for when you are back");
+    write(&a, &kept).await;
+    wait_sent(&a, &kept).await;
+
+    // Dee comes back (the same browser): the message is there, once.
+    let (d, _d) = enter_as(&dee).await;
+    wait_until("Dee's page lists Ann", || {
+        entry(&d, "directs", &ann).is_some()
+    })
+    .await;
+    entry(&d, "directs", &ann).unwrap().click();
+    wait_until("Dee reads the message", || {
+        text_of(&d, "messages").contains(&kept)
+    })
+    .await;
+    let lines = d.query_selector_all("[data-testid=line]").unwrap();
+    let shown = (0..lines.length())
+        .filter_map(|i| lines.item(i))
+        .filter(|line| line.text_content().unwrap_or_default().contains(&kept))
+        .count();
+    assert_eq!(shown, 1);
 }
