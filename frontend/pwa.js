@@ -79,9 +79,16 @@ window.chatPush = {
 
   /// Drops this browser's subscription and has the server forget it (`DELETE` a
   /// shared::push::Unsubscribe).
+  /// Without a worker there is nothing to drop: `getRegistration`, not `ready`, which would
+  /// wait for ever, holding up the logout that calls this first (a page whose worker
+  /// failed to register).
   async unsubscribe(url, headers) {
     try {
-      const registration = await pushRegistration();
+      const registration =
+        'serviceWorker' in navigator ? await navigator.serviceWorker.getRegistration() : null;
+      if (!registration || !registration.pushManager) {
+        return null;
+      }
       const subscription = await registration.pushManager.getSubscription();
       if (subscription) {
         const { endpoint } = subscription;

@@ -1021,8 +1021,24 @@ fn shows(root: &HtmlElement, test_id: &str) -> bool {
         .is_some()
 }
 
+/// Puts the app's real push helper (frontend/pwa.js, `window.chatPush`) on the test page,
+/// as index.html does in the app: logging out calls it first.
+fn load_push_helper() {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let script = document.create_element("script").unwrap();
+    script.set_text_content(Some(include_str!("../pwa.js")));
+    document.body().unwrap().append_child(&script).unwrap();
+    assert!(
+        js_sys::Reflect::has(&web_sys::window().unwrap(), &"chatPush".into()).unwrap(),
+        "pwa.js defines window.chatPush"
+    );
+}
+
 #[wasm_bindgen_test]
 async fn accounts_register_log_out_log_in_and_change_password_from_the_app() {
+    // Logging out drops this browser's push subscription first (none here: no worker on
+    // the test page), and must not wait on it for ever.
+    load_push_helper();
     let root = container();
     let url = accounts_ws();
     let _mounted = mount_to(
