@@ -28,13 +28,13 @@ impl ChatState {
         }
     }
 
-    /// Who has read `target` up to exactly `line` (the last line they read), sorted.
+    /// Who has read `target` up to exactly `line` (the last line they read), in the order the
+    /// server first told of them (not sorted: a sort of nicknames weighs on the wasm).
     pub fn seen_at(&self, target: &Target, line: &Line) -> Vec<Nick> {
         let Some(position) = line.position(target) else {
             return Vec::new();
         };
-        let mut readers: Vec<Nick> = self
-            .seen
+        self.seen
             .iter()
             .filter(|(room, user, at)| {
                 *at == position
@@ -45,9 +45,7 @@ impl ChatState {
                     }
             })
             .map(|(_, user, _)| user.clone())
-            .collect();
-        readers.sort();
-        readers
+            .collect()
     }
 }
 
