@@ -5,7 +5,7 @@
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use shared::push::{ServerKey, Subscription, Unsubscribe};
 
-use super::store::Stored;
+use crate::push::{keys::browser_keys, store::Stored};
 use crate::{auth::http::refusal, state::AppState};
 
 /// Registers the routes (with the account API's cross-origin rules; JSON bodies as
@@ -82,7 +82,7 @@ async fn subscribe(
     if let Err(reason) = state.push.check_endpoint(&endpoint) {
         return refusal(StatusCode::BAD_REQUEST, reason);
     }
-    if let Err(reason) = super::browser_keys(&keys.p256dh, &keys.auth) {
+    if let Err(reason) = browser_keys(&keys.p256dh, &keys.auth) {
         return refusal(StatusCode::BAD_REQUEST, reason);
     }
     let stored = Stored {

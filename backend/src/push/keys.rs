@@ -18,6 +18,7 @@ use ring::{
     rand::SystemRandom,
     signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _},
 };
+use tokio::sync::OnceCell;
 
 /// The key file in `--data-dir` (one node).
 pub const KEY_FILE: &str = "vapid.p8";
@@ -163,6 +164,65 @@ impl Vapid {
             .map_err(|e| KeyError::Key(format!("cannot sign: {e}")))?;
         Ok(format!("vapid t={token}, k={}", self.public))
     }
+}
+
+/// Where the server's VAPID key pair comes from; it is read (or made) on first use.
+pub struct Keys {
+    vapid: OnceCell<Vapid>,
+    dir: std::path::PathBuf,
+    redis: Option<redis::aio::ConnectionManager>,
+}
+
+impl Keys {
+    /// The key pair of the server with data directory `dir`, or of the cluster on `redis`.
+    pub fn new(dir: PathBuf, redis: Option<redis::aio::ConnectionManager>) -> Self {
+        Self {
+            vapid: OnceCell::new(),
+            dir,
+            redis,
+        }
+    }
+
+    /// The key pair, read or made now if this is the first use.
+    pub async fn get(&self) -> Result<&Vapid, KeyError> {
+        self.vapid
+            .get_or_try_init(|| async {
+                match &self.redis {
+                    Some(conn) => Vapid::in_redis(&mut conn.clone()).await,
+                    None => {
+                        let dir = self.dir.clone();
+                        tokio::task::spawn_blocking(move || Vapid::in_dir(&dir))
+                            .await
+                            .map_err(|e| KeyError::Key(e.to_string()))?
+                    }
+                }
+            })
+            .await
+    }
+}
+
+/// A subscription's keys as the encryption takes them: the browser's P-256 public key
+/// (65 bytes, uncompressed) and its 16-byte authentication secret, both base64url.
+pub fn browser_keys(
+    p256dh: &str,
+    auth: &str,
+) -> Result<(web_push_native::p256::PublicKey, web_push_native::Auth), String> {
+    let decode = |what: &str, text: &str| {
+        URL_SAFE_NO_PAD
+            .decode(text.trim_end_matches('='))
+            .map_err(|e| format!("{what} is not base64url: {e}"))
+    };
+    let public = decode("p256dh", p256dh)?;
+    if public.len() != 65 {
+        return Err("p256dh must be an uncompressed P-256 point (65 bytes)".to_owned());
+    }
+    let public = web_push_native::p256::PublicKey::from_sec1_bytes(&public)
+        .map_err(|_| "p256dh is not a P-256 point".to_owned())?;
+    let auth = decode("auth", auth)?;
+    if auth.len() != 16 {
+        return Err("auth must be 16 bytes".to_owned());
+    }
+    Ok((public, web_push_native::Auth::clone_from_slice(&auth)))
 }
 
 /// A new P-256 key pair as a PKCS#8 document.

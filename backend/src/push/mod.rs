@@ -9,10 +9,11 @@
 //! docs/SECURITY.md, "Web Push".
 //!
 //! # Layout
-//! - `mod.rs`: [`Push`] (what the HTTP half and the hub get), [`Keys`] (the VAPID key pair,
-//!   loaded once), which push services a subscription may name ([`Push::check_endpoint`]).
-//! - `keys.rs`: [`keys::Vapid`], the key pair: made on first start, kept in the data
-//!   directory or Redis; the `Authorization` header it signs.
+//! - `mod.rs`: [`Push`] (what the HTTP half and the hub get), which push services a
+//!   subscription may name ([`Push::check_endpoint`]).
+//! - `keys.rs`: the keys: [`keys::Keys`] and [`keys::Vapid`], the server's key pair (made on first
+//!   start, kept in the data directory or Redis; the `Authorization` header it signs), and
+//!   a browser's ([`keys::browser_keys`]). A leaf: the other parts import it.
 //! - `store.rs`: [`store::Subscriptions`], the browsers' subscriptions by user.
 //! - `send.rs`: [`Notifier`] and the sender task: one push per conversation per minute,
 //!   encrypted, delivered and retried off the hub; gone subscriptions (404, 410) removed.
@@ -25,40 +26,12 @@ pub mod store;
 
 use std::sync::Arc;
 
-use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 pub use send::Notifier;
 
-use keys::{KeyError, Vapid};
+use keys::Keys;
 use store::Subscriptions;
-
-/// Where the server's VAPID key pair comes from; it is read (or made) on first use.
-pub struct Keys {
-    vapid: OnceCell<Vapid>,
-    dir: std::path::PathBuf,
-    redis: Option<redis::aio::ConnectionManager>,
-}
-
-impl Keys {
-    /// The key pair, read or made now if this is the first use.
-    pub async fn get(&self) -> Result<&Vapid, KeyError> {
-        self.vapid
-            .get_or_try_init(|| async {
-                match &self.redis {
-                    Some(conn) => Vapid::in_redis(&mut conn.clone()).await,
-                    None => {
-                        let dir = self.dir.clone();
-                        tokio::task::spawn_blocking(move || Vapid::in_dir(&dir))
-                            .await
-                            .map_err(|e| KeyError::Key(e.to_string()))?
-                    }
-                }
-            })
-            .await
-    }
-}
 
 /// Web Push as the HTTP half and the hub use it.
 #[derive(Clone)]
@@ -89,11 +62,10 @@ impl Push {
     ) -> Result<Self, PushError> {
         let store =
             Subscriptions::open(&config.data_dir, redis).map_err(|e| PushError(e.to_string()))?;
-        let keys = Arc::new(Keys {
-            vapid: OnceCell::new(),
-            dir: config.data_dir.clone(),
-            redis: redis.map(crate::redis_set::RedisSet::commands),
-        });
+        let keys = Arc::new(Keys::new(
+            config.data_dir.clone(),
+            redis.map(crate::redis_set::RedisSet::commands),
+        ));
         if redis.is_none() {
             keys.get().await.map_err(|e| PushError(e.to_string()))?;
         }
@@ -145,28 +117,4 @@ impl Push {
             _ => Err("the endpoint must be https".to_owned()),
         }
     }
-}
-
-/// A subscription's keys as the encryption takes them: the browser's P-256 public key
-/// (65 bytes, uncompressed) and its 16-byte authentication secret, both base64url.
-pub fn browser_keys(
-    p256dh: &str,
-    auth: &str,
-) -> Result<(web_push_native::p256::PublicKey, web_push_native::Auth), String> {
-    let decode = |what: &str, text: &str| {
-        URL_SAFE_NO_PAD
-            .decode(text.trim_end_matches('='))
-            .map_err(|e| format!("{what} is not base64url: {e}"))
-    };
-    let public = decode("p256dh", p256dh)?;
-    if public.len() != 65 {
-        return Err("p256dh must be an uncompressed P-256 point (65 bytes)".to_owned());
-    }
-    let public = web_push_native::p256::PublicKey::from_sec1_bytes(&public)
-        .map_err(|_| "p256dh is not a P-256 point".to_owned())?;
-    let auth = decode("auth", auth)?;
-    if auth.len() != 16 {
-        return Err("auth must be 16 bytes".to_owned());
-    }
-    Ok((public, web_push_native::Auth::clone_from_slice(&auth)))
 }

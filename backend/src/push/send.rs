@@ -21,7 +21,10 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{Keys, store::Stored, store::Subscriptions};
+use crate::push::{
+    keys::{Keys, Vapid, browser_keys},
+    store::{Stored, Subscriptions},
+};
 
 /// One push per user and conversation at most this often.
 pub const QUIET: Duration = Duration::from_secs(60);
@@ -115,17 +118,17 @@ pub fn topic(open: &str) -> String {
 }
 
 /// The sender task's parts.
-pub(super) struct Sender {
-    pub(super) keys: Arc<Keys>,
-    pub(super) store: Subscriptions,
-    pub(super) contact: String,
-    pub(super) redis: Option<ConnectionManager>,
+pub(crate) struct Sender {
+    pub(crate) keys: Arc<Keys>,
+    pub(crate) store: Subscriptions,
+    pub(crate) contact: String,
+    pub(crate) redis: Option<ConnectionManager>,
 }
 
 impl Sender {
     /// Starts the sender; it stops when `shutdown` is cancelled (deliveries in flight end
     /// with the runtime).
-    pub(super) fn spawn(self, shutdown: CancellationToken) -> Result<Notifier, reqwest::Error> {
+    pub(crate) fn spawn(self, shutdown: CancellationToken) -> Result<Notifier, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             // A push service's redirect is not followed: the signature names its origin.
@@ -224,7 +227,7 @@ fn encrypt(
     subscription: &Stored,
     notice: &Notice,
     topic: &str,
-    vapid: &super::keys::Vapid,
+    vapid: &Vapid,
     contact: &str,
 ) -> Result<Request, String> {
     let notice = if subscription.private {
@@ -237,7 +240,7 @@ fn encrypt(
         notice.clone()
     };
     let payload = serde_json::to_vec(&notice).map_err(|e| e.to_string())?;
-    let (public, auth) = super::browser_keys(&subscription.p256dh, &subscription.auth)?;
+    let (public, auth) = browser_keys(&subscription.p256dh, &subscription.auth)?;
     let url = reqwest::Url::parse(&subscription.endpoint).map_err(|e| e.to_string())?;
     let audience = url.origin().ascii_serialization();
     let uri = subscription
