@@ -268,6 +268,39 @@ mod tests {
     }
 
     #[test]
+    fn every_message_of_a_group_counts_and_alerts_as_a_direct_one_does() {
+        let mut state = welcomed();
+        state.apply(joined("g-1", &["me"]), 0.0);
+        state.apply(group_policy("g-1", &["bob", "carol", "me"]), 0.0);
+        let in_group = |id: u64, from: &str| ServerMsg::Said {
+            id: shared::MessageId(id),
+            room: room("g-1"),
+            seq: id,
+            from: nick(from),
+            text: "lunch?".try_into().unwrap(),
+            ts: 1,
+            client_id: format!("c{id}").parse().unwrap(),
+            reply_to: None,
+            image: None,
+        };
+        state.apply(in_group(1, "bob"), 0.0);
+        state.apply(in_group(2, "me"), 0.0);
+        let group = Target::Room(room("g-1"));
+        assert_eq!(
+            state.unread(&group),
+            (1, 1),
+            "no @ needed; ours not counted"
+        );
+        let alerts = state.take_alerts();
+        assert_eq!(alerts.len(), 1);
+        assert!(alerts[0].title.contains("bob, carol"), "{:?}", alerts[0]);
+        // In a room, only a mention does.
+        state.apply(said(3, "bob", "lunch?", "b3"), 0.0);
+        assert_eq!(state.unread(&Target::Room(room("lobby"))).1, 0);
+        assert!(state.take_alerts().is_empty());
+    }
+
+    #[test]
     fn suggestions_come_from_rooms_groups_and_direct_peers_once_each() {
         let mut state = welcomed();
         state.apply(group_policy("g-1", &["me", "bobby", "carol"]), 0.0);

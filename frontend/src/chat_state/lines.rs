@@ -38,12 +38,15 @@ impl ChatState {
 
     pub(super) fn receive_said(&mut self, room: &RoomName, message: RoomMessage) {
         let mine = self.is_me(&message.from);
+        // In a group, as in a direct conversation, every message is for this user.
         let mentioned = !mine
-            && self
-                .me
-                .as_ref()
-                .is_some_and(|me| mentions(message.text.as_str(), me));
+            && (self.is_group(room)
+                || self
+                    .me
+                    .as_ref()
+                    .is_some_and(|me| mentions(message.text.as_str(), me)));
         let (from, text) = (message.from.clone(), message.text.as_str().to_owned());
+        let title = self.room_title(room);
         let Some(view) = self.rooms.get_mut(room) else {
             return;
         };
@@ -53,7 +56,7 @@ impl ChatState {
             view.missed.1 += usize::from(mentioned);
         }
         if view.receive(message, mine) && mentioned {
-            let title = (crate::i18n::words().room_alert)(from.as_str(), room.as_str());
+            let title = (crate::i18n::words().room_alert)(from.as_str(), &title);
             self.alert(title, &text);
         }
     }

@@ -19,7 +19,8 @@ impl ChatState {
     }
 
     /// Unread messages of `target` (others', not deleted, after its read position) and how
-    /// many of them mention this user (every unread direct message counts as one).
+    /// many of them mention this user (every unread message of a direct conversation or a
+    /// group counts as one).
     pub fn unread(&self, target: &Target) -> (usize, usize) {
         let Some(me) = &self.me else {
             return (0, 0);
@@ -33,7 +34,11 @@ impl ChatState {
         let (count, mentioned) = match target {
             Target::Room(room) => {
                 let missed = self.rooms.get(room).map_or((0, 0), |v| v.missed);
-                let mentioned = unread.iter().filter(|l| mentions(&l.text, me)).count();
+                let mentioned = if self.is_group(room) {
+                    unread.len()
+                } else {
+                    unread.iter().filter(|l| mentions(&l.text, me)).count()
+                };
                 (unread.len() + missed.0, mentioned + missed.1)
             }
             Target::Direct(_) => (unread.len(), unread.len()),

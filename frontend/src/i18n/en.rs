@@ -92,7 +92,7 @@ pub static EN: Words = Words {
     seen_by: |names| format!("Seen by {names}"),
     share_reads: "Share read receipts",
     new_conversation: "New conversation",
-    people_placeholder: "Names, separated by commas",
+    people_placeholder: "New conversation: names, comma-separated",
     conversation_size: "Name one person, or two to eight for a group.",
     leave_group: "Leave group",
     direct_alert: |from| format!("{from} (direct message)"),

@@ -92,7 +92,7 @@ pub static KO: Words = Words {
     seen_by: |names| format!("읽음 · {names}"),
     share_reads: "읽음 표시 공유",
     new_conversation: "새 대화",
-    people_placeholder: "이름을 쉼표로 구분해 입력",
+    people_placeholder: "새 대화: 이름을 쉼표로 구분해 입력",
     conversation_size: "한 명, 또는 그룹이면 두 명에서 여덟 명까지 입력하세요.",
     leave_group: "그룹 나가기",
     direct_alert: |from| format!("{from}(다이렉트 메시지)"),
