@@ -460,7 +460,10 @@ impl Default for Config {
             dedup_window: duration(DEFAULT_DEDUP_WINDOW),
             open_direct_window: duration(DEFAULT_OPEN_DIRECT_WINDOW),
             push_contact: DEFAULT_PUSH_CONTACT.to_owned(),
-            push_services: DEFAULT_PUSH_SERVICES.split(',').map(str::to_owned).collect(),
+            push_services: DEFAULT_PUSH_SERVICES
+                .split(',')
+                .map(str::to_owned)
+                .collect(),
             max_store_bytes: None,
             max_store_queue: number(DEFAULT_MAX_STORE_QUEUE) as usize,
         }
