@@ -232,6 +232,30 @@ mod tests {
     }
 
     #[test]
+    fn positions_of_rooms_not_held_neither_list_nor_rejoin_them_and_wait_for_a_join() {
+        let mut state = welcomed();
+        let mut rooms = std::collections::BTreeMap::new();
+        // A group left on another device and a room left long ago keep their positions;
+        // a group the `hello` under way brings is joined after them.
+        rooms.extend([(room("g-1"), 4), (room("old"), 9), (room("g-2"), 7)]);
+        state.apply(
+            ServerMsg::ReadPositions {
+                rooms,
+                directs: std::collections::BTreeMap::new(),
+            },
+            0.0,
+        );
+        assert_eq!(state.rooms.keys().collect::<Vec<_>>(), [&room("lobby")]);
+        state.apply(joined("g-2", &["me"]), 0.0);
+        assert_eq!(
+            state.rooms[&room("g-2")].read,
+            Some(7),
+            "its position, kept"
+        );
+        assert_eq!(state.joined_rooms(), [room("g-2"), room("lobby")]);
+    }
+
+    #[test]
     fn leaving_a_group_is_quiet_and_others_leaving_is_said_by_its_name() {
         let mut state = welcomed();
         state.apply(joined("g-1", &["me"]), 0.0);

@@ -187,7 +187,10 @@ impl ChatState {
                 members,
             } => {
                 self.invitations.remove(&room);
+                let kept = self.unjoined_reads.iter().position(|(r, _)| *r == room);
+                let read = kept.map(|at| self.unjoined_reads.swap_remove(at).1);
                 let view = self.rooms.entry(room.clone()).or_default();
+                view.read = view.read.max(read);
                 // A join (or a rejoin after a reconnect) starts the list afresh.
                 view.member_count = count;
                 view.members_loading = false;
@@ -312,8 +315,13 @@ impl ChatState {
             ServerMsg::Sharing { reads } => self.receive_sharing(reads),
             ServerMsg::ReadPositions { rooms, directs } => {
                 for (room, seq) in rooms {
-                    let view = self.rooms.entry(room).or_default();
-                    view.read = view.read.max(Some(seq));
+                    match self.rooms.get_mut(&room) {
+                        Some(view) => view.read = view.read.max(Some(seq)),
+                        None => {
+                            self.unjoined_reads.retain(|(r, _)| *r != room);
+                            self.unjoined_reads.push((room, seq));
+                        }
+                    }
                 }
                 for (peer, id) in directs {
                     let read = self.direct_read.entry(peer.key()).or_default();

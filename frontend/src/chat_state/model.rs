@@ -182,6 +182,10 @@ pub struct ChatState {
     pub seen: Vec<(Option<RoomName>, Nick, u64)>,
     /// Whether this user shares how far they have read (`sharing`; unknown until told).
     pub sharing: Option<bool>,
+    /// Read positions of rooms this tab is not in: the server keeps them for rooms and
+    /// groups left, too (not a reason to list or rejoin them); a room joined later (the
+    /// lobby or a group the `hello` under way brings) takes its own from here.
+    pub(super) unjoined_reads: Vec<(RoomName, u64)>,
     /// The others of the group this page asked for (`create_group`), by nickname key,
     /// sorted: shown when it arrives.
     pub(super) asked_group: Option<Vec<String>>,
