@@ -25,18 +25,6 @@ fn thumbs() -> Emoji {
     "👍".parse().unwrap()
 }
 
-/// Sends `request` and returns the error code it gets (it must get one).
-async fn refused(chat: &mut Chat, request: ClientMsg) -> ErrorCode {
-    chat.send(&request).await;
-    match chat
-        .until("an error", |e| matches!(e, ServerMsg::Error { .. }))
-        .await
-    {
-        ServerMsg::Error { code, .. } => code,
-        _ => unreachable!(),
-    }
-}
-
 /// Says `text` (answering `reply_to`) and returns the acknowledgement.
 async fn say(
     chat: &mut Chat,
@@ -213,20 +201,17 @@ async fn edits_deletes_reactions_and_replies(mode: Mode) {
 
     // What nobody may do.
     assert_eq!(
-        refused(&mut bob, edit(first, "mine now", "b2")).await,
+        bob.refused(edit(first, "mine now", "b2")).await,
         ErrorCode::Forbidden
     );
-    assert_eq!(
-        refused(&mut bob, delete(first, "b3")).await,
-        ErrorCode::Forbidden
-    );
+    assert_eq!(bob.refused(delete(first, "b3")).await, ErrorCode::Forbidden);
     let nowhere = MessageId(1_000_000);
     assert_eq!(
-        refused(&mut ann, edit(nowhere, "x", "a2")).await,
+        ann.refused(edit(nowhere, "x", "a2")).await,
         ErrorCode::NoSuchMessage
     );
     assert_eq!(
-        refused(&mut bob, react(nowhere, thumbs(), true, "b4")).await,
+        bob.refused(react(nowhere, thumbs(), true, "b4")).await,
         ErrorCode::NoSuchMessage
     );
     let answer_nothing = ClientMsg::Say {
@@ -236,12 +221,9 @@ async fn edits_deletes_reactions_and_replies(mode: Mode) {
         reply_to: Some(nowhere),
         image: None,
     };
+    assert_eq!(bob.refused(answer_nothing).await, ErrorCode::NoSuchMessage);
     assert_eq!(
-        refused(&mut bob, answer_nothing).await,
-        ErrorCode::NoSuchMessage
-    );
-    assert_eq!(
-        refused(&mut carol, react(first, thumbs(), true, "c1")).await,
+        carol.refused(react(first, thumbs(), true, "c1")).await,
         ErrorCode::NotInRoom
     );
     let bad_emoji =
@@ -262,7 +244,7 @@ async fn edits_deletes_reactions_and_replies(mode: Mode) {
     let gone = change_seen_by_both(&mut bob, &mut ann, delete(oops, "b9")).await;
     // A deleted message cannot be changed any more.
     assert_eq!(
-        refused(&mut bob, edit(oops, "back", "b10")).await,
+        bob.refused(edit(oops, "back", "b10")).await,
         ErrorCode::NoSuchMessage
     );
     // A resent change (same client_id) is the same entry, not a second one.
@@ -865,7 +847,7 @@ async fn pages_after_a_position_show_messages_as_they_are_now(mode: Mode) {
         room: room(),
         after: 0,
     };
-    assert_eq!(refused(&mut carol, request).await, ErrorCode::NotInRoom);
+    assert_eq!(carol.refused(request).await, ErrorCode::NotInRoom);
 }
 
 common::in_both_modes!(

@@ -17,18 +17,6 @@ fn nicks(names: &[&str]) -> Vec<shared::Nick> {
     names.iter().map(|n| n.parse().unwrap()).collect()
 }
 
-/// The refusal `request` gets.
-async fn refused(chat: &mut Chat, request: ClientMsg) -> ErrorCode {
-    chat.send(&request).await;
-    match chat
-        .until("an error", |e| matches!(e, ServerMsg::Error { .. }))
-        .await
-    {
-        ServerMsg::Error { code, .. } => code,
-        _ => unreachable!(),
-    }
-}
-
 /// Waits for `chat` to be in a group: its `joined`, then its rules; returns the group's
 /// room and members.
 async fn in_group(chat: &mut Chat) -> (RoomName, Vec<String>) {
@@ -125,7 +113,7 @@ async fn a_group_reaches_its_members_everywhere_and_no_one_else(mode: Mode) {
         (nicks(&["bob", "nobody-ever"]), ErrorCode::NoSuchUser),
     ] {
         let request = ClientMsg::CreateGroup { with };
-        assert_eq!(refused(&mut alice, request).await, code);
+        assert_eq!(alice.refused(request).await, code);
     }
 
     alice
@@ -167,12 +155,12 @@ async fn a_group_reaches_its_members_everywhere_and_no_one_else(mode: Mode) {
         since: None,
         epoch: None,
     };
-    assert_eq!(refused(&mut dave, join).await, ErrorCode::Forbidden);
+    assert_eq!(dave.refused(join).await, ErrorCode::Forbidden);
     let kick = ClientMsg::Kick {
         room: group.clone(),
         user: "carol".parse().unwrap(),
     };
-    assert_eq!(refused(&mut alice, kick).await, ErrorCode::Forbidden);
+    assert_eq!(alice.refused(kick).await, ErrorCode::Forbidden);
 
     // Carol comes back: the group is hers, with what was said, once.
     let mut carol = node_a.chat_socket().await;
@@ -255,7 +243,7 @@ async fn a_group_reaches_its_members_everywhere_and_no_one_else(mode: Mode) {
         since: None,
         epoch: None,
     };
-    assert_eq!(refused(&mut bob, join).await, ErrorCode::Forbidden);
+    assert_eq!(bob.refused(join).await, ErrorCode::Forbidden);
 
     // Groups one makes count against --max-owned-rooms: nobody buries others in groups.
     alice
@@ -267,7 +255,7 @@ async fn a_group_reaches_its_members_everywhere_and_no_one_else(mode: Mode) {
     let request = ClientMsg::CreateGroup {
         with: nicks(&["carol", "dave"]),
     };
-    assert_eq!(refused(&mut alice, request).await, ErrorCode::TooManyRooms);
+    assert_eq!(alice.refused(request).await, ErrorCode::TooManyRooms);
 }
 
 common::in_both_modes!(a_group_reaches_its_members_everywhere_and_no_one_else);

@@ -22,17 +22,6 @@ fn room(name: &str) -> RoomName {
     name.parse().unwrap()
 }
 
-async fn error(chat: &mut Chat, request: ClientMsg) -> ErrorCode {
-    chat.send(&request).await;
-    match chat
-        .until("an error", |e| matches!(e, ServerMsg::Error { .. }))
-        .await
-    {
-        ServerMsg::Error { code, .. } => code,
-        _ => unreachable!(),
-    }
-}
-
 /// Everything `chat` receives until it has been quiet for a moment.
 async fn drain(chat: &mut Chat) -> Vec<ServerMsg> {
     let mut events = Vec::new();
@@ -167,14 +156,14 @@ async fn every_request_gets_its_effect_or_a_typed_error(mode: Mode) {
     }
 
     // A non-member: cannot join, find, take, speak in, read, or invite into it.
-    assert_eq!(error(&mut sam, join("secret")).await, ErrorCode::Forbidden);
+    assert_eq!(sam.refused(join("secret")).await, ErrorCode::Forbidden);
     assert!(!room_list(&mut sam).await.contains(&"secret".to_owned()));
     let create = ClientMsg::CreateRoom {
         room: room("secret"),
         private: false,
         max_members: None,
     };
-    assert_eq!(error(&mut sam, create).await, ErrorCode::RoomExists);
+    assert_eq!(sam.refused(create).await, ErrorCode::RoomExists);
     let say = |text: &str| ClientMsg::Say {
         room: room("secret"),
         text: text.try_into().unwrap(),
@@ -182,40 +171,34 @@ async fn every_request_gets_its_effect_or_a_typed_error(mode: Mode) {
         reply_to: None,
         image: None,
     };
-    assert_eq!(
-        error(&mut sam, say("let me in")).await,
-        ErrorCode::NotInRoom
-    );
+    assert_eq!(sam.refused(say("let me in")).await, ErrorCode::NotInRoom);
     let typing = ClientMsg::Typing {
         room: room("secret"),
     };
-    assert_eq!(error(&mut sam, typing).await, ErrorCode::NotInRoom);
+    assert_eq!(sam.refused(typing).await, ErrorCode::NotInRoom);
     let older = ClientMsg::LoadOlder {
         room: room("secret"),
         before: 100,
     };
-    assert_eq!(error(&mut sam, older).await, ErrorCode::NotInRoom);
+    assert_eq!(sam.refused(older).await, ErrorCode::NotInRoom);
     let newer = ClientMsg::LoadNewer {
         room: room("secret"),
         after: 0,
     };
-    assert_eq!(error(&mut sam, newer).await, ErrorCode::NotInRoom);
+    assert_eq!(sam.refused(newer).await, ErrorCode::NotInRoom);
     let invite = |who: &str| ClientMsg::Invite {
         room: room("secret"),
         user: who.parse().unwrap(),
     };
-    assert_eq!(error(&mut sam, invite("Sam")).await, ErrorCode::Forbidden);
+    assert_eq!(sam.refused(invite("Sam")).await, ErrorCode::Forbidden);
     // An owner cannot invite someone who is nowhere.
-    assert_eq!(
-        error(&mut olga, invite("Nobody")).await,
-        ErrorCode::NoSuchUser
-    );
+    assert_eq!(olga.refused(invite("Nobody")).await, ErrorCode::NoSuchUser);
     // A public room made by join has no owner to invite with.
     let lobby_invite = ClientMsg::Invite {
         room: room("lobby"),
         user: "Sam".parse().unwrap(),
     };
-    assert_eq!(error(&mut olga, lobby_invite).await, ErrorCode::Forbidden);
+    assert_eq!(olga.refused(lobby_invite).await, ErrorCode::Forbidden);
 
     // The owner invites Mike (on the other node in a cluster): he is told, may join, sees
     // the members and what is said, and finds the room in his list.
@@ -271,7 +254,7 @@ async fn every_request_gets_its_effect_or_a_typed_error(mode: Mode) {
     olga.send(&invite("Sam")).await;
     sam.until("the invitation", |e| matches!(e, ServerMsg::Invited { .. }))
         .await;
-    assert_eq!(error(&mut sam, join("secret")).await, ErrorCode::RoomFull);
+    assert_eq!(sam.refused(join("secret")).await, ErrorCode::RoomFull);
     olga.send(&ClientMsg::Uninvite {
         room: room("secret"),
         user: "Sam".parse().unwrap(),
@@ -283,7 +266,7 @@ async fn every_request_gets_its_effect_or_a_typed_error(mode: Mode) {
         matches!(e, ServerMsg::Moderated { action: shared::ModAction::Uninvited { user }, .. } if user.as_str() == "Sam")
     })
     .await;
-    assert_eq!(error(&mut sam, join("secret")).await, ErrorCode::Forbidden);
+    assert_eq!(sam.refused(join("secret")).await, ErrorCode::Forbidden);
 
     // Only the owner may take an invitation back; then Mike is removed, and told why.
     let uninvite_mike = ClientMsg::Uninvite {
@@ -291,7 +274,7 @@ async fn every_request_gets_its_effect_or_a_typed_error(mode: Mode) {
         user: "Mike".parse().unwrap(),
     };
     assert_eq!(
-        error(&mut mike, uninvite_mike.clone()).await,
+        mike.refused(uninvite_mike.clone()).await,
         ErrorCode::Forbidden
     );
     olga.send(&uninvite_mike).await;
@@ -316,7 +299,7 @@ async fn every_request_gets_its_effect_or_a_typed_error(mode: Mode) {
         matches!(e, ServerMsg::Presence { room, left, .. } if room.as_str() == "secret" && left.iter().any(|u| u.as_str() == "Mike"))
     })
     .await;
-    assert_eq!(error(&mut mike, join("secret")).await, ErrorCode::Forbidden);
+    assert_eq!(mike.refused(join("secret")).await, ErrorCode::Forbidden);
     olga.send(&say("after mike")).await;
     olga.until(
         "her own message",
@@ -364,7 +347,7 @@ async fn a_private_room_survives_a_restart_and_stays_closed() {
     server.stop().await.unwrap();
     let server = TestServer::spawn(with_data());
     let mut sam = server.chat_as("Sam", &[]).await;
-    assert_eq!(error(&mut sam, join("vault")).await, ErrorCode::Forbidden);
+    assert_eq!(sam.refused(join("vault")).await, ErrorCode::Forbidden);
 }
 
 #[actix_web::test]
@@ -484,10 +467,7 @@ async fn a_user_owns_at_most_max_owned_rooms(mode: Mode) {
         |e| matches!(e, ServerMsg::RoomPolicy { room, .. } if room.as_str() == "third"),
     )
     .await;
-    assert_eq!(
-        error(&mut tab, create("sixth")).await,
-        ErrorCode::TooManyRooms
-    );
+    assert_eq!(tab.refused(create("sixth")).await, ErrorCode::TooManyRooms);
     // Someone else creates as before.
     let mut sam = other.chat_as("Sam", &[]).await;
     sam.send(&create("sams")).await;

@@ -639,6 +639,19 @@ impl Chat {
         found.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
     }
 
+    /// Sends `request` and returns the code of the error it gets (it must get one; other
+    /// events on the way are skipped).
+    pub async fn refused(&mut self, request: shared::ClientMsg) -> shared::ErrorCode {
+        self.send(&request).await;
+        match self
+            .until("an error", |e| matches!(e, shared::ServerMsg::Error { .. }))
+            .await
+        {
+            shared::ServerMsg::Error { code, .. } => code,
+            _ => unreachable!("until returns what it waited for"),
+        }
+    }
+
     /// The next event, which must be an error; returns its code.
     pub async fn recv_error(&mut self) -> shared::ErrorCode {
         match self.recv().await {
