@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{
     ClientMsgId, Emoji, Epoch, InvalidName, MessageId, Nick, RoomName, UploadId, UserToken,
 };
+use crate::search::{SearchCursor, SearchHit, SearchOrder, SearchQuery};
 
 /// The WebSocket subprotocol a client must offer in `Sec-WebSocket-Protocol`.
 pub const SUBPROTOCOL: &str = "chat.v1.json";
@@ -333,6 +334,24 @@ pub enum ClientMsg {
         /// Share (`true`) or not.
         share: bool,
     },
+    /// Search every room and conversation this user may read now (issue #30): the words of
+    /// `query` (all of them, as substrings; Korean, Japanese and Chinese of any length) and
+    /// its filters `from:NICK`, `in:ROOM`, `in:@NICK`, `has:image`, `before:DATE` and
+    /// `after:DATE` (`YYYY-MM-DD`, days in the client's time zone: `utc_offset` minutes east
+    /// of UTC). Answered by `search_results`; the next page with its `next` as `cursor`.
+    Search {
+        /// What was typed.
+        query: SearchQuery,
+        /// Newest first (the default) or best match first.
+        #[serde(default)]
+        order: SearchOrder,
+        /// Where to go on from: a previous answer's `next`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cursor: Option<SearchCursor>,
+        /// The client's time zone for dates, minutes east of UTC (Seoul: 540).
+        #[serde(default)]
+        utc_offset: i32,
+    },
     /// "I am typing" in a room; send at most every couple of seconds while typing.
     Typing {
         /// The room.
@@ -614,6 +633,17 @@ pub enum ServerMsg {
     Sharing {
         /// Shared.
         reads: bool,
+    },
+    /// A page of what a `search` found (at most [`crate::search::SEARCH_PAGE`]), in the order
+    /// asked; `next` pages on (none: nothing more).
+    SearchResults {
+        /// The query, as asked.
+        query: SearchQuery,
+        /// The messages found.
+        hits: Vec<SearchHit>,
+        /// The `cursor` of the next page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<SearchCursor>,
     },
     /// JWT mode: your token expires in `expires_in_ms`; send `reauth` with a fresh one before
     /// then, or the connection closes with 4401.

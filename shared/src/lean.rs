@@ -225,7 +225,43 @@ macro_rules! lean_via_string {
         }
     )*};
 }
-lean_via_string!(Nick, RoomName, ClientMsgId, Epoch, Emoji, UploadId, Text);
+lean_via_string!(
+    Nick,
+    RoomName,
+    ClientMsgId,
+    Epoch,
+    Emoji,
+    UploadId,
+    Text,
+    crate::search::SearchQuery,
+    crate::search::SearchCursor
+);
+
+impl Lean for [u32; 2] {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        match Vec::<u32>::lean(value)?[..] {
+            [start, end] => Ok([start, end]),
+            _ => Err(problem("expected two numbers".to_owned())),
+        }
+    }
+}
+
+impl Lean for crate::search::SearchHit {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        let o = object(value)?;
+        Ok(crate::search::SearchHit {
+            room: optional(o, "room")?,
+            seq: optional(o, "seq")?,
+            to: optional(o, "to")?,
+            id: field(o, "id")?,
+            from: field(o, "from")?,
+            ts: field(o, "ts")?,
+            text: field(o, "text")?,
+            marks: or_default(o, "marks")?,
+            image: or_default(o, "image")?,
+        })
+    }
+}
 
 /// Unit enums (one string each): their own derived impl, so the names are written once.
 macro_rules! lean_via_serde {
@@ -585,6 +621,11 @@ fn server_msg<J: Json>(o: &J) -> Result<ServerMsg> {
         },
         "sharing" => ServerMsg::Sharing {
             reads: field(o, "reads")?,
+        },
+        "search_results" => ServerMsg::SearchResults {
+            query: field(o, "query")?,
+            hits: field(o, "hits")?,
+            next: optional(o, "next")?,
         },
         other => return Err(unknown(other)),
     })

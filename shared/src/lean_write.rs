@@ -76,6 +76,11 @@ impl Out {
         self
     }
 
+    fn int(&mut self, key: &str, value: i64) -> &mut Self {
+        self.key(key).0.push_str(&value.to_string());
+        self
+    }
+
     fn bool(&mut self, key: &str, value: bool) -> &mut Self {
         self.key(key)
             .0
@@ -314,6 +319,26 @@ impl ClientMsg {
                 }
                 out.end()
             }
+            Self::Search {
+                query,
+                order,
+                cursor,
+                utc_offset,
+            } => {
+                let mut out = Out::new("search");
+                out.str("query", query.as_str()).str(
+                    "order",
+                    match order {
+                        crate::search::SearchOrder::Newest => "newest",
+                        crate::search::SearchOrder::Best => "best",
+                    },
+                );
+                if let Some(cursor) = cursor {
+                    out.str("cursor", cursor.as_str());
+                }
+                out.int("utc_offset", i64::from(*utc_offset));
+                out.end()
+            }
             Self::ShareReads { share } => {
                 let mut out = Out::new("share_reads");
                 out.bool("share", *share);
@@ -535,6 +560,23 @@ mod tests {
                 after: None,
                 prefix: String::new(),
             },
+            ClientMsg::Search {
+                query: tricky.parse().unwrap(),
+                order: crate::search::SearchOrder::Best,
+                cursor: Some("t:1:\"x".to_owned().try_into().unwrap()),
+                utc_offset: -300,
+            },
+            ClientMsg::CreateGroup {
+                with: vec![nick("Bob"), nick("민지")],
+            },
+            ClientMsg::LeaveGroup { room: room() },
+            ClientMsg::ShareReads { share: false },
+            ClientMsg::Search {
+                query: "회의 from:민".parse().unwrap(),
+                order: crate::search::SearchOrder::Newest,
+                cursor: None,
+                utc_offset: 540,
+            },
             ClientMsg::Say {
                 room: room(),
                 text: text(tricky),
@@ -581,7 +623,7 @@ mod tests {
             let value: serde_json::Value = serde_json::from_str(&ours).unwrap();
             kinds.insert(value["type"].as_str().unwrap().to_owned());
         }
-        assert_eq!(kinds.len(), 25, "every request type: {kinds:?}");
+        assert_eq!(kinds.len(), 29, "every request type: {kinds:?}");
     }
 
     #[test]

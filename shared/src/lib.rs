@@ -24,6 +24,7 @@
 //! - [`close`]: the WebSocket close codes the server sends, with their meaning.
 //! - [`paths`]: the HTTP paths (and the upload header) both sides must agree on.
 //! - [`push`]: Web Push: the VAPID key, a browser's subscription, what a push says.
+//! - [`search`]: what a `search` asks and `search_results` finds ([`search::SearchHit`]).
 //! - [`transport`]: [`transport::Transport`], WebSocket or one of the HTTP fallbacks, by name.
 //! - `checks` (hidden): decoder properties for the fuzz targets and their regression tests.
 
@@ -39,6 +40,7 @@ pub mod lean;
 pub mod lean_write;
 pub mod paths;
 pub mod push;
+pub mod search;
 pub mod transport;
 
 pub use chat::{

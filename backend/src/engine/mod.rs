@@ -10,12 +10,15 @@
 //!   `reset` decision, the clock).
 //! - `single.rs`: the single-node engine: `sqlite.rs` (one thread owning one SQLite
 //!   connection: messages) and `presence.rs` (who is where, nicknames: in memory).
-//! - `redis/`: the cluster engine (Redis scripts, feeds, shared presence).
+//! - `redis/`: the cluster engine (Redis scripts, feeds, shared presence, and the indexer
+//!   that feeds this node's search index from the logs).
+//! - `search/`: search, the same in both modes (an SQLite index and the thread reading it).
 //! - this file: [`Engine`], the one door the hub uses.
 
 pub mod presence;
 pub mod redis;
 pub mod rules;
+pub mod search;
 pub mod single;
 pub mod sqlite;
 pub mod vocabulary;
@@ -49,11 +52,13 @@ impl<C: Send + 'static> Engine<C> {
         shutdown: CancellationToken,
     ) -> Result<(Self, mpsc::UnboundedReceiver<Event<C>>), OpenError> {
         if let Some(redis) = redis {
-            let (cluster, events) = Cluster::start(redis, config.store_options(), shutdown)
-                .map_err(|err| OpenError {
-                    path: config.redis.clone().unwrap_or_default().into(),
-                    reason: err.to_string(),
-                })?;
+            let (cluster, events) =
+                Cluster::start(redis, config.store_options(), &config.data_dir, shutdown).map_err(
+                    |err| OpenError {
+                        path: config.redis.clone().unwrap_or_default().into(),
+                        reason: err.to_string(),
+                    },
+                )?;
             tracing::info!("cluster mode: messages live in Redis");
             return Ok((Self::Cluster(cluster), events));
         }
@@ -63,7 +68,11 @@ impl<C: Send + 'static> Engine<C> {
             Some(metrics.store()),
         )?;
         tracing::info!(path = %store.path().display(), "message store open");
-        Ok((Self::Single(SingleNode::new(store)), events))
+        let single = SingleNode::new(store).map_err(|err| OpenError {
+            path: config.data_dir.clone(),
+            reason: format!("cannot start the search thread: {err}"),
+        })?;
+        Ok((Self::Single(single), events))
     }
 
     /// Queues a message to store; an [`Event::Appended`] follows (and, for the logs the hub
@@ -179,6 +188,14 @@ impl<C: Send + 'static> Engine<C> {
         match self {
             Self::Single(single) => single.store().announce(Event::UserEvent { user, event }),
             Self::Cluster(cluster) => cluster.tell(user, event),
+        }
+    }
+
+    /// Searches what `request` may find; [`Event::Found`] answers.
+    pub fn search(&self, ctx: C, request: search::Request) {
+        match self {
+            Self::Single(single) => single.search(ctx, request),
+            Self::Cluster(cluster) => cluster.search(ctx, request),
         }
     }
 

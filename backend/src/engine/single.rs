@@ -16,6 +16,7 @@ use shared::{MEMBER_PAGE, Nick, RoomName};
 use super::{
     presence::Presence,
     rules::now_ms,
+    search::{Request as SearchRequest, Searcher},
     sqlite::Store,
     vocabulary::{
         Event, Holder, Joiner, Log, MemberPage, NewMessage, Place, PresenceOp, Reached, Read,
@@ -27,15 +28,22 @@ use super::{
 pub struct SingleNode<C> {
     store: Store<C>,
     presence: Presence,
+    searcher: Searcher<C>,
 }
 
 impl<C: Send + 'static> SingleNode<C> {
-    /// The engine over an open store.
-    pub fn new(store: Store<C>) -> Self {
-        Self {
+    /// The engine over an open store (and the thread searching its index).
+    pub fn new(store: Store<C>) -> std::io::Result<Self> {
+        Ok(Self {
+            searcher: store.searcher()?,
             store,
             presence: Presence::default(),
-        }
+        })
+    }
+
+    /// Queues a search of the store's index; [`Event::Found`] answers.
+    pub fn search(&self, ctx: C, request: SearchRequest) {
+        self.searcher.search(ctx, request);
     }
 
     /// The message store.

@@ -46,7 +46,7 @@ use shared::{
 };
 use tokio::sync::mpsc;
 
-use super::{rules::*, vocabulary::*};
+use super::{rules::*, search, vocabulary::*};
 
 /// The database's file name inside the data directory.
 pub const DB_FILE: &str = "chat.sqlite3";
@@ -166,7 +166,25 @@ const MIGRATIONS: &[&str] = &[
         held INTEGER NOT NULL
     ) WITHOUT ROWID;
 ",
+    // The search index (issue #30, `search::index`; its tables are made by the migration's
+    // Rust step, [`index_all`], which also indexes what is stored already). What retention
+    // deletes leaves the index with it; a deletion or an edit is applied by `apply_change`.
+    "
+    CREATE TRIGGER search_room_gone AFTER DELETE ON messages
+        WHEN old.target IS NULL AND old.room IS NOT NULL
+    BEGIN
+        DELETE FROM search_docs WHERE room = old.room AND id = old.id;
+    END;
+    CREATE TRIGGER search_direct_gone AFTER DELETE ON messages WHEN old.room IS NULL
+    BEGIN
+        DELETE FROM search_docs WHERE room IS NULL AND id = old.id;
+    END;
+",
 ];
+
+/// The migration (counted from 1) whose first step makes the search index's tables and
+/// fills them ([`index_all`]).
+const SEARCH_MIGRATION: usize = 10;
 
 /// The migration (its number, counted from 1: the state tables) after which [`fill_state`]
 /// replays the changes stored before it.
@@ -293,6 +311,11 @@ impl<C: Send + 'static> Store<C> {
             running,
         };
         Ok((store, receiver))
+    }
+
+    /// The thread answering searches over this store's index (in its file).
+    pub fn searcher(&self) -> std::io::Result<search::Searcher<C>> {
+        search::Searcher::start(&self.path, self.events.clone())
     }
 
     /// Queues a message to store; its [`Event::Appended`] follows.
@@ -460,6 +483,10 @@ fn migrate(db: &mut Connection) -> Result<(), EngineError> {
     }
     for (done, migration) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = db.transaction()?;
+        if done + 1 == SEARCH_MIGRATION {
+            tx.execute_batch(search::index::SCHEMA)?;
+            index_all(&tx)?;
+        }
         tx.execute_batch(migration)?;
         if done + 1 == STATE_MIGRATION {
             fill_state(&tx)?;
@@ -1021,8 +1048,25 @@ fn insert(
                     change: change.clone(),
                 }),
             };
-            if let Body::Change { target, change, .. } = body {
-                apply_change(tx, room, *target, sender, from, seq, change)?;
+            match body {
+                Body::Change { target, change, .. } => {
+                    apply_change(tx, room, *target, sender, from, seq, change)?;
+                }
+                // Searchable once stored: in the same transaction.
+                Body::Text { text, image, .. } => search::index::put(
+                    tx,
+                    &search::index::Doc {
+                        room: Some(room),
+                        owner: None,
+                        seq,
+                        id,
+                        from,
+                        to: None,
+                        ts: *ts,
+                        image: image.is_some(),
+                        text: text.as_str(),
+                    },
+                )?,
             }
             Ok(Stored::Room {
                 room: room.clone(),
@@ -1048,8 +1092,12 @@ fn insert(
                 text.as_str(),
                 ts
             ])?;
+            let id = MessageId(row_id(tx));
+            if let Some(recipient) = recipient.as_deref() {
+                index_direct(tx, id, sender, recipient, from, to, *ts, text.as_str())?;
+            }
             Ok(Stored::Direct(DirectMessage {
-                id: MessageId(row_id(tx)),
+                id,
                 from: from.clone(),
                 to: to.clone(),
                 text: text.clone(),
@@ -1078,9 +1126,11 @@ fn apply_change(
                 "UPDATE messages SET edited_text = ?2 WHERE id = ?1 AND deleted = 0",
             )?
             .execute(params![target.0, text.as_str()])?;
+            search::index::edit(tx, room, target, text.as_str())?;
         }
         Change::Deleted => {
             forget(tx, room, target)?;
+            search::index::remove(tx, Some(room), target)?;
             tx.prepare_cached("UPDATE messages SET deleted = 1, edited_text = NULL WHERE id = ?1")?
                 .execute([target.0])?;
             tx.prepare_cached("DELETE FROM reactions WHERE message = ?1")?
@@ -1127,6 +1177,88 @@ fn apply_change(
             }
         }
     }
+    Ok(())
+}
+
+/// A direct message in the search index: once for each of its two people.
+#[allow(clippy::too_many_arguments)]
+fn index_direct(
+    tx: &Transaction<'_>,
+    id: MessageId,
+    sender: &str,
+    recipient: &str,
+    from: &Nick,
+    to: &Nick,
+    ts: u64,
+    text: &str,
+) -> rusqlite::Result<()> {
+    for owner in [sender, recipient] {
+        search::index::put(
+            tx,
+            &search::index::Doc {
+                room: None,
+                owner: Some(owner),
+                seq: 0,
+                id,
+                from,
+                to: Some(to),
+                ts,
+                image: false,
+                text,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Indexes every message stored before the search index existed (the migration to
+/// [`SEARCH_MIGRATION`]): room messages as they are now (last edit; deleted ones not),
+/// direct messages for both their people.
+fn index_all(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let mut rows = tx.prepare(
+        "SELECT id, room, seq, recipient, recipient_nick, sender, sender_nick,
+                COALESCE(edited_text, text), ts, image IS NOT NULL
+         FROM messages WHERE target IS NULL AND deleted = 0",
+    )?;
+    let mut rows = rows.query([])?;
+    let mut indexed = 0u64;
+    while let Some(row) = rows.next()? {
+        let id = MessageId(row.get(0)?);
+        let room: Option<String> = row.get(1)?;
+        let from: String = row.get(6)?;
+        let text: String = row.get(7)?;
+        let ts: u64 = row.get(8)?;
+        let Ok(from) = from.parse::<Nick>() else {
+            continue;
+        };
+        match room.map(|room| room.parse::<RoomName>()) {
+            Some(Ok(room)) => search::index::put(
+                tx,
+                &search::index::Doc {
+                    room: Some(&room),
+                    owner: None,
+                    seq: row.get(2)?,
+                    id,
+                    from: &from,
+                    to: None,
+                    ts,
+                    image: row.get(9)?,
+                    text: &text,
+                },
+            )?,
+            Some(Err(_)) => continue,
+            None => {
+                let (recipient, to, sender): (String, String, String) =
+                    (row.get(3)?, row.get(4)?, row.get(5)?);
+                let Ok(to) = to.parse::<Nick>() else {
+                    continue;
+                };
+                index_direct(tx, id, &sender, &recipient, &from, &to, ts, &text)?;
+            }
+        }
+        indexed += 1;
+    }
+    tracing::info!(messages = indexed, "search index made");
     Ok(())
 }
 

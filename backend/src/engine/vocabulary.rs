@@ -493,6 +493,13 @@ pub enum Event<C> {
         /// The page.
         page: Result<MemberPage, EngineError>,
     },
+    /// The answer to [`super::Engine::search`].
+    Found {
+        /// The context given with the request.
+        ctx: C,
+        /// The page of hits.
+        result: Result<super::search::Page, EngineError>,
+    },
 }
 
 /// Why an engine could not do what was asked: the hub tells the client to try again. Its

@@ -239,6 +239,11 @@ impl Hub {
                     self.broadcast_direct(std::iter::once(user), &event);
                 }
             }
+            engine::Event::Found { ctx, result } => {
+                if let Ctx::Search { conn, query } = ctx {
+                    self.found(conn, query, result);
+                }
+            }
             engine::Event::PositionsOf { ctx, positions } => {
                 if let Ctx::Seen { conn, room, names } = ctx {
                     self.seen_answered(conn, room, &names, positions);

@@ -23,6 +23,7 @@
 //! - `policies.rs`: owned and private rooms: creating, inviting, who may join and see what.
 //! - `groups.rs`: group conversations: creating one, joining its members' tabs, leaving.
 //! - `seen.rs`: "seen": how far the others have read direct and group conversations.
+//! - `search.rs`: `search`: who may find what, asked of the engine's index.
 //! - `away.rs`: who hears of a stored message by a push (direct messages to people away,
 //!   @mentions).
 //! - `delivery.rs`: encoding an event once and queueing it for its recipients; slow readers.
@@ -346,6 +347,11 @@ enum Ctx {
     },
     /// A user's nickname entered again after the shared presence lost it.
     Reclaim { user: UserId },
+    /// A search asked of the engine.
+    Search {
+        conn: ConnId,
+        query: shared::search::SearchQuery,
+    },
 }
 
 /// Where a reconnecting client's `hello` says it left off (see [`ClientMsg::Hello`]).
@@ -411,6 +417,8 @@ struct Hub {
     accounts: bool,
     /// The user keys of `--admin`.
     admins: HashSet<String>,
+    /// Searches asked of the engine and not yet answered (see `search.rs`).
+    searching: usize,
 }
 
 impl Hub {
@@ -449,6 +457,7 @@ impl Hub {
             policy,
             accounts: config.auth == shared::auth::AuthMode::Accounts,
             admins: admin_keys(config),
+            searching: 0,
         }
     }
 
@@ -633,6 +642,15 @@ impl Hub {
             (Some(user), ClientMsg::ShareReads { share }) => self.share_reads(user, share),
             (
                 Some(user),
+                ClientMsg::Search {
+                    query,
+                    order,
+                    cursor,
+                    utc_offset,
+                },
+            ) => self.search(conn, user, query, order, cursor, utc_offset),
+            (
+                Some(user),
                 ClientMsg::Direct {
                     to,
                     text,
@@ -744,6 +762,7 @@ mod people;
 mod policies;
 mod presence;
 mod records;
+mod search;
 mod seen;
 
 #[cfg(test)]

@@ -21,6 +21,7 @@
 //! - `seen`: how far the others have read (direct and group conversations), and sharing.
 //! - `groups`: group conversations (named by their members) and starting a conversation by
 //!   typing names.
+//! - `search`: a search's results, page after page.
 
 mod compose;
 mod groups;
@@ -29,6 +30,7 @@ mod members;
 mod model;
 mod outbox;
 mod paging;
+mod search;
 mod seen;
 #[cfg(test)]
 mod test_support;
@@ -313,6 +315,9 @@ impl ChatState {
                 position,
             } => self.receive_seen(user, room, position),
             ServerMsg::Sharing { reads } => self.receive_sharing(reads),
+            ServerMsg::SearchResults { query, hits, next } => {
+                self.receive_results(query, hits, next);
+            }
             ServerMsg::ReadPositions { rooms, directs } => {
                 for (room, seq) in rooms {
                     match self.rooms.get_mut(&room) {

@@ -182,6 +182,9 @@ pub struct ChatState {
     pub seen: Vec<(Option<RoomName>, Nick, u64)>,
     /// Whether this user shares how far they have read (`sharing`; unknown until told).
     pub sharing: Option<bool>,
+    /// What the last search found so far (its pages in order) and where its next page
+    /// starts: see `search.rs`.
+    pub search: Option<Found>,
     /// Read positions of rooms this tab is not in: the server keeps them for rooms and
     /// groups left, too (not a reason to list or rejoin them); a room joined later (the
     /// lobby or a group the `hello` under way brings) takes its own from here.
@@ -269,4 +272,15 @@ impl Line {
             Target::Direct(_) => self.id.map(|id| id.0),
         }
     }
+}
+
+/// A search's results as they came: every page of one query, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// The query.
+    pub query: shared::search::SearchQuery,
+    /// The hits of its pages so far.
+    pub hits: Vec<shared::search::SearchHit>,
+    /// Where its next page starts (none: all found).
+    pub next: Option<shared::search::SearchCursor>,
 }

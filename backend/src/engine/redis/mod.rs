@@ -28,6 +28,7 @@
 //! - `redis_io.rs`: keys, the Lua scripts and the futures that run them.
 //! - `feed.rs`: `feed::Feed`, the ordering of one log's live messages.
 //! - `directory.rs`: who last held each nickname (direct messages to people who are away).
+//! - `indexer.rs`: this node's search index, fed from the logs.
 //! - `*.lua`: the scripts (one atomic step each).
 //!
 //! This file stays one piece (about 800 lines): it is the engine's one task, its select
@@ -36,6 +37,7 @@
 
 mod directory;
 mod feed;
+pub mod indexer;
 mod logs;
 mod presence;
 mod redis_io;
@@ -58,6 +60,7 @@ use shared::{Epoch, Nick, RoomName};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::search::Searcher;
 pub use crate::engine::vocabulary::Log;
 use crate::engine::vocabulary::{
     Answer, Appended, EngineError, Event, MemberPage, NewMessage, PresenceOp, Read, StoreClosed,
@@ -137,6 +140,8 @@ enum Job<C> {
 pub struct Cluster<C> {
     jobs: mpsc::UnboundedSender<Job<C>>,
     ready: Arc<AtomicBool>,
+    /// Answers searches from this node's index (fed by the [`indexer`]).
+    searcher: Searcher<C>,
 }
 
 impl<C: Send + 'static> Cluster<C> {
@@ -147,8 +152,12 @@ impl<C: Send + 'static> Cluster<C> {
     pub fn start(
         redis: &RedisSet,
         options: StoreOptions,
+        data_dir: &std::path::Path,
         shutdown: CancellationToken,
     ) -> Result<(Self, mpsc::UnboundedReceiver<Event<C>>), ClusterError> {
+        let (index, index_path) = indexer::open(data_dir).map_err(|err| ClusterError {
+            reason: format!("the search index: {err}"),
+        })?;
         let pushes = redis.pushes(&redis_io::CHANNELS);
         let io = Io::connect(redis, options.clone()).map_err(|err| ClusterError {
             reason: err.to_string(),
@@ -158,6 +167,16 @@ impl<C: Send + 'static> Cluster<C> {
         let ready = Arc::new(AtomicBool::new(false));
         let (presence, presence_queue) = mpsc::unbounded_channel();
         tokio::spawn(presence_loop(io.clone(), presence_queue));
+        tokio::spawn(indexer::run(
+            io.clone(),
+            index,
+            options.retention_age,
+            shutdown.clone(),
+        ));
+        let searcher =
+            Searcher::start(&index_path, events.downgrade()).map_err(|err| ClusterError {
+                reason: format!("cannot start the search thread: {err}"),
+            })?;
         let engine = Engine {
             registered: HashSet::new(),
             retention_age: options.retention_age,
@@ -181,7 +200,19 @@ impl<C: Send + 'static> Cluster<C> {
             next_generation: 1,
         };
         tokio::spawn(engine.run(job_rx, pushes, shutdown));
-        Ok((Self { jobs, ready }, receiver))
+        Ok((
+            Self {
+                jobs,
+                ready,
+                searcher,
+            },
+            receiver,
+        ))
+    }
+
+    /// Queues a search of this node's index; [`Event::Found`] answers.
+    pub fn search(&self, ctx: C, request: crate::engine::search::Request) {
+        self.searcher.search(ctx, request);
     }
 
     /// Queues a message to store; its [`Event::Appended`] follows, and the message itself

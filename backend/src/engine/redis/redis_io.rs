@@ -839,6 +839,83 @@ impl Io {
         Ok(deleted)
     }
 
+    /// Every room and user with a log (the registry retention walks), for the indexer.
+    pub(super) async fn logs(&self) -> RedisResult<(Vec<String>, Vec<String>)> {
+        let mut conn = self.commands.clone();
+        redis::pipe()
+            .smembers(ROOM_LOGS)
+            .smembers(USER_LOGS)
+            .query_async(&mut conn)
+            .await
+    }
+
+    /// The newest position of each room's log and each user's log (0: empty), in one round
+    /// trip: what the indexer compares with how far it has read.
+    pub(super) async fn heads(
+        &self,
+        rooms: &[RoomName],
+        users: &[String],
+    ) -> RedisResult<(Vec<u64>, Vec<u64>)> {
+        let mut pipe = redis::pipe();
+        for room in rooms {
+            pipe.hget(room_meta(room), "seq");
+        }
+        for user in users {
+            pipe.cmd("XREVRANGE")
+                .arg(user_log(user))
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1);
+        }
+        let mut conn = self.commands.clone();
+        let replies: Vec<Value> = pipe.query_async(&mut conn).await?;
+        let mut replies = replies.into_iter();
+        let room_heads = replies
+            .by_ref()
+            .take(rooms.len())
+            .map(|value| {
+                redis::from_redis_value::<Option<u64>>(value)
+                    .map(Option::unwrap_or_default)
+                    .map_err(redis::RedisError::from)
+            })
+            .collect::<RedisResult<Vec<u64>>>()?;
+        let user_heads = replies
+            .map(|value| {
+                let last: Vec<(String, Value)> =
+                    redis::from_redis_value(value).map_err(redis::RedisError::from)?;
+                Ok(last
+                    .first()
+                    .and_then(|(id, _)| id.split('-').next()?.parse().ok())
+                    .unwrap_or(0))
+            })
+            .collect::<RedisResult<Vec<u64>>>()?;
+        Ok((room_heads, user_heads))
+    }
+
+    /// Up to `count` entries of `room`'s log after `after`, as they are now, with the log's
+    /// epoch and its oldest position still kept (0: none), for the indexer.
+    pub(super) async fn room_since(
+        &self,
+        room: &RoomName,
+        after: u64,
+        count: u32,
+    ) -> Result<(Epoch, u64, Vec<RoomEntry>), EngineError> {
+        let page = self.room_page(room, "since", after, count).await?;
+        Ok((page.epoch, page.oldest, page.entries))
+    }
+
+    /// Up to `count` direct messages of `user`'s log after id `after`, with its epoch.
+    pub(super) async fn direct_since(
+        &self,
+        user: &str,
+        after: u64,
+        count: u32,
+    ) -> Result<(Epoch, Vec<DirectMessage>), EngineError> {
+        let (epoch, _, messages) = self.direct_page(user, "since", after, count).await?;
+        Ok((epoch, messages))
+    }
+
     /// Whether this node's entries exist in the shared presence.
     pub(super) async fn present(&self) -> RedisResult<bool> {
         let exists: i64 = self.presence("present", &[&self.node]).await?;

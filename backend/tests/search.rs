@@ -1,0 +1,314 @@
+//! Search (issue #30) over real sockets, in both modes (two nodes sharing a `redis-server`
+//! in cluster mode, each with its own index fed from the logs): Korean, Japanese, English and
+//! mixed queries of every kind; filters; who may find what; edits, deletions and retention;
+//! the same answers from both nodes; and a node whose index was lost answering correctly
+//! once it has read the logs again.
+
+// Test helpers below #[test] fns panic on purpose, as the tests do.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Chat, Mode, TestServer};
+use shared::{
+    ClientMsg, ServerMsg,
+    search::{SearchHit, SearchOrder},
+};
+
+/// The hits of one search (the first page, newest first).
+async fn search(chat: &mut Chat, query: &str) -> Vec<SearchHit> {
+    search_in_order(chat, query, SearchOrder::Newest).await
+}
+
+async fn search_in_order(chat: &mut Chat, query: &str, order: SearchOrder) -> Vec<SearchHit> {
+    chat.send(&ClientMsg::Search {
+        query: query.parse().unwrap(),
+        order,
+        cursor: None,
+        utc_offset: 540,
+    })
+    .await;
+    let asked = query.to_owned();
+    match chat
+        .until(
+            "the results",
+            |e| matches!(e, ServerMsg::SearchResults { query, .. } if query.as_str() == asked),
+        )
+        .await
+    {
+        ServerMsg::SearchResults { hits, .. } => hits,
+        _ => unreachable!(),
+    }
+}
+
+/// The texts `query` finds, once they are `expected` (a cluster node's index follows the logs
+/// a moment later): fails after a few seconds with what it found instead.
+async fn finds(chat: &mut Chat, query: &str, expected: &[&str]) {
+    let deadline = Instant::now() + common::STEP;
+    loop {
+        let texts: Vec<String> = search(chat, query)
+            .await
+            .into_iter()
+            .map(|h| h.text)
+            .collect();
+        if texts == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{query:?} found {texts:?}, not {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn said(chat: &mut Chat, room: &str, text: &str, id: &str) -> (u64, shared::MessageId) {
+    chat.say(room, text, id).await;
+    match chat
+        .until(
+            "the copy",
+            |e| matches!(e, ServerMsg::Said { client_id, .. } if client_id.as_str() == id),
+        )
+        .await
+    {
+        ServerMsg::Said { seq, id, .. } => (seq, id),
+        _ => unreachable!(),
+    }
+}
+
+async fn finds_everything_its_asker_may_read(mode: Mode) {
+    let config = || common::patient_config(mode.redis_url());
+    let node_a = TestServer::spawn(config());
+    let node_b = match &mode {
+        Mode::Single => None,
+        Mode::Cluster(_) => Some(TestServer::spawn(config())),
+    };
+    let node_b = node_b.as_ref().unwrap_or(&node_a);
+    let mut alice = node_a.chat_as("alice", &["ops"]).await;
+    let mut bob = node_b.chat_as("bob", &["ops"]).await;
+    let mut carol = node_b.chat_as("carol", &["ops"]).await;
+
+    said(&mut alice, "ops", "내일회의는 3시", "k-1").await;
+    said(&mut bob, "ops", "see rust/config.toml", "e-1").await;
+    said(&mut alice, "ops", "会議室 で ミーティング", "j-1").await;
+    said(&mut bob, "ops", "Café au lait at the CONFERENCE", "e-2").await;
+    let (_, typo) = said(
+        &mut alice,
+        "ops",
+        "the staging pasword rotates monday",
+        "e-3",
+    )
+    .await;
+    let (_, gone) = said(&mut alice, "ops", "delete me: 회의록", "k-2").await;
+
+    // Korean of one, two and more syllables, inside words; Japanese; English words,
+    // prefixes, substrings, case and accents; several words; filters.
+    finds(&mut carol, "회의", &["delete me: 회의록", "내일회의는 3시"]).await;
+    finds(&mut carol, "회", &["delete me: 회의록", "내일회의는 3시"]).await;
+    finds(&mut carol, "일회의는", &["내일회의는 3시"]).await;
+    finds(&mut carol, "3시", &["내일회의는 3시"]).await;
+    finds(&mut carol, "会議", &["会議室 で ミーティング"]).await;
+    finds(&mut carol, "ティ", &["会議室 で ミーティング"]).await;
+    finds(&mut carol, "config", &["see rust/config.toml"]).await;
+    finds(
+        &mut carol,
+        "conf",
+        &["Café au lait at the CONFERENCE", "see rust/config.toml"],
+    )
+    .await;
+    finds(
+        &mut carol,
+        "co",
+        &["Café au lait at the CONFERENCE", "see rust/config.toml"],
+    )
+    .await;
+    finds(&mut carol, "cafe LAIT", &["Café au lait at the CONFERENCE"]).await;
+    finds(&mut carol, "rust 회의", &[]).await;
+    finds(
+        &mut carol,
+        "from:bob co",
+        &["Café au lait at the CONFERENCE", "see rust/config.toml"],
+    )
+    .await;
+    finds(&mut carol, "in:ops 3시", &["내일회의는 3시"]).await;
+    finds(&mut carol, "in:lobby 3시", &[]).await;
+    finds(&mut carol, "3시 before:2000-01-01", &[]).await;
+    finds(&mut carol, "3시 after:2000-01-01", &["내일회의는 3시"]).await;
+
+    // The matched words are marked, in the text as it was written.
+    let hits = search(&mut carol, "cafe conference").await;
+    let hit = &hits[0];
+    let marked: Vec<&str> = hit
+        .marks
+        .iter()
+        .map(|[from, to]| &hit.text[*from as usize..*to as usize])
+        .collect();
+    assert_eq!(marked, ["Café", "CONFERENCE"]);
+    assert_eq!(hit.room.as_ref().map(|r| r.as_str()), Some("ops"));
+    assert_eq!(hit.from.as_str(), "bob");
+    assert!(hit.seq.is_some());
+
+    // An edit is found by its new words only; a deleted message not at all.
+    alice
+        .send(&ClientMsg::Edit {
+            room: "ops".parse().unwrap(),
+            id: typo,
+            text: "the staging password rotates monday".try_into().unwrap(),
+            client_id: "edit-1".parse().unwrap(),
+        })
+        .await;
+    alice
+        .send(&ClientMsg::DeleteMessage {
+            room: "ops".parse().unwrap(),
+            id: gone,
+            client_id: "del-1".parse().unwrap(),
+        })
+        .await;
+    finds(
+        &mut carol,
+        "password",
+        &["the staging password rotates monday"],
+    )
+    .await;
+    finds(&mut carol, "pasword", &[]).await;
+    finds(&mut carol, "회의록", &[]).await;
+
+    // A private room: found by its members only, and no more once one is removed.
+    bob.send(&ClientMsg::CreateRoom {
+        room: "hideout".parse().unwrap(),
+        private: true,
+        max_members: None,
+    })
+    .await;
+    bob.until(
+        "hideout",
+        |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str() == "hideout"),
+    )
+    .await;
+    bob.send(&ClientMsg::Invite {
+        room: "hideout".parse().unwrap(),
+        user: "alice".parse().unwrap(),
+    })
+    .await;
+    said(&mut bob, "hideout", "the secret 회의 plan", "p-1").await;
+    finds(&mut bob, "secret", &["the secret 회의 plan"]).await;
+    finds(&mut alice, "secret", &["the secret 회의 plan"]).await;
+    finds(&mut carol, "secret", &[]).await;
+    finds(&mut carol, "in:hideout", &[]).await;
+    bob.send(&ClientMsg::Uninvite {
+        room: "hideout".parse().unwrap(),
+        user: "alice".parse().unwrap(),
+    })
+    .await;
+    finds(&mut alice, "secret", &[]).await;
+
+    // Direct messages: found by their two people only.
+    alice
+        .send(&ClientMsg::Direct {
+            to: "bob".parse().unwrap(),
+            text: "direct 회의 note".try_into().unwrap(),
+            client_id: "d-1".parse().unwrap(),
+        })
+        .await;
+    finds(&mut alice, "note", &["direct 회의 note"]).await;
+    finds(&mut bob, "note", &["direct 회의 note"]).await;
+    finds(&mut carol, "note", &[]).await;
+    finds(&mut bob, "in:@alice 회의", &["direct 회의 note"]).await;
+    let hit = &search(&mut bob, "note").await[0];
+    assert_eq!(hit.room, None);
+    assert_eq!(
+        (hit.from.as_str(), hit.to.as_ref().map(|n| n.as_str())),
+        ("alice", Some("bob"))
+    );
+
+    // Both nodes answer alike, hit for hit (best match too).
+    let mut bob_on_a = node_a.chat_as("bob", &[]).await;
+    for query in ["회의", "co", "the"] {
+        for order in [SearchOrder::Newest, SearchOrder::Best] {
+            let deadline = Instant::now() + common::STEP;
+            loop {
+                let here = search_in_order(&mut bob, query, order).await;
+                let there = search_in_order(&mut bob_on_a, query, order).await;
+                if here == there {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{query:?}: {here:?} vs {there:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    // A bad filter is a clear error; the connection goes on.
+    let refused = carol
+        .refused(ClientMsg::Search {
+            query: "before:yesterday".parse().unwrap(),
+            order: SearchOrder::Newest,
+            cursor: None,
+            utc_offset: 0,
+        })
+        .await;
+    assert_eq!(refused, shared::ErrorCode::Invalid);
+    finds(&mut carol, "3시", &["내일회의는 3시"]).await;
+}
+
+/// Pages follow each other without a gap or a repeat; retention's removals are not found.
+async fn pages_and_retention(mode: Mode) {
+    let config = backend::Config {
+        retention_messages: Some(30),
+        retention_interval: Duration::from_millis(200),
+        ..common::patient_config(mode.redis_url())
+    };
+    let node = TestServer::spawn(config);
+    let mut alice = node.chat_as("alice", &["log"]).await;
+    for n in 1..=50 {
+        said(
+            &mut alice,
+            "log",
+            &format!("entry {n} 회의"),
+            &format!("n-{n}"),
+        )
+        .await;
+    }
+    // Retention keeps the last 30: entries 21..=50.
+    let expected: Vec<String> = (21..=50).rev().map(|n| format!("entry {n} 회의")).collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut texts = Vec::new();
+        let mut cursor = None;
+        loop {
+            alice
+                .send(&ClientMsg::Search {
+                    query: "회의".parse().unwrap(),
+                    order: SearchOrder::Newest,
+                    cursor: cursor.clone(),
+                    utc_offset: 0,
+                })
+                .await;
+            let (hits, next) = match alice
+                .until("results", |e| matches!(e, ServerMsg::SearchResults { .. }))
+                .await
+            {
+                ServerMsg::SearchResults { hits, next, .. } => (hits, next),
+                _ => unreachable!(),
+            };
+            assert!(hits.len() <= shared::search::SEARCH_PAGE);
+            texts.extend(hits.into_iter().map(|h| h.text));
+            match next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        if texts == expected {
+            break;
+        }
+        assert!(Instant::now() < deadline, "found {texts:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+common::in_both_modes!(finds_everything_its_asker_may_read, pages_and_retention);
