@@ -8,6 +8,7 @@ use shared::{
     Change, ClientMsg, DirectMessage, ErrorCode, HistoryMode, Image, ImageType, Limits, MessageId,
     ModAction, Quote, Reaction, RemovedReason, RoomChange, RoomInfo, RoomMessage, ServerMsg,
     decode, encode,
+    search::{SearchHit, SearchOrder},
 };
 
 /// The image of the examples' team photo.
@@ -166,6 +167,24 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
         (
             ClientMsg::ShareReads { share: false },
             r#"{"type":"share_reads","share":false}"#,
+        ),
+        (
+            ClientMsg::Search {
+                query: "회의 from:Bob".parse().unwrap(),
+                order: SearchOrder::Newest,
+                cursor: None,
+                utc_offset: 540,
+            },
+            r#"{"type":"search","query":"회의 from:Bob","order":"newest","utc_offset":540}"#,
+        ),
+        (
+            ClientMsg::Search {
+                query: "config".parse().unwrap(),
+                order: SearchOrder::Best,
+                cursor: Some("b20".to_owned().try_into().unwrap()),
+                utc_offset: 0,
+            },
+            r#"{"type":"search","query":"config","order":"best","cursor":"b20","utc_offset":0}"#,
         ),
         (
             ClientMsg::CreateGroup {
@@ -654,6 +673,37 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
         (
             ServerMsg::Sharing { reads: true },
             r#"{"type":"sharing","reads":true}"#,
+        ),
+        (
+            ServerMsg::SearchResults {
+                query: "회의 from:Bob".parse().unwrap(),
+                hits: vec![
+                    SearchHit {
+                        room: Some("lobby".parse().unwrap()),
+                        seq: Some(41),
+                        to: None,
+                        id: MessageId(42),
+                        from: "Bob".parse().unwrap(),
+                        ts: 1_795_000_000_000,
+                        text: "내일회의는 3시".to_owned(),
+                        marks: vec![[6, 12]],
+                        image: false,
+                    },
+                    SearchHit {
+                        room: None,
+                        seq: None,
+                        to: Some("Alice".parse().unwrap()),
+                        id: MessageId(43),
+                        from: "Bob".parse().unwrap(),
+                        ts: 1_794_000_000_000,
+                        text: "회의 notes attached".to_owned(),
+                        marks: vec![[0, 6]],
+                        image: false,
+                    },
+                ],
+                next: Some("t7352540160000000".to_owned().try_into().unwrap()),
+            },
+            r#"{"type":"search_results","query":"회의 from:Bob","hits":[{"room":"lobby","seq":41,"id":42,"from":"Bob","ts":1795000000000,"text":"내일회의는 3시","marks":[[6,12]]},{"to":"Alice","id":43,"from":"Bob","ts":1794000000000,"text":"회의 notes attached","marks":[[0,6]]}],"next":"t7352540160000000"}"#,
         ),
         (
             ServerMsg::Moderated {
