@@ -311,4 +311,70 @@ async fn pages_and_retention(mode: Mode) {
     }
 }
 
-common::in_both_modes!(finds_everything_its_asker_may_read, pages_and_retention);
+/// A history page around a search result, then newer pages up to the newest message, a live
+/// one among them: every `seq` once, in order, no gap.
+async fn opens_at_a_message_and_reads_on_to_the_newest(mode: Mode) {
+    let node = TestServer::spawn(common::patient_config(mode.redis_url()));
+    let mut alice = node.chat_as("alice", &["long"]).await;
+    for n in 1..=120 {
+        said(&mut alice, "long", &format!("line {n}"), &format!("l-{n}")).await;
+    }
+    let history = |e: &ServerMsg| matches!(e, ServerMsg::History { .. });
+    alice
+        .send(&ClientMsg::LoadAround {
+            room: "long".parse().unwrap(),
+            seq: 60,
+        })
+        .await;
+    let (mode, messages, more_before) = match alice.until("the page", history).await {
+        ServerMsg::History {
+            mode,
+            messages,
+            more_before,
+            ..
+        } => (mode, messages, more_before),
+        _ => unreachable!(),
+    };
+    assert_eq!(mode, shared::HistoryMode::Around);
+    assert!(more_before);
+    let mut seqs: Vec<u64> = messages.iter().map(|m| m.seq).collect();
+    assert_eq!(
+        seqs,
+        (35..=84).collect::<Vec<u64>>(),
+        "half a page before, the rest from it"
+    );
+    // Someone writes meanwhile: the newer pages bring it too.
+    said(&mut alice, "long", "line 121", "l-121").await;
+    loop {
+        let after = *seqs.last().unwrap();
+        alice
+            .send(&ClientMsg::LoadNewer {
+                room: "long".parse().unwrap(),
+                after,
+            })
+            .await;
+        let page = match alice.until("a newer page", history).await {
+            ServerMsg::History { messages, .. } => messages,
+            _ => unreachable!(),
+        };
+        if page.is_empty() {
+            break;
+        }
+        seqs.extend(page.iter().map(|m| m.seq));
+    }
+    assert_eq!(seqs, (35..=121).collect::<Vec<u64>>());
+    // Not in the room: refused, the connection goes on.
+    let refused = alice
+        .refused(ClientMsg::LoadAround {
+            room: "elsewhere".parse().unwrap(),
+            seq: 1,
+        })
+        .await;
+    assert_eq!(refused, shared::ErrorCode::NotInRoom);
+}
+
+common::in_both_modes!(
+    finds_everything_its_asker_may_read,
+    pages_and_retention,
+    opens_at_a_message_and_reads_on_to_the_newest
+);

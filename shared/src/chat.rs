@@ -273,6 +273,16 @@ pub enum ClientMsg {
         /// The newest `seq` the client holds; the answer holds messages with larger ones.
         after: u64,
     },
+    /// Ask for the page of a room's messages around `seq` (a search result): up to half a
+    /// page before it and the rest from it on, oldest first; answered by a `history` in mode
+    /// `around`, which replaces the client's lines. Paging on both ways from there is
+    /// `load_older` and `load_newer`, back to the newest messages.
+    LoadAround {
+        /// The room (joined).
+        room: RoomName,
+        /// The message to show, by its `seq`.
+        seq: u64,
+    },
     /// Leave a room.
     Leave {
         /// The room.
@@ -748,6 +758,9 @@ pub enum HistoryMode {
     /// message waits for it: the client is back at the newest messages once it holds the
     /// last `seq` it has been sent.)
     Newer,
+    /// The page around the `load_around` request's `seq`, oldest first: replace the view
+    /// with it; newer messages come with `load_newer` (no live message waits for it).
+    Around,
 }
 
 /// One stored room message, as in `said` without the room.

@@ -280,6 +280,7 @@ impl ClientMsg {
             }
             Self::LoadOlder { room, before } => room_number("load_older", room, "before", *before),
             Self::LoadNewer { room, after } => room_number("load_newer", room, "after", *after),
+            Self::LoadAround { room, seq } => room_number("load_around", room, "seq", *seq),
             Self::MarkRead { room, seq } => room_number("mark_read", room, "seq", *seq),
             Self::Leave { room } => room_only("leave", room),
             Self::Typing { room } => room_only("typing", room),
@@ -548,6 +549,10 @@ mod tests {
                 room: room(),
                 after: 0,
             },
+            ClientMsg::LoadAround {
+                room: room(),
+                seq: 7,
+            },
             ClientMsg::Leave { room: room() },
             ClientMsg::ListRooms,
             ClientMsg::Members {
@@ -623,7 +628,7 @@ mod tests {
             let value: serde_json::Value = serde_json::from_str(&ours).unwrap();
             kinds.insert(value["type"].as_str().unwrap().to_owned());
         }
-        assert_eq!(kinds.len(), 29, "every request type: {kinds:?}");
+        assert_eq!(kinds.len(), 30, "every request type: {kinds:?}");
     }
 
     #[test]

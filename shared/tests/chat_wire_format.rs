@@ -85,6 +85,13 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
             r#"{"type":"load_newer","room":"lobby","after":2041}"#,
         ),
         (
+            ClientMsg::LoadAround {
+                room: "lobby".parse().unwrap(),
+                seq: 1207,
+            },
+            r#"{"type":"load_around","room":"lobby","seq":1207}"#,
+        ),
+        (
             ClientMsg::Leave {
                 room: "rust".parse().unwrap(),
             },
@@ -834,6 +841,7 @@ fn the_lean_decoder_reads_every_variant() {
         HistoryMode::Reset,
         HistoryMode::Older,
         HistoryMode::Newer,
+        HistoryMode::Around,
     ] {
         messages.push(ServerMsg::DirectHistory {
             mode,

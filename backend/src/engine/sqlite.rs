@@ -1565,6 +1565,28 @@ fn read_room(
                 .collect::<rusqlite::Result<_>>()?;
             (HistoryMode::Newer, current(tx, page)?)
         }
+        RoomRange::Around(at) => {
+            let half = options.page / 2;
+            let mut page: Vec<RoomMessage> = tx
+                .prepare_cached(&format!(
+                    "SELECT {ROOM_COLUMNS} FROM messages
+                     WHERE room = ?1 AND seq < ?2 AND target IS NULL
+                     ORDER BY seq DESC LIMIT ?3"
+                ))?
+                .query_map(params![name, at, half], room_message)?
+                .collect::<rusqlite::Result<_>>()?;
+            page.reverse();
+            let from: Vec<RoomMessage> = tx
+                .prepare_cached(&format!(
+                    "SELECT {ROOM_COLUMNS} FROM messages
+                     WHERE room = ?1 AND seq >= ?2 AND target IS NULL
+                     ORDER BY seq LIMIT ?3"
+                ))?
+                .query_map(params![name, at, options.page - half], room_message)?
+                .collect::<rusqlite::Result<_>>()?;
+            page.extend(from);
+            (HistoryMode::Around, current(tx, page)?)
+        }
         RoomRange::Since(since) => {
             let missed: Vec<RoomEntry> = tx
                 .prepare_cached(&format!(
@@ -1597,6 +1619,7 @@ fn read_room(
         (RoomRange::Before(before), None) => *before,
         // (At most SQLite's largest integer: the hub clamps `after` to it.)
         (RoomRange::After(after), None) => after.saturating_add(1).min(i64::MAX as u64),
+        (RoomRange::Around(at), None) => *at,
         (RoomRange::Latest | RoomRange::Reset, None) => 0,
     };
     let more_before = tx

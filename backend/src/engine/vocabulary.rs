@@ -345,6 +345,9 @@ pub enum RoomRange {
     Before(u64),
     /// The page after this sequence number (messages only, oldest first).
     After(u64),
+    /// The page around this sequence number: up to half a page before it, the rest from it
+    /// on (messages only, oldest first).
+    Around(u64),
     /// The latest page, as a `reset`: the client's `since` belongs to another epoch.
     Reset,
 }

@@ -14,17 +14,19 @@ impl Hub {
     /// live event is held for it: the client knows the last message it was sent, and asks
     /// again until it holds it.
     /// (SQLite integers are signed: positions past the largest mean the same anyway.)
-    pub(super) fn load_page(&mut self, conn: ConnId, room: RoomName, newer: bool, at: u64) {
+    /// `load_older`, `load_newer` or `load_around` (`range`'s kind, at `at`).
+    pub(super) fn load_page(
+        &mut self,
+        conn: ConnId,
+        room: RoomName,
+        range: fn(u64) -> RoomRange,
+        at: u64,
+    ) {
         if !self.rooms.contains(&room, conn) {
             let message = format!("join {room} before reading its history");
             return self.refuse(conn, ErrorCode::NotInRoom, &message, None);
         }
-        let at = at.min(i64::MAX as u64);
-        let range = if newer {
-            RoomRange::After(at)
-        } else {
-            RoomRange::Before(at)
-        };
+        let range = range(at.min(i64::MAX as u64));
         let read = Read::Room {
             room,
             range,

@@ -600,10 +600,13 @@ impl Hub {
                 self.join(conn, user, room, since);
             }
             (Some(_), ClientMsg::LoadOlder { room, before }) => {
-                self.load_page(conn, room, false, before);
+                self.load_page(conn, room, engine::RoomRange::Before, before);
             }
             (Some(_), ClientMsg::LoadNewer { room, after }) => {
-                self.load_page(conn, room, true, after);
+                self.load_page(conn, room, engine::RoomRange::After, after);
+            }
+            (Some(_), ClientMsg::LoadAround { room, seq }) => {
+                self.load_page(conn, room, engine::RoomRange::Around, seq);
             }
             (Some(_), ClientMsg::Leave { room }) => self.leave(conn, &room),
             (Some(_), ClientMsg::ListRooms) => self.list_rooms(conn),

@@ -270,6 +270,9 @@ impl ChatState {
                 if mode != HistoryMode::CatchUp {
                     self.baseline();
                 }
+                if let Some(request) = self.around_after_join(&room, mode) {
+                    follow_ups.push(FollowUp::Send(request));
+                }
                 if reset {
                     self.notice((crate::i18n::words().room_reset)(room.as_str()));
                 }

@@ -185,6 +185,14 @@ pub struct ChatState {
     /// What the last search found so far (its pages in order) and where its next page
     /// starts: see `search.rs`.
     pub search: Option<Found>,
+    /// A search result being opened: its conversation and its position there (a room's
+    /// `seq`, a direct message's id). The message list scrolls to that line once it holds
+    /// it, then takes this back ([`ChatState::jumped`]).
+    pub jump: Option<(Target, u64)>,
+    /// A room joined to open a search result in it: the page around the result is asked
+    /// for once the join's history is in (asked before, it could come first and be
+    /// replaced by the join's latest page).
+    pub jump_after_join: Option<(RoomName, u64)>,
     /// Read positions of rooms this tab is not in: the server keeps them for rooms and
     /// groups left, too (not a reason to list or rejoin them); a room joined later (the
     /// lobby or a group the `hello` under way brings) takes its own from here.

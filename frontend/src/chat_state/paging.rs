@@ -155,6 +155,24 @@ impl RoomView {
                     self.more_after = true;
                 }
             }
+            HistoryMode::Around => {
+                // A search result's page replaces the lines (but our unsent ones, which stay
+                // last); from there it reads on both ways like a page loaded far back.
+                let unsent: Vec<Line> = self.lines.drain(..).filter(|l| l.id.is_none()).collect();
+                (self.loading_older, self.loading_newer) = (false, false);
+                self.more_before = more_before;
+                for message in messages {
+                    let own = mine(&message.from);
+                    self.lines.push(Line::room(message, own));
+                }
+                // Holding the newest message this tab was sent: live messages join it.
+                let held = self.lines.iter().rev().find_map(|l| l.seq);
+                let far_back = held < self.last_message;
+                (self.more_after, self.paged_back) = (far_back, far_back);
+                for line in unsent {
+                    push_line(&mut self.lines, line);
+                }
+            }
             HistoryMode::Newer => {
                 self.loading_newer = false;
                 let last = self.lines.iter().rev().find_map(|l| l.seq);
@@ -298,6 +316,44 @@ mod tests {
         assert_eq!(ids(&state), [Some(2000), Some(2001), None]);
         state.apply(said(2002, "me", "back", client_id.as_str()), 0.0);
         assert_eq!(ids(&state), [Some(2000), Some(2001), Some(2002)]);
+    }
+
+    /// Issue #30: a search result's page replaces the lines; "load newer" reads on from it
+    /// to the newest, where live messages join again, with no gap and no repeat.
+    #[test]
+    fn a_page_around_a_result_reads_on_to_the_live_messages() {
+        let mut state = welcomed();
+        let lobby = room("lobby");
+        state.apply(history(HistoryMode::Latest, &[101, 102, 103], true), 0.0);
+        let around: Vec<u64> = (30..=79).collect();
+        state.apply(history(HistoryMode::Around, &around, true), 0.0);
+        assert_eq!(
+            ids(&state),
+            around.iter().map(|&s| Some(s)).collect::<Vec<_>>()
+        );
+        assert!(state.rooms[&lobby].more_after && state.rooms[&lobby].more_before);
+        // A live message far below is not added yet.
+        state.apply(said(104, "bob", "x", "b-104"), 0.0);
+        assert_eq!(ids(&state).last(), Some(&Some(79)));
+        assert_eq!(
+            state.load_page(true),
+            Some(ClientMsg::LoadNewer {
+                room: lobby.clone(),
+                after: 79
+            })
+        );
+        let newer: Vec<u64> = (80..=104).collect();
+        state.apply(history(HistoryMode::Newer, &newer, true), 0.0);
+        assert!(!state.rooms[&lobby].more_after);
+        state.apply(said(105, "bob", "y", "b-105"), 0.0);
+        let expected: Vec<Option<u64>> = (30..=105).map(Some).collect();
+        assert_eq!(ids(&state), expected);
+        // Holding the newest already: live at once.
+        state.apply(
+            history(HistoryMode::Around, &[100, 101, 102, 103, 104, 105], true),
+            0.0,
+        );
+        assert!(!state.rooms[&lobby].more_after);
     }
 
     /// Issue #34: reading far back keeps [`HELD_PAGING`] in memory, the newest let go; live

@@ -168,7 +168,7 @@ impl<C: Send + 'static> Engine<C> {
         let scrolled = matches!(
             &answer,
             Answer::Room {
-                mode: HistoryMode::Older | HistoryMode::Newer,
+                mode: HistoryMode::Older | HistoryMode::Newer | HistoryMode::Around,
                 ..
             }
         );

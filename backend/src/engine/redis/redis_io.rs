@@ -1008,6 +1008,21 @@ impl Io {
                 HistoryMode::Newer,
                 self.room_page(room, "after", after, page).await?,
             ),
+            RoomRange::Around(at) => {
+                let half = page / 2;
+                let mut entries = if half > 0 {
+                    self.room_page(room, "before", at, half).await?.entries
+                } else {
+                    Vec::new()
+                };
+                let from = self
+                    .room_page(room, "after", at.saturating_sub(1), page - half)
+                    .await?;
+                // The later read's epoch and ends (a message stored between the two reads
+                // is after both).
+                entries.extend(from.entries);
+                (HistoryMode::Around, RoomPage { entries, ..from })
+            }
             RoomRange::Since(since) => {
                 let limit = self.options.max_catch_up + 1;
                 let missed = self.room_page(room, "since", since, limit).await?;
@@ -1034,6 +1049,7 @@ impl Io {
             (RoomRange::Since(since), None) if mode == HistoryMode::CatchUp => since + 1,
             (RoomRange::Before(before), None) => before,
             (RoomRange::After(after), None) => after.saturating_add(1),
+            (RoomRange::Around(at), None) => at,
             _ => 0,
         };
         let more_before = page.oldest != 0 && page.oldest < oldest_wanted;
