@@ -74,7 +74,7 @@ fn the_duplicate_lookup_is_compiled_once_not_per_message() {
     let (mut db, _) = open_connection(&dir.path().join(DB_FILE), &StoreOptions::default()).unwrap();
     for i in 0..50 {
         let sent = message("room", &format!("m{i}"), now_ms());
-        let outcomes = append_all(&mut db, std::slice::from_ref(&sent), 0).unwrap();
+        let outcomes = append_all(&mut db, std::slice::from_ref(&sent), 0, true).unwrap();
         assert!(matches!(outcomes[..], [Appended::New(_)]));
     }
     let lookup = db.prepare_cached(&find_sent_sql()).unwrap();
@@ -292,7 +292,7 @@ fn retention_by_age_deletes_old_messages_but_sequence_numbers_go_on() {
         message("lobby", "b", old),
         message("lobby", "c", now),
     ];
-    append_all(&mut db, &batch, 0).unwrap();
+    append_all(&mut db, &batch, 0, true).unwrap();
     assert_eq!(sweep(&mut db, &options).unwrap(), 2);
     let tx = db.transaction().unwrap();
     let room: RoomName = "lobby".parse().unwrap();
@@ -303,15 +303,15 @@ fn retention_by_age_deletes_old_messages_but_sequence_numbers_go_on() {
     };
     assert_eq!(messages.iter().map(|m| m.seq).collect::<Vec<_>>(), [3]);
     tx.finish().unwrap();
-    let next = append_all(&mut db, &[message("lobby", "d", now)], 0).unwrap();
+    let next = append_all(&mut db, &[message("lobby", "d", now)], 0, true).unwrap();
     assert!(matches!(
         &next[0],
         Appended::New(Stored::Room { entry, .. }) if entry.seq() == 4
     ));
     // Deleting every message of a room does not restart its numbering either.
-    append_all(&mut db, &[message("empty", "e", old)], 0).unwrap();
+    append_all(&mut db, &[message("empty", "e", old)], 0, true).unwrap();
     sweep(&mut db, &options).unwrap();
-    let again = append_all(&mut db, &[message("empty", "f", now)], 0).unwrap();
+    let again = append_all(&mut db, &[message("empty", "f", now)], 0, true).unwrap();
     assert!(matches!(
         &again[0],
         Appended::New(Stored::Room { entry, .. }) if entry.seq() == 2
@@ -324,15 +324,21 @@ fn a_client_id_is_remembered_for_the_window_only() {
     let options = StoreOptions::default();
     let (mut db, _) = open_connection(&dir.path().join(DB_FILE), &options).unwrap();
     let now = now_ms();
-    let first = append_all(&mut db, &[message("lobby", "same", now - 10_000)], 0).unwrap();
+    let first = append_all(&mut db, &[message("lobby", "same", now - 10_000)], 0, true).unwrap();
     // Within the window (since = before the first): the original comes back.
-    let retry = append_all(&mut db, &[message("lobby", "same", now)], now - 20_000).unwrap();
+    let retry = append_all(
+        &mut db,
+        &[message("lobby", "same", now)],
+        now - 20_000,
+        true,
+    )
+    .unwrap();
     let (Appended::New(original), Appended::Duplicate(again)) = (&first[0], &retry[0]) else {
         panic!("{first:?} {retry:?}")
     };
     assert_eq!(original, again);
     // Outside it (since = after the first): a new message.
-    let later = append_all(&mut db, &[message("lobby", "same", now)], now - 5_000).unwrap();
+    let later = append_all(&mut db, &[message("lobby", "same", now)], now - 5_000, true).unwrap();
     assert!(matches!(later[0], Appended::New(_)));
 }
 
