@@ -260,6 +260,15 @@ fn changes_stored_before_the_state_layout_are_replayed_once_and_deletions_forgot
         )
         .unwrap();
     assert_eq!(words, 0);
+    // The search index, made by a later migration, holds what the messages say now.
+    let indexed: Vec<String> = tx
+        .prepare("SELECT text FROM search_docs ORDER BY seq")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(indexed, ["first!", "re"]);
 }
 
 #[test]
