@@ -378,3 +378,89 @@ common::in_both_modes!(
     pages_and_retention,
     opens_at_a_message_and_reads_on_to_the_newest
 );
+
+/// Cluster mode: a node whose index file is lost makes it again from the Redis logs and
+/// then answers as the other node does. How long that takes is printed (messages per second
+/// of rebuild); `SEARCH_REBUILD_MESSAGES=100000` measures it for 100k messages
+/// (docs/SCALING.md, "Search").
+#[actix_web::test]
+async fn a_node_that_lost_its_index_makes_it_again_from_the_logs() {
+    let redis = common::redis_server::RedisServer::start().await;
+    let mode = Mode::Cluster(redis);
+    let count: usize = std::env::var("SEARCH_REBUILD_MESSAGES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3000);
+    let node_a = TestServer::spawn(common::patient_config(mode.redis_url()));
+    let dir = tempfile::tempdir().unwrap();
+    let config_b = || backend::Config {
+        data_dir: dir.path().to_owned(),
+        ..common::patient_config(mode.redis_url())
+    };
+    let node_b = TestServer::spawn(config_b());
+    let mut alice = node_a.chat_as("alice", &["big"]).await;
+    // Sent in bursts of 500, each burst's last copy awaited (the outbox stays bounded).
+    for start in (1..=count).step_by(500) {
+        let end = (start + 499).min(count);
+        for n in start..=end {
+            alice
+                .send(&ClientMsg::Say {
+                    room: "big".parse().unwrap(),
+                    text: format!("entry{n:07} 회의 notes").try_into().unwrap(),
+                    client_id: format!("r-{n}").parse().unwrap(),
+                    reply_to: None,
+                    image: None,
+                })
+                .await;
+        }
+        let last = format!("r-{end}");
+        alice
+            .until(
+                "the burst's last copy",
+                |e| matches!(e, ServerMsg::Said { client_id, .. } if client_id.as_str() == last),
+            )
+            .await;
+    }
+    let newest = format!("entry{count:07}");
+    let mut bob = node_b.chat_as("bob", &[]).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while search(&mut bob, &newest).await.is_empty() {
+        assert!(Instant::now() < deadline, "node b never indexed {newest}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(bob);
+    node_b.stop().await.unwrap();
+    let index = dir.path().join(backend::engine::redis::indexer::INDEX_FILE);
+    assert!(index.exists(), "the index is at {}", index.display());
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", index.display()));
+    }
+
+    let started = Instant::now();
+    let node_b = TestServer::spawn(config_b());
+    let mut bob = node_b.chat_as("bob", &[]).await;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while search(&mut bob, &newest).await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the rebuild did not reach {newest}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed();
+    eprintln!(
+        "search index rebuilt from the logs: {count} messages in {:.2} s ({:.0} messages/s)",
+        took.as_secs_f64(),
+        count as f64 / took.as_secs_f64()
+    );
+    // Every message is found once more, and both nodes answer alike.
+    let first = search(&mut bob, "entry0000001").await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].text, "entry0000001 회의 notes");
+    let mut alice_hits = search(&mut alice, "회의").await;
+    let mut bob_hits = search(&mut bob, "회의").await;
+    assert_eq!(alice_hits.len(), shared::search::SEARCH_PAGE);
+    alice_hits.truncate(shared::search::SEARCH_PAGE);
+    bob_hits.truncate(shared::search::SEARCH_PAGE);
+    assert_eq!(alice_hits, bob_hits);
+}
