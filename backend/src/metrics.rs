@@ -77,6 +77,9 @@ pub struct Metrics {
     pub rooms: IntGauge,
     /// Identified chat users online.
     pub users: IntGauge,
+    /// Cluster mode: how long the newest message the search indexer applied had waited
+    /// (from its time to its indexing), in seconds; 0 on one node (indexed as stored).
+    pub search_lag: prometheus::Gauge,
     store: crate::engine::sqlite::StoreMetrics,
     /// The per-message counters of each endpoint, looked up once: `with_label_values` hashes
     /// and locks, and these are counted for every frame ([chat, echo]).
@@ -131,6 +134,11 @@ impl Metrics {
         registry.register(Box::new(rooms.clone()))?;
         let users = IntGauge::new("users_online", "Identified chat users online.")?;
         registry.register(Box::new(users.clone()))?;
+        let search_lag = prometheus::Gauge::new(
+            "search_index_lag_seconds",
+            "Cluster mode: how long the newest message indexed for search had waited (0 on one node).",
+        )?;
+        registry.register(Box::new(search_lag.clone()))?;
         let store = crate::engine::sqlite::StoreMetrics {
             commit_seconds: Histogram::with_opts(
                 HistogramOpts::new(
@@ -198,6 +206,7 @@ impl Metrics {
             rate_limited,
             csp_reports,
             rooms,
+            search_lag,
             users,
             store,
             registry,

@@ -52,13 +52,17 @@ impl<C: Send + 'static> Engine<C> {
         shutdown: CancellationToken,
     ) -> Result<(Self, mpsc::UnboundedReceiver<Event<C>>), OpenError> {
         if let Some(redis) = redis {
-            let (cluster, events) =
-                Cluster::start(redis, config.store_options(), &config.data_dir, shutdown).map_err(
-                    |err| OpenError {
-                        path: config.redis.clone().unwrap_or_default().into(),
-                        reason: err.to_string(),
-                    },
-                )?;
+            let (cluster, events) = Cluster::start(
+                redis,
+                config.store_options(),
+                &config.data_dir,
+                metrics,
+                shutdown,
+            )
+            .map_err(|err| OpenError {
+                path: config.redis.clone().unwrap_or_default().into(),
+                reason: err.to_string(),
+            })?;
             tracing::info!("cluster mode: messages live in Redis");
             return Ok((Self::Cluster(cluster), events));
         }

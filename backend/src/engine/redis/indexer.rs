@@ -13,8 +13,8 @@
 //! leaves the index on the next [`SWEEP`]. A missing or unreadable index file is made again
 //! and filled from the logs (a rebuild; docs/SCALING.md has its time for 100k messages).
 //!
-//! Its lag is the poll interval plus one page's read and write; the last round's lag (from a
-//! message's time to its indexing) is logged at debug.
+//! Its lag is the poll interval plus one page's read and write: the gauge
+//! `chat_search_index_lag_seconds` shows it (from the newest message's time to its indexing).
 
 use std::{
     collections::HashMap,
@@ -102,13 +102,17 @@ fn open_at(path: &Path) -> Result<Connection, EngineError> {
     Ok(db)
 }
 
+/// What the indexer is told by the node.
+pub(super) struct Settings {
+    /// `--retention-age`: older documents leave the index.
+    pub retention_age: Option<Duration>,
+    /// Where the lag is shown.
+    pub lag: prometheus::Gauge,
+}
+
 /// Feeds the index until `shutdown`; Redis errors are logged and retried on the next poll.
-pub(super) async fn run(
-    io: Io,
-    db: Connection,
-    retention_age: Option<Duration>,
-    shutdown: CancellationToken,
-) {
+pub(super) async fn run(io: Io, db: Connection, settings: Settings, shutdown: CancellationToken) {
+    let Settings { retention_age, lag } = settings;
     let mut db = Some(db);
     let mut progress = match db.as_ref().map(load_progress) {
         Some(Ok(progress)) => progress,
@@ -117,7 +121,14 @@ pub(super) async fn run(
     let mut next_sweep = Instant::now();
     let mut failing = false;
     loop {
-        let round = feed(&io, &mut db, &mut progress, retention_age, &mut next_sweep);
+        let round = feed(
+            &io,
+            &mut db,
+            &mut progress,
+            retention_age,
+            &mut next_sweep,
+            &lag,
+        );
         tokio::select! {
             () = shutdown.cancelled() => break,
             result = round => match result {
@@ -149,6 +160,7 @@ async fn feed(
     progress: &mut Progress,
     retention_age: Option<Duration>,
     next_sweep: &mut Instant,
+    lag: &prometheus::Gauge,
 ) -> Result<(), EngineError> {
     let (rooms, users) = io.logs().await?;
     let rooms: Vec<RoomName> = rooms.iter().filter_map(|r| r.parse().ok()).collect();
@@ -173,6 +185,7 @@ async fn feed(
                 apply(
                     db,
                     progress,
+                    lag,
                     Batch::Room {
                         room: room.clone(),
                         epoch,
@@ -188,6 +201,7 @@ async fn feed(
             apply(
                 db,
                 progress,
+                lag,
                 Batch::Room {
                     room: room.clone(),
                     epoch,
@@ -219,6 +233,7 @@ async fn feed(
                 apply(
                     db,
                     progress,
+                    lag,
                     Batch::Direct {
                         user: user.clone(),
                         epoch,
@@ -233,6 +248,7 @@ async fn feed(
             apply(
                 db,
                 progress,
+                lag,
                 Batch::Direct {
                     user: user.clone(),
                     epoch,
@@ -263,6 +279,7 @@ async fn feed(
 async fn apply(
     db: &mut Option<Connection>,
     progress: &mut Progress,
+    lag: &prometheus::Gauge,
     batch: Batch,
 ) -> Result<(), EngineError> {
     let (key, epoch, last) = match &batch {
@@ -288,7 +305,6 @@ async fn apply(
     let position = last.or(known.as_ref().map(|(_, at)| *at)).unwrap_or(0);
     let key_for_db = key.clone();
     let epoch_for_db = epoch.clone();
-    let started = now_ms();
     let newest = with_db(db, move |db| {
         let tx = db.transaction()?;
         let replaced = known
@@ -351,7 +367,7 @@ async fn apply(
     })
     .await?;
     if newest > 0 {
-        tracing::debug!(lag_ms = started.saturating_sub(newest), "search index fed");
+        lag.set(now_ms().saturating_sub(newest) as f64 / 1000.0);
     }
     progress.insert(key, (epoch.as_str().to_owned(), position));
     Ok(())

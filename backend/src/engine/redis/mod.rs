@@ -153,6 +153,7 @@ impl<C: Send + 'static> Cluster<C> {
         redis: &RedisSet,
         options: StoreOptions,
         data_dir: &std::path::Path,
+        metrics: &crate::metrics::Metrics,
         shutdown: CancellationToken,
     ) -> Result<(Self, mpsc::UnboundedReceiver<Event<C>>), ClusterError> {
         let (index, index_path) = indexer::open(data_dir).map_err(|err| ClusterError {
@@ -170,7 +171,10 @@ impl<C: Send + 'static> Cluster<C> {
         tokio::spawn(indexer::run(
             io.clone(),
             index,
-            options.retention_age,
+            indexer::Settings {
+                retention_age: options.retention_age,
+                lag: metrics.search_lag.clone(),
+            },
             shutdown.clone(),
         ));
         let searcher =
