@@ -216,6 +216,7 @@ async fn finds_everything_its_asker_may_read(mode: Mode) {
     finds(&mut bob, "note", &["direct 회의 note"]).await;
     finds(&mut carol, "note", &[]).await;
     finds(&mut bob, "in:@alice 회의", &["direct 회의 note"]).await;
+    finds(&mut bob, "회의 NOTE", &["direct 회의 note"]).await;
     let hit = &search(&mut bob, "note").await[0];
     assert_eq!(hit.room, None);
     assert_eq!(
@@ -254,6 +255,32 @@ async fn finds_everything_its_asker_may_read(mode: Mode) {
         .await;
     assert_eq!(refused, shared::ErrorCode::Invalid);
     finds(&mut carol, "3시", &["내일회의는 3시"]).await;
+
+    // A room that bans someone is no longer searched for them (alice makes "ops2", a public
+    // room of hers, and bans carol from it).
+    alice
+        .send(&ClientMsg::CreateRoom {
+            room: "ops2".parse().unwrap(),
+            private: false,
+            max_members: None,
+        })
+        .await;
+    alice
+        .until(
+            "ops2",
+            |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str() == "ops2"),
+        )
+        .await;
+    said(&mut alice, "ops2", "rollout 일정 tomorrow", "b-1").await;
+    finds(&mut carol, "일정", &["rollout 일정 tomorrow"]).await;
+    alice
+        .send(&ClientMsg::Ban {
+            room: "ops2".parse().unwrap(),
+            user: "carol".parse().unwrap(),
+        })
+        .await;
+    finds(&mut carol, "일정", &[]).await;
+    finds(&mut bob, "일정", &["rollout 일정 tomorrow"]).await;
 }
 
 /// Pages follow each other without a gap or a repeat; retention's removals are not found.

@@ -316,7 +316,8 @@ pub fn search(db: &Connection, request: &Request) -> rusqlite::Result<Page> {
             sql.push_str(&format!(" ORDER BY {rank}, {driver} DESC"));
         }
     }
-    let mut statement = db.prepare(&sql)?;
+    // A few dozen shapes at most (which filters are present): cached like the fixed ones.
+    let mut statement = db.prepare_cached(&sql)?;
     let mut rows = statement.query(rusqlite::params_from_iter(args.iter()))?;
     let mut page = Page::default();
     let (mut examined, mut last_key) = (0usize, None);
