@@ -506,8 +506,17 @@ pub enum Event<C> {
         /// The context given with the request.
         ctx: C,
         /// The page of hits.
-        result: Result<super::search::Page, EngineError>,
+        result: Result<SearchPage, EngineError>,
     },
+}
+
+/// One page of what a search found (see [`super::search`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchPage {
+    /// The hits, in the order asked.
+    pub hits: Vec<shared::search::SearchHit>,
+    /// Where the next page starts (none: nothing more).
+    pub next: Option<String>,
 }
 
 /// Why an engine could not do what was asked: the hub tells the client to try again. Its

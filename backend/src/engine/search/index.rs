@@ -210,14 +210,8 @@ pub struct Request {
     pub limit: usize,
 }
 
-/// One page of hits.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Page {
-    /// The hits.
-    pub hits: Vec<SearchHit>,
-    /// Where the next page starts.
-    pub next: Option<String>,
-}
+/// One page of hits (the engines' word for it, [`SearchPage`]).
+pub use crate::engine::vocabulary::SearchPage as Page;
 
 /// Answers `request` (see the module's docs).
 pub fn search(db: &Connection, request: &Request) -> rusqlite::Result<Page> {
