@@ -153,7 +153,7 @@ pub(super) async fn run(io: Io, db: Connection, settings: Settings, shutdown: Ca
     }
 }
 
-/// One round: every log that moved is read up to its head.
+/// One round: every log that moved (or was replaced) is read up to its head.
 async fn feed(
     io: &Io,
     db: &mut Option<Connection>,
@@ -164,102 +164,24 @@ async fn feed(
 ) -> Result<(), EngineError> {
     let (rooms, users) = io.logs().await?;
     let rooms: Vec<RoomName> = rooms.iter().filter_map(|r| r.parse().ok()).collect();
-    let (room_heads, user_heads) = io.heads(&rooms, &users).await?;
+    let (room_heads, user_heads, direct_epoch) = io.heads(&rooms, &users).await?;
     let sweep = Instant::now() >= *next_sweep;
-    for (room, head) in rooms.iter().zip(room_heads) {
-        let key = format!("r:{room}");
-        let mut at = progress.get(&key).map_or(0, |(_, last)| *last);
-        if head <= at && !sweep {
-            continue;
-        }
-        loop {
-            let (epoch, oldest, entries) = io.room_since(room, at, PAGE).await?;
-            if progress
-                .get(&key)
-                .is_some_and(|(known, _)| known != epoch.as_str())
-                && at > 0
-            {
-                // Replaced under us: read again from its start.
-                at = 0;
-                progress.remove(&key);
-                apply(
-                    db,
-                    progress,
-                    lag,
-                    Batch::Room {
-                        room: room.clone(),
-                        epoch,
-                        oldest,
-                        entries: Vec::new(),
-                    },
-                )
-                .await?;
-                continue;
-            }
-            let done = entries.len() < PAGE as usize;
-            at = entries.last().map_or(at, RoomEntry::seq);
-            apply(
-                db,
-                progress,
-                lag,
-                Batch::Room {
-                    room: room.clone(),
-                    epoch,
-                    oldest,
-                    entries,
-                },
-            )
+    let mut feeder = Feeder {
+        io,
+        db,
+        progress,
+        lag,
+    };
+    for (room, (head, epoch)) in rooms.iter().zip(room_heads) {
+        // Read again at a sweep, for what retention trimmed from its start.
+        feeder
+            .catch_up(Source::Room(room), head, epoch.as_deref(), sweep)
             .await?;
-            if done {
-                break;
-            }
-        }
     }
     for (user, head) in users.iter().zip(user_heads) {
-        let key = format!("u:{user}");
-        let mut at = progress.get(&key).map_or(0, |(_, last)| *last);
-        if head <= at {
-            continue;
-        }
-        loop {
-            let (epoch, messages) = io.direct_since(user, at, PAGE).await?;
-            if progress
-                .get(&key)
-                .is_some_and(|(known, _)| known != epoch.as_str())
-                && at > 0
-            {
-                at = 0;
-                progress.remove(&key);
-                apply(
-                    db,
-                    progress,
-                    lag,
-                    Batch::Direct {
-                        user: user.clone(),
-                        epoch,
-                        messages: Vec::new(),
-                    },
-                )
-                .await?;
-                continue;
-            }
-            let done = messages.len() < PAGE as usize;
-            at = messages.last().map_or(at, |m| m.id.0);
-            apply(
-                db,
-                progress,
-                lag,
-                Batch::Direct {
-                    user: user.clone(),
-                    epoch,
-                    messages,
-                },
-            )
+        feeder
+            .catch_up(Source::User(user), head, direct_epoch.as_deref(), false)
             .await?;
-            if done {
-                break;
-            }
-        }
     }
     if sweep {
         *next_sweep = Instant::now() + SWEEP;
@@ -273,6 +195,123 @@ async fn feed(
         }
     }
     Ok(())
+}
+
+/// A log the indexer reads.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Room(&'a RoomName),
+    User(&'a str),
+}
+
+impl Source<'_> {
+    /// Its key in the progress table.
+    fn key(self) -> String {
+        match self {
+            Source::Room(room) => format!("r:{room}"),
+            Source::User(user) => format!("u:{user}"),
+        }
+    }
+
+    /// The page after `at`, as a batch to apply (with how many entries it holds and the
+    /// position of its last).
+    async fn page(self, io: &Io, at: u64) -> Result<(Batch, usize, Option<u64>), EngineError> {
+        Ok(match self {
+            Source::Room(room) => {
+                let (epoch, oldest, entries) = io.room_since(room, at, PAGE).await?;
+                let (len, last) = (entries.len(), entries.last().map(RoomEntry::seq));
+                let room = room.clone();
+                let batch = Batch::Room {
+                    room,
+                    epoch,
+                    oldest,
+                    entries,
+                };
+                (batch, len, last)
+            }
+            Source::User(user) => {
+                let (epoch, messages) = io.direct_since(user, at, PAGE).await?;
+                let (len, last) = (messages.len(), messages.last().map(|m| m.id.0));
+                let user = user.to_owned();
+                let batch = Batch::Direct {
+                    user,
+                    epoch,
+                    messages,
+                };
+                (batch, len, last)
+            }
+        })
+    }
+}
+
+/// What one round feeds the index with.
+struct Feeder<'a> {
+    io: &'a Io,
+    db: &'a mut Option<Connection>,
+    progress: &'a mut Progress,
+    lag: &'a prometheus::Gauge,
+}
+
+impl Feeder<'_> {
+    /// Reads `source` on from where the index is, if its `head` or `epoch` says it moved
+    /// (or `again`), page by page up to its end. A log with another epoch than the one read
+    /// (replaced, or Redis lost its data) is dropped from the index and read from its start.
+    async fn catch_up(
+        &mut self,
+        source: Source<'_>,
+        head: u64,
+        epoch: Option<&str>,
+        again: bool,
+    ) -> Result<(), EngineError> {
+        let key = source.key();
+        let known = self.progress.get(&key).cloned();
+        let mut at = known.as_ref().map_or(0, |(_, last)| *last);
+        let replaced = known
+            .as_ref()
+            .zip(epoch)
+            .is_some_and(|((read, _), now)| read != now);
+        if head <= at && !replaced && !again {
+            return Ok(());
+        }
+        loop {
+            let (mut batch, len, last) = source.page(self.io, at).await?;
+            let epoch = batch.epoch().as_str().to_owned();
+            if at > 0
+                && self
+                    .progress
+                    .get(&key)
+                    .is_some_and(|(read, _)| *read != epoch)
+            {
+                // Not the log that was read: forgotten, then read from its start.
+                at = 0;
+                self.progress.remove(&key);
+                batch.clear();
+                apply(self.db, self.progress, self.lag, batch).await?;
+                continue;
+            }
+            at = last.unwrap_or(at);
+            apply(self.db, self.progress, self.lag, batch).await?;
+            if len < PAGE as usize {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Batch {
+    fn epoch(&self) -> &Epoch {
+        match self {
+            Batch::Room { epoch, .. } | Batch::Direct { epoch, .. } => epoch,
+        }
+    }
+
+    /// The same log with nothing in it (applied: the log's documents go).
+    fn clear(&mut self) {
+        match self {
+            Batch::Room { entries, .. } => entries.clear(),
+            Batch::Direct { messages, .. } => messages.clear(),
+        }
+    }
 }
 
 /// Applies one page in one transaction (on a blocking thread: SQLite is synchronous).

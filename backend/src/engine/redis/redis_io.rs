@@ -849,17 +849,22 @@ impl Io {
             .await
     }
 
-    /// The newest position of each room's log and each user's log (0: empty), in one round
-    /// trip: what the indexer compares with how far it has read.
+    /// The newest position and the epoch of each room's log, and the newest position of
+    /// each user's log with the direct messages' epoch (0 and none: nothing yet), in one
+    /// round trip: what the indexer compares with how far it has read.
     pub(super) async fn heads(
         &self,
         rooms: &[RoomName],
         users: &[String],
-    ) -> RedisResult<(Vec<u64>, Vec<u64>)> {
+    ) -> RedisResult<(Vec<(u64, Option<String>)>, Vec<u64>, Option<String>)> {
         let mut pipe = redis::pipe();
         for room in rooms {
-            pipe.hget(room_meta(room), "seq");
+            pipe.cmd("HMGET")
+                .arg(room_meta(room))
+                .arg("seq")
+                .arg("epoch");
         }
+        pipe.hget(DIRECT_META, "epoch");
         for user in users {
             pipe.cmd("XREVRANGE")
                 .arg(user_log(user))
@@ -875,11 +880,15 @@ impl Io {
             .by_ref()
             .take(rooms.len())
             .map(|value| {
-                redis::from_redis_value::<Option<u64>>(value)
-                    .map(Option::unwrap_or_default)
-                    .map_err(redis::RedisError::from)
+                let (seq, epoch): (Option<u64>, Option<String>) =
+                    redis::from_redis_value(value).map_err(redis::RedisError::from)?;
+                Ok((seq.unwrap_or_default(), epoch))
             })
-            .collect::<RedisResult<Vec<u64>>>()?;
+            .collect::<RedisResult<Vec<_>>>()?;
+        let direct_epoch: Option<String> = match replies.next() {
+            Some(value) => redis::from_redis_value(value).map_err(redis::RedisError::from)?,
+            None => None,
+        };
         let user_heads = replies
             .map(|value| {
                 let last: Vec<(String, Value)> =
@@ -890,7 +899,7 @@ impl Io {
                     .unwrap_or(0))
             })
             .collect::<RedisResult<Vec<u64>>>()?;
-        Ok((room_heads, user_heads))
+        Ok((room_heads, user_heads, direct_epoch))
     }
 
     /// Up to `count` entries of `room`'s log after `after`, as they are now, with the log's
