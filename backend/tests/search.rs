@@ -491,3 +491,20 @@ async fn a_node_that_lost_its_index_makes_it_again_from_the_logs() {
     bob_hits.truncate(shared::search::SEARCH_PAGE);
     assert_eq!(alice_hits, bob_hits);
 }
+
+/// Cluster mode: Redis loses its data (a wipe): what the logs no longer hold is no longer
+/// found, and what is written afterwards is, on a node that indexed the old logs.
+#[actix_web::test]
+async fn a_wiped_redis_is_followed_by_the_index() {
+    let redis = common::redis_server::RedisServer::start().await;
+    let url = redis.url();
+    let node = TestServer::spawn(common::patient_config(Some(url)));
+    let mut alice = node.chat_as("alice", &["ops"]).await;
+    said(&mut alice, "ops", "before the wipe 회의", "w-1").await;
+    finds(&mut alice, "wipe", &["before the wipe 회의"]).await;
+    redis.cmd(&["FLUSHALL"]);
+    // The room's log starts again (a new epoch, numbers from 1 anew; alice is told with a
+    // reset page that holds the new message).
+    alice.say("ops", "after the wipe 회의", "w-2").await;
+    finds(&mut alice, "wipe", &["after the wipe 회의"]).await;
+}

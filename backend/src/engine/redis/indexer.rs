@@ -17,7 +17,7 @@
 //! `chat_search_index_lag_seconds` shows it (from the newest message's time to its indexing).
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
@@ -163,6 +163,18 @@ async fn feed(
     lag: &prometheus::Gauge,
 ) -> Result<(), EngineError> {
     let (rooms, users) = io.logs().await?;
+    // And the logs read before: the registry can be lost with Redis's data while a node
+    // still remembers having written to a log (and so does not enter it again).
+    let (mut rooms, mut users): (BTreeSet<String>, BTreeSet<String>) =
+        (rooms.into_iter().collect(), users.into_iter().collect());
+    for key in progress.keys() {
+        match key.split_once(':') {
+            Some(("r", room)) => rooms.insert(room.to_owned()),
+            Some(("u", user)) => users.insert(user.to_owned()),
+            _ => false,
+        };
+    }
+    let users: Vec<String> = users.into_iter().collect();
     let rooms: Vec<RoomName> = rooms.iter().filter_map(|r| r.parse().ok()).collect();
     let (room_heads, user_heads, direct_epoch) = io.heads(&rooms, &users).await?;
     let sweep = Instant::now() >= *next_sweep;
