@@ -83,6 +83,9 @@ pub struct RoomPolicy {
     /// added to.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub deleted: BTreeSet<u64>,
+    /// What the room is about (`set_topic`; issue #31).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
     /// Raised by every change; a node applies a policy only if it is newer than its own.
     pub version: u64,
 }
@@ -179,6 +182,8 @@ pub enum Act {
         /// Until when (ms since the Unix epoch); 0 lifts the mute.
         until_ms: u64,
     },
+    /// Set the room's topic (empty: none); about nobody.
+    SetTopic(String),
 }
 
 /// A change made: the room's policy after it, who made it, what the room is told, and the
@@ -266,6 +271,12 @@ pub fn decide(
         )));
     }
     let action = match (act, target) {
+        (Act::SetTopic(topic), _) => {
+            next.topic = (!topic.is_empty()).then(|| topic.clone());
+            ModAction::Topic {
+                topic: topic.clone(),
+            }
+        }
         (_, None) => return Err(Refusal::NoSuchUser("nobody named".into())),
         (act, Some(target)) => {
             if next.rank(&target.key, target.admin) >= rank {
@@ -314,6 +325,10 @@ pub fn decide(
                 // Decided by `leave_group`.
                 Act::LeaveGroup => {
                     return Err(Refusal::Forbidden(format!("{room} is not a group")));
+                }
+                // Decided above: about nobody.
+                Act::SetTopic(_) => {
+                    return Err(Refusal::Forbidden("a topic is about nobody".to_owned()));
                 }
                 Act::Mute { until_ms: 0 } => {
                     next.muted.remove(&key);

@@ -20,6 +20,9 @@ pub const MEMBER_PAGE: usize = 50;
 /// How many people a room announces typing at once.
 pub const TYPING_SHOWN: usize = 3;
 
+/// The longest room topic, in characters.
+pub const TOPIC_MAX_CHARS: usize = 250;
+
 /// How many people a group conversation has, its creator included.
 pub const GROUP_SIZE: std::ops::RangeInclusive<usize> = 3..=9;
 
@@ -344,6 +347,16 @@ pub enum ClientMsg {
         /// Share (`true`) or not.
         share: bool,
     },
+    /// Set what `room` is about (its owner, a moderator or a server admin; not in groups):
+    /// at most [`TOPIC_MAX_CHARS`] characters on one line, empty to clear it. Every member
+    /// sees `moderated` `topic` and the new `room_policy`; the topic is in the `room_policy`
+    /// each joiner gets.
+    SetTopic {
+        /// The room.
+        room: RoomName,
+        /// The topic (empty: none).
+        topic: String,
+    },
     /// Search every room and conversation this user may read now (issue #30): the words of
     /// `query` (all of them, as substrings; Korean, Japanese and Chinese of any length) and
     /// its filters `from:NICK`, `in:ROOM`, `in:@NICK`, `has:image`, `before:DATE` and
@@ -599,6 +612,9 @@ pub enum ServerMsg {
         /// A group's members (everyone in it, online or not), sorted.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         members: Vec<Nick>,
+        /// What the room is about, set by its owner or moderators (see `set_topic`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
     },
     /// You were invited into a private room (join it to enter).
     Invited {
@@ -737,6 +753,11 @@ pub enum ModAction {
     Unmuted {
         /// Who.
         user: Nick,
+    },
+    /// The room's topic is now `topic` (empty: none); `by` set it.
+    Topic {
+        /// The new topic.
+        topic: String,
     },
 }
 

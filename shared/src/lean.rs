@@ -438,6 +438,11 @@ impl Lean for ModAction {
                 until_ms: field(o, "until_ms")?,
             });
         }
+        if kind == "topic" {
+            return Ok(ModAction::Topic {
+                topic: field(o, "topic")?,
+            });
+        }
         // Every other action names only its user.
         let action: fn(Nick) -> ModAction = match kind {
             "invited" => |user| ModAction::Invited { user },
@@ -593,6 +598,7 @@ fn server_msg<J: Json>(o: &J) -> Result<ServerMsg> {
             max_members: optional(o, "max_members")?,
             group: or_default(o, "group")?,
             members: or_default(o, "members")?,
+            topic: optional(o, "topic")?,
         },
         "invited" => ServerMsg::Invited {
             room: field(o, "room")?,

@@ -340,6 +340,11 @@ impl ClientMsg {
                 out.int("utc_offset", i64::from(*utc_offset));
                 out.end()
             }
+            Self::SetTopic { room, topic } => {
+                let mut out = Out::new("set_topic");
+                out.str("room", room.as_str()).str("topic", topic);
+                out.end()
+            }
             Self::ShareReads { share } => {
                 let mut out = Out::new("share_reads");
                 out.bool("share", *share);
@@ -576,6 +581,10 @@ mod tests {
             },
             ClientMsg::LeaveGroup { room: room() },
             ClientMsg::ShareReads { share: false },
+            ClientMsg::SetTopic {
+                room: room(),
+                topic: tricky.to_owned(),
+            },
             ClientMsg::Search {
                 query: "회의 from:민".parse().unwrap(),
                 order: crate::search::SearchOrder::Newest,
@@ -628,7 +637,7 @@ mod tests {
             let value: serde_json::Value = serde_json::from_str(&ours).unwrap();
             kinds.insert(value["type"].as_str().unwrap().to_owned());
         }
-        assert_eq!(kinds.len(), 30, "every request type: {kinds:?}");
+        assert_eq!(kinds.len(), 31, "every request type: {kinds:?}");
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub mod transport;
 pub use chat::{
     Change, ClientMsg, DirectMessage, ErrorCode, GROUP_SIZE, HistoryMode, Image, ImageType, Limits,
     MEMBER_PAGE, ModAction, Quote, Reaction, RemovedReason, RequestError, RoomChange, RoomEntry,
-    RoomInfo, RoomMessage, SUBPROTOCOL, ServerMsg, TYPING_SHOWN, Text,
+    RoomInfo, RoomMessage, SUBPROTOCOL, ServerMsg, TOPIC_MAX_CHARS, TYPING_SHOWN, Text,
 };
 pub use codec::{ProtocolError, decode, encode};
 pub use echo::EchoFrame;

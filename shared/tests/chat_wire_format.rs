@@ -176,6 +176,13 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
             r#"{"type":"share_reads","share":false}"#,
         ),
         (
+            ClientMsg::SetTopic {
+                room: "rust".parse().unwrap(),
+                topic: "릴리스 준비: 금요일 3시".to_owned(),
+            },
+            r#"{"type":"set_topic","room":"rust","topic":"릴리스 준비: 금요일 3시"}"#,
+        ),
+        (
             ClientMsg::Search {
                 query: "회의 from:Bob".parse().unwrap(),
                 order: SearchOrder::Newest,
@@ -642,8 +649,32 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                 max_members: Some(10),
                 group: false,
                 members: vec![],
+                topic: None,
             },
             r#"{"type":"room_policy","room":"secret","owner":"Alice","moderators":["Bob"],"private":true,"max_members":10}"#,
+        ),
+        (
+            ServerMsg::RoomPolicy {
+                room: "rust".parse().unwrap(),
+                owner: Some("Alice".parse().unwrap()),
+                moderators: vec![],
+                private: false,
+                max_members: None,
+                group: false,
+                members: vec![],
+                topic: Some("릴리스 준비: 금요일 3시".to_owned()),
+            },
+            r#"{"type":"room_policy","room":"rust","owner":"Alice","private":false,"topic":"릴리스 준비: 금요일 3시"}"#,
+        ),
+        (
+            ServerMsg::Moderated {
+                room: "rust".parse().unwrap(),
+                by: "Alice".parse().unwrap(),
+                action: ModAction::Topic {
+                    topic: "릴리스 준비: 금요일 3시".to_owned(),
+                },
+            },
+            r#"{"type":"moderated","room":"rust","by":"Alice","action":{"kind":"topic","topic":"릴리스 준비: 금요일 3시"}}"#,
         ),
         (
             ServerMsg::RoomPolicy {
@@ -658,6 +689,7 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                     "Bob".parse().unwrap(),
                     "민수".parse().unwrap(),
                 ],
+                topic: None,
             },
             r#"{"type":"room_policy","room":"g-5b0e41d29f3c2a7e01ab","private":true,"group":true,"members":["Alice","Bob","민수"]}"#,
         ),
@@ -798,6 +830,9 @@ fn the_lean_decoder_reads_every_variant() {
         },
         ModAction::Unmuted { user: user() },
         ModAction::Left { user: user() },
+        ModAction::Topic {
+            topic: "a topic".to_owned(),
+        },
     ];
     // A new action fails to compile here until it is added to the list above.
     for action in &actions {
@@ -811,7 +846,8 @@ fn the_lean_decoder_reads_every_variant() {
             | ModAction::Unbanned { .. }
             | ModAction::Muted { .. }
             | ModAction::Unmuted { .. }
-            | ModAction::Left { .. } => {}
+            | ModAction::Left { .. }
+            | ModAction::Topic { .. } => {}
         }
     }
     let room = || shared::RoomName::try_from("lobby").unwrap();

@@ -643,6 +643,9 @@ impl Hub {
                 self.mark(conn, user, engine::Place::Direct(with), id.0);
             }
             (Some(user), ClientMsg::ShareReads { share }) => self.share_reads(user, share),
+            (Some(user), ClientMsg::SetTopic { room, topic }) => {
+                self.set_topic(conn, user, room, &topic);
+            }
             (
                 Some(user),
                 ClientMsg::Search {

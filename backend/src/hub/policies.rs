@@ -100,6 +100,24 @@ impl Hub {
         });
     }
 
+    /// `set_topic`: one line of at most [`shared::TOPIC_MAX_CHARS`] characters (trimmed;
+    /// empty clears it), then decided like any moderation (owner, moderators, admins).
+    pub(super) fn set_topic(&mut self, conn: ConnId, user: UserId, room: RoomName, topic: &str) {
+        let topic = topic.trim();
+        if topic.chars().count() > shared::TOPIC_MAX_CHARS {
+            let message = format!("a topic has at most {} characters", shared::TOPIC_MAX_CHARS);
+            return self.refuse(conn, ErrorCode::TooLong, &message, None);
+        }
+        if let Some(bad) = topic.chars().find(|c| c.is_control()) {
+            let message = format!(
+                "a topic is one line of text (U+{:04X} is not allowed)",
+                u32::from(bad)
+            );
+            return self.refuse(conn, ErrorCode::Invalid, &message, None);
+        }
+        self.moderate(conn, user, room, Act::SetTopic(topic.to_owned()), None);
+    }
+
     pub(super) fn person(&self, user: UserId) -> Option<Person> {
         self.users.get(&user).map(|u| Person {
             admin: self.admins.contains(&u.key),
@@ -425,26 +443,7 @@ impl Hub {
                 self.announce_left(left);
             }
         }
-        let rules_changed = previous.as_ref().is_none_or(|p| {
-            (
-                &p.owner,
-                &p.moderators,
-                p.private,
-                p.max_members,
-                &p.invited,
-            ) != (
-                &policy.owner,
-                &policy.moderators,
-                policy.private,
-                policy.max_members,
-                // A group's members are part of what it shows.
-                if policy.group {
-                    &policy.invited
-                } else {
-                    &p.invited
-                },
-            )
-        });
+        let rules_changed = previous.as_ref().is_none_or(|p| shown_changed(p, &policy));
         if rules_changed {
             let event = policy_event(&room, &policy);
             self.broadcast(staying, &event);
@@ -507,6 +506,17 @@ fn policy_owner_or_server(policy: &RoomPolicy) -> Nick {
         .expect("\"server\" is a valid nickname")
 }
 
+/// Whether what `room_policy` shows differs between two versions of a room's policy.
+fn shown_changed(before: &RoomPolicy, after: &RoomPolicy) -> bool {
+    before.owner != after.owner
+        || before.moderators != after.moderators
+        || before.private != after.private
+        || before.max_members != after.max_members
+        || before.topic != after.topic
+        // A group's members are part of what it shows.
+        || (after.group && before.invited != after.invited)
+}
+
 fn policy_event(room: &RoomName, policy: &RoomPolicy) -> ServerMsg {
     let mut moderators: Vec<Nick> = policy.moderators.values().cloned().collect();
     moderators.sort_by_key(Nick::key);
@@ -524,5 +534,6 @@ fn policy_event(room: &RoomName, policy: &RoomPolicy) -> ServerMsg {
         max_members: policy.max_members,
         group: policy.group,
         members,
+        topic: policy.topic.clone(),
     }
 }

@@ -128,6 +128,7 @@ mod tests {
             max_members: None,
             group: true,
             members: members.iter().map(|m| nick(m)).collect(),
+            topic: None,
         }
     }
 

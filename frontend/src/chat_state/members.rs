@@ -142,6 +142,7 @@ impl ChatState {
             A::Muted { user, .. } => P::Muted(user.into()),
             A::Unmuted { user } => P::Unmuted(user.into()),
             A::Left { user } => P::Left(user.into()),
+            A::Topic { topic } => P::Topic(topic),
         };
         // A group is called by its members, not by the name the server gave it.
         let said = (crate::i18n::words().moderated)(&self.room_title(room), by.as_str(), &what);

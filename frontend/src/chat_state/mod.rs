@@ -355,6 +355,7 @@ impl ChatState {
                 private,
                 group,
                 members,
+                topic,
                 ..
             } => {
                 let rules = RoomRules {
@@ -363,6 +364,7 @@ impl ChatState {
                     private,
                     group,
                     members,
+                    topic,
                 };
                 self.rules.insert(room.clone(), rules);
                 if group {

@@ -233,6 +233,8 @@ pub struct RoomRules {
     pub group: bool,
     /// A group's members, online or not, sorted (empty for other rooms).
     pub members: Vec<Nick>,
+    /// What the room is about (shown in its header).
+    pub topic: Option<String>,
 }
 
 impl ChatState {

@@ -172,6 +172,8 @@ pub static EN: Words = Words {
             ModPhrase::Muted(u) => format!("{by} muted {u}"),
             ModPhrase::Unmuted(u) => format!("{by} unmuted {u}"),
             ModPhrase::Left(u) => format!("{u} left the group"),
+            ModPhrase::Topic(t) if t.is_empty() => format!("{by} cleared the topic"),
+            ModPhrase::Topic(t) => format!("{by} set the topic: {t}"),
         };
         format!("{room}: {what}")
     },

@@ -174,6 +174,8 @@ pub static KO: Words = Words {
             ModPhrase::Muted(u) => format!("{by}님이 {u}님의 발언을 막았습니다"),
             ModPhrase::Unmuted(u) => format!("{by}님이 {u}님의 발언 금지를 풀었습니다"),
             ModPhrase::Left(u) => format!("{u}님이 그룹에서 나갔습니다"),
+            ModPhrase::Topic(t) if t.is_empty() => format!("{by}님이 주제를 지웠습니다"),
+            ModPhrase::Topic(t) => format!("{by}님이 주제를 바꿨습니다: {t}"),
         };
         format!("{room}: {what}")
     },

@@ -195,4 +195,6 @@ pub enum ModPhrase {
     Muted(String),
     Unmuted(String),
     Left(String),
+    /// The room's new topic (empty: cleared); not about a user.
+    Topic(String),
 }
