@@ -11,8 +11,9 @@ use crate::{
     i18n::words,
 };
 
-/// The conversation's title and its leave button; a group's title is its members (but this
-/// user), with all of them, online or not, under it, and leaving it is for good.
+/// The conversation's title, a room's topic, and its leave button; a group's title is its
+/// members (but this user), with all of them, online or not, under it, and leaving it is for
+/// good.
 #[component]
 pub(super) fn ConversationHeader() -> impl IntoView {
     let ctx = expect_context::<ChatCtx>();
@@ -21,6 +22,13 @@ pub(super) fn ConversationHeader() -> impl IntoView {
     let group = move || {
         ctx.state.with(|s| match &s.current {
             Some(Target::Room(room)) if s.is_group(room) => Some(room.clone()),
+            _ => None,
+        })
+    };
+    // The current room's topic (issue #31), if it has one.
+    let topic = move || {
+        ctx.state.with(|s| match &s.current {
+            Some(Target::Room(room)) => s.rules.get(room).and_then(|r| r.topic.clone()),
             _ => None,
         })
     };
@@ -62,6 +70,11 @@ pub(super) fn ConversationHeader() -> impl IntoView {
                         let names: Vec<&str> = members.iter().map(Nick::as_str).collect();
                         format!("{}: {}", (w.members)(names.len()), names.join(", "))
                     }))}
+                </span>
+            }.into_any())}
+            {shown(move || topic().is_some(), move || view! {
+                <span class="typing topic" data-testid="room-topic" title=topic>
+                    {reactive(move || topic().unwrap_or_default())}
                 </span>
             }.into_any())}
             {shown(move || matches!(current(), Some(Target::Room(_))), move || view! {
