@@ -5,6 +5,8 @@
 //!   load generator to core 1;
 //! - `history-store.md`: the message store's group commit against one transaction per
 //!   message (`backend/benches/store.rs`);
+//! - `search.md`: W8, the search index over a million messages: its cost per message, its
+//!   size, and search latency against a `LIKE` scan (`backend/benches/search.rs`);
 //! - `browser.md`: W7, the release app in headless Chromium and Firefox under a busy room
 //!   (`browser_bench.rs`).
 //!
@@ -83,6 +85,7 @@ pub fn bench() -> Result<()> {
         .args(["--server-core", "0", "--out"])
         .arg(&results))?;
     store_bench()?;
+    search_bench()?;
     crate::browser_bench::bench()
 }
 
@@ -90,9 +93,7 @@ pub fn bench() -> Result<()> {
 fn store_bench() -> Result<()> {
     let table =
         capture(tools::cargo().args(["bench", "--package", "backend", "--bench", "store"]))?;
-    // The load generator (built by `bench`) describes the machine for both reports.
-    let machine =
-        capture(Command::new(target_dir().join("release").join("bench")).arg("--machine"))?;
+    let machine = machine()?;
     let report = format!(
         "# Message store: group commit against one transaction per message\n\n\
          {machine}\n\
@@ -102,11 +103,40 @@ fn store_bench() -> Result<()> {
          message on its own. `(tx)` is the number of transactions. Measured in one run by \
          `cargo xtask bench` (`backend/benches/store.rs`).\n\n{table}"
     );
+    save("history-store.md", &report)
+}
+
+/// W8, the search benchmark (issue #30, where it is called W6), saved to
+/// `bench/results/search.md`.
+fn search_bench() -> Result<()> {
+    let body =
+        capture(tools::cargo().args(["bench", "--package", "backend", "--bench", "search"]))?;
+    let machine = machine()?;
+    let report = format!(
+        "# W8: search over a million messages\n\n\
+         {machine}\n\
+         Issue #30 asks for this benchmark as W6 (taken by then: W6 is our transports, W7 the \
+         browser). Goal: p99 ≤ 50 ms per search on one node. Measured in one run of \
+         `backend/benches/search.rs` (by `cargo xtask bench`, or alone by \
+         `cargo bench -p backend --bench search`). The machine has 2 cores shared with other \
+         work: figures move by tens of percent from run to run.\n\n{body}"
+    );
+    save("search.md", &report)
+}
+
+/// The load generator (built by [`bench`]) describes the machine for the reports it does not
+/// write itself.
+fn machine() -> Result<String> {
+    capture(Command::new(target_dir().join("release").join("bench")).arg("--machine"))
+}
+
+/// Writes `report` to `bench/results/{file}` and shows it.
+fn save(file: &str, report: &str) -> Result<()> {
     let dir = workspace_root().join("bench").join("results");
     std::fs::create_dir_all(&dir)
         .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
-    let path = dir.join("history-store.md");
-    std::fs::write(&path, &report)
+    let path = dir.join(file);
+    std::fs::write(&path, report)
         .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
     println!("{report}\nxtask: written to {}", path.display());
     Ok(())
