@@ -23,6 +23,8 @@ const OVERSCAN_PX: i32 = 800;
 /// drawn again from where the list is scrolled: new lines are added one by one, and the lines
 /// above are let go in batches, not one per message.
 const WINDOW_SLACK: usize = 64;
+/// How long the line of a search result just opened stays highlighted.
+const FLASH_FOR: std::time::Duration = std::time::Duration::from_secs(3);
 /// The height of a line not measured yet, until some are (px).
 const FIRST_ESTIMATE_PX: u32 = 48;
 /// The list's height until it is first measured (px): about a phone's.
@@ -111,6 +113,19 @@ pub(super) fn MessageList() -> impl IntoView {
     // The line at the top of the view and how far into it the view starts (px): kept in
     // place while what is above it changes.
     let anchor = RwSignal::new(None::<(u64, i32)>);
+    // The line of a search result just opened, highlighted for a moment.
+    // (The type of `ctx.sought`: no new signal code in the wasm.)
+    let flash = RwSignal::new(None::<shared::MessageId>);
+    // A search result is being opened in this conversation (`ChatState::jump`): until its
+    // line is shown the list does not stick to the bottom, so it neither jumps there nor
+    // marks read what the reader has not seen.
+    let jumping = move || {
+        state.with_untracked(|s| {
+            s.jump
+                .as_ref()
+                .is_some_and(|(target, _)| s.current.as_ref() == Some(target))
+        })
+    };
 
     // The keys of every line: this changes when lines come, go or are stored, not when
     // anything else in the state does.
@@ -124,7 +139,7 @@ pub(super) fn MessageList() -> impl IntoView {
         heights.set_value(Heights::default());
         heights_changed.update(|n| *n = n.wrapping_add(1));
         anchor.set(None);
-        stick.set(true);
+        stick.set(!jumping());
     });
     // Where each line starts (and, last, where the last one ends), in px.
     let offsets = Memo::new(move |_| {
@@ -198,6 +213,7 @@ pub(super) fn MessageList() -> impl IntoView {
     let rows = Memo::new(move |previous: Option<&Vec<(Row, u32)>>| {
         let (first, end) = range.get();
         let sought = ctx.sought.get();
+        let flashed = flash.get();
         state.with(|s| {
             let lines = s.current_lines();
             let (first, end) = (first.min(lines.len()), end.min(lines.len()));
@@ -228,6 +244,7 @@ pub(super) fn MessageList() -> impl IntoView {
                                 .as_ref()
                                 .is_some_and(|me| crate::chat_state::mentions(&line.text, me)),
                         sought: line.id.is_some() && line.id == sought,
+                        jumped: line.id.is_some() && line.id == flashed,
                         seen: s.current.as_ref().and_then(|target| {
                             let readers = s.seen_at(target, line);
                             let w = crate::i18n::words();
@@ -281,7 +298,7 @@ pub(super) fn MessageList() -> impl IntoView {
         // The bottom of what is held: the newest line only when no newer ones were let go.
         let below = el.scroll_height() - el.scroll_top() - el.client_height();
         let detached = state.with_untracked(ChatState::current_far_back);
-        let near_bottom = below <= 40 && !detached;
+        let near_bottom = below <= 40 && !detached && !jumping();
         if stick.get_untracked() != near_bottom {
             stick.set(near_bottom);
         }
@@ -300,11 +317,13 @@ pub(super) fn MessageList() -> impl IntoView {
         }
         // Scrolled near the top: the page before (a list that fits its view, or is no
         // scrolling box at all, has its "load older" button for that); near the bottom of
-        // what is held, far back, the page after.
+        // what is held, far back, the page after. (Not while a search result is opened: the
+        // page around it replaces what is held.)
         let newer = detached && below < el.client_height();
         let older = el.scroll_height() > el.client_height()
             && u32::try_from(top).unwrap_or(0) < viewport.get_untracked();
         if (newer || older)
+            && !jumping()
             && let Some(request) = state.try_update(|s| s.load_page(newer)).flatten()
         {
             ctx.send(&request);
@@ -441,6 +460,73 @@ pub(super) fn MessageList() -> impl IntoView {
                 }
                 None => {}
             }
+        }
+    });
+    // A search result being opened (`ChatState::jump`): once the list holds its line (a
+    // room's page around it comes after the click), that line is put in the middle of the
+    // view, where the anchor holds it while the lines around it are drawn and measured, and
+    // highlighted for a moment. A line that is not coming ends the jump where the list is: a
+    // direct message older than those held (the conversation holds its latest page), a room
+    // line gone since (the lines held are on both sides of it), or another conversation
+    // chosen meanwhile.
+    // (A flag, read again below: a memo of a type the list has already.)
+    let jump = Memo::new(move |_| state.with(|s| s.jump.is_some()));
+    Effect::new(move |_| {
+        keys.track();
+        if !jump.get() {
+            return;
+        }
+        let Some((target, at)) = state.with_untracked(|s| s.jump.clone()) else {
+            return;
+        };
+        let found = state.with_untracked(|s| {
+            if s.current.as_ref() != Some(&target) {
+                return Err(true);
+            }
+            let lines = s.current_lines();
+            if let Some(i) = lines.iter().position(|l| l.position(&target) == Some(at)) {
+                return Ok((i, lines[i].id));
+            }
+            let mut seqs = lines.iter().filter_map(|l| l.seq);
+            let gone = match target {
+                Target::Direct(_) => true,
+                Target::Room(_) => {
+                    seqs.next().is_some_and(|first| first < at)
+                        && seqs.next_back().is_some_and(|last| last > at)
+                }
+            };
+            Err(gone)
+        });
+        match found {
+            Ok((i, id)) => {
+                stick.set(false);
+                let (top, end) = offsets.with_untracked(|o| {
+                    (
+                        o.get(i).copied().unwrap_or(0),
+                        o.get(i + 1).copied().unwrap_or(0),
+                    )
+                });
+                let half_view = i32::try_from(viewport.get_untracked() / 2).unwrap_or(0);
+                let into = i32::try_from(end.saturating_sub(top) / 2).unwrap_or(0) - half_view;
+                if let Some(key) = keys.with_untracked(|keys| keys.get(i).copied()) {
+                    anchor.set(Some((key, into)));
+                }
+                flash.set(id);
+                set_timeout(
+                    move || {
+                        if flash.try_get_untracked() == Some(id) {
+                            flash.set(None);
+                        }
+                    },
+                    FLASH_FOR,
+                );
+                if let Some(el) = list.get_untracked() {
+                    el.set_scroll_top(origin() + i32::try_from(top).unwrap_or(0) + into);
+                }
+                state.update(ChatState::jumped);
+            }
+            Err(true) => state.update(ChatState::jumped),
+            Err(false) => {}
         }
     });
     // Read is what a visible page shows at its bottom: marked as such (the server tells the

@@ -27,6 +27,8 @@ pub(super) struct Row {
     pub(super) mentioned: bool,
     /// It was the target of the last followed quote.
     pub(super) sought: bool,
+    /// It is the search result just opened (highlighted for a moment).
+    pub(super) jumped: bool,
     /// Who has read up to it, said ("Seen", "Seen by Bob, 민수": direct and group
     /// conversations).
     pub(super) seen: Option<String>,
@@ -54,11 +56,12 @@ pub(super) fn line_view(ctx: ChatCtx, row: &Row) -> AnyView {
         Delivery::Failed(reason) => ("failed", Some((w.not_sent)(reason))),
     };
     let class = format!(
-        "line {} {}{}{}",
+        "line {} {}{}{}{}",
         if line.mine { "own" } else { "other" },
         state,
         if row.starts_group { " group-start" } else { "" },
-        if row.sought { " sought" } else { "" }
+        if row.sought { " sought" } else { "" },
+        if row.jumped { " jumped" } else { "" }
     );
     let retry =
         (line.mine && matches!(line.delivery, Delivery::Failed(_))).then(|| line.client_id.clone());
@@ -143,7 +146,7 @@ pub(super) fn line_view(ctx: ChatCtx, row: &Row) -> AnyView {
         }
     });
     let header = row.starts_group.then(|| {
-        let time = line.ts.map(local_time).unwrap_or_default();
+        let time = line.ts.map(|ts| local_time(ts, false)).unwrap_or_default();
         view! {
             <div class="line-header">
                 <span class="sender">{line.from.to_string()}</span>
@@ -259,13 +262,26 @@ fn seek(ctx: ChatCtx, id: shared::MessageId, click: &web_sys::MouseEvent) {
 }
 
 /// Hours and minutes in the browser's time zone, the way the page's language writes them
-/// ("07:05 PM", "오후 07:05").
-fn local_time(ts_ms: u64) -> String {
+/// ("07:05 PM", "오후 07:05"); with `day`, the day before them ("Dec 5, 07:05 PM",
+/// "12월 5일 오후 07:05", and the year when it is not this one).
+pub(super) fn local_time(ts_ms: u64, day: bool) -> String {
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts_ms as f64));
     let options = js_sys::Object::new();
-    for field in ["hour", "minute"] {
-        let _ = js_sys::Reflect::set(&options, &field.into(), &"2-digit".into());
+    let set = |field: &str, value: &str| {
+        let _ = js_sys::Reflect::set(&options, &field.into(), &value.into());
+    };
+    set("hour", "2-digit");
+    set("minute", "2-digit");
+    let lang = crate::i18n::lang().tag();
+    if !day {
+        return date
+            .to_locale_time_string_with_options(lang, &options)
+            .into();
     }
-    date.to_locale_time_string_with_options(crate::i18n::lang().tag(), &options)
-        .into()
+    set("month", "short");
+    set("day", "numeric");
+    if date.get_full_year() != js_sys::Date::new_0().get_full_year() {
+        set("year", "numeric");
+    }
+    date.to_locale_string(lang, &options).into()
 }
