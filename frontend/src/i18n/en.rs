@@ -150,6 +150,23 @@ pub static EN: Words = Words {
     mute_title: "Mute for 10 minutes",
     ban: "Ban",
     ban_title: "Remove and keep out",
+    search: "Search",
+    search_placeholder: "Search messages",
+    search_hint: "Words to find, and filters: from:name in:room in:@name has:image \
+                  before:2026-12-31 after:2026-12-01",
+    search_results: "Search results",
+    search_order: "Best matches first (else the newest first)",
+    best_match: "Best match",
+    close_search: "Close search",
+    searching: "Searching…",
+    search_found: |n, more| match (n, more) {
+        (1, false) => "1 message found".to_owned(),
+        (n, false) => format!("{n} messages found"),
+        (n, true) => format!("{n}+ messages found"),
+    },
+    no_results: |query| format!("No message matches “{query}”."),
+    search_failed: |reason| format!("The search failed: {reason}"),
+    more_results: "More results",
     invited_you: |by, room| format!("{by} invited you to the private room {room}"),
     removed_you: |room, by, why| {
         let why = match why {

@@ -150,6 +150,25 @@ pub static KO: Words = Words {
     mute_title: "10분 동안 발언 금지",
     ban: "차단",
     ban_title: "내보내고 다시 못 들어오게 하기",
+    search: "검색",
+    search_placeholder: "메시지 검색",
+    search_hint: "찾을 단어와 필터: from:이름 in:방 in:@이름 has:image \
+                  before:2026-12-31 after:2026-12-01",
+    search_results: "검색 결과",
+    search_order: "관련도 높은 결과부터(아니면 최신순)",
+    best_match: "관련도순",
+    close_search: "검색 닫기",
+    searching: "검색 중…",
+    search_found: |n, more| {
+        if more {
+            format!("메시지 {n}개 이상을 찾았습니다")
+        } else {
+            format!("메시지 {n}개를 찾았습니다")
+        }
+    },
+    no_results: |query| format!("“{query}”에 맞는 메시지가 없습니다."),
+    search_failed: |reason| format!("검색하지 못했습니다: {reason}"),
+    more_results: "결과 더 보기",
     invited_you: |by, room| format!("{by}님이 비공개 방 {room}에 초대했습니다"),
     removed_you: |room, by, why| {
         let why = match why {

@@ -168,6 +168,22 @@ pub struct Words {
     pub mute_title: &'static str,
     pub ban: &'static str,
     pub ban_title: &'static str,
+    // Search (the box, the results panel).
+    pub search: &'static str,
+    pub search_placeholder: &'static str,
+    /// What a query may hold (the box's tooltip).
+    pub search_hint: &'static str,
+    pub search_results: &'static str,
+    /// The order button's tooltip (pressed: best matches first; else newest first).
+    pub search_order: &'static str,
+    pub best_match: &'static str,
+    pub close_search: &'static str,
+    pub searching: &'static str,
+    /// How many were found, and whether there are more.
+    pub search_found: fn(usize, bool) -> String,
+    pub no_results: fn(&str) -> String,
+    pub search_failed: fn(&str) -> String,
+    pub more_results: &'static str,
     // Notices.
     pub invited_you: fn(&str, &str) -> String,
     pub removed_you: fn(&str, &str, shared::RemovedReason) -> String,

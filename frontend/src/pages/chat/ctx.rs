@@ -49,6 +49,27 @@ pub struct ChatCtx {
     pub(super) uploading: RwSignal<Option<u32>>,
     /// On a narrow screen, the side panel drawn over the conversation, if any.
     pub(super) drawer: RwSignal<Option<Drawer>>,
+    /// The search the results panel shows (see `search.rs`).
+    pub(super) search: SearchSignals,
+}
+
+/// The search the results panel shows, asked from the search box. Its results are the
+/// state's ([`ChatState::search`]); these are what the state does not keep, in signals of
+/// types the app has already (a struct of its own in one signal would add that signal's
+/// code to the wasm).
+#[derive(Clone, Copy)]
+pub(super) struct SearchSignals {
+    /// What was typed: the panel is open while `Some`.
+    pub(super) query: RwSignal<Option<String>>,
+    /// Best matches first (else newest first); a next page is asked in the same order.
+    pub(super) best: RwSignal<bool>,
+    /// The notices when it was asked: how many, and the last one's length. A notice that
+    /// comes while a page is out is the server's refusal of it (a filter it cannot read,
+    /// the rate limit).
+    pub(super) notices: RwSignal<(u32, u32)>,
+    /// How many results there were when the next page was asked for: it is out while there
+    /// are as many still.
+    pub(super) more: RwSignal<Option<u32>>,
 }
 
 /// The chat's side panels, which a narrow screen (below the stylesheet's breakpoint) shows as

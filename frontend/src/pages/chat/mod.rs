@@ -9,7 +9,8 @@
 //!   opens, the title and notifications, and the pieces put together.
 //! - `ctx`: [`ChatCtx`], what the pieces share (a leaf: it imports none of them).
 //! - `nick_form`: the nickname screen.
-//! - `sidebar`: rooms, unread counts, invitations, direct conversations.
+//! - `sidebar`: the search box, rooms, unread counts, invitations, direct conversations.
+//! - `search`: the search box and the results panel (issue #30); opening a result.
 //! - `header`: the conversation's header, who is typing, notices, the status line.
 //! - `lines`: the message list (a virtual list: only what is near the view is drawn).
 //! - `message`: one line of it (quote, text, image, reactions, actions).
@@ -29,12 +30,13 @@ mod local_store;
 mod members;
 mod message;
 mod nick_form;
+mod search;
 mod sidebar;
 
 use alerts::{document_hidden, notification_permission, notify};
 use composer::Composer;
 pub use ctx::ChatCtx;
-use ctx::{Drawer, Uploader};
+use ctx::{Drawer, SearchSignals, Uploader};
 use header::{ConversationHeader, Notices, StatusLine, TypingLine};
 use leptos::{prelude::*, task::spawn_local};
 use lines::MessageList;
@@ -43,6 +45,7 @@ use local_store::{
 };
 use members::MembersPanel;
 use nick_form::NicknameForm;
+use search::SearchPanel;
 use shared::{ClientMsg, Nick, ServerMsg, UserToken};
 use sidebar::RoomSidebar;
 
@@ -127,6 +130,12 @@ pub fn ChatPage(
         lightbox: RwSignal::new(None),
         uploading: RwSignal::new(None),
         drawer: RwSignal::new(None),
+        search: SearchSignals {
+            query: RwSignal::new(None),
+            best: RwSignal::new(false),
+            notices: RwSignal::new((0, 0)),
+            more: RwSignal::new(None),
+        },
         notifying: RwSignal::new(
             notification_permission() == "granted" && stored("chat.notify").is_some(),
         ),
@@ -323,9 +332,14 @@ pub fn ChatPage(
                     Some(Drawer::Rooms) => "chat rooms-open",
                     Some(Drawer::Members) => "chat members-open",
                 })
+                // Escape closes the drawer open, else the search results.
                 on:keydown=move |ev: web_sys::KeyboardEvent| {
                     if ev.key() == "Escape" {
-                        ctx.drawer.set(None);
+                        if ctx.drawer.get_untracked().is_some() {
+                            ctx.drawer.set(None);
+                        } else if ctx.search.query.with_untracked(Option::is_some) {
+                            search::close(ctx);
+                        }
                     }
                 }>
                 // Covers the conversation while a drawer is open (narrow screens); a tap on it
@@ -340,6 +354,7 @@ pub fn ChatPage(
                     <Composer />
                 </section>
                 <MembersPanel />
+                <SearchPanel />
             </div>
             {shown(move || ctx.lightbox.get().is_some(), move || view! {
                 <div class="lightbox" data-testid="lightbox" role="dialog" aria-label=words().image

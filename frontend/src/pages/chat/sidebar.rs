@@ -1,4 +1,4 @@
-//! The sidebar: who the user is (and renaming), the rooms joined with their unread counts,
+//! The sidebar: the search box (see `search`), who the user is (and renaming), the rooms joined with their unread counts,
 //! "join or create", invitations, the other rooms, and the conversations with people: "new
 //! conversation" (names typed, suggested from the people the page knows), the groups (named
 //! by their members) and the direct conversations.
@@ -10,6 +10,7 @@ use super::{
     alerts::{NotificationSwitch, PushSwitch},
     ctx::ChatCtx,
     header::StatusLine,
+    search::SearchBox,
 };
 use crate::{
     chat_state::{ChatState, Target},
@@ -124,6 +125,7 @@ pub(super) fn RoomSidebar() -> impl IntoView {
     };
     view! {
         <nav class="sidebar" aria-label=w.rooms>
+            <SearchBox />
             <div class="me">
                 {dynamic(move || if renaming.get() {
                     view! {
