@@ -2976,3 +2976,243 @@ async fn a_direct_message_to_someone_away_reaches_them_when_they_connect() {
         .count();
     assert_eq!(shown, 1);
 }
+
+/// A page looked at (see [`mount_looked_at`]), `width` × `height` with the stylesheet,
+/// entered as `nick`: the page and the `chat.nick` and `chat.token` it keeps (which a second
+/// connection of the same user needs).
+async fn enter_looked_at(
+    url: &str,
+    nick: &str,
+    width: u32,
+    height: u32,
+) -> (HtmlElement, impl Drop + use<>, (String, String)) {
+    clear_local_storage();
+    let (root, mounted) = mount_looked_at(url.to_owned(), width, height);
+    fill(&root, "nick-input", nick).await;
+    find::<HtmlButtonElement>(&root, "nick-submit").click();
+    wait_in_chat(&root).await;
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    let token = storage.get_item("chat.token").unwrap().unwrap();
+    (root, mounted, (nick.to_owned(), token))
+}
+
+/// The search results listed, as buttons.
+fn search_hits(root: &HtmlElement) -> Vec<HtmlElement> {
+    let hits = root.query_selector_all("[data-testid=search-hit]").unwrap();
+    (0..hits.length())
+        .filter_map(|i| hits.item(i))
+        .map(|node| node.unchecked_into::<HtmlElement>())
+        .collect()
+}
+
+/// Searches `query` from the search box (in the room drawer on a narrow page) and waits until
+/// `count` results are listed.
+async fn search_for(root: &HtmlElement, query: &str, count: usize, narrow: bool) {
+    if narrow {
+        show_panel(root, "open-rooms", ".sidebar", true).await;
+    }
+    fill(root, "search-input", query).await;
+    find::<HtmlButtonElement>(root, "search-submit").click();
+    wait_until(&format!("{count} results for {query:?}"), || {
+        search_hits(root).len() == count
+    })
+    .await;
+}
+
+/// Issue #30: a word searched from the search box is found, marked in its result, in a room
+/// the page has not joined; the result opens the room at that message, with its neighbours,
+/// highlighted, and the page marks nothing read there (it is far from the newest). Reading
+/// down from there, "load newer" pages come on to the live messages without a gap or a
+/// repeat: a message written after the click shows once, last, and at the bottom the room is
+/// read. Then "more" pages on through a bigger search, newest first, and Escape closes the
+/// results. At a phone's width, the results cover the conversation and a result opens it.
+#[wasm_bindgen_test]
+async fn a_search_result_opens_its_room_at_the_message_and_reads_on_to_the_live_ones() {
+    // Enough lines that the page around the result (200 on the long backend) and one more
+    // page do not reach the newest.
+    const LINES: u32 = 500;
+    const FOUND: u32 = 120;
+    // A room of its own on the long backend (no rate limit there): the filled rooms' tests
+    // count their lines and what is read.
+    let (url, _, _) = filled_room(option_env!("CHAT_BIG_ROOM"), option_env!("CHAT_BIG_LINES"));
+    let room = unique("archive");
+    let needle = format!("zebra{}", run_tag());
+    let mut archivist = ChatClient::join_at(&url, &unique("archivist"), &[room.as_str()]).await;
+    for n in 1..=LINES {
+        let text = if n == FOUND {
+            format!("line {n:05} {needle}")
+        } else {
+            format!("line {n:05}")
+        };
+        archivist
+            .send(&ClientMsg::Say {
+                room: room.parse().unwrap(),
+                text: text.as_str().try_into().unwrap(),
+                client_id: unique(&format!("fill{n}")).parse().unwrap(),
+                reply_to: None,
+                image: None,
+            })
+            .await;
+    }
+    for _ in 0..LINES {
+        archivist.next_said().await;
+    }
+
+    let _style = Stylesheet::add();
+    let (root, mounted, (nick, token)) = enter_looked_at(&url, &unique("finder"), 1280, 800).await;
+    search_for(&root, &needle, 1, false).await;
+    let hit = &search_hits(&root)[0];
+    let marks = hit.query_selector_all("mark").unwrap();
+    assert_eq!(marks.length(), 1);
+    assert_eq!(marks.item(0).unwrap().text_content().unwrap(), needle);
+    let said = hit.text_content().unwrap();
+    assert!(said.contains(&format!("# {room}")), "{said}");
+    assert_eq!(text_of(&root, "search-status"), "1 message found");
+
+    // Opened: the room (joined), at the message, highlighted, between its neighbours; not at
+    // the bottom. On a wide page the results stay beside it.
+    hit.click();
+    wait_until("the room opens at the result, highlighted", || {
+        title(&root) == format!("# {room}")
+            && line_with(&root, &needle).is_some_and(|l| l.class_list().contains("jumped"))
+    })
+    .await;
+    settle().await;
+    let list: HtmlElement = find(&root, "messages");
+    let view = lines_in_view(&list);
+    assert!(
+        [FOUND - 1, FOUND, FOUND + 1]
+            .iter()
+            .all(|n| view.contains(n)),
+        "{view:?}: {}",
+        describe_list(&root)
+    );
+    assert!(line_with(&root, &format!("line {LINES:05}")).is_none());
+    assert!(shows(&root, "search-results"));
+    let live = unique("written after the click");
+    let mut latecomer = ChatClient::join_at(&url, &unique("latecomer"), &[room.as_str()]).await;
+    let live_seq = latecomer.say_at(&room, &live).await;
+    sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        read_position(&url, &nick, &token, &room).await,
+        None,
+        "read past what is shown"
+    );
+    // The highlight is for a moment.
+    wait_until("the highlight goes", || {
+        line_with(&root, &needle).is_some_and(|l| !l.class_list().contains("jumped"))
+    })
+    .await;
+
+    // Down, most of a view at a time: each view continues the last, in order, until the
+    // message written after the click is at the bottom.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut waited = Duration::ZERO;
+    loop {
+        let numbers: Vec<u32> = drawn_lines(&list).iter().filter_map(line_number).collect();
+        assert!(
+            numbers.windows(2).all(|w| w[0] + 1 == w[1]),
+            "drawn out of order, twice or with a gap: {numbers:?}"
+        );
+        seen.extend(lines_in_view(&list));
+        let bottom = list.scroll_top() + list.client_height() >= list.scroll_height() - 2;
+        if bottom && line_with(&root, &live).is_some() {
+            break;
+        }
+        assert!(
+            waited < 4 * DEADLINE,
+            "stuck after line {:?}: {}",
+            seen.last(),
+            describe_list(&root)
+        );
+        scroll_list(&list, list.scroll_top() + list.client_height() * 3 / 4);
+        settle().await;
+        waited += Duration::from_millis(250);
+    }
+    let first = *seen.first().unwrap();
+    assert!(first < FOUND);
+    assert_eq!(
+        seen.iter().copied().collect::<Vec<u32>>(),
+        (first..=LINES).collect::<Vec<u32>>(),
+        "every line from the result on, once"
+    );
+    let drawn = drawn_lines(&list);
+    let texts: Vec<String> = drawn
+        .iter()
+        .map(|l| l.text_content().unwrap_or_default())
+        .collect();
+    assert_eq!(texts.iter().filter(|t| t.contains(&live)).count(), 1);
+    assert!(texts.last().unwrap().contains(&live), "{texts:?}");
+    assert_eq!(drawn.iter().rev().nth(1).and_then(line_number), Some(LINES));
+    // At the bottom the room is read, up to the newest.
+    let mut waited = Duration::ZERO;
+    while read_position(&url, &nick, &token, &room).await != Some(live_seq) {
+        assert!(waited < DEADLINE, "not read at the bottom");
+        sleep(Duration::from_millis(300)).await;
+        waited += Duration::from_millis(300);
+    }
+
+    // A bigger search, newest first, a page at a time; Escape closes it.
+    search_for(&root, &format!("line in:{room}"), 20, false).await;
+    assert!(text_of(&root, "search-status").starts_with("20+"));
+    find::<HtmlButtonElement>(&root, "search-more").click();
+    wait_until("the next page is added", || search_hits(&root).len() == 40).await;
+    let hits = search_hits(&root);
+    assert!(hits[0].text_content().unwrap().contains("line 00500"));
+    assert!(hits[39].text_content().unwrap().contains("line 00461"));
+    // By keyboard: down from the box to the results and through them; Escape closes them,
+    // back to the box.
+    let key = |on: &web_sys::Element, key: &str| {
+        let init = web_sys::KeyboardEventInit::new();
+        init.set_key(key);
+        init.set_bubbles(true);
+        init.set_cancelable(true);
+        let event =
+            web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
+        on.dispatch_event(&event).unwrap();
+    };
+    let document = web_sys::window().unwrap().document().unwrap();
+    let focused = || document.active_element().unwrap();
+    let input: HtmlElement = find(&root, "search-input");
+    input.focus().unwrap();
+    key(&input, "ArrowDown");
+    assert_eq!(focused(), *hits[0]);
+    key(&focused(), "ArrowDown");
+    assert_eq!(focused(), *hits[1]);
+    key(&focused(), "Escape");
+    wait_until("Escape closes the results", || {
+        !shows(&root, "search-results")
+    })
+    .await;
+    assert_eq!(focused(), *input);
+    drop(mounted);
+    root.remove();
+
+    // A phone: the results cover the conversation; a result opens it and they go.
+    let (root, _mounted, _) = enter_looked_at(&url, &unique("finder2"), 390, 844).await;
+    search_for(&root, &needle, 1, true).await;
+    let (page, panel) = (
+        root.get_bounding_client_rect(),
+        find::<HtmlElement>(&root, "search-results").get_bounding_client_rect(),
+    );
+    assert!(
+        (panel.width() - page.width()).abs() < 1.0,
+        "{}",
+        panel.width()
+    );
+    search_hits(&root)[0].click();
+    wait_until("the result opens, the results gone", || {
+        !shows(&root, "search-results")
+            && line_with(&root, &needle).is_some_and(|l| l.class_list().contains("jumped"))
+    })
+    .await;
+    settle().await;
+    let list: HtmlElement = find(&root, "messages");
+    let view = lines_in_view(&list);
+    assert!(
+        view.contains(&FOUND) && view.contains(&(FOUND + 1)),
+        "{view:?}: {}",
+        describe_list(&root)
+    );
+    root.remove();
+}
