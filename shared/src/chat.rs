@@ -52,9 +52,8 @@ impl Text {
     pub fn mentions(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
         for (at, _) in self.0.match_indices('@') {
-            let name: String = self.0[at + 1..]
+            let name: String = mention_name(&self.0[at + 1..])
                 .chars()
-                .take_while(|&c| c.is_alphanumeric() || c == '-' || c == '_')
                 .flat_map(char::to_lowercase)
                 .collect();
             if !name.is_empty() && !names.contains(&name) {
@@ -63,6 +62,21 @@ impl Text {
         }
         names
     }
+}
+
+/// The name an `@` mentions, as typed, given the text right after the `@`: its longest start
+/// of letters, digits, `-` and `_` (empty: no mention). [`Text::mentions`] and the formatter's
+/// mention nodes ([`crate::format`]) both read names with this, so they cannot disagree.
+pub(crate) fn mention_name(after_at: &str) -> &str {
+    let end = after_at
+        .find(|c: char| !is_name_char(c))
+        .unwrap_or(after_at.len());
+    &after_at[..end]
+}
+
+/// A character a mentioned name may hold.
+fn is_name_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '-' || c == '_'
 }
 
 impl TryFrom<String> for Text {
