@@ -8,7 +8,9 @@ use serde::de::DeserializeOwned;
 use crate::{
     ClientMsg, ClientMsgId, EchoFrame, Image, Nick, RoomName, ServerMsg, Text, UserToken,
     auth::{ApiError, SessionInfo},
+    chat::mention_name,
     decode, encode,
+    format::{Block, Inline, MAX_NESTING},
     lean::{Json, Lean, read},
 };
 
@@ -102,6 +104,225 @@ pub fn names(data: &[u8]) {
     }
     if let Ok(message) = Text::try_from(text) {
         assert!(!message.as_str().trim().is_empty() && message.as_str().len() <= Text::MAX_BYTES);
+    }
+}
+
+/// [`crate::format::format`] keeps its documented promises for any text (see
+/// [`format_holds`]).
+pub fn format(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(broken) = format_holds(text) {
+        panic!("{broken}\ntext: {text:?}");
+    }
+}
+
+/// The promises of [`crate::format::format`] for `text`, or the first one broken:
+/// - **links**: every link's target is `http://` or `https://` and a letter or digit, or
+///   `mailto:` (in any case), holds no space or control character, is shown as itself and is
+///   a slice of the text;
+/// - **mentions**: every mention's name is one [`Text::mentions`] finds in the text, read by
+///   its rule; no text node holds an `@` that starts a name (none is missed outside code
+///   and links);
+/// - **shape**: no text node is empty, holds a line break or sits next to another; quotes
+///   and lists nest at most [`MAX_NESTING`] deep, and so do spans;
+/// - **nothing lost or reordered**: what the tree shows (its text, code, links, `@` and
+///   names of mentions, info strings and code blocks, a line break between blocks) is the
+///   text less some characters, in order; and only markup characters are missing from it
+///   (spaces, tabs, `\r`, `\n`, `*`, `_`, `~`, backticks, and at the start of a line `>` and
+///   list markers); `~`, `*` and `_` only as many as the spans made of them take (and `*`
+///   bullets).
+///
+/// The node kinds are those of [`crate::format::Block`] and [`crate::format::Inline`]: the
+/// type allows no other.
+pub fn format_holds(text: &str) -> Result<(), String> {
+    let tree = crate::format::format(text);
+    let mut walk = FormatWalk {
+        source: text,
+        mentions: Text::try_from(text).ok().map(|text| text.mentions()),
+        shown: String::new(),
+        spans: [0; 3],
+    };
+    walk.blocks(&tree, 0)?;
+    let shown = walk.shown;
+    if !is_subsequence(&shown, text.chars()) {
+        return Err(format!(
+            "the tree shows what the text does not say, in this order: {shown:?}"
+        ));
+    }
+    let unmarked: String = text
+        .split('\n')
+        .flat_map(|line| unmarked(line.strip_suffix('\r').unwrap_or(line)).chars())
+        .collect();
+    let kept: String = unmarked.chars().filter(|c| !MARKUP.contains(c)).collect();
+    if !is_subsequence(&kept, shown.chars().filter(|c| !MARKUP.contains(c))) {
+        return Err(format!(
+            "the tree lost text: it shows {shown:?}, which lacks some of {kept:?}"
+        ));
+    }
+    // Delimiters are dropped only by the spans they make (two on each side of a strong or
+    // strikethrough, one of an emphasis) and, for `*`, as bullets.
+    let count = |text: &str, set: &[char]| text.chars().filter(|c| set.contains(c)).count();
+    let [emphasis, strong, strike] = walk.spans;
+    if count(text, &['~']) != count(&shown, &['~']) + 4 * strike {
+        return Err(format!("tildes lost: the tree shows {shown:?}"));
+    }
+    let stars = count(text, &['*', '_']);
+    let used = count(&shown, &['*', '_']) + 2 * emphasis + 4 * strong;
+    if used > stars || used < count(&unmarked, &['*', '_']) {
+        return Err(format!("`*` or `_` lost: the tree shows {shown:?}"));
+    }
+    Ok(())
+}
+
+/// The characters formatting may drop anywhere.
+const MARKUP: [char; 8] = [' ', '\t', '\r', '\n', '*', '_', '~', '`'];
+
+/// `line` less what may be block markers at its start: indentation, `>`, and list markers.
+fn unmarked(line: &str) -> &str {
+    let mut rest = line;
+    loop {
+        let trimmed = rest.trim_start_matches([' ', '\t']);
+        let digits = trimmed.len()
+            - trimmed
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .len();
+        let marker = match trimmed[digits..].chars().next() {
+            Some('>') if digits == 0 => 1,
+            Some('-' | '*') if digits == 0 => 1,
+            Some('.' | ')') if (1..=9).contains(&digits) => digits + 1,
+            _ => return trimmed,
+        };
+        let after = &trimmed[marker..];
+        if !(trimmed.starts_with('>') || after.is_empty() || after.starts_with([' ', '\t'])) {
+            return trimmed;
+        }
+        rest = after;
+    }
+}
+
+/// Whether `needle`'s characters are in `haystack`, in order.
+fn is_subsequence(needle: &str, mut haystack: impl Iterator<Item = char>) -> bool {
+    needle.chars().all(|c| haystack.any(|h| h == c))
+}
+
+/// A walk over a formatted tree, checking each node and gathering what it shows.
+struct FormatWalk<'a> {
+    source: &'a str,
+    /// `None` for a text that is not a valid message (too long): mentions go unchecked.
+    mentions: Option<Vec<String>>,
+    shown: String,
+    /// How many emphasis, strong and strikethrough spans the tree holds.
+    spans: [usize; 3],
+}
+
+impl FormatWalk<'_> {
+    fn blocks(&mut self, blocks: &[Block], depth: usize) -> Result<(), String> {
+        if depth > MAX_NESTING + 1 {
+            return Err(format!("blocks nested {depth} deep"));
+        }
+        for (n, block) in blocks.iter().enumerate() {
+            if n > 0 {
+                self.shown.push('\n');
+            }
+            match block {
+                Block::Paragraph(inlines) => self.inlines(inlines, 0)?,
+                Block::CodeBlock { info, text } => {
+                    self.shown.push_str(info);
+                    self.shown.push_str(text);
+                }
+                Block::Quote(blocks) => self.blocks(blocks, depth + 1)?,
+                Block::List { items, .. } => {
+                    for (n, item) in items.iter().enumerate() {
+                        if n > 0 {
+                            self.shown.push('\n');
+                        }
+                        self.blocks(item, depth + 1)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn inlines(&mut self, inlines: &[Inline], depth: usize) -> Result<(), String> {
+        if depth > MAX_NESTING {
+            return Err(format!("spans nested {depth} deep"));
+        }
+        for (n, inline) in inlines.iter().enumerate() {
+            match inline {
+                Inline::Text(text) => {
+                    if text.is_empty() || text.contains('\n') {
+                        return Err(format!("a text node {text:?}"));
+                    }
+                    if n > 0 && matches!(inlines[n - 1], Inline::Text(_)) {
+                        return Err(format!("two text nodes side by side, before {text:?}"));
+                    }
+                    if text
+                        .match_indices('@')
+                        .any(|(at, _)| !mention_name(&text[at + 1..]).is_empty())
+                    {
+                        return Err(format!("a mention left in text: {text:?}"));
+                    }
+                    self.shown.push_str(text);
+                }
+                Inline::Emphasis(inner) | Inline::Strong(inner) | Inline::Strike(inner) => {
+                    let kind = match inline {
+                        Inline::Emphasis(_) => 0,
+                        Inline::Strong(_) => 1,
+                        _ => 2,
+                    };
+                    self.spans[kind] += 1;
+                    self.inlines(inner, depth + 1)?;
+                }
+                Inline::Code(code) => self.shown.push_str(code),
+                Inline::Link { href, text } => {
+                    let scheme = ["http://", "https://", "mailto:"]
+                        .into_iter()
+                        .find(|scheme| {
+                            href.get(..scheme.len())
+                                .is_some_and(|start| start.eq_ignore_ascii_case(scheme))
+                        });
+                    let Some(scheme) = scheme else {
+                        return Err(format!("a link to {href:?}"));
+                    };
+                    let after = &href[scheme.len()..];
+                    let sound = if scheme == "mailto:" {
+                        after.contains('@')
+                    } else {
+                        after.starts_with(char::is_alphanumeric)
+                    };
+                    if !sound
+                        || href.contains(|c: char| c.is_whitespace() || c.is_control())
+                        || text != href
+                        || !self.source.contains(href.as_str())
+                    {
+                        return Err(format!("a link to {href:?} showing {text:?}"));
+                    }
+                    self.shown.push_str(text);
+                }
+                Inline::Mention { name } => {
+                    let lower: String = name.chars().flat_map(char::to_lowercase).collect();
+                    if name.is_empty()
+                        || mention_name(name) != name
+                        || self
+                            .mentions
+                            .as_ref()
+                            .is_some_and(|names| !names.contains(&lower))
+                    {
+                        return Err(format!(
+                            "a mention of {name:?}, not among {:?}",
+                            self.mentions
+                        ));
+                    }
+                    self.shown.push('@');
+                    self.shown.push_str(name);
+                }
+                Inline::LineBreak => self.shown.push('\n'),
+            }
+        }
+        Ok(())
     }
 }
 

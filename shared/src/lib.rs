@@ -22,11 +22,15 @@
 //! - [`echo`]: [`EchoFrame`], what the Echo page sends to `/ws/echo` (the server returns the
 //!   frame unchanged; the id lets the page match the echo and time the round trip).
 //! - [`close`]: the WebSocket close codes the server sends, with their meaning.
+//! - [`mod@format`]: a message's text as typed to the tree the app shows
+//!   ([`format::format()`]): a small Markdown subset, links only for `http`, `https` and
+//!   `mailto`.
 //! - [`paths`]: the HTTP paths (and the upload header) both sides must agree on.
 //! - [`push`]: Web Push: the VAPID key, a browser's subscription, what a push says.
 //! - [`search`]: what a `search` asks and `search_results` finds ([`search::SearchHit`]).
 //! - [`transport`]: [`transport::Transport`], WebSocket or one of the HTTP fallbacks, by name.
-//! - `checks` (hidden): decoder properties for the fuzz targets and their regression tests.
+//! - `checks` (hidden): decoder and formatter properties for the fuzz targets and their
+//!   regression tests.
 
 pub mod auth;
 pub mod chat;
@@ -35,6 +39,7 @@ pub mod checks;
 pub mod close;
 pub mod codec;
 pub mod echo;
+pub mod format;
 pub mod ids;
 pub mod lean;
 pub mod lean_write;
