@@ -33,3 +33,8 @@ fn server_msg_corpus_keeps_its_properties() {
 fn names_corpus_keeps_its_properties() {
     assert!(run_corpus("names", shared::checks::names) > 5);
 }
+
+#[test]
+fn format_corpus_keeps_its_properties() {
+    assert!(run_corpus("format", shared::checks::format) > 5);
+}
