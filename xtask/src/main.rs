@@ -183,7 +183,7 @@ pub(crate) fn build_release_frontend() -> Result<()> {
 }
 
 /// The fuzz targets in `fuzz/fuzz_targets/`.
-const FUZZ_TARGETS: [&str; 3] = ["client_msg", "server_msg", "names"];
+const FUZZ_TARGETS: [&str; 4] = ["client_msg", "server_msg", "names", "format"];
 
 /// `cargo xtask fuzz [SECONDS]`: each target for a bounded time, seeded from the committed
 /// corpus in `fuzz/corpus/<target>`; new inputs go to `target/fuzz-corpus/<target>`, crashes

@@ -537,7 +537,11 @@ mod tests {
         assert_eq!(find_all(&db, "회"), ["내일회의는 3시"]);
         assert_eq!(find_all(&db, "일회의"), ["내일회의는 3시"]);
         assert_eq!(find_all(&db, "3시"), ["내일회의는 3시"]);
-        assert_eq!(find_all(&db, "2시"), ["점심은 12시"], "a digit inside a number");
+        assert_eq!(
+            find_all(&db, "2시"),
+            ["점심은 12시"],
+            "a digit inside a number"
+        );
         assert_eq!(find_all(&db, "시"), ["점심은 12시", "내일회의는 3시"]);
         assert_eq!(find_all(&db, "config"), ["see rust/config.toml"]);
         assert_eq!(find_all(&db, "CONF"), ["see rust/config.toml"]);
