@@ -30,7 +30,8 @@
 //!   sidebar, messages, composer, members, moderation) and [`pages::EchoPage`].
 //!   `pages/chat/`: one file per piece: `mod.rs` (the page: socket, state, wiring), `ctx` (what
 //!   the pieces share, a leaf), `nick_form`, `sidebar`, `header`, `lines` (the list), `message`
-//!   (one line), `composer`, `members`, `alerts`, `local_store`.
+//!   (one line), `composer`, `members`, `search` (the results panel), `alerts`,
+//!   `local_store`.
 //! - [`components`]: small shared views ([`components::StatusBadge`], [`components::note()`]).
 //! - [`erase`]: reactive view pieces behind one type each (`<Show>`, `<For>`, reactive text),
 //!   so that Leptos compiles their code once; how new views keep the wasm small.
