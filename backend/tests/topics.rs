@@ -111,6 +111,11 @@ async fn topics_are_set_by_those_who_moderate(mode: Mode) {
         bob.refused(set_topic("two\nlines")).await,
         ErrorCode::Invalid
     );
+    // Nor may it turn the header's text around.
+    assert_eq!(
+        bob.refused(set_topic("abc\u{202E}fed")).await,
+        ErrorCode::Invalid
+    );
     bob.send(&set_topic("")).await;
     bob.until("the cleared topic", |e| {
         matches!(e, ServerMsg::Moderated { action: ModAction::Topic { topic }, .. } if topic.is_empty())

@@ -195,10 +195,10 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
             ClientMsg::Search {
                 query: "config".parse().unwrap(),
                 order: SearchOrder::Best,
-                cursor: Some("b20".to_owned().try_into().unwrap()),
+                cursor: Some("b20:7352540160000000".to_owned().try_into().unwrap()),
                 utc_offset: 0,
             },
-            r#"{"type":"search","query":"config","order":"best","cursor":"b20","utc_offset":0}"#,
+            r#"{"type":"search","query":"config","order":"best","cursor":"b20:7352540160000000","utc_offset":0}"#,
         ),
         (
             ClientMsg::CreateGroup {

@@ -108,7 +108,12 @@ impl Hub {
             let message = format!("a topic has at most {} characters", shared::TOPIC_MAX_CHARS);
             return self.refuse(conn, ErrorCode::TooLong, &message, None);
         }
-        if let Some(bad) = topic.chars().find(|c| c.is_control()) {
+        // One line, and no bidirectional controls that could turn the header's text around.
+        let bad = |c: &char| {
+            c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        };
+        if let Some(bad) = topic.chars().find(bad) {
             let message = format!(
                 "a topic is one line of text (U+{:04X} is not allowed)",
                 u32::from(bad)

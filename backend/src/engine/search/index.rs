@@ -265,9 +265,10 @@ pub fn search(db: &Connection, request: &Request) -> rusqlite::Result<Page> {
     );
     args.push(Box::new(request.me.clone()));
     let excluded: Vec<&str> = request.excluded.iter().map(RoomName::as_str).collect();
-    args.push(Box::new(
-        serde_json::to_string(&excluded).unwrap_or_else(|_| "[]".to_owned()),
-    ));
+    // Fails closed: no list, no search.
+    let excluded = serde_json::to_string(&excluded)
+        .map_err(|err| rusqlite::Error::ToSqlConversionFailure(Box::new(err)))?;
+    args.push(Box::new(excluded));
     if let Some(from) = &query.from {
         sql.push_str(" AND d.from_key = ?");
         args.push(Box::new(from.clone()));
@@ -309,21 +310,26 @@ pub fn search(db: &Connection, request: &Request) -> rusqlite::Result<Page> {
             // common word costs its count (W8: 114 ms at the 99th percentile for a million
             // messages). The window's start is fixed by the first page and kept in the
             // cursor, so later pages rank the same set.
+            // The window is of what the asker may read and the filters pass (a window of
+            // everything would tell, through the cursor, how many hidden messages match).
             let (offset, floor) = match best_cursor(request.cursor.as_deref()) {
                 Some(cursor) => cursor,
                 None => {
-                    let table = match (&long, &short) {
-                        (Some(long), _) => Some(("search_tri", long)),
-                        (None, Some(short)) => Some(("search_short", short)),
-                        (None, None) => None,
-                    };
-                    let floor = match table {
-                        Some((table, query)) => window_floor(db, table, query)?,
-                        None => None,
-                    };
+                    let window = format!(
+                        "{sql} ORDER BY {driver} DESC LIMIT 1 OFFSET {}",
+                        BEST_WINDOW - 1
+                    );
+                    let floor: Option<i64> = db
+                        .prepare_cached(&window)?
+                        .query_row(rusqlite::params_from_iter(args.iter()), |row| row.get(0))
+                        .optional()?;
                     (0, floor.unwrap_or(i64::MIN))
                 }
             };
+            if offset >= BEST_WINDOW as usize {
+                // Past the window: nothing more (a crafted offset costs nothing).
+                return Ok(Page::default());
+            }
             skip = offset;
             best_floor = floor;
             if floor > i64::MIN {
@@ -338,7 +344,23 @@ pub fn search(db: &Connection, request: &Request) -> rusqlite::Result<Page> {
     let mut rows = statement.query(rusqlite::params_from_iter(args.iter()))?;
     let mut page = Page::default();
     let (mut examined, mut last_key) = (0usize, None);
-    while let Some(row) = rows.next()? {
+    loop {
+        let row = match rows.next() {
+            Ok(Some(row)) => row,
+            Ok(None) => break,
+            // Out of time (the searcher's budget): what was found, and where to go on.
+            Err(rusqlite::Error::SqliteFailure(err, _))
+                if err.code == rusqlite::ErrorCode::OperationInterrupted
+                    && (last_key.is_some() || !page.hits.is_empty()) =>
+            {
+                page.next = match request.order {
+                    SearchOrder::Newest => last_key.map(|key| format!("t{key}")),
+                    SearchOrder::Best => Some(format!("b{examined}:{best_floor}")),
+                };
+                break;
+            }
+            Err(err) => return Err(err),
+        };
         examined += 1;
         if examined <= skip {
             continue;
@@ -412,15 +434,6 @@ fn cursor_number(cursor: Option<&str>, kind: char) -> Option<i64> {
 fn best_cursor(cursor: Option<&str>) -> Option<(usize, i64)> {
     let (offset, floor) = cursor?.strip_prefix('b')?.split_once(':')?;
     Some((offset.parse().ok()?, floor.parse().ok()?))
-}
-
-/// The key of the [`BEST_WINDOW`]th newest match of `query` in `table` (none: fewer).
-fn window_floor(db: &Connection, table: &str, query: &str) -> rusqlite::Result<Option<i64>> {
-    db.prepare_cached(&format!(
-        "SELECT rowid FROM {table} WHERE {table} MATCH ?1 ORDER BY rowid DESC LIMIT 1 OFFSET ?2"
-    ))?
-    .query_row(params![query, BEST_WINDOW - 1], |row| row.get(0))
-    .optional()
 }
 
 /// Where `terms` are in `text` (byte ranges, sorted, merged); none if one of them is not
@@ -631,5 +644,8 @@ mod tests {
         }
         best.sort_unstable();
         assert_eq!(best, (1..=45).collect::<Vec<u64>>(), "each once");
+        // A crafted cursor past the window costs nothing and finds nothing.
+        request.cursor = Some(format!("b{}:0", BEST_WINDOW));
+        assert_eq!(search(&db, &request).unwrap(), Page::default());
     }
 }

@@ -20,7 +20,7 @@ use std::{
     path::{Path, PathBuf},
     sync::mpsc as std_mpsc,
     thread,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use rusqlite::{Connection, OpenFlags};
@@ -34,6 +34,10 @@ use super::vocabulary::{EngineError, Event};
 
 /// How long a search waits for a writer's lock before it gives up (a checkpoint, say).
 const BUSY_WAIT: Duration = Duration::from_secs(2);
+
+/// The most one search may take: then it answers with what it found and a cursor to go on
+/// (or, having found nothing yet, fails), so that no query holds the thread for everyone.
+const BUDGET: Duration = Duration::from_millis(300);
 
 /// The thread that answers searches from an index file: [`Searcher::search`] queues one,
 /// an [`Event::Found`] answers it.
@@ -91,13 +95,24 @@ fn answer(
         connection.busy_timeout(BUSY_WAIT)?;
         *db = Some(connection);
     }
-    let Some(connection) = db.as_ref() else {
+    let Some(connection) = db.as_mut() else {
         return Err(EngineError::Store(
             "the search index is not open".to_owned(),
         ));
     };
-    index::search(connection, request).map_err(|err| {
-        *db = None;
-        EngineError::from(err)
+    let deadline = Instant::now() + BUDGET;
+    connection.progress_handler(1000, Some(move || Instant::now() > deadline))?;
+    let result = index::search(connection, request);
+    connection.progress_handler(0, None::<fn() -> bool>)?;
+    result.map_err(|err| match err {
+        rusqlite::Error::SqliteFailure(failure, _)
+            if failure.code == rusqlite::ErrorCode::OperationInterrupted =>
+        {
+            EngineError::Store("it took too long; add words or a filter".to_owned())
+        }
+        err => {
+            *db = None;
+            EngineError::from(err)
+        }
     })
 }
