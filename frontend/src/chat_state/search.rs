@@ -1,5 +1,6 @@
-//! Search (issue #30): the pages of `search_results` for the query asked last, gathered in
-//! the order they came (the answer to an older query, typed over since, is dropped); and
+//! Search (issue #30): the pages of `search_results`, gathered in the order they came (a
+//! first page of another query starts over; a late page of the same query, asked before a
+//! re-submit, is added: the protocol does not say which request a page answers); and
 //! opening a result: its conversation, at that message, with its neighbours.
 
 use shared::{

@@ -184,16 +184,25 @@ async fn feed(
         progress,
         lag,
     };
+    // One log that cannot be read (an unreadable entry) must not stop the others: its error
+    // is the round's (logged once by `run`), the rest go on.
+    let mut failed = None;
     for (room, (head, epoch)) in rooms.iter().zip(room_heads) {
         // Read again at a sweep, for what retention trimmed from its start.
-        feeder
+        let read = feeder
             .catch_up(Source::Room(room), head, epoch.as_deref(), sweep)
-            .await?;
+            .await;
+        if let Err(err) = read {
+            failed.get_or_insert(err);
+        }
     }
     for (user, head) in users.iter().zip(user_heads) {
-        feeder
+        let read = feeder
             .catch_up(Source::User(user), head, direct_epoch.as_deref(), false)
-            .await?;
+            .await;
+        if let Err(err) = read {
+            failed.get_or_insert(err);
+        }
     }
     if sweep {
         *next_sweep = Instant::now() + SWEEP;
@@ -206,7 +215,7 @@ async fn feed(
             .await?;
         }
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 /// A log the indexer reads.

@@ -11,7 +11,8 @@ pub const MAX_TERMS: usize = 8;
 /// A parsed query.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query {
-    /// The words, folded; a message must contain every one (as a substring).
+    /// The words, folded; a message must contain every one: as a substring, but one or two
+    /// Latin letters or digits only at the start of a word (see [`Kind`]).
     pub terms: Vec<String>,
     /// `from:NICK`: written by that nickname (lower case).
     pub from: Option<String>,
