@@ -3053,9 +3053,13 @@ async fn a_search_result_opens_its_room_at_the_message_and_reads_on_to_the_live_
                 image: None,
             })
             .await;
-    }
-    for _ in 0..LINES {
-        archivist.next_said().await;
+        // Its copies read as it goes, 50 at a time: a socket that sends 500 without reading
+        // is a slow reader the server cuts off (1013) when the machine is busy.
+        if n % 50 == 0 {
+            for _ in 0..50 {
+                archivist.next_said().await;
+            }
+        }
     }
 
     let _style = Stylesheet::add();
