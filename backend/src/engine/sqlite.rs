@@ -1511,6 +1511,40 @@ fn fold_text(tx: &Transaction<'_>, message: &mut RoomMessage) -> rusqlite::Resul
     Ok(())
 }
 
+/// Up to `count` of `room`'s messages before `before`, oldest first.
+fn messages_before(
+    tx: &Transaction<'_>,
+    room: &str,
+    before: u64,
+    count: u32,
+) -> rusqlite::Result<Vec<RoomMessage>> {
+    let mut page: Vec<RoomMessage> = tx
+        .prepare_cached(&format!(
+            "SELECT {ROOM_COLUMNS} FROM messages
+             WHERE room = ?1 AND seq < ?2 AND target IS NULL
+             ORDER BY seq DESC LIMIT ?3"
+        ))?
+        .query_map(params![room, before, count], room_message)?
+        .collect::<rusqlite::Result<_>>()?;
+    page.reverse();
+    Ok(page)
+}
+
+/// Up to `count` of `room`'s messages after `after`, oldest first.
+fn messages_after(
+    tx: &Transaction<'_>,
+    room: &str,
+    after: u64,
+    count: u32,
+) -> rusqlite::Result<Vec<RoomMessage>> {
+    tx.prepare_cached(&format!(
+        "SELECT {ROOM_COLUMNS} FROM messages
+         WHERE room = ?1 AND seq > ?2 AND target IS NULL
+         ORDER BY seq LIMIT ?3"
+    ))?
+    .query_map(params![room, after, count], room_message)?
+    .collect()
+}
 /// Messages (in their current state) out of `entries`, in order.
 fn current(
     tx: &Transaction<'_>,
@@ -1543,48 +1577,22 @@ fn read_room(
         RoomRange::Latest => (HistoryMode::Latest, latest_page(tx, options, name)?),
         RoomRange::Reset => (HistoryMode::Reset, latest_page(tx, options, name)?),
         RoomRange::Before(before) => {
-            let mut page: Vec<RoomMessage> = tx
-                .prepare_cached(&format!(
-                    "SELECT {ROOM_COLUMNS} FROM messages
-                     WHERE room = ?1 AND seq < ?2 AND target IS NULL
-                     ORDER BY seq DESC LIMIT ?3"
-                ))?
-                .query_map(params![name, before, options.page], room_message)?
-                .collect::<rusqlite::Result<_>>()?;
-            page.reverse();
+            let page = messages_before(tx, name, before, options.page)?;
             (HistoryMode::Older, current(tx, page)?)
         }
         RoomRange::After(after) => {
-            let page: Vec<RoomMessage> = tx
-                .prepare_cached(&format!(
-                    "SELECT {ROOM_COLUMNS} FROM messages
-                     WHERE room = ?1 AND seq > ?2 AND target IS NULL
-                     ORDER BY seq LIMIT ?3"
-                ))?
-                .query_map(params![name, after, options.page], room_message)?
-                .collect::<rusqlite::Result<_>>()?;
+            let page = messages_after(tx, name, after, options.page)?;
             (HistoryMode::Newer, current(tx, page)?)
         }
         RoomRange::Around(at) => {
             let half = options.page / 2;
-            let mut page: Vec<RoomMessage> = tx
-                .prepare_cached(&format!(
-                    "SELECT {ROOM_COLUMNS} FROM messages
-                     WHERE room = ?1 AND seq < ?2 AND target IS NULL
-                     ORDER BY seq DESC LIMIT ?3"
-                ))?
-                .query_map(params![name, at, half], room_message)?
-                .collect::<rusqlite::Result<_>>()?;
-            page.reverse();
-            let from: Vec<RoomMessage> = tx
-                .prepare_cached(&format!(
-                    "SELECT {ROOM_COLUMNS} FROM messages
-                     WHERE room = ?1 AND seq >= ?2 AND target IS NULL
-                     ORDER BY seq LIMIT ?3"
-                ))?
-                .query_map(params![name, at, options.page - half], room_message)?
-                .collect::<rusqlite::Result<_>>()?;
-            page.extend(from);
+            let mut page = messages_before(tx, name, at, half)?;
+            page.extend(messages_after(
+                tx,
+                name,
+                at.saturating_sub(1),
+                options.page - half,
+            )?);
             (HistoryMode::Around, current(tx, page)?)
         }
         RoomRange::Since(since) => {
