@@ -50,7 +50,7 @@ pub mod transport;
 
 pub use chat::{
     Change, ClientMsg, DirectMessage, ErrorCode, GROUP_SIZE, HistoryMode, Image, ImageType, Limits,
-    MEMBER_PAGE, ModAction, Quote, Reaction, RemovedReason, RequestError, RoomChange, RoomEntry,
+    LinkPreview, MEMBER_PAGE, ModAction, Quote, Reaction, RemovedReason, RequestError, RoomChange, RoomEntry,
     RoomInfo, RoomMessage, SUBPROTOCOL, ServerMsg, TOPIC_MAX_CHARS, TYPING_SHOWN, Text,
 };
 pub use codec::{ProtocolError, decode, encode};
