@@ -189,8 +189,9 @@ impl Metrics {
         let link_previews = counter(
             "link_previews_total",
             "Link previews (--link-previews) by outcome: made, nothing_found, refused (an \
-             address or redirect the request-forgery defence refused), timed_out, too_large, \
-             failed, dropped (the queue was full), and image_* for their images.",
+             address or port the request-forgery defence refused), redirects, timed_out, \
+             too_large, failed, not_fetched, dropped (the queue was full), and image_* for \
+             their images.",
             &["outcome"],
         )?;
         Ok(Self {

@@ -42,7 +42,8 @@ impl FetchError {
     pub fn outcome(&self) -> &'static str {
         match self {
             Self::Url(_) => "not_fetched",
-            Self::Refused(_) | Self::Redirects => "refused",
+            Self::Refused(_) => "refused",
+            Self::Redirects => "redirects",
             Self::TimedOut => "timed_out",
             Self::TooLarge(_) => "too_large",
             Self::Failed(_) => "failed",
