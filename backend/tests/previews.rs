@@ -525,6 +525,9 @@ async fn forged_requests_are_refused_and_bodies_and_time_are_capped() {
         site.url("/to-mapped"),
         format!("http://{internal}/admin"),
         format!("http://localhost:{}/admin", internal.port()),
+        // Loopback spelled as one number, and in hex: the URL parser reads both as 127.0.0.1.
+        format!("http://2130706433:{}/admin", internal.port()),
+        format!("http://0x7f.1:{}/admin", internal.port()),
     ]
     .iter()
     .enumerate()
