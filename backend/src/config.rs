@@ -672,6 +672,24 @@ mod tests {
     }
 
     #[test]
+    fn link_previews_are_off_unless_asked_and_the_test_flag_is_hidden() {
+        let off = Config::try_parse_from(["backend"]).unwrap();
+        assert!(!off.link_previews && off.link_previews_allow_loopback.is_none());
+        let on = Config::try_parse_from([
+            "backend",
+            "--link-previews",
+            "--link-previews-allow-loopback",
+            "8081",
+        ])
+        .unwrap();
+        assert!(on.link_previews);
+        assert_eq!(on.link_previews_allow_loopback, Some(8081));
+        let help = <Config as clap::CommandFactory>::command().render_long_help().to_string();
+        assert!(help.contains("--link-previews"));
+        assert!(!help.contains("allow-loopback"), "{help}");
+    }
+
+    #[test]
     fn flags_parse_human_durations() {
         let c = Config::try_parse_from([
             "backend",

@@ -1070,7 +1070,10 @@ fn insert(
             };
             match body {
                 Body::Change { target, change, .. } => {
-                    let state = State { index };
+                    let state = State {
+                        index,
+                        preview: true,
+                    };
                     apply_change(tx, state, room, *target, sender, from, seq, change)?;
                 }
                 Body::Text { .. } if !index => {}
@@ -1149,9 +1152,14 @@ fn apply_change(
     match change {
         Change::Edited { text } => {
             tx.prepare_cached(
-                "UPDATE messages SET edited_text = ?2, preview = NULL WHERE id = ?1 AND deleted = 0",
+                "UPDATE messages SET edited_text = ?2 WHERE id = ?1 AND deleted = 0",
             )?
             .execute(params![target.0, text.as_str()])?;
+            // RoomMessage::apply's rule: an edit drops the preview.
+            if state.preview {
+                tx.prepare_cached("UPDATE messages SET preview = NULL WHERE id = ?1")?
+                    .execute([target.0])?;
+            }
             if state.index {
                 search::index::edit(tx, room, target, text.as_str())?;
             }
@@ -1161,10 +1169,12 @@ fn apply_change(
             if state.index {
                 search::index::remove(tx, Some(room), target)?;
             }
-            tx.prepare_cached(
-                "UPDATE messages SET deleted = 1, edited_text = NULL, preview = NULL WHERE id = ?1",
-            )?
-            .execute([target.0])?;
+            tx.prepare_cached("UPDATE messages SET deleted = 1, edited_text = NULL WHERE id = ?1")?
+                .execute([target.0])?;
+            if state.preview {
+                tx.prepare_cached("UPDATE messages SET preview = NULL WHERE id = ?1")?
+                    .execute([target.0])?;
+            }
             tx.prepare_cached("DELETE FROM reactions WHERE message = ?1")?
                 .execute([target.0])?;
             tx.prepare_cached("DELETE FROM reaction_kinds WHERE message = ?1")?
@@ -1232,6 +1242,8 @@ fn apply_change(
 struct State {
     /// The search index (not before it exists, nor in the benchmark's baseline).
     index: bool,
+    /// The link preview column (not before it exists: the replay of [`fill_state`]).
+    preview: bool,
 }
 
 /// A direct message in the search index: once for each of its two people.
@@ -1332,7 +1344,10 @@ fn fill_state(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         // Before the search index existed (it is filled from the state afterwards).
         apply_change(
             tx,
-            State { index: false },
+            State {
+                index: false,
+                preview: false,
+            },
             &room,
             MessageId(row.get(1)?),
             &sender,
