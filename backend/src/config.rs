@@ -684,7 +684,9 @@ mod tests {
         .unwrap();
         assert!(on.link_previews);
         assert_eq!(on.link_previews_allow_loopback, Some(8081));
-        let help = <Config as clap::CommandFactory>::command().render_long_help().to_string();
+        let help = <Config as clap::CommandFactory>::command()
+            .render_long_help()
+            .to_string();
         assert!(help.contains("--link-previews"));
         assert!(!help.contains("allow-loopback"), "{help}");
     }

@@ -21,8 +21,7 @@ use std::{
 use backend::Config;
 use common::{Chat, Mode, STEP, TestServer, eventually, http_get, redis_server::RedisServer};
 use shared::{
-    Change, ClientMsg, HistoryMode, LinkPreview, MessageId, RoomMessage, RoomName, ServerMsg,
-    paths,
+    Change, ClientMsg, HistoryMode, LinkPreview, MessageId, RoomMessage, RoomName, ServerMsg, paths,
 };
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
@@ -114,7 +113,12 @@ impl Site {
     }
 
     fn hits_of(&self, path: &str) -> usize {
-        self.hits.lock().unwrap().iter().filter(|p| *p == path).count()
+        self.hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| *p == path)
+            .count()
     }
 
     async fn ended(&mut self) -> Ended {
@@ -155,8 +159,10 @@ async fn page(
         .into_bytes()
     };
     let redirect = |to: String| {
-        format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            .into_bytes()
+        format!(
+            "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes()
     };
     let response = match path.as_str() {
         "/page" => html(format!(
@@ -183,7 +189,10 @@ async fn page(
         "/to-internal" => redirect(format!("http://{internal}/admin")),
         "/to-metadata" => redirect("http://169.254.169.254/latest/meta-data/".into()),
         "/to-private" => redirect(format!("http://10.0.0.1:{}/page", addr.port())),
-        "/to-mapped" => redirect(format!("http://[::ffff:127.0.0.1]:{}/admin", internal.port())),
+        "/to-mapped" => redirect(format!(
+            "http://[::ffff:127.0.0.1]:{}/admin",
+            internal.port()
+        )),
         "/hop" => redirect("/hop".into()),
         "/endless" => {
             let _ = stream
@@ -344,7 +353,10 @@ async fn our_image(server: &TestServer, image: &shared::Image, nick: &str) -> (u
 }
 
 /// `history` applied to what the client `known` (by id): what it shows afterwards.
-fn shown(history: ServerMsg, mut known: BTreeMap<MessageId, RoomMessage>) -> BTreeMap<MessageId, RoomMessage> {
+fn shown(
+    history: ServerMsg,
+    mut known: BTreeMap<MessageId, RoomMessage>,
+) -> BTreeMap<MessageId, RoomMessage> {
     let ServerMsg::History {
         messages,
         changes,
@@ -377,7 +389,10 @@ async fn previews_arrive_as_changes_and_are_caught_up_exactly(mode: Mode) {
 
     // A message with a link (the text's first: the mailto is not fetched, the code span is
     // not a link): both see it, then its preview as a change.
-    let text = format!("mailto:a@b.example `http://x.example` see {}.", site.url("/page"));
+    let text = format!(
+        "mailto:a@b.example `http://x.example` see {}.",
+        site.url("/page")
+    );
     let said = say(&mut ann, &text, "a1").await;
     let first = id_of(&said);
     bob.until("ann's message", |e| *e == said).await;
@@ -390,12 +405,22 @@ async fn previews_arrive_as_changes_and_are_caught_up_exactly(mode: Mode) {
     assert_eq!(preview.url, site.url("/page"));
     assert_eq!(preview.title, "Test page & more ✓");
     // Cut to 300 characters, the override and the bell gone.
-    assert_eq!(preview.description.chars().count(), LinkPreview::MAX_DESCRIPTION_CHARS);
-    assert!(preview.description.starts_with("A described page xxx"), "{}", preview.description);
+    assert_eq!(
+        preview.description.chars().count(),
+        LinkPreview::MAX_DESCRIPTION_CHARS
+    );
+    assert!(
+        preview.description.starts_with("A described page xxx"),
+        "{}",
+        preview.description
+    );
     assert!(preview.description.ends_with('…'));
     // The image is ours: stored in the room's uploads, served by either node, not linked.
     let image = preview.image.clone().expect("the page's image");
-    assert_eq!((image.mime, image.width, image.height), (shared::ImageType::Png, 1, 1));
+    assert_eq!(
+        (image.mime, image.width, image.height),
+        (shared::ImageType::Png, 1, 1)
+    );
     assert_eq!(our_image(there, &image, "bob").await, (200, PNG.to_vec()));
     assert_eq!(site.hits_of("/img.png"), 1);
     // A fresh page shows it with the message.
@@ -414,16 +439,31 @@ async fn previews_arrive_as_changes_and_are_caught_up_exactly(mode: Mode) {
     let edit = ClientMsg::Edit {
         room: room(),
         id: first,
-        text: format!("now {}", site.url("/plain")).as_str().try_into().unwrap(),
+        text: format!("now {}", site.url("/plain"))
+            .as_str()
+            .try_into()
+            .unwrap(),
         client_id: "a2".parse().unwrap(),
     };
     ann.send(&edit).await;
     let edited = ann
-        .until("the edit", |e| matches!(e, ServerMsg::Changed { change: Change::Edited { .. }, .. }))
+        .until("the edit", |e| {
+            matches!(
+                e,
+                ServerMsg::Changed {
+                    change: Change::Edited { .. },
+                    ..
+                }
+            )
+        })
         .await;
     let (again, plain) = previewed(&mut ann, id_of(&edited)).await;
     assert_eq!(
-        (plain.title.as_str(), plain.description.as_str(), plain.image.is_none()),
+        (
+            plain.title.as_str(),
+            plain.description.as_str(),
+            plain.image.is_none()
+        ),
         ("Plain page", "plainly described", true)
     );
     // A message without a link asks for nothing; one more with a link, to end the round.
@@ -433,7 +473,10 @@ async fn previews_arrive_as_changes_and_are_caught_up_exactly(mode: Mode) {
 
     // Bob's catch-up is exactly what he missed, and shows what a fresh page shows.
     let history = reconnect(there, "bob", since, epoch).await;
-    let ServerMsg::History { messages, changes, .. } = &history else {
+    let ServerMsg::History {
+        messages, changes, ..
+    } = &history
+    else {
         unreachable!()
     };
     let mut seqs: Vec<u64> = messages
@@ -442,7 +485,10 @@ async fn previews_arrive_as_changes_and_are_caught_up_exactly(mode: Mode) {
         .chain(changes.iter().map(|c| c.seq))
         .collect();
     seqs.sort_unstable();
-    assert_eq!(seqs, (since + 1..=seq_of(&last_preview)).collect::<Vec<_>>());
+    assert_eq!(
+        seqs,
+        (since + 1..=seq_of(&last_preview)).collect::<Vec<_>>()
+    );
     assert!(changes.iter().any(|c| c.seq == seq_of(&again)));
     let view = shown(history, BTreeMap::from([(first, had)]));
     let (fresh, _) = latest_page(&mut ann).await;
@@ -451,7 +497,14 @@ async fn previews_arrive_as_changes_and_are_caught_up_exactly(mode: Mode) {
     }
     let fresh_first = fresh.iter().find(|m| m.id == first).unwrap();
     assert_eq!(fresh_first.preview.as_ref(), Some(&plain));
-    assert_eq!(fresh.iter().find(|m| m.id == id_of(&quiet)).unwrap().preview, None);
+    assert_eq!(
+        fresh
+            .iter()
+            .find(|m| m.id == id_of(&quiet))
+            .unwrap()
+            .preview,
+        None
+    );
     // Each page was fetched once: in cluster mode by the node that took the message only.
     assert_eq!((site.hits_of("/page"), site.hits_of("/plain")), (1, 2));
 
@@ -462,8 +515,16 @@ async fn previews_arrive_as_changes_and_are_caught_up_exactly(mode: Mode) {
         client_id: "a5".parse().unwrap(),
     })
     .await;
-    ann.until("the deletion", |e| matches!(e, ServerMsg::Changed { change: Change::Deleted, .. }))
-        .await;
+    ann.until("the deletion", |e| {
+        matches!(
+            e,
+            ServerMsg::Changed {
+                change: Change::Deleted,
+                ..
+            }
+        )
+    })
+    .await;
     let (page, _) = latest_page(&mut ann).await;
     assert_eq!(page.iter().find(|m| m.id == first).unwrap().preview, None);
     // (From before the first preview: every change of the message since it was said.)
@@ -478,7 +539,10 @@ async fn previews_arrive_as_changes_and_are_caught_up_exactly(mode: Mode) {
         .map(|c| &c.change)
         .collect();
     assert_eq!(of_first.len(), 4, "{changes:?}");
-    assert!(of_first.iter().all(|c| **c == Change::Deleted), "{changes:?}");
+    assert!(
+        of_first.iter().all(|c| **c == Change::Deleted),
+        "{changes:?}"
+    );
 }
 
 async fn epoch_of(chat: &mut Chat) -> shared::Epoch {
@@ -567,7 +631,11 @@ async fn forged_requests_are_refused_and_bodies_and_time_are_capped() {
             break;
         }
     }
-    assert_eq!(previews.len(), 1, "only the last link's preview: {previews:?}");
+    assert_eq!(
+        previews.len(),
+        1,
+        "only the last link's preview: {previews:?}"
+    );
     let (page, _) = latest_page(&mut ann).await;
     let with_preview: Vec<MessageId> = page
         .iter()

@@ -1203,7 +1203,9 @@ impl RoomMessage {
             }
             Change::Previewed { preview } => {
                 // A preview fetched for the text before an edit is not the edited text's.
-                if crate::format::first_link(self.text.as_str()).as_deref() == Some(preview.url.as_str()) {
+                if crate::format::first_link(self.text.as_str()).as_deref()
+                    == Some(preview.url.as_str())
+                {
                     self.preview = Some(preview.clone());
                 }
             }
@@ -1699,7 +1701,9 @@ mod tests {
             MessageId(1),
             1,
             nick.clone(),
-            "see https://a.example/x and https://b.example".try_into().unwrap(),
+            "see https://a.example/x and https://b.example"
+                .try_into()
+                .unwrap(),
             0,
             "c".parse().unwrap(),
         );
@@ -1714,7 +1718,10 @@ mod tests {
         message.apply(&nick, &preview("https://b.example"));
         assert_eq!(message.preview, None, "not the first link");
         message.apply(&nick, &preview("https://a.example/x"));
-        assert_eq!(message.preview.as_ref().map(|p| p.title.as_str()), Some("T"));
+        assert_eq!(
+            message.preview.as_ref().map(|p| p.title.as_str()),
+            Some("T")
+        );
         let edit = Change::Edited {
             text: "now https://c.example".try_into().unwrap(),
         };

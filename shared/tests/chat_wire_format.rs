@@ -5,10 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 use shared::{
-    Change, ClientMsg, DirectMessage, ErrorCode, HistoryMode, Image, ImageType, Limits, LinkPreview,
-    MessageId,
-    ModAction, Quote, Reaction, RemovedReason, RoomChange, RoomInfo, RoomMessage, ServerMsg,
-    decode, encode,
+    Change, ClientMsg, DirectMessage, ErrorCode, HistoryMode, Image, ImageType, Limits,
+    LinkPreview, MessageId, ModAction, Quote, Reaction, RemovedReason, RoomChange, RoomInfo,
+    RoomMessage, ServerMsg, decode, encode,
     search::{SearchHit, SearchOrder},
 };
 

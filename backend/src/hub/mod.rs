@@ -132,7 +132,10 @@ impl HubHandle {
         redis: Option<&RedisSet>,
         metrics: Arc<Metrics>,
         push: crate::push::Notifier,
-        previews: Option<(crate::previews::Previewer, mpsc::Receiver<crate::previews::Done>)>,
+        previews: Option<(
+            crate::previews::Previewer,
+            mpsc::Receiver<crate::previews::Done>,
+        )>,
         shutdown: CancellationToken,
     ) -> Result<Self, OpenError> {
         let (engine, stored) = Engine::open(config, redis, &metrics, shutdown.clone())?;
@@ -786,8 +789,8 @@ mod membership;
 mod messages;
 mod people;
 mod policies;
-mod previews;
 mod presence;
+mod previews;
 mod records;
 mod search;
 mod seen;

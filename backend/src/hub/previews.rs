@@ -6,8 +6,8 @@
 
 // One part of `impl Hub`: the hub's types come from `mod.rs`.
 use super::{
-    Appended, Authority, Body, Change, ClientMsgId, Ctx, Hub, NewMessage, RoomName, Stored,
-    Target, UserId, engine,
+    Appended, Authority, Body, Change, ClientMsgId, Ctx, Hub, NewMessage, RoomName, Stored, Target,
+    UserId, engine,
 };
 use crate::previews::{Done, Job};
 use shared::RoomEntry;

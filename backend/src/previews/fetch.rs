@@ -73,14 +73,24 @@ pub struct Rules {
 }
 
 /// GETs `url` by [`Rules`], before `deadline`.
-pub async fn get(url: &str, accept: &str, rules: Rules, deadline: Instant) -> Result<Fetched, FetchError> {
+pub async fn get(
+    url: &str,
+    accept: &str,
+    rules: Rules,
+    deadline: Instant,
+) -> Result<Fetched, FetchError> {
     match tokio::time::timeout_at(deadline, hops(url, accept, rules, deadline)).await {
         Ok(result) => result,
         Err(_) => Err(FetchError::TimedOut),
     }
 }
 
-async fn hops(url: &str, accept: &str, rules: Rules, deadline: Instant) -> Result<Fetched, FetchError> {
+async fn hops(
+    url: &str,
+    accept: &str,
+    rules: Rules,
+    deadline: Instant,
+) -> Result<Fetched, FetchError> {
     let mut url = Url::parse(url).map_err(|err| FetchError::Url(err.to_string()))?;
     // The first request and up to MAX_REDIRECTS more: the loop ends.
     for _ in 0..=MAX_REDIRECTS {

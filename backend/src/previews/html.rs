@@ -40,7 +40,9 @@ pub fn read_head(html: &str) -> Head {
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '/' || c == '!' || c == '?'))
             .unwrap_or(rest.len());
         let name = &rest[..name_len];
-        let tag_end = lower[start..].find('>').map_or(lower.len(), |end| start + end);
+        let tag_end = lower[start..]
+            .find('>')
+            .map_or(lower.len(), |end| start + end);
         match name {
             "body" | "/head" => break,
             "meta" => {
@@ -234,7 +236,8 @@ mod tests {
                 image: Some("/img/a.png".into()),
             }
         );
-        let plain = "<head><title>Only &#x1F600; &#65;</title><meta name=Description content='d'></head>";
+        let plain =
+            "<head><title>Only &#x1F600; &#65;</title><meta name=Description content='d'></head>";
         assert_eq!(
             read_head(plain),
             Head {
@@ -255,7 +258,16 @@ mod tests {
         assert_eq!(read_head(html).title.as_deref(), Some("real"));
         assert_eq!(read_head("<body><title>x</title>").title, None);
         // Unclosed everything: no panic, no endless loop.
-        for broken in ["<", "<meta", "<meta content='x", "<title>t", "<!--", "<script>", "&#xFFFFFFFF;", "<meta a=>"] {
+        for broken in [
+            "<",
+            "<meta",
+            "<meta content='x",
+            "<title>t",
+            "<!--",
+            "<script>",
+            "&#xFFFFFFFF;",
+            "<meta a=>",
+        ] {
             let _ = read_head(broken);
         }
     }

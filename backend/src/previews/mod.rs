@@ -181,7 +181,12 @@ impl Worker {
             Instant::now() + PAGE_TIME,
         )
         .await?;
-        let mime = page.content_type.split(';').next().unwrap_or_default().trim();
+        let mime = page
+            .content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim();
         if !matches!(mime, "text/html" | "application/xhtml+xml") {
             return Err(Unmade::Nothing);
         }
@@ -238,7 +243,9 @@ impl Worker {
             Ok(kind) => kind,
             Err(refused) => {
                 tracing::debug!(src, error = %refused, "a link preview's image is not one");
-                self.outcomes.with_label_values(&["image_not_an_image"]).inc();
+                self.outcomes
+                    .with_label_values(&["image_not_an_image"])
+                    .inc();
                 return None;
             }
         };

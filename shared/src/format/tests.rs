@@ -871,9 +871,18 @@ fn the_first_link_is_the_first_http_link_shown() {
     let cases: &[(&str, Option<&str>)] = &[
         ("see https://example.com/a.", Some("https://example.com/a")),
         ("mailto:a@b.c then http://x.org", Some("http://x.org")),
-        ("`https://in.code` and HTTPS://Next.org!", Some("HTTPS://Next.org")),
-        ("```\nhttps://fenced.org\n```\nhttp://after.org", Some("http://after.org")),
-        ("> quoted https://q.org\n\n- item http://l.org", Some("https://q.org")),
+        (
+            "`https://in.code` and HTTPS://Next.org!",
+            Some("HTTPS://Next.org"),
+        ),
+        (
+            "```\nhttps://fenced.org\n```\nhttp://after.org",
+            Some("http://after.org"),
+        ),
+        (
+            "> quoted https://q.org\n\n- item http://l.org",
+            Some("https://q.org"),
+        ),
         ("*look https://em.org*", Some("https://em.org")),
         ("javascript:alert(1) data:text/html,x", None),
         ("xhttps://glued.org", None),
