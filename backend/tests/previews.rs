@@ -283,7 +283,7 @@ async fn previewed(chat: &mut Chat, source: MessageId) -> (ServerMsg, LinkPrevie
             ..
         } => {
             let preview = preview.clone();
-            (event, preview)
+            (event, *preview)
         }
         other => panic!("not a preview: {other:?}"),
     }
@@ -426,7 +426,7 @@ async fn previews_arrive_as_changes_and_are_caught_up_exactly(mode: Mode) {
     // A fresh page shows it with the message.
     let (page, epoch) = latest_page(&mut bob).await;
     let on_page = page.iter().find(|m| m.id == first).unwrap();
-    assert_eq!(on_page.preview.as_ref(), Some(&preview));
+    assert_eq!(on_page.preview.as_deref(), Some(&preview));
 
     // Bob goes; meanwhile ann edits the link: the preview goes with the old text, and the
     // edited text's link is previewed afresh (its <title>, its meta description).
@@ -496,7 +496,7 @@ async fn previews_arrive_as_changes_and_are_caught_up_exactly(mode: Mode) {
         assert_eq!(view.get(&message.id), Some(message), "caught up exactly");
     }
     let fresh_first = fresh.iter().find(|m| m.id == first).unwrap();
-    assert_eq!(fresh_first.preview.as_ref(), Some(&plain));
+    assert_eq!(fresh_first.preview.as_deref(), Some(&plain));
     assert_eq!(
         fresh
             .iter()

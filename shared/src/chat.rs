@@ -829,9 +829,10 @@ pub struct RoomMessage {
     /// Its reactions, in the order they were first given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
-    /// A preview of its first link, when the server made one ([`Change::Previewed`]).
+    /// A preview of its first link, when the server made one ([`Change::Previewed`]). (Boxed:
+    /// most messages have none, and every log entry is as large as its largest kind.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preview: Option<LinkPreview>,
+    pub preview: Option<Box<LinkPreview>>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -1009,7 +1010,7 @@ pub enum Change {
     /// a preview of a link the text no longer starts with is ignored.
     Previewed {
         /// What the link's page says.
-        preview: LinkPreview,
+        preview: Box<LinkPreview>,
     },
 }
 
@@ -1708,12 +1709,12 @@ mod tests {
             "c".parse().unwrap(),
         );
         let preview = |url: &str| Change::Previewed {
-            preview: LinkPreview {
+            preview: Box::new(LinkPreview {
                 url: url.into(),
                 title: "T".into(),
                 description: String::new(),
                 image: None,
-            },
+            }),
         };
         message.apply(&nick, &preview("https://b.example"));
         assert_eq!(message.preview, None, "not the first link");

@@ -372,6 +372,12 @@ impl Lean for RoomMessage {
     }
 }
 
+impl<T: Lean> Lean for Box<T> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        T::lean(value).map(Box::new)
+    }
+}
+
 impl Lean for crate::LinkPreview {
     fn lean<J: Json>(value: &J) -> Result<Self> {
         let o = object(value)?;

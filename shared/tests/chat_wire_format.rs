@@ -515,12 +515,12 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                 client_id: "_preview-44".parse().unwrap(),
                 target: MessageId(44),
                 change: Change::Previewed {
-                    preview: LinkPreview {
+                    preview: Box::new(LinkPreview {
                         url: "https://example.com/post".into(),
                         title: "Example post".into(),
                         description: "What the page says of itself".into(),
                         image: photo(),
-                    },
+                    }),
                 },
             },
             r#"{"type":"changed","room":"lobby","id":48,"seq":46,"from":"Alice","ts":1795000002400,"client_id":"_preview-44","target":44,"change":{"kind":"previewed","preview":{"url":"https://example.com/post","title":"Example post","description":"What the page says of itself","image":{"id":"3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4","mime":"image/png","width":640,"height":480,"bytes":52113}}}}"#,

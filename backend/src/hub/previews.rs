@@ -60,7 +60,9 @@ impl Hub {
             from: job.from,
             body: Body::Change {
                 target: job.target,
-                change: Change::Previewed { preview },
+                change: Change::Previewed {
+                    preview: Box::new(preview),
+                },
                 authority: Authority::Author,
             },
             client_id: job.client_id,

@@ -326,12 +326,12 @@ mod tests {
     fn a_preview_shows_on_its_line_until_an_edit() {
         let mut state = welcomed();
         state.apply(said(1, "bob", "see https://a.example", "b1"), 0.0);
-        let preview = shared::LinkPreview {
+        let preview = Box::new(shared::LinkPreview {
             url: "https://a.example".into(),
             title: "A".into(),
             description: String::new(),
             image: None,
-        };
+        });
         state.apply(
             changed(
                 2,

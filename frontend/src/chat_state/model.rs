@@ -64,7 +64,7 @@ pub struct Line {
     /// The message this one answers.
     pub reply_to: Option<Quote>,
     /// The server's preview of its first link (`Change::Previewed`).
-    pub preview: Option<shared::LinkPreview>,
+    pub preview: Option<Box<shared::LinkPreview>>,
     /// Its text was changed.
     pub edited: bool,
     /// It was deleted (the text is the placeholder).

@@ -159,7 +159,7 @@ pub(super) fn line_view(ctx: ChatCtx, row: &Row) -> AnyView {
             Some(Target::Room(room)) => Some(room.clone()),
             _ => None,
         });
-        super::preview::preview_card(ctx, room, p)
+        super::preview::preview_card(ctx, room, *p)
     });
     // A plain element, not role="separator": it is inside a list item.
     let divider = row.first_new.then(|| {
