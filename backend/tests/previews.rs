@@ -1,7 +1,8 @@
 //! Link previews (`--link-previews`) against a real loopback site of the test's own (a tiny
 //! HTTP server on 127.0.0.1:0, the only port `--link-previews-allow-loopback` opens): title,
 //! description and image (stored in our uploads and served by us), the preview as a `changed`
-//! seen live and caught up exactly (both modes; in cluster mode the site is fetched once);
+//! seen live and caught up exactly (both modes; in cluster mode the site is fetched once),
+//! the image kept by the sweep of unused uploads while its message has the preview (both);
 //! and the defences: redirects to other loopback ports, private and metadata addresses
 //! refused, an endless body cut, a slow site timed out, too many redirects.
 
@@ -549,7 +550,109 @@ async fn epoch_of(chat: &mut Chat) -> shared::Epoch {
     latest_page(chat).await.1
 }
 
-common::in_both_modes!(previews_arrive_as_changes_and_are_caught_up_exactly);
+/// One HTTP exchange with our server: (status, body).
+async fn exchange(server: &TestServer, head: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let request = format!(
+        "{head}\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        server.addr,
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(STEP, stream.read_to_end(&mut response))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let status = String::from_utf8_lossy(&response[..split])
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    (status, response[split + 4..].to_vec())
+}
+
+/// A preview's image is one of the room's uploads the sweep keeps while its message has the
+/// preview, and removes after the grace once the message is deleted (both engines name it).
+async fn a_previews_image_is_kept_while_its_message_has_it(mode: Mode) {
+    let site = Site::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let redis = mode.into_redis();
+    let grace = Duration::from_millis(600);
+    let config = || Config {
+        link_previews: true,
+        link_previews_allow_loopback: Some(site.addr.port()),
+        uploads_dir: Some(dir.path().to_owned()),
+        upload_grace: grace,
+        retention_interval: Duration::from_millis(100),
+        ..common::patient_config(redis.as_ref().map(RedisServer::url))
+    };
+    let here = TestServer::spawn(config());
+    let there = redis.as_ref().map(|_| TestServer::spawn(config()));
+    let there = there.as_ref().unwrap_or(&here);
+    let mut ann = here.chat_as("ann", &[ROOM]).await;
+    let _bob = there.chat_as("bob", &[ROOM]).await;
+    let record = |id: &str| dir.path().join("rooms").join(ROOM).join(id);
+
+    let said = say(&mut ann, &site.url("/page"), "a1").await;
+    let (_, preview) = previewed(&mut ann, id_of(&said)).await;
+    let image = preview.image.unwrap();
+    // An upload nothing names, made now: once the sweep has taken it, a grace has passed
+    // since the preview's image was stored, and sweeps ran.
+    let (status, body) = exchange(
+        &here,
+        &format!(
+            "POST {}?room={ROOM} HTTP/1.1\r\n{}: {}",
+            paths::API_UPLOADS,
+            paths::TOKEN_HEADER,
+            common::token_for("ann").as_str()
+        ),
+        &[PNG, b"unused"].concat(),
+    )
+    .await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let unused: shared::Image = serde_json::from_slice(&body).unwrap();
+    eventually("the unused upload is swept", || async {
+        !record(unused.id.as_str()).exists()
+    })
+    .await;
+    tokio::time::sleep(grace).await;
+    assert!(
+        record(image.id.as_str()).exists(),
+        "the preview's image was swept"
+    );
+    assert_eq!(our_image(there, &image, "bob").await, (200, PNG.to_vec()));
+
+    // Deleted, the message names it no more: it goes after the grace.
+    ann.send(&ClientMsg::DeleteMessage {
+        room: room(),
+        id: id_of(&said),
+        client_id: "a2".parse().unwrap(),
+    })
+    .await;
+    ann.until("the deletion", |e| {
+        matches!(
+            e,
+            ServerMsg::Changed {
+                change: Change::Deleted,
+                ..
+            }
+        )
+    })
+    .await;
+    eventually("the preview's image is swept", || async {
+        !record(image.id.as_str()).exists()
+    })
+    .await;
+}
+
+common::in_both_modes!(
+    previews_arrive_as_changes_and_are_caught_up_exactly,
+    a_previews_image_is_kept_while_its_message_has_it
+);
 
 /// The value of `chat_link_previews_total{outcome}` on `server`.
 async fn outcomes(server: &TestServer, outcome: &str) -> u64 {
