@@ -161,14 +161,6 @@ pub fn first_link(text: &str) -> Option<String> {
             Block::CodeBlock { .. } => None,
         })
     }
-    // Cheap for the usual message without a link: no tree at all.
-    if !text
-        .as_bytes()
-        .windows(4)
-        .any(|w| w.eq_ignore_ascii_case(b"http"))
-    {
-        return None;
-    }
     in_blocks(&format(text)).map(str::to_owned)
 }
 

@@ -884,6 +884,7 @@ fn the_first_link_is_the_first_http_link_shown() {
             Some("https://q.org"),
         ),
         ("*look https://em.org*", Some("https://em.org")),
+        ("1. first\n2. see http://l.org", Some("http://l.org")),
         ("javascript:alert(1) data:text/html,x", None),
         ("xhttps://glued.org", None),
         ("no links at all", None),
