@@ -178,6 +178,10 @@ async fn page(
              <meta name=\"description\" content=\"plainly described\"></head></html>"
                 .into(),
         ),
+        "/untitled" => html(
+            "<html><head><title> \u{202E} </title><meta name=\"description\" content=\"no title\"></head></html>"
+                .into(),
+        ),
         "/img.png" => {
             let mut response = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -703,6 +707,15 @@ async fn forged_requests_are_refused_and_bodies_and_time_are_capped() {
     }
     assert_eq!(*site.internal_hits.lock().unwrap(), 0);
     assert_eq!(site.hits_of("/admin"), 0);
+    // A page without a title (this one's is a bidi control and spaces) makes no card.
+    counted(
+        &server,
+        &mut ann,
+        &site.url("/untitled"),
+        "u1",
+        "nothing_found",
+    )
+    .await;
     // Redirects are followed 3 times at most.
     counted(&server, &mut ann, &site.url("/hop"), "h1", "redirects").await;
     assert_eq!(site.hits_of("/hop"), 4);

@@ -914,7 +914,7 @@ pub struct LinkPreview {
     /// The link previewed: exactly the message's first `http(s)` link
     /// ([`crate::format::first_link`]).
     pub url: String,
-    /// The page's title, at most [`LinkPreview::MAX_TITLE_CHARS`] characters.
+    /// The page's title (never empty), at most [`LinkPreview::MAX_TITLE_CHARS`] characters.
     pub title: String,
     /// Its description, at most [`LinkPreview::MAX_DESCRIPTION_CHARS`]; may be empty.
     #[serde(default, skip_serializing_if = "String::is_empty")]

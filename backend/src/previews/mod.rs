@@ -199,7 +199,8 @@ impl Worker {
             head.description.as_deref().unwrap_or_default(),
             LinkPreview::MAX_DESCRIPTION_CHARS,
         );
-        if title.is_empty() && description.is_empty() {
+        // The title is the card's link text: without one there is no card.
+        if title.is_empty() {
             return Err(Unmade::Nothing);
         }
         let image = match head.image.and_then(|src| page.url.join(src.trim()).ok()) {
@@ -270,7 +271,7 @@ impl Worker {
 /// Why a job made no preview.
 enum Unmade {
     Fetch(FetchError),
-    /// Not HTML, or neither a title nor a description.
+    /// Not HTML, or no title.
     Nothing,
 }
 
