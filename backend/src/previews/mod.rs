@@ -240,7 +240,7 @@ impl Worker {
             }
         };
         // The type comes from the bytes; what the site declared proves nothing.
-        let kind = match crate::uploads::sniff(&bytes, None) {
+        let kind = match crate::uploads::store::sniff(&bytes, None) {
             Ok(kind) => kind,
             Err(refused) => {
                 tracing::debug!(src, error = %refused, "a link preview's image is not one");
