@@ -256,6 +256,21 @@ impl ChatState {
         Some(text)
     }
 
+    /// Starts editing our last stored message in the current room (the Up arrow in an empty
+    /// composer, as in Slack and Element), returning its text; `None` if there is none.
+    pub fn edit_last(&mut self) -> Option<String> {
+        if !matches!(self.current, Some(Target::Room(_))) {
+            return None;
+        }
+        let id = self
+            .current_lines()
+            .iter()
+            .rev()
+            .find(|l| l.mine && !l.deleted)
+            .and_then(|l| l.id)?;
+        self.start_edit(id)
+    }
+
     /// Drops a reply or an edit in progress.
     pub fn cancel_compose(&mut self) {
         self.replying = None;
@@ -606,5 +621,20 @@ mod tests {
         };
         assert_eq!(delivery(&first), Delivery::Pending);
         assert_eq!(delivery(&second), Delivery::Failed("too long".into()));
+    }
+
+    #[test]
+    fn the_up_arrow_edits_our_last_stored_message_of_a_room_only() {
+        let mut state = welcomed();
+        state.apply(said(1, "me", "first", "c1"), 0.0);
+        state.apply(said(2, "bob", "theirs", "c2"), 0.0);
+        assert_eq!(state.edit_last().as_deref(), Some("first"));
+        assert_eq!(state.editing, Some(MessageId(1)));
+        state.cancel_compose();
+        state.apply(said(3, "me", "second", "c3"), 0.0);
+        assert_eq!(state.edit_last().as_deref(), Some("second"));
+        state.current = Some(Target::Direct(nick("bob")));
+        state.cancel_compose();
+        assert_eq!(state.edit_last(), None);
     }
 }

@@ -115,6 +115,21 @@ pub static EN: Words = Words {
     delete: "Delete",
     delete_title: "Delete this message for everyone",
     react_with: |emoji| format!("React with {emoji}"),
+    command_needs_room: "That command works in a room.",
+    command_usage: |name| match name {
+        "me" => "Usage: /me does something".into(),
+        "mute" => "Usage: /mute NICK [10m | 30s | 2h | 1d]".into(),
+        "invite" | "kick" | "ban" | "unban" | "unmute" => format!("Usage: /{name} NICK"),
+        _ => format!("Usage: /{name} — /help lists the commands"),
+    },
+    unknown_command: |name| {
+        format!("No command /{name}: /help lists them (// sends a message starting with /).")
+    },
+    command_help: "/me TEXT — say what you do\n/nick NAME — change your nickname\n/join ROOM — join a room\n/leave — leave this room\n/invite NICK — invite someone into this private room\n/kick NICK — remove someone from the room\n/mute NICK 10m — mute someone (s, m, h, d); /unmute NICK\n/ban NICK — ban someone; /unban NICK\n/topic TEXT — set the room's topic (without text: clear it)\n/help — this list\n// — a message starting with /",
+    help_title: "Commands",
+    draft_marker: "Draft",
+    copy_code: "Copy",
+    copied: "Copied",
     react_other: "React with another emoji",
     react_prompt: "React with which emoji?",
     quote_title: "Show the message answered",

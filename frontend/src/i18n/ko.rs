@@ -115,6 +115,21 @@ pub static KO: Words = Words {
     delete: "삭제",
     delete_title: "모두에게서 이 메시지 삭제",
     react_with: |emoji| format!("{emoji}(으)로 반응"),
+    command_needs_room: "방에서만 쓸 수 있는 명령입니다.",
+    command_usage: |name| match name {
+        "me" => "사용법: /me 하는 일".into(),
+        "mute" => "사용법: /mute 닉네임 [10m | 30s | 2h | 1d]".into(),
+        "invite" | "kick" | "ban" | "unban" | "unmute" => format!("사용법: /{name} 닉네임"),
+        _ => format!("사용법: /{name} — 명령 목록은 /help"),
+    },
+    unknown_command: |name| {
+        format!("/{name} 명령은 없습니다. 목록은 /help (/로 시작하는 메시지는 //로 보내세요).")
+    },
+    command_help: "/me 내용 — 하는 일 말하기\n/nick 이름 — 닉네임 바꾸기\n/join 방 — 방 들어가기\n/leave — 이 방 나가기\n/invite 닉네임 — 이 비공개 방에 초대\n/kick 닉네임 — 방에서 내보내기\n/mute 닉네임 10m — 발언 금지(s, m, h, d); /unmute 닉네임\n/ban 닉네임 — 차단; /unban 닉네임\n/topic 내용 — 방 주제 정하기(내용 없으면 지우기)\n/help — 이 목록\n// — /로 시작하는 메시지",
+    help_title: "명령",
+    draft_marker: "임시 저장",
+    copy_code: "복사",
+    copied: "복사됨",
     react_other: "다른 이모지로 반응",
     react_prompt: "어떤 이모지로 반응할까요?",
     quote_title: "답장한 메시지 보기",

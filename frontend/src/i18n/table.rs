@@ -133,6 +133,22 @@ pub struct Words {
     pub delete: &'static str,
     pub delete_title: &'static str,
     pub react_with: fn(&str) -> String,
+    /// A room-only slash command typed elsewhere.
+    pub command_needs_room: &'static str,
+    /// How to use the slash command named (without its `/`).
+    pub command_usage: fn(&str) -> String,
+    /// A slash command that does not exist (named without its `/`).
+    pub unknown_command: fn(&str) -> String,
+    /// `/help`: one command per line.
+    pub command_help: &'static str,
+    /// The heading of `/help`'s list.
+    pub help_title: &'static str,
+    /// The sidebar's marker on a conversation with a draft.
+    pub draft_marker: &'static str,
+    /// A code block's copy button.
+    pub copy_code: &'static str,
+    /// The copy button once its code was copied.
+    pub copied: &'static str,
     pub react_other: &'static str,
     pub react_prompt: &'static str,
     pub quote_title: &'static str,

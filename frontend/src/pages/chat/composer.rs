@@ -1,4 +1,5 @@
-//! The composer: the message input (Enter sends), @ completion from the room's members, the
+//! The composer: the message input (Enter sends, Up edits the last message), slash commands
+//! (`chat_state::commands`; `/help` lists them), @ completion from the room's members, the
 //! reply or edit under way, images pasted, dropped or picked, and a draft per conversation
 //! (kept in storage: it survives a closed tab).
 
@@ -11,7 +12,7 @@ use super::{
 };
 use crate::{
     browser::now_ms,
-    chat_state::{ChatState, Target},
+    chat_state::{ChatState, Command, Target},
     client::ConnectionStatus,
     components::note,
     erase::{dynamic, effect, reactive, shown},
@@ -48,6 +49,16 @@ pub(super) fn Composer() -> impl IntoView {
             && shown_for.with_value(|shown| shown == &target.name())
         {
             keep_draft(&target, &text);
+            let name = target.name();
+            let kept = !text.is_empty();
+            if ctx.drafted.with_untracked(|d| d.contains(&name)) != kept {
+                ctx.drafted.update(|d| {
+                    d.retain(|n| n != &name);
+                    if kept {
+                        d.push(name);
+                    }
+                });
+            }
         }
     });
     let offline_reason = move || match ctx.status.get() {
@@ -58,10 +69,41 @@ pub(super) fn Composer() -> impl IntoView {
             retry_in_secs,
         } => Some((w.offline_note)(&reason, retry_in_secs)),
     };
+    let help = RwSignal::new(false);
     let send = move || {
-        let text = draft.get_untracked();
+        let mut text = draft.get_untracked();
         if text.trim().is_empty() {
             return;
+        }
+        // A slash command (not while editing: an edit's text is only text).
+        let command = ctx
+            .state
+            .with_untracked(|s| s.editing.is_none().then(|| s.command(&text)))
+            .flatten();
+        let done = move || {
+            draft.set(String::new());
+            problem.set(None);
+        };
+        match command {
+            None => {}
+            Some(Ok(Command::Say(said))) => text = said,
+            Some(Ok(Command::Help)) => {
+                help.set(true);
+                return done();
+            }
+            Some(Err(reason)) => return problem.set(Some(reason)),
+            Some(Ok(_)) if !ctx.status.get_untracked().is_open() => {
+                return problem.set(offline_reason());
+            }
+            Some(Ok(Command::Send(requests))) => {
+                requests.iter().for_each(|r| ctx.send(r));
+                return done();
+            }
+            Some(Ok(Command::Join(room, request))) => {
+                ctx.send(&request);
+                ctx.state.update(|s| s.select(Target::Room(room)));
+                return done();
+            }
         }
         match ctx.state.try_update(|s| s.compose(&text)) {
             Some(Ok(request)) => {
@@ -127,9 +169,19 @@ pub(super) fn Composer() -> impl IntoView {
         input.set_value("");
     };
     let on_keydown = move |ev: web_sys::KeyboardEvent| {
-        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+        if ev.is_composing() {
+            return;
+        }
+        if ev.key() == "Enter" && !ev.shift_key() {
             ev.prevent_default();
             send();
+        } else if ev.key() == "ArrowUp"
+            && draft.with_untracked(String::is_empty)
+            && let Some(text) = ctx.state.try_update(ChatState::edit_last).flatten()
+        {
+            // The Up arrow in an empty composer edits our last message.
+            ev.prevent_default();
+            draft.set(text);
         }
     };
     // What the next message answers, or that it replaces a message's text.
@@ -164,6 +216,13 @@ pub(super) fn Composer() -> impl IntoView {
                     }
                 }).collect_view().into_any())}
             </ul>
+        }.into_any())}
+        {shown(move || help.get(), move || view! {
+            <div class="command-help" data-testid="command-help" role="note">
+                <strong>{w.help_title}</strong>
+                <button class="dismiss" on:click=move |_| help.set(false)>{w.dismiss}</button>
+                <div class="help-lines">{w.command_help}</div>
+            </div>
         }.into_any())}
         {shown(move || context_bar().is_some(), move || view! {
             <div class="compose-context" data-testid="compose-context">

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use shared::Nick;
 
-use super::ctx::ChatCtx;
+use super::{ctx::ChatCtx, formatted::formatted};
 use crate::{
     chat_state::{Delivery, Line, Target},
     erase::dynamic,
@@ -46,7 +46,7 @@ pub(super) fn same_group(previous: &Line, line: &Line) -> bool {
         }
 }
 
-/// One line; text goes in as a text node, never as HTML.
+/// One line; its text is drawn formatted, in DOM nodes, never as HTML (see `formatted`).
 pub(super) fn line_view(ctx: ChatCtx, row: &Row) -> AnyView {
     let w = crate::i18n::words();
     let line = &row.line;
@@ -168,7 +168,17 @@ pub(super) fn line_view(ctx: ChatCtx, row: &Row) -> AnyView {
             {thumbnail}
             <div class="bubble">
                 // A deleted message's text is the server's placeholder: said in our words.
-                {if line.deleted { w.deleted.to_owned() } else { line.text.clone() }}
+                {if line.deleted {
+                    w.deleted.into_any()
+                } else {
+                    // "/me waves" is an action, in italics: "ann waves" (see `chat_state::commands`).
+                    match line.text.strip_prefix("/me ") {
+                        Some(action) => view! {
+                            <div class="text action" use:formatted=format!("{} {action}", line.from)></div>
+                        }.into_any(),
+                        None => view! { <div class="text" use:formatted=line.text.clone()></div> }.into_any(),
+                    }
+                }}
                 {line.edited.then(|| view! { <span class="edited" data-testid="edited">{w.edited}</span> })}
             </div>
             {reactions.map(|r| view! { <div class="reactions">{r}</div> })}

@@ -14,6 +14,7 @@
 //! - `header`: the conversation's header, who is typing, notices, the status line.
 //! - `lines`: the message list (a virtual list: only what is near the view is drawn).
 //! - `message`: one line of it (quote, text, image, reactions, actions).
+//! - `formatted`: a message's text drawn formatted (`shared::format`), and copying code.
 //! - `composer`: the message input, with @ completion and images.
 //! - `members`: the members panel (paged, drawn only where in view, searchable), invitations
 //!   and moderation.
@@ -24,6 +25,7 @@
 mod alerts;
 mod composer;
 mod ctx;
+mod formatted;
 mod header;
 mod lines;
 mod local_store;
@@ -116,6 +118,7 @@ pub fn ChatPage(
         connection,
         logged_in: login.is_some(),
         draft: RwSignal::new(String::new()),
+        drafted: RwSignal::new(local_store::drafted()),
         seeking: RwSignal::new(None),
         sought: RwSignal::new(None),
         hidden: hidden.unwrap_or_else(document_hidden),
