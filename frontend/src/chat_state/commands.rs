@@ -49,7 +49,8 @@ impl ChatState {
     /// which is [`Command::Say`] of the rest), else what to do or why it cannot be done.
     pub fn command(&self, text: &str) -> Option<Result<Command, String>> {
         let w = crate::i18n::words();
-        let rest = text.trim_start().strip_prefix('/')?;
+        let text = text.trim();
+        let rest = text.strip_prefix('/')?;
         if rest.starts_with('/') {
             return Some(Ok(Command::Say(rest.to_owned())));
         }
@@ -61,7 +62,8 @@ impl ChatState {
         };
         let nick = |typed: &str| {
             typed
-                .trim_start_matches('@')
+                .strip_prefix('@')
+                .unwrap_or(typed)
                 .parse::<Nick>()
                 .map_err(|e| (w.invalid)(&e))
         };
@@ -69,11 +71,12 @@ impl ChatState {
         let one = |request: ClientMsg| Ok(Command::Send(vec![request]));
         let result = match name.to_lowercase().as_str() {
             "me" if args.is_empty() => Err(usage()),
-            "me" => Ok(Command::Say(text.trim_start().to_owned())),
+            "me" => Ok(Command::Say(text.to_owned())),
             "help" => Ok(Command::Help),
             "nick" => nick(args).and_then(|nick| one(ClientMsg::Rename { nick })),
             "join" => args
-                .trim_start_matches('#')
+                .strip_prefix('#')
+                .unwrap_or(args)
                 .parse::<RoomName>()
                 .map_err(|e| (w.invalid)(&e))
                 .map(|room| {
@@ -140,9 +143,10 @@ mod tests {
     use crate::chat_state::test_support::{nick, room};
 
     fn in_room(name: &str) -> ChatState {
-        let mut state = ChatState::default();
-        state.current = Some(Target::Room(room(name)));
-        state
+        ChatState {
+            current: Some(Target::Room(room(name))),
+            ..ChatState::default()
+        }
     }
 
     fn sent(state: &ChatState, text: &str) -> Vec<ClientMsg> {

@@ -141,8 +141,6 @@ pub struct Words {
     pub unknown_command: fn(&str) -> String,
     /// `/help`: one command per line.
     pub command_help: &'static str,
-    /// The heading of `/help`'s list.
-    pub help_title: &'static str,
     /// The sidebar's marker on a conversation with a draft.
     pub draft_marker: &'static str,
     /// A code block's copy button.
@@ -150,7 +148,18 @@ pub struct Words {
     /// The copy button once its code was copied.
     pub copied: &'static str,
     pub react_other: &'static str,
-    pub react_prompt: &'static str,
+    /// The emoji picker (its name as a dialog).
+    pub emoji_picker: &'static str,
+    /// The picker's search box.
+    pub emoji_search: &'static str,
+    /// The picker's skin tones (their group).
+    pub skin_tones: &'static str,
+    /// Skin tone 0 (none) to 5, named.
+    pub skin_tone: fn(u32) -> String,
+    /// The picker found nothing.
+    pub no_emoji: &'static str,
+    /// The composer's emoji button.
+    pub insert_emoji: &'static str,
     pub quote_title: &'static str,
     pub image: &'static str,
     pub image_full: &'static str,

@@ -8,6 +8,7 @@ use shared::ClientMsg;
 
 use super::{
     ctx::ChatCtx,
+    emoji,
     local_store::{draft_of, keep_draft},
 };
 use crate::{
@@ -69,7 +70,6 @@ pub(super) fn Composer() -> impl IntoView {
             retry_in_secs,
         } => Some((w.offline_note)(&reason, retry_in_secs)),
     };
-    let help = RwSignal::new(false);
     let send = move || {
         let mut text = draft.get_untracked();
         if text.trim().is_empty() {
@@ -88,8 +88,9 @@ pub(super) fn Composer() -> impl IntoView {
             None => {}
             Some(Ok(Command::Say(said))) => text = said,
             Some(Ok(Command::Help)) => {
-                help.set(true);
-                return done();
+                // The list, in the composer's note (until the next message).
+                draft.set(String::new());
+                return problem.set(Some(w.command_help.to_owned()));
             }
             Some(Err(reason)) => return problem.set(Some(reason)),
             Some(Ok(_)) if !ctx.status.get_untracked().is_open() => {
@@ -120,7 +121,12 @@ pub(super) fn Composer() -> impl IntoView {
         }
     };
     let on_input = move |ev| {
-        draft.set(event_target_value(&ev));
+        let typed = event_target_value(&ev);
+        // `:smile:` typed whole becomes 😄; `:sm` asks for the emoji data, to offer some.
+        if emoji::shortcode_prefix(&typed).is_some() {
+            emoji::load(ctx);
+        }
+        draft.set(emoji::expand_shortcode(&typed).unwrap_or(typed));
         let now = now_ms();
         if now - last_typing.get_value() >= TYPING_EVERY_MS
             && !draft.with_untracked(String::is_empty)
@@ -200,29 +206,49 @@ pub(super) fn Composer() -> impl IntoView {
         ctx.state.update(ChatState::cancel_compose);
         draft.set(String::new());
     };
-    let suggestions = move || draft.with(|d| ctx.state.with(|s| s.mention_suggestions(d)));
+    // What the last word typed may become: `@bo` a member's name, `:sm` an emoji. Each is
+    // what to show and what the draft becomes when it is picked.
+    let suggestions = move || {
+        draft.with(|d| {
+            let cut = d.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+            let before = &d[..cut];
+            let mut list: Vec<(String, String)> = ctx.state.with(|s| {
+                s.mention_suggestions(d)
+                    .into_iter()
+                    .map(|nick| {
+                        (
+                            format!("@{nick}"),
+                            crate::chat_state::complete_mention(d, &nick),
+                        )
+                    })
+                    .collect()
+            });
+            if let Some(code) = emoji::shortcode_prefix(d) {
+                list.extend(
+                    emoji::completions(ctx, code)
+                        .into_iter()
+                        .map(|(emoji, code)| {
+                            (format!("{emoji} :{code}:"), format!("{before}{emoji}"))
+                        }),
+                );
+            }
+            list
+        })
+    };
     view! {
         {shown(move || !suggestions().is_empty(), move || view! {
             <ul class="mention-suggestions" data-testid="mention-suggestions" role="listbox">
-                {dynamic(move || suggestions().into_iter().map(|nick| {
-                    let label = nick.to_string();
+                {dynamic(move || suggestions().into_iter().map(|(label, completed)| {
                     view! {
                         <li>
                             <button role="option" data-testid="mention-suggestion" on:click=move |ev| {
                                 ev.prevent_default();
-                                draft.update(|d| *d = crate::chat_state::complete_mention(d, &nick));
-                            }>{format!("@{label}")}</button>
+                                draft.set(completed.clone());
+                            }>{label}</button>
                         </li>
                     }
                 }).collect_view().into_any())}
             </ul>
-        }.into_any())}
-        {shown(move || help.get(), move || view! {
-            <div class="command-help" data-testid="command-help" role="note">
-                <strong>{w.help_title}</strong>
-                <button class="dismiss" on:click=move |_| help.set(false)>{w.dismiss}</button>
-                <div class="help-lines">{w.command_help}</div>
-            </div>
         }.into_any())}
         {shown(move || context_bar().is_some(), move || view! {
             <div class="compose-context" data-testid="compose-context">
@@ -241,6 +267,12 @@ pub(super) fn Composer() -> impl IntoView {
                 <input type="file" accept="image/png,image/jpeg,image/gif,image/webp"
                     data-testid="image-input" on:change=on_pick />
             </label>
+            <button type="button" class="attach" data-testid="emoji-button" title=w.insert_emoji
+                aria-label=w.insert_emoji aria-expanded=reactive(move || ctx.picker_open.get().to_string())
+                on:click=move |_| {
+                    ctx.picker_for.set(None);
+                    ctx.picker_open.update(|open| *open = !*open);
+                }>"🙂"</button>
             <textarea
                 on:paste=on_paste
                 rows="1"

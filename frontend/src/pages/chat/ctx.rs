@@ -53,6 +53,12 @@ pub struct ChatCtx {
     pub(super) drawer: RwSignal<Option<Drawer>>,
     /// The search the results panel shows (see `search.rs`).
     pub(super) search: SearchSignals,
+    /// The emoji picker's data is in (see `emoji.rs`).
+    pub(super) emoji_ready: RwSignal<bool>,
+    /// The emoji picker is open…
+    pub(super) picker_open: RwSignal<bool>,
+    /// …to react to this line (else for the composer).
+    pub(super) picker_for: RwSignal<Option<shared::MessageId>>,
 }
 
 /// The search the results panel shows, asked from the search box. Its results are the

@@ -199,7 +199,7 @@ pub(super) fn line_view(ctx: ChatCtx, row: &Row) -> AnyView {
     .into_any()
 }
 
-/// The quick reactions offered on every line ("…" asks for any other emoji).
+/// The quick reactions offered on every line ("…" opens the emoji picker for any other).
 const QUICK_REACTIONS: [&str; 4] = ["👍", "❤️", "😂", "🎉"];
 
 /// Reply, react, and (when allowed) edit and delete, for the stored line `id`.
@@ -220,14 +220,8 @@ fn line_actions(
         })
         .collect_view();
     let other = move |_| {
-        let typed = web_sys::window().and_then(|w| {
-            w.prompt_with_message(crate::i18n::words().react_prompt)
-                .ok()
-                .flatten()
-        });
-        if let Some(emoji) = typed.filter(|e| !e.trim().is_empty()) {
-            react(ctx, id, emoji.trim());
-        }
+        ctx.picker_for.set(Some(id));
+        ctx.picker_open.set(true);
     };
     view! {
         <div class="line-actions">
@@ -258,7 +252,7 @@ fn line_actions(
 }
 
 /// Toggles our reaction `emoji` on line `id`.
-fn react(ctx: ChatCtx, id: shared::MessageId, emoji: &str) {
+pub(super) fn react(ctx: ChatCtx, id: shared::MessageId, emoji: &str) {
     if let Some(request) = ctx.state.try_update(|s| s.react(id, emoji)).flatten() {
         ctx.send(&request);
     }

@@ -15,7 +15,8 @@
 //! - `lines`: the message list (a virtual list: only what is near the view is drawn).
 //! - `message`: one line of it (quote, text, image, reactions, actions).
 //! - `formatted`: a message's text drawn formatted (`shared::format`), and copying code.
-//! - `composer`: the message input, with @ completion and images.
+//! - `composer`: the message input, with @ and `:shortcode:` completion, commands and images.
+//! - `emoji`: the emoji picker (its data an asset fetched on first use) and shortcodes.
 //! - `members`: the members panel (paged, drawn only where in view, searchable), invitations
 //!   and moderation.
 //! - `alerts`: the page's visibility, browser notifications and the push switch.
@@ -25,6 +26,7 @@
 mod alerts;
 mod composer;
 mod ctx;
+mod emoji;
 mod formatted;
 mod header;
 mod lines;
@@ -133,6 +135,9 @@ pub fn ChatPage(
         lightbox: RwSignal::new(None),
         uploading: RwSignal::new(None),
         drawer: RwSignal::new(None),
+        emoji_ready: RwSignal::new(false),
+        picker_open: RwSignal::new(false),
+        picker_for: RwSignal::new(None),
         search: SearchSignals {
             query: RwSignal::new(None),
             best: RwSignal::new(false),
@@ -354,6 +359,7 @@ pub fn ChatPage(
                     <MessageList />
                     <TypingLine />
                     <Notices />
+                    {shown(move || ctx.picker_open.get(), || view! { <emoji::EmojiPicker /> }.into_any())}
                     <Composer />
                 </section>
                 <MembersPanel />
