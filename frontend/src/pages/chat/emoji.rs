@@ -41,6 +41,17 @@ impl Entry {
         self.codes.contains(query) || self.words.iter().any(|w| w.to_lowercase().contains(query))
     }
 
+    /// `query` (lower-cased) is one of its shortcodes, or its name in either language: it
+    /// is listed before the emoji that only contain the words.
+    fn named(&self, query: &str) -> bool {
+        self.codes.split(' ').any(|code| code == query)
+            || self.words.iter().any(|w| {
+                w.split('|')
+                    .next()
+                    .is_some_and(|name| name.to_lowercase() == query)
+            })
+    }
+
     /// Its shortcode that starts with `prefix`, if any.
     fn code_starting(&self, prefix: &str) -> Option<&str> {
         self.codes.split(' ').find(|code| code.starts_with(prefix))
@@ -215,17 +226,19 @@ pub(super) fn EmojiPicker() -> impl IntoView {
         let tone = tone.get();
         let query = query.with(|q| q.trim().to_lowercase());
         with_data(|data| {
-            let found = data
+            // Those it names first, then those whose words hold it.
+            let named = data.iter().filter(|e| !query.is_empty() && e.named(&query));
+            let others = data
                 .iter()
-                .filter(|e| query.is_empty() || e.matches(&query))
-                .map(|e| {
-                    let emoji = if e.skin {
-                        toned(&e.emoji, tone)
-                    } else {
-                        e.emoji.clone()
-                    };
-                    (emoji, e.name().to_owned())
-                });
+                .filter(|e| query.is_empty() || (e.matches(&query) && !e.named(&query)));
+            let found = named.chain(others).map(|e| {
+                let emoji = if e.skin {
+                    toned(&e.emoji, tone)
+                } else {
+                    e.emoji.clone()
+                };
+                (emoji, e.name().to_owned())
+            });
             let mut list: Vec<(String, String)> = if query.is_empty() {
                 recent().into_iter().map(|e| (e, String::new())).collect()
             } else {

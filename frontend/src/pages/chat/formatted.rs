@@ -159,9 +159,16 @@ pub(super) fn copy_code(ev: &web_sys::MouseEvent) {
     let write = js_sys::Reflect::get(&clipboard, &"writeText".into())
         .ok()
         .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
-    if let Some(write) = write
-        && write.call1(&clipboard, &code.into()).is_ok()
-    {
-        button.set_text_content(Some(crate::i18n::words().copied));
-    }
+    let Some(written) = write
+        .and_then(|write| write.call1(&clipboard, &code.into()).ok())
+        .and_then(|promise| promise.dyn_into::<js_sys::Promise>().ok())
+    else {
+        return;
+    };
+    // Said once the browser has it (it may refuse: no focus, no permission).
+    wasm_bindgen_futures::spawn_local(async move {
+        if wasm_bindgen_futures::JsFuture::from(written).await.is_ok() {
+            button.set_text_content(Some(crate::i18n::words().copied));
+        }
+    });
 }
