@@ -342,6 +342,18 @@ impl Lean for Image {
     }
 }
 
+impl Lean for crate::File {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        let o = object(value)?;
+        Ok(crate::File {
+            id: field(o, "id")?,
+            name: field(o, "name")?,
+            mime: field(o, "mime")?,
+            bytes: field(o, "bytes")?,
+        })
+    }
+}
+
 impl Lean for Reaction {
     fn lean<J: Json>(value: &J) -> Result<Self> {
         let o = object(value)?;
@@ -364,6 +376,7 @@ impl Lean for RoomMessage {
             client_id: field(o, "client_id")?,
             reply_to: optional(o, "reply_to")?,
             image: optional(o, "image")?,
+            file: optional(o, "file")?,
             edited: or_default(o, "edited")?,
             deleted: or_default(o, "deleted")?,
             reactions: or_default(o, "reactions")?,
@@ -541,6 +554,7 @@ fn server_msg<J: Json>(o: &J) -> Result<ServerMsg> {
             client_id: field(o, "client_id")?,
             reply_to: optional(o, "reply_to")?,
             image: optional(o, "image")?,
+            file: optional(o, "file")?,
         },
         "changed" => ServerMsg::Changed {
             room: field(o, "room")?,
