@@ -626,12 +626,14 @@ impl Hub {
                     client_id,
                     reply_to,
                     image,
+                    file,
                 },
             ) => {
                 let body = Body::Text {
                     text,
                     reply_to,
                     image,
+                    file,
                 };
                 self.say(conn, user, room, body, client_id);
             }
