@@ -113,7 +113,13 @@ async fn upload(
 }
 
 /// An upload that must be a file.
-async fn upload_file(addr: SocketAddr, room: &str, nick: &str, name: Option<&str>, bytes: &[u8]) -> File {
+async fn upload_file(
+    addr: SocketAddr,
+    room: &str,
+    nick: &str,
+    name: Option<&str>,
+    bytes: &[u8],
+) -> File {
     let (status, body) = upload(addr, room, nick, name, "application/octet-stream", bytes).await;
     assert_eq!(status, 201, "{body}");
     assert!(
@@ -164,7 +170,7 @@ fn say(room: &str, client_id: &str, image: Option<Image>, file: Option<File>) ->
         client_id: client_id.parse().unwrap(),
         reply_to: None,
         image,
-        file,
+        file: file.map(Box::new),
     }
 }
 
@@ -231,7 +237,10 @@ async fn a_file_is_shared_downloaded_and_caught_up(mode: Mode) {
     assert_eq!(pdf.bytes, PDF.len() as u64);
     let log = "2026-12-06 17:00 배포 시작\n\tok\n".as_bytes();
     let unnamed = upload_file(there.addr, "docs", "bob", None, log).await;
-    assert_eq!((unnamed.name.as_str(), unnamed.mime.as_str()), ("file", "text/plain"));
+    assert_eq!(
+        (unnamed.name.as_str(), unnamed.mime.as_str()),
+        ("file", "text/plain")
+    );
     let html = b"<html><script>alert(1)</script></html>";
     let (status, body) = upload(here.addr, "docs", "ann", Some("x.png"), "image/png", html).await;
     assert_eq!(status, 201, "{body}");
@@ -253,18 +262,19 @@ async fn a_file_is_shared_downloaded_and_caught_up(mode: Mode) {
     let said = bob
         .until("the file", |e| matches!(e, ServerMsg::Said { .. }))
         .await;
-    let seq = match &said {
+    let (id, seq) = match &said {
         ServerMsg::Said {
             file: Some(got),
             image: None,
+            id,
             seq,
             ..
-        } if *got == pdf => *seq,
+        } if **got == pdf => (*id, *seq),
         other => panic!("expected the stored file, got {other:?}"),
     };
     ann.until(
         "the echo",
-        |e| matches!(e, ServerMsg::Said { file: Some(got), .. } if *got == pdf),
+        |e| matches!(e, ServerMsg::Said { file: Some(got), .. } if **got == pdf),
     )
     .await;
 
@@ -280,7 +290,12 @@ async fn a_file_is_shared_downloaded_and_caught_up(mode: Mode) {
         ..image.clone()
     };
     refused(&mut ann, say("docs", "f3", Some(as_image), None), "f3").await;
-    refused(&mut ann, say("docs", "f4", Some(image), Some(pdf.clone())), "f4").await;
+    refused(
+        &mut ann,
+        say("docs", "f4", Some(image), Some(pdf.clone())),
+        "f4",
+    )
+    .await;
     refused(&mut ann, say("lobby", "f5", None, Some(pdf.clone())), "f5").await;
 
     // The download: the same bytes, as an attachment under the sanitised name, of a type
@@ -350,8 +365,31 @@ async fn a_file_is_shared_downloaded_and_caught_up(mode: Mode) {
     };
     assert_eq!(mode, HistoryMode::CatchUp);
     assert_eq!(messages.len(), 2, "{messages:?}");
-    assert_eq!(messages[0].file.as_ref(), Some(&pdf));
+    assert_eq!(messages[0].file.as_deref(), Some(&pdf));
     assert_eq!(messages[1].file, None);
+
+    // Deleted, the message names its file no more (in a page read afterwards).
+    ann.send(&ClientMsg::DeleteMessage {
+        room: "docs".parse().unwrap(),
+        id,
+        client_id: "f7".parse().unwrap(),
+    })
+    .await;
+    bob.until("the deletion", |e| matches!(e, ServerMsg::Changed { .. }))
+        .await;
+    bob.send(&ClientMsg::LoadAround {
+        room: "docs".parse().unwrap(),
+        seq,
+    })
+    .await;
+    let page = bob
+        .until("the page", |e| matches!(e, ServerMsg::History { .. }))
+        .await;
+    let ServerMsg::History { messages, .. } = page else {
+        unreachable!()
+    };
+    let deleted = messages.iter().find(|m| m.id == id).unwrap();
+    assert!(deleted.deleted && deleted.file.is_none(), "{deleted:?}");
 }
 
 /// A file a message names outlives the upload grace; one nobody sent goes after it.
@@ -369,7 +407,8 @@ async fn a_sent_file_stays_and_an_unsent_one_is_swept(mode: Mode) {
     let _bob = there.chat_as("bob", &["notes"]).await;
     let sent = upload_file(here.addr, "notes", "ann", Some("kept.txt"), b"kept\n").await;
     let unsent = upload_file(there.addr, "notes", "ann", Some("gone.txt"), b"gone\n").await;
-    ann.send(&say("notes", "s1", None, Some(sent.clone()))).await;
+    ann.send(&say("notes", "s1", None, Some(sent.clone())))
+        .await;
     ann.until(
         "the echo",
         |e| matches!(e, ServerMsg::Said { client_id, .. } if client_id.as_str() == "s1"),

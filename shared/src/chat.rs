@@ -339,9 +339,11 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         image: Option<Image>,
         /// A file uploaded for this room (the same: `id` counts, the server fills in the
-        /// rest). A message has an image or a file, not both.
+        /// rest). A message has an image or a file, not both. (Boxed, here and in messages:
+        /// most messages have none, and every request and log entry would otherwise carry
+        /// its room.)
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        file: Option<File>,
+        file: Option<Box<File>>,
     },
     /// This user has read `room` up to `seq` (kept by the server for all their tabs and
     /// devices; a position only moves forward).
@@ -504,7 +506,7 @@ pub enum ServerMsg {
         image: Option<Image>,
         /// Its file.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        file: Option<File>,
+        file: Option<Box<File>>,
     },
     /// A change to an earlier message of a room (an edit, a deletion, a reaction): an entry of
     /// the room's log with its own `seq`, to every member, the author's copy being its ack.
@@ -828,7 +830,7 @@ pub struct RoomMessage {
     pub image: Option<Image>,
     /// Its file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<File>,
+    pub file: Option<Box<File>>,
     /// Its text was changed since it was sent.
     #[serde(default, skip_serializing_if = "is_false")]
     pub edited: bool,

@@ -187,6 +187,12 @@ impl Lean for MessageId {
     }
 }
 
+impl<T: Lean> Lean for Box<T> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        T::lean(value).map(Box::new)
+    }
+}
+
 impl<T: Lean> Lean for Vec<T> {
     fn lean<J: Json>(value: &J) -> Result<Self> {
         value

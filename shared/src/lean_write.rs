@@ -620,12 +620,12 @@ mod tests {
                 client_id: id(),
                 reply_to: None,
                 image: None,
-                file: Some(File {
+                file: Some(Box::new(File {
                     id: "b".repeat(64).parse().unwrap(),
                     name: tricky.to_owned(),
                     mime: "text/plain".to_owned(),
                     bytes: 7,
-                }),
+                })),
             },
             ClientMsg::Say {
                 room: room(),

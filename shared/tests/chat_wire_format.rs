@@ -6,9 +6,8 @@
 
 use shared::{
     Change, ClientMsg, DirectMessage, ErrorCode, File, HistoryMode, Image, ImageType, Limits,
-    MessageId,
-    ModAction, Quote, Reaction, RemovedReason, RoomChange, RoomInfo, RoomMessage, ServerMsg,
-    decode, encode,
+    MessageId, ModAction, Quote, Reaction, RemovedReason, RoomChange, RoomInfo, RoomMessage,
+    ServerMsg, decode, encode,
     search::{SearchHit, SearchOrder},
 };
 
@@ -26,15 +25,15 @@ fn photo() -> Option<Image> {
 }
 
 /// The examples' shared log file (a file that is not an image).
-fn log_file() -> Option<File> {
-    Some(File {
+fn log_file() -> Option<Box<File>> {
+    Some(Box::new(File {
         id: "9b1f0c2d3e4a5b6c7d8e9f00112233445566778899aabbccddeeff0011223344"
             .parse()
             .unwrap(),
         name: "배포 로그.txt".to_owned(),
         mime: "text/plain".to_owned(),
         bytes: 2_048,
-    })
+    }))
 }
 
 fn client_examples() -> Vec<(ClientMsg, &'static str)> {

@@ -1075,7 +1075,7 @@ fn insert(
             };
             match body {
                 Body::Change { target, change, .. } => {
-                    let state = State { index };
+                    let state = State { index, files: true };
                     apply_change(tx, state, room, *target, sender, from, seq, change)?;
                 }
                 Body::Text { .. } if !index => {}
@@ -1162,7 +1162,7 @@ fn apply_change(
             }
         }
         Change::Deleted => {
-            forget(tx, room, target)?;
+            forget(tx, room, target, state.files)?;
             if state.index {
                 search::index::remove(tx, Some(room), target)?;
             }
@@ -1220,6 +1220,9 @@ fn apply_change(
 struct State {
     /// The search index (not before it exists, nor in the benchmark's baseline).
     index: bool,
+    /// The messages' `file` column (not before it exists: the changes replayed by an older
+    /// migration, [`fill_state`], are older than files).
+    files: bool,
 }
 
 /// A direct message in the search index: once for each of its two people.
@@ -1320,7 +1323,10 @@ fn fill_state(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         // Before the search index existed (it is filled from the state afterwards).
         apply_change(
             tx,
-            State { index: false },
+            State {
+                index: false,
+                files: false,
+            },
             &room,
             MessageId(row.get(1)?),
             &sender,
@@ -1356,15 +1362,24 @@ fn within_reaction_caps(
 }
 
 /// A deletion's promise kept on disk: the words of message `target` of `room` are
-/// overwritten (its text by the placeholder every reader shows, its image reference and quote
-/// dropped), its earlier edits become entries that say it was deleted (a catch-up still
-/// lists them, without their text), and replies quoting it keep who and where, not what.
-/// In the deletion's own transaction, so no reader sees a deleted message's words after it.
-fn forget(tx: &Transaction<'_>, room: &RoomName, target: MessageId) -> rusqlite::Result<()> {
-    tx.prepare_cached(
+/// overwritten (its text by the placeholder every reader shows, its image or file reference
+/// and quote dropped; `files`: the store has the `file` column), its earlier edits become
+/// entries that say it was deleted (a catch-up still lists them, without their text), and
+/// replies quoting it keep who and where, not what. In the deletion's own transaction, so
+/// no reader sees a deleted message's words after it.
+fn forget(
+    tx: &Transaction<'_>,
+    room: &RoomName,
+    target: MessageId,
+    files: bool,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(if files {
         "UPDATE messages SET text = ?3, image = NULL, file = NULL, reply = NULL
-         WHERE id = ?1 AND room = ?2 AND target IS NULL",
-    )?
+         WHERE id = ?1 AND room = ?2 AND target IS NULL"
+    } else {
+        "UPDATE messages SET text = ?3, image = NULL, reply = NULL
+         WHERE id = ?1 AND room = ?2 AND target IS NULL"
+    })?
     .execute(params![target.0, room.as_str(), RoomMessage::DELETED_TEXT])?;
     tx.prepare_cached(
         "UPDATE messages SET change = ?3

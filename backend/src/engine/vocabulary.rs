@@ -129,7 +129,7 @@ pub enum Body {
         /// Its image (uploaded for the room; checked by the session).
         image: Option<shared::Image>,
         /// Its file (the same; a message has an image or a file, not both).
-        file: Option<shared::File>,
+        file: Option<Box<shared::File>>,
     },
     /// A change to message `target` of the room (rooms only).
     Change {

@@ -258,7 +258,11 @@ async fn answer_upload(
         Err(refused) => return refused.response(),
     };
     let name = super::name::sanitised(&query.name);
-    match state.uploads.store(&user, room, (&bytes, kind, name), config).await {
+    match state
+        .uploads
+        .store(&user, room, (&bytes, kind, name), config)
+        .await
+    {
         Ok(Ok(upload)) => HttpResponse::Created().json(upload),
         Ok(Err(refused)) => refused.response(),
         Err(err) => unavailable(&err, room),

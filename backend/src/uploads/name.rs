@@ -114,7 +114,10 @@ mod tests {
     fn control_and_direction_characters_are_dropped() {
         assert_eq!(sanitised("evil\u{202E}fdp.exe"), "evilfdp.exe");
         assert_eq!(sanitised("a\u{2066}b\u{2069}\u{200B}c.txt"), "abc.txt");
-        assert_eq!(sanitised("line\r\nbreak\u{0}\u{7f}\u{85}\u{2028}.log"), "linebreak.log");
+        assert_eq!(
+            sanitised("line\r\nbreak\u{0}\u{7f}\u{85}\u{2028}.log"),
+            "linebreak.log"
+        );
     }
 
     #[test]

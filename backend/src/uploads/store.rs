@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use redis::aio::ConnectionManager;
-use sha2::{Digest as _, Sha256};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 use shared::{File, Image, ImageType, RoomName, UploadId};
 
 use super::quota::{Ledger, LedgerError};
@@ -430,9 +430,7 @@ pub async fn attach(
     let id = match (&*image, &*file) {
         (None, None) => return Ok(request),
         (Some(_), Some(_)) => {
-            return Err(refused(
-                "a message has an image or a file, not both".into(),
-            ));
+            return Err(refused("a message has an image or a file, not both".into()));
         }
         (Some(image), None) => image.id.clone(),
         (None, Some(file)) => file.id.clone(),
@@ -444,12 +442,14 @@ pub async fn attach(
     };
     match (found, image.is_some()) {
         (Ok(Some(Upload::Image(stored))), true) => *image = Some(stored),
-        (Ok(Some(Upload::File(stored))), false) => *file = Some(stored),
+        (Ok(Some(Upload::File(stored))), false) => *file = Some(Box::new(stored)),
         (Ok(Some(Upload::Image(_))), false) => {
             return Err(refused(format!("upload {id} is an image: send it as one")));
         }
         (Ok(Some(Upload::File(_))), true) => {
-            return Err(refused(format!("upload {id} is not an image: send it as a file")));
+            return Err(refused(format!(
+                "upload {id} is not an image: send it as a file"
+            )));
         }
         (Ok(None), _) => {
             return Err(refused(format!("{room} has no upload {id}")));
@@ -493,7 +493,10 @@ mod tests {
             Ok(Kind::File("text/html"))
         );
         assert_eq!(sniff(&PNG[..12], None), Ok(Kind::File("image/png")));
-        assert_eq!(sniff(b"%PDF-1.7\n", None), Ok(Kind::File("application/pdf")));
+        assert_eq!(
+            sniff(b"%PDF-1.7\n", None),
+            Ok(Kind::File("application/pdf"))
+        );
         assert_eq!(
             sniff("로그 line 1\r\n\tline 2\n".as_bytes(), Some("image/png")),
             Ok(Kind::File("text/plain"))
@@ -523,7 +526,11 @@ mod tests {
         });
         for upload in [file, image] {
             let json = serde_json::to_string(&upload).unwrap();
-            assert_eq!(serde_json::from_str::<Upload>(&json).unwrap(), upload, "{json}");
+            assert_eq!(
+                serde_json::from_str::<Upload>(&json).unwrap(),
+                upload,
+                "{json}"
+            );
         }
     }
 }

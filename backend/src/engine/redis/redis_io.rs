@@ -332,7 +332,7 @@ impl Io {
                             client_id,
                             reply_to,
                             image: image.as_ref(),
-                            file: file.as_ref(),
+                            file: file.as_deref(),
                         })?;
                         ("message", body)
                     }

@@ -39,9 +39,9 @@ pub struct ChatCtx {
     pub(super) url: StoredValue<String>,
     /// How upload requests name the user.
     pub(super) uploader: StoredValue<Uploader>,
-    /// Images shown: their `blob:` URLs by id, once downloaded.
+    /// Images shown and files downloaded: their `blob:` URLs by id, once downloaded.
     pub(super) images: RwSignal<std::collections::HashMap<shared::UploadId, String>>,
-    /// Images asked for (so a re-render does not ask again).
+    /// Images and files asked for (so a re-render does not ask again).
     pub(super) asked: StoredValue<std::collections::HashSet<shared::UploadId>>,
     /// The image shown full size, if any.
     pub(super) lightbox: RwSignal<Option<String>>,
@@ -106,7 +106,8 @@ impl ChatCtx {
         }
     }
 
-    /// The `blob:` URL of `image` of `room` once downloaded (asked for on first use).
+    /// The `blob:` URL of `image` (or file) of `room` once downloaded (asked for on first
+    /// use).
     pub(super) fn image_url(&self, room: &RoomName, image: &shared::UploadId) -> Option<String> {
         if let Some(url) = self.images.with(|images| images.get(image).cloned()) {
             return Some(url);
@@ -130,8 +131,9 @@ impl ChatCtx {
         None
     }
 
-    /// Uploads `file` for the current room, then sends it with the composer's text.
-    pub(super) fn send_image(&self, file: web_sys::Blob) {
+    /// Uploads `file` for the current room, then sends it with the composer's text: as an
+    /// image or as a file, as the server read its bytes.
+    pub(super) fn send_upload(&self, file: web_sys::File) {
         let ctx = *self;
         let Some(Target::Room(room)) = ctx.state.with_untracked(|s| s.current.clone()) else {
             ctx.state
@@ -145,8 +147,9 @@ impl ChatCtx {
             let progress = move |sent| ctx.uploading.set(Some(sent));
             let uploaded = crate::uploads::upload(&url, &room, file, credential, progress).await;
             ctx.uploading.set(None);
-            let image = match uploaded {
-                Ok(image) => image,
+            let (image, file, icon) = match uploaded {
+                Ok(crate::uploads::Uploaded::Image(image)) => (Some(image), None, "🖼"),
+                Ok(crate::uploads::Uploaded::File(file)) => (None, Some(Box::new(file)), "📎"),
                 Err(reason) => {
                     ctx.state
                         .update(|s| s.notices.push((words().image_not_sent)(&reason)));
@@ -155,13 +158,13 @@ impl ChatCtx {
             };
             let caption = ctx.draft.get_untracked();
             let caption = if caption.trim().is_empty() {
-                "🖼".to_owned()
+                icon.to_owned()
             } else {
                 caption
             };
             match ctx
                 .state
-                .try_update(|s| s.compose_with(&caption, Some(image)))
+                .try_update(|s| s.compose_with(&caption, image, file))
             {
                 Some(Ok(request)) => {
                     if ctx.status.get_untracked().is_open() {

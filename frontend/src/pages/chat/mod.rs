@@ -14,7 +14,8 @@
 //! - `header`: the conversation's header, who is typing, notices, the status line.
 //! - `lines`: the message list (a virtual list: only what is near the view is drawn).
 //! - `message`: one line of it (quote, text, image, reactions, actions).
-//! - `composer`: the message input, with @ completion and images.
+//! - `attachment`: a file's card in a line (name, size, type, download).
+//! - `composer`: the message input, with @ completion and files (images among them).
 //! - `members`: the members panel (paged, drawn only where in view, searchable), invitations
 //!   and moderation.
 //! - `alerts`: the page's visibility, browser notifications and the push switch.
@@ -22,6 +23,7 @@
 //!   and random ids.
 
 mod alerts;
+mod attachment;
 mod composer;
 mod ctx;
 mod header;
