@@ -1854,8 +1854,8 @@ async fn a_picked_file_is_sent_as_a_card_whose_link_downloads_its_bytes() {
         Some("회의록 #31.pdf")
     );
 
-    // The page, not the test browser, keeps what is downloaded: the click the link makes
-    // once the bytes are fetched is counted, and its download left undone.
+    // The click the link makes on itself once the bytes are fetched (pointing at them) is
+    // counted here, and its download left undone: the test browser saves nothing.
     let clicked_blob = std::rc::Rc::new(std::cell::Cell::new(0));
     let counter = std::rc::Rc::clone(&clicked_blob);
     let on_click =

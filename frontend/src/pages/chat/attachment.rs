@@ -3,18 +3,17 @@
 //!
 //! The download names the user in a header as every upload request does, which a plain
 //! `<a href>` to the server cannot: the first click fetches the bytes into a `blob:` URL (kept
-//! with the images', [`ChatCtx::image_url`]), then clicks the link again, now pointing at it;
-//! later clicks download at once. Nothing is fetched for a file nobody asks for. The server
-//! serves it as `application/octet-stream`, so the browser saves it rather than showing it.
+//! with the images', [`ChatCtx::images`]), points the link at it and clicks it again; later
+//! clicks save it at once. Nothing is fetched for a file nobody asks for. The server serves
+//! it as `application/octet-stream`, so the browser saves it rather than showing it. The card
+//! has nothing reactive: a line is drawn again when it changes.
 
-use leptos::prelude::*;
+use leptos::{prelude::*, task::spawn_local};
 use shared::{File, RoomName};
+use wasm_bindgen::JsCast as _;
 
 use super::ctx::ChatCtx;
-use crate::{
-    chat_state::{Line, Target},
-    erase::{effect, reactive},
-};
+use crate::chat_state::{Line, Target};
 
 /// The card of `line`'s file, if it has one (room lines only: only rooms have uploads).
 pub(super) fn card(ctx: ChatCtx, line: &Line) -> Option<AnyView> {
@@ -31,37 +30,40 @@ fn file_card(ctx: ChatCtx, room: RoomName, file: File) -> AnyView {
     let w = crate::i18n::words();
     let meta = format!("{} · {}", human_size(file.bytes), file.mime);
     let title = (w.download_title)(&file.name);
-    let id = StoredValue::new((room, file.id));
-    // The `blob:` URL once fetched (by this card, another, or the image code).
-    let fetched = move || id.with_value(|(_, id)| ctx.images.with(|urls| urls.get(id).cloned()));
-    let link: NodeRef<leptos::html::A> = NodeRef::new();
-    // A click came before the bytes: it is clicked again once they are here.
-    let waiting = StoredValue::new(false);
-    effect(move || {
-        if let (Some(url), Some(a)) = (fetched(), link.get())
-            && waiting.get_value()
-        {
-            waiting.set_value(false);
-            a.set_href(&url);
-            a.click();
-        }
-    });
+    let key = StoredValue::new((room, file.id));
     let on_click = move |ev: web_sys::MouseEvent| {
-        if id
-            .with_value(|(room, id)| ctx.image_url(room, id))
-            .is_none()
-        {
-            ev.prevent_default();
-            waiting.set_value(true);
+        let Some(link) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlAnchorElement>().ok())
+        else {
+            return;
+        };
+        let (room, id) = key.get_value();
+        if let Some(url) = ctx.images.with_untracked(|urls| urls.get(&id).cloned()) {
+            // This click's own default action saves it.
+            link.set_href(&url);
+            return;
         }
+        ev.prevent_default();
+        // One fetch at a time (a second click while it runs does nothing).
+        if link.has_attribute("aria-busy") {
+            return;
+        }
+        let _ = link.set_attribute("aria-busy", "true");
+        spawn_local(async move {
+            if let Some(url) = ctx.fetch_upload(room, id).await {
+                link.set_href(&url);
+                link.click();
+            }
+            let _ = link.remove_attribute("aria-busy");
+        });
     };
     view! {
         <div class="file-card" data-testid="file-card">
             <span class="file-name">{file.name.clone()}</span>
             <span class="file-meta">{meta}</span>
             <a class="file-download" data-testid="file-download" download=file.name title=title
-                node_ref=link href=reactive(move || fetched().unwrap_or_else(|| "#".to_owned()))
-                on:click=on_click>{w.download}</a>
+                href="#" on:click=on_click>{w.download}</a>
         </div>
     }
     .into_any()

@@ -118,17 +118,29 @@ impl ChatCtx {
         if first == Some(true) {
             let (ctx, room, image) = (*self, room.clone(), image.clone());
             spawn_local(async move {
-                let credential = ctx.credential().await;
-                let url = ctx.url.get_value();
-                match crate::uploads::download(&url, &room, &image, credential).await {
-                    Ok(blob) => ctx.images.update(|images| {
-                        images.insert(image, blob);
-                    }),
-                    Err(err) => log::warn!("{err}"),
-                }
+                ctx.fetch_upload(room, image).await;
             });
         }
         None
+    }
+
+    /// Downloads upload `id` (an image or a file) of `room` into a `blob:` URL, kept in
+    /// [`ChatCtx::images`] for the page; `None` (logged) if it could not be.
+    pub(super) async fn fetch_upload(self, room: RoomName, id: shared::UploadId) -> Option<String> {
+        let credential = self.credential().await;
+        let url = self.url.get_value();
+        match crate::uploads::download(&url, &room, &id, credential).await {
+            Ok(blob) => {
+                self.images.update(|images| {
+                    images.insert(id, blob.clone());
+                });
+                Some(blob)
+            }
+            Err(err) => {
+                log::warn!("{err}");
+                None
+            }
+        }
     }
 
     /// Uploads `file` for the current room, then sends it with the composer's text: as an
