@@ -810,10 +810,10 @@ impl<C> Writer<C> {
     }
 }
 
-/// The ids of the images and files that the stored messages of each of `rooms` name (for the sweep of
-/// unused uploads, [`crate::uploads`]): read through a read-only connection of its own to the
-/// store in `dir` (committed messages only: one being stored now was checked against the
-/// upload's record, which the sweep leaves alone for a while after that check). Blocking.
+/// The ids of the images and files that the stored messages of each of `rooms` name (for the
+/// sweep of unused uploads, [`crate::uploads`]): read through a read-only connection of its own
+/// to the store in `dir` (committed messages only: one being stored now was checked against
+/// the upload's record, which the sweep leaves alone for a while after that check). Blocking.
 pub fn images_in_use(
     dir: &Path,
     rooms: &[RoomName],

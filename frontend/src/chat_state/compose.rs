@@ -1,6 +1,6 @@
-//! What the user sends: composing a message (with a reply, an edit, an image or a file), the pending
-//! lines resent after a reconnect, retries, reactions and deletions, @ completion, and what
-//! becomes of a refusal.
+//! What the user sends: composing a message (with a reply, an edit, an image or a file), the
+//! pending lines resent after a reconnect, retries, reactions and deletions, @ completion, and
+//! what becomes of a refusal.
 
 use shared::{ClientMsg, ClientMsgId, Emoji, ErrorCode, MessageId, Nick, Quote, Text};
 
