@@ -513,6 +513,7 @@ impl ChatClient {
             client_id: client_id.parse().unwrap(),
             reply_to: None,
             image: None,
+            file: None,
         })
         .await;
         loop {
@@ -568,6 +569,7 @@ async fn two_gloo_clients_chat_and_a_third_in_another_room_sees_nothing() {
         client_id: unique("a1").parse().unwrap(),
         reply_to: None,
         image: None,
+        file: None,
     })
     .await;
     for client in [&mut ana, &mut ben] {
@@ -590,6 +592,7 @@ async fn two_gloo_clients_chat_and_a_third_in_another_room_sees_nothing() {
         client_id: unique("b1").parse().unwrap(),
         reply_to: None,
         image: None,
+        file: None,
     })
     .await;
     match ana.next_said().await {
@@ -725,6 +728,7 @@ async fn expect_caught_up_once(
         client_id: marker.parse().unwrap(),
         reply_to: None,
         image: None,
+        file: None,
     })
     .await;
     let mut seen = Vec::new();
@@ -1379,6 +1383,7 @@ async fn replies_reactions_edits_and_deletions_from_the_page_reach_others_and_ba
             client_id: unique("f1").parse().unwrap(),
             reply_to: None,
             image: None,
+            file: None,
         })
         .await;
     let ServerMsg::Said {
@@ -1753,6 +1758,7 @@ async fn a_quote_of_a_message_not_loaded_loads_older_pages_until_it_shows_it() {
             client_id: unique("r1").parse().unwrap(),
             reply_to: Some(first_id),
             image: None,
+            file: None,
         })
         .await;
     wait_until("the answer shows with its quote", || {
@@ -1786,6 +1792,114 @@ async fn a_quote_of_a_message_not_loaded_loads_older_pages_until_it_shows_it() {
     click_in_line(&root, &answer, "quote");
     wait_until("older pages load until the original shows, marked", || {
         original(&root).is_some_and(|l| l.class_list().contains("sought"))
+    })
+    .await;
+}
+
+/// Issue #31: a file of any type picked with the composer's attach control is sent as a card
+/// (name, size, type read by the server), and its link downloads the very bytes sent: the
+/// first click fetches them, then clicks the link again pointing at them.
+#[wasm_bindgen_test]
+async fn a_picked_file_is_sent_as_a_card_whose_link_downloads_its_bytes() {
+    let (room, filer, reader) = (unique("filecards"), unique("filer"), unique("filereader"));
+    let (sender, _first) = enter_as_in(&filer, &room).await;
+    let (viewer, _second) = enter_as_in(&reader, &room).await;
+
+    // A PDF (with bytes that are not text), picked with a caption typed before.
+    let bytes: &[u8] = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n\x00\x01\xff trailer\n%%EOF\n";
+    let caption = unique("the minutes");
+    fill(&sender, "composer-input", &caption).await;
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    let file = web_sys::File::new_with_u8_array_sequence(&parts, "회의록 #31.pdf").unwrap();
+    let picked = web_sys::DataTransfer::new().unwrap();
+    picked.items().add_with_file(&file).unwrap();
+    let input: HtmlInputElement = find(&sender, "image-input");
+    assert!(
+        input.get_attribute("accept").is_none(),
+        "any file may be picked"
+    );
+    input.set_files(picked.files().as_ref());
+    input
+        .dispatch_event(&web_sys::Event::new("change").unwrap())
+        .unwrap();
+
+    // The other page shows the line with the file's card, and no image.
+    let card = || {
+        line_with(&viewer, &caption)
+            .and_then(|line| line.query_selector("[data-testid=file-card]").unwrap())
+    };
+    wait_until("the viewer shows the file's card", || card().is_some()).await;
+    let line = line_with(&viewer, &caption).unwrap();
+    assert!(
+        line.query_selector("[data-testid=image]")
+            .unwrap()
+            .is_none()
+    );
+    let shown = card().unwrap().text_content().unwrap_or_default();
+    for part in [
+        "회의록 #31.pdf",
+        &format!("{} B", bytes.len()),
+        "application/pdf",
+    ] {
+        assert!(shown.contains(part), "{part:?} not in the card: {shown:?}");
+    }
+    let link: web_sys::HtmlElement = card()
+        .unwrap()
+        .query_selector("a[download][data-testid=file-download]")
+        .unwrap()
+        .expect("a download link")
+        .unchecked_into();
+    assert_eq!(
+        link.get_attribute("download").as_deref(),
+        Some("회의록 #31.pdf")
+    );
+
+    // The click the link makes on itself once the bytes are fetched (pointing at them) is
+    // counted here, and its download left undone: the test browser saves nothing.
+    let clicked_blob = std::rc::Rc::new(std::cell::Cell::new(0));
+    let counter = std::rc::Rc::clone(&clicked_blob);
+    let on_click =
+        wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(move |ev: web_sys::Event| {
+            let href = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                .and_then(|a| a.get_attribute("href"))
+                .unwrap_or_default();
+            if href.starts_with("blob:") {
+                counter.set(counter.get() + 1);
+                ev.prevent_default();
+            }
+        });
+    viewer
+        .add_event_listener_with_callback("click", on_click.as_ref().unchecked_ref())
+        .unwrap();
+    link.click();
+    wait_until("the link is clicked again, pointing at the bytes", || {
+        clicked_blob.get() == 1
+    })
+    .await;
+    let href = link.get_attribute("href").unwrap();
+    let window = web_sys::window().unwrap();
+    let response: web_sys::Response =
+        wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(&href))
+            .await
+            .unwrap()
+            .unchecked_into();
+    let got = wasm_bindgen_futures::JsFuture::from(response.array_buffer().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(js_sys::Uint8Array::new(&got).to_vec(), bytes);
+    viewer
+        .remove_event_listener_with_callback("click", on_click.as_ref().unchecked_ref())
+        .unwrap();
+
+    // The sender's own line has the card too.
+    wait_until("the sender shows the card", || {
+        line_with(&sender, &caption).is_some_and(|l| {
+            l.query_selector("[data-testid=file-card]")
+                .unwrap()
+                .is_some()
+        })
     })
     .await;
 }
@@ -3051,6 +3165,7 @@ async fn a_search_result_opens_its_room_at_the_message_and_reads_on_to_the_live_
                 client_id: unique(&format!("fill{n}")).parse().unwrap(),
                 reply_to: None,
                 image: None,
+                file: None,
             })
             .await;
         // Its copies read as it goes, 50 at a time: a socket that sends 500 without reading

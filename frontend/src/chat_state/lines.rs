@@ -156,6 +156,7 @@ impl Line {
             deleted: message.deleted,
             reactions: message.reactions,
             image: message.image,
+            file: message.file,
         }
     }
 
@@ -167,6 +168,7 @@ impl Line {
         let mut message = RoomMessage {
             reply_to: self.reply_to.take(),
             image: self.image.take(),
+            file: self.file.take(),
             edited: self.edited,
             deleted: self.deleted,
             reactions: std::mem::take(&mut self.reactions),
@@ -176,6 +178,7 @@ impl Line {
         self.text = message.text.into();
         self.reply_to = message.reply_to;
         self.image = message.image;
+        self.file = message.file;
         self.edited = message.edited;
         self.deleted = message.deleted;
         self.reactions = message.reactions;
@@ -197,6 +200,7 @@ impl Line {
             deleted: false,
             reactions: Vec::new(),
             image: None,
+            file: None,
         }
     }
 }

@@ -164,6 +164,8 @@ pub struct Words {
     pub image: &'static str,
     pub image_full: &'static str,
     pub show_full_size: &'static str,
+    pub download: &'static str,
+    pub download_title: fn(&str) -> String,
     // Composer.
     pub composer_placeholder: &'static str,
     pub attach_title: &'static str,

@@ -1,7 +1,7 @@
 //! The composer: the message input (Enter sends, Up edits the last message), slash commands
-//! (`chat_state::commands`; `/help` lists them), @ completion from the room's members, the
-//! reply or edit under way, images pasted, dropped or picked, and a draft per conversation
-//! (kept in storage: it survives a closed tab).
+//! (`chat_state::commands`; `/help` lists them), @ and `:shortcode:` completion, the reply or
+//! edit under way, files (images among them) pasted, dropped or picked, and a draft per
+//! conversation (kept in storage: it survives a closed tab).
 
 use leptos::prelude::*;
 use shared::ClientMsg;
@@ -136,41 +136,37 @@ pub(super) fn Composer() -> impl IntoView {
             ctx.send(&ClientMsg::Typing { room });
         }
     };
-    // An image pasted, dropped or picked is uploaded and sent with the text typed so far.
-    let first_image = |files: Option<web_sys::FileList>| {
-        let files = files?;
-        (0..files.length())
-            .filter_map(|i| files.get(i))
-            .find(|file| file.type_().starts_with("image/"))
-    };
+    // A file pasted, dropped or picked is uploaded and sent with the text typed so far (as
+    // an image if the server reads its bytes as one).
+    let first_file = |files: Option<web_sys::FileList>| files?.get(0);
     // A clipboard or a drop may list the file among its items rather than its files
     // (Firefox, for a copied image): both are looked at.
     let transferred = move |data: Option<web_sys::DataTransfer>| {
         let data = data?;
-        first_image(data.files()).or_else(|| {
+        first_file(data.files()).or_else(|| {
             let items = data.items();
             (0..items.length())
                 .filter_map(|i| items.get(i))
-                .filter(|item| item.kind() == "file" && item.type_().starts_with("image/"))
+                .filter(|item| item.kind() == "file")
                 .find_map(|item| item.get_as_file().ok().flatten())
         })
     };
     let on_paste = move |ev: web_sys::ClipboardEvent| {
         if let Some(file) = transferred(ev.clipboard_data()) {
             ev.prevent_default();
-            ctx.send_image(file.into());
+            ctx.send_upload(file);
         }
     };
     let on_drop = move |ev: web_sys::DragEvent| {
         if let Some(file) = transferred(ev.data_transfer()) {
             ev.prevent_default();
-            ctx.send_image(file.into());
+            ctx.send_upload(file);
         }
     };
     let on_pick = move |ev: leptos::ev::Event| {
         let input: web_sys::HtmlInputElement = event_target(&ev);
-        if let Some(file) = first_image(input.files()) {
-            ctx.send_image(file.into());
+        if let Some(file) = first_file(input.files()) {
+            ctx.send_upload(file);
         }
         input.set_value("");
     };
@@ -263,9 +259,8 @@ pub(super) fn Composer() -> impl IntoView {
         <form class="composer chat-composer" on:submit=move |ev| { ev.prevent_default(); send(); }
             on:dragover=move |ev: web_sys::DragEvent| ev.prevent_default() on:drop=on_drop>
             <label class="attach" title=w.attach_title>
-                "🖼"
-                <input type="file" accept="image/png,image/jpeg,image/gif,image/webp"
-                    data-testid="image-input" on:change=on_pick />
+                "📎"
+                <input type="file" data-testid="image-input" on:change=on_pick />
             </label>
             <button type="button" class="attach" data-testid="emoji-button" title=w.insert_emoji
                 aria-label=w.insert_emoji aria-expanded=reactive(move || ctx.picker_open.get().to_string())

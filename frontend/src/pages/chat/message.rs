@@ -145,6 +145,7 @@ pub(super) fn line_view(ctx: ChatCtx, row: &Row) -> AnyView {
             </button>
         }
     });
+    let file = super::attachment::card(ctx, line);
     let header = row.starts_group.then(|| {
         let time = line.ts.map(|ts| local_time(ts, false)).unwrap_or_default();
         view! {
@@ -166,6 +167,7 @@ pub(super) fn line_view(ctx: ChatCtx, row: &Row) -> AnyView {
             {header}
             {quote}
             {thumbnail}
+            {file}
             <div class="bubble">
                 // A deleted message's text is the server's placeholder: said in our words.
                 {if line.deleted {

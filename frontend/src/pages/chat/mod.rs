@@ -14,8 +14,10 @@
 //! - `header`: the conversation's header, who is typing, notices, the status line.
 //! - `lines`: the message list (a virtual list: only what is near the view is drawn).
 //! - `message`: one line of it (quote, text, image, reactions, actions).
+//! - `attachment`: a file's card in a line (name, size, type, download).
 //! - `formatted`: a message's text drawn formatted (`shared::format`), and copying code.
-//! - `composer`: the message input, with @ and `:shortcode:` completion, commands and images.
+//! - `composer`: the message input, with @ and `:shortcode:` completion, commands and files
+//!   (images among them).
 //! - `emoji`: the emoji picker (its data an asset fetched on first use) and shortcodes.
 //! - `members`: the members panel (paged, drawn only where in view, searchable), invitations
 //!   and moderation.
@@ -24,6 +26,7 @@
 //!   and random ids.
 
 mod alerts;
+mod attachment;
 mod composer;
 mod ctx;
 mod emoji;
