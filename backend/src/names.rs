@@ -92,7 +92,7 @@ pub fn normalized(nick: &Nick) -> Nick {
 
 /// Whether the format character at `chars[i]` belongs to an emoji sequence (UTS #51): a zero
 /// width joiner between two emoji (👩‍💻), or a tag of a flag's tag sequence (🏴󠁧󠁢󠁳󠁣󠁴󠁿).
-fn in_emoji_sequence(chars: &[char], i: usize) -> bool {
+pub(crate) fn in_emoji_sequence(chars: &[char], i: usize) -> bool {
     // Emoji=Yes includes the ASCII digits, `#` and `*` (keycaps' bases): never a reason for
     // an invisible character next to them.
     let emoji = |c: char| !c.is_ascii() && c.is_emoji_char();

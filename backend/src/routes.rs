@@ -36,6 +36,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .route(paths::READYZ, web::get().to(readyz))
         .route(paths::METRICS, web::get().to(metrics))
         .route(paths::CSP_REPORT, web::post().to(csp_report))
+        .service(
+            web::resource(paths::EMOJI_DATA)
+                .wrap(actix_web::middleware::Compress::default())
+                .route(web::get().to(emoji_data)),
+        )
         .configure(|cfg| crate::auth::http::configure(cfg, &config))
         .configure(|cfg| crate::uploads::configure(cfg, &config))
         .configure(|cfg| crate::push::http::configure(cfg, &config))
@@ -51,6 +56,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                 .default_service(web::to(socket_method_not_allowed)),
         );
     configure_static(cfg, &static_dir);
+}
+
+/// The emoji picker's data (`frontend/emoji.json`, made by `cargo xtask emoji`), built into
+/// the server so that every way the app is served (the release app, `trunk serve` beside
+/// the backend, the browser tests) fetches it from the API it already talks to. Public and
+/// the same for everyone: any origin may read it, caches keep it a day.
+async fn emoji_data() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .body(include_str!("../../frontend/emoji.json"))
 }
 
 /// Any method but GET on a WebSocket path: 405 naming the one that works (RFC 9110 15.5.6

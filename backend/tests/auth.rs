@@ -841,6 +841,7 @@ async fn a_jwt_is_refreshed_before_it_expires_or_the_socket_closes() {
             client_id: "c-1".parse().unwrap(),
             reply_to: None,
             image: None,
+            file: None,
         })
         .await;
     assert!(matches!(linus.recv().await, ServerMsg::Said { .. }));
@@ -1136,6 +1137,7 @@ async fn an_hour_long_token_is_renewed_when_its_notice_is_due() {
         client_id: "h-1".parse().unwrap(),
         reply_to: None,
         image: None,
+        file: None,
     })
     .await;
     assert!(matches!(hana.recv().await, ServerMsg::Said { .. }));

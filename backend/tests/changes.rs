@@ -38,6 +38,7 @@ async fn say(
         client_id: client_id.parse().unwrap(),
         reply_to,
         image: None,
+        file: None,
     })
     .await;
     let id: shared::ClientMsgId = client_id.parse().unwrap();
@@ -220,6 +221,7 @@ async fn edits_deletes_reactions_and_replies(mode: Mode) {
         client_id: "b5".parse().unwrap(),
         reply_to: Some(nowhere),
         image: None,
+        file: None,
     };
     assert_eq!(bob.refused(answer_nothing).await, ErrorCode::NoSuchMessage);
     assert_eq!(

@@ -42,6 +42,7 @@ fn say(room: &str, text: &str, client_id: &str) -> String {
         client_id: client_id.parse().unwrap(),
         reply_to: None,
         image: None,
+        file: None,
     })
 }
 

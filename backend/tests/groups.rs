@@ -135,6 +135,7 @@ async fn a_group_reaches_its_members_everywhere_and_no_one_else(mode: Mode) {
             client_id: "g-1".parse().unwrap(),
             reply_to: None,
             image: None,
+            file: None,
         })
         .await;
     for tab in [&mut alice, &mut bob, &mut bob_again] {
@@ -173,6 +174,7 @@ async fn a_group_reaches_its_members_everywhere_and_no_one_else(mode: Mode) {
             client_id: "g-2".parse().unwrap(),
             reply_to: None,
             image: None,
+            file: None,
         })
         .await;
     said(&mut carol, &group, "welcome back").await;
@@ -185,6 +187,7 @@ async fn a_group_reaches_its_members_everywhere_and_no_one_else(mode: Mode) {
             client_id: "g-3".parse().unwrap(),
             reply_to: None,
             image: None,
+            file: None,
         })
         .await;
     said(&mut alice, &group, "while you were out").await;

@@ -480,3 +480,56 @@ async fn an_idle_cluster_node_uses_no_cpu() {
     let url = redis.url();
     an_idle_server_uses_no_cpu(&["--redis", &url]).await;
 }
+
+/// The emoji picker's data: public (any origin, no credentials), compressed for browsers
+/// that ask, and every entry the shape the app reads (`[emoji, skin, codes, en, ko]`).
+#[actix_web::test]
+async fn the_emoji_data_is_public_compressed_and_well_formed() {
+    let server = TestServer::spawn(TestServer::fast_config());
+    let (status, body) = http_get(server.addr, paths::EMOJI_DATA).await;
+    assert_eq!(status, 200);
+    let entries: Vec<(String, u8, String, String, String)> =
+        serde_json::from_str(&body).expect("the data is a list of 5-tuples");
+    assert!(entries.len() > 1800, "{} emoji", entries.len());
+    let wave = entries.iter().find(|e| e.0 == "👋").expect("👋 is in");
+    assert_eq!(wave.1, 1, "👋 takes a skin tone");
+    assert!(wave.3.starts_with("waving hand|") && !wave.4.is_empty());
+    assert!(entries.iter().any(|e| e.2.split(' ').any(|c| c == "tada")));
+    // Read raw: the compressed body is bytes, not text.
+    let mut stream = within(tokio::net::TcpStream::connect(server.addr))
+        .await
+        .expect("connect");
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nAccept-Encoding: gzip\r\n\
+         Origin: http://elsewhere.test\r\nConnection: close\r\n\r\n",
+        paths::EMOJI_DATA,
+        server.addr
+    );
+    within(tokio::io::AsyncWriteExt::write_all(
+        &mut stream,
+        request.as_bytes(),
+    ))
+    .await
+    .expect("write");
+    let mut response = Vec::new();
+    within(tokio::io::AsyncReadExt::read_to_end(
+        &mut stream,
+        &mut response,
+    ))
+    .await
+    .expect("read");
+    let end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head");
+    let head = String::from_utf8_lossy(&response[..end]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert!(
+        response.len() < body.len() / 2,
+        "compressed: {} of {} bytes",
+        response.len(),
+        body.len()
+    );
+    assert!(head.contains("access-control-allow-origin: *"), "{head}");
+}

@@ -356,6 +356,7 @@ async fn every_role_and_request(users: &mut Users, room: &RoomName, private: boo
             client_id: client_id.parse().unwrap(),
             reply_to: None,
             image: None,
+            file: None,
         };
         users.ask(role, say, "say", expect).await;
 
@@ -663,6 +664,7 @@ async fn every_role_and_request(users: &mut Users, room: &RoomName, private: boo
         client_id: client_id.parse().unwrap(),
         reply_to: None,
         image: None,
+        file: None,
     };
     users
         .ask(MUTED, say, "say once unmuted", said(&client_id))
@@ -711,6 +713,7 @@ async fn say_and_wait(chat: &mut Member, room: &RoomName, client_id: &str) -> sh
         client_id: client_id.parse().unwrap(),
         reply_to: None,
         image: None,
+        file: None,
     })
     .await;
     loop {

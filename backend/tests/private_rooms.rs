@@ -170,6 +170,7 @@ async fn every_request_gets_its_effect_or_a_typed_error(mode: Mode) {
         client_id: format!("c-{}", text.len()).parse().unwrap(),
         reply_to: None,
         image: None,
+        file: None,
     };
     assert_eq!(sam.refused(say("let me in")).await, ErrorCode::NotInRoom);
     let typing = ClientMsg::Typing {

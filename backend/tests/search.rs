@@ -437,6 +437,7 @@ async fn a_node_that_lost_its_index_makes_it_again_from_the_logs() {
                     client_id: format!("r-{n}").parse().unwrap(),
                     reply_to: None,
                     image: None,
+                    file: None,
                 })
                 .await;
         }

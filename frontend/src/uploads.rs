@@ -1,7 +1,7 @@
-//! Images over HTTP (`/api/uploads`, see docs/PROTOCOL.md "Images"): an upload with its
-//! progress (XMLHttpRequest: `fetch` cannot report an upload's progress), and a download
-//! shown from a `blob:` URL (the request names the user in a header, which an `<img src>`
-//! cannot do).
+//! Images and files over HTTP (`/api/uploads`, see docs/PROTOCOL.md "Images" and "Files"):
+//! an upload with its progress (XMLHttpRequest: `fetch` cannot report an upload's progress),
+//! and a download kept as a `blob:` URL (the request names the user in a header, which an
+//! `<img src>` or an `<a href>` cannot do).
 
 use std::{cell::RefCell, rc::Rc};
 
@@ -15,17 +15,31 @@ use crate::api::api_url;
 /// Header name and value naming the user on an upload request (none with a cookie login).
 pub type Credential = Option<(&'static str, String)>;
 
-/// Uploads `file` for `room`; `progress` hears the fraction sent (0 to 1) as it goes.
+/// What the server made of an upload, from its bytes: an image (shown) or a file (only
+/// downloaded).
+pub enum Uploaded {
+    /// PNG, JPEG, GIF or WebP.
+    Image(Image),
+    /// Anything else.
+    File(shared::File),
+}
+
+/// Uploads `file` (under its name) for `room`; `progress` hears the percentage sent as it
+/// goes.
 pub async fn upload(
     ws_url: &str,
     room: &RoomName,
-    file: web_sys::Blob,
+    file: web_sys::File,
     credential: Credential,
     progress: impl Fn(u32) + 'static,
-) -> Result<Image, String> {
+) -> Result<Uploaded, String> {
     let failed = |err: JsValue| format!("the upload could not start: {err:?}");
     let request = XmlHttpRequest::new().map_err(failed)?;
-    let url = api_url(ws_url, &format!("{}?room={room}", paths::API_UPLOADS));
+    let name = String::from(js_sys::encode_uri_component(&file.name()));
+    let url = api_url(
+        ws_url,
+        &format!("{}?room={room}&name={name}", paths::API_UPLOADS),
+    );
     request.open("POST", &url).map_err(failed)?;
     request.set_with_credentials(true);
     if let Some((name, value)) = &credential {
@@ -65,7 +79,12 @@ pub async fn upload(
     let status = request.status().unwrap_or(0);
     let body = request.response_text().ok().flatten().unwrap_or_default();
     if status == 201 {
-        crate::json::parse(&body).map_err(|err| format!("unreadable answer: {err}"))
+        // An image has `width` and `height`, a file a `name`: what does not read as one is
+        // the other.
+        crate::json::parse(&body)
+            .map(Uploaded::Image)
+            .or_else(|_| crate::json::parse(&body).map(Uploaded::File))
+            .map_err(|err| format!("unreadable answer: {err}"))
     } else {
         Err(crate::json::parse::<ApiError>(&body)
             .map(|e| e.error)
@@ -73,7 +92,7 @@ pub async fn upload(
     }
 }
 
-/// Downloads image `id` of `room` and returns a `blob:` URL showing it.
+/// Downloads upload `id` (an image or a file) of `room` and returns a `blob:` URL of it.
 pub async fn download(
     ws_url: &str,
     room: &RoomName,
@@ -87,17 +106,17 @@ pub async fn download(
         .collect();
     let response = crate::fetch::send("GET", &url, &headers, None)
         .await
-        .map_err(|err| format!("the image could not be fetched: {err}"))?;
+        .map_err(|err| format!("the upload could not be fetched: {err}"))?;
     if !response.ok() {
         return Err(format!(
-            "the image could not be fetched ({})",
+            "the upload could not be fetched ({})",
             response.status()
         ));
     }
     // The browser's own Blob, typed by the answer's `content-type`: never copied into the wasm.
     let blob = crate::fetch::blob(&response)
         .await
-        .map_err(|err| format!("the image could not be read: {err}"))?;
+        .map_err(|err| format!("the upload could not be read: {err}"))?;
     web_sys::Url::create_object_url_with_blob(&blob)
-        .map_err(|_| "the image could not be shown".to_owned())
+        .map_err(|_| "the upload could not be kept".to_owned())
 }

@@ -513,6 +513,7 @@ impl ChatClient {
             client_id: client_id.parse().unwrap(),
             reply_to: None,
             image: None,
+            file: None,
         })
         .await;
         loop {
@@ -568,6 +569,7 @@ async fn two_gloo_clients_chat_and_a_third_in_another_room_sees_nothing() {
         client_id: unique("a1").parse().unwrap(),
         reply_to: None,
         image: None,
+        file: None,
     })
     .await;
     for client in [&mut ana, &mut ben] {
@@ -590,6 +592,7 @@ async fn two_gloo_clients_chat_and_a_third_in_another_room_sees_nothing() {
         client_id: unique("b1").parse().unwrap(),
         reply_to: None,
         image: None,
+        file: None,
     })
     .await;
     match ana.next_said().await {
@@ -725,6 +728,7 @@ async fn expect_caught_up_once(
         client_id: marker.parse().unwrap(),
         reply_to: None,
         image: None,
+        file: None,
     })
     .await;
     let mut seen = Vec::new();
@@ -1379,6 +1383,7 @@ async fn replies_reactions_edits_and_deletions_from_the_page_reach_others_and_ba
             client_id: unique("f1").parse().unwrap(),
             reply_to: None,
             image: None,
+            file: None,
         })
         .await;
     let ServerMsg::Said {
@@ -1753,6 +1758,7 @@ async fn a_quote_of_a_message_not_loaded_loads_older_pages_until_it_shows_it() {
             client_id: unique("r1").parse().unwrap(),
             reply_to: Some(first_id),
             image: None,
+            file: None,
         })
         .await;
     wait_until("the answer shows with its quote", || {
@@ -1786,6 +1792,114 @@ async fn a_quote_of_a_message_not_loaded_loads_older_pages_until_it_shows_it() {
     click_in_line(&root, &answer, "quote");
     wait_until("older pages load until the original shows, marked", || {
         original(&root).is_some_and(|l| l.class_list().contains("sought"))
+    })
+    .await;
+}
+
+/// Issue #31: a file of any type picked with the composer's attach control is sent as a card
+/// (name, size, type read by the server), and its link downloads the very bytes sent: the
+/// first click fetches them, then clicks the link again pointing at them.
+#[wasm_bindgen_test]
+async fn a_picked_file_is_sent_as_a_card_whose_link_downloads_its_bytes() {
+    let (room, filer, reader) = (unique("filecards"), unique("filer"), unique("filereader"));
+    let (sender, _first) = enter_as_in(&filer, &room).await;
+    let (viewer, _second) = enter_as_in(&reader, &room).await;
+
+    // A PDF (with bytes that are not text), picked with a caption typed before.
+    let bytes: &[u8] = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n\x00\x01\xff trailer\n%%EOF\n";
+    let caption = unique("the minutes");
+    fill(&sender, "composer-input", &caption).await;
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    let file = web_sys::File::new_with_u8_array_sequence(&parts, "회의록 #31.pdf").unwrap();
+    let picked = web_sys::DataTransfer::new().unwrap();
+    picked.items().add_with_file(&file).unwrap();
+    let input: HtmlInputElement = find(&sender, "image-input");
+    assert!(
+        input.get_attribute("accept").is_none(),
+        "any file may be picked"
+    );
+    input.set_files(picked.files().as_ref());
+    input
+        .dispatch_event(&web_sys::Event::new("change").unwrap())
+        .unwrap();
+
+    // The other page shows the line with the file's card, and no image.
+    let card = || {
+        line_with(&viewer, &caption)
+            .and_then(|line| line.query_selector("[data-testid=file-card]").unwrap())
+    };
+    wait_until("the viewer shows the file's card", || card().is_some()).await;
+    let line = line_with(&viewer, &caption).unwrap();
+    assert!(
+        line.query_selector("[data-testid=image]")
+            .unwrap()
+            .is_none()
+    );
+    let shown = card().unwrap().text_content().unwrap_or_default();
+    for part in [
+        "회의록 #31.pdf",
+        &format!("{} B", bytes.len()),
+        "application/pdf",
+    ] {
+        assert!(shown.contains(part), "{part:?} not in the card: {shown:?}");
+    }
+    let link: web_sys::HtmlElement = card()
+        .unwrap()
+        .query_selector("a[download][data-testid=file-download]")
+        .unwrap()
+        .expect("a download link")
+        .unchecked_into();
+    assert_eq!(
+        link.get_attribute("download").as_deref(),
+        Some("회의록 #31.pdf")
+    );
+
+    // The click the link makes on itself once the bytes are fetched (pointing at them) is
+    // counted here, and its download left undone: the test browser saves nothing.
+    let clicked_blob = std::rc::Rc::new(std::cell::Cell::new(0));
+    let counter = std::rc::Rc::clone(&clicked_blob);
+    let on_click =
+        wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(move |ev: web_sys::Event| {
+            let href = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                .and_then(|a| a.get_attribute("href"))
+                .unwrap_or_default();
+            if href.starts_with("blob:") {
+                counter.set(counter.get() + 1);
+                ev.prevent_default();
+            }
+        });
+    viewer
+        .add_event_listener_with_callback("click", on_click.as_ref().unchecked_ref())
+        .unwrap();
+    link.click();
+    wait_until("the link is clicked again, pointing at the bytes", || {
+        clicked_blob.get() == 1
+    })
+    .await;
+    let href = link.get_attribute("href").unwrap();
+    let window = web_sys::window().unwrap();
+    let response: web_sys::Response =
+        wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(&href))
+            .await
+            .unwrap()
+            .unchecked_into();
+    let got = wasm_bindgen_futures::JsFuture::from(response.array_buffer().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(js_sys::Uint8Array::new(&got).to_vec(), bytes);
+    viewer
+        .remove_event_listener_with_callback("click", on_click.as_ref().unchecked_ref())
+        .unwrap();
+
+    // The sender's own line has the card too.
+    wait_until("the sender shows the card", || {
+        line_with(&sender, &caption).is_some_and(|l| {
+            l.query_selector("[data-testid=file-card]")
+                .unwrap()
+                .is_some()
+        })
     })
     .await;
 }
@@ -3051,6 +3165,7 @@ async fn a_search_result_opens_its_room_at_the_message_and_reads_on_to_the_live_
                 client_id: unique(&format!("fill{n}")).parse().unwrap(),
                 reply_to: None,
                 image: None,
+                file: None,
             })
             .await;
         // Its copies read as it goes, 50 at a time: a socket that sends 500 without reading
@@ -3219,4 +3334,385 @@ async fn a_search_result_opens_its_room_at_the_message_and_reads_on_to_the_live_
         describe_list(&root)
     );
     root.remove();
+}
+
+// Issue #31: messages people can work with (the tests' names start with `work_`:
+// `XTASK_BROWSER_FILTER=work_ cargo xtask test --only browser` runs them).
+
+/// `navigator.clipboard`'s `method`, called with `args`, awaited.
+async fn clipboard(method: &str, args: &[wasm_bindgen::JsValue]) -> wasm_bindgen::JsValue {
+    let navigator = web_sys::window().unwrap().navigator();
+    let clipboard = js_sys::Reflect::get(&navigator, &"clipboard".into()).unwrap();
+    let f: js_sys::Function = js_sys::Reflect::get(&clipboard, &method.into())
+        .unwrap()
+        .unchecked_into();
+    let promise = f
+        .apply(&clipboard, &args.iter().collect::<js_sys::Array>())
+        .unwrap();
+    wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(promise))
+        .await
+        .unwrap_or_else(|e| panic!("clipboard.{method}: {e:?}"))
+}
+
+/// Sends `text` from the composer of the page under `root`.
+async fn send_from_composer(root: &HtmlElement, text: &str) {
+    fill(root, "composer-input", text).await;
+    find::<HtmlButtonElement>(root, "composer-send").click();
+    leptos::task::tick().await;
+}
+
+/// Formatting (item 1): a message is drawn as its Markdown subset says, in DOM nodes: strong
+/// text, a link that opens in a new tab with the right `rel`, `javascript:` and HTML left as
+/// text, a code block that keeps its layout and scrolls sideways, a list, and the code block's
+/// copy button puts its code on the clipboard.
+#[wasm_bindgen_test]
+async fn work_formatting_draws_code_links_and_lists_and_copies_a_code_block() {
+    let _style = Stylesheet::add();
+    let room = unique("fmt-room");
+    let ann = unique("fmt-ann");
+    let (root, _mounted) = enter_as_in(&ann, &room).await;
+    let marker = unique("fmt-note");
+    let code = "fn main() {\n    println!(\"two   spaces\");\n}";
+    let text = format!(
+        "**{marker}** see https://example.com/a_(b), javascript:alert(1) and <b>bold?</b>\n\n\
+         ```rust\n{code}\n```\n\n- one\n- two"
+    );
+    send_from_composer(&root, &text).await;
+    wait_sent(&root, &marker).await;
+    let line = line_with(&root, &marker).unwrap();
+    let one = |selector: &str| {
+        line.query_selector(selector)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no {selector} in the line"))
+    };
+    assert_eq!(one("strong").text_content().unwrap(), marker);
+    let links = line.query_selector_all("a").unwrap();
+    assert_eq!(links.length(), 1, "only the https URL is a link");
+    let link = one("a");
+    assert_eq!(
+        link.get_attribute("href").as_deref(),
+        Some("https://example.com/a_(b)")
+    );
+    assert_eq!(link.get_attribute("target").as_deref(), Some("_blank"));
+    assert_eq!(
+        link.get_attribute("rel").as_deref(),
+        Some("noopener noreferrer nofollow ugc")
+    );
+    let shown = one(".bubble").text_content().unwrap();
+    assert!(shown.contains("javascript:alert(1)") && shown.contains("<b>bold?</b>"));
+    assert!(
+        line.query_selector("b").unwrap().is_none(),
+        "HTML stays text"
+    );
+    let block = one("pre code");
+    assert_eq!(block.text_content().unwrap(), code);
+    assert_eq!(block.get_attribute("data-lang").as_deref(), Some("rust"));
+    let style = web_sys::window()
+        .unwrap()
+        .get_computed_style(&one("pre"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(style.get_property_value("white-space").unwrap(), "pre");
+    assert_eq!(style.get_property_value("overflow-x").unwrap(), "auto");
+    assert_eq!(line.query_selector_all("ul > li").unwrap().length(), 2);
+
+    // Copy: the button says so once the browser has the text, and the clipboard holds it.
+    clipboard("writeText", &["something else".into()]).await;
+    let copy: HtmlElement = one("[data-testid=copy-code]").unchecked_into();
+    copy.click();
+    wait_until("the copy button says it copied", || {
+        copy.text_content().unwrap_or_default() == "Copied"
+    })
+    .await;
+    assert_eq!(clipboard("readText", &[]).await.as_string().unwrap(), code);
+}
+
+/// Slash commands (item 6): an owner invites, sets the topic and mutes from the composer;
+/// the other member sees each; `/help` lists the commands and an unknown one is explained.
+#[wasm_bindgen_test]
+async fn work_slash_commands_invite_set_the_topic_and_mute() {
+    let (owner, bob) = (unique("cmd-owner"), unique("cmd-bob"));
+    let room = unique("cmd-room");
+    let (a, _a) = enter_as(&owner).await;
+    let (b, _b) = enter_as(&bob).await;
+    find::<HtmlInputElement>(&a, "private-toggle").click();
+    fill(&a, "join-input", &room).await;
+    find::<HtmlButtonElement>(&a, "join-submit").click();
+    wait_until("the owner is in the private room", || {
+        text_of(&a, "rooms").contains(&room) && shows(&a, "invite-form")
+    })
+    .await;
+
+    send_from_composer(&a, &format!("/invite @{bob}")).await;
+    let accept = format!("accept-{room}");
+    wait_until("Bob is invited", || shows(&b, &accept)).await;
+    find::<HtmlButtonElement>(&b, &accept).click();
+    wait_until("Bob is in the room", || {
+        text_of(&b, "rooms").contains(&room)
+    })
+    .await;
+
+    let topic = unique("Release on Friday");
+    send_from_composer(&a, &format!("/topic {topic}")).await;
+    wait_until("Bob sees the topic in the header", || {
+        shows(&b, "room-topic") && text_of(&b, "room-topic") == topic
+    })
+    .await;
+    assert!(
+        find::<web_sys::HtmlTextAreaElement>(&a, "composer-input")
+            .value()
+            .is_empty()
+    );
+
+    send_from_composer(&a, &format!("/mute {bob} 10m")).await;
+    wait_until("Bob is told he is muted", || {
+        text_of(&b, "notices").contains(&format!("{owner} muted {bob}"))
+    })
+    .await;
+
+    send_from_composer(&a, "/help").await;
+    wait_until("/help lists the commands", || {
+        let note = text_of(&a, "composer-note");
+        note.contains("/mute NICK 10m") && note.contains("/topic")
+    })
+    .await;
+    send_from_composer(&a, "/frobnicate now").await;
+    wait_until("an unknown command is explained", || {
+        text_of(&a, "composer-note").contains("No command /frobnicate")
+    })
+    .await;
+    assert!(
+        !text_of(&a, "messages").contains("frobnicate"),
+        "a command is never sent as a message"
+    );
+}
+
+/// Drafts (item 5): what is typed stays with its conversation, marked in the sidebar, across
+/// a reload (the page mounted again); the Up arrow in an empty composer edits our last
+/// message.
+#[wasm_bindgen_test]
+async fn work_drafts_survive_a_reload_and_up_edits_the_last_message() {
+    let nick = unique("draft-ann");
+    let room = unique("draft-room");
+    let draft = unique("half a thought");
+    let token: shared::UserToken = format!("tok-{}", unique("draft-tok")).parse().unwrap();
+    let url = backend_ws(paths::WS_CHAT);
+    let root = container();
+    let (first_url, first_token) = (url.clone(), token.clone());
+    let mounted = mount_to(
+        root.clone(),
+        move || view! { <ChatPage url=first_url token=first_token /> },
+    );
+    fill(&root, "nick-input", &nick).await;
+    find::<HtmlButtonElement>(&root, "nick-submit").click();
+    wait_in_chat(&root).await;
+    fill(&root, "join-input", &room).await;
+    find::<HtmlButtonElement>(&root, "join-submit").click();
+    wait_until("the room is shown", || title(&root).contains(&room)).await;
+
+    // Up: our last message, to edit.
+    let said = unique("said once");
+    send_from_composer(&root, &said).await;
+    wait_sent(&root, &said).await;
+    let input = find::<web_sys::HtmlTextAreaElement>(&root, "composer-input");
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key("ArrowUp");
+    init.set_bubbles(true);
+    let up = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
+    input.dispatch_event(&up).unwrap();
+    wait_until("Up edits the last message", || {
+        input.value() == said && shows(&root, "compose-context")
+    })
+    .await;
+    find::<HtmlButtonElement>(&root, "compose-cancel").click();
+    leptos::task::tick().await;
+
+    // A draft in the lobby, then the room: the lobby is marked (the conversation shown is
+    // not).
+    let room_button = |root: &HtmlElement, lobby: bool| {
+        let buttons = root
+            .query_selector_all("[data-testid=rooms] li button")
+            .unwrap();
+        (0..buttons.length())
+            .filter_map(|i| buttons.item(i))
+            .map(|n| n.unchecked_into::<HtmlElement>())
+            .find(|b| b.text_content().unwrap_or_default().contains(&room) != lobby)
+    };
+    let lobby_marked = |root: &HtmlElement| {
+        room_button(root, true).is_some_and(|b| {
+            b.query_selector("[data-testid=draft-marker]")
+                .unwrap()
+                .is_some()
+        })
+    };
+    room_button(&root, true).expect("the lobby").click();
+    wait_until("the lobby is shown", || !title(&root).contains(&room)).await;
+    fill(&root, "composer-input", &draft).await;
+    assert!(!lobby_marked(&root), "the conversation shown has no marker");
+    room_button(&root, false).expect("the room").click();
+    wait_until("the lobby, with a draft, is marked", || lobby_marked(&root)).await;
+    assert!(
+        find::<web_sys::HtmlTextAreaElement>(&root, "composer-input")
+            .value()
+            .is_empty(),
+        "the room has no draft"
+    );
+
+    // Reload: the draft is back, and marked once another conversation is shown. What the
+    // page kept is put back right before the remount: the tests share the page, and another
+    // one starting meanwhile clears localStorage.
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    let kept = storage.get_item("chat.drafts").unwrap().unwrap_or_default();
+    assert!(kept.contains(&draft), "the draft is not in storage: {kept}");
+    drop(mounted);
+    let document = web_sys::window().unwrap().document().unwrap();
+    let root: HtmlElement = document.create_element("div").unwrap().unchecked_into();
+    document.body().unwrap().append_child(&root).unwrap();
+    storage.set_item("chat.drafts", &kept).unwrap();
+    storage.set_item("chat.nick", &nick).unwrap();
+    let _mounted = mount_to(
+        root.clone(),
+        move || view! { <ChatPage url=url token=token /> },
+    );
+    wait_in_chat(&root).await;
+    wait_until("the lobby's draft is back in the composer", || {
+        find::<web_sys::HtmlTextAreaElement>(&root, "composer-input").value() == draft
+    })
+    .await;
+    fill(&root, "join-input", &room).await;
+    find::<HtmlButtonElement>(&root, "join-submit").click();
+    wait_until("the lobby is marked again", || {
+        title(&root).contains(&room) && lobby_marked(&root)
+    })
+    .await;
+}
+
+/// Whether the page has fetched the emoji data.
+fn emoji_data_fetched() -> bool {
+    let entries = web_sys::window()
+        .unwrap()
+        .performance()
+        .unwrap()
+        .get_entries_by_type("resource");
+    entries.iter().any(|e| {
+        e.unchecked_into::<web_sys::PerformanceEntry>()
+            .name()
+            .ends_with(paths::EMOJI_DATA)
+    })
+}
+
+/// The emoji picker (item 4): its data is fetched when it first opens, not before; it finds
+/// emoji by English and Korean words, applies the skin tone chosen, puts the pick in the
+/// composer and lists it first next time; `:shortcode` completes and `:tada:` expands; "…" on
+/// a line reacts with the emoji picked.
+#[wasm_bindgen_test]
+async fn work_the_emoji_picker_loads_its_data_on_first_use_and_finds_english_and_korean() {
+    let room = unique("emoji-room");
+    let ann = unique("emoji-ann");
+    let (root, _mounted) = enter_as_in(&ann, &room).await;
+    let said = unique("react to me");
+    send_from_composer(&root, &said).await;
+    wait_sent(&root, &said).await;
+    assert!(
+        !emoji_data_fetched(),
+        "the emoji data came before the picker opened"
+    );
+    find::<HtmlButtonElement>(&root, "emoji-button").click();
+    wait_until("the picker lists emoji", || {
+        shows(&root, "emoji-picker")
+            && root
+                .query_selector("[data-testid=emoji]")
+                .unwrap()
+                .is_some()
+    })
+    .await;
+    assert!(emoji_data_fetched());
+    let first = |root: &HtmlElement| {
+        root.query_selector("[data-testid=emoji-grid] [data-testid=emoji]")
+            .unwrap()
+            .map(|e| e.text_content().unwrap_or_default())
+    };
+    fill(&root, "emoji-search", "파티").await;
+    wait_until("Korean finds 🎉 first (its name)", || {
+        first(&root).as_deref() == Some("🎉")
+    })
+    .await;
+    fill(&root, "emoji-search", "축하").await;
+    wait_until("a Korean keyword finds 🎉 among others", || {
+        root.query_selector_all("[data-testid=emoji-grid] [data-testid=emoji]")
+            .unwrap()
+            .length()
+            > 1
+            && text_of(&root, "emoji-grid").contains('🎉')
+    })
+    .await;
+    fill(&root, "emoji-search", "party popper").await;
+    wait_until("English finds 🎉", || {
+        first(&root).as_deref() == Some("🎉")
+    })
+    .await;
+    // A skin tone applies to the emoji that take one.
+    let tones = root.query_selector_all(".tones .tone").unwrap();
+    tones
+        .item(2)
+        .unwrap()
+        .unchecked_into::<HtmlElement>()
+        .click();
+    fill(&root, "emoji-search", "waving hand").await;
+    wait_until("👋 in the tone chosen", || {
+        first(&root).as_deref() == Some("👋\u{1f3fc}")
+    })
+    .await;
+    fill(&root, "emoji-search", "tada").await;
+    wait_until("🎉 again", || first(&root).as_deref() == Some("🎉")).await;
+    root.query_selector("[data-testid=emoji]")
+        .unwrap()
+        .unwrap()
+        .unchecked_into::<HtmlElement>()
+        .click();
+    leptos::task::tick().await;
+    assert!(!shows(&root, "emoji-picker"), "a pick closes the picker");
+    let input = find::<web_sys::HtmlTextAreaElement>(&root, "composer-input");
+    assert_eq!(input.value(), "🎉");
+
+    // Recently used first, the next time.
+    find::<HtmlButtonElement>(&root, "emoji-button").click();
+    wait_until("🎉 is first among the recent", || {
+        first(&root).as_deref() == Some("🎉")
+    })
+    .await;
+    find::<HtmlButtonElement>(&root, "emoji-button").click();
+
+    // Shortcodes: offered while typed, expanded when closed.
+    fill(&root, "composer-input", "ok :tad").await;
+    wait_until(":tad offers 🎉", || {
+        text_of(&root, "mention-suggestions").contains("🎉 :tada:")
+    })
+    .await;
+    fill(&root, "composer-input", "ok :rocket:").await;
+    assert_eq!(input.value(), "ok 🚀");
+    fill(&root, "composer-input", "").await;
+
+    // "…" on a line: the picker reacts with what is picked.
+    click_in_line(&root, &said, "other-reaction");
+    wait_until("the picker opens for the line", || {
+        shows(&root, "emoji-picker")
+    })
+    .await;
+    fill(&root, "emoji-search", "rocket").await;
+    wait_until("🚀 is found", || first(&root).as_deref() == Some("🚀")).await;
+    root.query_selector("[data-testid=emoji]")
+        .unwrap()
+        .unwrap()
+        .unchecked_into::<HtmlElement>()
+        .click();
+    wait_until("the line has the 🚀 reaction", || {
+        line_with(&root, &said).is_some_and(|line| {
+            line.query_selector("[data-testid=reaction]")
+                .unwrap()
+                .is_some_and(|r| r.text_content().unwrap_or_default().starts_with("🚀"))
+        })
+    })
+    .await;
+    assert!(input.value().is_empty(), "a reaction is not typed");
 }

@@ -338,6 +338,12 @@ pub enum ClientMsg {
         /// rest from what it stored).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         image: Option<Image>,
+        /// A file uploaded for this room (the same: `id` counts, the server fills in the
+        /// rest). A message has an image or a file, not both. (Boxed, here and in messages:
+        /// most messages have none, and every request and log entry would otherwise carry
+        /// its room.)
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<Box<File>>,
     },
     /// This user has read `room` up to `seq` (kept by the server for all their tabs and
     /// devices; a position only moves forward).
@@ -498,6 +504,9 @@ pub enum ServerMsg {
         /// Its image.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         image: Option<Image>,
+        /// Its file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<Box<File>>,
     },
     /// A change to an earlier message of a room (an edit, a deletion, a reaction): an entry of
     /// the room's log with its own `seq`, to every member, the author's copy being its ack.
@@ -819,6 +828,9 @@ pub struct RoomMessage {
     /// Its image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<Image>,
+    /// Its file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<Box<File>>,
     /// Its text was changed since it was sent.
     #[serde(default, skip_serializing_if = "is_false")]
     pub edited: bool,
@@ -968,6 +980,25 @@ impl ImageType {
             Self::Webp => "webp",
         }
     }
+}
+
+/// A file attached to a message: any upload that is not one of the [`ImageType`]s,
+/// uploaded first (`POST /api/uploads?room=ROOM&name=NAME`), then named in `say`. The server
+/// fills in what it knows of it; it is only ever downloaded (`Content-Disposition:
+/// attachment`), never shown in the page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct File {
+    /// Its content address: the SHA-256 of its bytes, 64 lower-case hex digits.
+    pub id: UploadId,
+    /// Its name, as the server sanitised it at upload (docs/PROTOCOL.md "Files"): never
+    /// empty, no path separators, no control or direction characters.
+    pub name: String,
+    /// Its type, read by the server from its first bytes (`application/octet-stream` when
+    /// they say nothing); for showing only: it is always served as
+    /// `application/octet-stream`.
+    pub mime: String,
+    /// Size in bytes.
+    pub bytes: u64,
 }
 
 /// One emoji's reactions to a message.
@@ -1145,6 +1176,7 @@ impl RoomMessage {
             client_id,
             reply_to: None,
             image: None,
+            file: None,
             edited: false,
             deleted: false,
             reactions: Vec::new(),
@@ -1164,6 +1196,7 @@ impl RoomMessage {
             client_id,
             reply_to,
             image,
+            file,
             ..
         } = self;
         ServerMsg::Said {
@@ -1176,6 +1209,7 @@ impl RoomMessage {
             client_id,
             reply_to,
             image,
+            file,
         }
     }
 
@@ -1199,6 +1233,7 @@ impl RoomMessage {
                 self.text = Text(Self::DELETED_TEXT.to_owned());
                 self.reply_to = None;
                 self.image = None;
+                self.file = None;
                 self.reactions.clear();
                 self.preview = None;
             }
@@ -1272,11 +1307,13 @@ impl ServerMsg {
                 client_id,
                 reply_to,
                 image,
+                file,
             } => Some((
                 room,
                 RoomMessage {
                     reply_to,
                     image,
+                    file,
                     ..RoomMessage::new(id, seq, from, text, ts, client_id)
                 },
             )),
@@ -1568,6 +1605,7 @@ mod tests {
             client_id: id.clone(),
             reply_to: None,
             image: None,
+            file: None,
         };
         let direct = ClientMsg::Direct {
             to: "bob".parse().unwrap(),

@@ -334,6 +334,9 @@ pub const LEAN_FRAMES: &[&str] = &[
     r#"{"type":"welcome","user":"Ann","limits":{"max_text_chars":4000,"max_rooms":20,"rate_per_sec":5,"rate_burst":10,"typing_timeout_ms":5000,"max_reactions":20,"max_reactions_per_user":10,"max_owned_rooms":20}}"#,
     r#"{"type":"said","id":7,"room":"lobby","seq":3,"from":"Ann","text":"안녕 👋","ts":1700000000000,"client_id":"c-1","reply_to":{"id":6,"seq":2,"from":"Bob","text":"hi"},"image":{"id":"0000000000000000000000000000000000000000000000000000000000000000","mime":"image/png","width":1,"height":4294967295,"bytes":3}}"#,
     r#"{"type":"said","id":7,"room":"lobby","seq":3,"from":"Ann","text":"a","ts":9007199254740991,"client_id":"c-1","reply_to":null}"#,
+    r#"{"type":"said","id":8,"room":"lobby","seq":4,"from":"Ann","text":"log","ts":1,"client_id":"c-2","file":{"id":"0000000000000000000000000000000000000000000000000000000000000000","name":"서버 로그.txt","mime":"text/plain","bytes":0}}"#,
+    r#"{"type":"said","id":8,"room":"lobby","seq":4,"from":"Ann","text":"log","ts":1,"client_id":"c-2","file":{"id":"0000000000000000000000000000000000000000000000000000000000000000","mime":"text/plain","bytes":1}}"#,
+    r#"{"type":"history","room":"lobby","mode":"latest","messages":[{"id":1,"seq":1,"from":"Ann","text":"x","ts":1,"client_id":"c","file":{"id":"0000000000000000000000000000000000000000000000000000000000000000","name":"a.pdf","mime":"application/pdf","bytes":9007199254740991}}],"changes":[],"more_before":false,"epoch":"e1"}"#,
     r#"{"type":"history","room":"lobby","mode":"catch_up","messages":[{"id":1,"seq":1,"from":"Ann","text":"x","ts":1,"client_id":"c","edited":true,"reactions":[{"emoji":"👍","users":["Bob","Cy"]}]}],"changes":[{"id":2,"seq":2,"from":"Ann","ts":2,"client_id":"d","target":1,"change":{"kind":"reacted","emoji":"👍","on":true}}],"more_before":false,"epoch":"e1"}"#,
     r#"{"type":"read_positions","rooms":{"lobby":3,"b":0},"directs":{"Bob":9007199254740991}}"#,
     r#"{"type":"members","room":"lobby","after":null,"members":["Ann"],"more":true}"#,
@@ -393,6 +396,13 @@ pub const LEAN_IMAGES: &[&str] = &[
     r#"{"id":"../etc/passwd","mime":"image/png","width":1,"height":1,"bytes":1}"#,
 ];
 
+/// The upload's answer for a file (a [`crate::File`]; see [`LEAN_FRAMES`]).
+pub const LEAN_FILES: &[&str] = &[
+    r#"{"id":"0000000000000000000000000000000000000000000000000000000000000000","name":"report.pdf","mime":"application/pdf","bytes":12345}"#,
+    r#"{"id":"0000000000000000000000000000000000000000000000000000000000000000","name":"a","mime":7,"bytes":1}"#,
+    r#"{"id":"0000000000000000000000000000000000000000000000000000000000000000","mime":"image/webp","width":640,"height":480,"bytes":12345}"#,
+];
+
 /// [`crate::lean::read`] over the trees `parse` builds reads every text of the lists above as
 /// serde's decoder does: the same value, or both refuse (`parse` returns `None` for what is
 /// not JSON). Run over serde_json's tree natively and over the browser's in the browser suite.
@@ -403,6 +413,7 @@ pub fn lean_agrees_with_serde<J: Json>(parse: impl Fn(&str) -> Option<J>) {
     agree::<ApiError, J>(LEAN_API_ERRORS, &parse);
     agree::<EchoFrame, J>(LEAN_ECHOES, &parse);
     agree::<Image, J>(LEAN_IMAGES, &parse);
+    agree::<crate::File, J>(LEAN_FILES, &parse);
 }
 
 fn agree<T, J>(texts: &[&str], parse: &impl Fn(&str) -> Option<J>)

@@ -187,6 +187,12 @@ impl Lean for MessageId {
     }
 }
 
+impl<T: Lean> Lean for Box<T> {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        T::lean(value).map(Box::new)
+    }
+}
+
 impl<T: Lean> Lean for Vec<T> {
     fn lean<J: Json>(value: &J) -> Result<Self> {
         value
@@ -342,6 +348,18 @@ impl Lean for Image {
     }
 }
 
+impl Lean for crate::File {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        let o = object(value)?;
+        Ok(crate::File {
+            id: field(o, "id")?,
+            name: field(o, "name")?,
+            mime: field(o, "mime")?,
+            bytes: field(o, "bytes")?,
+        })
+    }
+}
+
 impl Lean for Reaction {
     fn lean<J: Json>(value: &J) -> Result<Self> {
         let o = object(value)?;
@@ -364,17 +382,12 @@ impl Lean for RoomMessage {
             client_id: field(o, "client_id")?,
             reply_to: optional(o, "reply_to")?,
             image: optional(o, "image")?,
+            file: optional(o, "file")?,
             edited: or_default(o, "edited")?,
             deleted: or_default(o, "deleted")?,
             reactions: or_default(o, "reactions")?,
             preview: optional(o, "preview")?,
         })
-    }
-}
-
-impl<T: Lean> Lean for Box<T> {
-    fn lean<J: Json>(value: &J) -> Result<Self> {
-        T::lean(value).map(Box::new)
     }
 }
 
@@ -563,6 +576,7 @@ fn server_msg<J: Json>(o: &J) -> Result<ServerMsg> {
             client_id: field(o, "client_id")?,
             reply_to: optional(o, "reply_to")?,
             image: optional(o, "image")?,
+            file: optional(o, "file")?,
         },
         "changed" => ServerMsg::Changed {
             room: field(o, "room")?,

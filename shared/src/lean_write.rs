@@ -21,7 +21,7 @@
 //!   decimal).
 
 use crate::{
-    ClientMsg, EchoFrame, Image, RoomName,
+    ClientMsg, EchoFrame, File, Image, RoomName,
     auth::{Credentials, PasswordChange},
 };
 
@@ -306,6 +306,7 @@ impl ClientMsg {
                 client_id,
                 reply_to,
                 image,
+                file,
             } => {
                 let mut out = Out::new("say");
                 out.str("room", room.as_str())
@@ -317,6 +318,10 @@ impl ClientMsg {
                 if let Some(image) = image {
                     out.key("image");
                     write_image(&mut out, image);
+                }
+                if let Some(file) = file {
+                    out.key("file");
+                    write_file(&mut out, file);
                 }
                 out.end()
             }
@@ -429,6 +434,16 @@ fn write_image(out: &mut Out, image: &Image) {
         .num("width", u64::from(image.width))
         .num("height", u64::from(image.height))
         .num("bytes", image.bytes);
+    out.0.push('}');
+}
+
+/// A [`File`] as an object (its keys in declaration order).
+fn write_file(out: &mut Out, file: &File) {
+    out.0.push_str("{\"id\":");
+    out.quoted(file.id.as_str());
+    out.str("name", &file.name)
+        .str("mime", &file.mime)
+        .num("bytes", file.bytes);
     out.0.push('}');
 }
 
@@ -597,6 +612,20 @@ mod tests {
                 client_id: id(),
                 reply_to: Some(crate::MessageId(3)),
                 image: Some(image),
+                file: None,
+            },
+            ClientMsg::Say {
+                room: room(),
+                text: text("the log"),
+                client_id: id(),
+                reply_to: None,
+                image: None,
+                file: Some(Box::new(File {
+                    id: "b".repeat(64).parse().unwrap(),
+                    name: tricky.to_owned(),
+                    mime: "text/plain".to_owned(),
+                    bytes: 7,
+                })),
             },
             ClientMsg::Say {
                 room: room(),
@@ -604,6 +633,7 @@ mod tests {
                 client_id: id(),
                 reply_to: None,
                 image: None,
+                file: None,
             },
             ClientMsg::MarkRead {
                 room: room(),

@@ -45,6 +45,9 @@ pub const API_UPLOADS: &str = "/api/uploads";
 /// [`crate::push::Subscription`] to be notified while away; `DELETE` an
 /// [`crate::push::Unsubscribe`]. The user is named as on [`API_UPLOADS`].
 pub const API_PUSH: &str = "/api/push";
+/// `GET`: the emoji picker's data (names and keywords in English and Korean, shortcodes;
+/// made by `cargo xtask emoji`), public, fetched by the app when the picker first opens.
+pub const EMOJI_DATA: &str = "/api/emoji.json";
 /// The service worker's script (at the root, so that its scope is the whole app).
 pub const SERVICE_WORKER: &str = "/sw.js";
 /// The browser token's header on upload requests in open mode (never in a URL).

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use shared::{
-    Change, ClientMsg, DirectMessage, ErrorCode, HistoryMode, Image, ImageType, Limits,
+    Change, ClientMsg, DirectMessage, ErrorCode, File, HistoryMode, Image, ImageType, Limits,
     LinkPreview, MessageId, ModAction, Quote, Reaction, RemovedReason, RoomChange, RoomInfo,
     RoomMessage, ServerMsg, decode, encode,
     search::{SearchHit, SearchOrder},
@@ -22,6 +22,18 @@ fn photo() -> Option<Image> {
         height: 480,
         bytes: 52_113,
     })
+}
+
+/// The examples' shared log file (a file that is not an image).
+fn log_file() -> Option<Box<File>> {
+    Some(Box::new(File {
+        id: "9b1f0c2d3e4a5b6c7d8e9f00112233445566778899aabbccddeeff0011223344"
+            .parse()
+            .unwrap(),
+        name: "배포 로그.txt".to_owned(),
+        mime: "text/plain".to_owned(),
+        bytes: 2_048,
+    }))
 }
 
 fn client_examples() -> Vec<(ClientMsg, &'static str)> {
@@ -121,6 +133,7 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
                 client_id: "c-17".parse().unwrap(),
                 reply_to: None,
                 image: None,
+                file: None,
             },
             r#"{"type":"say","room":"lobby","text":"안녕하세요 hello","client_id":"c-17"}"#,
         ),
@@ -278,6 +291,7 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
                 client_id: "c-18".parse().unwrap(),
                 reply_to: Some(MessageId(42)),
                 image: None,
+                file: None,
             },
             r#"{"type":"say","room":"lobby","text":"me too","client_id":"c-18","reply_to":42}"#,
         ),
@@ -288,8 +302,20 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
                 client_id: "c-22".parse().unwrap(),
                 reply_to: None,
                 image: photo(),
+                file: None,
             },
             r#"{"type":"say","room":"lobby","text":"our team photo","client_id":"c-22","image":{"id":"3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4","mime":"image/png","width":640,"height":480,"bytes":52113}}"#,
+        ),
+        (
+            ClientMsg::Say {
+                room: "lobby".parse().unwrap(),
+                text: "the deploy log".try_into().unwrap(),
+                client_id: "c-23".parse().unwrap(),
+                reply_to: None,
+                image: None,
+                file: log_file(),
+            },
+            r#"{"type":"say","room":"lobby","text":"the deploy log","client_id":"c-23","file":{"id":"9b1f0c2d3e4a5b6c7d8e9f00112233445566778899aabbccddeeff0011223344","name":"배포 로그.txt","mime":"text/plain","bytes":2048}}"#,
         ),
         (
             ClientMsg::MarkRead {
@@ -396,6 +422,7 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                 client_id: "c-17".parse().unwrap(),
                 reply_to: None,
                 image: None,
+                file: None,
             },
             r#"{"type":"said","id":42,"room":"lobby","seq":41,"from":"Alice","text":"안녕하세요 hello","ts":1795000000000,"client_id":"c-17"}"#,
         ),
@@ -416,6 +443,7 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                     deleted: false,
                 }),
                 image: None,
+                file: None,
             },
             r#"{"type":"said","id":43,"room":"lobby","seq":42,"from":"Bob","text":"me too","ts":1795000000500,"client_id":"c-18","reply_to":{"id":42,"seq":41,"from":"Alice","text":"안녕하세요 hello"}}"#,
         ),
@@ -430,8 +458,24 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                 client_id: "c-22".parse().unwrap(),
                 reply_to: None,
                 image: photo(),
+                file: None,
             },
             r#"{"type":"said","id":44,"room":"lobby","seq":43,"from":"Alice","text":"our team photo","ts":1795000000700,"client_id":"c-22","image":{"id":"3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4","mime":"image/png","width":640,"height":480,"bytes":52113}}"#,
+        ),
+        (
+            ServerMsg::Said {
+                id: MessageId(48),
+                room: "lobby".parse().unwrap(),
+                seq: 46,
+                from: "Alice".parse().unwrap(),
+                text: "the deploy log".try_into().unwrap(),
+                ts: 1_795_000_002_000,
+                client_id: "c-23".parse().unwrap(),
+                reply_to: None,
+                image: None,
+                file: log_file(),
+            },
+            r#"{"type":"said","id":48,"room":"lobby","seq":46,"from":"Alice","text":"the deploy log","ts":1795000002000,"client_id":"c-23","file":{"id":"9b1f0c2d3e4a5b6c7d8e9f00112233445566778899aabbccddeeff0011223344","name":"배포 로그.txt","mime":"text/plain","bytes":2048}}"#,
         ),
         (
             ServerMsg::Changed {
@@ -459,6 +503,7 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                 client_id: "c-22".parse().unwrap(),
                 reply_to: None,
                 image: photo(),
+                file: None,
             },
             r#"{"type":"said","id":44,"room":"lobby","seq":43,"from":"Alice","text":"our team photo","ts":1795000000700,"client_id":"c-22","image":{"id":"3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4","mime":"image/png","width":640,"height":480,"bytes":52113}}"#,
         ),
@@ -489,6 +534,7 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                 client_id: "c-22".parse().unwrap(),
                 reply_to: None,
                 image: photo(),
+                file: None,
             },
             r#"{"type":"said","id":44,"room":"lobby","seq":43,"from":"Alice","text":"our team photo","ts":1795000000700,"client_id":"c-22","image":{"id":"3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4","mime":"image/png","width":640,"height":480,"bytes":52113}}"#,
         ),

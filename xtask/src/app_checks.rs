@@ -116,6 +116,9 @@ pub(crate) fn release_app_check() -> Result<String> {
     let chat_shot = shots.join("served-chat.png");
     chrome.screenshot(&chat_shot)?;
     audited.push(axe.audit(&chrome, "the chat with messages")?);
+    formatting_and_picker(&chrome)?;
+    audited.push(axe.audit(&chrome, "a formatted message and the emoji picker")?);
+    chrome.click(&chrome.find("[data-testid=emoji-button]")?)?;
     keyboard_only_check(&base, &other)?;
     let mut phone_shots = phone_layout_check(&chrome, &base, &shots, "지민폰", "")?;
     audited.push(axe.audit(&chrome, "the chat at 390 px, dark")?);
@@ -324,6 +327,35 @@ fn nothing_refused(chrome: &webdriver::Chrome, state: &str) -> Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Issue #31's new parts on screen for the audit: a message with strong text, a link, inline
+/// code and a code block with its copy button (Shift+Enter makes the newlines: U+E008 is
+/// WebDriver's Shift, U+E000 lets it go), and the emoji picker open with its data in.
+fn formatting_and_picker(chrome: &webdriver::Chrome) -> Result<()> {
+    let newline = "\u{E008}\u{E007}\u{E000}";
+    let composer = chrome.find("[data-testid=composer-input]")?;
+    chrome.type_into(
+        &composer,
+        &format!(
+            "**Build** fails: see https://example.com/ci and `cargo test`{newline}```{newline}\
+             fn main() {{}}{newline}```\u{E007}"
+        ),
+    )?;
+    chrome.wait_for(
+        "the message shows formatted, its code block with a copy button",
+        "return [...document.querySelectorAll('[data-testid=line][data-state=sent]')]\
+         .some(l => l.querySelector('pre code') && l.querySelector('a[target=_blank]') \
+         && l.querySelector('[data-testid=copy-code]'));",
+        Duration::from_secs(10),
+    )?;
+    chrome.click(&chrome.find("[data-testid=emoji-button]")?)?;
+    chrome.wait_for(
+        "the emoji picker lists emoji",
+        "return !!document.querySelector('[data-testid=emoji-picker] [data-testid=emoji]');",
+        Duration::from_secs(10),
+    )?;
+    Ok(())
 }
 
 /// The axe-core accessibility audit (the npm package pinned in `xtask/npm`), injected into a

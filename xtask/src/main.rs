@@ -10,6 +10,8 @@
 //! - `cargo xtask fuzz [SECONDS]`: each cargo-fuzz target in `fuzz/` for a bounded time.
 //! - `cargo xtask mutants`: mutation testing of the pure rules; summary in docs/MUTANTS.md.
 //! - `cargo xtask bench`: the benchmarks, in release; tables go to `bench/results/`.
+//! - `cargo xtask emoji`: writes the emoji picker's data (`frontend/emoji.json`, committed)
+//!   from the emojibase-data npm package.
 //!
 //! Plain `std::process`, with only `shared` (paths), serde_json (WebDriver) and base64
 //! (screenshots) as dependencies: it must build before any tool is installed.
@@ -22,6 +24,7 @@
 //! - `bench.rs`: `cargo xtask bench` and its report.
 //! - `browser_bench.rs`: W7, the release app in headless browsers under a busy room.
 //! - `cluster.rs`: `cargo xtask cluster`: redis-server and N nodes on this machine.
+//! - `emoji.rs`: `cargo xtask emoji`.
 //! - `cycles.rs`: the no-import-loops check (cargo-modules' module graph, its circles), proven
 //!   on `fixtures/import-loop` first.
 //! - `mutants.rs`: `cargo xtask mutants` and its summary.
@@ -40,6 +43,7 @@ mod bench;
 mod browser_bench;
 mod cluster;
 mod cycles;
+mod emoji;
 mod http;
 mod mutants;
 mod proxy;
@@ -69,7 +73,9 @@ const USAGE: &str = "usage: cargo xtask <serve|test|cluster|fuzz|mutants|bench> 
   mutants                  mutation testing (cargo-mutants) of shared, the frontend's state
                            and backend/src/rooms.rs; summary in docs/MUTANTS.md
   bench [browser]          run the benchmarks (release); results in bench/results/;
-                           browser: only W7, the app in headless browsers";
+                           browser: only W7, the app in headless browsers
+  emoji                    write frontend/emoji.json (the emoji picker's data) from the
+                           emojibase-data npm package";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -83,6 +89,7 @@ fn main() -> ExitCode {
             browser_bench::bench()
         }
         Some("bench") => bench::bench(),
+        Some("emoji") => emoji::emoji(),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())

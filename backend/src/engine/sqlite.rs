@@ -180,6 +180,12 @@ const MIGRATIONS: &[&str] = &[
         DELETE FROM search_docs WHERE room IS NULL AND id = old.id;
     END;
 ",
+    // A message's file (JSON: shared::File; the bytes are in the uploads directory), and the
+    // messages with one by room, for the sweep as `messages_image`.
+    "
+    ALTER TABLE messages ADD COLUMN file TEXT;
+    CREATE INDEX messages_file ON messages (room) WHERE file IS NOT NULL;
+",
     // A message's link preview (issue #31: JSON of shared::LinkPreview), state kept by
     // `apply_change` like `edited_text`; the index is for the sweep of unused uploads.
     "
@@ -810,10 +816,10 @@ impl<C> Writer<C> {
     }
 }
 
-/// The ids of the images that the stored messages of each of `rooms` name (for the sweep of
-/// unused uploads, [`crate::uploads`]): read through a read-only connection of its own to the
-/// store in `dir` (committed messages only: one being stored now was checked against the
-/// upload's record, which the sweep leaves alone for a while after that check). Blocking.
+/// The ids of the images and files that the stored messages of each of `rooms` name (for the
+/// sweep of unused uploads, [`crate::uploads`]): read through a read-only connection of its own
+/// to the store in `dir` (committed messages only: one being stored now was checked against
+/// the upload's record, which the sweep leaves alone for a while after that check). Blocking.
 pub fn images_in_use(
     dir: &Path,
     rooms: &[RoomName],
@@ -826,8 +832,9 @@ pub fn images_in_use(
         &path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    let mut query =
+    let mut images =
         db.prepare("SELECT image FROM messages WHERE room = ?1 AND image IS NOT NULL")?;
+    let mut files = db.prepare("SELECT file FROM messages WHERE room = ?1 AND file IS NOT NULL")?;
     // Link previews' images too (the hub has migrated the store before the first sweep).
     let mut previews =
         db.prepare("SELECT preview FROM messages WHERE room = ?1 AND preview IS NOT NULL")?;
@@ -835,10 +842,15 @@ pub fn images_in_use(
         .iter()
         .map(|room| {
             let mut ids = std::collections::HashSet::new();
-            let mut rows = query.query([room.as_str()])?;
+            let mut rows = images.query([room.as_str()])?;
             while let Some(row) = rows.next()? {
                 let image: shared::Image = parse_json(0, &row.get::<_, String>(0)?)?;
                 ids.insert(image.id.as_str().to_owned());
+            }
+            let mut rows = files.query([room.as_str()])?;
+            while let Some(row) = rows.next()? {
+                let file: shared::File = parse_json(0, &row.get::<_, String>(0)?)?;
+                ids.insert(file.id.as_str().to_owned());
             }
             let mut rows = previews.query([room.as_str()])?;
             while let Some(row) = rows.next()? {
@@ -952,11 +964,13 @@ fn check(
             Body::Text {
                 reply_to: None,
                 image: None,
+                file: None,
                 ..
             },
         ) => return Ok(Ok(None)),
         (Target::Direct { .. }, _) => {
-            let reason = "direct messages cannot be answered, changed or carry images".to_owned();
+            let reason =
+                "direct messages cannot be answered, changed or carry images or files".to_owned();
             return Ok(Err((ErrorCode::Invalid, reason)));
         }
     };
@@ -1022,21 +1036,24 @@ fn insert(
                  ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq",
             )?
             .execute(params![room.as_str(), seq])?;
-            let (text, change_target, change, reply, image) = match body {
-                Body::Text { text, image, .. } => {
+            let (text, change_target, change, reply, image, file) = match body {
+                Body::Text {
+                    text, image, file, ..
+                } => {
                     let reply = quote.as_ref().map(to_json).transpose()?;
                     let image = image.as_ref().map(to_json).transpose()?;
-                    (text.as_str(), None, None, reply, image)
+                    let file = file.as_ref().map(to_json).transpose()?;
+                    (text.as_str(), None, None, reply, image, file)
                 }
                 Body::Change { target, change, .. } => {
-                    ("", Some(target.0), Some(to_json(change)?), None, None)
+                    ("", Some(target.0), Some(to_json(change)?), None, None, None)
                 }
             };
             tx.prepare_cached(
                 "INSERT INTO messages
                      (room, seq, sender, sender_nick, client_id, text, ts, target, change, reply,
-                      image)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                      image, file)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
             .execute(params![
                 room.as_str(),
@@ -1049,13 +1066,17 @@ fn insert(
                 change_target,
                 change,
                 reply,
-                image
+                image,
+                file
             ])?;
             let id = MessageId(row_id(tx));
             let entry = match body {
-                Body::Text { text, image, .. } => RoomEntry::Message(RoomMessage {
+                Body::Text {
+                    text, image, file, ..
+                } => RoomEntry::Message(RoomMessage {
                     reply_to: quote,
                     image: image.clone(),
+                    file: file.clone(),
                     ..RoomMessage::new(id, seq, from.clone(), text.clone(), *ts, client_id.clone())
                 }),
                 Body::Change { target, change, .. } => RoomEntry::Change(RoomChange {
@@ -1072,6 +1093,7 @@ fn insert(
                 Body::Change { target, change, .. } => {
                     let state = State {
                         index,
+                        files: true,
                         preview: true,
                     };
                     apply_change(tx, state, room, *target, sender, from, seq, change)?;
@@ -1165,7 +1187,7 @@ fn apply_change(
             }
         }
         Change::Deleted => {
-            forget(tx, room, target)?;
+            forget(tx, room, target, state.files)?;
             if state.index {
                 search::index::remove(tx, Some(room), target)?;
             }
@@ -1242,6 +1264,9 @@ fn apply_change(
 struct State {
     /// The search index (not before it exists, nor in the benchmark's baseline).
     index: bool,
+    /// The messages' `file` column (not before it exists: the changes replayed by an older
+    /// migration, [`fill_state`], are older than files).
+    files: bool,
     /// The link preview column (not before it exists: the replay of [`fill_state`]).
     preview: bool,
 }
@@ -1346,6 +1371,7 @@ fn fill_state(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             tx,
             State {
                 index: false,
+                files: false,
                 preview: false,
             },
             &room,
@@ -1383,15 +1409,24 @@ fn within_reaction_caps(
 }
 
 /// A deletion's promise kept on disk: the words of message `target` of `room` are
-/// overwritten (its text by the placeholder every reader shows, its image reference and quote
-/// dropped), its earlier edits become entries that say it was deleted (a catch-up still
-/// lists them, without their text), and replies quoting it keep who and where, not what.
-/// In the deletion's own transaction, so no reader sees a deleted message's words after it.
-fn forget(tx: &Transaction<'_>, room: &RoomName, target: MessageId) -> rusqlite::Result<()> {
-    tx.prepare_cached(
+/// overwritten (its text by the placeholder every reader shows, its image or file reference
+/// and quote dropped; `files`: the store has the `file` column), its earlier edits become
+/// entries that say it was deleted (a catch-up still lists them, without their text), and
+/// replies quoting it keep who and where, not what. In the deletion's own transaction, so
+/// no reader sees a deleted message's words after it.
+fn forget(
+    tx: &Transaction<'_>,
+    room: &RoomName,
+    target: MessageId,
+    files: bool,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(if files {
+        "UPDATE messages SET text = ?3, image = NULL, file = NULL, reply = NULL
+         WHERE id = ?1 AND room = ?2 AND target IS NULL"
+    } else {
         "UPDATE messages SET text = ?3, image = NULL, reply = NULL
-         WHERE id = ?1 AND room = ?2 AND target IS NULL",
-    )?
+         WHERE id = ?1 AND room = ?2 AND target IS NULL"
+    })?
     .execute(params![target.0, room.as_str(), RoomMessage::DELETED_TEXT])?;
     tx.prepare_cached(
         "UPDATE messages SET change = ?3
@@ -1473,8 +1508,8 @@ fn parse_json<T: serde::de::DeserializeOwned>(column: usize, json: &str) -> rusq
 
 /// The columns of a room log entry, in the order [`room_entry`] reads them.
 const ROOM_COLUMNS: &str =
-    "id, seq, sender_nick, text, ts, client_id, target, change, reply, image";
-const ROOM_COLUMN_COUNT: usize = 10;
+    "id, seq, sender_nick, text, ts, client_id, target, change, reply, image, file";
+const ROOM_COLUMN_COUNT: usize = 11;
 
 /// A row of a room's log (see [`ROOM_COLUMNS`]), as stored (changes not applied).
 fn room_entry(row: &Row<'_>) -> rusqlite::Result<RoomEntry> {
@@ -1505,9 +1540,14 @@ fn room_entry(row: &Row<'_>) -> rusqlite::Result<RoomEntry> {
         .get::<_, Option<String>>(9)?
         .map(|json| parse_json(9, &json))
         .transpose()?;
+    let file = row
+        .get::<_, Option<String>>(10)?
+        .map(|json| parse_json(10, &json))
+        .transpose()?;
     Ok(RoomEntry::Message(RoomMessage {
         reply_to: reply,
         image,
+        file,
         ..RoomMessage::new(id, seq, from, parse(row, 3, row.get(3)?)?, ts, client_id)
     }))
 }

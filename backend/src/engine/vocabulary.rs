@@ -128,6 +128,8 @@ pub enum Body {
         reply_to: Option<MessageId>,
         /// Its image (uploaded for the room; checked by the session).
         image: Option<shared::Image>,
+        /// Its file (the same; a message has an image or a file, not both).
+        file: Option<Box<shared::File>>,
     },
     /// A change to message `target` of the room (rooms only).
     Change {
@@ -156,6 +158,7 @@ impl Body {
             text,
             reply_to: None,
             image: None,
+            file: None,
         }
     }
 }

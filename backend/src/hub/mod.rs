@@ -204,8 +204,9 @@ impl HubHandle {
         answer.await.map_err(|_| HubClosed)
     }
 
-    /// Where the user with key `user` stands for uploading an image to `room`: only a member
-    /// of the room now may (so the room exists: someone is in it), and not a muted one.
+    /// Where the user with key `user` stands for uploading an image or a file to `room`: only
+    /// a member of the room now may (so the room exists: someone is in it), and not a muted
+    /// one.
     pub async fn upload_standing(
         &self,
         user: String,
@@ -649,12 +650,14 @@ impl Hub {
                     client_id,
                     reply_to,
                     image,
+                    file,
                 },
             ) => {
                 let body = Body::Text {
                     text,
                     reply_to,
                     image,
+                    file,
                 };
                 self.say(conn, user, room, body, client_id);
             }

@@ -80,6 +80,7 @@ fn say(text: &str) -> ClientMsg {
         client_id: "c1".parse().unwrap(),
         reply_to: None,
         image: None,
+        file: None,
     }
 }
 

@@ -27,7 +27,10 @@ use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 use self::fetch::{FetchError, Rules};
-use crate::{Config, uploads::store::Uploads};
+use crate::{
+    Config,
+    uploads::store::{Kind, Upload, Uploads},
+};
 
 /// Jobs waiting for a worker; more are dropped (a flood of links costs nothing more).
 const QUEUE: usize = 64;
@@ -240,22 +243,26 @@ impl Worker {
             }
         };
         // The type comes from the bytes; what the site declared proves nothing.
+        // Only one of the four image types is shown: anything else (a file) is dropped.
         let kind = match crate::uploads::store::sniff(&bytes, None) {
-            Ok(kind) => kind,
-            Err(refused) => {
-                tracing::debug!(src, error = %refused, "a link preview's image is not one");
+            Ok(kind @ Kind::Image(..)) => kind,
+            Ok(Kind::File(_)) | Err(_) => {
+                tracing::debug!(src, "a link preview's image is not one");
                 self.outcomes
                     .with_label_values(&["image_not_an_image"])
                     .inc();
                 return None;
             }
         };
+        let upload = (bytes.as_slice(), kind, String::new());
         match self
             .uploads
-            .store(&job.author, &job.room, &bytes, kind, &self.config)
+            .store(&job.author, &job.room, upload, &self.config)
             .await
         {
-            Ok(Ok(image)) => Some(image),
+            Ok(Ok(Upload::Image(image))) => Some(image),
+            // (Stored as what it was sniffed as: an image.)
+            Ok(Ok(Upload::File(_))) => None,
             Ok(Err(refused)) => {
                 tracing::debug!(error = %refused, "a link preview's image was not stored");
                 None

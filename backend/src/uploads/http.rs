@@ -1,4 +1,5 @@
-//! The HTTP half of uploads: `POST /api/uploads?room=ROOM` and `GET /api/uploads/ROOM/ID`,
+//! The HTTP half of uploads: `POST /api/uploads?room=ROOM&name=NAME` and
+//! `GET /api/uploads/ROOM/ID`,
 //! with the address's upload rate, who asks, and the room's policy checked before a body is
 //! read; the bytes go to [`super::store`].
 
@@ -10,7 +11,7 @@ use actix_web::{
 use serde::Deserialize;
 use shared::{RoomName, UploadId};
 
-use super::store::{Refused, find, object, sniff};
+use super::store::{Refused, Upload, find, object, sniff};
 use crate::{
     auth::http::refusal, body, hub::UploadStanding, per_address::Refusal, request::client_address,
     state::AppState,
@@ -21,7 +22,8 @@ impl Refused {
     fn response(&self) -> HttpResponse {
         let status = match self {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::NotAnImage | Self::Mislabelled { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Empty => StatusCode::BAD_REQUEST,
+            Self::Mislabelled { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::OverQuota { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Full => StatusCode::INSUFFICIENT_STORAGE,
         };
@@ -50,10 +52,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &std::sync::Arc<crate::Co
     );
 }
 
-/// `?room=ROOM`.
+/// `?room=ROOM` (and for a file, `&name=NAME`: its name, sanitised before use).
 #[derive(Deserialize)]
 struct RoomQuery {
     room: RoomName,
+    #[serde(default)]
+    name: String,
 }
 
 /// Who asks, and whether they may read `room`; the refusal otherwise.
@@ -114,7 +118,7 @@ async fn uploader(
     let not_in = || {
         refusal(
             StatusCode::FORBIDDEN,
-            format!("join {room} first: only its members may upload images for it"),
+            format!("join {room} first: only its members may upload for it"),
         )
     };
     match state.hub.upload_standing(user.clone(), room.clone()).await {
@@ -166,7 +170,7 @@ fn unavailable(err: &dyn std::fmt::Display, room: &RoomName) -> HttpResponse {
     tracing::error!(error = %err, room = %room, "storing an upload failed");
     refusal(
         StatusCode::SERVICE_UNAVAILABLE,
-        "the image could not be stored; try again",
+        "the upload could not be stored; try again",
     )
 }
 
@@ -176,7 +180,7 @@ async fn upload(
     mut payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let response = answer_upload(&req, &query.room, &mut payload, &state).await;
+    let response = answer_upload(&req, &query, &mut payload, &state).await;
     body::closing(response, payload)
 }
 
@@ -184,10 +188,11 @@ async fn upload(
 /// it has been.
 async fn answer_upload(
     req: &HttpRequest,
-    room: &RoomName,
+    query: &RoomQuery,
     payload: &mut web::Payload,
     state: &AppState,
 ) -> HttpResponse {
+    let room = &query.room;
     if let Some(refused) = crate::auth::http::foreign_origin(req, state) {
         return refused;
     }
@@ -238,7 +243,7 @@ async fn answer_upload(
             return refusal(
                 StatusCode::REQUEST_TIMEOUT,
                 format!(
-                    "the image did not arrive within {}",
+                    "the upload did not arrive within {}",
                     humantime::format_duration(config.body_timeout)
                 ),
             );
@@ -252,8 +257,13 @@ async fn answer_upload(
         Ok(kind) => kind,
         Err(refused) => return refused.response(),
     };
-    match state.uploads.store(&user, room, &bytes, kind, config).await {
-        Ok(Ok(image)) => HttpResponse::Created().json(image),
+    let name = super::name::sanitised(&query.name);
+    match state
+        .uploads
+        .store(&user, room, (&bytes, kind, name), config)
+        .await
+    {
+        Ok(Ok(upload)) => HttpResponse::Created().json(upload),
         Ok(Err(refused)) => refused.response(),
         Err(err) => unavailable(&err, room),
     }
@@ -269,36 +279,59 @@ async fn serve(
         return refused;
     }
     let dir = state.config.uploads();
-    let image = match find(&dir, &room, &id).await {
-        Ok(Some(image)) => image,
-        Ok(None) => return refusal(StatusCode::NOT_FOUND, format!("{room} has no image {id}")),
+    let upload = match find(&dir, &room, &id).await {
+        Ok(Some(upload)) => upload,
+        Ok(None) => return refusal(StatusCode::NOT_FOUND, format!("{room} has no upload {id}")),
         Err(err) => {
             tracing::error!(error = %err, "reading an upload's record failed");
             return refusal(StatusCode::SERVICE_UNAVAILABLE, "try again shortly");
         }
     };
-    match tokio::fs::read(object(&dir, &id)).await {
-        Ok(bytes) => HttpResponse::Ok()
-            .content_type(image.mime.mime())
-            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-            // A fixed, safe name: nothing the uploader chose reaches a header.
-            .insert_header((
-                header::CONTENT_DISPOSITION,
-                format!("inline; filename=\"image.{}\"", image.mime.extension()),
-            ))
-            // The same id is always the same bytes; private: it is not for shared caches.
-            .insert_header((
-                header::CACHE_CONTROL,
-                "private, max-age=31536000, immutable",
-            ))
-            .insert_header((
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; sandbox",
-            ))
-            .body(bytes),
+    let bytes = match tokio::fs::read(object(&dir, &id)).await {
+        Ok(bytes) => bytes,
         Err(err) => {
             tracing::error!(error = %err, "reading an upload failed");
-            refusal(StatusCode::SERVICE_UNAVAILABLE, "try again shortly")
+            return refusal(StatusCode::SERVICE_UNAVAILABLE, "try again shortly");
         }
-    }
+    };
+    let (content_type, disposition) = match &upload {
+        // A fixed, safe name: nothing the uploader chose reaches a header.
+        Upload::Image(image) => (
+            image.mime.mime(),
+            format!("inline; filename=\"image.{}\"", image.mime.extension()),
+        ),
+        // Never shown in our origin, whatever the bytes are: a download, under the name the
+        // server sanitised (in UTF-8, and in ASCII for old clients).
+        Upload::File(file) => (
+            "application/octet-stream",
+            header::ContentDisposition {
+                disposition: header::DispositionType::Attachment,
+                parameters: vec![
+                    header::DispositionParam::Filename(super::name::ascii_fallback(&file.name)),
+                    header::DispositionParam::FilenameExt(header::ExtendedValue {
+                        charset: header::Charset::Ext("UTF-8".to_owned()),
+                        language_tag: None,
+                        value: file.name.clone().into_bytes(),
+                    }),
+                ],
+            }
+            .to_string(),
+        ),
+    };
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CONTENT_DISPOSITION, disposition))
+        // The same id is always the same bytes; private: it is not for shared caches.
+        .insert_header((
+            header::CACHE_CONTROL,
+            "private, max-age=31536000, immutable",
+        ))
+        // Should a browser render it anyway (one that ignores the headers above), it runs
+        // nothing and reaches nothing in our origin.
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; sandbox",
+        ))
+        .body(bytes)
 }

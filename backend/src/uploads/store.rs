@@ -1,12 +1,13 @@
 //! The store half of uploads: checking bytes ([`sniff`]), writing them content-addressed
 //! and marking them for a room, finding them, the quotas' reservations, and [`attach`] for a
-//! `say` that names an image. No HTTP here: the chat session uses it directly.
+//! `say` that names an image or a file. No HTTP here: the chat session uses it directly.
 
 use std::path::{Path, PathBuf};
 
 use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
-use shared::{Image, ImageType, RoomName, UploadId};
+use shared::{File, Image, ImageType, RoomName, UploadId};
 
 use super::quota::{Ledger, LedgerError};
 use crate::Config;
@@ -16,11 +17,11 @@ use crate::redis_set::RedisSet;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Refused {
     /// Larger than `--max-upload-bytes` (413).
-    #[error("the image is larger than {0} bytes")]
+    #[error("the upload is larger than {0} bytes")]
     TooLarge(usize),
-    /// Not PNG, JPEG, GIF or WebP (415).
-    #[error("not an image this chat takes (PNG, JPEG, GIF or WebP)")]
-    NotAnImage,
+    /// No bytes at all (400).
+    #[error("the upload is empty")]
+    Empty,
     /// Declared as one type, made of another (415).
     #[error("declared as {declared} but the bytes are {actual}")]
     Mislabelled {
@@ -39,8 +40,8 @@ pub enum Refused {
         /// Seconds until the day ends (`Retry-After`).
         retry_after: u64,
     },
-    /// The stored images would pass `--max-uploads-total` (507).
-    #[error("the server has no room for more images")]
+    /// The stored uploads would pass `--max-uploads-total` (507).
+    #[error("the server has no room for more uploads")]
     Full,
 }
 
@@ -50,6 +51,44 @@ pub(super) enum References {
     Sqlite(PathBuf),
     /// Cluster mode: the room logs in Redis.
     Redis(ConnectionManager),
+}
+
+/// What the bytes of an upload are (see [`sniff`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// One of the four image types, with its width and height in pixels: an [`Image`].
+    Image(ImageType, u32, u32),
+    /// Anything else: a [`File`], with the type its bytes show (for showing only).
+    File(&'static str),
+}
+
+/// What a room has under an upload id (its record's JSON, and the upload's answer): an
+/// [`Image`] (it has `width` and `height`) or a [`File`] (it has a `name`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Upload {
+    /// Shown in the page.
+    Image(Image),
+    /// Only ever downloaded.
+    File(File),
+}
+
+impl Upload {
+    /// Its content address.
+    pub fn id(&self) -> &UploadId {
+        match self {
+            Self::Image(image) => &image.id,
+            Self::File(file) => &file.id,
+        }
+    }
+
+    /// Its size in bytes.
+    pub fn bytes(&self) -> u64 {
+        match self {
+            Self::Image(image) => image.bytes,
+            Self::File(file) => file.bytes,
+        }
+    }
 }
 
 /// What uploads need besides the request: where they go, what they have cost, and (cluster
@@ -126,18 +165,18 @@ impl Uploads {
         Ok(Ok(()))
     }
 
-    /// Stores `bytes` (sniffed as `kind`) for `room`, uploaded by `user`: charged to the
-    /// user's quota, and new bytes to the total; nothing charged stays charged if it fails.
+    /// Stores `bytes` (sniffed as `kind`; a file under the sanitised `name`) for `room`,
+    /// uploaded by `user`: charged to the user's quota, and new bytes to the total; nothing
+    /// charged stays charged if it fails.
     pub(crate) async fn store(
         &self,
         user: &str,
         room: &RoomName,
-        bytes: &[u8],
-        kind: (ImageType, u32, u32),
+        (bytes, kind, name): (&[u8], Kind, String),
         config: &Config,
-    ) -> Result<Result<Image, Refused>, StoreError> {
-        let image = describe(bytes, kind)?;
-        let length = image.bytes;
+    ) -> Result<Result<Upload, Refused>, StoreError> {
+        let upload = describe(bytes, kind, name)?;
+        let length = upload.bytes();
         if config.upload_quota > 0
             && !self
                 .ledger
@@ -147,8 +186,8 @@ impl Uploads {
             let used = self.ledger.used_today(user).await?;
             return Ok(Err(over_quota(config.upload_quota, used)));
         }
-        // Only new bytes take space: the same image again is one more record.
-        let new = tokio::fs::metadata(object(&self.dir, &image.id))
+        // Only new bytes take space: the same bytes again are one more record.
+        let new = tokio::fs::metadata(object(&self.dir, upload.id()))
             .await
             .is_err();
         let reserved = new && config.max_uploads_total > 0;
@@ -161,8 +200,8 @@ impl Uploads {
             self.refund(user, length, false, config).await;
             return Ok(Err(Refused::Full));
         }
-        match write(&self.dir, room, &image, bytes).await {
-            Ok(()) => Ok(Ok(image)),
+        match write(&self.dir, room, &upload, bytes).await {
+            Ok(()) => Ok(Ok(upload)),
             Err(err) => {
                 self.refund(user, length, reserved, config).await;
                 Err(err.into())
@@ -187,7 +226,7 @@ impl Uploads {
 /// Why an upload could not be stored: not the uploader's fault (503).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StoreError {
-    #[error("writing the image failed: {0}")]
+    #[error("writing the upload failed: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -201,16 +240,25 @@ fn over_quota(quota: u64, used: u64) -> Refused {
     }
 }
 
-/// What `bytes` are: one of the four image types, with their size in pixels. `declared` is
-/// the request's `Content-Type`: an image type other than the bytes' is a lie (anything else,
-/// e.g. `application/octet-stream`, says nothing and is ignored).
-pub fn sniff(bytes: &[u8], declared: Option<&str>) -> Result<(ImageType, u32, u32), Refused> {
-    let kind = match imagesize::image_type(bytes) {
-        Ok(imagesize::ImageType::Png) => ImageType::Png,
-        Ok(imagesize::ImageType::Jpeg) => ImageType::Jpeg,
-        Ok(imagesize::ImageType::Gif) => ImageType::Gif,
-        Ok(imagesize::ImageType::Webp) => ImageType::Webp,
-        _ => return Err(Refused::NotAnImage),
+/// What `bytes` are: one of the four image types with its size in pixels, else a file of
+/// the type its first bytes show (read by `infer`; UTF-8 without control characters other
+/// than tabs, line ends and form feeds is `text/plain`; anything else
+/// `application/octet-stream`). `declared` is the request's `Content-Type`: for an image, an
+/// image type other than the bytes' is a lie; anything else it says is ignored (a file's type
+/// is only ever shown, and it is always served as `application/octet-stream`).
+pub fn sniff(bytes: &[u8], declared: Option<&str>) -> Result<Kind, Refused> {
+    if bytes.is_empty() {
+        return Err(Refused::Empty);
+    }
+    let image = match imagesize::image_type(bytes) {
+        Ok(imagesize::ImageType::Png) => Some(ImageType::Png),
+        Ok(imagesize::ImageType::Jpeg) => Some(ImageType::Jpeg),
+        Ok(imagesize::ImageType::Gif) => Some(ImageType::Gif),
+        Ok(imagesize::ImageType::Webp) => Some(ImageType::Webp),
+        _ => None,
+    };
+    let Some(kind) = image else {
+        return Ok(Kind::File(file_type(bytes)));
     };
     if let Some(declared) = declared.map(|d| d.split(';').next().unwrap_or(d).trim())
         && declared.starts_with("image/")
@@ -222,16 +270,34 @@ pub fn sniff(bytes: &[u8], declared: Option<&str>) -> Result<(ImageType, u32, u3
             actual: kind.mime(),
         });
     }
-    // The header must also give a size: a PNG signature followed by garbage is not an image.
-    let size = imagesize::blob_size(bytes).map_err(|_| Refused::NotAnImage)?;
-    let (width, height) = (
-        u32::try_from(size.width).map_err(|_| Refused::NotAnImage)?,
-        u32::try_from(size.height).map_err(|_| Refused::NotAnImage)?,
-    );
-    if width == 0 || height == 0 {
-        return Err(Refused::NotAnImage);
+    // The header must also give a size: a PNG signature followed by garbage is not an image
+    // (it is a file, never shown).
+    let size = imagesize::blob_size(bytes).ok().and_then(|size| {
+        let width = u32::try_from(size.width).ok()?;
+        let height = u32::try_from(size.height).ok()?;
+        (width > 0 && height > 0).then_some((width, height))
+    });
+    Ok(match size {
+        Some((width, height)) => Kind::Image(kind, width, height),
+        None => Kind::File(file_type(bytes)),
+    })
+}
+
+/// The type of a file that is not an image, from its bytes (see [`sniff`]).
+fn file_type(bytes: &[u8]) -> &'static str {
+    if let Some(kind) = infer::get(bytes) {
+        return kind.mime_type();
     }
-    Ok((kind, width, height))
+    let text = std::str::from_utf8(bytes).is_ok_and(|text| {
+        !text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{c}'))
+    });
+    if text {
+        "text/plain"
+    } else {
+        "application/octet-stream"
+    }
 }
 
 pub(super) fn object(dir: &Path, id: &UploadId) -> PathBuf {
@@ -242,17 +308,26 @@ fn marker(dir: &Path, room: &RoomName, id: &UploadId) -> PathBuf {
     dir.join("rooms").join(room.as_str()).join(id.as_str())
 }
 
-/// The [`Image`] of `bytes` (already sniffed as `kind`).
-fn describe(bytes: &[u8], (kind, width, height): (ImageType, u32, u32)) -> std::io::Result<Image> {
+/// The [`Upload`] of `bytes` (already sniffed as `kind`; `name` is a file's, sanitised).
+fn describe(bytes: &[u8], kind: Kind, name: String) -> std::io::Result<Upload> {
     let digest = Sha256::digest(bytes);
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     let id = UploadId::try_from(hex).map_err(std::io::Error::other)?;
-    Ok(Image {
-        id,
-        mime: kind,
-        width,
-        height,
-        bytes: bytes.len() as u64,
+    let length = bytes.len() as u64;
+    Ok(match kind {
+        Kind::Image(mime, width, height) => Upload::Image(Image {
+            id,
+            mime,
+            width,
+            height,
+            bytes: length,
+        }),
+        Kind::File(mime) => Upload::File(File {
+            id,
+            name,
+            mime: mime.to_owned(),
+            bytes: length,
+        }),
     })
 }
 
@@ -284,14 +359,16 @@ async fn write_whole(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     }
 }
 
-/// Stores `image`'s `bytes` (unless they are there) and `room`'s record of it.
-async fn write(dir: &Path, room: &RoomName, image: &Image, bytes: &[u8]) -> std::io::Result<()> {
-    let path = object(dir, &image.id);
+/// Stores `upload`'s `bytes` (unless they are there) and `room`'s record of it (a file's
+/// record again under its latest name: the same bytes uploaded for the room again under
+/// another name are downloaded under that one; messages keep the name they were sent with).
+async fn write(dir: &Path, room: &RoomName, upload: &Upload, bytes: &[u8]) -> std::io::Result<()> {
+    let path = object(dir, upload.id());
     if tokio::fs::metadata(&path).await.is_err() {
         write_whole(&path, bytes).await?;
     }
-    let json = serde_json::to_vec(image).map_err(std::io::Error::other)?;
-    write_whole(&marker(dir, room, &image.id), &json).await?;
+    let json = serde_json::to_vec(upload).map_err(std::io::Error::other)?;
+    write_whole(&marker(dir, room, upload.id()), &json).await?;
     // A sweep may have taken the object away meanwhile (old, and no room had it yet); now
     // that the room has it, it must be there.
     if tokio::fs::metadata(&path).await.is_err() {
@@ -319,8 +396,8 @@ async fn touch(dir: &Path, room: &RoomName, id: &UploadId) -> std::io::Result<bo
     }
 }
 
-/// The image `id` as stored for `room`, if the room has it.
-pub async fn find(dir: &Path, room: &RoomName, id: &UploadId) -> std::io::Result<Option<Image>> {
+/// The upload `id` as stored for `room`, if the room has it.
+pub async fn find(dir: &Path, room: &RoomName, id: &UploadId) -> std::io::Result<Option<Upload>> {
     match tokio::fs::read(marker(dir, room, id)).await {
         Ok(json) => serde_json::from_slice(&json)
             .map(Some)
@@ -330,40 +407,58 @@ pub async fn find(dir: &Path, room: &RoomName, id: &UploadId) -> std::io::Result
     }
 }
 
-/// A `say` with an image gets the image as stored for its room (the client's description
-/// is not trusted); an image the room does not have is refused with the reason. The record is
-/// touched first, so the sweep of unused uploads leaves it be until the message is stored.
+/// A `say` with an image or a file gets it as stored for its room (the client's description
+/// is not trusted: a file's name too is the one the server sanitised at upload); one the room
+/// does not have, an image named as a file or the other way round, or both at once are
+/// refused with the reason. The record is touched first, so the sweep of unused uploads
+/// leaves it be until the message is stored.
 pub async fn attach(
     dir: &Path,
     mut request: shared::ClientMsg,
 ) -> Result<shared::ClientMsg, (Option<shared::ClientMsgId>, String)> {
-    if let shared::ClientMsg::Say {
+    let shared::ClientMsg::Say {
         room,
-        image: Some(image),
+        image,
+        file,
         client_id,
         ..
     } = &mut request
-    {
-        let refused = |reason: String| (Some(client_id.clone()), reason);
-        let found = match touch(dir, room, &image.id).await {
-            Ok(true) => find(dir, room, &image.id).await,
-            Ok(false) => Ok(None),
-            Err(err) => Err(err),
-        };
-        match found {
-            Ok(Some(stored)) => *image = stored,
-            Ok(None) => {
-                return Err(refused(format!(
-                    "{room} has no uploaded image {}",
-                    image.id
-                )));
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "reading an upload's record failed");
-                return Err(refused(
-                    "the image could not be checked; send it again".into(),
-                ));
-            }
+    else {
+        return Ok(request);
+    };
+    let refused = |reason: String| (Some(client_id.clone()), reason);
+    let id = match (&*image, &*file) {
+        (None, None) => return Ok(request),
+        (Some(_), Some(_)) => {
+            return Err(refused("a message has an image or a file, not both".into()));
+        }
+        (Some(image), None) => image.id.clone(),
+        (None, Some(file)) => file.id.clone(),
+    };
+    let found = match touch(dir, room, &id).await {
+        Ok(true) => find(dir, room, &id).await,
+        Ok(false) => Ok(None),
+        Err(err) => Err(err),
+    };
+    match (found, image.is_some()) {
+        (Ok(Some(Upload::Image(stored))), true) => *image = Some(stored),
+        (Ok(Some(Upload::File(stored))), false) => *file = Some(Box::new(stored)),
+        (Ok(Some(Upload::Image(_))), false) => {
+            return Err(refused(format!("upload {id} is an image: send it as one")));
+        }
+        (Ok(Some(Upload::File(_))), true) => {
+            return Err(refused(format!(
+                "upload {id} is not an image: send it as a file"
+            )));
+        }
+        (Ok(None), _) => {
+            return Err(refused(format!("{room} has no upload {id}")));
+        }
+        (Err(err), _) => {
+            tracing::error!(error = %err, "reading an upload's record failed");
+            return Err(refused(
+                "the attachment could not be checked; send it again".into(),
+            ));
         }
     }
     Ok(request)
@@ -384,24 +479,58 @@ mod tests {
 
     #[test]
     fn the_type_comes_from_the_bytes() {
-        assert_eq!(sniff(PNG, None), Ok((ImageType::Png, 1, 1)));
-        assert_eq!(
-            sniff(PNG, Some("application/octet-stream")),
-            Ok((ImageType::Png, 1, 1))
-        );
-        assert_eq!(
-            sniff(PNG, Some("image/png; charset=binary")),
-            Ok((ImageType::Png, 1, 1))
-        );
+        let png = Ok(Kind::Image(ImageType::Png, 1, 1));
+        assert_eq!(sniff(PNG, None), png);
+        assert_eq!(sniff(PNG, Some("application/octet-stream")), png);
+        assert_eq!(sniff(PNG, Some("image/png; charset=binary")), png);
         assert!(matches!(
             sniff(PNG, Some("image/gif")),
             Err(Refused::Mislabelled { .. })
         ));
+        // Not an image, whatever it says: a file, never shown.
         assert_eq!(
             sniff(b"<html><script>", Some("image/png")),
-            Err(Refused::NotAnImage)
+            Ok(Kind::File("text/html"))
         );
-        assert_eq!(sniff(&PNG[..12], None), Err(Refused::NotAnImage));
-        assert_eq!(sniff(b"", None), Err(Refused::NotAnImage));
+        assert_eq!(sniff(&PNG[..12], None), Ok(Kind::File("image/png")));
+        assert_eq!(
+            sniff(b"%PDF-1.7\n", None),
+            Ok(Kind::File("application/pdf"))
+        );
+        assert_eq!(
+            sniff("로그 line 1\r\n\tline 2\n".as_bytes(), Some("image/png")),
+            Ok(Kind::File("text/plain"))
+        );
+        assert_eq!(
+            sniff(b"\x00\x01binary", None),
+            Ok(Kind::File("application/octet-stream"))
+        );
+        assert_eq!(sniff(b"", None), Err(Refused::Empty));
+    }
+
+    #[test]
+    fn a_record_reads_back_as_what_it_was() {
+        let id: UploadId = "a".repeat(64).parse().unwrap();
+        let file = Upload::File(File {
+            id: id.clone(),
+            name: "a.pdf".into(),
+            mime: "application/pdf".into(),
+            bytes: 3,
+        });
+        let image = Upload::Image(Image {
+            id,
+            mime: ImageType::Png,
+            width: 1,
+            height: 1,
+            bytes: 3,
+        });
+        for upload in [file, image] {
+            let json = serde_json::to_string(&upload).unwrap();
+            assert_eq!(
+                serde_json::from_str::<Upload>(&json).unwrap(),
+                upload,
+                "{json}"
+            );
+        }
     }
 }

@@ -1,10 +1,11 @@
-//! The sweep of unused uploads: every `--retention-interval`, a room's record of an image that
-//! no stored message of the room names, `--upload-grace` after it was last written or used, is
-//! removed; then every object no room has any more. So an image uploaded and never sent
-//! goes after the grace, and one whose messages retention removed goes at the next sweep.
+//! The sweep of unused uploads: every `--retention-interval`, a room's record of an image or
+//! a file that no stored message of the room names, `--upload-grace` after it was last
+//! written or used, is removed; then every object no room has any more. So an upload never
+//! sent goes after the grace, and one whose messages retention removed goes at the next sweep.
 //!
-//! Which images the messages name is the engine's answer ([`References`]): SQLite's
-//! `messages.image`, or in cluster mode each room's images hash in Redis, kept by the send
+//! Which uploads the messages name is the engine's answer ([`References`]): SQLite's
+//! `messages.image` and `messages.file`, or in cluster mode each room's images hash in Redis
+//! (an image's or a file's id per message), kept by the send
 //! script and trimmed with the log. Every node sweeps the shared directory; they cannot get
 //! in each other's way, nor in an upload's:
 //! - Nothing is deleted where it lies: it is first renamed to a `.gone.` name of this sweep's

@@ -680,6 +680,7 @@ impl Chat {
             client_id: client_id.parse().unwrap(),
             reply_to: None,
             image: None,
+            file: None,
         })
         .await;
     }

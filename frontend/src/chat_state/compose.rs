@@ -1,6 +1,6 @@
-//! What the user sends: composing a message (with a reply, an edit or an image), the pending
-//! lines resent after a reconnect, retries, reactions and deletions, @ completion, and what
-//! becomes of a refusal.
+//! What the user sends: composing a message (with a reply, an edit, an image or a file), the
+//! pending lines resent after a reconnect, retries, reactions and deletions, @ completion, and
+//! what becomes of a refusal.
 
 use shared::{ClientMsg, ClientMsgId, Emoji, ErrorCode, MessageId, Nick, Quote, Text};
 
@@ -25,14 +25,15 @@ impl ChatState {
     /// Records a message the user typed for the current conversation and returns the request
     /// to send, or a reason it cannot be sent.
     pub fn compose(&mut self, text: &str) -> Result<ClientMsg, String> {
-        self.compose_with(text, None)
+        self.compose_with(text, None, None)
     }
 
-    /// [`ChatState::compose`] for a message carrying an uploaded image (rooms only).
+    /// [`ChatState::compose`] for a message carrying an uploaded image or file (rooms only).
     pub fn compose_with(
         &mut self,
         text: &str,
         image: Option<shared::Image>,
+        file: Option<Box<shared::File>>,
     ) -> Result<ClientMsg, String> {
         let w = crate::i18n::words();
         let me = self.me.clone().ok_or(w.not_connected)?;
@@ -43,7 +44,7 @@ impl ChatState {
         {
             return Err((w.too_long)(text.chars(), limits.max_text_chars as usize));
         }
-        if image.is_some() && matches!(target, Target::Direct(_)) {
+        if (image.is_some() || file.is_some()) && matches!(target, Target::Direct(_)) {
             return Err(w.images_rooms_only.into());
         }
         let client_id = self.next_client_id()?;
@@ -66,6 +67,7 @@ impl ChatState {
                 client_id,
                 reply_to: reply_to.as_ref().map(|q| q.id),
                 image,
+                file,
             },
             Target::Direct(to) => ClientMsg::Direct {
                 to,
@@ -81,18 +83,20 @@ impl ChatState {
     /// quoting `reply_to`, in its conversation (a room's only if it is held): what a message
     /// just composed and one restored from the outbox both look like until the echo.
     pub(super) fn show_pending(&mut self, me: Nick, request: &ClientMsg, reply_to: Option<Quote>) {
-        let (lines, text, client_id, image) = match request {
+        let (lines, text, client_id, image, file) = match request {
             ClientMsg::Say {
                 room,
                 text,
                 client_id,
                 image,
+                file,
                 ..
             } => (
                 self.rooms.get_mut(room).map(|view| &mut view.lines),
                 text,
                 client_id,
                 image,
+                file,
             ),
             ClientMsg::Direct {
                 to,
@@ -103,7 +107,7 @@ impl ChatState {
                     .directs
                     .entry(to.key())
                     .or_insert_with(|| (to.clone(), Vec::new()));
-                (Some(&mut entry.1), text, client_id, &None)
+                (Some(&mut entry.1), text, client_id, &None, &None)
             }
             _ => return,
         };
@@ -125,6 +129,7 @@ impl ChatState {
                     deleted: false,
                     reactions: Vec::new(),
                     image: image.clone(),
+                    file: file.clone(),
                 },
             );
         }
@@ -158,6 +163,7 @@ impl ChatState {
                         client_id: line.client_id.clone(),
                         reply_to: line.reply_to.as_ref().map(|q| q.id),
                         image: line.image.clone(),
+                        file: line.file.clone(),
                     })
                 })
         });
@@ -257,6 +263,21 @@ impl ChatState {
         Some(text)
     }
 
+    /// Starts editing our last stored message in the current room (the Up arrow in an empty
+    /// composer, as in Slack and Element), returning its text; `None` if there is none.
+    pub fn edit_last(&mut self) -> Option<String> {
+        if !matches!(self.current, Some(Target::Room(_))) {
+            return None;
+        }
+        let id = self
+            .current_lines()
+            .iter()
+            .rev()
+            .find(|l| l.mine && !l.deleted)
+            .and_then(|l| l.id)?;
+        self.start_edit(id)
+    }
+
     /// Drops a reply or an edit in progress.
     pub fn cancel_compose(&mut self) {
         self.replying = None;
@@ -350,6 +371,7 @@ mod tests {
                 ClientMsg::Say {
                     reply_to: Some(MessageId(1)),
                     image: None,
+                    file: None,
                     ..
                 }
             ),
@@ -607,5 +629,20 @@ mod tests {
         };
         assert_eq!(delivery(&first), Delivery::Pending);
         assert_eq!(delivery(&second), Delivery::Failed("too long".into()));
+    }
+
+    #[test]
+    fn the_up_arrow_edits_our_last_stored_message_of_a_room_only() {
+        let mut state = welcomed();
+        state.apply(said(1, "me", "first", "c1"), 0.0);
+        state.apply(said(2, "bob", "theirs", "c2"), 0.0);
+        assert_eq!(state.edit_last().as_deref(), Some("first"));
+        assert_eq!(state.editing, Some(MessageId(1)));
+        state.cancel_compose();
+        state.apply(said(3, "me", "second", "c3"), 0.0);
+        assert_eq!(state.edit_last().as_deref(), Some("second"));
+        state.current = Some(Target::Direct(nick("bob")));
+        state.cancel_compose();
+        assert_eq!(state.edit_last(), None);
     }
 }

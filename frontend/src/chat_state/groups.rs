@@ -307,6 +307,7 @@ mod tests {
             client_id: format!("c{id}").parse().unwrap(),
             reply_to: None,
             image: None,
+            file: None,
         };
         state.apply(in_group(1, "bob"), 0.0);
         state.apply(in_group(2, "me"), 0.0);

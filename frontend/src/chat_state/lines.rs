@@ -157,6 +157,7 @@ impl Line {
             deleted: message.deleted,
             reactions: message.reactions,
             image: message.image,
+            file: message.file,
         }
     }
 
@@ -169,6 +170,7 @@ impl Line {
             reply_to: self.reply_to.take(),
             preview: self.preview.take(),
             image: self.image.take(),
+            file: self.file.take(),
             edited: self.edited,
             deleted: self.deleted,
             reactions: std::mem::take(&mut self.reactions),
@@ -179,6 +181,7 @@ impl Line {
         self.reply_to = message.reply_to;
         self.preview = message.preview;
         self.image = message.image;
+        self.file = message.file;
         self.edited = message.edited;
         self.deleted = message.deleted;
         self.reactions = message.reactions;
@@ -201,6 +204,7 @@ impl Line {
             deleted: false,
             reactions: Vec::new(),
             image: None,
+            file: None,
         }
     }
 }

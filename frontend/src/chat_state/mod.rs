@@ -15,6 +15,7 @@
 //! - `lines`: lines settling, changes to them, direct messages, mentions.
 //! - `paging`: a room's pages (latest, older, newer), within the lines held.
 //! - `compose`: what the user sends (pending, retries, replies, edits, @ completion, refusals).
+//! - `commands`: slash commands (`/nick`, `/mute bob 10m`, `/topic …`) read into requests.
 //! - `unread`: unread counts, read positions, the divider.
 //! - `members`: member lists and searches, room rules and moderation.
 //! - `outbox`: what outlives the tab: the outbox as JSON and back, conversations' names.
@@ -23,6 +24,7 @@
 //!   typing names.
 //! - `search`: a search's results, page after page.
 
+mod commands;
 mod compose;
 mod groups;
 mod lines;
@@ -40,6 +42,7 @@ use std::collections::BTreeMap;
 
 use shared::{ClientMsg, HistoryMode, Nick, RoomName, ServerMsg};
 
+pub use commands::Command;
 pub use compose::{complete_mention, mention_prefix};
 pub use lines::mentions;
 pub use model::{

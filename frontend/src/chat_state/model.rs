@@ -73,6 +73,8 @@ pub struct Line {
     pub reactions: Vec<Reaction>,
     /// Its image.
     pub image: Option<shared::Image>,
+    /// Its file.
+    pub file: Option<Box<shared::File>>,
 }
 
 /// A room as this tab sees it.

@@ -83,6 +83,10 @@ fn read_request<J: Json>(entry: &J) -> Option<ClientMsg> {
                 Some(image) => Some(read(&image).ok()?),
                 None => None,
             },
+            file: match optional("file") {
+                Some(file) => Some(read(&file).ok()?),
+                None => None,
+            },
         }),
         "direct" => Some(ClientMsg::Direct {
             to: Nick::try_from(string("to")?).ok()?,

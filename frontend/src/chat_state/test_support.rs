@@ -69,6 +69,7 @@ pub(super) fn said(id: u64, from: &str, text: &str, client_id: &str) -> ServerMs
         client_id: client_id.parse().unwrap(),
         reply_to: None,
         image: None,
+        file: None,
     }
 }
 

@@ -149,6 +149,7 @@ mod tests {
                 client_id: "x".parse().unwrap(),
                 reply_to: None,
                 image: None,
+                file: None,
             },
             0.0,
         );

@@ -133,12 +133,39 @@ pub struct Words {
     pub delete: &'static str,
     pub delete_title: &'static str,
     pub react_with: fn(&str) -> String,
+    /// A room-only slash command typed elsewhere.
+    pub command_needs_room: &'static str,
+    /// How to use the slash command named (without its `/`).
+    pub command_usage: fn(&str) -> String,
+    /// A slash command that does not exist (named without its `/`).
+    pub unknown_command: fn(&str) -> String,
+    /// `/help`: one command per line.
+    pub command_help: &'static str,
+    /// The sidebar's marker on a conversation with a draft.
+    pub draft_marker: &'static str,
+    /// A code block's copy button.
+    pub copy_code: &'static str,
+    /// The copy button once its code was copied.
+    pub copied: &'static str,
     pub react_other: &'static str,
-    pub react_prompt: &'static str,
+    /// The emoji picker (its name as a dialog).
+    pub emoji_picker: &'static str,
+    /// The picker's search box.
+    pub emoji_search: &'static str,
+    /// The picker's skin tones (their group).
+    pub skin_tones: &'static str,
+    /// Skin tone 0 (none) to 5, named.
+    pub skin_tone: fn(u32) -> String,
+    /// The picker found nothing.
+    pub no_emoji: &'static str,
+    /// The composer's emoji button.
+    pub insert_emoji: &'static str,
     pub quote_title: &'static str,
     pub image: &'static str,
     pub image_full: &'static str,
     pub show_full_size: &'static str,
+    pub download: &'static str,
+    pub download_title: fn(&str) -> String,
     // Composer.
     pub composer_placeholder: &'static str,
     pub attach_title: &'static str,

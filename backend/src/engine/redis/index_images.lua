@@ -1,5 +1,6 @@
--- The image ids that a room's log names (for the sweep of unused uploads): the values of its
--- images hash, which the send script keeps (message id -> image id) and retention trims with
+-- The upload ids that a room's log names (for the sweep of unused uploads): the values of its
+-- images hash, which the send script keeps (message id -> its image's or file's id) and
+-- retention trims with
 -- the log. Messages stored before the send script kept it are read into it first, once (the
 -- field 'indexed' says it was done), atomically with the sends, so none is missed.
 -- KEYS[1] the room's log (a stream)   KEYS[2] its images hash
@@ -12,6 +13,8 @@ if redis.call('HEXISTS', KEYS[2], 'indexed') == 0 then
       local ok, message = pcall(cjson.decode, fields[2])
       if ok and type(message.image) == 'table' and message.image.id then
         redis.call('HSET', KEYS[2], message.id, message.image.id)
+      elseif ok and type(message.file) == 'table' and message.file.id then
+        redis.call('HSET', KEYS[2], message.id, message.file.id)
       end
     end
   end

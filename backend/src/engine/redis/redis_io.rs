@@ -86,7 +86,7 @@ fn room_changes(room: &RoomName) -> String {
     format!("chat:{{r:{room}}}:changes")
 }
 
-/// The image of each message of the room still there that has one (id -> upload id), and
+/// The image or file of each message of the room still there that has one (id -> upload id), and
 /// the field `indexed` once messages stored before this hash existed are in it too
 /// (index_images.lua).
 fn room_images(room: &RoomName) -> String {
@@ -298,7 +298,8 @@ impl Io {
         let reply: RedisResult<Vec<String>> = match &message.target {
             Target::Room(room) => {
                 let referred = crate::engine::rules::referred(&message.body);
-                // The images hash names it, for the sweep of unused uploads.
+                // The images hash names it (an image's or a file's: a message has one or the
+                // other), for the sweep of unused uploads.
                 let image_id = match &message.body {
                     Body::Text {
                         image: Some(image), ..
@@ -311,6 +312,9 @@ impl Io {
                         .as_ref()
                         .map(|image| image.id.as_str().to_owned())
                         .unwrap_or_default(),
+                    Body::Text {
+                        file: Some(file), ..
+                    } => file.id.as_str().to_owned(),
                     _ => String::new(),
                 };
                 let (kind, body) = match &message.body {
@@ -318,6 +322,7 @@ impl Io {
                         text,
                         reply_to,
                         image,
+                        file,
                     } => {
                         // A reply quotes its original as it is now; the script checks again,
                         // atomically, that it is still there.
@@ -335,6 +340,7 @@ impl Io {
                             client_id,
                             reply_to,
                             image: image.as_ref(),
+                            file: file.as_deref(),
                         })?;
                         ("message", body)
                     }
@@ -396,10 +402,12 @@ impl Io {
                     text,
                     reply_to: None,
                     image: None,
+                    file: None,
                 } = &message.body
                 else {
                     let reason =
-                        "direct messages cannot be answered, changed or carry images".to_owned();
+                        "direct messages cannot be answered, changed or carry images or files"
+                            .to_owned();
                     return Ok(Sent::Refused((shared::ErrorCode::Invalid, reason)));
                 };
                 let (recipient, to) = match recipient {
@@ -1376,6 +1384,8 @@ struct RoomBody<'a> {
     reply_to: Option<shared::Quote>,
     #[serde(skip_serializing_if = "Option::is_none")]
     image: Option<&'a shared::Image>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<&'a shared::File>,
 }
 
 /// The same for a change (field order as in [`RoomChange`]).

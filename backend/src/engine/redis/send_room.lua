@@ -4,7 +4,8 @@
 -- KEYS[3] this (sender, client_id)'s idempotency key
 -- KEYS[4] the room's authors hash (message id -> sender key; a deleted message has none)
 -- KEYS[5] the room's changes hash (message id -> its change entries, one JSON per line)
--- KEYS[6] the room's images hash (message id -> the id of its image; see index_images.lua)
+-- KEYS[6] the room's images hash (message id -> the id of its image or file; see
+-- index_images.lua)
 -- ARGV[1] an epoch, used if the log has none yet   ARGV[2] the idempotency window, ms
 -- ARGV[3] the room's Pub/Sub channel   ARGV[4] the entry's JSON members after id and seq
 -- ARGV[5] entries kept in the log (0: all)   ARGV[6] the sender's key
@@ -20,7 +21,7 @@
 -- "k EMOJI" = that emoji's users, "u USER" = that user's reactions, "#" = distinct emoji.
 -- Changes stored before this layout (every entry of the message, one per line) are folded
 -- into it the first time the message changes again (`settle`, then `adopt` per user).
--- ARGV[14] the id of the message's image, or of a preview's ('' none)
+-- ARGV[14] the id of the message's image or file, or of a preview's image ('' none)
 -- A link preview ('preview') follows the message's last edit in its changes hash value, one
 -- per line: a reader folds them in order (RoomMessage::apply keeps a preview only while its
 -- link is the text's first, so a late preview of an earlier text is read and ignored). An
@@ -167,7 +168,8 @@ elseif kind == 'delete' then
   -- leave Redis's side keys, and a reader folds the deletion alone.
   redis.call('HSET', KEYS[5], target, entry)
   redis.call('DEL', rx .. target)
-  -- Its image (and its preview's) is no longer named (the sweep removes it after the grace).
+  -- Its image or file (and its preview's image) is no longer named (the sweep removes it
+  -- after the grace).
   redis.call('HDEL', KEYS[6], target, target .. 'p')
   redis.call('HDEL', KEYS[4], target)
 elseif kind == 'edit' then

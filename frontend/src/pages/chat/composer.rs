@@ -1,17 +1,19 @@
-//! The composer: the message input (Enter sends), @ completion from the room's members, the
-//! reply or edit under way, images pasted, dropped or picked, and a draft per conversation
-//! (kept in storage: it survives a closed tab).
+//! The composer: the message input (Enter sends, Up edits the last message), slash commands
+//! (`chat_state::commands`; `/help` lists them), @ and `:shortcode:` completion, the reply or
+//! edit under way, files (images among them) pasted, dropped or picked, and a draft per
+//! conversation (kept in storage: it survives a closed tab).
 
 use leptos::prelude::*;
 use shared::ClientMsg;
 
 use super::{
     ctx::ChatCtx,
+    emoji,
     local_store::{draft_of, keep_draft},
 };
 use crate::{
     browser::now_ms,
-    chat_state::{ChatState, Target},
+    chat_state::{ChatState, Command, Target},
     client::ConnectionStatus,
     components::note,
     erase::{dynamic, effect, reactive, shown},
@@ -48,6 +50,16 @@ pub(super) fn Composer() -> impl IntoView {
             && shown_for.with_value(|shown| shown == &target.name())
         {
             keep_draft(&target, &text);
+            let name = target.name();
+            let kept = !text.is_empty();
+            if ctx.drafted.with_untracked(|d| d.contains(&name)) != kept {
+                ctx.drafted.update(|d| {
+                    d.retain(|n| n != &name);
+                    if kept {
+                        d.push(name);
+                    }
+                });
+            }
         }
     });
     let offline_reason = move || match ctx.status.get() {
@@ -59,9 +71,40 @@ pub(super) fn Composer() -> impl IntoView {
         } => Some((w.offline_note)(&reason, retry_in_secs)),
     };
     let send = move || {
-        let text = draft.get_untracked();
+        let mut text = draft.get_untracked();
         if text.trim().is_empty() {
             return;
+        }
+        // A slash command (not while editing: an edit's text is only text).
+        let command = ctx
+            .state
+            .with_untracked(|s| s.editing.is_none().then(|| s.command(&text)))
+            .flatten();
+        let done = move || {
+            draft.set(String::new());
+            problem.set(None);
+        };
+        match command {
+            None => {}
+            Some(Ok(Command::Say(said))) => text = said,
+            Some(Ok(Command::Help)) => {
+                // The list, in the composer's note (until the next message).
+                draft.set(String::new());
+                return problem.set(Some(w.command_help.to_owned()));
+            }
+            Some(Err(reason)) => return problem.set(Some(reason)),
+            Some(Ok(_)) if !ctx.status.get_untracked().is_open() => {
+                return problem.set(offline_reason());
+            }
+            Some(Ok(Command::Send(requests))) => {
+                requests.iter().for_each(|r| ctx.send(r));
+                return done();
+            }
+            Some(Ok(Command::Join(room, request))) => {
+                ctx.send(&request);
+                ctx.state.update(|s| s.select(Target::Room(room)));
+                return done();
+            }
         }
         match ctx.state.try_update(|s| s.compose(&text)) {
             Some(Ok(request)) => {
@@ -78,7 +121,12 @@ pub(super) fn Composer() -> impl IntoView {
         }
     };
     let on_input = move |ev| {
-        draft.set(event_target_value(&ev));
+        let typed = event_target_value(&ev);
+        // `:smile:` typed whole becomes 😄; `:sm` asks for the emoji data, to offer some.
+        if emoji::shortcode_prefix(&typed).is_some() {
+            emoji::load(ctx);
+        }
+        draft.set(emoji::expand_shortcode(&typed).unwrap_or(typed));
         let now = now_ms();
         if now - last_typing.get_value() >= TYPING_EVERY_MS
             && !draft.with_untracked(String::is_empty)
@@ -88,48 +136,54 @@ pub(super) fn Composer() -> impl IntoView {
             ctx.send(&ClientMsg::Typing { room });
         }
     };
-    // An image pasted, dropped or picked is uploaded and sent with the text typed so far.
-    let first_image = |files: Option<web_sys::FileList>| {
-        let files = files?;
-        (0..files.length())
-            .filter_map(|i| files.get(i))
-            .find(|file| file.type_().starts_with("image/"))
-    };
+    // A file pasted, dropped or picked is uploaded and sent with the text typed so far (as
+    // an image if the server reads its bytes as one).
+    let first_file = |files: Option<web_sys::FileList>| files?.get(0);
     // A clipboard or a drop may list the file among its items rather than its files
     // (Firefox, for a copied image): both are looked at.
     let transferred = move |data: Option<web_sys::DataTransfer>| {
         let data = data?;
-        first_image(data.files()).or_else(|| {
+        first_file(data.files()).or_else(|| {
             let items = data.items();
             (0..items.length())
                 .filter_map(|i| items.get(i))
-                .filter(|item| item.kind() == "file" && item.type_().starts_with("image/"))
+                .filter(|item| item.kind() == "file")
                 .find_map(|item| item.get_as_file().ok().flatten())
         })
     };
     let on_paste = move |ev: web_sys::ClipboardEvent| {
         if let Some(file) = transferred(ev.clipboard_data()) {
             ev.prevent_default();
-            ctx.send_image(file.into());
+            ctx.send_upload(file);
         }
     };
     let on_drop = move |ev: web_sys::DragEvent| {
         if let Some(file) = transferred(ev.data_transfer()) {
             ev.prevent_default();
-            ctx.send_image(file.into());
+            ctx.send_upload(file);
         }
     };
     let on_pick = move |ev: leptos::ev::Event| {
         let input: web_sys::HtmlInputElement = event_target(&ev);
-        if let Some(file) = first_image(input.files()) {
-            ctx.send_image(file.into());
+        if let Some(file) = first_file(input.files()) {
+            ctx.send_upload(file);
         }
         input.set_value("");
     };
     let on_keydown = move |ev: web_sys::KeyboardEvent| {
-        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+        if ev.is_composing() {
+            return;
+        }
+        if ev.key() == "Enter" && !ev.shift_key() {
             ev.prevent_default();
             send();
+        } else if ev.key() == "ArrowUp"
+            && draft.with_untracked(String::is_empty)
+            && let Some(text) = ctx.state.try_update(ChatState::edit_last).flatten()
+        {
+            // The Up arrow in an empty composer edits our last message.
+            ev.prevent_default();
+            draft.set(text);
         }
     };
     // What the next message answers, or that it replaces a message's text.
@@ -148,18 +202,45 @@ pub(super) fn Composer() -> impl IntoView {
         ctx.state.update(ChatState::cancel_compose);
         draft.set(String::new());
     };
-    let suggestions = move || draft.with(|d| ctx.state.with(|s| s.mention_suggestions(d)));
+    // What the last word typed may become: `@bo` a member's name, `:sm` an emoji. Each is
+    // what to show and what the draft becomes when it is picked.
+    let suggestions = move || {
+        draft.with(|d| {
+            let cut = d.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+            let before = &d[..cut];
+            let mut list: Vec<(String, String)> = ctx.state.with(|s| {
+                s.mention_suggestions(d)
+                    .into_iter()
+                    .map(|nick| {
+                        (
+                            format!("@{nick}"),
+                            crate::chat_state::complete_mention(d, &nick),
+                        )
+                    })
+                    .collect()
+            });
+            if let Some(code) = emoji::shortcode_prefix(d) {
+                list.extend(
+                    emoji::completions(ctx, code)
+                        .into_iter()
+                        .map(|(emoji, code)| {
+                            (format!("{emoji} :{code}:"), format!("{before}{emoji}"))
+                        }),
+                );
+            }
+            list
+        })
+    };
     view! {
         {shown(move || !suggestions().is_empty(), move || view! {
             <ul class="mention-suggestions" data-testid="mention-suggestions" role="listbox">
-                {dynamic(move || suggestions().into_iter().map(|nick| {
-                    let label = nick.to_string();
+                {dynamic(move || suggestions().into_iter().map(|(label, completed)| {
                     view! {
                         <li>
                             <button role="option" data-testid="mention-suggestion" on:click=move |ev| {
                                 ev.prevent_default();
-                                draft.update(|d| *d = crate::chat_state::complete_mention(d, &nick));
-                            }>{format!("@{label}")}</button>
+                                draft.set(completed.clone());
+                            }>{label}</button>
                         </li>
                     }
                 }).collect_view().into_any())}
@@ -178,10 +259,15 @@ pub(super) fn Composer() -> impl IntoView {
         <form class="composer chat-composer" on:submit=move |ev| { ev.prevent_default(); send(); }
             on:dragover=move |ev: web_sys::DragEvent| ev.prevent_default() on:drop=on_drop>
             <label class="attach" title=w.attach_title>
-                "🖼"
-                <input type="file" accept="image/png,image/jpeg,image/gif,image/webp"
-                    data-testid="image-input" on:change=on_pick />
+                "📎"
+                <input type="file" data-testid="image-input" on:change=on_pick />
             </label>
+            <button type="button" class="attach" data-testid="emoji-button" title=w.insert_emoji
+                aria-label=w.insert_emoji aria-expanded=reactive(move || ctx.picker_open.get().to_string())
+                on:click=move |_| {
+                    ctx.picker_for.set(None);
+                    ctx.picker_open.update(|open| *open = !*open);
+                }>"🙂"</button>
             <textarea
                 on:paste=on_paste
                 rows="1"

@@ -24,6 +24,8 @@ pub struct ChatCtx {
     pub logged_in: bool,
     /// The composer's text (an edit puts the message's text here).
     pub draft: RwSignal<String>,
+    /// The conversations (by [`Target::name`]) with a draft kept: the sidebar marks them.
+    pub(super) drafted: RwSignal<Vec<String>>,
     /// A quote was clicked whose original is not loaded: older pages are asked for until it
     /// is, then it is scrolled to.
     pub seeking: RwSignal<Option<shared::MessageId>>,
@@ -39,9 +41,9 @@ pub struct ChatCtx {
     pub(super) url: StoredValue<String>,
     /// How upload requests name the user.
     pub(super) uploader: StoredValue<Uploader>,
-    /// Images shown: their `blob:` URLs by id, once downloaded.
+    /// Images shown and files downloaded: their `blob:` URLs by id, once downloaded.
     pub(super) images: RwSignal<std::collections::HashMap<shared::UploadId, String>>,
-    /// Images asked for (so a re-render does not ask again).
+    /// Images and files asked for (so a re-render does not ask again).
     pub(super) asked: StoredValue<std::collections::HashSet<shared::UploadId>>,
     /// The image shown full size, if any.
     pub(super) lightbox: RwSignal<Option<String>>,
@@ -51,6 +53,12 @@ pub struct ChatCtx {
     pub(super) drawer: RwSignal<Option<Drawer>>,
     /// The search the results panel shows (see `search.rs`).
     pub(super) search: SearchSignals,
+    /// The emoji picker's data is in (see `emoji.rs`).
+    pub(super) emoji_ready: RwSignal<bool>,
+    /// The emoji picker is open…
+    pub(super) picker_open: RwSignal<bool>,
+    /// …to react to this line (else for the composer).
+    pub(super) picker_for: RwSignal<Option<shared::MessageId>>,
 }
 
 /// The search the results panel shows, asked from the search box. Its results are the
@@ -106,7 +114,8 @@ impl ChatCtx {
         }
     }
 
-    /// The `blob:` URL of `image` of `room` once downloaded (asked for on first use).
+    /// The `blob:` URL of `image` (or file) of `room` once downloaded (asked for on first
+    /// use).
     pub(super) fn image_url(&self, room: &RoomName, image: &shared::UploadId) -> Option<String> {
         if let Some(url) = self.images.with(|images| images.get(image).cloned()) {
             return Some(url);
@@ -117,21 +126,34 @@ impl ChatCtx {
         if first == Some(true) {
             let (ctx, room, image) = (*self, room.clone(), image.clone());
             spawn_local(async move {
-                let credential = ctx.credential().await;
-                let url = ctx.url.get_value();
-                match crate::uploads::download(&url, &room, &image, credential).await {
-                    Ok(blob) => ctx.images.update(|images| {
-                        images.insert(image, blob);
-                    }),
-                    Err(err) => log::warn!("{err}"),
-                }
+                ctx.fetch_upload(room, image).await;
             });
         }
         None
     }
 
-    /// Uploads `file` for the current room, then sends it with the composer's text.
-    pub(super) fn send_image(&self, file: web_sys::Blob) {
+    /// Downloads upload `id` (an image or a file) of `room` into a `blob:` URL, kept in
+    /// [`ChatCtx::images`] for the page; `None` (logged) if it could not be.
+    pub(super) async fn fetch_upload(self, room: RoomName, id: shared::UploadId) -> Option<String> {
+        let credential = self.credential().await;
+        let url = self.url.get_value();
+        match crate::uploads::download(&url, &room, &id, credential).await {
+            Ok(blob) => {
+                self.images.update(|images| {
+                    images.insert(id, blob.clone());
+                });
+                Some(blob)
+            }
+            Err(err) => {
+                log::warn!("{err}");
+                None
+            }
+        }
+    }
+
+    /// Uploads `file` for the current room, then sends it with the composer's text: as an
+    /// image or as a file, as the server read its bytes.
+    pub(super) fn send_upload(&self, file: web_sys::File) {
         let ctx = *self;
         let Some(Target::Room(room)) = ctx.state.with_untracked(|s| s.current.clone()) else {
             ctx.state
@@ -145,8 +167,9 @@ impl ChatCtx {
             let progress = move |sent| ctx.uploading.set(Some(sent));
             let uploaded = crate::uploads::upload(&url, &room, file, credential, progress).await;
             ctx.uploading.set(None);
-            let image = match uploaded {
-                Ok(image) => image,
+            let (image, file, icon) = match uploaded {
+                Ok(crate::uploads::Uploaded::Image(image)) => (Some(image), None, "🖼"),
+                Ok(crate::uploads::Uploaded::File(file)) => (None, Some(Box::new(file)), "📎"),
                 Err(reason) => {
                     ctx.state
                         .update(|s| s.notices.push((words().image_not_sent)(&reason)));
@@ -155,13 +178,13 @@ impl ChatCtx {
             };
             let caption = ctx.draft.get_untracked();
             let caption = if caption.trim().is_empty() {
-                "🖼".to_owned()
+                icon.to_owned()
             } else {
                 caption
             };
             match ctx
                 .state
-                .try_update(|s| s.compose_with(&caption, Some(image)))
+                .try_update(|s| s.compose_with(&caption, image, file))
             {
                 Some(Ok(request)) => {
                     if ctx.status.get_untracked().is_open() {

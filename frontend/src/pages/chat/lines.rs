@@ -667,7 +667,8 @@ pub(super) fn MessageList() -> impl IntoView {
     };
     view! {
         <ol class="messages" data-testid="messages" node_ref=list tabindex="0"
-            aria-label=w.messages_label on:scroll=move |_| read_scroll() on:keydown=on_key>
+            aria-label=w.messages_label on:scroll=move |_| read_scroll() on:keydown=on_key
+            on:click=move |ev| super::formatted::copy_code(&ev)>
             {shown(move || more_before.get(), move || view! {
                 <li class="load-older">
                     <button data-testid="load-older" on:click=load_older

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use shared::Nick;
 
-use super::ctx::ChatCtx;
+use super::{ctx::ChatCtx, formatted::formatted};
 use crate::{
     chat_state::{Delivery, Line, Target},
     erase::dynamic,
@@ -46,7 +46,7 @@ pub(super) fn same_group(previous: &Line, line: &Line) -> bool {
         }
 }
 
-/// One line; text goes in as a text node, never as HTML.
+/// One line; its text is drawn formatted, in DOM nodes, never as HTML (see `formatted`).
 pub(super) fn line_view(ctx: ChatCtx, row: &Row) -> AnyView {
     let w = crate::i18n::words();
     let line = &row.line;
@@ -145,6 +145,7 @@ pub(super) fn line_view(ctx: ChatCtx, row: &Row) -> AnyView {
             </button>
         }
     });
+    let file = super::attachment::card(ctx, line);
     let header = row.starts_group.then(|| {
         let time = line.ts.map(|ts| local_time(ts, false)).unwrap_or_default();
         view! {
@@ -173,9 +174,20 @@ pub(super) fn line_view(ctx: ChatCtx, row: &Row) -> AnyView {
             {header}
             {quote}
             {thumbnail}
+            {file}
             <div class="bubble">
                 // A deleted message's text is the server's placeholder: said in our words.
-                {if line.deleted { w.deleted.to_owned() } else { line.text.clone() }}
+                {if line.deleted {
+                    w.deleted.into_any()
+                } else {
+                    // "/me waves" is an action, in italics: "ann waves" (see `chat_state::commands`).
+                    match line.text.strip_prefix("/me ") {
+                        Some(action) => view! {
+                            <div class="text action" use:formatted=format!("{} {action}", line.from)></div>
+                        }.into_any(),
+                        None => view! { <div class="text" use:formatted=line.text.clone()></div> }.into_any(),
+                    }
+                }}
                 {line.edited.then(|| view! { <span class="edited" data-testid="edited">{w.edited}</span> })}
             </div>
             {preview}
@@ -197,7 +209,7 @@ pub(super) fn line_view(ctx: ChatCtx, row: &Row) -> AnyView {
     .into_any()
 }
 
-/// The quick reactions offered on every line ("…" asks for any other emoji).
+/// The quick reactions offered on every line ("…" opens the emoji picker for any other).
 const QUICK_REACTIONS: [&str; 4] = ["👍", "❤️", "😂", "🎉"];
 
 /// Reply, react, and (when allowed) edit and delete, for the stored line `id`.
@@ -218,14 +230,8 @@ fn line_actions(
         })
         .collect_view();
     let other = move |_| {
-        let typed = web_sys::window().and_then(|w| {
-            w.prompt_with_message(crate::i18n::words().react_prompt)
-                .ok()
-                .flatten()
-        });
-        if let Some(emoji) = typed.filter(|e| !e.trim().is_empty()) {
-            react(ctx, id, emoji.trim());
-        }
+        ctx.picker_for.set(Some(id));
+        ctx.picker_open.set(true);
     };
     view! {
         <div class="line-actions">
@@ -256,7 +262,7 @@ fn line_actions(
 }
 
 /// Toggles our reaction `emoji` on line `id`.
-fn react(ctx: ChatCtx, id: shared::MessageId, emoji: &str) {
+pub(super) fn react(ctx: ChatCtx, id: shared::MessageId, emoji: &str) {
     if let Some(request) = ctx.state.try_update(|s| s.react(id, emoji)).flatten() {
         ctx.send(&request);
     }

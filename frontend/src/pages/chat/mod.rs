@@ -14,7 +14,11 @@
 //! - `header`: the conversation's header, who is typing, notices, the status line.
 //! - `lines`: the message list (a virtual list: only what is near the view is drawn).
 //! - `message`: one line of it (quote, text, image, reactions, actions).
-//! - `composer`: the message input, with @ completion and images.
+//! - `attachment`: a file's card in a line (name, size, type, download).
+//! - `formatted`: a message's text drawn formatted (`shared::format`), and copying code.
+//! - `composer`: the message input, with @ and `:shortcode:` completion, commands and files
+//!   (images among them).
+//! - `emoji`: the emoji picker (its data an asset fetched on first use) and shortcodes.
 //! - `members`: the members panel (paged, drawn only where in view, searchable), invitations
 //!   and moderation.
 //! - `alerts`: the page's visibility, browser notifications and the push switch.
@@ -22,8 +26,11 @@
 //!   and random ids.
 
 mod alerts;
+mod attachment;
 mod composer;
 mod ctx;
+mod emoji;
+mod formatted;
 mod header;
 mod lines;
 mod local_store;
@@ -117,6 +124,7 @@ pub fn ChatPage(
         connection,
         logged_in: login.is_some(),
         draft: RwSignal::new(String::new()),
+        drafted: RwSignal::new(local_store::drafted()),
         seeking: RwSignal::new(None),
         sought: RwSignal::new(None),
         hidden: hidden.unwrap_or_else(document_hidden),
@@ -131,6 +139,9 @@ pub fn ChatPage(
         lightbox: RwSignal::new(None),
         uploading: RwSignal::new(None),
         drawer: RwSignal::new(None),
+        emoji_ready: RwSignal::new(false),
+        picker_open: RwSignal::new(false),
+        picker_for: RwSignal::new(None),
         search: SearchSignals {
             query: RwSignal::new(None),
             best: RwSignal::new(false),
@@ -352,6 +363,7 @@ pub fn ChatPage(
                     <MessageList />
                     <TypingLine />
                     <Notices />
+                    {shown(move || ctx.picker_open.get(), || view! { <emoji::EmojiPicker /> }.into_any())}
                     <Composer />
                 </section>
                 <MembersPanel />

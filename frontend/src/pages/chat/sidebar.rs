@@ -325,10 +325,17 @@ fn RoomEntry(
     }
 }
 
-/// A conversation's unread count and, apart, how many of those mention the user.
+/// A conversation's unread count and, apart, how many of those mention the user; and a
+/// marker when it has a draft (and is not the one shown).
 fn unread_badges(state: RwSignal<ChatState>, target: Target) -> AnyView {
+    let drafted = expect_context::<ChatCtx>().drafted;
+    let name = target.name();
+    let current = is_current(state, target.clone());
     let counts = Memo::new(move |_| state.with(|s| s.unread(&target)));
     view! {
+        {shown(move || !current() && drafted.with(|d| d.contains(&name)), move || view! {
+            <span class="draft" data-testid="draft-marker" title=words().draft_marker>"✎"</span>
+        }.into_any())}
         {shown(move || counts.get().1 != 0, move || view! {
             <span class="mentions" data-testid="mentions" title=words().mentions_title>
                 {reactive(move || format!("@{}", counts.get().1))}
