@@ -67,7 +67,15 @@ impl ChatState {
                 .parse::<Nick>()
                 .map_err(|e| (w.invalid)(&e))
         };
-        let usage = || (w.command_usage)(name);
+        // How to use it: its line of `/help`.
+        let usage = || {
+            let named = format!("/{name} ");
+            w.command_help
+                .lines()
+                .find(|line| line.contains(&named))
+                .unwrap_or(w.command_help)
+                .to_owned()
+        };
         let one = |request: ClientMsg| Ok(Command::Send(vec![request]));
         let result = match name.to_lowercase().as_str() {
             "me" if args.is_empty() => Err(usage()),
