@@ -259,6 +259,11 @@ mod tests {
         ] {
             assert!(matches!(state.command(wrong), Some(Err(_))), "{wrong}");
         }
+        // A misuse is answered with the command's line of /help.
+        let Some(Err(usage)) = state.command("/unmute") else {
+            panic!("/unmute alone is refused");
+        };
+        assert!(usage.starts_with("/mute NICK 10m"), "{usage}");
     }
 
     #[test]
