@@ -67,7 +67,15 @@ impl ChatState {
                 .parse::<Nick>()
                 .map_err(|e| (w.invalid)(&e))
         };
-        let usage = || (w.command_usage)(name);
+        // How to use it: its line of `/help`.
+        let usage = || {
+            let named = format!("/{name} ");
+            w.command_help
+                .lines()
+                .find(|line| line.contains(&named))
+                .unwrap_or(w.command_help)
+                .to_owned()
+        };
         let one = |request: ClientMsg| Ok(Command::Send(vec![request]));
         let result = match name.to_lowercase().as_str() {
             "me" if args.is_empty() => Err(usage()),
@@ -251,6 +259,11 @@ mod tests {
         ] {
             assert!(matches!(state.command(wrong), Some(Err(_))), "{wrong}");
         }
+        // A misuse is answered with the command's line of /help.
+        let Some(Err(usage)) = state.command("/unmute") else {
+            panic!("/unmute alone is refused");
+        };
+        assert!(usage.starts_with("/mute NICK 10m"), "{usage}");
     }
 
     #[test]

@@ -116,12 +116,6 @@ pub static EN: Words = Words {
     delete_title: "Delete this message for everyone",
     react_with: |emoji| format!("React with {emoji}"),
     command_needs_room: "That command works in a room.",
-    command_usage: |name| match name {
-        "me" => "Usage: /me does something".into(),
-        "mute" => "Usage: /mute NICK [10m | 30s | 2h | 1d]".into(),
-        "invite" | "kick" | "ban" | "unban" | "unmute" => format!("Usage: /{name} NICK"),
-        _ => format!("Usage: /{name} — /help lists the commands"),
-    },
     unknown_command: |name| {
         format!("No command /{name}: /help lists them (// sends a message starting with /).")
     },

@@ -116,12 +116,6 @@ pub static KO: Words = Words {
     delete_title: "모두에게서 이 메시지 삭제",
     react_with: |emoji| format!("{emoji}(으)로 반응"),
     command_needs_room: "방에서만 쓸 수 있는 명령입니다.",
-    command_usage: |name| match name {
-        "me" => "사용법: /me 하는 일".into(),
-        "mute" => "사용법: /mute 닉네임 [10m | 30s | 2h | 1d]".into(),
-        "invite" | "kick" | "ban" | "unban" | "unmute" => format!("사용법: /{name} 닉네임"),
-        _ => format!("사용법: /{name} — 명령 목록은 /help"),
-    },
     unknown_command: |name| {
         format!("/{name} 명령은 없습니다. 목록은 /help (/로 시작하는 메시지는 //로 보내세요).")
     },

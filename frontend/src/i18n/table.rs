@@ -135,11 +135,9 @@ pub struct Words {
     pub react_with: fn(&str) -> String,
     /// A room-only slash command typed elsewhere.
     pub command_needs_room: &'static str,
-    /// How to use the slash command named (without its `/`).
-    pub command_usage: fn(&str) -> String,
     /// A slash command that does not exist (named without its `/`).
     pub unknown_command: fn(&str) -> String,
-    /// `/help`: one command per line.
+    /// `/help`: one command per line (the line naming a command is also how to use it).
     pub command_help: &'static str,
     /// The sidebar's marker on a conversation with a draft.
     pub draft_marker: &'static str,
