@@ -325,6 +325,21 @@ pub struct Config {
           value_parser = humantime::parse_duration)]
     pub upload_grace: Duration,
 
+    /// Link previews (off by default): the server fetches each room message's first `http(s)`
+    /// link and adds the page's title, description and image (copied into the room's
+    /// uploads) to the message. Fetches refuse private, loopback, link-local and metadata
+    /// addresses, re-check every redirect and are capped in size and time (docs/SECURITY.md);
+    /// still, turning this on lets message authors make the server visit URLs of their
+    /// choice on the public internet.
+    #[arg(long, env = "CHAT_LINK_PREVIEWS")]
+    pub link_previews: bool,
+
+    /// TESTS ONLY, never in production: link previews may fetch loopback addresses on this one
+    /// port (and only that port), so a test can serve the linked site on 127.0.0.1. In
+    /// production it would open the server's own services to anyone who can post a link.
+    #[arg(long, hide = true, value_name = "PORT")]
+    pub link_previews_allow_loopback: Option<u16>,
+
     /// Cluster mode: keep history, sequence numbers, presence and nicknames in this Redis
     /// (e.g. `redis://127.0.0.1:6379/`), shared by every node using it, instead of the local
     /// SQLite store. See docs/DEPLOYMENT.md for the Redis settings it relies on.
@@ -451,6 +466,8 @@ impl Default for Config {
                 .parse()
                 .expect("default size is valid"),
             upload_grace: duration(DEFAULT_UPLOAD_GRACE),
+            link_previews: false,
+            link_previews_allow_loopback: None,
             redis: None,
             history_page: number(DEFAULT_HISTORY_PAGE),
             max_catch_up: number(DEFAULT_MAX_CATCH_UP),
@@ -652,6 +669,26 @@ mod tests {
             stdout.contains("1 passed"),
             "the child ran nothing: {stdout}"
         );
+    }
+
+    #[test]
+    fn link_previews_are_off_unless_asked_and_the_test_flag_is_hidden() {
+        let off = Config::try_parse_from(["backend"]).unwrap();
+        assert!(!off.link_previews && off.link_previews_allow_loopback.is_none());
+        let on = Config::try_parse_from([
+            "backend",
+            "--link-previews",
+            "--link-previews-allow-loopback",
+            "8081",
+        ])
+        .unwrap();
+        assert!(on.link_previews);
+        assert_eq!(on.link_previews_allow_loopback, Some(8081));
+        let help = <Config as clap::CommandFactory>::command()
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("--link-previews"));
+        assert!(!help.contains("allow-loopback"), "{help}");
     }
 
     #[test]

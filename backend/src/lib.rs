@@ -67,6 +67,7 @@ pub mod names;
 pub mod outgoing;
 pub mod per_address;
 pub mod policy;
+pub mod previews;
 pub mod push;
 pub mod rate;
 pub mod redis_set;
@@ -160,12 +161,15 @@ pub async fn run(
     let push = push::Push::open(&config, redis.as_ref(), shutdown.clone())
         .await
         .map_err(std::io::Error::other)?;
+    let previews =
+        previews::Previewer::start(&config, Arc::clone(&uploads), &metrics, shutdown.clone());
     let state = state::AppState {
         hub: hub::HubHandle::spawn(
             &config,
             redis.as_ref(),
             Arc::clone(&metrics),
             push.notifier.clone(),
+            previews,
             shutdown.clone(),
         )
         .map_err(std::io::Error::other)?,

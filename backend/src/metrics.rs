@@ -80,6 +80,8 @@ pub struct Metrics {
     /// Cluster mode: how long the newest message the search indexer applied had waited
     /// (from its time to its indexing), in seconds; 0 on one node (indexed as stored).
     pub search_lag: prometheus::Gauge,
+    /// Link previews by outcome (`made`, `refused`, `timed_out`, `dropped`, ...).
+    pub link_previews: IntCounterVec,
     store: crate::engine::sqlite::StoreMetrics,
     /// The per-message counters of each endpoint, looked up once: `with_label_values` hashes
     /// and locks, and these are counted for every frame ([chat, echo]).
@@ -184,7 +186,16 @@ impl Metrics {
             }
         };
         let traffic = [traffic(Endpoint::Chat), traffic(Endpoint::Echo)];
+        let link_previews = counter(
+            "link_previews_total",
+            "Link previews (--link-previews) by outcome: made, nothing_found, refused (an \
+             address or port the request-forgery defence refused), redirects, timed_out, \
+             too_large, failed, not_fetched, dropped (the queue was full), and image_* for \
+             their images.",
+            &["outcome"],
+        )?;
         Ok(Self {
+            link_previews,
             connections_open,
             connections: counter(
                 "connections_total",

@@ -841,6 +841,10 @@ pub struct RoomMessage {
     /// Its reactions, in the order they were first given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
+    /// A preview of its first link, when the server made one ([`Change::Previewed`]). (Boxed:
+    /// most messages have none, and every log entry is as large as its largest kind.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<Box<LinkPreview>>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -912,6 +916,31 @@ pub struct Image {
     pub height: u32,
     /// Size in bytes.
     pub bytes: u64,
+}
+
+/// What a link's page says of itself (its OpenGraph title, description and image), fetched
+/// by the server (`--link-previews`) for a message's first link and added to the message as a
+/// [`Change::Previewed`]. The image is a copy in the room's uploads, never the site's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkPreview {
+    /// The link previewed: exactly the message's first `http(s)` link
+    /// ([`crate::format::first_link`]).
+    pub url: String,
+    /// The page's title (never empty), at most [`LinkPreview::MAX_TITLE_CHARS`] characters.
+    pub title: String,
+    /// Its description, at most [`LinkPreview::MAX_DESCRIPTION_CHARS`]; may be empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Its image, stored in the room's uploads (`GET /api/uploads/ROOM/ID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Image>,
+}
+
+impl LinkPreview {
+    /// The longest title, in characters.
+    pub const MAX_TITLE_CHARS: usize = 200;
+    /// The longest description, in characters.
+    pub const MAX_DESCRIPTION_CHARS: usize = 300;
 }
 
 /// The image types the server accepts (anything else is refused at upload).
@@ -1006,6 +1035,13 @@ pub enum Change {
         emoji: Emoji,
         /// Added (or taken back).
         on: bool,
+    },
+    /// The server previewed the message's first link (`from` is the message's author). It
+    /// holds only while that link is still the text's first: an edit drops the preview, and
+    /// a preview of a link the text no longer starts with is ignored.
+    Previewed {
+        /// What the link's page says.
+        preview: Box<LinkPreview>,
     },
 }
 
@@ -1144,6 +1180,7 @@ impl RoomMessage {
             edited: false,
             deleted: false,
             reactions: Vec::new(),
+            preview: None,
         }
     }
 
@@ -1177,8 +1214,9 @@ impl RoomMessage {
     }
 
     /// Applies `change` (made by `from`), the one rule for server and client: an edit replaces
-    /// the text, a deletion leaves a placeholder, a reaction is added or taken back per
-    /// user. Applying the same change twice is the same as once; nothing changes a deleted
+    /// the text (and drops the link preview), a deletion leaves a placeholder, a reaction is
+    /// added or taken back per user, a preview is kept if its link is the text's first.
+    /// Applying the same change twice is the same as once; nothing changes a deleted
     /// message.
     pub fn apply(&mut self, from: &Nick, change: &Change) {
         if self.deleted {
@@ -1188,6 +1226,7 @@ impl RoomMessage {
             Change::Edited { text } => {
                 self.text = text.clone();
                 self.edited = true;
+                self.preview = None;
             }
             Change::Deleted => {
                 self.deleted = true;
@@ -1196,6 +1235,15 @@ impl RoomMessage {
                 self.image = None;
                 self.file = None;
                 self.reactions.clear();
+                self.preview = None;
+            }
+            Change::Previewed { preview } => {
+                // A preview fetched for the text before an edit is not the edited text's.
+                if crate::format::first_link(self.text.as_str()).as_deref()
+                    == Some(preview.url.as_str())
+                {
+                    self.preview = Some(preview.clone());
+                }
             }
             Change::Reacted { emoji, on } => {
                 let found = self.reactions.iter().position(|r| r.emoji == *emoji);
@@ -1683,6 +1731,49 @@ mod tests {
         message.apply(&nick("bob"), &react(true));
         assert!(message.deleted && message.reactions.is_empty());
         assert_eq!(message.text.as_str(), RoomMessage::DELETED_TEXT);
+    }
+
+    #[test]
+    fn a_preview_holds_while_its_link_is_the_texts_first() {
+        let nick: Nick = "ann".parse().unwrap();
+        let mut message = RoomMessage::new(
+            MessageId(1),
+            1,
+            nick.clone(),
+            "see https://a.example/x and https://b.example"
+                .try_into()
+                .unwrap(),
+            0,
+            "c".parse().unwrap(),
+        );
+        let preview = |url: &str| Change::Previewed {
+            preview: Box::new(LinkPreview {
+                url: url.into(),
+                title: "T".into(),
+                description: String::new(),
+                image: None,
+            }),
+        };
+        message.apply(&nick, &preview("https://b.example"));
+        assert_eq!(message.preview, None, "not the first link");
+        message.apply(&nick, &preview("https://a.example/x"));
+        assert_eq!(
+            message.preview.as_ref().map(|p| p.title.as_str()),
+            Some("T")
+        );
+        let edit = Change::Edited {
+            text: "now https://c.example".try_into().unwrap(),
+        };
+        message.apply(&nick, &edit);
+        assert_eq!(message.preview, None, "an edit drops it");
+        message.apply(&nick, &preview("https://a.example/x"));
+        assert_eq!(message.preview, None, "a late preview of the old text");
+        message.apply(&nick, &preview("https://c.example"));
+        assert!(message.preview.is_some());
+        message.apply(&nick, &Change::Deleted);
+        assert_eq!(message.preview, None, "a deleted message has none");
+        message.apply(&nick, &preview("https://c.example"));
+        assert_eq!(message.preview, None);
     }
 
     #[test]

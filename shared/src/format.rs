@@ -136,6 +136,34 @@ pub fn format(text: &str) -> Vec<Block> {
     blocks(&lines, 0)
 }
 
+/// The target of the first `http` or `https` link of `text` as [`format()`] shows it (in
+/// reading order, quotes and lists included; never inside code): the link a server's
+/// preview is of.
+pub fn first_link(text: &str) -> Option<String> {
+    fn in_inlines(inlines: &[Inline]) -> Option<&str> {
+        inlines.iter().find_map(|inline| match inline {
+            Inline::Link { href, .. } => {
+                let scheme = href.split(':').next().unwrap_or_default();
+                (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+                    .then_some(href.as_str())
+            }
+            Inline::Emphasis(inner) | Inline::Strong(inner) | Inline::Strike(inner) => {
+                in_inlines(inner)
+            }
+            _ => None,
+        })
+    }
+    fn in_blocks(blocks: &[Block]) -> Option<&str> {
+        blocks.iter().find_map(|block| match block {
+            Block::Paragraph(inlines) => in_inlines(inlines),
+            Block::Quote(inner) => in_blocks(inner),
+            Block::List { items, .. } => items.iter().find_map(|item| in_blocks(item)),
+            Block::CodeBlock { .. } => None,
+        })
+    }
+    in_blocks(&format(text)).map(str::to_owned)
+}
+
 /// The blocks of `lines`, which are nested `depth` deep in quotes and list items.
 fn blocks(lines: &[&str], depth: usize) -> Vec<Block> {
     let nest = depth < MAX_NESTING;

@@ -386,6 +386,19 @@ impl Lean for RoomMessage {
             edited: or_default(o, "edited")?,
             deleted: or_default(o, "deleted")?,
             reactions: or_default(o, "reactions")?,
+            preview: optional(o, "preview")?,
+        })
+    }
+}
+
+impl Lean for crate::LinkPreview {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        let o = object(value)?;
+        Ok(crate::LinkPreview {
+            url: field(o, "url")?,
+            title: field(o, "title")?,
+            description: or_default(o, "description")?,
+            image: optional(o, "image")?,
         })
     }
 }
@@ -401,6 +414,9 @@ impl Lean for Change {
             "reacted" => Change::Reacted {
                 emoji: field(o, "emoji")?,
                 on: field(o, "on")?,
+            },
+            "previewed" => Change::Previewed {
+                preview: field(o, "preview")?,
             },
             other => return Err(unknown(other)),
         })

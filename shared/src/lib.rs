@@ -50,8 +50,9 @@ pub mod transport;
 
 pub use chat::{
     Change, ClientMsg, DirectMessage, ErrorCode, File, GROUP_SIZE, HistoryMode, Image, ImageType,
-    Limits, MEMBER_PAGE, ModAction, Quote, Reaction, RemovedReason, RequestError, RoomChange,
-    RoomEntry, RoomInfo, RoomMessage, SUBPROTOCOL, ServerMsg, TOPIC_MAX_CHARS, TYPING_SHOWN, Text,
+    Limits, LinkPreview, MEMBER_PAGE, ModAction, Quote, Reaction, RemovedReason, RequestError,
+    RoomChange, RoomEntry, RoomInfo, RoomMessage, SUBPROTOCOL, ServerMsg, TOPIC_MAX_CHARS,
+    TYPING_SHOWN, Text,
 };
 pub use codec::{ProtocolError, decode, encode};
 pub use echo::EchoFrame;

@@ -6,8 +6,8 @@
 
 use shared::{
     Change, ClientMsg, DirectMessage, ErrorCode, File, HistoryMode, Image, ImageType, Limits,
-    MessageId, ModAction, Quote, Reaction, RemovedReason, RoomChange, RoomInfo, RoomMessage,
-    ServerMsg, decode, encode,
+    LinkPreview, MessageId, ModAction, Quote, Reaction, RemovedReason, RoomChange, RoomInfo,
+    RoomMessage, ServerMsg, decode, encode,
     search::{SearchHit, SearchOrder},
 };
 
@@ -550,6 +550,52 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                 change: Change::Deleted,
             },
             r#"{"type":"changed","room":"lobby","id":47,"seq":45,"from":"Mona","ts":1795000002000,"client_id":"c-19","target":43,"change":{"kind":"deleted"}}"#,
+        ),
+        (
+            ServerMsg::Changed {
+                room: "lobby".parse().unwrap(),
+                id: MessageId(48),
+                seq: 46,
+                from: "Alice".parse().unwrap(),
+                ts: 1_795_000_002_400,
+                client_id: "_preview-47".parse().unwrap(),
+                target: MessageId(47),
+                change: Change::Previewed {
+                    preview: Box::new(LinkPreview {
+                        url: "https://example.com/post".into(),
+                        title: "Example post".into(),
+                        description: "What the page says of itself".into(),
+                        image: photo(),
+                    }),
+                },
+            },
+            r#"{"type":"changed","room":"lobby","id":48,"seq":46,"from":"Alice","ts":1795000002400,"client_id":"_preview-47","target":47,"change":{"kind":"previewed","preview":{"url":"https://example.com/post","title":"Example post","description":"What the page says of itself","image":{"id":"3f2a1c9be0d4a5f6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4","mime":"image/png","width":640,"height":480,"bytes":52113}}}}"#,
+        ),
+        (
+            ServerMsg::History {
+                room: "lobby".parse().unwrap(),
+                mode: HistoryMode::Older,
+                messages: vec![RoomMessage {
+                    preview: Some(Box::new(LinkPreview {
+                        url: "https://example.com/post".into(),
+                        title: "Example post".into(),
+                        description: String::new(),
+                        image: None,
+                    })),
+                    ..RoomMessage::new(
+                        MessageId(47),
+                        45,
+                        "Alice".parse().unwrap(),
+                        "see https://example.com/post".try_into().unwrap(),
+                        1_795_000_002_300,
+                        "c-23".parse().unwrap(),
+                    )
+                }],
+                changes: Vec::new(),
+                more_before: false,
+                epoch: "9f3c2a7e".parse().unwrap(),
+            },
+            r#"{"type":"history","room":"lobby","mode":"older","messages":[{"id":47,"seq":45,"from":"Alice","text":"see https://example.com/post","ts":1795000002300,"client_id":"c-23","preview":{"url":"https://example.com/post","title":"Example post"}}],"more_before":false,"epoch":"9f3c2a7e"}"#,
         ),
         (
             ServerMsg::History {

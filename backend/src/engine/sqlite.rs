@@ -186,6 +186,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN file TEXT;
     CREATE INDEX messages_file ON messages (room) WHERE file IS NOT NULL;
 ",
+    // A message's link preview (issue #31: JSON of shared::LinkPreview), state kept by
+    // `apply_change` like `edited_text`; the index is for the sweep of unused uploads.
+    "
+    ALTER TABLE messages ADD COLUMN preview TEXT;
+    CREATE INDEX messages_preview ON messages (room) WHERE preview IS NOT NULL;
+",
 ];
 
 /// The migration (counted from 1) whose first step makes the search index's tables and
@@ -829,6 +835,9 @@ pub fn images_in_use(
     let mut images =
         db.prepare("SELECT image FROM messages WHERE room = ?1 AND image IS NOT NULL")?;
     let mut files = db.prepare("SELECT file FROM messages WHERE room = ?1 AND file IS NOT NULL")?;
+    // Link previews' images too (the hub has migrated the store before the first sweep).
+    let mut previews =
+        db.prepare("SELECT preview FROM messages WHERE room = ?1 AND preview IS NOT NULL")?;
     rooms
         .iter()
         .map(|room| {
@@ -842,6 +851,13 @@ pub fn images_in_use(
             while let Some(row) = rows.next()? {
                 let file: shared::File = parse_json(0, &row.get::<_, String>(0)?)?;
                 ids.insert(file.id.as_str().to_owned());
+            }
+            let mut rows = previews.query([room.as_str()])?;
+            while let Some(row) = rows.next()? {
+                let preview: shared::LinkPreview = parse_json(0, &row.get::<_, String>(0)?)?;
+                if let Some(image) = preview.image {
+                    ids.insert(image.id.as_str().to_owned());
+                }
             }
             Ok(ids)
         })
@@ -1075,7 +1091,11 @@ fn insert(
             };
             match body {
                 Body::Change { target, change, .. } => {
-                    let state = State { index, files: true };
+                    let state = State {
+                        index,
+                        files: true,
+                        preview: true,
+                    };
                     apply_change(tx, state, room, *target, sender, from, seq, change)?;
                 }
                 Body::Text { .. } if !index => {}
@@ -1157,6 +1177,11 @@ fn apply_change(
                 "UPDATE messages SET edited_text = ?2 WHERE id = ?1 AND deleted = 0",
             )?
             .execute(params![target.0, text.as_str()])?;
+            // RoomMessage::apply's rule: an edit drops the preview.
+            if state.preview {
+                tx.prepare_cached("UPDATE messages SET preview = NULL WHERE id = ?1")?
+                    .execute([target.0])?;
+            }
             if state.index {
                 search::index::edit(tx, room, target, text.as_str())?;
             }
@@ -1168,10 +1193,29 @@ fn apply_change(
             }
             tx.prepare_cached("UPDATE messages SET deleted = 1, edited_text = NULL WHERE id = ?1")?
                 .execute([target.0])?;
+            if state.preview {
+                tx.prepare_cached("UPDATE messages SET preview = NULL WHERE id = ?1")?
+                    .execute([target.0])?;
+            }
             tx.prepare_cached("DELETE FROM reactions WHERE message = ?1")?
                 .execute([target.0])?;
             tx.prepare_cached("DELETE FROM reaction_kinds WHERE message = ?1")?
                 .execute([target.0])?;
+        }
+        Change::Previewed { preview } => {
+            // RoomMessage::apply's rule: only while its link is the text's first.
+            let current: Option<String> = tx
+                .prepare_cached(
+                    "SELECT COALESCE(edited_text, text) FROM messages WHERE id = ?1 AND deleted = 0",
+                )?
+                .query_row([target.0], |row| row.get(0))
+                .optional()?;
+            if current.is_some_and(|text| {
+                shared::format::first_link(&text).as_deref() == Some(preview.url.as_str())
+            }) {
+                tx.prepare_cached("UPDATE messages SET preview = ?2 WHERE id = ?1")?
+                    .execute(params![target.0, to_json(preview)?])?;
+            }
         }
         Change::Reacted { emoji, on: true } => {
             let added = tx
@@ -1223,6 +1267,8 @@ struct State {
     /// The messages' `file` column (not before it exists: the changes replayed by an older
     /// migration, [`fill_state`], are older than files).
     files: bool,
+    /// The link preview column (not before it exists: the replay of [`fill_state`]).
+    preview: bool,
 }
 
 /// A direct message in the search index: once for each of its two people.
@@ -1326,6 +1372,7 @@ fn fill_state(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             State {
                 index: false,
                 files: false,
+                preview: false,
             },
             &room,
             MessageId(row.get(1)?),
@@ -1383,7 +1430,8 @@ fn forget(
     .execute(params![target.0, room.as_str(), RoomMessage::DELETED_TEXT])?;
     tx.prepare_cached(
         "UPDATE messages SET change = ?3
-         WHERE target = ?1 AND room = ?2 AND json_extract(change, '$.kind') = 'edited'",
+         WHERE target = ?1 AND room = ?2
+           AND json_extract(change, '$.kind') IN ('edited', 'previewed')",
     )?
     .execute(params![target.0, room.as_str(), to_json(&Change::Deleted)?])?;
     tx.prepare_cached(
@@ -1535,11 +1583,15 @@ fn fold(tx: &Transaction<'_>, message: &mut RoomMessage) -> rusqlite::Result<()>
     Ok(())
 }
 
-/// `message`'s current text: the last edit's, or the deletion's placeholder.
+/// `message`'s current text: the last edit's, or the deletion's placeholder; and its link
+/// preview.
 fn fold_text(tx: &Transaction<'_>, message: &mut RoomMessage) -> rusqlite::Result<()> {
-    let (edited, deleted): (Option<String>, bool) = tx
-        .prepare_cached("SELECT edited_text, deleted FROM messages WHERE id = ?1")?
-        .query_row([message.id.0], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let (edited, deleted, preview): (Option<String>, bool, Option<String>) = tx
+        .prepare_cached("SELECT edited_text, deleted, preview FROM messages WHERE id = ?1")?
+        .query_row([message.id.0], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?;
+    message.preview = preview.map(|json| parse_json(2, &json)).transpose()?;
     if deleted {
         let from = message.from.clone();
         message.apply(&from, &Change::Deleted);

@@ -96,6 +96,11 @@ impl Hub {
                 Authority::Author
             }
             Change::Reacted { .. } => Authority::Anyone,
+            // Made by the server alone (`previews.rs`); no request names one.
+            Change::Previewed { .. } => {
+                let message = "link previews are made by the server";
+                return self.refuse(conn, ErrorCode::Invalid, message, Some(client_id));
+            }
             Change::Deleted => {
                 let moderator = self.person(user).is_some_and(|person| {
                     crate::policy::moderates(self.policies.get(&room), &person)
@@ -164,6 +169,9 @@ impl Hub {
         match event {
             engine::Event::Appended { ctx, outcome } => {
                 self.unstored = self.unstored.saturating_sub(1);
+                if let Ctx::Preview = ctx {
+                    return self.preview_stored(outcome);
+                }
                 let Ctx::Send {
                     conn,
                     sender,
@@ -176,6 +184,7 @@ impl Hub {
                 match outcome {
                     Appended::New(Stored::Room { room, entry }) => {
                         self.room_entry_stored(sender, &room, &entry);
+                        self.want_preview(sender, &room, &entry);
                         let event = entry.into_event(room.clone());
                         self.broadcast_live(&room, &event);
                     }
@@ -203,6 +212,7 @@ impl Hub {
                     // the sender's node alone does follows here.
                     Appended::Sent(Stored::Room { room, entry }) => {
                         self.room_entry_stored(sender, &room, &entry);
+                        self.want_preview(sender, &room, &entry);
                     }
                     Appended::Sent(Stored::Direct(_)) => {}
                 }

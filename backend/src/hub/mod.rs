@@ -24,6 +24,7 @@
 //! - `groups.rs`: group conversations: creating one, joining its members' tabs, leaving.
 //! - `seen.rs`: "seen": how far the others have read direct and group conversations.
 //! - `search.rs`: `search`: who may find what, asked of the engine's index.
+//! - `previews.rs`: link previews: asking for one when a message is stored, appending it.
 //! - `away.rs`: who hears of a stored message by a push (direct messages to people away,
 //!   @mentions).
 //! - `delivery.rs`: encoding an event once and queueing it for its recipients; slow readers.
@@ -131,6 +132,10 @@ impl HubHandle {
         redis: Option<&RedisSet>,
         metrics: Arc<Metrics>,
         push: crate::push::Notifier,
+        previews: Option<(
+            crate::previews::Previewer,
+            mpsc::Receiver<crate::previews::Done>,
+        )>,
         shutdown: CancellationToken,
     ) -> Result<Self, OpenError> {
         let (engine, stored) = Engine::open(config, redis, &metrics, shutdown.clone())?;
@@ -153,12 +158,14 @@ impl HubHandle {
             shutdown.clone(),
         );
         let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
+        let (previewer, previews) = previews.unzip();
         let mut hub = Hub::new(config, metrics, engine, policy, push);
+        hub.previewer = previewer;
         if let Some(initial) = initial {
             hub.policies = initial;
             hub.policies_loaded = true;
         }
-        tokio::spawn(hub.run(receiver, stored, policy_answers, shutdown));
+        tokio::spawn(hub.run(receiver, stored, policy_answers, previews, shutdown));
         Ok(Self {
             commands,
             next_conn: Arc::new(AtomicU64::new(1)),
@@ -348,6 +355,8 @@ enum Ctx {
     },
     /// A user's nickname entered again after the shared presence lost it.
     Reclaim { user: UserId },
+    /// A link preview the hub appends (see `previews.rs`).
+    Preview,
     /// A search asked of the engine.
     Search {
         conn: ConnId,
@@ -420,6 +429,8 @@ struct Hub {
     admins: HashSet<String>,
     /// Searches asked of the engine and not yet answered (see `search.rs`).
     searching: usize,
+    /// Where link previews are asked for (`--link-previews`; see `previews.rs`).
+    previewer: Option<crate::previews::Previewer>,
 }
 
 impl Hub {
@@ -459,6 +470,7 @@ impl Hub {
             accounts: config.auth == shared::auth::AuthMode::Accounts,
             admins: admin_keys(config),
             searching: 0,
+            previewer: None,
         }
     }
 
@@ -467,6 +479,7 @@ impl Hub {
         mut commands: mpsc::Receiver<Command>,
         mut stored: mpsc::UnboundedReceiver<engine::Event<Ctx>>,
         mut policy: mpsc::UnboundedReceiver<crate::policy::PolicyEvent<records::PolicyCtx>>,
+        mut previews: Option<mpsc::Receiver<crate::previews::Done>>,
         shutdown: CancellationToken,
     ) {
         // Often enough that a presence window is not stretched by much.
@@ -497,6 +510,16 @@ impl Hub {
                 command = commands.recv() => match command {
                     Some(command) => self.handle(command),
                     None => break,
+                },
+                done = async {
+                    match previews.as_mut() {
+                        Some(previews) => previews.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => match done {
+                    Some(done) => self.previewed(done),
+                    // The workers stopped (shutdown): no more previews.
+                    None => previews = None,
                 },
                 _ = sweep.tick() => {
                     let now = Instant::now();
@@ -770,6 +793,7 @@ mod messages;
 mod people;
 mod policies;
 mod presence;
+mod previews;
 mod records;
 mod search;
 mod seen;

@@ -23,6 +23,7 @@ async fn spawn_hub(metrics: Arc<Metrics>) -> (HubHandle, tempfile::TempDir) {
         None,
         metrics,
         push.notifier,
+        None,
         CancellationToken::new(),
     )
     .unwrap();

@@ -168,7 +168,7 @@ impl Uploads {
     /// Stores `bytes` (sniffed as `kind`; a file under the sanitised `name`) for `room`,
     /// uploaded by `user`: charged to the user's quota, and new bytes to the total; nothing
     /// charged stays charged if it fails.
-    pub(super) async fn store(
+    pub(crate) async fn store(
         &self,
         user: &str,
         room: &RoomName,
@@ -225,7 +225,7 @@ impl Uploads {
 
 /// Why an upload could not be stored: not the uploader's fault (503).
 #[derive(Debug, thiserror::Error)]
-pub(super) enum StoreError {
+pub(crate) enum StoreError {
     #[error("writing the upload failed: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]

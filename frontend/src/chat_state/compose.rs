@@ -124,6 +124,7 @@ impl ChatState {
                     mine: true,
                     delivery: Delivery::Pending,
                     reply_to,
+                    preview: None,
                     edited: false,
                     deleted: false,
                     reactions: Vec::new(),

@@ -152,6 +152,7 @@ impl Line {
             mine,
             delivery: Delivery::Sent,
             reply_to: message.reply_to,
+            preview: message.preview,
             edited: message.edited,
             deleted: message.deleted,
             reactions: message.reactions,
@@ -167,6 +168,7 @@ impl Line {
         };
         let mut message = RoomMessage {
             reply_to: self.reply_to.take(),
+            preview: self.preview.take(),
             image: self.image.take(),
             file: self.file.take(),
             edited: self.edited,
@@ -177,6 +179,7 @@ impl Line {
         message.apply(from, change);
         self.text = message.text.into();
         self.reply_to = message.reply_to;
+        self.preview = message.preview;
         self.image = message.image;
         self.file = message.file;
         self.edited = message.edited;
@@ -196,6 +199,7 @@ impl Line {
             mine,
             delivery: Delivery::Sent,
             reply_to: None,
+            preview: None,
             edited: false,
             deleted: false,
             reactions: Vec::new(),
@@ -320,6 +324,39 @@ mod tests {
         assert!(line.deleted && line.reactions.is_empty());
         assert_eq!(line.text, RoomMessage::DELETED_TEXT);
         assert_eq!(state.rooms[&room("lobby")].last_seq, Some(4));
+    }
+
+    #[test]
+    fn a_preview_shows_on_its_line_until_an_edit() {
+        let mut state = welcomed();
+        state.apply(said(1, "bob", "see https://a.example", "b1"), 0.0);
+        let preview = Box::new(shared::LinkPreview {
+            url: "https://a.example".into(),
+            title: "A".into(),
+            description: String::new(),
+            image: None,
+        });
+        state.apply(
+            changed(
+                2,
+                "bob",
+                1,
+                Change::Previewed {
+                    preview: preview.clone(),
+                },
+            ),
+            0.0,
+        );
+        assert_eq!(state.current_lines()[0].preview.as_ref(), Some(&preview));
+        assert_eq!(state.rooms[&room("lobby")].last_seq, Some(2));
+        let edit = Change::Edited {
+            text: "see https://b.example".try_into().unwrap(),
+        };
+        state.apply(changed(3, "bob", 1, edit), 0.0);
+        assert_eq!(state.current_lines()[0].preview, None);
+        // A late preview of the old link changes nothing.
+        state.apply(changed(4, "bob", 1, Change::Previewed { preview }), 0.0);
+        assert_eq!(state.current_lines()[0].preview, None);
     }
 
     #[test]

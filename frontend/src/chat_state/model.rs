@@ -63,6 +63,8 @@ pub struct Line {
     pub delivery: Delivery,
     /// The message this one answers.
     pub reply_to: Option<Quote>,
+    /// The server's preview of its first link (`Change::Previewed`).
+    pub preview: Option<Box<shared::LinkPreview>>,
     /// Its text was changed.
     pub edited: bool,
     /// It was deleted (the text is the placeholder).

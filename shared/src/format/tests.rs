@@ -864,3 +864,33 @@ fn hostile_texts_format_quickly() {
         start.elapsed()
     );
 }
+
+#[test]
+fn the_first_link_is_the_first_http_link_shown() {
+    use super::first_link;
+    let cases: &[(&str, Option<&str>)] = &[
+        ("see https://example.com/a.", Some("https://example.com/a")),
+        ("mailto:a@b.c then http://x.org", Some("http://x.org")),
+        (
+            "`https://in.code` and HTTPS://Next.org!",
+            Some("HTTPS://Next.org"),
+        ),
+        (
+            "```\nhttps://fenced.org\n```\nhttp://after.org",
+            Some("http://after.org"),
+        ),
+        (
+            "> quoted https://q.org\n\n- item http://l.org",
+            Some("https://q.org"),
+        ),
+        ("*look https://em.org*", Some("https://em.org")),
+        ("1. first\n2. see http://l.org", Some("http://l.org")),
+        ("javascript:alert(1) data:text/html,x", None),
+        ("xhttps://glued.org", None),
+        ("no links at all", None),
+        ("", None),
+    ];
+    for (text, want) in cases {
+        assert_eq!(first_link(text).as_deref(), *want, "{text:?}");
+    }
+}

@@ -461,7 +461,7 @@ fn room_entry(tx: &Connection, room: &RoomName, entry: &RoomEntry) -> rusqlite::
             match &change.change {
                 Change::Edited { text } => index::edit(tx, room, change.target, text.as_str())?,
                 Change::Deleted => index::remove(tx, Some(room), change.target)?,
-                Change::Reacted { .. } => {}
+                Change::Reacted { .. } | Change::Previewed { .. } => {}
             }
             Ok(0)
         }

@@ -9,8 +9,8 @@
 -- message's changes (its last edit or its deletion; before the state layout of
 -- send_room.lua, every change, one JSON per line; '' for none, or for a change), its
 -- reactions (one "SEQ EMOJI NICK" per line, any order; '' for none), and '1' when the
--- entry holds words of a message deleted since (a reply's quote of it, an edit of it; the
--- reader forgets them) or ''}.
+-- entry holds words of a message deleted since (a reply's quote of it, an edit or a link
+-- preview of it; the reader forgets them) or ''}.
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
@@ -51,7 +51,7 @@ local function add(entry)
   else
     out[#out + 1] = ''
     out[#out + 1] = ''
-    if string.find(json, '"kind":"edited"', 1, true) then
+    if string.find(json, '"kind":"edited"', 1, true) or string.find(json, '"kind":"previewed"', 1, true) then
       quoted = string.match(json, ',"target":(%d+),')
     end
   end

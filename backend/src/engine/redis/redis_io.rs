@@ -304,6 +304,14 @@ impl Io {
                     Body::Text {
                         image: Some(image), ..
                     } => image.id.as_str().to_owned(),
+                    Body::Change {
+                        change: Change::Previewed { preview },
+                        ..
+                    } => preview
+                        .image
+                        .as_ref()
+                        .map(|image| image.id.as_str().to_owned())
+                        .unwrap_or_default(),
                     Body::Text {
                         file: Some(file), ..
                     } => file.id.as_str().to_owned(),
@@ -349,6 +357,7 @@ impl Io {
                             Change::Edited { .. } => "edit",
                             Change::Reacted { on: true, .. } => "react_on",
                             Change::Reacted { on: false, .. } => "react_off",
+                            Change::Previewed { .. } => "preview",
                         };
                         (kind, body)
                     }
@@ -1306,8 +1315,9 @@ struct RoomPage {
 }
 
 /// An entry read with its message's changes (one JSON per line): a message as it is now.
-/// `entry` without the words of the message it quotes or edits, which was deleted since: a
-/// reply keeps who and where it quoted, an edit is listed as what it came to (a deletion).
+/// `entry` without the words of the message it quotes, edits or previews, which was deleted
+/// since: a reply keeps who and where it quoted, an edit or a preview is listed as what it
+/// came to (a deletion).
 /// The stream's entries cannot be rewritten in place; readers never get those words again.
 fn forgotten_words(entry: RoomEntry) -> RoomEntry {
     match entry {

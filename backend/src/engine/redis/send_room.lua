@@ -9,7 +9,7 @@
 -- ARGV[1] an epoch, used if the log has none yet   ARGV[2] the idempotency window, ms
 -- ARGV[3] the room's Pub/Sub channel   ARGV[4] the entry's JSON members after id and seq
 -- ARGV[5] entries kept in the log (0: all)   ARGV[6] the sender's key
--- ARGV[7] 'message', 'edit', 'delete', 'react_on' or 'react_off'
+-- ARGV[7] 'message', 'edit', 'delete', 'react_on', 'react_off' or 'preview'
 -- ARGV[8] the id of the message referred to (a change's target, a reply's original; '' none)
 -- ARGV[9] '1' when only that message's author may refer to it
 -- ARGV[10] a reaction's emoji   ARGV[11] the sender's nickname
@@ -21,7 +21,12 @@
 -- "k EMOJI" = that emoji's users, "u USER" = that user's reactions, "#" = distinct emoji.
 -- Changes stored before this layout (every entry of the message, one per line) are folded
 -- into it the first time the message changes again (`settle`, then `adopt` per user).
--- ARGV[14] the id of the message's image or file ('' none)
+-- ARGV[14] the id of the message's image or file, or of a preview's image ('' none)
+-- A link preview ('preview') follows the message's last edit in its changes hash value, one
+-- per line: a reader folds them in order (RoomMessage::apply keeps a preview only while its
+-- link is the text's first, so a late preview of an earlier text is read and ignored). An
+-- edit or a deletion replaces the value, and with it the previews. Its image is named in the
+-- images hash under the field "IDp".
 -- The stream field is 'm' for a message, 'c' for a change (pages skip changes).
 -- The doorbell is "EPOCH ENTRY-JSON": a node notices a log that was replaced under it.
 -- Returns {1, entry JSON, epoch} when stored now, {0, original JSON} for a repeat,
@@ -68,9 +73,11 @@ local function react(id, emoji, user, nick, seq, on)
 end
 
 -- Folds message ID's changes stored one per line (before the state layout) into it.
+-- (Only a value with reactions needs it: edits one per line fold as they are, and an edit
+-- or a preview's value, several lines, must not be cut to its last.)
 local function settle(id)
   local old = redis.call('HGET', KEYS[5], id)
-  if not old or not string.find(old, '\n', 1, true) and not string.find(old, '"kind":"reacted"', 1, true) then
+  if not old or not string.find(old, '"kind":"reacted"', 1, true) then
     return
   end
   local last = false
@@ -146,7 +153,7 @@ if keep > 0 then
       redis.call('HDEL', KEYS[5], seq - keep)
     end
     redis.call('DEL', rx .. (seq - keep))
-    redis.call('HDEL', KEYS[6], seq - keep)
+    redis.call('HDEL', KEYS[6], seq - keep, (seq - keep) .. 'p')
   end
 else
   redis.call('XADD', KEYS[2], seq .. '-0', field, entry)
@@ -161,12 +168,24 @@ elseif kind == 'delete' then
   -- leave Redis's side keys, and a reader folds the deletion alone.
   redis.call('HSET', KEYS[5], target, entry)
   redis.call('DEL', rx .. target)
-  -- Its image or file is no longer named (the sweep removes it after the grace).
-  redis.call('HDEL', KEYS[6], target)
+  -- Its image or file (and its preview's image) is no longer named (the sweep removes it
+  -- after the grace).
+  redis.call('HDEL', KEYS[6], target, target .. 'p')
   redis.call('HDEL', KEYS[4], target)
 elseif kind == 'edit' then
   settle(target)
   redis.call('HSET', KEYS[5], target, entry)
+elseif kind == 'preview' then
+  settle(target)
+  local old = redis.call('HGET', KEYS[5], target)
+  if old then
+    redis.call('HSET', KEYS[5], target, old .. '\n' .. entry)
+  else
+    redis.call('HSET', KEYS[5], target, entry)
+  end
+  if ARGV[14] ~= '' then
+    redis.call('HSET', KEYS[6], target .. 'p', ARGV[14])
+  end
 else
   settle(target)
   adopt(target, ARGV[6], ARGV[11])

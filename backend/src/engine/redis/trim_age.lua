@@ -40,7 +40,7 @@ while budget > 0 do
       if not (gone and string.find(gone, '"kind":"deleted"', 1, true)) then
         redis.call('HDEL', KEYS[3], id)
       end
-      redis.call('HDEL', KEYS[4], id)
+      redis.call('HDEL', KEYS[4], id, id .. 'p')
       -- The message's reactions (send_room.lua's "...:rx:ID", in the same hash slot).
       redis.call('DEL', (string.gsub(KEYS[3], ':changes$', ':rx:')) .. id)
     end

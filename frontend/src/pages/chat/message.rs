@@ -155,6 +155,13 @@ pub(super) fn line_view(ctx: ChatCtx, row: &Row) -> AnyView {
             </div>
         }
     });
+    let preview = line.preview.clone().map(|p| {
+        let room = ctx.state.with_untracked(|s| match &s.current {
+            Some(Target::Room(room)) => Some(room.clone()),
+            _ => None,
+        });
+        super::preview::preview_card(ctx, room, *p)
+    });
     // A plain element, not role="separator": it is inside a list item.
     let divider = row.first_new.then(|| {
         view! {
@@ -183,6 +190,7 @@ pub(super) fn line_view(ctx: ChatCtx, row: &Row) -> AnyView {
                 }}
                 {line.edited.then(|| view! { <span class="edited" data-testid="edited">{w.edited}</span> })}
             </div>
+            {preview}
             {reactions.map(|r| view! { <div class="reactions">{r}</div> })}
             {actions}
             {detail.map(|d| view! { <div class="delivery">{d}</div> })}

@@ -37,6 +37,7 @@ mod local_store;
 mod members;
 mod message;
 mod nick_form;
+mod preview;
 mod search;
 mod sidebar;
 
