@@ -117,7 +117,7 @@ pub(crate) fn release_app_check() -> Result<String> {
     chrome.screenshot(&chat_shot)?;
     audited.push(axe.audit(&chrome, "the chat with messages")?);
     formatting_and_picker(&chrome)?;
-    audited.push(axe.audit(&chrome, "a formatted message and the emoji picker")?);
+    audited.push(axe.audit(&chrome, "a formatted message, a file and the emoji picker")?);
     chrome.click(&chrome.find("[data-testid=emoji-button]")?)?;
     keyboard_only_check(&base, &other)?;
     let mut phone_shots = phone_layout_check(&chrome, &base, &shots, "지민폰", "")?;
@@ -331,7 +331,9 @@ fn nothing_refused(chrome: &webdriver::Chrome, state: &str) -> Result<()> {
 
 /// Issue #31's new parts on screen for the audit: a message with strong text, a link, inline
 /// code and a code block with its copy button (Shift+Enter makes the newlines: U+E008 is
-/// WebDriver's Shift, U+E000 lets it go), and the emoji picker open with its data in.
+/// WebDriver's Shift, U+E000 lets it go), a file's card, and the emoji picker open with its
+/// data in. (The link preview's card needs a site to fetch: its test is
+/// backend/tests/previews.rs, and it is drawn with the elements the others use.)
 fn formatting_and_picker(chrome: &webdriver::Chrome) -> Result<()> {
     let newline = "\u{E008}\u{E007}\u{E000}";
     let composer = chrome.find("[data-testid=composer-input]")?;
@@ -347,6 +349,23 @@ fn formatting_and_picker(chrome: &webdriver::Chrome) -> Result<()> {
         "return [...document.querySelectorAll('[data-testid=line][data-state=sent]')]\
          .some(l => l.querySelector('pre code') && l.querySelector('a[target=_blank]') \
          && l.querySelector('[data-testid=copy-code]'));",
+        Duration::from_secs(10),
+    )?;
+    // A file (not an image): its card.
+    let notes = workspace_root()
+        .join("target")
+        .join("xtask")
+        .join("release-notes.txt");
+    std::fs::write(&notes, "Release notes\n- files of any type\n")
+        .map_err(|e| format!("writing {}: {e}", notes.display()))?;
+    chrome.type_into(
+        &chrome.find("[data-testid=image-input]")?,
+        &notes.display().to_string(),
+    )?;
+    chrome.wait_for(
+        "the file's card shows",
+        "return [...document.querySelectorAll('[data-testid=file-card]')]\
+         .some(c => c.textContent.includes('release-notes.txt'));",
         Duration::from_secs(10),
     )?;
     chrome.click(&chrome.find("[data-testid=emoji-button]")?)?;

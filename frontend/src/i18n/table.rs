@@ -153,7 +153,7 @@ pub struct Words {
     /// The picker's skin tones (their group).
     pub skin_tones: &'static str,
     /// Skin tone 0 (none) to 5, named.
-    pub skin_tone: fn(u32) -> String,
+    pub skin_tone: [&'static str; 6],
     /// The picker found nothing.
     pub no_emoji: &'static str,
     /// The composer's emoji button.

@@ -50,16 +50,6 @@ pub(super) fn Composer() -> impl IntoView {
             && shown_for.with_value(|shown| shown == &target.name())
         {
             keep_draft(&target, &text);
-            let name = target.name();
-            let kept = !text.is_empty();
-            if ctx.drafted.with_untracked(|d| d.contains(&name)) != kept {
-                ctx.drafted.update(|d| {
-                    d.retain(|n| n != &name);
-                    if kept {
-                        d.push(name);
-                    }
-                });
-            }
         }
     });
     let offline_reason = move || match ctx.status.get() {

@@ -24,8 +24,6 @@ pub struct ChatCtx {
     pub logged_in: bool,
     /// The composer's text (an edit puts the message's text here).
     pub draft: RwSignal<String>,
-    /// The conversations (by [`Target::name`]) with a draft kept: the sidebar marks them.
-    pub(super) drafted: RwSignal<Vec<String>>,
     /// A quote was clicked whose original is not loaded: older pages are asked for until it
     /// is, then it is scrolled to.
     pub seeking: RwSignal<Option<shared::MessageId>>,

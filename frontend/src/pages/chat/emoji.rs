@@ -249,10 +249,10 @@ pub(super) fn EmojiPicker() -> impl IntoView {
         })
     };
     let tones = (0..6_u32)
-        .map(|t| {
-            let label = (w.skin_tone)(t);
+        .zip(w.skin_tone)
+        .map(|(t, label)| {
             view! {
-                <button type="button" class="tone" title=label.clone() aria-label=label
+                <button type="button" class="tone" title=label aria-label=label
                     aria-pressed=reactive(move || (tone.get() == t).to_string())
                     on:click=move |_| {
                         tone.set(t);

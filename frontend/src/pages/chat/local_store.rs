@@ -98,20 +98,6 @@ pub(super) fn drop_items(keys: &[String]) {
     }
 }
 
-/// The names of the conversations with a draft kept.
-pub(super) fn drafted() -> Vec<String> {
-    stored(DRAFTS)
-        .and_then(|json| js_sys::JSON::parse(&json).ok())
-        .filter(JsValue::is_object)
-        .map(|drafts| {
-            js_sys::Object::keys(drafts.unchecked_ref::<js_sys::Object>())
-                .iter()
-                .filter_map(|key| key.as_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The draft kept for `target`, if any.
 pub(super) fn draft_of(target: &Target) -> Option<String> {
     let drafts = js_sys::JSON::parse(&stored(DRAFTS)?).ok()?;

@@ -181,12 +181,11 @@ pub(super) fn line_view(ctx: ChatCtx, row: &Row) -> AnyView {
                     w.deleted.into_any()
                 } else {
                     // "/me waves" is an action, in italics: "ann waves" (see `chat_state::commands`).
-                    match line.text.strip_prefix("/me ") {
-                        Some(action) => view! {
-                            <div class="text action" use:formatted=format!("{} {action}", line.from)></div>
-                        }.into_any(),
-                        None => view! { <div class="text" use:formatted=line.text.clone()></div> }.into_any(),
-                    }
+                    let (class, text) = match line.text.strip_prefix("/me ") {
+                        Some(action) => ("text action", format!("{} {action}", line.from)),
+                        None => ("text", line.text.clone()),
+                    };
+                    view! { <div class=class use:formatted=text></div> }.into_any()
                 }}
                 {line.edited.then(|| view! { <span class="edited" data-testid="edited">{w.edited}</span> })}
             </div>

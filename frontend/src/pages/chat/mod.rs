@@ -124,7 +124,6 @@ pub fn ChatPage(
         connection,
         logged_in: login.is_some(),
         draft: RwSignal::new(String::new()),
-        drafted: RwSignal::new(local_store::drafted()),
         seeking: RwSignal::new(None),
         sought: RwSignal::new(None),
         hidden: hidden.unwrap_or_else(document_hidden),

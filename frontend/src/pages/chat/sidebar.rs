@@ -10,6 +10,7 @@ use super::{
     alerts::{NotificationSwitch, PushSwitch},
     ctx::ChatCtx,
     header::StatusLine,
+    local_store::draft_of,
     search::SearchBox,
 };
 use crate::{
@@ -328,12 +329,13 @@ fn RoomEntry(
 /// A conversation's unread count and, apart, how many of those mention the user; and a
 /// marker when it has a draft (and is not the one shown).
 fn unread_badges(state: RwSignal<ChatState>, target: Target) -> AnyView {
-    let drafted = expect_context::<ChatCtx>().drafted;
-    let name = target.name();
+    // The drafts are in storage (`local_store`); what is typed may change them.
+    let typed = expect_context::<ChatCtx>().draft;
+    let drafted = target.clone();
     let current = is_current(state, target.clone());
     let counts = Memo::new(move |_| state.with(|s| s.unread(&target)));
     view! {
-        {shown(move || !current() && drafted.with(|d| d.contains(&name)), move || view! {
+        {shown(move || { typed.track(); !current() && draft_of(&drafted).is_some() }, move || view! {
             <span class="draft" data-testid="draft-marker" title=words().draft_marker>"✎"</span>
         }.into_any())}
         {shown(move || counts.get().1 != 0, move || view! {
