@@ -14,7 +14,8 @@
 //!   `fallback::registry` (their sessions, no HTTP) and, in cluster mode, the relay to other
 //!   nodes. [`uploads`]: its HTTP half (`/api/uploads`) over its store half (sniffing,
 //!   content-addressed files, quotas) and the sweep. [`auth`]: the account API (`auth::http`)
-//!   over accounts, session cookies and JWT.
+//!   over accounts, session cookies and JWT. [`previews`]: link previews (`--link-previews`):
+//!   a message's first link fetched off the request path, behind request-forgery guards.
 //! - The state floor under all HTTP: [`state`] ([`state::AppState`], what every handler
 //!   reads), [`admission`] (not shutting down, Origin, per-address caps, a connection slot,
 //!   the login gate, running an accepted session) and [`request`] (what a request says of

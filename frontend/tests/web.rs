@@ -26,6 +26,11 @@ use web_sys::{HtmlButtonElement, HtmlElement, HtmlInputElement};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+/// The page's focus, which the tests share (they run concurrently in one page): a test that
+/// moves it (the emoji picker focuses its search box when it opens) or asserts where it is
+/// holds this meanwhile.
+static FOCUS: futures::lock::Mutex<()> = futures::lock::Mutex::new(());
+
 /// Every wait in these tests ends by this deadline, so a broken build fails instead of hanging.
 const DEADLINE: Duration = Duration::from_secs(10);
 
@@ -1449,11 +1454,22 @@ async fn replies_reactions_edits_and_deletions_from_the_page_reach_others_and_ba
         })
     })
     .await;
-    // Any emoji typed: "…" asks for one (the prompt answers 🦀 here).
-    let window = web_sys::window().unwrap();
-    let crab = js_sys::Function::new_no_args("return '🦀';");
-    js_sys::Reflect::set(&window, &"prompt".into(), &crab).unwrap();
+    // Any emoji: "…" opens the picker (it focuses its search box: the focus is held).
+    let focus = FOCUS.lock().await;
     click_in_line(&root, &original, "other-reaction");
+    wait_until("the picker finds the crab", || {
+        shows(&root, "emoji-picker") && shows(&root, "emoji-search")
+    })
+    .await;
+    fill(&root, "emoji-search", "crab").await;
+    wait_until("the crab is found", || {
+        root.query_selector("[data-testid=emoji-grid] [data-testid=emoji]")
+            .unwrap()
+            .is_some_and(|e| e.text_content().unwrap_or_default() == "🦀")
+    })
+    .await;
+    find::<HtmlButtonElement>(&root, "emoji").click();
+    drop(focus);
     let (_, change) = next_change(&mut friend).await;
     assert!(
         matches!(&change, shared::Change::Reacted { emoji, on: true } if emoji.as_str() == "🦀"),
@@ -3293,6 +3309,7 @@ async fn a_search_result_opens_its_room_at_the_message_and_reads_on_to_the_live_
     let document = web_sys::window().unwrap().document().unwrap();
     let focused = || document.active_element().unwrap();
     let input: HtmlElement = find(&root, "search-input");
+    let focus = FOCUS.lock().await;
     input.focus().unwrap();
     key(&input, "ArrowDown");
     assert_eq!(focused(), *hits[0]);
@@ -3304,6 +3321,7 @@ async fn a_search_result_opens_its_room_at_the_message_and_reads_on_to_the_live_
     })
     .await;
     assert_eq!(focused(), *input);
+    drop(focus);
     drop(mounted);
     root.remove();
 
@@ -3610,6 +3628,8 @@ async fn work_the_emoji_picker_loads_its_data_on_first_use_and_finds_english_and
     let room = unique("emoji-room");
     let ann = unique("emoji-ann");
     let (root, _mounted) = enter_as_in(&ann, &room).await;
+    // The picker focuses its search box when it opens.
+    let _focus = FOCUS.lock().await;
     let said = unique("react to me");
     send_from_composer(&root, &said).await;
     wait_sent(&root, &said).await;

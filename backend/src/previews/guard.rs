@@ -24,6 +24,7 @@ fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
         (192, 0, 0) => "IETF protocol assignments",
         (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => "documentation",
         (192, 88, 99) => "6to4 relay anycast",
+        (192, 31, 196) | (192, 52, 193) | (192, 175, 48) => "IETF special purpose",
         (198, 18..=19, _) => "benchmarking",
         (224..=239, ..) => "multicast",
         (240..=255, ..) => "reserved or broadcast",
@@ -44,6 +45,10 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
         _ if ip.is_loopback() => "loopback",
         // ::a.b.c.d, the deprecated IPv4-compatible form.
         [0, 0, 0, 0, 0, 0, ..] => "IPv4-compatible",
+        // ::ffff:0:a.b.c.d, IPv4-translated (SIIT): reaches the IPv4 inside.
+        [0, 0, 0, 0, 0xffff, 0, high, low] => {
+            return forbidden_v4(embedded(u32::from(high) << 16 | u32::from(low)));
+        }
         // NAT64 (64:ff9b::/96 and the local-use 64:ff9b:1::/48) reaches the IPv4 inside.
         [0x64, 0xff9b, 0, 0, 0, 0, high, low] => {
             return forbidden_v4(embedded(u32::from(high) << 16 | u32::from(low)));
@@ -59,6 +64,8 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
         [0x2001, 0x2, 0, ..] => "benchmarking",
         [0x2001, 0x10..=0x2f, ..] => "ORCHID",
         [0x2001, 0xdb8, ..] => "documentation",
+        // The rest of 2001::/23: IETF protocol assignments, none a web site.
+        [0x2001, 0..=0x1ff, ..] => "IETF protocol assignments",
         [0x3fff, 0..=0x0fff, ..] => "documentation",
         [first, ..] if first & 0xfe00 == 0xfc00 => "unique local (private)",
         [first, ..] if first & 0xffc0 == 0xfe80 => "link-local",
@@ -140,6 +147,11 @@ mod tests {
             "2002:7f00:0001::1",
             "2001:0::1",
             "2001:db8::1",
+            "2001:1::1",
+            "2001:4:112::1",
+            "::ffff:0:7f00:1",
+            "::ffff:0:a00:1",
+            "192.31.196.1",
             "3fff::1",
             "fc00::1",
             "fd00:ec2::254",
@@ -164,6 +176,7 @@ mod tests {
             "::ffff:93.184.215.14",
             "64:ff9b::93.184.215.14",
             "2002:5db8:d70e::1",
+            "::ffff:0:5db8:d70e",
         ];
         for ip in allowed {
             assert_eq!(check(at(ip, 443), None), Ok(()), "{ip} must be allowed");

@@ -193,7 +193,16 @@ impl Worker {
         if !matches!(mime, "text/html" | "application/xhtml+xml") {
             return Err(Unmade::Nothing);
         }
-        let head = html::read_head(&String::from_utf8_lossy(&page.body));
+        // UTF-8 only: a page in another encoding (EUC-KR, Shift_JIS…) gets no preview rather
+        // than a garbled one. (A body cut at the cap may end inside a character: up to it.)
+        let text = match std::str::from_utf8(&page.body) {
+            Ok(text) => text,
+            Err(cut) if cut.error_len().is_none() => {
+                std::str::from_utf8(&page.body[..cut.valid_up_to()]).unwrap_or_default()
+            }
+            Err(_) => return Err(Unmade::Nothing),
+        };
+        let head = html::read_head(text);
         let title = html::clean(
             head.title.as_deref().unwrap_or_default(),
             LinkPreview::MAX_TITLE_CHARS,

@@ -55,7 +55,8 @@ impl ChatState {
             return Some(Ok(Command::Say(rest.to_owned())));
         }
         let (name, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-        let args = args.trim();
+        let (name, args) = (name.to_lowercase(), args.trim());
+        let name = name.as_str();
         let room = || match &self.current {
             Some(Target::Room(room)) => Ok(room.clone()),
             _ => Err(w.command_needs_room.to_owned()),
@@ -77,7 +78,7 @@ impl ChatState {
                 .to_owned()
         };
         let one = |request: ClientMsg| Ok(Command::Send(vec![request]));
-        let result = match name.to_lowercase().as_str() {
+        let result = match name {
             "me" if args.is_empty() => Err(usage()),
             "me" => Ok(Command::Say(text.to_owned())),
             "help" => Ok(Command::Help),
@@ -179,6 +180,10 @@ mod tests {
         assert!(matches!(state.command("/me"), Some(Err(_))));
         assert!(matches!(state.command("/frobnicate x"), Some(Err(_))));
         assert_eq!(state.command("/HELP"), Some(Ok(Command::Help)));
+        assert!(matches!(
+            state.command("/Kick bob"),
+            Some(Ok(Command::Send(_)))
+        ));
     }
 
     #[test]

@@ -88,6 +88,7 @@ pub fn ChatGate(
             }
             Known::Session(SessionInfo { mode: AuthMode::Accounts, user: Some(user) }) => {
                 let logged_out = move || {
+                    super::chat::forget_drafts();
                     known.set(Known::Session(SessionInfo { mode: AuthMode::Accounts, user: None }));
                 };
                 view! {

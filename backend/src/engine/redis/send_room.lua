@@ -175,6 +175,9 @@ elseif kind == 'delete' then
 elseif kind == 'edit' then
   settle(target)
   redis.call('HSET', KEYS[5], target, entry)
+  -- An edit drops the preview (RoomMessage::apply), so its image is no longer named (as
+  -- SQLite's edit clears its preview column).
+  redis.call('HDEL', KEYS[6], target .. 'p')
 elseif kind == 'preview' then
   settle(target)
   local old = redis.call('HGET', KEYS[5], target)

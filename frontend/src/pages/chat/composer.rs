@@ -46,7 +46,11 @@ pub(super) fn Composer() -> impl IntoView {
     });
     effect(move || {
         let text = draft.get();
-        if let Some(target) = ctx.state.with_untracked(|s| s.current.clone())
+        // (Not the text of a message being edited: after a reload it would come back as a
+        // new message's.)
+        if let Some(target) = ctx
+            .state
+            .with_untracked(|s| s.current.clone().filter(|_| s.editing.is_none()))
             && shown_for.with_value(|shown| shown == &target.name())
         {
             keep_draft(&target, &text);

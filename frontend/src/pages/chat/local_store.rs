@@ -98,6 +98,13 @@ pub(super) fn drop_items(keys: &[String]) {
     }
 }
 
+/// Forgets every draft (logging out: the next person at this browser must not read them).
+pub fn forget_drafts() {
+    if let Some(storage) = crate::browser::storage() {
+        let _ = storage.remove_item(DRAFTS);
+    }
+}
+
 /// The draft kept for `target`, if any.
 pub(super) fn draft_of(target: &Target) -> Option<String> {
     let drafts = js_sys::JSON::parse(&stored(DRAFTS)?).ok()?;

@@ -9,13 +9,15 @@
 //!   opens, the title and notifications, and the pieces put together.
 //! - `ctx`: [`ChatCtx`], what the pieces share (a leaf: it imports none of them).
 //! - `nick_form`: the nickname screen.
-//! - `sidebar`: the search box, rooms, unread counts, invitations, direct conversations.
+//! - `sidebar`: the search box, rooms, unread counts and draft markers, invitations, direct
+//!   conversations.
 //! - `search`: the search box and the results panel (issue #30); opening a result.
 //! - `header`: the conversation's header, who is typing, notices, the status line.
 //! - `lines`: the message list (a virtual list: only what is near the view is drawn).
 //! - `message`: one line of it (quote, text, image, reactions, actions).
 //! - `attachment`: a file's card in a line (name, size, type, download).
 //! - `formatted`: a message's text drawn formatted (`shared::format`), and copying code.
+//! - `preview`: a link preview's card under a line.
 //! - `composer`: the message input, with @ and `:shortcode:` completion, commands and files
 //!   (images among them).
 //! - `emoji`: the emoji picker (its data an asset fetched on first use) and shortcodes.
@@ -48,6 +50,7 @@ use ctx::{Drawer, SearchSignals, Uploader};
 use header::{ConversationHeader, Notices, StatusLine, TypingLine};
 use leptos::{prelude::*, task::spawn_local};
 use lines::MessageList;
+pub use local_store::forget_drafts;
 use local_store::{
     browser_token, drop_items, keep_outbox, left_outboxes, random_id, store, stored,
 };
