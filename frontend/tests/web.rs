@@ -2669,7 +2669,12 @@ async fn fifty_thousand_messages_are_read_up_and_down_by_keyboard_with_few_lines
     )
     .await;
     settle().await;
-    list.focus().unwrap();
+    // (The keys below are sent to the list itself; focusing it is what a reader does. The
+    // focus is shared with the other tests: held while it moves.)
+    {
+        let _focus = FOCUS.lock().await;
+        list.focus().unwrap();
+    }
     // Presses a key on the list; returns how far it scrolled the list (px), at once (the
     // page handles the key synchronously).
     let press = |key: &str| -> i32 {

@@ -22,7 +22,12 @@ pub(super) fn formatted(el: Element, text: String) {
     let Some(doc) = el.owner_document() else {
         return;
     };
-    blocks(&doc, &el, &shared::format::format(&text));
+    match shared::format::format(&text).as_slice() {
+        // Most messages are one paragraph: its content straight in the element, no `p` (one
+        // node fewer per line, and the line's box is the text's as before formatting).
+        [Block::Paragraph(content)] => inlines(&doc, &el, content),
+        tree => blocks(&doc, &el, tree),
+    }
 }
 
 /// A new element `tag` under `parent`, or `None` if the browser refused (never, in practice).
