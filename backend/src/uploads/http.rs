@@ -287,8 +287,17 @@ async fn serve(
             return refusal(StatusCode::SERVICE_UNAVAILABLE, "try again shortly");
         }
     };
-    let bytes = match tokio::fs::read(object(&dir, &id)).await {
-        Ok(bytes) => bytes,
+    // Streamed from the file in 64 KB pieces, never read whole into memory: a file may be as
+    // large as the upload cap, and many may be downloaded at once.
+    let opened = match tokio::fs::File::open(object(&dir, &id)).await {
+        Ok(file) => match file.metadata().await {
+            Ok(meta) => Ok((file, meta.len())),
+            Err(err) => Err(err),
+        },
+        Err(err) => Err(err),
+    };
+    let (file, length) = match opened {
+        Ok(opened) => opened,
         Err(err) => {
             tracing::error!(error = %err, "reading an upload failed");
             return refusal(StatusCode::SERVICE_UNAVAILABLE, "try again shortly");
@@ -333,5 +342,6 @@ async fn serve(
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; sandbox",
         ))
-        .body(bytes)
+        .no_chunking(length)
+        .streaming(tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024))
 }
