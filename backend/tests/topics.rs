@@ -105,6 +105,11 @@ async fn topics_are_set_by_those_who_moderate(mode: Mode) {
         moderator: true,
     })
     .await;
+    // (Once Bob's node knows: in cluster mode the owner's may be another.)
+    bob.until("Bob made a moderator", |e| {
+        matches!(e, ServerMsg::Moderated { action: ModAction::ModeratorAdded { user }, .. } if user.as_str() == "bob")
+    })
+    .await;
     let long = "가".repeat(shared::TOPIC_MAX_CHARS + 1);
     assert_eq!(bob.refused(set_topic(&long)).await, ErrorCode::TooLong);
     assert_eq!(
