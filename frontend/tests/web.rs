@@ -28,7 +28,8 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 /// The page's focus, which the tests share (they run concurrently in one page): a test that
 /// moves it (the emoji picker focuses its search box when it opens) or asserts where it is
-/// holds this meanwhile.
+/// holds this meanwhile; so does the thousand-lines test while it watches its list's DOM (an
+/// emoji picker drawing hundreds of new glyphs lays the page out again).
 static FOCUS: futures::lock::Mutex<()> = futures::lock::Mutex::new(());
 
 /// Every wait in these tests ends by this deadline, so a broken build fails instead of hanging.
@@ -2550,6 +2551,15 @@ async fn in_a_list_of_a_thousand_lines_each_change_touches_only_its_own_line() {
     let drawn = drawn_lines(&list).len();
     assert!(drawn < 200, "{drawn} of {count} lines drawn");
 
+    // While it watches, no emoji picker draws (the FOCUS lock's holders): hundreds of new
+    // emoji glyphs make the browser load fonts and lay the whole page out again, which can
+    // change this page's heights under the watch (Firefox, in the full suite).
+    let _quiet = FOCUS.lock().await;
+    let fonts = js_sys::eval("document.fonts.ready").unwrap();
+    wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(fonts))
+        .await
+        .unwrap();
+    settle().await;
     // The records, kept by the observer's callback (delivered records leave the queue that
     // `take_records` reads).
     let observer = web_sys::MutationObserver::new(&js_sys::Function::new_with_args(

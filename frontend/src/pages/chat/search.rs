@@ -92,23 +92,28 @@ fn send(ctx: ChatCtx, query: SearchQuery, cursor: Option<SearchCursor>) {
 /// message list.
 pub(super) fn close(ctx: ChatCtx) {
     let document = document();
-    let inside = document
-        .query_selector(".search-panel")
-        .ok()
-        .flatten()
-        .zip(document.active_element())
+    // Within the chat page the focus is in (a page may hold more than one: the tests').
+    let active = document.active_element();
+    let page = active
+        .as_ref()
+        .and_then(|a| a.closest("[data-testid=chat]").ok().flatten());
+    let inside = page
+        .as_ref()
+        .and_then(|page| page.query_selector(".search-panel").ok().flatten())
+        .zip(active)
         .is_some_and(|(panel, active)| panel.contains(Some(&*active)));
     ctx.search.query.set(None);
-    if inside {
-        focus_first(&["#search-input", "[data-testid=messages]"]);
+    if let Some(page) = page.filter(|_| inside) {
+        focus_first(&page, &["#search-input", "[data-testid=messages]"]);
     }
 }
 
-/// Focuses the first of `selectors` that takes the focus (a hidden element does not).
-fn focus_first(selectors: &[&str]) {
+/// Focuses the first of `selectors` within `page` that takes the focus (a hidden element does
+/// not).
+fn focus_first(page: &web_sys::Element, selectors: &[&str]) {
     let document = document();
     for selector in selectors {
-        if let Ok(Some(element)) = document.query_selector(selector) {
+        if let Ok(Some(element)) = page.query_selector(selector) {
             let element: web_sys::HtmlElement = element.unchecked_into();
             let _ = element.focus();
             if document.active_element().as_ref() == Some(&*element) {
@@ -250,7 +255,12 @@ fn panel(ctx: ChatCtx) -> AnyView {
         });
         if covering {
             search.query.set(None);
-            focus_first(&["[data-testid=messages]"]);
+            let page = aside
+                .get_untracked()
+                .and_then(|aside| aside.closest("[data-testid=chat]").ok().flatten());
+            if let Some(page) = page {
+                focus_first(&page, &["[data-testid=messages]"]);
+            }
         }
     };
     // Drawn again when the results change: the hits are read untracked.
