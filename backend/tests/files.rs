@@ -13,9 +13,10 @@ mod common;
 use std::{net::SocketAddr, path::Path, time::Duration};
 
 use backend::Config;
-use common::{Chat, Mode, STEP, TestServer, redis_server::RedisServer, token_for};
+use common::{
+    Chat, Mode, TestServer, binary_exchange, redis_server::RedisServer, token_for, token_header,
+};
 use shared::{ClientMsg, ErrorCode, File, HistoryMode, Image, ServerMsg, paths};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// The smallest PNG: 1×1, one transparent pixel.
 const PNG: &[u8] = &[
@@ -64,33 +65,6 @@ fn percent_decoded(text: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-/// One HTTP exchange with a binary-safe body: (status, head, body).
-async fn exchange(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "{head}\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut response = Vec::new();
-    tokio::time::timeout(STEP, stream.read_to_end(&mut response))
-        .await
-        .expect("a response in time")
-        .unwrap();
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&response[..split]).into_owned();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, head, response[split + 4..].to_vec())
-}
-
-fn who(nick: &str) -> String {
-    format!("{}: {}", paths::TOKEN_HEADER, token_for(nick).as_str())
-}
-
 /// Uploads `bytes` for `room` as `nick`, named `name` (none: no `name` in the query).
 async fn upload(
     addr: SocketAddr,
@@ -106,9 +80,9 @@ async fn upload(
     let head = format!(
         "POST {}?room={room}{name} HTTP/1.1\r\n{}\r\nContent-Type: {content_type}",
         paths::API_UPLOADS,
-        who(nick)
+        token_header(nick)
     );
-    let (status, _, body) = exchange(addr, &head, bytes).await;
+    let (status, _, body) = binary_exchange(addr, &head, bytes).await;
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
@@ -133,9 +107,9 @@ async fn fetch(addr: SocketAddr, room: &str, id: &str, nick: &str) -> (u16, Stri
     let head = format!(
         "GET {}/{room}/{id} HTTP/1.1\r\n{}",
         paths::API_UPLOADS,
-        who(nick)
+        token_header(nick)
     );
-    exchange(addr, &head, b"").await
+    binary_exchange(addr, &head, b"").await
 }
 
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {

@@ -556,27 +556,8 @@ async fn epoch_of(chat: &mut Chat) -> shared::Epoch {
 
 /// One HTTP exchange with our server: (status, body).
 async fn exchange(server: &TestServer, head: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    let request = format!(
-        "{head}\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-        server.addr,
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut response = Vec::new();
-    tokio::time::timeout(STEP, stream.read_to_end(&mut response))
-        .await
-        .expect("an answer in time")
-        .unwrap();
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let status = String::from_utf8_lossy(&response[..split])
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    (status, response[split + 4..].to_vec())
+    let (status, _, body) = common::binary_exchange(server.addr, head, body).await;
+    (status, body)
 }
 
 /// A preview's image is one of the room's uploads the sweep keeps while its message has the

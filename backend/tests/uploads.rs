@@ -12,9 +12,11 @@ mod common;
 use std::{net::SocketAddr, path::Path, time::Duration};
 
 use backend::Config;
-use common::{Mode, STEP, TestServer, redis_server::RedisServer, stalled_request, token_for};
+use common::{
+    Mode, TestServer, binary_exchange, redis_server::RedisServer, stalled_request, token_for,
+    token_header,
+};
 use shared::{ClientMsg, ErrorCode, Image, ImageType, ServerMsg, paths};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// The smallest PNG: 1×1, one transparent pixel.
 const PNG: &[u8] = &[
@@ -32,33 +34,6 @@ const GIF: &[u8] = &[
     0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
 ];
 
-/// One HTTP exchange with a binary-safe body: (status, head, body).
-async fn exchange(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "{head}\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut response = Vec::new();
-    tokio::time::timeout(STEP, stream.read_to_end(&mut response))
-        .await
-        .expect("a response in time")
-        .unwrap();
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&response[..split]).into_owned();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, head, response[split + 4..].to_vec())
-}
-
-fn who(nick: &str) -> String {
-    format!("{}: {}", paths::TOKEN_HEADER, token_for(nick).as_str())
-}
-
 async fn upload(
     addr: SocketAddr,
     room: &str,
@@ -68,10 +43,10 @@ async fn upload(
 ) -> (u16, String) {
     let mut head = format!("POST {}?room={room} HTTP/1.1", paths::API_UPLOADS);
     if let Some(nick) = as_nick {
-        head.push_str(&format!("\r\n{}", who(nick)));
+        head.push_str(&format!("\r\n{}", token_header(nick)));
     }
     head.push_str(&format!("\r\nContent-Type: {content_type}"));
-    let (status, _, body) = exchange(addr, &head, bytes).await;
+    let (status, _, body) = binary_exchange(addr, &head, bytes).await;
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
@@ -79,9 +54,9 @@ async fn fetch(addr: SocketAddr, room: &str, id: &str, as_nick: &str) -> (u16, S
     let head = format!(
         "GET {}/{room}/{id} HTTP/1.1\r\n{}",
         paths::API_UPLOADS,
-        who(as_nick)
+        token_header(as_nick)
     );
-    exchange(addr, &head, b"").await
+    binary_exchange(addr, &head, b"").await
 }
 
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
@@ -328,7 +303,7 @@ fn chunked_upload_head(addr: SocketAddr, room: &str, nick: Option<&str>) -> Stri
 
 fn upload_head_framed(addr: SocketAddr, room: &str, nick: Option<&str>, framing: &str) -> String {
     let who = nick
-        .map(|nick| format!("{}\r\n", who(nick)))
+        .map(|nick| format!("{}\r\n", token_header(nick)))
         .unwrap_or_default();
     format!(
         "POST {}?room={room} HTTP/1.1\r\nHost: {addr}\r\n{who}Content-Type: image/png\r\n\
@@ -488,9 +463,9 @@ async fn upload_with(
     let head = format!(
         "POST {}?room=pics HTTP/1.1\r\n{headers}{}\r\nContent-Type: image/png",
         paths::API_UPLOADS,
-        who(nick)
+        token_header(nick)
     );
-    let (status, head, body) = exchange(addr, &head, bytes).await;
+    let (status, head, body) = binary_exchange(addr, &head, bytes).await;
     (status, head, String::from_utf8_lossy(&body).into_owned())
 }
 
@@ -849,12 +824,14 @@ async fn with_accounts_the_session_cookie_names_the_uploader() {
         )
     };
     let with_cookie = post(format!("Cookie: {}={cookie}\r\n", paths::SESSION_COOKIE));
-    let (status, _, body) = exchange(server.addr, &with_cookie, PNG).await;
+    let (status, _, body) = binary_exchange(server.addr, &with_cookie, PNG).await;
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
-    let with_token = post(format!("{}\r\n", who("cora")));
-    assert_eq!(exchange(server.addr, &with_token, PNG).await.0, 401);
+    let with_token = post(format!("{}\r\n", token_header("cora")));
+    assert_eq!(binary_exchange(server.addr, &with_token, PNG).await.0, 401);
     assert_eq!(
-        exchange(server.addr, &post(String::new()), PNG).await.0,
+        binary_exchange(server.addr, &post(String::new()), PNG)
+            .await
+            .0,
         401
     );
 }
@@ -896,19 +873,24 @@ async fn with_jwt_a_bearer_token_names_the_uploader() {
         )
     };
     let bearer = |token: &str| post(format!("Authorization: Bearer {token}\r\n"));
-    let (status, _, body) = exchange(server.addr, &bearer(&jwt), PNG).await;
+    let (status, _, body) = binary_exchange(server.addr, &bearer(&jwt), PNG).await;
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
     // Past `exp` by more than the verifier's leeway, and signed with another key.
     for refused in [
         sign(-600, secret),
         sign(3600, &format!("{secret}, not ours")),
     ] {
-        assert_eq!(exchange(server.addr, &bearer(&refused), PNG).await.0, 401);
+        assert_eq!(
+            binary_exchange(server.addr, &bearer(&refused), PNG).await.0,
+            401
+        );
     }
-    let with_token = post(format!("{}\r\n", who("cora")));
-    assert_eq!(exchange(server.addr, &with_token, PNG).await.0, 401);
+    let with_token = post(format!("{}\r\n", token_header("cora")));
+    assert_eq!(binary_exchange(server.addr, &with_token, PNG).await.0, 401);
     assert_eq!(
-        exchange(server.addr, &post(String::new()), PNG).await.0,
+        binary_exchange(server.addr, &post(String::new()), PNG)
+            .await
+            .0,
         401
     );
     drop(chat);

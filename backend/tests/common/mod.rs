@@ -365,6 +365,38 @@ fn parse_response(bytes: &[u8]) -> Option<(u16, String, String)> {
     (body.len() >= length).then(|| (status, head.to_owned(), body[..length].to_owned()))
 }
 
+/// One HTTP exchange with a binary-safe body (an upload, a download): (status, head, body).
+pub async fn binary_exchange(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "{head}\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(STEP, stream.read_to_end(&mut response))
+        .await
+        .expect("a response in time")
+        .unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head, response[split + 4..].to_vec())
+}
+
+/// The header naming `nick` (by its test token) on an upload request in open mode.
+pub fn token_header(nick: &str) -> String {
+    format!(
+        "{}: {}",
+        shared::paths::TOKEN_HEADER,
+        token_for(nick).as_str()
+    )
+}
+
 /// `POST path` with a JSON `body` (and the session `cookie`): (status, head, body).
 pub async fn post_json(
     addr: SocketAddr,
