@@ -140,7 +140,11 @@ pub async fn run(
             .with_uploads(config.max_uploads_per_ip);
     // Cluster mode: the node's one set of Redis connections, for everything that uses Redis.
     let redis = match &config.redis {
-        Some(url) => Some(redis_set::RedisSet::open(url).map_err(std::io::Error::other)?),
+        Some(url) => Some(
+            redis_set::RedisSet::open(url)
+                .await
+                .map_err(std::io::Error::other)?,
+        ),
         None => None,
     };
     let auth = Arc::new(auth::Auth::open(&config, redis.as_ref()).map_err(std::io::Error::other)?);

@@ -26,14 +26,14 @@ use std::{
     time::Duration,
 };
 
-use redis::{AsyncCommands as _, PushKind, Script, Value, aio::ConnectionManager};
+use redis::{AsyncCommands as _, PushKind, Script, Value};
 use rusqlite::{Connection, OptionalExtension as _};
 use serde::{Deserialize, Serialize};
 use shared::{ModAction, Nick, RoomName};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::redis_set::RedisSet;
+use crate::redis_set::{Conn, RedisSet};
 
 /// The file of the single-node policy store, in `--data-dir`.
 pub const DB_FILE: &str = "rooms.sqlite3";
@@ -407,7 +407,7 @@ pub enum PolicyStore {
     /// used (see [`PolicyStore::in_use`]).
     Sqlite(Arc<Mutex<Connection>>, PathBuf),
     /// The hash `chat:{policy}:rooms`; changes published on `chat:policy`.
-    Redis(ConnectionManager),
+    Redis(Conn),
 }
 
 /// Writes a room's policy if its stored version is still `ARGV[2]` (0: none stored), and
@@ -582,10 +582,13 @@ impl PolicyStore {
                 .map_err(failed)
             }
             Self::Redis(redis) => {
-                let (meta, members): (bool, u64) = redis::pipe()
-                    .exists(crate::engine::redis::room_meta_key(room))
-                    .hlen(crate::engine::redis::room_members_key(room))
-                    .query_async(&mut redis.clone())
+                let (meta, members): (bool, u64) = redis
+                    .clone()
+                    .pipeline(
+                        redis::pipe()
+                            .exists(crate::engine::redis::room_meta_key(room))
+                            .hlen(crate::engine::redis::room_members_key(room)),
+                    )
                     .await
                     .map_err(failed)?;
                 Ok(meta || members > 0)

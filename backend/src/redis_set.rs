@@ -25,8 +25,11 @@ use std::{
 };
 
 use redis::{
-    Client, IntoConnectionInfo as _, ProtocolVersion, PushInfo, PushKind, RedisResult, Value,
-    aio::{ConnectionManager, ConnectionManagerConfig},
+    Client, Cmd, IntoConnectionInfo as _, Pipeline, ProtocolVersion, PushInfo, PushKind,
+    RedisFuture, RedisResult, ToRedisArgs, Value,
+    aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
+    cluster::{ClusterClientBuilder, ClusterConfig},
+    cluster_async::ClusterConnection,
 };
 use tokio::sync::mpsc;
 
@@ -40,11 +43,182 @@ pub const RECONNECT_ATTEMPTS: usize = 3;
 /// Between reconnection attempts at most.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_millis(500);
 
+/// A connection for commands and scripts: to one Redis, or to a Redis Cluster (routed by
+/// each command's keys; a script by its first key, so every script keeps its keys on one
+/// hash slot). Cheap to clone: clones share the connection. Everything that speaks to Redis
+/// takes this, so it runs unchanged on either.
+#[derive(Clone)]
+pub enum Conn {
+    /// One Redis (multiplexed, reconnecting by itself).
+    Single(ConnectionManager),
+    /// A Redis Cluster: a multiplexed connection per node, following the slot map.
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(conn) => conn.get_db(),
+            Self::Cluster(conn) => conn.get_db(),
+        }
+    }
+}
+
+impl Conn {
+    /// Whether this is a Redis Cluster connection.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+
+    /// Subscribes to `channel` (this is the Pub/Sub connection: [`RedisSet::pubsub`]); its
+    /// messages arrive through [`RedisSet::pushes`]. On a cluster, a channel that carries a
+    /// hash tag is a sharded one (`SSUBSCRIBE`: the shard owning its slot delivers it, as
+    /// `SPUBLISH` in a script of that slot sends it); one without is cluster-wide.
+    pub async fn subscribe(&mut self, channel: &str) -> RedisResult<()> {
+        match self {
+            Self::Single(conn) => conn.subscribe(channel).await,
+            Self::Cluster(conn) if sharded(channel) => conn.ssubscribe(channel).await,
+            Self::Cluster(conn) => conn.subscribe(channel).await,
+        }
+    }
+
+    /// Undoes [`Conn::subscribe`].
+    pub async fn unsubscribe(&mut self, channel: &str) -> RedisResult<()> {
+        match self {
+            Self::Single(conn) => conn.unsubscribe(channel).await,
+            Self::Cluster(conn) if sharded(channel) => conn.sunsubscribe(channel).await,
+            Self::Cluster(conn) => conn.unsubscribe(channel).await,
+        }
+    }
+
+    /// Runs `pipe` (not atomic, no ignored commands) and returns its replies. One Redis takes
+    /// it in one round trip; a Redis Cluster takes a pipeline only within one hash slot, so
+    /// there each command goes on its own, all at once, to the node of its key.
+    pub async fn pipeline<T: redis::FromRedisValue>(&mut self, pipe: &Pipeline) -> RedisResult<T> {
+        match self {
+            Self::Single(conn) => pipe.query_async(conn).await,
+            Self::Cluster(conn) => {
+                let replies = futures_util::future::try_join_all(pipe.cmd_iter().map(|cmd| {
+                    let mut conn = conn.clone();
+                    async move { cmd.query_async::<Value>(&mut conn).await }
+                }))
+                .await?;
+                Ok(redis::from_redis_value(Value::Array(replies))?)
+            }
+        }
+    }
+
+    /// Runs `cmd` on the primary that owns `key`'s hash slot (on one Redis: on it). For
+    /// commands whose routing by name would be wrong here: `WAIT` goes to every primary by
+    /// default, where it must wait for the one that took the write.
+    pub async fn on_primary_of<T: redis::FromRedisValue>(
+        &mut self,
+        key: impl ToRedisArgs,
+        cmd: &Cmd,
+    ) -> RedisResult<T> {
+        match self {
+            Self::Single(conn) => cmd.query_async(conn).await,
+            Self::Cluster(conn) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                let key = key.to_redis_args();
+                let route =
+                    Route::with_key(key.first().map_or(&[][..], Vec::as_slice), SlotAddr::Master);
+                let value = conn
+                    .route_command(
+                        cmd.clone(),
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
+                    )
+                    .await?;
+                Ok(redis::from_redis_value(value)?)
+            }
+        }
+    }
+}
+
+/// Whether `channel` is a sharded channel: it names a hash tag (`chat:{r:ROOM}`), so on a
+/// cluster it lives on one shard, published with `SPUBLISH` by a script of that slot.
+pub fn sharded(channel: &str) -> bool {
+    channel.contains('{')
+}
+
+/// What `--redis` names: one Redis, or a Redis Cluster reached through one or more of its
+/// nodes (a comma-separated list; one URL of a cluster node is found to be one by asking it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// One Redis (its replicas, if any, are for failover by Sentinel or by hand).
+    Single(String),
+    /// The seed nodes of a Redis Cluster.
+    Cluster(Vec<String>),
+}
+
+impl Target {
+    /// Learns what `spec` names: a list is a cluster; one URL is asked `INFO cluster`
+    /// (within [`RESPONSE_TIMEOUT`]). A Redis that cannot be reached at start-up stops the
+    /// start: the node cannot know which protocol to speak (a service manager restarts it).
+    pub async fn find(spec: &str) -> RedisResult<Self> {
+        let urls: Vec<String> = spec
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(str::to_owned)
+            .collect();
+        match urls.as_slice() {
+            [] => Err(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "--redis names no Redis",
+            ))),
+            [one] => {
+                let client = Client::open(one.as_str())?;
+                let info = async {
+                    let mut conn = client.get_multiplexed_async_connection().await?;
+                    redis::cmd("INFO")
+                        .arg("cluster")
+                        .query_async::<String>(&mut conn)
+                        .await
+                };
+                let info = tokio::time::timeout(RESPONSE_TIMEOUT, info)
+                    .await
+                    .map_err(|_| {
+                        redis::RedisError::from((
+                            redis::ErrorKind::Io,
+                            "Redis did not answer in time at start-up",
+                        ))
+                    })??;
+                Ok(if info.contains("cluster_enabled:1") {
+                    Self::Cluster(urls)
+                } else {
+                    Self::Single(one.clone())
+                })
+            }
+            _ => Ok(Self::Cluster(urls)),
+        }
+    }
+}
+
 /// The node's Redis connections; cheap to clone (every clone shares them).
 #[derive(Clone)]
 pub struct RedisSet {
-    commands: ConnectionManager,
-    pubsub: ConnectionManager,
+    commands: Conn,
+    pubsub: Conn,
     routes: Arc<Mutex<Vec<Route>>>,
 }
 
@@ -55,30 +229,54 @@ struct Route {
 }
 
 impl RedisSet {
-    /// The connections to `url` (they connect on first use), and the task that routes the
-    /// Pub/Sub connection's pushes. Must run inside a Tokio runtime.
-    pub fn open(url: &str) -> RedisResult<Self> {
-        let info = url.into_connection_info()?;
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let client = Client::open(info.set_redis_settings(settings))?;
-        let config = || {
-            ConnectionManagerConfig::new()
-                .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-                .set_number_of_retries(RECONNECT_ATTEMPTS)
-                .set_max_delay(MAX_RECONNECT_DELAY)
-        };
-        let commands = ConnectionManager::new_lazy_with_config(client.clone(), config())?;
+    /// The connections to what `spec` names ([`Target::find`]): they connect on first use;
+    /// and the task that routes the Pub/Sub connection's pushes. Must run inside a Tokio
+    /// runtime.
+    pub async fn open(spec: &str) -> RedisResult<Self> {
         let (pushes, incoming) = mpsc::unbounded_channel();
-        let pubsub = ConnectionManager::new_lazy_with_config(
-            client,
-            config()
-                .set_push_sender(pushes)
-                .set_automatic_resubscription(),
-        )?;
+        let (commands, pubsub) = match Target::find(spec).await? {
+            Target::Single(url) => {
+                let info = url.as_str().into_connection_info()?;
+                let settings = info
+                    .redis_settings()
+                    .clone()
+                    .set_protocol(ProtocolVersion::RESP3);
+                let client = Client::open(info.set_redis_settings(settings))?;
+                let config = || {
+                    ConnectionManagerConfig::new()
+                        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                        .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+                        .set_number_of_retries(RECONNECT_ATTEMPTS)
+                        .set_max_delay(MAX_RECONNECT_DELAY)
+                };
+                let commands = ConnectionManager::new_lazy_with_config(client.clone(), config())?;
+                let pubsub = ConnectionManager::new_lazy_with_config(
+                    client,
+                    config()
+                        .set_push_sender(pushes)
+                        .set_automatic_resubscription(),
+                )?;
+                (Conn::Single(commands), Conn::Single(pubsub))
+            }
+            Target::Cluster(urls) => {
+                let client = ClusterClientBuilder::new(urls)
+                    .use_protocol(ProtocolVersion::RESP3)
+                    .retries(u32::try_from(RECONNECT_ATTEMPTS).unwrap_or(u32::MAX))
+                    .max_retry_wait(u64::try_from(MAX_RECONNECT_DELAY.as_millis()).unwrap_or(500))
+                    .build()?;
+                let config = || {
+                    ClusterConfig::new()
+                        .set_connection_timeout(CONNECTION_TIMEOUT)
+                        .set_response_timeout(RESPONSE_TIMEOUT)
+                };
+                // The cluster connection subscribes again by itself after a reconnect or a
+                // change of the slot map (to whichever node owns a sharded channel now).
+                let commands = client.get_pending_async_connection_with_config(config());
+                let pubsub = client
+                    .get_pending_async_connection_with_config(config().set_push_sender(pushes));
+                (Conn::Cluster(commands), Conn::Cluster(pubsub))
+            }
+        };
         let routes = Arc::new(Mutex::new(Vec::new()));
         tokio::spawn(route(incoming, Arc::clone(&routes)));
         Ok(Self {
@@ -89,13 +287,18 @@ impl RedisSet {
     }
 
     /// The connection for commands and scripts.
-    pub fn commands(&self) -> ConnectionManager {
+    pub fn commands(&self) -> Conn {
         self.commands.clone()
+    }
+
+    /// Whether the node speaks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.commands.is_cluster()
     }
 
     /// The Pub/Sub connection, to subscribe and unsubscribe on (its pushes come through
     /// [`RedisSet::pushes`]).
-    pub fn pubsub(&self) -> ConnectionManager {
+    pub fn pubsub(&self) -> Conn {
         self.pubsub.clone()
     }
 

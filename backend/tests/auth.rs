@@ -42,9 +42,9 @@ fn accounts_config(redis: Option<String>) -> Config {
 async fn servers(mode: &Mode) -> (TestServer, Option<TestServer>) {
     match mode {
         Mode::Single => (TestServer::spawn(accounts_config(None)), None),
-        Mode::Cluster(redis) => (
-            TestServer::spawn(accounts_config(Some(redis.url()))),
-            Some(TestServer::spawn(accounts_config(Some(redis.url())))),
+        Mode::Cluster(_) | Mode::Sharded(_) => (
+            TestServer::spawn(accounts_config(mode.redis_url())),
+            Some(TestServer::spawn(accounts_config(mode.redis_url()))),
         ),
     }
 }
@@ -320,11 +320,7 @@ async fn a_refused_login_does_not_extend_its_lock_out(mode: Mode) {
         login_attempt_window: WINDOW,
         ..accounts_config(redis)
     };
-    let redis = match &mode {
-        Mode::Single => None,
-        Mode::Cluster(redis) => Some(redis),
-    };
-    let server = TestServer::spawn(config(redis.map(RedisServer::url)));
+    let server = TestServer::spawn(config(mode.redis_url()));
     register(&server, "gus", "gus's password").await;
     let retry_after = |head: &str| -> u64 {
         common::http_transports::header(head, "retry-after")
@@ -377,13 +373,15 @@ async fn a_refused_login_does_not_extend_its_lock_out(mode: Mode) {
         "the lock-out ended long before its Retry-After"
     );
 
-    if let Some(redis) = redis {
-        // A counter without an expiry, as INCR leaves it when PEXPIRE never comes.
+    // A counter without an expiry, as INCR leaves it when PEXPIRE never comes.
+    let digest: String = {
         use sha2::Digest as _;
-        let digest: String = sha2::Sha256::digest(b"acct:hal")
+        sha2::Sha256::digest(b"acct:hal")
             .iter()
             .map(|b| format!("{b:02x}"))
-            .collect();
+            .collect()
+    };
+    if let Some(redis) = mode.redis_for("{attempts}") {
         register(&server, "hal", "hal's password").await;
         redis.cmd(&["SET", &format!("{{attempts}}:{digest}"), "1"]);
         let mut refused = false;
@@ -411,8 +409,8 @@ async fn passwords_are_never_stored_or_logged(mode: Mode) {
         "--data-dir".into(),
         data.path().to_str().unwrap().into(),
     ];
-    if let Mode::Cluster(redis) = &mode {
-        args.extend(["--redis".into(), redis.url()]);
+    if let Some(url) = mode.redis_url() {
+        args.extend(["--redis".into(), url]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let process = Process::start_logging(&args).await;
@@ -432,8 +430,8 @@ async fn passwords_are_never_stored_or_logged(mode: Mode) {
     chat.until("said", |e| matches!(e, ServerMsg::Said { .. }))
         .await;
     drop(chat);
-    if let Mode::Cluster(redis) = &mode {
-        // Everything Redis holds, in its files.
+    // Everything Redis holds, in its files.
+    for redis in mode.redis_servers() {
         redis.cmd(&["SAVE"]);
     }
     let logs = process.stop_and_read_logs().await;
@@ -442,7 +440,7 @@ async fn passwords_are_never_stored_or_logged(mode: Mode) {
         "the logs were not captured: {logs}"
     );
     let mut stored: Vec<PathBuf> = files_under(data.path());
-    if let Mode::Cluster(redis) = &mode {
+    for redis in mode.redis_servers() {
         stored.extend(files_under(redis.data_dir()));
     }
     assert!(!stored.is_empty());
@@ -1184,8 +1182,8 @@ async fn browser_tokens_are_never_stored_or_logged(mode: Mode) {
         "a browser token is in the logs"
     );
     let mut stored = files_under(data.path());
-    if let Some(redis) = &redis {
-        stored.extend(files_under(redis.data_dir()));
+    for dir in redis.iter().flat_map(common::Redis::data_dirs) {
+        stored.extend(files_under(dir));
     }
     assert!(!stored.is_empty());
     for file in &stored {

@@ -174,7 +174,7 @@ fn shown(
 
 async fn edits_deletes_reactions_and_replies(mode: Mode) {
     let redis = mode.into_redis();
-    let url = redis.as_ref().map(RedisServer::url);
+    let url = redis.as_ref().map(common::Redis::url);
     let here = TestServer::spawn(common::patient_config(url.clone()));
     let there = url.map(|url| TestServer::spawn(common::patient_config(Some(url))));
     let there = there.as_ref().unwrap_or(&here);
@@ -374,7 +374,9 @@ async fn refusal(chat: &mut Chat) -> (ErrorCode, Option<String>) {
 /// reaction's refusal had no `client_id`.
 async fn refusals_carry_the_client_id(mode: Mode) {
     let redis = mode.into_redis();
-    let server = TestServer::spawn(common::patient_config(redis.as_ref().map(RedisServer::url)));
+    let server = TestServer::spawn(common::patient_config(
+        redis.as_ref().map(common::Redis::url),
+    ));
     let mut chat = server.chat_socket().await;
     chat.send_raw(r#"{"type":"say","room":"talk","text":"too soon","client_id":"early-1"}"#)
         .await;
@@ -436,7 +438,7 @@ async fn a_deleted_message_is_forgotten(mode: Mode) {
     let redis = mode.into_redis();
     const WORDS: &str = "the launch code is 0000";
     const EDITED: &str = "the launch code is 1234";
-    let url = redis.as_ref().map(RedisServer::url);
+    let url = redis.as_ref().map(common::Redis::url);
     let here = TestServer::spawn(common::patient_config(url.clone()));
     let there = url.map(|url| TestServer::spawn(common::patient_config(Some(url))));
     let there = there.as_ref().unwrap_or(&here);
@@ -544,7 +546,7 @@ async fn reactions_are_capped_and_cheap(mode: Mode) {
         "😀", "😁", "😂", "🤣", "😃", "😄", "😅", "😆", "😉", "😊", "😋", "😎", "😍", "😘", "🥰",
         "😗", "😙", "😚", "🙂", "🤗", "🤩", "🤔",
     ];
-    let url = redis.as_ref().map(RedisServer::url);
+    let url = redis.as_ref().map(common::Redis::url);
     let here = TestServer::spawn(common::patient_config(url.clone()));
     let there = url.map(|url| TestServer::spawn(common::patient_config(Some(url))));
     let there = there.as_ref().unwrap_or(&here);
@@ -673,7 +675,7 @@ async fn a_quote_of_a_deleted_message_stays_forgotten_after_retention(mode: Mode
     let redis = mode.into_redis();
     let config = backend::Config {
         retention_messages: Some(3),
-        ..common::patient_config(redis.as_ref().map(RedisServer::url))
+        ..common::patient_config(redis.as_ref().map(common::Redis::url))
     };
     let server = TestServer::spawn(config);
     let mut ida = server.chat_as("ida", &[ROOM]).await;
@@ -802,7 +804,7 @@ async fn newer_page(chat: &mut Chat, after: u64) -> Vec<(u64, String, usize)> {
 /// Only members may ask.
 async fn pages_after_a_position_show_messages_as_they_are_now(mode: Mode) {
     let redis = mode.into_redis();
-    let url = redis.as_ref().map(RedisServer::url);
+    let url = redis.as_ref().map(common::Redis::url);
     let config = |url| backend::Config {
         history_page: 4,
         ..common::patient_config(url)

@@ -13,9 +13,7 @@ mod common;
 use std::{net::SocketAddr, path::Path, time::Duration};
 
 use backend::Config;
-use common::{
-    Chat, Mode, TestServer, binary_exchange, redis_server::RedisServer, token_for, token_header,
-};
+use common::{Chat, Mode, TestServer, binary_exchange, token_for, token_header};
 use shared::{ClientMsg, ErrorCode, File, HistoryMode, Image, ServerMsg, paths};
 
 /// The smallest PNG: 1×1, one transparent pixel.
@@ -121,14 +119,14 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 
 /// Two nodes sharing Redis and `dir` (cluster mode), or one.
 fn nodes(
-    redis: Option<&RedisServer>,
+    redis: Option<&common::Redis>,
     dir: &Path,
     tune: impl Fn(Config) -> Config,
 ) -> (TestServer, Option<TestServer>) {
     let config = || {
         tune(Config {
             uploads_dir: Some(dir.to_owned()),
-            ..common::patient_config(redis.map(RedisServer::url))
+            ..common::patient_config(redis.map(common::Redis::url))
         })
     };
     let here = TestServer::spawn(config());

@@ -94,7 +94,7 @@ async fn a_group_reaches_its_members_everywhere_and_no_one_else(mode: Mode) {
     let node_a = TestServer::spawn(config());
     let node_b = match &mode {
         Mode::Single => None,
-        Mode::Cluster(_) => Some(TestServer::spawn(config())),
+        Mode::Cluster(_) | Mode::Sharded(_) => Some(TestServer::spawn(config())),
     };
     let node_b = node_b.as_ref().unwrap_or(&node_a);
     let mut alice = node_a.chat_as("alice", &[]).await;

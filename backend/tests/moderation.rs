@@ -16,9 +16,7 @@ mod common;
 use std::time::Duration;
 
 use backend::Config;
-use common::{
-    Chat, Mode, STEP, TestServer, post_json, redis_server::RedisServer, set_cookie, token_for,
-};
+use common::{Chat, Mode, STEP, TestServer, post_json, set_cookie, token_for};
 use shared::{ClientMsg, ErrorCode, Nick, RemovedReason, RoomName, ServerMsg, paths};
 
 fn config(redis: Option<String>) -> Config {
@@ -764,7 +762,7 @@ fn assert_nothing_of(users: &mut Users, who: &str, room: &RoomName, private: boo
 
 async fn permission_matrix(mode: Mode) {
     let redis = mode.into_redis();
-    let url = redis.as_ref().map(RedisServer::url);
+    let url = redis.as_ref().map(common::Redis::url);
     let one = TestServer::spawn(config(url.clone()));
     let two = url.map(|url| TestServer::spawn(config(Some(url))));
     let other = two.as_ref().unwrap_or(&one);
@@ -804,7 +802,7 @@ async fn permission_matrix(mode: Mode) {
 /// after her ban, and joined the private room again after her uninvite.
 async fn a_banned_or_uninvited_moderator_moderates_no_more(mode: Mode) {
     let redis = mode.into_redis();
-    let url = redis.as_ref().map(RedisServer::url);
+    let url = redis.as_ref().map(common::Redis::url);
     let one = TestServer::spawn(config(url.clone()));
     let two = url.map(|url| TestServer::spawn(config(Some(url))));
     let other = two.as_ref().unwrap_or(&one);
@@ -948,7 +946,7 @@ async fn a_banned_or_uninvited_moderator_moderates_no_more(mode: Mode) {
 /// members, and the empty lobby.
 async fn a_room_in_use_is_nobodys_to_claim(mode: Mode) {
     let redis = mode.into_redis();
-    let url = redis.as_ref().map(RedisServer::url);
+    let url = redis.as_ref().map(common::Redis::url);
     let one = TestServer::spawn(config(url.clone()));
     let two = url.map(|url| TestServer::spawn(config(Some(url))));
     let other = two.as_ref().unwrap_or(&one);
@@ -1025,7 +1023,7 @@ async fn a_room_in_use_is_nobodys_to_claim(mode: Mode) {
 /// again (a kick is not a ban).
 async fn mutes_and_kicks_of_online_users(mode: Mode) {
     let redis = mode.into_redis();
-    let url = redis.as_ref().map(RedisServer::url);
+    let url = redis.as_ref().map(common::Redis::url);
     let one = TestServer::spawn(config(url.clone()));
     let two = url.map(|url| TestServer::spawn(config(Some(url))));
     let other = two.as_ref().unwrap_or(&one);
@@ -1186,7 +1184,7 @@ async fn in_open_mode_a_ban_follows_the_token() {
 /// every node's members, when the join's history is read: both let admins through).
 async fn a_server_admin_joins_a_full_room(mode: Mode) {
     let redis = mode.into_redis();
-    let server = TestServer::spawn(config(redis.as_ref().map(RedisServer::url)));
+    let server = TestServer::spawn(config(redis.as_ref().map(common::Redis::url)));
     let mut owner = user(&server, "olga").await;
     owner
         .chat

@@ -15,8 +15,8 @@ use shared::{ClientMsg, ErrorCode, ServerMsg, auth::AuthMode, paths};
 
 /// Two servers sharing `redis` (cluster mode), or one (single node, returned twice as the
 /// same server by [`Servers::other`]).
-fn servers(redis: Option<&RedisServer>, config: fn(Option<String>) -> Config) -> Servers {
-    let url = redis.map(RedisServer::url);
+fn servers(redis: Option<&common::Redis>, config: fn(Option<String>) -> Config) -> Servers {
+    let url = redis.map(common::Redis::url);
     Servers {
         one: TestServer::spawn(config(url.clone())),
         two: url.map(|url| TestServer::spawn(config(Some(url)))),
@@ -237,7 +237,7 @@ async fn look_alikes_of_a_registered_name_are_refused(mode: Mode) {
 /// unit test in backend/src/auth/accounts.rs.)
 #[actix_web::test]
 async fn cluster_accounts_from_before_likeness_still_take_their_look_alikes() {
-    let redis = RedisServer::start().await;
+    let redis = common::Redis::One(RedisServer::start().await);
     redis.cmd(&["HSET", "{acct}:bob", "name", "Bob", "phc", "x"]);
     let servers = servers(Some(&redis), accounts_config);
     // Cyrillic В and о.

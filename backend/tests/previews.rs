@@ -20,7 +20,7 @@ use std::{
 };
 
 use backend::Config;
-use common::{Chat, Mode, STEP, TestServer, eventually, http_get, redis_server::RedisServer};
+use common::{Chat, Mode, STEP, TestServer, eventually, http_get};
 use shared::{
     Change, ClientMsg, HistoryMode, LinkPreview, MessageId, RoomMessage, RoomName, ServerMsg, paths,
 };
@@ -237,12 +237,16 @@ async fn page(
 
 /// A node with previews on, fetching from `site` only; with `redis`, two sharing Redis and
 /// the uploads directory `dir`.
-fn nodes(redis: Option<&RedisServer>, dir: &Path, site: &Site) -> (TestServer, Option<TestServer>) {
+fn nodes(
+    redis: Option<&common::Redis>,
+    dir: &Path,
+    site: &Site,
+) -> (TestServer, Option<TestServer>) {
     let config = || Config {
         link_previews: true,
         link_previews_allow_loopback: Some(site.addr.port()),
         uploads_dir: Some(dir.to_owned()),
-        ..common::patient_config(redis.map(RedisServer::url))
+        ..common::patient_config(redis.map(common::Redis::url))
     };
     let here = TestServer::spawn(config());
     let there = redis.map(|_| TestServer::spawn(config()));
@@ -573,7 +577,7 @@ async fn a_previews_image_is_kept_while_its_message_has_it(mode: Mode) {
         uploads_dir: Some(dir.path().to_owned()),
         upload_grace: grace,
         retention_interval: Duration::from_millis(100),
-        ..common::patient_config(redis.as_ref().map(RedisServer::url))
+        ..common::patient_config(redis.as_ref().map(common::Redis::url))
     };
     let here = TestServer::spawn(config());
     let there = redis.as_ref().map(|_| TestServer::spawn(config()));

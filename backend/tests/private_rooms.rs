@@ -114,7 +114,7 @@ fn join(name: &str) -> ClientMsg {
 
 async fn every_request_gets_its_effect_or_a_typed_error(mode: Mode) {
     let redis = mode.into_redis();
-    let url = redis.as_ref().map(RedisServer::url);
+    let url = redis.as_ref().map(common::Redis::url);
     let here = TestServer::spawn(config(url.clone()));
     let there = url.map(|url| TestServer::spawn(config(Some(url))));
     let other = there.as_ref().unwrap_or(&here);
@@ -419,7 +419,7 @@ async fn a_node_cut_off_from_redis_applies_what_it_missed_when_it_is_back() {
 /// another user is not affected.
 async fn a_user_owns_at_most_max_owned_rooms(mode: Mode) {
     let redis = mode.into_redis();
-    let url = redis.as_ref().map(RedisServer::url);
+    let url = redis.as_ref().map(common::Redis::url);
     let with_cap = |url| Config {
         max_owned_rooms: 3,
         ..config(url)

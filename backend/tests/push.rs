@@ -260,7 +260,7 @@ async fn pushes_reach_people_who_are_away(mode: Mode) {
     let node_a = TestServer::spawn(config());
     let node_b = match &mode {
         Mode::Single => None,
-        Mode::Cluster(_) => Some(TestServer::spawn(config())),
+        Mode::Cluster(_) | Mode::Sharded(_) => Some(TestServer::spawn(config())),
     };
     let node_b = node_b.as_ref().unwrap_or(&node_a);
 

@@ -83,7 +83,7 @@ async fn finds_everything_its_asker_may_read(mode: Mode) {
     let node_a = TestServer::spawn(config());
     let node_b = match &mode {
         Mode::Single => None,
-        Mode::Cluster(_) => Some(TestServer::spawn(config())),
+        Mode::Cluster(_) | Mode::Sharded(_) => Some(TestServer::spawn(config())),
     };
     let node_b = node_b.as_ref().unwrap_or(&node_a);
     let mut alice = node_a.chat_as("alice", &["ops"]).await;

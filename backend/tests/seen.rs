@@ -64,7 +64,7 @@ async fn seen_is_shared_between_those_who_share(mode: Mode) {
     let node_a = TestServer::spawn(config());
     let node_b = match &mode {
         Mode::Single => None,
-        Mode::Cluster(_) => Some(TestServer::spawn(config())),
+        Mode::Cluster(_) | Mode::Sharded(_) => Some(TestServer::spawn(config())),
     };
     let node_b = node_b.as_ref().unwrap_or(&node_a);
     let mut alice = node_a.chat_socket().await;

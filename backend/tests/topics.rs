@@ -37,7 +37,7 @@ async fn topics_are_set_by_those_who_moderate(mode: Mode) {
     let node_a = TestServer::spawn(config());
     let node_b = match &mode {
         Mode::Single => None,
-        Mode::Cluster(_) => Some(TestServer::spawn(config())),
+        Mode::Cluster(_) | Mode::Sharded(_) => Some(TestServer::spawn(config())),
     };
     let node_b = node_b.as_ref().unwrap_or(&node_a);
     let mut olga = node_a.chat_as("olga", &[]).await;

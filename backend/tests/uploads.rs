@@ -93,7 +93,7 @@ async fn uploads_are_checked_stored_and_served_to_readers_only(mode: Mode) {
     let config = || Config {
         uploads_dir: Some(shared_dir.path().to_owned()),
         max_upload_bytes: 1000,
-        ..common::patient_config(redis.as_ref().map(RedisServer::url))
+        ..common::patient_config(redis.as_ref().map(common::Redis::url))
     };
     let here = TestServer::spawn(config());
     let there = redis.as_ref().map(|_| TestServer::spawn(config()));
@@ -276,14 +276,14 @@ async fn uploads_are_checked_stored_and_served_to_readers_only(mode: Mode) {
 
 /// A node of the test's server: one, or with `redis` two sharing Redis and `dir`.
 fn nodes(
-    redis: Option<&RedisServer>,
+    redis: Option<&common::Redis>,
     dir: &Path,
     tune: impl Fn(Config) -> Config,
 ) -> (TestServer, Option<TestServer>) {
     let config = || {
         tune(Config {
             uploads_dir: Some(dir.to_owned()),
-            ..common::patient_config(redis.map(RedisServer::url))
+            ..common::patient_config(redis.map(common::Redis::url))
         })
     };
     let here = TestServer::spawn(config());
@@ -775,7 +775,7 @@ async fn an_image_goes_with_the_message_retention_removed(mode: Mode) {
 /// first.
 #[actix_web::test]
 async fn cluster_images_of_messages_older_than_the_index_are_kept() {
-    let redis = RedisServer::start().await;
+    let redis = common::Redis::One(RedisServer::start().await);
     let dir = tempfile::tempdir().unwrap();
     let grace = Duration::from_millis(300);
     let (here, _there) = nodes(Some(&redis), dir.path(), |c| Config {

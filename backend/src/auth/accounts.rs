@@ -29,7 +29,9 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use redis::{AsyncCommands as _, Script, aio::ConnectionManager};
+use redis::{AsyncCommands as _, Script};
+
+use crate::redis_set::Conn;
 use rusqlite::{Connection, OptionalExtension as _, params};
 use sha2::{Digest as _, Sha256};
 use shared::Nick;
@@ -84,7 +86,7 @@ pub enum Accounts {
     /// another account's key.
     Redis {
         /// Commands (reconnects by itself).
-        redis: ConnectionManager,
+        redis: Conn,
         /// Set once this process has seen every account's look-alike keys in Redis.
         likeness_filled: Arc<OnceCell<()>>,
         /// Set once [`migrate_legacy_keys`] has run on this node; every use waits for it.
@@ -266,10 +268,7 @@ impl Accounts {
 
     /// A connection to Redis, once this node has migrated the legacy keys (a failure is
     /// returned, and the migration tried again on the next use: Redis may be away).
-    async fn ready(
-        redis: &ConnectionManager,
-        migrated: &OnceCell<()>,
-    ) -> Result<ConnectionManager, StoreError> {
+    async fn ready(redis: &Conn, migrated: &OnceCell<()>) -> Result<Conn, StoreError> {
         let mut redis = redis.clone();
         migrated
             .get_or_try_init(|| migrate_legacy_keys(&mut redis))
@@ -580,7 +579,7 @@ fn fill_likeness_sqlite(db: &mut Connection) -> Result<(), rusqlite::Error> {
 /// [`fill_likeness_sqlite`] for Redis: scans the accounts unless the look-alike hash says it
 /// was done (by any node). Nodes doing it at once enter the same keys; an account may get a
 /// key another look-alike account registered back then has too only if it was first.
-async fn fill_likeness_redis(mut redis: ConnectionManager) -> Result<(), StoreError> {
+async fn fill_likeness_redis(mut redis: Conn) -> Result<(), StoreError> {
     let filled: bool = redis.hexists(LIKENESS_KEY, LIKENESS_FILLED_FIELD).await?;
     if filled {
         return Ok(());
@@ -588,16 +587,17 @@ async fn fill_likeness_redis(mut redis: ConnectionManager) -> Result<(), StoreEr
     let mut cursor: u64 = 0;
     loop {
         // Account hashes only: `{acct}:ID:sessions` are sets.
-        let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
             .arg("MATCH")
             .arg("{acct}:*")
             .arg("TYPE")
             .arg("hash")
             .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut redis)
-            .await?;
+            .arg(1000);
+        // Every `{acct}` key is on one hash slot: on a Redis Cluster the scan must walk the
+        // node that owns it (SCAN is not routed by a key).
+        let (next, found): (u64, Vec<String>) = redis.on_primary_of("{acct}", &scan).await?;
         for hash in found {
             let name: Option<String> = redis.hget(&hash, "name").await?;
             let Some(name) = name.and_then(|name| Nick::try_from(name).ok()) else {
@@ -677,19 +677,19 @@ fn migrated_key(suffix: &str, kind: &str) -> Option<String> {
 /// `{sess}:*` keys keep their form (they hold the name key, as before) and `{attempts}:*`
 /// counters expire within a minute, so neither needs migrating. The SCAN walks the whole
 /// keyspace once per node start.
-async fn migrate_legacy_keys(redis: &mut ConnectionManager) -> Result<(), StoreError> {
+async fn migrate_legacy_keys(redis: &mut Conn) -> Result<(), StoreError> {
     let script = Script::new(MIGRATE_LUA);
     let mut cursor = 0_u64;
     let mut renamed = 0_usize;
     loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
             .arg("MATCH")
             .arg("{acct}:*")
             .arg("COUNT")
-            .arg(1000)
-            .query_async(redis)
-            .await?;
+            .arg(1000);
+        // On a Redis Cluster, on the node that owns the `{acct}` slot (see fill_likeness_redis).
+        let (next, keys): (u64, Vec<String>) = redis.on_primary_of("{acct}", &scan).await?;
         for key in keys {
             let Some(suffix) = key.strip_prefix("{acct}:").filter(|s| !is_current(s)) else {
                 continue;

@@ -18,13 +18,13 @@ use std::{
 };
 
 use bytestring::ByteString;
-use redis::{AsyncCommands as _, PushInfo, PushKind, RedisResult, Value, aio::ConnectionManager};
+use redis::{AsyncCommands as _, PushInfo, PushKind, RedisResult, Value};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::registry::{NODE_LEN, Outcome, POLL_WAIT, Registry, poll_here, post_here, probe_here};
-use crate::redis_set::RedisSet;
+use crate::redis_set::{Conn, RedisSet};
 
 /// How long a POST relayed to another node may take to be applied.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,7 +71,7 @@ enum Message {
 /// This node's end of the relay.
 pub struct Relay {
     node: String,
-    commands: ConnectionManager,
+    commands: Conn,
     /// Requests sent to other nodes, waiting for their outcome.
     waiting: Mutex<HashMap<u64, oneshot::Sender<Outcome>>>,
     next: AtomicU64,

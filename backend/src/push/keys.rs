@@ -108,7 +108,7 @@ impl Vapid {
 
     /// The cluster's key pair: the one in Redis, put there now by this node if there is
     /// none yet (`SET NX`: the first node's wins).
-    pub async fn in_redis(conn: &mut redis::aio::ConnectionManager) -> Result<Self, KeyError> {
+    pub async fn in_redis(conn: &mut crate::redis_set::Conn) -> Result<Self, KeyError> {
         let mine = URL_SAFE_NO_PAD.encode(generate()?);
         let () = redis::cmd("SET")
             .arg(REDIS_KEY)
@@ -170,12 +170,12 @@ impl Vapid {
 pub struct Keys {
     vapid: OnceCell<Vapid>,
     dir: std::path::PathBuf,
-    redis: Option<redis::aio::ConnectionManager>,
+    redis: Option<crate::redis_set::Conn>,
 }
 
 impl Keys {
     /// The key pair of the server with data directory `dir`, or of the cluster on `redis`.
-    pub fn new(dir: PathBuf, redis: Option<redis::aio::ConnectionManager>) -> Self {
+    pub fn new(dir: PathBuf, redis: Option<crate::redis_set::Conn>) -> Self {
         Self {
             vapid: OnceCell::new(),
             dir,

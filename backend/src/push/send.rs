@@ -11,8 +11,8 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
+use crate::redis_set::Conn;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use redis::aio::ConnectionManager;
 use sha2::{Digest as _, Sha256};
 use shared::push::Notice;
 use tokio::{
@@ -71,7 +71,7 @@ enum Quiet {
     /// One node: in memory (the sender task owns it).
     Local(HashMap<(String, String), Instant>),
     /// Cluster mode: `chat:push:quiet:USER:TOPIC`, expiring after [`QUIET`].
-    Redis(ConnectionManager),
+    Redis(Conn),
 }
 
 impl Quiet {
@@ -122,7 +122,7 @@ pub(crate) struct Sender {
     pub(crate) keys: Arc<Keys>,
     pub(crate) store: Subscriptions,
     pub(crate) contact: String,
-    pub(crate) redis: Option<ConnectionManager>,
+    pub(crate) redis: Option<Conn>,
 }
 
 impl Sender {

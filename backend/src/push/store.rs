@@ -11,7 +11,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use redis::aio::ConnectionManager;
+use crate::redis_set::Conn;
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -60,7 +60,7 @@ pub enum Subscriptions {
     Sqlite(Arc<Mutex<Connection>>),
     /// Keys `chat:push:subs:USER` (hash: endpoint → [`Stored`] as JSON) and
     /// `chat:push:owner:HASH` (the user an endpoint belongs to, by its SHA-256).
-    Redis(ConnectionManager),
+    Redis(Conn),
 }
 
 const SCHEMA: &str = "
@@ -175,17 +175,19 @@ impl Subscriptions {
                         .await?;
                 }
                 let json = serde_json::to_string(&sub).map_err(|e| StoreError(e.to_string()))?;
-                redis::pipe()
-                    .atomic()
-                    .cmd("SET")
-                    .arg(&owner)
-                    .arg(user)
-                    .ignore()
-                    .cmd("HSET")
+                // Two keys that may live on two shards of a Redis Cluster, so not one
+                // transaction: the subscription first, then its owner. A stop in between
+                // leaves a subscription without an owner record, which the next subscribe of
+                // the same endpoint writes (and a send to it still works).
+                redis::cmd("HSET")
                     .arg(subs_key(user))
                     .arg(&sub.endpoint)
                     .arg(json)
-                    .ignore()
+                    .query_async::<i64>(&mut conn)
+                    .await?;
+                redis::cmd("SET")
+                    .arg(&owner)
+                    .arg(user)
                     .query_async::<()>(&mut conn)
                     .await?;
                 // The oldest beyond the cap go.

@@ -13,7 +13,9 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use redis::{AsyncCommands as _, Script, aio::ConnectionManager};
+use redis::{AsyncCommands as _, Script};
+
+use crate::redis_set::Conn;
 
 /// Seconds in a quota day (days are UTC days, counted from the Unix epoch).
 const DAY_SECS: u64 = 24 * 3600;
@@ -45,10 +47,7 @@ pub(super) enum Ledger {
     /// on disk again by the first sweep).
     Local(Mutex<Local>),
     /// Cluster mode: in Redis, shared by every node.
-    Redis {
-        redis: ConnectionManager,
-        script: Script,
-    },
+    Redis { redis: Conn, script: Script },
 }
 
 /// The in-memory counts.
@@ -86,7 +85,7 @@ impl Ledger {
     }
 
     /// Counts in the Redis that `redis` reaches.
-    pub(super) fn redis(redis: ConnectionManager) -> Self {
+    pub(super) fn redis(redis: Conn) -> Self {
         Self::Redis {
             redis,
             script: Script::new(include_str!("quota.lua")),

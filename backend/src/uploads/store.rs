@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use redis::aio::ConnectionManager;
+use crate::redis_set::Conn;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use shared::{File, Image, ImageType, RoomName, UploadId};
@@ -50,7 +50,7 @@ pub(super) enum References {
     /// One node: the SQLite store in this data directory.
     Sqlite(PathBuf),
     /// Cluster mode: the room logs in Redis.
-    Redis(ConnectionManager),
+    Redis(Conn),
 }
 
 /// What the bytes of an upload are (see [`sniff`]).
@@ -97,7 +97,7 @@ pub struct Uploads {
     pub(super) dir: PathBuf,
     pub(super) ledger: Ledger,
     pub(super) references: References,
-    presence: Option<ConnectionManager>,
+    presence: Option<Conn>,
 }
 
 impl Uploads {

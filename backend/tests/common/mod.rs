@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod http_transports;
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod tcp_proxy;
 
@@ -22,12 +23,15 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
 use tokio_util::sync::CancellationToken;
 
 /// Which engine a test's servers run, for the suites whose rules hold in both modes: one
-/// node (SQLite), or cluster mode on a `redis-server` of the test's own.
+/// node (SQLite), or cluster mode on a `redis-server` of the test's own, or on a Redis Cluster
+/// of its own (three primaries, three replicas).
 pub enum Mode {
     /// One node, SQLite.
     Single,
     /// Nodes sharing this Redis.
     Cluster(redis_server::RedisServer),
+    /// Nodes sharing this Redis Cluster.
+    Sharded(redis_cluster::RedisCluster),
 }
 
 impl Mode {
@@ -36,6 +40,7 @@ impl Mode {
         match self {
             Self::Single => None,
             Self::Cluster(redis) => Some(redis.url()),
+            Self::Sharded(cluster) => Some(cluster.url()),
         }
     }
 
@@ -47,18 +52,84 @@ impl Mode {
         }
     }
 
-    /// The test's Redis, if any (to stop, restart or inspect it).
-    pub fn into_redis(self) -> Option<redis_server::RedisServer> {
+    /// Every `redis-server` of the test (none, one, or a cluster's six).
+    pub fn redis_servers(&self) -> Vec<&redis_server::RedisServer> {
+        match self {
+            Self::Single => Vec::new(),
+            Self::Cluster(redis) => vec![redis],
+            Self::Sharded(cluster) => cluster.nodes.iter().collect(),
+        }
+    }
+
+    /// The `redis-server` holding `key` (on a Redis Cluster, the primary of its slot now), to
+    /// read or write it as a test.
+    pub fn redis_for(&self, key: &str) -> Option<&redis_server::RedisServer> {
         match self {
             Self::Single => None,
             Self::Cluster(redis) => Some(redis),
+            Self::Sharded(cluster) => Some(cluster.primary_of(key)),
+        }
+    }
+
+    /// The test's Redis, if any (to inspect or change what it holds).
+    pub fn into_redis(self) -> Option<Redis> {
+        match self {
+            Self::Single => None,
+            Self::Cluster(redis) => Some(Redis::One(redis)),
+            Self::Sharded(cluster) => Some(Redis::Sharded(cluster)),
         }
     }
 }
 
-/// Runs each `async fn name(mode: Mode)` of the invoking file as two tests from the same
-/// body: `single::name` and `cluster::name` (with a `redis-server` of its own). The one way
-/// the suites run both modes.
+/// A test's Redis of either kind, once its [`Mode`] was taken apart.
+pub enum Redis {
+    /// One `redis-server`.
+    One(redis_server::RedisServer),
+    /// A Redis Cluster.
+    Sharded(redis_cluster::RedisCluster),
+}
+
+impl Redis {
+    /// `--redis` for a node.
+    pub fn url(&self) -> String {
+        match self {
+            Self::One(redis) => redis.url(),
+            Self::Sharded(cluster) => cluster.url(),
+        }
+    }
+
+    /// The directories its data lives in.
+    pub fn data_dirs(&self) -> Vec<&std::path::Path> {
+        match self {
+            Self::One(redis) => vec![redis.data_dir()],
+            Self::Sharded(cluster) => cluster.nodes.iter().map(|n| n.data_dir()).collect(),
+        }
+    }
+
+    /// SIGKILLs every server and starts it again on the same port and data (a cluster forms
+    /// again from its nodes' files).
+    pub async fn restart(&mut self) {
+        match self {
+            Self::One(redis) => redis.restart().await,
+            Self::Sharded(cluster) => cluster.restart().await,
+        }
+    }
+
+    /// Runs one command (its first argument after the name being its key, on a cluster:
+    /// sent to the primary of that key's slot) and returns the reply.
+    pub fn cmd(&self, args: &[&str]) -> redis::Value {
+        match self {
+            Self::One(redis) => redis.cmd(args),
+            Self::Sharded(cluster) => cluster
+                .primary_of(args.get(1).copied().unwrap_or(""))
+                .cmd(args),
+        }
+    }
+}
+
+/// Runs each `async fn name(mode: Mode)` of the invoking file as three tests from the same
+/// body: `single::name`, `cluster::name` (with a `redis-server` of its own) and
+/// `sharded::name` (with a Redis Cluster of its own). The one way the suites run both modes.
 #[allow(unused_macros)] // each test binary uses its own subset
 macro_rules! in_both_modes {
     ($($name:ident),* $(,)?) => {
@@ -73,6 +144,13 @@ macro_rules! in_both_modes {
             async fn $name() {
                 let redis = $crate::common::redis_server::RedisServer::start().await;
                 super::$name($crate::common::Mode::Cluster(redis)).await
+            })*
+        }
+        mod sharded {
+            $(#[actix_web::test]
+            async fn $name() {
+                let cluster = $crate::common::redis_cluster::RedisCluster::start().await;
+                super::$name($crate::common::Mode::Sharded(cluster)).await
             })*
         }
     };

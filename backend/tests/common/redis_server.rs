@@ -28,9 +28,14 @@ impl RedisServer {
     /// [`RedisServer::start`] with extra settings, e.g. `["--client-output-buffer-limit",
     /// "pubsub 64kb 32kb 1"]`.
     pub async fn start_with(extra: &[&str]) -> Self {
+        Self::start_on(free_port(), extra).await
+    }
+
+    /// [`RedisServer::start_with`] on `port` (a free one: [`free_port`]).
+    pub async fn start_on(port: u16, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("a data directory for redis");
         let mut server = Self {
-            port: free_port(),
+            port,
             dir,
             child: None,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
@@ -92,6 +97,57 @@ impl RedisServer {
     pub async fn restart(&mut self) {
         self.kill9();
         self.launch().await;
+    }
+
+    /// Starts it again after [`RedisServer::kill9`] (a no-op if it runs).
+    pub async fn start_again(&mut self) {
+        if self.child.is_none() {
+            self.launch().await;
+        }
+    }
+
+    /// Whether the process runs (not killed by the test).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// `INFO section`, as text.
+    pub fn info(&self, section: &str) -> String {
+        match self.cmd(&["INFO", section]) {
+            redis::Value::BulkString(text) => String::from_utf8_lossy(&text).into_owned(),
+            redis::Value::VerbatimString { text, .. } => text,
+            other => panic!("INFO answered {other:?}"),
+        }
+    }
+
+    /// `CLUSTER INFO`, as text.
+    pub fn cluster_info(&self) -> String {
+        match self.cmd(&["CLUSTER", "INFO"]) {
+            redis::Value::BulkString(text) => String::from_utf8_lossy(&text).into_owned(),
+            redis::Value::VerbatimString { text, .. } => text,
+            other => panic!("CLUSTER INFO answered {other:?}"),
+        }
+    }
+
+    /// Whether this cluster node serves hash slot `slot` (its line in `CLUSTER NODES`).
+    pub fn owns(&self, slot: i64) -> bool {
+        let nodes = match self.cmd(&["CLUSTER", "NODES"]) {
+            redis::Value::BulkString(text) => String::from_utf8_lossy(&text).into_owned(),
+            redis::Value::VerbatimString { text, .. } => text,
+            other => panic!("CLUSTER NODES answered {other:?}"),
+        };
+        let Some(mine) = nodes.lines().find(|line| line.contains("myself")) else {
+            return false;
+        };
+        // Fields 9 onwards: slots and ranges ("0-5460"), or migration notes ("[...]").
+        mine.split(' ').skip(8).any(|range| {
+            let mut ends = range.splitn(2, '-').map(str::parse::<i64>);
+            match (ends.next(), ends.next()) {
+                (Some(Ok(first)), Some(Ok(last))) => (first..=last).contains(&slot),
+                (Some(Ok(only)), None) => only == slot,
+                _ => false,
+            }
+        })
     }
 
     /// Runs one command on a connection of its own and returns the reply.

@@ -5,7 +5,9 @@
 
 use std::sync::LazyLock;
 
-use redis::{RedisResult, Script, aio::ConnectionManager};
+use redis::{RedisResult, Script};
+
+use crate::redis_set::Conn;
 use shared::Nick;
 
 use crate::engine::vocabulary::Holder;
@@ -29,7 +31,7 @@ static REMEMBER: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// Notes `holder` as its nickname's last holder.
-pub(super) async fn remember(conn: &mut ConnectionManager, holder: &Holder) -> RedisResult<()> {
+pub(super) async fn remember(conn: &mut Conn, holder: &Holder) -> RedisResult<()> {
     let json = serde_json::to_string(holder)
         .map_err(|e| redis::RedisError::from(std::io::Error::other(e.to_string())))?;
     REMEMBER
@@ -44,10 +46,7 @@ pub(super) async fn remember(conn: &mut ConnectionManager, holder: &Holder) -> R
 
 /// The last holder of `nick` (ignoring case), if anyone ever held it. A value that does not
 /// read as a holder names nobody (and is logged).
-pub(super) async fn holder(
-    conn: &mut ConnectionManager,
-    nick: &Nick,
-) -> RedisResult<Option<Holder>> {
+pub(super) async fn holder(conn: &mut Conn, nick: &Nick) -> RedisResult<Option<Holder>> {
     let json: Option<String> = redis::cmd("HGET")
         .arg(DIRECTORY)
         .arg(nick.key())

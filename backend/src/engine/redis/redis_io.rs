@@ -12,7 +12,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use redis::{RedisResult, Script, Value, aio::ConnectionManager};
+use redis::{RedisResult, Script, Value};
 use serde::Serialize;
 use shared::{
     Change, DirectMessage, Epoch, HistoryMode, MessageId, Nick, RoomChange, RoomEntry, RoomInfo,
@@ -28,7 +28,7 @@ use crate::engine::{
         PRIVATE_READS, Reached, Read, RoomRange, StoreOptions, Stored, Target,
     },
 };
-use crate::redis_set::RedisSet;
+use crate::redis_set::{Conn, RedisSet};
 
 /// A health check that takes longer than this counts as a failure (`/readyz` 503).
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -97,7 +97,7 @@ fn room_images(room: &RoomName) -> String {
 /// uploads ([`crate::uploads`]). The first time for a room, the messages stored before the
 /// send script kept the images hash are read into it, atomically with the sends.
 pub(crate) async fn images_in_use(
-    redis: &mut ConnectionManager,
+    redis: &mut Conn,
     room: &RoomName,
 ) -> RedisResult<std::collections::HashSet<String>> {
     static INDEX: std::sync::LazyLock<Script> =
@@ -207,7 +207,7 @@ pub(super) struct Io {
     /// This node's id in presence entries (random per process start: a restarted node is a
     /// new node, and the old one's entries are swept).
     node: Arc<str>,
-    commands: ConnectionManager,
+    commands: Conn,
     subscriber: mpsc::UnboundedSender<SubCmd>,
     scripts: Arc<Scripts>,
     options: Arc<StoreOptions>,
@@ -568,7 +568,7 @@ impl Io {
                 .arg(PRIVATE_READS);
         }
         let answers: Vec<(Option<u64>, Option<u64>)> =
-            pipe.query_async(&mut self.commands.clone()).await?;
+            self.commands.clone().pipeline(&pipe).await?;
         Ok(users
             .iter()
             .zip(answers)
@@ -769,7 +769,7 @@ impl Io {
     }
 
     /// The commands connection (for the engine's fire-and-forget writes).
-    pub(super) fn commands(&self) -> ConnectionManager {
+    pub(super) fn commands(&self) -> Conn {
         self.commands.clone()
     }
 
@@ -806,8 +806,11 @@ impl Io {
                 Log::User(user) => pipe.sadd(USER_LOGS, user),
             };
         }
-        let mut conn = self.commands.clone();
-        pipe.query_async::<Value>(&mut conn).await.map(drop)
+        self.commands
+            .clone()
+            .pipeline::<Value>(&pipe)
+            .await
+            .map(drop)
     }
 
     /// Retention by age: deletes every log's messages older than `cutoff` (ms since the
@@ -858,11 +861,9 @@ impl Io {
 
     /// Every room and user with a log (the registry retention walks), for the indexer.
     pub(super) async fn logs(&self) -> RedisResult<(Vec<String>, Vec<String>)> {
-        let mut conn = self.commands.clone();
-        redis::pipe()
-            .smembers(ROOM_LOGS)
-            .smembers(USER_LOGS)
-            .query_async(&mut conn)
+        self.commands
+            .clone()
+            .pipeline(redis::pipe().smembers(ROOM_LOGS).smembers(USER_LOGS))
             .await
     }
 
@@ -890,8 +891,7 @@ impl Io {
                 .arg("COUNT")
                 .arg(1);
         }
-        let mut conn = self.commands.clone();
-        let replies: Vec<Value> = pipe.query_async(&mut conn).await?;
+        let replies: Vec<Value> = self.commands.clone().pipeline(&pipe).await?;
         let mut replies = replies.into_iter();
         let room_heads = replies
             .by_ref()
@@ -1440,7 +1440,7 @@ fn page_of(mut reply: impl Iterator<Item = Value>) -> RedisResult<(i64, Vec<Stri
 /// names nobody. The shared presence holds a nickname under its look-alike keys
 /// ([`crate::names::likeness`]); the one ignoring case finds it.
 pub(crate) async fn nick_holder(
-    conn: &mut ConnectionManager,
+    conn: &mut Conn,
     nick: &Nick,
 ) -> RedisResult<Option<(String, Nick)>> {
     let [folded, _] = crate::names::likeness(nick);
@@ -1489,7 +1489,7 @@ fn fresh_epoch() -> Result<Epoch, EngineError> {
 }
 
 /// Runs subscription changes one at a time, in order, on the subscriber connection.
-async fn subscriber_loop(mut sub: ConnectionManager, mut queue: mpsc::UnboundedReceiver<SubCmd>) {
+async fn subscriber_loop(mut sub: Conn, mut queue: mpsc::UnboundedReceiver<SubCmd>) {
     while let Some(command) = queue.recv().await {
         match command {
             SubCmd::Subscribe(channel, reply) => {
