@@ -134,7 +134,7 @@ async fn one_connection_chats_in_several_rooms(mode: Mode) {
         match alice.recv().await {
             ServerMsg::Said {
                 room, from, text, ..
-            } => heard.push((room.to_string(), from.to_string(), text.to_string())),
+            } => heard.push((room.to_string(), from.to_string(), text.as_str().to_owned())),
             other => panic!("expected said, got {other:?}"),
         }
     }

@@ -977,12 +977,19 @@ async fn a_log_that_goes_backwards_in_redis_gets_a_new_epoch_and_every_reader_is
     assert_eq!(back.mode, HistoryMode::Reset);
 }
 
-/// Whether Redis has `field` in the presence hash `key` (after `chat:{p}:`).
+/// Whether Redis has `field` in the shared presence's hash `key` (after `chat:{p}:`).
 fn presence_has(redis: &RedisServer, key: &str, field: &str) -> bool {
-    matches!(
-        redis.cmd(&["HEXISTS", &format!("chat:{{p}}:{key}"), field]),
-        redis::Value::Int(1)
-    )
+    has(redis, &format!("chat:{{p}}:{key}"), field)
+}
+
+/// Whether Redis has `field` in the hash `key`.
+fn has(redis: &RedisServer, key: &str, field: &str) -> bool {
+    matches!(redis.cmd(&["HEXISTS", key, field]), redis::Value::Int(1))
+}
+
+/// A room's members hash (in the room's slot: its own presence).
+fn members_of(room: &str) -> String {
+    format!("chat:{{r:{room}}}:members")
 }
 
 #[actix_web::test]
@@ -999,7 +1006,7 @@ async fn presence_wiped_from_redis_is_entered_again_by_the_nodes() {
         presence_has(&redis, "nick:c:alice", "owner")
             && presence_has(&redis, "nick:c:bob", "owner")
             && matches!(
-                redis.cmd(&["HLEN", "chat:{p}:members:lobby"]),
+                redis.cmd(&["HLEN", &members_of("lobby")]),
                 redis::Value::Int(2)
             )
     })
@@ -1019,7 +1026,7 @@ async fn a_redis_outage_longer_than_a_lease_does_not_make_live_nodes_leave() {
     redis.restart().await;
     // The live nodes renew within the sweeper's grace: nobody is swept.
     bob.expect_silence(Duration::from_secs(5)).await;
-    assert!(presence_has(&redis, "members:lobby", &user_key_of("alice")));
+    assert!(has(&redis, &members_of("lobby"), &user_key_of("alice")));
 }
 
 /// The server's key for a user: the first 16 bytes of SHA-256 of their token, in hex.
@@ -1027,4 +1034,22 @@ fn user_key_of(nick: &str) -> String {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(token_for(nick).as_str().as_bytes());
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Presence kept by an older version (every room's members in the shared `{p}` slot, the room
+/// list a set) is deleted by the first node of this one, which keeps each room's presence in
+/// the room's own slot: the room list works and the stale members are gone.
+#[actix_web::test]
+async fn presence_of_the_older_layout_is_deleted_at_start() {
+    let redis = RedisServer::start().await;
+    redis.cmd(&["HSET", "chat:{p}:members:lobby", "ghost-key", "ghost"]);
+    redis.cmd(&["ZADD", "chat:{p}:order:lobby", "0", "ghost\0ghost"]);
+    redis.cmd(&["SADD", "chat:{p}:rooms", "lobby"]);
+    let server = node(&redis);
+    let mut alice = server.chat_as("alice", &["lobby"]).await;
+    assert_eq!(room_counts(&mut alice).await, [("lobby".to_owned(), 1)]);
+    for old in ["chat:{p}:members:lobby", "chat:{p}:order:lobby"] {
+        assert_eq!(redis.cmd(&["EXISTS", old]), redis::Value::Int(0), "{old}");
+    }
+    assert!(has(&redis, &members_of("lobby"), &user_key_of("alice")));
 }

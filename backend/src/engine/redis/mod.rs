@@ -857,7 +857,8 @@ impl<C: Send + 'static> Engine<C> {
 
     fn push(&mut self, push: PushInfo) {
         match push.kind {
-            PushKind::Message => match redis_io::parse_push(push.data) {
+            // A sharded channel's message (Redis Cluster) is an SMessage.
+            PushKind::Message | PushKind::SMessage => match redis_io::parse_push(push.data) {
                 Some(Push::Message(log, epoch, item)) => self.offer(&log, &epoch, item),
                 Some(Push::Presence(room, user, event)) => {
                     self.emit(Event::RoomEvent { room, user, event });

@@ -50,6 +50,15 @@ enum LaneWork {
 /// waits until every lane has done what was queued before it. Ends when the engine's sender
 /// is dropped (the lanes then end with it).
 pub(super) async fn presence_loop(io: Io, mut queue: mpsc::UnboundedReceiver<PresenceWork>) {
+    // Before this node's first change: an older version's layout would otherwise linger
+    // (and its room list, a set, would refuse the counts written now).
+    match io.forget_old_presence().await {
+        Ok(0) => {}
+        Ok(gone) => tracing::info!(gone, "deleted the presence keys of an older version"),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not delete an older version's presence keys")
+        }
+    }
     let lanes: Vec<mpsc::UnboundedSender<LaneWork>> = (0..LANES)
         .map(|_| {
             let (lane, work) = mpsc::unbounded_channel();

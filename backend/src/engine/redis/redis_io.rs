@@ -52,8 +52,13 @@ const USER_LOGS: &str = "chat:logs:users";
 /// Entries one retention step looks at.
 const TRIM_STEP: u32 = 2000;
 
-const ROOM_CHANNEL: &str = "chat:room:";
-const USER_CHANNEL: &str = "chat:dm:";
+/// A room's channel is `chat:{r:ROOM}`: in the room's hash slot, so on a Redis Cluster it is a
+/// sharded channel of the room's shard (`SPUBLISH` by the room's scripts, `SSUBSCRIBE`d by the
+/// nodes with members there). Its name is also the prefix of the room's keys.
+const ROOM_CHANNEL: &str = "chat:{r:";
+/// A user's channel is `chat:{dm}:u:USER`, in the direct messages' slot (whose scripts
+/// publish on it).
+const USER_CHANNEL: &str = "chat:{dm}:u:";
 /// The channels the engine's logs are published on (by prefix).
 pub(super) const CHANNELS: [&str; 2] = [ROOM_CHANNEL, USER_CHANNEL];
 
@@ -69,7 +74,12 @@ pub(crate) fn room_meta_key(room: &RoomName) -> String {
 /// The key of a room's members in the shared presence (a hash, user -> entry; presence.lua's
 /// `members(room)`).
 pub(crate) fn room_members_key(room: &RoomName) -> String {
-    format!("{PRESENCE}:members:{room}")
+    format!("chat:{{r:{room}}}:members")
+}
+
+/// The room's channel, and the base of its presence keys (room_presence.lua's KEYS[1]).
+fn room_base(room: &RoomName) -> String {
+    format!("{ROOM_CHANNEL}{room}}}")
 }
 
 fn room_log(room: &RoomName) -> String {
@@ -131,7 +141,7 @@ fn direct_sent(sender: &str, client_id: &str) -> String {
 
 fn channel(log: &Log) -> String {
     match log {
-        Log::Room(room) => format!("{ROOM_CHANNEL}{room}"),
+        Log::Room(room) => room_base(room),
         Log::User(user) => format!("{USER_CHANNEL}{user}"),
     }
 }
@@ -154,8 +164,11 @@ pub(super) fn parse_push(data: Vec<Value>) -> Option<Push> {
     let mut data = data.into_iter();
     let channel: String = redis::from_redis_value(data.next()?).ok()?;
     let payload: String = redis::from_redis_value(data.next()?).ok()?;
+    let room = channel
+        .strip_prefix(ROOM_CHANNEL)
+        .and_then(|rest| rest.strip_suffix('}'));
     if let Some(tagged) = payload.strip_prefix('~') {
-        if let Some(room) = channel.strip_prefix(ROOM_CHANNEL) {
+        if let Some(room) = room {
             let (user, json) = tagged.split_once(' ')?;
             let event = shared::decode(json).ok()?;
             return Some(Push::Presence(room.parse().ok()?, user.to_owned(), event));
@@ -165,7 +178,7 @@ pub(super) fn parse_push(data: Vec<Value>) -> Option<Push> {
     }
     let (epoch, json) = payload.split_once(' ')?;
     let epoch = Epoch::try_from(epoch).ok()?;
-    if let Some(room) = channel.strip_prefix(ROOM_CHANNEL) {
+    if let Some(room) = room {
         let entry = RoomEntry::from_json(json).ok()?;
         let log = Log::Room(room.parse().ok()?);
         return Some(Push::Message(log, epoch, Item::Room(entry)));
@@ -184,6 +197,7 @@ const FILL_COUNT: u32 = 1000;
 
 struct Scripts {
     presence: Script,
+    room_presence: Script,
     replace_epoch: Script,
     trim_age: Script,
     send_room: Script,
@@ -228,6 +242,7 @@ impl Io {
             subscriber,
             scripts: Arc::new(Scripts {
                 presence: Script::new(include_str!("presence.lua")),
+                room_presence: Script::new(include_str!("room_presence.lua")),
                 replace_epoch: Script::new(include_str!("replace_epoch.lua")),
                 trim_age: Script::new(include_str!("trim_age.lua")),
                 send_room: Script::new(include_str!("send_room.lua")),
@@ -238,6 +253,17 @@ impl Io {
             }),
             options: Arc::new(options),
         })
+    }
+
+    /// How scripts and commands publish on a log's channel: sharded on a Redis Cluster (the
+    /// channel lives on its slot's shard), plain on one Redis (whose connection manager
+    /// subscribes again after a reconnect only to plain channels).
+    fn publish(&self) -> &'static str {
+        if self.commands.is_cluster() {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
+        }
     }
 
     /// Queues the subscription to `log`'s channel; the receiver tells when it is in place.
@@ -394,6 +420,7 @@ impl Io {
                     .arg(shared::Reaction::MAX_PER_MESSAGE)
                     .arg(shared::Reaction::MAX_PER_USER)
                     .arg(image_id)
+                    .arg(self.publish())
                     .invoke_async(&mut conn)
                     .await
             }
@@ -444,6 +471,7 @@ impl Io {
                     .arg(channel(&Log::User(message.sender.clone())))
                     .arg(channel(&Log::User(recipient)))
                     .arg(body)
+                    .arg(self.publish())
                     .invoke_async(&mut conn)
                     .await
             }
@@ -534,6 +562,7 @@ impl Io {
             .arg(position)
             .arg(channel(&Log::User(user.to_owned())))
             .arg(event)
+            .arg(self.publish())
             .invoke_async::<Value>(&mut conn)
             .await
             .map(drop)
@@ -584,7 +613,7 @@ impl Io {
     pub(super) async fn tell(&self, user: &str, event: &ServerMsg) -> RedisResult<()> {
         let json = shared::encode(event)
             .map_err(|e| redis::RedisError::from(std::io::Error::other(e.to_string())))?;
-        redis::cmd("PUBLISH")
+        redis::cmd(self.publish())
             .arg(channel(&Log::User(user.to_owned())))
             .arg(format!("~{json}"))
             .query_async::<Value>(&mut self.commands.clone())
@@ -592,18 +621,8 @@ impl Io {
             .map(drop)
     }
 
-    /// Runs one presence operation (see presence.lua).
+    /// Runs one operation of the shared presence (see presence.lua).
     async fn presence<T: redis::FromRedisValue>(&self, op: &str, args: &[&str]) -> RedisResult<T> {
-        let args: Vec<&[u8]> = args.iter().map(|arg| arg.as_bytes()).collect();
-        self.presence_bytes(op, &args).await
-    }
-
-    /// [`Io::presence`] with arguments that need not be UTF-8 (ZRANGEBYLEX bounds).
-    async fn presence_bytes<T: redis::FromRedisValue>(
-        &self,
-        op: &str,
-        args: &[&[u8]],
-    ) -> RedisResult<T> {
         let mut conn = self.commands.clone();
         let mut invocation = self.scripts.presence.key(PRESENCE);
         invocation.arg(op);
@@ -613,33 +632,65 @@ impl Io {
         invocation.invoke_async(&mut conn).await
     }
 
+    /// Runs one operation of `room`'s own presence (see room_presence.lua).
+    async fn room_presence<T: redis::FromRedisValue>(
+        &self,
+        room: &RoomName,
+        op: &str,
+        args: &[&[u8]],
+    ) -> RedisResult<T> {
+        let mut conn = self.commands.clone();
+        let mut invocation = self.scripts.room_presence.key(room_base(room));
+        invocation.arg(op).arg(self.publish()).arg(room.as_str());
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        invocation.invoke_async(&mut conn).await
+    }
+
+    /// Tells the room list `room`'s member count after a change (`reply` starts with a
+    /// join's, leave's or sweep's {count, version, changed}); returns the count and the rest.
+    async fn counted(
+        &self,
+        room: &RoomName,
+        reply: Vec<Value>,
+    ) -> RedisResult<(u32, std::vec::IntoIter<Value>)> {
+        let mut reply = reply.into_iter();
+        let mut next = || redis::from_redis_value::<u64>(reply.next().unwrap_or(Value::Nil));
+        let (count, version, changed) = (next()?, next()?, next()?);
+        if changed == 1 {
+            self.presence::<Value>(
+                "count",
+                &[room.as_str(), &count.to_string(), &version.to_string()],
+            )
+            .await?;
+        }
+        Ok((u32::try_from(count).unwrap_or(u32::MAX), reply))
+    }
+
     /// Enters `joiner` in `room`'s presence (a `presence` event to the room if they were
     /// not in it on any node); returns the room's member count and first page of members.
+    /// The node lists the room among its holdings first, so that if it dies the sweeper
+    /// finds its members there.
     pub(super) async fn join_room(
         &self,
         room: &RoomName,
         joiner: &Joiner,
     ) -> Result<MemberPage, EngineError> {
+        self.presence::<Value>("hold", &[&self.node, room.as_str()])
+            .await?;
         let page_size = shared::MEMBER_PAGE.to_string();
-        let (count, more, names): (u32, i64, Vec<String>) = self
-            .presence::<Vec<Value>>(
-                "join",
-                &[
-                    room.as_str(),
-                    &joiner.user,
-                    joiner.nick.as_str(),
-                    &self.node,
-                    &joiner.nick.key(),
-                    &page_size,
-                ],
-            )
-            .await
-            .and_then(|reply| {
-                let mut reply = reply.into_iter();
-                let count = redis::from_redis_value(reply.next().unwrap_or(Value::Nil))?;
-                let (more, names) = page_of(reply)?;
-                Ok((count, more, names))
-            })?;
+        let key = joiner.nick.key();
+        let args: [&[u8]; 5] = [
+            joiner.user.as_bytes(),
+            joiner.nick.as_str().as_bytes(),
+            self.node.as_bytes(),
+            key.as_bytes(),
+            page_size.as_bytes(),
+        ];
+        let reply: Vec<Value> = self.room_presence(room, "join", &args).await?;
+        let (count, rest) = self.counted(room, reply).await?;
+        let (more, names) = page_of(rest)?;
         Ok(MemberPage {
             count,
             members: nicks(names),
@@ -656,9 +707,9 @@ impl Io {
     ) -> Result<MemberPage, EngineError> {
         let (min, max) = lex_range(after.map(Nick::key).as_deref(), prefix);
         let page_size = shared::MEMBER_PAGE.to_string();
-        let args = [room.as_str().as_bytes(), &min, &max, page_size.as_bytes()];
+        let args = [&min[..], &max[..], page_size.as_bytes()];
         let reply: Vec<Value> = self
-            .presence_bytes("members", &args)
+            .room_presence(room, "members", &args)
             .await
             .map_err(EngineError::from)?;
         let (more, names) = page_of(reply.into_iter()).map_err(EngineError::from)?;
@@ -672,9 +723,9 @@ impl Io {
     /// This node has no tab of `user` in `room` any more (a `presence` leaving the room if no
     /// node has).
     pub(super) async fn leave_room(&self, room: &RoomName, user: &str) -> RedisResult<()> {
-        self.presence::<Value>("leave", &[room.as_str(), user, &self.node])
-            .await
-            .map(drop)
+        let args: [&[u8]; 2] = [user.as_bytes(), self.node.as_bytes()];
+        let reply: Vec<Value> = self.room_presence(room, "leave", &args).await?;
+        self.counted(room, reply).await.map(drop)
     }
 
     /// Claims nickname `nick` for `user` on this node, under each of its keys
@@ -706,11 +757,9 @@ impl Io {
         nick: &Nick,
         event: &ServerMsg,
     ) -> RedisResult<()> {
-        self.presence::<Value>(
-            "renamed",
-            &[room.as_str(), user, nick.as_str(), &nick.key()],
-        )
-        .await?;
+        let key = nick.key();
+        let args: [&[u8]; 3] = [user.as_bytes(), nick.as_str().as_bytes(), key.as_bytes()];
+        self.room_presence::<Value>(room, "renamed", &args).await?;
         self.announce(room, user, event).await
     }
 
@@ -942,6 +991,65 @@ impl Io {
         Ok((epoch, messages))
     }
 
+    /// Deletes what the shared presence kept per room before rooms kept their own presence
+    /// (`chat:{p}:members:ROOM`, `count:`, `order:`, `entry:`, and the room list as a set):
+    /// an older version's, stale once every node runs this one (docs/DEPLOYMENT.md,
+    /// "Upgrading"). None of these names is written any more, so this is safe beside nodes
+    /// at work; returns how many keys went.
+    pub(super) async fn forget_old_presence(&self) -> RedisResult<u64> {
+        let mut conn = self.commands.clone();
+        // Done once per Redis: the scan walks the whole keyspace of the `{p}` slot's node.
+        let layout = format!("{PRESENCE}:layout");
+        let done: Option<u32> = redis::cmd("GET")
+            .arg(&layout)
+            .query_async(&mut conn)
+            .await?;
+        if done.is_some_and(|version| version >= 2) {
+            return Ok(0);
+        }
+        let mut deleted = 0;
+        for kind in ["members", "count", "order", "entry"] {
+            let mut cursor = 0_u64;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{PRESENCE}:{kind}:*"))
+                    .arg("COUNT")
+                    .arg(1000);
+                // Every `{p}` key is on one slot: on a cluster, on the node that owns it.
+                let (next, keys): (u64, Vec<String>) = conn.on_primary_of(PRESENCE, &scan).await?;
+                for key in keys {
+                    deleted += redis::cmd("DEL")
+                        .arg(&key)
+                        .query_async::<u64>(&mut conn)
+                        .await?;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        let rooms = format!("{PRESENCE}:rooms");
+        let kind: String = redis::cmd("TYPE")
+            .arg(&rooms)
+            .query_async(&mut conn)
+            .await?;
+        if kind == "set" {
+            deleted += redis::cmd("DEL")
+                .arg(&rooms)
+                .query_async::<u64>(&mut conn)
+                .await?;
+        }
+        redis::cmd("SET")
+            .arg(&layout)
+            .arg(2)
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(deleted)
+    }
+
     /// Whether this node's entries exist in the shared presence.
     pub(super) async fn present(&self) -> RedisResult<bool> {
         let exists: i64 = self.presence("present", &[&self.node]).await?;
@@ -973,8 +1081,23 @@ impl Io {
         let lease = millis(NODE_LEASE).to_string();
         let lock = millis(SWEEPER_LOCK).to_string();
         let grace = millis(SWEEP_GRACE).to_string();
-        self.presence("tick", &[&self.node, &lease, &lock, &grace])
-            .await
+        let dead: Vec<Vec<String>> = self
+            .presence("tick", &[&self.node, &lease, &lock, &grace])
+            .await?;
+        let mut swept = Vec::with_capacity(dead.len());
+        for entry in dead {
+            let mut entry = entry.into_iter();
+            let Some(node) = entry.next() else { continue };
+            for room in entry.filter_map(|room| room.parse::<RoomName>().ok()) {
+                let reply: Vec<Value> = self
+                    .room_presence(&room, "sweep", &[node.as_bytes()])
+                    .await?;
+                self.counted(&room, reply).await?;
+            }
+            self.presence::<Value>("swept", &[&node]).await?;
+            swept.push(node);
+        }
+        Ok(swept)
     }
 
     /// Publishes a presence-like `event` (typing, renamed) from `user` to `room`'s nodes.
@@ -987,7 +1110,7 @@ impl Io {
         let json = shared::encode(event)
             .map_err(|e| redis::RedisError::from(std::io::Error::other(e.to_string())))?;
         let mut conn = self.commands.clone();
-        redis::cmd("PUBLISH")
+        redis::cmd(self.publish())
             .arg(channel(&Log::Room(room.clone())))
             .arg(format!("~{user} {json}"))
             .query_async::<Value>(&mut conn)

@@ -22,6 +22,8 @@
 -- Changes stored before this layout (every entry of the message, one per line) are folded
 -- into it the first time the message changes again (`settle`, then `adopt` per user).
 -- ARGV[14] the id of the message's image or file, or of a preview's image ('' none)
+-- ARGV[15] how to ring the doorbell: 'SPUBLISH' on a Redis Cluster (the room's channel is on
+-- the room's shard), 'PUBLISH' on one Redis
 -- A link preview ('preview') follows the message's last edit in its changes hash value, one
 -- per line: a reader folds them in order (RoomMessage::apply keeps a preview only while its
 -- link is the text's first, so a late preview of an earlier text is read and ignored). An
@@ -194,6 +196,6 @@ else
   adopt(target, ARGV[6], ARGV[11])
   react(target, ARGV[10], ARGV[6], ARGV[11], seq, kind == 'react_on')
 end
-redis.call('PUBLISH', ARGV[3], epoch .. ' ' .. entry)
+redis.call(ARGV[15], ARGV[3], epoch .. ' ' .. entry)
 redis.call('SET', KEYS[3], entry, 'PX', ARGV[2])
 return {1, entry, epoch}
