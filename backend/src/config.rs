@@ -342,7 +342,8 @@ pub struct Config {
 
     /// Cluster mode: keep history, sequence numbers, presence and nicknames in this Redis
     /// (e.g. `redis://127.0.0.1:6379/`), shared by every node using it, instead of the local
-    /// SQLite store. See docs/DEPLOYMENT.md for the Redis settings it relies on.
+    /// SQLite store. A Redis Cluster works too: one of its nodes' URLs, or a comma-separated
+    /// list. See docs/DEPLOYMENT.md for the Redis settings it relies on.
     #[arg(long, env = "CHAT_REDIS_URL")]
     pub redis: Option<String>,
 
@@ -367,6 +368,20 @@ pub struct Config {
     #[arg(long, env = "CHAT_RETENTION_INTERVAL", default_value = DEFAULT_RETENTION_INTERVAL,
           value_parser = humantime::parse_duration)]
     pub retention_interval: Duration,
+
+    /// Cluster mode: a message is acknowledged, and published to the other nodes, only once
+    /// this many replicas of its Redis primary have it (`WAIT`), so that a primary dying
+    /// right after a send loses no acknowledged message when a replica takes over. 0 (the
+    /// default): acknowledged once the primary has it (with `appendfsync always`, on its
+    /// disk). See docs/DEPLOYMENT.md for the trade-off.
+    #[arg(long, env = "CHAT_REDIS_WAIT_REPLICAS", default_value_t = 0)]
+    pub redis_wait_replicas: u32,
+
+    /// How long a send waits for `--redis-wait-replicas`; past it the send fails with
+    /// `store_failed` (resending is safe: it is stored once).
+    #[arg(long, env = "CHAT_REDIS_WAIT_TIMEOUT", default_value = "1s",
+          value_parser = humantime::parse_duration)]
+    pub redis_wait_timeout: Duration,
 
     /// A message resent with the same `client_id` within this window is stored and
     /// broadcast once; the retry gets the original acknowledgement.
@@ -474,6 +489,8 @@ impl Default for Config {
             retention_messages: None,
             retention_age: None,
             retention_interval: duration(DEFAULT_RETENTION_INTERVAL),
+            redis_wait_replicas: 0,
+            redis_wait_timeout: Duration::from_secs(1),
             dedup_window: duration(DEFAULT_DEDUP_WINDOW),
             open_direct_window: duration(DEFAULT_OPEN_DIRECT_WINDOW),
             push_contact: DEFAULT_PUSH_CONTACT.to_owned(),
@@ -599,6 +616,8 @@ impl Config {
             retention_interval: self.retention_interval,
             dedup_window: self.dedup_window,
             max_bytes: self.max_store_bytes,
+            wait_replicas: self.redis_wait_replicas,
+            wait_timeout: self.redis_wait_timeout,
             reach: match self.auth {
                 AuthMode::Open => crate::engine::vocabulary::Reach::Within(self.open_direct_window),
                 AuthMode::Accounts | AuthMode::Jwt => crate::engine::vocabulary::Reach::Always,

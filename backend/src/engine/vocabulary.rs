@@ -45,6 +45,12 @@ pub struct StoreOptions {
     /// benchmark's baseline, measuring what the index costs; never a server's setting, as
     /// the index would miss what was stored meanwhile).
     pub search_index: bool,
+    /// Cluster mode: replicas that must have each stored message before anyone hears of it
+    /// (`WAIT`), and how long to wait for them (`--redis-wait-replicas`); 0: none.
+    pub wait_replicas: u32,
+    /// How long a send waits for [`StoreOptions::wait_replicas`] before it fails (and may be
+    /// resent: it is stored once).
+    pub wait_timeout: Duration,
 }
 
 /// Whom a direct message to a nickname nobody holds now reaches: the user who held it
@@ -95,6 +101,8 @@ impl Default for StoreOptions {
             max_batch: 1024,
             reach: Reach::Always,
             search_index: true,
+            wait_replicas: 0,
+            wait_timeout: Duration::from_secs(1),
         }
     }
 }

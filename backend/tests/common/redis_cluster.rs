@@ -93,12 +93,18 @@ impl RedisCluster {
         cluster
     }
 
-    /// Waits until every live node says the cluster is ok and knows all six nodes.
+    /// Waits until every live node says the cluster is ok and knows all six nodes, and every
+    /// live replica's link to its primary is up (its first sync done: until then a `WAIT`
+    /// finds no replica).
     pub async fn wait_until_ok(&self) {
         until("the Redis Cluster is ok on every node", || async {
             self.nodes.iter().filter(|n| n.is_running()).all(|node| {
                 let info = node.cluster_info();
-                info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:6")
+                let replication = node.info("replication");
+                info.contains("cluster_state:ok")
+                    && info.contains("cluster_known_nodes:6")
+                    && (!replication.contains("role:slave")
+                        || replication.contains("master_link_status:up"))
             })
         })
         .await;
@@ -132,6 +138,20 @@ impl RedisCluster {
             .filter(|n| n.is_running())
             .find(|node| node.info("replication").contains("role:master") && node.owns(slot))
             .expect("a live primary owns every slot")
+    }
+
+    /// The index in [`RedisCluster::nodes`] of the replica of the primary at `primary`.
+    pub fn replica_index_of(&self, primary: usize) -> usize {
+        let port = format!("master_port:{}", self.nodes[primary].port);
+        self.nodes
+            .iter()
+            .position(|node| {
+                node.is_running() && {
+                    let info = node.info("replication");
+                    info.contains("role:slave") && info.lines().any(|line| line.trim() == port)
+                }
+            })
+            .expect("every primary has a replica")
     }
 
     /// The index in [`RedisCluster::nodes`] of the primary for `key`'s slot now.

@@ -106,6 +106,17 @@ impl RedisServer {
         }
     }
 
+    /// Sends `signal` ("STOP", "CONT") to the process with kill(1): SIGSTOP freezes it as a
+    /// hung machine would (its sockets stay open, nothing is answered), SIGCONT thaws it.
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the server runs");
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal}");
+    }
+
     /// Whether the process runs (not killed by the test).
     pub fn is_running(&self) -> bool {
         self.child.is_some()

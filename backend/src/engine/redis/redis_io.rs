@@ -266,6 +266,16 @@ impl Io {
         }
     }
 
+    /// What the send scripts ring their doorbell with: nothing when the node rings it after
+    /// the replicas confirmed (`--redis-wait-replicas`).
+    fn doorbell(&self) -> &'static str {
+        if self.options.wait_replicas > 0 {
+            ""
+        } else {
+            self.publish()
+        }
+    }
+
     /// Queues the subscription to `log`'s channel; the receiver tells when it is in place.
     pub(super) fn subscribe(&self, log: &Log) -> oneshot::Receiver<RedisResult<()>> {
         let (reply, done) = oneshot::channel();
@@ -420,7 +430,7 @@ impl Io {
                     .arg(shared::Reaction::MAX_PER_MESSAGE)
                     .arg(shared::Reaction::MAX_PER_USER)
                     .arg(image_id)
-                    .arg(self.publish())
+                    .arg(self.doorbell())
                     .invoke_async(&mut conn)
                     .await
             }
@@ -471,7 +481,7 @@ impl Io {
                     .arg(channel(&Log::User(message.sender.clone())))
                     .arg(channel(&Log::User(recipient)))
                     .arg(body)
-                    .arg(self.publish())
+                    .arg(self.doorbell())
                     .invoke_async(&mut conn)
                     .await
             }
@@ -534,14 +544,79 @@ impl Io {
                 vec![Log::User(message.sender.clone()), Log::User(recipient_key)],
             ),
         };
-        if new != "1" {
-            return Ok(Sent::Repeat(stored));
+        let epoch = match reply.next() {
+            Some(epoch) => Some(
+                Epoch::try_from(epoch)
+                    .map_err(|_| EngineError::unreadable("an unreadable epoch from the send"))?,
+            ),
+            None => None,
+        };
+        if self.options.wait_replicas > 0 {
+            self.replicate_then_ring(&message.target, &logs, &json, epoch.as_ref())
+                .await?;
         }
-        let epoch = reply
-            .next()
-            .and_then(|e| Epoch::try_from(e).ok())
-            .ok_or_else(|| EngineError::unreadable("the send script's answer has no epoch"))?;
-        Ok(Sent::New(stored, epoch, logs, away))
+        match (new.as_str(), epoch) {
+            ("1", Some(epoch)) => Ok(Sent::New(stored, epoch, logs, away)),
+            ("1", None) => Err(EngineError::unreadable(
+                "the send script's answer has no epoch",
+            )),
+            _ => Ok(Sent::Repeat(stored)),
+        }
+    }
+
+    /// `--redis-wait-replicas`: waits until that many replicas of the primary that stored
+    /// `json` (in `target`'s log) have it, then rings the doorbell of each of `logs` (the
+    /// script did not: nobody hears of a message a failover could still lose). A repeat
+    /// (`epoch` none) is waited for and rung again too: its first try may have stopped here.
+    /// Fails, with the message stored on the primary and resending safe, when the replicas
+    /// do not confirm in time.
+    async fn replicate_then_ring(
+        &self,
+        target: &Target,
+        logs: &[Log],
+        json: &str,
+        epoch: Option<&Epoch>,
+    ) -> Result<(), EngineError> {
+        let meta = match target {
+            Target::Room(room) => room_meta(room),
+            Target::Direct { .. } => DIRECT_META.to_owned(),
+        };
+        let mut conn = self.commands.clone();
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(self.options.wait_replicas)
+            .arg(u64::try_from(self.options.wait_timeout.as_millis()).unwrap_or(u64::MAX));
+        // WAIT counts the replicas that have every write this connection made to that
+        // primary so far, the script's included; it must go to the primary of the log's slot.
+        let confirmed: u32 = conn
+            .on_primary_of(&meta, &wait)
+            .await
+            .map_err(EngineError::from)?;
+        if confirmed < self.options.wait_replicas {
+            return Err(EngineError::Redis(format!(
+                "the message is stored but only {confirmed} of {} replicas have it yet; \
+                 resending it is safe: the same client_id is stored at most once",
+                self.options.wait_replicas
+            )));
+        }
+        let epoch = match epoch {
+            Some(epoch) => epoch.as_str().to_owned(),
+            None => redis::cmd("HGET")
+                .arg(&meta)
+                .arg("epoch")
+                .query_async::<String>(&mut conn)
+                .await
+                .map_err(EngineError::from)?,
+        };
+        let doorbell = format!("{epoch} {json}");
+        for log in logs {
+            redis::cmd(self.publish())
+                .arg(channel(log))
+                .arg(&doorbell)
+                .query_async::<Value>(&mut conn)
+                .await
+                .map_err(EngineError::from)?;
+        }
+        Ok(())
     }
 
     /// Moves `user`'s read position in `place` forward (see mark_read.lua).

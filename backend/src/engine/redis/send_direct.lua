@@ -7,7 +7,7 @@
 -- ARGV[3] the sender's channel   ARGV[4] the recipient's channel
 -- ARGV[5] the message's JSON members after id
 -- ARGV[6] 'SPUBLISH' on a Redis Cluster (the users' channels are on this slot), 'PUBLISH' on
--- one Redis
+-- one Redis, '' not here (the node rings once replicas have it: --redis-wait-replicas)
 -- The doorbell is "EPOCH MESSAGE-JSON", as for rooms.
 -- Returns {1, message JSON, epoch} when stored now, {0, original JSON} for a repeat.
 local original = redis.call('GET', KEYS[4])
@@ -23,9 +23,11 @@ if KEYS[3] ~= KEYS[2] then
   redis.call('XADD', KEYS[3], id .. '-0', 'm', message)
 end
 local doorbell = epoch .. ' ' .. message
-redis.call(ARGV[6], ARGV[3], doorbell)
-if ARGV[4] ~= ARGV[3] then
-  redis.call(ARGV[6], ARGV[4], doorbell)
+if ARGV[6] ~= '' then
+  redis.call(ARGV[6], ARGV[3], doorbell)
+  if ARGV[4] ~= ARGV[3] then
+    redis.call(ARGV[6], ARGV[4], doorbell)
+  end
 end
 redis.call('SET', KEYS[4], message, 'PX', ARGV[2])
 return {1, message, epoch}

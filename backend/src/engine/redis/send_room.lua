@@ -23,7 +23,8 @@
 -- into it the first time the message changes again (`settle`, then `adopt` per user).
 -- ARGV[14] the id of the message's image or file, or of a preview's image ('' none)
 -- ARGV[15] how to ring the doorbell: 'SPUBLISH' on a Redis Cluster (the room's channel is on
--- the room's shard), 'PUBLISH' on one Redis
+-- the room's shard), 'PUBLISH' on one Redis, '' not here (the node rings it once replicas
+-- have the entry: --redis-wait-replicas)
 -- A link preview ('preview') follows the message's last edit in its changes hash value, one
 -- per line: a reader folds them in order (RoomMessage::apply keeps a preview only while its
 -- link is the text's first, so a late preview of an earlier text is read and ignored). An
@@ -196,6 +197,8 @@ else
   adopt(target, ARGV[6], ARGV[11])
   react(target, ARGV[10], ARGV[6], ARGV[11], seq, kind == 'react_on')
 end
-redis.call(ARGV[15], ARGV[3], epoch .. ' ' .. entry)
+if ARGV[15] ~= '' then
+  redis.call(ARGV[15], ARGV[3], epoch .. ' ' .. entry)
+end
 redis.call('SET', KEYS[3], entry, 'PX', ARGV[2])
 return {1, entry, epoch}
