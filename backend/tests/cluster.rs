@@ -977,11 +977,6 @@ async fn a_log_that_goes_backwards_in_redis_gets_a_new_epoch_and_every_reader_is
     assert_eq!(back.mode, HistoryMode::Reset);
 }
 
-/// Whether Redis has `field` in the shared presence's hash `key` (after `chat:{p}:`).
-fn presence_has(redis: &RedisServer, key: &str, field: &str) -> bool {
-    has(redis, &format!("chat:{{p}}:{key}"), field)
-}
-
 /// Whether Redis has `field` in the hash `key`.
 fn has(redis: &RedisServer, key: &str, field: &str) -> bool {
     matches!(redis.cmd(&["HEXISTS", key, field]), redis::Value::Int(1))
@@ -1000,11 +995,11 @@ async fn presence_wiped_from_redis_is_entered_again_by_the_nodes() {
     let _bob = second.chat_as("bob", &["lobby"]).await;
     redis.cmd(&["FLUSHALL"]);
     // A nickname is held under its look-alike keys (backend/src/names.rs), "c:" its
-    // skeleton ignoring case.
-    assert!(!presence_has(&redis, "nick:c:alice", "owner"));
+    // skeleton ignoring case, each a lease of its own (nick.lua).
+    assert!(!has(&redis, "chat:{n:c:alice}", "owner"));
     eventually("both nodes put their users back", || async {
-        presence_has(&redis, "nick:c:alice", "owner")
-            && presence_has(&redis, "nick:c:bob", "owner")
+        has(&redis, "chat:{n:c:alice}", "owner")
+            && has(&redis, "chat:{n:c:bob}", "owner")
             && matches!(
                 redis.cmd(&["HLEN", &members_of("lobby")]),
                 redis::Value::Int(2)
@@ -1036,19 +1031,32 @@ fn user_key_of(nick: &str) -> String {
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Presence kept by an older version (every room's members in the shared `{p}` slot, the room
-/// list a set) is deleted by the first node of this one, which keeps each room's presence in
-/// the room's own slot: the room list works and the stale members are gone.
+/// Presence kept by an older version (every room's members and every nickname lease in the
+/// shared `{p}` slot, the room list a set) is deleted by the first node of this one, which
+/// keeps each room's presence in the room's own slot and each nickname key's lease in its
+/// own: the room list works and the stale entries are gone.
 #[actix_web::test]
 async fn presence_of_the_older_layout_is_deleted_at_start() {
     let redis = RedisServer::start().await;
     redis.cmd(&["HSET", "chat:{p}:members:lobby", "ghost-key", "ghost"]);
     redis.cmd(&["ZADD", "chat:{p}:order:lobby", "0", "ghost\0ghost"]);
     redis.cmd(&["SADD", "chat:{p}:rooms", "lobby"]);
+    redis.cmd(&[
+        "HSET",
+        "chat:{p}:nick:c:ghost",
+        "owner",
+        "ghost-key",
+        "nick",
+        "ghost",
+    ]);
     let server = node(&redis);
     let mut alice = server.chat_as("alice", &["lobby"]).await;
     assert_eq!(room_counts(&mut alice).await, [("lobby".to_owned(), 1)]);
-    for old in ["chat:{p}:members:lobby", "chat:{p}:order:lobby"] {
+    for old in [
+        "chat:{p}:members:lobby",
+        "chat:{p}:order:lobby",
+        "chat:{p}:nick:c:ghost",
+    ] {
         assert_eq!(redis.cmd(&["EXISTS", old]), redis::Value::Int(0), "{old}");
     }
     assert!(has(&redis, &members_of("lobby"), &user_key_of("alice")));

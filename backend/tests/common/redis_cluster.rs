@@ -49,20 +49,7 @@ impl RedisCluster {
     pub async fn start_with(extra: &[&str]) -> Self {
         let mut nodes = Vec::with_capacity(PRIMARIES * 2);
         for _ in 0..PRIMARIES * 2 {
-            let port = free_port();
-            let mut settings = vec![
-                "--cluster-enabled".to_owned(),
-                "yes".to_owned(),
-                "--cluster-config-file".to_owned(),
-                format!("nodes-{port}.conf"),
-                // Fail over soon after a primary dies, so that a test sees the replica
-                // take over within seconds.
-                "--cluster-node-timeout".to_owned(),
-                "1000".to_owned(),
-            ];
-            settings.extend(extra.iter().map(|s| (*s).to_owned()));
-            let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
-            nodes.push(RedisServer::start_on(port, &settings).await);
+            nodes.push(Self::start_node(extra).await);
         }
         let addresses: Vec<String> = nodes
             .iter()
@@ -91,6 +78,33 @@ impl RedisCluster {
         let cluster = Self { nodes };
         cluster.wait_until_ok().await;
         cluster
+    }
+
+    /// One cluster-enabled server on free ports (its own, and its cluster bus's: the default,
+    /// port + 10000, may be past 65535 or taken), tried again on other ports if one was taken
+    /// between [`free_port`] and the start.
+    async fn start_node(extra: &[&str]) -> RedisServer {
+        for _ in 0..5 {
+            let port = free_port();
+            let mut settings = vec![
+                "--cluster-enabled".to_owned(),
+                "yes".to_owned(),
+                "--cluster-port".to_owned(),
+                free_port().to_string(),
+                "--cluster-config-file".to_owned(),
+                format!("nodes-{port}.conf"),
+                // Fail over soon after a primary dies, so that a test sees the replica
+                // take over within seconds.
+                "--cluster-node-timeout".to_owned(),
+                "1000".to_owned(),
+            ];
+            settings.extend(extra.iter().map(|s| (*s).to_owned()));
+            let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+            if let Some(node) = RedisServer::try_start_on(port, &settings).await {
+                return node;
+            }
+        }
+        panic!("no cluster node started in five tries on free ports");
     }
 
     /// Waits until every live node says the cluster is ok and knows all six nodes, and every

@@ -33,6 +33,14 @@ impl RedisServer {
 
     /// [`RedisServer::start_with`] on `port` (a free one: [`free_port`]).
     pub async fn start_on(port: u16, extra: &[&str]) -> Self {
+        Self::try_start_on(port, extra)
+            .await
+            .expect("redis-server exited before it was ready")
+    }
+
+    /// [`RedisServer::start_on`], or none if it exits before it is ready (the port was taken
+    /// meanwhile: [`free_port`] can only say it was free a moment ago).
+    pub async fn try_start_on(port: u16, extra: &[&str]) -> Option<Self> {
         let dir = tempfile::tempdir().expect("a data directory for redis");
         let mut server = Self {
             port,
@@ -40,8 +48,7 @@ impl RedisServer {
             child: None,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
         };
-        server.launch().await;
-        server
+        server.try_launch().await.then_some(server)
     }
 
     /// The directory its data (the append-only file) lives in.
@@ -55,6 +62,14 @@ impl RedisServer {
     }
 
     async fn launch(&mut self) {
+        assert!(
+            self.try_launch().await,
+            "redis-server exited before it was ready"
+        );
+    }
+
+    /// Starts the process; false if it exited before it was ready.
+    async fn try_launch(&mut self) -> bool {
         let mut child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .arg("--dir")
@@ -70,7 +85,7 @@ impl RedisServer {
             .expect("start redis-server (cargo xtask test installs it: apt package redis-server)");
         let stdout = child.stdout.take().expect("piped stdout");
         // Ready when it says so; the rest of its log is drained so it never blocks on a pipe.
-        within(tokio::task::spawn_blocking(move || {
+        let ready = within(tokio::task::spawn_blocking(move || {
             let mut lines = BufReader::new(stdout).lines();
             let ready = lines
                 .by_ref()
@@ -80,9 +95,14 @@ impl RedisServer {
             ready
         }))
         .await
-        .map(|ready| assert!(ready, "redis-server exited before it was ready"))
         .expect("redis-server starts");
-        self.child = Some(child);
+        if ready {
+            self.child = Some(child);
+        } else {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        ready
     }
 
     /// SIGKILL: no shutdown, no final save; what the AOF has is what survives.

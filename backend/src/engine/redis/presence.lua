@@ -1,15 +1,16 @@
--- What the nodes share beside the rooms' own presence (room_presence.lua): who owns which
--- nickname, which nodes are alive, which rooms have members. All keys live in the hash slot of
--- KEYS[1] ("chat:{p}"), built here from it, so the script runs unchanged on Redis Cluster.
+-- What the nodes share beside the rooms' own presence (room_presence.lua) and the nickname
+-- leases (nick.lua): which nodes are alive, what each holds, which rooms have members. All
+-- keys live in the hash slot of KEYS[1] ("chat:{p}"), built here from it, so the script runs
+-- unchanged on Redis Cluster.
 --
 -- Every entry a node holds is also listed in its holdings set, so that when the node dies
 -- (its lease key expires) the sweeper can remove exactly its entries:
 --   "r ROOM"       the node has (or had) tabs in ROOM: its entries there are in the room's
 --                  slot, swept by room_presence.lua `sweep` (written before the node's first
 --                  join there, so a node never holds a room it has not listed)
---   "n NICKKEY"    the node has tabs of the owner of NICKKEY (a nickname has two keys, its
---                  look-alike keys from backend/src/names.rs: "c:" ignoring case, "s:" as
---                  written; two nicknames that share either are one)
+--   "n NICKKEY"    the node has (or had) tabs of the owner of NICKKEY, a nickname key
+--                  whose lease (nick.lua, in the key's own slot) the sweeper ends for it
+--                  (written before the node's claim)
 -- The room list is a hash, room -> member count, written by the nodes after each change of a
 -- room's members with the room's version (room_presence.lua): an older count never
 -- overwrites a newer one.
@@ -19,20 +20,6 @@ local p = KEYS[1]
 local op = ARGV[1]
 
 local function holds(node) return p .. ':holds:' .. node end
-local function nick(key) return p .. ':nick:' .. key end
-
--- NODE has no tab of the owner of nickname key KEY any more.
-local function release(key, node)
-  redis.call('SREM', holds(node), 'n ' .. key)
-  redis.call('HDEL', nick(key), 'n:' .. node)
-  local fields = redis.call('HKEYS', nick(key))
-  for _, field in ipairs(fields) do
-    if string.sub(field, 1, 2) == 'n:' then
-      return
-    end
-  end
-  redis.call('DEL', nick(key))
-end
 
 if op == 'hold' then
   -- ARGV: node, room. The node is about to enter a member in the room.
@@ -51,28 +38,10 @@ elseif op == 'count' then
     redis.call('HDEL', p .. ':rooms', room)
   end
   return 1
-elseif op == 'claim' then
-  -- ARGV: user key, nickname, node, then the nickname's keys. 1 if the nickname is the
-  -- user's now: no other user holds any of its keys.
-  local user, name, node = ARGV[2], ARGV[3], ARGV[4]
-  for i = 5, #ARGV do
-    local owner = redis.call('HGET', nick(ARGV[i]), 'owner')
-    if owner and owner ~= user then
-      return 0
-    end
-  end
-  for i = 5, #ARGV do
-    redis.call('HSET', nick(ARGV[i]), 'owner', user, 'nick', name, 'n:' .. node, 1)
-    redis.call('SADD', holds(node), 'n ' .. ARGV[i])
-  end
-  return 1
-elseif op == 'release' then
-  -- ARGV: user key, node, then the nickname keys the user's tabs here let go.
-  local user, node = ARGV[2], ARGV[3]
-  for i = 4, #ARGV do
-    if redis.call('HGET', nick(ARGV[i]), 'owner') == user then
-      release(ARGV[i], node)
-    end
+elseif op == 'hold_nicks' then
+  -- ARGV: node, then nickname keys the node is about to claim.
+  for i = 3, #ARGV do
+    redis.call('SADD', holds(ARGV[2]), 'n ' .. ARGV[i])
   end
   return 1
 elseif op == 'present' then
@@ -90,10 +59,10 @@ elseif op == 'tick' then
   -- ARGV: node, lease ms, sweeper lock ms, grace ms. Renews this node's lease; the node
   -- holding the sweeper lock (taken here when free) finds every node whose lease has been
   -- gone for the grace period: a lease that ran out while Redis itself was down (a restart)
-  -- is renewed by its live node within the grace, and nothing is swept. A dead node's
-  -- nicknames are released here; its rooms are for the caller to sweep (each in its own
-  -- slot), then `swept`: until then the node stays listed as sweeping, and every tick of the
-  -- sweeper returns it again. Returns {{node, room, room...}, ...}.
+  -- is renewed by its live node within the grace, and nothing is swept. A dead node's rooms
+  -- and nickname keys are for the caller to sweep (each in its own slot), then `swept`:
+  -- until then the node stays listed as sweeping, and every tick of the sweeper returns it
+  -- again. Returns {{node, holding, holding...}, ...}, each holding "r ROOM" or "n KEY".
   local node, lease, lock, grace = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
   redis.call('SET', p .. ':alive:' .. node, 1, 'PX', lease)
   redis.call('DEL', p .. ':missing:' .. node)
@@ -111,12 +80,6 @@ elseif op == 'tick' then
       if not since then
         redis.call('SET', p .. ':missing:' .. other, now, 'PX', lease * 10)
       elseif now - tonumber(since) >= grace then
-        for _, entry in ipairs(redis.call('SMEMBERS', holds(other))) do
-          local key = string.match(entry, '^n (.*)$')
-          if key then
-            release(key, other)
-          end
-        end
         redis.call('DEL', p .. ':missing:' .. other)
         redis.call('SREM', p .. ':nodes', other)
         redis.call('SADD', p .. ':sweeping', other)
@@ -125,14 +88,11 @@ elseif op == 'tick' then
   end
   local out = {}
   for _, dead in ipairs(redis.call('SMEMBERS', p .. ':sweeping')) do
-    local rooms = {dead}
+    local held = {dead}
     for _, entry in ipairs(redis.call('SMEMBERS', holds(dead))) do
-      local room = string.match(entry, '^r (%S+)$')
-      if room then
-        rooms[#rooms + 1] = room
-      end
+      held[#held + 1] = entry
     end
-    out[#out + 1] = rooms
+    out[#out + 1] = held
   end
   return out
 end

@@ -71,6 +71,12 @@ pub(crate) fn room_meta_key(room: &RoomName) -> String {
     room_meta(room)
 }
 
+/// The lease of nickname key `key` (a [`crate::names::likeness`] key): a hash in a slot of its
+/// own (nick.lua).
+fn nick_key(key: &str) -> String {
+    format!("chat:{{n:{key}}}")
+}
+
 /// The key of a room's members in the shared presence (a hash, user -> entry; presence.lua's
 /// `members(room)`).
 pub(crate) fn room_members_key(room: &RoomName) -> String {
@@ -198,6 +204,7 @@ const FILL_COUNT: u32 = 1000;
 struct Scripts {
     presence: Script,
     room_presence: Script,
+    nick: Script,
     replace_epoch: Script,
     trim_age: Script,
     send_room: Script,
@@ -243,6 +250,7 @@ impl Io {
             scripts: Arc::new(Scripts {
                 presence: Script::new(include_str!("presence.lua")),
                 room_presence: Script::new(include_str!("room_presence.lua")),
+                nick: Script::new(include_str!("nick.lua")),
                 replace_epoch: Script::new(include_str!("replace_epoch.lua")),
                 trim_age: Script::new(include_str!("trim_age.lua")),
                 send_room: Script::new(include_str!("send_room.lua")),
@@ -806,22 +814,47 @@ impl Io {
     /// Claims nickname `nick` for `user` on this node, under each of its keys
     /// ([`crate::names::likeness`]): true if it is theirs now (no other user holds any of
     /// them, on any node).
+    ///
+    /// Key by key, each lease in its own slot (nick.lua): the node lists both keys among its
+    /// holdings first (so that if it dies the sweeper ends its leases), then claims the "c:"
+    /// key, then the "s:" key, giving the first back if the second is someone else's.
     pub(super) async fn claim(&self, nick: &Nick, user: &str) -> RedisResult<bool> {
         let [folded, written] = crate::names::likeness(nick);
-        let granted: i64 = self
-            .presence(
-                "claim",
-                &[user, nick.as_str(), &self.node, &folded, &written],
-            )
+        self.presence::<Value>("hold_nicks", &[&self.node, &folded, &written])
             .await?;
-        Ok(granted == 1)
+        let args = ["claim", user, nick.as_str(), &self.node];
+        if self.nick_lease::<i64>(&folded, &args).await? == 0 {
+            return Ok(false);
+        }
+        if self.nick_lease::<i64>(&written, &args).await? == 0 {
+            self.nick_lease::<Value>(&folded, &["release", user, &self.node])
+                .await?;
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// This node has no tab of `user` holding these nickname keys any more.
     pub(super) async fn release(&self, keys: &[String], user: &str) -> RedisResult<()> {
-        let mut args: Vec<&str> = vec![user, &self.node];
-        args.extend(keys.iter().map(String::as_str));
-        self.presence::<Value>("release", &args).await.map(drop)
+        for key in keys {
+            self.nick_lease::<Value>(key, &["release", user, &self.node])
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs one operation on the lease of nickname key `key` (see nick.lua).
+    async fn nick_lease<T: redis::FromRedisValue>(
+        &self,
+        key: &str,
+        args: &[&str],
+    ) -> RedisResult<T> {
+        let mut conn = self.commands.clone();
+        let mut invocation = self.scripts.nick.key(nick_key(key));
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        invocation.invoke_async(&mut conn).await
     }
 
     /// `user` is called `nick` now in `room`'s member list, and the room hears `event`.
@@ -1066,8 +1099,9 @@ impl Io {
         Ok((epoch, messages))
     }
 
-    /// Deletes what the shared presence kept per room before rooms kept their own presence
-    /// (`chat:{p}:members:ROOM`, `count:`, `order:`, `entry:`, and the room list as a set):
+    /// Deletes what the shared presence kept per room and per nickname before rooms and
+    /// nickname keys kept their own (`chat:{p}:members:ROOM`, `count:`, `order:`, `entry:`,
+    /// `nick:KEY`, and the room list as a set):
     /// an older version's, stale once every node runs this one (docs/DEPLOYMENT.md,
     /// "Upgrading"). None of these names is written any more, so this is safe beside nodes
     /// at work; returns how many keys went.
@@ -1083,7 +1117,7 @@ impl Io {
             return Ok(0);
         }
         let mut deleted = 0;
-        for kind in ["members", "count", "order", "entry"] {
+        for kind in ["members", "count", "order", "entry", "nick"] {
             let mut cursor = 0_u64;
             loop {
                 let mut scan = redis::cmd("SCAN");
@@ -1163,11 +1197,15 @@ impl Io {
         for entry in dead {
             let mut entry = entry.into_iter();
             let Some(node) = entry.next() else { continue };
-            for room in entry.filter_map(|room| room.parse::<RoomName>().ok()) {
-                let reply: Vec<Value> = self
-                    .room_presence(&room, "sweep", &[node.as_bytes()])
-                    .await?;
-                self.counted(&room, reply).await?;
+            for held in entry {
+                if let Some(room) = held.strip_prefix("r ").and_then(|r| r.parse().ok()) {
+                    let reply: Vec<Value> = self
+                        .room_presence(&room, "sweep", &[node.as_bytes()])
+                        .await?;
+                    self.counted(&room, reply).await?;
+                } else if let Some(key) = held.strip_prefix("n ") {
+                    self.nick_lease::<Value>(key, &["sweep", &node]).await?;
+                }
             }
             self.presence::<Value>("swept", &[&node]).await?;
             swept.push(node);
@@ -1643,7 +1681,7 @@ pub(crate) async fn nick_holder(
 ) -> RedisResult<Option<(String, Nick)>> {
     let [folded, _] = crate::names::likeness(nick);
     let (owner, name): (Option<String>, Option<String>) = redis::cmd("HMGET")
-        .arg(format!("{PRESENCE}:nick:{folded}"))
+        .arg(nick_key(&folded))
         .arg("owner")
         .arg("nick")
         .query_async(conn)
