@@ -736,6 +736,7 @@ impl<C: Send + 'static> Engine<C> {
                     // users back (once; another entry re-arms this).
                     tracing::warn!("this node's presence was lost in Redis; entering it again");
                     self.holds_entries = false;
+                    self.io.forget_held();
                     self.emit(Event::PresenceLost);
                 }
             }

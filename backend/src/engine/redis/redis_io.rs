@@ -232,6 +232,10 @@ pub(super) struct Io {
     subscriber: mpsc::UnboundedSender<SubCmd>,
     scripts: Arc<Scripts>,
     options: Arc<StoreOptions>,
+    /// The rooms this node has listed among its holdings in `{p}` (a join writes the entry
+    /// only the first time); forgotten when the node's presence was lost
+    /// ([`Io::forget_held`]). Never held across an await.
+    held: Arc<std::sync::Mutex<std::collections::HashSet<RoomName>>>,
 }
 
 impl Io {
@@ -260,7 +264,17 @@ impl Io {
                 read_direct: Script::new(include_str!("read_direct.lua")),
             }),
             options: Arc::new(options),
+            held: Arc::default(),
         })
+    }
+
+    /// This node's presence was lost in Redis (wiped, or swept while it was cut off): its
+    /// holdings are gone too, and the next join of each room lists it again.
+    pub(super) fn forget_held(&self) {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 
     /// How scripts and commands publish on a log's channel: sharded on a Redis Cluster (the
@@ -742,11 +756,18 @@ impl Io {
         let mut next = || redis::from_redis_value::<u64>(reply.next().unwrap_or(Value::Nil));
         let (count, version, changed) = (next()?, next()?, next()?);
         if changed == 1 {
-            self.presence::<Value>(
-                "count",
-                &[room.as_str(), &count.to_string(), &version.to_string()],
-            )
-            .await?;
+            // Not awaited: the version orders the writes, whichever lands first, and a join
+            // need not wait for the room list.
+            let (io, room) = (self.clone(), room.clone());
+            tokio::spawn(async move {
+                let (count, version) = (count.to_string(), version.to_string());
+                let written = io
+                    .presence::<Value>("count", &[room.as_str(), &count, &version])
+                    .await;
+                if let Err(err) = written {
+                    tracing::warn!(%room, error = %err, "the room list missed a member count");
+                }
+            });
         }
         Ok((u32::try_from(count).unwrap_or(u32::MAX), reply))
     }
@@ -760,8 +781,19 @@ impl Io {
         room: &RoomName,
         joiner: &Joiner,
     ) -> Result<MemberPage, EngineError> {
-        self.presence::<Value>("hold", &[&self.node, room.as_str()])
-            .await?;
+        let held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(room);
+        if !held {
+            self.presence::<Value>("hold", &[&self.node, room.as_str()])
+                .await?;
+            self.held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(room.clone());
+        }
         let page_size = shared::MEMBER_PAGE.to_string();
         let key = joiner.nick.key();
         let args: [&[u8]; 5] = [
