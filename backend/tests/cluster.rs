@@ -682,9 +682,13 @@ async fn subscriber_connections_killed_or_overflowing_during_a_burst_lose_and_re
     // the kernel's socket buffers on loopback take some 4 MB before Redis has to buffer
     // anything itself, which would take 20,000 small messages.
     let stalling = TcpProxy::start(([127, 0, 0, 1], redis.port).into()).await;
+    // Room in each client's outbox for the whole burst: the test reads its three clients on
+    // one thread, alongside other tests, and a stalled node delivers megabytes at once when
+    // its link flows again; dropping a client as a slow consumer is not what this is about.
     let node_of = |url| {
         TestServer::spawn(Config {
             max_text_chars: 60_000,
+            outbox_capacity: 10_000,
             ..node_config(url)
         })
     };
