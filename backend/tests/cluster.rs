@@ -8,7 +8,10 @@
 
 mod common;
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use backend::Config;
 use common::{
@@ -320,56 +323,257 @@ async fn after_flushall_a_resuming_client_is_reset_through_the_epoch() {
     assert_eq!(texts, ["new 0", "new 1", "new 2", "new 3", "new 4"]);
 }
 
+/// What one client heard while it sent: the acknowledgements and refusals of its own sends,
+/// and every room message, in arrival order.
+#[derive(Default)]
+struct Heard {
+    /// Per own client id, the seq of each `said` naming it (a resend of a stored message is
+    /// answered with the original).
+    acks: BTreeMap<String, Vec<u64>>,
+    /// Own client ids a `store_failed` refused.
+    refused: BTreeSet<String>,
+    /// Every `said`: (seq, client id).
+    said: Vec<(u64, String)>,
+}
+
+impl Heard {
+    /// Takes in `event`, heard by `me`; returns whether it is the first acknowledgement of one
+    /// of `me`'s messages.
+    fn take(&mut self, event: ServerMsg, me: &str) -> bool {
+        match event {
+            ServerMsg::Said {
+                seq,
+                from,
+                client_id,
+                ..
+            } => {
+                let id = client_id.as_str().to_owned();
+                self.said.push((seq, id.clone()));
+                if from.as_str() != me {
+                    return false;
+                }
+                let seqs = self.acks.entry(id).or_default();
+                seqs.push(seq);
+                seqs.len() == 1
+            }
+            ServerMsg::Error {
+                code: ErrorCode::StoreFailed,
+                client_id: Some(id),
+                ..
+            } => {
+                self.refused.insert(id.as_str().to_owned());
+                false
+            }
+            ServerMsg::Error { .. } => panic!("{me}: unexpected {event:?}"),
+            _ => false,
+        }
+    }
+
+    /// Whether each of `ids` was acknowledged or refused.
+    fn answered(&self, ids: &[String]) -> bool {
+        ids.iter()
+            .all(|id| self.acks.contains_key(id) || self.refused.contains(id))
+    }
+
+    /// The last seq heard (0: none).
+    fn last(&self) -> u64 {
+        self.said.iter().map(|(seq, _)| *seq).max().unwrap_or(0)
+    }
+}
+
+/// `me` sends `count` messages "{me} {i}" (client ids "{me}-{i}") to the lobby, one every
+/// 2 ms, reading meanwhile, until each is acknowledged or refused; `first_ack` is called on
+/// each first acknowledgement.
+async fn burst(chat: &mut Chat, me: &str, count: usize, heard: &mut Heard, first_ack: &dyn Fn()) {
+    let ids: Vec<String> = (0..count).map(|i| format!("{me}-{i}")).collect();
+    let mut tick = tokio::time::interval(Duration::from_millis(2));
+    let mut sent = 0;
+    while sent < count || !heard.answered(&ids) {
+        tokio::select! {
+            biased;
+            event = chat.recv() => {
+                if heard.take(event, me) {
+                    first_ack();
+                }
+            }
+            _ = tick.tick(), if sent < count => {
+                chat.say("lobby", &format!("{me} {sent}"), &ids[sent]).await;
+                sent += 1;
+            }
+        }
+    }
+}
+
+/// Reads what `chat` hears until `done` holds.
+async fn hear_until(chat: &mut Chat, me: &str, heard: &mut Heard, done: impl Fn(&Heard) -> bool) {
+    while !done(heard) {
+        heard.take(chat.recv().await, me);
+    }
+}
+
+/// The room's log as Redis holds it (XRANGE): (seq, client id) of each entry, in order.
+fn log_in_redis(redis: &RedisServer, room: &str) -> Vec<(u64, String)> {
+    let log = format!("chat:{{r:{room}}}:log");
+    let entries: Vec<(String, Vec<String>)> =
+        redis::from_redis_value(redis.cmd(&["XRANGE", &log, "-", "+"])).unwrap();
+    entries
+        .into_iter()
+        .map(|(id, fields)| {
+            let seq = id.strip_suffix("-0").unwrap().parse().unwrap();
+            assert_eq!(fields[0], "m", "only messages in this log");
+            let entry: serde_json::Value = serde_json::from_str(&fields[1]).unwrap();
+            (seq, entry["client_id"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
 #[actix_web::test]
-async fn redis_killed_and_restarted_on_its_data_loses_nothing_acknowledged_and_nodes_recover() {
+async fn redis_killed_during_a_burst_keeps_every_acknowledged_message_once_and_nodes_recover() {
+    const BEFORE: usize = 10;
+    const EACH: usize = 250;
+    const KILL_AFTER: usize = 60;
     let mut redis = RedisServer::start().await;
     let (first, second) = (node(&redis), node(&redis));
     let mut alice = first.chat_as("alice", &["lobby"]).await;
     let mut bob = second.chat_as("bob", &["lobby"]).await;
-    for i in 0..20 {
+    for i in 0..BEFORE {
         alice
-            .say("lobby", &format!("before {i}"), &format!("b-{i}"))
+            .say("lobby", &format!("before {i}"), &format!("before-{i}"))
             .await;
     }
-    said(&mut alice, 20).await;
-    said(&mut bob, 20).await;
-    redis.kill9();
-    // Sends while Redis is gone are refused, naming the message; sockets stay open.
-    alice.say("lobby", "while down", "down-1").await;
-    match next_event(&mut alice).await {
-        ServerMsg::Error {
-            code, client_id, ..
-        } => {
-            assert_eq!(code, ErrorCode::StoreFailed);
-            assert_eq!(client_id.unwrap().as_str(), "down-1");
+    said(&mut alice, BEFORE).await;
+    said(&mut bob, BEFORE).await;
+    // Where two readers left, to come back on either node at the end.
+    let left_at = (BEFORE as u64, epoch_of(&first).await);
+    // Alice and Bob send at once, each on their node; Redis is SIGKILLed once the first
+    // acknowledgements are in, with most of the sends still to come.
+    let (mut heard_a, mut heard_b) = (Heard::default(), Heard::default());
+    let acks = std::cell::Cell::new(0);
+    let enough = tokio::sync::Notify::new();
+    let first_ack = || {
+        acks.set(acks.get() + 1);
+        if acks.get() == KILL_AFTER {
+            enough.notify_one();
         }
-        other => panic!("expected an error, got {other:?}"),
+    };
+    let kill = async {
+        within(enough.notified()).await;
+        redis.kill9();
+    };
+    tokio::join!(
+        burst(&mut alice, "alice", EACH, &mut heard_a, &first_ack),
+        burst(&mut bob, "bob", EACH, &mut heard_b, &first_ack),
+        kill
+    );
+    let mut resend: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    resend.insert("alice", heard_a.refused.clone());
+    resend.insert("bob", heard_b.refused.clone());
+    assert!(
+        resend.values().any(|ids| !ids.is_empty()),
+        "the kill came while sends were in flight"
+    );
+    // Acknowledged before the kill: each under one seq.
+    let mut acked_before: BTreeMap<String, u64> = BTreeMap::new();
+    for heard in [&heard_a, &heard_b] {
+        for (id, seqs) in &heard.acks {
+            assert_eq!(seqs.len(), 1, "{id} acknowledged once");
+            acked_before.insert(id.clone(), seqs[0]);
+        }
     }
-    eventually("/readyz says 503 without Redis", || async {
-        http_get(first.addr, "/readyz").await.0 == 503
-    })
-    .await;
+    assert!(acked_before.len() >= KILL_AFTER);
     redis.restart().await;
-    eventually("/readyz recovers", || async {
+    eventually("both nodes are ready again", || async {
         http_get(first.addr, "/readyz").await.0 == 200
             && http_get(second.addr, "/readyz").await.0 == 200
     })
     .await;
-    // The nodes resubscribed by themselves: numbering goes on, and Bob on the other node sees
-    // the resend of the refused message and new ones, live.
-    alice.say("lobby", "while down", "down-1").await;
-    alice.say("lobby", "after", "after-1").await;
-    let live = said(&mut bob, 2).await;
-    assert_eq!(
-        live,
-        [(21, "while down".to_owned()), (22, "after".to_owned())]
+    // Everything acknowledged survived, under the seq its acknowledgement named; what was
+    // stored but not acknowledged (the reply lost in the kill) reaches the live readers now.
+    let stored = log_in_redis(&redis, "lobby");
+    let in_log: BTreeMap<&str, u64> = stored.iter().map(|(s, id)| (id.as_str(), *s)).collect();
+    for (id, seq) in &acked_before {
+        assert_eq!(in_log.get(id.as_str()), Some(seq), "acknowledged {id}");
+    }
+    let last = stored.last().unwrap().0;
+    tokio::join!(
+        hear_until(&mut alice, "alice", &mut heard_a, |h| h.last() >= last),
+        hear_until(&mut bob, "bob", &mut heard_b, |h| h.last() >= last)
     );
-    let all = resume(&second, "carol", "lobby", None).await;
+    // The refused ones are sent again with the same client ids: stored once, whether or not
+    // the first try was.
+    for (chat, me, heard) in [
+        (&mut alice, "alice", &mut heard_a),
+        (&mut bob, "bob", &mut heard_b),
+    ] {
+        for id in &resend[me] {
+            let text = id.replacen('-', " ", 1);
+            chat.say("lobby", &text, id).await;
+        }
+        let ids: Vec<String> = resend[me].iter().cloned().collect();
+        hear_until(chat, me, heard, |h| {
+            ids.iter().all(|id| h.acks.contains_key(id))
+        })
+        .await;
+    }
+    let log = log_in_redis(&redis, "lobby");
+    let seqs: Vec<u64> = log.iter().map(|(seq, _)| *seq).collect();
     assert_eq!(
-        all.messages.len(),
-        22,
-        "everything acknowledged survived the SIGKILL"
+        seqs,
+        (1..=(BEFORE + 2 * EACH) as u64).collect::<Vec<_>>(),
+        "every message once, no hole"
     );
+    let in_log: BTreeMap<&str, u64> = log.iter().map(|(s, id)| (id.as_str(), *s)).collect();
+    assert_eq!(in_log.len(), log.len(), "no client id stored twice");
+    for (me, heard) in [("alice", &heard_a), ("bob", &heard_b)] {
+        for (id, acks) in &heard.acks {
+            for seq in acks {
+                assert_eq!(
+                    in_log.get(id.as_str()),
+                    Some(seq),
+                    "{me}: every ack of {id}"
+                );
+            }
+        }
+        // A sender's messages acknowledged at the first try are in the order sent.
+        let firsts: Vec<u64> = (0..EACH)
+            .map(|i| format!("{me}-{i}"))
+            .filter(|id| !resend[me].contains(id))
+            .map(|id| in_log[id.as_str()])
+            .collect();
+        assert!(firsts.is_sorted(), "{me}'s order");
+    }
+    // Live readers heard every message once, in order; a repeat only answers a resend.
+    let total = log.len() as u64;
+    tokio::join!(
+        hear_until(&mut alice, "alice", &mut heard_a, |h| h.last() >= total),
+        hear_until(&mut bob, "bob", &mut heard_b, |h| h.last() >= total)
+    );
+    for (me, heard) in [("alice", &heard_a), ("bob", &heard_b)] {
+        let mut next = BEFORE as u64 + 1;
+        for (seq, id) in &heard.said {
+            if *seq == next {
+                next += 1;
+            } else {
+                assert!(
+                    *seq < next && resend[me].contains(id),
+                    "{me} heard {seq} ({id}) when {next} was next"
+                );
+            }
+        }
+        assert_eq!(next, total + 1, "{me} heard them all");
+    }
+    // Readers who left before the burst come back on either node to exactly what they
+    // missed.
+    for (server, nick) in [(&first, "reader-1"), (&second, "reader-2")] {
+        let back = resume(server, nick, "lobby", Some(left_at.clone())).await;
+        assert_eq!(back.mode, HistoryMode::CatchUp);
+        let missed: Vec<(u64, String)> = back
+            .messages
+            .iter()
+            .map(|m| (m.seq, m.client_id.as_str().to_owned()))
+            .collect();
+        assert_eq!(missed, log[BEFORE..], "{nick}");
+    }
 }
 
 /// Sends a direct message from `chat` to `to`.
@@ -454,34 +658,90 @@ async fn a_direct_message_crosses_nodes_live_and_is_caught_up_after_being_offlin
     }
 }
 
+/// Reads `chat`'s room messages into `out` as (seq, client id) until the one with `client_id`.
+async fn said_through(chat: &mut Chat, client_id: &str, out: &mut Vec<(u64, String)>) {
+    loop {
+        if let ServerMsg::Said {
+            seq, client_id: id, ..
+        } = chat.recv().await
+        {
+            out.push((seq, id.as_str().to_owned()));
+            if id.as_str() == client_id {
+                return;
+            }
+        }
+    }
+}
+
 #[actix_web::test]
 async fn subscriber_connections_killed_or_overflowing_during_a_burst_lose_and_repeat_nothing() {
     // A tiny Pub/Sub output buffer: Redis drops a subscriber that falls 64 kB behind.
     let redis =
         RedisServer::start_with(&["--client-output-buffer-limit", "pubsub 64kb 32kb 1"]).await;
-    let nodes = [node(&redis), node(&redis), node(&redis)];
+    // The third node reaches Redis through a link the test can stall. Big messages allowed:
+    // the kernel's socket buffers on loopback take some 4 MB before Redis has to buffer
+    // anything itself, which would take 20,000 small messages.
+    let stalling = TcpProxy::start(([127, 0, 0, 1], redis.port).into()).await;
+    // Room in each client's outbox for the whole burst: the test reads its three clients on
+    // one thread, alongside other tests, and a stalled node delivers megabytes at once when
+    // its link flows again; dropping a client as a slow consumer is not what this is about.
+    let node_of = |url| {
+        TestServer::spawn(Config {
+            max_text_chars: 60_000,
+            outbox_capacity: 10_000,
+            ..node_config(url)
+        })
+    };
+    let nodes = [
+        node_of(redis.url()),
+        node_of(redis.url()),
+        node_of(format!("redis://{}/", stalling.addr)),
+    ];
     let mut sender = nodes[0].chat_as("sender", &["lobby"]).await;
     let mut b = nodes[1].chat_as("b", &["lobby"]).await;
     let mut c = nodes[2].chat_as("c", &["lobby"]).await;
     const TOTAL: usize = 3000;
+    const BIG: usize = 120;
     let text = "x".repeat(200);
+    let huge = "y".repeat(60_000);
     let burst = async {
+        let mut acked = Vec::new();
         for i in 0..TOTAL {
             sender.say("lobby", &text, &format!("m-{i}")).await;
             if i == TOTAL / 3 || i == 2 * TOTAL / 3 {
-                // And twice, every subscriber connection is killed outright.
+                // Twice, every subscriber connection is killed outright.
                 redis.cmd(&["CLIENT", "KILL", "TYPE", "pubsub"]);
             }
+            if i == TOTAL / 2 {
+                // Midway, the third node's link stalls while 7 MB of messages go by: its
+                // subscriber falls behind until Redis drops it.
+                stalling.stall();
+                for k in 0..BIG {
+                    let id = format!("big-{k}");
+                    sender.say("lobby", &huge, &id).await;
+                    said_through(&mut sender, &id, &mut acked).await;
+                }
+                eventually("Redis drops the stalled subscriber", || async {
+                    redis.output_buffer_disconnections() > 0
+                })
+                .await;
+                stalling.flow();
+            }
         }
-        said(&mut sender, TOTAL).await
+        said_through(&mut sender, &format!("m-{}", TOTAL - 1), &mut acked).await;
+        acked
     };
-    let (acked, seen_b, seen_c) = tokio::join!(burst, said(&mut b, TOTAL), said(&mut c, TOTAL));
-    let expected: Vec<u64> = (1..=TOTAL as u64).collect();
-    for (who, seen) in [("sender", &acked), ("b", &seen_b), ("c", &seen_c)] {
+    let (acked, seen_b, seen_c) =
+        tokio::join!(burst, said(&mut b, TOTAL + BIG), said(&mut c, TOTAL + BIG));
+    let expected: Vec<u64> = (1..=(TOTAL + BIG) as u64).collect();
+    let acked: Vec<u64> = acked.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(acked, expected, "sender: every seq exactly once, in order");
+    for (who, seen) in [("b", &seen_b), ("c", &seen_c)] {
         let seqs: Vec<u64> = seen.iter().map(|(seq, _)| *seq).collect();
         assert_eq!(seqs, expected, "{who}: every seq exactly once, in order");
     }
     b.expect_silence(Duration::from_millis(300)).await;
+    c.expect_silence(Duration::from_millis(10)).await;
 }
 
 /// The clients of `redis` other than the one asking.
@@ -947,11 +1207,7 @@ async fn a_log_that_goes_backwards_in_redis_gets_a_new_epoch_and_every_reader_is
     let old = resume(&server, "probe", "lobby", None).await.epoch;
     // What a failover to a replica that missed the last three writes looks like: the same
     // epoch, the log and its counter three messages back.
-    for seq in ["8-0", "9-0", "10-0"] {
-        redis.cmd(&["XDEL", "chat:{r:lobby}:log", seq]);
-    }
-    redis.cmd(&["XSETID", "chat:{r:lobby}:log", "7-0"]);
-    redis.cmd(&["HSET", "chat:{r:lobby}:meta", "seq", "7"]);
+    rewind_lobby(&redis, 10, 7);
     // The next message takes number 8 again, under the same epoch: the node notices it is not
     // the 8 it delivered, gives the log a new epoch, and resets its readers.
     alice.say("lobby", "after the failover", "f-1").await;
@@ -975,6 +1231,341 @@ async fn a_log_that_goes_backwards_in_redis_gets_a_new_epoch_and_every_reader_is
     // A client resuming from seq 9 of the old epoch is reset too, not served the new 9.
     let back = resume(&server, "bob", "lobby", Some((9, old))).await;
     assert_eq!(back.mode, HistoryMode::Reset);
+}
+
+/// Takes the lobby's log back from `last` to `to` in place, under the same epoch: what a
+/// failover to a replica that missed the newest writes leaves.
+fn rewind_lobby(redis: &RedisServer, last: u64, to: u64) {
+    for seq in (to + 1)..=last {
+        redis.cmd(&["XDEL", "chat:{r:lobby}:log", &format!("{seq}-0")]);
+    }
+    redis.cmd(&["XSETID", "chat:{r:lobby}:log", &format!("{to}-0")]);
+    redis.cmd(&["HSET", "chat:{r:lobby}:meta", "seq", &to.to_string()]);
+}
+
+/// The lobby's epoch as Redis holds it.
+fn lobby_epoch_in_redis(redis: &RedisServer) -> String {
+    redis::from_redis_value(redis.cmd(&["HGET", "chat:{r:lobby}:meta", "epoch"])).unwrap()
+}
+
+/// Settings that make Redis's slow log record every command, with its arguments and the
+/// client that sent it.
+const LOG_EVERY_COMMAND: [&str; 4] = [
+    "--slowlog-log-slower-than",
+    "0",
+    "--slowlog-max-len",
+    "100000",
+];
+
+/// The client addresses (one per connection) that ran replace_epoch.lua on the lobby with
+/// `seen` as the epoch seen going backwards, as the slow log recorded them
+/// ([`LOG_EVERY_COMMAND`]).
+fn lobby_epoch_replacers(redis: &RedisServer, seen: &str) -> BTreeSet<String> {
+    let redis::Value::Array(entries) = redis.cmd(&["SLOWLOG", "GET", "-1"]) else {
+        panic!("SLOWLOG GET answers a list");
+    };
+    // Each entry: id, time, duration, [arguments], client address, client name. The script's
+    // call: EVALSHA (or EVAL) <script> 1 <meta key> <seen epoch> <new epoch>.
+    let call = ["1", "chat:{r:lobby}:meta", seen];
+    entries
+        .into_iter()
+        .filter_map(|entry| {
+            let redis::Value::Array(fields) = entry else {
+                return None;
+            };
+            let args: Vec<String> = redis::from_redis_value(fields.get(3)?.clone()).ok()?;
+            let client: String = redis::from_redis_value(fields.get(4)?.clone()).ok()?;
+            let script = args.first().is_some_and(|c| {
+                c.eq_ignore_ascii_case("evalsha") || c.eq_ignore_ascii_case("eval")
+            });
+            (script && args.len() == 6 && args[2..5] == call).then_some(client)
+        })
+        .collect()
+}
+
+/// What `chat` reads of the lobby from its reset on: the reset history's epoch, then its
+/// messages and the live ones after it as (seq, text), once every text of `until` is in. A
+/// live message before the reset, or a second history, fails the test.
+async fn reset_then(chat: &mut Chat, until: &[&str]) -> (Epoch, Vec<(u64, String)>) {
+    let mut reset: Option<Epoch> = None;
+    let mut seen: Vec<(u64, String)> = Vec::new();
+    loop {
+        match chat.recv_any().await {
+            ServerMsg::History {
+                mode,
+                messages,
+                epoch,
+                ..
+            } => {
+                assert!(
+                    reset.is_none(),
+                    "a second history ({mode:?}, epoch {epoch}) after the reset to {reset:?}"
+                );
+                assert_eq!(mode, HistoryMode::Reset);
+                reset = Some(epoch);
+                seen = messages
+                    .iter()
+                    .map(|m| (m.seq, m.text.as_str().to_owned()))
+                    .collect();
+            }
+            ServerMsg::Said { seq, text, .. } => {
+                assert!(reset.is_some(), "{seq} {text:?} came live before the reset");
+                seen.push((seq, text.as_str().to_owned()));
+            }
+            _ => {}
+        }
+        if let Some(epoch) = &reset
+            && until.iter().all(|t| seen.iter().any(|(_, s)| s == t))
+        {
+            return (epoch.clone(), seen);
+        }
+    }
+}
+
+/// `texts` numbered from 1.
+fn numbered(texts: &[&str]) -> Vec<(u64, String)> {
+    (1..).zip(texts.iter().map(|t| (*t).to_owned())).collect()
+}
+
+/// After a reset: the first of `readers` says `text`, and each of them gets it live as `seq`,
+/// with no other history on the way and nothing after it (no node goes back to another
+/// epoch).
+async fn then_live(readers: &mut [&mut Chat], text: &str, seq: u64) {
+    readers[0].say("lobby", text, text).await;
+    for reader in readers.iter_mut() {
+        match next_event(reader).await {
+            ServerMsg::Said {
+                seq: s, text: t, ..
+            } => assert_eq!((s, t.as_str()), (seq, text)),
+            other => panic!("expected {text} live, got {other:?}"),
+        }
+    }
+    for reader in readers.iter_mut() {
+        no_messages(reader, Duration::from_millis(200)).await;
+    }
+}
+
+/// Asserts that no message and no history reaches `chat` for `quiet` (presence may: nodes
+/// enter their users again after Redis lost them).
+async fn no_messages(chat: &mut Chat, quiet: Duration) {
+    let _ = tokio::time::timeout(quiet, async {
+        loop {
+            match chat.recv_any().await {
+                ServerMsg::Presence { .. } | ServerMsg::Typing { .. } => {}
+                other => panic!("expected nothing more, got {other:?}"),
+            }
+        }
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn after_flushall_a_read_before_any_new_message_resets_the_node_to_the_new_log() {
+    let redis = RedisServer::start().await;
+    let server = node(&redis);
+    let mut alice = server.chat_as("alice", &["lobby"]).await;
+    for i in 0..5 {
+        alice
+            .say("lobby", &format!("old {i}"), &format!("old-{i}"))
+            .await;
+    }
+    said(&mut alice, 5).await;
+    let old = Epoch::try_from(lobby_epoch_in_redis(&redis).as_str()).unwrap();
+    redis.cmd(&["FLUSHALL"]);
+    // Bob comes back before anyone sends: his read makes the log again, in a new epoch, and
+    // is the node's first news of it. He is reset to the empty new log (not served the old
+    // messages the node still remembers under the new epoch), and so is Alice, reading live.
+    let back = resume(&server, "bob", "lobby", Some((3, old.clone()))).await;
+    assert_eq!(back.mode, HistoryMode::Reset);
+    assert_ne!(back.epoch, old);
+    assert_eq!(back.epoch.as_str(), lobby_epoch_in_redis(&redis));
+    let texts: Vec<&str> = back.messages.iter().map(|m| m.text.as_str()).collect();
+    assert!(texts.is_empty(), "the new log is empty, not {texts:?}");
+    let mut bob = back.chat;
+    let (epoch, seen) = reset_then(&mut alice, &[]).await;
+    assert_eq!(epoch, back.epoch);
+    assert!(seen.is_empty(), "{seen:?}");
+    then_live(&mut [&mut alice, &mut bob], "new", 1).await;
+}
+
+#[actix_web::test]
+async fn two_nodes_noticing_at_once_that_a_log_went_backwards_agree_on_one_new_epoch() {
+    let redis = RedisServer::start_with(&LOG_EVERY_COMMAND).await;
+    let (first, second) = (node(&redis), node(&redis));
+    let mut alice = first.chat_as("alice", &["lobby"]).await;
+    let mut carol = first.chat_as("carol", &["lobby"]).await;
+    let mut bob = second.chat_as("bob", &["lobby"]).await;
+    let mut dave = second.chat_as("dave", &["lobby"]).await;
+    let texts: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    for text in &texts {
+        alice.say("lobby", text, text).await;
+    }
+    for reader in [&mut alice, &mut carol, &mut bob, &mut dave] {
+        said(reader, 10).await;
+    }
+    let old = lobby_epoch_in_redis(&redis);
+    rewind_lobby(&redis, 10, 7);
+    // Alice and Bob send at the same moment, each on their node: both nodes are offered
+    // numbers they delivered for other messages, and both ask Redis for a new epoch.
+    alice.say("lobby", "alice after", "a-after").await;
+    bob.say("lobby", "bob after", "b-after").await;
+    let after = ["alice after", "bob after"];
+    let (a, c, b, d) = tokio::join!(
+        reset_then(&mut alice, &after),
+        reset_then(&mut carol, &after),
+        reset_then(&mut bob, &after),
+        reset_then(&mut dave, &after)
+    );
+    assert_eq!(
+        lobby_epoch_replacers(&redis, &old).len(),
+        2,
+        "both nodes raced to replace the epoch"
+    );
+    let new = lobby_epoch_in_redis(&redis);
+    assert_ne!(new, old);
+    for (who, (epoch, seen)) in [("alice", &a), ("carol", &c), ("bob", &b), ("dave", &d)] {
+        assert_eq!(epoch.as_str(), new, "{who} is reset to the one new epoch");
+        let seqs: Vec<u64> = seen.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(seqs, (1..=9).collect::<Vec<_>>(), "{who}");
+        let kept: Vec<&str> = seen[..7].iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(kept, texts[..7], "{who}");
+        assert_eq!(seen, &a.1, "{who} has alice's order");
+    }
+    then_live(
+        &mut [&mut alice, &mut carol, &mut bob, &mut dave],
+        "settled",
+        10,
+    )
+    .await;
+    for server in [&first, &second] {
+        let back = resume(
+            server,
+            "back",
+            "lobby",
+            Some((9, Epoch::try_from(old.as_str()).unwrap())),
+        )
+        .await;
+        assert_eq!(
+            (back.mode, back.epoch.as_str()),
+            (HistoryMode::Reset, new.as_str())
+        );
+    }
+}
+
+#[actix_web::test]
+async fn nodes_reconnecting_to_redis_restarted_on_an_older_copy_agree_on_one_new_epoch() {
+    let mut redis = RedisServer::start_with(&LOG_EVERY_COMMAND).await;
+    let (first, second) = (node(&redis), node(&redis));
+    let mut alice = first.chat_as("alice", &["lobby"]).await;
+    let mut carol = first.chat_as("carol", &["lobby"]).await;
+    let mut bob = second.chat_as("bob", &["lobby"]).await;
+    let mut dave = second.chat_as("dave", &["lobby"]).await;
+    let texts: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    for (i, text) in texts.iter().enumerate() {
+        alice.say("lobby", text, text).await;
+        if i == 4 {
+            // Every reader has the first five: the copy holds them (fsynced before they were
+            // delivered) and nothing later.
+            for reader in [&mut alice, &mut carol, &mut bob, &mut dave] {
+                said(reader, 5).await;
+            }
+        }
+    }
+    let copy = redis.snapshot();
+    for reader in [&mut alice, &mut carol, &mut bob, &mut dave] {
+        said(reader, 5).await;
+    }
+    let old = lobby_epoch_in_redis(&redis);
+    // A failover to a copy that missed the last five messages: both nodes lose their
+    // connections and come back to a log that is five messages shorter, in the same epoch.
+    // Nobody sends: the nodes find out by reading the log after the reconnection.
+    redis.restart_on(copy.path()).await;
+    let (a, c, b, d) = tokio::join!(
+        reset_then(&mut alice, &[]),
+        reset_then(&mut carol, &[]),
+        reset_then(&mut bob, &[]),
+        reset_then(&mut dave, &[])
+    );
+    let new = lobby_epoch_in_redis(&redis);
+    assert_ne!(new, old);
+    let kept: Vec<&str> = texts[..5].iter().map(String::as_str).collect();
+    for (who, (epoch, seen)) in [("alice", &a), ("carol", &c), ("bob", &b), ("dave", &d)] {
+        assert_eq!(epoch.as_str(), new, "{who} is reset to the one new epoch");
+        assert_eq!(seen, &numbered(&kept), "{who}");
+    }
+    assert!(!lobby_epoch_replacers(&redis, &old).is_empty());
+    then_live(
+        &mut [&mut bob, &mut alice, &mut carol, &mut dave],
+        "after",
+        6,
+    )
+    .await;
+    for server in [&first, &second] {
+        let back = resume(
+            server,
+            "back",
+            "lobby",
+            Some((10, Epoch::try_from(old.as_str()).unwrap())),
+        )
+        .await;
+        assert_eq!(
+            (back.mode, back.epoch.as_str()),
+            (HistoryMode::Reset, new.as_str())
+        );
+        let texts: Vec<&str> = back.messages.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["m0", "m1", "m2", "m3", "m4", "after"]);
+    }
+}
+
+#[actix_web::test]
+async fn a_node_reconnecting_to_a_log_another_node_gave_a_new_epoch_resets_its_readers_to_it() {
+    let redis = RedisServer::start_with(&LOG_EVERY_COMMAND).await;
+    let mut proxy = TcpProxy::start(([127, 0, 0, 1], redis.port).into()).await;
+    let cut_off = node_at(format!("redis://{}/", proxy.addr));
+    let fine = node(&redis);
+    let mut alice = cut_off.chat_as("alice", &["lobby"]).await;
+    let mut carol = cut_off.chat_as("carol", &["lobby"]).await;
+    let mut bob = fine.chat_as("bob", &["lobby"]).await;
+    let texts: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    for text in &texts {
+        bob.say("lobby", text, text).await;
+    }
+    for reader in [&mut alice, &mut carol, &mut bob] {
+        said(reader, 10).await;
+    }
+    let old = lobby_epoch_in_redis(&redis);
+    proxy.stop();
+    eventually("the node knows it is cut off", || async {
+        http_get(cut_off.addr, "/readyz").await.0 == 503
+    })
+    .await;
+    // The log goes back while the node is away; the other node notices with the next
+    // message and gives it a new epoch.
+    rewind_lobby(&redis, 10, 7);
+    bob.say("lobby", "after", "after").await;
+    let (new, seen_b) = reset_then(&mut bob, &["after"]).await;
+    let mut expected: Vec<&str> = texts[..7].iter().map(String::as_str).collect();
+    expected.push("after");
+    assert_eq!(seen_b, numbered(&expected));
+    assert_eq!(new.as_str(), lobby_epoch_in_redis(&redis));
+    // Back, the node finds the new epoch (and a log shorter than what it delivered): its
+    // readers are reset to that epoch, without waiting for another message.
+    proxy.resume().await;
+    let (a, c) = tokio::join!(reset_then(&mut alice, &[]), reset_then(&mut carol, &[]));
+    for (who, (epoch, seen)) in [("alice", &a), ("carol", &c)] {
+        assert_eq!(
+            epoch, &new,
+            "{who} is reset to the epoch the other node gave"
+        );
+        assert_eq!(seen, &numbered(&expected), "{who}");
+    }
+    assert_eq!(
+        lobby_epoch_replacers(&redis, &old).len(),
+        1,
+        "one node replaced it"
+    );
+    then_live(&mut [&mut alice, &mut carol, &mut bob], "back", 9).await;
+    assert_eq!(new.as_str(), lobby_epoch_in_redis(&redis));
 }
 
 /// Whether Redis has `field` in the hash `key`.

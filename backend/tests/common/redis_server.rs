@@ -5,6 +5,10 @@
 use std::{
     io::{BufRead as _, BufReader},
     process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -17,6 +21,9 @@ pub struct RedisServer {
     child: Option<Child>,
     /// Extra `--name value` settings, kept for restarts.
     extra: Vec<String>,
+    /// Clients its log says it dropped for going over `client-output-buffer-limit` (over every
+    /// run of the process).
+    overflows: Arc<AtomicU64>,
 }
 
 impl RedisServer {
@@ -47,6 +54,7 @@ impl RedisServer {
             dir,
             child: None,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            overflows: Arc::default(),
         };
         server.try_launch().await.then_some(server)
     }
@@ -84,14 +92,23 @@ impl RedisServer {
             .spawn()
             .expect("start redis-server (cargo xtask test installs it: apt package redis-server)");
         let stdout = child.stdout.take().expect("piped stdout");
-        // Ready when it says so; the rest of its log is drained so it never blocks on a pipe.
+        let overflows = Arc::clone(&self.overflows);
+        // Ready when it says so; the rest of its log is drained so it never blocks on a pipe,
+        // counting the clients it drops for their output buffer (Redis 7.0, which the tests run
+        // on Debian, has no INFO field for them yet).
         let ready = within(tokio::task::spawn_blocking(move || {
             let mut lines = BufReader::new(stdout).lines();
             let ready = lines
                 .by_ref()
                 .map_while(Result::ok)
                 .any(|line| line.contains("Ready to accept connections"));
-            std::thread::spawn(move || lines.for_each(drop));
+            std::thread::spawn(move || {
+                for line in lines.map_while(Result::ok) {
+                    if line.contains("closed ASAP for overcoming of output buffer limits") {
+                        overflows.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
             ready
         }))
         .await
@@ -116,6 +133,30 @@ impl RedisServer {
     /// Starts it again on the same port and data.
     pub async fn restart(&mut self) {
         self.kill9();
+        self.launch().await;
+    }
+
+    /// A copy of its data directory as it is now (call it while nothing is being written):
+    /// what a replica that misses every later write would hold.
+    pub fn snapshot(&self) -> tempfile::TempDir {
+        let copy = tempfile::tempdir().expect("a directory for the copy");
+        copy_dir(self.dir.path(), copy.path());
+        copy
+    }
+
+    /// SIGKILLs it and starts it again on `snapshot` (from [`RedisServer::snapshot`]) instead
+    /// of its own data: a failover to a copy that lost the writes made after it.
+    pub async fn restart_on(&mut self, snapshot: &std::path::Path) {
+        self.kill9();
+        for entry in std::fs::read_dir(self.dir.path()).expect("the data directory") {
+            let path = entry.expect("an entry of the data directory").path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).expect("remove a data directory");
+            } else {
+                std::fs::remove_file(&path).expect("remove a data file");
+            }
+        }
+        copy_dir(snapshot, self.dir.path());
         self.launch().await;
     }
 
@@ -149,6 +190,23 @@ impl RedisServer {
             redis::Value::VerbatimString { text, .. } => text,
             other => panic!("INFO answered {other:?}"),
         }
+    }
+
+    /// One field of `INFO section`, if Redis reports it.
+    pub fn info_field(&self, section: &str, field: &str) -> Option<u64> {
+        self.info(section).lines().find_map(|line| {
+            let (name, value) = line.trim_end().split_once(':')?;
+            (name == field).then(|| value.parse().ok())?
+        })
+    }
+
+    /// How many clients Redis disconnected for going over `client-output-buffer-limit` (a
+    /// Pub/Sub subscriber that fell too far behind): `INFO stats`
+    /// `client_output_buffer_limit_disconnections` where Redis has it (newer than 7.0; since its
+    /// last start), else the warnings its log printed for them (over every start).
+    pub fn output_buffer_disconnections(&self) -> u64 {
+        self.info_field("stats", "client_output_buffer_limit_disconnections")
+            .unwrap_or_else(|| self.overflows.load(Ordering::Relaxed))
     }
 
     /// `CLUSTER INFO`, as text.
@@ -214,6 +272,20 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill9();
+    }
+}
+
+/// Copies the files of `from` (and of its directories: the AOF lives in one) into `to`.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).expect("a directory to copy") {
+        let path = entry.expect("an entry to copy").path();
+        let target = to.join(path.file_name().expect("a named entry"));
+        if path.is_dir() {
+            std::fs::create_dir_all(&target).expect("create a directory");
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).expect("copy a data file");
+        }
     }
 }
 

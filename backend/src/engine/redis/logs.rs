@@ -15,6 +15,14 @@ use super::{
 };
 use crate::engine::vocabulary::{Answer, EngineError, Event, Log, Read, Stored};
 
+/// How the epoch of a read differs from the one a log is delivered in here.
+pub(super) enum EpochChange {
+    /// One the log had here before its last reset: the read is older than the reset.
+    Retired,
+    /// One it never had here: the log was reset now.
+    New,
+}
+
 impl<C: Send + 'static> Engine<C> {
     pub(super) fn watch(&mut self, log: Log) {
         if let Some(slot) = self.slots.get_mut(&log) {
@@ -176,8 +184,16 @@ impl<C: Send + 'static> Engine<C> {
         let epoch = match &answer {
             Answer::Room { epoch, .. } | Answer::Direct { epoch, .. } => epoch.clone(),
         };
-        if self.went_backwards(&log, &epoch, tail, delivered) {
+        let again = match self.epoch_changed(&log, &epoch) {
+            // Read before the log's reset here: answered again in the epoch it has now.
+            Some(EpochChange::Retired) => true,
+            // Reset now: held until the feed, from the start of the new epoch, reaches it.
+            // (`delivered` counted in the old epoch: nothing to compare it with.)
+            Some(EpochChange::New) => false,
             // Answered again in the new epoch.
+            None => self.went_backwards(&log, &epoch, tail, delivered),
+        };
+        if again {
             let members = members_of(&answer);
             return self.dispatch_read(ctx, read, members);
         }
@@ -268,6 +284,36 @@ impl<C: Send + 'static> Engine<C> {
             let members = members_of(&h.answer);
             self.dispatch_read(h.ctx, h.read, members);
         }
+    }
+
+    /// How `epoch`, in which Redis answered a read of `log`, differs from the one this node
+    /// delivers `log` in, if it does. A new one (another node gave the log a new epoch, or the
+    /// log was made again after a FLUSHALL) resets the log here at once, with its readers,
+    /// and reads it from the start: a read may be the only news of it (a node back from a
+    /// lost connection, before the log's next message), and without the reset its answer
+    /// would be completed with what the feed delivered in the old epoch.
+    pub(super) fn epoch_changed(&mut self, log: &Log, epoch: &Epoch) -> Option<EpochChange> {
+        let Some(Slot {
+            state:
+                SlotState::Live {
+                    epoch: current,
+                    retired,
+                    ..
+                },
+            ..
+        }) = self.slots.get(log)
+        else {
+            return None;
+        };
+        if current == epoch {
+            return None;
+        }
+        if retired.contains(epoch) {
+            return Some(EpochChange::Retired);
+        }
+        self.reset_log(log, epoch);
+        self.fill(log);
+        Some(EpochChange::New)
     }
 
     /// Whether Redis says `log` ends at `last` in `epoch` although this node had delivered up

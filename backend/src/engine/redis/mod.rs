@@ -472,17 +472,7 @@ impl<C: Send + 'static> Engine<C> {
 
     fn job(&mut self, job: Job<C>) {
         match job {
-            // Known to be out of reach: refuse now rather than after the reconnection attempts
-            // (nothing is acknowledged that is not stored; the client resends later).
-            Job::Append { ctx, .. } if !self.writable => {
-                self.emit(Event::Appended {
-                    ctx,
-                    outcome: Appended::Failed(EngineError::Redis(
-                        "Redis is out of reach; the message was not stored (resend it later)"
-                            .into(),
-                    )),
-                });
-            }
+            Job::Append { ctx, .. } if !self.writable => self.refuse_unreachable(ctx),
             Job::Append { ctx, message } => match self.senders.get_mut(&message.sender) {
                 Some(queue) => queue.push_back((ctx, message)),
                 None => {
@@ -645,6 +635,35 @@ impl<C: Send + 'static> Engine<C> {
         }
     }
 
+    /// Refuses a send because Redis is known to be out of reach: now rather than after the
+    /// reconnection attempts, about a second each (nothing is acknowledged that is not
+    /// stored; the client resends later).
+    fn refuse_unreachable(&mut self, ctx: C) {
+        self.emit(Event::Appended {
+            ctx,
+            outcome: Appended::Failed(EngineError::Redis(
+                "Redis is out of reach; the message was not stored (resend it later)".into(),
+            )),
+        });
+    }
+
+    /// Runs the next send queued behind `sender`'s last one. While Redis is known to be out of
+    /// reach the queue is refused at once, as a new send is: a burst queued when Redis went
+    /// away would otherwise wait out one reconnection attempt per message (minutes for a
+    /// few hundred).
+    fn next_send(&mut self, sender: &str) {
+        loop {
+            match self.senders.get_mut(sender).map(VecDeque::pop_front) {
+                Some(Some((ctx, _))) if !self.writable => self.refuse_unreachable(ctx),
+                Some(Some((ctx, message))) => return self.dispatch_append(ctx, message),
+                _ => {
+                    self.senders.remove(sender);
+                    return;
+                }
+            }
+        }
+    }
+
     /// Runs one send. A sender's sends run one after another (the next when this one is
     /// answered), so that their order is the order they were sent in; different senders'
     /// sends are pipelined on the one connection.
@@ -707,13 +726,10 @@ impl<C: Send + 'static> Engine<C> {
                 sender,
                 outcome,
             } => {
-                match self.senders.get_mut(&sender).map(VecDeque::pop_front) {
-                    Some(Some((ctx, message))) => self.dispatch_append(ctx, message),
-                    _ => {
-                        self.senders.remove(&sender);
-                    }
-                }
+                // This one's answer first: refusals of the queued ones come after it, in the
+                // order they were sent.
                 self.appended(ctx, outcome);
+                self.next_send(&sender);
             }
             Done::Read {
                 ctx,
@@ -788,6 +804,8 @@ impl<C: Send + 'static> Engine<C> {
                     *filling = false;
                 }
                 match result {
+                    // Reset (and read again from the start), or stale.
+                    Ok((epoch, ..)) if self.epoch_changed(&log, &epoch).is_some() => {}
                     Ok((epoch, last, _)) if self.went_backwards(&log, &epoch, last, after) => {}
                     Ok((epoch, last, items)) => {
                         for item in items {
