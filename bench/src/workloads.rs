@@ -196,6 +196,15 @@ pub struct RedisCost {
     pub cpu_per_message: f64,
     /// Commands per message (scripts, publishes, reads, the nodes' health checks).
     pub commands_per_message: f64,
+    /// CPU µs per message, all primaries together, less what they spend with every member
+    /// connected and none sending (the nodes' polling, such as the search indexer's reads of
+    /// every log's head, and the cluster's gossip) over the step's length: the cost that
+    /// grows with messages.
+    pub marginal_cpu_per_message: f64,
+    /// What the primaries spend with nobody sending, all together: CPU µs per second.
+    pub background_cpu_us_per_s: f64,
+    /// The same: commands per second.
+    pub background_commands_per_s: f64,
     /// Each primary's part, in the order the cluster was created (one on a single Redis).
     pub primaries: Vec<PrimaryCost>,
 }
@@ -214,6 +223,19 @@ pub struct PrimaryCost {
     /// Its CPU µs per message of its own rooms (everything it did in the step, the nodes'
     /// background reads included, over the messages its slots received).
     pub cpu_per_message: f64,
+    /// The same less its own background (see [`RedisCost::marginal_cpu_per_message`]).
+    pub marginal_cpu_per_message: f64,
+    /// Its own background CPU, µs per second.
+    pub background_cpu_us_per_s: f64,
+}
+
+/// What a Redis server spends per second with every member connected and none sending.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Background {
+    /// CPU µs per second.
+    pub cpu_us_per_s: f64,
+    /// Commands per second.
+    pub commands_per_s: f64,
 }
 
 /// What the member tasks share (one thread: `Rc`, `Cell`).
@@ -507,6 +529,23 @@ pub async fn fanout_across(
     }
     // Let presence and history traffic from the joins settle.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // What Redis spends meanwhile with nobody sending, for as long as a step sends.
+    let background = match redis {
+        Some(redis) => {
+            let (start, clock) = (redis.usage()?, Instant::now());
+            tokio::time::sleep(step_time).await;
+            let seconds = clock.elapsed().as_secs_f64();
+            start
+                .iter()
+                .zip(redis.usage()?)
+                .map(|(a, b)| Background {
+                    cpu_us_per_s: (b.cpu_us - a.cpu_us).max(0.0) / seconds,
+                    commands_per_s: b.commands.saturating_sub(a.commands) as f64 / seconds,
+                })
+                .collect()
+        }
+        None => Vec::new(),
+    };
     let mut steps = Vec::with_capacity(offered.len());
     for (k, &deliveries_per_sec) in offered.iter().enumerate() {
         let per_room = rooms.size(members);
@@ -523,7 +562,7 @@ pub async fn fanout_across(
         let nodes_cpu = || nodes.iter().map(|n| n.cpu_us()).sum::<f64>();
         let cpu_start = nodes_cpu();
         let redis_start = match redis {
-            Some(redis) => Some(redis.usage()?),
+            Some(redis) => Some((redis.usage()?, Instant::now())),
             None => None,
         };
         let busy = Busy::start(ticks);
@@ -548,9 +587,11 @@ pub async fn fanout_across(
         let cpu = nodes_cpu() - cpu_start;
         let sent = shared.sent.borrow()[k];
         let redis = match (redis, redis_start) {
-            (Some(redis), Some(start)) => Some(redis_cost(
+            (Some(redis), Some((start, clock))) => Some(redis_cost(
                 &start,
                 &redis.usage()?,
+                &background,
+                clock.elapsed().as_secs_f64(),
                 &shared.sent_to_primary.borrow()[k],
                 &room_counts,
             )),
@@ -592,14 +633,18 @@ pub async fn fanout_across(
     Ok((join, steps))
 }
 
-/// Redis's cost of one step from each primary's usage at its start and end, the messages
-/// sent to each primary's rooms and how many rooms each serves.
+/// Redis's cost of one step from each primary's usage at its start and end (`seconds`
+/// apart) and its `background`, the messages sent to each primary's rooms and how many rooms
+/// each serves.
 fn redis_cost(
     start: &[RedisUsage],
     end: &[RedisUsage],
+    background: &[Background],
+    seconds: f64,
     messages: &[u64],
     rooms: &[usize],
 ) -> RedisCost {
+    let idle = |p: usize| background.get(p).copied().unwrap_or_default();
     let cpu: Vec<f64> = start
         .iter()
         .zip(end)
@@ -613,16 +658,27 @@ fn redis_cost(
     let sent: u64 = messages.iter().sum();
     let (all_cpu, all_commands) = (cpu.iter().sum::<f64>(), commands.iter().sum::<u64>());
     let share = |part: f64, whole: f64| if whole > 0.0 { part / whole } else { 0.0 };
+    let background_cpu: f64 = (0..cpu.len()).map(|p| idle(p).cpu_us_per_s).sum();
     RedisCost {
         cpu_per_message: all_cpu / sent.max(1) as f64,
         commands_per_message: all_commands as f64 / sent.max(1) as f64,
+        marginal_cpu_per_message: (all_cpu - background_cpu * seconds).max(0.0)
+            / sent.max(1) as f64,
+        background_cpu_us_per_s: background_cpu,
+        background_commands_per_s: (0..cpu.len()).map(|p| idle(p).commands_per_s).sum(),
         primaries: (0..cpu.len())
-            .map(|p| PrimaryCost {
-                rooms: rooms.get(p).copied().unwrap_or(0),
-                messages: messages.get(p).copied().unwrap_or(0),
-                command_share: share(commands[p] as f64, all_commands as f64),
-                cpu_share: share(cpu[p], all_cpu),
-                cpu_per_message: cpu[p] / messages.get(p).copied().unwrap_or(0).max(1) as f64,
+            .map(|p| {
+                let own = messages.get(p).copied().unwrap_or(0).max(1) as f64;
+                PrimaryCost {
+                    rooms: rooms.get(p).copied().unwrap_or(0),
+                    messages: messages.get(p).copied().unwrap_or(0),
+                    command_share: share(commands[p] as f64, all_commands as f64),
+                    cpu_share: share(cpu[p], all_cpu),
+                    cpu_per_message: cpu[p] / own,
+                    marginal_cpu_per_message: (cpu[p] - idle(p).cpu_us_per_s * seconds).max(0.0)
+                        / own,
+                    background_cpu_us_per_s: idle(p).cpu_us_per_s,
+                }
             })
             .collect(),
     }
