@@ -16,7 +16,8 @@
 //! - `dialect.rs`: each server's way of echoing, joining and broadcasting.
 //! - `process.rs`: the servers as pinned processes; CPU time and memory from /proc.
 //! - `workloads.rs`: W1 echo, W2 room fan-out, W3 idle connections, W4 fan-out across two
-//!   nodes sharing a Redis, W5 message rate (two-person rooms; one node and two).
+//!   nodes sharing a Redis, W5 message rate (two-person rooms; one node, and two on one
+//!   Redis; ours also on a Redis Cluster of three primaries).
 //! - `transports.rs`: W6, our WebSocket against our HTTP fallbacks (SSE + POST,
 //!   long-polling + POST): echo round trip, bytes per message, idle clients' cost.
 //! - `report.rs`: the Markdown tables, ratios and the SVG chart.
@@ -65,6 +66,10 @@ struct Plan {
 /// Nodes in W4's cluster (each server: its own processes, one shared Redis).
 const CLUSTER_NODES: usize = 2;
 
+/// Primaries of the Redis Cluster W5 also runs ours on (no replicas: the bench measures how
+/// the primaries share the work).
+const SHARDS: usize = 3;
+
 impl Plan {
     fn full() -> Self {
         Self {
@@ -85,8 +90,10 @@ impl Plan {
                 600_000.0,
             ],
             rate_members: 1000,
+            // From 2,000: on this machine ours on two nodes and a Redis Cluster, all on one
+            // core, is past 10 ms at 5,000.
             rate_offered: vec![
-                5_000.0, 10_000.0, 25_000.0, 50_000.0, 75_000.0, 100_000.0, 150_000.0,
+                2_000.0, 5_000.0, 10_000.0, 25_000.0, 50_000.0, 75_000.0, 100_000.0, 150_000.0,
             ],
             transport_echoes: 1000,
             transport_idle: 1000,
@@ -297,7 +304,12 @@ async fn run(args: &Args) -> Result<(), String> {
                 ticks,
             )
             .await?;
-            results.rate.push((server, 1, steps));
+            results.rate.push(report::RateRun {
+                server,
+                nodes: 1,
+                primaries: 0,
+                steps,
+            });
         }
         // W4 (and W5) over two nodes and a Redis (the ws peer has no cluster mode).
         if server == Server::NodeWs {
@@ -324,8 +336,18 @@ async fn run(args: &Args) -> Result<(), String> {
             results.joins.push((server, "W4", join));
             results.cluster.push((server, plan.members, senders, steps));
         }
-        if wanted("w5") {
-            let redis = Redis::start(&setup)?;
+        // Ours also on a Redis Cluster, whose primaries share the rooms by hash slot;
+        // socket.io's Redis adapter publishes on one Redis, not a sharded cluster.
+        let layouts: &[usize] = match server {
+            Server::Ours => &[1, SHARDS],
+            _ => &[1],
+        };
+        for &primaries in layouts.iter().filter(|_| wanted("w5")) {
+            let redis = if primaries == 1 {
+                Redis::start(&setup)?
+            } else {
+                Redis::start_cluster(&setup, primaries)?
+            };
             let nodes = (0..CLUSTER_NODES)
                 .map(|_| Process::start_node(server, &setup, Some(&redis.url)))
                 .collect::<Result<Vec<_>, _>>()?;
@@ -340,7 +362,12 @@ async fn run(args: &Args) -> Result<(), String> {
                 ticks,
             )
             .await?;
-            results.rate.push((server, CLUSTER_NODES, steps));
+            results.rate.push(report::RateRun {
+                server,
+                nodes: CLUSTER_NODES,
+                primaries,
+                steps,
+            });
         }
     }
     // W6: ours only (the peers have no SSE; socket.io's polling is its own protocol).

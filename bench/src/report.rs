@@ -19,7 +19,7 @@ pub struct Results {
     pub idle: Vec<(Server, Idle)>,
     /// W4: server, members, senders, steps (two nodes and a Redis).
     pub cluster: Vec<FanoutRun>,
-    /// W5: server, nodes (1, or 2 sharing a Redis), steps.
+    /// W5: one node, or two sharing a Redis (one server or a cluster's primaries).
     pub rate: Vec<RateRun>,
     /// W2 and W4: each run's join storm (server, workload).
     pub joins: Vec<(Server, &'static str, JoinStorm)>,
@@ -32,8 +32,29 @@ pub struct Results {
 /// One fan-out run: server, members, senders, steps.
 pub type FanoutRun = (Server, usize, usize, Vec<Step>);
 
-/// One W5 run: server, nodes, steps.
-pub type RateRun = (Server, usize, Vec<Step>);
+/// One W5 run.
+pub struct RateRun {
+    /// The server under test.
+    pub server: Server,
+    /// Its nodes (processes).
+    pub nodes: usize,
+    /// The Redis primaries they share: 0 (one node, no Redis), 1 (one redis-server), or a
+    /// Redis Cluster's.
+    pub primaries: usize,
+    /// The offered loads' steps.
+    pub steps: Vec<Step>,
+}
+
+impl RateRun {
+    /// The run's layout: nodes and Redis, for the tables.
+    fn layout(&self) -> String {
+        match self.primaries {
+            0 => format!("{} node", self.nodes),
+            1 => format!("{} nodes, 1 Redis", self.nodes),
+            n => format!("{} nodes, cluster of {n} primaries", self.nodes),
+        }
+    }
+}
 
 /// W5's target (issue #11): a step is carried when every delivery arrived exactly once and
 /// the senders' acknowledgements came back within this p99.
@@ -63,9 +84,10 @@ pub fn problems(results: &Results) -> Vec<String> {
                 ("W4", server, format!("{senders} senders"), steps)
             }))
             .chain(
-                results.rate.iter().map(|(server, nodes, steps)| {
-                    ("W5", server, format!("{nodes} node(s)"), steps)
-                }),
+                results
+                    .rate
+                    .iter()
+                    .map(|run| ("W5", &run.server, run.layout(), &run.steps)),
             );
     for (workload, server, senders, steps) in fanouts {
         for step in steps {
@@ -475,7 +497,7 @@ fn rate_section(w: &mut String, results: &Results) {
     let _ = writeln!(w, "\n## W5: message rate (two-person rooms)\n");
     let _ = writeln!(
         w,
-        "Every connection is in a room with one other and sends at the offered rate (messages per second in all); each message reaches both members, the sender's copy being its acknowledgement (ours sends it after the message is committed with `synchronous=FULL`, or stored by Redis's script in cluster mode; the peers store nothing). Ours refuses what it cannot store soon with a typed `overloaded` error carrying the message's `client_id` (nothing refused is stored or delivered; the sender may retry): a step with refusals is not carried, and refused messages are not expected anywhere. On two nodes the members of a room sit on different nodes. CPU is the servers' together, per message; Redis's per message.\n"
+        "Every connection is in a room with one other and sends at the offered rate (messages per second in all); each message reaches both members, the sender's copy being its acknowledgement (ours sends it after the message is committed with `synchronous=FULL`, or stored by Redis's script in cluster mode; the peers store nothing). Ours refuses what it cannot store soon with a typed `overloaded` error carrying the message's `client_id` (nothing refused is stored or delivered; the sender may retry): a step with refusals is not carried, and refused messages are not expected anywhere. On two nodes the members of a room sit on different nodes; ours runs them on one redis-server and on a Redis Cluster (its primaries share the rooms by hash slot; socket.io's Redis adapter has no sharded mode, so it runs on one Redis). CPU is the servers' together, per message; Redis's per message, all primaries together.\n"
     );
     let _ = writeln!(
         w,
@@ -483,14 +505,15 @@ fn rate_section(w: &mut String, results: &Results) {
     );
     let _ = writeln!(
         w,
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
-    for (server, nodes, steps) in &results.rate {
-        for step in steps {
+    for run in &results.rate {
+        for step in &run.steps {
             let _ = writeln!(
                 w,
-                "| {nodes} | {} | {:.0} | {} | {} | {} / {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.0} % |",
-                server.name(),
+                "| {} | {} | {:.0} | {} | {} | {} / {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.0} % |",
+                run.layout(),
+                run.server.name(),
                 messages_per_sec(step),
                 step.sent,
                 step.refused,
@@ -501,6 +524,7 @@ fn rate_section(w: &mut String, results: &Results) {
                 step.p99_ms,
                 cpu_per_message(step),
                 step.redis
+                    .as_ref()
                     .map_or("–".to_owned(), |r| format!("{:.1}", r.cpu_per_message)),
                 step.loadgen * 100.0
             );
@@ -514,22 +538,17 @@ fn rate_section(w: &mut String, results: &Results) {
         w,
         "| nodes | server | messages/s | ack p99 ms | server CPU µs/message | ours ÷ this |"
     );
-    let _ = writeln!(w, "|---:|---|---:|---:|---:|---:|");
-    let carried_rate = |server: Server, nodes: usize| {
-        results
-            .rate
-            .iter()
-            .filter(|(s, n, _)| *s == server && *n == nodes)
-            .find_map(|(_, _, steps)| rate_carried(steps))
-    };
-    for (server, nodes, _) in &results.rate {
-        let ours = carried_rate(Server::Ours, *nodes).map_or(0.0, |s| s.offered);
-        match carried_rate(*server, *nodes) {
+    let _ = writeln!(w, "|---|---|---:|---:|---:|---:|");
+    for run in &results.rate {
+        let ours = carried_rate(results, Server::Ours, run.nodes, run.primaries)
+            .map_or(0.0, |s| s.offered);
+        match rate_carried(&run.steps) {
             Some(step) => {
                 let _ = writeln!(
                     w,
-                    "| {nodes} | {} | {:.0} | {:.2} | {:.2} | {} |",
-                    server.name(),
+                    "| {} | {} | {:.0} | {:.2} | {:.2} | {} |",
+                    run.layout(),
+                    run.server.name(),
                     messages_per_sec(step),
                     step.ack_p99_ms,
                     cpu_per_message(step),
@@ -537,24 +556,186 @@ fn rate_section(w: &mut String, results: &Results) {
                 );
             }
             None => {
-                let _ = writeln!(w, "| {nodes} | {} | none | – | – | – |", server.name());
+                let _ = writeln!(
+                    w,
+                    "| {} | {} | none | – | – | – |",
+                    run.layout(),
+                    run.server.name()
+                );
             }
         }
     }
-    let single = carried_rate(Server::Ours, 1).map_or(0.0, messages_per_sec);
+    let single = carried_rate(results, Server::Ours, 1, 0).map_or(0.0, messages_per_sec);
     let _ = writeln!(
         w,
         "\nTarget (issue #11): ≥ {RATE_TARGET:.0} stored messages/s on one node at ack p99 ≤ {RATE_ACK_P99_MS} ms: ours {single:.0}/s — {}.",
         yes(single >= RATE_TARGET)
     );
     // What one Redis primary would sustain: its core's microseconds over its cost per
-    // message, at the heaviest step ours carried on two nodes.
-    if let Some(redis) = carried_rate(Server::Ours, 2).and_then(|step| step.redis) {
+    // message, at the heaviest step ours ran on two nodes and one Redis with every delivery
+    // and nothing refused. Not at the heaviest step carried: at light loads each message is
+    // an event-loop turn of its own (its own read, write and fsync), so the cost per message
+    // there is several times the cost under load.
+    if let Some(step) = results
+        .rate
+        .iter()
+        .filter(|run| run.server == Server::Ours && run.nodes == 2 && run.primaries == 1)
+        .flat_map(|run| &run.steps)
+        .filter(|step| complete(step) && step.refused == 0 && step.redis.is_some())
+        .max_by(|a, b| a.offered.total_cmp(&b.offered))
+        && let Some(redis) = &step.redis
+    {
         let _ = writeln!(
             w,
-            "Redis in cluster mode: {:.1} µs of its core per message at the heaviest step carried, so one Redis primary (single-threaded) would saturate near {:.0} messages/s.",
+            "Redis in cluster mode: {:.1} µs of its core per message ({:.1} less its background) at {:.0} messages/s, the heaviest step with every delivery and nothing refused, so one Redis primary (single-threaded) would saturate near {:.0} messages/s.",
             redis.cpu_per_message,
-            1e6 / redis.cpu_per_message.max(1e-9)
+            redis.marginal_cpu_per_message,
+            messages_per_sec(step),
+            (1e6 - redis.background_cpu_us_per_s).max(0.0)
+                / redis.marginal_cpu_per_message.max(1e-9)
+        );
+    }
+    shards_section(w, results);
+}
+
+/// The heaviest W5 step `server` carried with `nodes` nodes on `primaries` Redis primaries.
+fn carried_rate(
+    results: &Results,
+    server: Server,
+    nodes: usize,
+    primaries: usize,
+) -> Option<&Step> {
+    results
+        .rate
+        .iter()
+        .filter(|run| run.server == server && run.nodes == nodes && run.primaries == primaries)
+        .find_map(|run| rate_carried(&run.steps))
+}
+
+/// W5 on a Redis Cluster against one Redis: each primary's share of the 500 rooms, of the
+/// commands and of the CPU, and its CPU per message of its own rooms.
+fn shards_section(w: &mut String, results: &Results) {
+    let runs: Vec<&RateRun> = results
+        .rate
+        .iter()
+        .filter(|run| run.server == Server::Ours && run.primaries >= 1)
+        .collect();
+    if !runs.iter().any(|run| run.primaries > 1) {
+        return;
+    }
+    let pair = crate::workloads::PAIR as f64;
+    let _ = writeln!(
+        w,
+        "\n## W5 on a Redis Cluster: how the rooms spread over the primaries\n"
+    );
+    let _ = writeln!(
+        w,
+        "Ours, the two nodes of W5 on one redis-server and on a Redis Cluster of primaries without replicas (every redis-server pinned to the servers' core, AOF `appendfsync always`). A room's keys and its sharded channel live in its hash slot (`{{r:ROOM}}`), so each primary stores and rings the messages of the rooms whose slots it serves. Per primary: the rooms it serves (by the slot map), the messages the load generator sent to them, its share of all primaries' commands and CPU time in the step (the nodes' background reads, such as the search indexer's, included), and its CPU per message of its own rooms. With three primaries the even share is 33 %.\n"
+    );
+    let _ = writeln!(
+        w,
+        "All primaries together; *less background* takes off what they spent with every member connected and nobody sending (measured for a step's length before the steps: the nodes' polling, such as each node's search indexer reading every log's head every 100 ms, and the cluster's gossip), which grows with rooms and nodes, not with messages.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| Redis | offered msg/s | messages sent | Redis CPU µs/message | less background | commands/message | background: CPU % of a core | background: commands/s |"
+    );
+    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for run in &runs {
+        for step in &run.steps {
+            let Some(redis) = &step.redis else { continue };
+            let _ = writeln!(
+                w,
+                "| {} | {:.0} | {} | {:.1} | {:.1} | {:.1} | {:.1} % | {:.0} |",
+                run.layout(),
+                step.offered / pair,
+                step.sent,
+                redis.cpu_per_message,
+                redis.marginal_cpu_per_message,
+                redis.commands_per_message,
+                redis.background_cpu_us_per_s / 1e4,
+                redis.background_commands_per_s
+            );
+        }
+    }
+    let _ = writeln!(w, "\nEach primary:\n");
+    let _ = writeln!(
+        w,
+        "| Redis | offered msg/s | primary | rooms | messages | share of commands | share of CPU | its CPU µs/message | less its background |"
+    );
+    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for run in &runs {
+        for step in &run.steps {
+            let Some(redis) = &step.redis else { continue };
+            for (p, primary) in redis.primaries.iter().enumerate() {
+                let _ = writeln!(
+                    w,
+                    "| {} | {:.0} | {} | {} | {} | {:.0} % | {:.0} % | {:.1} | {:.1} |",
+                    run.layout(),
+                    step.offered / pair,
+                    p + 1,
+                    primary.rooms,
+                    primary.messages,
+                    primary.command_share * 100.0,
+                    primary.cpu_share * 100.0,
+                    primary.cpu_per_message,
+                    primary.marginal_cpu_per_message
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        w,
+        "\nAt the heaviest step with every delivery arrived and nothing refused (where the per-message figures are the least noisy; its ack p99 may be above {RATE_ACK_P99_MS} ms):\n"
+    );
+    for run in &runs {
+        let Some(step) = run
+            .steps
+            .iter()
+            .filter(|step| complete(step) && step.refused == 0)
+            .max_by(|a, b| a.offered.total_cmp(&b.offered))
+        else {
+            let _ = writeln!(w, "- {}: no such step.", run.layout());
+            continue;
+        };
+        let Some(redis) = &step.redis else { continue };
+        let spread = |f: &dyn Fn(&crate::workloads::PrimaryCost) -> f64| {
+            redis
+                .primaries
+                .iter()
+                .map(|p| format!("{:.0} %", f(p) * 100.0))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        let rooms: usize = redis.primaries.iter().map(|p| p.rooms).sum();
+        // A primary saturates when its background and its rooms' messages fill its one
+        // thread: (1 s − background) over its marginal cost per message.
+        let ceiling = |p: &crate::workloads::PrimaryCost| {
+            (1e6 - p.background_cpu_us_per_s).max(0.0) / p.marginal_cpu_per_message.max(1e-9)
+        };
+        let lowest = redis
+            .primaries
+            .iter()
+            .map(ceiling)
+            .fold(f64::INFINITY, f64::min);
+        let _ = writeln!(
+            w,
+            "- {}, {:.0} messages/s (ack p99 {:.1} ms): Redis CPU {:.1} µs per message over all primaries, {:.1} less background; rooms {}; commands {}; CPU {}; each primary {} µs per message of its own rooms less its background, so one primary's thread would be full near {:.0} messages/s of its rooms' traffic (the lowest of them).",
+            run.layout(),
+            step.offered / pair,
+            step.ack_p99_ms,
+            redis.cpu_per_message,
+            redis.marginal_cpu_per_message,
+            spread(&|p| p.rooms as f64 / rooms.max(1) as f64),
+            spread(&|p| p.command_share),
+            spread(&|p| p.cpu_share),
+            redis
+                .primaries
+                .iter()
+                .map(|p| format!("{:.1}", p.marginal_cpu_per_message))
+                .collect::<Vec<_>>()
+                .join(" / "),
+            lowest
         );
     }
 }

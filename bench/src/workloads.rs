@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 
 use crate::{
     dialect::{Client, Server},
-    process::{Process, Redis},
+    process::{Process, Redis, RedisUsage},
 };
 
 fn histogram() -> Histogram<u64> {
@@ -190,12 +190,52 @@ pub struct Step {
 
 /// Redis's own cost of a step, per message sent (not per delivery: Redis carries a message
 /// once per node, whatever the room's size).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RedisCost {
-    /// CPU µs per message.
+    /// CPU µs per message, all primaries together.
     pub cpu_per_message: f64,
     /// Commands per message (scripts, publishes, reads, the nodes' health checks).
     pub commands_per_message: f64,
+    /// CPU µs per message, all primaries together, less what they spend with every member
+    /// connected and none sending (the nodes' polling, such as the search indexer's reads of
+    /// every log's head, and the cluster's gossip) over the step's length: the cost that
+    /// grows with messages.
+    pub marginal_cpu_per_message: f64,
+    /// What the primaries spend with nobody sending, all together: CPU µs per second.
+    pub background_cpu_us_per_s: f64,
+    /// The same: commands per second.
+    pub background_commands_per_s: f64,
+    /// Each primary's part, in the order the cluster was created (one on a single Redis).
+    pub primaries: Vec<PrimaryCost>,
+}
+
+/// One Redis primary's part of a step: how much of the traffic its hash slots drew.
+#[derive(Debug, Clone, Copy)]
+pub struct PrimaryCost {
+    /// Rooms whose hash slot (`{r:ROOM}`) it serves.
+    pub rooms: usize,
+    /// Messages sent in the step to those rooms.
+    pub messages: u64,
+    /// Its share (0–1) of the step's commands over all primaries.
+    pub command_share: f64,
+    /// Its share (0–1) of the step's CPU time over all primaries.
+    pub cpu_share: f64,
+    /// Its CPU µs per message of its own rooms (everything it did in the step, the nodes'
+    /// background reads included, over the messages its slots received).
+    pub cpu_per_message: f64,
+    /// The same less its own background (see [`RedisCost::marginal_cpu_per_message`]).
+    pub marginal_cpu_per_message: f64,
+    /// Its own background CPU, µs per second.
+    pub background_cpu_us_per_s: f64,
+}
+
+/// What a Redis server spends per second with every member connected and none sending.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Background {
+    /// CPU µs per second.
+    pub cpu_us_per_s: f64,
+    /// Commands per second.
+    pub commands_per_s: f64,
 }
 
 /// What the member tasks share (one thread: `Rc`, `Cell`).
@@ -205,6 +245,8 @@ struct Shared {
     sending: Cell<bool>,
     period: Cell<Duration>,
     sent: RefCell<Vec<u64>>,
+    /// Per step, messages sent to the rooms of each Redis primary.
+    sent_to_primary: RefCell<Vec<Vec<u64>>>,
     refused: RefCell<Vec<u64>>,
     delivered: RefCell<Vec<u64>>,
     repeated: RefCell<Vec<u64>>,
@@ -352,12 +394,17 @@ pub async fn fanout_across(
     step_time: Duration,
     ticks: f64,
 ) -> Result<(JoinStorm, Vec<Step>), String> {
+    // Which Redis primary serves each member's room: the room's keys and channel carry the
+    // hash tag `{r:ROOM}`.
+    let primaries = redis.map_or(1, Redis::primaries);
+    let primary_of_room = |room: &str| redis.map_or(0, |r| r.primary_of(&format!("{{r:{room}}}")));
     let shared = Rc::new(Shared {
         clock: Instant::now(),
         step: Cell::new(0),
         sending: Cell::new(false),
         period: Cell::new(Duration::from_secs(1)),
         sent: RefCell::new(vec![0; offered.len()]),
+        sent_to_primary: RefCell::new(vec![vec![0; primaries]; offered.len()]),
         refused: RefCell::new(vec![0; offered.len()]),
         delivered: RefCell::new(vec![0; offered.len()]),
         repeated: RefCell::new(vec![0; offered.len()]),
@@ -394,6 +441,7 @@ pub async fn fanout_across(
         let shared = Rc::clone(&shared);
         let sender = i < senders;
         let room = rooms.of(i);
+        let primary = primary_of_room(&room);
         tasks.push(tokio::task::spawn_local(async move {
             let mut next_send = tokio::time::Instant::now();
             let mut counter = 0u64;
@@ -413,6 +461,7 @@ pub async fn fanout_across(
                                 return;
                             }
                             shared.sent.borrow_mut()[step] += 1;
+                            shared.sent_to_primary.borrow_mut()[step][primary] += 1;
                             next_send += shared.period.get();
                         } else {
                             // Each sender starts at its own phase of the period: started
@@ -473,8 +522,30 @@ pub async fn fanout_across(
             }
         }));
     }
+    let mut room_counts = vec![0; primaries];
+    let distinct: std::collections::BTreeSet<String> = (0..members).map(|i| rooms.of(i)).collect();
+    for room in &distinct {
+        room_counts[primary_of_room(room)] += 1;
+    }
     // Let presence and history traffic from the joins settle.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // What Redis spends meanwhile with nobody sending, for as long as a step sends.
+    let background = match redis {
+        Some(redis) => {
+            let (start, clock) = (redis.usage()?, Instant::now());
+            tokio::time::sleep(step_time).await;
+            let seconds = clock.elapsed().as_secs_f64();
+            start
+                .iter()
+                .zip(redis.usage()?)
+                .map(|(a, b)| Background {
+                    cpu_us_per_s: (b.cpu_us - a.cpu_us).max(0.0) / seconds,
+                    commands_per_s: b.commands.saturating_sub(a.commands) as f64 / seconds,
+                })
+                .collect()
+        }
+        None => Vec::new(),
+    };
     let mut steps = Vec::with_capacity(offered.len());
     for (k, &deliveries_per_sec) in offered.iter().enumerate() {
         let per_room = rooms.size(members);
@@ -491,7 +562,7 @@ pub async fn fanout_across(
         let nodes_cpu = || nodes.iter().map(|n| n.cpu_us()).sum::<f64>();
         let cpu_start = nodes_cpu();
         let redis_start = match redis {
-            Some(redis) => Some((redis.cpu_us(), redis.commands()?)),
+            Some(redis) => Some((redis.usage()?, Instant::now())),
             None => None,
         };
         let busy = Busy::start(ticks);
@@ -516,11 +587,14 @@ pub async fn fanout_across(
         let cpu = nodes_cpu() - cpu_start;
         let sent = shared.sent.borrow()[k];
         let redis = match (redis, redis_start) {
-            (Some(redis), Some((cpu, commands))) => Some(RedisCost {
-                cpu_per_message: (redis.cpu_us() - cpu) / sent.max(1) as f64,
-                commands_per_message: redis.commands()?.saturating_sub(commands) as f64
-                    / sent.max(1) as f64,
-            }),
+            (Some(redis), Some((start, clock))) => Some(redis_cost(
+                &start,
+                &redis.usage()?,
+                &background,
+                clock.elapsed().as_secs_f64(),
+                &shared.sent_to_primary.borrow()[k],
+                &room_counts,
+            )),
             _ => None,
         };
         let delivered = shared.delivered.borrow()[k];
@@ -557,6 +631,57 @@ pub async fn fanout_across(
         task.abort();
     }
     Ok((join, steps))
+}
+
+/// Redis's cost of one step from each primary's usage at its start and end (`seconds`
+/// apart) and its `background`, the messages sent to each primary's rooms and how many rooms
+/// each serves.
+fn redis_cost(
+    start: &[RedisUsage],
+    end: &[RedisUsage],
+    background: &[Background],
+    seconds: f64,
+    messages: &[u64],
+    rooms: &[usize],
+) -> RedisCost {
+    let idle = |p: usize| background.get(p).copied().unwrap_or_default();
+    let cpu: Vec<f64> = start
+        .iter()
+        .zip(end)
+        .map(|(a, b)| (b.cpu_us - a.cpu_us).max(0.0))
+        .collect();
+    let commands: Vec<u64> = start
+        .iter()
+        .zip(end)
+        .map(|(a, b)| b.commands.saturating_sub(a.commands))
+        .collect();
+    let sent: u64 = messages.iter().sum();
+    let (all_cpu, all_commands) = (cpu.iter().sum::<f64>(), commands.iter().sum::<u64>());
+    let share = |part: f64, whole: f64| if whole > 0.0 { part / whole } else { 0.0 };
+    let background_cpu: f64 = (0..cpu.len()).map(|p| idle(p).cpu_us_per_s).sum();
+    RedisCost {
+        cpu_per_message: all_cpu / sent.max(1) as f64,
+        commands_per_message: all_commands as f64 / sent.max(1) as f64,
+        marginal_cpu_per_message: (all_cpu - background_cpu * seconds).max(0.0)
+            / sent.max(1) as f64,
+        background_cpu_us_per_s: background_cpu,
+        background_commands_per_s: (0..cpu.len()).map(|p| idle(p).commands_per_s).sum(),
+        primaries: (0..cpu.len())
+            .map(|p| {
+                let own = messages.get(p).copied().unwrap_or(0).max(1) as f64;
+                PrimaryCost {
+                    rooms: rooms.get(p).copied().unwrap_or(0),
+                    messages: messages.get(p).copied().unwrap_or(0),
+                    command_share: share(commands[p] as f64, all_commands as f64),
+                    cpu_share: share(cpu[p], all_cpu),
+                    cpu_per_message: cpu[p] / own,
+                    marginal_cpu_per_message: (cpu[p] - idle(p).cpu_us_per_s * seconds).max(0.0)
+                        / own,
+                    background_cpu_us_per_s: idle(p).cpu_us_per_s,
+                }
+            })
+            .collect(),
+    }
 }
 
 /// W3: idle connections.

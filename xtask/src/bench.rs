@@ -55,7 +55,7 @@ pub fn smoke() -> Result<String> {
         .stdout(Stdio::null()))?;
     Ok(
         " (echo, fan-out, idle, two-node fan-out and message rate against ours, Node ws and \
-         socket.io; our three transports)"
+         socket.io, ours also on a Redis Cluster of three primaries; our three transports)"
             .to_owned(),
     )
 }
