@@ -378,9 +378,10 @@ pub struct Config {
     pub redis_wait_replicas: u32,
 
     /// How long a send waits for `--redis-wait-replicas`; past it the send fails with
-    /// `store_failed` (resending is safe: it is stored once).
+    /// `store_failed` (resending is safe: it is stored once). Between 1 ms and 4 s: Redis's
+    /// `WAIT` with 0 waits for ever, and a command may take at most 5 s.
     #[arg(long, env = "CHAT_REDIS_WAIT_TIMEOUT", default_value = "1s",
-          value_parser = humantime::parse_duration)]
+          value_parser = wait_timeout)]
     pub redis_wait_timeout: Duration,
 
     /// A message resent with the same `client_id` within this window is stored and
@@ -651,6 +652,15 @@ impl Config {
                 .iter()
                 .any(|allowed| allowed == "*" || allowed.eq_ignore_ascii_case(origin))
     }
+}
+
+/// `--redis-wait-timeout`: a duration of at least 1 ms and at most 4 s.
+fn wait_timeout(text: &str) -> Result<Duration, String> {
+    let timeout = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if timeout < Duration::from_millis(1) || timeout > Duration::from_secs(4) {
+        return Err("must be between 1ms and 4s (Redis's WAIT with 0 waits for ever)".to_owned());
+    }
+    Ok(timeout)
 }
 
 #[cfg(test)]

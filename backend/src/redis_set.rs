@@ -291,11 +291,6 @@ impl RedisSet {
         self.commands.clone()
     }
 
-    /// Whether the node speaks to a Redis Cluster.
-    pub fn is_cluster(&self) -> bool {
-        self.commands.is_cluster()
-    }
-
     /// The Pub/Sub connection, to subscribe and unsubscribe on (its pushes come through
     /// [`RedisSet::pushes`]).
     pub fn pubsub(&self) -> Conn {

@@ -1652,3 +1652,41 @@ async fn presence_of_the_older_layout_is_deleted_at_start() {
     }
     assert!(has(&redis, &members_of("lobby"), &user_key_of("alice")));
 }
+
+/// A user who tries to rename to a look-alike of someone else's name (`Alice` looks like
+/// `AIice`, whose capital I is an l) is refused and keeps the name they had: its lease is
+/// not given back with the half of the new name that was theirs already (nicknames are
+/// claimed key by key, nick.lua), so nobody else can take it.
+#[actix_web::test]
+async fn a_refused_rename_to_a_look_alike_keeps_the_name_the_user_has() {
+    let redis = RedisServer::start().await;
+    let (first, second) = (node(&redis), node(&redis));
+    let (held, mut alice) = try_nick(&first, "alice", "alice-token-000000001").await;
+    assert!(held);
+    let (held, _lookalike) = try_nick(&second, "AIice", "lookalike-token-00001").await;
+    assert!(held, "AIice does not look like alice ignoring case");
+    alice
+        .send(&ClientMsg::Rename {
+            nick: "Alice".parse().unwrap(),
+        })
+        .await;
+    let refused = alice
+        .until("the rename's answer", |e| {
+            matches!(e, ServerMsg::Error { .. })
+        })
+        .await;
+    assert!(
+        matches!(
+            refused,
+            ServerMsg::Error {
+                code: ErrorCode::NickTaken,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    for node in [&first, &second] {
+        let (taken, _) = try_nick(node, "ALICE", "someone-else-token-01").await;
+        assert!(!taken, "alice is still alice's");
+    }
+}

@@ -1,6 +1,6 @@
 -- One nickname key's lease (a nickname has two, its look-alike keys from
--- backend/src/names.rs: "c:" ignoring case, "s:" as written; two nicknames that share either
--- are one). KEYS[1] is the key's hash, "chat:{n:KEY}": each in its own hash slot, so claims
+-- backend/src/names.rs: "c:" the UTS #39 skeleton of the lower case, "s:" the skeleton as
+-- written; two nicknames that share either are one). KEYS[1] is the key's hash, "chat:{n:KEY}": each in its own hash slot, so claims
 -- spread over a Redis Cluster by name. Fields: owner (user key), nick (as they spell it), and
 -- "n:NODE" for each node with tabs of the owner holding it; the lease ends with the last.
 -- A nickname is claimed key by key ("c:" first, then "s:", rolled back if the second is
@@ -22,10 +22,15 @@ local function let_go(node)
 end
 
 if op == 'claim' then
-  -- ARGV: user key, nickname, node. 1 if the key is the user's now.
+  -- ARGV: user key, nickname, node. 0 if someone else owns the key; 2 if the user held it
+  -- through this node already (nothing changes: a failed claim of another name must not
+  -- undo it); 1 if the node holds it for the user now.
   local owner = redis.call('HGET', key, 'owner')
   if owner and owner ~= ARGV[2] then
     return 0
+  end
+  if owner and redis.call('HEXISTS', key, 'n:' .. ARGV[4]) == 1 then
+    return 2
   end
   redis.call('HSET', key, 'owner', ARGV[2], 'nick', ARGV[3], 'n:' .. ARGV[4], 1)
   return 1

@@ -1,12 +1,14 @@
 //! What the engine asks of Redis: the key layout, the Lua scripts, and one async function per
 //! operation (each run as a future in the engine's set, so none blocks another).
 //!
-//! Keys of one room share the hash tag `{r:ROOM}` and all direct messages share `{dm}`, so
-//! every script touches one hash slot and would run unchanged on Redis Cluster (docs/SCALING.md
-//! says what that means for direct messages). Room names and user keys are validated
+//! Keys of one room (its log, its presence, its channel) share the hash tag `{r:ROOM}`, each
+//! nickname key's lease has a slot of its own (`{n:KEY}`), all direct messages share `{dm}`
+//! and node leases, holdings and the room list share `{p}`: every script touches one hash
+//! slot, so it runs on a Redis Cluster (docs/DEPLOYMENT.md has the table; docs/SCALING.md
+//! says what the one `{dm}` slot means). Room names and user keys are validated
 //! `[A-Za-z0-9_-]` and hex, so they cannot contain a brace.
 //!
-//! One piece (about 1,300 lines) on purpose: it is the one list of the engine's keys and
+//! One piece (about 1,800 lines) on purpose: it is the one list of the engine's keys and
 //! scripts with the parsing of each script's reply beside its call, so a key's layout and
 //! every reader of it are changed in one place.
 
@@ -77,8 +79,8 @@ fn nick_key(key: &str) -> String {
     format!("chat:{{n:{key}}}")
 }
 
-/// The key of a room's members in the shared presence (a hash, user -> entry; presence.lua's
-/// `members(room)`).
+/// The key of a room's members (a hash, user key -> nickname; room_presence.lua's `members`,
+/// in the room's slot).
 pub(crate) fn room_members_key(room: &RoomName) -> String {
     format!("chat:{{r:{room}}}:members")
 }
@@ -849,21 +851,32 @@ impl Io {
     ///
     /// Key by key, each lease in its own slot (nick.lua): the node lists both keys among its
     /// holdings first (so that if it dies the sweeper ends its leases), then claims the "c:"
-    /// key, then the "s:" key, giving the first back if the second is someone else's.
+    /// key, then the "s:" key. If the second is someone else's, or its claim fails, the
+    /// first is given back, but only if this claim took it: a user renaming to a look-alike
+    /// of someone else's name keeps the key of the name they have (the review of #32).
     pub(super) async fn claim(&self, nick: &Nick, user: &str) -> RedisResult<bool> {
         let [folded, written] = crate::names::likeness(nick);
         self.presence::<Value>("hold_nicks", &[&self.node, &folded, &written])
             .await?;
         let args = ["claim", user, nick.as_str(), &self.node];
-        if self.nick_lease::<i64>(&folded, &args).await? == 0 {
+        let first = self.nick_lease::<i64>(&folded, &args).await?;
+        if first == 0 {
             return Ok(false);
         }
-        if self.nick_lease::<i64>(&written, &args).await? == 0 {
-            self.nick_lease::<Value>(&folded, &["release", user, &self.node])
-                .await?;
-            return Ok(false);
+        let second = self.nick_lease::<i64>(&written, &args).await;
+        if matches!(second, Ok(1 | 2)) {
+            return Ok(true);
         }
-        Ok(true)
+        if first == 1 {
+            // Best effort: if this fails too, the node's hold ends when the node does.
+            let undone = self
+                .nick_lease::<Value>(&folded, &["release", user, &self.node])
+                .await;
+            if let Err(err) = undone {
+                tracing::warn!(error = %err, "could not give back half a nickname claim");
+            }
+        }
+        second.map(|_| false)
     }
 
     /// This node has no tab of `user` holding these nickname keys any more.
