@@ -290,12 +290,21 @@ pub fn within<F: Future>(future: F) -> impl Future<Output = F::Output> {
 
 /// Polls `check` every 50 ms until it holds, failing the test after 5 s: for effects the server
 /// applies a moment after the client's action (a freed slot, a gauge going down).
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + STEP;
+    eventually_within(what, STEP, check).await;
+}
+
+/// [`eventually`] with a limit of its own (forming a Redis Cluster, a failover).
+pub async fn eventually_within<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
     while !check().await {
         assert!(
             tokio::time::Instant::now() < deadline,

@@ -5,29 +5,16 @@
 
 use std::process::{Command, Stdio};
 
-use std::{future::Future, time::Duration};
+use std::time::Duration;
 
-use super::redis_server::{RedisServer, free_port};
+use super::{
+    eventually_within,
+    redis_server::{RedisServer, free_port},
+};
 
 /// How long forming the cluster, or a replica's taking over, may take: a failover is
 /// detected after `cluster-node-timeout` (1 s here) and an election follows.
 const CLUSTER_WAIT: Duration = Duration::from_secs(20);
-
-/// Polls `check` every 50 ms until it holds, failing the test after [`CLUSTER_WAIT`].
-async fn until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + CLUSTER_WAIT;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Primaries of a test cluster (each with one replica).
 pub const PRIMARIES: usize = 3;
@@ -111,16 +98,20 @@ impl RedisCluster {
     /// live replica's link to its primary is up (its first sync done: until then a `WAIT`
     /// finds no replica).
     pub async fn wait_until_ok(&self) {
-        until("the Redis Cluster is ok on every node", || async {
-            self.nodes.iter().filter(|n| n.is_running()).all(|node| {
-                let info = node.cluster_info();
-                let replication = node.info("replication");
-                info.contains("cluster_state:ok")
-                    && info.contains("cluster_known_nodes:6")
-                    && (!replication.contains("role:slave")
-                        || replication.contains("master_link_status:up"))
-            })
-        })
+        eventually_within(
+            "the Redis Cluster is ok on every node",
+            CLUSTER_WAIT,
+            || async {
+                self.nodes.iter().filter(|n| n.is_running()).all(|node| {
+                    let info = node.cluster_info();
+                    let replication = node.info("replication");
+                    info.contains("cluster_state:ok")
+                        && info.contains("cluster_known_nodes:6")
+                        && (!replication.contains("role:slave")
+                            || replication.contains("master_link_status:up"))
+                })
+            },
+        )
         .await;
     }
 
@@ -180,20 +171,25 @@ impl RedisCluster {
     /// Waits until `key`'s slot is served by a primary other than the one on `old_port`
     /// (a replica took over after it died).
     pub async fn wait_for_failover(&self, key: &str, old_port: u16) {
-        until("a replica takes over the dead primary's slots", || async {
-            let live: Vec<&RedisServer> = self.nodes.iter().filter(|n| n.is_running()).collect();
-            let slot = match live[0].cmd(&["CLUSTER", "KEYSLOT", key]) {
-                redis::Value::Int(slot) => slot,
-                _ => return false,
-            };
-            live.iter().any(|node| {
-                node.port != old_port
-                    && node.info("replication").contains("role:master")
-                    && node.owns(slot)
-            }) && live
-                .iter()
-                .all(|node| node.cluster_info().contains("cluster_state:ok"))
-        })
+        eventually_within(
+            "a replica takes over the dead primary's slots",
+            CLUSTER_WAIT,
+            || async {
+                let live: Vec<&RedisServer> =
+                    self.nodes.iter().filter(|n| n.is_running()).collect();
+                let slot = match live[0].cmd(&["CLUSTER", "KEYSLOT", key]) {
+                    redis::Value::Int(slot) => slot,
+                    _ => return false,
+                };
+                live.iter().any(|node| {
+                    node.port != old_port
+                        && node.info("replication").contains("role:master")
+                        && node.owns(slot)
+                }) && live
+                    .iter()
+                    .all(|node| node.cluster_info().contains("cluster_state:ok"))
+            },
+        )
         .await;
     }
 }
