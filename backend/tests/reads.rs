@@ -12,7 +12,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use backend::Config;
 use common::{Chat, Mode, TestServer};
-use shared::{ClientMsg, ErrorCode, MessageId, RoomName, ServerMsg};
+use shared::{ClientMsg, ErrorCode, RoomName, ServerMsg};
 
 const ROOM: &str = "news";
 
@@ -44,10 +44,10 @@ fn mark(seq: u64) -> ClientMsg {
     ClientMsg::MarkRead { room: room(), seq }
 }
 
-fn mark_direct(with: &str, id: u64) -> ClientMsg {
+fn mark_direct(with: &str, seq: u64) -> ClientMsg {
     ClientMsg::MarkDirectRead {
         with: with.parse().unwrap(),
-        id: MessageId(id),
+        seq,
     }
 }
 

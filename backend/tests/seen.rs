@@ -125,19 +125,21 @@ async fn seen_is_shared_between_those_who_share(mode: Mode) {
             client_id: "d-1".parse().unwrap(),
         })
         .await;
-    let id = match bob
+    // Alice sees the conversation's seq, which both copies share (a copy's id is its
+    // place in its reader's own log).
+    let seq = match bob
         .until("the direct", |e| matches!(e, ServerMsg::Direct { .. }))
         .await
     {
-        ServerMsg::Direct { id, .. } => id,
+        ServerMsg::Direct { seq, .. } => seq,
         _ => unreachable!(),
     };
     bob.send(&ClientMsg::MarkDirectRead {
         with: "alice".parse().unwrap(),
-        id,
+        seq,
     })
     .await;
-    assert_eq!(next_seen(&mut alice).await, ("bob".to_owned(), None, id.0));
+    assert_eq!(next_seen(&mut alice).await, ("bob".to_owned(), None, seq));
 
     // Alice comes back: after her direct history and the group's, where the others are
     // (Bob's; Carol shares nothing).
@@ -150,7 +152,7 @@ async fn seen_is_shared_between_those_who_share(mode: Mode) {
     assert_eq!(
         seen,
         [
-            ("bob".to_owned(), None, id.0),
+            ("bob".to_owned(), None, seq),
             ("bob".to_owned(), Some(group.clone()), second)
         ]
     );

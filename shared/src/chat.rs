@@ -353,12 +353,13 @@ pub enum ClientMsg {
         /// The last `seq` read.
         seq: u64,
     },
-    /// This user has read the direct conversation with `with` up to message `id`.
+    /// This user has read the direct conversation with `with` up to the message whose
+    /// `seq` (the conversation's order, the same for both users) is `seq`.
     MarkDirectRead {
         /// The other user.
         with: Nick,
-        /// The last direct message id read.
-        id: MessageId,
+        /// The last direct message's `seq` read.
+        seq: u64,
     },
     /// Whether others see how far this user has read direct and group conversations
     /// (`seen`); off, they do not, and neither does this user see theirs. The choice is the
@@ -530,8 +531,13 @@ pub enum ServerMsg {
     },
     /// A direct message (to both users' tabs). It is stored before it is sent.
     Direct {
-        /// Server-assigned id.
+        /// Server-assigned id: the message's place in the reader's own direct-message log
+        /// (what `direct_since` counts). On a Redis Cluster each user's log counts its own,
+        /// so the sender's copy and the recipient's may differ.
         id: MessageId,
+        /// The message's place in the conversation between its two users, the same for both:
+        /// what read positions (`mark_direct_read`, `read_positions`, `seen`) count.
+        seq: u64,
         /// The sender.
         from: Nick,
         /// The recipient.
@@ -583,7 +589,7 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         rooms: BTreeMap<RoomName, u64>,
         /// Direct conversations, by the other user's nickname in lower case: the last
-        /// message id read.
+        /// message's `seq` read.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         directs: BTreeMap<Nick, u64>,
     },
@@ -665,7 +671,7 @@ pub enum ServerMsg {
         reason: RemovedReason,
     },
     /// `user` has read up to `position`: in `room` (a group: a `seq`), or, without `room`,
-    /// in their direct conversation with you (a message `id`). Sent when it moves, and for
+    /// in their direct conversation with you (a direct message's `seq`). Sent when it moves, and for
     /// everyone at a group's join and after `direct_history`; only between users who both
     /// share (see `share_reads`).
     Seen {
@@ -1140,8 +1146,14 @@ impl RoomChange {
 /// One stored direct message, as in `direct`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirectMessage {
-    /// Server-assigned id.
+    /// Server-assigned id: the message's place in the reader's own direct-message log (see
+    /// `direct`).
     pub id: MessageId,
+    /// The message's place in the conversation, the same for both users (see `direct`).
+    /// (Defaults to 0 only where an engine reads an entry stored before the field existed;
+    /// the engine then gives it the entry's `id`, which was the conversation's order too.)
+    #[serde(default)]
+    pub seq: u64,
     /// The sender (nickname at the time).
     pub from: Nick,
     /// The recipient (nickname at the time).
@@ -1276,6 +1288,7 @@ impl DirectMessage {
     pub fn into_event(self) -> ServerMsg {
         let Self {
             id,
+            seq,
             from,
             to,
             text,
@@ -1284,6 +1297,7 @@ impl DirectMessage {
         } = self;
         ServerMsg::Direct {
             id,
+            seq,
             from,
             to,
             text,
@@ -1354,6 +1368,7 @@ impl ServerMsg {
         match self {
             Self::Direct {
                 id,
+                seq,
                 from,
                 to,
                 text,
@@ -1361,6 +1376,7 @@ impl ServerMsg {
                 client_id,
             } => Some(DirectMessage {
                 id,
+                seq,
                 from,
                 to,
                 text,
@@ -1678,6 +1694,7 @@ mod tests {
         assert_eq!(said.into_room_message(), Some((room, message)));
         let direct = DirectMessage {
             id: MessageId(1),
+            seq: 1,
             from: "a".parse().unwrap(),
             to: "b".parse().unwrap(),
             text: "t".try_into().unwrap(),

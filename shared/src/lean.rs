@@ -443,6 +443,7 @@ impl Lean for DirectMessage {
         let o = object(value)?;
         Ok(DirectMessage {
             id: field(o, "id")?,
+            seq: field(o, "seq")?,
             from: field(o, "from")?,
             to: field(o, "to")?,
             text: field(o, "text")?,
@@ -590,6 +591,7 @@ fn server_msg<J: Json>(o: &J) -> Result<ServerMsg> {
         },
         "direct" => ServerMsg::Direct {
             id: field(o, "id")?,
+            seq: field(o, "seq")?,
             from: field(o, "from")?,
             to: field(o, "to")?,
             text: field(o, "text")?,

@@ -355,9 +355,9 @@ impl ClientMsg {
                 out.bool("share", *share);
                 out.end()
             }
-            Self::MarkDirectRead { with, id } => {
+            Self::MarkDirectRead { with, seq } => {
                 let mut out = Out::new("mark_direct_read");
-                out.str("with", with.as_str()).num("id", id.0);
+                out.str("with", with.as_str()).num("seq", *seq);
                 out.end()
             }
             Self::Direct {
@@ -641,7 +641,7 @@ mod tests {
             },
             ClientMsg::MarkDirectRead {
                 with: nick("Bob"),
-                id: crate::MessageId(9),
+                seq: 9,
             },
             ClientMsg::Typing { room: room() },
             ClientMsg::Direct {

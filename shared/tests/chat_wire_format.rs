@@ -327,9 +327,9 @@ fn client_examples() -> Vec<(ClientMsg, &'static str)> {
         (
             ClientMsg::MarkDirectRead {
                 with: "Bob".parse().unwrap(),
-                id: MessageId(43),
+                seq: 7,
             },
-            r#"{"type":"mark_direct_read","with":"Bob","id":43}"#,
+            r#"{"type":"mark_direct_read","with":"Bob","seq":7}"#,
         ),
         (
             ClientMsg::Edit {
@@ -660,6 +660,7 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                 mode: HistoryMode::Latest,
                 messages: vec![DirectMessage {
                     id: MessageId(43),
+                    seq: 7,
                     from: "Alice".parse().unwrap(),
                     to: "Bob".parse().unwrap(),
                     text: "psst".try_into().unwrap(),
@@ -668,18 +669,19 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
                 }],
                 epoch: "5b0e41d2".parse().unwrap(),
             },
-            r#"{"type":"direct_history","mode":"latest","messages":[{"id":43,"from":"Alice","to":"Bob","text":"psst","ts":1795000000500,"client_id":"c-18"}],"epoch":"5b0e41d2"}"#,
+            r#"{"type":"direct_history","mode":"latest","messages":[{"id":43,"seq":7,"from":"Alice","to":"Bob","text":"psst","ts":1795000000500,"client_id":"c-18"}],"epoch":"5b0e41d2"}"#,
         ),
         (
             ServerMsg::Direct {
                 id: MessageId(43),
+                seq: 7,
                 from: "Alice".parse().unwrap(),
                 to: "Bob".parse().unwrap(),
                 text: "psst".try_into().unwrap(),
                 ts: 1_795_000_000_500,
                 client_id: "c-18".parse().unwrap(),
             },
-            r#"{"type":"direct","id":43,"from":"Alice","to":"Bob","text":"psst","ts":1795000000500,"client_id":"c-18"}"#,
+            r#"{"type":"direct","id":43,"seq":7,"from":"Alice","to":"Bob","text":"psst","ts":1795000000500,"client_id":"c-18"}"#,
         ),
         (
             ServerMsg::Typing {

@@ -95,7 +95,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_target ON messages (target, seq) WHERE target IS NOT NULL;
 ",
     // How far each user (key) has read each room ('r:ROOM', a seq) and direct conversation
-    // ('d:NICKNAME-KEY', a message id).
+    // ('d:NICKNAME-KEY', a direct message's seq: its id here).
     "
     CREATE TABLE reads (
         user TEXT NOT NULL,
@@ -1147,6 +1147,8 @@ fn insert(
             }
             Ok(Stored::Direct(DirectMessage {
                 id,
+                // One id counter for every message: its order is each conversation's too.
+                seq: id.0,
                 from: from.clone(),
                 to: to.clone(),
                 text: text.clone(),
@@ -1476,6 +1478,7 @@ fn find_sent(
                 }),
                 None => Ok(Stored::Direct(DirectMessage {
                     id: MessageId(row.get(0)?),
+                    seq: row.get(0)?,
                     from: parse(row, 2, row.get(2)?)?,
                     to: parse(row, ROOM_COLUMN_COUNT + 1, row.get(ROOM_COLUMN_COUNT + 1)?)?,
                     text: parse(row, 3, row.get(3)?)?,
@@ -1776,6 +1779,7 @@ fn read_direct(
                 .query_map(params![user, after, limit], |row| {
                     Ok(DirectMessage {
                         id: MessageId(row.get(0)?),
+                        seq: row.get(0)?,
                         from: parse(row, 1, row.get(1)?)?,
                         to: parse(row, 2, row.get(2)?)?,
                         text: parse(row, 3, row.get(3)?)?,

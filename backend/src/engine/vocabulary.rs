@@ -257,7 +257,8 @@ pub enum Read {
 pub enum Place {
     /// A room (positions are `seq`s).
     Room(RoomName),
-    /// The conversation with the user of this nickname (positions are message ids).
+    /// The conversation with the user of this nickname (positions are the direct messages'
+    /// `seq`s, the conversation's order).
     Direct(Nick),
 }
 

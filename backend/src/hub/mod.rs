@@ -665,8 +665,8 @@ impl Hub {
             (Some(user), ClientMsg::MarkRead { room, seq }) => {
                 self.mark(conn, user, engine::Place::Room(room), seq);
             }
-            (Some(user), ClientMsg::MarkDirectRead { with, id }) => {
-                self.mark(conn, user, engine::Place::Direct(with), id.0);
+            (Some(user), ClientMsg::MarkDirectRead { with, seq }) => {
+                self.mark(conn, user, engine::Place::Direct(with), seq);
             }
             (Some(user), ClientMsg::ShareReads { share }) => self.share_reads(user, share),
             (Some(user), ClientMsg::SetTopic { room, topic }) => {

@@ -191,7 +191,7 @@ impl Line {
     fn direct(message: DirectMessage, mine: bool) -> Self {
         Self {
             id: Some(message.id),
-            seq: None,
+            seq: Some(message.seq),
             client_id: message.client_id,
             from: message.from,
             text: message.text.into(),
@@ -399,6 +399,7 @@ mod tests {
         state.apply(
             ServerMsg::Direct {
                 id: MessageId(2),
+                seq: 2,
                 from: nick("me"),
                 to: nick("Bob"),
                 text: "hi bob".try_into().unwrap(),
@@ -410,6 +411,7 @@ mod tests {
         state.apply(
             ServerMsg::Direct {
                 id: MessageId(3),
+                seq: 3,
                 from: nick("Bob"),
                 to: nick("me"),
                 text: "hi!".try_into().unwrap(),

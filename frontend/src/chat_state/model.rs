@@ -47,7 +47,9 @@ pub enum Delivery {
 pub struct Line {
     /// Server id, once known.
     pub id: Option<MessageId>,
-    /// Position in its room, once known (room lines only).
+    /// Position in its conversation, once known: the room's `seq`, or the direct
+    /// conversation's (the same for both users, unlike the `id` of a direct message): what
+    /// read positions and `seen` count.
     pub seq: Option<u64>,
     /// The sender's id for it.
     pub client_id: ClientMsgId,
@@ -278,9 +280,10 @@ impl ChatState {
 }
 
 impl Line {
-    /// Its position in conversation `target` (what read positions count): the `seq` in a
-    /// room, the id among direct messages; none until delivered.
-    pub fn position(&self, target: &Target) -> Option<u64> {
+    /// What a search hit names it by in conversation `target`: the `seq` in a room, the id
+    /// among direct messages (a place in the reader's own log, which may differ from the
+    /// other user's).
+    pub fn found_as(&self, target: &Target) -> Option<u64> {
         match target {
             Target::Room(_) => self.seq,
             Target::Direct(_) => self.id.map(|id| id.0),

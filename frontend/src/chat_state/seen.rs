@@ -31,7 +31,7 @@ impl ChatState {
     /// Who has read `target` up to exactly `line` (the last line they read), in the order the
     /// server first told of them (not sorted: a sort of nicknames weighs on the wasm).
     pub fn seen_at(&self, target: &Target, line: &Line) -> Vec<Nick> {
-        let Some(position) = line.position(target) else {
+        let Some(position) = line.seq else {
             return Vec::new();
         };
         self.seen

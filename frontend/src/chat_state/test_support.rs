@@ -131,6 +131,7 @@ pub(super) fn names(from: u32, to: u32) -> Vec<Nick> {
 pub(super) fn direct_from(id: u64, from: &str, to: &str, client_id: &str) -> ServerMsg {
     ServerMsg::Direct {
         id: MessageId(id),
+        seq: id,
         from: nick(from),
         to: nick(to),
         text: format!("d{id}").try_into().unwrap(),

@@ -29,7 +29,7 @@ impl ChatState {
         let unread: Vec<&Line> = self
             .lines_of(target)
             .iter()
-            .filter(|l| !l.mine && !l.deleted && l.position(target).is_some_and(|p| p > read))
+            .filter(|l| !l.mine && !l.deleted && l.seq.is_some_and(|p| p > read))
             .collect();
         let (count, mentioned) = match target {
             Target::Room(room) => {
@@ -75,15 +75,15 @@ impl ChatState {
             }
             Target::Direct(peer) => {
                 let (_, lines) = self.directs.get(&peer.key())?;
-                let newest = lines.iter().filter_map(|l| l.id).max()?;
+                let newest = lines.iter().filter_map(|l| l.seq).max()?;
                 let read = self.direct_read.entry(peer.key()).or_default();
-                if *read >= newest.0 {
+                if *read >= newest {
                     return None;
                 }
-                *read = newest.0;
+                *read = newest;
                 Some(ClientMsg::MarkDirectRead {
                     with: peer,
-                    id: newest,
+                    seq: newest,
                 })
             }
         }
@@ -106,8 +106,8 @@ impl ChatState {
             }
         }
         for (key, (_, lines)) in &self.directs {
-            if let Some(newest) = lines.iter().filter_map(|l| l.id).max() {
-                self.direct_read.entry(key.clone()).or_insert(newest.0);
+            if let Some(newest) = lines.iter().filter_map(|l| l.seq).max() {
+                self.direct_read.entry(key.clone()).or_insert(newest);
             }
         }
     }
@@ -189,13 +189,16 @@ mod tests {
         state.apply(said(6, "me", "mine", "m"), 0.0);
         let lobby = Target::Room(room("lobby"));
         assert_eq!(state.unread(&lobby), (3, 1));
-        let direct = |id: u64| ServerMsg::Direct {
-            id: MessageId(id),
+        // A direct message's place in this reader's log (its id) is not the conversation's
+        // (its seq, what positions count): 7 read means the 8th is the one unread.
+        let direct = |seq: u64| ServerMsg::Direct {
+            id: MessageId(100 + seq),
+            seq,
             from: nick("bob"),
             to: nick("me"),
             text: "psst".try_into().unwrap(),
             ts: 1,
-            client_id: format!("d{id}").parse().unwrap(),
+            client_id: format!("d{seq}").parse().unwrap(),
         };
         state.apply(direct(7), 0.0);
         state.apply(direct(8), 0.0);
@@ -224,6 +227,16 @@ mod tests {
         );
         assert_eq!(state.unread(&lobby), (0, 0));
         assert_eq!(state.attention(), 1);
+        // Reading the conversation marks its seq, not the copy's id.
+        state.select(Target::Direct(nick("bob")));
+        assert_eq!(
+            state.mark_current(),
+            Some(ClientMsg::MarkDirectRead {
+                with: nick("bob"),
+                seq: 8
+            })
+        );
+        assert_eq!(state.unread(&Target::Direct(nick("bob"))), (0, 0));
     }
 
     #[test]

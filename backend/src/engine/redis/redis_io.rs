@@ -192,7 +192,7 @@ pub(super) fn parse_push(data: Vec<Value>) -> Option<Push> {
         return Some(Push::Message(log, epoch, Item::Room(entry)));
     }
     let user = channel.strip_prefix(USER_CHANNEL)?;
-    let message: DirectMessage = serde_json::from_str(json).ok()?;
+    let message = parse_direct(json).ok()?;
     Some(Push::Message(
         Log::User(user.to_owned()),
         epoch,
@@ -564,7 +564,7 @@ impl Io {
                 vec![Log::Room(room.clone())],
             ),
             Target::Direct { .. } => (
-                Stored::Direct(parse(&json)?),
+                Stored::Direct(parse_direct(&json)?),
                 vec![Log::User(message.sender.clone()), Log::User(recipient_key)],
             ),
         };
@@ -1532,7 +1532,7 @@ impl Io {
             ));
         };
         let mut messages = reply
-            .map(|json| parse::<DirectMessage>(&json))
+            .map(|json| parse_direct(&json))
             .collect::<Result<Vec<_>, EngineError>>()?;
         if kind != "since" {
             messages.reverse();
@@ -1758,6 +1758,16 @@ fn members(body: &impl Serialize) -> Result<String, EngineError> {
 fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, EngineError> {
     serde_json::from_str(json)
         .map_err(|e| EngineError::Unreadable(format!("an unreadable message in Redis: {e}")))
+}
+
+/// A stored direct message. One stored before messages carried their `seq` gets its `id`:
+/// ids came from one counter then, so they were each conversation's order as well.
+fn parse_direct(json: &str) -> Result<DirectMessage, EngineError> {
+    let mut message: DirectMessage = parse(json)?;
+    if message.seq == 0 {
+        message.seq = message.id.0;
+    }
+    Ok(message)
 }
 
 fn parse_entry(json: &str) -> Result<RoomEntry, EngineError> {

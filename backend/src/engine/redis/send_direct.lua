@@ -17,7 +17,8 @@ end
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local id = redis.call('HINCRBY', KEYS[1], 'id', 1)
-local message = '{"id":' .. id .. ',' .. ARGV[5] .. '}'
+-- (One counter for every conversation: the id is the conversation's order too, its seq.)
+local message = '{"id":' .. id .. ',"seq":' .. id .. ',' .. ARGV[5] .. '}'
 redis.call('XADD', KEYS[2], id .. '-0', 'm', message)
 if KEYS[3] ~= KEYS[2] then
   redis.call('XADD', KEYS[3], id .. '-0', 'm', message)

@@ -219,14 +219,11 @@ pub(super) fn MessageList() -> impl IntoView {
             let (first, end) = (first.min(lines.len()), end.min(lines.len()));
             // The divider goes above the first line of someone else after the read position
             // the conversation had when it was opened.
-            let first_new = s
-                .divider
-                .zip(s.current.as_ref())
-                .and_then(|(read, target)| {
-                    lines
-                        .iter()
-                        .position(|l| !l.mine && l.position(target).is_some_and(|p| p > read))
-                });
+            let first_new = s.current.as_ref().and(s.divider).and_then(|read| {
+                lines
+                    .iter()
+                    .position(|l| !l.mine && l.seq.is_some_and(|p| p > read))
+            });
             let moderator = match &s.current {
                 Some(Target::Room(room)) => Some(s.moderates(room)),
                 _ => None,
@@ -484,7 +481,7 @@ pub(super) fn MessageList() -> impl IntoView {
                 return Err(true);
             }
             let lines = s.current_lines();
-            if let Some(i) = lines.iter().position(|l| l.position(&target) == Some(at)) {
+            if let Some(i) = lines.iter().position(|l| l.found_as(&target) == Some(at)) {
                 return Ok((i, lines[i].id));
             }
             let mut seqs = lines.iter().filter_map(|l| l.seq);
