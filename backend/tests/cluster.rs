@@ -15,7 +15,7 @@ use std::{
 
 use backend::Config;
 use common::{
-    Chat, Process, STEP, TestServer, eventually, http_get, redis_server::RedisServer,
+    Chat, Process, STEP, TestServer, eventually, http_get, redis_server::RedisServer, resume,
     tcp_proxy::TcpProxy, token_for, within,
 };
 use futures_util::StreamExt as _;
@@ -111,14 +111,6 @@ async fn a_room_over_three_nodes_has_one_order_without_holes_while_two_nodes_sen
     }
 }
 
-/// What a `hello` that resumes brought for one room: the `history` (mode, messages, epoch).
-struct Resumed {
-    chat: Chat,
-    mode: HistoryMode,
-    messages: Vec<RoomMessage>,
-    epoch: Epoch,
-}
-
 /// Bench W5's shape, small: rooms of two with one member on each node, every member sending at
 /// once as soon as all rooms exist (the last rooms' subscriptions only just made). Every member
 /// gets every message of its room, once, in one order without holes. (One W5 run came up short
@@ -160,55 +152,6 @@ async fn rooms_of_two_across_two_nodes_lose_nothing_when_every_member_sends_at_o
         texts.sort_unstable();
         texts.dedup();
         assert_eq!(texts.len(), 2 * EACH, "{room}: {texts:?}");
-    }
-}
-
-/// Says hello as `nick` in `room`, continuing from `since` in `epoch` when given, and reads
-/// up to the room's `history`. Live messages cannot come before it (they wait for it).
-async fn resume(
-    server: &TestServer,
-    nick: &str,
-    room: &str,
-    since: Option<(u64, Epoch)>,
-) -> Resumed {
-    let mut chat = server.chat_socket().await;
-    let room_name: shared::RoomName = room.parse().unwrap();
-    let (since, epochs) = match since {
-        Some((seq, epoch)) => (
-            [(room_name.clone(), seq)].into_iter().collect(),
-            [(room_name.clone(), epoch)].into_iter().collect(),
-        ),
-        None => Default::default(),
-    };
-    chat.send(&ClientMsg::Hello {
-        nick: nick.parse().unwrap(),
-        token: token_for(nick),
-        rooms: vec![room_name],
-        since,
-        epochs,
-        direct_since: None,
-        direct_epoch: None,
-        jwt: None,
-    })
-    .await;
-    loop {
-        match chat.recv_any().await {
-            ServerMsg::History {
-                mode,
-                messages,
-                epoch,
-                ..
-            } => {
-                return Resumed {
-                    chat,
-                    mode,
-                    messages,
-                    epoch,
-                };
-            }
-            ServerMsg::Said { .. } => panic!("a live message before the history"),
-            _ => {}
-        }
     }
 }
 

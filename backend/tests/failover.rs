@@ -17,7 +17,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use backend::Config;
 use common::{Chat, TestServer, redis_cluster::RedisCluster};
-use shared::{Epoch, ErrorCode, ServerMsg};
+use shared::{ErrorCode, ServerMsg};
 
 const ROOM: &str = "lobby";
 /// The key whose slot holds the room (its meta hash).
@@ -191,43 +191,11 @@ async fn with_wait_replicas_a_dead_primary_loses_nothing_acknowledged() {
     assert_eq!(heard, seqs);
     // A client that had read up to seq 5 before the failover resumes on the node still up,
     // in the same epoch, with exactly what it missed.
-    let (epoch, _) = history(&there, None).await;
-    let (again, messages) = history(&there, Some((5, epoch.clone()))).await;
-    assert_eq!(again, epoch, "the log kept its identity");
-    assert_eq!(messages, (6..=seqs.len() as u64).collect::<Vec<_>>());
-}
-
-/// Joins `ROOM` as a new client continuing from `since` (seq and epoch) if given; returns
-/// the epoch and the seqs of the history that follows (a catch-up: exactly those after it).
-async fn history(server: &TestServer, since: Option<(u64, Epoch)>) -> (Epoch, Vec<u64>) {
-    let mut chat = server.chat_socket().await;
-    let room: shared::RoomName = ROOM.parse().unwrap();
-    let (since, epochs) = match since {
-        Some((seq, epoch)) => (
-            [(room.clone(), seq)].into_iter().collect(),
-            [(room.clone(), epoch)].into_iter().collect(),
-        ),
-        None => Default::default(),
-    };
-    chat.send(&shared::ClientMsg::Hello {
-        nick: "dave".parse().unwrap(),
-        token: common::token_for("dave"),
-        rooms: vec![room],
-        since,
-        epochs,
-        direct_since: None,
-        direct_epoch: None,
-        jwt: None,
-    })
-    .await;
-    loop {
-        if let ServerMsg::History {
-            messages, epoch, ..
-        } = chat.recv_any().await
-        {
-            return (epoch, messages.iter().map(|m| m.seq).collect());
-        }
-    }
+    let epoch = common::resume(&there, "dave", ROOM, None).await.epoch;
+    let back = common::resume(&there, "dave", ROOM, Some((5, epoch.clone()))).await;
+    assert_eq!(back.epoch, epoch, "the log kept its identity");
+    let missed: Vec<u64> = back.messages.iter().map(|m| m.seq).collect();
+    assert_eq!(missed, (6..=seqs.len() as u64).collect::<Vec<_>>());
 }
 
 /// Without it: a message the primary acknowledged, but no replica had when the primary died,

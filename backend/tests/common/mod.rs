@@ -544,6 +544,63 @@ pub struct Chat {
     pub ws: Client,
 }
 
+/// What a `hello` that resumes brought for one room: the `history` (mode, messages, epoch).
+pub struct Resumed {
+    pub chat: Chat,
+    pub mode: shared::HistoryMode,
+    pub messages: Vec<shared::RoomMessage>,
+    pub epoch: shared::Epoch,
+}
+
+/// Says hello as `nick` in `room`, continuing from `since` in `epoch` when given, and reads
+/// up to the room's `history`. Live messages cannot come before it (they wait for it).
+pub async fn resume(
+    server: &TestServer,
+    nick: &str,
+    room: &str,
+    since: Option<(u64, shared::Epoch)>,
+) -> Resumed {
+    let mut chat = server.chat_socket().await;
+    let room_name: shared::RoomName = room.parse().unwrap();
+    let (since, epochs) = match since {
+        Some((seq, epoch)) => (
+            [(room_name.clone(), seq)].into_iter().collect(),
+            [(room_name.clone(), epoch)].into_iter().collect(),
+        ),
+        None => Default::default(),
+    };
+    chat.send(&shared::ClientMsg::Hello {
+        nick: nick.parse().unwrap(),
+        token: token_for(nick),
+        rooms: vec![room_name],
+        since,
+        epochs,
+        direct_since: None,
+        direct_epoch: None,
+        jwt: None,
+    })
+    .await;
+    loop {
+        match chat.recv_any().await {
+            shared::ServerMsg::History {
+                mode,
+                messages,
+                epoch,
+                ..
+            } => {
+                return Resumed {
+                    chat,
+                    mode,
+                    messages,
+                    epoch,
+                };
+            }
+            shared::ServerMsg::Said { .. } => panic!("a live message before the history"),
+            _ => {}
+        }
+    }
+}
+
 /// A token unique to `name`, as a browser would keep in localStorage.
 /// A `presence` event in a line for assertions: the room, then `+name` for each arrival and
 /// `-name` for each departure (`"lobby +bob -carol"`); anything else in debug form.

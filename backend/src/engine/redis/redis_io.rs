@@ -576,7 +576,11 @@ impl Io {
             None => None,
         };
         if self.options.wait_replicas > 0 {
-            self.replicate_then_ring(&message.target, &logs, &json, epoch.as_ref())
+            let record = match &message.target {
+                Target::Room(room) => room_sent(room, &message.sender, client_id),
+                Target::Direct { .. } => direct_sent(&message.sender, client_id),
+            };
+            self.replicate_then_ring(&message.target, &record, &logs, &json, epoch.as_ref())
                 .await?;
         }
         match (new.as_str(), epoch) {
@@ -593,10 +597,12 @@ impl Io {
     /// script did not: nobody hears of a message a failover could still lose). A repeat
     /// (`epoch` none) is waited for and rung again too: its first try may have stopped here.
     /// Fails, with the message stored on the primary and resending safe, when the replicas
-    /// do not confirm in time.
+    /// do not confirm in time, or when the message's idempotency `record` is no longer on
+    /// the slot's primary (a failover lost it).
     async fn replicate_then_ring(
         &self,
         target: &Target,
+        record: &str,
         logs: &[Log],
         json: &str,
         epoch: Option<&Epoch>,
@@ -621,6 +627,25 @@ impl Io {
                  resending it is safe: the same client_id is stored at most once",
                 self.options.wait_replicas
             )));
+        }
+        // WAIT speaks for the writes of the connection it goes on. Had the primary died
+        // since the script, the client may have sent WAIT to the replica that took over, on
+        // a new connection that wrote nothing: it answers at once, whatever that primary
+        // holds. So the message's idempotency record must be on the slot's primary now; if
+        // it is not, the failover lost the message and the sender resends it (stored anew,
+        // once).
+        let mut exists = redis::cmd("EXISTS");
+        exists.arg(record);
+        let kept: bool = conn
+            .on_primary_of(record, &exists)
+            .await
+            .map_err(EngineError::from)?;
+        if !kept {
+            return Err(EngineError::Redis(
+                "the message was lost by a Redis failover before its replicas had it; \
+                 resending it is safe: the same client_id is stored at most once"
+                    .to_owned(),
+            ));
         }
         let epoch = match epoch {
             Some(epoch) => epoch.as_str().to_owned(),
