@@ -19,7 +19,7 @@ use common::{
     tcp_proxy::TcpProxy, token_for, within,
 };
 use futures_util::StreamExt as _;
-use shared::{ClientMsg, Epoch, ErrorCode, HistoryMode, MessageId, RoomMessage, ServerMsg};
+use shared::{ClientMsg, Epoch, ErrorCode, HistoryMode, MessageId, ServerMsg};
 
 /// A node of the cluster at `redis` ([`common::patient_config`]).
 fn node(redis: &RedisServer) -> TestServer {
@@ -1632,4 +1632,181 @@ async fn a_refused_rename_to_a_look_alike_keeps_the_name_the_user_has() {
         let (taken, _) = try_nick(node, "ALICE", "someone-else-token-01").await;
         assert!(!taken, "alice is still alice's");
     }
+}
+
+/// Sends a direct message from `chat` and returns the sender's own copy of it (id, seq).
+async fn direct_copy(chat: &mut Chat, to: &str, text: &str, client_id: &str) -> (u64, u64) {
+    chat.send(&ClientMsg::Direct {
+        to: to.parse().unwrap(),
+        text: text.try_into().unwrap(),
+        client_id: client_id.parse().unwrap(),
+    })
+    .await;
+    received_direct(chat, text).await
+}
+
+/// Waits for the direct message saying `text`; its (id, seq) in this reader's copy.
+async fn received_direct(chat: &mut Chat, text: &str) -> (u64, u64) {
+    match chat
+        .until(
+            text,
+            |e| matches!(e, ServerMsg::Direct { text: t, .. } if t.as_str() == text),
+        )
+        .await
+    {
+        ServerMsg::Direct { id, seq, .. } => (id.0, seq),
+        _ => unreachable!("until returns what it waited for"),
+    }
+}
+
+/// Issue #32: direct messages between two users whose logs live on different shards of a
+/// Redis Cluster (3 primaries). Each user's log counts its own ids, both copies share the
+/// conversation's seq; read positions and `seen` count the seq; a catch-up by the reader's
+/// own ids is exact; a resend is the original, once.
+#[actix_web::test]
+async fn direct_messages_between_users_on_different_shards_keep_one_conversation_order() {
+    let cluster = common::redis_cluster::RedisCluster::start().await;
+    let shard = |nick: &str| cluster.primary_index_of(&format!("chat:{{u:{}}}", user_key_of(nick)));
+    let ann = "ann";
+    let bo = (0..100)
+        .map(|i| format!("bo{i}"))
+        .find(|bo| shard(bo) != shard(ann))
+        .expect("a name on another shard");
+    let (first, second) = (
+        TestServer::spawn(node_config(cluster.url())),
+        TestServer::spawn(node_config(cluster.url())),
+    );
+    let mut a = first.chat_as(ann, &[]).await;
+    let mut b = second.chat_as(&bo, &[]).await;
+
+    // A note to herself first: Ann's log is one ahead of Bo's, and her own conversation
+    // counts apart from theirs.
+    assert_eq!(direct_copy(&mut a, ann, "note", "n1").await, (1, 1));
+    let mut ann_copies = Vec::new();
+    let mut bo_copies = Vec::new();
+    for i in 0..3 {
+        let text = format!("a{i}");
+        ann_copies.push(direct_copy(&mut a, &bo, &text, &text).await);
+        bo_copies.push(received_direct(&mut b, &text).await);
+    }
+    assert_eq!(ann_copies, [(2, 1), (3, 2), (4, 3)]);
+    assert_eq!(bo_copies, [(1, 1), (2, 2), (3, 3)]);
+
+    // Bo reads up to the second: Ann sees it, by the conversation's seq.
+    b.send(&ClientMsg::MarkDirectRead {
+        with: ann.parse().unwrap(),
+        seq: 2,
+    })
+    .await;
+    match a
+        .until("seen", |e| matches!(e, ServerMsg::Seen { .. }))
+        .await
+    {
+        ServerMsg::Seen {
+            user,
+            room,
+            position,
+        } => assert_eq!((user.as_str(), room, position), (bo.as_str(), None, 2)),
+        _ => unreachable!(),
+    }
+
+    // Bo answers; a resend of Ann's first is the original, nothing new for Bo.
+    assert_eq!(direct_copy(&mut b, ann, "b0", "b0").await, (4, 4));
+    assert_eq!(received_direct(&mut a, "b0").await, (5, 4));
+    assert_eq!(direct_copy(&mut a, &bo, "a0", "a0").await, (2, 1));
+
+    // Bo comes back on the other node from his first message: exactly the rest, in his ids.
+    drop(b);
+    let mut back = first.chat_socket().await;
+    back.send(&ClientMsg::Hello {
+        nick: bo.parse().unwrap(),
+        token: token_for(&bo),
+        rooms: vec![],
+        since: BTreeMap::new(),
+        epochs: BTreeMap::new(),
+        direct_since: Some(MessageId(1)),
+        direct_epoch: None,
+        jwt: None,
+    })
+    .await;
+    loop {
+        if let ServerMsg::DirectHistory { mode, messages, .. } = back.recv_any().await {
+            assert_eq!(mode, HistoryMode::CatchUp);
+            let got: Vec<(u64, u64, &str)> = messages
+                .iter()
+                .map(|m| (m.id.0, m.seq, m.text.as_str()))
+                .collect();
+            assert_eq!(got, [(2, 2, "a1"), (3, 3, "a2"), (4, 4, "b0")]);
+            break;
+        }
+    }
+}
+
+/// Direct messages written by a version that kept them all in one slot (`{dm}`) are moved to
+/// their users' slots by the first node that needs them: a reader's catch-up from the old ids
+/// in the old epoch is exact, read positions are kept, and the conversation's next seq comes
+/// after every old id (old positions were ids).
+#[actix_web::test]
+async fn direct_messages_of_the_older_layout_are_moved_to_their_users() {
+    let redis = RedisServer::start().await;
+    let (ann, bo) = (user_key_of("ann"), user_key_of("bo"));
+    let epoch = "0123456789abcdef";
+    redis.cmd(&["HSET", "chat:{dm}:meta", "epoch", epoch, "id", "7"]);
+    redis.cmd(&["SADD", "chat:logs:users", &ann, &bo]);
+    for (id, text) in [(5, "old one"), (7, "old two")] {
+        let json = format!(
+            r#"{{"id":{id},"from":"ann","to":"bo","text":"{text}","ts":1,"client_id":"o{id}"}}"#
+        );
+        for user in [&ann, &bo] {
+            redis.cmd(&[
+                "XADD",
+                &format!("chat:{{dm}}:log:{user}"),
+                &format!("{id}-0"),
+                "m",
+                &json,
+            ]);
+        }
+    }
+    redis.cmd(&["HSET", &format!("chat:{{dm}}:reads:{bo}"), "d:ann", "5"]);
+
+    let server = node(&redis);
+    let mut back = server.chat_socket().await;
+    back.send(&ClientMsg::Hello {
+        nick: "bo".parse().unwrap(),
+        token: token_for("bo"),
+        rooms: vec![],
+        since: BTreeMap::new(),
+        epochs: BTreeMap::new(),
+        direct_since: Some(MessageId(5)),
+        direct_epoch: Some(epoch.parse().unwrap()),
+        jwt: None,
+    })
+    .await;
+    let mut positions = None;
+    loop {
+        match back.recv_all().await {
+            ServerMsg::ReadPositions { directs, .. } => positions = Some(directs),
+            ServerMsg::DirectHistory {
+                mode,
+                messages,
+                epoch: now,
+            } => {
+                assert_eq!((mode, now.as_str()), (HistoryMode::CatchUp, epoch));
+                let got: Vec<(u64, u64)> = messages.iter().map(|m| (m.id.0, m.seq)).collect();
+                assert_eq!(got, [(7, 7)]);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let positions = positions.expect("read positions before the direct history");
+    assert_eq!(positions.get(&"ann".parse().unwrap()), Some(&5));
+    let mut a = server.chat_as("ann", &[]).await;
+    // Ann's log goes on after her old id 7; the conversation after every old id.
+    assert_eq!(direct_copy(&mut a, "bo", "new", "n1").await, (8, 8));
+    assert_eq!(received_direct(&mut back, "new").await, (8, 8));
+    assert_eq!(
+        redis.cmd(&["EXISTS", &format!("chat:{{dm}}:log:{ann}")]),
+        redis::Value::Int(0)
+    );
 }

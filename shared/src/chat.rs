@@ -532,11 +532,13 @@ pub enum ServerMsg {
     /// A direct message (to both users' tabs). It is stored before it is sent.
     Direct {
         /// Server-assigned id: the message's place in the reader's own direct-message log
-        /// (what `direct_since` counts). On a Redis Cluster each user's log counts its own,
-        /// so the sender's copy and the recipient's may differ.
+        /// (what `direct_since` counts). In cluster mode each user's log counts its own, so
+        /// the sender's copy and the recipient's differ.
         id: MessageId,
         /// The message's place in the conversation between its two users, the same for both:
-        /// what read positions (`mark_direct_read`, `read_positions`, `seen`) count.
+        /// what read positions (`mark_direct_read`, `read_positions`, `seen`) count. It grows
+        /// with each message of the conversation but need not be contiguous (a single node
+        /// numbers all messages with one counter): count unread messages, not the difference.
         seq: u64,
         /// The sender.
         from: Nick,

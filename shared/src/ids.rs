@@ -295,7 +295,9 @@ impl TryFrom<String> for UploadId {
     }
 }
 
-/// A server-assigned message id, unique for the server's lifetime and increasing.
+/// A server-assigned message id, increasing: unique within a room's log, and within each
+/// user's log of direct messages (in cluster mode the sender's and the recipient's copies of
+/// one direct message have ids of their own logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct MessageId(pub u64);

@@ -651,9 +651,9 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
         (
             ServerMsg::ReadPositions {
                 rooms: [("lobby".parse().unwrap(), 45), ("rust".parse().unwrap(), 7)].into(),
-                directs: [("bob".parse().unwrap(), 43)].into(),
+                directs: [("bob".parse().unwrap(), 7)].into(),
             },
-            r#"{"type":"read_positions","rooms":{"lobby":45,"rust":7},"directs":{"bob":43}}"#,
+            r#"{"type":"read_positions","rooms":{"lobby":45,"rust":7},"directs":{"bob":7}}"#,
         ),
         (
             ServerMsg::DirectHistory {
@@ -799,9 +799,9 @@ fn server_examples() -> Vec<(ServerMsg, &'static str)> {
             ServerMsg::Seen {
                 user: "Bob".parse().unwrap(),
                 room: None,
-                position: 43,
+                position: 7,
             },
-            r#"{"type":"seen","user":"Bob","position":43}"#,
+            r#"{"type":"seen","user":"Bob","position":7}"#,
         ),
         (
             ServerMsg::Sharing { reads: true },

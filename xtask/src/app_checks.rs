@@ -482,8 +482,8 @@ fn compare_transports(chrome: &webdriver::Chrome, shot: &Path) -> Result<String>
             // a frame and one or two idle callbacks, or from a script instead of typed keys,
             // changed nothing. So the check guards the regressions it was written for (a page
             // rendering while its echo is in flight measured 2.5-6 ms) at 3x plus 0.5 ms
-            // (slack for the clock: Chromium coarsens performance.now() to 0.1 ms), and
-            // prints both figures. Another round when not, both medians then over all the
+            // (slack for the clock: Chromium coarsens performance.now() to 0.1 ms), never
+            // above 2 ms, and prints both figures. Another round when not, both medians then over all the
             // echoes: noise only makes a round slower, a page timing its rendering fails
             // every round.
             let medians = chrome.script(
@@ -496,7 +496,7 @@ fn compare_transports(chrome: &webdriver::Chrome, shot: &Path) -> Result<String>
             let (Some(page), Some(bare)) = (median(0), median(1)) else {
                 return Err(format!("no medians to compare: {medians}"));
             };
-            if page <= 3.0 * bare + 0.5 {
+            if page <= (3.0 * bare + 0.5).min(2.0) {
                 figures.push(format!(
                     "a bare new WebSocket in the same page, interleaved: median {bare:.2} ms \
                      (the page's: {page:.2} ms)"
@@ -506,8 +506,8 @@ fn compare_transports(chrome: &webdriver::Chrome, shot: &Path) -> Result<String>
             if round == rounds {
                 return Err(format!(
                     "the Echo page's WebSocket median is {page:.2} ms, a bare socket's in the \
-                     same page {bare:.2} ms: more than 3x + 0.5 ms after {rounds} rounds of \
-                     {ECHOES}"
+                     same page {bare:.2} ms: more than 3x + 0.5 ms (or 2 ms) after {rounds} \
+                     rounds of {ECHOES}"
                 ));
             }
         }
@@ -528,10 +528,12 @@ fn compare_transports(chrome: &webdriver::Chrome, shot: &Path) -> Result<String>
 /// timed, so that no WebDriver key event or poll reaches the page while an echo is in
 /// flight. (Typing is checked on its own, above.)
 fn echo_from_the_page(chrome: &webdriver::Chrome, message: &str) -> Result<()> {
+    let text = serde_json::to_string(message).map_err(|e| e.to_string())?;
     let shown = chrome.script_async(&format!(
-        "const done = arguments[arguments.length - 1]; const text = {message:?}; \
+        "const done = arguments[arguments.length - 1]; const text = {text}; \
          const shown = () => [...document.querySelectorAll(\
-           '[data-testid=echo-entry][data-state=echoed]')].some(e => e.textContent.includes(text)); \
+           '[data-testid=echo-entry][data-state=echoed] .entry-text')]\
+           .some(e => e.textContent === text); \
          const watch = new MutationObserver(() => {{ \
            if (shown()) {{ watch.disconnect(); clearTimeout(timer); done(true); }} }}); \
          const timer = setTimeout(() => {{ watch.disconnect(); done(false); }}, 10000); \

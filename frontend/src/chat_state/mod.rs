@@ -334,9 +334,9 @@ impl ChatState {
                         }
                     }
                 }
-                for (peer, id) in directs {
+                for (peer, seq) in directs {
                     let read = self.direct_read.entry(peer.key()).or_default();
-                    *read = (*read).max(id);
+                    *read = (*read).max(seq);
                 }
                 self.positions_known = true;
                 self.baseline();

@@ -181,7 +181,8 @@ pub struct ChatState {
     pub replying: Option<Quote>,
     /// The line being edited (chosen with "Edit"): the composer's text replaces its text.
     pub editing: Option<MessageId>,
-    /// How far this user has read each direct conversation (other user's nickname key → id).
+    /// How far this user has read each direct conversation (other user's nickname key → the
+    /// last `seq` read).
     pub direct_read: LiteMap<String, u64>,
     /// How far the others have read (`seen`): the group (none: our direct conversation with
     /// them), who, and their position there. A few entries: a list, not a map.

@@ -8,7 +8,8 @@ use super::model::{ChatState, Line, Target};
 
 impl ChatState {
     /// `user` has read up to `position` of a group (`room`: a `seq`) or of our direct
-    /// conversation (no `room`: a message id). One entry per reader and conversation, moved.
+    /// conversation (no `room`: a direct message's `seq`). One entry per reader and
+    /// conversation, moved.
     pub(super) fn receive_seen(&mut self, user: Nick, room: Option<RoomName>, position: u64) {
         match self
             .seen
@@ -74,7 +75,8 @@ mod tests {
             seen("bob", Some("lobby"), 2),
             seen("me", Some("lobby"), 2),
             seen("bob", Some("other"), 1),
-            seen("bob", None, 1),
+            // Bob's position in our conversation: the seq of the message below (id 1).
+            seen("bob", None, 1001),
         ] {
             state.apply(event, 0.0);
         }
@@ -86,7 +88,7 @@ mod tests {
             [nick("bob")],
             "moved, not me"
         );
-        // A direct conversation: its reader's position is a message id.
+        // A direct conversation: its reader's position is a direct message's seq.
         state.apply(direct_from(1, "me", "bob", "c1"), 0.0);
         let bob = Target::Direct(nick("bob"));
         let direct = state.lines_of(&bob).to_vec();

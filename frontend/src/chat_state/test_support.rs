@@ -128,10 +128,12 @@ pub(super) fn names(from: u32, to: u32) -> Vec<Nick> {
     (from..to).map(|i| nick(&format!("u{i:04}"))).collect()
 }
 
+/// A direct message whose `id` (its place in this reader's log) is `id` and whose `seq` (its
+/// place in the conversation) is `id + 1000`: tests cannot pass by mixing the two up.
 pub(super) fn direct_from(id: u64, from: &str, to: &str, client_id: &str) -> ServerMsg {
     ServerMsg::Direct {
         id: MessageId(id),
-        seq: id,
+        seq: id + 1000,
         from: nick(from),
         to: nick(to),
         text: format!("d{id}").try_into().unwrap(),

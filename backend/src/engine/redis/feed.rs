@@ -6,8 +6,10 @@
 //! position it delivered and turns whatever it is offered into an ordered run without repeats.
 //! In a room, positions (`seq`) have no holes, so a message that skips a number reveals a gap;
 //! the engine reads the gap from the log once it has waited [`GAP_WAIT`]. A user's direct
-//! messages are numbered by a counter shared by all users, so there a later id is simply
-//! delivered; their losses are found by reading the log after a reconnect.
+//! messages are numbered by the user's own counter now, but logs moved from the older
+//! one-slot layout keep that layout's ids, which skip (one counter was shared by all users),
+//! so there a later id is simply delivered; their losses are found by reading the log after
+//! a reconnect.
 //!
 //! The feed also keeps the last [`RECENT`] messages it delivered, so a history read that
 //! finished before the feed caught up can be completed without another round trip (see

@@ -176,7 +176,7 @@ async fn feed(
     }
     let users: Vec<String> = users.into_iter().collect();
     let rooms: Vec<RoomName> = rooms.iter().filter_map(|r| r.parse().ok()).collect();
-    let (room_heads, user_heads, direct_epoch) = io.heads(&rooms, &users).await?;
+    let (room_heads, user_heads) = io.heads(&rooms, &users).await?;
     let sweep = Instant::now() >= *next_sweep;
     let mut feeder = Feeder {
         io,
@@ -196,9 +196,9 @@ async fn feed(
             failed.get_or_insert(err);
         }
     }
-    for (user, head) in users.iter().zip(user_heads) {
+    for (user, (head, epoch)) in users.iter().zip(user_heads) {
         let read = feeder
-            .catch_up(Source::User(user), head, direct_epoch.as_deref(), false)
+            .catch_up(Source::User(user), head, epoch.as_deref(), false)
             .await;
         if let Err(err) = read {
             failed.get_or_insert(err);

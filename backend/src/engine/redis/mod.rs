@@ -686,10 +686,8 @@ impl<C: Send + 'static> Engine<C> {
         match outcome {
             Ok(Sent::New(stored, epoch, logs, away)) => {
                 self.register(logs);
-                if let (Some(user), crate::engine::vocabulary::Stored::Direct(message)) =
-                    (away, &stored)
-                {
-                    let message = message.clone();
+                if let Some(away) = away {
+                    let (user, message) = *away;
                     self.emit(Event::Away { user, message });
                 }
                 // The reply is as good a doorbell as the publish (both come after the

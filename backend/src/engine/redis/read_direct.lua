@@ -1,5 +1,5 @@
 -- A page of one user's direct messages (sent and received).
--- KEYS[1] the direct messages' meta hash   KEYS[2] the user's log
+-- KEYS[1] the user's meta hash (epoch)   KEYS[2] the user's log
 -- ARGV[1] an epoch, used if there is none yet
 -- ARGV[2] 'since' (after id ARGV[3], oldest first) or 'latest' (newest first)
 -- ARGV[3] the id   ARGV[4] how many

@@ -2,11 +2,12 @@
 //! operation (each run as a future in the engine's set, so none blocks another).
 //!
 //! Keys of one room (its log, its presence, its channel) share the hash tag `{r:ROOM}`, each
-//! nickname key's lease has a slot of its own (`{n:KEY}`), all direct messages share `{dm}`
-//! and node leases, holdings and the room list share `{p}`: every script touches one hash
-//! slot, so it runs on a Redis Cluster (docs/DEPLOYMENT.md has the table; docs/SCALING.md
-//! says what the one `{dm}` slot means). Room names and user keys are validated
-//! `[A-Za-z0-9_-]` and hex, so they cannot contain a brace.
+//! nickname key's lease has a slot of its own (`{n:KEY}`), each user's direct-message log,
+//! read positions and channel share `{u:USER}`, each direct conversation's counter and
+//! idempotency records `{d:A:B}`, and node leases, holdings and the room list share `{p}`:
+//! every script touches one hash slot, so it runs on a Redis Cluster (docs/DEPLOYMENT.md has
+//! the table). Room names and user keys are validated `[A-Za-z0-9_-]` and hex, so they cannot
+//! contain a brace or a colon.
 //!
 //! One piece (about 1,800 lines) on purpose: it is the one list of the engine's keys and
 //! scripts with the parsing of each script's reply beside its call, so a key's layout and
@@ -58,9 +59,10 @@ const TRIM_STEP: u32 = 2000;
 /// sharded channel of the room's shard (`SPUBLISH` by the room's scripts, `SSUBSCRIBE`d by the
 /// nodes with members there). Its name is also the prefix of the room's keys.
 const ROOM_CHANNEL: &str = "chat:{r:";
-/// A user's channel is `chat:{dm}:u:USER`, in the direct messages' slot (whose scripts
-/// publish on it).
-const USER_CHANNEL: &str = "chat:{dm}:u:";
+/// A user's channel is `chat:{u:USER}`, in the user's slot (whose scripts publish on it): a
+/// sharded channel on a Redis Cluster, as a room's is. Its name is also the prefix of the
+/// user's keys.
+const USER_CHANNEL: &str = "chat:{u:";
 /// The channels the engine's logs are published on (by prefix).
 pub(super) const CHANNELS: [&str; 2] = [ROOM_CHANNEL, USER_CHANNEL];
 
@@ -132,25 +134,65 @@ fn room_sent(room: &RoomName, sender: &str, client_id: &str) -> String {
     format!("chat:{{r:{room}}}:sent:{sender}:{client_id}")
 }
 
-const DIRECT_META: &str = "chat:{dm}:meta";
+/// A user's meta hash: the `id` counter and the `epoch` of the user's log.
+fn user_meta(user: &str) -> String {
+    format!("chat:{{u:{user}}}:meta")
+}
 
+/// A user's direct messages (sent and received), a stream with an entry per id.
 fn user_log(user: &str) -> String {
+    format!("chat:{{u:{user}}}:log")
+}
+
+/// A user's read positions (in the user's slot, beside the user's log).
+fn user_reads(user: &str) -> String {
+    format!("chat:{{u:{user}}}:reads")
+}
+
+/// The copy of message `seq` of `conversation` in `user`'s log (append_direct.lua's record,
+/// which makes a retried append a repeat).
+fn user_got(user: &str, conversation: &str, seq: u64) -> String {
+    format!("chat:{{u:{user}}}:got:{conversation}:{seq}")
+}
+
+/// The conversation between users `a` and `b`: both keys, in order (one name for both
+/// directions).
+fn conversation(a: &str, b: &str) -> String {
+    if a <= b {
+        format!("{a}:{b}")
+    } else {
+        format!("{b}:{a}")
+    }
+}
+
+/// A conversation's meta hash: its `seq` counter.
+fn conversation_meta(conversation: &str) -> String {
+    format!("chat:{{d:{conversation}}}:meta")
+}
+
+/// The idempotency record of `sender`'s `client_id` in `conversation` (direct_seq.lua).
+fn direct_sent(conversation: &str, sender: &str, client_id: &str) -> String {
+    format!("chat:{{d:{conversation}}}:sent:{sender}:{client_id}")
+}
+
+/// Where direct messages were kept before each user's slot had their own (one slot for all
+/// of them, `{dm}`): its meta hash (`epoch`, and `id`, the one counter), each user's log and
+/// read positions. Moved once by [`Io::directs_ready`]; the meta hash stays (its `id` is
+/// where conversations count from).
+const OLD_DIRECT_META: &str = "chat:{dm}:meta";
+
+fn old_user_log(user: &str) -> String {
     format!("chat:{{dm}}:log:{user}")
 }
 
-/// A user's read positions (in the direct messages' slot, beside the user's log).
-fn user_reads(user: &str) -> String {
+fn old_user_reads(user: &str) -> String {
     format!("chat:{{dm}}:reads:{user}")
-}
-
-fn direct_sent(sender: &str, client_id: &str) -> String {
-    format!("chat:{{dm}}:sent:{sender}:{client_id}")
 }
 
 fn channel(log: &Log) -> String {
     match log {
         Log::Room(room) => room_base(room),
-        Log::User(user) => format!("{USER_CHANNEL}{user}"),
+        Log::User(user) => format!("{USER_CHANNEL}{user}}}"),
     }
 }
 
@@ -181,7 +223,9 @@ pub(super) fn parse_push(data: Vec<Value>) -> Option<Push> {
             let event = shared::decode(json).ok()?;
             return Some(Push::Presence(room.parse().ok()?, user.to_owned(), event));
         }
-        let user = channel.strip_prefix(USER_CHANNEL)?;
+        let user = channel
+            .strip_prefix(USER_CHANNEL)
+            .and_then(|rest| rest.strip_suffix('}'))?;
         return Some(Push::User(user.to_owned(), shared::decode(tagged).ok()?));
     }
     let (epoch, json) = payload.split_once(' ')?;
@@ -191,7 +235,9 @@ pub(super) fn parse_push(data: Vec<Value>) -> Option<Push> {
         let log = Log::Room(room.parse().ok()?);
         return Some(Push::Message(log, epoch, Item::Room(entry)));
     }
-    let user = channel.strip_prefix(USER_CHANNEL)?;
+    let user = channel
+        .strip_prefix(USER_CHANNEL)
+        .and_then(|rest| rest.strip_suffix('}'))?;
     let message = parse_direct(json).ok()?;
     Some(Push::Message(
         Log::User(user.to_owned()),
@@ -212,7 +258,8 @@ struct Scripts {
     send_room: Script,
     mark_read: Script,
     read_room: Script,
-    send_direct: Script,
+    direct_seq: Script,
+    append_direct: Script,
     read_direct: Script,
 }
 
@@ -238,6 +285,9 @@ pub(super) struct Io {
     /// only the first time); forgotten when the node's presence was lost
     /// ([`Io::forget_held`]). Never held across an await.
     held: Arc<std::sync::Mutex<std::collections::HashSet<RoomName>>>,
+    /// Set once direct messages of the older one-slot layout are in their users' slots:
+    /// the lowest seq a conversation counts from ([`Io::directs_ready`]).
+    directs: Arc<tokio::sync::OnceCell<u64>>,
 }
 
 impl Io {
@@ -261,12 +311,14 @@ impl Io {
                 trim_age: Script::new(include_str!("trim_age.lua")),
                 send_room: Script::new(include_str!("send_room.lua")),
                 read_room: Script::new(include_str!("read_room.lua")),
-                send_direct: Script::new(include_str!("send_direct.lua")),
+                direct_seq: Script::new(include_str!("direct_seq.lua")),
+                append_direct: Script::new(include_str!("append_direct.lua")),
                 mark_read: Script::new(include_str!("mark_read.lua")),
                 read_direct: Script::new(include_str!("read_direct.lua")),
             }),
             options: Arc::new(options),
             held: Arc::default(),
+            directs: Arc::default(),
         })
     }
 
@@ -351,10 +403,6 @@ impl Io {
         let window = millis(self.options.dedup_window);
         let mut conn = self.commands.clone();
         let client_id = message.client_id.as_str();
-        // The recipient's key, once known (for the retention registry), and whether they
-        // were found away (in the nickname directory).
-        let mut recipient_key = String::new();
-        let mut away = false;
         let reply: RedisResult<Vec<String>> = match &message.target {
             Target::Room(room) => {
                 let referred = crate::engine::rules::referred(&message.body);
@@ -459,55 +507,7 @@ impl Io {
                     .await
             }
             Target::Direct { recipient, to, .. } => {
-                let Body::Text {
-                    text,
-                    reply_to: None,
-                    image: None,
-                    file: None,
-                } = &message.body
-                else {
-                    let reason =
-                        "direct messages cannot be answered, changed or carry images or files"
-                            .to_owned();
-                    return Ok(Sent::Refused((shared::ErrorCode::Invalid, reason)));
-                };
-                let (recipient, to) = match recipient {
-                    Some(recipient) => (recipient.clone(), to.clone()),
-                    // Not on this node: whoever owns the nickname in the cluster now, or its
-                    // last holder if the rules let the name reach them while away.
-                    None => match self.owner_of(to).await.map_err(EngineError::from)? {
-                        Some(owner) => owner,
-                        None => match self.last_holder(to).await.map_err(EngineError::from)? {
-                            Some(holder) => {
-                                away = true;
-                                (holder.user, holder.nick)
-                            }
-                            None => return Ok(Sent::NoRecipient(to.clone())),
-                        },
-                    },
-                };
-                recipient_key.clone_from(&recipient);
-                let body = members(&DirectBody {
-                    from: message.from.as_str(),
-                    to: to.as_str(),
-                    text: text.as_str(),
-                    ts: message.ts,
-                    client_id,
-                })?;
-                self.scripts
-                    .send_direct
-                    .key(DIRECT_META)
-                    .key(user_log(&message.sender))
-                    .key(user_log(&recipient))
-                    .key(direct_sent(&message.sender, client_id))
-                    .arg(epoch.as_str())
-                    .arg(window)
-                    .arg(channel(&Log::User(message.sender.clone())))
-                    .arg(channel(&Log::User(recipient)))
-                    .arg(body)
-                    .arg(self.doorbell())
-                    .invoke_async(&mut conn)
-                    .await
+                return self.append_direct(message, recipient.as_ref(), to).await;
             }
         };
         let reply = reply.map_err(|e| {
@@ -554,20 +554,14 @@ impl Io {
                 "a short answer from the send script",
             ));
         };
-        let away = away.then(|| recipient_key.clone());
-        let (stored, logs) = match &message.target {
-            Target::Room(room) => (
-                Stored::Room {
-                    room: room.clone(),
-                    entry: parse_entry(&json)?,
-                },
-                vec![Log::Room(room.clone())],
-            ),
-            Target::Direct { .. } => (
-                Stored::Direct(parse_direct(&json)?),
-                vec![Log::User(message.sender.clone()), Log::User(recipient_key)],
-            ),
+        let Target::Room(room) = &message.target else {
+            return Err(EngineError::unreadable("a direct message in the room send"));
         };
+        let stored = Stored::Room {
+            room: room.clone(),
+            entry: parse_entry(&json)?,
+        };
+        let logs = vec![Log::Room(room.clone())];
         let epoch = match reply.next() {
             Some(epoch) => Some(
                 Epoch::try_from(epoch)
@@ -576,15 +570,24 @@ impl Io {
             None => None,
         };
         if self.options.wait_replicas > 0 {
-            let record = match &message.target {
-                Target::Room(room) => room_sent(room, &message.sender, client_id),
-                Target::Direct { .. } => direct_sent(&message.sender, client_id),
+            let epoch = match &epoch {
+                Some(epoch) => epoch.as_str().to_owned(),
+                None => redis::cmd("HGET")
+                    .arg(room_meta(room))
+                    .arg("epoch")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .map_err(EngineError::from)?,
             };
-            self.replicate_then_ring(&message.target, &record, &logs, &json, epoch.as_ref())
-                .await?;
+            self.replicate_then_ring(
+                &room_sent(room, &message.sender, client_id),
+                &[room_meta(room)],
+                &[(channel(&logs[0]), format!("{epoch} {json}"))],
+            )
+            .await?;
         }
         match (new.as_str(), epoch) {
-            ("1", Some(epoch)) => Ok(Sent::New(stored, epoch, logs, away)),
+            ("1", Some(epoch)) => Ok(Sent::New(stored, epoch, logs, None)),
             ("1", None) => Err(EngineError::unreadable(
                 "the send script's answer has no epoch",
             )),
@@ -592,41 +595,313 @@ impl Io {
         }
     }
 
-    /// `--redis-wait-replicas`: waits until that many replicas of the primary that stored
-    /// `json` (in `target`'s log) have it, then rings the doorbell of each of `logs` (the
-    /// script did not: nobody hears of a message a failover could still lose). A repeat
-    /// (`epoch` none) is waited for and rung again too: its first try may have stopped here.
-    /// Fails, with the message stored on the primary and resending safe, when the replicas
-    /// do not confirm in time, or when the message's idempotency `record` is no longer on
-    /// the slot's primary (a failover lost it).
+    /// A direct message: its place in the conversation (its slot), then a copy in the
+    /// sender's log and one in the recipient's (each in its user's slot, each rung on that
+    /// user's channel). The acknowledgement waits for all three; should the node stop between
+    /// them, the sender's resend (same `client_id`) finds the conversation's record and makes
+    /// the copies still missing, once each.
+    async fn append_direct(
+        &self,
+        message: &NewMessage,
+        recipient: Option<&String>,
+        to: &Nick,
+    ) -> Result<Sent, EngineError> {
+        let Body::Text {
+            text,
+            reply_to: None,
+            image: None,
+            file: None,
+        } = &message.body
+        else {
+            let reason =
+                "direct messages cannot be answered, changed or carry images or files".to_owned();
+            return Ok(Sent::Refused((shared::ErrorCode::Invalid, reason)));
+        };
+        let floor = self.directs_ready().await?;
+        let mut away = false;
+        let (recipient, to) = match recipient {
+            Some(recipient) => (recipient.clone(), to.clone()),
+            // Not on this node: whoever owns the nickname in the cluster now, or its last
+            // holder if the rules let the name reach them while away.
+            None => match self.owner_of(to).await.map_err(EngineError::from)? {
+                Some(owner) => owner,
+                None => match self.last_holder(to).await.map_err(EngineError::from)? {
+                    Some(holder) => {
+                        away = true;
+                        (holder.user, holder.nick)
+                    }
+                    None => return Ok(Sent::NoRecipient(to.clone())),
+                },
+            },
+        };
+        let client_id = message.client_id.as_str();
+        let window = millis(self.options.dedup_window);
+        let body = members(&DirectBody {
+            from: message.from.as_str(),
+            to: to.as_str(),
+            text: text.as_str(),
+            ts: message.ts,
+            client_id,
+        })?;
+        let conversation = conversation(&message.sender, &recipient);
+        let record = direct_sent(&conversation, &message.sender, client_id);
+        let mut conn = self.commands.clone();
+        let placed: Vec<String> = self
+            .scripts
+            .direct_seq
+            .key(conversation_meta(&conversation))
+            .key(&record)
+            .arg(window)
+            .arg(body)
+            .arg(floor)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| {
+                EngineError::Redis(format!(
+                    "the message may not have been stored (Redis: {e}); resending it is safe: \
+                     the same client_id is stored at most once"
+                ))
+            })?;
+        let [new, seq, members] = &placed[..] else {
+            return Err(EngineError::unreadable(
+                "a short answer from the direct send script",
+            ));
+        };
+        let seq: u64 = seq
+            .parse()
+            .map_err(|_| EngineError::unreadable("an unreadable seq from the direct send"))?;
+        // The copies: the sender's, and the recipient's unless writing to oneself.
+        let mut users = vec![message.sender.clone()];
+        if recipient != message.sender {
+            users.push(recipient.clone());
+        }
+        let copies = futures_util::future::try_join_all(
+            users
+                .iter()
+                .map(|user| self.append_copy(user, &conversation, seq, members)),
+        )
+        .await
+        .map_err(|e| {
+            EngineError::Redis(format!(
+                "the message is stored but not yet in every log (Redis: {e}); resending it is \
+                 safe: the same client_id is stored at most once"
+            ))
+        })?;
+        if self.options.wait_replicas > 0 {
+            let waits: Vec<String> = std::iter::once(conversation_meta(&conversation))
+                .chain(users.iter().map(|user| user_meta(user)))
+                .collect();
+            let rings: Vec<(String, String)> = users
+                .iter()
+                .zip(&copies)
+                .map(|(user, (json, epoch))| {
+                    (
+                        channel(&Log::User(user.clone())),
+                        format!("{} {json}", epoch.as_str()),
+                    )
+                })
+                .collect();
+            self.replicate_then_ring(&record, &waits, &rings).await?;
+        }
+        let mut copies = copies.into_iter();
+        let Some((json, epoch)) = copies.next() else {
+            return Err(EngineError::unreadable("no copy of a direct message"));
+        };
+        let mine = parse_direct(&json)?;
+        if new != "1" {
+            return Ok(Sent::Repeat(Stored::Direct(mine)));
+        }
+        // Someone away is told with their own copy (its id is their log's).
+        let away = match (away, copies.next()) {
+            (true, Some((json, _))) => Some(Box::new((recipient.clone(), parse_direct(&json)?))),
+            (true, None) => Some(Box::new((recipient.clone(), mine.clone()))),
+            (false, _) => None,
+        };
+        let logs = users.into_iter().map(Log::User).collect();
+        Ok(Sent::New(Stored::Direct(mine), epoch, logs, away))
+    }
+
+    /// Puts message `seq` of `conversation` (its JSON `members`, seq first) in `user`'s log
+    /// once (append_direct.lua); the copy's JSON and the log's epoch.
+    async fn append_copy(
+        &self,
+        user: &str,
+        conversation: &str,
+        seq: u64,
+        members: &str,
+    ) -> RedisResult<(String, Epoch)> {
+        let epoch = fresh_epoch()
+            .map_err(|e| redis::RedisError::from(std::io::Error::other(e.to_string())))?;
+        let reply: Vec<String> = self
+            .scripts
+            .append_direct
+            .key(user_meta(user))
+            .key(user_log(user))
+            .key(user_got(user, conversation, seq))
+            .arg(epoch.as_str())
+            .arg(millis(self.options.dedup_window))
+            .arg(channel(&Log::User(user.to_owned())))
+            .arg(members)
+            .arg(self.doorbell())
+            .invoke_async(&mut self.commands.clone())
+            .await?;
+        let [json, epoch] = &reply[..] else {
+            return Err(redis::RedisError::from(std::io::Error::other(
+                "a short answer from the direct append script",
+            )));
+        };
+        let epoch = Epoch::try_from(epoch.clone()).map_err(|_| {
+            redis::RedisError::from(std::io::Error::other("an unreadable epoch of a user's log"))
+        })?;
+        Ok((json.clone(), epoch))
+    }
+
+    /// The lowest seq a direct conversation counts from, once direct messages of the older
+    /// one-slot layout are in their users' slots (moved here by the first node that needs
+    /// them; every direct-message operation waits for it). The older layout's ids were one
+    /// counter for every conversation, and read positions kept them: new seqs start above.
+    pub(super) async fn directs_ready(&self) -> Result<u64, EngineError> {
+        self.directs
+            .get_or_try_init(|| async { self.move_old_directs().await.map_err(EngineError::from) })
+            .await
+            .copied()
+    }
+
+    /// [`Io::directs_ready`] for the operations that speak Redis's errors.
+    async fn users_ready(&self) -> RedisResult<()> {
+        self.directs_ready()
+            .await
+            .map(drop)
+            .map_err(|e| redis::RedisError::from(std::io::Error::other(e.to_string())))
+    }
+
+    /// Moves each user's direct messages (keeping ids, so catch-ups stay exact) and read
+    /// positions from the one `{dm}` slot of an older version into the user's own slot, and
+    /// gives each user's log the old epoch; then returns the old id counter. Safe to run on
+    /// several nodes at once and again after a stop half-way: a copied entry is not copied
+    /// again, a position kept here is not overwritten.
+    async fn move_old_directs(&self) -> RedisResult<u64> {
+        let mut conn = self.commands.clone();
+        let (epoch, last, done): (Option<String>, Option<u64>, Option<u8>) = redis::cmd("HMGET")
+            .arg(OLD_DIRECT_META)
+            .arg("epoch")
+            .arg("id")
+            .arg("moved")
+            .query_async(&mut conn)
+            .await?;
+        let Some(epoch) = epoch.filter(|_| done.is_none()) else {
+            // Nothing was ever written there, or it was all moved already.
+            return Ok(last.unwrap_or(0));
+        };
+        let users: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(USER_LOGS)
+            .query_async(&mut conn)
+            .await?;
+        static MOVE: std::sync::LazyLock<Script> =
+            std::sync::LazyLock::new(|| Script::new(include_str!("move_direct.lua")));
+        let mut moved = 0_u64;
+        for user in &users {
+            let old = old_user_log(user);
+            let mut after = "-".to_owned();
+            // A page at a time: a long history never makes one long script.
+            loop {
+                let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+                    .arg(&old)
+                    .arg(&after)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(500)
+                    .query_async(&mut conn)
+                    .await?;
+                let Some((newest, _)) = entries.last() else {
+                    break;
+                };
+                after = format!("({newest}");
+                let mut invocation = MOVE.key(user_log(user));
+                invocation.key(user_meta(user)).arg(&epoch);
+                for (id, fields) in &entries {
+                    let id = id.split('-').next().unwrap_or_default();
+                    if let Some((_, json)) = fields.iter().find(|(name, _)| name == "m") {
+                        invocation.arg(id).arg(json);
+                    }
+                }
+                moved += invocation.invoke_async::<u64>(&mut conn).await?;
+            }
+            // A user whose log is empty there still keeps the epoch readers hold.
+            redis::cmd("HSETNX")
+                .arg(user_meta(user))
+                .arg("epoch")
+                .arg(&epoch)
+                .query_async::<Value>(&mut conn)
+                .await?;
+            let reads: Vec<(String, String)> = redis::cmd("HGETALL")
+                .arg(old_user_reads(user))
+                .query_async(&mut conn)
+                .await?;
+            for (place, position) in reads {
+                redis::cmd("HSETNX")
+                    .arg(user_reads(user))
+                    .arg(place)
+                    .arg(position)
+                    .query_async::<Value>(&mut conn)
+                    .await?;
+            }
+            redis::cmd("DEL")
+                .arg(&old)
+                .query_async::<Value>(&mut conn)
+                .await?;
+            redis::cmd("DEL")
+                .arg(old_user_reads(user))
+                .query_async::<Value>(&mut conn)
+                .await?;
+        }
+        // Done: later starts skip the walk over every user.
+        redis::cmd("HSET")
+            .arg(OLD_DIRECT_META)
+            .arg("moved")
+            .arg(1)
+            .query_async::<Value>(&mut conn)
+            .await?;
+        if moved > 0 {
+            tracing::info!(
+                moved,
+                "moved direct messages of an older version to their users' slots"
+            );
+        }
+        Ok(last.unwrap_or(0))
+    }
+
+    /// `--redis-wait-replicas`: waits until that many replicas of the primary of each of
+    /// `waits` (a key of each slot the message was written in) have it, then rings each
+    /// doorbell of `rings` (channel, "EPOCH JSON"; the scripts did not: nobody hears of a
+    /// message a failover could still lose). A repeat is waited for and rung again too: its
+    /// first try may have stopped here. Fails, with the message stored and resending safe,
+    /// when the replicas do not confirm in time, or when the message's idempotency `record`
+    /// is no longer on its slot's primary (a failover lost it).
     async fn replicate_then_ring(
         &self,
-        target: &Target,
         record: &str,
-        logs: &[Log],
-        json: &str,
-        epoch: Option<&Epoch>,
+        waits: &[String],
+        rings: &[(String, String)],
     ) -> Result<(), EngineError> {
-        let meta = match target {
-            Target::Room(room) => room_meta(room),
-            Target::Direct { .. } => DIRECT_META.to_owned(),
-        };
         let mut conn = self.commands.clone();
         let mut wait = redis::cmd("WAIT");
         wait.arg(self.options.wait_replicas)
             .arg(u64::try_from(self.options.wait_timeout.as_millis()).unwrap_or(u64::MAX));
-        // WAIT counts the replicas that have every write this connection made to that
-        // primary so far, the script's included; it must go to the primary of the log's slot.
-        let confirmed: u32 = conn
-            .on_primary_of(&meta, &wait)
-            .await
-            .map_err(EngineError::from)?;
-        if confirmed < self.options.wait_replicas {
-            return Err(EngineError::Redis(format!(
-                "the message is stored but only {confirmed} of {} replicas have it yet; \
-                 resending it is safe: the same client_id is stored at most once",
-                self.options.wait_replicas
-            )));
+        for key in waits {
+            // WAIT counts the replicas that have every write this connection made to that
+            // primary so far, the script's included; it must go to the primary of the slot.
+            let confirmed: u32 = conn
+                .on_primary_of(key, &wait)
+                .await
+                .map_err(EngineError::from)?;
+            if confirmed < self.options.wait_replicas {
+                return Err(EngineError::Redis(format!(
+                    "the message is stored but only {confirmed} of {} replicas have it yet; \
+                     resending it is safe: the same client_id is stored at most once",
+                    self.options.wait_replicas
+                )));
+            }
         }
         // WAIT speaks for the writes of the connection it goes on. Had the primary died
         // since the script, the client may have sent WAIT to the replica that took over, on
@@ -647,20 +922,10 @@ impl Io {
                     .to_owned(),
             ));
         }
-        let epoch = match epoch {
-            Some(epoch) => epoch.as_str().to_owned(),
-            None => redis::cmd("HGET")
-                .arg(&meta)
-                .arg("epoch")
-                .query_async::<String>(&mut conn)
-                .await
-                .map_err(EngineError::from)?,
-        };
-        let doorbell = format!("{epoch} {json}");
-        for log in logs {
+        for (channel, doorbell) in rings {
             redis::cmd(self.publish())
-                .arg(channel(log))
-                .arg(&doorbell)
+                .arg(channel)
+                .arg(doorbell)
                 .query_async::<Value>(&mut conn)
                 .await
                 .map_err(EngineError::from)?;
@@ -675,6 +940,7 @@ impl Io {
         place: &crate::engine::vocabulary::Place,
         position: u64,
     ) -> RedisResult<()> {
+        self.users_ready().await?;
         let event = crate::engine::vocabulary::Positions::one(place, position).into_event();
         let event = shared::encode(&event)
             .map_err(|e| redis::RedisError::from(std::io::Error::other(e.to_string())))?;
@@ -694,6 +960,7 @@ impl Io {
 
     /// Keeps whether `user` shares their read positions ([`PRIVATE_READS`] among them).
     pub(super) async fn share_reads(&self, user: &str, share: bool) -> RedisResult<()> {
+        self.users_ready().await?;
         let mut conn = self.commands.clone();
         let mut command = if share {
             redis::cmd("HDEL")
@@ -713,6 +980,7 @@ impl Io {
         place: &crate::engine::vocabulary::Place,
         users: &[String],
     ) -> RedisResult<Vec<(String, u64)>> {
+        self.users_ready().await?;
         let mut pipe = redis::pipe();
         for user in users {
             pipe.cmd("HMGET")
@@ -1009,7 +1277,7 @@ impl Io {
     ) -> Result<Epoch, EngineError> {
         let meta = match log {
             Log::Room(room) => room_meta(room),
-            Log::User(_) => DIRECT_META.to_owned(),
+            Log::User(user) => user_meta(user),
         };
         let mut conn = self.commands.clone();
         let now: String = self
@@ -1094,14 +1362,18 @@ impl Io {
             .await
     }
 
-    /// The newest position and the epoch of each room's log, and the newest position of
-    /// each user's log with the direct messages' epoch (0 and none: nothing yet), in one
-    /// round trip: what the indexer compares with how far it has read.
+    /// The newest position and the epoch of each room's log and of each user's log (0 and
+    /// none: nothing yet), in one round trip: what the indexer compares with how far it has
+    /// read.
+    #[allow(clippy::type_complexity)]
     pub(super) async fn heads(
         &self,
         rooms: &[RoomName],
         users: &[String],
-    ) -> RedisResult<(Vec<(u64, Option<String>)>, Vec<u64>, Option<String>)> {
+    ) -> RedisResult<(Vec<(u64, Option<String>)>, Vec<(u64, Option<String>)>)> {
+        if !users.is_empty() {
+            self.users_ready().await?;
+        }
         let mut pipe = redis::pipe();
         for room in rooms {
             pipe.cmd("HMGET")
@@ -1109,8 +1381,8 @@ impl Io {
                 .arg("seq")
                 .arg("epoch");
         }
-        pipe.hget(DIRECT_META, "epoch");
         for user in users {
+            pipe.hget(user_meta(user), "epoch");
             pipe.cmd("XREVRANGE")
                 .arg(user_log(user))
                 .arg("+")
@@ -1129,21 +1401,19 @@ impl Io {
                 Ok((seq.unwrap_or_default(), epoch))
             })
             .collect::<RedisResult<Vec<_>>>()?;
-        let direct_epoch: Option<String> = match replies.next() {
-            Some(value) => redis::from_redis_value(value).map_err(redis::RedisError::from)?,
-            None => None,
-        };
-        let user_heads = replies
-            .map(|value| {
-                let last: Vec<(String, Value)> =
-                    redis::from_redis_value(value).map_err(redis::RedisError::from)?;
-                Ok(last
-                    .first()
-                    .and_then(|(id, _)| id.split('-').next()?.parse().ok())
-                    .unwrap_or(0))
-            })
-            .collect::<RedisResult<Vec<u64>>>()?;
-        Ok((room_heads, user_heads, direct_epoch))
+        let mut user_heads = Vec::with_capacity(users.len());
+        while let (Some(epoch), Some(last)) = (replies.next(), replies.next()) {
+            let epoch: Option<String> =
+                redis::from_redis_value(epoch).map_err(redis::RedisError::from)?;
+            let last: Vec<(String, Value)> =
+                redis::from_redis_value(last).map_err(redis::RedisError::from)?;
+            let head = last
+                .first()
+                .and_then(|(id, _)| id.split('-').next()?.parse().ok())
+                .unwrap_or(0);
+            user_heads.push((head, epoch));
+        }
+        Ok((room_heads, user_heads))
     }
 
     /// Up to `count` entries of `room`'s log after `after`, as they are now, with the log's
@@ -1165,6 +1435,7 @@ impl Io {
         after: u64,
         count: u32,
     ) -> Result<(Epoch, Vec<DirectMessage>), EngineError> {
+        self.directs_ready().await?;
         let (epoch, _, messages) = self.direct_page(user, "since", after, count).await?;
         Ok((epoch, messages))
     }
@@ -1481,6 +1752,7 @@ impl Io {
         range: DirectRange,
         client_epoch: Option<&Epoch>,
     ) -> Result<(Answer, u64), EngineError> {
+        self.directs_ready().await?;
         let page = self.options.page;
         let (mode, answer) = match range {
             DirectRange::Latest | DirectRange::Reset => {
@@ -1542,7 +1814,7 @@ impl Io {
         let reply: Vec<String> = self
             .scripts
             .read_direct
-            .key(DIRECT_META)
+            .key(user_meta(user))
             .key(user_log(user))
             .arg(fresh_epoch()?.as_str())
             .arg(kind)
@@ -1576,6 +1848,9 @@ impl Io {
         log: &Log,
         after: u64,
     ) -> Result<(Epoch, u64, Vec<Item>), EngineError> {
+        if let Log::User(_) = log {
+            self.directs_ready().await?;
+        }
         let read = async {
             Ok::<_, EngineError>(match log {
                 Log::Room(room) => {
@@ -1600,9 +1875,15 @@ impl Io {
 
 /// What became of a send.
 pub(super) enum Sent {
-    /// Stored now, in the log with this epoch, into these logs; a direct message to someone
-    /// found away names them (their user key).
-    New(Stored, Epoch, Vec<Log>, Option<String>),
+    /// Stored now, in the log with this epoch, into these logs (for a direct message: the
+    /// sender's copy, the sender's log's epoch); a direct message to someone found away
+    /// names them (their user key) with their own copy (boxed: rarely there, and large).
+    New(
+        Stored,
+        Epoch,
+        Vec<Log>,
+        Option<Box<(String, DirectMessage)>>,
+    ),
     /// Not stored: nobody online has the recipient's nickname.
     NoRecipient(Nick),
     /// Not stored: the entry refers to a message it may not (see [`crate::engine::rules::refer`]).
