@@ -1768,6 +1768,17 @@ async fn direct_messages_of_the_older_layout_are_moved_to_their_users() {
         }
     }
     redis.cmd(&["HSET", &format!("chat:{{dm}}:reads:{bo}"), "d:ann", "5"]);
+    // Carol never had a direct message: her room position and her choice not to share them
+    // were in the same slot, and move too.
+    let carol = user_key_of("carol");
+    redis.cmd(&[
+        "HSET",
+        &format!("chat:{{dm}}:reads:{carol}"),
+        "r:lobby",
+        "3",
+        "s:private",
+        "1",
+    ]);
 
     let server = node(&redis);
     let mut back = server.chat_socket().await;
@@ -1809,4 +1820,23 @@ async fn direct_messages_of_the_older_layout_are_moved_to_their_users() {
         redis.cmd(&["EXISTS", &format!("chat:{{dm}}:log:{ann}")]),
         redis::Value::Int(0)
     );
+
+    let mut carol = server.chat_socket().await;
+    carol.send(&common::hello("carol", &[])).await;
+    let rooms = match carol
+        .until("read positions", |e| {
+            matches!(e, ServerMsg::ReadPositions { .. })
+        })
+        .await
+    {
+        ServerMsg::ReadPositions { rooms, .. } => rooms,
+        _ => unreachable!(),
+    };
+    assert_eq!(rooms.get(&"lobby".parse().unwrap()), Some(&3));
+    assert!(matches!(
+        carol
+            .until("sharing", |e| matches!(e, ServerMsg::Sharing { .. }))
+            .await,
+        ServerMsg::Sharing { reads: false }
+    ));
 }

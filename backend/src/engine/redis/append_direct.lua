@@ -1,7 +1,7 @@
 -- A copy of a direct message in one user's log (the user's slot), at most once per message:
 -- the next id of the user's log, the log's epoch, and the doorbell on the user's channel.
 -- KEYS[1] the user's meta hash (id, epoch)   KEYS[2] the user's log
--- KEYS[3] this message's record in this log (conversation and seq)
+-- KEYS[3] this message's record in this log (conversation, sender and client_id)
 -- ARGV[1] an epoch, used if there is none yet   ARGV[2] the idempotency window, ms
 -- ARGV[3] the user's channel   ARGV[4] the message's JSON members after id (its seq first)
 -- ARGV[5] 'SPUBLISH' on a Redis Cluster (the channel is on this slot), 'PUBLISH' on one

@@ -5,10 +5,11 @@
 -- ARGV[1] the older layout's epoch   ARGV[2], ARGV[3], ...: id, message JSON, oldest first
 -- Returns how many were copied.
 redis.call('HSETNX', KEYS[2], 'epoch', ARGV[1])
-local last = 0
+-- What the log holds, or held (retention may have trimmed what was copied): its counter.
+local last = tonumber(redis.call('HGET', KEYS[2], 'id') or '0')
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 if #newest > 0 then
-  last = tonumber(string.match(newest[1][1], '^(%d+)'))
+  last = math.max(last, tonumber(string.match(newest[1][1], '^(%d+)')))
 end
 local copied = 0
 for i = 2, #ARGV - 1, 2 do
@@ -19,8 +20,7 @@ for i = 2, #ARGV - 1, 2 do
     copied = copied + 1
   end
 end
-local counter = tonumber(redis.call('HGET', KEYS[2], 'id') or '0')
-if last > counter then
+if last > tonumber(redis.call('HGET', KEYS[2], 'id') or '0') then
   redis.call('HSET', KEYS[2], 'id', last)
 end
 return copied

@@ -149,10 +149,12 @@ fn user_reads(user: &str) -> String {
     format!("chat:{{u:{user}}}:reads")
 }
 
-/// The copy of message `seq` of `conversation` in `user`'s log (append_direct.lua's record,
-/// which makes a retried append a repeat).
-fn user_got(user: &str, conversation: &str, seq: u64) -> String {
-    format!("chat:{{u:{user}}}:got:{conversation}:{seq}")
+/// The copy in `user`'s log of `sender`'s message `client_id` in `conversation`
+/// (append_direct.lua's record, which makes a retried append a repeat). Named by the message,
+/// not by its seq: a conversation's counter lost in a failover must not make a new message
+/// look like a copy already made.
+fn user_got(user: &str, conversation: &str, sender: &str, client_id: &str) -> String {
+    format!("chat:{{u:{user}}}:got:{conversation}:{sender}:{client_id}")
 }
 
 /// The conversation between users `a` and `b`: both keys, in order (one name for both
@@ -580,7 +582,7 @@ impl Io {
                     .map_err(EngineError::from)?,
             };
             self.replicate_then_ring(
-                &room_sent(room, &message.sender, client_id),
+                &[room_sent(room, &message.sender, client_id)],
                 &[room_meta(room)],
                 &[(channel(&logs[0]), format!("{epoch} {json}"))],
             )
@@ -662,23 +664,26 @@ impl Io {
                      the same client_id is stored at most once"
                 ))
             })?;
-        let [new, seq, members] = &placed[..] else {
+        // (The seq is in `members`, first: each copy carries it.)
+        let [new, _seq, members] = &placed[..] else {
             return Err(EngineError::unreadable(
                 "a short answer from the direct send script",
             ));
         };
-        let seq: u64 = seq
-            .parse()
-            .map_err(|_| EngineError::unreadable("an unreadable seq from the direct send"))?;
         // The copies: the sender's, and the recipient's unless writing to oneself.
         let mut users = vec![message.sender.clone()];
         if recipient != message.sender {
             users.push(recipient.clone());
         }
+        let records: Vec<String> = users
+            .iter()
+            .map(|user| user_got(user, &conversation, &message.sender, client_id))
+            .collect();
         let copies = futures_util::future::try_join_all(
             users
                 .iter()
-                .map(|user| self.append_copy(user, &conversation, seq, members)),
+                .zip(&records)
+                .map(|(user, record)| self.append_copy(user, record, members)),
         )
         .await
         .map_err(|e| {
@@ -701,14 +706,19 @@ impl Io {
                     )
                 })
                 .collect();
-            self.replicate_then_ring(&record, &waits, &rings).await?;
+            let kept: Vec<String> = std::iter::once(record.clone()).chain(records).collect();
+            self.replicate_then_ring(&kept, &waits, &rings).await?;
         }
         let mut copies = copies.into_iter();
         let Some((json, epoch)) = copies.next() else {
             return Err(EngineError::unreadable("no copy of a direct message"));
         };
         let mine = parse_direct(&json)?;
+        let logs: Vec<Log> = users.into_iter().map(Log::User).collect();
         if new != "1" {
+            // A repeat may have made the copies a first try did not: their logs are listed
+            // here (the engine lists only new messages' logs), for retention and search.
+            self.register(&logs).await.map_err(EngineError::from)?;
             return Ok(Sent::Repeat(Stored::Direct(mine)));
         }
         // Someone away is told with their own copy (its id is their log's).
@@ -717,17 +727,15 @@ impl Io {
             (true, None) => Some(Box::new((recipient.clone(), mine.clone()))),
             (false, _) => None,
         };
-        let logs = users.into_iter().map(Log::User).collect();
         Ok(Sent::New(Stored::Direct(mine), epoch, logs, away))
     }
 
-    /// Puts message `seq` of `conversation` (its JSON `members`, seq first) in `user`'s log
-    /// once (append_direct.lua); the copy's JSON and the log's epoch.
+    /// Puts a direct message (its JSON `members`, seq first) in `user`'s log once, `record`
+    /// naming it there (append_direct.lua); the copy's JSON and the log's epoch.
     async fn append_copy(
         &self,
         user: &str,
-        conversation: &str,
-        seq: u64,
+        record: &str,
         members: &str,
     ) -> RedisResult<(String, Epoch)> {
         let epoch = fresh_epoch()
@@ -737,7 +745,7 @@ impl Io {
             .append_direct
             .key(user_meta(user))
             .key(user_log(user))
-            .key(user_got(user, conversation, seq))
+            .key(record)
             .arg(epoch.as_str())
             .arg(millis(self.options.dedup_window))
             .arg(channel(&Log::User(user.to_owned())))
@@ -789,51 +797,81 @@ impl Io {
             .arg("moved")
             .query_async(&mut conn)
             .await?;
-        let Some(epoch) = epoch.filter(|_| done.is_none()) else {
-            // Nothing was ever written there, or it was all moved already.
-            return Ok(last.unwrap_or(0));
-        };
-        let users: Vec<String> = redis::cmd("SMEMBERS")
+        let floor = last.unwrap_or(0);
+        if done.is_some() {
+            return Ok(floor);
+        }
+        // Whoever has a log or read positions there: the registry of logs, and the keys
+        // themselves (read positions are rooms' too, kept for users who never had a direct
+        // message; a log may have missed the registry).
+        let mut users: std::collections::BTreeSet<String> = redis::cmd("SMEMBERS")
             .arg(USER_LOGS)
-            .query_async(&mut conn)
-            .await?;
+            .query_async::<Vec<String>>(&mut conn)
+            .await?
+            .into_iter()
+            .collect();
+        for prefix in [old_user_log(""), old_user_reads("")] {
+            let mut cursor = 0_u64;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{prefix}*"))
+                    .arg("COUNT")
+                    .arg(1000);
+                // Every `{dm}` key is on one slot: on a cluster, on the node that owns it.
+                let (next, keys): (u64, Vec<String>) =
+                    conn.on_primary_of(OLD_DIRECT_META, &scan).await?;
+                users.extend(
+                    keys.iter()
+                        .filter_map(|k| Some(k.strip_prefix(&prefix)?.to_owned())),
+                );
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
         static MOVE: std::sync::LazyLock<Script> =
             std::sync::LazyLock::new(|| Script::new(include_str!("move_direct.lua")));
         let mut moved = 0_u64;
         for user in &users {
             let old = old_user_log(user);
-            let mut after = "-".to_owned();
-            // A page at a time: a long history never makes one long script.
-            loop {
-                let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-                    .arg(&old)
-                    .arg(&after)
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(500)
-                    .query_async(&mut conn)
-                    .await?;
-                let Some((newest, _)) = entries.last() else {
-                    break;
-                };
-                after = format!("({newest}");
-                let mut invocation = MOVE.key(user_log(user));
-                invocation.key(user_meta(user)).arg(&epoch);
-                for (id, fields) in &entries {
-                    let id = id.split('-').next().unwrap_or_default();
-                    if let Some((_, json)) = fields.iter().find(|(name, _)| name == "m") {
-                        invocation.arg(id).arg(json);
+            // Without an epoch there, no log was ever read or written.
+            if let Some(epoch) = &epoch {
+                let mut after = "-".to_owned();
+                // A page at a time: a long history never makes one long script.
+                loop {
+                    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+                        .arg(&old)
+                        .arg(&after)
+                        .arg("+")
+                        .arg("COUNT")
+                        .arg(500)
+                        .query_async(&mut conn)
+                        .await?;
+                    let Some((newest, _)) = entries.last() else {
+                        break;
+                    };
+                    after = format!("({newest}");
+                    let mut invocation = MOVE.key(user_log(user));
+                    invocation.key(user_meta(user)).arg(epoch);
+                    for (id, fields) in &entries {
+                        let id = id.split('-').next().unwrap_or_default();
+                        if let Some((_, json)) = fields.iter().find(|(name, _)| name == "m") {
+                            invocation.arg(id).arg(json);
+                        }
                     }
+                    moved += invocation.invoke_async::<u64>(&mut conn).await?;
                 }
-                moved += invocation.invoke_async::<u64>(&mut conn).await?;
+                // A user whose log is empty there still keeps the epoch readers hold.
+                redis::cmd("HSETNX")
+                    .arg(user_meta(user))
+                    .arg("epoch")
+                    .arg(epoch)
+                    .query_async::<Value>(&mut conn)
+                    .await?;
             }
-            // A user whose log is empty there still keeps the epoch readers hold.
-            redis::cmd("HSETNX")
-                .arg(user_meta(user))
-                .arg("epoch")
-                .arg(&epoch)
-                .query_async::<Value>(&mut conn)
-                .await?;
             let reads: Vec<(String, String)> = redis::cmd("HGETALL")
                 .arg(old_user_reads(user))
                 .query_async(&mut conn)
@@ -868,7 +906,7 @@ impl Io {
                 "moved direct messages of an older version to their users' slots"
             );
         }
-        Ok(last.unwrap_or(0))
+        Ok(floor)
     }
 
     /// `--redis-wait-replicas`: waits until that many replicas of the primary of each of
@@ -876,11 +914,12 @@ impl Io {
     /// doorbell of `rings` (channel, "EPOCH JSON"; the scripts did not: nobody hears of a
     /// message a failover could still lose). A repeat is waited for and rung again too: its
     /// first try may have stopped here. Fails, with the message stored and resending safe,
-    /// when the replicas do not confirm in time, or when the message's idempotency `record`
-    /// is no longer on its slot's primary (a failover lost it).
+    /// when the replicas do not confirm in time, or when one of the message's `records` (its
+    /// idempotency record in each slot written) is no longer on its slot's primary (a
+    /// failover lost it).
     async fn replicate_then_ring(
         &self,
-        record: &str,
+        records: &[String],
         waits: &[String],
         rings: &[(String, String)],
     ) -> Result<(), EngineError> {
@@ -909,18 +948,20 @@ impl Io {
         // holds. So the message's idempotency record must be on the slot's primary now; if
         // it is not, the failover lost the message and the sender resends it (stored anew,
         // once).
-        let mut exists = redis::cmd("EXISTS");
-        exists.arg(record);
-        let kept: bool = conn
-            .on_primary_of(record, &exists)
-            .await
-            .map_err(EngineError::from)?;
-        if !kept {
-            return Err(EngineError::Redis(
-                "the message was lost by a Redis failover before its replicas had it; \
-                 resending it is safe: the same client_id is stored at most once"
-                    .to_owned(),
-            ));
+        for record in records {
+            let mut exists = redis::cmd("EXISTS");
+            exists.arg(record);
+            let kept: bool = conn
+                .on_primary_of(record, &exists)
+                .await
+                .map_err(EngineError::from)?;
+            if !kept {
+                return Err(EngineError::Redis(
+                    "the message was lost by a Redis failover before its replicas had it; \
+                     resending it is safe: the same client_id is stored at most once"
+                        .to_owned(),
+                ));
+            }
         }
         for (channel, doorbell) in rings {
             redis::cmd(self.publish())
@@ -1311,6 +1352,8 @@ impl Io {
     /// Retention by age: deletes every log's messages older than `cutoff` (ms since the
     /// Unix epoch); returns how many.
     pub(super) async fn trim_age(&self, cutoff: u64) -> RedisResult<u64> {
+        // Not while logs of the older layout are being moved (a log trimmed half-copied).
+        self.users_ready().await?;
         let mut conn = self.commands.clone();
         let rooms: Vec<String> = redis::cmd("SMEMBERS")
             .arg(ROOM_LOGS)
