@@ -563,26 +563,10 @@ async fn a_direct_message_crosses_nodes_live_and_is_caught_up_after_being_offlin
     drop(bob);
     direct(&mut alice, "bob", "while you were away", "d-3").await;
     assert_eq!(next_direct(&mut bob_tab).await.1, "while you were away");
-    let mut back = first.chat_socket().await;
-    back.send(&ClientMsg::Hello {
-        nick: "bob".parse().unwrap(),
-        token: token_for("bob"),
-        rooms: vec![],
-        since: BTreeMap::new(),
-        epochs: BTreeMap::new(),
-        direct_since: Some(last_seen),
-        direct_epoch: None,
-        jwt: None,
-    })
-    .await;
-    loop {
-        if let ServerMsg::DirectHistory { mode, messages, .. } = back.recv_any().await {
-            assert_eq!(mode, HistoryMode::CatchUp);
-            let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
-            assert_eq!(texts, ["while you were away"]);
-            break;
-        }
-    }
+    let (mode, messages) = direct_catch_up(&first, "bob", last_seen).await;
+    assert_eq!(mode, HistoryMode::CatchUp);
+    let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["while you were away"]);
     // Nobody of that name online anywhere: refused, naming the message.
     direct(&mut alice, "nobody", "hello?", "d-4").await;
     loop {
@@ -1717,27 +1701,37 @@ async fn direct_messages_between_users_on_different_shards_keep_one_conversation
 
     // Bo comes back on the other node from his first message: exactly the rest, in his ids.
     drop(b);
-    let mut back = first.chat_socket().await;
+    let (mode, messages) = direct_catch_up(&first, &bo, MessageId(1)).await;
+    assert_eq!(mode, HistoryMode::CatchUp);
+    let got: Vec<(u64, u64, &str)> = messages
+        .iter()
+        .map(|m| (m.id.0, m.seq, m.text.as_str()))
+        .collect();
+    assert_eq!(got, [(2, 2, "a1"), (3, 3, "a2"), (4, 4, "b0")]);
+}
+
+/// Says hello as `nick` on `server` continuing direct messages after `since`: the
+/// `direct_history` that follows (its mode and messages).
+async fn direct_catch_up(
+    server: &TestServer,
+    nick: &str,
+    since: MessageId,
+) -> (HistoryMode, Vec<shared::DirectMessage>) {
+    let mut back = server.chat_socket().await;
     back.send(&ClientMsg::Hello {
-        nick: bo.parse().unwrap(),
-        token: token_for(&bo),
+        nick: nick.parse().unwrap(),
+        token: token_for(nick),
         rooms: vec![],
         since: BTreeMap::new(),
         epochs: BTreeMap::new(),
-        direct_since: Some(MessageId(1)),
+        direct_since: Some(since),
         direct_epoch: None,
         jwt: None,
     })
     .await;
     loop {
         if let ServerMsg::DirectHistory { mode, messages, .. } = back.recv_any().await {
-            assert_eq!(mode, HistoryMode::CatchUp);
-            let got: Vec<(u64, u64, &str)> = messages
-                .iter()
-                .map(|m| (m.id.0, m.seq, m.text.as_str()))
-                .collect();
-            assert_eq!(got, [(2, 2, "a1"), (3, 3, "a2"), (4, 4, "b0")]);
-            break;
+            return (mode, messages);
         }
     }
 }
