@@ -2621,7 +2621,23 @@ async fn in_a_list_of_a_thousand_lines_each_change_touches_only_its_own_line() {
         .get_attribute("data-id")
         .unwrap();
     let only = |id: &str| std::collections::BTreeSet::from([id.to_owned()]);
-    assert_eq!(touched(&observer), only(&id), "a new message");
+    // At the bottom the list follows the new line down, so the line at the window's top edge
+    // may leave the DOM and the top spacer grow (Firefox, once in the full suite): the
+    // virtual window's own bookkeeping, not a redraw. A line still in the DOM that was
+    // touched, or the new line's neighbours, would be.
+    let redrawn: std::collections::BTreeSet<String> = touched(&observer)
+        .into_iter()
+        .filter(|key| {
+            let spacer = key.starts_with("<li class=\"spacer");
+            let gone = key.bytes().all(|b| b.is_ascii_digit())
+                && list
+                    .query_selector(&format!("li[data-id=\"{key}\"]"))
+                    .unwrap()
+                    .is_none();
+            !spacer && !gone
+        })
+        .collect();
+    assert_eq!(redrawn, only(&id), "a new message");
 
     // A reaction to an older line: that line.
     let older = line_with(&root, &format!("line {:05}", count - 2)).unwrap();
