@@ -1315,14 +1315,46 @@ async fn after_flushall_a_read_before_any_new_message_resets_the_node_to_the_new
     then_live(&mut [&mut alice, &mut bob], "new", 1).await;
 }
 
+/// Alice and Carol in the lobby on `first`, Bob and Dave on `second` (the epoch tests' four
+/// readers, in that order).
+async fn lobby_on_two_nodes(first: &TestServer, second: &TestServer) -> [Chat; 4] {
+    [
+        first.chat_as("alice", &["lobby"]).await,
+        first.chat_as("carol", &["lobby"]).await,
+        second.chat_as("bob", &["lobby"]).await,
+        second.chat_as("dave", &["lobby"]).await,
+    ]
+}
+
+/// A reader coming back to each of `first` and `second` from `since` in epoch `old` is reset
+/// to epoch `new`; what each got.
+async fn reset_on_both(
+    first: &TestServer,
+    second: &TestServer,
+    since: u64,
+    old: &str,
+    new: &str,
+) -> Vec<common::Resumed> {
+    let mut backs = Vec::new();
+    for server in [first, second] {
+        let back = resume(
+            server,
+            "back",
+            "lobby",
+            Some((since, Epoch::try_from(old).unwrap())),
+        )
+        .await;
+        assert_eq!((back.mode, back.epoch.as_str()), (HistoryMode::Reset, new));
+        backs.push(back);
+    }
+    backs
+}
+
 #[actix_web::test]
 async fn two_nodes_noticing_at_once_that_a_log_went_backwards_agree_on_one_new_epoch() {
     let redis = RedisServer::start_with(&LOG_EVERY_COMMAND).await;
     let (first, second) = (node(&redis), node(&redis));
-    let mut alice = first.chat_as("alice", &["lobby"]).await;
-    let mut carol = first.chat_as("carol", &["lobby"]).await;
-    let mut bob = second.chat_as("bob", &["lobby"]).await;
-    let mut dave = second.chat_as("dave", &["lobby"]).await;
+    let [mut alice, mut carol, mut bob, mut dave] = lobby_on_two_nodes(&first, &second).await;
     let texts: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
     for text in &texts {
         alice.say("lobby", text, text).await;
@@ -1364,29 +1396,14 @@ async fn two_nodes_noticing_at_once_that_a_log_went_backwards_agree_on_one_new_e
         10,
     )
     .await;
-    for server in [&first, &second] {
-        let back = resume(
-            server,
-            "back",
-            "lobby",
-            Some((9, Epoch::try_from(old.as_str()).unwrap())),
-        )
-        .await;
-        assert_eq!(
-            (back.mode, back.epoch.as_str()),
-            (HistoryMode::Reset, new.as_str())
-        );
-    }
+    reset_on_both(&first, &second, 9, &old, &new).await;
 }
 
 #[actix_web::test]
 async fn nodes_reconnecting_to_redis_restarted_on_an_older_copy_agree_on_one_new_epoch() {
     let mut redis = RedisServer::start_with(&LOG_EVERY_COMMAND).await;
     let (first, second) = (node(&redis), node(&redis));
-    let mut alice = first.chat_as("alice", &["lobby"]).await;
-    let mut carol = first.chat_as("carol", &["lobby"]).await;
-    let mut bob = second.chat_as("bob", &["lobby"]).await;
-    let mut dave = second.chat_as("dave", &["lobby"]).await;
+    let [mut alice, mut carol, mut bob, mut dave] = lobby_on_two_nodes(&first, &second).await;
     let texts: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
     for (i, text) in texts.iter().enumerate() {
         alice.say("lobby", text, text).await;
@@ -1427,18 +1444,7 @@ async fn nodes_reconnecting_to_redis_restarted_on_an_older_copy_agree_on_one_new
         6,
     )
     .await;
-    for server in [&first, &second] {
-        let back = resume(
-            server,
-            "back",
-            "lobby",
-            Some((10, Epoch::try_from(old.as_str()).unwrap())),
-        )
-        .await;
-        assert_eq!(
-            (back.mode, back.epoch.as_str()),
-            (HistoryMode::Reset, new.as_str())
-        );
+    for back in reset_on_both(&first, &second, 10, &old, &new).await {
         let texts: Vec<&str> = back.messages.iter().map(|m| m.text.as_str()).collect();
         assert_eq!(texts, ["m0", "m1", "m2", "m3", "m4", "after"]);
     }
