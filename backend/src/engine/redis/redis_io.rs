@@ -811,26 +811,11 @@ impl Io {
             .into_iter()
             .collect();
         for prefix in [old_user_log(""), old_user_reads("")] {
-            let mut cursor = 0_u64;
-            loop {
-                let mut scan = redis::cmd("SCAN");
-                scan.arg(cursor)
-                    .arg("MATCH")
-                    .arg(format!("{prefix}*"))
-                    .arg("COUNT")
-                    .arg(1000);
-                // Every `{dm}` key is on one slot: on a cluster, on the node that owns it.
-                let (next, keys): (u64, Vec<String>) =
-                    conn.on_primary_of(OLD_DIRECT_META, &scan).await?;
-                users.extend(
-                    keys.iter()
-                        .filter_map(|k| Some(k.strip_prefix(&prefix)?.to_owned())),
-                );
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
-            }
+            let keys = keys_on_slot_of(&mut conn, OLD_DIRECT_META, &format!("{prefix}*")).await?;
+            users.extend(
+                keys.iter()
+                    .filter_map(|k| Some(k.strip_prefix(&prefix)?.to_owned())),
+            );
         }
         static MOVE: std::sync::LazyLock<Script> =
             std::sync::LazyLock::new(|| Script::new(include_str!("move_direct.lua")));
@@ -1502,26 +1487,12 @@ impl Io {
         }
         let mut deleted = 0;
         for kind in ["members", "count", "order", "entry", "nick"] {
-            let mut cursor = 0_u64;
-            loop {
-                let mut scan = redis::cmd("SCAN");
-                scan.arg(cursor)
-                    .arg("MATCH")
-                    .arg(format!("{PRESENCE}:{kind}:*"))
-                    .arg("COUNT")
-                    .arg(1000);
-                // Every `{p}` key is on one slot: on a cluster, on the node that owns it.
-                let (next, keys): (u64, Vec<String>) = conn.on_primary_of(PRESENCE, &scan).await?;
-                for key in keys {
-                    deleted += redis::cmd("DEL")
-                        .arg(&key)
-                        .query_async::<u64>(&mut conn)
-                        .await?;
-                }
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
+            let pattern = format!("{PRESENCE}:{kind}:*");
+            for key in keys_on_slot_of(&mut conn, PRESENCE, &pattern).await? {
+                deleted += redis::cmd("DEL")
+                    .arg(&key)
+                    .query_async::<u64>(&mut conn)
+                    .await?;
             }
         }
         let rooms = format!("{PRESENCE}:rooms");
@@ -2107,6 +2078,31 @@ fn members(body: &impl Serialize) -> Result<String, EngineError> {
 fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, EngineError> {
     serde_json::from_str(json)
         .map_err(|e| EngineError::Unreadable(format!("an unreadable message in Redis: {e}")))
+}
+
+/// Every key matching `pattern` in the slot of `slot_key` (a hash tag's keys: on a cluster,
+/// on the node that owns that slot, which the SCAN walks a page at a time).
+async fn keys_on_slot_of(
+    conn: &mut Conn,
+    slot_key: &str,
+    pattern: &str,
+) -> RedisResult<Vec<String>> {
+    let mut found = Vec::new();
+    let mut cursor = 0_u64;
+    loop {
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000);
+        let (next, keys): (u64, Vec<String>) = conn.on_primary_of(slot_key, &scan).await?;
+        found.extend(keys);
+        if next == 0 {
+            return Ok(found);
+        }
+        cursor = next;
+    }
 }
 
 /// A stored direct message. One stored before messages carried their `seq` gets its `id`:
