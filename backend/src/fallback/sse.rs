@@ -40,6 +40,9 @@ pub struct SseLink {
     requests: mpsc::Receiver<ToSession>,
     batches: Batches,
     own: mpsc::Sender<Bytes>,
+    /// A place in `own` kept from the start for the `close` event, so a stream nobody reads
+    /// (its queue full of pings) is still told why it was cut.
+    close_place: Option<mpsc::OwnedPermit<Bytes>>,
     _registered: Registered,
 }
 
@@ -52,7 +55,9 @@ pub fn open(
 ) -> (SseLink, SseBody) {
     let (requests_tx, requests) = mpsc::channel(SESSION_QUEUE);
     let registered = registry.insert(requests_tx);
-    let (own, own_rx) = mpsc::channel(OWN_QUEUE);
+    let (own, own_rx) = mpsc::channel(OWN_QUEUE + 1);
+    // (A new channel with room: the place is always there.)
+    let close_place = own.clone().try_reserve_owned().ok();
     let first = format!(
         "event: session\ndata: {{\"session\":\"{}\"}}\n\n",
         registered.id
@@ -73,6 +78,7 @@ pub fn open(
         requests,
         batches: Batches::default(),
         own,
+        close_place,
         _registered: registered,
     };
     (link, body)
@@ -161,8 +167,16 @@ impl Link for SseLink {
 
     async fn close(mut self, reason: Option<CloseReason>) {
         let event = close_event(reason.as_ref());
-        // A stream nobody reads may not take even this; dropping the sender ends the body.
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.write(event)).await;
+        // The kept place never waits; the body sends what is queued, this last, then ends
+        // (dropping the link drops the senders).
+        match self.close_place.take() {
+            Some(place) => {
+                place.send(event);
+            }
+            None => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), self.write(event)).await;
+            }
+        }
     }
 }
 
