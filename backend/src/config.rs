@@ -5,9 +5,17 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::Parser;
 use shared::auth::AuthMode;
 
+/// What `backend --version` says after the name: the package's version and the commit it was
+/// built from (`build.rs`: `CHAT_COMMIT`, else `git rev-parse`, else `unknown`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CHAT_COMMIT"),
+    ")"
+);
+
 // Defaults as the strings clap parses, so `--help` and `Config::default()` cannot disagree.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-const DEFAULT_STATIC_DIR: &str = "dist";
 /// A ping every 10 s keeps NAT and proxy idle timers (often 30–60 s) from dropping quiet sockets.
 const DEFAULT_HEARTBEAT_INTERVAL: &str = "10s";
 /// Three missed heartbeats: long enough for a busy browser tab, short enough to free a dead slot.
@@ -99,7 +107,7 @@ pub const ATTEMPT_WINDOW: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "backend",
-    version,
+    version = VERSION,
     about = "Real-time chat server (Actix-web + WebSockets)"
 )]
 pub struct Config {
@@ -107,9 +115,10 @@ pub struct Config {
     #[arg(long, env = "CHAT_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
 
-    /// Directory with the built frontend (`trunk build` output), served at `/`.
-    #[arg(long, env = "CHAT_STATIC_DIR", default_value = DEFAULT_STATIC_DIR)]
-    pub static_dir: PathBuf,
+    /// Directory with the built frontend (`trunk build` output), served at `/`. Without it:
+    /// the app inside this binary (a `cargo xtask dist` build), else `dist`.
+    #[arg(long, env = "CHAT_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
 
     /// How often the server pings each WebSocket (e.g. `10s`, `500ms`). Keep it at most half
     /// of the client timeout so one lost pong is not fatal.
@@ -438,7 +447,7 @@ impl Default for Config {
         let number = |text: &str| -> u32 { text.parse().expect("default numbers are valid") };
         Self {
             listen: DEFAULT_LISTEN.parse().expect("default address is valid"),
-            static_dir: PathBuf::from(DEFAULT_STATIC_DIR),
+            static_dir: None,
             heartbeat_interval: duration(DEFAULT_HEARTBEAT_INTERVAL),
             client_timeout: duration(DEFAULT_CLIENT_TIMEOUT),
             max_frame_size: DEFAULT_MAX_FRAME_SIZE

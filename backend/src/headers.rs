@@ -7,20 +7,11 @@
 //! service worker and the web app manifest only from this origin (`worker-src`,
 //! `manifest-src`: `default-src` would allow the same, said outright for the reader).
 
-use std::path::Path;
-
 use actix_web::middleware::DefaultHeaders;
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
-/// The policy for the app in `static_dir` (read once, at start-up: the app's inline script
-/// changes only with a new build, which is deployed with a restart).
-pub fn policy_for(static_dir: &Path) -> String {
-    let index = std::fs::read_to_string(static_dir.join("index.html")).unwrap_or_default();
-    content_security_policy(&index)
-}
-
-/// The headers for every response, with `policy` (from [`policy_for`]) as the
+/// The headers for every response, with `policy` (from [`content_security_policy`]) as the
 /// Content-Security-Policy. (Built per worker: the middleware is not `Send`.)
 pub fn default_headers(policy: &str) -> DefaultHeaders {
     DefaultHeaders::new()

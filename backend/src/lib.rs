@@ -9,7 +9,8 @@
 //! around a circle, one that imports it (`use` lines, signatures and paths written in
 //! function bodies alike).
 //! - HTTP: [`routes`] only wires every endpoint to its handler: `GET /ws` (chat),
-//!   `GET /ws/echo`, `/healthz`, `/readyz`, `/metrics`, CSP reports, the static frontend.
+//!   `GET /ws/echo`, `/healthz`, `/readyz`, `/metrics`, CSP reports, and [`served_app`]: the
+//!   browser app, from this binary (a `cargo xtask dist` build) or a directory.
 //!   [`fallback`]: `GET /sse`, `GET /poll`, `POST /send` (and echo twins) over
 //!   `fallback::registry` (their sessions, no HTTP) and, in cluster mode, the relay to other
 //!   nodes. [`uploads`]: its HTTP half (`/api/uploads`) over its store half (sniffing,
@@ -75,6 +76,7 @@ pub mod redis_set;
 pub mod request;
 pub mod rooms;
 pub mod routes;
+pub mod served_app;
 pub mod session;
 pub mod state;
 pub mod uploads;
@@ -194,13 +196,15 @@ pub async fn run(
     state.uploads.spawn_sweep(&state.config, shutdown.clone());
     let sessions = state.sessions.clone();
     let config = Arc::clone(&state.config);
-    let policy = headers::policy_for(&config.static_dir);
+    let app = served_app::App::choose(config.static_dir.as_deref());
+    tracing::info!(from = %app.describe(), "serving the app");
+    let policy = headers::content_security_policy(&app.index_html());
     let mut server = HttpServer::new(move || {
         let state = state.clone();
         App::new()
             .wrap(headers::default_headers(&policy))
             .wrap(request_log(state.config.trusted_proxies.clone()))
-            .configure(|cfg| routes::configure(cfg, state))
+            .configure(|cfg| routes::configure(cfg, state, &app))
     })
     // Shutdown is ours to decide (main wires SIGTERM/Ctrl-C to the token), so that sessions
     // say goodbye with 1001 before the server stops accepting.

@@ -12,7 +12,7 @@ use tracing_subscriber::EnvFilter;
 #[derive(Parser)]
 #[command(
     name = "backend",
-    version,
+    version = backend::config::VERSION,
     about = "Real-time chat server (Actix-web + WebSockets)"
 )]
 struct Cli {
@@ -72,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
     // stdout carries exactly this line, so scripts (the xtask) can learn the port when the
     // listen address asked for port 0; logs go to stderr.
     println!("listening on http://{addr}");
-    tracing::info!(%addr, static_dir = %config.static_dir.display(), "server started");
+    tracing::info!(%addr, "server started");
 
     let shutdown = CancellationToken::new();
     actix_web::rt::spawn(cancel_on_signal(shutdown.clone()));

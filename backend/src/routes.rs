@@ -2,13 +2,10 @@
 //! metrics, CSP reports, the built frontend) onto the handlers of the layers below:
 //! [`crate::admission`] and [`crate::state`] under all of them.
 
-use std::{path::Path, sync::Arc};
+use std::sync::Arc;
 
-use actix_files::{Files, NamedFile};
 use actix_web::{
-    HttpRequest, HttpResponse, ResponseError,
-    dev::{ServiceRequest, ServiceResponse, fn_service},
-    guard,
+    HttpRequest, HttpResponse,
     http::{
         StatusCode,
         header::{self, ContentType},
@@ -28,8 +25,7 @@ use crate::{
 };
 
 /// Registers every route on an `App`.
-pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
-    let static_dir = state.config.static_dir.clone();
+pub fn configure(cfg: &mut web::ServiceConfig, state: AppState, app: &crate::served_app::App) {
     let config = Arc::clone(&state.config);
     cfg.app_data(web::Data::new(state))
         .route(paths::HEALTHZ, web::get().to(healthz))
@@ -55,7 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                 .route(web::get().to(ws_chat))
                 .default_service(web::to(socket_method_not_allowed)),
         );
-    configure_static(cfg, &static_dir);
+    crate::served_app::configure(cfg, app);
 }
 
 /// The emoji picker's data (`frontend/emoji.json`, made by `cargo xtask emoji`), built into
@@ -246,77 +242,4 @@ async fn ws_chat(req: HttpRequest, body: web::Payload, state: web::Data<AppState
         }
         Err(err) => handshake_refused(&state, paths::WS_CHAT, &err),
     }
-}
-
-/// Serves `trunk build` output at `/`, with `index.html` for any unknown path so the browser
-/// app can own its URLs. Without a build, `/` explains how to make one instead of a bare 404.
-///
-/// `index.html` and the service worker ([`paths::SERVICE_WORKER`]) are revalidated on every
-/// use (`Cache-Control: no-cache`): the page names the build's content-hashed files, so a stale
-/// copy would keep an old build, and the worker must be seen to change (docs/PWA.md). The other
-/// files keep actix-files' validators (ETag, Last-Modified).
-fn configure_static(cfg: &mut web::ServiceConfig, static_dir: &Path) {
-    let index = static_dir.join("index.html");
-    if !index.is_file() {
-        tracing::warn!(
-            dir = %static_dir.display(),
-            "no built frontend (index.html missing); run `cargo xtask serve` or `trunk build`"
-        );
-        let message = format!(
-            "The frontend is not built: {} has no index.html.\n\
-             Run `cargo xtask serve`, or `trunk build` and restart with --static-dir.\n",
-            static_dir.display()
-        );
-        cfg.default_service(web::to(move || {
-            let message = message.clone();
-            async move { plain(StatusCode::NOT_FOUND, message) }
-        }));
-        return;
-    }
-    let worker = static_dir.join(paths::SERVICE_WORKER.trim_start_matches('/'));
-    let app = index.clone();
-    // GET and HEAD, as actix-files answers them.
-    let read = || web::route().guard(guard::Any(guard::Get()).or(guard::Head()));
-    cfg.service(
-        web::resource(["/", "/index.html"])
-            .route(read().to(move |req: HttpRequest| revalidated(req, app.clone(), false))),
-    )
-    .service(
-        web::resource(paths::SERVICE_WORKER)
-            .route(read().to(move |req: HttpRequest| revalidated(req, worker.clone(), true))),
-    )
-    .service(
-        Files::new("/", static_dir)
-            .index_file("index.html")
-            .default_handler(fn_service(move |req: ServiceRequest| {
-                let index = index.clone();
-                async move {
-                    let (req, _) = req.into_parts();
-                    let response = revalidated(req.clone(), index, false).await;
-                    Ok::<_, actix_web::Error>(ServiceResponse::new(req, response))
-                }
-            })),
-    );
-}
-
-/// `file` with `Cache-Control: no-cache` (a cache keeps it, but asks the server before each
-/// use); for the service worker also `Service-Worker-Allowed: /`, its scope (the default for a
-/// script at the root, said outright).
-async fn revalidated(req: HttpRequest, file: std::path::PathBuf, worker: bool) -> HttpResponse {
-    let mut response = match NamedFile::open_async(&file).await {
-        Ok(file) => file.into_response(&req),
-        Err(err) => return err.error_response(),
-    };
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-cache"),
-    );
-    if worker {
-        headers.insert(
-            header::HeaderName::from_static("service-worker-allowed"),
-            header::HeaderValue::from_static("/"),
-        );
-    }
-    response
 }

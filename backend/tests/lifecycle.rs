@@ -276,7 +276,7 @@ async fn frontend_is_served_with_index_fallback() {
     std::fs::write(dir.path().join("index.html"), "<title>chat</title>").unwrap();
     std::fs::write(dir.path().join("app.js"), "console.log(1)").unwrap();
     let server = TestServer::spawn(Config {
-        static_dir: dir.path().to_owned(),
+        static_dir: Some(dir.path().to_owned()),
         ..TestServer::fast_config()
     });
     assert_eq!(
@@ -302,7 +302,7 @@ async fn the_app_is_served_with_a_content_security_policy_that_allows_its_inline
         format!("<script type=\"module\">{bootstrap}</script><script src=\"/x.js\"></script>");
     std::fs::write(dir.path().join("index.html"), &page).unwrap();
     let server = TestServer::spawn(Config {
-        static_dir: dir.path().to_owned(),
+        static_dir: Some(dir.path().to_owned()),
         ..TestServer::fast_config()
     });
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -363,7 +363,7 @@ async fn the_installable_app_is_served_with_the_headers_its_service_worker_needs
     std::fs::write(dir.path().join("manifest.webmanifest"), "{}").unwrap();
     std::fs::write(dir.path().join("app-0123456789abcdef.js"), "1").unwrap();
     let server = TestServer::spawn(Config {
-        static_dir: dir.path().to_owned(),
+        static_dir: Some(dir.path().to_owned()),
         ..TestServer::fast_config()
     });
     let header = |head: &str, name: &str| {
@@ -420,7 +420,7 @@ async fn the_installable_app_is_served_with_the_headers_its_service_worker_needs
 async fn missing_frontend_build_is_explained() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::spawn(Config {
-        static_dir: dir.path().join("nope"),
+        static_dir: Some(dir.path().join("nope")),
         ..TestServer::fast_config()
     });
     let (status, body) = http_get(server.addr, "/").await;

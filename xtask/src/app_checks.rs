@@ -34,10 +34,11 @@ use crate::{
 /// reloads and sees the message again (history).
 /// Leaves screenshots in `target/xtask/served-app.png` and `served-chat.png`.
 pub(crate) fn release_app_check() -> Result<String> {
-    build_release_frontend()?;
-    let dist = workspace_root().join("dist");
-    let dist_arg = dist.to_string_lossy().into_owned();
-    let backend = Backend::start("served-app", &["--static-dir", &dist_arg])?;
+    // The one file an operator deploys (issue #33), started where nothing else is.
+    let binary = crate::dist()?;
+    let version = version_check(&binary)?;
+    let unit = systemd_unit_check(&binary)?;
+    let backend = Backend::start_binary("served-app", &binary, &[])?;
 
     let health = backend.get(paths::HEALTHZ)?;
     if health.status != 200 || health.body != b"ok\n" {
@@ -178,7 +179,8 @@ pub(crate) fn release_app_check() -> Result<String> {
             .join(", ")
     };
     Ok(format!(
-        " (echo, a two-user chat and its history after a reload seen in Chromium, a third user \
+        " (the single release binary from an empty directory, `{version}`; {unit}; \
+         echo, a two-user chat and its history after a reload seen in Chromium, a third user \
          by keyboard only, the narrow layout in Chromium (390 x 844) and Firefox (500 wide, its \
          narrowest headless window); axe-core: no serious \
          or critical violation in {} states; wasm {} KB, {} KB gzipped; {}, {}; narrow: {}; \
@@ -194,6 +196,64 @@ pub(crate) fn release_app_check() -> Result<String> {
         comparison,
         relative(&shots.join("served-echo-transports.png")),
     ))
+}
+
+/// `binary --version` names the package's version and this checkout's commit.
+fn version_check(binary: &Path) -> Result<String> {
+    let out = std::process::Command::new(binary)
+        .arg("--version")
+        .output()
+        .map_err(|err| format!("cannot run {} --version: {err}", binary.display()))?;
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(workspace_root())
+        .output()
+        .map_err(|err| format!("cannot run git: {err}"))?;
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    if !out.status.success() || head.is_empty() || !said.contains(&format!("(commit {head}")) {
+        return Err(format!(
+            "`{} --version` said {said:?}; expected the commit {head}",
+            binary.display()
+        ));
+    }
+    Ok(said)
+}
+
+/// docs/chat.service, with `ExecStart` pointing at `binary`, passes `systemd-analyze verify`
+/// without a warning (it exits 0 on unknown keys and bad values, and only says so).
+fn systemd_unit_check(binary: &Path) -> Result<String> {
+    tools::ensure_systemd_analyze()?;
+    let unit = std::fs::read_to_string(workspace_root().join("docs").join("chat.service"))
+        .map_err(|err| format!("cannot read docs/chat.service: {err}"))?;
+    let unit: String = unit
+        .lines()
+        .map(|line| {
+            if line.starts_with("ExecStart=") {
+                format!("ExecStart={}\n", binary.display())
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
+    let dir = workspace_root().join("target").join("xtask").join("unit");
+    std::fs::create_dir_all(&dir)
+        .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+    let path = dir.join("chat.service");
+    std::fs::write(&path, unit).map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .map_err(|err| format!("cannot run systemd-analyze: {err}"))?;
+    let said = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    if !out.status.success() || !said.is_empty() {
+        return Err(format!(
+            "systemd-analyze verify refused docs/chat.service ({}):\n{said}",
+            out.status
+        ));
+    }
+    Ok("docs/chat.service verified by systemd-analyze".to_owned())
 }
 
 /// The app in cluster mode as `cargo xtask cluster` runs it (redis-server and nodes serving

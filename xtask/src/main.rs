@@ -2,6 +2,7 @@
 //!
 //! - `cargo xtask serve [-- BACKEND ARGS]`: builds the frontend in release with trunk and runs
 //!   the backend serving it (default <http://127.0.0.1:8080/>).
+//! - `cargo xtask dist`: the release server with the release app inside it, one file to deploy.
 //! - `cargo xtask test`: formatting, clippy (native and wasm32), every native test, the browser
 //!   suite in headless Chromium and Firefox against a real backend (and against two cluster
 //!   nodes), the release build of the app served by the real server and used in Chromium, and
@@ -62,9 +63,11 @@ use server::Backend;
 /// Errors are messages for the person at the terminal.
 type Result<T, E = String> = std::result::Result<T, E>;
 
-const USAGE: &str = "usage: cargo xtask <serve|test|cluster|fuzz|mutants|bench> [args]
+const USAGE: &str = "usage: cargo xtask <serve|dist|test|cluster|fuzz|mutants|bench> [args]
 
   serve [-- BACKEND ARGS]  build the frontend (release) and run the backend serving it
+  dist                     the release server with the app inside, one file:
+                           target/dist/backend (docs/DEPLOYMENT.md)
   cluster [N]              the app on N nodes (default 3, ports 8080...) sharing one
                            redis-server (data under target/cluster)
   test [--only TEXT]       fmt, clippy, native tests, browser tests (Chromium, Firefox),
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve(args.get(1..).unwrap_or_default()),
+        Some("dist") => dist().map(drop),
         Some("test") => test(args.get(1..).unwrap_or_default()),
         Some("cluster") => cluster::cluster(args.get(1).map(String::as_str)),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
@@ -182,6 +186,67 @@ fn exec(mut command: Command) -> Result<()> {
 #[cfg(not(unix))]
 fn exec(mut command: Command) -> Result<()> {
     run(&mut command)
+}
+
+/// `cargo xtask dist`: the release server with the release app inside it, one file
+/// (`target/dist/backend`, `CARGO_TARGET_DIR` honoured) to copy to a server; its
+/// `--version` names this checkout's commit (`-dirty` with uncommitted changes).
+pub(crate) fn dist() -> Result<PathBuf> {
+    tools::ensure_wasm_target()?;
+    tools::ensure_wasm_bindgen()?;
+    tools::ensure_trunk()?;
+    tools::ensure_wasm_opt()?;
+    build_release_frontend()?;
+    let app = workspace_root().join("dist");
+    run(tools::cargo()
+        .args(["build", "--release", "--package", "backend"])
+        .env("CHAT_APP_DIR", &app)
+        .env("CHAT_COMMIT", commit()))?;
+    let built = target_dir().join("release").join("backend");
+    let out = target_dir().join("dist");
+    std::fs::create_dir_all(&out)
+        .map_err(|err| format!("cannot create {}: {err}", out.display()))?;
+    let binary = out.join("backend");
+    std::fs::copy(&built, &binary).map_err(|err| {
+        format!(
+            "cannot copy {} to {}: {err}",
+            built.display(),
+            binary.display()
+        )
+    })?;
+    let size = std::fs::metadata(&binary).map_or(0, |meta| meta.len());
+    println!(
+        "xtask: {} ({:.1} MB): the server with the app inside; see docs/DEPLOYMENT.md",
+        binary.display(),
+        size as f64 / 1e6
+    );
+    Ok(binary)
+}
+
+/// This checkout's commit (12 hex digits), `-dirty` when tracked files have uncommitted
+/// changes; `unknown` without git.
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(workspace_root())
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    match git(&["rev-parse", "--short=12", "HEAD"]) {
+        None => "unknown".to_owned(),
+        Some(commit) => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|changes| !changes.is_empty());
+            if dirty {
+                format!("{commit}-dirty")
+            } else {
+                commit
+            }
+        }
+    }
 }
 
 pub(crate) fn build_release_frontend() -> Result<()> {
@@ -301,7 +366,7 @@ fn test(args: &[String]) -> Result<()> {
             browser_tests,
         ),
         (
-            "release app served by the backend, used in Chromium and Firefox (echo, chat, phone size, keyboard, Korean, axe-core)",
+            "release app: the one release binary with the app inside (cargo xtask dist), its --version and systemd unit, used in Chromium and Firefox (echo, chat, phone size, keyboard, Korean, axe-core)",
             app_checks::release_app_check,
         ),
         (
@@ -383,6 +448,7 @@ fn install_test_tools() -> Result<String> {
     tools::ensure_trunk()?;
     tools::ensure_wasm_opt()?;
     tools::ensure_cargo_modules()?;
+    tools::ensure_systemd_analyze()?;
     bench::ensure_peers()?;
     Ok(String::new())
 }

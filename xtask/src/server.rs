@@ -29,17 +29,30 @@ impl Backend {
     /// Its logs go to `target/xtask/backend-NAME.log`; its message store to a fresh
     /// `target/xtask/data-NAME` (left behind for inspection, wiped at the next start).
     pub fn start(name: &str, args: &[&str]) -> Result<Self> {
-        Self::spawn(name, "127.0.0.1:0", true, args)
+        Self::spawn(name, None, "127.0.0.1:0", true, args)
+    }
+
+    /// The built server `binary` itself (not `cargo run`), started in a fresh empty working
+    /// directory `target/xtask/cwd-NAME` (nothing beside it to serve: the app must come from
+    /// the binary); otherwise as [`Backend::start`].
+    pub fn start_binary(name: &str, binary: &Path, args: &[&str]) -> Result<Self> {
+        Self::spawn(name, Some(binary), "127.0.0.1:0", true, args)
     }
 
     /// A backend `name` again after [`Backend::stop`]: on the same address (`addr`, as the
     /// one before reported it) and over the same data directory, as a server restarted in
     /// place. Its log goes to `target/xtask/backend-NAME-again.log`.
     pub fn start_again(name: &str, addr: &str, args: &[&str]) -> Result<Self> {
-        Self::spawn(name, addr, false, args)
+        Self::spawn(name, None, addr, false, args)
     }
 
-    fn spawn(name: &str, listen: &str, fresh: bool, args: &[&str]) -> Result<Self> {
+    fn spawn(
+        name: &str,
+        binary: Option<&Path>,
+        listen: &str,
+        fresh: bool,
+        args: &[&str],
+    ) -> Result<Self> {
         let log_dir = workspace_root().join("target").join("xtask");
         std::fs::create_dir_all(&log_dir)
             .map_err(|err| format!("cannot create {}: {err}", log_dir.display()))?;
@@ -57,9 +70,32 @@ impl Backend {
         let log_file =
             File::create(&log).map_err(|err| format!("cannot create {}: {err}", log.display()))?;
         // `cargo run` execs the binary on Unix, so the child's pid is the backend's own.
-        let mut child = tools::cargo()
-            .current_dir(workspace_root())
-            .args(["run", "--quiet", "--package", "backend", "--"])
+        let mut command = match binary {
+            None => {
+                let mut cargo = tools::cargo();
+                cargo.current_dir(workspace_root()).args([
+                    "run",
+                    "--quiet",
+                    "--package",
+                    "backend",
+                    "--",
+                ]);
+                cargo
+            }
+            Some(binary) => {
+                let cwd = log_dir.join(format!("cwd-{name}"));
+                if cwd.exists() {
+                    std::fs::remove_dir_all(&cwd)
+                        .map_err(|err| format!("cannot remove {}: {err}", cwd.display()))?;
+                }
+                std::fs::create_dir_all(&cwd)
+                    .map_err(|err| format!("cannot create {}: {err}", cwd.display()))?;
+                let mut command = std::process::Command::new(binary);
+                command.current_dir(cwd);
+                command
+            }
+        };
+        let mut child = command
             .args(["--listen", listen])
             .arg("--data-dir")
             .arg(&data_dir)

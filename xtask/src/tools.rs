@@ -250,6 +250,11 @@ pub fn ensure_fonts() -> Result<()> {
     ])
 }
 
+/// `systemd-analyze` (Debian's systemd), for the check of the documented unit file.
+pub fn ensure_systemd_analyze() -> Result<()> {
+    ensure_apt(&[("systemd-analyze", "systemd")])
+}
+
 /// Firefox ESR from Debian.
 pub fn ensure_firefox() -> Result<()> {
     ensure_apt(&[(FIREFOX, "firefox-esr")])
