@@ -17,6 +17,8 @@
 //!   content-addressed files, quotas) and the sweep. [`auth`]: the account API (`auth::http`)
 //!   over accounts, session cookies and JWT. [`previews`]: link previews (`--link-previews`):
 //!   a message's first link fetched off the request path, behind request-forgery guards.
+//!   [`admin`]: the admin console's API (`/api/admin/*`, server admins only).
+//!   [`admin`]: the admin console's API (`/api/admin/*`, server admins only).
 //! - The state floor under all HTTP: [`state`] ([`state::AppState`], what every handler
 //!   reads), [`admission`] (not shutting down, Origin, per-address caps, a connection slot,
 //!   the login gate, running an accepted session) and [`request`] (what a request says of
@@ -52,6 +54,7 @@
 //! every session has ended, or [`Config::shutdown_timeout`] has passed, the HTTP server stops:
 //! requests still in flight get one more second.
 
+pub mod admin;
 pub mod admission;
 pub mod auth;
 pub mod body;

@@ -278,6 +278,20 @@ impl Metrics {
             .inc();
     }
 
+    /// The numbers the admin console draws ([`shared::admin::Stats`]), read now.
+    pub fn admin_stats(&self) -> shared::admin::Stats {
+        let chat = [Endpoint::Chat.label()];
+        let count = |value: i64| u64::try_from(value).unwrap_or(0);
+        shared::admin::Stats {
+            version: crate::config::VERSION.to_owned(),
+            connections: count(self.connections_open.with_label_values(&chat).get()),
+            users_online: count(self.users.get()),
+            messages_in: self.traffic(Endpoint::Chat).messages_in.get(),
+            store_commits: self.store.commit_seconds.get_sample_count(),
+            store_commit_seconds: self.store.commit_seconds.get_sample_sum(),
+        }
+    }
+
     /// Everything, in the Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = Vec::new();

@@ -29,7 +29,7 @@ use std::{
 use redis::{AsyncCommands as _, PushKind, Script, Value};
 use rusqlite::{Connection, OptionalExtension as _};
 use serde::{Deserialize, Serialize};
-use shared::{ModAction, Nick, RoomName};
+use shared::{ModAction, Nick, RoomName, admin::LogEntry};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -41,6 +41,12 @@ pub const DB_FILE: &str = "rooms.sqlite3";
 const REDIS_KEY: &str = "chat:{policy}:rooms";
 /// Where each change is published (payload: `{"room":..,"policy":..}`).
 const CHANNEL: &str = "chat:policy";
+/// The Redis stream of the moderation log (field `e`: a JSON [`LogEntry`]), in the policies'
+/// slot so that one script writes a change and its line.
+const REDIS_LOG_KEY: &str = "chat:{policy}:log";
+/// How many lines of the moderation log are kept (the oldest go first): years of a busy
+/// team's moderation, a few megabytes.
+const LOG_KEPT: u64 = 100_000;
 
 /// A room's rules.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -412,13 +418,18 @@ pub enum PolicyStore {
 
 /// Writes a room's policy if its stored version is still `ARGV[2]` (0: none stored), and
 /// publishes the change (`ARGV[4]`, a JSON [`Applied`]) on `ARGV[3]`; 1 if written, 0 if
-/// another change came first (the caller decides again on the newer policy).
+/// another change came first (the caller decides again on the newer policy). A moderation
+/// act's log line (`ARGV[6]`, a JSON [`LogEntry`]; empty: none) joins the stream `KEYS[2]`,
+/// which keeps about the last `ARGV[7]`.
 const WRITE_LUA: &str = "
 local json = redis.call('HGET', KEYS[1], ARGV[1])
 local version = 0
 if json then version = cjson.decode(json).version end
 if version ~= tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[5])
+if ARGV[6] ~= '' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', 'e', ARGV[6])
+end
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 ";
@@ -439,7 +450,8 @@ impl PolicyStore {
         let db = Connection::open(dir.join(DB_FILE)).map_err(failed)?;
         db.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
-             CREATE TABLE IF NOT EXISTS policies (room TEXT PRIMARY KEY, json TEXT NOT NULL);",
+             CREATE TABLE IF NOT EXISTS policies (room TEXT PRIMARY KEY, json TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS moderation_log (id INTEGER PRIMARY KEY, entry TEXT NOT NULL);",
         )
         .map_err(failed)?;
         Ok(Self::Sqlite(Arc::new(Mutex::new(db)), dir.to_owned()))
@@ -507,6 +519,17 @@ impl PolicyStore {
     /// it did. In cluster mode the same step publishes it.
     async fn write(&self, applied: &Applied, expected: u64) -> Result<bool, PolicyError> {
         let json = serde_json::to_string(&applied.policy).map_err(failed)?;
+        // A moderation act (someone did something) is logged; a room's creation is not.
+        let line = match (&applied.by, &applied.action) {
+            (Some(by), Some(action)) => serde_json::to_string(&LogEntry {
+                at_ms: crate::engine::now_ms(),
+                room: applied.room.clone(),
+                by: by.clone(),
+                action: action.clone(),
+            })
+            .map_err(failed)?,
+            _ => String::new(),
+        };
         match self {
             Self::Sqlite(db, _) => {
                 let db = Arc::clone(db);
@@ -528,6 +551,13 @@ impl PolicyStore {
                          ON CONFLICT (room) DO UPDATE SET json = excluded.json",
                         [&room, &json],
                     )?;
+                    if !line.is_empty() {
+                        tx.execute("INSERT INTO moderation_log (entry) VALUES (?1)", [&line])?;
+                        tx.execute(
+                            "DELETE FROM moderation_log WHERE id <= last_insert_rowid() - ?1",
+                            [LOG_KEPT],
+                        )?;
+                    }
                     tx.commit()?;
                     Ok::<_, rusqlite::Error>(true)
                 })
@@ -539,17 +569,94 @@ impl PolicyStore {
                 let published = serde_json::to_string(applied).map_err(failed)?;
                 let written: i64 = Script::new(WRITE_LUA)
                     .key(REDIS_KEY)
+                    .key(REDIS_LOG_KEY)
                     .arg(applied.room.as_str())
                     .arg(expected)
                     .arg(CHANNEL)
                     .arg(published)
                     .arg(json)
+                    .arg(line)
+                    .arg(LOG_KEPT)
                     .invoke_async(&mut redis.clone())
                     .await
                     .map_err(failed)?;
                 Ok(written == 1)
             }
         }
+    }
+
+    /// A page of the moderation log, newest first: up to `limit` lines older than `before`
+    /// (a page's `next`; none: from the newest), and where the page after it starts.
+    pub async fn log_page(
+        &self,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<LogEntry>, Option<String>), PolicyError> {
+        let limit = limit.max(1);
+        // (cursor, line) pairs, newest first.
+        let rows: Vec<(String, String)> = match self {
+            Self::Sqlite(db, _) => {
+                let db = Arc::clone(db);
+                let before = match before {
+                    None => i64::MAX,
+                    Some(cursor) => cursor
+                        .parse()
+                        .map_err(|_| PolicyError(format!("not a log position: {cursor}")))?,
+                };
+                tokio::task::spawn_blocking(move || {
+                    let db = db.lock().unwrap_or_else(PoisonError::into_inner);
+                    let mut query = db.prepare(
+                        "SELECT id, entry FROM moderation_log WHERE id < ?1 \
+                         ORDER BY id DESC LIMIT ?2",
+                    )?;
+                    let rows = query.query_map(
+                        rusqlite::params![before, i64::try_from(limit).unwrap_or(i64::MAX)],
+                        |row| Ok((row.get::<_, i64>(0)?.to_string(), row.get(1)?)),
+                    )?;
+                    rows.collect::<Result<Vec<_>, _>>()
+                })
+                .await
+                .map_err(failed)?
+                .map_err(failed)?
+            }
+            Self::Redis(redis) => {
+                // Stream ids; `(ID` is exclusive. A cursor is only ever one we gave out.
+                let end = match before {
+                    None => "+".to_owned(),
+                    Some(cursor)
+                        if cursor.split_once('-').is_some_and(|(ms, seq)| {
+                            ms.parse::<u64>().is_ok() && seq.parse::<u64>().is_ok()
+                        }) =>
+                    {
+                        format!("({cursor}")
+                    }
+                    Some(cursor) => {
+                        return Err(PolicyError(format!("not a log position: {cursor}")));
+                    }
+                };
+                let reply: redis::streams::StreamRangeReply = redis
+                    .clone()
+                    .xrevrange_count(REDIS_LOG_KEY, end, "-", limit)
+                    .await
+                    .map_err(failed)?;
+                reply
+                    .ids
+                    .into_iter()
+                    .filter_map(|entry| {
+                        let line: String = entry.get("e")?;
+                        Some((entry.id, line))
+                    })
+                    .collect()
+            }
+        };
+        let next = (rows.len() == limit)
+            .then(|| rows.last().map(|(cursor, _)| cursor.clone()))
+            .flatten();
+        let entries = rows
+            .iter()
+            .filter_map(|(_, line)| serde_json::from_str(line).ok())
+            .collect();
+        Ok((entries, next))
     }
 
     /// Whether `room` was ever used: it has (or had) messages, or (cluster mode) members on

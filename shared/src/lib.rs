@@ -25,6 +25,7 @@
 //! - [`mod@format`]: a message's text as typed to the tree the app shows
 //!   ([`format::format()`]): a small Markdown subset, links only for `http`, `https` and
 //!   `mailto`.
+//! - [`admin`]: what the admin console's HTTP API answers (the moderation log, live numbers).
 //! - [`paths`]: the HTTP paths (and the upload header) both sides must agree on.
 //! - [`push`]: Web Push: the VAPID key, a browser's subscription, what a push says.
 //! - [`search`]: what a `search` asks and `search_results` finds ([`search::SearchHit`]).
@@ -32,6 +33,7 @@
 //! - `checks` (hidden): decoder and formatter properties for the fuzz targets and their
 //!   regression tests.
 
+pub mod admin;
 pub mod auth;
 pub mod chat;
 #[doc(hidden)]

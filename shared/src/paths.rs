@@ -48,6 +48,11 @@ pub const API_PUSH: &str = "/api/push";
 /// `GET`: the emoji picker's data (names and keywords in English and Korean, shortcodes;
 /// made by `cargo xtask emoji`), public, fetched by the app when the picker first opens.
 pub const EMOJI_DATA: &str = "/api/emoji.json";
+/// `GET`: the moderation log, newest first ([`crate::admin::LogPage`]; `?before=NEXT` pages
+/// on). Server admins only (see [`crate::admin`]).
+pub const API_ADMIN_LOG: &str = "/api/admin/log";
+/// `GET`: the server's live numbers ([`crate::admin::Stats`]). Server admins only.
+pub const API_ADMIN_STATS: &str = "/api/admin/stats";
 /// The service worker's script (at the root, so that its scope is the whole app).
 pub const SERVICE_WORKER: &str = "/sw.js";
 /// The browser token's header on upload requests in open mode (never in a URL).

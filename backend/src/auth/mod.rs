@@ -83,6 +83,15 @@ pub fn admin_key(mode: AuthMode, name: &str) -> Option<String> {
     Some(crate::ids::user_key(&token))
 }
 
+/// The user keys of `--admin` (none in open mode).
+pub fn admin_keys(config: &crate::Config) -> std::collections::HashSet<String> {
+    config
+        .admins
+        .iter()
+        .filter_map(|name| admin_key(config.auth, name))
+        .collect()
+}
+
 /// Whether a client may present `token` in its own `hello` (open mode).
 pub fn token_is_reserved(token: &UserToken) -> bool {
     RESERVED_TOKEN_PREFIXES

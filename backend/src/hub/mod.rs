@@ -73,6 +73,8 @@ pub struct HubClosed;
 pub struct HubHandle {
     commands: mpsc::Sender<Command>,
     next_conn: Arc<AtomicU64>,
+    /// The policy store, for what is read without the hub: the moderation log.
+    policies: crate::policy::PolicyStore,
     /// Whether the engine can store messages now (see [`Engine::readiness`]).
     engine_ready: Arc<AtomicBool>,
 }
@@ -150,9 +152,10 @@ impl HubHandle {
             reason: err.to_string(),
         })?;
         let (policy_events, policy_answers) = mpsc::unbounded_channel();
+        let policies = store.clone();
         let policy = crate::policy::Worker::spawn(
             store,
-            admin_keys(config),
+            crate::auth::admin_keys(config),
             redis.cloned(),
             policy_events,
             shutdown.clone(),
@@ -169,8 +172,19 @@ impl HubHandle {
         Ok(Self {
             commands,
             next_conn: Arc::new(AtomicU64::new(1)),
+            policies,
             engine_ready,
         })
+    }
+
+    /// A page of the moderation log, newest first (see [`crate::policy::PolicyStore::log_page`]).
+    pub async fn moderation_log(
+        &self,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<shared::admin::LogPage, crate::policy::PolicyError> {
+        let (entries, next) = self.policies.log_page(before, limit).await?;
+        Ok(shared::admin::LogPage { entries, next })
     }
 
     /// Registers a connection whose frames go to `outbox`; `kick` is cancelled if the hub
@@ -271,15 +285,6 @@ struct User {
     /// Whether they share how far they have read (`share_reads`); `None` until read with
     /// their first `direct_history`.
     sharing: Option<bool>,
-}
-
-/// The user keys of `--admin`.
-fn admin_keys(config: &Config) -> HashSet<String> {
-    config
-        .admins
-        .iter()
-        .filter_map(|name| crate::auth::admin_key(config.auth, name))
-        .collect()
 }
 
 /// A join waiting for the room policies: connection, user, room, and where it left off.
@@ -468,7 +473,7 @@ impl Hub {
             creating: HashMap::new(),
             policy,
             accounts: config.auth == shared::auth::AuthMode::Accounts,
-            admins: admin_keys(config),
+            admins: crate::auth::admin_keys(config),
             searching: 0,
             previewer: None,
         }

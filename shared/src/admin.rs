@@ -1,0 +1,55 @@
+//! The admin console's HTTP API, for server admins (`--admin`, in accounts and jwt modes):
+//! what it answers. The user is named as on [`crate::paths::API_UPLOADS`]; every endpoint
+//! answers 401 without one and 403 to a user who is not a server admin (open mode has none).
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ModAction, Nick, RoomName};
+
+/// One kept line of the moderation log: who did what in which room, and when. Every act of
+/// room moderation (invitations, moderators, kicks, bans, mutes, topics) adds one, in the
+/// same write as the change itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// When, in milliseconds since the Unix epoch (the clock of the node that wrote it).
+    pub at_ms: u64,
+    /// The room.
+    pub room: RoomName,
+    /// Who did it.
+    pub by: Nick,
+    /// What, as the room was told.
+    pub action: ModAction,
+}
+
+/// A page of the moderation log, newest first: `GET` [`crate::paths::API_ADMIN_LOG`], then
+/// `?before=NEXT` for the page after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogPage {
+    /// At most [`LOG_PAGE`] entries, newest first.
+    pub entries: Vec<LogEntry>,
+    /// Where the next (older) page starts; none at the log's beginning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// Entries per [`LogPage`].
+pub const LOG_PAGE: usize = 100;
+
+/// The server's own numbers at the moment asked (`GET` [`crate::paths::API_ADMIN_STATS`]):
+/// the gauges as they are and the counters since start-up, from the same metrics `/metrics`
+/// exports. The console polls it and draws each counter's change per interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// `backend --version`'s words.
+    pub version: String,
+    /// Open chat connections, every transport (`chat_connections_open{endpoint="chat"}`).
+    pub connections: u64,
+    /// Users online on this node (`chat_users_online`).
+    pub users_online: u64,
+    /// Chat messages received since start-up (`chat_messages_in_total{endpoint="chat"}`).
+    pub messages_in: u64,
+    /// Store transactions since start-up (`chat_store_commit_seconds`' count; one node).
+    pub store_commits: u64,
+    /// Their total time in seconds (its sum): with `store_commits`, the mean latency.
+    pub store_commit_seconds: f64,
+}
