@@ -18,6 +18,9 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// Both endpoints: their series exist from start-up.
+    pub const ALL: [Self; 2] = [Self::Chat, Self::Echo];
+
     /// The label value.
     pub fn label(self) -> &'static str {
         match self {
@@ -47,6 +50,19 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// Every reason, so each has its series (at 0) from start-up: a dashboard sees a refusal
+    /// that never happened as 0, not as nothing. [`Rejection::label`]'s match has no wildcard,
+    /// so a new reason does not compile until it is labelled; list it here too.
+    pub const ALL: [Self; 7] = [
+        Self::ShuttingDown,
+        Self::Origin,
+        Self::Capacity,
+        Self::AddressConnections,
+        Self::AddressHandshakes,
+        Self::Subprotocol,
+        Self::NotWebSocket,
+    ];
+
     fn label(self) -> &'static str {
         match self {
             Self::ShuttingDown => "shutting_down",
@@ -194,25 +210,60 @@ impl Metrics {
              their images.",
             &["outcome"],
         )?;
+        let connections = counter(
+            "connections_total",
+            "WebSocket connections accepted.",
+            endpoint,
+        )?;
+        let closes = counter(
+            "closes_total",
+            "WebSocket close frames, by code and by who sent them (server or peer).",
+            &["endpoint", "code", "by"],
+        )?;
+        let handshake_rejections = counter(
+            "handshake_rejections_total",
+            "WebSocket handshakes refused, by reason.",
+            &["reason"],
+        )?;
+        // A labelled family has no series until one is first used, and the text format leaves
+        // a family without series out: a fresh server would export none of these, and a
+        // dashboard could not tell "never happened" from "not exported". So every series whose
+        // labels are a closed set exists from start-up, at 0.
+        for endpoint in Endpoint::ALL {
+            let label = endpoint.label();
+            connections_open.with_label_values(&[label]);
+            connections.with_label_values(&[label]);
+            // Close codes are open-ended (a peer may send any of 1000-4999, or none): those
+            // pre-created are the codes the server itself sends (`shared::close::ALL`), and a
+            // peer's normal goodbyes, 1000 (closing) and 1001 (a page going away). Any other
+            // code gets its series when it first happens.
+            for code in shared::close::ALL {
+                closes.with_label_values(&[label, &code.to_string(), "server"]);
+            }
+            for code in [shared::close::NORMAL, shared::close::GOING_AWAY] {
+                closes.with_label_values(&[label, &code.to_string(), "peer"]);
+            }
+        }
+        for reason in Rejection::ALL {
+            handshake_rejections.with_label_values(&[reason.label()]);
+        }
+        let fetches = crate::previews::fetch::FetchError::OUTCOMES;
+        let previews = ["made", "nothing_found", "dropped"]
+            .into_iter()
+            .chain(fetches);
+        for outcome in previews {
+            link_previews.with_label_values(&[outcome]);
+        }
+        for outcome in fetches.iter().chain(&["not_an_image"]) {
+            link_previews.with_label_values(&[&format!("image_{outcome}")]);
+        }
         Ok(Self {
             link_previews,
             connections_open,
-            connections: counter(
-                "connections_total",
-                "WebSocket connections accepted.",
-                endpoint,
-            )?,
+            connections,
             traffic,
-            closes: counter(
-                "closes_total",
-                "WebSocket close frames, by code and by who sent them (server or peer).",
-                &["endpoint", "code", "by"],
-            )?,
-            handshake_rejections: counter(
-                "handshake_rejections_total",
-                "WebSocket handshakes refused, by reason.",
-                &["reason"],
-            )?,
+            closes,
+            handshake_rejections,
             slow_consumers,
             rate_limited,
             csp_reports,

@@ -744,6 +744,11 @@ async fn forged_requests_are_refused_and_bodies_and_time_are_capped() {
         .map(|m| m.id)
         .collect();
     assert_eq!(with_preview, [id_of(&endless), id_of(&fine)]);
+    // Those two are the previews counted as made (a moment after they went out).
+    eventually("the two previews count as made", || async {
+        outcomes(&server, "made").await == 2
+    })
+    .await;
 }
 
 /// `/slow`'s fetch is abandoned at the page budget.

@@ -28,3 +28,37 @@ pub const UNAUTHENTICATED: u16 = 4401;
 /// The peer answered no ping within the server's client timeout; like HTTP 408. A browser whose
 /// network really died never sees this frame, but a merely stalled one does, and knows why.
 pub const HEARTBEAT_TIMEOUT: u16 = 4408;
+
+/// Every code above: the codes the server itself sends (it also echoes a peer's own code when
+/// answering the peer's close). The metrics pre-create their `closes_total` series from it, so
+/// a dashboard sees each at 0 from start-up; a test below fails if a code is left out.
+pub const ALL: [u16; 10] = [
+    NORMAL,
+    GOING_AWAY,
+    PROTOCOL_ERROR,
+    POLICY_VIOLATION,
+    INVALID_PAYLOAD,
+    MESSAGE_TOO_BIG,
+    SLOW_CONSUMER,
+    INTERNAL_ERROR,
+    UNAUTHENTICATED,
+    HEARTBEAT_TIMEOUT,
+];
+
+#[cfg(test)]
+mod tests {
+    /// A new code must join [`super::ALL`]: counted from this file's own text, so adding a
+    /// `pub const` without listing it fails here.
+    #[test]
+    fn all_lists_every_code() {
+        let declared = include_str!("close.rs")
+            .lines()
+            .filter(|line| line.starts_with("pub const ") && line.contains(": u16 ="))
+            .count();
+        assert_eq!(declared, super::ALL.len());
+        let mut distinct = super::ALL.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), super::ALL.len(), "a code is listed twice");
+    }
+}

@@ -207,7 +207,7 @@ const STATE_MIGRATION: usize = 7;
 pub struct StoreMetrics {
     /// Seconds per committed transaction (including its fsync).
     pub commit_seconds: Histogram,
-    /// Appends per transaction.
+    /// Appends per committed transaction.
     pub batch_size: Histogram,
     /// Appends that could not be stored.
     pub failures: IntCounter,
@@ -703,7 +703,18 @@ impl<C> Writer<C> {
         let (contexts, messages): (Vec<C>, Vec<NewMessage>) = appends.into_iter().unzip();
         let index = self.options.search_index;
         let outcomes = match append_all(&mut self.db, &messages, dedup_since, index) {
-            Ok(outcomes) => outcomes,
+            Ok(outcomes) => {
+                // Committed transactions only: a rolled-back one stored nothing, and is counted
+                // by `failures` instead; so `store_batch_messages`' sum is the messages stored
+                // and `store_commit_seconds` times commits, not disk-full errors.
+                if let Some(metrics) = &self.metrics {
+                    metrics
+                        .commit_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                    metrics.batch_size.observe(messages.len() as f64);
+                }
+                outcomes
+            }
             Err(err) => {
                 // Rolled back: none of these were stored, so none may be broadcast.
                 tracing::error!(error = %err, messages = messages.len(), "storing messages failed");
@@ -714,12 +725,6 @@ impl<C> Writer<C> {
                 vec![Appended::Failed(EngineError::Store(reason)); messages.len()]
             }
         };
-        if let Some(metrics) = &self.metrics {
-            metrics
-                .commit_seconds
-                .observe(started.elapsed().as_secs_f64());
-            metrics.batch_size.observe(messages.len() as f64);
-        }
         for ((ctx, outcome), message) in contexts.into_iter().zip(outcomes).zip(&messages) {
             self.deliver(ctx, outcome, message);
         }

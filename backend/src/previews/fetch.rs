@@ -38,6 +38,17 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// Every label [`FetchError::outcome`] gives, so the metrics can show each at 0 from
+    /// start-up (a test below fails if a variant's label is missing).
+    pub const OUTCOMES: [&'static str; 6] = [
+        "not_fetched",
+        "refused",
+        "redirects",
+        "timed_out",
+        "too_large",
+        "failed",
+    ];
+
     /// The metric label.
     pub fn outcome(&self) -> &'static str {
         match self {
@@ -226,4 +237,38 @@ async fn body(mut response: reqwest::Response, rules: Rules) -> Result<Vec<u8>, 
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+#[cfg(test)]
+mod outcome_tests {
+    use super::FetchError;
+
+    #[test]
+    fn every_outcome_is_listed() {
+        let errors = [
+            FetchError::Url(String::new()),
+            FetchError::Refused(String::new()),
+            FetchError::Redirects,
+            FetchError::TimedOut,
+            FetchError::TooLarge(0),
+            FetchError::Failed(String::new()),
+        ];
+        for error in &errors {
+            // No wildcard: a new variant does not compile here until it is in `errors` too.
+            match error {
+                FetchError::Url(_)
+                | FetchError::Refused(_)
+                | FetchError::Redirects
+                | FetchError::TimedOut
+                | FetchError::TooLarge(_)
+                | FetchError::Failed(_) => {}
+            }
+            assert!(
+                FetchError::OUTCOMES.contains(&error.outcome()),
+                "{} is not in OUTCOMES",
+                error.outcome()
+            );
+        }
+        assert_eq!(errors.len(), FetchError::OUTCOMES.len());
+    }
 }
