@@ -8,16 +8,20 @@
 //! - one handler per endpoint: `log` (the kept moderation log, a page at a time) and
 //!   `stats` (the live numbers the console draws).
 
+use std::sync::Arc;
+
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
 use shared::{admin::LOG_PAGE, paths};
 
-use crate::{auth::http::refusal, state::AppState};
+use crate::{Config, auth::http::refusal, state::AppState};
 
-/// Registers the admin API.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(paths::API_ADMIN_LOG, web::get().to(log))
-        .route(paths::API_ADMIN_STATS, web::get().to(stats));
+/// Registers the admin API (cross-origin for the origins `--allowed-origin` names, as the
+/// account API).
+pub fn configure(cfg: &mut web::ServiceConfig, config: &Arc<Config>) {
+    let resource = |path| web::resource(path).wrap(crate::auth::http::cors(config));
+    cfg.service(resource(paths::API_ADMIN_LOG).route(web::get().to(log)))
+        .service(resource(paths::API_ADMIN_STATS).route(web::get().to(stats)));
 }
 
 /// The asker's user key if they are a server admin; else the refusal: 401 unnamed, 403 not

@@ -339,7 +339,8 @@ impl Metrics {
             users_online: count(self.users.get()),
             messages_in: self.traffic(Endpoint::Chat).messages_in.get(),
             store_commits: self.store.commit_seconds.get_sample_count(),
-            store_commit_seconds: self.store.commit_seconds.get_sample_sum(),
+            // (Whole microseconds: the app reads integers only.)
+            store_commit_micros: (self.store.commit_seconds.get_sample_sum() * 1e6) as u64,
         }
     }
 

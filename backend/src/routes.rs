@@ -38,7 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState, app: &crate::ser
                 .route(web::get().to(emoji_data)),
         )
         .configure(|cfg| crate::auth::http::configure(cfg, &config))
-        .configure(crate::admin::configure)
+        .configure(|cfg| crate::admin::configure(cfg, &config))
         .configure(|cfg| crate::uploads::configure(cfg, &config))
         .configure(|cfg| crate::push::http::configure(cfg, &config))
         .configure(crate::fallback::configure)

@@ -5,17 +5,39 @@ use shared::paths;
 
 use crate::{
     i18n::{self, Lang},
-    pages::{ChatGate, EchoPage},
+    pages::{AdminPage, ChatGate, EchoPage, admin},
 };
 
-/// The whole browser app: the chat at `/`, the Echo page at `/echo`. Plain links and a full
-/// page load per page: two pages do not need a router.
+/// The app's pages, one per path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Page {
+    Chat,
+    Echo,
+    Admin,
+}
+
+/// The whole browser app: the chat at `/`, the Echo page at `/echo`, the admin console at
+/// `/admin`. Plain links and a full page load per page: three pages do not need a router.
+/// The console's link shows to those the server lets in (asked once per page load).
 #[component]
 pub fn App() -> impl IntoView {
     let path = web_sys::window()
         .and_then(|w| w.location().pathname().ok())
         .unwrap_or_default();
-    let echo = path.trim_end_matches('/') == "/echo";
+    let page = match path.trim_end_matches('/') {
+        "/echo" => Page::Echo,
+        "/admin" => Page::Admin,
+        _ => Page::Chat,
+    };
+    let echo = page == Page::Echo;
+    let admin_link = RwSignal::new(page == Page::Admin);
+    if page != Page::Admin {
+        leptos::task::spawn_local(async move {
+            if admin::lets_in(&ws_url(paths::WS_CHAT)).await {
+                admin_link.set(true);
+            }
+        });
+    }
     let link = |active: bool| {
         if active {
             "nav-link active"
@@ -35,16 +57,19 @@ pub fn App() -> impl IntoView {
                 <span class="brand">{w.chat}</span>
                 <a href="/" class=link(!echo)>{w.chat}</a>
                 <a href="/echo" class=link(echo)>{w.echo}</a>
+                <Show when=move || admin_link.get()>
+                    <a href="/admin" class=link(page == Page::Admin) data-testid="admin-link">{w.admin}</a>
+                </Show>
                 <button class="lang-switch" data-testid="lang-switch" lang=other.tag()
                     title=w.language on:click=move |_| i18n::switch_to(other)>
                     {other.words().name}
                 </button>
             </nav>
             <main class="content">
-                {if echo {
-                    view! { <EchoPage url=ws_url(paths::WS_ECHO) /> }.into_any()
-                } else {
-                    view! { <ChatGate url=ws_url(paths::WS_CHAT) /> }.into_any()
+                {match page {
+                    Page::Echo => view! { <EchoPage url=ws_url(paths::WS_ECHO) /> }.into_any(),
+                    Page::Admin => view! { <AdminPage url=ws_url(paths::WS_CHAT) /> }.into_any(),
+                    Page::Chat => view! { <ChatGate url=ws_url(paths::WS_CHAT) /> }.into_any(),
                 }}
             </main>
         </div>

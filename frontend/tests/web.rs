@@ -31,6 +31,9 @@ wasm_bindgen_test_configure!(run_in_browser);
 /// holds this meanwhile; so does the thousand-lines test while it watches its list's DOM (an
 /// emoji picker drawing hundreds of new glyphs lays the page out again).
 static FOCUS: futures::lock::Mutex<()> = futures::lock::Mutex::new(());
+/// Held by the tests that log this page in to the accounts backend: the session cookie is
+/// the page's, one at a time.
+static COOKIE: futures::lock::Mutex<()> = futures::lock::Mutex::new(());
 
 /// Every wait in these tests ends by this deadline, so a broken build fails instead of hanging.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -1049,6 +1052,7 @@ async fn accounts_register_log_out_log_in_and_change_password_from_the_app() {
     // Logging out drops this browser's push subscription first (none here: no worker on
     // the test page), and must not wait on it for ever.
     load_push_helper();
+    let _cookie = COOKIE.lock().await;
     let root = container();
     let url = accounts_ws();
     let _mounted = mount_to(
@@ -3791,4 +3795,104 @@ async fn work_the_emoji_picker_loads_its_data_on_first_use_and_finds_english_and
     })
     .await;
     assert!(input.value().is_empty(), "a reaction is not typed");
+}
+
+/// Issue #33: the admin console. A user who is no admin sees no console, and its endpoints
+/// answer them 403; the admin (`chief`, the accounts backend's `--admin`) sees the live
+/// charts move while a client sends, and the moderation log name what they did.
+#[wasm_bindgen_test]
+async fn the_admin_console_shows_an_admin_live_charts_and_the_log_and_nobody_else_anything() {
+    use frontend::{api, fetch, pages::admin};
+    use shared::auth::Credentials;
+    let _cookie = COOKIE.lock().await;
+    let url = accounts_ws();
+    let account = |name: &str| Credentials {
+        name: name.parse().unwrap(),
+        password: "a long password".to_owned(),
+    };
+
+    // Someone who is no admin.
+    api::register(&url, &account(&format!("n{}", run_tag())))
+        .await
+        .unwrap();
+    for path in [paths::API_ADMIN_STATS, paths::API_ADMIN_LOG] {
+        let answer = fetch::send("GET", &api::api_url(&url, path), &[], None)
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 403, "{path}");
+    }
+    assert!(!admin::lets_in(&url).await);
+    let root = container();
+    let page_url = url.clone();
+    let mounted = mount_to(
+        root.clone(),
+        move || view! { <frontend::pages::AdminPage url=page_url /> },
+    );
+    wait_until("the console refuses", || shows(&root, "admin-refused")).await;
+    assert!(!shows(&root, "admin-log") && !shows(&root, "chart-rate"));
+    drop(mounted);
+    api::logout(&url).await.unwrap();
+
+    // The admin (registered by the first browser's run, logged in by the second's).
+    if api::register(&url, &account("chief")).await.is_err() {
+        api::login(&url, &account("chief")).await.unwrap();
+    }
+    assert!(admin::lets_in(&url).await);
+    let root = container();
+    let page_url = url.clone();
+    let _mounted = mount_to(
+        root.clone(),
+        move || view! { <frontend::pages::AdminPage url=page_url /> },
+    );
+    wait_until("the charts are drawn", || shows(&root, "chart-rate")).await;
+    let line = |id: &str| {
+        root.query_selector(&format!("[data-testid={id}] polyline"))
+            .unwrap()
+            .and_then(|l| l.get_attribute("points"))
+            .unwrap_or_default()
+    };
+    let before = line("chart-rate");
+    // A client sends (as chief: the page's login) and moderates a room of its own.
+    let mut client = ChatClient::join_at(&url, "chief", &["lobby"]).await;
+    let room = unique("ops");
+    client
+        .send(&ClientMsg::CreateRoom {
+            room: room.parse().unwrap(),
+            private: false,
+            max_members: None,
+        })
+        .await;
+    let topic = unique("release day");
+    client
+        .send(&ClientMsg::SetTopic {
+            room: room.parse().unwrap(),
+            topic: topic.clone(),
+        })
+        .await;
+    let rate = |root: &HtmlElement| {
+        text_of(root, "chart-rate-value")
+            .trim()
+            .parse::<f64>()
+            .unwrap_or(0.0)
+    };
+    let mut sent = 0;
+    while rate(&root) <= 0.0 {
+        assert!(sent < 200, "the rate never moved after {sent} messages");
+        client.say("lobby", &unique("counted")).await;
+        sent += 1;
+        gloo_timers::future::TimeoutFuture::new(100).await;
+    }
+    assert_ne!(line("chart-rate"), before, "the rate's line moved");
+    assert!(
+        text_of(&root, "chart-connections-value")
+            .parse::<f64>()
+            .unwrap()
+            >= 1.0
+    );
+    wait_until("the log names the topic", || {
+        text_of(&root, "admin-log").contains(&topic)
+    })
+    .await;
+    assert!(text_of(&root, "admin-version").contains("commit"));
+    api::logout(&url).await.unwrap();
 }

@@ -38,7 +38,7 @@ pub const LOG_PAGE: usize = 100;
 /// The server's own numbers at the moment asked (`GET` [`crate::paths::API_ADMIN_STATS`]):
 /// the gauges as they are and the counters since start-up, from the same metrics `/metrics`
 /// exports. The console polls it and draws each counter's change per interval.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     /// `backend --version`'s words.
     pub version: String,
@@ -50,6 +50,56 @@ pub struct Stats {
     pub messages_in: u64,
     /// Store transactions since start-up (`chat_store_commit_seconds`' count; one node).
     pub store_commits: u64,
-    /// Their total time in seconds (its sum): with `store_commits`, the mean latency.
-    pub store_commit_seconds: f64,
+    /// Their total time in microseconds (its sum): with `store_commits`, the mean latency.
+    pub store_commit_micros: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The app reads these with its own decoder (`crate::lean`): it must read exactly what
+    /// serde writes on the server.
+    #[test]
+    fn the_apps_decoder_reads_what_the_server_writes() {
+        let page = LogPage {
+            entries: vec![
+                LogEntry {
+                    at_ms: 1_765_000_000_000,
+                    room: "팀".parse().unwrap(),
+                    by: "olga".parse().unwrap(),
+                    action: ModAction::Banned {
+                        user: "carol".parse().unwrap(),
+                    },
+                },
+                LogEntry {
+                    at_ms: 1_765_000_000_001,
+                    room: "ops".parse().unwrap(),
+                    by: "dave".parse().unwrap(),
+                    action: ModAction::Topic {
+                        topic: "release day".into(),
+                    },
+                },
+            ],
+            next: Some("1765000000000-0".into()),
+        };
+        let value = serde_json::to_value(&page).unwrap();
+        assert_eq!(crate::lean::read::<LogPage, _>(&&value).unwrap(), page);
+        let last = LogPage {
+            entries: Vec::new(),
+            next: None,
+        };
+        let value = serde_json::to_value(&last).unwrap();
+        assert_eq!(crate::lean::read::<LogPage, _>(&&value).unwrap(), last);
+        let stats = Stats {
+            version: "0.1.0 (commit abc)".into(),
+            connections: 3,
+            users_online: 2,
+            messages_in: 1_000_000,
+            store_commits: 12,
+            store_commit_micros: 4_567,
+        };
+        let value = serde_json::to_value(&stats).unwrap();
+        assert_eq!(crate::lean::read::<Stats, _>(&&value).unwrap(), stats);
+    }
 }

@@ -512,6 +512,42 @@ impl Lean for SessionInfo {
     }
 }
 
+impl Lean for crate::admin::LogEntry {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        let o = object(value)?;
+        Ok(crate::admin::LogEntry {
+            at_ms: field(o, "at_ms")?,
+            room: field(o, "room")?,
+            by: field(o, "by")?,
+            action: field(o, "action")?,
+        })
+    }
+}
+
+impl Lean for crate::admin::LogPage {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        let o = object(value)?;
+        Ok(crate::admin::LogPage {
+            entries: field(o, "entries")?,
+            next: optional(o, "next")?,
+        })
+    }
+}
+
+impl Lean for crate::admin::Stats {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        let o = object(value)?;
+        Ok(crate::admin::Stats {
+            version: field(o, "version")?,
+            connections: field(o, "connections")?,
+            users_online: field(o, "users_online")?,
+            messages_in: field(o, "messages_in")?,
+            store_commits: field(o, "store_commits")?,
+            store_commit_micros: field(o, "store_commit_micros")?,
+        })
+    }
+}
+
 impl Lean for ApiError {
     fn lean<J: Json>(value: &J) -> Result<Self> {
         Ok(ApiError {

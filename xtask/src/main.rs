@@ -485,9 +485,17 @@ fn browser_tests() -> Result<String> {
     println!("xtask: backend for the browser suite at {}", backend.addr);
     // For the account screens: a backend with built-in accounts (its API answers the test
     // page's cross-origin requests, with credentials, for the same reason).
+    // `chief` is its server admin, for the admin console's test.
     let accounts = Backend::start(
         "browser-accounts",
-        &["--allowed-origin", "*", "--auth", "accounts"],
+        &[
+            "--allowed-origin",
+            "*",
+            "--auth",
+            "accounts",
+            "--admin",
+            "chief",
+        ],
     )?;
     // And one in JWT mode: the tests sign their own tokens with this test-only secret.
     let secret_file = workspace_root()

@@ -129,21 +129,7 @@ impl ChatState {
 
     /// A moderation action in `room`, said in the notices.
     pub(super) fn moderated(&mut self, room: &RoomName, by: &Nick, action: shared::ModAction) {
-        use crate::i18n::ModPhrase as P;
-        use shared::ModAction as A;
-        let what = match action {
-            A::Invited { user } => P::Invited(user.into()),
-            A::Uninvited { user } => P::Uninvited(user.into()),
-            A::ModeratorAdded { user } => P::ModeratorAdded(user.into()),
-            A::ModeratorRemoved { user } => P::ModeratorRemoved(user.into()),
-            A::Kicked { user } => P::Kicked(user.into()),
-            A::Banned { user } => P::Banned(user.into()),
-            A::Unbanned { user } => P::Unbanned(user.into()),
-            A::Muted { user, .. } => P::Muted(user.into()),
-            A::Unmuted { user } => P::Unmuted(user.into()),
-            A::Left { user } => P::Left(user.into()),
-            A::Topic { topic } => P::Topic(topic),
-        };
+        let what = crate::i18n::mod_phrase(action);
         // A group is called by its members, not by the name the server gave it.
         let said = (crate::i18n::words().moderated)(&self.room_title(room), by.as_str(), &what);
         self.notice(said);

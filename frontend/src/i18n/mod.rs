@@ -89,6 +89,25 @@ pub fn words() -> &'static Words {
     lang().words()
 }
 
+/// A moderation action as the words say it (the chat's notices, the console's log).
+pub fn mod_phrase(action: shared::ModAction) -> ModPhrase {
+    use ModPhrase as P;
+    use shared::ModAction as A;
+    match action {
+        A::Invited { user } => P::Invited(user.into()),
+        A::Uninvited { user } => P::Uninvited(user.into()),
+        A::ModeratorAdded { user } => P::ModeratorAdded(user.into()),
+        A::ModeratorRemoved { user } => P::ModeratorRemoved(user.into()),
+        A::Kicked { user } => P::Kicked(user.into()),
+        A::Banned { user } => P::Banned(user.into()),
+        A::Unbanned { user } => P::Unbanned(user.into()),
+        A::Muted { user, .. } => P::Muted(user.into()),
+        A::Unmuted { user } => P::Unmuted(user.into()),
+        A::Left { user } => P::Left(user.into()),
+        A::Topic { topic } => P::Topic(topic),
+    }
+}
+
 /// Chooses the page's language (the stored choice, else the browser's), names it on
 /// `<html lang>` (for screen readers and fonts) and titles the page in it.
 pub fn init() {

@@ -26,6 +26,18 @@ pub struct Words {
     pub echo_count: &'static str,
     pub echo_median: &'static str,
     pub echo_bytes: &'static str,
+    /// The admin console's link and title, and its parts.
+    pub admin: &'static str,
+    pub admin_title: &'static str,
+    pub admin_asking: &'static str,
+    /// Why the console shows nothing: the server's status (401, 403; 0: no answer).
+    pub admin_refused: fn(u16) -> String,
+    pub admin_connections: &'static str,
+    pub admin_users: &'static str,
+    pub admin_rate: &'static str,
+    pub admin_latency: &'static str,
+    pub admin_log: &'static str,
+    pub admin_log_empty: &'static str,
     /// "Message" (labels of message inputs).
     pub message: &'static str,
     pub send: &'static str,
