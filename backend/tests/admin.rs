@@ -60,6 +60,24 @@ async fn get(addr: SocketAddr, path: &str, cookie: Option<&str>) -> (u16, String
     (status, body)
 }
 
+/// A public room `name` that `owner` creates (and is in).
+async fn create_room(owner: &mut Chat, name: &str) -> RoomName {
+    let room: RoomName = name.parse().unwrap();
+    owner
+        .send(&ClientMsg::CreateRoom {
+            room: room.clone(),
+            private: false,
+            max_members: None,
+        })
+        .await;
+    owner
+        .until("joined the new room", |e| {
+            matches!(e, ServerMsg::Joined { .. })
+        })
+        .await;
+    room
+}
+
 async fn moderated(chat: &mut Chat, what: &str) {
     chat.until(what, |e| matches!(e, ServerMsg::Moderated { .. }))
         .await;
@@ -75,17 +93,7 @@ async fn the_moderation_log_is_kept_and_only_admins_read_it(mode: Mode) {
     let carol = register(server.addr, "carol").await;
     register(server.addr, "dave").await;
     let mut owner = chat(&server, "olga", &olga).await;
-    let room: RoomName = "ops".parse().unwrap();
-    owner
-        .send(&ClientMsg::CreateRoom {
-            room: room.clone(),
-            private: false,
-            max_members: None,
-        })
-        .await;
-    owner
-        .until("joined ops", |e| matches!(e, ServerMsg::Joined { .. }))
-        .await;
+    let room = create_room(&mut owner, "ops").await;
     for act in [
         ClientMsg::Kick {
             room: room.clone(),
@@ -207,17 +215,7 @@ async fn the_moderation_log_pages_back_without_gaps(mode: Mode) {
     let root = register(server.addr, "root").await;
     register(server.addr, "dave").await;
     let mut owner = chat(&server, "olga", &olga).await;
-    let room: RoomName = "pages".parse().unwrap();
-    owner
-        .send(&ClientMsg::CreateRoom {
-            room: room.clone(),
-            private: false,
-            max_members: None,
-        })
-        .await;
-    owner
-        .until("joined", |e| matches!(e, ServerMsg::Joined { .. }))
-        .await;
+    let room = create_room(&mut owner, "pages").await;
     let acts = shared::admin::LOG_PAGE + 5;
     for i in 0..acts {
         owner

@@ -435,15 +435,7 @@ async fn every_documented_metric_is_present_from_start_up() {
             );
         }
     }
-    for reason in [
-        "shutting_down",
-        "origin",
-        "address_connections",
-        "address_handshakes",
-        "capacity",
-        "subprotocol",
-        "not_websocket",
-    ] {
+    for reason in REASONS {
         let labels = [("reason", reason)];
         assert!(
             has_series(&text, "chat_handshake_rejections_total", &labels),
@@ -598,18 +590,20 @@ async fn connections_traffic_and_closes_move_up_and_down_with_real_sockets() {
     assert_eq!(metric(&text, "chat_connections_total", &echo_label), 1.0);
 }
 
-/// The value of every reason of `chat_handshake_rejections_total`, in a fixed order.
+/// Every reason of `chat_handshake_rejections_total`, in a fixed order.
+const REASONS: [&str; 7] = [
+    "shutting_down",
+    "origin",
+    "address_connections",
+    "address_handshakes",
+    "capacity",
+    "subprotocol",
+    "not_websocket",
+];
+
+/// The value of every reason of `chat_handshake_rejections_total`, in [`REASONS`]' order.
 fn rejections(text: &str) -> [f64; 7] {
-    [
-        "shutting_down",
-        "origin",
-        "address_connections",
-        "address_handshakes",
-        "capacity",
-        "subprotocol",
-        "not_websocket",
-    ]
-    .map(|reason| {
+    REASONS.map(|reason| {
         metric(
             text,
             "chat_handshake_rejections_total",
