@@ -1,7 +1,7 @@
 //! Build script: puts the built browser app inside the binary and names the commit.
 //!
 //! - `CHAT_APP_DIR`: a `trunk build` output (`cargo xtask dist` sets it). Every file under it is
-//!   embedded with `include_bytes!` in a table (`$OUT_DIR/app.rs`, read by `src/embedded.rs`),
+//!   embedded with `include_bytes!` in a table (`$OUT_DIR/app.rs`, read by `src/served_app.rs`),
 //!   so the release binary serves the app from memory without a `dist/` beside it. Unset (the
 //!   everyday `cargo build` and tests), the table is empty and the server serves a directory.
 //!   (A table of our own instead of a crate: the crates that embed a folder take its path as a
@@ -26,6 +26,12 @@ fn main() {
     let mut files = Vec::new();
     if let Some(dir) = env::var_os("CHAT_APP_DIR").filter(|dir| !dir.is_empty()) {
         let dir = PathBuf::from(dir);
+        // (A relative path would be read from `backend/`, where cargo runs this script.)
+        assert!(
+            dir.is_absolute(),
+            "CHAT_APP_DIR must be an absolute path, not {}",
+            dir.display()
+        );
         assert!(
             dir.join("index.html").is_file(),
             "CHAT_APP_DIR={} has no index.html: run `trunk build --release` first",
@@ -61,6 +67,13 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
         let path = entry
             .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
             .path();
+        // Hidden files are no part of an app (and a folder would not serve them either).
+        if path
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
         if path.is_dir() {
             collect(root, &path, files);
         } else {
@@ -78,8 +91,9 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
     }
 }
 
-/// `CHAT_COMMIT`, else the checkout's commit, else `unknown`. (Not marked dirty: that would
-/// rerun this script on every edit; `cargo xtask dist` refuses a dirty tree instead.)
+/// `CHAT_COMMIT`, else the checkout's commit, else `unknown`. (Not marked dirty here: that
+/// would rerun this script on every edit; `cargo xtask dist` passes `CHAT_COMMIT` with
+/// `-dirty` when tracked files have uncommitted changes.)
 fn commit() -> String {
     if let Some(commit) = env::var("CHAT_COMMIT").ok().filter(|c| !c.is_empty()) {
         return commit;

@@ -5,28 +5,34 @@
 //! # Layout
 //! - [`configure`]: the routes.
 //! - `admin`: who asks, and the refusal unless it is a server admin.
-//! - one handler per endpoint: `log` (the kept moderation log, a page at a time) and
-//!   `stats` (the live numbers the console draws).
+//! - one handler per endpoint: `log` (the kept moderation log, a page at a time), `stats`
+//!   (the live numbers the console draws) and `ban` (a server-wide ban, or its end).
 
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
-use shared::{admin::LOG_PAGE, paths};
+use shared::{
+    Nick,
+    admin::{Ban, LOG_PAGE},
+    paths,
+};
 
-use crate::{Config, auth::http::refusal, state::AppState};
+use crate::{Config, auth::http::refusal, policy::{LogError, Refusal}, state::AppState};
 
 /// Registers the admin API (cross-origin for the origins `--allowed-origin` names, as the
 /// account API).
 pub fn configure(cfg: &mut web::ServiceConfig, config: &Arc<Config>) {
     let resource = |path| web::resource(path).wrap(crate::auth::http::cors(config));
     cfg.service(resource(paths::API_ADMIN_LOG).route(web::get().to(log)))
-        .service(resource(paths::API_ADMIN_STATS).route(web::get().to(stats)));
+        .service(resource(paths::API_ADMIN_STATS).route(web::get().to(stats)))
+        .service(resource(paths::API_ADMIN_BAN).route(web::post().to(ban)));
 }
 
-/// The asker's user key if they are a server admin; else the refusal: 401 unnamed, 403 not
-/// an admin (or open mode, which has none), 503 when the accounts cannot be read.
-async fn admin(req: &HttpRequest, state: &AppState) -> Result<String, HttpResponse> {
+/// The asker's name if they are a server admin (as `--admin` names them); else the refusal:
+/// 401 unnamed (open mode's pages name nobody here), 403 not an admin, 503 when the
+/// accounts cannot be read.
+async fn admin(req: &HttpRequest, state: &AppState) -> Result<Nick, HttpResponse> {
     if let Some(refused) = crate::auth::http::foreign_origin(req, state) {
         return Err(refused);
     }
@@ -46,13 +52,56 @@ async fn admin(req: &HttpRequest, state: &AppState) -> Result<String, HttpRespon
             ));
         }
     };
-    if crate::auth::admin_keys(&state.config).contains(&user) {
-        Ok(user)
-    } else {
-        Err(refusal(
+    let config = &state.config;
+    let name = config
+        .admins
+        .iter()
+        .find(|name| crate::auth::admin_key(config.auth, name).as_deref() == Some(user.as_str()));
+    match name {
+        // (A JWT `sub` that is no nickname is still an admin; its acts are logged as such.)
+        Some(name) => Ok(Nick::try_from(name.as_str())
+            .unwrap_or_else(|_| Nick::try_from("admin").expect("a valid nickname"))),
+        None => Err(refusal(
             StatusCode::FORBIDDEN,
             "only server admins (--admin) may use the admin console",
-        ))
+        )),
+    }
+}
+
+/// `POST` a [`Ban`]: bans the user from the whole server (or lifts it), through the policy
+/// store and every node's hub; 204, or 400 (no such name), 403 (an admin), 503.
+async fn ban(req: HttpRequest, state: web::Data<AppState>, body: web::Json<Ban>) -> HttpResponse {
+    let by = match admin(&req, &state).await {
+        Ok(by) => by,
+        Err(refused) => return refused,
+    };
+    let Ban { user, banned } = body.into_inner();
+    // Named as an account (in NFC, as accounts are) or a JWT `sub`; keyed as the hub keys them.
+    let name = match Nick::try_from(user.as_str()) {
+        Ok(nick) => crate::names::normalized(&nick),
+        Err(err) => return refusal(StatusCode::BAD_REQUEST, format!("not a user name: {err}")),
+    };
+    let Some(key) = crate::auth::admin_key(state.config.auth, name.as_str()) else {
+        return refusal(StatusCode::FORBIDDEN, "open mode has no server-wide bans");
+    };
+    let admins = crate::auth::admin_keys(&state.config);
+    match state
+        .hub
+        .ban_from_server(&by, &key, &name, banned, &admins)
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(%by, user = %name, banned, "server-wide ban changed");
+            HttpResponse::NoContent().finish()
+        }
+        Err(Refusal::Forbidden(message)) => refusal(StatusCode::FORBIDDEN, message),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot change a server-wide ban");
+            refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the ban cannot be stored right now; try again shortly",
+            )
+        }
     }
 }
 
@@ -75,9 +124,11 @@ async fn log(
         .moderation_log(query.before.as_deref(), LOG_PAGE)
         .await
     {
-        Ok(page) => HttpResponse::Ok().json(page),
-        Err(err) if query.before.is_some() => refusal(StatusCode::BAD_REQUEST, err.to_string()),
-        Err(err) => {
+        Ok(page) => HttpResponse::Ok()
+            .insert_header(("cache-control", "no-store"))
+            .json(page),
+        Err(err @ LogError::Position(_)) => refusal(StatusCode::BAD_REQUEST, err.to_string()),
+        Err(LogError::Store(err)) => {
             tracing::error!(error = %err, "cannot read the moderation log");
             refusal(
                 StatusCode::SERVICE_UNAVAILABLE,

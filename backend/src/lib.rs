@@ -10,14 +10,14 @@
 //! function bodies alike).
 //! - HTTP: [`routes`] only wires every endpoint to its handler: `GET /ws` (chat),
 //!   `GET /ws/echo`, `/healthz`, `/readyz`, `/metrics`, CSP reports, and [`served_app`]: the
-//!   browser app, from this binary (a `cargo xtask dist` build) or a directory.
+//!   browser app, from this binary (a `cargo xtask dist` build: `build.rs` writes the table
+//!   of its files) or a directory.
 //!   [`fallback`]: `GET /sse`, `GET /poll`, `POST /send` (and echo twins) over
 //!   `fallback::registry` (their sessions, no HTTP) and, in cluster mode, the relay to other
 //!   nodes. [`uploads`]: its HTTP half (`/api/uploads`) over its store half (sniffing,
 //!   content-addressed files, quotas) and the sweep. [`auth`]: the account API (`auth::http`)
 //!   over accounts, session cookies and JWT. [`previews`]: link previews (`--link-previews`):
 //!   a message's first link fetched off the request path, behind request-forgery guards.
-//!   [`admin`]: the admin console's API (`/api/admin/*`, server admins only).
 //!   [`admin`]: the admin console's API (`/api/admin/*`, server admins only).
 //! - The state floor under all HTTP: [`state`] ([`state::AppState`], what every handler
 //!   reads), [`admission`] (not shutting down, Origin, per-address caps, a connection slot,

@@ -99,6 +99,8 @@ pub struct Metrics {
     /// Link previews by outcome (`made`, `refused`, `timed_out`, `dropped`, ...).
     pub link_previews: IntCounterVec,
     store: crate::engine::sqlite::StoreMetrics,
+    /// This process among the cluster's nodes, for the admin console: `PID@START_MS`.
+    node: String,
     /// The per-message counters of each endpoint, looked up once: `with_label_values` hashes
     /// and locks, and these are counted for every frame ([chat, echo]).
     traffic: [Traffic; 2],
@@ -271,6 +273,7 @@ impl Metrics {
             search_lag,
             users,
             store,
+            node: format!("{}@{}", std::process::id(), crate::engine::now_ms()),
             registry,
         })
     }
@@ -335,6 +338,7 @@ impl Metrics {
         let count = |value: i64| u64::try_from(value).unwrap_or(0);
         shared::admin::Stats {
             version: crate::config::VERSION.to_owned(),
+            node: self.node.clone(),
             connections: count(self.connections_open.with_label_values(&chat).get()),
             users_online: count(self.users.get()),
             messages_in: self.traffic(Endpoint::Chat).messages_in.get(),

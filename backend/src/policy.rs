@@ -105,6 +105,42 @@ pub struct Muted {
     pub until_ms: u64,
 }
 
+/// The field (Redis) and row (SQLite) of the server's own policy beside the rooms': no room
+/// has the empty name, so loading the rooms passes over it.
+const SERVER_FIELD: &str = "";
+
+/// The rules of the whole server (issue #33): who is banned from it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ServerPolicy {
+    /// Banned users: user key → the name they were banned as.
+    #[serde(default)]
+    pub banned: BTreeMap<String, Nick>,
+    /// Raised by every change; a node applies a policy only if it is newer than its own.
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// A change of the server's policy: the policy after it, who made it and what it was. (Told
+/// apart from a room's [`Applied`] on the policy channel by its `server` field.)
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerApplied {
+    /// The server's policy now.
+    pub server: ServerPolicy,
+    /// The admin who acted.
+    pub by: Nick,
+    /// What they did (`banned` or `unbanned`).
+    pub action: ModAction,
+    /// The user acted on.
+    pub target_key: String,
+}
+
+/// Any stored policy's version (the rooms' and the server's JSON both carry one).
+#[derive(Deserialize)]
+struct Versioned {
+    #[serde(default)]
+    version: u64,
+}
+
 /// Who may do what, from least to most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Rank {
@@ -406,6 +442,17 @@ fn failed(err: impl std::fmt::Display) -> PolicyError {
     PolicyError(err.to_string())
 }
 
+/// Why a page of the moderation log was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// `before` is no position this log gave out (the asker's mistake).
+    #[error("not a log position: {0}")]
+    Position(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] PolicyError),
+}
+
 /// Where policies live.
 #[derive(Clone)]
 pub enum PolicyStore {
@@ -460,16 +507,16 @@ impl PolicyStore {
     /// Every room's policy, read at once from the SQLite store (`None` for Redis, which is
     /// read by the worker, perhaps later): a single node starts knowing every policy, so its
     /// first joins are answered in the protocol's usual order.
-    pub fn load_now(&self) -> Result<Option<HashMap<RoomName, RoomPolicy>>, PolicyError> {
+    pub fn load_now(&self) -> Result<Option<Loaded>, PolicyError> {
         let Self::Sqlite(db, _) = self else {
             return Ok(None);
         };
         let db = db.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(Some(into_map(read_rows(&db).map_err(failed)?)))
+        Ok(Some(loaded(read_rows(&db).map_err(failed)?)))
     }
 
-    /// Every room's policy.
-    pub async fn load_all(&self) -> Result<HashMap<RoomName, RoomPolicy>, PolicyError> {
+    /// Every room's policy, and the server's.
+    pub async fn load_all(&self) -> Result<Loaded, PolicyError> {
         let rows: Vec<(String, String)> = match self {
             Self::Sqlite(db, _) => {
                 let db = Arc::clone(db);
@@ -486,70 +533,146 @@ impl PolicyStore {
                 map.into_iter().collect()
             }
         };
-        Ok(into_map(rows))
+        Ok(loaded(rows))
+    }
+
+    /// The server's policy now, read from the store (none stored: nobody banned).
+    pub async fn server_policy(&self) -> Result<ServerPolicy, PolicyError> {
+        let json = self.read_field(SERVER_FIELD.to_owned()).await?;
+        Ok(json.as_deref().map(decode_server).unwrap_or_default())
+    }
+
+    /// Bans the user with `key` (known as `name`) from the whole server, or lifts the ban,
+    /// as the admin `by`; `None` when it was so already (nothing written or logged). A
+    /// server admin (one of `admins`) cannot be banned.
+    pub async fn ban_from_server(
+        &self,
+        by: &Nick,
+        key: &str,
+        name: &Nick,
+        banned: bool,
+        admins: &HashSet<String>,
+    ) -> Result<Option<ServerApplied>, Refusal> {
+        if banned && admins.contains(key) {
+            return Err(Refusal::Forbidden(format!(
+                "{name} is a server admin and cannot be banned"
+            )));
+        }
+        for _ in 0..ATTEMPTS {
+            let current = self.server_policy().await?;
+            let mut next = current.clone();
+            let changed = if banned {
+                next.banned.insert(key.to_owned(), name.clone()).is_none()
+            } else {
+                next.banned.remove(key).is_some()
+            };
+            if !changed {
+                return Ok(None);
+            }
+            next.version = current.version + 1;
+            let user = name.clone();
+            let applied = ServerApplied {
+                server: next,
+                by: by.clone(),
+                action: if banned {
+                    ModAction::Banned { user }
+                } else {
+                    ModAction::Unbanned { user }
+                },
+                target_key: key.to_owned(),
+            };
+            let line = log_line(None, by, &applied.action)?;
+            let json = serde_json::to_string(&applied.server).map_err(failed)?;
+            let published = serde_json::to_string(&applied).map_err(failed)?;
+            let written = self
+                .write_field(SERVER_FIELD.to_owned(), json, published, line, current.version)
+                .await?;
+            if written {
+                return Ok(Some(applied));
+            }
+        }
+        Err(Refusal::Store(PolicyError(
+            "the server's policy is changing too fast; try again".to_owned(),
+        )))
     }
 
     /// The policy of `room` now, read from the store.
     async fn read(&self, room: &RoomName) -> Result<Option<RoomPolicy>, PolicyError> {
-        let json: Option<String> = match self {
+        let json = self.read_field(room.to_string()).await?;
+        Ok(json.as_deref().and_then(decode))
+    }
+
+    /// The stored JSON of `field` (a room's name, or [`SERVER_FIELD`]).
+    async fn read_field(&self, field: String) -> Result<Option<String>, PolicyError> {
+        match self {
             Self::Sqlite(db, _) => {
                 let db = Arc::clone(db);
-                let room = room.to_string();
                 tokio::task::spawn_blocking(move || {
                     let db = db.lock().unwrap_or_else(PoisonError::into_inner);
-                    db.query_row("SELECT json FROM policies WHERE room = ?1", [room], |r| {
+                    db.query_row("SELECT json FROM policies WHERE room = ?1", [field], |r| {
                         r.get(0)
                     })
                     .optional()
                 })
                 .await
                 .map_err(failed)?
-                .map_err(failed)?
+                .map_err(failed)
             }
-            Self::Redis(redis) => redis
-                .clone()
-                .hget(REDIS_KEY, room.as_str())
-                .await
-                .map_err(failed)?,
-        };
-        Ok(json.as_deref().and_then(decode))
+            Self::Redis(redis) => redis.clone().hget(REDIS_KEY, field).await.map_err(failed),
+        }
     }
 
     /// Writes `applied` if the room's stored version is still `expected` (0: none); whether
     /// it did. In cluster mode the same step publishes it.
     async fn write(&self, applied: &Applied, expected: u64) -> Result<bool, PolicyError> {
         let json = serde_json::to_string(&applied.policy).map_err(failed)?;
-        // A moderation act (someone did something) is logged; a room's creation is not.
+        // A moderation act (someone did something) is logged; a room's creation is not, and
+        // nothing of a group is (nobody moderates one, and it is as closed as a direct
+        // message: its members come and go unseen by admins too).
         let line = match (&applied.by, &applied.action) {
-            (Some(by), Some(action)) => serde_json::to_string(&LogEntry {
-                at_ms: crate::engine::now_ms(),
-                room: applied.room.clone(),
-                by: by.clone(),
-                action: action.clone(),
-            })
-            .map_err(failed)?,
+            (Some(by), Some(action)) if !applied.policy.group => {
+                log_line(Some(&applied.room), by, action)?
+            }
             _ => String::new(),
         };
+        let published = serde_json::to_string(applied).map_err(failed)?;
+        self.write_field(applied.room.to_string(), json, published, line, expected)
+            .await
+    }
+
+    /// Writes `json` as `field`'s policy if its stored version is still `expected` (0: none),
+    /// with the moderation log's `line` (empty: none); whether it did. In cluster mode the
+    /// same script publishes `published` to every node.
+    async fn write_field(
+        &self,
+        field: String,
+        json: String,
+        published: String,
+        line: String,
+        expected: u64,
+    ) -> Result<bool, PolicyError> {
         match self {
             Self::Sqlite(db, _) => {
                 let db = Arc::clone(db);
-                let room = applied.room.to_string();
                 tokio::task::spawn_blocking(move || {
                     let mut db = db.lock().unwrap_or_else(PoisonError::into_inner);
                     let tx = db.transaction()?;
                     let stored: Option<String> = tx
-                        .query_row("SELECT json FROM policies WHERE room = ?1", [&room], |r| {
+                        .query_row("SELECT json FROM policies WHERE room = ?1", [&field], |r| {
                             r.get(0)
                         })
                         .optional()?;
-                    let version = stored.as_deref().and_then(decode).map_or(0, |p| p.version);
+                    let version = stored
+                        .as_deref()
+                        .and_then(|json| serde_json::from_str::<Versioned>(json).ok())
+                        .map_or(0, |v| v.version);
                     if version != expected {
                         return Ok(false);
                     }
                     tx.execute(
                         "INSERT INTO policies (room, json) VALUES (?1, ?2) \
                          ON CONFLICT (room) DO UPDATE SET json = excluded.json",
-                        [&room, &json],
+                        [&field, &json],
                     )?;
                     if !line.is_empty() {
                         tx.execute("INSERT INTO moderation_log (entry) VALUES (?1)", [&line])?;
@@ -566,11 +689,10 @@ impl PolicyStore {
                 .map_err(failed)
             }
             Self::Redis(redis) => {
-                let published = serde_json::to_string(applied).map_err(failed)?;
                 let written: i64 = Script::new(WRITE_LUA)
                     .key(REDIS_KEY)
                     .key(REDIS_LOG_KEY)
-                    .arg(applied.room.as_str())
+                    .arg(field)
                     .arg(expected)
                     .arg(CHANNEL)
                     .arg(published)
@@ -591,7 +713,7 @@ impl PolicyStore {
         &self,
         before: Option<&str>,
         limit: usize,
-    ) -> Result<(Vec<LogEntry>, Option<String>), PolicyError> {
+    ) -> Result<(Vec<LogEntry>, Option<String>), LogError> {
         let limit = limit.max(1);
         // (cursor, line) pairs, newest first.
         let rows: Vec<(String, String)> = match self {
@@ -601,7 +723,7 @@ impl PolicyStore {
                     None => i64::MAX,
                     Some(cursor) => cursor
                         .parse()
-                        .map_err(|_| PolicyError(format!("not a log position: {cursor}")))?,
+                        .map_err(|_| LogError::Position(cursor.to_owned()))?,
                 };
                 tokio::task::spawn_blocking(move || {
                     let db = db.lock().unwrap_or_else(PoisonError::into_inner);
@@ -616,8 +738,8 @@ impl PolicyStore {
                     rows.collect::<Result<Vec<_>, _>>()
                 })
                 .await
-                .map_err(failed)?
-                .map_err(failed)?
+                .map_err(|err| LogError::Store(failed(err)))?
+                .map_err(|err| LogError::Store(failed(err)))?
             }
             Self::Redis(redis) => {
                 // Stream ids; `(ID` is exclusive. A cursor is only ever one we gave out.
@@ -630,15 +752,13 @@ impl PolicyStore {
                     {
                         format!("({cursor}")
                     }
-                    Some(cursor) => {
-                        return Err(PolicyError(format!("not a log position: {cursor}")));
-                    }
+                    Some(cursor) => return Err(LogError::Position(cursor.to_owned())),
                 };
                 let reply: redis::streams::StreamRangeReply = redis
                     .clone()
                     .xrevrange_count(REDIS_LOG_KEY, end, "-", limit)
                     .await
-                    .map_err(failed)?;
+                    .map_err(|err| LogError::Store(failed(err)))?;
                 reply
                     .ids
                     .into_iter()
@@ -654,7 +774,14 @@ impl PolicyStore {
             .flatten();
         let entries = rows
             .iter()
-            .filter_map(|(_, line)| serde_json::from_str(line).ok())
+            .filter_map(|(cursor, line)| match serde_json::from_str(line) {
+                Ok(entry) => Some(entry),
+                Err(err) => {
+                    // (A line a newer server wrote, during a rolling upgrade.)
+                    tracing::warn!(%cursor, error = %err, "unreadable moderation log line; skipped");
+                    None
+                }
+            })
             .collect();
         Ok((entries, next))
     }
@@ -778,10 +905,41 @@ fn read_rows(db: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn into_map(rows: Vec<(String, String)>) -> HashMap<RoomName, RoomPolicy> {
-    rows.into_iter()
-        .filter_map(|(room, json)| Some((room.parse().ok()?, decode(&json)?)))
-        .collect()
+/// Every room's policy and the server's, as loaded.
+pub type Loaded = (HashMap<RoomName, RoomPolicy>, ServerPolicy);
+
+/// The rooms' policies and the server's (its row, [`SERVER_FIELD`], is no room's).
+fn loaded(rows: Vec<(String, String)>) -> Loaded {
+    let mut server = ServerPolicy::default();
+    let rooms = rows
+        .into_iter()
+        .filter_map(|(room, json)| {
+            if room == SERVER_FIELD {
+                server = decode_server(&json);
+                return None;
+            }
+            Some((room.parse().ok()?, decode(&json)?))
+        })
+        .collect();
+    (rooms, server)
+}
+
+fn decode_server(json: &str) -> ServerPolicy {
+    serde_json::from_str(json).unwrap_or_else(|err| {
+        tracing::error!(error = %err, "unreadable server policy; taken as no bans");
+        ServerPolicy::default()
+    })
+}
+
+/// The moderation log's line of `by`'s `action` in `room` (none: the whole server), now.
+fn log_line(room: Option<&RoomName>, by: &Nick, action: &ModAction) -> Result<String, PolicyError> {
+    serde_json::to_string(&LogEntry {
+        at_ms: crate::engine::now_ms(),
+        room: room.cloned(),
+        by: by.clone(),
+        action: action.clone(),
+    })
+    .map_err(failed)
 }
 
 fn decode(json: &str) -> Option<RoomPolicy> {
@@ -804,10 +962,13 @@ pub enum PolicyEvent<C> {
         /// The change made, or why not.
         result: Result<Applied, Refusal>,
     },
-    /// Every policy (at start, and after the cluster subscription was re-established).
-    Loaded(HashMap<RoomName, RoomPolicy>),
+    /// Every policy, the rooms' and the server's (at start, and after the cluster
+    /// subscription was re-established).
+    Loaded(Loaded),
     /// A node (this one included) changed a room (cluster mode).
     Changed(Applied),
+    /// A node (this one included) changed the server's policy (cluster mode).
+    ServerChanged(ServerApplied),
 }
 
 /// Who an act is about.
@@ -921,6 +1082,11 @@ impl Worker {
                                 return;
                             }
                         }
+                        Some(Heard::Server(applied)) => {
+                            if events.send(PolicyEvent::ServerChanged(*applied)).is_err() {
+                                return;
+                            }
+                        }
                         Some(Heard::Resubscribed) => reload = true,
                         // The subscriber ended (shutdown): changes come no more.
                         None => listening = false,
@@ -989,6 +1155,7 @@ async fn run<C>(
 
 enum Heard {
     Changed(Box<Applied>),
+    Server(Box<ServerApplied>),
     /// The subscription is back after a loss.
     Resubscribed,
 }
@@ -1037,9 +1204,14 @@ async fn subscribe(
                         Some(Heard::Resubscribed)
                     }
                     PushKind::Message => push.data.get(1).and_then(|payload| match payload {
+                        // A room's change, or (with `server`, no `room`) the server's.
                         Value::BulkString(bytes) => serde_json::from_slice::<Applied>(bytes)
-                            .ok()
-                            .map(|applied| Heard::Changed(Box::new(applied))),
+                            .map(|applied| Heard::Changed(Box::new(applied)))
+                            .or_else(|_| {
+                                serde_json::from_slice::<ServerApplied>(bytes)
+                                    .map(|applied| Heard::Server(Box::new(applied)))
+                            })
+                            .ok(),
                         _ => None,
                     }),
                     _ => None,

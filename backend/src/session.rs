@@ -81,7 +81,8 @@ pub(crate) async fn run<L: Link>(
     // A child of the shutdown token: one signal to watch per wake-up instead of two (which
     // of the two fired is told apart afterwards).
     let kick = shutdown.child_token();
-    let conn = match hub.connect(outbox, kick.clone()).await {
+    let (farewell_tx, farewell) = tokio::sync::oneshot::channel();
+    let conn = match hub.connect(outbox, kick.clone(), farewell_tx).await {
         Ok(conn) => conn,
         Err(err) => {
             tracing::warn!(error = %err, "chat session refused");
@@ -96,6 +97,7 @@ pub(crate) async fn run<L: Link>(
         kick: &kick,
         shutdown: &shutdown,
         metrics: &metrics,
+        farewell,
     };
     let mut login = Login {
         gate,
@@ -129,6 +131,8 @@ struct Io<'a, L> {
     kick: &'a CancellationToken,
     shutdown: &'a CancellationToken,
     metrics: &'a Metrics,
+    /// The hub's last words to a user banned from the server (see [`crate::hub::Farewell`]).
+    farewell: tokio::sync::oneshot::Receiver<Vec<ServerMsg>>,
 }
 
 impl<L: Link> Io<'_, L> {
@@ -149,7 +153,23 @@ impl<L: Link> Io<'_, L> {
         }
     }
 
-    /// Why the kick token fired: shutdown (its parent) or the hub cutting off a slow reader.
+    /// Writes the hub's last words to a banned user, each within a second (a reader that
+    /// does not read is closed without them).
+    async fn say_farewell(&mut self, farewell: &[ServerMsg]) {
+        for event in farewell {
+            let Ok(json) = shared::encode(event) else {
+                continue;
+            };
+            let len = json.len();
+            match tokio::time::timeout(Duration::from_secs(1), self.link.text(json.into())).await {
+                Ok(Ok(())) => self.metrics.sent(Endpoint::Chat, len),
+                _ => return,
+            }
+        }
+    }
+
+    /// Why the kick token fired: shutdown (its parent) or the hub cutting off a slow reader
+    /// (or, with a farewell waiting, a user banned from the server).
     fn cut_off(&self) -> SessionError {
         if self.shutdown.is_cancelled() {
             SessionError::ShuttingDown
@@ -214,6 +234,14 @@ async fn drive<L: Link>(
             biased;
             () = io.kick.cancelled() => return match io.cut_off() {
                 SessionError::ShuttingDown => Ok(Ending::Close(Some(ws::going_away()))),
+                SessionError::SlowConsumer => match io.farewell.try_recv() {
+                    // Banned from the server: said here, ahead of the close frame.
+                    Ok(farewell) => {
+                        io.say_farewell(&farewell).await;
+                        Ok(Ending::Close(Some(banned())))
+                    }
+                    Err(_) => Err(SessionError::SlowConsumer),
+                },
                 other => Err(other),
             },
             message = io.link.recv() => {
@@ -302,6 +330,14 @@ async fn drive<L: Link>(
             }
             _ = heartbeat.tick() => io.link.heartbeat().await?,
         }
+    }
+}
+
+/// The close of a connection whose user a server admin banned.
+fn banned() -> actix_ws::CloseReason {
+    actix_ws::CloseReason {
+        code: actix_ws::CloseCode::Other(close::BANNED),
+        description: Some("banned from this server".into()),
     }
 }
 

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use backend::Config;
 use common::{Chat, Mode, TestServer, post_json, set_cookie, token_for};
 use shared::{
-    ClientMsg, ModAction, Nick, RoomName, ServerMsg,
+    ClientMsg, ErrorCode, ModAction, Nick, RemovedReason, RoomName, ServerMsg,
     admin::{LogPage, Stats},
     paths,
 };
@@ -44,9 +44,56 @@ async fn register(addr: SocketAddr, name: &str) -> String {
 
 /// A chat socket of the account behind `cookie`.
 async fn chat(server: &TestServer, name: &str, cookie: &str) -> Chat {
+    chat_in(server, name, cookie, &[]).await
+}
+
+/// [`chat`], in `rooms` (none: the lobby).
+async fn chat_in(server: &TestServer, name: &str, cookie: &str, rooms: &[&str]) -> Chat {
     let mut chat = server.chat_socket_with_cookie(Some(cookie)).await;
-    chat.identify(name, token_for(name), &[], None).await;
+    chat.identify(name, token_for(name), rooms, None).await;
     chat
+}
+
+/// `POST /api/admin/ban` as the account behind `cookie`: the status.
+async fn post_ban(addr: SocketAddr, cookie: Option<&str>, user: &str, banned: bool) -> u16 {
+    let body = shared::admin::Ban {
+        user: user.to_owned(),
+        banned,
+    }
+    .to_json();
+    post_json(addr, paths::API_ADMIN_BAN, &body, cookie).await.0
+}
+
+/// `POST /api/login` of `name`: the status.
+async fn login(addr: SocketAddr, name: &str) -> u16 {
+    let body = serde_json::json!({ "name": name, "password": "a long password" }).to_string();
+    post_json(addr, paths::API_LOGIN, &body, None).await.0
+}
+
+/// Reads a banned tab's last words: `removed` (by `by`, reason `banned`) for each of its
+/// rooms, then the `banned` error, then the close with 4403.
+async fn banned_tab(mut tab: Chat, by: &str) -> std::collections::BTreeSet<String> {
+    let mut removed = std::collections::BTreeSet::new();
+    loop {
+        match tab.recv().await {
+            ServerMsg::Removed {
+                room,
+                by: who,
+                reason: RemovedReason::Banned,
+            } => {
+                assert_eq!(who.as_str(), by);
+                removed.insert(room.to_string());
+            }
+            ServerMsg::Error {
+                code: ErrorCode::Banned,
+                ..
+            } => break,
+            ServerMsg::Left { .. } | ServerMsg::Presence { .. } | ServerMsg::Typing { .. } => {}
+            other => panic!("expected removed, got {other:?}"),
+        }
+    }
+    common::expect_close(&mut tab.ws, shared::close::BANNED).await;
+    removed
 }
 
 /// `GET path` with `cookie` (none: anonymous): the status and body.
@@ -135,7 +182,7 @@ async fn the_moderation_log_is_kept_and_only_admins_read_it(mode: Mode) {
     let actions: Vec<(&str, &str, &ModAction)> = page
         .entries
         .iter()
-        .map(|e| (e.room.as_str(), e.by.as_str(), &e.action))
+        .map(|e| (e.room.as_ref().map_or("", |r| r.as_str()), e.by.as_str(), &e.action))
         .collect();
     assert_eq!(
         actions,
@@ -255,7 +302,122 @@ async fn the_moderation_log_pages_back_without_gaps(mode: Mode) {
     assert_eq!(actions, expected);
 }
 
+/// A server-wide ban: the user's tabs on every node are told `removed` for each of their
+/// rooms and closed with 4403; their login and a `hello` on an open session are refused
+/// until the ban is lifted; nobody but an admin bans, and no admin is banned; the log keeps
+/// it as an act on the whole server.
+async fn a_server_wide_ban_removes_the_user_from_every_node(mode: Mode) {
+    let first = TestServer::spawn(config(&mode, None));
+    // Cluster mode: a second node (one node is its own second).
+    let second = mode
+        .redis_url()
+        .map(|_| TestServer::spawn(config(&mode, None)));
+    let other = second.as_ref().unwrap_or(&first);
+    let root = register(first.addr, "root").await;
+    let carol = register(first.addr, "carol").await;
+    let here = chat_in(&first, "carol", &carol, &["lobby"]).await;
+    let there = chat_in(other, "carol", &carol, &["lobby", "ops"]).await;
+
+    assert_eq!(post_ban(first.addr, None, "carol", true).await, 401);
+    assert_eq!(post_ban(first.addr, Some(&carol), "root", true).await, 403);
+    assert_eq!(post_ban(first.addr, Some(&root), "root", true).await, 403);
+    assert_eq!(post_ban(first.addr, Some(&root), "carol", true).await, 204);
+    assert_eq!(
+        banned_tab(here, "root").await,
+        ["lobby".to_owned()].into()
+    );
+    assert_eq!(
+        banned_tab(there, "root").await,
+        ["lobby".to_owned(), "ops".to_owned()].into()
+    );
+
+    // Refused while banned: the login, and a `hello` on the session she still holds (on
+    // either node).
+    assert_eq!(login(first.addr, "carol").await, 403);
+    for node in [&first, other] {
+        let mut again = node.chat_socket_with_cookie(Some(&carol)).await;
+        again.send(&common::hello("carol", &[])).await;
+        assert!(banned_tab(again, "server").await.is_empty());
+    }
+    let (_, body) = get(first.addr, paths::API_ADMIN_LOG, Some(&root)).await;
+    let page: LogPage = serde_json::from_str(&body).unwrap();
+    let newest = &page.entries[0];
+    assert_eq!(
+        (newest.room.as_ref(), newest.by.as_str(), &newest.action),
+        (None, "root", &ModAction::Banned { user: nick("carol") })
+    );
+
+    // Lifted: she logs in and chats again, on every node.
+    assert_eq!(post_ban(first.addr, Some(&root), "carol", false).await, 204);
+    assert_eq!(login(first.addr, "carol").await, 200);
+    chat(other, "carol", &carol).await;
+}
+
+/// A group's comings and goings are not the admins' to see: creating one and leaving it
+/// logs nothing, while a room's act beside them is logged.
+async fn nothing_of_a_group_is_in_the_moderation_log(mode: Mode) {
+    let server = TestServer::spawn(config(&mode, None));
+    let root = register(server.addr, "root").await;
+    let olga = register(server.addr, "olga").await;
+    let bob = register(server.addr, "bob").await;
+    let mut owner = chat(&server, "olga", &olga).await;
+    let mut member = chat(&server, "bob", &bob).await;
+    owner
+        .send(&ClientMsg::CreateGroup {
+            with: vec![nick("bob")],
+        })
+        .await;
+    let joined = member
+        .until("joined the group", |e| {
+            matches!(e, ServerMsg::Joined { room, .. } if room.as_str().starts_with("g-"))
+        })
+        .await;
+    let ServerMsg::Joined { room: group, .. } = joined else {
+        unreachable!()
+    };
+    member
+        .send(&ClientMsg::LeaveGroup {
+            room: group.clone(),
+        })
+        .await;
+    member
+        .until("removed from the group", |e| {
+            matches!(e, ServerMsg::Removed { room, .. } if *room == group)
+        })
+        .await;
+    let room = create_room(&mut owner, "beside").await;
+    owner
+        .send(&ClientMsg::SetTopic {
+            room: room.clone(),
+            topic: "a room's act".into(),
+        })
+        .await;
+    // (The group's `left` reaches her too, first.)
+    owner
+        .until("the topic set", |e| {
+            matches!(
+                e,
+                ServerMsg::Moderated {
+                    action: ModAction::Topic { .. },
+                    ..
+                }
+            )
+        })
+        .await;
+    let (status, body) = get(server.addr, paths::API_ADMIN_LOG, Some(&root)).await;
+    assert_eq!(status, 200, "{body}");
+    let page: LogPage = serde_json::from_str(&body).unwrap();
+    let rooms: Vec<Option<&str>> = page
+        .entries
+        .iter()
+        .map(|e| e.room.as_ref().map(|r| r.as_str()))
+        .collect();
+    assert_eq!(rooms, [Some("beside")], "{page:?}");
+}
+
 common::in_both_modes!(
     the_moderation_log_is_kept_and_only_admins_read_it,
     the_moderation_log_pages_back_without_gaps,
+    a_server_wide_ban_removes_the_user_from_every_node,
+    nothing_of_a_group_is_in_the_moderation_log,
 );

@@ -5,8 +5,8 @@
 //! headless browser (`tests/web.rs`, run by `cargo xtask test`).
 //!
 //! # Layout
-//! - [`app`]: [`App`], the shell (chat at `/`, Echo at `/echo`), and [`app::ws_url`] (socket
-//!   URL from the page's origin).
+//! - [`app`]: [`App`], the shell (chat at `/`, Echo at `/echo`, the admin console at
+//!   `/admin`), and [`app::ws_url`] (socket URL from the page's origin).
 //! - [`browser`]: small helpers over the browser: a JavaScript error's message, the clock,
 //!   localStorage.
 //! - [`api`]: the account API over `fetch`, and the token a JWT-mode page hands the app.
@@ -27,7 +27,8 @@
 //!   `i18n/`: `mod.rs` (the choice), `table` (the shape), `en`, `ko` (the tables).
 //! - [`pages`]: one component per page: [`pages::ChatGate`] (asks the server how it knows its
 //!   users: the account screens, or straight in), [`pages::ChatPage`] (nickname screen,
-//!   sidebar, messages, composer, members, moderation) and [`pages::EchoPage`].
+//!   sidebar, messages, composer, members, moderation), [`pages::EchoPage`] and
+//!   [`pages::AdminPage`] (the admin console: live charts, the moderation log, bans).
 //!   `pages/chat/`: one file per piece: `mod.rs` (the page: socket, state, wiring), `ctx` (what
 //!   the pieces share, a leaf), `nick_form`, `sidebar`, `header`, `lines` (the list), `message`
 //!   (one line), `composer`, `members`, `search` (the results panel), `alerts`,

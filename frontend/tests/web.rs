@@ -2630,6 +2630,21 @@ async fn in_a_list_of_a_thousand_lines_each_change_touches_only_its_own_line() {
     assert_eq!(touched(&observer), none, "typing");
 
     // A message: its own line, added.
+    // The lines in view, by id (before the message and after it).
+    let in_view = || -> std::collections::BTreeSet<String> {
+        let view = list.get_bounding_client_rect();
+        let lines = list.query_selector_all("li[data-id]").unwrap();
+        (0..lines.length())
+            .filter_map(|i| lines.item(i)?.dyn_into::<web_sys::Element>().ok())
+            .filter(|li| {
+                let rect = li.get_bounding_client_rect();
+                rect.bottom() > view.top() && rect.top() < view.bottom()
+            })
+            .filter_map(|li| li.get_attribute("data-id"))
+            .collect()
+    };
+    let seen_before = in_view();
+    assert!(!seen_before.is_empty());
     let said = unique("a new message");
     other.say(&room, &said).await;
     wait_until("the message is drawn", || line_with(&root, &said).is_some()).await;
@@ -2643,23 +2658,18 @@ async fn in_a_list_of_a_thousand_lines_each_change_touches_only_its_own_line() {
     // lines out of view enter or leave the DOM (the top one leaving, or a few above it
     // entering as the window's estimate is measured; Firefox, in the full suite) and the
     // spacers change. That is the window's own bookkeeping, not a redraw. A redraw is a line
-    // whose content changed, or one in view that left or came back.
+    // whose content changed, or one in view (before the message or after it) that left or
+    // came back.
     let (changed, entered_or_left) = touched_apart(&observer);
     assert!(entered_or_left.contains(&id), "the new line was added");
-    let view = list.get_bounding_client_rect();
-    let in_view = |key: &String| {
-        key.bytes().all(|b| b.is_ascii_digit())
-            && list
-                .query_selector(&format!("li[data-id=\"{key}\"]"))
-                .unwrap()
-                .is_some_and(|li| {
-                    let rect = li.get_bounding_client_rect();
-                    rect.bottom() > view.top() && rect.top() < view.bottom()
-                })
-    };
+    let seen_after = in_view();
     let redrawn: std::collections::BTreeSet<String> = changed
         .into_iter()
-        .chain(entered_or_left.into_iter().filter(in_view))
+        .chain(
+            entered_or_left
+                .into_iter()
+                .filter(|key| seen_before.contains(key) || seen_after.contains(key)),
+        )
         .filter(|key| !key.starts_with("<li class=\"spacer") && *key != id)
         .collect();
     assert_eq!(redrawn, none, "a new message");
@@ -3799,11 +3809,14 @@ async fn work_the_emoji_picker_loads_its_data_on_first_use_and_finds_english_and
 
 /// Issue #33: the admin console. A user who is no admin sees no console, and its endpoints
 /// answer them 403; the admin (`chief`, the accounts backend's `--admin`) sees the live
-/// charts move while a client sends, and the moderation log name what they did.
+/// charts move with the messages a client sends and the moderation log name what they did,
+/// and bans the first user from the whole server: that user's open socket is told `removed`
+/// and closed with 4403.
 #[wasm_bindgen_test]
-async fn the_admin_console_shows_an_admin_live_charts_and_the_log_and_nobody_else_anything() {
+async fn the_admin_console_shows_an_admin_live_charts_and_the_log_and_bans_and_nobody_else_anything()
+ {
     use frontend::{api, fetch, pages::admin};
-    use shared::auth::Credentials;
+    use shared::{admin::Stats, auth::Credentials};
     let _cookie = COOKIE.lock().await;
     let url = accounts_ws();
     let account = |name: &str| Credentials {
@@ -3811,10 +3824,10 @@ async fn the_admin_console_shows_an_admin_live_charts_and_the_log_and_nobody_els
         password: "a long password".to_owned(),
     };
 
-    // Someone who is no admin.
-    api::register(&url, &account(&format!("n{}", run_tag())))
-        .await
-        .unwrap();
+    // Someone who is no admin; their socket stays open (it keeps the login it opened with).
+    let someone = format!("n{}", run_tag());
+    api::register(&url, &account(&someone)).await.unwrap();
+    let mut target = ChatClient::join_at(&url, &someone, &["lobby"]).await;
     for path in [paths::API_ADMIN_STATS, paths::API_ADMIN_LOG] {
         let answer = fetch::send("GET", &api::api_url(&url, path), &[], None)
             .await
@@ -3838,6 +3851,12 @@ async fn the_admin_console_shows_an_admin_live_charts_and_the_log_and_nobody_els
         api::login(&url, &account("chief")).await.unwrap();
     }
     assert!(admin::lets_in(&url).await);
+    let stats = || async {
+        let answer = fetch::send("GET", &api::api_url(&url, paths::API_ADMIN_STATS), &[], None)
+            .await
+            .unwrap();
+        frontend::json::parse::<Stats>(&fetch::text(&answer).await.unwrap()).unwrap()
+    };
     let root = container();
     let page_url = url.clone();
     let _mounted = mount_to(
@@ -3845,14 +3864,8 @@ async fn the_admin_console_shows_an_admin_live_charts_and_the_log_and_nobody_els
         move || view! { <frontend::pages::AdminPage url=page_url /> },
     );
     wait_until("the charts are drawn", || shows(&root, "chart-rate")).await;
-    let line = |id: &str| {
-        root.query_selector(&format!("[data-testid={id}] polyline"))
-            .unwrap()
-            .and_then(|l| l.get_attribute("points"))
-            .unwrap_or_default()
-    };
-    let before = line("chart-rate");
-    // A client sends (as chief: the page's login) and moderates a room of its own.
+    // A client sends (as chief: the page's login) and moderates a room of its own, while
+    // the page polls.
     let mut client = ChatClient::join_at(&url, "chief", &["lobby"]).await;
     let room = unique("ops");
     client
@@ -3869,30 +3882,73 @@ async fn the_admin_console_shows_an_admin_live_charts_and_the_log_and_nobody_els
             topic: topic.clone(),
         })
         .await;
-    let rate = |root: &HtmlElement| {
-        text_of(root, "chart-rate-value")
-            .trim()
-            .parse::<f64>()
-            .unwrap_or(0.0)
-    };
-    let mut sent = 0;
-    while rate(&root) <= 0.0 {
-        assert!(sent < 200, "the rate never moved after {sent} messages");
-        client.say("lobby", &unique("counted")).await;
-        sent += 1;
-        gloo_timers::future::TimeoutFuture::new(100).await;
-    }
-    assert_ne!(line("chart-rate"), before, "the rate's line moved");
-    assert!(
-        text_of(&root, "chart-connections-value")
-            .parse::<f64>()
+    let points = |root: &HtmlElement| {
+        root.query_selector("[data-testid=chart-rate]")
             .unwrap()
-            >= 1.0
-    );
+            .and_then(|c| c.get_attribute("data-points"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    let before = stats().await.messages_in;
+    let polls_before = points(&root);
+    const SENT: u64 = 30;
+    for _ in 0..SENT {
+        client.say("lobby", &unique("counted")).await;
+    }
+    assert!(stats().await.messages_in >= before + SENT);
+    // The next polls draw them: the rate line grows by a point and shows more than nothing.
+    wait_until("the rate chart draws the messages", || {
+        points(&root) > polls_before
+            && text_of(&root, "chart-rate-value")
+                .trim()
+                .parse::<f64>()
+                .is_ok_and(|rate| rate > 0.0)
+    })
+    .await;
+    assert!(text_of(&root, "chart-connections-value").parse::<f64>().unwrap() >= 2.0);
     wait_until("the log names the topic", || {
         text_of(&root, "admin-log").contains(&topic)
     })
     .await;
     assert!(text_of(&root, "admin-version").contains("commit"));
+
+    // A server-wide ban from the console: the user's socket is told and closed.
+    fill(&root, "ban-user", &someone).await;
+    find::<HtmlButtonElement>(&root, "ban").click();
+    wait_until("the console says the user is banned", || {
+        text_of(&root, "ban-result").contains(&someone)
+    })
+    .await;
+    loop {
+        match target.recv().await {
+            ServerMsg::Removed { room, reason, .. } => {
+                assert_eq!(
+                    (room.as_str(), reason),
+                    ("lobby", shared::RemovedReason::Banned)
+                );
+                break;
+            }
+            ServerMsg::Presence { .. } | ServerMsg::Typing { .. } | ServerMsg::Said { .. } => {}
+            other => panic!("expected removed, got {other:?}"),
+        }
+    }
+    let closed = loop {
+        let next = futures::future::select(Box::pin(target.socket.next()), Box::pin(sleep(DEADLINE)))
+            .await;
+        match next {
+            futures::future::Either::Left((Some(Ok(_)), _)) => {}
+            futures::future::Either::Left((
+                Some(Err(gloo_net::websocket::WebSocketError::ConnectionClose(close))),
+                _,
+            )) => break close.code,
+            futures::future::Either::Left((other, _)) => panic!("expected the close, got {other:?}"),
+            futures::future::Either::Right(_) => panic!("not closed within {DEADLINE:?}"),
+        }
+    };
+    assert_eq!(closed, shared::close::BANNED);
+    wait_until("the log names the ban", || {
+        text_of(&root, "admin-log").contains(&someone)
+    })
+    .await;
     api::logout(&url).await.unwrap();
 }

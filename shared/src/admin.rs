@@ -13,8 +13,9 @@ use crate::{ModAction, Nick, RoomName};
 pub struct LogEntry {
     /// When, in milliseconds since the Unix epoch (the clock of the node that wrote it).
     pub at_ms: u64,
-    /// The room.
-    pub room: RoomName,
+    /// The room; none for an act on the whole server (a server-wide ban).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<RoomName>,
     /// Who did it.
     pub by: Nick,
     /// What, as the room was told.
@@ -32,6 +33,19 @@ pub struct LogPage {
     pub next: Option<String>,
 }
 
+/// `POST` [`crate::paths::API_ADMIN_BAN`]: ban `user` from the whole server, or lift the
+/// ban. `user` is an account's name (accounts mode) or a token's `sub` (jwt mode). A banned
+/// user's connections on every node are told `removed` for each room they are in and closed
+/// with [`crate::close::BANNED`]; their `hello` (and in accounts mode their login) is refused
+/// until the ban is lifted. Server admins cannot be banned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ban {
+    /// Who.
+    pub user: String,
+    /// Banned (`true`) or no longer.
+    pub banned: bool,
+}
+
 /// Entries per [`LogPage`].
 pub const LOG_PAGE: usize = 100;
 
@@ -42,6 +56,10 @@ pub const LOG_PAGE: usize = 100;
 pub struct Stats {
     /// `backend --version`'s words.
     pub version: String,
+    /// Which server process answered (its process id and start time): the numbers are that
+    /// node's, and in a cluster the load balancer may send each poll to another node, so the
+    /// console starts its charts again when this changes.
+    pub node: String,
     /// Open chat connections, every transport (`chat_connections_open{endpoint="chat"}`).
     pub connections: u64,
     /// Users online on this node (`chat_users_online`).
@@ -66,7 +84,7 @@ mod tests {
             entries: vec![
                 LogEntry {
                     at_ms: 1_765_000_000_000,
-                    room: "팀".parse().unwrap(),
+                    room: Some("팀".parse().unwrap()),
                     by: "olga".parse().unwrap(),
                     action: ModAction::Banned {
                         user: "carol".parse().unwrap(),
@@ -74,7 +92,7 @@ mod tests {
                 },
                 LogEntry {
                     at_ms: 1_765_000_000_001,
-                    room: "ops".parse().unwrap(),
+                    room: None,
                     by: "dave".parse().unwrap(),
                     action: ModAction::Topic {
                         topic: "release day".into(),
@@ -93,6 +111,7 @@ mod tests {
         assert_eq!(crate::lean::read::<LogPage, _>(&&value).unwrap(), last);
         let stats = Stats {
             version: "0.1.0 (commit abc)".into(),
+            node: "4242@1765000000000".into(),
             connections: 3,
             users_online: 2,
             messages_in: 1_000_000,
@@ -101,5 +120,12 @@ mod tests {
         };
         let value = serde_json::to_value(&stats).unwrap();
         assert_eq!(crate::lean::read::<Stats, _>(&&value).unwrap(), stats);
+        // And the server reads what the app writes.
+        let ban = Ban {
+            user: "민지 \"x\"".into(),
+            banned: true,
+        };
+        assert_eq!(serde_json::from_str::<Ban>(&ban.to_json()).unwrap(), ban);
+        assert_eq!(ban.to_json(), serde_json::to_string(&ban).unwrap());
     }
 }

@@ -1465,7 +1465,8 @@ pub enum ErrorCode {
     RoomExists,
     /// `join` of a room at its member cap.
     RoomFull,
-    /// `join` of a room you are banned from.
+    /// `join` of a room you are banned from, or `hello` of a user banned from the whole
+    /// server by an admin (the connection then closes with 4403).
     Banned,
     /// `say` or `typing` in a room where you are muted.
     Muted,

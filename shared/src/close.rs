@@ -25,6 +25,10 @@ pub const INTERNAL_ERROR: u16 = 1011;
 /// No valid login: no session cookie (accounts mode) or no valid token (jwt mode), or the
 /// token expired and no fresh one came in time; like HTTP 401. Log in (again), then reconnect.
 pub const UNAUTHENTICATED: u16 = 4401;
+/// A server admin banned this user from the whole server (each room the connection was in
+/// said `removed` first); like HTTP 403. Reconnecting is refused the same way until the ban
+/// is lifted.
+pub const BANNED: u16 = 4403;
 /// The peer answered no ping within the server's client timeout; like HTTP 408. A browser whose
 /// network really died never sees this frame, but a merely stalled one does, and knows why.
 pub const HEARTBEAT_TIMEOUT: u16 = 4408;
@@ -32,7 +36,7 @@ pub const HEARTBEAT_TIMEOUT: u16 = 4408;
 /// Every code above: the codes the server itself sends (it also echoes a peer's own code when
 /// answering the peer's close). The metrics pre-create their `closes_total` series from it, so
 /// a dashboard sees each at 0 from start-up; a test below fails if a code is left out.
-pub const ALL: [u16; 10] = [
+pub const ALL: [u16; 11] = [
     NORMAL,
     GOING_AWAY,
     PROTOCOL_ERROR,
@@ -42,6 +46,7 @@ pub const ALL: [u16; 10] = [
     SLOW_CONSUMER,
     INTERNAL_ERROR,
     UNAUTHENTICATED,
+    BANNED,
     HEARTBEAT_TIMEOUT,
 ];
 

@@ -517,7 +517,7 @@ impl Lean for crate::admin::LogEntry {
         let o = object(value)?;
         Ok(crate::admin::LogEntry {
             at_ms: field(o, "at_ms")?,
-            room: field(o, "room")?,
+            room: optional(o, "room")?,
             by: field(o, "by")?,
             action: field(o, "action")?,
         })
@@ -539,6 +539,7 @@ impl Lean for crate::admin::Stats {
         let o = object(value)?;
         Ok(crate::admin::Stats {
             version: field(o, "version")?,
+            node: field(o, "node")?,
             connections: field(o, "connections")?,
             users_online: field(o, "users_online")?,
             messages_in: field(o, "messages_in")?,
@@ -679,7 +680,7 @@ fn server_msg<J: Json>(o: &J) -> Result<ServerMsg> {
             by: field(o, "by")?,
         },
         "moderated" => ServerMsg::Moderated {
-            room: field(o, "room")?,
+            room: optional(o, "room")?,
             by: field(o, "by")?,
             action: field(o, "action")?,
         },

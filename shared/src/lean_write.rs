@@ -390,6 +390,15 @@ impl Credentials {
     }
 }
 
+impl crate::admin::Ban {
+    /// The body of `POST /api/admin/ban`, as serde would write it.
+    pub fn to_json(&self) -> String {
+        let mut out = Out::object();
+        out.str("user", &self.user).bool("banned", self.banned);
+        out.end()
+    }
+}
+
 impl PasswordChange {
     /// The body of `POST /api/password`, as serde would write it.
     pub fn to_json(&self) -> String {

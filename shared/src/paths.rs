@@ -51,6 +51,9 @@ pub const EMOJI_DATA: &str = "/api/emoji.json";
 /// `GET`: the moderation log, newest first ([`crate::admin::LogPage`]; `?before=NEXT` pages
 /// on). Server admins only (see [`crate::admin`]).
 pub const API_ADMIN_LOG: &str = "/api/admin/log";
+/// `POST` a [`crate::admin::Ban`]: ban a user from the whole server, or lift it (204).
+/// Server admins only.
+pub const API_ADMIN_BAN: &str = "/api/admin/ban";
 /// `GET`: the server's live numbers ([`crate::admin::Stats`]). Server admins only.
 pub const API_ADMIN_STATS: &str = "/api/admin/stats";
 /// The service worker's script (at the root, so that its scope is the whole app).

@@ -28,8 +28,9 @@ use crate::{
     workspace_root,
 };
 
-/// Builds the app as `cargo xtask serve` does, serves it from the real backend, and uses it in
-/// Chromium like a person would: on the Echo page, Korean text sent with Send and with Enter
+/// Builds the one file an operator deploys (`cargo xtask dist`: the release server with the
+/// release app inside), checks its `--version` and the documented systemd unit, starts it from
+/// an empty directory, and uses the app it serves in Chromium like a person would: on the Echo page, Korean text sent with Send and with Enter
 /// comes back; in the chat, two browsers join, one writes, the other sees it and types, then
 /// reloads and sees the message again (history).
 /// Leaves screenshots in `target/xtask/served-app.png` and `served-chat.png`.

@@ -5,8 +5,9 @@
 //! - `cargo xtask dist`: the release server with the release app inside it, one file to deploy.
 //! - `cargo xtask test`: formatting, clippy (native and wasm32), every native test, the browser
 //!   suite in headless Chromium and Firefox against a real backend (and against two cluster
-//!   nodes), the release build of the app served by the real server and used in Chromium, and
-//!   the app on two cluster nodes used in Chromium. Fails fast; the last lines list what ran.
+//!   nodes), the release binary of `dist` (the app inside it) started from an empty
+//!   directory and used in Chromium and Firefox, and the app on two cluster nodes used in
+//!   Chromium. Fails fast; the last lines list what ran.
 //! - `cargo xtask cluster [N]`: the app on N nodes sharing one redis-server (cluster mode).
 //! - `cargo xtask fuzz [SECONDS]`: each cargo-fuzz target in `fuzz/` for a bounded time.
 //! - `cargo xtask mutants`: mutation testing of the pure rules; summary in docs/MUTANTS.md.

@@ -319,6 +319,20 @@ async fn login(
         let Some(account) = account else {
             return Ok(refusal(StatusCode::UNAUTHORIZED, "wrong name or password"));
         };
+        // (Told only with the right password: a ban says nothing to a guesser.)
+        let key = super::admin_key(AuthMode::Accounts, account.name.as_str());
+        if let Some(key) = key
+            && state
+                .hub
+                .banned_from_server(&key)
+                .await
+                .map_err(|err| AuthError::Store(err.to_string()))?
+        {
+            return Ok(refusal(
+                StatusCode::FORBIDDEN,
+                "this account is banned from this server",
+            ));
+        }
         logged_in(&req, &state, account.name, StatusCode::OK).await
     }
     .await;

@@ -84,6 +84,7 @@ enum Command {
         conn: ConnId,
         outbox: mpsc::Sender<Frame>,
         kick: CancellationToken,
+        farewell: Farewell,
     },
     Request {
         conn: ConnId,
@@ -106,6 +107,8 @@ enum Command {
         nick: Nick,
         user: String,
     },
+    /// The server's policy changed here (an admin's ban); cluster nodes also hear it.
+    ServerPolicy(crate::policy::ServerApplied),
 }
 
 /// Where a would-be uploader stands in a room, as this hub sees it (see
@@ -120,6 +123,11 @@ pub enum UploadStanding {
     /// Refused: why (banned, private, muted, or the rooms' rules not loaded yet).
     Refused(String),
 }
+
+/// A connection's last words when its user is banned from the server (`removed` for each of
+/// its rooms, then why), handed to its session before the kick: the session writes them ahead
+/// of its close frame, where frames still in the outbox could be cut off by the close.
+pub type Farewell = tokio::sync::oneshot::Sender<Vec<ServerMsg>>;
 
 /// Commands queued for the hub before senders wait: sessions then feel back-pressure rather
 /// than the hub's memory growing.
@@ -164,8 +172,9 @@ impl HubHandle {
         let (previewer, previews) = previews.unzip();
         let mut hub = Hub::new(config, metrics, engine, policy, push);
         hub.previewer = previewer;
-        if let Some(initial) = initial {
-            hub.policies = initial;
+        if let Some((rooms, server)) = initial {
+            hub.policies = rooms;
+            hub.server = server;
             hub.policies_loaded = true;
         }
         tokio::spawn(hub.run(receiver, stored, policy_answers, previews, shutdown));
@@ -182,21 +191,56 @@ impl HubHandle {
         &self,
         before: Option<&str>,
         limit: usize,
-    ) -> Result<shared::admin::LogPage, crate::policy::PolicyError> {
+    ) -> Result<shared::admin::LogPage, crate::policy::LogError> {
         let (entries, next) = self.policies.log_page(before, limit).await?;
         Ok(shared::admin::LogPage { entries, next })
     }
 
     /// Registers a connection whose frames go to `outbox`; `kick` is cancelled if the hub
-    /// drops it for reading too slowly.
+    /// drops it for reading too slowly, or (after `farewell`) when its user is banned.
     pub async fn connect(
         &self,
         outbox: mpsc::Sender<Frame>,
         kick: CancellationToken,
+        farewell: Farewell,
     ) -> Result<ConnId, HubClosed> {
         let conn = ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
-        self.send(Command::Connect { conn, outbox, kick }).await?;
+        self.send(Command::Connect {
+            conn,
+            outbox,
+            kick,
+            farewell,
+        })
+        .await?;
         Ok(conn)
+    }
+
+    /// Bans the user with `key` (known as `name`) from the whole server, or lifts the ban,
+    /// as the admin `by` (see [`crate::policy::PolicyStore::ban_from_server`]); their
+    /// connections here are told and closed at once, those on other nodes when the change
+    /// reaches them.
+    pub async fn ban_from_server(
+        &self,
+        by: &Nick,
+        key: &str,
+        name: &Nick,
+        banned: bool,
+        admins: &HashSet<String>,
+    ) -> Result<(), crate::policy::Refusal> {
+        let applied = self
+            .policies
+            .ban_from_server(by, key, name, banned, admins)
+            .await?;
+        if let Some(applied) = applied {
+            // (The hub gone means the server is stopping: nobody left to tell.)
+            let _ = self.send(Command::ServerPolicy(applied)).await;
+        }
+        Ok(())
+    }
+
+    /// Whether the user with `key` is banned from the server (read from the store).
+    pub async fn banned_from_server(&self, key: &str) -> Result<bool, crate::policy::PolicyError> {
+        Ok(self.policies.server_policy().await?.banned.contains_key(key))
     }
 
     /// Hands a decoded client request to the hub; answers arrive in the outbox.
@@ -257,6 +301,10 @@ impl HubHandle {
 struct Conn {
     outbox: mpsc::Sender<Frame>,
     kick: CancellationToken,
+    /// Used before `kick` when the user is banned from the server: the session writes these
+    /// last words itself and closes with [`shared::close::BANNED`] rather than as a slow
+    /// reader.
+    farewell: Option<Farewell>,
     user: Option<UserId>,
     /// Rooms whose history this connection waits for, with the read's number: their live
     /// messages skip it meanwhile (the history will hold them).
@@ -432,6 +480,8 @@ struct Hub {
     accounts: bool,
     /// The user keys of `--admin`.
     admins: HashSet<String>,
+    /// The server's policy: who is banned from it.
+    server: crate::policy::ServerPolicy,
     /// Searches asked of the engine and not yet answered (see `search.rs`).
     searching: usize,
     /// Where link previews are asked for (`--link-previews`; see `previews.rs`).
@@ -474,6 +524,7 @@ impl Hub {
             policy,
             accounts: config.auth == shared::auth::AuthMode::Accounts,
             admins: crate::auth::admin_keys(config),
+            server: crate::policy::ServerPolicy::default(),
             searching: 0,
             previewer: None,
         }
@@ -541,12 +592,18 @@ impl Hub {
 
     fn handle(&mut self, command: Command) {
         match command {
-            Command::Connect { conn, outbox, kick } => {
+            Command::Connect {
+                conn,
+                outbox,
+                kick,
+                farewell,
+            } => {
                 self.conns.insert(
                     conn,
                     Conn {
                         outbox,
                         kick,
+                        farewell: Some(farewell),
                         user: None,
                         catching_up: HashMap::new(),
                         direct_catching_up: None,
@@ -567,6 +624,7 @@ impl Hub {
                 let _ = reply.send(self.upload_standing(&user, &room));
             }
             Command::Known { nick, user } => self.engine.remember(nick, user),
+            Command::ServerPolicy(applied) => self.adopt_server(applied),
         }
     }
 

@@ -33,6 +33,11 @@ impl Hub {
         resume: Resume,
         ask: bool,
     ) {
+        if self.banned_from_server(&user_key(&token)) {
+            // Said and closed by its session (4403), as for a tab open at the ban.
+            let by = Nick::try_from("server").expect("a valid nickname");
+            return self.ban_tab(conn, &by);
+        }
         match self.nicks.holder(&nick) {
             // Another tab of a user here: no need to ask anyone.
             Some(user) if self.users.get(&user).is_some_and(|u| u.token == token) => {

@@ -280,8 +280,9 @@ impl Hub {
             self.creation_answered(*user);
         }
         match event {
-            PolicyEvent::Loaded(all) => {
+            PolicyEvent::Loaded((all, server)) => {
                 self.policies_loaded = true;
+                self.adopt_server_policy(server, None);
                 for (room, policy) in all {
                     self.adopt(Applied {
                         room,
@@ -314,6 +315,7 @@ impl Hub {
                 }
             }
             PolicyEvent::Changed(applied) => self.adopt(applied),
+            PolicyEvent::ServerChanged(applied) => self.adopt_server(applied),
             PolicyEvent::Done { ctx, result } => match (ctx, result) {
                 (PolicyCtx::Create { conn, user, room }, Ok(applied)) => {
                     self.adopt(applied);
@@ -453,6 +455,71 @@ impl Hub {
             let event = policy_event(&room, &policy);
             self.broadcast(staying, &event);
         }
+    }
+
+    /// An admin's change of the server's policy (here, or heard from another node).
+    pub(super) fn adopt_server(&mut self, applied: crate::policy::ServerApplied) {
+        self.adopt_server_policy(applied.server, Some(applied.by));
+    }
+
+    /// Takes the server's policy if it is newer than this node's: the tabs here of everyone
+    /// it newly bans are removed from each of their rooms (`removed`, reason `banned`, by the
+    /// admin) and closed with 4403.
+    fn adopt_server_policy(&mut self, policy: crate::policy::ServerPolicy, by: Option<Nick>) {
+        if policy.version <= self.server.version {
+            return;
+        }
+        let previous = std::mem::replace(&mut self.server, policy);
+        let newly: Vec<String> = self
+            .server
+            .banned
+            .keys()
+            .filter(|key| !previous.banned.contains_key(*key))
+            .cloned()
+            .collect();
+        let by = by.unwrap_or_else(|| Nick::try_from("server").expect("a valid nickname"));
+        for key in newly {
+            for conn in self.tabs_of(&key) {
+                self.ban_tab(conn, &by);
+            }
+        }
+    }
+
+    /// Removes the tab `conn` of a user banned from the server from each of its rooms (the
+    /// others are told it left), and has its session say so and close with 4403.
+    pub(super) fn ban_tab(&mut self, conn: ConnId, by: &Nick) {
+        let rooms: Vec<RoomName> = self.rooms.rooms_of(conn).cloned().collect();
+        let mut farewell = Vec::new();
+        for room in rooms {
+            if let Some(left) = self.rooms.leave(&room, conn) {
+                self.announce_left(left);
+            }
+            farewell.push(ServerMsg::Removed {
+                room: room.clone(),
+                by: by.clone(),
+                reason: RemovedReason::Banned,
+            });
+            farewell.push(ServerMsg::Left { room });
+        }
+        farewell.push(ServerMsg::Error {
+            code: ErrorCode::Banned,
+            message: "you are banned from this server".into(),
+            client_id: None,
+        });
+        if let Some(state) = self.conns.get_mut(&conn) {
+            state.catching_up.clear();
+            state.held_events.clear();
+            if let Some(tell) = state.farewell.take() {
+                // (The session may have ended meanwhile: nobody left to tell.)
+                let _ = tell.send(farewell);
+            }
+            state.kick.cancel();
+        }
+    }
+
+    /// Whether the user with `key` is banned from the whole server.
+    pub(super) fn banned_from_server(&self, key: &str) -> bool {
+        self.server.banned.contains_key(key)
     }
 
     /// Every tab of the user with `key` here.

@@ -33,7 +33,8 @@ async fn spawn_hub(metrics: Arc<Metrics>) -> (HubHandle, tempfile::TempDir) {
 async fn connect(hub: &HubHandle, capacity: usize) -> Fake {
     let (tx, outbox) = mpsc::channel(capacity);
     let kick = CancellationToken::new();
-    let conn = hub.connect(tx, kick.clone()).await.unwrap();
+    let (farewell, _) = tokio::sync::oneshot::channel();
+    let conn = hub.connect(tx, kick.clone(), farewell).await.unwrap();
     Fake { conn, outbox, kick }
 }
 

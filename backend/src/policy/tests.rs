@@ -172,5 +172,5 @@ async fn sqlite_store_creates_once_and_acts_in_order() {
     assert!(matches!(refused, Err(Refusal::Forbidden(_))));
     let all = store.load_all().await.unwrap();
     assert_eq!(all[&room()], applied.policy);
-    assert_eq!(store.load_now().unwrap().unwrap()[&room()], applied.policy);
+    assert_eq!(store.load_now().unwrap().unwrap().0[&room()], applied.policy);
 }

@@ -38,6 +38,15 @@ pub struct Words {
     pub admin_latency: &'static str,
     pub admin_log: &'static str,
     pub admin_log_empty: &'static str,
+    /// What the log calls an act on the whole server (a server-wide ban), as its room.
+    pub admin_server: &'static str,
+    pub admin_stale: &'static str,
+    pub admin_ban_title: &'static str,
+    pub admin_ban_user: &'static str,
+    pub admin_ban: &'static str,
+    pub admin_unban: &'static str,
+    pub admin_banned: fn(&str) -> String,
+    pub admin_unbanned: fn(&str) -> String,
     /// "Message" (labels of message inputs).
     pub message: &'static str,
     pub send: &'static str,

@@ -1,9 +1,10 @@
-//! The admin console (`/admin`, issue #33): the server's live numbers as small charts, and the
-//! moderation log, for server admins. The server decides who that is: anyone else gets 401
+//! The admin console (`/admin`, issue #33): the server's live numbers as small charts, the
+//! moderation log's latest page, and server-wide bans, for server admins. The server decides who that is: anyone else gets 401
 //! or 403 from its endpoints and the page says it is not for them, showing nothing else.
 //!
 //! # Layout
-//! - [`AdminPage`]: the page and its poll (every [`POLL_MS`], ended with the page).
+//! - [`AdminPage`]: the page and its poll (every [`POLL_MS`], ended with the page); the
+//!   server-wide ban form (`post_ban`).
 //! - [`Samples`]: what the charts draw, from the numbers' changes between polls.
 //! - `chart`: one series as an SVG line with its latest value; `log_line`: one act, in words.
 
@@ -41,6 +42,10 @@ pub struct Samples {
 impl Samples {
     /// The numbers read at `at_ms`.
     pub fn push(&mut self, at_ms: f64, stats: Stats) {
+        // Another node's numbers (a cluster's load balancer chose it): a series of its own.
+        if self.points.back().is_some_and(|(_, last)| last.node != stats.node) {
+            self.points.clear();
+        }
         if self.points.len() == KEPT {
             self.points.pop_front();
         }
@@ -101,10 +106,15 @@ pub fn AdminPage(
     url: String,
 ) -> impl IntoView {
     let access = RwSignal::new(Access::Asking);
+    // The last poll went unanswered after earlier ones were (a restart, the network).
+    let stale = RwSignal::new(false);
+    let ban_name = RwSignal::new(String::new());
+    let ban_said = RwSignal::new(String::new());
     let samples = RwSignal::new(Samples::default());
     let log = RwSignal::new(Vec::<LogEntry>::new());
     let version = RwSignal::new(String::new());
 
+    let api = url.clone();
     let (stop, registration) = AbortHandle::new_pair();
     let poll = async move {
         // Ends when the page does (the handle below), or when the server refuses.
@@ -112,6 +122,7 @@ pub fn AdminPage(
             match get::<Stats>(&url, paths::API_ADMIN_STATS).await {
                 Ok(stats) => {
                     access.set(Access::Allowed);
+                    stale.set(false);
                     version.set(stats.version.clone());
                     samples.update(|s| s.push(js_sys::Date::now(), stats));
                 }
@@ -119,8 +130,8 @@ pub fn AdminPage(
                     access.set(Access::Refused(status));
                     return;
                 }
-                // Unreachable for a moment (a restart): the charts wait for it.
-                Err(_) if access.get_untracked() == Access::Allowed => {}
+                // Unreachable for a moment (a restart): the charts wait for it, and say so.
+                Err(_) if access.get_untracked() == Access::Allowed => stale.set(true),
                 Err(status) => access.set(Access::Refused(status)),
             }
             if let Ok(page) = get::<LogPage>(&url, paths::API_ADMIN_LOG).await {
@@ -135,6 +146,22 @@ pub fn AdminPage(
     on_cleanup(move || stop.abort());
 
     let w = i18n::words();
+    let ban = move |banned: bool| {
+        let user = ban_name.get_untracked().trim().to_owned();
+        if user.is_empty() {
+            return;
+        }
+        let api = api.clone();
+        spawn_local(async move {
+            let said = match post_ban(&api, &shared::admin::Ban { user: user.clone(), banned }).await {
+                Ok(()) if banned => (w.admin_banned)(&user),
+                Ok(()) => (w.admin_unbanned)(&user),
+                Err(problem) => problem,
+            };
+            ban_said.set(said);
+        });
+    };
+    let ban_again = ban.clone();
     view! {
         <section class="admin" data-testid="admin">
             <h1>{w.admin_title}</h1>
@@ -146,6 +173,9 @@ pub fn AdminPage(
                 .into_any(),
                 Access::Allowed => view! {
                     <p class="hint" data-testid="admin-version">{move || version.get()}</p>
+                    <Show when=move || stale.get()>
+                        <p class="hint" role="status">{w.admin_stale}</p>
+                    </Show>
                     <div class="admin-charts">
                         {move || samples.with(|s| view! {
                             {chart(w.admin_connections, "chart-connections", s.connections(), "")}
@@ -154,6 +184,20 @@ pub fn AdminPage(
                             {chart(w.admin_latency, "chart-latency", s.latency(), " ms")}
                         })}
                     </div>
+                    <h2>{w.admin_ban_title}</h2>
+                    <form class="admin-ban" on:submit=move |ev: leptos::ev::SubmitEvent| {
+                        ev.prevent_default();
+                        ban(true);
+                    }>
+                        <input data-testid="ban-user" aria-label=w.admin_ban_user
+                            placeholder=w.admin_ban_user autocomplete="off"
+                            prop:value=move || ban_name.get()
+                            on:input=move |ev| ban_name.set(event_target_value(&ev)) />
+                        <button type="submit" data-testid="ban">{w.admin_ban}</button>
+                        <button type="button" data-testid="unban"
+                            on:click=move |_| ban_again(false)>{w.admin_unban}</button>
+                    </form>
+                    <p class="hint" role="status" data-testid="ban-result">{move || ban_said.get()}</p>
                     <h2>{w.admin_log}</h2>
                     <ol class="admin-log" data-testid="admin-log">
                         {move || {
@@ -170,6 +214,26 @@ pub fn AdminPage(
             }}
         </section>
     }
+}
+
+/// `POST` a server-wide ban (or its end); the server's words when it refuses.
+async fn post_ban(url: &str, ban: &shared::admin::Ban) -> Result<(), String> {
+    let jwt = api::page_jwt().await.map(|token| format!("Bearer {token}"));
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(value) = jwt.as_deref() {
+        headers.push(("authorization", value));
+    }
+    let path = api::api_url(url, paths::API_ADMIN_BAN);
+    let response = fetch::send("POST", &path, &headers, Some(&ban.to_json()))
+        .await
+        .map_err(|err| format!("the server is unreachable ({err})"))?;
+    if response.ok() {
+        return Ok(());
+    }
+    let status = response.status();
+    let text = fetch::text(&response).await.unwrap_or_default();
+    Err(json::parse::<shared::auth::ApiError>(&text)
+        .map_or_else(|_| format!("the server answered {status}"), |e| e.error))
 }
 
 /// Whether the server whose chat socket is `url` lets this browser into the console.
@@ -246,11 +310,8 @@ fn log_line(entry: LogEntry) -> impl IntoView {
     let w = i18n::words();
     let when = js_sys::Date::new(&(entry.at_ms as f64).into())
         .to_locale_string(i18n::lang().tag(), &wasm_bindgen::JsValue::UNDEFINED);
-    let what = (w.moderated)(
-        entry.room.as_str(),
-        entry.by.as_str(),
-        &i18n::mod_phrase(entry.action),
-    );
+    let room = entry.room.as_ref().map_or(w.admin_server, |room| room.as_str());
+    let what = (w.moderated)(room, entry.by.as_str(), &i18n::mod_phrase(entry.action));
     view! {
         <li><time>{String::from(when)}</time>" " <span>{what}</span></li>
     }
@@ -263,6 +324,7 @@ mod tests {
     fn stats(connections: u64, messages_in: u64, commits: u64, micros: u64) -> Stats {
         Stats {
             version: String::new(),
+            node: "1@1".into(),
             connections,
             users_online: connections,
             messages_in,
@@ -288,5 +350,15 @@ mod tests {
         }
         assert_eq!(samples.connections().len(), KEPT);
         assert_eq!(samples.rate().len(), KEPT - 1);
+        // Another node answers: its numbers start a series of their own.
+        samples.push(
+            1e6,
+            Stats {
+                node: "2@2".into(),
+                ..stats(7, 1, 1, 1)
+            },
+        );
+        assert_eq!(samples.connections(), [7.0]);
+        assert!(samples.rate().is_empty());
     }
 }
