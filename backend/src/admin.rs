@@ -18,7 +18,12 @@ use shared::{
     paths,
 };
 
-use crate::{Config, auth::http::refusal, policy::{LogError, Refusal}, state::AppState};
+use crate::{
+    Config,
+    auth::http::refusal,
+    policy::{LogError, Refusal},
+    state::AppState,
+};
 
 /// Registers the admin API (cross-origin for the origins `--allowed-origin` names, as the
 /// account API).

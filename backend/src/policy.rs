@@ -585,7 +585,13 @@ impl PolicyStore {
             let json = serde_json::to_string(&applied.server).map_err(failed)?;
             let published = serde_json::to_string(&applied).map_err(failed)?;
             let written = self
-                .write_field(SERVER_FIELD.to_owned(), json, published, line, current.version)
+                .write_field(
+                    SERVER_FIELD.to_owned(),
+                    json,
+                    published,
+                    line,
+                    current.version,
+                )
                 .await?;
             if written {
                 return Ok(Some(applied));

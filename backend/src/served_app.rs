@@ -323,8 +323,7 @@ mod tests {
         let (status, _, _) = get(&app, "/app-1a2b_bg.wasm", Some(&js["etag"])).await;
         assert_eq!(status, StatusCode::OK);
         // Other methods: 405, as for a directory (not the page).
-        let service =
-            http::init_service(Server::new().configure(|cfg| configure(cfg, &app))).await;
+        let service = http::init_service(Server::new().configure(|cfg| configure(cfg, &app))).await;
         let request = http::TestRequest::post().uri("/api/typo").to_request();
         let response = http::call_service(&service, request).await;
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
@@ -337,7 +336,10 @@ mod tests {
     #[test]
     fn the_binary_carries_no_app_unless_built_with_one_and_a_given_directory_wins() {
         // (Tests are built without CHAT_APP_DIR; `cargo xtask dist` sets it.)
-        assert!(table::FILES.is_empty(), "tests are built without an app inside");
+        assert!(
+            table::FILES.is_empty(),
+            "tests are built without an app inside"
+        );
         assert!(matches!(App::choose(None), App::Dir(dir) if dir == Path::new(DEFAULT_DIR)));
         assert!(
             matches!(App::choose(Some(Path::new("web"))), App::Dir(dir) if dir == Path::new("web"))

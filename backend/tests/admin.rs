@@ -182,7 +182,13 @@ async fn the_moderation_log_is_kept_and_only_admins_read_it(mode: Mode) {
     let actions: Vec<(&str, &str, &ModAction)> = page
         .entries
         .iter()
-        .map(|e| (e.room.as_ref().map_or("", |r| r.as_str()), e.by.as_str(), &e.action))
+        .map(|e| {
+            (
+                e.room.as_ref().map_or("", |r| r.as_str()),
+                e.by.as_str(),
+                &e.action,
+            )
+        })
         .collect();
     assert_eq!(
         actions,
@@ -322,10 +328,7 @@ async fn a_server_wide_ban_removes_the_user_from_every_node(mode: Mode) {
     assert_eq!(post_ban(first.addr, Some(&carol), "root", true).await, 403);
     assert_eq!(post_ban(first.addr, Some(&root), "root", true).await, 403);
     assert_eq!(post_ban(first.addr, Some(&root), "carol", true).await, 204);
-    assert_eq!(
-        banned_tab(here, "root").await,
-        ["lobby".to_owned()].into()
-    );
+    assert_eq!(banned_tab(here, "root").await, ["lobby".to_owned()].into());
     assert_eq!(
         banned_tab(there, "root").await,
         ["lobby".to_owned(), "ops".to_owned()].into()
@@ -344,7 +347,13 @@ async fn a_server_wide_ban_removes_the_user_from_every_node(mode: Mode) {
     let newest = &page.entries[0];
     assert_eq!(
         (newest.room.as_ref(), newest.by.as_str(), &newest.action),
-        (None, "root", &ModAction::Banned { user: nick("carol") })
+        (
+            None,
+            "root",
+            &ModAction::Banned {
+                user: nick("carol")
+            }
+        )
     );
 
     // Lifted: she logs in and chats again, on every node.
@@ -360,17 +369,20 @@ async fn nothing_of_a_group_is_in_the_moderation_log(mode: Mode) {
     let root = register(server.addr, "root").await;
     let olga = register(server.addr, "olga").await;
     let bob = register(server.addr, "bob").await;
+    // (A group has three people at least.)
+    register(server.addr, "carol").await;
     let mut owner = chat(&server, "olga", &olga).await;
     let mut member = chat(&server, "bob", &bob).await;
     owner
         .send(&ClientMsg::CreateGroup {
-            with: vec![nick("bob")],
+            with: vec![nick("bob"), nick("carol")],
         })
         .await;
     let joined = member
-        .until("joined the group", |e| {
-            matches!(e, ServerMsg::Joined { room, .. } if room.as_str().starts_with("g-"))
-        })
+        .until(
+            "joined the group",
+            |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str().starts_with("g-")),
+        )
         .await;
     let ServerMsg::Joined { room: group, .. } = joined else {
         unreachable!()
@@ -381,9 +393,10 @@ async fn nothing_of_a_group_is_in_the_moderation_log(mode: Mode) {
         })
         .await;
     member
-        .until("removed from the group", |e| {
-            matches!(e, ServerMsg::Removed { room, .. } if *room == group)
-        })
+        .until(
+            "removed from the group",
+            |e| matches!(e, ServerMsg::Removed { room, .. } if *room == group),
+        )
         .await;
     let room = create_room(&mut owner, "beside").await;
     owner

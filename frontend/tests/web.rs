@@ -3852,9 +3852,14 @@ async fn the_admin_console_shows_an_admin_live_charts_and_the_log_and_bans_and_n
     }
     assert!(admin::lets_in(&url).await);
     let stats = || async {
-        let answer = fetch::send("GET", &api::api_url(&url, paths::API_ADMIN_STATS), &[], None)
-            .await
-            .unwrap();
+        let answer = fetch::send(
+            "GET",
+            &api::api_url(&url, paths::API_ADMIN_STATS),
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
         frontend::json::parse::<Stats>(&fetch::text(&answer).await.unwrap()).unwrap()
     };
     let root = container();
@@ -3905,7 +3910,12 @@ async fn the_admin_console_shows_an_admin_live_charts_and_the_log_and_bans_and_n
                 .is_ok_and(|rate| rate > 0.0)
     })
     .await;
-    assert!(text_of(&root, "chart-connections-value").parse::<f64>().unwrap() >= 2.0);
+    assert!(
+        text_of(&root, "chart-connections-value")
+            .parse::<f64>()
+            .unwrap()
+            >= 2.0
+    );
     wait_until("the log names the topic", || {
         text_of(&root, "admin-log").contains(&topic)
     })
@@ -3933,15 +3943,18 @@ async fn the_admin_console_shows_an_admin_live_charts_and_the_log_and_bans_and_n
         }
     }
     let closed = loop {
-        let next = futures::future::select(Box::pin(target.socket.next()), Box::pin(sleep(DEADLINE)))
-            .await;
+        let next =
+            futures::future::select(Box::pin(target.socket.next()), Box::pin(sleep(DEADLINE)))
+                .await;
         match next {
             futures::future::Either::Left((Some(Ok(_)), _)) => {}
             futures::future::Either::Left((
                 Some(Err(gloo_net::websocket::WebSocketError::ConnectionClose(close))),
                 _,
             )) => break close.code,
-            futures::future::Either::Left((other, _)) => panic!("expected the close, got {other:?}"),
+            futures::future::Either::Left((other, _)) => {
+                panic!("expected the close, got {other:?}")
+            }
             futures::future::Either::Right(_) => panic!("not closed within {DEADLINE:?}"),
         }
     };

@@ -680,7 +680,7 @@ fn server_msg<J: Json>(o: &J) -> Result<ServerMsg> {
             by: field(o, "by")?,
         },
         "moderated" => ServerMsg::Moderated {
-            room: optional(o, "room")?,
+            room: field(o, "room")?,
             by: field(o, "by")?,
             action: field(o, "action")?,
         },

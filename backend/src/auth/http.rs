@@ -321,17 +321,23 @@ async fn login(
         };
         // (Told only with the right password: a ban says nothing to a guesser.)
         let key = super::admin_key(AuthMode::Accounts, account.name.as_str());
-        if let Some(key) = key
-            && state
-                .hub
-                .banned_from_server(&key)
-                .await
-                .map_err(|err| AuthError::Store(err.to_string()))?
-        {
-            return Ok(refusal(
-                StatusCode::FORBIDDEN,
-                "this account is banned from this server",
-            ));
+        if let Some(key) = key {
+            match state.hub.banned_from_server(&key).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    return Ok(refusal(
+                        StatusCode::FORBIDDEN,
+                        "this account is banned from this server",
+                    ));
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot read the server's bans at a login");
+                    return Ok(refusal(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "logging in is unavailable right now; try again shortly",
+                    ));
+                }
+            }
         }
         logged_in(&req, &state, account.name, StatusCode::OK).await
     }

@@ -240,7 +240,12 @@ impl HubHandle {
 
     /// Whether the user with `key` is banned from the server (read from the store).
     pub async fn banned_from_server(&self, key: &str) -> Result<bool, crate::policy::PolicyError> {
-        Ok(self.policies.server_policy().await?.banned.contains_key(key))
+        Ok(self
+            .policies
+            .server_policy()
+            .await?
+            .banned
+            .contains_key(key))
     }
 
     /// Hands a decoded client request to the hub; answers arrive in the outbox.

@@ -171,6 +171,9 @@ async fn sqlite_store_creates_once_and_acts_in_order() {
     let refused = store.act(&room(), &gil, &Act::Kick, Some(&olga)).await;
     assert!(matches!(refused, Err(Refusal::Forbidden(_))));
     let all = store.load_all().await.unwrap();
-    assert_eq!(all[&room()], applied.policy);
-    assert_eq!(store.load_now().unwrap().unwrap().0[&room()], applied.policy);
+    assert_eq!(all.0[&room()], applied.policy);
+    assert_eq!(
+        store.load_now().unwrap().unwrap().0[&room()],
+        applied.policy
+    );
 }

@@ -43,7 +43,11 @@ impl Samples {
     /// The numbers read at `at_ms`.
     pub fn push(&mut self, at_ms: f64, stats: Stats) {
         // Another node's numbers (a cluster's load balancer chose it): a series of its own.
-        if self.points.back().is_some_and(|(_, last)| last.node != stats.node) {
+        if self
+            .points
+            .back()
+            .is_some_and(|(_, last)| last.node != stats.node)
+        {
             self.points.clear();
         }
         if self.points.len() == KEPT {
@@ -114,7 +118,8 @@ pub fn AdminPage(
     let log = RwSignal::new(Vec::<LogEntry>::new());
     let version = RwSignal::new(String::new());
 
-    let api = url.clone();
+    // (Stored: the ban form's handlers are made anew with each view, so they copy it.)
+    let api = StoredValue::new(url.clone());
     let (stop, registration) = AbortHandle::new_pair();
     let poll = async move {
         // Ends when the page does (the handle below), or when the server refuses.
@@ -151,9 +156,17 @@ pub fn AdminPage(
         if user.is_empty() {
             return;
         }
-        let api = api.clone();
+        let api = api.get_value();
         spawn_local(async move {
-            let said = match post_ban(&api, &shared::admin::Ban { user: user.clone(), banned }).await {
+            let said = match post_ban(
+                &api,
+                &shared::admin::Ban {
+                    user: user.clone(),
+                    banned,
+                },
+            )
+            .await
+            {
                 Ok(()) if banned => (w.admin_banned)(&user),
                 Ok(()) => (w.admin_unbanned)(&user),
                 Err(problem) => problem,
@@ -161,7 +174,6 @@ pub fn AdminPage(
             ban_said.set(said);
         });
     };
-    let ban_again = ban.clone();
     view! {
         <section class="admin" data-testid="admin">
             <h1>{w.admin_title}</h1>
@@ -195,7 +207,7 @@ pub fn AdminPage(
                             on:input=move |ev| ban_name.set(event_target_value(&ev)) />
                         <button type="submit" data-testid="ban">{w.admin_ban}</button>
                         <button type="button" data-testid="unban"
-                            on:click=move |_| ban_again(false)>{w.admin_unban}</button>
+                            on:click=move |_| ban(false)>{w.admin_unban}</button>
                     </form>
                     <p class="hint" role="status" data-testid="ban-result">{move || ban_said.get()}</p>
                     <h2>{w.admin_log}</h2>
@@ -310,7 +322,10 @@ fn log_line(entry: LogEntry) -> impl IntoView {
     let w = i18n::words();
     let when = js_sys::Date::new(&(entry.at_ms as f64).into())
         .to_locale_string(i18n::lang().tag(), &wasm_bindgen::JsValue::UNDEFINED);
-    let room = entry.room.as_ref().map_or(w.admin_server, |room| room.as_str());
+    let room = entry
+        .room
+        .as_ref()
+        .map_or(w.admin_server, |room| room.as_str());
     let what = (w.moderated)(room, entry.by.as_str(), &i18n::mod_phrase(entry.action));
     view! {
         <li><time>{String::from(when)}</time>" " <span>{what}</span></li>
