@@ -73,20 +73,36 @@ async fn admin(req: &HttpRequest, state: &AppState) -> Result<Nick, HttpResponse
     }
 }
 
+/// The longest JWT `sub` a ban takes (subjects are ids: UUIDs, `provider|digits`).
+const MAX_SUB: usize = 255;
+
 /// `POST` a [`Ban`]: bans the user from the whole server (or lifts it), through the policy
-/// store and every node's hub; 204, or 400 (no such name), 403 (an admin), 503.
+/// store and every node's hub; 204, or 400 (not a name: no account need exist, a ban may
+/// come first), 403 (an admin), 503.
 async fn ban(req: HttpRequest, state: web::Data<AppState>, body: web::Json<Ban>) -> HttpResponse {
     let by = match admin(&req, &state).await {
         Ok(by) => by,
         Err(refused) => return refused,
     };
     let Ban { user, banned } = body.into_inner();
-    // Named as an account (in NFC, as accounts are) or a JWT `sub`; keyed as the hub keys them.
-    let name = match Nick::try_from(user.as_str()) {
-        Ok(nick) => crate::names::normalized(&nick),
-        Err(err) => return refusal(StatusCode::BAD_REQUEST, format!("not a user name: {err}")),
+    // Named as an account (in NFC, as accounts are) or a JWT `sub` (as it is: any string);
+    // keyed as the hub keys them.
+    let name = match state.config.auth {
+        shared::auth::AuthMode::Jwt if !user.is_empty() && user.len() <= MAX_SUB => user,
+        shared::auth::AuthMode::Jwt => {
+            return refusal(StatusCode::BAD_REQUEST, "not a JWT subject");
+        }
+        _ => match Nick::try_from(user.as_str()) {
+            Ok(nick) => crate::names::normalized(&nick).to_string(),
+            Err(err) => {
+                return refusal(
+                    StatusCode::BAD_REQUEST,
+                    format!("not an account name: {err}"),
+                );
+            }
+        },
     };
-    let Some(key) = crate::auth::admin_key(state.config.auth, name.as_str()) else {
+    let Some(key) = crate::auth::admin_key(state.config.auth, &name) else {
         return refusal(StatusCode::FORBIDDEN, "open mode has no server-wide bans");
     };
     let admins = crate::auth::admin_keys(&state.config);

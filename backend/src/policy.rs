@@ -112,9 +112,10 @@ const SERVER_FIELD: &str = "";
 /// The rules of the whole server (issue #33): who is banned from it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ServerPolicy {
-    /// Banned users: user key → the name they were banned as.
+    /// Banned users: user key → the name they were banned as (an account's name, or a JWT
+    /// `sub`, which need not be a nickname).
     #[serde(default)]
-    pub banned: BTreeMap<String, Nick>,
+    pub banned: BTreeMap<String, String>,
     /// Raised by every change; a node applies a policy only if it is newer than its own.
     #[serde(default)]
     pub version: u64,
@@ -543,16 +544,17 @@ impl PolicyStore {
     }
 
     /// Bans the user with `key` (known as `name`) from the whole server, or lifts the ban,
-    /// as the admin `by`; `None` when it was so already (nothing written or logged). A
-    /// server admin (one of `admins`) cannot be banned.
+    /// as the admin `by`: the server's policy after it, and whether it changed (when it was
+    /// so already nothing is written or logged). A server admin (one of `admins`) cannot be
+    /// banned.
     pub async fn ban_from_server(
         &self,
         by: &Nick,
         key: &str,
-        name: &Nick,
+        name: &str,
         banned: bool,
         admins: &HashSet<String>,
-    ) -> Result<Option<ServerApplied>, Refusal> {
+    ) -> Result<(ServerApplied, bool), Refusal> {
         if banned && admins.contains(key) {
             return Err(Refusal::Forbidden(format!(
                 "{name} is a server admin and cannot be banned"
@@ -562,26 +564,38 @@ impl PolicyStore {
             let current = self.server_policy().await?;
             let mut next = current.clone();
             let changed = if banned {
-                next.banned.insert(key.to_owned(), name.clone()).is_none()
+                next.banned
+                    .insert(key.to_owned(), name.to_owned())
+                    .is_none()
             } else {
                 next.banned.remove(key).is_some()
             };
+            // The act's user as a nickname (a JWT `sub` may be none: then the log's `target`
+            // alone names it).
+            let user = Nick::try_from(name)
+                .unwrap_or_else(|_| Nick::try_from("jwt-user").expect("a valid nickname"));
+            let action = if banned {
+                ModAction::Banned { user }
+            } else {
+                ModAction::Unbanned { user }
+            };
             if !changed {
-                return Ok(None);
+                let unchanged = ServerApplied {
+                    server: current,
+                    by: by.clone(),
+                    action,
+                    target_key: key.to_owned(),
+                };
+                return Ok((unchanged, false));
             }
             next.version = current.version + 1;
-            let user = name.clone();
             let applied = ServerApplied {
                 server: next,
                 by: by.clone(),
-                action: if banned {
-                    ModAction::Banned { user }
-                } else {
-                    ModAction::Unbanned { user }
-                },
+                action,
                 target_key: key.to_owned(),
             };
-            let line = log_line(None, by, &applied.action)?;
+            let line = log_line(None, by, &applied.action, Some(name))?;
             let json = serde_json::to_string(&applied.server).map_err(failed)?;
             let published = serde_json::to_string(&applied).map_err(failed)?;
             let written = self
@@ -594,7 +608,7 @@ impl PolicyStore {
                 )
                 .await?;
             if written {
-                return Ok(Some(applied));
+                return Ok((applied, true));
             }
         }
         Err(Refusal::Store(PolicyError(
@@ -637,7 +651,7 @@ impl PolicyStore {
         // message: its members come and go unseen by admins too).
         let line = match (&applied.by, &applied.action) {
             (Some(by), Some(action)) if !applied.policy.group => {
-                log_line(Some(&applied.room), by, action)?
+                log_line(Some(&applied.room), by, action, None)?
             }
             _ => String::new(),
         };
@@ -937,13 +951,20 @@ fn decode_server(json: &str) -> ServerPolicy {
     })
 }
 
-/// The moderation log's line of `by`'s `action` in `room` (none: the whole server), now.
-fn log_line(room: Option<&RoomName>, by: &Nick, action: &ModAction) -> Result<String, PolicyError> {
+/// The moderation log's line of `by`'s `action` in `room` (none: the whole server, acting on
+/// `target`), now.
+fn log_line(
+    room: Option<&RoomName>,
+    by: &Nick,
+    action: &ModAction,
+    target: Option<&str>,
+) -> Result<String, PolicyError> {
     serde_json::to_string(&LogEntry {
         at_ms: crate::engine::now_ms(),
         room: room.cloned(),
         by: by.clone(),
         action: action.clone(),
+        target: target.map(str::to_owned),
     })
     .map_err(failed)
 }

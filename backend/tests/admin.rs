@@ -428,6 +428,89 @@ async fn nothing_of_a_group_is_in_the_moderation_log(mode: Mode) {
     assert_eq!(rooms, [Some("beside")], "{page:?}");
 }
 
+/// In jwt mode a ban names a token's `sub` as it is, here an id of 36 characters (no
+/// nickname): the admin, by its own `sub` over a Bearer token, bans it; that user's socket is
+/// told and closed, their `hello` refused; the log names the subject.
+#[actix_web::test]
+async fn in_jwt_mode_a_ban_names_the_tokens_subject_as_it_is() {
+    const SECRET: &str = "a test secret of at least thirty-two bytes";
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), SECRET).unwrap();
+    let server = TestServer::spawn(Config {
+        auth: shared::auth::AuthMode::Jwt,
+        jwt_secret_file: Some(secret.path().to_owned()),
+        admins: vec!["root-subject".into()],
+        ..common::patient_config(None)
+    });
+    let token = |sub: &str, name: &str| {
+        let exp = backend::engine::now_ms() / 1000 + 600;
+        let claims = serde_json::json!({ "sub": sub, "name": name, "exp": exp });
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    let subject = "4f0c6a8e-2b1d-4c8e-9a51-8c9a1e2b3c4d";
+    let mut mallory = server.chat_socket().await;
+    mallory
+        .identify(
+            "Mallory",
+            token_for("Mallory"),
+            &[],
+            Some(token(subject, "Mallory")),
+        )
+        .await;
+    let bearer = |path: &str, body: Option<&str>| {
+        let root = token("root-subject", "Root");
+        match body {
+            Some(body) => format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+                 Authorization: Bearer {root}\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+            None => format!(
+                "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+                 Authorization: Bearer {root}\r\n\r\n"
+            ),
+        }
+    };
+    let ban = shared::admin::Ban {
+        user: subject.to_owned(),
+        banned: true,
+    }
+    .to_json();
+    let request = bearer(paths::API_ADMIN_BAN, Some(&ban));
+    let (status, _, body) = common::http_exchange(server.addr, &request).await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(
+        banned_tab(mallory, "root-subject").await,
+        ["lobby".to_owned()].into()
+    );
+    let mut again = server.chat_socket().await;
+    again
+        .send(&ClientMsg::Hello {
+            nick: nick("Mallory"),
+            token: token_for("Mallory"),
+            rooms: Vec::new(),
+            since: Default::default(),
+            epochs: Default::default(),
+            direct_since: None,
+            direct_epoch: None,
+            jwt: Some(token(subject, "Mallory")),
+        })
+        .await;
+    assert!(banned_tab(again, "server").await.is_empty());
+    let (status, _, body) =
+        common::http_exchange(server.addr, &bearer(paths::API_ADMIN_LOG, None)).await;
+    assert_eq!(status, 200, "{body}");
+    let page: LogPage = serde_json::from_str(&body).unwrap();
+    assert_eq!(page.entries[0].target.as_deref(), Some(subject));
+    assert!(page.entries[0].room.is_none());
+}
+
 common::in_both_modes!(
     the_moderation_log_is_kept_and_only_admins_read_it,
     the_moderation_log_pages_back_without_gaps,

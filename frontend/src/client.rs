@@ -583,6 +583,7 @@ fn describe_code(code: u16, reason: &str) -> String {
         close::MESSAGE_TOO_BIG => w.close_too_big,
         close::HEARTBEAT_TIMEOUT => w.close_timed_out,
         close::UNAUTHENTICATED => w.close_not_logged_in,
+        close::BANNED => w.close_banned,
         close::SLOW_CONSUMER => w.close_slow,
         _ if !reason.is_empty() => reason,
         _ => w.close_other,

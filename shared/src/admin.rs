@@ -20,6 +20,11 @@ pub struct LogEntry {
     pub by: Nick,
     /// What, as the room was told.
     pub action: ModAction,
+    /// For an act on the whole server: the user acted on, as the admin named them (an
+    /// account's name, or a JWT `sub`, which may be no nickname: then `action` says
+    /// `jwt-user`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// A page of the moderation log, newest first: `GET` [`crate::paths::API_ADMIN_LOG`], then
@@ -34,7 +39,8 @@ pub struct LogPage {
 }
 
 /// `POST` [`crate::paths::API_ADMIN_BAN`]: ban `user` from the whole server, or lift the
-/// ban. `user` is an account's name (accounts mode) or a token's `sub` (jwt mode). A banned
+/// ban. `user` is an account's name (accounts mode) or a token's `sub` (jwt mode, as it is).
+/// A ban is of that account or subject: a new account is a new user. A banned
 /// user's connections on every node are told `removed` for each room they are in and closed
 /// with [`crate::close::BANNED`]; their `hello` (and in accounts mode their login) is refused
 /// until the ban is lifted. Server admins cannot be banned.
@@ -89,6 +95,7 @@ mod tests {
                     action: ModAction::Banned {
                         user: "carol".parse().unwrap(),
                     },
+                    target: None,
                 },
                 LogEntry {
                     at_ms: 1_765_000_000_001,
@@ -97,6 +104,7 @@ mod tests {
                     action: ModAction::Topic {
                         topic: "release day".into(),
                     },
+                    target: Some("auth0|1234567890".into()),
                 },
             ],
             next: Some("1765000000000-0".into()),

@@ -520,6 +520,7 @@ impl Lean for crate::admin::LogEntry {
             room: optional(o, "room")?,
             by: field(o, "by")?,
             action: field(o, "action")?,
+            target: optional(o, "target")?,
         })
     }
 }

@@ -19,6 +19,14 @@ fn preview(text: &str) -> String {
 }
 
 impl Hub {
+    /// Tells `user`'s devices, unless an admin banned them from the server (their
+    /// subscriptions outlive the ban; nothing of the chat reaches them).
+    pub(super) fn notify(&mut self, user: String, notice: Notice) {
+        if !self.banned_from_server(&user) {
+            self.push.notify(user, notice);
+        }
+    }
+
     /// A direct message was stored for `user`, who is away: tell their devices.
     pub(super) fn direct_to_away(&mut self, user: String, message: &DirectMessage) {
         let notice = Notice {
@@ -27,7 +35,7 @@ impl Hub {
             from: Some(message.from.to_string()),
             preview: Some(preview(message.text.as_str())),
         };
-        self.push.notify(user, notice);
+        self.notify(user, notice);
     }
 
     /// A room entry from `sender` (here) was stored: the names it mentions are looked up,
@@ -86,7 +94,7 @@ impl Hub {
                 .get(room)
                 .is_none_or(|policy| policy.admits(&reached.user));
             if admitted {
-                self.push.notify(reached.user, notice.clone());
+                self.notify(reached.user, notice.clone());
             }
         }
     }

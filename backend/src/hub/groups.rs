@@ -199,7 +199,7 @@ impl Hub {
     /// Members of a group who are in it on no node: their devices hear of the message.
     pub(super) fn away_from_group(&mut self, notice: &Notice, users: Vec<String>) {
         for user in users {
-            self.push.notify(user, notice.clone());
+            self.notify(user, notice.clone());
         }
     }
 }

@@ -223,18 +223,18 @@ impl HubHandle {
         &self,
         by: &Nick,
         key: &str,
-        name: &Nick,
+        name: &str,
         banned: bool,
         admins: &HashSet<String>,
     ) -> Result<(), crate::policy::Refusal> {
-        let applied = self
+        let (applied, _changed) = self
             .policies
             .ban_from_server(by, key, name, banned, admins)
             .await?;
-        if let Some(applied) = applied {
-            // (The hub gone means the server is stopping: nobody left to tell.)
-            let _ = self.send(Command::ServerPolicy(applied)).await;
-        }
+        // Told even when nothing changed: a hub that missed the change (its command lost at
+        // a shutdown, say) catches up when the admin asks again. (The hub gone means the
+        // server is stopping: nobody left to tell.)
+        let _ = self.send(Command::ServerPolicy(applied)).await;
         Ok(())
     }
 

@@ -33,7 +33,9 @@ impl Hub {
         resume: Resume,
         ask: bool,
     ) {
-        if self.banned_from_server(&user_key(&token)) {
+        let key = user_key(&token);
+        // (An admin is never banned: one named admin after a ban gets in.)
+        if self.banned_from_server(&key) && !self.admins.contains(&key) {
             // Said and closed by its session (4403), as for a tab open at the ban.
             let by = Nick::try_from("server").expect("a valid nickname");
             return self.ban_tab(conn, &by);

@@ -225,6 +225,9 @@ impl Hub {
             return false;
         }
         let key = key.unwrap_or("");
+        if self.banned_from_server(key) {
+            return false;
+        }
         self.policies
             .get(room)
             .is_none_or(|policy| policy.admits(key) || (self.admins.contains(key) && !policy.group))
@@ -282,7 +285,9 @@ impl Hub {
         match event {
             PolicyEvent::Loaded((all, server)) => {
                 self.policies_loaded = true;
-                self.adopt_server_policy(server, None);
+                // What the store holds now, whatever its version (a restored or failed-over
+                // Redis may hold an older one).
+                self.adopt_server_policy(server, None, true);
                 for (room, policy) in all {
                     self.adopt(Applied {
                         room,
@@ -459,14 +464,19 @@ impl Hub {
 
     /// An admin's change of the server's policy (here, or heard from another node).
     pub(super) fn adopt_server(&mut self, applied: crate::policy::ServerApplied) {
-        self.adopt_server_policy(applied.server, Some(applied.by));
+        self.adopt_server_policy(applied.server, Some(applied.by), false);
     }
 
-    /// Takes the server's policy if it is newer than this node's: the tabs here of everyone
-    /// it newly bans are removed from each of their rooms (`removed`, reason `banned`, by the
-    /// admin) and closed with 4403.
-    fn adopt_server_policy(&mut self, policy: crate::policy::ServerPolicy, by: Option<Nick>) {
-        if policy.version <= self.server.version {
+    /// Takes the server's policy if it is newer than this node's (or, `loaded`, as the store
+    /// has it now): the tabs here of everyone it newly bans are removed from each of their
+    /// rooms (`removed`, reason `banned`, by the admin) and closed with 4403.
+    pub(super) fn adopt_server_policy(
+        &mut self,
+        policy: crate::policy::ServerPolicy,
+        by: Option<Nick>,
+        loaded: bool,
+    ) {
+        if !loaded && policy.version <= self.server.version {
             return;
         }
         let previous = std::mem::replace(&mut self.server, policy);
@@ -485,36 +495,36 @@ impl Hub {
         }
     }
 
-    /// Removes the tab `conn` of a user banned from the server from each of its rooms (the
-    /// others are told it left), and has its session say so and close with 4403.
+    /// Takes the tab `conn` of a user banned from the server out of the hub at once, as a
+    /// disconnect would (its rooms see it leave; nothing more reaches it; what it asked and
+    /// is still queued finds no connection), and has its session write `removed` for each of
+    /// its rooms and `error` `banned`, then close with 4403.
     pub(super) fn ban_tab(&mut self, conn: ConnId, by: &Nick) {
-        let rooms: Vec<RoomName> = self.rooms.rooms_of(conn).cloned().collect();
         let mut farewell = Vec::new();
-        for room in rooms {
-            if let Some(left) = self.rooms.leave(&room, conn) {
-                self.announce_left(left);
-            }
+        for room in self.rooms.rooms_of(conn) {
             farewell.push(ServerMsg::Removed {
                 room: room.clone(),
                 by: by.clone(),
                 reason: RemovedReason::Banned,
             });
-            farewell.push(ServerMsg::Left { room });
+            farewell.push(ServerMsg::Left { room: room.clone() });
         }
         farewell.push(ServerMsg::Error {
             code: ErrorCode::Banned,
             message: "you are banned from this server".into(),
             client_id: None,
         });
-        if let Some(state) = self.conns.get_mut(&conn) {
-            state.catching_up.clear();
-            state.held_events.clear();
-            if let Some(tell) = state.farewell.take() {
-                // (The session may have ended meanwhile: nobody left to tell.)
-                let _ = tell.send(farewell);
-            }
-            state.kick.cancel();
+        let Some(state) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let tell = state.farewell.take();
+        let kick = state.kick.clone();
+        self.remove(conn);
+        if let Some(tell) = tell {
+            // (The session may have ended meanwhile: nobody left to tell.)
+            let _ = tell.send(farewell);
         }
+        kick.cancel();
     }
 
     /// Whether the user with `key` is banned from the whole server.

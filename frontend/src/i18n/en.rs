@@ -54,6 +54,7 @@ pub static EN: Words = Words {
     close_too_big: "message too big",
     close_timed_out: "timed out",
     close_not_logged_in: "not logged in",
+    close_banned: "banned from this server by an admin",
     close_slow: "reading too slowly",
     close_other: "closed",
     unreachable: "server unreachable",

@@ -54,6 +54,7 @@ pub static KO: Words = Words {
     close_too_big: "메시지가 너무 큼",
     close_timed_out: "시간 초과",
     close_not_logged_in: "로그인하지 않음",
+    close_banned: "관리자가 서버에서 차단함",
     close_slow: "수신이 너무 느림",
     close_other: "닫힘",
     unreachable: "서버에 연결할 수 없음",

@@ -61,6 +61,7 @@ pub struct Words {
     pub close_too_big: &'static str,
     pub close_timed_out: &'static str,
     pub close_not_logged_in: &'static str,
+    pub close_banned: &'static str,
     pub close_slow: &'static str,
     pub close_other: &'static str,
     pub unreachable: &'static str,

@@ -326,7 +326,13 @@ fn log_line(entry: LogEntry) -> impl IntoView {
         .room
         .as_ref()
         .map_or(w.admin_server, |room| room.as_str());
-    let what = (w.moderated)(room, entry.by.as_str(), &i18n::mod_phrase(entry.action));
+    // A server-wide act names its user as the admin did (a JWT `sub` may be no nickname).
+    let phrase = match (entry.target.clone(), entry.action.clone()) {
+        (Some(user), shared::ModAction::Banned { .. }) => i18n::ModPhrase::Banned(user),
+        (Some(user), shared::ModAction::Unbanned { .. }) => i18n::ModPhrase::Unbanned(user),
+        (_, action) => i18n::mod_phrase(action),
+    };
+    let what = (w.moderated)(room, entry.by.as_str(), &phrase);
     view! {
         <li><time>{String::from(when)}</time>" " <span>{what}</span></li>
     }
