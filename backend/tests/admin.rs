@@ -244,6 +244,12 @@ async fn the_moderation_log_is_kept_and_only_admins_read_it(mode: Mode) {
         "{before:?}"
     );
     owner.say("ops", "counted", "c1").await;
+    // (Counted as it arrives: by its acknowledgement it has.)
+    owner
+        .until("the message stored", |e| {
+            matches!(e, ServerMsg::Said { .. })
+        })
+        .await;
     let (_, body) = get(server.addr, paths::API_ADMIN_STATS, Some(&root)).await;
     let after: Stats = serde_json::from_str(&body).unwrap();
     assert!(
