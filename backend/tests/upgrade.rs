@@ -120,17 +120,8 @@ async fn arrive(
     let (status, cookie) = login(server, name, password).await;
     assert_eq!(status, 200, "{name} logs in with the password from before");
     let mut chat = server.chat_socket_with_cookie(cookie.as_deref()).await;
-    chat.send(&ClientMsg::Hello {
-        nick: "ignored".parse().unwrap(),
-        token: common::token_for("ignored"),
-        rooms: rooms.iter().map(|r| r.parse().unwrap()).collect(),
-        since: BTreeMap::new(),
-        epochs: BTreeMap::new(),
-        direct_since: None,
-        direct_epoch: None,
-        jwt: None,
-    })
-    .await;
+    // (The nickname is the account's, whatever the hello says.)
+    chat.send(&common::hello("ignored", rooms)).await;
     let mut welcome = Welcome::default();
     while welcome.histories.len() < rooms.len() || welcome.directs.is_none() {
         match chat.recv_all().await {
