@@ -51,6 +51,24 @@ async fn said(chat: &mut Chat, count: usize) -> Vec<(u64, String)> {
     out
 }
 
+/// [`said`] for a client whose node the test cuts off from Redis for a while: each message
+/// may take up to `limit` instead of [`common::STEP`].
+async fn said_within(chat: &mut Chat, count: usize, limit: Duration) -> Vec<(u64, String)> {
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let tokio_tungstenite::tungstenite::Message::Text(text) =
+            common::next_message_within(&mut chat.ws, limit).await
+        else {
+            panic!("expected a text frame");
+        };
+        let event = shared::decode(&text).expect("a server message");
+        if let ServerMsg::Said { seq, text, .. } = event {
+            out.push((seq, text.as_str().to_owned()));
+        }
+    }
+    out
+}
+
 /// The next event that is not presence (members joining or leaving, typing), which other
 /// nodes' clients cause at their own pace.
 async fn next_event(chat: &mut Chat) -> ServerMsg {
@@ -658,8 +676,14 @@ async fn subscriber_connections_killed_or_overflowing_during_a_burst_lose_and_re
         said_through(&mut sender, &format!("m-{}", TOTAL - 1), &mut acked).await;
         acked
     };
-    let (acked, seen_b, seen_c) =
-        tokio::join!(burst, said(&mut b, TOTAL + BIG), said(&mut c, TOTAL + BIG));
+    // The third node hears nothing while its link is stalled (until Redis drops it, a few
+    // seconds), and its client with it: a longer wait per message than STEP for both readers.
+    let patience = Duration::from_secs(60);
+    let (acked, seen_b, seen_c) = tokio::join!(
+        burst,
+        said_within(&mut b, TOTAL + BIG, patience),
+        said_within(&mut c, TOTAL + BIG, patience)
+    );
     let expected: Vec<u64> = (1..=(TOTAL + BIG) as u64).collect();
     let acked: Vec<u64> = acked.iter().map(|(seq, _)| *seq).collect();
     assert_eq!(acked, expected, "sender: every seq exactly once, in order");

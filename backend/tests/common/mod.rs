@@ -317,19 +317,29 @@ where
 /// The next data or close message, skipping the server's heartbeat pings.
 pub async fn next_message(client: &mut Client) -> Message {
     // One deadline for the whole wait: heartbeats must not keep a silent wait going.
-    within(async {
-        loop {
-            let message = client
-                .next()
-                .await
-                .expect("stream ended")
-                .expect("websocket error");
-            if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
-                return message;
-            }
+    within(next_message_whenever(client)).await
+}
+
+/// [`next_message`] with a limit of its own, for a client the test cuts off on purpose for
+/// longer than [`STEP`] (a stalled node).
+pub async fn next_message_within(client: &mut Client, limit: Duration) -> Message {
+    tokio::time::timeout(limit, next_message_whenever(client))
+        .await
+        .unwrap_or_else(|_| panic!("nothing from the server within {limit:?}"))
+}
+
+/// The next data or close message, however long it takes.
+async fn next_message_whenever(client: &mut Client) -> Message {
+    loop {
+        let message = client
+            .next()
+            .await
+            .expect("stream ended")
+            .expect("websocket error");
+        if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
+            return message;
         }
-    })
-    .await
+    }
 }
 
 /// Sends `message` and returns what comes back.
