@@ -82,6 +82,7 @@ pub mod routes;
 pub mod served_app;
 pub mod session;
 pub mod state;
+pub mod transfer;
 pub mod uploads;
 pub mod ws;
 
