@@ -230,7 +230,12 @@ pub fn read<R: Read + Seek>(source: R) -> Result<SlackExport<R>, SlackError> {
     let mut announced = VecDeque::new();
     let mut queue = VecDeque::new();
     let mut folders: HashMap<String, usize> = HashMap::new();
-    for (i, (channel, private)) in channels.iter().enumerate() {
+    let mut seen = HashSet::new();
+    for (channel, private) in &channels {
+        // A channel listed twice (in channels.json and groups.json) is one room.
+        if !seen.insert(channel.id.as_str()) {
+            continue;
+        }
         let Some(name) = rooms.by_id.get(&channel.id).cloned() else {
             continue;
         };
@@ -256,7 +261,7 @@ pub fn read<R: Read + Seek>(source: R) -> Result<SlackExport<R>, SlackError> {
             private: *private,
             members,
         });
-        folders.insert(format!("{prefix}{}/", channel.name), i);
+        folders.insert(format!("{prefix}{}/", channel.name), queue.len());
         queue.push_back(Channel {
             id: channel.id.clone(),
             room: name,
@@ -1212,6 +1217,16 @@ mod tests {
             .into_iter()
             .map(|(name, bytes)| (format!("My Workspace Slack export/{name}"), bytes))
             .collect();
+        assert_eq!(read_all(&files).0, expected());
+    }
+
+    #[test]
+    fn a_channel_listed_twice_is_one_room() {
+        let mut files = slack_fixture::files();
+        let mut groups: Vec<serde_json::Value> = serde_json::from_slice(&files[2].1).unwrap();
+        let channels: Vec<serde_json::Value> = serde_json::from_slice(&files[1].1).unwrap();
+        groups.push(channels[0].clone());
+        files[2].1 = serde_json::to_vec(&groups).unwrap();
         assert_eq!(read_all(&files).0, expected());
     }
 
