@@ -430,6 +430,7 @@ impl<R: Read + Seek> SlackExport<R> {
                     None => {
                         // Someone the export's users.json does not list (another workspace's
                         // member in a shared channel): named by the profile the message carries.
+                        // Slackbot is in no users.json.
                         let profile = message.user_profile.as_ref();
                         let handle = profile.and_then(|p| p.name.as_deref());
                         self.people.assign(
@@ -438,6 +439,7 @@ impl<R: Read + Seek> SlackExport<R> {
                                 profile.and_then(|p| p.display_name.as_deref()),
                                 profile.and_then(|p| p.real_name.as_deref()),
                                 handle,
+                                (user == "USLACKBOT").then_some("Slackbot"),
                             ],
                             handle,
                         )
@@ -1465,6 +1467,40 @@ mod tests {
         ] {
             assert_eq!(text.convert(raw), plain, "{raw}");
         }
+    }
+
+    #[test]
+    fn unlisted_senders_are_named_by_their_profile_or_id() {
+        let mut files = slack_fixture::files();
+        files.push((
+            "random/2024-01-05.json".to_owned(),
+            br#"[
+                {"type": "message", "user": "USLACKBOT", "ts": "1704412800.000100", "text": "Reminder: lunch"},
+                {"type": "message", "user": "UEXT", "ts": "1704412801.000100", "text": "hello from afar",
+                 "user_profile": {"display_name": "", "real_name": "Dana Far", "name": "dana"}},
+                {"type": "message", "user": "UEXT2", "ts": "1704412802.000100", "text": "and me"},
+                {"type": "message", "ts": "1704412803.000100", "text": "from nobody"}
+            ]"#
+            .to_vec(),
+        ));
+        let (items, report) = read_all(&files);
+        let from: Vec<&str> = items[9..12]
+            .iter()
+            .map(|item| match item {
+                Item::Message(message) => message.from.as_str(),
+                Item::Room(room) => panic!("{room:?}"),
+            })
+            .collect();
+        assert_eq!(from, ["Slackbot", "Dana Far", "UEXT2"]);
+        assert_eq!(items.len(), 13);
+        assert_eq!(report.unattributed_messages_skipped, 1);
+    }
+
+    #[test]
+    fn an_open_export_can_move_to_a_blocking_thread() {
+        fn send<T: Send>(_: &T) {}
+        let export = read(Cursor::new(slack_fixture::export())).unwrap();
+        send(&export);
     }
 
     #[test]
