@@ -181,11 +181,10 @@ pub fn read<R: Read + Seek>(source: R) -> Result<SlackExport<R>, SlackError> {
         return Err(SlackError::Missing("users.json"));
     }
 
-    let users: Vec<SlackUser> = read_json(&mut zip, &format!("{prefix}users.json"))?;
-    let mut people = People::default();
+    let mut users: Vec<SlackUser> = read_json(&mut zip, &format!("{prefix}users.json"))?;
     // By id, so that who keeps a contested name does not depend on the list's order.
-    let mut users = users;
     users.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut people = People::default();
     for user in &users {
         let profile = user.profile.as_ref();
         people.assign(
