@@ -44,4 +44,8 @@ pub(super) enum PolicyCtx {
     },
     /// A moderation request from `conn`.
     Act { conn: ConnId },
+    /// A room an import makes: the policy made, or why not.
+    Import {
+        reply: tokio::sync::oneshot::Sender<Result<Option<crate::policy::RoomPolicy>, String>>,
+    },
 }

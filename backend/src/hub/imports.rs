@@ -1,0 +1,99 @@
+//! Imports (`crate::transfer`): what an admin's import stores goes through the hub like a
+//! chat message does, so that the engine sequences it, the room's readers here hear it live
+//! and the room's policy is made the way `create_room` makes one. The import asks one thing
+//! at a time and waits for its answer; the chat rules that are a person's (membership, mutes,
+//! rate limits, pushes, link previews) do not apply to history being restored.
+
+use tokio::sync::oneshot;
+
+// One part of `impl Hub`: the hub's types, and what they are built from, come from `mod.rs`.
+use super::records::PolicyCtx;
+use super::{Answer, Appended, Ctx, EngineError, Hub, NewMessage, Read, RoomName, Stored};
+use crate::policy::{Request, RoomPolicy};
+
+/// What an import asks of the hub (see [`super::HubHandle::import`]).
+#[derive(Debug)]
+pub enum ImportOp {
+    /// Makes sure `room` has a policy like `policy` (made now if it has none); answers the
+    /// policy the room has, or why it cannot be made.
+    Room {
+        /// The room.
+        room: RoomName,
+        /// Its policy, if it has none yet (`None`: a public room without a topic needs none).
+        policy: Option<RoomPolicy>,
+        /// The answer.
+        reply: oneshot::Sender<Result<Option<RoomPolicy>, String>>,
+    },
+    /// Stores an entry (a message or a change) as given, its `ts` included.
+    Append {
+        /// The entry.
+        message: NewMessage,
+        /// What became of it.
+        reply: oneshot::Sender<Appended>,
+    },
+    /// Reads a room's log.
+    Read {
+        /// What to read.
+        read: Read,
+        /// The engine's answer.
+        reply: oneshot::Sender<Result<Answer, EngineError>>,
+    },
+}
+
+impl Hub {
+    pub(super) fn import(&mut self, op: ImportOp) {
+        match op {
+            ImportOp::Room {
+                room,
+                policy,
+                reply,
+            } => {
+                if !self.policies_loaded {
+                    let _ = reply.send(Err(
+                        "room permissions are still loading; try again shortly".to_owned(),
+                    ));
+                    return;
+                }
+                match (self.policies.get(&room), policy) {
+                    // Whatever it has stays: made by an earlier run of this import, or by
+                    // people (the writer compares it with what it needs).
+                    (Some(existing), _) => {
+                        let _ = reply.send(Ok(Some(existing.clone())));
+                    }
+                    (None, None) => {
+                        let _ = reply.send(Ok(None));
+                    }
+                    // Claimed as a server admin claims a room (an unowned room in use may
+                    // become one with a policy); decided and written by the policy worker.
+                    (None, Some(policy)) => self.ask_policy(Request::Create {
+                        ctx: PolicyCtx::Import { reply },
+                        room,
+                        policy,
+                        claim_used: true,
+                    }),
+                }
+            }
+            ImportOp::Append { message, reply } => {
+                if self
+                    .engine
+                    .append(Ctx::ImportAppend { reply }, message)
+                    .is_ok()
+                {
+                    self.unstored += 1;
+                }
+                // Else the store has stopped: the reply is dropped, the import hears so.
+            }
+            ImportOp::Read { read, reply } => self.read(Ctx::ImportRead { reply }, read),
+        }
+    }
+
+    /// An imported entry stored (or not): readers of its room here hear it as they hear any
+    /// message (in cluster mode, `Sent`: the room's feed delivers it everywhere).
+    pub(super) fn import_stored(&mut self, reply: oneshot::Sender<Appended>, outcome: Appended) {
+        if let Appended::New(Stored::Room { room, entry }) = &outcome {
+            let event = entry.clone().into_event(room.clone());
+            self.broadcast_live(room, &event);
+        }
+        let _ = reply.send(outcome);
+    }
+}
