@@ -741,3 +741,77 @@ fn hex(value: &str, bytes: usize) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// `backend import FILE`: the import without a listener, through a hub and engine of its own
+/// over the same store, then stopped; what [`import`] answers.
+///
+/// Cluster mode: this process is one more node of the cluster for as long as it runs, so the
+/// running nodes hear what it stores (their readers see the messages live, the policies
+/// arrive by the policy channel). One node: the store belongs to its one server, whose hub
+/// would not hear what another process stores, so this refuses to run while something
+/// answers on `--listen` (import through `POST /api/admin/import` then, or stop the server).
+pub async fn offline(
+    config: Config,
+    path: &Path,
+    label: Option<&str>,
+) -> Result<Summary, OfflineError> {
+    if config.redis.is_none() {
+        let mut probe = config.listen;
+        if probe.ip().is_unspecified() {
+            probe.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let timeout = std::time::Duration::from_secs(1);
+        if let Ok(Ok(_)) =
+            tokio::time::timeout(timeout, tokio::net::TcpStream::connect(probe)).await
+        {
+            return Err(OfflineError::Running(probe.to_string()));
+        }
+    }
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    // Whatever happens below, the hub and its workers stop when this returns.
+    let _stop = shutdown.clone().drop_guard();
+    let setup = |err: &dyn std::fmt::Display| OfflineError::Setup(err.to_string());
+    let metrics = Arc::new(crate::metrics::Metrics::new().map_err(|e| setup(&e))?);
+    let redis = match &config.redis {
+        Some(url) => Some(RedisSet::open(url).await.map_err(|e| setup(&e))?),
+        None => None,
+    };
+    let push = crate::push::Push::open(&config, redis.as_ref(), shutdown.clone())
+        .await
+        .map_err(|e| setup(&e))?;
+    let hub = HubHandle::spawn(
+        &config,
+        redis.as_ref(),
+        metrics,
+        push.notifier.clone(),
+        None,
+        shutdown.clone(),
+    )
+    .map_err(|e| setup(&e))?;
+    let uploads = Uploads::open(&config, redis.as_ref());
+    let imports = Imports::open(&config, redis.as_ref()).map_err(|e| setup(&e))?;
+    let to = Destination {
+        hub: &hub,
+        uploads: &uploads,
+        config: &config,
+        imports: &imports,
+    };
+    Ok(import(&to, path, label).await?)
+}
+
+/// Why `backend import` did not import.
+#[derive(Debug, thiserror::Error)]
+pub enum OfflineError {
+    /// One node, and its server runs.
+    #[error(
+        "a server answers on {0}: import through it (POST /api/admin/import as a server admin), \
+         or stop it first (one node's store belongs to its one server)"
+    )]
+    Running(String),
+    /// The store, Redis or the hub could not be opened.
+    #[error("cannot open the server's store: {0}")]
+    Setup(String),
+    /// The import stopped.
+    #[error(transparent)]
+    Import(#[from] ImportError),
+}
