@@ -288,7 +288,79 @@ async fn what_cannot_be_read_is_refused_clearly(mode: Mode) {
     assert!(history(&mut chat, "hall").await.is_empty());
 }
 
+/// A room that has messages newer than the export's is refused (its history would run
+/// backwards), named in the summary; the other room is imported; the room is untouched.
+async fn a_room_with_newer_messages_is_refused(mode: Mode) {
+    let server = TestServer::spawn(config(&mode));
+    let root = register(server.addr, "root").await;
+    let olga = register(server.addr, "olga").await;
+    let mut chat = server.chat_socket_with_cookie(Some(&olga)).await;
+    chat.identify("olga", token_for("olga"), &["hall"], None)
+        .await;
+    chat.say("hall", "hello from now", "n1").await;
+    chat.until("the echo", |e| matches!(e, ServerMsg::Said { .. }))
+        .await;
+
+    let (status, body) = post_import(server.addr, Some(&root), &export(1)).await;
+    assert_eq!(status, 200, "{body}");
+    let summary: Summary = serde_json::from_str(&body).unwrap();
+    assert_eq!((summary.messages, summary.skipped), (1, 4), "{summary:?}");
+    let refused: Vec<&str> = summary
+        .refused_rooms
+        .iter()
+        .map(|r| r.room.as_str())
+        .collect();
+    assert_eq!(refused, ["hall"], "{summary:?}");
+    assert!(
+        summary.refused_rooms[0].reason.contains("newer"),
+        "{summary:?}"
+    );
+
+    let mut fresh = server.chat_socket_with_cookie(Some(&olga)).await;
+    fresh.identify("olga", token_for("olga"), &[], None).await;
+    let hall = history(&mut fresh, "hall").await;
+    let texts: Vec<&str> = hall.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["hello from now"]);
+    assert_eq!(history(&mut fresh, "den").await.len(), 1);
+}
+
+/// A run that stopped before noting what it stored (here: its ledger lost) is run again:
+/// the entries in the log are found by their client ids, nothing is stored twice.
+async fn a_run_that_lost_its_ledger_stores_nothing_twice(mode: Mode) {
+    let server = TestServer::spawn(config(&mode));
+    let root = register(server.addr, "root").await;
+    let olga = register(server.addr, "olga").await;
+    let zip = export(1);
+    let (status, body) = post_import(server.addr, Some(&root), &zip).await;
+    assert_eq!(status, 200, "{body}");
+    let mut chat = server.chat_socket_with_cookie(Some(&olga)).await;
+    chat.identify("olga", token_for("olga"), &[], None).await;
+    let hall = history(&mut chat, "hall").await;
+    assert_eq!(hall.len(), 4);
+
+    match mode.redis_for("chat:{import}:ours") {
+        Some(redis) => {
+            redis.cmd(&["DEL", "chat:{import}:ours"]);
+        }
+        None => {
+            let db = rusqlite::Connection::open(server.data_dir().join("imports.sqlite3")).unwrap();
+            db.execute("DELETE FROM imported", []).unwrap();
+        }
+    }
+    let (status, body) = post_import(server.addr, Some(&root), &zip).await;
+    assert_eq!(status, 200, "{body}");
+    let again: Summary = serde_json::from_str(&body).unwrap();
+    // Noted again as stored (the entries were found), none refused, none twice.
+    assert_eq!((again.messages, again.skipped), (5, 0), "{again:?}");
+    assert!(again.refused_rooms.is_empty(), "{again:?}");
+    let mut fresh = server.chat_socket_with_cookie(Some(&olga)).await;
+    fresh.identify("olga", token_for("olga"), &[], None).await;
+    assert_eq!(history(&mut fresh, "hall").await, hall);
+}
+
 common::in_both_modes!(
+    a_run_that_lost_its_ledger_stores_nothing_twice,
     an_export_imports_as_it_was_and_only_once,
     what_cannot_be_read_is_refused_clearly,
+    a_room_with_newer_messages_is_refused,
 );
