@@ -171,7 +171,7 @@ pub async fn run(
     };
     let uploads = Arc::new(uploads::store::Uploads::open(&config, redis.as_ref()));
     let imports =
-        transfer::import::Imports::open(&config, redis.as_ref()).map_err(std::io::Error::other)?;
+        transfer::ledger::Imports::open(&config, redis.as_ref()).map_err(std::io::Error::other)?;
     let push = push::Push::open(&config, redis.as_ref(), shutdown.clone())
         .await
         .map_err(std::io::Error::other)?;

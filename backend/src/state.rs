@@ -35,5 +35,5 @@ pub struct AppState {
     /// Web Push: the key pair, the subscriptions, the sender.
     pub push: crate::push::Push,
     /// Imports: their ledger, and whether one runs.
-    pub imports: crate::transfer::import::Imports,
+    pub imports: crate::transfer::ledger::Imports,
 }

@@ -1,4 +1,4 @@
-//! Imports (`crate::transfer`): what an admin's import stores goes through the hub like a
+//! Imports (the transfer module's writer): what an admin's import stores goes through the hub like a
 //! chat message does, so that the engine sequences it, the room's readers here hear it live
 //! and the room's policy is made the way `create_room` makes one. The import asks one thing
 //! at a time and waits for its answer; the chat rules that are a person's (membership, mutes,
@@ -7,38 +7,9 @@
 use tokio::sync::oneshot;
 
 // One part of `impl Hub`: the hub's types, and what they are built from, come from `mod.rs`.
-use super::records::PolicyCtx;
-use super::{Answer, Appended, Ctx, EngineError, Hub, NewMessage, Read, RoomName, Stored};
-use crate::policy::{Request, RoomPolicy};
-
-/// What an import asks of the hub (see [`super::HubHandle::import`]).
-#[derive(Debug)]
-pub enum ImportOp {
-    /// Makes sure `room` has a policy like `policy` (made now if it has none); answers the
-    /// policy the room has, or why it cannot be made.
-    Room {
-        /// The room.
-        room: RoomName,
-        /// Its policy, if it has none yet (`None`: a public room without a topic needs none).
-        policy: Option<RoomPolicy>,
-        /// The answer.
-        reply: oneshot::Sender<Result<Option<RoomPolicy>, String>>,
-    },
-    /// Stores an entry (a message or a change) as given, its `ts` included.
-    Append {
-        /// The entry.
-        message: NewMessage,
-        /// What became of it.
-        reply: oneshot::Sender<Appended>,
-    },
-    /// Reads a room's log.
-    Read {
-        /// What to read.
-        read: Read,
-        /// The engine's answer.
-        reply: oneshot::Sender<Result<Answer, EngineError>>,
-    },
-}
+use super::records::{ImportOp, PolicyCtx};
+use super::{Appended, Ctx, Hub, Stored};
+use crate::policy::Request;
 
 impl Hub {
     pub(super) fn import(&mut self, op: ImportOp) {

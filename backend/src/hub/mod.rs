@@ -28,7 +28,7 @@
 //! - `away.rs`: who hears of a stored message by a push (direct messages to people away,
 //!   @mentions).
 //! - `delivery.rs`: encoding an event once and queueing it for its recipients; slow readers.
-//! - `imports.rs`: what an admin's import (`crate::transfer`) stores: rooms' policies, and
+//! - `imports.rs`: what an admin's import (the transfer module) stores: rooms' policies, and
 //!   entries with their original times, through the engine like any message.
 
 use std::{
@@ -50,7 +50,7 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-pub use self::imports::ImportOp;
+pub use self::records::ImportOp;
 use crate::ids::{ConnId, UserId};
 use crate::policy::Act;
 use crate::{
@@ -292,7 +292,7 @@ impl HubHandle {
         self.send(Command::Known { nick, user }).await
     }
 
-    /// A step of an import (`crate::transfer::import`): a room's policy, an entry stored as
+    /// A step of an import (the transfer module's writer): a room's policy, an entry stored as
     /// given, a read of a room's log; the answer comes back on the op's reply channel.
     pub async fn import(&self, op: ImportOp) -> Result<(), HubClosed> {
         self.send(Command::Import(op)).await

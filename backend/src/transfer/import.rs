@@ -33,14 +33,7 @@
 //! - Limits: the per-connection rate limits are not an import's; one import runs at a time
 //!   per node ([`Imports::begin`]).
 
-use std::{
-    collections::HashMap,
-    path::Path,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-};
+use std::{collections::HashMap, path::Path, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -49,7 +42,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     ReadError, Source, Stopped,
-    ledger::{Done, Ledger, LedgerError},
+    ledger::{Done, Imports, LedgerError},
     model::{self, Item},
 };
 use crate::{
@@ -63,40 +56,6 @@ use crate::{
 
 /// Items read ahead of the writer at most (the reader waits beyond).
 const READ_AHEAD: usize = 64;
-
-/// What imports need beside the hub and the uploads: the ledger, and whether one runs.
-#[derive(Clone)]
-pub struct Imports {
-    ledger: Ledger,
-    busy: Arc<AtomicBool>,
-}
-
-/// An import running (one at a time per node); ends when dropped.
-pub struct Busy(Arc<AtomicBool>);
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
-    }
-}
-
-impl Imports {
-    /// The ledger of the server's mode (`imports.sqlite3` in `--data-dir`, or Redis).
-    pub fn open(config: &Config, redis: Option<&RedisSet>) -> Result<Self, LedgerError> {
-        Ok(Self {
-            ledger: Ledger::open(&config.data_dir, redis)?,
-            busy: Arc::default(),
-        })
-    }
-
-    /// Starts an import, unless one runs on this node.
-    pub fn begin(&self) -> Option<Busy> {
-        self.busy
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .ok()
-            .map(|_| Busy(Arc::clone(&self.busy)))
-    }
-}
 
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -371,7 +330,7 @@ impl<'a> Writer<'a> {
             self.summary.skipped += 1;
             return Ok(());
         }
-        let ledger = &self.to.imports.ledger;
+        let ledger = &self.to.imports.ledger();
         if let Some(done) = ledger.message(&self.ledger, &message.source_id).await? {
             self.ids.insert(message.source_id, done.id);
             self.summary.already += 1;
@@ -398,7 +357,7 @@ impl<'a> Writer<'a> {
         let after = self
             .to
             .imports
-            .ledger
+            .ledger()
             .room(&self.ledger, room)
             .await?
             .unwrap_or(0);
@@ -557,7 +516,7 @@ impl<'a> Writer<'a> {
         let done = Done { id, last };
         self.to
             .imports
-            .ledger
+            .ledger()
             .stored(&self.ledger, &room, &source_id, done)
             .await?;
         self.ids.insert(source_id, id);
@@ -619,7 +578,7 @@ impl<'a> Writer<'a> {
         let done = self
             .to
             .imports
-            .ledger
+            .ledger()
             .message(&self.ledger, source_id)
             .await?;
         Ok(done.map(|done| done.id))

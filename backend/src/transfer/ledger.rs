@@ -10,7 +10,10 @@
 
 use std::{
     path::Path,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use redis::AsyncCommands as _;
@@ -21,6 +24,45 @@ use crate::redis_set::{Conn, RedisSet};
 
 /// The ledger's file in `--data-dir` (one node).
 pub const DB_FILE: &str = "imports.sqlite3";
+
+/// What imports need beside the hub and the uploads: the ledger, and whether one runs.
+#[derive(Clone)]
+pub struct Imports {
+    ledger: Ledger,
+    busy: Arc<AtomicBool>,
+}
+
+/// An import running (one at a time per node); ends when dropped.
+pub struct Busy(Arc<AtomicBool>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+impl Imports {
+    /// The ledger of the server's mode (`imports.sqlite3` in `--data-dir`, or Redis).
+    pub fn open(config: &crate::Config, redis: Option<&RedisSet>) -> Result<Self, LedgerError> {
+        Ok(Self {
+            ledger: Ledger::open(&config.data_dir, redis)?,
+            busy: Arc::default(),
+        })
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Starts an import, unless one runs on this node.
+    pub fn begin(&self) -> Option<Busy> {
+        self.busy
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| Busy(Arc::clone(&self.busy)))
+    }
+}
 
 /// The ledger cannot be read or written.
 #[derive(Debug, thiserror::Error)]
