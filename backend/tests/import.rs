@@ -46,8 +46,8 @@ fn sha(bytes: &[u8]) -> String {
 }
 
 /// An export of format `format`, as the export writes one: `export.jsonl` first, then the
-/// files. Two rooms: `hall` (public, a topic) with an edit, reactions by two users, a reply,
-/// a file and an image; `den` (private, olga invited). Times run out of order with the
+/// files. Three rooms: `hall` (public, a topic) with an edit, reactions by two users, a
+/// reply, a file and an image; `den` (private, olga invited); `yard` (public, no topic). Times run out of order with the
 /// rooms (den's message lies between hall's), as a server's rooms do.
 fn export(format: u32) -> Vec<u8> {
     let (notes, png) = (sha(NOTES), sha(PNG));
@@ -64,6 +64,8 @@ fn export(format: u32) -> Vec<u8> {
             "image":{"id":png,"mime":"image/png","width":1,"height":1,"bytes":PNG.len()}}),
         serde_json::json!({"type":"room","room":"den","topic":null,"private":true,"owner":"olga","moderators":[],"members":["olga"]}),
         serde_json::json!({"type":"message","room":"den","id":"12","seq":1,"from":"olga","ts":T0 + 1500,"text":"secret","edited":false}),
+        serde_json::json!({"type":"room","room":"yard","topic":null,"private":false,"owner":null,"moderators":[],"members":[]}),
+        serde_json::json!({"type":"message","room":"yard","id":"16","seq":1,"from":"bob","ts":T0 + 4000,"text":"outside","edited":false}),
         serde_json::json!({"type":"direct","owner":"k","id":"1","seq":1,"from":"olga","to":"bob","ts":T0,"text":"not imported"}),
     ];
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -186,7 +188,7 @@ async fn an_export_imports_as_it_was_and_only_once(mode: Mode) {
             summary.already,
             summary.files
         ),
-        (2, 5, 0, 2),
+        (3, 6, 0, 2),
         "{summary:?}"
     );
     assert_eq!(
@@ -241,6 +243,14 @@ async fn an_export_imports_as_it_was_and_only_once(mode: Mode) {
             T0 + 1500
         )]
     );
+    let yard = history(&mut chat, "yard").await;
+    assert_eq!(
+        yard.iter().map(shape).collect::<Vec<_>>(),
+        [format!(
+            "{} bob \"outside\" edited=false [] reply=None file=None image=None",
+            T0 + 4000
+        )]
+    );
 
     // The private room is closed to the uninvited.
     let mut other = server.chat_socket_with_cookie(Some(&mallory)).await;
@@ -264,13 +274,14 @@ async fn an_export_imports_as_it_was_and_only_once(mode: Mode) {
     let again: Summary = serde_json::from_str(&body).unwrap();
     assert_eq!(
         (again.rooms, again.messages, again.already, again.files),
-        (2, 0, 5, 0),
+        (3, 0, 6, 0),
         "{again:?}"
     );
     let mut fresh = server.chat_socket_with_cookie(Some(&olga)).await;
     fresh.identify("olga", token_for("olga"), &[], None).await;
     assert_eq!(history(&mut fresh, "hall").await, hall);
     assert_eq!(history(&mut fresh, "den").await, den);
+    assert_eq!(history(&mut fresh, "yard").await, yard);
 }
 
 /// A newer format, and a file that is no ZIP, get a 400 that says why; nothing is stored.
@@ -288,38 +299,45 @@ async fn what_cannot_be_read_is_refused_clearly(mode: Mode) {
     assert!(history(&mut chat, "hall").await.is_empty());
 }
 
-/// A room that has messages newer than the export's is refused (its history would run
-/// backwards), named in the summary; the other room is imported; the room is untouched.
-async fn a_room_with_newer_messages_is_refused(mode: Mode) {
+/// Rooms in use here are refused, named in the summary with why, and left as they are: one
+/// the import would give a policy (hall: a topic) because it has members, one without (yard)
+/// because its messages are newer than the export's (its history would run backwards). The
+/// unused room (den) is imported.
+async fn rooms_in_use_are_refused(mode: Mode) {
     let server = TestServer::spawn(config(&mode));
     let root = register(server.addr, "root").await;
     let olga = register(server.addr, "olga").await;
     let mut chat = server.chat_socket_with_cookie(Some(&olga)).await;
-    chat.identify("olga", token_for("olga"), &["hall"], None)
+    chat.identify("olga", token_for("olga"), &["hall", "yard"], None)
         .await;
-    chat.say("hall", "hello from now", "n1").await;
+    chat.say("yard", "hello from now", "n1").await;
     chat.until("the echo", |e| matches!(e, ServerMsg::Said { .. }))
         .await;
 
     let (status, body) = post_import(server.addr, Some(&root), &export(1)).await;
     assert_eq!(status, 200, "{body}");
     let summary: Summary = serde_json::from_str(&body).unwrap();
-    assert_eq!((summary.messages, summary.skipped), (1, 4), "{summary:?}");
-    let refused: Vec<&str> = summary
+    assert_eq!((summary.messages, summary.skipped), (1, 5), "{summary:?}");
+    let refused: Vec<(&str, bool)> = summary
         .refused_rooms
         .iter()
-        .map(|r| r.room.as_str())
+        .map(|r| {
+            let why = if r.room.as_str() == "hall" {
+                "in use"
+            } else {
+                "newer"
+            };
+            (r.room.as_str(), r.reason.contains(why))
+        })
         .collect();
-    assert_eq!(refused, ["hall"], "{summary:?}");
-    assert!(
-        summary.refused_rooms[0].reason.contains("newer"),
-        "{summary:?}"
-    );
+    assert_eq!(refused, [("hall", true), ("yard", true)], "{summary:?}");
 
     let mut fresh = server.chat_socket_with_cookie(Some(&olga)).await;
     fresh.identify("olga", token_for("olga"), &[], None).await;
-    let hall = history(&mut fresh, "hall").await;
-    let texts: Vec<&str> = hall.iter().map(|m| m.text.as_str()).collect();
+    let (hall, topic) = joined(&mut fresh, "hall").await;
+    assert!(hall.is_empty() && topic.is_none(), "{hall:?} {topic:?}");
+    let yard = history(&mut fresh, "yard").await;
+    let texts: Vec<&str> = yard.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, ["hello from now"]);
     assert_eq!(history(&mut fresh, "den").await.len(), 1);
 }
@@ -351,7 +369,7 @@ async fn a_run_that_lost_its_ledger_stores_nothing_twice(mode: Mode) {
     assert_eq!(status, 200, "{body}");
     let again: Summary = serde_json::from_str(&body).unwrap();
     // Noted again as stored (the entries were found), none refused, none twice.
-    assert_eq!((again.messages, again.skipped), (5, 0), "{again:?}");
+    assert_eq!((again.messages, again.skipped), (6, 0), "{again:?}");
     assert!(again.refused_rooms.is_empty(), "{again:?}");
     let mut fresh = server.chat_socket_with_cookie(Some(&olga)).await;
     fresh.identify("olga", token_for("olga"), &[], None).await;
@@ -362,5 +380,5 @@ common::in_both_modes!(
     a_run_that_lost_its_ledger_stores_nothing_twice,
     an_export_imports_as_it_was_and_only_once,
     what_cannot_be_read_is_refused_clearly,
-    a_room_with_newer_messages_is_refused,
+    rooms_in_use_are_refused,
 );

@@ -34,13 +34,19 @@ impl Hub {
                     (None, None) => {
                         let _ = reply.send(Ok(None));
                     }
-                    // Claimed as a server admin claims a room (an unowned room in use may
-                    // become one with a policy); decided and written by the policy worker.
+                    // Never a room in use (members here, or messages or members anywhere,
+                    // which the policy worker checks): making it private, or giving it a
+                    // topic, would change what its people have.
+                    (None, Some(_)) if self.rooms.conns(&room).next().is_some() => {
+                        let _ = reply.send(Err(format!(
+                            "{room} is in use already (it has members); import into an unused room"
+                        )));
+                    }
                     (None, Some(policy)) => self.ask_policy(Request::Create {
                         ctx: PolicyCtx::Import { reply },
                         room,
                         policy,
-                        claim_used: true,
+                        claim_used: false,
                     }),
                 }
             }

@@ -24,8 +24,10 @@
 //!   file becomes the file's name.
 //! - Rooms: a private room, or one with a topic, gets a policy (no owner: server admins
 //!   moderate it; its topic; in accounts mode its members invited by their accounts' keys;
-//!   other modes have no key for a name, so admins invite people again). A room that has a
-//!   policy keeps it; one whose privacy differs from the source's is refused.
+//!   other modes have no key for a name, so admins invite people again), unless the room
+//!   is in use here (members, messages): then it is refused, since a policy would change
+//!   what its people have. A room that has a policy keeps it; one whose privacy differs
+//!   from the source's is refused.
 //! - Idempotency: the ledger (`ledger.rs`) notes each message once all its entries are
 //!   stored; every entry carries a client id derived from the source and the message's
 //!   source id, so that entries stored by a run that stopped before noting them are found
