@@ -4,6 +4,8 @@
 //! its state: `imports.sqlite3` in `--data-dir` (one node), one Redis hash per source,
 //! `chat:{import}:SOURCE` (cluster mode; every node sees the same ledger).
 //!
+//! [`Imports`] is what the app state keeps of imports: the ledger, and whether one runs.
+//!
 //! A message is written here only once all its entries (the message, its edit, its
 //! reactions) are stored; entries stored before a crash and not yet here are found again in
 //! the room's log by their client ids (see `import.rs`).

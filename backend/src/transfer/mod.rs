@@ -12,7 +12,8 @@
 //! - `import.rs`: the writer: items stored through the hub (rooms' policies, messages with
 //!   their original times, edits, reactions, replies, files), the summary, the one
 //!   entrance the admin API and the `backend import` command share.
-//! - `ledger.rs`: what each source has had stored (SQLite or Redis), for idempotency.
+//! - `ledger.rs`: what each source has had stored (SQLite or Redis), for idempotency, and
+//!   `Imports` (the ledger and the one-import-at-a-time flag, in the app state).
 
 pub mod import;
 pub mod ledger;

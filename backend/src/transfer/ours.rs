@@ -50,6 +50,7 @@ enum Line {
 #[derive(Deserialize)]
 struct MessageLine {
     room: RoomName,
+    #[serde(deserialize_with = "id")]
     id: String,
     from: Nick,
     ts: u64,
@@ -57,7 +58,7 @@ struct MessageLine {
     text: String,
     #[serde(default)]
     edited: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_id")]
     reply_to: Option<String>,
     #[serde(default)]
     reactions: Vec<ReactionLine>,
@@ -65,6 +66,31 @@ struct MessageLine {
     file: Option<FileLine>,
     #[serde(default)]
     image: Option<ImageLine>,
+}
+
+/// A message id as the format writes it (a string), or as a number (taken the same).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Id {
+    Text(String),
+    Number(u64),
+}
+
+impl From<Id> for String {
+    fn from(id: Id) -> Self {
+        match id {
+            Id::Text(text) => text,
+            Id::Number(number) => number.to_string(),
+        }
+    }
+}
+
+fn id<'de, D: serde::Deserializer<'de>>(from: D) -> Result<String, D::Error> {
+    Id::deserialize(from).map(String::from)
+}
+
+fn optional_id<'de, D: serde::Deserializer<'de>>(from: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<Id>::deserialize(from)?.map(String::from))
 }
 
 #[derive(Deserialize)]
@@ -238,4 +264,33 @@ fn file_bytes(
         return Ok(None);
     }
     Ok(Some(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_line_takes_ids_as_strings_or_numbers() {
+        let line = r#"{"type":"message","room":"hall","id":17,"seq":1,"from":"ann","ts":5,"text":"hi","edited":false,"reply_to":"16"}"#;
+        let Ok(Line::Message(message)) = serde_json::from_str::<Line>(line) else {
+            panic!("not read as a message");
+        };
+        assert_eq!(message.id, "17");
+        assert_eq!(message.reply_to.as_deref(), Some("16"));
+        let line = r#"{"type":"message","room":"hall","id":"18","from":"ann","ts":5,"text":"hi"}"#;
+        let Ok(Line::Message(message)) = serde_json::from_str::<Line>(line) else {
+            panic!("not read as a message");
+        };
+        assert_eq!((message.id.as_str(), message.reply_to), ("18", None));
+    }
+
+    #[test]
+    fn unknown_lines_are_passed_over() {
+        let line = r#"{"type":"something_new","x":1}"#;
+        assert!(matches!(
+            serde_json::from_str::<Line>(line),
+            Ok(Line::Other)
+        ));
+    }
 }
