@@ -37,8 +37,15 @@ pub struct Stopped;
 pub enum Source {
     /// Our own export: a ZIP holding `export.jsonl`.
     Ours,
-    // The Slack reader adds `Slack` here: a ZIP holding `channels.json`, read by
-    // `slack::read` (see `detect` and `read`).
+    // The Slack reader adds `Slack` here (name "slack"): a ZIP holding `channels.json`
+    // (`detect`), read in `read` as
+    //     let export = slack::read(File::open(path)?)
+    //         .map_err(|e| ReadError::Bad(e.to_string()))?
+    //         .with_max_file_bytes(max_file_bytes);
+    //     for item in export {
+    //         let item = item.map_err(|e| ReadError::Bad(e.to_string()))?;
+    //         if sink(item).is_err() { return Ok(()); }
+    //     }
 }
 
 impl Source {
