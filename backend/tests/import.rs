@@ -297,6 +297,21 @@ async fn what_cannot_be_read_is_refused_clearly(mode: Mode) {
     let mut chat = server.chat_socket_with_cookie(Some(&root)).await;
     chat.identify("root", token_for("root"), &[], None).await;
     assert!(history(&mut chat, "hall").await.is_empty());
+
+    // Larger than --max-import-bytes: 413, before anything is read.
+    let zip = export(1);
+    let small = TestServer::spawn(Config {
+        max_import_bytes: zip.len() as u64 - 1,
+        ..config(&mode)
+    });
+    // (Cluster mode: the accounts and their sessions are the cluster's.)
+    let root = match mode.redis_url() {
+        Some(_) => root,
+        None => register(small.addr, "root").await,
+    };
+    let (status, body) = post_import(small.addr, Some(&root), &zip).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("--max-import-bytes"), "{body}");
 }
 
 /// Rooms in use here are refused, named in the summary with why, and left as they are: one
