@@ -6,7 +6,8 @@
 //! - [`configure`]: the routes.
 //! - `admin`: who asks, and the refusal unless it is a server admin.
 //! - one handler per endpoint: `log` (the kept moderation log, a page at a time), `stats`
-//!   (the live numbers the console draws) and `ban` (a server-wide ban, or its end).
+//!   (the live numbers the console draws), `ban` (a server-wide ban, or its end) and
+//!   `import` (a ZIP spooled to a temporary file, then [`crate::transfer::import`]).
 
 use std::sync::Arc;
 
@@ -31,7 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Arc<Config>) {
     let resource = |path| web::resource(path).wrap(crate::auth::http::cors(config));
     cfg.service(resource(paths::API_ADMIN_LOG).route(web::get().to(log)))
         .service(resource(paths::API_ADMIN_STATS).route(web::get().to(stats)))
-        .service(resource(paths::API_ADMIN_BAN).route(web::post().to(ban)));
+        .service(resource(paths::API_ADMIN_BAN).route(web::post().to(ban)))
+        .service(resource(paths::API_ADMIN_IMPORT).route(web::post().to(import)));
 }
 
 /// The asker's name if they are a server admin (as `--admin` names them); else the refusal:
@@ -166,4 +168,114 @@ async fn stats(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(state.metrics.admin_stats())
+}
+
+/// `?source=LABEL`: keeps the ledgers of sources of the same kind apart.
+#[derive(Deserialize)]
+struct ImportQuery {
+    source: Option<String>,
+}
+
+/// `POST` a ZIP: imports it (see [`crate::transfer::import`]); 200 with the summary, 400
+/// (not a ZIP we read, a newer format), 408 (the body stalled), 409 (an import runs), 413
+/// (over `--max-import-bytes`), 503.
+async fn import(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<ImportQuery>,
+    mut payload: web::Payload,
+) -> HttpResponse {
+    if let Err(refused) = admin(&req, &state).await {
+        return crate::body::closing(refused, payload);
+    }
+    let spooled = match spool(&mut payload, &state.config).await {
+        Ok(spooled) => spooled,
+        Err(refused) => return crate::body::closing(refused, payload),
+    };
+    let to = crate::transfer::import::Destination {
+        hub: &state.hub,
+        uploads: &state.uploads,
+        config: &state.config,
+        imports: &state.imports,
+    };
+    let done = crate::transfer::import::import(&to, spooled.path(), query.source.as_deref()).await;
+    use crate::transfer::{ReadError, import::ImportError};
+    match done {
+        Ok(summary) => HttpResponse::Ok()
+            .insert_header(("cache-control", "no-store"))
+            .json(summary),
+        Err(ImportError::Read(ReadError::Io(err))) => {
+            tracing::error!(error = %err, "cannot read a spooled import");
+            refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the import cannot be read right now; try again",
+            )
+        }
+        Err(err @ (ImportError::Read(_) | ImportError::Label)) => {
+            refusal(StatusCode::BAD_REQUEST, err.to_string())
+        }
+        Err(err @ ImportError::Busy) => refusal(StatusCode::CONFLICT, err.to_string()),
+        Err(ImportError::Unavailable(reason)) => {
+            tracing::error!(%reason, "an import stopped");
+            refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the import stopped ({reason}); what was stored stays, and importing the same file again goes on"
+                ),
+            )
+        }
+    }
+}
+
+/// The request body, written to a temporary file in `--data-dir` (removed when dropped):
+/// at most `--max-import-bytes`, each piece within `--body-timeout` of the last.
+async fn spool(
+    payload: &mut web::Payload,
+    config: &Config,
+) -> Result<tempfile::NamedTempFile, HttpResponse> {
+    use futures_util::StreamExt as _;
+    use tokio::io::AsyncWriteExt as _;
+    let unavailable = |err: std::io::Error| {
+        tracing::error!(error = %err, "cannot spool an import");
+        refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the import cannot be stored for reading (is --data-dir full?)",
+        )
+    };
+    std::fs::create_dir_all(&config.data_dir).map_err(unavailable)?;
+    let spooled = tempfile::Builder::new()
+        .prefix(".import-")
+        .tempfile_in(&config.data_dir)
+        .map_err(unavailable)?;
+    let mut file = tokio::fs::File::from_std(spooled.reopen().map_err(unavailable)?);
+    let mut length = 0u64;
+    loop {
+        let chunk = match tokio::time::timeout(config.body_timeout, payload.next()).await {
+            Err(_) => {
+                return Err(refusal(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the import stalled (longer than --body-timeout)",
+                ));
+            }
+            Ok(None) => break,
+            Ok(Some(Err(_))) => {
+                return Err(refusal(StatusCode::BAD_REQUEST, "the import was cut off"));
+            }
+            Ok(Some(Ok(chunk))) => chunk,
+        };
+        length += chunk.len() as u64;
+        if length > config.max_import_bytes {
+            return Err(refusal(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the import is larger than --max-import-bytes ({})",
+                    config.max_import_bytes
+                ),
+            ));
+        }
+        file.write_all(&chunk).await.map_err(unavailable)?;
+    }
+    file.flush().await.map_err(unavailable)?;
+    file.sync_all().await.map_err(unavailable)?;
+    Ok(spooled)
 }

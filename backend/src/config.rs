@@ -78,6 +78,8 @@ const DEFAULT_MAX_UPLOADS_PER_IP: &str = "30";
 const DEFAULT_UPLOAD_QUOTA: &str = "104857600";
 /// 10 GiB for the uploads directory, which shares its disk with the message store.
 const DEFAULT_MAX_UPLOADS_TOTAL: &str = "10737418240";
+/// 2 GiB: a team's years of messages with their files; spooled to disk, never in memory.
+const DEFAULT_MAX_IMPORT_BYTES: &str = "2147483648";
 /// How long an upload no message names is kept: time to write the message that uses it.
 const DEFAULT_UPLOAD_GRACE: &str = "1h";
 /// About a screenful of messages.
@@ -305,6 +307,13 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_UPLOAD_BYTES", default_value = DEFAULT_MAX_UPLOAD_BYTES)]
     pub max_upload_bytes: usize,
 
+    /// Largest import (`POST /api/admin/import`: our export or a Slack export, a ZIP), in
+    /// bytes; larger ones get 413. The body is spooled to a temporary file in `--data-dir`
+    /// (it must have room for it) and must keep coming: a pause longer than
+    /// `--body-timeout` ends it with 408.
+    #[arg(long, env = "CHAT_MAX_IMPORT_BYTES", default_value = DEFAULT_MAX_IMPORT_BYTES)]
+    pub max_import_bytes: u64,
+
     /// How long a request body (an upload, a `POST /send`) may take to arrive after the
     /// headers; a body that stalls or trickles past it gets 408 and its connection closed.
     #[arg(long, env = "CHAT_BODY_TIMEOUT", default_value = DEFAULT_BODY_TIMEOUT,
@@ -484,6 +493,9 @@ impl Default for Config {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             uploads_dir: None,
             max_upload_bytes: number(DEFAULT_MAX_UPLOAD_BYTES) as usize,
+            max_import_bytes: DEFAULT_MAX_IMPORT_BYTES
+                .parse()
+                .expect("default size is valid"),
             body_timeout: duration(DEFAULT_BODY_TIMEOUT),
             max_uploads_per_ip: number(DEFAULT_MAX_UPLOADS_PER_IP),
             upload_quota: DEFAULT_UPLOAD_QUOTA.parse().expect("default size is valid"),

@@ -18,7 +18,8 @@
 //!   content-addressed files, quotas) and the sweep. [`auth`]: the account API (`auth::http`)
 //!   over accounts, session cookies and JWT. [`previews`]: link previews (`--link-previews`):
 //!   a message's first link fetched off the request path, behind request-forgery guards.
-//!   [`admin`]: the admin console's API (`/api/admin/*`, server admins only).
+//!   [`admin`]: the admin console's API (`/api/admin/*`, server admins only), whose import
+//!   goes to [`transfer`] (exports and imports: readers of each source, the one writer).
 //! - The state floor under all HTTP: [`state`] ([`state::AppState`], what every handler
 //!   reads), [`admission`] (not shutting down, Origin, per-address caps, a connection slot,
 //!   the login gate, running an accepted session) and [`request`] (what a request says of
@@ -169,6 +170,8 @@ pub async fn run(
         None => None,
     };
     let uploads = Arc::new(uploads::store::Uploads::open(&config, redis.as_ref()));
+    let imports =
+        transfer::ledger::Imports::open(&config, redis.as_ref()).map_err(std::io::Error::other)?;
     let push = push::Push::open(&config, redis.as_ref(), shutdown.clone())
         .await
         .map_err(std::io::Error::other)?;
@@ -195,6 +198,7 @@ pub async fn run(
         fallback,
         relay,
         uploads,
+        imports,
     };
     // After the hub: the sweep reads the message store the hub has opened (and migrated).
     state.uploads.spawn_sweep(&state.config, shutdown.clone());

@@ -4,7 +4,7 @@ use std::net::TcpListener;
 
 use anyhow::Context as _;
 use backend::Config;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -23,6 +23,24 @@ struct Cli {
     /// collectors. Verbosity comes from RUST_LOG (default `info`).
     #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
+
+    /// What to do instead of serving (none: serve).
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Imports FILE (our export, a ZIP) into the store the flags name, prints what was stored
+    /// (JSON) and exits. Cluster mode (`--redis`): while the other nodes run. One node: with
+    /// the server stopped (else use `POST /api/admin/import`). Flags go before `import`.
+    Import {
+        /// The ZIP to import.
+        file: std::path::PathBuf,
+        /// Keeps the ledgers of sources of the same kind apart (e.g. two servers' exports).
+        #[arg(long)]
+        source: Option<String>,
+    },
 }
 
 /// Files the server keeps open besides its clients' sockets: databases, logs, Redis, the
@@ -37,7 +55,11 @@ enum LogFormat {
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    let Cli { config, log_format } = Cli::parse();
+    let Cli {
+        config,
+        log_format,
+        command,
+    } = Cli::parse();
     if let Err(problem) = config.validate() {
         anyhow::bail!("invalid configuration: {problem}");
     }
@@ -48,6 +70,14 @@ async fn main() -> anyhow::Result<()> {
     match log_format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().with_current_span(true).init(),
+    }
+
+    if let Some(Command::Import { file, source }) = command {
+        let summary = backend::transfer::import::offline(config, &file, source.as_deref())
+            .await
+            .with_context(|| format!("cannot import {}", file.display()))?;
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
     }
 
     // Every socket is a file: a soft limit of 1024 (a common default) would refuse clients

@@ -34,4 +34,6 @@ pub struct AppState {
     pub uploads: Arc<crate::uploads::store::Uploads>,
     /// Web Push: the key pair, the subscriptions, the sender.
     pub push: crate::push::Push,
+    /// Imports: their ledger, and whether one runs.
+    pub imports: crate::transfer::ledger::Imports,
 }

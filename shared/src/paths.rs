@@ -56,6 +56,10 @@ pub const API_ADMIN_LOG: &str = "/api/admin/log";
 pub const API_ADMIN_BAN: &str = "/api/admin/ban";
 /// `GET`: the server's live numbers ([`crate::admin::Stats`]). Server admins only.
 pub const API_ADMIN_STATS: &str = "/api/admin/stats";
+
+/// `POST` a ZIP (our export, or a Slack workspace export; `?source=LABEL` optional): imports
+/// it, answering what was stored (JSON). Server admins only.
+pub const API_ADMIN_IMPORT: &str = "/api/admin/import";
 /// The service worker's script (at the root, so that its scope is the whole app).
 pub const SERVICE_WORKER: &str = "/sw.js";
 /// The browser token's header on upload requests in open mode (never in a URL).

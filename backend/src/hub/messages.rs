@@ -172,6 +172,9 @@ impl Hub {
                 if let Ctx::Preview = ctx {
                     return self.preview_stored(outcome);
                 }
+                if let Ctx::ImportAppend { reply } = ctx {
+                    return self.import_stored(reply, outcome);
+                }
                 let Ctx::Send {
                     conn,
                     sender,
@@ -216,6 +219,13 @@ impl Hub {
                     }
                     Appended::Sent(Stored::Direct(_)) => {}
                 }
+            }
+            engine::Event::Read {
+                ctx: Ctx::ImportRead { reply },
+                answer,
+            } => {
+                // The import may have given up (its request ended); nobody else waits.
+                let _ = reply.send(answer);
             }
             engine::Event::Read { ctx, answer } => self.answered(ctx, answer),
             engine::Event::LiveRoom { room, entry } => {

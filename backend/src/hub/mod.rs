@@ -28,6 +28,8 @@
 //! - `away.rs`: who hears of a stored message by a push (direct messages to people away,
 //!   @mentions).
 //! - `delivery.rs`: encoding an event once and queueing it for its recipients; slow readers.
+//! - `imports.rs`: what an admin's import (the transfer module) stores: rooms' policies, and
+//!   entries with their original times, through the engine like any message.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet},
@@ -48,6 +50,7 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
+pub use self::records::ImportOp;
 use crate::ids::{ConnId, UserId};
 use crate::policy::Act;
 use crate::{
@@ -109,6 +112,8 @@ enum Command {
     },
     /// The server's policy changed here (an admin's ban); cluster nodes also hear it.
     ServerPolicy(crate::policy::ServerApplied),
+    /// A step of an admin's import.
+    Import(ImportOp),
 }
 
 /// Where a would-be uploader stands in a room, as this hub sees it (see
@@ -287,6 +292,12 @@ impl HubHandle {
         self.send(Command::Known { nick, user }).await
     }
 
+    /// A step of an import (the transfer module's writer): a room's policy, an entry stored as
+    /// given, a read of a room's log; the answer comes back on the op's reply channel.
+    pub async fn import(&self, op: ImportOp) -> Result<(), HubClosed> {
+        self.send(Command::Import(op)).await
+    }
+
     /// Whether the hub task is still running (for `/readyz`).
     pub fn is_running(&self) -> bool {
         !self.commands.is_closed()
@@ -419,6 +430,14 @@ enum Ctx {
     Search {
         conn: ConnId,
         query: shared::search::SearchQuery,
+    },
+    /// An entry an import stores; what became of it goes back.
+    ImportAppend {
+        reply: tokio::sync::oneshot::Sender<Appended>,
+    },
+    /// A read an import asks for.
+    ImportRead {
+        reply: tokio::sync::oneshot::Sender<Result<Answer, EngineError>>,
     },
 }
 
@@ -630,6 +649,7 @@ impl Hub {
             }
             Command::Known { nick, user } => self.engine.remember(nick, user),
             Command::ServerPolicy(applied) => self.adopt_server(applied),
+            Command::Import(op) => self.import(op),
         }
     }
 
@@ -856,6 +876,7 @@ impl Hub {
 mod away;
 mod delivery;
 mod groups;
+mod imports;
 mod membership;
 mod messages;
 mod people;

@@ -329,6 +329,14 @@ impl Hub {
                     }
                 }
                 (PolicyCtx::Act { .. }, Ok(applied)) => self.adopt(applied),
+                (PolicyCtx::Import { reply }, Ok(applied)) => {
+                    let policy = applied.policy.clone();
+                    self.adopt(applied);
+                    let _ = reply.send(Ok(Some(policy)));
+                }
+                (PolicyCtx::Import { reply }, Err(refusal)) => {
+                    let _ = reply.send(Err(refusal.to_string()));
+                }
                 (PolicyCtx::Create { conn, .. } | PolicyCtx::Act { conn }, Err(refusal)) => {
                     let code = match &refusal {
                         Refusal::Forbidden(_) => ErrorCode::Forbidden,

@@ -132,7 +132,7 @@ pub enum SlackError {
 
 /// What the reader left out, for the person importing: counts, so that a skipped message
 /// is never silent.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SlackReport {
     /// Direct-message and group-DM conversations (`dms.json`, `mpims.json`), not imported.
     pub conversations_skipped: usize,
