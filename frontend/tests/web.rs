@@ -3982,3 +3982,125 @@ async fn the_admin_console_shows_an_admin_live_charts_and_the_log_and_bans_and_n
     .await;
     api::logout(&url).await.unwrap();
 }
+
+/// The backend's Slack fixture export (Slack's documented format, built in code), the same
+/// the backend's import tests read.
+#[path = "../../backend/src/transfer/slack_fixture.rs"]
+#[allow(dead_code)]
+mod slack_fixture;
+
+/// `POST`s `bytes` to `url` with this page's cookies; the answer's status and text.
+async fn post_bytes(url: &str, bytes: &[u8]) -> (u16, String) {
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_credentials(web_sys::RequestCredentials::Include);
+    init.set_body(&js_sys::Uint8Array::from(bytes));
+    let window = web_sys::window().unwrap();
+    let answer: web_sys::Response =
+        wasm_bindgen_futures::JsFuture::from(window.fetch_with_str_and_init(url, &init))
+            .await
+            .unwrap()
+            .unchecked_into();
+    let text = frontend::fetch::text(&answer).await.unwrap_or_default();
+    (answer.status(), text)
+}
+
+#[wasm_bindgen_test]
+async fn a_slack_export_imported_by_an_admin_reads_right_in_the_app() {
+    use frontend::api;
+    use shared::auth::Credentials;
+    let _cookie = COOKIE.lock().await;
+    let url = accounts_ws();
+    let chief = Credentials {
+        name: "chief".parse().unwrap(),
+        password: "a long password".to_owned(),
+    };
+    // (Registered by whichever test or browser came first; the backend keeps accounts.)
+    if api::register(&url, &chief).await.is_err() {
+        api::login(&url, &chief).await.unwrap();
+    }
+    // Both browsers import it: the second finds everything already there (idempotent).
+    let (status, summary) = post_bytes(
+        &api::api_url(&url, paths::API_ADMIN_IMPORT),
+        &slack_fixture::export(),
+    )
+    .await;
+    assert_eq!(status, 200, "{summary}");
+    assert!(summary.contains("\"source\":\"slack\""), "{summary}");
+
+    let root = container();
+    let page_url = url.clone();
+    let mounted = mount_to(
+        root.clone(),
+        move || view! { <frontend::pages::ChatGate url=page_url /> },
+    );
+    wait_in_chat(&root).await;
+    fill(&root, "join-input", "general").await;
+    find::<HtmlButtonElement>(&root, "join-submit").click();
+    wait_until("the channel's history is shown", || {
+        line_with(&root, "Deployed https://example.com/v2").is_some()
+    })
+    .await;
+    let line = |text: &str| {
+        line_with(&root, text)
+            .unwrap_or_else(|| panic!("no line shows {text:?}: {:?}", line_texts(&root)))
+    };
+    // The thread's first message: links as their labels, mentions, an escape; its reactions.
+    let first = line("Release plan: the plan");
+    let first_text = first.text_content().unwrap_or_default();
+    assert!(
+        first_text.contains("https://example.com/faq cc @bob @here"),
+        "{first_text}"
+    );
+    let reactions = first.query_selector_all("[data-testid=reaction]").unwrap();
+    let shown: Vec<String> = (0..reactions.length())
+        .filter_map(|i| reactions.item(i))
+        .map(|r| r.text_content().unwrap_or_default())
+        .collect();
+    assert!(
+        shown.iter().any(|r| r.contains('👍') && r.contains('2')),
+        "{shown:?}"
+    );
+    // The edited reply: its text converted, marked edited, quoting the thread's start.
+    let reply = line("On it 😄 in #random, 3 < 4 > 2");
+    assert!(
+        reply
+            .query_selector("[data-testid=edited]")
+            .unwrap()
+            .is_some()
+    );
+    let quote = reply
+        .query_selector("[data-testid=quote]")
+        .unwrap()
+        .expect("the reply quotes the thread's first message");
+    assert!(
+        quote
+            .text_content()
+            .unwrap_or_default()
+            .contains("Release plan")
+    );
+    // The file whose bytes the export held is a card; the one it did not is named.
+    let files = line("Two files");
+    let card = files
+        .query_selector("[data-testid=file-card]")
+        .unwrap()
+        .expect("notes.txt is a file card");
+    assert!(
+        card.text_content()
+            .unwrap_or_default()
+            .contains("notes.txt")
+    );
+    assert!(
+        files
+            .text_content()
+            .unwrap_or_default()
+            .contains("file not in the export: diagram.png")
+    );
+    // The senders are Slack's people, by the names Slack shows.
+    let page = root.text_content().unwrap_or_default();
+    for who in ["Alice", "bob", "Carol Jones", "deploybot"] {
+        assert!(page.contains(who), "{who} is not named");
+    }
+    drop(mounted);
+    api::logout(&url).await.unwrap();
+}
