@@ -6,7 +6,9 @@
 //! - [`configure`]: the routes.
 //! - `admin`: who asks, and the refusal unless it is a server admin.
 //! - one handler per endpoint: `log` (the kept moderation log, a page at a time), `stats`
-//!   (the live numbers the console draws) and `ban` (a server-wide ban, or its end).
+//!   (the live numbers the console draws), `ban` (a server-wide ban, or its end), `rooms`
+//!   (every room, its rules and how many are in it) and `room` (one room opened: who is in
+//!   it, who its rules name).
 
 use std::sync::Arc;
 
@@ -21,6 +23,7 @@ use shared::{
 use crate::{
     Config,
     auth::http::refusal,
+    hub::AdminRefusal,
     policy::{LogError, Refusal},
     state::AppState,
 };
@@ -31,7 +34,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Arc<Config>) {
     let resource = |path| web::resource(path).wrap(crate::auth::http::cors(config));
     cfg.service(resource(paths::API_ADMIN_LOG).route(web::get().to(log)))
         .service(resource(paths::API_ADMIN_STATS).route(web::get().to(stats)))
-        .service(resource(paths::API_ADMIN_BAN).route(web::post().to(ban)));
+        .service(resource(paths::API_ADMIN_BAN).route(web::post().to(ban)))
+        .service(resource(paths::API_ADMIN_ROOMS).route(web::get().to(rooms)))
+        .service(resource(paths::API_ADMIN_ROOM).route(web::get().to(room)));
 }
 
 /// The asker's name if they are a server admin (as `--admin` names them); else the refusal:
@@ -166,4 +171,58 @@ async fn stats(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(state.metrics.admin_stats())
+}
+
+async fn rooms(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(refused) = admin(&req, &state).await {
+        return refused;
+    }
+    match state.hub.admin_rooms().await {
+        Ok(rooms) => HttpResponse::Ok()
+            .insert_header(("cache-control", "no-store"))
+            .json(rooms),
+        Err(err) => refused_by_hub(&err),
+    }
+}
+
+/// `?room=NAME`.
+#[derive(Deserialize)]
+struct RoomQuery {
+    room: String,
+}
+
+/// One room: 200, or 400 (no room name), 403 (a group), 404 (no rules, nobody in it), 503.
+async fn room(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<RoomQuery>,
+) -> HttpResponse {
+    if let Err(refused) = admin(&req, &state).await {
+        return refused;
+    }
+    let room = match shared::RoomName::try_from(query.into_inner().room) {
+        Ok(room) => room,
+        Err(err) => return refusal(StatusCode::BAD_REQUEST, format!("not a room name: {err}")),
+    };
+    match state.hub.admin_room(room).await {
+        Ok(detail) => HttpResponse::Ok()
+            .insert_header(("cache-control", "no-store"))
+            .json(detail),
+        Err(err) => refused_by_hub(&err),
+    }
+}
+
+/// The hub's refusal of an admin's question, as HTTP.
+fn refused_by_hub(err: &AdminRefusal) -> HttpResponse {
+    match err {
+        AdminRefusal::Group => refusal(StatusCode::FORBIDDEN, err.to_string()),
+        AdminRefusal::NoSuchRoom => refusal(StatusCode::NOT_FOUND, err.to_string()),
+        AdminRefusal::Unavailable(_) | AdminRefusal::Closed(_) => {
+            tracing::error!(error = %err, "the admin console's question went unanswered");
+            refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the rooms cannot be read right now; try again shortly",
+            )
+        }
+    }
 }

@@ -434,6 +434,138 @@ async fn nothing_of_a_group_is_in_the_moderation_log(mode: Mode) {
     assert_eq!(rooms, [Some("beside")], "{page:?}");
 }
 
+/// The console's rooms: every room with rules or members, its rules and how many are in it
+/// on every node (asked of another node in cluster mode); a group only counted, and refused
+/// when opened; a room opened shows who is in it and who its rules name. Admins only.
+async fn the_rooms_show_their_rules_and_members_but_no_group(mode: Mode) {
+    let first = TestServer::spawn(config(&mode, None));
+    let second = mode
+        .redis_url()
+        .map(|_| TestServer::spawn(config(&mode, None)));
+    let other = second.as_ref().unwrap_or(&first);
+    let root = register(first.addr, "root").await;
+    let olga = register(first.addr, "olga").await;
+    let bob = register(first.addr, "bob").await;
+    register(first.addr, "carol").await;
+    register(first.addr, "dave").await;
+    let mut owner = chat(&first, "olga", &olga).await;
+    let room = create_room(&mut owner, "ops").await;
+    owner
+        .send(&ClientMsg::SetTopic {
+            room: room.clone(),
+            topic: "on call".into(),
+        })
+        .await;
+    moderated(&mut owner, "the topic").await;
+    for act in [
+        ClientMsg::SetModerator {
+            room: room.clone(),
+            user: nick("dave"),
+            moderator: true,
+        },
+        ClientMsg::Ban {
+            room: room.clone(),
+            user: nick("carol"),
+        },
+    ] {
+        owner.send(&act).await;
+        moderated(&mut owner, "the act").await;
+    }
+    let mut member = chat(&first, "bob", &bob).await;
+    member
+        .send(&ClientMsg::Join {
+            room: room.clone(),
+            since: None,
+            epoch: None,
+        })
+        .await;
+    member
+        .until("joined ops", |e| matches!(e, ServerMsg::Joined { .. }))
+        .await;
+    owner
+        .send(&ClientMsg::CreateGroup {
+            with: vec![nick("bob"), nick("carol")],
+        })
+        .await;
+    let joined = member
+        .until(
+            "joined the group",
+            |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str().starts_with("g-")),
+        )
+        .await;
+    let ServerMsg::Joined { room: group, .. } = joined else {
+        unreachable!()
+    };
+
+    let detail_path = |room: &str| format!("{}?room={room}", paths::API_ADMIN_ROOM);
+    for path in [paths::API_ADMIN_ROOMS.to_owned(), detail_path("ops")] {
+        assert_eq!(get(other.addr, &path, None).await.0, 401);
+        assert_eq!(get(other.addr, &path, Some(&olga)).await.0, 403);
+    }
+
+    let read_rooms = || async {
+        let (status, body) = get(other.addr, paths::API_ADMIN_ROOMS, Some(&root)).await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<shared::admin::Rooms>(&body).unwrap()
+    };
+    // (In cluster mode the other node hears of the policies and the presence within
+    // moments.)
+    common::eventually("the other node knows ops and the group", || async {
+        let rooms = read_rooms().await;
+        rooms.groups == 1
+            && rooms
+                .rooms
+                .iter()
+                .any(|r| r.name == room && r.online == 2 && r.banned == 1)
+    })
+    .await;
+    let rooms = read_rooms().await;
+    assert_eq!(rooms.groups, 1, "{rooms:?}");
+    assert!(
+        rooms
+            .rooms
+            .iter()
+            .all(|r| !r.name.as_str().starts_with("g-")),
+        "{rooms:?}"
+    );
+    let ops = rooms.rooms.iter().find(|r| r.name == room).unwrap();
+    assert_eq!(
+        (
+            ops.private,
+            ops.owner.as_ref().map(Nick::as_str),
+            &ops.moderators,
+            ops.banned,
+            ops.topic.as_deref()
+        ),
+        (false, Some("olga"), &vec![nick("dave")], 1, Some("on call"))
+    );
+    let lobby = rooms.rooms.iter().find(|r| r.name.as_str() == "lobby");
+    assert!(
+        lobby.is_some_and(|l| l.owner.is_none() && l.online >= 1),
+        "{rooms:?}"
+    );
+
+    let (status, body) = get(other.addr, &detail_path("ops"), Some(&root)).await;
+    assert_eq!(status, 200, "{body}");
+    let detail: shared::admin::RoomDetail = serde_json::from_str(&body).unwrap();
+    assert_eq!(detail.room, *ops);
+    assert_eq!(detail.members, [nick("bob"), nick("olga")]);
+    assert_eq!(detail.banned, [nick("carol")]);
+    assert!(!detail.more_members);
+    assert_eq!(
+        get(other.addr, &detail_path(group.as_str()), Some(&root))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        get(other.addr, &detail_path("nowhere"), Some(&root))
+            .await
+            .0,
+        404
+    );
+}
+
 /// In jwt mode a ban names a token's `sub` as it is, here an id of 36 characters (no
 /// nickname): the admin, by its own `sub` over a Bearer token, bans it; that user's socket is
 /// told and closed, their `hello` refused; the log names the subject.
@@ -522,4 +654,5 @@ common::in_both_modes!(
     the_moderation_log_pages_back_without_gaps,
     a_server_wide_ban_removes_the_user_from_every_node,
     nothing_of_a_group_is_in_the_moderation_log,
+    the_rooms_show_their_rules_and_members_but_no_group,
 );

@@ -55,6 +55,59 @@ pub struct Ban {
 /// Entries per [`LogPage`].
 pub const LOG_PAGE: usize = 100;
 
+/// One room as the console lists it (`GET` [`crate::paths::API_ADMIN_ROOMS`]): its rules,
+/// and how many are in it now. Groups are not listed (they are as closed as direct
+/// messages, to admins too): [`Rooms::groups`] counts them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSummary {
+    /// The room.
+    pub name: RoomName,
+    /// Invisible and closed to anyone not invited.
+    pub private: bool,
+    /// Who created it (none: made by `join`, moderated by server admins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Nick>,
+    /// Its moderators, sorted by [`Nick::key`].
+    pub moderators: Vec<Nick>,
+    /// How many users are banned from it.
+    pub banned: u32,
+    /// At most this many users at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_members: Option<u32>,
+    /// What it is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Distinct users in it now, on every node.
+    pub online: u32,
+}
+
+/// Every room with rules or with someone in it, sorted by name, and how many groups exist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rooms {
+    /// The rooms.
+    pub rooms: Vec<RoomSummary>,
+    /// Group conversations (not listed, only counted).
+    pub groups: u32,
+}
+
+/// One room opened in the console (`GET` [`crate::paths::API_ADMIN_ROOM`]`?room=NAME`): its
+/// summary, who is in it now and who its rules name. A group is refused (403).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomDetail {
+    /// As in the list.
+    pub room: RoomSummary,
+    /// Who is in it now, sorted by [`Nick::key`]: the first [`crate::MEMBER_PAGE`].
+    pub members: Vec<Nick>,
+    /// Whether more are in it than `members` shows.
+    pub more_members: bool,
+    /// Invited users (a private room), sorted by [`Nick::key`].
+    pub invited: Vec<Nick>,
+    /// Banned users, sorted by [`Nick::key`].
+    pub banned: Vec<Nick>,
+    /// Users muted now, sorted by [`Nick::key`].
+    pub muted: Vec<Nick>,
+}
+
 /// The server's own numbers at the moment asked (`GET` [`crate::paths::API_ADMIN_STATS`]):
 /// the gauges as they are and the counters since start-up, from the same metrics `/metrics`
 /// exports. The console polls it and draws each counter's change per interval.
@@ -128,6 +181,42 @@ mod tests {
         };
         let value = serde_json::to_value(&stats).unwrap();
         assert_eq!(crate::lean::read::<Stats, _>(&&value).unwrap(), stats);
+        let summary = RoomSummary {
+            name: "ops".parse().unwrap(),
+            private: true,
+            owner: Some("olga".parse().unwrap()),
+            moderators: vec!["dave".parse().unwrap()],
+            banned: 2,
+            max_members: Some(40),
+            topic: Some("on call".into()),
+            online: 3,
+        };
+        let bare = RoomSummary {
+            name: "lobby".parse().unwrap(),
+            private: false,
+            owner: None,
+            moderators: Vec::new(),
+            banned: 0,
+            max_members: None,
+            topic: None,
+            online: 0,
+        };
+        let rooms = Rooms {
+            rooms: vec![summary.clone(), bare],
+            groups: 4,
+        };
+        let value = serde_json::to_value(&rooms).unwrap();
+        assert_eq!(crate::lean::read::<Rooms, _>(&&value).unwrap(), rooms);
+        let detail = RoomDetail {
+            room: summary,
+            members: vec!["민지".parse().unwrap()],
+            more_members: true,
+            invited: vec!["bob".parse().unwrap()],
+            banned: vec!["carol".parse().unwrap()],
+            muted: Vec::new(),
+        };
+        let value = serde_json::to_value(&detail).unwrap();
+        assert_eq!(crate::lean::read::<RoomDetail, _>(&&value).unwrap(), detail);
         // And the server reads what the app writes.
         let ban = Ban {
             user: "민지 \"x\"".into(),

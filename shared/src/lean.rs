@@ -535,6 +535,46 @@ impl Lean for crate::admin::LogPage {
     }
 }
 
+impl Lean for crate::admin::RoomSummary {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        let o = object(value)?;
+        Ok(crate::admin::RoomSummary {
+            name: field(o, "name")?,
+            private: field(o, "private")?,
+            owner: optional(o, "owner")?,
+            moderators: field(o, "moderators")?,
+            banned: field(o, "banned")?,
+            max_members: optional(o, "max_members")?,
+            topic: optional(o, "topic")?,
+            online: field(o, "online")?,
+        })
+    }
+}
+
+impl Lean for crate::admin::Rooms {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        let o = object(value)?;
+        Ok(crate::admin::Rooms {
+            rooms: field(o, "rooms")?,
+            groups: field(o, "groups")?,
+        })
+    }
+}
+
+impl Lean for crate::admin::RoomDetail {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        let o = object(value)?;
+        Ok(crate::admin::RoomDetail {
+            room: field(o, "room")?,
+            members: field(o, "members")?,
+            more_members: field(o, "more_members")?,
+            invited: field(o, "invited")?,
+            banned: field(o, "banned")?,
+            muted: field(o, "muted")?,
+        })
+    }
+}
+
 impl Lean for crate::admin::Stats {
     fn lean<J: Json>(value: &J) -> Result<Self> {
         let o = object(value)?;

@@ -56,6 +56,11 @@ pub const API_ADMIN_LOG: &str = "/api/admin/log";
 pub const API_ADMIN_BAN: &str = "/api/admin/ban";
 /// `GET`: the server's live numbers ([`crate::admin::Stats`]). Server admins only.
 pub const API_ADMIN_STATS: &str = "/api/admin/stats";
+/// `GET`: every room and its rules ([`crate::admin::Rooms`]). Server admins only.
+pub const API_ADMIN_ROOMS: &str = "/api/admin/rooms";
+/// `GET ?room=NAME`: one room, its members now and its rules ([`crate::admin::RoomDetail`]).
+/// Server admins only.
+pub const API_ADMIN_ROOM: &str = "/api/admin/room";
 /// The service worker's script (at the root, so that its scope is the whole app).
 pub const SERVICE_WORKER: &str = "/sw.js";
 /// The browser token's header on upload requests in open mode (never in a URL).

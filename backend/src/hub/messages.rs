@@ -226,23 +226,29 @@ impl Hub {
             engine::Event::Claimed { ctx, granted } => self.claimed(ctx, granted),
             engine::Event::PresenceLost => self.reassert(),
             engine::Event::RoomEvent { room, user, event } => self.room_event(&room, &user, event),
-            engine::Event::Rooms { ctx, rooms } => {
-                if let Ctx::Rooms { conn } = ctx {
-                    self.rooms_listed(conn, rooms);
-                }
-            }
-            engine::Event::Members { ctx, page } => {
-                if let Ctx::Members {
+            engine::Event::Rooms { ctx, rooms } => match ctx {
+                Ctx::Rooms { conn } => self.rooms_listed(conn, rooms),
+                Ctx::AdminRooms { reply } => self.admin_rooms_listed(reply, rooms),
+                Ctx::AdminRoom { room, reply } => self.admin_room_counted(room, reply, rooms),
+                _ => {}
+            },
+            engine::Event::Members { ctx, page } => match ctx {
+                Ctx::Members {
                     conn,
                     room,
                     after,
                     prefix,
-                } = ctx
-                {
+                } => {
                     let page = page.map(|p| (p.members, p.more));
                     self.members_listed(conn, room, after, prefix, page);
                 }
-            }
+                Ctx::AdminMembers {
+                    room,
+                    online,
+                    reply,
+                } => self.admin_room_answered(&room, online, reply, page),
+                _ => {}
+            },
             engine::Event::UserEvent { user, event } => {
                 let user = self.keys.get(&user).copied();
                 if let Some(user) = user

@@ -28,6 +28,7 @@
 //! - `away.rs`: who hears of a stored message by a push (direct messages to people away,
 //!   @mentions).
 //! - `delivery.rs`: encoding an event once and queueing it for its recipients; slow readers.
+//! - `admin.rs`: what the admin console asks: the rooms, their rules and who is in them.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet},
@@ -109,6 +110,35 @@ enum Command {
     },
     /// The server's policy changed here (an admin's ban); cluster nodes also hear it.
     ServerPolicy(crate::policy::ServerApplied),
+    /// The admin console's room list.
+    AdminRooms {
+        reply: AdminReply<shared::admin::Rooms>,
+    },
+    /// The admin console opens one room.
+    AdminRoom {
+        room: RoomName,
+        reply: AdminReply<shared::admin::RoomDetail>,
+    },
+}
+
+/// Where the hub answers an admin console's question.
+pub type AdminReply<T> = tokio::sync::oneshot::Sender<Result<T, AdminRefusal>>;
+
+/// Why the hub did not answer an admin console's question.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AdminRefusal {
+    /// The room is a group: not the admins' to see (403).
+    #[error("a group is as closed as a direct message: not even server admins see into it")]
+    Group,
+    /// Nobody is in the room and it has no rules (404).
+    #[error("no such room")]
+    NoSuchRoom,
+    /// The engine or the policies cannot answer now (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The hub has stopped (503).
+    #[error(transparent)]
+    Closed(#[from] HubClosed),
 }
 
 /// Where a would-be uploader stands in a room, as this hub sees it (see
@@ -246,6 +276,23 @@ impl HubHandle {
             .await?
             .banned
             .contains_key(key))
+    }
+
+    /// Every room with rules or members, for the admin console.
+    pub async fn admin_rooms(&self) -> Result<shared::admin::Rooms, AdminRefusal> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Command::AdminRooms { reply }).await?;
+        answer.await.map_err(|_| HubClosed)?
+    }
+
+    /// One room, its members now and its rules, for the admin console.
+    pub async fn admin_room(
+        &self,
+        room: RoomName,
+    ) -> Result<shared::admin::RoomDetail, AdminRefusal> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Command::AdminRoom { room, reply }).await?;
+        answer.await.map_err(|_| HubClosed)?
     }
 
     /// Hands a decoded client request to the hub; answers arrive in the outbox.
@@ -419,6 +466,21 @@ enum Ctx {
     Search {
         conn: ConnId,
         query: shared::search::SearchQuery,
+    },
+    /// The admin console's room list, asked of the engine (who is where).
+    AdminRooms {
+        reply: AdminReply<shared::admin::Rooms>,
+    },
+    /// One room's count for the admin console (then [`Ctx::AdminMembers`]).
+    AdminRoom {
+        room: RoomName,
+        reply: AdminReply<shared::admin::RoomDetail>,
+    },
+    /// One room's members for the admin console.
+    AdminMembers {
+        room: RoomName,
+        online: u32,
+        reply: AdminReply<shared::admin::RoomDetail>,
     },
 }
 
@@ -630,6 +692,8 @@ impl Hub {
             }
             Command::Known { nick, user } => self.engine.remember(nick, user),
             Command::ServerPolicy(applied) => self.adopt_server(applied),
+            Command::AdminRooms { reply } => self.admin_rooms(reply),
+            Command::AdminRoom { room, reply } => self.admin_room(room, reply),
         }
     }
 
@@ -853,6 +917,7 @@ impl Hub {
     }
 }
 
+mod admin;
 mod away;
 mod delivery;
 mod groups;
