@@ -8,7 +8,7 @@
 //! - one handler per endpoint: `log` (the kept moderation log, a page at a time), `stats`
 //!   (the live numbers the console draws), `ban` (a server-wide ban, or its end), `rooms`
 //!   (every room, its rules and how many are in it) and `room` (one room opened: who is in
-//!   it, who its rules name).
+//!   it, who its rules name), `remove` (a message, as a moderator would).
 
 use std::sync::Arc;
 
@@ -24,7 +24,7 @@ use crate::{
     Config,
     auth::http::refusal,
     hub::AdminRefusal,
-    policy::{LogError, Refusal},
+    policy::{LogError, Person, Refusal},
     state::AppState,
 };
 
@@ -36,13 +36,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Arc<Config>) {
         .service(resource(paths::API_ADMIN_STATS).route(web::get().to(stats)))
         .service(resource(paths::API_ADMIN_BAN).route(web::post().to(ban)))
         .service(resource(paths::API_ADMIN_ROOMS).route(web::get().to(rooms)))
-        .service(resource(paths::API_ADMIN_ROOM).route(web::get().to(room)));
+        .service(resource(paths::API_ADMIN_ROOM).route(web::get().to(room)))
+        .service(resource(paths::API_ADMIN_REMOVE).route(web::post().to(remove)));
 }
 
-/// The asker's name if they are a server admin (as `--admin` names them); else the refusal:
-/// 401 unnamed (open mode's pages name nobody here), 403 not an admin, 503 when the
-/// accounts cannot be read.
-async fn admin(req: &HttpRequest, state: &AppState) -> Result<Nick, HttpResponse> {
+/// The asker if they are a server admin (named as `--admin` names them, keyed as the hub
+/// keys users); else the refusal: 401 unnamed (open mode's pages name nobody here), 403 not
+/// an admin, 503 when the accounts cannot be read.
+async fn admin(req: &HttpRequest, state: &AppState) -> Result<Person, HttpResponse> {
     if let Some(refused) = crate::auth::http::foreign_origin(req, state) {
         return Err(refused);
     }
@@ -69,8 +70,12 @@ async fn admin(req: &HttpRequest, state: &AppState) -> Result<Nick, HttpResponse
         .find(|name| crate::auth::admin_key(config.auth, name).as_deref() == Some(user.as_str()));
     match name {
         // (A JWT `sub` that is no nickname is still an admin; its acts are logged as such.)
-        Some(name) => Ok(Nick::try_from(name.as_str())
-            .unwrap_or_else(|_| Nick::try_from("admin").expect("a valid nickname"))),
+        Some(name) => Ok(Person {
+            nick: Nick::try_from(name.as_str())
+                .unwrap_or_else(|_| Nick::try_from("admin").expect("a valid nickname")),
+            key: user.to_string(),
+            admin: true,
+        }),
         None => Err(refusal(
             StatusCode::FORBIDDEN,
             "only server admins (--admin) may use the admin console",
@@ -86,7 +91,7 @@ const MAX_SUB: usize = 255;
 /// come first), 403 (an admin), 503.
 async fn ban(req: HttpRequest, state: web::Data<AppState>, body: web::Json<Ban>) -> HttpResponse {
     let by = match admin(&req, &state).await {
-        Ok(by) => by,
+        Ok(by) => by.nick,
         Err(refused) => return refused,
     };
     let Ban { user, banned } = body.into_inner();
@@ -212,16 +217,40 @@ async fn room(
     }
 }
 
+/// `POST` a [`shared::admin::Remove`]: 204, or 403 (a group), 404 (no such message, or
+/// deleted already), 503.
+async fn remove(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<shared::admin::Remove>,
+) -> HttpResponse {
+    let by = match admin(&req, &state).await {
+        Ok(by) => by,
+        Err(refused) => return refused,
+    };
+    let shared::admin::Remove { room, id } = body.into_inner();
+    match state.hub.admin_remove(by.clone(), room.clone(), id).await {
+        Ok(()) => {
+            tracing::info!(by = %by.nick, %room, id = id.0, "an admin removed a message");
+            HttpResponse::NoContent().finish()
+        }
+        Err(err) => refused_by_hub(&err),
+    }
+}
+
 /// The hub's refusal of an admin's question, as HTTP.
 fn refused_by_hub(err: &AdminRefusal) -> HttpResponse {
     match err {
         AdminRefusal::Group => refusal(StatusCode::FORBIDDEN, err.to_string()),
-        AdminRefusal::NoSuchRoom => refusal(StatusCode::NOT_FOUND, err.to_string()),
+        AdminRefusal::NoSuchRoom | AdminRefusal::Refused(shared::ErrorCode::NoSuchMessage, _) => {
+            refusal(StatusCode::NOT_FOUND, err.to_string())
+        }
+        AdminRefusal::Refused(..) => refusal(StatusCode::FORBIDDEN, err.to_string()),
         AdminRefusal::Unavailable(_) | AdminRefusal::Closed(_) => {
             tracing::error!(error = %err, "the admin console's question went unanswered");
             refusal(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "the rooms cannot be read right now; try again shortly",
+                "the server cannot do that right now; try again shortly",
             )
         }
     }

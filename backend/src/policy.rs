@@ -727,6 +727,48 @@ impl PolicyStore {
         }
     }
 
+    /// Adds a line to the moderation log for an act that changes no policy (a message
+    /// removed): `by`'s `action` in `room`, about `target`.
+    pub async fn append_log(
+        &self,
+        room: &RoomName,
+        by: &Nick,
+        action: &ModAction,
+        target: Option<&str>,
+    ) -> Result<(), PolicyError> {
+        let line = log_line(Some(room), by, action, target)?;
+        match self {
+            Self::Sqlite(db, _) => {
+                let db = Arc::clone(db);
+                tokio::task::spawn_blocking(move || {
+                    let db = db.lock().unwrap_or_else(PoisonError::into_inner);
+                    db.execute("INSERT INTO moderation_log (entry) VALUES (?1)", [&line])?;
+                    db.execute(
+                        "DELETE FROM moderation_log WHERE id <= last_insert_rowid() - ?1",
+                        [LOG_KEPT],
+                    )
+                })
+                .await
+                .map_err(failed)?
+                .map_err(failed)?;
+            }
+            Self::Redis(redis) => {
+                let _: String = redis::cmd("XADD")
+                    .arg(REDIS_LOG_KEY)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(LOG_KEPT)
+                    .arg("*")
+                    .arg("e")
+                    .arg(line)
+                    .query_async(&mut redis.clone())
+                    .await
+                    .map_err(failed)?;
+            }
+        }
+        Ok(())
+    }
+
     /// A page of the moderation log, newest first: up to `limit` lines older than `before`
     /// (a page's `next`; none: from the newest), and where the page after it starts.
     pub async fn log_page(
@@ -1035,6 +1077,15 @@ pub enum Request<C> {
         /// To whom (none for a deletion).
         whom: Option<Whom>,
     },
+    /// Log an act that changes no policy (a moderator's removal of a message); no answer.
+    Log {
+        /// The room.
+        room: RoomName,
+        /// Who did it.
+        by: Nick,
+        /// What.
+        action: ModAction,
+    },
 }
 
 /// The policy worker: runs requests one at a time, in order, and (cluster mode) listens for
@@ -1098,7 +1149,9 @@ impl Worker {
                     },
                     request = queue.recv() => {
                         let Some(request) = request else { return };
-                        let event = run(&store, &admins, request).await;
+                        let Some(event) = run(&store, &admins, request).await else {
+                            continue;
+                        };
                         if events.send(event).is_err() {
                             return;
                         }
@@ -1129,8 +1182,15 @@ async fn run<C>(
     store: &PolicyStore,
     admins: &HashSet<String>,
     request: Request<C>,
-) -> PolicyEvent<C> {
-    match request {
+) -> Option<PolicyEvent<C>> {
+    Some(match request {
+        Request::Log { room, by, action } => {
+            // Logged once here, the task boundary of the log's write.
+            if let Err(err) = store.append_log(&room, &by, &action, None).await {
+                tracing::error!(error = %err, %room, %by, "cannot keep a moderation log line");
+            }
+            return None;
+        }
         Request::Create {
             ctx,
             room,
@@ -1177,7 +1237,7 @@ async fn run<C>(
             }
             PolicyEvent::Done { ctx, result }
         }
-    }
+    })
 }
 
 enum Heard {

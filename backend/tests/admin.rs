@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use backend::Config;
 use common::{Chat, Mode, TestServer, post_json, set_cookie, token_for};
 use shared::{
-    ClientMsg, ErrorCode, ModAction, Nick, RemovedReason, RoomName, ServerMsg,
+    ClientMsg, ErrorCode, MessageId, ModAction, Nick, RemovedReason, RoomName, ServerMsg,
     admin::{LogPage, Stats},
     paths,
 };
@@ -566,6 +566,188 @@ async fn the_rooms_show_their_rules_and_members_but_no_group(mode: Mode) {
     );
 }
 
+/// `text` said in `room` by `chat`: its id once stored.
+async fn said(chat: &mut Chat, room: &RoomName, text: &str, client_id: &str) -> MessageId {
+    chat.say(room.as_str(), text, client_id).await;
+    let event = chat
+        .until(
+            "the message stored",
+            |e| matches!(e, ServerMsg::Said { client_id: c, .. } if c.as_str() == client_id),
+        )
+        .await;
+    let ServerMsg::Said { id, .. } = event else {
+        unreachable!()
+    };
+    id
+}
+
+/// `POST /api/admin/remove` as the account behind `cookie`: the status.
+async fn post_remove(
+    addr: SocketAddr,
+    cookie: Option<&str>,
+    room: &RoomName,
+    id: MessageId,
+) -> u16 {
+    let body = shared::admin::Remove {
+        room: room.clone(),
+        id,
+    }
+    .to_json();
+    post_json(addr, paths::API_ADMIN_REMOVE, &body, cookie)
+        .await
+        .0
+}
+
+/// An admin removes a message as a room's moderator would: another client (on another node
+/// in cluster mode) sees it deleted, and so does a later reader of the history; a repeat finds
+/// nothing (404); nobody else may (401, 403), nor in a group. The log keeps it, and a room
+/// owner's deletion of someone's message in the chat too.
+async fn an_admin_removes_a_message_and_the_log_keeps_every_removal(mode: Mode) {
+    let first = TestServer::spawn(config(&mode, None));
+    let second = mode
+        .redis_url()
+        .map(|_| TestServer::spawn(config(&mode, None)));
+    let other = second.as_ref().unwrap_or(&first);
+    let root = register(first.addr, "root").await;
+    let olga = register(first.addr, "olga").await;
+    let bob = register(first.addr, "bob").await;
+    let carol = register(first.addr, "carol").await;
+    let mut owner = chat(&first, "olga", &olga).await;
+    let room = create_room(&mut owner, "ops").await;
+    let mut reader = chat(other, "bob", &bob).await;
+    let mut author = chat(&first, "carol", &carol).await;
+    for tab in [&mut reader, &mut author] {
+        tab.send(&ClientMsg::Join {
+            room: room.clone(),
+            since: None,
+            epoch: None,
+        })
+        .await;
+        tab.until("joined ops", |e| matches!(e, ServerMsg::Joined { .. }))
+            .await;
+    }
+    let first_id = said(&mut author, &room, "remove me", "c1").await;
+    let second_id = said(&mut author, &room, "and me", "c2").await;
+
+    assert_eq!(post_remove(first.addr, None, &room, first_id).await, 401);
+    assert_eq!(
+        post_remove(first.addr, Some(&carol), &room, first_id).await,
+        403
+    );
+    assert_eq!(
+        post_remove(first.addr, Some(&olga), &room, first_id).await,
+        403
+    );
+    assert_eq!(
+        post_remove(first.addr, Some(&root), &room, first_id).await,
+        204
+    );
+    reader
+        .until("the message deleted", |e| {
+            matches!(
+                e,
+                ServerMsg::Changed { target, change: shared::Change::Deleted, from, .. }
+                    if *target == first_id && from.as_str() == "root"
+            )
+        })
+        .await;
+    assert_eq!(
+        post_remove(first.addr, Some(&root), &room, first_id).await,
+        404
+    );
+
+    // The owner removes the other message in the chat: logged too.
+    owner
+        .send(&ClientMsg::DeleteMessage {
+            room: room.clone(),
+            id: second_id,
+            client_id: "d1".parse().unwrap(),
+        })
+        .await;
+    reader
+        .until(
+            "the second message deleted",
+            |e| matches!(e, ServerMsg::Changed { target, .. } if *target == second_id),
+        )
+        .await;
+
+    // A later reader's history holds neither.
+    let mut later = chat(other, "dave", &register(first.addr, "dave").await).await;
+    later
+        .send(&ClientMsg::Join {
+            room: room.clone(),
+            since: None,
+            epoch: None,
+        })
+        .await;
+    let history = later
+        .until("the history", |e| matches!(e, ServerMsg::History { .. }))
+        .await;
+    let ServerMsg::History { messages, .. } = history else {
+        unreachable!()
+    };
+    let shown: Vec<MessageId> = messages
+        .iter()
+        .filter(|m| !m.deleted)
+        .map(|m| m.id)
+        .collect();
+    assert!(
+        !shown.contains(&first_id) && !shown.contains(&second_id),
+        "{messages:?}"
+    );
+
+    let removals = || async {
+        let (status, body) = get(first.addr, paths::API_ADMIN_LOG, Some(&root)).await;
+        assert_eq!(status, 200, "{body}");
+        let page: LogPage = serde_json::from_str(&body).unwrap();
+        page.entries
+            .into_iter()
+            .filter(|e| matches!(e.action, ModAction::MessageRemoved { .. }))
+            .map(|e| (e.room.unwrap().to_string(), e.by.to_string(), e.action))
+            .collect::<Vec<_>>()
+    };
+    common::eventually("the owner's removal is logged", || async {
+        removals().await.len() == 2
+    })
+    .await;
+    assert_eq!(
+        removals().await,
+        [
+            (
+                "ops".to_owned(),
+                "olga".to_owned(),
+                ModAction::MessageRemoved { id: second_id }
+            ),
+            (
+                "ops".to_owned(),
+                "root".to_owned(),
+                ModAction::MessageRemoved { id: first_id }
+            ),
+        ]
+    );
+
+    // Nobody removes anything from a group.
+    owner
+        .send(&ClientMsg::CreateGroup {
+            with: vec![nick("bob"), nick("carol")],
+        })
+        .await;
+    let joined = author
+        .until(
+            "joined the group",
+            |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str().starts_with("g-")),
+        )
+        .await;
+    let ServerMsg::Joined { room: group, .. } = joined else {
+        unreachable!()
+    };
+    let in_group = said(&mut author, &group, "ours", "c3").await;
+    assert_eq!(
+        post_remove(first.addr, Some(&root), &group, in_group).await,
+        403
+    );
+}
+
 /// In jwt mode a ban names a token's `sub` as it is, here an id of 36 characters (no
 /// nickname): the admin, by its own `sub` over a Bearer token, bans it; that user's socket is
 /// told and closed, their `hello` refused; the log names the subject.
@@ -655,4 +837,5 @@ common::in_both_modes!(
     a_server_wide_ban_removes_the_user_from_every_node,
     nothing_of_a_group_is_in_the_moderation_log,
     the_rooms_show_their_rules_and_members_but_no_group,
+    an_admin_removes_a_message_and_the_log_keeps_every_removal,
 );

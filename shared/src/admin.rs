@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ModAction, Nick, RoomName};
+use crate::{MessageId, ModAction, Nick, RoomName};
 
 /// One kept line of the moderation log: who did what in which room, and when. Every act of
 /// room moderation (invitations, moderators, kicks, bans, mutes, topics) adds one, in the
@@ -50,6 +50,18 @@ pub struct Ban {
     pub user: String,
     /// Banned (`true`) or no longer.
     pub banned: bool,
+}
+
+/// `POST` [`crate::paths::API_ADMIN_REMOVE`]: remove a message from a room, as its
+/// moderators may (server admins outrank them; a group's messages are nobody's to remove but
+/// their authors'). The room sees the deletion as any moderator's; the log keeps
+/// [`ModAction::MessageRemoved`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remove {
+    /// The room.
+    pub room: RoomName,
+    /// The message.
+    pub id: MessageId,
 }
 
 /// Entries per [`LogPage`].

@@ -790,6 +790,12 @@ pub enum ModAction {
         /// The new topic.
         topic: String,
     },
+    /// A moderator (or owner, or server admin) removed the message `id`: only in the
+    /// moderation log (the room sees the deletion itself, as a change of the message).
+    MessageRemoved {
+        /// The message.
+        id: MessageId,
+    },
 }
 
 /// How a `history` relates to what the client already has.

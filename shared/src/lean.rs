@@ -479,6 +479,11 @@ impl Lean for ModAction {
                 topic: field(o, "topic")?,
             });
         }
+        if kind == "message_removed" {
+            return Ok(ModAction::MessageRemoved {
+                id: field(o, "id")?,
+            });
+        }
         // Every other action names only its user.
         let action: fn(Nick) -> ModAction = match kind {
             "invited" => |user| ModAction::Invited { user },

@@ -399,6 +399,15 @@ impl crate::admin::Ban {
     }
 }
 
+impl crate::admin::Remove {
+    /// The body of `POST /api/admin/remove`, as serde would write it.
+    pub fn to_json(&self) -> String {
+        let mut out = Out::object();
+        out.str("room", self.room.as_str()).num("id", self.id.0);
+        out.end()
+    }
+}
+
 impl PasswordChange {
     /// The body of `POST /api/password`, as serde would write it.
     pub fn to_json(&self) -> String {

@@ -61,6 +61,9 @@ pub const API_ADMIN_ROOMS: &str = "/api/admin/rooms";
 /// `GET ?room=NAME`: one room, its members now and its rules ([`crate::admin::RoomDetail`]).
 /// Server admins only.
 pub const API_ADMIN_ROOM: &str = "/api/admin/room";
+/// `POST` a [`crate::admin::Remove`]: remove a message as a moderator would (204). Server
+/// admins only.
+pub const API_ADMIN_REMOVE: &str = "/api/admin/remove";
 /// The service worker's script (at the root, so that its scope is the whole app).
 pub const SERVICE_WORKER: &str = "/sw.js";
 /// The browser token's header on upload requests in open mode (never in a URL).

@@ -927,6 +927,9 @@ fn the_lean_decoder_reads_every_variant() {
         ModAction::Topic {
             topic: "a topic".to_owned(),
         },
+        ModAction::MessageRemoved {
+            id: shared::MessageId(7),
+        },
     ];
     // A new action fails to compile here until it is added to the list above.
     for action in &actions {
@@ -941,7 +944,8 @@ fn the_lean_decoder_reads_every_variant() {
             | ModAction::Muted { .. }
             | ModAction::Unmuted { .. }
             | ModAction::Left { .. }
-            | ModAction::Topic { .. } => {}
+            | ModAction::Topic { .. }
+            | ModAction::MessageRemoved { .. } => {}
         }
     }
     let room = || shared::RoomName::try_from("lobby").unwrap();

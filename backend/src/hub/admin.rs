@@ -1,13 +1,19 @@
 //! What the admin console asks of the hub (issue #33, [`crate::admin`]): the rooms and their
 //! rules (the policies this hub holds, every node's in cluster mode) with who is in them now
-//! (the engine's presence, every node's). Groups are never shown by name, only counted: they
-//! are as closed as direct messages, to server admins too.
+//! (the engine's presence, every node's); and removing a message as a moderator would,
+//! logged like a moderator's removal in the chat. Groups are never shown by name, only
+//! counted, and nobody removes a message from one: they are as closed as direct messages, to
+//! server admins too.
 
 // One part of `impl Hub`: the hub's types come from `mod.rs`.
 use shared::admin::{RoomDetail, RoomSummary, Rooms};
 
-use super::{AdminRefusal, AdminReply, Ctx, EngineError, Hub, Nick, RoomInfo, RoomName, engine};
-use crate::policy::RoomPolicy;
+use super::{
+    AdminRefusal, AdminReply, Appended, Authority, Body, Change, ClientMsgId, Ctx, EngineError,
+    ErrorCode, Hub, MessageId, ModAction, NewMessage, Nick, RoomInfo, RoomName, Stored, Target,
+    UserId, engine,
+};
+use crate::policy::{Person, Request, RoomPolicy};
 
 impl Hub {
     /// `GET /api/admin/rooms`: asks the engine who is where; answered in
@@ -131,6 +137,106 @@ impl Hub {
             }
         });
         let _ = reply.send(answer);
+    }
+}
+
+impl Hub {
+    /// Whether `room` is a group (or, its policy not heard of yet, named like one).
+    fn is_group(&self, room: &RoomName) -> bool {
+        match self.policies.get(room) {
+            Some(policy) => policy.group,
+            None => super::groups::looks_like_group(room),
+        }
+    }
+
+    /// `POST /api/admin/remove`: the admin `by` removes the message `id` of `room` under the
+    /// rule a room's moderators follow ([`crate::policy::moderates`]: an admin outranks
+    /// them; nobody moderates a group), through the engine as their deletion would go.
+    pub(super) fn admin_remove(
+        &mut self,
+        by: &Person,
+        room: RoomName,
+        id: MessageId,
+        reply: AdminReply<bool>,
+    ) {
+        if self.is_group(&room) {
+            let _ = reply.send(Err(AdminRefusal::Group));
+            return;
+        }
+        if !self.policies_loaded {
+            let _ = reply.send(Err(loading()));
+            return;
+        }
+        if !crate::policy::moderates(self.policies.get(&room), by) {
+            let message = format!("only the moderators of {room} (or a server admin) may");
+            let _ = reply.send(Err(AdminRefusal::Refused(ErrorCode::Forbidden, message)));
+            return;
+        }
+        if self.unstored >= self.max_unstored {
+            let message = "too many messages are waiting to be stored; retry shortly";
+            let _ = reply.send(Err(AdminRefusal::Unavailable(message.into())));
+            return;
+        }
+        // Each request its own (a repeat of a removal done finds the message gone: 404).
+        let Some(client_id) = crate::ids::random_hex(8)
+            .ok()
+            .and_then(|hex| ClientMsgId::try_from(format!("_remove-{}-{hex}", id.0)).ok())
+        else {
+            let message = "no randomness for a request id";
+            let _ = reply.send(Err(AdminRefusal::Unavailable(message.into())));
+            return;
+        };
+        let message = NewMessage {
+            target: Target::Room(room),
+            sender: by.key.clone(),
+            from: by.nick.clone(),
+            body: Body::Change {
+                target: id,
+                change: Change::Deleted,
+                authority: Authority::Anyone,
+            },
+            client_id,
+            ts: engine::now_ms(),
+        };
+        match self.engine.append(Ctx::AdminRemove { reply }, message) {
+            Ok(()) => self.unstored += 1,
+            Err(_) => {
+                // (The context, and its reply, went with the refused job: the admin hears the
+                // hub stopped.)
+                tracing::warn!("the message store has stopped; an admin's removal was dropped");
+            }
+        }
+    }
+
+    /// The engine's answer to an admin's removal: the room's readers here see the deletion
+    /// (in cluster mode the feed brings it to every node, this one included).
+    pub(super) fn admin_removed(&mut self, reply: AdminReply<bool>, outcome: Appended) {
+        let answer = match outcome {
+            Appended::New(Stored::Room { room, entry }) => {
+                let event = entry.into_event(room.clone());
+                self.broadcast_live(&room, &event);
+                Ok(true)
+            }
+            Appended::Sent(Stored::Room { .. }) => Ok(true),
+            Appended::Duplicate(_) => Ok(false),
+            Appended::Refused(code, reason) => Err(AdminRefusal::Refused(code, reason)),
+            Appended::Failed(reason) => Err(AdminRefusal::Unavailable(reason.to_string())),
+            other => Err(AdminRefusal::Unavailable(format!("unexpected: {other:?}"))),
+        };
+        let _ = reply.send(answer);
+    }
+
+    /// A moderator's deletion in the chat was stored: the moderation log keeps it (through
+    /// the policy worker, which writes it; the hub never waits).
+    pub(super) fn moderator_removed(&mut self, sender: UserId, room: &RoomName, id: MessageId) {
+        let Some(by) = self.users.get(&sender).map(|u| u.nick.clone()) else {
+            return;
+        };
+        self.ask_policy(Request::Log {
+            room: room.clone(),
+            by,
+            action: ModAction::MessageRemoved { id },
+        });
     }
 }
 

@@ -151,11 +151,23 @@ impl Hub {
             client_id: client_id.clone(),
             ts: engine::now_ms(),
         };
+        // A deletion with a moderator's authority is an act of moderation: logged once
+        // stored (`Hub::moderator_removed`). (A moderator's deletion of their own message is
+        // logged too: the hub cannot tell whose it is before the engine looks.)
+        let removal = match &message.body {
+            Body::Change {
+                target,
+                change: Change::Deleted,
+                authority: Authority::Anyone,
+            } => Some(*target),
+            _ => None,
+        };
         let ctx = Ctx::Send {
             conn,
             sender,
             recipient,
             client_id: client_id.clone(),
+            removal,
         };
         if self.engine.append(ctx, message).is_err() {
             let message = "the message store has stopped; the message was not sent";
@@ -172,15 +184,27 @@ impl Hub {
                 if let Ctx::Preview = ctx {
                     return self.preview_stored(outcome);
                 }
+                if let Ctx::AdminRemove { reply } = ctx {
+                    return self.admin_removed(reply, outcome);
+                }
                 let Ctx::Send {
                     conn,
                     sender,
                     recipient,
                     client_id,
+                    removal,
                 } = ctx
                 else {
                     return;
                 };
+                if let (
+                    Some(id),
+                    Appended::New(Stored::Room { room, .. })
+                    | Appended::Sent(Stored::Room { room, .. }),
+                ) = (removal, &outcome)
+                {
+                    self.moderator_removed(sender, room, id);
+                }
                 match outcome {
                     Appended::New(Stored::Room { room, entry }) => {
                         self.room_entry_stored(sender, &room, &entry);

@@ -119,6 +119,13 @@ enum Command {
         room: RoomName,
         reply: AdminReply<shared::admin::RoomDetail>,
     },
+    /// An admin removes a message.
+    AdminRemove {
+        by: crate::policy::Person,
+        room: RoomName,
+        id: MessageId,
+        reply: AdminReply<bool>,
+    },
 }
 
 /// Where the hub answers an admin console's question.
@@ -133,6 +140,9 @@ pub enum AdminRefusal {
     /// Nobody is in the room and it has no rules (404).
     #[error("no such room")]
     NoSuchRoom,
+    /// The rules refuse it, or the engine did (no such message: 404; else 403).
+    #[error("{1}")]
+    Refused(ErrorCode, String),
     /// The engine or the policies cannot answer now (503).
     #[error("{0}")]
     Unavailable(String),
@@ -295,6 +305,37 @@ impl HubHandle {
         answer.await.map_err(|_| HubClosed)?
     }
 
+    /// Removes the message `id` of `room` as the server admin `by` (named as the policies
+    /// name people), through the rule in-chat moderation follows
+    /// ([`crate::policy::moderates`]), and logs it.
+    pub async fn admin_remove(
+        &self,
+        by: crate::policy::Person,
+        room: RoomName,
+        id: MessageId,
+    ) -> Result<(), AdminRefusal> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let nick = by.nick.clone();
+        self.send(Command::AdminRemove {
+            by,
+            room: room.clone(),
+            id,
+            reply,
+        })
+        .await?;
+        let removed_now = answer.await.map_err(|_| HubClosed)??;
+        if removed_now {
+            // Written before the answer (unlike a moderator's in-chat removal, which the hub
+            // hands to the policy worker): the admin's next read of the log holds it.
+            let action = ModAction::MessageRemoved { id };
+            self.policies
+                .append_log(&room, &nick, &action, None)
+                .await
+                .map_err(|err| AdminRefusal::Unavailable(err.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// Hands a decoded client request to the hub; answers arrive in the outbox.
     pub async fn request(&self, conn: ConnId, message: ClientMsg) -> Result<(), HubClosed> {
         self.send(Command::Request { conn, message }).await
@@ -399,6 +440,8 @@ enum Ctx {
         sender: UserId,
         recipient: Option<UserId>,
         client_id: ClientMsgId,
+        /// A deletion with a moderator's authority: the message, logged once stored.
+        removal: Option<MessageId>,
     },
     /// The history of `room` that `conn` waits for (read number `read`).
     CatchUp {
@@ -482,6 +525,9 @@ enum Ctx {
         online: u32,
         reply: AdminReply<shared::admin::RoomDetail>,
     },
+    /// An admin's removal of a message (answered `true` when it was removed now, `false`
+    /// when this same removal was stored already).
+    AdminRemove { reply: AdminReply<bool> },
 }
 
 /// Where a reconnecting client's `hello` says it left off (see [`ClientMsg::Hello`]).
@@ -694,6 +740,12 @@ impl Hub {
             Command::ServerPolicy(applied) => self.adopt_server(applied),
             Command::AdminRooms { reply } => self.admin_rooms(reply),
             Command::AdminRoom { room, reply } => self.admin_room(room, reply),
+            Command::AdminRemove {
+                by,
+                room,
+                id,
+                reply,
+            } => self.admin_remove(&by, room, id, reply),
         }
     }
 

@@ -105,6 +105,7 @@ pub fn mod_phrase(action: shared::ModAction) -> ModPhrase {
         A::Unmuted { user } => P::Unmuted(user.into()),
         A::Left { user } => P::Left(user.into()),
         A::Topic { topic } => P::Topic(topic),
+        A::MessageRemoved { id } => P::MessageRemoved(id.0),
     }
 }
 
