@@ -8,7 +8,8 @@
 //! - one handler per endpoint: `log` (the kept moderation log, a page at a time), `stats`
 //!   (the live numbers the console draws), `ban` (a server-wide ban, or its end), `rooms`
 //!   (every room, its rules and how many are in it) and `room` (one room opened: who is in
-//!   it, who its rules name), `remove` (a message, as a moderator would).
+//!   it, who its rules name), `remove` (a message, as a moderator would) and `close` (a
+//!   room, or reopen it).
 
 use std::sync::Arc;
 
@@ -37,7 +38,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Arc<Config>) {
         .service(resource(paths::API_ADMIN_BAN).route(web::post().to(ban)))
         .service(resource(paths::API_ADMIN_ROOMS).route(web::get().to(rooms)))
         .service(resource(paths::API_ADMIN_ROOM).route(web::get().to(room)))
-        .service(resource(paths::API_ADMIN_REMOVE).route(web::post().to(remove)));
+        .service(resource(paths::API_ADMIN_REMOVE).route(web::post().to(remove)))
+        .service(resource(paths::API_ADMIN_CLOSE).route(web::post().to(close)));
 }
 
 /// The asker if they are a server admin (named as `--admin` names them, keyed as the hub
@@ -232,6 +234,27 @@ async fn remove(
     match state.hub.admin_remove(by.clone(), room.clone(), id).await {
         Ok(()) => {
             tracing::info!(by = %by.nick, %room, id = id.0, "an admin removed a message");
+            HttpResponse::NoContent().finish()
+        }
+        Err(err) => refused_by_hub(&err),
+    }
+}
+
+/// `POST` a [`shared::admin::Close`]: 204, or 403 (a group, the lobby, closed or open
+/// already), 503.
+async fn close(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<shared::admin::Close>,
+) -> HttpResponse {
+    let by = match admin(&req, &state).await {
+        Ok(by) => by,
+        Err(refused) => return refused,
+    };
+    let shared::admin::Close { room, closed } = body.into_inner();
+    match state.hub.admin_close(&by, &room, closed).await {
+        Ok(()) => {
+            tracing::info!(by = %by.nick, %room, closed, "an admin closed or reopened a room");
             HttpResponse::NoContent().finish()
         }
         Err(err) => refused_by_hub(&err),

@@ -92,6 +92,10 @@ pub struct RoomPolicy {
     /// What the room is about (`set_topic`; issue #31).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
+    /// Closed by a server admin (issue #33, [`Act::Close`]): nobody but server admins may
+    /// join it, nobody speaks in it; its history is kept.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed: bool,
     /// Raised by every change; a node applies a policy only if it is newer than its own.
     pub version: u64,
 }
@@ -227,6 +231,9 @@ pub enum Act {
     },
     /// Set the room's topic (empty: none); about nobody.
     SetTopic(String),
+    /// Close the room (`true`) or reopen it: server admins only, never the lobby (everyone's
+    /// first room) nor a group; about nobody.
+    Close(bool),
 }
 
 /// A change made: the room's policy after it, who made it, what the room is told, and the
@@ -300,20 +307,39 @@ pub fn decide(
     let rank = next.rank(&actor.key, actor.admin);
     let needs = match act {
         Act::Invite | Act::Uninvite | Act::SetModerator(_) => Rank::Owner,
+        // Closing a room is the server's business (an owner who wants it gone makes it
+        // private, or bans); the lobby is where everyone starts, and stays open.
+        Act::Close(_) if *room == RoomName::default_room() => {
+            return Err(Refusal::Forbidden(format!("{room} cannot be closed")));
+        }
+        Act::Close(_) => Rank::Admin,
         _ => Rank::Moderator,
     };
     // Someone the room does not admit ranks as a member (see `RoomPolicy::rank`), so a
     // banned or uninvited moderator is refused here like any member.
     if rank < needs {
         let who = match needs {
-            Rank::Owner => "its owner",
-            _ => "its moderators",
+            Rank::Admin => "a server admin",
+            Rank::Owner => "its owner (or a server admin)",
+            _ => "its moderators (or a server admin)",
         };
         return Err(Refusal::Forbidden(format!(
-            "only {who} (or a server admin) may do that in {room}"
+            "only {who} may do that in {room}"
         )));
     }
     let action = match (act, target) {
+        (Act::Close(closed), _) => {
+            if next.closed == *closed {
+                let already = if *closed { "closed" } else { "open" };
+                return Err(Refusal::Forbidden(format!("{room} is {already} already")));
+            }
+            next.closed = *closed;
+            if *closed {
+                ModAction::Closed
+            } else {
+                ModAction::Reopened
+            }
+        }
         (Act::SetTopic(topic), _) => {
             next.topic = (!topic.is_empty()).then(|| topic.clone());
             ModAction::Topic {
@@ -370,8 +396,8 @@ pub fn decide(
                     return Err(Refusal::Forbidden(format!("{room} is not a group")));
                 }
                 // Decided above: about nobody.
-                Act::SetTopic(_) => {
-                    return Err(Refusal::Forbidden("a topic is about nobody".to_owned()));
+                Act::SetTopic(_) | Act::Close(_) => {
+                    return Err(Refusal::Forbidden("that is about nobody".to_owned()));
                 }
                 Act::Mute { until_ms: 0 } => {
                     next.muted.remove(&key);

@@ -748,6 +748,143 @@ async fn an_admin_removes_a_message_and_the_log_keeps_every_removal(mode: Mode) 
     );
 }
 
+/// `POST /api/admin/close` as the account behind `cookie`: the status.
+async fn post_close(addr: SocketAddr, cookie: Option<&str>, room: &RoomName, closed: bool) -> u16 {
+    let body = shared::admin::Close {
+        room: room.clone(),
+        closed,
+    }
+    .to_json();
+    post_json(addr, paths::API_ADMIN_CLOSE, &body, cookie)
+        .await
+        .0
+}
+
+/// `join` of `room` on `chat`: the refusal's code, or none when joined.
+async fn join_refusal(chat: &mut Chat, room: &RoomName) -> Option<ErrorCode> {
+    chat.send(&ClientMsg::Join {
+        room: room.clone(),
+        since: None,
+        epoch: None,
+    })
+    .await;
+    match chat
+        .until("joined or refused", |e| {
+            matches!(e, ServerMsg::Joined { .. } | ServerMsg::Error { .. })
+        })
+        .await
+    {
+        ServerMsg::Error { code, .. } => Some(code),
+        _ => None,
+    }
+}
+
+/// An admin closes a room: its members (on every node) are removed with the reason
+/// `closed`, a join is refused with `room_closed` (an admin's is let in, to read it, but
+/// its `say` is refused too), the console lists it closed, the log keeps it; reopened, it
+/// lets people in again. Nobody else closes a room, and nobody the lobby or a group.
+async fn a_closed_room_refuses_everyone_until_reopened(mode: Mode) {
+    let first = TestServer::spawn(config(&mode, None));
+    let second = mode
+        .redis_url()
+        .map(|_| TestServer::spawn(config(&mode, None)));
+    let other = second.as_ref().unwrap_or(&first);
+    let root = register(first.addr, "root").await;
+    let olga = register(first.addr, "olga").await;
+    let bob = register(first.addr, "bob").await;
+    register(first.addr, "carol").await;
+    let mut owner = chat(&first, "olga", &olga).await;
+    let room = create_room(&mut owner, "ops").await;
+    let mut member = chat(other, "bob", &bob).await;
+    assert_eq!(join_refusal(&mut member, &room).await, None);
+
+    assert_eq!(post_close(first.addr, None, &room, true).await, 401);
+    assert_eq!(post_close(first.addr, Some(&olga), &room, true).await, 403);
+    assert_eq!(
+        post_close(first.addr, Some(&root), &RoomName::default_room(), true).await,
+        403
+    );
+    assert_eq!(post_close(first.addr, Some(&root), &room, true).await, 204);
+    for tab in [&mut owner, &mut member] {
+        tab.until("removed as the room closed", |e| {
+            matches!(
+                e,
+                ServerMsg::Removed { room: r, by, reason: RemovedReason::Closed }
+                    if *r == room && by.as_str() == "root"
+            )
+        })
+        .await;
+    }
+    assert_eq!(
+        join_refusal(&mut member, &room).await,
+        Some(ErrorCode::RoomClosed)
+    );
+    assert_eq!(post_close(first.addr, Some(&root), &room, true).await, 403);
+
+    // The admin reads it, and may not speak in it.
+    let mut admin = chat(other, "root", &root).await;
+    assert_eq!(join_refusal(&mut admin, &room).await, None);
+    admin.say(room.as_str(), "anyone here?", "a1").await;
+    let refused = admin
+        .until("the say refused", |e| matches!(e, ServerMsg::Error { .. }))
+        .await;
+    assert!(
+        matches!(
+            refused,
+            ServerMsg::Error {
+                code: ErrorCode::RoomClosed,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+
+    let (_, body) = get(other.addr, paths::API_ADMIN_ROOMS, Some(&root)).await;
+    let rooms: shared::admin::Rooms = serde_json::from_str(&body).unwrap();
+    assert!(
+        rooms.rooms.iter().any(|r| r.name == room && r.closed),
+        "{rooms:?}"
+    );
+
+    assert_eq!(post_close(first.addr, Some(&root), &room, false).await, 204);
+    // (In cluster mode the other node hears of it within moments.)
+    common::eventually("the room lets bob in again", || async {
+        let mut again = chat(other, "bob", &bob).await;
+        join_refusal(&mut again, &room).await.is_none()
+    })
+    .await;
+
+    let (_, body) = get(first.addr, paths::API_ADMIN_LOG, Some(&root)).await;
+    let page: LogPage = serde_json::from_str(&body).unwrap();
+    let newest: Vec<(&str, &ModAction)> = page
+        .entries
+        .iter()
+        .take(2)
+        .map(|e| (e.by.as_str(), &e.action))
+        .collect();
+    assert_eq!(
+        newest,
+        [("root", &ModAction::Reopened), ("root", &ModAction::Closed)]
+    );
+
+    // A group is nobody's to close.
+    owner
+        .send(&ClientMsg::CreateGroup {
+            with: vec![nick("bob"), nick("carol")],
+        })
+        .await;
+    let joined = owner
+        .until(
+            "joined the group",
+            |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str().starts_with("g-")),
+        )
+        .await;
+    let ServerMsg::Joined { room: group, .. } = joined else {
+        unreachable!()
+    };
+    assert_eq!(post_close(first.addr, Some(&root), &group, true).await, 403);
+}
+
 /// In jwt mode a ban names a token's `sub` as it is, here an id of 36 characters (no
 /// nickname): the admin, by its own `sub` over a Bearer token, bans it; that user's socket is
 /// told and closed, their `hello` refused; the log names the subject.
@@ -838,4 +975,5 @@ common::in_both_modes!(
     nothing_of_a_group_is_in_the_moderation_log,
     the_rooms_show_their_rules_and_members_but_no_group,
     an_admin_removes_a_message_and_the_log_keeps_every_removal,
+    a_closed_room_refuses_everyone_until_reopened,
 );

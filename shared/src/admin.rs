@@ -64,6 +64,19 @@ pub struct Remove {
     pub id: MessageId,
 }
 
+/// `POST` [`crate::paths::API_ADMIN_CLOSE`]: close a room (`closed: true`), or reopen it.
+/// A closed room refuses `join` (but a server admin's, who may read it), `say`, `typing` and
+/// changes other than deletions with `room_closed`; everyone in it but server admins is
+/// told `removed` with the reason `closed`. Its history is kept. Groups and the lobby cannot
+/// be closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Close {
+    /// The room.
+    pub room: RoomName,
+    /// Closed (`true`) or open again.
+    pub closed: bool,
+}
+
 /// Entries per [`LogPage`].
 pub const LOG_PAGE: usize = 100;
 
@@ -91,6 +104,9 @@ pub struct RoomSummary {
     pub topic: Option<String>,
     /// Distinct users in it now, on every node.
     pub online: u32,
+    /// Closed by a server admin ([`Close`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed: bool,
 }
 
 /// Every room with rules or with someone in it, sorted by name, and how many groups exist.
@@ -202,6 +218,7 @@ mod tests {
             max_members: Some(40),
             topic: Some("on call".into()),
             online: 3,
+            closed: true,
         };
         let bare = RoomSummary {
             name: "lobby".parse().unwrap(),
@@ -212,6 +229,7 @@ mod tests {
             max_members: None,
             topic: None,
             online: 0,
+            closed: false,
         };
         let rooms = Rooms {
             rooms: vec![summary.clone(), bare],
@@ -235,6 +253,22 @@ mod tests {
             banned: true,
         };
         assert_eq!(serde_json::from_str::<Ban>(&ban.to_json()).unwrap(), ban);
+        let close = Close {
+            room: "팀".parse().unwrap(),
+            closed: true,
+        };
+        assert_eq!(
+            serde_json::from_str::<Close>(&close.to_json()).unwrap(),
+            close
+        );
+        let remove = Remove {
+            room: "ops".parse().unwrap(),
+            id: MessageId(42),
+        };
+        assert_eq!(
+            serde_json::from_str::<Remove>(&remove.to_json()).unwrap(),
+            remove
+        );
         assert_eq!(ban.to_json(), serde_json::to_string(&ban).unwrap());
     }
 }

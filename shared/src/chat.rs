@@ -727,6 +727,9 @@ pub enum RemovedReason {
     Banned,
     /// You left the group (on another tab, perhaps).
     Left,
+    /// A server admin closed the room: nobody joins or speaks there until it is reopened
+    /// (its history is kept).
+    Closed,
 }
 
 /// A moderation action, as the room sees it.
@@ -790,6 +793,10 @@ pub enum ModAction {
         /// The new topic.
         topic: String,
     },
+    /// A server admin closed the room (its members were removed, with the reason `closed`).
+    Closed,
+    /// A server admin reopened the room.
+    Reopened,
     /// A moderator (or owner, or server admin) removed the message `id`: only in the
     /// moderation log (the room sees the deletion itself, as a change of the message).
     MessageRemoved {
@@ -1484,6 +1491,9 @@ pub enum ErrorCode {
     /// A `react` past `max_reactions` distinct emoji on the message, or past
     /// `max_reactions_per_user` of the sender's own.
     TooManyReactions,
+    /// `join`, `say`, `typing` or a change (other than a deletion) in a room a server admin
+    /// closed. (Server admins may still join it, to read it.)
+    RoomClosed,
 }
 
 /// Why a text frame is not a [`ClientMsg`]: the code and the precise reason, ready to send.

@@ -479,6 +479,12 @@ impl Lean for ModAction {
                 topic: field(o, "topic")?,
             });
         }
+        if kind == "closed" {
+            return Ok(ModAction::Closed);
+        }
+        if kind == "reopened" {
+            return Ok(ModAction::Reopened);
+        }
         if kind == "message_removed" {
             return Ok(ModAction::MessageRemoved {
                 id: field(o, "id")?,
@@ -552,6 +558,7 @@ impl Lean for crate::admin::RoomSummary {
             max_members: optional(o, "max_members")?,
             topic: optional(o, "topic")?,
             online: field(o, "online")?,
+            closed: or_default(o, "closed")?,
         })
     }
 }

@@ -399,6 +399,16 @@ impl crate::admin::Ban {
     }
 }
 
+impl crate::admin::Close {
+    /// The body of `POST /api/admin/close`, as serde would write it.
+    pub fn to_json(&self) -> String {
+        let mut out = Out::object();
+        out.str("room", self.room.as_str())
+            .bool("closed", self.closed);
+        out.end()
+    }
+}
+
 impl crate::admin::Remove {
     /// The body of `POST /api/admin/remove`, as serde would write it.
     pub fn to_json(&self) -> String {

@@ -64,6 +64,8 @@ pub const API_ADMIN_ROOM: &str = "/api/admin/room";
 /// `POST` a [`crate::admin::Remove`]: remove a message as a moderator would (204). Server
 /// admins only.
 pub const API_ADMIN_REMOVE: &str = "/api/admin/remove";
+/// `POST` a [`crate::admin::Close`]: close a room, or reopen it (204). Server admins only.
+pub const API_ADMIN_CLOSE: &str = "/api/admin/close";
 /// The service worker's script (at the root, so that its scope is the whole app).
 pub const SERVICE_WORKER: &str = "/sw.js";
 /// The browser token's header on upload requests in open mode (never in a URL).

@@ -930,6 +930,8 @@ fn the_lean_decoder_reads_every_variant() {
         ModAction::MessageRemoved {
             id: shared::MessageId(7),
         },
+        ModAction::Closed,
+        ModAction::Reopened,
     ];
     // A new action fails to compile here until it is added to the list above.
     for action in &actions {
@@ -945,7 +947,9 @@ fn the_lean_decoder_reads_every_variant() {
             | ModAction::Unmuted { .. }
             | ModAction::Left { .. }
             | ModAction::Topic { .. }
-            | ModAction::MessageRemoved { .. } => {}
+            | ModAction::MessageRemoved { .. }
+            | ModAction::Closed
+            | ModAction::Reopened => {}
         }
     }
     let room = || shared::RoomName::try_from("lobby").unwrap();
@@ -962,6 +966,7 @@ fn the_lean_decoder_reads_every_variant() {
         RemovedReason::Kicked,
         RemovedReason::Banned,
         RemovedReason::Left,
+        RemovedReason::Closed,
     ] {
         messages.push(ServerMsg::Removed {
             room: room(),
@@ -1056,13 +1061,14 @@ fn wire_name(code: ErrorCode) -> &'static str {
         ErrorCode::Muted => "muted",
         ErrorCode::NoSuchMessage => "no_such_message",
         ErrorCode::TooManyReactions => "too_many_reactions",
+        ErrorCode::RoomClosed => "room_closed",
     }
 }
 
 #[test]
 fn every_error_code_has_its_snake_case_name_and_is_documented() {
     let codes = all_error_codes();
-    assert_eq!(codes.len(), 22, "{codes:?}");
+    assert_eq!(codes.len(), 23, "{codes:?}");
     let doc = protocol_doc();
     for code in codes {
         let name = wire_name(code);

@@ -253,6 +253,7 @@ fn summary(room: &RoomName, policy: Option<&RoomPolicy>, online: u32) -> RoomSum
         max_members: policy.max_members,
         topic: policy.topic.clone(),
         online,
+        closed: policy.closed,
     }
 }
 

@@ -68,6 +68,9 @@ impl Hub {
         if let Some(message) = self.muted(user, &room) {
             return self.refuse(conn, ErrorCode::Muted, &message, Some(client_id));
         }
+        if let Some(message) = self.closed(&room) {
+            return self.refuse(conn, ErrorCode::RoomClosed, &message, Some(client_id));
+        }
         self.stop_typing(&room, user);
         self.append(conn, user, None, Target::Room(room), body, client_id);
     }
@@ -112,11 +115,15 @@ impl Hub {
                 }
             }
         };
-        // A deletion says nothing: a muted user may still take their words back.
-        if !matches!(change, Change::Deleted)
-            && let Some(message) = self.muted(user, &room)
-        {
-            return self.refuse(conn, ErrorCode::Muted, &message, Some(client_id));
+        // A deletion says nothing: a muted user may still take their words back, and an
+        // admin reading a closed room may still remove what should not stay.
+        if !matches!(change, Change::Deleted) {
+            if let Some(message) = self.muted(user, &room) {
+                return self.refuse(conn, ErrorCode::Muted, &message, Some(client_id));
+            }
+            if let Some(message) = self.closed(&room) {
+                return self.refuse(conn, ErrorCode::RoomClosed, &message, Some(client_id));
+            }
         }
         let body = Body::Change {
             target,

@@ -119,6 +119,9 @@ enum Command {
         room: RoomName,
         reply: AdminReply<shared::admin::RoomDetail>,
     },
+    /// A room's policy changed by an admin's request (closing a room); cluster nodes also
+    /// hear it.
+    Adopt(crate::policy::Applied),
     /// An admin removes a message.
     AdminRemove {
         by: crate::policy::Person,
@@ -333,6 +336,28 @@ impl HubHandle {
                 .await
                 .map_err(|err| AdminRefusal::Unavailable(err.to_string()))?;
         }
+        Ok(())
+    }
+
+    /// Closes `room` (or reopens it) as the server admin `by`, through the rule function of
+    /// every act on a room ([`crate::policy::decide`]), which logs it; the room's members
+    /// here are removed at once, those on other nodes when the change reaches them.
+    pub async fn admin_close(
+        &self,
+        by: &crate::policy::Person,
+        room: &RoomName,
+        closed: bool,
+    ) -> Result<(), AdminRefusal> {
+        use crate::policy::Refusal;
+        let applied = self
+            .policies
+            .act(room, by, &Act::Close(closed), None)
+            .await
+            .map_err(|refusal| match refusal {
+                Refusal::Store(err) => AdminRefusal::Unavailable(err.to_string()),
+                other => AdminRefusal::Refused(ErrorCode::Forbidden, other.to_string()),
+            })?;
+        self.send(Command::Adopt(applied)).await?;
         Ok(())
     }
 
@@ -740,6 +765,7 @@ impl Hub {
             Command::ServerPolicy(applied) => self.adopt_server(applied),
             Command::AdminRooms { reply } => self.admin_rooms(reply),
             Command::AdminRoom { room, reply } => self.admin_room(room, reply),
+            Command::Adopt(applied) => self.adopt(applied),
             Command::AdminRemove {
                 by,
                 room,

@@ -39,6 +39,12 @@ pub static EN: Words = Words {
     admin_remove: "Remove",
     admin_removed: |room, id| format!("Message {id} of {room} is removed."),
     admin_remove_invalid: "Name a room and a message id (a number).",
+    admin_state: "State",
+    admin_room_closed: "closed",
+    admin_close: "Close",
+    admin_reopen: "Reopen",
+    admin_closed: |room| format!("{room} is closed; everyone in it was removed."),
+    admin_reopened: |room| format!("{room} is open again."),
     admin_log_older: "Older entries",
     admin_log_newest: "Back to the newest",
     admin_rooms: "Rooms",
@@ -249,6 +255,7 @@ pub static EN: Words = Words {
             shared::RemovedReason::Kicked => "removed you (you may join again)",
             shared::RemovedReason::Banned => "banned you",
             shared::RemovedReason::Left => "you left the group",
+            shared::RemovedReason::Closed => "closed the room (nobody may join or speak there now)",
         };
         format!("You were removed from {room}: {by} {why}.")
     },
@@ -267,6 +274,8 @@ pub static EN: Words = Words {
             ModPhrase::Topic(t) if t.is_empty() => format!("{by} cleared the topic"),
             ModPhrase::Topic(t) => format!("{by} set the topic: {t}"),
             ModPhrase::MessageRemoved(id) => format!("{by} removed message {id}"),
+            ModPhrase::Closed => format!("{by} closed the room"),
+            ModPhrase::Reopened => format!("{by} reopened the room"),
         };
         format!("{room}: {what}")
     },

@@ -39,6 +39,12 @@ pub static KO: Words = Words {
     admin_remove: "삭제",
     admin_removed: |room, id| format!("{room}의 메시지 {id}번을 삭제했습니다."),
     admin_remove_invalid: "대화방 이름과 메시지 번호(숫자)를 입력하세요.",
+    admin_state: "상태",
+    admin_room_closed: "닫힘",
+    admin_close: "방 닫기",
+    admin_reopen: "다시 열기",
+    admin_closed: |room| format!("{room} 방을 닫았습니다. 있던 사람들은 내보냈습니다."),
+    admin_reopened: |room| format!("{room} 방을 다시 열었습니다."),
     admin_log_older: "이전 기록",
     admin_log_newest: "최신 기록으로",
     admin_rooms: "대화방",
@@ -251,6 +257,7 @@ pub static KO: Words = Words {
             shared::RemovedReason::Kicked => "나를 내보냈습니다(다시 들어갈 수 있음)",
             shared::RemovedReason::Banned => "나를 차단했습니다",
             shared::RemovedReason::Left => "그룹에서 나갔습니다",
+            shared::RemovedReason::Closed => "방을 닫았습니다(이제 아무도 들어가거나 말할 수 없음)",
         };
         format!("{room}에서 나왔습니다: {by}님이 {why}.")
     },
@@ -271,6 +278,8 @@ pub static KO: Words = Words {
             ModPhrase::Topic(t) if t.is_empty() => format!("{by}님이 주제를 지웠습니다"),
             ModPhrase::Topic(t) => format!("{by}님이 주제를 바꿨습니다: {t}"),
             ModPhrase::MessageRemoved(id) => format!("{by}님이 메시지 {id}번을 삭제했습니다"),
+            ModPhrase::Closed => format!("{by}님이 방을 닫았습니다"),
+            ModPhrase::Reopened => format!("{by}님이 방을 다시 열었습니다"),
         };
         format!("{room}: {what}")
     },
@@ -305,6 +314,7 @@ pub static KO: Words = Words {
             ErrorCode::Unauthenticated => "로그인이 필요합니다.",
             ErrorCode::NoSuchMessage => "그 메시지가 없습니다.",
             ErrorCode::TooManyReactions => "이 메시지에 더 이상 반응을 달 수 없습니다.",
+            ErrorCode::RoomClosed => "서버 관리자가 닫은 방입니다. 들어가거나 말할 수 없습니다.",
         })
     },
     invalid: korean_invalid,

@@ -106,6 +106,8 @@ pub fn mod_phrase(action: shared::ModAction) -> ModPhrase {
         A::Left { user } => P::Left(user.into()),
         A::Topic { topic } => P::Topic(topic),
         A::MessageRemoved { id } => P::MessageRemoved(id.0),
+        A::Closed => P::Closed,
+        A::Reopened => P::Reopened,
     }
 }
 

@@ -45,6 +45,14 @@ pub struct Words {
     pub admin_remove: &'static str,
     pub admin_removed: fn(&str, u64) -> String,
     pub admin_remove_invalid: &'static str,
+    /// Closing a room: the column's head, what a closed room's cell says, the buttons, and
+    /// what is said when done.
+    pub admin_state: &'static str,
+    pub admin_room_closed: &'static str,
+    pub admin_close: &'static str,
+    pub admin_reopen: &'static str,
+    pub admin_closed: fn(&str) -> String,
+    pub admin_reopened: fn(&str) -> String,
     pub admin_log_older: &'static str,
     pub admin_log_newest: &'static str,
     /// The rooms table: its title and column heads.
@@ -295,4 +303,7 @@ pub enum ModPhrase {
     Topic(String),
     /// A message removed (its id): the moderation log's words only.
     MessageRemoved(u64),
+    /// A server admin closed the room, or reopened it.
+    Closed,
+    Reopened,
 }

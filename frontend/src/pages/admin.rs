@@ -120,6 +120,7 @@ pub fn AdminPage(
     let remove_room = RwSignal::new(String::new());
     let remove_id = RwSignal::new(String::new());
     let remove_said = RwSignal::new(String::new());
+    let close_said = RwSignal::new(String::new());
     let samples = RwSignal::new(Samples::default());
     let log = RwSignal::new(Vec::<LogEntry>::new());
     // Where the page after the newest starts (none: the newest is all there is).
@@ -235,6 +236,22 @@ pub fn AdminPage(
             remove_said.set(said);
         });
     };
+    let close_room = move |room: shared::RoomName, closed: bool| {
+        let api = api.get_value();
+        spawn_local(async move {
+            let body = shared::admin::Close {
+                room: room.clone(),
+                closed,
+            }
+            .to_json();
+            let said = match post(&api, paths::API_ADMIN_CLOSE, &body).await {
+                Ok(()) if closed => (w.admin_closed)(room.as_str()),
+                Ok(()) => (w.admin_reopened)(room.as_str()),
+                Err(problem) => problem,
+            };
+            close_said.set(said);
+        });
+    };
     let ban = move |banned: bool| {
         let user = ban_name.get_untracked().trim().to_owned();
         if user.is_empty() {
@@ -311,7 +328,8 @@ pub fn AdminPage(
                     </form>
                     <p class="hint" role="status" data-testid="remove-result">{move || remove_said.get()}</p>
                     <h2>{w.admin_rooms}</h2>
-                    {move || rooms.get().map(|list| rooms_table(list, open_room))}
+                    {move || rooms.get().map(|list| rooms_table(list, open_room, close_room))}
+                    <p class="hint" role="status" data-testid="close-result">{move || close_said.get()}</p>
                     {move || opened.get().map(|detail| room_detail(detail, move || opened.set(None)))}
                     <h2>{w.admin_log}</h2>
                     <ol class="admin-log" data-testid="admin-log">
@@ -349,6 +367,7 @@ pub fn AdminPage(
 fn rooms_table(
     list: Rooms,
     open: impl Fn(shared::RoomName) + Copy + Send + Sync + 'static,
+    close: impl Fn(shared::RoomName, bool) + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let w = i18n::words();
     let rows = list
@@ -369,8 +388,11 @@ fn rooms_table(
             let max = room
                 .max_members
                 .map_or_else(|| "–".to_owned(), |m| m.to_string());
+            let (closed, target) = (room.closed, room.name.clone());
+            // (The lobby is everyone's first room: the server keeps it open.)
+            let closable = room.name != shared::RoomName::default_room();
             view! {
-                <tr data-room=room.name.to_string()>
+                <tr data-room=room.name.to_string() class:closed=closed>
                     <th scope="row">
                         <button type="button" class="link" on:click=move |_| open(name.clone())>
                             {room.name.to_string()}
@@ -383,6 +405,18 @@ fn rooms_table(
                     <td>{max}</td>
                     <td>{room.online}</td>
                     <td class="topic">{room.topic.unwrap_or_default()}</td>
+                    <td>
+                        {closed.then_some(w.admin_room_closed)}" "
+                        <Show when=move || closable>
+                            <button type="button" data-testid="close-room"
+                                on:click={
+                                    let target = target.clone();
+                                    move |_| close(target.clone(), !closed)
+                                }>
+                                {if closed { w.admin_reopen } else { w.admin_close }}
+                            </button>
+                        </Show>
+                    </td>
                 </tr>
             }
         })
@@ -398,6 +432,7 @@ fn rooms_table(
                 <th scope="col">{w.admin_max_members}</th>
                 <th scope="col">{w.admin_online}</th>
                 <th scope="col">{w.admin_topic}</th>
+                <th scope="col">{w.admin_state}</th>
             </tr></thead>
             <tbody>{rows}</tbody>
         </table>
