@@ -9,14 +9,15 @@
 //!   (the live numbers the console draws), `ban` (a server-wide ban, or its end), `rooms`
 //!   (every room, its rules and how many are in it) and `room` (one room opened: who is in
 //!   it, who its rules name), `remove` (a message, as a moderator would) and `close` (a
-//!   room, or reopen it).
+//!   room, or reopen it); in accounts mode `reset_password` and `revoke` (an account's
+//!   sessions), through `account_named`.
 
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
 use shared::{
-    Nick,
+    ModAction, Nick,
     admin::{Ban, LOG_PAGE},
     paths,
 };
@@ -39,7 +40,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Arc<Config>) {
         .service(resource(paths::API_ADMIN_ROOMS).route(web::get().to(rooms)))
         .service(resource(paths::API_ADMIN_ROOM).route(web::get().to(room)))
         .service(resource(paths::API_ADMIN_REMOVE).route(web::post().to(remove)))
-        .service(resource(paths::API_ADMIN_CLOSE).route(web::post().to(close)));
+        .service(resource(paths::API_ADMIN_CLOSE).route(web::post().to(close)))
+        .service(resource(paths::API_ADMIN_PASSWORD).route(web::post().to(reset_password)))
+        .service(resource(paths::API_ADMIN_REVOKE).route(web::post().to(revoke)));
 }
 
 /// The asker if they are a server admin (named as `--admin` names them, keyed as the hub
@@ -259,6 +262,134 @@ async fn close(
         }
         Err(err) => refused_by_hub(&err),
     }
+}
+
+/// The account `user` names, for a password reset or a revocation: its name as registered;
+/// or the refusal: 404 without accounts (jwt mode: the identity provider owns passwords and
+/// sessions; a server-wide ban cuts a subject off) or without such an account, 400 for no
+/// account name, 403 for a server admin (nobody acts on their own rank, as with bans), 503.
+async fn account_named(state: &AppState, user: &str) -> Result<Nick, HttpResponse> {
+    let Some(accounts) = state.auth.accounts() else {
+        return Err(refusal(
+            StatusCode::NOT_FOUND,
+            "this server has no accounts: passwords and sessions are the identity provider's \
+             (a server-wide ban cuts a user off)",
+        ));
+    };
+    let nick = Nick::try_from(user.trim()).map_err(|err| {
+        refusal(
+            StatusCode::BAD_REQUEST,
+            format!("not an account name: {err}"),
+        )
+    })?;
+    let account = match accounts.account(&nick).await {
+        Ok(Some(account)) => account,
+        Ok(None) => return Err(refusal(StatusCode::NOT_FOUND, format!("no account {nick}"))),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read an account for an admin");
+            return Err(refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "accounts are unavailable right now; try again shortly",
+            ));
+        }
+    };
+    let admins = crate::auth::admin_keys(&state.config);
+    let key = crate::auth::admin_key(state.config.auth, account.name.as_str());
+    if key.is_some_and(|key| admins.contains(&key)) {
+        return Err(refusal(
+            StatusCode::FORBIDDEN,
+            format!("{} is a server admin", account.name),
+        ));
+    }
+    Ok(account.name)
+}
+
+/// Logs a server-wide act on an account, then answers 204 (503 if the log cannot keep it:
+/// the act is done, and the admin is told the log missed it).
+async fn logged(state: &AppState, by: &Nick, action: ModAction, name: &Nick) -> HttpResponse {
+    match state.hub.log_server_act(by, &action, name.as_str()).await {
+        Ok(()) => {
+            tracing::info!(%by, account = %name, ?action, "an admin acted on an account");
+            HttpResponse::NoContent().finish()
+        }
+        Err(err) => {
+            tracing::error!(error = %err, %by, account = %name, "done, but not logged");
+            refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "done, but the moderation log could not keep it",
+            )
+        }
+    }
+}
+
+/// `POST` a [`shared::admin::PasswordReset`]: the account's new password (the sign-up
+/// rules; 400 otherwise), and every session of it ended: 204.
+async fn reset_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<shared::admin::PasswordReset>,
+) -> HttpResponse {
+    let by = match admin(&req, &state).await {
+        Ok(by) => by.nick,
+        Err(refused) => return refused,
+    };
+    let shared::admin::PasswordReset { user, password } = body.into_inner();
+    let name = match account_named(&state, &user).await {
+        Ok(name) => name,
+        Err(refused) => return refused,
+    };
+    if let Some(problem) = shared::auth::password_problem(&password) {
+        return refusal(StatusCode::BAD_REQUEST, problem);
+    }
+    let Some(accounts) = state.auth.accounts() else {
+        return refusal(StatusCode::NOT_FOUND, "this server has no accounts");
+    };
+    let stored = match crate::auth::hash_password(password).await {
+        // (No session has the empty hash: every one ends.)
+        Ok(phc) => accounts
+            .set_password(&name, phc, String::new())
+            .await
+            .map_err(|err| err.to_string()),
+        Err(err) => Err(err.to_string()),
+    };
+    if let Err(err) = stored {
+        tracing::error!(error = %err, "cannot reset a password");
+        return refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "accounts are unavailable right now; try again shortly",
+        );
+    }
+    let action = ModAction::PasswordReset { user: name.clone() };
+    logged(&state, &by, action, &name).await
+}
+
+/// `POST` a [`shared::admin::Revoke`]: every session of the account ended (its sockets
+/// closed with 4401 at their next session check, `--session-recheck`): 204.
+async fn revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<shared::admin::Revoke>,
+) -> HttpResponse {
+    let by = match admin(&req, &state).await {
+        Ok(by) => by.nick,
+        Err(refused) => return refused,
+    };
+    let name = match account_named(&state, &body.user).await {
+        Ok(name) => name,
+        Err(refused) => return refused,
+    };
+    let Some(accounts) = state.auth.accounts() else {
+        return refusal(StatusCode::NOT_FOUND, "this server has no accounts");
+    };
+    if let Err(err) = accounts.end_sessions(&name).await {
+        tracing::error!(error = %err, "cannot end an account's sessions");
+        return refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "accounts are unavailable right now; try again shortly",
+        );
+    }
+    let action = ModAction::SessionsRevoked { user: name.clone() };
+    logged(&state, &by, action, &name).await
 }
 
 /// The hub's refusal of an admin's question, as HTTP.

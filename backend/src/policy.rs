@@ -754,15 +754,16 @@ impl PolicyStore {
     }
 
     /// Adds a line to the moderation log for an act that changes no policy (a message
-    /// removed): `by`'s `action` in `room`, about `target`.
+    /// removed, a password reset): `by`'s `action` in `room` (none: on the whole server),
+    /// about `target`.
     pub async fn append_log(
         &self,
-        room: &RoomName,
+        room: Option<&RoomName>,
         by: &Nick,
         action: &ModAction,
         target: Option<&str>,
     ) -> Result<(), PolicyError> {
-        let line = log_line(Some(room), by, action, target)?;
+        let line = log_line(room, by, action, target)?;
         match self {
             Self::Sqlite(db, _) => {
                 let db = Arc::clone(db);
@@ -1212,7 +1213,7 @@ async fn run<C>(
     Some(match request {
         Request::Log { room, by, action } => {
             // Logged once here, the task boundary of the log's write.
-            if let Err(err) = store.append_log(&room, &by, &action, None).await {
+            if let Err(err) = store.append_log(Some(&room), &by, &action, None).await {
                 tracing::error!(error = %err, %room, %by, "cannot keep a moderation log line");
             }
             return None;

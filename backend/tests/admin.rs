@@ -885,6 +885,168 @@ async fn a_closed_room_refuses_everyone_until_reopened(mode: Mode) {
     assert_eq!(post_close(first.addr, Some(&root), &group, true).await, 403);
 }
 
+/// `POST /api/login` of `name` with `password`: the status and the session cookie.
+async fn login_with(addr: SocketAddr, name: &str, password: &str) -> (u16, Option<String>) {
+    let body = serde_json::json!({ "name": name, "password": password }).to_string();
+    let (status, head, _) = post_json(addr, paths::API_LOGIN, &body, None).await;
+    (status, set_cookie(&head))
+}
+
+/// A tab whose session ended: told `unauthenticated`, then closed with 4401.
+async fn logged_out_tab(mut tab: Chat) {
+    tab.until("told the session ended", |e| {
+        matches!(
+            e,
+            ServerMsg::Error {
+                code: ErrorCode::Unauthenticated,
+                ..
+            }
+        )
+    })
+    .await;
+    common::expect_close(&mut tab.ws, shared::close::UNAUTHENTICATED).await;
+}
+
+/// Accounts mode: an admin resets a password (the sign-up rules) and revokes sessions: the
+/// user's sockets (on another node in cluster mode) are closed with 4401, their old cookie
+/// gets 401, the old password fails and the new one logs in; nobody else may, nor on an
+/// admin; both acts are logged as acts on the whole server.
+async fn an_admin_resets_a_password_and_revokes_sessions(mode: Mode) {
+    let quick = |config: Config| Config {
+        session_recheck: std::time::Duration::from_millis(100),
+        ..config
+    };
+    let first = TestServer::spawn(quick(config(&mode, None)));
+    let second = mode
+        .redis_url()
+        .map(|_| TestServer::spawn(quick(config(&mode, None))));
+    let other = second.as_ref().unwrap_or(&first);
+    let root = register(first.addr, "root").await;
+    let carol = register(first.addr, "carol").await;
+    let dave = register(first.addr, "dave").await;
+    let tab = chat(other, "carol", &carol).await;
+
+    let reset = |password: &str| {
+        shared::admin::PasswordReset {
+            user: "carol".into(),
+            password: password.into(),
+        }
+        .to_json()
+    };
+    let revoke = shared::admin::Revoke {
+        user: "carol".into(),
+    }
+    .to_json();
+    let post = |path: &'static str, body: String, cookie: Option<String>| async move {
+        post_json(first.addr, path, &body, cookie.as_deref())
+            .await
+            .0
+    };
+    for (path, body) in [
+        (paths::API_ADMIN_PASSWORD, reset("a new long password")),
+        (paths::API_ADMIN_REVOKE, revoke.clone()),
+    ] {
+        assert_eq!(post(path, body.clone(), None).await, 401);
+        assert_eq!(post(path, body.clone(), Some(dave.clone())).await, 403);
+    }
+    let on_root = shared::admin::Revoke {
+        user: "root".into(),
+    }
+    .to_json();
+    assert_eq!(
+        post(paths::API_ADMIN_REVOKE, on_root, Some(root.clone())).await,
+        403
+    );
+    assert_eq!(
+        post(
+            paths::API_ADMIN_PASSWORD,
+            reset("short"),
+            Some(root.clone())
+        )
+        .await,
+        400
+    );
+    let nobody = shared::admin::Revoke {
+        user: "nobody".into(),
+    }
+    .to_json();
+    assert_eq!(
+        post(paths::API_ADMIN_REVOKE, nobody, Some(root.clone())).await,
+        404
+    );
+
+    assert_eq!(
+        post(
+            paths::API_ADMIN_PASSWORD,
+            reset("a new long password"),
+            Some(root.clone())
+        )
+        .await,
+        204
+    );
+    logged_out_tab(tab).await;
+    assert_eq!(
+        get(first.addr, paths::API_ADMIN_LOG, Some(&carol)).await.0,
+        401
+    );
+    assert_eq!(login(first.addr, "carol").await, 401);
+    let (status, cookie) = login_with(first.addr, "carol", "a new long password").await;
+    assert_eq!(status, 200);
+    let cookie = cookie.unwrap();
+    assert_eq!(
+        get(first.addr, paths::API_ADMIN_LOG, Some(&cookie)).await.0,
+        403
+    );
+
+    let tab = chat(other, "carol", &cookie).await;
+    assert_eq!(
+        post(paths::API_ADMIN_REVOKE, revoke, Some(root.clone())).await,
+        204
+    );
+    logged_out_tab(tab).await;
+    assert_eq!(
+        get(first.addr, paths::API_ADMIN_LOG, Some(&cookie)).await.0,
+        401
+    );
+
+    let (_, body) = get(first.addr, paths::API_ADMIN_LOG, Some(&root)).await;
+    let page: LogPage = serde_json::from_str(&body).unwrap();
+    let newest: Vec<(Option<&RoomName>, &str, &ModAction, Option<&str>)> = page
+        .entries
+        .iter()
+        .take(2)
+        .map(|e| {
+            (
+                e.room.as_ref(),
+                e.by.as_str(),
+                &e.action,
+                e.target.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        newest,
+        [
+            (
+                None,
+                "root",
+                &ModAction::SessionsRevoked {
+                    user: nick("carol")
+                },
+                Some("carol")
+            ),
+            (
+                None,
+                "root",
+                &ModAction::PasswordReset {
+                    user: nick("carol")
+                },
+                Some("carol")
+            ),
+        ]
+    );
+}
+
 /// In jwt mode a ban names a token's `sub` as it is, here an id of 36 characters (no
 /// nickname): the admin, by its own `sub` over a Bearer token, bans it; that user's socket is
 /// told and closed, their `hello` refused; the log names the subject.
@@ -966,6 +1128,14 @@ async fn in_jwt_mode_a_ban_names_the_tokens_subject_as_it_is() {
     let page: LogPage = serde_json::from_str(&body).unwrap();
     assert_eq!(page.entries[0].target.as_deref(), Some(subject));
     assert!(page.entries[0].room.is_none());
+    // Passwords and sessions are the identity provider's: nothing to reset or revoke here.
+    let revoke = shared::admin::Revoke {
+        user: subject.to_owned(),
+    }
+    .to_json();
+    let request = bearer(paths::API_ADMIN_REVOKE, Some(&revoke));
+    let (status, _, body) = common::http_exchange(server.addr, &request).await;
+    assert_eq!(status, 404, "{body}");
 }
 
 common::in_both_modes!(
@@ -976,4 +1146,5 @@ common::in_both_modes!(
     the_rooms_show_their_rules_and_members_but_no_group,
     an_admin_removes_a_message_and_the_log_keeps_every_removal,
     a_closed_room_refuses_everyone_until_reopened,
+    an_admin_resets_a_password_and_revokes_sessions,
 );

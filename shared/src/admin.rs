@@ -77,6 +77,25 @@ pub struct Close {
     pub closed: bool,
 }
 
+/// `POST` [`crate::paths::API_ADMIN_PASSWORD`] (accounts mode): give `user`'s account a new
+/// password (the same rules as at sign-up) and end every session of it: their open sockets
+/// are closed with [`crate::close::UNAUTHENTICATED`] at their next session check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordReset {
+    /// The account's name.
+    pub user: String,
+    /// Its new password.
+    pub password: String,
+}
+
+/// `POST` [`crate::paths::API_ADMIN_REVOKE`] (accounts mode): end every session of `user`'s
+/// account, as [`PasswordReset`] does without changing the password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoke {
+    /// The account's name.
+    pub user: String,
+}
+
 /// Entries per [`LogPage`].
 pub const LOG_PAGE: usize = 100;
 

@@ -797,6 +797,17 @@ pub enum ModAction {
     Closed,
     /// A server admin reopened the room.
     Reopened,
+    /// A server admin set a new password for `user`'s account and ended its sessions (the
+    /// moderation log only).
+    PasswordReset {
+        /// Whose.
+        user: Nick,
+    },
+    /// A server admin ended every session of `user`'s account (the moderation log only).
+    SessionsRevoked {
+        /// Whose.
+        user: Nick,
+    },
     /// A moderator (or owner, or server admin) removed the message `id`: only in the
     /// moderation log (the room sees the deletion itself, as a change of the message).
     MessageRemoved {

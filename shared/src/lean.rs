@@ -501,6 +501,8 @@ impl Lean for ModAction {
             "unbanned" => |user| ModAction::Unbanned { user },
             "unmuted" => |user| ModAction::Unmuted { user },
             "left" => |user| ModAction::Left { user },
+            "password_reset" => |user| ModAction::PasswordReset { user },
+            "sessions_revoked" => |user| ModAction::SessionsRevoked { user },
             other => return Err(unknown(other)),
         };
         Ok(action(field(o, "user")?))

@@ -399,6 +399,24 @@ impl crate::admin::Ban {
     }
 }
 
+impl crate::admin::PasswordReset {
+    /// The body of `POST /api/admin/password`, as serde would write it.
+    pub fn to_json(&self) -> String {
+        let mut out = Out::object();
+        out.str("user", &self.user).str("password", &self.password);
+        out.end()
+    }
+}
+
+impl crate::admin::Revoke {
+    /// The body of `POST /api/admin/revoke`, as serde would write it.
+    pub fn to_json(&self) -> String {
+        let mut out = Out::object();
+        out.str("user", &self.user);
+        out.end()
+    }
+}
+
 impl crate::admin::Close {
     /// The body of `POST /api/admin/close`, as serde would write it.
     pub fn to_json(&self) -> String {

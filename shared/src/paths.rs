@@ -66,6 +66,12 @@ pub const API_ADMIN_ROOM: &str = "/api/admin/room";
 pub const API_ADMIN_REMOVE: &str = "/api/admin/remove";
 /// `POST` a [`crate::admin::Close`]: close a room, or reopen it (204). Server admins only.
 pub const API_ADMIN_CLOSE: &str = "/api/admin/close";
+/// `POST` a [`crate::admin::PasswordReset`] (accounts mode): a new password, every session
+/// ended (204). Server admins only.
+pub const API_ADMIN_PASSWORD: &str = "/api/admin/password";
+/// `POST` a [`crate::admin::Revoke`] (accounts mode): every session ended (204). Server
+/// admins only.
+pub const API_ADMIN_REVOKE: &str = "/api/admin/revoke";
 /// The service worker's script (at the root, so that its scope is the whole app).
 pub const SERVICE_WORKER: &str = "/sw.js";
 /// The browser token's header on upload requests in open mode (never in a URL).

@@ -932,6 +932,8 @@ fn the_lean_decoder_reads_every_variant() {
         },
         ModAction::Closed,
         ModAction::Reopened,
+        ModAction::PasswordReset { user: user() },
+        ModAction::SessionsRevoked { user: user() },
     ];
     // A new action fails to compile here until it is added to the list above.
     for action in &actions {
@@ -949,7 +951,9 @@ fn the_lean_decoder_reads_every_variant() {
             | ModAction::Topic { .. }
             | ModAction::MessageRemoved { .. }
             | ModAction::Closed
-            | ModAction::Reopened => {}
+            | ModAction::Reopened
+            | ModAction::PasswordReset { .. }
+            | ModAction::SessionsRevoked { .. } => {}
         }
     }
     let room = || shared::RoomName::try_from("lobby").unwrap();

@@ -332,7 +332,7 @@ impl HubHandle {
             // hands to the policy worker): the admin's next read of the log holds it.
             let action = ModAction::MessageRemoved { id };
             self.policies
-                .append_log(&room, &nick, &action, None)
+                .append_log(Some(&room), &nick, &action, None)
                 .await
                 .map_err(|err| AdminRefusal::Unavailable(err.to_string()))?;
         }
@@ -359,6 +359,19 @@ impl HubHandle {
             })?;
         self.send(Command::Adopt(applied)).await?;
         Ok(())
+    }
+
+    /// Keeps a line of the moderation log for an act on the whole server by `by` (a
+    /// password reset, sessions revoked), about the user `target` names.
+    pub async fn log_server_act(
+        &self,
+        by: &Nick,
+        action: &ModAction,
+        target: &str,
+    ) -> Result<(), crate::policy::PolicyError> {
+        self.policies
+            .append_log(None, by, action, Some(target))
+            .await
     }
 
     /// Hands a decoded client request to the hub; answers arrive in the outbox.

@@ -45,6 +45,12 @@ pub static EN: Words = Words {
     admin_reopen: "Reopen",
     admin_closed: |room| format!("{room} is closed; everyone in it was removed."),
     admin_reopened: |room| format!("{room} is open again."),
+    admin_account_title: "An account's password and logins",
+    admin_new_password: "New password",
+    admin_reset_password: "Reset the password",
+    admin_revoke: "Log out everywhere",
+    admin_password_reset: |name| format!("{name} has a new password; every login of theirs ended."),
+    admin_sessions_revoked: |name| format!("Every login of {name} ended."),
     admin_log_older: "Older entries",
     admin_log_newest: "Back to the newest",
     admin_rooms: "Rooms",
@@ -276,6 +282,8 @@ pub static EN: Words = Words {
             ModPhrase::MessageRemoved(id) => format!("{by} removed message {id}"),
             ModPhrase::Closed => format!("{by} closed the room"),
             ModPhrase::Reopened => format!("{by} reopened the room"),
+            ModPhrase::PasswordReset(u) => format!("{by} reset {u}'s password"),
+            ModPhrase::SessionsRevoked(u) => format!("{by} logged {u} out everywhere"),
         };
         format!("{room}: {what}")
     },

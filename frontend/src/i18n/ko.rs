@@ -45,6 +45,12 @@ pub static KO: Words = Words {
     admin_reopen: "다시 열기",
     admin_closed: |room| format!("{room} 방을 닫았습니다. 있던 사람들은 내보냈습니다."),
     admin_reopened: |room| format!("{room} 방을 다시 열었습니다."),
+    admin_account_title: "계정의 비밀번호와 로그인",
+    admin_new_password: "새 비밀번호",
+    admin_reset_password: "비밀번호 재설정",
+    admin_revoke: "모든 기기에서 로그아웃",
+    admin_password_reset: |name| format!("{name} 님의 비밀번호를 바꾸고 모든 로그인을 끝냈습니다."),
+    admin_sessions_revoked: |name| format!("{name} 님의 모든 로그인을 끝냈습니다."),
     admin_log_older: "이전 기록",
     admin_log_newest: "최신 기록으로",
     admin_rooms: "대화방",
@@ -280,6 +286,10 @@ pub static KO: Words = Words {
             ModPhrase::MessageRemoved(id) => format!("{by}님이 메시지 {id}번을 삭제했습니다"),
             ModPhrase::Closed => format!("{by}님이 방을 닫았습니다"),
             ModPhrase::Reopened => format!("{by}님이 방을 다시 열었습니다"),
+            ModPhrase::PasswordReset(u) => format!("{by}님이 {u}님의 비밀번호를 재설정했습니다"),
+            ModPhrase::SessionsRevoked(u) => {
+                format!("{by}님이 {u}님을 모든 기기에서 로그아웃시켰습니다")
+            }
         };
         format!("{room}: {what}")
     },

@@ -108,6 +108,8 @@ pub fn mod_phrase(action: shared::ModAction) -> ModPhrase {
         A::MessageRemoved { id } => P::MessageRemoved(id.0),
         A::Closed => P::Closed,
         A::Reopened => P::Reopened,
+        A::PasswordReset { user } => P::PasswordReset(user.into()),
+        A::SessionsRevoked { user } => P::SessionsRevoked(user.into()),
     }
 }
 

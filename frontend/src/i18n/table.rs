@@ -53,6 +53,14 @@ pub struct Words {
     pub admin_reopen: &'static str,
     pub admin_closed: fn(&str) -> String,
     pub admin_reopened: fn(&str) -> String,
+    /// Accounts mode: a user's password and sessions (the form's title, its fields and
+    /// buttons, what is said when done).
+    pub admin_account_title: &'static str,
+    pub admin_new_password: &'static str,
+    pub admin_reset_password: &'static str,
+    pub admin_revoke: &'static str,
+    pub admin_password_reset: fn(&str) -> String,
+    pub admin_sessions_revoked: fn(&str) -> String,
     pub admin_log_older: &'static str,
     pub admin_log_newest: &'static str,
     /// The rooms table: its title and column heads.
@@ -306,4 +314,7 @@ pub enum ModPhrase {
     /// A server admin closed the room, or reopened it.
     Closed,
     Reopened,
+    /// A server admin reset a user's password, or ended their sessions (the log only).
+    PasswordReset(String),
+    SessionsRevoked(String),
 }

@@ -121,6 +121,9 @@ pub fn AdminPage(
     let remove_id = RwSignal::new(String::new());
     let remove_said = RwSignal::new(String::new());
     let close_said = RwSignal::new(String::new());
+    let account_name = RwSignal::new(String::new());
+    let account_password = RwSignal::new(String::new());
+    let account_said = RwSignal::new(String::new());
     let samples = RwSignal::new(Samples::default());
     let log = RwSignal::new(Vec::<LogEntry>::new());
     // Where the page after the newest starts (none: the newest is all there is).
@@ -252,6 +255,36 @@ pub fn AdminPage(
             close_said.set(said);
         });
     };
+    // Accounts mode: a new password (with every session ended), or the sessions alone.
+    let act_on_account = move |reset: bool| {
+        let user = account_name.get_untracked().trim().to_owned();
+        if user.is_empty() {
+            return;
+        }
+        let password = account_password.get_untracked();
+        let api = api.get_value();
+        spawn_local(async move {
+            let (path, body) = if reset {
+                let body = shared::admin::PasswordReset {
+                    user: user.clone(),
+                    password,
+                };
+                (paths::API_ADMIN_PASSWORD, body.to_json())
+            } else {
+                let body = shared::admin::Revoke { user: user.clone() };
+                (paths::API_ADMIN_REVOKE, body.to_json())
+            };
+            let said = match post(&api, path, &body).await {
+                Ok(()) if reset => {
+                    account_password.set(String::new());
+                    (w.admin_password_reset)(&user)
+                }
+                Ok(()) => (w.admin_sessions_revoked)(&user),
+                Err(problem) => problem,
+            };
+            account_said.set(said);
+        });
+    };
     let ban = move |banned: bool| {
         let user = ban_name.get_untracked().trim().to_owned();
         if user.is_empty() {
@@ -311,6 +344,25 @@ pub fn AdminPage(
                             on:click=move |_| ban(false)>{w.admin_unban}</button>
                     </form>
                     <p class="hint" role="status" data-testid="ban-result">{move || ban_said.get()}</p>
+                    <h2>{w.admin_account_title}</h2>
+                    <form class="admin-ban" on:submit=move |ev: leptos::ev::SubmitEvent| {
+                        ev.prevent_default();
+                        act_on_account(true);
+                    }>
+                        <input data-testid="account-user" aria-label=w.admin_ban_user
+                            placeholder=w.admin_ban_user autocomplete="off"
+                            prop:value=move || account_name.get()
+                            on:input=move |ev| account_name.set(event_target_value(&ev)) />
+                        <input data-testid="account-password" type="password"
+                            aria-label=w.admin_new_password placeholder=w.admin_new_password
+                            autocomplete="new-password"
+                            prop:value=move || account_password.get()
+                            on:input=move |ev| account_password.set(event_target_value(&ev)) />
+                        <button type="submit" data-testid="reset-password">{w.admin_reset_password}</button>
+                        <button type="button" data-testid="revoke"
+                            on:click=move |_| act_on_account(false)>{w.admin_revoke}</button>
+                    </form>
+                    <p class="hint" role="status" data-testid="account-result">{move || account_said.get()}</p>
                     <h2>{w.admin_remove_title}</h2>
                     <form class="admin-ban" on:submit=move |ev: leptos::ev::SubmitEvent| {
                         ev.prevent_default();
