@@ -6,15 +6,19 @@
 //! - [`configure`]: the routes.
 //! - `admin`: who asks, and the refusal unless it is a server admin.
 //! - one handler per endpoint: `log` (the kept moderation log, a page at a time), `stats`
-//!   (the live numbers the console draws), `ban` (a server-wide ban, or its end) and
-//!   `import` (a ZIP spooled to a temporary file, then [`crate::transfer::import`]).
+//!   (the live numbers the console draws), `ban` (a server-wide ban, or its end), `rooms`
+//!   (every room, its rules and how many are in it) and `room` (one room opened: who is in
+//!   it, who its rules name), `remove` (a message, as a moderator would) and `close` (a
+//!   room, or reopen it); in accounts mode `reset_password` and `revoke` (an account's
+//!   sessions), through `account_named`; `import` (a ZIP spooled to a temporary file, then
+//!   [`crate::transfer::import`]).
 
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
 use shared::{
-    Nick,
+    ModAction, Nick,
     admin::{Ban, LOG_PAGE},
     paths,
 };
@@ -22,7 +26,8 @@ use shared::{
 use crate::{
     Config,
     auth::http::refusal,
-    policy::{LogError, Refusal},
+    hub::AdminRefusal,
+    policy::{LogError, Person, Refusal},
     state::AppState,
 };
 
@@ -33,13 +38,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Arc<Config>) {
     cfg.service(resource(paths::API_ADMIN_LOG).route(web::get().to(log)))
         .service(resource(paths::API_ADMIN_STATS).route(web::get().to(stats)))
         .service(resource(paths::API_ADMIN_BAN).route(web::post().to(ban)))
+        .service(resource(paths::API_ADMIN_ROOMS).route(web::get().to(rooms)))
+        .service(resource(paths::API_ADMIN_ROOM).route(web::get().to(room)))
+        .service(resource(paths::API_ADMIN_REMOVE).route(web::post().to(remove)))
+        .service(resource(paths::API_ADMIN_CLOSE).route(web::post().to(close)))
+        .service(resource(paths::API_ADMIN_PASSWORD).route(web::post().to(reset_password)))
+        .service(resource(paths::API_ADMIN_REVOKE).route(web::post().to(revoke)))
         .service(resource(paths::API_ADMIN_IMPORT).route(web::post().to(import)));
 }
 
-/// The asker's name if they are a server admin (as `--admin` names them); else the refusal:
-/// 401 unnamed (open mode's pages name nobody here), 403 not an admin, 503 when the
-/// accounts cannot be read.
-async fn admin(req: &HttpRequest, state: &AppState) -> Result<Nick, HttpResponse> {
+/// The asker if they are a server admin (named as `--admin` names them, keyed as the hub
+/// keys users); else the refusal: 401 unnamed (open mode's pages name nobody here), 403 not
+/// an admin, 503 when the accounts cannot be read.
+async fn admin(req: &HttpRequest, state: &AppState) -> Result<Person, HttpResponse> {
     if let Some(refused) = crate::auth::http::foreign_origin(req, state) {
         return Err(refused);
     }
@@ -66,8 +77,12 @@ async fn admin(req: &HttpRequest, state: &AppState) -> Result<Nick, HttpResponse
         .find(|name| crate::auth::admin_key(config.auth, name).as_deref() == Some(user.as_str()));
     match name {
         // (A JWT `sub` that is no nickname is still an admin; its acts are logged as such.)
-        Some(name) => Ok(Nick::try_from(name.as_str())
-            .unwrap_or_else(|_| Nick::try_from("admin").expect("a valid nickname"))),
+        Some(name) => Ok(Person {
+            nick: Nick::try_from(name.as_str())
+                .unwrap_or_else(|_| Nick::try_from("admin").expect("a valid nickname")),
+            key: user.to_string(),
+            admin: true,
+        }),
         None => Err(refusal(
             StatusCode::FORBIDDEN,
             "only server admins (--admin) may use the admin console",
@@ -83,7 +98,7 @@ const MAX_SUB: usize = 255;
 /// come first), 403 (an admin), 503.
 async fn ban(req: HttpRequest, state: web::Data<AppState>, body: web::Json<Ban>) -> HttpResponse {
     let by = match admin(&req, &state).await {
-        Ok(by) => by,
+        Ok(by) => by.nick,
         Err(refused) => return refused,
     };
     let Ban { user, banned } = body.into_inner();
@@ -168,6 +183,233 @@ async fn stats(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(state.metrics.admin_stats())
+}
+
+async fn rooms(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(refused) = admin(&req, &state).await {
+        return refused;
+    }
+    match state.hub.admin_rooms().await {
+        Ok(rooms) => HttpResponse::Ok()
+            .insert_header(("cache-control", "no-store"))
+            .json(rooms),
+        Err(err) => refused_by_hub(&err),
+    }
+}
+
+/// `?room=NAME`.
+#[derive(Deserialize)]
+struct RoomQuery {
+    room: String,
+}
+
+/// One room: 200, or 400 (no room name), 403 (a group), 404 (no rules, nobody in it), 503.
+async fn room(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<RoomQuery>,
+) -> HttpResponse {
+    if let Err(refused) = admin(&req, &state).await {
+        return refused;
+    }
+    let room = match shared::RoomName::try_from(query.into_inner().room) {
+        Ok(room) => room,
+        Err(err) => return refusal(StatusCode::BAD_REQUEST, format!("not a room name: {err}")),
+    };
+    match state.hub.admin_room(room).await {
+        Ok(detail) => HttpResponse::Ok()
+            .insert_header(("cache-control", "no-store"))
+            .json(detail),
+        Err(err) => refused_by_hub(&err),
+    }
+}
+
+/// `POST` a [`shared::admin::Remove`]: 204, or 403 (a group), 404 (no such message, or
+/// deleted already), 503.
+async fn remove(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<shared::admin::Remove>,
+) -> HttpResponse {
+    let by = match admin(&req, &state).await {
+        Ok(by) => by,
+        Err(refused) => return refused,
+    };
+    let shared::admin::Remove { room, id } = body.into_inner();
+    match state.hub.admin_remove(by.clone(), room.clone(), id).await {
+        Ok(()) => {
+            tracing::info!(by = %by.nick, %room, id = id.0, "an admin removed a message");
+            HttpResponse::NoContent().finish()
+        }
+        Err(err) => refused_by_hub(&err),
+    }
+}
+
+/// `POST` a [`shared::admin::Close`]: 204, or 403 (a group, the lobby, closed or open
+/// already), 503.
+async fn close(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<shared::admin::Close>,
+) -> HttpResponse {
+    let by = match admin(&req, &state).await {
+        Ok(by) => by,
+        Err(refused) => return refused,
+    };
+    let shared::admin::Close { room, closed } = body.into_inner();
+    match state.hub.admin_close(&by, &room, closed).await {
+        Ok(()) => {
+            tracing::info!(by = %by.nick, %room, closed, "an admin closed or reopened a room");
+            HttpResponse::NoContent().finish()
+        }
+        Err(err) => refused_by_hub(&err),
+    }
+}
+
+/// The account `user` names, for a password reset or a revocation: its name as registered;
+/// or the refusal: 404 without accounts (jwt mode: the identity provider owns passwords and
+/// sessions; a server-wide ban cuts a subject off) or without such an account, 400 for no
+/// account name, 403 for a server admin (nobody acts on their own rank, as with bans), 503.
+async fn account_named(state: &AppState, user: &str) -> Result<Nick, HttpResponse> {
+    let Some(accounts) = state.auth.accounts() else {
+        return Err(refusal(
+            StatusCode::NOT_FOUND,
+            "this server has no accounts: passwords and sessions are the identity provider's \
+             (a server-wide ban cuts a user off)",
+        ));
+    };
+    let nick = Nick::try_from(user.trim()).map_err(|err| {
+        refusal(
+            StatusCode::BAD_REQUEST,
+            format!("not an account name: {err}"),
+        )
+    })?;
+    let account = match accounts.account(&nick).await {
+        Ok(Some(account)) => account,
+        Ok(None) => return Err(refusal(StatusCode::NOT_FOUND, format!("no account {nick}"))),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read an account for an admin");
+            return Err(refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "accounts are unavailable right now; try again shortly",
+            ));
+        }
+    };
+    let admins = crate::auth::admin_keys(&state.config);
+    let key = crate::auth::admin_key(state.config.auth, account.name.as_str());
+    if key.is_some_and(|key| admins.contains(&key)) {
+        return Err(refusal(
+            StatusCode::FORBIDDEN,
+            format!("{} is a server admin", account.name),
+        ));
+    }
+    Ok(account.name)
+}
+
+/// Logs a server-wide act on an account, then answers 204 (503 if the log cannot keep it:
+/// the act is done, and the admin is told the log missed it).
+async fn logged(state: &AppState, by: &Nick, action: ModAction, name: &Nick) -> HttpResponse {
+    match state.hub.log_server_act(by, &action, name.as_str()).await {
+        Ok(()) => {
+            tracing::info!(%by, account = %name, ?action, "an admin acted on an account");
+            HttpResponse::NoContent().finish()
+        }
+        Err(err) => {
+            tracing::error!(error = %err, %by, account = %name, "done, but not logged");
+            refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "done, but the moderation log could not keep it",
+            )
+        }
+    }
+}
+
+/// `POST` a [`shared::admin::PasswordReset`]: the account's new password (the sign-up
+/// rules; 400 otherwise), and every session of it ended: 204.
+async fn reset_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<shared::admin::PasswordReset>,
+) -> HttpResponse {
+    let by = match admin(&req, &state).await {
+        Ok(by) => by.nick,
+        Err(refused) => return refused,
+    };
+    let shared::admin::PasswordReset { user, password } = body.into_inner();
+    let name = match account_named(&state, &user).await {
+        Ok(name) => name,
+        Err(refused) => return refused,
+    };
+    if let Some(problem) = shared::auth::password_problem(&password) {
+        return refusal(StatusCode::BAD_REQUEST, problem);
+    }
+    let Some(accounts) = state.auth.accounts() else {
+        return refusal(StatusCode::NOT_FOUND, "this server has no accounts");
+    };
+    let stored = match crate::auth::hash_password(password).await {
+        // (No session has the empty hash: every one ends.)
+        Ok(phc) => accounts
+            .set_password(&name, phc, String::new())
+            .await
+            .map_err(|err| err.to_string()),
+        Err(err) => Err(err.to_string()),
+    };
+    if let Err(err) = stored {
+        tracing::error!(error = %err, "cannot reset a password");
+        return refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "accounts are unavailable right now; try again shortly",
+        );
+    }
+    let action = ModAction::PasswordReset { user: name.clone() };
+    logged(&state, &by, action, &name).await
+}
+
+/// `POST` a [`shared::admin::Revoke`]: every session of the account ended (its sockets
+/// closed with 4401 at their next session check, `--session-recheck`): 204.
+async fn revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<shared::admin::Revoke>,
+) -> HttpResponse {
+    let by = match admin(&req, &state).await {
+        Ok(by) => by.nick,
+        Err(refused) => return refused,
+    };
+    let name = match account_named(&state, &body.user).await {
+        Ok(name) => name,
+        Err(refused) => return refused,
+    };
+    let Some(accounts) = state.auth.accounts() else {
+        return refusal(StatusCode::NOT_FOUND, "this server has no accounts");
+    };
+    if let Err(err) = accounts.end_sessions(&name).await {
+        tracing::error!(error = %err, "cannot end an account's sessions");
+        return refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "accounts are unavailable right now; try again shortly",
+        );
+    }
+    let action = ModAction::SessionsRevoked { user: name.clone() };
+    logged(&state, &by, action, &name).await
+}
+
+/// The hub's refusal of an admin's question, as HTTP.
+fn refused_by_hub(err: &AdminRefusal) -> HttpResponse {
+    match err {
+        AdminRefusal::Group => refusal(StatusCode::FORBIDDEN, err.to_string()),
+        AdminRefusal::NoSuchRoom | AdminRefusal::Refused(shared::ErrorCode::NoSuchMessage, _) => {
+            refusal(StatusCode::NOT_FOUND, err.to_string())
+        }
+        AdminRefusal::Refused(..) => refusal(StatusCode::FORBIDDEN, err.to_string()),
+        AdminRefusal::Unavailable(_) | AdminRefusal::Closed(_) => {
+            tracing::error!(error = %err, "the admin console's question went unanswered");
+            refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server cannot do that right now; try again shortly",
+            )
+        }
+    }
 }
 
 /// `?source=LABEL`: keeps the ledgers of sources of the same kind apart.

@@ -92,6 +92,10 @@ pub struct RoomPolicy {
     /// What the room is about (`set_topic`; issue #31).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
+    /// Closed by a server admin (issue #33, [`Act::Close`]): nobody but server admins may
+    /// join it, nobody speaks in it; its history is kept.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed: bool,
     /// Raised by every change; a node applies a policy only if it is newer than its own.
     pub version: u64,
 }
@@ -227,6 +231,9 @@ pub enum Act {
     },
     /// Set the room's topic (empty: none); about nobody.
     SetTopic(String),
+    /// Close the room (`true`) or reopen it: server admins only, never the lobby (everyone's
+    /// first room) nor a group; about nobody.
+    Close(bool),
 }
 
 /// A change made: the room's policy after it, who made it, what the room is told, and the
@@ -300,20 +307,39 @@ pub fn decide(
     let rank = next.rank(&actor.key, actor.admin);
     let needs = match act {
         Act::Invite | Act::Uninvite | Act::SetModerator(_) => Rank::Owner,
+        // Closing a room is the server's business (an owner who wants it gone makes it
+        // private, or bans); the lobby is where everyone starts, and stays open.
+        Act::Close(_) if *room == RoomName::default_room() => {
+            return Err(Refusal::Forbidden(format!("{room} cannot be closed")));
+        }
+        Act::Close(_) => Rank::Admin,
         _ => Rank::Moderator,
     };
     // Someone the room does not admit ranks as a member (see `RoomPolicy::rank`), so a
     // banned or uninvited moderator is refused here like any member.
     if rank < needs {
         let who = match needs {
-            Rank::Owner => "its owner",
-            _ => "its moderators",
+            Rank::Admin => "a server admin",
+            Rank::Owner => "its owner (or a server admin)",
+            _ => "its moderators (or a server admin)",
         };
         return Err(Refusal::Forbidden(format!(
-            "only {who} (or a server admin) may do that in {room}"
+            "only {who} may do that in {room}"
         )));
     }
     let action = match (act, target) {
+        (Act::Close(closed), _) => {
+            if next.closed == *closed {
+                let already = if *closed { "closed" } else { "open" };
+                return Err(Refusal::Forbidden(format!("{room} is {already} already")));
+            }
+            next.closed = *closed;
+            if *closed {
+                ModAction::Closed
+            } else {
+                ModAction::Reopened
+            }
+        }
         (Act::SetTopic(topic), _) => {
             next.topic = (!topic.is_empty()).then(|| topic.clone());
             ModAction::Topic {
@@ -370,8 +396,8 @@ pub fn decide(
                     return Err(Refusal::Forbidden(format!("{room} is not a group")));
                 }
                 // Decided above: about nobody.
-                Act::SetTopic(_) => {
-                    return Err(Refusal::Forbidden("a topic is about nobody".to_owned()));
+                Act::SetTopic(_) | Act::Close(_) => {
+                    return Err(Refusal::Forbidden("that is about nobody".to_owned()));
                 }
                 Act::Mute { until_ms: 0 } => {
                     next.muted.remove(&key);
@@ -727,6 +753,49 @@ impl PolicyStore {
         }
     }
 
+    /// Adds a line to the moderation log for an act that changes no policy (a message
+    /// removed, a password reset): `by`'s `action` in `room` (none: on the whole server),
+    /// about `target`.
+    pub async fn append_log(
+        &self,
+        room: Option<&RoomName>,
+        by: &Nick,
+        action: &ModAction,
+        target: Option<&str>,
+    ) -> Result<(), PolicyError> {
+        let line = log_line(room, by, action, target)?;
+        match self {
+            Self::Sqlite(db, _) => {
+                let db = Arc::clone(db);
+                tokio::task::spawn_blocking(move || {
+                    let db = db.lock().unwrap_or_else(PoisonError::into_inner);
+                    db.execute("INSERT INTO moderation_log (entry) VALUES (?1)", [&line])?;
+                    db.execute(
+                        "DELETE FROM moderation_log WHERE id <= last_insert_rowid() - ?1",
+                        [LOG_KEPT],
+                    )
+                })
+                .await
+                .map_err(failed)?
+                .map_err(failed)?;
+            }
+            Self::Redis(redis) => {
+                let _: String = redis::cmd("XADD")
+                    .arg(REDIS_LOG_KEY)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(LOG_KEPT)
+                    .arg("*")
+                    .arg("e")
+                    .arg(line)
+                    .query_async(&mut redis.clone())
+                    .await
+                    .map_err(failed)?;
+            }
+        }
+        Ok(())
+    }
+
     /// A page of the moderation log, newest first: up to `limit` lines older than `before`
     /// (a page's `next`; none: from the newest), and where the page after it starts.
     pub async fn log_page(
@@ -1035,6 +1104,15 @@ pub enum Request<C> {
         /// To whom (none for a deletion).
         whom: Option<Whom>,
     },
+    /// Log an act that changes no policy (a moderator's removal of a message); no answer.
+    Log {
+        /// The room.
+        room: RoomName,
+        /// Who did it.
+        by: Nick,
+        /// What.
+        action: ModAction,
+    },
 }
 
 /// The policy worker: runs requests one at a time, in order, and (cluster mode) listens for
@@ -1098,7 +1176,9 @@ impl Worker {
                     },
                     request = queue.recv() => {
                         let Some(request) = request else { return };
-                        let event = run(&store, &admins, request).await;
+                        let Some(event) = run(&store, &admins, request).await else {
+                            continue;
+                        };
                         if events.send(event).is_err() {
                             return;
                         }
@@ -1129,8 +1209,15 @@ async fn run<C>(
     store: &PolicyStore,
     admins: &HashSet<String>,
     request: Request<C>,
-) -> PolicyEvent<C> {
-    match request {
+) -> Option<PolicyEvent<C>> {
+    Some(match request {
+        Request::Log { room, by, action } => {
+            // Logged once here, the task boundary of the log's write.
+            if let Err(err) = store.append_log(Some(&room), &by, &action, None).await {
+                tracing::error!(error = %err, %room, %by, "cannot keep a moderation log line");
+            }
+            return None;
+        }
         Request::Create {
             ctx,
             room,
@@ -1177,7 +1264,7 @@ async fn run<C>(
             }
             PolicyEvent::Done { ctx, result }
         }
-    }
+    })
 }
 
 enum Heard {

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use backend::Config;
 use common::{Chat, Mode, TestServer, post_json, set_cookie, token_for};
 use shared::{
-    ClientMsg, ErrorCode, ModAction, Nick, RemovedReason, RoomName, ServerMsg,
+    ClientMsg, ErrorCode, MessageId, ModAction, Nick, RemovedReason, RoomName, ServerMsg,
     admin::{LogPage, Stats},
     paths,
 };
@@ -434,6 +434,619 @@ async fn nothing_of_a_group_is_in_the_moderation_log(mode: Mode) {
     assert_eq!(rooms, [Some("beside")], "{page:?}");
 }
 
+/// The console's rooms: every room with rules or members, its rules and how many are in it
+/// on every node (asked of another node in cluster mode); a group only counted, and refused
+/// when opened; a room opened shows who is in it and who its rules name. Admins only.
+async fn the_rooms_show_their_rules_and_members_but_no_group(mode: Mode) {
+    let first = TestServer::spawn(config(&mode, None));
+    let second = mode
+        .redis_url()
+        .map(|_| TestServer::spawn(config(&mode, None)));
+    let other = second.as_ref().unwrap_or(&first);
+    let root = register(first.addr, "root").await;
+    let olga = register(first.addr, "olga").await;
+    let bob = register(first.addr, "bob").await;
+    register(first.addr, "carol").await;
+    register(first.addr, "dave").await;
+    let mut owner = chat(&first, "olga", &olga).await;
+    let room = create_room(&mut owner, "ops").await;
+    owner
+        .send(&ClientMsg::SetTopic {
+            room: room.clone(),
+            topic: "on call".into(),
+        })
+        .await;
+    moderated(&mut owner, "the topic").await;
+    for act in [
+        ClientMsg::SetModerator {
+            room: room.clone(),
+            user: nick("dave"),
+            moderator: true,
+        },
+        ClientMsg::Ban {
+            room: room.clone(),
+            user: nick("carol"),
+        },
+    ] {
+        owner.send(&act).await;
+        moderated(&mut owner, "the act").await;
+    }
+    let mut member = chat(&first, "bob", &bob).await;
+    member
+        .send(&ClientMsg::Join {
+            room: room.clone(),
+            since: None,
+            epoch: None,
+        })
+        .await;
+    member
+        .until("joined ops", |e| matches!(e, ServerMsg::Joined { .. }))
+        .await;
+    owner
+        .send(&ClientMsg::CreateGroup {
+            with: vec![nick("bob"), nick("carol")],
+        })
+        .await;
+    let joined = member
+        .until(
+            "joined the group",
+            |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str().starts_with("g-")),
+        )
+        .await;
+    let ServerMsg::Joined { room: group, .. } = joined else {
+        unreachable!()
+    };
+
+    let detail_path = |room: &str| format!("{}?room={room}", paths::API_ADMIN_ROOM);
+    for path in [paths::API_ADMIN_ROOMS.to_owned(), detail_path("ops")] {
+        assert_eq!(get(other.addr, &path, None).await.0, 401);
+        assert_eq!(get(other.addr, &path, Some(&olga)).await.0, 403);
+    }
+
+    let read_rooms = || async {
+        let (status, body) = get(other.addr, paths::API_ADMIN_ROOMS, Some(&root)).await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<shared::admin::Rooms>(&body).unwrap()
+    };
+    // (In cluster mode the other node hears of the policies and the presence within
+    // moments.)
+    common::eventually("the other node knows ops and the group", || async {
+        let rooms = read_rooms().await;
+        rooms.groups == 1
+            && rooms
+                .rooms
+                .iter()
+                .any(|r| r.name == room && r.online == 2 && r.banned == 1)
+    })
+    .await;
+    let rooms = read_rooms().await;
+    assert_eq!(rooms.groups, 1, "{rooms:?}");
+    assert!(
+        rooms
+            .rooms
+            .iter()
+            .all(|r| !r.name.as_str().starts_with("g-")),
+        "{rooms:?}"
+    );
+    let ops = rooms.rooms.iter().find(|r| r.name == room).unwrap();
+    assert_eq!(
+        (
+            ops.private,
+            ops.owner.as_ref().map(Nick::as_str),
+            &ops.moderators,
+            ops.banned,
+            ops.topic.as_deref()
+        ),
+        (false, Some("olga"), &vec![nick("dave")], 1, Some("on call"))
+    );
+    let lobby = rooms.rooms.iter().find(|r| r.name.as_str() == "lobby");
+    assert!(
+        lobby.is_some_and(|l| l.owner.is_none() && l.online >= 1),
+        "{rooms:?}"
+    );
+
+    let (status, body) = get(other.addr, &detail_path("ops"), Some(&root)).await;
+    assert_eq!(status, 200, "{body}");
+    let detail: shared::admin::RoomDetail = serde_json::from_str(&body).unwrap();
+    assert_eq!(detail.room, *ops);
+    assert_eq!(detail.members, [nick("bob"), nick("olga")]);
+    assert_eq!(detail.banned, [nick("carol")]);
+    assert!(!detail.more_members);
+    assert_eq!(
+        get(other.addr, &detail_path(group.as_str()), Some(&root))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        get(other.addr, &detail_path("nowhere"), Some(&root))
+            .await
+            .0,
+        404
+    );
+}
+
+/// `text` said in `room` by `chat`: its id once stored.
+async fn said(chat: &mut Chat, room: &RoomName, text: &str, client_id: &str) -> MessageId {
+    chat.say(room.as_str(), text, client_id).await;
+    let event = chat
+        .until(
+            "the message stored",
+            |e| matches!(e, ServerMsg::Said { client_id: c, .. } if c.as_str() == client_id),
+        )
+        .await;
+    let ServerMsg::Said { id, .. } = event else {
+        unreachable!()
+    };
+    id
+}
+
+/// `POST /api/admin/remove` as the account behind `cookie`: the status.
+async fn post_remove(
+    addr: SocketAddr,
+    cookie: Option<&str>,
+    room: &RoomName,
+    id: MessageId,
+) -> u16 {
+    let body = shared::admin::Remove {
+        room: room.clone(),
+        id,
+    }
+    .to_json();
+    post_json(addr, paths::API_ADMIN_REMOVE, &body, cookie)
+        .await
+        .0
+}
+
+/// An admin removes a message as a room's moderator would: another client (on another node
+/// in cluster mode) sees it deleted, and so does a later reader of the history; a repeat finds
+/// nothing (404); nobody else may (401, 403), nor in a group. The log keeps it, and a room
+/// owner's deletion of someone's message in the chat too.
+async fn an_admin_removes_a_message_and_the_log_keeps_every_removal(mode: Mode) {
+    let first = TestServer::spawn(config(&mode, None));
+    let second = mode
+        .redis_url()
+        .map(|_| TestServer::spawn(config(&mode, None)));
+    let other = second.as_ref().unwrap_or(&first);
+    let root = register(first.addr, "root").await;
+    let olga = register(first.addr, "olga").await;
+    let bob = register(first.addr, "bob").await;
+    let carol = register(first.addr, "carol").await;
+    let mut owner = chat(&first, "olga", &olga).await;
+    let room = create_room(&mut owner, "ops").await;
+    let mut reader = chat(other, "bob", &bob).await;
+    let mut author = chat(&first, "carol", &carol).await;
+    for tab in [&mut reader, &mut author] {
+        tab.send(&ClientMsg::Join {
+            room: room.clone(),
+            since: None,
+            epoch: None,
+        })
+        .await;
+        tab.until("joined ops", |e| matches!(e, ServerMsg::Joined { .. }))
+            .await;
+    }
+    let first_id = said(&mut author, &room, "remove me", "c1").await;
+    let second_id = said(&mut author, &room, "and me", "c2").await;
+
+    assert_eq!(post_remove(first.addr, None, &room, first_id).await, 401);
+    assert_eq!(
+        post_remove(first.addr, Some(&carol), &room, first_id).await,
+        403
+    );
+    assert_eq!(
+        post_remove(first.addr, Some(&olga), &room, first_id).await,
+        403
+    );
+    assert_eq!(
+        post_remove(first.addr, Some(&root), &room, first_id).await,
+        204
+    );
+    reader
+        .until("the message deleted", |e| {
+            matches!(
+                e,
+                ServerMsg::Changed { target, change: shared::Change::Deleted, from, .. }
+                    if *target == first_id && from.as_str() == "root"
+            )
+        })
+        .await;
+    assert_eq!(
+        post_remove(first.addr, Some(&root), &room, first_id).await,
+        404
+    );
+
+    // The owner removes the other message in the chat: logged too.
+    owner
+        .send(&ClientMsg::DeleteMessage {
+            room: room.clone(),
+            id: second_id,
+            client_id: "d1".parse().unwrap(),
+        })
+        .await;
+    reader
+        .until(
+            "the second message deleted",
+            |e| matches!(e, ServerMsg::Changed { target, .. } if *target == second_id),
+        )
+        .await;
+
+    // A later reader's history holds neither.
+    let mut later = chat(other, "dave", &register(first.addr, "dave").await).await;
+    later
+        .send(&ClientMsg::Join {
+            room: room.clone(),
+            since: None,
+            epoch: None,
+        })
+        .await;
+    let history = later
+        .until("the history", |e| matches!(e, ServerMsg::History { .. }))
+        .await;
+    let ServerMsg::History { messages, .. } = history else {
+        unreachable!()
+    };
+    let shown: Vec<MessageId> = messages
+        .iter()
+        .filter(|m| !m.deleted)
+        .map(|m| m.id)
+        .collect();
+    assert!(
+        !shown.contains(&first_id) && !shown.contains(&second_id),
+        "{messages:?}"
+    );
+
+    let removals = || async {
+        let (status, body) = get(first.addr, paths::API_ADMIN_LOG, Some(&root)).await;
+        assert_eq!(status, 200, "{body}");
+        let page: LogPage = serde_json::from_str(&body).unwrap();
+        page.entries
+            .into_iter()
+            .filter(|e| matches!(e.action, ModAction::MessageRemoved { .. }))
+            .map(|e| (e.room.unwrap().to_string(), e.by.to_string(), e.action))
+            .collect::<Vec<_>>()
+    };
+    common::eventually("the owner's removal is logged", || async {
+        removals().await.len() == 2
+    })
+    .await;
+    assert_eq!(
+        removals().await,
+        [
+            (
+                "ops".to_owned(),
+                "olga".to_owned(),
+                ModAction::MessageRemoved { id: second_id }
+            ),
+            (
+                "ops".to_owned(),
+                "root".to_owned(),
+                ModAction::MessageRemoved { id: first_id }
+            ),
+        ]
+    );
+
+    // Nobody removes anything from a group.
+    owner
+        .send(&ClientMsg::CreateGroup {
+            with: vec![nick("bob"), nick("carol")],
+        })
+        .await;
+    let joined = author
+        .until(
+            "joined the group",
+            |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str().starts_with("g-")),
+        )
+        .await;
+    let ServerMsg::Joined { room: group, .. } = joined else {
+        unreachable!()
+    };
+    let in_group = said(&mut author, &group, "ours", "c3").await;
+    assert_eq!(
+        post_remove(first.addr, Some(&root), &group, in_group).await,
+        403
+    );
+}
+
+/// `POST /api/admin/close` as the account behind `cookie`: the status.
+async fn post_close(addr: SocketAddr, cookie: Option<&str>, room: &RoomName, closed: bool) -> u16 {
+    let body = shared::admin::Close {
+        room: room.clone(),
+        closed,
+    }
+    .to_json();
+    post_json(addr, paths::API_ADMIN_CLOSE, &body, cookie)
+        .await
+        .0
+}
+
+/// `join` of `room` on `chat`: the refusal's code, or none when joined.
+async fn join_refusal(chat: &mut Chat, room: &RoomName) -> Option<ErrorCode> {
+    chat.send(&ClientMsg::Join {
+        room: room.clone(),
+        since: None,
+        epoch: None,
+    })
+    .await;
+    match chat
+        .until("joined or refused", |e| {
+            matches!(e, ServerMsg::Joined { .. } | ServerMsg::Error { .. })
+        })
+        .await
+    {
+        ServerMsg::Error { code, .. } => Some(code),
+        _ => None,
+    }
+}
+
+/// An admin closes a room: its members (on every node) are removed with the reason
+/// `closed`, a join is refused with `room_closed` (an admin's is let in, to read it, but
+/// its `say` is refused too), the console lists it closed, the log keeps it; reopened, it
+/// lets people in again. Nobody else closes a room, and nobody the lobby or a group.
+async fn a_closed_room_refuses_everyone_until_reopened(mode: Mode) {
+    let first = TestServer::spawn(config(&mode, None));
+    let second = mode
+        .redis_url()
+        .map(|_| TestServer::spawn(config(&mode, None)));
+    let other = second.as_ref().unwrap_or(&first);
+    let root = register(first.addr, "root").await;
+    let olga = register(first.addr, "olga").await;
+    let bob = register(first.addr, "bob").await;
+    register(first.addr, "carol").await;
+    let mut owner = chat(&first, "olga", &olga).await;
+    let room = create_room(&mut owner, "ops").await;
+    let mut member = chat(other, "bob", &bob).await;
+    assert_eq!(join_refusal(&mut member, &room).await, None);
+
+    assert_eq!(post_close(first.addr, None, &room, true).await, 401);
+    assert_eq!(post_close(first.addr, Some(&olga), &room, true).await, 403);
+    assert_eq!(
+        post_close(first.addr, Some(&root), &RoomName::default_room(), true).await,
+        403
+    );
+    assert_eq!(post_close(first.addr, Some(&root), &room, true).await, 204);
+    for tab in [&mut owner, &mut member] {
+        tab.until("removed as the room closed", |e| {
+            matches!(
+                e,
+                ServerMsg::Removed { room: r, by, reason: RemovedReason::Closed }
+                    if *r == room && by.as_str() == "root"
+            )
+        })
+        .await;
+    }
+    assert_eq!(
+        join_refusal(&mut member, &room).await,
+        Some(ErrorCode::RoomClosed)
+    );
+    assert_eq!(post_close(first.addr, Some(&root), &room, true).await, 403);
+
+    // The admin reads it, and may not speak in it.
+    let mut admin = chat(other, "root", &root).await;
+    assert_eq!(join_refusal(&mut admin, &room).await, None);
+    admin.say(room.as_str(), "anyone here?", "a1").await;
+    let refused = admin
+        .until("the say refused", |e| matches!(e, ServerMsg::Error { .. }))
+        .await;
+    assert!(
+        matches!(
+            refused,
+            ServerMsg::Error {
+                code: ErrorCode::RoomClosed,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+
+    let (_, body) = get(other.addr, paths::API_ADMIN_ROOMS, Some(&root)).await;
+    let rooms: shared::admin::Rooms = serde_json::from_str(&body).unwrap();
+    assert!(
+        rooms.rooms.iter().any(|r| r.name == room && r.closed),
+        "{rooms:?}"
+    );
+
+    assert_eq!(post_close(first.addr, Some(&root), &room, false).await, 204);
+    // (In cluster mode the other node hears of it within moments.)
+    common::eventually("the room lets bob in again", || async {
+        let mut again = chat(other, "bob", &bob).await;
+        join_refusal(&mut again, &room).await.is_none()
+    })
+    .await;
+
+    let (_, body) = get(first.addr, paths::API_ADMIN_LOG, Some(&root)).await;
+    let page: LogPage = serde_json::from_str(&body).unwrap();
+    let newest: Vec<(&str, &ModAction)> = page
+        .entries
+        .iter()
+        .take(2)
+        .map(|e| (e.by.as_str(), &e.action))
+        .collect();
+    assert_eq!(
+        newest,
+        [("root", &ModAction::Reopened), ("root", &ModAction::Closed)]
+    );
+
+    // A group is nobody's to close.
+    owner
+        .send(&ClientMsg::CreateGroup {
+            with: vec![nick("bob"), nick("carol")],
+        })
+        .await;
+    let joined = owner
+        .until(
+            "joined the group",
+            |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str().starts_with("g-")),
+        )
+        .await;
+    let ServerMsg::Joined { room: group, .. } = joined else {
+        unreachable!()
+    };
+    assert_eq!(post_close(first.addr, Some(&root), &group, true).await, 403);
+}
+
+/// `POST /api/login` of `name` with `password`: the status and the session cookie.
+async fn login_with(addr: SocketAddr, name: &str, password: &str) -> (u16, Option<String>) {
+    let body = serde_json::json!({ "name": name, "password": password }).to_string();
+    let (status, head, _) = post_json(addr, paths::API_LOGIN, &body, None).await;
+    (status, set_cookie(&head))
+}
+
+/// A tab whose session ended: told `unauthenticated`, then closed with 4401.
+async fn logged_out_tab(mut tab: Chat) {
+    tab.until("told the session ended", |e| {
+        matches!(
+            e,
+            ServerMsg::Error {
+                code: ErrorCode::Unauthenticated,
+                ..
+            }
+        )
+    })
+    .await;
+    common::expect_close(&mut tab.ws, shared::close::UNAUTHENTICATED).await;
+}
+
+/// Accounts mode: an admin resets a password (the sign-up rules) and revokes sessions: the
+/// user's sockets (on another node in cluster mode) are closed with 4401, their old cookie
+/// gets 401, the old password fails and the new one logs in; nobody else may, nor on an
+/// admin; both acts are logged as acts on the whole server.
+async fn an_admin_resets_a_password_and_revokes_sessions(mode: Mode) {
+    let quick = |config: Config| Config {
+        session_recheck: std::time::Duration::from_millis(100),
+        ..config
+    };
+    let first = TestServer::spawn(quick(config(&mode, None)));
+    let second = mode
+        .redis_url()
+        .map(|_| TestServer::spawn(quick(config(&mode, None))));
+    let other = second.as_ref().unwrap_or(&first);
+    let root = register(first.addr, "root").await;
+    let carol = register(first.addr, "carol").await;
+    let dave = register(first.addr, "dave").await;
+    let tab = chat(other, "carol", &carol).await;
+
+    let reset = |password: &str| {
+        shared::admin::PasswordReset {
+            user: "carol".into(),
+            password: password.into(),
+        }
+        .to_json()
+    };
+    let revoke = shared::admin::Revoke {
+        user: "carol".into(),
+    }
+    .to_json();
+    let post = |path: &'static str, body: String, cookie: Option<String>| async move {
+        post_json(first.addr, path, &body, cookie.as_deref())
+            .await
+            .0
+    };
+    for (path, body) in [
+        (paths::API_ADMIN_PASSWORD, reset("a new long password")),
+        (paths::API_ADMIN_REVOKE, revoke.clone()),
+    ] {
+        assert_eq!(post(path, body.clone(), None).await, 401);
+        assert_eq!(post(path, body.clone(), Some(dave.clone())).await, 403);
+    }
+    let on_root = shared::admin::Revoke {
+        user: "root".into(),
+    }
+    .to_json();
+    assert_eq!(
+        post(paths::API_ADMIN_REVOKE, on_root, Some(root.clone())).await,
+        403
+    );
+    assert_eq!(
+        post(
+            paths::API_ADMIN_PASSWORD,
+            reset("short"),
+            Some(root.clone())
+        )
+        .await,
+        400
+    );
+    let nobody = shared::admin::Revoke {
+        user: "nobody".into(),
+    }
+    .to_json();
+    assert_eq!(
+        post(paths::API_ADMIN_REVOKE, nobody, Some(root.clone())).await,
+        404
+    );
+
+    assert_eq!(
+        post(
+            paths::API_ADMIN_PASSWORD,
+            reset("a new long password"),
+            Some(root.clone())
+        )
+        .await,
+        204
+    );
+    logged_out_tab(tab).await;
+    assert_eq!(
+        get(first.addr, paths::API_ADMIN_LOG, Some(&carol)).await.0,
+        401
+    );
+    assert_eq!(login(first.addr, "carol").await, 401);
+    let (status, cookie) = login_with(first.addr, "carol", "a new long password").await;
+    assert_eq!(status, 200);
+    let cookie = cookie.unwrap();
+    assert_eq!(
+        get(first.addr, paths::API_ADMIN_LOG, Some(&cookie)).await.0,
+        403
+    );
+
+    let tab = chat(other, "carol", &cookie).await;
+    assert_eq!(
+        post(paths::API_ADMIN_REVOKE, revoke, Some(root.clone())).await,
+        204
+    );
+    logged_out_tab(tab).await;
+    assert_eq!(
+        get(first.addr, paths::API_ADMIN_LOG, Some(&cookie)).await.0,
+        401
+    );
+
+    let (_, body) = get(first.addr, paths::API_ADMIN_LOG, Some(&root)).await;
+    let page: LogPage = serde_json::from_str(&body).unwrap();
+    let newest: Vec<(Option<&RoomName>, &str, &ModAction, Option<&str>)> = page
+        .entries
+        .iter()
+        .take(2)
+        .map(|e| {
+            (
+                e.room.as_ref(),
+                e.by.as_str(),
+                &e.action,
+                e.target.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        newest,
+        [
+            (
+                None,
+                "root",
+                &ModAction::SessionsRevoked {
+                    user: nick("carol")
+                },
+                Some("carol")
+            ),
+            (
+                None,
+                "root",
+                &ModAction::PasswordReset {
+                    user: nick("carol")
+                },
+                Some("carol")
+            ),
+        ]
+    );
+}
+
 /// In jwt mode a ban names a token's `sub` as it is, here an id of 36 characters (no
 /// nickname): the admin, by its own `sub` over a Bearer token, bans it; that user's socket is
 /// told and closed, their `hello` refused; the log names the subject.
@@ -515,6 +1128,14 @@ async fn in_jwt_mode_a_ban_names_the_tokens_subject_as_it_is() {
     let page: LogPage = serde_json::from_str(&body).unwrap();
     assert_eq!(page.entries[0].target.as_deref(), Some(subject));
     assert!(page.entries[0].room.is_none());
+    // Passwords and sessions are the identity provider's: nothing to reset or revoke here.
+    let revoke = shared::admin::Revoke {
+        user: subject.to_owned(),
+    }
+    .to_json();
+    let request = bearer(paths::API_ADMIN_REVOKE, Some(&revoke));
+    let (status, _, body) = common::http_exchange(server.addr, &request).await;
+    assert_eq!(status, 404, "{body}");
 }
 
 common::in_both_modes!(
@@ -522,4 +1143,8 @@ common::in_both_modes!(
     the_moderation_log_pages_back_without_gaps,
     a_server_wide_ban_removes_the_user_from_every_node,
     nothing_of_a_group_is_in_the_moderation_log,
+    the_rooms_show_their_rules_and_members_but_no_group,
+    an_admin_removes_a_message_and_the_log_keeps_every_removal,
+    a_closed_room_refuses_everyone_until_reopened,
+    an_admin_resets_a_password_and_revokes_sessions,
 );

@@ -3825,8 +3825,9 @@ async fn work_the_emoji_picker_loads_its_data_on_first_use_and_finds_english_and
 /// Issue #33: the admin console. A user who is no admin sees no console, and its endpoints
 /// answer them 403; the admin (`chief`, the accounts backend's `--admin`) sees the live
 /// charts move with the messages a client sends and the moderation log name what they did,
-/// and bans the first user from the whole server: that user's open socket is told `removed`
-/// and closed with 4403.
+/// and the rooms table list the room they made (opened, it shows who is in it), and bans the
+/// first user from the whole server: that user's open socket is told `removed` and closed
+/// with 4403.
 #[wasm_bindgen_test]
 async fn the_admin_console_shows_an_admin_live_charts_and_the_log_and_bans_and_nobody_else_anything()
  {
@@ -3843,7 +3844,12 @@ async fn the_admin_console_shows_an_admin_live_charts_and_the_log_and_bans_and_n
     let someone = format!("n{}", run_tag());
     api::register(&url, &account(&someone)).await.unwrap();
     let mut target = ChatClient::join_at(&url, &someone, &["lobby"]).await;
-    for path in [paths::API_ADMIN_STATS, paths::API_ADMIN_LOG] {
+    for path in [
+        paths::API_ADMIN_STATS,
+        paths::API_ADMIN_LOG,
+        paths::API_ADMIN_ROOMS,
+        "/api/admin/room?room=lobby",
+    ] {
         let answer = fetch::send("GET", &api::api_url(&url, path), &[], None)
             .await
             .unwrap();
@@ -3857,7 +3863,9 @@ async fn the_admin_console_shows_an_admin_live_charts_and_the_log_and_bans_and_n
         move || view! { <frontend::pages::AdminPage url=page_url /> },
     );
     wait_until("the console refuses", || shows(&root, "admin-refused")).await;
-    assert!(!shows(&root, "admin-log") && !shows(&root, "chart-rate"));
+    assert!(
+        !shows(&root, "admin-log") && !shows(&root, "chart-rate") && !shows(&root, "admin-rooms")
+    );
     drop(mounted);
     api::logout(&url).await.unwrap();
 
@@ -3938,6 +3946,21 @@ async fn the_admin_console_shows_an_admin_live_charts_and_the_log_and_bans_and_n
     })
     .await;
     assert!(text_of(&root, "admin-version").contains("commit"));
+    // The rooms table lists the room; opened, it shows who is in it.
+    wait_until("the rooms table lists the room", || {
+        text_of(&root, "admin-rooms").contains(&room)
+    })
+    .await;
+    root.query_selector(&format!("[data-room=\"{room}\"] button"))
+        .unwrap()
+        .unwrap()
+        .dyn_into::<HtmlButtonElement>()
+        .unwrap()
+        .click();
+    wait_until("the room opened shows its members", || {
+        text_of(&root, "admin-room-members").contains("chief")
+    })
+    .await;
 
     // A server-wide ban from the console: the user's socket is told and closed.
     fill(&root, "ban-user", &someone).await;

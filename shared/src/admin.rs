@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ModAction, Nick, RoomName};
+use crate::{MessageId, ModAction, Nick, RoomName};
 
 /// One kept line of the moderation log: who did what in which room, and when. Every act of
 /// room moderation (invitations, moderators, kicks, bans, mutes, topics) adds one, in the
@@ -52,8 +52,108 @@ pub struct Ban {
     pub banned: bool,
 }
 
+/// `POST` [`crate::paths::API_ADMIN_REMOVE`]: remove a message from a room, as its
+/// moderators may (server admins outrank them; a group's messages are nobody's to remove but
+/// their authors'). The room sees the deletion as any moderator's; the log keeps
+/// [`ModAction::MessageRemoved`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remove {
+    /// The room.
+    pub room: RoomName,
+    /// The message.
+    pub id: MessageId,
+}
+
+/// `POST` [`crate::paths::API_ADMIN_CLOSE`]: close a room (`closed: true`), or reopen it.
+/// A closed room refuses `join` (but a server admin's, who may read it), `say`, `typing` and
+/// changes other than deletions with `room_closed`; everyone in it but server admins is
+/// told `removed` with the reason `closed`. Its history is kept. Groups and the lobby cannot
+/// be closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Close {
+    /// The room.
+    pub room: RoomName,
+    /// Closed (`true`) or open again.
+    pub closed: bool,
+}
+
+/// `POST` [`crate::paths::API_ADMIN_PASSWORD`] (accounts mode): give `user`'s account a new
+/// password (the same rules as at sign-up) and end every session of it: their open sockets
+/// are closed with [`crate::close::UNAUTHENTICATED`] at their next session check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordReset {
+    /// The account's name.
+    pub user: String,
+    /// Its new password.
+    pub password: String,
+}
+
+/// `POST` [`crate::paths::API_ADMIN_REVOKE`] (accounts mode): end every session of `user`'s
+/// account, as [`PasswordReset`] does without changing the password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoke {
+    /// The account's name.
+    pub user: String,
+}
+
 /// Entries per [`LogPage`].
 pub const LOG_PAGE: usize = 100;
+
+/// One room as the console lists it (`GET` [`crate::paths::API_ADMIN_ROOMS`]): its rules,
+/// and how many are in it now. Groups are not listed (they are as closed as direct
+/// messages, to admins too): [`Rooms::groups`] counts them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSummary {
+    /// The room.
+    pub name: RoomName,
+    /// Invisible and closed to anyone not invited.
+    pub private: bool,
+    /// Who created it (none: made by `join`, moderated by server admins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Nick>,
+    /// Its moderators, sorted by [`Nick::key`].
+    pub moderators: Vec<Nick>,
+    /// How many users are banned from it.
+    pub banned: u32,
+    /// At most this many users at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_members: Option<u32>,
+    /// What it is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Distinct users in it now, on every node.
+    pub online: u32,
+    /// Closed by a server admin ([`Close`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed: bool,
+}
+
+/// Every room with rules or with someone in it, sorted by name, and how many groups exist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rooms {
+    /// The rooms.
+    pub rooms: Vec<RoomSummary>,
+    /// Group conversations (not listed, only counted).
+    pub groups: u32,
+}
+
+/// One room opened in the console (`GET` [`crate::paths::API_ADMIN_ROOM`]`?room=NAME`): its
+/// summary, who is in it now and who its rules name. A group is refused (403).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomDetail {
+    /// As in the list.
+    pub room: RoomSummary,
+    /// Who is in it now, sorted by [`Nick::key`]: the first [`crate::MEMBER_PAGE`].
+    pub members: Vec<Nick>,
+    /// Whether more are in it than `members` shows.
+    pub more_members: bool,
+    /// Invited users (a private room), sorted by [`Nick::key`].
+    pub invited: Vec<Nick>,
+    /// Banned users, sorted by [`Nick::key`].
+    pub banned: Vec<Nick>,
+    /// Users muted now, sorted by [`Nick::key`].
+    pub muted: Vec<Nick>,
+}
 
 /// The server's own numbers at the moment asked (`GET` [`crate::paths::API_ADMIN_STATS`]):
 /// the gauges as they are and the counters since start-up, from the same metrics `/metrics`
@@ -128,12 +228,66 @@ mod tests {
         };
         let value = serde_json::to_value(&stats).unwrap();
         assert_eq!(crate::lean::read::<Stats, _>(&&value).unwrap(), stats);
+        let summary = RoomSummary {
+            name: "ops".parse().unwrap(),
+            private: true,
+            owner: Some("olga".parse().unwrap()),
+            moderators: vec!["dave".parse().unwrap()],
+            banned: 2,
+            max_members: Some(40),
+            topic: Some("on call".into()),
+            online: 3,
+            closed: true,
+        };
+        let bare = RoomSummary {
+            name: "lobby".parse().unwrap(),
+            private: false,
+            owner: None,
+            moderators: Vec::new(),
+            banned: 0,
+            max_members: None,
+            topic: None,
+            online: 0,
+            closed: false,
+        };
+        let rooms = Rooms {
+            rooms: vec![summary.clone(), bare],
+            groups: 4,
+        };
+        let value = serde_json::to_value(&rooms).unwrap();
+        assert_eq!(crate::lean::read::<Rooms, _>(&&value).unwrap(), rooms);
+        let detail = RoomDetail {
+            room: summary,
+            members: vec!["민지".parse().unwrap()],
+            more_members: true,
+            invited: vec!["bob".parse().unwrap()],
+            banned: vec!["carol".parse().unwrap()],
+            muted: Vec::new(),
+        };
+        let value = serde_json::to_value(&detail).unwrap();
+        assert_eq!(crate::lean::read::<RoomDetail, _>(&&value).unwrap(), detail);
         // And the server reads what the app writes.
         let ban = Ban {
             user: "민지 \"x\"".into(),
             banned: true,
         };
         assert_eq!(serde_json::from_str::<Ban>(&ban.to_json()).unwrap(), ban);
+        let close = Close {
+            room: "팀".parse().unwrap(),
+            closed: true,
+        };
+        assert_eq!(
+            serde_json::from_str::<Close>(&close.to_json()).unwrap(),
+            close
+        );
+        let remove = Remove {
+            room: "ops".parse().unwrap(),
+            id: MessageId(42),
+        };
+        assert_eq!(
+            serde_json::from_str::<Remove>(&remove.to_json()).unwrap(),
+            remove
+        );
         assert_eq!(ban.to_json(), serde_json::to_string(&ban).unwrap());
     }
 }

@@ -727,6 +727,9 @@ pub enum RemovedReason {
     Banned,
     /// You left the group (on another tab, perhaps).
     Left,
+    /// A server admin closed the room: nobody joins or speaks there until it is reopened
+    /// (its history is kept).
+    Closed,
 }
 
 /// A moderation action, as the room sees it.
@@ -789,6 +792,27 @@ pub enum ModAction {
     Topic {
         /// The new topic.
         topic: String,
+    },
+    /// A server admin closed the room (its members were removed, with the reason `closed`).
+    Closed,
+    /// A server admin reopened the room.
+    Reopened,
+    /// A server admin set a new password for `user`'s account and ended its sessions (the
+    /// moderation log only).
+    PasswordReset {
+        /// Whose.
+        user: Nick,
+    },
+    /// A server admin ended every session of `user`'s account (the moderation log only).
+    SessionsRevoked {
+        /// Whose.
+        user: Nick,
+    },
+    /// A moderator (or owner, or server admin) removed the message `id`: only in the
+    /// moderation log (the room sees the deletion itself, as a change of the message).
+    MessageRemoved {
+        /// The message.
+        id: MessageId,
     },
 }
 
@@ -1478,6 +1502,9 @@ pub enum ErrorCode {
     /// A `react` past `max_reactions` distinct emoji on the message, or past
     /// `max_reactions_per_user` of the sender's own.
     TooManyReactions,
+    /// `join`, `say`, `typing` or a change (other than a deletion) in a room a server admin
+    /// closed. (Server admins may still join it, to read it.)
+    RoomClosed,
 }
 
 /// Why a text frame is not a [`ClientMsg`]: the code and the precise reason, ready to send.

@@ -479,6 +479,17 @@ impl Lean for ModAction {
                 topic: field(o, "topic")?,
             });
         }
+        if kind == "closed" {
+            return Ok(ModAction::Closed);
+        }
+        if kind == "reopened" {
+            return Ok(ModAction::Reopened);
+        }
+        if kind == "message_removed" {
+            return Ok(ModAction::MessageRemoved {
+                id: field(o, "id")?,
+            });
+        }
         // Every other action names only its user.
         let action: fn(Nick) -> ModAction = match kind {
             "invited" => |user| ModAction::Invited { user },
@@ -490,6 +501,8 @@ impl Lean for ModAction {
             "unbanned" => |user| ModAction::Unbanned { user },
             "unmuted" => |user| ModAction::Unmuted { user },
             "left" => |user| ModAction::Left { user },
+            "password_reset" => |user| ModAction::PasswordReset { user },
+            "sessions_revoked" => |user| ModAction::SessionsRevoked { user },
             other => return Err(unknown(other)),
         };
         Ok(action(field(o, "user")?))
@@ -531,6 +544,47 @@ impl Lean for crate::admin::LogPage {
         Ok(crate::admin::LogPage {
             entries: field(o, "entries")?,
             next: optional(o, "next")?,
+        })
+    }
+}
+
+impl Lean for crate::admin::RoomSummary {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        let o = object(value)?;
+        Ok(crate::admin::RoomSummary {
+            name: field(o, "name")?,
+            private: field(o, "private")?,
+            owner: optional(o, "owner")?,
+            moderators: field(o, "moderators")?,
+            banned: field(o, "banned")?,
+            max_members: optional(o, "max_members")?,
+            topic: optional(o, "topic")?,
+            online: field(o, "online")?,
+            closed: or_default(o, "closed")?,
+        })
+    }
+}
+
+impl Lean for crate::admin::Rooms {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        let o = object(value)?;
+        Ok(crate::admin::Rooms {
+            rooms: field(o, "rooms")?,
+            groups: field(o, "groups")?,
+        })
+    }
+}
+
+impl Lean for crate::admin::RoomDetail {
+    fn lean<J: Json>(value: &J) -> Result<Self> {
+        let o = object(value)?;
+        Ok(crate::admin::RoomDetail {
+            room: field(o, "room")?,
+            members: field(o, "members")?,
+            more_members: field(o, "more_members")?,
+            invited: field(o, "invited")?,
+            banned: field(o, "banned")?,
+            muted: field(o, "muted")?,
         })
     }
 }

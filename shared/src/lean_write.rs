@@ -399,6 +399,43 @@ impl crate::admin::Ban {
     }
 }
 
+impl crate::admin::PasswordReset {
+    /// The body of `POST /api/admin/password`, as serde would write it.
+    pub fn to_json(&self) -> String {
+        let mut out = Out::object();
+        out.str("user", &self.user).str("password", &self.password);
+        out.end()
+    }
+}
+
+impl crate::admin::Revoke {
+    /// The body of `POST /api/admin/revoke`, as serde would write it.
+    pub fn to_json(&self) -> String {
+        let mut out = Out::object();
+        out.str("user", &self.user);
+        out.end()
+    }
+}
+
+impl crate::admin::Close {
+    /// The body of `POST /api/admin/close`, as serde would write it.
+    pub fn to_json(&self) -> String {
+        let mut out = Out::object();
+        out.str("room", self.room.as_str())
+            .bool("closed", self.closed);
+        out.end()
+    }
+}
+
+impl crate::admin::Remove {
+    /// The body of `POST /api/admin/remove`, as serde would write it.
+    pub fn to_json(&self) -> String {
+        let mut out = Out::object();
+        out.str("room", self.room.as_str()).num("id", self.id.0);
+        out.end()
+    }
+}
+
 impl PasswordChange {
     /// The body of `POST /api/password`, as serde would write it.
     pub fn to_json(&self) -> String {

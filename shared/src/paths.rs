@@ -60,6 +60,22 @@ pub const API_ADMIN_STATS: &str = "/api/admin/stats";
 /// `POST` a ZIP (our export, or a Slack workspace export; `?source=LABEL` optional): imports
 /// it, answering what was stored (JSON). Server admins only.
 pub const API_ADMIN_IMPORT: &str = "/api/admin/import";
+/// `GET`: every room and its rules ([`crate::admin::Rooms`]). Server admins only.
+pub const API_ADMIN_ROOMS: &str = "/api/admin/rooms";
+/// `GET ?room=NAME`: one room, its members now and its rules ([`crate::admin::RoomDetail`]).
+/// Server admins only.
+pub const API_ADMIN_ROOM: &str = "/api/admin/room";
+/// `POST` a [`crate::admin::Remove`]: remove a message as a moderator would (204). Server
+/// admins only.
+pub const API_ADMIN_REMOVE: &str = "/api/admin/remove";
+/// `POST` a [`crate::admin::Close`]: close a room, or reopen it (204). Server admins only.
+pub const API_ADMIN_CLOSE: &str = "/api/admin/close";
+/// `POST` a [`crate::admin::PasswordReset`] (accounts mode): a new password, every session
+/// ended (204). Server admins only.
+pub const API_ADMIN_PASSWORD: &str = "/api/admin/password";
+/// `POST` a [`crate::admin::Revoke`] (accounts mode): every session ended (204). Server
+/// admins only.
+pub const API_ADMIN_REVOKE: &str = "/api/admin/revoke";
 /// The service worker's script (at the root, so that its scope is the whole app).
 pub const SERVICE_WORKER: &str = "/sw.js";
 /// The browser token's header on upload requests in open mode (never in a URL).

@@ -927,6 +927,13 @@ fn the_lean_decoder_reads_every_variant() {
         ModAction::Topic {
             topic: "a topic".to_owned(),
         },
+        ModAction::MessageRemoved {
+            id: shared::MessageId(7),
+        },
+        ModAction::Closed,
+        ModAction::Reopened,
+        ModAction::PasswordReset { user: user() },
+        ModAction::SessionsRevoked { user: user() },
     ];
     // A new action fails to compile here until it is added to the list above.
     for action in &actions {
@@ -941,7 +948,12 @@ fn the_lean_decoder_reads_every_variant() {
             | ModAction::Muted { .. }
             | ModAction::Unmuted { .. }
             | ModAction::Left { .. }
-            | ModAction::Topic { .. } => {}
+            | ModAction::Topic { .. }
+            | ModAction::MessageRemoved { .. }
+            | ModAction::Closed
+            | ModAction::Reopened
+            | ModAction::PasswordReset { .. }
+            | ModAction::SessionsRevoked { .. } => {}
         }
     }
     let room = || shared::RoomName::try_from("lobby").unwrap();
@@ -958,6 +970,7 @@ fn the_lean_decoder_reads_every_variant() {
         RemovedReason::Kicked,
         RemovedReason::Banned,
         RemovedReason::Left,
+        RemovedReason::Closed,
     ] {
         messages.push(ServerMsg::Removed {
             room: room(),
@@ -1052,13 +1065,14 @@ fn wire_name(code: ErrorCode) -> &'static str {
         ErrorCode::Muted => "muted",
         ErrorCode::NoSuchMessage => "no_such_message",
         ErrorCode::TooManyReactions => "too_many_reactions",
+        ErrorCode::RoomClosed => "room_closed",
     }
 }
 
 #[test]
 fn every_error_code_has_its_snake_case_name_and_is_documented() {
     let codes = all_error_codes();
-    assert_eq!(codes.len(), 22, "{codes:?}");
+    assert_eq!(codes.len(), 23, "{codes:?}");
     let doc = protocol_doc();
     for code in codes {
         let name = wire_name(code);

@@ -421,6 +421,32 @@ impl Accounts {
         }
     }
 
+    /// Ends every session of `name`'s account (a server admin's revocation).
+    pub async fn end_sessions(&self, name: &Nick) -> Result<(), StoreError> {
+        let key = name.key();
+        match self {
+            Self::Sqlite { db, .. } => {
+                Self::blocking(db, move |db| {
+                    db.execute("DELETE FROM sessions WHERE account = ?1", [&key])
+                        .map(|_| ())
+                })
+                .await
+            }
+            Self::Redis {
+                redis, migrated, ..
+            } => {
+                let mut redis = Self::ready(redis, migrated).await?;
+                let sessions_key = sessions_key(&key);
+                let sessions: Vec<String> = redis.smembers(&sessions_key).await?;
+                for session in sessions {
+                    let () = redis.del(session_key(&session)).await?;
+                    let () = redis.srem(&sessions_key, &session).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Starts a session `token_hash` for `name`'s account, valid for `ttl`.
     pub async fn start_session(
         &self,

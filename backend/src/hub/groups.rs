@@ -19,6 +19,14 @@ fn group_name() -> Option<RoomName> {
     RoomName::try_from(format!("g-{hex}")).ok()
 }
 
+/// Whether `room` has the shape of a group's name: a node that has not yet heard of a new
+/// group's policy (cluster mode, for a moment) must still not show it to an admin.
+pub(super) fn looks_like_group(room: &RoomName) -> bool {
+    room.as_str()
+        .strip_prefix("g-")
+        .is_some_and(|hex| hex.len() == 20 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 impl Hub {
     /// `create_group`: checks the list, then looks the names up ([`Hub::group_resolved`]).
     pub(super) fn create_group(&mut self, conn: ConnId, user: UserId, with: Vec<Nick>) {

@@ -125,6 +125,9 @@ impl Hub {
         if let Some(message) = self.muted(user, &room) {
             return self.refuse(conn, ErrorCode::Muted, &message, None);
         }
+        if let Some(message) = self.closed(&room) {
+            return self.refuse(conn, ErrorCode::RoomClosed, &message, None);
+        }
         let deadline = Instant::now() + self.typing_timeout;
         // Only a start is announced; repeats just push the deadline (server-side throttle).
         if self.typing.insert((room.clone(), user), deadline).is_none() {

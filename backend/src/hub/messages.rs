@@ -68,6 +68,9 @@ impl Hub {
         if let Some(message) = self.muted(user, &room) {
             return self.refuse(conn, ErrorCode::Muted, &message, Some(client_id));
         }
+        if let Some(message) = self.closed(&room) {
+            return self.refuse(conn, ErrorCode::RoomClosed, &message, Some(client_id));
+        }
         self.stop_typing(&room, user);
         self.append(conn, user, None, Target::Room(room), body, client_id);
     }
@@ -112,11 +115,15 @@ impl Hub {
                 }
             }
         };
-        // A deletion says nothing: a muted user may still take their words back.
-        if !matches!(change, Change::Deleted)
-            && let Some(message) = self.muted(user, &room)
-        {
-            return self.refuse(conn, ErrorCode::Muted, &message, Some(client_id));
+        // A deletion says nothing: a muted user may still take their words back, and an
+        // admin reading a closed room may still remove what should not stay.
+        if !matches!(change, Change::Deleted) {
+            if let Some(message) = self.muted(user, &room) {
+                return self.refuse(conn, ErrorCode::Muted, &message, Some(client_id));
+            }
+            if let Some(message) = self.closed(&room) {
+                return self.refuse(conn, ErrorCode::RoomClosed, &message, Some(client_id));
+            }
         }
         let body = Body::Change {
             target,
@@ -151,11 +158,23 @@ impl Hub {
             client_id: client_id.clone(),
             ts: engine::now_ms(),
         };
+        // A deletion with a moderator's authority is an act of moderation: logged once
+        // stored (`Hub::moderator_removed`). (A moderator's deletion of their own message is
+        // logged too: the hub cannot tell whose it is before the engine looks.)
+        let removal = match &message.body {
+            Body::Change {
+                target,
+                change: Change::Deleted,
+                authority: Authority::Anyone,
+            } => Some(*target),
+            _ => None,
+        };
         let ctx = Ctx::Send {
             conn,
             sender,
             recipient,
             client_id: client_id.clone(),
+            removal,
         };
         if self.engine.append(ctx, message).is_err() {
             let message = "the message store has stopped; the message was not sent";
@@ -175,15 +194,27 @@ impl Hub {
                 if let Ctx::ImportAppend { reply } = ctx {
                     return self.import_stored(reply, outcome);
                 }
+                if let Ctx::AdminRemove { reply } = ctx {
+                    return self.admin_removed(reply, outcome);
+                }
                 let Ctx::Send {
                     conn,
                     sender,
                     recipient,
                     client_id,
+                    removal,
                 } = ctx
                 else {
                     return;
                 };
+                if let (
+                    Some(id),
+                    Appended::New(Stored::Room { room, .. })
+                    | Appended::Sent(Stored::Room { room, .. }),
+                ) = (removal, &outcome)
+                {
+                    self.moderator_removed(sender, room, id);
+                }
                 match outcome {
                     Appended::New(Stored::Room { room, entry }) => {
                         self.room_entry_stored(sender, &room, &entry);
@@ -236,23 +267,29 @@ impl Hub {
             engine::Event::Claimed { ctx, granted } => self.claimed(ctx, granted),
             engine::Event::PresenceLost => self.reassert(),
             engine::Event::RoomEvent { room, user, event } => self.room_event(&room, &user, event),
-            engine::Event::Rooms { ctx, rooms } => {
-                if let Ctx::Rooms { conn } = ctx {
-                    self.rooms_listed(conn, rooms);
-                }
-            }
-            engine::Event::Members { ctx, page } => {
-                if let Ctx::Members {
+            engine::Event::Rooms { ctx, rooms } => match ctx {
+                Ctx::Rooms { conn } => self.rooms_listed(conn, rooms),
+                Ctx::AdminRooms { reply } => self.admin_rooms_listed(reply, rooms),
+                Ctx::AdminRoom { room, reply } => self.admin_room_counted(room, reply, rooms),
+                _ => {}
+            },
+            engine::Event::Members { ctx, page } => match ctx {
+                Ctx::Members {
                     conn,
                     room,
                     after,
                     prefix,
-                } = ctx
-                {
+                } => {
                     let page = page.map(|p| (p.members, p.more));
                     self.members_listed(conn, room, after, prefix, page);
                 }
-            }
+                Ctx::AdminMembers {
+                    room,
+                    online,
+                    reply,
+                } => self.admin_room_answered(&room, online, reply, page),
+                _ => {}
+            },
             engine::Event::UserEvent { user, event } => {
                 let user = self.keys.get(&user).copied();
                 if let Some(user) = user

@@ -30,6 +30,7 @@
 //! - `delivery.rs`: encoding an event once and queueing it for its recipients; slow readers.
 //! - `imports.rs`: what an admin's import (the transfer module) stores: rooms' policies, and
 //!   entries with their original times, through the engine like any message.
+//! - `admin.rs`: what the admin console asks: the rooms, their rules and who is in them.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet},
@@ -114,6 +115,48 @@ enum Command {
     ServerPolicy(crate::policy::ServerApplied),
     /// A step of an admin's import.
     Import(ImportOp),
+    /// The admin console's room list.
+    AdminRooms {
+        reply: AdminReply<shared::admin::Rooms>,
+    },
+    /// The admin console opens one room.
+    AdminRoom {
+        room: RoomName,
+        reply: AdminReply<shared::admin::RoomDetail>,
+    },
+    /// A room's policy changed by an admin's request (closing a room); cluster nodes also
+    /// hear it.
+    Adopt(crate::policy::Applied),
+    /// An admin removes a message.
+    AdminRemove {
+        by: crate::policy::Person,
+        room: RoomName,
+        id: MessageId,
+        reply: AdminReply<bool>,
+    },
+}
+
+/// Where the hub answers an admin console's question.
+pub type AdminReply<T> = tokio::sync::oneshot::Sender<Result<T, AdminRefusal>>;
+
+/// Why the hub did not answer an admin console's question.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AdminRefusal {
+    /// The room is a group: not the admins' to see (403).
+    #[error("a group is as closed as a direct message: not even server admins see into it")]
+    Group,
+    /// Nobody is in the room and it has no rules (404).
+    #[error("no such room")]
+    NoSuchRoom,
+    /// The rules refuse it, or the engine did (no such message: 404; else 403).
+    #[error("{1}")]
+    Refused(ErrorCode, String),
+    /// The engine or the policies cannot answer now (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The hub has stopped (503).
+    #[error(transparent)]
+    Closed(#[from] HubClosed),
 }
 
 /// Where a would-be uploader stands in a room, as this hub sees it (see
@@ -253,6 +296,89 @@ impl HubHandle {
             .contains_key(key))
     }
 
+    /// Every room with rules or members, for the admin console.
+    pub async fn admin_rooms(&self) -> Result<shared::admin::Rooms, AdminRefusal> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Command::AdminRooms { reply }).await?;
+        answer.await.map_err(|_| HubClosed)?
+    }
+
+    /// One room, its members now and its rules, for the admin console.
+    pub async fn admin_room(
+        &self,
+        room: RoomName,
+    ) -> Result<shared::admin::RoomDetail, AdminRefusal> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Command::AdminRoom { room, reply }).await?;
+        answer.await.map_err(|_| HubClosed)?
+    }
+
+    /// Removes the message `id` of `room` as the server admin `by` (named as the policies
+    /// name people), through the rule in-chat moderation follows
+    /// ([`crate::policy::moderates`]), and logs it.
+    pub async fn admin_remove(
+        &self,
+        by: crate::policy::Person,
+        room: RoomName,
+        id: MessageId,
+    ) -> Result<(), AdminRefusal> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let nick = by.nick.clone();
+        self.send(Command::AdminRemove {
+            by,
+            room: room.clone(),
+            id,
+            reply,
+        })
+        .await?;
+        let removed_now = answer.await.map_err(|_| HubClosed)??;
+        if removed_now {
+            // Written before the answer (unlike a moderator's in-chat removal, which the hub
+            // hands to the policy worker): the admin's next read of the log holds it.
+            let action = ModAction::MessageRemoved { id };
+            self.policies
+                .append_log(Some(&room), &nick, &action, None)
+                .await
+                .map_err(|err| AdminRefusal::Unavailable(err.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Closes `room` (or reopens it) as the server admin `by`, through the rule function of
+    /// every act on a room ([`crate::policy::decide`]), which logs it; the room's members
+    /// here are removed at once, those on other nodes when the change reaches them.
+    pub async fn admin_close(
+        &self,
+        by: &crate::policy::Person,
+        room: &RoomName,
+        closed: bool,
+    ) -> Result<(), AdminRefusal> {
+        use crate::policy::Refusal;
+        let applied = self
+            .policies
+            .act(room, by, &Act::Close(closed), None)
+            .await
+            .map_err(|refusal| match refusal {
+                Refusal::Store(err) => AdminRefusal::Unavailable(err.to_string()),
+                other => AdminRefusal::Refused(ErrorCode::Forbidden, other.to_string()),
+            })?;
+        self.send(Command::Adopt(applied)).await?;
+        Ok(())
+    }
+
+    /// Keeps a line of the moderation log for an act on the whole server by `by` (a
+    /// password reset, sessions revoked), about the user `target` names.
+    pub async fn log_server_act(
+        &self,
+        by: &Nick,
+        action: &ModAction,
+        target: &str,
+    ) -> Result<(), crate::policy::PolicyError> {
+        self.policies
+            .append_log(None, by, action, Some(target))
+            .await
+    }
+
     /// Hands a decoded client request to the hub; answers arrive in the outbox.
     pub async fn request(&self, conn: ConnId, message: ClientMsg) -> Result<(), HubClosed> {
         self.send(Command::Request { conn, message }).await
@@ -363,6 +489,8 @@ enum Ctx {
         sender: UserId,
         recipient: Option<UserId>,
         client_id: ClientMsgId,
+        /// A deletion with a moderator's authority: the message, logged once stored.
+        removal: Option<MessageId>,
     },
     /// The history of `room` that `conn` waits for (read number `read`).
     CatchUp {
@@ -439,6 +567,24 @@ enum Ctx {
     ImportRead {
         reply: tokio::sync::oneshot::Sender<Result<Answer, EngineError>>,
     },
+    /// The admin console's room list, asked of the engine (who is where).
+    AdminRooms {
+        reply: AdminReply<shared::admin::Rooms>,
+    },
+    /// One room's count for the admin console (then [`Ctx::AdminMembers`]).
+    AdminRoom {
+        room: RoomName,
+        reply: AdminReply<shared::admin::RoomDetail>,
+    },
+    /// One room's members for the admin console.
+    AdminMembers {
+        room: RoomName,
+        online: u32,
+        reply: AdminReply<shared::admin::RoomDetail>,
+    },
+    /// An admin's removal of a message (answered `true` when it was removed now, `false`
+    /// when this same removal was stored already).
+    AdminRemove { reply: AdminReply<bool> },
 }
 
 /// Where a reconnecting client's `hello` says it left off (see [`ClientMsg::Hello`]).
@@ -650,6 +796,15 @@ impl Hub {
             Command::Known { nick, user } => self.engine.remember(nick, user),
             Command::ServerPolicy(applied) => self.adopt_server(applied),
             Command::Import(op) => self.import(op),
+            Command::AdminRooms { reply } => self.admin_rooms(reply),
+            Command::AdminRoom { room, reply } => self.admin_room(room, reply),
+            Command::Adopt(applied) => self.adopt(applied),
+            Command::AdminRemove {
+                by,
+                room,
+                id,
+                reply,
+            } => self.admin_remove(&by, room, id, reply),
         }
     }
 
@@ -873,6 +1028,7 @@ impl Hub {
     }
 }
 
+mod admin;
 mod away;
 mod delivery;
 mod groups;

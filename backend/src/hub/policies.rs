@@ -176,6 +176,9 @@ impl Hub {
         if self.admins.contains(key) && !policy.group {
             return Ok(());
         }
+        if policy.closed {
+            return Err((ErrorCode::RoomClosed, closed_message(room)));
+        }
         if policy.banned.contains_key(key) {
             return Err((ErrorCode::Banned, format!("you are banned from {room}")));
         }
@@ -194,6 +197,15 @@ impl Hub {
             ));
         }
         Ok(())
+    }
+
+    /// The refusal of a `say`, `typing` or change in a room a server admin closed (server
+    /// admins included: a closed room is read, not spoken in).
+    pub(super) fn closed(&self, room: &RoomName) -> Option<String> {
+        self.policies
+            .get(room)
+            .is_some_and(|policy| policy.closed)
+            .then(|| closed_message(room))
     }
 
     /// The refusal of a `say` or `typing` by a muted user.
@@ -240,6 +252,9 @@ impl Hub {
         }
         if let Some(muted) = self.muted_key(key, room) {
             return UploadStanding::Refused(muted);
+        }
+        if let Some(closed) = self.closed(room) {
+            return UploadStanding::Refused(closed);
         }
         let here = self
             .tabs_of(key)
@@ -354,7 +369,7 @@ impl Hub {
     /// newly invited users' tabs are told; members no longer admitted (uninvited, banned) and
     /// the kicked are removed and told why; the room hears the action; and gets the rules
     /// again if who runs it changed.
-    fn adopt(&mut self, applied: Applied) {
+    pub(super) fn adopt(&mut self, applied: Applied) {
         let Applied {
             room,
             policy,
@@ -420,7 +435,11 @@ impl Hub {
                 Some(RemovedReason::Kicked)
             } else if left.as_deref() == Some(key.as_str()) {
                 Some(RemovedReason::Left)
-            } else if (self.admins.contains(&key) && !policy.group) || policy.admits(&key) {
+            } else if self.admins.contains(&key) && !policy.group {
+                None
+            } else if policy.closed {
+                Some(RemovedReason::Closed)
+            } else if policy.admits(&key) {
                 None
             } else if policy.banned.contains_key(&key) {
                 Some(RemovedReason::Banned)
@@ -585,6 +604,11 @@ impl Hub {
             }
         }
     }
+}
+
+/// Why a closed room refuses.
+fn closed_message(room: &RoomName) -> String {
+    format!("{room} is closed by a server admin")
 }
 
 /// Who a removal is attributed to when a policy arrives without its author (a reload).

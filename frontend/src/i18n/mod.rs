@@ -105,6 +105,11 @@ pub fn mod_phrase(action: shared::ModAction) -> ModPhrase {
         A::Unmuted { user } => P::Unmuted(user.into()),
         A::Left { user } => P::Left(user.into()),
         A::Topic { topic } => P::Topic(topic),
+        A::MessageRemoved { id } => P::MessageRemoved(id.0),
+        A::Closed => P::Closed,
+        A::Reopened => P::Reopened,
+        A::PasswordReset { user } => P::PasswordReset(user.into()),
+        A::SessionsRevoked { user } => P::SessionsRevoked(user.into()),
     }
 }
 

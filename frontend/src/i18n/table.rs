@@ -38,6 +38,55 @@ pub struct Words {
     pub admin_latency: &'static str,
     pub admin_log: &'static str,
     pub admin_log_empty: &'static str,
+    /// Removing a message: the form's title, its message id field, its button, what it
+    /// says when done, and when the form is not filled in right.
+    pub admin_remove_title: &'static str,
+    pub admin_message_id: &'static str,
+    pub admin_remove: &'static str,
+    pub admin_removed: fn(&str, u64) -> String,
+    pub admin_remove_invalid: &'static str,
+    /// Closing a room: the column's head, what a closed room's cell says, the buttons, and
+    /// what is said when done.
+    pub admin_state: &'static str,
+    pub admin_room_closed: &'static str,
+    pub admin_close: &'static str,
+    pub admin_reopen: &'static str,
+    pub admin_closed: fn(&str) -> String,
+    pub admin_reopened: fn(&str) -> String,
+    /// Accounts mode: a user's password and sessions (the form's title, its fields and
+    /// buttons, what is said when done).
+    pub admin_account_title: &'static str,
+    pub admin_new_password: &'static str,
+    pub admin_reset_password: &'static str,
+    pub admin_revoke: &'static str,
+    pub admin_password_reset: fn(&str) -> String,
+    pub admin_sessions_revoked: fn(&str) -> String,
+    pub admin_log_older: &'static str,
+    pub admin_log_newest: &'static str,
+    /// The rooms table: its title and column heads.
+    pub admin_rooms: &'static str,
+    pub admin_room: &'static str,
+    pub admin_access: &'static str,
+    pub admin_private: &'static str,
+    pub admin_public: &'static str,
+    pub admin_owner: &'static str,
+    /// A room made by `join` (its owner cell).
+    pub admin_no_owner: &'static str,
+    pub admin_moderators: &'static str,
+    pub admin_banned_count: &'static str,
+    pub admin_max_members: &'static str,
+    pub admin_online: &'static str,
+    pub admin_topic: &'static str,
+    /// How many groups there are (not listed).
+    pub admin_groups: fn(u32) -> String,
+    /// The room opened: who is in it (how many), who its rules name.
+    pub admin_members_now: fn(u32) -> String,
+    pub admin_invited: &'static str,
+    pub admin_banned_list: &'static str,
+    pub admin_muted: &'static str,
+    /// Why a room cannot be opened (the server's status).
+    pub admin_room_refused: fn(u16) -> String,
+    pub admin_close_detail: &'static str,
     /// What the log calls an act on the whole server (a server-wide ban), as its room.
     pub admin_server: &'static str,
     pub admin_stale: &'static str,
@@ -260,4 +309,12 @@ pub enum ModPhrase {
     Left(String),
     /// The room's new topic (empty: cleared); not about a user.
     Topic(String),
+    /// A message removed (its id): the moderation log's words only.
+    MessageRemoved(u64),
+    /// A server admin closed the room, or reopened it.
+    Closed,
+    Reopened,
+    /// A server admin reset a user's password, or ended their sessions (the log only).
+    PasswordReset(String),
+    SessionsRevoked(String),
 }

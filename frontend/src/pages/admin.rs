@@ -1,19 +1,22 @@
 //! The admin console (`/admin`, issue #33): the server's live numbers as small charts, the
-//! moderation log's latest page, and server-wide bans, for server admins. The server decides who that is: anyone else gets 401
-//! or 403 from its endpoints and the page says it is not for them, showing nothing else.
+//! rooms with their rules (each opens to who is in it), the moderation log (its newest page,
+//! kept current, and older pages on demand), and server-wide bans, for server admins. The
+//! server decides who that is: anyone else gets 401 or 403 from its endpoints and the page
+//! says it is not for them, showing nothing else.
 //!
 //! # Layout
 //! - [`AdminPage`]: the page and its poll (every [`POLL_MS`], ended with the page); the
-//!   server-wide ban form (`post_ban`).
+//!   server-wide ban form (`post_ban`) and the removal of a message (`post`).
 //! - [`Samples`]: what the charts draw, from the numbers' changes between polls.
 //! - `chart`: one series as an SVG line with its latest value; `log_line`: one act, in words.
+//! - `rooms_table`, `room_detail`: the rooms, and the one opened.
 
 use std::collections::VecDeque;
 
 use futures::future::{AbortHandle, Abortable};
 use leptos::{prelude::*, task::spawn_local};
 use shared::{
-    admin::{LogEntry, LogPage, Stats},
+    admin::{LogEntry, LogPage, RoomDetail, Rooms, Stats},
     paths,
 };
 
@@ -114,8 +117,25 @@ pub fn AdminPage(
     let stale = RwSignal::new(false);
     let ban_name = RwSignal::new(String::new());
     let ban_said = RwSignal::new(String::new());
+    let remove_room = RwSignal::new(String::new());
+    let remove_id = RwSignal::new(String::new());
+    let remove_said = RwSignal::new(String::new());
+    let close_said = RwSignal::new(String::new());
+    let account_name = RwSignal::new(String::new());
+    let account_password = RwSignal::new(String::new());
+    let account_said = RwSignal::new(String::new());
     let samples = RwSignal::new(Samples::default());
     let log = RwSignal::new(Vec::<LogEntry>::new());
+    // Where the page after the newest starts (none: the newest is all there is).
+    let log_next = RwSignal::new(None::<String>);
+    // Older pages the admin asked for, oldest last, and where the next one starts. While
+    // any is shown the newest page is not refreshed: a refresh would open a gap between it
+    // and them.
+    let older = RwSignal::new(Vec::<LogEntry>::new());
+    let older_next = RwSignal::new(None::<String>);
+    let paging = RwSignal::new(false);
+    let rooms = RwSignal::new(None::<Rooms>);
+    let opened = RwSignal::new(None::<Result<RoomDetail, u16>>);
     let version = RwSignal::new(String::new());
 
     // (Stored: the ban form's handlers are made anew with each view, so they copy it.)
@@ -139,8 +159,14 @@ pub fn AdminPage(
                 Err(_) if access.get_untracked() == Access::Allowed => stale.set(true),
                 Err(status) => access.set(Access::Refused(status)),
             }
-            if let Ok(page) = get::<LogPage>(&url, paths::API_ADMIN_LOG).await {
+            if !paging.get_untracked()
+                && let Ok(page) = get::<LogPage>(&url, paths::API_ADMIN_LOG).await
+            {
                 log.set(page.entries);
+                log_next.set(page.next);
+            }
+            if let Ok(list) = get::<Rooms>(&url, paths::API_ADMIN_ROOMS).await {
+                rooms.set(Some(list));
             }
             gloo_timers::future::TimeoutFuture::new(POLL_MS).await;
         }
@@ -151,6 +177,114 @@ pub fn AdminPage(
     on_cleanup(move || stop.abort());
 
     let w = i18n::words();
+    // The page before the last one shown.
+    let load_older = move || {
+        let Some(cursor) = older_next.get_untracked().or_else(|| {
+            (!paging.get_untracked())
+                .then(|| log_next.get_untracked())
+                .flatten()
+        }) else {
+            return;
+        };
+        paging.set(true);
+        let api = api.get_value();
+        spawn_local(async move {
+            let path = format!(
+                "{}?before={}",
+                paths::API_ADMIN_LOG,
+                js_sys::encode_uri_component(&cursor)
+            );
+            if let Ok(page) = get::<LogPage>(&api, &path).await {
+                older.update(|lines| lines.extend(page.entries));
+                older_next.set(page.next);
+            }
+        });
+    };
+    let newest = move || {
+        paging.set(false);
+        older.set(Vec::new());
+        older_next.set(None);
+    };
+    let open_room = move |room: shared::RoomName| {
+        let api = api.get_value();
+        spawn_local(async move {
+            let path = format!(
+                "{}?room={}",
+                paths::API_ADMIN_ROOM,
+                js_sys::encode_uri_component(room.as_str())
+            );
+            opened.set(Some(get::<RoomDetail>(&api, &path).await));
+        });
+    };
+    let remove = move || {
+        let room = remove_room.get_untracked().trim().to_owned();
+        let (Ok(room), Ok(id)) = (
+            shared::RoomName::try_from(room),
+            remove_id.get_untracked().trim().parse::<u64>(),
+        ) else {
+            remove_said.set(w.admin_remove_invalid.to_owned());
+            return;
+        };
+        let api = api.get_value();
+        spawn_local(async move {
+            let body = shared::admin::Remove {
+                room: room.clone(),
+                id: shared::MessageId(id),
+            }
+            .to_json();
+            let said = match post(&api, paths::API_ADMIN_REMOVE, &body).await {
+                Ok(()) => (w.admin_removed)(room.as_str(), id),
+                Err(problem) => problem,
+            };
+            remove_said.set(said);
+        });
+    };
+    let close_room = move |room: shared::RoomName, closed: bool| {
+        let api = api.get_value();
+        spawn_local(async move {
+            let body = shared::admin::Close {
+                room: room.clone(),
+                closed,
+            }
+            .to_json();
+            let said = match post(&api, paths::API_ADMIN_CLOSE, &body).await {
+                Ok(()) if closed => (w.admin_closed)(room.as_str()),
+                Ok(()) => (w.admin_reopened)(room.as_str()),
+                Err(problem) => problem,
+            };
+            close_said.set(said);
+        });
+    };
+    // Accounts mode: a new password (with every session ended), or the sessions alone.
+    let act_on_account = move |reset: bool| {
+        let user = account_name.get_untracked().trim().to_owned();
+        if user.is_empty() {
+            return;
+        }
+        let password = account_password.get_untracked();
+        let api = api.get_value();
+        spawn_local(async move {
+            let (path, body) = if reset {
+                let body = shared::admin::PasswordReset {
+                    user: user.clone(),
+                    password,
+                };
+                (paths::API_ADMIN_PASSWORD, body.to_json())
+            } else {
+                let body = shared::admin::Revoke { user: user.clone() };
+                (paths::API_ADMIN_REVOKE, body.to_json())
+            };
+            let said = match post(&api, path, &body).await {
+                Ok(()) if reset => {
+                    account_password.set(String::new());
+                    (w.admin_password_reset)(&user)
+                }
+                Ok(()) => (w.admin_sessions_revoked)(&user),
+                Err(problem) => problem,
+            };
+            account_said.set(said);
+        });
+    };
     let ban = move |banned: bool| {
         let user = ban_name.get_untracked().trim().to_owned();
         if user.is_empty() {
@@ -210,6 +344,45 @@ pub fn AdminPage(
                             on:click=move |_| ban(false)>{w.admin_unban}</button>
                     </form>
                     <p class="hint" role="status" data-testid="ban-result">{move || ban_said.get()}</p>
+                    <h2>{w.admin_account_title}</h2>
+                    <form class="admin-ban" on:submit=move |ev: leptos::ev::SubmitEvent| {
+                        ev.prevent_default();
+                        act_on_account(true);
+                    }>
+                        <input data-testid="account-user" aria-label=w.admin_ban_user
+                            placeholder=w.admin_ban_user autocomplete="off"
+                            prop:value=move || account_name.get()
+                            on:input=move |ev| account_name.set(event_target_value(&ev)) />
+                        <input data-testid="account-password" type="password"
+                            aria-label=w.admin_new_password placeholder=w.admin_new_password
+                            autocomplete="new-password"
+                            prop:value=move || account_password.get()
+                            on:input=move |ev| account_password.set(event_target_value(&ev)) />
+                        <button type="submit" data-testid="reset-password">{w.admin_reset_password}</button>
+                        <button type="button" data-testid="revoke"
+                            on:click=move |_| act_on_account(false)>{w.admin_revoke}</button>
+                    </form>
+                    <p class="hint" role="status" data-testid="account-result">{move || account_said.get()}</p>
+                    <h2>{w.admin_remove_title}</h2>
+                    <form class="admin-ban" on:submit=move |ev: leptos::ev::SubmitEvent| {
+                        ev.prevent_default();
+                        remove();
+                    }>
+                        <input data-testid="remove-room" aria-label=w.admin_room
+                            placeholder=w.admin_room autocomplete="off"
+                            prop:value=move || remove_room.get()
+                            on:input=move |ev| remove_room.set(event_target_value(&ev)) />
+                        <input data-testid="remove-id" aria-label=w.admin_message_id
+                            placeholder=w.admin_message_id autocomplete="off" inputmode="numeric"
+                            prop:value=move || remove_id.get()
+                            on:input=move |ev| remove_id.set(event_target_value(&ev)) />
+                        <button type="submit" data-testid="remove">{w.admin_remove}</button>
+                    </form>
+                    <p class="hint" role="status" data-testid="remove-result">{move || remove_said.get()}</p>
+                    <h2>{w.admin_rooms}</h2>
+                    {move || rooms.get().map(|list| rooms_table(list, open_room, close_room))}
+                    <p class="hint" role="status" data-testid="close-result">{move || close_said.get()}</p>
+                    {move || opened.get().map(|detail| room_detail(detail, move || opened.set(None)))}
                     <h2>{w.admin_log}</h2>
                     <ol class="admin-log" data-testid="admin-log">
                         {move || {
@@ -220,7 +393,21 @@ pub fn AdminPage(
                                 lines.into_iter().map(log_line).collect_view().into_any()
                             }
                         }}
+                        {move || older.get().into_iter().map(log_line).collect_view()}
                     </ol>
+                    <div class="admin-log-pages">
+                        <Show when=move || {
+                            older_next.get().is_some()
+                                || (!paging.get() && log_next.get().is_some())
+                        }>
+                            <button type="button" data-testid="log-older"
+                                on:click=move |_| load_older()>{w.admin_log_older}</button>
+                        </Show>
+                        <Show when=move || paging.get()>
+                            <button type="button" data-testid="log-newest"
+                                on:click=move |_| newest()>{w.admin_log_newest}</button>
+                        </Show>
+                    </div>
                 }
                 .into_any(),
             }}
@@ -228,15 +415,143 @@ pub fn AdminPage(
     }
 }
 
+/// The rooms, one row each; a room's name opens it (`open`). Groups are only counted.
+fn rooms_table(
+    list: Rooms,
+    open: impl Fn(shared::RoomName) + Copy + Send + Sync + 'static,
+    close: impl Fn(shared::RoomName, bool) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let w = i18n::words();
+    let rows = list
+        .rooms
+        .into_iter()
+        .map(|room| {
+            let name = room.name.clone();
+            let owner = room
+                .owner
+                .as_ref()
+                .map_or_else(|| w.admin_no_owner.to_owned(), |o| o.to_string());
+            let moderators = room
+                .moderators
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let max = room
+                .max_members
+                .map_or_else(|| "–".to_owned(), |m| m.to_string());
+            let (closed, target) = (room.closed, room.name.clone());
+            // (The lobby is everyone's first room: the server keeps it open.)
+            let closable = room.name != shared::RoomName::default_room();
+            view! {
+                <tr data-room=room.name.to_string() class:closed=closed>
+                    <th scope="row">
+                        <button type="button" class="link" on:click=move |_| open(name.clone())>
+                            {room.name.to_string()}
+                        </button>
+                    </th>
+                    <td>{if room.private { w.admin_private } else { w.admin_public }}</td>
+                    <td>{owner}</td>
+                    <td>{moderators}</td>
+                    <td>{room.banned}</td>
+                    <td>{max}</td>
+                    <td>{room.online}</td>
+                    <td class="topic">{room.topic.unwrap_or_default()}</td>
+                    <td>
+                        {closed.then_some(w.admin_room_closed)}" "
+                        <Show when=move || closable>
+                            <button type="button" data-testid="close-room"
+                                on:click={
+                                    let target = target.clone();
+                                    move |_| close(target.clone(), !closed)
+                                }>
+                                {if closed { w.admin_reopen } else { w.admin_close }}
+                            </button>
+                        </Show>
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="admin-rooms" data-testid="admin-rooms">
+            <thead><tr>
+                <th scope="col">{w.admin_room}</th>
+                <th scope="col">{w.admin_access}</th>
+                <th scope="col">{w.admin_owner}</th>
+                <th scope="col">{w.admin_moderators}</th>
+                <th scope="col">{w.admin_banned_count}</th>
+                <th scope="col">{w.admin_max_members}</th>
+                <th scope="col">{w.admin_online}</th>
+                <th scope="col">{w.admin_topic}</th>
+                <th scope="col">{w.admin_state}</th>
+            </tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
+        <p class="hint" data-testid="admin-groups">{(w.admin_groups)(list.groups)}</p>
+    }
+}
+
+/// The room opened: who is in it now and who its rules name; or why it cannot be shown.
+fn room_detail(
+    detail: Result<RoomDetail, u16>,
+    close: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let w = i18n::words();
+    let names = |names: Vec<shared::Nick>| {
+        if names.is_empty() {
+            "–".to_owned()
+        } else {
+            names
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let body = match detail {
+        Ok(detail) => {
+            let members = if detail.more_members {
+                format!("{} …", names(detail.members))
+            } else {
+                names(detail.members)
+            };
+            view! {
+                <h3>{detail.room.name.to_string()}</h3>
+                <dl>
+                    <dt>{(w.admin_members_now)(detail.room.online)}</dt>
+                    <dd data-testid="admin-room-members">{members}</dd>
+                    <dt>{w.admin_invited}</dt><dd>{names(detail.invited)}</dd>
+                    <dt>{w.admin_banned_list}</dt><dd>{names(detail.banned)}</dd>
+                    <dt>{w.admin_muted}</dt><dd>{names(detail.muted)}</dd>
+                </dl>
+            }
+            .into_any()
+        }
+        Err(status) => view! { <p class="hint">{(w.admin_room_refused)(status)}</p> }.into_any(),
+    };
+    view! {
+        <section class="admin-room" data-testid="admin-room">
+            {body}
+            <button type="button" on:click=move |_| close()>{w.admin_close_detail}</button>
+        </section>
+    }
+}
+
 /// `POST` a server-wide ban (or its end); the server's words when it refuses.
 async fn post_ban(url: &str, ban: &shared::admin::Ban) -> Result<(), String> {
+    post(url, paths::API_ADMIN_BAN, &ban.to_json()).await
+}
+
+/// `POST` `body` (JSON) to the admin API's `path`; the server's words when it refuses.
+async fn post(url: &str, path: &str, body: &str) -> Result<(), String> {
     let jwt = api::page_jwt().await.map(|token| format!("Bearer {token}"));
     let mut headers = vec![("content-type", "application/json")];
     if let Some(value) = jwt.as_deref() {
         headers.push(("authorization", value));
     }
-    let path = api::api_url(url, paths::API_ADMIN_BAN);
-    let response = fetch::send("POST", &path, &headers, Some(&ban.to_json()))
+    let path = api::api_url(url, path);
+    let response = fetch::send("POST", &path, &headers, Some(body))
         .await
         .map_err(|err| format!("the server is unreachable ({err})"))?;
     if response.ok() {
