@@ -6,7 +6,9 @@
 //! - [`configure`]: the routes.
 //! - `admin`: who asks, and the refusal unless it is a server admin.
 //! - one handler per endpoint: `log` (the kept moderation log, a page at a time), `stats`
-//!   (the live numbers the console draws) and `ban` (a server-wide ban, or its end).
+//!   (the live numbers the console draws), `ban` (a server-wide ban, or its end) and
+//!   `export` (a room, a user's own data or the server as a ZIP, streamed:
+//!   [`crate::transfer::export`]).
 
 use std::sync::Arc;
 
@@ -31,7 +33,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Arc<Config>) {
     let resource = |path| web::resource(path).wrap(crate::auth::http::cors(config));
     cfg.service(resource(paths::API_ADMIN_LOG).route(web::get().to(log)))
         .service(resource(paths::API_ADMIN_STATS).route(web::get().to(stats)))
-        .service(resource(paths::API_ADMIN_BAN).route(web::post().to(ban)));
+        .service(resource(paths::API_ADMIN_BAN).route(web::post().to(ban)))
+        .service(resource(paths::API_ADMIN_EXPORT).route(web::get().to(export)));
 }
 
 /// The asker's name if they are a server admin (as `--admin` names them); else the refusal:
@@ -166,4 +169,88 @@ async fn stats(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(state.metrics.admin_stats())
+}
+
+/// `?room=ROOM` or `?user=NAME` (neither: the server).
+#[derive(Deserialize)]
+struct ExportQuery {
+    room: Option<String>,
+    user: Option<String>,
+}
+
+/// `GET` an export: 200 and the ZIP, streamed as it is read (a blocking thread writes it
+/// into a bounded channel the body reads: a slow client slows the export, never grows
+/// memory); 400 (a bad or double scope), 403 (a group: its members' exports alone hold
+/// it), 404 (no such room), 503. An export that fails midway cuts the body off, so that
+/// the client sees an error rather than a short ZIP.
+async fn export(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<ExportQuery>,
+) -> HttpResponse {
+    use crate::transfer::export::{self as exporting, ExportError, Scope};
+    let by = match admin(&req, &state).await {
+        Ok(by) => by,
+        Err(refused) => return refused,
+    };
+    let ExportQuery { room, user } = query.into_inner();
+    let scope = match (room, user) {
+        (Some(_), Some(_)) => {
+            return refusal(StatusCode::BAD_REQUEST, "export a room or a user, not both");
+        }
+        (Some(room), None) => match shared::RoomName::try_from(room.as_str()) {
+            Ok(room) => Scope::Room(room),
+            Err(err) => {
+                return refusal(StatusCode::BAD_REQUEST, format!("not a room name: {err}"));
+            }
+        },
+        (None, Some(user)) => match exporting::user_key(state.config.auth, &user) {
+            Ok(key) => Scope::User { key },
+            Err(reason) => return refusal(StatusCode::BAD_REQUEST, reason),
+        },
+        (None, None) => Scope::Server,
+    };
+    let plan = match exporting::plan(&state.hub, &scope).await {
+        Ok(plan) => plan,
+        Err(err @ ExportError::NoRoom(_)) => {
+            return refusal(StatusCode::NOT_FOUND, err.to_string());
+        }
+        Err(err @ ExportError::Group(_)) => return refusal(StatusCode::FORBIDDEN, err.to_string()),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start an export");
+            return refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the export cannot be read right now; try again shortly",
+            );
+        }
+    };
+    let at_ms = crate::engine::now_ms();
+    let name = exporting::file_name(&scope, at_ms);
+    let source = exporting::Source {
+        hub: state.hub.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        uploads: state.config.uploads(),
+    };
+    let (mut writer, body) = crate::transfer::stream::channel();
+    tracing::info!(%by, scope = scope.name(), "export started");
+    tokio::task::spawn_blocking(move || {
+        match exporting::write(&source, &scope, &plan, at_ms, &mut writer) {
+            Ok(()) => tracing::info!(scope = scope.name(), "export done"),
+            Err(ExportError::Write(err)) if err.kind() == std::io::ErrorKind::BrokenPipe => {
+                tracing::info!(scope = scope.name(), "export abandoned by its client");
+            }
+            Err(err) => {
+                tracing::error!(error = %err, scope = scope.name(), "export failed");
+                writer.fail(std::io::Error::other(err.to_string()));
+            }
+        }
+    });
+    HttpResponse::Ok()
+        .content_type("application/zip")
+        .insert_header((
+            "content-disposition",
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .insert_header(("cache-control", "no-store"))
+        .streaming(body)
 }

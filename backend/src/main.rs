@@ -1,4 +1,6 @@
-//! `backend`: parse flags, set up logging, bind, serve until SIGTERM or Ctrl-C.
+//! `backend`: parse flags, set up logging, bind, serve until SIGTERM or Ctrl-C; or, as
+//! `backend export [--room R | --user U] --out FILE` with the same flags, write an export
+//! (docs/EXPORT.md) and stop.
 
 use std::net::TcpListener;
 
@@ -29,6 +31,30 @@ struct Cli {
 /// static files being served.
 const FILES_BESIDE_SOCKETS: u64 = 256;
 
+/// `backend export`: the server's flags, and what to export where.
+#[derive(Parser)]
+#[command(
+    name = "backend export",
+    version = backend::config::VERSION,
+    about = "Writes an export (docs/EXPORT.md): one room, one user's own data, or the whole server"
+)]
+struct ExportCli {
+    #[command(flatten)]
+    config: Config,
+
+    /// Export this room (not a group conversation).
+    #[arg(long, conflicts_with = "user")]
+    room: Option<String>,
+
+    /// Export this user's own data: an account's name, a JWT subject, or a user key.
+    #[arg(long)]
+    user: Option<String>,
+
+    /// Where to write the ZIP (written to FILE.partial, renamed when whole).
+    #[arg(long)]
+    out: std::path::PathBuf,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
@@ -37,6 +63,12 @@ enum LogFormat {
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == "export")
+    {
+        return export().await;
+    }
     let Cli { config, log_format } = Cli::parse();
     if let Err(problem) = config.validate() {
         anyhow::bail!("invalid configuration: {problem}");
@@ -79,6 +111,31 @@ async fn main() -> anyhow::Result<()> {
     backend::run(listener, config, shutdown)
         .await
         .context("server failed")
+}
+
+/// `backend export …`: the export's own flags after the word `export`.
+async fn export() -> anyhow::Result<()> {
+    let args = std::env::args_os()
+        .enumerate()
+        .filter(|(at, _)| *at != 1)
+        .map(|(_, arg)| arg);
+    let ExportCli {
+        config,
+        room,
+        user,
+        out,
+    } = ExportCli::parse_from(args);
+    if let Err(problem) = config.validate() {
+        anyhow::bail!("invalid configuration: {problem}");
+    }
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    backend::transfer::export::run_cli(config, room, user, out.clone()).await?;
+    eprintln!("export written to {}", out.display());
+    Ok(())
 }
 
 /// Cancels `shutdown` on the first Ctrl-C or SIGTERM.

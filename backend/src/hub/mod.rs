@@ -109,6 +109,20 @@ enum Command {
     },
     /// The server's policy changed here (an admin's ban); cluster nodes also hear it.
     ServerPolicy(crate::policy::ServerApplied),
+    /// An export's question for the engine: a page of a log (`Some`), or the rooms with
+    /// a log; answered to the export alone.
+    Export(Option<Read>, ExportReply),
+}
+
+/// Where the engine's answer to an export's question goes (see [`HubHandle::export_page`],
+/// [`HubHandle::export_rooms`]): no connection waits for it and nothing else is done with
+/// it, so an export never changes what anyone sees.
+#[derive(Debug)]
+enum ExportReply {
+    /// A page of a room's or a user's log.
+    Read(tokio::sync::oneshot::Sender<Result<Answer, EngineError>>),
+    /// Every room with a log.
+    Logs(tokio::sync::oneshot::Sender<Result<Vec<RoomName>, EngineError>>),
 }
 
 /// Where a would-be uploader stands in a room, as this hub sees it (see
@@ -287,6 +301,29 @@ impl HubHandle {
         self.send(Command::Known { nick, user }).await
     }
 
+    /// A page of history for an export (`read` names a room's or a user's log and where
+    /// the page starts), read by the engine in its usual order; messages in their state
+    /// now (edits, deletions and reactions applied).
+    pub async fn export_page(&self, read: Read) -> Result<Result<Answer, EngineError>, HubClosed> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Command::Export(Some(read), ExportReply::Read(reply)))
+            .await?;
+        answer.await.map_err(|_| HubClosed)
+    }
+
+    /// Every room with a log (messages now or once), sorted by name, for an export.
+    pub async fn export_rooms(&self) -> Result<Result<Vec<RoomName>, EngineError>, HubClosed> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Command::Export(None, ExportReply::Logs(reply)))
+            .await?;
+        answer.await.map_err(|_| HubClosed)
+    }
+
+    /// Every room's policy and the server's, read from the policy store (for an export).
+    pub async fn policies(&self) -> Result<crate::policy::Loaded, crate::policy::PolicyError> {
+        self.policies.load_all().await
+    }
+
     /// Whether the hub task is still running (for `/readyz`).
     pub fn is_running(&self) -> bool {
         !self.commands.is_closed()
@@ -420,6 +457,8 @@ enum Ctx {
         conn: ConnId,
         query: shared::search::SearchQuery,
     },
+    /// An export's question (its reply; a read's request is in the engine's hands).
+    Export(ExportReply),
 }
 
 /// Where a reconnecting client's `hello` says it left off (see [`ClientMsg::Hello`]).
@@ -630,6 +669,11 @@ impl Hub {
             }
             Command::Known { nick, user } => self.engine.remember(nick, user),
             Command::ServerPolicy(applied) => self.adopt_server(applied),
+            // (A stopped engine drops the reply: the export hears that the hub stopped.)
+            Command::Export(Some(read), reply) => {
+                let _ = self.engine.read(Ctx::Export(reply), read);
+            }
+            Command::Export(None, reply) => self.engine.logs(Ctx::Export(reply)),
         }
     }
 
