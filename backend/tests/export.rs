@@ -191,10 +191,18 @@ fn carrying(room: &str, text: &str, client_id: &str, carried: Carried) -> Client
 
 /// Sends a change (edit, reaction, deletion) and waits for the sender's copy of it.
 async fn changed(chat: &mut Chat, message: ClientMsg) {
+    let (ClientMsg::Edit { client_id, .. }
+    | ClientMsg::React { client_id, .. }
+    | ClientMsg::DeleteMessage { client_id, .. }) = &message
+    else {
+        panic!("not a change");
+    };
+    let wanted = client_id.clone();
     chat.send(&message).await;
-    chat.until("the change stored", |e| {
-        matches!(e, ServerMsg::Changed { .. })
-    })
+    chat.until(
+        "the change stored",
+        |e| matches!(e, ServerMsg::Changed { client_id, .. } if *client_id == wanted),
+    )
     .await;
 }
 
@@ -267,6 +275,17 @@ async fn a_room_exports_its_messages_in_their_final_state(mode: Mode) {
     );
     let (m4, _, _) = said(&mut c, with_image).await;
     let (m5, _, _) = said(&mut o, say("general", "oops, wrong room", "c9")).await;
+    // A reply to the message about to be deleted loses its reference with it.
+    let to_deleted = carrying(
+        "general",
+        "which room?",
+        "c9b",
+        Carried {
+            reply_to: Some(m5),
+            ..Carried::default()
+        },
+    );
+    let (m5r, _, _) = said(&mut c, to_deleted).await;
     changed(
         &mut o,
         ClientMsg::DeleteMessage {
@@ -315,7 +334,7 @@ async fn a_room_exports_its_messages_in_their_final_state(mode: Mode) {
         .collect();
     assert_eq!(
         ids,
-        [m1, m2, m3, m4, m6].map(|id| id.0.to_string()),
+        [m1, m2, m3, m4, m5r, m6].map(|id| id.0.to_string()),
         "in order, the deleted one left out: {messages:#?}"
     );
     assert!(
@@ -329,7 +348,7 @@ async fn a_room_exports_its_messages_in_their_final_state(mode: Mode) {
         .collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
     assert_eq!(seqs[0], s1);
-    assert_eq!(seqs[4], s6);
+    assert_eq!(seqs[5], s6);
 
     let first = &messages[0];
     assert_eq!(first["from"], "olga");
@@ -361,8 +380,10 @@ async fn a_room_exports_its_messages_in_their_final_state(mode: Mode) {
     assert_eq!(fourth["image"]["mime"], "image/png");
     assert_eq!(fourth["image"]["width"], 1);
     assert_eq!(fourth["image"]["height"], 1);
-    assert_eq!(messages[4]["text"], "bye");
-    assert_eq!(messages[4]["ts"], t6);
+    assert_eq!(messages[4]["text"], "which room?");
+    assert!(messages[4].get("reply_to").is_none(), "{:?}", messages[4]);
+    assert_eq!(messages[5]["text"], "bye");
+    assert_eq!(messages[5]["ts"], t6);
 
     // Each upload once, its bytes as uploaded.
     assert_eq!(files.keys().cloned().collect::<Vec<_>>(), {
@@ -389,7 +410,7 @@ async fn a_room_exports_its_messages_in_their_final_state(mode: Mode) {
         .iter()
         .filter(|l| l["type"] == "message" && l["room"] == "general")
         .collect();
-    assert_eq!(exported.len(), 5);
+    assert_eq!(exported.len(), 6);
     assert_eq!(server_files, files);
 }
 
@@ -474,8 +495,8 @@ async fn a_user_export_holds_their_own_data_alone(mode: Mode) {
     assert!(lines.iter().all(|l| l["type"] != "read"));
 }
 
-/// The export reads a room a page at a time (a page of 4 here), every message of it, in
-/// order.
+/// The export reads a room, and a user's direct messages, a page at a time (a page of 4
+/// here), every message, in order.
 async fn an_export_reads_every_page_in_order(mode: Mode) {
     let server = TestServer::spawn(Config {
         history_page: 4,
@@ -499,6 +520,34 @@ async fn an_export_reads_every_page_in_order(mode: Mode) {
         .map(|l| l["text"].as_str().unwrap())
         .collect();
     let wanted: Vec<String> = (0..23).map(|n| format!("message {n}")).collect();
+    assert_eq!(texts, wanted);
+
+    // A user's direct messages too.
+    let carol = register(server.addr, "carol").await;
+    let _c = chat_in(&server, "carol", &carol, &[]).await;
+    for n in 0..9 {
+        let text = format!("direct {n}");
+        o.send(&ClientMsg::Direct {
+            to: "carol".parse().unwrap(),
+            text: text.as_str().try_into().unwrap(),
+            client_id: format!("d{n}").parse().unwrap(),
+        })
+        .await;
+        o.until(
+            "the direct message stored",
+            |e| matches!(e, ServerMsg::Direct { text: t, .. } if t.as_str() == text),
+        )
+        .await;
+    }
+    let (status, _, body) = export(server.addr, "?user=carol", Some(&root)).await;
+    assert_eq!(status, 200);
+    let (lines, _) = read_zip(body, "user");
+    let texts: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["type"] == "direct")
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    let wanted: Vec<String> = (0..9).map(|n| format!("direct {n}")).collect();
     assert_eq!(texts, wanted);
 }
 

@@ -333,7 +333,15 @@ fn export_room(
             if let Some(file) = &message.file {
                 files.insert(file.id.clone());
             }
-            line(out, &Line::message(room, message))?;
+            // A reply to a deleted message answers nothing that is exported.
+            let answered = message
+                .reply_to
+                .as_ref()
+                .filter(|quote| {
+                    !quote.deleted && !policy.is_some_and(|p| p.deleted.contains(&quote.seq))
+                })
+                .map(|quote| quote.id);
+            line(out, &Line::message(room, message, answered))?;
         }
     }
 }
@@ -489,7 +497,7 @@ struct Reaction<'a> {
 }
 
 impl<'a> Line<'a> {
-    fn message(room: &'a RoomName, message: &'a RoomMessage) -> Self {
+    fn message(room: &'a RoomName, message: &'a RoomMessage, reply_to: Option<MessageId>) -> Self {
         Self::Message {
             room,
             id: message.id.0.to_string(),
@@ -498,10 +506,7 @@ impl<'a> Line<'a> {
             ts: message.ts,
             text: message.text.as_str(),
             edited: message.edited,
-            reply_to: message
-                .reply_to
-                .as_ref()
-                .map(|quote| quote.id.0.to_string()),
+            reply_to: reply_to.map(|id| id.0.to_string()),
             reactions: message
                 .reactions
                 .iter()
