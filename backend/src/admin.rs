@@ -226,18 +226,19 @@ async fn export(
     };
     let at_ms = crate::engine::now_ms();
     let name = exporting::file_name(&scope, at_ms);
+    let runtime = tokio::runtime::Handle::current();
+    let (mut writer, body) = crate::transfer::stream::channel(runtime.clone());
     let source = exporting::Source {
         hub: state.hub.clone(),
-        runtime: tokio::runtime::Handle::current(),
+        runtime,
         uploads: state.config.uploads(),
     };
-    let (mut writer, body) = crate::transfer::stream::channel();
     tracing::info!(%by, scope = scope.name(), "export started");
     tokio::task::spawn_blocking(move || {
         match exporting::write(&source, &scope, &plan, at_ms, &mut writer) {
             Ok(()) => tracing::info!(scope = scope.name(), "export done"),
-            Err(ExportError::Write(err)) if err.kind() == std::io::ErrorKind::BrokenPipe => {
-                tracing::info!(scope = scope.name(), "export abandoned by its client");
+            Err(err) if err.abandoned() => {
+                tracing::info!(scope = scope.name(), reason = %err, "export abandoned by its client");
             }
             Err(err) => {
                 tracing::error!(error = %err, scope = scope.name(), "export failed");

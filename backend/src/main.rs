@@ -15,7 +15,9 @@ use tracing_subscriber::EnvFilter;
 #[command(
     name = "backend",
     version = backend::config::VERSION,
-    about = "Real-time chat server (Actix-web + WebSockets)"
+    about = "Real-time chat server (Actix-web + WebSockets)",
+    after_help = "Also: `backend export [--room ROOM | --user NAME] --out FILE [these flags]` \
+                  writes an export (docs/EXPORT.md); `backend export --help` lists its flags."
 )]
 struct Cli {
     #[command(flatten)]
@@ -35,6 +37,7 @@ const FILES_BESIDE_SOCKETS: u64 = 256;
 #[derive(Parser)]
 #[command(
     name = "backend export",
+    bin_name = "backend export",
     version = backend::config::VERSION,
     about = "Writes an export (docs/EXPORT.md): one room, one user's own data, or the whole server"
 )]

@@ -94,6 +94,21 @@ pub enum ExportError {
     Unexpected,
 }
 
+impl ExportError {
+    /// The writer refused because nobody reads any more (the client went away, or read
+    /// nothing for too long: [`super::stream::STALL`]): no failure of the server's.
+    pub fn abandoned(&self) -> bool {
+        let io = match self {
+            Self::Write(err) | Self::Zip(zip::result::ZipError::Io(err)) => err,
+            _ => return false,
+        };
+        matches!(
+            io.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::TimedOut
+        )
+    }
+}
+
 impl From<crate::hub::HubClosed> for ExportError {
     fn from(_: crate::hub::HubClosed) -> Self {
         Self::Stopped

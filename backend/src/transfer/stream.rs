@@ -1,28 +1,37 @@
 //! A [`Write`] whose bytes become an HTTP answer's body: a blocking writer (the export, on
 //! a blocking thread) hands chunks to a bounded channel that the body stream reads. A slow
 //! client makes the writer wait (the channel is full), so an export's memory is the
-//! channel's few chunks whatever its size; a client gone makes the next write fail, which
-//! ends the export.
+//! channel's few chunks whatever its size; a client gone, or one that has read nothing for
+//! [`STALL`], makes the next write fail, which ends the export (and frees its thread).
 
 use std::io::{self, Write};
 
 use bytes::Bytes;
 use futures_util::Stream;
-use tokio::sync::mpsc;
+use tokio::{runtime::Handle, sync::mpsc};
 
 /// Bytes gathered before a chunk is handed on.
 const CHUNK: usize = 64 * 1024;
 /// Chunks in flight between the writer and the body.
 const CHUNKS: usize = 4;
+/// How long a client may read nothing before its export is abandoned: a reader that
+/// stalls would otherwise hold a blocking thread for as long as it keeps its connection.
+pub const STALL: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The writing half (see the module's docs).
 pub struct ChannelWriter {
     chunk: Vec<u8>,
     sender: mpsc::Sender<io::Result<Bytes>>,
+    /// The runtime the body is read on: a full channel is waited on there, for at most
+    /// [`STALL`].
+    runtime: Handle,
 }
 
-/// A writer and the body stream it feeds; the stream ends when the writer is dropped.
-pub fn channel() -> (
+/// A writer and the body stream it feeds (read on `runtime`); the stream ends when the
+/// writer is dropped.
+pub fn channel(
+    runtime: Handle,
+) -> (
     ChannelWriter,
     impl Stream<Item = io::Result<Bytes>> + 'static,
 ) {
@@ -32,6 +41,7 @@ pub fn channel() -> (
         ChannelWriter {
             chunk: Vec::with_capacity(CHUNK),
             sender,
+            runtime,
         },
         body,
     )
@@ -53,9 +63,20 @@ impl ChannelWriter {
             &mut self.chunk,
             Vec::with_capacity(CHUNK),
         ));
-        self.sender
-            .blocking_send(Ok(chunk))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
+        let sent = self
+            .runtime
+            .block_on(tokio::time::timeout(STALL, self.sender.send(Ok(chunk))));
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the client went away",
+            )),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client read nothing for too long",
+            )),
+        }
     }
 }
 
