@@ -622,3 +622,65 @@ async fn the_command_line_exports_a_stopped_node() {
     assert!(!status.success());
     assert!(!missing.exists());
 }
+
+/// Cluster mode: `backend export` is one more node on the same Redis, so the cluster keeps
+/// running meanwhile; it reads the shared uploads directory and keeps its own data
+/// directory.
+#[actix_web::test]
+async fn the_command_line_exports_a_running_cluster() {
+    let redis = common::redis_server::RedisServer::start().await;
+    let mode = Mode::Cluster(redis);
+    let server = TestServer::spawn(config(&mode, None));
+    let olga = register(server.addr, "olga").await;
+    let mut o = chat_in(&server, "olga", &olga, &["general"]).await;
+    let file: shared::File = serde_json::from_value(
+        upload(server.addr, &olga, "general", Some("notes.txt"), NOTES).await,
+    )
+    .unwrap();
+    let (m1, _, t1) = said(&mut o, say("general", "first", "c1")).await;
+    let with_file = carrying(
+        "general",
+        "the notes",
+        "c2",
+        Carried {
+            file: Some(file.clone()),
+            ..Carried::default()
+        },
+    );
+    said(&mut o, with_file).await;
+
+    let own = tempfile::tempdir().unwrap();
+    let out = own.path().join("server.zip");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_backend"));
+    command
+        .arg("export")
+        .arg("--out")
+        .arg(&out)
+        .arg("--redis")
+        .arg(mode.redis_url().unwrap())
+        .arg("--data-dir")
+        .arg(own.path().join("data"))
+        .arg("--uploads-dir")
+        .arg(server.data_dir().join("uploads"))
+        .arg("--auth")
+        .arg("accounts");
+    // (On a thread of its own: the server runs on this test's runtime meanwhile.)
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (lines, files) = read_zip(std::fs::read(&out).unwrap(), "server");
+    let messages: Vec<&Value> = lines.iter().filter(|l| l["type"] == "message").collect();
+    assert_eq!(messages.len(), 2, "{lines:#?}");
+    assert_eq!(messages[0]["id"], m1.0.to_string());
+    assert_eq!(messages[0]["ts"], t1);
+    assert_eq!(messages[1]["file"]["id"], file.id.as_str());
+    assert_eq!(files[&format!("files/{}", file.id.as_str())], NOTES);
+    // The cluster still serves.
+    said(&mut o, say("general", "still here", "c3")).await;
+}
