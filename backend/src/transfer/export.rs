@@ -634,3 +634,29 @@ pub async fn run_cli(
     .await??;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use shared::auth::AuthMode;
+
+    use super::*;
+
+    #[test]
+    fn a_user_is_named_by_key_account_or_subject() {
+        let key = "0123456789ABCDEF0123456789abcdef";
+        for mode in [AuthMode::Open, AuthMode::Accounts, AuthMode::Jwt] {
+            assert_eq!(user_key(mode, key).unwrap(), key.to_ascii_lowercase());
+        }
+        assert!(user_key(AuthMode::Open, "olga").is_err());
+        assert_eq!(
+            user_key(AuthMode::Accounts, "olga"),
+            Ok(crate::auth::admin_key(AuthMode::Accounts, "olga").unwrap())
+        );
+        assert_eq!(
+            user_key(AuthMode::Jwt, "auth0|12345"),
+            Ok(crate::auth::admin_key(AuthMode::Jwt, "auth0|12345").unwrap())
+        );
+        assert!(user_key(AuthMode::Accounts, &"x".repeat(40)).is_err());
+        assert!(user_key(AuthMode::Jwt, "").is_err());
+    }
+}

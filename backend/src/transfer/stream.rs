@@ -95,3 +95,47 @@ impl Write for ChannelWriter {
         self.send()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use futures_util::StreamExt as _;
+
+    use super::*;
+
+    /// What is written arrives whole and in order, in chunks of at most [`CHUNK`], and the
+    /// body ends when the writer is dropped. (A current-thread runtime, as actix's workers
+    /// are: the writer's thread waits on it while the test's thread drives it.)
+    #[tokio::test]
+    async fn the_body_carries_every_byte_in_order_then_ends() {
+        let (mut writer, body) = channel(Handle::current());
+        let bytes: Vec<u8> = (0..3 * CHUNK + 123).map(|n| (n % 251) as u8).collect();
+        let written = bytes.clone();
+        let writing = tokio::task::spawn_blocking(move || {
+            for piece in written.chunks(1000) {
+                writer.write_all(piece)?;
+            }
+            writer.flush()
+        });
+        let chunks: Vec<Bytes> = body.map(|chunk| chunk.unwrap()).collect().await;
+        writing.await.unwrap().unwrap();
+        assert!(chunks.iter().all(|c| c.len() <= CHUNK));
+        assert_eq!(chunks.concat(), bytes);
+    }
+
+    /// A body nobody reads any more makes the next write fail, as a client gone.
+    #[tokio::test]
+    async fn a_body_dropped_fails_the_writer() {
+        let (mut writer, body) = channel(Handle::current());
+        drop(body);
+        let err = tokio::task::spawn_blocking(move || {
+            writer.write_all(&[0; CHUNK])?;
+            writer.flush()
+        })
+        .await
+        .unwrap()
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
+}
