@@ -233,7 +233,12 @@ async fn export(
         runtime,
         uploads: state.config.uploads(),
     };
-    tracing::info!(%by, scope = scope.name(), "export started");
+    let what = match &scope {
+        Scope::Server => String::new(),
+        Scope::Room(room) => room.to_string(),
+        Scope::User { key } => key.clone(),
+    };
+    tracing::info!(%by, scope = scope.name(), %what, "export started");
     tokio::task::spawn_blocking(move || {
         match exporting::write(&source, &scope, &plan, at_ms, &mut writer) {
             Ok(()) => tracing::info!(scope = scope.name(), "export done"),
