@@ -621,6 +621,19 @@ async fn the_command_line_exports_a_stopped_node() {
         .unwrap();
     assert!(!status.success());
     assert!(!missing.exists());
+
+    // A data directory without a store (a typo): an error, and no store made there.
+    let empty = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_backend"))
+        .args(["export", "--out"])
+        .arg(&missing)
+        .arg("--data-dir")
+        .arg(empty.path())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    assert!(!missing.exists());
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
 }
 
 /// Cluster mode: `backend export` is one more node on the same Redis, so the cluster keeps

@@ -581,6 +581,11 @@ pub async fn run_cli(
         },
         (None, None) => Scope::Server,
     };
+    // A mistyped `--data-dir` would otherwise get a new, empty store, and its export.
+    let store = config.data_dir.join(crate::engine::sqlite::DB_FILE);
+    if config.redis.is_none() && !store.exists() {
+        anyhow::bail!("no message store at {}: check --data-dir", store.display());
+    }
     let shutdown = tokio_util::sync::CancellationToken::new();
     // Whatever happens below, the hub and its engine stop when this returns.
     let _stop = shutdown.clone().drop_guard();
