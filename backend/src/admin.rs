@@ -11,7 +11,8 @@
 //!   it, who its rules name), `remove` (a message, as a moderator would) and `close` (a
 //!   room, or reopen it); in accounts mode `reset_password` and `revoke` (an account's
 //!   sessions), through `account_named`; `import` (a ZIP spooled to a temporary file, then
-//!   [`crate::transfer::import`]).
+//!   [`crate::transfer::import`]) and `export` (a room, a user's own data or the server as a
+//!   ZIP, streamed: [`crate::transfer::export`]).
 
 use std::sync::Arc;
 
@@ -44,7 +45,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Arc<Config>) {
         .service(resource(paths::API_ADMIN_CLOSE).route(web::post().to(close)))
         .service(resource(paths::API_ADMIN_PASSWORD).route(web::post().to(reset_password)))
         .service(resource(paths::API_ADMIN_REVOKE).route(web::post().to(revoke)))
-        .service(resource(paths::API_ADMIN_IMPORT).route(web::post().to(import)));
+        .service(resource(paths::API_ADMIN_IMPORT).route(web::post().to(import)))
+        .service(resource(paths::API_ADMIN_EXPORT).route(web::get().to(export)));
 }
 
 /// The asker if they are a server admin (named as `--admin` names them, keyed as the hub
@@ -520,4 +522,94 @@ async fn spool(
     file.flush().await.map_err(unavailable)?;
     file.sync_all().await.map_err(unavailable)?;
     Ok(spooled)
+}
+
+/// `?room=ROOM` or `?user=NAME` (neither: the server).
+#[derive(Deserialize)]
+struct ExportQuery {
+    room: Option<String>,
+    user: Option<String>,
+}
+
+/// `GET` an export: 200 and the ZIP, streamed as it is read (a blocking thread writes it
+/// into a bounded channel the body reads: a slow client slows the export, never grows
+/// memory); 400 (a bad or double scope), 403 (a group: its members' exports alone hold
+/// it), 404 (no such room), 503. An export that fails midway cuts the body off, so that
+/// the client sees an error rather than a short ZIP.
+async fn export(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<ExportQuery>,
+) -> HttpResponse {
+    use crate::transfer::export::{self as exporting, ExportError, Scope};
+    let by = match admin(&req, &state).await {
+        Ok(by) => by,
+        Err(refused) => return refused,
+    };
+    let ExportQuery { room, user } = query.into_inner();
+    let scope = match (room, user) {
+        (Some(_), Some(_)) => {
+            return refusal(StatusCode::BAD_REQUEST, "export a room or a user, not both");
+        }
+        (Some(room), None) => match shared::RoomName::try_from(room.as_str()) {
+            Ok(room) => Scope::Room(room),
+            Err(err) => {
+                return refusal(StatusCode::BAD_REQUEST, format!("not a room name: {err}"));
+            }
+        },
+        (None, Some(user)) => match exporting::user_key(state.config.auth, &user) {
+            Ok(key) => Scope::User { key },
+            Err(reason) => return refusal(StatusCode::BAD_REQUEST, reason),
+        },
+        (None, None) => Scope::Server,
+    };
+    let plan = match exporting::plan(&state.hub, &scope).await {
+        Ok(plan) => plan,
+        Err(err @ ExportError::NoRoom(_)) => {
+            return refusal(StatusCode::NOT_FOUND, err.to_string());
+        }
+        Err(err @ ExportError::Group(_)) => return refusal(StatusCode::FORBIDDEN, err.to_string()),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start an export");
+            return refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the export cannot be read right now; try again shortly",
+            );
+        }
+    };
+    let at_ms = crate::engine::now_ms();
+    let name = exporting::file_name(&scope, at_ms);
+    let runtime = tokio::runtime::Handle::current();
+    let (mut writer, body) = crate::transfer::stream::channel(runtime.clone());
+    let source = exporting::Source {
+        hub: state.hub.clone(),
+        runtime,
+        uploads: state.config.uploads(),
+    };
+    let what = match &scope {
+        Scope::Server => String::new(),
+        Scope::Room(room) => room.to_string(),
+        Scope::User { key } => key.clone(),
+    };
+    tracing::info!(by = %by.nick, scope = scope.name(), %what, "export started");
+    tokio::task::spawn_blocking(move || {
+        match exporting::write(&source, &scope, &plan, at_ms, &mut writer) {
+            Ok(()) => tracing::info!(scope = scope.name(), "export done"),
+            Err(err) if err.abandoned() => {
+                tracing::info!(scope = scope.name(), reason = %err, "export abandoned by its client");
+            }
+            Err(err) => {
+                tracing::error!(error = %err, scope = scope.name(), "export failed");
+                writer.fail(std::io::Error::other(err.to_string()));
+            }
+        }
+    });
+    HttpResponse::Ok()
+        .content_type("application/zip")
+        .insert_header((
+            "content-disposition",
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .insert_header(("cache-control", "no-store"))
+        .streaming(body)
 }

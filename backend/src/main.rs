@@ -1,10 +1,13 @@
-//! `backend`: parse flags, set up logging, bind, serve until SIGTERM or Ctrl-C.
+//! `backend`: parse flags, set up logging, bind, serve until SIGTERM or Ctrl-C; or, as
+//! `backend export [--room R | --user U] --out FILE` with the same flags, write an export
+//! (docs/EXPORT.md) and stop; or, as `backend import FILE [--source LABEL]` with the same
+//! flags, import an export (ours or Slack's, docs/IMPORT.md) and stop.
 
 use std::net::TcpListener;
 
 use anyhow::Context as _;
 use backend::Config;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, ValueEnum};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -13,7 +16,11 @@ use tracing_subscriber::EnvFilter;
 #[command(
     name = "backend",
     version = backend::config::VERSION,
-    about = "Real-time chat server (Actix-web + WebSockets)"
+    about = "Real-time chat server (Actix-web + WebSockets)",
+    after_help = "Also: `backend export [--room ROOM | --user NAME] --out FILE [these flags]` \
+                  writes an export (docs/EXPORT.md); `backend import FILE [--source LABEL] \
+                  [these flags]` imports ours or Slack's (docs/IMPORT.md); `backend export \
+                  --help` and `backend import --help` list their flags."
 )]
 struct Cli {
     #[command(flatten)]
@@ -23,29 +30,59 @@ struct Cli {
     /// collectors. Verbosity comes from RUST_LOG (default `info`).
     #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
-
-    /// What to do instead of serving (none: serve).
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Imports FILE (our export, a ZIP) into the store the flags name, prints what was stored
-    /// (JSON) and exits. Cluster mode (`--redis`): while the other nodes run. One node: with
-    /// the server stopped (else use `POST /api/admin/import`). Flags go before `import`.
-    Import {
-        /// The ZIP to import.
-        file: std::path::PathBuf,
-        /// Keeps the ledgers of sources of the same kind apart (e.g. two servers' exports).
-        #[arg(long)]
-        source: Option<String>,
-    },
 }
 
 /// Files the server keeps open besides its clients' sockets: databases, logs, Redis, the
 /// static files being served.
 const FILES_BESIDE_SOCKETS: u64 = 256;
+
+/// `backend export`: the server's flags, and what to export where.
+#[derive(Parser)]
+#[command(
+    name = "backend export",
+    bin_name = "backend export",
+    version = backend::config::VERSION,
+    about = "Writes an export (docs/EXPORT.md): one room, one user's own data, or the whole server"
+)]
+struct ExportCli {
+    #[command(flatten)]
+    config: Config,
+
+    /// Export this room (not a group conversation).
+    #[arg(long, conflicts_with = "user")]
+    room: Option<String>,
+
+    /// Export this user's own data: an account's name, a JWT subject, or a user key.
+    #[arg(long)]
+    user: Option<String>,
+
+    /// Where to write the ZIP (written to FILE.partial, renamed when whole).
+    #[arg(long)]
+    out: std::path::PathBuf,
+}
+
+/// `backend import`: the server's flags, and the file to import.
+#[derive(Parser)]
+#[command(
+    name = "backend import",
+    bin_name = "backend import",
+    version = backend::config::VERSION,
+    about = "Imports FILE (our export or a Slack workspace export, a ZIP) into the store the \
+             flags name, prints what was stored (JSON) and exits. Cluster mode (--redis): while \
+             the other nodes run. One node: with the server stopped (else use POST \
+             /api/admin/import)"
+)]
+struct ImportCli {
+    #[command(flatten)]
+    config: Config,
+
+    /// The ZIP to import.
+    file: std::path::PathBuf,
+
+    /// Keeps the ledgers of sources of the same kind apart (e.g. two servers' exports).
+    #[arg(long)]
+    source: Option<String>,
+}
 
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
@@ -55,11 +92,13 @@ enum LogFormat {
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    let Cli {
-        config,
-        log_format,
-        command,
-    } = Cli::parse();
+    // The commands' own words come first, the server's flags after them.
+    match std::env::args_os().nth(1) {
+        Some(word) if word == "export" => return export().await,
+        Some(word) if word == "import" => return import().await,
+        _ => {}
+    }
+    let Cli { config, log_format } = Cli::parse();
     if let Err(problem) = config.validate() {
         anyhow::bail!("invalid configuration: {problem}");
     }
@@ -70,14 +109,6 @@ async fn main() -> anyhow::Result<()> {
     match log_format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().with_current_span(true).init(),
-    }
-
-    if let Some(Command::Import { file, source }) = command {
-        let summary = backend::transfer::import::offline(config, &file, source.as_deref())
-            .await
-            .with_context(|| format!("cannot import {}", file.display()))?;
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-        return Ok(());
     }
 
     // Every socket is a file: a soft limit of 1024 (a common default) would refuse clients
@@ -109,6 +140,57 @@ async fn main() -> anyhow::Result<()> {
     backend::run(listener, config, shutdown)
         .await
         .context("server failed")
+}
+
+/// `backend export …`: the export's own flags after the word `export`.
+async fn export() -> anyhow::Result<()> {
+    let args = std::env::args_os()
+        .enumerate()
+        .filter(|(at, _)| *at != 1)
+        .map(|(_, arg)| arg);
+    let ExportCli {
+        config,
+        room,
+        user,
+        out,
+    } = ExportCli::parse_from(args);
+    if let Err(problem) = config.validate() {
+        anyhow::bail!("invalid configuration: {problem}");
+    }
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    backend::transfer::export::run_cli(config, room, user, out.clone()).await?;
+    eprintln!("export written to {}", out.display());
+    Ok(())
+}
+
+/// `backend import FILE …`: the import's own flags after the word `import`.
+async fn import() -> anyhow::Result<()> {
+    let args = std::env::args_os()
+        .enumerate()
+        .filter(|(at, _)| *at != 1)
+        .map(|(_, arg)| arg);
+    let ImportCli {
+        config,
+        file,
+        source,
+    } = ImportCli::parse_from(args);
+    if let Err(problem) = config.validate() {
+        anyhow::bail!("invalid configuration: {problem}");
+    }
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let summary = backend::transfer::import::offline(config, &file, source.as_deref())
+        .await
+        .with_context(|| format!("cannot import {}", file.display()))?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
 }
 
 /// Cancels `shutdown` on the first Ctrl-C or SIGTERM.

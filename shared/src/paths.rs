@@ -76,6 +76,10 @@ pub const API_ADMIN_PASSWORD: &str = "/api/admin/password";
 /// `POST` a [`crate::admin::Revoke`] (accounts mode): every session ended (204). Server
 /// admins only.
 pub const API_ADMIN_REVOKE: &str = "/api/admin/revoke";
+/// `GET`: an export as a ZIP (docs/EXPORT.md): `?room=ROOM` one room, `?user=NAME` one
+/// user's own data (an account's name, a JWT subject, or a user key), neither: the whole
+/// server. Server admins only.
+pub const API_ADMIN_EXPORT: &str = "/api/admin/export";
 /// The service worker's script (at the root, so that its scope is the whole app).
 pub const SERVICE_WORKER: &str = "/sw.js";
 /// The browser token's header on upload requests in open mode (never in a URL).

@@ -211,6 +211,15 @@ impl<C: Send + 'static> Engine<C> {
         }
     }
 
+    /// Asks for every room with a log, members or not (an export's list of rooms);
+    /// [`Event::Logs`] answers.
+    pub fn logs(&self, ctx: C) {
+        match self {
+            Self::Single(single) => closed_drop(single.store().logs(ctx)),
+            Self::Cluster(cluster) => cluster.logs(ctx),
+        }
+    }
+
     /// Asks for a page of `room`'s members (`prefix` lower-cased); [`Event::Members`]
     /// answers.
     pub fn members(&self, ctx: C, room: RoomName, after: Option<Nick>, prefix: String) {

@@ -246,6 +246,10 @@ enum Job<C> {
         place: Place,
         users: Vec<String>,
     },
+    /// Every room with a log (an export's list).
+    Logs {
+        ctx: C,
+    },
     /// Whom nicknames reach: those not `known` (held here) are looked up.
     Resolve {
         ctx: C,
@@ -401,6 +405,11 @@ impl<C: Send + 'static> Store<C> {
         self.jobs
             .send(Job::Resolve { ctx, nicks, known })
             .map_err(|_| StoreClosed)
+    }
+
+    /// Lists every room with a log; [`Event::Logs`] answers.
+    pub fn logs(&self, ctx: C) -> Result<(), StoreClosed> {
+        self.jobs.send(Job::Logs { ctx }).map_err(|_| StoreClosed)
     }
 
     /// Keeps whether `user` shares their read positions.
@@ -626,6 +635,15 @@ impl<C> Writer<C> {
                                 Vec::new()
                             });
                         self.emit(Event::PositionsOf { ctx, positions });
+                    }
+                    Job::Logs { ctx } => {
+                        // Rooms created by the appends queued before it are listed.
+                        self.commit(std::mem::take(&mut appends));
+                        let rooms = room_logs(&self.db).map_err(|err| {
+                            tracing::error!(error = %err, "listing the rooms failed");
+                            EngineError::Store("could not list the rooms".to_owned())
+                        });
+                        self.emit(Event::Logs { ctx, rooms });
                     }
                     Job::Resolve { ctx, nicks, known } => {
                         let found = nicks
@@ -1764,6 +1782,15 @@ fn latest_page(
     current(tx, page)
 }
 
+/// Every room with a log, by name (a room keeps its row once its messages are gone, so
+/// that its numbers are never reused: a room whose messages retention removed is listed,
+/// empty).
+fn room_logs(db: &Connection) -> rusqlite::Result<Vec<RoomName>> {
+    db.prepare("SELECT name FROM rooms ORDER BY name")?
+        .query_map([], |row| parse(row, 0, row.get(0)?))?
+        .collect()
+}
+
 fn read_direct(
     tx: &Transaction<'_>,
     options: &StoreOptions,
@@ -1802,6 +1829,10 @@ fn read_direct(
     let (mode, messages) = match range {
         DirectRange::Latest => (HistoryMode::Latest, latest()?),
         DirectRange::Reset => (HistoryMode::Reset, latest()?),
+        DirectRange::After(MessageId(after)) => (
+            HistoryMode::Newer,
+            query(after, false, u64::from(options.page))?,
+        ),
         DirectRange::Since(MessageId(since)) => {
             let missed = query(since, false, u64::from(options.max_catch_up) + 1)?;
             if direct_catch_up_resets(&missed, options.max_catch_up) {

@@ -344,6 +344,9 @@ pub enum DirectRange {
     Since(MessageId),
     /// The latest page, as a `reset` (the log was replaced under the client).
     Reset,
+    /// The page after this id, oldest first (an export reads the whole log this way, a
+    /// page at a time).
+    After(MessageId),
 }
 
 /// Which messages of a room.
@@ -512,6 +515,13 @@ pub enum Event<C> {
         ctx: C,
         /// The page.
         page: Result<MemberPage, EngineError>,
+    },
+    /// The answer to [`super::Engine::logs`].
+    Logs {
+        /// The context given with the request.
+        ctx: C,
+        /// Every room with a log (messages now or once), sorted by name.
+        rooms: Result<Vec<RoomName>, EngineError>,
     },
     /// The answer to [`super::Engine::search`].
     Found {

@@ -258,7 +258,19 @@ impl Hub {
                 // The import may have given up (its request ended); nobody else waits.
                 let _ = reply.send(answer);
             }
+            engine::Event::Read {
+                ctx: Ctx::Export(super::ExportReply::Read(reply)),
+                answer,
+            } => {
+                // The export may have ended (its client gone); nothing to do then.
+                let _ = reply.send(answer);
+            }
             engine::Event::Read { ctx, answer } => self.answered(ctx, answer),
+            engine::Event::Logs { ctx, rooms } => {
+                if let Ctx::Export(super::ExportReply::Logs(reply)) = ctx {
+                    let _ = reply.send(rooms);
+                }
+            }
             engine::Event::LiveRoom { room, entry } => {
                 let event = entry.into_event(room.clone());
                 self.broadcast_live(&room, &event);

@@ -134,6 +134,9 @@ enum Command {
         id: MessageId,
         reply: AdminReply<bool>,
     },
+    /// An export's question for the engine: a page of a log (`Some`), or the rooms with
+    /// a log; answered to the export alone.
+    Export(Option<Read>, ExportReply),
 }
 
 /// Where the hub answers an admin console's question.
@@ -157,6 +160,17 @@ pub enum AdminRefusal {
     /// The hub has stopped (503).
     #[error(transparent)]
     Closed(#[from] HubClosed),
+}
+
+/// Where the engine's answer to an export's question goes (see [`HubHandle::export_page`],
+/// [`HubHandle::export_rooms`]): no connection waits for it and nothing else is done with
+/// it, so an export never changes what anyone sees.
+#[derive(Debug)]
+enum ExportReply {
+    /// A page of a room's or a user's log.
+    Read(tokio::sync::oneshot::Sender<Result<Answer, EngineError>>),
+    /// Every room with a log.
+    Logs(tokio::sync::oneshot::Sender<Result<Vec<RoomName>, EngineError>>),
 }
 
 /// Where a would-be uploader stands in a room, as this hub sees it (see
@@ -424,6 +438,29 @@ impl HubHandle {
         self.send(Command::Import(op)).await
     }
 
+    /// A page of history for an export (`read` names a room's or a user's log and where
+    /// the page starts), read by the engine in its usual order; messages in their state
+    /// now (edits, deletions and reactions applied).
+    pub async fn export_page(&self, read: Read) -> Result<Result<Answer, EngineError>, HubClosed> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Command::Export(Some(read), ExportReply::Read(reply)))
+            .await?;
+        answer.await.map_err(|_| HubClosed)
+    }
+
+    /// Every room with a log (messages now or once), sorted by name, for an export.
+    pub async fn export_rooms(&self) -> Result<Result<Vec<RoomName>, EngineError>, HubClosed> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Command::Export(None, ExportReply::Logs(reply)))
+            .await?;
+        answer.await.map_err(|_| HubClosed)
+    }
+
+    /// Every room's policy and the server's, read from the policy store (for an export).
+    pub async fn policies(&self) -> Result<crate::policy::Loaded, crate::policy::PolicyError> {
+        self.policies.load_all().await
+    }
+
     /// Whether the hub task is still running (for `/readyz`).
     pub fn is_running(&self) -> bool {
         !self.commands.is_closed()
@@ -585,6 +622,8 @@ enum Ctx {
     /// An admin's removal of a message (answered `true` when it was removed now, `false`
     /// when this same removal was stored already).
     AdminRemove { reply: AdminReply<bool> },
+    /// An export's question (its reply; a read's request is in the engine's hands).
+    Export(ExportReply),
 }
 
 /// Where a reconnecting client's `hello` says it left off (see [`ClientMsg::Hello`]).
@@ -805,6 +844,11 @@ impl Hub {
                 id,
                 reply,
             } => self.admin_remove(&by, room, id, reply),
+            // (A stopped engine drops the reply: the export hears that the hub stopped.)
+            Command::Export(Some(read), reply) => {
+                let _ = self.engine.read(Ctx::Export(reply), read);
+            }
+            Command::Export(None, reply) => self.engine.logs(Ctx::Export(reply)),
         }
     }
 

@@ -18,7 +18,12 @@
 //!   at a time; docs/IMPORT-SLACK.md says what it carries.
 //! - `slack_fixture.rs`: a small Slack export built in code, for the reader's tests, the
 //!   import's and the browser's (hidden from the docs; not for production use).
+//! - `export.rs`: the export (a room, a user's own data, the server) as docs/EXPORT.md
+//!   describes it, written page by page to any writer; the admin API's endpoint and
+//!   `backend export` both use it.
+//! - `stream.rs`: the writer an HTTP answer's body is read from (a bounded channel).
 
+pub mod export;
 pub mod import;
 pub mod ledger;
 pub mod model;
@@ -26,6 +31,7 @@ pub mod ours;
 pub mod slack;
 #[doc(hidden)]
 pub mod slack_fixture;
+pub mod stream;
 
 use std::{fs::File, path::Path};
 

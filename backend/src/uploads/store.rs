@@ -300,7 +300,9 @@ fn file_type(bytes: &[u8]) -> &'static str {
     }
 }
 
-pub(super) fn object(dir: &Path, id: &UploadId) -> PathBuf {
+/// Where the bytes of upload `id` are, under the uploads directory `dir` (an export reads
+/// them there).
+pub fn object(dir: &Path, id: &UploadId) -> PathBuf {
     dir.join("objects").join(id.as_str())
 }
 

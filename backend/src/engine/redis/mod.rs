@@ -100,6 +100,9 @@ enum Job<C> {
     Rooms {
         ctx: C,
     },
+    Logs {
+        ctx: C,
+    },
     Members {
         ctx: C,
         room: RoomName,
@@ -302,6 +305,12 @@ impl<C: Send + 'static> Cluster<C> {
         let _ = self.send(Job::Rooms { ctx });
     }
 
+    /// Asks for every room with a log (the registry retention walks); [`Event::Logs`]
+    /// answers.
+    pub fn logs(&self, ctx: C) {
+        let _ = self.send(Job::Logs { ctx });
+    }
+
     /// Asks for a page of `room`'s members (see [`shared::ClientMsg::Members`]);
     /// [`Event::Members`] answers.
     pub fn members(&self, ctx: C, room: RoomName, after: Option<Nick>, prefix: String) {
@@ -352,6 +361,10 @@ enum Done<C> {
     Rooms {
         ctx: C,
         rooms: Result<Vec<shared::RoomInfo>, EngineError>,
+    },
+    Logs {
+        ctx: C,
+        rooms: Result<Vec<RoomName>, EngineError>,
     },
     Resolved {
         ctx: C,
@@ -611,6 +624,26 @@ impl<C: Send + 'static> Engine<C> {
                     .boxed(),
                 );
             }
+            Job::Logs { ctx } => {
+                let io = self.io.clone();
+                self.inflight.push(
+                    async move {
+                        let rooms = io
+                            .logs()
+                            .await
+                            .map_err(EngineError::from)
+                            .map(|(rooms, _)| {
+                                // Names that do not parse were never written by this server.
+                                let mut rooms: Vec<RoomName> =
+                                    rooms.iter().filter_map(|r| r.parse().ok()).collect();
+                                rooms.sort();
+                                rooms
+                            });
+                        Done::Logs { ctx, rooms }
+                    }
+                    .boxed(),
+                );
+            }
             Job::Members {
                 ctx,
                 room,
@@ -737,6 +770,7 @@ impl<C: Send + 'static> Engine<C> {
             } => self.read_done(ctx, read, delivered, result),
             Done::Claimed { ctx, granted } => self.emit(Event::Claimed { ctx, granted }),
             Done::Rooms { ctx, rooms } => self.emit(Event::Rooms { ctx, rooms }),
+            Done::Logs { ctx, rooms } => self.emit(Event::Logs { ctx, rooms }),
             Done::Resolved { ctx, found } => self.emit(Event::Resolved { ctx, found }),
             Done::Absent { ctx, users } => self.emit(Event::Absent { ctx, users }),
             Done::PositionsOf { ctx, positions } => {

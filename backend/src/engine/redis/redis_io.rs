@@ -1382,7 +1382,8 @@ impl Io {
         Ok(deleted)
     }
 
-    /// Every room and user with a log (the registry retention walks), for the indexer.
+    /// Every room and user with a log (the registry retention walks), for the indexer and
+    /// exports.
     pub(super) async fn logs(&self) -> RedisResult<(Vec<String>, Vec<String>)> {
         self.commands
             .clone()
@@ -1777,6 +1778,10 @@ impl Io {
                 };
                 (mode, self.direct_page(user, "latest", 0, page).await?)
             }
+            DirectRange::After(MessageId(after)) => (
+                HistoryMode::Newer,
+                self.direct_page(user, "since", after, page).await?,
+            ),
             DirectRange::Since(MessageId(since)) => {
                 let limit = self.options.max_catch_up + 1;
                 let missed = self.direct_page(user, "since", since, limit).await?;
