@@ -551,7 +551,255 @@ async fn an_export_reads_every_page_in_order(mode: Mode) {
     assert_eq!(texts, wanted);
 }
 
+/// A fresh, empty server's mode like `mode`: one node, or a Redis (Cluster) of its own.
+async fn empty_like(mode: &Mode) -> Mode {
+    match mode {
+        Mode::Single => Mode::Single,
+        Mode::Cluster(_) => Mode::Cluster(common::redis_server::RedisServer::start().await),
+        Mode::Sharded(_) => Mode::Sharded(common::redis_cluster::RedisCluster::start().await),
+    }
+}
+
+/// `POST /api/admin/import` of `zip` as the account behind `cookie`: status and body.
+async fn import(addr: SocketAddr, cookie: &str, zip: &[u8]) -> (u16, String) {
+    let head = format!(
+        "POST {} HTTP/1.1\r\nContent-Type: application/zip\r\nCookie: {}={cookie}",
+        paths::API_ADMIN_IMPORT,
+        paths::SESSION_COOKIE
+    );
+    let (status, _, body) = binary_exchange(addr, &head, zip).await;
+    (status, String::from_utf8(body).unwrap())
+}
+
+/// What `chat` reads of `room` on joining: its policy (private, topic) and its messages.
+async fn read_room(
+    chat: &mut Chat,
+    room: &str,
+) -> ((bool, Option<String>), Vec<shared::RoomMessage>) {
+    let wanted: shared::RoomName = room.parse().unwrap();
+    chat.send(&ClientMsg::Join {
+        room: wanted.clone(),
+        since: None,
+        epoch: None,
+    })
+    .await;
+    let mut policy = (false, None);
+    loop {
+        match chat.recv_all().await {
+            ServerMsg::RoomPolicy {
+                room,
+                private,
+                topic,
+                ..
+            } if room == wanted => policy = (private, topic),
+            ServerMsg::History { room, messages, .. } if room == wanted => {
+                return (policy, messages);
+            }
+            ServerMsg::Error { message, .. } => panic!("cannot join {wanted}: {message}"),
+            _ => {}
+        }
+    }
+}
+
+/// What each of `messages` reads as, for comparing two servers' copies (ids differ): time,
+/// sender, text, edited, reactions, which of them it answers (by place; the quote's excerpt
+/// is the text as it was when quoted, and an export carries final texts only), its file's
+/// name and bytes, its image's size. Deleted messages are left out (an export does).
+fn shapes(messages: &[shared::RoomMessage]) -> Vec<String> {
+    let kept: Vec<&shared::RoomMessage> = messages.iter().filter(|m| !m.deleted).collect();
+    let place = |id: MessageId| kept.iter().position(|m| m.id == id);
+    kept.iter()
+        .map(|m| {
+            let reactions: Vec<String> = m
+                .reactions
+                .iter()
+                .map(|r| {
+                    let users: Vec<&str> = r.users.iter().map(|u| u.as_str()).collect();
+                    format!("{}:{}", r.emoji.as_str(), users.join("+"))
+                })
+                .collect();
+            format!(
+                "{} {} {:?} edited={} [{}] answers={:?} file={:?} image={:?}",
+                m.ts,
+                m.from,
+                m.text.as_str(),
+                m.edited,
+                reactions.join(" "),
+                m.reply_to.as_ref().and_then(|q| place(q.id)),
+                m.file
+                    .as_ref()
+                    .map(|f| (f.name.clone(), f.id.clone(), f.bytes)),
+                m.image
+                    .as_ref()
+                    .map(|i| (i.id.clone(), i.width, i.height, i.bytes)),
+            )
+        })
+        .collect()
+}
+
+/// Export, then import into an empty server of the same mode: the same rooms (private, topic)
+/// and the same messages, in order, with their times, senders, texts, edits, reactions,
+/// replies, files and images (the uploads' bytes too); only the deleted message is gone (an
+/// export leaves it out). Importing the export again changes nothing.
+async fn what_a_server_exports_an_empty_one_imports_as_it_was(mode: Mode) {
+    let source = TestServer::spawn(config(&mode, None));
+    let olga = register(source.addr, "olga").await;
+    let carol = register(source.addr, "carol").await;
+    let root = register(source.addr, "root").await;
+    let mut o = chat_in(&source, "olga", &olga, &["general"]).await;
+    let mut c = chat_in(&source, "carol", &carol, &["general"]).await;
+    let room: shared::RoomName = "general".parse().unwrap();
+    let (m1, _, _) = said(&mut o, say("general", "hello", "c1")).await;
+    let reply = Carried {
+        reply_to: Some(m1),
+        ..Carried::default()
+    };
+    said(&mut c, carrying("general", "hi olga", "c2", reply)).await;
+    changed(
+        &mut o,
+        ClientMsg::Edit {
+            room: room.clone(),
+            id: m1,
+            text: "hello, all".try_into().unwrap(),
+            client_id: "c3".parse().unwrap(),
+        },
+    )
+    .await;
+    let react = |id, emoji: &str, client_id: &str| ClientMsg::React {
+        room: room.clone(),
+        id,
+        emoji: emoji.parse().unwrap(),
+        on: true,
+        client_id: client_id.parse().unwrap(),
+    };
+    changed(&mut c, react(m1, "👍", "c4")).await;
+    changed(&mut o, react(m1, "👍", "c5")).await;
+    changed(&mut o, react(m1, "🎉", "c6")).await;
+    let file: shared::File = serde_json::from_value(
+        upload(source.addr, &olga, "general", Some("notes.txt"), NOTES).await,
+    )
+    .unwrap();
+    let with_file = Carried {
+        file: Some(file),
+        ..Carried::default()
+    };
+    said(&mut o, carrying("general", "the notes", "c7", with_file)).await;
+    let image: shared::Image =
+        serde_json::from_value(upload(source.addr, &carol, "general", None, PNG).await).unwrap();
+    let with_image = Carried {
+        image: Some(image),
+        ..Carried::default()
+    };
+    said(&mut c, carrying("general", "the view", "c8", with_image)).await;
+    let (gone, _, _) = said(&mut o, say("general", "oops, wrong room", "c9")).await;
+    changed(
+        &mut o,
+        ClientMsg::DeleteMessage {
+            room: room.clone(),
+            id: gone,
+            client_id: "c10".parse().unwrap(),
+        },
+    )
+    .await;
+    said(&mut c, say("general", "bye", "c11")).await;
+    // A private room with a topic, carol invited.
+    o.send(&ClientMsg::CreateRoom {
+        room: "den".parse().unwrap(),
+        private: true,
+        max_members: None,
+    })
+    .await;
+    o.until(
+        "the room made",
+        |e| matches!(e, ServerMsg::Joined { room, .. } if room.as_str() == "den"),
+    )
+    .await;
+    for request in [
+        ClientMsg::SetTopic {
+            room: "den".parse().unwrap(),
+            topic: "Plans".to_owned(),
+        },
+        ClientMsg::Invite {
+            room: "den".parse().unwrap(),
+            user: "carol".parse().unwrap(),
+        },
+    ] {
+        o.send(&request).await;
+    }
+    said(&mut o, say("den", "between us", "d1")).await;
+
+    let mut reader = chat_in(&source, "olga", &olga, &[]).await;
+    let (general_policy, general) = read_room(&mut reader, "general").await;
+    let (den_policy, den) = read_room(&mut reader, "den").await;
+    assert_eq!(den_policy, (true, Some("Plans".to_owned())));
+    assert_eq!(general.len(), 6, "five messages and the deleted one");
+
+    let (status, _, zip) = export(source.addr, "", Some(&root)).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&zip));
+
+    let mode_b = empty_like(&mode).await;
+    let target = TestServer::spawn(config(&mode_b, None));
+    let root_b = register(target.addr, "root").await;
+    let olga_b = register(target.addr, "olga").await;
+    let carol_b = register(target.addr, "carol").await;
+    let (status, body) = import(target.addr, &root_b, &zip).await;
+    assert_eq!(status, 200, "{body}");
+    let summary: backend::transfer::import::Summary = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (
+            summary.messages,
+            summary.files,
+            summary.skipped,
+            summary.reactions_skipped
+        ),
+        (6, 2, 0, 0),
+        "{summary:?}"
+    );
+    assert!(summary.refused_rooms.is_empty(), "{summary:?}");
+
+    let mut reader_b = chat_in(&target, "olga", &olga_b, &[]).await;
+    let (general_policy_b, general_b) = read_room(&mut reader_b, "general").await;
+    let (den_policy_b, den_b) = read_room(&mut reader_b, "den").await;
+    assert_eq!(general_policy_b, general_policy);
+    assert_eq!(den_policy_b, den_policy);
+    assert_eq!(shapes(&general_b), shapes(&general));
+    assert!(
+        shapes(&general)[1].contains("answers=Some(0)"),
+        "the reply is compared: {:?}",
+        shapes(&general)
+    );
+    assert_eq!(shapes(&den_b), shapes(&den));
+    // The uploads' bytes came along.
+    let download = |cookie: String, id: String| async move {
+        let head = format!(
+            "GET {}/general/{id} HTTP/1.1\r\nCookie: {}={cookie}",
+            paths::API_UPLOADS,
+            paths::SESSION_COOKIE
+        );
+        let (status, _, body) = binary_exchange(target.addr, &head, &[]).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        body
+    };
+    let file = general_b.iter().find_map(|m| m.file.as_ref()).unwrap();
+    assert_eq!(download(olga_b.clone(), file.id.to_string()).await, NOTES);
+    let image = general_b.iter().find_map(|m| m.image.as_ref()).unwrap();
+    assert_eq!(download(olga_b.clone(), image.id.to_string()).await, PNG);
+    // The private room is still closed to the uninvited (root is an admin: a third account).
+    let mut other = chat_in(&target, "carol", &carol_b, &[]).await;
+    let (_, den_for_carol) = read_room(&mut other, "den").await;
+    assert_eq!(den_for_carol.len(), 1, "carol was invited in the source");
+
+    // Again: nothing new.
+    let (status, body) = import(target.addr, &root_b, &zip).await;
+    assert_eq!(status, 200, "{body}");
+    let again: backend::transfer::import::Summary = serde_json::from_str(&body).unwrap();
+    assert_eq!((again.messages, again.already), (0, 6), "{again:?}");
+    let mut fresh = chat_in(&target, "olga", &olga_b, &[]).await;
+    assert_eq!(read_room(&mut fresh, "general").await.1, general_b);
+}
+
 common::in_both_modes!(
+    what_a_server_exports_an_empty_one_imports_as_it_was,
     a_room_exports_its_messages_in_their_final_state,
     a_user_export_holds_their_own_data_alone,
     an_export_reads_every_page_in_order,

@@ -310,10 +310,16 @@ fn export_room(
             owner: policy.and_then(|p| p.owner.as_ref()),
             moderators: policy.map(|p| nicks(&p.moderators)).unwrap_or_default(),
             // Only a private room knows its members for good (public rooms' are whoever is
-            // there now).
+            // there now): everyone who may enter it, its owner and moderators too (an import
+            // invites them; the room it makes has no owner).
             members: policy
                 .filter(|p| p.private)
-                .map(|p| nicks(&p.invited))
+                .map(|p| {
+                    let mut all: BTreeSet<Nick> = p.owner.iter().cloned().collect();
+                    all.extend(p.moderators.values().cloned());
+                    all.extend(p.invited.values().cloned());
+                    all.into_iter().collect()
+                })
                 .unwrap_or_default(),
         },
     )?;
