@@ -9,6 +9,11 @@ pub struct ConnId(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(pub u64);
 
+/// What the client id of every entry an import stores starts with (`transfer::import`): no
+/// connection may choose one (the hub refuses it), so that a member cannot plant a message
+/// an import would take for its own.
+pub const IMPORTED_CLIENT_ID_PREFIX: &str = "imp-";
+
 /// A fresh random [`shared::Epoch`] for a new message log (128 bits from the OS, as hex).
 ///
 /// # Errors

@@ -489,3 +489,30 @@ common::in_both_modes!(
     what_cannot_be_read_is_refused_clearly,
     rooms_in_use_are_refused,
 );
+
+/// Nobody chooses a client id an import uses (`imp-…`): an import that stopped midway finds
+/// its entries by them, and a planted one would be taken for the import's own.
+#[actix_web::test]
+async fn nobody_sends_with_a_client_id_imports_keep_for_themselves() {
+    let server = TestServer::spawn(common::patient_config(None));
+    let mut chat = server.chat_as("mallory", &["general"]).await;
+    let planted = ClientMsg::Say {
+        room: "general".parse().unwrap(),
+        text: "planted".try_into().unwrap(),
+        client_id: "imp-0123456789ab-cdef".parse().unwrap(),
+        reply_to: None,
+        image: None,
+        file: None,
+    };
+    assert_eq!(chat.refused(planted).await, shared::ErrorCode::Invalid);
+    // The connection goes on; nothing was stored.
+    chat.say("general", "fine", "c-1").await;
+    chat.until(
+        "the message stored",
+        |e| matches!(e, ServerMsg::Said { text, .. } if text.as_str() == "fine"),
+    )
+    .await;
+    let mut reader = server.chat_as("reader", &[]).await;
+    let stored = history(&mut reader, "general").await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+}

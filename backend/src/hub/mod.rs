@@ -856,6 +856,26 @@ impl Hub {
         let Some(state) = self.conns.get(&conn) else {
             return; // Disconnected (or dropped) meanwhile.
         };
+        let chosen = match &message {
+            ClientMsg::Say { client_id, .. }
+            | ClientMsg::Direct { client_id, .. }
+            | ClientMsg::Edit { client_id, .. }
+            | ClientMsg::DeleteMessage { client_id, .. }
+            | ClientMsg::React { client_id, .. } => Some(client_id),
+            _ => None,
+        };
+        if chosen.is_some_and(|id| {
+            id.as_str()
+                .starts_with(crate::ids::IMPORTED_CLIENT_ID_PREFIX)
+        }) {
+            // An import finds its own entries by this prefix (a run that stopped midway).
+            return self.refuse(
+                conn,
+                ErrorCode::Invalid,
+                "client ids starting with imp- are the server's own (imports)",
+                message.into_client_id(),
+            );
+        }
         if state.claiming {
             // Its `hello` is still being answered (the nickname claim); as before a `hello`.
             let (code, text) = match message {

@@ -56,8 +56,12 @@ use crate::{
     uploads::store::{Upload, Uploads},
 };
 
-/// Items read ahead of the writer at most (the reader waits beyond).
-const READ_AHEAD: usize = 64;
+/// Items read ahead of the writer at most (the reader waits beyond). Few: each may carry a
+/// file of up to `--max-upload-bytes`.
+const READ_AHEAD: usize = 4;
+
+/// How far ahead of this server's clock an imported message's time may be (clocks differ).
+const MAX_FUTURE_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,7 +238,11 @@ enum Put {
 
 impl<'a> Writer<'a> {
     fn new(to: &'a Destination<'a>, source: Source, ledger: String) -> Self {
-        let prefix = format!("imp-{}-", hex(&ledger, 6));
+        let prefix = format!(
+            "{}{}-",
+            crate::ids::IMPORTED_CLIENT_ID_PREFIX,
+            hex(&ledger, 6)
+        );
         Self {
             uploads_config: Config {
                 upload_quota: 0,
@@ -323,7 +331,14 @@ impl<'a> Writer<'a> {
     }
 
     async fn message(&mut self, message: model::Message) -> Result<(), ImportError> {
+        // A time before 1970 or more than a day ahead is no message's: stored, it would sort
+        // the room's later imports wrong (or not fit the store's integer at all).
+        let latest = crate::engine::now_ms().saturating_add(MAX_FUTURE_MS);
         let ready = match self.rooms.get(&message.room) {
+            _ if message.ts == 0 || message.ts > latest => Err(format!(
+                "{} in {} has no believable time ({})",
+                message.source_id, message.room, message.ts
+            )),
             None => Err(format!("{} was not announced before it", message.room)),
             Some(RoomState {
                 refused: Some(_), ..

@@ -43,6 +43,10 @@ use crate::names;
 /// cannot take the server's memory.
 pub const MAX_JSON_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The most files one message brings (Slack's own limit is 10); the rest are named in its
+/// text.
+pub const MAX_FILES_PER_MESSAGE: usize = 10;
+
 /// The largest file carried by default, the server's default upload limit: a larger one
 /// becomes a line in its message's text ([`SlackExport::with_max_file_bytes`] changes it).
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
@@ -333,7 +337,10 @@ pub struct SlackExport<R> {
     /// thread only when the thread's first message was imported.
     parents: HashSet<String>,
     /// Items of the current day file not yet yielded.
-    pending: VecDeque<Item>,
+    /// Items of the day file read, each with the ZIP entry its file's bytes are read from
+    /// when it is yielded (so that one message's file at a time is in memory, never a
+    /// day's).
+    pending: VecDeque<(Item, Option<String>)>,
     report: SlackReport,
     max_file_bytes: u64,
     /// An error was yielded, or everything.
@@ -482,13 +489,27 @@ impl<R: Read + Seek> SlackExport<R> {
                 .unwrap_or(&file.id)
                 .to_owned();
             match self.uploads.get(&file.id).cloned() {
-                Some(entry) => match read_limited(&mut self.zip, &entry, self.max_file_bytes)? {
-                    Some(bytes) => carried.push((file.id.clone(), File { name, bytes })),
-                    None => {
-                        self.report.files_too_large += 1;
-                        notes.push(format!("(file too large to import: {name})"));
-                    }
-                },
+                // (Slack lets a message carry 10 files; a crafted one carrying thousands
+                // would be as many messages here.)
+                Some(_) if carried.len() >= MAX_FILES_PER_MESSAGE => {
+                    self.report.files_too_large += 1;
+                    notes.push(format!(
+                        "(file not imported, one message carries too many: {name})"
+                    ));
+                }
+                Some(entry) if self.declared_size(&entry)? > self.max_file_bytes => {
+                    self.report.files_too_large += 1;
+                    notes.push(format!("(file too large to import: {name})"));
+                }
+                // Its bytes are read when the message is yielded.
+                Some(entry) => carried.push((
+                    file.id.clone(),
+                    entry,
+                    File {
+                        name,
+                        bytes: Vec::new(),
+                    },
+                )),
                 None => {
                     self.report.files_missing += 1;
                     notes.push(format!("(file not in the export: {name})"));
@@ -562,7 +583,8 @@ impl<R: Read + Seek> SlackExport<R> {
             .saturating_add(u64::from(micros / 1000));
         let mut carried = carried.into_iter();
         let first = carried.next();
-        self.pending.push_back(Item::Message(Box::new(Message {
+        let first_entry = first.as_ref().map(|(_, entry, _)| entry.clone());
+        let message_item = Item::Message(Box::new(Message {
             room: room.clone(),
             source_id: source_id.clone(),
             from: from.clone(),
@@ -571,10 +593,11 @@ impl<R: Read + Seek> SlackExport<R> {
             edited: message.edited.is_some(),
             reply_to: reply_to.clone(),
             reactions,
-            file: first.map(|(_, file)| file),
-        })));
-        for (file_id, file) in carried {
-            self.pending.push_back(Item::Message(Box::new(Message {
+            file: first.map(|(_, _, file)| file),
+        }));
+        self.pending.push_back((message_item, first_entry));
+        for (file_id, entry, file) in carried {
+            let item = Item::Message(Box::new(Message {
                 room: room.clone(),
                 source_id: format!("{source_id}/{file_id}"),
                 from: from.clone(),
@@ -584,9 +607,48 @@ impl<R: Read + Seek> SlackExport<R> {
                 reply_to: reply_to.clone(),
                 reactions: Vec::new(),
                 file: Some(file),
-            })));
+            }));
+            self.pending.push_back((item, Some(entry)));
         }
         Ok(())
+    }
+
+    /// The size the ZIP's directory gives `entry` (checked again on what is read).
+    fn declared_size(&mut self, entry: &str) -> Result<u64, SlackError> {
+        self.zip
+            .by_name(entry)
+            .map(|file| file.size())
+            .map_err(|source| SlackError::Zip {
+                file: entry.to_owned(),
+                source,
+            })
+    }
+
+    /// `item` with its file's bytes read from `entry`; a file larger than it claimed is
+    /// left out and named in the text instead.
+    fn with_bytes(&mut self, mut item: Item, entry: Option<String>) -> Result<Item, SlackError> {
+        let (Some(entry), Item::Message(message)) = (entry, &mut item) else {
+            return Ok(item);
+        };
+        match read_limited(&mut self.zip, &entry, self.max_file_bytes)? {
+            Some(bytes) => {
+                if let Some(file) = &mut message.file {
+                    file.bytes = bytes;
+                }
+            }
+            None => {
+                self.report.files_too_large += 1;
+                if let Some(file) = message.file.take() {
+                    let note = format!("(file too large to import: {})", file.name);
+                    message.text = if message.text.is_empty() {
+                        note
+                    } else {
+                        format!("{}\n{note}", message.text)
+                    };
+                }
+            }
+        }
+        Ok(item)
     }
 }
 
@@ -603,8 +665,13 @@ impl<R: Read + Seek> Iterator for SlackExport<R> {
         // Each turn yields or reads a day file (a day may hold nothing to import); the
         // day files are finite, so this ends.
         loop {
-            if let Some(item) = self.pending.pop_front() {
-                return Some(Ok(item));
+            if let Some((item, entry)) = self.pending.pop_front() {
+                let item = self.with_bytes(item, entry);
+                if item.is_err() {
+                    self.done = true;
+                    self.pending.clear();
+                }
+                return Some(item);
             }
             match self.next_day() {
                 Ok(true) => {}
@@ -721,6 +788,10 @@ struct People {
     by_id: HashMap<String, Nick>,
     /// Each likeness key held, by the owner holding it.
     taken: HashMap<String, String>,
+    /// The next number to try after each name, so that many people of one name cost one
+    /// try each rather than one per earlier namesake (a crafted `users.json` of a million
+    /// "a"s would otherwise take a million squared).
+    next: HashMap<String, usize>,
 }
 
 impl People {
@@ -741,17 +812,24 @@ impl People {
         let handle_suffix = handle
             .map(|h| format!(" ({h})"))
             .filter(|s| !base.as_str().ends_with(s.as_str()));
-        let tries = std::iter::once(Some(base.clone()))
-            .chain(handle_suffix.map(|s| nickname(base.as_str(), &s)))
-            .chain((2..=self.taken.len() + 2).map(|n| nickname(base.as_str(), &format!(" {n}"))));
-        let nick = tries
-            .flatten()
-            .find(|nick| {
-                names::likeness(nick)
-                    .iter()
-                    .all(|key| self.taken.get(key).is_none_or(|held| held == owner))
-            })
-            .unwrap_or(base);
+        let first = self.next.get(base.as_str()).copied().unwrap_or(2);
+        let numbered = (first..=first + self.taken.len() + 2)
+            .map(|n| (n, nickname(base.as_str(), &format!(" {n}"))));
+        let tries = std::iter::once((0, Some(base.clone())))
+            .chain(handle_suffix.map(|s| (0, nickname(base.as_str(), &s))))
+            .chain(numbered);
+        let free = |nick: &Nick| {
+            names::likeness(nick)
+                .iter()
+                .all(|key| self.taken.get(key).is_none_or(|held| held == owner))
+        };
+        let (number, nick) = tries
+            .filter_map(|(n, nick)| nick.map(|nick| (n, nick)))
+            .find(|(_, nick)| free(nick))
+            .unwrap_or((0, base.clone()));
+        if number > 0 {
+            self.next.insert(base.as_str().to_owned(), number + 1);
+        }
         for key in names::likeness(&nick) {
             self.taken.entry(key).or_insert_with(|| owner.to_owned());
         }
@@ -792,6 +870,8 @@ fn nickname(name: &str, suffix: &str) -> Option<Nick> {
 struct RoomNames {
     by_id: HashMap<String, RoomName>,
     taken: HashSet<RoomName>,
+    /// The next number to try after each name (see [`People`]'s).
+    next: HashMap<String, usize>,
 }
 
 impl RoomNames {
@@ -823,11 +903,15 @@ impl RoomNames {
             let cut: String = base.chars().take(room).collect();
             RoomName::try_from(format!("{cut}{suffix}")).ok()
         };
-        let name = std::iter::once(made(""))
-            .chain((2..=self.taken.len() + 2).map(|n| made(&format!("-{n}"))))
-            .flatten()
-            .find(|name| !self.taken.contains(name));
-        if let Some(name) = name {
+        let first = self.next.get(&base).copied().unwrap_or(2);
+        let name = std::iter::once((0, made("")))
+            .chain((first..=first + self.taken.len() + 2).map(|n| (n, made(&format!("-{n}")))))
+            .filter_map(|(n, name)| name.map(|name| (n, name)))
+            .find(|(_, name)| !self.taken.contains(name));
+        if let Some((number, name)) = name {
+            if number > 0 {
+                self.next.insert(base.clone(), number + 1);
+            }
             self.taken.insert(name.clone());
             self.by_id.insert(id.to_owned(), name);
         }
