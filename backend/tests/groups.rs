@@ -262,3 +262,18 @@ async fn a_group_reaches_its_members_everywhere_and_no_one_else(mode: Mode) {
 }
 
 common::in_both_modes!(a_group_reaches_its_members_everywhere_and_no_one_else);
+
+/// A name shaped like a group's (`g-` and 20 hex digits) is no public room anyone makes by
+/// joining it: the admin console leaves such names out, so it would be a room admins never
+/// see.
+#[actix_web::test]
+async fn nobody_makes_a_room_of_a_groups_name_by_joining_it() {
+    let server = TestServer::spawn(common::patient_config(None));
+    let mut mallory = server.chat_as("mallory", &[]).await;
+    let join = ClientMsg::Join {
+        room: "g-0123456789abcdef0123".parse().unwrap(),
+        since: None,
+        epoch: None,
+    };
+    assert_eq!(mallory.refused(join).await, ErrorCode::Forbidden);
+}

@@ -26,6 +26,17 @@ impl Hub {
                     return;
                 }
                 match (self.policies.get(&room), policy) {
+                    // A group's name (or one shaped like it) is no room to import into.
+                    (existing, _)
+                        if existing.map_or_else(
+                            || super::groups::looks_like_group(&room),
+                            |p| p.group,
+                        ) =>
+                    {
+                        let _ = reply.send(Err(format!(
+                            "{room} is the name of a group conversation; rename the source's"
+                        )));
+                    }
                     // Whatever it has stays: made by an earlier run of this import, or by
                     // people (the writer compares it with what it needs).
                     (Some(existing), _) => {

@@ -169,6 +169,15 @@ impl Hub {
         room: &RoomName,
     ) -> Result<(), (ErrorCode, String)> {
         let Some(policy) = self.policies.get(room) else {
+            // A name shaped like a group's is a group's: nobody makes it a public room by
+            // joining it (it would be hidden from the admin console), and a group whose
+            // policy this node has not heard of yet is not entered before it has.
+            if super::groups::looks_like_group(room) {
+                return Err((
+                    ErrorCode::Forbidden,
+                    format!("{room} is the name of a group conversation"),
+                ));
+            }
             return Ok(());
         };
         let key = self.users.get(&user).map_or("", |u| u.key.as_str());
