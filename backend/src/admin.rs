@@ -14,7 +14,10 @@
 //!   [`crate::transfer::import`]) and `export` (a room, a user's own data or the server as a
 //!   ZIP, streamed: [`crate::transfer::export`]).
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use serde::Deserialize;
@@ -432,6 +435,15 @@ async fn import(
     if let Err(refused) = admin(&req, &state).await {
         return crate::body::closing(refused, payload);
     }
+    // One import at a time, before anything is spooled: two at once would each write up to
+    // --max-import-bytes to the data directory.
+    let Some(busy) = state.imports.begin() else {
+        let refused = refusal(
+            StatusCode::CONFLICT,
+            crate::transfer::import::ImportError::Busy.to_string(),
+        );
+        return crate::body::closing(refused, payload);
+    };
     let spooled = match spool(&mut payload, &state.config).await {
         Ok(spooled) => spooled,
         Err(refused) => return crate::body::closing(refused, payload),
@@ -442,7 +454,8 @@ async fn import(
         config: &state.config,
         imports: &state.imports,
     };
-    let done = crate::transfer::import::import(&to, spooled.path(), query.source.as_deref()).await;
+    let done =
+        crate::transfer::import::import(&to, spooled.path(), query.source.as_deref(), busy).await;
     use crate::transfer::{ReadError, import::ImportError};
     match done {
         Ok(summary) => HttpResponse::Ok()
@@ -524,6 +537,33 @@ async fn spool(
     Ok(spooled)
 }
 
+/// Exports running on this node at most at once: each holds a blocking thread and reads
+/// the engine page by page beside the chat.
+const MAX_EXPORTS: usize = 2;
+
+/// Exports running now (see [`ExportSlot`]).
+static EXPORTS: AtomicUsize = AtomicUsize::new(0);
+
+/// One of the [`MAX_EXPORTS`] places, held until the export ends.
+struct ExportSlot;
+
+impl ExportSlot {
+    fn take() -> Option<Self> {
+        EXPORTS
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |running| {
+                (running < MAX_EXPORTS).then_some(running + 1)
+            })
+            .ok()
+            .map(|_| Self)
+    }
+}
+
+impl Drop for ExportSlot {
+    fn drop(&mut self) {
+        EXPORTS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// `?room=ROOM` or `?user=NAME` (neither: the server).
 #[derive(Deserialize)]
 struct ExportQuery {
@@ -563,6 +603,12 @@ async fn export(
         },
         (None, None) => Scope::Server,
     };
+    let Some(slot) = ExportSlot::take() else {
+        return refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("{MAX_EXPORTS} exports are running on this node; try again when one ends"),
+        );
+    };
     let plan = match exporting::plan(&state.hub, &scope).await {
         Ok(plan) => plan,
         Err(err @ ExportError::NoRoom(_)) => {
@@ -593,6 +639,7 @@ async fn export(
     };
     tracing::info!(by = %by.nick, scope = scope.name(), %what, "export started");
     tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         match exporting::write(&source, &scope, &plan, at_ms, &mut writer) {
             Ok(()) => tracing::info!(scope = scope.name(), "export done"),
             Err(err) if err.abandoned() => {

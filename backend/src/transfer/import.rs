@@ -145,12 +145,15 @@ pub struct Destination<'a> {
 /// Imports the file at `path` (our export, or any source [`super::detect`] knows) into the
 /// server `to` describes. `label` keeps the ledgers of sources of the same kind apart (two
 /// servers' exports both number their messages from 1): none is the kind's default ledger.
+/// `busy`: this node's one import slot, taken by the caller before it spooled anything
+/// ([`super::ledger::Imports::begin`]; held until the import ends).
 pub async fn import(
     to: &Destination<'_>,
     path: &Path,
     label: Option<&str>,
+    busy: super::ledger::Busy,
 ) -> Result<Summary, ImportError> {
-    let _busy = to.imports.begin().ok_or(ImportError::Busy)?;
+    let _busy = busy;
     if let Some(label) = label
         && ClientMsgId::try_from(label.to_owned()).is_err()
     {
@@ -777,7 +780,8 @@ pub async fn offline(
         config: &config,
         imports: &imports,
     };
-    Ok(import(&to, path, label).await?)
+    let busy = to.imports.begin().ok_or(ImportError::Busy)?;
+    Ok(import(&to, path, label, busy).await?)
 }
 
 /// Why `backend import` did not import.

@@ -52,7 +52,11 @@ impl ChannelWriter {
     /// answer (the connection is closed without the chunked body's last chunk) rather
     /// than a short one taken for whole.
     pub fn fail(self, err: io::Error) {
-        let _ = self.sender.blocking_send(Err(err));
+        // (Within the same patience as any chunk: a client that reads nothing does not
+        // hold this thread for ever; the body is cut when the writer is dropped anyway.)
+        let _ = self
+            .runtime
+            .block_on(tokio::time::timeout(STALL, self.sender.send(Err(err))));
     }
 
     fn send(&mut self) -> io::Result<()> {
