@@ -36,8 +36,9 @@ pub fn api_url(ws_url: &str, path: &str) -> String {
     format!("{origin}{path}")
 }
 
-/// What a refused request says, for the form that sent it.
-async fn refusal(response: Response) -> String {
+/// What a refused request says, for the form that sent it: the server's JSON error, or its
+/// status.
+pub async fn refusal(response: Response) -> String {
     let status = response.status();
     match fetch::text(&response)
         .await
@@ -98,6 +99,14 @@ pub async fn change_password(ws_url: &str, change: &PasswordChange) -> Result<Se
 /// it). It is read at every (re)connect and whenever the server asks for a fresh token, so a
 /// function lets the page fetch a new one from its own backend each time.
 pub const JWT_GLOBAL: &str = "chatJwt";
+
+/// Whether the page set [`JWT_GLOBAL`] (JWT mode), known at once (a click's handler must
+/// decide before it returns whether the browser's own action goes ahead).
+pub fn page_has_jwt() -> bool {
+    web_sys::window()
+        .and_then(|window| js_sys::Reflect::get(&window, &JsValue::from_str(JWT_GLOBAL)).ok())
+        .is_some_and(|value| !value.is_undefined() && !value.is_null())
+}
 
 /// The token from [`JWT_GLOBAL`], if the page set one.
 pub async fn page_jwt() -> Option<String> {

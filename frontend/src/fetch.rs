@@ -15,11 +15,23 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> Result<Response, String> {
+    let body = body.map(JsValue::from_str);
+    send_body(method, url, headers, body.as_ref()).await
+}
+
+/// [`send`] with any body `fetch` takes: text, or a `Blob`/`File` the browser streams
+/// (never copied into the wasm's memory).
+pub async fn send_body(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&JsValue>,
+) -> Result<Response, String> {
     let init = RequestInit::new();
     init.set_method(method);
     init.set_credentials(RequestCredentials::Include);
     if let Some(body) = body {
-        init.set_body(&JsValue::from_str(body));
+        init.set_body(body);
     }
     if !headers.is_empty() {
         let list = Headers::new().map_err(describe)?;

@@ -1366,6 +1366,47 @@ async fn jwt_mode_enters_with_the_page_token_and_renews_it_before_it_expires() {
     drop(source);
 }
 
+#[wasm_bindgen_test]
+async fn the_admin_console_in_jwt_mode_fetches_an_export_with_the_token_and_says_a_refusal() {
+    use frontend::api::JWT_GLOBAL;
+    use wasm_bindgen::JsValue;
+    #[allow(clippy::option_env_unwrap)]
+    let addr = option_env!("CHAT_JWT_ADDR")
+        .expect("CHAT_JWT_ADDR unset at build time: run the browser suite via `cargo xtask test`");
+    // The JWT backend's admin (xtask: `--admin sub-jwt-chief`).
+    let token = jwt("sub-jwt-chief", "jwtchief", 3600.0);
+    let window = web_sys::window().unwrap();
+    js_sys::Reflect::set(&window, &JsValue::from_str(JWT_GLOBAL), &token.into()).unwrap();
+    let root = isolated_container();
+    let url = format!("ws://{addr}{}", paths::WS_CHAT);
+    let mounted = mount_to(
+        root.clone(),
+        move || view! { <frontend::pages::AdminPage url=url /> },
+    );
+    wait_until("the console lets the token's admin in", || {
+        shows(&root, "admin-export")
+    })
+    .await;
+    root.query_selector_all("[data-testid=export-scope]")
+        .unwrap()
+        .item(1)
+        .unwrap()
+        .dyn_into::<HtmlInputElement>()
+        .unwrap()
+        .click();
+    let room = unique("never");
+    fill(&root, "export-name", &room).await;
+    // The link cannot carry the token: the page fetches with it. The server's 404 (not a
+    // 401: the header went) is said in its words.
+    find::<HtmlElement>(&root, "export").click();
+    wait_until("the refusal is said", || {
+        text_of(&root, "export-result") == format!("there is no room {room}")
+    })
+    .await;
+    drop(mounted);
+    js_sys::Reflect::set(&window, &JsValue::from_str(JWT_GLOBAL), &JsValue::UNDEFINED).unwrap();
+}
+
 /// The line of `root` whose text contains `text` (the first one).
 fn line_with(root: &HtmlElement, text: &str) -> Option<web_sys::Element> {
     let lines = root.query_selector_all("[data-testid=line]").unwrap();
@@ -3866,6 +3907,7 @@ async fn the_admin_console_shows_an_admin_live_charts_and_the_log_and_bans_and_n
     assert!(
         !shows(&root, "admin-log") && !shows(&root, "chart-rate") && !shows(&root, "admin-rooms")
     );
+    assert!(!shows(&root, "admin-export") && !shows(&root, "admin-import"));
     drop(mounted);
     api::logout(&url).await.unwrap();
 
@@ -3961,6 +4003,61 @@ async fn the_admin_console_shows_an_admin_live_charts_and_the_log_and_bans_and_n
         text_of(&root, "admin-room-members").contains("chief")
     })
     .await;
+
+    // Export: the link (accounts mode: the browser saves what it answers) names the room;
+    // the server answers it with a ZIP.
+    let scopes = root
+        .query_selector_all("[data-testid=export-scope]")
+        .unwrap();
+    scopes
+        .item(1)
+        .unwrap()
+        .dyn_into::<HtmlInputElement>()
+        .unwrap()
+        .click();
+    fill(&root, "export-name", &room).await;
+    let export_url = api::api_url(&url, &format!("{}?room={room}", paths::API_ADMIN_EXPORT));
+    wait_until("the export link names the room", || {
+        find::<HtmlElement>(&root, "export").get_attribute("href") == Some(export_url.clone())
+    })
+    .await;
+    let answer = fetch::send("GET", &export_url, &[], None).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        answer.headers().get("content-type").unwrap().as_deref(),
+        Some("application/zip")
+    );
+    // No name: said in words, and nothing is asked for.
+    fill(&root, "export-name", "").await;
+    find::<HtmlElement>(&root, "export").click();
+    wait_until("an export without a name is refused", || {
+        text_of(&root, "export-result") == frontend::i18n::words().admin_export_invalid
+    })
+    .await;
+
+    // Import: a Slack export chosen in the form; its summary in words (both browsers import
+    // it, and a test before may have: what is new now and what was already there add up).
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(&slack_fixture::export()[..]));
+    let file = web_sys::File::new_with_u8_array_sequence(&parts, "slack.zip").unwrap();
+    let picked = web_sys::DataTransfer::new().unwrap();
+    picked.items().add_with_file(&file).unwrap();
+    let input: HtmlInputElement = find(&root, "import-file");
+    input.set_files(picked.files().as_ref());
+    input
+        .dispatch_event(&web_sys::Event::new("change").unwrap())
+        .unwrap();
+    find::<HtmlButtonElement>(&root, "import").click();
+    let w = frontend::i18n::words();
+    let done = |said: &str| {
+        (0..=7).any(|new| (0..=1).any(|files| said == (w.admin_imported)(3, new, 7 - new, files)))
+    };
+    wait_until("the import's summary is said", || {
+        let said = text_of(&root, "import-result");
+        said != w.admin_importing && !said.is_empty()
+    })
+    .await;
+    let said = text_of(&root, "import-result");
+    assert!(done(&said), "{said}");
 
     // A server-wide ban from the console: the user's socket is told and closed.
     fill(&root, "ban-user", &someone).await;

@@ -515,6 +515,9 @@ fn browser_tests() -> Result<String> {
             "jwt",
             "--jwt-secret-file",
             &secret_arg,
+            // The token `sub` of the admin console's JWT-mode test.
+            "--admin",
+            "sub-jwt-chief",
         ],
     )?;
     // For the members panel test: a room of 10,000 real members, held by `bench --crowd`

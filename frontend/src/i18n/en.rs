@@ -51,6 +51,24 @@ pub static EN: Words = Words {
     admin_revoke: "Log out everywhere",
     admin_password_reset: |name| format!("{name} has a new password; every login of theirs ended."),
     admin_sessions_revoked: |name| format!("Every login of {name} ended."),
+    admin_export_title: "Export",
+    admin_export_server: "The whole server",
+    admin_export_room: "A room",
+    admin_export_user: "A user",
+    admin_export_name: "Room or user name",
+    admin_export: "Download the ZIP",
+    admin_export_invalid: "Name the room or the user to export.",
+    admin_import_title: "Import",
+    admin_import_file: "A ZIP file (this chat's export or Slack's)",
+    admin_import: "Import",
+    admin_importing: "Importing…",
+    admin_import_none: "Choose a ZIP file to import.",
+    admin_imported: |rooms, messages, already, files| {
+        format!(
+            "Imported {rooms} rooms: {messages} messages stored, {already} already there, {files} files."
+        )
+    },
+    admin_import_refused: |rooms| format!("Rooms not imported: {rooms}"),
     admin_log_older: "Older entries",
     admin_log_newest: "Back to the newest",
     admin_rooms: "Rooms",

@@ -51,6 +51,24 @@ pub static KO: Words = Words {
     admin_revoke: "모든 기기에서 로그아웃",
     admin_password_reset: |name| format!("{name} 님의 비밀번호를 바꾸고 모든 로그인을 끝냈습니다."),
     admin_sessions_revoked: |name| format!("{name} 님의 모든 로그인을 끝냈습니다."),
+    admin_export_title: "내보내기",
+    admin_export_server: "서버 전체",
+    admin_export_room: "대화방",
+    admin_export_user: "사용자",
+    admin_export_name: "대화방 또는 사용자 이름",
+    admin_export: "ZIP 파일 받기",
+    admin_export_invalid: "내보낼 대화방이나 사용자의 이름을 입력하세요.",
+    admin_import_title: "가져오기",
+    admin_import_file: "ZIP 파일(이 서버의 내보내기 또는 Slack 내보내기)",
+    admin_import: "가져오기",
+    admin_importing: "가져오는 중…",
+    admin_import_none: "가져올 ZIP 파일을 고르세요.",
+    admin_imported: |rooms, messages, already, files| {
+        format!(
+            "대화방 {rooms}개, 새 메시지 {messages}개, 이미 있던 메시지 {already}개, 파일 {files}개를 가져왔습니다."
+        )
+    },
+    admin_import_refused: |rooms| format!("가져오지 않은 대화방: {rooms}"),
     admin_log_older: "이전 기록",
     admin_log_newest: "최신 기록으로",
     admin_rooms: "대화방",

@@ -61,6 +61,23 @@ pub struct Words {
     pub admin_revoke: &'static str,
     pub admin_password_reset: fn(&str) -> String,
     pub admin_sessions_revoked: fn(&str) -> String,
+    /// Exports (the scope's choices, the name field, the button, a name missing) and imports
+    /// (the file field, the button, while it runs, a file missing, the summary: rooms,
+    /// messages stored, already there, files; the rooms refused, named with why).
+    pub admin_export_title: &'static str,
+    pub admin_export_server: &'static str,
+    pub admin_export_room: &'static str,
+    pub admin_export_user: &'static str,
+    pub admin_export_name: &'static str,
+    pub admin_export: &'static str,
+    pub admin_export_invalid: &'static str,
+    pub admin_import_title: &'static str,
+    pub admin_import_file: &'static str,
+    pub admin_import: &'static str,
+    pub admin_importing: &'static str,
+    pub admin_import_none: &'static str,
+    pub admin_imported: fn(u64, u64, u64, u64) -> String,
+    pub admin_import_refused: fn(&str) -> String,
     pub admin_log_older: &'static str,
     pub admin_log_newest: &'static str,
     /// The rooms table: its title and column heads.

@@ -1,6 +1,7 @@
 //! The admin console (`/admin`, issue #33): the server's live numbers as small charts, the
 //! rooms with their rules (each opens to who is in it), the moderation log (its newest page,
-//! kept current, and older pages on demand), and server-wide bans, for server admins. The
+//! kept current, and older pages on demand), server-wide bans, and exports and imports
+//! (docs/EXPORT.md, docs/IMPORT.md), for server admins. The
 //! server decides who that is: anyone else gets 401 or 403 from its endpoints and the page
 //! says it is not for them, showing nothing else.
 //!
@@ -10,6 +11,9 @@
 //! - [`Samples`]: what the charts draw, from the numbers' changes between polls.
 //! - `chart`: one series as an SVG line with its latest value; `log_line`: one act, in words.
 //! - `rooms_table`, `room_detail`: the rooms, and the one opened.
+//! - [`export_path`], `save_export`: the export's link (accounts mode: the browser streams
+//!   the ZIP to disk itself) or, in JWT mode, its fetch into a saved `Blob`; `import_zip`:
+//!   a chosen ZIP's upload and its summary in words.
 
 use std::collections::VecDeque;
 
@@ -19,6 +23,8 @@ use shared::{
     admin::{LogEntry, LogPage, RoomDetail, Rooms, Stats},
     paths,
 };
+
+use wasm_bindgen::JsCast as _;
 
 use crate::{api, fetch, i18n, json};
 
@@ -34,6 +40,34 @@ enum Access {
     Allowed,
     /// The server's refusal (401, 403), or that it could not be asked (0).
     Refused(u16),
+}
+
+/// What an export holds (docs/EXPORT.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportScope {
+    /// The whole server.
+    Server,
+    /// One room, named.
+    Room,
+    /// One user's own data, named.
+    User,
+}
+
+/// The export's path and query for `scope` and the name typed (trimmed); `None` when the
+/// scope needs a name and has none (or, for a room, no valid one).
+pub fn export_path(scope: ExportScope, name: &str) -> Option<String> {
+    let name = name.trim();
+    let key = match scope {
+        ExportScope::Server => return Some(paths::API_ADMIN_EXPORT.to_owned()),
+        ExportScope::Room if shared::RoomName::try_from(name).is_ok() => "room",
+        ExportScope::User if !name.is_empty() => "user",
+        _ => return None,
+    };
+    Some(format!(
+        "{}?{key}={}",
+        paths::API_ADMIN_EXPORT,
+        js_sys::encode_uri_component(name)
+    ))
 }
 
 /// The numbers of successive polls, oldest first (at most [`KEPT`]).
@@ -137,6 +171,11 @@ pub fn AdminPage(
     let rooms = RwSignal::new(None::<Rooms>);
     let opened = RwSignal::new(None::<Result<RoomDetail, u16>>);
     let version = RwSignal::new(String::new());
+    let export_scope = RwSignal::new(ExportScope::Server);
+    let export_name = RwSignal::new(String::new());
+    let export_said = RwSignal::new(String::new());
+    let import_file = StoredValue::new_local(None::<web_sys::File>);
+    let import_said = RwSignal::new(String::new());
 
     // (Stored: the ban form's handlers are made anew with each view, so they copy it.)
     let api = StoredValue::new(url.clone());
@@ -146,7 +185,11 @@ pub fn AdminPage(
         loop {
             match get::<Stats>(&url, paths::API_ADMIN_STATS).await {
                 Ok(stats) => {
-                    access.set(Access::Allowed);
+                    // (Only on a change: each set would draw the whole console anew, and a
+                    // chosen file with it.)
+                    if access.get_untracked() != Access::Allowed {
+                        access.set(Access::Allowed);
+                    }
                     stale.set(false);
                     version.set(stats.version.clone());
                     samples.update(|s| s.push(js_sys::Date::now(), stats));
@@ -308,6 +351,60 @@ pub fn AdminPage(
             ban_said.set(said);
         });
     };
+    let href = move || {
+        let path = export_path(export_scope.get(), &export_name.get());
+        api::api_url(
+            &api.get_value(),
+            path.as_deref().unwrap_or(paths::API_ADMIN_EXPORT),
+        )
+    };
+    // Accounts mode: the link itself (the session cookie goes with it), so the browser
+    // streams the ZIP to disk however large. JWT mode: a link cannot send the header, so
+    // the page fetches it and saves the Blob (held by the browser, not the wasm).
+    let export = move |ev: leptos::ev::MouseEvent| {
+        let Some(path) = export_path(export_scope.get_untracked(), &export_name.get_untracked())
+        else {
+            ev.prevent_default();
+            export_said.set(w.admin_export_invalid.to_owned());
+            return;
+        };
+        export_said.set(String::new());
+        if !api::page_has_jwt() {
+            return;
+        }
+        ev.prevent_default();
+        let api = api.get_value();
+        spawn_local(async move {
+            if let Err(problem) = save_export(&api, &path).await {
+                export_said.set(problem);
+            }
+        });
+    };
+    let import = move || {
+        let Some(file) = import_file.get_value() else {
+            import_said.set(w.admin_import_none.to_owned());
+            return;
+        };
+        import_said.set(w.admin_importing.to_owned());
+        let api = api.get_value();
+        spawn_local(async move {
+            import_said.set(
+                import_zip(&api, &file)
+                    .await
+                    .unwrap_or_else(|problem| problem),
+            );
+        });
+    };
+    let scope_choice = move |scope: ExportScope, label: &'static str| {
+        view! {
+            <label>
+                <input type="radio" name="export-scope" data-testid="export-scope"
+                    prop:checked=move || export_scope.get() == scope
+                    on:change=move |_| export_scope.set(scope) />
+                {label}
+            </label>
+        }
+    };
     view! {
         <section class="admin" data-testid="admin">
             <h1>{w.admin_title}</h1>
@@ -379,6 +476,34 @@ pub fn AdminPage(
                         <button type="submit" data-testid="remove">{w.admin_remove}</button>
                     </form>
                     <p class="hint" role="status" data-testid="remove-result">{move || remove_said.get()}</p>
+                    <h2>{w.admin_export_title}</h2>
+                    <div class="admin-ban" data-testid="admin-export">
+                        {scope_choice(ExportScope::Server, w.admin_export_server)}
+                        {scope_choice(ExportScope::Room, w.admin_export_room)}
+                        {scope_choice(ExportScope::User, w.admin_export_user)}
+                        <input data-testid="export-name" aria-label=w.admin_export_name
+                            placeholder=w.admin_export_name autocomplete="off"
+                            prop:value=move || export_name.get()
+                            on:input=move |ev| export_name.set(event_target_value(&ev)) />
+                        <a class="button" data-testid="export" href=href download=""
+                            on:click=export>{w.admin_export}</a>
+                    </div>
+                    <p class="hint" role="status" data-testid="export-result">{move || export_said.get()}</p>
+                    <h2>{w.admin_import_title}</h2>
+                    <form class="admin-ban" data-testid="admin-import"
+                        on:submit=move |ev: leptos::ev::SubmitEvent| {
+                            ev.prevent_default();
+                            import();
+                        }>
+                        <input type="file" accept=".zip,application/zip" data-testid="import-file"
+                            aria-label=w.admin_import_file
+                            on:change=move |ev| {
+                                let input: web_sys::HtmlInputElement = event_target(&ev);
+                                import_file.set_value(input.files().and_then(|files| files.get(0)));
+                            } />
+                        <button type="submit" data-testid="import">{w.admin_import}</button>
+                    </form>
+                    <p class="hint" role="status" data-testid="import-result">{move || import_said.get()}</p>
                     <h2>{w.admin_rooms}</h2>
                     {move || rooms.get().map(|list| rooms_table(list, open_room, close_room))}
                     <p class="hint" role="status" data-testid="close-result">{move || close_said.get()}</p>
@@ -557,10 +682,85 @@ async fn post(url: &str, path: &str, body: &str) -> Result<(), String> {
     if response.ok() {
         return Ok(());
     }
-    let status = response.status();
-    let text = fetch::text(&response).await.unwrap_or_default();
-    Err(json::parse::<shared::auth::ApiError>(&text)
-        .map_or_else(|_| format!("the server answered {status}"), |e| e.error))
+    Err(api::refusal(response).await)
+}
+
+/// `authorization: Bearer …` in JWT mode.
+async fn jwt_header() -> Option<String> {
+    api::page_jwt().await.map(|token| format!("Bearer {token}"))
+}
+
+/// JWT mode: fetches the export at `path` and saves it (as a link to the Blob would, clicked);
+/// the server's words when it refuses.
+async fn save_export(url: &str, path: &str) -> Result<(), String> {
+    let jwt = jwt_header().await;
+    let headers: Vec<(&str, &str)> = jwt.iter().map(|v| ("authorization", v.as_str())).collect();
+    let response = fetch::send("GET", &api::api_url(url, path), &headers, None)
+        .await
+        .map_err(|err| format!("the server is unreachable ({err})"))?;
+    if !response.ok() {
+        return Err(api::refusal(response).await);
+    }
+    let blob = fetch::blob(&response).await?;
+    let href = web_sys::Url::create_object_url_with_blob(&blob)
+        .map_err(|err| crate::browser::js_error(&err))?;
+    let link = document()
+        .create_element("a")
+        .map_err(|err| crate::browser::js_error(&err))?;
+    let _ = link.set_attribute("href", &href);
+    let _ = link.set_attribute("download", "chat-export.zip");
+    if let Some(link) = link.dyn_ref::<web_sys::HtmlElement>() {
+        link.click();
+    }
+    // (The save has started when the click returns; a minute leaves slow browsers room.)
+    gloo_timers::future::TimeoutFuture::new(60_000).await;
+    let _ = web_sys::Url::revoke_object_url(&href);
+    Ok(())
+}
+
+/// `POST`s `file` (streamed by the browser) to the import; its summary in words, or the
+/// server's when it refuses.
+async fn import_zip(url: &str, file: &web_sys::File) -> Result<String, String> {
+    let jwt = jwt_header().await;
+    let headers: Vec<(&str, &str)> = jwt.iter().map(|v| ("authorization", v.as_str())).collect();
+    let path = api::api_url(url, paths::API_ADMIN_IMPORT);
+    let response = fetch::send_body("POST", &path, &headers, Some(file.as_ref()))
+        .await
+        .map_err(|err| format!("the server is unreachable ({err})"))?;
+    if !response.ok() {
+        return Err(api::refusal(response).await);
+    }
+    let text = fetch::text(&response).await?;
+    // The summary (docs/IMPORT.md) is read field by field from the browser's parse: its
+    // type is the backend's, and a decoder of its own here would cost wasm for five numbers.
+    let tree = js_sys::JSON::parse(&text).map_err(|err| crate::browser::js_error(&err))?;
+    let field = |name: &str| js_sys::Reflect::get(&tree, &name.into()).unwrap_or_default();
+    let number = |name: &str| field(name).as_f64().unwrap_or(0.0) as u64;
+    let w = i18n::words();
+    let mut said = (w.admin_imported)(
+        number("rooms"),
+        number("messages"),
+        number("already"),
+        number("files"),
+    );
+    let refused: js_sys::Array = field("refused_rooms").dyn_into().unwrap_or_default();
+    if refused.length() > 0 {
+        let rooms: Vec<String> = refused
+            .iter()
+            .map(|room| {
+                let text = |name: &str| {
+                    js_sys::Reflect::get(&room, &name.into())
+                        .ok()
+                        .and_then(|v| v.as_string())
+                        .unwrap_or_default()
+                };
+                format!("{} ({})", text("room"), text("reason"))
+            })
+            .collect();
+        said.push(' ');
+        said.push_str(&(w.admin_import_refused)(&rooms.join(", ")));
+    }
+    Ok(said)
 }
 
 /// Whether the server whose chat socket is `url` lets this browser into the console.
