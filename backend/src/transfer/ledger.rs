@@ -99,8 +99,16 @@ impl Ledger {
         if let Some(redis) = redis {
             return Ok(Self::Redis(redis.commands()));
         }
-        std::fs::create_dir_all(dir).map_err(failed)?;
-        let db = Connection::open(dir.join(DB_FILE)).map_err(failed)?;
+        // Named as the message store names it: an operator's mistake (a file given as the
+        // data directory) is told with the path, whichever store opens first.
+        let unusable = |err: &dyn std::fmt::Display| {
+            LedgerError(format!(
+                "cannot use the data directory {}: {err}",
+                dir.display()
+            ))
+        };
+        std::fs::create_dir_all(dir).map_err(|err| unusable(&err))?;
+        let db = Connection::open(dir.join(DB_FILE)).map_err(|err| unusable(&err))?;
         db.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
              CREATE TABLE IF NOT EXISTS imported (
