@@ -142,19 +142,16 @@ async fn main() -> anyhow::Result<()> {
         .context("server failed")
 }
 
-/// `backend export …`: the export's own flags after the word `export`.
-async fn export() -> anyhow::Result<()> {
+/// A command's own flags (`T`), read from the arguments after its word (`export`,
+/// `import`); checks the server's flags among them and logs warnings and worse on stderr
+/// (stdout is the command's answer).
+fn command<T: Parser>(config: impl Fn(&T) -> &Config) -> anyhow::Result<T> {
     let args = std::env::args_os()
         .enumerate()
         .filter(|(at, _)| *at != 1)
         .map(|(_, arg)| arg);
-    let ExportCli {
-        config,
-        room,
-        user,
-        out,
-    } = ExportCli::parse_from(args);
-    if let Err(problem) = config.validate() {
+    let parsed = T::parse_from(args);
+    if let Err(problem) = config(&parsed).validate() {
         anyhow::bail!("invalid configuration: {problem}");
     }
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
@@ -162,6 +159,17 @@ async fn export() -> anyhow::Result<()> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    Ok(parsed)
+}
+
+/// `backend export …`: the export's own flags after the word `export`.
+async fn export() -> anyhow::Result<()> {
+    let ExportCli {
+        config,
+        room,
+        user,
+        out,
+    } = command(|cli: &ExportCli| &cli.config)?;
     backend::transfer::export::run_cli(config, room, user, out.clone()).await?;
     eprintln!("export written to {}", out.display());
     Ok(())
@@ -169,23 +177,11 @@ async fn export() -> anyhow::Result<()> {
 
 /// `backend import FILE …`: the import's own flags after the word `import`.
 async fn import() -> anyhow::Result<()> {
-    let args = std::env::args_os()
-        .enumerate()
-        .filter(|(at, _)| *at != 1)
-        .map(|(_, arg)| arg);
     let ImportCli {
         config,
         file,
         source,
-    } = ImportCli::parse_from(args);
-    if let Err(problem) = config.validate() {
-        anyhow::bail!("invalid configuration: {problem}");
-    }
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    } = command(|cli: &ImportCli| &cli.config)?;
     let summary = backend::transfer::import::offline(config, &file, source.as_deref())
         .await
         .with_context(|| format!("cannot import {}", file.display()))?;
